@@ -1,0 +1,561 @@
+/**
+ * The IOVA domain: models `drivers/iommu/iova.c` (struct iova_domain, the
+ * rbtree allocator, the per-CPU rcaches and the depot) for every kernel
+ * profile in `profile.ts`. Rule numbers are those of
+ * `../shared/spec/kernel-behaviour.md` §1 (IOVA-*) and §7 (VER-*).
+ *
+ * What a profile changes: the magazine size, the depot (fixed 32-entry array
+ * that overflows to the tree, or mainline's unbounded list with its 100 ms
+ * trim work), the order the depot drains in, whether a failed search retries
+ * above the cached node, and whether flushes drain the depot at all.
+ *
+ * The rcache range is a parameter of the domain fixed at creation
+ * (`rcacheOrders` = K size classes, configurable-range.md §1): the class
+ * check, the round-up threshold 2^(K-1) and every loop over classes follow it.
+ *
+ * This layer knows no devices and no time but the virtual clock its caller
+ * moves with `advanceTo()`; delayed work runs only there.
+ *
+ * Numbers: pfns and sizes are exact integers below 2^53 in float64. The
+ * anchor's ULONG_MAX is held as 2^64, which compares above every real pfn;
+ * a search whose `high - size` would wrap below zero is represented by
+ * +Infinity, which fails every check the wrapped kernel value fails.
+ */
+
+import { assert } from "../stdx/assert.ts";
+import { flsLong, isPowerOfTwo, orderBase2, roundupPowOfTwo } from "../stdx/bits.ts";
+import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
+import { getProfile, type KernelProfile } from "./profile.ts";
+import { IovaTree, NIL } from "./rbtree.ts";
+import { IovaStats } from "./stats.ts";
+
+/** The anchor's pfn (ULONG_MAX), stored as 2^64; see the file header. */
+export const ANCHOR_PFN = 2 ** 64;
+
+/** The kernel's default number of rcache size classes (IOVA_RANGE_CACHE_MAX_SIZE). */
+export const DEFAULT_RCACHE_ORDERS = 6;
+/** The largest K iovalab accepts (iovaops-format: rcache_orders 1 to 20). */
+export const MAX_RCACHE_ORDERS = 20;
+
+/** IOVA_DEPOT_DELAY: 100 ms (msecs_to_jiffies(100) is whole jiffies at HZ 100, 250, 300, 1000). */
+export const IOVA_DEPOT_DELAY_NS = 100_000_000;
+
+const WRAPPED = Number.POSITIVE_INFINITY;
+
+export interface IovaDomainOptions {
+  /** IOVA granule in bytes, a power of two (`init_iova_domain`). */
+  granule: number;
+  /** Lowest allocatable pfn. */
+  startPfn: number;
+  /** Online (and possible) CPUs: the per-CPU rcaches and `num_online_cpus()`. */
+  cpus: number;
+  /** K, the number of rcache size classes (default 6). */
+  rcacheOrders?: number;
+  /** The kernel whose allocator this is (default mainline). */
+  profile?: KernelProfile;
+}
+
+export class IovaDomain {
+  readonly profile: KernelProfile;
+  readonly granule: number;
+  readonly iovaShift: number;
+  readonly startPfn: number;
+  readonly dma32bitPfn: number;
+  readonly cpus: number;
+  readonly rcacheOrders: number;
+  /** Sizes below this are rounded up to a power of two (2^(K-1), IOVA-5.1). */
+  readonly roundUpBelow: number;
+  /** `ULONG_MAX >> iova_shift`: reserve_iova refuses pfns above it (IOVA-4.1). */
+  readonly maxReservablePfn: number;
+
+  readonly tree: IovaTree;
+  readonly anchor: number;
+  cachedNode: number;
+  cached32Node: number;
+  max32AllocSize: number;
+
+  readonly rcaches: Rcache[];
+  readonly stats: IovaStats;
+  /** Virtual time in nanoseconds; only `advanceTo` moves it. */
+  nowNs = 0;
+
+  /** Models `init_iova_domain()` + `iova_domain_init_rcaches()` (IOVA-1.3, IOVA-6.1). */
+  constructor(opts: IovaDomainOptions) {
+    assert(isPowerOfTwo(opts.granule), "granule must be a power of two");
+    assert(Number.isInteger(opts.cpus) && opts.cpus >= 1, "cpus must be at least 1");
+    const k = opts.rcacheOrders ?? DEFAULT_RCACHE_ORDERS;
+    assert(Number.isInteger(k) && k >= 1 && k <= MAX_RCACHE_ORDERS, "rcacheOrders out of range");
+    this.profile = opts.profile ?? getProfile("mainline");
+    this.granule = opts.granule;
+    this.iovaShift = Math.log2(opts.granule);
+    this.startPfn = opts.startPfn;
+    this.dma32bitPfn = 2 ** (32 - this.iovaShift);
+    this.max32AllocSize = this.dma32bitPfn;
+    this.maxReservablePfn = 2 ** (64 - this.iovaShift) - 1;
+    this.cpus = opts.cpus;
+    this.rcacheOrders = k;
+    this.roundUpBelow = 2 ** (k - 1);
+
+    this.tree = new IovaTree();
+    this.anchor = this.tree.newNode(ANCHOR_PFN, ANCHOR_PFN);
+    this.tree.insert(this.anchor);
+    this.cachedNode = this.anchor;
+    this.cached32Node = this.anchor;
+
+    this.stats = new IovaStats(k);
+    this.rcaches = [];
+    for (let c = 0; c < k; c++) {
+      this.rcaches.push(new Rcache(opts.cpus, this.profile.magazineSize));
+      this.stats.magazinesLive[c] = 2 * opts.cpus;
+    }
+    this.stats.magazinesAllocated = 2 * opts.cpus * k;
+  }
+
+  /** Bytes of one magazine (`struct iova_magazine`: a size word and the pfns). */
+  get magazineBytes(): number {
+    return 8 + 8 * this.profile.magazineSize;
+  }
+
+  // --- The rbtree allocator ------------------------------------------------
+
+  /** Models `__get_cached_rbnode()` (IOVA-1.4.1); `limit` is exclusive. */
+  private getCachedNode(limit: number): number {
+    return limit <= this.dma32bitPfn ? this.cached32Node : this.cachedNode;
+  }
+
+  /** Models `__cached_rbnode_insert_update()` (IOVA-1.4.2). */
+  private insertUpdate(n: number): void {
+    if (this.tree.pfnHi[n] < this.dma32bitPfn) this.cached32Node = n;
+    else this.cachedNode = n;
+  }
+
+  /** Models `__cached_rbnode_delete_update()` (IOVA-1.4.3); runs before the unlink. */
+  private deleteUpdate(f: number): void {
+    const t = this.tree;
+    const lo = t.pfnLo[f];
+    const c32 = this.cached32Node;
+    // Asymmetric on purpose: the 32-bit node also moves when a lower node at or
+    // above it goes, the 64-bit node only by pfn_lo (kernel-behaviour S-2).
+    if (f === c32 || (t.pfnHi[f] < this.dma32bitPfn && lo >= t.pfnLo[c32])) {
+      this.cached32Node = t.next(f);
+    }
+    if (lo < this.dma32bitPfn) this.max32AllocSize = this.dma32bitPfn;
+    if (lo >= t.pfnLo[this.cachedNode]) this.cachedNode = t.next(f);
+  }
+
+  /**
+   * Models `iova_find_limit()` (IOVA-3.8) exactly, tree shape included: the
+   * descent follows the root's right spine, so the node it returns (straddler
+   * of the limit or the node above it) decides the retry's walk count.
+   */
+  private findLimit(limit: number): number {
+    if (limit > this.dma32bitPfn) return this.anchor;
+    const t = this.tree;
+    let node = t.root;
+    while (t.pfnHi[node] < limit) node = t.right[node];
+    for (;;) {
+      let l = t.left[node];
+      while (l !== NIL && t.pfnLo[l] >= limit) {
+        node = l;
+        l = t.left[node];
+      }
+      if (l === NIL) return node;
+      let next = l;
+      let jumped = false;
+      while (t.right[next] !== NIL) {
+        next = t.right[next];
+        if (t.pfnLo[next] >= limit) {
+          node = next;
+          jumped = true;
+          break;
+        }
+      }
+      if (!jumped) return node;
+    }
+  }
+
+  /**
+   * Models `__alloc_and_insert_iova_range()` (IOVA-2.2): top-down first fit
+   * from the cached node, the retry above it (profile), `max32_alloc_size`.
+   * `limit` is exclusive. Returns the new node or NIL; counts rb_prev steps.
+   */
+  private allocAndInsertRange(size: number, limit: number, sizeAligned: boolean): number {
+    const t = this.tree;
+    const stats = this.stats;
+    stats.treeSearches++;
+    if (limit <= this.dma32bitPfn && size >= this.max32AllocSize) {
+      stats.treeFailures++;
+      return NIL;
+    }
+    const align = sizeAligned ? 2 ** flsLong(size - 1) : 1;
+    const pfnLo = t.pfnLo;
+    const pfnHi = t.pfnHi;
+    const stopsAtLow = this.profile.walkStopsAtLowBound;
+    let curr = this.getCachedNode(limit);
+    const retryPfn = pfnHi[curr];
+    let high = limit;
+    let low = this.startPfn;
+    let steps = 0;
+    let newPfn = 0;
+    for (;;) {
+      for (;;) {
+        const lo = pfnLo[curr];
+        if (lo < high) high = lo;
+        if (high < size) newPfn = WRAPPED;
+        else {
+          const base = high - size;
+          newPfn = align === 1 ? base : base - (base % align);
+        }
+        curr = t.prev(curr);
+        steps++;
+        if (curr === NIL || newPfn > pfnHi[curr]) break;
+        if (stopsAtLow && newPfn < low) break;
+      }
+      if (high >= size && newPfn >= low) break;
+      if (this.profile.retryAboveCachedNode && low === this.startPfn && retryPfn < limit) {
+        high = limit;
+        low = retryPfn + 1;
+        curr = this.findLimit(limit);
+        continue;
+      }
+      // Set on every failure, 64-bit limits included (S-1).
+      this.max32AllocSize = size;
+      stats.walkSteps += steps;
+      stats.treeFailures++;
+      return NIL;
+    }
+    stats.walkSteps += steps;
+    // The kernel starts the insert's descent at the last node walked; the slot
+    // is the same as from the root (rbtree.ts).
+    const n = t.newNode(newPfn, newPfn + size - 1);
+    t.insert(n);
+    this.insertUpdate(n);
+    stats.treeAllocs++;
+    return n;
+  }
+
+  /**
+   * Models `alloc_iova()` (IOVA-2.1): `limitPfn` inclusive. Returns the new
+   * node's pfn_lo, or -1 when the space is exhausted.
+   */
+  allocIova(size: number, limitPfn: number, sizeAligned: boolean): number {
+    const n = this.allocAndInsertRange(size, limitPfn + 1, sizeAligned);
+    return n === NIL ? -1 : this.tree.pfnLo[n];
+  }
+
+  /** Models `remove_iova()` + `free_iova_mem()`: delete update, unlink, free. */
+  private removeNode(n: number): void {
+    assert(n !== this.anchor, "the anchor is never freed");
+    this.deleteUpdate(n);
+    this.tree.erase(n);
+    this.tree.freeNode(n);
+    this.stats.treeFrees++;
+  }
+
+  /** Models `find_iova()` (IOVA-3.1): [pfnLo, pfnHi] of the containing node, or null. */
+  findIova(pfn: number): [number, number] | null {
+    const n = this.tree.findContaining(pfn);
+    return n === NIL ? null : [this.tree.pfnLo[n], this.tree.pfnHi[n]];
+  }
+
+  /** Models `free_iova()` (IOVA-3.2): nothing happens for a pfn in no node. */
+  freeIova(pfn: number): void {
+    const n = this.tree.findContaining(pfn);
+    if (n !== NIL && n !== this.anchor) this.removeNode(n);
+  }
+
+  /**
+   * Models `reserve_iova()` (IOVA-4): grows the first overlapping node down in
+   * place, carries the remainder above each overlapped node, and inserts only
+   * the final tail. Cached nodes are not touched. False where the kernel
+   * returns NULL (pfns above `ULONG_MAX >> shift`).
+   */
+  reserveIova(pfnLo: number, pfnHi: number): boolean {
+    if (pfnLo > this.maxReservablePfn || pfnHi > this.maxReservablePfn) return false;
+    const t = this.tree;
+    let lo = pfnLo;
+    const hi = pfnHi;
+    let overlapped = false;
+    for (let n = t.first(); n !== NIL; n = t.next(n)) {
+      if (lo <= t.pfnHi[n] && hi >= t.pfnLo[n]) {
+        if (lo < t.pfnLo[n]) t.pfnLo[n] = lo;
+        if (hi > t.pfnHi[n]) lo = t.pfnHi[n] + 1;
+        if (lo >= t.pfnLo[n] && hi <= t.pfnHi[n]) return true;
+        overlapped = true;
+      } else if (overlapped) {
+        break;
+      }
+    }
+    const n = t.newNode(lo, hi);
+    t.insert(n);
+    return true;
+  }
+
+  // --- The fast path and the rcache ----------------------------------------
+
+  /** The power-of-two round-up of cacheable sizes below 2^(K-1) (IOVA-5.1, VER-3). */
+  roundUpCacheable(size: number): number {
+    return size < this.roundUpBelow ? roundupPowOfTwo(size) : size;
+  }
+
+  /**
+   * Models `alloc_iova_fast()` (IOVA-5) on `cpu`: round-up (where the profile
+   * has it here), rcache get, size-aligned tree fallback, and with `flush` the
+   * flush-everything-and-retry-once. Returns the pfn, or 0 for failure.
+   */
+  allocIovaFast(cpu: number, size: number, limitPfn: number, flush: boolean): number {
+    if (this.profile.roundUpIn === "alloc_iova_fast") size = this.roundUpCacheable(size);
+    const pfn = this.rcacheGet(cpu, size, limitPfn + 1);
+    if (pfn !== 0) return pfn;
+    for (;;) {
+      const n = this.allocAndInsertRange(size, limitPfn + 1, true);
+      if (n !== NIL) return this.tree.pfnLo[n];
+      if (!flush) return 0;
+      flush = false;
+      for (let c = 0; c < this.cpus; c++) this.freeCpuCachedIovas(c);
+      if (this.profile.flushDrainsDepot) this.freeGlobalCachedIovas();
+    }
+  }
+
+  /** Models `free_iova_fast()` (IOVA-5.6): the rcache, else the tree. */
+  freeIovaFast(cpu: number, pfn: number, size: number): void {
+    if (!this.rcacheInsert(cpu, pfn, size)) this.freeIova(pfn);
+  }
+
+  /** Models `iova_rcache_get()` / `__iova_rcache_get()` (IOVA-6.5); `limit` exclusive. */
+  private rcacheGet(cpu: number, size: number, limit: number): number {
+    const c = orderBase2(size);
+    if (c >= this.rcacheOrders) {
+      this.stats.uncacheableAllocs++;
+      return 0;
+    }
+    const rcache = this.rcaches[c];
+    const cpuRcache = rcache.cpuRcaches[cpu];
+    let hasPfn = false;
+    if (!cpuRcache.loaded.isEmpty()) {
+      hasPfn = true;
+    } else if (!cpuRcache.prev.isEmpty()) {
+      cpuRcache.swap();
+      hasPfn = true;
+    } else if (rcache.depot.length > 0) {
+      // The empty loaded magazine is freed and the depot's top replaces it,
+      // even if no pfn in it fits the limit (conformance README, note 6).
+      cpuRcache.loaded = this.depotPop(rcache);
+      this.stats.magazinesLive[c]--;
+      this.stats.depotPops[c]++;
+      hasPfn = true;
+    }
+    let pfn = 0;
+    if (hasPfn) pfn = cpuRcache.loaded.pop(limit - size);
+    if (pfn !== 0) {
+      this.stats.rcacheHits[c]++;
+      this.stats.cachedPfns[c]--;
+    } else {
+      this.stats.rcacheMisses[c]++;
+    }
+    return pfn;
+  }
+
+  private depotPop(rcache: Rcache): Magazine {
+    const mag = rcache.depot.pop();
+    assert(mag !== undefined, "depot pop from an empty depot");
+    return mag;
+  }
+
+  /** Models `iova_rcache_insert()` / `__iova_rcache_insert()` (IOVA-6.6, VER-1). */
+  private rcacheInsert(cpu: number, pfn: number, size: number): boolean {
+    const c = orderBase2(size);
+    if (c >= this.rcacheOrders) return false;
+    const rcache = this.rcaches[c];
+    const cpuRcache = rcache.cpuRcaches[cpu];
+    const stats = this.stats;
+    let magToFree: Magazine | null = null;
+    if (!cpuRcache.loaded.isFull()) {
+      // push below
+    } else if (!cpuRcache.prev.isFull()) {
+      cpuRcache.swap();
+    } else {
+      const fresh = new Magazine(this.profile.magazineSize);
+      stats.magazinesAllocated++;
+      stats.magazinesLive[c]++;
+      if (this.profile.depotOverflowFreesToTree && rcache.depot.length >= this.profile.depotMax) {
+        // 6.1 and older: the depot is full, so the full loaded magazine goes
+        // back to the tree once the pfn is in the new one (VER-1).
+        magToFree = cpuRcache.loaded;
+        stats.depotOverflows[c]++;
+      } else {
+        rcache.depot.push(cpuRcache.loaded);
+        stats.depotPushes[c]++;
+        if (this.profile.depotTrimWork) this.scheduleDepotWork(rcache);
+      }
+      cpuRcache.loaded = fresh;
+    }
+    cpuRcache.loaded.push(pfn);
+    stats.cachedPfns[c]++;
+    if (magToFree !== null) {
+      this.magazineFreePfns(magToFree, c);
+      stats.magazinesLive[c]--;
+    }
+    return true;
+  }
+
+  /** `schedule_delayed_work()`: a pending item keeps its due time. */
+  private scheduleDepotWork(rcache: Rcache): void {
+    if (rcache.workPending) return;
+    rcache.workPending = true;
+    rcache.workDueNs = this.nowNs + IOVA_DEPOT_DELAY_NS;
+  }
+
+  /**
+   * Models `iova_magazine_free_pfns()` (IOVA-6.8): every pfn back to the tree
+   * in array order (the order moves the cached nodes), then the magazine is
+   * empty. A pfn with no node is skipped, as the kernel WARNs and goes on.
+   */
+  private magazineFreePfns(mag: Magazine, c: number): void {
+    const t = this.tree;
+    for (let i = 0; i < mag.size; i++) {
+      const n = t.findContaining(mag.pfns[i]);
+      if (n === NIL || n === this.anchor) continue;
+      this.removeNode(n);
+    }
+    this.stats.cachedPfns[c] -= mag.size;
+    mag.size = 0;
+  }
+
+  /** Models `free_cpu_cached_iovas()` (IOVA-6.9), also the CPU-dead callback (IOVA-6.11). */
+  freeCpuCachedIovas(cpu: number): void {
+    for (let c = 0; c < this.rcacheOrders; c++) {
+      const cpuRcache: CpuRcache = this.rcaches[c].cpuRcaches[cpu];
+      this.magazineFreePfns(cpuRcache.loaded, c);
+      this.magazineFreePfns(cpuRcache.prev, c);
+    }
+  }
+
+  /**
+   * Models `free_global_cached_iovas()` (IOVA-6.10): every depot magazine back
+   * to the tree, newest first on mainline's list, `depot[0]` first on the
+   * fixed array of older kernels.
+   */
+  freeGlobalCachedIovas(): void {
+    for (let c = 0; c < this.rcacheOrders; c++) {
+      const depot = this.rcaches[c].depot;
+      if (this.profile.depotDrainOrder === "newest-first") {
+        while (depot.length > 0) {
+          const mag = this.depotPop(this.rcaches[c]);
+          this.magazineFreePfns(mag, c);
+          this.stats.magazinesLive[c]--;
+        }
+      } else {
+        for (const mag of depot) {
+          this.magazineFreePfns(mag, c);
+          this.stats.magazinesLive[c]--;
+        }
+        depot.length = 0;
+      }
+    }
+  }
+
+  /**
+   * Moves the virtual clock to `nowNs`, running every due depot-trim work item
+   * in due-time order (ties: lower size class first). While an item runs the
+   * clock reads its due time; one that frees a magazine is due again 100 ms
+   * after the time it was due (IOVA-6.7).
+   */
+  advanceTo(nowNs: number): void {
+    assert(nowNs >= this.nowNs, "virtual time never goes back");
+    for (;;) {
+      let next = -1;
+      for (let c = 0; c < this.rcacheOrders; c++) {
+        const r = this.rcaches[c];
+        if (r.workPending && r.workDueNs <= nowNs && (next < 0 || r.workDueNs < this.rcaches[next].workDueNs)) {
+          next = c;
+        }
+      }
+      if (next < 0) break;
+      const rcache = this.rcaches[next];
+      this.nowNs = rcache.workDueNs;
+      this.depotWork(rcache, next);
+    }
+    this.nowNs = nowNs;
+  }
+
+  /** Models `iova_depot_work_func()` (IOVA-6.7). */
+  private depotWork(rcache: Rcache, c: number): void {
+    if (rcache.depot.length > this.cpus) {
+      const mag = this.depotPop(rcache);
+      this.magazineFreePfns(mag, c);
+      this.stats.magazinesLive[c]--;
+      this.stats.depotTrims[c]++;
+      rcache.workDueNs += IOVA_DEPOT_DELAY_NS;
+    } else {
+      rcache.workPending = false;
+    }
+  }
+
+  // --- Observation ----------------------------------------------------------
+
+  /** Live IOVAs in the tree, the anchor excluded. */
+  get liveIovas(): number {
+    return this.tree.count - 1;
+  }
+
+  /** Calls `fn(pfnLo, pfnHi)` for every node in ascending order, anchor excluded. */
+  forEachIova(fn: (pfnLo: number, pfnHi: number) => void): void {
+    const t = this.tree;
+    for (let n = t.first(); n !== NIL; n = t.next(n)) {
+      if (n !== this.anchor) fn(t.pfnLo[n], t.pfnHi[n]);
+    }
+  }
+
+  /** IOVA space held in the caches of class `c`, in bytes. */
+  cachedIovaBytes(c: number): number {
+    return this.stats.cachedPfns[c] * 2 ** c * this.granule;
+  }
+
+  /** Memory held by the magazines of class `c`, in bytes. */
+  magazineMemoryBytes(c: number): number {
+    return this.stats.magazinesLive[c] * this.magazineBytes;
+  }
+
+  /**
+   * Full-walk check (house style): the tree's own invariants, the anchor last,
+   * both cached nodes live tree nodes, every cached pfn inside an allocated
+   * node, magazine and depot bounds, and the incremental counters.
+   */
+  verifyInvariants(): void {
+    const t = this.tree;
+    t.verifyInvariants();
+    assert(t.last() === this.anchor, "the anchor is not the greatest node");
+    for (const cached of [this.cachedNode, this.cached32Node]) {
+      assert(cached !== NIL, "a cached node is NIL");
+      assert(t.findContaining(t.pfnLo[cached]) === cached, "a cached node is not in the tree");
+    }
+    for (let c = 0; c < this.rcacheOrders; c++) {
+      const rcache = this.rcaches[c];
+      let pfns = 0;
+      let mags = 0;
+      const check = (mag: Magazine) => {
+        assert(mag.size >= 0 && mag.size <= mag.capacity, "magazine size out of bounds");
+        for (let i = 0; i < mag.size; i++) {
+          const n = t.findContaining(mag.pfns[i]);
+          assert(n !== NIL && n !== this.anchor, `cached pfn ${mag.pfns[i]} is not allocated in the tree`);
+          assert(t.pfnHi[n] - mag.pfns[i] + 1 >= 2 ** c, "cached pfn's node smaller than its class");
+        }
+        pfns += mag.size;
+        mags++;
+      };
+      for (const cr of rcache.cpuRcaches) {
+        check(cr.loaded);
+        check(cr.prev);
+      }
+      assert(rcache.depot.length <= this.profile.depotMax, "depot above its capacity");
+      for (const mag of rcache.depot) {
+        assert(mag.isFull(), "a depot magazine is not full");
+        check(mag);
+      }
+      assert(pfns === this.stats.cachedPfns[c], "cached pfn counter out of step");
+      assert(mags === this.stats.magazinesLive[c], "magazine counter out of step");
+      if (!this.profile.depotTrimWork) assert(!rcache.workPending, "trim work on a profile without it");
+    }
+  }
+}

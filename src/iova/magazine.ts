@@ -1,0 +1,87 @@
+/**
+ * Magazines and per-size-class rcaches: models `struct iova_magazine`,
+ * `struct iova_cpu_rcache` and `struct iova_rcache` (drivers/iommu/iova.c).
+ * The capacity is the profile's `IOVA_MAG_SIZE` (127 from 5.19, 128 before).
+ * The decisions that use them live in `domain.ts`; this file holds the data
+ * and the magazine's own push/pop rules (IOVA-6.2 to 6.4).
+ */
+
+import { assert } from "../stdx/assert.ts";
+
+export class Magazine {
+  size = 0;
+  readonly pfns: Float64Array;
+
+  constructor(capacity: number) {
+    this.pfns = new Float64Array(capacity);
+  }
+
+  get capacity(): number {
+    return this.pfns.length;
+  }
+
+  /** `iova_magazine_full()` (IOVA-6.2). */
+  isFull(): boolean {
+    return this.size === this.pfns.length;
+  }
+
+  /** `iova_magazine_empty()` (IOVA-6.2). */
+  isEmpty(): boolean {
+    return this.size === 0;
+  }
+
+  /** `iova_magazine_push()` (IOVA-6.3). */
+  push(pfn: number): void {
+    assert(this.size < this.pfns.length, "magazine push into a full magazine");
+    this.pfns[this.size++] = pfn;
+  }
+
+  /**
+   * Models `iova_magazine_pop()` (IOVA-6.4, S-4): the highest slot whose pfn
+   * is at most `limitPfn`; the last entry fills the hole, so the order is not
+   * LIFO once a limit skips the top. Returns 0 (the kernel's miss) when no
+   * entry fits, leaving the magazine unchanged.
+   */
+  pop(limitPfn: number): number {
+    const pfns = this.pfns;
+    let i = this.size - 1;
+    while (i >= 0 && pfns[i] > limitPfn) i--;
+    if (i < 0) return 0;
+    const pfn = pfns[i];
+    pfns[i] = pfns[--this.size];
+    return pfn;
+  }
+}
+
+/** One CPU's pair of magazines for one size class (`struct iova_cpu_rcache`). */
+export class CpuRcache {
+  loaded: Magazine;
+  prev: Magazine;
+
+  constructor(capacity: number) {
+    this.loaded = new Magazine(capacity);
+    this.prev = new Magazine(capacity);
+  }
+
+  swap(): void {
+    const t = this.loaded;
+    this.loaded = this.prev;
+    this.prev = t;
+  }
+}
+
+/** One size class: the depot and every CPU's pair (`struct iova_rcache`). */
+export class Rcache {
+  /** Full magazines; the top (most recently pushed) is the last element. */
+  readonly depot: Magazine[] = [];
+  readonly cpuRcaches: CpuRcache[];
+  /** The delayed trim work is queued (mainline). */
+  workPending = false;
+  /** When the queued trim work is due, in virtual nanoseconds. */
+  workDueNs = 0;
+
+  constructor(cpus: number, capacity: number) {
+    this.cpuRcaches = [];
+    for (let c = 0; c < cpus; c++) this.cpuRcaches.push(new CpuRcache(capacity));
+  }
+}

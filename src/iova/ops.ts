@@ -1,0 +1,331 @@
+/**
+ * The `.iovaops` conformance script (../shared/spec/iovaops-format.md v1):
+ * parses a script line by line and runs it on one `IovaDomain`, producing
+ * exactly the kernel harness's output and `.walks` lines.
+ *
+ * Pure model code (no Node APIs): the CLI hands it lines and writes what it
+ * returns. Bad input raises `InputError` with `FILE:LINE: expected ...,
+ * found ...`; nothing is returned half, because output is only handed back
+ * once the whole script ran.
+ */
+
+import { ULONG_MAX_DECIMAL } from "../stdx/bits.ts";
+import { InputError, quote } from "../stdx/errors.ts";
+import { ANCHOR_PFN, IovaDomain, MAX_RCACHE_ORDERS } from "./domain.ts";
+import { getProfile, isProfileName, PROFILE_NAMES, type ProfileName } from "./profile.ts";
+
+/** Numbers at or above this are kept as BigInt (only `reserve` and `find` accept them). */
+const SAFE_LIMIT = 2 ** 53;
+const ULONG_MAX = (1n << 64n) - 1n;
+const MS_NS = 1_000_000;
+
+export interface OpsHeader {
+  granule: number;
+  startPfn: number;
+  cpus: number;
+  rcacheOrders: number;
+  kernel: ProfileName;
+}
+
+export interface OpsOptions {
+  /** Profile for a header without `kernel=`; an error where the header names another. */
+  kernel?: ProfileName;
+  /** Check the domain's invariants after every operation (slow; tests). */
+  verify?: boolean;
+}
+
+export interface OpsResult {
+  header: OpsHeader;
+  /** Every printed line, each ending in "\n". */
+  output: string;
+  /** The `.walks` lines, each ending in "\n". */
+  walks: string;
+  ops: number;
+  domain: IovaDomain;
+}
+
+const DEC = /^[0-9]+$/;
+const HEX = /^0x[0-9a-fA-F]+$/;
+
+/** A parsed operand: a safe integer, or a BigInt for values at or above 2^53. */
+type Operand = number | bigint;
+
+export class OpsRunner {
+  private readonly file: string;
+  private readonly options: OpsOptions;
+  private lineNo = 0;
+  private header: OpsHeader | null = null;
+  private domain: IovaDomain | null = null;
+  private cpu = 0;
+  private clockMs = 0;
+  private ops = 0;
+  private readonly out: string[] = [];
+  private readonly walks: string[] = [];
+
+  constructor(file: string, options: OpsOptions = {}) {
+    this.file = file;
+    this.options = options;
+  }
+
+  /** Feeds the next line of the script (without its newline). */
+  line(text: string): void {
+    this.lineNo++;
+    let s = text;
+    if (s.endsWith("\r")) s = s.slice(0, -1);
+    const trimmed = s.trim();
+    if (trimmed === "" || trimmed.startsWith("#")) return;
+    const tokens = trimmed.split(/\s+/);
+    if (this.domain === null) {
+      this.parseHeader(tokens);
+      return;
+    }
+    this.ops++;
+    this.runOp(this.domain, tokens);
+    if (this.options.verify) this.domain.verifyInvariants();
+  }
+
+  /** Ends the script and hands back everything it printed. */
+  finish(): OpsResult {
+    if (this.header === null || this.domain === null) {
+      throw new InputError(
+        `${this.file}:${this.lineNo}: expected the header line "domain granule=... start_pfn=... cpus=...", found end of file`,
+      );
+    }
+    return {
+      header: this.header,
+      output: this.out.length === 0 ? "" : `${this.out.join("\n")}\n`,
+      walks: this.walks.length === 0 ? "" : `${this.walks.join("\n")}\n`,
+      ops: this.ops,
+      domain: this.domain,
+    };
+  }
+
+  private fail(expected: string, found: string): never {
+    throw new InputError(`${this.file}:${this.lineNo}: expected ${expected}, found ${quote(found)}`);
+  }
+
+  private parseHeader(tokens: string[]): void {
+    if (tokens[0] !== "domain") {
+      this.fail('the header line "domain granule=... start_pfn=... cpus=..."', tokens.join(" "));
+    }
+    const fields = new Map<string, string>();
+    for (const tok of tokens.slice(1)) {
+      const eq = tok.indexOf("=");
+      const key = eq < 0 ? tok : tok.slice(0, eq);
+      if (eq < 0 || !["granule", "start_pfn", "cpus", "rcache_orders", "kernel"].includes(key)) {
+        this.fail("a header field granule=, start_pfn=, cpus=, rcache_orders= or kernel=", tok);
+      }
+      if (fields.has(key)) this.fail(`one ${key}= field`, tok);
+      fields.set(key, tok.slice(eq + 1));
+    }
+    const need = (key: string): string => {
+      const v = fields.get(key);
+      if (v === undefined) this.fail(`a ${key}= field in the header`, tokens.join(" "));
+      return v;
+    };
+    const granule = this.headerNumber("granule", need("granule"));
+    if (!Number.isSafeInteger(granule) || granule < 1 || (granule & (granule - 1)) !== 0 || granule > 2 ** 30) {
+      this.fail("granule= a power of two (the kernel BUGs otherwise)", need("granule"));
+    }
+    const startPfn = this.headerNumber("start_pfn", need("start_pfn"));
+    const cpus = this.headerNumber("cpus", need("cpus"));
+    if (cpus < 1 || cpus > 8192) this.fail("cpus= from 1 to 8192", need("cpus"));
+    let rcacheOrders = 6;
+    const k = fields.get("rcache_orders");
+    if (k !== undefined) {
+      rcacheOrders = this.headerNumber("rcache_orders", k);
+      if (rcacheOrders < 1 || rcacheOrders > MAX_RCACHE_ORDERS) {
+        this.fail(`rcache_orders= from 1 to ${MAX_RCACHE_ORDERS}`, k);
+      }
+    }
+    let kernel: ProfileName = this.options.kernel ?? "mainline";
+    const kv = fields.get("kernel");
+    if (kv !== undefined) {
+      if (!isProfileName(kv)) this.fail(`kernel= one of ${PROFILE_NAMES.join(", ")}`, kv);
+      if (this.options.kernel !== undefined && this.options.kernel !== kv) {
+        this.fail(`kernel=${this.options.kernel} (as --kernel says)`, `kernel=${kv}`);
+      }
+      kernel = kv;
+    }
+    this.header = { granule, startPfn, cpus, rcacheOrders, kernel };
+    this.domain = new IovaDomain({ granule, startPfn, cpus, rcacheOrders, profile: getProfile(kernel) });
+  }
+
+  private headerNumber(key: string, text: string): number {
+    const v = this.parseOperand(text, `${key}= a number`);
+    if (typeof v !== "number") this.fail(`${key}= a number below 2^53`, text);
+    return v;
+  }
+
+  private parseOperand(text: string, what: string): Operand {
+    if (DEC.test(text)) {
+      if (text.length < 16) return Number(text);
+      const b = BigInt(text);
+      return b < BigInt(SAFE_LIMIT) ? Number(b) : b;
+    }
+    if (HEX.test(text)) {
+      const b = BigInt(text);
+      return b < BigInt(SAFE_LIMIT) ? Number(b) : b;
+    }
+    return this.fail(what, text);
+  }
+
+  /** An operand that must be a safe integer (everything but reserve and find). */
+  private num(tokens: string[], i: number, what: string): number {
+    const text = tokens[i];
+    if (text === undefined) this.fail(what, "");
+    const v = this.parseOperand(text, what);
+    if (typeof v !== "number") this.fail(`${what} below 2^53`, text);
+    return v;
+  }
+
+  private arity(tokens: string[], n: number, usage: string): void {
+    if (tokens.length !== n + 1) {
+      this.fail(`"${usage}"`, tokens.join(" "));
+    }
+  }
+
+  private size(tokens: string[], i: number): number {
+    const v = this.num(tokens, i, "a size in granules");
+    if (v < 1) this.fail("a size of at least 1 granule", tokens[i]);
+    return v;
+  }
+
+  private cpuArg(tokens: string[], i: number, d: IovaDomain): number {
+    const v = this.num(tokens, i, "a CPU number");
+    if (v >= d.cpus) this.fail(`a CPU number below cpus=${d.cpus}`, tokens[i]);
+    return v;
+  }
+
+  private flag(tokens: string[], i: number): boolean {
+    return this.num(tokens, i, "a flag (0 or 1)") !== 0;
+  }
+
+  private runOp(d: IovaDomain, tokens: string[]): void {
+    const stats = d.stats;
+    switch (tokens[0]) {
+      case "alloc": {
+        this.arity(tokens, 3, "alloc <size> <limit_pfn> <aligned>");
+        const size = this.size(tokens, 1);
+        const limit = this.num(tokens, 2, "a limit pfn");
+        const aligned = this.flag(tokens, 3);
+        const searches = stats.treeSearches;
+        const steps = stats.walkSteps;
+        const pfn = d.allocIova(size, limit, aligned);
+        this.out.push(pfn < 0 ? "fail" : String(pfn));
+        if (stats.treeSearches !== searches) this.walks.push(String(stats.walkSteps - steps));
+        return;
+      }
+      case "alloc_fast": {
+        this.arity(tokens, 3, "alloc_fast <size> <limit_pfn> <flush>");
+        let size = this.size(tokens, 1);
+        const limit = this.num(tokens, 2, "a limit pfn");
+        const flush = this.flag(tokens, 3);
+        // The op means what a DMA-API allocation does: on kernels that round
+        // cacheable sizes in dma-iommu, that round-up comes first (VER-3).
+        if (d.profile.roundUpIn === "iommu_dma_alloc_iova") size = d.roundUpCacheable(size);
+        const searches = stats.treeSearches;
+        const steps = stats.walkSteps;
+        const pfn = d.allocIovaFast(this.cpu, size, limit, flush);
+        this.out.push(String(pfn));
+        if (stats.treeSearches !== searches) this.walks.push(String(stats.walkSteps - steps));
+        return;
+      }
+      case "free": {
+        this.arity(tokens, 1, "free <pfn>");
+        d.freeIova(this.num(tokens, 1, "a pfn"));
+        return;
+      }
+      case "free_fast": {
+        this.arity(tokens, 2, "free_fast <pfn> <size>");
+        const pfn = this.num(tokens, 1, "a pfn");
+        d.freeIovaFast(this.cpu, pfn, this.size(tokens, 2));
+        return;
+      }
+      case "reserve": {
+        this.arity(tokens, 2, "reserve <pfn_lo> <pfn_hi>");
+        const lo = this.parseOperand(tokens[1], "a pfn");
+        const hi = this.parseOperand(tokens[2], "a pfn");
+        if (typeof lo !== "number" || typeof hi !== "number") {
+          // At or above 2^53: either above ULONG_MAX >> shift, which the
+          // kernel refuses (IOVA-4.1), or a range iovalab cannot hold exactly.
+          const limit = ULONG_MAX >> BigInt(d.iovaShift);
+          if (BigInt(lo) > limit || BigInt(hi) > limit) {
+            this.out.push("fail");
+            return;
+          }
+          this.fail("a pfn below 2^53", String(typeof lo === "number" ? hi : lo));
+        }
+        if (lo > hi) this.fail(`pfn_hi at least pfn_lo (${lo})`, tokens[2]);
+        this.out.push(d.reserveIova(lo, hi) ? "ok" : "fail");
+        return;
+      }
+      case "find": {
+        this.arity(tokens, 1, "find <pfn>");
+        const pfn = this.parseOperand(tokens[1], "a pfn");
+        if (typeof pfn !== "number") {
+          // Only the anchor lives up there (IOVA-3.1).
+          this.out.push(pfn === ULONG_MAX ? `${ULONG_MAX_DECIMAL} ${ULONG_MAX_DECIMAL}` : "none");
+          return;
+        }
+        const r = d.findIova(pfn);
+        if (r === null) this.out.push("none");
+        else this.out.push(`${pfnText(r[0])} ${pfnText(r[1])}`);
+        return;
+      }
+      case "cpu": {
+        this.arity(tokens, 1, "cpu <n>");
+        this.cpu = this.cpuArg(tokens, 1, d);
+        return;
+      }
+      case "cpu_dead": {
+        this.arity(tokens, 1, "cpu_dead <n>");
+        d.freeCpuCachedIovas(this.cpuArg(tokens, 1, d));
+        return;
+      }
+      case "flush_all": {
+        this.arity(tokens, 0, "flush_all");
+        for (let c = 0; c < d.cpus; c++) d.freeCpuCachedIovas(c);
+        if (d.profile.flushDrainsDepot) d.freeGlobalCachedIovas();
+        return;
+      }
+      case "advance": {
+        this.arity(tokens, 1, "advance <ms>");
+        this.clockMs += this.num(tokens, 1, "a number of milliseconds");
+        d.advanceTo(this.clockMs * MS_NS);
+        return;
+      }
+      case "dump": {
+        this.arity(tokens, 0, "dump");
+        this.out.push(`tree ${d.liveIovas}`);
+        d.forEachIova((lo, hi) => this.out.push(`${lo} ${hi}`));
+        return;
+      }
+      default:
+        this.fail(
+          "an operation (alloc, free, reserve, find, cpu, alloc_fast, free_fast, cpu_dead, flush_all, advance, dump)",
+          tokens[0],
+        );
+    }
+  }
+}
+
+function pfnText(pfn: number): string {
+  return pfn === ANCHOR_PFN ? ULONG_MAX_DECIMAL : String(pfn);
+}
+
+/** Runs a whole script given as text. */
+export function runOps(file: string, text: string, options: OpsOptions = {}): OpsResult {
+  const runner = new OpsRunner(file, options);
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf("\n", start);
+    if (nl < 0) {
+      if (start < text.length) runner.line(text.slice(start));
+      break;
+    }
+    runner.line(text.slice(start, nl));
+    start = nl + 1;
+  }
+  return runner.finish();
+}

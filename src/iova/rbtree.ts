@@ -1,0 +1,462 @@
+/**
+ * The IOVA red-black tree: models `lib/rbtree.c` as `drivers/iommu/iova.c`
+ * uses it (every kernel profile: the rbtree code iova.c relies on is the same
+ * in 5.10, 5.15, 6.1 and mainline).
+ *
+ * Why a real red-black tree and not any ordered structure: the placement of an
+ * allocation does not depend on the tree's shape (IOVA-3.9), but the number of
+ * `rb_prev` steps of a retry does, because `iova_find_limit()` (IOVA-3.8) walks
+ * the root's right spine and returns either the node straddling the limit or
+ * the one above it depending on where the straddler sits. iovalab reports walk
+ * counts exactly, so it keeps the kernel's exact shape: the same insertion slot
+ * (a new node always goes into the unique empty slot between its in-order
+ * neighbours), the same rebalancing cases and colours on insert and erase, and
+ * the same choice of the in-order successor when erasing a node with two
+ * children.
+ *
+ * Storage is a struct of arrays (house style: typed arrays in hot paths):
+ * float64 pfns (exact below 2^53; the anchor's ULONG_MAX is stored as 2^64,
+ * which compares above every real pfn), int32 links, with the colour packed
+ * into the parent word as the kernel packs `__rb_parent_color`. Node indices
+ * are stable for a node's lifetime; freed indices are reused LIFO. Rotations
+ * go through `rotateLeft`/`rotateRight` only, so a subtree augmentation (max
+ * gap, node counts) can hook in there.
+ */
+
+import { assert } from "../stdx/assert.ts";
+
+/** "No node": the NULL of the kernel's rb_node pointers. */
+export const NIL = -1;
+
+const INITIAL_CAPACITY = 1024;
+
+export class IovaTree {
+  /** Lowest pfn of each node (`struct iova.pfn_lo`). */
+  pfnLo: Float64Array;
+  /** Highest pfn of each node, inclusive (`struct iova.pfn_hi`). */
+  pfnHi: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  /** (parent + 1) * 2 + colour, colour 1 = black; 0 = root-less red. */
+  parentColor: Int32Array;
+  root = NIL;
+  /** Nodes in the tree, the anchor included. */
+  count = 0;
+  private freeHead = NIL;
+  private used = 0;
+
+  constructor(capacity = INITIAL_CAPACITY) {
+    this.pfnLo = new Float64Array(capacity);
+    this.pfnHi = new Float64Array(capacity);
+    this.left = new Int32Array(capacity);
+    this.right = new Int32Array(capacity);
+    this.parentColor = new Int32Array(capacity);
+  }
+
+  get capacity(): number {
+    return this.pfnLo.length;
+  }
+
+  /** Bytes held by the node arrays (for the bytes-per-IOVA figure). */
+  get bytesHeld(): number {
+    return this.capacity * (8 + 8 + 4 + 4 + 4);
+  }
+
+  parent(n: number): number {
+    return (this.parentColor[n] >> 1) - 1;
+  }
+
+  isBlack(n: number): boolean {
+    return n === NIL || (this.parentColor[n] & 1) === 1;
+  }
+
+  isRed(n: number): boolean {
+    return n !== NIL && (this.parentColor[n] & 1) === 0;
+  }
+
+  private setParent(n: number, p: number): void {
+    this.parentColor[n] = ((p + 1) << 1) | (this.parentColor[n] & 1);
+  }
+
+  private setBlack(n: number): void {
+    this.parentColor[n] |= 1;
+  }
+
+  private setRed(n: number): void {
+    this.parentColor[n] &= ~1;
+  }
+
+  private setColorOf(n: number, from: number): void {
+    this.parentColor[n] = (this.parentColor[n] & ~1) | (this.parentColor[from] & 1);
+  }
+
+  /** A fresh unlinked node `[pfnLo, pfnHi]` (`alloc_iova_mem`). */
+  newNode(pfnLo: number, pfnHi: number): number {
+    let n = this.freeHead;
+    if (n !== NIL) {
+      this.freeHead = this.left[n];
+    } else {
+      if (this.used === this.capacity) this.grow();
+      n = this.used++;
+    }
+    this.pfnLo[n] = pfnLo;
+    this.pfnHi[n] = pfnHi;
+    this.left[n] = NIL;
+    this.right[n] = NIL;
+    this.parentColor[n] = 0;
+    return n;
+  }
+
+  /** Returns an unlinked node's index to the free list (`free_iova_mem`). */
+  freeNode(n: number): void {
+    this.pfnLo[n] = Number.NaN;
+    this.left[n] = this.freeHead;
+    this.freeHead = n;
+  }
+
+  private grow(): void {
+    const cap = this.capacity * 2;
+    const grow64 = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    const grow32 = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.pfnLo = grow64(this.pfnLo);
+    this.pfnHi = grow64(this.pfnHi);
+    this.left = grow32(this.left);
+    this.right = grow32(this.right);
+    this.parentColor = grow32(this.parentColor);
+  }
+
+  /** `rb_first()`. */
+  first(): number {
+    let n = this.root;
+    if (n === NIL) return NIL;
+    while (this.left[n] !== NIL) n = this.left[n];
+    return n;
+  }
+
+  /** `rb_last()`. */
+  last(): number {
+    let n = this.root;
+    if (n === NIL) return NIL;
+    while (this.right[n] !== NIL) n = this.right[n];
+    return n;
+  }
+
+  /** `rb_next()`: the in-order successor, or NIL. */
+  next(n: number): number {
+    let r = this.right[n];
+    if (r !== NIL) {
+      while (this.left[r] !== NIL) r = this.left[r];
+      return r;
+    }
+    let p = this.parent(n);
+    while (p !== NIL && n === this.right[p]) {
+      n = p;
+      p = this.parent(p);
+    }
+    return p;
+  }
+
+  /** `rb_prev()`: the in-order predecessor, or NIL. */
+  prev(n: number): number {
+    let l = this.left[n];
+    if (l !== NIL) {
+      while (this.right[l] !== NIL) l = this.right[l];
+      return l;
+    }
+    let p = this.parent(n);
+    while (p !== NIL && n === this.left[p]) {
+      n = p;
+      p = this.parent(p);
+    }
+    return p;
+  }
+
+  /** Models `private_find_iova()`: the node containing `pfn`, or NIL. */
+  findContaining(pfn: number): number {
+    let n = this.root;
+    while (n !== NIL) {
+      if (pfn < this.pfnLo[n]) n = this.left[n];
+      else if (pfn > this.pfnHi[n]) n = this.right[n];
+      else return n;
+    }
+    return NIL;
+  }
+
+  /**
+   * Models `iova_insert_rbtree()` + `rb_insert_color()`: links `n` into the
+   * slot its `pfnLo` orders it to and rebalances. The kernel may start the
+   * descent at a node other than the root; the slot is the same (it is the
+   * unique empty link between the in-order neighbours).
+   */
+  insert(n: number): void {
+    const key = this.pfnLo[n];
+    let p = NIL;
+    let cur = this.root;
+    let goLeft = false;
+    while (cur !== NIL) {
+      p = cur;
+      const k = this.pfnLo[cur];
+      assert(key !== k, "iova tree: duplicate pfn_lo on insert");
+      goLeft = key < k;
+      cur = goLeft ? this.left[cur] : this.right[cur];
+    }
+    this.parentColor[n] = (p + 1) << 1; // red, parent p
+    if (p === NIL) this.root = n;
+    else if (goLeft) this.left[p] = n;
+    else this.right[p] = n;
+    this.count++;
+    this.insertFixup(n);
+  }
+
+  private insertFixup(z: number): void {
+    for (;;) {
+      const p = this.parent(z);
+      if (p === NIL) {
+        this.setBlack(z);
+        return;
+      }
+      if (this.isBlack(p)) return;
+      const g = this.parent(p); // p is red, so it is not the root
+      if (p === this.left[g]) {
+        const u = this.right[g];
+        if (this.isRed(u)) {
+          this.setBlack(p);
+          this.setBlack(u);
+          this.setRed(g);
+          z = g;
+          continue;
+        }
+        let q = p;
+        if (z === this.right[p]) {
+          this.rotateLeft(p);
+          q = z;
+        }
+        this.setBlack(q);
+        this.setRed(g);
+        this.rotateRight(g);
+        return;
+      }
+      const u = this.left[g];
+      if (this.isRed(u)) {
+        this.setBlack(p);
+        this.setBlack(u);
+        this.setRed(g);
+        z = g;
+        continue;
+      }
+      let q = p;
+      if (z === this.left[p]) {
+        this.rotateRight(p);
+        q = z;
+      }
+      this.setBlack(q);
+      this.setRed(g);
+      this.rotateLeft(g);
+      return;
+    }
+  }
+
+  private replaceChild(p: number, oldChild: number, newChild: number): void {
+    if (p === NIL) this.root = newChild;
+    else if (this.left[p] === oldChild) this.left[p] = newChild;
+    else this.right[p] = newChild;
+  }
+
+  /** Left rotation at `x` (its right child takes its place). */
+  rotateLeft(x: number): void {
+    const y = this.right[x];
+    const b = this.left[y];
+    const p = this.parent(x);
+    this.right[x] = b;
+    if (b !== NIL) this.setParent(b, x);
+    this.replaceChild(p, x, y);
+    this.setParent(y, p);
+    this.left[y] = x;
+    this.setParent(x, y);
+  }
+
+  /** Right rotation at `x` (its left child takes its place). */
+  rotateRight(x: number): void {
+    const y = this.left[x];
+    const b = this.right[y];
+    const p = this.parent(x);
+    this.left[x] = b;
+    if (b !== NIL) this.setParent(b, x);
+    this.replaceChild(p, x, y);
+    this.setParent(y, p);
+    this.right[y] = x;
+    this.setParent(x, y);
+  }
+
+  /**
+   * Models `rb_erase()`: unlinks `z` (the node itself stays allocated; the
+   * caller frees it). With two children the in-order successor takes `z`'s
+   * place and colour, as the kernel does.
+   */
+  erase(z: number): void {
+    const zl = this.left[z];
+    const zr = this.right[z];
+    const zp = this.parent(z);
+    let rebalanceParent = NIL;
+    let needFix = false;
+    if (zl === NIL || zr === NIL) {
+      const child = zl === NIL ? zr : zl;
+      this.replaceChild(zp, z, child);
+      if (child !== NIL) {
+        // The lone child is red under a black node: it takes z's place and
+        // colour, which restores the black height with no rebalancing.
+        this.parentColor[child] = this.parentColor[z];
+      } else if (this.isBlack(z)) {
+        needFix = true;
+        rebalanceParent = zp;
+      }
+    } else {
+      let s = zr;
+      let sp: number;
+      let child2: number;
+      if (this.left[s] === NIL) {
+        sp = s;
+        child2 = this.right[s];
+      } else {
+        do {
+          sp = s;
+          s = this.left[s];
+        } while (this.left[s] !== NIL);
+        child2 = this.right[s];
+        this.left[sp] = child2;
+        this.right[s] = zr;
+        this.setParent(zr, s);
+      }
+      this.left[s] = zl;
+      this.setParent(zl, s);
+      this.replaceChild(zp, z, s);
+      const sWasBlack = this.isBlack(s);
+      this.parentColor[s] = this.parentColor[z];
+      if (child2 !== NIL) {
+        this.parentColor[child2] = ((sp + 1) << 1) | 1;
+      } else if (sWasBlack) {
+        needFix = true;
+        rebalanceParent = sp;
+      }
+    }
+    this.count--;
+    if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
+  }
+
+  /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */
+  private eraseFixup(parent: number): void {
+    let node = NIL;
+    for (;;) {
+      let sibling = this.right[parent];
+      if (node !== sibling) {
+        if (this.isRed(sibling)) {
+          this.setBlack(sibling);
+          this.setRed(parent);
+          this.rotateLeft(parent);
+          sibling = this.right[parent];
+        }
+        let far = this.right[sibling];
+        if (this.isBlack(far)) {
+          const near = this.left[sibling];
+          if (this.isBlack(near)) {
+            this.setRed(sibling);
+            if (this.isRed(parent)) {
+              this.setBlack(parent);
+              return;
+            }
+            node = parent;
+            parent = this.parent(node);
+            if (parent === NIL) return;
+            continue;
+          }
+          this.setBlack(near);
+          this.setRed(sibling);
+          this.rotateRight(sibling);
+          far = sibling;
+          sibling = near;
+        }
+        this.setColorOf(sibling, parent);
+        this.setBlack(parent);
+        this.setBlack(far);
+        this.rotateLeft(parent);
+        return;
+      }
+      sibling = this.left[parent];
+      if (this.isRed(sibling)) {
+        this.setBlack(sibling);
+        this.setRed(parent);
+        this.rotateRight(parent);
+        sibling = this.left[parent];
+      }
+      let far = this.left[sibling];
+      if (this.isBlack(far)) {
+        const near = this.right[sibling];
+        if (this.isBlack(near)) {
+          this.setRed(sibling);
+          if (this.isRed(parent)) {
+            this.setBlack(parent);
+            return;
+          }
+          node = parent;
+          parent = this.parent(node);
+          if (parent === NIL) return;
+          continue;
+        }
+        this.setBlack(near);
+        this.setRed(sibling);
+        this.rotateLeft(sibling);
+        far = sibling;
+        sibling = near;
+      }
+      this.setColorOf(sibling, parent);
+      this.setBlack(parent);
+      this.setBlack(far);
+      this.rotateRight(parent);
+      return;
+    }
+  }
+
+  /**
+   * Full-walk check of the red-black and ordering invariants: parent links,
+   * in-order ascending and non-overlapping intervals, red nodes with black
+   * children, equal black height, black root, and the node count.
+   */
+  verifyInvariants(): void {
+    if (this.root === NIL) {
+      assert(this.count === 0, "iova tree: empty tree with nonzero count");
+      return;
+    }
+    assert(this.parent(this.root) === NIL, "iova tree: root has a parent");
+    assert(this.isBlack(this.root), "iova tree: red root");
+    let seen = 0;
+    let lastHi = -1;
+    const blackHeight = (n: number): number => {
+      if (n === NIL) return 1;
+      const l = this.left[n];
+      const r = this.right[n];
+      if (l !== NIL) assert(this.parent(l) === n, "iova tree: bad parent link");
+      if (r !== NIL) assert(this.parent(r) === n, "iova tree: bad parent link");
+      if (this.isRed(n)) {
+        assert(this.isBlack(l) && this.isBlack(r), "iova tree: red node with red child");
+      }
+      const hl = blackHeight(l);
+      assert(this.pfnLo[n] <= this.pfnHi[n], "iova tree: pfn_lo above pfn_hi");
+      assert(this.pfnLo[n] > lastHi, "iova tree: nodes out of order or overlapping");
+      lastHi = this.pfnHi[n];
+      seen++;
+      const hr = blackHeight(r);
+      assert(hl === hr, "iova tree: unequal black heights");
+      return hl + (this.isBlack(n) ? 1 : 0);
+    };
+    blackHeight(this.root);
+    assert(seen === this.count, "iova tree: count does not match the nodes");
+  }
+}
