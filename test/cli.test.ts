@@ -1,0 +1,156 @@
+/**
+ * The `iovalab` command as a person or a script uses it: output on stdout,
+ * errors as `FILE:LINE: expected ..., found ...` on stderr with exit status 2,
+ * nothing half-written, and the same output for the same input and seed.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { gunzipSync } from "node:zlib";
+
+const ROOT = join(import.meta.dirname, "..");
+const FIX = join(ROOT, "test", "fixtures", "conformance", "mainline");
+
+function iovalab(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [join(ROOT, "src", "cli", "main.ts"), ...args], {
+    input,
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function fixture(name: string): string {
+  return gunzipSync(readFileSync(join(FIX, name))).toString("utf8");
+}
+
+test("ops reads a gzip'd script and writes the walks file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-"));
+  const walks = join(dir, "w.txt");
+  const r = iovalab(["ops", join(FIX, "mixed-api.iovaops.gz"), "--walks", walks]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, fixture("mixed-api.expected.gz"));
+  assert.equal(readFileSync(walks, "utf8"), fixture("mixed-api.walks.gz"));
+});
+
+test("ops reads stdin with -", () => {
+  const r = iovalab(["ops", "-"], fixture("hand-worked-basics.iovaops.gz"));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, fixture("hand-worked-basics.expected.gz"));
+});
+
+const BAD: [string, string, RegExp][] = [
+  ["no header", "alloc 1 100 0\n", /^iovalab: bad\.iovaops:1: expected the header line/],
+  ["empty file", "# nothing\n", /bad\.iovaops:1: expected the header line .*found end of file/],
+  [
+    "granule not a power of two",
+    "domain granule=3000 start_pfn=1 cpus=1\n",
+    /bad\.iovaops:1: expected granule= a power of two.*found "3000"/,
+  ],
+  ["missing cpus", "domain granule=4096 start_pfn=1\n", /bad\.iovaops:1: expected a cpus= field/],
+  [
+    "rcache_orders out of range",
+    "domain granule=4096 start_pfn=1 cpus=1 rcache_orders=21\n",
+    /rcache_orders= from 1 to 20/,
+  ],
+  [
+    "unknown kernel",
+    "domain granule=4096 start_pfn=1 cpus=1 kernel=4.19\n",
+    /expected kernel= one of mainline, 6\.1, 5\.15, 5\.10, found "4\.19"/,
+  ],
+  [
+    "cpu out of range",
+    "domain granule=4096 start_pfn=1 cpus=2\nalloc 1 100 0\ncpu 2\n",
+    /bad\.iovaops:3: expected a CPU number below cpus=2, found "2"/,
+  ],
+  [
+    "bad number",
+    "domain granule=4096 start_pfn=1 cpus=1\n\n# c\nalloc 1 zz 0\n",
+    /bad\.iovaops:4: expected a limit pfn, found "zz"/,
+  ],
+  [
+    "unknown op",
+    "domain granule=4096 start_pfn=1 cpus=1\nallocate 1 2 3\n",
+    /bad\.iovaops:2: expected an operation .*found "allocate"/,
+  ],
+  [
+    "wrong arity",
+    "domain granule=4096 start_pfn=1 cpus=1\nfree\n",
+    /bad\.iovaops:2: expected "free <pfn>", found "free"/,
+  ],
+  [
+    "size zero",
+    "domain granule=4096 start_pfn=1 cpus=1\nalloc 0 100 0\n",
+    /expected a size of at least 1 granule, found "0"/,
+  ],
+];
+
+for (const [what, script, message] of BAD) {
+  test(`bad input: ${what} stops with exit 2, a located message and no output`, () => {
+    const dir = mkdtempSync(join(tmpdir(), "iovalab-"));
+    const file = join(dir, "bad.iovaops");
+    writeFileSync(file, script);
+    const walks = join(dir, "w.txt");
+    const r = iovalab(["ops", file, "--walks", walks]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr.replace(`${dir}/`, ""), message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.equal(existsSync(walks), false, "no walks file on bad input");
+  });
+}
+
+test("--kernel that contradicts the header is an error; it applies to headers without one", () => {
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-"));
+  const file = join(dir, "k.iovaops");
+  writeFileSync(file, "domain granule=4096 start_pfn=1 cpus=1 kernel=6.1\nalloc 1 100 0\n");
+  const r = iovalab(["ops", file, "--kernel", "mainline"]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /k\.iovaops:1: expected kernel=mainline \(as --kernel says\), found "kernel=6\.1"/);
+  const ok = iovalab([
+    "ops",
+    "--kernel",
+    "5.10",
+    join(ROOT, "test", "fixtures", "conformance", "5.10", "retry-from-last-node.iovaops.gz"),
+  ]);
+  assert.equal(ok.status, 0, ok.stderr);
+  // A 5.10 header run under the mainline default would be refused; a mainline
+  // vector run as 5.10 differs (no retry above the cached node, 5.10 README).
+  const asOld = iovalab(["ops", "--kernel", "5.10", join(FIX, "retry-from-last-node.iovaops.gz")]);
+  assert.equal(asOld.status, 0, asOld.stderr);
+  assert.notEqual(asOld.stdout, fixture("retry-from-last-node.expected.gz"));
+  const badK = iovalab(["ops", "--kernel", "4.19", join(FIX, "hand-worked-basics.iovaops.gz")]);
+  assert.equal(badK.status, 2);
+  assert.match(badK.stderr, /--kernel: expected one of mainline, 6\.1, 5\.15, 5\.10, found "4\.19"/);
+});
+
+test("a missing file is bad input, not a crash", () => {
+  const r = iovalab(["ops", "/nonexistent/x.iovaops"]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /\/nonexistent\/x\.iovaops: cannot read: ENOENT/);
+});
+
+test("the demonstration is deterministic and compares the two ranges", () => {
+  const a = iovalab(["demo", "--mappings", "20000", "--seed", "7"]);
+  const b = iovalab(["demo", "--mappings", "20000", "--seed", "7"]);
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(a.stdout, b.stdout);
+  assert.match(a.stdout, /seed 7/);
+  assert.match(a.stdout, /^default\s+6\s+128\.0 KiB/m);
+  assert.match(a.stdout, /^512\.0 KiB\s+8\s+512\.0 KiB/m);
+  const c = iovalab(["demo", "--mappings", "20000", "--seed", "8"]);
+  assert.notEqual(a.stdout, c.stdout);
+});
+
+test("kernels lists every profile with its sources", () => {
+  const r = iovalab(["kernels"]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const k of ["mainline:", "6.1:", "5.15:", "5.10:"])
+    assert.match(r.stdout, new RegExp(`^${k.replace(".", "\\.")}`, "m"));
+  assert.match(r.stdout, /IOVA_MAG_SIZE 128/);
+  assert.match(r.stdout, /no retry above the cached node/);
+});

@@ -1,0 +1,71 @@
+/**
+ * Golden tests: every public conformance vector of every kernel profile,
+ * recorded by running the kernel's own iova.c (test/fixtures/conformance,
+ * copied gzip'd from ../shared/conformance), reproduced byte for byte, output
+ * and walks. The small vectors also run with the full invariant check after
+ * every operation. Where ../shared is beside the repository, the fixtures are
+ * checked against it so the copies cannot drift.
+ */
+
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { runOps } from "../src/iova/ops.ts";
+
+const FIXTURES = join(import.meta.dirname, "fixtures", "conformance");
+const SHARED = join(import.meta.dirname, "..", "..", "shared", "conformance");
+const KERNELS = ["mainline", "6.1", "5.15", "5.10"];
+/** Vectors up to this many operations also run with verifyInvariants() after every op. */
+const VERIFY_MAX_OPS = 5000;
+
+function gz(path: string): string {
+  return gunzipSync(readFileSync(path)).toString("utf8");
+}
+
+for (const kernel of KERNELS) {
+  const dir = join(FIXTURES, kernel);
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith(".iovaops.gz"))
+    .map((f) => f.slice(0, -".iovaops.gz".length))
+    .sort();
+  test(`${kernel}: the fixture set is complete`, () => {
+    // Counts from the tables of ../shared/conformance/README.md and the
+    // per-kernel READMEs.
+    const expected: Record<string, number> = { mainline: 29, "6.1": 29, "5.15": 31, "5.10": 31 };
+    assert.equal(names.length, expected[kernel]);
+  });
+  for (const name of names) {
+    test(`${kernel}/${name}: output and walks are the kernel's, byte for byte`, () => {
+      const script = gz(join(dir, `${name}.iovaops.gz`));
+      const ops = script.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length - 1;
+      const result = runOps(`${name}.iovaops`, script, { verify: ops <= VERIFY_MAX_OPS });
+      assert.equal(result.header.kernel, kernel);
+      const expected = gz(join(dir, `${name}.expected.gz`));
+      const walks = gz(join(dir, `${name}.walks.gz`));
+      if (result.output !== expected) assert.fail(firstDifference("output", result.output, expected));
+      if (result.walks !== walks) assert.fail(firstDifference("walks", result.walks, walks));
+    });
+  }
+  test(`${kernel}: fixtures match ../shared/conformance`, (t) => {
+    const shared = join(SHARED, kernel);
+    if (!existsSync(shared)) {
+      t.skip("../shared/conformance is not beside the repository");
+      return;
+    }
+    const sharedNames = readdirSync(shared).filter((f) => /\.(iovaops|expected|walks)$/.test(f));
+    assert.equal(sharedNames.length, names.length * 3);
+    for (const f of sharedNames) {
+      assert.equal(gz(join(dir, `${f}.gz`)), readFileSync(join(shared, f), "utf8"), f);
+    }
+  });
+}
+
+function firstDifference(what: string, got: string, want: string): string {
+  const a = got.split("\n");
+  const b = want.split("\n");
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return `${what} differs first at line ${i + 1}: got ${JSON.stringify(a[i])}, kernel ${JSON.stringify(b[i])}`;
+}
