@@ -44,8 +44,10 @@ for (const kernel of KERNELS) {
       assert.equal(result.header.kernel, kernel);
       const expected = gz(join(dir, `${name}.expected.gz`));
       const walks = gz(join(dir, `${name}.walks.gz`));
-      if (result.output !== expected) assert.fail(firstDifference("output", result.output, expected));
-      if (result.walks !== walks) assert.fail(firstDifference("walks", result.walks, walks));
+      const output = Buffer.from(result.output).toString("latin1");
+      const walked = Buffer.from(result.walks).toString("latin1");
+      if (output !== expected) assert.fail(firstDifference("output", output, expected));
+      if (walked !== walks) assert.fail(firstDifference("walks", walked, walks));
     });
   }
   test(`${kernel}: fixtures match ../shared/conformance`, (t) => {

@@ -10,6 +10,11 @@ import { InputError } from "../stdx/errors.ts";
 
 /** Reads a whole text file; `-` is stdin, `*.gz` is read decompressed. */
 export function readText(path: string): string {
+  return readBytes(path).toString("utf8");
+}
+
+/** Reads a whole file as bytes; `-` is stdin, `*.gz` is read decompressed. */
+export function readBytes(path: string): Buffer {
   let data: Buffer;
   try {
     data = path === "-" ? readFileSync(0) : readFileSync(path);
@@ -23,7 +28,7 @@ export function readText(path: string): string {
       throw new InputError(`${path}: expected gzip data, found something else`);
     }
   }
-  return data.toString("utf8");
+  return data;
 }
 
 /** Writes `data` to `path` atomically: a temporary file beside it, then a rename. */
@@ -39,7 +44,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 }
 
 /** Writes to stdout and resolves once it is flushed (large outputs to pipes). */
-export function writeStdout(text: string): Promise<void> {
+export function writeStdout(text: string | Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
   });

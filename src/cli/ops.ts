@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { runOps } from "../iova/ops.ts";
 import { isProfileName, PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
 import { InputError } from "../stdx/errors.ts";
-import { readText, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { readBytes, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
 
 export function parseKernelOption(value: string | undefined): ProfileName | undefined {
   if (value === undefined) return undefined;
@@ -25,8 +25,8 @@ export function registerOps(program: Command): void {
     .action((file: string, opts: { walks?: string; kernel?: string; verify?: boolean }) =>
       runCommand(async () => {
         const kernel = parseKernelOption(opts.kernel);
-        const text = readText(file);
-        const result = runOps(file === "-" ? "<stdin>" : file, text, { kernel, verify: opts.verify });
+        const bytes = readBytes(file);
+        const result = runOps(file === "-" ? "<stdin>" : file, bytes, { kernel, verify: opts.verify });
         if (opts.walks !== undefined) writeFileAtomic(opts.walks, result.walks);
         await writeStdout(result.output);
       }),

@@ -10,6 +10,7 @@
  */
 
 import { ULONG_MAX_DECIMAL } from "../stdx/bits.ts";
+import { ByteOut, NEWLINE, SPACE } from "../stdx/byteout.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import { ANCHOR_PFN, IovaDomain, MAX_RCACHE_ORDERS } from "./domain.ts";
 import { getProfile, isProfileName, PROFILE_NAMES, type ProfileName } from "./profile.ts";
@@ -18,6 +19,8 @@ import { getProfile, isProfileName, PROFILE_NAMES, type ProfileName } from "./pr
 const SAFE_LIMIT = 2 ** 53;
 const ULONG_MAX = (1n << 64n) - 1n;
 const MS_NS = 1_000_000;
+/** Decodes a line for the general parser (the format is ASCII; other bytes only reach error messages). */
+const LATIN1 = new TextDecoder("latin1");
 
 export interface OpsHeader {
   granule: number;
@@ -36,10 +39,10 @@ export interface OpsOptions {
 
 export interface OpsResult {
   header: OpsHeader;
-  /** Every printed line, each ending in "\n". */
-  output: string;
-  /** The `.walks` lines, each ending in "\n". */
-  walks: string;
+  /** Every printed line, each ending in "\n" (ASCII). */
+  output: Uint8Array;
+  /** The `.walks` lines, each ending in "\n" (ASCII). */
+  walks: Uint8Array;
   ops: number;
   domain: IovaDomain;
 }
@@ -59,8 +62,8 @@ export class OpsRunner {
   private cpu = 0;
   private clockMs = 0;
   private ops = 0;
-  private readonly out: string[] = [];
-  private readonly walks: string[] = [];
+  private readonly out = new ByteOut();
+  private readonly walks = new ByteOut();
 
   constructor(file: string, options: OpsOptions = {}) {
     this.file = file;
@@ -70,6 +73,119 @@ export class OpsRunner {
   /** Feeds the next line of the script (without its newline). */
   line(text: string): void {
     this.lineNo++;
+    this.lineBody(text);
+  }
+
+  /**
+   * Runs a whole script given as bytes. Lines of the common shape (an
+   * operation and plain decimal operands separated by single spaces) take a
+   * byte-level fast path; anything else, errors included, goes through the
+   * general parser with the same result.
+   */
+  runBytes(buf: Uint8Array): void {
+    const n = buf.length;
+    let pos = 0;
+    while (pos < n) {
+      let end = buf.indexOf(NEWLINE, pos);
+      if (end < 0) end = n;
+      this.lineNo++;
+      if (this.domain === null || !this.fastLine(this.domain, buf, pos, end)) {
+        this.lineBody(LATIN1.decode(buf.subarray(pos, end)));
+      }
+      pos = end + 1;
+    }
+  }
+
+  // Operands parsed by the fast path, and where its cursor is.
+  private a0 = 0;
+  private a1 = 0;
+  private a2 = 0;
+  private cur = 0;
+
+  /**
+   * Reads a space and a plain decimal operand of at most 15 digits (so below
+   * 2^53) at the cursor into `a{i}`; false if the bytes are of another shape.
+   */
+  private fastNum(buf: Uint8Array, end: number, i: number): boolean {
+    let p = this.cur;
+    if (p >= end || buf[p] !== SPACE) return false;
+    p++;
+    const start = p;
+    let v = 0;
+    while (p < end) {
+      const c = buf[p] - 48;
+      if (c < 0 || c > 9) break;
+      v = v * 10 + c;
+      p++;
+    }
+    if (p === start || p - start > 15) return false;
+    if (p < end && buf[p] !== SPACE) return false;
+    this.cur = p;
+    if (i === 0) this.a0 = v;
+    else if (i === 1) this.a1 = v;
+    else this.a2 = v;
+    return true;
+  }
+
+  /** The fast path of `runBytes`; false (having changed nothing) to fall back. */
+  private fastLine(d: IovaDomain, buf: Uint8Array, start: number, end: number): boolean {
+    if (start === end) return true;
+    let w = start;
+    while (w < end && buf[w] !== SPACE) w++;
+    const len = w - start;
+    this.cur = w;
+    const c0 = buf[start];
+    const stats = d.stats;
+    if (len === 10 && c0 === 97 && buf[start + 5] === 95 && buf[start + 6] === 102) {
+      // alloc_fast <size> <limit_pfn> <flush>
+      if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1) || !this.fastNum(buf, end, 2)) return false;
+      if (this.cur !== end || this.a0 < 1) return false;
+      let size = this.a0;
+      if (d.profile.roundUpIn === "iommu_dma_alloc_iova") size = d.roundUpCacheable(size);
+      const searches = stats.treeSearches;
+      const steps = stats.walkSteps;
+      this.out.num(d.allocIovaFast(this.cpu, size, this.a1, this.a2 !== 0));
+      this.out.byte(NEWLINE);
+      if (stats.treeSearches !== searches) {
+        this.walks.num(stats.walkSteps - steps);
+        this.walks.byte(NEWLINE);
+      }
+    } else if (len === 9 && c0 === 102 && buf[start + 5] === 102) {
+      // free_fast <pfn> <size>
+      if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1)) return false;
+      if (this.cur !== end || this.a1 < 1) return false;
+      d.freeIovaFast(this.cpu, this.a0, this.a1);
+    } else if (len === 3 && c0 === 99 && buf[start + 1] === 112 && buf[start + 2] === 117) {
+      // cpu <n>
+      if (!this.fastNum(buf, end, 0) || this.cur !== end || this.a0 >= d.cpus) return false;
+      this.cpu = this.a0;
+    } else if (len === 5 && c0 === 97 && buf[start + 4] === 99) {
+      // alloc <size> <limit_pfn> <aligned>
+      if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1) || !this.fastNum(buf, end, 2)) return false;
+      if (this.cur !== end || this.a0 < 1) return false;
+      const searches = stats.treeSearches;
+      const steps = stats.walkSteps;
+      const pfn = d.allocIova(this.a0, this.a1, this.a2 !== 0);
+      if (pfn < 0) this.out.text("fail");
+      else this.out.num(pfn);
+      this.out.byte(NEWLINE);
+      if (stats.treeSearches !== searches) {
+        this.walks.num(stats.walkSteps - steps);
+        this.walks.byte(NEWLINE);
+      }
+    } else if (len === 4 && c0 === 102 && buf[start + 1] === 114) {
+      // free <pfn>
+      if (!this.fastNum(buf, end, 0) || this.cur !== end) return false;
+      d.freeIova(this.a0);
+    } else {
+      return false;
+    }
+    this.ops++;
+    if (this.options.verify) d.verifyInvariants();
+    return true;
+  }
+
+  private lineBody(text: string): void {
     let s = text;
     if (s.endsWith("\r")) s = s.slice(0, -1);
     const trimmed = s.trim();
@@ -93,8 +209,8 @@ export class OpsRunner {
     }
     return {
       header: this.header,
-      output: this.out.length === 0 ? "" : `${this.out.join("\n")}\n`,
-      walks: this.walks.length === 0 ? "" : `${this.walks.join("\n")}\n`,
+      output: this.out.bytes(),
+      walks: this.walks.bytes(),
       ops: this.ops,
       domain: this.domain,
     };
@@ -212,8 +328,8 @@ export class OpsRunner {
         const searches = stats.treeSearches;
         const steps = stats.walkSteps;
         const pfn = d.allocIova(size, limit, aligned);
-        this.out.push(pfn < 0 ? "fail" : String(pfn));
-        if (stats.treeSearches !== searches) this.walks.push(String(stats.walkSteps - steps));
+        this.out.line(pfn < 0 ? "fail" : String(pfn));
+        if (stats.treeSearches !== searches) this.walks.line(String(stats.walkSteps - steps));
         return;
       }
       case "alloc_fast": {
@@ -227,8 +343,8 @@ export class OpsRunner {
         const searches = stats.treeSearches;
         const steps = stats.walkSteps;
         const pfn = d.allocIovaFast(this.cpu, size, limit, flush);
-        this.out.push(String(pfn));
-        if (stats.treeSearches !== searches) this.walks.push(String(stats.walkSteps - steps));
+        this.out.line(String(pfn));
+        if (stats.treeSearches !== searches) this.walks.line(String(stats.walkSteps - steps));
         return;
       }
       case "free": {
@@ -251,13 +367,13 @@ export class OpsRunner {
           // kernel refuses (IOVA-4.1), or a range iovalab cannot hold exactly.
           const limit = ULONG_MAX >> BigInt(d.iovaShift);
           if (BigInt(lo) > limit || BigInt(hi) > limit) {
-            this.out.push("fail");
+            this.out.line("fail");
             return;
           }
           this.fail("a pfn below 2^53", String(typeof lo === "number" ? hi : lo));
         }
         if (lo > hi) this.fail(`pfn_hi at least pfn_lo (${lo})`, tokens[2]);
-        this.out.push(d.reserveIova(lo, hi) ? "ok" : "fail");
+        this.out.line(d.reserveIova(lo, hi) ? "ok" : "fail");
         return;
       }
       case "find": {
@@ -265,12 +381,12 @@ export class OpsRunner {
         const pfn = this.parseOperand(tokens[1], "a pfn");
         if (typeof pfn !== "number") {
           // Only the anchor lives up there (IOVA-3.1).
-          this.out.push(pfn === ULONG_MAX ? `${ULONG_MAX_DECIMAL} ${ULONG_MAX_DECIMAL}` : "none");
+          this.out.line(pfn === ULONG_MAX ? `${ULONG_MAX_DECIMAL} ${ULONG_MAX_DECIMAL}` : "none");
           return;
         }
         const r = d.findIova(pfn);
-        if (r === null) this.out.push("none");
-        else this.out.push(`${pfnText(r[0])} ${pfnText(r[1])}`);
+        if (r === null) this.out.line("none");
+        else this.out.line(`${pfnText(r[0])} ${pfnText(r[1])}`);
         return;
       }
       case "cpu": {
@@ -297,8 +413,13 @@ export class OpsRunner {
       }
       case "dump": {
         this.arity(tokens, 0, "dump");
-        this.out.push(`tree ${d.liveIovas}`);
-        d.forEachIova((lo, hi) => this.out.push(`${lo} ${hi}`));
+        this.out.line(`tree ${d.liveIovas}`);
+        d.forEachIova((lo, hi) => {
+          this.out.num(lo);
+          this.out.byte(SPACE);
+          this.out.num(hi);
+          this.out.byte(NEWLINE);
+        });
         return;
       }
       default:
@@ -314,18 +435,9 @@ function pfnText(pfn: number): string {
   return pfn === ANCHOR_PFN ? ULONG_MAX_DECIMAL : String(pfn);
 }
 
-/** Runs a whole script given as text. */
-export function runOps(file: string, text: string, options: OpsOptions = {}): OpsResult {
+/** Runs a whole script given as text or bytes. */
+export function runOps(file: string, input: string | Uint8Array, options: OpsOptions = {}): OpsResult {
   const runner = new OpsRunner(file, options);
-  let start = 0;
-  for (;;) {
-    const nl = text.indexOf("\n", start);
-    if (nl < 0) {
-      if (start < text.length) runner.line(text.slice(start));
-      break;
-    }
-    runner.line(text.slice(start, nl));
-    start = nl + 1;
-  }
+  runner.runBytes(typeof input === "string" ? new TextEncoder().encode(input) : input);
   return runner.finish();
 }
