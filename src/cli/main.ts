@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { registerDemo } from "./demo.ts";
 import { registerKernels } from "./kernels.ts";
 import { registerOps } from "./ops.ts";
+import { registerShell } from "./shell.ts";
 
 const program = new Command();
 program
@@ -21,5 +22,6 @@ program
 registerOps(program);
 registerDemo(program);
 registerKernels(program);
+registerShell(program);
 
 await program.parseAsync(process.argv);

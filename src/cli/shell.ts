@@ -1,0 +1,65 @@
+/**
+ * `iovalab shell`: boots a machine and runs shell commands over its /sys and
+ * DMA API, from a terminal or from stdin (see src/machine/shell.ts for the
+ * commands). stdout carries only what the commands print; errors go to
+ * stderr in bash's words.
+ */
+
+import { createInterface } from "node:readline";
+import type { Command } from "commander";
+import { isProfileName } from "../iova/profile.ts";
+import { BUILTIN_MACHINES, bootMachine, builtinMachine, parseMachine, Shell } from "../machine/index.ts";
+import type { MachineDesc } from "../machine/schema.ts";
+import { InputError } from "../stdx/errors.ts";
+import { readText, runCommand } from "./io.ts";
+
+export function registerShell(program: Command): void {
+  program
+    .command("shell")
+    .description("boot a machine and run cat/echo/ls/dmesg/dma-info/map commands against its /sys and DMA API")
+    .option(
+      "--machine <name|file>",
+      `built-in machine (${BUILTIN_MACHINES.join(", ")}) or a YAML/JSON file`,
+      "qemu-q35-nvme",
+    )
+    .option("--kernel <profile>", "kernel profile: mainline, 6.1, 5.15, 5.10 (default: the machine's)")
+    .option("--cmdline <words>", "kernel command-line words, appended to the machine's (later words win)", "")
+    .option("--cpus <n>", "number of CPUs (default: the machine's)")
+    .action((opts: { machine: string; kernel?: string; cmdline: string; cpus?: string }) =>
+      runCommand(async () => {
+        let desc: MachineDesc | null = builtinMachine(opts.machine);
+        if (!desc) desc = parseMachine(readText(opts.machine), opts.machine);
+        if (opts.kernel !== undefined && !isProfileName(opts.kernel)) {
+          throw new InputError(`--kernel: expected mainline, 6.1, 5.15 or 5.10, found ${JSON.stringify(opts.kernel)}`);
+        }
+        let cpus: number | undefined;
+        if (opts.cpus !== undefined) {
+          if (!/^[1-9][0-9]*$/.test(opts.cpus) || Number(opts.cpus) > 4096) {
+            throw new InputError(
+              `--cpus: expected a number of CPUs from 1 to 4096, found ${JSON.stringify(opts.cpus)}`,
+            );
+          }
+          cpus = Number(opts.cpus);
+        }
+        const kernel = bootMachine(desc, {
+          kernel: opts.kernel !== undefined && isProfileName(opts.kernel) ? opts.kernel : undefined,
+          cmdline: opts.cmdline,
+          cpus,
+        });
+        const shell = new Shell(kernel);
+        const tty = process.stdin.isTTY === true;
+        const rl = createInterface({ input: process.stdin, terminal: tty });
+        if (tty) {
+          rl.setPrompt("# ");
+          rl.prompt();
+        }
+        let lineNo = 0;
+        for await (const line of rl) {
+          const r = shell.runLine(line, ++lineNo);
+          if (r.stdout) process.stdout.write(r.stdout);
+          if (r.stderr) process.stderr.write(r.stderr);
+          if (tty) rl.prompt();
+        }
+      }),
+    );
+}

@@ -1,0 +1,401 @@
+/**
+ * dma-iommu (drivers/iommu/dma-iommu.c): the DMA cookie of a DMA domain,
+ * `iommu_setup_dma_ops()` and `iommu_dma_init_domain()` with its
+ * reservations, `iommu_dma_alloc_iova()` with SAC-first and forcedac, the
+ * map/unmap paths of pages and scatter-gather lists, and the strict or
+ * flush-queue free. Rules: kernel-behaviour.md §2 (DMA-1 to DMA-6).
+ *
+ * Profiles: `roundUpIn` "iommu_dma_alloc_iova" (5.10, 5.15) rounds cacheable
+ * sizes up here instead of in `alloc_iova_fast` (VER-3); `sacFirst` is
+ * "every-allocation" (6.1 and older, VER-4) or "until-first-failure" (the
+ * sticky `pci_32bit_workaround` of 6.4+, DMA-3.3); `hasDmaFqType` false
+ * (5.10) means a lazy domain is type DMA with a flush queue.
+ *
+ * Addresses are plain numbers (every IOVA and physical address here is below
+ * 2^53); DMA masks and limits are bigints, reduced to pfns once per call.
+ */
+
+import type { IommuCore } from "../iommu/core.ts";
+import type { Device } from "../iommu/device.ts";
+import type { DmaCookie, IommuDomain } from "../iommu/domain.ts";
+import { isDmaType } from "../iommu/types.ts";
+import { IovaDomain } from "../iova/domain.ts";
+import type { KernelProfile } from "../iova/profile.ts";
+import { assert } from "../stdx/assert.ts";
+import { flsLong } from "../stdx/bits.ts";
+import { FlushQueue } from "./flush-queue.ts";
+
+const DMA_BIT_MASK_32 = 0xffff_ffffn;
+
+export interface HostBridge {
+  /** sysfs name, e.g. `pci0000:00`. */
+  readonly name: string;
+  /** `bridge->windows`, in list order; only `mem` windows are reserved. */
+  readonly windows: readonly { type: "mem" | "io"; start: number; end: number; offset: number }[];
+  /** `bridge->dma_ranges` (empty on x86/ACPI). */
+  readonly dmaRanges: readonly { start: number; end: number; offset: number }[];
+}
+
+export interface DmaConfig {
+  readonly profile: KernelProfile;
+  /** `iommu.forcedac=` (DMA-2.4). */
+  readonly forcedac: boolean;
+  readonly cpus: number;
+  readonly hz: number;
+  /** The IOMMU supports deferred flush (IOMMU_CAP_DEFERRED_FLUSH, DMA-1.5 step 4). */
+  readonly deferredFlush: boolean;
+  readonly hostBridges: ReadonlyMap<string, HostBridge>;
+  readonly log: (line: string) => void;
+  /** The virtual clock in ns, read at every operation. */
+  readonly now: () => number;
+}
+
+/** The DMA cookie: the IOVA domain, the flush queue and the MSI pages (`struct iommu_dma_cookie`). */
+export class IommuDmaCookie implements DmaCookie {
+  readonly iovad: IovaDomain;
+  fq: FlushQueue | null = null;
+  /** MSI doorbell pages mapped into the domain (DMA-1.8), by doorbell address. */
+  readonly msiPages = new Map<number, number>();
+  /**
+   * Live mappings made through the DMA API: first pfn → pages. The IOMMU
+   * page table in the kernel; here it only tells a real unmap from a bad one,
+   * since a freed IOVA sitting in an rcache is still in the tree.
+   */
+  readonly mapped = new Map<number, number>();
+  private readonly cpus: number;
+  private readonly hz: number;
+  dead = false;
+
+  constructor(iovad: IovaDomain, cpus: number, hz: number) {
+    this.iovad = iovad;
+    this.cpus = cpus;
+    this.hz = hz;
+  }
+
+  get fqActive(): boolean {
+    return this.fq !== null;
+  }
+
+  initFq(): boolean {
+    if (!this.fq) this.fq = new FlushQueue(this.iovad, this.cpus, this.hz);
+    return true;
+  }
+
+  teardown(): void {
+    this.fq?.destroy();
+    this.dead = true;
+  }
+}
+
+/** One output segment of a mapped scatter-gather list. */
+export interface DmaSegment {
+  readonly dmaAddr: number;
+  readonly length: number;
+}
+
+export interface SgEntry {
+  /** Physical address of the segment's first byte. */
+  readonly phys: number;
+  readonly length: number;
+}
+
+export interface MappedSg {
+  /** `dma_map_sg()`'s return: the number of output segments (0 = failure). */
+  readonly nents: number;
+  readonly segments: readonly DmaSegment[];
+}
+
+export class IommuDma {
+  readonly config: DmaConfig;
+  private readonly iommu: IommuCore;
+  /** Every live cookie, in creation order, for the clock. */
+  readonly cookies: IommuDmaCookie[] = [];
+
+  constructor(config: DmaConfig, iommu: IommuCore) {
+    this.config = config;
+    this.iommu = iommu;
+    iommu.setHooks({ setupDmaOps: (dev, domain) => this.setupDmaOps(dev, domain) });
+  }
+
+  /** Models `iommu_setup_dma_ops()` (DMA-2.1, 2.2). */
+  setupDmaOps(dev: Device, domain: IommuDomain): void {
+    dev.pci32bitWorkaround = !this.config.forcedac;
+    dev.dmaIommu = isDmaType(domain.type);
+    if (dev.dmaIommu && !this.initDomain(domain, dev)) {
+      this.config.log(`${devPrefix(dev)}: Failed to set up IOMMU for device; retaining platform DMA ops`);
+      dev.dmaIommu = false;
+    }
+  }
+
+  /** Models `iommu_dma_init_domain()` (DMA-1.4 to DMA-1.6); false = error. */
+  private initDomain(domain: IommuDomain, dev: Device): boolean {
+    // DMA-1.4: a domain already initialised is kept as it is.
+    if (domain.cookie) return true;
+    const shift = Math.log2(domain.granule);
+    const basePfn = Math.max(1, Number(domain.apertureStart >> BigInt(shift)));
+    const iovad = new IovaDomain({
+      granule: domain.granule,
+      startPfn: basePfn,
+      cpus: this.config.cpus,
+      rcacheOrders: domain.range.orders,
+      profile: this.config.profile,
+    });
+    iovad.advanceTo(this.config.now());
+    const cookie = new IommuDmaCookie(iovad, this.config.cpus, this.config.hz);
+    // DMA-1.5 step 3-4: a flush queue for DMA-FQ (or a lazy 5.10 DMA domain),
+    // silently downgraded to DMA without deferred-flush support.
+    const wantsFq = domain.type === "DMA-FQ" || (!this.config.profile.hasDmaFqType && !this.iommu.strict);
+    if (wantsFq) {
+      if (this.config.deferredFlush) cookie.initFq();
+      else if (domain.type === "DMA-FQ") domain.type = "DMA";
+    }
+    if (!this.reserveRegions(iovad, dev, shift)) return false;
+    domain.cookie = cookie;
+    this.cookies.push(cookie);
+    return true;
+  }
+
+  /** Models `iova_reserve_iommu_regions()` (DMA-1.6, DMA-1.7). */
+  private reserveRegions(iovad: IovaDomain, dev: Device, shift: number): boolean {
+    const pfn = (addr: number) => Math.floor(addr / 2 ** shift);
+    const bridge = this.config.hostBridges.get(dev.rootName);
+    if (bridge) {
+      for (const w of bridge.windows) {
+        if (w.type !== "mem") continue;
+        iovad.reserveIova(pfn(w.start - w.offset), pfn(w.end - w.offset));
+      }
+      const ranges = [...bridge.dmaRanges].sort((a, b) => a.start - b.start);
+      let start = 0;
+      let end = 0;
+      for (const r of ranges) {
+        end = r.start - r.offset;
+        if (end < start) return false;
+        if (end > start) iovad.reserveIova(pfn(start), pfn(end));
+        start = r.end - r.offset + 1;
+      }
+      if (ranges.length > 0) {
+        // After the last range the rest of the space up to ~0 is reserved.
+        iovad.reserveIova(pfn(start), iovad.maxReservablePfn);
+      }
+    }
+    for (const r of dev.resvRegions) {
+      if (r.type === "sw-msi") continue;
+      iovad.reserveIova(pfn(r.start), pfn(r.end));
+    }
+    return true;
+  }
+
+  /** The live cookie of the device's default domain, or null for direct DMA. */
+  cookieOf(dev: Device): IommuDmaCookie | null {
+    if (!dev.dmaIommu) return null;
+    const group = this.iommu.groupOf(dev);
+    const cookie = group?.defaultDomain?.cookie ?? null;
+    return cookie as IommuDmaCookie | null;
+  }
+
+  domainOf(dev: Device): IommuDomain | null {
+    return this.iommu.groupOf(dev)?.defaultDomain ?? null;
+  }
+
+  /**
+   * Models `iommu_dma_alloc_iova()` (DMA-3) on `cpu`: returns the IOVA in
+   * bytes, 0 for failure. `sizeBytes` is granule-aligned.
+   */
+  allocIova(
+    dev: Device,
+    domain: IommuDomain,
+    cookie: IommuDmaCookie,
+    sizeBytes: number,
+    dmaLimit: bigint,
+    cpu: number,
+  ): number {
+    const iovad = cookie.iovad;
+    this.sync(iovad);
+    const shift = iovad.iovaShift;
+    let iovaLen = sizeBytes / iovad.granule;
+    assert(Number.isInteger(iovaLen) && iovaLen > 0, "iommu_dma_alloc_iova of an unaligned size");
+    if (this.config.profile.roundUpIn === "iommu_dma_alloc_iova") iovaLen = iovad.roundUpCacheable(iovaLen);
+    let limit = dmaLimit;
+    if (dev.busDmaLimit !== 0n && (limit === 0n || dev.busDmaLimit < limit)) limit = dev.busDmaLimit;
+    if (domain.forceAperture && domain.apertureEnd < limit) limit = domain.apertureEnd;
+    if (limit > DMA_BIT_MASK_32 && dev.pci32bitWorkaround) {
+      const pfn = iovad.allocIovaFast(cpu, iovaLen, Number(DMA_BIT_MASK_32 >> BigInt(shift)), false);
+      if (pfn !== 0) return pfn * iovad.granule;
+      if (this.config.profile.sacFirst === "until-first-failure") {
+        dev.pci32bitWorkaround = false;
+        this.config.log(`${devPrefix(dev)}: Using ${bitsPer(limit)}-bit DMA addresses`);
+      }
+    }
+    const pfn = iovad.allocIovaFast(cpu, iovaLen, Number(limit >> BigInt(shift)), true);
+    return pfn * iovad.granule;
+  }
+
+  /** Models `iommu_dma_free_iova()` (DMA-4.3): queued on a flush-queue domain, else freed at once. */
+  private freeIova(cookie: IommuDmaCookie, addr: number, sizeBytes: number, cpu: number, viaFq: boolean): void {
+    const iovad = cookie.iovad;
+    this.sync(iovad);
+    const pfn = addr / iovad.granule;
+    const pages = sizeBytes / iovad.granule;
+    if (viaFq && cookie.fq) cookie.fq.queue(cpu, pfn, pages, this.config.now());
+    else iovad.freeIovaFast(cpu, pfn, pages);
+  }
+
+  /** Runs the IOVA domain's own delayed work up to now (the depot trim). */
+  private sync(iovad: IovaDomain): void {
+    const now = this.config.now();
+    if (iovad.nowNs < now) iovad.advanceTo(now);
+  }
+
+  /**
+   * Models `__iommu_dma_map()` (DMA-5.1, 5.2) with `mask` (the device's DMA
+   * mask for streaming maps, the coherent mask for allocations). Returns the
+   * DMA address, or null for DMA_MAPPING_ERROR. Direct devices get `phys`.
+   */
+  mapPhys(dev: Device, cpu: number, phys: number, size: number, coherent = false): number | null {
+    const cookie = this.cookieOf(dev);
+    if (!cookie) return phys;
+    const domain = this.domainOf(dev)!;
+    const g = cookie.iovad.granule;
+    const off = phys % g;
+    const len = alignUp(size + off, g);
+    const mask = coherent ? dev.coherentDmaMask : dev.dmaMask;
+    const iova = this.allocIova(dev, domain, cookie, len, mask, cpu);
+    if (iova === 0) return null;
+    cookie.mapped.set(iova / g, len / g);
+    return iova + off;
+  }
+
+  /**
+   * Models `__iommu_dma_unmap()` (DMA-5.4). Returns false when nothing is
+   * mapped there (the kernel would WARN; the model refuses).
+   */
+  unmapPhys(dev: Device, cpu: number, dmaAddr: number, size: number): boolean {
+    const cookie = this.cookieOf(dev);
+    if (!cookie) return true;
+    const g = cookie.iovad.granule;
+    const off = dmaAddr % g;
+    const addr = dmaAddr - off;
+    const len = alignUp(size + off, g);
+    if (!cookie.mapped.delete(addr / g)) return false;
+    this.freeIova(cookie, addr, len, cpu, cookie.fq !== null);
+    return true;
+  }
+
+  /**
+   * Models `iommu_dma_map_sg()` and `__finalise_sg()` (DMA-5.5, 5.6): one
+   * IOVA for the whole list, padded at segment boundaries, output segments
+   * merged. Direct devices map each entry at its physical address.
+   */
+  mapSg(dev: Device, cpu: number, sg: readonly SgEntry[]): MappedSg {
+    const cookie = this.cookieOf(dev);
+    if (!cookie) return { nents: sg.length, segments: sg.map((s) => ({ dmaAddr: s.phys, length: s.length })) };
+    const domain = this.domainOf(dev)!;
+    const g = cookie.iovad.granule;
+    const boundary = dev.segBoundaryMask + 1;
+    const off: number[] = [];
+    const iovaLenOf: number[] = [];
+    let iovaLen = 0;
+    for (let i = 0; i < sg.length; i++) {
+      const sOff = sg[i].phys % g;
+      const sLen = alignUp(sg[i].length + sOff, g);
+      // Bytes to the next segment boundary; padding goes on the previous segment.
+      const pad = (boundary - (iovaLen % boundary)) % boundary;
+      if (pad !== 0 && pad < sLen - 1 && i > 0) {
+        iovaLenOf[i - 1] += pad;
+        iovaLen += pad;
+      }
+      off.push(sOff);
+      iovaLenOf.push(sLen);
+      iovaLen += sLen;
+    }
+    if (iovaLen === 0) return { nents: 0, segments: [] };
+    const iova = this.allocIova(dev, domain, cookie, iovaLen, dev.dmaMask, cpu);
+    if (iova === 0) return { nents: 0, segments: [] };
+    cookie.mapped.set(iova / g, iovaLen / g);
+    const out: { dmaAddr: number; length: number }[] = [];
+    let dmaAddr = iova;
+    let curLen = 0;
+    for (let i = 0; i < sg.length; i++) {
+      const sLength = sg[i].length;
+      const sOff = off[i];
+      if (curLen !== 0 && sOff === 0 && dmaAddr % boundary !== 0 && dev.maxSegSize - curLen >= sLength) {
+        curLen += sLength;
+        out[out.length - 1].length = curLen;
+      } else {
+        out.push({ dmaAddr: dmaAddr + sOff, length: sLength });
+        curLen = sLength;
+      }
+      dmaAddr += iovaLenOf[i];
+      if (sLength + sOff < iovaLenOf[i]) curLen = 0;
+    }
+    return { nents: out.length, segments: out };
+  }
+
+  /** Models `iommu_dma_unmap_sg()` (DMA-5.7): one unmap from the first to the end of the last segment. */
+  unmapSg(dev: Device, cpu: number, mapped: MappedSg): boolean {
+    if (mapped.nents === 0) return true;
+    const first = mapped.segments[0];
+    const last = mapped.segments[mapped.segments.length - 1];
+    return this.unmapPhys(dev, cpu, first.dmaAddr, last.dmaAddr + last.length - first.dmaAddr);
+  }
+
+  /**
+   * Models the MSI doorbell mapping of a software-managed MSI window
+   * (DMA-1.8): one granule per doorbell page, allocated once per domain.
+   */
+  composeMsi(dev: Device, cpu: number, doorbell: number): void {
+    const cookie = this.cookieOf(dev);
+    if (!cookie || !dev.resvRegions.some((r) => r.type === "sw-msi")) return;
+    const g = cookie.iovad.granule;
+    const page = doorbell - (doorbell % g);
+    if (cookie.msiPages.has(page)) return;
+    const iova = this.allocIova(dev, this.domainOf(dev)!, cookie, g, dev.dmaMask, cpu);
+    if (iova !== 0) cookie.msiPages.set(page, iova);
+  }
+
+  /** The earliest armed flush-queue timer of a live domain, or Infinity. */
+  nextTimerNs(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const c of this.cookies) if (!c.dead && c.fq?.timerArmed && c.fq.timerDueNs < t) t = c.fq.timerDueNs;
+    return t;
+  }
+
+  /** Fires every flush-queue timer due at exactly `nowNs` (after the domains' own work up to then). */
+  fireTimersAt(nowNs: number): void {
+    for (const c of this.cookies) {
+      if (c.dead || !c.fq?.timerArmed || c.fq.timerDueNs !== nowNs) continue;
+      this.sync(c.iovad);
+      c.fq.timeout();
+    }
+  }
+
+  /** Moves every live IOVA domain's clock to now (depot trims due by then run). */
+  syncAll(): void {
+    for (const c of this.cookies) if (!c.dead) this.sync(c.iovad);
+  }
+
+  /** Drops dead cookies from the clock's list. */
+  prune(): void {
+    for (let i = this.cookies.length - 1; i >= 0; i--) if (this.cookies[i].dead) this.cookies.splice(i, 1);
+  }
+}
+
+function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/** `bits_per(x)`: bits needed to represent x. */
+function bitsPer(x: bigint): number {
+  let n = 0;
+  let v = x;
+  while (v > 0n) {
+    v >>= 1n;
+    n++;
+  }
+  return Math.max(n, flsLong(0) + 1);
+}
+
+/** `dev_printk` prefix: the bound driver's name (else the bus) and the device name. */
+export function devPrefix(dev: Device): string {
+  return `${dev.driver ?? dev.bus} ${dev.name}`;
+}

@@ -1,0 +1,128 @@
+/**
+ * Models of the drivers the built-in machines use: what each does in probe
+ * that the IOMMU DMA layer sees, and the lines it prints. Probe-time DMA
+ * traffic of nvme (queues, PRP pools) is not generated here: the kernel
+ * traces of `../shared/kernel*` hold it, and replaying them drives it.
+ */
+
+import type { Device } from "../iommu/device.ts";
+import { kstrtoull } from "../iommu/kstr.ts";
+import type { ProfileName } from "../iova/profile.ts";
+import type { DriverModel, ProbeContext } from "./core.ts";
+import { DRIVER_POLICY } from "./policy.ts";
+
+/** NVME_MAX_KB_SZ (drivers/nvme/host/pci.c): 4096 KiB. */
+const NVME_MAX_KB_SZ = 4096n;
+
+/** Queue limits a block driver derived at probe, for the replay of its I/O sizes. */
+export const queueLimits = new WeakMap<Device, { maxHwSectorsKb: number }>();
+
+/** Models nvme-pci: the probe lines of `../shared/kernel/boot-notes.txt` and its transfer cap. */
+export function nvmeDriver(profile: ProfileName): DriverModel {
+  return {
+    name: "nvme",
+    probe(ctx: ProbeContext, dev: Device) {
+      const n = ctx.allocInstance("nvme");
+      dev.instance = `nvme${n}`;
+      ctx.log(`nvme ${dev.instance}: pci function ${dev.name}`);
+      // max_hw_sectors = min(NVME_MAX_KB_SZ << 1, dma_max_mapping_size >> 9 [, dma_opt_mapping_size >> 9])
+      let sectors = NVME_MAX_KB_SZ << 1n;
+      const max = ctx.mapping.maxMappingSize(dev) >> 9n;
+      if (max < sectors) sectors = max;
+      if (DRIVER_POLICY[profile].nvmeClampsToOptMappingSize) {
+        const opt = ctx.mapping.optMappingSize(dev) >> 9n;
+        if (opt < sectors) sectors = opt;
+      }
+      // The controller's MDTS of QEMU's NVMe (7: 512 KiB) caps it further.
+      const mdtsSectors = 1024n;
+      if (mdtsSectors < sectors) sectors = mdtsSectors;
+      queueLimits.set(dev, { maxHwSectorsKb: Number(sectors / 2n) });
+      ctx.log(`nvme ${dev.instance}: 2/0/0 default/read/poll queues`);
+      ctx.log(`nvme ${dev.instance}: Ignoring bogus Namespace Identifiers`);
+      return 0;
+    },
+    remove(ctx: ProbeContext, dev: Device) {
+      if (dev.instance) ctx.freeInstance("nvme", Number(dev.instance.slice(4)));
+      dev.instance = null;
+    },
+  };
+}
+
+/** Models e1000e's probe lines (../shared/kernel/sysfs-tree.txt dmesg). */
+export function e1000eDriver(): DriverModel {
+  return {
+    name: "e1000e",
+    probe(ctx: ProbeContext, dev: Device) {
+      const n = ctx.allocInstance("eth");
+      dev.instance = `eth${n}`;
+      ctx.log(`e1000e ${dev.name}: Interrupt Throttling Rate (ints/sec) set to dynamic conservative mode`);
+      ctx.log(`e1000e ${dev.name} ${dev.name} (uninitialized): registered PHC clock`);
+      ctx.log(`e1000e ${dev.name} ${dev.instance}: (PCI Express:2.5GT/s:Width x1) 52:54:00:12:34:56`);
+      ctx.log(`e1000e ${dev.name} ${dev.instance}: Intel(R) PRO/1000 Network Connection`);
+      ctx.log(`e1000e ${dev.name} ${dev.instance}: MAC: 3, PHY: 8, PBA No: 000000-000`);
+      return 0;
+    },
+    remove(ctx: ProbeContext, dev: Device) {
+      if (dev.instance) ctx.freeInstance("eth", Number(dev.instance.slice(3)));
+      dev.instance = null;
+    },
+  };
+}
+
+/** HISI_SAS_SGE_PAGE_CNT: the v3 HBA's SG list holds 124 pages. */
+export const HISI_SAS_SGE_PAGE_CNT = 124;
+
+/**
+ * Models hisi_sas_v3_hw with the seed's change (GAR-3.5): first thing in
+ * probe, `dma_set_max_opt_size(dev, max_opt_dma_size)` (module parameter,
+ * default 124 x PAGE_SIZE; 0 = no call, as upstream); -EPROBE_DEFER is
+ * returned, other errors are ignored. Then MSI setup (one SW-MSI page,
+ * DMA-1.8), the SCSI host and its disks.
+ */
+export function hisiSasV3Driver(pageSize: number, disks: number): DriverModel {
+  return {
+    name: "hisi_sas_v3_hw",
+    probe(ctx: ProbeContext, dev: Device) {
+      const p = ctx.param("max_opt_dma_size");
+      let bytes = HISI_SAS_SGE_PAGE_CNT * pageSize;
+      if (p !== undefined) {
+        const v = kstrtoull(p);
+        if (typeof v !== "string") bytes = Number(v);
+      }
+      if (bytes !== 0) {
+        const rc = ctx.mapping.setMaxOptSize(dev, bytes);
+        if (rc === "EPROBE_DEFER") return rc;
+      }
+      // GICv3 ITS doorbell behind the SMMU (GITS_TRANSLATER of ITS 0 on Hi1620).
+      ctx.dma.composeMsi(dev, ctx.cpu, 0x2_0202_0040);
+      const host = ctx.allocInstance("host");
+      dev.instance = `host${host}`;
+      ctx.log(`scsi ${dev.instance}: hisi_sas_v3_hw`);
+      for (let i = 0; i < disks; i++) {
+        ctx.log(`sd ${host}:0:${i}:0: [sd${diskLetters(i)}] Attached SCSI disk`);
+      }
+      return 0;
+    },
+    remove(ctx: ProbeContext, dev: Device) {
+      if (dev.instance) ctx.freeInstance("host", Number(dev.instance.slice(4)));
+      dev.instance = null;
+    },
+  };
+}
+
+/** A driver that binds and does nothing the IOMMU sees. */
+export function plainDriver(name: string): DriverModel {
+  return { name, probe: () => 0, remove: () => {} };
+}
+
+/** sd's disk names: sda..sdz, sdaa, ... */
+function diskLetters(i: number): string {
+  let s = "";
+  let n = i + 1;
+  while (n > 0) {
+    n--;
+    s = String.fromCharCode(97 + (n % 26)) + s;
+    n = Math.floor(n / 26);
+  }
+  return s;
+}

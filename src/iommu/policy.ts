@@ -1,0 +1,36 @@
+/**
+ * What the IOMMU core layer does differently per kernel profile beyond the
+ * switches of `iova/profile.ts`: only log wording. Keyed by profile name,
+ * each with its source.
+ */
+
+import type { ProfileName } from "../iova/profile.ts";
+
+export interface IommuLogPolicy {
+  /**
+   * `iommu_subsys_init()` prints "Default domain type: %s %s" (6.1: a space
+   * and then an empty string, so a trailing space) or "%s%s" (6.12 and
+   * mainline: no trailing space).
+   */
+  readonly defaultTypeTrailingSpace: boolean;
+  readonly source: string;
+}
+
+export const IOMMU_LOG_POLICY: Readonly<Record<ProfileName, IommuLogPolicy>> = {
+  mainline: {
+    defaultTypeTrailingSpace: false,
+    source: "../shared/kernel-6.12/sysfs-tree.txt: 'iommu: Default domain type: Translated' (no trailing space)",
+  },
+  "6.1": {
+    defaultTypeTrailingSpace: true,
+    source: "../shared/kernel/boot-notes.txt: 'iommu: Default domain type: Translated ' (trailing space)",
+  },
+  "5.15": {
+    defaultTypeTrailingSpace: true,
+    source: "assumed as 6.1 (the '%s %s' format predates 6.1); not observed",
+  },
+  "5.10": {
+    defaultTypeTrailingSpace: true,
+    source: "assumed as 6.1 (the '%s %s' format predates 6.1); not observed",
+  },
+};

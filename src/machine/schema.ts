@@ -1,0 +1,190 @@
+/**
+ * Machine descriptions: CPUs, the IOMMU, host bridges, PCI devices with
+ * their groups and reserved regions, drivers, the kernel command line and
+ * the kernel profile. Read from YAML or JSON text and validated; an error
+ * names the file, the path inside it and what was expected. No file access
+ * here: the CLI reads the file and hands the text in.
+ */
+
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { z } from "zod";
+import { PROFILE_NAMES } from "../iova/profile.ts";
+import { isPowerOfTwo } from "../stdx/bits.ts";
+import { InputError } from "../stdx/errors.ts";
+
+/** A non-negative integer below 2^53, given as a number or a "0x..." / decimal string. */
+const addr = z.union([
+  z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  z
+    .string()
+    .regex(/^(0x[0-9a-fA-F]+|[0-9]+)$/, { message: 'expected an integer such as 4096 or "0xfee00000"' })
+    .transform((s) => Number(BigInt(s)))
+    .refine((n) => n <= Number.MAX_SAFE_INTEGER, { message: "expected an integer below 2^53" }),
+]);
+
+const bdf = z.string().regex(/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/, {
+  message: 'expected a PCI address such as "0000:00:01.0" (lower-case hex)',
+});
+
+const resvRegion = z.strictObject({
+  start: addr,
+  end: addr,
+  type: z.enum(["direct", "direct-relaxable", "reserved", "msi", "sw-msi"]),
+});
+
+const deviceSchema = z.strictObject({
+  bdf,
+  vendor: addr,
+  device: addr,
+  class: addr,
+  hostBridge: z.string().optional(),
+  /** Devices with the same key share an IOMMU group; groups get ids in the order first seen. */
+  group: z.union([z.string(), z.number()]).transform(String),
+  dmaMaskBits: z.number().int().min(24).max(64).default(64),
+  coherentDmaMaskBits: z.number().int().min(24).max(64).optional(),
+  untrusted: z.boolean().default(false),
+  reservedRegions: z.array(resvRegion).default([]),
+  segBoundaryMask: addr.optional(),
+  maxSegSize: addr.optional(),
+  usesMsi: z.boolean().default(false),
+});
+
+const matchSchema = z.strictObject({
+  vendor: addr.optional(),
+  device: addr.optional(),
+  class: addr.optional(),
+  classMask: addr.optional(),
+});
+
+const driverSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, { message: "expected a driver name (letters, digits, _ and -)" }),
+  model: z.enum(["nvme", "e1000e", "hisi_sas_v3_hw", "plain"]),
+  /** Loaded as a module after the late initcall (by the initramfs), not built in. */
+  module: z.boolean().default(false),
+  match: z.array(matchSchema).min(1),
+  /** Disks behind a storage HBA. */
+  disks: z.number().int().nonnegative().default(0),
+});
+
+export const machineSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().default(""),
+  kernel: z.enum(PROFILE_NAMES as unknown as [string, ...string[]]).default("mainline"),
+  cpus: z.number().int().min(1).max(4096),
+  hz: z.union([z.literal(100), z.literal(250), z.literal(300), z.literal(1000)]).default(250),
+  pageSize: z.number().int().refine(isPowerOfTwo, { message: "expected a power of two" }).default(4096),
+  cmdline: z.string().default(""),
+  config: z
+    .object({
+      /** CONFIG_IOMMU_DEFAULT_PASSTHROUGH. */
+      defaultPassthrough: z.boolean().default(false),
+      /** CONFIG_IOMMU_DEFAULT_DMA_STRICT (false = CONFIG_IOMMU_DEFAULT_DMA_LAZY). */
+      defaultDmaStrict: z.boolean().default(false),
+    })
+    .default({ defaultPassthrough: false, defaultDmaStrict: false }),
+  iommu: z.strictObject({
+    kind: z.enum(["intel-vtd", "arm-smmu-v3", "amd-vi"]),
+    name: z.string(),
+    granule: z.number().int().refine(isPowerOfTwo, { message: "expected a power of two" }),
+    /** Input address width in bits: the aperture is [0, 2^bits - 1]. */
+    addressWidth: z.number().int().min(32).max(64),
+    deferredFlush: z.boolean().default(true),
+    /** VT-d Caching Mode: the driver forces strict (`iommu_set_dma_strict`). */
+    cachingMode: z.boolean().default(false),
+  }),
+  hostBridges: z
+    .array(
+      z.strictObject({
+        name: z
+          .string()
+          .regex(/^pci[0-9a-f]{4}:[0-9a-f]{2}$/, { message: 'expected a root name such as "pci0000:00"' }),
+        windows: z
+          .array(z.strictObject({ type: z.enum(["mem", "io"]), start: addr, end: addr, offset: addr.default(0) }))
+          .default([]),
+        dmaRanges: z.array(z.strictObject({ start: addr, end: addr, offset: addr.default(0) })).default([]),
+      }),
+    )
+    .min(1),
+  devices: z.array(deviceSchema).min(1),
+  drivers: z.array(driverSchema).default([]),
+});
+
+export type MachineDesc = z.infer<typeof machineSchema>;
+export type DeviceDesc = z.infer<typeof deviceSchema>;
+export type DriverDesc = z.infer<typeof driverSchema>;
+
+/**
+ * Parses and validates a machine description (YAML, which includes JSON).
+ * `file` names the source in error messages.
+ */
+export function parseMachine(text: string, file: string): MachineDesc {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { intAsBigInt: false });
+  } catch (e) {
+    if (e instanceof YAMLParseError) {
+      const line = e.linePos?.[0]?.line ?? 1;
+      throw new InputError(`${file}:${line}: cannot parse YAML: ${e.message.split("\n")[0]}`);
+    }
+    throw e;
+  }
+  const r = machineSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new InputError(`${file}: ${pathText(issue.path)}: ${issueText(issue)}`);
+  }
+  checkMachine(r.data, file);
+  return r.data;
+}
+
+/** Validates an already-built description object (the built-ins go through here too). */
+export function validateMachine(raw: unknown, file: string): MachineDesc {
+  return parseMachine(JSON.stringify(raw), file);
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "(top level)";
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s === "" ? String(p) : `.${String(p)}`;
+  return s;
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  const m = issue.message.replace(/^Invalid input: /, "");
+  if (issue.code === "unrecognized_keys")
+    return `unexpected key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+  return m.startsWith("expected") ? m : `expected ${m}`;
+}
+
+/** Cross-field checks zod's shapes cannot say. */
+function checkMachine(m: MachineDesc, file: string): void {
+  const bridges = new Set(m.hostBridges.map((b) => b.name));
+  const seen = new Set<string>();
+  m.devices.forEach((d, i) => {
+    if (seen.has(d.bdf))
+      throw new InputError(`${file}: devices[${i}].bdf: expected a unique PCI address, found "${d.bdf}" twice`);
+    seen.add(d.bdf);
+    if (d.hostBridge !== undefined && !bridges.has(d.hostBridge)) {
+      throw new InputError(
+        `${file}: devices[${i}].hostBridge: expected one of ${[...bridges].join(", ")}, found "${d.hostBridge}"`,
+      );
+    }
+    d.reservedRegions.forEach((r, j) => {
+      if (r.end < r.start) {
+        throw new InputError(
+          `${file}: devices[${i}].reservedRegions[${j}].end: expected an end at or above start ${r.start}, found ${r.end}`,
+        );
+      }
+    });
+  });
+  const names = new Set<string>();
+  m.drivers.forEach((d, i) => {
+    if (names.has(d.name))
+      throw new InputError(`${file}: drivers[${i}].name: expected a unique driver name, found "${d.name}" twice`);
+    names.add(d.name);
+  });
+  if (m.iommu.granule > m.pageSize) {
+    // dma-iommu refuses granules above PAGE_SIZE for the DMA API.
+    throw new InputError(`${file}: iommu.granule: expected at most pageSize ${m.pageSize}, found ${m.iommu.granule}`);
+  }
+}
