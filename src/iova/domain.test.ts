@@ -115,6 +115,22 @@ for (const name of PROFILE_NAMES) {
         (cpusRaw, k, startPfn, ops) => {
           const cpus = Math.min(cpusRaw, 3);
           const real = new IovaDomain({ granule: 4096, startPfn: startPfn + 1, cpus, rcacheOrders: k, profile });
+          // The kernel's step-by-step walk, run beside the augmented search on
+          // the same operations: same answers and the same walk counts (issue 6).
+          const walk = new IovaDomain({
+            granule: 4096,
+            startPfn: startPfn + 1,
+            cpus,
+            rcacheOrders: k,
+            profile,
+            search: "walk",
+          });
+          const both = <T>(f: (d: IovaDomain) => T): T => {
+            const a = f(real);
+            assert.deepEqual(f(walk), a);
+            assert.equal(walk.stats.walkSteps, real.stats.walkSteps);
+            return a;
+          };
           const naive = new NaiveIova(4096, startPfn + 1, cpus, k, profile);
           const plain: number[] = [];
           const fast: [number, number][] = [];
@@ -124,7 +140,7 @@ for (const name of PROFILE_NAMES) {
             if (op.t === "fast") coverage.fast++;
             switch (op.t) {
               case "alloc": {
-                const a = real.allocIova(op.size, op.limit, op.aligned);
+                const a = both((d) => d.allocIova(op.size, op.limit, op.aligned));
                 assert.equal(a, naive.alloc(op.size, op.limit, op.aligned));
                 if (a >= 0) plain.push(a);
                 break;
@@ -132,7 +148,7 @@ for (const name of PROFILE_NAMES) {
               case "fast": {
                 // On 5.x the round-up is dma-iommu's, before alloc_iova_fast (VER-3).
                 const size = profile.roundUpIn === "iommu_dma_alloc_iova" ? real.roundUpCacheable(op.size) : op.size;
-                const a = real.allocIovaFast(cpu % cpus, size, op.limit, op.flush);
+                const a = both((d) => d.allocIovaFast(cpu % cpus, size, op.limit, op.flush));
                 assert.equal(a, naive.allocFast(cpu % cpus, op.size, op.limit, op.flush));
                 if (a !== 0) fast.push([a, op.size]);
                 break;
@@ -140,7 +156,7 @@ for (const name of PROFILE_NAMES) {
               case "free":
                 if (plain.length > 0) {
                   const [pfn] = plain.splice(op.pick % plain.length, 1);
-                  real.freeIova(pfn);
+                  both((d) => d.freeIova(pfn));
                   naive.free(pfn);
                 }
                 break;
@@ -149,7 +165,7 @@ for (const name of PROFILE_NAMES) {
                 // magazines and push them to the depot.
                 for (let i = 0; i < op.count && fast.length > 0; i++) {
                   const [[pfn, size]] = fast.splice(op.pick % fast.length, 1);
-                  real.freeIovaFast(cpu % cpus, pfn, size);
+                  both((d) => d.freeIovaFast(cpu % cpus, pfn, size));
                   naive.freeFast(cpu % cpus, pfn, size);
                 }
                 break;
@@ -157,7 +173,10 @@ for (const name of PROFILE_NAMES) {
                 // Reserving over live IOVAs changes what they are; keep it to
                 // free space or plain allocations so later frees stay valid.
                 if (!fast.some(([p, s]) => p <= op.lo + op.len && op.lo <= p + s)) {
-                  assert.equal(real.reserveIova(op.lo, op.lo + op.len), naive.reserve(op.lo, op.lo + op.len));
+                  assert.equal(
+                    both((d) => d.reserveIova(op.lo, op.lo + op.len)),
+                    naive.reserve(op.lo, op.lo + op.len),
+                  );
                 }
                 break;
               case "find": {
@@ -174,29 +193,29 @@ for (const name of PROFILE_NAMES) {
                 // fills magazines there and pushes them to the depot.
                 const got: number[] = [];
                 for (let i = 0; i < op.count; i++) {
-                  const a = real.allocIovaFast(cpu % cpus, op.size, SPACE, false);
+                  const a = both((d) => d.allocIovaFast(cpu % cpus, op.size, SPACE, false));
                   assert.equal(a, naive.allocFast(cpu % cpus, op.size, SPACE, false));
                   if (a !== 0) got.push(a);
                 }
                 for (const pfn of got) {
-                  real.freeIovaFast(op.to % cpus, pfn, op.size);
+                  both((d) => d.freeIovaFast(op.to % cpus, pfn, op.size));
                   naive.freeFast(op.to % cpus, pfn, op.size);
                 }
                 break;
               }
               case "cpuDead":
-                real.freeCpuCachedIovas(op.cpu % cpus);
+                both((d) => d.freeCpuCachedIovas(op.cpu % cpus));
                 naive.cpuDead(op.cpu % cpus);
                 break;
               case "flushAll":
-                for (let c = 0; c < cpus; c++) real.freeCpuCachedIovas(c);
-                if (profile.flushDrainsDepot) real.freeGlobalCachedIovas();
+                for (let c = 0; c < cpus; c++) both((d) => d.freeCpuCachedIovas(c));
+                if (profile.flushDrainsDepot) both((d) => d.freeGlobalCachedIovas());
                 for (let c = 0; c < cpus; c++) naive.cpuDead(c);
                 if (profile.flushDrainsDepot) naive.freeGlobal();
                 break;
               case "advance":
                 now += op.ms;
-                real.advanceTo(now * 1_000_000);
+                both((d) => d.advanceTo(now * 1_000_000));
                 naive.advance(op.ms);
                 break;
             }

@@ -53,7 +53,15 @@ export interface IovaDomainOptions {
   rcacheOrders?: number;
   /** The kernel whose allocator this is (default mainline). */
   profile?: KernelProfile;
+  /**
+   * How the tree search finds the kernel's answer: "augmented" (default,
+   * O(log n) from subtree gaps and counts) or "walk" (the kernel's own
+   * backwards walk, the reference implementation). Same results, same counts.
+   */
+  search?: TreeSearch;
 }
+
+export type TreeSearch = "augmented" | "walk";
 
 export class IovaDomain {
   readonly profile: KernelProfile;
@@ -76,6 +84,7 @@ export class IovaDomain {
 
   readonly rcaches: Rcache[];
   readonly stats: IovaStats;
+  readonly search: TreeSearch;
   /** Virtual time in nanoseconds; only `advanceTo` moves it. */
   nowNs = 0;
 
@@ -96,6 +105,7 @@ export class IovaDomain {
     this.rcacheOrders = k;
     this.roundUpBelow = 2 ** (k - 1);
 
+    this.search = opts.search ?? "augmented";
     this.tree = new IovaTree();
     this.anchor = this.tree.newNode(ANCHOR_PFN, ANCHOR_PFN);
     this.tree.insert(this.anchor);
@@ -125,7 +135,7 @@ export class IovaDomain {
 
   /** Models `__cached_rbnode_insert_update()` (IOVA-1.4.2). */
   private insertUpdate(n: number): void {
-    if (this.tree.pfnHi[n] < this.dma32bitPfn) this.cached32Node = n;
+    if (this.tree.hi(n) < this.dma32bitPfn) this.cached32Node = n;
     else this.cachedNode = n;
   }
 
@@ -136,7 +146,7 @@ export class IovaDomain {
     const c32 = this.cached32Node;
     // Asymmetric on purpose: the 32-bit node also moves when a lower node at or
     // above it goes, the 64-bit node only by pfn_lo (kernel-behaviour S-2).
-    if (f === c32 || (t.pfnHi[f] < this.dma32bitPfn && lo >= t.pfnLo[c32])) {
+    if (f === c32 || (t.hi(f) < this.dma32bitPfn && lo >= t.pfnLo[c32])) {
       this.cached32Node = t.next(f);
     }
     if (lo < this.dma32bitPfn) this.max32AllocSize = this.dma32bitPfn;
@@ -152,7 +162,7 @@ export class IovaDomain {
     if (limit > this.dma32bitPfn) return this.anchor;
     const t = this.tree;
     let node = t.root;
-    while (t.pfnHi[node] < limit) node = t.right[node];
+    while (t.hi(node) < limit) node = t.right[node];
     for (;;) {
       let l = t.left[node];
       while (l !== NIL && t.pfnLo[l] >= limit) {
@@ -180,7 +190,6 @@ export class IovaDomain {
    * `limit` is exclusive. Returns the new node or NIL; counts rb_prev steps.
    */
   private allocAndInsertRange(size: number, limit: number, sizeAligned: boolean): number {
-    const t = this.tree;
     const stats = this.stats;
     stats.treeSearches++;
     if (limit <= this.dma32bitPfn && size >= this.max32AllocSize) {
@@ -188,34 +197,30 @@ export class IovaDomain {
       return NIL;
     }
     const align = sizeAligned ? 2 ** flsLong(size - 1) : 1;
-    const pfnLo = t.pfnLo;
-    const pfnHi = t.pfnHi;
-    const stopsAtLow = this.profile.walkStopsAtLowBound;
-    let curr = this.getCachedNode(limit);
-    const retryPfn = pfnHi[curr];
-    let high = limit;
+    const t = this.tree;
+    let start = this.getCachedNode(limit);
+    const retryPfn = t.hi(start);
     let low = this.startPfn;
     let steps = 0;
-    let newPfn = 0;
     for (;;) {
-      for (;;) {
-        const lo = pfnLo[curr];
-        if (lo < high) high = lo;
-        if (high < size) newPfn = WRAPPED;
-        else {
-          const base = high - size;
-          newPfn = align === 1 ? base : base - (base % align);
-        }
-        curr = t.prev(curr);
-        steps++;
-        if (curr === NIL || newPfn > pfnHi[curr]) break;
-        if (stopsAtLow && newPfn < low) break;
+      const pass =
+        this.search === "walk"
+          ? this.walkPass(start, size, limit, low, align)
+          : this.gapPass(start, size, limit, low, align);
+      steps += this.passSteps;
+      if (pass >= 0) {
+        stats.walkSteps += steps;
+        // The kernel starts the insert's descent at the last node walked; the
+        // slot is the same as from the root (rbtree.ts).
+        const n = t.newNode(pass, pass + size - 1);
+        t.insert(n);
+        this.insertUpdate(n);
+        stats.treeAllocs++;
+        return n;
       }
-      if (high >= size && newPfn >= low) break;
       if (this.profile.retryAboveCachedNode && low === this.startPfn && retryPfn < limit) {
-        high = limit;
         low = retryPfn + 1;
-        curr = this.findLimit(limit);
+        start = this.findLimit(limit);
         continue;
       }
       // Set on every failure, 64-bit limits included (S-1).
@@ -224,14 +229,103 @@ export class IovaDomain {
       stats.treeFailures++;
       return NIL;
     }
-    stats.walkSteps += steps;
-    // The kernel starts the insert's descent at the last node walked; the slot
-    // is the same as from the root (rbtree.ts).
-    const n = t.newNode(newPfn, newPfn + size - 1);
-    t.insert(n);
-    this.insertUpdate(n);
-    stats.treeAllocs++;
-    return n;
+  }
+
+  /** rb_prev steps of the last pass. */
+  private passSteps = 0;
+
+  /**
+   * One pass of the kernel's backwards walk (the `retry:` loop of IOVA-2.2),
+   * step by step: the reference implementation. Returns the new pfn, or -1.
+   */
+  private walkPass(curr: number, size: number, limit: number, low: number, align: number): number {
+    const t = this.tree;
+    const pfnLo = t.pfnLo;
+    const stopsAtLow = this.profile.walkStopsAtLowBound;
+    let high = limit;
+    let newPfn = 0;
+    let steps = 0;
+    for (;;) {
+      const lo = pfnLo[curr];
+      if (lo < high) high = lo;
+      if (high < size) newPfn = WRAPPED;
+      else {
+        const base = high - size;
+        newPfn = align === 1 ? base : base - (base % align);
+      }
+      curr = t.prev(curr);
+      steps++;
+      if (curr === NIL || newPfn > t.hi(curr)) break;
+      if (stopsAtLow && newPfn < low) break;
+    }
+    this.passSteps = steps;
+    return high >= size && newPfn >= low ? newPfn : -1;
+  }
+
+  /** The candidate pfn below a top of `high`: `(high - size) & align_mask`, or WRAPPED. */
+  private candidate(high: number, size: number, align: number): number {
+    if (high < size) return WRAPPED;
+    const base = high - size;
+    return align === 1 ? base : base - (base % align);
+  }
+
+  /**
+   * The same pass as `walkPass`, decided in O(log n) on the augmented tree
+   * (issue 6, docs/decisions/0001-augmented-iova-tree.md). The walk from
+   * `start` stops at the first node `x` (going down) where one of these holds:
+   * its candidate fell below `low` (6.1+ stop; 5.10 walks on), it is the lowest
+   * node, or its candidate clears its predecessor's pfnHi. Nodes at or above
+   * the limit all share the candidate `(limit - size) & mask` and only the
+   * lowest of them can clear its predecessor, so they are skipped by a rank
+   * difference; below the limit the stop is the highest node with a large
+   * enough gap below that really fits (found with the subtree gap maxima, each
+   * near-miss of alignment costing one more O(log n) step), unless the low
+   * bound is crossed first. Steps are rank differences, never walked.
+   */
+  private gapPass(start: number, size: number, limit: number, low: number, align: number): number {
+    const t = this.tree;
+    const stopsAtLow = this.profile.walkStopsAtLowBound;
+    const startRank = t.rank(start);
+    let x = start;
+    if (t.pfnLo[start] >= limit) {
+      const cand = this.candidate(limit, size, align);
+      const u = t.lowestAtOrAbove(limit);
+      if (cand === WRAPPED || (stopsAtLow && cand < low)) {
+        // The first step already stops: wrapped (clears any predecessor) or
+        // below the low bound.
+        this.passSteps = 1;
+        return -1;
+      }
+      const p = t.prev(u);
+      if (p === NIL || cand > t.hi(p)) {
+        this.passSteps = startRank - t.rank(u) + 1;
+        return cand >= low ? cand : -1;
+      }
+      x = p;
+    }
+    // Below the limit: a node's candidate is below `low` (or wraps) exactly
+    // when its pfnLo is below `threshold`.
+    const alignedLow = low % align === 0 ? low : low - (low % align) + align;
+    const threshold = stopsAtLow ? alignedLow + size : size;
+    // The highest node at or below x that stops the walk by the low bound.
+    const z = t.highestBelow(Math.min(threshold, t.pfnLo[x] + 1));
+    let y = x;
+    for (;;) {
+      y = t.prevWithGap(y, size);
+      if (y === NIL || (z !== NIL && t.pfnLo[y] < threshold)) break;
+      const p = t.prev(y);
+      const cand = this.candidate(t.pfnLo[y], size, align);
+      if (p === NIL || cand > t.hi(p)) {
+        this.passSteps = startRank - t.rank(y) + 1;
+        return cand >= low ? cand : -1;
+      }
+      // An alignment near-miss: the gap is large enough but not where the
+      // alignment puts the candidate. Keep looking below.
+      y = p;
+    }
+    // No fit above z: the walk stops at z (candidate below low, or wrapped).
+    this.passSteps = startRank - t.rank(z) + 1;
+    return -1;
   }
 
   /**
@@ -255,7 +349,7 @@ export class IovaDomain {
   /** Models `find_iova()` (IOVA-3.1): [pfnLo, pfnHi] of the containing node, or null. */
   findIova(pfn: number): [number, number] | null {
     const n = this.tree.findContaining(pfn);
-    return n === NIL ? null : [this.tree.pfnLo[n], this.tree.pfnHi[n]];
+    return n === NIL ? null : [this.tree.pfnLo[n], this.tree.hi(n)];
   }
 
   /** Models `free_iova()` (IOVA-3.2): nothing happens for a pfn in no node. */
@@ -277,10 +371,11 @@ export class IovaDomain {
     const hi = pfnHi;
     let overlapped = false;
     for (let n = t.first(); n !== NIL; n = t.next(n)) {
-      if (lo <= t.pfnHi[n] && hi >= t.pfnLo[n]) {
-        if (lo < t.pfnLo[n]) t.pfnLo[n] = lo;
-        if (hi > t.pfnHi[n]) lo = t.pfnHi[n] + 1;
-        if (lo >= t.pfnLo[n] && hi <= t.pfnHi[n]) return true;
+      const nHi = t.hi(n);
+      if (lo <= nHi && hi >= t.pfnLo[n]) {
+        if (lo < t.pfnLo[n]) t.lowerPfnLo(n, lo);
+        if (hi > nHi) lo = nHi + 1;
+        if (lo >= t.pfnLo[n] && hi <= nHi) return true;
         overlapped = true;
       } else if (overlapped) {
         break;
@@ -503,7 +598,7 @@ export class IovaDomain {
   forEachIova(fn: (pfnLo: number, pfnHi: number) => void): void {
     const t = this.tree;
     for (let n = t.first(); n !== NIL; n = t.next(n)) {
-      if (n !== this.anchor) fn(t.pfnLo[n], t.pfnHi[n]);
+      if (n !== this.anchor) fn(t.pfnLo[n], t.hi(n));
     }
   }
 
@@ -539,7 +634,7 @@ export class IovaDomain {
         for (let i = 0; i < mag.size; i++) {
           const n = t.findContaining(mag.pfns[i]);
           assert(n !== NIL && n !== this.anchor, `cached pfn ${mag.pfns[i]} is not allocated in the tree`);
-          assert(t.pfnHi[n] - mag.pfns[i] + 1 >= 2 ** c, "cached pfn's node smaller than its class");
+          assert(t.hi(n) - mag.pfns[i] + 1 >= 2 ** c, "cached pfn's node smaller than its class");
         }
         pfns += mag.size;
         mags++;

@@ -12,7 +12,7 @@
 import { ULONG_MAX_DECIMAL } from "../stdx/bits.ts";
 import { ByteOut, NEWLINE, SPACE } from "../stdx/byteout.ts";
 import { InputError, quote } from "../stdx/errors.ts";
-import { ANCHOR_PFN, IovaDomain, MAX_RCACHE_ORDERS } from "./domain.ts";
+import { ANCHOR_PFN, IovaDomain, MAX_RCACHE_ORDERS, type TreeSearch } from "./domain.ts";
 import { getProfile, isProfileName, PROFILE_NAMES, type ProfileName } from "./profile.ts";
 
 /** Numbers at or above this are kept as BigInt (only `reserve` and `find` accept them). */
@@ -35,6 +35,8 @@ export interface OpsOptions {
   kernel?: ProfileName;
   /** Check the domain's invariants after every operation (slow; tests). */
   verify?: boolean;
+  /** The tree search implementation (default augmented). */
+  search?: TreeSearch;
 }
 
 export interface OpsResult {
@@ -264,7 +266,14 @@ export class OpsRunner {
       kernel = kv;
     }
     this.header = { granule, startPfn, cpus, rcacheOrders, kernel };
-    this.domain = new IovaDomain({ granule, startPfn, cpus, rcacheOrders, profile: getProfile(kernel) });
+    this.domain = new IovaDomain({
+      granule,
+      startPfn,
+      cpus,
+      rcacheOrders,
+      profile: getProfile(kernel),
+      search: this.options.search,
+    });
   }
 
   private headerNumber(key: string, text: string): number {

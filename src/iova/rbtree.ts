@@ -15,12 +15,21 @@
  * children.
  *
  * Storage is a struct of arrays (house style: typed arrays in hot paths):
- * float64 pfns (exact below 2^53; the anchor's ULONG_MAX is stored as 2^64,
- * which compares above every real pfn), int32 links, with the colour packed
- * into the parent word as the kernel packs `__rb_parent_color`. Node indices
- * are stable for a node's lifetime; freed indices are reused LIFO. Rotations
- * go through `rotateLeft`/`rotateRight` only, so a subtree augmentation (max
- * gap, node counts) can hook in there.
+ * float64 `pfnLo` (exact below 2^53; the anchor's ULONG_MAX is stored as 2^64,
+ * which compares above every real pfn), `pfnHi` kept as a uint32 offset from
+ * `pfnLo` (a node of 2^32 granules or more, only ever a huge reservation,
+ * keeps its `pfnHi` in a side map), int32 links, with the colour packed into
+ * the parent word as the kernel packs `__rb_parent_color`. Node indices are
+ * stable for a node's lifetime; freed indices are reused LIFO.
+ *
+ * Augmentation (what lets the allocator find the kernel's answer without
+ * walking, docs/decisions/0001-augmented-iova-tree.md): every node keeps its
+ * subtree's node count (so a walk's length is a rank difference) and the
+ * largest "gap below" in its subtree, where a node's gap below is the free
+ * space between its predecessor's `pfnHi` and its own `pfnLo` (+Infinity for
+ * the lowest node). Gaps are stored as float32 rounded up: they only filter
+ * candidates, and the allocator checks each candidate exactly, so an upper
+ * bound is enough and keeps a node at 36 bytes.
  */
 
 import { assert } from "../stdx/assert.ts";
@@ -30,15 +39,35 @@ export const NIL = -1;
 
 const INITIAL_CAPACITY = 1024;
 
+/** `pfnHi - pfnLo` too large for the uint32 offset: look in the side map. */
+const HI_IN_MAP = 0xffff_ffff;
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The smallest float32 at or above `x` (x >= 0 or +Infinity). */
+export function roundUpF32(x: number): number {
+  f32[0] = x;
+  if (f32[0] < x) u32[0]++;
+  return f32[0];
+}
+
 export class IovaTree {
   /** Lowest pfn of each node (`struct iova.pfn_lo`). */
   pfnLo: Float64Array;
-  /** Highest pfn of each node, inclusive (`struct iova.pfn_hi`). */
-  pfnHi: Float64Array;
+  /** `pfn_hi - pfn_lo` of each node, or HI_IN_MAP. */
+  hiOffset: Uint32Array;
+  private readonly bigHi = new Map<number, number>();
   left: Int32Array;
   right: Int32Array;
   /** (parent + 1) * 2 + colour, colour 1 = black; 0 = root-less red. */
   parentColor: Int32Array;
+  /** Nodes in each node's subtree, itself included. */
+  subtreeCount: Int32Array;
+  /** Each node's gap below (free pfns between its predecessor and it), rounded up to float32. */
+  gapBelow: Float32Array;
+  /** The largest `gapBelow` in each node's subtree. */
+  subtreeGapMax: Float32Array;
   root = NIL;
   /** Nodes in the tree, the anchor included. */
   count = 0;
@@ -47,19 +76,39 @@ export class IovaTree {
 
   constructor(capacity = INITIAL_CAPACITY) {
     this.pfnLo = new Float64Array(capacity);
-    this.pfnHi = new Float64Array(capacity);
+    this.hiOffset = new Uint32Array(capacity);
     this.left = new Int32Array(capacity);
     this.right = new Int32Array(capacity);
     this.parentColor = new Int32Array(capacity);
+    this.subtreeCount = new Int32Array(capacity);
+    this.gapBelow = new Float32Array(capacity);
+    this.subtreeGapMax = new Float32Array(capacity);
+  }
+
+  /** `struct iova.pfn_hi` of node `n` (inclusive). */
+  hi(n: number): number {
+    const off = this.hiOffset[n];
+    return off === HI_IN_MAP ? (this.bigHi.get(n) as number) : this.pfnLo[n] + off;
+  }
+
+  private setHi(n: number, hi: number): void {
+    const off = hi - this.pfnLo[n];
+    if (off < HI_IN_MAP) {
+      this.hiOffset[n] = off;
+      this.bigHi.delete(n);
+    } else {
+      this.hiOffset[n] = HI_IN_MAP;
+      this.bigHi.set(n, hi);
+    }
   }
 
   get capacity(): number {
     return this.pfnLo.length;
   }
 
-  /** Bytes held by the node arrays (for the bytes-per-IOVA figure). */
+  /** Bytes held by the node arrays and the side map (for the bytes-per-IOVA figure). */
   get bytesHeld(): number {
-    return this.capacity * (8 + 8 + 4 + 4 + 4);
+    return this.capacity * (8 + 4 + 4 + 4 + 4 + 4 + 4 + 4) + this.bigHi.size * 16;
   }
 
   parent(n: number): number {
@@ -100,37 +149,36 @@ export class IovaTree {
       n = this.used++;
     }
     this.pfnLo[n] = pfnLo;
-    this.pfnHi[n] = pfnHi;
+    this.setHi(n, pfnHi);
     this.left[n] = NIL;
     this.right[n] = NIL;
     this.parentColor[n] = 0;
+    this.subtreeCount[n] = 1;
     return n;
   }
 
   /** Returns an unlinked node's index to the free list (`free_iova_mem`). */
   freeNode(n: number): void {
     this.pfnLo[n] = Number.NaN;
+    this.bigHi.delete(n);
     this.left[n] = this.freeHead;
     this.freeHead = n;
   }
 
   private grow(): void {
     const cap = this.capacity * 2;
-    const grow64 = (a: Float64Array) => {
-      const b = new Float64Array(cap);
-      b.set(a);
+    const grow = <T extends Float64Array | Float32Array | Int32Array | Uint32Array>(a: T, b: T): T => {
+      b.set(a as never);
       return b;
     };
-    const grow32 = (a: Int32Array) => {
-      const b = new Int32Array(cap);
-      b.set(a);
-      return b;
-    };
-    this.pfnLo = grow64(this.pfnLo);
-    this.pfnHi = grow64(this.pfnHi);
-    this.left = grow32(this.left);
-    this.right = grow32(this.right);
-    this.parentColor = grow32(this.parentColor);
+    this.pfnLo = grow(this.pfnLo, new Float64Array(cap));
+    this.hiOffset = grow(this.hiOffset, new Uint32Array(cap));
+    this.left = grow(this.left, new Int32Array(cap));
+    this.right = grow(this.right, new Int32Array(cap));
+    this.parentColor = grow(this.parentColor, new Int32Array(cap));
+    this.subtreeCount = grow(this.subtreeCount, new Int32Array(cap));
+    this.gapBelow = grow(this.gapBelow, new Float32Array(cap));
+    this.subtreeGapMax = grow(this.subtreeGapMax, new Float32Array(cap));
   }
 
   /** `rb_first()`. */
@@ -184,10 +232,134 @@ export class IovaTree {
     let n = this.root;
     while (n !== NIL) {
       if (pfn < this.pfnLo[n]) n = this.left[n];
-      else if (pfn > this.pfnHi[n]) n = this.right[n];
+      else if (pfn > this.hi(n)) n = this.right[n];
       else return n;
     }
     return NIL;
+  }
+
+  /** The lowest node whose pfnLo is at least `pfn`, or NIL. */
+  lowestAtOrAbove(pfn: number): number {
+    let n = this.root;
+    let best = NIL;
+    while (n !== NIL) {
+      if (this.pfnLo[n] >= pfn) {
+        best = n;
+        n = this.left[n];
+      } else n = this.right[n];
+    }
+    return best;
+  }
+
+  /** The highest node whose pfnLo is below `pfn`, or NIL. */
+  highestBelow(pfn: number): number {
+    let n = this.root;
+    let best = NIL;
+    while (n !== NIL) {
+      if (this.pfnLo[n] < pfn) {
+        best = n;
+        n = this.right[n];
+      } else n = this.left[n];
+    }
+    return best;
+  }
+
+  /** Nodes before `n` in address order (O(log n) from the subtree counts). */
+  rank(n: number): number {
+    const count = this.subtreeCount;
+    let l = this.left[n];
+    let r = l === NIL ? 0 : count[l];
+    let p = this.parent(n);
+    while (p !== NIL) {
+      if (n === this.right[p]) {
+        l = this.left[p];
+        r += 1 + (l === NIL ? 0 : count[l]);
+      }
+      n = p;
+      p = this.parent(p);
+    }
+    return r;
+  }
+
+  /**
+   * The highest node at or below `start` (in address order) whose gap below
+   * is at least `size` (by the float32 upper bound), or NIL. O(log n).
+   */
+  prevWithGap(start: number, size: number): number {
+    const gap = this.gapBelow;
+    const gmax = this.subtreeGapMax;
+    let n = start;
+    if (gap[n] >= size) return n;
+    let l = this.left[n];
+    if (l !== NIL && gmax[l] >= size) return this.rightmostWithGap(l, size);
+    for (;;) {
+      const p = this.parent(n);
+      if (p === NIL) return NIL;
+      if (n === this.right[p]) {
+        if (gap[p] >= size) return p;
+        l = this.left[p];
+        if (l !== NIL && gmax[l] >= size) return this.rightmostWithGap(l, size);
+      }
+      n = p;
+    }
+  }
+
+  private rightmostWithGap(t: number, size: number): number {
+    const gap = this.gapBelow;
+    const gmax = this.subtreeGapMax;
+    for (;;) {
+      const r = this.right[t];
+      if (r !== NIL && gmax[r] >= size) {
+        t = r;
+        continue;
+      }
+      if (gap[t] >= size) return t;
+      t = this.left[t];
+    }
+  }
+
+  /** Recomputes node `n`'s aggregates from its children (the augment callback). */
+  private pull(n: number): void {
+    const l = this.left[n];
+    const r = this.right[n];
+    let c = 1;
+    let g = this.gapBelow[n];
+    if (l !== NIL) {
+      c += this.subtreeCount[l];
+      const gl = this.subtreeGapMax[l];
+      if (gl > g) g = gl;
+    }
+    if (r !== NIL) {
+      c += this.subtreeCount[r];
+      const gr = this.subtreeGapMax[r];
+      if (gr > g) g = gr;
+    }
+    this.subtreeCount[n] = c;
+    this.subtreeGapMax[n] = g;
+  }
+
+  private propagate(n: number): void {
+    while (n !== NIL) {
+      this.pull(n);
+      n = this.parent(n);
+    }
+  }
+
+  /** Sets node `n`'s gap below from its predecessor `p` (NIL: lowest node). */
+  private setGapBelow(n: number, p: number): void {
+    this.gapBelow[n] = p === NIL ? Number.POSITIVE_INFINITY : roundUpF32(this.pfnLo[n] - this.hi(p) - 1);
+  }
+
+  /**
+   * Lowers node `n`'s pfnLo in place (what `reserve_iova` does to the first
+   * overlapped node, IOVA-4.2); its pfnHi and position stay.
+   */
+  lowerPfnLo(n: number, pfnLo: number): void {
+    const hi = this.hi(n);
+    this.pfnLo[n] = pfnLo;
+    this.setHi(n, hi);
+    this.setGapBelow(n, this.prev(n));
+    this.propagate(n);
   }
 
   /**
@@ -213,7 +385,16 @@ export class IovaTree {
     else if (goLeft) this.left[p] = n;
     else this.right[p] = n;
     this.count++;
+    this.setGapBelow(n, this.prev(n));
+    this.subtreeGapMax[n] = this.gapBelow[n];
+    this.subtreeCount[n] = 1;
+    this.propagate(p);
     this.insertFixup(n);
+    const s = this.next(n);
+    if (s !== NIL) {
+      this.setGapBelow(s, n);
+      this.propagate(s);
+    }
   }
 
   private insertFixup(z: number): void {
@@ -281,6 +462,8 @@ export class IovaTree {
     this.setParent(y, p);
     this.left[y] = x;
     this.setParent(x, y);
+    this.pull(x);
+    this.pull(y);
   }
 
   /** Right rotation at `x` (its left child takes its place). */
@@ -294,6 +477,8 @@ export class IovaTree {
     this.setParent(y, p);
     this.right[y] = x;
     this.setParent(x, y);
+    this.pull(x);
+    this.pull(y);
   }
 
   /**
@@ -302,11 +487,15 @@ export class IovaTree {
    * place and colour, as the kernel does.
    */
   erase(z: number): void {
+    // The node above z gets z's predecessor as its own once z is gone.
+    const succ = this.next(z);
+    const pred = this.prev(z);
     const zl = this.left[z];
     const zr = this.right[z];
     const zp = this.parent(z);
     let rebalanceParent = NIL;
     let needFix = false;
+    let changedFrom = zp;
     if (zl === NIL || zr === NIL) {
       const child = zl === NIL ? zr : zl;
       this.replaceChild(zp, z, child);
@@ -340,6 +529,7 @@ export class IovaTree {
       this.replaceChild(zp, z, s);
       const sWasBlack = this.isBlack(s);
       this.parentColor[s] = this.parentColor[z];
+      changedFrom = sp;
       if (child2 !== NIL) {
         this.parentColor[child2] = ((sp + 1) << 1) | 1;
       } else if (sWasBlack) {
@@ -348,7 +538,14 @@ export class IovaTree {
       }
     }
     this.count--;
+    // Aggregates along the changed path first; the fixup's rotations then
+    // keep them (each rotation recomputes its two nodes).
+    this.propagate(changedFrom);
     if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
+    if (succ !== NIL) {
+      this.setGapBelow(succ, pred);
+      this.propagate(succ);
+    }
   }
 
   /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */
@@ -448,11 +645,25 @@ export class IovaTree {
         assert(this.isBlack(l) && this.isBlack(r), "iova tree: red node with red child");
       }
       const hl = blackHeight(l);
-      assert(this.pfnLo[n] <= this.pfnHi[n], "iova tree: pfn_lo above pfn_hi");
+      assert(this.pfnLo[n] <= this.hi(n), "iova tree: pfn_lo above pfn_hi");
       assert(this.pfnLo[n] > lastHi, "iova tree: nodes out of order or overlapping");
-      lastHi = this.pfnHi[n];
+      const wantGap = seen === 0 ? Number.POSITIVE_INFINITY : roundUpF32(this.pfnLo[n] - lastHi - 1);
+      assert(this.gapBelow[n] === wantGap, "iova tree: stale gap below");
+      lastHi = this.hi(n);
       seen++;
       const hr = blackHeight(r);
+      let c = 1;
+      let g = this.gapBelow[n];
+      if (l !== NIL) {
+        c += this.subtreeCount[l];
+        g = Math.max(g, this.subtreeGapMax[l]);
+      }
+      if (r !== NIL) {
+        c += this.subtreeCount[r];
+        g = Math.max(g, this.subtreeGapMax[r]);
+      }
+      assert(this.subtreeCount[n] === c, "iova tree: stale subtree count");
+      assert(this.subtreeGapMax[n] === g, "iova tree: stale subtree gap");
       assert(hl === hr, "iova tree: unequal black heights");
       return hl + (this.isBlack(n) ? 1 : 0);
     };
