@@ -102,6 +102,8 @@ export class Hba implements Checked {
 
 export class Disk<R extends IoRequest> implements Checked, EventHandler {
   outstanding = 0;
+  /** Slots promised by `reserve()` to requests still being prepared (the SCSI budget). */
+  reserved = 0;
   completed = 0;
   bytes = 0;
   responseNs = 0;
@@ -139,8 +141,25 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
   /** True if a request submitted now would be dispatched at once. */
   canAccept(): boolean {
     return (
-      this.waitq.size === 0 && this.outstanding < this.params.queueDepth && (this.hba === null || this.hba.hasRoom)
+      this.waitq.size === 0 &&
+      this.outstanding + this.reserved < this.params.queueDepth &&
+      (this.hba === null || this.hba.hasRoom)
     );
+  }
+
+  /**
+   * Takes a slot now for a request submitted later with `submitReserved()`:
+   * the driver holds the budget while it maps the request (`scsi_mq_get_budget()`).
+   */
+  reserve(): void {
+    assert(this.canAccept(), `${this.name}: reserve without room`);
+    this.reserved++;
+  }
+
+  submitReserved(req: R): void {
+    assert(this.reserved > 0, `${this.name}: no reservation`);
+    this.reserved--;
+    this.submit(req);
   }
 
   get waiting(): number {
@@ -158,7 +177,7 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
   pump(): void {
     while (
       this.waitq.size > 0 &&
-      this.outstanding < this.params.queueDepth &&
+      this.outstanding + this.reserved < this.params.queueDepth &&
       (this.hba === null || this.hba.hasRoom)
     ) {
       const req = this.waitq.shift();
@@ -197,11 +216,12 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
     let live = 0;
     for (const r of this.inflight) if (r !== null) live++;
     assert(live === this.outstanding, `${this.name}: ${live} in flight but outstanding ${this.outstanding}`);
-    assert(this.outstanding <= this.params.queueDepth, `${this.name}: over queue depth`);
+    assert(this.outstanding + this.reserved <= this.params.queueDepth, `${this.name}: over queue depth`);
     assert(this.waitq.size === this.waitSinceNs.size, `${this.name}: wait queue bookkeeping`);
     if (this.waitq.size > 0) {
       // Work waits only when there is no room for it.
-      const full = this.outstanding === this.params.queueDepth || (this.hba !== null && !this.hba.hasRoom);
+      const full =
+        this.outstanding + this.reserved >= this.params.queueDepth || (this.hba !== null && !this.hba.hasRoom);
       assert(full, `${this.name}: requests wait while the device has room`);
     }
   }

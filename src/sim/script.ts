@@ -158,7 +158,6 @@ export class ScriptTask implements Task {
     this.name = name;
     this.main = main;
     this.frames.push(main);
-    for (let d = 1; d < HOOK_DEPTH_MAX; d++) this.frames.push(new Script());
   }
 
   reset(main: Script = this.main): void {
@@ -203,6 +202,8 @@ export class ScriptTask implements Task {
           return;
         case OP_HOOK: {
           assert(this.depth < HOOK_DEPTH_MAX, `${this.name}: hooks nested too deep`);
+          // Hook output scripts are made on first use and reused by later hooks at the same depth.
+          if (this.frames.length === this.depth) this.frames.push(new Script());
           const out = this.frames[this.depth].clear();
           (s.refAt(pc) as Hook).run(cpu, s.numAt(pc), out);
           this.pcs[this.depth] = 0;

@@ -166,6 +166,29 @@ export class BlockQueue {
     for (const p of pieces) this.queue(p);
   }
 
+  /**
+   * For a caller that allocates tags itself: tries to merge one piece of a
+   * bio (already within the limits, see `split`) into a waiting request,
+   * without queueing it otherwise. True if merged.
+   */
+  merge(piece: Bio): boolean {
+    assert(this.plug === null, "merge() is for unplugged submission");
+    return this.tryListMerge(piece);
+  }
+
+  /** Queues one piece as a new request (the caller got a tag for it) and returns it. */
+  add(piece: Bio): BlockRequest {
+    const rq = this.newRequest(piece);
+    this.waiting.push(rq);
+    return rq;
+  }
+
+  /** Counts a bio submitted through `split`/`merge`/`add`. */
+  countBio(pieces: number): void {
+    this.stats.bios++;
+    this.stats.splits += pieces - 1;
+  }
+
   /** Takes the oldest waiting request (the driver got a tag for it), or null. */
   dispatch(): BlockRequest | null {
     if (this.head === this.waiting.length) return null;
@@ -193,7 +216,7 @@ export class BlockQueue {
   }
 
   /** `bio_split_to_limits()`: pieces within max_sectors and max_segments, cut at segment boundaries. */
-  private split(bio: Bio): Bio[] {
+  split(bio: Bio): Bio[] {
     const maxBytes = this.limits.maxSectors * SECTOR_BYTES;
     const segs: number[] = [];
     // A segment over max_segment_size is cut into several SG entries.
@@ -243,17 +266,21 @@ export class BlockQueue {
       this.plug.push(this.newRequest(bio));
       return;
     }
-    // blk_bio_list_merge(): newest first, at most MERGE_SCAN_MAX requests checked.
+    if (!this.tryListMerge(bio)) this.waiting.push(this.newRequest(bio));
+  }
+
+  /** `blk_bio_list_merge()`: newest first, at most MERGE_SCAN_MAX requests checked. */
+  private tryListMerge(bio: Bio): boolean {
     const stop = Math.max(this.head, this.waiting.length - MERGE_SCAN_MAX);
     for (let i = this.waiting.length - 1; i >= stop; i--) {
       const rq = this.waiting[i];
       if (this.tryMerge(rq, bio)) {
         if (rq.offset === bio.offset) this.stats.frontMerges++;
         else this.stats.backMerges++;
-        return;
+        return true;
       }
     }
-    this.waiting.push(this.newRequest(bio));
+    return false;
   }
 
   private tryMerge(rq: BlockRequest, bio: Bio): boolean {

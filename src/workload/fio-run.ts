@@ -1,0 +1,352 @@
+/**
+ * fio jobs running on the simulated machine: fio threads on their CPUs, the
+ * blk-mq block layer (block.ts) in time, SCSI budgets and host tags, disks
+ * behind an HBA (sim/device.ts), interrupts on the submitting CPU, and the
+ * DMA map/unmap of every request through an injected seam, so the DMA layer
+ * can be plugged in without this file knowing IOVAs.
+ *
+ * The kernel path modelled per I/O (Linux 6.1, `none` scheduler):
+ *  1. the fio thread issues one I/O (`io_submit`, libaio): fio and bio costs;
+ *  2. `blk_mq_submit_bio()`: merge into a request waiting in this CPU's
+ *     software queue for this disk (blk_mq_sched_bio_merge -> ctx rq_list), or
+ *     allocate a request, which needs a host tag (`can_queue`, shared by all
+ *     disks: host_tagset); without a free tag the thread sleeps until one is
+ *     freed (blk_mq_get_tag);
+ *  3. `blk_mq_run_hw_queue()` on the same CPU: while the disk has SCSI budget
+ *     (its queue depth), take waiting requests, oldest CPU queue first, and
+ *     dispatch them: request set-up, the driver's DMA map, the doorbell;
+ *  4. the disk completes; the interrupt runs on the CPU that dispatched:
+ *     driver completion, DMA unmap, block completion per bio, the host tag is
+ *     freed (waking a sleeping thread), the queue is run again;
+ *  5. the fio thread reaps the I/O and issues the next.
+ * Merging happens exactly when requests wait for budget: that is how the
+ * seed's 4 KiB sequential reads at iodepth 128 turn into 496 KiB mappings.
+ */
+
+import type { CostModel } from "../sim/cost.ts";
+import type { Cpu } from "../sim/cpu.ts";
+import { type Disk, type DiskParams, Hba, Disk as SimDisk } from "../sim/device.ts";
+import type { Engine } from "../sim/engine.ts";
+import { LatencyHistogram } from "../sim/histogram.ts";
+import { type Hook, Script, ScriptTask } from "../sim/script.ts";
+import { assert } from "../stdx/assert.ts";
+import { type Bio, BlockQueue, type BlockRequest, bioForBuffer, type QueueLimits } from "./block.ts";
+import { type FioJobInstance, FioStream } from "./fio.ts";
+
+/**
+ * The DMA layer's side of the seam: called at the simulated instant the
+ * driver maps or unmaps a request's SG list, on the CPU doing it; appends to
+ * `out` what that took (see sim/charge.ts for turning kernel counts into a
+ * script). `device` is the disk's index.
+ */
+export interface DmaSeam {
+  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void;
+  unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void;
+}
+
+/** Page-table work only, no IOVA allocator: what a run without the DMA layer charges. */
+export function pageTableOnlySeam(cost: CostModel): DmaSeam {
+  const pages = (segs: readonly number[]) => segs.reduce((n, s) => n + Math.ceil(s / 4096), 0);
+  return {
+    map: (_c, _d, segs, _id, out) => void out.compute(pages(segs) * cost.pageMapNs.ns),
+    unmap: (_c, _d, segs, _id, out) => void out.compute(pages(segs) * cost.pageUnmapNs.ns),
+  };
+}
+
+export interface FioRunOptions {
+  engine: Engine;
+  cpus: readonly Cpu[];
+  instances: readonly FioJobInstance[];
+  /** Which disk each instance reads (an index into `disks`). */
+  diskOf: (instance: FioJobInstance) => number;
+  disks: number;
+  diskParams: DiskParams;
+  diskBytes: number;
+  limits: QueueLimits;
+  /** Host tags (`can_queue`), shared by all disks. */
+  hostTags: number;
+  hbaLinkBytesPerSec: number;
+  cost: CostModel;
+  dma: DmaSeam;
+}
+
+export interface FioRunStats {
+  ios: number;
+  bytes: number;
+  requests: number;
+  /** Mean request size in bytes (what one DMA mapping covers). */
+  requestBytesMean: number;
+  /** Largest request seen, bytes. */
+  requestBytesMax: number;
+  mapLatencyNs: LatencyHistogram;
+  ioLatencyNs: LatencyHistogram;
+  tagWaits: number;
+}
+
+interface Thread {
+  inst: FioJobInstance;
+  cpu: Cpu;
+  disk: number;
+  stream: FioStream;
+  inFlight: number;
+  /** Asleep for a host tag. */
+  blocked: boolean;
+  /** An issue task is queued or running (one at a time per thread). */
+  issueQueued: boolean;
+  issueScript: Script;
+  reapScript: Script;
+  /** The bio waiting for a host tag while the thread sleeps. */
+  pendingPiece: Bio | null;
+}
+
+interface Rq {
+  rq: BlockRequest;
+  id: number;
+  disk: number;
+  cpu: Cpu;
+  bytes: number;
+  mapStartNs: number;
+}
+
+/** Wires the jobs to the machine; call `engine.run()` afterwards, `resetStats()` at the end of warm-up. */
+export class FioRun {
+  readonly stats: FioRunStats;
+  private readonly o: FioRunOptions;
+  private readonly threads: Thread[] = [];
+  /** ctx queues: [cpu * disks + disk]. */
+  private readonly ctx: (BlockQueue | null)[];
+  /** Per disk, the CPUs whose queue for it has waiting requests, in arrival order. */
+  private readonly busyCtx: number[][];
+  private readonly simDisks: Disk<Rq>[];
+  private tagsFree: number;
+  private readonly tagWaiters: Thread[] = [];
+  private nextRqId = 0;
+  /** bio tag -> thread and issue time. */
+  private readonly bioThread: Thread[] = [];
+  private readonly bioIssuedNs: number[] = [];
+  private readonly freeBioTags: number[] = [];
+  private readonly rqById = new Map<number, Rq>();
+  private readonly hooks: Record<
+    "submit" | "submitted" | "reaped" | "dispatch" | "mapped" | "unmap" | "complete",
+    Hook
+  >;
+
+  constructor(o: FioRunOptions) {
+    this.o = o;
+    assert(o.hostTags > 0, "host tags");
+    this.tagsFree = o.hostTags;
+    this.ctx = new Array(o.cpus.length * o.disks).fill(null);
+    this.busyCtx = Array.from({ length: o.disks }, () => []);
+    const hba = new Hba(o.engine, "hba0", { canQueue: o.hostTags, linkBytesPerSec: o.hbaLinkBytesPerSec });
+    this.simDisks = [];
+    for (let d = 0; d < o.disks; d++) {
+      const disk = new SimDisk<Rq>(o.engine, `sd${d}`, o.diskParams, hba);
+      disk.sink = { onComplete: (r) => this.onDiskComplete(r) };
+      this.simDisks.push(disk);
+    }
+    this.stats = {
+      ios: 0,
+      bytes: 0,
+      requests: 0,
+      requestBytesMean: 0,
+      requestBytesMax: 0,
+      mapLatencyNs: new LatencyHistogram(),
+      ioLatencyNs: new LatencyHistogram(),
+      tagWaits: 0,
+    };
+    this.hooks = {
+      submit: { name: "submit_bio", run: (cpu, arg, out) => this.submitBio(cpu, this.threads[arg], out) },
+      submitted: {
+        name: "io_submit-return",
+        run: (_cpu, arg) => {
+          const t = this.threads[arg];
+          t.issueQueued = false;
+          this.kickThread(t);
+        },
+      },
+      reaped: { name: "reaped", run: (_cpu, arg) => this.kickThread(this.threads[arg]) },
+      dispatch: { name: "run_hw_queue", run: (cpu, disk, out) => this.runQueue(cpu, disk, out) },
+      mapped: {
+        name: "mapped",
+        run: (_cpu, id) => {
+          const r = this.rqById.get(id) as Rq;
+          this.stats.mapLatencyNs.record(o.engine.nowNs - r.mapStartNs);
+          this.simDisks[r.disk].submitReserved(r);
+        },
+      },
+      unmap: {
+        name: "unmap",
+        run: (cpu, id, out) => {
+          const r = this.rqById.get(id) as Rq;
+          o.dma.unmap(cpu, r.disk, r.rq.segments, r.id, out);
+        },
+      },
+      complete: { name: "complete", run: (_cpu, id, out) => this.complete(id, out) },
+    };
+    const prng = o.engine.prng.derive();
+    for (const inst of o.instances) {
+      const disk = o.diskOf(inst);
+      assert(disk >= 0 && disk < o.disks, "instance placed on a missing disk");
+      assert(inst.cpu < o.cpus.length, "instance placed on a missing CPU");
+      const id = this.threads.length;
+      const c = o.cost;
+      this.threads.push({
+        inst,
+        cpu: o.cpus[inst.cpu],
+        disk,
+        stream: new FioStream(inst, prng.derive(), o.diskBytes),
+        inFlight: 0,
+        blocked: false,
+        issueQueued: false,
+        issueScript: new Script()
+          .compute(c.fioSubmitNs.ns + c.blockBioNs.ns)
+          .hook(this.hooks.submit, id)
+          .hook(this.hooks.submitted, id),
+        reapScript: new Script().compute(c.fioReapNs.ns).hook(this.hooks.reaped, id),
+        pendingPiece: null,
+      });
+    }
+    for (const t of this.threads) this.kickThread(t);
+  }
+
+  /** Starts the statistics afresh (end of warm-up). */
+  resetStats(): void {
+    this.stats.ios = 0;
+    this.stats.bytes = 0;
+    this.stats.requests = 0;
+    this.stats.requestBytesMean = 0;
+    this.stats.requestBytesMax = 0;
+    this.stats.mapLatencyNs.reset();
+    this.stats.ioLatencyNs.reset();
+    this.stats.tagWaits = 0;
+  }
+
+  verifyInvariants(): void {
+    let inFlight = 0;
+    for (const t of this.threads) {
+      assert(t.inFlight <= t.inst.job.iodepth, "thread over its iodepth");
+      assert(t.blocked === (t.pendingPiece !== null), "a sleeping thread holds its bio");
+      inFlight += t.inFlight;
+    }
+    assert(this.tagsFree >= 0 && this.tagsFree <= this.o.hostTags, "host tags out of range");
+    for (const q of this.ctx) if (q !== null) q.verifyInvariants();
+    assert(inFlight >= this.o.hostTags - this.tagsFree, "more tagged requests than I/Os in flight");
+  }
+
+  /** fio's loop: issue while below iodepth; one issue task at a time, never while asleep on a tag. */
+  private kickThread(t: Thread): void {
+    if (t.issueQueued || t.blocked || t.stream.done || t.inFlight >= t.inst.job.iodepth) return;
+    t.issueQueued = true;
+    t.cpu.enqueue(new ScriptTask("fio-issue", t.issueScript));
+  }
+
+  private ctxQueue(cpu: number, disk: number): BlockQueue {
+    const i = cpu * this.o.disks + disk;
+    let q = this.ctx[i];
+    if (q === null) {
+      q = new BlockQueue(this.o.limits);
+      this.ctx[i] = q;
+    }
+    return q;
+  }
+
+  /** Step 2: merge or allocate; then run the queue. */
+  private submitBio(cpu: Cpu, t: Thread, out: Script): void {
+    const io = t.stream.next();
+    const tag = this.freeBioTags.length > 0 ? (this.freeBioTags.pop() as number) : this.bioThread.length;
+    this.bioThread[tag] = t;
+    this.bioIssuedNs[tag] = this.o.engine.nowNs;
+    t.inFlight++;
+    const q = this.ctxQueue(cpu.id, t.disk);
+    const pieces = q.split(bioForBuffer(tag, io.offset, io.bytes, io.write));
+    // fio's I/Os are kept within the queue limits here; a split bio would need one tag per piece.
+    assert(pieces.length === 1, "fio-run models bios within the queue limits (no split)");
+    q.countBio(1);
+    const p = pieces[0];
+    if (q.merge(p)) {
+      out.compute(this.o.cost.blockMergeNs.ns);
+    } else if (this.tagsFree === 0) {
+      this.stats.tagWaits++;
+      t.blocked = true;
+      t.pendingPiece = p;
+      this.tagWaiters.push(t);
+    } else {
+      this.tagsFree--;
+      if (q.waitingRequests === 0) this.busyCtx[t.disk].push(cpu.id);
+      q.add(p);
+    }
+    out.hook(this.hooks.dispatch, t.disk);
+  }
+
+  /** Step 3: dispatch one request if the disk has budget, then come back for the next. */
+  private runQueue(cpu: Cpu, disk: number, out: Script): void {
+    const d = this.simDisks[disk];
+    const busy = this.busyCtx[disk];
+    if (busy.length === 0 || !d.canAccept()) return;
+    const c = busy[0];
+    const q = this.ctx[c * this.o.disks + disk] as BlockQueue;
+    const rq = q.dispatch() as BlockRequest;
+    busy.shift();
+    // Round robin over the CPU queues with work (blk_mq_flush_busy_ctxs).
+    if (q.waitingRequests > 0) busy.push(c);
+    const id = this.nextRqId++;
+    this.rqById.set(id, { rq, id, disk, cpu, bytes: rq.bytes, mapStartNs: this.o.engine.nowNs });
+    this.stats.requests++;
+    this.stats.requestBytesMean += (rq.bytes - this.stats.requestBytesMean) / this.stats.requests;
+    if (rq.bytes > this.stats.requestBytesMax) this.stats.requestBytesMax = rq.bytes;
+    // The budget is taken now (the disk's queue depth); the request reaches the disk once mapped.
+    d.reserve();
+    out.compute(this.o.cost.blockRequestNs.ns);
+    this.o.dma.map(cpu, disk, rq.segments, id, out);
+    out.hook(this.hooks.mapped, id);
+    out.compute(this.o.cost.driverSubmitNs.ns);
+    out.hook(this.hooks.dispatch, disk);
+  }
+
+  /** Step 4: the interrupt, on the CPU that dispatched. */
+  private onDiskComplete(r: Rq): void {
+    const c = this.o.cost;
+    const script = new Script()
+      .compute(c.irqNs.ns + c.driverCompleteNs.ns)
+      .hook(this.hooks.unmap, r.id)
+      .compute(c.blockCompleteNs.ns * r.rq.bioTags.length)
+      .hook(this.hooks.complete, r.id);
+    r.cpu.raiseIrq(new ScriptTask("irq", script));
+  }
+
+  private complete(id: number, out: Script): void {
+    const r = this.rqById.get(id) as Rq;
+    this.rqById.delete(id);
+    const now = this.o.engine.nowNs;
+    for (const tag of r.rq.bioTags) {
+      const t = this.bioThread[tag];
+      this.stats.ios++;
+      this.stats.ioLatencyNs.record(now - this.bioIssuedNs[tag]);
+      t.inFlight--;
+      this.freeBioTags.push(tag);
+      // Step 5: the thread reaps on its own CPU (io_getevents), then issues again.
+      t.cpu.enqueue(new ScriptTask("fio-reap", t.reapScript));
+    }
+    this.stats.bytes += r.bytes;
+    this.tagsFree++;
+    const waiter = this.tagWaiters.shift();
+    if (waiter !== undefined) {
+      this.wakeForTag(waiter);
+      if (waiter.disk !== r.disk) out.hook(this.hooks.dispatch, waiter.disk);
+    }
+    out.hook(this.hooks.dispatch, r.disk);
+  }
+
+  /** A freed tag goes to the oldest sleeping thread: its bio becomes a request in its CPU's queue. */
+  private wakeForTag(t: Thread): void {
+    const p = t.pendingPiece;
+    assert(p !== null, "tag waiter without a bio");
+    t.pendingPiece = null;
+    this.tagsFree--;
+    const q = this.ctxQueue(t.cpu.id, t.disk);
+    if (q.waitingRequests === 0) this.busyCtx[t.disk].push(t.cpu.id);
+    q.add(p);
+    t.blocked = false;
+    this.kickThread(t);
+  }
+}
