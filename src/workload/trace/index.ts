@@ -1,0 +1,40 @@
+/**
+ * Kernel DMA trace readers and the reconstruction of DMA allocations
+ * (issue 4 parts 1, 2 and 6). Pure model code; the Node file adapter is
+ * `./node-source.ts`, imported separately so that browser and worker builds
+ * do not pull in `node:fs`.
+ */
+
+export type {
+  DmaAllocEvent,
+  DmaErrorEvent,
+  DmaFreeEvent,
+  DmaMapEvent,
+  DmaMapSgEvent,
+  DmaSyncEvent,
+  DmaUnmapEvent,
+  DmaUnmapSgEvent,
+  EventHead,
+  IommuMapEvent,
+  IommuUnmapEvent,
+  TraceEvent,
+} from "./events.ts";
+export { type LineShape, parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
+export { type IovaRange, Q35_NVME_TRACE_MACHINE, type TraceDomainSpec, type TraceMachine } from "./machine.ts";
+export {
+  type EventSink,
+  readTraceText,
+  TraceReader,
+  type TraceReaderOptions,
+  type TraceReaderStats,
+} from "./reader.ts";
+export {
+  type CallSink,
+  type DmaCall,
+  type Finding,
+  type FindingKind,
+  type ReconstructOptions,
+  Reconstructor,
+  type ReconstructStats,
+  reconstruct,
+} from "./reconstruct.ts";

@@ -1,0 +1,768 @@
+/**
+ * Rebuilds the DMA allocations of a trace (issue 4 part 2) and checks them
+ * as the kernel's DMA-API debugging would (part 6), from the events of
+ * `events.ts` in trace order, in bounded memory.
+ *
+ * How events relate to an IOVA allocation (../shared/kernel/README.md and kernel-6.12/README.md,
+ * from the 6.1.192 and 6.12.95 sources):
+ * - dma-iommu allocates one IOVA range per mapping and maps it with one
+ *   `iommu:map` per physically contiguous run, in ascending IOVA order on
+ *   the mapping CPU: a scatter-gather list or a coherent buffer of scattered
+ *   pages shows as several map events with consecutive IOVAs.
+ * - It unmaps the whole mapping with one `iommu:unmap` of its page-aligned
+ *   length, so the unmap that later covers a run of map events says which
+ *   of them formed one allocation.
+ * - Where `dma:*` events exist (6.12+) they follow the map events of their
+ *   mapping on the same CPU and give the device and the whole size
+ *   directly; `dma_unmap_page` follows its `unmap`, while `dma_unmap_sg` and
+ *   `dma_free` precede theirs.
+ *
+ * The grouping is decided by the first of: a `dma_map_*`/`dma_alloc*` event
+ * naming the range, the unmap covering it, or (for mappings still live after
+ * `lookAheadEvents` further events, e.g. a driver's queues) a heuristic:
+ * the map events that followed each other on one CPU and task with
+ * consecutive IOVAs. Calls come out in trace order once their grouping is
+ * decided, so memory holds at most the look-ahead window plus the live
+ * mappings.
+ */
+
+import { assert } from "../../stdx/assert.ts";
+import type {
+  DmaAllocEvent,
+  DmaFreeEvent,
+  DmaMapEvent,
+  DmaMapSgEvent,
+  DmaUnmapEvent,
+  DmaUnmapSgEvent,
+  IommuMapEvent,
+  IommuUnmapEvent,
+  TraceEvent,
+} from "./events.ts";
+import type { TraceDomainSpec, TraceMachine } from "./machine.ts";
+
+/** One reconstructed DMA-API call on one IOVA allocation. */
+export interface DmaCall {
+  kind: "map" | "unmap";
+  /** The nth allocation of its domain (1-based, in trace order of the maps); its unmap carries the same number. */
+  allocation: number;
+  domain: string;
+  /** The device, where a `dma:*` event named it. */
+  device: string | undefined;
+  /** The `dma:*` event of the call (`dma_map_page`, `dma_map_sg`, `dma_alloc`, `dma_unmap_page`, ...), where the trace has one. */
+  api: string | undefined;
+  /** IOVA of the mapping, granule-aligned. */
+  iova: number;
+  /** The page-aligned mapped length: what dma-iommu allocates (before the allocator's power-of-two round-up) and unmaps. */
+  sizeBytes: number;
+  /** The size the driver asked for (`dma:*` events), e.g. 512 for a 4 KiB mapping. */
+  requestedBytes: number | undefined;
+  /** The DMA address the driver got (`dma:*` events), with its in-page offset. */
+  dmaAddr: number | undefined;
+  /** `iommu:map` events the mapping took (1 for a contiguous buffer); 0 for unmaps. */
+  pieces: number;
+  /** CPU that allocated (map) or freed (unmap) the IOVA. */
+  cpu: number;
+  pid: number;
+  comm: string;
+  /** Map: the first map event's time (the IOVA is allocated just before it); unmap: the unmap event's. */
+  timestampNs: number;
+  /** The line that places the call in trace order: the first map event, or the unmap event. Calls come out ascending in it. */
+  line: number;
+  /** Every trace line of the call, ascending (a `dma_unmap_sg` or `dma_free` comes before its unmap's line). */
+  lines: number[];
+  /** Map only: the grouping came from the look-ahead heuristic, not from an unmap or a `dma:*` event. */
+  inferred: boolean;
+}
+
+export type FindingKind = "unmap-never-mapped" | "double-unmap" | "size-mismatch" | "live-at-end" | "map-overlap";
+
+/** A problem the kernel's DMA-API debugging (kernel/dma/debug.c) would report, with its trace line. */
+export interface Finding {
+  kind: FindingKind;
+  line: number;
+  domain: string;
+  device: string | undefined;
+  iova: number;
+  sizeBytes: number;
+  /** Other lines involved: the map of a mismatched unmap, the first unmap of a double unmap. */
+  relatedLines: number[];
+  /** `FILE:LINE: DMA-API: ...`. */
+  message: string;
+}
+
+export interface ReconstructOptions {
+  machine: TraceMachine;
+  /** File name in finding messages. */
+  file?: string;
+  /** Events a map waits for the unmap or dma event that groups it (default 16384). */
+  lookAheadEvents?: number;
+  /** Findings kept in `findings` (default 1000); `findingCounts` is always exact. */
+  maxFindings?: number;
+}
+
+export interface ReconstructStats {
+  /** Map calls per domain. */
+  allocations: Map<string, number>;
+  /** Unmap calls per domain. */
+  frees: Map<string, number>;
+  /** Map calls whose grouping came from the heuristic. */
+  inferred: number;
+  /** Boot-time direct-mapping events left out (map and unmap). */
+  directEvents: number;
+  /** `dma:*` map/unmap calls with no IOVA behind them (identity or no-IOMMU device). */
+  untranslated: number;
+  /** `dma_free` of a NULL buffer, which frees nothing. */
+  nullFrees: number;
+  /** `dma_map_sg_err` / `dma_alloc_sgt_err`. */
+  failedCalls: number;
+  /** A `dma_unmap_sg`/`dma_free` whose unmap the end of the trace cut off. */
+  cutAtEnd: number;
+  /** Largest number of calls waiting in the look-ahead window. */
+  windowMax: number;
+}
+
+export type CallSink = (call: DmaCall) => void;
+
+const DEFAULT_LOOK_AHEAD = 16384;
+const FREED_MEMORY = 1 << 20;
+
+class Fragment {
+  readonly e: IommuMapEvent;
+  readonly end: number;
+  slot: Slot;
+  alloc: Allocation | null = null;
+  /** The next map event on this CPU and task when it continued this one's IOVAs. */
+  next: Fragment | null = null;
+  prev: Fragment | null = null;
+  constructor(e: IommuMapEvent, slot: Slot) {
+    this.e = e;
+    this.end = e.iova + e.size;
+    this.slot = slot;
+  }
+}
+
+class Allocation {
+  readonly domain: DomainState;
+  readonly iova: number;
+  readonly end: number;
+  readonly first: IommuMapEvent;
+  readonly pieces: number;
+  readonly lines: number[];
+  readonly inferred: boolean;
+  device: string | undefined;
+  api: string | undefined;
+  requestedBytes: number | undefined;
+  dmaAddr: number | undefined;
+  number = 0;
+  constructor(domain: DomainState, frags: Fragment[], inferred: boolean) {
+    this.domain = domain;
+    this.iova = frags[0].e.iova;
+    this.end = frags[frags.length - 1].end;
+    this.first = frags[0].e;
+    this.pieces = frags.length;
+    this.lines = frags.map((f) => f.e.line);
+    this.inferred = inferred;
+  }
+}
+
+interface Slot {
+  seq: number;
+  /** "none": a map event absorbed into an allocation whose slot is another. */
+  kind: "map" | "unmap" | "none";
+  closed: boolean;
+  frag: Fragment | null;
+  alloc: Allocation | null;
+  unmap: DmaCall | null;
+}
+
+class DomainState {
+  readonly name: string;
+  readonly spec: TraceDomainSpec | null;
+  /** Live allocations by first page. */
+  readonly live = new Map<number, Allocation>();
+  /** Every live page, for overlap and inside-a-mapping checks. */
+  readonly pages = new Map<number, Allocation>();
+  readonly directLive = new Map<number, number>();
+  /** Recently freed first pages -> the unmap's line, to tell a double unmap from a never-mapped address. */
+  readonly freed = new Map<number, { line: number; number: number }>();
+  nextNumber = 1;
+  constructor(name: string, spec: TraceDomainSpec | null) {
+    this.name = name;
+    this.spec = spec;
+  }
+}
+
+interface CpuState {
+  lastMap: Fragment | null;
+  /** `dma_unmap_sg` / `dma_free` waiting for the unmap that follows it. */
+  preUnmap: DmaUnmapSgEvent | DmaFreeEvent | null;
+  /** An unmap call waiting for the `dma_unmap_*` that follows it. */
+  pendingUnmap: Slot | null;
+}
+
+function hex16(n: number): string {
+  return `0x${n.toString(16).padStart(16, "0")}`;
+}
+
+export class Reconstructor {
+  readonly stats: ReconstructStats = {
+    allocations: new Map(),
+    frees: new Map(),
+    inferred: 0,
+    directEvents: 0,
+    untranslated: 0,
+    nullFrees: 0,
+    failedCalls: 0,
+    cutAtEnd: 0,
+    windowMax: 0,
+  };
+  readonly findings: Finding[] = [];
+  readonly findingCounts = new Map<FindingKind, number>();
+
+  private readonly machine: TraceMachine;
+  private readonly file: string;
+  private readonly granule: number;
+  private readonly window: number;
+  private readonly maxFindings: number;
+  private readonly sink: CallSink;
+  private readonly domains = new Map<string, DomainState>();
+  private readonly byDevice = new Map<string, DomainState>();
+  private readonly unclaimed = new Map<number, Fragment>();
+  private readonly cpus: CpuState[] = [];
+  private queue: Slot[] = [];
+  private head = 0;
+  private seq = 0;
+  private ended = false;
+
+  constructor(options: ReconstructOptions, sink: CallSink) {
+    this.machine = options.machine;
+    this.file = options.file ?? "trace";
+    this.granule = options.machine.granule ?? 4096;
+    this.window = options.lookAheadEvents ?? DEFAULT_LOOK_AHEAD;
+    this.maxFindings = options.maxFindings ?? 1000;
+    this.sink = sink;
+    assert(this.window >= 1, "lookAheadEvents must be at least 1");
+    for (const spec of options.machine.domains) {
+      const d = new DomainState(spec.name, spec);
+      this.domains.set(spec.name, d);
+      for (const dev of spec.devices) this.byDevice.set(dev, d);
+    }
+  }
+
+  /** Takes the next event in trace order; calls whose grouping is decided go to the sink. */
+  push(e: TraceEvent): void {
+    assert(!this.ended, "push after end");
+    const cpu = this.cpu(e.cpu);
+    if (cpu.pendingUnmap !== null && e.type !== "dma_unmap") {
+      cpu.pendingUnmap.closed = true;
+      cpu.pendingUnmap = null;
+    }
+    if (cpu.preUnmap !== null && e.type !== "iommu_unmap") {
+      // A dma_unmap_sg / dma_free with no unmap after it: the buffer had no IOVA.
+      this.stats.untranslated++;
+      cpu.preUnmap = null;
+    }
+    switch (e.type) {
+      case "iommu_map":
+        this.seq++;
+        this.onMap(e, cpu);
+        break;
+      case "iommu_unmap":
+        this.seq++;
+        this.onUnmap(e, cpu);
+        break;
+      case "dma_map":
+      case "dma_alloc":
+      case "dma_map_sg":
+        this.seq++;
+        this.onDmaMap(e);
+        break;
+      case "dma_unmap":
+        this.seq++;
+        this.onDmaUnmap(e, cpu);
+        break;
+      case "dma_unmap_sg":
+        this.seq++;
+        cpu.preUnmap = e;
+        break;
+      case "dma_free":
+        this.seq++;
+        if (e.nullCpuAddr || e.size === 0) this.stats.nullFrees++;
+        else cpu.preUnmap = e;
+        break;
+      case "dma_error":
+        this.stats.failedCalls++;
+        break;
+      case "dma_sync":
+        break;
+    }
+    this.drain(false);
+  }
+
+  /** Ends the trace: decides every waiting call, then reports the mappings still live. */
+  end(): void {
+    if (this.ended) return;
+    for (const c of this.cpus) {
+      if (c === undefined) continue;
+      // The trace ended between a dma_unmap_sg/dma_free and its unmap.
+      if (c.preUnmap !== null) this.stats.cutAtEnd++;
+      c.preUnmap = null;
+      if (c.pendingUnmap !== null) c.pendingUnmap.closed = true;
+      c.pendingUnmap = null;
+    }
+    this.drain(true);
+    this.ended = true;
+    const live: Allocation[] = [];
+    for (const d of this.domains.values()) for (const a of d.live.values()) live.push(a);
+    live.sort((a, b) => a.first.line - b.first.line);
+    for (const a of live) {
+      this.finding(
+        "live-at-end",
+        a.first.line,
+        a,
+        a.lines.slice(1),
+        `mapping still live at the end of the trace [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [mapped with ${a.api ?? "iommu:map"}]`,
+      );
+    }
+  }
+
+  private cpu(n: number): CpuState {
+    let c = this.cpus[n];
+    if (c === undefined) {
+      c = { lastMap: null, preUnmap: null, pendingUnmap: null };
+      this.cpus[n] = c;
+    }
+    return c;
+  }
+
+  private domainNamed(name: string): DomainState {
+    let d = this.domains.get(name);
+    if (d === undefined) {
+      d = new DomainState(name, null);
+      this.domains.set(name, d);
+    }
+    return d;
+  }
+
+  private domainOfDevice(device: string): DomainState {
+    const d = this.byDevice.get(device);
+    if (d !== undefined) return d;
+    // A device the description does not know gets a domain of its own, named after it.
+    const own = this.domainNamed(device);
+    this.byDevice.set(device, own);
+    return own;
+  }
+
+  /** The domain of a device-less range: a machine range, else the default domain. */
+  private domainOfRange(start: number, end: number): DomainState {
+    for (const spec of this.machine.domains) {
+      for (const r of spec.iovaRanges ?? []) if (start >= r.start && end <= r.end) return this.domainNamed(spec.name);
+    }
+    if (this.machine.defaultDomain !== undefined) return this.domainNamed(this.machine.defaultDomain);
+    if (this.machine.domains.length === 1) return this.domainNamed(this.machine.domains[0].name);
+    return this.domainNamed("unknown");
+  }
+
+  private page(addr: number): number {
+    return Math.floor(addr / this.granule);
+  }
+
+  private onMap(e: IommuMapEvent, cpu: CpuState): void {
+    for (const spec of this.machine.domains) {
+      for (const r of spec.directMappings ?? []) {
+        if (e.paddr === e.iova && e.iova >= r.start && e.iova + e.size <= r.end) {
+          this.domainNamed(spec.name).directLive.set(this.page(e.iova), e.iova + e.size);
+          this.stats.directEvents++;
+          return;
+        }
+      }
+    }
+    const slot: Slot = { seq: this.seq, kind: "map", closed: false, frag: null, alloc: null, unmap: null };
+    const f = new Fragment(e, slot);
+    slot.frag = f;
+    const prev = cpu.lastMap;
+    if (prev !== null && prev.alloc === null && prev.end === e.iova && prev.e.pid === e.pid) {
+      prev.next = f;
+      f.prev = prev;
+    }
+    cpu.lastMap = f;
+    const p = this.page(e.iova);
+    const older = this.unclaimed.get(p);
+    // Two live map events at one IOVA: the older must have been another allocation; decide it now.
+    if (older !== undefined) this.claimInferred(older);
+    this.unclaimed.set(p, f);
+    this.enqueue(slot);
+  }
+
+  /** The unclaimed map events that continue each other from `start`, up to `end` at most. */
+  private runFrom(start: number, end: number, cpu: number): Fragment[] {
+    const out: Fragment[] = [];
+    let pos = start;
+    while (pos < end) {
+      const f = this.unclaimed.get(this.page(pos));
+      if (f === undefined || f.e.iova !== pos) break;
+      if (cpu >= 0 && f.e.cpu !== cpu) break;
+      out.push(f);
+      pos = f.end;
+    }
+    return out;
+  }
+
+  private onDmaMap(e: DmaMapEvent | DmaAllocEvent | DmaMapSgEvent): void {
+    let start: number;
+    let end: number;
+    if (e.type === "dma_map_sg") {
+      if (e.dmaAddrs.length === 0) return;
+      start = Number.POSITIVE_INFINITY;
+      end = 0;
+      for (let i = 0; i < e.dmaAddrs.length; i++) {
+        start = Math.min(start, e.dmaAddrs[i]);
+        end = Math.max(end, e.dmaAddrs[i] + e.sizes[i]);
+      }
+      // Cut arrays: the mapping may go on past the last segment shown.
+      if (e.truncated) end = Number.POSITIVE_INFINITY;
+    } else {
+      if (e.size === 0) return;
+      start = e.dmaAddr;
+      end = e.dmaAddr + e.size;
+    }
+    start -= start % this.granule;
+    if (end !== Number.POSITIVE_INFINITY) end = Math.ceil(end / this.granule) * this.granule;
+    const run = this.runFrom(start, end, e.cpu);
+    const covered = run.length > 0 ? run[run.length - 1].end : start;
+    if (run.length === 0 || (end !== Number.POSITIVE_INFINITY && covered !== end)) {
+      // No map events behind it: an identity (or IOMMU-less) device, or a buffer inside a mapping already made.
+      this.stats.untranslated++;
+      return;
+    }
+    const a = this.claim(run, this.domainOfDevice(e.device), false);
+    a.device = e.device;
+    a.api = e.name;
+    a.lines.push(e.line);
+    if (e.type === "dma_map_sg") {
+      a.dmaAddr = e.dmaAddrs[0];
+      a.requestedBytes = e.sizes.reduce((s, x) => s + x, 0);
+    } else {
+      a.dmaAddr = e.dmaAddr;
+      a.requestedBytes = e.size;
+    }
+  }
+
+  private claimInferred(f: Fragment): Allocation {
+    while (f.prev !== null && f.prev.alloc === null) f = f.prev;
+    const run: Fragment[] = [f];
+    while (f.next !== null && f.next.alloc === null) {
+      f = f.next;
+      run.push(f);
+    }
+    const a = this.claim(run, this.domainOfRange(run[0].e.iova, f.end), true);
+    this.stats.inferred++;
+    return a;
+  }
+
+  /** Makes one allocation of consecutive map events; its call takes the first event's place in the queue. */
+  private claim(run: Fragment[], domain: DomainState, inferred: boolean): Allocation {
+    const a = new Allocation(domain, run, inferred);
+    for (let i = 0; i < run.length; i++) {
+      const f = run[i];
+      f.alloc = a;
+      if (this.unclaimed.get(this.page(f.e.iova)) === f) this.unclaimed.delete(this.page(f.e.iova));
+      f.slot.closed = true;
+      f.slot.kind = i === 0 ? "map" : "none";
+      f.slot.alloc = i === 0 ? a : null;
+      f.slot.frag = null;
+    }
+    const last = run[run.length - 1];
+    if (last.next !== null && last.next.alloc === null) last.next.prev = null;
+    last.next = null;
+    if (run[0].prev !== null) run[0].prev.next = null;
+    run[0].prev = null;
+    let overlap: Allocation | undefined;
+    for (let p = this.page(a.iova); p < this.page(a.end); p++) {
+      overlap ??= domain.pages.get(p);
+      domain.pages.set(p, a);
+    }
+    if (overlap !== undefined) {
+      this.finding(
+        "map-overlap",
+        a.first.line,
+        a,
+        [overlap.first.line],
+        `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(overlap.iova)}, line ${overlap.first.line}]`,
+      );
+      this.forget(overlap);
+    }
+    domain.live.set(this.page(a.iova), a);
+    domain.freed.delete(this.page(a.iova));
+    return a;
+  }
+
+  /** Drops an allocation from its domain's live set (unmap, or overwritten by an overlapping map). */
+  private forget(a: Allocation): void {
+    const d = a.domain;
+    if (d.live.get(this.page(a.iova)) === a) d.live.delete(this.page(a.iova));
+    for (let p = this.page(a.iova); p < this.page(a.end); p++) if (d.pages.get(p) === a) d.pages.delete(p);
+  }
+
+  private onUnmap(e: IommuUnmapEvent, cpu: CpuState): void {
+    const hint = cpu.preUnmap;
+    cpu.preUnmap = null;
+    const p = this.page(e.iova);
+    const end = e.iova + e.size;
+    for (const d of this.domains.values()) {
+      if (d.directLive.get(p) === end) {
+        d.directLive.delete(p);
+        this.stats.directEvents++;
+        return;
+      }
+    }
+    const hinted = hint !== null ? this.domainOfDevice(hint.device) : null;
+    let a = this.liveAt(p, end, hinted);
+    if (a === undefined) {
+      const run = this.runFrom(e.iova, end, -1);
+      if (run.length > 0) {
+        a = this.claim(run, hinted ?? this.domainOfRange(e.iova, end), false);
+      } else {
+        // Unmap of the middle of an unclaimed mapping: decide that mapping, then judge the unmap against it.
+        const inside = this.unclaimedContaining(e.iova);
+        if (inside !== undefined) a = this.claimInferred(inside);
+      }
+    }
+    if (a === undefined || a.iova !== e.iova) {
+      this.badUnmap(e, hinted ?? this.domainOfRange(e.iova, end), hint?.device, a);
+      return;
+    }
+    if (a.end !== end) {
+      this.finding(
+        "size-mismatch",
+        e.line,
+        a,
+        a.lines,
+        `device driver frees DMA memory with different size [device address=${hex16(a.iova)}] [map size=${a.end - a.iova} bytes] [unmap size=${e.size} bytes]`,
+      );
+    }
+    this.forget(a);
+    a.domain.freed.set(p, { line: e.line, number: 0 });
+    if (a.domain.freed.size > FREED_MEMORY) a.domain.freed.delete(a.domain.freed.keys().next().value as number);
+    const lines = hint !== null ? [hint.line, e.line] : [e.line];
+    const call: DmaCall = {
+      kind: "unmap",
+      allocation: 0,
+      domain: a.domain.name,
+      device: hint?.device ?? a.device,
+      api: hint?.name,
+      iova: a.iova,
+      sizeBytes: e.size,
+      requestedBytes: undefined,
+      dmaAddr: undefined,
+      pieces: 0,
+      cpu: e.cpu,
+      pid: e.pid,
+      comm: e.comm,
+      timestampNs: e.timestampNs,
+      line: e.line,
+      lines,
+      inferred: false,
+    };
+    const slot: Slot = { seq: this.seq, kind: "unmap", closed: hint !== null, frag: null, alloc: a, unmap: call };
+    if (hint === null) cpu.pendingUnmap = slot;
+    this.enqueue(slot);
+  }
+
+  private liveAt(p: number, end: number, hinted: DomainState | null): Allocation | undefined {
+    if (hinted !== null) {
+      const a = hinted.live.get(p);
+      if (a !== undefined) return a;
+    }
+    let any: Allocation | undefined;
+    for (const d of this.domains.values()) {
+      const a = d.live.get(p);
+      if (a === undefined) continue;
+      if (a.end - a.iova === end - a.iova) return a;
+      any ??= a;
+    }
+    return any;
+  }
+
+  private unclaimedContaining(addr: number): Fragment | undefined {
+    // Map events are at most a few hundred pages; look back from the page for one that spans addr.
+    for (const f of this.unclaimed.values()) if (f.e.iova <= addr && addr < f.end) return f;
+    return undefined;
+  }
+
+  private badUnmap(
+    e: IommuUnmapEvent,
+    d: DomainState,
+    device: string | undefined,
+    inside: Allocation | undefined,
+  ): void {
+    const p = this.page(e.iova);
+    const freed = d.freed.get(p);
+    const where = `[device address=${hex16(e.iova)}] [size=${e.size} bytes]`;
+    if (freed !== undefined) {
+      this.findingRaw(
+        "double-unmap",
+        e.line,
+        d.name,
+        device,
+        e.iova,
+        e.size,
+        [freed.line],
+        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freed.line}]`,
+      );
+      return;
+    }
+    const container = inside ?? d.pages.get(p);
+    const extra =
+      container !== undefined ? ` [inside the mapping at ${hex16(container.iova)}, line ${container.first.line}]` : "";
+    this.findingRaw(
+      "unmap-never-mapped",
+      e.line,
+      d.name,
+      device,
+      e.iova,
+      e.size,
+      container !== undefined ? [container.first.line] : [],
+      `device driver tries to free DMA memory it has not allocated ${where}${extra}`,
+    );
+  }
+
+  private onDmaUnmap(e: DmaUnmapEvent, cpu: CpuState): void {
+    const s = cpu.pendingUnmap;
+    cpu.pendingUnmap = null;
+    if (s === null || s.alloc === null || s.unmap === null) {
+      this.stats.untranslated++;
+      return;
+    }
+    const a = s.alloc;
+    if (e.dmaAddr < a.iova || e.dmaAddr >= a.end) {
+      s.closed = true;
+      this.stats.untranslated++;
+      return;
+    }
+    s.unmap.device = e.device;
+    s.unmap.api = e.name;
+    s.unmap.lines.push(e.line);
+    s.closed = true;
+    if (a.requestedBytes !== undefined && a.dmaAddr === e.dmaAddr && a.requestedBytes !== e.size) {
+      this.finding(
+        "size-mismatch",
+        e.line,
+        a,
+        a.lines,
+        `device driver frees DMA memory with different size [device address=${hex16(e.dmaAddr)}] [map size=${a.requestedBytes} bytes] [unmap size=${e.size} bytes]`,
+      );
+    }
+  }
+
+  private enqueue(slot: Slot): void {
+    this.queue.push(slot);
+    const waiting = this.queue.length - this.head;
+    if (waiting > this.stats.windowMax) this.stats.windowMax = waiting;
+  }
+
+  /** Emits the calls at the head of the queue whose grouping is decided (all of them when `all`). */
+  private drain(all: boolean): void {
+    const q = this.queue;
+    while (this.head < q.length) {
+      const s = q[this.head];
+      if (!s.closed) {
+        if (!all && this.seq - s.seq < this.window) break;
+        if (s.kind === "map" && s.frag !== null) this.claimInferred(s.frag);
+        if (s.kind === "unmap" && s.unmap !== null) {
+          // Its dma_unmap_* partner is overdue: later ones no longer attach to it.
+          const c = this.cpus[s.unmap.cpu];
+          if (c.pendingUnmap === s) c.pendingUnmap = null;
+        }
+        s.closed = true;
+      }
+      this.head++;
+      if (s.kind === "map") this.emitMap(s);
+      else if (s.kind === "unmap") this.emitUnmap(s);
+    }
+    if (this.head > 4096 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private emitMap(s: Slot): void {
+    const a = s.alloc;
+    assert(a !== null, "map slot without allocation");
+    a.number = a.domain.nextNumber++;
+    const d = a.domain.name;
+    this.stats.allocations.set(d, (this.stats.allocations.get(d) ?? 0) + 1);
+    this.sink({
+      kind: "map",
+      allocation: a.number,
+      domain: d,
+      device: a.device,
+      api: a.api,
+      iova: a.iova,
+      sizeBytes: a.end - a.iova,
+      requestedBytes: a.requestedBytes,
+      dmaAddr: a.dmaAddr,
+      pieces: a.pieces,
+      cpu: a.first.cpu,
+      pid: a.first.pid,
+      comm: a.first.comm,
+      timestampNs: a.first.timestampNs,
+      line: a.first.line,
+      lines: a.lines.sort((x, y) => x - y),
+      inferred: a.inferred,
+    });
+  }
+
+  private emitUnmap(s: Slot): void {
+    const a = s.alloc;
+    const call = s.unmap;
+    assert(a !== null && call !== null, "unmap slot without call");
+    assert(a.number > 0, "unmap emitted before its map");
+    call.allocation = a.number;
+    call.lines.sort((x, y) => x - y);
+    const d = a.domain.name;
+    this.stats.frees.set(d, (this.stats.frees.get(d) ?? 0) + 1);
+    this.sink(call);
+  }
+
+  private finding(kind: FindingKind, line: number, a: Allocation, related: number[], what: string): void {
+    this.findingRaw(kind, line, a.domain.name, a.device, a.iova, a.end - a.iova, related, what);
+  }
+
+  private findingRaw(
+    kind: FindingKind,
+    line: number,
+    domain: string,
+    device: string | undefined,
+    iova: number,
+    sizeBytes: number,
+    relatedLines: number[],
+    what: string,
+  ): void {
+    this.findingCounts.set(kind, (this.findingCounts.get(kind) ?? 0) + 1);
+    if (this.findings.length >= this.maxFindings) return;
+    const who = device ?? domain;
+    this.findings.push({
+      kind,
+      line,
+      domain,
+      device,
+      iova,
+      sizeBytes,
+      relatedLines: [...relatedLines],
+      message: `${this.file}:${line}: DMA-API: ${who}: ${what}`,
+    });
+  }
+}
+
+/** Reconstructs a whole event list (tests, small traces). */
+export function reconstruct(
+  events: Iterable<TraceEvent>,
+  options: ReconstructOptions,
+): { calls: DmaCall[]; reconstructor: Reconstructor } {
+  const calls: DmaCall[] = [];
+  const r = new Reconstructor(options, (c) => calls.push(c));
+  for (const e of events) r.push(e);
+  r.end();
+  return { calls, reconstructor: r };
+}

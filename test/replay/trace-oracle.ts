@@ -1,0 +1,70 @@
+/**
+ * An independent check of a kernel trace for the reader tests: the
+ * page-by-page replay the ../shared READMEs describe ("map adds the pages of
+ * [iova, iova+size), unmap removes them"), written with plain regular
+ * expressions over the raw text and sharing no code with src/workload/trace.
+ */
+
+const MAP = / map: IOMMU: iova=0x([0-9a-f]+) - 0x[0-9a-f]+ paddr=0x([0-9a-f]+) size=(\d+)/;
+const UNMAP = / unmap: IOMMU: iova=0x([0-9a-f]+) - 0x[0-9a-f]+ size=(\d+)/;
+const CPU = /\[(\d+)\]/;
+
+export interface OracleResult {
+  maps: number;
+  unmaps: number;
+  /** Map events left out as a boot-time identity mapping (paddr = iova = 0, 16 MiB). */
+  directMaps: number;
+  livePagesAtEnd: number;
+  peakLivePages: number;
+  unmapsByCpu: number[];
+  mapsByCpu: number[];
+  /** Count of each `dma_*:` event name. */
+  dma: Map<string, number>;
+}
+
+export function traceOracle(text: string): OracleResult {
+  const live = new Set<number>();
+  let peak = 0;
+  const r: OracleResult = {
+    maps: 0,
+    unmaps: 0,
+    directMaps: 0,
+    livePagesAtEnd: 0,
+    peakLivePages: 0,
+    unmapsByCpu: [0, 0],
+    mapsByCpu: [0, 0],
+    dma: new Map(),
+  };
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const cpu = Number(CPU.exec(line)?.[1] ?? -1);
+    let m = MAP.exec(line);
+    if (m !== null) {
+      const iova = Number.parseInt(m[1], 16);
+      const paddr = Number.parseInt(m[2], 16);
+      const size = Number(m[3]);
+      if (iova === 0 && paddr === 0 && size === 0x100_0000) {
+        r.directMaps++;
+        continue;
+      }
+      r.maps++;
+      r.mapsByCpu[cpu]++;
+      for (let p = iova / 4096; p < (iova + size) / 4096; p++) live.add(p);
+      peak = Math.max(peak, live.size);
+      continue;
+    }
+    m = UNMAP.exec(line);
+    if (m !== null) {
+      r.unmaps++;
+      r.unmapsByCpu[cpu]++;
+      const iova = Number.parseInt(m[1], 16);
+      for (let p = iova / 4096; p < (iova + Number(m[2])) / 4096; p++) live.delete(p);
+      continue;
+    }
+    const d = / (dma_[a-z_]+): /.exec(line);
+    if (d !== null) r.dma.set(d[1], (r.dma.get(d[1]) ?? 0) + 1);
+  }
+  r.livePagesAtEnd = live.size;
+  r.peakLivePages = peak;
+  return r;
+}
