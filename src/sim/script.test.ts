@@ -99,3 +99,21 @@ test("a hook runs at the simulated instant the CPU reaches it, and its script ru
   assert.equal(e.nowNs, 155);
   assert.equal(cpu.stats().busyNs, 155);
 });
+
+test("a hook that ends its script with itself runs as a loop, not as nesting", () => {
+  // Each round computes 3 ns and re-queues itself, 100 rounds: 300 ns, far deeper than the nesting bound.
+  const e = new Engine({ seed: 1, checkEveryEvents: 1 });
+  const cpu = new Cpu(e, 0);
+  let rounds = 0;
+  const again: Hook = {
+    name: "again",
+    run: (_c, _a, out) => {
+      if (++rounds < 100) out.compute(3).hook(again);
+      else out.compute(3);
+    },
+  };
+  cpu.enqueue(new ScriptTask("loop", new Script().hook(again)));
+  e.run();
+  assert.equal(rounds, 100);
+  assert.equal(e.nowNs, 300);
+});

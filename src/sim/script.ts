@@ -153,6 +153,8 @@ export class ScriptTask implements Task {
   private readonly frames: Script[] = [];
   private readonly pcs = new Int32Array(HOOK_DEPTH_MAX);
   private depth = 1;
+  /** A finished hook frame kept for the next tail call. */
+  private spare: Script | null = null;
 
   constructor(name: string, main: Script) {
     this.name = name;
@@ -201,13 +203,25 @@ export class ScriptTask implements Task {
           cpu.post(s.refAt(pc) as SerialResource, s.numAt(pc));
           return;
         case OP_HOOK: {
+          const hook = s.refAt(pc) as Hook;
+          const arg = s.numAt(pc);
+          if (d > 0 && pc + 1 === s.length) {
+            // A hook that ends a hook's script replaces that frame (a tail call), so a hook
+            // that re-queues itself (run the queue again after each dispatch) does not nest.
+            const out = (this.spare ??= new Script()).clear();
+            this.spare = s;
+            this.frames[d] = out;
+            this.pcs[d] = 0;
+            hook.run(cpu, arg, out);
+            continue;
+          }
           assert(this.depth < HOOK_DEPTH_MAX, `${this.name}: hooks nested too deep`);
           // Hook output scripts are made on first use and reused by later hooks at the same depth.
           if (this.frames.length === this.depth) this.frames.push(new Script());
           const out = this.frames[this.depth].clear();
-          (s.refAt(pc) as Hook).run(cpu, s.numAt(pc), out);
           this.pcs[this.depth] = 0;
           this.depth++;
+          hook.run(cpu, arg, out);
           continue;
         }
         default:

@@ -91,10 +91,11 @@ interface Thread {
   inFlight: number;
   /** Asleep for a host tag. */
   blocked: boolean;
-  /** An issue task is queued or running (one at a time per thread). */
-  issueQueued: boolean;
-  issueScript: Script;
-  reapScript: Script;
+  /** The thread's task is queued or running (fio is one thread: one task at a time). */
+  running: boolean;
+  /** Completions not yet reaped (io_getevents takes them in one call). */
+  pendingReaps: number;
+  loopScript: Script;
   /** The bio waiting for a host tag while the thread sleeps. */
   pendingPiece: Bio | null;
 }
@@ -126,10 +127,10 @@ export class FioRun {
   private readonly bioIssuedNs: number[] = [];
   private readonly freeBioTags: number[] = [];
   private readonly rqById = new Map<number, Rq>();
-  private readonly hooks: Record<
-    "submit" | "submitted" | "reaped" | "dispatch" | "mapped" | "unmap" | "complete",
-    Hook
-  >;
+  private readonly hooks: Record<"loop" | "submit" | "dispatch" | "mapped" | "unmap" | "complete" | "irqDone", Hook>;
+  /** Interrupt tasks and their scripts, reused. */
+  private readonly irqPool: { task: ScriptTask; script: Script }[] = [];
+  private readonly irqByRq = new Map<number, { task: ScriptTask; script: Script }>();
 
   constructor(o: FioRunOptions) {
     this.o = o;
@@ -155,16 +156,8 @@ export class FioRun {
       tagWaits: 0,
     };
     this.hooks = {
+      loop: { name: "fio", run: (_cpu, arg, out) => this.fioLoop(arg, out) },
       submit: { name: "submit_bio", run: (cpu, arg, out) => this.submitBio(cpu, this.threads[arg], out) },
-      submitted: {
-        name: "io_submit-return",
-        run: (_cpu, arg) => {
-          const t = this.threads[arg];
-          t.issueQueued = false;
-          this.kickThread(t);
-        },
-      },
-      reaped: { name: "reaped", run: (_cpu, arg) => this.kickThread(this.threads[arg]) },
       dispatch: { name: "run_hw_queue", run: (cpu, disk, out) => this.runQueue(cpu, disk, out) },
       mapped: {
         name: "mapped",
@@ -182,6 +175,14 @@ export class FioRun {
         },
       },
       complete: { name: "complete", run: (_cpu, id, out) => this.complete(id, out) },
+      irqDone: {
+        name: "irq-done",
+        // The task's last step: it exits before any other event runs, so it can be reused.
+        run: (_cpu, id) => {
+          this.irqPool.push(this.irqByRq.get(id) as { task: ScriptTask; script: Script });
+          this.irqByRq.delete(id);
+        },
+      },
     };
     const prng = o.engine.prng.derive();
     for (const inst of o.instances) {
@@ -189,7 +190,6 @@ export class FioRun {
       assert(disk >= 0 && disk < o.disks, "instance placed on a missing disk");
       assert(inst.cpu < o.cpus.length, "instance placed on a missing CPU");
       const id = this.threads.length;
-      const c = o.cost;
       this.threads.push({
         inst,
         cpu: o.cpus[inst.cpu],
@@ -197,16 +197,13 @@ export class FioRun {
         stream: new FioStream(inst, prng.derive(), o.diskBytes),
         inFlight: 0,
         blocked: false,
-        issueQueued: false,
-        issueScript: new Script()
-          .compute(c.fioSubmitNs.ns + c.blockBioNs.ns)
-          .hook(this.hooks.submit, id)
-          .hook(this.hooks.submitted, id),
-        reapScript: new Script().compute(c.fioReapNs.ns).hook(this.hooks.reaped, id),
+        running: false,
+        pendingReaps: 0,
+        loopScript: new Script().hook(this.hooks.loop, id),
         pendingPiece: null,
       });
     }
-    for (const t of this.threads) this.kickThread(t);
+    for (const t of this.threads) this.wakeThread(t);
   }
 
   /** Starts the statistics afresh (end of warm-up). */
@@ -233,11 +230,35 @@ export class FioRun {
     assert(inFlight >= this.o.hostTags - this.tagsFree, "more tagged requests than I/Os in flight");
   }
 
-  /** fio's loop: issue while below iodepth; one issue task at a time, never while asleep on a tag. */
-  private kickThread(t: Thread): void {
-    if (t.issueQueued || t.blocked || t.stream.done || t.inFlight >= t.inst.job.iodepth) return;
-    t.issueQueued = true;
-    t.cpu.enqueue(new ScriptTask("fio-issue", t.issueScript));
+  /** Queues the fio thread on its CPU unless it is already there. */
+  private wakeThread(t: Thread): void {
+    if (t.running) return;
+    t.running = true;
+    t.cpu.enqueue(new ScriptTask("fio", t.loopScript));
+  }
+
+  /**
+   * One turn of fio's main loop (libaio, iodepth_batch 1): reap what has
+   * completed, then issue while below iodepth; when there is nothing to do
+   * (queue full, asleep on a tag, or done) the thread leaves the CPU. The hook
+   * re-queues itself last, so the loop runs as a tail call.
+   */
+  private fioLoop(id: number, out: Script): void {
+    const t = this.threads[id];
+    const c = this.o.cost;
+    if (t.pendingReaps > 0) {
+      out.compute(t.pendingReaps * c.fioReapNs.ns).hook(this.hooks.loop, id);
+      t.pendingReaps = 0;
+      return;
+    }
+    if (t.blocked || t.stream.done || t.inFlight >= t.inst.job.iodepth) {
+      t.running = false;
+      return;
+    }
+    out
+      .compute(c.fioSubmitNs.ns + c.blockBioNs.ns)
+      .hook(this.hooks.submit, id)
+      .hook(this.hooks.loop, id);
   }
 
   private ctxQueue(cpu: number, disk: number): BlockQueue {
@@ -306,12 +327,17 @@ export class FioRun {
   /** Step 4: the interrupt, on the CPU that dispatched. */
   private onDiskComplete(r: Rq): void {
     const c = this.o.cost;
-    const script = new Script()
+    const irq = this.irqPool.pop() ?? { task: new ScriptTask("irq", new Script()), script: new Script() };
+    irq.script
+      .clear()
       .compute(c.irqNs.ns + c.driverCompleteNs.ns)
       .hook(this.hooks.unmap, r.id)
       .compute(c.blockCompleteNs.ns * r.rq.bioTags.length)
-      .hook(this.hooks.complete, r.id);
-    r.cpu.raiseIrq(new ScriptTask("irq", script));
+      .hook(this.hooks.complete, r.id)
+      .hook(this.hooks.irqDone, r.id);
+    irq.task.reset(irq.script);
+    this.irqByRq.set(r.id, irq);
+    r.cpu.raiseIrq(irq.task);
   }
 
   private complete(id: number, out: Script): void {
@@ -325,7 +351,8 @@ export class FioRun {
       t.inFlight--;
       this.freeBioTags.push(tag);
       // Step 5: the thread reaps on its own CPU (io_getevents), then issues again.
-      t.cpu.enqueue(new ScriptTask("fio-reap", t.reapScript));
+      t.pendingReaps++;
+      this.wakeThread(t);
     }
     this.stats.bytes += r.bytes;
     this.tagsFree++;
@@ -347,6 +374,6 @@ export class FioRun {
     if (q.waitingRequests === 0) this.busyCtx[t.disk].push(t.cpu.id);
     q.add(p);
     t.blocked = false;
-    this.kickThread(t);
+    this.wakeThread(t);
   }
 }
