@@ -63,3 +63,69 @@ test("same seed, same event log; invariants hold every 50 events", () => {
   assert.equal((a.engine.log as string[]).join("\n"), (b.engine.log as string[]).join("\n"));
   assert.equal(JSON.stringify(a.fio.stats), JSON.stringify(b.fio.stats));
 });
+
+test("random reads with a bssplit over the queue limits: split bios, few host tags, every I/O completes", () => {
+  // 1 MiB I/Os split into 496 + 496 + 32 KiB pieces; 6 host tags for 4 threads of depth 8, so threads sleep on tags.
+  const engine = new Engine({ seed: 3, checkEveryEvents: 1 });
+  const cpus = Array.from({ length: 2 }, (_, i) => new Cpu(engine, i));
+  const { jobs } = parseFioJobFile(
+    "[r]\nrw=randread\nbssplit=4k/50:1m/50\niodepth=8\ndirect=1\nsize=64m\nio_size=24m\nnumjobs=4\ncpus_allowed=0-1\n",
+    "r.fio",
+  );
+  const cost = defaultCostModel();
+  const fio = new FioRun({
+    engine,
+    cpus,
+    instances: expandJobs(jobs, 2),
+    diskOf: (i) => i.index % 2,
+    disks: 2,
+    diskParams: { iopsMax: 100_000, bandwidthBytesPerSec: 1e9, latencyNs: 20_000, queueDepth: 2 },
+    diskBytes: 2 ** 30,
+    limits: HISI_SAS_V3_LIMITS,
+    hostTags: 6,
+    hbaLinkBytesPerSec: 8e9,
+    cost,
+    dma: pageTableOnlySeam(cost),
+  });
+  engine.register({ name: "fio", verifyInvariants: () => fio.verifyInvariants() });
+  engine.run();
+  // Each thread reads until it has issued 24 MiB; the last I/O may overshoot, by at most 1 MiB per thread.
+  assert.ok(fio.stats.bytes >= 4 * 24 * 2 ** 20 && fio.stats.bytes < 4 * 25 * 2 ** 20, `${fio.stats.bytes} bytes`);
+  assert.ok(fio.stats.tagWaits > 0, "threads should have slept on host tags");
+  assert.ok(fio.stats.requestBytesMax <= 507904);
+  assert.equal(engine.pendingEvents, 0);
+});
+
+test("a job stops issuing at ramp_time + runtime and drains", () => {
+  // runtime 2 ms after a 1 ms ramp: nothing is issued after 3 ms, everything in flight completes.
+  const engine = new Engine({ seed: 8, checkEveryEvents: 10 });
+  const cpus = [new Cpu(engine, 0)];
+  const { jobs } = parseFioJobFile("[t]\nrw=read\nbs=4k\niodepth=4\nruntime=2ms\nramp_time=1ms\ntime_based\n", "t.fio");
+  const cost = defaultCostModel();
+  let lastMapNs = 0;
+  const seam = pageTableOnlySeam(cost);
+  const fio = new FioRun({
+    engine,
+    cpus,
+    instances: expandJobs(jobs, 1),
+    diskOf: () => 0,
+    disks: 1,
+    diskParams: { iopsMax: 100_000, bandwidthBytesPerSec: 1e9, latencyNs: 20_000, queueDepth: 4 },
+    diskBytes: 2 ** 30,
+    limits: HISI_SAS_V3_LIMITS,
+    hostTags: 64,
+    hbaLinkBytesPerSec: 8e9,
+    cost,
+    dma: {
+      map: (c, d, segs, id, out) => {
+        lastMapNs = engine.nowNs;
+        seam.map(c, d, segs, id, out);
+      },
+      unmap: seam.unmap,
+    },
+  });
+  engine.run();
+  assert.equal(engine.pendingEvents, 0);
+  assert.ok(lastMapNs < 3_000_000 + 10_000, `mapped at ${lastMapNs}`);
+  assert.ok(fio.stats.ios > 50, `${fio.stats.ios} I/Os`);
+});

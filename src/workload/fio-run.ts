@@ -96,8 +96,8 @@ interface Thread {
   /** Completions not yet reaped (io_getevents takes them in one call). */
   pendingReaps: number;
   loopScript: Script;
-  /** The bio waiting for a host tag while the thread sleeps. */
-  pendingPiece: Bio | null;
+  /** Pieces of a split bio still to be queued; the first waits for a host tag while the thread sleeps. */
+  pendingPieces: Bio[];
 }
 
 interface Rq {
@@ -126,6 +126,11 @@ export class FioRun {
   private readonly bioThread: Thread[] = [];
   private readonly bioIssuedNs: number[] = [];
   private readonly freeBioTags: number[] = [];
+  /** Pieces of each bio not yet completed. */
+  private readonly bioPiecesLeft: number[] = [];
+  /** Pieces issued and not completed, over all threads. */
+  private piecesInFlight = 0;
+  private readonly startNs: number;
   private readonly rqById = new Map<number, Rq>();
   private readonly hooks: Record<"loop" | "submit" | "dispatch" | "mapped" | "unmap" | "complete" | "irqDone", Hook>;
   /** Interrupt tasks and their scripts, reused. */
@@ -134,6 +139,7 @@ export class FioRun {
 
   constructor(o: FioRunOptions) {
     this.o = o;
+    this.startNs = o.engine.nowNs;
     assert(o.hostTags > 0, "host tags");
     this.tagsFree = o.hostTags;
     this.ctx = new Array(o.cpus.length * o.disks).fill(null);
@@ -200,7 +206,7 @@ export class FioRun {
         running: false,
         pendingReaps: 0,
         loopScript: new Script().hook(this.hooks.loop, id),
-        pendingPiece: null,
+        pendingPieces: [],
       });
     }
     for (const t of this.threads) this.wakeThread(t);
@@ -219,15 +225,22 @@ export class FioRun {
   }
 
   verifyInvariants(): void {
-    let inFlight = 0;
+    let unplaced = 0;
     for (const t of this.threads) {
       assert(t.inFlight <= t.inst.job.iodepth, "thread over its iodepth");
-      assert(t.blocked === (t.pendingPiece !== null), "a sleeping thread holds its bio");
-      inFlight += t.inFlight;
+      assert(t.blocked === t.pendingPieces.length > 0, "a sleeping thread holds its bio");
+      unplaced += t.pendingPieces.length;
     }
     assert(this.tagsFree >= 0 && this.tagsFree <= this.o.hostTags, "host tags out of range");
     for (const q of this.ctx) if (q !== null) q.verifyInvariants();
-    assert(inFlight >= this.o.hostTags - this.tagsFree, "more tagged requests than I/Os in flight");
+    // Every tag holds a request of at least one placed piece; merged pieces share one.
+    assert(this.piecesInFlight - unplaced >= this.o.hostTags - this.tagsFree, "more tagged requests than pieces");
+  }
+
+  /** fio stops issuing once ramp_time + runtime have passed since the run began (time_based or not). */
+  private pastRuntime(t: Thread): boolean {
+    const job = t.inst.job;
+    return job.runtimeNs !== null && this.o.engine.nowNs >= this.startNs + job.rampTimeNs + job.runtimeNs;
   }
 
   /** Queues the fio thread on its CPU unless it is already there. */
@@ -251,7 +264,7 @@ export class FioRun {
       t.pendingReaps = 0;
       return;
     }
-    if (t.blocked || t.stream.done || t.inFlight >= t.inst.job.iodepth) {
+    if (t.blocked || t.stream.done || t.inFlight >= t.inst.job.iodepth || this.pastRuntime(t)) {
       t.running = false;
       return;
     }
@@ -279,24 +292,44 @@ export class FioRun {
     this.bioIssuedNs[tag] = this.o.engine.nowNs;
     t.inFlight++;
     const q = this.ctxQueue(cpu.id, t.disk);
+    // A bio over the queue limits is split; each piece is merged or takes its own tag, and the
+    // I/O completes when its last piece does.
     const pieces = q.split(bioForBuffer(tag, io.offset, io.bytes, io.write));
-    // fio's I/Os are kept within the queue limits here; a split bio would need one tag per piece.
-    assert(pieces.length === 1, "fio-run models bios within the queue limits (no split)");
-    q.countBio(1);
-    const p = pieces[0];
-    if (q.merge(p)) {
-      out.compute(this.o.cost.blockMergeNs.ns);
-    } else if (this.tagsFree === 0) {
+    q.countBio(pieces.length);
+    this.bioPiecesLeft[tag] = pieces.length;
+    this.piecesInFlight += pieces.length;
+    for (const p of pieces) t.pendingPieces.push(p);
+    out.compute(this.placePieces(t, q) * this.o.cost.blockMergeNs.ns);
+    if (t.blocked) {
       this.stats.tagWaits++;
-      t.blocked = true;
-      t.pendingPiece = p;
       this.tagWaiters.push(t);
-    } else {
-      this.tagsFree--;
-      if (q.waitingRequests === 0) this.busyCtx[t.disk].push(cpu.id);
-      q.add(p);
     }
     out.hook(this.hooks.dispatch, t.disk);
+  }
+
+  /**
+   * Queues the thread's pending pieces in order: merged, or a new request
+   * with a host tag; stops (the thread asleep) at the first piece without a
+   * tag. Returns the number of merges.
+   */
+  private placePieces(t: Thread, q: BlockQueue): number {
+    let merges = 0;
+    while (t.pendingPieces.length > 0) {
+      const p = t.pendingPieces[0];
+      if (q.merge(p)) {
+        merges++;
+      } else if (this.tagsFree > 0) {
+        this.tagsFree--;
+        if (q.waitingRequests === 0) this.busyCtx[t.disk].push(t.cpu.id);
+        q.add(p);
+      } else {
+        t.blocked = true;
+        return merges;
+      }
+      t.pendingPieces.shift();
+    }
+    t.blocked = false;
+    return merges;
   }
 
   /** Step 3: dispatch one request if the disk has budget, then come back for the next. */
@@ -345,6 +378,8 @@ export class FioRun {
     this.rqById.delete(id);
     const now = this.o.engine.nowNs;
     for (const tag of r.rq.bioTags) {
+      this.piecesInFlight--;
+      if (--this.bioPiecesLeft[tag] > 0) continue;
       const t = this.bioThread[tag];
       this.stats.ios++;
       this.stats.ioLatencyNs.record(now - this.bioIssuedNs[tag]);
@@ -356,24 +391,24 @@ export class FioRun {
     }
     this.stats.bytes += r.bytes;
     this.tagsFree++;
-    const waiter = this.tagWaiters.shift();
-    if (waiter !== undefined) {
+    // Sleepers get the freed tag in order; one whose pieces merged leaves it to the next.
+    while (this.tagsFree > 0 && this.tagWaiters.length > 0) {
+      const waiter = this.tagWaiters.shift() as Thread;
       this.wakeForTag(waiter);
       if (waiter.disk !== r.disk) out.hook(this.hooks.dispatch, waiter.disk);
     }
     out.hook(this.hooks.dispatch, r.disk);
   }
 
-  /** A freed tag goes to the oldest sleeping thread: its bio becomes a request in its CPU's queue. */
+  /**
+   * A freed tag goes to the oldest sleeping thread: its pieces become
+   * requests in its CPU's queue; if it runs out of tags again it keeps its
+   * place at the head of the line.
+   */
   private wakeForTag(t: Thread): void {
-    const p = t.pendingPiece;
-    assert(p !== null, "tag waiter without a bio");
-    t.pendingPiece = null;
-    this.tagsFree--;
-    const q = this.ctxQueue(t.cpu.id, t.disk);
-    if (q.waitingRequests === 0) this.busyCtx[t.disk].push(t.cpu.id);
-    q.add(p);
-    t.blocked = false;
-    this.wakeThread(t);
+    assert(t.blocked && t.pendingPieces.length > 0, "tag waiter without a bio");
+    this.placePieces(t, this.ctxQueue(t.cpu.id, t.disk));
+    if (t.blocked) this.tagWaiters.unshift(t);
+    else this.wakeThread(t);
   }
 }
