@@ -35,6 +35,11 @@ export interface ProbeContext {
 
 export interface DriverModel {
   readonly name: string;
+  /**
+   * Module parameters writable at run time (`module_param(..., 0644)`) and
+   * their defaults, shown under /sys/module/<name>/parameters/.
+   */
+  readonly params?: Readonly<Record<string, string>>;
   /** Models the driver's `probe()`: 0 or a negative errno by name. */
   probe(ctx: ProbeContext, dev: Device): 0 | Errno;
   /** Models the driver's `remove()`. */

@@ -82,6 +82,7 @@ export const HISI_SAS_SGE_PAGE_CNT = 124;
 export function hisiSasV3Driver(pageSize: number, disks: number): DriverModel {
   return {
     name: "hisi_sas_v3_hw",
+    params: { max_opt_dma_size: String(HISI_SAS_SGE_PAGE_CNT * pageSize) },
     probe(ctx: ProbeContext, dev: Device) {
       const p = ctx.param("max_opt_dma_size");
       let bytes = HISI_SAS_SGE_PAGE_CNT * pageSize;

@@ -63,12 +63,15 @@ export class Kernel {
   /** The virtual clock, integer nanoseconds. */
   nowNs = 0;
   private readonly instances = new Map<string, Set<number>>();
+  /** Module parameters `<module>.<param>`: the command line's, then sysfs writes. */
+  readonly moduleParams: Map<string, string>;
 
   private constructor(machine: MachineDesc, opts: BootOptions) {
     this.machine = machine;
     this.profile = getProfile(opts.kernel ?? (machine.kernel as ProfileName));
     this.cmdline = parseCmdline(`${machine.cmdline} ${opts.cmdline ?? ""}`);
     this.cpus = opts.cpus ?? machine.cpus;
+    this.moduleParams = new Map(this.cmdline.moduleParams);
     assert(Number.isInteger(this.cpus) && this.cpus >= 1, "cpus must be a positive integer");
     const log = (text: string) => this.printk(text);
     const granule = machine.iommu.granule;
@@ -100,7 +103,7 @@ export class Kernel {
     );
     this.mapping = new DmaMapping(this.iommu, this.dma, machine.pageSize);
     this.drivers = new DriverCore(this.iommu, (dev, drv) => this.probeContext(dev, drv), log);
-    this.sysfs = buildSysfs({ iommu: this.iommu, drivers: this.drivers });
+    this.sysfs = buildSysfs({ iommu: this.iommu, drivers: this.drivers, moduleParams: this.moduleParams });
   }
 
   /** Boots `machine` with `opts` and returns the running kernel. */
@@ -114,6 +117,7 @@ export class Kernel {
     const m = this.machine;
     this.printk(`Command line: ${this.cmdline.text}`);
     for (const w of this.cmdline.warnings) this.printk(w);
+    if (this.cmdline.forcedac) this.printk("Forcing DAC for PCI devices");
     if (this.cmdline.maxOptDmaSize !== 0 && this.iommu.config.cmdlineRangeBytes === 0) {
       this.printk(`iommu: max_opt_dma_size=${this.cmdline.maxOptDmaSize} gives too many rcache orders; ignored`);
     }
@@ -189,7 +193,7 @@ export class Kernel {
       mapping: this.mapping,
       dma: this.dma,
       cpu: 0,
-      param: (name) => this.cmdline.moduleParams.get(`${drv.name}.${name}`),
+      param: (name) => this.moduleParams.get(`${drv.name}.${name}`),
       allocInstance: (prefix) => {
         let set = this.instances.get(prefix);
         if (!set) this.instances.set(prefix, (set = new Set()));

@@ -150,7 +150,15 @@ function pathText(path: readonly PropertyKey[]): string {
 }
 
 function issueText(issue: z.core.$ZodIssue): string {
-  const m = issue.message.replace(/^Invalid input: /, "");
+  if (issue.code === "invalid_union" && issue.errors.length > 0) {
+    // Report the branch that got furthest: one whose failure is not just the wrong type.
+    const all = issue.errors.flat();
+    const specific = all.find((i) => i.code !== "invalid_type");
+    if (specific) return issueText(specific);
+    const expected = [...new Set(all.map((i) => (i.code === "invalid_type" ? i.expected : "")))].join(" or ");
+    return `expected ${expected}, found ${all[0].message.replace(/^.*received /, "")}`;
+  }
+  const m = issue.message.replace(/^Invalid input: /, "").replace(/^Too (small|big): /, "");
   if (issue.code === "unrecognized_keys")
     return `unexpected key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
   return m.startsWith("expected") ? m : `expected ${m}`;

@@ -3,20 +3,24 @@
  * configurable-range.md §3), `bus/pci/{devices,drivers}` with `bind` and
  * `unbind` (R-DD-4), `devices/<root>/<bdf>/` with its `driver` and
  * `iommu_group` links, and iovalab's debug file
- * `kernel/debug/iova/<id>/range` (configurable-range.md §5). Modes are the
- * kernel's: attribute files 0644 / 0444, bind and unbind 0200.
+ * `kernel/debug/iova/<id>/range` (configurable-range.md §5), and
+ * `module/<driver>/parameters/` for run-time module parameters. Modes are
+ * the kernel's: attribute files 0644 / 0444, bind and unbind 0200.
  */
 
 import type { DriverCore } from "../driver/core.ts";
 import type { IommuCore } from "../iommu/core.ts";
 import type { Device } from "../iommu/device.ts";
 import type { IommuGroup } from "../iommu/group.ts";
-import { isDmaType } from "../iommu/types.ts";
+import { kstrtoull } from "../iommu/kstr.ts";
+import { fail, isDmaType, OK } from "../iommu/types.ts";
 import { dir, file, link, SysFs, type SysNode } from "./tree.ts";
 
 export interface KernelParts {
   readonly iommu: IommuCore;
   readonly drivers: DriverCore;
+  /** `<module>.<param>` → value (absent: the driver's default). */
+  readonly moduleParams: Map<string, string>;
 }
 
 const hex4 = (n: number) => `0x${n.toString(16).padStart(4, "0")}\n`;
@@ -87,6 +91,29 @@ export function buildSysfs(k: KernelParts): SysFs {
       }
       return c;
     });
+  // /sys/module/<name>/parameters/<param>: param_get/set_ulong (kstrtoul, -EINVAL).
+  const modules = () =>
+    k.drivers.drivers
+      .filter((d) => d.model.params !== undefined)
+      .map((d) => {
+        const name = d.model.name;
+        const params = d.model.params!;
+        const files = Object.keys(params).map((p) => {
+          const key = `${name}.${p}`;
+          const node = file(
+            0o644,
+            () => `${k.moduleParams.get(key) ?? params[p]}\n`,
+            (buf) => {
+              const v = kstrtoull(buf);
+              if (typeof v === "string") return fail("EINVAL");
+              k.moduleParams.set(key, v.toString());
+              return OK;
+            },
+          );
+          return [p, node] as [string, SysNode];
+        });
+        return [name, dir(() => [["parameters", dir(() => files)]])] as [string, SysNode];
+      });
   const root = dir(() => [
     [
       "kernel",
@@ -126,6 +153,7 @@ export function buildSysfs(k: KernelParts): SysFs {
       ]),
     ],
     ["devices", dir(roots)],
+    ["module", dir(modules)],
   ]);
   return new SysFs(dir(() => [["sys", root]]));
 }

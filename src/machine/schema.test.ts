@@ -1,0 +1,63 @@
+/** Machine descriptions: errors name the file, the path inside it and what was expected. */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { InputError } from "../stdx/errors.ts";
+import { BUILTIN_MACHINES, builtinMachine } from "./builtins.ts";
+import { parseMachine } from "./schema.ts";
+
+const GOOD = `
+name: m
+cpus: 2
+iommu: { kind: intel-vtd, name: dmar0, granule: 4096, addressWidth: 39 }
+hostBridges: [{ name: "pci0000:00" }]
+devices:
+  - { bdf: "0000:00:01.0", vendor: 0x1b36, device: 0x0010, class: 0x010802, group: a }
+`;
+
+function errorOf(text: string): string {
+  try {
+    parseMachine(text, "m.yaml");
+  } catch (e) {
+    assert.ok(e instanceof InputError);
+    return e.message;
+  }
+  assert.fail("expected an InputError");
+}
+
+test("the built-ins validate, and a minimal YAML machine parses with defaults", () => {
+  for (const name of BUILTIN_MACHINES) assert.ok(builtinMachine(name));
+  const m = parseMachine(GOOD, "m.yaml");
+  assert.equal(m.kernel, "mainline");
+  assert.equal(m.hz, 250);
+  assert.equal(m.devices[0].dmaMaskBits, 64);
+  // JSON is YAML too.
+  assert.equal(parseMachine(JSON.stringify(m), "m.json").name, "m");
+});
+
+test("errors name the file, the path and what was expected", () => {
+  assert.equal(
+    errorOf(GOOD.replace("vendor: 0x1b36", 'vendor: "zz"')),
+    'm.yaml: devices[0].vendor: expected an integer such as 4096 or "0xfee00000"',
+  );
+  assert.equal(errorOf(GOOD.replace("cpus: 2", "cpus: two")), "m.yaml: cpus: expected number, received string");
+  assert.equal(
+    errorOf(GOOD.replace('"0000:00:01.0"', '"00:01.0"')),
+    'm.yaml: devices[0].bdf: expected a PCI address such as "0000:00:01.0" (lower-case hex)',
+  );
+  assert.equal(
+    errorOf(GOOD.replace("granule: 4096", "granule: 3000")),
+    "m.yaml: iommu.granule: expected a power of two",
+  );
+  assert.match(errorOf(GOOD.replace("cpus: 2", "cpus: 2\ncpu: 3")), /^m\.yaml: \(top level\): unexpected key "cpu"$/);
+  assert.match(errorOf(GOOD.replace('hostBridges: [{ name: "pci0000:00" }]', "")), /^m\.yaml: hostBridges: expected/);
+  assert.match(errorOf("name: [unclosed"), /^m\.yaml:1: cannot parse YAML: /);
+  assert.equal(
+    errorOf(`${GOOD}  - { bdf: "0000:00:01.0", vendor: 1, device: 1, class: 1, group: b }\n`),
+    'm.yaml: devices[1].bdf: expected a unique PCI address, found "0000:00:01.0" twice',
+  );
+  assert.equal(
+    errorOf(GOOD.replace("group: a", "group: a, hostBridge: pci0000:01")),
+    'm.yaml: devices[0].hostBridge: expected one of pci0000:00, found "pci0000:01"',
+  );
+});
