@@ -18,7 +18,7 @@
  * Timestamps are virtual; lines of one step share its timestamp.
  */
 
-import { IommuDma } from "../dma/iommu-dma.ts";
+import { IommuDma, type IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { DmaMapping } from "../dma/mapping.ts";
 import { DriverCore, type DriverModel, type ProbeContext, type RegisteredDriver } from "../driver/core.ts";
 import { e1000eDriver, hisiSasV3Driver, nvmeDriver, plainDriver } from "../driver/drivers.ts";
@@ -234,6 +234,52 @@ export class Kernel {
     this.nowNs = nowNs;
     this.dma.syncAll();
     this.dma.prune();
+  }
+
+  /**
+   * Full walk of the kernel model's state (house style: every structure has
+   * one): groups and membership, owner counts equal to bound devices, one
+   * live cookie per DMA default domain, every live mapping an IOVA of the
+   * tree, flush-queue rings within capacity, the deferred lists disjoint
+   * and free of bound devices, and each IOVA domain's own invariants.
+   */
+  verifyInvariants(): void {
+    for (const [id, g] of this.iommu.groups) {
+      assert(g.id === id, "group id mismatch");
+      let bound = 0;
+      for (const d of g.devices) {
+        assert(d.groupId === id, `${d.name}: groupId ${d.groupId} in group ${id}`);
+        if (d.bound) bound++;
+      }
+      assert(g.ownerCnt === bound, `group ${id}: owner_cnt ${g.ownerCnt} with ${bound} bound devices`);
+      const dom = g.defaultDomain;
+      assert(dom !== null && !dom.dead, `group ${id}: no live default domain`);
+      assert(g.domain === dom, `group ${id}: attached to a non-default domain`);
+      if (dom.cookie) {
+        const cookie = dom.cookie as IommuDmaCookie;
+        assert(!cookie.dead, `group ${id}: dead cookie on a live domain`);
+        assert(cookie.iovad.rcacheOrders === dom.range.orders, `group ${id}: K differs from the domain's range`);
+        for (const [pfn, pages] of cookie.mapped) {
+          const iova = cookie.iovad.findIova(pfn);
+          assert(iova !== null && iova[0] === pfn, `group ${id}: mapping at pfn ${pfn} has no IOVA`);
+          assert(iova[1] - iova[0] + 1 >= pages, `group ${id}: mapping at pfn ${pfn} larger than its IOVA`);
+        }
+        if (cookie.fq)
+          for (let c = 0; c < this.cpus; c++) assert(cookie.fq.queued(c) <= 255, "flush queue over capacity");
+        cookie.iovad.verifyInvariants();
+      }
+      for (const d of g.devices) {
+        if (!d.dmaIommu) continue;
+        assert(dom.cookie !== null, `${d.name}: uses dma-iommu without a cookie`);
+      }
+    }
+    const onLists = new Set<Device>();
+    for (const d of [...this.drivers.pending, ...this.drivers.active]) {
+      assert(!onLists.has(d), `${d.name}: on the deferred lists twice`);
+      assert(!d.bound, `${d.name}: bound and deferred`);
+      onLists.add(d);
+    }
+    for (const d of this.drivers.devices) assert(d.bound === (d.driver !== null), `${d.name}: driver without binding`);
   }
 
   /** The device with this PCI address (BDF), or undefined. */

@@ -88,6 +88,7 @@ function replay(fixture: string, kernel: ProfileName): number {
       }
       const newLog = k.log.slice(logBefore).map((l) => l.text);
       assert.deepEqual(newLog, step.console, `${where}: kernel console lines`);
+      k.verifyInvariants();
       checked++;
     }
   }
