@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { registerDemo } from "./demo.ts";
 import { registerKernels } from "./kernels.ts";
 import { registerOps } from "./ops.ts";
+import { registerReplay } from "./replay.ts";
 import { registerShell } from "./shell.ts";
 
 const program = new Command();
@@ -23,5 +24,6 @@ registerOps(program);
 registerDemo(program);
 registerKernels(program);
 registerShell(program);
+registerReplay(program);
 
 await program.parseAsync(process.argv);

@@ -20,10 +20,12 @@ export interface OracleResult {
   mapsByCpu: number[];
   /** Count of each `dma_*:` event name. */
   dma: Map<string, number>;
+  /** 1-based lines of the map events some of whose pages are still mapped at the end. */
+  liveMapLines: number[];
 }
 
 export function traceOracle(text: string): OracleResult {
-  const live = new Set<number>();
+  const live = new Map<number, number>();
   let peak = 0;
   const r: OracleResult = {
     maps: 0,
@@ -34,8 +36,11 @@ export function traceOracle(text: string): OracleResult {
     unmapsByCpu: [0, 0],
     mapsByCpu: [0, 0],
     dma: new Map(),
+    liveMapLines: [],
   };
-  for (const line of text.split("\n")) {
+  const lines = text.split("\n");
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
     if (line.startsWith("#")) continue;
     const cpu = Number(CPU.exec(line)?.[1] ?? -1);
     let m = MAP.exec(line);
@@ -49,7 +54,7 @@ export function traceOracle(text: string): OracleResult {
       }
       r.maps++;
       r.mapsByCpu[cpu]++;
-      for (let p = iova / 4096; p < (iova + size) / 4096; p++) live.add(p);
+      for (let p = iova / 4096; p < (iova + size) / 4096; p++) live.set(p, n + 1);
       peak = Math.max(peak, live.size);
       continue;
     }
@@ -65,6 +70,7 @@ export function traceOracle(text: string): OracleResult {
     if (d !== null) r.dma.set(d[1], (r.dma.get(d[1]) ?? 0) + 1);
   }
   r.livePagesAtEnd = live.size;
+  r.liveMapLines = [...new Set(live.values())].sort((a, b) => a - b);
   r.peakLivePages = peak;
   return r;
 }

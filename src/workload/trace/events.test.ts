@@ -41,6 +41,7 @@ test("real iommu:map and iommu:unmap (6.1 and 6.12 print the same)", () => {
     cpu: 0,
     timestampNs: 6_064_321_000,
     name: "map",
+    flags: ".....",
     type: "iommu_map",
     iova: 0xffff0000,
     paddr: 0x2ef9b000,

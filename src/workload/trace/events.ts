@@ -27,6 +27,8 @@ export interface EventHead {
   timestampNs: number;
   /** The event's own name as printed (`dma_map_page`, `map`). */
   name: string;
+  /** The irq-info flags (`d.h1.`), "" where the rendering has none. */
+  flags: string;
 }
 
 /** `iommu:map`: one `__iommu_map()` / `iommu_map_nosync()` call. */
@@ -172,6 +174,7 @@ export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
     cpu: head.cpu,
     timestampNs: head.timestampNs,
     name: head.event,
+    flags: head.flags,
   };
   return decoder(h, new Fields(head.event, head.body));
 }

@@ -36,9 +36,11 @@ export async function* traceChunks(path: string): AsyncGenerator<string> {
   if (path === "-") {
     stream = process.stdin;
   } else {
+    // Opening once here first turns a missing file into an InputError before any stream exists.
+    const gzip = isGzip(path);
     const raw = createReadStream(path, { highWaterMark: CHUNK_BYTES });
-    stream = isGzip(path) ? raw.pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : raw;
-    raw.on("error", (e) => stream.destroy(e));
+    stream = gzip ? raw.pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : raw;
+    if (gzip) raw.on("error", (e) => stream.destroy(e));
   }
   stream.setEncoding("utf8");
   try {

@@ -256,16 +256,24 @@ test("allocation numbers count per domain; unknown devices get a domain of their
   ]);
 });
 
-test("timestamps, CPUs, pids and comms of the calls are those of the allocating and freeing events", () => {
+test("timestamps, CPUs, pids, comms and interrupt context of the calls are those of the allocating and freeing events", () => {
   const { calls } = run([
     "kworker/u4:1-25 [001] ..... 5.996695: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
     "<idle>-0 [000] ..s1. 6.025870: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096",
+    "fio-7 [000] ..... 6.1: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
+    "fio-7 [000] d.H2. 6.2: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096",
+    "fio-7 [000] 6.3: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
+    "fio-7 [000] d.h1. 6.4: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096",
   ]);
   assert.deepEqual(
-    calls.map((c) => [c.kind, c.cpu, c.pid, c.comm, c.timestampNs]),
+    calls.map((c) => [c.kind, c.cpu, c.pid, c.comm, c.timestampNs, c.irq]),
     [
-      ["map", 1, 25, "kworker/u4:1", 5_996_695_000],
-      ["unmap", 0, 0, "<idle>", 6_025_870_000],
+      ["map", 1, 25, "kworker/u4:1", 5_996_695_000, false],
+      ["unmap", 0, 0, "<idle>", 6_025_870_000, true],
+      ["map", 0, 7, "fio", 6_100_000_000, false],
+      ["unmap", 0, 7, "fio", 6_200_000_000, true],
+      ["map", 0, 7, "fio", 6_300_000_000, false],
+      ["unmap", 0, 7, "fio", 6_400_000_000, true],
     ],
   );
 });

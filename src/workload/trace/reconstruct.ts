@@ -60,8 +60,19 @@ export interface DmaCall {
   dmaAddr: number | undefined;
   /** `iommu:map` events the mapping took (1 for a contiguous buffer); 0 for unmaps. */
   pieces: number;
+  /** Map only: each `iommu:map` event's line and its offset in bytes from `iova`, in IOVA order. */
+  mapLines: number[];
+  mapOffsets: number[];
   /** CPU that allocated (map) or freed (unmap) the IOVA. */
   cpu: number;
+  /**
+   * The event ran in interrupt context (hardirq, softirq or NMI in the
+   * flags column): an unmap from a completion interrupt, say. A process
+   * context map may have taken its IOVA before such an interrupt that the
+   * trace shows before its map event (the map is traced after the IOVA
+   * allocation).
+   */
+  irq: boolean;
   pid: number;
   comm: string;
   /** Map: the first map event's time (the IOVA is allocated just before it); unmap: the unmap event's. */
@@ -148,6 +159,8 @@ class Allocation {
   readonly first: IommuMapEvent;
   readonly pieces: number;
   readonly lines: number[];
+  readonly mapLines: number[];
+  readonly mapOffsets: number[];
   readonly inferred: boolean;
   device: string | undefined;
   api: string | undefined;
@@ -161,6 +174,8 @@ class Allocation {
     this.first = frags[0].e;
     this.pieces = frags.length;
     this.lines = frags.map((f) => f.e.line);
+    this.mapLines = this.lines.slice();
+    this.mapOffsets = frags.map((f) => f.e.iova - this.iova);
     this.inferred = inferred;
   }
 }
@@ -198,6 +213,14 @@ interface CpuState {
   preUnmap: DmaUnmapSgEvent | DmaFreeEvent | null;
   /** An unmap call waiting for the `dma_unmap_*` that follows it. */
   pendingUnmap: Slot | null;
+}
+
+/** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
+function inInterrupt(flags: string): boolean {
+  if (flags.length < 4) return false;
+  const c = flags.charCodeAt(2);
+  // h H s S z Z (S is not printed today, kept for symmetry).
+  return c === 104 || c === 72 || c === 115 || c === 83 || c === 122 || c === 90;
 }
 
 function hex16(n: number): string {
@@ -556,7 +579,10 @@ export class Reconstructor {
       requestedBytes: undefined,
       dmaAddr: undefined,
       pieces: 0,
+      mapLines: [],
+      mapOffsets: [],
       cpu: e.cpu,
+      irq: inInterrupt(e.flags),
       pid: e.pid,
       comm: e.comm,
       timestampNs: e.timestampNs,
@@ -703,7 +729,10 @@ export class Reconstructor {
       requestedBytes: a.requestedBytes,
       dmaAddr: a.dmaAddr,
       pieces: a.pieces,
+      mapLines: a.mapLines,
+      mapOffsets: a.mapOffsets,
       cpu: a.first.cpu,
+      irq: inInterrupt(a.first.flags),
       pid: a.first.pid,
       comm: a.first.comm,
       timestampNs: a.first.timestampNs,

@@ -1,0 +1,165 @@
+/**
+ * `iovalab replay TRACE --machine M`: reads a kernel trace (ftrace text,
+ * trace-cmd report or perf script; plain or gzip; streamed), rebuilds its DMA
+ * allocations, replays them on the booted machine and prints a summary, or
+ * with --emit-iovas one line per map event of the replayed domain.
+ */
+
+import type { Command } from "commander";
+import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
+import { InputError } from "../stdx/errors.ts";
+import { defaultReplayDevice, Replayer, type ReplayResult, traceMachineOf } from "../workload/replay.ts";
+import { readTraceFile } from "../workload/trace/node-source.ts";
+import type { TraceReader } from "../workload/trace/reader.ts";
+import { Reconstructor } from "../workload/trace/reconstruct.ts";
+import { readText, runCommand, writeStdout } from "./io.ts";
+import { parseKernelOption } from "./ops.ts";
+
+interface ReplayCliOptions {
+  machine: string;
+  kernel?: string;
+  cpus?: string;
+  emitIovas?: boolean;
+  device?: string;
+  strictInput?: boolean;
+  range?: string;
+  strict?: boolean;
+  lazy?: boolean;
+}
+
+function loadMachine(name: string): MachineDesc {
+  const builtin = builtinMachine(name);
+  if (builtin) return builtin;
+  return parseMachine(readText(name), name);
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1)
+    throw new InputError(`${flag}: expected a positive integer, found ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** Bytes with an optional K/M/G suffix (memparse). */
+function bytes(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^([0-9]+)([KMG]?)$/i.exec(v);
+  if (!m) throw new InputError(`${flag}: expected bytes such as 131072 or 128K, found ${JSON.stringify(v)}`);
+  const mult = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as "" | "K" | "M" | "G"];
+  return Number(m[1]) * mult;
+}
+
+function pct(n: number, d: number): string {
+  return d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`;
+}
+
+function hex16(n: number): string {
+  return `0x${n.toString(16).padStart(16, "0")}`;
+}
+
+function summary(file: string, reader: TraceReader, rc: Reconstructor, r: ReplayResult, machine: string): string {
+  const s = reader.stats;
+  const out: string[] = [];
+  const events = [...s.events].map(([k, v]) => `${k} ${v}`).join(", ");
+  out.push(
+    `trace: ${file}: ${s.lines} lines, ${s.eventsTotal} DMA events (${events}); ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
+  );
+  if (s.lostEvents > 0)
+    out.push(`  warning: the ring buffer lost ${s.lostEvents} events; the replay cannot be exact past them`);
+  for (const d of reader.diagnostics.slice(0, 5)) out.push(`  ${d}`);
+  out.push(
+    `machine: ${machine}, kernel ${r.kernel}, ${r.strict ? "strict" : "lazy (flush queue)"}, device ${r.device} (${r.domain})` +
+      (r.clockOffsetNs > 0 ? `, trace clock shifted by ${r.clockOffsetNs} ns past the model's boot` : ""),
+  );
+  out.push(
+    `replayed: ${r.allocations} allocations (${r.mapEvents} map events), ${r.frees} frees; ` +
+      `${rc.stats.directEvents} direct-mapping events and ${rc.stats.untranslated} untranslated dma calls left out`,
+  );
+  out.push(
+    `exact IOVA matches: ${r.exact}/${r.allocations} allocations (${pct(r.exact, r.allocations)}), ` +
+      `${r.exactMapEvents}/${r.mapEvents} map events (${pct(r.exactMapEvents, r.mapEvents)})`,
+  );
+  const m = r.firstMismatch;
+  if (m === null) {
+    out.push("first mismatch: none");
+  } else {
+    out.push(
+      `first mismatch: ${file}:${m.line}: allocation ${m.allocation} of ${m.sizeBytes} bytes on CPU ${m.cpu} at ${m.timestampNs} ns: ` +
+        `trace ${hex16(m.traceIova)}, model ${m.modelIova === null ? "failed" : hex16(m.modelIova)}`,
+    );
+    out.push(`  ${m.state}`);
+  }
+  out.push(
+    `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
+  );
+  const st = r.iovad.stats;
+  const classes: string[] = [];
+  for (let c = 0; c < st.rcacheHits.length; c++) {
+    const h = st.rcacheHits[c];
+    const total = h + st.rcacheMisses[c];
+    if (total > 0) classes.push(`${2 ** c}p ${pct(h, total)}`);
+  }
+  out.push(
+    `model: ${st.treeAllocs} tree allocations, ${st.walkSteps} walk steps, ${r.failures} failed allocations, ` +
+      `${r.refusedUnmaps} refused unmaps, ${st.cachedPfns.reduce((a, b) => a + b, 0)} pfns held in caches`,
+  );
+  out.push(`rcache hit rate per class: ${classes.length > 0 ? classes.join(", ") : "no cached allocations"}`);
+  const counts = [...rc.findingCounts].map(([k, v]) => `${k} ${v}`).join(", ");
+  out.push(`findings (DMA-API debug): ${counts === "" ? "none" : counts}`);
+  for (const f of rc.findings.slice(0, 20)) out.push(`  ${f.message}`);
+  if (rc.findings.length > 20) out.push(`  ... ${rc.findings.length - 20} more`);
+  return `${out.join("\n")}\n`;
+}
+
+export function registerReplay(program: Command): void {
+  program
+    .command("replay")
+    .description("replay a kernel DMA trace on a machine and compare every IOVA with the kernel's")
+    .argument(
+      "<trace>",
+      "the trace: /sys/kernel/tracing/trace text, trace-cmd report or perf script; .gz or plain; - for stdin",
+    )
+    .requiredOption("--machine <machine>", "a built-in machine name or a machine description file")
+    .option("--kernel <profile>", "kernel profile (default: the machine's)")
+    .option("--cpus <n>", "CPUs of the machine (trace CPUs beyond it wrap around)")
+    .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
+    .option("--emit-iovas", "print only the model's IOVA (or fail) of each map event of the replayed domain")
+    .option("--strict-input", "stop at the first malformed trace line")
+    .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=)")
+    .option("--strict", "replay in strict mode (iommu.strict=1)")
+    .option("--lazy", "replay with the flush queue (iommu.strict=0)")
+    .action((trace: string, opts: ReplayCliOptions) =>
+      runCommand(async () => {
+        if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
+        const machine = loadMachine(opts.machine);
+        const device = opts.device ?? defaultReplayDevice(machine);
+        const lines: string[] = [];
+        const replayer = new Replayer({
+          machine,
+          kernel: parseKernelOption(opts.kernel),
+          cpus: positiveInt("--cpus", opts.cpus),
+          device,
+          strict: opts.strict ? true : opts.lazy ? false : undefined,
+          rangeBytes: bytes("--range", opts.range),
+          emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
+        });
+        const file = trace === "-" ? "<stdin>" : trace;
+        const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => replayer.push(c));
+        const reader = await readTraceFile(
+          trace,
+          (e) => {
+            rc.push(e);
+            if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
+          },
+          { strictInput: opts.strictInput },
+        );
+        rc.end();
+        const result = replayer.end();
+        if (opts.emitIovas) {
+          if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
+          return;
+        }
+        await writeStdout(summary(file, reader, rc, result, machine.name));
+      }),
+    );
+}
