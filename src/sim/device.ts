@@ -55,6 +55,18 @@ export interface DeviceStats {
   queueWaitNs: number;
 }
 
+/**
+ * Draft device presets: the published set-up names no disk model, so these
+ * are typical figures, to be chosen and documented in calibration
+ * (docs/cost-model.md, "Device and machine parameters").
+ */
+export const DEVICE_PRESETS = {
+  /** A 12G SAS SSD: one SAS-3 lane (12 Gb/s, 8b/10b: 1.2 GB/s raw), ~200K random-read IOPS. */
+  sasSsd12g: { iopsMax: 200_000, bandwidthBytesPerSec: 1.1e9, latencyNs: 80_000, queueDepth: 64 },
+  /** A PCIe 3.0 x4 NVMe SSD: ~3.5 GB/s, ~700K random-read IOPS, 1023-entry I/O queues. */
+  nvmeGen3x4: { iopsMax: 700_000, bandwidthBytesPerSec: 3.5e9, latencyNs: 80_000, queueDepth: 1023 },
+} as const satisfies Record<string, DiskParams>;
+
 /** Transfer time of `bytes` at `bytesPerSec`, rounded up to whole ns (0 for an unlimited link). */
 export function transferNs(bytes: number, bytesPerSec: number): number {
   if (bytesPerSec === Number.POSITIVE_INFINITY) return 0;

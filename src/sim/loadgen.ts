@@ -13,9 +13,8 @@ import type { Prng } from "../stdx/prng.ts";
 import { chargeKernelOp, emptyKernelOpRecord } from "./charge.ts";
 import type { CostModel } from "./cost.ts";
 import { defaultCostModel } from "./cost.ts";
-import type { Cpu } from "./cpu.ts";
-import { Cpu as VirtualCpu } from "./cpu.ts";
-import { Disk, Hba } from "./device.ts";
+import { Cpu } from "./cpu.ts";
+import { DEVICE_PRESETS, Disk, Hba } from "./device.ts";
 import { Engine } from "./engine.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { SpinLock } from "./lock.ts";
@@ -71,18 +70,11 @@ export function runLoadgen(opts: LoadgenOptions): { result: LoadgenResult; engin
   const cost = opts.cost ?? defaultCostModel();
   const rng: Prng = engine.prng.derive();
   const cpus: Cpu[] = [];
-  for (let i = 0; i < opts.cpus; i++) cpus.push(new VirtualCpu(engine, i));
+  for (let i = 0; i < opts.cpus; i++) cpus.push(new Cpu(engine, i));
   const hba = new Hba(engine, "hba0", { canQueue: 4096, linkBytesPerSec: 8e9 });
   const disks: Disk<Req>[] = [];
   for (let i = 0; i < opts.disks; i++) {
-    disks.push(
-      new Disk<Req>(
-        engine,
-        `sd${i}`,
-        { iopsMax: 200_000, bandwidthBytesPerSec: 1e9, latencyNs: 80_000, queueDepth: 64 },
-        hba,
-      ),
-    );
+    disks.push(new Disk<Req>(engine, `sd${i}`, DEVICE_PRESETS.sasSsd12g, hba));
   }
   const treeLock = new SpinLock(engine, "iova_rbtree_lock", {
     acquireNs: cost.lockAcquireNs.ns,
