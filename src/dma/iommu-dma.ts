@@ -103,6 +103,8 @@ export interface MappedSg {
   /** `dma_map_sg()`'s return: the number of output segments (0 = failure). */
   readonly nents: number;
   readonly segments: readonly DmaSegment[];
+  /** Mapped one IOVA per entry (the swiotlb path of DMA-5.5), so unmapped one by one too. */
+  readonly perEntry?: boolean;
 }
 
 export class IommuDma {
@@ -289,6 +291,7 @@ export class IommuDma {
   mapSg(dev: Device, cpu: number, sg: readonly SgEntry[]): MappedSg {
     const cookie = this.cookieOf(dev);
     if (!cookie) return { nents: sg.length, segments: sg.map((s) => ({ dmaAddr: s.phys, length: s.length })) };
+    if (dev.untrusted) return this.mapSgPerEntry(dev, cpu, sg);
     const domain = this.domainOf(dev)!;
     const g = cookie.iovad.granule;
     const boundary = dev.segBoundaryMask + 1;
@@ -331,9 +334,29 @@ export class IommuDma {
     return { nents: out.length, segments: out };
   }
 
+  /**
+   * The swiotlb path of `iommu_dma_map_sg()` (DMA-5.5 first bullet): an
+   * untrusted device maps every entry on its own through DMA-5.2. The bounce
+   * buffer itself is not modelled: the IOVA size follows the original
+   * buffer's in-page offset.
+   */
+  private mapSgPerEntry(dev: Device, cpu: number, sg: readonly SgEntry[]): MappedSg {
+    const out: DmaSegment[] = [];
+    for (const s of sg) {
+      const a = this.mapPhys(dev, cpu, s.phys, s.length);
+      if (a === null) {
+        for (const m of out) this.unmapPhys(dev, cpu, m.dmaAddr, m.length);
+        return { nents: 0, segments: [] };
+      }
+      out.push({ dmaAddr: a, length: s.length });
+    }
+    return { nents: out.length, segments: out, perEntry: true };
+  }
+
   /** Models `iommu_dma_unmap_sg()` (DMA-5.7): one unmap from the first to the end of the last segment. */
   unmapSg(dev: Device, cpu: number, mapped: MappedSg): boolean {
     if (mapped.nents === 0) return true;
+    if (mapped.perEntry) return mapped.segments.every((s) => this.unmapPhys(dev, cpu, s.dmaAddr, s.length));
     const first = mapped.segments[0];
     const last = mapped.segments[mapped.segments.length - 1];
     return this.unmapPhys(dev, cpu, first.dmaAddr, last.dmaAddr + last.length - first.dmaAddr);

@@ -175,3 +175,22 @@ test("DMA-FQ: a ring holds 255 entries; the 256th unmap flushes and frees them o
   assert.equal(cookie.iovad.stats.cachedPfns[0], 255);
   cookie.iovad.verifyInvariants();
 });
+
+test("an untrusted device maps each list entry on its own and is capped at the swiotlb size (DMA-5.5, DMA-6.2)", () => {
+  const k = bootMachine(parseMachine(TIGHT.replace("segBoundaryMask: 0xffff,", "untrusted: true,"), "u.yaml"), {
+    kernel: "mainline",
+  });
+  const dev = k.device("0000:00:01.0")!;
+  const m = k.dma.mapSg(dev, 0, [
+    { phys: 0x300_0000, length: 4096 },
+    { phys: 0x500_0000, length: 4096 },
+  ]);
+  assert.deepEqual(
+    m.segments.map((s) => s.dmaAddr),
+    [0xfffff000, 0xffffe000],
+  );
+  assert.equal(k.mapping.maxMappingSize(dev), 262144n);
+  assert.equal(k.mapping.optMappingSize(dev), 131072n);
+  assert.ok(k.dma.unmapSg(dev, 0, m));
+  assert.equal(k.dma.cookieOf(dev)!.mapped.size, 0);
+});
