@@ -218,6 +218,12 @@ export class BlockQueue {
   /** `bio_split_to_limits()`: pieces within max_sectors and max_segments, cut at segment boundaries. */
   split(bio: Bio): Bio[] {
     const maxBytes = this.limits.maxSectors * SECTOR_BYTES;
+    // The common case (a bio within every limit) goes through as it is.
+    if (bio.bytes <= maxBytes && bio.segments.length <= this.limits.maxSegments) {
+      let fits = true;
+      for (const seg of bio.segments) if (seg > this.limits.maxSegmentBytes) fits = false;
+      if (fits) return [bio];
+    }
     const segs: number[] = [];
     // A segment over max_segment_size is cut into several SG entries.
     for (const s of bio.segments) {

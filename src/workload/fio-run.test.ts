@@ -201,3 +201,41 @@ test("the DMA seam: long tree walks under one rbtree lock cap the machine; lock 
   assert.ok(long.lockWait > short.lockWait, `lock wait ${long.lockWait} vs ${short.lockWait}`);
   assert.ok(short.maps > 2 * long.maps);
 });
+
+test("completions can be steered to another CPU: the unmap runs there", () => {
+  const engine = new Engine({ seed: 2, checkEveryEvents: 20 });
+  const cpus = Array.from({ length: 4 }, (_, i) => new Cpu(engine, i));
+  const { jobs } = parseFioJobFile("[s]\nrw=read\nbs=4k\niodepth=8\nruntime=1ms\nnumjobs=4\n", "s.fio");
+  const cost = defaultCostModel();
+  const seam = pageTableOnlySeam(cost);
+  const mapCpus = new Set<number>();
+  const unmapCpus = new Set<number>();
+  new FioRun({
+    engine,
+    cpus,
+    instances: expandJobs(jobs, 4),
+    diskOf: () => 0,
+    disks: 1,
+    diskParams: { iopsMax: 1e6, bandwidthBytesPerSec: 4e9, latencyNs: 10_000, queueDepth: 32 },
+    diskBytes: 2 ** 30,
+    limits: HISI_SAS_V3_LIMITS,
+    hostTags: 64,
+    hbaLinkBytesPerSec: 8e9,
+    cost,
+    dma: {
+      map: (c, d, segs, id, out) => {
+        mapCpus.add(c.id);
+        seam.map(c, d, segs, id, out);
+      },
+      unmap: (c, d, segs, id, out) => {
+        unmapCpus.add(c.id);
+        seam.unmap(c, d, segs, id, out);
+      },
+    },
+    // Two completion queues: CPUs 0-1 complete on 0, CPUs 2-3 on 2.
+    completionCpu: (c) => cpus[c.id - (c.id % 2)],
+  });
+  engine.run();
+  assert.deepEqual([...mapCpus].sort(), [0, 1, 2, 3]);
+  assert.deepEqual([...unmapCpus].sort(), [0, 2]);
+});

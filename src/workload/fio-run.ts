@@ -15,7 +15,8 @@
  *  3. `blk_mq_run_hw_queue()` on the same CPU: while the disk has SCSI budget
  *     (its queue depth), take waiting requests, oldest CPU queue first, and
  *     dispatch them: request set-up, the driver's DMA map, the doorbell;
- *  4. the disk completes; the interrupt runs on the CPU that dispatched:
+ *  4. the disk completes; the interrupt runs on the CPU that dispatched (or
+ *     the one `completionCpu` names):
  *     driver completion, DMA unmap, block completion per bio, the host tag is
  *     freed (waking a sleeping thread), the queue is run again;
  *  5. the fio thread reaps the I/O and issues the next.
@@ -68,6 +69,15 @@ export interface FioRunOptions {
   hbaLinkBytesPerSec: number;
   cost: CostModel;
   dma: DmaSeam;
+  /**
+   * The CPU whose interrupt handles a completion, given the CPU that
+   * dispatched the request. Default: the same CPU. hisi_sas v3 has 16
+   * completion queues with managed affinity over the CPUs, so on the seed's
+   * machine a request dispatched on CPU c completes on one CPU of c's group of
+   * 8 (e.g. `(c) => cpus[c.id - (c.id % 8)]`): its IOVA is then freed on
+   * another CPU than the one that allocated it.
+   */
+  completionCpu?: (dispatchCpu: Cpu, disk: number) => Cpu;
 }
 
 export interface FioRunStats {
@@ -370,7 +380,8 @@ export class FioRun {
       .hook(this.hooks.irqDone, r.id);
     irq.task.reset(irq.script);
     this.irqByRq.set(r.id, irq);
-    r.cpu.raiseIrq(irq.task);
+    const irqCpu = this.o.completionCpu === undefined ? r.cpu : this.o.completionCpu(r.cpu, r.disk);
+    irqCpu.raiseIrq(irq.task);
   }
 
   private complete(id: number, out: Script): void {
