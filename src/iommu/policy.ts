@@ -1,7 +1,7 @@
 /**
  * What the IOMMU core layer does differently per kernel profile beyond the
- * switches of `iova/profile.ts`: only log wording. Keyed by profile name,
- * each with its source.
+ * switches of `iova/profile.ts`: log wording and whether `type` is
+ * writable at all. Keyed by profile name, each with its source.
  */
 
 import type { ProfileName } from "../iova/profile.ts";
@@ -13,24 +13,34 @@ export interface IommuLogPolicy {
    * mainline: no trailing space).
    */
   readonly defaultTypeTrailingSpace: boolean;
+  /**
+   * The group's `type` file can be written (`iommu_group_store_type`, v5.11+);
+   * before that it is read-only (0444) and a write fails to open.
+   */
+  readonly typeWritable: boolean;
   readonly source: string;
 }
 
 export const IOMMU_LOG_POLICY: Readonly<Record<ProfileName, IommuLogPolicy>> = {
   mainline: {
     defaultTypeTrailingSpace: false,
+    typeWritable: true,
     source: "../shared/kernel-6.12/sysfs-tree.txt: 'iommu: Default domain type: Translated' (no trailing space)",
   },
   "6.1": {
     defaultTypeTrailingSpace: true,
+    typeWritable: true,
     source: "../shared/kernel/boot-notes.txt: 'iommu: Default domain type: Translated ' (trailing space)",
   },
   "5.15": {
     defaultTypeTrailingSpace: true,
+    typeWritable: true,
     source: "assumed as 6.1 (the '%s %s' format predates 6.1); not observed",
   },
   "5.10": {
     defaultTypeTrailingSpace: true,
-    source: "assumed as 6.1 (the '%s %s' format predates 6.1); not observed",
+    typeWritable: false,
+    source:
+      "trailing space assumed as 6.1, not observed; type read-only: kernel-behaviour.md R-ABI-3 (writable type is v5.11) and §3.5 (R-GRP-OLD from v5.11)",
   },
 };

@@ -13,6 +13,7 @@ import type { IommuCore } from "../iommu/core.ts";
 import type { Device } from "../iommu/device.ts";
 import type { IommuGroup } from "../iommu/group.ts";
 import { kstrtoull } from "../iommu/kstr.ts";
+import { IOMMU_LOG_POLICY } from "../iommu/policy.ts";
 import { fail, isDmaType, OK } from "../iommu/types.ts";
 import { dir, file, link, SysFs, type SysNode } from "./tree.ts";
 
@@ -34,11 +35,13 @@ export function buildSysfs(k: KernelParts): SysFs {
         ["reserved_regions", file(0o444, () => g.reservedRegionsText())],
         [
           "type",
-          file(
-            0o644,
-            () => k.iommu.showType(g),
-            (buf) => k.iommu.storeType(g, buf),
-          ),
+          IOMMU_LOG_POLICY[k.iommu.profile.name].typeWritable
+            ? file(
+                0o644,
+                () => k.iommu.showType(g),
+                (buf) => k.iommu.storeType(g, buf),
+              )
+            : file(0o444, () => k.iommu.showType(g)),
         ],
         [
           "max_opt_dma_size",
