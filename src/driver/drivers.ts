@@ -25,6 +25,8 @@ export function nvmeDriver(profile: ProfileName): DriverModel {
       const n = ctx.allocInstance("nvme");
       dev.instance = `nvme${n}`;
       ctx.log(`nvme ${dev.instance}: pci function ${dev.name}`);
+      // nvme_probe: dma_set_max_seg_size(0xffffffff) (queue limit max_segment_size=4294967295, ../shared/kernel/README.md).
+      dev.maxSegSize = 0xffff_ffff;
       // max_hw_sectors = min(NVME_MAX_KB_SZ << 1, dma_max_mapping_size >> 9 [, dma_opt_mapping_size >> 9])
       let sectors = NVME_MAX_KB_SZ << 1n;
       const max = ctx.mapping.maxMappingSize(dev) >> 9n;

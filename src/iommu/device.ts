@@ -30,8 +30,8 @@ export class Device {
   readonly untrusted: boolean;
   /** `dma_get_seg_boundary()`; default 0xFFFFFFFF. */
   readonly segBoundaryMask: number;
-  /** `dma_get_max_seg_size()`; default 64 KiB. */
-  readonly maxSegSize: number;
+  /** `dma_get_max_seg_size()`; default 64 KiB, drivers raise it in probe (`dma_set_max_seg_size`). */
+  maxSegSize: number;
   /** The device's reserved regions as `iommu_get_resv_regions()` lists them. */
   readonly resvRegions: readonly ResvRegion[];
   /** Whether its driver uses MSI through a software-managed window (DMA-1.8). */

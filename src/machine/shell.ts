@@ -79,6 +79,7 @@ export class Shell {
 
   /** Runs one input line (line `lineNo` of the input, for bash's messages). */
   runLine(line: string, lineNo: number): ShellResult {
+    if (line.endsWith("\r")) line = line.slice(0, -1);
     let words: Word[];
     try {
       words = tokenize(line, this.lastStatus);

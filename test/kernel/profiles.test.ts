@@ -75,6 +75,7 @@ test("mainline NVMe: dma_opt_mapping_size is 128 KiB and caps transfers at 128 K
     const dev = k.device("0000:00:01.0")!;
     assert.equal(k.mapping.optMappingSize(dev), 131072n);
     assert.equal(queueLimits.get(dev)?.maxHwSectorsKb, kb, kernel);
+    assert.equal(dev.maxSegSize, 4294967295, "max_segment_size of the NVMe queue");
   }
 });
 
