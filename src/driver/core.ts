@@ -70,6 +70,12 @@ export class DriverCore {
   /** Set by the late initcall; triggers before it are no-ops (R-DD-2.2). */
   deferredProbeEnabled = false;
   triggerCount = 0;
+  /** `driver_deferred_probe_timeout` in seconds (0: none). */
+  deferredProbeTimeoutS = 0;
+  /** When the deferred-probe timeout work runs, or null when it is not queued. */
+  timeoutWorkDueNs: number | null = null;
+  /** The "deferred probe pending" line names the reason (newer kernels). */
+  pendingLineHasReason = false;
   private workQueued = false;
   private readonly iommu: IommuCore;
   private readonly ctx: (dev: Device, drv: DriverModel) => ProbeContext;
@@ -106,9 +112,14 @@ export class DriverCore {
     this.runWork();
   }
 
-  /** Models `driver_register()` → `driver_attach()` (R-DD-3.2). */
-  registerDriver(drv: RegisteredDriver): void {
+  /**
+   * Models `driver_register()` → `driver_attach()` (R-DD-3.2), and
+   * `deferred_probe_extend_timeout()`: a registration while the timeout work
+   * is queued pushes it back by the whole timeout (R-DD-2.4 e).
+   */
+  registerDriver(drv: RegisteredDriver, nowNs = 0): void {
     this.drivers.push(drv);
+    if (this.timeoutWorkDueNs !== null) this.timeoutWorkDueNs = nowNs + this.deferredProbeTimeoutS * 1e9;
     for (const dev of this.devices) {
       if (dev.driver !== null || !this.matches(drv, dev)) continue;
       this.driverProbeDevice(drv, dev);
@@ -213,13 +224,33 @@ export class DriverCore {
     }
   }
 
-  /** Models `deferred_probe_initcall()` (R-DD-2.4 b): enable, trigger and flush twice. */
-  lateInitcall(): void {
+  /**
+   * Models `deferred_probe_initcall()` (R-DD-2.4 b): enable, trigger and
+   * flush twice, then queue the timeout work if there is a timeout.
+   */
+  lateInitcall(nowNs = 0): void {
     this.deferredProbeEnabled = true;
     this.trigger();
     this.runWork();
     this.trigger();
     this.runWork();
+    if (this.deferredProbeTimeoutS > 0) this.timeoutWorkDueNs = nowNs + this.deferredProbeTimeoutS * 1e9;
+  }
+
+  /**
+   * Models `deferred_probe_timeout_work_func()` (R-DD-2.4 e): the timeout
+   * ends, one trigger and flush, then each device still pending is named.
+   */
+  runTimeoutWork(): void {
+    this.timeoutWorkDueNs = null;
+    this.deferredProbeTimeoutS = 0;
+    this.trigger();
+    this.runWork();
+    for (const dev of this.pending) {
+      this.log(
+        `${dev.bus} ${dev.name}: deferred probe pending${this.pendingLineHasReason ? ": (reason unknown)" : ""}`,
+      );
+    }
   }
 
   /** Models `__device_release_driver()` (R-DD-4.2). The group's default domain is untouched. */

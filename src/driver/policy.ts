@@ -12,19 +12,47 @@ export interface DriverPolicy {
    * as at `dma_max_mapping_size()`.
    */
   readonly nvmeClampsToOptMappingSize: boolean;
+  /**
+   * Default `deferred_probe_timeout` in seconds for a kernel with modules
+   * (0 = no timeout work), and whether its "deferred probe pending" line
+   * carries the deferral reason.
+   */
+  readonly deferredProbeTimeoutS: number;
+  readonly pendingLineHasReason: boolean;
   readonly source: string;
+  readonly timeoutSource: string;
 }
 
 export const DRIVER_POLICY: Readonly<Record<ProfileName, DriverPolicy>> = {
   mainline: {
     nvmeClampsToOptMappingSize: true,
+    deferredProbeTimeoutS: 10,
+    pendingLineHasReason: true,
     source:
       "../shared/kernel-6.12/README.md: 6.12 nvme/host/pci.c caps at dma_opt_mapping_size(); max_hw_sectors_kb=128",
+    timeoutSource:
+      "dd.c: 'static int driver_deferred_probe_timeout = 10' under CONFIG_MODULES (context of the Feb 2026 patch making it CONFIG_DRIVER_DEFERRED_PROBE_TIMEOUT, default 10 with modules); the reason in the pending line is from memory of dd.c, not verified",
   },
   "6.1": {
     nvmeClampsToOptMappingSize: false,
+    deferredProbeTimeoutS: 10,
+    pendingLineHasReason: false,
     source: "../shared/kernel/README.md: 6.1 NVMe max_hw_sectors_kb=512 (only dma_max_mapping_size applies)",
+    timeoutSource:
+      "dd.c of the 5.19 era: 'static int driver_deferred_probe_timeout = 10' under CONFIG_MODULES (patch context in the index); assumed unchanged in 6.1, not verified on 6.1.192",
   },
-  "5.15": { nvmeClampsToOptMappingSize: false, source: "dma_opt_mapping_size() did not exist before 6.0 (R-MAP-3)" },
-  "5.10": { nvmeClampsToOptMappingSize: false, source: "dma_opt_mapping_size() did not exist before 6.0 (R-MAP-3)" },
+  "5.15": {
+    nvmeClampsToOptMappingSize: false,
+    deferredProbeTimeoutS: 0,
+    pendingLineHasReason: false,
+    source: "dma_opt_mapping_size() did not exist before 6.0 (R-MAP-3)",
+    timeoutSource: "assumed 0 (the 2021 'back to 0' default); not verified",
+  },
+  "5.10": {
+    nvmeClampsToOptMappingSize: false,
+    deferredProbeTimeoutS: 0,
+    pendingLineHasReason: false,
+    source: "dma_opt_mapping_size() did not exist before 6.0 (R-MAP-3)",
+    timeoutSource: "assumed 0; not verified",
+  },
 };

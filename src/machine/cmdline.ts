@@ -17,6 +17,8 @@ export interface Cmdline {
   /** `iommu.max_opt_dma_size=` in bytes, 0 = none. */
   readonly maxOptDmaSize: number;
   readonly blacklist: ReadonlySet<string>;
+  /** `deferred_probe_timeout=` (kstrtoint, base 10), null when not given. */
+  readonly deferredProbeTimeoutS: number | null;
   /** `<module>.<param>` → value, for the module parameters of drivers. */
   readonly moduleParams: ReadonlyMap<string, string>;
   /** Log lines parsing produced ("Malformed early option ..."). */
@@ -28,6 +30,7 @@ export function parseCmdline(text: string): Cmdline {
   let passthrough: boolean | null = null;
   let forcedac = false;
   let maxOptDmaSize = 0;
+  let deferredProbeTimeoutS: number | null = null;
   const blacklist = new Set<string>();
   const moduleParams = new Map<string, string>();
   const warnings: string[] = [];
@@ -66,6 +69,10 @@ export function parseCmdline(text: string): Cmdline {
         else maxOptDmaSize = Number(v);
         break;
       }
+      case "deferred_probe_timeout":
+        // A value kstrtoint cannot read leaves the default (the __setup returns 1 either way).
+        if (/^[+-]?[0-9]+\n?$/.test(val)) deferredProbeTimeoutS = Math.max(0, Number.parseInt(val, 10));
+        break;
       case "modprobe.blacklist":
         for (const m of val.split(",")) if (m !== "") blacklist.add(m);
         break;
@@ -73,5 +80,15 @@ export function parseCmdline(text: string): Cmdline {
         if (eq > 0 && key.includes(".")) moduleParams.set(key, val);
     }
   }
-  return { text: words.join(" "), strict, passthrough, forcedac, maxOptDmaSize, blacklist, moduleParams, warnings };
+  return {
+    text: words.join(" "),
+    strict,
+    passthrough,
+    forcedac,
+    maxOptDmaSize,
+    blacklist,
+    deferredProbeTimeoutS,
+    moduleParams,
+    warnings,
+  };
 }

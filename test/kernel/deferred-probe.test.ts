@@ -70,8 +70,10 @@ test("a module loaded after the late initcall waits on pending until another dev
   ]);
 });
 
-test("with no later bind there is no retry (no periodic retry); a manual bind then completes inline", () => {
-  const k = bootMachine(parseMachine(machine(true, true), "two-hbas.yaml"), { cmdline: "modprobe.blacklist=hns3" });
+test("with no later bind and no timeout there is no retry (no periodic retry); a manual bind completes inline", () => {
+  const k = bootMachine(parseMachine(machine(true, true), "two-hbas.yaml"), {
+    cmdline: "modprobe.blacklist=hns3 deferred_probe_timeout=0",
+  });
   assert.deepEqual(
     k.drivers.pending.map((d) => d.name),
     ["0000:74:02.0", "0000:74:03.0"],
@@ -95,4 +97,20 @@ test("with no later bind there is no retry (no periodic retry); a manual bind th
   // The successful bind triggered the deferred list: the other HBA bound too (R-DD-2.4 a).
   assert.equal(k.device("0000:74:03.0")!.bound, true);
   assert.deepEqual(k.drivers.pending, []);
+});
+
+test("the deferred-probe timeout retries once, 10 s after the last driver registration", () => {
+  // 6.1 with modules: timeout 10 s from the late initcall (3 s), pushed back by the
+  // hisi_sas_v3_hw registration at 4 s to 14 s (deferred_probe_extend_timeout).
+  const k = bootMachine(parseMachine(machine(true, true), "two-hbas.yaml"), { cmdline: "modprobe.blacklist=hns3" });
+  assert.equal(k.drivers.timeoutWorkDueNs, 14e9);
+  k.advanceTo(13_999_999_999);
+  assert.equal(k.device("0000:74:02.0")!.bound, false);
+  k.advanceTo(14e9);
+  assert.deepEqual(story(k).slice(4, 6), [
+    "14000 pci 0000:74:02.0: Retrying from deferred list",
+    "14000 iommu: Rebuilding default domain of group 0 (type DMA)",
+  ]);
+  assert.equal(k.device("0000:74:03.0")!.bound, true);
+  assert.equal(k.drivers.timeoutWorkDueNs, null);
 });
