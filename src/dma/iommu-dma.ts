@@ -124,7 +124,7 @@ export class IommuDma {
     dev.pci32bitWorkaround = !this.config.forcedac;
     dev.dmaIommu = isDmaType(domain.type);
     if (dev.dmaIommu && !this.initDomain(domain, dev)) {
-      this.config.log(`${devPrefix(dev)}: Failed to set up IOMMU for device; retaining platform DMA ops`);
+      this.config.log(`Failed to set up IOMMU for device ${dev.name}; retaining platform DMA ops`);
       dev.dmaIommu = false;
     }
   }

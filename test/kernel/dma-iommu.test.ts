@@ -194,3 +194,60 @@ test("an untrusted device maps each list entry on its own and is capped at the s
   assert.ok(k.dma.unmapSg(dev, 0, m));
   assert.equal(k.dma.cookieOf(dev)!.mapped.size, 0);
 });
+
+const RANGES = `
+name: ranges
+cpus: 1
+cmdline: iommu.strict=1
+iommu: { kind: arm-smmu-v3, name: smmu0, granule: 4096, addressWidth: 48 }
+hostBridges:
+  - name: "pci0000:00"
+    windows: [{ type: mem, start: 0x40000000, end: 0x4fffffff }]
+    dmaRanges: [{ start: 0x100000000, end: 0x1ffffffff }, { start: 0x80000000, end: 0xbfffffff }]
+devices:
+  - { bdf: "0000:00:01.0", vendor: 0x1b36, device: 0x0010, class: 0x010802, group: a }
+`;
+
+test("dma-ranges: the gaps between the sorted ranges are reserved, one granule into each range, and the tail to ~0 (DMA-1.6)", () => {
+  const k = bootMachine(parseMachine(RANGES, "ranges.yaml"));
+  const iovad = k.dma.cookieOf(k.device("0000:00:01.0")!)!.iovad;
+  const got: [number, number][] = [];
+  iovad.forEachIova((lo, hi) => got.push([lo, hi]));
+  // The window [0x40000, 0x4ffff] is reserved first; the gap [0, 0x80000] then overlaps it, and
+  // reserve_iova stretches the window's node down to 0 and inserts only the rest, [0x50000, 0x80000].
+  assert.deepEqual(got, [
+    [0x0, 0x4ffff],
+    [0x50000, 0x80000], // ... up to the first range's first pfn (one granule inside it)
+    [0xc0000, 0x100000], // between the ranges, up to the second range's first pfn
+    [0x200000, 2 ** 52 - 1], // after the last range, to pfn(~0)
+  ]);
+  iovad.verifyInvariants();
+});
+
+test("overlapping dma-ranges fail the domain init: the device keeps direct DMA (DMA-1.6 step 2, DMA-2.2)", () => {
+  const bad = RANGES.replace("{ start: 0x80000000, end: 0xbfffffff }", "{ start: 0x180000000, end: 0x27fffffff }");
+  const k = bootMachine(parseMachine(bad, "bad.yaml"));
+  const dev = k.device("0000:00:01.0")!;
+  assert.equal(dev.dmaIommu, false);
+  assert.ok(k.log.some((l) => l.text === "Failed to set up IOMMU for device 0000:00:01.0; retaining platform DMA ops"));
+  assert.equal(k.dma.mapPhys(dev, 0, 0x1234_0000, 4096), 0x1234_0000);
+});
+
+test("mainline: group 3 to identity and back to DMA-FQ rebuilds the 16 MiB direct-relaxable mapping (6.12 sysfs-behaviour)", () => {
+  const k = bootMachine("qemu-q35-nvme", { kernel: "mainline" });
+  const g = k.group(3)!;
+  const first = g.defaultDomain!;
+  assert.deepEqual(first.directMappings, [{ start: 0, end: 0xffffff, type: "direct-relaxable" }]);
+  assert.ok(k.sysfs.openWrite("/sys/kernel/iommu_groups/3/type").ok);
+  const w = (v: string) => k.iommu.storeType(g, v);
+  assert.ok(w("identity\n").ok);
+  assert.deepEqual(g.defaultDomain!.directMappings, []);
+  assert.ok(w("DMA-FQ\n").ok);
+  assert.notEqual(g.defaultDomain, first);
+  assert.deepEqual(g.defaultDomain!.directMappings, [{ start: 0, end: 0xffffff, type: "direct-relaxable" }]);
+  // The new IOVA domain reserves the region again (pfns 0-0xfff); the VGA window [0xa0, 0xbf],
+  // reserved first, is stretched down to 0 and the rest inserted after it (reserve_iova overlap rule).
+  const iovad = k.dma.cookieOf(k.device("0000:00:1f.0")!)!.iovad;
+  assert.deepEqual(iovad.findIova(0x10), [0, 0xbf]);
+  assert.deepEqual(iovad.findIova(0x800), [0xc0, 0xfff]);
+});
