@@ -20,6 +20,8 @@
  * k.mapping.optMappingSize(nvme);               // dma_opt_mapping_size() as bigint
  * k.sysfs.read("/sys/kernel/iommu_groups/1/type");
  * k.dmesg();                                    // the kernel log with virtual timestamps
+ * k.rangeCosts();                               // each DMA domain's range and the memory/IOVA space its caches hold
+ * k.iommu.strict;                               // live strictness (VT-d Caching Mode can force it after parsing)
  * ```
  *
  * Replaying a kernel trace: boot with the trace's profile and strictness,
@@ -37,7 +39,7 @@ import type { MachineDesc } from "./schema.ts";
 
 export { BUILTIN_MACHINES, builtinMachine } from "./builtins.ts";
 export { type Cmdline, parseCmdline } from "./cmdline.ts";
-export { type BootOptions, formatTs, Kernel, type LogLine } from "./kernel.ts";
+export { type BootOptions, type DomainRangeCost, formatTs, Kernel, type LogLine } from "./kernel.ts";
 export { type MachineDesc, parseMachine } from "./schema.ts";
 export { Shell, type ShellResult } from "./shell.ts";
 

@@ -50,6 +50,20 @@ export interface BootOptions {
   readonly cpus?: number;
 }
 
+/** One DMA domain's rcache range and what it holds (configurable-range.md §5, last point). */
+export interface DomainRangeCost {
+  readonly group: number;
+  /** The type as the group's `type` file spells it. */
+  readonly type: string;
+  readonly orders: number;
+  readonly source: string;
+  readonly maxCachedBytes: number;
+  readonly driverRequestBytes: number;
+  readonly liveIovas: number;
+  /** Per size class: IOVA space held in rcaches and depots, and the magazines' memory. */
+  readonly perClass: readonly { sizeGranules: number; cachedIovaBytes: number; magazineMemoryBytes: number }[];
+}
+
 export interface LogLine {
   readonly tsNs: number;
   readonly text: string;
@@ -298,6 +312,35 @@ export class Kernel {
       onLists.add(d);
     }
     for (const d of this.drivers.devices) assert(d.bound === (d.driver !== null), `${d.name}: driver without binding`);
+  }
+
+  /** The range of every group's DMA domain and its cost now, in group order. */
+  rangeCosts(): DomainRangeCost[] {
+    const out: DomainRangeCost[] = [];
+    for (const g of [...this.iommu.groups.values()].sort((a, b) => a.id - b.id)) {
+      const d = g.defaultDomain;
+      if (!d?.cookie) continue;
+      const iovad = d.cookie.iovad;
+      const perClass = [];
+      for (let c = 0; c < iovad.rcacheOrders; c++) {
+        perClass.push({
+          sizeGranules: 2 ** c,
+          cachedIovaBytes: iovad.cachedIovaBytes(c),
+          magazineMemoryBytes: iovad.magazineMemoryBytes(c),
+        });
+      }
+      out.push({
+        group: g.id,
+        type: d.type,
+        orders: d.range.orders,
+        source: d.range.source,
+        maxCachedBytes: d.granule * 2 ** (d.range.orders - 1),
+        driverRequestBytes: g.driverMaxOptDmaSize,
+        liveIovas: iovad.liveIovas,
+        perClass,
+      });
+    }
+    return out;
   }
 
   /** The device with this PCI address (BDF), or undefined. */

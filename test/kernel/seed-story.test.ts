@@ -167,3 +167,20 @@ test("mainline profile: the bound HBA's group refuses the write with EPERM and n
   assert.equal(r.stderr, "bash: line 1: echo: write error: Operation not permitted\n");
   assert.equal(k.log.length, before);
 });
+
+test("rangeCosts: the HBA's domain reports K = 8 and the IOVA space one unmapped 496 KiB mapping leaves in class 7", () => {
+  const k = bootMachine("hisi-sas-128", {});
+  const dev = k.device(HBA)!;
+  const a = k.dma.mapPhys(dev, 3, 0x8000_0000, 124 * 4096)!;
+  assert.ok(k.dma.unmapPhys(dev, 3, a, 124 * 4096));
+  const hba = k.rangeCosts().find((c) => c.group === 0)!;
+  assert.equal(hba.orders, 8);
+  assert.equal(hba.source, "driver");
+  assert.equal(hba.maxCachedBytes, 524288);
+  assert.equal(hba.perClass.length, 8);
+  // 124 pages round up to 128 (class 7): that IOVA now sits in CPU 3's rcache.
+  assert.equal(hba.perClass[7].cachedIovaBytes, 128 * 4096);
+  assert.equal(hba.perClass[6].cachedIovaBytes, 0);
+  // Two empty magazines per CPU per class (IOVA-6.1), 128 CPUs.
+  assert.equal(hba.perClass[0].magazineMemoryBytes, 2 * 128 * k.dma.cookieOf(dev)!.iovad.magazineBytes);
+});
