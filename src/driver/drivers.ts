@@ -14,8 +14,21 @@ import { DRIVER_POLICY } from "./policy.ts";
 /** NVME_MAX_KB_SZ (drivers/nvme/host/pci.c): 4096 KiB. */
 const NVME_MAX_KB_SZ = 4096n;
 
-/** Queue limits a block driver derived at probe, for the replay of its I/O sizes. */
-export const queueLimits = new WeakMap<Device, { maxHwSectorsKb: number }>();
+/**
+ * The block queue limits a storage driver's disks get at probe, for the
+ * workload side (I/O sizes, splitting): `max_hw_sectors_kb`, the default
+ * `max_sectors_kb`, `max_segments`.
+ */
+export interface QueueLimits {
+  readonly maxHwSectorsKb: number;
+  readonly maxSectorsKb: number;
+  readonly maxSegments: number;
+}
+
+export const queueLimits = new WeakMap<Device, QueueLimits>();
+
+/** BLK_DEF_MAX_SECTORS: the block layer's default cap on max_sectors (2560 sectors = 1280 KiB). */
+const BLK_DEF_MAX_SECTORS = 2560;
 
 /** Models nvme-pci: the probe lines of `../shared/kernel/boot-notes.txt` and its transfer cap. */
 export function nvmeDriver(profile: ProfileName): DriverModel {
@@ -38,7 +51,14 @@ export function nvmeDriver(profile: ProfileName): DriverModel {
       // The controller's MDTS of QEMU's NVMe (7: 512 KiB) caps it further.
       const mdtsSectors = 1024n;
       if (mdtsSectors < sectors) sectors = mdtsSectors;
-      queueLimits.set(dev, { maxHwSectorsKb: Number(sectors / 2n) });
+      const policy = DRIVER_POLICY[profile];
+      // NVME_MAX_SEGS (127) in 6.1; newer: max_hw_sectors / (NVME_CTRL_PAGE_SIZE >> 9) + 1.
+      const maxSegments = policy.nvmeMaxSegsFromSectors ? Number(sectors) / 8 + 1 : 127;
+      queueLimits.set(dev, {
+        maxHwSectorsKb: Number(sectors / 2n),
+        maxSectorsKb: Math.min(Number(sectors), BLK_DEF_MAX_SECTORS) / 2,
+        maxSegments,
+      });
       ctx.log(`nvme ${dev.instance}: 2/0/0 default/read/poll queues`);
       ctx.log(`nvme ${dev.instance}: Ignoring bogus Namespace Identifiers`);
       return 0;
@@ -81,7 +101,7 @@ export const HISI_SAS_SGE_PAGE_CNT = 124;
  * returned, other errors are ignored. Then MSI setup (one SW-MSI page,
  * DMA-1.8), the SCSI host and its disks.
  */
-export function hisiSasV3Driver(pageSize: number, disks: number): DriverModel {
+export function hisiSasV3Driver(pageSize: number, disks: number, profile: ProfileName): DriverModel {
   return {
     name: "hisi_sas_v3_hw",
     params: { max_opt_dma_size: String(HISI_SAS_SGE_PAGE_CNT * pageSize) },
@@ -100,6 +120,23 @@ export function hisiSasV3Driver(pageSize: number, disks: number): DriverModel {
       ctx.dma.composeMsi(dev, ctx.cpu, 0x2_0202_0040);
       const host = ctx.allocInstance("host");
       dev.instance = `host${host}`;
+      // The SCSI host: max_sectors SCSI_DEFAULT_MAX_SECTORS (1024) capped at dma_max_mapping_size
+      // (scsi_add_host); the SAS transport's opt_sectors = min(max_sectors, dma_opt_mapping_size);
+      // sd's default max_sectors = min(BLK_DEF_MAX_SECTORS, max_hw_sectors[, opt_sectors]).
+      let maxSectors = 1024;
+      const maxMap = ctx.mapping.maxMappingSize(dev) >> 9n;
+      if (maxMap < BigInt(maxSectors)) maxSectors = Number(maxMap);
+      let sdMax = Math.min(BLK_DEF_MAX_SECTORS, maxSectors);
+      if (DRIVER_POLICY[profile].sdCapsAtOptSectors) {
+        const opt = ctx.mapping.optMappingSize(dev) >> 9n;
+        const optSectors = opt < BigInt(maxSectors) ? Number(opt) : maxSectors;
+        sdMax = Math.min(sdMax, optSectors);
+      }
+      queueLimits.set(dev, {
+        maxHwSectorsKb: maxSectors / 2,
+        maxSectorsKb: sdMax / 2,
+        maxSegments: HISI_SAS_SGE_PAGE_CNT,
+      });
       ctx.log(`scsi ${dev.instance}: hisi_sas_v3_hw`);
       for (let i = 0; i < disks; i++) {
         ctx.log(`sd ${host}:0:${i}:0: [sd${diskLetters(i)}] Attached SCSI disk`);

@@ -12,6 +12,14 @@ export interface DriverPolicy {
    * as at `dma_max_mapping_size()`.
    */
   readonly nvmeClampsToOptMappingSize: boolean;
+  /** nvme-pci's max_segments follows max_hw_sectors (newer) instead of NVME_MAX_SEGS = 127 (6.1). */
+  readonly nvmeMaxSegsFromSectors: boolean;
+  /**
+   * sd caps a disk's default max_sectors at the SCSI host's opt_sectors,
+   * which the SAS transport sets from dma_opt_mapping_size() (commits
+   * 608128d391fa and 4cbfca5f7750, v6.0).
+   */
+  readonly sdCapsAtOptSectors: boolean;
   /**
    * Default `deferred_probe_timeout` in seconds for a kernel with modules
    * (0 = no timeout work), and whether its "deferred probe pending" line
@@ -26,6 +34,8 @@ export interface DriverPolicy {
 export const DRIVER_POLICY: Readonly<Record<ProfileName, DriverPolicy>> = {
   mainline: {
     nvmeClampsToOptMappingSize: true,
+    nvmeMaxSegsFromSectors: true,
+    sdCapsAtOptSectors: true,
     deferredProbeTimeoutS: 10,
     pendingLineHasReason: true,
     source:
@@ -35,14 +45,19 @@ export const DRIVER_POLICY: Readonly<Record<ProfileName, DriverPolicy>> = {
   },
   "6.1": {
     nvmeClampsToOptMappingSize: false,
+    nvmeMaxSegsFromSectors: false,
+    sdCapsAtOptSectors: true,
     deferredProbeTimeoutS: 10,
     pendingLineHasReason: false,
-    source: "../shared/kernel/README.md: 6.1 NVMe max_hw_sectors_kb=512 (only dma_max_mapping_size applies)",
+    source:
+      "../shared/kernel/README.md: 6.1 NVMe max_hw_sectors_kb=512 (only dma_max_mapping_size applies), max_segments=127; sd opt_sectors cap since v6.0 (R-MAP-3)",
     timeoutSource:
       "dd.c of the 5.19 era: 'static int driver_deferred_probe_timeout = 10' under CONFIG_MODULES (patch context in the index); assumed unchanged in 6.1, not verified on 6.1.192",
   },
   "5.15": {
     nvmeClampsToOptMappingSize: false,
+    nvmeMaxSegsFromSectors: false,
+    sdCapsAtOptSectors: false,
     deferredProbeTimeoutS: 0,
     pendingLineHasReason: false,
     source: "dma_opt_mapping_size() did not exist before 6.0 (R-MAP-3)",
@@ -50,6 +65,8 @@ export const DRIVER_POLICY: Readonly<Record<ProfileName, DriverPolicy>> = {
   },
   "5.10": {
     nvmeClampsToOptMappingSize: false,
+    nvmeMaxSegsFromSectors: false,
+    sdCapsAtOptSectors: false,
     deferredProbeTimeoutS: 0,
     pendingLineHasReason: false,
     source: "dma_opt_mapping_size() did not exist before 6.0 (R-MAP-3)",

@@ -22,6 +22,7 @@
  * k.dmesg();                                    // the kernel log with virtual timestamps
  * k.rangeCosts();                               // each DMA domain's range and the memory/IOVA space its caches hold
  * k.iommu.strict;                               // live strictness (VT-d Caching Mode can force it after parsing)
+ * queueLimits.get(nvme);                        // the disk's max_hw_sectors_kb, max_sectors_kb, max_segments from probe
  * ```
  *
  * Replaying a kernel trace: boot with the trace's profile and strictness,
@@ -37,6 +38,7 @@ import { BUILTIN_MACHINES, builtinMachine } from "./builtins.ts";
 import { type BootOptions, Kernel } from "./kernel.ts";
 import type { MachineDesc } from "./schema.ts";
 
+export { type QueueLimits, queueLimits } from "../driver/drivers.ts";
 export { BUILTIN_MACHINES, builtinMachine } from "./builtins.ts";
 export { type Cmdline, parseCmdline } from "./cmdline.ts";
 export { type BootOptions, type DomainRangeCost, formatTs, Kernel, type LogLine } from "./kernel.ts";

@@ -200,7 +200,7 @@ export class Kernel {
         model = e1000eDriver();
         break;
       case "hisi_sas_v3_hw":
-        model = hisiSasV3Driver(this.machine.pageSize, d.disks);
+        model = hisiSasV3Driver(this.machine.pageSize, d.disks, this.profile.name);
         break;
       default:
         model = plainDriver(d.name);

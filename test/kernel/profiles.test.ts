@@ -75,6 +75,8 @@ test("mainline NVMe: dma_opt_mapping_size is 128 KiB and caps transfers at 128 K
     const dev = k.device("0000:00:01.0")!;
     assert.equal(k.mapping.optMappingSize(dev), 131072n);
     assert.equal(queueLimits.get(dev)?.maxHwSectorsKb, kb, kernel);
+    assert.equal(queueLimits.get(dev)?.maxSectorsKb, kb, kernel);
+    assert.equal(queueLimits.get(dev)?.maxSegments, kernel === "mainline" ? 33 : 127, "README queue limits");
     assert.equal(dev.maxSegSize, 4294967295, "max_segment_size of the NVMe queue");
   }
 });
@@ -96,4 +98,22 @@ devices:
   const cm = text.indexOf("DMAR: IOMMU batching disallowed due to virtualization");
   assert.ok(lazy >= 0 && cm > lazy);
   assert.equal(new Shell(k).runLine("cat /sys/kernel/iommu_groups/0/type", 1).stdout, "DMA\n");
+});
+
+test("hisi_sas disks: sd caps max_sectors at dma_opt_mapping_size from v6.0, so the configured range lifts it", async () => {
+  const { queueLimits } = await import("../../src/driver/drivers.ts");
+  const limits = (kernel: "6.1" | "5.15", cmdline: string) => {
+    const k = bootMachine("hisi-sas-128", { kernel, cmdline });
+    return queueLimits.get(k.device("0000:74:02.0")!);
+  };
+  // Upstream behaviour (no request): 128 KiB.
+  assert.deepEqual(limits("6.1", "hisi_sas_v3_hw.max_opt_dma_size=0"), {
+    maxHwSectorsKb: 512,
+    maxSectorsKb: 128,
+    maxSegments: 124,
+  });
+  // The driver's request: K = 8, 512 KiB.
+  assert.deepEqual(limits("6.1", ""), { maxHwSectorsKb: 512, maxSectorsKb: 512, maxSegments: 124 });
+  // Before v6.0 sd had no such cap.
+  assert.equal(limits("5.15", "hisi_sas_v3_hw.max_opt_dma_size=0")?.maxSectorsKb, 512);
 });
