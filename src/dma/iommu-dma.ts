@@ -22,7 +22,6 @@ import { isDmaType } from "../iommu/types.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import type { KernelProfile } from "../iova/profile.ts";
 import { assert } from "../stdx/assert.ts";
-import { flsLong } from "../stdx/bits.ts";
 import { FlushQueue } from "./flush-queue.ts";
 
 const DMA_BIT_MASK_32 = 0xffff_ffffn;
@@ -407,15 +406,9 @@ function alignUp(x: number, a: number): number {
   return Math.ceil(x / a) * a;
 }
 
-/** `bits_per(x)`: bits needed to represent x. */
+/** `bits_per(x)`: bits needed to represent x (1 for 0). */
 function bitsPer(x: bigint): number {
-  let n = 0;
-  let v = x;
-  while (v > 0n) {
-    v >>= 1n;
-    n++;
-  }
-  return Math.max(n, flsLong(0) + 1);
+  return x === 0n ? 1 : x.toString(2).length;
 }
 
 /** `dev_printk` prefix: the bound driver's name (else the bus) and the device name. */

@@ -7,7 +7,7 @@
  */
 
 import { DEFAULT_RCACHE_ORDERS, MAX_RCACHE_ORDERS } from "../iova/domain.ts";
-import { maxCachedBytes, rcacheOrdersForBytes } from "../iova/range.ts";
+import { rcacheOrdersForBytes } from "../iova/range.ts";
 
 export type RangeSource = "default" | "cmdline" | "driver" | "sysfs";
 
@@ -49,5 +49,5 @@ export function rangeBytesBuildable(bytes: number, granule: number): boolean {
 
 /** Whether a domain with K orders already caches mappings of `bytes` (configurable-range.md §4 step 2). */
 export function rangeCovers(orders: number, bytes: number, granule: number): boolean {
-  return bytes <= maxCachedBytes(orders, granule) || rcacheOrdersForBytes(bytes, granule) <= orders;
+  return rcacheOrdersForBytes(bytes, granule) <= orders;
 }
