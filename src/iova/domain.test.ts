@@ -140,7 +140,7 @@ for (const name of PROFILE_NAMES) {
             if (op.t === "fast") coverage.fast++;
             switch (op.t) {
               case "alloc": {
-                const a = both((d) => d.allocIova(op.size, op.limit, op.aligned));
+                const a: number = both((d) => d.allocIova(op.size, op.limit, op.aligned));
                 assert.equal(a, naive.alloc(op.size, op.limit, op.aligned));
                 if (a >= 0) plain.push(a);
                 break;
@@ -148,7 +148,7 @@ for (const name of PROFILE_NAMES) {
               case "fast": {
                 // On 5.x the round-up is dma-iommu's, before alloc_iova_fast (VER-3).
                 const size = profile.roundUpIn === "iommu_dma_alloc_iova" ? real.roundUpCacheable(op.size) : op.size;
-                const a = both((d) => d.allocIovaFast(cpu % cpus, size, op.limit, op.flush));
+                const a: number = both((d) => d.allocIovaFast(cpu % cpus, size, op.limit, op.flush));
                 assert.equal(a, naive.allocFast(cpu % cpus, op.size, op.limit, op.flush));
                 if (a !== 0) fast.push([a, op.size]);
                 break;
@@ -193,7 +193,7 @@ for (const name of PROFILE_NAMES) {
                 // fills magazines there and pushes them to the depot.
                 const got: number[] = [];
                 for (let i = 0; i < op.count; i++) {
-                  const a = both((d) => d.allocIovaFast(cpu % cpus, op.size, SPACE, false));
+                  const a: number = both((d) => d.allocIovaFast(cpu % cpus, op.size, SPACE, false));
                   assert.equal(a, naive.allocFast(cpu % cpus, op.size, SPACE, false));
                   if (a !== 0) got.push(a);
                 }

@@ -26,7 +26,7 @@ import { assert } from "../stdx/assert.ts";
 import { flsLong, isPowerOfTwo, orderBase2, roundupPowOfTwo } from "../stdx/bits.ts";
 import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
 import { getProfile, type KernelProfile } from "./profile.ts";
-import { IovaTree, NIL } from "./rbtree.ts";
+import { fitThreshold, IovaTree, NIL } from "./rbtree.ts";
 import { IovaStats } from "./stats.ts";
 
 /** The anchor's pfn (ULONG_MAX), stored as 2^64; see the file header. */
@@ -41,6 +41,8 @@ export const MAX_RCACHE_ORDERS = 20;
 export const IOVA_DEPOT_DELAY_NS = 100_000_000;
 
 const WRAPPED = Number.POSITIVE_INFINITY;
+/** Fit keys below this are held exactly by float32. */
+const F32_EXACT = 2 ** 24;
 
 export interface IovaDomainOptions {
   /** IOVA granule in bytes, a power of two (`init_iova_domain`). */
@@ -213,7 +215,8 @@ export class IovaDomain {
         // The kernel starts the insert's descent at the last node walked; the
         // slot is the same as from the root (rbtree.ts).
         const n = t.newNode(pass, pass + size - 1);
-        t.insert(n);
+        if (this.search === "walk") t.insert(n);
+        else t.insertBefore(n, this.passStop);
         this.insertUpdate(n);
         stats.treeAllocs++;
         return n;
@@ -233,6 +236,8 @@ export class IovaDomain {
 
   /** rb_prev steps of the last pass. */
   private passSteps = 0;
+  /** The node the last successful pass stopped at: the new node goes just below it. */
+  private passStop = NIL;
 
   /**
    * One pass of the kernel's backwards walk (the `retry:` loop of IOVA-2.2),
@@ -253,6 +258,7 @@ export class IovaDomain {
         const base = high - size;
         newPfn = align === 1 ? base : base - (base % align);
       }
+      this.passStop = curr;
       curr = t.prev(curr);
       steps++;
       if (curr === NIL || newPfn > t.hi(curr)) break;
@@ -277,10 +283,10 @@ export class IovaDomain {
    * node, or its candidate clears its predecessor's pfnHi. Nodes at or above
    * the limit all share the candidate `(limit - size) & mask` and only the
    * lowest of them can clear its predecessor, so they are skipped by a rank
-   * difference; below the limit the stop is the highest node with a large
-   * enough gap below that really fits (found with the subtree gap maxima, each
-   * near-miss of alignment costing one more O(log n) step), unless the low
-   * bound is crossed first. Steps are rank differences, never walked.
+   * difference. Below the limit the stop is the highest node whose fit key
+   * (rbtree.ts) admits the request, unless the low bound is crossed first;
+   * for size-aligned requests the key is exact, so no node is looked at one
+   * by one. Steps are rank differences, never walked.
    */
   private gapPass(start: number, size: number, limit: number, low: number, align: number): number {
     const t = this.tree;
@@ -299,29 +305,33 @@ export class IovaDomain {
       const p = t.prev(u);
       if (p === NIL || cand > t.hi(p)) {
         this.passSteps = startRank - t.rank(u) + 1;
+        this.passStop = u;
         return cand >= low ? cand : -1;
       }
       x = p;
     }
     // Below the limit: a node's candidate is below `low` (or wraps) exactly
-    // when its pfnLo is below `threshold`.
+    // when its pfnLo is below `loThreshold`.
     const alignedLow = low % align === 0 ? low : low - (low % align) + align;
-    const threshold = stopsAtLow ? alignedLow + size : size;
+    const loThreshold = stopsAtLow ? alignedLow + size : size;
     // The highest node at or below x that stops the walk by the low bound.
-    const z = t.highestBelow(Math.min(threshold, t.pfnLo[x] + 1));
-    let y = x;
-    for (;;) {
-      y = t.prevWithGap(y, size);
-      if (y === NIL || (z !== NIL && t.pfnLo[y] < threshold)) break;
-      const p = t.prev(y);
-      const cand = this.candidate(t.pfnLo[y], size, align);
-      if (p === NIL || cand > t.hi(p)) {
+    const z = t.highestBelow(Math.min(loThreshold, t.pfnLo[x] + 1));
+    const key = t.fitKeyBelow;
+    const keyThreshold = fitThreshold(size, align);
+    for (let y = t.prevWithKey(x, keyThreshold, false); y !== NIL; y = t.prevWithKey(y, keyThreshold, true)) {
+      const lo = t.pfnLo[y];
+      if (z !== NIL && lo < loThreshold) break;
+      const cand = this.candidate(lo, size, align);
+      // The key decides an aligned request exactly while float32 holds it
+      // exactly; otherwise (unaligned, or huge gaps) check against the
+      // predecessor itself.
+      const k = key[y];
+      if (k === Number.POSITIVE_INFINITY || (align > 1 && k < F32_EXACT) || cand > t.hi(t.prev(y))) {
         this.passSteps = startRank - t.rank(y) + 1;
+        this.passStop = y;
         return cand >= low ? cand : -1;
       }
-      // An alignment near-miss: the gap is large enough but not where the
-      // alignment puts the candidate. Keep looking below.
-      y = p;
+      // A near-miss the filter let through. Keep looking below.
     }
     // No fit above z: the walk stops at z (candidate below low, or wrapped).
     this.passSteps = startRank - t.rank(z) + 1;

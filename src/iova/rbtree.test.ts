@@ -64,3 +64,31 @@ test("inserting 1..7 in order gives the kernel's shape (worked by hand)", () => 
   assert.deepEqual([key(t.left[n[6]]), key(t.right[n[6]])], [5, 7]);
   assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((k) => (t.isRed(n[k]) ? "r" : "b")).join(""), "bbbrrbr");
 });
+
+test("the fit key admits exactly the size-aligned requests that fit (brute force)", async () => {
+  const { fitKey, fitThreshold, alignedRoom } = await import("./rbtree.ts");
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 3000 }),
+      fc.integer({ min: 0, max: 700 }),
+      fc.integer({ min: 1, max: 600 }),
+      (from, len, size) => {
+        const to = from + len;
+        // alignedRoom by brute force
+        let room = -1;
+        for (let k = 0; 2 ** k <= len; k++) {
+          for (let a = 0; a + 2 ** k <= to; a += 2 ** k) if (a >= from) room = Math.max(room, k);
+        }
+        assert.equal(alignedRoom(from, to), room);
+        // the kernel's aligned candidate: (to - size) & ~(A - 1), fitting iff >= from
+        const align = 2 ** Math.ceil(Math.log2(size));
+        const cand = to >= size ? Math.floor((to - size) / align) * align : -1;
+        const fits = cand >= from;
+        if (align > 1) assert.equal(fitKey(from, to) >= fitThreshold(size, align), fits);
+        // unaligned: the key is a necessary condition for a gap of `size`
+        if (len >= size) assert.ok(fitKey(from, to) >= fitThreshold(size, 1));
+      },
+    ),
+    { numRuns: 3000, seed: 11 },
+  );
+});

@@ -25,11 +25,13 @@
  * Augmentation (what lets the allocator find the kernel's answer without
  * walking, docs/decisions/0001-augmented-iova-tree.md): every node keeps its
  * subtree's node count (so a walk's length is a rank difference) and the
- * largest "gap below" in its subtree, where a node's gap below is the free
- * space between its predecessor's `pfnHi` and its own `pfnLo` (+Infinity for
- * the lowest node). Gaps are stored as float32 rounded up: they only filter
- * candidates, and the allocator checks each candidate exactly, so an upper
- * bound is enough and keeps a node at 36 bytes.
+ * largest "fit key" in its subtree. A node's fit key describes the free space
+ * between its predecessor's pfnHi and its own pfnLo so that one comparison
+ * decides whether a size-aligned request fits there (see `fitKey`). Keys are
+ * stored as float32 rounded up: a filter may only let extra candidates
+ * through, and the allocator checks a candidate exactly where float32 is not
+ * exact (keys of 2^24 and above), so an upper bound is enough and keeps a
+ * node at 36 bytes.
  */
 
 import { assert } from "../stdx/assert.ts";
@@ -52,6 +54,51 @@ export function roundUpF32(x: number): number {
   return f32[0];
 }
 
+/**
+ * The largest k such that a 2^k-aligned block of 2^k pfns lies in
+ * [from, to), or -1 when the range is empty. A range of length g holds an
+ * aligned block of 2^(floor(log2 g) - 1), so only two sizes need checking.
+ */
+export function alignedRoom(from: number, to: number): number {
+  const g = to - from;
+  if (g < 1) return -1;
+  let k = Math.floor(Math.log2(g));
+  if (2 ** k > g)
+    k--; // log2 rounding near powers of two
+  else if (2 ** (k + 1) <= g) k++;
+  return alignUp(from, 2 ** k) + 2 ** k <= to ? k : k - 1;
+}
+
+function alignUp(x: number, a: number): number {
+  const r = x % a;
+  return r === 0 ? x : x - r + a;
+}
+
+/**
+ * The fit key of the free range [from, to) below a node. With k its aligned
+ * room (`alignedRoom`), the key is 2^(k+1) plus how much of a 2^(k+1)-aligned
+ * request still fits, `to - alignUp(from, 2^(k+1))`, clamped to
+ * [0, 2^(k+1) - 1]; 0 for an empty range. Keys of larger rooms are larger, so
+ * a request of `size` aligned to 2^j (2^(j-1) < size <= 2^j) fits exactly when
+ * the key is at least 2^j + size: a room of j or more always fits it, a room
+ * of j-1 fits it when the part that fits is at least `size`, and less room
+ * never does. For an unaligned request the key gives the gap within a factor
+ * of four: at least 2^floor(log2 size) is necessary.
+ */
+export function fitKey(from: number, to: number): number {
+  const k = alignedRoom(from, to);
+  if (k < 0) return 0;
+  const block = 2 ** (k + 1);
+  const part = to - alignUp(from, block);
+  return block + Math.max(0, Math.min(part, block - 1));
+}
+
+/** The fit-key threshold of a request of `size` aligned to `align` (1: unaligned). */
+export function fitThreshold(size: number, align: number): number {
+  if (align > 1) return align + size;
+  return size < 2 ? 2 : 2 ** Math.floor(Math.log2(size));
+}
+
 export class IovaTree {
   /** Lowest pfn of each node (`struct iova.pfn_lo`). */
   pfnLo: Float64Array;
@@ -64,10 +111,10 @@ export class IovaTree {
   parentColor: Int32Array;
   /** Nodes in each node's subtree, itself included. */
   subtreeCount: Int32Array;
-  /** Each node's gap below (free pfns between its predecessor and it), rounded up to float32. */
-  gapBelow: Float32Array;
-  /** The largest `gapBelow` in each node's subtree. */
-  subtreeGapMax: Float32Array;
+  /** Each node's fit key of the space below it, rounded up to float32 (+Infinity: the lowest node). */
+  fitKeyBelow: Float32Array;
+  /** The largest `fitKeyBelow` in each node's subtree. */
+  subtreeFitKeyMax: Float32Array;
   root = NIL;
   /** Nodes in the tree, the anchor included. */
   count = 0;
@@ -81,8 +128,8 @@ export class IovaTree {
     this.right = new Int32Array(capacity);
     this.parentColor = new Int32Array(capacity);
     this.subtreeCount = new Int32Array(capacity);
-    this.gapBelow = new Float32Array(capacity);
-    this.subtreeGapMax = new Float32Array(capacity);
+    this.fitKeyBelow = new Float32Array(capacity);
+    this.subtreeFitKeyMax = new Float32Array(capacity);
   }
 
   /** `struct iova.pfn_hi` of node `n` (inclusive). */
@@ -177,8 +224,8 @@ export class IovaTree {
     this.right = grow(this.right, new Int32Array(cap));
     this.parentColor = grow(this.parentColor, new Int32Array(cap));
     this.subtreeCount = grow(this.subtreeCount, new Int32Array(cap));
-    this.gapBelow = grow(this.gapBelow, new Float32Array(cap));
-    this.subtreeGapMax = grow(this.subtreeGapMax, new Float32Array(cap));
+    this.fitKeyBelow = grow(this.fitKeyBelow, new Float32Array(cap));
+    this.subtreeFitKeyMax = grow(this.subtreeFitKeyMax, new Float32Array(cap));
   }
 
   /** `rb_first()`. */
@@ -282,38 +329,38 @@ export class IovaTree {
   }
 
   /**
-   * The highest node at or below `start` (in address order) whose gap below
-   * is at least `size` (by the float32 upper bound), or NIL. O(log n).
+   * The highest node at or below `start` (strictly below with `strict`) whose
+   * fit key is at least `threshold`, or NIL. O(log n).
    */
-  prevWithGap(start: number, size: number): number {
-    const gap = this.gapBelow;
-    const gmax = this.subtreeGapMax;
+  prevWithKey(start: number, threshold: number, strict: boolean): number {
+    const key = this.fitKeyBelow;
+    const kmax = this.subtreeFitKeyMax;
     let n = start;
-    if (gap[n] >= size) return n;
+    if (!strict && key[n] >= threshold) return n;
     let l = this.left[n];
-    if (l !== NIL && gmax[l] >= size) return this.rightmostWithGap(l, size);
+    if (l !== NIL && kmax[l] >= threshold) return this.rightmostWithKey(l, threshold);
     for (;;) {
       const p = this.parent(n);
       if (p === NIL) return NIL;
       if (n === this.right[p]) {
-        if (gap[p] >= size) return p;
+        if (key[p] >= threshold) return p;
         l = this.left[p];
-        if (l !== NIL && gmax[l] >= size) return this.rightmostWithGap(l, size);
+        if (l !== NIL && kmax[l] >= threshold) return this.rightmostWithKey(l, threshold);
       }
       n = p;
     }
   }
 
-  private rightmostWithGap(t: number, size: number): number {
-    const gap = this.gapBelow;
-    const gmax = this.subtreeGapMax;
+  private rightmostWithKey(t: number, threshold: number): number {
+    const key = this.fitKeyBelow;
+    const kmax = this.subtreeFitKeyMax;
     for (;;) {
       const r = this.right[t];
-      if (r !== NIL && gmax[r] >= size) {
+      if (r !== NIL && kmax[r] >= threshold) {
         t = r;
         continue;
       }
-      if (gap[t] >= size) return t;
+      if (key[t] >= threshold) return t;
       t = this.left[t];
     }
   }
@@ -323,19 +370,19 @@ export class IovaTree {
     const l = this.left[n];
     const r = this.right[n];
     let c = 1;
-    let g = this.gapBelow[n];
+    let k = this.fitKeyBelow[n];
     if (l !== NIL) {
       c += this.subtreeCount[l];
-      const gl = this.subtreeGapMax[l];
-      if (gl > g) g = gl;
+      const kl = this.subtreeFitKeyMax[l];
+      if (kl > k) k = kl;
     }
     if (r !== NIL) {
       c += this.subtreeCount[r];
-      const gr = this.subtreeGapMax[r];
-      if (gr > g) g = gr;
+      const kr = this.subtreeFitKeyMax[r];
+      if (kr > k) k = kr;
     }
     this.subtreeCount[n] = c;
-    this.subtreeGapMax[n] = g;
+    this.subtreeFitKeyMax[n] = k;
   }
 
   private propagate(n: number): void {
@@ -345,9 +392,9 @@ export class IovaTree {
     }
   }
 
-  /** Sets node `n`'s gap below from its predecessor `p` (NIL: lowest node). */
-  private setGapBelow(n: number, p: number): void {
-    this.gapBelow[n] = p === NIL ? Number.POSITIVE_INFINITY : roundUpF32(this.pfnLo[n] - this.hi(p) - 1);
+  /** Sets node `n`'s fit key from its predecessor `p` (NIL: lowest node). */
+  private setFitKey(n: number, p: number): void {
+    this.fitKeyBelow[n] = p === NIL ? Number.POSITIVE_INFINITY : roundUpF32(fitKey(this.hi(p) + 1, this.pfnLo[n]));
   }
 
   /**
@@ -358,7 +405,7 @@ export class IovaTree {
     const hi = this.hi(n);
     this.pfnLo[n] = pfnLo;
     this.setHi(n, hi);
-    this.setGapBelow(n, this.prev(n));
+    this.setFitKey(n, this.prev(n));
     this.propagate(n);
   }
 
@@ -385,16 +432,53 @@ export class IovaTree {
     else if (goLeft) this.left[p] = n;
     else this.right[p] = n;
     this.count++;
-    this.setGapBelow(n, this.prev(n));
-    this.subtreeGapMax[n] = this.gapBelow[n];
-    this.subtreeCount[n] = 1;
-    this.propagate(p);
-    this.insertFixup(n);
-    const s = this.next(n);
-    if (s !== NIL) {
-      this.setGapBelow(s, n);
-      this.propagate(s);
+    this.linked(n, this.prev(n), this.next(n));
+  }
+
+  /**
+   * Inserts `n` just below `succ`, whose in-order neighbour it becomes: the
+   * slot the kernel's descent from its last walked node reaches, found here
+   * without a descent from the root.
+   */
+  insertBefore(n: number, succ: number): void {
+    let p = this.left[succ];
+    let pred: number;
+    if (p === NIL) {
+      this.left[succ] = n;
+      p = succ;
+      pred = this.prevByClimb(succ);
+    } else {
+      while (this.right[p] !== NIL) p = this.right[p];
+      this.right[p] = n;
+      pred = p;
     }
+    this.parentColor[n] = (p + 1) << 1; // red, parent p
+    this.count++;
+    this.linked(n, pred, succ);
+  }
+
+  /** The predecessor of a node with no left child: the nearest ancestor it is right of. */
+  private prevByClimb(n: number): number {
+    let p = this.parent(n);
+    while (p !== NIL && n === this.left[p]) {
+      n = p;
+      p = this.parent(p);
+    }
+    return p;
+  }
+
+  /**
+   * Aggregates and colours after `n` was linked as a leaf between `pred` and
+   * `succ`. The successor of a new leaf is one of its ancestors, so one pass
+   * up the path refreshes every subtree that changed.
+   */
+  private linked(n: number, pred: number, succ: number): void {
+    this.setFitKey(n, pred);
+    this.subtreeFitKeyMax[n] = this.fitKeyBelow[n];
+    this.subtreeCount[n] = 1;
+    if (succ !== NIL) this.setFitKey(succ, n);
+    this.propagate(this.parent(n));
+    this.insertFixup(n);
   }
 
   private insertFixup(z: number): void {
@@ -538,14 +622,17 @@ export class IovaTree {
       }
     }
     this.count--;
-    // Aggregates along the changed path first; the fixup's rotations then
-    // keep them (each rotation recomputes its two nodes).
+    // z's successor now sits above z's predecessor. It is either on the
+    // changed path (an ancestor of z, or moved into z's place) or the lone
+    // child that replaced z, so refreshing it first and then the path covers
+    // every changed subtree; the fixup's rotations then keep the aggregates
+    // (each rotation recomputes its two nodes).
+    if (succ !== NIL) {
+      this.setFitKey(succ, pred);
+      this.pull(succ);
+    }
     this.propagate(changedFrom);
     if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
-    if (succ !== NIL) {
-      this.setGapBelow(succ, pred);
-      this.propagate(succ);
-    }
   }
 
   /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */
@@ -647,23 +734,23 @@ export class IovaTree {
       const hl = blackHeight(l);
       assert(this.pfnLo[n] <= this.hi(n), "iova tree: pfn_lo above pfn_hi");
       assert(this.pfnLo[n] > lastHi, "iova tree: nodes out of order or overlapping");
-      const wantGap = seen === 0 ? Number.POSITIVE_INFINITY : roundUpF32(this.pfnLo[n] - lastHi - 1);
-      assert(this.gapBelow[n] === wantGap, "iova tree: stale gap below");
+      const wantKey = seen === 0 ? Number.POSITIVE_INFINITY : roundUpF32(fitKey(lastHi + 1, this.pfnLo[n]));
+      assert(this.fitKeyBelow[n] === wantKey, "iova tree: stale fit key");
       lastHi = this.hi(n);
       seen++;
       const hr = blackHeight(r);
       let c = 1;
-      let g = this.gapBelow[n];
+      let k = this.fitKeyBelow[n];
       if (l !== NIL) {
         c += this.subtreeCount[l];
-        g = Math.max(g, this.subtreeGapMax[l]);
+        k = Math.max(k, this.subtreeFitKeyMax[l]);
       }
       if (r !== NIL) {
         c += this.subtreeCount[r];
-        g = Math.max(g, this.subtreeGapMax[r]);
+        k = Math.max(k, this.subtreeFitKeyMax[r]);
       }
       assert(this.subtreeCount[n] === c, "iova tree: stale subtree count");
-      assert(this.subtreeGapMax[n] === g, "iova tree: stale subtree gap");
+      assert(this.subtreeFitKeyMax[n] === k, "iova tree: stale subtree fit key");
       assert(hl === hr, "iova tree: unequal black heights");
       return hl + (this.isBlack(n) ? 1 : 0);
     };
