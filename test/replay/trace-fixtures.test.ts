@@ -148,3 +148,50 @@ test("6.1 sysfs-behaviour boot: re-probes of the NVMe domain read without findin
   checkAgainstOracle("sysfs61", calls, text);
   assert.deepEqual([...r.findingCounts.keys()], ["live-at-end"]);
 });
+
+/** Rewrites ftrace lines into `perf script` shape (constructed: no real perf sample exists here). */
+function asPerfScript(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => !l.startsWith("#"))
+    .map((l) => {
+      const m = /^\s*(.*)-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+\.\d+): (\w+): (.*)$/.exec(l);
+      if (!m) return l;
+      const system = m[5].startsWith("dma_") ? "dma" : "iommu";
+      return `${m[1].padStart(16)} ${m[2].padStart(6)} [${m[3]}] ${m[4]}: ${system}:${m[5]}: ${m[6]}`;
+    })
+    .join("\n");
+}
+
+/** Rewrites ftrace lines into `trace-cmd report -t` shape: preamble, no flags, nanoseconds, padded names (constructed). */
+function asTraceCmdReport(text: string): string {
+  const body = text
+    .split("\n")
+    .filter((l) => !l.startsWith("#"))
+    .map((l) => {
+      const m = /^(\s*.*-\d+\s+\[\d+\])\s+\S+\s+(\d+\.\d+): (\w+): (.*)$/.exec(l);
+      if (!m) return l;
+      return `${m[1]} ${m[2]}000: ${`${m[3]}:`.padEnd(22)}${m[4]}`;
+    });
+  return ["version = 6", "CPU 3 is empty", "cpus=2", ...body].join("\n");
+}
+
+test("trace-cmd report and perf script renderings of the same events give the same calls", () => {
+  const text = fixture("linux-6.12-lazy-mixed-head600.txt.gz");
+  // Line numbers differ with the header lines; the interrupt context needs the flags column, which
+  // `trace-cmd report` prints only with -l and `perf script` not by default.
+  const strip = (calls: DmaCall[]) => calls.map(({ line, lines, mapLines, irq, ...rest }) => rest);
+  const run = (t: string, file: string) => {
+    const { events, reader } = readTraceText(t, { file, strictInput: true });
+    return { calls: reconstruct(events, { machine: Q35_NVME_TRACE_MACHINE, file }).calls, reader };
+  };
+  const ftrace = run(text, "ftrace");
+  const perf = run(asPerfScript(text), "perf");
+  const tcmd = run(asTraceCmdReport(text), "trace-cmd");
+  assert.equal(perf.reader.stats.shapes.perf, ftrace.reader.stats.eventsTotal);
+  assert.equal(tcmd.reader.stats.comments, 3);
+  assert.deepEqual(strip(perf.calls), strip(ftrace.calls));
+  assert.deepEqual(strip(tcmd.calls), strip(ftrace.calls));
+  assert.ok(ftrace.calls.some((c) => c.irq));
+  assert.ok(!perf.calls.some((c) => c.irq));
+});
