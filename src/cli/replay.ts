@@ -25,6 +25,7 @@ interface ReplayCliOptions {
   range?: string;
   strict?: boolean;
   lazy?: boolean;
+  captured?: string;
 }
 
 function loadMachine(name: string): MachineDesc {
@@ -111,6 +112,45 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   return `${out.join("\n")}\n`;
 }
 
+/** The model's figures of one replay, for the what-if table; `classes` rows of per-class hit rates. */
+function figures(r: ReplayResult, classes: number): [string, string][] {
+  const st = r.iovad.stats;
+  const g = r.iovad.granule;
+  let cachedBytes = 0;
+  for (let c = 0; c < st.cachedPfns.length; c++) cachedBytes += st.cachedPfns[c] * 2 ** c * g;
+  const mags = st.magazinesLive.reduce((a, b) => a + b, 0);
+  // A magazine is `unsigned long size` plus IOVA_MAG_SIZE pfns.
+  const magBytes = mags * (r.iovad.profile.magazineSize + 1) * 8;
+  const rows: [string, string][] = [
+    ["settings", `${r.kernel}, ${r.strict ? "strict" : "lazy"}, ${r.iovad.rcacheOrders} rcache classes`],
+    ["IOVAs as in the trace", `${r.exact}/${r.allocations} (${pct(r.exact, r.allocations)})`],
+    ["failed allocations", String(r.failures)],
+    ["tree allocations", String(st.treeAllocs)],
+    ["tree walk steps", String(st.walkSteps)],
+    ["rcache hits", `${st.rcacheHitsTotal}/${st.rcacheHitsTotal + st.rcacheMissesTotal}`],
+  ];
+  for (let c = 0; c < classes; c++) {
+    const total = c < st.rcacheHits.length ? st.rcacheHits[c] + st.rcacheMisses[c] : 0;
+    rows.push([`  hit rate ${(2 ** c * g) / 1024} KiB`, total > 0 ? pct(st.rcacheHits[c], total) : "-"]);
+  }
+  rows.push(["uncacheable allocations", String(st.uncacheableAllocs)]);
+  rows.push(["IOVA space held by caches", `${cachedBytes} bytes`]);
+  rows.push(["magazines (memory)", `${mags} (${magBytes} bytes)`]);
+  return rows;
+}
+
+/** Baseline and what-if figures side by side. */
+function comparison(base: ReplayResult, whatIf: ReplayResult): string {
+  const classes = Math.max(base.iovad.rcacheOrders, whatIf.iovad.rcacheOrders);
+  const a = figures(base, classes);
+  const b = figures(whatIf, classes);
+  const w0 = Math.max(...a.map(([k]) => k.length));
+  const w1 = Math.max(8, ...a.map(([, v]) => v.length));
+  const out = [`${"what if".padEnd(w0)}  ${"baseline".padEnd(w1)}  what-if`];
+  for (let i = 0; i < a.length; i++) out.push(`${a[i][0].padEnd(w0)}  ${a[i][1].padEnd(w1)}  ${b[i][1]}`);
+  return `${out.join("\n")}\n`;
+}
+
 export function registerReplay(program: Command): void {
   program
     .command("replay")
@@ -125,12 +165,17 @@ export function registerReplay(program: Command): void {
     .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
     .option("--emit-iovas", "print only the model's IOVA (or fail) of each map event of the replayed domain")
     .option("--strict-input", "stop at the first malformed trace line")
-    .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=)")
-    .option("--strict", "replay in strict mode (iommu.strict=1)")
-    .option("--lazy", "replay with the flush queue (iommu.strict=0)")
+    .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
+    .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
+    .option("--lazy", "what if: the flush queue (iommu.strict=0); compared with the baseline")
+    .option("--captured <mode>", "strict or lazy: how the trace was captured (default: the machine's command line)")
     .action((trace: string, opts: ReplayCliOptions) =>
       runCommand(async () => {
         if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
+        if (opts.captured !== undefined && opts.captured !== "strict" && opts.captured !== "lazy") {
+          throw new InputError(`--captured: expected strict or lazy, found ${JSON.stringify(opts.captured)}`);
+        }
+        const captured = opts.captured === undefined ? undefined : opts.captured === "strict";
         const machine = loadMachine(opts.machine);
         const device = opts.device ?? defaultReplayDevice(machine);
         const lines: string[] = [];
@@ -139,12 +184,29 @@ export function registerReplay(program: Command): void {
           kernel: parseKernelOption(opts.kernel),
           cpus: positiveInt("--cpus", opts.cpus),
           device,
-          strict: opts.strict ? true : opts.lazy ? false : undefined,
+          strict: opts.strict ? true : opts.lazy ? false : captured,
           rangeBytes: bytes("--range", opts.range),
           emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
         });
+        // A what-if (another range or mode) also replays the baseline, the trace as captured, on the same calls.
+        let baseline: Replayer | null = null;
+        if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy)) {
+          baseline = new Replayer({
+            machine,
+            kernel: parseKernelOption(opts.kernel),
+            cpus: positiveInt("--cpus", opts.cpus),
+            device,
+            strict: captured,
+          });
+          if (opts.range === undefined && baseline.kernel.iommu.config.strict === replayer.kernel.iommu.config.strict) {
+            baseline = null;
+          }
+        }
         const file = trace === "-" ? "<stdin>" : trace;
-        const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => replayer.push(c));
+        const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
+          replayer.push(c);
+          baseline?.push(c);
+        });
         const reader = await readTraceFile(
           trace,
           (e) => {
@@ -159,7 +221,9 @@ export function registerReplay(program: Command): void {
           if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
           return;
         }
-        await writeStdout(summary(file, reader, rc, result, machine.name));
+        let text = summary(file, reader, rc, result, machine.name);
+        if (baseline) text += comparison(baseline.end(), result);
+        await writeStdout(text);
       }),
     );
 }

@@ -103,6 +103,8 @@ test("iovalab replay prints a summary; bad input exits 2 with FILE:LINE", () => 
   assert.match(out.stdout, /^trace: .*: 600 lines, 588 DMA events \(map 322, unmap 266\)/);
   assert.match(out.stdout, /kernel 6\.1, lazy \(flush queue\), device 0000:00:01\.0 \(group1\)/);
   assert.match(out.stdout, /findings \(DMA-API debug\): live-at-end /);
+  // --lazy on a trace captured strict (the machine's command line) is a what-if: the baseline replays as captured.
+  assert.match(out.stdout, /\nsettings +6\.1, strict, 6 rcache classes +6\.1, lazy, 6 rcache classes\n/);
   const bad = spawnSync(process.execPath, [MAIN, "replay", "-", "--machine", "qemu-q35-nvme", "--strict-input"], {
     encoding: "utf8",
     input: "fio-1 [000] ..... 1.000000: map: IOMMU: iova=0xzz - 0x1000 paddr=0x0 size=4096\n",
@@ -117,6 +119,24 @@ test("iovalab replay prints a summary; bad input exits 2 with FILE:LINE", () => 
     },
   );
   assert.equal(both.status, 2);
+});
+
+test("--range compares the baseline with a wider rcache range (1 MiB of 4 KiB pages: 9 size classes)", () => {
+  const out = spawnSync(
+    process.execPath,
+    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--range", "1M"],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(out.status, 0, out.stderr);
+  assert.match(out.stdout, /\nsettings +6\.1, strict, 6 rcache classes +6\.1, strict, 9 rcache classes\n/);
+  assert.match(out.stdout, /\n {2}hit rate 1024 KiB +- +-\n/);
+  const bad = spawnSync(process.execPath, [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--range", "lots"], {
+    encoding: "utf8",
+  });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--range: expected bytes/);
 });
 
 test("the full strict 6.1 trace replays with every IOVA (71,365 map events)", {
