@@ -23,7 +23,7 @@
  */
 
 import { assert } from "../stdx/assert.ts";
-import { flsLong, isPowerOfTwo, orderBase2, roundupPowOfTwo } from "../stdx/bits.ts";
+import { flsLong, isPowerOfTwo } from "../stdx/bits.ts";
 import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
 import { getProfile, type KernelProfile } from "./profile.ts";
 import { fitThreshold, IovaTree, NIL } from "./rbtree.ts";
@@ -400,7 +400,19 @@ export class IovaDomain {
 
   /** The power-of-two round-up of cacheable sizes below 2^(K-1) (IOVA-5.1, VER-3). */
   roundUpCacheable(size: number): number {
-    return size < this.roundUpBelow ? roundupPowOfTwo(size) : size;
+    // roundUpBelow is at most 2^19, so the 32-bit shift is exact here.
+    if (size >= this.roundUpBelow) return size;
+    return size <= 1 ? 1 : 1 << (32 - Math.clz32(size - 1));
+  }
+
+  /**
+   * The size class of `size` (`order_base_2`), or `rcacheOrders` for sizes no
+   * class holds. K is at most 20, so larger sizes need no exact order.
+   */
+  private sizeClass(size: number): number {
+    if (size > 1 << MAX_RCACHE_ORDERS) return this.rcacheOrders;
+    const c = size <= 1 ? 0 : 32 - Math.clz32(size - 1);
+    return Math.min(c, this.rcacheOrders);
   }
 
   /**
@@ -429,7 +441,7 @@ export class IovaDomain {
 
   /** Models `iova_rcache_get()` / `__iova_rcache_get()` (IOVA-6.5); `limit` exclusive. */
   private rcacheGet(cpu: number, size: number, limit: number): number {
-    const c = orderBase2(size);
+    const c = this.sizeClass(size);
     if (c >= this.rcacheOrders) {
       this.stats.uncacheableAllocs++;
       return 0;
@@ -469,7 +481,7 @@ export class IovaDomain {
 
   /** Models `iova_rcache_insert()` / `__iova_rcache_insert()` (IOVA-6.6, VER-1). */
   private rcacheInsert(cpu: number, pfn: number, size: number): boolean {
-    const c = orderBase2(size);
+    const c = this.sizeClass(size);
     if (c >= this.rcacheOrders) return false;
     const rcache = this.rcaches[c];
     const cpuRcache = rcache.cpuRcaches[cpu];

@@ -40,30 +40,53 @@ export class ByteOut {
   /** A non-negative integer below 2^53 in decimal. */
   num(n: number): void {
     this.ensure(16);
-    if (n < 10) {
-      this.buf[this.pos++] = 48 + n;
+    if (n < 1_000_000_000) {
+      this.small(n);
       return;
     }
-    let digits = 0;
-    for (let x = n; x >= 1; x = Math.floor(x / 10)) digits++;
+    // Two 32-bit-safe halves: the high digits, then nine low digits padded.
+    const high = Math.floor(n / 1_000_000_000);
+    let low = n - high * 1_000_000_000;
+    this.small(high);
+    const buf = this.buf;
+    let p = this.pos + 9;
+    this.pos = p;
+    for (let i = 0; i < 9; i++) {
+      const q = (low / 10) | 0;
+      buf[--p] = 48 + low - q * 10;
+      low = q;
+    }
+  }
+
+  /** An integer below 10^9 (int32 arithmetic). */
+  private small(n: number): void {
+    let x = n | 0;
+    const digits =
+      x < 10
+        ? 1
+        : x < 100
+          ? 2
+          : x < 1000
+            ? 3
+            : x < 10000
+              ? 4
+              : x < 100000
+                ? 5
+                : x < 1000000
+                  ? 6
+                  : x < 10000000
+                    ? 7
+                    : x < 100000000
+                      ? 8
+                      : 9;
+    const buf = this.buf;
     let p = this.pos + digits;
     this.pos = p;
-    const buf = this.buf;
-    if (n < 0x8000_0000) {
-      let x = n | 0;
-      while (x > 0) {
-        const q = (x / 10) | 0;
-        buf[--p] = 48 + x - q * 10;
-        x = q;
-      }
-    } else {
-      let x = n;
-      while (x > 0) {
-        const q = Math.floor(x / 10);
-        buf[--p] = 48 + x - q * 10;
-        x = q;
-      }
-    }
+    do {
+      const q = (x / 10) | 0;
+      buf[--p] = 48 + x - q * 10;
+      x = q;
+    } while (x > 0);
   }
 
   get length(): number {

@@ -1,0 +1,155 @@
+/**
+ * `npm run bench`: iovalab's speed against the kernel's own C code.
+ *
+ * 1. The three ~2M-op perf vectors of ../shared/conformance/perf, whole
+ *    process (`iovalab ops` reading the plain script, running it, writing the
+ *    output) and execution only (pre-parsed, no formatting), median of N runs,
+ *    as ratios to the C figures of ../shared/conformance/README.md; every run's
+ *    output and walks are checked against the kernel's.
+ * 2. Bytes per live IOVA with 1M IOVAs allocated one by one.
+ * 3. Simulated dma_map_page + dma_unmap_page per second through the whole DMA
+ *    stack (dma-iommu, rcache hit) on qemu-q35-nvme, with mitata.
+ *
+ * `--quick` runs each vector once. Results go to stdout; bench/RESULTS.md
+ * records them with the machine and the date.
+ */
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { bench, do_not_optimize, run } from "mitata";
+import { IovaDomain } from "../src/iova/domain.ts";
+import { bootMachine } from "../src/machine/index.ts";
+import { compile, execute } from "./compile.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const PERF = join(ROOT, "..", "shared", "conformance", "perf");
+const RUNS = process.argv.includes("--quick") ? 1 : 5;
+
+/** C figures from ../shared/conformance/README.md (gcc 12 -O2, median of 5), ns per op. */
+const C_NS: Record<string, { process: number; exec: number }> = {
+  "hit-path": { process: 237.5, exec: 23.3 },
+  "tree-path": { process: 3007.0, exec: 3260.7 },
+  ageing: { process: 703.1, exec: 534.3 },
+};
+/** Issue 6's targets as ratios to C. */
+const TARGET: Record<string, { process: number; exec: number }> = {
+  "hit-path": { process: 1.5, exec: 2 },
+  "tree-path": { process: 0.25, exec: 0.2 },
+  ageing: { process: 0.6, exec: 0.5 },
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+const lines: string[] = [];
+function say(s: string): void {
+  lines.push(s);
+  process.stdout.write(`${s}\n`);
+}
+
+say(
+  `iovalab bench: ${cpus().length} x ${cpus()[0]?.model ?? "?"}, node ${process.version}, load ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")}, ${RUNS} run(s) each`,
+);
+
+if (!existsSync(PERF)) {
+  say(`perf vectors: skipped (${PERF} is not beside the repository)`);
+} else {
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-bench-"));
+  say("");
+  say("| vector | ops | process ns/op | x C | target | exec ns/op | x C | target | exact |");
+  say("|---|---|---|---|---|---|---|---|---|");
+  for (const name of ["hit-path", "tree-path", "ageing"]) {
+    const script = gunzipSync(readFileSync(join(PERF, `${name}.iovaops.gz`)));
+    const expected = gunzipSync(readFileSync(join(PERF, `${name}.expected.gz`))).toString("latin1");
+    const walks = gunzipSync(readFileSync(join(PERF, `${name}.walks.gz`))).toString("latin1");
+    const plain = join(dir, `${name}.iovaops`);
+    writeFileSync(plain, script);
+    const c = compile(script.toString("latin1"));
+    let exact = true;
+    const proc: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const out = join(dir, `${name}.out`);
+      const w = join(dir, `${name}.walks`);
+      const t0 = performance.now();
+      const r = spawnSync("sh", [
+        "-c",
+        `"${process.execPath}" "${join(ROOT, "src/cli/main.ts")}" ops "${plain}" --walks "${w}" > "${out}"`,
+      ]);
+      proc.push(performance.now() - t0);
+      if (r.status !== 0) throw new Error(`iovalab ops failed: ${r.stderr}`);
+      exact &&= readFileSync(out, "latin1") === expected && readFileSync(w, "latin1") === walks;
+    }
+    const exec: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t0 = performance.now();
+      const r = execute(c);
+      exec.push(performance.now() - t0);
+      let s = "";
+      for (let j = 0; j < r.nResults; j++) s += `${r.results[j] < 0 ? "fail" : r.results[j]}\n`;
+      exact &&= s === expected;
+    }
+    const p = (median(proc) * 1e6) / c.count;
+    const e = (median(exec) * 1e6) / c.count;
+    const cp = p / C_NS[name].process;
+    const ce = e / C_NS[name].exec;
+    const mark = (x: number, t: number) => `${x.toFixed(2)} ${x <= t ? "(met)" : "(missed)"}`;
+    say(
+      `| ${name} | ${c.count} | ${p.toFixed(1)} | ${mark(cp, TARGET[name].process)} | <= ${TARGET[name].process} | ${e.toFixed(1)} | ${mark(ce, TARGET[name].exec)} | <= ${TARGET[name].exec} | ${exact ? "yes" : "NO"} |`,
+    );
+    if (!exact) process.exitCode = 1;
+  }
+}
+
+// Bytes per live IOVA: 1M IOVAs allocated one by one (alloc_iova, size 1, 48-bit limit).
+{
+  const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 1 });
+  const N = 1_000_000;
+  for (let i = 0; i < N; i++) d.allocIova(1, 2 ** 36 - 1, true);
+  let magazines = 0;
+  for (const r of d.rcaches) {
+    for (const cr of r.cpuRcaches) magazines += cr.loaded.pfns.byteLength + cr.prev.pfns.byteLength;
+    for (const m of r.depot) magazines += m.pfns.byteLength;
+  }
+  const bytes = d.tree.bytesHeld + magazines;
+  say("");
+  say(
+    `bytes per live IOVA: ${(bytes / d.liveIovas).toFixed(2)} (target <= 40; ${d.liveIovas} live, tree arrays ${d.tree.bytesHeld} B for ${d.tree.capacity} node slots, magazines ${magazines} B)`,
+  );
+}
+
+// Simulated dma_map_page + dma_unmap_page through the whole DMA stack, rcache-hit path.
+{
+  const k = bootMachine("qemu-q35-nvme", { kernel: "mainline" });
+  const nvme = k.device("0000:00:01.0");
+  if (!nvme) throw new Error("bench: no NVMe device on qemu-q35-nvme");
+  for (let i = 0; i < 1000; i++) {
+    const a = k.dma.mapPhys(nvme, 0, 0x10000000 + i * 4096, 4096);
+    if (a !== null) k.dma.unmapPhys(nvme, 0, a, 4096);
+  }
+  const strict = k.iommu.strict;
+  bench(`dma map+unmap 4 KiB, qemu-q35-nvme mainline (${strict ? "strict" : "lazy"})`, () => {
+    const a = k.dma.mapPhys(nvme, 0, 0x10000000, 4096);
+    if (a !== null) k.dma.unmapPhys(nvme, 0, a, 4096);
+    do_not_optimize(a);
+  });
+  const res = await run({ format: "quiet" } as never);
+  const stats = (res as { benchmarks: { runs: { stats?: { avg: number } }[] }[] }).benchmarks[0]?.runs[0]?.stats;
+  if (stats) {
+    const perSec = 1e9 / stats.avg;
+    say("");
+    say(
+      `map+unmap through the DMA stack: ${(perSec / 1e6).toFixed(2)} M/s (${stats.avg.toFixed(0)} ns per pair; target >= 5 M/s)`,
+    );
+  }
+}
+
+if (process.argv.includes("--write")) {
+  writeFileSync(join(ROOT, "bench", "last-run.md"), `${lines.join("\n")}\n`);
+}
