@@ -22,6 +22,7 @@ import { isDmaType } from "../iommu/types.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import type { KernelProfile } from "../iova/profile.ts";
 import { assert } from "../stdx/assert.ts";
+import { PfnMap } from "../stdx/pfnmap.ts";
 import { FlushQueue } from "./flush-queue.ts";
 
 const DMA_BIT_MASK_32 = 0xffff_ffffn;
@@ -60,7 +61,7 @@ export class IommuDmaCookie implements DmaCookie {
    * page table in the kernel; here it only tells a real unmap from a bad one,
    * since a freed IOVA sitting in an rcache is still in the tree.
    */
-  readonly mapped = new Map<number, number>();
+  readonly mapped = new PfnMap();
   private readonly cpus: number;
   private readonly hz: number;
   dead = false;
@@ -216,19 +217,51 @@ export class IommuDma {
     let iovaLen = sizeBytes / iovad.granule;
     assert(Number.isInteger(iovaLen) && iovaLen > 0, "iommu_dma_alloc_iova of an unaligned size");
     if (this.config.profile.roundUpIn === "iommu_dma_alloc_iova") iovaLen = iovad.roundUpCacheable(iovaLen);
-    let limit = dmaLimit;
-    if (dev.busDmaLimit !== 0n && (limit === 0n || dev.busDmaLimit < limit)) limit = dev.busDmaLimit;
-    if (domain.forceAperture && domain.apertureEnd < limit) limit = domain.apertureEnd;
-    if (limit > DMA_BIT_MASK_32 && dev.pci32bitWorkaround) {
-      const pfn = iovad.allocIovaFast(cpu, iovaLen, Number(DMA_BIT_MASK_32 >> BigInt(shift)), false);
+    const limit = this.effectiveLimit(dev, domain, dmaLimit);
+    if (this.lastAbove32 && dev.pci32bitWorkaround) {
+      const pfn = iovad.allocIovaFast(cpu, iovaLen, 2 ** (32 - shift) - 1, false);
       if (pfn !== 0) return pfn * iovad.granule;
       if (this.config.profile.sacFirst === "until-first-failure") {
         dev.pci32bitWorkaround = false;
         this.config.log(`${devPrefix(dev)}: Using ${bitsPer(limit)}-bit DMA addresses`);
       }
     }
-    const pfn = iovad.allocIovaFast(cpu, iovaLen, Number(limit >> BigInt(shift)), true);
+    const pfn = iovad.allocIovaFast(cpu, iovaLen, this.limitPfn(limit, shift), true);
     return pfn * iovad.granule;
+  }
+
+  // The last limit worked out, as a pfn too: BigInt arithmetic costs more
+  // than the rest of a cache-hit map, and a device maps under the same mask
+  // into the same domain every time, so it is redone only when one changes.
+  private lastDev: Device | null = null;
+  private lastDomain: IommuDomain | null = null;
+  private lastDmaLimit = -1n;
+  private lastLimit = -1n;
+  private lastAbove32 = false;
+  private lastShift = -1;
+  private lastLimitPfn = 0;
+
+  /** The device's mask clipped by its bus limit and the domain's aperture (DMA-3.1). */
+  private effectiveLimit(dev: Device, domain: IommuDomain, dmaLimit: bigint): bigint {
+    if (dev === this.lastDev && domain === this.lastDomain && dmaLimit === this.lastDmaLimit) return this.lastLimit;
+    let limit = dmaLimit;
+    if (dev.busDmaLimit !== 0n && (limit === 0n || dev.busDmaLimit < limit)) limit = dev.busDmaLimit;
+    if (domain.forceAperture && domain.apertureEnd < limit) limit = domain.apertureEnd;
+    this.lastDev = dev;
+    this.lastDomain = domain;
+    this.lastDmaLimit = dmaLimit;
+    this.lastLimit = limit;
+    this.lastAbove32 = limit > DMA_BIT_MASK_32;
+    this.lastShift = -1;
+    return limit;
+  }
+
+  private limitPfn(limit: bigint, shift: number): number {
+    if (limit !== this.lastLimit || shift !== this.lastShift) {
+      this.lastShift = shift;
+      this.lastLimitPfn = Number(limit >> BigInt(shift));
+    }
+    return this.lastLimitPfn;
   }
 
   /** Models `iommu_dma_free_iova()` (DMA-4.3): queued on a flush-queue domain, else freed at once. */

@@ -24,6 +24,8 @@ export class Device {
   /** `dma_mask` and `coherent_dma_mask` as bit counts (DMA_BIT_MASK(n)). */
   readonly dmaMaskBits: number;
   readonly coherentDmaMaskBits: number;
+  private readonly dmaMaskValue: bigint;
+  private readonly coherentDmaMaskValue: bigint;
   /** `bus_dma_limit` in bytes, 0 = none (min_not_zero ignores it). */
   readonly busDmaLimit: bigint;
   /** `pci_dev->untrusted`: forces DMA domains (R-GRP-3.4) and swiotlb limits (DMA-6.2). */
@@ -74,6 +76,8 @@ export class Device {
     this.rootName = init.rootName;
     this.dmaMaskBits = init.dmaMaskBits;
     this.coherentDmaMaskBits = init.coherentDmaMaskBits ?? init.dmaMaskBits;
+    this.dmaMaskValue = (1n << BigInt(this.dmaMaskBits)) - 1n;
+    this.coherentDmaMaskValue = (1n << BigInt(this.coherentDmaMaskBits)) - 1n;
     this.busDmaLimit = init.busDmaLimit ?? 0n;
     this.untrusted = init.untrusted ?? false;
     this.segBoundaryMask = init.segBoundaryMask ?? 0xffff_ffff;
@@ -82,12 +86,12 @@ export class Device {
     this.usesMsi = init.usesMsi ?? false;
   }
 
-  /** `dma_get_mask()` as an exact 64-bit value. */
+  /** `dma_get_mask()` as an exact 64-bit value (computed once: the DMA path reads it on every map). */
   get dmaMask(): bigint {
-    return (1n << BigInt(this.dmaMaskBits)) - 1n;
+    return this.dmaMaskValue;
   }
 
   get coherentDmaMask(): bigint {
-    return (1n << BigInt(this.coherentDmaMaskBits)) - 1n;
+    return this.coherentDmaMaskValue;
   }
 }

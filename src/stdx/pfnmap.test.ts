@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { PfnMap } from "./pfnmap.ts";
+
+test("PfnMap behaves as a Map under random sets and deletes", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom("set", "delete", "get"),
+          fc.oneof(fc.integer({ min: 0, max: 40 }), fc.maxSafeNat()),
+          fc.nat(),
+        ),
+        { maxLength: 500, size: "max" },
+      ),
+      (ops) => {
+        const m = new PfnMap(4);
+        const ref = new Map<number, number>();
+        for (const [op, k, v] of ops) {
+          if (op === "set") {
+            m.set(k, v);
+            ref.set(k, v);
+          } else if (op === "delete") assert.equal(m.delete(k), ref.delete(k));
+          else assert.equal(m.get(k), ref.get(k));
+          assert.equal(m.size, ref.size);
+        }
+        assert.deepEqual(
+          [...m].sort((a, b) => a[0] - b[0]),
+          [...ref].sort((a, b) => a[0] - b[0]),
+        );
+      },
+    ),
+    { numRuns: 300, seed: 5 },
+  );
+});
