@@ -37,6 +37,8 @@ export interface ReplayOptions {
   irqReorder?: boolean;
   /** Move a flush-queue timer armed by the idle task to the last busy CPU (see `apply`); default: kernels before 6.9. */
   idleTimerMoves?: boolean;
+  /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
+  clockOffsetNs?: number;
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
 }
@@ -205,6 +207,7 @@ export class Replayer {
 
   /** Moves the model's clock to the call's time (shifted once, by whole jiffies, past the model's boot). */
   private advance(ts: number): void {
+    if (this.clockOffsetNs < 0 && this.opts.clockOffsetNs !== undefined) this.clockOffsetNs = this.opts.clockOffsetNs;
     if (this.clockOffsetNs < 0) {
       const gap = this.kernel.nowNs - ts;
       this.clockOffsetNs = gap > 0 ? Math.ceil(gap / this.jiffyNs) * this.jiffyNs : 0;
