@@ -22,11 +22,19 @@ export function registerOps(program: Command): void {
     .option("--walks <file>", "also write the tree-walk counts, one line per tree search")
     .option("--kernel <profile>", `profile for a header without kernel= (${PROFILE_NAMES.join(", ")})`)
     .option("--verify", "check the allocator's invariants after every operation (slow)")
-    .action((file: string, opts: { walks?: string; kernel?: string; verify?: boolean }) =>
+    .option("--search <how>", "tree search: augmented (O(log n), default) or walk (the kernel's own walk)", "augmented")
+    .action((file: string, opts: { walks?: string; kernel?: string; verify?: boolean; search: string }) =>
       runCommand(async () => {
         const kernel = parseKernelOption(opts.kernel);
+        if (opts.search !== "augmented" && opts.search !== "walk") {
+          throw new InputError(`--search: expected augmented or walk, found ${JSON.stringify(opts.search)}`);
+        }
         const bytes = readBytes(file);
-        const result = runOps(file === "-" ? "<stdin>" : file, bytes, { kernel, verify: opts.verify });
+        const result = runOps(file === "-" ? "<stdin>" : file, bytes, {
+          kernel,
+          verify: opts.verify,
+          search: opts.search,
+        });
         if (opts.walks !== undefined) writeFileAtomic(opts.walks, result.walks);
         await writeStdout(result.output);
       }),

@@ -1,0 +1,26 @@
+/**
+ * iovalab's library API: the pieces a program or a browser page uses. The
+ * command line (src/cli) is built on exactly these.
+ */
+
+export {
+  ANCHOR_PFN,
+  DEFAULT_RCACHE_ORDERS,
+  IovaDomain,
+  type IovaDomainOptions,
+  type TreeSearch,
+} from "./iova/domain.ts";
+export { type OpsOptions, type OpsResult, runOps } from "./iova/ops.ts";
+export {
+  getProfile,
+  isProfileName,
+  type KernelProfile,
+  PROFILE_NAMES,
+  PROFILES,
+  type ProfileName,
+} from "./iova/profile.ts";
+export { maxCachedBytes, rcacheOrdersForBytes } from "./iova/range.ts";
+export { IovaStats } from "./iova/stats.ts";
+export * from "./machine/index.ts";
+export { InputError } from "./stdx/errors.ts";
+export { Prng } from "./stdx/prng.ts";
