@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   kernels: async () => (await import("./kernels.ts")).registerKernels,
   shell: async () => (await import("./shell.ts")).registerShell,
   replay: async () => (await import("./replay.ts")).registerReplay,
+  run: async () => (await import("./run.ts")).registerRun,
+  sweep: async () => (await import("./sweep.ts")).registerSweep,
 };
 
 const program = new Command();

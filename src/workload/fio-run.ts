@@ -110,7 +110,7 @@ interface Thread {
   pendingPieces: Bio[];
 }
 
-interface Rq {
+export interface Rq {
   rq: BlockRequest;
   id: number;
   disk: number;
@@ -220,6 +220,11 @@ export class FioRun {
       });
     }
     for (const t of this.threads) this.wakeThread(t);
+  }
+
+  /** The simulated disks, in order (observers read their queues). */
+  get disks(): readonly Disk<Rq>[] {
+    return this.simDisks;
   }
 
   /** Starts the statistics afresh (end of warm-up). */

@@ -1,0 +1,143 @@
+/**
+ * `iovalab run [SCENARIO.yaml]`: the main job. Without a file it runs the
+ * built-in seed scenario (hisi-sas-128 on 6.1, the fio job of the published
+ * figures, 12 SAS SSDs; default range, range via sysfs, range via the driver
+ * API, each strict and lazy), prints the comparison table (or the JSON with
+ * --json), and writes report.json, report.html and report.png to --out.
+ */
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import cliProgress from "cli-progress";
+import type { Command } from "commander";
+import { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
+import { writePerfetto } from "../report/perfetto.ts";
+import { svgToPng } from "../report/png.ts";
+import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
+import { type RunResult, runOne } from "../scenario/run.ts";
+import { parseScenarioYaml, type Scenario, seedScenario } from "../scenario/scenario.ts";
+import { InputError, quote } from "../stdx/errors.ts";
+import { readText, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+
+interface RunOpts {
+  json?: boolean;
+  out: string;
+  seed?: string;
+  duration?: string;
+  warmup?: string;
+  runs?: string;
+  perfetto?: string;
+  perfettoRun?: string;
+  checkEvery?: string;
+  progress: boolean;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("run a scenario (default: the seed's six runs on hisi-sas-128) and write its report")
+    .argument("[scenario]", "scenario YAML file (default: the built-in seed scenario)")
+    .option("--json", "print the results as JSON on stdout instead of the table")
+    .option("--out <dir>", "directory for report.json, report.html, report.png", "out")
+    .option("--seed <n>", "seed (overrides the scenario's)")
+    .option("--duration <ms>", "simulated milliseconds measured per run (overrides the scenario's)")
+    .option("--warmup <ms>", "simulated milliseconds of warm-up per run (overrides the scenario's)")
+    .option("--runs <names>", "only these runs, comma-separated")
+    .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
+    .option("--perfetto-run <name>", "the run to trace (default: the first)")
+    .option("--check-every <n>", "check every invariant every n events (slow)", "0")
+    .option("--no-progress", "no progress output on stderr")
+    .action((file: string | undefined, opts: RunOpts) =>
+      runCommand(async () => {
+        const s = file === undefined ? seedScenario() : parseScenarioYaml(readText(file), file);
+        applyCliOverrides(s, opts);
+        const runs = await runScenario(s, opts);
+        const report = makeReport(s, runs);
+        const json = reportJson(report);
+        const table = comparisonTable(report);
+        mkdirSync(opts.out, { recursive: true });
+        const figure = reportFigure(report);
+        const svg = await renderSvg(figure);
+        writeFileAtomic(join(opts.out, "report.json"), json);
+        writeFileAtomic(join(opts.out, "report.png"), svgToPng(svg));
+        writeFileAtomic(join(opts.out, "report.html"), reportHtml(report, svg, table, json, "report.png"));
+        if (opts.json) await writeStdout(json);
+        else
+          await writeStdout(
+            `${table}\nwrote ${join(opts.out, "report.html")}, report.png and report.json there${opts.perfetto ? `, and ${opts.perfetto}` : ""}\n`,
+          );
+      }),
+    );
+}
+
+function nonNegative(name: string, v: string, integer: boolean): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0 || (integer && !Number.isSafeInteger(n))) {
+    throw new InputError(`${name}: expected a non-negative ${integer ? "integer" : "number"}, found ${quote(v)}`);
+  }
+  return n;
+}
+
+function applyCliOverrides(s: Scenario, o: RunOpts): void {
+  if (o.seed !== undefined) s.seed = nonNegative("--seed", o.seed, true);
+  if (o.duration !== undefined) {
+    s.durationMs = nonNegative("--duration", o.duration, false);
+    if (s.durationMs === 0) throw new InputError("--duration: expected a positive number of ms, found 0");
+  }
+  if (o.warmup !== undefined) s.warmupMs = nonNegative("--warmup", o.warmup, false);
+  if (o.runs !== undefined) {
+    const want = o.runs.split(",").map((x) => x.trim());
+    for (const w of want) {
+      if (!s.runs.some((r) => r.name === w)) {
+        throw new InputError(`--runs: expected names among ${s.runs.map((r) => r.name).join(", ")}, found ${quote(w)}`);
+      }
+    }
+    s.runs = s.runs.filter((r) => want.includes(r.name));
+  }
+  if (o.perfettoRun !== undefined && !s.runs.some((r) => r.name === o.perfettoRun)) {
+    throw new InputError(
+      `--perfetto-run: expected one of ${s.runs.map((r) => r.name).join(", ")}, found ${quote(o.perfettoRun)}`,
+    );
+  }
+}
+
+/** Runs every run of the scenario in order, with a progress bar (TTY) or a line per run (otherwise). */
+async function runScenario(s: Scenario, o: RunOpts): Promise<RunResult[]> {
+  const checkEveryEvents = nonNegative("--check-every", o.checkEvery ?? "0", true);
+  const tty = process.stderr.isTTY === true;
+  const bar =
+    o.progress && tty
+      ? new cliProgress.SingleBar(
+          { format: "{bar} {percentage}% | {run} | {elapsed}s", stream: process.stderr, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  const total = s.runs.length * 100;
+  bar?.start(total, 0, { run: s.runs[0]?.name ?? "" });
+  const traceRun = o.perfetto === undefined ? null : (o.perfettoRun ?? s.runs[0].name);
+  const out: RunResult[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < s.runs.length; i++) {
+    const run = s.runs[i];
+    const tRun = performance.now();
+    let trace: ReturnType<typeof writePerfetto> | null = null;
+    const res = runOne(s, run, {
+      checkEveryEvents,
+      onProgress: (f) => bar?.update(Math.round(i * 100 + f * 100), { run: run.name }),
+      observe: run.name === traceRun ? (ctx) => (trace = writePerfetto(ctx)) : undefined,
+    });
+    out.push(res);
+    if (trace !== null && o.perfetto !== undefined)
+      writeFileAtomic(o.perfetto, (trace as ReturnType<typeof writePerfetto>).finish());
+    if (bar === null && o.progress) {
+      process.stderr.write(
+        `run ${i + 1}/${s.runs.length} ${run.name}: ${s.durationMs} ms simulated after ${s.warmupMs} ms warm-up, ` +
+          `${((performance.now() - tRun) / 1000).toFixed(1)} s\n`,
+      );
+    }
+  }
+  bar?.update(total);
+  bar?.stop();
+  if (o.progress) process.stderr.write(`${s.runs.length} runs in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  return out;
+}

@@ -1,0 +1,99 @@
+/**
+ * The main job's results as data: the JSON document `iovalab run --json`
+ * prints (keys in the issue's order), and the terminal comparison table.
+ */
+
+import type { RunResult } from "../scenario/run.ts";
+import { formatBytes, formatPercent, formatTable } from "./table.ts";
+
+export interface ScenarioReport {
+  scenario: string;
+  seed: number;
+  runs: RunResult[];
+  // After the fixed keys: what each run simulated, and the machine's set-up.
+  simulatedMsPerRun: number;
+  warmupMsPerRun: number;
+  kernel: string;
+  machine: string;
+}
+
+export function makeReport(
+  scenario: { name: string; seed: number; durationMs: number; warmupMs: number; kernel: string; machine: string },
+  runs: RunResult[],
+): ScenarioReport {
+  return {
+    scenario: scenario.name,
+    seed: scenario.seed,
+    runs,
+    simulatedMsPerRun: scenario.durationMs,
+    warmupMsPerRun: scenario.warmupMs,
+    kernel: scenario.kernel,
+    machine: scenario.machine,
+  };
+}
+
+/** The JSON text, two-space indented, one trailing newline: byte-identical for one seed. */
+export function reportJson(r: ScenarioReport): string {
+  return `${JSON.stringify(r, null, 2)}\n`;
+}
+
+function k(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n);
+}
+
+/** The comparison table for the terminal. */
+export function comparisonTable(r: ScenarioReport): string {
+  const header = [
+    "run",
+    "K",
+    "IOPS",
+    "map p50",
+    "map p99",
+    "tree allocs/s",
+    "steps/alloc",
+    "lock wait",
+    "hit rate",
+    "IOVA cached",
+    "magazines",
+  ];
+  const rows = r.runs.map((x) => [
+    x.name,
+    String(x.rcacheOrders),
+    k(x.iops),
+    `${x.mapLatencyNs.p50} ns`,
+    `${x.mapLatencyNs.p99} ns`,
+    k(x.treeAllocsPerSec),
+    x.walkStepsPerTreeAlloc.toFixed(1),
+    formatPercent(x.lockWaitShare),
+    formatPercent(x.cacheHitRate),
+    formatBytes(x.cachedIovaBytes),
+    formatBytes(x.magazineBytes),
+  ]);
+  const classes = Math.max(...r.runs.map((x) => x.cacheHitRateByClass.length));
+  const classHeader = ["run", ...Array.from({ length: classes }, (_, c) => `${4 << c}K`)];
+  const classRows = r.runs.map((x) => [
+    x.name,
+    ...Array.from({ length: classes }, (_, c) => {
+      const v = x.cacheHitRateByClass[c];
+      return v === undefined || v === null ? "-" : formatPercent(v);
+    }),
+  ]);
+  const extraHeader = ["run", "max_sectors", "mean request", "maps/s", "sync wait", "rbtree lock busy", "cmdq busy"];
+  const extraRows = r.runs.map((x) => [
+    x.name,
+    `${x.maxSectorsKb} KiB`,
+    formatBytes(x.requestBytesMean),
+    k(x.mapsPerSec),
+    formatPercent(x.syncWaitShare),
+    formatPercent(x.rbtreeLockBusyShare),
+    formatPercent(x.cmdqBusyShare),
+  ]);
+  return [
+    `scenario ${r.scenario} on ${r.machine} (kernel ${r.kernel}), seed ${r.seed}: each run simulates ${r.simulatedMsPerRun} ms after ${r.warmupMsPerRun} ms of warm-up`,
+    "",
+    formatTable(header, rows),
+    "rcache hit rate by size class (allocations of that class that the caches served; - = none made)",
+    formatTable(classHeader, classRows),
+    formatTable(extraHeader, extraRows),
+  ].join("\n");
+}

@@ -1,0 +1,288 @@
+/**
+ * One run of a scenario: boot the machine with the run's IOMMU mode and
+ * range source (set exactly as a user would: the driver parameter, the
+ * command line, or sysfs while the HBA is unbound), wire the fio job to the
+ * simulated CPUs, disks and HBA, route every map/unmap through the kernel
+ * model (seam.ts), run the warm-up, reset the figures, run the measured
+ * window, and read the figures off. No Node APIs: runs in worker threads and
+ * browsers alike.
+ */
+
+import { bootMachine, queueLimits, Shell } from "../machine/index.ts";
+import type { Kernel } from "../machine/kernel.ts";
+import { type CostModel, defaultCostModel, withOverrides } from "../sim/cost.ts";
+import { Cpu } from "../sim/cpu.ts";
+import { Engine } from "../sim/engine.ts";
+import { assert } from "../stdx/assert.ts";
+import { InputError } from "../stdx/errors.ts";
+import { HISI_SAS_V3_LIMITS, type QueueLimits } from "../workload/block.ts";
+import { expandJobs, parseFioJobFile } from "../workload/fio.ts";
+import { FioRun } from "../workload/fio-run.ts";
+import type { RunSpec, Scenario } from "./scenario.ts";
+import { KernelDmaSeam } from "./seam.ts";
+
+const MS = 1_000_000;
+const HBA_BDF = "0000:74:02.0";
+
+/** The figures of one run, keys in the order of `iovalab run --json` (issue 5 item 4). */
+export interface RunResult {
+  name: string;
+  mode: "strict" | "lazy";
+  rangeSource: "default" | "cmdline" | "driver" | "sysfs";
+  rcacheOrders: number;
+  iops: number;
+  mapLatencyNs: { p50: number; p99: number };
+  treeAllocsPerSec: number;
+  walkStepsPerTreeAlloc: number;
+  lockWaitShare: number;
+  cacheHitRate: number;
+  /** Per size class (class 0 first), hits over allocations of that class; null where none was made. */
+  cacheHitRateByClass: (number | null)[];
+  cachedIovaBytes: number;
+  cachedIovaBytesByClass: number[];
+  magazineBytes: number;
+  magazineBytesByClass: number[];
+  // More fields, after the ones the issue fixes:
+  simulatedMs: number;
+  warmupMs: number;
+  maxSectorsKb: number;
+  requestBytesMean: number;
+  mapsPerSec: number;
+  syncWaitShare: number;
+  busyShare: number;
+  rbtreeLockBusyShare: number;
+  cmdqBusyShare: number;
+  ioLatencyNs: { p50: number; p99: number };
+  liveIovas: number;
+  eventsRun: number;
+}
+
+export interface RunOptions {
+  /** Called now and then with the simulated fraction done (0..1). */
+  onProgress?: (fraction: number) => void;
+  /** Invariants of every component every this many events (0: never). */
+  checkEveryEvents?: number;
+  /** Gets the engine, kernel and seam before the run starts (the Perfetto writer hooks in here). */
+  observe?: (ctx: RunContext) => void;
+}
+
+export interface RunContext {
+  engine: Engine;
+  kernel: Kernel;
+  seam: KernelDmaSeam;
+  cpus: Cpu[];
+  fio: FioRun;
+  startNs: number;
+  warmupEndNs: number;
+  endNs: number;
+}
+
+/** Boots the machine for one run and sets its range the way the run says. */
+export function bootForRun(s: Scenario, run: RunSpec): Kernel {
+  const words = [`iommu.strict=${run.mode === "strict" ? 1 : 0}`];
+  switch (run.range) {
+    case "default":
+      words.push("hisi_sas_v3_hw.max_opt_dma_size=0");
+      break;
+    case "driver":
+      if (run.bytes !== null) words.push(`hisi_sas_v3_hw.max_opt_dma_size=${run.bytes}`);
+      break;
+    case "cmdline":
+      words.push("hisi_sas_v3_hw.max_opt_dma_size=0", `iommu.max_opt_dma_size=${run.bytes}`);
+      break;
+    case "sysfs":
+      words.push("hisi_sas_v3_hw.max_opt_dma_size=0");
+      break;
+  }
+  if (s.cmdline !== "") words.push(s.cmdline);
+  const k = bootMachine(s.machine, { kernel: s.kernel, cmdline: words.join(" ") });
+  if (run.range === "sysfs") {
+    // The seed's sysfs route: unbind the HBA, write the group's file, bind again (configurable-range.md).
+    const group = k.groupOf(device(k))?.id;
+    assert(group !== undefined, "the HBA has a group");
+    const r = new Shell(k).runScript(
+      [
+        `echo ${HBA_BDF} > /sys/bus/pci/drivers/hisi_sas_v3_hw/unbind`,
+        `echo ${run.bytes} > /sys/kernel/iommu_groups/${group}/max_opt_dma_size`,
+        `echo ${HBA_BDF} > /sys/bus/pci/drivers/hisi_sas_v3_hw/bind`,
+      ].join("\n"),
+    );
+    if (r.stderr !== "")
+      throw new InputError(`run ${run.name}: setting the range through sysfs failed: ${r.stderr.trim()}`);
+  }
+  return k;
+}
+
+function device(k: Kernel) {
+  const dev = k.device(HBA_BDF);
+  if (dev === undefined || !dev.bound)
+    throw new InputError(`machine ${k.machine.name}: expected a bound hisi_sas HBA at ${HBA_BDF}`);
+  return dev;
+}
+
+/** Runs one run of a scenario to the end and returns its figures. */
+export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
+  const cost: CostModel = withOverrides(defaultCostModel(), s.cost, "cost");
+  const k = bootForRun(s, run);
+  const dev = device(k);
+  const ql = queueLimits.get(dev);
+  assert(ql !== undefined, "the HBA's probe set its queue limits");
+  const limits: QueueLimits = { ...HISI_SAS_V3_LIMITS, maxSectors: ql.maxSectorsKb * 2, maxSegments: ql.maxSegments };
+  // The engine starts where the kernel's boot left its clock, on a whole millisecond.
+  const engine = new Engine({ seed: s.seed, checkEveryEvents: opts.checkEveryEvents ?? 0 });
+  const startNs = Math.ceil(k.nowNs / MS) * MS;
+  engine.nowNs = startNs;
+  k.advanceTo(startNs);
+  const cpus = Array.from({ length: k.cpus }, (_, i) => new Cpu(engine, i));
+  const seam = new KernelDmaSeam(engine, k, dev, cost);
+  const { jobs } = parseFioJobFile(s.fio, `${s.name}.fio`);
+  const instances = expandJobs(jobs, k.cpus);
+  const group = s.cpusPerCompletionQueue;
+  const fio = new FioRun({
+    engine,
+    cpus,
+    instances,
+    diskOf: (inst) => (inst.index + jobs.indexOf(inst.job) * 7) % s.disks.count,
+    disks: s.disks.count,
+    diskParams: {
+      iopsMax: s.disks.iopsMax,
+      bandwidthBytesPerSec: s.disks.bandwidthBytesPerSec,
+      latencyNs: s.disks.latencyNs,
+      queueDepth: s.disks.queueDepth,
+    },
+    diskBytes: 2 ** 40,
+    limits,
+    hostTags: s.hba.canQueue,
+    hbaLinkBytesPerSec: s.hba.linkBytesPerSec,
+    cost,
+    dma: seam,
+    completionCpu: s.completion === "managed-affinity" ? (c) => cpus[c.id - (c.id % group)] : undefined,
+  });
+  engine.register({ name: "fio", verifyInvariants: () => fio.verifyInvariants() });
+  engine.register({ name: "kernel", verifyInvariants: () => k.verifyInvariants() });
+  const warmupEndNs = startNs + Math.round(s.warmupMs * MS);
+  const endNs = warmupEndNs + Math.round(s.durationMs * MS);
+  opts.observe?.({ engine, kernel: k, seam, cpus, fio, startNs, warmupEndNs, endNs });
+  const slices = 50;
+  const step = (endNs - startNs) / slices;
+  let measuring = false;
+  for (let i = 1; i <= slices; i++) {
+    const t = startNs + Math.round(step * i);
+    if (!measuring && t >= warmupEndNs) {
+      engine.run(warmupEndNs);
+      resetAll(fio, seam, cpus);
+      measuring = true;
+    }
+    engine.run(t);
+    opts.onProgress?.(i / slices);
+  }
+  assert(measuring && engine.nowNs === endNs, "the run ends at its end");
+  k.advanceTo(engine.nowNs);
+  return collect(s, run, k, engine, fio, seam, cpus, ql.maxSectorsKb);
+}
+
+function resetAll(fio: FioRun, seam: KernelDmaSeam, cpus: Cpu[]): void {
+  fio.resetStats();
+  seam.resetStats();
+  seam.treeLock.resetStats();
+  for (const l of seam.depotLocks) l.resetStats();
+  seam.iq.resetStats();
+  for (const c of cpus) c.resetStats();
+}
+
+function collect(
+  s: Scenario,
+  run: RunSpec,
+  k: Kernel,
+  engine: Engine,
+  fio: FioRun,
+  seam: KernelDmaSeam,
+  cpus: Cpu[],
+  maxSectorsKb: number,
+): RunResult {
+  const seconds = s.durationMs / 1000;
+  const st = seam.stats;
+  let busy = 0;
+  let lockWait = 0;
+  let syncWait = 0;
+  let elapsed = 0;
+  for (const c of cpus) {
+    const cs = c.stats();
+    busy += cs.busyNs;
+    lockWait += cs.lockWaitNs;
+    syncWait += cs.syncWaitNs;
+    elapsed += cs.elapsedNs;
+  }
+  const iovad = seam.cookie.iovad;
+  const orders = iovad.rcacheOrders;
+  // Classes reported: every class of the range, and every class a mapping was made in.
+  let classes = orders;
+  for (let c = 0; c < st.allocsByClass.length; c++) if (st.allocsByClass[c] > 0) classes = Math.max(classes, c + 1);
+  const hitRateByClass: (number | null)[] = [];
+  let hits = 0;
+  let allocs = 0;
+  for (let c = 0; c < classes; c++) {
+    const a = st.allocsByClass[c];
+    hits += st.hitsByClass[c];
+    allocs += a;
+    hitRateByClass.push(a === 0 ? null : round(st.hitsByClass[c] / a, 4));
+  }
+  const cachedByClass: number[] = [];
+  const magByClass: number[] = [];
+  for (let c = 0; c < orders; c++) {
+    cachedByClass.push(iovad.cachedIovaBytes(c));
+    magByClass.push(iovad.magazineMemoryBytes(c));
+  }
+  const treeLock = seam.treeLock.stats();
+  const iq = seam.iq.stats();
+  const windowNs = s.durationMs * MS;
+  return {
+    name: run.name,
+    mode: run.mode,
+    rangeSource: rangeSourceOf(k, run),
+    rcacheOrders: orders,
+    iops: Math.round(fio.stats.ios / seconds),
+    mapLatencyNs: { p50: fio.stats.mapLatencyNs.quantile(0.5), p99: fio.stats.mapLatencyNs.quantile(0.99) },
+    treeAllocsPerSec: Math.round(st.treeAllocs / seconds),
+    walkStepsPerTreeAlloc: st.treeAllocs === 0 ? 0 : round(st.walkSteps / st.treeAllocs, 2),
+    lockWaitShare: round(elapsed === 0 ? 0 : lockWait / elapsed, 6),
+    cacheHitRate: round(allocs === 0 ? 0 : hits / allocs, 6),
+    cacheHitRateByClass: hitRateByClass,
+    cachedIovaBytes: sum(cachedByClass),
+    cachedIovaBytesByClass: cachedByClass,
+    magazineBytes: sum(magByClass),
+    magazineBytesByClass: magByClass,
+    simulatedMs: s.durationMs,
+    warmupMs: s.warmupMs,
+    maxSectorsKb,
+    requestBytesMean: Math.round(fio.stats.requestBytesMean),
+    mapsPerSec: Math.round(st.maps / seconds),
+    syncWaitShare: round(elapsed === 0 ? 0 : syncWait / elapsed, 6),
+    busyShare: round(elapsed === 0 ? 0 : busy / elapsed, 6),
+    rbtreeLockBusyShare: round(treeLock.holdNs / windowNs, 6),
+    cmdqBusyShare: round(iq.busyNs / windowNs, 6),
+    ioLatencyNs: { p50: fio.stats.ioLatencyNs.quantile(0.5), p99: fio.stats.ioLatencyNs.quantile(0.99) },
+    liveIovas: iovad.liveIovas,
+    eventsRun: engine.eventsRun,
+  };
+}
+
+/** Where the live domain's range came from, as the kernel model records it. */
+function rangeSourceOf(k: Kernel, run: RunSpec): RunResult["rangeSource"] {
+  const dev = device(k);
+  const g = k.groupOf(dev);
+  const src = g?.defaultDomain?.range.source;
+  if (src === "default" || src === "cmdline" || src === "driver" || src === "sysfs") return src;
+  return run.range;
+}
+
+function sum(a: readonly number[]): number {
+  let s = 0;
+  for (const x of a) s += x;
+  return s;
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,290 @@
+/**
+ * A scenario: a machine with its kernel, a workload, how long to simulate,
+ * the seed, and the runs to compare (IOMMU mode and where the rcache range
+ * comes from). The built-in `seed` scenario is the main job (issue 5 item
+ * 4): hisi-sas-128 on 6.1, the fio job of the published figures, 12 SAS
+ * SSDs, three range sources × strict/lazy.
+ *
+ * Scenario files are YAML validated here (zod); every error names the file,
+ * the line when it can, the key path and what was expected.
+ */
+
+import { LineCounter, parseDocument } from "yaml";
+import { z } from "zod";
+import { PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
+import { BUILTIN_MACHINES } from "../machine/builtins.ts";
+import { COST_PARAM_NAMES } from "../sim/cost.ts";
+import { DEVICE_PRESETS, type DiskParams } from "../sim/device.ts";
+import { InputError, quote } from "../stdx/errors.ts";
+
+export type RangeSource = "default" | "cmdline" | "driver" | "sysfs";
+export type IommuMode = "strict" | "lazy";
+
+export interface RunSpec {
+  name: string;
+  mode: IommuMode;
+  range: RangeSource;
+  /** The range in bytes for cmdline/sysfs, or the driver's request for driver (null: its default). */
+  bytes: number | null;
+}
+
+export interface Scenario {
+  name: string;
+  machine: string;
+  kernel: ProfileName;
+  seed: number;
+  /** Simulated time measured, after the warm-up (ms). */
+  durationMs: number;
+  /** Simulated time run before the figures start (ms): magazines fill, merging settles. */
+  warmupMs: number;
+  disks: DiskParams & { count: number };
+  hba: { canQueue: number; linkBytesPerSec: number };
+  /** Which CPU takes a request's completion interrupt: the dispatching CPU, or hisi_sas v3's managed affinity. */
+  completion: "dispatch-cpu" | "managed-affinity";
+  /** CPUs per completion queue under managed affinity (hisi_sas v3: 16 queues over 128 CPUs). */
+  cpusPerCompletionQueue: number;
+  /** The fio job file. */
+  fio: string;
+  /** Extra kernel command-line words. */
+  cmdline: string;
+  /** Cost-parameter overrides, ns. */
+  cost: Record<string, number>;
+  runs: RunSpec[];
+}
+
+/** The fio job of the published figures: `bs=4k rw=read iodepth=128 cpus_allowed=0-127`, 12 disks. */
+export const SEED_FIO = `; The job of the published figures (seed-thread.md). numjobs is not published:
+; one thread per allowed CPU (128), instance i on CPU i, reading disk i % 12.
+[global]
+rw=read
+bs=4k
+iodepth=128
+direct=1
+ioengine=libaio
+cpus_allowed=0-127
+time_based
+runtime=3600
+[seq-read]
+numjobs=128
+`;
+
+/** The driver's default request: HISI_SAS_SGE_PAGE_CNT (124) x 4 KiB, the largest mapping the HBA makes. */
+export const HISI_SAS_MAX_MAPPING = 507904;
+
+export function seedRuns(): RunSpec[] {
+  const out: RunSpec[] = [];
+  for (const mode of ["strict", "lazy"] as const) {
+    out.push({ name: `default-${mode}`, mode, range: "default", bytes: null });
+    out.push({ name: `sysfs-${mode}`, mode, range: "sysfs", bytes: HISI_SAS_MAX_MAPPING });
+    out.push({ name: `driver-${mode}`, mode, range: "driver", bytes: null });
+  }
+  return out;
+}
+
+export function seedScenario(): Scenario {
+  return {
+    name: "seed",
+    machine: "hisi-sas-128",
+    kernel: "6.1",
+    seed: 1,
+    durationMs: 40,
+    warmupMs: 10,
+    disks: { count: 12, ...DEVICE_PRESETS.sasSsd12g, queueDepth: 32 },
+    hba: { canQueue: 4096, linkBytesPerSec: 7.4e9 },
+    completion: "dispatch-cpu",
+    cpusPerCompletionQueue: 8,
+    fio: SEED_FIO,
+    cmdline: "",
+    cost: {},
+    runs: seedRuns(),
+  };
+}
+
+// ---- YAML ----
+
+const posInt = z.number().int().positive();
+const runSchema = z
+  .object({
+    name: z.string().min(1),
+    mode: z.enum(["strict", "lazy"]),
+    range: z.enum(["default", "cmdline", "driver", "sysfs"]),
+    bytes: posInt.nullable().optional(),
+  })
+  .strict();
+
+const scenarioSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    machine: z.enum(BUILTIN_MACHINES as [string, ...string[]]).optional(),
+    kernel: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]).optional(),
+    seed: z.number().int().nonnegative().optional(),
+    durationMs: z.number().positive().max(10_000).optional(),
+    warmupMs: z.number().nonnegative().max(10_000).optional(),
+    disks: z
+      .object({
+        count: posInt.max(64).optional(),
+        iopsMax: z.number().positive().optional(),
+        bandwidthBytesPerSec: z.number().positive().optional(),
+        latencyNs: z.number().int().nonnegative().optional(),
+        queueDepth: posInt.optional(),
+      })
+      .strict()
+      .optional(),
+    hba: z
+      .object({ canQueue: posInt.optional(), linkBytesPerSec: z.number().positive().optional() })
+      .strict()
+      .optional(),
+    completion: z.enum(["dispatch-cpu", "managed-affinity"]).optional(),
+    cpusPerCompletionQueue: posInt.optional(),
+    fio: z.string().min(1).optional(),
+    cmdline: z.string().optional(),
+    cost: z.partialRecord(z.enum(COST_PARAM_NAMES), z.number().int().nonnegative()).optional(),
+    runs: z.array(runSchema).min(1).optional(),
+  })
+  .strict();
+
+export type ScenarioInput = z.infer<typeof scenarioSchema>;
+
+/** The seed scenario with `input` laid over it (every key optional). */
+export function applyInput(input: ScenarioInput): Scenario {
+  const s = seedScenario();
+  return {
+    ...s,
+    ...stripUndefined({
+      name: input.name,
+      machine: input.machine,
+      kernel: input.kernel,
+      seed: input.seed,
+      durationMs: input.durationMs,
+      warmupMs: input.warmupMs,
+      completion: input.completion,
+      cpusPerCompletionQueue: input.cpusPerCompletionQueue,
+      fio: input.fio,
+      cmdline: input.cmdline,
+    }),
+    disks: { ...s.disks, ...stripUndefined(input.disks ?? {}) },
+    hba: { ...s.hba, ...stripUndefined(input.hba ?? {}) },
+    cost: { ...s.cost, ...(input.cost ?? {}) },
+    runs: input.runs?.map((r) => ({ name: r.name, mode: r.mode, range: r.range, bytes: r.bytes ?? null })) ?? s.runs,
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Validates a scenario's plain data (from YAML or a sweep point); `where` names it in errors. */
+export function validateScenarioData(
+  data: unknown,
+  where: string,
+  lineOf?: (path: PropertyKey[]) => number | null,
+): Scenario {
+  const r = scenarioSchema.safeParse(data ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue.path.length === 0 ? "(top level)" : issue.path.join(".");
+    const line = lineOf?.(issue.path) ?? null;
+    throw new InputError(`${where}${line === null ? "" : `:${line}`}: ${path}: ${describeIssue(issue, data)}`);
+  }
+  const s = applyInput(r.data);
+  checkScenario(s, where);
+  return s;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
+  const found = valueAt(data, issue.path);
+  const foundText = found === undefined ? "nothing" : quote(typeof found === "string" ? found : JSON.stringify(found));
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return `expected one of the known keys, found ${issue.keys.map((k) => quote(k)).join(", ")}`;
+    case "invalid_value":
+      return `expected one of ${issue.values.map((v) => String(v)).join(", ")}, found ${foundText}`;
+    case "invalid_type":
+      return `expected ${issue.expected}, found ${foundText}`;
+    case "too_small":
+    case "too_big":
+      return `expected ${issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, "")}, found ${foundText}`;
+    case "invalid_key":
+      return `expected a cost parameter (${COST_PARAM_NAMES.join(", ")}), found ${foundText}`;
+    default:
+      return `expected ${issue.message}, found ${foundText}`;
+  }
+}
+
+function valueAt(data: unknown, path: PropertyKey[]): unknown {
+  let v = data;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+/** Relations zod cannot state: distinct run names, byte counts where the source needs them. */
+function checkScenario(s: Scenario, where: string): void {
+  const names = new Set<string>();
+  s.runs.forEach((r, i) => {
+    if (names.has(r.name))
+      throw new InputError(`${where}: runs.${i}.name: expected a unique name, found ${quote(r.name)} twice`);
+    names.add(r.name);
+    if ((r.range === "cmdline" || r.range === "sysfs") && r.bytes === null) {
+      throw new InputError(
+        `${where}: runs.${i}.bytes: expected the range in bytes for range ${r.range}, found nothing`,
+      );
+    }
+    if (r.range === "default" && r.bytes !== null) {
+      throw new InputError(`${where}: runs.${i}.bytes: expected no bytes with range default, found ${r.bytes}`);
+    }
+  });
+  if (!Number.isInteger(s.durationMs * 1e6) || !Number.isInteger(s.warmupMs * 1e6)) {
+    throw new InputError(`${where}: durationMs/warmupMs: expected whole nanoseconds`);
+  }
+}
+
+/** Parses a scenario YAML file's text. */
+export function parseScenarioYaml(text: string, file: string): Scenario {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const line = lineCounter.linePos(e.pos[0]).line;
+    throw new InputError(`${file}:${line}: expected YAML, found an error: ${e.message.split("\n")[0]}`);
+  }
+  const data = doc.toJS();
+  if (data !== null && (typeof data !== "object" || Array.isArray(data))) {
+    throw new InputError(`${file}:1: expected a mapping of scenario keys, found ${quote(JSON.stringify(data))}`);
+  }
+  const lineOf = (path: PropertyKey[]): number | null => {
+    // The deepest node that exists on the path.
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n) as (string | number)[], true) as
+        | { range?: [number, number, number] }
+        | undefined;
+      if (node && typeof node === "object" && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return null;
+  };
+  return validateScenarioData(data, file, lineOf);
+}
+
+/**
+ * Sets a dotted key of a scenario's plain form to `value` (sweeps: `--over
+ * cost.lockHandoffNs=100,200`). Numbers stay numbers; the result is
+ * validated again by the caller.
+ */
+export function setPath(data: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split(".");
+  let o: Record<string, unknown> = data;
+  for (const p of parts.slice(0, -1)) {
+    const next = o[p];
+    if (next === undefined || next === null) o[p] = {};
+    else if (typeof next !== "object") throw new InputError(`--over ${key}: ${p} is not a mapping`);
+    o = o[p] as Record<string, unknown>;
+  }
+  o[parts[parts.length - 1]] = value;
+}
+
+/** A scenario as plain data that `validateScenarioData` accepts again (sweeps ship it to workers). */
+export function scenarioToData(s: Scenario): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(s)) as Record<string, unknown>;
+}

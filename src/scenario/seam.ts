@@ -1,0 +1,263 @@
+/**
+ * The DMA seam over the booted kernel model: what the hisi_sas driver's
+ * `dma_map_sg()` / `dma_unmap_sg()` do for each block request, run on the
+ * modelled dma-iommu (src/dma) at the simulated instant and on the simulated
+ * CPU, and charged as CPU time, lock holds and invalidation-queue work
+ * (sim/charge.ts). This is the one place where the engine (which knows no
+ * IOVAs) and the kernel model (which knows no time but what it is handed) meet.
+ *
+ * What is counted, per call, by diffing the IOVA domain's counters around it:
+ * rcache hits and misses per class, depot pushes/pops (each one hold of that
+ * class's depot lock), magazines allocated, tree searches with their exact
+ * `rb_prev` steps and tree frees (each one hold of the rbtree lock), and the
+ * flush queue's whole-domain flushes. Strict unmaps queue one TLBI and one
+ * CMD_SYNC on the SMMU's command queue and spin for the sync; lazy unmaps
+ * add a flush-queue entry, and a call that finds its CPU's ring full pays
+ * the flush.
+ *
+ * The flush queue's 10 ms timer fires inside `Kernel.advanceTo()`, called
+ * before every DMA call: its flush occupies the command queue (no CPU spins
+ * for it), and the IOVAs it frees go to the timer CPU's rcache as in the
+ * kernel (S-5) without charging that CPU — a few µs per 10 ms, noted in
+ * docs/cost-model.md.
+ */
+
+import type { IommuDmaCookie, MappedSg } from "../dma/iommu-dma.ts";
+import type { Device } from "../iommu/device.ts";
+import type { Kernel } from "../machine/kernel.ts";
+import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
+import type { CostModel } from "../sim/cost.ts";
+import type { Cpu } from "../sim/cpu.ts";
+import type { Engine } from "../sim/engine.ts";
+import { SpinLock } from "../sim/lock.ts";
+import type { Script } from "../sim/script.ts";
+import { SerialResource } from "../sim/serial.ts";
+import { assert } from "../stdx/assert.ts";
+import type { DmaSeam } from "../workload/fio-run.ts";
+
+/** Counters of the seam since the last reset (the figures of a run). */
+export interface SeamStats {
+  maps: number;
+  unmaps: number;
+  /** `alloc_iova_fast` calls by the size class of their (rounded) size; classes past the range included. */
+  allocsByClass: number[];
+  /** rcache hits by class. */
+  hitsByClass: number[];
+  treeAllocs: number;
+  walkSteps: number;
+  treeFrees: number;
+  depotLockHolds: number;
+  invalidations: number;
+  syncs: number;
+  flushAlls: number;
+  timerFlushes: number;
+}
+
+function emptyStats(classes: number): SeamStats {
+  return {
+    maps: 0,
+    unmaps: 0,
+    allocsByClass: new Array(classes).fill(0),
+    hitsByClass: new Array(classes).fill(0),
+    treeAllocs: 0,
+    walkSteps: 0,
+    treeFrees: 0,
+    depotLockHolds: 0,
+    invalidations: 0,
+    syncs: 0,
+    flushAlls: 0,
+    timerFlushes: 0,
+  };
+}
+
+/** Size classes reported: enough for any mapping of the seed's HBA (2^20 pages would be 4 GiB). */
+export const REPORT_CLASSES = 12;
+
+export class KernelDmaSeam implements DmaSeam {
+  readonly kernel: Kernel;
+  readonly dev: Device;
+  readonly cookie: IommuDmaCookie;
+  readonly treeLock: SpinLock;
+  readonly depotLocks: SpinLock[];
+  /** The SMMU's command queue: TLBIs, CMD_SYNCs, flush-queue flushes. */
+  readonly iq: SerialResource;
+  stats: SeamStats;
+  private readonly engine: Engine;
+  private readonly cost: CostModel;
+  private readonly mapped = new Map<number, MappedSg>();
+  private nextPhysPage = 0;
+  private readonly strict: boolean;
+  private readonly k: number;
+  // Counter snapshots, reused (no allocation per call).
+  private readonly hits0: Float64Array;
+  private readonly misses0: Float64Array;
+  private readonly pushes0: Float64Array;
+  private readonly pops0: Float64Array;
+  private readonly overflows0: Float64Array;
+  private readonly uncacheable = { n: 0 };
+  /** Called with (cpu, kind, iovaPages, treeSteps) after each DMA call, e.g. by the Perfetto writer. */
+  onOp: ((cpu: Cpu, kind: "map" | "unmap", pages: number, path: "rcache" | "tree", steps: number) => void) | null =
+    null;
+
+  constructor(engine: Engine, kernel: Kernel, dev: Device, cost: CostModel) {
+    this.engine = engine;
+    this.kernel = kernel;
+    this.dev = dev;
+    this.cost = cost;
+    const cookie = kernel.dma.cookieOf(dev);
+    assert(cookie !== null, "the HBA must be behind a DMA domain");
+    this.cookie = cookie;
+    this.strict = cookie.fq === null;
+    const iovad = cookie.iovad;
+    this.k = iovad.rcacheOrders;
+    const lockOpts = { acquireNs: cost.lockAcquireNs.ns, handoffNs: cost.lockHandoffNs.ns };
+    this.treeLock = new SpinLock(engine, "iova_rbtree_lock", lockOpts);
+    this.depotLocks = [];
+    for (let c = 0; c < this.k; c++) this.depotLocks.push(new SpinLock(engine, `rcache${c}.lock`, lockOpts));
+    this.iq = new SerialResource(engine, "smmu-cmdq");
+    this.hits0 = new Float64Array(this.k);
+    this.misses0 = new Float64Array(this.k);
+    this.pushes0 = new Float64Array(this.k);
+    this.pops0 = new Float64Array(this.k);
+    this.overflows0 = new Float64Array(this.k);
+    this.stats = emptyStats(REPORT_CLASSES);
+  }
+
+  resetStats(): void {
+    this.stats = emptyStats(REPORT_CLASSES);
+  }
+
+  /** The kernel's clock follows the engine's; a flush-queue timer due by now fires first. */
+  private advance(): void {
+    const fq = this.cookie.fq;
+    const before = fq === null ? 0 : fq.flushes;
+    this.kernel.advanceTo(this.engine.nowNs);
+    if (fq !== null && fq.flushes > before) {
+      const n = fq.flushes - before;
+      this.stats.timerFlushes += n;
+      this.iq.submit(n * this.cost.iotlbFlushAllNs.ns);
+    }
+  }
+
+  private snapshot(): { searches: number; allocs: number; steps: number; frees: number; mags: number } {
+    const s = this.cookie.iovad.stats;
+    for (let c = 0; c < this.k; c++) {
+      this.hits0[c] = s.rcacheHits[c];
+      this.misses0[c] = s.rcacheMisses[c];
+      this.pushes0[c] = s.depotPushes[c];
+      this.pops0[c] = s.depotPops[c];
+      this.overflows0[c] = s.depotOverflows[c];
+    }
+    this.uncacheable.n = s.uncacheableAllocs;
+    return {
+      searches: s.treeSearches,
+      allocs: s.treeAllocs,
+      steps: s.walkSteps,
+      frees: s.treeFrees,
+      mags: s.magazinesAllocated,
+    };
+  }
+
+  /** Fills the allocator part of `rec` from the counters' change since `snap`. */
+  private diff(rec: KernelOpRecord, snap: ReturnType<KernelDmaSeam["snapshot"]>): number {
+    const s = this.cookie.iovad.stats;
+    let hits = 0;
+    for (let c = 0; c < this.k; c++) {
+      const dh = s.rcacheHits[c] - this.hits0[c];
+      const dm = s.rcacheMisses[c] - this.misses0[c];
+      hits += dh;
+      this.stats.hitsByClass[c] += dh;
+      rec.magazineOps += dh + dm;
+      // A miss with both magazines empty looks in the depot under its lock; a pop is one such look.
+      const depot = Math.max(dm, s.depotPops[c] - this.pops0[c]) + (s.depotPushes[c] - this.pushes0[c]);
+      const overflow = s.depotOverflows[c] - this.overflows0[c];
+      const holds = depot + overflow;
+      if (holds > 0) {
+        for (let i = 0; i < holds; i++) {
+          rec.depotLocks.push(this.depotLocks[c]);
+          rec.depotOps.push(1);
+        }
+        this.stats.depotLockHolds += holds;
+      }
+    }
+    const searches = s.treeSearches - snap.searches;
+    const steps = s.walkSteps - snap.steps;
+    const frees = s.treeFrees - snap.frees;
+    if (searches > 0 || frees > 0) rec.treeLock = this.treeLock;
+    // One lock hold per search; the steps of a call with two searches (SAC first, then 64-bit) go in the first.
+    for (let i = 0; i < searches; i++) rec.treeAllocWalkSteps.push(i === 0 ? steps : 0);
+    rec.treeFrees = frees;
+    rec.magazineAllocs = s.magazinesAllocated - snap.mags;
+    this.stats.treeAllocs += s.treeAllocs - snap.allocs;
+    this.stats.walkSteps += steps;
+    this.stats.treeFrees += frees;
+    return hits;
+  }
+
+  map(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
+    this.advance();
+    const snap = this.snapshot();
+    const sg = segments.map((length) => {
+      // Each 4 KiB bio has its own page: page-aligned, physically apart (no offset, DMA-5.1).
+      const phys = 0x10_0000_0000 + (this.nextPhysPage % 0x100_0000) * 4096;
+      this.nextPhysPage += Math.ceil(length / 4096) + 1;
+      return { phys, length };
+    });
+    const m = this.kernel.dma.mapSg(this.dev, cpu.id, sg);
+    assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
+    this.mapped.set(requestId, m);
+    const rec = emptyKernelOpRecord("map");
+    const hits = this.diff(rec, snap);
+    let pages = 0;
+    for (const l of segments) pages += Math.ceil(l / 4096);
+    rec.pagesMapped = pages;
+    const iovaPages = this.iovaPages(pages);
+    const c = Math.min(iovaPages <= 1 ? 0 : 32 - Math.clz32(iovaPages - 1), REPORT_CLASSES - 1);
+    this.stats.allocsByClass[c]++;
+    this.stats.maps++;
+    chargeKernelOp(out, this.cost, rec);
+    this.onOp?.(cpu, "map", iovaPages, hits > 0 ? "rcache" : "tree", rec.treeAllocWalkSteps[0] ?? 0);
+  }
+
+  unmap(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
+    this.advance();
+    const m = this.mapped.get(requestId);
+    assert(m !== undefined, "unmap of a request never mapped");
+    this.mapped.delete(requestId);
+    const fq = this.cookie.fq;
+    const flushes0 = fq === null ? 0 : fq.flushes;
+    const snap = this.snapshot();
+    assert(this.kernel.dma.unmapSg(this.dev, cpu.id, m), "dma_unmap_sg of a live mapping failed");
+    const rec = emptyKernelOpRecord("unmap");
+    this.diff(rec, snap);
+    // The per-call frees into the rcache are magazine ops the counters above do not see.
+    rec.magazineOps += 1;
+    let pages = 0;
+    for (const l of segments) pages += Math.ceil(l / 4096);
+    rec.pagesUnmapped = pages;
+    rec.iq = this.iq;
+    if (this.strict) {
+      rec.invalidations = 1;
+      rec.syncs = 1;
+      this.stats.invalidations++;
+      this.stats.syncs++;
+    } else {
+      rec.flushQueueOps = 1;
+      rec.flushAlls = fq === null ? 0 : fq.flushes - flushes0;
+      this.stats.flushAlls += rec.flushAlls;
+    }
+    this.stats.unmaps++;
+    chargeKernelOp(out, this.cost, rec);
+    this.onOp?.(cpu, "unmap", this.iovaPages(pages), rec.treeFrees > 0 ? "tree" : "rcache", 0);
+  }
+
+  /** The IOVA size of a mapping of `pages` pages: rounded up to a power of two below the range's top. */
+  private iovaPages(pages: number): number {
+    return this.cookie.iovad.roundUpCacheable(pages);
+  }
+
+  /** Mappings live now. */
+  get live(): number {
+    return this.mapped.size;
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * The piscina worker of `iovalab sweep`: one task is one run of one grid
+ * point. The scenario arrives as plain data and is validated again here.
+ */
+
+import { runOne } from "./run.ts";
+import { validateScenarioData } from "./scenario.ts";
+import type { SweepTask } from "./sweep.ts";
+
+export default function runTask(task: SweepTask) {
+  const s = validateScenarioData(task.scenario, task.id);
+  const run = s.runs.find((r) => r.name === task.run);
+  if (run === undefined) throw new Error(`${task.id}: no run ${task.run}`);
+  return runOne(s, run);
+}

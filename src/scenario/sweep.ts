@@ -1,0 +1,145 @@
+/**
+ * Sweeps: a grid of scenario variants (`--over key=v1,v2,...`, several
+ * `--over` make a cartesian product), each run of the scenario at each grid
+ * point being one task. Results are one JSON line per finished task, keyed
+ * by the point and the run, so a results file can be appended to as tasks
+ * finish and read back to skip what is done (resume). Pure: the CLI does the
+ * files and the worker pool.
+ */
+
+import { InputError, quote } from "../stdx/errors.ts";
+import type { RunResult } from "./run.ts";
+import { type Scenario, scenarioToData, setPath, validateScenarioData } from "./scenario.ts";
+
+export interface SweepAxis {
+  key: string;
+  values: (number | string)[];
+}
+
+export interface SweepTask {
+  /** Stable identity of the task: the point's values and the run's name. */
+  id: string;
+  point: Record<string, number | string>;
+  run: string;
+  /** The scenario at this point, as plain data (validated). */
+  scenario: Record<string, unknown>;
+}
+
+export interface SweepLine {
+  id: string;
+  point: Record<string, number | string>;
+  run: string;
+  result: RunResult;
+}
+
+/** Parses one `--over key=v1,v2,...`. */
+export function parseOver(text: string): SweepAxis {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new InputError(`--over: expected key=v1,v2,..., found ${quote(text)}`);
+  const key = text.slice(0, eq).trim();
+  const raw = text
+    .slice(eq + 1)
+    .split(",")
+    .map((v) => v.trim());
+  if (raw.length === 0 || raw.some((v) => v === "")) {
+    throw new InputError(`--over ${key}: expected comma-separated values, found ${quote(text.slice(eq + 1))}`);
+  }
+  const values = raw.map((v) => (/^-?\d+(\.\d+)?(e\d+)?$/.test(v) ? Number(v) : v));
+  return { key, values };
+}
+
+/** Every task of the grid, points in the order of the axes (last axis fastest), runs within a point. */
+export function planSweep(base: Scenario, axes: readonly SweepAxis[], where: string): SweepTask[] {
+  if (axes.length === 0) throw new InputError("sweep: expected at least one --over key=v1,v2,...");
+  const points: Record<string, number | string>[] = [{}];
+  for (const a of axes) {
+    const next: Record<string, number | string>[] = [];
+    for (const p of points) for (const v of a.values) next.push({ ...p, [a.key]: v });
+    points.splice(0, points.length, ...next);
+  }
+  const tasks: SweepTask[] = [];
+  for (const point of points) {
+    const data = scenarioToData(base);
+    for (const [k, v] of Object.entries(point)) setPath(data, k, v);
+    const label = Object.entries(point)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    const s = validateScenarioData(data, `${where} at ${label}`);
+    for (const r of s.runs) {
+      tasks.push({ id: `${label}|${r.name}`, point, run: r.name, scenario: scenarioToData(s) });
+    }
+  }
+  return tasks;
+}
+
+/** Reads a results file's lines; a torn last line (a crash mid-write) is dropped. */
+export function readSweepLines(text: string): SweepLine[] {
+  const out: SweepLine[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (l.trim() === "") continue;
+    try {
+      const v = JSON.parse(l) as SweepLine;
+      if (typeof v.id === "string" && v.result !== undefined) out.push(v);
+    } catch {
+      // Only the last line can be torn; anything else is a damaged file.
+      if (i < lines.length - 1 && lines.slice(i + 1).some((x) => x.trim() !== "")) {
+        throw new InputError(`results line ${i + 1}: expected a JSON result, found ${quote(l)}`);
+      }
+    }
+  }
+  return out;
+}
+
+export function sweepLine(task: SweepTask, result: RunResult): string {
+  const line: SweepLine = { id: task.id, point: task.point, run: task.run, result };
+  return `${JSON.stringify(line)}\n`;
+}
+
+/** The metrics plotted against the swept value. */
+export const SWEEP_METRICS: readonly (keyof RunResult)[] = [
+  "iops",
+  "treeAllocsPerSec",
+  "walkStepsPerTreeAlloc",
+  "lockWaitShare",
+  "cacheHitRate",
+  "cachedIovaBytes",
+  "magazineBytes",
+];
+
+/** A vega-lite figure: each metric against the first axis, one line per run (and other axes' values). */
+export function sweepFigure(lines: readonly SweepLine[], axes: readonly SweepAxis[]): Record<string, unknown> {
+  const x = axes[0].key;
+  const rows = lines.map((l) => {
+    const others = axes
+      .slice(1)
+      .map((a) => `${a.key}=${l.point[a.key]}`)
+      .join(",");
+    const row: Record<string, unknown> = { x: l.point[x], series: others === "" ? l.run : `${l.run} ${others}` };
+    for (const m of SWEEP_METRICS) row[m] = l.result[m];
+    row.mapP99 = l.result.mapLatencyNs.p99;
+    return row;
+  });
+  const numeric = axes[0].values.every((v) => typeof v === "number");
+  const charts = [...SWEEP_METRICS, "mapP99"].map((m) => ({
+    title: m === "mapP99" ? "map latency p99 (ns)" : m,
+    width: 320,
+    height: 160,
+    data: { values: rows },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "x", type: numeric ? "quantitative" : "ordinal", title: x },
+      y: { field: m, type: "quantitative", title: null },
+      color: { field: "series", type: "nominal", title: "run" },
+    },
+  }));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: `sweep over ${axes.map((a) => a.key).join(" x ")}`,
+    config: { font: "DejaVu Sans" },
+    background: "white",
+    columns: 2,
+    concat: charts,
+  };
+}
