@@ -48,7 +48,13 @@ export function registerSweep(program: Command): void {
         const resultsFile = opts.results ?? join(opts.out, "sweep.jsonl");
         const done = new Map<string, SweepLine>();
         if (existsSync(resultsFile)) {
-          for (const l of readSweepLines(readFileSync(resultsFile, "utf8"))) done.set(l.id, l);
+          const text = readFileSync(resultsFile, "utf8");
+          const kept = readSweepLines(text);
+          for (const l of kept) done.set(l.id, l);
+          // A torn last line (a crash mid-write) is dropped, so the next append starts a line of its own.
+          if (text !== "" && !text.endsWith("\n")) {
+            writeFileAtomic(resultsFile, kept.map((l) => `${JSON.stringify(l)}\n`).join(""));
+          }
         }
         const todo = tasks.filter((t) => !done.has(t.id));
         const workers = opts.workers === undefined ? availableParallelism() : positive("--workers", opts.workers);

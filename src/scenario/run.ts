@@ -54,7 +54,6 @@ export interface RunResult {
   cmdqBusyShare: number;
   ioLatencyNs: { p50: number; p99: number };
   liveIovas: number;
-  eventsRun: number;
 }
 
 export interface RunOptions {
@@ -178,7 +177,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   }
   assert(measuring && engine.nowNs === endNs, "the run ends at its end");
   k.advanceTo(engine.nowNs);
-  return collect(s, run, k, engine, fio, seam, cpus, ql.maxSectorsKb);
+  return collect(s, run, k, fio, seam, cpus, ql.maxSectorsKb);
 }
 
 function resetAll(fio: FioRun, seam: KernelDmaSeam, cpus: Cpu[]): void {
@@ -194,7 +193,6 @@ function collect(
   s: Scenario,
   run: RunSpec,
   k: Kernel,
-  engine: Engine,
   fio: FioRun,
   seam: KernelDmaSeam,
   cpus: Cpu[],
@@ -263,7 +261,6 @@ function collect(
     cmdqBusyShare: round(iq.busyNs / windowNs, 6),
     ioLatencyNs: { p50: fio.stats.ioLatencyNs.quantile(0.5), p99: fio.stats.ioLatencyNs.quantile(0.99) },
     liveIovas: iovad.liveIovas,
-    eventsRun: engine.eventsRun,
   };
 }
 

@@ -195,15 +195,18 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
   const found = valueAt(data, issue.path);
   const foundText = found === undefined ? "nothing" : quote(typeof found === "string" ? found : JSON.stringify(found));
   switch (issue.code) {
-    case "unrecognized_keys":
-      return `expected one of the known keys, found ${issue.keys.map((k) => quote(k)).join(", ")}`;
+    case "unrecognized_keys": {
+      const keys = issue.path[0] === "cost" ? ` (${COST_PARAM_NAMES.join(", ")})` : "";
+      return `expected one of the known keys${keys}, found ${issue.keys.map((k) => quote(k)).join(", ")}`;
+    }
     case "invalid_value":
       return `expected one of ${issue.values.map((v) => String(v)).join(", ")}, found ${foundText}`;
     case "invalid_type":
       return `expected ${issue.expected}, found ${foundText}`;
     case "too_small":
+      return `expected ${issue.origin === "array" ? "at least" : issue.inclusive ? "a number >=" : "a number >"} ${issue.minimum}, found ${foundText}`;
     case "too_big":
-      return `expected ${issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, "")}, found ${foundText}`;
+      return `expected ${issue.origin === "array" ? "at most" : issue.inclusive ? "a number <=" : "a number <"} ${issue.maximum}, found ${foundText}`;
     case "invalid_key":
       return `expected a cost parameter (${COST_PARAM_NAMES.join(", ")}), found ${foundText}`;
     default:
