@@ -40,53 +40,16 @@ export class ByteOut {
   /** A non-negative integer below 2^53 in decimal. */
   num(n: number): void {
     this.ensure(16);
-    if (n < 1_000_000_000) {
-      this.small(n);
+    if (n < 100_000_000) {
+      this.pos = writeSmall(this.buf, this.pos, n | 0);
       return;
     }
-    // Two 32-bit-safe halves: the high digits, then nine low digits padded.
-    const high = Math.floor(n / 1_000_000_000);
-    let low = n - high * 1_000_000_000;
-    this.small(high);
-    const buf = this.buf;
-    let p = this.pos + 9;
-    this.pos = p;
-    for (let i = 0; i < 9; i++) {
-      const q = (low / 10) | 0;
-      buf[--p] = 48 + low - q * 10;
-      low = q;
-    }
-  }
-
-  /** An integer below 10^9 (int32 arithmetic). */
-  private small(n: number): void {
-    let x = n | 0;
-    const digits =
-      x < 10
-        ? 1
-        : x < 100
-          ? 2
-          : x < 1000
-            ? 3
-            : x < 10000
-              ? 4
-              : x < 100000
-                ? 5
-                : x < 1000000
-                  ? 6
-                  : x < 10000000
-                    ? 7
-                    : x < 100000000
-                      ? 8
-                      : 9;
-    const buf = this.buf;
-    let p = this.pos + digits;
-    this.pos = p;
-    do {
-      const q = (x / 10) | 0;
-      buf[--p] = 48 + x - q * 10;
-      x = q;
-    } while (x > 0);
+    // Two int32-safe parts: the high digits, then eight low digits padded.
+    const high = Math.floor(n / 100_000_000);
+    const low = (n - high * 100_000_000) | 0;
+    const p = high < 100_000_000 ? writeSmall(this.buf, this.pos, high) : writeBig(this.buf, this.pos, high);
+    writePadded8(this.buf, p, low);
+    this.pos = p + 8;
   }
 
   get length(): number {
@@ -97,4 +60,64 @@ export class ByteOut {
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.pos);
   }
+}
+
+/** "00" to "99", two ASCII digits per entry: halves the divisions. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 48 + ((i / 10) | 0);
+  PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+
+function digits8(x: number): number {
+  return x < 10
+    ? 1
+    : x < 100
+      ? 2
+      : x < 1000
+        ? 3
+        : x < 10000
+          ? 4
+          : x < 100000
+            ? 5
+            : x < 1000000
+              ? 6
+              : x < 10000000
+                ? 7
+                : 8;
+}
+
+/** Writes x (0 <= x < 10^8) at p; returns the position after it. */
+function writeSmall(buf: Uint8Array, p: number, x: number): number {
+  const end = p + digits8(x);
+  let q = end;
+  while (x >= 100) {
+    const r = x % 100;
+    x = (x / 100) | 0;
+    buf[--q] = PAIRS[2 * r + 1];
+    buf[--q] = PAIRS[2 * r];
+  }
+  if (x >= 10) {
+    buf[--q] = PAIRS[2 * x + 1];
+    buf[--q] = PAIRS[2 * x];
+  } else buf[--q] = 48 + x;
+  return end;
+}
+
+/** Writes exactly eight digits of x (0 <= x < 10^8), zero-padded, at p. */
+function writePadded8(buf: Uint8Array, p: number, x: number): void {
+  for (let q = p + 8; q > p; ) {
+    const r = x % 100;
+    x = (x / 100) | 0;
+    buf[--q] = PAIRS[2 * r + 1];
+    buf[--q] = PAIRS[2 * r];
+  }
+}
+
+/** Writes x (10^8 <= x < 2^53 / 10^8) at p; returns the position after it. */
+function writeBig(buf: Uint8Array, p: number, x: number): number {
+  const high = Math.floor(x / 100_000_000);
+  const q = writeSmall(buf, p, high);
+  writePadded8(buf, q, (x - high * 100_000_000) | 0);
+  return q + 8;
 }
