@@ -87,8 +87,10 @@ export function seedScenario(): Scenario {
     machine: "hisi-sas-128",
     kernel: "6.1",
     seed: 1,
-    durationMs: 40,
-    warmupMs: 10,
+    // 500 ms measured after 1 s of warm-up (the caches age: what they hold still grows after
+    // 200 ms); the six runs take about 25 s on a 2-core machine (docs/cost-model.md, "Run length").
+    durationMs: 500,
+    warmupMs: 1000,
     disks: { count: 12, ...DEVICE_PRESETS.sasSsd12g, queueDepth: 32 },
     hba: { canQueue: 4096, linkBytesPerSec: 7.4e9 },
     completion: "dispatch-cpu",
