@@ -108,7 +108,7 @@ async function runScenario(s: Scenario, o: RunOpts): Promise<RunResult[]> {
   const bar =
     o.progress && tty
       ? new cliProgress.SingleBar(
-          { format: "{bar} {percentage}% | {run} | {elapsed}s", stream: process.stderr, hideCursor: true },
+          { format: "{bar} {percentage}% | {run} | {duration_formatted}", stream: process.stderr, hideCursor: true },
           cliProgress.Presets.shades_classic,
         )
       : null;
