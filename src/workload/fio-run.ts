@@ -142,7 +142,10 @@ export class FioRun {
   private piecesInFlight = 0;
   private readonly startNs: number;
   private readonly rqById = new Map<number, Rq>();
-  private readonly hooks: Record<"loop" | "submit" | "dispatch" | "mapped" | "unmap" | "complete" | "irqDone", Hook>;
+  private readonly hooks: Record<
+    "loop" | "submit" | "dispatch" | "map" | "mapped" | "unmap" | "complete" | "irqDone",
+    Hook
+  >;
   /** Interrupt tasks and their scripts, reused. */
   private readonly irqPool: { task: ScriptTask; script: Script }[] = [];
   private readonly irqByRq = new Map<number, { task: ScriptTask; script: Script }>();
@@ -175,6 +178,16 @@ export class FioRun {
       loop: { name: "fio", run: (_cpu, arg, out) => this.fioLoop(arg, out) },
       submit: { name: "submit_bio", run: (cpu, arg, out) => this.submitBio(cpu, this.threads[arg], out) },
       dispatch: { name: "run_hw_queue", run: (cpu, disk, out) => this.runQueue(cpu, disk, out) },
+      map: {
+        // dma_map_sg at the instant the CPU reaches it (after the request set-up), so the DMA
+        // layer decides in simulated-time order and the map latency is the map's alone.
+        name: "dma_map",
+        run: (cpu, id, out) => {
+          const r = this.rqById.get(id) as Rq;
+          r.mapStartNs = o.engine.nowNs;
+          o.dma.map(cpu, r.disk, r.rq.segments, r.id, out);
+        },
+      },
       mapped: {
         name: "mapped",
         run: (_cpu, id) => {
@@ -366,7 +379,7 @@ export class FioRun {
     // The budget is taken now (the disk's queue depth); the request reaches the disk once mapped.
     d.reserve();
     out.compute(this.o.cost.blockRequestNs.ns);
-    this.o.dma.map(cpu, disk, rq.segments, id, out);
+    out.hook(this.hooks.map, id);
     out.hook(this.hooks.mapped, id);
     out.compute(this.o.cost.driverSubmitNs.ns);
     out.hook(this.hooks.dispatch, disk);
