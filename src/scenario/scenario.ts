@@ -93,7 +93,8 @@ export function seedScenario(): Scenario {
     warmupMs: 1000,
     disks: { count: 12, ...DEVICE_PRESETS.sasSsd12g, queueDepth: 32 },
     hba: { canQueue: 4096, linkBytesPerSec: 7.4e9 },
-    completion: "dispatch-cpu",
+    // hisi_sas v3: managed interrupt affinity, 16 completion queues over 128 CPUs.
+    completion: "managed-affinity",
     cpusPerCompletionQueue: 8,
     fio: SEED_FIO,
     cmdline: "",
