@@ -53,3 +53,10 @@ test("bad inputs name the file, the line, the key path and what was expected", (
   fails("seed: [1\n", /^s\.yaml:\d+: expected YAML, found an error/);
   fails("- 1\n- 2\n", /^s\.yaml:1: expected a mapping of scenario keys/);
 });
+
+test("scenarios/calibration.yaml is the calibration test's scenario", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { calibrationScenario } = await import("./calibrate.ts");
+  const file = new URL("../../scenarios/calibration.yaml", import.meta.url);
+  assert.deepEqual(parseScenarioYaml(readFileSync(file, "utf8"), "calibration.yaml"), calibrationScenario());
+});
