@@ -7,7 +7,7 @@
  */
 
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
@@ -51,11 +51,13 @@ export function registerRun(program: Command): void {
       runCommand(async () => {
         const s = file === undefined ? seedScenario() : parseScenarioYaml(readText(file), file);
         applyCliOverrides(s, opts);
+        // Directories first: a bad path fails before minutes of simulation, not after.
+        mkdirSync(opts.out, { recursive: true });
+        if (opts.perfetto !== undefined) mkdirSync(dirname(opts.perfetto), { recursive: true });
         const runs = await runScenario(s, opts);
         const report = makeReport(s, runs);
         const json = reportJson(report);
         const table = comparisonTable(report);
-        mkdirSync(opts.out, { recursive: true });
         const figure = reportFigure(report);
         const svg = await renderSvg(figure);
         writeFileAtomic(join(opts.out, "report.json"), json);
