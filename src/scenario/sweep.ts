@@ -60,7 +60,8 @@ export function planSweep(base: Scenario, axes: readonly SweepAxis[], where: str
   const tasks: SweepTask[] = [];
   for (const point of points) {
     const data = scenarioToData(base);
-    for (const [k, v] of Object.entries(point)) setPath(data, k, v);
+    // A value takes the type of the key it replaces: `kernel=6.1,5.15` are names, not numbers.
+    for (const [k, v] of Object.entries(point)) setPath(data, k, typeof valueAt(data, k) === "string" ? String(v) : v);
     const label = Object.entries(point)
       .map(([k, v]) => `${k}=${v}`)
       .join(",");
@@ -70,6 +71,15 @@ export function planSweep(base: Scenario, axes: readonly SweepAxis[], where: str
     }
   }
   return tasks;
+}
+
+function valueAt(data: Record<string, unknown>, key: string): unknown {
+  let v: unknown = data;
+  for (const p of key.split(".")) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<string, unknown>)[p];
+  }
+  return v;
 }
 
 /** Reads a results file's lines; a torn last line (a crash mid-write) is dropped. */
