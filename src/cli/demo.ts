@@ -5,13 +5,13 @@
  */
 
 import type { Command } from "commander";
-import { runChurn } from "../iova/churn-run.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import { getProfile } from "../iova/profile.ts";
 import { maxCachedBytes, rcacheOrdersForBytes } from "../iova/range.ts";
 import { formatBytes, formatPercent, formatTable } from "../report/table.ts";
 import { InputError } from "../stdx/errors.ts";
 import { churn } from "../workload/churn.ts";
+import { runChurn } from "../workload/churn-run.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 

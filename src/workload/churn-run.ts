@@ -5,8 +5,8 @@
  * tests that compare ranges; mappings are named by allocation number.
  */
 
-import type { ChurnStep } from "../workload/churn.ts";
-import type { IovaDomain } from "./domain.ts";
+import type { IovaDomain } from "../iova/domain.ts";
+import type { ChurnStep } from "./churn.ts";
 
 export interface ChurnResult {
   mappings: number;

@@ -1,0 +1,69 @@
+/**
+ * The one-way layers of docs/ARCHITECTURE.md, checked on the import lines of
+ * every source file: a lower layer never imports a higher one, `iova/` and
+ * `sim/` never import each other, and the model uses no Node APIs outside the
+ * command line and its named thin adapters.
+ */
+
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { test } from "node:test";
+
+const SRC = join(import.meta.dirname, "..", "src");
+
+/** What each layer may import from the others (itself is always allowed). */
+const ALLOWED: Record<string, string[]> = {
+  stdx: [],
+  iova: ["stdx"],
+  sim: ["stdx"],
+  iommu: ["stdx", "iova"],
+  dma: ["stdx", "iova", "iommu"],
+  driver: ["stdx", "iova", "iommu", "dma"],
+  sysfs: ["stdx", "iova", "iommu", "dma", "driver"],
+  machine: ["stdx", "iova", "iommu", "dma", "driver", "sysfs"],
+  workload: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim"],
+  scenario: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "workload"],
+  report: ["stdx", "iova", "sim", "workload", "scenario"],
+  cli: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "workload", "scenario", "report"],
+};
+
+/** Files outside cli/ that may use Node APIs: thin adapters, each for one reason. */
+const NODE_ADAPTERS = new Set([
+  "workload/trace/node-source.ts", // streams trace files and gunzip
+  "report/png.ts", // locates the shipped font for the native PNG renderer
+]);
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory()
+      ? files(join(dir, e.name))
+      : e.name.endsWith(".ts") && !e.name.endsWith(".test.ts")
+        ? [join(dir, e.name)]
+        : [],
+  );
+}
+
+test("layers import only downwards, and the model uses no Node APIs", () => {
+  const problems: string[] = [];
+  for (const file of files(SRC)) {
+    const rel = relative(SRC, file);
+    const layer = rel.includes("/") ? rel.split("/")[0] : "index";
+    if (layer === "index") continue;
+    const allowed = ALLOWED[layer];
+    assert.ok(allowed, `${rel}: layer ${layer} is not in the layer table`);
+    const text = readFileSync(file, "utf8");
+    const imports = /(?:import|export)[^"'();]*?from\s+["']([^"']+)["']|import\s*\(?\s*["']([^"']+)["']/g;
+    for (const m of text.matchAll(imports)) {
+      const spec = m[1] ?? m[2];
+      if (spec.startsWith("node:")) {
+        if (layer !== "cli" && !NODE_ADAPTERS.has(rel)) problems.push(`${rel}: imports ${spec}`);
+        continue;
+      }
+      if (!spec.startsWith(".")) continue;
+      const target = relative(SRC, join(file, "..", spec)).split("/")[0];
+      if (target !== layer && !allowed.includes(target)) problems.push(`${rel}: ${layer} imports ${target} (${spec})`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
