@@ -26,6 +26,7 @@ interface ReplayCliOptions {
   strict?: boolean;
   lazy?: boolean;
   captured?: string;
+  capturedKernel?: string;
 }
 
 function loadMachine(name: string): MachineDesc {
@@ -169,6 +170,10 @@ export function registerReplay(program: Command): void {
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
     .option("--lazy", "what if: the flush queue (iommu.strict=0); compared with the baseline")
     .option("--captured <mode>", "strict or lazy: how the trace was captured (default: the machine's command line)")
+    .option(
+      "--captured-kernel <profile>",
+      "the kernel the trace was captured on; with another --kernel, a what-if across kernels compared with it",
+    )
     .action((trace: string, opts: ReplayCliOptions) =>
       runCommand(async () => {
         if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
@@ -188,17 +193,23 @@ export function registerReplay(program: Command): void {
           rangeBytes: bytes("--range", opts.range),
           emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
         });
-        // A what-if (another range or mode) also replays the baseline, the trace as captured, on the same calls.
+        // A what-if (another range, mode or kernel) also replays the baseline,
+        // the trace as captured, on the same calls.
+        const capturedKernel = parseKernelOption(opts.capturedKernel);
         let baseline: Replayer | null = null;
-        if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy)) {
+        if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)) {
           baseline = new Replayer({
             machine,
-            kernel: parseKernelOption(opts.kernel),
+            kernel: capturedKernel ?? parseKernelOption(opts.kernel),
             cpus: positiveInt("--cpus", opts.cpus),
             device,
             strict: captured,
           });
-          if (opts.range === undefined && baseline.kernel.iommu.config.strict === replayer.kernel.iommu.config.strict) {
+          if (
+            opts.range === undefined &&
+            baseline.kernel.iommu.config.strict === replayer.kernel.iommu.config.strict &&
+            baseline.kernel.profile.name === replayer.kernel.profile.name
+          ) {
             baseline = null;
           }
         }

@@ -158,3 +158,25 @@ test("the full strict 6.1 trace replays with every IOVA (71,365 map events)", {
   const first = got.findIndex((x, i) => x !== want[i]);
   assert.equal(first, -1, `first different map event: #${first + 1}, model ${got[first]}, kernel ${want[first]}`);
 });
+
+test("--captured-kernel with another --kernel is a what-if across kernels (5.10's 128-pfn magazines)", () => {
+  const out = spawnSync(
+    process.execPath,
+    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--captured-kernel", "6.1", "--kernel", "5.10"],
+    { encoding: "utf8" },
+  );
+  assert.equal(out.status, 0, out.stderr);
+  assert.match(out.stdout, /\nsettings +6\.1, strict, 6 rcache classes +5\.10, strict, 6 rcache classes\n/);
+  // A magazine is a size word and IOVA_MAG_SIZE pfns: 127 on 6.1, 128 on 5.10.
+  const m = /\nmagazines \(memory\) +(\d+) \((\d+) bytes\) +(\d+) \((\d+) bytes\)\n/.exec(out.stdout);
+  assert.ok(m, out.stdout);
+  assert.equal(Number(m[2]), Number(m[1]) * (8 + 8 * 127));
+  assert.equal(Number(m[4]), Number(m[3]) * (8 + 8 * 128));
+  const same = spawnSync(
+    process.execPath,
+    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--captured-kernel", "6.1", "--kernel", "6.1"],
+    { encoding: "utf8" },
+  );
+  assert.equal(same.status, 0, same.stderr);
+  assert.doesNotMatch(same.stdout, /\nwhat if /, "the same kernel is no what-if");
+});
