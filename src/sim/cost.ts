@@ -71,10 +71,10 @@ const CONFORMANCE = "../shared/conformance/README.md, C baseline (gcc -O2, x86-6
 export function defaultCostModel(): CostModel {
   return {
     treeWalkStepNs: {
-      ns: 15,
+      ns: 13,
       per: "rb_prev step",
-      source: `${CONFORMANCE}: tree-path 3260.7 ns/op over 203 rb_prev steps/op, about 15 ns a step`,
-      free: false,
+      source: `${CONFORMANCE}: tree-path 3260.7 ns/op over 203 rb_prev steps/op, about 15 ns a step (+-15%); fitted to 13 on strict/default in calibration (docs/cost-model.md)`,
+      free: true,
     },
     treeAllocNs: {
       ns: 200,
