@@ -4,8 +4,18 @@
  * all (a temporary file, then a rename).
  */
 
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import {
+  closeSync,
+  createReadStream,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { createGunzip, gunzipSync } from "node:zlib";
 import { InputError } from "../stdx/errors.ts";
 
 /** Reads a whole text file; `-` is stdin, `*.gz` is read decompressed. */
@@ -31,16 +41,77 @@ export function readBytes(path: string): Buffer {
   return data;
 }
 
+/**
+ * Streams a file's bytes to `sink` in chunks (`-` is stdin, `*.gz` is read
+ * decompressed). Reading a plain file in 1 MiB chunks into one reused buffer
+ * is ten times faster here than reading it whole: a large fresh buffer costs
+ * more in page faults than the read.
+ */
+export async function readChunks(path: string, sink: (chunk: Uint8Array) => void): Promise<void> {
+  const fail = (e: unknown): never => {
+    throw new InputError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  };
+  if (path === "-" || path.endsWith(".gz")) {
+    let source: NodeJS.ReadableStream;
+    try {
+      source = path === "-" ? process.stdin : createReadStream(path);
+    } catch (e) {
+      return fail(e);
+    }
+    const stream = path.endsWith(".gz") ? source.pipe(createGunzip()) : source;
+    try {
+      for await (const chunk of stream) sink(chunk as Uint8Array);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code?.startsWith("Z_")) {
+        throw new InputError(`${path}: expected gzip data, found something else`);
+      }
+      return fail(e);
+    }
+    return;
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    return fail(e);
+  }
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      sink(buf.subarray(0, n));
+    }
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    return fail(e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes `data` to `path` atomically: a temporary file beside it, then a rename. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array | Uint8Array[]): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, data);
+    if (Array.isArray(data)) {
+      const fd = openSync(tmp, "w");
+      try {
+        for (const part of data) writeAll(fd, part);
+      } finally {
+        closeSync(fd);
+      }
+    } else writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw new InputError(`${path}: cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let at = 0;
+  while (at < data.length) at += writeSync(fd, data, at, data.length - at);
 }
 
 /** Writes to stdout and resolves once it is flushed (large outputs to pipes). */

@@ -1,10 +1,10 @@
 /** `iovalab ops FILE`: runs an `.iovaops` script and prints exactly its output. */
 
 import type { Command } from "commander";
-import { runOps } from "../iova/ops.ts";
+import { OpsRunner } from "../iova/ops.ts";
 import { isProfileName, PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
 import { InputError } from "../stdx/errors.ts";
-import { readBytes, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { readChunks, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
 
 export function parseKernelOption(value: string | undefined): ProfileName | undefined {
   if (value === undefined) return undefined;
@@ -29,14 +29,15 @@ export function registerOps(program: Command): void {
         if (opts.search !== "augmented" && opts.search !== "walk") {
           throw new InputError(`--search: expected augmented or walk, found ${JSON.stringify(opts.search)}`);
         }
-        const bytes = readBytes(file);
-        const result = runOps(file === "-" ? "<stdin>" : file, bytes, {
+        const runner = new OpsRunner(file === "-" ? "<stdin>" : file, {
           kernel,
           verify: opts.verify,
           search: opts.search,
         });
-        if (opts.walks !== undefined) writeFileAtomic(opts.walks, result.walks);
-        await writeStdout(result.output);
+        await readChunks(file, (chunk) => runner.feed(chunk));
+        const result = runner.finish();
+        if (opts.walks !== undefined) writeFileAtomic(opts.walks, result.walksParts);
+        for (const part of result.outputParts) await writeStdout(part);
       }),
     );
 }

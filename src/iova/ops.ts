@@ -45,6 +45,9 @@ export interface OpsResult {
   output: Uint8Array;
   /** The `.walks` lines, each ending in "\n" (ASCII). */
   walks: Uint8Array;
+  /** `output` as the chunks it was written in (no copy), for writing out. */
+  outputParts: Uint8Array[];
+  walksParts: Uint8Array[];
   ops: number;
   domain: IovaDomain;
 }
@@ -78,23 +81,55 @@ export class OpsRunner {
     this.lineBody(text);
   }
 
+  /** The start of a line cut by the end of the last chunk. */
+  private carry: Uint8Array | null = null;
+
   /**
-   * Runs a whole script given as bytes. Lines of the common shape (an
+   * Runs the next chunk of the script's bytes (a chunk may end mid-line; the
+   * rest of that line comes with the next one). Lines of the common shape (an
    * operation and plain decimal operands separated by single spaces) take a
    * byte-level fast path; anything else, errors included, goes through the
    * general parser with the same result.
    */
-  runBytes(buf: Uint8Array): void {
-    const n = buf.length;
+  feed(chunk: Uint8Array): void {
+    const n = chunk.length;
     let pos = 0;
-    while (pos < n) {
-      let end = buf.indexOf(NEWLINE, pos);
-      if (end < 0) end = n;
-      this.lineNo++;
-      if (this.domain === null || !this.fastLine(this.domain, buf, pos, end)) {
-        this.lineBody(LATIN1.decode(buf.subarray(pos, end)));
+    if (this.carry !== null) {
+      const nl = chunk.indexOf(NEWLINE);
+      const take = nl < 0 ? n : nl;
+      const joined = new Uint8Array(this.carry.length + take);
+      joined.set(this.carry);
+      joined.set(chunk.subarray(0, take), this.carry.length);
+      if (nl < 0) {
+        this.carry = joined;
+        return;
       }
+      this.carry = null;
+      this.oneLine(joined, 0, joined.length);
+      pos = nl + 1;
+    }
+    while (pos < n) {
+      const end = chunk.indexOf(NEWLINE, pos);
+      if (end < 0) {
+        // A copy: the caller may reuse the chunk's memory (and a Node Buffer's
+        // slice() is a view, not a copy).
+        this.carry = new Uint8Array(chunk.subarray(pos));
+        return;
+      }
+      this.oneLine(chunk, pos, end);
       pos = end + 1;
+    }
+  }
+
+  /** Runs a whole script given as bytes. */
+  runBytes(buf: Uint8Array): void {
+    this.feed(buf);
+  }
+
+  private oneLine(buf: Uint8Array, start: number, end: number): void {
+    this.lineNo++;
+    if (this.domain === null || !this.fastLine(this.domain, buf, start, end)) {
+      this.lineBody(LATIN1.decode(buf.subarray(start, end)));
     }
   }
 
@@ -204,15 +239,30 @@ export class OpsRunner {
 
   /** Ends the script and hands back everything it printed. */
   finish(): OpsResult {
+    if (this.carry !== null) {
+      // The last line had no newline.
+      const last = this.carry;
+      this.carry = null;
+      this.oneLine(last, 0, last.length);
+    }
     if (this.header === null || this.domain === null) {
       throw new InputError(
         `${this.file}:${this.lineNo}: expected the header line "domain granule=... start_pfn=... cpus=...", found end of file`,
       );
     }
+    const out = this.out;
+    const walks = this.walks;
     return {
       header: this.header,
-      output: this.out.bytes(),
-      walks: this.walks.bytes(),
+      // One array on demand (a copy when the output spans chunks).
+      get output() {
+        return out.bytes();
+      },
+      get walks() {
+        return walks.bytes();
+      },
+      outputParts: out.parts(),
+      walksParts: walks.parts(),
       ops: this.ops,
       domain: this.domain,
     };

@@ -7,17 +7,27 @@
 export const NEWLINE = 10;
 export const SPACE = 32;
 
+/** Output is kept in chunks of this many bytes. */
+const CHUNK = 1 << 20;
+
 export class ByteOut {
-  private buf = new Uint8Array(1 << 16);
+  /** Filled chunks, in order; the output is these and then `buf[0..pos)`. */
+  private readonly full: Uint8Array[] = [];
+  private fullBytes = 0;
+  private buf = new Uint8Array(CHUNK);
   private pos = 0;
 
+  /**
+   * Room for `n` more bytes in the current chunk. Output grows by whole new
+   * chunks, never by copying what was written: growing one large buffer by
+   * doubling cost more than formatting the numbers.
+   */
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
-    const b = new Uint8Array(cap);
-    b.set(this.buf.subarray(0, this.pos));
-    this.buf = b;
+    this.full.push(this.buf.subarray(0, this.pos));
+    this.fullBytes += this.pos;
+    this.buf = new Uint8Array(Math.max(CHUNK, n));
+    this.pos = 0;
   }
 
   byte(b: number): void {
@@ -53,12 +63,24 @@ export class ByteOut {
   }
 
   get length(): number {
-    return this.pos;
+    return this.fullBytes + this.pos;
   }
 
-  /** The bytes written so far (a view; copy before writing more). */
+  /** The output as its chunks, in order (views; write them before writing more). */
+  parts(): Uint8Array[] {
+    return [...this.full, this.buf.subarray(0, this.pos)];
+  }
+
+  /** The output as one array (a copy when it spans chunks). */
   bytes(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
+    if (this.full.length === 0) return this.buf.subarray(0, this.pos);
+    const all = new Uint8Array(this.length);
+    let at = 0;
+    for (const part of this.parts()) {
+      all.set(part, at);
+      at += part.length;
+    }
+    return all;
   }
 }
 
