@@ -87,6 +87,11 @@ test("the fit key admits exactly the size-aligned requests that fit (brute force
         if (align > 1) assert.equal(fitKey(from, to) >= fitThreshold(size, align), fits);
         // unaligned: the key is a necessary condition for a gap of `size`
         if (len >= size) assert.ok(fitKey(from, to) >= fitThreshold(size, 1));
+        // the same range moved up by a multiple of 2^20 (beyond int32 too) has the same room and key
+        for (const base of [2 ** 20, 2 ** 36, 2 ** 51]) {
+          assert.equal(alignedRoom(base + from, base + to), room);
+          assert.equal(fitKey(base + from, base + to), fitKey(from, to));
+        }
       },
     ),
     { numRuns: 3000, seed: 11 },

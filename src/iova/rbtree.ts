@@ -62,16 +62,25 @@ export function roundUpF32(x: number): number {
 export function alignedRoom(from: number, to: number): number {
   const g = to - from;
   if (g < 1) return -1;
-  let k = Math.floor(Math.log2(g));
-  if (2 ** k > g)
-    k--; // log2 rounding near powers of two
-  else if (2 ** (k + 1) <= g) k++;
-  return alignUp(from, 2 ** k) + 2 ** k <= to ? k : k - 1;
+  const k = floorLog2(g);
+  const block = 2 ** k;
+  return alignUp(from, block) + block <= to ? k : k - 1;
 }
 
+/** floor(log2(x)) for an integer x >= 1 below 2^53. */
+function floorLog2(x: number): number {
+  if (x < 0x8000_0000) return 31 - Math.clz32(x);
+  let k = Math.floor(Math.log2(x));
+  if (2 ** k > x)
+    k--; // log2 rounding near powers of two
+  else if (2 ** (k + 1) <= x) k++;
+  return k;
+}
+
+/** Rounds x up to a multiple of the power of two a (division by a power of two is exact). */
 function alignUp(x: number, a: number): number {
-  const r = x % a;
-  return r === 0 ? x : x - r + a;
+  const down = Math.floor(x / a) * a;
+  return down === x ? x : down + a;
 }
 
 /**
