@@ -8,13 +8,7 @@
  * conformance vector should not pay.
  */
 
-import module from "node:module";
 import { Command } from "commander";
-
-// Node strips the types of every .ts module it loads; its compile cache
-// (in the OS temp directory, keyed by the source's hash) keeps the result, so
-// later runs load the model in milliseconds instead of a tenth of a second.
-module.enableCompileCache?.();
 
 type Register = (program: Command) => void;
 
