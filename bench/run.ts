@@ -155,7 +155,3 @@ if (!existsSync(PERF)) {
     );
   }
 }
-
-if (process.argv.includes("--write")) {
-  writeFileSync(join(ROOT, "bench", "last-run.md"), `${lines.join("\n")}\n`);
-}
