@@ -154,3 +154,11 @@ test("kernels lists every profile with its sources", () => {
   assert.match(r.stdout, /IOVA_MAG_SIZE 128/);
   assert.match(r.stdout, /no retry above the cached node/);
 });
+
+test("--kernel is checked the same way by every command that boots a kernel", () => {
+  for (const cmd of [["run", "--runs", "default-strict"], ["shell"], ["demo"]]) {
+    const r = iovalab([...cmd, "--kernel", "4.4"], "");
+    assert.equal(r.status, 2, `${cmd[0]}: ${r.stderr}`);
+    assert.match(r.stderr, /--kernel: expected .*found "4\.4"/, cmd[0]);
+  }
+});

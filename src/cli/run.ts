@@ -18,11 +18,13 @@ import { type RunResult, runOne } from "../scenario/run.ts";
 import { parseScenarioYaml, type Scenario, seedScenario } from "../scenario/scenario.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import { readText, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { parseKernelOption } from "./ops.ts";
 
 interface RunOpts {
   json?: boolean;
   out: string;
   seed?: string;
+  kernel?: string;
   duration?: string;
   warmup?: string;
   runs?: string;
@@ -40,6 +42,7 @@ export function registerRun(program: Command): void {
     .option("--json", "print the results as JSON on stdout instead of the table")
     .option("--out <dir>", "directory for report.json, report.html, report.png", "out")
     .option("--seed <n>", "seed (overrides the scenario's)")
+    .option("--kernel <profile>", "kernel profile: mainline, 6.1, 5.15 or 5.10 (overrides the scenario's)")
     .option("--duration <ms>", "simulated milliseconds measured per run (overrides the scenario's)")
     .option("--warmup <ms>", "simulated milliseconds of warm-up per run (overrides the scenario's)")
     .option("--runs <names>", "only these runs, comma-separated")
@@ -82,6 +85,8 @@ function nonNegative(name: string, v: string, integer: boolean): number {
 
 function applyCliOverrides(s: Scenario, o: RunOpts): void {
   if (o.seed !== undefined) s.seed = nonNegative("--seed", o.seed, true);
+  const kernel = parseKernelOption(o.kernel);
+  if (kernel !== undefined) s.kernel = kernel;
   if (o.duration !== undefined) {
     s.durationMs = nonNegative("--duration", o.duration, false);
     if (s.durationMs === 0) throw new InputError("--duration: expected a positive number of ms, found 0");
