@@ -122,10 +122,11 @@ export function writePerfetto(ctx: RunContext, opts: PerfettoOptions = {}): { fi
       }
       prevHold = hold;
       const dev: Record<string, number> = {};
-      fio.disks.forEach((d) => {
+      fio?.disks.forEach((d) => {
         dev[`${d.name} on disk`] = d.outstanding;
         dev[`${d.name} waiting`] = d.waiting;
       });
+      if (ctx.net !== null) dev[`${ctx.net.nic.name} frames on the wire`] = ctx.net.nic.inFlight;
       events.push({ name: "disk queues", ph: "C", ts, pid: PID_DEVICES, tid: 0, args: dev });
       events.push({
         name: "smmu cmdq backlog (ns)",

@@ -18,7 +18,8 @@ import { InputError } from "../stdx/errors.ts";
 import { HISI_SAS_V3_LIMITS, type QueueLimits } from "../workload/block.ts";
 import { expandJobs, parseFioJobFile } from "../workload/fio.ts";
 import { FioRun } from "../workload/fio-run.ts";
-import type { RunSpec, Scenario } from "./scenario.ts";
+import { NetworkRun } from "../workload/network-run.ts";
+import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario } from "./scenario.ts";
 import { KernelDmaSeam } from "./seam.ts";
 
 const MS = 1_000_000;
@@ -70,7 +71,9 @@ export interface RunContext {
   kernel: Kernel;
   seam: KernelDmaSeam;
   cpus: Cpu[];
-  fio: FioRun;
+  /** The workload's runner: fio jobs, or a NIC's rings. */
+  fio: FioRun | null;
+  net: NetworkRun | null;
   startNs: number;
   warmupEndNs: number;
   endNs: number;
@@ -133,11 +136,82 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   engine.nowNs = startNs;
   k.advanceTo(startNs);
   const cpus = Array.from({ length: k.cpus }, (_, i) => new Cpu(engine, i));
-  const seam = new KernelDmaSeam(engine, k, dev, cost);
+  let seam: KernelDmaSeam;
+  let fio: FioRun | null = null;
+  let net: NetworkRun | null = null;
+  let runner: Workload;
+  if (s.workload.kind === "network") {
+    const nic = nicDevice(k);
+    seam = new KernelDmaSeam(engine, k, nic, cost);
+    net = networkRun(s, s.workload, engine, cpus, cost, seam);
+    runner = net;
+  } else {
+    seam = new KernelDmaSeam(engine, k, dev, cost);
+    fio = fioRun(s, engine, cpus, cost, seam, limits);
+    runner = fio;
+  }
+  engine.register({ name: "workload", verifyInvariants: () => runner.verifyInvariants() });
+  engine.register({ name: "kernel", verifyInvariants: () => k.verifyInvariants() });
+  const warmupEndNs = startNs + Math.round(s.warmupMs * MS);
+  const endNs = warmupEndNs + Math.round(s.durationMs * MS);
+  opts.observe?.({ engine, kernel: k, seam, cpus, fio, net, startNs, warmupEndNs, endNs });
+  const slices = 50;
+  const step = (endNs - startNs) / slices;
+  let measuring = false;
+  for (let i = 1; i <= slices; i++) {
+    const t = startNs + Math.round(step * i);
+    if (!measuring && t >= warmupEndNs) {
+      engine.run(warmupEndNs);
+      resetAll(runner, seam, cpus);
+      measuring = true;
+    }
+    engine.run(t);
+    opts.onProgress?.(i / slices);
+  }
+  assert(measuring && engine.nowNs === endNs, "the run ends at its end");
+  k.advanceTo(engine.nowNs);
+  return collect(s, run, k, figures(fio, net), seam, cpus, ql.maxSectorsKb);
+}
+
+/** What runs and what collect() reads, for either workload. */
+interface Workload {
+  resetStats(): void;
+  verifyInvariants(): void;
+}
+
+interface WorkloadFigures {
+  /** I/Os or packets. */
+  ios: number;
+  requestBytesMean: number;
+  mapLatencyNs: { quantile(q: number): number };
+  ioLatencyNs: { quantile(q: number): number };
+}
+
+function figures(fio: FioRun | null, net: NetworkRun | null): WorkloadFigures {
+  if (fio !== null) return fio.stats;
+  assert(net !== null, "a run has a workload");
+  const st = net.stats;
+  const packets = st.rxPackets + st.txPackets;
+  return {
+    ios: packets,
+    requestBytesMean: packets === 0 ? 0 : st.bytes / packets,
+    mapLatencyNs: st.mapLatencyNs,
+    ioLatencyNs: st.txLatencyNs,
+  };
+}
+
+function fioRun(
+  s: Scenario,
+  engine: Engine,
+  cpus: Cpu[],
+  cost: CostModel,
+  seam: KernelDmaSeam,
+  limits: QueueLimits,
+): FioRun {
   const { jobs } = parseFioJobFile(s.fio, `${s.name}.fio`);
-  const instances = expandJobs(jobs, k.cpus);
+  const instances = expandJobs(jobs, cpus.length);
   const group = s.cpusPerCompletionQueue;
-  const fio = new FioRun({
+  return new FioRun({
     engine,
     cpus,
     instances,
@@ -157,30 +231,47 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
     dma: seam,
     completionCpu: s.completion === "managed-affinity" ? (c) => cpus[c.id - (c.id % group)] : undefined,
   });
-  engine.register({ name: "fio", verifyInvariants: () => fio.verifyInvariants() });
-  engine.register({ name: "kernel", verifyInvariants: () => k.verifyInvariants() });
-  const warmupEndNs = startNs + Math.round(s.warmupMs * MS);
-  const endNs = warmupEndNs + Math.round(s.durationMs * MS);
-  opts.observe?.({ engine, kernel: k, seam, cpus, fio, startNs, warmupEndNs, endNs });
-  const slices = 50;
-  const step = (endNs - startNs) / slices;
-  let measuring = false;
-  for (let i = 1; i <= slices; i++) {
-    const t = startNs + Math.round(step * i);
-    if (!measuring && t >= warmupEndNs) {
-      engine.run(warmupEndNs);
-      resetAll(fio, seam, cpus);
-      measuring = true;
-    }
-    engine.run(t);
-    opts.onProgress?.(i / slices);
-  }
-  assert(measuring && engine.nowNs === endNs, "the run ends at its end");
-  k.advanceTo(engine.nowNs);
-  return collect(s, run, k, fio, seam, cpus, ql.maxSectorsKb);
 }
 
-function resetAll(fio: FioRun, seam: KernelDmaSeam, cpus: Cpu[]): void {
+/** The queue pairs spread evenly over the CPUs: queue q on CPU q * (cpus / queues), rounded down. */
+function networkRun(
+  s: Scenario,
+  w: NetworkWorkload,
+  engine: Engine,
+  cpus: Cpu[],
+  cost: CostModel,
+  seam: KernelDmaSeam,
+): NetworkRun {
+  if (w.queues > cpus.length) {
+    throw new InputError(`${s.name}: workload.queues: expected at most the ${cpus.length} CPUs, found ${w.queues}`);
+  }
+  const queueCpus = Array.from({ length: w.queues }, (_, q) => cpus[Math.floor((q * cpus.length) / w.queues)]);
+  const { kind: _kind, queues: _q, packetsPerSecPerQueue, lineRateBitsPerSec, mix, ...rings } = w;
+  return new NetworkRun({
+    engine,
+    cpus: queueCpus,
+    net: { ...rings, mix: PACKET_MIXES[mix], txCompletionLag: 0 },
+    packetsPerSecPerQueue,
+    lineRateBitsPerSec,
+    cost,
+    dma: seam,
+    device: 0,
+  });
+}
+
+/** The machine's first network controller (PCI class 0x02), bound and behind a DMA domain. */
+function nicDevice(k: Kernel) {
+  const desc = k.machine.devices.find((d) => d.class >>> 16 === 0x02);
+  const dev = desc === undefined ? undefined : k.device(desc.bdf);
+  if (dev === undefined || !dev.bound || k.dma.cookieOf(dev) === null) {
+    throw new InputError(
+      `machine ${k.machine.name}: expected a bound network device using dma-iommu for a network workload, found ${desc === undefined ? "none" : `${desc.bdf} without one`}`,
+    );
+  }
+  return dev;
+}
+
+function resetAll(fio: Workload, seam: KernelDmaSeam, cpus: Cpu[]): void {
   fio.resetStats();
   seam.resetStats();
   seam.treeLock.resetStats();
@@ -193,7 +284,7 @@ function collect(
   s: Scenario,
   run: RunSpec,
   k: Kernel,
-  fio: FioRun,
+  fio: WorkloadFigures,
   seam: KernelDmaSeam,
   cpus: Cpu[],
   maxSectorsKb: number,
@@ -239,8 +330,8 @@ function collect(
     mode: run.mode,
     rangeSource: rangeSourceOf(k, run),
     rcacheOrders: orders,
-    iops: Math.round(fio.stats.ios / seconds),
-    mapLatencyNs: { p50: fio.stats.mapLatencyNs.quantile(0.5), p99: fio.stats.mapLatencyNs.quantile(0.99) },
+    iops: Math.round(fio.ios / seconds),
+    mapLatencyNs: { p50: fio.mapLatencyNs.quantile(0.5), p99: fio.mapLatencyNs.quantile(0.99) },
     treeAllocsPerSec: Math.round(st.treeAllocs / seconds),
     walkStepsPerTreeAlloc: st.treeAllocs === 0 ? 0 : round(st.walkSteps / st.treeAllocs, 2),
     lockWaitShare: round(elapsed === 0 ? 0 : lockWait / elapsed, 6),
@@ -253,13 +344,13 @@ function collect(
     simulatedMs: s.durationMs,
     warmupMs: s.warmupMs,
     maxSectorsKb,
-    requestBytesMean: Math.round(fio.stats.requestBytesMean),
+    requestBytesMean: Math.round(fio.requestBytesMean),
     mapsPerSec: Math.round(st.maps / seconds),
     syncWaitShare: round(elapsed === 0 ? 0 : syncWait / elapsed, 6),
     busyShare: round(elapsed === 0 ? 0 : busy / elapsed, 6),
     rbtreeLockBusyShare: round(treeLock.holdNs / windowNs, 6),
     cmdqBusyShare: round(iq.busyNs / windowNs, 6),
-    ioLatencyNs: { p50: fio.stats.ioLatencyNs.quantile(0.5), p99: fio.stats.ioLatencyNs.quantile(0.99) },
+    ioLatencyNs: { p50: fio.ioLatencyNs.quantile(0.5), p99: fio.ioLatencyNs.quantile(0.99) },
     liveIovas: iovad.liveIovas,
   };
 }

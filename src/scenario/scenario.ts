@@ -16,6 +16,14 @@ import { BUILTIN_MACHINES } from "../machine/builtins.ts";
 import { COST_PARAM_NAMES } from "../sim/cost.ts";
 import { DEVICE_PRESETS, type DiskParams } from "../sim/device.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import {
+  BULK_1500,
+  checkNetworkOptions,
+  IMIX,
+  NETWORK_DEFAULTS,
+  type PacketSize,
+  TSO_64K,
+} from "../workload/network.ts";
 
 export type RangeSource = "default" | "cmdline" | "driver" | "sysfs";
 export type IommuMode = "strict" | "lazy";
@@ -27,6 +35,54 @@ export interface RunSpec {
   /** The range in bytes for cmdline/sysfs, or the driver's request for driver (null: its default). */
   bytes: number | null;
 }
+
+/** The packet-size mixes a network workload can name (workload/network.ts). */
+export const PACKET_MIXES: Readonly<Record<string, readonly PacketSize[]>> = {
+  imix: IMIX,
+  "bulk-1500": BULK_1500,
+  "tso-64k": TSO_64K,
+};
+const MIX_NAMES = Object.keys(PACKET_MIXES) as [string, ...string[]];
+
+/**
+ * A NIC driver's RX and TX rings under a fixed packet rate (workload/network-run.ts),
+ * on the machine's first network device.
+ */
+export interface NetworkWorkload {
+  kind: "network";
+  mix: string;
+  /** Share of packets received, per mille. */
+  rxPerMille: number;
+  rxRingSize: number;
+  rxBufferBytes: number;
+  rxRefillBatch: number;
+  txRingSize: number;
+  txHeadBytes: number;
+  txCleanBatch: number;
+  /** Queue pairs, spread evenly over the CPUs. */
+  queues: number;
+  packetsPerSecPerQueue: number;
+  lineRateBitsPerSec: number;
+}
+
+/** What the run drives: the fio job (`fio`), or a network workload. */
+export type Workload = { kind: "fio" } | NetworkWorkload;
+
+/** A 25GbE port (hns3 on the seed's machine) with 16 queue pairs, IMIX, half received. */
+export const NETWORK_WORKLOAD_DEFAULTS: NetworkWorkload = {
+  kind: "network",
+  mix: "imix",
+  rxPerMille: NETWORK_DEFAULTS.rxPerMille,
+  rxRingSize: NETWORK_DEFAULTS.rxRingSize,
+  rxBufferBytes: NETWORK_DEFAULTS.rxBufferBytes,
+  rxRefillBatch: NETWORK_DEFAULTS.rxRefillBatch,
+  txRingSize: NETWORK_DEFAULTS.txRingSize,
+  txHeadBytes: NETWORK_DEFAULTS.txHeadBytes,
+  txCleanBatch: NETWORK_DEFAULTS.txCleanBatch,
+  queues: 16,
+  packetsPerSecPerQueue: 200_000,
+  lineRateBitsPerSec: 25e9,
+};
 
 export interface Scenario {
   name: string;
@@ -43,7 +99,8 @@ export interface Scenario {
   completion: "dispatch-cpu" | "managed-affinity";
   /** CPUs per completion queue under managed affinity (hisi_sas v3: 16 queues over 128 CPUs). */
   cpusPerCompletionQueue: number;
-  /** The fio job file. */
+  workload: Workload;
+  /** The fio job file (workload kind fio). */
   fio: string;
   /** Extra kernel command-line words. */
   cmdline: string;
@@ -96,6 +153,7 @@ export function seedScenario(): Scenario {
     // hisi_sas v3: managed interrupt affinity, 16 completion queues over 128 CPUs.
     completion: "managed-affinity",
     cpusPerCompletionQueue: 8,
+    workload: { kind: "fio" },
     fio: SEED_FIO,
     cmdline: "",
     cost: {},
@@ -139,6 +197,23 @@ const scenarioSchema = z
       .optional(),
     completion: z.enum(["dispatch-cpu", "managed-affinity"]).optional(),
     cpusPerCompletionQueue: posInt.optional(),
+    workload: z
+      .object({
+        kind: z.enum(["fio", "network"]),
+        mix: z.enum(MIX_NAMES).optional(),
+        rxPerMille: z.number().int().min(0).max(1000).optional(),
+        rxRingSize: posInt.optional(),
+        rxBufferBytes: posInt.optional(),
+        rxRefillBatch: posInt.optional(),
+        txRingSize: posInt.optional(),
+        txHeadBytes: posInt.optional(),
+        txCleanBatch: posInt.optional(),
+        queues: posInt.optional(),
+        packetsPerSecPerQueue: z.number().positive().max(1e9).optional(),
+        lineRateBitsPerSec: z.number().positive().optional(),
+      })
+      .strict()
+      .optional(),
     fio: z.string().min(1).optional(),
     cmdline: z.string().optional(),
     cost: z.partialRecord(z.enum(COST_PARAM_NAMES), z.number().int().nonnegative()).optional(),
@@ -151,8 +226,23 @@ export type ScenarioInput = z.infer<typeof scenarioSchema>;
 /** The seed scenario with `input` laid over it (every key optional). */
 export function applyInput(input: ScenarioInput): Scenario {
   const s = seedScenario();
+  const w = input.workload;
+  const { kind: _kind, ...netKeys } = w ?? { kind: "fio" };
+  const workload: Workload =
+    w?.kind === "network" ? { ...NETWORK_WORKLOAD_DEFAULTS, ...stripUndefined(netKeys) } : { kind: "fio" };
+  // The seed's driver and sysfs runs set the HBA's range: a network run compares strict and lazy.
+  const runs =
+    workload.kind === "network"
+      ? (["strict", "lazy"] as const).map((mode) => ({
+          name: `default-${mode}`,
+          mode,
+          range: "default" as const,
+          bytes: null,
+        }))
+      : s.runs;
   return {
     ...s,
+    workload,
     ...stripUndefined({
       name: input.name,
       machine: input.machine,
@@ -168,7 +258,7 @@ export function applyInput(input: ScenarioInput): Scenario {
     disks: { ...s.disks, ...stripUndefined(input.disks ?? {}) },
     hba: { ...s.hba, ...stripUndefined(input.hba ?? {}) },
     cost: { ...s.cost, ...(input.cost ?? {}) },
-    runs: input.runs?.map((r) => ({ name: r.name, mode: r.mode, range: r.range, bytes: r.bytes ?? null })) ?? s.runs,
+    runs: input.runs?.map((r) => ({ name: r.name, mode: r.mode, range: r.range, bytes: r.bytes ?? null })) ?? runs,
   };
 }
 
@@ -190,7 +280,7 @@ export function validateScenarioData(
     throw new InputError(`${where}${line === null ? "" : `:${line}`}: ${path}: ${describeIssue(issue, data)}`);
   }
   const s = applyInput(r.data);
-  checkScenario(s, where);
+  checkScenario(s, where, r.data.workload);
   return s;
 }
 
@@ -227,7 +317,7 @@ function valueAt(data: unknown, path: PropertyKey[]): unknown {
 }
 
 /** Relations zod cannot state: distinct run names, byte counts where the source needs them. */
-function checkScenario(s: Scenario, where: string): void {
+function checkScenario(s: Scenario, where: string, scenarioInputWorkload: ScenarioInput["workload"]): void {
   const names = new Set<string>();
   s.runs.forEach((r, i) => {
     if (names.has(r.name))
@@ -242,6 +332,29 @@ function checkScenario(s: Scenario, where: string): void {
       throw new InputError(`${where}: runs.${i}.bytes: expected no bytes with range default, found ${r.bytes}`);
     }
   });
+  if (s.workload.kind === "fio") {
+    const extra = Object.keys(scenarioInputWorkload ?? {}).filter((k) => k !== "kind");
+    if (extra.length > 0) {
+      throw new InputError(
+        `${where}: workload.${extra[0]}: expected no network settings with kind fio, found ${quote(extra[0])}`,
+      );
+    }
+  } else {
+    const w = s.workload;
+    s.runs.forEach((r, i) => {
+      if (r.range === "driver" || r.range === "sysfs") {
+        throw new InputError(
+          `${where}: runs.${i}.range: expected default or cmdline with a network workload (driver and sysfs set the HBA's range), found ${r.range}`,
+        );
+      }
+    });
+    try {
+      checkNetworkOptions({ ...NETWORK_DEFAULTS, ...w, mix: PACKET_MIXES[w.mix], seed: 0, packets: 0 });
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      throw new InputError(`${where}: workload: ${e.message.replace(/^network workload: /, "")}`);
+    }
+  }
   if (!Number.isInteger(s.durationMs * 1e6) || !Number.isInteger(s.warmupMs * 1e6)) {
     throw new InputError(`${where}: durationMs/warmupMs: expected whole nanoseconds`);
   }
