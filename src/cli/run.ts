@@ -7,9 +7,10 @@
  */
 
 import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
+import { builtinMachine } from "../machine/builtins.ts";
 import { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
 import { writePerfetto } from "../report/perfetto.ts";
 import { svgToPng } from "../report/png.ts";
@@ -17,6 +18,9 @@ import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
 import { type RunResult, runOne } from "../scenario/run.ts";
 import { parseScenarioYaml, type Scenario, seedScenario } from "../scenario/scenario.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import { defaultReplayDevice, traceMachineOf } from "../workload/replay.ts";
+import { readTraceFile } from "../workload/trace/node-source.ts";
+import { type DmaCall, Reconstructor } from "../workload/trace/reconstruct.ts";
 import { readText, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 
@@ -57,7 +61,8 @@ export function registerRun(program: Command): void {
         // Directories first: a bad path fails before minutes of simulation, not after.
         mkdirSync(opts.out, { recursive: true });
         if (opts.perfetto !== undefined) mkdirSync(dirname(opts.perfetto), { recursive: true });
-        const runs = await runScenario(s, opts);
+        const traceCalls = await readTraceCalls(s, file);
+        const runs = await runScenario(s, opts, traceCalls);
         const report = makeReport(s, runs);
         const json = reportJson(report);
         const table = comparisonTable(report);
@@ -109,7 +114,29 @@ function applyCliOverrides(s: Scenario, o: RunOpts): void {
 }
 
 /** Runs every run of the scenario in order, with a progress bar (TTY) or a line per run (otherwise). */
-async function runScenario(s: Scenario, o: RunOpts): Promise<RunResult[]> {
+/**
+ * A trace workload's calls: the file (relative to the scenario file) read
+ * and reconstructed here, so the model reads no files; only the replayed
+ * device's domain is kept.
+ */
+async function readTraceCalls(s: Scenario, scenarioFile: string | undefined): Promise<DmaCall[] | undefined> {
+  const w = s.workload;
+  if (w.kind !== "trace") return undefined;
+  const machine = builtinMachine(s.machine);
+  if (machine === null) throw new InputError(`machine: expected a built-in machine, found ${quote(s.machine)}`);
+  const device = w.device ?? defaultReplayDevice(machine);
+  const path = scenarioFile === undefined ? w.file : resolve(dirname(scenarioFile), w.file);
+  const tm = traceMachineOf(machine, device);
+  const calls: DmaCall[] = [];
+  const rc = new Reconstructor({ machine: tm, file: path }, (c) => {
+    if (c.domain === tm.defaultDomain) calls.push(c);
+  });
+  await readTraceFile(path, (e) => rc.push(e));
+  rc.end();
+  return calls;
+}
+
+async function runScenario(s: Scenario, o: RunOpts, traceCalls?: DmaCall[]): Promise<RunResult[]> {
   const checkEveryEvents = nonNegative("--check-every", o.checkEvery ?? "0", true);
   const tty = process.stderr.isTTY === true;
   const bar =
@@ -130,6 +157,7 @@ async function runScenario(s: Scenario, o: RunOpts): Promise<RunResult[]> {
     let trace: ReturnType<typeof writePerfetto> | null = null;
     const res = runOne(s, run, {
       checkEveryEvents,
+      traceCalls,
       onProgress: (f) => bar?.update(Math.round(i * 100 + f * 100), { run: run.name }),
       observe: run.name === traceRun ? (ctx) => (trace = writePerfetto(ctx)) : undefined,
     });

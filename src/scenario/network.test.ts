@@ -36,14 +36,14 @@ test("workload kind: absent is fio (existing files stay valid); network fills it
 });
 
 test("bad network workloads name the file, the key path and what was expected", () => {
-  fails("workload:\n  kind: disk\n", /^s\.yaml:2: workload\.kind: expected one of fio, network, found "disk"$/);
+  fails("workload:\n  kind: disk\n", /^s\.yaml:2: workload\.kind: expected one of fio, network, trace, found "disk"$/);
   fails(
     "workload:\n  kind: network\n  mix: jumbo\n",
     /^s\.yaml:3: workload\.mix: expected one of imix, bulk-1500, tso-64k, found "jumbo"$/,
   );
   fails(
     "workload:\n  kind: fio\n  queues: 4\n",
-    /^s\.yaml: workload\.queues: expected no network settings with kind fio, found "queues"$/,
+    /^s\.yaml: workload\.queues: expected no queues with kind fio, found "queues"$/,
   );
   fails(
     "workload: { kind: network, rxRingSize: 16, rxRefillBatch: 32 }\n",

@@ -14,12 +14,15 @@ import { type CostModel, defaultCostModel, withOverrides } from "../sim/cost.ts"
 import { Cpu } from "../sim/cpu.ts";
 import { Engine } from "../sim/engine.ts";
 import { assert } from "../stdx/assert.ts";
-import { InputError } from "../stdx/errors.ts";
+import { InputError, quote } from "../stdx/errors.ts";
 import { HISI_SAS_V3_LIMITS, type QueueLimits } from "../workload/block.ts";
 import { expandJobs, parseFioJobFile } from "../workload/fio.ts";
 import { FioRun } from "../workload/fio-run.ts";
 import { NetworkRun } from "../workload/network-run.ts";
-import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario } from "./scenario.ts";
+import { defaultReplayDevice } from "../workload/replay.ts";
+import type { DmaCall } from "../workload/trace/reconstruct.ts";
+import { TraceRun } from "../workload/trace-run.ts";
+import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
 import { KernelDmaSeam } from "./seam.ts";
 
 const MS = 1_000_000;
@@ -64,6 +67,8 @@ export interface RunOptions {
   checkEveryEvents?: number;
   /** Gets the engine, kernel and seam before the run starts (the Perfetto writer hooks in here). */
   observe?: (ctx: RunContext) => void;
+  /** A trace workload's calls, reconstructed by the caller from `workload.file` (the model reads no files). */
+  traceCalls?: readonly DmaCall[];
 }
 
 export interface RunContext {
@@ -126,10 +131,9 @@ function device(k: Kernel) {
 export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
   const cost: CostModel = withOverrides(defaultCostModel(), s.cost, "cost");
   const k = bootForRun(s, run);
-  const dev = device(k);
-  const ql = queueLimits.get(dev);
-  assert(ql !== undefined, "the HBA's probe set its queue limits");
-  const limits: QueueLimits = { ...HISI_SAS_V3_LIMITS, maxSectors: ql.maxSectorsKb * 2, maxSegments: ql.maxSegments };
+  // The HBA's limits where the machine has one (a trace's machine may not).
+  const hba = k.device(HBA_BDF);
+  const ql = hba?.bound ? queueLimits.get(hba) : undefined;
   // The engine starts where the kernel's boot left its clock, on a whole millisecond.
   const engine = new Engine({ seed: s.seed, checkEveryEvents: opts.checkEveryEvents ?? 0 });
   const startNs = Math.ceil(k.nowNs / MS) * MS;
@@ -139,13 +143,33 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   let seam: KernelDmaSeam;
   let fio: FioRun | null = null;
   let net: NetworkRun | null = null;
+  let trace: TraceRun | null = null;
   let runner: Workload;
   if (s.workload.kind === "network") {
     const nic = nicDevice(k);
     seam = new KernelDmaSeam(engine, k, nic, cost);
     net = networkRun(s, s.workload, engine, cpus, cost, seam);
     runner = net;
+  } else if (s.workload.kind === "trace") {
+    if (opts.traceCalls === undefined) {
+      throw new InputError(
+        `${s.name}: workload.file: expected the trace's calls from the caller (the CLI reads ${quote(s.workload.file)}), found none`,
+      );
+    }
+    seam = new KernelDmaSeam(engine, k, traceDevice(k, s.workload), cost);
+    trace = new TraceRun({
+      engine,
+      cpus,
+      calls: opts.traceCalls,
+      timeScale: s.workload.timeScale,
+      dma: seam,
+      device: 0,
+    });
+    runner = trace;
   } else {
+    const dev = device(k);
+    assert(ql !== undefined, "the HBA's probe set its queue limits");
+    const limits: QueueLimits = { ...HISI_SAS_V3_LIMITS, maxSectors: ql.maxSectorsKb * 2, maxSegments: ql.maxSegments };
     seam = new KernelDmaSeam(engine, k, dev, cost);
     fio = fioRun(s, engine, cpus, cost, seam, limits);
     runner = fio;
@@ -170,7 +194,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   }
   assert(measuring && engine.nowNs === endNs, "the run ends at its end");
   k.advanceTo(engine.nowNs);
-  return collect(s, run, k, figures(fio, net), seam, cpus, ql.maxSectorsKb);
+  return collect(s, run, k, figures(fio, net, trace), seam, cpus, ql?.maxSectorsKb ?? 0);
 }
 
 /** What runs and what collect() reads, for either workload. */
@@ -187,8 +211,18 @@ interface WorkloadFigures {
   ioLatencyNs: { quantile(q: number): number };
 }
 
-function figures(fio: FioRun | null, net: NetworkRun | null): WorkloadFigures {
+function figures(fio: FioRun | null, net: NetworkRun | null, trace: TraceRun | null): WorkloadFigures {
   if (fio !== null) return fio.stats;
+  if (trace !== null) {
+    // A trace's "I/Os" are its map calls; a call's latency is its backlog plus its cost.
+    const st = trace.stats;
+    return {
+      ios: st.maps,
+      requestBytesMean: st.maps === 0 ? 0 : st.mapBytes / st.maps,
+      mapLatencyNs: st.callLatencyNs,
+      ioLatencyNs: st.callLatencyNs,
+    };
+  }
   assert(net !== null, "a run has a workload");
   const st = net.stats;
   const packets = st.rxPackets + st.txPackets;
@@ -257,6 +291,18 @@ function networkRun(
     dma: seam,
     device: 0,
   });
+}
+
+/** The trace's device: the one named, or the first one a driver of the machine binds (as `iovalab replay`). */
+function traceDevice(k: Kernel, w: TraceWorkload) {
+  const bdf = w.device ?? defaultReplayDevice(k.machine);
+  const dev = k.device(bdf);
+  if (dev === undefined || !dev.bound || k.dma.cookieOf(dev) === null) {
+    throw new InputError(
+      `machine ${k.machine.name}: workload.device: expected a bound device using dma-iommu, found ${quote(bdf)}`,
+    );
+  }
+  return dev;
 }
 
 /** The machine's first network controller (PCI class 0x02), bound and behind a DMA domain. */
@@ -328,7 +374,7 @@ function collect(
   return {
     name: run.name,
     mode: run.mode,
-    rangeSource: rangeSourceOf(k, run),
+    rangeSource: rangeSourceOf(k, seam.dev, run),
     rcacheOrders: orders,
     iops: Math.round(fio.ios / seconds),
     mapLatencyNs: { p50: fio.mapLatencyNs.quantile(0.5), p99: fio.mapLatencyNs.quantile(0.99) },
@@ -356,8 +402,7 @@ function collect(
 }
 
 /** Where the live domain's range came from, as the kernel model records it. */
-function rangeSourceOf(k: Kernel, run: RunSpec): RunResult["rangeSource"] {
-  const dev = device(k);
+function rangeSourceOf(k: Kernel, dev: KernelDmaSeam["dev"], run: RunSpec): RunResult["rangeSource"] {
   const g = k.groupOf(dev);
   const src = g?.defaultDomain?.range.source;
   if (src === "default" || src === "cmdline" || src === "driver" || src === "sysfs") return src;

@@ -65,8 +65,22 @@ export interface NetworkWorkload {
   lineRateBitsPerSec: number;
 }
 
-/** What the run drives: the fio job (`fio`), or a network workload. */
-export type Workload = { kind: "fio" } | NetworkWorkload;
+/**
+ * A kernel trace's DMA calls replayed in time (workload/trace-run.ts). The
+ * model reads no files: whoever runs the scenario reads `file` (the CLI:
+ * relative to the scenario file) and hands the reconstructed calls to `runOne`.
+ */
+export interface TraceWorkload {
+  kind: "trace";
+  file: string;
+  /** Simulated ns per traced ns. */
+  timeScale: number;
+  /** The device whose domain is replayed (BDF); null: the machine's first device a driver binds. */
+  device: string | null;
+}
+
+/** What the run drives: the fio job (`fio`), a network workload, or a kernel trace. */
+export type Workload = { kind: "fio" } | NetworkWorkload | TraceWorkload;
 
 /** A 25GbE port (hns3 on the seed's machine) with 16 queue pairs, IMIX, half received. */
 export const NETWORK_WORKLOAD_DEFAULTS: NetworkWorkload = {
@@ -83,6 +97,8 @@ export const NETWORK_WORKLOAD_DEFAULTS: NetworkWorkload = {
   packetsPerSecPerQueue: 200_000,
   lineRateBitsPerSec: 25e9,
 };
+
+const NETWORK_KEYS = Object.keys(NETWORK_WORKLOAD_DEFAULTS).filter((k) => k !== "kind");
 
 export interface Scenario {
   name: string;
@@ -199,7 +215,10 @@ const scenarioSchema = z
     cpusPerCompletionQueue: posInt.optional(),
     workload: z
       .object({
-        kind: z.enum(["fio", "network"]),
+        kind: z.enum(["fio", "network", "trace"]),
+        file: z.string().min(1).optional(),
+        timeScale: z.number().positive().optional(),
+        device: z.string().min(1).nullable().optional(),
         mix: z.enum(MIX_NAMES).optional(),
         rxPerMille: z.number().int().min(0).max(1000).optional(),
         rxRingSize: posInt.optional(),
@@ -229,10 +248,14 @@ export function applyInput(input: ScenarioInput): Scenario {
   const w = input.workload;
   const { kind: _kind, ...netKeys } = w ?? { kind: "fio" };
   const workload: Workload =
-    w?.kind === "network" ? { ...NETWORK_WORKLOAD_DEFAULTS, ...stripUndefined(netKeys) } : { kind: "fio" };
-  // The seed's driver and sysfs runs set the HBA's range: a network run compares strict and lazy.
+    w?.kind === "network"
+      ? { ...NETWORK_WORKLOAD_DEFAULTS, ...stripUndefined(netKeys) }
+      : w?.kind === "trace"
+        ? { kind: "trace", file: w.file ?? "", timeScale: w.timeScale ?? 1, device: w.device ?? null }
+        : { kind: "fio" };
+  // The seed's driver and sysfs runs set the HBA's range: network and trace runs compare strict and lazy.
   const runs =
-    workload.kind === "network"
+    workload.kind !== "fio"
       ? (["strict", "lazy"] as const).map((mode) => ({
           name: `default-${mode}`,
           mode,
@@ -332,22 +355,29 @@ function checkScenario(s: Scenario, where: string, scenarioInputWorkload: Scenar
       throw new InputError(`${where}: runs.${i}.bytes: expected no bytes with range default, found ${r.bytes}`);
     }
   });
-  if (s.workload.kind === "fio") {
-    const extra = Object.keys(scenarioInputWorkload ?? {}).filter((k) => k !== "kind");
-    if (extra.length > 0) {
-      throw new InputError(
-        `${where}: workload.${extra[0]}: expected no network settings with kind fio, found ${quote(extra[0])}`,
-      );
-    }
-  } else {
-    const w = s.workload;
+  const kind = s.workload.kind;
+  // Each kind takes its own keys only.
+  const own = kind === "fio" ? [] : kind === "trace" ? ["file", "timeScale", "device"] : NETWORK_KEYS;
+  const extra = Object.keys(scenarioInputWorkload ?? {}).filter((k) => k !== "kind" && !own.includes(k));
+  if (extra.length > 0) {
+    throw new InputError(
+      `${where}: workload.${extra[0]}: expected no ${extra[0]} with kind ${kind}, found ${quote(extra[0])}`,
+    );
+  }
+  if (kind !== "fio") {
     s.runs.forEach((r, i) => {
       if (r.range === "driver" || r.range === "sysfs") {
         throw new InputError(
-          `${where}: runs.${i}.range: expected default or cmdline with a network workload (driver and sysfs set the HBA's range), found ${r.range}`,
+          `${where}: runs.${i}.range: expected default or cmdline with a ${kind} workload (driver and sysfs set the HBA's range), found ${r.range}`,
         );
       }
     });
+  }
+  if (s.workload.kind === "trace" && s.workload.file === "") {
+    throw new InputError(`${where}: workload.file: expected the trace file with kind trace, found nothing`);
+  }
+  if (s.workload.kind === "network") {
+    const w = s.workload;
     try {
       checkNetworkOptions({ ...NETWORK_DEFAULTS, ...w, mix: PACKET_MIXES[w.mix], seed: 0, packets: 0 });
     } catch (e) {

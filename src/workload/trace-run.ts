@@ -35,6 +35,8 @@ export interface TraceRunOptions {
 
 export interface TraceRunStats {
   maps: number;
+  /** Bytes the maps covered. */
+  mapBytes: number;
   unmaps: number;
   /** Unmaps of allocations not mapped in this run. */
   skippedUnmaps: number;
@@ -66,6 +68,7 @@ export class TraceRun implements EventHandler {
     this.t0Ns = o.calls.length === 0 ? 0 : o.calls[0].timestampNs;
     this.stats = {
       maps: 0,
+      mapBytes: 0,
       unmaps: 0,
       skippedUnmaps: 0,
       foldedCpus: 0,
@@ -92,6 +95,7 @@ export class TraceRun implements EventHandler {
 
   resetStats(): void {
     this.stats.maps = 0;
+    this.stats.mapBytes = 0;
     this.stats.unmaps = 0;
     this.stats.skippedUnmaps = 0;
     this.stats.foldedCpus = 0;
@@ -136,6 +140,7 @@ export class TraceRun implements EventHandler {
       this.live.add(c.allocation);
       this.o.dma.map(cpu, this.o.device, [c.sizeBytes], c.allocation, out);
       this.stats.maps++;
+      this.stats.mapBytes += c.sizeBytes;
     } else if (this.live.delete(c.allocation)) {
       this.o.dma.unmap(cpu, this.o.device, [c.sizeBytes], c.allocation, out);
       this.stats.unmaps++;
