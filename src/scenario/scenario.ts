@@ -21,6 +21,7 @@ import {
   checkNetworkOptions,
   IMIX,
   NETWORK_DEFAULTS,
+  type NetworkOptions,
   type PacketSize,
   TSO_64K,
 } from "../workload/network.ts";
@@ -48,17 +49,14 @@ const MIX_NAMES = Object.keys(PACKET_MIXES) as [string, ...string[]];
  * A NIC driver's RX and TX rings under a fixed packet rate (workload/network-run.ts),
  * on the machine's first network device.
  */
-export interface NetworkWorkload {
+export interface NetworkWorkload
+  extends Pick<
+    NetworkOptions,
+    "rxPerMille" | "rxRingSize" | "rxBufferBytes" | "rxRefillBatch" | "txRingSize" | "txHeadBytes" | "txCleanBatch"
+  > {
   kind: "network";
+  /** A packet mix by name (PACKET_MIXES). */
   mix: string;
-  /** Share of packets received, per mille. */
-  rxPerMille: number;
-  rxRingSize: number;
-  rxBufferBytes: number;
-  rxRefillBatch: number;
-  txRingSize: number;
-  txHeadBytes: number;
-  txCleanBatch: number;
   /** Queue pairs, spread evenly over the CPUs. */
   queues: number;
   packetsPerSecPerQueue: number;
