@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { assertInputError } from "../../test/helpers/input-error.ts";
 import { makeReport, reportJson } from "../report/results.ts";
-import { InputError } from "../stdx/errors.ts";
 import { runOne } from "./run.ts";
 import {
   NETWORK_WORKLOAD_DEFAULTS,
@@ -12,14 +12,7 @@ import {
 } from "./scenario.ts";
 
 function fails(yaml: string, message: RegExp): void {
-  assert.throws(
-    () => parseScenarioYaml(yaml, "s.yaml"),
-    (e: unknown) => {
-      assert.ok(e instanceof InputError, `expected an InputError, got ${e}`);
-      assert.match(e.message, message);
-      return true;
-    },
-  );
+  assertInputError(() => parseScenarioYaml(yaml, "s.yaml"), message);
 }
 
 test("workload kind: absent is fio (existing files stay valid); network fills its defaults and strict/lazy runs", () => {

@@ -1,17 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { InputError } from "../stdx/errors.ts";
+import { assertInputError } from "../../test/helpers/input-error.ts";
 import { parseScenarioYaml, seedScenario } from "./scenario.ts";
 
 function fails(yaml: string, message: RegExp): void {
-  assert.throws(
-    () => parseScenarioYaml(yaml, "s.yaml"),
-    (e: unknown) => {
-      assert.ok(e instanceof InputError, `expected an InputError, got ${e}`);
-      assert.match(e.message, message);
-      return true;
-    },
-  );
+  assertInputError(() => parseScenarioYaml(yaml, "s.yaml"), message);
 }
 
 test("an empty file is the seed scenario; keys override it", () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { dmaCall } from "../../test/helpers/dma-call.ts";
 import { makeReport, reportJson } from "../report/results.ts";
 import { InputError } from "../stdx/errors.ts";
 import type { DmaCall } from "../workload/trace/reconstruct.ts";
@@ -7,28 +8,7 @@ import { runOne } from "./run.ts";
 import { parseScenarioYaml, type Scenario } from "./scenario.ts";
 
 function call(kind: "map" | "unmap", allocation: number, timestampNs: number, irq: boolean): DmaCall {
-  return {
-    kind,
-    allocation,
-    domain: "group1",
-    device: undefined,
-    api: undefined,
-    iova: 0,
-    sizeBytes: 4096,
-    requestedBytes: undefined,
-    dmaAddr: undefined,
-    pieces: kind === "map" ? 1 : 0,
-    mapLines: [],
-    mapOffsets: [],
-    cpu: 0,
-    irq,
-    pid: 1,
-    comm: "fio",
-    timestampNs,
-    line: 0,
-    lines: [],
-    inferred: false,
-  };
+  return dmaCall({ kind, allocation, cpu: 0, timestampNs, irq });
 }
 
 /** 100 4 KiB I/Os on CPU 0, one every 20 µs, each unmapped from an interrupt 10 µs after its map. */

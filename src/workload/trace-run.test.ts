@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { dmaCall } from "../../test/helpers/dma-call.ts";
 import { Cpu } from "../sim/cpu.ts";
 import { Engine } from "../sim/engine.ts";
 import type { Script } from "../sim/script.ts";
@@ -8,28 +9,7 @@ import type { DmaCall } from "./trace/reconstruct.ts";
 import { TraceRun } from "./trace-run.ts";
 
 function call(kind: "map" | "unmap", allocation: number, cpu: number, timestampNs: number, irq = false): DmaCall {
-  return {
-    kind,
-    allocation,
-    domain: "nvme",
-    device: undefined,
-    api: undefined,
-    iova: 0,
-    sizeBytes: 8192,
-    requestedBytes: undefined,
-    dmaAddr: undefined,
-    pieces: kind === "map" ? 1 : 0,
-    mapLines: [],
-    mapOffsets: [],
-    cpu,
-    irq,
-    pid: 1,
-    comm: "fio",
-    timestampNs,
-    line: 0,
-    lines: [],
-    inferred: false,
-  };
+  return dmaCall({ kind, allocation, cpu, timestampNs, irq, domain: "nvme", sizeBytes: 8192 });
 }
 
 /** Records each call's instant and CPU, and charges `costNs` of CPU time for it. */

@@ -1,0 +1,27 @@
+/** Test helper: a reconstructed trace DMA call with plain defaults for the fields a test does not care about. */
+
+import type { DmaCall } from "../../src/workload/trace/reconstruct.ts";
+
+export function dmaCall(
+  fields: Pick<DmaCall, "kind" | "allocation" | "cpu" | "timestampNs"> & Partial<DmaCall>,
+): DmaCall {
+  return {
+    domain: "group1",
+    device: undefined,
+    api: undefined,
+    iova: 0,
+    sizeBytes: 4096,
+    requestedBytes: undefined,
+    dmaAddr: undefined,
+    pieces: fields.kind === "map" ? 1 : 0,
+    mapLines: [],
+    mapOffsets: [],
+    irq: false,
+    pid: 1,
+    comm: "fio",
+    line: 0,
+    lines: [],
+    inferred: false,
+    ...fields,
+  };
+}
