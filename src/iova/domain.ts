@@ -253,11 +253,7 @@ export class IovaDomain {
     for (;;) {
       const lo = pfnLo[curr];
       if (lo < high) high = lo;
-      if (high < size) newPfn = WRAPPED;
-      else {
-        const base = high - size;
-        newPfn = align === 1 ? base : base - (base % align);
-      }
+      newPfn = this.candidate(high, size, align);
       this.passStop = curr;
       curr = t.prev(curr);
       steps++;

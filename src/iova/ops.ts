@@ -75,12 +75,6 @@ export class OpsRunner {
     this.options = options;
   }
 
-  /** Feeds the next line of the script (without its newline). */
-  line(text: string): void {
-    this.lineNo++;
-    this.lineBody(text);
-  }
-
   /** The start of a line cut by the end of the last chunk. */
   private carry: Uint8Array | null = null;
 
@@ -121,11 +115,6 @@ export class OpsRunner {
     }
   }
 
-  /** Runs a whole script given as bytes. */
-  runBytes(buf: Uint8Array): void {
-    this.feed(buf);
-  }
-
   private oneLine(buf: Uint8Array, start: number, end: number): void {
     this.lineNo++;
     if (this.domain === null || !this.fastLine(this.domain, buf, start, end)) {
@@ -164,7 +153,7 @@ export class OpsRunner {
     return true;
   }
 
-  /** The fast path of `runBytes`; false (having changed nothing) to fall back. */
+  /** The fast path of `feed`; false (having changed nothing) to fall back. */
   private fastLine(d: IovaDomain, buf: Uint8Array, start: number, end: number): boolean {
     if (start === end) return true;
     let w = start;
@@ -497,6 +486,6 @@ function pfnText(pfn: number): string {
 /** Runs a whole script given as text or bytes. */
 export function runOps(file: string, input: string | Uint8Array, options: OpsOptions = {}): OpsResult {
   const runner = new OpsRunner(file, options);
-  runner.runBytes(typeof input === "string" ? new TextEncoder().encode(input) : input);
+  runner.feed(typeof input === "string" ? new TextEncoder().encode(input) : input);
   return runner.finish();
 }
