@@ -105,6 +105,6 @@ test("any split of the text into chunks gives the same events", () => {
       assert.equal(strip(got), whole);
       assert.equal(reader.stats.lines, 10);
     }),
-    { numRuns: 200 },
+    { numRuns: 200, seed: 42 },
   );
 });
