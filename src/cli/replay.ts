@@ -27,6 +27,9 @@ interface ReplayCliOptions {
   lazy?: boolean;
   captured?: string;
   capturedKernel?: string;
+  inferFlushes?: boolean;
+  flushHistories?: string;
+  unseenFlushes?: boolean;
 }
 
 function loadMachine(name: string): MachineDesc {
@@ -89,11 +92,27 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
       `first mismatch: ${file}:${m.line}: allocation ${m.allocation} of ${m.sizeBytes} bytes on CPU ${m.cpu} at ${m.timestampNs} ns: ` +
         `trace ${hex16(m.traceIova)}, model ${m.modelIova === null ? "failed" : hex16(m.modelIova)}`,
     );
-    out.push(`  ${m.state}`);
+    out.push(`  the model held the trace's IOVA: ${m.cause}; ${m.state}`);
+  }
+  if (r.mismatchCauses.size > 0) {
+    const causes = [...r.mismatchCauses].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    out.push(`mismatches by where the model held the trace's IOVA: ${causes.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   }
   out.push(
     `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );
+  const fi = r.flushInference;
+  if (fi) {
+    const offs = [...fi.offsetJiffies].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k > 0 ? "+" : ""}${k}: ${v}`);
+    out.push(
+      `flushes placed from the trace: ${fi.flushes} (the fewest that free every reused IOVA in time), ${fi.decided} at a place ` +
+        `the allocations after it single out, ${fi.otherCpu} on another CPU than the model's timer, ${fi.unarmed} with nothing queued; ` +
+        `${fi.trialCalls} trial calls`,
+    );
+    out.push(
+      `  flush time minus the model timer's nominal expiry, jiffies: ${offs.length > 0 ? offs.join(", ") : "none"}`,
+    );
+  }
   const st = r.iovad.stats;
   const classes: string[] = [];
   for (let c = 0; c < st.rcacheHits.length; c++) {
@@ -174,6 +193,14 @@ export function registerReplay(program: Command): void {
       "--captured-kernel <profile>",
       "the kernel the trace was captured on; with another --kernel, a what-if across kernels compared with it",
     )
+    .option(
+      "--infer-flushes",
+      "lazy: run each flush-queue flush where the trace's reused IOVAs show one ran, on the CPU its allocations show",
+    )
+    .option(
+      "--flush-histories <n>",
+      "with --infer-flushes: placements kept side by side (default 16); more find more, slower",
+    )
     .action((trace: string, opts: ReplayCliOptions) =>
       runCommand(async () => {
         if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
@@ -191,6 +218,9 @@ export function registerReplay(program: Command): void {
           device,
           strict: opts.strict ? true : opts.lazy ? false : captured,
           rangeBytes: bytes("--range", opts.range),
+          inferFlushes: opts.inferFlushes,
+          flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+          unseenFlushes: opts.unseenFlushes,
           emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
         });
         // A what-if (another range, mode or kernel) also replays the baseline,
@@ -204,6 +234,9 @@ export function registerReplay(program: Command): void {
             cpus: positiveInt("--cpus", opts.cpus),
             device,
             strict: captured,
+            inferFlushes: opts.inferFlushes,
+            flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+            unseenFlushes: opts.unseenFlushes,
           });
           if (
             opts.range === undefined &&

@@ -26,6 +26,18 @@ class FqRing {
 
 const MASK = IOVA_DEFAULT_FQ_SIZE - 1;
 
+/** The state `FlushQueue.snapshot()` copies out. */
+export interface FlushQueueSnapshot {
+  /** Each ring's queued entries as (pfn, pages, counter) triples from `head`. */
+  readonly rings: readonly { readonly entries: Float64Array; readonly head: number; readonly tail: number }[];
+  readonly flushStartCnt: number;
+  readonly flushFinishCnt: number;
+  readonly flushes: number;
+  readonly timerArmed: boolean;
+  readonly timerDueNs: number;
+  readonly timerCpu: number;
+}
+
 export class FlushQueue {
   private readonly iovad: IovaDomain;
   private readonly rings: FqRing[] = [];
@@ -38,7 +50,7 @@ export class FlushQueue {
   timerDueNs = 0;
   /** The CPU that armed the timer; the timer runs there. */
   timerCpu = 0;
-  private readonly timeoutNs: number;
+  readonly timeoutNs: number;
   private readonly tickNs: number;
 
   constructor(iovad: IovaDomain, cpus: number, hz: number) {
@@ -54,6 +66,15 @@ export class FlushQueue {
   queued(cpu: number): number {
     const r = this.rings[cpu];
     return (r.tail - r.head + IOVA_DEFAULT_FQ_SIZE) & MASK;
+  }
+
+  /** Whether `pfn` lies in an IOVA waiting in any CPU's ring (for the replay's mismatch report). */
+  holds(pfn: number): boolean {
+    for (const r of this.rings) {
+      for (let i = r.head; i !== r.tail; i = (i + 1) & MASK)
+        if (r.pfn[i] <= pfn && pfn < r.pfn[i] + r.pages[i]) return true;
+    }
+    return false;
   }
 
   /** Models `fq_ring_free_locked()` (DMA-4.4 step 2): frees on `cpu`. */
@@ -99,6 +120,48 @@ export class FlushQueue {
     this.timerArmed = false;
     this.flushIotlb();
     for (const ring of this.rings) this.ringFree(ring, this.timerCpu);
+  }
+
+  /** A copy of the queued entries, counters and timer, for the replay's flush placement. */
+  snapshot(): FlushQueueSnapshot {
+    return {
+      rings: this.rings.map((r) => {
+        const n = (r.tail - r.head + IOVA_DEFAULT_FQ_SIZE) & MASK;
+        const e = new Float64Array(3 * n);
+        for (let k = 0, i = r.head; k < n; k++, i = (i + 1) & MASK) {
+          e[3 * k] = r.pfn[i];
+          e[3 * k + 1] = r.pages[i];
+          e[3 * k + 2] = r.counter[i];
+        }
+        return { entries: e, head: r.head, tail: r.tail };
+      }),
+      flushStartCnt: this.flushStartCnt,
+      flushFinishCnt: this.flushFinishCnt,
+      flushes: this.flushes,
+      timerArmed: this.timerArmed,
+      timerDueNs: this.timerDueNs,
+      timerCpu: this.timerCpu,
+    };
+  }
+
+  restore(s: FlushQueueSnapshot): void {
+    s.rings.forEach((sr, c) => {
+      const r = this.rings[c];
+      const e = sr.entries;
+      for (let k = 0, i = sr.head; 3 * k < e.length; k++, i = (i + 1) & MASK) {
+        r.pfn[i] = e[3 * k];
+        r.pages[i] = e[3 * k + 1];
+        r.counter[i] = e[3 * k + 2];
+      }
+      r.head = sr.head;
+      r.tail = sr.tail;
+    });
+    this.flushStartCnt = s.flushStartCnt;
+    this.flushFinishCnt = s.flushFinishCnt;
+    this.flushes = s.flushes;
+    this.timerArmed = s.timerArmed;
+    this.timerDueNs = s.timerDueNs;
+    this.timerCpu = s.timerCpu;
   }
 
   /** Models the teardown of DMA-4.8: the timer is deleted, queued IOVAs go with the domain. */

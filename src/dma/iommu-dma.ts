@@ -19,11 +19,11 @@ import type { IommuCore } from "../iommu/core.ts";
 import type { Device } from "../iommu/device.ts";
 import type { DmaCookie, IommuDomain } from "../iommu/domain.ts";
 import { isDmaType } from "../iommu/types.ts";
-import { IovaDomain } from "../iova/domain.ts";
+import { IovaDomain, type IovaDomainSnapshot } from "../iova/domain.ts";
 import type { KernelProfile } from "../iova/profile.ts";
 import { assert } from "../stdx/assert.ts";
-import { PfnMap } from "../stdx/pfnmap.ts";
-import { FlushQueue } from "./flush-queue.ts";
+import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
+import { FlushQueue, type FlushQueueSnapshot } from "./flush-queue.ts";
 
 const DMA_BIT_MASK_32 = 0xffff_ffffn;
 
@@ -48,6 +48,13 @@ export interface DmaConfig {
   readonly log: (line: string) => void;
   /** The virtual clock in ns, read at every operation. */
   readonly now: () => number;
+}
+
+/** The state `IommuDmaCookie.snapshot()` copies out. */
+export interface CookieSnapshot {
+  readonly iovad: IovaDomainSnapshot;
+  readonly fq: FlushQueueSnapshot | null;
+  readonly mapped: PfnMapSnapshot;
 }
 
 /** The DMA cookie: the IOVA domain, the flush queue and the MSI pages (`struct iommu_dma_cookie`). */
@@ -79,6 +86,18 @@ export class IommuDmaCookie implements DmaCookie {
   initFq(): boolean {
     if (!this.fq) this.fq = new FlushQueue(this.iovad, this.cpus, this.hz);
     return true;
+  }
+
+  /** A copy of the domain's DMA state: IOVA domain, flush queue, live mappings. */
+  snapshot(): CookieSnapshot {
+    return { iovad: this.iovad.snapshot(), fq: this.fq?.snapshot() ?? null, mapped: this.mapped.snapshot() };
+  }
+
+  restore(s: CookieSnapshot): void {
+    assert((s.fq === null) === (this.fq === null), "cookie restored across a flush-queue change");
+    this.iovad.restore(s.iovad);
+    if (s.fq && this.fq) this.fq.restore(s.fq);
+    this.mapped.restore(s.mapped);
   }
 
   teardown(): void {

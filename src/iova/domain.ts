@@ -26,8 +26,8 @@ import { assert } from "../stdx/assert.ts";
 import { flsLong, isPowerOfTwo } from "../stdx/bits.ts";
 import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
 import { getProfile, type KernelProfile } from "./profile.ts";
-import { fitThreshold, IovaTree, NIL } from "./rbtree.ts";
-import { IovaStats } from "./stats.ts";
+import { fitThreshold, IovaTree, type IovaTreeSnapshot, NIL } from "./rbtree.ts";
+import { IovaStats, type IovaStatsSnapshot } from "./stats.ts";
 
 /** The anchor's pfn (ULONG_MAX), stored as 2^64; see the file header. */
 export const ANCHOR_PFN = 2 ** 64;
@@ -64,6 +64,21 @@ export interface IovaDomainOptions {
 }
 
 export type TreeSearch = "augmented" | "walk";
+
+/** The state `IovaDomain.snapshot()` copies out. */
+export interface IovaDomainSnapshot {
+  readonly tree: IovaTreeSnapshot;
+  readonly cachedNode: number;
+  readonly cached32Node: number;
+  readonly max32AllocSize: number;
+  readonly nowNs: number;
+  readonly stats: IovaStatsSnapshot;
+  /** Every magazine, packed (see `snapshot`). */
+  readonly mags: Float64Array;
+  readonly depotSizes: readonly number[];
+  /** Per class: trim work pending (1/0) and its due time. */
+  readonly work: readonly (readonly [number, number])[];
+}
 
 export class IovaDomain {
   readonly profile: KernelProfile;
@@ -605,7 +620,98 @@ export class IovaDomain {
     }
   }
 
+  // --- Checkpoints -----------------------------------------------------------
+
+  /**
+   * A copy of everything that decides future allocations and counts: the
+   * tree (shape included), the cached nodes, every magazine and depot, the
+   * pending trim work, the counters and the clock. The replay's timer
+   * inference tries several histories from one point and keeps one.
+   */
+  snapshot(): IovaDomainSnapshot {
+    // Every magazine packed into one array: per class, each CPU's loaded
+    // then prev magazine, then the depot, each as its size and its pfns.
+    let n = 0;
+    for (const r of this.rcaches) {
+      for (const cr of r.cpuRcaches) n += 2 + cr.loaded.size + cr.prev.size;
+      for (const m of r.depot) n += 1 + m.size;
+    }
+    const mags = new Float64Array(n);
+    let o = 0;
+    const put = (m: Magazine) => {
+      mags[o++] = m.size;
+      mags.set(m.pfns.subarray(0, m.size), o);
+      o += m.size;
+    };
+    for (const r of this.rcaches) {
+      for (const cr of r.cpuRcaches) {
+        put(cr.loaded);
+        put(cr.prev);
+      }
+      for (const m of r.depot) put(m);
+    }
+    return {
+      tree: this.tree.snapshot(),
+      cachedNode: this.cachedNode,
+      cached32Node: this.cached32Node,
+      max32AllocSize: this.max32AllocSize,
+      nowNs: this.nowNs,
+      stats: this.stats.snapshot(),
+      mags,
+      depotSizes: this.rcaches.map((r) => r.depot.length),
+      work: this.rcaches.map((r) => [r.workPending ? 1 : 0, r.workDueNs]),
+    };
+  }
+
+  /** Puts back a snapshot of this domain (magazines are refilled in place); its clock may go back. */
+  restore(s: IovaDomainSnapshot): void {
+    this.tree.restore(s.tree);
+    this.cachedNode = s.cachedNode;
+    this.cached32Node = s.cached32Node;
+    this.max32AllocSize = s.max32AllocSize;
+    this.nowNs = s.nowNs;
+    this.stats.restore(s.stats);
+    const mags = s.mags;
+    let o = 0;
+    const take = (m: Magazine) => {
+      const size = mags[o++];
+      m.pfns.set(mags.subarray(o, o + size));
+      m.size = size;
+      o += size;
+    };
+    const cap = this.profile.magazineSize;
+    for (let c = 0; c < this.rcacheOrders; c++) {
+      const r = this.rcaches[c];
+      for (const cr of r.cpuRcaches) {
+        take(cr.loaded);
+        take(cr.prev);
+      }
+      const d = s.depotSizes[c];
+      while (r.depot.length > d) r.depot.pop();
+      while (r.depot.length < d) r.depot.push(new Magazine(cap));
+      for (const m of r.depot) take(m);
+      r.workPending = s.work[c][0] === 1;
+      r.workDueNs = s.work[c][1];
+    }
+  }
+
   // --- Observation ----------------------------------------------------------
+
+  /**
+   * Where a cached IOVA starting at `pfn` sits: the CPU whose magazines hold
+   * it, `cpus` for the depot, -1 when no rcache holds it. A linear scan, for
+   * reports only.
+   */
+  cachedOn(pfn: number): number {
+    for (const r of this.rcaches) {
+      for (let cpu = 0; cpu < this.cpus; cpu++) {
+        const cr = r.cpuRcaches[cpu];
+        for (const m of [cr.loaded, cr.prev]) for (let i = 0; i < m.size; i++) if (m.pfns[i] === pfn) return cpu;
+      }
+      for (const m of r.depot) for (let i = 0; i < m.size; i++) if (m.pfns[i] === pfn) return this.cpus;
+    }
+    return -1;
+  }
 
   /** Live IOVAs in the tree, the anchor excluded. */
   get liveIovas(): number {

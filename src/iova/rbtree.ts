@@ -108,6 +108,23 @@ export function fitThreshold(size: number, align: number): number {
   return size < 2 ? 2 : 2 ** Math.floor(Math.log2(size));
 }
 
+/** The state `IovaTree.snapshot()` copies out. */
+export interface IovaTreeSnapshot {
+  readonly pfnLo: Float64Array;
+  readonly hiOffset: Uint32Array;
+  readonly left: Int32Array;
+  readonly right: Int32Array;
+  readonly parentColor: Int32Array;
+  readonly subtreeCount: Int32Array;
+  readonly fitKeyBelow: Float32Array;
+  readonly subtreeFitKeyMax: Float32Array;
+  readonly bigHi: readonly (readonly [number, number])[];
+  readonly root: number;
+  readonly count: number;
+  readonly freeHead: number;
+  readonly used: number;
+}
+
 export class IovaTree {
   /** Lowest pfn of each node (`struct iova.pfn_lo`). */
   pfnLo: Float64Array;
@@ -139,6 +156,48 @@ export class IovaTree {
     this.subtreeCount = new Int32Array(capacity);
     this.fitKeyBelow = new Float32Array(capacity);
     this.subtreeFitKeyMax = new Float32Array(capacity);
+  }
+
+  /**
+   * A copy of the whole tree (nodes in use, links, colours, augmentation and
+   * the free list): `restore()` puts it back exactly, shape included, so walk
+   * counts after a restore are those of the copied tree.
+   */
+  snapshot(): IovaTreeSnapshot {
+    const n = this.used;
+    return {
+      pfnLo: this.pfnLo.slice(0, n),
+      hiOffset: this.hiOffset.slice(0, n),
+      left: this.left.slice(0, n),
+      right: this.right.slice(0, n),
+      parentColor: this.parentColor.slice(0, n),
+      subtreeCount: this.subtreeCount.slice(0, n),
+      fitKeyBelow: this.fitKeyBelow.slice(0, n),
+      subtreeFitKeyMax: this.subtreeFitKeyMax.slice(0, n),
+      bigHi: [...this.bigHi],
+      root: this.root,
+      count: this.count,
+      freeHead: this.freeHead,
+      used: n,
+    };
+  }
+
+  restore(s: IovaTreeSnapshot): void {
+    while (this.capacity < s.used) this.grow();
+    this.pfnLo.set(s.pfnLo);
+    this.hiOffset.set(s.hiOffset);
+    this.left.set(s.left);
+    this.right.set(s.right);
+    this.parentColor.set(s.parentColor);
+    this.subtreeCount.set(s.subtreeCount);
+    this.fitKeyBelow.set(s.fitKeyBelow);
+    this.subtreeFitKeyMax.set(s.subtreeFitKeyMax);
+    this.bigHi.clear();
+    for (const [k, v] of s.bigHi) this.bigHi.set(k, v);
+    this.root = s.root;
+    this.count = s.count;
+    this.freeHead = s.freeHead;
+    this.used = s.used;
   }
 
   /** `struct iova.pfn_hi` of node `n` (inclusive). */

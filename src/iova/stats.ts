@@ -3,6 +3,9 @@
  * already run (no extra walks): what the cost model and the reports need.
  * Per-class arrays are indexed by size class (order_base_2 of the size).
  */
+/** Every counter of an `IovaStats`, by field name. */
+export type IovaStatsSnapshot = Readonly<Record<string, number | Float64Array>>;
+
 export class IovaStats {
   /** Entries into the rbtree allocator (`__alloc_and_insert_iova_range`), fast fails included. */
   treeSearches = 0;
@@ -39,6 +42,22 @@ export class IovaStats {
     this.depotOverflows = new Float64Array(classes);
     this.cachedPfns = new Float64Array(classes);
     this.magazinesLive = new Float64Array(classes);
+  }
+
+  /** A copy of every counter, for `IovaDomain.snapshot()`. */
+  snapshot(): IovaStatsSnapshot {
+    const out: Record<string, number | Float64Array> = {};
+    for (const [k, v] of Object.entries(this)) out[k] = v instanceof Float64Array ? v.slice() : (v as number);
+    return out;
+  }
+
+  restore(s: IovaStatsSnapshot): void {
+    const self = this as unknown as Record<string, number | Float64Array>;
+    for (const [k, v] of Object.entries(s)) {
+      const own = self[k];
+      if (own instanceof Float64Array) own.set(v as Float64Array);
+      else self[k] = v;
+    }
   }
 
   get rcacheHitsTotal(): number {

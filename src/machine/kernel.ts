@@ -25,7 +25,7 @@
  * Timestamps are virtual; lines of one step share its timestamp.
  */
 
-import { IommuDma, type IommuDmaCookie } from "../dma/iommu-dma.ts";
+import { type CookieSnapshot, IommuDma, type IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { DmaMapping } from "../dma/mapping.ts";
 import { DriverCore, type DriverModel, type ProbeContext, type RegisteredDriver } from "../driver/core.ts";
 import { e1000eDriver, hisiSasV3Driver, nvmeDriver, plainDriver } from "../driver/drivers.ts";
@@ -62,6 +62,13 @@ export interface DomainRangeCost {
   readonly liveIovas: number;
   /** Per size class: IOVA space held in rcaches and depots, and the magazines' memory. */
   readonly perClass: readonly { sizeGranules: number; cachedIovaBytes: number; magazineMemoryBytes: number }[];
+}
+
+/** What `Kernel.checkpoint()` copies out. */
+export interface KernelCheckpoint {
+  readonly nowNs: number;
+  readonly cookies: readonly { readonly cookie: IommuDmaCookie; readonly state: CookieSnapshot }[];
+  readonly sac: readonly { readonly dev: Device; readonly flag: boolean }[];
 }
 
 export interface LogLine {
@@ -266,6 +273,34 @@ export class Kernel {
     this.nowNs = nowNs;
     this.dma.syncAll();
     this.dma.prune();
+  }
+
+  /**
+   * A checkpoint of the DMA state that a replay changes: the clock, every
+   * live DMA domain (IOVA allocator, flush queue, mappings) and each device's
+   * SAC flag. No probe, sysfs write or domain change may happen between the
+   * checkpoint and its `restore()`; the replay's timer inference only maps
+   * and unmaps in between.
+   */
+  checkpoint(): KernelCheckpoint {
+    return {
+      nowNs: this.nowNs,
+      cookies: this.dma.cookies.map((c) => ({ cookie: c, state: c.snapshot() })),
+      sac: [...this.iommu.groups.values()].flatMap((g) =>
+        g.devices.map((d) => ({ dev: d, flag: d.pci32bitWorkaround })),
+      ),
+    };
+  }
+
+  /** Puts back a checkpoint; the clock may go back. */
+  restore(cp: KernelCheckpoint): void {
+    assert(
+      cp.cookies.length === this.dma.cookies.length && cp.cookies.every((c, i) => this.dma.cookies[i] === c.cookie),
+      "kernel restored across a domain change",
+    );
+    this.nowNs = cp.nowNs;
+    for (const { cookie, state } of cp.cookies) cookie.restore(state);
+    for (const { dev, flag } of cp.sac) dev.pci32bitWorkaround = flag;
   }
 
   /**

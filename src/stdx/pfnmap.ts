@@ -9,6 +9,13 @@
 
 const EMPTY = -1;
 
+/** The state `PfnMap.snapshot()` copies out. */
+export interface PfnMapSnapshot {
+  readonly keys: Float64Array;
+  readonly values: Float64Array;
+  readonly count: number;
+}
+
 export class PfnMap {
   private keys: Float64Array;
   private values: Float64Array;
@@ -88,6 +95,23 @@ export class PfnMap {
     keys[hole] = EMPTY;
     this.count--;
     return true;
+  }
+
+  /** A copy of the table; `restore()` puts it back, slot order included. */
+  snapshot(): PfnMapSnapshot {
+    return { keys: this.keys.slice(), values: this.values.slice(), count: this.count };
+  }
+
+  restore(s: PfnMapSnapshot): void {
+    if (this.keys.length === s.keys.length) {
+      this.keys.set(s.keys);
+      this.values.set(s.values);
+    } else {
+      this.keys = s.keys.slice();
+      this.values = s.values.slice();
+    }
+    this.mask = this.keys.length - 1;
+    this.count = s.count;
   }
 
   private grow(): void {

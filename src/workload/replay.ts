@@ -10,14 +10,23 @@
  *
  * It drives `Kernel.dma` only (no second dma-iommu here) and compares the
  * model's IOVA of every allocation with the one the trace recorded.
+ *
+ * A lazy trace does not record when the flush queue was flushed, and on the
+ * traced machines its timer ran 1 to 3 jiffies past the model's nominal
+ * expiry, on either CPU. With `inferFlushes` the replay places each flush
+ * where the trace proves one ran (see `requireFlush` and `placeFlush`),
+ * keeping several candidate histories from kernel checkpoints until the
+ * calls after them tell them apart.
  */
 
 import type { Device } from "../iommu/device.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { ProfileName } from "../iova/profile.ts";
 import { bootMachine, type Kernel } from "../machine/index.ts";
+import type { KernelCheckpoint } from "../machine/kernel.ts";
 import type { MachineDesc } from "../machine/schema.ts";
 import { InputError } from "../stdx/errors.ts";
+import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { TraceMachine } from "./trace/machine.ts";
 import type { DmaCall } from "./trace/reconstruct.ts";
 
@@ -39,9 +48,51 @@ export interface ReplayOptions {
   idleTimerMoves?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
+  /**
+   * Lazy replays: run each flush-queue flush where the trace shows one
+   * happened (see `decideFlush`) instead of at the model's timer expiry.
+   * Off by default.
+   */
+  inferFlushes?: boolean;
+  /** With `inferFlushes`: histories kept side by side (default `DEFAULT_FLUSH_HISTORIES`); more find more, slower. */
+  flushHistories?: number;
+  /** With `inferFlushes`: also try a flush the trace cannot show before each one it does (default false). */
+  unseenFlushes?: boolean;
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
 }
+
+/** What placing the flushes from the trace found, over the whole replay. */
+export interface FlushInference {
+  /** Flushes the trace requires: the fewest that let every reused IOVA be free when it was reused. */
+  flushes: number;
+  /** Of these, placed by the trace's IOVAs: one place and CPU matched more allocations than every other. */
+  decided: number;
+  /** Run on another CPU than the one the kernel model's timer would use. */
+  otherCpu: number;
+  /** Run with no flush-queue timer armed in the model (nothing queued: a no-op). */
+  unarmed: number;
+  /** Run time minus the model timer's nominal expiry, in whole jiffies: flushes. */
+  offsetJiffies: Map<number, number>;
+  /** Calls replayed in trials. */
+  trialCalls: number;
+  /** Pairs of two CPUs' map events replayed in the other order (see `allocatedFirst`). */
+  swapped: number;
+}
+
+/**
+ * Where the model held the IOVA the kernel gave an allocation the model
+ * placed elsewhere: what part of its state differed.
+ */
+export type MismatchCause =
+  | "queued in the flush queue"
+  | "in this CPU's rcache, below the top"
+  | "in another CPU's rcache"
+  | "in the depot"
+  | "free in the tree"
+  | "inside another allocated IOVA"
+  | "live (mapped)"
+  | "model failed";
 
 /** The first allocation the model placed elsewhere than the kernel did. */
 export interface Mismatch {
@@ -55,6 +106,8 @@ export interface Mismatch {
   modelIova: number | null;
   /** The model's live mappings near the trace's IOVA, and its allocator counts, at that moment. */
   state: string;
+  /** Where the model held the trace's IOVA. */
+  cause: MismatchCause;
 }
 
 export interface ReplayResult {
@@ -77,6 +130,10 @@ export interface ReplayResult {
   /** Flush-queue timers armed from an idle CPU and moved to the busy CPU (see `apply`). */
   timerMoves: number;
   firstMismatch: Mismatch | null;
+  /** Every mismatch by where the model held the trace's IOVA. */
+  mismatchCauses: Map<MismatchCause, number>;
+  /** Present when the replay placed its flushes from the trace. */
+  flushInference: FlushInference | null;
   /** Virtual time added to the trace's timestamps so the trace starts after the model's boot. */
   clockOffsetNs: number;
   iovad: IovaDomain;
@@ -131,6 +188,67 @@ export function defaultReplayDevice(desc: MachineDesc): string {
   throw new InputError(`${desc.name}: no device with a DMA driver to replay; name one with --device`);
 }
 
+/** A replayed call's result, kept until no flush decision can change it. */
+interface Outcome {
+  /** Map: the model's DMA address or null (failed); unmap: undefined. */
+  addr: number | null | undefined;
+  refused: boolean;
+  timerMoved: boolean;
+  /** The model's state around the trace's IOVA, for a mismatch that may become the first. */
+  state: string | null;
+  /** For a mismatch: where the model held the trace's IOVA (see `MismatchCause`). */
+  cause: MismatchCause | null;
+}
+
+interface ReplayCheckpoint {
+  kernel: KernelCheckpoint;
+  modelAddr: PfnMapSnapshot;
+  lastNs: number;
+  busyCpu: number;
+  fires: { call: DmaCall; cpu: number }[];
+  armedDueNs: number;
+}
+
+/**
+ * A flush the trace requires, as indices into the replay's call order: it
+ * ran after call `lo` (an unmap whose IOVA a later allocation reused) and
+ * before call `hi` (the first allocation that reused a queued IOVA).
+ */
+interface FlushWindow {
+  lo: number;
+  hi: number;
+}
+
+/** How far apart two CPUs' map events may be and still have been allocated in the other order. */
+const SWAP_NS = 250_000;
+const SWAP_CALLS = 32;
+
+/** Histories of flush placements kept side by side (a beam) by default: choices the next allocations cannot tell apart wait for later ones. */
+export const DEFAULT_FLUSH_HISTORIES = 16;
+
+/** A run of calls replayed for real in one history, after its parent segment. */
+interface FlushSegment {
+  prev: FlushSegment | null;
+  /** Index of the first call. */
+  from: number;
+  outcomes: Outcome[];
+  /** The flushes run in it: jiffies after the model timer's nominal expiry (null: nothing queued), and whether on another CPU. */
+  fires: { offJiffies: number | null; otherCpu: boolean }[];
+  /** Its flush's place was the only best one. */
+  decided: boolean;
+}
+
+/** One history of flush placements: its state after its calls so far, and their mismatches. */
+interface FlushHistory {
+  /** The state after call `head - 1` (null: the boot state, saved on first use). */
+  cp: ReplayCheckpoint | null;
+  head: number;
+  /** The call its latest flush ran before. */
+  lastFlushAt: number;
+  misses: number;
+  seg: FlushSegment | null;
+}
+
 export class Replayer {
   readonly kernel: Kernel;
   readonly dev: Device;
@@ -139,7 +257,7 @@ export class Replayer {
   private readonly cpus: number;
   private readonly jiffyNs: number;
   /** Model DMA address of each live allocation, by allocation number. */
-  private readonly modelAddr = new Map<number, number>();
+  private readonly modelAddr = new PfnMap();
   /** Calls not yet replayed, in trace order but for the moves of `push`. */
   private readonly queue: DmaCall[] = [];
   /** Interrupt unmaps whose place is decided. */
@@ -155,6 +273,33 @@ export class Replayer {
   /** (line, text) of emitted IOVAs not yet written, so pieces of interleaved allocations come out in line order. */
   private pendingEmit: { line: number; text: string }[] = [];
   private readonly r: Omit<ReplayResult, "iovad" | "clockOffsetNs">;
+  /** Flushes placed from the trace, or off (the model's timer runs them). */
+  private readonly inferFlushes: boolean;
+  private readonly flushHistories: number;
+  private readonly unseen: boolean;
+  /** Every call in its final order (flush placement keeps the whole trace's calls until the end). */
+  private calls: DmaCall[] = [];
+  /** The histories of flush placements kept, fewest misses first. */
+  private histories: FlushHistory[] = [{ cp: null, head: 0, lastFlushAt: -1, misses: 0, seg: null }];
+  /** The segment real replays record into, or null (a trial). */
+  private rec: FlushSegment | null = null;
+  /** Map calls moved by `allocatedFirst`, and those it has examined. */
+  private readonly swappedCalls = new Set<DmaCall>();
+  private readonly swapExamined = new Set<DmaCall>();
+  /** No mismatch yet in the history being replayed: describe the model's state at the next one. */
+  private wantState = true;
+  /** Each page unmapped and not mapped again since, by the trace: the index of its unmap. */
+  private readonly unmappedAt = new PfnMap();
+  /** Flushes the trace requires that are not placed yet, oldest first. */
+  private readonly windows: FlushWindow[] = [];
+  /** The call being replayed's results (see `applyAt`). */
+  private outAddr: number | null | undefined = undefined;
+  private outRefused = false;
+  private outMoved = false;
+  /** Placed flushes not run yet, in call order: each runs just before its call, on its CPU. */
+  private fires: { call: DmaCall; cpu: number }[] = [];
+  /** The armed timer's nominal expiry (it only runs where a flush is placed), or -1. */
+  private armedDueNs = -1;
 
   constructor(opts: ReplayOptions) {
     this.opts = opts;
@@ -196,7 +341,23 @@ export class Replayer {
       reordered: 0,
       timerMoves: 0,
       firstMismatch: null,
+      mismatchCauses: new Map(),
+      flushInference: null,
     };
+    this.inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
+    this.flushHistories = opts.flushHistories ?? DEFAULT_FLUSH_HISTORIES;
+    this.unseen = opts.unseenFlushes ?? false;
+    if (this.inferFlushes) {
+      this.r.flushInference = {
+        flushes: 0,
+        decided: 0,
+        otherCpu: 0,
+        unarmed: 0,
+        offsetJiffies: new Map(),
+        trialCalls: 0,
+        swapped: 0,
+      };
+    }
   }
 
   private get iovad(): IovaDomain {
@@ -206,13 +367,27 @@ export class Replayer {
   }
 
   /** Moves the model's clock to the call's time (shifted once, by whole jiffies, past the model's boot). */
-  private advance(ts: number): void {
+  private advance(ts: number, c: DmaCall): void {
     if (this.clockOffsetNs < 0 && this.opts.clockOffsetNs !== undefined) this.clockOffsetNs = this.opts.clockOffsetNs;
     if (this.clockOffsetNs < 0) {
       const gap = this.kernel.nowNs - ts;
       this.clockOffsetNs = gap > 0 ? Math.ceil(gap / this.jiffyNs) * this.jiffyNs : 0;
     }
     const t = Math.max(this.lastNs, ts + this.clockOffsetNs, this.kernel.nowNs);
+    if (this.fires.length > 0 && this.fires[0].call === c) {
+      // A flush placed by `decideFlush` runs now, just before this call: the held timer fires.
+      const fire = this.fires.shift() as { call: DmaCall; cpu: number };
+      const fq = this.kernel.dma.cookieOf(this.dev)?.fq;
+      const armed = fq?.timerArmed === true;
+      this.rec?.fires.push({
+        offJiffies: armed ? Math.round((t - this.armedDueNs) / this.jiffyNs) : null,
+        otherCpu: armed && fire.cpu !== fq.timerCpu,
+      });
+      if (fq && armed) {
+        fq.timerDueNs = t;
+        fq.timerCpu = fire.cpu;
+      }
+    }
     this.kernel.advanceTo(t);
     this.lastNs = t;
   }
@@ -246,7 +421,7 @@ export class Replayer {
       if (!this.irqReorder || h.kind !== "unmap" || !h.irq || this.resolved.has(h)) {
         q.shift();
         this.resolved.delete(h);
-        this.apply(h);
+        this.release(h);
         continue;
       }
       // h opens an interrupt's run of unmaps on its CPU: find that CPU's next other call.
@@ -290,69 +465,470 @@ export class Replayer {
     }
   }
 
-  private apply(c: DmaCall): void {
+  /** Takes a call in its final order: replays it, or queues it until the flushes around it are placed. */
+  private release(c: DmaCall): void {
+    if (!this.inferFlushes) {
+      this.wantState = this.r.firstMismatch === null;
+      this.applyAt(c);
+      this.finalize(c, this.outcomeOf(c));
+      return;
+    }
+    const idx = this.calls.length;
+    this.calls.push(c);
+    const g = this.iovad.granule;
+    const first = Math.floor(c.iova / g);
+    const last = Math.floor((c.iova + c.sizeBytes - 1) / g);
+    if (c.kind === "unmap") {
+      for (let p = first; p <= last; p++) this.unmappedAt.set(p, idx);
+    } else {
+      // A lazy unmap's IOVA is free again only after a flush: reusing it proves one ran in between.
+      let lo = -1;
+      for (let p = first; p <= last; p++) {
+        const u = this.unmappedAt.get(p);
+        if (u === undefined) continue;
+        if (u > lo) lo = u;
+        this.unmappedAt.delete(p);
+      }
+      if (lo >= 0) this.requireFlush(lo, idx);
+    }
+    this.step(false);
+  }
+
+  /**
+   * Records that a flush ran between calls `lo` and `hi`. Requirements come
+   * in order of `hi`; the fewest flushes that meet them all are found
+   * greedily: a requirement the newest window's flush can meet (it starts
+   * before that window's end) narrows the window, else it opens a new one.
+   */
+  private requireFlush(lo: number, hi: number): void {
+    const w = this.windows.at(-1);
+    if (w && lo < w.hi) {
+      if (lo > w.lo) w.lo = lo;
+      return;
+    }
+    this.windows.push({ lo, hi });
+  }
+
+  /**
+   * Replays one call and leaves its results in `outAddr`/`outRefused`/
+   * `outMoved`; returns false for an allocation the model placed elsewhere
+   * than the trace. In a trial nothing else is recorded.
+   */
+  private applyAt(c: DmaCall): boolean {
     const at = this.applyAtNs.get(c);
-    if (at !== undefined) this.applyAtNs.delete(c);
-    this.advance(at ?? c.timestampNs);
+    this.advance(at ?? c.timestampNs, c);
     const cpu = c.cpu % this.cpus;
+    this.outRefused = false;
+    this.outMoved = false;
     if (c.kind === "map") {
-      this.r.allocations++;
-      this.r.mapEvents += c.pieces;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr = this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
-      if (addr === null) {
-        this.r.failures++;
-      } else {
-        this.modelAddr.set(c.allocation, addr);
-      }
-      if (addr === c.iova) {
-        this.r.exact++;
-        this.r.exactMapEvents += c.pieces;
-      } else if (this.r.firstMismatch === null) {
-        this.r.firstMismatch = {
-          allocation: c.allocation,
-          line: c.line,
-          cpu: c.cpu,
-          timestampNs: c.timestampNs,
-          sizeBytes: c.sizeBytes,
-          traceIova: c.iova,
-          modelIova: addr,
-          state: this.stateAround(c.iova),
-        };
-      }
-      if (this.opts.emitIova) {
-        this.flushEmit(c.line);
-        for (let i = 0; i < c.mapLines.length; i++) {
-          const text = addr === null ? "fail" : hex16(addr + c.mapOffsets[i]);
-          this.pendingEmit.push({ line: c.mapLines[i], text });
-        }
-      }
-    } else {
+      if (addr !== null) this.modelAddr.set(c.allocation, addr);
+      if (c.pid !== 0) this.busyCpu = cpu;
+      this.outAddr = addr;
+      return addr === c.iova;
+    }
+    this.outAddr = undefined;
+    const addr = this.modelAddr.get(c.allocation);
+    if (c.pid !== 0) this.busyCpu = cpu;
+    if (addr === undefined) return true;
+    this.modelAddr.delete(c.allocation);
+    const fq = this.kernel.dma.cookieOf(this.dev)?.fq ?? null;
+    const armedBefore = fq?.timerArmed ?? true;
+    if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) this.outRefused = true;
+    if (fq === null || armedBefore || !fq.timerArmed) return true;
+    // The flush-queue timer is an ordinary (unpinned) timer: armed from an idle CPU's interrupt
+    // (the idle task, pid 0), 6.1's mod_timer() queues it on a busy CPU (get_nohz_timer_target()),
+    // which then drains every queue into its own rcache. The kernel model arms it on the queueing
+    // CPU; this belongs in src/dma once the model has a notion of idle CPUs.
+    const prevBusy = c.pid !== 0 ? -1 : this.busyCpu;
+    if (this.idleTimerMoves && c.pid === 0 && prevBusy >= 0 && prevBusy !== cpu) {
+      fq.timerCpu = prevBusy;
+      this.outMoved = true;
+    }
+    if (this.inferFlushes) {
+      // The timer runs only where `decideFlush` places a flush the trace shows.
+      this.armedDueNs = fq.timerDueNs;
+      fq.timerDueNs = Number.POSITIVE_INFINITY;
+    }
+    return true;
+  }
+
+  private outcomeOf(c: DmaCall): Outcome {
+    const miss = c.kind === "map" && this.outAddr !== c.iova;
+    return {
+      addr: this.outAddr,
+      refused: this.outRefused,
+      timerMoved: this.outMoved,
+      state: miss && this.wantState ? this.stateAround(c.iova) : null,
+      cause: miss ? this.causeOf(c) : null,
+    };
+  }
+
+  /** Where the model holds the trace's IOVA of a mismatched allocation, just after it. */
+  private causeOf(c: DmaCall): MismatchCause {
+    if (this.outAddr === null) return "model failed";
+    const cookie = this.kernel.dma.cookieOf(this.dev);
+    if (!cookie) return "model failed";
+    const pfn = c.iova / cookie.iovad.granule;
+    if (cookie.mapped.has(pfn)) return "live (mapped)";
+    if (cookie.fq?.holds(pfn)) return "queued in the flush queue";
+    const on = cookie.iovad.cachedOn(pfn);
+    if (on === c.cpu % this.cpus) return "in this CPU's rcache, below the top";
+    if (on === this.cpus) return "in the depot";
+    if (on >= 0) return "in another CPU's rcache";
+    return cookie.iovad.findIova(pfn) === null ? "free in the tree" : "inside another allocated IOVA";
+  }
+
+  /** Counts a call whose result no revision can change any more, and emits its IOVAs. */
+  private finalize(c: DmaCall, o: Outcome): void {
+    this.applyAtNs.delete(c);
+    if (c.kind === "unmap") {
       this.r.frees++;
-      const addr = this.modelAddr.get(c.allocation);
-      if (addr === undefined) return;
-      this.modelAddr.delete(c.allocation);
-      const fq = this.kernel.dma.cookieOf(this.dev)?.fq ?? null;
-      const armedBefore = fq?.timerArmed ?? true;
-      if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) this.r.refusedUnmaps++;
-      // The flush-queue timer is an ordinary (unpinned) timer: armed from an idle CPU's interrupt
-      // (the idle task, pid 0), 6.1's mod_timer() queues it on a busy CPU (get_nohz_timer_target()),
-      // which then drains every queue into its own rcache. The kernel model arms it on the queueing
-      // CPU; this belongs in src/dma once the model has a notion of idle CPUs.
-      if (
-        this.idleTimerMoves &&
-        fq !== null &&
-        !armedBefore &&
-        fq.timerArmed &&
-        c.pid === 0 &&
-        this.busyCpu >= 0 &&
-        this.busyCpu !== cpu
-      ) {
-        fq.timerCpu = this.busyCpu;
-        this.r.timerMoves++;
+      if (o.refused) this.r.refusedUnmaps++;
+      if (o.timerMoved) this.r.timerMoves++;
+      return;
+    }
+    const addr = o.addr as number | null;
+    this.r.allocations++;
+    this.r.mapEvents += c.pieces;
+    if (addr === null) this.r.failures++;
+    if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);
+    if (addr === c.iova) {
+      this.r.exact++;
+      this.r.exactMapEvents += c.pieces;
+    } else if (this.r.firstMismatch === null) {
+      this.r.firstMismatch = {
+        allocation: c.allocation,
+        line: c.line,
+        cpu: c.cpu,
+        timestampNs: c.timestampNs,
+        sizeBytes: c.sizeBytes,
+        traceIova: c.iova,
+        modelIova: addr,
+        state: o.state ?? this.stateAround(c.iova),
+        cause: o.cause as MismatchCause,
+      };
+    }
+    if (this.opts.emitIova) {
+      this.flushEmit(c.line);
+      for (let i = 0; i < c.mapLines.length; i++) {
+        const text = addr === null ? "fail" : hex16(addr + c.mapOffsets[i]);
+        this.pendingEmit.push({ line: c.mapLines[i], text });
       }
     }
-    if (c.pid !== 0) this.busyCpu = cpu;
+  }
+
+  /**
+   * Places the flushes of every window whose successor has opened (all:
+   * the trace ended), then, at the end, keeps the best history and counts
+   * its calls.
+   */
+  private step(all: boolean): void {
+    while (this.windows.length > 0 && (all || this.windows.length > 1)) {
+      const w = this.windows[0];
+      const next = this.windows[1];
+      const end = this.calls.length;
+      this.placeFlush(w, next ? next.hi - 1 : end - 1);
+      this.windows.shift();
+    }
+    if (!all) return;
+    // The rest of the trace on every history; the one with the fewest misses is the replay's.
+    let best: FlushHistory | null = null;
+    for (const h of this.histories) {
+      this.resume(h);
+      const seg = this.segment(h);
+      h.misses += this.record(seg, h.head, this.calls.length - 1, h.misses > 0);
+      h.head = this.calls.length;
+      h.seg = seg;
+      if (!best || h.misses < best.misses) best = h;
+    }
+    const path: FlushSegment[] = [];
+    for (let g = (best as FlushHistory).seg; g; g = g.prev) path.push(g);
+    path.reverse();
+    const inf = this.r.flushInference as FlushInference;
+    for (const g of path) {
+      for (let i = 0; i < g.outcomes.length; i++) this.finalize(this.calls[g.from + i], g.outcomes[i]);
+      for (const f of g.fires) {
+        inf.flushes++;
+        if (f.offJiffies === null) inf.unarmed++;
+        else inf.offsetJiffies.set(f.offJiffies, (inf.offsetJiffies.get(f.offJiffies) ?? 0) + 1);
+        if (f.otherCpu) inf.otherCpu++;
+      }
+    }
+    inf.decided = this.decidedOnBest(best as FlushHistory);
+    this.restore((best as FlushHistory).cp as ReplayCheckpoint);
+    this.calls = [];
+  }
+
+  /** Puts the kernel in history `h`'s state (the boot state for the first history). */
+  private resume(h: FlushHistory): void {
+    if (h.cp) this.restore(h.cp);
+    else h.cp = this.save();
+  }
+
+  private segment(h: FlushHistory): FlushSegment {
+    return { prev: h.seg, from: h.head, outcomes: [], fires: [], decided: false };
+  }
+
+  /** Replays calls `from`..`to` for real into `seg`; returns the mismatches. */
+  private record(seg: FlushSegment, from: number, to: number, missed: boolean): number {
+    let misses = 0;
+    this.rec = seg;
+    for (let i = from; i <= to; i++) {
+      const j = i < to ? this.allocatedFirst(i, to) : -1;
+      if (j > i) {
+        // Decided once for every history: the moved map goes before map i.
+        const [b] = this.calls.splice(j, 1);
+        this.calls.splice(i, 0, b);
+        this.swappedCalls.add(b);
+        this.swappedCalls.add(this.calls[i + 1]);
+        (this.r.flushInference as FlushInference).swapped++;
+      }
+      const c = this.calls[i];
+      this.wantState = !missed && misses === 0;
+      if (!this.applyAt(c)) misses++;
+      seg.outcomes.push(this.outcomeOf(c));
+    }
+    this.rec = null;
+    this.wantState = true;
+    return misses;
+  }
+
+  /**
+   * A map event is traced after its allocation, so two CPUs' allocations a
+   * few microseconds apart may be traced in the other order. When map `i`
+   * lands elsewhere than the trace's, and another CPU's map traced within
+   * `SWAP_NS` after it (and at most `SWAP_CALLS` calls later), allocated
+   * first, gives both the trace's IOVAs, that one was first: returns its
+   * index, or -1. Leaves the state as before.
+   */
+  private allocatedFirst(i: number, to: number): number {
+    const a = this.calls[i];
+    // Each map is examined once, in the first history that replays it for real.
+    if (a.kind !== "map" || this.swapExamined.has(a)) return -1;
+    this.swapExamined.add(a);
+    const cp = this.save();
+    const rec = this.rec;
+    this.rec = null;
+    let found = -1;
+    if (!this.applyAt(a)) {
+      for (let j = i + 1; j <= Math.min(to, i + SWAP_CALLS) && found < 0; j++) {
+        const b = this.calls[j];
+        if (b.timestampNs - a.timestampNs > SWAP_NS) break;
+        if (b.kind !== "map" || b.cpu === a.cpu || this.swappedCalls.has(b)) continue;
+        this.restore(cp);
+        if (this.applyAt(b) && this.applyAt(a)) found = j;
+      }
+    }
+    this.rec = rec;
+    this.restore(cp);
+    return found;
+  }
+
+  /**
+   * Where a flush the trace cannot show (no IOVA it freed was reused before
+   * the next flush) may have run before a window's first place `from`: the
+   * timer armed since the history's last flush (nominal expiry `dueNs`), 0
+   * to 3 jiffies late, on each CPU.
+   */
+  private unseenFlushes(head: number, dueNs: number, from: number): { j: number; cpu: number }[] {
+    const out: { j: number; cpu: number }[] = [];
+    if (dueNs < 0) return out;
+    let last = -1;
+    for (let late = 0; late <= 3; late++) {
+      let j = head;
+      while (j < from && this.virtualNs(this.calls[j]) < dueNs + late * this.jiffyNs) j++;
+      if (j >= from || j === last) continue;
+      last = j;
+      for (let cpu = 0; cpu < this.cpus; cpu++) out.push({ j, cpu });
+    }
+    return out;
+  }
+
+  /** A digest of the replayed domain's cached and queued IOVAs, tree and clock: equal digests, equal futures. */
+  private stateKey(): string {
+    const cookie = this.kernel.dma.cookieOf(this.dev);
+    if (!cookie) return "";
+    let h = 0x811c9dc5;
+    const mix = (x: number) => {
+      h = Math.imul(h ^ (x >>> 0), 0x01000193);
+      h = Math.imul(h ^ Math.floor(x / 0x1_0000_0000), 0x01000193);
+    };
+    const iovad = cookie.iovad;
+    for (const r of iovad.rcaches) {
+      for (const cr of r.cpuRcaches) {
+        for (const m of [cr.loaded, cr.prev]) {
+          mix(m.size);
+          for (let i = 0; i < m.size; i++) mix(m.pfns[i]);
+        }
+      }
+      mix(r.depot.length);
+      for (const m of r.depot) for (let i = 0; i < m.size; i++) mix(m.pfns[i]);
+    }
+    mix(iovad.stats.treeAllocs);
+    mix(iovad.stats.treeFrees);
+    mix(iovad.tree.pfnLo[iovad.cachedNode]);
+    mix(iovad.tree.pfnLo[iovad.cached32Node]);
+    const fq = cookie.fq;
+    if (fq) {
+      mix(fq.flushes);
+      mix(fq.timerArmed ? fq.timerCpu + 1 : 0);
+      for (let c = 0; c < this.cpus; c++) mix(fq.queued(c));
+    }
+    return `${h >>> 0}:${this.fires.length}`;
+  }
+
+  private decidedOnBest(best: FlushHistory): number {
+    let n = 0;
+    for (let g: FlushSegment | null = best.seg; g; g = g.prev) if (g.decided) n++;
+    return n;
+  }
+
+  private virtualNs(c: DmaCall): number {
+    return c.timestampNs + Math.max(0, this.clockOffsetNs);
+  }
+
+  private save(): ReplayCheckpoint {
+    return {
+      kernel: this.kernel.checkpoint(),
+      modelAddr: this.modelAddr.snapshot(),
+      lastNs: this.lastNs,
+      busyCpu: this.busyCpu,
+      fires: this.fires.slice(),
+      armedDueNs: this.armedDueNs,
+    };
+  }
+
+  private restore(cp: ReplayCheckpoint): void {
+    this.kernel.restore(cp.kernel);
+    this.modelAddr.restore(cp.modelAddr);
+    this.lastNs = cp.lastNs;
+    this.busyCpu = cp.busyCpu;
+    this.fires = cp.fires.slice();
+    this.armedDueNs = cp.armedDueNs;
+  }
+
+  /**
+   * Places flush `w` in every kept history. The trace records no flushes,
+   * but it shows that one ran between calls `w.lo` and `w.hi`: a reused
+   * IOVA was still queued after `w.lo` and free at `w.hi`. Where in between,
+   * and on which CPU (a timer flush frees every queue into the rcache of the
+   * CPU it runs on), shows in the allocations that follow: each place just
+   * before a call of the window, on each CPU, is tried on the calls up to
+   * `scoreTo` (where the next flush must have run), and the histories with
+   * the fewest allocations placed unlike the trace so far are kept, at most
+   * `flushHistories` of them (ties: the latest place, then the CPU the
+   * model's timer would use), so that a choice the next allocations cannot
+   * tell apart is settled by later ones. The trace's IOVAs only score the
+   * trials: every IOVA the replay reports is still the model's own decision.
+   */
+  private placeFlush(w: FlushWindow, scoreTo: number): void {
+    const inf = this.r.flushInference as FlushInference;
+    type Fire = { j: number; cpu: number };
+    type Cand = {
+      h: FlushHistory;
+      parent: number;
+      extra: Fire | null;
+      j: number;
+      cpu: number;
+      total: number;
+      rank: number;
+      key: string;
+    };
+    // Fewest misses first; ties: no unseen flush, the latest place, then the earlier try (the CPU the model's timer would use).
+    const byMisses = (a: Cand, b: Cand) =>
+      a.total - b.total || (a.extra ? 1 : 0) - (b.extra ? 1 : 0) || b.j - a.j || a.cpu - b.cpu;
+    const all: Cand[] = [];
+    const totals: number[] = [];
+    const pass: FlushHistory[] = [];
+    this.histories.forEach((h, parent) => {
+      if (w.lo < h.lastFlushAt) {
+        // Met by the flush this history placed last.
+        pass.push(h);
+        return;
+      }
+      const from = Math.max(w.lo + 1, h.head);
+      const to = Math.max(w.hi, h.head);
+      const mine: Cand[] = [];
+      // First without, then with a flush the trace cannot show before the window (see `unseenFlushes`).
+      const passes: (Fire | null)[] = [null];
+      for (let p = 0; p < passes.length; p++) {
+        const extra = passes[p];
+        this.resume(h);
+        const fq = this.kernel.dma.cookieOf(this.dev)?.fq;
+        this.fires = extra ? [{ call: this.calls[extra.j], cpu: extra.cpu }] : [];
+        let prefix = h.misses;
+        let dueNs = fq?.timerArmed ? this.armedDueNs : -1;
+        for (let i = h.head; i < from; i++) {
+          if (!this.applyAt(this.calls[i])) prefix++;
+          if (dueNs < 0 && fq?.timerArmed) dueNs = this.armedDueNs;
+        }
+        if (extra === null && this.unseen) passes.push(...this.unseenFlushes(h.head, dueNs, from));
+        // A try that misses more than the Bth best so far, of this history or of all, cannot be kept.
+        const worst = () =>
+          Math.min(
+            mine.length < this.flushHistories ? Number.POSITIVE_INFINITY : mine[mine.length - 1].total,
+            totals.length < this.flushHistories ? Number.POSITIVE_INFINITY : totals[this.flushHistories - 1],
+          );
+        for (let j = from; j <= to && prefix <= worst(); j++) {
+          const here = this.save();
+          const pref = fq?.timerCpu ?? 0;
+          for (let k = 0; k < this.cpus; k++) {
+            const cpu = (pref + k) % this.cpus;
+            this.fires.push({ call: this.calls[j], cpu });
+            let misses = prefix;
+            const limit = worst();
+            for (let i = j; i <= Math.max(scoreTo, j) && misses <= limit; i++) {
+              if (!this.applyAt(this.calls[i])) misses++;
+              inf.trialCalls++;
+            }
+            const key = misses <= limit ? this.stateKey() : "";
+            this.restore(here);
+            if (misses > limit) continue;
+            // Places that end in the same state are one history: keep the better one.
+            const cand: Cand = { h, parent, extra, j, cpu: (pref + k) % this.cpus, total: misses, rank: 0, key };
+            const same = mine.findIndex((x) => x.key === key);
+            if (same >= 0) {
+              if (byMisses(cand, mine[same]) < 0) mine[same] = cand;
+            } else {
+              mine.push(cand);
+            }
+            mine.sort(byMisses);
+            if (mine.length > this.flushHistories) mine.pop();
+            totals.push(misses);
+            totals.sort((a, b) => a - b);
+            if (totals.length > this.flushHistories) totals.pop();
+          }
+          if (!this.applyAt(this.calls[j])) prefix++;
+        }
+      }
+      mine.forEach((c, rank) => {
+        c.rank = rank;
+        all.push(c);
+      });
+    });
+    // Across histories: fewest misses, then each history's best before any history's second, so
+    // that one history's near-equal places do not crowd out the others.
+    all.sort((a, b) => a.total - b.total || a.rank - b.rank || a.parent - b.parent);
+    const kept: Cand[] = [];
+    for (const c of all) {
+      if (kept.length === this.flushHistories) break;
+      if (kept.some((x) => x.key === c.key)) continue;
+      kept.push(c);
+    }
+    const children: FlushHistory[] = [];
+    for (const k of kept) {
+      this.resume(k.h);
+      const seg = this.segment(k.h);
+      seg.decided = kept.length === 1 || kept[1].total > kept[0].total;
+      this.fires = [{ call: this.calls[k.j], cpu: k.cpu }];
+      if (k.extra) this.fires.unshift({ call: this.calls[k.extra.j], cpu: k.extra.cpu });
+      const misses = this.record(seg, k.h.head, k.j, k.h.misses > 0);
+      children.push({ cp: this.save(), head: k.j + 1, lastFlushAt: k.j, misses: k.h.misses + misses, seg });
+    }
+    // Histories this window did not concern stay, ranked by their misses so far.
+    this.histories = [...children, ...pass].sort((a, b) => a.misses - b.misses).slice(0, this.flushHistories);
   }
 
   /** Writes the emitted IOVAs of map events before `line` (all of them when `line` is Infinity). */
@@ -385,6 +961,7 @@ export class Replayer {
 
   end(): ReplayResult {
     this.drain(true);
+    if (this.inferFlushes) this.step(true);
     this.flushEmit(Number.POSITIVE_INFINITY);
     return { ...this.r, clockOffsetNs: Math.max(0, this.clockOffsetNs), iovad: this.iovad };
   }

@@ -74,3 +74,49 @@ export function traceOracle(text: string): OracleResult {
   r.peakLivePages = peak;
   return r;
 }
+
+/**
+ * The fewest flushes a lazy trace requires, counted from the raw text alone:
+ * a map that reuses a page unmapped earlier (and not mapped since) proves a
+ * flush between that unmap and the map; the fewest flushes that meet every
+ * such interval come from the classic point cover (intervals by end, a
+ * point at each uncovered interval's end). Map events of group 3's direct
+ * mapping are left out, as are pages the map does not reuse.
+ */
+export function requiredFlushes(text: string): number {
+  const unmappedAt = new Map<number, number>();
+  const intervals: [number, number][] = [];
+  const lines = text.split("\n");
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
+    if (line.startsWith("#")) continue;
+    const u = UNMAP.exec(line);
+    if (u !== null) {
+      const iova = Number.parseInt(u[1], 16);
+      for (let p = iova / 4096; p < (iova + Number(u[2])) / 4096; p++) unmappedAt.set(p, n);
+      continue;
+    }
+    const m = MAP.exec(line);
+    if (m === null) continue;
+    const iova = Number.parseInt(m[1], 16);
+    const size = Number(m[3]);
+    if (iova === 0 && Number.parseInt(m[2], 16) === 0 && size === 0x100_0000) continue;
+    let lo = -1;
+    for (let p = iova / 4096; p < (iova + size) / 4096; p++) {
+      const at = unmappedAt.get(p);
+      if (at === undefined) continue;
+      lo = Math.max(lo, at);
+      unmappedAt.delete(p);
+    }
+    if (lo >= 0) intervals.push([lo, n]);
+  }
+  intervals.sort((a, b) => a[1] - b[1]);
+  let points = 0;
+  let last = -1;
+  for (const [lo, hi] of intervals) {
+    if (lo < last) continue;
+    points++;
+    last = hi;
+  }
+  return points;
+}

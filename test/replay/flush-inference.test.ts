@@ -1,0 +1,177 @@
+/**
+ * The replay's flush placement (`--infer-flushes`) against a history whose
+ * flushes are known: a lazy workload run on the kernel model itself, with
+ * every flush-queue timer made to run 1 to 3 jiffies late on a CPU drawn at
+ * random, recorded as a trace of DMA calls. The replay sees only the calls
+ * and their IOVAs, as it would see a real trace, and must find flushes that
+ * reproduce those IOVAs, where the model's own timer (nominal expiry, the
+ * arming CPU) does not.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { bootMachine, builtinMachine } from "../../src/machine/index.ts";
+import { Prng } from "../../src/stdx/prng.ts";
+import { Replayer } from "../../src/workload/replay.ts";
+import type { DmaCall } from "../../src/workload/trace/reconstruct.ts";
+import { dmaCall } from "../helpers/dma-call.ts";
+import { requiredFlushes } from "./trace-oracle.ts";
+
+const MACHINE = builtinMachine("qemu-q35-nvme");
+const SIZES = [4096, 4096, 4096, 8192, 16384, 16384, 65536, 131072];
+
+/** A lazy run of the model with late timers on random CPUs, as trace calls; `lateness` gets each timer's jiffies late. */
+function recordedRun(seed: number, count: number, lateness: number[]): DmaCall[] {
+  assert.ok(MACHINE);
+  const k = bootMachine(MACHINE, { cmdline: "iommu.strict=0" });
+  const dev = k.device("0000:00:01.0");
+  assert.ok(dev);
+  const fq = () => k.dma.cookieOf(dev)?.fq;
+  const rng = new Prng(seed);
+  const jiffy = 1e9 / MACHINE.hz;
+  const calls: DmaCall[] = [];
+  const live: { allocation: number; iova: number; size: number }[] = [];
+  let now = k.nowNs + jiffy;
+  let allocation = 0;
+  for (let n = 0; n < count; n++) {
+    now += 20_000 + rng.below(200_000);
+    k.advanceTo(now);
+    const cpu = rng.below(2);
+    if (live.length < 24 && (live.length < 4 || rng.below(2) === 0)) {
+      const size = SIZES[rng.below(SIZES.length)];
+      const iova = k.dma.mapPhys(dev, cpu, 0, size);
+      assert.ok(iova !== null);
+      allocation++;
+      live.push({ allocation, iova, size });
+      calls.push(
+        dmaCall({ kind: "map", allocation, cpu, timestampNs: now, iova, sizeBytes: size, line: calls.length + 1 }),
+      );
+    } else {
+      const [m] = live.splice(rng.below(live.length), 1);
+      const armed = fq()?.timerArmed ?? true;
+      assert.ok(k.dma.unmapPhys(dev, cpu, m.iova, m.size));
+      const q = fq();
+      if (q && !armed && q.timerArmed) {
+        const late = 1 + rng.below(3);
+        lateness.push(late);
+        q.timerDueNs += late * jiffy;
+        q.timerCpu = rng.below(2);
+      }
+      calls.push(
+        dmaCall({
+          kind: "unmap",
+          allocation: m.allocation,
+          cpu,
+          timestampNs: now,
+          iova: m.iova,
+          sizeBytes: m.size,
+          line: calls.length + 1,
+        }),
+      );
+    }
+  }
+  return calls;
+}
+
+function replay(calls: DmaCall[], inferFlushes: boolean, unseenFlushes = false) {
+  assert.ok(MACHINE);
+  const r = new Replayer({ machine: MACHINE, strict: false, inferFlushes, unseenFlushes, clockOffsetNs: 0 });
+  for (const c of calls) r.push(c);
+  return r.end();
+}
+
+for (const seed of [7, 2]) {
+  test(`flushes placed from the trace reproduce a run whose timers ran late on random CPUs (seed ${seed})`, () => {
+    const lateness: number[] = [];
+    const calls = recordedRun(seed, 6000, lateness);
+    const allocations = calls.filter((c) => c.kind === "map").length;
+    const nominal = replay(calls, false);
+    const inferred = replay(calls, true);
+    assert.equal(inferred.allocations, allocations);
+    // The model's own timers (nominal expiry, arming CPU) lose the run early on.
+    assert.ok(nominal.exact < allocations / 2, `nominal timers matched ${nominal.exact}/${allocations}`);
+    // Placed from the reused IOVAs, the flushes give back every IOVA.
+    assert.equal(inferred.exact, allocations, `placed flushes matched ${inferred.exact}/${allocations}`);
+    const fi = inferred.flushInference;
+    assert.ok(fi);
+    assert.ok(fi.flushes > 0 && fi.flushes <= lateness.length, `${fi.flushes} flushes for ${lateness.length} timers`);
+    // Also trying flushes the trace cannot show must not lose what the shown ones give.
+    assert.equal(replay(calls, true, true).exact, allocations);
+  });
+}
+
+test("flush placement is off in strict replays and leaves a lazy replay's bookkeeping whole", () => {
+  const calls = recordedRun(11, 800, []);
+  const strict = new Replayer({ machine: MACHINE as never, strict: true, inferFlushes: true, clockOffsetNs: 0 });
+  for (const c of calls) strict.push(c);
+  const rs = strict.end();
+  assert.equal(rs.flushInference, null);
+  const lazy = replay(calls, true);
+  assert.equal(lazy.allocations + lazy.frees, calls.length);
+  assert.equal(lazy.failures, 0);
+  assert.equal(lazy.refusedUnmaps, 0);
+});
+
+const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, [MAIN, "replay", ...args], { encoding: "utf8" });
+}
+
+function exactOf(stdout: string): number {
+  const m = /exact IOVA matches: (\d+)\//.exec(stdout);
+  assert.ok(m, stdout);
+  return Number(m[1]);
+}
+
+for (const [file, kernel] of [
+  ["linux-6.1-lazy-mixed-head1100.txt.gz", "6.1"],
+  ["linux-6.12-lazy-mixed-head600.txt.gz", "mainline"],
+] as const) {
+  test(`--infer-flushes on ${file}: the flushes the trace requires, and more IOVAs than the model's own timer`, () => {
+    const path = FIXTURES + file;
+    const args = [path, "--machine", "qemu-q35-nvme", "--kernel", kernel, "--captured", "lazy"];
+    const free = cli(args);
+    const placed = cli([...args, "--infer-flushes"]);
+    assert.equal(placed.status, 0, placed.stderr);
+    const m = /flushes placed from the trace: (\d+) /.exec(placed.stdout);
+    assert.ok(m, placed.stdout);
+    // Counted independently from the raw text (test/replay/trace-oracle.ts).
+    assert.equal(Number(m[1]), requiredFlushes(gunzipSync(readFileSync(path)).toString()));
+    assert.ok(exactOf(placed.stdout) > exactOf(free.stdout), `${exactOf(placed.stdout)} vs ${exactOf(free.stdout)}`);
+  });
+}
+
+test("--infer-flushes reproduces every IOVA of the 6.12 lazy head", () => {
+  // The first 600 lines of ../shared/kernel-6.12/trace-lazy-mixed.txt.gz: 130 allocations
+  // (`zcat | grep -cE " (dma_map_page|dma_map_sg|dma_alloc): "`).
+  const r = cli([
+    FIXTURES + "linux-6.12-lazy-mixed-head600.txt.gz",
+    "--machine",
+    "qemu-q35-nvme",
+    "--kernel",
+    "mainline",
+    "--captured",
+    "lazy",
+    "--infer-flushes",
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /exact IOVA matches: 130\/130 allocations/);
+});
+
+test("--flush-histories takes a positive integer", () => {
+  const r = cli([
+    FIXTURES + "linux-6.12-lazy-mixed-head600.txt.gz",
+    "--machine",
+    "qemu-q35-nvme",
+    "--infer-flushes",
+    "--flush-histories",
+    "0",
+  ]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--flush-histories: expected a positive integer, found "0"/);
+});
