@@ -201,6 +201,10 @@ export function registerReplay(program: Command): void {
       "--flush-histories <n>",
       "with --infer-flushes: placements kept side by side (default 16); more find more, slower",
     )
+    .option(
+      "--unseen-flushes",
+      "with --infer-flushes: also try a flush the trace cannot show (nothing it freed reused in time) before each one it does",
+    )
     .action((trace: string, opts: ReplayCliOptions) =>
       runCommand(async () => {
         if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
