@@ -107,7 +107,7 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     out.push(
       `flushes placed from the trace: ${fi.flushes} (the fewest that free every reused IOVA in time), ${fi.decided} at a place ` +
         `the allocations after it single out, ${fi.otherCpu} on another CPU than the model's timer, ${fi.unarmed} with nothing queued; ` +
-        `${fi.trialCalls} trial calls`,
+        `${fi.swapped} pairs of two CPUs' maps replayed in the other order; ${fi.trialCalls} trial calls`,
     );
     out.push(
       `  flush time minus the model timer's nominal expiry, jiffies: ${offs.length > 0 ? offs.join(", ") : "none"}`,
