@@ -30,6 +30,7 @@ interface ReplayCliOptions {
   inferFlushes?: boolean;
   flushHistories?: string;
   unseenFlushes?: boolean;
+  resync?: boolean;
 }
 
 function loadMachine(name: string): MachineDesc {
@@ -84,6 +85,12 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     `exact IOVA matches: ${r.exact}/${r.allocations} allocations (${pct(r.exact, r.allocations)}), ` +
       `${r.exactMapEvents}/${r.mapEvents} map events (${pct(r.exactMapEvents, r.mapEvents)})`,
   );
+  if (r.resyncs + r.resyncFailures > 0) {
+    out.push(
+      `  resynchronised: after ${r.resyncs} of the mismatches the replay went on from the trace's IOVA; ` +
+        `${r.resyncFailures} could not be (the model held that IOVA live, in a depot or inside another)`,
+    );
+  }
   const m = r.firstMismatch;
   if (m === null) {
     out.push("first mismatch: none");
@@ -202,6 +209,10 @@ export function registerReplay(program: Command): void {
       "with --infer-flushes: placements kept side by side (default 16); more find more, slower",
     )
     .option(
+      "--resync",
+      "after each IOVA placed unlike the trace, continue from the trace's placement: each match is then a decision made from the kernel's state",
+    )
+    .option(
       "--unseen-flushes",
       "with --infer-flushes: also try a flush the trace cannot show (nothing it freed reused in time) before each one it does",
     )
@@ -225,6 +236,7 @@ export function registerReplay(program: Command): void {
           inferFlushes: opts.inferFlushes,
           flushHistories: positiveInt("--flush-histories", opts.flushHistories),
           unseenFlushes: opts.unseenFlushes,
+          resync: opts.resync,
           emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
         });
         // A what-if (another range, mode or kernel) also replays the baseline,
@@ -241,6 +253,7 @@ export function registerReplay(program: Command): void {
             inferFlushes: opts.inferFlushes,
             flushHistories: positiveInt("--flush-histories", opts.flushHistories),
             unseenFlushes: opts.unseenFlushes,
+            resync: opts.resync,
           });
           if (
             opts.range === undefined &&

@@ -122,6 +122,27 @@ export class FlushQueue {
     for (const ring of this.rings) this.ringFree(ring, this.timerCpu);
   }
 
+  /**
+   * Not a kernel operation: takes the entry of the IOVA at `pfn` out of its
+   * ring, the others keeping their order, for a replay that follows a
+   * trace's own IOVA (the kernel had already freed it). False if none.
+   */
+  take(pfn: number): boolean {
+    for (const r of this.rings) {
+      for (let i = r.head; i !== r.tail; i = (i + 1) & MASK) {
+        if (r.pfn[i] !== pfn) continue;
+        for (let k = i, n = (i + 1) & MASK; n !== r.tail; k = n, n = (n + 1) & MASK) {
+          r.pfn[k] = r.pfn[n];
+          r.pages[k] = r.pages[n];
+          r.counter[k] = r.counter[n];
+        }
+        r.tail = (r.tail - 1 + IOVA_DEFAULT_FQ_SIZE) & MASK;
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** A copy of the queued entries, counters and timer, for the replay's flush placement. */
   snapshot(): FlushQueueSnapshot {
     return {

@@ -620,6 +620,43 @@ export class IovaDomain {
     }
   }
 
+  // --- Resynchronisation (replays only) ------------------------------------------
+
+  /**
+   * Not a kernel operation: makes `pages` pages at `pfn` allocated as if
+   * this domain had handed them out, for a replay that follows a trace's own
+   * IOVA after the model chose another. A cached IOVA of that size starting
+   * at `pfn` leaves its CPU magazine (not a depot's: depot magazines stay
+   * full); free space becomes a node, the cached node moving as after an
+   * allocation. False, with nothing changed, for anything else.
+   */
+  claim(pfn: number, pages: number): boolean {
+    const t = this.tree;
+    const n = t.findContaining(pfn);
+    if (n !== NIL) {
+      if (t.pfnLo[n] !== pfn || t.hi(n) !== pfn + pages - 1) return false;
+      const c = this.sizeClass(pages);
+      if (c >= this.rcacheOrders) return false;
+      for (const cr of this.rcaches[c].cpuRcaches) {
+        for (const m of [cr.loaded, cr.prev]) {
+          for (let i = 0; i < m.size; i++) {
+            if (m.pfns[i] !== pfn) continue;
+            m.pfns[i] = m.pfns[--m.size];
+            this.stats.cachedPfns[c]--;
+            return true;
+          }
+        }
+      }
+      return false;
+    }
+    const above = t.lowestAtOrAbove(pfn);
+    if (above !== NIL && t.pfnLo[above] <= pfn + pages - 1) return false;
+    const m = t.newNode(pfn, pfn + pages - 1);
+    t.insert(m);
+    this.insertUpdate(m);
+    return true;
+  }
+
   // --- Checkpoints -----------------------------------------------------------
 
   /**

@@ -58,6 +58,13 @@ export interface ReplayOptions {
   flushHistories?: number;
   /** With `inferFlushes`: also try a flush the trace cannot show before each one it does (default false). */
   unseenFlushes?: boolean;
+  /**
+   * After each allocation the model places elsewhere than the trace, put the
+   * model's state back to the trace's placement (see `Replayer.resync`): every
+   * match then counts a decision made from the kernel's own placement, not
+   * one inherited from an earlier difference. Off by default.
+   */
+  resync?: boolean;
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
 }
@@ -130,6 +137,9 @@ export interface ReplayResult {
   /** Flush-queue timers armed from an idle CPU and moved to the busy CPU (see `apply`). */
   timerMoves: number;
   firstMismatch: Mismatch | null;
+  /** `ReplayOptions.resync`: mismatches after which the state was put back to the trace's, and those where it could not be. */
+  resyncs: number;
+  resyncFailures: number;
   /** Every mismatch by where the model held the trace's IOVA. */
   mismatchCauses: Map<MismatchCause, number>;
   /** Present when the replay placed its flushes from the trace. */
@@ -198,6 +208,8 @@ interface Outcome {
   state: string | null;
   /** For a mismatch: where the model held the trace's IOVA (see `MismatchCause`). */
   cause: MismatchCause | null;
+  /** `ReplayOptions.resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
+  resync: number;
 }
 
 interface ReplayCheckpoint {
@@ -288,6 +300,13 @@ export class Replayer {
   private readonly swapExamined = new Set<DmaCall>();
   /** No mismatch yet in the history being replayed: describe the model's state at the next one. */
   private wantState = true;
+  /** Follow the trace's IOVA after every mismatch (see `resync`). */
+  private readonly resyncOn: boolean;
+  /** The call's resync: 1 done, -1 not possible, 0 none. */
+  private outResync = 0;
+  /** A mismatched call's cause and state, taken before any resync. */
+  private outCause: MismatchCause | null = null;
+  private outState: string | null = null;
   /** Each page unmapped and not mapped again since, by the trace: the index of its unmap. */
   private readonly unmappedAt = new PfnMap();
   /** Flushes the trace requires that are not placed yet, oldest first. */
@@ -342,10 +361,13 @@ export class Replayer {
       timerMoves: 0,
       firstMismatch: null,
       mismatchCauses: new Map(),
+      resyncs: 0,
+      resyncFailures: 0,
       flushInference: null,
     };
     this.inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
     this.flushHistories = opts.flushHistories ?? DEFAULT_FLUSH_HISTORIES;
+    this.resyncOn = opts.resync === true;
     this.unseen = opts.unseenFlushes ?? false;
     if (this.inferFlushes) {
       this.r.flushInference = {
@@ -520,13 +542,24 @@ export class Replayer {
     const cpu = c.cpu % this.cpus;
     this.outRefused = false;
     this.outMoved = false;
+    this.outResync = 0;
+    this.outCause = null;
+    this.outState = null;
     if (c.kind === "map") {
+      const treeAllocs = this.resyncOn ? this.iovad.stats.treeAllocs : 0;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr = this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
       if (addr !== null) this.modelAddr.set(c.allocation, addr);
       if (c.pid !== 0) this.busyCpu = cpu;
       this.outAddr = addr;
-      return addr === c.iova;
+      if (addr === c.iova) return true;
+      if (!this.inferFlushes || this.rec !== null) {
+        // Described now, before a resync changes the state.
+        this.outCause = this.causeOf(c);
+        this.outState = this.wantState ? this.stateAround(c.iova) : null;
+      }
+      if (this.resyncOn && addr !== null) this.resync(c, cpu, addr, this.iovad.stats.treeAllocs !== treeAllocs);
+      return false;
     }
     this.outAddr = undefined;
     const addr = this.modelAddr.get(c.allocation);
@@ -554,14 +587,50 @@ export class Replayer {
     return true;
   }
 
+  /**
+   * `resync`: the model placed allocation `c` at `addr`, the kernel at
+   * `c.iova`. Gives `addr` back where it came from (the tree, or the rcache
+   * of `cpu`) and takes the trace's IOVA from wherever the model holds it
+   * (its flush queue, an rcache, free space), so that the next allocations
+   * start from the kernel's placement. Not possible when the model holds
+   * that IOVA otherwise (live, in a depot, inside another): then nothing
+   * changes. Counted in `resyncs` / `resyncFailures`.
+   */
+  private resync(c: DmaCall, cpu: number, addr: number, fromTree: boolean): void {
+    const cookie = this.kernel.dma.cookieOf(this.dev);
+    if (!cookie) return;
+    const iovad = cookie.iovad;
+    const g = iovad.granule;
+    const x = addr / g;
+    const y = c.iova / g;
+    const node = iovad.findIova(x);
+    if (!node) return;
+    const pages = node[1] - node[0] + 1;
+    const len = c.sizeBytes / g;
+    cookie.mapped.delete(x);
+    if (fromTree) iovad.freeIova(x);
+    else iovad.freeIovaFast(cpu, x, pages);
+    if (!cookie.mapped.has(y) && (cookie.fq?.take(y) || iovad.claim(y, pages))) {
+      cookie.mapped.set(y, len);
+      this.modelAddr.set(c.allocation, c.iova);
+      this.outResync = 1;
+      return;
+    }
+    // Keep the model's own choice.
+    iovad.claim(x, pages);
+    cookie.mapped.set(x, len);
+    this.outResync = -1;
+  }
+
   private outcomeOf(c: DmaCall): Outcome {
     const miss = c.kind === "map" && this.outAddr !== c.iova;
     return {
       addr: this.outAddr,
       refused: this.outRefused,
       timerMoved: this.outMoved,
-      state: miss && this.wantState ? this.stateAround(c.iova) : null,
-      cause: miss ? this.causeOf(c) : null,
+      state: miss ? this.outState : null,
+      cause: miss ? this.outCause : null,
+      resync: this.outResync,
     };
   }
 
@@ -593,6 +662,8 @@ export class Replayer {
     this.r.allocations++;
     this.r.mapEvents += c.pieces;
     if (addr === null) this.r.failures++;
+    if (o.resync === 1) this.r.resyncs++;
+    else if (o.resync === -1) this.r.resyncFailures++;
     if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);
     if (addr === c.iova) {
       this.r.exact++;

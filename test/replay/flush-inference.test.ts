@@ -76,11 +76,14 @@ function recordedRun(seed: number, count: number, lateness: number[]): DmaCall[]
   return calls;
 }
 
-function replay(calls: DmaCall[], inferFlushes: boolean, unseenFlushes = false) {
+function replay(calls: DmaCall[], inferFlushes: boolean, unseenFlushes = false, resync = false) {
   assert.ok(MACHINE);
-  const r = new Replayer({ machine: MACHINE, strict: false, inferFlushes, unseenFlushes, clockOffsetNs: 0 });
+  const r = new Replayer({ machine: MACHINE, strict: false, inferFlushes, unseenFlushes, resync, clockOffsetNs: 0 });
   for (const c of calls) r.push(c);
-  return r.end();
+  const result = r.end();
+  // Whatever the replay did to follow the trace, the kernel model stays consistent.
+  r.kernel.verifyInvariants();
+  return result;
 }
 
 for (const seed of [7, 2]) {
@@ -100,6 +103,14 @@ for (const seed of [7, 2]) {
     assert.ok(fi.flushes > 0 && fi.flushes <= lateness.length, `${fi.flushes} flushes for ${lateness.length} timers`);
     // Also trying flushes the trace cannot show must not lose what the shown ones give.
     assert.equal(replay(calls, true, true).exact, allocations);
+    // Going on from the trace's IOVA after each miss: more of the model's own decisions are the kernel's...
+    const resynced = replay(calls, false, false, true);
+    assert.ok(resynced.exact > nominal.exact, `${resynced.exact} vs ${nominal.exact}`);
+    assert.equal(resynced.resyncs + resynced.resyncFailures, allocations - resynced.exact);
+    // ...and where nothing is missed, nothing is resynchronised.
+    const both = replay(calls, true, false, true);
+    assert.equal(both.exact, allocations);
+    assert.equal(both.resyncs + both.resyncFailures, 0);
   });
 }
 
@@ -178,4 +189,18 @@ test("--flush-histories takes a positive integer", () => {
   ]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--flush-histories: expected a positive integer, found "0"/);
+});
+
+test("--resync: the mismatches after which the replay went on from the trace's IOVA", () => {
+  const head = FIXTURES + "linux-6.1-lazy-mixed-head1100.txt.gz";
+  const args = [head, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--captured", "lazy", "--infer-flushes"];
+  const plain = cli(args);
+  const resync = cli([...args, "--resync"]);
+  assert.equal(resync.status, 0, resync.stderr);
+  const m = /resynchronised: after (\d+) of the mismatches .*; (\d+) could not be/.exec(resync.stdout);
+  assert.ok(m, resync.stdout);
+  const allocations = Number(/\/(\d+) allocations/.exec(resync.stdout)?.[1]);
+  assert.equal(Number(m[1]) + Number(m[2]), allocations - exactOf(resync.stdout));
+  assert.ok(exactOf(resync.stdout) >= exactOf(plain.stdout));
+  assert.doesNotMatch(plain.stdout, /resynchronised/);
 });
