@@ -712,6 +712,8 @@ export class Replayer {
       h.misses += this.record(seg, h.head, this.calls.length - 1, h.misses > 0);
       h.head = this.calls.length;
       h.seg = seg;
+      // Its state at the end of the trace: the replay's result if it is the best.
+      h.cp = this.save();
       if (!best || h.misses < best.misses) best = h;
     }
     const path: FlushSegment[] = [];

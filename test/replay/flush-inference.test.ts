@@ -94,6 +94,9 @@ for (const seed of [7, 2]) {
     const nominal = replay(calls, false);
     const inferred = replay(calls, true);
     assert.equal(inferred.allocations, allocations);
+    // The model's figures are those of the whole run, not of the last placed flush.
+    const lookups = (r: typeof nominal) => r.iovad.stats.rcacheHitsTotal + r.iovad.stats.rcacheMissesTotal;
+    assert.equal(lookups(inferred), lookups(nominal));
     // The model's own timers (nominal expiry, arming CPU) lose the run early on.
     assert.ok(nominal.exact < allocations / 2, `nominal timers matched ${nominal.exact}/${allocations}`);
     // Placed from the reused IOVAs, the flushes give back every IOVA.
