@@ -5,24 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
+import { iovalab } from "./helpers/iovalab.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const FIX = join(ROOT, "test", "fixtures", "conformance", "mainline");
-
-function iovalab(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [join(ROOT, "src", "cli", "main.ts"), ...args], {
-    input,
-    encoding: "utf8",
-    maxBuffer: 1 << 28,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function fixture(name: string): string {
   return gunzipSync(readFileSync(join(FIX, name))).toString("utf8");

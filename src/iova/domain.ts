@@ -638,14 +638,11 @@ export class IovaDomain {
       const c = this.sizeClass(pages);
       if (c >= this.rcacheOrders) return false;
       for (const cr of this.rcaches[c].cpuRcaches) {
-        for (const m of [cr.loaded, cr.prev]) {
-          for (let i = 0; i < m.size; i++) {
-            if (m.pfns[i] !== pfn) continue;
-            m.pfns[i] = m.pfns[--m.size];
-            this.stats.cachedPfns[c]--;
-            return true;
-          }
-        }
+        const m = this.cpuMagazineOf(cr, pfn);
+        if (!m) continue;
+        m.removeAt(m.indexOf(pfn));
+        this.stats.cachedPfns[c]--;
+        return true;
       }
       return false;
     }
@@ -741,13 +738,16 @@ export class IovaDomain {
    */
   cachedOn(pfn: number): number {
     for (const r of this.rcaches) {
-      for (let cpu = 0; cpu < this.cpus; cpu++) {
-        const cr = r.cpuRcaches[cpu];
-        for (const m of [cr.loaded, cr.prev]) for (let i = 0; i < m.size; i++) if (m.pfns[i] === pfn) return cpu;
-      }
-      for (const m of r.depot) for (let i = 0; i < m.size; i++) if (m.pfns[i] === pfn) return this.cpus;
+      for (let cpu = 0; cpu < this.cpus; cpu++) if (this.cpuMagazineOf(r.cpuRcaches[cpu], pfn)) return cpu;
+      if (r.depot.some((m) => m.indexOf(pfn) >= 0)) return this.cpus;
     }
     return -1;
+  }
+
+  /** The magazine of a CPU's pair that holds `pfn`, or null. */
+  private cpuMagazineOf(cr: CpuRcache, pfn: number): Magazine | null {
+    if (cr.loaded.indexOf(pfn) >= 0) return cr.loaded;
+    return cr.prev.indexOf(pfn) >= 0 ? cr.prev : null;
   }
 
   /** Live IOVAs in the tree, the anchor excluded. */

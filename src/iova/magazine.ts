@@ -36,6 +36,19 @@ export class Magazine {
     this.pfns[this.size++] = pfn;
   }
 
+  /** The slot holding `pfn`, or -1 (reports and replay resyncs only). */
+  indexOf(pfn: number): number {
+    for (let i = 0; i < this.size; i++) if (this.pfns[i] === pfn) return i;
+    return -1;
+  }
+
+  /** Removes slot `i` the way a pop does: the last entry fills the hole. */
+  removeAt(i: number): number {
+    const pfn = this.pfns[i];
+    this.pfns[i] = this.pfns[--this.size];
+    return pfn;
+  }
+
   /**
    * Models `iova_magazine_pop()` (IOVA-6.4, S-4): the highest slot whose pfn
    * is at most `limitPfn`; the last entry fills the hole, so the order is not
@@ -46,10 +59,7 @@ export class Magazine {
     const pfns = this.pfns;
     let i = this.size - 1;
     while (i >= 0 && pfns[i] > limitPfn) i--;
-    if (i < 0) return 0;
-    const pfn = pfns[i];
-    pfns[i] = pfns[--this.size];
-    return pfn;
+    return i < 0 ? 0 : this.removeAt(i);
   }
 }
 

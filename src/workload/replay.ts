@@ -231,6 +231,12 @@ interface FlushWindow {
   hi: number;
 }
 
+/** Sorts `xs` by `order` and drops all but the first `n`. */
+function keepFewest<T>(xs: T[], order: (a: T, b: T) => number, n: number): void {
+  xs.sort(order);
+  if (xs.length > n) xs.length = n;
+}
+
 /** How far apart two CPUs' map events may be and still have been allocated in the other order. */
 const SWAP_NS = 250_000;
 const SWAP_CALLS = 32;
@@ -800,6 +806,29 @@ export class Replayer {
   }
 
   /**
+   * Trial: a flush on `cpu` just before call `j`, then the calls through
+   * `scoreTo`, stopping past `limit` misses (`prefix` counted already).
+   * Returns the misses and, unless it stopped, the end state's digest; the
+   * caller restores the state.
+   */
+  private tryFlush(
+    j: number,
+    cpu: number,
+    prefix: number,
+    scoreTo: number,
+    limit: number,
+  ): { misses: number; key: string } {
+    const inf = this.r.flushInference as FlushInference;
+    this.fires.push({ call: this.calls[j], cpu });
+    let misses = prefix;
+    for (let i = j; i <= Math.max(scoreTo, j) && misses <= limit; i++) {
+      if (!this.applyAt(this.calls[i])) misses++;
+      inf.trialCalls++;
+    }
+    return { misses, key: misses <= limit ? this.stateKey() : "" };
+  }
+
+  /**
    * Where a flush the trace cannot show (no IOVA it freed was reused before
    * the next flush) may have run before a window's first place `from`: the
    * timer armed since the history's last flush (nominal expiry `dueNs`), 0
@@ -897,7 +926,6 @@ export class Replayer {
    * trials: every IOVA the replay reports is still the model's own decision.
    */
   private placeFlush(w: FlushWindow, scoreTo: number): void {
-    const inf = this.r.flushInference as FlushInference;
     type Fire = { j: number; cpu: number };
     type Cand = {
       h: FlushHistory;
@@ -949,29 +977,18 @@ export class Replayer {
           const pref = fq?.timerCpu ?? 0;
           for (let k = 0; k < this.cpus; k++) {
             const cpu = (pref + k) % this.cpus;
-            this.fires.push({ call: this.calls[j], cpu });
-            let misses = prefix;
             const limit = worst();
-            for (let i = j; i <= Math.max(scoreTo, j) && misses <= limit; i++) {
-              if (!this.applyAt(this.calls[i])) misses++;
-              inf.trialCalls++;
-            }
-            const key = misses <= limit ? this.stateKey() : "";
+            const tried = this.tryFlush(j, cpu, prefix, scoreTo, limit);
             this.restore(here);
-            if (misses > limit) continue;
+            if (tried.misses > limit) continue;
             // Places that end in the same state are one history: keep the better one.
-            const cand: Cand = { h, parent, extra, j, cpu: (pref + k) % this.cpus, total: misses, rank: 0, key };
-            const same = mine.findIndex((x) => x.key === key);
-            if (same >= 0) {
-              if (byMisses(cand, mine[same]) < 0) mine[same] = cand;
-            } else {
-              mine.push(cand);
-            }
-            mine.sort(byMisses);
-            if (mine.length > this.flushHistories) mine.pop();
-            totals.push(misses);
-            totals.sort((a, b) => a - b);
-            if (totals.length > this.flushHistories) totals.pop();
+            const cand: Cand = { h, parent, extra, j, cpu, total: tried.misses, rank: 0, key: tried.key };
+            const same = mine.findIndex((x) => x.key === tried.key);
+            if (same < 0) mine.push(cand);
+            else if (byMisses(cand, mine[same]) < 0) mine[same] = cand;
+            keepFewest(mine, byMisses, this.flushHistories);
+            totals.push(tried.misses);
+            keepFewest(totals, (a, b) => a - b, this.flushHistories);
           }
           if (!this.applyAt(this.calls[j])) prefix++;
         }
@@ -990,11 +1007,12 @@ export class Replayer {
       if (kept.some((x) => x.key === c.key)) continue;
       kept.push(c);
     }
+    const decided = kept.length === 1 || (kept.length > 1 && kept[1].total > kept[0].total);
     const children: FlushHistory[] = [];
     for (const k of kept) {
       this.resume(k.h);
       const seg = this.segment(k.h);
-      seg.decided = kept.length === 1 || kept[1].total > kept[0].total;
+      seg.decided = decided;
       this.fires = [{ call: this.calls[k.j], cpu: k.cpu }];
       if (k.extra) this.fires.unshift({ call: this.calls[k.extra.j], cpu: k.extra.cpu });
       const misses = this.record(seg, k.h.head, k.j, k.h.misses > 0);

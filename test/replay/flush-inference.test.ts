@@ -9,7 +9,6 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -18,6 +17,7 @@ import { Prng } from "../../src/stdx/prng.ts";
 import { Replayer } from "../../src/workload/replay.ts";
 import type { DmaCall } from "../../src/workload/trace/reconstruct.ts";
 import { dmaCall } from "../helpers/dma-call.ts";
+import { iovalab } from "../helpers/iovalab.ts";
 import { requiredFlushes } from "./trace-oracle.ts";
 
 const MACHINE = builtinMachine("qemu-q35-nvme");
@@ -129,11 +129,10 @@ test("flush placement is off in strict replays and leaves a lazy replay's bookke
   assert.equal(lazy.refusedUnmaps, 0);
 });
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
 
 function cli(args: string[]) {
-  return spawnSync(process.execPath, [MAIN, "replay", ...args], { encoding: "utf8" });
+  return iovalab(["replay", ...args]);
 }
 
 function exactOf(stdout: string): number {

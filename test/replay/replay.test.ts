@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -14,11 +13,11 @@ import { builtinMachine } from "../../src/machine/index.ts";
 import { Replayer, traceMachineOf } from "../../src/workload/replay.ts";
 import { readTraceText } from "../../src/workload/trace/reader.ts";
 import { Reconstructor } from "../../src/workload/trace/reconstruct.ts";
+import { iovalab } from "../helpers/iovalab.ts";
 import { traceOracle } from "./trace-oracle.ts";
 
 const FIXTURE = new URL("../fixtures/traces/linux-6.1-strict-4k-head600.txt.gz", import.meta.url).pathname;
 const FULL = new URL("../../../shared/kernel/trace-strict-4k.txt.gz", import.meta.url).pathname;
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 
 /** The `iova=` of every `map` event, as the trace prints it (0x%016llx), with its line. */
 function traceMaps(text: string): { line: number; iova: string }[] {
@@ -78,13 +77,7 @@ test("without replaying interrupted allocations before the interrupt's unmaps, t
 });
 
 test("iovalab replay --emit-iovas prints the trace's own IOVAs for a strict trace", () => {
-  const out = spawnSync(
-    process.execPath,
-    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--emit-iovas"],
-    {
-      encoding: "utf8",
-    },
-  );
+  const out = iovalab(["replay", FIXTURE, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--emit-iovas"]);
   assert.equal(out.status, 0, out.stderr);
   const text = gunzipSync(readFileSync(FIXTURE)).toString();
   const want = decidedIovas(text);
@@ -92,49 +85,29 @@ test("iovalab replay --emit-iovas prints the trace's own IOVAs for a strict trac
 });
 
 test("iovalab replay prints a summary; bad input exits 2 with FILE:LINE", () => {
-  const out = spawnSync(
-    process.execPath,
-    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--lazy"],
-    {
-      encoding: "utf8",
-    },
-  );
+  const out = iovalab(["replay", FIXTURE, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--lazy"]);
   assert.equal(out.status, 0, out.stderr);
   assert.match(out.stdout, /^trace: .*: 600 lines, 588 DMA events \(map 322, unmap 266\)/);
   assert.match(out.stdout, /kernel 6\.1, lazy \(flush queue\), device 0000:00:01\.0 \(group1\)/);
   assert.match(out.stdout, /findings \(DMA-API debug\): live-at-end /);
   // --lazy on a trace captured strict (the machine's command line) is a what-if: the baseline replays as captured.
   assert.match(out.stdout, /\nsettings +6\.1, strict, 6 rcache classes +6\.1, lazy, 6 rcache classes\n/);
-  const bad = spawnSync(process.execPath, [MAIN, "replay", "-", "--machine", "qemu-q35-nvme", "--strict-input"], {
-    encoding: "utf8",
-    input: "fio-1 [000] ..... 1.000000: map: IOMMU: iova=0xzz - 0x1000 paddr=0x0 size=4096\n",
-  });
+  const bad = iovalab(
+    ["replay", "-", "--machine", "qemu-q35-nvme", "--strict-input"],
+    "fio-1 [000] ..... 1.000000: map: IOMMU: iova=0xzz - 0x1000 paddr=0x0 size=4096\n",
+  );
   assert.equal(bad.status, 2);
   assert.equal(bad.stderr, 'iovalab: <stdin>:1: expected map: "iova=" a hexadecimal number, found "iova=0xzz"\n');
-  const both = spawnSync(
-    process.execPath,
-    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--strict", "--lazy"],
-    {
-      encoding: "utf8",
-    },
-  );
+  const both = iovalab(["replay", FIXTURE, "--machine", "qemu-q35-nvme", "--strict", "--lazy"]);
   assert.equal(both.status, 2);
 });
 
 test("--range compares the baseline with a wider rcache range (1 MiB of 4 KiB pages: 9 size classes)", () => {
-  const out = spawnSync(
-    process.execPath,
-    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--range", "1M"],
-    {
-      encoding: "utf8",
-    },
-  );
+  const out = iovalab(["replay", FIXTURE, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--range", "1M"]);
   assert.equal(out.status, 0, out.stderr);
   assert.match(out.stdout, /\nsettings +6\.1, strict, 6 rcache classes +6\.1, strict, 9 rcache classes\n/);
   assert.match(out.stdout, /\n {2}hit rate 1024 KiB +- +-\n/);
-  const bad = spawnSync(process.execPath, [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--range", "lots"], {
-    encoding: "utf8",
-  });
+  const bad = iovalab(["replay", FIXTURE, "--machine", "qemu-q35-nvme", "--range", "lots"]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--range: expected bytes/);
 });
@@ -142,14 +115,7 @@ test("--range compares the baseline with a wider rcache range (1 MiB of 4 KiB pa
 test("the full strict 6.1 trace replays with every IOVA (71,365 map events)", {
   skip: existsSync(FULL) ? false : `${FULL} is absent: the public kernel traces live in ../shared`,
 }, () => {
-  const out = spawnSync(
-    process.execPath,
-    [MAIN, "replay", FULL, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--emit-iovas"],
-    {
-      encoding: "utf8",
-      maxBuffer: 64 << 20,
-    },
-  );
+  const out = iovalab(["replay", FULL, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--emit-iovas"]);
   assert.equal(out.status, 0, out.stderr);
   const want = traceIovas(gunzipSync(readFileSync(FULL)).toString());
   assert.equal(want.length, 71_365);
@@ -160,11 +126,16 @@ test("the full strict 6.1 trace replays with every IOVA (71,365 map events)", {
 });
 
 test("--captured-kernel with another --kernel is a what-if across kernels (5.10's 128-pfn magazines)", () => {
-  const out = spawnSync(
-    process.execPath,
-    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--captured-kernel", "6.1", "--kernel", "5.10"],
-    { encoding: "utf8" },
-  );
+  const out = iovalab([
+    "replay",
+    FIXTURE,
+    "--machine",
+    "qemu-q35-nvme",
+    "--captured-kernel",
+    "6.1",
+    "--kernel",
+    "5.10",
+  ]);
   assert.equal(out.status, 0, out.stderr);
   assert.match(out.stdout, /\nsettings +6\.1, strict, 6 rcache classes +5\.10, strict, 6 rcache classes\n/);
   // A magazine is a size word and IOVA_MAG_SIZE pfns: 127 on 6.1, 128 on 5.10.
@@ -172,11 +143,16 @@ test("--captured-kernel with another --kernel is a what-if across kernels (5.10'
   assert.ok(m, out.stdout);
   assert.equal(Number(m[2]), Number(m[1]) * (8 + 8 * 127));
   assert.equal(Number(m[4]), Number(m[3]) * (8 + 8 * 128));
-  const same = spawnSync(
-    process.execPath,
-    [MAIN, "replay", FIXTURE, "--machine", "qemu-q35-nvme", "--captured-kernel", "6.1", "--kernel", "6.1"],
-    { encoding: "utf8" },
-  );
+  const same = iovalab([
+    "replay",
+    FIXTURE,
+    "--machine",
+    "qemu-q35-nvme",
+    "--captured-kernel",
+    "6.1",
+    "--kernel",
+    "6.1",
+  ]);
   assert.equal(same.status, 0, same.stderr);
   assert.doesNotMatch(same.stdout, /\nwhat if /, "the same kernel is no what-if");
 });
