@@ -22,15 +22,31 @@ const ALLOWED: Record<string, string[]> = {
   driver: ["stdx", "iova", "iommu", "dma"],
   sysfs: ["stdx", "iova", "iommu", "dma", "driver"],
   machine: ["stdx", "iova", "iommu", "dma", "driver", "sysfs"],
-  workload: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim"],
-  scenario: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "workload"],
+  trace: ["stdx"],
+  replay: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "trace"],
+  workload: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "trace"],
+  scenario: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "trace", "replay", "workload"],
   report: ["stdx", "iova", "sim", "workload", "scenario"],
-  cli: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "workload", "scenario", "report"],
+  cli: [
+    "stdx",
+    "iova",
+    "iommu",
+    "dma",
+    "driver",
+    "sysfs",
+    "machine",
+    "sim",
+    "trace",
+    "replay",
+    "workload",
+    "scenario",
+    "report",
+  ],
 };
 
 /** Files outside cli/ that may use Node APIs: thin adapters, each for one reason. */
 const NODE_ADAPTERS = new Set([
-  "workload/trace/node-source.ts", // streams trace files and gunzip
+  "trace/node-source.ts", // streams trace files and gunzip
   "report/png.ts", // locates the shipped font for the native PNG renderer
 ]);
 

@@ -7,11 +7,11 @@
 
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
+import { defaultReplayDevice, Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
 import { InputError } from "../stdx/errors.ts";
-import { defaultReplayDevice, Replayer, type ReplayResult, traceMachineOf } from "../workload/replay.ts";
-import { readTraceFile } from "../workload/trace/node-source.ts";
-import type { TraceReader } from "../workload/trace/reader.ts";
-import { Reconstructor } from "../workload/trace/reconstruct.ts";
+import { readTraceFile } from "../trace/node-source.ts";
+import type { TraceReader } from "../trace/reader.ts";
+import { Reconstructor } from "../trace/reconstruct.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 

@@ -10,17 +10,17 @@
 
 import { bootMachine, queueLimits, Shell } from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
+import { defaultReplayDevice } from "../replay/replay.ts";
 import { type CostModel, defaultCostModel, withOverrides } from "../sim/cost.ts";
 import { Cpu } from "../sim/cpu.ts";
 import { Engine } from "../sim/engine.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import type { DmaCall } from "../trace/reconstruct.ts";
 import { HISI_SAS_V3_LIMITS, type QueueLimits } from "../workload/block.ts";
 import { expandJobs, parseFioJobFile } from "../workload/fio.ts";
 import { FioRun } from "../workload/fio-run.ts";
 import { NetworkRun } from "../workload/network-run.ts";
-import { defaultReplayDevice } from "../workload/replay.ts";
-import type { DmaCall } from "../workload/trace/reconstruct.ts";
 import { TraceRun } from "../workload/trace-run.ts";
 import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
 import { KernelDmaSeam } from "./seam.ts";

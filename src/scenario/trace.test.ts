@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { dmaCall } from "../../test/helpers/dma-call.ts";
 import { makeReport, reportJson } from "../report/results.ts";
 import { InputError } from "../stdx/errors.ts";
-import type { DmaCall } from "../workload/trace/reconstruct.ts";
+import type { DmaCall } from "../trace/reconstruct.ts";
 import { runOne } from "./run.ts";
 import { parseScenarioYaml, type Scenario } from "./scenario.ts";
 

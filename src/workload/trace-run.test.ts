@@ -4,8 +4,8 @@ import { dmaCall } from "../../test/helpers/dma-call.ts";
 import { Cpu } from "../sim/cpu.ts";
 import { Engine } from "../sim/engine.ts";
 import type { Script } from "../sim/script.ts";
+import type { DmaCall } from "../trace/reconstruct.ts";
 import type { DmaSeam } from "./fio-run.ts";
-import type { DmaCall } from "./trace/reconstruct.ts";
 import { TraceRun } from "./trace-run.ts";
 
 function call(kind: "map" | "unmap", allocation: number, cpu: number, timestampNs: number, irq = false): DmaCall {

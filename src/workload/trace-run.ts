@@ -19,8 +19,8 @@ import { type Engine, type EventHandler, Priority } from "../sim/engine.ts";
 import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
+import type { DmaCall } from "../trace/reconstruct.ts";
 import type { DmaSeam } from "./fio-run.ts";
-import type { DmaCall } from "./trace/reconstruct.ts";
 
 export interface TraceRunOptions {
   engine: Engine;

@@ -1,6 +1,6 @@
 /** Test helper: a reconstructed trace DMA call with plain defaults for the fields a test does not care about. */
 
-import type { DmaCall } from "../../src/workload/trace/reconstruct.ts";
+import type { DmaCall } from "../../src/trace/reconstruct.ts";
 
 export function dmaCall(
   fields: Pick<DmaCall, "kind" | "allocation" | "cpu" | "timestampNs"> & Partial<DmaCall>,

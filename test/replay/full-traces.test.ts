@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
-import { Q35_NVME_TRACE_MACHINE } from "../../src/workload/trace/machine.ts";
-import { readTraceFile } from "../../src/workload/trace/node-source.ts";
-import { type DmaCall, Reconstructor } from "../../src/workload/trace/reconstruct.ts";
+import { Q35_NVME_TRACE_MACHINE } from "../../src/trace/machine.ts";
+import { readTraceFile } from "../../src/trace/node-source.ts";
+import { type DmaCall, Reconstructor } from "../../src/trace/reconstruct.ts";
 
 const SHARED = new URL("../../../shared/", import.meta.url).pathname;
 

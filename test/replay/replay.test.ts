@@ -10,9 +10,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
-import { Replayer, traceMachineOf } from "../../src/workload/replay.ts";
-import { readTraceText } from "../../src/workload/trace/reader.ts";
-import { Reconstructor } from "../../src/workload/trace/reconstruct.ts";
+import { Replayer, traceMachineOf } from "../../src/replay/replay.ts";
+import { readTraceText } from "../../src/trace/reader.ts";
+import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 import { traceOracle } from "./trace-oracle.ts";
 

@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { Q35_NVME_TRACE_MACHINE } from "../../src/workload/trace/machine.ts";
-import { readTraceFile } from "../../src/workload/trace/node-source.ts";
-import { readTraceText } from "../../src/workload/trace/reader.ts";
-import { type DmaCall, reconstruct } from "../../src/workload/trace/reconstruct.ts";
+import { Q35_NVME_TRACE_MACHINE } from "../../src/trace/machine.ts";
+import { readTraceFile } from "../../src/trace/node-source.ts";
+import { readTraceText } from "../../src/trace/reader.ts";
+import { type DmaCall, reconstruct } from "../../src/trace/reconstruct.ts";
 import { traceOracle } from "./trace-oracle.ts";
 
 const DIR = new URL("../fixtures/traces/", import.meta.url);
@@ -134,7 +134,7 @@ test("6.12 sysfs-behaviour boot: unbind frees, identity-domain DMA, the group-3 
   assert.ok(r.stats.untranslated > 0);
   // Through the file adapter (plain text file reading here) the same calls come out.
   const streamed: DmaCall[] = [];
-  const { Reconstructor } = await import("../../src/workload/trace/reconstruct.ts");
+  const { Reconstructor } = await import("../../src/trace/reconstruct.ts");
   const rc = new Reconstructor({ machine: Q35_NVME_TRACE_MACHINE, file: "sysfs612" }, (c) => streamed.push(c));
   await readTraceFile(new URL("linux-6.12-sysfs-behaviour-boot.txt.gz", DIR).pathname, (e) => rc.push(e));
   rc.end();

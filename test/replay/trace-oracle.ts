@@ -2,7 +2,7 @@
  * An independent check of a kernel trace for the reader tests: the
  * page-by-page replay the ../shared READMEs describe ("map adds the pages of
  * [iova, iova+size), unmap removes them"), written with plain regular
- * expressions over the raw text and sharing no code with src/workload/trace.
+ * expressions over the raw text and sharing no code with src/trace.
  */
 
 const MAP = / map: IOMMU: iova=0x([0-9a-f]+) - 0x[0-9a-f]+ paddr=0x([0-9a-f]+) size=(\d+)/;

@@ -11,9 +11,9 @@ import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
 import { InputError } from "../../src/stdx/errors.ts";
-import { Q35_NVME_TRACE_MACHINE } from "../../src/workload/trace/machine.ts";
-import { readTraceText } from "../../src/workload/trace/reader.ts";
-import { reconstruct } from "../../src/workload/trace/reconstruct.ts";
+import { Q35_NVME_TRACE_MACHINE } from "../../src/trace/machine.ts";
+import { readTraceText } from "../../src/trace/reader.ts";
+import { reconstruct } from "../../src/trace/reconstruct.ts";
 
 const LINES = gunzipSync(
   readFileSync(new URL("../fixtures/traces/linux-6.12-sysfs-behaviour-boot.txt.gz", import.meta.url)),

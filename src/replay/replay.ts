@@ -27,8 +27,8 @@ import type { KernelCheckpoint } from "../machine/kernel.ts";
 import type { MachineDesc } from "../machine/schema.ts";
 import { InputError } from "../stdx/errors.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
-import type { TraceMachine } from "./trace/machine.ts";
-import type { DmaCall } from "./trace/reconstruct.ts";
+import type { TraceMachine } from "../trace/machine.ts";
+import type { DmaCall } from "../trace/reconstruct.ts";
 
 export interface ReplayOptions {
   machine: MachineDesc;

@@ -26,7 +26,7 @@
  * mappings.
  */
 
-import { assert } from "../../stdx/assert.ts";
+import { assert } from "../stdx/assert.ts";
 import type {
   DmaAllocEvent,
   DmaFreeEvent,

@@ -10,7 +10,7 @@
  * `maxDiagnostics` messages, counts the rest and goes on.
  */
 
-import { InputError, quote } from "../../stdx/errors.ts";
+import { InputError, quote } from "../stdx/errors.ts";
 import { DecodeError, decodeEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { parseLine } from "./line.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The Node adapter of the trace readers (the one file of `workload/trace/`
+ * The Node adapter of the trace readers (the one file of `trace/`
  * that touches the file system): streams a trace file, plain or gzip (told
  * by its magic bytes, not its name), as text chunks in constant memory, so
  * multi-GB traces never sit in memory whole. `-` is stdin.
@@ -8,7 +8,7 @@
 import { closeSync, createReadStream, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { InputError } from "../../stdx/errors.ts";
+import { InputError } from "../stdx/errors.ts";
 import type { TraceEvent } from "./events.ts";
 import { TraceReader, type TraceReaderOptions } from "./reader.ts";
 

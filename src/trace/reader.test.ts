@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { InputError } from "../../stdx/errors.ts";
+import { InputError } from "../stdx/errors.ts";
 import type { TraceEvent } from "./events.ts";
 import { readTraceText, TraceReader } from "./reader.ts";
 
