@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   replay: async () => (await import("./replay.ts")).registerReplay,
   run: async () => (await import("./run.ts")).registerRun,
   sweep: async () => (await import("./sweep.ts")).registerSweep,
+  worker: async () => (await import("./worker.ts")).registerWorker,
 };
 
 const program = new Command();
