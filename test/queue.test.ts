@@ -156,8 +156,8 @@ test("a sweep on two workers over Redis, one killed mid-point, writes the local 
   assert.equal(local.child.exitCode, 0, local.err);
   assert.equal(code, 0, sweep.err);
   // The killed point went back on the queue and ran on b; recorded once.
-  assert.match(sweep.err, new RegExp(`${escape(killed)}: its worker stopped answering`));
-  assert.match(b.err, new RegExp(`sweep ${escape(killed)}: done`));
+  assert.match(sweep.err, new RegExp(`${literal(killed)}: its worker stopped answering`));
+  assert.match(b.err, new RegExp(`sweep ${literal(killed)}: done`));
   const got = readFileSync(results, "utf8");
   const want = readFileSync(join(dir, "local", "sweep.jsonl"), "utf8");
   assert.equal(sorted(got).length, 6);
@@ -195,10 +195,10 @@ test("a sweep on two workers over Redis, one killed mid-point, writes the local 
   ]);
   assert.equal(failed.status, 1, failed.stderr);
   const pid = b.child.pid;
-  assert.match(failed.stderr, new RegExp(`attempt 1 of 2 failed: [^ ]+:${pid}: ${escape(bad)}:1: expected`));
-  assert.match(failed.stderr, new RegExp(`FAILED after 2 of 2 attempts: [^ ]+:${pid}: ${escape(bad)}:1: expected`));
+  assert.match(failed.stderr, new RegExp(`attempt 1 of 2 failed: [^ ]+:${pid}: ${literal(bad)}:1: expected`));
+  assert.match(failed.stderr, new RegExp(`FAILED after 2 of 2 attempts: [^ ]+:${pid}: ${literal(bad)}:1: expected`));
 });
 
-function escape(s: string): string {
+function literal(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
