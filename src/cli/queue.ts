@@ -118,6 +118,10 @@ function jobLabel(data: JobData): string {
   return "?";
 }
 
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function isOutput(v: unknown): v is JobOutput {
   return (
     typeof v === "object" &&
@@ -191,7 +195,7 @@ export async function runOnQueue<T>(
       }
       finished++;
       log(
-        `[${finished}/${subs.length}] ${s.label}: ${said}, on ${out.worker}; ${running.size} running, ${pending.size} to go, ${workers} workers`,
+        `[${finished}/${subs.length}] ${s.label}: ${said}, on ${out.worker}; ${running.size} running, ${pending.size} to go, ${count(workers, "worker")}`,
       );
     }
     // Recorded: the queue forgets the job (a later submission of it runs it again).
@@ -211,8 +215,12 @@ export async function runOnQueue<T>(
   const reconcile = async (first: boolean) => {
     for (const id of [...pending]) {
       const state = await queue.getJobState(id);
+      // Settled meanwhile (and maybe removed): nothing to do, above all no re-adding.
+      if (!pending.has(id)) continue;
       if (state === "completed") {
-        complete(id, (await queue.getJob(id))?.returnvalue);
+        const job = await queue.getJob(id);
+        // Gone between the two looks (collected by another submitter of the same job): the next look re-adds it.
+        if (job !== undefined) complete(id, job.returnvalue);
       } else if (state === "failed") {
         if (first) {
           // Failed in an earlier submission: a rerun tries it again, with this run's --retries.
@@ -267,7 +275,7 @@ export async function runOnQueue<T>(
     await reconcile(true);
     if (pending.size > 0) {
       log(
-        `${opts.command}: ${byId.size} jobs on ${url}; ${workers} workers connected` +
+        `${opts.command}: ${count(byId.size, "job")} on ${url}; ${count(workers, "worker")} connected` +
           (workers === 0 ? " (start `iovalab worker --queue URL` where the jobs should run)" : ""),
       );
       const done = new Promise<void>((r) => {
@@ -400,7 +408,7 @@ export function reportFailures<T>(command: string, failures: readonly JobFailure
   if (failures.length === 0) return;
   const lines = failures.map((f) => `  ${f.sub.label}: ${f.reason} (${f.attempts} attempts)`);
   process.stderr.write(
-    `${command}: ${failures.length} jobs failed; finished results are kept, a rerun tries the failed ones again\n${lines.join("\n")}\n`,
+    `${command}: ${count(failures.length, "job")} failed; finished results are kept, a rerun tries the failed ones again\n${lines.join("\n")}\n`,
   );
   process.exitCode = 1;
 }
