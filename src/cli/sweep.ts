@@ -34,7 +34,9 @@ interface SweepOpts {
 export function registerSweep(program: Command): void {
   program
     .command("sweep")
-    .description("run a scenario over a grid of settings on a worker pool; results appended as they finish")
+    .description(
+      "run a scenario over a grid of settings on a worker pool, or on the workers of a Redis job queue; results appended as they finish",
+    )
     .argument("<scenario>", "scenario YAML file")
     .option("--over <key=v1,v2,...>", "a key of the scenario and its values (repeatable: a grid)", collect, [])
     .option("--out <dir>", "directory for sweep.html and sweep.png", "out")
