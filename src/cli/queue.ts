@@ -213,6 +213,7 @@ export async function runOnQueue<T>(
   };
   /** Settles what finished unseen (events can be missed: before the listener started, or while Redis was away). */
   const reconcile = async (first: boolean) => {
+    workers = await queue.getWorkersCount();
     for (const id of [...pending]) {
       const state = await queue.getJobState(id);
       // Settled meanwhile (and maybe removed): nothing to do, above all no re-adding.
@@ -234,7 +235,6 @@ export async function runOnQueue<T>(
         await add(id);
       }
     }
-    workers = await queue.getWorkersCount();
   };
 
   events.on("active", ({ jobId }) => {
