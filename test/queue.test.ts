@@ -15,12 +15,15 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { parseQueueUrl } from "../src/cli/queue.ts";
+import { assertInputError } from "./helpers/input-error.ts";
 import { iovalab } from "./helpers/iovalab.ts";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const TRACES = new URL("fixtures/traces/", import.meta.url).pathname;
 const HAVE_REDIS = spawnSync("redis-server", ["--version"]).status === 0;
-const SKIP = HAVE_REDIS || process.env.CI ? false : "redis-server is not installed (CI installs it)";
+const IN_CI = (process.env.CI ?? "") !== "" && process.env.CI !== "false" && process.env.CI !== "0";
+const SKIP = HAVE_REDIS || IN_CI ? false : "redis-server is not installed (CI installs it)";
 
 /** A short grid: 3 points x 2 runs, each run a few simulated milliseconds. */
 const SCENARIO = `name: queue-test
@@ -192,3 +195,19 @@ async function exited(p: Proc): Promise<number | null> {
 function literal(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+test("a --queue that is not a Redis URL, or a Redis that does not answer, is bad input at once", () => {
+  assert.equal(parseQueueUrl("redis://10.0.0.7:6379"), "redis://10.0.0.7:6379");
+  assertInputError(() => parseQueueUrl("http://10.0.0.7:6379"), /--queue: expected redis:\/\/HOST:PORT, found "http/);
+  assertInputError(() => parseQueueUrl("10.0.0.7:6379"), /--queue: expected redis:\/\/HOST:PORT/);
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-queue-"));
+  try {
+    writeFileSync(join(dir, "grid.yaml"), SCENARIO);
+    // Port 1 on loopback: nothing listens there; the sweep stops rather than waits.
+    const r = iovalab(["sweep", join(dir, "grid.yaml"), ...OVER, "--out", dir, "--queue", "redis://127.0.0.1:1"]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /iovalab: --queue redis:\/\/127\.0\.0\.1:1: cannot reach Redis: ECONNREFUSED\n/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
