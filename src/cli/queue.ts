@@ -18,6 +18,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Queue, QueueEvents, Worker } from "bullmq";
@@ -140,7 +141,7 @@ function isOutput(v: unknown): v is JobOutput {
 export async function runOnQueue<T>(
   url: string,
   subs: readonly Submission<T>[],
-  opts: { retries: number; progress: boolean; command: string },
+  opts: { retries: number; progress: boolean; command: string; onFail?: (sub: Submission<T>) => void },
   onDone: (sub: Submission<T>, out: JobOutput) => string,
 ): Promise<JobFailure<T>[]> {
   parseQueueUrl(url);
@@ -176,6 +177,7 @@ export async function runOnQueue<T>(
     for (const s of byId.get(id) as Submission<T>[]) {
       finished++;
       failures.push({ sub: s, reason, attempts: made });
+      opts.onFail?.(s);
       log(`[${finished}/${subs.length}] ${s.label}: FAILED after ${made} of ${attempts} attempts: ${reason}`);
     }
     if (pending.size === 0) wake();
@@ -191,6 +193,7 @@ export async function runOnQueue<T>(
         said = onDone(s, out);
       } catch (e) {
         failures.push({ sub: s, reason: `${out.worker}: ${(e as Error).message}`, attempts: 1 });
+        opts.onFail?.(s);
         said = `not recorded: ${(e as Error).message}`;
       }
       finished++;
@@ -369,7 +372,6 @@ export async function replayBatchOnQueue(
 ): Promise<void> {
   parseQueueUrl(url);
   const { replayJobMachine } = await import("./replay.ts");
-  const { statSync } = await import("node:fs");
   const machine = replayJobMachine(options.machine);
   const subs: Submission<number>[] = traces.map((file, i) => {
     if (file === "-") throw new InputError("--queue: expected trace files, found - (stdin cannot go to workers)");
@@ -392,13 +394,15 @@ export async function replayBatchOnQueue(
       if (t) out = out.then(() => writeStdout(t));
     }
   };
-  const failures = await runOnQueue(url, subs, { retries, progress: true, command: "replay" }, (sub, o) => {
+  const onFail = (sub: Submission<number>) => {
+    texts[sub.item] = null;
+    flush();
+  };
+  const failures = await runOnQueue(url, subs, { retries, progress: true, command: "replay", onFail }, (sub, o) => {
     texts[sub.item] = o.text;
     flush();
     return "replayed";
   });
-  for (const f of failures) texts[f.sub.item] = null;
-  flush();
   await out;
   reportFailures("replay", failures);
 }
