@@ -324,7 +324,10 @@ export async function serveQueue(url: string, opts: { concurrency: number; lockM
       const label = `${job.data?.kind} ${jobLabel(job.data)}`;
       log(`${label}: started (attempt ${job.attemptsMade + 1})`);
       const t0 = performance.now();
-      const reply = (await pool.run(job.data)) as JobReply;
+      // A thread that dies (out of memory, say) fails the attempt like an error in the job.
+      const reply = (await pool
+        .run(job.data)
+        .catch((e: Error): JobReply => ({ ok: false, message: `worker thread died: ${e?.message ?? e}` }))) as JobReply;
       if (!reply.ok) {
         log(`${label}: failed: ${reply.message}`);
         const error = `${name}: ${reply.message}`;
