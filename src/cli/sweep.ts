@@ -78,6 +78,7 @@ export function registerSweep(program: Command): void {
         if (opts.queue === undefined && opts.retries !== undefined) {
           throw new InputError("--retries: expected with --queue, found it alone");
         }
+        const retries = wholeNumber("--retries", opts.retries ?? "0");
         const workers = opts.workers === undefined ? availableParallelism() : positive("--workers", opts.workers);
         if (opts.progress) {
           process.stderr.write(
@@ -90,7 +91,7 @@ export function registerSweep(program: Command): void {
           const failures = await runOnQueue(
             opts.queue,
             todo.map((t) => ({ label: t.id, item: t, data: { kind: "sweep", task: t } })),
-            { retries: wholeNumber("--retries", opts.retries ?? "0"), progress: opts.progress, command: "sweep" },
+            { retries, progress: opts.progress, command: "sweep" },
             (sub, out) => {
               const line = oneLineFor(sub.item.id, out.text);
               // One write per line, with O_APPEND, as the local pool's.
