@@ -52,6 +52,10 @@ function start(cmd: string, args: string[], cwd: string, procs: Proc[]): Proc {
   child.stdout?.on("data", (d) => (p.out += d));
   child.stderr?.on("data", (d) => (p.err += d));
   procs.push(p);
+  // Even if the test process ends early, no redis-server or worker outlives it.
+  const kill = () => child.kill("SIGKILL");
+  process.once("exit", kill);
+  child.once("exit", () => process.removeListener("exit", kill));
   return p;
 }
 
