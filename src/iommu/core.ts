@@ -152,9 +152,14 @@ export class IommuCore {
     );
   }
 
-  /** The type "auto" means for this group (R-GRP-3.3 to 3.5): untrusted forces DMA. */
+  /**
+   * The type "auto" means for this group (R-GRP-3.3 to 3.5): untrusted forces
+   * DMA; a device whose IOMMU driver asks for identity (`def_domain_type`)
+   * gets identity; else the global default.
+   */
   private autoType(group: IommuGroup): DomainType {
     if (group.devices.some((d) => d.untrusted)) return "DMA";
+    if (group.devices.some((d) => d.identityDefault)) return "identity";
     return this.defaultType;
   }
 
@@ -168,6 +173,8 @@ export class IommuCore {
   setupDefaultDomain(group: IommuGroup, req: DomainType | "auto", forceNew: boolean): Outcome {
     const target = req === "auto" ? this.autoType(group) : req;
     if (group.devices.some((d) => d.untrusted) && !isDmaType(target)) return fail("EINVAL");
+    // iommu_change_dev_def_domain(): a device whose driver names its type cannot take another.
+    if (group.devices.some((d) => d.identityDefault) && target !== "identity") return fail("EINVAL");
     const old = group.defaultDomain;
     if (old && old.type === target && !forceNew) return OK;
     const domain = new IommuDomain({

@@ -28,7 +28,7 @@
 import { type CookieSnapshot, IommuDma, type IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { DmaMapping } from "../dma/mapping.ts";
 import { DriverCore, type DriverModel, type ProbeContext, type RegisteredDriver } from "../driver/core.ts";
-import { e1000eDriver, hisiSasV3Driver, nvmeDriver, plainDriver } from "../driver/drivers.ts";
+import { e1000eDriver, hisiSasV3Driver, nvmeDriver, plainDriver, QEMU_NVME } from "../driver/drivers.ts";
 import { DRIVER_POLICY } from "../driver/policy.ts";
 import { IommuCore } from "../iommu/core.ts";
 import { Device } from "../iommu/device.ts";
@@ -173,6 +173,7 @@ export class Kernel {
         segBoundaryMask: d.segBoundaryMask,
         maxSegSize: d.maxSegSize,
         usesMsi: d.usesMsi,
+        identityDefault: d.identityDefault,
       });
       devices.push(dev);
       this.iommu.probeDevice(dev, d.group);
@@ -201,7 +202,10 @@ export class Kernel {
     let model: DriverModel;
     switch (d.model) {
       case "nvme":
-        model = nvmeDriver(this.profile.name);
+        model = nvmeDriver(this.profile.name, (dev) => {
+          const nv = this.machine.devices.find((x) => x.bdf === dev.name)?.nvme ?? QEMU_NVME;
+          return { mdts: nv.mdts, ioQueues: nv.ioQueues, cpus: this.cpus };
+        });
         break;
       case "e1000e":
         model = e1000eDriver();

@@ -47,6 +47,35 @@ const deviceSchema = z.strictObject({
   segBoundaryMask: addr.optional(),
   maxSegSize: addr.optional(),
   usesMsi: z.boolean().default(false),
+  /** `numa_node` of the device (-1: none), as sysfs shows it. */
+  numaNode: z.number().int().min(-1).max(1023).default(-1),
+  /**
+   * The IOMMU driver's `def_domain_type()` asks for an identity domain for
+   * this device (VT-d's graphics and Azalia identity maps, quirks): its
+   * group gets identity whatever the global default (untrusted still wins).
+   */
+  identityDefault: z.boolean().default(false),
+  /** An NVMe controller: what nvme-pci reads from it at probe. */
+  nvme: z
+    .strictObject({
+      /**
+       * MDTS (Identify Controller byte 77): the largest transfer is 2^MDTS
+       * units of the controller's minimum page size (CAP.MPSMIN, 4 KiB);
+       * 0 means no limit.
+       */
+      mdts: z.number().int().min(0).max(20).default(7),
+      /** I/O queue pairs the controller grants (Set Features, Number of Queues). */
+      ioQueues: z.number().int().min(1).max(65535).default(64),
+    })
+    .optional(),
+  /** A network port: its queues (ethtool's combined channels) and link speed. */
+  nic: z
+    .strictObject({
+      rxQueues: z.number().int().min(1).max(4096),
+      txQueues: z.number().int().min(1).max(4096),
+      speedMbps: z.number().int().positive().optional(),
+    })
+    .optional(),
 });
 
 const matchSchema = z.strictObject({
