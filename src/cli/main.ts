@@ -20,6 +20,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   replay: async () => (await import("./replay.ts")).registerReplay,
   run: async () => (await import("./run.ts")).registerRun,
   sweep: async () => (await import("./sweep.ts")).registerSweep,
+  collect: async () => (await import("./collect.ts")).registerCollect,
+  machine: async () => (await import("./machine.ts")).registerMachine,
 };
 
 const program = new Command();
