@@ -131,6 +131,7 @@ export function madeUpQemuFields(tree: FakeTree): FakeTree {
   if (e1000e) {
     const dev = e1000e[0].slice(0, -"/driver".length);
     links["sys/class/net/eth0"] = `../../${dev.slice(4)}/net/eth0`;
+    links[`${dev}/net/eth0/device`] = `../../../${dev.slice(dev.lastIndexOf("/") + 1)}`;
     files[`${dev}/net/eth0/queues/rx-0/rps_cpus`] = "0\n";
     files[`${dev}/net/eth0/queues/tx-0/xps_cpus`] = "0\n";
     files[`${dev}/net/eth0/speed`] = "1000\n";
