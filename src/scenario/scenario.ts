@@ -13,6 +13,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
 import { BUILTIN_MACHINES } from "../machine/builtins.ts";
+import { parseCmdline } from "../machine/cmdline.ts";
 import { COST_PARAM_NAMES } from "../sim/cost.ts";
 import { DEVICE_PRESETS, type DiskParams } from "../sim/device.ts";
 import { InputError, quote } from "../stdx/errors.ts";
@@ -382,6 +383,12 @@ function checkScenario(s: Scenario, where: string, scenarioInputWorkload: Scenar
       if (!(e instanceof InputError)) throw e;
       throw new InputError(`${where}: workload: ${e.message.replace(/^network workload: /, "")}`);
     }
+  }
+  // A run simulates the device's IOVA allocator: an identity default domain has none (direct DMA).
+  if (parseCmdline(s.cmdline).passthrough === true) {
+    throw new InputError(
+      `${where}: cmdline: expected a translated default domain (a run simulates the DMA domain's IOVA allocator), found ${quote(s.cmdline)}, which makes every default domain identity (direct DMA, nothing to simulate); iovalab shell boots it`,
+    );
   }
   if (!Number.isInteger(s.durationMs * 1e6) || !Number.isInteger(s.warmupMs * 1e6)) {
     throw new InputError(`${where}: durationMs/warmupMs: expected whole nanoseconds`);
