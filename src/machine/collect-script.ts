@@ -9,14 +9,16 @@
  *   - block devices' queue limits and the PCI device under each, NIC queue counts
  *   - IOMMU units (/sys/class/iommu): kind from the name (dmar*: intel-vtd,
  *     ivhd*: amd-vi, smmu3.*: arm-smmu-v3) and their attribute files
- *   - /proc/cmdline, the kernel release, the architecture, possible CPUs,
+ *   - /proc/cmdline, the kernel release, the architecture, possible CPUs
+ *     (the list and its count),
  *     NUMA nodes, the page size, the top-level "PCI Bus" lines of /proc/iomem
  * `IOVALAB_ROOT` (default /) is the root the paths are read under, so the
  * script runs on a copy of a tree.
  *
  * The shell walks the tree with builtins and writes a plan, one line per
  * piece of output (`L` literal JSON, `F` a file's content as a string, `S`
- * a string, `B` the last PCI address of a path, `H` the host bridge of a
+ * a string, `N` the CPU count of a cpulist file, `P` the page size from
+ * smaps, `B` the last PCI address of a path, `H` the host bridge of a
  * path); one awk process turns the plan into the JSON, so the script starts
  * a handful of processes per device rather than one per value. Strings are
  * escaped for JSON byte by byte (awk in the C locale): quotes, backslashes
@@ -74,6 +76,7 @@ plan() {
   lit ',\n'
   lit '  "cmdline": '; file "$R/proc/cmdline"; lit ',\n'
   lit '  "cpusPossible": '; file "$R/sys/devices/system/cpu/possible"; lit ',\n'
+  lit '  "cpus": '; printf 'N %s\n' "$R/sys/devices/system/cpu/possible"; lit ',\n'
   lit '  "pageSize": '; printf 'P %s\n' "$R/proc/self/smaps"; lit ',\n'
 
   lit '  "numaNodes": ['
@@ -252,6 +255,15 @@ function flush() { if (str != "") { printf "%s", esc(strval); str = "" } }
   } else if (tag == "P") {
     v = "null"
     while ((getline line < arg) > 0) if (line ~ /^KernelPageSize:/) { split(line, f, " "); v = f[2] * 1024; break }
+    close(arg)
+    printf "%s", v
+  } else if (tag == "N") {
+    # The number of CPUs in a cpulist such as 0-127 or 0-3,8-11.
+    v = "null"
+    if ((getline line < arg) > 0 && line ~ /^[0-9,-]+$/) {
+      v = 0; n = split(line, parts, ",")
+      for (i = 1; i <= n; i++) { if (split(parts[i], ab, "-") == 2) v += ab[2] - ab[1] + 1; else v++ }
+    }
     close(arg)
     printf "%s", v
   } else if (tag == "B") {

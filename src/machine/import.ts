@@ -28,6 +28,7 @@ const snapshotSchema = z.object({
   arch: str,
   cmdline: str,
   cpusPossible: str,
+  cpus: z.number().nullable(),
   pageSize: z.number().nullable(),
   numaNodes: z.array(z.object({ name: z.string(), cpulist: str })),
   iommus: z.array(
@@ -118,7 +119,7 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
 
   const prof = profileOf(snap.release);
   if (!prof.exact) say("kernel", `kernel profile ${prof.kernel} for release ${snap.release ?? "unknown"}`);
-  let cpus = snap.cpusPossible === null ? null : cpuCount(snap.cpusPossible);
+  let cpus = snap.cpus ?? (snap.cpusPossible === null ? null : cpuCount(snap.cpusPossible));
   if (cpus === null) {
     cpus = 1;
     say("cpus", "1 CPU (no /sys/devices/system/cpu/possible in the snapshot)");

@@ -30,7 +30,10 @@ test("bad inputs name the file, the line, the key path and what was expected", (
     "cost:\n  treeWalkNs: 3\n",
     /^s\.yaml:2: cost: expected one of the known keys \(treeWalkStepNs, .*\), found "treeWalkNs"$/,
   );
-  fails("machine: pdp-11\n", /^s\.yaml:1: machine: expected one of qemu-q35-nvme, hisi-sas-128, arm-2s-nvme8, epyc-nvme, xeon-100g, found "pdp-11"$/);
+  fails(
+    "machine: pdp-11\n",
+    /^s\.yaml:1: machine: expected one of qemu-q35-nvme, hisi-sas-128, arm-2s-nvme8, epyc-nvme, xeon-100g, found "pdp-11"$/,
+  );
   fails(
     "runs:\n  - { name: a, mode: strict, range: sysfs }\n",
     /^s\.yaml: runs\.0\.bytes: expected the range in bytes for range sysfs, found nothing$/,
