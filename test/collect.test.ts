@@ -143,6 +143,33 @@ test("6.12 capture: collect, import, boot; /proc/iomem's windows become the host
   );
 });
 
+test("/sys/module and /boot/config-RELEASE: built in or module, HZ and the IOMMU defaults stop being assumed", () => {
+  const tree = JSON.parse(readFileSync(FIXTURE, "utf8")) as FakeTree;
+  tree.files["sys/module/nvme/initstate"] = "live\n";
+  tree.files["sys/module/e1000e/parameters/debug"] = "-1\n";
+  tree.files["boot/config-6.1.0-56-amd64"] =
+    "CONFIG_HZ_1000=y\nCONFIG_HZ=1000\n# CONFIG_IOMMU_DEFAULT_DMA_STRICT is not set\nCONFIG_IOMMU_DEFAULT_DMA_LAZY=y\n";
+  // Without iommu.strict= on the command line the configuration decides (the groups read DMA-FQ then).
+  tree.files["proc/cmdline"] = "console=ttyS0 intel_iommu=on\n";
+  for (const g of [0, 1, 2, 3]) tree.files[`sys/kernel/iommu_groups/${g}/type`] = "DMA-FQ\n";
+  const { k, yaml, assumptions, json } = importAndCompare(tree, "with-config");
+  assert.deepEqual(JSON.parse(json).drivers, [
+    { name: "nvme", module: true },
+    { name: "e1000e", module: false },
+  ]);
+  assert.equal(k.machine.hz, 1000);
+  assert.deepEqual(k.machine.config, { defaultPassthrough: false, defaultDmaStrict: false });
+  assert.deepEqual(
+    k.machine.drivers.map((d) => [d.name, d.module]),
+    [
+      ["nvme", true],
+      ["e1000e", false],
+    ],
+  );
+  assert.ok(!assumptions.some((a) => /HZ|module|CONFIG_IOMMU/.test(a)), assumptions.join("\n"));
+  assert.doesNotMatch(yaml, /assumed: HZ/);
+});
+
 test("JSON escaping: quotes, backslashes, control bytes, UTF-8 and stray bytes in any string", () => {
   const tree = JSON.parse(readFileSync(FIXTURE, "utf8")) as FakeTree;
   // Bytes as the files hold them (latin1 writes each char as one byte).

@@ -12,6 +12,8 @@
  *   - /proc/cmdline, the kernel release, the architecture, possible CPUs
  *     (the list and its count),
  *     NUMA nodes, the page size, the top-level "PCI Bus" lines of /proc/iomem
+ *   - whether each bound driver is a module (/sys/module/NAME/initstate), and
+ *     CONFIG_HZ and the IOMMU default options from /boot/config-RELEASE
  * `IOVALAB_ROOT` (default /) is the root the paths are read under, so the
  * script runs on a copy of a tree.
  *
@@ -195,6 +197,36 @@ plan() {
       lit "$sep"'\n    '; str "$line"
       sep=,
     done
+  fi
+  lit '\n  ],\n'
+
+  # Built in or a module, for each driver bound to a PCI device: a loadable module has
+  # /sys/module/NAME/initstate, a built-in one has no initstate (or no directory).
+  lit '  "drivers": ['
+  sep=
+  seen=' '
+  for p in "$R"/sys/bus/pci/devices/*; do
+    [ -L "$p/driver" ] || continue
+    _t=$(readlink "$p/driver"); drv=%{_t##*/}
+    case "$seen" in *" $drv "*) continue ;; esac
+    seen="$seen$drv "
+    m="$R/sys/module/$drv"
+    if [ -f "$m/initstate" ]; then mod=true; elif [ -d "$R/sys/module" ]; then mod=false; else mod=null; fi
+    lit "$sep"'\n    {"name": '; str "$drv"; lit ', "module": '"$mod"'}'
+    sep=,
+  done
+  lit '\n  ],\n'
+
+  # The kernel's configuration where the distribution installs it: HZ and the IOMMU defaults.
+  lit '  "config": ['
+  sep=
+  rel=$(cat "$R/proc/sys/kernel/osrelease" 2>/dev/null || uname -r)
+  if [ -r "$R/boot/config-$rel" ]; then
+    grep -E '^CONFIG_(HZ|IOMMU_DEFAULT_PASSTHROUGH|IOMMU_DEFAULT_DMA_STRICT|IOMMU_DEFAULT_DMA_LAZY)=' "$R/boot/config-$rel" |
+      while IFS= read -r line; do
+        lit "$sep"'\n    '; str "$line"
+        sep=,
+      done
   fi
   lit '\n  ]\n'
   lit '}'

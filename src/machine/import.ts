@@ -51,6 +51,8 @@ const snapshotSchema = z.object({
   block: z.array(z.object({ name: z.string(), device: str, hwQueues: z.number(), queue: z.record(z.string(), str) })),
   net: z.array(z.object({ name: z.string(), device: str, rxQueues: z.number(), txQueues: z.number(), speed: str })),
   iomemPciBus: z.array(z.string()),
+  drivers: z.array(z.object({ name: z.string(), module: z.boolean().nullable() })),
+  config: z.array(z.string()),
 });
 
 export type Snapshot = z.infer<typeof snapshotSchema>;
@@ -129,7 +131,14 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
     pageSize = 4096;
     say("pageSize", "4 KiB pages (no KernelPageSize in the snapshot)");
   }
-  say("hz", "HZ=250 (CONFIG_HZ is not in /sys)");
+  const kconfig = new Map(
+    snap.config.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as [string, string]),
+  );
+  let hz = Number(kconfig.get("CONFIG_HZ"));
+  if (![100, 250, 300, 1000].includes(hz)) {
+    hz = 250;
+    say("hz", "HZ=250 (no CONFIG_HZ: /boot/config-RELEASE was not readable)");
+  }
 
   // The IOMMU: the first unit; its kind from its name.
   const unit = snap.iommus.find((u) => u.kind !== "unknown");
@@ -161,10 +170,17 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
   const translated = most("DMA") + most("DMA-FQ");
   const passthroughCmd = /(^|\s)(iommu\.passthrough=(1|y|Y|t|T|on)|iommu=pt)(\s|$)/.test(cmdline);
   const strictCmd = /(^|\s)iommu\.strict=/.test(cmdline);
-  const defaultPassthrough = !passthroughCmd && most("identity") > translated;
-  if (defaultPassthrough) say("config", "CONFIG_IOMMU_DEFAULT_PASSTHROUGH=y (most groups are identity)");
-  const defaultDmaStrict = !strictCmd && !cachingMode && most("DMA") > most("DMA-FQ");
-  if (!strictCmd && !defaultPassthrough) {
+  // The kernel's configuration when the snapshot has it, else what most groups are.
+  // The Kconfig choice writes exactly one of the three as =y.
+  const known = ["PASSTHROUGH", "DMA_STRICT", "DMA_LAZY"].some((o) => kconfig.get(`CONFIG_IOMMU_DEFAULT_${o}`) === "y");
+  const defaultPassthrough = known
+    ? kconfig.get("CONFIG_IOMMU_DEFAULT_PASSTHROUGH") === "y"
+    : !passthroughCmd && most("identity") > translated;
+  if (defaultPassthrough && !known) say("config", "CONFIG_IOMMU_DEFAULT_PASSTHROUGH=y (most groups are identity)");
+  const defaultDmaStrict = known
+    ? kconfig.get("CONFIG_IOMMU_DEFAULT_DMA_STRICT") === "y"
+    : !strictCmd && !cachingMode && most("DMA") > most("DMA-FQ");
+  if (!known && !strictCmd && !defaultPassthrough) {
     say(
       "config",
       defaultDmaStrict
@@ -314,6 +330,7 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
   if (devices.length === 0)
     throw new InputError(`${name}: groups: expected a PCI device in an IOMMU group, found none`);
 
+  const unknownModule: string[] = [];
   const driverList = [...drivers.entries()].map(([drv, ids]) => {
     const model =
       drv === "nvme" ? "nvme" : drv === "e1000e" ? "e1000e" : drv === "hisi_sas_v3_hw" ? "hisi_sas_v3_hw" : "plain";
@@ -324,16 +341,20 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
             const [v, d] = k.split(":").map(Number);
             return { vendor: hex(v, 4), device: hex(d, 4) };
           });
-    return { name: drv, model, module: true, match };
+    const module = snap.drivers.find((d) => d.name === drv)?.module ?? null;
+    if (module === null) unknownModule.push(drv);
+    return { name: drv, model, module: module ?? true, match };
   });
-  if (driverList.length > 0) note("every driver is a module loaded after boot (built-in or module is not in /sys)");
+  if (unknownModule.length > 0) {
+    note(`module: true for ${unknownModule.join(", ")} (no /sys/module in the snapshot: built in or module unknown)`);
+  }
 
   const machine = {
     name: `imported-${(snap.release ?? "machine").replace(/[^A-Za-z0-9._-]/g, "_")}`,
     description: `imported from iovalab collect: ${snap.release ?? "unknown release"} (${snap.arch ?? "unknown arch"})`,
     kernel: prof.kernel,
     cpus,
-    hz: 250,
+    hz,
     pageSize,
     cmdline,
     config: { defaultPassthrough, defaultDmaStrict },
@@ -367,7 +388,9 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
       const c = comments.get(top[1]);
       if (c) lines.push(`# assumed: ${c}`);
       if (top[1] === "hostBridges") lines.push(`# assumed: ${comments.get("dmaRanges")}`);
-      if (top[1] === "drivers" && driverList.length > 0) lines.push("# assumed: module: true for every driver");
+      if (top[1] === "drivers" && unknownModule.length > 0) {
+        lines.push(`# assumed: module: true for ${unknownModule.join(", ")} (built in or module unknown)`);
+      }
     }
     if (inDevices && /^ {2}- bdf:/.test(l)) {
       deviceIndex++;
