@@ -197,6 +197,18 @@ test("identity groups: one under a translated default gets identityDefault; all 
   assert.ok(all.k.log.some((l) => l.text === "iommu: Default domain type: Passthrough "));
 });
 
+test("a DMA-FQ group on a strict machine (a run-time type write, 6.1 capture section B) is reported, not reproduced", () => {
+  const tree = JSON.parse(readFileSync(FIXTURE, "utf8")) as FakeTree;
+  tree.files["sys/kernel/iommu_groups/1/type"] = "DMA-FQ\n";
+  const snap = parseSnapshot(collect(tree), "b.json");
+  const r = importSnapshot(snap, "b.json");
+  assert.ok(
+    r.assumptions.includes("group 1 reads DMA-FQ, the machine boots it DMA: a run-time type write? not reproduced"),
+  );
+  assert.match(r.yaml, /^# {3}assumed: group 1 reads DMA-FQ/m);
+  assert.equal(bootMachine(parseMachine(r.yaml, "b.yaml")).group(1)!.defaultDomain!.type, "DMA");
+});
+
 test("iovalab collect prints the script; machine import reads it back; bad snapshots are input errors", () => {
   const r = iovalab(["collect"]);
   assert.equal(r.status, 0);

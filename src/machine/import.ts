@@ -19,6 +19,7 @@
 import { stringify } from "yaml";
 import { z } from "zod";
 import { InputError, quote } from "../stdx/errors.ts";
+import { parseCmdline } from "./cmdline.ts";
 import { validateMachine } from "./schema.ts";
 
 const str = z.string().nullable();
@@ -150,12 +151,14 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
   const granule = kind === "arm-smmu-v3" ? pageSize : 4096;
   let addressWidth = 48;
   let cachingMode = false;
-  const cap = unit.attrs["intel-iommu/cap"];
-  if (kind === "intel-vtd" && cap) {
-    const c = BigInt(`0x${cap.trim()}`);
+  const cap = unit.attrs["intel-iommu/cap"]?.trim();
+  if (kind === "intel-vtd" && cap !== undefined && /^[0-9a-fA-F]{1,16}$/.test(cap)) {
+    const c = BigInt(`0x${cap}`);
     // VT-d CAP: MGAW in bits 21:16 (width - 1), CM in bit 7.
     addressWidth = Math.min(64, Math.max(32, Number((c >> 16n) & 0x3fn) + 1));
     cachingMode = ((c >> 7n) & 1n) === 1n;
+  } else if (kind === "intel-vtd") {
+    say("iommu", "addressWidth: 48 (no readable intel-iommu/cap)");
   } else if (kind === "amd-vi") {
     addressWidth = 64;
     say("iommu", "addressWidth: the whole 64-bit space (AMD-Vi v1 page table, dma_max_address())");
@@ -168,8 +171,10 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
   const types = snap.groups.map((g) => (g.type ?? "").trim());
   const most = (t: string) => types.filter((x) => x === t).length;
   const translated = most("DMA") + most("DMA-FQ");
-  const passthroughCmd = /(^|\s)(iommu\.passthrough=(1|y|Y|t|T|on)|iommu=pt)(\s|$)/.test(cmdline);
-  const strictCmd = /(^|\s)iommu\.strict=/.test(cmdline);
+  const parsed = parseCmdline(cmdline);
+  const passthrough = parsed.passthrough;
+  const passthroughCmd = passthrough === true;
+  const strictCmd = parsed.strict !== null;
   // The kernel's configuration when the snapshot has it, else what most groups are.
   // The Kconfig choice writes exactly one of the three as =y.
   const known = ["PASSTHROUGH", "DMA_STRICT", "DMA_LAZY"].some((o) => kconfig.get(`CONFIG_IOMMU_DEFAULT_${o}`) === "y");
@@ -188,7 +193,10 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
         : "CONFIG_IOMMU_DEFAULT_DMA_LAZY=y",
     );
   }
-  const defaultIdentity = passthroughCmd || defaultPassthrough;
+  const defaultIdentity = passthrough === null ? defaultPassthrough : passthrough;
+  // The translated type groups boot with: DMA-FQ when lazy (where the type exists), DMA when strict.
+  const strict = cachingMode || (parsed.strict ?? defaultDmaStrict);
+  const bootTranslated = strict || prof.kernel === "5.10" ? "DMA" : "DMA-FQ";
 
   // Host bridges and their windows (top-level "PCI Bus" lines of /proc/iomem).
   const pciByBdf = new Map(snap.pci.map((p) => [p.bdf, p]));
@@ -250,6 +258,13 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
         return { start: `0x${m[1].replace(/^0+(?=.)/, "")}`, end: `0x${m[2].replace(/^0+(?=.)/, "")}`, type: m[3] };
       });
     const type = (g.type ?? "").trim();
+    if (type !== "identity" && type !== "" && defaultIdentity) {
+      note(`group ${g.id} reads ${type} under an identity default: a run-time type write? not reproduced`);
+    } else if ((type === "DMA" || type === "DMA-FQ") && type !== bootTranslated) {
+      note(
+        `group ${g.id} reads ${type}, the machine boots it ${bootTranslated}: a run-time type write? not reproduced`,
+      );
+    }
     for (const bdf of [...g.devices].sort()) {
       const p = pciByBdf.get(bdf);
       if (!BDF.test(bdf) || !p) {
@@ -287,15 +302,6 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
         d.identityDefault = true;
         why.push(
           "identityDefault: the group reads identity under a translated default (IOMMU driver's choice, or a run-time type write)",
-        );
-      } else if (type !== "identity" && type !== "" && defaultIdentity) {
-        note(`group ${g.id} reads ${type} under an identity default: a run-time type write? not reproduced`);
-      } else if (
-        (type === "DMA" || type === "DMA-FQ") &&
-        type !== defaultTranslated(prof.kernel, cmdline, defaultDmaStrict, cachingMode)
-      ) {
-        note(
-          `group ${g.id} reads ${type}, the machine's default gives ${defaultTranslated(prof.kernel, cmdline, defaultDmaStrict, cachingMode)}: a run-time type write? not reproduced`,
         );
       }
       if (kind === "arm-smmu-v3" && regions.some((r) => r.type === "msi")) d.usesMsi = true;
@@ -399,18 +405,6 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
     lines.push(l);
   }
   return { yaml: `${lines.join("\n").replace(/\n+$/, "")}\n`, assumptions: assumed };
-}
-
-/** The translated type the machine boots groups with: DMA-FQ when lazy (where the type exists). */
-function defaultTranslated(kernel: string, cmdline: string, configStrict: boolean, cachingMode: boolean): string {
-  let strict = configStrict;
-  for (const m of cmdline.matchAll(/(?:^|\s)iommu\.strict=(\S*)/g)) {
-    const c = m[1][0];
-    if ("yY1tT".includes(c ?? "x") || /^on/i.test(m[1])) strict = true;
-    else if ("nN0fF".includes(c ?? "x") || /^off/i.test(m[1])) strict = false;
-  }
-  if (cachingMode) strict = true;
-  return strict || kernel === "5.10" ? "DMA" : "DMA-FQ";
 }
 
 function hex(n: number, digits: number): string {
