@@ -94,6 +94,7 @@ test("collect on the 6.1 VM's tree, import, boot: groups, types, regions and the
   assert.equal(snap.iommus[0].kind, "intel-vtd");
   assert.equal(snap.cpusPossible, "0-1");
   assert.equal(snap.cpus, 2);
+  assert.deepEqual(snap.numaNodes, [{ name: "node0", cpulist: "0-1" }]);
   assert.deepEqual(snap.net[0], { name: "eth0", device: "0000:00:02.0", rxQueues: 1, txQueues: 1, speed: "1000" });
   // The profile from the release, the VT-d width and caching mode from cap d2008c22260206.
   assert.equal(k.profile.name, "6.1");

@@ -117,7 +117,7 @@ export function treeFromDump(text: string): FakeTree {
 /**
  * What the captures do not hold, MADE UP for the tests (plausible for the
  * QEMU VM of the captures, not observed): every PCI device's numa_node (-1,
- * no NUMA), the e1000e port as eth0 with one RX and one TX queue, the
+ * no NUMA) and one NUMA node holding both CPUs, the e1000e port as eth0 with one RX and one TX queue, the
  * possible CPUs of -smp 2 (README: "-smp 2") and the 4 KiB page size.
  */
 export function madeUpQemuFields(tree: FakeTree): FakeTree {
@@ -139,6 +139,7 @@ export function madeUpQemuFields(tree: FakeTree): FakeTree {
   links["sys/class/net/lo"] = "../../devices/virtual/net/lo";
   files["sys/devices/virtual/net/lo/queues/rx-0/rps_cpus"] = "0\n";
   files["sys/devices/system/cpu/possible"] = "0-1\n";
+  files["sys/devices/system/node/node0/cpulist"] = "0-1\n";
   files["proc/self/smaps"] = "55d0c0000000-55d0c0001000 r--p 00000000 00:00 0\nKernelPageSize:        4 kB\n";
   return { files, links };
 }
