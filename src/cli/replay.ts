@@ -280,6 +280,17 @@ export function registerReplay(program: Command): void {
         const result = replayer.end();
         if (opts.emitIovas) {
           if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
+          // stdout carries only IOVAs; what the summary would say of skipped lines goes to stderr.
+          const bad = reader.stats.malformed;
+          if (bad > 0) {
+            process.stderr.write(
+              `iovalab: warning: ${bad} malformed trace line${bad === 1 ? "" : "s"} skipped (--strict-input stops at the first):\n` +
+                reader.diagnostics
+                  .slice(0, 5)
+                  .map((d) => `  ${d}\n`)
+                  .join(""),
+            );
+          }
           return;
         }
         let text = summary(file, reader, rc, result, machine.name);

@@ -47,10 +47,21 @@ export function registerShell(program: Command): void {
           cpus,
         });
         const shell = new Shell(kernel);
+        // On a terminal: a banner, a prompt, and Ctrl-C clears the line as in bash.
+        // From a pipe or file: only what the commands print.
         const tty = process.stdin.isTTY === true;
-        const rl = createInterface({ input: process.stdin, terminal: tty });
+        const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
         if (tty) {
+          process.stdout.write(
+            `iovalab shell: ${desc.name}, kernel ${kernel.profile.name}, ${kernel.cpus} CPUs; ` +
+              "help lists the commands, exit or Ctrl-D leaves\n",
+          );
           rl.setPrompt("# ");
+          rl.on("SIGINT", () => {
+            process.stdout.write("^C\n");
+            rl.write(null, { ctrl: true, name: "u" });
+            rl.prompt();
+          });
           rl.prompt();
         }
         let lineNo = 0;
@@ -58,8 +69,12 @@ export function registerShell(program: Command): void {
           const r = shell.runLine(line, ++lineNo);
           if (r.stdout) process.stdout.write(r.stdout);
           if (r.stderr) process.stderr.write(r.stderr);
+          if (shell.exitStatus !== null) break;
           if (tty) rl.prompt();
         }
+        rl.close();
+        if (tty && shell.exitStatus === null) process.stdout.write("\n");
+        process.exitCode = shell.exitStatus ?? 0;
       }),
     );
 }

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { PROFILE_NAMES } from "../iova/profile.ts";
 import { isPowerOfTwo } from "../stdx/bits.ts";
 import { InputError } from "../stdx/errors.ts";
-import { describeIssue, loadYaml } from "../stdx/yaml.ts";
+import { describeIssue, issueLinePath, loadYaml } from "../stdx/yaml.ts";
 
 /** A non-negative integer below 2^53, given as a number or a "0x..." / decimal string. */
 const addr = z.union([
@@ -119,12 +119,12 @@ export type DriverDesc = z.infer<typeof driverSchema>;
  */
 export function parseMachine(text: string, file: string): MachineDesc {
   const { data, lineOf } = loadYaml(text, file);
-  const at = (path: readonly PropertyKey[]) => `${file}:${lineOf(path) ?? 1}: ${pathText(path)}`;
+  const at = (path: readonly PropertyKey[], linePath = path) => `${file}:${lineOf(linePath) ?? 1}: ${pathText(path)}`;
   if (data === null) throw new InputError(`${file}:1: expected a machine description, found an empty document`);
   const r = machineSchema.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new InputError(`${at(issue.path)}: ${describeIssue(issue, data)}`);
+    throw new InputError(`${at(issue.path, issueLinePath(issue))}: ${describeIssue(issue, data)}`);
   }
   checkMachine(r.data, at);
   return r.data;

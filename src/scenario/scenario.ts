@@ -16,7 +16,7 @@ import { COST_PARAM_NAMES } from "../sim/cost.ts";
 import { DEVICE_PRESETS, type DiskParams } from "../sim/device.ts";
 import { MAX_DURATION_MS } from "../stdx/duration.ts";
 import { InputError, quote } from "../stdx/errors.ts";
-import { describeIssue, foundText, loadYaml } from "../stdx/yaml.ts";
+import { describeIssue, foundText, issueLinePath, loadYaml } from "../stdx/yaml.ts";
 import {
   BULK_1500,
   checkNetworkOptions,
@@ -298,7 +298,7 @@ export function validateScenarioData(
   if (!r.success) {
     const issue = r.error.issues[0];
     const path = issue.path.length === 0 ? "(top level)" : issue.path.join(".");
-    const line = lineOf?.(issue.path) ?? null;
+    const line = lineOf?.(issueLinePath(issue)) ?? null;
     const keys = (p: readonly PropertyKey[]) => (p[0] === "cost" ? ` (${COST_PARAM_NAMES.join(", ")})` : "");
     throw new InputError(`${where}${line === null ? "" : `:${line}`}: ${path}: ${describeIssue(issue, data, keys)}`);
   }

@@ -58,6 +58,11 @@ export function loadYaml(text: string, file: string): YamlDoc {
   return { data: data ?? null, lineOf };
 }
 
+/** The path whose line an issue is reported at: an unknown key's own line. */
+export function issueLinePath(issue: z.core.$ZodIssue): readonly PropertyKey[] {
+  return issue.code === "unrecognized_keys" && issue.keys.length > 0 ? [...issue.path, issue.keys[0]] : issue.path;
+}
+
 /** The value at `path` inside plain data, or undefined. */
 export function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   let v = data;
@@ -90,7 +95,9 @@ export function describeIssue(
   switch (issue.code) {
     case "unrecognized_keys": {
       const hint = keysHint?.(issue.path) ?? "";
-      return `expected one of the known keys${hint}, found ${issue.keys.map((k) => quote(k)).join(", ")}`;
+      const keys = issue.keys.slice(0, 3).map((k) => quote(k));
+      if (issue.keys.length > 3) keys.push(`${issue.keys.length - 3} more`);
+      return `expected one of the known keys${hint}, found ${keys.join(", ")}`;
     }
     case "invalid_value":
       return `expected one of ${issue.values.map((v) => String(v)).join(", ")}, found ${found}`;
