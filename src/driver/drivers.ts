@@ -2,7 +2,7 @@
  * Models of the drivers the built-in machines use: what each does in probe
  * that the IOMMU DMA layer sees, and the lines it prints. Probe-time DMA
  * traffic of nvme (queues, PRP pools) is not generated here: the kernel
- * traces of `../shared/kernel*` hold it, and replaying them drives it.
+ * traces of `docs/reference-machines.md` hold it, and replaying them drives it.
  */
 
 import type { Device } from "../iommu/device.ts";
@@ -30,7 +30,7 @@ export const queueLimits = new WeakMap<Device, QueueLimits>();
 /** BLK_DEF_MAX_SECTORS: the block layer's default cap on max_sectors (2560 sectors = 1280 KiB). */
 const BLK_DEF_MAX_SECTORS = 2560;
 
-/** Models nvme-pci: the probe lines of `../shared/kernel/boot-notes.txt` and its transfer cap. */
+/** Models nvme-pci: the probe lines of the reference machine's 6.1 boot log (docs/reference-machines.md) and its transfer cap. */
 export function nvmeDriver(profile: ProfileName): DriverModel {
   return {
     name: "nvme",
@@ -38,7 +38,7 @@ export function nvmeDriver(profile: ProfileName): DriverModel {
       const n = ctx.allocInstance("nvme");
       dev.instance = `nvme${n}`;
       ctx.log(`nvme ${dev.instance}: pci function ${dev.name}`);
-      // nvme_probe: dma_set_max_seg_size(0xffffffff) (queue limit max_segment_size=4294967295, ../shared/kernel/README.md).
+      // nvme_probe: dma_set_max_seg_size(0xffffffff) (queue limit max_segment_size=4294967295, docs/reference-machines.md).
       dev.maxSegSize = 0xffff_ffff;
       // max_hw_sectors = min(NVME_MAX_KB_SZ << 1, dma_max_mapping_size >> 9 [, dma_opt_mapping_size >> 9])
       let sectors = NVME_MAX_KB_SZ << 1n;
@@ -70,7 +70,7 @@ export function nvmeDriver(profile: ProfileName): DriverModel {
   };
 }
 
-/** Models e1000e's probe lines (../shared/kernel/sysfs-tree.txt dmesg). */
+/** Models e1000e's probe lines (the reference machine's boot log, docs/reference-machines.md). */
 export function e1000eDriver(): DriverModel {
   return {
     name: "e1000e",

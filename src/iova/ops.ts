@@ -1,5 +1,5 @@
 /**
- * The `.iovaops` conformance script (../shared/spec/iovaops-format.md v1):
+ * The `.iovaops` conformance script (docs/iovaops-format.md v1):
  * parses a script line by line and runs it on one `IovaDomain`, producing
  * exactly the kernel harness's output and `.walks` lines.
  *

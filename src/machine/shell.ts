@@ -2,7 +2,7 @@
  * The shell of `iovalab shell`: a few commands over a booted kernel, with the
  * output and error text a bash script on the real machine prints (bash 5.2
  * for redirections and builtins, busybox 1.35 for cat, ls and readlink, as
- * in `../shared/kernel/sysfs-behaviour.txt`).
+ * in the reference machine's sysfs session, docs/reference-machines.md).
  *
  * Commands, one per line, `#` comments:
  *   cat PATH...            echo [-n] [ARGS]     printf FORMAT [ARGS]
