@@ -370,8 +370,12 @@ function checkScenario(
       throw new InputError(`${at(["workload"])}: workload: ${e.message.replace(/^network workload: /, "")}`);
     }
   }
-  if (!Number.isInteger(s.durationMs * 1e6) || !Number.isInteger(s.warmupMs * 1e6)) {
-    throw new InputError(`${at(["durationMs"])}: durationMs/warmupMs: expected whole nanoseconds`);
+  for (const key of ["durationMs", "warmupMs"] as const) {
+    if (!Number.isInteger(s[key] * 1e6)) {
+      throw new InputError(
+        `${at([key])}: ${key}: expected milliseconds in whole nanoseconds, found ${quote(String(s[key]))}`,
+      );
+    }
   }
 }
 
