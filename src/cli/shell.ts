@@ -8,10 +8,10 @@
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { isProfileName } from "../iova/profile.ts";
-import { BUILTIN_MACHINES, bootMachine, builtinMachine, parseMachine, Shell } from "../machine/index.ts";
-import type { MachineDesc } from "../machine/schema.ts";
+import { BUILTIN_MACHINES, bootMachine, Shell } from "../machine/index.ts";
 import { InputError } from "../stdx/errors.ts";
-import { readText, runCommand } from "./io.ts";
+import { runCommand } from "./io.ts";
+import { loadMachineOption } from "./machine-option.ts";
 
 export function registerShell(program: Command): void {
   program
@@ -27,8 +27,7 @@ export function registerShell(program: Command): void {
     .option("--cpus <n>", "number of CPUs (default: the machine's)")
     .action((opts: { machine: string; kernel?: string; cmdline: string; cpus?: string }) =>
       runCommand(async () => {
-        let desc: MachineDesc | null = builtinMachine(opts.machine);
-        if (!desc) desc = parseMachine(readText(opts.machine), opts.machine);
+        const desc = loadMachineOption(opts.machine);
         if (opts.kernel !== undefined && !isProfileName(opts.kernel)) {
           throw new InputError(`--kernel: expected mainline, 6.1, 5.15 or 5.10, found ${JSON.stringify(opts.kernel)}`);
         }
