@@ -6,7 +6,7 @@
 
 import type { Command } from "commander";
 import { COLLECT_SCRIPT } from "../machine/collect-script.ts";
-import { runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { runCommand, writeOutput, writeStdout } from "./io.ts";
 
 export function registerCollect(program: Command): void {
   program
@@ -17,7 +17,7 @@ export function registerCollect(program: Command): void {
     .option("--out <file>", "write the script to a file instead of stdout")
     .action((opts: { out?: string }) =>
       runCommand(async () => {
-        if (opts.out !== undefined) writeFileAtomic(opts.out, COLLECT_SCRIPT);
+        if (opts.out !== undefined) await writeOutput(opts.out, COLLECT_SCRIPT);
         else await writeStdout(COLLECT_SCRIPT);
       }),
     );

@@ -6,7 +6,7 @@
 
 import type { Command } from "commander";
 import { importSnapshot, parseSnapshot } from "../machine/import.ts";
-import { readText, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 
 export function registerMachine(program: Command): void {
   const machine = program.command("machine").description("machine descriptions");
@@ -18,7 +18,7 @@ export function registerMachine(program: Command): void {
     .action((file: string, opts: { out?: string }) =>
       runCommand(async () => {
         const r = importSnapshot(parseSnapshot(readText(file), file), file);
-        if (opts.out !== undefined) writeFileAtomic(opts.out, r.yaml);
+        if (opts.out !== undefined) await writeOutput(opts.out, r.yaml);
         else await writeStdout(r.yaml);
       }),
     );

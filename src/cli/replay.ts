@@ -6,13 +6,14 @@
  */
 
 import type { Command } from "commander";
-import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
+import type { MachineDesc } from "../machine/index.ts";
 import { defaultReplayDevice, Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
 import { InputError } from "../stdx/errors.ts";
 import { readTraceFile } from "../trace/node-source.ts";
 import type { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
-import { readText, runCommand, writeStdout } from "./io.ts";
+import { runCommand, writeStdout } from "./io.ts";
+import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
 
 interface ReplayCliOptions {
@@ -34,9 +35,7 @@ interface ReplayCliOptions {
 }
 
 function loadMachine(name: string): MachineDesc {
-  const builtin = builtinMachine(name);
-  if (builtin) return builtin;
-  return parseMachine(readText(name), name);
+  return loadMachineOption(name);
 }
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
@@ -280,6 +279,17 @@ export function registerReplay(program: Command): void {
         const result = replayer.end();
         if (opts.emitIovas) {
           if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
+          // stdout carries only IOVAs; what the summary would say of skipped lines goes to stderr.
+          const bad = reader.stats.malformed;
+          if (bad > 0) {
+            process.stderr.write(
+              `iovalab: warning: ${bad} malformed trace line${bad === 1 ? "" : "s"} skipped (--strict-input stops at the first):\n` +
+                reader.diagnostics
+                  .slice(0, 5)
+                  .map((d) => `  ${d}\n`)
+                  .join(""),
+            );
+          }
           return;
         }
         let text = summary(file, reader, rc, result, machine.name);

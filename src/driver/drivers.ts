@@ -2,7 +2,7 @@
  * Models of the drivers the built-in machines use: what each does in probe
  * that the IOMMU DMA layer sees, and the lines it prints. Probe-time DMA
  * traffic of nvme (queues, PRP pools) is not generated here: the kernel
- * traces of `../shared/kernel*` hold it, and replaying them drives it.
+ * traces of `docs/reference-machines.md` hold it, and replaying them drives it.
  */
 
 import type { Device } from "../iommu/device.ts";
@@ -51,8 +51,8 @@ export const QEMU_NVME: Omit<NvmeController, "cpus"> = { mdts: 7, ioQueues: 64 }
 export const NVME_OPT_PARAM = "dma_opt_max_transfer";
 
 /**
- * Models nvme-pci: the probe lines of `../shared/kernel/boot-notes.txt` and
- * its transfer cap. With `dma_opt_max_transfer=1` the probe first asks for
+ * Models nvme-pci: the probe lines of the reference machine's 6.1 boot log
+ * (docs/reference-machines.md) and its transfer cap. With `dma_opt_max_transfer=1` the probe first asks for
  * its maximum transfer, min(NVME_MAX_KB_SZ, MDTS) (-EPROBE_DEFER: the
  * reprobe finds the rebuilt domain).
  */
@@ -75,7 +75,7 @@ export function nvmeDriver(profile: ProfileName, controllerOf: (dev: Device) => 
       const n = ctx.allocInstance("nvme");
       dev.instance = `nvme${n}`;
       ctx.log(`nvme ${dev.instance}: pci function ${dev.name}`);
-      // nvme_probe: dma_set_max_seg_size(0xffffffff) (queue limit max_segment_size=4294967295, ../shared/kernel/README.md).
+      // nvme_probe: dma_set_max_seg_size(0xffffffff) (queue limit max_segment_size=4294967295, docs/reference-machines.md).
       dev.maxSegSize = 0xffff_ffff;
       // max_hw_sectors = min(NVME_MAX_KB_SZ << 1, dma_max_mapping_size >> 9 [, dma_opt_mapping_size >> 9])
       let sectors = NVME_MAX_KB_SZ << 1n;
@@ -110,7 +110,7 @@ export function nvmeDriver(profile: ProfileName, controllerOf: (dev: Device) => 
   };
 }
 
-/** Models e1000e's probe lines (../shared/kernel/sysfs-tree.txt dmesg). */
+/** Models e1000e's probe lines (the reference machine's boot log, docs/reference-machines.md). */
 export function e1000eDriver(): DriverModel {
   return {
     name: "e1000e",

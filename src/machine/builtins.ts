@@ -1,16 +1,16 @@
 /**
  * The built-in machines.
  *
- * `qemu-q35-nvme` is exactly the VM of `../shared/kernel/README.md` and
- * `../shared/kernel-6.12/README.md`: 2 CPUs, one VT-d unit (39-bit, 4 KiB,
- * caching-mode=off), the host bridge windows of `nvme-domain-init.txt`, four
+ * `qemu-q35-nvme` is exactly the VM of `docs/reference-machines.md`
+ * (both kernels): 2 CPUs, one VT-d unit (39-bit, 4 KiB,
+ * caching-mode=off), the host bridge windows its NVMe domain reserves, four
  * groups (host bridge; NVMe 1b36:0010; e1000e 8086:10d3; LPC + AHCI + SMBus),
  * every device with the MSI window and the LPC bridge with the 0-16 MiB
- * ISA/floppy direct-relaxable region (`sysfs-tree.txt`). nvme and e1000e are
+ * ISA/floppy direct-relaxable region (its sysfs tree). nvme and e1000e are
  * modules the initramfs loads after boot (`modprobe.blacklist=e1000e` gives
  * the workload boots). Command line of the sysfs-behaviour boot: strict.
  *
- * `hisi-sas-128` is the seed's server (seed-mail.txt, kernel-behaviour.md
+ * `hisi-sas-128` is the seed's server (seed-mail.txt, docs/kernel-rules.md
  * GAR-1.3): 128 CPUs, SMMUv3 with a 4 KiB granule and 48-bit input
  * addresses, a hisi_sas v3 HBA at 0000:74:02.0 alone in its group with 12
  * SAS SSDs behind it (built in: it holds the root file system), GICv3 ITS
@@ -214,7 +214,7 @@ const ARM_2S_NVME8 = {
   hz: 250,
   pageSize: 4096,
   cmdline: "",
-  // CONFIG_IOMMU_DEFAULT_DMA_LAZY=y as in Debian's kernels (../shared README of the captured 6.1 build: amd64; assumed for arm64).
+  // CONFIG_IOMMU_DEFAULT_DMA_LAZY=y as in Debian's kernels (the captured reference 6.1 build, docs/reference-machines.md: amd64; assumed for arm64).
   config: { defaultPassthrough: false, defaultDmaStrict: false },
   iommu: {
     kind: "arm-smmu-v3",

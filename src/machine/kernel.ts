@@ -3,7 +3,7 @@
  * driver ← sysfs), runs the boot sequence on the virtual clock, keeps the
  * kernel log, and moves time so flush-queue timers and depot trims fire.
  *
- * Boot, in the kernel's order (kernel-behaviour.md R-GRP-2.3, 3.8, R-DD-2.4):
+ * Boot, in the kernel's order (docs/kernel-rules.md R-GRP-2.3, 3.8, R-DD-2.4):
  *   0 s      command line
  *   1.0 s    iommu_subsys_init: default domain type and TLB policy lines
  *   1.5 s    IOMMU driver init (VT-d Caching Mode forces strict here), then
@@ -50,7 +50,7 @@ export interface BootOptions {
   readonly cpus?: number;
 }
 
-/** One DMA domain's rcache range and what it holds (configurable-range.md §5, last point). */
+/** One DMA domain's rcache range and what it holds (docs/configurable-range.md §5, last point). */
 export interface DomainRangeCost {
   readonly group: number;
   /** The type as the group's `type` file spells it. */
