@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   sweep: async () => (await import("./sweep.ts")).registerSweep,
   collect: async () => (await import("./collect.ts")).registerCollect,
   machine: async () => (await import("./machine.ts")).registerMachine,
+  worker: async () => (await import("./worker.ts")).registerWorker,
 };
 
 guardStdout();
