@@ -106,7 +106,7 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     out.push(`mismatches by where the model held the trace's IOVA: ${causes.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   }
   out.push(
-    `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
+    `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; calls replayed across another CPU's where the IOVAs show that order: ${r.cpuOrderMoves}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );
   const fi = r.flushInference;
   if (fi) {
@@ -263,6 +263,7 @@ export function registerReplay(program: Command): void {
             baseline = null;
           }
         }
+        if (baseline) replayer.keepTraceOrder();
         const file = trace === "-" ? "<stdin>" : trace;
         const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
           replayer.push(c);
