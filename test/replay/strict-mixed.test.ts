@@ -306,3 +306,57 @@ test("the full 6.1 strict mixed trace: the allocations the trace's order misplac
   assert.deepEqual(on.bad, []);
   assert.ok(on.result.cpuOrderMoves > 0 && on.result.cpuOrderMoves <= off.bad.length);
 });
+
+test("the model's iommu_dma_map_sg gives every dma_map_sg of the 6.12 head the kernel's segments and IOVA length", async () => {
+  // Each dma_map_sg line lists the list's entries (phys_addrs); the map events just before it on its CPU
+  // are its physically contiguous runs, one per entry here (nents=2/2), with their lengths. The kernel
+  // mapped each list into one IOVA range of the runs' total and handed back one merged segment (ents=1).
+  const { bootMachine } = await import("../../src/machine/index.ts");
+  const text = fixture("linux-6.12-strict-mixed-head3000.txt.gz");
+  const k = bootMachine("qemu-q35-nvme", { kernel: "mainline", cmdline: "iommu.strict=1" });
+  const dev = k.device("0000:00:01.0");
+  assert.ok(dev);
+  const cookie = k.dma.cookieOf(dev);
+  assert.ok(cookie);
+  const runs = new Map<number, { paddr: number; size: number }[]>();
+  let lists = 0;
+  for (const l of text.split("\n")) {
+    const cpu = Number(/\[(\d+)\]/.exec(l)?.[1]);
+    const map = / map: IOMMU: iova=0x[0-9a-f]+ - 0x[0-9a-f]+ paddr=0x([0-9a-f]+) size=(\d+)/.exec(l);
+    if (map) {
+      if (!runs.has(cpu)) runs.set(cpu, []);
+      runs.get(cpu)?.push({ paddr: Number.parseInt(map[1], 16), size: Number(map[2]) });
+      continue;
+    }
+    const sg =
+      / dma_map_sg: \S+ dir=\S+ nents=(\d+)\/(\d+) ents=(\d+)\/(\d+) dma_addrs=\{([^}]*)\} sizes=\{([^}]*)\} phys_addrs=\{([^}]*)\}/.exec(
+        l,
+      );
+    if (sg === null) {
+      if (/ dma_(map_page|alloc): /.test(l)) runs.set(cpu, []);
+      continue;
+    }
+    const phys = sg[7].split(",").map((x) => Number.parseInt(x, 16));
+    const mine = runs.get(cpu) ?? [];
+    const entries = phys.map((p) => {
+      const run = mine.find((r) => r.paddr === p);
+      assert.ok(run, `${l}: a map event of ${p.toString(16)} before it`);
+      return { phys: p, length: run.size };
+    });
+    runs.set(cpu, []);
+    const m = k.dma.mapSg(dev, cpu, entries);
+    assert.equal(m.nents, Number(sg[3]), l);
+    assert.deepEqual(
+      m.segments.map((s) => s.length),
+      sg[6].split(",").map((x) => Number.parseInt(x, 16)),
+      l,
+    );
+    const total = entries.reduce((s, e) => s + e.length, 0);
+    assert.equal(cookie.mapped.get(m.segments[0].dmaAddr / 4096), total / 4096, l);
+    assert.ok(k.dma.unmapSg(dev, cpu, m));
+    lists++;
+  }
+  // zcat | head -3000 | grep -c dma_map_sg
+  assert.equal(lists, (text.match(/ dma_map_sg: /g) ?? []).length);
+  assert.ok(lists > 0);
+});
