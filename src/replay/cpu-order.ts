@@ -38,8 +38,8 @@ export interface OrderHost<S, O extends { addr: number | null | undefined }> {
 }
 
 /** Calls a decision may move across, and the calls kept undecided before and after a map. */
-const REACH = 32;
-const WINDOW = 64;
+const REACH = 64;
+const WINDOW = 128;
 /**
  * Orders tried for one map (the nearest; the traced machines needed at most
  * 57), and searches that may find none before the replay stops searching:
