@@ -105,7 +105,7 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     out.push(`mismatches by where the model held the trace's IOVA: ${causes.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   }
   out.push(
-    `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
+    `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; calls replayed across another CPU's where the IOVAs show that order: ${r.cpuOrderMoves}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );
   const fi = r.flushInference;
   if (fi) {
@@ -336,6 +336,7 @@ async function replayTrace(trace: string, file: string, machine: MachineDesc, op
       baseline = null;
     }
   }
+  if (baseline) replayer.keepTraceOrder();
   const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
     replayer.push(c);
     baseline?.push(c);
