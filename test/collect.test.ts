@@ -171,6 +171,77 @@ test("/sys/module and /boot/config-RELEASE: built in or module, HZ and the IOMMU
   assert.doesNotMatch(yaml, /assumed: HZ/);
 });
 
+/**
+ * An arm64 server's tree, MADE UP for the test (no capture of one exists):
+ * SMMUv3, 64 KiB pages, two PCIe segments, a hisi_sas HBA and an NVMe SSD
+ * with 8 hardware queues on a 6.1 kernel, lazy.
+ */
+function armTree(): FakeTree {
+  const files: Record<string, string> = {};
+  const links: Record<string, string> = {};
+  const dev = (
+    bdf: string,
+    root: string,
+    group: number,
+    ids: [string, string, string],
+    driver: string,
+    node: number,
+  ) => {
+    const dir = `sys/devices/${root}/${bdf}`;
+    files[`${dir}/vendor`] = `${ids[0]}\n`;
+    files[`${dir}/device`] = `${ids[1]}\n`;
+    files[`${dir}/class`] = `${ids[2]}\n`;
+    files[`${dir}/numa_node`] = `${node}\n`;
+    files[`${dir}/dma_mask_bits`] = "64\n";
+    links[`${dir}/driver`] = `../../../bus/pci/drivers/${driver}`;
+    links[`${dir}/iommu_group`] = `../../../kernel/iommu_groups/${group}`;
+    links[`sys/bus/pci/devices/${bdf}`] = `../../../devices/${root}/${bdf}`;
+    links[`sys/kernel/iommu_groups/${group}/devices/${bdf}`] = `../../../../devices/${root}/${bdf}`;
+    files[`sys/kernel/iommu_groups/${group}/type`] = "DMA-FQ\n";
+    files[`sys/kernel/iommu_groups/${group}/reserved_regions`] = "0x0000000008000000 0x00000000080fffff msi\n";
+    links[`sys/devices/platform/arm-smmu-v3.0.auto/iommu/smmu3.0x0000000140000000/devices/${bdf}`] =
+      `../../../../../${root}/${bdf}`;
+    return dir;
+  };
+  links["sys/class/iommu/smmu3.0x0000000140000000"] =
+    "../../devices/platform/arm-smmu-v3.0.auto/iommu/smmu3.0x0000000140000000";
+  dev("0000:74:02.0", "pci0000:74", 0, ["0x19e5", "0xa230", "0x010700"], "hisi_sas_v3_hw", 0);
+  const nvme = dev("0001:01:00.0", "pci0001:00", 1, ["0x8086", "0x0a54", "0x010802"], "nvme", 1);
+  const disk = `${nvme}/nvme/nvme0/nvme0n1`;
+  links["sys/block/nvme0n1"] = `../${disk.slice(4)}`;
+  for (const [k, v] of Object.entries({ max_hw_sectors_kb: 128, max_sectors_kb: 128, max_segments: 127 })) {
+    files[`${disk}/queue/${k}`] = `${v}\n`;
+  }
+  for (let q = 0; q < 8; q++) files[`${disk}/mq/${q}/cpu_list`] = `${q}\n`;
+  files["proc/cmdline"] = "BOOT_IMAGE=/vmlinuz root=/dev/sda2\n";
+  files["proc/sys/kernel/osrelease"] = "6.1.0-13-arm64\n";
+  files["proc/sys/kernel/arch"] = "aarch64\n";
+  files["proc/self/smaps"] = "KernelPageSize:       64 kB\n";
+  files["sys/devices/system/cpu/possible"] = "0-127\n";
+  return { files, links };
+}
+
+test("an arm64 tree (made up): SMMUv3's granule is the page size, its MSI window software-managed, MDTS from the limit", () => {
+  const { k, assumptions } = importAndCompare(armTree(), "arm");
+  assert.equal(k.machine.iommu.kind, "arm-smmu-v3");
+  assert.equal(k.machine.iommu.granule, 65536);
+  assert.equal(k.machine.pageSize, 65536);
+  assert.equal(k.cpus, 128);
+  assert.deepEqual(
+    k.machine.hostBridges.map((b) => b.name),
+    ["pci0000:74", "pci0001:00"],
+  );
+  const sas = k.device("0000:74:02.0")!;
+  assert.equal(sas.resvRegions[0].type, "sw-msi");
+  assert.equal(sas.usesMsi, true);
+  assert.equal(sas.bound, true);
+  assert.deepEqual(k.machine.devices[1].nvme, { mdts: 5, ioQueues: 8 });
+  assert.ok(k.dmesg().includes("nvme nvme0: 8/0/0 default/read/poll queues\n"));
+  assert.ok(
+    assumptions.includes("addressWidth: 48-bit input addresses (SMMUv3 stage 1 without FEAT_VAX); not in /sys"),
+  );
+});
+
 test("JSON escaping: quotes, backslashes, control bytes, UTF-8 and stray bytes in any string", () => {
   const tree = JSON.parse(readFileSync(FIXTURE, "utf8")) as FakeTree;
   // Bytes as the files hold them (latin1 writes each char as one byte).
