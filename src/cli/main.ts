@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   replay: async () => (await import("./replay.ts")).registerReplay,
   run: async () => (await import("./run.ts")).registerRun,
   sweep: async () => (await import("./sweep.ts")).registerSweep,
+  explore: async () => (await import("./explore.ts")).registerExplore,
 };
 
 const program = new Command();
