@@ -165,7 +165,7 @@ export function drawMagazines(canvas: HTMLCanvasElement, v: LaneView, c: number)
   const h = canvas.height;
   ctx.clearRect(0, 0, w, h);
   const slots = v.cpus + 2;
-  const bw = w / slots;
+  const bw = Math.min(24, w / slots);
   for (let cpu = 0; cpu < v.cpus; cpu++) {
     const loaded = v.mags[(c * v.cpus + cpu) * 2];
     const prev = v.mags[(c * v.cpus + cpu) * 2 + 1];

@@ -29,12 +29,14 @@ import "./style.css";
 /** What the page exposes for tests and measurements. */
 interface PageStats {
   ready: boolean;
+  /** Animation frames while playing, views drawn, and the worker's time for them. */
   frames: number;
   views: number;
+  workerMs: number;
   pos: number;
   error: string | null;
 }
-const stats: PageStats = { ready: false, frames: 0, views: 0, pos: 0, error: null };
+const stats: PageStats = { ready: false, frames: 0, views: 0, workerMs: 0, pos: 0, error: null };
 (window as unknown as { __iovalab: PageStats }).__iovalab = stats;
 
 const worker = new ExploreWorker();
@@ -124,17 +126,31 @@ function Series(props: { info: LaneInfo; pos: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const line = useRef<HTMLDivElement>(null);
+  const pos = useRef(props.pos);
+  pos.current = props.pos;
+  /** Puts the green line at the current call. */
+  const place = () => {
+    const u = plot.current;
+    if (!u || !line.current) return;
+    line.current.style.left = `${u.valToPos(pos.current, "x") + u.over.offsetLeft}px`;
+    line.current.style.top = `${u.over.offsetTop}px`;
+    line.current.style.height = `${u.over.clientHeight}px`;
+  };
   useEffect(() => {
     if (!box.current) return;
     const s = props.info.series;
     const u = new uPlot(
       {
-        width: 760,
+        width: Math.max(300, box.current.clientWidth),
         height: 150,
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: false } },
-        axes: [{ label: "call" }, { label: "per sample", size: 50 }, { side: 1, scale: "live", grid: { show: false } }],
+        scales: { x: { time: false }, live: { auto: true } },
+        axes: [
+          { label: "call" },
+          { label: "per sample", size: 50 },
+          { label: "live IOVAs", side: 1, scale: "live", size: 50, grid: { show: false } },
+        ],
         series: [
           {},
           { label: "tree allocations", stroke: "#2ca02c" },
@@ -146,15 +162,19 @@ function Series(props: { info: LaneInfo; pos: number }) {
       box.current,
     );
     plot.current = u;
-    return () => u.destroy();
+    // The lane narrows when a what-if lane opens beside it: the chart follows its box.
+    const ro = new ResizeObserver(() => {
+      const w = Math.max(300, box.current?.clientWidth ?? 300);
+      if (Math.abs(w - u.width) > 2) u.setSize({ width: w, height: 150 });
+      place();
+    });
+    ro.observe(box.current);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+    };
   }, [props.info]);
-  useEffect(() => {
-    const u = plot.current;
-    if (!u || !line.current) return;
-    line.current.style.left = `${u.valToPos(props.pos, "x") + u.over.offsetLeft}px`;
-    line.current.style.top = `${u.over.offsetTop}px`;
-    line.current.style.height = `${u.over.clientHeight}px`;
-  }, [props.pos, props.info]);
+  useEffect(place, [props.pos, props.info]);
   return (
     <div class="series" ref={box}>
       <div class="cursor" ref={line} />
@@ -304,6 +324,7 @@ function App() {
         p.inFlight = false;
         p.shown = m.views[0].pos;
         stats.views++;
+        stats.workerMs += m.workerMs;
         stats.pos = p.shown;
         setViews(m.views);
         setLines(m.lines);
@@ -358,18 +379,25 @@ function App() {
 
   const total = lanes[0]?.calls ?? 0;
   const first = lanes[0]?.firstMismatch ?? null;
+  const mismatched = useMemo(() => new Set(lanes[0]?.mismatches ?? []), [lanes]);
   const classes = lanes[0]?.classes ?? 0;
   const applyWhatIf = () => {
     if (!whatIf) return;
     setProgress("what-if: starting");
     send({ type: "whatif", settings: whatIf });
   };
-  const zoomTo = (which: "aperture" | "32" | "used") => {
+  const zoomTo = (which: "aperture" | "32" | "used" | "cached") => {
     const v = views[0];
     if (!v) return;
     if (which === "aperture") setZoom({ lo: 0, hi: v.limitPfn });
     else if (which === "32") setZoom({ lo: 0, hi: v.dma32Pfn });
-    else setZoom(usedZoom(v));
+    else if (which === "used") setZoom(usedZoom(v));
+    else {
+      // 16 MiB of pages around the cached node the next allocation starts from.
+      const at = v.cached32Pfn >= 0 ? v.cached32Pfn : v.cachedPfn >= 0 ? v.cachedPfn : v.dma32Pfn;
+      const half = Math.round((8 * 2 ** 20) / v.granule);
+      setZoom({ lo: Math.max(0, at - half), hi: at + half });
+    }
   };
   const settingsForm = useMemo(() => {
     if (!loaded || !whatIf) return null;
@@ -504,10 +532,7 @@ function App() {
       </div>
       <div class="trace">
         {lines.map((l) => (
-          <div
-            class={l.call === pos - 1 ? "line current" : "line"}
-            data-mismatch={lanes[0]?.mismatches.includes(l.call) ? "1" : "0"}
-          >
+          <div class={l.call === pos - 1 ? "line current" : "line"} data-mismatch={mismatched.has(l.call) ? "1" : "0"}>
             <span class="n">{l.call + 1}</span>
             <pre>{l.text.join("\n")}</pre>
           </div>
@@ -525,6 +550,9 @@ function App() {
           </button>
           <button type="button" data-testid="zoom-used" onClick={() => zoomTo("used")}>
             in use
+          </button>
+          <button type="button" data-testid="zoom-cached" onClick={() => zoomTo("cached")}>
+            cached node
           </button>
           {zoom && (
             <span>

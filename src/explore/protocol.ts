@@ -25,5 +25,5 @@ export type FromWorker =
   | { type: "progress"; text: string; fraction: number }
   | { type: "loaded"; info: LoadedInfo; lane: LaneInfo }
   | { type: "lane"; lane: LaneInfo | null }
-  | { type: "view"; id: number; views: LaneView[]; lines: { call: number; text: string[] }[] }
+  | { type: "view"; id: number; views: LaneView[]; lines: { call: number; text: string[] }[]; workerMs: number }
   | { type: "error"; message: string };

@@ -93,6 +93,7 @@ function posFor(b: Lane, pos: number): number {
 }
 
 function seek(id: number, pos: number): void {
+  const t0 = performance.now();
   const views: LaneView[] = [];
   for (const lane of lanes) {
     lane.seek(lane === lanes[0] ? pos : posFor(lane, pos));
@@ -105,7 +106,7 @@ function seek(id: number, pos: number): void {
     lines.push({ call: i, text: a.spec.lines(i) });
   }
   post(
-    { type: "view", id, views, lines },
+    { type: "view", id, views, lines, workerMs: performance.now() - t0 },
     views.flatMap((v) => [v.spans.buffer, v.mags.buffer]),
   );
 }
