@@ -196,8 +196,28 @@ describe("iovalab explore in chromium", { skip: HAVE_CHROMIUM ? false : `${CHROM
       assert.equal(await page.getAttribute('[data-testid="scrubber"]', "max"), String(calls.length));
       const base: ReplayOptions = { machine, kernel: "6.1", device, strict: captured === "strict" };
 
+      // Play at 4 calls a frame past call `at`/2, pause, and compare where it stopped.
+      await page.selectOption('[data-testid="speed"]', "4");
+      await page.click('[data-testid="play"]');
+      await page.waitForFunction(
+        (n) => (window as unknown as { __iovalab: { pos: number } }).__iovalab.pos >= n,
+        at / 2,
+      );
+      await page.click('[data-testid="play"]');
+      await page.waitForFunction(() => {
+        const s = (window as unknown as { __iovalab: { pos: number; idle: boolean } }).__iovalab;
+        return s.idle;
+      });
+      const played = await page.evaluate(() => (window as unknown as { __iovalab: { pos: number } }).__iovalab.pos);
+      await page.waitForSelector(`[data-testid="lane-0"][data-pos="${played}"]`);
+      assert.ok(played >= at / 2 && played < at, `stopped at ${played}`);
+      assert.deepEqual(await pageCounts(page, 0), libraryCounts(base, calls, played));
       await goTo(page, at, 1);
       assert.deepEqual(await pageCounts(page, 0), libraryCounts(base, calls, at));
+      // Back: the page replays from the start.
+      await goTo(page, 50, 1);
+      assert.deepEqual(await pageCounts(page, 0), libraryCounts(base, calls, 50));
+      await goTo(page, at, 1);
       // The page's first mismatch is the library's, at the same call.
       const full = new Replayer(base);
       for (const c of calls) full.push(c);

@@ -34,9 +34,11 @@ interface PageStats {
   views: number;
   workerMs: number;
   pos: number;
+  /** Not playing, and the shown view is the one wanted. */
+  idle: boolean;
   error: string | null;
 }
-const stats: PageStats = { ready: false, frames: 0, views: 0, workerMs: 0, pos: 0, error: null };
+const stats: PageStats = { ready: false, frames: 0, views: 0, workerMs: 0, pos: 0, idle: false, error: null };
 (window as unknown as { __iovalab: PageStats }).__iovalab = stats;
 
 const worker = new ExploreWorker();
@@ -264,6 +266,8 @@ function App() {
   const [error, setError] = useState<string | null>(null);
   const [pos, setPos] = useState(0);
   const [playing, setPlaying] = useState(false);
+  const playingRef = useRef(false);
+  playingRef.current = playing;
   const [speed, setSpeed] = useState(16);
   const [zoom, setZoomState] = useState<Zoom | null>(null);
   // Until the user zooms, the map widens to show every IOVA in use.
@@ -280,6 +284,7 @@ function App() {
   const pending = useRef({ inFlight: false, want: -1, id: 0, shown: -1 });
   const posRef = useRef(0);
   posRef.current = pos;
+  stats.idle = !playing && pending.current.want === pending.current.shown && !pending.current.inFlight;
 
   const pump = () => {
     const p = pending.current;
@@ -326,6 +331,7 @@ function App() {
         stats.views++;
         stats.workerMs += m.workerMs;
         stats.pos = p.shown;
+        stats.idle = !playingRef.current && p.want === p.shown;
         setViews(m.views);
         setLines(m.lines);
         if (!userZoomed.current) setZoomState((z) => widen(z, usedZoom(m.views[0])));
@@ -486,7 +492,11 @@ function App() {
         </button>
         <label>
           calls/frame{" "}
-          <select value={String(speed)} onChange={(e) => setSpeed(Number((e.target as HTMLSelectElement).value))}>
+          <select
+            data-testid="speed"
+            value={String(speed)}
+            onChange={(e) => setSpeed(Number((e.target as HTMLSelectElement).value))}
+          >
             {SPEEDS.map((s) => (
               <option value={String(s)}>{s}</option>
             ))}
