@@ -62,13 +62,35 @@ export function mapGeometry(z: Zoom, aspect: number): MapGeometry {
 
 const scratch = new OffscreenCanvas(1, 1);
 
+/** The map's cell buffers, kept while the geometry stays (every frame while playing). */
+interface MapBuffer {
+  cols: number;
+  rows: number;
+  prio: Uint8Array;
+  canvas: OffscreenCanvas;
+  ctx: OffscreenCanvasRenderingContext2D;
+  img: ImageData;
+}
+let mapBuffer: MapBuffer | null = null;
+
+function bufferFor(cols: number, rows: number): MapBuffer {
+  if (mapBuffer === null || mapBuffer.cols !== cols || mapBuffer.rows !== rows) {
+    const canvas = new OffscreenCanvas(cols, rows);
+    const ctx = canvas.getContext("2d") as OffscreenCanvasRenderingContext2D;
+    mapBuffer = { cols, rows, prio: new Uint8Array(cols * rows), canvas, ctx, img: ctx.createImageData(cols, rows) };
+  }
+  return mapBuffer;
+}
+
 /** Draws a lane's IOVAs in the zoomed range onto `canvas`, with the 32-bit boundary and the cached nodes marked. */
 export function drawMap(canvas: HTMLCanvasElement, v: LaneView, z: Zoom): MapGeometry {
   const w = canvas.width;
   const h = canvas.height;
   const g = mapGeometry(z, w / h);
   const cells = g.cols * g.rows;
-  const prio = new Uint8Array(cells);
+  const buf = bufferFor(g.cols, g.rows);
+  const prio = buf.prio;
+  prio.fill(0);
   const s = v.spans;
   for (let i = 0; i < s.length; i += SPAN_STRIDE) {
     const lo = Math.max(s[i], z.lo);
@@ -79,10 +101,7 @@ export function drawMap(canvas: HTMLCanvasElement, v: LaneView, z: Zoom): MapGeo
     const c1 = Math.min(cells - 1, Math.floor((hi - z.lo) / g.per));
     for (let c = c0; c <= c1; c++) if (prio[c] < p) prio[c] = p;
   }
-  scratch.width = g.cols;
-  scratch.height = g.rows;
-  const sctx = scratch.getContext("2d") as OffscreenCanvasRenderingContext2D;
-  const img = sctx.createImageData(g.cols, g.rows);
+  const img = buf.img;
   const px = img.data;
   for (let c = 0; c < cells; c++) {
     const rgb = RGB[prio[c]];
@@ -91,11 +110,11 @@ export function drawMap(canvas: HTMLCanvasElement, v: LaneView, z: Zoom): MapGeo
     px[c * 4 + 2] = rgb[2];
     px[c * 4 + 3] = 255;
   }
-  sctx.putImageData(img, 0, 0);
+  buf.ctx.putImageData(img, 0, 0);
   const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
   ctx.imageSmoothingEnabled = false;
   ctx.clearRect(0, 0, w, h);
-  ctx.drawImage(scratch, 0, 0, w, h);
+  ctx.drawImage(buf.canvas, 0, 0, w, h);
   const cw = w / g.cols;
   const ch = h / g.rows;
   const at = (pfn: number) => {

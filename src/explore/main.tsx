@@ -5,7 +5,7 @@
  */
 
 import { render } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import {
@@ -33,12 +33,23 @@ interface PageStats {
   frames: number;
   views: number;
   workerMs: number;
+  /** Main-thread time from a view's arrival to its drawn canvases. */
+  renderMs: number;
   pos: number;
   /** Not playing, and the shown view is the one wanted. */
   idle: boolean;
   error: string | null;
 }
-const stats: PageStats = { ready: false, frames: 0, views: 0, workerMs: 0, pos: 0, idle: false, error: null };
+const stats: PageStats = {
+  ready: false,
+  frames: 0,
+  views: 0,
+  workerMs: 0,
+  renderMs: 0,
+  pos: 0,
+  idle: false,
+  error: null,
+};
 (window as unknown as { __iovalab: PageStats }).__iovalab = stats;
 
 const worker = new ExploreWorker();
@@ -64,7 +75,8 @@ function AddressMap(props: { view: LaneView; zoom: Zoom; setZoom: (z: Zoom) => v
   const ref = useRef<HTMLCanvasElement>(null);
   const geo = useRef<MapGeometry | null>(null);
   const [tip, setTip] = useState("");
-  useEffect(() => {
+  // Drawn before the browser paints the frame (a layout effect), so the map never lags the counts.
+  useLayoutEffect(() => {
     if (ref.current) geo.current = drawMap(ref.current, props.view, props.zoom);
   }, [props.view, props.zoom]);
   const frac = (e: MouseEvent) => {
@@ -204,7 +216,7 @@ function Heat(props: { info: LaneInfo; cls: number; pos: number }) {
 
 function Magazines(props: { view: LaneView; cls: number }) {
   const ref = useRef<HTMLCanvasElement>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (ref.current) drawMagazines(ref.current, props.view, props.cls);
   }, [props.view, props.cls]);
   return (
@@ -283,6 +295,12 @@ function App() {
   // The seek in flight and the position wanted next: one request at a time, the newest wins.
   const pending = useRef({ inFlight: false, want: -1, id: 0, shown: -1 });
   const posRef = useRef(0);
+  const arrived = useRef(0);
+  // After the lanes' own layout effects have drawn their canvases: the main thread's time for a view.
+  useLayoutEffect(() => {
+    if (arrived.current > 0) stats.renderMs += performance.now() - arrived.current;
+    arrived.current = 0;
+  }, [views]);
   posRef.current = pos;
   stats.idle = !playing && pending.current.want === pending.current.shown && !pending.current.inFlight;
 
@@ -292,10 +310,11 @@ function App() {
     p.inFlight = true;
     send({ type: "seek", id: ++p.id, pos: p.want });
   };
-  const goTo = (n: number) => {
+  /** Asks for the state after call `n`; playing, the position moves when the view comes (one render per frame). */
+  const goTo = (n: number, playing = false) => {
     const total = lanes[0]?.calls ?? 0;
     const c = Math.max(0, Math.min(total, Math.round(n)));
-    setPos(c);
+    if (!playing) setPos(c);
     pending.current.want = c;
     pump();
   };
@@ -330,9 +349,11 @@ function App() {
         p.shown = m.views[0].pos;
         stats.views++;
         stats.workerMs += m.workerMs;
+        arrived.current = performance.now();
         stats.pos = p.shown;
         stats.idle = !playingRef.current && p.want === p.shown;
         setViews(m.views);
+        if (playingRef.current || p.want === p.shown) setPos(p.shown);
         setLines(m.lines);
         if (!userZoomed.current) setZoomState((z) => widen(z, usedZoom(m.views[0])));
         if (!stats.ready) stats.ready = true;
@@ -362,7 +383,7 @@ function App() {
           setPlaying(false);
           return;
         }
-        goTo(next);
+        goTo(next, true);
       }
       const t = performance.now();
       if (t - t0 >= 1000) {
