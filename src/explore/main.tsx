@@ -619,13 +619,13 @@ function App() {
   );
 }
 
-/** The size class whose magazines hold the most over the run. */
+/** The size class whose magazines hold the most IOVA space over the run. */
 function busiestClass(info: LaneInfo): number {
   const per = info.classes * (info.cpus + 1);
   const sums = new Float64Array(info.classes);
   for (let k = 0; k < info.series.pos.length; k++) {
     for (let c = 0; c < info.classes; c++) {
-      for (let r = 0; r <= info.cpus; r++) sums[c] += info.series.heat[k * per + c * (info.cpus + 1) + r];
+      for (let r = 0; r < info.cpus; r++) sums[c] += info.series.heat[k * per + c * (info.cpus + 1) + r] * 2 ** c;
     }
   }
   let best = 0;
