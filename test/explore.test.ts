@@ -18,6 +18,7 @@ import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
 import type { Browser, Page } from "playwright-core";
+import { withInput } from "../src/cli/explore.ts";
 import {
   builtinMachine,
   type DmaCall,
@@ -308,4 +309,17 @@ test("explore: bad input is refused with exit status 2 before any page is built"
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("explore: the input goes into the page as JSON no file name can break out of", () => {
+  const name = "</script><script>alert(1)</script>.txt";
+  const html = withInput('<body><div id="app"></div><script type="module">x</script></body>', {
+    kind: "scenario",
+    name,
+    yaml: "",
+  });
+  const json = /<script id="iovalab-input" type="application\/json">(.*?)<\/script>/.exec(html);
+  assert.ok(json);
+  assert.equal(JSON.parse(json[1]).name, name);
+  assert.equal(html.match(/<script/g)?.length, 2);
 });

@@ -42,6 +42,18 @@ const RGB: [number, number, number][] = [
   [0xd6, 0x27, 0x28],
 ];
 
+const CPU_PRIORITY = PRIORITY[SPAN_CPU];
+const CPU_SHADES: [number, number, number][] = [
+  [0x1f, 0x77, 0xb4],
+  [0x17, 0xbe, 0xcf],
+  [0x39, 0x4b, 0x9e],
+  [0x6b, 0xae, 0xd6],
+  [0x08, 0x51, 0x9c],
+  [0x2c, 0xa0, 0xc8],
+  [0x55, 0x6f, 0xd8],
+  [0x0b, 0x8e, 0x9a],
+];
+
 /** Cells of the map: at most this many, or one per page when zoomed in further. */
 const MAX_CELLS = 256 * 96;
 
@@ -67,6 +79,8 @@ interface MapBuffer {
   cols: number;
   rows: number;
   prio: Uint8Array;
+  /** The CPU (or class) of the IOVA that gave each cell its colour. */
+  owner: Uint16Array;
   canvas: OffscreenCanvas;
   ctx: OffscreenCanvasRenderingContext2D;
   img: ImageData;
@@ -77,7 +91,15 @@ function bufferFor(cols: number, rows: number): MapBuffer {
   if (mapBuffer === null || mapBuffer.cols !== cols || mapBuffer.rows !== rows) {
     const canvas = new OffscreenCanvas(cols, rows);
     const ctx = canvas.getContext("2d") as OffscreenCanvasRenderingContext2D;
-    mapBuffer = { cols, rows, prio: new Uint8Array(cols * rows), canvas, ctx, img: ctx.createImageData(cols, rows) };
+    mapBuffer = {
+      cols,
+      rows,
+      prio: new Uint8Array(cols * rows),
+      owner: new Uint16Array(cols * rows),
+      canvas,
+      ctx,
+      img: ctx.createImageData(cols, rows),
+    };
   }
   return mapBuffer;
 }
@@ -97,14 +119,21 @@ export function drawMap(canvas: HTMLCanvasElement, v: LaneView, z: Zoom): MapGeo
     const hi = Math.min(s[i + 1], z.hi - 1);
     if (hi < lo) continue;
     const p = PRIORITY[s[i + 2]];
+    const owner = s[i + 3];
     const c0 = Math.floor((lo - z.lo) / g.per);
     const c1 = Math.min(cells - 1, Math.floor((hi - z.lo) / g.per));
-    for (let c = c0; c <= c1; c++) if (prio[c] < p) prio[c] = p;
+    for (let c = c0; c <= c1; c++) {
+      if (prio[c] < p) {
+        prio[c] = p;
+        buf.owner[c] = owner;
+      }
+    }
   }
   const img = buf.img;
   const px = img.data;
   for (let c = 0; c < cells; c++) {
-    const rgb = RGB[prio[c]];
+    // A CPU's cached IOVAs in its own shade of blue, so each CPU's share shows.
+    const rgb = prio[c] === CPU_PRIORITY ? CPU_SHADES[buf.owner[c] % CPU_SHADES.length] : RGB[prio[c]];
     px[c * 4] = rgb[0];
     px[c * 4 + 1] = rgb[1];
     px[c * 4 + 2] = rgb[2];
