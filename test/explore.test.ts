@@ -294,6 +294,16 @@ test("explore: bad input is refused with exit status 2 before any page is built"
   const noMachine = iovalab(["explore", join(TRACES, "linux-6.1-strict-4k-head600.txt.gz")]);
   assert.equal(noMachine.status, 2);
   assert.match(noMachine.stderr, /--machine: expected the traced machine, found none/);
+  const badDevice = iovalab([
+    "explore",
+    join(TRACES, "linux-6.1-strict-4k-head600.txt.gz"),
+    "--machine",
+    "qemu-q35-nvme",
+    "--device",
+    "0000:00:09.0",
+  ]);
+  assert.equal(badDevice.status, 2);
+  assert.match(badDevice.stderr, /--device: expected a device of qemu-q35-nvme, found "0000:00:09.0"/);
   const badPort = iovalab(["explore", "--port", "http"]);
   assert.equal(badPort.status, 2);
   assert.match(badPort.stderr, /--port: expected a port number/);

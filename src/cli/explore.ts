@@ -13,6 +13,7 @@ import { gunzipSync } from "node:zlib";
 import type { Command } from "commander";
 import { type ExploreInput, inputScript, type MachineRef } from "../explore/input.ts";
 import { builtinMachine, parseMachine } from "../machine/index.ts";
+import { defaultReplayDevice, traceMachineOf } from "../replay/replay.ts";
 import { parseScenarioYaml } from "../scenario/scenario.ts";
 import { InputError } from "../stdx/errors.ts";
 import { explorePageHtml } from "./explore-build.ts";
@@ -28,11 +29,13 @@ interface ExploreCliOptions {
   out?: string;
 }
 
-function machineRef(name: string): MachineRef {
-  if (builtinMachine(name)) return { builtin: name };
-  const text = readText(name);
-  parseMachine(text, name); // bad descriptions stop here, with their line
-  return { file: name, text };
+/** The machine for the page, checked here: a bad description or device stops the command, not the page. */
+function machineRef(name: string, device: string | undefined): MachineRef {
+  const builtin = builtinMachine(name);
+  const text = builtin ? "" : readText(name);
+  const desc = builtin ?? parseMachine(text, name);
+  traceMachineOf(desc, device ?? defaultReplayDevice(desc));
+  return builtin ? { builtin: name } : { file: name, text };
 }
 
 function readRaw(path: string): Buffer {
@@ -68,7 +71,7 @@ export function exploreInput(input: string | undefined, opts: ExploreCliOptions)
   return {
     kind: "trace",
     name: input.split("/").at(-1) ?? input,
-    machine: machineRef(opts.machine),
+    machine: machineRef(opts.machine, opts.device),
     kernel,
     captured: opts.captured as "strict" | "lazy" | undefined,
     device: opts.device,
