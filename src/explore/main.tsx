@@ -159,7 +159,7 @@ function Series(props: { info: LaneInfo; pos: number }) {
         height: 150,
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: false }, live: { auto: true } },
+        scales: { x: { time: false }, live: { auto: true, range: (_u, _min, max) => [0, Math.max(1, max)] } },
         axes: [
           { label: "call" },
           { label: "per sample", size: 50 },
