@@ -150,6 +150,22 @@ export function drawMap(canvas: HTMLCanvasElement, v: LaneView, z: Zoom): MapGeo
     const c = Math.floor((pfn - z.lo) / g.per);
     return { x: (c % g.cols) * cw, y: Math.floor(c / g.cols) * ch };
   };
+  // The last tree walk: from where it began down to the IOVA it placed, shaded.
+  const walk = v.lastWalk;
+  if (walk !== null && walk.toPfn >= 0 && Number.isFinite(walk.fromPfn)) {
+    const lo = Math.max(z.lo, walk.toPfn);
+    const hi = Math.min(z.hi - 1, walk.fromPfn);
+    if (lo <= hi) {
+      const c0 = Math.floor((lo - z.lo) / g.per);
+      const c1 = Math.min(cells - 1, Math.floor((hi - z.lo) / g.per));
+      ctx.fillStyle = "rgba(255, 200, 0, 0.45)";
+      for (let row = Math.floor(c0 / g.cols); row <= Math.floor(c1 / g.cols); row++) {
+        const a = Math.max(c0, row * g.cols) - row * g.cols;
+        const b = Math.min(c1, row * g.cols + g.cols - 1) - row * g.cols;
+        ctx.fillRect(a * cw, row * ch, (b - a + 1) * cw, ch);
+      }
+    }
+  }
   // The 32-bit boundary: a bar where the first pfn above it starts.
   if (v.dma32Pfn > z.lo && v.dma32Pfn < z.hi) {
     const p = at(v.dma32Pfn);

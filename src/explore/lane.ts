@@ -60,6 +60,12 @@ export interface LaneView {
   walkSteps: number;
   rcacheHits: number;
   rcacheMisses: number;
+  /**
+   * When the last call searched the tree: where its walk began (the cached
+   * node's pfn, or the limit for the anchor) and the pfn it placed the IOVA
+   * at, with its `rb_prev` steps. Null when the last call searched nothing.
+   */
+  lastWalk: { fromPfn: number; toPfn: number; steps: number } | null;
 }
 
 export interface LaneSeries {
@@ -99,6 +105,7 @@ export class Lane {
   readonly spec: LaneSpec;
   private r: Replayer;
   pos = 0;
+  private lastWalk: LaneView["lastWalk"] = null;
 
   constructor(spec: LaneSpec) {
     this.spec = spec;
@@ -115,8 +122,30 @@ export class Lane {
     if (target < this.pos) {
       this.r = new Replayer(this.spec.replay);
       this.pos = 0;
+      this.lastWalk = null;
     }
-    for (; this.pos < target; this.pos++) this.r.push(this.calls[this.pos]);
+    if (this.pos === target) return;
+    for (; this.pos < target - 1; this.pos++) this.r.push(this.calls[this.pos]);
+    // The last call alone, to see whether it walked the tree and from where.
+    const d = iovadOf(this.r);
+    const searches = d.stats.treeSearches;
+    const steps = d.stats.walkSteps;
+    const limit = (n: number) => (n === d.anchor ? d.dma32bitPfn : d.tree.pfnLo[n]);
+    const from32 = limit(d.cached32Node);
+    const from = d.cachedNode === d.anchor ? Number.POSITIVE_INFINITY : d.tree.pfnLo[d.cachedNode];
+    this.r.push(this.calls[this.pos++]);
+    if (d.stats.treeSearches === searches) {
+      this.lastWalk = null;
+      return;
+    }
+    // A new node becomes the cached node of its side of the 32-bit boundary.
+    const to32 = d.cached32Node !== d.anchor ? d.tree.pfnLo[d.cached32Node] : -1;
+    const below = to32 >= 0 && to32 !== from32;
+    this.lastWalk = {
+      fromPfn: below ? from32 : from,
+      toPfn: below ? to32 : d.cachedNode === d.anchor ? -1 : d.tree.pfnLo[d.cachedNode],
+      steps: d.stats.walkSteps - steps,
+    };
   }
 
   view(): LaneView {
@@ -198,6 +227,7 @@ export class Lane {
       walkSteps: st.walkSteps,
       rcacheHits: st.rcacheHitsTotal,
       rcacheMisses: st.rcacheMissesTotal,
+      lastWalk: this.lastWalk,
     };
   }
 }

@@ -63,6 +63,10 @@ function readInput(): ExploreInput | null {
   return el?.textContent ? (JSON.parse(el.textContent) as ExploreInput) : null;
 }
 
+function pfnText(pfn: number, granule: number): string {
+  return Number.isFinite(pfn) && pfn >= 0 ? `0x${Math.floor(pfn * granule).toString(16)}` : "the top";
+}
+
 function fmtNs(ns: number): string {
   return `${(ns / 1e9).toFixed(6)} s`;
 }
@@ -252,6 +256,11 @@ function LanePanel(props: {
           <div class="status">
             after call <b>{v.pos}</b> at {fmtNs(v.timeNs)}: tree allocations {v.treeAllocs}, walk steps {v.walkSteps},
             rcache hits {v.rcacheHits}/{v.rcacheHits + v.rcacheMisses}
+          </div>
+          <div class="status" data-testid={`lane-${props.index}-walk`}>
+            {v.lastWalk === null
+              ? "this call searched no tree (an rcache hit, or a free)"
+              : `this call walked the tree: ${v.lastWalk.steps} rb_prev steps from ${pfnText(v.lastWalk.fromPfn, v.granule)} down to ${pfnText(v.lastWalk.toPfn, v.granule)} (shaded yellow on the map)`}
           </div>
           <Counts view={v} index={props.index} />
           <AddressMap view={v} zoom={props.zoom} setZoom={props.setZoom} index={props.index} />
