@@ -49,7 +49,8 @@ const ALLOWED: Record<string, string[]> = {
 
 /** Files outside cli/ that may use Node APIs: thin adapters, each for one reason. */
 const NODE_ADAPTERS = new Set([
-  "trace/node-source.ts", // streams trace files and gunzip
+  "trace/node-source.ts", // streams trace files
+  "stdx/node-input.ts", // the one way inputs are opened: checks, limits, gunzip
   "report/png.ts", // locates the shipped font for the native PNG renderer
 ]);
 

@@ -6,18 +6,18 @@
  * (see explore-build.ts) and puts the input into it.
  */
 
-import { mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gzipSync } from "node:zlib";
 import type { Command } from "commander";
 import { type ExploreInput, inputScript, type MachineRef } from "../explore/input.ts";
 import { builtinMachine, parseMachine } from "../machine/index.ts";
 import { defaultReplayDevice, traceMachineOf } from "../replay/replay.ts";
 import { parseScenarioYaml } from "../scenario/scenario.ts";
 import { InputError } from "../stdx/errors.ts";
+import { readInputBytes } from "../stdx/node-input.ts";
 import { explorePageHtml } from "./explore-build.ts";
-import { readText, runCommand, writeFileAtomic } from "./io.ts";
+import { checkOutput, ensureDir, inputName, readText, runCommand, writeOutput } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 
 interface ExploreCliOptions {
@@ -38,13 +38,8 @@ function machineRef(name: string, device: string | undefined): MachineRef {
   return builtin ? { builtin: name } : { file: name, text };
 }
 
-function readRaw(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new InputError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
+/** The largest trace (decompressed) a page is made of: the page holds it, its lines and its calls. */
+const MAX_TRACE_BYTES = 1 << 30;
 
 export function exploreInput(input: string | undefined, opts: ExploreCliOptions): ExploreInput {
   const kernel = parseKernelOption(opts.kernel);
@@ -60,17 +55,13 @@ export function exploreInput(input: string | undefined, opts: ExploreCliOptions)
   if (opts.captured !== undefined && opts.captured !== "strict" && opts.captured !== "lazy") {
     throw new InputError(`--captured: expected strict or lazy, found ${JSON.stringify(opts.captured)}`);
   }
-  const bytes = readRaw(input);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      gunzipSync(bytes);
-    } catch {
-      throw new InputError(`${input}: expected gzip data, found a damaged stream`);
-    }
-  }
+  // Read the one way every input is (stdin, gzip by its first bytes, no directories), then gzip'd for the page.
+  const text = readInputBytes(input, MAX_TRACE_BYTES);
+  const bytes = Buffer.from(gzipSync(text, { level: 6 }));
+  const name = inputName(input);
   return {
     kind: "trace",
-    name: input.split("/").at(-1) ?? input,
+    name: name.split("/").at(-1) ?? name,
     machine: machineRef(opts.machine, opts.device),
     kernel,
     captured: opts.captured as "strict" | "lazy" | undefined,
@@ -110,16 +101,17 @@ export function registerExplore(program: Command): void {
       runCommand(async () => {
         const data = exploreInput(input, opts);
         const listen = port(opts.port);
-        const log = (line: string) => process.stderr.write(`${line}\n`);
+        // A bad output path fails now, not after the build.
+        if (opts.out !== undefined) checkOutput(join(opts.out, "index.html"));
+        // The build notice is for a person waiting at a terminal; piped output stays the same every run.
+        const log = (line: string) => {
+          if (process.stderr.isTTY) process.stderr.write(`${line}\n`);
+        };
         const html = withInput(await explorePageHtml(log), data);
         if (opts.out !== undefined) {
           const file = join(opts.out, "index.html");
-          try {
-            mkdirSync(opts.out, { recursive: true });
-          } catch (e) {
-            throw new InputError(`${opts.out}: cannot create: ${(e as NodeJS.ErrnoException).code}`);
-          }
-          writeFileAtomic(file, html);
+          ensureDir(opts.out);
+          await writeOutput(file, html);
           process.stdout.write(`wrote ${file}\n`);
           return;
         }

@@ -13,9 +13,10 @@ import { readTraceFile } from "../trace/node-source.ts";
 import type { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
+import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
 
-interface ReplayCliOptions {
+export interface ReplayCliOptions {
   machine: string;
   kernel?: string;
   cpus?: string;
@@ -34,9 +35,7 @@ interface ReplayCliOptions {
 }
 
 function loadMachine(name: string): MachineDesc {
-  const builtin = builtinMachine(name);
-  if (builtin) return builtin;
-  return parseMachine(readText(name), name);
+  return loadMachineOption(name);
 }
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
@@ -183,8 +182,8 @@ export function registerReplay(program: Command): void {
     .command("replay")
     .description("replay a kernel DMA trace on a machine and compare every IOVA with the kernel's")
     .argument(
-      "<trace>",
-      "the trace: /sys/kernel/tracing/trace text, trace-cmd report or perf script; .gz or plain; - for stdin",
+      "<traces...>",
+      "the traces, each replayed on its own: /sys/kernel/tracing/trace text, trace-cmd report or perf script; .gz or plain; - for stdin",
     )
     .requiredOption("--machine <machine>", "a built-in machine name or a machine description file")
     .option("--kernel <profile>", "kernel profile (default: the machine's)")
@@ -216,75 +215,156 @@ export function registerReplay(program: Command): void {
       "--unseen-flushes",
       "with --infer-flushes: also try a flush the trace cannot show (nothing it freed reused in time) before each one it does",
     )
-    .action((trace: string, opts: ReplayCliOptions) =>
+    .option(
+      "--queue <redis://host:port>",
+      "replay the traces on `iovalab worker` processes through this Redis; traces are named by path, so workers " +
+        "must see the same files at the same paths (shared storage)",
+    )
+    .option("--retries <n>", "with --queue: run a failed trace again up to n times (default 0)")
+    .action((traces: string[], opts: ReplayCliOptions & { queue?: string; retries?: string }) =>
       runCommand(async () => {
-        if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
-        if (opts.captured !== undefined && opts.captured !== "strict" && opts.captured !== "lazy") {
-          throw new InputError(`--captured: expected strict or lazy, found ${JSON.stringify(opts.captured)}`);
+        const { queue, retries, ...options } = opts;
+        checkReplayOptions(options);
+        if (traces.length > 1 && options.emitIovas) {
+          throw new InputError(`--emit-iovas: expected one trace, found ${traces.length}`);
         }
-        const captured = opts.captured === undefined ? undefined : opts.captured === "strict";
-        const machine = loadMachine(opts.machine);
-        const device = opts.device ?? defaultReplayDevice(machine);
-        const lines: string[] = [];
-        const replayer = new Replayer({
-          machine,
-          kernel: parseKernelOption(opts.kernel),
-          cpus: positiveInt("--cpus", opts.cpus),
-          device,
-          strict: opts.strict ? true : opts.lazy ? false : captured,
-          rangeBytes: bytes("--range", opts.range),
-          inferFlushes: opts.inferFlushes,
-          flushHistories: positiveInt("--flush-histories", opts.flushHistories),
-          unseenFlushes: opts.unseenFlushes,
-          resync: opts.resync,
-          emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
-        });
-        // A what-if (another range, mode or kernel) also replays the baseline,
-        // the trace as captured, on the same calls.
-        const capturedKernel = parseKernelOption(opts.capturedKernel);
-        let baseline: Replayer | null = null;
-        if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)) {
-          baseline = new Replayer({
-            machine,
-            kernel: capturedKernel ?? parseKernelOption(opts.kernel),
-            cpus: positiveInt("--cpus", opts.cpus),
-            device,
-            strict: captured,
-            inferFlushes: opts.inferFlushes,
-            flushHistories: positiveInt("--flush-histories", opts.flushHistories),
-            unseenFlushes: opts.unseenFlushes,
-            resync: opts.resync,
-          });
-          if (
-            opts.range === undefined &&
-            baseline.kernel.iommu.config.strict === replayer.kernel.iommu.config.strict &&
-            baseline.kernel.profile.name === replayer.kernel.profile.name
-          ) {
-            baseline = null;
-          }
-        }
-        const file = trace === "-" ? "<stdin>" : trace;
-        const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
-          replayer.push(c);
-          baseline?.push(c);
-        });
-        const reader = await readTraceFile(
-          trace,
-          (e) => {
-            rc.push(e);
-            if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
-          },
-          { strictInput: opts.strictInput },
-        );
-        rc.end();
-        const result = replayer.end();
-        if (opts.emitIovas) {
-          if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
+        if (queue !== undefined) {
+          const { replayBatchOnQueue } = await import("./queue.ts");
+          await replayBatchOnQueue(queue, traces, options, nonNegativeInt("--retries", retries ?? "0"));
           return;
         }
-        let text = summary(file, reader, rc, result, machine.name);
-        if (baseline) text += comparison(baseline.end(), result);
-        await writeStdout(text);
+        if (retries !== undefined) throw new InputError("--retries: expected with --queue, found it alone");
+        const machine = loadMachine(options.machine);
+        for (const trace of traces)
+          await writeStdout(await replayTrace(trace, trace === "-" ? "<stdin>" : trace, machine, options));
       }),
     );
+}
+
+function nonNegativeInt(flag: string, v: string): number {
+  if (!/^[0-9]+$/.test(v)) throw new InputError(`${flag}: expected a whole number, found ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function checkReplayOptions(opts: ReplayCliOptions): void {
+  if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
+  if (opts.captured !== undefined && opts.captured !== "strict" && opts.captured !== "lazy") {
+    throw new InputError(`--captured: expected strict or lazy, found ${JSON.stringify(opts.captured)}`);
+  }
+  // The values too, so a batch on a queue stops here rather than on every worker.
+  parseKernelOption(opts.kernel);
+  parseKernelOption(opts.capturedKernel);
+  positiveInt("--cpus", opts.cpus);
+  positiveInt("--flush-histories", opts.flushHistories);
+  bytes("--range", opts.range);
+}
+
+/**
+ * One trace of a batch as a queue job carries it: the path workers read, the
+ * name the summary prints (as given), the machine by name or by its text (a
+ * description file is read once, by the submitter), and the options.
+ */
+export interface ReplayJob {
+  path: string;
+  file: string;
+  machine: string;
+  machineText?: string;
+  options: ReplayCliOptions;
+}
+
+/** The summary of one trace of a batch, as `iovalab replay` prints it for that trace. */
+export function replayJobText(job: ReplayJob): Promise<string> {
+  checkReplayOptions(job.options);
+  const machine =
+    job.machineText === undefined ? builtinMachine(job.machine) : parseMachine(job.machineText, job.machine);
+  if (machine === null)
+    throw new InputError(`--machine: expected a built-in machine or a file, found ${JSON.stringify(job.machine)}`);
+  return replayTrace(job.path, job.file, machine, job.options);
+}
+
+/** The machine of a batch as a job carries it: a built-in's name, or a description file's text. */
+export function replayJobMachine(name: string): { machine: string; machineText?: string } {
+  if (builtinMachine(name)) return { machine: name };
+  const text = readText(name);
+  parseMachine(text, name);
+  return { machine: name, machineText: text };
+}
+
+/**
+ * Replays one trace (read from `trace`, named `file` in what it prints) and
+ * returns its summary; with --emit-iovas, the IOVA lines (most of them
+ * already written as they came).
+ */
+async function replayTrace(trace: string, file: string, machine: MachineDesc, opts: ReplayCliOptions): Promise<string> {
+  const captured = opts.captured === undefined ? undefined : opts.captured === "strict";
+  const device = opts.device ?? defaultReplayDevice(machine);
+  const lines: string[] = [];
+  const replayer = new Replayer({
+    machine,
+    kernel: parseKernelOption(opts.kernel),
+    cpus: positiveInt("--cpus", opts.cpus),
+    device,
+    strict: opts.strict ? true : opts.lazy ? false : captured,
+    rangeBytes: bytes("--range", opts.range),
+    inferFlushes: opts.inferFlushes,
+    flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+    unseenFlushes: opts.unseenFlushes,
+    resync: opts.resync,
+    emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
+  });
+  // A what-if (another range, mode or kernel) also replays the baseline,
+  // the trace as captured, on the same calls.
+  const capturedKernel = parseKernelOption(opts.capturedKernel);
+  let baseline: Replayer | null = null;
+  if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)) {
+    baseline = new Replayer({
+      machine,
+      kernel: capturedKernel ?? parseKernelOption(opts.kernel),
+      cpus: positiveInt("--cpus", opts.cpus),
+      device,
+      strict: captured,
+      inferFlushes: opts.inferFlushes,
+      flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+      unseenFlushes: opts.unseenFlushes,
+      resync: opts.resync,
+    });
+    if (
+      opts.range === undefined &&
+      baseline.kernel.iommu.config.strict === replayer.kernel.iommu.config.strict &&
+      baseline.kernel.profile.name === replayer.kernel.profile.name
+    ) {
+      baseline = null;
+    }
+  }
+  const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
+    replayer.push(c);
+    baseline?.push(c);
+  });
+  const reader = await readTraceFile(
+    trace,
+    (e) => {
+      rc.push(e);
+      if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
+    },
+    { file, strictInput: opts.strictInput },
+  );
+  rc.end();
+  const result = replayer.end();
+  if (opts.emitIovas) {
+    // stdout carries only IOVAs; what the summary would say of skipped lines goes to stderr.
+    const bad = reader.stats.malformed;
+    if (bad > 0) {
+      process.stderr.write(
+        `iovalab: warning: ${file}: ${bad} malformed trace line${bad === 1 ? "" : "s"} skipped (--strict-input stops at the first):\n` +
+          reader.diagnostics
+            .slice(0, 5)
+            .map((d) => `  ${d}\n`)
+            .join(""),
+      );
+    }
+    return lines.length > 0 ? lines.join("\n") + "\n" : "";
+  }
+  let text = summary(file, reader, rc, result, machine.name);
+  if (baseline) text += comparison(baseline.end(), result);
+  return text;
 }

@@ -112,7 +112,7 @@ export function runCmdline(s: Scenario, run: RunSpec): string {
 export function bootForRun(s: Scenario, run: RunSpec): Kernel {
   const k = bootMachine(s.machine, { kernel: s.kernel, cmdline: runCmdline(s, run) });
   if (run.range === "sysfs") {
-    // The seed's sysfs route: unbind the HBA, write the group's file, bind again (configurable-range.md).
+    // The seed's sysfs route: unbind the HBA, write the group's file, bind again (docs/configurable-range.md).
     const group = k.groupOf(device(k))?.id;
     assert(group !== undefined, "the HBA has a group");
     const r = new Shell(k).runScript(
