@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   replay: async () => (await import("./replay.ts")).registerReplay,
   run: async () => (await import("./run.ts")).registerRun,
   sweep: async () => (await import("./sweep.ts")).registerSweep,
+  explore: async () => (await import("./explore.ts")).registerExplore,
   collect: async () => (await import("./collect.ts")).registerCollect,
   machine: async () => (await import("./machine.ts")).registerMachine,
   worker: async () => (await import("./worker.ts")).registerWorker,
