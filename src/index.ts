@@ -22,5 +22,16 @@ export {
 export { maxCachedBytes, rcacheOrdersForBytes } from "./iova/range.ts";
 export { IovaStats } from "./iova/stats.ts";
 export * from "./machine/index.ts";
+export {
+  defaultReplayDevice,
+  type Mismatch,
+  Replayer,
+  type ReplayOptions,
+  type ReplayResult,
+  traceMachineOf,
+} from "./replay/replay.ts";
+export { type RunContext, runCmdline, runOne } from "./scenario/run.ts";
+export { parseScenarioYaml, type RunSpec, type Scenario, seedScenario } from "./scenario/scenario.ts";
 export { InputError } from "./stdx/errors.ts";
 export { Prng } from "./stdx/prng.ts";
+export { type DmaCall, Reconstructor, readTraceText, TraceReader } from "./trace/index.ts";

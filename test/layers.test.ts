@@ -27,6 +27,8 @@ const ALLOWED: Record<string, string[]> = {
   workload: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "trace"],
   scenario: ["stdx", "iova", "iommu", "dma", "driver", "sysfs", "machine", "sim", "trace", "replay", "workload"],
   report: ["stdx", "iova", "sim", "workload", "scenario"],
+  // The explorer page: the model through its public face (src/index.ts), run in a browser.
+  explore: ["index.ts"],
   cli: [
     "stdx",
     "iova",
@@ -41,12 +43,14 @@ const ALLOWED: Record<string, string[]> = {
     "workload",
     "scenario",
     "report",
+    "explore",
   ],
 };
 
 /** Files outside cli/ that may use Node APIs: thin adapters, each for one reason. */
 const NODE_ADAPTERS = new Set([
-  "trace/node-source.ts", // streams trace files and gunzip
+  "trace/node-source.ts", // streams trace files
+  "stdx/node-input.ts", // the one way inputs are opened: checks, limits, gunzip
   "report/png.ts", // locates the shipped font for the native PNG renderer
 ]);
 
@@ -54,7 +58,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory()
       ? files(join(dir, e.name))
-      : e.name.endsWith(".ts") && !e.name.endsWith(".test.ts")
+      : /\.tsx?$/.test(e.name) && !e.name.endsWith(".test.ts")
         ? [join(dir, e.name)]
         : [],
   );

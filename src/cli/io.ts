@@ -1,124 +1,307 @@
 /**
- * File and process adapters of the CLI: the only place that touches the file
- * system for the model's commands. Output files are written whole or not at
- * all (a temporary file, then a rename).
+ * File and process adapters of the CLI: the one way each command reads its
+ * inputs, writes its outputs, ends on a closed stdout and stops on Ctrl-C.
+ *
+ * Inputs (`readText`, `readChunks`) go through `stdx/node-input.ts`.
+ * Outputs (`writeOutput`): `-` is stdout; a regular file is written to a
+ * temporary file beside it and renamed over it, so it is whole or not
+ * there; a symlink is written through (its target is replaced, the link
+ * stays); a device or FIFO (`/dev/stdout`, `/dev/null`) is written directly,
+ * never replaced. A set of report files (`prepareOutputSet`) is written into
+ * a staging directory inside the output directory and moved in together at
+ * the end, so a run killed midway leaves the last complete set. A closed
+ * stdout (`| head -1`) ends the command quietly with status 0; Ctrl-C
+ * during a command that installs `onInterrupt` keeps what is finished and
+ * exits 130 without a stack.
  */
 
 import {
+  chmodSync,
   closeSync,
-  createReadStream,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
   openSync,
-  readFileSync,
-  readSync,
+  readdirSync,
+  readlinkSync,
   renameSync,
   rmSync,
-  writeFileSync,
+  statSync,
   writeSync,
 } from "node:fs";
-import { createGunzip, gunzipSync } from "node:zlib";
+import { dirname, join, resolve } from "node:path";
 import { InputError } from "../stdx/errors.ts";
+import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../stdx/node-input.ts";
 
-/** Reads a whole text file; `-` is stdin, `*.gz` is read decompressed. */
+/** Reads a whole text input (`-` is stdin, gzip read decompressed), up to a size limit. */
 export function readText(path: string): string {
-  return readBytes(path).toString("utf8");
+  return readInputText(path);
 }
 
-/** Reads a whole file as bytes; `-` is stdin, `*.gz` is read decompressed. */
-export function readBytes(path: string): Buffer {
-  let data: Buffer;
-  try {
-    data = path === "-" ? readFileSync(0) : readFileSync(path);
-  } catch (e) {
-    throw new InputError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+/** Reads a whole input as bytes (`-` is stdin, gzip read decompressed), up to a size limit. */
+export function readBytes(path: string): Uint8Array {
+  return readInputBytes(path);
+}
+
+/** Streams an input's bytes to `sink` in chunks (`-` is stdin, gzip decompressed on the fly). */
+export async function readChunks(path: string, sink: (chunk: Uint8Array) => void): Promise<void> {
+  for await (const chunk of inputChunks(path)) sink(chunk);
+}
+
+export { inputName };
+
+type OutputData = string | Uint8Array | readonly Uint8Array[];
+
+function cannotWrite(path: string, e: unknown): InputError {
+  return e instanceof InputError ? e : new InputError(`${path}: cannot write: ${errnoText(e)}`);
+}
+
+function writeAll(fd: number, data: OutputData): void {
+  const parts = typeof data === "string" ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
+  for (const part of parts) {
+    let at = 0;
+    while (at < part.length) at += writeSync(fd, part, at, part.length - at);
   }
-  if (path.endsWith(".gz")) {
+}
+
+/** What writing to `path` means: a new or replaced regular file (at its real path), or a direct write. */
+function outputTarget(path: string): { kind: "file"; path: string; mode: number | null } | { kind: "direct" } {
+  let p = path;
+  for (let hops = 0; hops < 40; hops++) {
+    // /dev/stdout, /dev/fd/N, /proc/self/fd/N name an open file, perhaps the
+    // very file the shell redirected stdout to: written directly, never replaced.
+    if (/^\/(dev|proc)\//.test(resolve(p))) return { kind: "direct" };
+    let st: ReturnType<typeof lstatSync>;
     try {
-      data = gunzipSync(data);
-    } catch {
-      throw new InputError(`${path}: expected gzip data, found something else`);
+      st = lstatSync(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { kind: "file", path: p, mode: null };
+      throw cannotWrite(path, e);
     }
+    if (st.isSymbolicLink()) {
+      // Written through: the link's target is the file (a dangling link creates it).
+      p = resolve(dirname(p), readlinkSync(p));
+      continue;
+    }
+    if (st.isDirectory()) throw new InputError(`${path}: expected a file to write, found a directory`);
+    if (st.isFile()) return { kind: "file", path: p, mode: st.mode & 0o7777 };
+    return { kind: "direct" };
   }
-  return data;
+  throw new InputError(`${path}: cannot write: too many levels of symbolic links`);
 }
 
 /**
- * Streams a file's bytes to `sink` in chunks (`-` is stdin, `*.gz` is read
- * decompressed). Reading a plain file in 1 MiB chunks into one reused buffer
- * is ten times faster here than reading it whole: a large fresh buffer costs
- * more in page faults than the read.
+ * Checks early that `path` can be written (its directory exists or is made,
+ * and is writable), so a bad path fails before minutes of work, not after.
  */
-export async function readChunks(path: string, sink: (chunk: Uint8Array) => void): Promise<void> {
-  const fail = (e: unknown): never => {
-    throw new InputError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  };
-  if (path === "-" || path.endsWith(".gz")) {
-    let source: NodeJS.ReadableStream;
-    try {
-      source = path === "-" ? process.stdin : createReadStream(path);
-    } catch (e) {
-      return fail(e);
-    }
-    const stream = path.endsWith(".gz") ? source.pipe(createGunzip()) : source;
-    try {
-      for await (const chunk of stream) sink(chunk as Uint8Array);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code?.startsWith("Z_")) {
-        throw new InputError(`${path}: expected gzip data, found something else`);
-      }
-      return fail(e);
-    }
-    return;
-  }
-  let fd: number;
+export function checkOutput(path: string): void {
+  if (path === "-") return;
+  const t = outputTarget(path);
+  if (t.kind === "direct") return;
+  ensureDir(dirname(t.path));
+  const probe = join(dirname(t.path), `.${process.pid}.iovalab-probe`);
   try {
-    fd = openSync(path, "r");
+    closeSync(openSync(probe, "wx"));
+    rmSync(probe, { force: true });
   } catch (e) {
-    return fail(e);
-  }
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      sink(buf.subarray(0, n));
-    }
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    return fail(e);
-  } finally {
-    closeSync(fd);
+    throw new InputError(`${path}: cannot write: ${errnoText(e)}`);
   }
 }
 
-/** Writes `data` to `path` atomically: a temporary file beside it, then a rename. */
-export function writeFileAtomic(path: string, data: string | Uint8Array | Uint8Array[]): void {
-  const tmp = `${path}.${process.pid}.tmp`;
+/** Writes one output (see the file header for what each kind of path means). */
+export async function writeOutput(path: string, data: OutputData): Promise<void> {
+  if (path === "-" || isStdout(path)) {
+    const parts = typeof data === "string" || data instanceof Uint8Array ? [data] : data;
+    for (const part of parts) await writeStdout(part);
+    return;
+  }
   try {
-    if (Array.isArray(data)) {
-      const fd = openSync(tmp, "w");
+    const t = outputTarget(path);
+    if (t.kind === "direct") {
+      // No truncation, appended: `--walks /dev/stdout > f` adds to what stdout wrote to f.
+      const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND);
       try {
-        for (const part of data) writeAll(fd, part);
+        writeAll(fd, data);
       } finally {
         closeSync(fd);
       }
-    } else writeFileSync(tmp, data);
-    renameSync(tmp, path);
+      return;
+    }
+    writeFileWhole(t.path, data, t.mode);
   } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new InputError(`${path}: cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw cannotWrite(path, e);
   }
 }
 
-function writeAll(fd: number, data: Uint8Array): void {
-  let at = 0;
-  while (at < data.length) at += writeSync(fd, data, at, data.length - at);
+let tmpCount = 0;
+
+/** Whether `path` names the file stdout is open on (`/dev/stdout`, `/dev/fd/1`, or the file stdout goes to). */
+function isStdout(path: string): boolean {
+  try {
+    const a = statSync(path);
+    const b = fstatSync(1);
+    return a.dev === b.dev && a.ino === b.ino && !a.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+/** A temporary file beside `path`, then a rename over it. */
+function writeFileWhole(path: string, data: OutputData, mode: number | null): void {
+  const tmp = join(dirname(path), `.${process.pid}.${++tmpCount}.iovalab-tmp`);
+  try {
+    const fd = openSync(tmp, "wx");
+    try {
+      writeAll(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+    if (mode !== null) chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Makes directory `dir` and its parents, one level at a time: Node's
+ * recursive mkdir loops forever on a path under /proc. A file in the way
+ * is a clean error.
+ */
+export function ensureDir(dir: string): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT") throw new InputError(`${dir}: cannot use as a directory: ${errnoText(e)}`);
+    const parent = dirname(dir);
+    if (parent !== dir) ensureDir(parent);
+    try {
+      mkdirSync(dir);
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code === "EEXIST" && statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+        return;
+      }
+      throw new InputError(`${dir}: cannot create the directory: ${errnoText(e2)}`);
+    }
+    return;
+  }
+  if (!st.isDirectory()) throw new InputError(`${dir}: expected a directory, found a file`);
+}
+
+const STAGING_PREFIX = ".iovalab-staging-";
+
+/** A set of files that appear in a directory together, or not at all. */
+export interface OutputSet {
+  /** Writes the files into the staging directory, then moves them all in. */
+  commit(files: readonly (readonly [name: string, data: OutputData])[]): void;
+  /** Removes the staging directory (an error before commit). */
+  abort(): void;
+}
+
+/**
+ * Prepares writing a set of files into `dir`: makes it, removes the staging
+ * directories of earlier runs that were killed, and makes this run's, so a
+ * directory that cannot be written fails now.
+ */
+export function prepareOutputSet(dir: string): OutputSet {
+  ensureDir(dir);
+  for (const name of safeReaddir(dir)) {
+    if (!name.startsWith(STAGING_PREFIX)) continue;
+    const pid = Number(name.slice(STAGING_PREFIX.length));
+    if (Number.isSafeInteger(pid) && pid !== process.pid && !alive(pid)) {
+      rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
+  const staging = join(dir, `${STAGING_PREFIX}${process.pid}`);
+  try {
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging);
+  } catch (e) {
+    throw new InputError(`${dir}: cannot write: ${errnoText(e)}`);
+  }
+  const abort = () => rmSync(staging, { recursive: true, force: true });
+  process.once("exit", abort);
+  return {
+    commit(files) {
+      try {
+        for (const [name, data] of files) writeFileWhole(join(staging, name), data, null);
+        // The renames run back to back, after every file is whole.
+        for (const [name] of files) renameSync(join(staging, name), join(dir, name));
+      } catch (e) {
+        abort();
+        throw cannotWrite(dir, e);
+      }
+      abort();
+    },
+    abort,
+  };
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    throw new InputError(`${dir}: cannot read the directory: ${errnoText(e)}`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Writes to stdout and resolves once it is flushed (large outputs to pipes). */
 export function writeStdout(text: string | Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
+  return new Promise((resolve) => {
+    process.stdout.write(text, (err) => {
+      // A closed stdout ends the command quietly (the 'error' handler of
+      // `guardStdout`); never resolving keeps the command from writing on.
+      if (!err) resolve();
+    });
   });
+}
+
+/**
+ * The one way to end on a closed stdout (`iovalab ... | head -1`): quietly,
+ * with status 0, as the Unix tools do. Installed once by main.ts.
+ */
+export function guardStdout(): void {
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") process.exit(process.exitCode ?? 0);
+    process.stderr.write(`iovalab: cannot write to stdout: ${errnoText(e)}\n`);
+    process.exit(1);
+  });
+}
+
+let interrupted = false;
+
+/**
+ * The one way to stop on Ctrl-C for a command with work in flight (workers):
+ * `stop` keeps what is finished, then the process exits 130 with one line
+ * on stderr and no stack; errors the stop causes in flight are not reported.
+ * Returns the function that removes the handler. Commands that compute
+ * synchronously need none: the default SIGINT ends them at once, and their
+ * outputs are written whole or not at all.
+ */
+export function onInterrupt(message: string, stop: () => Promise<void> | void): () => void {
+  const handler = () => {
+    interrupted = true;
+    process.stderr.write(`\niovalab: interrupted; ${message}\n`);
+    void Promise.resolve()
+      .then(stop)
+      .catch(() => {})
+      .finally(() => process.exit(130));
+  };
+  process.once("SIGINT", handler);
+  return () => process.removeListener("SIGINT", handler);
 }
 
 /**
@@ -129,6 +312,10 @@ export async function runCommand(body: () => Promise<void> | void): Promise<void
   try {
     await body();
   } catch (e) {
+    if (interrupted) {
+      // The interrupt handler is stopping the command and exits with 130.
+      await new Promise(() => {});
+    }
     if (e instanceof InputError) {
       process.stderr.write(`iovalab: ${e.message}\n`);
       process.exitCode = 2;

@@ -8,7 +8,9 @@
  * conformance vector should not pay.
  */
 
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { guardStdout } from "./io.ts";
 
 type Register = (program: Command) => void;
 
@@ -20,12 +22,22 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   replay: async () => (await import("./replay.ts")).registerReplay,
   run: async () => (await import("./run.ts")).registerRun,
   sweep: async () => (await import("./sweep.ts")).registerSweep,
+  explore: async () => (await import("./explore.ts")).registerExplore,
+  collect: async () => (await import("./collect.ts")).registerCollect,
+  machine: async () => (await import("./machine.ts")).registerMachine,
   worker: async () => (await import("./worker.ts")).registerWorker,
+};
+
+guardStdout();
+
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
 };
 
 const program = new Command();
 program
   .name("iovalab")
+  .version(version, "-V, --version", "print the version of iovalab")
   .description("what the Linux IOMMU DMA layer does with your DMA, and what it would do with another setting")
   .showHelpAfterError()
   .exitOverride((err) => {
@@ -36,5 +48,11 @@ program
 const wanted = process.argv[2];
 const names = wanted !== undefined && Object.hasOwn(COMMANDS, wanted) ? [wanted] : Object.keys(COMMANDS);
 for (const name of names) (await COMMANDS[name]())(program);
+// Required options say so in --help.
+for (const command of program.commands) {
+  for (const option of command.options) {
+    if (option.mandatory && !option.description.endsWith("(required)")) option.description += " (required)";
+  }
+}
 
 await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { OpsRunner } from "../iova/ops.ts";
 import { isProfileName, PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
 import { InputError } from "../stdx/errors.ts";
-import { readChunks, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { checkOutput, readChunks, runCommand, writeOutput, writeStdout } from "./io.ts";
 
 export function parseKernelOption(value: string | undefined): ProfileName | undefined {
   if (value === undefined) return undefined;
@@ -19,7 +19,7 @@ export function registerOps(program: Command): void {
     .command("ops")
     .description("run an .iovaops script (- for stdin, .gz read decompressed) and print its output")
     .argument("<file>", "the script")
-    .option("--walks <file>", "also write the tree-walk counts, one line per tree search")
+    .option("--walks <file>", "also write the tree-walk counts, one line per tree search (- for stdout)")
     .option("--kernel <profile>", `profile for a header without kernel= (${PROFILE_NAMES.join(", ")})`)
     .option("--verify", "check the allocator's invariants after every operation (slow)")
     .option("--search <how>", "tree search: augmented (O(log n), default) or walk (the kernel's own walk)", "augmented")
@@ -29,6 +29,7 @@ export function registerOps(program: Command): void {
         if (opts.search !== "augmented" && opts.search !== "walk") {
           throw new InputError(`--search: expected augmented or walk, found ${JSON.stringify(opts.search)}`);
         }
+        if (opts.walks !== undefined) checkOutput(opts.walks);
         const runner = new OpsRunner(file === "-" ? "<stdin>" : file, {
           kernel,
           verify: opts.verify,
@@ -36,7 +37,7 @@ export function registerOps(program: Command): void {
         });
         await readChunks(file, (chunk) => runner.feed(chunk));
         const result = runner.finish();
-        if (opts.walks !== undefined) writeFileAtomic(opts.walks, result.walksParts);
+        if (opts.walks !== undefined) await writeOutput(opts.walks, result.walksParts);
         for (const part of result.outputParts) await writeStdout(part);
       }),
     );

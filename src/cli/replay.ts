@@ -13,6 +13,7 @@ import { readTraceFile } from "../trace/node-source.ts";
 import type { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
+import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
 
 export interface ReplayCliOptions {
@@ -34,9 +35,7 @@ export interface ReplayCliOptions {
 }
 
 function loadMachine(name: string): MachineDesc {
-  const builtin = builtinMachine(name);
-  if (builtin) return builtin;
-  return parseMachine(readText(name), name);
+  return loadMachineOption(name);
 }
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
@@ -106,7 +105,7 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     out.push(`mismatches by where the model held the trace's IOVA: ${causes.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   }
   out.push(
-    `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
+    `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; calls replayed across another CPU's where the IOVAs show that order: ${r.cpuOrderMoves}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );
   const fi = r.flushInference;
   if (fi) {
@@ -337,6 +336,7 @@ async function replayTrace(trace: string, file: string, machine: MachineDesc, op
       baseline = null;
     }
   }
+  if (baseline) replayer.keepTraceOrder();
   const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
     replayer.push(c);
     baseline?.push(c);
@@ -351,7 +351,20 @@ async function replayTrace(trace: string, file: string, machine: MachineDesc, op
   );
   rc.end();
   const result = replayer.end();
-  if (opts.emitIovas) return lines.length > 0 ? lines.join("\n") + "\n" : "";
+  if (opts.emitIovas) {
+    // stdout carries only IOVAs; what the summary would say of skipped lines goes to stderr.
+    const bad = reader.stats.malformed;
+    if (bad > 0) {
+      process.stderr.write(
+        `iovalab: warning: ${file}: ${bad} malformed trace line${bad === 1 ? "" : "s"} skipped (--strict-input stops at the first):\n` +
+          reader.diagnostics
+            .slice(0, 5)
+            .map((d) => `  ${d}\n`)
+            .join(""),
+      );
+    }
+    return lines.length > 0 ? lines.join("\n") + "\n" : "";
+  }
   let text = summary(file, reader, rc, result, machine.name);
   if (baseline) text += comparison(baseline.end(), result);
   return text;

@@ -6,7 +6,6 @@
  * --json), and writes report.json, report.html and report.png to --out.
  */
 
-import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
@@ -18,10 +17,11 @@ import { svgToPng } from "../report/png.ts";
 import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
 import { type RunResult, runOne } from "../scenario/run.ts";
 import { parseScenarioYaml, type Scenario, seedScenario } from "../scenario/scenario.ts";
+import { parseDurationMs } from "../stdx/duration.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import { readTraceFile } from "../trace/node-source.ts";
 import { type DmaCall, Reconstructor } from "../trace/reconstruct.ts";
-import { readText, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { checkOutput, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 
 interface RunOpts {
@@ -59,8 +59,8 @@ export function registerRun(program: Command): void {
         const s = file === undefined ? seedScenario() : parseScenarioYaml(readText(file), file);
         applyCliOverrides(s, opts);
         // Directories first: a bad path fails before minutes of simulation, not after.
-        mkdirSync(opts.out, { recursive: true });
-        if (opts.perfetto !== undefined) mkdirSync(dirname(opts.perfetto), { recursive: true });
+        const outSet = prepareOutputSet(opts.out);
+        if (opts.perfetto !== undefined) checkOutput(opts.perfetto);
         const traceCalls = await readTraceCalls(s, file);
         const runs = await runScenario(s, opts, traceCalls);
         const report = makeReport(s, runs);
@@ -68,9 +68,12 @@ export function registerRun(program: Command): void {
         const table = comparisonTable(report);
         const figure = reportFigure(report);
         const svg = await renderSvg(figure);
-        writeFileAtomic(join(opts.out, "report.json"), json);
-        writeFileAtomic(join(opts.out, "report.png"), svgToPng(svg));
-        writeFileAtomic(join(opts.out, "report.html"), reportHtml(report, svg, table, json, "report.png"));
+        // The three appear together: a rerun killed midway leaves the last run's set whole.
+        outSet.commit([
+          ["report.json", json],
+          ["report.png", svgToPng(svg)],
+          ["report.html", reportHtml(report, svg, table, json, "report.png")],
+        ]);
         if (opts.json) await writeStdout(json);
         else
           await writeStdout(
@@ -92,11 +95,8 @@ function applyCliOverrides(s: Scenario, o: RunOpts): void {
   if (o.seed !== undefined) s.seed = nonNegative("--seed", o.seed, true);
   const kernel = parseKernelOption(o.kernel);
   if (kernel !== undefined) s.kernel = kernel;
-  if (o.duration !== undefined) {
-    s.durationMs = nonNegative("--duration", o.duration, false);
-    if (s.durationMs === 0) throw new InputError("--duration: expected a positive number of ms, found 0");
-  }
-  if (o.warmup !== undefined) s.warmupMs = nonNegative("--warmup", o.warmup, false);
+  if (o.duration !== undefined) s.durationMs = parseDurationMs("--duration", o.duration, true);
+  if (o.warmup !== undefined) s.warmupMs = parseDurationMs("--warmup", o.warmup);
   if (o.runs !== undefined) {
     const want = o.runs.split(",").map((x) => x.trim());
     for (const w of want) {
@@ -163,7 +163,7 @@ async function runScenario(s: Scenario, o: RunOpts, traceCalls?: DmaCall[]): Pro
     });
     out.push(res);
     if (trace !== null && o.perfetto !== undefined)
-      writeFileAtomic(o.perfetto, (trace as ReturnType<typeof writePerfetto>).finish());
+      await writeOutput(o.perfetto, (trace as ReturnType<typeof writePerfetto>).finish());
     if (bar === null && o.progress) {
       process.stderr.write(
         `run ${i + 1}/${s.runs.length} ${run.name}: ${s.durationMs} ms simulated after ${s.warmupMs} ms warm-up, ` +

@@ -8,10 +8,10 @@
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { isProfileName } from "../iova/profile.ts";
-import { BUILTIN_MACHINES, bootMachine, builtinMachine, parseMachine, Shell } from "../machine/index.ts";
-import type { MachineDesc } from "../machine/schema.ts";
+import { BUILTIN_MACHINES, bootMachine, Shell } from "../machine/index.ts";
 import { InputError } from "../stdx/errors.ts";
-import { readText, runCommand } from "./io.ts";
+import { runCommand } from "./io.ts";
+import { loadMachineOption } from "./machine-option.ts";
 
 export function registerShell(program: Command): void {
   program
@@ -27,8 +27,7 @@ export function registerShell(program: Command): void {
     .option("--cpus <n>", "number of CPUs (default: the machine's)")
     .action((opts: { machine: string; kernel?: string; cmdline: string; cpus?: string }) =>
       runCommand(async () => {
-        let desc: MachineDesc | null = builtinMachine(opts.machine);
-        if (!desc) desc = parseMachine(readText(opts.machine), opts.machine);
+        const desc = loadMachineOption(opts.machine);
         if (opts.kernel !== undefined && !isProfileName(opts.kernel)) {
           throw new InputError(`--kernel: expected mainline, 6.1, 5.15 or 5.10, found ${JSON.stringify(opts.kernel)}`);
         }
@@ -47,10 +46,21 @@ export function registerShell(program: Command): void {
           cpus,
         });
         const shell = new Shell(kernel);
+        // On a terminal: a banner, a prompt, and Ctrl-C clears the line as in bash.
+        // From a pipe or file: only what the commands print.
         const tty = process.stdin.isTTY === true;
-        const rl = createInterface({ input: process.stdin, terminal: tty });
+        const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
         if (tty) {
+          process.stdout.write(
+            `iovalab shell: ${desc.name}, kernel ${kernel.profile.name}, ${kernel.cpus} CPUs; ` +
+              "help lists the commands, exit or Ctrl-D leaves\n",
+          );
           rl.setPrompt("# ");
+          rl.on("SIGINT", () => {
+            process.stdout.write("^C\n");
+            rl.write(null, { ctrl: true, name: "u" });
+            rl.prompt();
+          });
           rl.prompt();
         }
         let lineNo = 0;
@@ -58,8 +68,12 @@ export function registerShell(program: Command): void {
           const r = shell.runLine(line, ++lineNo);
           if (r.stdout) process.stdout.write(r.stdout);
           if (r.stderr) process.stderr.write(r.stderr);
+          if (shell.exitStatus !== null) break;
           if (tty) rl.prompt();
         }
+        rl.close();
+        if (tty && shell.exitStatus === null) process.stdout.write("\n");
+        process.exitCode = shell.exitStatus ?? 0;
       }),
     );
 }

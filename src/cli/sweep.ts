@@ -7,7 +7,7 @@
  * inline SVG, sweep.png beside it).
  */
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -19,7 +19,8 @@ import type { RunResult } from "../scenario/run.ts";
 import { parseScenarioYaml } from "../scenario/scenario.ts";
 import { parseOver, planSweep, readSweepLines, type SweepLine, sweepFigure, sweepLine } from "../scenario/sweep.ts";
 import { InputError, quote } from "../stdx/errors.ts";
-import { readText, runCommand, writeFileAtomic, writeStdout } from "./io.ts";
+import { readInputText } from "../stdx/node-input.ts";
+import { checkOutput, onInterrupt, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 
 interface SweepOpts {
   over: string[];
@@ -38,7 +39,7 @@ export function registerSweep(program: Command): void {
       "run a scenario over a grid of settings on a worker pool, or on the workers of a Redis job queue; results appended as they finish",
     )
     .argument("<scenario>", "scenario YAML file")
-    .option("--over <key=v1,v2,...>", "a key of the scenario and its values (repeatable: a grid)", collect, [])
+    .requiredOption("--over <key=v1,v2,...>", "a key of the scenario and its values (repeatable: a grid)", collect)
     .option("--out <dir>", "directory for sweep.html and sweep.png", "out")
     .option("--results <file>", "results file, JSON lines (default: <out>/sweep.jsonl); a rerun resumes it")
     .option("--workers <n>", "worker threads of the local pool (default: the CPUs available)")
@@ -59,16 +60,17 @@ export function registerSweep(program: Command): void {
         const base = parseScenarioYaml(readText(file), file);
         const axes = opts.over.map(parseOver);
         const tasks = planSweep(base, axes, file);
-        mkdirSync(opts.out, { recursive: true });
+        const outSet = prepareOutputSet(opts.out);
         const resultsFile = opts.results ?? join(opts.out, "sweep.jsonl");
+        checkOutput(resultsFile);
         const done = new Map<string, SweepLine>();
         if (existsSync(resultsFile)) {
-          const text = readFileSync(resultsFile, "utf8");
+          const text = readInputText(resultsFile, 1 << 30);
           const kept = readSweepLines(text);
           for (const l of kept) done.set(l.id, l);
           // A torn last line (a crash mid-write) is dropped, so the next append starts a line of its own.
           if (text !== "" && !text.endsWith("\n")) {
-            writeFileAtomic(resultsFile, kept.map((l) => `${JSON.stringify(l)}\n`).join(""));
+            await writeOutput(resultsFile, kept.map((l) => `${JSON.stringify(l)}\n`).join(""));
           }
         }
         const todo = tasks.filter((t) => !done.has(t.id));
@@ -110,11 +112,7 @@ export function registerSweep(program: Command): void {
             maxThreads: workers,
             minThreads: Math.min(workers, todo.length),
           });
-          const stop = () => {
-            process.stderr.write("sweep: interrupted; finished results are kept, a rerun resumes\n");
-            void pool.destroy().finally(() => process.exit(130));
-          };
-          process.once("SIGINT", stop);
+          const removeStop = onInterrupt("finished results are kept, a rerun resumes", () => pool.destroy());
           let finished = 0;
           await Promise.all(
             todo.map(async (t) => {
@@ -126,16 +124,18 @@ export function registerSweep(program: Command): void {
               if (opts.progress) process.stderr.write(`[${finished}/${todo.length}] ${t.id}: ${result.iops} IOPS\n`);
             }),
           );
-          process.removeListener("SIGINT", stop);
+          removeStop();
           await pool.destroy();
         }
         const lines = tasks.map((t) => done.get(t.id) as SweepLine);
         const svg = await renderSvg(sweepFigure(lines, axes));
-        writeFileAtomic(join(opts.out, "sweep.png"), svgToPng(svg));
-        writeFileAtomic(
-          join(opts.out, "sweep.html"),
-          `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>iovalab sweep</title></head><body>\n<h1>iovalab sweep: ${file}</h1>\n${svg}\n</body></html>\n`,
-        );
+        outSet.commit([
+          ["sweep.png", svgToPng(svg)],
+          [
+            "sweep.html",
+            `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>iovalab sweep</title></head><body>\n<h1>iovalab sweep: ${file}</h1>\n${svg}\n</body></html>\n`,
+          ],
+        ]);
         const header = [
           ...axes.map((a) => a.key),
           "run",
@@ -161,8 +161,8 @@ export function registerSweep(program: Command): void {
     );
 }
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
 }
 
 /** A worker's result line, checked to be one whole line for the point it was given. */

@@ -1,5 +1,5 @@
 /**
- * The DMA-FQ flush queue (kernel-behaviour.md §2.4, DMA-4): per-CPU rings of
+ * The DMA-FQ flush queue (docs/kernel-rules.md §2.4, DMA-4): per-CPU rings of
  * IOVA_DEFAULT_FQ_SIZE = 256 entries (255 usable), two flush counters, and
  * one timer armed by the first queued entry, IOVA_DEFAULT_FQ_TIMEOUT = 10 ms
  * rounded up to whole jiffies. Freed IOVAs land in the rcache of the CPU that

@@ -3,7 +3,7 @@
  * `iommu_setup_dma_ops()` and `iommu_dma_init_domain()` with its
  * reservations, `iommu_dma_alloc_iova()` with SAC-first and forcedac, the
  * map/unmap paths of pages and scatter-gather lists, and the strict or
- * flush-queue free. Rules: kernel-behaviour.md §2 (DMA-1 to DMA-6).
+ * flush-queue free. Rules: docs/kernel-rules.md §2 (DMA-1 to DMA-6).
  *
  * Profiles: `roundUpIn` "iommu_dma_alloc_iova" (5.10, 5.15) rounds cacheable
  * sizes up here instead of in `alloc_iova_fast` (VER-3); `sacFirst` is

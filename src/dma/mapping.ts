@@ -1,7 +1,7 @@
 /**
  * The DMA-mapping size queries and iovalab's `dma_set_max_opt_size()`
- * (kernel/dma/mapping.c; kernel-behaviour.md §3.6 R-MAP-*, §2.6 DMA-6;
- * configurable-range.md §4). Sizes are exact 64-bit values (bigint), so
+ * (kernel/dma/mapping.c; docs/kernel-rules.md §3.6 R-MAP-*, §2.6 DMA-6;
+ * docs/configurable-range.md §4). Sizes are exact 64-bit values (bigint), so
  * SIZE_MAX is 18446744073709551615.
  */
 
@@ -36,7 +36,7 @@ export class DmaMapping {
 
   /**
    * Models `dma_opt_mapping_size()` (R-MAP-2) with the per-domain variant of
-   * configurable-range.md §4: `granule << (K-1)` once the range is configured,
+   * docs/configurable-range.md §4: `granule << (K-1)` once the range is configured,
    * upstream's `PAGE_SIZE << 5` with the built-in default (S-3).
    */
   optMappingSize(dev: Device): bigint {
@@ -54,7 +54,7 @@ export class DmaMapping {
   }
 
   /**
-   * Models iovalab's `dma_set_max_opt_size(dev, size)` (configurable-range.md
+   * Models iovalab's `dma_set_max_opt_size(dev, size)` (docs/configurable-range.md
    * §4 steps 1-5): 0 when nothing needs to happen, -EBUSY when another device
    * of the group is bound, -EPROBE_DEFER when the request was recorded and the
    * reprobe will rebuild the domain.

@@ -2,7 +2,7 @@
  * The driver core (drivers/base/dd.c, bus.c): matching, `really_probe()` with
  * the bus `dma_configure` / `dma_cleanup` around the driver's probe, the
  * deferred-probe lists and their triggers, and the sysfs `bind`/`unbind`
- * stores. Rules: kernel-behaviour.md §4 (R-DD-*).
+ * stores. Rules: docs/kernel-rules.md §4 (R-DD-*).
  *
  * The deferred-probe work runs on a workqueue in the kernel; here it runs to
  * completion at the end of the operation that queued it (a boot step, a

@@ -2,7 +2,7 @@
  * Models of the drivers the built-in machines use: what each does in probe
  * that the IOMMU DMA layer sees, and the lines it prints. Probe-time DMA
  * traffic of nvme (queues, PRP pools) is not generated here: the kernel
- * traces of `../shared/kernel*` hold it, and replaying them drives it.
+ * traces of `docs/reference-machines.md` hold it, and replaying them drives it.
  */
 
 import type { Device } from "../iommu/device.ts";
@@ -30,15 +30,52 @@ export const queueLimits = new WeakMap<Device, QueueLimits>();
 /** BLK_DEF_MAX_SECTORS: the block layer's default cap on max_sectors (2560 sectors = 1280 KiB). */
 const BLK_DEF_MAX_SECTORS = 2560;
 
-/** Models nvme-pci: the probe lines of `../shared/kernel/boot-notes.txt` and its transfer cap. */
-export function nvmeDriver(profile: ProfileName): DriverModel {
+/** What nvme-pci learns from the controller and the machine at probe. */
+export interface NvmeController {
+  /** MDTS: the largest transfer is 2^mdts x 4 KiB (CAP.MPSMIN 4 KiB); 0 = no limit. */
+  readonly mdts: number;
+  /** I/O queue pairs the controller grants. */
+  readonly ioQueues: number;
+  /** num_possible_cpus(): nvme-pci asks for one I/O queue per CPU. */
+  readonly cpus: number;
+}
+
+/** QEMU's emulated NVMe (hw/nvme: mdts=7, max_ioqpairs=64), the controller of the captured traces. */
+export const QEMU_NVME: Omit<NvmeController, "cpus"> = { mdts: 7, ioQueues: 64 };
+
+/**
+ * The module parameter that makes probe ask for the controller's maximum
+ * transfer with `dma_set_max_opt_size()` (configurable-range.md §4), as
+ * hisi_sas_v3_hw does in this model. 0 (the default) is upstream: no call.
+ */
+export const NVME_OPT_PARAM = "dma_opt_max_transfer";
+
+/**
+ * Models nvme-pci: the probe lines of the reference machine's 6.1 boot log
+ * (docs/reference-machines.md) and its transfer cap. With `dma_opt_max_transfer=1` the probe first asks for
+ * its maximum transfer, min(NVME_MAX_KB_SZ, MDTS) (-EPROBE_DEFER: the
+ * reprobe finds the rebuilt domain).
+ */
+export function nvmeDriver(profile: ProfileName, controllerOf: (dev: Device) => NvmeController): DriverModel {
   return {
     name: "nvme",
+    params: { [NVME_OPT_PARAM]: "0" },
     probe(ctx: ProbeContext, dev: Device) {
+      const ctrl = controllerOf(dev);
+      // MDTS in 512-byte sectors: 2^mdts pages of 4 KiB (nvme_init_ctrl_finish: 1 << (mdts + page_shift - 9)).
+      const mdtsSectors = ctrl.mdts === 0 ? null : 1n << BigInt(ctrl.mdts + 12 - 9);
+      const p = ctx.param(NVME_OPT_PARAM);
+      const on = p !== undefined && kstrtoull(p);
+      if (typeof on === "bigint" && on !== 0n) {
+        let sectors = NVME_MAX_KB_SZ << 1n;
+        if (mdtsSectors !== null && mdtsSectors < sectors) sectors = mdtsSectors;
+        const rc = ctx.mapping.setMaxOptSize(dev, Number(sectors) * 512);
+        if (rc === "EPROBE_DEFER") return rc;
+      }
       const n = ctx.allocInstance("nvme");
       dev.instance = `nvme${n}`;
       ctx.log(`nvme ${dev.instance}: pci function ${dev.name}`);
-      // nvme_probe: dma_set_max_seg_size(0xffffffff) (queue limit max_segment_size=4294967295, ../shared/kernel/README.md).
+      // nvme_probe: dma_set_max_seg_size(0xffffffff) (queue limit max_segment_size=4294967295, docs/reference-machines.md).
       dev.maxSegSize = 0xffff_ffff;
       // max_hw_sectors = min(NVME_MAX_KB_SZ << 1, dma_max_mapping_size >> 9 [, dma_opt_mapping_size >> 9])
       let sectors = NVME_MAX_KB_SZ << 1n;
@@ -48,9 +85,8 @@ export function nvmeDriver(profile: ProfileName): DriverModel {
         const opt = ctx.mapping.optMappingSize(dev) >> 9n;
         if (opt < sectors) sectors = opt;
       }
-      // The controller's MDTS of QEMU's NVMe (7: 512 KiB) caps it further.
-      const mdtsSectors = 1024n;
-      if (mdtsSectors < sectors) sectors = mdtsSectors;
+      // The controller's MDTS caps it further (QEMU's: 7, 512 KiB).
+      if (mdtsSectors !== null && mdtsSectors < sectors) sectors = mdtsSectors;
       const policy = DRIVER_POLICY[profile];
       // NVME_MAX_SEGS (127) in 6.1; newer: max_hw_sectors / (NVME_CTRL_PAGE_SIZE >> 9) + 1.
       const maxSegments = policy.nvmeMaxSegsFromSectors ? Number(sectors) / 8 + 1 : 127;
@@ -59,8 +95,12 @@ export function nvmeDriver(profile: ProfileName): DriverModel {
         maxSectorsKb: Math.min(Number(sectors), BLK_DEF_MAX_SECTORS) / 2,
         maxSegments,
       });
-      ctx.log(`nvme ${dev.instance}: 2/0/0 default/read/poll queues`);
-      ctx.log(`nvme ${dev.instance}: Ignoring bogus Namespace Identifiers`);
+      // One I/O queue per possible CPU, as many as the controller grants (no read or poll queues by default).
+      ctx.log(`nvme ${dev.instance}: ${Math.min(ctrl.cpus, ctrl.ioQueues)}/0/0 default/read/poll queues`);
+      // NVME_QUIRK_BOGUS_NID: nvme_id_table gives it to QEMU's controller (1b36:0010).
+      if (dev.pci.vendor === 0x1b36 && dev.pci.device === 0x0010) {
+        ctx.log(`nvme ${dev.instance}: Ignoring bogus Namespace Identifiers`);
+      }
       return 0;
     },
     remove(ctx: ProbeContext, dev: Device) {
@@ -70,7 +110,7 @@ export function nvmeDriver(profile: ProfileName): DriverModel {
   };
 }
 
-/** Models e1000e's probe lines (../shared/kernel/sysfs-tree.txt dmesg). */
+/** Models e1000e's probe lines (the reference machine's boot log, docs/reference-machines.md). */
 export function e1000eDriver(): DriverModel {
   return {
     name: "e1000e",

@@ -1,8 +1,8 @@
 /**
  * The IOMMU core (drivers/iommu/iommu.c): groups and their default domains,
  * driver ownership, and the `type` and `max_opt_dma_size` stores of
- * `/sys/kernel/iommu_groups/<id>/`. Rule numbers: kernel-behaviour.md §3
- * (R-GRP-*), configurable-range.md §2-4.
+ * `/sys/kernel/iommu_groups/<id>/`. Rule numbers: docs/kernel-rules.md §3
+ * (R-GRP-*), docs/configurable-range.md §2-4.
  *
  * Profiles: `groupTypeRules` picks the store rules: "single-device-ebusy"
  * (R-GRP-OLD, 6.1 and older: one device only, -EBUSY while bound, with the
@@ -140,7 +140,7 @@ export class IommuCore {
     return dev.groupId < 0 ? null : (this.groups.get(dev.groupId) ?? null);
   }
 
-  /** The rcache range a new DMA domain of `group` would get now (configurable-range.md §2). */
+  /** The rcache range a new DMA domain of `group` would get now (docs/configurable-range.md §2). */
   rangeFor(group: IommuGroup): RangeChoice {
     return chooseRange(
       {
@@ -152,22 +152,29 @@ export class IommuCore {
     );
   }
 
-  /** The type "auto" means for this group (R-GRP-3.3 to 3.5): untrusted forces DMA. */
+  /**
+   * The type "auto" means for this group (R-GRP-3.3 to 3.5): untrusted forces
+   * DMA; a device whose IOMMU driver asks for identity (`def_domain_type`)
+   * gets identity; else the global default.
+   */
   private autoType(group: IommuGroup): DomainType {
     if (group.devices.some((d) => d.untrusted)) return "DMA";
+    if (group.devices.some((d) => d.identityDefault)) return "identity";
     return this.defaultType;
   }
 
   /**
    * Models `iommu_setup_default_domain()` / `iommu_change_dev_def_domain()`
    * (R-GRP-3.5 to 3.7): reuse a default domain of exactly the requested type
-   * unless `forceNew` (a new rcache range, configurable-range.md §1), else
+   * unless `forceNew` (a new rcache range, docs/configurable-range.md §1), else
    * allocate, map the direct regions, attach, free the old domain. The caller
    * runs `iommu_setup_dma_ops()` for the devices.
    */
   setupDefaultDomain(group: IommuGroup, req: DomainType | "auto", forceNew: boolean): Outcome {
     const target = req === "auto" ? this.autoType(group) : req;
     if (group.devices.some((d) => d.untrusted) && !isDmaType(target)) return fail("EINVAL");
+    // iommu_change_dev_def_domain(): a device whose driver names its type cannot take another.
+    if (group.devices.some((d) => d.identityDefault) && target !== "identity") return fail("EINVAL");
     const old = group.defaultDomain;
     if (old && old.type === target && !forceNew) return OK;
     const domain = new IommuDomain({
@@ -203,7 +210,7 @@ export class IommuCore {
 
   /**
    * Rebuilds the group's default domain with the same type and the range the
-   * policy gives now (configurable-range.md §1: K never changes on a live
+   * policy gives now (docs/configurable-range.md §1: K never changes on a live
    * domain), logging one line in the kernel's style.
    */
   private rebuildForRange(group: IommuGroup): void {
@@ -232,7 +239,7 @@ export class IommuCore {
    * Models `iommu_device_use_default_domain()` from the bus `dma_configure`,
    * with iovalab's range hook in front: when nobody owns the group and the
    * recorded range differs from the live domain's, the default domain is
-   * rebuilt before the driver probes (configurable-range.md §4 step 6).
+   * rebuilt before the driver probes (docs/configurable-range.md §4 step 6).
    */
   useDefaultDomain(dev: Device): Outcome {
     const group = this.groupOf(dev);
@@ -325,13 +332,13 @@ export class IommuCore {
     return OK;
   }
 
-  /** The group's `max_opt_dma_size` file (configurable-range.md §3). */
+  /** The group's `max_opt_dma_size` file (docs/configurable-range.md §3). */
   showMaxOptDmaSize(group: IommuGroup): string {
     return `${group.sysfsMaxOptDmaSize}\n`;
   }
 
   /**
-   * Models iovalab's `max_opt_dma_size` store (configurable-range.md §3):
+   * Models iovalab's `max_opt_dma_size` store (docs/configurable-range.md §3):
    * `kstrtoul(buf, 0)`, a value above the aperture is -EINVAL, then the
    * `type` store's restrictions in its order; on success the value is
    * recorded and a different K rebuilds the default domain at once.

@@ -38,6 +38,8 @@ export class Device {
   readonly resvRegions: readonly ResvRegion[];
   /** Whether its driver uses MSI through a software-managed window (DMA-1.8). */
   readonly usesMsi: boolean;
+  /** The IOMMU driver's `def_domain_type(dev)` is IOMMU_DOMAIN_IDENTITY (VT-d graphics/Azalia maps, quirks). */
+  readonly identityDefault: boolean;
 
   // --- struct dev_iommu / dma-iommu state --------------------------------
   /** `dev->iommu->pci_32bit_workaround` (DMA-2.1, DMA-3.3). */
@@ -69,6 +71,7 @@ export class Device {
     maxSegSize?: number;
     resvRegions?: readonly ResvRegion[];
     usesMsi?: boolean;
+    identityDefault?: boolean;
   }) {
     this.name = init.name;
     this.bus = "pci";
@@ -84,6 +87,7 @@ export class Device {
     this.maxSegSize = init.maxSegSize ?? 65536;
     this.resvRegions = init.resvRegions ?? [];
     this.usesMsi = init.usesMsi ?? false;
+    this.identityDefault = init.identityDefault ?? false;
   }
 
   /** `dma_get_mask()` as an exact 64-bit value (computed once: the DMA path reads it on every map). */

@@ -3,7 +3,7 @@
  * its type, its aperture, and for DMA types the DMA cookie that holds the
  * IOVA domain and the flush queue (owned by `dma/`). The rcache range K is
  * chosen when the domain is allocated and never changes on it
- * (configurable-range.md §1).
+ * (docs/configurable-range.md §1).
  */
 
 import type { IovaDomain } from "../iova/domain.ts";

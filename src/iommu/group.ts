@@ -1,7 +1,7 @@
 /**
- * An IOMMU group (`struct iommu_group`, kernel-behaviour.md §3.3): its
+ * An IOMMU group (`struct iommu_group`, docs/kernel-rules.md §3.3): its
  * devices in insertion order, its default domain, the driver ownership
- * counter, and the two range values iovalab adds (configurable-range.md §2).
+ * counter, and the two range values iovalab adds (docs/configurable-range.md §2).
  */
 
 import type { Device } from "./device.ts";
@@ -18,9 +18,9 @@ export class IommuGroup {
   domain: IommuDomain | null = null;
   /** `owner_cnt` (R-GRP-3.10). */
   ownerCnt = 0;
-  /** `max_opt_dma_size` written through sysfs, 0 = none (configurable-range.md §3). */
+  /** `max_opt_dma_size` written through sysfs, 0 = none (docs/configurable-range.md §3). */
   sysfsMaxOptDmaSize = 0;
-  /** The driver's `dma_set_max_opt_size()` request, 0 = none (configurable-range.md §4). */
+  /** The driver's `dma_set_max_opt_size()` request, 0 = none (docs/configurable-range.md §4). */
   driverMaxOptDmaSize = 0;
 
   constructor(id: number) {

@@ -25,12 +25,12 @@ export const IOMMU_LOG_POLICY: Readonly<Record<ProfileName, IommuLogPolicy>> = {
   mainline: {
     defaultTypeTrailingSpace: false,
     typeWritable: true,
-    source: "../shared/kernel-6.12/sysfs-tree.txt: 'iommu: Default domain type: Translated' (no trailing space)",
+    source: "docs/reference-machines.md, 6.12 boot log: 'iommu: Default domain type: Translated' (no trailing space)",
   },
   "6.1": {
     defaultTypeTrailingSpace: true,
     typeWritable: true,
-    source: "../shared/kernel/boot-notes.txt: 'iommu: Default domain type: Translated ' (trailing space)",
+    source: "docs/reference-machines.md, 6.1 boot log: 'iommu: Default domain type: Translated ' (trailing space)",
   },
   "5.15": {
     defaultTypeTrailingSpace: true,
@@ -41,6 +41,6 @@ export const IOMMU_LOG_POLICY: Readonly<Record<ProfileName, IommuLogPolicy>> = {
     defaultTypeTrailingSpace: true,
     typeWritable: false,
     source:
-      "trailing space assumed as 6.1, not observed; type read-only: kernel-behaviour.md R-ABI-3 (writable type is v5.11) and §3.5 (R-GRP-OLD from v5.11)",
+      "trailing space assumed as 6.1, not observed; type read-only: docs/kernel-rules.md R-ABI-3 (writable type is v5.11) and §3.5 (R-GRP-OLD from v5.11)",
   },
 };

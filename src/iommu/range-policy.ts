@@ -1,5 +1,5 @@
 /**
- * The rcache-range policy (configurable-range.md §2): where a new IOVA
+ * The rcache-range policy (docs/configurable-range.md §2): where a new IOVA
  * domain's number of size classes K comes from, highest precedence first:
  * the group's sysfs value, the driver's request through the DMA API, the
  * `iommu.max_opt_dma_size=` command line default, the built-in K = 6.
@@ -27,7 +27,7 @@ export interface RangeInputs {
   readonly cmdlineBytes: number;
 }
 
-/** Picks the range a new DMA domain of the group gets (configurable-range.md §2). */
+/** Picks the range a new DMA domain of the group gets (docs/configurable-range.md §2). */
 export function chooseRange(inputs: RangeInputs, granule: number): RangeChoice {
   if (inputs.sysfsBytes !== 0) return pick(inputs.sysfsBytes, "sysfs", granule);
   if (inputs.driverBytes !== 0) return pick(inputs.driverBytes, "driver", granule);
@@ -41,13 +41,13 @@ function pick(bytes: number, source: RangeSource, granule: number): RangeChoice 
 
 /**
  * Whether `bytes` gives a K the allocator can build. iovalab's allocator
- * stops at K = 20 (iovaops-format.md); the kernel proposal had no such cap.
+ * stops at K = 20 (docs/iovaops-format.md); the kernel proposal had no such cap.
  */
 export function rangeBytesBuildable(bytes: number, granule: number): boolean {
   return bytes === 0 || rcacheOrdersForBytes(bytes, granule) <= MAX_RCACHE_ORDERS;
 }
 
-/** Whether a domain with K orders already caches mappings of `bytes` (configurable-range.md §4 step 2). */
+/** Whether a domain with K orders already caches mappings of `bytes` (docs/configurable-range.md §4 step 2). */
 export function rangeCovers(orders: number, bytes: number, granule: number): boolean {
   return rcacheOrdersForBytes(bytes, granule) <= orders;
 }

@@ -1,6 +1,6 @@
 /**
  * IOMMU domain types and reserved-region types (include/linux/iommu.h,
- * kernel-behaviour.md §3.1 R-GRP-1). Types are held by the name the group's
+ * docs/kernel-rules.md §3.1 R-GRP-1). Types are held by the name the group's
  * `type` file prints, so a type reads back exactly as sysfs spells it.
  */
 

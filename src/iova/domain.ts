@@ -2,7 +2,7 @@
  * The IOVA domain: models `drivers/iommu/iova.c` (struct iova_domain, the
  * rbtree allocator, the per-CPU rcaches and the depot) for every kernel
  * profile in `profile.ts`. Rule numbers are those of
- * `../shared/spec/kernel-behaviour.md` §1 (IOVA-*) and §7 (VER-*).
+ * `docs/kernel-rules.md` §1 (IOVA-*) and §7 (VER-*).
  *
  * What a profile changes: the magazine size, the depot (fixed 32-entry array
  * that overflows to the tree, or mainline's unbounded list with its 100 ms
@@ -10,7 +10,7 @@
  * above the cached node, and whether flushes drain the depot at all.
  *
  * The rcache range is a parameter of the domain fixed at creation
- * (`rcacheOrders` = K size classes, configurable-range.md §1): the class
+ * (`rcacheOrders` = K size classes, docs/configurable-range.md §1): the class
  * check, the round-up threshold 2^(K-1) and every loop over classes follow it.
  *
  * This layer knows no devices and no time but the virtual clock its caller
@@ -34,7 +34,7 @@ export const ANCHOR_PFN = 2 ** 64;
 
 /** The kernel's default number of rcache size classes (IOVA_RANGE_CACHE_MAX_SIZE). */
 export const DEFAULT_RCACHE_ORDERS = 6;
-/** The largest K iovalab accepts (iovaops-format: rcache_orders 1 to 20). */
+/** The largest K iovalab accepts (docs/iovaops-format.md: rcache_orders 1 to 20). */
 export const MAX_RCACHE_ORDERS = 20;
 
 /** IOVA_DEPOT_DELAY: 100 ms (msecs_to_jiffies(100) is whole jiffies at HZ 100, 250, 300, 1000). */

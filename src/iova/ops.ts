@@ -1,5 +1,5 @@
 /**
- * The `.iovaops` conformance script (../shared/spec/iovaops-format.md v1):
+ * The `.iovaops` conformance script (docs/iovaops-format.md v1):
  * parses a script line by line and runs it on one `IovaDomain`, producing
  * exactly the kernel harness's output and `.walks` lines.
  *
@@ -17,6 +17,8 @@ import { getProfile, isProfileName, PROFILE_NAMES, type ProfileName } from "./pr
 
 /** Numbers at or above this are kept as BigInt (only `reserve` and `find` accept them). */
 const SAFE_LIMIT = 2 ** 53;
+/** The longest line read; a script's lines are tens of bytes. */
+const MAX_OPS_LINE = 1 << 16;
 const ULONG_MAX = (1n << 64n) - 1n;
 const MS_NS = 1_000_000;
 /** Decodes a line for the general parser (the format is ASCII; other bytes only reach error messages). */
@@ -96,6 +98,7 @@ export class OpsRunner {
       joined.set(chunk.subarray(0, take), this.carry.length);
       if (nl < 0) {
         this.carry = joined;
+        if (joined.length > MAX_OPS_LINE) this.lineTooLong();
         return;
       }
       this.carry = null;
@@ -108,11 +111,18 @@ export class OpsRunner {
         // A copy: the caller may reuse the chunk's memory (and a Node Buffer's
         // slice() is a view, not a copy).
         this.carry = new Uint8Array(chunk.subarray(pos));
+        if (this.carry.length > MAX_OPS_LINE) this.lineTooLong();
         return;
       }
       this.oneLine(chunk, pos, end);
       pos = end + 1;
     }
+  }
+
+  /** A line over MAX_OPS_LINE bytes: bad input (a binary file, a runaway line), never held whole. */
+  private lineTooLong(): never {
+    this.lineNo++;
+    return this.fail(`a line of at most ${MAX_OPS_LINE} bytes`, "a longer line");
   }
 
   private oneLine(buf: Uint8Array, start: number, end: number): void {
@@ -322,13 +332,11 @@ export class OpsRunner {
   }
 
   private parseOperand(text: string, what: string): Operand {
-    if (DEC.test(text)) {
-      if (text.length < 16) return Number(text);
+    if (DEC.test(text) && text.length < 16) return Number(text);
+    if (DEC.test(text) || HEX.test(text)) {
       const b = BigInt(text);
-      return b < BigInt(SAFE_LIMIT) ? Number(b) : b;
-    }
-    if (HEX.test(text)) {
-      const b = BigInt(text);
+      // Operands are the kernel's unsigned long: 2^64 and above is no value of it.
+      if (b > ULONG_MAX) this.fail(`${what} below 2^64`, text);
       return b < BigInt(SAFE_LIMIT) ? Number(b) : b;
     }
     return this.fail(what, text);

@@ -4,8 +4,8 @@
  * versions, so a difference between kernels is a line here, not an `if` on a
  * version string somewhere in the code.
  *
- * Sources: `../shared/conformance/<version>/README.md` ("Differences from ...",
- * function by function) and `kernel-behaviour.md` §7 (VER-*). Each switch
+ * Sources: `test/fixtures/conformance/<version>/README.md` ("Differences from ...",
+ * function by function) and `docs/kernel-rules.md` §7 (VER-*). Each switch
  * names the section that justifies it in `sources`.
  */
 
@@ -85,14 +85,14 @@ const MAINLINE: KernelProfile = {
   groupTypeRules: "owner-eperm",
   hasDmaFqType: true,
   sources: {
-    magazineSize: "kernel-behaviour.md §1.1 IOVA_MAG_SIZE 127",
-    depotMax: "kernel-behaviour.md §1.9 IOVA-6.6: unbounded linked-list depot",
-    depotTrimWork: "kernel-behaviour.md §1.9 IOVA-6.7: iova_depot_work_func, IOVA_DEPOT_DELAY 100 ms",
-    depotDrainOrder: "conformance/6.1/README.md difference 5: mainline pops the list head",
-    retryAboveCachedNode: "kernel-behaviour.md §1.5 IOVA-2.2 step 5",
-    roundUpIn: "kernel-behaviour.md §1.8 IOVA-5.1",
-    sacFirst: "kernel-behaviour.md §2.3 DMA-3.3 (pci_32bit_workaround, 6.4+)",
-    groupTypeRules: "kernel-behaviour.md §3.4 R-GRP-4",
+    magazineSize: "docs/kernel-rules.md §1.1 IOVA_MAG_SIZE 127",
+    depotMax: "docs/kernel-rules.md §1.9 IOVA-6.6: unbounded linked-list depot",
+    depotTrimWork: "docs/kernel-rules.md §1.9 IOVA-6.7: iova_depot_work_func, IOVA_DEPOT_DELAY 100 ms",
+    depotDrainOrder: "test/fixtures/conformance/6.1/README.md difference 5: mainline pops the list head",
+    retryAboveCachedNode: "docs/kernel-rules.md §1.5 IOVA-2.2 step 5",
+    roundUpIn: "docs/kernel-rules.md §1.8 IOVA-5.1",
+    sacFirst: "docs/kernel-rules.md §2.3 DMA-3.3 (pci_32bit_workaround, 6.4+)",
+    groupTypeRules: "docs/kernel-rules.md §3.4 R-GRP-4",
   },
 };
 
@@ -113,13 +113,13 @@ const V6_1: KernelProfile = {
   groupTypeRules: "single-device-ebusy",
   hasDmaFqType: true,
   sources: {
-    magazineSize: "conformance/6.1/README.md: IOVA_MAG_SIZE is 127 in both",
-    depotMax: "conformance/6.1/README.md difference 1: MAX_GLOBAL_MAGS 32",
-    depotOverflowFreesToTree: "conformance/6.1/README.md difference 2",
-    depotTrimWork: "conformance/6.1/README.md difference 3: no iova_depot_work_func",
-    depotDrainOrder: "conformance/6.1/README.md difference 5: depot[0] first",
-    sacFirst: "kernel-behaviour.md §7 VER-4 (no sticky flag before 6.4)",
-    groupTypeRules: "kernel-behaviour.md §3.5 R-GRP-OLD",
+    magazineSize: "test/fixtures/conformance/6.1/README.md: IOVA_MAG_SIZE is 127 in both",
+    depotMax: "test/fixtures/conformance/6.1/README.md difference 1: MAX_GLOBAL_MAGS 32",
+    depotOverflowFreesToTree: "test/fixtures/conformance/6.1/README.md difference 2",
+    depotTrimWork: "test/fixtures/conformance/6.1/README.md difference 3: no iova_depot_work_func",
+    depotDrainOrder: "test/fixtures/conformance/6.1/README.md difference 5: depot[0] first",
+    sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)",
+    groupTypeRules: "docs/kernel-rules.md §3.5 R-GRP-OLD",
   },
 };
 
@@ -140,12 +140,12 @@ const V5_15: KernelProfile = {
   groupTypeRules: "single-device-ebusy",
   hasDmaFqType: true,
   sources: {
-    magazineSize: "conformance/5.15/README.md, differences from 6.1, 1: IOVA_MAG_SIZE 128",
-    depotMax: "conformance/5.15/README.md: MAX_GLOBAL_MAGS 32, same as 6.1",
-    depotDrainOrder: "conformance/5.15/README.md: free_global_cached_iovas (depot[0] first)",
-    roundUpIn: "conformance/5.15/README.md, differences from 6.1, 2; kernel-behaviour.md VER-3",
-    flushQueueIn: "conformance/5.15/README.md, differences from 6.1, 3; kernel-behaviour.md VER-5",
-    groupTypeRules: "kernel-behaviour.md §3.5 R-GRP-OLD",
+    magazineSize: "test/fixtures/conformance/5.15/README.md, differences from 6.1, 1: IOVA_MAG_SIZE 128",
+    depotMax: "test/fixtures/conformance/5.15/README.md: MAX_GLOBAL_MAGS 32, same as 6.1",
+    depotDrainOrder: "test/fixtures/conformance/5.15/README.md: free_global_cached_iovas (depot[0] first)",
+    roundUpIn: "test/fixtures/conformance/5.15/README.md, differences from 6.1, 2; docs/kernel-rules.md VER-3",
+    flushQueueIn: "test/fixtures/conformance/5.15/README.md, differences from 6.1, 3; docs/kernel-rules.md VER-5",
+    groupTypeRules: "docs/kernel-rules.md §3.5 R-GRP-OLD",
   },
 };
 
@@ -166,14 +166,15 @@ const V5_10: KernelProfile = {
   groupTypeRules: "single-device-ebusy",
   hasDmaFqType: false,
   sources: {
-    magazineSize: "conformance/5.10/README.md, differences from 5.15, 5: IOVA_MAG_SIZE 128",
-    flushDrainsDepot: "conformance/5.10/README.md, differences from 5.15, 2 and 3: no free_global_cached_iovas",
-    retryAboveCachedNode: "conformance/5.10/README.md, differences from 5.15, 1: no retry-from-last-node",
+    magazineSize: "test/fixtures/conformance/5.10/README.md, differences from 5.15, 5: IOVA_MAG_SIZE 128",
+    flushDrainsDepot:
+      "test/fixtures/conformance/5.10/README.md, differences from 5.15, 2 and 3: no free_global_cached_iovas",
+    retryAboveCachedNode: "test/fixtures/conformance/5.10/README.md, differences from 5.15, 1: no retry-from-last-node",
     walkStopsAtLowBound:
-      "conformance/5.10/README.md, differences from 5.15, 1: one walk; 5.10's loop condition is `curr && new_pfn <= curr->pfn_hi`",
-    roundUpIn: "conformance/5.10/README.md: round-up in dma-iommu (harness-compensated)",
-    hasDmaFqType: "kernel-behaviour.md §7 VER-7; issue 7: 5.10 has no DMA-FQ string",
-    groupTypeRules: "kernel-behaviour.md §3.5 R-GRP-OLD",
+      "test/fixtures/conformance/5.10/README.md, differences from 5.15, 1: one walk; 5.10's loop condition is `curr && new_pfn <= curr->pfn_hi`",
+    roundUpIn: "test/fixtures/conformance/5.10/README.md: round-up in dma-iommu (harness-compensated)",
+    hasDmaFqType: "docs/kernel-rules.md §7 VER-7; issue 7: 5.10 has no DMA-FQ string",
+    groupTypeRules: "docs/kernel-rules.md §3.5 R-GRP-OLD",
   },
 };
 

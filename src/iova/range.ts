@@ -1,5 +1,5 @@
 /**
- * The configurable rcache range (configurable-range.md §1): bytes to the
+ * The configurable rcache range (docs/configurable-range.md §1): bytes to the
  * number of size classes K, and K back to the largest cached size.
  */
 

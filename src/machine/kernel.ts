@@ -3,7 +3,7 @@
  * driver ← sysfs), runs the boot sequence on the virtual clock, keeps the
  * kernel log, and moves time so flush-queue timers and depot trims fire.
  *
- * Boot, in the kernel's order (kernel-behaviour.md R-GRP-2.3, 3.8, R-DD-2.4):
+ * Boot, in the kernel's order (docs/kernel-rules.md R-GRP-2.3, 3.8, R-DD-2.4):
  *   0 s      command line
  *   1.0 s    iommu_subsys_init: default domain type and TLB policy lines
  *   1.5 s    IOMMU driver init (VT-d Caching Mode forces strict here), then
@@ -28,7 +28,7 @@
 import { type CookieSnapshot, IommuDma, type IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { DmaMapping } from "../dma/mapping.ts";
 import { DriverCore, type DriverModel, type ProbeContext, type RegisteredDriver } from "../driver/core.ts";
-import { e1000eDriver, hisiSasV3Driver, nvmeDriver, plainDriver } from "../driver/drivers.ts";
+import { e1000eDriver, hisiSasV3Driver, nvmeDriver, plainDriver, QEMU_NVME } from "../driver/drivers.ts";
 import { DRIVER_POLICY } from "../driver/policy.ts";
 import { IommuCore } from "../iommu/core.ts";
 import { Device } from "../iommu/device.ts";
@@ -50,7 +50,7 @@ export interface BootOptions {
   readonly cpus?: number;
 }
 
-/** One DMA domain's rcache range and what it holds (configurable-range.md §5, last point). */
+/** One DMA domain's rcache range and what it holds (docs/configurable-range.md §5, last point). */
 export interface DomainRangeCost {
   readonly group: number;
   /** The type as the group's `type` file spells it. */
@@ -173,6 +173,7 @@ export class Kernel {
         segBoundaryMask: d.segBoundaryMask,
         maxSegSize: d.maxSegSize,
         usesMsi: d.usesMsi,
+        identityDefault: d.identityDefault,
       });
       devices.push(dev);
       this.iommu.probeDevice(dev, d.group);
@@ -201,7 +202,10 @@ export class Kernel {
     let model: DriverModel;
     switch (d.model) {
       case "nvme":
-        model = nvmeDriver(this.profile.name);
+        model = nvmeDriver(this.profile.name, (dev) => {
+          const nv = this.machine.devices.find((x) => x.bdf === dev.name)?.nvme ?? QEMU_NVME;
+          return { mdts: nv.mdts, ioQueues: nv.ioQueues, cpus: this.cpus };
+        });
         break;
       case "e1000e":
         model = e1000eDriver();

@@ -35,29 +35,35 @@ test("the built-ins validate, and a minimal YAML machine parses with defaults", 
   assert.equal(parseMachine(JSON.stringify(m), "m.json").name, "m");
 });
 
-test("errors name the file, the path and what was expected", () => {
+test("errors name the file, the line, the path, what was expected and what was found", () => {
   assert.equal(
     errorOf(GOOD.replace("vendor: 0x1b36", 'vendor: "zz"')),
-    'm.yaml: devices[0].vendor: expected an integer such as 4096 or "0xfee00000"',
+    'm.yaml:7: devices[0].vendor: expected an integer such as 4096 or "0xfee00000", found "zz"',
   );
-  assert.equal(errorOf(GOOD.replace("cpus: 2", "cpus: two")), "m.yaml: cpus: expected number, received string");
+  assert.equal(errorOf(GOOD.replace("cpus: 2", "cpus: two")), 'm.yaml:3: cpus: expected number, found "two"');
   assert.equal(
     errorOf(GOOD.replace('"0000:00:01.0"', '"00:01.0"')),
-    'm.yaml: devices[0].bdf: expected a PCI address such as "0000:00:01.0" (lower-case hex)',
+    'm.yaml:7: devices[0].bdf: expected a PCI address such as "0000:00:01.0" (lower-case hex), found "00:01.0"',
   );
   assert.equal(
     errorOf(GOOD.replace("granule: 4096", "granule: 3000")),
-    "m.yaml: iommu.granule: expected a power of two",
+    'm.yaml:4: iommu.granule: expected a power of two, found "3000"',
   );
-  assert.match(errorOf(GOOD.replace("cpus: 2", "cpus: 2\ncpu: 3")), /^m\.yaml: \(top level\): unexpected key "cpu"$/);
-  assert.match(errorOf(GOOD.replace('hostBridges: [{ name: "pci0000:00" }]', "")), /^m\.yaml: hostBridges: expected/);
-  assert.match(errorOf("name: [unclosed"), /^m\.yaml:1: cannot parse YAML: /);
+  assert.match(
+    errorOf(GOOD.replace("cpus: 2", "cpus: 2\ncpu: 3")),
+    /^m\.yaml:4: \(top level\): expected one of the known keys, found "cpu"$/,
+  );
+  assert.match(
+    errorOf(GOOD.replace('hostBridges: [{ name: "pci0000:00" }]', "")),
+    /^m\.yaml:2: hostBridges: expected array, found nothing$/,
+  );
+  assert.match(errorOf("name: [unclosed"), /^m\.yaml:1: expected YAML, found an error: /);
   assert.equal(
     errorOf(`${GOOD}  - { bdf: "0000:00:01.0", vendor: 1, device: 1, class: 1, group: b }\n`),
-    'm.yaml: devices[1].bdf: expected a unique PCI address, found "0000:00:01.0" twice',
+    'm.yaml:8: devices[1].bdf: expected a unique PCI address, found "0000:00:01.0" twice',
   );
   assert.equal(
     errorOf(GOOD.replace("group: a", "group: a, hostBridge: pci0000:01")),
-    'm.yaml: devices[0].hostBridge: expected one of pci0000:00, found "pci0000:01"',
+    'm.yaml:7: devices[0].hostBridge: expected one of pci0000:00, found "pci0000:01"',
   );
 });

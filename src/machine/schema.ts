@@ -6,11 +6,11 @@
  * here: the CLI reads the file and hands the text in.
  */
 
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { PROFILE_NAMES } from "../iova/profile.ts";
 import { isPowerOfTwo } from "../stdx/bits.ts";
 import { InputError } from "../stdx/errors.ts";
+import { describeIssue, issueLinePath, loadYaml } from "../stdx/yaml.ts";
 
 /** A non-negative integer below 2^53, given as a number or a "0x..." / decimal string. */
 const addr = z.union([
@@ -47,6 +47,35 @@ const deviceSchema = z.strictObject({
   segBoundaryMask: addr.optional(),
   maxSegSize: addr.optional(),
   usesMsi: z.boolean().default(false),
+  /** `numa_node` of the device (-1: none), as sysfs shows it. */
+  numaNode: z.number().int().min(-1).max(1023).default(-1),
+  /**
+   * The IOMMU driver's `def_domain_type()` asks for an identity domain for
+   * this device (VT-d's graphics and Azalia identity maps, quirks): its
+   * group gets identity whatever the global default (untrusted still wins).
+   */
+  identityDefault: z.boolean().default(false),
+  /** An NVMe controller: what nvme-pci reads from it at probe. */
+  nvme: z
+    .strictObject({
+      /**
+       * MDTS (Identify Controller byte 77): the largest transfer is 2^MDTS
+       * units of the controller's minimum page size (CAP.MPSMIN, 4 KiB);
+       * 0 means no limit.
+       */
+      mdts: z.number().int().min(0).max(20).default(7),
+      /** I/O queue pairs the controller grants (Set Features, Number of Queues). */
+      ioQueues: z.number().int().min(1).max(65535).default(64),
+    })
+    .optional(),
+  /** A network port: its queues (ethtool's combined channels) and link speed. */
+  nic: z
+    .strictObject({
+      rxQueues: z.number().int().min(1).max(4096),
+      txQueues: z.number().int().min(1).max(4096),
+      speedMbps: z.number().int().positive().optional(),
+    })
+    .optional(),
 });
 
 const matchSchema = z.strictObject({
@@ -115,25 +144,18 @@ export type DriverDesc = z.infer<typeof driverSchema>;
 
 /**
  * Parses and validates a machine description (YAML, which includes JSON).
- * `file` names the source in error messages.
+ * `file` names the source in error messages, with the line of the key.
  */
 export function parseMachine(text: string, file: string): MachineDesc {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { intAsBigInt: false });
-  } catch (e) {
-    if (e instanceof YAMLParseError) {
-      const line = e.linePos?.[0]?.line ?? 1;
-      throw new InputError(`${file}:${line}: cannot parse YAML: ${e.message.split("\n")[0]}`);
-    }
-    throw e;
-  }
-  const r = machineSchema.safeParse(raw);
+  const { data, lineOf } = loadYaml(text, file);
+  const at = (path: readonly PropertyKey[], linePath = path) => `${file}:${lineOf(linePath) ?? 1}: ${pathText(path)}`;
+  if (data === null) throw new InputError(`${file}:1: expected a machine description, found an empty document`);
+  const r = machineSchema.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new InputError(`${file}: ${pathText(issue.path)}: ${issueText(issue)}`);
+    throw new InputError(`${at(issue.path, issueLinePath(issue))}: ${describeIssue(issue, data)}`);
   }
-  checkMachine(r.data, file);
+  checkMachine(r.data, at);
   return r.data;
 }
 
@@ -149,38 +171,23 @@ function pathText(path: readonly PropertyKey[]): string {
   return s;
 }
 
-function issueText(issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_union" && issue.errors.length > 0) {
-    // Report the branch that got furthest: one whose failure is not just the wrong type.
-    const all = issue.errors.flat();
-    const specific = all.find((i) => i.code !== "invalid_type");
-    if (specific) return issueText(specific);
-    const expected = [...new Set(all.map((i) => (i.code === "invalid_type" ? i.expected : "")))].join(" or ");
-    return `expected ${expected}, found ${all[0].message.replace(/^.*received /, "")}`;
-  }
-  const m = issue.message.replace(/^Invalid input: /, "").replace(/^Too (small|big): /, "");
-  if (issue.code === "unrecognized_keys")
-    return `unexpected key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-  return m.startsWith("expected") ? m : `expected ${m}`;
-}
-
 /** Cross-field checks zod's shapes cannot say. */
-function checkMachine(m: MachineDesc, file: string): void {
+function checkMachine(m: MachineDesc, at: (path: readonly PropertyKey[]) => string): void {
   const bridges = new Set(m.hostBridges.map((b) => b.name));
   const seen = new Set<string>();
   m.devices.forEach((d, i) => {
     if (seen.has(d.bdf))
-      throw new InputError(`${file}: devices[${i}].bdf: expected a unique PCI address, found "${d.bdf}" twice`);
+      throw new InputError(`${at(["devices", i, "bdf"])}: expected a unique PCI address, found "${d.bdf}" twice`);
     seen.add(d.bdf);
     if (d.hostBridge !== undefined && !bridges.has(d.hostBridge)) {
       throw new InputError(
-        `${file}: devices[${i}].hostBridge: expected one of ${[...bridges].join(", ")}, found "${d.hostBridge}"`,
+        `${at(["devices", i, "hostBridge"])}: expected one of ${[...bridges].join(", ")}, found "${d.hostBridge}"`,
       );
     }
     d.reservedRegions.forEach((r, j) => {
       if (r.end < r.start) {
         throw new InputError(
-          `${file}: devices[${i}].reservedRegions[${j}].end: expected an end at or above start ${r.start}, found ${r.end}`,
+          `${at(["devices", i, "reservedRegions", j, "end"])}: expected an end at or above start ${r.start}, found ${r.end}`,
         );
       }
     });
@@ -188,11 +195,13 @@ function checkMachine(m: MachineDesc, file: string): void {
   const names = new Set<string>();
   m.drivers.forEach((d, i) => {
     if (names.has(d.name))
-      throw new InputError(`${file}: drivers[${i}].name: expected a unique driver name, found "${d.name}" twice`);
+      throw new InputError(`${at(["drivers", i, "name"])}: expected a unique driver name, found "${d.name}" twice`);
     names.add(d.name);
   });
   if (m.iommu.granule > m.pageSize) {
     // dma-iommu refuses granules above PAGE_SIZE for the DMA API.
-    throw new InputError(`${file}: iommu.granule: expected at most pageSize ${m.pageSize}, found ${m.iommu.granule}`);
+    throw new InputError(
+      `${at(["iommu", "granule"])}: expected at most pageSize ${m.pageSize}, found ${m.iommu.granule}`,
+    );
   }
 }

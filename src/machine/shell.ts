@@ -2,7 +2,7 @@
  * The shell of `iovalab shell`: a few commands over a booted kernel, with the
  * output and error text a bash script on the real machine prints (bash 5.2
  * for redirections and builtins, busybox 1.35 for cat, ls and readlink, as
- * in `../shared/kernel/sysfs-behaviour.txt`).
+ * in the reference machine's sysfs session, docs/reference-machines.md).
  *
  * Commands, one per line, `#` comments:
  *   cat PATH...            echo [-n] [ARGS]     printf FORMAT [ARGS]
@@ -12,13 +12,16 @@
  *   map-sg BDF LEN[@PHYS],... [--cpu N]            dma_map_sg: prints "ADDR LEN" per output segment
  *   unmap BDF ADDR SIZE [--cpu N]                  dma_unmap_page / the span of a mapped list
  *   sleep MS                                       moves the virtual clock (flush-queue timers fire)
+ *   help                                           the list of commands
+ *   exit [N]                                       ends the shell with status N (default: the last)
  * Any command's output may be redirected with `> PATH`. `$?` expands to the
  * last status. Every command line moves the virtual clock by 1 ms first, so
  * log timestamps advance; nothing else depends on anything but the input.
  */
 
 import type { Errno } from "../iommu/types.ts";
-import { InputError } from "../stdx/errors.ts";
+import { DURATION_EXPECTED, isDurationMs } from "../stdx/duration.ts";
+import { InputError, quote } from "../stdx/errors.ts";
 import type { Kernel } from "./kernel.ts";
 
 export interface ShellResult {
@@ -53,9 +56,28 @@ interface Word {
   text: string;
 }
 
+/** What `help` prints: the commands of the file header, in a person's words. */
+export const HELP = `Commands (one per line; # starts a comment; > PATH redirects; $? is the last status):
+  cat PATH...                          print sysfs files
+  echo [-n] [-e] [ARGS]                print ARGS (to a sysfs file with > PATH)
+  printf FORMAT [ARGS]                 bash's printf: %s %d %i %u %x %%
+  ls PATH...                           list sysfs directories
+  readlink PATH                        a symlink's target
+  dmesg                                the kernel log
+  dma-info BDF                         DMA limits, domain type and group of a device
+  map BDF SIZE [--cpu N] [--phys ADDR] dma_map_page: prints the DMA address
+  map-sg BDF LEN[@PHYS],... [--cpu N]  dma_map_sg: prints "ADDR LEN" per segment
+  unmap BDF ADDR SIZE [--cpu N]        dma_unmap_page (or the whole mapped list)
+  sleep MS                             move the virtual clock (flush-queue timers fire)
+  help                                 this list
+  exit [N]                             leave the shell (Ctrl-D too)
+`;
+
 export class Shell {
   readonly kernel: Kernel;
   lastStatus = 0;
+  /** The status `exit` asked for; null while the shell runs. */
+  exitStatus: number | null = null;
   /** Physical pages handed out to `map` without `--phys`. */
   private nextPhys = 0x1_0000_0000;
 
@@ -161,6 +183,22 @@ export class Shell {
       case "sleep":
         out = this.sleep(rest);
         break;
+      case "help":
+        out = { chunks: [HELP], stderr: "", status: 0 };
+        break;
+      case "exit": {
+        // bash: `exit` alone keeps the last status; `exit N` takes N mod 256.
+        const n = rest.length === 0 ? this.lastStatus : parseNum(rest[0]);
+        if (n === null || rest.length > 1) {
+          return {
+            stdout: "",
+            stderr: `bash: line ${lineNo}: exit: ${rest[0]}: numeric argument required\n`,
+            status: 2,
+          };
+        }
+        this.exitStatus = n % 256;
+        return { stdout: "", stderr: "", status: n % 256 };
+      }
       default:
         return { stdout: "", stderr: `bash: line ${lineNo}: ${cmd}: command not found\n`, status: 127 };
     }
@@ -192,9 +230,14 @@ export class Shell {
   }
 
   /**
-   * bash's `printf` with %s, %d, %u, %x, %%, and backslash escapes in the
-   * format. Its output reaches the file one line at a time (stdio line
-   * buffering: `printf 'identity\n\n'` is two writes, sysfs-behaviour.txt).
+   * bash's `printf` with %s, %d, %i, %u, %x, %%, and backslash escapes in the
+   * format. The format is reused while arguments remain, and only if it
+   * consumed one (a format without conversions prints once). A number that
+   * does not parse whole prints what its leading part gives and bash's
+   * message, status 1; values are 64-bit as in bash (%u and %x of a negative
+   * number wrap, a value beyond 64 bits is clamped with a warning). Its
+   * output reaches the file one line at a time (stdio line buffering:
+   * `printf 'identity\n\n'` is two writes, as on the real machine).
    */
   private printf(args: string[], lineNo: number) {
     if (args.length === 0) {
@@ -206,17 +249,27 @@ export class Shell {
     }
     const [fmt, ...vals] = args;
     let out = "";
+    let stderr = "";
+    let status = 0;
     let i = 0;
-    do {
-      out += fmt.replace(/%([%sdux])|\\(0[0-7]{0,3}|.)/g, (_m, conv, esc) => {
+    for (;;) {
+      const before = i;
+      out += fmt.replace(/%([%sdiux])|\\(0[0-7]{0,3}|.)/g, (_m, conv, esc) => {
         if (esc !== undefined) return unescapeC(`\\${esc}`);
         if (conv === "%") return "%";
         const v = vals[i++] ?? "";
         if (conv === "s") return v;
-        const n = v === "" ? 0n : BigInt(v);
-        return conv === "x" ? n.toString(16) : n.toString();
+        const n = printfNumber(v);
+        if (n.error !== null) {
+          stderr += `bash: line ${lineNo}: printf: ${n.error}\n`;
+          status = 1;
+        }
+        if (conv === "d" || conv === "i") return n.value.toString();
+        const u = BigInt.asUintN(64, n.value);
+        return conv === "x" ? u.toString(16) : u.toString();
       });
-    } while (i < vals.length);
+      if (i >= vals.length || i === before) break;
+    }
     const chunks: string[] = [];
     let start = 0;
     for (let j = 0; j < out.length; j++) {
@@ -226,7 +279,7 @@ export class Shell {
       }
     }
     if (start < out.length) chunks.push(out.slice(start));
-    return { chunks, stderr: "", status: 0 };
+    return { chunks, stderr, status };
   }
 
   /** busybox `cat`. */
@@ -284,6 +337,8 @@ export class Shell {
 
   /** `dma-info BDF`: exactly four lines (issue 3). */
   private dmaInfo(args: string[]) {
+    const extra = extraOperands("dma-info BDF", args, 1);
+    if (extra) return extra;
     const f = this.findDevice("dma-info", args[0]);
     if (!f.dev) return f.err;
     const k = this.kernel;
@@ -329,6 +384,8 @@ export class Shell {
   private map(args: string[]) {
     const o = this.options("map", args);
     if (typeof o === "string") return { chunks: [], stderr: `${o}\n`, status: 2 };
+    const extra = extraOperands("map BDF SIZE [--cpu N] [--phys ADDR]", o.pos, 2);
+    if (extra) return extra;
     const f = this.findDevice("map", o.pos[0]);
     if (!f.dev) return f.err;
     const size = parseNum(o.pos[1]);
@@ -343,6 +400,8 @@ export class Shell {
   private mapSg(args: string[]) {
     const o = this.options("map-sg", args);
     if (typeof o === "string") return { chunks: [], stderr: `${o}\n`, status: 2 };
+    const extra = extraOperands("map-sg BDF LEN[@PHYS],... [--cpu N]", o.pos, 2);
+    if (extra) return extra;
     const f = this.findDevice("map-sg", o.pos[0]);
     if (!f.dev) return f.err;
     const sg: { phys: number; length: number }[] = [];
@@ -367,6 +426,8 @@ export class Shell {
   private unmap(args: string[]) {
     const o = this.options("unmap", args);
     if (typeof o === "string") return { chunks: [], stderr: `${o}\n`, status: 2 };
+    const extra = extraOperands("unmap BDF ADDR SIZE [--cpu N]", o.pos, 3);
+    if (extra) return extra;
     const f = this.findDevice("unmap", o.pos[0]);
     if (!f.dev) return f.err;
     const addr = parseNum(o.pos[1]);
@@ -381,11 +442,67 @@ export class Shell {
   }
 
   private sleep(args: string[]) {
+    const extra = extraOperands("sleep MS", args, 1);
+    if (extra) return extra;
     const ms = parseNum(args[0]);
-    if (ms === null) return { chunks: [], stderr: "sleep: expected milliseconds\n", status: 2 };
+    if (ms === null || !isDurationMs(ms)) {
+      return { chunks: [], stderr: `sleep: expected ${DURATION_EXPECTED}, found ${quote(args[0] ?? "")}\n`, status: 2 };
+    }
     this.kernel.advanceTo(this.kernel.nowNs + ms * 1_000_000);
     return { chunks: [], stderr: "", status: 0 };
   }
+}
+
+/** A command's operands beyond the `n` it takes are an error (status 2), never ignored. */
+function extraOperands(usage: string, operands: readonly string[], n: number) {
+  if (operands.length <= n) return null;
+  return {
+    chunks: [],
+    stderr: `${usage.split(" ")[0]}: expected "${usage}", found extra operand ${quote(operands[n])}\n`,
+    status: 2,
+  };
+}
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/**
+ * A printf numeric argument as bash reads it (strtoimax, base 0): blanks,
+ * a sign, then hex (0x), octal (leading 0) or decimal digits, or a quote
+ * and a character. What does not parse whole is an error with the value of
+ * the leading part; what exceeds 64 bits is clamped.
+ */
+function printfNumber(text: string): { value: bigint; error: string | null } {
+  if (text === "") return { value: 0n, error: null };
+  if (text[0] === "'" || text[0] === '"') {
+    return { value: text.length > 1 ? BigInt(text.codePointAt(1) ?? 0) : 0n, error: null };
+  }
+  const m = /^[ \t\n]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(text);
+  let value = 0n;
+  if (m) {
+    const digits = m[2];
+    const magnitude =
+      digits.length > 1 && digits[0] === "0" && (digits[1] === "x" || digits[1] === "X")
+        ? BigInt(digits)
+        : digits.length > 1 && digits[0] === "0"
+          ? BigInt(`0o${digits.slice(1)}`)
+          : BigInt(digits);
+    value = m[1] === "-" ? -magnitude : magnitude;
+  }
+  let error: string | null = null;
+  if (!m || m[0].length !== text.length) {
+    const kind = /^0[0-9]/.test(text)
+      ? "invalid octal number"
+      : /^0[xX]/.test(text)
+        ? "invalid hex number"
+        : "invalid number";
+    error = `${text}: ${kind}`;
+  }
+  if (value > INT64_MAX || value < INT64_MIN) {
+    value = value > INT64_MAX ? INT64_MAX : INT64_MIN;
+    error ??= `warning: ${text}: Numerical result out of range`;
+  }
+  return { value, error };
 }
 
 function parseNum(s: string | undefined): number | null {

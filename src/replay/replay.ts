@@ -20,7 +20,7 @@
  */
 
 import type { Device } from "../iommu/device.ts";
-import type { IovaDomain } from "../iova/domain.ts";
+import { DEFAULT_RCACHE_ORDERS, type IovaDomain } from "../iova/domain.ts";
 import type { ProfileName } from "../iova/profile.ts";
 import { bootMachine, type Kernel } from "../machine/index.ts";
 import type { KernelCheckpoint } from "../machine/kernel.ts";
@@ -29,6 +29,7 @@ import { InputError } from "../stdx/errors.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { TraceMachine } from "../trace/machine.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { CpuOrder } from "./cpu-order.ts";
 
 export interface ReplayOptions {
   machine: MachineDesc;
@@ -44,6 +45,12 @@ export interface ReplayOptions {
   cmdline?: string;
   /** Replay a process-context map before the interrupt-context unmaps just before it where the trace shows it (see `Replayer.push`); default: in strict replays. */
   irqReorder?: boolean;
+  /**
+   * Strict replays: where a map lands elsewhere than the trace's, try the
+   * orders of two CPUs' operations the trace cannot tell apart (see
+   * `CpuOrder`); default: in strict replays.
+   */
+  cpuOrder?: boolean;
   /** Move a flush-queue timer armed by the idle task to the last busy CPU (see `apply`); default: kernels before 6.9. */
   idleTimerMoves?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
@@ -134,6 +141,8 @@ export interface ReplayResult {
   refusedUnmaps: number;
   /** Maps replayed before interrupt-context unmaps the trace shows before them (see `Replayer.push`). */
   reordered: number;
+  /** Strict: calls replayed across another CPU's, where the kernel's IOVAs show that order (see `CpuOrder`). */
+  cpuOrderMoves: number;
   /** Flush-queue timers armed from an idle CPU and moved to the busy CPU (see `apply`). */
   timerMoves: number;
   firstMismatch: Mismatch | null;
@@ -283,6 +292,10 @@ export class Replayer {
   /** Virtual times of maps moved before an interrupt's unmaps. */
   private readonly applyAtNs = new Map<DmaCall, number>();
   private readonly irqReorder: boolean;
+  /** Strict replays as captured: the order of two CPUs' operations the trace cannot show (see `CpuOrder`). */
+  private cpuOrder: CpuOrder<ReplayCheckpoint, Outcome> | null;
+  /** The time `cpuOrder` replays the current call at, when it moved it before another CPU's map. */
+  private orderAtNs: number | undefined = undefined;
   /** The CPU of the last call made by a task other than the idle task. */
   private busyCpu = -1;
   private readonly idleTimerMoves: boolean;
@@ -336,6 +349,21 @@ export class Replayer {
     this.kernel = bootMachine(opts.machine, { kernel: opts.kernel, cpus: opts.cpus, cmdline: words.join(" ") });
     // The interrupted-allocation evidence of `push` holds where frees reach the rcache at once: strict.
     this.irqReorder = opts.irqReorder ?? this.kernel.iommu.config.strict;
+    const cpuOrder = opts.cpuOrder ?? this.kernel.iommu.config.strict;
+    this.cpuOrder = cpuOrder
+      ? new CpuOrder<ReplayCheckpoint, Outcome>({
+          apply: (c, atNs) => {
+            this.orderAtNs = atNs;
+            this.wantState = this.r.firstMismatch === null;
+            this.applyAt(c);
+            this.orderAtNs = undefined;
+            return this.outcomeOf(c);
+          },
+          save: () => this.save(),
+          restore: (s) => this.restore(s),
+          finalize: (c, o) => this.finalize(c, o),
+        })
+      : null;
     // 6.9 replaced get_nohz_timer_target() by the timer-migration hierarchy: the timer then stays
     // queued on the arming CPU and only an idle CPU's expired timers run elsewhere.
     this.idleTimerMoves = opts.idleTimerMoves ?? this.kernel.profile.name !== "mainline";
@@ -364,6 +392,7 @@ export class Replayer {
       failures: 0,
       refusedUnmaps: 0,
       reordered: 0,
+      cpuOrderMoves: 0,
       timerMoves: 0,
       firstMismatch: null,
       mismatchCauses: new Map(),
@@ -386,6 +415,14 @@ export class Replayer {
         swapped: 0,
       };
     }
+  }
+
+  /**
+   * Keeps the trace's order of the CPUs' calls (`cpuOrder` off): a what-if
+   * beside its baseline, whose IOVAs are not the trace's to fit an order to.
+   */
+  keepTraceOrder(): void {
+    this.cpuOrder = null;
   }
 
   private get iovad(): IovaDomain {
@@ -470,17 +507,13 @@ export class Replayer {
         continue;
       }
       const x = q[j];
-      let k = run.length;
-      if (x.kind === "map" && !x.irq) {
-        k = 0;
-        for (let r = run.length - 1; r >= 0; r--) {
-          const u = q[run[r]];
-          if (u.iova < x.iova + x.sizeBytes && x.iova < u.iova + u.sizeBytes) {
-            k = r + 1;
-            break;
-          }
-        }
-      }
+      const k =
+        x.kind === "map" && !x.irq
+          ? this.allocatedBefore(
+              x,
+              run.map((i) => q[i]),
+            )
+          : run.length;
       for (const i of run) this.resolved.add(q[i]);
       if (k < run.length) {
         const before = q[run[k]];
@@ -493,8 +526,41 @@ export class Replayer {
     }
   }
 
+  /**
+   * Where in an interrupt's run of unmaps `run` (on `x`'s CPU, just before
+   * it) map `x` allocated: the index of the first unmap it preceded, or
+   * `run.length` (after them all, as traced). Only unmaps of `x`'s own task
+   * (the interrupt stopped it between allocation and map) can follow its
+   * allocation, and only after the last of them that freed part of its
+   * range. Evidence that it came first is an unmap of its rcache size class
+   * (captured kernel: `IOVA_RANGE_CACHE_MAX_SIZE` classes) whose IOVA it did
+   * not take: strict frees go onto the top of that CPU's magazine, which the
+   * next allocation of the class pops. An unmap of another class, or of an
+   * uncached size (a tree free), says nothing, so the trace order stands.
+   */
+  private allocatedBefore(x: DmaCall, run: DmaCall[]): number {
+    let k = run.length;
+    while (k > 0 && run[k - 1].pid === x.pid) k--;
+    for (let r = run.length - 1; r >= k; r--) {
+      const u = run[r];
+      if (u.iova < x.iova + x.sizeBytes && x.iova < u.iova + u.sizeBytes) {
+        k = r + 1;
+        break;
+      }
+    }
+    const g = this.iovad.granule;
+    const cls = capturedSizeClass(x.sizeBytes / g);
+    if (cls < 0) return run.length;
+    for (let r = k; r < run.length; r++) if (capturedSizeClass(run[r].sizeBytes / g) === cls) return k;
+    return run.length;
+  }
+
   /** Takes a call in its final order: replays it, or queues it until the flushes around it are placed. */
   private release(c: DmaCall): void {
+    if (this.cpuOrder !== null) {
+      this.cpuOrder.push(c);
+      return;
+    }
     if (!this.inferFlushes) {
       this.wantState = this.r.firstMismatch === null;
       this.applyAt(c);
@@ -543,7 +609,7 @@ export class Replayer {
    * than the trace. In a trial nothing else is recorded.
    */
   private applyAt(c: DmaCall): boolean {
-    const at = this.applyAtNs.get(c);
+    const at = this.orderAtNs ?? this.applyAtNs.get(c);
     this.advance(at ?? c.timestampNs, c);
     const cpu = c.cpu % this.cpus;
     this.outRefused = false;
@@ -1052,8 +1118,18 @@ export class Replayer {
 
   end(): ReplayResult {
     this.drain(true);
+    if (this.cpuOrder !== null) {
+      this.cpuOrder.end();
+      this.r.cpuOrderMoves = this.cpuOrder.moves;
+    }
     if (this.inferFlushes) this.step(true);
     this.flushEmit(Number.POSITIVE_INFINITY);
     return { ...this.r, clockOffsetNs: Math.max(0, this.clockOffsetNs), iovad: this.iovad };
   }
+}
+
+/** The rcache size class (`order_base_2`) of an allocation of `pages` in the captured kernel, or -1 for uncached sizes. */
+function capturedSizeClass(pages: number): number {
+  const c = pages <= 1 ? 0 : 32 - Math.clz32(pages - 1);
+  return c < DEFAULT_RCACHE_ORDERS ? c : -1;
 }

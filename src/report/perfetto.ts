@@ -1,5 +1,5 @@
 /**
- * A Chrome trace-event timeline of one run (../shared/spec/trace-events.md
+ * A Chrome trace-event timeline of one run (docs/trace-formats.md
  * §4), which ui.perfetto.dev opens: one process per kind of thing —
  * CPUs (a thread per CPU: every dma_map_sg/dma_unmap_sg as an instant with
  * its size, path and walk steps; a counter of busy / lock-wait / sync-wait

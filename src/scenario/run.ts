@@ -84,8 +84,11 @@ export interface RunContext {
   endNs: number;
 }
 
-/** Boots the machine for one run and sets its range the way the run says. */
-export function bootForRun(s: Scenario, run: RunSpec): Kernel {
+/**
+ * The kernel command line of one run: its mode and, but for the sysfs route
+ * (written after boot, see `bootForRun`), its range.
+ */
+export function runCmdline(s: Scenario, run: RunSpec): string {
   const words = [`iommu.strict=${run.mode === "strict" ? 1 : 0}`];
   switch (run.range) {
     case "default":
@@ -102,9 +105,14 @@ export function bootForRun(s: Scenario, run: RunSpec): Kernel {
       break;
   }
   if (s.cmdline !== "") words.push(s.cmdline);
-  const k = bootMachine(s.machine, { kernel: s.kernel, cmdline: words.join(" ") });
+  return words.join(" ");
+}
+
+/** Boots the machine for one run and sets its range the way the run says. */
+export function bootForRun(s: Scenario, run: RunSpec): Kernel {
+  const k = bootMachine(s.machine, { kernel: s.kernel, cmdline: runCmdline(s, run) });
   if (run.range === "sysfs") {
-    // The seed's sysfs route: unbind the HBA, write the group's file, bind again (configurable-range.md).
+    // The seed's sysfs route: unbind the HBA, write the group's file, bind again (docs/configurable-range.md).
     const group = k.groupOf(device(k))?.id;
     assert(group !== undefined, "the HBA has a group");
     const r = new Shell(k).runScript(

@@ -7,8 +7,11 @@ function fails(yaml: string, message: RegExp): void {
   assertInputError(() => parseScenarioYaml(yaml, "s.yaml"), message);
 }
 
-test("an empty file is the seed scenario; keys override it", () => {
-  assert.deepEqual(parseScenarioYaml("", "s.yaml"), seedScenario());
+test("an empty file is an error, not the seed scenario; keys override the seed", () => {
+  for (const empty of ["", "---\n", "# only a comment\n", "~\n"]) {
+    fails(empty, /^s\.yaml:1: expected a mapping of scenario keys, found an empty document$/);
+  }
+  assert.deepEqual(parseScenarioYaml("name: seed\n", "s.yaml"), seedScenario());
   const s = parseScenarioYaml(
     "seed: 9\ndurationMs: 5\ndisks:\n  queueDepth: 16\ncost:\n  lockHandoffNs: 300\n",
     "s.yaml",
@@ -30,10 +33,13 @@ test("bad inputs name the file, the line, the key path and what was expected", (
     "cost:\n  treeWalkNs: 3\n",
     /^s\.yaml:2: cost: expected one of the known keys \(treeWalkStepNs, .*\), found "treeWalkNs"$/,
   );
-  fails("machine: pdp-11\n", /^s\.yaml:1: machine: expected one of qemu-q35-nvme, hisi-sas-128, found "pdp-11"$/);
+  fails(
+    "machine: pdp-11\n",
+    /^s\.yaml:1: machine: expected one of qemu-q35-nvme, hisi-sas-128, arm-2s-nvme8, epyc-nvme, xeon-100g, found "pdp-11"$/,
+  );
   fails(
     "runs:\n  - { name: a, mode: strict, range: sysfs }\n",
-    /^s\.yaml: runs\.0\.bytes: expected the range in bytes for range sysfs, found nothing$/,
+    /^s\.yaml:2: runs\.0\.bytes: expected the range in bytes for range sysfs, found nothing$/,
   );
   fails(
     "runs:\n  - { name: a, mode: strict, range: default }\n  - { name: a, mode: lazy, range: default }\n",

@@ -9,13 +9,15 @@
  * the line when it can, the key path and what was expected.
  */
 
-import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
 import { BUILTIN_MACHINES } from "../machine/builtins.ts";
+import { parseCmdline } from "../machine/cmdline.ts";
 import { COST_PARAM_NAMES } from "../sim/cost.ts";
 import { DEVICE_PRESETS, type DiskParams } from "../sim/device.ts";
+import { MAX_DURATION_MS } from "../stdx/duration.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import { describeIssue, foundText, issueLinePath, loadYaml } from "../stdx/yaml.ts";
 import {
   BULK_1500,
   checkNetworkOptions,
@@ -193,8 +195,8 @@ const scenarioSchema = z
     machine: z.enum(BUILTIN_MACHINES as [string, ...string[]]).optional(),
     kernel: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]).optional(),
     seed: z.number().int().nonnegative().optional(),
-    durationMs: z.number().positive().max(10_000).optional(),
-    warmupMs: z.number().nonnegative().max(10_000).optional(),
+    durationMs: z.number().positive().max(MAX_DURATION_MS).optional(),
+    warmupMs: z.number().nonnegative().max(MAX_DURATION_MS).optional(),
     disks: z
       .object({
         count: posInt.max(64).optional(),
@@ -291,66 +293,50 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 export function validateScenarioData(
   data: unknown,
   where: string,
-  lineOf?: (path: PropertyKey[]) => number | null,
+  lineOf?: (path: readonly PropertyKey[]) => number | null,
 ): Scenario {
   const r = scenarioSchema.safeParse(data ?? {});
   if (!r.success) {
     const issue = r.error.issues[0];
     const path = issue.path.length === 0 ? "(top level)" : issue.path.join(".");
-    const line = lineOf?.(issue.path) ?? null;
-    throw new InputError(`${where}${line === null ? "" : `:${line}`}: ${path}: ${describeIssue(issue, data)}`);
+    const line = lineOf?.(issueLinePath(issue)) ?? null;
+    const keys = (p: readonly PropertyKey[]) => (p[0] === "cost" ? ` (${COST_PARAM_NAMES.join(", ")})` : "");
+    throw new InputError(`${where}${line === null ? "" : `:${line}`}: ${path}: ${describeIssue(issue, data, keys)}`);
   }
   const s = applyInput(r.data);
-  checkScenario(s, where, r.data.workload);
+  checkScenario(
+    s,
+    (path) => {
+      const line = lineOf?.(path) ?? null;
+      return `${where}${line === null ? "" : `:${line}`}`;
+    },
+    r.data.workload,
+  );
   return s;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
-  const found = valueAt(data, issue.path);
-  const foundText = found === undefined ? "nothing" : quote(typeof found === "string" ? found : JSON.stringify(found));
-  switch (issue.code) {
-    case "unrecognized_keys": {
-      const keys = issue.path[0] === "cost" ? ` (${COST_PARAM_NAMES.join(", ")})` : "";
-      return `expected one of the known keys${keys}, found ${issue.keys.map((k) => quote(k)).join(", ")}`;
-    }
-    case "invalid_value":
-      return `expected one of ${issue.values.map((v) => String(v)).join(", ")}, found ${foundText}`;
-    case "invalid_type":
-      return `expected ${issue.expected}, found ${foundText}`;
-    case "too_small":
-      return `expected ${issue.origin === "array" ? "at least" : issue.inclusive ? "a number >=" : "a number >"} ${issue.minimum}, found ${foundText}`;
-    case "too_big":
-      return `expected ${issue.origin === "array" ? "at most" : issue.inclusive ? "a number <=" : "a number <"} ${issue.maximum}, found ${foundText}`;
-    case "invalid_key":
-      return `expected a cost parameter (${COST_PARAM_NAMES.join(", ")}), found ${foundText}`;
-    default:
-      return `expected ${issue.message}, found ${foundText}`;
-  }
-}
-
-function valueAt(data: unknown, path: PropertyKey[]): unknown {
-  let v = data;
-  for (const p of path) {
-    if (v === null || typeof v !== "object") return undefined;
-    v = (v as Record<PropertyKey, unknown>)[p];
-  }
-  return v;
-}
-
 /** Relations zod cannot state: distinct run names, byte counts where the source needs them. */
-function checkScenario(s: Scenario, where: string, scenarioInputWorkload: ScenarioInput["workload"]): void {
+function checkScenario(
+  s: Scenario,
+  at: (path: readonly PropertyKey[]) => string,
+  scenarioInputWorkload: ScenarioInput["workload"],
+): void {
   const names = new Set<string>();
   s.runs.forEach((r, i) => {
     if (names.has(r.name))
-      throw new InputError(`${where}: runs.${i}.name: expected a unique name, found ${quote(r.name)} twice`);
+      throw new InputError(
+        `${at(["runs", i, "name"])}: runs.${i}.name: expected a unique name, found ${quote(r.name)} twice`,
+      );
     names.add(r.name);
     if ((r.range === "cmdline" || r.range === "sysfs") && r.bytes === null) {
       throw new InputError(
-        `${where}: runs.${i}.bytes: expected the range in bytes for range ${r.range}, found nothing`,
+        `${at(["runs", i, "bytes"])}: runs.${i}.bytes: expected the range in bytes for range ${r.range}, found nothing`,
       );
     }
     if (r.range === "default" && r.bytes !== null) {
-      throw new InputError(`${where}: runs.${i}.bytes: expected no bytes with range default, found ${r.bytes}`);
+      throw new InputError(
+        `${at(["runs", i, "bytes"])}: runs.${i}.bytes: expected no bytes with range default, found ${r.bytes}`,
+      );
     }
   });
   const kind = s.workload.kind;
@@ -359,20 +345,22 @@ function checkScenario(s: Scenario, where: string, scenarioInputWorkload: Scenar
   const extra = Object.keys(scenarioInputWorkload ?? {}).filter((k) => k !== "kind" && !own.includes(k));
   if (extra.length > 0) {
     throw new InputError(
-      `${where}: workload.${extra[0]}: expected no ${extra[0]} with kind ${kind}, found ${quote(extra[0])}`,
+      `${at(["workload", extra[0]])}: workload.${extra[0]}: expected no ${extra[0]} with kind ${kind}, found ${quote(extra[0])}`,
     );
   }
   if (kind !== "fio") {
     s.runs.forEach((r, i) => {
       if (r.range === "driver" || r.range === "sysfs") {
         throw new InputError(
-          `${where}: runs.${i}.range: expected default or cmdline with a ${kind} workload (driver and sysfs set the HBA's range), found ${r.range}`,
+          `${at(["runs", i, "range"])}: runs.${i}.range: expected default or cmdline with a ${kind} workload (driver and sysfs set the HBA's range), found ${r.range}`,
         );
       }
     });
   }
   if (s.workload.kind === "trace" && s.workload.file === "") {
-    throw new InputError(`${where}: workload.file: expected the trace file with kind trace, found nothing`);
+    throw new InputError(
+      `${at(["workload", "file"])}: workload.file: expected the trace file with kind trace, found nothing`,
+    );
   }
   if (s.workload.kind === "network") {
     const w = s.workload;
@@ -380,37 +368,34 @@ function checkScenario(s: Scenario, where: string, scenarioInputWorkload: Scenar
       checkNetworkOptions({ ...NETWORK_DEFAULTS, ...w, mix: PACKET_MIXES[w.mix], seed: 0, packets: 0 });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
-      throw new InputError(`${where}: workload: ${e.message.replace(/^network workload: /, "")}`);
+      throw new InputError(`${at(["workload"])}: workload: ${e.message.replace(/^network workload: /, "")}`);
     }
   }
-  if (!Number.isInteger(s.durationMs * 1e6) || !Number.isInteger(s.warmupMs * 1e6)) {
-    throw new InputError(`${where}: durationMs/warmupMs: expected whole nanoseconds`);
+  // A run simulates the device's IOVA allocator: an identity default domain has none (direct DMA).
+  if (parseCmdline(s.cmdline).passthrough === true) {
+    throw new InputError(
+      `${at(["cmdline"])}: cmdline: expected a translated default domain (a run simulates the DMA domain's IOVA allocator), found ${quote(s.cmdline)}, which makes every default domain identity (direct DMA, nothing to simulate); iovalab shell boots it`,
+    );
+  }
+  for (const key of ["durationMs", "warmupMs"] as const) {
+    if (!Number.isInteger(s[key] * 1e6)) {
+      throw new InputError(
+        `${at([key])}: ${key}: expected milliseconds in whole nanoseconds, found ${quote(String(s[key]))}`,
+      );
+    }
   }
 }
 
 /** Parses a scenario YAML file's text. */
 export function parseScenarioYaml(text: string, file: string): Scenario {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const line = lineCounter.linePos(e.pos[0]).line;
-    throw new InputError(`${file}:${line}: expected YAML, found an error: ${e.message.split("\n")[0]}`);
+  const { data, lineOf } = loadYaml(text, file);
+  if (data === null) {
+    // An empty file is a mistake, not a request for the built-in scenario (run without a file).
+    throw new InputError(`${file}:1: expected a mapping of scenario keys, found an empty document`);
   }
-  const data = doc.toJS();
-  if (data !== null && (typeof data !== "object" || Array.isArray(data))) {
-    throw new InputError(`${file}:1: expected a mapping of scenario keys, found ${quote(JSON.stringify(data))}`);
+  if (typeof data !== "object" || Array.isArray(data)) {
+    throw new InputError(`${file}:${lineOf([]) ?? 1}: expected a mapping of scenario keys, found ${foundText(data)}`);
   }
-  const lineOf = (path: PropertyKey[]): number | null => {
-    // The deepest node that exists on the path.
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n) as (string | number)[], true) as
-        | { range?: [number, number, number] }
-        | undefined;
-      if (node && typeof node === "object" && node.range) return lineCounter.linePos(node.range[0]).line;
-    }
-    return null;
-  };
   return validateScenarioData(data, file, lineOf);
 }
 

@@ -30,3 +30,32 @@ test("a results file's torn last line is dropped; a damaged line before it is an
   );
   assert.throws(() => readSweepLines(`${line("a")}\n{"id":\n${line("b")}\n`), InputError);
 });
+
+test("kernel=5.10,5.15 keeps 5.10 as written: a string key takes the text, a number key the number", () => {
+  const tasks = planSweep(seedScenario(), [parseOver("kernel=5.10,5.15"), parseOver("disks.queueDepth=16,32.0")], "s");
+  assert.deepEqual(
+    [...new Set(tasks.map((t) => `${t.scenario.kernel} ${(t.scenario.disks as { queueDepth: number }).queueDepth}`))],
+    ["5.10 16", "5.10 32", "5.15 16", "5.15 32"],
+  );
+  assert.equal(tasks[0].id, "kernel=5.10,disks.queueDepth=16|default-strict");
+  assert.deepEqual(tasks[tasks.length - 1].point, { kernel: "5.15", "disks.queueDepth": 32 });
+});
+
+test("an unknown --over key lists the keys a sweep can set", () => {
+  assert.throws(
+    () => planSweep(seedScenario(), [parseOver("disk.queueDepth=16,32")], "s"),
+    (e: unknown) =>
+      e instanceof InputError &&
+      /^--over disk\.queueDepth: expected one of name, machine, kernel, seed, durationMs, warmupMs, disks\.count, /.test(
+        e.message,
+      ) &&
+      e.message.includes("disks.queueDepth, ") &&
+      e.message.includes("cost.lockHandoffNs") &&
+      e.message.endsWith(`found "disk.queueDepth"`),
+  );
+  // A run's own key is accepted where the run exists.
+  const runs = planSweep(seedScenario(), [parseOver("runs.1.bytes=65536")], "s")[0].scenario.runs as {
+    bytes: number;
+  }[];
+  assert.equal(runs[1].bytes, 65536);
+});

@@ -7,6 +7,7 @@
  * files and the worker pool.
  */
 
+import { COST_PARAM_NAMES } from "../sim/cost.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import type { RunResult } from "./run.ts";
 import { type Scenario, scenarioToData, setPath, validateScenarioData } from "./scenario.ts";
@@ -44,13 +45,54 @@ export function parseOver(text: string): SweepAxis {
   if (raw.length === 0 || raw.some((v) => v === "")) {
     throw new InputError(`--over ${key}: expected comma-separated values, found ${quote(text.slice(eq + 1))}`);
   }
-  const values = raw.map((v) => (/^-?\d+(\.\d+)?(e\d+)?$/.test(v) ? Number(v) : v));
+  // A value is a number only when the number prints back as the same text: `5.10` (a kernel
+  // profile) stays the string it was written as; planSweep gives each value its key's type.
+  const values = raw.map((v) => (isNumberText(v) && String(Number(v)) === v ? Number(v) : v));
   return { key, values };
+}
+
+function isNumberText(v: string): boolean {
+  return /^-?\d+(\.\d+)?(e\d+)?$/.test(v);
+}
+
+/**
+ * The keys `--over` can set on a scenario: every scalar of its plain form
+ * outside the runs list (`runs.N.KEY` of a run that exists is accepted too),
+ * and every cost parameter.
+ */
+export function sweepKeys(base: Scenario): string[] {
+  const keys: string[] = [];
+  const walk = (v: unknown, path: string) => {
+    if (Array.isArray(v)) return;
+    if (v !== null && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) walk(x, path === "" ? k : `${path}.${k}`);
+      return;
+    }
+    keys.push(path);
+  };
+  walk(scenarioToData(base), "");
+  for (const c of COST_PARAM_NAMES) if (!keys.includes(`cost.${c}`)) keys.push(`cost.${c}`);
+  return keys;
+}
+
+/** The value `v` takes at a key whose current value is `current`: a string key keeps the text. */
+function typedValue(current: unknown, v: number | string): number | string {
+  if (typeof current === "string") return String(v);
+  return typeof v === "string" && isNumberText(v) ? Number(v) : v;
 }
 
 /** Every task of the grid, points in the order of the axes (last axis fastest), runs within a point. */
 export function planSweep(base: Scenario, axes: readonly SweepAxis[], where: string): SweepTask[] {
   if (axes.length === 0) throw new InputError("sweep: expected at least one --over key=v1,v2,...");
+  const baseData = scenarioToData(base);
+  const valid = sweepKeys(base);
+  for (const a of axes) {
+    const cur = valueAt(baseData, a.key);
+    const scalar = cur === undefined || cur === null || typeof cur !== "object";
+    if (!valid.includes(a.key) && !(a.key.startsWith("runs.") && cur !== undefined && scalar)) {
+      throw new InputError(`--over ${a.key}: expected one of ${valid.join(", ")}, found ${quote(a.key)}`);
+    }
+  }
   const points: Record<string, number | string>[] = [{}];
   for (const a of axes) {
     const next: Record<string, number | string>[] = [];
@@ -60,8 +102,12 @@ export function planSweep(base: Scenario, axes: readonly SweepAxis[], where: str
   const tasks: SweepTask[] = [];
   for (const point of points) {
     const data = scenarioToData(base);
-    // A value takes the type of the key it replaces: `kernel=6.1,5.15` are names, not numbers.
-    for (const [k, v] of Object.entries(point)) setPath(data, k, typeof valueAt(data, k) === "string" ? String(v) : v);
+    // A value takes the type of the key it replaces: `kernel=5.10,5.15` are names, not numbers.
+    for (const [k, v] of Object.entries(point)) {
+      const typed = typedValue(valueAt(data, k), v);
+      point[k] = typed;
+      setPath(data, k, typed);
+    }
     const label = Object.entries(point)
       .map(([k, v]) => `${k}=${v}`)
       .join(",");

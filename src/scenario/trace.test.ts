@@ -42,9 +42,12 @@ test("trace workloads: defaults, and errors naming the key", () => {
     );
   fails(
     "workload: { kind: trace }\n",
-    /^t\.yaml: workload\.file: expected the trace file with kind trace, found nothing$/,
+    /^t\.yaml:1: workload\.file: expected the trace file with kind trace, found nothing$/,
   );
-  fails("workload: { kind: trace, file: a, mix: imix }\n", /^t\.yaml: workload\.mix: expected no mix with kind trace/);
+  fails(
+    "workload: { kind: trace, file: a, mix: imix }\n",
+    /^t\.yaml:1: workload\.mix: expected no mix with kind trace/,
+  );
   fails("workload: { kind: trace, file: a, timeScale: 0 }\n", /^t\.yaml:1: workload\.timeScale: expected a number > 0/);
   // The model reads no files: without the calls the run says who must read it.
   assert.throws(() => runOne(s, s.runs[0]), /workload\.file: expected the trace's calls from the caller/);

@@ -59,7 +59,7 @@ export const COST_PARAM_NAMES = [
 export type CostParamName = (typeof COST_PARAM_NAMES)[number];
 export type CostModel = { readonly [K in CostParamName]: CostParam };
 
-const CONFORMANCE = "../shared/conformance/README.md, C baseline (gcc -O2, x86-64 VM, +-15%)";
+const CONFORMANCE = "bench/RESULTS.md, C baseline of the conformance vectors (gcc -O2, x86-64 VM, +-15%)";
 
 /**
  * The seed's machine (hisi_sas v3, 128-CPU HiSilicon arm64, SMMUv3). The

@@ -1,7 +1,7 @@
 /**
  * Bit helpers of the kernel (include/linux/bitops.h, log2.h), exact for the
  * non-negative integers below 2^53 that iovalab keeps pfns and sizes in
- * (kernel-behaviour.md §0.2). Float maths with powers of two is exact there,
+ * (docs/kernel-rules.md §0.2). Float maths with powers of two is exact there,
  * so no BigInt is needed on hot paths.
  */
 

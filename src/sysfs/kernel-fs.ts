@@ -1,9 +1,9 @@
 /**
  * The /sys tree of the modelled kernel: `kernel/iommu_groups/<id>/` (R-GRP-4,
- * configurable-range.md §3), `bus/pci/{devices,drivers}` with `bind` and
+ * docs/configurable-range.md §3), `bus/pci/{devices,drivers}` with `bind` and
  * `unbind` (R-DD-4), `devices/<root>/<bdf>/` with its `driver` and
  * `iommu_group` links, and iovalab's debug file
- * `kernel/debug/iova/<id>/range` (configurable-range.md §5), and
+ * `kernel/debug/iova/<id>/range` (docs/configurable-range.md §5), and
  * `module/<driver>/parameters/` for run-time module parameters. Modes are
  * the kernel's: attribute files 0644 / 0444, bind and unbind 0200.
  */
@@ -161,7 +161,7 @@ export function buildSysfs(k: KernelParts): SysFs {
   return new SysFs(dir(() => [["sys", root]]));
 }
 
-/** `/sys/kernel/debug/iova/<id>/range` (configurable-range.md §5): exactly four lines. */
+/** `/sys/kernel/debug/iova/<id>/range` (docs/configurable-range.md §5): exactly four lines. */
 export function rangeText(g: IommuGroup): string {
   const d = g.defaultDomain;
   if (!d || !isDmaType(d.type) || !d.cookie) {

@@ -2,7 +2,7 @@
  * Decodes the printed text of the DMA-relevant trace events into typed
  * records: `iommu:map` / `iommu:unmap` (include/trace/events/iommu.h, the
  * same text from 6.1 to mainline) and the `dma:*` events of 6.12 and later
- * (include/trace/events/dma.h; ../shared/spec/trace-events.md §1).
+ * (include/trace/events/dma.h; docs/trace-formats.md §2).
  *
  * Decoding keys on field names, not on kernel versions: `dma_map_sg` with or
  * without the later `nents=`/`ents=` counts and `[TRUNCATED]` flag, the

@@ -37,8 +37,8 @@ export interface TraceMachine {
 }
 
 /**
- * The q35 + intel-iommu + NVMe machine of ../shared/kernel and
- * ../shared/kernel-6.12 as its sysfs tree shows it: group 1 is the NVMe
+ * The q35 + intel-iommu + NVMe machine of docs/reference-machines.md
+ * (both kernels) as its sysfs tree shows it: group 1 is the NVMe
  * (00:01.0), group 2 the e1000e (00:02.0), group 3 the LPC/AHCI/SMBus with
  * the 0-16 MiB direct-relaxable region; device-less events default to
  * group 1, the only device doing DMA in the workload traces.

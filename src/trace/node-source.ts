@@ -5,52 +5,23 @@
  * multi-GB traces never sit in memory whole. `-` is stdin.
  */
 
-import { closeSync, createReadStream, openSync, readSync } from "node:fs";
-import type { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
-import { InputError } from "../stdx/errors.ts";
+import { inputChunks } from "../stdx/node-input.ts";
 import type { TraceEvent } from "./events.ts";
 import { TraceReader, type TraceReaderOptions } from "./reader.ts";
 
-const CHUNK_BYTES = 1 << 20;
-
-function isGzip(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new InputError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  try {
-    const magic = Buffer.alloc(2);
-    const n = readSync(fd, magic, 0, 2, 0);
-    return n === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Text chunks of a trace file (`-` for stdin; gzip decompressed on the fly). */
+/**
+ * Text chunks of a trace file (`-` for stdin; gzip decompressed on the fly),
+ * opened the one way every input is (stdx/node-input.ts): a directory, a
+ * device or a missing file is a clean error.
+ */
 export async function* traceChunks(path: string): AsyncGenerator<string> {
-  let stream: Readable;
-  if (path === "-") {
-    stream = process.stdin;
-  } else {
-    // Opening once here first turns a missing file into an InputError before any stream exists.
-    const gzip = isGzip(path);
-    const raw = createReadStream(path, { highWaterMark: CHUNK_BYTES });
-    stream = gzip ? raw.pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : raw;
-    if (gzip) raw.on("error", (e) => stream.destroy(e));
+  const decoder = new TextDecoder("utf-8");
+  for await (const chunk of inputChunks(path)) {
+    const text = decoder.decode(chunk, { stream: true });
+    if (text !== "") yield text;
   }
-  stream.setEncoding("utf8");
-  try {
-    for await (const chunk of stream) yield chunk as string;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") throw new InputError(`${path}: corrupt gzip data (${code})`);
-    if (code !== undefined) throw new InputError(`${path}: cannot read: ${code}`);
-    throw e;
-  }
+  const rest = decoder.decode();
+  if (rest !== "") yield rest;
 }
 
 /**

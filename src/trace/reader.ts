@@ -44,6 +44,13 @@ export interface TraceReaderStats {
 
 export type EventSink = (event: TraceEvent) => void;
 
+/**
+ * The longest line read (characters). Real trace lines are a few hundred
+ * characters; a longer one (a binary file, a runaway line) is malformed,
+ * and is skipped to its end without being held.
+ */
+export const MAX_TRACE_LINE = 1 << 20;
+
 export class TraceReader {
   readonly file: string;
   readonly strictInput: boolean;
@@ -63,6 +70,8 @@ export class TraceReader {
   /** `FILE:LINE: ...` messages: malformed lines and lost-event markers, the first `maxDiagnostics`. */
   readonly diagnostics: string[] = [];
   private partial = "";
+  /** Inside a line longer than MAX_TRACE_LINE: its characters are dropped up to its newline. */
+  private overlong = false;
   private lastTimestampNs = -1;
 
   constructor(options: TraceReaderOptions) {
@@ -118,11 +127,16 @@ export class TraceReader {
   push(chunk: string, sink: EventSink): void {
     let start = 0;
     let nl = chunk.indexOf("\n");
-    if (nl < 0) {
+    if (this.overlong) {
+      if (nl < 0) return;
+      this.overlong = false;
+      start = nl + 1;
+      nl = chunk.indexOf("\n", start);
+    } else if (nl < 0) {
       this.partial += chunk;
+      if (this.partial.length > MAX_TRACE_LINE) this.tooLong();
       return;
-    }
-    if (this.partial !== "") {
+    } else if (this.partial !== "") {
       const ev = this.line(this.partial + chunk.slice(0, nl));
       this.partial = "";
       if (ev !== null) sink(ev);
@@ -136,10 +150,20 @@ export class TraceReader {
       nl = chunk.indexOf("\n", start);
     }
     this.partial = chunk.slice(start);
+    if (this.partial.length > MAX_TRACE_LINE) this.tooLong();
+  }
+
+  /** The line in `partial` is over the limit: malformed, and the rest of it is skipped. */
+  private tooLong(): void {
+    const lineNo = ++this.stats.lines;
+    this.partial = "";
+    this.overlong = true;
+    this.malformed(lineNo, `a line of at most ${MAX_TRACE_LINE} characters`, "a longer line");
   }
 
   /** Reads the last line when the text did not end in a newline. */
   end(sink: EventSink): void {
+    this.overlong = false;
     if (this.partial !== "") {
       const ev = this.line(this.partial);
       this.partial = "";

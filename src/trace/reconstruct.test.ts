@@ -277,3 +277,38 @@ test("timestamps, CPUs, pids, comms and interrupt context of the calls are those
     ],
   );
 });
+
+// 6.1 strict mixed trace lines 16824-16831, verbatim: fio-215 maps a two-run scatter-gather list
+// (0xffe80000, 88 KiB + 48 KiB), and a hardirq on its CPU (two completions of its own task) runs between
+// the two `__iommu_map()` calls of `iommu_map_sg()`. The unmap of line 16831 (139264 bytes) covers both runs.
+const LINES_61_16824_16831 = `\
+             fio-215     [001] .....     7.989071: map: IOMMU: iova=0x00000000ffd3c000 - 0x00000000ffd3e000 paddr=0x00000000123ea000 size=8192
+             fio-215     [001] .....     7.989184: map: IOMMU: iova=0x00000000ffd60000 - 0x00000000ffd76000 paddr=0x00000000137ea000 size=90112
+             fio-215     [001] .....     7.989187: map: IOMMU: iova=0x00000000ffd76000 - 0x00000000ffd80000 paddr=0x0000000013400000 size=40960
+             fio-215     [001] .....     7.989263: map: IOMMU: iova=0x00000000ffe80000 - 0x00000000ffe96000 paddr=0x00000000135ea000 size=90112
+             fio-215     [001] d.h1.     7.989279: unmap: IOMMU: iova=0x00000000ffd3c000 - 0x00000000ffd3e000 size=8192 unmapped_size=8192
+             fio-215     [001] d.h1.     7.989298: unmap: IOMMU: iova=0x00000000ffd60000 - 0x00000000ffd80000 size=131072 unmapped_size=131072
+             fio-215     [001] .....     7.989334: map: IOMMU: iova=0x00000000ffe96000 - 0x00000000ffea2000 paddr=0x0000000012e00000 size=49152
+             fio-215     [001] d.h..     7.989424: unmap: IOMMU: iova=0x00000000ffe80000 - 0x00000000ffea2000 size=139264 unmapped_size=139264
+`;
+
+test("6.1: an interrupt between two map events of one scatter-gather list leaves them one allocation", () => {
+  const { events } = readTraceText(LINES_61_16824_16831, { file: "c.txt", strictInput: true });
+  for (const e of events) e.line += 16823;
+  const { calls, reconstructor } = reconstruct(events, { machine: MACHINE, file: "c.txt" });
+  const sg = calls.find((c) => c.kind === "map" && c.iova === 0xffe8_0000);
+  assert.ok(sg);
+  assert.deepEqual([sg.pieces, sg.sizeBytes, sg.mapLines], [2, 139_264, [16827, 16830]]);
+  const free = calls.find((c) => c.kind === "unmap" && c.allocation === sg.allocation);
+  assert.equal(free?.line, 16831);
+  // The interrupt's unmaps free the allocations of lines 16824 and 16825-16826, not part of the list.
+  assert.deepEqual(
+    calls.filter((c) => c.kind === "unmap").map((c) => [c.line, c.sizeBytes]),
+    [
+      [16828, 8192],
+      [16829, 131_072],
+      [16831, 139_264],
+    ],
+  );
+  assert.equal(reconstructor.findingCounts.get("size-mismatch"), undefined);
+});

@@ -3,7 +3,7 @@
  * as the kernel's DMA-API debugging would (part 6), from the events of
  * `events.ts` in trace order, in bounded memory.
  *
- * How events relate to an IOVA allocation (../shared/kernel/README.md and kernel-6.12/README.md,
+ * How events relate to an IOVA allocation (docs/trace-formats.md §1 and docs/reference-machines.md,
  * from the 6.1.192 and 6.12.95 sources):
  * - dma-iommu allocates one IOVA range per mapping and maps it with one
  *   `iommu:map` per physically contiguous run, in ascending IOVA order on

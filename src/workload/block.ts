@@ -45,7 +45,7 @@ export interface QueueLimits {
  * hisi_sas v3 (the seed's HBA): `sg_tablesize = HISI_SAS_SGE_PAGE_CNT` = 124,
  * SCSI's default `max_sectors` of 1024 (512 KiB), 64 KiB segments at most.
  * From 6.0 the SCSI/SAS midlayer may clamp max_sectors to
- * `dma_opt_mapping_size()` (kernel-behaviour.md R-MAP-3); the machine
+ * `dma_opt_mapping_size()` (docs/kernel-rules.md R-MAP-3); the machine
  * description decides that and passes the result here.
  */
 export const HISI_SAS_V3_LIMITS: QueueLimits = {
@@ -55,7 +55,7 @@ export const HISI_SAS_V3_LIMITS: QueueLimits = {
   logicalBlockBytes: 512,
 };
 
-/** The QEMU NVMe disk in ../shared/kernel/sysfs-tree.txt: max_sectors_kb=512, max_segments=127. */
+/** The QEMU NVMe disk of docs/reference-machines.md (6.1): max_sectors_kb=512, max_segments=127. */
 export const NVME_QEMU_LIMITS: QueueLimits = {
   maxSectors: 1024,
   maxSegments: 127,

@@ -41,5 +41,8 @@ test("a machine file with an error: exit 2 and a message naming the file and the
   writeFileSync(file, "name: bad\ncpus: 0\n");
   const r = shell(["--machine", file], "");
   assert.equal(r.status, 2);
-  assert.match(r.stderr, new RegExp(`^iovalab: ${file.replace(/[.]/g, "\\.")}: cpus: expected number to be >=1\\n$`));
+  assert.match(
+    r.stderr,
+    new RegExp(`^iovalab: ${file.replace(/[.]/g, "\\.")}:2: cpus: expected a number >= 1, found "0"\\n$`),
+  );
 });

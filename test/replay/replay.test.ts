@@ -45,11 +45,11 @@ function decidedIovas(text: string): string[] {
     .map((m) => m.iova);
 }
 
-function replayText(text: string, strict: boolean, irqReorder?: boolean) {
+function replayText(text: string, strict: boolean, irqReorder?: boolean, cpuOrder?: boolean) {
   const machine = builtinMachine("qemu-q35-nvme");
   assert.ok(machine);
   const emitted: string[] = [];
-  const rp = new Replayer({ machine, kernel: "6.1", strict, irqReorder, emitIova: (t) => emitted.push(t) });
+  const rp = new Replayer({ machine, kernel: "6.1", strict, irqReorder, cpuOrder, emitIova: (t) => emitted.push(t) });
   const rc = new Reconstructor({ machine: traceMachineOf(machine, "0000:00:01.0") }, (c) => rp.push(c));
   const { events } = readTraceText(text, { file: "t", strictInput: true });
   for (const e of events) rc.push(e);
@@ -71,7 +71,8 @@ test("without replaying interrupted allocations before the interrupt's unmaps, t
   // Trace lines 498-511: a hardirq frees 13 IOVAs on CPU 0, then CPU 0's map at line 511 gets 0xfffac000,
   // the magazine's top before those frees (the allocation came before the interrupt).
   const text = gunzipSync(readFileSync(FIXTURE)).toString();
-  const { result } = replayText(text, true, false);
+  // (Nor trying the CPUs' other orders where an IOVA differs, which finds the same move from the IOVAs.)
+  const { result } = replayText(text, true, false, false);
   assert.equal(result.firstMismatch?.line, 511);
   assert.equal(result.firstMismatch?.traceIova, 0xfffa_c000);
 });

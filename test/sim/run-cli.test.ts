@@ -66,7 +66,14 @@ test("iovalab run with bad input: exit status 2 and one line naming the problem"
   );
   const d = iovalab(["run", "--duration", "soon"]);
   assert.equal(d.status, 2);
-  assert.equal(d.stderr, 'iovalab: --duration: expected a non-negative number, found "soon"\n');
+  assert.equal(
+    d.stderr,
+    'iovalab: --duration: expected positive milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, found "soon"\n',
+  );
+  // One limit however the duration is given: a flag of 1e30 ms is refused as the YAML field is.
+  const big = iovalab(["run", "--duration", "1e30"]);
+  assert.equal(big.status, 2);
+  assert.match(big.stderr, /^iovalab: --duration: expected positive milliseconds from 0 to 86400000 \(24 h\)/);
 });
 
 test("iovalab sweep appends each result; a rerun resumes and runs only what is missing", () => {

@@ -1,0 +1,21 @@
+/**
+ * `--machine NAME|FILE`, the one way the commands read it: a built-in
+ * machine by name, else a YAML or JSON description file. A name that is
+ * neither says both, rather than only "no such file".
+ */
+
+import { existsSync } from "node:fs";
+import { BUILTIN_MACHINES, builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
+import { InputError, quote } from "../stdx/errors.ts";
+import { readText } from "./io.ts";
+
+export function loadMachineOption(name: string): MachineDesc {
+  const builtin = builtinMachine(name);
+  if (builtin) return builtin;
+  if (name !== "-" && !name.includes("/") && !/\.(ya?ml|json)(\.gz)?$/.test(name) && !existsSync(name)) {
+    throw new InputError(
+      `--machine: expected a built-in machine (${BUILTIN_MACHINES.join(", ")}) or a description file, found ${quote(name)}`,
+    );
+  }
+  return parseMachine(readText(name), name);
+}

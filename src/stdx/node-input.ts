@@ -1,0 +1,255 @@
+/**
+ * The one way iovalab opens an input (a Node adapter: the command line and
+ * the trace file source use it; the model never does). Every input goes
+ * through the same checks, so every command answers a bad path the same way:
+ *
+ * - `-` is stdin; anything else is opened once, and what it is decides:
+ *   a directory or a device (other than a terminal) is refused by name, a
+ *   missing or unreadable file is a clean `FILE: cannot read: ...`;
+ * - gzip is told by its magic bytes, not the file's name, and a corrupt or
+ *   cut gzip stream is a clean error too;
+ * - a file read whole (YAML, machine descriptions) has a size limit, after
+ *   decompression, so `/dev/stdin` fed from an endless pipe or a gzip bomb
+ *   ends in an error, not in memory exhaustion; streamed inputs (traces,
+ *   scripts) are read in constant memory and limit their line length
+ *   themselves.
+ *
+ * Errors are `InputError`s: bad input, exit status 2, never an internal error.
+ */
+
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
+import { Readable } from "node:stream";
+import { isatty } from "node:tty";
+import { createGunzip, gunzipSync } from "node:zlib";
+import { InputError } from "./errors.ts";
+
+/** The largest file read whole: YAML scenarios and machine descriptions are kilobytes. */
+export const MAX_WHOLE_INPUT_BYTES = 16 << 20;
+
+const CHUNK_BYTES = 1 << 20;
+
+/** How an input is named in messages. */
+export function inputName(path: string): string {
+  return path === "-" ? "<stdin>" : path;
+}
+
+/** A system error as a person reads it: `no such file or directory`, not `ENOENT`. */
+export function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "it is a directory";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    case "ELOOP":
+      return "too many levels of symbolic links";
+    case "ENAMETOOLONG":
+      return "the name is too long";
+    case "EROFS":
+      return "read-only file system";
+    case "ENOSPC":
+      return "no space left on device";
+    case "EEXIST":
+      return "it exists";
+    case "EIO":
+      return "input/output error";
+    case "ENXIO":
+      return "no such device or address";
+    case "EMFILE":
+    case "ENFILE":
+      return "too many open files";
+    default:
+      return err?.code ?? String(err?.message ?? err);
+  }
+}
+
+interface OpenInput {
+  fd: number;
+  /** A regular file: read with positioned reads; anything else is a stream. */
+  regular: boolean;
+  size: number;
+}
+
+/** Opens `path` for reading (`-`: stdin) after the checks of the file header. */
+function openInput(path: string): OpenInput {
+  const name = inputName(path);
+  let fd: number;
+  if (path === "-") fd = 0;
+  else {
+    try {
+      fd = openSync(path, "r");
+    } catch (e) {
+      throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+    }
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new InputError(`${name}: expected a file, found a directory`);
+    if ((st.isCharacterDevice() && !isatty(fd)) || st.isBlockDevice()) {
+      throw new InputError(`${name}: expected a file, found a device`);
+    }
+    return { fd, regular: st.isFile(), size: st.size };
+  } catch (e) {
+    if (fd !== 0) closeSync(fd);
+    if (e instanceof InputError) throw e;
+    throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+  }
+}
+
+function isGzipMagic(b: Uint8Array): boolean {
+  return b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+}
+
+/** Blocks the thread for `ms` (a non-blocking stdin with nothing to read yet). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function tooLarge(name: string, max: number): InputError {
+  return new InputError(`${name}: expected at most ${max >> 20} MiB, found a larger input`);
+}
+
+/**
+ * Reads a whole input as bytes (decompressed when it is gzip), at most
+ * `maxBytes` of them.
+ */
+export function readInputBytes(path: string, maxBytes = MAX_WHOLE_INPUT_BYTES): Uint8Array {
+  const name = inputName(path);
+  const input = openInput(path);
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, maxBytes + 1 - total));
+      let n: number;
+      try {
+        n = readSync(input.fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN") {
+          pause(5);
+          continue;
+        }
+        throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+      }
+      if (n === 0) break;
+      parts.push(buf.subarray(0, n));
+      total += n;
+      if (total > maxBytes) throw tooLarge(name, maxBytes);
+    }
+  } finally {
+    if (input.fd !== 0) closeSync(input.fd);
+  }
+  const data = Buffer.concat(parts, total);
+  if (!isGzipMagic(data)) return data;
+  try {
+    return gunzipSync(data, { maxOutputLength: maxBytes });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(name, maxBytes);
+    throw new InputError(`${name}: expected gzip data, found a corrupt or cut stream`);
+  }
+}
+
+/** Reads a whole input as UTF-8 text (see `readInputBytes`). */
+export function readInputText(path: string, maxBytes = MAX_WHOLE_INPUT_BYTES): string {
+  return Buffer.from(readInputBytes(path, maxBytes)).toString("utf8");
+}
+
+/**
+ * An input's bytes in chunks, decompressed when it is gzip, in constant
+ * memory. A chunk is valid until the next one is asked for (the reads of a
+ * plain file reuse one buffer: a large fresh buffer per chunk costs more in
+ * page faults than the read). Only errors of the input itself are caught
+ * here: what the consumer throws passes through untouched.
+ */
+export async function* inputChunks(path: string): AsyncGenerator<Uint8Array> {
+  const name = inputName(path);
+  const input = openInput(path);
+  let gzip = false;
+  if (input.regular) {
+    const magic = Buffer.alloc(2);
+    try {
+      gzip = readSync(input.fd, magic, 0, 2, 0) === 2 && isGzipMagic(magic);
+    } catch (e) {
+      if (input.fd !== 0) closeSync(input.fd);
+      throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+    }
+  }
+  if (input.regular && !gzip) {
+    try {
+      const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(input.fd, buf, 0, buf.length, null);
+        } catch (e) {
+          throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+        }
+        if (n === 0) return;
+        yield buf.subarray(0, n);
+      }
+    } finally {
+      if (input.fd !== 0) closeSync(input.fd);
+    }
+  }
+  const raw: Readable =
+    input.fd === 0
+      ? process.stdin
+      : createReadStream("", { fd: input.fd, highWaterMark: CHUNK_BYTES, autoClose: true });
+  try {
+    const it = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let first: IteratorResult<Buffer>;
+    try {
+      first = await it.next();
+    } catch (e) {
+      throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+    }
+    if (first.done) return;
+    if (!isGzipMagic(first.value)) {
+      yield first.value;
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await it.next();
+        } catch (e) {
+          throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+        }
+        if (r.done) return;
+        yield r.value;
+      }
+    }
+    yield* gunzipStream(name, first.value, it);
+  } finally {
+    if (raw !== process.stdin) raw.destroy();
+  }
+}
+
+/** The decompressed bytes of a gzip stream whose first chunk is `first`. */
+async function* gunzipStream(name: string, first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Uint8Array> {
+  async function* compressed(): AsyncGenerator<Buffer> {
+    yield first;
+    for (;;) {
+      const r = await rest.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  const source = Readable.from(compressed(), { objectMode: false });
+  const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
+  source.on("error", (e) => gunzip.destroy(e));
+  source.pipe(gunzip);
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    if (code.startsWith("Z_")) throw new InputError(`${name}: expected gzip data, found a corrupt or cut stream`);
+    throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+  } finally {
+    source.destroy();
+    gunzip.destroy();
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * The edges a user meets before the model (issue 12), each pinned by the
+ * case that once crashed, hung or destroyed: how inputs are opened, how
+ * outputs are written, how the shell reads numbers, YAML aliases and empty
+ * files, durations, a closed stdout, the shell on a terminal, --version.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { gzipSync } from "node:zlib";
+import { ensureDir, prepareOutputSet, readChunks, writeOutput } from "../src/cli/io.ts";
+import { OpsRunner } from "../src/iova/ops.ts";
+import { bootMachine, parseMachine, Shell } from "../src/machine/index.ts";
+import { parseScenarioYaml } from "../src/scenario/scenario.ts";
+import { MAX_DURATION_MS, parseDurationMs } from "../src/stdx/duration.ts";
+import { readInputText } from "../src/stdx/node-input.ts";
+import { TraceReader } from "../src/trace/reader.ts";
+import { assertInputError } from "./helpers/input-error.ts";
+import { iovalab } from "./helpers/iovalab.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "iovalab-edges-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function shell(lines: string): { stdout: string; stderr: string; status: number } {
+  const sh = new Shell(bootMachine("qemu-q35-nvme"));
+  return sh.runScript(lines);
+}
+
+test("printf: a format without conversions prints once; numbers are read as bash reads them", () => {
+  // Once looped forever while memory grew.
+  assert.deepEqual(shell("printf abc def\n"), { stdout: "abc", stderr: "", status: 0 });
+  // Once an internal BigInt error; bash 5.2 prints the leading part's value and says why.
+  assert.deepEqual(shell("printf %d 0000:99:99.9\n"), {
+    stdout: "0",
+    stderr: "bash: line 1: printf: 0000:99:99.9: invalid octal number\n",
+    status: 1,
+  });
+  const r = shell(`printf '%d\\n' 12abc 0x1f 010 -5 "'A" 99999999999999999999\n`);
+  assert.equal(r.stdout, "12\n31\n8\n-5\n65\n9223372036854775807\n");
+  assert.equal(
+    r.stderr,
+    "bash: line 1: printf: 12abc: invalid number\nbash: line 1: printf: warning: 99999999999999999999: Numerical result out of range\n",
+  );
+  assert.equal(shell("printf '%x %u|' -1 -1\n").stdout, "ffffffffffffffff 18446744073709551615|");
+  assert.equal(shell("printf '%s-%s|' a b c\n").stdout, "a-b|c-|");
+  assert.equal(shell("printf %d 0x\n").stderr, "bash: line 1: printf: 0x: invalid hex number\n");
+});
+
+test("shell commands refuse extra operands; sleep has the one duration limit; help and exit", () => {
+  const r = shell("map 0000:00:01.0 4096 extra\ndma-info 0000:00:01.0 more\nsleep 1e30\nsleep 86400001\n");
+  assert.equal(
+    r.stderr,
+    'map: expected "map BDF SIZE [--cpu N] [--phys ADDR]", found extra operand "extra"\n' +
+      'dma-info: expected "dma-info BDF", found extra operand "more"\n' +
+      'sleep: expected milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, found "1e30"\n' +
+      'sleep: expected milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, found "86400001"\n',
+  );
+  assert.equal(r.stdout, "");
+  assert.match(shell("help\n").stdout, /^Commands .*\n {2}cat PATH\.\.\./);
+  const sh = new Shell(bootMachine("qemu-q35-nvme"));
+  sh.runLine("exit 3", 1);
+  assert.equal(sh.exitStatus, 3);
+});
+
+test("YAML: more than 100 aliases load; an alias bomb and an empty file are clean errors with a line", () => {
+  const refs = `x: &x strict\nruns:\n${Array.from({ length: 150 }, (_, i) => `  - { name: r${i}, mode: *x, range: default }`).join("\n")}\n`;
+  // 150 aliases: the yaml package's own guard refused more than 100 as an internal error.
+  assert.equal(parseScenarioYaml(refs.replace("x: &x strict\n", "name: &x strict\n"), "s.yaml").runs.length, 150);
+  const bomb =
+    "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" +
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n" +
+    "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n";
+  assertInputError(
+    () => parseScenarioYaml(bomb, "s.yaml"),
+    /^s\.yaml:2: expected at most 10000 alias expansions, found more/,
+  );
+  for (const empty of ["", "---\n", "# nothing\n"]) {
+    assertInputError(
+      () => parseScenarioYaml(empty, "s.yaml"),
+      /^s\.yaml:1: expected a mapping of scenario keys, found an empty document$/,
+    );
+    assertInputError(
+      () => parseMachine(empty, "m.yaml"),
+      /^m\.yaml:1: expected a machine description, found an empty document$/,
+    );
+  }
+});
+
+test("machine file errors name the line of the key at fault", () => {
+  const text = `name: m\ncpus: 2\niommu: { kind: intel-vtd, name: d, granule: 4096, addressWidth: 39 }\nhostBridges: [{ name: "pci0000:00" }]\ndevices:\n  - bdf: "0000:00:01.0"\n    vendor: 1\n    device: 2\n    class: zz\n    group: a\n`;
+  assertInputError(() => parseMachine(text, "m.yaml"), /^m\.yaml:9: devices\[0\]\.class: expected .*, found "zz"$/);
+});
+
+test("durations: one limit, 24 h, whichever way they are given", () => {
+  assert.equal(parseDurationMs("--duration", "86400000"), MAX_DURATION_MS);
+  assertInputError(
+    () => parseDurationMs("--duration", "1e30"),
+    /^--duration: expected milliseconds from 0 to 86400000/,
+  );
+  assertInputError(() => parseDurationMs("--duration", "86400000.5"), /found "86400000\.5"/);
+  assert.equal(parseScenarioYaml("durationMs: 86400000\n", "s.yaml").durationMs, MAX_DURATION_MS);
+  assertInputError(
+    () => parseScenarioYaml("durationMs: 86400001\n", "s.yaml"),
+    /^s\.yaml:1: durationMs: expected a number <= 86400000/,
+  );
+});
+
+test(".iovaops: operands of 2^64 and above, and runaway lines, are bad input", () => {
+  const run = (text: string) => {
+    const r = new OpsRunner("f");
+    r.feed(new TextEncoder().encode(text));
+    return r.finish();
+  };
+  const head = "domain granule=4096 start_pfn=1 cpus=1\n";
+  assert.equal(
+    new TextDecoder().decode(run(`${head}find 18446744073709551615\n`).output),
+    "18446744073709551615 18446744073709551615\n",
+  );
+  assertInputError(
+    () => run(`${head}find 18446744073709551616\n`),
+    /^f:2: expected a pfn below 2\^64, found "18446744073709551616"$/,
+  );
+  assertInputError(() => run(`${head}reserve 1 0x10000000000000000\n`), /^f:2: expected a pfn below 2\^64/);
+  const r = new OpsRunner("f");
+  const zeros = new Uint8Array(1 << 20);
+  assertInputError(() => {
+    for (let i = 0; i < 4; i++) r.feed(zeros);
+  }, /^f:1: expected a line of at most 65536 bytes, found "a longer line"$/);
+});
+
+test("trace text: a line over 1 MiB is one malformed line, skipped without being held", () => {
+  const reader = new TraceReader({ file: "t" });
+  const sink = () => {};
+  reader.push("# header\n", sink);
+  const block = "x".repeat(1 << 19);
+  for (let i = 0; i < 8; i++) reader.push(block, sink);
+  reader.push("\n# after\n", sink);
+  reader.end(sink);
+  assert.equal(reader.stats.lines, 3);
+  assert.equal(reader.stats.malformed, 1);
+  assert.match(reader.diagnostics[0], /^t:2: expected a line of at most 1048576 characters, found "a longer line"$/);
+  assertInputError(() => {
+    const strict = new TraceReader({ file: "t", strictInput: true });
+    for (let i = 0; i < 3; i++) strict.push(block, sink);
+  }, /^t:1: expected a line of at most/);
+});
+
+test("inputs: directories, devices, missing files, corrupt gzip and oversized files are clean errors", async () => {
+  assertInputError(() => readInputText(dir), /: expected a file, found a directory$/);
+  assertInputError(() => readInputText("/dev/zero"), /^\/dev\/zero: expected a file, found a device$/);
+  assertInputError(() => readInputText(join(dir, "missing")), /missing: cannot read: no such file or directory$/);
+  const gz = join(dir, "cut.gz");
+  writeFileSync(gz, gzipSync("domain granule=4096 start_pfn=1 cpus=1\n".repeat(100)).subarray(0, 30));
+  assertInputError(() => readInputText(gz), /cut\.gz: expected gzip data, found a corrupt or cut stream$/);
+  await assert.rejects(
+    readChunks(gz, () => {}),
+    /cut\.gz: expected gzip data, found a corrupt or cut stream/,
+  );
+  await assert.rejects(
+    readChunks(dir, () => {}),
+    /expected a file, found a directory/,
+  );
+  const big = join(dir, "big.yaml");
+  writeFileSync(big, Buffer.alloc((16 << 20) + 1, 0x20));
+  assertInputError(() => readInputText(big), /big\.yaml: expected at most 16 MiB, found a larger input$/);
+  const bomb = join(dir, "bomb.gz");
+  writeFileSync(bomb, gzipSync(Buffer.alloc(17 << 20)));
+  assertInputError(() => readInputText(bomb), /bomb\.gz: expected at most 16 MiB, found a larger input$/);
+  // What the consumer throws passes through untouched (it once read "F.gz: cannot read: F.gz:3: ...").
+  const script = join(dir, "s.iovaops.gz");
+  writeFileSync(script, gzipSync("domain granule=4096 start_pfn=1 cpus=1\nalloc 1 100 0\nbogus\n"));
+  const runner = new OpsRunner(script);
+  await assert.rejects(
+    readChunks(script, (c) => runner.feed(c)),
+    (e: Error) =>
+      e.message ===
+      `${script}:3: expected an operation (alloc, free, reserve, find, cpu, alloc_fast, free_fast, cpu_dead, flush_all, advance, dump), found "bogus"`,
+  );
+});
+
+test("outputs: symlinks are written through, devices written directly, directories refused", async () => {
+  const target = join(dir, "target.txt");
+  writeFileSync(target, "old\n");
+  const link = join(dir, "link.txt");
+  symlinkSync(target, link);
+  await writeOutput(link, "new\n");
+  assert.ok(lstatSync(link).isSymbolicLink(), "the link stays a link");
+  assert.equal(readFileSync(target, "utf8"), "new\n");
+  await writeOutput("/dev/null", "nothing\n");
+  assert.ok(lstatSync("/dev/null").isCharacterDevice(), "/dev/null stays a device");
+  await assert.rejects(writeOutput(dir, "x"), /expected a file to write, found a directory/);
+  const plain = join(dir, "plain.txt");
+  await writeOutput(plain, [new TextEncoder().encode("a"), new TextEncoder().encode("b\n")]);
+  assert.equal(readFileSync(plain, "utf8"), "ab\n");
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.includes("iovalab-tmp")),
+    [],
+    "no temporary file is left",
+  );
+});
+
+test("directories: /proc paths and files in the way are clean errors, not a loop", () => {
+  assertInputError(() => ensureDir("/proc/x/y"), /^\/proc\/x: cannot create the directory: no such file or directory$/);
+  const file = join(dir, "a-file");
+  writeFileSync(file, "");
+  assertInputError(() => ensureDir(file), /a-file: expected a directory, found a file$/);
+  assertInputError(
+    () => ensureDir(join(file, "sub")),
+    /cannot use as a directory: a part of the path is not a directory$/,
+  );
+});
+
+test("a report set appears whole or not at all: a run killed before commit leaves the last set", () => {
+  const out = join(dir, "out");
+  const first = prepareOutputSet(out);
+  first.commit([
+    ["report.json", "1\n"],
+    ["report.html", "1\n"],
+  ]);
+  // A second run prepares and is killed before it commits: its staging directory stays behind.
+  const killed = join(out, ".iovalab-staging-999999999");
+  mkdirSync(killed);
+  writeFileSync(join(killed, "report.json"), "2\n");
+  const third = prepareOutputSet(out);
+  assert.ok(!existsSync(killed), "a dead run's staging directory is cleared");
+  assert.equal(readFileSync(join(out, "report.json"), "utf8"), "1\n");
+  third.commit([
+    ["report.json", "3\n"],
+    ["report.html", "3\n"],
+  ]);
+  assert.deepEqual(readdirSync(out).sort(), ["report.html", "report.json"]);
+  assert.equal(readFileSync(join(out, "report.html"), "utf8"), "3\n");
+});
+
+test("the command line: --version, required options marked, a closed stdout ends quietly, bad --out paths", () => {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  assert.equal(iovalab(["--version"]).stdout, `${pkg.version}\n`);
+  assert.match(iovalab(["sweep", "--help"]).stdout, /--over <key=v1,v2,\.\.\.>[\s\S]*\(required\)/);
+  const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
+  const fixture = new URL("fixtures/conformance/mainline/network-io-mix.iovaops.gz", import.meta.url).pathname;
+  const piped = spawnSync("bash", ["-c", `'${process.execPath}' '${main}' ops '${fixture}' | head -1`], {
+    encoding: "utf8",
+  });
+  assert.equal(piped.stderr, "", "no EPIPE stack");
+  assert.equal(piped.stdout.split("\n").length, 2);
+  const status = spawnSync(
+    "bash",
+    ["-c", `'${process.execPath}' '${main}' ops '${fixture}' | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`],
+    { encoding: "utf8" },
+  );
+  assert.equal(status.stdout, "0\n");
+  const file = join(dir, "not-a-dir");
+  writeFileSync(file, "");
+  const r = iovalab(["run", "--out", file, "--duration", "1"]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `iovalab: ${file}: expected a directory, found a file\n`);
+  const ops = iovalab(["ops", realpathSync(dir)]);
+  assert.equal(ops.stderr, `iovalab: ${realpathSync(dir)}: expected a file, found a directory\n`);
+});
+
+test("shell on a terminal: a banner, a prompt, help and exit", { skip: !existsSync("/usr/bin/script") }, () => {
+  const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
+  const r = spawnSync("script", ["-qec", `'${process.execPath}' '${main}' shell`, "/dev/null"], {
+    input: "help\ndma-info 0000:00:01.0\nexit 3\n",
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 3, r.stderr);
+  assert.match(r.stdout, /iovalab shell: qemu-q35-nvme, kernel 6\.1, 2 CPUs; help lists the commands/);
+  assert.match(r.stdout, /# /);
+  assert.match(r.stdout, /map BDF SIZE \[--cpu N\] \[--phys ADDR\]/);
+  assert.match(r.stdout, /dma_opt_mapping_size 131072/);
+});
