@@ -26,7 +26,7 @@ import { Redis } from "ioredis";
 import { Piscina } from "piscina";
 import type { SweepTask } from "../scenario/sweep.ts";
 import { InputError, quote } from "../stdx/errors.ts";
-import { writeStdout } from "./io.ts";
+import { onInterrupt, writeStdout } from "./io.ts";
 import type { ReplayCliOptions, ReplayJob } from "./replay.ts";
 
 /** The one queue every submitter and worker of a Redis shares; jobs of different grids never collide (ids are hashes). */
@@ -265,13 +265,12 @@ export async function runOnQueue<T>(
       log(`${labelOf(jobId)}: attempt ${d.attempt} of ${attempts} failed: ${d.error}; it runs again`);
   });
 
-  const stop = () => {
-    process.stderr.write(
-      `${opts.command}: interrupted; finished results are kept, queued jobs go on on the workers and a rerun collects them\n`,
-    );
-    void Promise.allSettled([events.close(), queue.close()]).finally(() => process.exit(130));
-  };
-  process.once("SIGINT", stop);
+  const removeStop = onInterrupt(
+    "finished results are kept; queued jobs go on on the workers and a rerun collects them",
+    async () => {
+      await Promise.allSettled([events.close(), queue.close()]);
+    },
+  );
   try {
     await events.waitUntilReady();
     await queue.waitUntilReady();
@@ -294,7 +293,7 @@ export async function runOnQueue<T>(
     }
     await Promise.all(removals);
   } finally {
-    process.removeListener("SIGINT", stop);
+    removeStop();
     await events.close();
     await queue.close();
   }
