@@ -30,8 +30,9 @@ export function registerDemo(program: Command): void {
     .action((opts: { seed: string; cpus: string; mappings: string; kernel: string }) =>
       runCommand(async () => {
         const seed = positiveInt("--seed", opts.seed, 0);
-        const cpus = positiveInt("--cpus", opts.cpus, 1);
-        const mappings = positiveInt("--mappings", opts.mappings, 1);
+        // The machine descriptions' CPU limit; a churn of more than 100M mappings runs for hours.
+        const cpus = positiveInt("--cpus", opts.cpus, 1, 4096);
+        const mappings = positiveInt("--mappings", opts.mappings, 1, 100_000_000);
         const profile = getProfile(parseKernelOption(opts.kernel) ?? "mainline");
         const rows: string[][] = [];
         const classRows: string[] = [];
@@ -96,10 +97,12 @@ export function registerDemo(program: Command): void {
     );
 }
 
-function positiveInt(flag: string, text: string, min: number): number {
+function positiveInt(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = Number(text);
-  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(v) || v < min) {
-    throw new InputError(`${flag}: expected a whole number of at least ${min}, found ${JSON.stringify(text)}`);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new InputError(
+      `${flag}: expected a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? " up" : ` to ${max}`}, found ${JSON.stringify(text)}`,
+    );
   }
   return v;
 }

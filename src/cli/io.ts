@@ -69,9 +69,6 @@ function writeAll(fd: number, data: OutputData): void {
 function outputTarget(path: string): { kind: "file"; path: string; mode: number | null } | { kind: "direct" } {
   let p = path;
   for (let hops = 0; hops < 40; hops++) {
-    // /dev/stdout, /dev/fd/N, /proc/self/fd/N name an open file, perhaps the
-    // very file the shell redirected stdout to: written directly, never replaced.
-    if (/^\/(dev|proc)\//.test(resolve(p))) return { kind: "direct" };
     let st: ReturnType<typeof lstatSync>;
     try {
       st = lstatSync(p);
@@ -79,6 +76,9 @@ function outputTarget(path: string): { kind: "file"; path: string; mode: number 
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return { kind: "file", path: p, mode: null };
       throw cannotWrite(path, e);
     }
+    // /dev/stdout, /dev/fd/N, /proc/self/fd/N name an open file, perhaps the
+    // very file the shell redirected stdout to: written directly, never replaced.
+    if (/^\/(dev|proc)\//.test(resolve(p))) return { kind: "direct" };
     if (st.isSymbolicLink()) {
       // Written through: the link's target is the file (a dangling link creates it).
       p = resolve(dirname(p), readlinkSync(p));

@@ -38,10 +38,10 @@ function loadMachine(name: string): MachineDesc {
   return loadMachineOption(name);
 }
 
-function positiveInt(flag: string, v: string | undefined): number | undefined {
+function positiveInt(flag: string, v: string | undefined, max = 4096): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^[0-9]+$/.test(v) || Number(v) < 1)
-    throw new InputError(`${flag}: expected a positive integer, found ${JSON.stringify(v)}`);
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > max)
+    throw new InputError(`${flag}: expected an integer from 1 to ${max}, found ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -51,7 +51,10 @@ function bytes(flag: string, v: string | undefined): number | undefined {
   const m = /^([0-9]+)([KMG]?)$/i.exec(v);
   if (!m) throw new InputError(`${flag}: expected bytes such as 131072 or 128K, found ${JSON.stringify(v)}`);
   const mult = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as "" | "K" | "M" | "G"];
-  return Number(m[1]) * mult;
+  const n = Number(m[1]) * mult;
+  // Byte counts are exact integers in the model: 2^53 (8 PiB) is far past any aperture.
+  if (!Number.isSafeInteger(n)) throw new InputError(`${flag}: expected bytes below 2^53, found ${JSON.stringify(v)}`);
+  return n;
 }
 
 function pct(n: number, d: number): string {

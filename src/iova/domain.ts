@@ -162,7 +162,7 @@ export class IovaDomain {
     const lo = t.pfnLo[f];
     const c32 = this.cached32Node;
     // Asymmetric on purpose: the 32-bit node also moves when a lower node at or
-    // above it goes, the 64-bit node only by pfn_lo (kernel-behaviour S-2).
+    // above it goes, the 64-bit node only by pfn_lo (docs/kernel-rules.md S-2).
     if (f === c32 || (t.hi(f) < this.dma32bitPfn && lo >= t.pfnLo[c32])) {
       this.cached32Node = t.next(f);
     }

@@ -10,7 +10,7 @@
  * modules the initramfs loads after boot (`modprobe.blacklist=e1000e` gives
  * the workload boots). Command line of the sysfs-behaviour boot: strict.
  *
- * `hisi-sas-128` is the seed's server (seed-mail.txt, docs/kernel-rules.md
+ * `hisi-sas-128` is the seed's server (docs/seed-thread.md, docs/kernel-rules.md
  * GAR-1.3): 128 CPUs, SMMUv3 with a 4 KiB granule and 48-bit input
  * addresses, a hisi_sas v3 HBA at 0000:74:02.0 alone in its group with 12
  * SAS SSDs behind it (built in: it holds the root file system), GICv3 ITS

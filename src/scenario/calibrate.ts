@@ -1,5 +1,5 @@
 /**
- * Calibration against the published figures (seed-thread.md): hisi_sas v3,
+ * Calibration against the published figures (docs/seed-thread.md): hisi_sas v3,
  * 12 SAS SSDs, 128 CPUs, fio sequential 4 KiB reads; strict with the
  * default range ≈1200K IOPS, lazy ≈1800K, strict with a range covering every
  * mapping ≈1800K. The free parameters are fitted on the first two; the

@@ -36,15 +36,15 @@ test("bad network workloads name the file, the key path and what was expected", 
   );
   fails(
     "workload:\n  kind: fio\n  queues: 4\n",
-    /^s\.yaml: workload\.queues: expected no queues with kind fio, found "queues"$/,
+    /^s\.yaml:3: workload\.queues: expected no queues with kind fio, found "queues"$/,
   );
   fails(
     "workload: { kind: network, rxRingSize: 16, rxRefillBatch: 32 }\n",
-    /^s\.yaml: workload: expected an RX refill batch between 1 and the ring size, found 32$/,
+    /^s\.yaml:1: workload: expected an RX refill batch between 1 and the ring size, found 32$/,
   );
   fails(
     "workload: { kind: network }\nruns:\n  - { name: s, mode: strict, range: sysfs, bytes: 4096 }\n",
-    /^s\.yaml: runs\.0\.range: expected default or cmdline with a network workload .*, found sysfs$/,
+    /^s\.yaml:3: runs\.0\.range: expected default or cmdline with a network workload .*, found sysfs$/,
   );
 });
 

@@ -126,7 +126,7 @@ export interface Scenario {
 }
 
 /** The fio job of the published figures: `bs=4k rw=read iodepth=128 cpus_allowed=0-127`, 12 disks. */
-export const SEED_FIO = `; The job of the published figures (seed-thread.md). numjobs is not published:
+export const SEED_FIO = `; The job of the published figures (docs/seed-thread.md). numjobs is not published:
 ; one thread per allowed CPU (128), instance i on CPU i, reading disk i % 12.
 [global]
 rw=read

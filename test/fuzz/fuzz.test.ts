@@ -11,14 +11,18 @@ import { spawn } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
 import fc from "fast-check";
 import { runProperty } from "./harness.ts";
 import { PROPERTIES } from "./properties.ts";
 
-for (const name of Object.keys(PROPERTIES)) {
-  test(`fuzz: ${name} inputs are accepted or refused as FILE:LINE: expected ..., found ...`, () => runProperty(name));
-}
+// The properties and the command lines run side by side, each property in its own worker.
+describe("fuzz", { concurrency: true }, () => {
+  for (const name of Object.keys(PROPERTIES)) {
+    test(`${name} inputs are accepted or refused as FILE:LINE: expected ..., found ...`, () => runProperty(name));
+  }
+  test("command lines end in status 0 or 2 with a clean message, and replace no device or symlink", commandLines);
+});
 
 // ---- the command line, as processes ----
 
@@ -116,8 +120,8 @@ function runCli(args: string[]): Promise<{ status: number | null; signal: string
   });
 }
 
-test("fuzz: command lines end in status 0 or 2 with a clean message, and replace no device or symlink", async () => {
-  const cases = fc.sample(argv, { seed: 20261209, numRuns: 16 });
+async function commandLines(): Promise<void> {
+  const cases = fc.sample(argv, { seed: 20261209, numRuns: 12 });
   // Two at a time: the machine has two cores.
   for (let i = 0; i < cases.length; i += 2) {
     const batch = cases.slice(i, i + 2);
@@ -135,4 +139,4 @@ test("fuzz: command lines end in status 0 or 2 with a clean message, and replace
   assert.ok(lstatSync(link).isSymbolicLink(), "the symlink is still a symlink");
   assert.ok(lstatSync(aFile).isFile());
   assert.ok(readFileSync(target, "utf8").length > 0);
-});
+}

@@ -8,25 +8,31 @@
 import { Worker } from "node:worker_threads";
 
 /** The most one case may take: generous (a loaded two-core machine), only hangs exceed it. */
-export const CASE_MS = 10_000;
+export const CASE_MS = 30_000;
+/** The most loading the worker may take, before its first case. */
+const START_MS = 120_000;
 
 export function runProperty(name: string, caseMs = CASE_MS): Promise<void> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: { name } });
     let cases = 0;
     let timer: NodeJS.Timeout;
-    const arm = () => {
+    const arm = (ms: number) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
         void worker.terminate();
-        reject(new Error(`${name}: case ${cases} did not finish within ${caseMs} ms (a hang)`));
-      }, caseMs);
+        reject(
+          new Error(
+            `${name}: ${cases === 0 ? "the worker did not start" : `case ${cases} did not finish`} within ${ms} ms`,
+          ),
+        );
+      }, ms);
     };
-    arm();
+    arm(START_MS);
     worker.on("message", (m: { beat?: true; done?: true; error?: string }) => {
       if (m.beat) {
         cases++;
-        arm();
+        arm(caseMs);
       } else {
         clearTimeout(timer);
         void worker.terminate();

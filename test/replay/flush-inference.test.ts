@@ -190,7 +190,7 @@ test("--flush-histories takes a positive integer", () => {
     "0",
   ]);
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /--flush-histories: expected a positive integer, found "0"/);
+  assert.match(r.stderr, /--flush-histories: expected an integer from 1 to 4096, found "0"/);
 });
 
 test("--resync: the mismatches after which the replay went on from the trace's IOVA", () => {
