@@ -17,6 +17,7 @@
  */
 
 import type { TraceLineHead } from "./line.ts";
+import { decodeUnparsed, FAILED_TO_PARSE } from "./unparsed.ts";
 
 /** The columns every event shares. `line` is the 1-based line number in its file. */
 export interface EventHead {
@@ -176,6 +177,8 @@ export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
     name: head.event,
     flags: head.flags,
   };
+  // trace-cmd's raw fields of an event it could not format (see unparsed.ts).
+  if (head.body.startsWith(FAILED_TO_PARSE)) return decodeUnparsed(h, head.body);
   return decoder(h, new Fields(head.event, head.body));
 }
 

@@ -30,8 +30,8 @@ function isGzip(path: string): boolean {
   }
 }
 
-/** Text chunks of a trace file (`-` for stdin; gzip decompressed on the fly). */
-export async function* traceChunks(path: string): AsyncGenerator<string> {
+/** Byte chunks of a trace file (`-` for stdin; gzip decompressed on the fly). */
+async function* byteChunks(path: string): AsyncGenerator<Buffer> {
   let stream: Readable;
   if (path === "-") {
     stream = process.stdin;
@@ -42,15 +42,37 @@ export async function* traceChunks(path: string): AsyncGenerator<string> {
     stream = gzip ? raw.pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : raw;
     if (gzip) raw.on("error", (e) => stream.destroy(e));
   }
-  stream.setEncoding("utf8");
   try {
-    for await (const chunk of stream) yield chunk as string;
+    for await (const chunk of stream) yield chunk as Buffer;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") throw new InputError(`${path}: corrupt gzip data (${code})`);
     if (code !== undefined) throw new InputError(`${path}: cannot read: ${code}`);
     throw e;
   }
+}
+
+/**
+ * Text chunks of a trace file that end at line ends (but the last): bytes
+ * are cut after the chunk's last newline and decoded as UTF-8 in one go, so a
+ * character is never split and the reader's lines rarely span two chunks.
+ */
+export async function* traceChunks(path: string): AsyncGenerator<string> {
+  let carry: Buffer | null = null;
+  for await (let chunk of byteChunks(path)) {
+    if (carry !== null) {
+      chunk = Buffer.concat([carry, chunk]);
+      carry = null;
+    }
+    const nl = chunk.lastIndexOf(10);
+    if (nl < 0) {
+      carry = chunk;
+      continue;
+    }
+    if (nl + 1 < chunk.length) carry = chunk.subarray(nl + 1);
+    yield chunk.toString("utf8", 0, nl + 1);
+  }
+  if (carry !== null && carry.length > 0) yield carry.toString("utf8");
 }
 
 /**

@@ -12,7 +12,10 @@
 
 import { InputError, quote } from "../stdx/errors.ts";
 import { DecodeError, decodeEvent, isKnownEvent, type TraceEvent } from "./events.ts";
-import { parseLine } from "./line.ts";
+import { LineScan, nonEventLine, SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER } from "./line.ts";
+import { FAILED_TO_PARSE } from "./unparsed.ts";
+
+const FQ_FUNCTION = "function=fq_flush_timeout";
 
 export interface TraceReaderOptions {
   /** The name used in messages (`trace.txt:12: ...`). */
@@ -40,6 +43,14 @@ export interface TraceReaderStats {
   timestampBackwards: number;
   /** Event lines per rendering, to tell which reader applied. */
   shapes: { ftrace: number; perf: number };
+  /**
+   * Event lines trace-cmd could not format (`[FAILED TO PARSE]` and the raw
+   * fields, e.g. 6.12's `dma_map_sg` in trace-cmd 3.1): decoded from those
+   * fields where they give the event, skipped otherwise; never malformed.
+   */
+  unparsedLines: number;
+  /** `timer_start` / `timer_expire_entry` lines of the flush-queue timer (`function=fq_flush_timeout`): the trace is lazy. */
+  fqTimerEvents: number;
 }
 
 export type EventSink = (event: TraceEvent) => void;
@@ -59,10 +70,13 @@ export class TraceReader {
     lostEvents: 0,
     timestampBackwards: 0,
     shapes: { ftrace: 0, perf: 0 },
+    unparsedLines: 0,
+    fqTimerEvents: 0,
   };
   /** `FILE:LINE: ...` messages: malformed lines and lost-event markers, the first `maxDiagnostics`. */
   readonly diagnostics: string[] = [];
   private partial = "";
+  private readonly scan = new LineScan();
   private lastTimestampNs = -1;
 
   constructor(options: TraceReaderOptions) {
@@ -73,38 +87,59 @@ export class TraceReader {
 
   /** Reads one line (without its newline) and returns its event, or null for any other line. */
   line(text: string): TraceEvent | null {
+    return this.lineAt(text, 0, text.length);
+  }
+
+  /** Reads the line `text[start, end)` (without its newline). */
+  private lineAt(text: string, start: number, end: number): TraceEvent | null {
     const lineNo = ++this.stats.lines;
-    if (text.length > 0 && text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1);
-    const head = parseLine(text);
-    if ("kind" in head) {
-      switch (head.kind) {
+    if (end > start && text.charCodeAt(end - 1) === 13) end--;
+    const scan = this.scan;
+    const r = start === end ? SCAN_OTHER : scan.scan(text, start, end);
+    if (r !== SCAN_EVENT) {
+      if (r === SCAN_BAD_TIMESTAMP) {
+        this.malformed(lineNo, "a timestamp SEC.FRACTION below 2^53 ns", scan.timestampText(text));
+        return null;
+      }
+      const other = nonEventLine(text.slice(start, end));
+      switch (other.kind) {
         case "blank":
         case "comment":
         case "preamble":
           this.stats.comments++;
           return null;
         case "lost":
-          this.stats.lostEvents += head.events;
-          this.note(lineNo, `CPU ${head.cpu} lost ${head.events} events: the trace is incomplete from here`);
+          this.stats.lostEvents += other.events;
+          this.note(lineNo, `CPU ${other.cpu} lost ${other.events} events: the trace is incomplete from here`);
           return null;
         case "error":
-          this.malformed(lineNo, head.expected, head.found);
+          this.malformed(lineNo, other.expected, other.found);
           return null;
       }
     }
-    this.stats.shapes[head.shape]++;
-    if (!isKnownEvent(head.system, head.event)) {
-      const name = head.system === "" ? head.event : `${head.system}:${head.event}`;
-      this.stats.skipped.set(name, (this.stats.skipped.get(name) ?? 0) + 1);
+    this.stats.shapes[scan.shape]++;
+    const system = scan.systemStart < 0 ? "" : text.slice(scan.systemStart, scan.nameStart - 1);
+    const name = text.slice(scan.nameStart, scan.nameEnd);
+    const unparsed = text.startsWith(FAILED_TO_PARSE, scan.bodyStart);
+    if (unparsed) this.stats.unparsedLines++;
+    if ((name === "timer_start" || name === "timer_expire_entry") && this.isFqTimer(text, scan)) {
+      this.stats.fqTimerEvents++;
+    }
+    if (!isKnownEvent(system, name)) {
+      const key = system === "" ? name : `${system}:${name}`;
+      this.stats.skipped.set(key, (this.stats.skipped.get(key) ?? 0) + 1);
       this.stats.skippedTotal++;
       return null;
     }
     let event: TraceEvent;
     try {
-      event = decodeEvent(lineNo, head);
+      event = decodeEvent(lineNo, scan.head(text));
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
-      this.malformed(lineNo, `${head.event}: ${e.expected}`, e.found);
+      // What trace-cmd could not format is no malformed line: the raw fields it
+      // printed instead are used where they decode, the line skipped otherwise.
+      if (unparsed) return null;
+      this.malformed(lineNo, `${name}: ${e.expected}`, e.found);
       return null;
     }
     if (event.timestampNs < this.lastTimestampNs) this.stats.timestampBackwards++;
@@ -112,6 +147,14 @@ export class TraceReader {
     this.stats.events.set(event.name, (this.stats.events.get(event.name) ?? 0) + 1);
     this.stats.eventsTotal++;
     return event;
+  }
+
+  /** A timer event of the dma-iommu flush queue's timer (`function=fq_flush_timeout`). */
+  private isFqTimer(text: string, scan: LineScan): boolean {
+    const at = text.indexOf(FQ_FUNCTION, scan.bodyStart);
+    if (at < 0 || at + FQ_FUNCTION.length > scan.bodyEnd) return false;
+    const after = at + FQ_FUNCTION.length;
+    return after === scan.bodyEnd || text.charCodeAt(after) === 32;
   }
 
   /** Reads a chunk of text; a line cut at the chunk's end waits for the next chunk. */
@@ -123,26 +166,28 @@ export class TraceReader {
       return;
     }
     if (this.partial !== "") {
-      const ev = this.line(this.partial + chunk.slice(0, nl));
+      const text = this.partial + chunk.slice(0, nl);
       this.partial = "";
+      const ev = this.lineAt(text, 0, text.length);
       if (ev !== null) sink(ev);
       start = nl + 1;
       nl = chunk.indexOf("\n", start);
     }
     while (nl >= 0) {
-      const ev = this.line(chunk.slice(start, nl));
+      const ev = this.lineAt(chunk, start, nl);
       if (ev !== null) sink(ev);
       start = nl + 1;
       nl = chunk.indexOf("\n", start);
     }
-    this.partial = chunk.slice(start);
+    this.partial = start < chunk.length ? chunk.slice(start) : "";
   }
 
   /** Reads the last line when the text did not end in a newline. */
   end(sink: EventSink): void {
     if (this.partial !== "") {
-      const ev = this.line(this.partial);
+      const text = this.partial;
       this.partial = "";
+      const ev = this.lineAt(text, 0, text.length);
       if (ev !== null) sink(ev);
     }
   }
