@@ -1,30 +1,93 @@
 /**
  * The Node adapter of the trace readers (the one file of `trace/`
- * that touches the file system): streams a trace file, plain or gzip (told
- * by its magic bytes, not its name), as text chunks in constant memory, so
- * multi-GB traces never sit in memory whole. `-` is stdin.
+ * that touches the file system): streams a trace file, plain or gzip, or
+ * decodes a trace-cmd `trace.dat` (told by their magic bytes, not their
+ * names), in constant memory, so multi-GB traces never sit in memory whole.
+ * `-` is stdin (text only: a trace.dat needs random access).
  */
 
-import { closeSync, createReadStream, openSync, readSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { createGunzip, inflateSync, zstdDecompressSync } from "node:zlib";
 import { InputError } from "../stdx/errors.ts";
+import { DatError, type DatSource, type Decompress, isTraceDat, TraceDat } from "./dat.ts";
 import type { TraceEvent } from "./events.ts";
 import { TraceReader, type TraceReaderOptions } from "./reader.ts";
 
 const CHUNK_BYTES = 1 << 20;
 
-function isGzip(path: string): boolean {
-  let fd: number;
+type FileKind = "gzip" | "dat" | "text";
+
+function openOrThrow(path: string): number {
   try {
-    fd = openSync(path, "r");
+    return openSync(path, "r");
   } catch (e) {
     throw new InputError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+}
+
+function fileKind(path: string): FileKind {
+  const fd = openOrThrow(path);
   try {
-    const magic = Buffer.alloc(2);
-    const n = readSync(fd, magic, 0, 2, 0);
-    return n === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    const magic = Buffer.alloc(16);
+    const n = readSync(fd, magic, 0, 16, 0);
+    if (n >= 2 && magic[0] === 0x1f && magic[1] === 0x8b) return "gzip";
+    if (isTraceDat(magic.subarray(0, n))) return "dat";
+    return "text";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isGzip(path: string): boolean {
+  return fileKind(path) === "gzip";
+}
+
+/** trace.dat's compressed blocks with Node's zlib (zstd since Node 23.8). */
+export const nodeDecompress: Decompress = (algorithm, data, size) => {
+  let out: Buffer;
+  if (algorithm === "zstd") out = zstdDecompressSync(data, { maxOutputLength: Math.max(size, 1) });
+  else if (algorithm === "zlib") out = inflateSync(data, { maxOutputLength: Math.max(size, 1) });
+  else throw new DatError(`expected zstd or zlib compression, found ${JSON.stringify(algorithm)}`);
+  if (out.length !== size) throw new DatError(`expected a block of ${size} bytes, found ${out.length}`);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+};
+
+/** A file read at offsets, never whole. */
+function fileSource(fd: number): DatSource {
+  const size = fstatSync(fd).size;
+  return {
+    size,
+    read(offset: number, length: number): Uint8Array {
+      const n = Math.max(0, Math.min(length, size - offset));
+      const b = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const r = readSync(fd, b, got, n - got, offset + got);
+        if (r === 0) break;
+        got += r;
+      }
+      return new Uint8Array(b.buffer, b.byteOffset, got);
+    },
+  };
+}
+
+/** Reads a trace.dat record by record into `reader`. */
+function readDat(path: string, reader: TraceReader, sink: (event: TraceEvent) => void): void {
+  const fd = openOrThrow(path);
+  try {
+    const dat = new TraceDat(fileSource(fd), nodeDecompress);
+    for (const r of dat.records()) {
+      const ev = reader.record(r);
+      if (ev !== null) sink(ev);
+    }
+  } catch (e) {
+    if (e instanceof DatError) throw new InputError(`${path}: ${e.message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && code.startsWith("ZSTD_"))
+      throw new InputError(`${path}: corrupt zstd data (${code})`);
+    if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") throw new InputError(`${path}: corrupt zlib data (${code})`);
+    throw e;
   } finally {
     closeSync(fd);
   }
@@ -85,6 +148,10 @@ export async function readTraceFile(
   options: Partial<TraceReaderOptions> = {},
 ): Promise<TraceReader> {
   const reader = new TraceReader({ file: path === "-" ? "<stdin>" : path, ...options });
+  if (path !== "-" && fileKind(path) === "dat") {
+    readDat(path, reader, sink);
+    return reader;
+  }
   for await (const chunk of traceChunks(path)) reader.push(chunk, sink);
   reader.end(sink);
   return reader;

@@ -11,8 +11,9 @@
  */
 
 import { InputError, quote } from "../stdx/errors.ts";
+import type { DatRecord } from "./dat.ts";
 import { DecodeError, decodeEvent, isKnownEvent, type TraceEvent } from "./events.ts";
-import { LineScan, nonEventLine, SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER } from "./line.ts";
+import { LineScan, nonEventLine, SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER, type TraceLineHead } from "./line.ts";
 import { FAILED_TO_PARSE } from "./unparsed.ts";
 
 const FQ_FUNCTION = "function=fq_flush_timeout";
@@ -42,7 +43,7 @@ export interface TraceReaderStats {
   /** Lines whose timestamp is below the previous event's: the trace is not in time order there. */
   timestampBackwards: number;
   /** Event lines per rendering, to tell which reader applied. */
-  shapes: { ftrace: number; perf: number };
+  shapes: { ftrace: number; perf: number; dat: number };
   /**
    * Event lines trace-cmd could not format (`[FAILED TO PARSE]` and the raw
    * fields, e.g. 6.12's `dma_map_sg` in trace-cmd 3.1): decoded from those
@@ -51,6 +52,14 @@ export interface TraceReaderStats {
   unparsedLines: number;
   /** `timer_start` / `timer_expire_entry` lines of the flush-queue timer (`function=fq_flush_timeout`): the trace is lazy. */
   fqTimerEvents: number;
+}
+
+/** A timer event of the dma-iommu flush queue's timer (`function=fq_flush_timeout` in `text[start, end)`). */
+function isFqTimer(text: string, start: number, end: number): boolean {
+  const at = text.indexOf(FQ_FUNCTION, start);
+  if (at < 0 || at + FQ_FUNCTION.length > end) return false;
+  const after = at + FQ_FUNCTION.length;
+  return after === end || text.charCodeAt(after) === 32;
 }
 
 export type EventSink = (event: TraceEvent) => void;
@@ -69,7 +78,7 @@ export class TraceReader {
     malformed: 0,
     lostEvents: 0,
     timestampBackwards: 0,
-    shapes: { ftrace: 0, perf: 0 },
+    shapes: { ftrace: 0, perf: 0, dat: 0 },
     unparsedLines: 0,
     fqTimerEvents: 0,
   };
@@ -122,24 +131,50 @@ export class TraceReader {
     const name = text.slice(scan.nameStart, scan.nameEnd);
     const unparsed = text.startsWith(FAILED_TO_PARSE, scan.bodyStart);
     if (unparsed) this.stats.unparsedLines++;
-    if ((name === "timer_start" || name === "timer_expire_entry") && this.isFqTimer(text, scan)) {
+    if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, scan.bodyStart, scan.bodyEnd)) {
       this.stats.fqTimerEvents++;
     }
-    if (!isKnownEvent(system, name)) {
-      const key = system === "" ? name : `${system}:${name}`;
-      this.stats.skipped.set(key, (this.stats.skipped.get(key) ?? 0) + 1);
-      this.stats.skippedTotal++;
-      return null;
+    if (!this.known(system, name)) return null;
+    return this.decoded(lineNo, scan.head(text), unparsed);
+  }
+
+  /**
+   * Reads one record of a binary trace (`dat.ts`): the same counting and
+   * decoding as a text line with those columns; its number stands for the line.
+   */
+  record(r: DatRecord): TraceEvent | null {
+    const lineNo = ++this.stats.lines;
+    this.stats.shapes.dat++;
+    if ((r.event === "timer_start" || r.event === "timer_expire_entry") && isFqTimer(r.body, 0, r.body.length)) {
+      this.stats.fqTimerEvents++;
     }
+    // As `trace-cmd report` prints it: the event name alone (the names do not
+    // collide) and the time in microseconds, rounded as libtraceevent rounds
+    // it, so that a trace.dat replays exactly as its report does.
+    if (!this.known("", r.event)) return null;
+    const timestampNs = Math.floor((r.timestampNs + 500) / 1000) * 1000;
+    return this.decoded(lineNo, { ...r, timestampNs, system: "", shape: "ftrace" }, false);
+  }
+
+  /** Whether the event is one `events.ts` decodes; others are counted by name. */
+  private known(system: string, name: string): boolean {
+    if (isKnownEvent(system, name)) return true;
+    const key = system === "" ? name : `${system}:${name}`;
+    this.stats.skipped.set(key, (this.stats.skipped.get(key) ?? 0) + 1);
+    this.stats.skippedTotal++;
+    return false;
+  }
+
+  private decoded(lineNo: number, head: TraceLineHead, unparsed: boolean): TraceEvent | null {
     let event: TraceEvent;
     try {
-      event = decodeEvent(lineNo, scan.head(text));
+      event = decodeEvent(lineNo, head);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       // What trace-cmd could not format is no malformed line: the raw fields it
       // printed instead are used where they decode, the line skipped otherwise.
       if (unparsed) return null;
-      this.malformed(lineNo, `${name}: ${e.expected}`, e.found);
+      this.malformed(lineNo, `${head.event}: ${e.expected}`, e.found);
       return null;
     }
     if (event.timestampNs < this.lastTimestampNs) this.stats.timestampBackwards++;
@@ -147,14 +182,6 @@ export class TraceReader {
     this.stats.events.set(event.name, (this.stats.events.get(event.name) ?? 0) + 1);
     this.stats.eventsTotal++;
     return event;
-  }
-
-  /** A timer event of the dma-iommu flush queue's timer (`function=fq_flush_timeout`). */
-  private isFqTimer(text: string, scan: LineScan): boolean {
-    const at = text.indexOf(FQ_FUNCTION, scan.bodyStart);
-    if (at < 0 || at + FQ_FUNCTION.length > scan.bodyEnd) return false;
-    const after = at + FQ_FUNCTION.length;
-    return after === scan.bodyEnd || text.charCodeAt(after) === 32;
   }
 
   /** Reads a chunk of text; a line cut at the chunk's end waits for the next chunk. */
