@@ -40,6 +40,25 @@ export interface DatSource {
   read(offset: number, length: number): Uint8Array;
 }
 
+/** A file already in memory (tests, a browser's File read whole). */
+export function bytesSource(bytes: Uint8Array): DatSource {
+  return {
+    size: bytes.length,
+    read: (offset, length) => bytes.subarray(Math.min(offset, bytes.length), Math.min(offset + length, bytes.length)),
+  };
+}
+
+/** Runs `f`, turning a read past a block's end (a DataView RangeError on a corrupt file) into a DatError. */
+function guarded<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError)
+      throw new DatError(`expected data inside its block, found a read past its end (${e.message})`);
+    throw e;
+  }
+}
+
 /** Decompresses one block of the named algorithm (`zstd`, `zlib`) to `size` bytes. */
 export type Decompress = (algorithm: string, data: Uint8Array, size: number) => Uint8Array;
 
@@ -522,10 +541,10 @@ class CpuStream {
 export class TraceDat {
   readonly src: DatSource;
   readonly decompress: Decompress;
-  readonly le: boolean;
-  readonly version: number;
-  readonly compression: string;
-  pageSize: number;
+  le = true;
+  version = 0;
+  compression = "none";
+  pageSize = 4096;
   pageDataOffset = 16;
   commitSize = 8;
   readonly events = new Map<number, EventFormat>();
@@ -538,6 +557,11 @@ export class TraceDat {
   constructor(src: DatSource, decompress: Decompress) {
     this.src = src;
     this.decompress = decompress;
+    guarded(() => this.open());
+  }
+
+  private open(): void {
+    const src = this.src;
     const head = src.read(0, Math.min(src.size, 256));
     if (!isTraceDat(head)) throw new DatError('expected the trace-cmd magic 17 08 44 "tracing", found other bytes');
     const c = new Cursor(head, true, 10);
@@ -552,6 +576,9 @@ export class TraceDat {
     c.pos += 2;
     const cc = new Cursor(head, this.le, c.pos);
     this.pageSize = cc.u32("the page size");
+    if (this.pageSize < 64 || this.pageSize > 1 << 24) {
+      throw new DatError(`expected a page size of 64 bytes to 16 MiB, found ${this.pageSize}`);
+    }
     this.compression = cc.str("the compression name");
     cc.str("the compression version");
     let optionsAt = cc.u64("the offset of the first options section");
@@ -672,6 +699,15 @@ export class TraceDat {
 
   /** Every record of every CPU, merged in time order (ties: the lower CPU first). */
   *records(): Generator<DatRecord> {
+    const it = this.merged();
+    for (;;) {
+      const n = guarded(() => it.next());
+      if (n.done) return;
+      yield n.value;
+    }
+  }
+
+  private *merged(): Generator<DatRecord> {
     const streams = this.cpus
       .slice()
       .sort((a, b) => a.cpu - b.cpu)

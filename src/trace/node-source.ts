@@ -45,10 +45,16 @@ function isGzip(path: string): boolean {
 
 /** trace.dat's compressed blocks with Node's zlib (zstd since Node 23.8). */
 export const nodeDecompress: Decompress = (algorithm, data, size) => {
+  if (algorithm !== "zstd" && algorithm !== "zlib") {
+    throw new DatError(`expected zstd or zlib compression, found ${JSON.stringify(algorithm)}`);
+  }
   let out: Buffer;
-  if (algorithm === "zstd") out = zstdDecompressSync(data, { maxOutputLength: Math.max(size, 1) });
-  else if (algorithm === "zlib") out = inflateSync(data, { maxOutputLength: Math.max(size, 1) });
-  else throw new DatError(`expected zstd or zlib compression, found ${JSON.stringify(algorithm)}`);
+  try {
+    const opts = { maxOutputLength: Math.max(size, 1) };
+    out = algorithm === "zstd" ? zstdDecompressSync(data, opts) : inflateSync(data, opts);
+  } catch (e) {
+    throw new DatError(`expected a ${algorithm} block of ${size} bytes, found corrupt data (${(e as Error).message})`);
+  }
   if (out.length !== size) throw new DatError(`expected a block of ${size} bytes, found ${out.length}`);
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 };
