@@ -154,11 +154,20 @@ export async function readTraceFile(
   options: Partial<TraceReaderOptions> = {},
 ): Promise<TraceReader> {
   const reader = new TraceReader({ file: path === "-" ? "<stdin>" : path, ...options });
+  await readTraceInto(path, reader, sink);
+  return reader;
+}
+
+/** Reads a trace file into a reader the caller made (to look at its counts while events stream). */
+export async function readTraceInto(
+  path: string,
+  reader: TraceReader,
+  sink: (event: TraceEvent) => void,
+): Promise<void> {
   if (path !== "-" && fileKind(path) === "dat") {
     readDat(path, reader, sink);
-    return reader;
+    return;
   }
   for await (const chunk of traceChunks(path)) reader.push(chunk, sink);
   reader.end(sink);
-  return reader;
 }

@@ -17,6 +17,7 @@ import { LineScan, nonEventLine, SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER, typ
 import { FAILED_TO_PARSE } from "./unparsed.ts";
 
 const FQ_FUNCTION = "function=fq_flush_timeout";
+const GROUP = /groupID=(\d+) device=(\S+)/;
 
 export interface TraceReaderOptions {
   /** The name used in messages (`trace.txt:12: ...`). */
@@ -52,6 +53,8 @@ export interface TraceReaderStats {
   unparsedLines: number;
   /** `timer_start` / `timer_expire_entry` lines of the flush-queue timer (`function=fq_flush_timeout`): the trace is lazy. */
   fqTimerEvents: number;
+  /** IOMMU groups of devices, from `iommu:add_device_to_group` (`groupID=N device=BDF`). */
+  deviceGroups: Map<string, string>;
 }
 
 /** A timer event of the dma-iommu flush queue's timer (`function=fq_flush_timeout` in `text[start, end)`). */
@@ -81,6 +84,7 @@ export class TraceReader {
     shapes: { ftrace: 0, perf: 0, dat: 0 },
     unparsedLines: 0,
     fqTimerEvents: 0,
+    deviceGroups: new Map(),
   };
   /** `FILE:LINE: ...` messages: malformed lines and lost-event markers, the first `maxDiagnostics`. */
   readonly diagnostics: string[] = [];
@@ -134,6 +138,7 @@ export class TraceReader {
     if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, scan.bodyStart, scan.bodyEnd)) {
       this.stats.fqTimerEvents++;
     }
+    if (name === "add_device_to_group") this.deviceGroup(text.slice(scan.bodyStart, scan.bodyEnd));
     if (!this.known(system, name)) return null;
     return this.decoded(lineNo, scan.head(text), unparsed);
   }
@@ -148,12 +153,18 @@ export class TraceReader {
     if ((r.event === "timer_start" || r.event === "timer_expire_entry") && isFqTimer(r.body, 0, r.body.length)) {
       this.stats.fqTimerEvents++;
     }
+    if (r.event === "add_device_to_group") this.deviceGroup(r.body);
     // As `trace-cmd report` prints it: the event name alone (the names do not
     // collide) and the time in microseconds, rounded as libtraceevent rounds
     // it, so that a trace.dat replays exactly as its report does.
     if (!this.known("", r.event)) return null;
     const timestampNs = Math.floor((r.timestampNs + 500) / 1000) * 1000;
     return this.decoded(lineNo, { ...r, timestampNs, system: "", shape: "ftrace" }, false);
+  }
+
+  private deviceGroup(body: string): void {
+    const m = GROUP.exec(body);
+    if (m !== null) this.stats.deviceGroups.set(m[2], m[1]);
   }
 
   /** Whether the event is one `events.ts` decodes; others are counted by name. */
