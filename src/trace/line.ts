@@ -299,17 +299,36 @@ export class LineScan {
 
   /** The columns of the last `SCAN_EVENT` line of `text` as strings. */
   head(text: string): TraceLineHead {
-    return {
-      comm: text.slice(this.commStart, this.commEnd),
-      pid: this.pid,
-      cpu: this.cpu,
-      flags: text.slice(this.flagsStart, this.flagsEnd),
-      timestampNs: this.timestampNs,
-      system: this.systemStart < 0 ? "" : text.slice(this.systemStart, this.nameStart - 1),
-      event: text.slice(this.nameStart, this.nameEnd),
-      body: text.slice(this.bodyStart, this.bodyEnd),
-      shape: this.shape,
-    };
+    return this.fill(
+      text,
+      {
+        comm: "",
+        pid: 0,
+        cpu: 0,
+        flags: "",
+        timestampNs: 0,
+        system: "",
+        event: "",
+        body: "",
+        shape: "ftrace",
+      },
+      this.systemStart < 0 ? "" : text.slice(this.systemStart, this.nameStart - 1),
+      text.slice(this.nameStart, this.nameEnd),
+    );
+  }
+
+  /** Fills `h` (reused line after line by the reader) with the last `SCAN_EVENT` line's columns; `system` and `event` already cut. */
+  fill(text: string, h: TraceLineHead, system: string, event: string): TraceLineHead {
+    h.comm = text.slice(this.commStart, this.commEnd);
+    h.pid = this.pid;
+    h.cpu = this.cpu;
+    h.flags = text.slice(this.flagsStart, this.flagsEnd);
+    h.timestampNs = this.timestampNs;
+    h.system = system;
+    h.event = event;
+    h.body = text.slice(this.bodyStart, this.bodyEnd);
+    h.shape = this.shape;
+    return h;
   }
 
   /** What a `SCAN_BAD_TIMESTAMP` line printed as its timestamp. */

@@ -127,19 +127,28 @@ async function* byteChunks(path: string): AsyncGenerator<Buffer> {
  * character is never split and the reader's lines rarely span two chunks.
  */
 export async function* traceChunks(path: string): AsyncGenerator<string> {
+  // The bytes after a chunk's last newline: joined with the next chunk's first
+  // line (a small copy), never with the whole chunk.
   let carry: Buffer | null = null;
-  for await (let chunk of byteChunks(path)) {
+  for await (const chunk of byteChunks(path)) {
+    let from = 0;
     if (carry !== null) {
-      chunk = Buffer.concat([carry, chunk]);
+      const first = chunk.indexOf(10);
+      if (first < 0) {
+        carry = Buffer.concat([carry, chunk]);
+        continue;
+      }
+      yield Buffer.concat([carry, chunk.subarray(0, first + 1)]).toString("utf8");
       carry = null;
+      from = first + 1;
     }
-    const nl = chunk.lastIndexOf(10);
-    if (nl < 0) {
-      carry = chunk;
+    const last = chunk.lastIndexOf(10);
+    if (last < from) {
+      carry = Buffer.from(chunk.subarray(from));
       continue;
     }
-    if (nl + 1 < chunk.length) carry = chunk.subarray(nl + 1);
-    yield chunk.toString("utf8", 0, nl + 1);
+    if (last + 1 < chunk.length) carry = Buffer.from(chunk.subarray(last + 1));
+    yield chunk.toString("utf8", from, last + 1);
   }
   if (carry !== null && carry.length > 0) yield carry.toString("utf8");
 }

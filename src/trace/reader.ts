@@ -90,6 +90,18 @@ export class TraceReader {
   readonly diagnostics: string[] = [];
   private partial = "";
   private readonly scan = new LineScan();
+  /** The columns of the line being decoded (the decoders copy what they keep). */
+  private readonly head: TraceLineHead = {
+    comm: "",
+    pid: 0,
+    cpu: 0,
+    flags: "",
+    timestampNs: 0,
+    system: "",
+    event: "",
+    body: "",
+    shape: "ftrace",
+  };
   private lastTimestampNs = -1;
 
   constructor(options: TraceReaderOptions) {
@@ -140,7 +152,7 @@ export class TraceReader {
     }
     if (name === "add_device_to_group") this.deviceGroup(text.slice(scan.bodyStart, scan.bodyEnd));
     if (!this.known(system, name)) return null;
-    return this.decoded(lineNo, scan.head(text), unparsed);
+    return this.decoded(lineNo, scan.fill(text, this.head, system, name), unparsed);
   }
 
   /**
