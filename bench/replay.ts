@@ -11,6 +11,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { builtinMachine } from "../src/machine/index.ts";
+import { Replayer, traceMachineOf } from "../src/replay/replay.ts";
+import { readTraceFile, traceChunks } from "../src/trace/node-source.ts";
+import { Reconstructor } from "../src/trace/reconstruct.ts";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -30,7 +34,15 @@ function timed(cmd: string): { wall: number; cpu: number } {
   return { wall, cpu };
 }
 
-export function benchReplay(root: string, runs: number, say: (s: string) => void): void {
+/** CPU milliseconds (user + system) of one in-process run. */
+async function cpuOf(f: () => Promise<unknown>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await f();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+export async function benchReplay(root: string, runs: number, say: (s: string) => void): Promise<void> {
   // ../shared beside the repository (IOVALAB_SHARED names a copy elsewhere).
   const shared = process.env.IOVALAB_SHARED ?? join(root, "..", "shared");
   const file = join(shared, "kernel-timers", "trace-6.12-lazy-timers.txt.gz");
@@ -42,6 +54,47 @@ export function benchReplay(root: string, runs: number, say: (s: string) => void
   let lines = 0;
   const text = gunzipSync(readFileSync(file));
   for (let i = text.indexOf(10); i >= 0; i = text.indexOf(10, i + 1)) lines++;
+  // In process, CPU time: each stage of the replay's pipeline on its own.
+  const machine = builtinMachine("qemu-q35-nvme");
+  if (!machine) throw new Error("bench: no qemu-q35-nvme");
+  const stages: [string, () => Promise<unknown>][] = [
+    [
+      "decompress (gunzip + UTF-8)",
+      async () => {
+        for await (const _ of traceChunks(file));
+      },
+    ],
+    ["read (+ line scan, event decoding)", () => readTraceFile(file, () => {})],
+    [
+      "reconstruct (+ DMA calls rebuilt)",
+      async () => {
+        const rc = new Reconstructor({ machine: traceMachineOf(machine, "0000:00:01.0"), file }, () => {});
+        await readTraceFile(file, (e) => rc.push(e));
+        rc.end();
+      },
+    ],
+    [
+      "replay (+ kernel model, mainline, lazy)",
+      async () => {
+        const rp = new Replayer({ machine, kernel: "mainline", device: "0000:00:01.0", strict: false });
+        const rc = new Reconstructor({ machine: traceMachineOf(machine, "0000:00:01.0"), file }, (c) => rp.push(c));
+        await readTraceFile(file, (e) => rc.push(e));
+        rc.end();
+        rp.end();
+      },
+    ],
+  ];
+  say(`replay pipeline in process, trace-6.12-lazy-timers.txt.gz (${lines} lines), CPU time, median of ${runs}:`);
+  let base = 0;
+  for (const [name, f] of stages) {
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) ms.push(await cpuOf(f));
+    const rate = (lines / median(ms)) * 1000;
+    if (base === 0) base = rate;
+    say(
+      `  ${name.padEnd(40)} ${(rate / 1e6).toFixed(2)} M lines/s (${median(ms).toFixed(0)} ms)  ratio ${(rate / base).toFixed(2)}`,
+    );
+  }
   const cli = `"${process.execPath}" "${join(root, "bin/iovalab.js")}" replay "${file}" --machine qemu-q35-nvme --kernel mainline --captured lazy > /dev/null`;
   const zcat: { wall: number; cpu: number }[] = [];
   const replay: { wall: number; cpu: number }[] = [];
@@ -50,7 +103,9 @@ export function benchReplay(root: string, runs: number, say: (s: string) => void
     replay.push(timed(cli));
   }
   const rate = (xs: { wall: number; cpu: number }[], k: "wall" | "cpu") => (lines / median(xs.map((x) => x[k]))) * 1000;
-  say(`replay speed, trace-6.12-lazy-timers.txt.gz (${lines} lines, whole process, median of ${runs}; M lines/s by wall / CPU time):`);
+  say(
+    `replay speed, trace-6.12-lazy-timers.txt.gz (${lines} lines, whole process, median of ${runs}; M lines/s by wall / CPU time):`,
+  );
   for (const k of ["wall", "cpu"] as const) {
     const z = rate(zcat, k);
     const r = rate(replay, k);

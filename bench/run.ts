@@ -159,4 +159,4 @@ if (!existsSync(PERF)) {
   }
 }
 
-benchReplay(ROOT, RUNS, say);
+await benchReplay(ROOT, RUNS, say);

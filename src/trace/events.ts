@@ -221,6 +221,15 @@ class Fields {
     return w.includes("=") ? "" : w;
   }
 
+  /** B of `iova=A - B` read in place, or -1. */
+  iovaEnd(): number {
+    const at = this.find("iova");
+    if (at < 0) return -1;
+    const sp = this.body.indexOf(" ", at);
+    if (sp < 0 || !this.body.startsWith(" - ", sp)) return -1;
+    return hexAt(this.body, sp + 3);
+  }
+
   hasFlag(flag: string): boolean {
     return this.body.includes(` ${flag}`);
   }
@@ -365,10 +374,13 @@ function parseHex(key: string, v: string): number {
 }
 
 function iommuPrefix(f: Fields): void {
-  if (!f.body.startsWith("IOMMU: ") && f.leading !== "IOMMU:") throw new DecodeError(`"IOMMU: iova=..." in ${f.event}`, f.body);
+  if (!f.body.startsWith("IOMMU: ") && f.leading !== "IOMMU:")
+    throw new DecodeError(`"IOMMU: iova=..." in ${f.event}`, f.body);
 }
 
 function checkEnd(f: Fields, iova: number, size: number): void {
+  // The usual `iova=0x... - 0x...` read in place; anything else the long way.
+  if (f.iovaEnd() === iova + size) return;
   if (!f.has("iova-end")) return;
   const end = parseHex("iova", f.text("iova-end"));
   if (end !== iova + size) {

@@ -279,7 +279,8 @@ export class Reconstructor {
       const d = new DomainState(spec.name, spec);
       this.domains.set(spec.name, d);
       this.domainList.push(d);
-      for (const r of spec.directMappings ?? []) this.directRanges.push({ domain: spec.name, start: r.start, end: r.end });
+      for (const r of spec.directMappings ?? [])
+        this.directRanges.push({ domain: spec.name, start: r.start, end: r.end });
       for (const dev of spec.devices) this.byDevice.set(dev, d);
     }
   }
