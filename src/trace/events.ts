@@ -16,6 +16,7 @@
  * not fit rather than round them.
  */
 
+import { fastIommuEvent } from "./iommu-fast.ts";
 import type { TraceLineHead } from "./line.ts";
 import { decodeUnparsed, FAILED_TO_PARSE } from "./unparsed.ts";
 
@@ -166,6 +167,10 @@ export function isKnownEvent(system: string, event: string): boolean {
 
 /** Decodes a known event (see `isKnownEvent`); throws `DecodeError` on malformed text. */
 export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
+  if (head.event === "map" || head.event === "unmap") {
+    const fast = fastIommuEvent(line, head);
+    if (fast !== null) return fast;
+  }
   const decoder = DECODERS.get(head.event);
   if (decoder === undefined) throw new DecodeError("a known event", head.event);
   const h: EventHead = {
