@@ -14,7 +14,7 @@ import { assert } from "../stdx/assert.ts";
 import type { TraceFacts } from "../trace/facts.ts";
 
 /** Events looked at before the replay starts (held in memory meanwhile). */
-export const DEFAULTS_WINDOW = 65536;
+export const DEFAULTS_WINDOW = 16384;
 
 /** The shape a machine built from a trace takes what the trace cannot show from. */
 const TEMPLATE = "qemu-q35-nvme";

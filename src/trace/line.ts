@@ -83,6 +83,9 @@ export const SCAN_OTHER = 1;
 /** An event line whose timestamp does not fit in 2^53 ns or has more than 9 fraction digits. */
 export const SCAN_BAD_TIMESTAMP = 2;
 
+/** Slots of the task-name and flags cache (a direct-mapped table: a collision just makes a new string). */
+const INTERN_SLOTS = 1024;
+
 const SP = 32;
 const TAB = 9;
 const COLON = 58;
@@ -319,10 +322,10 @@ export class LineScan {
 
   /** Fills `h` (reused line after line by the reader) with the last `SCAN_EVENT` line's columns; `system` and `event` already cut. */
   fill(text: string, h: TraceLineHead, system: string, event: string): TraceLineHead {
-    h.comm = text.slice(this.commStart, this.commEnd);
+    h.comm = this.intern(text, this.commStart, this.commEnd);
     h.pid = this.pid;
     h.cpu = this.cpu;
-    h.flags = text.slice(this.flagsStart, this.flagsEnd);
+    h.flags = this.intern(text, this.flagsStart, this.flagsEnd);
     h.timestampNs = this.timestampNs;
     h.system = system;
     h.event = event;
@@ -330,6 +333,25 @@ export class LineScan {
     h.shape = this.shape;
     return h;
   }
+
+  /**
+   * `text[start, end)` as a string shared with earlier lines that had the
+   * same characters: task names and flags repeat on nearly every line, and
+   * one string each spares the collector a copy per line.
+   */
+  private intern(text: string, start: number, end: number): string {
+    if (end - start > 32) return text.slice(start, end);
+    let h = end - start;
+    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+    const slot = h & (INTERN_SLOTS - 1);
+    const hit = this.interned[slot];
+    if (hit !== undefined && hit.length === end - start && text.startsWith(hit, start)) return hit;
+    const s = text.slice(start, end);
+    this.interned[slot] = s;
+    return s;
+  }
+
+  private readonly interned: (string | undefined)[] = new Array(INTERN_SLOTS);
 
   /** What a `SCAN_BAD_TIMESTAMP` line printed as its timestamp. */
   timestampText(text: string): string {
