@@ -136,6 +136,7 @@ export type CallSink = (call: DmaCall) => void;
 
 const DEFAULT_LOOK_AHEAD = 16384;
 const FREED_MEMORY = 1 << 20;
+const NO_RANGES: readonly { start: number; end: number }[] = [];
 
 class Fragment {
   readonly e: IommuMapEvent;
@@ -199,7 +200,7 @@ class DomainState {
   readonly pages = new Map<number, Allocation>();
   readonly directLive = new Map<number, number>();
   /** Recently freed first pages -> the unmap's line, to tell a double unmap from a never-mapped address. */
-  readonly freed = new Map<number, { line: number; number: number }>();
+  readonly freed = new Map<number, number>();
   nextNumber = 1;
   constructor(name: string, spec: TraceDomainSpec | null) {
     this.name = name;
@@ -393,7 +394,7 @@ export class Reconstructor {
   /** The domain of a device-less range: a machine range, else the default domain. */
   private domainOfRange(start: number, end: number): DomainState {
     for (const spec of this.machine.domains) {
-      for (const r of spec.iovaRanges ?? []) if (start >= r.start && end <= r.end) return this.domainNamed(spec.name);
+      for (const r of spec.iovaRanges ?? NO_RANGES) if (start >= r.start && end <= r.end) return this.domainNamed(spec.name);
     }
     if (this.machine.defaultDomain !== undefined) return this.domainNamed(this.machine.defaultDomain);
     if (this.machine.domains.length === 1) return this.domainNamed(this.machine.domains[0].name);
@@ -579,7 +580,7 @@ export class Reconstructor {
       );
     }
     this.forget(a);
-    a.domain.freed.set(p, { line: e.line, number: 0 });
+    a.domain.freed.set(p, e.line);
     if (a.domain.freed.size > FREED_MEMORY) a.domain.freed.delete(a.domain.freed.keys().next().value as number);
     const lines = hint !== null ? [hint.line, e.line] : [e.line];
     const call: DmaCall = {
@@ -647,8 +648,8 @@ export class Reconstructor {
         device,
         e.iova,
         e.size,
-        [freed.line],
-        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freed.line}]`,
+        [freed],
+        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freed}]`,
       );
       return;
     }
