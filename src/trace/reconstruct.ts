@@ -394,7 +394,8 @@ export class Reconstructor {
   /** The domain of a device-less range: a machine range, else the default domain. */
   private domainOfRange(start: number, end: number): DomainState {
     for (const spec of this.machine.domains) {
-      for (const r of spec.iovaRanges ?? NO_RANGES) if (start >= r.start && end <= r.end) return this.domainNamed(spec.name);
+      for (const r of spec.iovaRanges ?? NO_RANGES)
+        if (start >= r.start && end <= r.end) return this.domainNamed(spec.name);
     }
     if (this.machine.defaultDomain !== undefined) return this.domainNamed(this.machine.defaultDomain);
     if (this.machine.domains.length === 1) return this.domainNamed(this.machine.domains[0].name);
