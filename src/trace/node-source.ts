@@ -130,7 +130,14 @@ export async function* traceChunks(path: string): AsyncGenerator<string> {
   // The bytes after a chunk's last newline: joined with the next chunk's first
   // line (a small copy), never with the whole chunk.
   let carry: Buffer | null = null;
+  let opening = true;
   for await (const chunk of byteChunks(path)) {
+    if (opening && path === "-" && isTraceDat(chunk.subarray(0, 16))) {
+      throw new InputError(
+        "<stdin>: expected trace text, found a trace.dat (it needs random access: give its file name)",
+      );
+    }
+    opening = false;
     let from = 0;
     if (carry !== null) {
       const first = chunk.indexOf(10);

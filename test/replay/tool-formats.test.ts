@@ -9,7 +9,9 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
@@ -20,6 +22,7 @@ import { Q35_NVME_TRACE_MACHINE } from "../../src/trace/machine.ts";
 import { nodeDecompress, readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText, TraceReader } from "../../src/trace/reader.ts";
 import { reconstruct } from "../../src/trace/reconstruct.ts";
+import { iovalab } from "../helpers/iovalab.ts";
 import { type DatTestRecord, payload, writeTraceDat } from "../helpers/trace-dat.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
@@ -245,6 +248,30 @@ test("trace.dat: a bad magic, version or truncated file is a DatError naming wha
   v6[10] = 0x36; // "6"
   assert.throws(() => new TraceDat(bytesSource(v6), nodeDecompress), /file version 7.*found version 6/);
   assert.throws(() => datEvents(good.subarray(0, good.length - 40)), DatError);
+});
+
+test("iovalab replay reads a trace.dat file as its text, and refuses one on stdin", () => {
+  const bytes = writeTraceDat({
+    records: DAT_RECORDS,
+    cpus: 2,
+    compress: true,
+    kallsyms: KALLSYMS,
+    cmdlines: "234 fio\n235 fio\n",
+  });
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-dat-"));
+  const dat = join(dir, "trace.dat");
+  const txt = join(dir, "report.txt");
+  writeFileSync(dat, bytes);
+  writeFileSync(txt, DAT_TEXT);
+  const args = ["--machine", "qemu-q35-nvme", "--kernel", "6.1", "--captured", "lazy", "--emit-iovas"];
+  const a = iovalab(["replay", dat, ...args]);
+  const b = iovalab(["replay", txt, ...args]);
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(a.stdout, b.stdout);
+  assert.equal(a.stdout.split("\n").length - 1, 3);
+  const piped = iovalab(["replay", "-", ...args], Buffer.from(bytes).toString("latin1"));
+  assert.equal(piped.status, 2);
+  assert.match(piped.stderr, /<stdin>: expected trace text, found a trace\.dat/);
 });
 
 test("fast-check: records written to a trace.dat come back with the same columns, in time order", () => {
