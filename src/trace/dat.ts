@@ -366,12 +366,15 @@ for (const n of ["dma_free", "dma_free_pages"]) {
     `${dmaHead(r)} dma_addr=${r.hex("dma_addr")} size=${r.num("size")} virt_addr=${r.hex("virt_addr").padStart(16, "0")} attrs=${dmaAttrs(r)}`;
 }
 FORMATTERS.dma_map_sg = (r) => {
+  const phys = r.array("phys_addrs", 8);
+  const dma = r.array("dma_addrs", 8);
+  // Later kernels: shown/full counts (the arrays stop at DMA_TRACE_MAX_ENTRIES) and a truncation mark.
   const counts = r.has("full_nents")
-    ? ` nents=${r.num("full_nents")}/${r.num("full_nents")} ents=${r.num("full_ents")}/${r.num("full_ents")}${r.num("truncated") !== 0 ? " [TRUNCATED]" : ""}`
+    ? ` nents=${phys.length}/${r.num("full_nents")} ents=${dma.length}/${r.num("full_ents")}${r.num("truncated") !== 0 ? " [TRUNCATED]" : ""}`
     : "";
   return (
-    `${dmaHead(r)}${counts} dma_addrs=${arrayText(r.array("dma_addrs", 8))} sizes=${arrayText(r.array("lengths", 4))} ` +
-    `phys_addrs=${arrayText(r.array("phys_addrs", 8))} attrs=${dmaAttrs(r)}`
+    `${dmaHead(r)}${counts} dma_addrs=${arrayText(dma)} sizes=${arrayText(r.array("lengths", 4))} ` +
+    `phys_addrs=${arrayText(phys)} attrs=${dmaAttrs(r)}`
   );
 };
 FORMATTERS.dma_unmap_sg = (r) => `${dmaHead(r)} phys_addrs=${arrayText(r.array("addrs", 8))} attrs=${dmaAttrs(r)}`;
