@@ -241,6 +241,103 @@ test("trace.dat, compressed and not: the records read as trace-cmd report -l pri
   }
 });
 
+/** A record's payload laid out by its format: fixed fields at their offsets, `__data_loc` data after `fixedEnd`. */
+function laidOut(
+  fixedEnd: number,
+  fixed: [number, number | bigint, 1 | 4 | 8][],
+  dynamic: [number, Uint8Array][],
+): Uint8Array {
+  let len = fixedEnd;
+  for (const [, d] of dynamic) len += d.length;
+  const rec = new Uint8Array(len);
+  const dv = new DataView(rec.buffer);
+  for (const [off, v, w] of fixed) {
+    if (w === 8) dv.setBigUint64(off, BigInt(v), true);
+    else if (w === 4) dv.setUint32(off, Number(v), true);
+    else dv.setUint8(off, Number(v));
+  }
+  let at = fixedEnd;
+  for (const [off, d] of dynamic) {
+    dv.setUint32(off, (d.length << 16) | at, true);
+    rec.set(d, at);
+    at += d.length;
+  }
+  return rec.subarray(8); // the 8 common bytes are the writer's
+}
+
+function u64s(xs: number[]): Uint8Array {
+  const b = new Uint8Array(xs.length * 8);
+  const dv = new DataView(b.buffer);
+  for (let i = 0; i < xs.length; i++) dv.setBigUint64(i * 8, BigInt(xs[i]), true);
+  return b;
+}
+
+test("trace.dat with 6.12's dma:* formats: records print as the kernel's own text of those events", () => {
+  const dev = new Uint8Array([...Buffer.from("0000:00:01.0", "latin1"), 0]);
+  const lengths = new Uint8Array(4);
+  new DataView(lengths.buffer).setUint32(0, 0x20000, true);
+  const records: DatTestRecord[] = [
+    {
+      ...rec(0, 7_408_431_000, "dma-dma_map_page", 32, 0, 0, []),
+      payload: laidOut(
+        56,
+        [
+          [16, 0xa308000, 8],
+          [24, 0xffffd000, 8],
+          [32, 4096, 8],
+          [40, 2, 4],
+          [48, 0, 8],
+        ],
+        [[8, dev]],
+      ),
+    },
+    {
+      ...rec(0, 9_242_710_000, "dma-dma_map_sg", 255, 0, 0, []),
+      payload: laidOut(
+        48,
+        [
+          [12, 2, 4],
+          [16, 1, 4],
+          [20, 0, 1],
+          [36, 2, 4],
+          [40, 0x100, 8],
+        ],
+        [
+          [8, dev],
+          [24, u64s([0x129ea000, 0x11ae7000])],
+          [28, u64s([0xfff60000])],
+          [32, lengths],
+        ],
+      ),
+    },
+    {
+      ...rec(0, 9_257_008_000, "dma-dma_unmap_sg", 255, 0x0d, 0, []),
+      payload: laidOut(
+        32,
+        [
+          [16, 2, 4],
+          [24, 0, 8],
+        ],
+        [
+          [8, dev],
+          [12, u64s([0x129ea000, 0x11ae7000])],
+        ],
+      ),
+    },
+  ];
+  const bytes = writeTraceDat({ records, cpus: 1, compress: true, kallsyms: "", cmdlines: "" });
+  // The kernel's text of these events (../shared/kernel-more/trace-6.12-strict-mixed.txt.gz, first dma_map_page,
+  // dma_map_sg and dma_unmap_sg lines).
+  assert.deepEqual(
+    [...new TraceDat(bytesSource(bytes), nodeDecompress).records()].map((r) => r.body),
+    [
+      "0000:00:01.0 dir=FROM_DEVICE dma_addr=ffffd000 size=4096 phys_addr=a308000 attrs=",
+      "0000:00:01.0 dir=FROM_DEVICE nents=2/2 ents=1/1 dma_addrs={0xfff60000} sizes={0x20000} phys_addrs={0x129ea000,0x11ae7000} attrs=NO_WARN",
+      "0000:00:01.0 dir=FROM_DEVICE phys_addrs={0x129ea000,0x11ae7000} attrs=",
+    ],
+  );
+});
+
 test("trace.dat: a bad magic, version or truncated file is a DatError naming what was expected", () => {
   const good = writeTraceDat({ records: DAT_RECORDS, cpus: 2, compress: true, kallsyms: KALLSYMS, cmdlines: "" });
   assert.throws(() => new TraceDat(bytesSource(new Uint8Array(8)), nodeDecompress), DatError);
