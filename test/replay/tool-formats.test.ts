@@ -135,6 +135,31 @@ test("[FAILED TO PARSE] dma_map_sg/dma_unmap_sg: the raw byte arrays give the ev
   assert.equal(r.events.length, 1);
 });
 
+test("fast-check: mutated [FAILED TO PARSE] lines are read, skipped as unparsed, or malformed; never an internal error", () => {
+  const failed = fixture("linux-6.12-trace-cmd-failed-to-parse-sample.txt.gz")
+    .split("\n")
+    .filter((l) => l.includes("[FAILED TO PARSE]"));
+  assert.equal(failed.length, 5);
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...failed),
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom("", " ", ",", "[", "]", "=", "0", "ff", "x", "ARRAY[")), {
+        maxLength: 6,
+      }),
+      (line, edits) => {
+        let s = line;
+        for (const [at, ch] of edits) {
+          const i = at % (s.length + 1);
+          s = s.slice(0, i) + ch + s.slice(i + (ch === "" ? 1 : 0));
+        }
+        const { reader } = readTraceText(`${s}\n`, { file: "f.txt" });
+        assert.equal(reader.stats.lines, 1);
+      },
+    ),
+    { numRuns: 1500 },
+  );
+});
+
 // ---- trace.dat ----
 
 const KALLSYMS = "ffffffffa5a2c1f0 t fq_flush_timeout\nffffffffa5000000 T _stext\n";
