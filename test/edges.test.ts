@@ -162,9 +162,18 @@ test("trace text: a line over 1 MiB is one malformed line, skipped without being
 });
 
 test("trace files: opened the one way inputs are; a line over the limit in a file is one malformed line", async () => {
-  await assert.rejects(readTraceFile(dir, () => {}), /: expected a file, found a directory$/);
-  await assert.rejects(readTraceFile("/dev/zero", () => {}), /^InputError: \/dev\/zero: expected a file, found a device$/);
-  await assert.rejects(readTraceFile(join(dir, "missing"), () => {}), /missing: cannot read: no such file or directory$/);
+  await assert.rejects(
+    readTraceFile(dir, () => {}),
+    /: expected a file, found a directory$/,
+  );
+  await assert.rejects(
+    readTraceFile("/dev/zero", () => {}),
+    /^InputError: \/dev\/zero: expected a file, found a device$/,
+  );
+  await assert.rejects(
+    readTraceFile(join(dir, "missing"), () => {}),
+    /missing: cannot read: no such file or directory$/,
+  );
   // 5 MiB without a newline (more than the bytes held waiting for a line's end), between two lines.
   const long = join(dir, "long-line.txt");
   writeFileSync(long, `# header\n${"x".repeat(5 << 20)}\n# after\n`);
