@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
 import { defaultReplayDevice, Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
 import { InputError } from "../stdx/errors.ts";
+import { isKernelWorkEvent } from "../trace/events.ts";
 import { readTraceFile } from "../trace/node-source.ts";
 import type { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
@@ -68,7 +69,7 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   const out: string[] = [];
   const events = [...s.events].map(([k, v]) => `${k} ${v}`).join(", ");
   out.push(
-    `trace: ${file}: ${s.lines} lines, ${s.eventsTotal} DMA events (${events}); ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
+    `trace: ${file}: ${s.lines} lines, ${s.eventsTotal} events read (${events}); ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
   );
   if (s.lostEvents > 0)
     out.push(`  warning: the ring buffer lost ${s.lostEvents} events; the replay cannot be exact past them`);
@@ -108,8 +109,24 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   out.push(
     `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );
+  if (r.flushSource !== null) out.push(`flushes: ${r.flushSource} (${flushSourceNote(r)})`);
+  const tf = r.timerFlushes;
+  if (tf && r.flushSource === "timer-events") {
+    const late = [...tf.lateJiffies].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k}: ${v}`);
+    out.push(
+      `  ${tf.expiries} flush-queue timer expiries run where the trace shows them, ${tf.otherCpu} on another CPU than the timer's base ` +
+        `in the model, ${tf.unarmed} with no timer armed in the model; ${tf.startsOnPolicyCpu}/${tf.starts} timer_start cpu= as the ` +
+        `kernel profile's timer policy chose; ${tf.irqUnmapsInFlush} unmaps inside a flush on its CPU (run after it), ` +
+        `${tf.otherCpuCallsInFlush} other CPUs' calls during one`,
+    );
+    out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
+    if (tf.depotWorks > 0)
+      out.push(
+        `  depot trim work: ${tf.depotWorks} runs where the trace shows them, ${tf.depotTrims} returned a magazine`,
+      );
+  }
   const fi = r.flushInference;
-  if (fi) {
+  if (fi && r.flushSource === "inferred") {
     const offs = [...fi.offsetJiffies].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k > 0 ? "+" : ""}${k}: ${v}`);
     out.push(
       `flushes placed from the trace: ${fi.flushes} (the fewest that free every reused IOVA in time), ${fi.decided} at a place ` +
@@ -137,6 +154,20 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   for (const f of rc.findings.slice(0, 20)) out.push(`  ${f.message}`);
   if (rc.findings.length > 20) out.push(`  ... ${rc.findings.length - 20} more`);
   return `${out.join("\n")}\n`;
+}
+
+/** Why the flushes' source limits the match rate, for the summary. */
+function flushSourceNote(r: ReplayResult): string {
+  switch (r.flushSource) {
+    case "timer-events":
+      return "each flush at its timer_expire_entry, on that line's CPU";
+    case "inferred":
+      return "the trace has no timer events: flushes placed where reused IOVAs prove one ran; where nothing reused shows it, the place is a guess";
+    case "model-timer":
+      return "the trace has no timer events: the model's timer runs at its nominal expiry, while the kernel's ran 1 to 3 jiffies late, on either CPU, so IOVAs diverge from the first late flush (--infer-flushes places them from the trace)";
+    default:
+      return "";
+  }
 }
 
 /** The model's figures of one replay, for the what-if table; `classes` rows of per-class hit rates. */
@@ -271,7 +302,10 @@ export function registerReplay(program: Command): void {
         const reader = await readTraceFile(
           trace,
           (e) => {
-            rc.push(e);
+            if (isKernelWorkEvent(e)) {
+              replayer.pushWork(e);
+              baseline?.pushWork(e);
+            } else rc.push(e);
             if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
           },
           { strictInput: opts.strictInput },

@@ -5,6 +5,9 @@
  * rounded up to whole jiffies. Freed IOVAs land in the rcache of the CPU that
  * drains them: the queueing CPU, or the CPU the timer runs on (S-5).
  *
+ * Which CPU the timer's base is and which CPU runs it is the timer policy's
+ * (`fq-timer-policy.ts`), from the facts about idle CPUs its caller hands in.
+ *
  * Profiles: `flushQueueIn` "iova.c" (5.10, 5.15) had the same ring, counters
  * and 10 ms timer inside iova.c (VER-5); the decisions modelled here are the
  * same for both places, so the switch changes nothing in this file.
@@ -12,6 +15,7 @@
 
 import type { IovaDomain } from "../iova/domain.ts";
 import { assert } from "../stdx/assert.ts";
+import { type CpuIdleFacts, type FqTimerPolicy, NO_IDLE_FACTS, NOMINAL } from "./fq-timer-policy.ts";
 
 export const IOVA_DEFAULT_FQ_SIZE = 256;
 export const IOVA_DEFAULT_FQ_TIMEOUT_MS = 10;
@@ -36,6 +40,7 @@ export interface FlushQueueSnapshot {
   readonly timerArmed: boolean;
   readonly timerDueNs: number;
   readonly timerCpu: number;
+  readonly timerMoves: number;
 }
 
 export class FlushQueue {
@@ -47,14 +52,22 @@ export class FlushQueue {
   /** Full IOTLB flushes done (ring full or timer). */
   flushes = 0;
   timerArmed = false;
+  /** The armed timer's nominal expiry: the jiffy `mod_timer()` asked for. */
   timerDueNs = 0;
-  /** The CPU that armed the timer; the timer runs there. */
+  /** The CPU whose timer base holds the timer (the policy's choice at arming). */
   timerCpu = 0;
+  /** Timers enqueued on another CPU than the one that armed them. */
+  timerMoves = 0;
+  /** Where the timer runs (see `fq-timer-policy.ts`). */
+  policy: FqTimerPolicy;
+  /** What the caller knows about idle CPUs, read by the policy. */
+  facts: CpuIdleFacts = NO_IDLE_FACTS;
   readonly timeoutNs: number;
   private readonly tickNs: number;
 
-  constructor(iovad: IovaDomain, cpus: number, hz: number) {
+  constructor(iovad: IovaDomain, cpus: number, hz: number, policy: FqTimerPolicy = NOMINAL) {
     this.iovad = iovad;
+    this.policy = policy;
     for (let c = 0; c < cpus; c++) this.rings.push(new FqRing());
     this.tickNs = 1e9 / hz;
     assert(Number.isInteger(this.tickNs), "HZ must divide 1e9");
@@ -113,17 +126,48 @@ export class FlushQueue {
     ring.tail = (t + 1) & MASK;
     if (!this.timerArmed) {
       this.timerArmed = true;
-      this.timerCpu = cpu;
+      this.timerCpu = this.policy.baseCpu(cpu, this.facts);
+      if (this.timerCpu !== cpu) this.timerMoves++;
       this.timerDueNs = Math.floor(nowNs / this.tickNs) * this.tickNs + this.timeoutNs;
     }
   }
 
-  /** Models `fq_flush_timeout()` (DMA-4.5): flush, then drain every ring in CPU order on the timer's CPU. */
+  /** When the model's clock fires the timer: its nominal expiry, or never (not armed, or placed from outside). */
+  get nextExpiryNs(): number {
+    return this.timerArmed && this.policy.selfExpiring ? this.timerDueNs : Number.POSITIVE_INFINITY;
+  }
+
+  /** The timer expires by the model's clock: `fq_flush_timeout()` on the CPU the policy names. */
   timeout(): void {
     assert(this.timerArmed, "flush-queue timer fired unarmed");
+    this.expire(this.policy.expiryCpu(this.timerCpu, this.facts));
+  }
+
+  /**
+   * Models `fq_flush_timeout()` (DMA-4.5) running on `cpu`: flush, then drain
+   * every ring in CPU order into `cpu`'s rcache. A policy placed from outside
+   * calls it where the timer ran; the callback runs whether or not the model
+   * has the timer armed (the kernel's was).
+   */
+  expire(cpu: number): void {
+    this.expireStart();
+    for (let r = 0; r < this.rings.length; r++) this.expireDrain(r, cpu);
+  }
+
+  /** The start of `fq_flush_timeout()`: `fq_timer_on` cleared, then `fq_flush_iotlb()`. */
+  expireStart(): void {
     this.timerArmed = false;
     this.flushIotlb();
-    for (const ring of this.rings) this.ringFree(ring, this.timerCpu);
+  }
+
+  /** One turn of `fq_flush_timeout()`'s loop: `ring`'s queue drained, under its lock with irqs off, into `cpu`'s rcache. */
+  expireDrain(ring: number, cpu: number): void {
+    this.ringFree(this.rings[ring], cpu);
+  }
+
+  /** CPUs, one ring each. */
+  get cpus(): number {
+    return this.rings.length;
   }
 
   /**
@@ -163,6 +207,7 @@ export class FlushQueue {
       timerArmed: this.timerArmed,
       timerDueNs: this.timerDueNs,
       timerCpu: this.timerCpu,
+      timerMoves: this.timerMoves,
     };
   }
 
@@ -184,6 +229,7 @@ export class FlushQueue {
     this.timerArmed = s.timerArmed;
     this.timerDueNs = s.timerDueNs;
     this.timerCpu = s.timerCpu;
+    this.timerMoves = s.timerMoves;
   }
 
   /** Models the teardown of DMA-4.8: the timer is deleted, queued IOVAs go with the domain. */

@@ -104,6 +104,11 @@ export class IovaDomain {
   readonly search: TreeSearch;
   /** Virtual time in nanoseconds; only `advanceTo` moves it. */
   nowNs = 0;
+  /**
+   * The depot trim work runs only where `runDepotWork()` is called (a replay
+   * that reads from the trace when the workqueue ran it), never by the clock.
+   */
+  depotWorkPlacedOutside = false;
 
   /** Models `init_iova_domain()` + `iova_domain_init_rcaches()` (IOVA-1.3, IOVA-6.1). */
   constructor(opts: IovaDomainOptions) {
@@ -591,7 +596,7 @@ export class IovaDomain {
    */
   advanceTo(nowNs: number): void {
     assert(nowNs >= this.nowNs, "virtual time never goes back");
-    for (;;) {
+    for (; !this.depotWorkPlacedOutside; ) {
       let next = -1;
       for (let c = 0; c < this.rcacheOrders; c++) {
         const r = this.rcaches[c];
@@ -605,6 +610,18 @@ export class IovaDomain {
       this.depotWork(rcache, next);
     }
     this.nowNs = nowNs;
+  }
+
+  /**
+   * One run of size class `c`'s `iova_depot_work_func()` now, where the
+   * caller knows the workqueue ran it (see `depotWorkPlacedOutside`): one
+   * magazine back to the tree while the depot holds more than one per CPU,
+   * and then due again 100 ms later.
+   */
+  runDepotWork(c: number): void {
+    const rcache = this.rcaches[c];
+    rcache.workDueNs = this.nowNs;
+    this.depotWork(rcache, c);
   }
 
   /** Models `iova_depot_work_func()` (IOVA-6.7). */

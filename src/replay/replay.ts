@@ -19,6 +19,15 @@
  * calls after them tell them apart.
  */
 
+import type { FlushQueue } from "../dma/flush-queue.ts";
+import {
+  type CpuIdleFacts,
+  external,
+  type FqTimerPolicy,
+  fqTimerPolicyFor,
+  NOHZ_TARGET,
+  NOMINAL,
+} from "../dma/fq-timer-policy.ts";
 import type { Device } from "../iommu/device.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { ProfileName } from "../iova/profile.ts";
@@ -27,8 +36,10 @@ import type { KernelCheckpoint } from "../machine/kernel.ts";
 import type { MachineDesc } from "../machine/schema.ts";
 import { InputError } from "../stdx/errors.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
+import type { KernelWorkEvent } from "../trace/events.ts";
 import type { TraceMachine } from "../trace/machine.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
 
 export interface ReplayOptions {
   machine: MachineDesc;
@@ -44,8 +55,16 @@ export interface ReplayOptions {
   cmdline?: string;
   /** Replay a process-context map before the interrupt-context unmaps just before it where the trace shows it (see `Replayer.push`); default: in strict replays. */
   irqReorder?: boolean;
-  /** Move a flush-queue timer armed by the idle task to the last busy CPU (see `apply`); default: kernels before 6.9. */
+  /**
+   * Move a flush-queue timer armed by the idle task to the last busy CPU
+   * (the timer policy "nohz-target" of `dma/fq-timer-policy.ts`) or not
+   * ("nominal"); default: the kernel profile's own policy.
+   */
   idleTimerMoves?: boolean;
+  /** Where an interrupt's unmaps inside a flush the trace's timer events show run (see `timer-flushes.ts`); default "after-drains". */
+  irqInFlush?: IrqInFlush;
+  /** Where another CPU's unmap during such a flush runs relative to the flush's drain of its queue; default "own-ring-first". */
+  otherCpuInFlush?: OtherCpuInFlush;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -68,6 +87,13 @@ export interface ReplayOptions {
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
 }
+
+/**
+ * What ran the lazy replay's flush-queue flushes: the trace's own timer
+ * events, flushes inferred from its reused IOVAs (`inferFlushes`), or the
+ * model's timer (nominal expiry, the policy's CPU). Null for strict replays.
+ */
+export type FlushSource = "timer-events" | "inferred" | "model-timer";
 
 /** What placing the flushes from the trace found, over the whole replay. */
 export interface FlushInference {
@@ -136,6 +162,8 @@ export interface ReplayResult {
   reordered: number;
   /** Flush-queue timers armed from an idle CPU and moved to the busy CPU (see `apply`). */
   timerMoves: number;
+  /** Maps traced right after a flush on their CPU that allocated before it (see `Replayer.allocatedBeforeFlush`). */
+  flushReorders: number;
   firstMismatch: Mismatch | null;
   /** `ReplayOptions.resync`: mismatches after which the state was put back to the trace's, and those where it could not be. */
   resyncs: number;
@@ -144,6 +172,10 @@ export interface ReplayResult {
   mismatchCauses: Map<MismatchCause, number>;
   /** Present when the replay placed its flushes from the trace. */
   flushInference: FlushInference | null;
+  /** What ran the flushes (null: strict, no flush queue). */
+  flushSource: FlushSource | null;
+  /** Present when the trace's timer events placed the flushes. */
+  timerFlushes: TimerFlushStats | null;
   /** Virtual time added to the trace's timestamps so the trace starts after the model's boot. */
   clockOffsetNs: number;
   iovad: IovaDomain;
@@ -218,7 +250,6 @@ interface ReplayCheckpoint {
   lastNs: number;
   busyCpu: number;
   fires: { call: DmaCall; cpu: number }[];
-  armedDueNs: number;
 }
 
 /**
@@ -285,16 +316,23 @@ export class Replayer {
   private readonly irqReorder: boolean;
   /** The CPU of the last call made by a task other than the idle task. */
   private busyCpu = -1;
-  private readonly idleTimerMoves: boolean;
   private clockOffsetNs = -1;
   private lastNs = 0;
   /** (line, text) of emitted IOVAs not yet written, so pieces of interleaved allocations come out in line order. */
   private pendingEmit: { line: number; text: string }[] = [];
   private readonly r: Omit<ReplayResult, "iovad" | "clockOffsetNs">;
   /** Flushes placed from the trace, or off (the model's timer runs them). */
-  private readonly inferFlushes: boolean;
+  private inferFlushes: boolean;
   private readonly flushHistories: number;
   private readonly unseen: boolean;
+  /** The flush-queue timer's placement by the kernel profile (or `idleTimerMoves`). */
+  private readonly timerPolicy: FqTimerPolicy;
+  /** The trace's timer and work events, for a lazy replay. */
+  private readonly timers: TimerFlushes | null = null;
+  /** The CPU the current call runs on when it is the idle task's (see `facts`), else -1. */
+  private idleCpu = -1;
+  /** The busy CPU before the current call. */
+  private prevBusyCpu = -1;
   /** Every call in its final order (flush placement keeps the whole trace's calls until the end). */
   private calls: DmaCall[] = [];
   /** The histories of flush placements kept, fewest misses first. */
@@ -323,8 +361,6 @@ export class Replayer {
   private outMoved = false;
   /** Placed flushes not run yet, in call order: each runs just before its call, on its CPU. */
   private fires: { call: DmaCall; cpu: number }[] = [];
-  /** The armed timer's nominal expiry (it only runs where a flush is placed), or -1. */
-  private armedDueNs = -1;
 
   constructor(opts: ReplayOptions) {
     this.opts = opts;
@@ -336,9 +372,12 @@ export class Replayer {
     this.kernel = bootMachine(opts.machine, { kernel: opts.kernel, cpus: opts.cpus, cmdline: words.join(" ") });
     // The interrupted-allocation evidence of `push` holds where frees reach the rcache at once: strict.
     this.irqReorder = opts.irqReorder ?? this.kernel.iommu.config.strict;
-    // 6.9 replaced get_nohz_timer_target() by the timer-migration hierarchy: the timer then stays
-    // queued on the arming CPU and only an idle CPU's expired timers run elsewhere.
-    this.idleTimerMoves = opts.idleTimerMoves ?? this.kernel.profile.name !== "mainline";
+    this.timerPolicy =
+      opts.idleTimerMoves === undefined
+        ? fqTimerPolicyFor(this.kernel.profile.name)
+        : opts.idleTimerMoves
+          ? NOHZ_TARGET
+          : NOMINAL;
     const dev = this.kernel.device(device);
     if (!dev) throw new InputError(`--device: ${device} is not a device of ${opts.machine.name}`);
     if (!this.kernel.dma.cookieOf(dev)) {
@@ -365,13 +404,42 @@ export class Replayer {
       refusedUnmaps: 0,
       reordered: 0,
       timerMoves: 0,
+      flushReorders: 0,
       firstMismatch: null,
       mismatchCauses: new Map(),
       resyncs: 0,
       resyncFailures: 0,
       flushInference: null,
+      flushSource: null,
+      timerFlushes: null,
     };
     this.inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
+    const fq = this.kernel.dma.cookieOf(dev)?.fq ?? null;
+    if (fq) {
+      // The trace tells which CPU is idle (the idle task's calls) and which was busy last.
+      const facts: CpuIdleFacts = {
+        isIdle: (cpu) => cpu === this.idleCpu,
+        busyCpu: () => this.prevBusyCpu,
+      };
+      fq.facts = facts;
+      // With inferred flushes the timer runs only where one is placed.
+      fq.policy = this.inferFlushes ? external(this.timerPolicy) : this.timerPolicy;
+      this.r.flushSource = this.inferFlushes ? "inferred" : "model-timer";
+      this.timers = new TimerFlushes(
+        {
+          advanceTo: (ts) => this.advanceClock(ts),
+          fq,
+          iovad: this.iovad,
+          cpus: this.cpus,
+          innerPolicy: this.timerPolicy,
+          onFirstTimerEvent: () => this.useTimerEvents(),
+          save: () => this.save(),
+        },
+        opts.irqInFlush ?? "after-drains",
+        opts.otherCpuInFlush ?? "own-ring-first",
+      );
+      this.r.timerFlushes = this.timers.stats;
+    }
     this.flushHistories = opts.flushHistories ?? DEFAULT_FLUSH_HISTORIES;
     this.resyncOn = opts.resync === true;
     this.unseen = opts.unseenFlushes ?? false;
@@ -394,30 +462,90 @@ export class Replayer {
     return cookie.iovad;
   }
 
-  /** Moves the model's clock to the call's time (shifted once, by whole jiffies, past the model's boot). */
-  private advance(ts: number, c: DmaCall): void {
+  /** The virtual time of a trace timestamp: shifted once, by whole jiffies, past the model's boot. */
+  private shifted(ts: number): number {
     if (this.clockOffsetNs < 0 && this.opts.clockOffsetNs !== undefined) this.clockOffsetNs = this.opts.clockOffsetNs;
     if (this.clockOffsetNs < 0) {
       const gap = this.kernel.nowNs - ts;
       this.clockOffsetNs = gap > 0 ? Math.ceil(gap / this.jiffyNs) * this.jiffyNs : 0;
     }
-    const t = Math.max(this.lastNs, ts + this.clockOffsetNs, this.kernel.nowNs);
-    if (this.fires.length > 0 && this.fires[0].call === c) {
-      // A flush placed by `decideFlush` runs now, just before this call: the held timer fires.
-      const fire = this.fires.shift() as { call: DmaCall; cpu: number };
-      const fq = this.kernel.dma.cookieOf(this.dev)?.fq;
-      const armed = fq?.timerArmed === true;
-      this.rec?.fires.push({
-        offJiffies: armed ? Math.round((t - this.armedDueNs) / this.jiffyNs) : null,
-        otherCpu: armed && fire.cpu !== fq.timerCpu,
-      });
-      if (fq && armed) {
-        fq.timerDueNs = t;
-        fq.timerCpu = fire.cpu;
-      }
-    }
+    return Math.max(this.lastNs, ts + this.clockOffsetNs, this.kernel.nowNs);
+  }
+
+  /** Moves the model's clock to a trace timestamp (a timer or work event's). */
+  private advanceClock(ts: number): void {
+    const t = this.shifted(ts);
     this.kernel.advanceTo(t);
     this.lastNs = t;
+  }
+
+  /** Moves the model's clock to the call's time; a flush placed just before this call runs first. */
+  private advance(ts: number, c: DmaCall): void {
+    const t = this.shifted(ts);
+    this.kernel.advanceTo(t);
+    this.lastNs = t;
+    if (this.fires.length > 0 && this.fires[0].call === c) {
+      // A flush placed by `placeFlush` runs now, just before this call, on its CPU.
+      const fire = this.fires.shift() as { call: DmaCall; cpu: number };
+      const fq = this.fq;
+      const armed = fq?.timerArmed === true;
+      this.rec?.fires.push({
+        offJiffies: armed ? Math.round((t - fq.timerDueNs) / this.jiffyNs) : null,
+        otherCpu: armed && fire.cpu !== fq.timerCpu,
+      });
+      if (fq && armed) fq.expire(fire.cpu);
+    }
+  }
+
+  private get fq(): FlushQueue | null {
+    return this.kernel.dma.cookieOf(this.dev)?.fq ?? null;
+  }
+
+  /**
+   * The trace has timer events: its flushes run where they show, from now
+   * on. Flushes inferred so far (before the first timer event) are settled.
+   */
+  private useTimerEvents(): void {
+    if (this.inferFlushes) {
+      this.step(true);
+      this.inferFlushes = false;
+      this.windows.length = 0;
+    }
+    this.r.flushSource = "timer-events";
+  }
+
+  /**
+   * A map event is traced after its IOVA allocation, so a process-context
+   * map traced right after a flush on its CPU (the timer's softirq ran on
+   * the way out of an interrupt) may have allocated before the flush
+   * interrupted it. When the map landed elsewhere than the trace's IOVA
+   * after the flush, and nothing else happened since the flush began, the
+   * map is tried before the flush; that order is kept if it gives the
+   * trace's IOVA (the flush's frees then come after it), as the strict
+   * replay's interrupted allocations are (`push`).
+   */
+  private allocatedBeforeFlush(c: DmaCall): void {
+    if (c.kind !== "map" || c.irq || !this.timers) return;
+    const f = this.timers.flushBefore(c);
+    if (f === null) return;
+    const after = this.save();
+    const out = { addr: this.outAddr, cause: this.outCause, state: this.outState, resync: this.outResync };
+    this.restore(f.state as ReplayCheckpoint);
+    if (this.applyAt(c)) {
+      (this.fq as FlushQueue).expire(f.cpu);
+      this.r.flushReorders++;
+      return;
+    }
+    this.restore(after);
+    this.outAddr = out.addr;
+    this.outCause = out.cause;
+    this.outState = out.state;
+    this.outResync = out.resync;
+  }
+
+  /** Takes a timer or work event in trace order (they wait for the calls traced before them). */
+  pushWork(e: KernelWorkEvent): void {
+    if (this.timers && TimerFlushes.concerns(e)) this.timers.push(e);
   }
 
   /**
@@ -495,9 +623,11 @@ export class Replayer {
 
   /** Takes a call in its final order: replays it, or queues it until the flushes around it are placed. */
   private release(c: DmaCall): void {
+    this.timers?.runBefore(c.line, c);
     if (!this.inferFlushes) {
       this.wantState = this.r.firstMismatch === null;
-      this.applyAt(c);
+      if (!this.applyAt(c)) this.allocatedBeforeFlush(c);
+      this.timers?.afterCall(c);
       this.finalize(c, this.outcomeOf(c));
       return;
     }
@@ -569,27 +699,17 @@ export class Replayer {
     }
     this.outAddr = undefined;
     const addr = this.modelAddr.get(c.allocation);
+    // The facts the timer policy reads: an idle-task call marks its CPU idle; the busy CPU is the last other task's.
+    this.prevBusyCpu = this.busyCpu;
     if (c.pid !== 0) this.busyCpu = cpu;
     if (addr === undefined) return true;
     this.modelAddr.delete(c.allocation);
-    const fq = this.kernel.dma.cookieOf(this.dev)?.fq ?? null;
-    const armedBefore = fq?.timerArmed ?? true;
+    const fq = this.fq;
+    const moves = fq?.timerMoves ?? 0;
+    this.idleCpu = c.pid === 0 ? cpu : -1;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) this.outRefused = true;
-    if (fq === null || armedBefore || !fq.timerArmed) return true;
-    // The flush-queue timer is an ordinary (unpinned) timer: armed from an idle CPU's interrupt
-    // (the idle task, pid 0), 6.1's mod_timer() queues it on a busy CPU (get_nohz_timer_target()),
-    // which then drains every queue into its own rcache. The kernel model arms it on the queueing
-    // CPU; this belongs in src/dma once the model has a notion of idle CPUs.
-    const prevBusy = c.pid !== 0 ? -1 : this.busyCpu;
-    if (this.idleTimerMoves && c.pid === 0 && prevBusy >= 0 && prevBusy !== cpu) {
-      fq.timerCpu = prevBusy;
-      this.outMoved = true;
-    }
-    if (this.inferFlushes) {
-      // The timer runs only where `decideFlush` places a flush the trace shows.
-      this.armedDueNs = fq.timerDueNs;
-      fq.timerDueNs = Number.POSITIVE_INFINITY;
-    }
+    this.idleCpu = -1;
+    this.outMoved = fq !== null && fq.timerMoves > moves;
     return true;
   }
 
@@ -898,7 +1018,6 @@ export class Replayer {
       lastNs: this.lastNs,
       busyCpu: this.busyCpu,
       fires: this.fires.slice(),
-      armedDueNs: this.armedDueNs,
     };
   }
 
@@ -908,7 +1027,6 @@ export class Replayer {
     this.lastNs = cp.lastNs;
     this.busyCpu = cp.busyCpu;
     this.fires = cp.fires.slice();
-    this.armedDueNs = cp.armedDueNs;
   }
 
   /**
@@ -960,10 +1078,10 @@ export class Replayer {
         const fq = this.kernel.dma.cookieOf(this.dev)?.fq;
         this.fires = extra ? [{ call: this.calls[extra.j], cpu: extra.cpu }] : [];
         let prefix = h.misses;
-        let dueNs = fq?.timerArmed ? this.armedDueNs : -1;
+        let dueNs = fq?.timerArmed ? fq.timerDueNs : -1;
         for (let i = h.head; i < from; i++) {
           if (!this.applyAt(this.calls[i])) prefix++;
-          if (dueNs < 0 && fq?.timerArmed) dueNs = this.armedDueNs;
+          if (dueNs < 0 && fq?.timerArmed) dueNs = fq.timerDueNs;
         }
         if (extra === null && this.unseen) passes.push(...this.unseenFlushes(h.head, dueNs, from));
         // A try that misses more than the Bth best so far, of this history or of all, cannot be kept.
@@ -1052,6 +1170,7 @@ export class Replayer {
 
   end(): ReplayResult {
     this.drain(true);
+    this.timers?.end();
     if (this.inferFlushes) this.step(true);
     this.flushEmit(Number.POSITIVE_INFINITY);
     return { ...this.r, clockOffsetNs: Math.max(0, this.clockOffsetNs), iovad: this.iovad };

@@ -1,0 +1,15 @@
+import { builtinMachine } from "./src/machine/index.ts";
+import { Replayer, traceMachineOf } from "./src/replay/replay.ts";
+import { isKernelWorkEvent } from "./src/trace/events.ts";
+import { readTraceFile } from "./src/trace/node-source.ts";
+import { Reconstructor } from "./src/trace/reconstruct.ts";
+const [file, kernel, irq, other] = process.argv.slice(2);
+const machine = builtinMachine("qemu-q35-nvme")!;
+const rp = new Replayer({ machine, kernel: kernel as any, strict: false, irqInFlush: irq as any, otherCpuInFlush: other as any });
+const rc = new Reconstructor({ machine: traceMachineOf(machine, "0000:00:01.0") }, (c) => rp.push(c));
+await readTraceFile(file, (e) => (isKernelWorkEvent(e) ? rp.pushWork(e) : rc.push(e)));
+rc.end();
+const r = rp.end();
+const pct = (a: number, b: number) => ((100 * a) / b).toFixed(3);
+console.log(`${file.split("/").pop()} ${irq} ${other}: alloc ${r.exact}/${r.allocations} (${pct(r.exact, r.allocations)}%) map ${r.exactMapEvents}/${r.mapEvents} (${pct(r.exactMapEvents, r.mapEvents)}%) first ${r.firstMismatch?.line} ${r.firstMismatch?.cause}`);
+console.log([...r.mismatchCauses].map(([k, v]) => `${k} ${v}`).join(", "));
