@@ -119,6 +119,10 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
         `kernel profile's timer policy chose; ${tf.irqUnmapsInFlush} unmaps inside a flush on its CPU (run after it), ` +
         `${tf.otherCpuCallsInFlush} other CPUs' calls during one`,
     );
+    out.push(
+      `  phases of flushes with calls inside placed by trial: ${tf.phaseTrials} tried, ${tf.phaseMoved} moved from the default, ` +
+        `${tf.phaseSkipped} with too many runs of calls inside to try`,
+    );
     out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
     if (tf.depotWorks > 0)
       out.push(

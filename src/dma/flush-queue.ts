@@ -156,8 +156,24 @@ export class FlushQueue {
 
   /** The start of `fq_flush_timeout()`: `fq_timer_on` cleared, then `fq_flush_iotlb()`. */
   expireStart(): void {
+    this.expireBegin();
+    this.expireIotlbDone();
+  }
+
+  /**
+   * The first statements of `fq_flush_timeout()`: `fq_timer_on` cleared (an
+   * unmap may arm the timer again from here on) and `fq_flush_iotlb()`'s
+   * start count raised (entries queued from here on wait for the next flush).
+   */
+  expireBegin(): void {
     this.timerArmed = false;
-    this.flushIotlb();
+    this.flushStartCnt++;
+  }
+
+  /** `fq_flush_iotlb()` returns: its IOTLB flush is done, what was queued before `expireBegin()` may be freed. */
+  expireIotlbDone(): void {
+    this.flushes++;
+    this.flushFinishCnt++;
   }
 
   /** One turn of `fq_flush_timeout()`'s loop: `ring`'s queue drained, under its lock with irqs off, into `cpu`'s rcache. */

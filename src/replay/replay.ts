@@ -250,6 +250,7 @@ interface ReplayCheckpoint {
   lastNs: number;
   busyCpu: number;
   fires: { call: DmaCall; cpu: number }[];
+  split: Map<number, { addr: number; bytes: number }[]>;
 }
 
 /**
@@ -307,6 +308,8 @@ export class Replayer {
   private readonly jiffyNs: number;
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
+  /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
+  private splitAllocs = new Map<number, { addr: number; bytes: number }[]>();
   /** Calls not yet replayed, in trace order but for the moves of `push`. */
   private readonly queue: DmaCall[] = [];
   /** Interrupt unmaps whose place is decided. */
@@ -434,6 +437,10 @@ export class Replayer {
           innerPolicy: this.timerPolicy,
           onFirstTimerEvent: () => this.useTimerEvents(),
           save: () => this.save(),
+          restore: (st) => this.restore(st as ReplayCheckpoint),
+          apply: (c) => this.applyAt(c),
+          outcome: (c) => this.outcomeOf(c),
+          finalize: (c, o) => this.finalize(c, o as Outcome),
         },
         opts.irqInFlush ?? "after-drains",
         opts.otherCpuInFlush ?? "own-ring-first",
@@ -524,23 +531,24 @@ export class Replayer {
    * trace's IOVA (the flush's frees then come after it), as the strict
    * replay's interrupted allocations are (`push`).
    */
-  private allocatedBeforeFlush(c: DmaCall): void {
-    if (c.kind !== "map" || c.irq || !this.timers) return;
+  private allocatedBeforeFlush(c: DmaCall): boolean {
+    if (c.kind !== "map" || c.irq || !this.timers) return false;
     const f = this.timers.flushBefore(c);
-    if (f === null) return;
+    if (f === null) return false;
     const after = this.save();
     const out = { addr: this.outAddr, cause: this.outCause, state: this.outState, resync: this.outResync };
     this.restore(f.state as ReplayCheckpoint);
     if (this.applyAt(c)) {
       (this.fq as FlushQueue).expire(f.cpu);
       this.r.flushReorders++;
-      return;
+      return true;
     }
     this.restore(after);
     this.outAddr = out.addr;
     this.outCause = out.cause;
     this.outState = out.state;
     this.outResync = out.resync;
+    return false;
   }
 
   /** Takes a timer or work event in trace order (they wait for the calls traced before them). */
@@ -626,9 +634,11 @@ export class Replayer {
     this.timers?.runBefore(c.line, c);
     if (!this.inferFlushes) {
       this.wantState = this.r.firstMismatch === null;
-      if (!this.applyAt(c)) this.allocatedBeforeFlush(c);
+      let ok = this.applyAt(c);
+      if (!ok) ok = this.allocatedBeforeFlush(c);
       this.timers?.afterCall(c);
-      this.finalize(c, this.outcomeOf(c));
+      const o = this.outcomeOf(c);
+      if (!this.timers?.hold(c, ok, o)) this.finalize(c, o);
       return;
     }
     const idx = this.calls.length;
@@ -684,7 +694,10 @@ export class Replayer {
     if (c.kind === "map") {
       const treeAllocs = this.resyncOn ? this.iovad.stats.treeAllocs : 0;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
-      const addr = this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
+      const addr =
+        c.inferred && c.pieces > 1
+          ? this.mapGuessed(c, cpu)
+          : this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
       if (addr !== null) this.modelAddr.set(c.allocation, addr);
       if (c.pid !== 0) this.busyCpu = cpu;
       this.outAddr = addr;
@@ -704,6 +717,12 @@ export class Replayer {
     if (c.pid !== 0) this.busyCpu = cpu;
     if (addr === undefined) return true;
     this.modelAddr.delete(c.allocation);
+    const split = this.splitAllocs.get(c.allocation);
+    if (split) {
+      this.splitAllocs.delete(c.allocation);
+      for (const p of split) if (!this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes)) this.outRefused = true;
+      return true;
+    }
     const fq = this.fq;
     const moves = fq?.timerMoves ?? 0;
     this.idleCpu = c.pid === 0 ? cpu : -1;
@@ -711,6 +730,36 @@ export class Replayer {
     this.idleCpu = -1;
     this.outMoved = fq !== null && fq.timerMoves > moves;
     return true;
+  }
+
+  /**
+   * A map whose grouping the trace cannot tell (no unmap and no `dma:*`
+   * event named it, so the reconstruction guessed consecutive map events of
+   * one task to be one allocation): replayed as one allocation; when that
+   * lands elsewhere than the trace's IOVA, one allocation per map event is
+   * tried, and kept when every piece lands where the trace put it. Returns
+   * the allocation's address.
+   */
+  private mapGuessed(c: DmaCall, cpu: number): number | null {
+    const dma = this.kernel.dma;
+    const dmaAlloc = c.api === "dma_alloc";
+    const before = this.kernel.checkpoint();
+    const whole = dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, dmaAlloc);
+    if (whole === c.iova) return whole;
+    const asWhole = this.kernel.checkpoint();
+    this.kernel.restore(before);
+    const pieces: { addr: number; bytes: number }[] = [];
+    for (let i = 0; i < c.pieces; i++) {
+      const bytes = (i + 1 < c.pieces ? c.mapOffsets[i + 1] : c.sizeBytes) - c.mapOffsets[i];
+      const a = dma.mapPhys(this.dev, cpu, 0, bytes, dmaAlloc);
+      if (a !== c.iova + c.mapOffsets[i]) {
+        this.kernel.restore(asWhole);
+        return whole;
+      }
+      pieces.push({ addr: a, bytes });
+    }
+    this.splitAllocs.set(c.allocation, pieces);
+    return c.iova;
   }
 
   /**
@@ -1018,6 +1067,7 @@ export class Replayer {
       lastNs: this.lastNs,
       busyCpu: this.busyCpu,
       fires: this.fires.slice(),
+      split: new Map(this.splitAllocs),
     };
   }
 
@@ -1027,6 +1077,7 @@ export class Replayer {
     this.lastNs = cp.lastNs;
     this.busyCpu = cp.busyCpu;
     this.fires = cp.fires.slice();
+    this.splitAllocs = new Map(cp.split);
   }
 
   /**

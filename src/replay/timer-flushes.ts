@@ -63,6 +63,11 @@ export interface TimerFlushStats {
   startsOnPolicyCpu: number;
   /** `now=` of each expiry minus `expires=` of its `timer_start`, jiffies: expiries. */
   lateJiffies: Map<number, number>;
+  /** Flushes with calls inside whose phases were tried at other places, and those where another place gave more of the trace's IOVAs. */
+  phaseTrials: number;
+  phaseMoved: number;
+  /** Flushes with more runs of calls inside than the trials take. */
+  phaseSkipped: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -81,6 +86,9 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     starts: 0,
     startsOnPolicyCpu: 0,
     lateJiffies: new Map(),
+    phaseTrials: 0,
+    phaseMoved: 0,
+    phaseSkipped: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
@@ -102,7 +110,34 @@ export interface TimerFlushHost {
   onFirstTimerEvent(): void;
   /** A copy of the replay's state, taken before each flush (see `flushBefore`). */
   save(): unknown;
+  restore(state: unknown): void;
+  /** Replays one call; false: an allocation placed elsewhere than the trace. */
+  apply(c: DmaCall): boolean;
+  /** The result of the call just replayed, to be counted later by `finalize`. */
+  outcome(c: DmaCall): unknown;
+  /** Counts a call's result once no phase choice can change it. */
+  finalize(c: DmaCall, outcome: unknown): void;
 }
+
+/**
+ * The calls traced while a flush ran, and a few after its exit, held until
+ * the flush's phases are placed among them (see `TimerFlushes.settle`).
+ */
+interface PhaseSegment {
+  cpu: number;
+  /** The state just before the flush's entry. */
+  state: unknown;
+  calls: DmaCall[];
+  outcomes: unknown[];
+  misses: number;
+  /** Calls before the exit, or -1 while the flush runs. */
+  exitAt: number;
+}
+
+/** Calls after a flush's exit whose IOVAs score the placement of its phases. */
+const PHASE_SCORE_CALLS = 32;
+/** Flushes with more runs of calls inside than this keep the default placement (the trials grow as the cube). */
+const PHASE_MAX_RUNS = 8;
 
 /**
  * The last flush, when nothing else has happened since its entry: the
@@ -129,7 +164,8 @@ export type OtherCpuInFlush = "own-ring-first" | "loop-first";
 interface OpenFlush {
   timer: string;
   cpu: number;
-  /** `fq_flush_iotlb()` done. */
+  /** `fq_flush_timeout()` has begun (`expireBegin`), and its `fq_flush_iotlb()` is done. */
+  begun: boolean;
   started: boolean;
   /** The loop's next queue to drain (queues below it are drained). */
   next: number;
@@ -159,6 +195,8 @@ export class TimerFlushes {
   private depotSeen = false;
   /** See `flushBefore`. */
   private clean: CleanFlush | null = null;
+  /** See `settle`. */
+  private seg: PhaseSegment | null = null;
   /** The trace turned out to have no workqueue events: the model's clock runs the trims. */
   private depotGaveUp = false;
   /** The CPU and kind of the last replayed call per CPU, to bind the timer to the unmap that armed it. */
@@ -253,7 +291,10 @@ export class TimerFlushes {
 
   private run(e: KernelWorkEvent): void {
     const cpu = e.cpu % this.host.cpus;
-    if (e.type === "timer_expire_entry" || e.type === "workqueue_execute") this.clean = null;
+    if (e.type === "timer_expire_entry" || e.type === "workqueue_execute") {
+      this.clean = null;
+      this.settle();
+    }
     const fq = this.host.fq;
     switch (e.type) {
       case "timer_start":
@@ -274,6 +315,7 @@ export class TimerFlushes {
         this.placeTimer();
         this.host.advanceTo(e.timestampNs);
         this.clean = { cpu, state: this.host.save(), closed: false };
+        this.seg = { cpu, state: this.clean.state, calls: [], outcomes: [], misses: 0, exitAt: -1 };
         const s = this.stats;
         s.expiries++;
         if (!fq.timerArmed) s.unarmed++;
@@ -282,7 +324,7 @@ export class TimerFlushes {
           const late = e.now - this.lastExpires;
           s.lateJiffies.set(late, (s.lateJiffies.get(late) ?? 0) + 1);
         }
-        const o: OpenFlush = { timer: e.timer, cpu, started: false, next: 0 };
+        const o: OpenFlush = { timer: e.timer, cpu, begun: false, started: false, next: 0 };
         this.open[cpu] = o;
         if (this.irqInFlush !== "before-flush") this.start(o);
         return;
@@ -293,6 +335,10 @@ export class TimerFlushes {
         this.finish(o);
         this.open[cpu] = null;
         if (this.clean?.cpu === cpu) this.clean.closed = true;
+        if (this.seg?.cpu === cpu) {
+          this.seg.exitAt = this.seg.calls.length;
+          if (this.seg.exitAt === 0) this.settle();
+        }
         return;
       }
       case "workqueue_execute": {
@@ -313,10 +359,15 @@ export class TimerFlushes {
     }
   }
 
+  /** `fq_flush_iotlb()` has finished (its start was at the entry). */
   private start(o: OpenFlush): void {
+    if (!o.begun) {
+      o.begun = true;
+      this.host.fq.expireBegin();
+    }
     if (o.started) return;
     o.started = true;
-    this.host.fq.expireStart();
+    this.host.fq.expireIotlbDone();
   }
 
   /** Runs flush `o`'s loop through the drain of queue `ring`. */
@@ -369,9 +420,104 @@ export class TimerFlushes {
     }
   }
 
+  /**
+   * Holds call `c`, just replayed with result `outcome`, while a flush's
+   * phases are still to be placed; false: count it now.
+   */
+  hold(c: DmaCall, ok: boolean, outcome: unknown): boolean {
+    const g = this.seg;
+    if (g === null) return false;
+    g.calls.push(c);
+    g.outcomes.push(outcome);
+    if (!ok) g.misses++;
+    if (g.exitAt >= 0 && g.calls.length - g.exitAt >= PHASE_SCORE_CALLS) this.settle();
+    return true;
+  }
+
+  /**
+   * Places the phases of the held flush and counts its calls. The trace
+   * shows where a flush began and ended but not where, in between, its
+   * IOTLB flush finished and where its loop drained each CPU's queue,
+   * relative to the other CPUs' calls and the interrupts traced meanwhile
+   * (see the header). The default placement (`during`) follows the kernel's
+   * code; when it leaves allocations placed unlike the trace, every order of
+   * the phases among the held calls (the IOTLB flush's end, then the drains
+   * in CPU order, each between two runs of calls up to the exit) is
+   * replayed, and one that gives more of the trace's IOVAs over the calls
+   * through `PHASE_SCORE_CALLS` after the exit is kept (ties: the default,
+   * then the earliest places). The trace's IOVAs only score the places;
+   * every IOVA is still the model's.
+   */
+  private settle(): void {
+    const g = this.seg;
+    if (g === null) return;
+    this.seg = null;
+    const host = this.host;
+    let outcomes = g.outcomes;
+    // A phase falls between two runs of calls (one CPU's calls in a row, one interrupt's unmaps), or at the exit.
+    const places: number[] = [];
+    for (let i = 0; i < g.exitAt; i++) {
+      const a = g.calls[i - 1];
+      const b = g.calls[i];
+      if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq) places.push(i);
+    }
+    places.push(g.exitAt);
+    if (g.misses > 0 && g.exitAt > 0) {
+      if (places.length > PHASE_MAX_RUNS + 1) this.stats.phaseSkipped++;
+      else {
+        this.stats.phaseTrials++;
+        const fq = host.fq;
+        let best = g.misses;
+        let bestState: unknown = null;
+        const rings = fq.cpus;
+        // p[0]: where the IOTLB flush finished; p[1 + r]: where queue r was drained; each before call p[k] (p[k] = exitAt: at the exit).
+        const p = new Array<number>(rings + 1).fill(0);
+        const tryPlaces = () => {
+          host.restore(g.state);
+          fq.expireBegin();
+          const outs: unknown[] = [];
+          let misses = 0;
+          let k = 0;
+          for (let i = 0; i <= g.calls.length && misses < best; i++) {
+            for (; k <= rings && p[k] === i; k++) {
+              if (k === 0) fq.expireIotlbDone();
+              else fq.expireDrain(k - 1, g.cpu);
+            }
+            if (i === g.calls.length) break;
+            if (!host.apply(g.calls[i])) misses++;
+            outs.push(host.outcome(g.calls[i]));
+          }
+          if (misses < best) {
+            best = misses;
+            bestState = host.save();
+            outcomes = outs;
+          }
+        };
+        const place = (k: number, from: number) => {
+          if (k > rings) {
+            tryPlaces();
+            return;
+          }
+          for (let at = from; at < places.length; at++) {
+            p[k] = places[at];
+            place(k + 1, at);
+          }
+        };
+        const defaultState = host.save();
+        place(0, 0);
+        if (bestState !== null) {
+          this.stats.phaseMoved++;
+          host.restore(bestState);
+        } else host.restore(defaultState);
+      }
+    }
+    for (let i = 0; i < g.calls.length; i++) host.finalize(g.calls[i], outcomes[i]);
+  }
+
   /** Runs what is left at the end of the trace. */
   end(): void {
     this.runBefore(Number.POSITIVE_INFINITY, null);
+    this.settle();
     for (let cpu = 0; cpu < this.open.length; cpu++) {
       const o = this.open[cpu];
       if (o) this.finish(o);
