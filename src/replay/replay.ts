@@ -39,6 +39,7 @@ import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { TraceMachine } from "../trace/machine.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { queuedLate } from "./follow.ts";
 import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
 
 export interface ReplayOptions {
@@ -441,6 +442,7 @@ export class Replayer {
           apply: (c) => this.applyAt(c),
           outcome: (c) => this.outcomeOf(c),
           finalize: (c, o) => this.finalize(c, o as Outcome),
+          queuedLate: (cpu) => queuedLate(fq, cpu),
         },
         opts.irqInFlush ?? "after-drains",
         opts.otherCpuInFlush ?? "own-ring-first",
@@ -540,6 +542,7 @@ export class Replayer {
     this.restore(f.state as ReplayCheckpoint);
     if (this.applyAt(c)) {
       (this.fq as FlushQueue).expire(f.cpu);
+      this.timers.fix();
       this.r.flushReorders++;
       return true;
     }

@@ -117,6 +117,12 @@ export interface TimerFlushHost {
   outcome(c: DmaCall): unknown;
   /** Counts a call's result once no phase choice can change it. */
   finalize(c: DmaCall, outcome: unknown): void;
+  /**
+   * The last IOVA queued on `cpu` was queued after the flush began (its CPU
+   * traced the unmap, then stalled before `queue_iova()`): it waits for the
+   * next flush. Not a kernel operation.
+   */
+  queuedLate(cpu: number): void;
 }
 
 /**
@@ -125,6 +131,10 @@ export interface TimerFlushHost {
  */
 interface PhaseSegment {
   cpu: number;
+  /** Other CPUs whose last call before the entry was an unmap: it may have queued after the flush began. */
+  late: number[];
+  /** No trial: a map after it was already replayed before the flush (see `Replayer.allocatedBeforeFlush`). */
+  fixed: boolean;
   /** The state just before the flush's entry. */
   state: unknown;
   calls: DmaCall[];
@@ -315,7 +325,9 @@ export class TimerFlushes {
         this.placeTimer();
         this.host.advanceTo(e.timestampNs);
         this.clean = { cpu, state: this.host.save(), closed: false };
-        this.seg = { cpu, state: this.clean.state, calls: [], outcomes: [], misses: 0, exitAt: -1 };
+        const late: number[] = [];
+        for (let k = 0; k < this.host.cpus; k++) if (k !== cpu && this.lastCall[k] === "unmap") late.push(k);
+        this.seg = { cpu, late, fixed: false, state: this.clean.state, calls: [], outcomes: [], misses: 0, exitAt: -1 };
         const s = this.stats;
         s.expiries++;
         if (!fq.timerArmed) s.unarmed++;
@@ -337,7 +349,7 @@ export class TimerFlushes {
         if (this.clean?.cpu === cpu) this.clean.closed = true;
         if (this.seg?.cpu === cpu) {
           this.seg.exitAt = this.seg.calls.length;
-          if (this.seg.exitAt === 0) this.settle();
+          if (this.seg.exitAt === 0 && this.seg.late.length === 0) this.settle();
         }
         return;
       }
@@ -420,6 +432,11 @@ export class TimerFlushes {
     }
   }
 
+  /** A map of the held flush was replayed before it: its phases stay where they are. */
+  fix(): void {
+    if (this.seg) this.seg.fixed = true;
+  }
+
   /**
    * Holds call `c`, just replayed with result `outcome`, while a flush's
    * phases are still to be placed; false: count it now.
@@ -462,7 +479,7 @@ export class TimerFlushes {
       if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq) places.push(i);
     }
     places.push(g.exitAt);
-    if (g.misses > 0 && g.exitAt > 0) {
+    if (g.misses > 0 && !g.fixed && (g.exitAt > 0 || g.late.length > 0)) {
       if (places.length > PHASE_MAX_RUNS + 1) this.stats.phaseSkipped++;
       else {
         this.stats.phaseTrials++;
@@ -472,9 +489,12 @@ export class TimerFlushes {
         const rings = fq.cpus;
         // p[0]: where the IOTLB flush finished; p[1 + r]: where queue r was drained; each before call p[k] (p[k] = exitAt: at the exit).
         const p = new Array<number>(rings + 1).fill(0);
+        // Which of the `late` CPUs' last unmaps queued after the flush began (bit i: late[i]).
+        let lateMask = 0;
         const tryPlaces = () => {
           host.restore(g.state);
           fq.expireBegin();
+          for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
           const outs: unknown[] = [];
           let misses = 0;
           let k = 0;
@@ -504,7 +524,7 @@ export class TimerFlushes {
           }
         };
         const defaultState = host.save();
-        place(0, 0);
+        for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++) place(0, 0);
         if (bestState !== null) {
           this.stats.phaseMoved++;
           host.restore(bestState);
