@@ -121,7 +121,8 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     );
     out.push(
       `  phases of flushes with calls inside placed by trial: ${tf.phaseTrials} tried, ${tf.phaseMoved} moved from the default, ` +
-        `${tf.phaseSkipped} with too many runs of calls inside to try`,
+        `${tf.phaseSkipped} with too many runs of calls inside to try; ${tf.lateQueues} unmaps traced before a flush whose queue_iova() ` +
+        `the next timer_start shows ran after it began`,
     );
     out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
     if (tf.depotWorks > 0)

@@ -68,6 +68,8 @@ export interface TimerFlushStats {
   phaseMoved: number;
   /** Flushes with more runs of calls inside than the trials take. */
   phaseSkipped: number;
+  /** Unmaps traced before a flush's entry whose `queue_iova()` the trace shows ran after it began. */
+  lateQueues: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -89,6 +91,7 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     phaseTrials: 0,
     phaseMoved: 0,
     phaseSkipped: 0,
+    lateQueues: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
@@ -135,6 +138,12 @@ interface PhaseSegment {
   late: number[];
   /** No trial: a map after it was already replayed before the flush (see `Replayer.allocatedBeforeFlush`). */
   fixed: boolean;
+  /** Bits of `late` the trace proves (see `lateByEvidence`). */
+  forced: number;
+  /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
+  done: number[];
+  /** The entry's line. */
+  line: number;
   /** The state just before the flush's entry. */
   state: unknown;
   calls: DmaCall[];
@@ -211,6 +220,7 @@ export class TimerFlushes {
   private depotGaveUp = false;
   /** The CPU and kind of the last replayed call per CPU, to bind the timer to the unmap that armed it. */
   private readonly lastCall: ("map" | "unmap" | null)[] = [];
+  private readonly lastCallLine: number[] = [];
 
   constructor(host: TimerFlushHost, irqInFlush: IrqInFlush, otherCpuInFlush: OtherCpuInFlush) {
     this.host = host;
@@ -287,6 +297,7 @@ export class TimerFlushes {
   /** Notes the call just replayed (for binding the timer to this domain). */
   afterCall(c: DmaCall): void {
     this.clean = null;
+    this.lastCallLine[c.cpu % this.host.cpus] = c.line;
     this.lastCall[c.cpu % this.host.cpus] = c.kind;
   }
 
@@ -313,6 +324,7 @@ export class TimerFlushes {
         if (this.timer === null && this.lastCall[cpu] === "unmap") this.timer = e.timer;
         if (e.timer !== this.timer) return;
         this.placeTimer();
+        this.lateByEvidence(cpu);
         this.stats.starts++;
         if (fq.timerArmed && e.baseCpu >= 0 && fq.timerCpu === e.baseCpu % this.host.cpus)
           this.stats.startsOnPolicyCpu++;
@@ -327,7 +339,19 @@ export class TimerFlushes {
         this.clean = { cpu, state: this.host.save(), closed: false };
         const late: number[] = [];
         for (let k = 0; k < this.host.cpus; k++) if (k !== cpu && this.lastCall[k] === "unmap") late.push(k);
-        this.seg = { cpu, late, fixed: false, state: this.clean.state, calls: [], outcomes: [], misses: 0, exitAt: -1 };
+        this.seg = {
+          cpu,
+          late,
+          fixed: false,
+          forced: 0,
+          done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
+          line: e.line,
+          state: this.clean.state,
+          calls: [],
+          outcomes: [],
+          misses: 0,
+          exitAt: -1,
+        };
         const s = this.stats;
         s.expiries++;
         if (!fq.timerArmed) s.unarmed++;
@@ -380,12 +404,16 @@ export class TimerFlushes {
     if (o.started) return;
     o.started = true;
     this.host.fq.expireIotlbDone();
+    if (this.seg?.cpu === o.cpu) this.seg.done[0] = this.seg.calls.length;
   }
 
   /** Runs flush `o`'s loop through the drain of queue `ring`. */
   private drainThrough(o: OpenFlush, ring: number): void {
     this.start(o);
-    for (; o.next <= ring; o.next++) this.host.fq.expireDrain(o.next, o.cpu);
+    for (; o.next <= ring; o.next++) {
+      this.host.fq.expireDrain(o.next, o.cpu);
+      if (this.seg?.cpu === o.cpu) this.seg.done[1 + o.next] = this.seg.calls.length;
+    }
   }
 
   /** Runs whatever part of flush `o` has not run yet. */
@@ -430,6 +458,57 @@ export class TimerFlushes {
         return;
       }
     }
+  }
+
+  /**
+   * Replays the held flush from the state before its entry with its phases
+   * before calls `p` (-1: not run yet) and the `late` CPUs of `lateMask`
+   * queued after its start, through the held calls, stopping past `limit`
+   * misses.
+   */
+  private replaySegment(
+    g: PhaseSegment,
+    p: number[],
+    lateMask: number,
+    limit: number,
+  ): { misses: number; outs: unknown[] } {
+    const host = this.host;
+    const fq = host.fq;
+    host.restore(g.state);
+    fq.expireBegin();
+    for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
+    const outs: unknown[] = [];
+    let misses = 0;
+    for (let i = 0; i <= g.calls.length && misses <= limit; i++) {
+      for (let k = 0; k < p.length; k++) {
+        if (p[k] !== i) continue;
+        if (k === 0) fq.expireIotlbDone();
+        else fq.expireDrain(k - 1, g.cpu);
+      }
+      if (i === g.calls.length) break;
+      if (!host.apply(g.calls[i])) misses++;
+      outs.push(host.outcome(g.calls[i]));
+    }
+    return { misses, outs };
+  }
+
+  /**
+   * A `timer_start` on `cpu` whose last call was an unmap traced before the
+   * held flush's entry: that unmap's `queue_iova()` armed the timer again,
+   * so it ran after the flush cleared `fq_timer_on`, and its IOVA waits for
+   * the next flush (the CPU traced the unmap, then stalled). The held calls
+   * are replayed so.
+   */
+  private lateByEvidence(cpu: number): void {
+    const g = this.seg;
+    if (g === null) return;
+    const i = g.late.indexOf(cpu);
+    if (i < 0 || g.forced & (1 << i) || this.lastCall[cpu] !== "unmap" || this.lastCallLine[cpu] > g.line) return;
+    g.forced |= 1 << i;
+    const r = this.replaySegment(g, g.done, g.forced, Number.POSITIVE_INFINITY);
+    g.outcomes = r.outs;
+    g.misses = r.misses;
+    this.stats.lateQueues++;
   }
 
   /** A map of the held flush was replayed before it: its phases stay where they are. */
@@ -492,25 +571,11 @@ export class TimerFlushes {
         // Which of the `late` CPUs' last unmaps queued after the flush began (bit i: late[i]).
         let lateMask = 0;
         const tryPlaces = () => {
-          host.restore(g.state);
-          fq.expireBegin();
-          for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
-          const outs: unknown[] = [];
-          let misses = 0;
-          let k = 0;
-          for (let i = 0; i <= g.calls.length && misses < best; i++) {
-            for (; k <= rings && p[k] === i; k++) {
-              if (k === 0) fq.expireIotlbDone();
-              else fq.expireDrain(k - 1, g.cpu);
-            }
-            if (i === g.calls.length) break;
-            if (!host.apply(g.calls[i])) misses++;
-            outs.push(host.outcome(g.calls[i]));
-          }
-          if (misses < best) {
-            best = misses;
+          const r = this.replaySegment(g, p, lateMask, best - 1);
+          if (r.misses < best) {
+            best = r.misses;
             bestState = host.save();
-            outcomes = outs;
+            outcomes = r.outs;
           }
         };
         const place = (k: number, from: number) => {
@@ -524,7 +589,8 @@ export class TimerFlushes {
           }
         };
         const defaultState = host.save();
-        for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++) place(0, 0);
+        for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
+          if ((lateMask & g.forced) === g.forced) place(0, 0);
         if (bestState !== null) {
           this.stats.phaseMoved++;
           host.restore(bestState);
