@@ -64,12 +64,25 @@ function hex16(n: number): string {
   return `0x${n.toString(16).padStart(16, "0")}`;
 }
 
+/** The timer and workqueue events the reader decodes for the replay's flush placement. */
+const WORK_EVENTS = new Set([
+  "timer_start",
+  "timer_expire_entry",
+  "timer_expire_exit",
+  "workqueue_execute_start",
+  "workqueue_execute_end",
+]);
+
 function summary(file: string, reader: TraceReader, rc: Reconstructor, r: ReplayResult, machine: string): string {
   const s = reader.stats;
   const out: string[] = [];
-  const events = [...s.events].map(([k, v]) => `${k} ${v}`).join(", ");
+  const dma = [...s.events].filter(([k]) => !WORK_EVENTS.has(k));
+  const work = [...s.events].filter(([k]) => WORK_EVENTS.has(k));
+  const list = (xs: [string, number][]) => xs.map(([k, v]) => `${k} ${v}`).join(", ");
+  const count = (xs: [string, number][]) => xs.reduce((a, [, v]) => a + v, 0);
+  const workText = work.length > 0 ? `, ${count(work)} timer and workqueue events (${list(work)})` : "";
   out.push(
-    `trace: ${file}: ${s.lines} lines, ${s.eventsTotal} events read (${events}); ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
+    `trace: ${file}: ${s.lines} lines, ${count(dma)} DMA events (${list(dma)})${workText}; ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
   );
   if (s.lostEvents > 0)
     out.push(`  warning: the ring buffer lost ${s.lostEvents} events; the replay cannot be exact past them`);

@@ -81,19 +81,6 @@ export class FlushQueue {
     return (r.tail - r.head + IOVA_DEFAULT_FQ_SIZE) & MASK;
   }
 
-  /** Whether `pfn` lies in an IOVA waiting in any CPU's ring (for the replay's mismatch report). */
-  holds(pfn: number): boolean {
-    return this.findEntry((lo, pages) => lo <= pfn && pfn < lo + pages) !== null;
-  }
-
-  /** The first queued entry, over the rings in CPU order, whose (pfn, pages) match. */
-  private findEntry(match: (pfn: number, pages: number) => boolean): [FqRing, number] | null {
-    for (const r of this.rings) {
-      for (let i = r.head; i !== r.tail; i = (i + 1) & MASK) if (match(r.pfn[i], r.pages[i])) return [r, i];
-    }
-    return null;
-  }
-
   /** Models `fq_ring_free_locked()` (DMA-4.4 step 2): frees on `cpu`. */
   private ringFree(ring: FqRing, cpu: number): void {
     while (ring.head !== ring.tail) {
@@ -184,24 +171,6 @@ export class FlushQueue {
   /** CPUs, one ring each. */
   get cpus(): number {
     return this.rings.length;
-  }
-
-  /**
-   * Not a kernel operation: takes the entry of the IOVA at `pfn` out of its
-   * ring, the others keeping their order, for a replay that follows a
-   * trace's own IOVA (the kernel had already freed it). False if none.
-   */
-  take(pfn: number): boolean {
-    const found = this.findEntry((lo) => lo === pfn);
-    if (!found) return false;
-    const [r, i] = found;
-    for (let k = i, n = (i + 1) & MASK; n !== r.tail; k = n, n = (n + 1) & MASK) {
-      r.pfn[k] = r.pfn[n];
-      r.pages[k] = r.pages[n];
-      r.counter[k] = r.counter[n];
-    }
-    r.tail = (r.tail - 1 + IOVA_DEFAULT_FQ_SIZE) & MASK;
-    return true;
   }
 
   /** A copy of the queued entries, counters and timer, for the replay's flush placement. */

@@ -156,7 +156,7 @@ export class IovaDomain {
   }
 
   /** Models `__cached_rbnode_insert_update()` (IOVA-1.4.2). */
-  private insertUpdate(n: number): void {
+  insertUpdate(n: number): void {
     if (this.tree.hi(n) < this.dma32bitPfn) this.cached32Node = n;
     else this.cachedNode = n;
   }
@@ -425,7 +425,7 @@ export class IovaDomain {
    * The size class of `size` (`order_base_2`), or `rcacheOrders` for sizes no
    * class holds. K is at most 20, so larger sizes need no exact order.
    */
-  private sizeClass(size: number): number {
+  sizeClass(size: number): number {
     if (size > 1 << MAX_RCACHE_ORDERS) return this.rcacheOrders;
     const c = size <= 1 ? 0 : 32 - Math.clz32(size - 1);
     return Math.min(c, this.rcacheOrders);
@@ -635,40 +635,6 @@ export class IovaDomain {
     } else {
       rcache.workPending = false;
     }
-  }
-
-  // --- Resynchronisation (replays only) ------------------------------------------
-
-  /**
-   * Not a kernel operation: makes `pages` pages at `pfn` allocated as if
-   * this domain had handed them out, for a replay that follows a trace's own
-   * IOVA after the model chose another. A cached IOVA of that size starting
-   * at `pfn` leaves its CPU magazine (not a depot's: depot magazines stay
-   * full); free space becomes a node, the cached node moving as after an
-   * allocation. False, with nothing changed, for anything else.
-   */
-  claim(pfn: number, pages: number): boolean {
-    const t = this.tree;
-    const n = t.findContaining(pfn);
-    if (n !== NIL) {
-      if (t.pfnLo[n] !== pfn || t.hi(n) !== pfn + pages - 1) return false;
-      const c = this.sizeClass(pages);
-      if (c >= this.rcacheOrders) return false;
-      for (const cr of this.rcaches[c].cpuRcaches) {
-        const m = this.cpuMagazineOf(cr, pfn);
-        if (!m) continue;
-        m.removeAt(m.indexOf(pfn));
-        this.stats.cachedPfns[c]--;
-        return true;
-      }
-      return false;
-    }
-    const above = t.lowestAtOrAbove(pfn);
-    if (above !== NIL && t.pfnLo[above] <= pfn + pages - 1) return false;
-    const m = t.newNode(pfn, pfn + pages - 1);
-    t.insert(m);
-    this.insertUpdate(m);
-    return true;
   }
 
   // --- Checkpoints -----------------------------------------------------------

@@ -114,10 +114,8 @@ export interface TimerFlushHost {
   /** A copy of the replay's state, taken before each flush (see `flushBefore`). */
   save(): unknown;
   restore(state: unknown): void;
-  /** Replays one call; false: an allocation placed elsewhere than the trace. */
-  apply(c: DmaCall): boolean;
-  /** The result of the call just replayed, to be counted later by `finalize`. */
-  outcome(c: DmaCall): unknown;
+  /** Replays one call; its result, `ok` false for an allocation placed elsewhere than the trace, is counted later by `finalize`. */
+  apply(c: DmaCall): { ok: boolean };
   /** Counts a call's result once no phase choice can change it. */
   finalize(c: DmaCall, outcome: unknown): void;
   /**
@@ -486,8 +484,9 @@ export class TimerFlushes {
         else fq.expireDrain(k - 1, g.cpu);
       }
       if (i === g.calls.length) break;
-      if (!host.apply(g.calls[i])) misses++;
-      outs.push(host.outcome(g.calls[i]));
+      const o = host.apply(g.calls[i]);
+      if (!o.ok) misses++;
+      outs.push(o);
     }
     return { misses, outs };
   }
