@@ -73,6 +73,8 @@ export interface ReplayOptions {
   irqInFlush?: IrqInFlush;
   /** Where another CPU's unmap during such a flush runs relative to the flush's drain of its queue; default "own-ring-first". */
   otherCpuInFlush?: OtherCpuInFlush;
+  /** Place the phases of a flush with calls inside by trial when the default leaves misses (see `timer-flushes.ts`); default true. */
+  phaseTrials?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -247,6 +249,7 @@ export class Replayer {
         },
         opts.irqInFlush ?? "after-drains",
         opts.otherCpuInFlush ?? "own-ring-first",
+        opts.phaseTrials ?? true,
       );
       this.r.timerFlushes = this.timers.stats;
     }

@@ -220,8 +220,12 @@ export class TimerFlushes {
   private readonly lastCall: ("map" | "unmap" | null)[] = [];
   private readonly lastCallLine: number[] = [];
 
-  constructor(host: TimerFlushHost, irqInFlush: IrqInFlush, otherCpuInFlush: OtherCpuInFlush) {
+  /** Place a flush's phases by trial when the default leaves misses (see `settle`). */
+  private readonly phaseTrials: boolean;
+
+  constructor(host: TimerFlushHost, irqInFlush: IrqInFlush, otherCpuInFlush: OtherCpuInFlush, phaseTrials = true) {
     this.host = host;
+    this.phaseTrials = phaseTrials;
     this.irqInFlush = irqInFlush;
     this.otherCpuInFlush = otherCpuInFlush;
   }
@@ -285,8 +289,9 @@ export class TimerFlushes {
       return;
     }
     this.stats.otherCpuCallsInFlush++;
-    if (c.kind !== "unmap") return;
+    // Whatever ran before it on the flushing CPU (an interrupt before the flush began), the flush has begun by now.
     this.start(o);
+    if (c.kind !== "unmap") return;
     // CPU 0's queue is the loop's first: only the few instructions between fq_flush_iotlb() and
     // its lock leave room for CPU 0's unmap to drain it first. A later queue waits for the drains before it.
     if (this.otherCpuInFlush === "loop-first" || cpu === 0) this.drainThrough(o, cpu);
@@ -557,7 +562,7 @@ export class TimerFlushes {
       if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq) places.push(i);
     }
     places.push(g.exitAt);
-    if (g.misses > 0 && !g.fixed && (g.exitAt > 0 || g.late.length > 0)) {
+    if (this.phaseTrials && g.misses > 0 && !g.fixed && (g.exitAt > 0 || g.late.length > 0)) {
       if (places.length > PHASE_MAX_RUNS + 1) this.stats.phaseSkipped++;
       else {
         this.stats.phaseTrials++;
