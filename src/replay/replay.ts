@@ -126,6 +126,8 @@ export interface ReplayResult {
   timerMoves: number;
   /** Maps traced right after a flush on their CPU that allocated before it (see `Replayer.allocatedBeforeFlush`). */
   flushReorders: number;
+  /** Pairs of two CPUs' maps replayed in the other order with timer events (see `Replayer.allocatedSecond`). */
+  swapped: number;
   firstMismatch: Mismatch | null;
   /** `ReplayOptions.resync`: mismatches after which the state was put back to the trace's, and those where it could not be. */
   resyncs: number;
@@ -144,6 +146,9 @@ export interface ReplayResult {
 }
 
 const NS_PER_S = 1_000_000_000;
+/** How far apart two CPUs' map events may be and still have been allocated in the other order, in time and calls. */
+const SWAP_NS = 250_000;
+const SWAP_CALLS = 32;
 
 /** The replayer's state for trials: the kernel, the applier's allocations, the clock. */
 interface ReplayCheckpoint {
@@ -172,6 +177,8 @@ export class Replayer {
   private inference: FlushPlacement | null = null;
   /** The trace's timer and work events, for a lazy replay. */
   private readonly timers: TimerFlushes | null = null;
+  /** A mismatched map and the calls after it, held (see `allocatedSecond`). */
+  private swap: { before: ReplayCheckpoint; events: number; calls: DmaCall[]; outs: Outcome[] } | null = null;
 
   constructor(opts: ReplayOptions) {
     this.opts = opts;
@@ -214,6 +221,7 @@ export class Replayer {
       reordered: 0,
       timerMoves: 0,
       flushReorders: 0,
+      swapped: 0,
       firstMismatch: null,
       mismatchCauses: new Map(),
       resyncs: 0,
@@ -377,10 +385,69 @@ export class Replayer {
       this.inference.take(c);
       return;
     }
+    const timers = this.timers;
+    const sw = this.swap;
+    if (sw && timers && (sw.events !== timers.eventsRun || c.timestampNs - sw.calls[0].timestampNs > SWAP_NS)) {
+      this.allocatedSecond(null);
+    }
+    // Two CPUs' allocations interact only through shared state; their rcache pops commute, so only maps
+    // the rcaches cannot hold (they go to the tree) are worth a checkpoint.
+    const before =
+      timers?.active && c.kind === "map" && !this.swap && !timers.holding && this.treeOnly(c) ? this.save() : null;
     let o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (!o.ok) o = this.allocatedBeforeFlush(c, o);
-    this.timers?.afterCall(c);
-    if (!this.timers?.hold(c, o.ok, o)) this.finalize(c, o);
+    timers?.afterCall(c);
+    if (this.swap) {
+      this.swap.calls.push(c);
+      this.swap.outs.push(o);
+      if (c.kind === "map" && c.cpu !== this.swap.calls[0].cpu) this.allocatedSecond(c);
+      else if (this.swap.calls.length > SWAP_CALLS) this.allocatedSecond(null);
+      return;
+    }
+    if (!o.ok && before && timers) {
+      this.swap = { before, events: timers.eventsRun, calls: [c], outs: [o] };
+      return;
+    }
+    if (!timers?.hold(c, o.ok, o)) this.finalize(c, o);
+  }
+
+  /** Whether map `c`'s IOVA size is beyond every rcache class: it always comes from the tree. */
+  private treeOnly(c: DmaCall): boolean {
+    const iovad = this.iovad;
+    return iovad.sizeClass(Math.ceil(c.sizeBytes / iovad.granule)) >= iovad.rcacheOrders;
+  }
+
+  /**
+   * A map event is traced after its allocation, so two CPUs' allocations a
+   * few microseconds apart may be traced in the other order (an interrupt
+   * between the later-traced one's `alloc_iova_fast()` and its
+   * `iommu_map()`). A map placed unlike the trace is held with the calls
+   * after it; when another CPU's map traced within `SWAP_NS` follows, with no
+   * timer or work event in between, that map is tried first, and kept
+   * first if that gives more of the trace's IOVAs. `b` null: none came.
+   */
+  private allocatedSecond(b: DmaCall | null): void {
+    const sw = this.swap as NonNullable<Replayer["swap"]>;
+    this.swap = null;
+    let outs = sw.outs;
+    if (b !== null) {
+      const misses = outs.filter((o) => !o.ok).length;
+      const asTraced = this.save();
+      this.restore(sw.before);
+      const order = [b, ...sw.calls.filter((x) => x !== b)];
+      const tried = new Map<DmaCall, Outcome>();
+      let triedMisses = 0;
+      for (const x of order) {
+        const o = this.applyAt(x, true, this.r.firstMismatch === null);
+        if (!o.ok) triedMisses++;
+        tried.set(x, o);
+      }
+      if (triedMisses < misses) {
+        outs = sw.calls.map((x) => tried.get(x) as Outcome);
+        this.r.swapped++;
+      } else this.restore(asTraced);
+    }
+    for (let i = 0; i < sw.calls.length; i++) this.finalize(sw.calls[i], outs[i]);
   }
 
   private save(): ReplayCheckpoint {
@@ -445,6 +512,7 @@ export class Replayer {
 
   end(): ReplayResult {
     this.reorder.drain(true);
+    if (this.swap) this.allocatedSecond(null);
     this.timers?.end();
     this.inference?.end();
     this.r.reordered = this.reorder.reordered;

@@ -310,10 +310,19 @@ export class TimerFlushes {
    */
   flushBefore(c: DmaCall): CleanFlush | null {
     const f = this.clean;
-    return f !== null && f.closed && f.cpu === c.cpu % this.host.cpus ? f : null;
+    return f?.closed && f.cpu === c.cpu % this.host.cpus ? f : null;
+  }
+
+  /** Timer and work events run so far. */
+  eventsRun = 0;
+
+  /** Whether calls are held for a flush's phases, or a flush is between its entry and exit. */
+  get holding(): boolean {
+    return this.seg !== null || this.open.some((o) => o);
   }
 
   private run(e: KernelWorkEvent): void {
+    this.eventsRun++;
     const cpu = e.cpu % this.host.cpus;
     if (e.type === "timer_expire_entry" || e.type === "workqueue_execute") {
       this.clean = null;

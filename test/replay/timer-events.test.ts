@@ -148,6 +148,11 @@ for (const x of FULL) {
     assert.equal(r.flushSource, "timer-events");
     assert.ok(r.exact >= 0.99 * r.allocations, `${r.exact}/${r.allocations}`);
     assert.ok(r.exactMapEvents >= 0.99 * r.mapEvents, `${r.exactMapEvents}/${r.mapEvents}`);
+    if (x.kernel === "6.1") {
+      // Lines 161052 and 161060: CPU 1's 168 KiB map is traced after an interrupt (27.867370-382) that came
+      // between its allocation and its iommu_map(); it took its IOVA from the tree before CPU 0's 256 KiB map.
+      assert.ok(r.swapped >= 1);
+    }
     if (x.kernel === "mainline") {
       assert.equal(r.exact, r.allocations);
       assert.equal(r.timerFlushes?.depotWorks, 48);
