@@ -13,7 +13,7 @@ import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index
 import { Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
-import type { TraceEvent } from "../trace/events.ts";
+import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
 import { TraceFacts } from "../trace/facts.ts";
 import { readTraceInto } from "../trace/node-source.ts";
 import { TraceReader } from "../trace/reader.ts";
@@ -69,12 +69,25 @@ function hex16(n: number): string {
   return `0x${n.toString(16).padStart(16, "0")}`;
 }
 
+/** The timer and workqueue events the reader decodes for the replay's flush placement. */
+const WORK_EVENTS = new Set([
+  "timer_start",
+  "timer_expire_entry",
+  "timer_expire_exit",
+  "workqueue_execute_start",
+  "workqueue_execute_end",
+]);
+
 function summary(file: string, reader: TraceReader, rc: Reconstructor, r: ReplayResult, machine: string): string {
   const s = reader.stats;
   const out: string[] = [];
-  const events = [...s.events].map(([k, v]) => `${k} ${v}`).join(", ");
+  const dma = [...s.events].filter(([k]) => !WORK_EVENTS.has(k));
+  const work = [...s.events].filter(([k]) => WORK_EVENTS.has(k));
+  const list = (xs: [string, number][]) => xs.map(([k, v]) => `${k} ${v}`).join(", ");
+  const count = (xs: [string, number][]) => xs.reduce((a, [, v]) => a + v, 0);
+  const workText = work.length > 0 ? `, ${count(work)} timer and workqueue events (${list(work)})` : "";
   out.push(
-    `trace: ${file}: ${s.lines} lines, ${s.eventsTotal} DMA events (${events}); ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
+    `trace: ${file}: ${s.lines} lines, ${count(dma)} DMA events (${list(dma)})${workText}; ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
   );
   if (s.lostEvents > 0)
     out.push(`  warning: the ring buffer lost ${s.lostEvents} events; the replay cannot be exact past them`);
@@ -114,8 +127,30 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   out.push(
     `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; calls replayed across another CPU's where the IOVAs show that order: ${r.cpuOrderMoves}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );
+  if (r.flushSource !== null) out.push(`flushes: ${r.flushSource} (${flushSourceNote(r)})`);
+  const tf = r.timerFlushes;
+  if (tf && r.flushSource === "timer-events") {
+    const late = [...tf.lateJiffies].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k}: ${v}`);
+    out.push(
+      `  ${tf.expiries} flush-queue timer expiries run where the trace shows them, ${tf.otherCpu} on another CPU than the timer's base ` +
+        `in the model, ${tf.unarmed} with no timer armed in the model; ${tf.startsOnPolicyCpu}/${tf.starts} timer_start cpu= as the ` +
+        `kernel profile's timer policy chose; ${tf.irqUnmapsInFlush} unmaps inside a flush on its CPU (run after it), ` +
+        `${tf.otherCpuCallsInFlush} other CPUs' calls during one`,
+    );
+    out.push(
+      `  phases of flushes with calls inside placed by trial: ${tf.phaseTrials} tried, ${tf.phaseMoved} moved from the default, ` +
+        `${tf.phaseSkipped} with too many runs of calls inside to try; ${tf.lateQueues} unmaps traced before a flush whose queue_iova() ` +
+        `the next timer_start shows ran after it began; ${r.flushReorders} maps traced after a flush that allocated before it; ` +
+        `${r.swapped} pairs of two CPUs' tree allocations replayed in the other order`,
+    );
+    out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
+    if (tf.depotWorks > 0)
+      out.push(
+        `  depot trim work: ${tf.depotWorks} runs where the trace shows them, ${tf.depotTrims} returned a magazine`,
+      );
+  }
   const fi = r.flushInference;
-  if (fi) {
+  if (fi && r.flushSource === "inferred") {
     const offs = [...fi.offsetJiffies].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k > 0 ? "+" : ""}${k}: ${v}`);
     out.push(
       `flushes placed from the trace: ${fi.flushes} (the fewest that free every reused IOVA in time), ${fi.decided} at a place ` +
@@ -143,6 +178,20 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   for (const f of rc.findings.slice(0, 20)) out.push(`  ${f.message}`);
   if (rc.findings.length > 20) out.push(`  ... ${rc.findings.length - 20} more`);
   return `${out.join("\n")}\n`;
+}
+
+/** Why the flushes' source limits the match rate, for the summary. */
+function flushSourceNote(r: ReplayResult): string {
+  switch (r.flushSource) {
+    case "timer-events":
+      return "each flush at its timer_expire_entry, on that line's CPU";
+    case "inferred":
+      return "the trace has no timer events: flushes placed where reused IOVAs prove one ran; where nothing reused shows it, the place is a guess";
+    case "model-timer":
+      return "the trace has no timer events: the model's timer runs at its nominal expiry, while the kernel's ran 1 to 3 jiffies late, on either CPU, so IOVAs diverge from the first late flush (--infer-flushes places them from the trace)";
+    default:
+      return "";
+  }
 }
 
 /** The model's figures of one replay, for the what-if table; `classes` rows of per-class hit rates. */
@@ -391,7 +440,12 @@ async function replayTrace(
     });
     rc = rec;
     const f = (e: TraceEvent) => {
-      rec.push(e);
+      // Timer and workqueue events go to the replays (lazy: flushes and depot
+      // trims where the trace shows them), the DMA events to the reconstruction.
+      if (isKernelWorkEvent(e)) {
+        r.pushWork(e);
+        base?.pushWork(e);
+      } else rec.push(e);
       if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
     };
     for (const e of waiting) f(e);

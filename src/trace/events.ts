@@ -11,6 +11,13 @@
  * line (`DecodeError`); unknown events are not decoded at all (the reader
  * counts them).
  *
+ * Also decoded, because they place the flush queue's asynchronous frees in
+ * a trace: `timer:timer_start`, `timer_expire_entry`, `timer_expire_exit`
+ * (include/trace/events/timer.h, 6.1 to mainline; 6.12 adds
+ * `bucket_expiry=`) and `workqueue:workqueue_execute_start` / `_end`
+ * (include/trace/events/workqueue.h). They are kept for any timer or work
+ * function; the replay picks `fq_flush_timeout` and `iova_depot_work_func`.
+ *
  * Addresses and sizes are integers below 2^53 (exact in float64): every real
  * IOVA is below 2^57 and page-aligned, but iovalab rejects the few that do
  * not fit rather than round them.
@@ -130,7 +137,59 @@ export interface DmaSyncEvent extends EventHead {
   device: string;
 }
 
+/** `timer:timer_start`: `mod_timer()` enqueued a timer. */
+export interface TimerStartEvent extends EventHead {
+  type: "timer_start";
+  /** The hashed `%p` of the `struct timer_list`: one value per timer and boot. */
+  timer: string;
+  function: string;
+  /** Jiffy at which it is due. */
+  expires: number;
+  /** `[timeout=N]`: expires minus the jiffies the tracepoint read. */
+  timeout: number;
+  /** `cpu=`: the CPU of the timer base it was enqueued on, or -1 where the format has none. */
+  baseCpu: number;
+}
+
+/** `timer:timer_expire_entry`: the callback is about to run, on this line's CPU. */
+export interface TimerExpireEntryEvent extends EventHead {
+  type: "timer_expire_entry";
+  timer: string;
+  function: string;
+  /** `now=`: jiffies when the callback runs. */
+  now: number;
+}
+
+/** `timer:timer_expire_exit`: the callback of `timer` returned. */
+export interface TimerExpireExitEvent extends EventHead {
+  type: "timer_expire_exit";
+  timer: string;
+}
+
+/** `workqueue:workqueue_execute_start` / `_end`: a work item's function runs (start) or returned (end). */
+export interface WorkqueueExecuteEvent extends EventHead {
+  type: "workqueue_execute";
+  phase: "start" | "end";
+  /** The hashed `%p` of the `struct work_struct`: one per work item and boot. */
+  work: string;
+  function: string;
+}
+
+/** The events that say when asynchronous kernel work ran: timers and work items. */
+export type KernelWorkEvent = TimerStartEvent | TimerExpireEntryEvent | TimerExpireExitEvent | WorkqueueExecuteEvent;
+
+/** Whether `e` is a timer or work event (not a DMA event). */
+export function isKernelWorkEvent(e: TraceEvent): e is KernelWorkEvent {
+  return (
+    e.type === "timer_start" ||
+    e.type === "timer_expire_entry" ||
+    e.type === "timer_expire_exit" ||
+    e.type === "workqueue_execute"
+  );
+}
+
 export type TraceEvent =
+  | KernelWorkEvent
   | IommuMapEvent
   | IommuUnmapEvent
   | DmaMapEvent
@@ -157,12 +216,21 @@ type Decoder = (head: EventHead, f: Fields) => TraceEvent;
 /** The event names this module decodes, by printed name; the value is the decoder. */
 const DECODERS = new Map<string, Decoder>();
 
+/** The system of each decoded event that is not a `dma:*` one. */
+const SYSTEMS = new Map<string, string>([
+  ["map", "iommu"],
+  ["unmap", "iommu"],
+  ["timer_start", "timer"],
+  ["timer_expire_entry", "timer"],
+  ["timer_expire_exit", "timer"],
+  ["workqueue_execute_start", "workqueue"],
+  ["workqueue_execute_end", "workqueue"],
+]);
+
 /** Whether `event` (with its `system` where the line names one) is decoded here. */
 export function isKnownEvent(system: string, event: string): boolean {
-  if (system !== "" && system !== "iommu" && system !== "dma") return false;
-  if (system === "iommu" && event.startsWith("dma_")) return false;
-  if (system === "dma" && !event.startsWith("dma_")) return false;
-  return DECODERS.has(event);
+  if (!DECODERS.has(event)) return false;
+  return system === "" || system === (SYSTEMS.get(event) ?? "dma");
 }
 
 /** Decodes a known event (see `isKnownEvent`); throws `DecodeError` on malformed text. */
@@ -487,6 +555,51 @@ const decodeDmaFree: Decoder = (h, f) => ({
 const decodeDmaError: Decoder = (h, f) => ({ ...h, type: "dma_error", device: f.device() });
 const decodeDmaSync: Decoder = (h, f) => ({ ...h, type: "dma_sync", device: f.device() });
 
+/** `[timeout=N]` of timer_start: bracketed, so not a `key=` field. */
+function bracketedTimeout(f: Fields): number {
+  const m = TIMEOUT.exec(f.body);
+  if (m === null) throw new DecodeError('"[timeout=<decimal>]" in timer_start', f.body);
+  return Number(m[1]);
+}
+
+const TIMEOUT = /\[timeout=(-?[0-9]+)\]/;
+
+const decodeTimerStart: Decoder = (h, f) => ({
+  ...h,
+  type: "timer_start",
+  timer: f.text("timer"),
+  function: f.text("function"),
+  expires: f.dec("expires"),
+  timeout: bracketedTimeout(f),
+  baseCpu: f.has("cpu") ? f.dec("cpu") : -1,
+});
+
+const decodeTimerExpireEntry: Decoder = (h, f) => ({
+  ...h,
+  type: "timer_expire_entry",
+  timer: f.text("timer"),
+  function: f.text("function"),
+  now: f.dec("now"),
+});
+
+const decodeTimerExpireExit: Decoder = (h, f) => ({ ...h, type: "timer_expire_exit", timer: f.text("timer") });
+
+/** `work struct %p: function %ps`. */
+const WORK = /^work struct ([0-9a-fA-F]+): function (\S+)$/;
+
+function decodeWork(phase: "start" | "end"): Decoder {
+  return (h, f) => {
+    const m = WORK.exec(f.body);
+    if (m === null) throw new DecodeError('"work struct <pointer>: function <name>"', f.body);
+    return { ...h, type: "workqueue_execute", phase, work: m[1], function: m[2] };
+  };
+}
+
+DECODERS.set("timer_start", decodeTimerStart);
+DECODERS.set("timer_expire_entry", decodeTimerExpireEntry);
+DECODERS.set("timer_expire_exit", decodeTimerExpireExit);
+DECODERS.set("workqueue_execute_start", decodeWork("start"));
+DECODERS.set("workqueue_execute_end", decodeWork("end"));
 DECODERS.set("map", decodeMap);
 DECODERS.set("unmap", decodeUnmap);
 for (const n of ["dma_map_page", "dma_map_phys", "dma_map_resource"]) DECODERS.set(n, decodeDmaMap);

@@ -38,6 +38,7 @@ import type {
   IommuUnmapEvent,
   TraceEvent,
 } from "./events.ts";
+import { isKernelWorkEvent } from "./events.ts";
 import type { TraceDomainSpec, TraceMachine } from "./machine.ts";
 
 /** One reconstructed DMA-API call on one IOVA allocation. */
@@ -289,6 +290,8 @@ export class Reconstructor {
   /** Takes the next event in trace order; calls whose grouping is decided go to the sink. */
   push(e: TraceEvent): void {
     assert(!this.ended, "push after end");
+    // Timer and work events belong to no DMA call (the replay reads them).
+    if (isKernelWorkEvent(e)) return;
     const cpu = this.cpu(e.cpu);
     if (cpu.pendingUnmap !== null && e.type !== "dma_unmap") {
       cpu.pendingUnmap.closed = true;
