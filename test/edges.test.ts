@@ -29,6 +29,7 @@ import { bootMachine, parseMachine, Shell } from "../src/machine/index.ts";
 import { parseScenarioYaml } from "../src/scenario/scenario.ts";
 import { MAX_DURATION_MS, parseDurationMs } from "../src/stdx/duration.ts";
 import { readInputText } from "../src/stdx/node-input.ts";
+import { readTraceFile } from "../src/trace/node-source.ts";
 import { TraceReader } from "../src/trace/reader.ts";
 import { assertInputError } from "./helpers/input-error.ts";
 import { iovalab } from "./helpers/iovalab.ts";
@@ -158,6 +159,32 @@ test("trace text: a line over 1 MiB is one malformed line, skipped without being
     const strict = new TraceReader({ file: "t", strictInput: true });
     for (let i = 0; i < 3; i++) strict.push(block, sink);
   }, /^t:1: expected a line of at most/);
+});
+
+test("trace files: opened the one way inputs are; a line over the limit in a file is one malformed line", async () => {
+  await assert.rejects(
+    readTraceFile(dir, () => {}),
+    /: expected a file, found a directory$/,
+  );
+  await assert.rejects(
+    readTraceFile("/dev/zero", () => {}),
+    /^InputError: \/dev\/zero: expected a file, found a device$/,
+  );
+  await assert.rejects(
+    readTraceFile(join(dir, "missing"), () => {}),
+    /missing: cannot read: no such file or directory$/,
+  );
+  // 5 MiB without a newline (more than the bytes held waiting for a line's end), between two lines.
+  const long = join(dir, "long-line.txt");
+  writeFileSync(long, `# header\n${"x".repeat(5 << 20)}\n# after\n`);
+  const reader = await readTraceFile(long, () => {});
+  assert.equal(reader.stats.lines, 3);
+  assert.equal(reader.stats.malformed, 1);
+  assert.match(reader.diagnostics[0], /long-line\.txt:2: expected a line of at most 1048576 characters/);
+  // A line over the limit that fits in one chunk of text is refused as well.
+  const one = new TraceReader({ file: "t" });
+  one.push(`# a\n${"y".repeat((1 << 20) + 1)}\n# b\n`, () => {});
+  assert.deepEqual([one.stats.lines, one.stats.malformed], [3, 1]);
 });
 
 test("inputs: directories, devices, missing files, corrupt gzip and oversized files are clean errors", async () => {

@@ -29,6 +29,7 @@ import {
   readTraceText,
   traceMachineOf,
 } from "../src/index.ts";
+import { queuedIn } from "../src/replay/follow.ts";
 import { iovalab } from "./helpers/iovalab.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -67,7 +68,8 @@ interface Counts {
 /**
  * The library's replay stopped after `n` calls, each IOVA of the tree
  * classified by the domain's own lookups (`cachedOn`, the flush queue's
- * `holds`, the cookie's live mappings), not by the page's code.
+ * entries as the replay's `queuedIn` reads them, the cookie's live
+ * mappings), not by the page's code.
  */
 function libraryCounts(opts: ReplayOptions, calls: DmaCall[], n: number): Counts {
   const r = new Replayer(opts);
@@ -82,7 +84,7 @@ function libraryCounts(opts: ReplayOptions, calls: DmaCall[], n: number): Counts
     const on = d.cachedOn(lo);
     if (on >= 0 && on < d.cpus) out.cpu++;
     else if (on === d.cpus) out.depot++;
-    else if (cookie.fq?.holds(lo)) out.fq++;
+    else if (cookie.fq && queuedIn(cookie.fq, lo)) out.fq++;
     else if (cookie.mapped.get(lo) !== undefined) out.live++;
     else out.reserved++;
     if (lo > next && next < limit) out.holes++;

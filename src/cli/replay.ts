@@ -1,23 +1,30 @@
 /**
- * `iovalab replay TRACE --machine M`: reads a kernel trace (ftrace text,
- * trace-cmd report or perf script; plain or gzip; streamed), rebuilds its DMA
- * allocations, replays them on the booted machine and prints a summary, or
- * with --emit-iovas one line per map event of the replayed domain.
+ * `iovalab replay TRACE [--machine M]`: reads a kernel trace (ftrace text,
+ * trace-cmd report with or without -l, perf script, plain or gzip, streamed;
+ * or trace-cmd's trace.dat), rebuilds its DMA allocations, replays them on
+ * the booted machine and prints a summary, or with --emit-iovas one line per
+ * map event of the replayed domain. Kernel, capture mode and, without
+ * --machine, the machine itself default to what the trace shows
+ * (`replay-defaults.ts`).
  */
 
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
-import { defaultReplayDevice, Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
-import { readTraceFile } from "../trace/node-source.ts";
-import type { TraceReader } from "../trace/reader.ts";
+import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
+import { TraceFacts } from "../trace/facts.ts";
+import { readTraceInto } from "../trace/node-source.ts";
+import { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
+import { DEFAULTS_WINDOW, replayDefaults } from "./replay-defaults.ts";
 
 export interface ReplayCliOptions {
-  machine: string;
+  machine?: string;
   kernel?: string;
   cpus?: string;
   emitIovas?: boolean;
@@ -65,12 +72,25 @@ function hex16(n: number): string {
   return `0x${n.toString(16).padStart(16, "0")}`;
 }
 
+/** The timer and workqueue events the reader decodes for the replay's flush placement. */
+const WORK_EVENTS = new Set([
+  "timer_start",
+  "timer_expire_entry",
+  "timer_expire_exit",
+  "workqueue_execute_start",
+  "workqueue_execute_end",
+]);
+
 function summary(file: string, reader: TraceReader, rc: Reconstructor, r: ReplayResult, machine: string): string {
   const s = reader.stats;
   const out: string[] = [];
-  const events = [...s.events].map(([k, v]) => `${k} ${v}`).join(", ");
+  const dma = [...s.events].filter(([k]) => !WORK_EVENTS.has(k));
+  const work = [...s.events].filter(([k]) => WORK_EVENTS.has(k));
+  const list = (xs: [string, number][]) => xs.map(([k, v]) => `${k} ${v}`).join(", ");
+  const count = (xs: [string, number][]) => xs.reduce((a, [, v]) => a + v, 0);
+  const workText = work.length > 0 ? `, ${count(work)} timer and workqueue events (${list(work)})` : "";
   out.push(
-    `trace: ${file}: ${s.lines} lines, ${s.eventsTotal} DMA events (${events}); ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
+    `trace: ${file}: ${s.lines} lines, ${count(dma)} DMA events (${list(dma)})${workText}; ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
   );
   if (s.lostEvents > 0)
     out.push(`  warning: the ring buffer lost ${s.lostEvents} events; the replay cannot be exact past them`);
@@ -110,8 +130,30 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   out.push(
     `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; calls replayed across another CPU's where the IOVAs show that order: ${r.cpuOrderMoves}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );
+  if (r.flushSource !== null) out.push(`flushes: ${r.flushSource} (${flushSourceNote(r)})`);
+  const tf = r.timerFlushes;
+  if (tf && r.flushSource === "timer-events") {
+    const late = [...tf.lateJiffies].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k}: ${v}`);
+    out.push(
+      `  ${tf.expiries} flush-queue timer expiries run where the trace shows them, ${tf.otherCpu} on another CPU than the timer's base ` +
+        `in the model, ${tf.unarmed} with no timer armed in the model; ${tf.startsOnPolicyCpu}/${tf.starts} timer_start cpu= as the ` +
+        `kernel profile's timer policy chose; ${tf.irqUnmapsInFlush} unmaps inside a flush on its CPU (run after it), ` +
+        `${tf.otherCpuCallsInFlush} other CPUs' calls during one`,
+    );
+    out.push(
+      `  phases of flushes with calls inside placed by trial: ${tf.phaseTrials} tried, ${tf.phaseMoved} moved from the default, ` +
+        `${tf.phaseSkipped} with too many runs of calls inside to try; ${tf.lateQueues} unmaps traced before a flush whose queue_iova() ` +
+        `the next timer_start shows ran after it began; ${r.flushReorders} maps traced after a flush that allocated before it; ` +
+        `${r.swapped} pairs of two CPUs' tree allocations replayed in the other order`,
+    );
+    out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
+    if (tf.depotWorks > 0)
+      out.push(
+        `  depot trim work: ${tf.depotWorks} runs where the trace shows them, ${tf.depotTrims} returned a magazine`,
+      );
+  }
   const fi = r.flushInference;
-  if (fi) {
+  if (fi && r.flushSource === "inferred") {
     const offs = [...fi.offsetJiffies].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k > 0 ? "+" : ""}${k}: ${v}`);
     out.push(
       `flushes placed from the trace: ${fi.flushes} (the fewest that free every reused IOVA in time), ${fi.decided} at a place ` +
@@ -139,6 +181,20 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   for (const f of rc.findings.slice(0, 20)) out.push(`  ${f.message}`);
   if (rc.findings.length > 20) out.push(`  ... ${rc.findings.length - 20} more`);
   return `${out.join("\n")}\n`;
+}
+
+/** Why the flushes' source limits the match rate, for the summary. */
+function flushSourceNote(r: ReplayResult): string {
+  switch (r.flushSource) {
+    case "timer-events":
+      return "each flush at its timer_expire_entry, on that line's CPU";
+    case "inferred":
+      return "the trace has no timer events: flushes placed where reused IOVAs prove one ran; where nothing reused shows it, the place is a guess";
+    case "model-timer":
+      return "the trace has no timer events: the model's timer runs at its nominal expiry, while the kernel's ran 1 to 3 jiffies late, on either CPU, so IOVAs diverge from the first late flush (--infer-flushes places them from the trace)";
+    default:
+      return "";
+  }
 }
 
 /** The model's figures of one replay, for the what-if table; `classes` rows of per-class hit rates. */
@@ -186,10 +242,13 @@ export function registerReplay(program: Command): void {
     .description("replay a kernel DMA trace on a machine and compare every IOVA with the kernel's")
     .argument(
       "<traces...>",
-      "the traces, each replayed on its own: /sys/kernel/tracing/trace text, trace-cmd report or perf script; .gz or plain; - for stdin",
+      "the traces, each replayed on its own: /sys/kernel/tracing/trace text, trace-cmd report (-l or not) or perf script, .gz or plain, or a trace.dat; - for stdin",
     )
-    .requiredOption("--machine <machine>", "a built-in machine name or a machine description file")
-    .option("--kernel <profile>", "kernel profile (default: the machine's)")
+    .option(
+      "--machine <machine>",
+      "a built-in machine name or a machine description file (default: one built from the devices the trace shows)",
+    )
+    .option("--kernel <profile>", "kernel profile (default: what the trace shows, else the machine's)")
     .option("--cpus <n>", "CPUs of the machine (trace CPUs beyond it wrap around)")
     .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
     .option("--emit-iovas", "print only the model's IOVA (or fail) of each map event of the replayed domain")
@@ -197,7 +256,10 @@ export function registerReplay(program: Command): void {
     .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
     .option("--lazy", "what if: the flush queue (iommu.strict=0); compared with the baseline")
-    .option("--captured <mode>", "strict or lazy: how the trace was captured (default: the machine's command line)")
+    .option(
+      "--captured <mode>",
+      "strict or lazy: how the trace was captured (default: what the trace shows, else the machine's command line)",
+    )
     .option(
       "--captured-kernel <profile>",
       "the kernel the trace was captured on; with another --kernel, a what-if across kernels compared with it",
@@ -237,7 +299,7 @@ export function registerReplay(program: Command): void {
           return;
         }
         if (retries !== undefined) throw new InputError("--retries: expected with --queue, found it alone");
-        const machine = loadMachine(options.machine);
+        const machine = options.machine === undefined ? undefined : loadMachine(options.machine);
         for (const trace of traces)
           await writeStdout(await replayTrace(trace, trace === "-" ? "<stdin>" : trace, machine, options));
       }),
@@ -270,7 +332,8 @@ function checkReplayOptions(opts: ReplayCliOptions): void {
 export interface ReplayJob {
   path: string;
   file: string;
-  machine: string;
+  /** Absent without --machine: each worker builds the machine from its trace. */
+  machine?: string;
   machineText?: string;
   options: ReplayCliOptions;
 }
@@ -278,6 +341,7 @@ export interface ReplayJob {
 /** The summary of one trace of a batch, as `iovalab replay` prints it for that trace. */
 export function replayJobText(job: ReplayJob): Promise<string> {
   checkReplayOptions(job.options);
+  if (job.machine === undefined) return replayTrace(job.path, job.file, undefined, job.options);
   const machine =
     job.machineText === undefined ? builtinMachine(job.machine) : parseMachine(job.machineText, job.machine);
   if (machine === null)
@@ -285,8 +349,12 @@ export function replayJobText(job: ReplayJob): Promise<string> {
   return replayTrace(job.path, job.file, machine, job.options);
 }
 
-/** The machine of a batch as a job carries it: a built-in's name, or a description file's text. */
-export function replayJobMachine(name: string): { machine: string; machineText?: string } {
+/**
+ * The machine of a batch as a job carries it: a built-in's name, or a
+ * description file's text; nothing without --machine (built from each trace).
+ */
+export function replayJobMachine(name: string | undefined): { machine?: string; machineText?: string } {
+  if (name === undefined) return {};
   if (builtinMachine(name)) return { machine: name };
   const text = readText(name);
   parseMachine(text, name);
@@ -296,64 +364,113 @@ export function replayJobMachine(name: string): { machine: string; machineText?:
 /**
  * Replays one trace (read from `trace`, named `file` in what it prints) and
  * returns its summary; with --emit-iovas, the IOVA lines (most of them
- * already written as they came).
+ * already written as they came). Without `machine`, the machine is built
+ * from the trace; kernel and capture mode default to what the trace shows
+ * (`replay-defaults.ts`), each such choice said on stderr.
  */
-async function replayTrace(trace: string, file: string, machine: MachineDesc, opts: ReplayCliOptions): Promise<string> {
-  const captured = opts.captured === undefined ? undefined : opts.captured === "strict";
-  const device = opts.device ?? defaultReplayDevice(machine);
-  const lines: string[] = [];
-  const replayer = new Replayer({
+async function replayTrace(
+  trace: string,
+  file: string,
+  machine: MachineDesc | undefined,
+  opts: ReplayCliOptions,
+): Promise<string> {
+  const flags = {
     machine,
+    device: opts.device,
     kernel: parseKernelOption(opts.kernel),
-    cpus: positiveInt("--cpus", opts.cpus),
-    device,
-    strict: opts.strict ? true : opts.lazy ? false : captured,
-    rangeBytes: bytes("--range", opts.range),
-    inferFlushes: opts.inferFlushes,
-    flushHistories: positiveInt("--flush-histories", opts.flushHistories),
-    unseenFlushes: opts.unseenFlushes,
-    resync: opts.resync,
-    emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
-  });
-  // A what-if (another range, mode or kernel) also replays the baseline,
-  // the trace as captured, on the same calls.
+    captured: opts.captured === undefined ? undefined : opts.captured === "strict",
+  };
   const capturedKernel = parseKernelOption(opts.capturedKernel);
+  const lines: string[] = [];
+  const reader = new TraceReader({ file, strictInput: opts.strictInput });
+  // The first events say what the trace is (kernel, capture mode, devices):
+  // they wait here until the replay is set up from them.
+  const facts = new TraceFacts();
+  const waiting: TraceEvent[] = [];
+  let feed: ((e: TraceEvent) => void) | null = null;
+  let replayer: Replayer | null = null;
   let baseline: Replayer | null = null;
-  if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)) {
-    baseline = new Replayer({
-      machine,
-      kernel: capturedKernel ?? parseKernelOption(opts.kernel),
+  let rc: Reconstructor | null = null;
+  let machineName = "";
+  const start = (): ((e: TraceEvent) => void) => {
+    const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, flags);
+    for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
+    machineName = d.machine.name;
+    const r = new Replayer({
+      machine: d.machine,
+      kernel: d.kernel,
       cpus: positiveInt("--cpus", opts.cpus),
-      device,
-      strict: captured,
+      device: d.device,
+      strict: opts.strict ? true : opts.lazy ? false : d.captured,
+      rangeBytes: bytes("--range", opts.range),
       inferFlushes: opts.inferFlushes,
       flushHistories: positiveInt("--flush-histories", opts.flushHistories),
       unseenFlushes: opts.unseenFlushes,
       resync: opts.resync,
+      emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
     });
-    if (
-      opts.range === undefined &&
-      baseline.kernel.iommu.config.strict === replayer.kernel.iommu.config.strict &&
-      baseline.kernel.profile.name === replayer.kernel.profile.name
-    ) {
-      baseline = null;
+    replayer = r;
+    // A what-if (another range, mode or kernel) also replays the baseline,
+    // the trace as captured, on the same calls.
+    let base: Replayer | null = null;
+    if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)) {
+      base = new Replayer({
+        machine: d.machine,
+        kernel: capturedKernel ?? d.kernel,
+        cpus: positiveInt("--cpus", opts.cpus),
+        device: d.device,
+        strict: d.captured,
+        inferFlushes: opts.inferFlushes,
+        flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+        unseenFlushes: opts.unseenFlushes,
+        resync: opts.resync,
+      });
+      if (
+        opts.range === undefined &&
+        base.kernel.iommu.config.strict === r.kernel.iommu.config.strict &&
+        base.kernel.profile.name === r.kernel.profile.name
+      ) {
+        base = null;
+      }
     }
-  }
-  if (baseline) replayer.keepTraceOrder();
-  const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
-    replayer.push(c);
-    baseline?.push(c);
-  });
-  const reader = await readTraceFile(
-    trace,
-    (e) => {
-      rc.push(e);
+    // A what-if's IOVAs are not the trace's to fit the CPUs' order to: it
+    // keeps the trace's order of the calls.
+    if (base) r.keepTraceOrder();
+    baseline = base;
+    const rec = new Reconstructor({ machine: traceMachineOf(d.machine, d.device), file }, (c) => {
+      r.push(c);
+      base?.push(c);
+    });
+    rc = rec;
+    const f = (e: TraceEvent) => {
+      // Timer and workqueue events go to the replays (lazy: flushes and depot
+      // trims where the trace shows them), the DMA events to the reconstruction.
+      if (isKernelWorkEvent(e)) {
+        r.pushWork(e);
+        base?.pushWork(e);
+      } else rec.push(e);
       if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
-    },
-    { file, strictInput: opts.strictInput },
-  );
-  rc.end();
-  const result = replayer.end();
+    };
+    for (const e of waiting) f(e);
+    waiting.length = 0;
+    return f;
+  };
+  await readTraceInto(trace, reader, (e) => {
+    if (feed !== null) {
+      feed(e);
+      return;
+    }
+    facts.observe(e);
+    waiting.push(e);
+    if (waiting.length >= DEFAULTS_WINDOW) feed = start();
+  });
+  if (feed === null) feed = start();
+  assert(replayer !== null && rc !== null, "the replay started");
+  const rp = replayer as Replayer;
+  const rcn = rc as Reconstructor;
+  const bl = baseline as Replayer | null;
+  rcn.end();
+  const result = rp.end();
   if (opts.emitIovas) {
     // stdout carries only IOVAs; what the summary would say of skipped lines goes to stderr.
     const bad = reader.stats.malformed;
@@ -368,7 +485,7 @@ async function replayTrace(trace: string, file: string, machine: MachineDesc, op
     }
     return lines.length > 0 ? lines.join("\n") + "\n" : "";
   }
-  let text = summary(file, reader, rc, result, machine.name);
-  if (baseline) text += comparison(baseline.end(), result);
+  let text = summary(file, reader, rcn, result, machineName);
+  if (bl) text += comparison(bl.end(), result);
   return text;
 }

@@ -1,20 +1,68 @@
-/** The flush queue's replay-only `take()`: one entry out, the others in their order. */
+/** The flush queue's timer: where the policy puts it, and `fq_flush_timeout()` in its steps. */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { IovaDomain } from "../iova/domain.ts";
 import { FlushQueue } from "./flush-queue.ts";
+import { external, NOHZ_TARGET, TMIGR } from "./fq-timer-policy.ts";
 
-test("take() removes one queued IOVA and keeps the others' order for the flush", () => {
-  const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 1 });
-  const fq = new FlushQueue(d, 1, 250);
-  const pfns = [1, 2, 3, 4].map(() => d.allocIovaFast(0, 1, 0xfffff, false));
-  for (const pfn of pfns) fq.queue(0, pfn, 1, 0);
-  assert.equal(fq.take(pfns[1]), true);
-  assert.equal(fq.take(pfns[1]), false);
-  assert.equal(fq.queued(0), 3);
+function setup(policy = NOHZ_TARGET) {
+  const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 2 });
+  const fq = new FlushQueue(d, 2, 250, policy);
+  let idle = -1;
+  let busy = -1;
+  fq.facts = { isIdle: (c) => c === idle, busyCpu: () => busy };
+  const pfn = () => d.allocIovaFast(0, 1, 0xfffff, false);
+  return {
+    d,
+    fq,
+    pfn,
+    set: (i: number, b: number) => {
+      idle = i;
+      busy = b;
+    },
+  };
+}
+
+test("nohz-target (up to 6.8): a timer armed on an idle CPU goes to the busy CPU, which frees every queue into its rcache", () => {
+  const { d, fq, pfn, set } = setup();
+  set(1, 0);
+  const a = pfn();
+  fq.queue(1, a, 1, 0);
+  assert.equal(fq.timerCpu, 0);
+  assert.equal(fq.timerMoves, 1);
+  assert.equal(fq.nextExpiryNs, 12_000_000);
   fq.timeout();
-  // Freed in queue order into the magazine: the last one queued is on top.
-  const mag = d.rcaches[0].cpuRcaches[0].loaded;
-  assert.deepEqual([...mag.pfns.subarray(0, mag.size)], [pfns[0], pfns[2], pfns[3]]);
+  assert.equal(d.cachedOn(a), 0);
+  // Armed on a busy CPU: stays there.
+  set(-1, 0);
+  fq.queue(1, pfn(), 1, 0);
+  assert.equal(fq.timerCpu, 1);
+});
+
+test("tmigr (6.9+): the timer stays on the arming CPU; a busy CPU expires it when that CPU is idle", () => {
+  const { d, fq, pfn, set } = setup(TMIGR);
+  const a = pfn();
+  fq.queue(1, a, 1, 0);
+  assert.equal(fq.timerCpu, 1);
+  set(1, 0);
+  fq.timeout();
+  assert.equal(d.cachedOn(a), 0);
+});
+
+test("external: the timer never expires by the clock; expire() runs it on the CPU given, in its steps", () => {
+  const { d, fq, pfn } = setup(external(NOHZ_TARGET));
+  const a = pfn();
+  const b = pfn();
+  fq.queue(0, a, 1, 0);
+  assert.equal(fq.nextExpiryNs, Number.POSITIVE_INFINITY);
+  fq.expireBegin();
+  // Queued after the start count rose: waits for the next flush.
+  fq.queue(1, b, 1, 0);
+  assert.equal(fq.timerArmed, true);
+  fq.expireIotlbDone();
+  fq.expireDrain(0, 1);
+  fq.expireDrain(1, 1);
+  assert.equal(d.cachedOn(a), 1);
+  assert.equal(fq.queued(1), 1);
 });

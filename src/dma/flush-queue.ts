@@ -5,6 +5,9 @@
  * rounded up to whole jiffies. Freed IOVAs land in the rcache of the CPU that
  * drains them: the queueing CPU, or the CPU the timer runs on (S-5).
  *
+ * Which CPU the timer's base is and which CPU runs it is the timer policy's
+ * (`fq-timer-policy.ts`), from the facts about idle CPUs its caller hands in.
+ *
  * Profiles: `flushQueueIn` "iova.c" (5.10, 5.15) had the same ring, counters
  * and 10 ms timer inside iova.c (VER-5); the decisions modelled here are the
  * same for both places, so the switch changes nothing in this file.
@@ -12,6 +15,7 @@
 
 import type { IovaDomain } from "../iova/domain.ts";
 import { assert } from "../stdx/assert.ts";
+import { type CpuIdleFacts, type FqTimerPolicy, NO_IDLE_FACTS, NOMINAL } from "./fq-timer-policy.ts";
 
 export const IOVA_DEFAULT_FQ_SIZE = 256;
 export const IOVA_DEFAULT_FQ_TIMEOUT_MS = 10;
@@ -36,6 +40,7 @@ export interface FlushQueueSnapshot {
   readonly timerArmed: boolean;
   readonly timerDueNs: number;
   readonly timerCpu: number;
+  readonly timerMoves: number;
 }
 
 export class FlushQueue {
@@ -47,14 +52,22 @@ export class FlushQueue {
   /** Full IOTLB flushes done (ring full or timer). */
   flushes = 0;
   timerArmed = false;
+  /** The armed timer's nominal expiry: the jiffy `mod_timer()` asked for. */
   timerDueNs = 0;
-  /** The CPU that armed the timer; the timer runs there. */
+  /** The CPU whose timer base holds the timer (the policy's choice at arming). */
   timerCpu = 0;
+  /** Timers enqueued on another CPU than the one that armed them. */
+  timerMoves = 0;
+  /** Where the timer runs (see `fq-timer-policy.ts`). */
+  policy: FqTimerPolicy;
+  /** What the caller knows about idle CPUs, read by the policy. */
+  facts: CpuIdleFacts = NO_IDLE_FACTS;
   readonly timeoutNs: number;
   private readonly tickNs: number;
 
-  constructor(iovad: IovaDomain, cpus: number, hz: number) {
+  constructor(iovad: IovaDomain, cpus: number, hz: number, policy: FqTimerPolicy = NOMINAL) {
     this.iovad = iovad;
+    this.policy = policy;
     for (let c = 0; c < cpus; c++) this.rings.push(new FqRing());
     this.tickNs = 1e9 / hz;
     assert(Number.isInteger(this.tickNs), "HZ must divide 1e9");
@@ -66,19 +79,6 @@ export class FlushQueue {
   queued(cpu: number): number {
     const r = this.rings[cpu];
     return (r.tail - r.head + IOVA_DEFAULT_FQ_SIZE) & MASK;
-  }
-
-  /** Whether `pfn` lies in an IOVA waiting in any CPU's ring (for the replay's mismatch report). */
-  holds(pfn: number): boolean {
-    return this.findEntry((lo, pages) => lo <= pfn && pfn < lo + pages) !== null;
-  }
-
-  /** The first queued entry, over the rings in CPU order, whose (pfn, pages) match. */
-  private findEntry(match: (pfn: number, pages: number) => boolean): [FqRing, number] | null {
-    for (const r of this.rings) {
-      for (let i = r.head; i !== r.tail; i = (i + 1) & MASK) if (match(r.pfn[i], r.pages[i])) return [r, i];
-    }
-    return null;
   }
 
   /** Models `fq_ring_free_locked()` (DMA-4.4 step 2): frees on `cpu`. */
@@ -113,35 +113,64 @@ export class FlushQueue {
     ring.tail = (t + 1) & MASK;
     if (!this.timerArmed) {
       this.timerArmed = true;
-      this.timerCpu = cpu;
+      this.timerCpu = this.policy.baseCpu(cpu, this.facts);
+      if (this.timerCpu !== cpu) this.timerMoves++;
       this.timerDueNs = Math.floor(nowNs / this.tickNs) * this.tickNs + this.timeoutNs;
     }
   }
 
-  /** Models `fq_flush_timeout()` (DMA-4.5): flush, then drain every ring in CPU order on the timer's CPU. */
+  /** When the model's clock fires the timer: its nominal expiry, or never (not armed, or placed from outside). */
+  get nextExpiryNs(): number {
+    return this.timerArmed && this.policy.selfExpiring ? this.timerDueNs : Number.POSITIVE_INFINITY;
+  }
+
+  /** The timer expires by the model's clock: `fq_flush_timeout()` on the CPU the policy names. */
   timeout(): void {
     assert(this.timerArmed, "flush-queue timer fired unarmed");
-    this.timerArmed = false;
-    this.flushIotlb();
-    for (const ring of this.rings) this.ringFree(ring, this.timerCpu);
+    this.expire(this.policy.expiryCpu(this.timerCpu, this.facts));
   }
 
   /**
-   * Not a kernel operation: takes the entry of the IOVA at `pfn` out of its
-   * ring, the others keeping their order, for a replay that follows a
-   * trace's own IOVA (the kernel had already freed it). False if none.
+   * Models `fq_flush_timeout()` (DMA-4.5) running on `cpu`: flush, then drain
+   * every ring in CPU order into `cpu`'s rcache. A policy placed from outside
+   * calls it where the timer ran; the callback runs whether or not the model
+   * has the timer armed (the kernel's was).
    */
-  take(pfn: number): boolean {
-    const found = this.findEntry((lo) => lo === pfn);
-    if (!found) return false;
-    const [r, i] = found;
-    for (let k = i, n = (i + 1) & MASK; n !== r.tail; k = n, n = (n + 1) & MASK) {
-      r.pfn[k] = r.pfn[n];
-      r.pages[k] = r.pages[n];
-      r.counter[k] = r.counter[n];
-    }
-    r.tail = (r.tail - 1 + IOVA_DEFAULT_FQ_SIZE) & MASK;
-    return true;
+  expire(cpu: number): void {
+    this.expireStart();
+    for (let r = 0; r < this.rings.length; r++) this.expireDrain(r, cpu);
+  }
+
+  /** The start of `fq_flush_timeout()`: `fq_timer_on` cleared, then `fq_flush_iotlb()`. */
+  expireStart(): void {
+    this.expireBegin();
+    this.expireIotlbDone();
+  }
+
+  /**
+   * The first statements of `fq_flush_timeout()`: `fq_timer_on` cleared (an
+   * unmap may arm the timer again from here on) and `fq_flush_iotlb()`'s
+   * start count raised (entries queued from here on wait for the next flush).
+   */
+  expireBegin(): void {
+    this.timerArmed = false;
+    this.flushStartCnt++;
+  }
+
+  /** `fq_flush_iotlb()` returns: its IOTLB flush is done, what was queued before `expireBegin()` may be freed. */
+  expireIotlbDone(): void {
+    this.flushes++;
+    this.flushFinishCnt++;
+  }
+
+  /** One turn of `fq_flush_timeout()`'s loop: `ring`'s queue drained, under its lock with irqs off, into `cpu`'s rcache. */
+  expireDrain(ring: number, cpu: number): void {
+    this.ringFree(this.rings[ring], cpu);
+  }
+
+  /** CPUs, one ring each. */
+  get cpus(): number {
+    return this.rings.length;
   }
 
   /** A copy of the queued entries, counters and timer, for the replay's flush placement. */
@@ -163,6 +192,7 @@ export class FlushQueue {
       timerArmed: this.timerArmed,
       timerDueNs: this.timerDueNs,
       timerCpu: this.timerCpu,
+      timerMoves: this.timerMoves,
     };
   }
 
@@ -184,6 +214,7 @@ export class FlushQueue {
     this.timerArmed = s.timerArmed;
     this.timerDueNs = s.timerDueNs;
     this.timerCpu = s.timerCpu;
+    this.timerMoves = s.timerMoves;
   }
 
   /** Models the teardown of DMA-4.8: the timer is deleted, queued IOVAs go with the domain. */

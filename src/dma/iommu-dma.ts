@@ -24,6 +24,7 @@ import type { KernelProfile } from "../iova/profile.ts";
 import { assert } from "../stdx/assert.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import { FlushQueue, type FlushQueueSnapshot } from "./flush-queue.ts";
+import { fqTimerPolicyFor } from "./fq-timer-policy.ts";
 
 const DMA_BIT_MASK_32 = 0xffff_ffffn;
 
@@ -84,7 +85,7 @@ export class IommuDmaCookie implements DmaCookie {
   }
 
   initFq(): boolean {
-    if (!this.fq) this.fq = new FlushQueue(this.iovad, this.cpus, this.hz);
+    if (!this.fq) this.fq = new FlushQueue(this.iovad, this.cpus, this.hz, fqTimerPolicyFor(this.iovad.profile.name));
     return true;
   }
 
@@ -430,14 +431,14 @@ export class IommuDma {
   /** The earliest armed flush-queue timer of a live domain, or Infinity. */
   nextTimerNs(): number {
     let t = Number.POSITIVE_INFINITY;
-    for (const c of this.cookies) if (!c.dead && c.fq?.timerArmed && c.fq.timerDueNs < t) t = c.fq.timerDueNs;
+    for (const c of this.cookies) if (!c.dead && c.fq && c.fq.nextExpiryNs < t) t = c.fq.nextExpiryNs;
     return t;
   }
 
   /** Fires every flush-queue timer due at exactly `nowNs` (after the domains' own work up to then). */
   fireTimersAt(nowNs: number): void {
     for (const c of this.cookies) {
-      if (c.dead || !c.fq?.timerArmed || c.fq.timerDueNs !== nowNs) continue;
+      if (c.dead || !c.fq || c.fq.nextExpiryNs !== nowNs) continue;
       this.sync(c.iovad);
       c.fq.timeout();
     }

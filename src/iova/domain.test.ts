@@ -339,35 +339,3 @@ for (const name of PROFILE_NAMES) {
     );
   });
 }
-
-test("claim() takes a cached IOVA out of its CPU magazine, or free space as a node; refuses anything else", () => {
-  const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 2 });
-  const a = d.allocIovaFast(0, 1, 0xfffff, false);
-  const b = d.allocIovaFast(0, 1, 0xfffff, false);
-  d.freeIovaFast(1, a, 1);
-  d.freeIovaFast(1, b, 1);
-  // Cached on CPU 1: claimed out of the magazine, the other entry kept.
-  assert.equal(d.claim(a, 1), true);
-  const mag = d.rcaches[0].cpuRcaches[1].loaded;
-  assert.deepEqual([...mag.pfns.subarray(0, mag.size)], [b]);
-  assert.equal(d.stats.cachedPfns[0], 1);
-  // A size that is not the node's, and a pfn inside a node, are refused.
-  assert.equal(d.claim(b, 2), false);
-  // Free space becomes a node, and the 32-bit cached node moves to it as after an allocation.
-  assert.equal(d.claim(0x80000, 4), true);
-  assert.deepEqual(d.findIova(0x80002), [0x80000, 0x80003]);
-  assert.equal(d.tree.pfnLo[d.cached32Node], 0x80000);
-  // Overlapping a node: refused, nothing changed.
-  assert.equal(d.claim(0x7fffe, 4), false);
-  assert.equal(d.findIova(0x7fffe), null);
-  d.verifyInvariants();
-  // A depot magazine stays full: its pfns are not claimed.
-  const p = { ...getProfile("mainline"), magazineSize: 2 };
-  const e = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 1, profile: p });
-  const got = [1, 2, 3, 4, 5].map(() => e.allocIovaFast(0, 1, 0xfffff, false));
-  for (const pfn of got) e.freeIovaFast(0, pfn, 1);
-  assert.equal(e.rcaches[0].depot.length, 1);
-  const inDepot = e.rcaches[0].depot[0].pfns[0];
-  assert.equal(e.claim(inDepot, 1), false);
-  e.verifyInvariants();
-});

@@ -104,6 +104,11 @@ export class IovaDomain {
   readonly search: TreeSearch;
   /** Virtual time in nanoseconds; only `advanceTo` moves it. */
   nowNs = 0;
+  /**
+   * The depot trim work runs only where `runDepotWork()` is called (a replay
+   * that reads from the trace when the workqueue ran it), never by the clock.
+   */
+  depotWorkPlacedOutside = false;
 
   /** Models `init_iova_domain()` + `iova_domain_init_rcaches()` (IOVA-1.3, IOVA-6.1). */
   constructor(opts: IovaDomainOptions) {
@@ -151,7 +156,7 @@ export class IovaDomain {
   }
 
   /** Models `__cached_rbnode_insert_update()` (IOVA-1.4.2). */
-  private insertUpdate(n: number): void {
+  insertUpdate(n: number): void {
     if (this.tree.hi(n) < this.dma32bitPfn) this.cached32Node = n;
     else this.cachedNode = n;
   }
@@ -420,7 +425,7 @@ export class IovaDomain {
    * The size class of `size` (`order_base_2`), or `rcacheOrders` for sizes no
    * class holds. K is at most 20, so larger sizes need no exact order.
    */
-  private sizeClass(size: number): number {
+  sizeClass(size: number): number {
     if (size > 1 << MAX_RCACHE_ORDERS) return this.rcacheOrders;
     const c = size <= 1 ? 0 : 32 - Math.clz32(size - 1);
     return Math.min(c, this.rcacheOrders);
@@ -591,7 +596,7 @@ export class IovaDomain {
    */
   advanceTo(nowNs: number): void {
     assert(nowNs >= this.nowNs, "virtual time never goes back");
-    for (;;) {
+    for (; !this.depotWorkPlacedOutside; ) {
       let next = -1;
       for (let c = 0; c < this.rcacheOrders; c++) {
         const r = this.rcaches[c];
@@ -607,6 +612,18 @@ export class IovaDomain {
     this.nowNs = nowNs;
   }
 
+  /**
+   * One run of size class `c`'s `iova_depot_work_func()` now, where the
+   * caller knows the workqueue ran it (see `depotWorkPlacedOutside`): one
+   * magazine back to the tree while the depot holds more than one per CPU,
+   * and then due again 100 ms later.
+   */
+  runDepotWork(c: number): void {
+    const rcache = this.rcaches[c];
+    rcache.workDueNs = this.nowNs;
+    this.depotWork(rcache, c);
+  }
+
   /** Models `iova_depot_work_func()` (IOVA-6.7). */
   private depotWork(rcache: Rcache, c: number): void {
     if (rcache.depot.length > this.cpus) {
@@ -618,40 +635,6 @@ export class IovaDomain {
     } else {
       rcache.workPending = false;
     }
-  }
-
-  // --- Resynchronisation (replays only) ------------------------------------------
-
-  /**
-   * Not a kernel operation: makes `pages` pages at `pfn` allocated as if
-   * this domain had handed them out, for a replay that follows a trace's own
-   * IOVA after the model chose another. A cached IOVA of that size starting
-   * at `pfn` leaves its CPU magazine (not a depot's: depot magazines stay
-   * full); free space becomes a node, the cached node moving as after an
-   * allocation. False, with nothing changed, for anything else.
-   */
-  claim(pfn: number, pages: number): boolean {
-    const t = this.tree;
-    const n = t.findContaining(pfn);
-    if (n !== NIL) {
-      if (t.pfnLo[n] !== pfn || t.hi(n) !== pfn + pages - 1) return false;
-      const c = this.sizeClass(pages);
-      if (c >= this.rcacheOrders) return false;
-      for (const cr of this.rcaches[c].cpuRcaches) {
-        const m = this.cpuMagazineOf(cr, pfn);
-        if (!m) continue;
-        m.removeAt(m.indexOf(pfn));
-        this.stats.cachedPfns[c]--;
-        return true;
-      }
-      return false;
-    }
-    const above = t.lowestAtOrAbove(pfn);
-    if (above !== NIL && t.pfnLo[above] <= pfn + pages - 1) return false;
-    const m = t.newNode(pfn, pfn + pages - 1);
-    t.insert(m);
-    this.insertUpdate(m);
-    return true;
   }
 
   // --- Checkpoints -----------------------------------------------------------

@@ -8,6 +8,8 @@
  *   missing or unreadable file is a clean `FILE: cannot read: ...`;
  * - gzip is told by its magic bytes, not the file's name, and a corrupt or
  *   cut gzip stream is a clean error too;
+ * - a format that needs random access (trace.dat) opens a regular file for
+ *   positioned reads (`openRandomAccess`), after the same checks;
  * - a file read whole (YAML, machine descriptions) has a size limit, after
  *   decompression, so `/dev/stdin` fed from an endless pipe or a gzip bomb
  *   ends in an error, not in memory exhaustion; streamed inputs (traces,
@@ -157,6 +159,52 @@ export function readInputBytes(path: string, maxBytes = MAX_WHOLE_INPUT_BYTES): 
 /** Reads a whole input as UTF-8 text (see `readInputBytes`). */
 export function readInputText(path: string, maxBytes = MAX_WHOLE_INPUT_BYTES): string {
   return Buffer.from(readInputBytes(path, maxBytes)).toString("utf8");
+}
+
+/** A regular file read at offsets, never whole (formats that need random access, such as trace.dat). */
+export interface RandomAccessInput {
+  readonly size: number;
+  /** Up to `length` bytes from `offset` (fewer at the end of the file); a fresh array. */
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+/**
+ * Opens `path` for positioned reads after the checks every input gets, or
+ * returns null when it is no regular file (stdin, a pipe: those are read
+ * once, as a stream, by `inputChunks`).
+ */
+export function openRandomAccess(path: string): RandomAccessInput | null {
+  if (path === "-") return null;
+  const name = inputName(path);
+  const input = openInput(path);
+  if (!input.regular) {
+    closeSync(input.fd);
+    return null;
+  }
+  const { fd, size } = input;
+  return {
+    size,
+    read(offset: number, length: number): Uint8Array {
+      const n = Math.max(0, Math.min(length, size - offset));
+      const b = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        let r: number;
+        try {
+          r = readSync(fd, b, got, n - got, offset + got);
+        } catch (e) {
+          throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+        }
+        if (r === 0) break;
+        got += r;
+      }
+      return new Uint8Array(b.buffer, b.byteOffset, got);
+    },
+    close(): void {
+      closeSync(fd);
+    },
+  };
 }
 
 /**

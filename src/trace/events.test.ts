@@ -207,3 +207,52 @@ test("malformed text names the field that was expected and what was found", () =
   e = decodeError(`${P} unmap: IOMMU: iova=0x1000 unmapped_size=4096`);
   assert.match(e.expected, /"size=<decimal>"/);
 });
+
+test("real timer and workqueue events of the flush-queue timer and the depot trim (6.1 and 6.12)", () => {
+  const s61 = decode(
+    "    kworker/u4:1-25      [001] d.s2.    14.569240: timer_start: timer=0000000055346996 function=fq_flush_timeout expires=4294895960 [timeout=3] cpu=1 idx=25 flags=",
+  );
+  assert.ok(s61.type === "timer_start");
+  assert.equal(s61.timer, "0000000055346996");
+  assert.equal(s61.function, "fq_flush_timeout");
+  assert.equal(s61.expires, 4294895960);
+  assert.equal(s61.timeout, 3);
+  assert.equal(s61.baseCpu, 1);
+  const s612 = decode(
+    "    kworker/u8:4-56      [001] d.s2.    20.431502: timer_start: timer=000000002dc3cb91 function=fq_flush_timeout expires=4294897421 [timeout=3] bucket_expiry=4294897422 cpu=1 idx=14 flags=",
+  );
+  assert.ok(s612.type === "timer_start");
+  assert.equal(s612.expires, 4294897421);
+  assert.equal(s612.baseCpu, 1);
+  const entry = decode(
+    "     ksoftirqd/1-27      [001] ..s..    20.449257: timer_expire_entry: timer=000000002dc3cb91 function=fq_flush_timeout now=4294897422 baseclk=4294897422",
+  );
+  assert.ok(entry.type === "timer_expire_entry");
+  assert.equal(entry.cpu, 1);
+  assert.equal(entry.now, 4294897422);
+  const exit = decode("     ksoftirqd/1-27      [001] ..s..    20.449717: timer_expire_exit: timer=000000002dc3cb91");
+  assert.ok(exit.type === "timer_expire_exit");
+  assert.equal(exit.timer, "000000002dc3cb91");
+  const w = decode(
+    "     kworker/0:0-9       [000] .....    27.788567: workqueue_execute_start: work struct 000000006df68c87: function iova_depot_work_func",
+  );
+  assert.ok(w.type === "workqueue_execute");
+  assert.equal(w.phase, "start");
+  assert.equal(w.work, "000000006df68c87");
+  assert.equal(w.function, "iova_depot_work_func");
+  // trace-cmd report prints the pointer as 0x... (6.12 midlife trace, report -l, line 8274).
+  const wl = decode(
+    "kworker/-10      0.....    31.819219: workqueue_execute_start: work struct 0xff404cb90abb6420: function iova_depot_work_func",
+  );
+  assert.ok(wl.type === "workqueue_execute");
+  assert.equal(wl.work, "0xff404cb90abb6420");
+  assert.equal(wl.function, "iova_depot_work_func");
+  assert.equal(isKnownEvent("timer", "timer_start"), true);
+  assert.equal(isKnownEvent("workqueue", "workqueue_execute_end"), true);
+  assert.equal(isKnownEvent("dma", "timer_start"), false);
+  // A timer_start without its bracketed timeout is malformed.
+  assert.match(
+    decodeError(`${P} timer_start: timer=0000000055346996 function=fq_flush_timeout expires=1 cpu=1`).expected,
+    /timeout/,
+  );
+});

@@ -11,12 +11,21 @@
  * line (`DecodeError`); unknown events are not decoded at all (the reader
  * counts them).
  *
+ * Also decoded, because they place the flush queue's asynchronous frees in
+ * a trace: `timer:timer_start`, `timer_expire_entry`, `timer_expire_exit`
+ * (include/trace/events/timer.h, 6.1 to mainline; 6.12 adds
+ * `bucket_expiry=`) and `workqueue:workqueue_execute_start` / `_end`
+ * (include/trace/events/workqueue.h). They are kept for any timer or work
+ * function; the replay picks `fq_flush_timeout` and `iova_depot_work_func`.
+ *
  * Addresses and sizes are integers below 2^53 (exact in float64): every real
  * IOVA is below 2^57 and page-aligned, but iovalab rejects the few that do
  * not fit rather than round them.
  */
 
+import { fastIommuEvent } from "./iommu-fast.ts";
 import type { TraceLineHead } from "./line.ts";
+import { decodeUnparsed, FAILED_TO_PARSE } from "./unparsed.ts";
 
 /** The columns every event shares. `line` is the 1-based line number in its file. */
 export interface EventHead {
@@ -128,7 +137,59 @@ export interface DmaSyncEvent extends EventHead {
   device: string;
 }
 
+/** `timer:timer_start`: `mod_timer()` enqueued a timer. */
+export interface TimerStartEvent extends EventHead {
+  type: "timer_start";
+  /** The hashed `%p` of the `struct timer_list`: one value per timer and boot. */
+  timer: string;
+  function: string;
+  /** Jiffy at which it is due. */
+  expires: number;
+  /** `[timeout=N]`: expires minus the jiffies the tracepoint read. */
+  timeout: number;
+  /** `cpu=`: the CPU of the timer base it was enqueued on, or -1 where the format has none. */
+  baseCpu: number;
+}
+
+/** `timer:timer_expire_entry`: the callback is about to run, on this line's CPU. */
+export interface TimerExpireEntryEvent extends EventHead {
+  type: "timer_expire_entry";
+  timer: string;
+  function: string;
+  /** `now=`: jiffies when the callback runs. */
+  now: number;
+}
+
+/** `timer:timer_expire_exit`: the callback of `timer` returned. */
+export interface TimerExpireExitEvent extends EventHead {
+  type: "timer_expire_exit";
+  timer: string;
+}
+
+/** `workqueue:workqueue_execute_start` / `_end`: a work item's function runs (start) or returned (end). */
+export interface WorkqueueExecuteEvent extends EventHead {
+  type: "workqueue_execute";
+  phase: "start" | "end";
+  /** The hashed `%p` of the `struct work_struct`: one per work item and boot. */
+  work: string;
+  function: string;
+}
+
+/** The events that say when asynchronous kernel work ran: timers and work items. */
+export type KernelWorkEvent = TimerStartEvent | TimerExpireEntryEvent | TimerExpireExitEvent | WorkqueueExecuteEvent;
+
+/** Whether `e` is a timer or work event (not a DMA event). */
+export function isKernelWorkEvent(e: TraceEvent): e is KernelWorkEvent {
+  return (
+    e.type === "timer_start" ||
+    e.type === "timer_expire_entry" ||
+    e.type === "timer_expire_exit" ||
+    e.type === "workqueue_execute"
+  );
+}
+
 export type TraceEvent =
+  | KernelWorkEvent
   | IommuMapEvent
   | IommuUnmapEvent
   | DmaMapEvent
@@ -155,16 +216,29 @@ type Decoder = (head: EventHead, f: Fields) => TraceEvent;
 /** The event names this module decodes, by printed name; the value is the decoder. */
 const DECODERS = new Map<string, Decoder>();
 
+/** The system of each decoded event that is not a `dma:*` one. */
+const SYSTEMS = new Map<string, string>([
+  ["map", "iommu"],
+  ["unmap", "iommu"],
+  ["timer_start", "timer"],
+  ["timer_expire_entry", "timer"],
+  ["timer_expire_exit", "timer"],
+  ["workqueue_execute_start", "workqueue"],
+  ["workqueue_execute_end", "workqueue"],
+]);
+
 /** Whether `event` (with its `system` where the line names one) is decoded here. */
 export function isKnownEvent(system: string, event: string): boolean {
-  if (system !== "" && system !== "iommu" && system !== "dma") return false;
-  if (system === "iommu" && event.startsWith("dma_")) return false;
-  if (system === "dma" && !event.startsWith("dma_")) return false;
-  return DECODERS.has(event);
+  if (!DECODERS.has(event)) return false;
+  return system === "" || system === (SYSTEMS.get(event) ?? "dma");
 }
 
 /** Decodes a known event (see `isKnownEvent`); throws `DecodeError` on malformed text. */
 export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
+  if (head.event === "map" || head.event === "unmap") {
+    const fast = fastIommuEvent(line, head);
+    if (fast !== null) return fast;
+  }
   const decoder = DECODERS.get(head.event);
   if (decoder === undefined) throw new DecodeError("a known event", head.event);
   const h: EventHead = {
@@ -176,6 +250,8 @@ export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
     name: head.event,
     flags: head.flags,
   };
+  // trace-cmd's raw fields of an event it could not format (see unparsed.ts).
+  if (head.body.startsWith(FAILED_TO_PARSE)) return decodeUnparsed(h, head.body);
   return decoder(h, new Fields(head.event, head.body));
 }
 
@@ -197,7 +273,11 @@ class Fields {
   }
 
   private find(key: string): number {
-    const needle = `${key}=`;
+    let needle = NEEDLES.get(key);
+    if (needle === undefined) {
+      needle = `${key}=`;
+      NEEDLES.set(key, needle);
+    }
     let at = this.body.indexOf(needle);
     while (at > 0 && this.body.charCodeAt(at - 1) !== 32) at = this.body.indexOf(needle, at + 1);
     return at < 0 ? -1 : at + needle.length;
@@ -212,6 +292,15 @@ class Fields {
     const sp = this.body.indexOf(" ");
     const w = sp < 0 ? this.body : this.body.slice(0, sp);
     return w.includes("=") ? "" : w;
+  }
+
+  /** B of `iova=A - B` read in place, or -1. */
+  iovaEnd(): number {
+    const at = this.find("iova");
+    if (at < 0) return -1;
+    const sp = this.body.indexOf(" ", at);
+    if (sp < 0 || !this.body.startsWith(" - ", sp)) return -1;
+    return hexAt(this.body, sp + 3);
   }
 
   hasFlag(flag: string): boolean {
@@ -245,10 +334,21 @@ class Fields {
   }
 
   hex(key: string): number {
+    // The common case read in place, without slicing the value out.
+    const at = this.find(key);
+    if (at >= 0) {
+      const n = hexAt(this.body, at);
+      if (n >= 0) return n;
+    }
     return parseHex(key, this.raw(key, "<hex>"));
   }
 
   dec(key: string): number {
+    const at = this.find(key);
+    if (at >= 0) {
+      const n = decAt(this.body, at);
+      if (n >= 0) return n;
+    }
     const v = this.raw(key, "<decimal>");
     if (!DEC.test(v)) throw new DecodeError(`"${key}=<decimal>"`, `${key}=${v}`);
     const n = Number(v);
@@ -287,6 +387,37 @@ class Fields {
 }
 
 const DEC = /^[0-9]+$/;
+const NEEDLES = new Map<string, string>();
+
+/** The decimal number at `at` up to a space or the end, or -1 when it is anything else or 2^53 or more. */
+function decAt(body: string, at: number): number {
+  let n = 0;
+  let i = at;
+  for (; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c === 32) break;
+    if (c < 48 || c > 57 || i - at >= 15) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return i === at ? -1 : n;
+}
+
+/** The hexadecimal number at `at` (with or without 0x) up to a space or the end, or -1 when it is anything else or 2^52 or more. */
+function hexAt(body: string, at: number): number {
+  let i = at;
+  if (body.charCodeAt(i) === 48 && (body.charCodeAt(i + 1) | 32) === 120) i += 2;
+  while (i < body.length - 1 && body.charCodeAt(i) === 48 && body.charCodeAt(i + 1) !== 32) i++;
+  const first = i;
+  let n = 0;
+  for (; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c === 32) break;
+    const d = hexDigit(c);
+    if (d < 0 || i - first >= 13) return -1;
+    n = n * 16 + d;
+  }
+  return i === first ? -1 : n;
+}
 const PAIR = /^(\d+)\/(\d+)$/;
 
 function hexDigit(c: number): number {
@@ -316,10 +447,13 @@ function parseHex(key: string, v: string): number {
 }
 
 function iommuPrefix(f: Fields): void {
-  if (f.leading !== "IOMMU:") throw new DecodeError(`"IOMMU: iova=..." in ${f.event}`, f.body);
+  if (!f.body.startsWith("IOMMU: ") && f.leading !== "IOMMU:")
+    throw new DecodeError(`"IOMMU: iova=..." in ${f.event}`, f.body);
 }
 
 function checkEnd(f: Fields, iova: number, size: number): void {
+  // The usual `iova=0x... - 0x...` read in place; anything else the long way.
+  if (f.iovaEnd() === iova + size) return;
   if (!f.has("iova-end")) return;
   const end = parseHex("iova", f.text("iova-end"));
   if (end !== iova + size) {
@@ -421,6 +555,51 @@ const decodeDmaFree: Decoder = (h, f) => ({
 const decodeDmaError: Decoder = (h, f) => ({ ...h, type: "dma_error", device: f.device() });
 const decodeDmaSync: Decoder = (h, f) => ({ ...h, type: "dma_sync", device: f.device() });
 
+/** `[timeout=N]` of timer_start: bracketed, so not a `key=` field. */
+function bracketedTimeout(f: Fields): number {
+  const m = TIMEOUT.exec(f.body);
+  if (m === null) throw new DecodeError('"[timeout=<decimal>]" in timer_start', f.body);
+  return Number(m[1]);
+}
+
+const TIMEOUT = /\[timeout=(-?[0-9]+)\]/;
+
+const decodeTimerStart: Decoder = (h, f) => ({
+  ...h,
+  type: "timer_start",
+  timer: f.text("timer"),
+  function: f.text("function"),
+  expires: f.dec("expires"),
+  timeout: bracketedTimeout(f),
+  baseCpu: f.has("cpu") ? f.dec("cpu") : -1,
+});
+
+const decodeTimerExpireEntry: Decoder = (h, f) => ({
+  ...h,
+  type: "timer_expire_entry",
+  timer: f.text("timer"),
+  function: f.text("function"),
+  now: f.dec("now"),
+});
+
+const decodeTimerExpireExit: Decoder = (h, f) => ({ ...h, type: "timer_expire_exit", timer: f.text("timer") });
+
+/** `work struct %p: function %ps` (trace-cmd report prints the pointer with `0x`, as it is kept). */
+const WORK = /^work struct ((?:0x)?[0-9a-fA-F]+): function (\S+)$/;
+
+function decodeWork(phase: "start" | "end"): Decoder {
+  return (h, f) => {
+    const m = WORK.exec(f.body);
+    if (m === null) throw new DecodeError('"work struct <pointer>: function <name>"', f.body);
+    return { ...h, type: "workqueue_execute", phase, work: m[1], function: m[2] };
+  };
+}
+
+DECODERS.set("timer_start", decodeTimerStart);
+DECODERS.set("timer_expire_entry", decodeTimerExpireEntry);
+DECODERS.set("timer_expire_exit", decodeTimerExpireExit);
+DECODERS.set("workqueue_execute_start", decodeWork("start"));
+DECODERS.set("workqueue_execute_end", decodeWork("end"));
 DECODERS.set("map", decodeMap);
 DECODERS.set("unmap", decodeUnmap);
 for (const n of ["dma_map_page", "dma_map_phys", "dma_map_resource"]) DECODERS.set(n, decodeDmaMap);

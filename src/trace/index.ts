@@ -17,8 +17,14 @@ export type {
   EventHead,
   IommuMapEvent,
   IommuUnmapEvent,
+  KernelWorkEvent,
+  TimerExpireEntryEvent,
+  TimerExpireExitEvent,
+  TimerStartEvent,
   TraceEvent,
+  WorkqueueExecuteEvent,
 } from "./events.ts";
+export { isKernelWorkEvent } from "./events.ts";
 export { type LineShape, parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
 export { type IovaRange, Q35_NVME_TRACE_MACHINE, type TraceDomainSpec, type TraceMachine } from "./machine.ts";
 export {

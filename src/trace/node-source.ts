@@ -1,27 +1,126 @@
 /**
  * The Node adapter of the trace readers (the one file of `trace/`
- * that touches the file system): streams a trace file, plain or gzip (told
- * by its magic bytes, not its name), as text chunks in constant memory, so
- * multi-GB traces never sit in memory whole. `-` is stdin.
- */
-
-import { inputChunks } from "../stdx/node-input.ts";
-import type { TraceEvent } from "./events.ts";
-import { TraceReader, type TraceReaderOptions } from "./reader.ts";
-
-/**
- * Text chunks of a trace file (`-` for stdin; gzip decompressed on the fly),
+ * that touches the file system): streams a trace file, plain or gzip, or
+ * decodes a trace-cmd `trace.dat` (told by their magic bytes, not their
+ * names), in constant memory, so multi-GB traces never sit in memory whole.
+ * `-` is stdin (text only: a trace.dat needs random access). Files are
  * opened the one way every input is (stdx/node-input.ts): a directory, a
  * device or a missing file is a clean error.
  */
-export async function* traceChunks(path: string): AsyncGenerator<string> {
-  const decoder = new TextDecoder("utf-8");
-  for await (const chunk of inputChunks(path)) {
-    const text = decoder.decode(chunk, { stream: true });
-    if (text !== "") yield text;
+
+import { inflateSync, zstdDecompressSync } from "node:zlib";
+import { InputError } from "../stdx/errors.ts";
+import { inputChunks, inputName, openRandomAccess, type RandomAccessInput } from "../stdx/node-input.ts";
+import { DatError, type Decompress, isTraceDat, TraceDat } from "./dat.ts";
+import type { TraceEvent } from "./events.ts";
+import { MAX_TRACE_LINE, TraceReader, type TraceReaderOptions } from "./reader.ts";
+
+/** How many bytes of a file tell a trace.dat (its magic, `tracing`, version). */
+const DAT_HEAD_BYTES = 16;
+
+/**
+ * The most bytes held while waiting for a line's end: past it they go to the
+ * reader as they are, which reports the line as too long and skips the rest
+ * of it (a UTF-8 character takes at most 4 bytes).
+ */
+const MAX_CARRY_BYTES = 4 * MAX_TRACE_LINE;
+
+/** trace.dat's compressed blocks with Node's zlib (zstd since Node 23.8). */
+export const nodeDecompress: Decompress = (algorithm, data, size) => {
+  if (algorithm !== "zstd" && algorithm !== "zlib") {
+    throw new DatError(`expected zstd or zlib compression, found ${JSON.stringify(algorithm)}`);
   }
-  const rest = decoder.decode();
-  if (rest !== "") yield rest;
+  let out: Buffer;
+  try {
+    const opts = { maxOutputLength: Math.max(size, 1) };
+    out = algorithm === "zstd" ? zstdDecompressSync(data, opts) : inflateSync(data, opts);
+  } catch (e) {
+    throw new DatError(`expected a ${algorithm} block of ${size} bytes, found corrupt data (${(e as Error).message})`);
+  }
+  if (out.length !== size) throw new DatError(`expected a block of ${size} bytes, found ${out.length}`);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+};
+
+/** Reads a trace.dat record by record into `reader`. */
+function readDat(path: string, file: RandomAccessInput, reader: TraceReader, sink: (event: TraceEvent) => void): void {
+  try {
+    const dat = new TraceDat(file, nodeDecompress);
+    for (const r of dat.records()) {
+      const ev = reader.record(r);
+      if (ev !== null) sink(ev);
+    }
+  } catch (e) {
+    if (e instanceof DatError) throw new InputError(`${path}: ${e.message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && code.startsWith("ZSTD_"))
+      throw new InputError(`${path}: corrupt zstd data (${code})`);
+    if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") throw new InputError(`${path}: corrupt zlib data (${code})`);
+    throw e;
+  }
+}
+
+/**
+ * Text chunks of a trace file that end at line ends (but the last): bytes
+ * are cut after the chunk's last newline and decoded as UTF-8 in one go, so a
+ * character is never split and the reader's lines rarely span two chunks.
+ * A run of bytes without a newline is held up to MAX_CARRY_BYTES only; past
+ * that it is decoded as a stream (a character may then span two chunks) and
+ * the reader's line limit takes over.
+ */
+export async function* traceChunks(path: string): AsyncGenerator<string> {
+  // The bytes after a chunk's last newline: joined with the next chunk's first
+  // line (a small copy), never with the whole chunk.
+  let carry: Buffer | null = null;
+  // Decodes the bytes of an overlong line, which may end inside a character;
+  // a newline never lies inside one, so it holds nothing after a newline.
+  const decoder = new TextDecoder("utf-8");
+  let inLongLine = false;
+  let opening = true;
+  for await (const bytes of inputChunks(path)) {
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (opening && isTraceDat(chunk.subarray(0, DAT_HEAD_BYTES))) {
+      throw new InputError(
+        `${inputName(path)}: expected trace text, found a trace.dat (it needs random access: give its file name)`,
+      );
+    }
+    opening = false;
+    let from = 0;
+    if (inLongLine || carry !== null) {
+      const first = chunk.indexOf(10);
+      const end = first < 0 ? chunk.length : first + 1;
+      if (!inLongLine && carry !== null && carry.length + end <= MAX_CARRY_BYTES) {
+        if (first < 0) {
+          // `chunk` is only valid until the next one is asked for: copied.
+          carry = Buffer.concat([carry, chunk]);
+          continue;
+        }
+        yield Buffer.concat([carry, chunk.subarray(0, end)]).toString("utf8");
+      } else {
+        if (carry !== null) yield decoder.decode(carry, { stream: true });
+        const text = decoder.decode(chunk.subarray(0, end), { stream: true });
+        if (text !== "") yield text;
+        inLongLine = first < 0;
+        if (inLongLine) {
+          carry = null;
+          continue;
+        }
+      }
+      carry = null;
+      from = end;
+    }
+    const last = chunk.lastIndexOf(10);
+    if (last < from) {
+      if (from < chunk.length) carry = Buffer.from(chunk.subarray(from));
+      continue;
+    }
+    if (last + 1 < chunk.length) carry = Buffer.from(chunk.subarray(last + 1));
+    yield chunk.toString("utf8", from, last + 1);
+  }
+  if (carry !== null && carry.length > 0) yield carry.toString("utf8");
+  if (inLongLine) {
+    const rest = decoder.decode();
+    if (rest !== "") yield rest;
+  }
 }
 
 /**
@@ -33,8 +132,28 @@ export async function readTraceFile(
   sink: (event: TraceEvent) => void,
   options: Partial<TraceReaderOptions> = {},
 ): Promise<TraceReader> {
-  const reader = new TraceReader({ file: path === "-" ? "<stdin>" : path, ...options });
+  const reader = new TraceReader({ file: inputName(path), ...options });
+  await readTraceInto(path, reader, sink);
+  return reader;
+}
+
+/** Reads a trace file into a reader the caller made (to look at its counts while events stream). */
+export async function readTraceInto(
+  path: string,
+  reader: TraceReader,
+  sink: (event: TraceEvent) => void,
+): Promise<void> {
+  const file = openRandomAccess(path);
+  if (file !== null) {
+    try {
+      if (isTraceDat(file.read(0, DAT_HEAD_BYTES))) {
+        readDat(path, file, reader, sink);
+        return;
+      }
+    } finally {
+      file.close();
+    }
+  }
   for await (const chunk of traceChunks(path)) reader.push(chunk, sink);
   reader.end(sink);
-  return reader;
 }

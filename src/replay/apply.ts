@@ -1,0 +1,180 @@
+/**
+ * Applying one replayed call to the kernel model: a map becomes one
+ * dma-iommu mapping of the same page-aligned length on the same CPU, an
+ * unmap frees the model's mapping of the same allocation (the nth
+ * allocation and its free, never a pfn, so what-if runs with other
+ * placements replay the same calls). The result comes back as a value
+ * (`Outcome`); the caller has moved the clock to the call's time.
+ */
+
+import type { CpuIdleFacts } from "../dma/fq-timer-policy.ts";
+import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
+import type { Device } from "../iommu/device.ts";
+import type { Kernel } from "../machine/index.ts";
+import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
+import type { DmaCall } from "../trace/reconstruct.ts";
+import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
+import { resync } from "./resync.ts";
+
+/** A replayed call's result, kept until no later decision can change it. */
+export interface Outcome {
+  /** False: an allocation the model placed elsewhere than the trace. */
+  ok: boolean;
+  /** Map: the model's DMA address or null (failed); unmap: undefined. */
+  addr: number | null | undefined;
+  /** An unmap the model refused (nothing mapped at the model's address). */
+  refused: boolean;
+  /** An unmap that armed the flush-queue timer on another CPU (the timer policy moved it). */
+  timerMoved: boolean;
+  /** For a mismatch: the model's state around the trace's IOVA, when asked for. */
+  state: string | null;
+  /** For a mismatch: where the model held the trace's IOVA (see `MismatchCause`). */
+  cause: MismatchCause | null;
+  /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
+  resync: number;
+}
+
+/** The applier's own state, for checkpoints. */
+export interface ApplierState {
+  modelAddr: PfnMapSnapshot;
+  split: Map<number, { addr: number; bytes: number }[]>;
+  busyCpu: number;
+}
+
+export class CallApplier {
+  private readonly kernel: Kernel;
+  private readonly dev: Device;
+  private readonly cpus: number;
+  private readonly resyncOn: boolean;
+  /** Model DMA address of each live allocation, by allocation number. */
+  private readonly modelAddr = new PfnMap();
+  /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
+  private splitAllocs = new Map<number, { addr: number; bytes: number }[]>();
+  /** The CPU of the last call made by a task other than the idle task. */
+  private busyCpu = -1;
+  /** The CPU of the unmap being applied when it is the idle task's, else -1. */
+  private idleCpu = -1;
+  /** The busy CPU before the current call. */
+  private prevBusyCpu = -1;
+  /**
+   * What the trace tells the flush-queue timer policy: an idle-task call
+   * marks its CPU idle; the busy CPU is the last other task's.
+   */
+  readonly facts: CpuIdleFacts = {
+    isIdle: (cpu) => cpu === this.idleCpu,
+    busyCpu: () => this.prevBusyCpu,
+  };
+
+  constructor(kernel: Kernel, dev: Device, resyncOn: boolean) {
+    this.kernel = kernel;
+    this.dev = dev;
+    this.cpus = kernel.cpus;
+    this.resyncOn = resyncOn;
+  }
+
+  private get cookie(): IommuDmaCookie | null {
+    return this.kernel.dma.cookieOf(this.dev);
+  }
+
+  /**
+   * Applies call `c`. With `describe`, a mismatch is described (its cause,
+   * and with `wantState` the model's state around the trace's IOVA) before
+   * any resync changes the state.
+   */
+  apply(c: DmaCall, describe: boolean, wantState: boolean): Outcome {
+    const cpu = c.cpu % this.cpus;
+    const out: Outcome = {
+      ok: true,
+      addr: undefined,
+      refused: false,
+      timerMoved: false,
+      state: null,
+      cause: null,
+      resync: 0,
+    };
+    const cookie = this.cookie;
+    if (c.kind === "map") {
+      const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
+      // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
+      const addr =
+        c.inferred && c.pieces > 1
+          ? this.mapGuessed(c, cpu)
+          : this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
+      if (addr !== null) this.modelAddr.set(c.allocation, addr);
+      if (c.pid !== 0) this.busyCpu = cpu;
+      out.addr = addr;
+      if (addr === c.iova) return out;
+      out.ok = false;
+      if (describe) {
+        out.cause = causeOf(cookie, c.iova, c.cpu, addr);
+        out.state = wantState ? stateAround(cookie, c.iova, this.kernel.nowNs) : null;
+      }
+      if (this.resyncOn && addr !== null && cookie) {
+        const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, cookie.iovad.stats.treeAllocs !== treeAllocs);
+        if (r) {
+          this.modelAddr.set(c.allocation, r.addr);
+          out.resync = r.done ? 1 : -1;
+        }
+      }
+      return out;
+    }
+    const addr = this.modelAddr.get(c.allocation);
+    this.prevBusyCpu = this.busyCpu;
+    if (c.pid !== 0) this.busyCpu = cpu;
+    if (addr === undefined) return out;
+    this.modelAddr.delete(c.allocation);
+    const split = this.splitAllocs.get(c.allocation);
+    if (split) {
+      this.splitAllocs.delete(c.allocation);
+      for (const p of split) if (!this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes)) out.refused = true;
+      return out;
+    }
+    const fq = cookie?.fq ?? null;
+    const moves = fq?.timerMoves ?? 0;
+    this.idleCpu = c.pid === 0 ? cpu : -1;
+    if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
+    this.idleCpu = -1;
+    out.timerMoved = fq !== null && fq.timerMoves > moves;
+    return out;
+  }
+
+  /**
+   * A map whose grouping the trace cannot tell (no unmap and no `dma:*`
+   * event named it, so the reconstruction guessed consecutive map events of
+   * one task to be one allocation): replayed as one allocation; when that
+   * lands elsewhere than the trace's IOVA, one allocation per map event is
+   * tried, and kept when every piece lands where the trace put it. Returns
+   * the allocation's address.
+   */
+  private mapGuessed(c: DmaCall, cpu: number): number | null {
+    const dma = this.kernel.dma;
+    const dmaAlloc = c.api === "dma_alloc";
+    const before = this.kernel.checkpoint();
+    const whole = dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, dmaAlloc);
+    if (whole === c.iova) return whole;
+    const asWhole = this.kernel.checkpoint();
+    this.kernel.restore(before);
+    const pieces: { addr: number; bytes: number }[] = [];
+    for (let i = 0; i < c.pieces; i++) {
+      const bytes = (i + 1 < c.pieces ? c.mapOffsets[i + 1] : c.sizeBytes) - c.mapOffsets[i];
+      const a = dma.mapPhys(this.dev, cpu, 0, bytes, dmaAlloc);
+      if (a !== c.iova + c.mapOffsets[i]) {
+        this.kernel.restore(asWhole);
+        return whole;
+      }
+      pieces.push({ addr: a, bytes });
+    }
+    this.splitAllocs.set(c.allocation, pieces);
+    return c.iova;
+  }
+
+  save(): ApplierState {
+    return { modelAddr: this.modelAddr.snapshot(), split: new Map(this.splitAllocs), busyCpu: this.busyCpu };
+  }
+
+  restore(s: ApplierState): void {
+    this.modelAddr.restore(s.modelAddr);
+    this.splitAllocs = new Map(s.split);
+    this.busyCpu = s.busyCpu;
+  }
+}

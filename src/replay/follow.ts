@@ -1,0 +1,101 @@
+/**
+ * Replay-only operations on the kernel model's state: what a replay does to
+ * follow the trace where the trace shows the kernel did something the model
+ * cannot decide by itself (`--resync` after a mismatch, an unmap whose
+ * `queue_iova()` the trace shows ran late). None of this is kernel
+ * behaviour; the kernel model's files (src/iova, src/dma) keep only kernel
+ * operations, and these work through their public state and snapshots.
+ */
+
+import { type FlushQueue, IOVA_DEFAULT_FQ_SIZE } from "../dma/flush-queue.ts";
+import type { IovaDomain } from "../iova/domain.ts";
+import { NIL } from "../iova/rbtree.ts";
+
+/**
+ * Makes `pages` pages at `pfn` allocated as if `iovad` had handed them out,
+ * for a replay that follows a trace's own IOVA after the model chose
+ * another. A cached IOVA of that size starting at `pfn` leaves its CPU
+ * magazine (not a depot's: depot magazines stay full); free space becomes a
+ * node, the cached node moving as after an allocation. False, with nothing
+ * changed, for anything else.
+ */
+export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolean {
+  const t = iovad.tree;
+  const n = t.findContaining(pfn);
+  if (n !== NIL) {
+    if (t.pfnLo[n] !== pfn || t.hi(n) !== pfn + pages - 1) return false;
+    const c = iovad.sizeClass(pages);
+    if (c >= iovad.rcacheOrders) return false;
+    for (const cr of iovad.rcaches[c].cpuRcaches) {
+      for (const m of [cr.loaded, cr.prev]) {
+        const i = m.indexOf(pfn);
+        if (i < 0) continue;
+        m.removeAt(i);
+        iovad.stats.cachedPfns[c]--;
+        return true;
+      }
+    }
+    return false;
+  }
+  const above = t.lowestAtOrAbove(pfn);
+  if (above !== NIL && t.pfnLo[above] <= pfn + pages - 1) return false;
+  const m = t.newNode(pfn, pfn + pages - 1);
+  t.insert(m);
+  iovad.insertUpdate(m);
+  return true;
+}
+
+/** Rewrites the flush queue's queued entries through a snapshot: `edit` gets each ring's (pfn, pages, counter) triples. */
+function editRings(fq: FlushQueue, edit: (cpu: number, entries: Float64Array, startCnt: number) => Float64Array): void {
+  const s = fq.snapshot();
+  const rings = s.rings.map((r, c) => {
+    const entries = edit(c, r.entries.slice(), s.flushStartCnt);
+    // Entries taken out shorten the ring at its tail.
+    const removed = (r.entries.length - entries.length) / 3;
+    return { entries, head: r.head, tail: (r.tail - removed + IOVA_DEFAULT_FQ_SIZE) % IOVA_DEFAULT_FQ_SIZE };
+  });
+  fq.restore({ ...s, rings });
+}
+
+/**
+ * Takes the queued entry of the IOVA at `pfn` out of its ring, the others
+ * keeping their order, for a replay that follows a trace's own IOVA (the
+ * kernel had already freed it). False if none.
+ */
+export function takeQueued(fq: FlushQueue, pfn: number): boolean {
+  let found = false;
+  editRings(fq, (_cpu, e) => {
+    if (found) return e;
+    for (let k = 0; 3 * k < e.length; k++) {
+      if (e[3 * k] !== pfn) continue;
+      found = true;
+      const out = new Float64Array(e.length - 3);
+      out.set(e.subarray(0, 3 * k));
+      out.set(e.subarray(3 * k + 3), 3 * k);
+      return out;
+    }
+    return e;
+  });
+  return found;
+}
+
+/** Whether `pfn` lies in an IOVA waiting in any CPU's flush queue (for the mismatch report). */
+export function queuedIn(fq: FlushQueue, pfn: number): boolean {
+  for (const r of fq.snapshot().rings) {
+    const e = r.entries;
+    for (let k = 0; 3 * k < e.length; k++) if (e[3 * k] <= pfn && pfn < e[3 * k] + e[3 * k + 1]) return true;
+  }
+  return false;
+}
+
+/**
+ * The last IOVA queued in `cpu`'s flush queue is made to wait for the next
+ * flush, as if `queue_iova()` had run after the current flush raised its
+ * start count: its counter becomes the current start count.
+ */
+export function queuedLate(fq: FlushQueue, cpu: number): void {
+  editRings(fq, (c, e, startCnt) => {
+    if (c === cpu && e.length > 0) e[e.length - 1] = startCnt;
+    return e;
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * The replay's view of a machine description: the trace domains the
+ * reconstruction needs (one per IOMMU group) and the device a trace replays
+ * by default.
+ */
+
+import type { MachineDesc } from "../machine/schema.ts";
+import { InputError } from "../stdx/errors.ts";
+import type { TraceMachine } from "../trace/machine.ts";
+
+/**
+ * The reconstruction's view of a machine description: one trace domain per
+ * IOMMU group with its devices and its direct reserved regions; device-less
+ * events default to the replayed device's group.
+ */
+export function traceMachineOf(desc: MachineDesc, device: string): TraceMachine {
+  const groups = new Map<string, { devices: string[]; direct: { start: number; end: number }[] }>();
+  for (const d of desc.devices) {
+    let g = groups.get(d.group);
+    if (!g) groups.set(d.group, (g = { devices: [], direct: [] }));
+    g.devices.push(d.bdf);
+    for (const r of d.reservedRegions) {
+      if (r.type === "direct" || r.type === "direct-relaxable") g.direct.push({ start: r.start, end: r.end + 1 });
+    }
+  }
+  const own = desc.devices.find((d) => d.bdf === device);
+  if (!own) throw new InputError(`--device: expected a device of ${desc.name}, found ${JSON.stringify(device)}`);
+  return {
+    domains: [...groups].map(([id, g]) => ({ name: `group${id}`, devices: g.devices, directMappings: g.direct })),
+    defaultDomain: `group${own.group}`,
+    granule: desc.iommu.granule,
+  };
+}
+
+/** The device a trace of this machine replays by default: the first one a driver of the machine binds. */
+export function defaultReplayDevice(desc: MachineDesc): string {
+  for (const drv of desc.drivers) {
+    if (drv.model === "plain") continue;
+    for (const d of desc.devices) {
+      const hit = drv.match.some(
+        (m) =>
+          (m.vendor === undefined || m.vendor === d.vendor) &&
+          (m.device === undefined || m.device === d.device) &&
+          (m.class === undefined || (m.class & (m.classMask ?? 0xffffff)) === (d.class & (m.classMask ?? 0xffffff))),
+      );
+      if (hit) return d.bdf;
+    }
+  }
+  throw new InputError(`${desc.name}: no device with a DMA driver to replay; name one with --device`);
+}

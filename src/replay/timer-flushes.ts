@@ -1,0 +1,626 @@
+/**
+ * Flush placement from the trace's own timer and workqueue events: a lazy
+ * trace that records `timer:timer_expire_entry` of `fq_flush_timeout` says
+ * where each flush-queue flush ran (the line's position in the trace, its
+ * CPU column), and on 6.12 and later `workqueue:workqueue_execute_start` of
+ * `iova_depot_work_func` says where each depot trim ran. The replay then
+ * runs the model's flush queue and depot work exactly there (the timer
+ * policy "external", `dma/fq-timer-policy.ts`) instead of inferring them.
+ *
+ * The events come from the reader before the reconstruction has released
+ * the calls around them, so they wait here until a call with a later line
+ * is replayed (`runBefore`).
+ *
+ * An unmap on the flushing CPU between `timer_expire_entry` and its
+ * `timer_expire_exit` is an interrupt inside `fq_flush_timeout()`. That
+ * callback clears `fq_timer_on`, runs `fq_flush_iotlb()` (start count up,
+ * IOTLB flush, finish count up), then for each CPU in order takes that
+ * CPU's queue lock with interrupts off and frees what the flush covered.
+ * An interrupt can therefore land before or during `fq_flush_iotlb()` or
+ * between two drains, never inside one: one that arrives during a drain
+ * waits for its `spin_unlock_irqrestore()`. Its unmap's `queue_iova()` frees
+ * its own CPU's queue (into the same rcache, the flushing CPU's) and queues
+ * its IOVA with the new start count, so the rest of the flush leaves it.
+ * Whether that queue was drained by the interrupt or by the callback's loop
+ * changes nothing unless the interrupt came after `fq_flush_iotlb()` and
+ * before the drain of a lower-numbered CPU, a window of a few instructions
+ * (the loop's first `spin_lock_irqsave()`); before `fq_flush_iotlb()`'s
+ * first increment the window is smaller still (one `atomic_set()`). So the
+ * replay runs the whole flush at `timer_expire_entry` and the interrupt's
+ * unmaps after it ("after-drains"); `flushAt` keeps the two other places
+ * for measuring what the choice changes.
+ */
+
+import type { FlushQueue } from "../dma/flush-queue.ts";
+import { external, type FqTimerPolicy } from "../dma/fq-timer-policy.ts";
+import type { IovaDomain } from "../iova/domain.ts";
+import type { KernelWorkEvent } from "../trace/events.ts";
+import type { DmaCall } from "../trace/reconstruct.ts";
+
+/** The timer callback whose expiries are flush-queue flushes. */
+export const FQ_TIMER_FUNCTION = "fq_flush_timeout";
+/** The work function of the depot trim (6.7+ iova.c). */
+export const DEPOT_WORK_FUNCTION = "iova_depot_work_func";
+
+/**
+ * Where an interrupt's unmaps on the flushing CPU, traced between
+ * `timer_expire_entry` and `timer_expire_exit`, run relative to the flush:
+ * after all of it (the replay's choice, see the header), after
+ * `fq_flush_iotlb()` but before the drains, or before all of it.
+ */
+export type IrqInFlush = "after-drains" | "before-drains" | "before-flush";
+
+/** What placing flushes from the timer events did. */
+export interface TimerFlushStats {
+  /** Flush-queue timer expiries run (`timer_expire_entry` of `fq_flush_timeout`). */
+  expiries: number;
+  /** Of these, on another CPU than the base the model's timer policy chose when the timer was armed. */
+  otherCpu: number;
+  /** Of these, with no timer armed in the model. */
+  unarmed: number;
+  /** `timer_start`s of the flush-queue timer, and how many of their `cpu=` the model's policy chose too. */
+  starts: number;
+  startsOnPolicyCpu: number;
+  /** `now=` of each expiry minus `expires=` of its `timer_start`, jiffies: expiries. */
+  lateJiffies: Map<number, number>;
+  /** Flushes with calls inside whose phases were tried at other places, and those where another place gave more of the trace's IOVAs. */
+  phaseTrials: number;
+  phaseMoved: number;
+  /** Flushes with more runs of calls inside than the trials take. */
+  phaseSkipped: number;
+  /** Unmaps traced before a flush's entry whose `queue_iova()` the trace shows ran after it began. */
+  lateQueues: number;
+  /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
+  irqUnmapsInFlush: number;
+  /** Other CPUs' calls between an expiry's entry and exit. */
+  otherCpuCallsInFlush: number;
+  /** Depot trim work runs (`workqueue_execute_start` of `iova_depot_work_func`). */
+  depotWorks: number;
+  /** Of these, that returned a magazine to the tree. */
+  depotTrims: number;
+}
+
+export function emptyTimerFlushStats(): TimerFlushStats {
+  return {
+    expiries: 0,
+    otherCpu: 0,
+    unarmed: 0,
+    starts: 0,
+    startsOnPolicyCpu: 0,
+    lateJiffies: new Map(),
+    phaseTrials: 0,
+    phaseMoved: 0,
+    phaseSkipped: 0,
+    lateQueues: 0,
+    irqUnmapsInFlush: 0,
+    otherCpuCallsInFlush: 0,
+    depotWorks: 0,
+    depotTrims: 0,
+  };
+}
+
+/** What the replayer lends the timer events. */
+export interface TimerFlushHost {
+  /** Moves the model's clock to a trace timestamp (shifted as the calls are). */
+  advanceTo(traceNs: number): void;
+  readonly fq: FlushQueue;
+  readonly iovad: IovaDomain;
+  /** The CPUs of the model (trace CPUs wrap around). */
+  readonly cpus: number;
+  /** The kernel's own placement, kept as the base CPU the timer is compared with. */
+  readonly innerPolicy: FqTimerPolicy;
+  /** The first flush-queue timer event: the replay places flushes from the trace from now on. */
+  onFirstTimerEvent(): void;
+  /** A copy of the replay's state, taken before each flush (see `flushBefore`). */
+  save(): unknown;
+  restore(state: unknown): void;
+  /** Replays one call; its result, `ok` false for an allocation placed elsewhere than the trace, is counted later by `finalize`. */
+  apply(c: DmaCall): { ok: boolean };
+  /** Counts a call's result once no phase choice can change it. */
+  finalize(c: DmaCall, outcome: unknown): void;
+  /**
+   * The last IOVA queued on `cpu` was queued after the flush began (its CPU
+   * traced the unmap, then stalled before `queue_iova()`): it waits for the
+   * next flush. Not a kernel operation.
+   */
+  queuedLate(cpu: number): void;
+}
+
+/**
+ * The calls traced while a flush ran, and a few after its exit, held until
+ * the flush's phases are placed among them (see `TimerFlushes.settle`).
+ */
+interface PhaseSegment {
+  cpu: number;
+  /** Other CPUs whose last call before the entry was an unmap: it may have queued after the flush began. */
+  late: number[];
+  /** No trial: a map after it was already replayed before the flush (see `Replayer.allocatedBeforeFlush`). */
+  fixed: boolean;
+  /** Bits of `late` the trace proves (see `lateByEvidence`). */
+  forced: number;
+  /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
+  done: number[];
+  /** The entry's line. */
+  line: number;
+  /** The state just before the flush's entry. */
+  state: unknown;
+  calls: DmaCall[];
+  outcomes: unknown[];
+  misses: number;
+  /** Calls before the exit, or -1 while the flush runs. */
+  exitAt: number;
+}
+
+/** Calls after a flush's exit whose IOVAs score the placement of its phases. */
+const PHASE_SCORE_CALLS = 32;
+/** Flushes with more runs of calls inside than this keep the default placement (the trials grow as the cube). */
+const PHASE_MAX_RUNS = 8;
+
+/**
+ * The last flush, when nothing else has happened since its entry: the
+ * state before it, for a map traced right after it that may have allocated
+ * before it (see `Replayer.allocatedBeforeFlush`).
+ */
+export interface CleanFlush {
+  cpu: number;
+  state: unknown;
+  /** Its exit has been seen. */
+  closed: boolean;
+}
+
+/**
+ * Where another CPU's unmap, traced while a flush runs, ran relative to the
+ * flush loop's drain of its own queue: before it, so that its
+ * `queue_iova()` freed its own queue into its own rcache (the flush's IOTLB
+ * flush already counted), or after it (or before the IOTLB flush ended),
+ * the flush having drained that queue into the flushing CPU's rcache.
+ */
+export type OtherCpuInFlush = "own-ring-first" | "loop-first";
+
+/** A flush whose entry has been seen and whose exit has not. */
+interface OpenFlush {
+  timer: string;
+  cpu: number;
+  /** `fq_flush_timeout()` has begun (`expireBegin`), and its `fq_flush_iotlb()` is done. */
+  begun: boolean;
+  started: boolean;
+  /** The loop's next queue to drain (queues below it are drained). */
+  next: number;
+}
+
+/** How long a depot work item may be overdue in the model, with no work event seen, before the trace is taken to have none. */
+const DEPOT_EVENTS_GRACE_NS = 1_000_000_000;
+
+export class TimerFlushes {
+  readonly stats = emptyTimerFlushStats();
+  private readonly host: TimerFlushHost;
+  private readonly irqInFlush: IrqInFlush;
+  private readonly otherCpuInFlush: OtherCpuInFlush;
+  /** Events not yet run, in line order. */
+  private readonly pending: KernelWorkEvent[] = [];
+  private head = 0;
+  /** The flush-queue timer's `timer=` value, once bound to the replayed domain. */
+  private timer: string | null = null;
+  /** `expires=` of the last `timer_start`. */
+  private lastExpires = -1;
+  private readonly open: (OpenFlush | null)[] = [];
+  /** Each work item's `work struct` pointer, bound to the size class whose trim it is. */
+  private readonly workClass = new Map<string, number>();
+  /** The flush-queue timer and the depot work run only where the events put them (from the first event on). */
+  private timerPlaced = false;
+  private depotHeld = false;
+  private depotSeen = false;
+  /** See `flushBefore`. */
+  private clean: CleanFlush | null = null;
+  /** See `settle`. */
+  private seg: PhaseSegment | null = null;
+  /** The trace turned out to have no workqueue events: the model's clock runs the trims. */
+  private depotGaveUp = false;
+  /** The CPU and kind of the last replayed call per CPU, to bind the timer to the unmap that armed it. */
+  private readonly lastCall: ("map" | "unmap" | null)[] = [];
+  private readonly lastCallLine: number[] = [];
+
+  /** Place a flush's phases by trial when the default leaves misses (see `settle`). */
+  private readonly phaseTrials: boolean;
+
+  constructor(host: TimerFlushHost, irqInFlush: IrqInFlush, otherCpuInFlush: OtherCpuInFlush, phaseTrials = true) {
+    this.host = host;
+    this.phaseTrials = phaseTrials;
+    this.irqInFlush = irqInFlush;
+    this.otherCpuInFlush = otherCpuInFlush;
+  }
+
+  /** Whether the trace has shown a flush-queue timer event yet. */
+  get active(): boolean {
+    return this.timerPlaced;
+  }
+
+  private placeTimer(): void {
+    if (this.timerPlaced) return;
+    this.timerPlaced = true;
+    this.host.onFirstTimerEvent();
+    // The timer runs only where the trace shows it; its base CPU is still the policy's, for comparison.
+    this.host.fq.policy = external(this.host.innerPolicy);
+    this.holdDepot();
+  }
+
+  /** The depot trim runs where the workqueue events put it; a kernel without one has nothing to hold. */
+  private holdDepot(): void {
+    if (this.depotHeld || this.depotGaveUp || !this.host.iovad.profile.depotTrimWork) return;
+    this.depotHeld = true;
+    this.host.iovad.depotWorkPlacedOutside = true;
+  }
+
+  /** Takes a timer or work event in trace order. */
+  push(e: KernelWorkEvent): void {
+    this.pending.push(e);
+  }
+
+  /** Whether `e` is one this replay acts on. */
+  static concerns(e: KernelWorkEvent): boolean {
+    if (e.type === "timer_start" || e.type === "timer_expire_entry") return e.function === FQ_TIMER_FUNCTION;
+    if (e.type === "workqueue_execute") return e.function === DEPOT_WORK_FUNCTION;
+    return true;
+  }
+
+  /** Runs every waiting event traced before `line`, then readies the flush around call `c` (null: the end). */
+  runBefore(line: number, c: DmaCall | null): void {
+    const p = this.pending;
+    while (this.head < p.length && p[this.head].line < line) this.run(p[this.head++]);
+    if (this.head > 1024 && this.head * 2 > p.length) {
+      p.splice(0, this.head);
+      this.head = 0;
+    }
+    if (c !== null) for (const o of this.open) if (o) this.during(o, c);
+    this.checkDepotEvents();
+  }
+
+  /** Runs the part of flush `o` that ran before call `c`, traced between its entry and exit. */
+  private during(o: OpenFlush, c: DmaCall): void {
+    const cpu = c.cpu % this.host.cpus;
+    if (cpu === o.cpu) {
+      if (c.kind !== "unmap") {
+        this.drainThrough(o, this.host.fq.cpus - 1);
+        return;
+      }
+      // An interrupt inside the flush (see the header).
+      this.stats.irqUnmapsInFlush++;
+      if (this.irqInFlush === "after-drains") this.drainThrough(o, o.cpu);
+      return;
+    }
+    this.stats.otherCpuCallsInFlush++;
+    // Whatever ran before it on the flushing CPU (an interrupt before the flush began), the flush has begun by now.
+    this.start(o);
+    if (c.kind !== "unmap") return;
+    // CPU 0's queue is the loop's first: only the few instructions between fq_flush_iotlb() and
+    // its lock leave room for CPU 0's unmap to drain it first. A later queue waits for the drains before it.
+    if (this.otherCpuInFlush === "loop-first" || cpu === 0) this.drainThrough(o, cpu);
+  }
+
+  /** Notes the call just replayed (for binding the timer to this domain). */
+  afterCall(c: DmaCall): void {
+    this.clean = null;
+    this.lastCallLine[c.cpu % this.host.cpus] = c.line;
+    this.lastCall[c.cpu % this.host.cpus] = c.kind;
+  }
+
+  /**
+   * The flush that ran just before call `c` on its CPU, with nothing else
+   * since its entry (no call, no other flush or work), or null.
+   */
+  flushBefore(c: DmaCall): CleanFlush | null {
+    const f = this.clean;
+    return f?.closed && f.cpu === c.cpu % this.host.cpus ? f : null;
+  }
+
+  /** Timer and work events run so far. */
+  eventsRun = 0;
+
+  /** Whether calls are held for a flush's phases, or a flush is between its entry and exit. */
+  get holding(): boolean {
+    return this.seg !== null || this.open.some((o) => o);
+  }
+
+  private run(e: KernelWorkEvent): void {
+    this.eventsRun++;
+    const cpu = e.cpu % this.host.cpus;
+    if (e.type === "timer_expire_entry" || e.type === "workqueue_execute") {
+      this.clean = null;
+      this.settle();
+    }
+    const fq = this.host.fq;
+    switch (e.type) {
+      case "timer_start":
+        if (e.function !== FQ_TIMER_FUNCTION) return;
+        // The timer of this domain is the one armed right after its unmap on that CPU.
+        if (this.timer === null && this.lastCall[cpu] === "unmap") this.timer = e.timer;
+        if (e.timer !== this.timer) return;
+        this.placeTimer();
+        this.lateByEvidence(cpu);
+        this.stats.starts++;
+        if (fq.timerArmed && e.baseCpu >= 0 && fq.timerCpu === e.baseCpu % this.host.cpus)
+          this.stats.startsOnPolicyCpu++;
+        this.lastExpires = e.expires;
+        return;
+      case "timer_expire_entry": {
+        if (e.function !== FQ_TIMER_FUNCTION) return;
+        if (this.timer === null) this.timer = e.timer;
+        if (e.timer !== this.timer) return;
+        this.placeTimer();
+        this.host.advanceTo(e.timestampNs);
+        this.clean = { cpu, state: this.host.save(), closed: false };
+        const late: number[] = [];
+        for (let k = 0; k < this.host.cpus; k++) if (k !== cpu && this.lastCall[k] === "unmap") late.push(k);
+        this.seg = {
+          cpu,
+          late,
+          fixed: false,
+          forced: 0,
+          done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
+          line: e.line,
+          state: this.clean.state,
+          calls: [],
+          outcomes: [],
+          misses: 0,
+          exitAt: -1,
+        };
+        const s = this.stats;
+        s.expiries++;
+        if (!fq.timerArmed) s.unarmed++;
+        else if (fq.timerCpu !== cpu) s.otherCpu++;
+        if (this.lastExpires >= 0) {
+          const late = e.now - this.lastExpires;
+          s.lateJiffies.set(late, (s.lateJiffies.get(late) ?? 0) + 1);
+        }
+        const o: OpenFlush = { timer: e.timer, cpu, begun: false, started: false, next: 0 };
+        this.open[cpu] = o;
+        if (this.irqInFlush !== "before-flush") this.start(o);
+        return;
+      }
+      case "timer_expire_exit": {
+        const o = this.open[cpu];
+        if (!o || o.timer !== e.timer) return;
+        this.finish(o);
+        this.open[cpu] = null;
+        if (this.clean?.cpu === cpu) this.clean.closed = true;
+        if (this.seg?.cpu === cpu) {
+          this.seg.exitAt = this.seg.calls.length;
+          if (this.seg.exitAt === 0 && this.seg.late.length === 0) this.settle();
+        }
+        return;
+      }
+      case "workqueue_execute": {
+        if (e.function !== DEPOT_WORK_FUNCTION || e.phase !== "start") return;
+        this.holdDepot();
+        if (!this.depotHeld) return;
+        this.depotSeen = true;
+        this.host.advanceTo(e.timestampNs);
+        const c = this.classOf(e.work);
+        if (c < 0) return;
+        const iovad = this.host.iovad;
+        const trims = iovad.stats.depotTrims[c];
+        iovad.runDepotWork(c);
+        this.stats.depotWorks++;
+        if (iovad.stats.depotTrims[c] > trims) this.stats.depotTrims++;
+        return;
+      }
+    }
+  }
+
+  /** `fq_flush_iotlb()` has finished (its start was at the entry). */
+  private start(o: OpenFlush): void {
+    if (!o.begun) {
+      o.begun = true;
+      this.host.fq.expireBegin();
+    }
+    if (o.started) return;
+    o.started = true;
+    this.host.fq.expireIotlbDone();
+    if (this.seg?.cpu === o.cpu) this.seg.done[0] = this.seg.calls.length;
+  }
+
+  /** Runs flush `o`'s loop through the drain of queue `ring`. */
+  private drainThrough(o: OpenFlush, ring: number): void {
+    this.start(o);
+    for (; o.next <= ring; o.next++) {
+      this.host.fq.expireDrain(o.next, o.cpu);
+      if (this.seg?.cpu === o.cpu) this.seg.done[1 + o.next] = this.seg.calls.length;
+    }
+  }
+
+  /** Runs whatever part of flush `o` has not run yet. */
+  private finish(o: OpenFlush): void {
+    this.drainThrough(o, this.host.fq.cpus - 1);
+  }
+
+  /**
+   * The size class whose trim work a `work struct` pointer is: bound at its
+   * first run to the class whose work the model has pending and due first
+   * (each rcache has its own work item), -1 when none is pending.
+   */
+  private classOf(work: string): number {
+    const known = this.workClass.get(work);
+    if (known !== undefined) return known;
+    const bound = new Set(this.workClass.values());
+    const iovad = this.host.iovad;
+    let best = -1;
+    for (let c = 0; c < iovad.rcacheOrders; c++) {
+      const r = iovad.rcaches[c];
+      if (bound.has(c) || !r.workPending) continue;
+      if (best < 0 || r.workDueNs < iovad.rcaches[best].workDueNs) best = c;
+    }
+    if (best >= 0) this.workClass.set(work, best);
+    return best;
+  }
+
+  /**
+   * A trace with timer events but no workqueue events (recorded without
+   * them) says nothing about the depot trim: once a model work item is
+   * overdue by `DEPOT_EVENTS_GRACE_NS` with no work event seen, the model's
+   * clock runs it again.
+   */
+  private checkDepotEvents(): void {
+    if (!this.depotHeld || this.depotSeen) return;
+    const iovad = this.host.iovad;
+    for (const r of iovad.rcaches) {
+      if (r.workPending && iovad.nowNs - r.workDueNs > DEPOT_EVENTS_GRACE_NS) {
+        this.depotHeld = false;
+        this.depotGaveUp = true;
+        iovad.depotWorkPlacedOutside = false;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Replays the held flush from the state before its entry with its phases
+   * before calls `p` (-1: not run yet) and the `late` CPUs of `lateMask`
+   * queued after its start, through the held calls, stopping past `limit`
+   * misses.
+   */
+  private replaySegment(
+    g: PhaseSegment,
+    p: number[],
+    lateMask: number,
+    limit: number,
+  ): { misses: number; outs: unknown[] } {
+    const host = this.host;
+    const fq = host.fq;
+    host.restore(g.state);
+    fq.expireBegin();
+    for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
+    const outs: unknown[] = [];
+    let misses = 0;
+    for (let i = 0; i <= g.calls.length && misses <= limit; i++) {
+      for (let k = 0; k < p.length; k++) {
+        if (p[k] !== i) continue;
+        if (k === 0) fq.expireIotlbDone();
+        else fq.expireDrain(k - 1, g.cpu);
+      }
+      if (i === g.calls.length) break;
+      const o = host.apply(g.calls[i]);
+      if (!o.ok) misses++;
+      outs.push(o);
+    }
+    return { misses, outs };
+  }
+
+  /**
+   * A `timer_start` on `cpu` whose last call was an unmap traced before the
+   * held flush's entry: that unmap's `queue_iova()` armed the timer again,
+   * so it ran after the flush cleared `fq_timer_on`, and its IOVA waits for
+   * the next flush (the CPU traced the unmap, then stalled). The held calls
+   * are replayed so.
+   */
+  private lateByEvidence(cpu: number): void {
+    const g = this.seg;
+    if (g === null) return;
+    const i = g.late.indexOf(cpu);
+    if (i < 0 || g.forced & (1 << i) || this.lastCall[cpu] !== "unmap" || this.lastCallLine[cpu] > g.line) return;
+    g.forced |= 1 << i;
+    const r = this.replaySegment(g, g.done, g.forced, Number.POSITIVE_INFINITY);
+    g.outcomes = r.outs;
+    g.misses = r.misses;
+    this.stats.lateQueues++;
+  }
+
+  /** A map of the held flush was replayed before it: its phases stay where they are. */
+  fix(): void {
+    if (this.seg) this.seg.fixed = true;
+  }
+
+  /**
+   * Holds call `c`, just replayed with result `outcome`, while a flush's
+   * phases are still to be placed; false: count it now.
+   */
+  hold(c: DmaCall, ok: boolean, outcome: unknown): boolean {
+    const g = this.seg;
+    if (g === null) return false;
+    g.calls.push(c);
+    g.outcomes.push(outcome);
+    if (!ok) g.misses++;
+    if (g.exitAt >= 0 && g.calls.length - g.exitAt >= PHASE_SCORE_CALLS) this.settle();
+    return true;
+  }
+
+  /**
+   * Places the phases of the held flush and counts its calls. The trace
+   * shows where a flush began and ended but not where, in between, its
+   * IOTLB flush finished and where its loop drained each CPU's queue,
+   * relative to the other CPUs' calls and the interrupts traced meanwhile
+   * (see the header). The default placement (`during`) follows the kernel's
+   * code; when it leaves allocations placed unlike the trace, every order of
+   * the phases among the held calls (the IOTLB flush's end, then the drains
+   * in CPU order, each between two runs of calls up to the exit) is
+   * replayed, and one that gives more of the trace's IOVAs over the calls
+   * through `PHASE_SCORE_CALLS` after the exit is kept (ties: the default,
+   * then the earliest places). The trace's IOVAs only score the places;
+   * every IOVA is still the model's.
+   */
+  private settle(): void {
+    const g = this.seg;
+    if (g === null) return;
+    this.seg = null;
+    const host = this.host;
+    let outcomes = g.outcomes;
+    // A phase falls between two runs of calls (one CPU's calls in a row, one interrupt's unmaps), or at the exit.
+    const places: number[] = [];
+    for (let i = 0; i < g.exitAt; i++) {
+      const a = g.calls[i - 1];
+      const b = g.calls[i];
+      if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq) places.push(i);
+    }
+    places.push(g.exitAt);
+    if (this.phaseTrials && g.misses > 0 && !g.fixed && (g.exitAt > 0 || g.late.length > 0)) {
+      if (places.length > PHASE_MAX_RUNS + 1) this.stats.phaseSkipped++;
+      else {
+        this.stats.phaseTrials++;
+        const fq = host.fq;
+        let best = g.misses;
+        let bestState: unknown = null;
+        const rings = fq.cpus;
+        // p[0]: where the IOTLB flush finished; p[1 + r]: where queue r was drained; each before call p[k] (p[k] = exitAt: at the exit).
+        const p = new Array<number>(rings + 1).fill(0);
+        // Which of the `late` CPUs' last unmaps queued after the flush began (bit i: late[i]).
+        let lateMask = 0;
+        const tryPlaces = () => {
+          const r = this.replaySegment(g, p, lateMask, best - 1);
+          if (r.misses < best) {
+            best = r.misses;
+            bestState = host.save();
+            outcomes = r.outs;
+          }
+        };
+        const place = (k: number, from: number) => {
+          if (k > rings) {
+            tryPlaces();
+            return;
+          }
+          for (let at = from; at < places.length; at++) {
+            p[k] = places[at];
+            place(k + 1, at);
+          }
+        };
+        const defaultState = host.save();
+        for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
+          if ((lateMask & g.forced) === g.forced) place(0, 0);
+        if (bestState !== null) {
+          this.stats.phaseMoved++;
+          host.restore(bestState);
+        } else host.restore(defaultState);
+      }
+    }
+    for (let i = 0; i < g.calls.length; i++) host.finalize(g.calls[i], outcomes[i]);
+  }
+
+  /** Runs what is left at the end of the trace. */
+  end(): void {
+    this.runBefore(Number.POSITIVE_INFINITY, null);
+    this.settle();
+    for (let cpu = 0; cpu < this.open.length; cpu++) {
+      const o = this.open[cpu];
+      if (o) this.finish(o);
+      this.open[cpu] = null;
+    }
+  }
+}
