@@ -23,6 +23,8 @@ import { FioRun } from "../workload/fio-run.ts";
 import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
 import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
+import { DmaCallRecorder } from "./dma-record.ts";
+import { fastForward, findCycle } from "./fast-forward.ts";
 import { KernelDmaSeam } from "./seam.ts";
 
 const MS = 1_000_000;
@@ -180,21 +182,66 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   const endNs = warmupEndNs + Math.round(s.durationMs * MS);
   opts.observe?.({ engine, kernel: k, seam, cpus, fio, net, startNs, warmupEndNs, endNs });
   const slices = 50;
-  const step = (endNs - startNs) / slices;
   let measuring = false;
+  let from = startNs;
+  let fastForwardedNs = 0;
+  const ff = fastForwardWindow(s);
+  if (ff !== null) {
+    // Timed at first (the stream settles), then recorded, then repeated on the kernel model alone.
+    engine.run(startNs + ff.settleNs);
+    const rec = new DmaCallRecorder();
+    seam.recorder = rec;
+    engine.run(startNs + ff.settleNs + ff.recordNs);
+    seam.recorder = null;
+    const cycle = findCycle(rec, engine.nowNs, seam.live, ff.recordNs / 2);
+    const cycles = cycle === null ? 0 : Math.floor((warmupEndNs - engine.nowNs) / cycle.spanNs);
+    if (cycle !== null && cycles > 0) {
+      const total = endNs - startNs;
+      const doneBefore = engine.nowNs - startNs;
+      fastForward(seam, rec, cycle, cycles, (k) =>
+        opts.onProgress?.((doneBefore + k * cycle.spanNs) / total),
+      );
+      fastForwardedNs = cycles * cycle.spanNs;
+    }
+    from = engine.nowNs;
+  }
+  // With a fast-forward the engine's clock stays behind the kernel's by what it skipped.
+  const warmupEndEngineNs = warmupEndNs - fastForwardedNs;
+  const endEngineNs = endNs - fastForwardedNs;
+  const step = (endEngineNs - from) / slices;
   for (let i = 1; i <= slices; i++) {
-    const t = startNs + Math.round(step * i);
-    if (!measuring && t >= warmupEndNs) {
-      engine.run(warmupEndNs);
+    const t = from + Math.round(step * i);
+    if (!measuring && t >= warmupEndEngineNs) {
+      engine.run(warmupEndEngineNs);
       resetAll(runner, seam, cpus);
       measuring = true;
     }
     engine.run(t);
-    opts.onProgress?.(i / slices);
+    opts.onProgress?.((fastForwardedNs + t - startNs) / (endNs - startNs));
   }
-  assert(measuring && engine.nowNs === endNs, "the run ends at its end");
-  k.advanceTo(engine.nowNs);
+  assert(measuring && engine.nowNs === endEngineNs, "the run ends at its end");
+  k.advanceTo(seam.kernelTimeNs);
   return collect(s, run, k, figures(fio, net, trace), seam, cpus, ql?.maxSectorsKb ?? 0);
+}
+
+/** Timed before the recording starts: fio threads, queues and caches settle. */
+const FAST_FORWARD_SETTLE_NS = 10 * MS;
+/** The stream recorded for the fast-forward to repeat. */
+const FAST_FORWARD_RECORD_NS = 100 * MS;
+/** `fastForward: auto` fast-forwards warm-ups longer than this (the longest a timed warm-up could be before). */
+export const FAST_FORWARD_AUTO_MS = 10_000;
+
+/**
+ * The timed stretches before a fast-forward (fast-forward.ts), or null for a
+ * warm-up run wholly in time: `fastForward: off`, a trace workload (a trace
+ * is not a stream to repeat), or a warm-up too short to gain from it.
+ */
+function fastForwardWindow(s: Scenario): { settleNs: number; recordNs: number } | null {
+  if (s.workload.kind === "trace" || s.fastForward === "off") return null;
+  if (s.fastForward === "auto" && s.warmupMs <= FAST_FORWARD_AUTO_MS) return null;
+  // At least one whole cycle must fit after the recording.
+  if ((s.warmupMs * MS) < FAST_FORWARD_SETTLE_NS + 2 * FAST_FORWARD_RECORD_NS) return null;
+  return { settleNs: FAST_FORWARD_SETTLE_NS, recordNs: FAST_FORWARD_RECORD_NS };
 }
 
 /** What runs and what collect() reads, for either workload. */

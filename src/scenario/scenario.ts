@@ -28,6 +28,9 @@ import {
 
 export type RangeSource = "default" | "cmdline" | "driver" | "sysfs";
 export type IommuMode = "strict" | "lazy";
+export type FastForward = "auto" | "on" | "off";
+/** The longest warm-up a scenario may ask for: 24 simulated hours (fast-forwarded). */
+export const WARMUP_MS_MAX = 24 * 3600 * 1000;
 
 export interface RunSpec {
   name: string;
@@ -105,8 +108,13 @@ export interface Scenario {
   seed: number;
   /** Simulated time measured, after the warm-up (ms). */
   durationMs: number;
-  /** Simulated time run before the figures start (ms): magazines fill, merging settles. */
+  /** Simulated time run before the figures start (ms): magazines fill, merging settles, the allocator ages. */
   warmupMs: number;
+  /**
+   * Whether the warm-up is fast-forwarded (scenario/fast-forward.ts: the DMA
+   * stream repeated on the kernel model alone); `auto`: when it is longer than 10 s.
+   */
+  fastForward: FastForward;
   disks: DiskParams & { count: number };
   hba: { canQueue: number; linkBytesPerSec: number };
   /** Which CPU takes a request's completion interrupt: the dispatching CPU, or hisi_sas v3's managed affinity. */
@@ -162,6 +170,7 @@ export function seedScenario(): Scenario {
     // 200 ms); the six runs take about 25 s on a 2-core machine (docs/cost-model.md, "Run length").
     durationMs: 500,
     warmupMs: 1000,
+    fastForward: "auto",
     disks: { count: 12, ...DEVICE_PRESETS.sasSsd12g, queueDepth: 32 },
     hba: { canQueue: 4096, linkBytesPerSec: 7.4e9 },
     // hisi_sas v3: managed interrupt affinity, 16 completion queues over 128 CPUs.
@@ -194,7 +203,8 @@ const scenarioSchema = z
     kernel: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]).optional(),
     seed: z.number().int().nonnegative().optional(),
     durationMs: z.number().positive().max(10_000).optional(),
-    warmupMs: z.number().nonnegative().max(10_000).optional(),
+    warmupMs: z.number().nonnegative().max(WARMUP_MS_MAX).optional(),
+    fastForward: z.enum(["auto", "on", "off"]).optional(),
     disks: z
       .object({
         count: posInt.max(64).optional(),
@@ -271,6 +281,7 @@ export function applyInput(input: ScenarioInput): Scenario {
       seed: input.seed,
       durationMs: input.durationMs,
       warmupMs: input.warmupMs,
+      fastForward: input.fastForward,
       completion: input.completion,
       cpusPerCompletionQueue: input.cpusPerCompletionQueue,
       fio: input.fio,

@@ -22,7 +22,7 @@
  * docs/cost-model.md.
  */
 
-import type { IommuDmaCookie, MappedSg } from "../dma/iommu-dma.ts";
+import type { IommuDmaCookie, MappedSg, SgEntry } from "../dma/iommu-dma.ts";
 import type { Device } from "../iommu/device.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
@@ -34,6 +34,7 @@ import type { Script } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
 import type { DmaSeam } from "../workload/fio-run.ts";
+import { DMA_MAP, DMA_UNMAP, type DmaCallRecorder } from "./dma-record.ts";
 
 /** Counters of the seam since the last reset (the figures of a run). */
 export interface SeamStats {
@@ -95,6 +96,10 @@ export class KernelDmaSeam implements DmaSeam {
   private readonly pops0: Float64Array;
   private readonly overflows0: Float64Array;
   private readonly uncacheable = { n: 0 };
+  /** Kernel time minus engine time: what a fast-forward (fast-forward.ts) moved the kernel's clock ahead by. */
+  kernelOffsetNs = 0;
+  /** While set, every map and unmap is appended to it (the stream a fast-forward repeats). */
+  recorder: DmaCallRecorder | null = null;
   /** Called with (cpu, kind, iovaPages, treeSteps) after each DMA call, e.g. by the Perfetto writer. */
   onOp: ((cpu: Cpu, kind: "map" | "unmap", pages: number, path: "rcache" | "tree", steps: number) => void) | null =
     null;
@@ -127,11 +132,16 @@ export class KernelDmaSeam implements DmaSeam {
     this.stats = emptyStats(REPORT_CLASSES);
   }
 
+  /** The kernel's clock: the engine's, plus what fast-forwards added. */
+  get kernelTimeNs(): number {
+    return this.engine.nowNs + this.kernelOffsetNs;
+  }
+
   /** The kernel's clock follows the engine's; a flush-queue timer due by now fires first. */
   private advance(): void {
     const fq = this.cookie.fq;
     const before = fq === null ? 0 : fq.flushes;
-    this.kernel.advanceTo(this.engine.nowNs);
+    this.kernel.advanceTo(this.kernelTimeNs);
     if (fq !== null && fq.flushes > before) {
       const n = fq.flushes - before;
       this.stats.timerFlushes += n;
@@ -194,16 +204,31 @@ export class KernelDmaSeam implements DmaSeam {
     return hits;
   }
 
-  map(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
-    this.advance();
-    const snap = this.snapshot();
-    const sg = segments.map((length) => {
-      // Each 4 KiB bio has its own page: page-aligned, physically apart (no offset, DMA-5.1).
+  /** The SG list of a request: each 4 KiB bio has its own page, page-aligned, physically apart (no offset, DMA-5.1). */
+  sgList(segments: readonly number[]): SgEntry[] {
+    return segments.map((length) => {
       const phys = 0x10_0000_0000 + (this.nextPhysPage % 0x100_0000) * 4096;
       this.nextPhysPage += Math.ceil(length / 4096) + 1;
       return { phys, length };
     });
-    const m = this.kernel.dma.mapSg(this.dev, cpu.id, sg);
+  }
+
+  /** The mapping a live request holds (a fast-forward swaps in the one it made last). */
+  mappingOf(requestId: number): MappedSg | undefined {
+    return this.mapped.get(requestId);
+  }
+
+  /** @internal fast-forward.ts: the live request now holds `m`. */
+  setMapping(requestId: number, m: MappedSg): void {
+    assert(this.mapped.has(requestId), "a fast-forward rebinds only live requests");
+    this.mapped.set(requestId, m);
+  }
+
+  map(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
+    this.advance();
+    this.recorder?.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, segments);
+    const snap = this.snapshot();
+    const m = this.kernel.dma.mapSg(this.dev, cpu.id, this.sgList(segments));
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
     this.mapped.set(requestId, m);
     const rec = emptyKernelOpRecord("map");
@@ -221,6 +246,7 @@ export class KernelDmaSeam implements DmaSeam {
 
   unmap(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
+    this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, segments);
     const m = this.mapped.get(requestId);
     assert(m !== undefined, "unmap of a request never mapped");
     this.mapped.delete(requestId);
