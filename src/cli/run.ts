@@ -17,7 +17,7 @@ import { writePerfetto } from "../report/perfetto.ts";
 import { svgToPng } from "../report/png.ts";
 import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
 import { type RunResult, runOne } from "../scenario/run.ts";
-import { parseScenarioYaml, type Scenario, seedScenario } from "../scenario/scenario.ts";
+import { parseScenarioYaml, type Scenario, seedScenario, WARMUP_MS_MAX } from "../scenario/scenario.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import { readTraceFile } from "../trace/node-source.ts";
 import { type DmaCall, Reconstructor } from "../trace/reconstruct.ts";
@@ -31,6 +31,7 @@ interface RunOpts {
   kernel?: string;
   duration?: string;
   warmup?: string;
+  fastForward?: boolean;
   runs?: string;
   perfetto?: string;
   perfettoRun?: string;
@@ -48,7 +49,14 @@ export function registerRun(program: Command): void {
     .option("--seed <n>", "seed (overrides the scenario's)")
     .option("--kernel <profile>", "kernel profile: mainline, 6.1, 5.15 or 5.10 (overrides the scenario's)")
     .option("--duration <ms>", "simulated milliseconds measured per run (overrides the scenario's)")
-    .option("--warmup <ms>", "simulated milliseconds of warm-up per run (overrides the scenario's)")
+    .option(
+      "--warmup <duration>",
+      "simulated warm-up per run, with a unit: 500ms, 10s, 30min, 2h (a bare number is ms; overrides the scenario's)",
+    )
+    .option(
+      "--fast-forward",
+      "age the warm-up on the kernel model alone, at allocator speed (an approximation: see docs/cost-model.md)",
+    )
     .option("--runs <names>", "only these runs, comma-separated")
     .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
     .option("--perfetto-run <name>", "the run to trace (default: the first)")
@@ -88,6 +96,23 @@ function nonNegative(name: string, v: string, integer: boolean): number {
   return n;
 }
 
+const DURATION_UNITS_NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, min: 60e9, h: 3600e9 };
+
+/** A duration with a unit (`500ms`, `10s`, `30min`, `2h`; a bare number is ms), in ms. */
+export function parseDurationMs(flag: string, v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|min|h)?\s*$/.exec(v);
+  if (m === null) {
+    throw new InputError(`${flag}: expected a duration such as 500ms, 10s, 30min or 2h, found ${quote(v)}`);
+  }
+  // Whole nanoseconds, as the engine counts time (1.5s is 1500 ms exactly, 0.5ns is refused).
+  const ns = Number(m[1]) * DURATION_UNITS_NS[m[2] ?? "ms"];
+  const whole = Math.round(ns);
+  if (Math.abs(ns - whole) > 1e-6 * Math.max(1, ns)) {
+    throw new InputError(`${flag}: expected whole nanoseconds, found ${quote(v)}`);
+  }
+  return whole / 1e6;
+}
+
 function applyCliOverrides(s: Scenario, o: RunOpts): void {
   if (o.seed !== undefined) s.seed = nonNegative("--seed", o.seed, true);
   const kernel = parseKernelOption(o.kernel);
@@ -96,7 +121,13 @@ function applyCliOverrides(s: Scenario, o: RunOpts): void {
     s.durationMs = nonNegative("--duration", o.duration, false);
     if (s.durationMs === 0) throw new InputError("--duration: expected a positive number of ms, found 0");
   }
-  if (o.warmup !== undefined) s.warmupMs = nonNegative("--warmup", o.warmup, false);
+  if (o.warmup !== undefined) {
+    s.warmupMs = parseDurationMs("--warmup", o.warmup);
+    if (s.warmupMs > WARMUP_MS_MAX) {
+      throw new InputError(`--warmup: expected at most 24h, found ${quote(o.warmup)}`);
+    }
+  }
+  if (o.fastForward) s.fastForward = true;
   if (o.runs !== undefined) {
     const want = o.runs.split(",").map((x) => x.trim());
     for (const w of want) {

@@ -1,10 +1,10 @@
 /**
  * A recording of the DMA calls a timed run made through the seam (seam.ts):
  * for each `dma_map_sg()` / `dma_unmap_sg()`, its kind, the CPU that made it,
- * the request, the engine time and the request's SG entry sizes. A
- * fast-forward (fast-forward.ts) repeats such a stream on the kernel model
- * alone. Struct of arrays (house style: typed arrays in hot paths), grown by
- * doubling, so recording allocates nothing per call once warm.
+ * the request, the engine time, and for a map the IOVA length it took. A
+ * fast-forward (fast-forward.ts) issues such a stream again on the kernel
+ * model alone. Struct of arrays (house style: typed arrays in hot paths),
+ * grown by doubling, so recording allocates nothing per call once warm.
  */
 
 export const DMA_MAP = 0;
@@ -17,42 +17,24 @@ export class DmaCallRecorder {
   cpu = new Int32Array(1024);
   requestId = new Float64Array(1024);
   timeNs = new Float64Array(1024);
-  /** The call's SG entries are `segBytes[segStart[i] .. segStart[i] + segCount[i])`. */
-  segStart = new Int32Array(1024);
-  segCount = new Int32Array(1024);
-  segBytes = new Float64Array(4096);
-  private segLength = 0;
+  /** A map's IOVA length in bytes, as `dma_unmap_sg()` will free it; 0 for an unmap. */
+  iovaBytes = new Float64Array(1024);
 
-  record(kind: number, cpu: number, requestId: number, timeNs: number, segments: readonly number[]): void {
+  record(kind: number, cpu: number, requestId: number, timeNs: number, iovaBytes: number): void {
     const i = this.length;
-    if (i === this.kind.length) this.grow();
+    if (i === this.kind.length) {
+      this.kind = grown(this.kind);
+      this.cpu = grown(this.cpu);
+      this.requestId = grown(this.requestId);
+      this.timeNs = grown(this.timeNs);
+      this.iovaBytes = grown(this.iovaBytes);
+    }
     this.kind[i] = kind;
     this.cpu[i] = cpu;
     this.requestId[i] = requestId;
     this.timeNs[i] = timeNs;
-    this.segStart[i] = this.segLength;
-    this.segCount[i] = segments.length;
-    while (this.segLength + segments.length > this.segBytes.length) this.segBytes = grown(this.segBytes);
-    for (let j = 0; j < segments.length; j++) this.segBytes[this.segLength + j] = segments[j];
-    this.segLength += segments.length;
+    this.iovaBytes[i] = iovaBytes;
     this.length = i + 1;
-  }
-
-  /** The SG entry sizes of call `i`, as a fresh array. */
-  segmentsOf(i: number): number[] {
-    const out: number[] = [];
-    const s = this.segStart[i];
-    for (let j = 0; j < this.segCount[i]; j++) out.push(this.segBytes[s + j]);
-    return out;
-  }
-
-  private grow(): void {
-    this.kind = grown(this.kind);
-    this.cpu = grown(this.cpu);
-    this.requestId = grown(this.requestId);
-    this.timeNs = grown(this.timeNs);
-    this.segStart = grown(this.segStart);
-    this.segCount = grown(this.segCount);
   }
 }
 

@@ -25,10 +25,10 @@
  * within the noise of other seeds.
  */
 
-import type { MappedSg } from "../dma/iommu-dma.ts";
 import { assert } from "../stdx/assert.ts";
+import type { Prng } from "../stdx/prng.ts";
 import { DMA_MAP, type DmaCallRecorder } from "./dma-record.ts";
-import type { KernelDmaSeam } from "./seam.ts";
+import { iovaSpan, type KernelDmaSeam } from "./seam.ts";
 
 /** One cycle of a recorded stream, its requests numbered 0..slots-1. */
 export interface DmaCycle {
@@ -111,12 +111,21 @@ export function findCycle(rec: DmaCallRecorder, endNs: number, liveAtEnd: number
  * first starting `cycle.spanNs` after the recorded one, and moves the
  * kernel's clock ahead of the engine's by `cycles * cycle.spanNs`. The
  * engine's time must be the end of the recording.
+ *
+ * Each call keeps its CPU, its place and its time; each map's IOVA length is
+ * drawn (with `prng`) from the lengths the recording's maps took. A stream
+ * replayed as it was would repeat one window's pairs of CPU and size class
+ * forever, while in time every CPU meets, now and then, every size the block
+ * layer's merging makes — and the first map of a size class on a CPU pulls
+ * a whole magazine from the depot onto it: that is how cached IOVAs pile up
+ * over hours (docs/cost-model.md, "Ageing fast-forward").
  */
 export function fastForward(
   seam: KernelDmaSeam,
   rec: DmaCallRecorder,
   cycle: DmaCycle,
   cycles: number,
+  prng: Prng,
   onProgress?: (cyclesDone: number) => void,
 ): void {
   assert(Number.isSafeInteger(cycles) && cycles >= 0, "whole cycles");
@@ -125,6 +134,9 @@ export function fastForward(
   const kernel = seam.kernel;
   const dev = seam.dev;
   const g = seam.cookie.iovad.granule;
+  const lengths: number[] = [];
+  for (let i = cycle.first; i < rec.length; i++) if (rec.kind[i] === DMA_MAP) lengths.push(rec.iovaBytes[i]);
+  assert(lengths.length > 0, "a cycle maps");
   // Each live mapping as its IOVA and length in bytes: all an unmap needs.
   const iova = new Float64Array(cycle.slots);
   const bytes = new Float64Array(cycle.slots);
@@ -132,14 +144,10 @@ export function fastForward(
   for (let j = 0; j < cycle.carriedIn.length; j++) {
     const m = seam.mappingOf(cycle.carriedOutIds[j]);
     assert(m !== undefined, "a carried request is live in the timed run");
-    const [a, n] = span(m, g);
+    const [a, n] = iovaSpan(m, g);
     iova[cycle.carriedIn[j]] = a;
     bytes[cycle.carriedIn[j]] = n;
   }
-  // The first cycle maps each SG list as the seam does and learns its IOVA length; later
-  // cycles allocate that length directly (dma_map_sg and dma_map_page take the same path
-  // through iommu_dma_alloc_iova, DMA-5.2/5.5), at allocator speed.
-  const lenOf = new Float64Array(cycle.calls);
   const base = seam.kernelOffsetNs;
   for (let k = 1; k <= cycles; k++) {
     const shift = base + k * cycle.spanNs;
@@ -149,19 +157,12 @@ export function fastForward(
       const s = cycle.slot[i];
       const cpu = rec.cpu[r];
       if (rec.kind[r] === DMA_MAP) {
-        if (k === 1) {
-          const m = dma.mapSg(dev, cpu, seam.sgList(rec.segmentsOf(r)));
-          assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
-          const [a, n] = span(m, g);
-          iova[s] = a;
-          bytes[s] = n;
-          lenOf[i] = n;
-        } else {
-          const a = dma.mapPhys(dev, cpu, 0, lenOf[i]);
-          assert(a !== null, "dma_map failed: the IOVA space is exhausted");
-          iova[s] = a;
-          bytes[s] = lenOf[i];
-        }
+        // dma_map_sg and dma_map_page take the same path through iommu_dma_alloc_iova (DMA-5.2, 5.5).
+        const n = lengths[prng.below(lengths.length)];
+        const a = dma.mapPhys(dev, cpu, 0, n);
+        assert(a !== null, "dma_map failed: the IOVA space is exhausted");
+        iova[s] = a;
+        bytes[s] = n;
       } else {
         assert(dma.unmapPhys(dev, cpu, iova[s], bytes[s]), "dma_unmap of a live mapping failed");
       }
@@ -180,17 +181,4 @@ export function fastForward(
     const s = cycle.carriedOut[j];
     seam.setMapping(cycle.carriedOutIds[j], { nents: 1, segments: [{ dmaAddr: iova[s], length: bytes[s] }] });
   }
-}
-
-/**
- * The IOVA a mapped SG list holds and its length in bytes, as
- * `iommu_dma_unmap_sg()` frees it (DMA-5.7): from the first segment's page to
- * the end of the last, rounded up to the granule.
- */
-function span(m: MappedSg, g: number): [number, number] {
-  assert(m.nents > 0 && !m.perEntry, "a fast-forward repeats one IOVA per SG list");
-  const first = m.segments[0].dmaAddr;
-  const last = m.segments[m.segments.length - 1];
-  const start = first - (first % g);
-  return [start, Math.ceil((last.dmaAddr + last.length - start) / g) * g];
 }

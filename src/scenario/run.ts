@@ -22,9 +22,9 @@ import { expandJobs, parseFioJobFile } from "../workload/fio.ts";
 import { FioRun } from "../workload/fio-run.ts";
 import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
-import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
 import { DmaCallRecorder } from "./dma-record.ts";
 import { fastForward, findCycle } from "./fast-forward.ts";
+import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
 import { KernelDmaSeam } from "./seam.ts";
 
 const MS = 1_000_000;
@@ -185,24 +185,10 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   let measuring = false;
   let from = startNs;
   let fastForwardedNs = 0;
-  const ff = fastForwardWindow(s);
-  if (ff !== null) {
-    // Timed at first (the stream settles), then recorded, then repeated on the kernel model alone.
-    engine.run(startNs + ff.settleNs);
-    const rec = new DmaCallRecorder();
-    seam.recorder = rec;
-    engine.run(startNs + ff.settleNs + ff.recordNs);
-    seam.recorder = null;
-    const cycle = findCycle(rec, engine.nowNs, seam.live, ff.recordNs / 2);
-    const cycles = cycle === null ? 0 : Math.floor((warmupEndNs - engine.nowNs) / cycle.spanNs);
-    if (cycle !== null && cycles > 0) {
-      const total = endNs - startNs;
-      const doneBefore = engine.nowNs - startNs;
-      fastForward(seam, rec, cycle, cycles, (k) =>
-        opts.onProgress?.((doneBefore + k * cycle.spanNs) / total),
-      );
-      fastForwardedNs = cycles * cycle.spanNs;
-    }
+  if (fastForwards(s)) {
+    fastForwardedNs = ageFast(engine, seam, startNs, warmupEndNs, (done) =>
+      opts.onProgress?.((done - startNs) / (endNs - startNs)),
+    );
     from = engine.nowNs;
   }
   // With a fast-forward the engine's clock stays behind the kernel's by what it skipped.
@@ -224,24 +210,62 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   return collect(s, run, k, figures(fio, net, trace), seam, cpus, ql?.maxSectorsKb ?? 0);
 }
 
-/** Timed before the recording starts: fio threads, queues and caches settle. */
-const FAST_FORWARD_SETTLE_NS = 10 * MS;
-/** The stream recorded for the fast-forward to repeat. */
-const FAST_FORWARD_RECORD_NS = 100 * MS;
-/** `fastForward: auto` fast-forwards warm-ups longer than this (the longest a timed warm-up could be before). */
-export const FAST_FORWARD_AUTO_MS = 10_000;
+/** Timed before the first recording: fio threads, queues and caches settle. */
+const FF_SETTLE_NS = 10 * MS;
+/** Each stretch of the stream recorded in time for a fast-forward to repeat. */
+const FF_RECORD_NS = 20 * MS;
+/** Each fast-forward covers at least this many recorded stretches... */
+const FF_MIN_RATIO = 4;
+/** ...or this share of the age reached so far, whichever is more. */
+const FF_AGE_SHARE = 0.25;
+/**
+ * Whether the warm-up is fast-forwarded: only when the scenario asks
+ * (`fastForward: true`, `--fast-forward`), as it ages the allocator more
+ * slowly than time does (docs/cost-model.md, "Ageing fast-forward"); never
+ * for a trace workload (a trace is not a stream to repeat).
+ */
+function fastForwards(s: Scenario): boolean {
+  return s.fastForward && s.workload.kind !== "trace";
+}
 
 /**
- * The timed stretches before a fast-forward (fast-forward.ts), or null for a
- * warm-up run wholly in time: `fastForward: off`, a trace workload (a trace
- * is not a stream to repeat), or a warm-up too short to gain from it.
+ * Ages the machine to `warmupEndNs` (kernel time) by turns: a stretch in
+ * time, recorded, then a fast-forward repeating it on the kernel model alone
+ * (fast-forward.ts) for a quarter of the age reached (at least four
+ * stretches), so that what the ageing changes in the stream (request sizes as
+ * merging follows the disks' and the locks' pace, which CPUs map) comes back
+ * into it at every turn, on a geometric time scale. The last stretch before
+ * the end runs in time. Returns the kernel time skipped.
  */
-function fastForwardWindow(s: Scenario): { settleNs: number; recordNs: number } | null {
-  if (s.workload.kind === "trace" || s.fastForward === "off") return null;
-  if (s.fastForward === "auto" && s.warmupMs <= FAST_FORWARD_AUTO_MS) return null;
-  // At least one whole cycle must fit after the recording.
-  if ((s.warmupMs * MS) < FAST_FORWARD_SETTLE_NS + 2 * FAST_FORWARD_RECORD_NS) return null;
-  return { settleNs: FAST_FORWARD_SETTLE_NS, recordNs: FAST_FORWARD_RECORD_NS };
+function ageFast(
+  engine: Engine,
+  seam: KernelDmaSeam,
+  startNs: number,
+  warmupEndNs: number,
+  onProgress: (kernelNs: number) => void,
+): number {
+  // Too short to gain: the warm-up runs in time.
+  if (warmupEndNs - startNs < FF_SETTLE_NS + (FF_MIN_RATIO + 2) * FF_RECORD_NS) return 0;
+  engine.run(startNs + FF_SETTLE_NS);
+  // Only a fast-forwarded run draws these numbers: a timed one stays as it was.
+  const prng = engine.prng.derive();
+  // Each turn needs room for its recording, one cycle at least, and a last stretch in time.
+  while (warmupEndNs - seam.kernelTimeNs >= 3 * FF_RECORD_NS) {
+    const rec = new DmaCallRecorder();
+    seam.recorder = rec;
+    engine.run(engine.nowNs + FF_RECORD_NS);
+    seam.recorder = null;
+    const left = warmupEndNs - seam.kernelTimeNs;
+    const cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
+    if (cycle === null) break;
+    const wantNs = Math.max(FF_MIN_RATIO * cycle.spanNs, FF_AGE_SHARE * (seam.kernelTimeNs - startNs));
+    // Whole cycles, leaving at least one recorded stretch to the end in time.
+    const cycles = Math.floor(Math.min(wantNs, left - FF_RECORD_NS) / cycle.spanNs);
+    if (cycles <= 0) break;
+    const before = seam.kernelTimeNs;
+    fastForward(seam, rec, cycle, cycles, prng, (k) => onProgress(before + k * cycle.spanNs));
+  }
+  return seam.kernelOffsetNs;
 }
 
 /** What runs and what collect() reads, for either workload. */

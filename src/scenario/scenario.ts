@@ -28,7 +28,6 @@ import {
 
 export type RangeSource = "default" | "cmdline" | "driver" | "sysfs";
 export type IommuMode = "strict" | "lazy";
-export type FastForward = "auto" | "on" | "off";
 /** The longest warm-up a scenario may ask for: 24 simulated hours (fast-forwarded). */
 export const WARMUP_MS_MAX = 24 * 3600 * 1000;
 
@@ -112,9 +111,10 @@ export interface Scenario {
   warmupMs: number;
   /**
    * Whether the warm-up is fast-forwarded (scenario/fast-forward.ts: the DMA
-   * stream repeated on the kernel model alone); `auto`: when it is longer than 10 s.
+   * stream repeated on the kernel model alone, at allocator speed). An
+   * approximation that ages more slowly than time (docs/cost-model.md), so off unless asked for.
    */
-  fastForward: FastForward;
+  fastForward: boolean;
   disks: DiskParams & { count: number };
   hba: { canQueue: number; linkBytesPerSec: number };
   /** Which CPU takes a request's completion interrupt: the dispatching CPU, or hisi_sas v3's managed affinity. */
@@ -170,7 +170,7 @@ export function seedScenario(): Scenario {
     // 200 ms); the six runs take about 25 s on a 2-core machine (docs/cost-model.md, "Run length").
     durationMs: 500,
     warmupMs: 1000,
-    fastForward: "auto",
+    fastForward: false,
     disks: { count: 12, ...DEVICE_PRESETS.sasSsd12g, queueDepth: 32 },
     hba: { canQueue: 4096, linkBytesPerSec: 7.4e9 },
     // hisi_sas v3: managed interrupt affinity, 16 completion queues over 128 CPUs.
@@ -204,7 +204,7 @@ const scenarioSchema = z
     seed: z.number().int().nonnegative().optional(),
     durationMs: z.number().positive().max(10_000).optional(),
     warmupMs: z.number().nonnegative().max(WARMUP_MS_MAX).optional(),
-    fastForward: z.enum(["auto", "on", "off"]).optional(),
+    fastForward: z.boolean().optional(),
     disks: z
       .object({
         count: posInt.max(64).optional(),

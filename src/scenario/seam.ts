@@ -71,6 +71,19 @@ function emptyStats(classes: number): SeamStats {
   };
 }
 
+/**
+ * The IOVA a mapped SG list holds and its length in bytes, as
+ * `iommu_dma_unmap_sg()` frees it (DMA-5.7): from the first segment's page to
+ * the end of the last, rounded up to the granule.
+ */
+export function iovaSpan(m: MappedSg, granule: number): [number, number] {
+  assert(m.nents > 0 && !m.perEntry, "one IOVA per SG list");
+  const first = m.segments[0].dmaAddr;
+  const last = m.segments[m.segments.length - 1];
+  const start = first - (first % granule);
+  return [start, Math.ceil((last.dmaAddr + last.length - start) / granule) * granule];
+}
+
 /** Size classes reported: enough for any mapping of the seed's HBA (2^20 pages would be 4 GiB). */
 export const REPORT_CLASSES = 12;
 
@@ -226,11 +239,13 @@ export class KernelDmaSeam implements DmaSeam {
 
   map(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
-    this.recorder?.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, segments);
     const snap = this.snapshot();
     const m = this.kernel.dma.mapSg(this.dev, cpu.id, this.sgList(segments));
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
     this.mapped.set(requestId, m);
+    if (this.recorder !== null) {
+      this.recorder.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, iovaSpan(m, this.cookie.iovad.granule)[1]);
+    }
     const rec = emptyKernelOpRecord("map");
     const hits = this.diff(rec, snap);
     let pages = 0;
@@ -246,7 +261,7 @@ export class KernelDmaSeam implements DmaSeam {
 
   unmap(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
-    this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, segments);
+    this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, 0);
     const m = this.mapped.get(requestId);
     assert(m !== undefined, "unmap of a request never mapped");
     this.mapped.delete(requestId);
