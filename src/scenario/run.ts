@@ -211,9 +211,9 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
 }
 
 /** Timed before the first recording: fio threads, queues and caches settle. */
-const FF_SETTLE_NS = 10 * MS;
+const FF_SETTLE_NS = 300 * MS;
 /** Each stretch of the stream recorded in time for a fast-forward to repeat. */
-const FF_RECORD_NS = 20 * MS;
+const FF_RECORD_NS = 50 * MS;
 /** Each fast-forward covers at least this many recorded stretches... */
 const FF_MIN_RATIO = 4;
 /** ...or this share of the age reached so far, whichever is more. */
