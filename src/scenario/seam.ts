@@ -71,6 +71,25 @@ function emptyStats(classes: number): SeamStats {
   };
 }
 
+/** Empties a record for the next call of its kind (its arrays keep their storage). */
+function clearRecord(rec: KernelOpRecord): KernelOpRecord {
+  rec.magazineOps = 0;
+  rec.magazineAllocs = 0;
+  rec.depotLocks.length = 0;
+  rec.depotOps.length = 0;
+  rec.treeLock = null;
+  rec.treeAllocWalkSteps.length = 0;
+  rec.treeFrees = 0;
+  rec.pagesMapped = 0;
+  rec.pagesUnmapped = 0;
+  rec.iq = null;
+  rec.invalidations = 0;
+  rec.syncs = 0;
+  rec.flushQueueOps = 0;
+  rec.flushAlls = 0;
+  return rec;
+}
+
 /**
  * The IOVA a mapped SG list holds and its length in bytes, as
  * `iommu_dma_unmap_sg()` frees it (DMA-5.7): from the first segment's page to
@@ -109,6 +128,10 @@ export class KernelDmaSeam implements DmaSeam {
   private readonly pops0: Float64Array;
   private readonly overflows0: Float64Array;
   private readonly uncacheable = { n: 0 };
+  // One record per kind, cleared before each call: no allocation per DMA call.
+  private readonly mapRec = emptyKernelOpRecord("map");
+  private readonly unmapRec = emptyKernelOpRecord("unmap");
+  private readonly snap = { searches: 0, allocs: 0, steps: 0, frees: 0, mags: 0 };
   /** Kernel time minus engine time: what a fast-forward (fast-forward.ts) moved the kernel's clock ahead by. */
   kernelOffsetNs = 0;
   /** While set, every map and unmap is appended to it (the stream a fast-forward repeats). */
@@ -172,13 +195,13 @@ export class KernelDmaSeam implements DmaSeam {
       this.overflows0[c] = s.depotOverflows[c];
     }
     this.uncacheable.n = s.uncacheableAllocs;
-    return {
-      searches: s.treeSearches,
-      allocs: s.treeAllocs,
-      steps: s.walkSteps,
-      frees: s.treeFrees,
-      mags: s.magazinesAllocated,
-    };
+    const snap = this.snap;
+    snap.searches = s.treeSearches;
+    snap.allocs = s.treeAllocs;
+    snap.steps = s.walkSteps;
+    snap.frees = s.treeFrees;
+    snap.mags = s.magazinesAllocated;
+    return snap;
   }
 
   /** Fills the allocator part of `rec` from the counters' change since `snap`. */
@@ -246,7 +269,7 @@ export class KernelDmaSeam implements DmaSeam {
     if (this.recorder !== null) {
       this.recorder.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, iovaSpan(m, this.cookie.iovad.granule)[1]);
     }
-    const rec = emptyKernelOpRecord("map");
+    const rec = clearRecord(this.mapRec);
     const hits = this.diff(rec, snap);
     let pages = 0;
     for (const l of segments) pages += Math.ceil(l / 4096);
@@ -269,7 +292,7 @@ export class KernelDmaSeam implements DmaSeam {
     const flushes0 = fq === null ? 0 : fq.flushes;
     const snap = this.snapshot();
     assert(this.kernel.dma.unmapSg(this.dev, cpu.id, m), "dma_unmap_sg of a live mapping failed");
-    const rec = emptyKernelOpRecord("unmap");
+    const rec = clearRecord(this.unmapRec);
     this.diff(rec, snap);
     // The per-call frees into the rcache are magazine ops the counters above do not see.
     rec.magazineOps += 1;
