@@ -40,6 +40,16 @@ const C_NS: Record<string, { process: number; exec: number }> = {
   "tree-path": { process: 3007.0, exec: 3260.7 },
   ageing: { process: 703.1, exec: 534.3 },
 };
+/**
+ * The C process figures re-measured on 2026-12-04 (the same README, "Re-measured": the oracle
+ * paired run by run with `iovalab ops`, medians), ns per op: the hit-path one is 1.8 times
+ * faster than the first. Issue 15 asks for the process targets against these.
+ */
+const C_PROCESS_REMEASURED_NS: Record<string, number> = {
+  "hit-path": 0.265e9 / 2000015,
+  "tree-path": 6.0e9 / 2000000,
+  ageing: 1.3e9 / 2000002,
+};
 /** Issue 6's targets as ratios to C. */
 const TARGET: Record<string, { process: number; exec: number }> = {
   "hit-path": { process: 1.5, exec: 2 },
@@ -69,8 +79,8 @@ if (!existsSync(PERF)) {
 } else {
   const dir = mkdtempSync(join(tmpdir(), "iovalab-bench-"));
   say("");
-  say("| vector | ops | process ns/op | x C | target | exec ns/op | x C | target | exact |");
-  say("|---|---|---|---|---|---|---|---|---|");
+  say("| vector | ops | process ns/op | x C | x C re-measured | target | exec ns/op | x C | target | exact |");
+  say("|---|---|---|---|---|---|---|---|---|---|");
   for (const name of ["hit-path", "tree-path", "ageing"]) {
     const script = gunzipSync(readFileSync(join(PERF, `${name}.iovaops.gz`)));
     const expected = gunzipSync(readFileSync(join(PERF, `${name}.expected.gz`))).toString("latin1");
@@ -110,10 +120,11 @@ if (!existsSync(PERF)) {
     const p = (median(proc) * 1e6) / c.count;
     const e = (median(exec) * 1e6) / c.count;
     const cp = p / C_NS[name].process;
+    const cr = p / C_PROCESS_REMEASURED_NS[name];
     const ce = e / C_NS[name].exec;
     const mark = (x: number, t: number) => `${x.toFixed(2)} ${x <= t ? "(met)" : "(missed)"}`;
     say(
-      `| ${name} | ${c.count} | ${p.toFixed(1)} | ${mark(cp, TARGET[name].process)} | <= ${TARGET[name].process} | ${e.toFixed(1)} | ${mark(ce, TARGET[name].exec)} | <= ${TARGET[name].exec} | ${exact ? "yes" : "NO"} |`,
+      `| ${name} | ${c.count} | ${p.toFixed(1)} | ${mark(cp, TARGET[name].process)} | ${mark(cr, TARGET[name].process)} | <= ${TARGET[name].process} | ${e.toFixed(1)} | ${mark(ce, TARGET[name].exec)} | <= ${TARGET[name].exec} | ${exact ? "yes" : "NO"} |`,
     );
     if (!exact) process.exitCode = 1;
   }
