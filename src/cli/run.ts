@@ -31,6 +31,7 @@ interface RunOpts {
   kernel?: string;
   duration?: string;
   warmup?: string;
+  fastForward?: boolean;
   runs?: string;
   perfetto?: string;
   perfettoRun?: string;
@@ -48,7 +49,14 @@ export function registerRun(program: Command): void {
     .option("--seed <n>", "seed (overrides the scenario's)")
     .option("--kernel <profile>", "kernel profile: mainline, 6.1, 5.15 or 5.10 (overrides the scenario's)")
     .option("--duration <ms>", "simulated milliseconds measured per run (overrides the scenario's)")
-    .option("--warmup <ms>", "simulated milliseconds of warm-up per run (overrides the scenario's)")
+    .option(
+      "--warmup <duration>",
+      "simulated warm-up per run, with a unit: 500ms, 10s, 30min, 2h (a bare number is ms; overrides the scenario's)",
+    )
+    .option(
+      "--fast-forward",
+      "age the warm-up on the kernel model alone, at allocator speed (an approximation: see docs/cost-model.md)",
+    )
     .option("--runs <names>", "only these runs, comma-separated")
     .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
     .option("--perfetto-run <name>", "the run to trace (default: the first)")
@@ -97,6 +105,7 @@ function applyCliOverrides(s: Scenario, o: RunOpts): void {
   if (kernel !== undefined) s.kernel = kernel;
   if (o.duration !== undefined) s.durationMs = parseDurationMs("--duration", o.duration, true);
   if (o.warmup !== undefined) s.warmupMs = parseDurationMs("--warmup", o.warmup);
+  if (o.fastForward) s.fastForward = true;
   if (o.runs !== undefined) {
     const want = o.runs.split(",").map((x) => x.trim());
     for (const w of want) {

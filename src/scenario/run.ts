@@ -22,6 +22,8 @@ import { expandJobs, parseFioJobFile } from "../workload/fio.ts";
 import { FioRun } from "../workload/fio-run.ts";
 import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
+import { DmaCallRecorder } from "./dma-record.ts";
+import { fastForward, findCycle } from "./fast-forward.ts";
 import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
 import { KernelDmaSeam } from "./seam.ts";
 
@@ -188,21 +190,90 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   const endNs = warmupEndNs + Math.round(s.durationMs * MS);
   opts.observe?.({ engine, kernel: k, seam, cpus, fio, net, startNs, warmupEndNs, endNs });
   const slices = 50;
-  const step = (endNs - startNs) / slices;
   let measuring = false;
+  let from = startNs;
+  let fastForwardedNs = 0;
+  if (fastForwards(s)) {
+    fastForwardedNs = ageFast(engine, seam, startNs, warmupEndNs, (done) =>
+      opts.onProgress?.((done - startNs) / (endNs - startNs)),
+    );
+    from = engine.nowNs;
+  }
+  // With a fast-forward the engine's clock stays behind the kernel's by what it skipped.
+  const warmupEndEngineNs = warmupEndNs - fastForwardedNs;
+  const endEngineNs = endNs - fastForwardedNs;
+  const step = (endEngineNs - from) / slices;
   for (let i = 1; i <= slices; i++) {
-    const t = startNs + Math.round(step * i);
-    if (!measuring && t >= warmupEndNs) {
-      engine.run(warmupEndNs);
+    const t = from + Math.round(step * i);
+    if (!measuring && t >= warmupEndEngineNs) {
+      engine.run(warmupEndEngineNs);
       resetAll(runner, seam, cpus);
       measuring = true;
     }
     engine.run(t);
-    opts.onProgress?.(i / slices);
+    opts.onProgress?.((fastForwardedNs + t - startNs) / (endNs - startNs));
   }
-  assert(measuring && engine.nowNs === endNs, "the run ends at its end");
-  k.advanceTo(engine.nowNs);
+  assert(measuring && engine.nowNs === endEngineNs, "the run ends at its end");
+  k.advanceTo(seam.kernelTimeNs);
   return collect(s, run, k, figures(fio, net, trace), seam, cpus, ql?.maxSectorsKb ?? 0);
+}
+
+/** Timed before the first recording: fio threads, queues and caches settle. */
+const FF_SETTLE_NS = 300 * MS;
+/** Each stretch of the stream recorded in time for a fast-forward to repeat. */
+const FF_RECORD_NS = 50 * MS;
+/** Each fast-forward covers at least this many recorded stretches... */
+const FF_MIN_RATIO = 4;
+/** ...or this share of the age reached so far, whichever is more. */
+const FF_AGE_SHARE = 0.25;
+/**
+ * Whether the warm-up is fast-forwarded: only when the scenario asks
+ * (`fastForward: true`, `--fast-forward`), as it ages the allocator more
+ * slowly than time does (docs/cost-model.md, "Ageing fast-forward"); never
+ * for a trace workload (a trace is not a stream to repeat).
+ */
+function fastForwards(s: Scenario): boolean {
+  return s.fastForward && s.workload.kind !== "trace";
+}
+
+/**
+ * Ages the machine to `warmupEndNs` (kernel time) by turns: a stretch in
+ * time, recorded, then a fast-forward repeating it on the kernel model alone
+ * (fast-forward.ts) for a quarter of the age reached (at least four
+ * stretches), so that what the ageing changes in the stream (request sizes as
+ * merging follows the disks' and the locks' pace, which CPUs map) comes back
+ * into it at every turn, on a geometric time scale. The last stretch before
+ * the end runs in time. Returns the kernel time skipped.
+ */
+function ageFast(
+  engine: Engine,
+  seam: KernelDmaSeam,
+  startNs: number,
+  warmupEndNs: number,
+  onProgress: (kernelNs: number) => void,
+): number {
+  // Too short to gain: the warm-up runs in time.
+  if (warmupEndNs - startNs < FF_SETTLE_NS + (FF_MIN_RATIO + 2) * FF_RECORD_NS) return 0;
+  engine.run(startNs + FF_SETTLE_NS);
+  // Only a fast-forwarded run draws these numbers: a timed one stays as it was.
+  const prng = engine.prng.derive();
+  // Each turn needs room for its recording, one cycle at least, and a last stretch in time.
+  while (warmupEndNs - seam.kernelTimeNs >= 3 * FF_RECORD_NS) {
+    const rec = new DmaCallRecorder();
+    seam.recorder = rec;
+    engine.run(engine.nowNs + FF_RECORD_NS);
+    seam.recorder = null;
+    const left = warmupEndNs - seam.kernelTimeNs;
+    const cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
+    if (cycle === null) break;
+    const wantNs = Math.max(FF_MIN_RATIO * cycle.spanNs, FF_AGE_SHARE * (seam.kernelTimeNs - startNs));
+    // Whole cycles, leaving at least one recorded stretch to the end in time.
+    const cycles = Math.floor(Math.min(wantNs, left - FF_RECORD_NS) / cycle.spanNs);
+    if (cycles <= 0) break;
+    const before = seam.kernelTimeNs;
+    fastForward(seam, rec, cycle, cycles, prng, (k) => onProgress(before + k * cycle.spanNs));
+  }
+  return seam.kernelOffsetNs;
 }
 
 /** What runs and what collect() reads, for either workload. */

@@ -30,6 +30,7 @@ import {
 
 export type RangeSource = "default" | "cmdline" | "driver" | "sysfs";
 export type IommuMode = "strict" | "lazy";
+/** The longest warm-up a scenario may ask for: 24 simulated hours (fast-forwarded). */
 
 export interface RunSpec {
   name: string;
@@ -107,8 +108,14 @@ export interface Scenario {
   seed: number;
   /** Simulated time measured, after the warm-up (ms). */
   durationMs: number;
-  /** Simulated time run before the figures start (ms): magazines fill, merging settles. */
+  /** Simulated time run before the figures start (ms): magazines fill, merging settles, the allocator ages. */
   warmupMs: number;
+  /**
+   * Whether the warm-up is fast-forwarded (scenario/fast-forward.ts: the DMA
+   * stream repeated on the kernel model alone, at allocator speed). An
+   * approximation that ages more slowly than time (docs/cost-model.md), so off unless asked for.
+   */
+  fastForward: boolean;
   disks: DiskParams & { count: number };
   hba: { canQueue: number; linkBytesPerSec: number };
   /** Which CPU takes a request's completion interrupt: the dispatching CPU, or hisi_sas v3's managed affinity. */
@@ -164,6 +171,7 @@ export function seedScenario(): Scenario {
     // 200 ms); the six runs take about 25 s on a 2-core machine (docs/cost-model.md, "Run length").
     durationMs: 500,
     warmupMs: 1000,
+    fastForward: false,
     disks: { count: 12, ...DEVICE_PRESETS.sasSsd12g, queueDepth: 32 },
     hba: { canQueue: 4096, linkBytesPerSec: 7.4e9 },
     // hisi_sas v3: managed interrupt affinity, 16 completion queues over 128 CPUs.
@@ -197,6 +205,7 @@ const scenarioSchema = z
     seed: z.number().int().nonnegative().optional(),
     durationMs: z.number().positive().max(MAX_DURATION_MS).optional(),
     warmupMs: z.number().nonnegative().max(MAX_DURATION_MS).optional(),
+    fastForward: z.boolean().optional(),
     disks: z
       .object({
         count: posInt.max(64).optional(),
@@ -273,6 +282,7 @@ export function applyInput(input: ScenarioInput): Scenario {
       seed: input.seed,
       durationMs: input.durationMs,
       warmupMs: input.warmupMs,
+      fastForward: input.fastForward,
       completion: input.completion,
       cpusPerCompletionQueue: input.cpusPerCompletionQueue,
       fio: input.fio,

@@ -22,7 +22,7 @@
  * docs/cost-model.md.
  */
 
-import type { IommuDmaCookie, MappedSg } from "../dma/iommu-dma.ts";
+import type { IommuDmaCookie, MappedSg, SgEntry } from "../dma/iommu-dma.ts";
 import type { Device } from "../iommu/device.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
@@ -34,6 +34,7 @@ import type { Script } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
 import type { DmaSeam } from "../workload/fio-run.ts";
+import { DMA_MAP, DMA_UNMAP, type DmaCallRecorder } from "./dma-record.ts";
 
 /** Counters of the seam since the last reset (the figures of a run). */
 export interface SeamStats {
@@ -70,6 +71,38 @@ function emptyStats(classes: number): SeamStats {
   };
 }
 
+/** Empties a record for the next call of its kind (its arrays keep their storage). */
+function clearRecord(rec: KernelOpRecord): KernelOpRecord {
+  rec.magazineOps = 0;
+  rec.magazineAllocs = 0;
+  rec.depotLocks.length = 0;
+  rec.depotOps.length = 0;
+  rec.treeLock = null;
+  rec.treeAllocWalkSteps.length = 0;
+  rec.treeFrees = 0;
+  rec.pagesMapped = 0;
+  rec.pagesUnmapped = 0;
+  rec.iq = null;
+  rec.invalidations = 0;
+  rec.syncs = 0;
+  rec.flushQueueOps = 0;
+  rec.flushAlls = 0;
+  return rec;
+}
+
+/**
+ * The IOVA a mapped SG list holds and its length in bytes, as
+ * `iommu_dma_unmap_sg()` frees it (DMA-5.7): from the first segment's page to
+ * the end of the last, rounded up to the granule.
+ */
+export function iovaSpan(m: MappedSg, granule: number): [number, number] {
+  assert(m.nents > 0 && !m.perEntry, "one IOVA per SG list");
+  const first = m.segments[0].dmaAddr;
+  const last = m.segments[m.segments.length - 1];
+  const start = first - (first % granule);
+  return [start, Math.ceil((last.dmaAddr + last.length - start) / granule) * granule];
+}
+
 /** Size classes reported: enough for any mapping of the seed's HBA (2^20 pages would be 4 GiB). */
 export const REPORT_CLASSES = 12;
 
@@ -95,6 +128,14 @@ export class KernelDmaSeam implements DmaSeam {
   private readonly pops0: Float64Array;
   private readonly overflows0: Float64Array;
   private readonly uncacheable = { n: 0 };
+  // One record per kind, cleared before each call: no allocation per DMA call.
+  private readonly mapRec = emptyKernelOpRecord("map");
+  private readonly unmapRec = emptyKernelOpRecord("unmap");
+  private readonly snap = { searches: 0, allocs: 0, steps: 0, frees: 0, mags: 0 };
+  /** Kernel time minus engine time: what a fast-forward (fast-forward.ts) moved the kernel's clock ahead by. */
+  kernelOffsetNs = 0;
+  /** While set, every map and unmap is appended to it (the stream a fast-forward repeats). */
+  recorder: DmaCallRecorder | null = null;
   /** Called with (cpu, kind, iovaPages, treeSteps) after each DMA call, e.g. by the Perfetto writer. */
   onOp: ((cpu: Cpu, kind: "map" | "unmap", pages: number, path: "rcache" | "tree", steps: number) => void) | null =
     null;
@@ -127,11 +168,16 @@ export class KernelDmaSeam implements DmaSeam {
     this.stats = emptyStats(REPORT_CLASSES);
   }
 
+  /** The kernel's clock: the engine's, plus what fast-forwards added. */
+  get kernelTimeNs(): number {
+    return this.engine.nowNs + this.kernelOffsetNs;
+  }
+
   /** The kernel's clock follows the engine's; a flush-queue timer due by now fires first. */
   private advance(): void {
     const fq = this.cookie.fq;
     const before = fq === null ? 0 : fq.flushes;
-    this.kernel.advanceTo(this.engine.nowNs);
+    this.kernel.advanceTo(this.kernelTimeNs);
     if (fq !== null && fq.flushes > before) {
       const n = fq.flushes - before;
       this.stats.timerFlushes += n;
@@ -149,13 +195,13 @@ export class KernelDmaSeam implements DmaSeam {
       this.overflows0[c] = s.depotOverflows[c];
     }
     this.uncacheable.n = s.uncacheableAllocs;
-    return {
-      searches: s.treeSearches,
-      allocs: s.treeAllocs,
-      steps: s.walkSteps,
-      frees: s.treeFrees,
-      mags: s.magazinesAllocated,
-    };
+    const snap = this.snap;
+    snap.searches = s.treeSearches;
+    snap.allocs = s.treeAllocs;
+    snap.steps = s.walkSteps;
+    snap.frees = s.treeFrees;
+    snap.mags = s.magazinesAllocated;
+    return snap;
   }
 
   /** Fills the allocator part of `rec` from the counters' change since `snap`. */
@@ -194,19 +240,36 @@ export class KernelDmaSeam implements DmaSeam {
     return hits;
   }
 
-  map(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
-    this.advance();
-    const snap = this.snapshot();
-    const sg = segments.map((length) => {
-      // Each 4 KiB bio has its own page: page-aligned, physically apart (no offset, DMA-5.1).
+  /** The SG list of a request: each 4 KiB bio has its own page, page-aligned, physically apart (no offset, DMA-5.1). */
+  sgList(segments: readonly number[]): SgEntry[] {
+    return segments.map((length) => {
       const phys = 0x10_0000_0000 + (this.nextPhysPage % 0x100_0000) * 4096;
       this.nextPhysPage += Math.ceil(length / 4096) + 1;
       return { phys, length };
     });
-    const m = this.kernel.dma.mapSg(this.dev, cpu.id, sg);
+  }
+
+  /** The mapping a live request holds (a fast-forward swaps in the one it made last). */
+  mappingOf(requestId: number): MappedSg | undefined {
+    return this.mapped.get(requestId);
+  }
+
+  /** @internal fast-forward.ts: the live request now holds `m`. */
+  setMapping(requestId: number, m: MappedSg): void {
+    assert(this.mapped.has(requestId), "a fast-forward rebinds only live requests");
+    this.mapped.set(requestId, m);
+  }
+
+  map(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
+    this.advance();
+    const snap = this.snapshot();
+    const m = this.kernel.dma.mapSg(this.dev, cpu.id, this.sgList(segments));
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
     this.mapped.set(requestId, m);
-    const rec = emptyKernelOpRecord("map");
+    if (this.recorder !== null) {
+      this.recorder.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, iovaSpan(m, this.cookie.iovad.granule)[1]);
+    }
+    const rec = clearRecord(this.mapRec);
     const hits = this.diff(rec, snap);
     let pages = 0;
     for (const l of segments) pages += Math.ceil(l / 4096);
@@ -221,6 +284,7 @@ export class KernelDmaSeam implements DmaSeam {
 
   unmap(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
+    this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, 0);
     const m = this.mapped.get(requestId);
     assert(m !== undefined, "unmap of a request never mapped");
     this.mapped.delete(requestId);
@@ -228,7 +292,7 @@ export class KernelDmaSeam implements DmaSeam {
     const flushes0 = fq === null ? 0 : fq.flushes;
     const snap = this.snapshot();
     assert(this.kernel.dma.unmapSg(this.dev, cpu.id, m), "dma_unmap_sg of a live mapping failed");
-    const rec = emptyKernelOpRecord("unmap");
+    const rec = clearRecord(this.unmapRec);
     this.diff(rec, snap);
     // The per-call frees into the rcache are magazine ops the counters above do not see.
     rec.magazineOps += 1;

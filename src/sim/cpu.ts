@@ -321,7 +321,7 @@ export class Cpu implements Checked {
           continue;
         }
         case A_EXIT:
-          assert(this.locksHeld === 0, `${this.name}: task exited holding a lock`);
+          if (this.locksHeld !== 0) assert(false, `${this.name}: task exited holding a lock`);
           this.current = null;
           continue;
         default:

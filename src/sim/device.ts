@@ -164,12 +164,12 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
    * the driver holds the budget while it maps the request (`scsi_mq_get_budget()`).
    */
   reserve(): void {
-    assert(this.canAccept(), `${this.name}: reserve without room`);
+    if (!this.canAccept()) assert(false, `${this.name}: reserve without room`);
     this.reserved++;
   }
 
   submitReserved(req: R): void {
-    assert(this.reserved > 0, `${this.name}: no reservation`);
+    if (this.reserved <= 0) assert(false, `${this.name}: no reservation`);
     this.reserved--;
     this.submit(req);
   }
@@ -179,7 +179,7 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
   }
 
   submit(req: R): void {
-    assert(Number.isSafeInteger(req.bytes) && req.bytes > 0, `${this.name}: request size`);
+    if (!(Number.isSafeInteger(req.bytes) && req.bytes > 0)) assert(false, `${this.name}: request size`);
     this.waitq.push(req);
     this.waitSinceNs.push(this.engine.nowNs);
     this.pump();

@@ -44,6 +44,8 @@ export class LatencyHistogram {
   private readonly counts = new Float64Array(BUCKETS);
   private raw: Float64Array;
   private rawCount = 0;
+  /** The raw samples sorted, kept until the next sample (p50 and p99 of a run sort once). */
+  private sorted: Float64Array | null = null;
 
   readonly exactLimit: number;
 
@@ -61,6 +63,7 @@ export class LatencyHistogram {
     if (ns < this.minNs) this.minNs = ns;
     if (ns > this.maxNs) this.maxNs = ns;
     if (this.count <= this.exactLimit) {
+      this.sorted = null;
       if (this.rawCount === this.raw.length) {
         const bigger = new Float64Array(Math.min(this.exactLimit, this.raw.length * 2));
         bigger.set(this.raw);
@@ -81,8 +84,8 @@ export class LatencyHistogram {
     if (this.count === 0) return 0;
     const rank = Math.ceil(q * this.count);
     if (this.exact) {
-      const sorted = this.raw.slice(0, this.rawCount).sort();
-      return sorted[rank - 1];
+      this.sorted ??= this.raw.slice(0, this.rawCount).sort();
+      return this.sorted[rank - 1];
     }
     let seen = 0;
     for (let b = 0; b < BUCKETS; b++) {
@@ -103,6 +106,7 @@ export class LatencyHistogram {
     this.minNs = Number.POSITIVE_INFINITY;
     this.maxNs = 0;
     this.rawCount = 0;
+    this.sorted = null;
   }
 
   verifyInvariants(): void {

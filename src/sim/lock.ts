@@ -70,7 +70,8 @@ export class SpinLock implements Checked {
 
   /** `spin_lock()`: true if the lock was free and is now `cpu`'s; false if `cpu` now spins. */
   request(cpu: Cpu): boolean {
-    assert(this.holder !== cpu, `${this.name}: ${cpu.name} takes a lock it holds (deadlock)`);
+    // The message is built only on failure: this runs on every lock request.
+    if (this.holder === cpu) assert(false, `${this.name}: ${cpu.name} takes a lock it holds (deadlock)`);
     if (this.holder === null) {
       this.holder = cpu;
       this.acquisitions++;
@@ -85,7 +86,7 @@ export class SpinLock implements Checked {
 
   /** `spin_unlock()`: hands the lock to the next waiter, if any. */
   release(cpu: Cpu): void {
-    assert(this.holder === cpu, `${this.name}: released by ${cpu.name}, which does not hold it`);
+    if (this.holder !== cpu) assert(false, `${this.name}: released by ${cpu.name}, which does not hold it`);
     const now = this.engine.nowNs;
     this.holdNs += now - Math.max(this.heldSinceNs, this.statsSinceNs);
     if (this.waiters.size === 0) {

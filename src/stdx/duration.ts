@@ -19,15 +19,23 @@ export function isDurationMs(ms: number): boolean {
   return Number.isFinite(ms) && ms >= 0 && ms <= MAX_DURATION_MS && Number.isInteger(ms * 1e6);
 }
 
+const DURATION_UNITS_NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, min: 60e9, h: 3600e9 };
+
 /**
- * Parses a duration given as text (a flag, a shell word): a plain decimal
- * number of milliseconds. `what` names it in the message; `positive`
- * refuses 0.
+ * Parses a duration given as text (a flag, a shell word): a decimal number
+ * with a unit (`500ms`, `10s`, `30min`, `2h`; a bare number is ms), in ms.
+ * `what` names it in the message; `positive` refuses 0.
  */
 export function parseDurationMs(what: string, text: string, positive = false): number {
-  const ms = /^[0-9]+(\.[0-9]+)?$/.test(text.trim()) ? Number(text) : Number.NaN;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|min|h)?\s*$/.exec(text);
+  const expected = `${positive ? "positive " : ""}${DURATION_EXPECTED}, or with a unit such as 500ms, 10s, 30min or 2h`;
+  if (m === null) throw new InputError(`${what}: expected ${expected}, found ${quote(text)}`);
+  // Whole nanoseconds, as the engine counts time (1.5s is 1500 ms exactly, 0.5ns is refused).
+  const ns = Number(m[1]) * DURATION_UNITS_NS[m[2] ?? "ms"];
+  const whole = Math.round(ns);
+  const ms = Math.abs(ns - whole) > 1e-6 * Math.max(1, ns) ? Number.NaN : whole / 1e6;
   if (!isDurationMs(ms) || (positive && ms === 0)) {
-    throw new InputError(`${what}: expected ${positive ? "positive " : ""}${DURATION_EXPECTED}, found ${quote(text)}`);
+    throw new InputError(`${what}: expected ${expected}, found ${quote(text)}`);
   }
   return ms;
 }

@@ -106,6 +106,8 @@ interface Thread {
   /** Completions not yet reaped (io_getevents takes them in one call). */
   pendingReaps: number;
   loopScript: Script;
+  /** The thread's task, reused: it is queued only while `running` is false. */
+  task: ScriptTask;
   /** Pieces of a split bio still to be queued; the first waits for a host tag while the thread sleeps. */
   pendingPieces: Bio[];
 }
@@ -219,6 +221,7 @@ export class FioRun {
       assert(disk >= 0 && disk < o.disks, "instance placed on a missing disk");
       assert(inst.cpu < o.cpus.length, "instance placed on a missing CPU");
       const id = this.threads.length;
+      const loopScript = new Script().hook(this.hooks.loop, id);
       this.threads.push({
         inst,
         cpu: o.cpus[inst.cpu],
@@ -228,7 +231,8 @@ export class FioRun {
         blocked: false,
         running: false,
         pendingReaps: 0,
-        loopScript: new Script().hook(this.hooks.loop, id),
+        loopScript,
+        task: new ScriptTask("fio", loopScript),
         pendingPieces: [],
       });
     }
@@ -275,7 +279,8 @@ export class FioRun {
   private wakeThread(t: Thread): void {
     if (t.running) return;
     t.running = true;
-    t.cpu.enqueue(new ScriptTask("fio", t.loopScript));
+    t.task.reset(t.loopScript);
+    t.cpu.enqueue(t.task);
   }
 
   /**
