@@ -9,6 +9,8 @@
  * 2. Bytes per live IOVA with 1M IOVAs allocated one by one.
  * 3. Simulated dma_map_page + dma_unmap_page per second through the whole DMA
  *    stack (dma-iommu, rcache hit) on qemu-q35-nvme, with mitata.
+ * 4. `iovalab replay` lines per second on a real lazy trace, and its ratio to
+ *    decompression alone (bench/replay.ts).
  *
  * `--quick` runs each vector once. Results go to stdout; bench/RESULTS.md
  * records them with the machine and the date.
@@ -23,6 +25,7 @@ import { bench, do_not_optimize, run } from "mitata";
 import { IovaDomain } from "../src/iova/domain.ts";
 import { bootMachine } from "../src/machine/index.ts";
 import { compile, execute } from "./compile.ts";
+import { benchReplay } from "./replay.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const PERF = join(ROOT, "..", "shared", "conformance", "perf");
@@ -155,3 +158,5 @@ if (!existsSync(PERF)) {
     );
   }
 }
+
+await benchReplay(ROOT, RUNS, say);

@@ -1,23 +1,29 @@
 /**
- * `iovalab replay TRACE --machine M`: reads a kernel trace (ftrace text,
- * trace-cmd report or perf script; plain or gzip; streamed), rebuilds its DMA
- * allocations, replays them on the booted machine and prints a summary, or
- * with --emit-iovas one line per map event of the replayed domain.
+ * `iovalab replay TRACE [--machine M]`: reads a kernel trace (ftrace text,
+ * trace-cmd report with or without -l, perf script, plain or gzip, streamed;
+ * or trace-cmd's trace.dat), rebuilds its DMA allocations, replays them on
+ * the booted machine and prints a summary, or with --emit-iovas one line per
+ * map event of the replayed domain. Kernel, capture mode and, without
+ * --machine, the machine itself default to what the trace shows
+ * (`replay-defaults.ts`).
  */
 
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
-import { defaultReplayDevice, Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
-import { isKernelWorkEvent } from "../trace/events.ts";
-import { readTraceFile } from "../trace/node-source.ts";
-import type { TraceReader } from "../trace/reader.ts";
+import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
+import { TraceFacts } from "../trace/facts.ts";
+import { readTraceInto } from "../trace/node-source.ts";
+import { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
+import { DEFAULTS_WINDOW, replayDefaults } from "./replay-defaults.ts";
 
 interface ReplayCliOptions {
-  machine: string;
+  machine?: string;
   kernel?: string;
   cpus?: string;
   emitIovas?: boolean;
@@ -236,8 +242,11 @@ export function registerReplay(program: Command): void {
       "<trace>",
       "the trace: /sys/kernel/tracing/trace text, trace-cmd report or perf script; .gz or plain; - for stdin",
     )
-    .requiredOption("--machine <machine>", "a built-in machine name or a machine description file")
-    .option("--kernel <profile>", "kernel profile (default: the machine's)")
+    .option(
+      "--machine <machine>",
+      "a built-in machine name or a machine description file (default: one built from the devices the trace shows)",
+    )
+    .option("--kernel <profile>", "kernel profile (default: what the trace shows, else the machine's)")
     .option("--cpus <n>", "CPUs of the machine (trace CPUs beyond it wrap around)")
     .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
     .option("--emit-iovas", "print only the model's IOVA (or fail) of each map event of the replayed domain")
@@ -245,7 +254,10 @@ export function registerReplay(program: Command): void {
     .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
     .option("--lazy", "what if: the flush queue (iommu.strict=0); compared with the baseline")
-    .option("--captured <mode>", "strict or lazy: how the trace was captured (default: the machine's command line)")
+    .option(
+      "--captured <mode>",
+      "strict or lazy: how the trace was captured (default: what the trace shows, else the machine's command line)",
+    )
     .option(
       "--captured-kernel <profile>",
       "the kernel the trace was captured on; with another --kernel, a what-if across kernels compared with it",
@@ -272,71 +284,109 @@ export function registerReplay(program: Command): void {
         if (opts.captured !== undefined && opts.captured !== "strict" && opts.captured !== "lazy") {
           throw new InputError(`--captured: expected strict or lazy, found ${JSON.stringify(opts.captured)}`);
         }
-        const captured = opts.captured === undefined ? undefined : opts.captured === "strict";
-        const machine = loadMachine(opts.machine);
-        const device = opts.device ?? defaultReplayDevice(machine);
-        const lines: string[] = [];
-        const replayer = new Replayer({
-          machine,
+        const capturedFlag = opts.captured === undefined ? undefined : opts.captured === "strict";
+        const file = trace === "-" ? "<stdin>" : trace;
+        const flags = {
+          machine: opts.machine === undefined ? undefined : loadMachine(opts.machine),
+          device: opts.device,
           kernel: parseKernelOption(opts.kernel),
-          cpus: positiveInt("--cpus", opts.cpus),
-          device,
-          strict: opts.strict ? true : opts.lazy ? false : captured,
-          rangeBytes: bytes("--range", opts.range),
-          inferFlushes: opts.inferFlushes,
-          flushHistories: positiveInt("--flush-histories", opts.flushHistories),
-          unseenFlushes: opts.unseenFlushes,
-          resync: opts.resync,
-          emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
-        });
-        // A what-if (another range, mode or kernel) also replays the baseline,
-        // the trace as captured, on the same calls.
+          captured: capturedFlag,
+        };
         const capturedKernel = parseKernelOption(opts.capturedKernel);
+        const lines: string[] = [];
+        const reader = new TraceReader({ file, strictInput: opts.strictInput });
+        // The first events say what the trace is (kernel, capture mode, devices):
+        // they wait here until the replay is set up from them.
+        const facts = new TraceFacts();
+        const waiting: TraceEvent[] = [];
+        let feed: ((e: TraceEvent) => void) | null = null;
+        let replayer: Replayer | null = null;
         let baseline: Replayer | null = null;
-        if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)) {
-          baseline = new Replayer({
-            machine,
-            kernel: capturedKernel ?? parseKernelOption(opts.kernel),
+        let rc: Reconstructor | null = null;
+        let machineName = "";
+        const start = (): ((e: TraceEvent) => void) => {
+          const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, flags);
+          for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
+          machineName = d.machine.name;
+          const r = new Replayer({
+            machine: d.machine,
+            kernel: d.kernel,
             cpus: positiveInt("--cpus", opts.cpus),
-            device,
-            strict: captured,
+            device: d.device,
+            strict: opts.strict ? true : opts.lazy ? false : d.captured,
+            rangeBytes: bytes("--range", opts.range),
             inferFlushes: opts.inferFlushes,
             flushHistories: positiveInt("--flush-histories", opts.flushHistories),
             unseenFlushes: opts.unseenFlushes,
             resync: opts.resync,
+            emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
           });
+          replayer = r;
+          // A what-if (another range, mode or kernel) also replays the baseline,
+          // the trace as captured, on the same calls.
+          let base: Replayer | null = null;
           if (
-            opts.range === undefined &&
-            baseline.kernel.iommu.config.strict === replayer.kernel.iommu.config.strict &&
-            baseline.kernel.profile.name === replayer.kernel.profile.name
+            !opts.emitIovas &&
+            (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)
           ) {
-            baseline = null;
+            base = new Replayer({
+              machine: d.machine,
+              kernel: capturedKernel ?? d.kernel,
+              cpus: positiveInt("--cpus", opts.cpus),
+              device: d.device,
+              strict: d.captured,
+              inferFlushes: opts.inferFlushes,
+              flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+              unseenFlushes: opts.unseenFlushes,
+              resync: opts.resync,
+            });
+            if (
+              opts.range === undefined &&
+              base.kernel.iommu.config.strict === r.kernel.iommu.config.strict &&
+              base.kernel.profile.name === r.kernel.profile.name
+            ) {
+              base = null;
+            }
           }
-        }
-        const file = trace === "-" ? "<stdin>" : trace;
-        const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file }, (c) => {
-          replayer.push(c);
-          baseline?.push(c);
-        });
-        const reader = await readTraceFile(
-          trace,
-          (e) => {
+          baseline = base;
+          const rec = new Reconstructor({ machine: traceMachineOf(d.machine, d.device), file }, (c) => {
+            r.push(c);
+            base?.push(c);
+          });
+          rc = rec;
+          const f = (e: TraceEvent) => {
             if (isKernelWorkEvent(e)) {
-              replayer.pushWork(e);
-              baseline?.pushWork(e);
-            } else rc.push(e);
+              r.pushWork(e);
+              base?.pushWork(e);
+            } else rec.push(e);
             if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
-          },
-          { strictInput: opts.strictInput },
-        );
-        rc.end();
-        const result = replayer.end();
+          };
+          for (const e of waiting) f(e);
+          waiting.length = 0;
+          return f;
+        };
+        await readTraceInto(trace, reader, (e) => {
+          if (feed !== null) {
+            feed(e);
+            return;
+          }
+          facts.observe(e);
+          waiting.push(e);
+          if (waiting.length >= DEFAULTS_WINDOW) feed = start();
+        });
+        if (feed === null) feed = start();
+        assert(replayer !== null && rc !== null, "the replay started");
+        const rp = replayer as Replayer;
+        const rcn = rc as Reconstructor;
+        const bl = baseline as Replayer | null;
+        rcn.end();
+        const result = rp.end();
         if (opts.emitIovas) {
           if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
           return;
         }
-        let text = summary(file, reader, rc, result, machine.name);
-        if (baseline) text += comparison(baseline.end(), result);
+        let text = summary(file, reader, rcn, result, machineName);
+        if (bl) text += comparison(bl.end(), result);
         await writeStdout(text);
       }),
     );

@@ -23,7 +23,9 @@
  * not fit rather than round them.
  */
 
+import { fastIommuEvent } from "./iommu-fast.ts";
 import type { TraceLineHead } from "./line.ts";
+import { decodeUnparsed, FAILED_TO_PARSE } from "./unparsed.ts";
 
 /** The columns every event shares. `line` is the 1-based line number in its file. */
 export interface EventHead {
@@ -233,6 +235,10 @@ export function isKnownEvent(system: string, event: string): boolean {
 
 /** Decodes a known event (see `isKnownEvent`); throws `DecodeError` on malformed text. */
 export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
+  if (head.event === "map" || head.event === "unmap") {
+    const fast = fastIommuEvent(line, head);
+    if (fast !== null) return fast;
+  }
   const decoder = DECODERS.get(head.event);
   if (decoder === undefined) throw new DecodeError("a known event", head.event);
   const h: EventHead = {
@@ -244,6 +250,8 @@ export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
     name: head.event,
     flags: head.flags,
   };
+  // trace-cmd's raw fields of an event it could not format (see unparsed.ts).
+  if (head.body.startsWith(FAILED_TO_PARSE)) return decodeUnparsed(h, head.body);
   return decoder(h, new Fields(head.event, head.body));
 }
 
@@ -265,7 +273,11 @@ class Fields {
   }
 
   private find(key: string): number {
-    const needle = `${key}=`;
+    let needle = NEEDLES.get(key);
+    if (needle === undefined) {
+      needle = `${key}=`;
+      NEEDLES.set(key, needle);
+    }
     let at = this.body.indexOf(needle);
     while (at > 0 && this.body.charCodeAt(at - 1) !== 32) at = this.body.indexOf(needle, at + 1);
     return at < 0 ? -1 : at + needle.length;
@@ -280,6 +292,15 @@ class Fields {
     const sp = this.body.indexOf(" ");
     const w = sp < 0 ? this.body : this.body.slice(0, sp);
     return w.includes("=") ? "" : w;
+  }
+
+  /** B of `iova=A - B` read in place, or -1. */
+  iovaEnd(): number {
+    const at = this.find("iova");
+    if (at < 0) return -1;
+    const sp = this.body.indexOf(" ", at);
+    if (sp < 0 || !this.body.startsWith(" - ", sp)) return -1;
+    return hexAt(this.body, sp + 3);
   }
 
   hasFlag(flag: string): boolean {
@@ -313,10 +334,21 @@ class Fields {
   }
 
   hex(key: string): number {
+    // The common case read in place, without slicing the value out.
+    const at = this.find(key);
+    if (at >= 0) {
+      const n = hexAt(this.body, at);
+      if (n >= 0) return n;
+    }
     return parseHex(key, this.raw(key, "<hex>"));
   }
 
   dec(key: string): number {
+    const at = this.find(key);
+    if (at >= 0) {
+      const n = decAt(this.body, at);
+      if (n >= 0) return n;
+    }
     const v = this.raw(key, "<decimal>");
     if (!DEC.test(v)) throw new DecodeError(`"${key}=<decimal>"`, `${key}=${v}`);
     const n = Number(v);
@@ -355,6 +387,37 @@ class Fields {
 }
 
 const DEC = /^[0-9]+$/;
+const NEEDLES = new Map<string, string>();
+
+/** The decimal number at `at` up to a space or the end, or -1 when it is anything else or 2^53 or more. */
+function decAt(body: string, at: number): number {
+  let n = 0;
+  let i = at;
+  for (; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c === 32) break;
+    if (c < 48 || c > 57 || i - at >= 15) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return i === at ? -1 : n;
+}
+
+/** The hexadecimal number at `at` (with or without 0x) up to a space or the end, or -1 when it is anything else or 2^52 or more. */
+function hexAt(body: string, at: number): number {
+  let i = at;
+  if (body.charCodeAt(i) === 48 && (body.charCodeAt(i + 1) | 32) === 120) i += 2;
+  while (i < body.length - 1 && body.charCodeAt(i) === 48 && body.charCodeAt(i + 1) !== 32) i++;
+  const first = i;
+  let n = 0;
+  for (; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c === 32) break;
+    const d = hexDigit(c);
+    if (d < 0 || i - first >= 13) return -1;
+    n = n * 16 + d;
+  }
+  return i === first ? -1 : n;
+}
 const PAIR = /^(\d+)\/(\d+)$/;
 
 function hexDigit(c: number): number {
@@ -384,10 +447,13 @@ function parseHex(key: string, v: string): number {
 }
 
 function iommuPrefix(f: Fields): void {
-  if (f.leading !== "IOMMU:") throw new DecodeError(`"IOMMU: iova=..." in ${f.event}`, f.body);
+  if (!f.body.startsWith("IOMMU: ") && f.leading !== "IOMMU:")
+    throw new DecodeError(`"IOMMU: iova=..." in ${f.event}`, f.body);
 }
 
 function checkEnd(f: Fields, iova: number, size: number): void {
+  // The usual `iova=0x... - 0x...` read in place; anything else the long way.
+  if (f.iovaEnd() === iova + size) return;
   if (!f.has("iova-end")) return;
   const end = parseHex("iova", f.text("iova-end"));
   if (end !== iova + size) {

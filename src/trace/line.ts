@@ -1,16 +1,26 @@
 /**
- * The line shapes of the three text renderings of a kernel trace, split into
- * the common columns (task, pid, CPU, timestamp, event name) and the event's
- * printed text, which `events.ts` decodes.
+ * The line shapes of the text renderings of a kernel trace, split into the
+ * common columns (task, pid, CPU, flags, timestamp, event name) and the
+ * event's printed text, which `events.ts` decodes.
  *
  * - `/sys/kernel/tracing/trace` and `trace_pipe` (ftrace's default output):
  *   `TASK-PID [CPU] FLAGS SEC.USEC: EVENT: TEXT`; the flags column (irq-info)
  *   is 4 or 5 characters on current kernels and absent with `noirq-info`,
  *   a `(TGID)` column follows the pid with `record-tgid`.
- * - `trace-cmd report`: the same shape, flags only with `-l`, nanoseconds
- *   with `-t`, event names padded with spaces; a preamble (`version = 6`,
+ * - `trace-cmd report`: `TASK-PID [CPU] SEC.USEC: EVENT: TEXT`, nanoseconds
+ *   with `-t`, the event name padded with spaces; a preamble (`version = 6`,
  *   `cpus=2`, `CPU 3 is empty`).
- * - `perf script`: `COMM PID[/TID] [CPU] SEC.USEC: SYSTEM:EVENT: TEXT`.
+ * - `trace-cmd report -l` (latency format): `TASK-PID CPUFLAGS SEC.USEC: ...`
+ *   with the task name cut to 8 characters and the CPU number immediately
+ *   followed by the flags, no brackets (`kworker/-10      0d.h1.`).
+ * - `perf script`: `COMM PID[/TID] [CPU] SEC.USEC: [PERIOD] SYSTEM:EVENT: TEXT`.
+ *
+ * The scan is anchored on the timestamp (`SEC.FRACTION:` followed by a space
+ * or the line's end), the one column every shape has, and reads the columns
+ * before it backwards and the event name after it, by character codes: this
+ * is the hottest code of a replay (a million lines a second), so it slices
+ * no string and runs no regular expression for an event line. A task name
+ * that itself contains `DIGITS.DIGITS: ` is not supported.
  *
  * Timestamps are kept exact: the seconds and the 1 to 9 fraction digits the
  * trace printed become integer nanoseconds (no float arithmetic on the
@@ -32,6 +42,7 @@ export interface TraceLineHead {
   shape: LineShape;
 }
 
+/** `ftrace`: `TASK-PID` (the kernel's text and both trace-cmd reports); `perf`: `COMM PID`. */
 export type LineShape = "ftrace" | "perf";
 
 /** What a line is when it is not an event. */
@@ -65,153 +76,313 @@ export function timestampToNs(seconds: string, fraction: string): number {
   return Number.isSafeInteger(ns) ? ns : -1;
 }
 
-/** Splits one line (without its newline); never throws. */
-export function parseLine(text: string): TraceLineHead | NonEventLine | LineError {
-  if (text.length === 0) return { kind: "blank" };
-  const first = text.charCodeAt(0);
-  if (first === 35 /* # */) return { kind: "comment" };
-  const head = parseHead(text);
-  if (head !== null) return head;
-  if (text.trim().length === 0) return { kind: "blank" };
-  const m = LOST.exec(text) ?? DROPPED.exec(text);
-  if (m !== null) return { kind: "lost", cpu: Number(m[1]), events: Number(m[2]) };
-  if (PREAMBLE.test(text)) return { kind: "preamble" };
-  if (badTimestamp !== "") {
-    const found = badTimestamp;
-    badTimestamp = "";
-    return { kind: "error", expected: "a timestamp SEC.FRACTION below 2^53 ns", found };
-  }
-  return {
-    kind: "error",
-    expected: '"TASK-PID [CPU] FLAGS SECONDS: EVENT: ..." or "COMM PID [CPU] SECONDS: SYSTEM:EVENT: ..."',
-    found: text.trim(),
-  };
-}
+/** `LineScan.scan` found an event line; its columns are in the scan's fields. */
+export const SCAN_EVENT = 0;
+/** Not an event line (a comment, a preamble, a lost-events marker, or garbage). */
+export const SCAN_OTHER = 1;
+/** An event line whose timestamp does not fit in 2^53 ns or has more than 9 fraction digits. */
+export const SCAN_BAD_TIMESTAMP = 2;
 
-// A timestamp that had the right shape but did not fit, for parseLine's message.
-let badTimestamp = "";
+/** Slots of the task-name and flags cache (a direct-mapped table: a collision just makes a new string). */
+const INTERN_SLOTS = 1024;
+
+const SP = 32;
+const TAB = 9;
+const COLON = 58;
+const DOT = 46;
+const DASH = 45;
+const SLASH = 47;
+const LBRACKET = 91;
+const RBRACKET = 93;
+const LPAREN = 40;
+const RPAREN = 41;
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
+function isSpace(c: number): boolean {
+  return c === SP || c === TAB;
+}
+
 /**
- * The event columns of a line, scanned by hand (this is the reader's hottest
- * function; a single regular expression with a greedy comm backtracks over
- * the whole line). Returns null when the line is not an event line.
+ * The columns of one event line as positions in the text it was scanned in
+ * (no strings made): one instance is reused for every line of a trace.
  */
-function parseHead(text: string): TraceLineHead | null {
-  // The CPU column: the first "[digits]" (a comm with such text inside is not supported).
-  let open = text.indexOf("[");
-  let close = -1;
-  while (open >= 0) {
-    let i = open + 1;
-    while (i < text.length && isDigit(text.charCodeAt(i))) i++;
-    if (i > open + 1 && text.charCodeAt(i) === 93 /* ] */) {
-      close = i;
-      break;
+export class LineScan {
+  commStart = 0;
+  commEnd = 0;
+  pid = 0;
+  cpu = 0;
+  flagsStart = 0;
+  flagsEnd = 0;
+  timestampNs = 0;
+  /** The timestamp's text, for the message when it does not fit. */
+  tsStart = 0;
+  tsEnd = 0;
+  /** -1 when the line names no system. */
+  systemStart = -1;
+  nameStart = 0;
+  nameEnd = 0;
+  bodyStart = 0;
+  bodyEnd = 0;
+  shape: LineShape = "ftrace";
+
+  /** Scans `text[start, end)` (one line, without its newline); returns `SCAN_EVENT`, `SCAN_OTHER` or `SCAN_BAD_TIMESTAMP`. */
+  scan(text: string, start: number, end: number): number {
+    let c = text.indexOf(":", start);
+    while (c >= 0 && c < end) {
+      if (c + 1 === end || isSpace(text.charCodeAt(c + 1))) {
+        const r = this.scanAt(text, start, end, c);
+        if (r !== SCAN_OTHER) return r;
+      }
+      c = text.indexOf(":", c + 1);
     }
-    open = text.indexOf("[", open + 1);
+    return SCAN_OTHER;
   }
-  if (close < 0 || open === 0) return null;
-  // Backwards from the CPU column: spaces, an optional "(tgid)", spaces, the pid.
-  let e = open - 1;
-  while (e >= 0 && text.charCodeAt(e) === 32) e--;
-  if (e >= 0 && text.charCodeAt(e) === 41 /* ) */) {
-    const lp = text.lastIndexOf("(", e);
-    if (lp < 0) return null;
-    e = lp - 1;
-    while (e >= 0 && text.charCodeAt(e) === 32) e--;
+
+  /** The line's columns if the colon at `colon` ends its timestamp. */
+  private scanAt(text: string, start: number, end: number, colon: number): number {
+    // SEC.FRACTION right before the colon, a space (or the line's start) before it.
+    let i = colon - 1;
+    while (i >= start && isDigit(text.charCodeAt(i))) i--;
+    const fracDigits = colon - 1 - i;
+    if (fracDigits === 0 || i < start || text.charCodeAt(i) !== DOT) return SCAN_OTHER;
+    const dot = i;
+    i--;
+    let secDigits = 0;
+    while (i >= start && isDigit(text.charCodeAt(i))) {
+      secDigits++;
+      i--;
+    }
+    if (secDigits === 0 || i < start || !isSpace(text.charCodeAt(i))) return SCAN_OTHER;
+    const tsStart = i + 1;
+    // The columns before the timestamp, backwards.
+    while (i >= start && isSpace(text.charCodeAt(i))) i--;
+    if (i < start) return SCAN_OTHER;
+    const w1End = i + 1;
+    while (i >= start && !isSpace(text.charCodeAt(i))) i--;
+    const w1Start = i + 1;
+    let cpu: number;
+    let flagsStart = w1End;
+    const flagsEnd = w1End;
+    let bracketed = true;
+    let cpuAt = this.bracketedCpu(text, w1Start, w1End);
+    if (cpuAt >= 0) {
+      cpu = cpuAt;
+    } else if (isDigit(text.charCodeAt(w1Start))) {
+      // trace-cmd report -l: the CPU number immediately followed by the flags.
+      bracketed = false;
+      let k = w1Start;
+      cpu = 0;
+      while (k < w1End && isDigit(text.charCodeAt(k))) {
+        cpu = cpu * 10 + text.charCodeAt(k) - 48;
+        k++;
+      }
+      if (k === w1End || k - w1Start > 6) return SCAN_OTHER;
+      flagsStart = k;
+    } else {
+      flagsStart = w1Start;
+      while (i >= start && isSpace(text.charCodeAt(i))) i--;
+      if (i < start) return SCAN_OTHER;
+      const w2End = i + 1;
+      while (i >= start && !isSpace(text.charCodeAt(i))) i--;
+      cpuAt = this.bracketedCpu(text, i + 1, w2End);
+      if (cpuAt < 0) return SCAN_OTHER;
+      cpu = cpuAt;
+    }
+    // Before the CPU column: an optional (TGID) column, then the pid.
+    while (i >= start && isSpace(text.charCodeAt(i))) i--;
+    if (bracketed && i >= start && text.charCodeAt(i) === RPAREN) {
+      while (i >= start && text.charCodeAt(i) !== LPAREN) i--;
+      i--;
+      while (i >= start && isSpace(text.charCodeAt(i))) i--;
+    }
+    let pid = 0;
+    let mult = 1;
+    const pidEnd = i;
+    while (i >= start && isDigit(text.charCodeAt(i))) {
+      pid += (text.charCodeAt(i) - 48) * mult;
+      mult *= 10;
+      i--;
+    }
+    if (i === pidEnd || pidEnd - i > 15) return SCAN_OTHER;
+    // Perf prints "comm pid/tid": the pid is then the number before the slash.
+    if (i >= start && text.charCodeAt(i) === SLASH && bracketed) {
+      const tidEnd = i - 1;
+      i--;
+      pid = 0;
+      mult = 1;
+      while (i >= start && isDigit(text.charCodeAt(i))) {
+        pid += (text.charCodeAt(i) - 48) * mult;
+        mult *= 10;
+        i--;
+      }
+      if (i === tidEnd || tidEnd - i > 15) return SCAN_OTHER;
+    }
+    if (i < start) return SCAN_OTHER;
+    const sep = text.charCodeAt(i);
+    let shape: LineShape;
+    if (sep === DASH) shape = "ftrace";
+    else if (isSpace(sep) && bracketed) shape = "perf";
+    else return SCAN_OTHER;
+    let cs = start;
+    while (cs < i && isSpace(text.charCodeAt(cs))) cs++;
+    let ce = i;
+    if (shape === "perf") while (ce > cs && isSpace(text.charCodeAt(ce - 1))) ce--;
+    // Forwards from the timestamp: [period] [system:]event: body.
+    let n = colon + 1;
+    while (n < end && isSpace(text.charCodeAt(n))) n++;
+    if (n === end) return SCAN_OTHER;
+    let nameEnd = this.wordEnd(text, n, end);
+    if (text.charCodeAt(nameEnd - 1) !== COLON) {
+      if (shape !== "perf") return SCAN_OTHER;
+      n = nameEnd;
+      while (n < end && isSpace(text.charCodeAt(n))) n++;
+      if (n === end) return SCAN_OTHER;
+      nameEnd = this.wordEnd(text, n, end);
+      if (text.charCodeAt(nameEnd - 1) !== COLON) return SCAN_OTHER;
+    }
+    nameEnd--;
+    let systemStart = -1;
+    for (let k = n; k < nameEnd; k++) {
+      if (text.charCodeAt(k) === COLON) {
+        systemStart = n;
+        n = k + 1;
+        break;
+      }
+    }
+    if (n === nameEnd) return SCAN_OTHER;
+    let b = nameEnd + 1;
+    while (b < end && isSpace(text.charCodeAt(b))) b++;
+    this.commStart = cs;
+    this.commEnd = ce;
+    this.pid = pid;
+    this.cpu = cpu;
+    this.flagsStart = flagsStart;
+    this.flagsEnd = flagsEnd;
+    this.tsStart = tsStart;
+    this.tsEnd = colon;
+    this.systemStart = systemStart;
+    this.nameStart = n;
+    this.nameEnd = nameEnd;
+    this.bodyStart = b;
+    this.bodyEnd = end;
+    this.shape = shape;
+    // The timestamp, exact: seconds * 1e9 + the fraction scaled to 9 digits.
+    if (fracDigits > 9 || secDigits > 16) return SCAN_BAD_TIMESTAMP;
+    let sec = 0;
+    for (let k = tsStart; k < dot; k++) sec = sec * 10 + text.charCodeAt(k) - 48;
+    let frac = 0;
+    for (let k = dot + 1; k < colon; k++) frac = frac * 10 + text.charCodeAt(k) - 48;
+    if (sec > MAX_SECONDS) return SCAN_BAD_TIMESTAMP;
+    const ns = sec * NS_PER_S + frac * POW10[9 - fracDigits];
+    if (!Number.isSafeInteger(ns)) return SCAN_BAD_TIMESTAMP;
+    this.timestampNs = ns;
+    return SCAN_EVENT;
   }
-  const pidEnd = e + 1;
-  while (e >= 0 && isDigit(text.charCodeAt(e))) e--;
-  if (e + 1 === pidEnd) return null;
-  // Perf prints "comm pid/tid": the pid is then the number before the slash.
-  let pidText = text.slice(e + 1, pidEnd);
-  if (e >= 0 && text.charCodeAt(e) === 47 /* / */) {
-    const tidEnd = e;
-    e--;
-    while (e >= 0 && isDigit(text.charCodeAt(e))) e--;
-    if (e + 1 === tidEnd) return null;
-    pidText = text.slice(e + 1, tidEnd);
+
+  /** The number of a `[digits]` word, else -1. */
+  private bracketedCpu(text: string, s: number, e: number): number {
+    if (e - s < 3 || e - s > 9 || text.charCodeAt(s) !== LBRACKET || text.charCodeAt(e - 1) !== RBRACKET) return -1;
+    let n = 0;
+    for (let k = s + 1; k < e - 1; k++) {
+      const c = text.charCodeAt(k);
+      if (!isDigit(c)) return -1;
+      n = n * 10 + c - 48;
+    }
+    return n;
   }
-  const sep = e >= 0 ? text.charCodeAt(e) : -1;
-  let shape: LineShape;
-  if (sep === 45 /* - */) shape = "ftrace";
-  else if (sep === 32) shape = "perf";
-  else return null;
-  let cs = 0;
-  while (cs < e && text.charCodeAt(cs) === 32) cs++;
-  let ce = e;
-  if (shape === "perf") while (ce > cs && text.charCodeAt(ce - 1) === 32) ce--;
-  const comm = text.slice(cs, ce);
-  // Forwards from the CPU column: [flags] SEC.FRACTION: [period] [system:]event: body.
-  let i = close + 1;
-  let word = nextWord(text, i);
-  if (word < 0) return null;
-  let wordEnd = wordEndAt(text, word);
-  let flags = "";
-  if (text.charCodeAt(wordEnd - 1) !== 58 /* : */) {
-    flags = text.slice(word, wordEnd);
-    word = nextWord(text, wordEnd);
-    if (word < 0) return null;
-    wordEnd = wordEndAt(text, word);
-    if (text.charCodeAt(wordEnd - 1) !== 58) return null;
+
+  private wordEnd(text: string, from: number, end: number): number {
+    let k = from;
+    while (k < end && !isSpace(text.charCodeAt(k))) k++;
+    return k;
   }
-  const dot = text.indexOf(".", word);
-  if (dot < 0 || dot >= wordEnd - 1) return null;
-  for (let k = word; k < wordEnd - 1; k++) if (k !== dot && !isDigit(text.charCodeAt(k))) return null;
-  const seconds = text.slice(word, dot);
-  const fraction = text.slice(dot + 1, wordEnd - 1);
-  if (seconds === "" || fraction === "") return null;
-  const ts = timestampToNs(seconds, fraction);
-  if (ts < 0) {
-    badTimestamp = `${seconds}.${fraction}`;
-    return null;
+
+  /** The columns of the last `SCAN_EVENT` line of `text` as strings. */
+  head(text: string): TraceLineHead {
+    return this.fill(
+      text,
+      {
+        comm: "",
+        pid: 0,
+        cpu: 0,
+        flags: "",
+        timestampNs: 0,
+        system: "",
+        event: "",
+        body: "",
+        shape: "ftrace",
+      },
+      this.systemStart < 0 ? "" : text.slice(this.systemStart, this.nameStart - 1),
+      text.slice(this.nameStart, this.nameEnd),
+    );
   }
-  i = nextWord(text, wordEnd);
-  if (i < 0) return null;
-  let nameEnd = wordEndAt(text, i);
-  // perf script may print the sample period before the event name.
-  if (shape === "perf" && text.charCodeAt(nameEnd - 1) !== 58) {
-    i = nextWord(text, nameEnd);
-    if (i < 0) return null;
-    nameEnd = wordEndAt(text, i);
+
+  /** Fills `h` (reused line after line by the reader) with the last `SCAN_EVENT` line's columns; `system` and `event` already cut. */
+  fill(text: string, h: TraceLineHead, system: string, event: string): TraceLineHead {
+    h.comm = this.intern(text, this.commStart, this.commEnd);
+    h.pid = this.pid;
+    h.cpu = this.cpu;
+    h.flags = this.intern(text, this.flagsStart, this.flagsEnd);
+    h.timestampNs = this.timestampNs;
+    h.system = system;
+    h.event = event;
+    h.body = text.slice(this.bodyStart, this.bodyEnd);
+    h.shape = this.shape;
+    return h;
   }
-  if (text.charCodeAt(nameEnd - 1) !== 58) return null;
-  const name = text.slice(i, nameEnd - 1);
-  let system = "";
-  let event = name;
-  const colon = name.indexOf(":");
-  if (colon >= 0) {
-    system = name.slice(0, colon);
-    event = name.slice(colon + 1);
+
+  /**
+   * `text[start, end)` as a string shared with earlier lines that had the
+   * same characters: task names and flags repeat on nearly every line, and
+   * one string each spares the collector a copy per line.
+   */
+  private intern(text: string, start: number, end: number): string {
+    if (end - start > 32) return text.slice(start, end);
+    let h = end - start;
+    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+    const slot = h & (INTERN_SLOTS - 1);
+    const hit = this.interned[slot];
+    if (hit !== undefined && hit.length === end - start && text.startsWith(hit, start)) return hit;
+    const s = text.slice(start, end);
+    this.interned[slot] = s;
+    return s;
   }
-  if (event === "") return null;
-  let b = nameEnd;
-  while (b < text.length && text.charCodeAt(b) === 32) b++;
-  return {
-    comm,
-    pid: Number(pidText),
-    cpu: Number(text.slice(open + 1, close)),
-    flags,
-    timestampNs: ts,
-    system,
-    event,
-    body: text.slice(b),
-    shape,
-  };
+
+  private readonly interned: (string | undefined)[] = new Array(INTERN_SLOTS);
+
+  /** What a `SCAN_BAD_TIMESTAMP` line printed as its timestamp. */
+  timestampText(text: string): string {
+    return text.slice(this.tsStart, this.tsEnd);
+  }
 }
 
-/** Index of the next non-space character at or after `from`, or -1. */
-function nextWord(text: string, from: number): number {
-  let i = from;
-  while (i < text.length && text.charCodeAt(i) === 32) i++;
-  return i < text.length ? i : -1;
+const EXPECTED_LINE =
+  '"TASK-PID [CPU] FLAGS SECONDS: EVENT: ...", "TASK-PID CPUFLAGS SECONDS: EVENT: ..." or "COMM PID [CPU] SECONDS: SYSTEM:EVENT: ..."';
+
+/** What a line that is no event line is (`SCAN_OTHER`), or the error naming what was expected. */
+export function nonEventLine(text: string): NonEventLine | LineError {
+  if (text.length === 0) return { kind: "blank" };
+  if (text.charCodeAt(0) === 35 /* # */) return { kind: "comment" };
+  if (text.trim().length === 0) return { kind: "blank" };
+  const m = LOST.exec(text) ?? DROPPED.exec(text);
+  if (m !== null) return { kind: "lost", cpu: Number(m[1]), events: Number(m[2]) };
+  if (PREAMBLE.test(text)) return { kind: "preamble" };
+  return { kind: "error", expected: EXPECTED_LINE, found: text.trim() };
 }
 
-/** Index just past the word starting at `from`. */
-function wordEndAt(text: string, from: number): number {
-  const sp = text.indexOf(" ", from);
-  return sp < 0 ? text.length : sp;
+const scratch = new LineScan();
+
+/** Splits one line (without its newline); never throws. */
+export function parseLine(text: string): TraceLineHead | NonEventLine | LineError {
+  if (text.length === 0) return { kind: "blank" };
+  if (text.charCodeAt(0) === 35 /* # */) return { kind: "comment" };
+  const r = scratch.scan(text, 0, text.length);
+  if (r === SCAN_EVENT) return scratch.head(text);
+  if (r === SCAN_BAD_TIMESTAMP) {
+    return { kind: "error", expected: "a timestamp SEC.FRACTION below 2^53 ns", found: scratch.timestampText(text) };
+  }
+  return nonEventLine(text);
 }

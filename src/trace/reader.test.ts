@@ -50,7 +50,7 @@ test("counts events by name, skips and counts others, keeps going past malformed
   assert.equal(s.comments, 2);
   assert.deepEqual(reader.diagnostics, [
     't.txt:6: expected unmap: "iova=" a hexadecimal number, found "iova=0x00000000zzzzzzzz"',
-    `t.txt:7: expected "TASK-PID [CPU] FLAGS SECONDS: EVENT: ..." or "COMM PID [CPU] SECONDS: SYSTEM:EVENT: ...", found "this is not a trace line"`,
+    `t.txt:7: expected "TASK-PID [CPU] FLAGS SECONDS: EVENT: ...", "TASK-PID CPUFLAGS SECONDS: EVENT: ..." or "COMM PID [CPU] SECONDS: SYSTEM:EVENT: ...", found "this is not a trace line"`,
     "t.txt:8: CPU 1 lost 3 events: the trace is incomplete from here",
   ]);
 });

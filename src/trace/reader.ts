@@ -11,8 +11,13 @@
  */
 
 import { InputError, quote } from "../stdx/errors.ts";
+import type { DatRecord } from "./dat.ts";
 import { DecodeError, decodeEvent, isKnownEvent, type TraceEvent } from "./events.ts";
-import { parseLine } from "./line.ts";
+import { LineScan, nonEventLine, SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER, type TraceLineHead } from "./line.ts";
+import { FAILED_TO_PARSE } from "./unparsed.ts";
+
+const FQ_FUNCTION = "function=fq_flush_timeout";
+const GROUP = /groupID=(\d+) device=(\S+)/;
 
 export interface TraceReaderOptions {
   /** The name used in messages (`trace.txt:12: ...`). */
@@ -39,7 +44,25 @@ export interface TraceReaderStats {
   /** Lines whose timestamp is below the previous event's: the trace is not in time order there. */
   timestampBackwards: number;
   /** Event lines per rendering, to tell which reader applied. */
-  shapes: { ftrace: number; perf: number };
+  shapes: { ftrace: number; perf: number; dat: number };
+  /**
+   * Event lines trace-cmd could not format (`[FAILED TO PARSE]` and the raw
+   * fields, e.g. 6.12's `dma_map_sg` in trace-cmd 3.1): decoded from those
+   * fields where they give the event, skipped otherwise; never malformed.
+   */
+  unparsedLines: number;
+  /** `timer_start` / `timer_expire_entry` lines of the flush-queue timer (`function=fq_flush_timeout`): the trace is lazy. */
+  fqTimerEvents: number;
+  /** IOMMU groups of devices, from `iommu:add_device_to_group` (`groupID=N device=BDF`). */
+  deviceGroups: Map<string, string>;
+}
+
+/** A timer event of the dma-iommu flush queue's timer (`function=fq_flush_timeout` in `text[start, end)`). */
+function isFqTimer(text: string, start: number, end: number): boolean {
+  const at = text.indexOf(FQ_FUNCTION, start);
+  if (at < 0 || at + FQ_FUNCTION.length > end) return false;
+  const after = at + FQ_FUNCTION.length;
+  return after === end || text.charCodeAt(after) === 32;
 }
 
 export type EventSink = (event: TraceEvent) => void;
@@ -58,11 +81,27 @@ export class TraceReader {
     malformed: 0,
     lostEvents: 0,
     timestampBackwards: 0,
-    shapes: { ftrace: 0, perf: 0 },
+    shapes: { ftrace: 0, perf: 0, dat: 0 },
+    unparsedLines: 0,
+    fqTimerEvents: 0,
+    deviceGroups: new Map(),
   };
   /** `FILE:LINE: ...` messages: malformed lines and lost-event markers, the first `maxDiagnostics`. */
   readonly diagnostics: string[] = [];
   private partial = "";
+  private readonly scan = new LineScan();
+  /** The columns of the line being decoded (the decoders copy what they keep). */
+  private readonly head: TraceLineHead = {
+    comm: "",
+    pid: 0,
+    cpu: 0,
+    flags: "",
+    timestampNs: 0,
+    system: "",
+    event: "",
+    body: "",
+    shape: "ftrace",
+  };
   private lastTimestampNs = -1;
 
   constructor(options: TraceReaderOptions) {
@@ -73,37 +112,91 @@ export class TraceReader {
 
   /** Reads one line (without its newline) and returns its event, or null for any other line. */
   line(text: string): TraceEvent | null {
+    return this.lineAt(text, 0, text.length);
+  }
+
+  /** Reads the line `text[start, end)` (without its newline). */
+  private lineAt(text: string, start: number, end: number): TraceEvent | null {
     const lineNo = ++this.stats.lines;
-    if (text.length > 0 && text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1);
-    const head = parseLine(text);
-    if ("kind" in head) {
-      switch (head.kind) {
+    if (end > start && text.charCodeAt(end - 1) === 13) end--;
+    const scan = this.scan;
+    const r = start === end ? SCAN_OTHER : scan.scan(text, start, end);
+    if (r !== SCAN_EVENT) {
+      if (r === SCAN_BAD_TIMESTAMP) {
+        this.malformed(lineNo, "a timestamp SEC.FRACTION below 2^53 ns", scan.timestampText(text));
+        return null;
+      }
+      const other = nonEventLine(text.slice(start, end));
+      switch (other.kind) {
         case "blank":
         case "comment":
         case "preamble":
           this.stats.comments++;
           return null;
         case "lost":
-          this.stats.lostEvents += head.events;
-          this.note(lineNo, `CPU ${head.cpu} lost ${head.events} events: the trace is incomplete from here`);
+          this.stats.lostEvents += other.events;
+          this.note(lineNo, `CPU ${other.cpu} lost ${other.events} events: the trace is incomplete from here`);
           return null;
         case "error":
-          this.malformed(lineNo, head.expected, head.found);
+          this.malformed(lineNo, other.expected, other.found);
           return null;
       }
     }
-    this.stats.shapes[head.shape]++;
-    if (!isKnownEvent(head.system, head.event)) {
-      const name = head.system === "" ? head.event : `${head.system}:${head.event}`;
-      this.stats.skipped.set(name, (this.stats.skipped.get(name) ?? 0) + 1);
-      this.stats.skippedTotal++;
-      return null;
+    this.stats.shapes[scan.shape]++;
+    const system = scan.systemStart < 0 ? "" : text.slice(scan.systemStart, scan.nameStart - 1);
+    const name = text.slice(scan.nameStart, scan.nameEnd);
+    const unparsed = text.startsWith(FAILED_TO_PARSE, scan.bodyStart);
+    if (unparsed) this.stats.unparsedLines++;
+    if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, scan.bodyStart, scan.bodyEnd)) {
+      this.stats.fqTimerEvents++;
     }
+    if (name === "add_device_to_group") this.deviceGroup(text.slice(scan.bodyStart, scan.bodyEnd));
+    if (!this.known(system, name)) return null;
+    return this.decoded(lineNo, scan.fill(text, this.head, system, name), unparsed);
+  }
+
+  /**
+   * Reads one record of a binary trace (`dat.ts`): the same counting and
+   * decoding as a text line with those columns; its number stands for the line.
+   */
+  record(r: DatRecord): TraceEvent | null {
+    const lineNo = ++this.stats.lines;
+    this.stats.shapes.dat++;
+    if ((r.event === "timer_start" || r.event === "timer_expire_entry") && isFqTimer(r.body, 0, r.body.length)) {
+      this.stats.fqTimerEvents++;
+    }
+    if (r.event === "add_device_to_group") this.deviceGroup(r.body);
+    // As `trace-cmd report` prints it: the event name alone (the names do not
+    // collide) and the time in microseconds, rounded as libtraceevent rounds
+    // it, so that a trace.dat replays exactly as its report does.
+    if (!this.known("", r.event)) return null;
+    const timestampNs = Math.floor((r.timestampNs + 500) / 1000) * 1000;
+    return this.decoded(lineNo, { ...r, timestampNs, system: "", shape: "ftrace" }, false);
+  }
+
+  private deviceGroup(body: string): void {
+    const m = GROUP.exec(body);
+    if (m !== null) this.stats.deviceGroups.set(m[2], m[1]);
+  }
+
+  /** Whether the event is one `events.ts` decodes; others are counted by name. */
+  private known(system: string, name: string): boolean {
+    if (isKnownEvent(system, name)) return true;
+    const key = system === "" ? name : `${system}:${name}`;
+    this.stats.skipped.set(key, (this.stats.skipped.get(key) ?? 0) + 1);
+    this.stats.skippedTotal++;
+    return false;
+  }
+
+  private decoded(lineNo: number, head: TraceLineHead, unparsed: boolean): TraceEvent | null {
     let event: TraceEvent;
     try {
       event = decodeEvent(lineNo, head);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
+      // What trace-cmd could not format is no malformed line: the raw fields it
+      // printed instead are used where they decode, the line skipped otherwise.
+      if (unparsed) return null;
       this.malformed(lineNo, `${head.event}: ${e.expected}`, e.found);
       return null;
     }
@@ -116,6 +209,7 @@ export class TraceReader {
 
   /** Reads a chunk of text; a line cut at the chunk's end waits for the next chunk. */
   push(chunk: string, sink: EventSink): void {
+    const length = chunk.length;
     let start = 0;
     let nl = chunk.indexOf("\n");
     if (nl < 0) {
@@ -123,26 +217,40 @@ export class TraceReader {
       return;
     }
     if (this.partial !== "") {
-      const ev = this.line(this.partial + chunk.slice(0, nl));
+      const text = this.partial + chunk.slice(0, nl);
       this.partial = "";
+      const ev = this.lineAt(text, 0, text.length);
       if (ev !== null) sink(ev);
       start = nl + 1;
       nl = chunk.indexOf("\n", start);
     }
+    if (nl >= 0) start = this.lines(chunk, start, nl, sink);
+    this.partial = start < length ? chunk.slice(start) : "";
+  }
+
+  /**
+   * The whole lines of a chunk from `start` (the first ends at `nl`);
+   * returns where the rest begins. A method of its own so that nothing runs
+   * after its loop: V8 optimises the loop while it runs, and code first
+   * reached after it has no type feedback and would throw the optimised code
+   * away at the end of every chunk.
+   */
+  private lines(chunk: string, start: number, nl: number, sink: EventSink): number {
     while (nl >= 0) {
-      const ev = this.line(chunk.slice(start, nl));
+      const ev = this.lineAt(chunk, start, nl);
       if (ev !== null) sink(ev);
       start = nl + 1;
       nl = chunk.indexOf("\n", start);
     }
-    this.partial = chunk.slice(start);
+    return start;
   }
 
   /** Reads the last line when the text did not end in a newline. */
   end(sink: EventSink): void {
     if (this.partial !== "") {
-      const ev = this.line(this.partial);
+      const text = this.partial;
       this.partial = "";
+      const ev = this.lineAt(text, 0, text.length);
       if (ev !== null) sink(ev);
     }
   }

@@ -137,6 +137,7 @@ export type CallSink = (call: DmaCall) => void;
 
 const DEFAULT_LOOK_AHEAD = 16384;
 const FREED_MEMORY = 1 << 20;
+const NO_RANGES: readonly { start: number; end: number }[] = [];
 
 class Fragment {
   readonly e: IommuMapEvent;
@@ -200,7 +201,7 @@ class DomainState {
   readonly pages = new Map<number, Allocation>();
   readonly directLive = new Map<number, number>();
   /** Recently freed first pages -> the unmap's line, to tell a double unmap from a never-mapped address. */
-  readonly freed = new Map<number, { line: number; number: number }>();
+  readonly freed = new Map<number, number>();
   nextNumber = 1;
   constructor(name: string, spec: TraceDomainSpec | null) {
     this.name = name;
@@ -222,6 +223,12 @@ function inInterrupt(flags: string): boolean {
   const c = flags.charCodeAt(2);
   // h H s S z Z (S is not printed today, kept for symmetry).
   return c === 104 || c === 72 || c === 115 || c === 83 || c === 122 || c === 90;
+}
+
+/** Sorts line numbers in place (they are nearly always in order already). */
+function sortedLines(lines: number[]): number[] {
+  for (let i = 1; i < lines.length; i++) if (lines[i] < lines[i - 1]) return lines.sort((x, y) => x - y);
+  return lines;
 }
 
 function hex16(n: number): string {
@@ -250,6 +257,10 @@ export class Reconstructor {
   private readonly maxFindings: number;
   private readonly sink: CallSink;
   private readonly domains = new Map<string, DomainState>();
+  /** `domains` as an array, for the per-event loops (no iterator per event). */
+  private readonly domainList: DomainState[] = [];
+  /** Every domain's boot-time direct mappings, flattened. */
+  private readonly directRanges: { domain: string; start: number; end: number }[] = [];
   private readonly byDevice = new Map<string, DomainState>();
   private readonly unclaimed = new Map<number, Fragment>();
   private readonly cpus: CpuState[] = [];
@@ -269,6 +280,9 @@ export class Reconstructor {
     for (const spec of options.machine.domains) {
       const d = new DomainState(spec.name, spec);
       this.domains.set(spec.name, d);
+      this.domainList.push(d);
+      for (const r of spec.directMappings ?? [])
+        this.directRanges.push({ domain: spec.name, start: r.start, end: r.end });
       for (const dev of spec.devices) this.byDevice.set(dev, d);
     }
   }
@@ -366,6 +380,7 @@ export class Reconstructor {
     if (d === undefined) {
       d = new DomainState(name, null);
       this.domains.set(name, d);
+      this.domainList.push(d);
     }
     return d;
   }
@@ -382,7 +397,8 @@ export class Reconstructor {
   /** The domain of a device-less range: a machine range, else the default domain. */
   private domainOfRange(start: number, end: number): DomainState {
     for (const spec of this.machine.domains) {
-      for (const r of spec.iovaRanges ?? []) if (start >= r.start && end <= r.end) return this.domainNamed(spec.name);
+      for (const r of spec.iovaRanges ?? NO_RANGES)
+        if (start >= r.start && end <= r.end) return this.domainNamed(spec.name);
     }
     if (this.machine.defaultDomain !== undefined) return this.domainNamed(this.machine.defaultDomain);
     if (this.machine.domains.length === 1) return this.domainNamed(this.machine.domains[0].name);
@@ -394,10 +410,10 @@ export class Reconstructor {
   }
 
   private onMap(e: IommuMapEvent, cpu: CpuState): void {
-    for (const spec of this.machine.domains) {
-      for (const r of spec.directMappings ?? []) {
-        if (e.paddr === e.iova && e.iova >= r.start && e.iova + e.size <= r.end) {
-          this.domainNamed(spec.name).directLive.set(this.page(e.iova), e.iova + e.size);
+    if (e.paddr === e.iova) {
+      for (const r of this.directRanges) {
+        if (e.iova >= r.start && e.iova + e.size <= r.end) {
+          this.domainNamed(r.domain).directLive.set(this.page(e.iova), e.iova + e.size);
           this.stats.directEvents++;
           return;
         }
@@ -535,8 +551,8 @@ export class Reconstructor {
     cpu.preUnmap = null;
     const p = this.page(e.iova);
     const end = e.iova + e.size;
-    for (const d of this.domains.values()) {
-      if (d.directLive.get(p) === end) {
+    for (const d of this.domainList) {
+      if (d.directLive.size > 0 && d.directLive.get(p) === end) {
         d.directLive.delete(p);
         this.stats.directEvents++;
         return;
@@ -568,7 +584,7 @@ export class Reconstructor {
       );
     }
     this.forget(a);
-    a.domain.freed.set(p, { line: e.line, number: 0 });
+    a.domain.freed.set(p, e.line);
     if (a.domain.freed.size > FREED_MEMORY) a.domain.freed.delete(a.domain.freed.keys().next().value as number);
     const lines = hint !== null ? [hint.line, e.line] : [e.line];
     const call: DmaCall = {
@@ -604,7 +620,7 @@ export class Reconstructor {
       if (a !== undefined) return a;
     }
     let any: Allocation | undefined;
-    for (const d of this.domains.values()) {
+    for (const d of this.domainList) {
       const a = d.live.get(p);
       if (a === undefined) continue;
       if (a.end - a.iova === end - a.iova) return a;
@@ -636,8 +652,8 @@ export class Reconstructor {
         device,
         e.iova,
         e.size,
-        [freed.line],
-        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freed.line}]`,
+        [freed],
+        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freed}]`,
       );
       return;
     }
@@ -740,7 +756,7 @@ export class Reconstructor {
       comm: a.first.comm,
       timestampNs: a.first.timestampNs,
       line: a.first.line,
-      lines: a.lines.sort((x, y) => x - y),
+      lines: sortedLines(a.lines),
       inferred: a.inferred,
     });
   }
@@ -751,7 +767,7 @@ export class Reconstructor {
     assert(a !== null && call !== null, "unmap slot without call");
     assert(a.number > 0, "unmap emitted before its map");
     call.allocation = a.number;
-    call.lines.sort((x, y) => x - y);
+    sortedLines(call.lines);
     const d = a.domain.name;
     this.stats.frees.set(d, (this.stats.frees.get(d) ?? 0) + 1);
     this.sink(call);

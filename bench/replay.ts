@@ -1,0 +1,116 @@
+/**
+ * Replay streaming speed (issue 11 part 5): `iovalab replay` on a real lazy
+ * trace, whole process (start Node, stream and decompress the gzip file, read
+ * every line, rebuild the DMA calls, replay them on the kernel model, print
+ * the summary), against decompression alone (`zcat FILE > /dev/null`), as
+ * lines per second, median of N runs. Goal: at least 1,000,000 lines/s and
+ * at least 0.6 of decompression's rate.
+ */
+
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { builtinMachine } from "../src/machine/index.ts";
+import { Replayer, traceMachineOf } from "../src/replay/replay.ts";
+import { readTraceFile, traceChunks } from "../src/trace/node-source.ts";
+import { Reconstructor } from "../src/trace/reconstruct.ts";
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Wall and CPU (user + system of the command's processes, from bash's `times`) milliseconds of one run. */
+function timed(cmd: string): { wall: number; cpu: number } {
+  const t0 = performance.now();
+  const r = spawnSync("bash", ["-c", `${cmd}; times`], { encoding: "utf8" });
+  const wall = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`bench: ${cmd} failed: ${r.stderr}`);
+  // `times` prints the shell's then the children's user and system time: "0m1.234s 0m0.056s".
+  const children = r.stdout.trim().split("\n").at(-1) ?? "";
+  let cpu = 0;
+  for (const m of children.matchAll(/(\d+)m([\d.]+)s/g)) cpu += (Number(m[1]) * 60 + Number(m[2])) * 1000;
+  return { wall, cpu };
+}
+
+/** CPU milliseconds (user + system) of one in-process run. */
+async function cpuOf(f: () => Promise<unknown>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await f();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+export async function benchReplay(root: string, runs: number, say: (s: string) => void): Promise<void> {
+  // ../shared beside the repository (IOVALAB_SHARED names a copy elsewhere).
+  const shared = process.env.IOVALAB_SHARED ?? join(root, "..", "shared");
+  const file = join(shared, "kernel-timers", "trace-6.12-lazy-timers.txt.gz");
+  say("");
+  if (!existsSync(file)) {
+    say(`replay speed: skipped (${file} is not beside the repository)`);
+    return;
+  }
+  let lines = 0;
+  const text = gunzipSync(readFileSync(file));
+  for (let i = text.indexOf(10); i >= 0; i = text.indexOf(10, i + 1)) lines++;
+  // In process, CPU time: each stage of the replay's pipeline on its own.
+  const machine = builtinMachine("qemu-q35-nvme");
+  if (!machine) throw new Error("bench: no qemu-q35-nvme");
+  const stages: [string, () => Promise<unknown>][] = [
+    [
+      "decompress (gunzip + UTF-8)",
+      async () => {
+        for await (const _ of traceChunks(file));
+      },
+    ],
+    ["read (+ line scan, event decoding)", () => readTraceFile(file, () => {})],
+    [
+      "reconstruct (+ DMA calls rebuilt)",
+      async () => {
+        const rc = new Reconstructor({ machine: traceMachineOf(machine, "0000:00:01.0"), file }, () => {});
+        await readTraceFile(file, (e) => rc.push(e));
+        rc.end();
+      },
+    ],
+    [
+      "replay (+ kernel model, mainline, lazy)",
+      async () => {
+        const rp = new Replayer({ machine, kernel: "mainline", device: "0000:00:01.0", strict: false });
+        const rc = new Reconstructor({ machine: traceMachineOf(machine, "0000:00:01.0"), file }, (c) => rp.push(c));
+        await readTraceFile(file, (e) => rc.push(e));
+        rc.end();
+        rp.end();
+      },
+    ],
+  ];
+  say(`replay pipeline in process, trace-6.12-lazy-timers.txt.gz (${lines} lines), CPU time, median of ${runs}:`);
+  let base = 0;
+  for (const [name, f] of stages) {
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) ms.push(await cpuOf(f));
+    const rate = (lines / median(ms)) * 1000;
+    if (base === 0) base = rate;
+    say(
+      `  ${name.padEnd(40)} ${(rate / 1e6).toFixed(2)} M lines/s (${median(ms).toFixed(0)} ms)  ratio ${(rate / base).toFixed(2)}`,
+    );
+  }
+  const cli = `"${process.execPath}" "${join(root, "bin/iovalab.js")}" replay "${file}" --machine qemu-q35-nvme --kernel mainline --captured lazy > /dev/null`;
+  const zcat: { wall: number; cpu: number }[] = [];
+  const replay: { wall: number; cpu: number }[] = [];
+  for (let i = 0; i < runs; i++) {
+    zcat.push(timed(`zcat "${file}" > /dev/null`));
+    replay.push(timed(cli));
+  }
+  const rate = (xs: { wall: number; cpu: number }[], k: "wall" | "cpu") => (lines / median(xs.map((x) => x[k]))) * 1000;
+  say(
+    `replay speed, trace-6.12-lazy-timers.txt.gz (${lines} lines, whole process, median of ${runs}; M lines/s by wall / CPU time):`,
+  );
+  for (const k of ["wall", "cpu"] as const) {
+    const z = rate(zcat, k);
+    const r = rate(replay, k);
+    say(
+      `  ${k.padEnd(4)}: zcat alone ${(z / 1e6).toFixed(2)}, iovalab replay ${(r / 1e6).toFixed(2)}; ratio ${(r / z).toFixed(2)} (goals: >= 1 M lines/s, ratio >= 0.6)`,
+    );
+  }
+}

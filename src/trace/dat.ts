@@ -1,0 +1,766 @@
+/**
+ * trace-cmd's binary `trace.dat` (file format version 7, trace-cmd.dat.v7(5),
+ * as trace-cmd 3.1 writes it; version 6 files are told apart and refused),
+ * decoded into the same event records as its text (`trace-cmd report -l`):
+ *
+ * - the file: magic `17 08 44 "tracing"`, version, endianness, long size,
+ *   page size, compression name and version, then sections (id, flags,
+ *   description, size) found through the options sections: HEADER_INFO (the
+ *   ring-buffer page header), EVENT_FORMATS (each event's `format` file:
+ *   field offsets and sizes), KALLSYMS (function names of `%ps`), CMDLINES
+ *   (pid -> task name) and one BUFFER option per trace instance with each
+ *   CPU's data offset and size; sections flagged compressed hold one block,
+ *   CPU data a list of chunks (the `decompress` function the caller gives
+ *   handles the named algorithm, so this file has no Node API);
+ * - the CPU data: the kernel ring buffer's pages (kernel/trace/ring_buffer.c
+ *   as libtraceevent's kbuffer reads them): a page header (timestamp,
+ *   commit), then events of a 32-bit header (type_len:5, time_delta:27):
+ *   data of type_len * 4 bytes (0: the length follows), padding (29), time
+ *   extend (30) and absolute time stamp (31);
+ * - records of all CPUs merged by timestamp (ties to the lower CPU), as
+ *   `trace-cmd report` shows them.
+ *
+ * Each record gives the common columns (pid, CPU, the latency flags as
+ * libtraceevent prints them, nanoseconds) and, for the events iovalab
+ * decodes (iommu map/unmap, dma:*, the flush-queue timer and the depot
+ * work), the event text the kernel's TP_printk prints, built from the
+ * record's fields by name; other events carry only their name. The text
+ * reader then takes them exactly as text lines (`TraceReader.record`).
+ *
+ * Memory: one decompressed chunk per CPU (the file is read through `read`,
+ * a random-access view, never whole).
+ */
+
+import { dmaAttrsText, dmaDirectionName } from "./unparsed.ts";
+
+/** A random-access view of the file. */
+export interface DatSource {
+  size: number;
+  /** `length` bytes from `offset` (fewer only at the end of the file). */
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** A file already in memory (tests, a browser's File read whole). */
+export function bytesSource(bytes: Uint8Array): DatSource {
+  return {
+    size: bytes.length,
+    read: (offset, length) => bytes.subarray(Math.min(offset, bytes.length), Math.min(offset + length, bytes.length)),
+  };
+}
+
+/** Runs `f`, turning a read past a block's end (a DataView RangeError on a corrupt file) into a DatError. */
+function guarded<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError)
+      throw new DatError(`expected data inside its block, found a read past its end (${e.message})`);
+    throw e;
+  }
+}
+
+/** Decompresses one block of the named algorithm (`zstd`, `zlib`) to `size` bytes. */
+export type Decompress = (algorithm: string, data: Uint8Array, size: number) => Uint8Array;
+
+/** Why a trace.dat could not be read; the caller prefixes the file name. */
+export class DatError extends Error {
+  override name = "DatError";
+}
+
+/** One trace.dat record as text columns (what a `trace-cmd report -l` line shows). */
+export interface DatRecord {
+  comm: string;
+  pid: number;
+  cpu: number;
+  flags: string;
+  timestampNs: number;
+  system: string;
+  event: string;
+  /** The event's printed text, or "" for events not formatted here. */
+  body: string;
+}
+
+const MAGIC = [0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]; // 17 08 44 "tracing"
+
+/** Whether the bytes start like a trace-cmd data file. */
+export function isTraceDat(head: Uint8Array): boolean {
+  if (head.length < MAGIC.length) return false;
+  for (let i = 0; i < MAGIC.length; i++) if (head[i] !== MAGIC[i]) return false;
+  return true;
+}
+
+const SEC_COMPRESSED = 1;
+const OPT_DONE = 0;
+const OPT_BUFFER = 3;
+const OPT_HEADER_INFO = 16;
+const OPT_EVENT_FORMATS = 18;
+const OPT_KALLSYMS = 19;
+const OPT_CMDLINES = 21;
+
+/** A byte cursor over a decompressed or read block. */
+class Cursor {
+  readonly b: Uint8Array;
+  readonly dv: DataView;
+  readonly le: boolean;
+  pos: number;
+  constructor(b: Uint8Array, le: boolean, pos = 0) {
+    this.b = b;
+    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    this.le = le;
+    this.pos = pos;
+  }
+  need(n: number, what: string): void {
+    if (this.pos + n > this.b.length) throw new DatError(`expected ${what}, found the end of the data`);
+  }
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.dv.getUint16(this.pos, this.le);
+    this.pos += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.dv.getUint32(this.pos, this.le);
+    this.pos += 4;
+    return v;
+  }
+  u64(what: string): number {
+    this.need(8, what);
+    const v = this.dv.getBigUint64(this.pos, this.le);
+    this.pos += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DatError(`expected ${what} below 2^53, found ${v}`);
+    return Number(v);
+  }
+  str(what: string): string {
+    const end = this.b.indexOf(0, this.pos);
+    if (end < 0) throw new DatError(`expected ${what} ending in a NUL byte, found the end of the data`);
+    const s = latin1(this.b, this.pos, end);
+    this.pos = end + 1;
+    return s;
+  }
+  text(n: number, what: string): string {
+    this.need(n, what);
+    const s = latin1(this.b, this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+}
+
+function latin1(b: Uint8Array, from: number, to: number): string {
+  let s = "";
+  for (let i = from; i < to; i += 8192) s += String.fromCharCode(...b.subarray(i, Math.min(to, i + 8192)));
+  return s;
+}
+
+/** One field of an event's format file. */
+interface FieldFormat {
+  offset: number;
+  size: number;
+  signed: boolean;
+  /** `__data_loc` strings and dynamic arrays: the field holds (length << 16 | offset). */
+  dataLoc: boolean;
+  /** Array fields (`char comm[16]`, `__u8 saddr[4]`). */
+  array: boolean;
+}
+
+/** One event's format file, as far as decoding needs it. */
+interface EventFormat {
+  id: number;
+  system: string;
+  name: string;
+  fields: Map<string, FieldFormat>;
+  formatter: Formatter | null;
+}
+
+const FIELD = /^\s*field:(.*?);\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);/;
+
+function parseFormat(system: string, text: string): EventFormat | null {
+  const name = /^name: (\S+)$/m.exec(text);
+  const id = /^ID: (\d+)$/m.exec(text);
+  if (name === null || id === null) return null;
+  const fields = new Map<string, FieldFormat>();
+  for (const line of text.split("\n")) {
+    const m = FIELD.exec(line);
+    if (m === null) continue;
+    const decl = m[1].trim();
+    const array = decl.endsWith("]");
+    const base = array ? decl.slice(0, decl.lastIndexOf("[")) : decl;
+    const fieldName = base.slice(base.search(/[A-Za-z0-9_]+$/));
+    fields.set(fieldName, {
+      offset: Number(m[2]),
+      size: Number(m[3]),
+      signed: m[4] === "1",
+      dataLoc: decl.startsWith("__data_loc") || decl.startsWith("__rel_loc"),
+      array,
+    });
+  }
+  return { id: Number(id[1]), system, name: name[1], fields, formatter: null };
+}
+
+/** Reads one record's fields by name. */
+class RecordView {
+  dv!: DataView;
+  b!: Uint8Array;
+  start = 0;
+  length = 0;
+  le = true;
+  fmt!: EventFormat;
+
+  private field(name: string): FieldFormat {
+    const f = this.fmt.fields.get(name);
+    if (f === undefined) throw new DatError(`expected a field "${name}" in the format of ${this.fmt.name}`);
+    if (f.offset + f.size > this.length) throw new DatError(`expected ${this.fmt.name}'s "${name}" inside its record`);
+    return f;
+  }
+
+  has(name: string): boolean {
+    return this.fmt.fields.has(name);
+  }
+
+  /** An unsigned or signed integer field, exact below 2^53 (larger values lose low bits; pointers are shown as hex via `hex`). */
+  num(name: string): number {
+    const f = this.field(name);
+    return this.intAt(this.start + f.offset, f.size, f.signed);
+  }
+
+  /** A field as an exact unsigned hexadecimal string. */
+  hex(name: string): string {
+    const f = this.field(name);
+    return this.bigAt(this.start + f.offset, f.size).toString(16);
+  }
+
+  big(name: string): bigint {
+    const f = this.field(name);
+    return this.bigAt(this.start + f.offset, f.size);
+  }
+
+  private bigAt(at: number, size: number): bigint {
+    if (size === 8) return this.dv.getBigUint64(at, this.le);
+    return BigInt(this.intAt(at, size, false));
+  }
+
+  intAt(at: number, size: number, signed: boolean): number {
+    switch (size) {
+      case 1:
+        return signed ? this.dv.getInt8(at) : this.dv.getUint8(at);
+      case 2:
+        return signed ? this.dv.getInt16(at, this.le) : this.dv.getUint16(at, this.le);
+      case 4:
+        return signed ? this.dv.getInt32(at, this.le) : this.dv.getUint32(at, this.le);
+      case 8:
+        return Number(signed ? this.dv.getBigInt64(at, this.le) : this.dv.getBigUint64(at, this.le));
+      default:
+        throw new DatError(`expected a field of 1, 2, 4 or 8 bytes, found ${size}`);
+    }
+  }
+
+  /** A `__data_loc` field: its bytes. */
+  dynamic(name: string): Uint8Array {
+    const f = this.field(name);
+    const loc = this.dv.getUint32(this.start + f.offset, this.le);
+    const off = loc & 0xffff;
+    const len = loc >>> 16;
+    if (off + len > this.length) throw new DatError(`expected ${this.fmt.name}'s "${name}" inside its record`);
+    return this.b.subarray(this.start + off, this.start + off + len);
+  }
+
+  /** A `__string` field. */
+  string(name: string): string {
+    const d = this.dynamic(name);
+    const nul = d.indexOf(0);
+    return latin1(d, 0, nul < 0 ? d.length : nul);
+  }
+
+  /** A dynamic array of `width`-byte unsigned integers. */
+  array(name: string, width: number): number[] {
+    const d = this.dynamic(name);
+    const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
+    const out: number[] = [];
+    for (let i = 0; i + width <= d.length; i += width) {
+      out.push(width === 8 ? Number(dv.getBigUint64(i, this.le)) : dv.getUint32(i, this.le));
+    }
+    return out;
+  }
+}
+
+/** Prints an event's text from its record, as the kernel's TP_printk does. */
+type Formatter = (r: RecordView, syms: Kallsyms) => string;
+
+function hex16(v: bigint): string {
+  return `0x${v.toString(16).padStart(16, "0")}`;
+}
+
+function arrayText(xs: number[]): string {
+  return `{${xs.map((x) => `0x${x.toString(16)}`).join(",")}}`;
+}
+
+/** `%p` as trace-cmd prints it: the raw pointer in hex with 0x. */
+function pointer(r: RecordView, name: string): string {
+  return `0x${r.hex(name)}`;
+}
+
+/** include/linux/timer.h: TIMER_CPUMASK, TIMER_ARRAYSHIFT, and the flag bits timer_start prints. */
+const TIMER_CPUMASK = 0x0003ffff;
+const TIMER_ARRAYSHIFT = 22;
+const TIMER_FLAGS: [number, string][] = [
+  [0x00040000, "M"],
+  [0x00080000, "D"],
+  [0x00100000, "P"],
+  [0x00200000, "I"],
+];
+
+function timerFlags(flags: number): string {
+  return TIMER_FLAGS.filter(([bit]) => (flags & bit) !== 0)
+    .map(([, n]) => n)
+    .join("|");
+}
+
+const FORMATTERS: Record<string, Formatter> = {
+  // include/trace/events/iommu.h
+  map: (r) => {
+    const iova = r.big("iova");
+    const size = r.big("size");
+    return `IOMMU: iova=${hex16(iova)} - ${hex16(iova + size)} paddr=${hex16(r.big("paddr"))} size=${size}`;
+  },
+  unmap: (r) => {
+    const iova = r.big("iova");
+    const size = r.big("size");
+    return `IOMMU: iova=${hex16(iova)} - ${hex16(iova + size)} size=${size} unmapped_size=${r.big("unmapped_size")}`;
+  },
+  add_device_to_group: (r) => `IOMMU: groupID=${r.num("gid")} device=${r.string("device")}`,
+  // include/trace/events/timer.h
+  timer_start: (r, syms) => {
+    const flags = r.num("flags");
+    const expires = r.num("expires");
+    const bucket = r.has("bucket_expiry") ? ` bucket_expiry=${r.num("bucket_expiry")}` : "";
+    return (
+      `timer=${pointer(r, "timer")} function=${syms.name(r.big("function"))} expires=${expires} ` +
+      `[timeout=${expires - r.num("now")}]${bucket} cpu=${flags & TIMER_CPUMASK} idx=${flags >>> TIMER_ARRAYSHIFT} ` +
+      `flags=${timerFlags(flags)}`
+    );
+  },
+  timer_expire_entry: (r, syms) =>
+    `timer=${pointer(r, "timer")} function=${syms.name(r.big("function"))} now=${r.num("now")} baseclk=${r.num("baseclk")}`,
+  timer_expire_exit: (r) => `timer=${pointer(r, "timer")}`,
+  // include/trace/events/workqueue.h
+  workqueue_execute_start: (r, syms) => `work struct ${pointer(r, "work")}: function ${syms.name(r.big("function"))}`,
+  workqueue_execute_end: (r, syms) => `work struct ${pointer(r, "work")}: function ${syms.name(r.big("function"))}`,
+};
+
+// include/trace/events/dma.h (6.12 and later; fields by name, so older and newer layouts both print).
+const dmaHead = (r: RecordView) => `${r.string("device")} dir=${dmaDirectionName(r.num("dir"))}`;
+const dmaAttrs = (r: RecordView) => dmaAttrsText(r.num("attrs"));
+for (const n of ["dma_map_page", "dma_map_resource", "dma_map_phys"]) {
+  FORMATTERS[n] = (r) =>
+    `${dmaHead(r)} dma_addr=${r.hex("dma_addr")} size=${r.num("size")} phys_addr=${r.hex("phys_addr")} attrs=${dmaAttrs(r)}`;
+}
+for (const n of ["dma_unmap_page", "dma_unmap_resource", "dma_unmap_phys"]) {
+  FORMATTERS[n] = (r) => `${dmaHead(r)} dma_addr=${r.hex("addr")} size=${r.num("size")} attrs=${dmaAttrs(r)}`;
+}
+for (const n of ["dma_alloc", "dma_alloc_pages"]) {
+  FORMATTERS[n] = (r) =>
+    `${dmaHead(r)} dma_addr=${r.hex("dma_addr")} size=${r.num("size")} virt_addr=${r.hex("virt_addr").padStart(16, "0")} flags= attrs=${dmaAttrs(r)}`;
+}
+for (const n of ["dma_free", "dma_free_pages"]) {
+  FORMATTERS[n] = (r) =>
+    `${dmaHead(r)} dma_addr=${r.hex("dma_addr")} size=${r.num("size")} virt_addr=${r.hex("virt_addr").padStart(16, "0")} attrs=${dmaAttrs(r)}`;
+}
+FORMATTERS.dma_map_sg = (r) => {
+  const phys = r.array("phys_addrs", 8);
+  const dma = r.array("dma_addrs", 8);
+  // Later kernels: shown/full counts (the arrays stop at DMA_TRACE_MAX_ENTRIES) and a truncation mark.
+  const counts = r.has("full_nents")
+    ? ` nents=${phys.length}/${r.num("full_nents")} ents=${dma.length}/${r.num("full_ents")}${r.num("truncated") !== 0 ? " [TRUNCATED]" : ""}`
+    : "";
+  return (
+    `${dmaHead(r)}${counts} dma_addrs=${arrayText(dma)} sizes=${arrayText(r.array("lengths", 4))} ` +
+    `phys_addrs=${arrayText(phys)} attrs=${dmaAttrs(r)}`
+  );
+};
+FORMATTERS.dma_unmap_sg = (r) => `${dmaHead(r)} phys_addrs=${arrayText(r.array("addrs", 8))} attrs=${dmaAttrs(r)}`;
+
+/** /proc/kallsyms as stored in the file: `%ps` prints the name of the symbol at that address. */
+class Kallsyms {
+  private readonly byAddr = new Map<bigint, string>();
+  constructor(text: string) {
+    for (const line of text.split("\n")) {
+      const sp = line.indexOf(" ");
+      if (sp <= 0) continue;
+      const sp2 = line.indexOf(" ", sp + 1);
+      if (sp2 < 0) continue;
+      let name = line.slice(sp2 + 1);
+      const tab = name.indexOf("\t");
+      if (tab >= 0) name = name.slice(0, tab);
+      this.byAddr.set(BigInt(`0x${line.slice(0, sp)}`), name);
+    }
+  }
+  name(addr: bigint): string {
+    return this.byAddr.get(addr) ?? `0x${addr.toString(16)}`;
+  }
+}
+
+/** One CPU's ring-buffer pages, chunk by chunk, event by event. */
+class CpuStream {
+  readonly cpu: number;
+  private readonly file: TraceDat;
+  private chunks: { offset: number; zsize: number; size: number }[] = [];
+  private nextChunk = 0;
+  private data: Uint8Array = new Uint8Array(0);
+  private dv: DataView = new DataView(new ArrayBuffer(0));
+  private pageStart = 0;
+  private pos = 0;
+  private pageEnd = 0;
+  private ts = 0;
+  /** The current record, when `ready`. */
+  ready = false;
+  recTs = 0;
+  recStart = 0;
+  recLength = 0;
+
+  constructor(file: TraceDat, cpu: number, offset: number, size: number) {
+    this.file = file;
+    this.cpu = cpu;
+    if (size === 0) return;
+    if (file.compression === "none") {
+      // Read in runs of whole pages, never the whole CPU's data at once.
+      const run = file.pageSize * 256;
+      for (let at = 0; at < size; at += run) {
+        const n = Math.min(run, size - at);
+        this.chunks.push({ offset: offset + at, zsize: n, size: n });
+      }
+    } else {
+      const head = new Cursor(file.src.read(offset, 4), file.le);
+      const count = head.u32("the chunk count of a CPU's data");
+      let at = offset + 4;
+      for (let i = 0; i < count; i++) {
+        const c = new Cursor(file.src.read(at, 8), file.le);
+        const zsize = c.u32("a chunk's compressed size");
+        const usize = c.u32("a chunk's size");
+        this.chunks.push({ offset: at + 8, zsize, size: usize });
+        at += 8 + zsize;
+      }
+    }
+    this.advance();
+  }
+
+  private loadChunk(): boolean {
+    if (this.nextChunk >= this.chunks.length) return false;
+    const c = this.chunks[this.nextChunk++];
+    const raw = this.file.src.read(c.offset, c.zsize);
+    if (raw.length < c.zsize)
+      throw new DatError(`expected ${c.zsize} bytes of CPU ${this.cpu} data, found the end of the file`);
+    this.data = this.file.compression === "none" ? raw : this.file.decompress(this.file.compression, raw, c.size);
+    this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+    this.pageStart = 0;
+    return true;
+  }
+
+  /** Opens the next page; false at the end of the CPU's data. */
+  private nextPage(): boolean {
+    const ps = this.file.pageSize;
+    for (;;) {
+      if (this.pageStart + this.file.pageDataOffset > this.data.length) {
+        if (!this.loadChunk()) return false;
+        continue;
+      }
+      const at = this.pageStart;
+      this.pageStart += ps;
+      this.ts = Number(this.dv.getBigUint64(at, this.file.le));
+      const commit =
+        this.file.commitSize === 8
+          ? Number(this.dv.getBigUint64(at + 8, this.file.le) & 0x7ffffffn)
+          : this.dv.getUint32(at + 8, this.file.le) & 0x7ffffff;
+      this.pos = at + this.file.pageDataOffset;
+      this.pageEnd = Math.min(this.pos + commit, at + ps, this.data.length);
+      return true;
+    }
+  }
+
+  /** Moves to the next data record (`ready` false at the end). */
+  advance(): void {
+    const le = this.file.le;
+    for (;;) {
+      if (this.pos >= this.pageEnd) {
+        if (!this.nextPage()) {
+          this.ready = false;
+          return;
+        }
+        continue;
+      }
+      if (this.pos + 4 > this.pageEnd) {
+        this.pos = this.pageEnd;
+        continue;
+      }
+      const h = this.dv.getUint32(this.pos, le);
+      const typeLen = h & 31;
+      const delta = h >>> 5;
+      let p = this.pos + 4;
+      if (typeLen === 29) {
+        // Padding: array[0] is its length (0: the rest of the page is empty).
+        const len = p + 4 <= this.pageEnd ? this.dv.getUint32(p, le) : 0;
+        this.ts += delta;
+        this.pos = len === 0 ? this.pageEnd : p + len;
+        continue;
+      }
+      if (typeLen === 30 || typeLen === 31) {
+        if (p + 4 > this.pageEnd) {
+          this.pos = this.pageEnd;
+          continue;
+        }
+        const ext = this.dv.getUint32(p, le) * 2 ** 27 + delta;
+        this.ts = typeLen === 31 ? ext : this.ts + ext;
+        this.pos = p + 4;
+        continue;
+      }
+      let len: number;
+      if (typeLen === 0) {
+        if (p + 4 > this.pageEnd) {
+          this.pos = this.pageEnd;
+          continue;
+        }
+        len = this.dv.getUint32(p, le) - 4;
+        len = (len + 3) & ~3;
+        p += 4;
+      } else {
+        len = typeLen * 4;
+      }
+      this.ts += delta;
+      this.pos = p + len;
+      if (p + len > this.pageEnd || len < 8)
+        throw new DatError(`expected a whole event in CPU ${this.cpu}'s page, found one cut at its end`);
+      this.recTs = this.ts;
+      this.recStart = p;
+      this.recLength = len;
+      this.ready = true;
+      return;
+    }
+  }
+
+  view(): { b: Uint8Array; dv: DataView } {
+    return { b: this.data, dv: this.dv };
+  }
+}
+
+/** A trace.dat opened for reading: the metadata, then `records()` in time order. */
+export class TraceDat {
+  readonly src: DatSource;
+  readonly decompress: Decompress;
+  le = true;
+  version = 0;
+  compression = "none";
+  pageSize = 4096;
+  pageDataOffset = 16;
+  commitSize = 8;
+  readonly events = new Map<number, EventFormat>();
+  readonly cmdlines = new Map<number, string>();
+  /** The UNAME, TRACECLOCK and VERSION options, where present. */
+  readonly info = new Map<string, string>();
+  private kallsyms = new Kallsyms("");
+  private cpus: { cpu: number; offset: number; size: number }[] = [];
+
+  constructor(src: DatSource, decompress: Decompress) {
+    this.src = src;
+    this.decompress = decompress;
+    guarded(() => this.open());
+  }
+
+  private open(): void {
+    const src = this.src;
+    const head = src.read(0, Math.min(src.size, 256));
+    if (!isTraceDat(head)) throw new DatError('expected the trace-cmd magic 17 08 44 "tracing", found other bytes');
+    const c = new Cursor(head, true, 10);
+    this.version = Number(c.str("the file version"));
+    if (this.version !== 7) {
+      throw new DatError(
+        `expected a trace.dat of file version 7 (trace-cmd 3.0 or later), found version ${this.version}`,
+      );
+    }
+    c.need(6, "the endianness, long size and page size");
+    this.le = head[c.pos] === 0;
+    c.pos += 2;
+    const cc = new Cursor(head, this.le, c.pos);
+    this.pageSize = cc.u32("the page size");
+    if (this.pageSize < 64 || this.pageSize > 1 << 24) {
+      throw new DatError(`expected a page size of 64 bytes to 16 MiB, found ${this.pageSize}`);
+    }
+    this.compression = cc.str("the compression name");
+    cc.str("the compression version");
+    let optionsAt = cc.u64("the offset of the first options section");
+    const seen = new Set<number>();
+    while (optionsAt !== 0 && !seen.has(optionsAt)) {
+      seen.add(optionsAt);
+      optionsAt = this.readOptions(optionsAt);
+    }
+    if (this.cpus.length === 0) throw new DatError("expected a BUFFER option with the CPUs' data, found none");
+  }
+
+  /** A section's contents (decompressed when flagged) after its header. */
+  private section(offset: number, expectId: number): Cursor {
+    const h = new Cursor(this.src.read(offset, 16), this.le);
+    const id = h.u16("a section id");
+    const flags = h.u16("section flags");
+    h.u32("a section description");
+    const size = h.u64("a section size");
+    if (id !== expectId) throw new DatError(`expected section ${expectId} at offset ${offset}, found section ${id}`);
+    if ((flags & SEC_COMPRESSED) === 0) return new Cursor(this.src.read(offset + 16, size), this.le);
+    const z = new Cursor(this.src.read(offset + 16, 8), this.le);
+    const zsize = z.u32("a compressed size");
+    const usize = z.u32("an uncompressed size");
+    return new Cursor(this.decompress(this.compression, this.src.read(offset + 24, zsize), usize), this.le);
+  }
+
+  /** Reads one options section; returns the offset of the next (0: none). */
+  private readOptions(offset: number): number {
+    const c = this.section(offset, OPT_DONE);
+    for (;;) {
+      const id = c.u16("an option id");
+      const size = c.u32("an option size");
+      c.need(size, `option ${id}'s ${size} bytes`);
+      const data = new Cursor(c.b.subarray(c.pos, c.pos + size), this.le);
+      c.pos += size;
+      switch (id) {
+        case OPT_DONE:
+          return data.u64("the next options section");
+        case OPT_BUFFER:
+          this.bufferOption(data, size);
+          break;
+        case 4:
+          this.info.set("trace_clock", data.str("the trace clock"));
+          break;
+        case 5:
+          this.info.set("uname", data.str("the uname"));
+          break;
+        case 9:
+          this.info.set("version", data.str("the trace-cmd version"));
+          break;
+        case OPT_HEADER_INFO:
+          this.headerInfo(this.section(data.u64("the header info offset"), OPT_HEADER_INFO));
+          break;
+        case OPT_EVENT_FORMATS:
+          this.eventFormats(this.section(data.u64("the event formats offset"), OPT_EVENT_FORMATS));
+          break;
+        case OPT_KALLSYMS: {
+          const s = this.section(data.u64("the kallsyms offset"), OPT_KALLSYMS);
+          this.kallsyms = new Kallsyms(s.text(s.u32("the kallsyms size"), "kallsyms"));
+          break;
+        }
+        case OPT_CMDLINES: {
+          const s = this.section(data.u64("the cmdlines offset"), OPT_CMDLINES);
+          for (const line of s.text(s.u64("the cmdlines size"), "cmdlines").split("\n")) {
+            const sp = line.indexOf(" ");
+            if (sp > 0) this.cmdlines.set(Number(line.slice(0, sp)), line.slice(sp + 1));
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  private bufferOption(c: Cursor, size: number): void {
+    c.u64("the buffer section offset");
+    const name = c.str("the instance name");
+    c.str("the instance's trace clock");
+    if (name !== "") return; // Only the top instance is the kernel's trace.
+    // trace-cmd 3.2 added the sub-buffer size before the CPU count.
+    const rest = size - c.pos;
+    if (rest >= 8 && (rest - 8) % 20 === 0 && (rest - 4) % 20 !== 0) this.pageSize = c.u32("the sub-buffer size");
+    const n = c.u32("the CPU count");
+    for (let i = 0; i < n; i++) {
+      const cpu = c.u32("a CPU id");
+      const offset = c.u64("a CPU's data offset");
+      const sz = c.u64("a CPU's data size");
+      this.cpus.push({ cpu, offset, size: sz });
+    }
+  }
+
+  private headerInfo(c: Cursor): void {
+    c.str("header_page");
+    const text = c.text(c.u64("the header_page size"), "header_page");
+    for (const line of text.split("\n")) {
+      const m = FIELD.exec(line);
+      if (m === null) continue;
+      if (/\bcommit$/.test(m[1].trim())) this.commitSize = Number(m[3]);
+      if (/\bdata\b/.test(m[1])) this.pageDataOffset = Number(m[2]);
+    }
+  }
+
+  private eventFormats(c: Cursor): void {
+    const systems = c.u32("the number of event systems");
+    for (let s = 0; s < systems; s++) {
+      const system = c.str("a system name");
+      const count = c.u32("the number of events");
+      for (let e = 0; e < count; e++) {
+        const fmt = parseFormat(system, c.text(c.u64("a format size"), "an event format"));
+        if (fmt === null) continue;
+        fmt.formatter =
+          system === "iommu" || system === "dma" || system === "timer" || system === "workqueue"
+            ? (FORMATTERS[fmt.name] ?? null)
+            : null;
+        this.events.set(fmt.id, fmt);
+      }
+    }
+  }
+
+  /** Every record of every CPU, merged in time order (ties: the lower CPU first). */
+  *records(): Generator<DatRecord> {
+    const it = this.merged();
+    for (;;) {
+      const n = guarded(() => it.next());
+      if (n.done) return;
+      yield n.value;
+    }
+  }
+
+  private *merged(): Generator<DatRecord> {
+    const streams = this.cpus
+      .slice()
+      .sort((a, b) => a.cpu - b.cpu)
+      .map((c) => new CpuStream(this, c.cpu, c.offset, c.size));
+    const view = new RecordView();
+    view.le = this.le;
+    for (;;) {
+      let best: CpuStream | null = null;
+      for (const s of streams) if (s.ready && (best === null || s.recTs < best.recTs)) best = s;
+      if (best === null) return;
+      const { b, dv } = best.view();
+      const at = best.recStart;
+      const type = dv.getUint16(at, this.le);
+      const fmt = this.events.get(type);
+      const flags = dv.getUint8(at + 2);
+      const pc = dv.getUint8(at + 3);
+      const pid = dv.getInt32(at + 4, this.le);
+      let body = "";
+      if (fmt?.formatter) {
+        view.b = b;
+        view.dv = dv;
+        view.start = at;
+        view.length = best.recLength;
+        view.fmt = fmt;
+        body = fmt.formatter(view, this.kallsyms);
+      }
+      yield {
+        comm: pid === 0 ? "<idle>" : (this.cmdlines.get(pid) ?? "<...>"),
+        pid,
+        cpu: best.cpu,
+        flags: latencyFlags(flags, pc),
+        timestampNs: best.recTs,
+        system: fmt?.system ?? "",
+        event: fmt?.name ?? `unknown_event_${type}`,
+        body,
+      };
+      best.advance();
+    }
+  }
+}
+
+/** The latency columns as libtraceevent prints them: irqs-off, need-resched, hard/softirq, preempt depth, migrate-disable. */
+function latencyFlags(flags: number, pc: number): string {
+  const irqsOff = flags & 0x01 ? "d" : flags & 0x02 ? "X" : ".";
+  const resched = flags & 0x04 ? "N" : ".";
+  const hard = flags & 0x08;
+  const soft = flags & 0x10;
+  const irq = hard && soft ? "H" : hard ? "h" : soft ? "s" : ".";
+  const depth = pc & 0xf ? (pc & 0xf).toString(16) : ".";
+  const migrate = pc & 0xf0 ? (pc >> 4).toString(16) : ".";
+  return irqsOff + resched + irq + depth + migrate;
+}

@@ -1,0 +1,104 @@
+/**
+ * Replay defaults from the trace (issue 13 part 3) on the verbatim excerpts
+ * of test/fixtures/traces/: dma:* events mean the mainline profile,
+ * flush-queue timer events or no immediate IOVA reuse mean lazy, frequent
+ * reuse strict; --kernel and --captured win with a warning; without
+ * --machine a machine built from the trace's devices, or the built-in q35
+ * shape when the trace names none.
+ */
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { TraceFacts } from "../../src/trace/facts.ts";
+import { readTraceText } from "../../src/trace/reader.ts";
+import { iovalab } from "../helpers/iovalab.ts";
+
+const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
+const H612 = `${FIXTURES}linux-6.12-lazy-mixed-head600.txt.gz`;
+const LAZY61 = `${FIXTURES}linux-6.1-lazy-mixed-head1100.txt.gz`;
+const STRICT61 = `${FIXTURES}linux-6.1-strict-4k-head600.txt.gz`;
+const MIDLIFE61 = `${FIXTURES}linux-6.1-midlife-lazy-report-l-head400.txt.gz`;
+
+function facts(path: string): { f: TraceFacts; fq: number } {
+  const f = new TraceFacts();
+  const { events, reader } = readTraceText(gunzipSync(readFileSync(path)).toString(), { file: path });
+  for (const e of events) f.observe(e);
+  return { f, fq: reader.stats.fqTimerEvents };
+}
+
+/** The maps that follow an unmap on their CPU, and those at the unmapped IOVA, counted from the raw text. */
+function reuseFromText(path: string): [number, number] {
+  const last = new Map<string, string>();
+  let pairs = 0;
+  let same = 0;
+  for (const l of gunzipSync(readFileSync(path)).toString().split("\n")) {
+    const m = /\[(\d+)\].* (map|unmap): IOMMU: iova=(0x[0-9a-f]+)/.exec(l);
+    if (m === null) continue;
+    if (m[2] === "unmap") last.set(m[1], m[3]);
+    else if (last.has(m[1])) {
+      pairs++;
+      if (last.get(m[1]) === m[3]) same++;
+      last.delete(m[1]);
+    }
+  }
+  return [pairs, same];
+}
+
+test("the facts a trace shows: dma:* events, flush-queue timers, immediate IOVA reuse", () => {
+  const a = facts(H612);
+  assert.equal(a.f.kernel(), "mainline");
+  assert.equal(a.f.busiestDevice(), "0000:00:01.0");
+  // The boot-time 16 MiB identity map of group 3 (the trace's first map line).
+  assert.deepEqual(a.f.directMaps, [{ start: 0, end: 0x100_0000 }]);
+  const lazy = facts(LAZY61);
+  assert.equal(lazy.f.kernel(), null);
+  assert.deepEqual([lazy.f.reusePairs, lazy.f.reuseSame], reuseFromText(LAZY61));
+  assert.equal(lazy.f.capture(lazy.fq)?.mode, "lazy");
+  const strict = facts(STRICT61);
+  assert.deepEqual([strict.f.reusePairs, strict.f.reuseSame], reuseFromText(STRICT61));
+  assert.equal(strict.f.capture(strict.fq)?.mode, "strict");
+  const mid = facts(MIDLIFE61);
+  assert.ok(mid.fq > 0);
+  assert.equal(mid.f.capture(mid.fq)?.mode, "lazy");
+  assert.match(mid.f.capture(mid.fq)?.why ?? "", /flush-queue timer/);
+});
+
+test("a 6.12 trace without --machine or --kernel: the mainline profile on a machine built from its devices, said on stderr", () => {
+  const r = iovalab(["replay", H612]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /kernel from the trace: .*dma:\* events.*mainline profile/);
+  assert.match(r.stderr, /no --machine: replaying on a machine built from the trace/);
+  assert.match(r.stdout, /\nmachine: from-trace, kernel mainline, /);
+});
+
+test("--kernel against a 6.12 trace: the flag wins, with a warning", () => {
+  const r = iovalab(["replay", H612, "--machine", "qemu-q35-nvme", "--kernel", "6.1"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: --kernel 6\.1 .*dma:\* events.*replaying with 6\.1 as asked/);
+  assert.match(r.stdout, /\nmachine: qemu-q35-nvme, kernel 6\.1, /);
+});
+
+test("a lazy trace on a machine whose command line is strict replays lazy; --captured strict wins with a warning", () => {
+  const r = iovalab(["replay", LAZY61, "--machine", "qemu-q35-nvme"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /captured lazy \(from the trace: \d+ of \d+ allocations/);
+  assert.match(r.stdout, /kernel 6\.1, lazy \(flush queue\)/);
+  const s = iovalab(["replay", LAZY61, "--machine", "qemu-q35-nvme", "--captured", "strict"]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stderr, /warning: --captured strict, but the trace looks lazy/);
+  assert.match(s.stdout, /kernel 6\.1, strict, /);
+  const t = iovalab(["replay", MIDLIFE61, "--machine", "qemu-q35-nvme"]);
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stderr, /captured lazy \(from the trace: \d+ flush-queue timer events/);
+});
+
+test("no --machine and no device in the trace: the built-in q35 shape, said so; the same replay as naming it", () => {
+  const r = iovalab(["replay", STRICT61]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /no --machine and no device in the trace .*qemu-q35-nvme/);
+  assert.match(r.stderr, /captured strict/);
+  const named = iovalab(["replay", STRICT61, "--machine", "qemu-q35-nvme"]);
+  assert.equal(r.stdout, named.stdout);
+});
