@@ -240,6 +240,13 @@ test("real timer and workqueue events of the flush-queue timer and the depot tri
   assert.equal(w.phase, "start");
   assert.equal(w.work, "000000006df68c87");
   assert.equal(w.function, "iova_depot_work_func");
+  // trace-cmd report -l prints the raw pointer with 0x (6.12 mid-life trace, line 8274).
+  const wl = decode(
+    "kworker/-10      0.....    31.819219: workqueue_execute_start: work struct 0xff404cb90abb6420: function iova_depot_work_func",
+  );
+  assert.ok(wl.type === "workqueue_execute");
+  assert.equal(wl.work, "0xff404cb90abb6420");
+  assert.equal(wl.function, "iova_depot_work_func");
   assert.equal(isKnownEvent("timer", "timer_start"), true);
   assert.equal(isKnownEvent("workqueue", "workqueue_execute_end"), true);
   assert.equal(isKnownEvent("dma", "timer_start"), false);

@@ -584,8 +584,8 @@ const decodeTimerExpireEntry: Decoder = (h, f) => ({
 
 const decodeTimerExpireExit: Decoder = (h, f) => ({ ...h, type: "timer_expire_exit", timer: f.text("timer") });
 
-/** `work struct %p: function %ps`. */
-const WORK = /^work struct ([0-9a-fA-F]+): function (\S+)$/;
+/** `work struct %p: function %ps`; the pointer hashed without 0x in the kernel's text, raw with 0x in trace-cmd's. */
+const WORK = /^work struct ((?:0x)?[0-9a-fA-F]+): function (\S+)$/;
 
 function decodeWork(phase: "start" | "end"): Decoder {
   return (h, f) => {
