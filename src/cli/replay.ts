@@ -105,6 +105,7 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     `exact IOVA matches: ${r.exact}/${r.allocations} allocations (${pct(r.exact, r.allocations)}), ` +
       `${r.exactMapEvents}/${r.mapEvents} map events (${pct(r.exactMapEvents, r.mapEvents)})`,
   );
+  out.push(learningLine(r));
   if (r.resyncs + r.resyncFailures > 0) {
     out.push(
       `  resynchronised: after ${r.resyncs} of the mismatches the replay went on from the trace's IOVA; ` +
@@ -179,6 +180,18 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   for (const f of rc.findings.slice(0, 20)) out.push(`  ${f.message}`);
   if (rc.findings.length > 20) out.push(`  ... ${rc.findings.length - 20} more`);
   return `${out.join("\n")}\n`;
+}
+
+/** The learning phase of a trace that starts mid-life, and the match rate after it. */
+function learningLine(r: ReplayResult): string {
+  const l = r.learning;
+  if (!l.midLife)
+    return "learning phase: none (the trace starts with a fresh domain: its first allocation is where a fresh one puts it)";
+  return (
+    `learning phase: the trace starts mid-life; its first ${l.allocations} allocations (${(l.durationNs / 1e6).toFixed(3)} ms` +
+    `${l.endLine > 0 ? `, up to line ${l.endLine}` : ", the whole trace"}) learned the caches, ${l.adopted} of them adopting the trace's IOVA; ` +
+    `exact after it: ${r.exactAfterLearning}/${r.afterLearning} (${pct(r.exactAfterLearning, r.afterLearning)})`
+  );
 }
 
 /** Why the flushes' source limits the match rate, for the summary. */

@@ -45,7 +45,8 @@ export class CallApplier {
   private readonly kernel: Kernel;
   private readonly dev: Device;
   private readonly cpus: number;
-  private readonly resyncOn: boolean;
+  /** Adopt the trace's IOVA after a mismatch (`--resync`, or a learning phase: `learning.ts`). */
+  adopt: boolean;
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -69,7 +70,7 @@ export class CallApplier {
     this.kernel = kernel;
     this.dev = dev;
     this.cpus = kernel.cpus;
-    this.resyncOn = resyncOn;
+    this.adopt = resyncOn;
   }
 
   private get cookie(): IommuDmaCookie | null {
@@ -109,7 +110,7 @@ export class CallApplier {
         out.cause = causeOf(cookie, c.iova, c.cpu, addr);
         out.state = wantState ? stateAround(cookie, c.iova, this.kernel.nowNs) : null;
       }
-      if (this.resyncOn && addr !== null && cookie) {
+      if (this.adopt && addr !== null && cookie) {
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, cookie.iovad.stats.treeAllocs !== treeAllocs);
         if (r) {
           this.modelAddr.set(c.allocation, r.addr);
