@@ -11,6 +11,7 @@
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
 import { Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
@@ -27,6 +28,7 @@ interface ReplayCliOptions {
   kernel?: string;
   cpus?: string;
   emitIovas?: boolean;
+  json?: boolean;
   device?: string;
   strictInput?: boolean;
   range?: string;
@@ -263,6 +265,7 @@ export function registerReplay(program: Command): void {
     .option("--cpus <n>", "CPUs of the machine (trace CPUs beyond it wrap around)")
     .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
     .option("--emit-iovas", "print only the model's IOVA (or fail) of each map event of the replayed domain")
+    .option("--json", "print the summary as one JSON object")
     .option("--strict-input", "stop at the first malformed trace line")
     .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
@@ -307,6 +310,9 @@ export function registerReplay(program: Command): void {
         };
         const capturedKernel = parseKernelOption(opts.capturedKernel);
         const lines: string[] = [];
+        const notes: string[] = [];
+        let iommuEvents = 0;
+        let flagless = 0;
         const reader = new TraceReader({ file, strictInput: opts.strictInput });
         // The first events say what the trace is (kernel, capture mode, devices):
         // they wait here until the replay is set up from them.
@@ -320,6 +326,7 @@ export function registerReplay(program: Command): void {
         const start = (): ((e: TraceEvent) => void) => {
           const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, flags);
           for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
+          notes.push(...d.notes);
           machineName = d.machine.name;
           const r = new Replayer({
             machine: d.machine,
@@ -368,6 +375,10 @@ export function registerReplay(program: Command): void {
           });
           rc = rec;
           const f = (e: TraceEvent) => {
+            if (e.type === "iommu_map" || e.type === "iommu_unmap") {
+              iommuEvents++;
+              if (e.flags === "") flagless++;
+            }
             if (isKernelWorkEvent(e)) {
               r.pushWork(e);
               base?.pushWork(e);
@@ -398,7 +409,16 @@ export function registerReplay(program: Command): void {
           if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
           return;
         }
+        const lacks = traceLacks(result, flagless, iommuEvents);
+        if (opts.json) {
+          const s = reader.stats;
+          const warnings = [...notes.filter((n) => n.startsWith("warning: ")), ...lacks];
+          const json = summaryJson(file, [result], { malformed: s.malformed, unparsed: s.unparsedLines }, warnings);
+          await writeStdout(`${JSON.stringify(json)}\n`);
+          return;
+        }
         let text = summary(file, reader, rcn, result, machineName);
+        for (const l of lacks) text += `warning: ${l}\n`;
         if (bl) text += comparison(bl.end(), result);
         await writeStdout(text);
       }),

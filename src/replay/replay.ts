@@ -151,6 +151,8 @@ export interface ReplayResult {
   /** Allocations after the learning phase, and those of them the model placed as the trace did. */
   afterLearning: number;
   exactAfterLearning: number;
+  /** Allocations after the phase that the kernel took from a cache filled before the trace: adopted, not exact. */
+  adoptedAfterLearning: number;
   iovad: IovaDomain;
 }
 
@@ -241,6 +243,7 @@ export class Replayer {
       timerFlushes: null,
       afterLearning: 0,
       exactAfterLearning: 0,
+      adoptedAfterLearning: 0,
     };
     // The interrupted-allocation evidence holds where frees reach the rcache at once: strict.
     this.reorder = new IrqReorder(opts.irqReorder ?? this.kernel.iommu.config.strict, (c) => this.release(c));
@@ -339,6 +342,7 @@ export class Replayer {
     this.lastNs = t;
     this.inference?.fireBefore(c, t);
     this.applier.adopt = this.opts.resync === true || (c.kind === "map" && this.learn !== null && this.learn.adopting);
+    this.applier.adoptUnknown = this.learn !== null && this.learn.stats.midLife;
     return this.applier.apply(c, describe, wantState);
   }
 
@@ -511,6 +515,7 @@ export class Replayer {
       this.emit(c, addr);
       return;
     }
+    if (o.learned) this.r.adoptedAfterLearning++;
     if (o.resync === 1) this.r.resyncs++;
     else if (o.resync === -1) this.r.resyncFailures++;
     if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);
