@@ -11,6 +11,7 @@
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
 import { Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { CAPTURE_HELP } from "../replay/capture.ts";
 import { summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
@@ -266,6 +267,7 @@ export function registerReplay(program: Command): void {
     .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
     .option("--emit-iovas", "print only the model's IOVA (or fail) of each map event of the replayed domain")
     .option("--json", "print the summary as one JSON object")
+    .addHelpText("after", CAPTURE_HELP)
     .option("--strict-input", "stop at the first malformed trace line")
     .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
