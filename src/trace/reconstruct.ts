@@ -539,6 +539,13 @@ export class Reconstructor {
     return a;
   }
 
+  /** Puts an allocation dropped by `forget` back into its domain's live set. */
+  private remember(a: Allocation): void {
+    const d = a.domain;
+    for (let p = this.page(a.iova); p < this.page(a.end); p++) d.pages.set(p, a);
+    d.live.set(this.page(a.iova), a);
+  }
+
   /** Drops an allocation from its domain's live set (unmap, or overwritten by an overlapping map). */
   private forget(a: Allocation): void {
     const d = a.domain;
@@ -679,7 +686,22 @@ export class Reconstructor {
       this.stats.untranslated++;
       return;
     }
-    const a = s.alloc;
+    let a = s.alloc;
+    const own = this.domainOfDevice(e.device);
+    if (own !== a.domain) {
+      // Two devices' domains hand out the same IOVAs: an unmap traced before its dma_unmap_page was taken
+      // from the first domain holding its IOVA; the device this event names says whose it was.
+      const b = own.live.get(this.page(a.iova));
+      if (b !== undefined && b.iova === a.iova && b.end === a.end) {
+        this.remember(a);
+        this.forget(b);
+        a.domain.freed.delete(this.page(a.iova));
+        own.freed.set(this.page(b.iova), s.unmap.line);
+        s.alloc = b;
+        s.unmap.domain = own.name;
+        a = b;
+      }
+    }
     if (e.dmaAddr < a.iova || e.dmaAddr >= a.end) {
       s.closed = true;
       this.stats.untranslated++;
