@@ -10,9 +10,9 @@
 
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
-import { Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
 import { CAPTURE_HELP } from "../replay/capture.ts";
-import { summaryJson, traceLacks } from "../replay/summary-json.ts";
+import { dmaDevices, Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
@@ -322,6 +322,7 @@ export function registerReplay(program: Command): void {
         const waiting: TraceEvent[] = [];
         let feed: ((e: TraceEvent) => void) | null = null;
         let replayer: Replayer | null = null;
+        let others: Replayer[] = [];
         let baseline: Replayer | null = null;
         let rc: Reconstructor | null = null;
         let machineName = "";
@@ -344,6 +345,27 @@ export function registerReplay(program: Command): void {
             emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
           });
           replayer = r;
+          // Without --device, every other device a DMA driver binds is replayed too, each in its own domain.
+          others =
+            opts.device === undefined && !opts.emitIovas
+              ? dmaDevices(d.machine)
+                  .filter((x) => x !== d.device)
+                  .map(
+                    (x) =>
+                      new Replayer({
+                        machine: d.machine,
+                        kernel: d.kernel,
+                        cpus: positiveInt("--cpus", opts.cpus),
+                        device: x,
+                        strict: opts.strict ? true : opts.lazy ? false : d.captured,
+                        rangeBytes: bytes("--range", opts.range),
+                        inferFlushes: opts.inferFlushes,
+                        flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+                        unseenFlushes: opts.unseenFlushes,
+                        resync: opts.resync,
+                      }),
+                  )
+              : [];
           // A what-if (another range, mode or kernel) also replays the baseline,
           // the trace as captured, on the same calls.
           let base: Replayer | null = null;
@@ -374,6 +396,7 @@ export function registerReplay(program: Command): void {
           const rec = new Reconstructor({ machine: traceMachineOf(d.machine, d.device), file }, (c) => {
             r.push(c);
             base?.push(c);
+            for (const o of others) o.push(c);
           });
           rc = rec;
           const f = (e: TraceEvent) => {
@@ -384,6 +407,7 @@ export function registerReplay(program: Command): void {
             if (isKernelWorkEvent(e)) {
               r.pushWork(e);
               base?.pushWork(e);
+              for (const o of others) o.pushWork(e);
             } else rec.push(e);
             if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
           };
@@ -411,15 +435,21 @@ export function registerReplay(program: Command): void {
           if (lines.length > 0) await writeStdout(lines.join("\n") + "\n");
           return;
         }
+        const results = [result, ...others.map((o) => o.end()).filter((x) => x.allocations > 0)];
         const lacks = traceLacks(result, flagless, iommuEvents);
+        if (others.length > 0 && !reader.stats.events.has("dma_map_page") && !reader.stats.events.has("dma_map_sg"))
+          lacks.push(
+            `the trace has no dma:* events: its map and unmap events name no device, so the ${others.length + 1} devices with a DMA driver cannot be told apart and are replayed as one (${result.device}'s domain)`,
+          );
         if (opts.json) {
           const s = reader.stats;
           const warnings = [...notes.filter((n) => n.startsWith("warning: ")), ...lacks];
-          const json = summaryJson(file, [result], { malformed: s.malformed, unparsed: s.unparsedLines }, warnings);
+          const json = summaryJson(file, results, { malformed: s.malformed, unparsed: s.unparsedLines }, warnings);
           await writeStdout(`${JSON.stringify(json)}\n`);
           return;
         }
         let text = summary(file, reader, rcn, result, machineName);
+        if (results.length > 1) text += devicesTable(results);
         for (const l of lacks) text += `warning: ${l}\n`;
         if (bl) text += comparison(bl.end(), result);
         await writeStdout(text);

@@ -107,3 +107,20 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
   }
   return out;
 }
+
+/** The per-device and total exactness of a replay of several devices' domains, for the text summary. */
+export function devicesTable(results: readonly ReplayResult[]): string {
+  const pct = (n: number, d: number) => (d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`);
+  const out = ["devices replayed, each in its own domain:"];
+  let a = 0;
+  let x = 0;
+  for (const r of results) {
+    out.push(
+      `  ${r.device} (${r.domain}): ${r.exact}/${r.allocations} allocations exact (${pct(r.exact, r.allocations)})`,
+    );
+    a += r.allocations;
+    x += r.exact;
+  }
+  out.push(`  total: ${x}/${a} allocations exact (${pct(x, a)})`);
+  return `${out.join("\n")}\n`;
+}
