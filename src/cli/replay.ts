@@ -11,7 +11,7 @@
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
 import { CAPTURE_HELP } from "../replay/capture.ts";
-import { dmaDevices, Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineOf } from "../replay/replay.ts";
 import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
@@ -193,7 +193,8 @@ function learningLine(r: ReplayResult): string {
   return (
     `learning phase: the trace starts mid-life; its first ${l.allocations} allocations (${(l.durationNs / 1e6).toFixed(3)} ms` +
     `${l.endLine > 0 ? `, up to line ${l.endLine}` : ", the whole trace"}) learned the caches, ${l.adopted} of them adopting the trace's IOVA; ` +
-    `exact after it: ${r.exactAfterLearning}/${r.afterLearning} (${pct(r.exactAfterLearning, r.afterLearning)})`
+    `exact after it: ${r.exactAfterLearning}/${r.afterLearning} (${pct(r.exactAfterLearning, r.afterLearning)}); ` +
+    `${r.adoptedAfterLearning} after it taken from a cache filled before the trace (adopted, not exact)`
   );
 }
 
@@ -323,6 +324,7 @@ export function registerReplay(program: Command): void {
         let feed: ((e: TraceEvent) => void) | null = null;
         let replayer: Replayer | null = null;
         let others: Replayer[] = [];
+        let sameKind: string[] = [];
         let baseline: Replayer | null = null;
         let rc: Reconstructor | null = null;
         let machineName = "";
@@ -345,6 +347,7 @@ export function registerReplay(program: Command): void {
             emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
           });
           replayer = r;
+          sameKind = sameKindDevices(d.machine, d.device);
           // Without --device, every other device a DMA driver binds is replayed too, each in its own domain.
           others =
             opts.device === undefined && !opts.emitIovas
@@ -437,9 +440,9 @@ export function registerReplay(program: Command): void {
         }
         const results = [result, ...others.map((o) => o.end()).filter((x) => x.allocations > 0)];
         const lacks = traceLacks(result, flagless, iommuEvents);
-        if (others.length > 0 && !reader.stats.events.has("dma_map_page") && !reader.stats.events.has("dma_map_sg"))
+        if (sameKind.length > 0 && !reader.stats.events.has("dma_map_page") && !reader.stats.events.has("dma_map_sg"))
           lacks.push(
-            `the trace has no dma:* events: its map and unmap events name no device, so the ${others.length + 1} devices with a DMA driver cannot be told apart and are replayed as one (${result.device}'s domain)`,
+            `the trace has no dma:* events: its map and unmap events name no device, so ${[result.device, ...sameKind].join(" and ")} cannot be told apart and are replayed as one (${result.device}'s domain)`,
           );
         if (opts.json) {
           const s = reader.stats;

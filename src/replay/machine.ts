@@ -57,3 +57,9 @@ export function defaultReplayDevice(desc: MachineDesc): string {
     throw new InputError(`${desc.name}: no device with a DMA driver to replay; name one with --device`);
   return all[0];
 }
+
+/** The other devices with a DMA driver of the same class as `device` (a second NVMe controller): traffic of one kind. */
+export function sameKindDevices(desc: MachineDesc, device: string): string[] {
+  const cls = desc.devices.find((d) => d.bdf === device)?.class;
+  return dmaDevices(desc).filter((x) => x !== device && desc.devices.find((d) => d.bdf === x)?.class === cls);
+}

@@ -48,7 +48,7 @@ export type { Outcome } from "./apply.ts";
 export type { Mismatch, MismatchCause } from "./diagnose.ts";
 export { DEFAULT_FLUSH_HISTORIES, type FlushInference } from "./flush-inference.ts";
 export { type LearningStats, MAX_LEARNED } from "./learning.ts";
-export { defaultReplayDevice, dmaDevices, traceMachineOf } from "./machine.ts";
+export { defaultReplayDevice, dmaDevices, sameKindDevices, traceMachineOf } from "./machine.ts";
 export type { IrqInFlush, OtherCpuInFlush, TimerFlushStats } from "./timer-flushes.ts";
 
 export interface ReplayOptions {
