@@ -53,6 +53,11 @@ export class LearningPhase {
     return this.phase < 2;
   }
 
+  /** Before the first allocation: whether the trace starts mid-life is still open. */
+  get undecided(): boolean {
+    return this.phase === 0;
+  }
+
   /** Whether allocations now count as learned. */
   get learning(): boolean {
     return this.phase === 1;
@@ -80,7 +85,7 @@ export class LearningPhase {
 
   /** Called before each allocation after the first: ends the phase when its rule says so. */
   next(line: number, timestampNs: number): void {
-    if (this.phase !== 1) return;
+    if (this.phase !== 1 || this.stats.allocations === 0) return;
     let done = this.stats.allocations >= MAX_LEARNED;
     if (!done) {
       // The CPUs that have allocated so far: a CPU of the machine the trace never uses holds nothing up.

@@ -341,9 +341,16 @@ export class Replayer {
     this.kernel.advanceTo(t);
     this.lastNs = t;
     this.inference?.fireBefore(c, t);
-    this.applier.adopt = this.opts.resync === true || (c.kind === "map" && this.learn !== null && this.learn.adopting);
-    this.applier.adoptUnknown = this.learn !== null && this.learn.stats.midLife;
-    return this.applier.apply(c, describe, wantState);
+    const learn = this.learn;
+    const first = learn !== null && learn.undecided && c.kind === "map";
+    // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
+    // where the fresh domain put it.
+    const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
+    this.applier.adopt = this.opts.resync === true || (c.kind === "map" && learn !== null && learn.adopting);
+    this.applier.adoptUnknown = learn !== null && learn.stats.midLife;
+    const o = this.applier.apply(c, describe, wantState);
+    if (first) learn.first(o.addr === c.iova, freeInModel, c.timestampNs);
+    return o;
   }
 
   /**
@@ -491,12 +498,8 @@ export class Replayer {
     const learn = this.learn;
     let learned = false;
     if (learn) {
-      if (this.r.allocations === 0)
-        learned = learn.first(addr === c.iova, o.cause === "free in the tree", c.timestampNs);
-      else {
-        learn.next(c.line, c.timestampNs);
-        learned = learn.learning;
-      }
+      learn.next(c.line, c.timestampNs);
+      learned = learn.learning;
       if (learned) learn.count(c.cpu, o.resync === 1);
     }
     this.r.allocations++;
