@@ -123,7 +123,7 @@ export class CallApplier {
         this.adoptUnknown && fromTree && addr !== null && cookie.iovad.findIova(c.iova / cookie.iovad.granule) === null;
       if ((this.adopt || unknown) && addr !== null && cookie) {
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
-        if (unknown && !this.adopt) out.learned = r !== null && r.done;
+        if (unknown && !this.adopt) out.learned = r?.done === true;
         if (r) {
           this.modelAddr.set(c.allocation, r.addr);
           if (this.adopt) out.resync = r.done ? 1 : -1;

@@ -342,14 +342,14 @@ export class Replayer {
     this.lastNs = t;
     this.inference?.fireBefore(c, t);
     const learn = this.learn;
-    const first = learn !== null && learn.undecided && c.kind === "map";
+    const first = learn?.undecided === true && c.kind === "map";
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
-    this.applier.adopt = this.opts.resync === true || (c.kind === "map" && learn !== null && learn.adopting);
-    this.applier.adoptUnknown = learn !== null && learn.stats.midLife;
+    this.applier.adopt = this.opts.resync === true || (c.kind === "map" && learn?.adopting === true);
+    this.applier.adoptUnknown = learn?.stats.midLife === true;
     const o = this.applier.apply(c, describe, wantState);
-    if (first) learn.first(o.addr === c.iova, freeInModel, c.timestampNs);
+    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs);
     return o;
   }
 
