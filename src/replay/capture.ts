@@ -24,7 +24,7 @@ Capturing a trace to replay (on the machine, as root):
                     (lazy mode) where each flush-queue flush ran and on which CPU;
                     without them lazy IOVAs diverge from the first flush placed
                     unlike the kernel's.
-  timer_expire_exit the end of each flush (unfiltered: its filter field differs).
+  timer_expire_exit the end of each flush (unfiltered: it has no function field).
   workqueue:* of iova_depot_work_func
                     (6.7+) where each depot trim ran; omit on 6.1.
   --no-filter       without it trace-cmd drops events of its own pids, among them
