@@ -14,7 +14,8 @@ export interface DeviceFigures {
   exact: number;
   learned: number;
   learningMs: number;
-  exactAfterLearning: number;
+  /** Null when the learning phase covered every allocation: nothing after it to measure. */
+  exactAfterLearning: number | null;
 }
 
 export interface ReplaySummaryJson {
@@ -26,12 +27,12 @@ export interface ReplaySummaryJson {
   unparsedLines: number;
   warnings: string[];
   devices: DeviceFigures[];
-  total: { allocations: number; exact: number; learned: number; exactAfterLearning: number };
+  total: { allocations: number; exact: number; learned: number; exactAfterLearning: number | null };
 }
 
-/** The fraction `n / d` (1 when there is nothing to count: nothing went wrong). */
-function fraction(n: number, d: number): number {
-  return d === 0 ? 1 : n / d;
+/** The fraction `n / d`; null when there is nothing to count. */
+function fraction(n: number, d: number): number | null {
+  return d === 0 ? null : n / d;
 }
 
 /** The group number of a replayed domain named `groupN`. */
