@@ -156,9 +156,18 @@ test("--kernel is checked the same way by every command that boots a kernel", ()
 
 test("run --warmup takes a duration with a unit, up to 24 h; anything else exits 2 before simulating", () => {
   for (const [v, msg] of [
-    ["2x", '--warmup: expected a duration such as 500ms, 10s, 30min or 2h, found "2x"'],
-    ["25h", '--warmup: expected at most 24h, found "25h"'],
-    ["0.5ns", '--warmup: expected whole nanoseconds, found "0.5ns"'],
+    [
+      "2x",
+      '--warmup: expected milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, or with a unit such as 500ms, 10s, 30min or 2h, found "2x"',
+    ],
+    [
+      "25h",
+      '--warmup: expected milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, or with a unit such as 500ms, 10s, 30min or 2h, found "25h"',
+    ],
+    [
+      "0.5ns",
+      '--warmup: expected milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, or with a unit such as 500ms, 10s, 30min or 2h, found "0.5ns"',
+    ],
   ]) {
     const r = iovalab(["run", "--warmup", v, "--no-progress", "--out", mkdtempSync(join(tmpdir(), "iovalab-"))]);
     assert.equal(r.status, 2, r.stderr);

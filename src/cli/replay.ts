@@ -10,7 +10,9 @@
 
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
-import { Replayer, type ReplayResult, traceMachineOf } from "../replay/replay.ts";
+import { CAPTURE_HELP } from "../replay/capture.ts";
+import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineOf } from "../replay/replay.ts";
+import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
@@ -28,6 +30,7 @@ export interface ReplayCliOptions {
   kernel?: string;
   cpus?: string;
   emitIovas?: boolean;
+  json?: boolean;
   device?: string;
   strictInput?: boolean;
   range?: string;
@@ -107,6 +110,7 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     `exact IOVA matches: ${r.exact}/${r.allocations} allocations (${pct(r.exact, r.allocations)}), ` +
       `${r.exactMapEvents}/${r.mapEvents} map events (${pct(r.exactMapEvents, r.mapEvents)})`,
   );
+  out.push(learningLine(r));
   if (r.resyncs + r.resyncFailures > 0) {
     out.push(
       `  resynchronised: after ${r.resyncs} of the mismatches the replay went on from the trace's IOVA; ` +
@@ -183,6 +187,19 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
   return `${out.join("\n")}\n`;
 }
 
+/** The learning phase of a trace that starts mid-life, and the match rate after it. */
+function learningLine(r: ReplayResult): string {
+  const l = r.learning;
+  if (!l.midLife)
+    return "learning phase: none (the trace starts with a fresh domain: its first allocation is where a fresh one puts it)";
+  return (
+    `learning phase: the trace starts mid-life; its first ${l.allocations} allocations (${(l.durationNs / 1e6).toFixed(3)} ms` +
+    `${l.endLine > 0 ? `, up to line ${l.endLine}` : ", the whole trace"}) learned the caches, ${l.adopted} of them adopting the trace's IOVA; ` +
+    `exact after it: ${r.exactAfterLearning}/${r.afterLearning} (${pct(r.exactAfterLearning, r.afterLearning)}); ` +
+    `${r.adoptedAfterLearning} after it taken from a cache filled before the trace (adopted, not exact)`
+  );
+}
+
 /** Why the flushes' source limits the match rate, for the summary. */
 function flushSourceNote(r: ReplayResult): string {
   switch (r.flushSource) {
@@ -252,6 +269,8 @@ export function registerReplay(program: Command): void {
     .option("--cpus <n>", "CPUs of the machine (trace CPUs beyond it wrap around)")
     .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
     .option("--emit-iovas", "print only the model's IOVA (or fail) of each map event of the replayed domain")
+    .option("--json", "print the summary as one JSON object")
+    .addHelpText("after", CAPTURE_HELP)
     .option("--strict-input", "stop at the first malformed trace line")
     .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
@@ -382,6 +401,9 @@ async function replayTrace(
   };
   const capturedKernel = parseKernelOption(opts.capturedKernel);
   const lines: string[] = [];
+  const notes: string[] = [];
+  let iommuEvents = 0;
+  let flagless = 0;
   const reader = new TraceReader({ file, strictInput: opts.strictInput });
   // The first events say what the trace is (kernel, capture mode, devices):
   // they wait here until the replay is set up from them.
@@ -389,12 +411,15 @@ async function replayTrace(
   const waiting: TraceEvent[] = [];
   let feed: ((e: TraceEvent) => void) | null = null;
   let replayer: Replayer | null = null;
+  let others: Replayer[] = [];
+  let sameKind: string[] = [];
   let baseline: Replayer | null = null;
   let rc: Reconstructor | null = null;
   let machineName = "";
   const start = (): ((e: TraceEvent) => void) => {
     const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, flags);
     for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
+    notes.push(...d.notes);
     machineName = d.machine.name;
     const r = new Replayer({
       machine: d.machine,
@@ -410,6 +435,28 @@ async function replayTrace(
       emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
     });
     replayer = r;
+    sameKind = sameKindDevices(d.machine, d.device);
+    // Without --device, every other device a DMA driver binds is replayed too, each in its own domain.
+    others =
+      opts.device === undefined && !opts.emitIovas
+        ? dmaDevices(d.machine)
+            .filter((x) => x !== d.device)
+            .map(
+              (x) =>
+                new Replayer({
+                  machine: d.machine,
+                  kernel: d.kernel,
+                  cpus: positiveInt("--cpus", opts.cpus),
+                  device: x,
+                  strict: opts.strict ? true : opts.lazy ? false : d.captured,
+                  rangeBytes: bytes("--range", opts.range),
+                  inferFlushes: opts.inferFlushes,
+                  flushHistories: positiveInt("--flush-histories", opts.flushHistories),
+                  unseenFlushes: opts.unseenFlushes,
+                  resync: opts.resync,
+                }),
+            )
+        : [];
     // A what-if (another range, mode or kernel) also replays the baseline,
     // the trace as captured, on the same calls.
     let base: Replayer | null = null;
@@ -435,19 +482,28 @@ async function replayTrace(
     }
     // A what-if's IOVAs are not the trace's to fit the CPUs' order to: it
     // keeps the trace's order of the calls.
-    if (base) r.keepTraceOrder();
+    if (base) {
+      r.keepTraceOrder();
+      for (const o of others) o.keepTraceOrder();
+    }
     baseline = base;
     const rec = new Reconstructor({ machine: traceMachineOf(d.machine, d.device), file }, (c) => {
       r.push(c);
       base?.push(c);
+      for (const o of others) o.push(c);
     });
     rc = rec;
     const f = (e: TraceEvent) => {
+      if (e.type === "iommu_map" || e.type === "iommu_unmap") {
+        iommuEvents++;
+        if (e.flags === "") flagless++;
+      }
       // Timer and workqueue events go to the replays (lazy: flushes and depot
       // trims where the trace shows them), the DMA events to the reconstruction.
       if (isKernelWorkEvent(e)) {
         r.pushWork(e);
         base?.pushWork(e);
+        for (const o of others) o.pushWork(e);
       } else rec.push(e);
       if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
     };
@@ -485,7 +541,21 @@ async function replayTrace(
     }
     return lines.length > 0 ? lines.join("\n") + "\n" : "";
   }
+  const results = [result, ...others.map((o) => o.end()).filter((x) => x.allocations > 0)];
+  const lacks = traceLacks(result, flagless, iommuEvents);
+  if (sameKind.length > 0 && !reader.stats.events.has("dma_map_page") && !reader.stats.events.has("dma_map_sg"))
+    lacks.push(
+      `the trace has no dma:* events: its map and unmap events name no device, so ${[result.device, ...sameKind].join(" and ")} cannot be told apart and are replayed as one (${result.device}'s domain)`,
+    );
+  if (opts.json) {
+    const st = reader.stats;
+    const warnings = [...notes.filter((n) => n.startsWith("warning: ")), ...lacks];
+    const json = summaryJson(file, results, { malformed: st.malformed, unparsed: st.unparsedLines }, warnings);
+    return `${JSON.stringify(json)}\n`;
+  }
   let text = summary(file, reader, rcn, result, machineName);
+  if (results.length > 1) text += devicesTable(results);
+  for (const l of lacks) text += `warning: ${l}\n`;
   if (bl) text += comparison(bl.end(), result);
   return text;
 }

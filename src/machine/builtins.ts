@@ -10,6 +10,11 @@
  * modules the initramfs loads after boot (`modprobe.blacklist=e1000e` gives
  * the workload boots). Command line of the sysfs-behaviour boot: strict.
  *
+ * `qemu-q35-two-nvme` is the reference machine's two-NVMe boot
+ * (docs/reference-machines.md; Linux 6.12, strict): the same VM with a
+ * second NVMe controller at 00:02.0 in group 2 of its own, the e1000e moved
+ * to 00:03.0 (group 3) and the LPC, AHCI and SMBus in group 4.
+ *
  * `hisi-sas-128` is the seed's server (docs/seed-thread.md, docs/kernel-rules.md
  * GAR-1.3): 128 CPUs, SMMUv3 with a 4 KiB granule and 48-bit input
  * addresses, a hisi_sas v3 HBA at 0000:74:02.0 alone in its group with 12
@@ -109,6 +114,22 @@ const QEMU_Q35_NVME = {
   drivers: [
     { name: "nvme", model: "nvme", module: true, match: [{ class: 0x010802, classMask: 0xffffff }] },
     { name: "e1000e", model: "e1000e", module: true, match: [{ vendor: 0x8086, device: 0x10d3 }] },
+  ],
+};
+
+const [HOST_BRIDGE, NVME0, E1000E, ...LPC] = QEMU_Q35_NVME.devices;
+
+const QEMU_Q35_TWO_NVME = {
+  ...QEMU_Q35_NVME,
+  name: "qemu-q35-two-nvme",
+  description: "QEMU 7.2 q35 + intel-iommu (caching-mode=off), 2 vCPUs, two NVMe 1b36:0010, e1000e",
+  kernel: "mainline",
+  devices: [
+    HOST_BRIDGE,
+    NVME0,
+    { ...NVME0, bdf: "0000:00:02.0", group: "2" },
+    { ...E1000E, bdf: "0000:00:03.0", group: "3" },
+    ...LPC.map((d) => ({ ...d, group: "4" })),
   ],
 };
 
@@ -334,6 +355,7 @@ const XEON_100G = {
 
 const BUILTINS: Readonly<Record<string, unknown>> = {
   "qemu-q35-nvme": QEMU_Q35_NVME,
+  "qemu-q35-two-nvme": QEMU_Q35_TWO_NVME,
   "hisi-sas-128": HISI_SAS_128,
   "arm-2s-nvme8": ARM_2S_NVME8,
   "epyc-nvme": EPYC_NVME,

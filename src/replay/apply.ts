@@ -30,6 +30,8 @@ export interface Outcome {
   state: string | null;
   /** For a mismatch: where the model held the trace's IOVA (see `MismatchCause`). */
   cause: MismatchCause | null;
+  /** The trace's IOVA came from a cache filled before the trace (`CallApplier.adoptUnknown`) and was adopted. */
+  learned?: boolean;
   /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
   resync: number;
 }
@@ -45,7 +47,14 @@ export class CallApplier {
   private readonly kernel: Kernel;
   private readonly dev: Device;
   private readonly cpus: number;
-  private readonly resyncOn: boolean;
+  /** Adopt the trace's IOVA after a mismatch (`--resync`, or a learning phase: `learning.ts`). */
+  adopt: boolean;
+  /**
+   * Adopt the trace's IOVA where the model's caches had nothing to give (it
+   * went to the tree) while that IOVA is free in the model: the kernel took
+   * it from a cache filled before the trace began (`learning.ts`).
+   */
+  adoptUnknown = false;
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -69,7 +78,7 @@ export class CallApplier {
     this.kernel = kernel;
     this.dev = dev;
     this.cpus = kernel.cpus;
-    this.resyncOn = resyncOn;
+    this.adopt = resyncOn;
   }
 
   private get cookie(): IommuDmaCookie | null {
@@ -109,11 +118,15 @@ export class CallApplier {
         out.cause = causeOf(cookie, c.iova, c.cpu, addr);
         out.state = wantState ? stateAround(cookie, c.iova, this.kernel.nowNs) : null;
       }
-      if (this.resyncOn && addr !== null && cookie) {
-        const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, cookie.iovad.stats.treeAllocs !== treeAllocs);
+      const fromTree = cookie !== null && cookie.iovad.stats.treeAllocs !== treeAllocs;
+      const unknown =
+        this.adoptUnknown && fromTree && addr !== null && cookie.iovad.findIova(c.iova / cookie.iovad.granule) === null;
+      if ((this.adopt || unknown) && addr !== null && cookie) {
+        const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
+        if (unknown && !this.adopt) out.learned = r?.done === true;
         if (r) {
           this.modelAddr.set(c.allocation, r.addr);
-          out.resync = r.done ? 1 : -1;
+          if (this.adopt) out.resync = r.done ? 1 : -1;
         }
       }
       return out;

@@ -32,8 +32,9 @@ export function traceMachineOf(desc: MachineDesc, device: string): TraceMachine 
   };
 }
 
-/** The device a trace of this machine replays by default: the first one a driver of the machine binds. */
-export function defaultReplayDevice(desc: MachineDesc): string {
+/** Every device a DMA driver of the machine binds, the first driver's first: each has a domain a trace can replay. */
+export function dmaDevices(desc: MachineDesc): string[] {
+  const out: string[] = [];
   for (const drv of desc.drivers) {
     if (drv.model === "plain") continue;
     for (const d of desc.devices) {
@@ -43,8 +44,22 @@ export function defaultReplayDevice(desc: MachineDesc): string {
           (m.device === undefined || m.device === d.device) &&
           (m.class === undefined || (m.class & (m.classMask ?? 0xffffff)) === (d.class & (m.classMask ?? 0xffffff))),
       );
-      if (hit) return d.bdf;
+      if (hit && !out.includes(d.bdf)) out.push(d.bdf);
     }
   }
-  throw new InputError(`${desc.name}: no device with a DMA driver to replay; name one with --device`);
+  return out;
+}
+
+/** The device a trace of this machine replays by default: the first one a driver of the machine binds. */
+export function defaultReplayDevice(desc: MachineDesc): string {
+  const all = dmaDevices(desc);
+  if (all.length === 0)
+    throw new InputError(`${desc.name}: no device with a DMA driver to replay; name one with --device`);
+  return all[0];
+}
+
+/** The other devices with a DMA driver of the same class as `device` (a second NVMe controller): traffic of one kind. */
+export function sameKindDevices(desc: MachineDesc, device: string): string[] {
+  const cls = desc.devices.find((d) => d.bdf === device)?.class;
+  return dmaDevices(desc).filter((x) => x !== device && desc.devices.find((d) => d.bdf === x)?.class === cls);
 }

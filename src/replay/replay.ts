@@ -43,13 +43,15 @@ import { hex16, type Mismatch, type MismatchCause, stateAround } from "./diagnos
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
 import { queuedLate } from "./follow.ts";
 import { IrqReorder } from "./irq-reorder.ts";
+import { LearningPhase, type LearningStats } from "./learning.ts";
 import { defaultReplayDevice } from "./machine.ts";
 import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
 
 export type { Outcome } from "./apply.ts";
 export type { Mismatch, MismatchCause } from "./diagnose.ts";
 export { DEFAULT_FLUSH_HISTORIES, type FlushInference } from "./flush-inference.ts";
-export { defaultReplayDevice, traceMachineOf } from "./machine.ts";
+export { type LearningStats, MAX_LEARNED } from "./learning.ts";
+export { defaultReplayDevice, dmaDevices, sameKindDevices, traceMachineOf } from "./machine.ts";
 export type { IrqInFlush, OtherCpuInFlush, TimerFlushStats } from "./timer-flushes.ts";
 
 export interface ReplayOptions {
@@ -103,6 +105,8 @@ export interface ReplayOptions {
    * one inherited from an earlier difference. Off by default.
    */
   resync?: boolean;
+  /** Learn the caches of a trace that starts mid-life from its first allocations (`learning.ts`); default true. */
+  learning?: boolean;
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
 }
@@ -153,6 +157,13 @@ export interface ReplayResult {
   timerFlushes: TimerFlushStats | null;
   /** Virtual time added to the trace's timestamps so the trace starts after the model's boot. */
   clockOffsetNs: number;
+  /** The learning phase of a trace that starts mid-life (`learning.ts`); allocations 0 for a trace from boot. */
+  learning: LearningStats;
+  /** Allocations after the learning phase, and those of them the model placed as the trace did. */
+  afterLearning: number;
+  exactAfterLearning: number;
+  /** Allocations after the phase that the kernel took from a cache filled before the trace: adopted, not exact. */
+  adoptedAfterLearning: number;
   iovad: IovaDomain;
 }
 
@@ -185,7 +196,8 @@ export class Replayer {
   private lastNs = 0;
   /** (line, text) of emitted IOVAs not yet written, so pieces of interleaved allocations come out in line order. */
   private pendingEmit: { line: number; text: string }[] = [];
-  private readonly r: Omit<ReplayResult, "iovad" | "clockOffsetNs">;
+  private readonly r: Omit<ReplayResult, "iovad" | "clockOffsetNs" | "learning">;
+  private readonly learn: LearningPhase | null;
   /** The flush-queue timer's placement by the kernel profile (or `idleTimerMoves`). */
   private readonly timerPolicy: FqTimerPolicy;
   /** Flushes placed by inference (`inferFlushes`), until the trace shows timer events. */
@@ -245,12 +257,16 @@ export class Replayer {
       flushInference: null,
       flushSource: null,
       timerFlushes: null,
+      afterLearning: 0,
+      exactAfterLearning: 0,
+      adoptedAfterLearning: 0,
     };
     // The interrupted-allocation evidence holds where frees reach the rcache at once: strict.
     this.reorder = new IrqReorder(opts.irqReorder ?? this.kernel.iommu.config.strict, this.iovad.granule, (c) =>
       this.release(c),
     );
     this.applier = new CallApplier(this.kernel, dev, opts.resync === true);
+    this.learn = opts.learning === false ? null : new LearningPhase(this.cpus, this.iovad.profile.magazineSize);
     const inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
     const fq = this.kernel.dma.cookieOf(dev)?.fq ?? null;
     if (fq) {
@@ -367,7 +383,16 @@ export class Replayer {
     this.kernel.advanceTo(t);
     this.lastNs = t;
     this.inference?.fireBefore(c, t);
-    return this.applier.apply(c, describe, wantState);
+    const learn = this.learn;
+    const first = learn?.undecided === true && c.kind === "map";
+    // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
+    // where the fresh domain put it.
+    const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
+    this.applier.adopt = this.opts.resync === true || (c.kind === "map" && learn?.adopting === true);
+    this.applier.adoptUnknown = learn?.stats.midLife === true;
+    const o = this.applier.apply(c, describe, wantState);
+    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs);
+    return o;
   }
 
   /**
@@ -521,9 +546,30 @@ export class Replayer {
       return;
     }
     const addr = o.addr as number | null;
+    const learn = this.learn;
+    let learned = false;
+    if (learn) {
+      learn.next(c.line, c.timestampNs);
+      learned = learn.learning;
+      if (learned) learn.count(c.cpu, o.resync === 1);
+    }
     this.r.allocations++;
+    if (!learned) {
+      this.r.afterLearning++;
+      if (addr === c.iova) this.r.exactAfterLearning++;
+    }
     this.r.mapEvents += c.pieces;
     if (addr === null) this.r.failures++;
+    if (learned) {
+      // The phase adopts the trace's IOVAs: nothing of it is a mismatch to explain.
+      if (addr === c.iova) {
+        this.r.exact++;
+        this.r.exactMapEvents += c.pieces;
+      }
+      this.emit(c, addr);
+      return;
+    }
+    if (o.learned) this.r.adoptedAfterLearning++;
     if (o.resync === 1) this.r.resyncs++;
     else if (o.resync === -1) this.r.resyncFailures++;
     if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);
@@ -543,6 +589,11 @@ export class Replayer {
         cause: o.cause as MismatchCause,
       };
     }
+    this.emit(c, addr);
+  }
+
+  /** Emits a map call's IOVAs (`ReplayOptions.emitIova`), in line order. */
+  private emit(c: DmaCall, addr: number | null): void {
     if (this.opts.emitIova) {
       this.flushEmit(c.line);
       for (let i = 0; i < c.mapLines.length; i++) {
@@ -572,6 +623,8 @@ export class Replayer {
     this.inference?.end();
     this.r.reordered = this.reorder.reordered;
     this.flushEmit(Number.POSITIVE_INFINITY);
-    return { ...this.r, clockOffsetNs: Math.max(0, this.clockOffsetNs), iovad: this.iovad };
+    this.learn?.end(this.lastNs - Math.max(0, this.clockOffsetNs));
+    const learning = this.learn?.stats ?? { midLife: false, allocations: 0, adopted: 0, durationNs: 0, endLine: 0 };
+    return { ...this.r, clockOffsetNs: Math.max(0, this.clockOffsetNs), iovad: this.iovad, learning };
   }
 }

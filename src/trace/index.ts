@@ -5,6 +5,15 @@
  * do not pull in `node:fs`.
  */
 
+export {
+  bytesSource,
+  DatError,
+  type DatRecord,
+  type DatSource,
+  type Decompress,
+  isTraceDat,
+  TraceDat,
+} from "./dat.ts";
 export type {
   DmaAllocEvent,
   DmaErrorEvent,
@@ -25,7 +34,8 @@ export type {
   WorkqueueExecuteEvent,
 } from "./events.ts";
 export { isKernelWorkEvent } from "./events.ts";
-export { type LineShape, parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
+export { TraceFacts } from "./facts.ts";
+export { LineScan, type LineShape, parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
 export { type IovaRange, Q35_NVME_TRACE_MACHINE, type TraceDomainSpec, type TraceMachine } from "./machine.ts";
 export {
   type EventSink,

@@ -263,6 +263,12 @@ export class Reconstructor {
   private readonly directRanges: { domain: string; start: number; end: number }[] = [];
   private readonly byDevice = new Map<string, DomainState>();
   private readonly unclaimed = new Map<number, Fragment>();
+  /**
+   * An unclaimed map event displaced from `unclaimed` by another CPU's at the
+   * same IOVA: two devices' domains hand out the same IOVAs, and each CPU's
+   * `dma_map_*` event, which follows its map, says whose each one is.
+   */
+  private readonly shadowed = new Map<number, Fragment>();
   private readonly cpus: CpuState[] = [];
   private queue: Slot[] = [];
   private head = 0;
@@ -430,8 +436,12 @@ export class Reconstructor {
     cpu.lastMap = f;
     const p = this.page(e.iova);
     const older = this.unclaimed.get(p);
-    // Two live map events at one IOVA: the older must have been another allocation; decide it now.
-    if (older !== undefined) this.claimInferred(older);
+    // Two live map events at one IOVA: the older must have been another allocation; decide it now,
+    // unless another CPU mapped it (another domain's, its dma event still to come on its CPU).
+    if (older !== undefined) {
+      if (older.e.cpu !== e.cpu && !this.shadowed.has(p)) this.shadowed.set(p, older);
+      else this.claimInferred(older);
+    }
     this.unclaimed.set(p, f);
     this.enqueue(slot);
   }
@@ -441,7 +451,9 @@ export class Reconstructor {
     const out: Fragment[] = [];
     let pos = start;
     while (pos < end) {
-      const f = this.unclaimed.get(this.page(pos));
+      const pg = this.page(pos);
+      let f = this.unclaimed.get(pg);
+      if (cpu >= 0 && (f === undefined || f.e.cpu !== cpu)) f = this.shadowed.get(pg) ?? f;
       if (f === undefined || f.e.iova !== pos) break;
       if (cpu >= 0 && f.e.cpu !== cpu) break;
       out.push(f);
@@ -509,6 +521,7 @@ export class Reconstructor {
       const f = run[i];
       f.alloc = a;
       if (this.unclaimed.get(this.page(f.e.iova)) === f) this.unclaimed.delete(this.page(f.e.iova));
+      if (this.shadowed.get(this.page(f.e.iova)) === f) this.shadowed.delete(this.page(f.e.iova));
       f.slot.closed = true;
       f.slot.kind = i === 0 ? "map" : "none";
       f.slot.alloc = i === 0 ? a : null;
@@ -537,6 +550,13 @@ export class Reconstructor {
     domain.live.set(this.page(a.iova), a);
     domain.freed.delete(this.page(a.iova));
     return a;
+  }
+
+  /** Puts an allocation dropped by `forget` back into its domain's live set. */
+  private remember(a: Allocation): void {
+    const d = a.domain;
+    for (let p = this.page(a.iova); p < this.page(a.end); p++) d.pages.set(p, a);
+    d.live.set(this.page(a.iova), a);
   }
 
   /** Drops an allocation from its domain's live set (unmap, or overwritten by an overlapping map). */
@@ -679,7 +699,22 @@ export class Reconstructor {
       this.stats.untranslated++;
       return;
     }
-    const a = s.alloc;
+    let a = s.alloc;
+    const own = this.domainOfDevice(e.device);
+    if (own !== a.domain) {
+      // Two devices' domains hand out the same IOVAs: an unmap traced before its dma_unmap_page was taken
+      // from the first domain holding its IOVA; the device this event names says whose it was.
+      const b = own.live.get(this.page(a.iova));
+      if (b !== undefined && b.iova === a.iova && b.end === a.end) {
+        this.remember(a);
+        this.forget(b);
+        a.domain.freed.delete(this.page(a.iova));
+        own.freed.set(this.page(b.iova), s.unmap.line);
+        s.alloc = b;
+        s.unmap.domain = own.name;
+        a = b;
+      }
+    }
     if (e.dmaAddr < a.iova || e.dmaAddr >= a.end) {
       s.closed = true;
       this.stats.untranslated++;

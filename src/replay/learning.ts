@@ -1,0 +1,107 @@
+/**
+ * The learning phase of a replay of a trace that starts mid-life (Linux
+ * 6.1 and 6.12 alike): the kernel's allocator was already in use when
+ * tracing began, so each CPU's rcache magazines and the depot hold IOVAs the
+ * trace never shows being freed. Nothing in the trace proves what they held;
+ * the first allocations show it. While the phase lasts, an allocation the
+ * model places elsewhere than the trace adopts the trace's IOVA (the
+ * replay-only operations of `follow.ts`, as `resync.ts` does), and every
+ * allocation of the phase is counted as learned, not as matched.
+ *
+ * A trace starts mid-life when its domain's first allocation is not where
+ * a fresh domain puts its first one while that IOVA is free in the model:
+ * only an allocator used before the trace explains it. The phase ends by a
+ * rule that never looks at whether the model agrees with the trace: once
+ * every CPU has made as many allocations as its loaded and previous
+ * magazines hold (2 x IOVA_MAG_SIZE), by then the IOVAs it held at the start
+ * have turned over; and after `MAX_LEARNED` allocations in any case.
+ */
+
+/** Allocations after which the phase ends whatever the CPUs have done. */
+export const MAX_LEARNED = 4096;
+
+export interface LearningStats {
+  /** The trace started mid-life (its first allocation proves an allocator used before it). */
+  midLife: boolean;
+  /** Allocations of the phase (adopted from the trace, not counted as matched). */
+  allocations: number;
+  /** Of those, the ones the model placed elsewhere and that took the trace's IOVA. */
+  adopted: number;
+  /** Trace time from the first allocation to the first one after the phase, ns (0: no phase). */
+  durationNs: number;
+  /** The line of the first allocation after the phase (0: none). */
+  endLine: number;
+}
+
+export class LearningPhase {
+  readonly stats: LearningStats = { midLife: false, allocations: 0, adopted: 0, durationNs: 0, endLine: 0 };
+  /** Allocations made on each CPU during the phase. */
+  private readonly perCpu: Int32Array;
+  private readonly perCpuTarget: number;
+  private firstNs = -1;
+  /** 0: before the first allocation; 1: learning; 2: over (or never started). */
+  private phase = 0;
+
+  /** `cpus` of the machine; `magazineSize` IOVA_MAG_SIZE of the kernel profile. */
+  constructor(cpus: number, magazineSize: number) {
+    this.perCpu = new Int32Array(cpus);
+    this.perCpuTarget = 2 * magazineSize;
+  }
+
+  /** Whether the next allocation is to adopt the trace's IOVA (the first one tentatively). */
+  get adopting(): boolean {
+    return this.phase < 2;
+  }
+
+  /** Before the first allocation: whether the trace starts mid-life is still open. */
+  get undecided(): boolean {
+    return this.phase === 0;
+  }
+
+  /** Whether allocations now count as learned. */
+  get learning(): boolean {
+    return this.phase === 1;
+  }
+
+  /**
+   * The first allocation's outcome: `matched` the model's fresh domain gave
+   * the trace's IOVA; `freeInModel` the trace's IOVA was free in the model.
+   * Returns whether it belongs to the phase.
+   */
+  first(matched: boolean, freeInModel: boolean, timestampNs: number): boolean {
+    if (this.phase !== 0) return this.phase === 1;
+    this.phase = !matched && freeInModel ? 1 : 2;
+    this.stats.midLife = this.phase === 1;
+    this.firstNs = timestampNs;
+    return this.phase === 1;
+  }
+
+  /** Counts an allocation of the phase on `cpu`; `adopted` it took the trace's IOVA. */
+  count(cpu: number, adopted: boolean): void {
+    this.stats.allocations++;
+    if (adopted) this.stats.adopted++;
+    this.perCpu[cpu % this.perCpu.length]++;
+  }
+
+  /** Called before each allocation after the first: ends the phase when its rule says so. */
+  next(line: number, timestampNs: number): void {
+    if (this.phase !== 1 || this.stats.allocations === 0) return;
+    let done = this.stats.allocations >= MAX_LEARNED;
+    if (!done) {
+      // The CPUs that have allocated so far: a CPU of the machine the trace never uses holds nothing up.
+      done = true;
+      for (let c = 0; c < this.perCpu.length; c++)
+        if (this.perCpu[c] > 0 && this.perCpu[c] < this.perCpuTarget) done = false;
+    }
+    if (!done) return;
+    this.phase = 2;
+    this.stats.endLine = line;
+    this.stats.durationNs = timestampNs - this.firstNs;
+  }
+
+  /** At the end of the trace: a phase still running covers the whole trace. */
+  end(lastNs: number): void {
+    if (this.phase === 1) this.stats.durationNs = lastNs - this.firstNs;
+    if (this.phase === 0) this.phase = 2;
+  }
+}

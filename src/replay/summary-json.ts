@@ -1,0 +1,127 @@
+/**
+ * The replay's summary as one JSON object (`iovalab replay --json`), and
+ * what a trace lacks for an exact replay (the capture advice the summary and
+ * `--help` give). Plain data: the CLI prints it.
+ */
+
+import type { ReplayResult } from "./replay.ts";
+
+export interface DeviceFigures {
+  device: string;
+  /** The IOMMU group number (sysfs `iommu_groups/N`). */
+  group: number;
+  allocations: number;
+  exact: number;
+  learned: number;
+  learningMs: number;
+  /** Null when the learning phase covered every allocation: nothing after it to measure. */
+  exactAfterLearning: number | null;
+}
+
+export interface ReplaySummaryJson {
+  trace: string;
+  kernel: string;
+  mode: "strict" | "lazy";
+  flushes: "timer-events" | "inferred" | "model-timer" | null;
+  malformedLines: number;
+  unparsedLines: number;
+  warnings: string[];
+  devices: DeviceFigures[];
+  total: { allocations: number; exact: number; learned: number; exactAfterLearning: number | null };
+}
+
+/** The fraction `n / d`; null when there is nothing to count. */
+function fraction(n: number, d: number): number | null {
+  return d === 0 ? null : n / d;
+}
+
+/** The group number of a replayed domain named `groupN`. */
+function groupNumber(domain: string): number {
+  const m = /^group([0-9]+)$/.exec(domain);
+  return m ? Number(m[1]) : -1;
+}
+
+export function deviceFigures(r: ReplayResult): DeviceFigures {
+  return {
+    device: r.device,
+    group: groupNumber(r.domain),
+    allocations: r.allocations,
+    exact: r.exact,
+    learned: r.learning.allocations,
+    learningMs: r.learning.durationNs / 1e6,
+    exactAfterLearning: fraction(r.exactAfterLearning, r.afterLearning),
+  };
+}
+
+export function summaryJson(
+  trace: string,
+  results: readonly ReplayResult[],
+  lines: { malformed: number; unparsed: number },
+  warnings: string[],
+): ReplaySummaryJson {
+  const first = results[0];
+  let allocations = 0;
+  let exact = 0;
+  let learned = 0;
+  let after = 0;
+  let exactAfter = 0;
+  for (const r of results) {
+    allocations += r.allocations;
+    exact += r.exact;
+    learned += r.learning.allocations;
+    after += r.afterLearning;
+    exactAfter += r.exactAfterLearning;
+  }
+  return {
+    trace,
+    kernel: first.kernel,
+    mode: first.strict ? "strict" : "lazy",
+    flushes: first.flushSource,
+    malformedLines: lines.malformed,
+    unparsedLines: lines.unparsed,
+    warnings,
+    devices: results.map(deviceFigures),
+    total: { allocations, exact, learned, exactAfterLearning: fraction(exactAfter, after) },
+  };
+}
+
+/**
+ * What the trace lacks for an exact replay, and what that costs: lazy
+ * traces without the flush-queue timer events, traces without the flags
+ * column (interrupt context unknown).
+ */
+export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: number): string[] {
+  const out: string[] = [];
+  if (!r.strict && r.flushSource !== "timer-events") {
+    out.push(
+      "the trace has no flush-queue timer events (timer:timer_start and timer:timer_expire_entry of fq_flush_timeout): " +
+        "where each flush ran is inferred or taken from the model's timer, and lazy IOVAs diverge from the first flush placed " +
+        "unlike the kernel's (capture them as `iovalab replay --help` shows)",
+    );
+  }
+  if (events > 0 && eventsWithoutFlags === events) {
+    out.push(
+      "the trace has no flags column (irq-info): which calls ran in interrupt context is unknown, so maps that allocated " +
+        "before an interrupt's unmaps traced before them are replayed as traced and may take other IOVAs " +
+        "(trace-cmd report -l or the kernel's own trace file have it)",
+    );
+  }
+  return out;
+}
+
+/** The per-device and total exactness of a replay of several devices' domains, for the text summary. */
+export function devicesTable(results: readonly ReplayResult[]): string {
+  const pct = (n: number, d: number) => (d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`);
+  const out = ["devices replayed, each in its own domain:"];
+  let a = 0;
+  let x = 0;
+  for (const r of results) {
+    out.push(
+      `  ${r.device} (${r.domain}): ${r.exact}/${r.allocations} allocations exact (${pct(r.exact, r.allocations)})`,
+    );
+    a += r.allocations;
+    x += r.exact;
+  }
+  out.push(`  total: ${x}/${a} allocations exact (${pct(x, a)})`);
+  return `${out.join("\n")}\n`;
+}
