@@ -9,6 +9,8 @@
  * 2. Bytes per live IOVA with 1M IOVAs allocated one by one.
  * 3. Simulated dma_map_page + dma_unmap_page per second through the whole DMA
  *    stack (dma-iommu, rcache hit) on qemu-q35-nvme, with mitata.
+ * 4. Replay speed, the model side (bench/replay-model.ts): reconstruction and
+ *    replay of real traces as lines per second against decompression.
  *
  * `--quick` runs each vector once. Results go to stdout; bench/RESULTS.md
  * records them with the machine and the date.
@@ -23,6 +25,7 @@ import { bench, do_not_optimize, run } from "mitata";
 import { IovaDomain } from "../src/iova/domain.ts";
 import { bootMachine } from "../src/machine/index.ts";
 import { compile, execute } from "./compile.ts";
+import { benchReplayModel } from "./replay-model.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const PERF = join(ROOT, "..", "shared", "conformance", "perf");
@@ -155,3 +158,6 @@ if (!existsSync(PERF)) {
     );
   }
 }
+
+// Replay speed, the model side: reconstruction and replay against decompression (bench/replay-model.ts).
+await benchReplayModel(ROOT, RUNS, say);
