@@ -680,6 +680,11 @@ export class IovaDomain {
     };
   }
 
+  /** Takes back a snapshot that will never be restored (see `IovaTree.recycle`). */
+  recycle(s: IovaDomainSnapshot): void {
+    this.tree.recycle(s.tree);
+  }
+
   /** Puts back a snapshot of this domain (magazines are refilled in place); its clock may go back. */
   restore(s: IovaDomainSnapshot): void {
     this.tree.restore(s.tree);

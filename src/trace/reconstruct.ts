@@ -27,6 +27,7 @@
  */
 
 import { assert } from "../stdx/assert.ts";
+import { PfnMap } from "../stdx/pfnmap.ts";
 import type {
   DmaAllocEvent,
   DmaFreeEvent,
@@ -168,15 +169,24 @@ class Allocation {
   requestedBytes: number | undefined;
   dmaAddr: number | undefined;
   number = 0;
+  /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
+  id = -1;
   constructor(domain: DomainState, frags: Fragment[], inferred: boolean) {
     this.domain = domain;
     this.iova = frags[0].e.iova;
     this.end = frags[frags.length - 1].end;
     this.first = frags[0].e;
     this.pieces = frags.length;
-    this.lines = frags.map((f) => f.e.line);
-    this.mapLines = this.lines.slice();
-    this.mapOffsets = frags.map((f) => f.e.iova - this.iova);
+    const n = frags.length;
+    this.lines = new Array<number>(n);
+    this.mapLines = new Array<number>(n);
+    this.mapOffsets = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const e = frags[i].e;
+      this.lines[i] = e.line;
+      this.mapLines[i] = e.line;
+      this.mapOffsets[i] = e.iova - this.iova;
+    }
     this.inferred = inferred;
   }
 }
@@ -196,16 +206,66 @@ class DomainState {
   readonly spec: TraceDomainSpec | null;
   /** Live allocations by first page. */
   readonly live = new Map<number, Allocation>();
-  /** Every live page, for overlap and inside-a-mapping checks. */
-  readonly pages = new Map<number, Allocation>();
+  /**
+   * Every live page -> the `id` of its allocation in `byId`, for overlap and
+   * inside-a-mapping checks: a typed-array table, as one entry is set and
+   * deleted per mapped page of every call.
+   */
+  readonly pages = new PfnMap(1024);
+  /** Allocations with pages in `pages`, by `id`; free ids in `freeIds`. */
+  readonly byId: (Allocation | null)[] = [];
+  private readonly freeIds: number[] = [];
   readonly directLive = new Map<number, number>();
   /** Recently freed first pages -> the unmap's line, to tell a double unmap from a never-mapped address. */
-  readonly freed = new Map<number, { line: number; number: number }>();
+  readonly freed = new Map<number, number>();
   nextNumber = 1;
   constructor(name: string, spec: TraceDomainSpec | null) {
     this.name = name;
     this.spec = spec;
   }
+
+  /** The allocation holding page `p`, if live. */
+  pageOwner(p: number): Allocation | undefined {
+    const id = this.pages.get(p);
+    return id === undefined ? undefined : (this.byId[id] as Allocation);
+  }
+
+  /** Gives `a` an id for `pages`. */
+  track(a: Allocation): number {
+    if (a.id < 0) {
+      const id = this.freeIds.pop();
+      if (id === undefined) {
+        a.id = this.byId.length;
+        this.byId.push(a);
+      } else {
+        a.id = id;
+        this.byId[id] = a;
+      }
+    }
+    return a.id;
+  }
+
+  /** Drops `a`'s id once no page names it. */
+  untrack(a: Allocation): void {
+    if (a.id < 0) return;
+    this.byId[a.id] = null;
+    this.freeIds.push(a.id);
+    a.id = -1;
+  }
+}
+
+/** Sorts a call's few lines ascending in place (they are nearly always so already). */
+function sortLines(xs: number[]): number[] {
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i];
+    let j = i - 1;
+    while (j >= 0 && xs[j] > x) {
+      xs[j + 1] = xs[j];
+      j--;
+    }
+    xs[j + 1] = x;
+  }
+  return xs;
 }
 
 interface CpuState {
@@ -250,6 +310,10 @@ export class Reconstructor {
   private readonly maxFindings: number;
   private readonly sink: CallSink;
   private readonly domains = new Map<string, DomainState>();
+  /** `domains`' values in insertion order, for the per-unmap scans. */
+  private readonly domainList: DomainState[] = [];
+  /** Every domain's direct-mapped ranges, in description order. */
+  private readonly directRanges: { domain: string; start: number; end: number }[] = [];
   private readonly byDevice = new Map<string, DomainState>();
   private readonly unclaimed = new Map<number, Fragment>();
   private readonly cpus: CpuState[] = [];
@@ -270,7 +334,10 @@ export class Reconstructor {
       const d = new DomainState(spec.name, spec);
       this.domains.set(spec.name, d);
       for (const dev of spec.devices) this.byDevice.set(dev, d);
+      for (const r of spec.directMappings ?? [])
+        this.directRanges.push({ domain: spec.name, start: r.start, end: r.end });
     }
+    for (const d of this.domains.values()) this.domainList.push(d);
   }
 
   /** Takes the next event in trace order; calls whose grouping is decided go to the sink. */
@@ -366,6 +433,7 @@ export class Reconstructor {
     if (d === undefined) {
       d = new DomainState(name, null);
       this.domains.set(name, d);
+      this.domainList.push(d);
     }
     return d;
   }
@@ -394,13 +462,13 @@ export class Reconstructor {
   }
 
   private onMap(e: IommuMapEvent, cpu: CpuState): void {
-    for (const spec of this.machine.domains) {
-      for (const r of spec.directMappings ?? []) {
-        if (e.paddr === e.iova && e.iova >= r.start && e.iova + e.size <= r.end) {
-          this.domainNamed(spec.name).directLive.set(this.page(e.iova), e.iova + e.size);
-          this.stats.directEvents++;
-          return;
-        }
+    const direct = this.directRanges;
+    for (let i = 0; i < direct.length && e.paddr === e.iova; i++) {
+      const r = direct[i];
+      if (e.iova >= r.start && e.iova + e.size <= r.end) {
+        this.domainNamed(r.domain).directLive.set(this.page(e.iova), e.iova + e.size);
+        this.stats.directEvents++;
+        return;
       }
     }
     const slot: Slot = { seq: this.seq, kind: "map", closed: false, frag: null, alloc: null, unmap: null };
@@ -504,9 +572,14 @@ export class Reconstructor {
     if (run[0].prev !== null) run[0].prev.next = null;
     run[0].prev = null;
     let overlap: Allocation | undefined;
-    for (let p = this.page(a.iova); p < this.page(a.end); p++) {
-      overlap ??= domain.pages.get(p);
-      domain.pages.set(p, a);
+    const id = domain.track(a);
+    const pages = domain.pages;
+    for (let p = this.page(a.iova), endPage = this.page(a.end); p < endPage; p++) {
+      if (overlap === undefined) {
+        const o = pages.get(p);
+        if (o !== undefined) overlap = domain.byId[o] as Allocation;
+      }
+      pages.set(p, id);
     }
     if (overlap !== undefined) {
       this.finding(
@@ -526,8 +599,12 @@ export class Reconstructor {
   /** Drops an allocation from its domain's live set (unmap, or overwritten by an overlapping map). */
   private forget(a: Allocation): void {
     const d = a.domain;
-    if (d.live.get(this.page(a.iova)) === a) d.live.delete(this.page(a.iova));
-    for (let p = this.page(a.iova); p < this.page(a.end); p++) if (d.pages.get(p) === a) d.pages.delete(p);
+    const first = this.page(a.iova);
+    if (d.live.get(first) === a) d.live.delete(first);
+    if (a.id < 0) return;
+    const pages = d.pages;
+    for (let p = first, endPage = this.page(a.end); p < endPage; p++) if (pages.get(p) === a.id) pages.delete(p);
+    d.untrack(a);
   }
 
   private onUnmap(e: IommuUnmapEvent, cpu: CpuState): void {
@@ -535,8 +612,10 @@ export class Reconstructor {
     cpu.preUnmap = null;
     const p = this.page(e.iova);
     const end = e.iova + e.size;
-    for (const d of this.domains.values()) {
-      if (d.directLive.get(p) === end) {
+    const domains = this.domainList;
+    for (let i = 0; i < domains.length; i++) {
+      const d = domains[i];
+      if (d.directLive.size !== 0 && d.directLive.get(p) === end) {
         d.directLive.delete(p);
         this.stats.directEvents++;
         return;
@@ -568,7 +647,7 @@ export class Reconstructor {
       );
     }
     this.forget(a);
-    a.domain.freed.set(p, { line: e.line, number: 0 });
+    a.domain.freed.set(p, e.line);
     if (a.domain.freed.size > FREED_MEMORY) a.domain.freed.delete(a.domain.freed.keys().next().value as number);
     const lines = hint !== null ? [hint.line, e.line] : [e.line];
     const call: DmaCall = {
@@ -604,8 +683,9 @@ export class Reconstructor {
       if (a !== undefined) return a;
     }
     let any: Allocation | undefined;
-    for (const d of this.domains.values()) {
-      const a = d.live.get(p);
+    const domains = this.domainList;
+    for (let i = 0; i < domains.length; i++) {
+      const a = domains[i].live.get(p);
       if (a === undefined) continue;
       if (a.end - a.iova === end - a.iova) return a;
       any ??= a;
@@ -626,9 +706,9 @@ export class Reconstructor {
     inside: Allocation | undefined,
   ): void {
     const p = this.page(e.iova);
-    const freed = d.freed.get(p);
+    const freedLine = d.freed.get(p);
     const where = `[device address=${hex16(e.iova)}] [size=${e.size} bytes]`;
-    if (freed !== undefined) {
+    if (freedLine !== undefined) {
       this.findingRaw(
         "double-unmap",
         e.line,
@@ -636,12 +716,12 @@ export class Reconstructor {
         device,
         e.iova,
         e.size,
-        [freed.line],
-        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freed.line}]`,
+        [freedLine],
+        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freedLine}]`,
       );
       return;
     }
-    const container = inside ?? d.pages.get(p);
+    const container = inside ?? d.pageOwner(p);
     const extra =
       container !== undefined ? ` [inside the mapping at ${hex16(container.iova)}, line ${container.first.line}]` : "";
     this.findingRaw(
@@ -740,7 +820,7 @@ export class Reconstructor {
       comm: a.first.comm,
       timestampNs: a.first.timestampNs,
       line: a.first.line,
-      lines: a.lines.sort((x, y) => x - y),
+      lines: sortLines(a.lines),
       inferred: a.inferred,
     });
   }
@@ -751,7 +831,7 @@ export class Reconstructor {
     assert(a !== null && call !== null, "unmap slot without call");
     assert(a.number > 0, "unmap emitted before its map");
     call.allocation = a.number;
-    call.lines.sort((x, y) => x - y);
+    sortLines(call.lines);
     const d = a.domain.name;
     this.stats.frees.set(d, (this.stats.frees.get(d) ?? 0) + 1);
     this.sink(call);
