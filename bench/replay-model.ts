@@ -50,11 +50,13 @@ interface TraceCase {
   strict: boolean;
 }
 
-const CASES: TraceCase[] = [
+const ONLY = process.env.BENCH_ONLY;
+const CASES_ALL: TraceCase[] = [
   { file: "kernel-timers/trace-6.12-lazy-timers.txt.gz", kernel: "mainline", strict: false },
   { file: "kernel-timers/trace-6.1-lazy-timers.txt.gz", kernel: "6.1", strict: false },
   { file: "kernel-more/trace-6.1-strict-mixed.txt.gz", kernel: "6.1", strict: true },
 ];
+const CASES = ONLY ? CASES_ALL.filter((c) => c.file.includes(ONLY)) : CASES_ALL;
 
 const DEVICE = "0000:00:01.0";
 
@@ -143,6 +145,7 @@ export async function benchReplayModel(
         zcat.push(cpuOfCommand(`zcat "${file}" > /dev/null`));
         proc.push(cpuOfCommand(cmd));
       }
+      if (process.env.BENCH_DEBUG) say(`zcat ms ${zcat.join(" ")}; replay ms ${proc.join(" ")}`);
       whole = `${m(median(proc))} (zcat ${m(median(zcat))})`;
       wholeRatio = (rate(median(proc)) / rate(median(zcat))).toFixed(2);
     }

@@ -97,6 +97,7 @@ export class IommuDmaCookie implements DmaCookie {
   /** Takes back a snapshot that will never be restored (its buffers serve later ones). */
   recycle(s: CookieSnapshot): void {
     this.iovad.recycle(s.iovad);
+    this.mapped.recycle(s.mapped);
   }
 
   restore(s: CookieSnapshot): void {

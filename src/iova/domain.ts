@@ -81,6 +81,8 @@ export interface IovaDomainSnapshot {
 }
 
 export class IovaDomain {
+  /** The magazine array of the last recycled snapshot, for the next one (see `recycle`). */
+  private spareMags: Float64Array | null = null;
   readonly profile: KernelProfile;
   readonly granule: number;
   readonly iovaShift: number;
@@ -653,7 +655,9 @@ export class IovaDomain {
       for (const cr of r.cpuRcaches) n += 2 + cr.loaded.size + cr.prev.size;
       for (const m of r.depot) n += 1 + m.size;
     }
-    const mags = new Float64Array(n);
+    let mags = this.spareMags;
+    this.spareMags = null;
+    if (mags === null || mags.length !== n) mags = new Float64Array(n);
     let o = 0;
     const put = (m: Magazine) => {
       mags[o++] = m.size;
@@ -683,6 +687,7 @@ export class IovaDomain {
   /** Takes back a snapshot that will never be restored (see `IovaTree.recycle`). */
   recycle(s: IovaDomainSnapshot): void {
     this.tree.recycle(s.tree);
+    this.spareMags = s.mags;
   }
 
   /** Puts back a snapshot of this domain (magazines are refilled in place); its clock may go back. */

@@ -137,6 +137,8 @@ export interface ReconstructStats {
 export type CallSink = (call: DmaCall) => void;
 
 const DEFAULT_LOOK_AHEAD = 16384;
+/** An unmap's `mapLines` and `mapOffsets`: one shared empty array (never written). */
+const NO_MAP_LINES: number[] = [];
 const FREED_MEMORY = 1 << 20;
 
 class Fragment {
@@ -661,8 +663,8 @@ export class Reconstructor {
       requestedBytes: undefined,
       dmaAddr: undefined,
       pieces: 0,
-      mapLines: [],
-      mapOffsets: [],
+      mapLines: NO_MAP_LINES,
+      mapOffsets: NO_MAP_LINES,
       cpu: e.cpu,
       irq: inInterrupt(e.flags),
       pid: e.pid,
