@@ -80,6 +80,9 @@ export interface IovaDomainSnapshot {
   readonly work: readonly (readonly [number, number])[];
 }
 
+/** Extra room in a snapshot's magazine array (see `IovaDomain.snapshot`). */
+const MAGS_SLACK = 512;
+
 export class IovaDomain {
   /** The magazine array of the last recycled snapshot, for the next one (see `recycle`). */
   private spareMags: Float64Array | null = null;
@@ -657,7 +660,8 @@ export class IovaDomain {
     }
     let mags = this.spareMags;
     this.spareMags = null;
-    if (mags === null || mags.length !== n) mags = new Float64Array(n);
+    // With room to spare, so a recycled array still fits when the caches hold a few more pfns.
+    if (mags === null || mags.length < n) mags = new Float64Array(n + MAGS_SLACK);
     let o = 0;
     const put = (m: Magazine) => {
       mags[o++] = m.size;

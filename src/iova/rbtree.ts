@@ -174,7 +174,9 @@ export class IovaTree {
     const n = this.used;
     const need = n * SNAPSHOT_BYTES_PER_NODE;
     let nodes = this.spare.pop();
-    if (nodes === undefined || nodes.byteLength < need) nodes = new ArrayBuffer(need);
+    // Sized for the arrays' capacity, so a recycled buffer still fits after the tree grows a little.
+    if (nodes === undefined || nodes.byteLength < need)
+      nodes = new ArrayBuffer(this.capacity * SNAPSHOT_BYTES_PER_NODE);
     new Float64Array(nodes, 0, n).set(this.pfnLo.subarray(0, n));
     let o = 8 * n;
     new Uint32Array(nodes, o, n).set(this.hiOffset.subarray(0, n));
