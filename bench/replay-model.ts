@@ -8,8 +8,9 @@
  * The events are decoded once, untimed, and kept in memory; each stage then
  * runs over them, so the figures show the model's cost without the line
  * reader's (the reader's own stages are measured apart, in process and as a
- * whole `iovalab replay` process). Every run's replay summary is checked to
- * be the same as the first run's.
+ * whole `iovalab replay` process). Each stage runs once untimed first (JIT
+ * warm-up). Every run's replay summary is checked to be the same as the
+ * first run's. BENCH_ONLY=NAME runs the traces whose file name contains NAME.
  */
 
 import { spawnSync } from "node:child_process";
@@ -120,7 +121,9 @@ export async function benchReplayModel(
       rc.end();
       rp.end();
     };
+    // One untimed run first: the figures are the steady state (the whole-process column pays the warm-up).
     const stage = async (f: () => unknown): Promise<number> => {
+      await f();
       const ms: number[] = [];
       for (let i = 0; i < runs; i++) ms.push(await cpuOf(f));
       return median(ms);
