@@ -15,6 +15,8 @@
  *    sequential job, beside 3 so that the engine's overhead shows.
  * 5. `iovalab replay` lines per second on a real lazy trace, and its ratio to
  *    decompression alone (bench/replay.ts).
+ * 6. Replay speed, the model side (bench/replay-model.ts): reconstruction and
+ *    replay of real traces as lines per second against decompression.
  *
  * `--quick` runs each vector once. Results go to stdout; bench/RESULTS.md
  * records them with the machine and the date.
@@ -32,6 +34,7 @@ import { runOne } from "../src/scenario/run.ts";
 import { seedScenario } from "../src/scenario/scenario.ts";
 import { compile, execute } from "./compile.ts";
 import { benchReplay } from "./replay.ts";
+import { benchReplayModel } from "./replay-model.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const PERF = join(ROOT, "..", "shared", "conformance", "perf");
@@ -214,3 +217,5 @@ if (!existsSync(PERF)) {
 }
 
 await benchReplay(ROOT, RUNS, say);
+// Replay speed, the model side: reconstruction and replay against decompression (bench/replay-model.ts).
+await benchReplayModel(ROOT, RUNS, say);

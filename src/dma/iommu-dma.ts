@@ -94,6 +94,12 @@ export class IommuDmaCookie implements DmaCookie {
     return { iovad: this.iovad.snapshot(), fq: this.fq?.snapshot() ?? null, mapped: this.mapped.snapshot() };
   }
 
+  /** Takes back a snapshot that will never be restored (its buffers serve later ones). */
+  recycle(s: CookieSnapshot): void {
+    this.iovad.recycle(s.iovad);
+    this.mapped.recycle(s.mapped);
+  }
+
   restore(s: CookieSnapshot): void {
     assert((s.fq === null) === (this.fq === null), "cookie restored across a flush-queue change");
     this.iovad.restore(s.iovad);

@@ -80,7 +80,12 @@ export interface IovaDomainSnapshot {
   readonly work: readonly (readonly [number, number])[];
 }
 
+/** Extra room in a snapshot's magazine array (see `IovaDomain.snapshot`). */
+const MAGS_SLACK = 512;
+
 export class IovaDomain {
+  /** The magazine array of the last recycled snapshot, for the next one (see `recycle`). */
+  private spareMags: Float64Array | null = null;
   readonly profile: KernelProfile;
   readonly granule: number;
   readonly iovaShift: number;
@@ -653,7 +658,10 @@ export class IovaDomain {
       for (const cr of r.cpuRcaches) n += 2 + cr.loaded.size + cr.prev.size;
       for (const m of r.depot) n += 1 + m.size;
     }
-    const mags = new Float64Array(n);
+    let mags = this.spareMags;
+    this.spareMags = null;
+    // With room to spare, so a recycled array still fits when the caches hold a few more pfns.
+    if (mags === null || mags.length < n) mags = new Float64Array(n + MAGS_SLACK);
     let o = 0;
     const put = (m: Magazine) => {
       mags[o++] = m.size;
@@ -678,6 +686,12 @@ export class IovaDomain {
       depotSizes: this.rcaches.map((r) => r.depot.length),
       work: this.rcaches.map((r) => [r.workPending ? 1 : 0, r.workDueNs]),
     };
+  }
+
+  /** Takes back a snapshot that will never be restored (see `IovaTree.recycle`). */
+  recycle(s: IovaDomainSnapshot): void {
+    this.tree.recycle(s.tree);
+    this.spareMags = s.mags;
   }
 
   /** Puts back a snapshot of this domain (magazines are refilled in place); its clock may go back. */

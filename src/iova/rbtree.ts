@@ -109,15 +109,20 @@ export function fitThreshold(size: number, align: number): number {
 }
 
 /** The state `IovaTree.snapshot()` copies out. */
+/** Bytes a node takes in a snapshot: float64 `pfnLo` and seven 4-byte fields. */
+const SNAPSHOT_BYTES_PER_NODE = 8 + 7 * 4;
+const NO_BIG_HI: readonly (readonly [number, number])[] = [];
+/** Recycled snapshot buffers kept for reuse. */
+const SPARE_SNAPSHOTS = 4;
+
 export interface IovaTreeSnapshot {
-  readonly pfnLo: Float64Array;
-  readonly hiOffset: Uint32Array;
-  readonly left: Int32Array;
-  readonly right: Int32Array;
-  readonly parentColor: Int32Array;
-  readonly subtreeCount: Int32Array;
-  readonly fitKeyBelow: Float32Array;
-  readonly subtreeFitKeyMax: Float32Array;
+  /**
+   * The first `used` slots of every node array, packed into one buffer
+   * (`pfnLo` as float64, then the seven 4-byte arrays in field order): one
+   * backing store per snapshot, not eight, as the replay takes one before
+   * every allocation it may try again.
+   */
+  readonly nodes: ArrayBuffer;
   readonly bigHi: readonly (readonly [number, number])[];
   readonly root: number;
   readonly count: number;
@@ -145,6 +150,8 @@ export class IovaTree {
   /** Nodes in the tree, the anchor included. */
   count = 0;
   private freeHead = NIL;
+  /** Buffers of recycled snapshots. */
+  private readonly spare: ArrayBuffer[] = [];
   private used = 0;
 
   constructor(capacity = INITIAL_CAPACITY) {
@@ -165,16 +172,29 @@ export class IovaTree {
    */
   snapshot(): IovaTreeSnapshot {
     const n = this.used;
+    const need = n * SNAPSHOT_BYTES_PER_NODE;
+    let nodes = this.spare.pop();
+    // Sized for the arrays' capacity, so a recycled buffer still fits after the tree grows a little.
+    if (nodes === undefined || nodes.byteLength < need)
+      nodes = new ArrayBuffer(this.capacity * SNAPSHOT_BYTES_PER_NODE);
+    new Float64Array(nodes, 0, n).set(this.pfnLo.subarray(0, n));
+    let o = 8 * n;
+    new Uint32Array(nodes, o, n).set(this.hiOffset.subarray(0, n));
+    o += 4 * n;
+    new Int32Array(nodes, o, n).set(this.left.subarray(0, n));
+    o += 4 * n;
+    new Int32Array(nodes, o, n).set(this.right.subarray(0, n));
+    o += 4 * n;
+    new Int32Array(nodes, o, n).set(this.parentColor.subarray(0, n));
+    o += 4 * n;
+    new Int32Array(nodes, o, n).set(this.subtreeCount.subarray(0, n));
+    o += 4 * n;
+    new Float32Array(nodes, o, n).set(this.fitKeyBelow.subarray(0, n));
+    o += 4 * n;
+    new Float32Array(nodes, o, n).set(this.subtreeFitKeyMax.subarray(0, n));
     return {
-      pfnLo: this.pfnLo.slice(0, n),
-      hiOffset: this.hiOffset.slice(0, n),
-      left: this.left.slice(0, n),
-      right: this.right.slice(0, n),
-      parentColor: this.parentColor.slice(0, n),
-      subtreeCount: this.subtreeCount.slice(0, n),
-      fitKeyBelow: this.fitKeyBelow.slice(0, n),
-      subtreeFitKeyMax: this.subtreeFitKeyMax.slice(0, n),
-      bigHi: [...this.bigHi],
+      nodes,
+      bigHi: this.bigHi.size === 0 ? NO_BIG_HI : [...this.bigHi],
       root: this.root,
       count: this.count,
       freeHead: this.freeHead,
@@ -182,16 +202,34 @@ export class IovaTree {
     };
   }
 
+  /**
+   * Takes back a snapshot that will never be restored: its buffer serves a
+   * later snapshot (a fresh buffer each time grows the engine's external
+   * memory until a full collection).
+   */
+  recycle(s: IovaTreeSnapshot): void {
+    if (this.spare.length < SPARE_SNAPSHOTS) this.spare.push(s.nodes);
+  }
+
   restore(s: IovaTreeSnapshot): void {
     while (this.capacity < s.used) this.grow();
-    this.pfnLo.set(s.pfnLo);
-    this.hiOffset.set(s.hiOffset);
-    this.left.set(s.left);
-    this.right.set(s.right);
-    this.parentColor.set(s.parentColor);
-    this.subtreeCount.set(s.subtreeCount);
-    this.fitKeyBelow.set(s.fitKeyBelow);
-    this.subtreeFitKeyMax.set(s.subtreeFitKeyMax);
+    const n = s.used;
+    const nodes = s.nodes;
+    this.pfnLo.set(new Float64Array(nodes, 0, n));
+    let o = 8 * n;
+    this.hiOffset.set(new Uint32Array(nodes, o, n));
+    o += 4 * n;
+    this.left.set(new Int32Array(nodes, o, n));
+    o += 4 * n;
+    this.right.set(new Int32Array(nodes, o, n));
+    o += 4 * n;
+    this.parentColor.set(new Int32Array(nodes, o, n));
+    o += 4 * n;
+    this.subtreeCount.set(new Int32Array(nodes, o, n));
+    o += 4 * n;
+    this.fitKeyBelow.set(new Float32Array(nodes, o, n));
+    o += 4 * n;
+    this.subtreeFitKeyMax.set(new Float32Array(nodes, o, n));
     this.bigHi.clear();
     for (const [k, v] of s.bigHi) this.bigHi.set(k, v);
     this.root = s.root;

@@ -6,6 +6,14 @@
 /** Every counter of an `IovaStats`, by field name. */
 export type IovaStatsSnapshot = Readonly<Record<string, number | Float64Array>>;
 
+let keysOfStats: string[] | null = null;
+
+/** The counters' field names, in declaration order (every instance has the same). */
+function statKeys(s: IovaStats): string[] {
+  keysOfStats ??= Object.keys(s);
+  return keysOfStats;
+}
+
 export class IovaStats {
   /** Entries into the rbtree allocator (`__alloc_and_insert_iova_range`), fast fails included. */
   treeSearches = 0;
@@ -46,8 +54,12 @@ export class IovaStats {
 
   /** A copy of every counter, for `IovaDomain.snapshot()`. */
   snapshot(): IovaStatsSnapshot {
+    const self = this as unknown as Record<string, number | Float64Array>;
     const out: Record<string, number | Float64Array> = {};
-    for (const [k, v] of Object.entries(this)) out[k] = v instanceof Float64Array ? v.slice() : (v as number);
+    for (const k of statKeys(this)) {
+      const v = self[k];
+      out[k] = v instanceof Float64Array ? v.slice() : v;
+    }
     return out;
   }
 

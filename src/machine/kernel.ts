@@ -296,6 +296,11 @@ export class Kernel {
     };
   }
 
+  /** Takes back a checkpoint that will never be restored: its buffers serve later checkpoints. */
+  recycle(cp: KernelCheckpoint): void {
+    for (const c of cp.cookies) c.cookie.recycle(c.state);
+  }
+
   /** Puts back a checkpoint; the clock may go back. */
   restore(cp: KernelCheckpoint): void {
     assert(

@@ -379,7 +379,8 @@ export class Replayer {
    * placed just before it runs first.
    */
   private applyAt(c: DmaCall, describe: boolean, wantState: boolean): Outcome {
-    const t = this.shifted(this.orderAtNs ?? this.reorder.applyAtNs.get(c) ?? c.timestampNs);
+    const moved = this.reorder.applyAtNs;
+    const t = this.shifted(this.orderAtNs ?? (moved.size === 0 ? c.timestampNs : (moved.get(c) ?? c.timestampNs)));
     this.kernel.advanceTo(t);
     this.lastNs = t;
     this.inference?.fireBefore(c, t);
@@ -484,6 +485,7 @@ export class Replayer {
       this.swap = { before, events: timers.eventsRun, calls: [c], outs: [o] };
       return;
     }
+    if (before) this.kernel.recycle(before.kernel);
     if (!timers?.hold(c, o.ok, o)) this.finalize(c, o);
   }
 
@@ -523,6 +525,7 @@ export class Replayer {
         this.r.swapped++;
       } else this.restore(asTraced);
     }
+    this.kernel.recycle(sw.before.kernel);
     for (let i = 0; i < sw.calls.length; i++) this.finalize(sw.calls[i], outs[i]);
   }
 
@@ -538,7 +541,7 @@ export class Replayer {
 
   /** Counts a call whose result no later decision can change, and emits its IOVAs. */
   private finalize(c: DmaCall, o: Outcome): void {
-    this.reorder.applyAtNs.delete(c);
+    if (this.reorder.applyAtNs.size !== 0) this.reorder.applyAtNs.delete(c);
     if (c.kind === "unmap") {
       this.r.frees++;
       if (o.refused) this.r.refusedUnmaps++;

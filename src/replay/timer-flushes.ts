@@ -271,7 +271,13 @@ export class TimerFlushes {
       p.splice(0, this.head);
       this.head = 0;
     }
-    if (c !== null) for (const o of this.open) if (o) this.during(o, c);
+    if (c !== null) {
+      const open = this.open;
+      for (let i = 0; i < open.length; i++) {
+        const o = open[i];
+        if (o) this.during(o, c);
+      }
+    }
     this.checkDepotEvents();
   }
 
@@ -318,7 +324,9 @@ export class TimerFlushes {
 
   /** Whether calls are held for a flush's phases, or a flush is between its entry and exit. */
   get holding(): boolean {
-    return this.seg !== null || this.open.some((o) => o);
+    if (this.seg !== null) return true;
+    for (let i = 0; i < this.open.length; i++) if (this.open[i]) return true;
+    return false;
   }
 
   private run(e: KernelWorkEvent): void {

@@ -34,3 +34,21 @@ test("PfnMap behaves as a Map under random sets and deletes", () => {
     { numRuns: 300, seed: 5 },
   );
 });
+
+test("a recycled snapshot's arrays serve the next snapshot, which restores exactly", () => {
+  const m = new PfnMap();
+  for (let i = 0; i < 20; i++) m.set(i * 7, i);
+  const a = m.snapshot();
+  m.recycle(a);
+  m.set(1000, 1);
+  const b = m.snapshot();
+  assert.equal(b.keys, a.keys, "the recycled keys array is reused");
+  const want = [...m];
+  m.delete(1000);
+  m.set(5, 5);
+  m.restore(b);
+  assert.deepEqual([...m], want);
+  // A snapshot taken without recycling is a fresh copy.
+  const c = m.snapshot();
+  assert.notEqual(c.keys, b.keys);
+});

@@ -21,6 +21,8 @@ export class PfnMap {
   private values: Float64Array;
   private mask: number;
   private count = 0;
+  /** The last recycled snapshot, for the next one. */
+  private spare: PfnMapSnapshot | null = null;
 
   constructor(capacity = 64) {
     let cap = 16;
@@ -99,7 +101,19 @@ export class PfnMap {
 
   /** A copy of the table; `restore()` puts it back, slot order included. */
   snapshot(): PfnMapSnapshot {
+    const spare = this.spare;
+    this.spare = null;
+    if (spare !== null && spare.keys.length === this.keys.length) {
+      spare.keys.set(this.keys);
+      spare.values.set(this.values);
+      return { keys: spare.keys, values: spare.values, count: this.count };
+    }
     return { keys: this.keys.slice(), values: this.values.slice(), count: this.count };
+  }
+
+  /** Takes back a snapshot that will never be restored: its arrays serve the next snapshot. */
+  recycle(s: PfnMapSnapshot): void {
+    this.spare = s;
   }
 
   restore(s: PfnMapSnapshot): void {

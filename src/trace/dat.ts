@@ -391,7 +391,10 @@ class Kallsyms {
       let name = line.slice(sp2 + 1);
       const tab = name.indexOf("\t");
       if (tab >= 0) name = name.slice(0, tab);
-      this.byAddr.set(BigInt(`0x${line.slice(0, sp)}`), name);
+      const addr = line.slice(0, sp);
+      // A damaged symbol table line names no address: skip it (a name it would give prints as the address).
+      if (!/^[0-9a-fA-F]{1,16}$/.test(addr)) continue;
+      this.byAddr.set(BigInt(`0x${addr}`), name);
     }
   }
   name(addr: bigint): string {

@@ -27,6 +27,7 @@
  */
 
 import { assert } from "../stdx/assert.ts";
+import { PfnMap } from "../stdx/pfnmap.ts";
 import type {
   DmaAllocEvent,
   DmaFreeEvent,
@@ -136,6 +137,8 @@ export interface ReconstructStats {
 export type CallSink = (call: DmaCall) => void;
 
 const DEFAULT_LOOK_AHEAD = 16384;
+/** An unmap's `mapLines` and `mapOffsets`: one shared empty array (never written). */
+const NO_MAP_LINES: number[] = [];
 const FREED_MEMORY = 1 << 20;
 const NO_RANGES: readonly { start: number; end: number }[] = [];
 
@@ -169,15 +172,24 @@ class Allocation {
   requestedBytes: number | undefined;
   dmaAddr: number | undefined;
   number = 0;
+  /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
+  id = -1;
   constructor(domain: DomainState, frags: Fragment[], inferred: boolean) {
     this.domain = domain;
     this.iova = frags[0].e.iova;
     this.end = frags[frags.length - 1].end;
     this.first = frags[0].e;
     this.pieces = frags.length;
-    this.lines = frags.map((f) => f.e.line);
-    this.mapLines = this.lines.slice();
-    this.mapOffsets = frags.map((f) => f.e.iova - this.iova);
+    const n = frags.length;
+    this.lines = new Array<number>(n);
+    this.mapLines = new Array<number>(n);
+    this.mapOffsets = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const e = frags[i].e;
+      this.lines[i] = e.line;
+      this.mapLines[i] = e.line;
+      this.mapOffsets[i] = e.iova - this.iova;
+    }
     this.inferred = inferred;
   }
 }
@@ -197,8 +209,15 @@ class DomainState {
   readonly spec: TraceDomainSpec | null;
   /** Live allocations by first page. */
   readonly live = new Map<number, Allocation>();
-  /** Every live page, for overlap and inside-a-mapping checks. */
-  readonly pages = new Map<number, Allocation>();
+  /**
+   * Every live page -> the `id` of its allocation in `byId`, for overlap and
+   * inside-a-mapping checks: a typed-array table, as one entry is set and
+   * deleted per mapped page of every call.
+   */
+  readonly pages = new PfnMap(1024);
+  /** Allocations with pages in `pages`, by `id`; free ids in `freeIds`. */
+  readonly byId: (Allocation | null)[] = [];
+  private readonly freeIds: number[] = [];
   readonly directLive = new Map<number, number>();
   /** Recently freed first pages -> the unmap's line, to tell a double unmap from a never-mapped address. */
   readonly freed = new Map<number, number>();
@@ -207,6 +226,49 @@ class DomainState {
     this.name = name;
     this.spec = spec;
   }
+
+  /** The allocation holding page `p`, if live. */
+  pageOwner(p: number): Allocation | undefined {
+    const id = this.pages.get(p);
+    return id === undefined ? undefined : (this.byId[id] as Allocation);
+  }
+
+  /** Gives `a` an id for `pages`. */
+  track(a: Allocation): number {
+    if (a.id < 0) {
+      const id = this.freeIds.pop();
+      if (id === undefined) {
+        a.id = this.byId.length;
+        this.byId.push(a);
+      } else {
+        a.id = id;
+        this.byId[id] = a;
+      }
+    }
+    return a.id;
+  }
+
+  /** Drops `a`'s id once no page names it. */
+  untrack(a: Allocation): void {
+    if (a.id < 0) return;
+    this.byId[a.id] = null;
+    this.freeIds.push(a.id);
+    a.id = -1;
+  }
+}
+
+/** Sorts a call's few lines ascending in place (they are nearly always so already). */
+function sortLines(xs: number[]): number[] {
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i];
+    let j = i - 1;
+    while (j >= 0 && xs[j] > x) {
+      xs[j + 1] = xs[j];
+      j--;
+    }
+    xs[j + 1] = x;
+  }
+  return xs;
 }
 
 interface CpuState {
@@ -223,12 +285,6 @@ function inInterrupt(flags: string): boolean {
   const c = flags.charCodeAt(2);
   // h H s S z Z (S is not printed today, kept for symmetry).
   return c === 104 || c === 72 || c === 115 || c === 83 || c === 122 || c === 90;
-}
-
-/** Sorts line numbers in place (they are nearly always in order already). */
-function sortedLines(lines: number[]): number[] {
-  for (let i = 1; i < lines.length; i++) if (lines[i] < lines[i - 1]) return lines.sort((x, y) => x - y);
-  return lines;
 }
 
 function hex16(n: number): string {
@@ -533,9 +589,14 @@ export class Reconstructor {
     if (run[0].prev !== null) run[0].prev.next = null;
     run[0].prev = null;
     let overlap: Allocation | undefined;
-    for (let p = this.page(a.iova); p < this.page(a.end); p++) {
-      overlap ??= domain.pages.get(p);
-      domain.pages.set(p, a);
+    const id = domain.track(a);
+    const pages = domain.pages;
+    for (let p = this.page(a.iova), endPage = this.page(a.end); p < endPage; p++) {
+      if (overlap === undefined) {
+        const o = pages.get(p);
+        if (o !== undefined) overlap = domain.byId[o] as Allocation;
+      }
+      pages.set(p, id);
     }
     if (overlap !== undefined) {
       this.finding(
@@ -555,15 +616,20 @@ export class Reconstructor {
   /** Puts an allocation dropped by `forget` back into its domain's live set. */
   private remember(a: Allocation): void {
     const d = a.domain;
-    for (let p = this.page(a.iova); p < this.page(a.end); p++) d.pages.set(p, a);
+    const id = d.track(a);
+    for (let p = this.page(a.iova); p < this.page(a.end); p++) d.pages.set(p, id);
     d.live.set(this.page(a.iova), a);
   }
 
   /** Drops an allocation from its domain's live set (unmap, or overwritten by an overlapping map). */
   private forget(a: Allocation): void {
     const d = a.domain;
-    if (d.live.get(this.page(a.iova)) === a) d.live.delete(this.page(a.iova));
-    for (let p = this.page(a.iova); p < this.page(a.end); p++) if (d.pages.get(p) === a) d.pages.delete(p);
+    const first = this.page(a.iova);
+    if (d.live.get(first) === a) d.live.delete(first);
+    if (a.id < 0) return;
+    const pages = d.pages;
+    for (let p = first, endPage = this.page(a.end); p < endPage; p++) if (pages.get(p) === a.id) pages.delete(p);
+    d.untrack(a);
   }
 
   private onUnmap(e: IommuUnmapEvent, cpu: CpuState): void {
@@ -618,8 +684,8 @@ export class Reconstructor {
       requestedBytes: undefined,
       dmaAddr: undefined,
       pieces: 0,
-      mapLines: [],
-      mapOffsets: [],
+      mapLines: NO_MAP_LINES,
+      mapOffsets: NO_MAP_LINES,
       cpu: e.cpu,
       irq: inInterrupt(e.flags),
       pid: e.pid,
@@ -662,9 +728,9 @@ export class Reconstructor {
     inside: Allocation | undefined,
   ): void {
     const p = this.page(e.iova);
-    const freed = d.freed.get(p);
+    const freedLine = d.freed.get(p);
     const where = `[device address=${hex16(e.iova)}] [size=${e.size} bytes]`;
-    if (freed !== undefined) {
+    if (freedLine !== undefined) {
       this.findingRaw(
         "double-unmap",
         e.line,
@@ -672,12 +738,12 @@ export class Reconstructor {
         device,
         e.iova,
         e.size,
-        [freed],
-        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freed}]`,
+        [freedLine],
+        `device driver tries to free DMA memory it has not allocated ${where} [already unmapped at line ${freedLine}]`,
       );
       return;
     }
-    const container = inside ?? d.pages.get(p);
+    const container = inside ?? d.pageOwner(p);
     const extra =
       container !== undefined ? ` [inside the mapping at ${hex16(container.iova)}, line ${container.first.line}]` : "";
     this.findingRaw(
@@ -791,7 +857,7 @@ export class Reconstructor {
       comm: a.first.comm,
       timestampNs: a.first.timestampNs,
       line: a.first.line,
-      lines: sortedLines(a.lines),
+      lines: sortLines(a.lines),
       inferred: a.inferred,
     });
   }
@@ -802,7 +868,7 @@ export class Reconstructor {
     assert(a !== null && call !== null, "unmap slot without call");
     assert(a.number > 0, "unmap emitted before its map");
     call.allocation = a.number;
-    sortedLines(call.lines);
+    sortLines(call.lines);
     const d = a.domain.name;
     this.stats.frees.set(d, (this.stats.frees.get(d) ?? 0) + 1);
     this.sink(call);
