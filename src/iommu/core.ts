@@ -17,13 +17,14 @@
 
 import type { KernelProfile } from "../iova/profile.ts";
 import { assert } from "../stdx/assert.ts";
+import { fail, OK, type Outcome } from "../stdx/errno.ts";
+import { kstrtoull, sysfsStreq } from "../stdx/kstr.ts";
 import type { Device } from "./device.ts";
 import { IommuDomain } from "./domain.ts";
 import { IommuGroup } from "./group.ts";
-import { kstrtoull, sysfsStreq } from "./kstr.ts";
 import { IOMMU_LOG_POLICY } from "./policy.ts";
 import { chooseRange, type RangeChoice, rangeBytesBuildable } from "./range-policy.ts";
-import { type DomainType, domainTypeStr, fail, isDmaType, OK, type Outcome } from "./types.ts";
+import { type DomainType, domainTypeStr, isDmaType } from "./types.ts";
 
 export interface IommuHooks {
   /** Models `iommu_setup_dma_ops(dev)` for a device of a group (DMA-2). */

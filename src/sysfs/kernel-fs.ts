@@ -12,9 +12,10 @@ import type { DriverCore } from "../driver/core.ts";
 import type { IommuCore } from "../iommu/core.ts";
 import type { Device } from "../iommu/device.ts";
 import type { IommuGroup } from "../iommu/group.ts";
-import { kstrtoull } from "../iommu/kstr.ts";
 import { IOMMU_LOG_POLICY } from "../iommu/policy.ts";
-import { fail, isDmaType, OK } from "../iommu/types.ts";
+import { isDmaType } from "../iommu/types.ts";
+import { fail, OK } from "../stdx/errno.ts";
+import { kstrtoull } from "../stdx/kstr.ts";
 import { dir, file, link, SysFs, type SysNode } from "./tree.ts";
 
 export interface KernelParts {
