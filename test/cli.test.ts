@@ -144,6 +144,12 @@ test("kernels lists every profile with its sources", () => {
     assert.match(r.stdout, new RegExp(`^${k.replace(".", "\\.")}`, "m"));
   assert.match(r.stdout, /IOVA_MAG_SIZE 128/);
   assert.match(r.stdout, /no retry above the cached node/);
+  // Each layer's switches, printed from the layer that has them.
+  for (const layer of ["iova/profile.ts", "iommu/policy.ts", "dma/policy.ts", "driver/policy.ts"])
+    assert.equal(r.stdout.split(`(${layer}):`).length - 1, 4, layer);
+  assert.match(r.stdout, /no DMA-FQ type/);
+  assert.match(r.stdout, /SAC-first: until-first-failure/);
+  assert.match(r.stdout, /SAC-first: every-allocation/);
 });
 
 test("--kernel is checked the same way by every command that boots a kernel", () => {

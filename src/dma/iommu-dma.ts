@@ -5,11 +5,12 @@
  * map/unmap paths of pages and scatter-gather lists, and the strict or
  * flush-queue free. Rules: docs/kernel-rules.md §2 (DMA-1 to DMA-6).
  *
- * Profiles: `roundUpIn` "iommu_dma_alloc_iova" (5.10, 5.15) rounds cacheable
- * sizes up here instead of in `alloc_iova_fast` (VER-3); `sacFirst` is
- * "every-allocation" (6.1 and older, VER-4) or "until-first-failure" (the
- * sticky `pci_32bit_workaround` of 6.4+, DMA-3.3); `hasDmaFqType` false
- * (5.10) means a lazy domain is type DMA with a flush queue.
+ * Profiles: the allocator's `roundUpIn` "iommu_dma_alloc_iova" (5.10, 5.15)
+ * rounds cacheable sizes up here instead of in `alloc_iova_fast` (VER-3);
+ * this layer's `sacFirst` (`dma/policy.ts`) is "every-allocation" (6.1 and
+ * older, VER-4) or "until-first-failure" (the sticky `pci_32bit_workaround`
+ * of 6.4+, DMA-3.3); the IOMMU core's `hasDmaFqType` false (5.10) means a
+ * lazy domain is type DMA with a flush queue.
  *
  * Addresses are plain numbers (every IOVA and physical address here is below
  * 2^53); DMA masks and limits are bigints, reduced to pfns once per call.
@@ -24,6 +25,7 @@ import type { KernelProfile } from "../iova/profile.ts";
 import { assert } from "../stdx/assert.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import { FlushQueue, type FlushQueueSnapshot } from "./flush-queue.ts";
+import { DMA_POLICY, type DmaPolicy } from "./policy.ts";
 
 const DMA_BIT_MASK_32 = 0xffff_ffffn;
 
@@ -129,12 +131,15 @@ export interface MappedSg {
 export class IommuDma {
   readonly config: DmaConfig;
   private readonly iommu: IommuCore;
+  /** dma-iommu's own switches for the profile. */
+  readonly policy: DmaPolicy;
   /** Every live cookie, in creation order, for the clock. */
   readonly cookies: IommuDmaCookie[] = [];
 
   constructor(config: DmaConfig, iommu: IommuCore) {
     this.config = config;
     this.iommu = iommu;
+    this.policy = DMA_POLICY[config.profile.name];
     iommu.setHooks({ setupDmaOps: (dev, domain) => this.setupDmaOps(dev, domain) });
   }
 
@@ -165,7 +170,7 @@ export class IommuDma {
     const cookie = new IommuDmaCookie(iovad, this.config.cpus, this.config.hz);
     // DMA-1.5 step 3-4: a flush queue for DMA-FQ (or a lazy 5.10 DMA domain),
     // silently downgraded to DMA without deferred-flush support.
-    const wantsFq = domain.type === "DMA-FQ" || (!this.config.profile.hasDmaFqType && !this.iommu.strict);
+    const wantsFq = domain.type === "DMA-FQ" || (!this.iommu.policy.hasDmaFqType && !this.iommu.strict);
     if (wantsFq) {
       if (this.config.deferredFlush) cookie.initFq();
       else if (domain.type === "DMA-FQ") domain.type = "DMA";
@@ -240,7 +245,7 @@ export class IommuDma {
     if (this.lastAbove32 && dev.pci32bitWorkaround) {
       const pfn = iovad.allocIovaFast(cpu, iovaLen, 2 ** (32 - shift) - 1, false);
       if (pfn !== 0) return pfn * iovad.granule;
-      if (this.config.profile.sacFirst === "until-first-failure") {
+      if (this.policy.sacFirst === "until-first-failure") {
         dev.pci32bitWorkaround = false;
         this.config.log(`${devPrefix(dev)}: Using ${bitsPer(limit)}-bit DMA addresses`);
       }
