@@ -240,7 +240,7 @@ export class IommuDma {
     const shift = iovad.iovaShift;
     let iovaLen = sizeBytes / iovad.granule;
     assert(Number.isInteger(iovaLen) && iovaLen > 0, "iommu_dma_alloc_iova of an unaligned size");
-    if (this.config.profile.roundUpIn === "iommu_dma_alloc_iova") iovaLen = iovad.roundUpCacheable(iovaLen);
+    iovaLen = iovad.roundUpForDmaApi(iovaLen);
     const limit = this.effectiveLimit(dev, domain, dmaLimit);
     if (this.lastAbove32 && dev.pci32bitWorkaround) {
       const pfn = iovad.allocIovaFast(cpu, iovaLen, 2 ** (32 - shift) - 1, false);

@@ -417,6 +417,17 @@ export class IovaDomain {
   }
 
   /**
+   * The size a DMA-API allocation hands `alloc_iova_fast()`: rounded up
+   * first where the profile does that in dma-iommu's `iommu_dma_alloc_iova()`
+   * (5.10, 5.15), unchanged where `alloc_iova_fast()` rounds it itself (VER-3).
+   * Either way the allocation gets the same rounded size; this is the one
+   * place that says so, for every caller that models the DMA API.
+   */
+  roundUpForDmaApi(size: number): number {
+    return this.profile.roundUpIn === "iommu_dma_alloc_iova" ? this.roundUpCacheable(size) : size;
+  }
+
+  /**
    * The size class of `size` (`order_base_2`), or `rcacheOrders` for sizes no
    * class holds. K is at most 20, so larger sizes need no exact order.
    */
