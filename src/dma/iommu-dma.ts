@@ -29,6 +29,13 @@ import { DMA_POLICY, type DmaPolicy } from "./policy.ts";
 
 const DMA_BIT_MASK_32 = 0xffff_ffffn;
 
+/** A device's effective DMA limit for a domain (DMA-3.1). */
+interface DmaLimit {
+  readonly limit: bigint;
+  /** Above DMA_BIT_MASK(32): try a 32-bit (SAC) address first (DMA-3.2). */
+  readonly above32: boolean;
+}
+
 export interface HostBridge {
   /** sysfs name, e.g. `pci0000:00`. */
   readonly name: string;
@@ -241,8 +248,8 @@ export class IommuDma {
     let iovaLen = sizeBytes / iovad.granule;
     assert(Number.isInteger(iovaLen) && iovaLen > 0, "iommu_dma_alloc_iova of an unaligned size");
     iovaLen = iovad.roundUpForDmaApi(iovaLen);
-    const limit = this.effectiveLimit(dev, domain, dmaLimit);
-    if (this.lastAbove32 && dev.pci32bitWorkaround) {
+    const { limit, above32 } = this.effectiveLimit(dev, domain, dmaLimit);
+    if (above32 && dev.pci32bitWorkaround) {
       const pfn = iovad.allocIovaFast(cpu, iovaLen, 2 ** (32 - shift) - 1, false);
       if (pfn !== 0) return pfn * iovad.granule;
       if (this.policy.sacFirst === "until-first-failure") {
@@ -260,13 +267,15 @@ export class IommuDma {
   private lastDev: Device | null = null;
   private lastDomain: IommuDomain | null = null;
   private lastDmaLimit = -1n;
-  private lastLimit = -1n;
-  private lastAbove32 = false;
+  private lastLimit: DmaLimit = { limit: -1n, above32: false };
   private lastShift = -1;
   private lastLimitPfn = 0;
 
-  /** The device's mask clipped by its bus limit and the domain's aperture (DMA-3.1). */
-  private effectiveLimit(dev: Device, domain: IommuDomain, dmaLimit: bigint): bigint {
+  /**
+   * The device's mask clipped by its bus limit and the domain's aperture
+   * (DMA-3.1), and whether it is above 32 bits (the SAC-first attempt, DMA-3.2).
+   */
+  private effectiveLimit(dev: Device, domain: IommuDomain, dmaLimit: bigint): DmaLimit {
     if (dev === this.lastDev && domain === this.lastDomain && dmaLimit === this.lastDmaLimit) return this.lastLimit;
     let limit = dmaLimit;
     if (dev.busDmaLimit !== 0n && (limit === 0n || dev.busDmaLimit < limit)) limit = dev.busDmaLimit;
@@ -274,14 +283,13 @@ export class IommuDma {
     this.lastDev = dev;
     this.lastDomain = domain;
     this.lastDmaLimit = dmaLimit;
-    this.lastLimit = limit;
-    this.lastAbove32 = limit > DMA_BIT_MASK_32;
+    this.lastLimit = { limit, above32: limit > DMA_BIT_MASK_32 };
     this.lastShift = -1;
-    return limit;
+    return this.lastLimit;
   }
 
   private limitPfn(limit: bigint, shift: number): number {
-    if (limit !== this.lastLimit || shift !== this.lastShift) {
+    if (limit !== this.lastLimit.limit || shift !== this.lastShift) {
       this.lastShift = shift;
       this.lastLimitPfn = Number(limit >> BigInt(shift));
     }
