@@ -144,6 +144,12 @@ test("kernels lists every profile with its sources", () => {
     assert.match(r.stdout, new RegExp(`^${k.replace(".", "\\.")}`, "m"));
   assert.match(r.stdout, /IOVA_MAG_SIZE 128/);
   assert.match(r.stdout, /no retry above the cached node/);
+  // Each layer's switches, printed from the layer that has them.
+  for (const layer of ["iova/profile.ts", "iommu/policy.ts", "dma/policy.ts", "driver/policy.ts"])
+    assert.equal(r.stdout.split(`(${layer}):`).length - 1, 4, layer);
+  assert.match(r.stdout, /no DMA-FQ type/);
+  assert.match(r.stdout, /SAC-first: until-first-failure/);
+  assert.match(r.stdout, /SAC-first: every-allocation/);
 });
 
 test("--kernel is checked the same way by every command that boots a kernel", () => {
@@ -174,4 +180,14 @@ test("run --warmup takes a duration with a unit, up to 24 h; anything else exits
     assert.equal(r.stdout, "");
     assert.match(r.stderr, new RegExp(msg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
   }
+});
+
+test("replay --range reads sizes as the kernel's memparse does: 0x100000 and 1M are one range", () => {
+  const trace = join(import.meta.dirname, "fixtures", "traces", "linux-6.1-strict-4k-head600.txt.gz");
+  const run = (range: string) =>
+    iovalab(["replay", trace, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--range", range]);
+  const m = run("1M");
+  assert.equal(m.status, 0, m.stderr);
+  assert.equal(run("0x100000").stdout, m.stdout);
+  assert.notEqual(run("0x80000").stdout, m.stdout);
 });

@@ -31,6 +31,7 @@ import {
 } from "../src/index.ts";
 import { queuedIn } from "../src/replay/follow.ts";
 import { iovalab } from "./helpers/iovalab.ts";
+import { quickSkip } from "./helpers/quick.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -139,7 +140,9 @@ function buildPage(args: string[]): string {
   return join(dir, "index.html");
 }
 
-describe("iovalab explore in chromium", { skip: HAVE_CHROMIUM ? false : `${CHROMIUM} is missing` }, () => {
+describe("iovalab explore in chromium", {
+  skip: quickSkip("a browser session") || (HAVE_CHROMIUM ? false : `${CHROMIUM} is missing`),
+}, () => {
   let browser: Browser;
   const pages: string[] = [];
 

@@ -18,6 +18,7 @@ import { test } from "node:test";
 import { parseQueueUrl } from "../src/cli/queue.ts";
 import { assertInputError } from "./helpers/input-error.ts";
 import { iovalab } from "./helpers/iovalab.ts";
+import { quickSkip } from "./helpers/quick.ts";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const TRACES = new URL("fixtures/traces/", import.meta.url).pathname;
@@ -105,7 +106,7 @@ function sorted(text: string): string[] {
 }
 
 test("a sweep on two workers over Redis, one killed mid-point, writes the local pool's results; a trace batch prints the local summaries", {
-  skip: SKIP,
+  skip: quickSkip("a sweep of worker processes over Redis") || SKIP,
   timeout: 120_000,
 }, async (t) => {
   assert.ok(HAVE_REDIS, "redis-server is not installed; CI must install it (.ci/run)");

@@ -1,45 +1,98 @@
-/** `iovalab kernels`: the kernel profiles, what differs between them and why. */
+/**
+ * `iovalab kernels`: the kernel profiles, what differs between them and why,
+ * layer by layer from where each switch lives.
+ */
 
 import type { Command } from "commander";
-import { PROFILE_NAMES, PROFILES } from "../iova/profile.ts";
+import { PROFILE_NAMES } from "../iova/profile.ts";
+import { type KernelVersion, kernelVersion } from "../machine/profile.ts";
 import { runCommand, writeStdout } from "./io.ts";
+
+/** One printed switch: its text and where its value comes from, if recorded. */
+type Shown = readonly [text: string, source: string | undefined];
+
+function iovaLines(k: KernelVersion): Shown[] {
+  const p = k.iova;
+  const s = p.sources;
+  return [
+    [`IOVA_MAG_SIZE ${p.magazineSize}`, s.magazineSize],
+    [
+      p.depotMax === Number.POSITIVE_INFINITY
+        ? "depot: unbounded list"
+        : `depot: ${p.depotMax} magazines per class${p.depotOverflowFreesToTree ? ", overflow frees to the tree" : ""}`,
+      s.depotMax ?? s.depotOverflowFreesToTree,
+    ],
+    [p.depotTrimWork ? "depot trim work every 100 ms" : "no depot trim work", s.depotTrimWork],
+    [`depot drains ${p.depotDrainOrder}`, s.depotDrainOrder],
+    [
+      p.flushDrainsDepot ? "flushes drain the depot" : "flushes leave the depot (no free_global_cached_iovas)",
+      s.flushDrainsDepot,
+    ],
+    [
+      p.retryAboveCachedNode ? "failed search retries above the cached node" : "no retry above the cached node",
+      s.retryAboveCachedNode,
+    ],
+    [
+      p.walkStopsAtLowBound ? "backwards walk stops at the low bound" : "backwards walk ignores the low bound",
+      s.walkStopsAtLowBound,
+    ],
+    [`power-of-two round-up in ${p.roundUpIn}`, s.roundUpIn],
+  ];
+}
+
+function iommuLines(k: KernelVersion): Shown[] {
+  const p = k.iommu;
+  const s = p.sources;
+  return [
+    [p.hasDmaFqType ? "DMA-FQ domain type" : "no DMA-FQ type (lazy domains are DMA)", s.hasDmaFqType],
+    [`group type writes: ${p.groupTypeRules}`, s.groupTypeRules],
+    [p.typeWritable ? "group type writable" : "group type read-only", s.typeWritable],
+    [
+      p.defaultTypeTrailingSpace
+        ? "default domain log line ends in a space"
+        : "default domain log line: no trailing space",
+      s.defaultTypeTrailingSpace,
+    ],
+  ];
+}
+
+function dmaLines(k: KernelVersion): Shown[] {
+  return [[`SAC-first: ${k.dma.sacFirst}`, k.dma.sources.sacFirst]];
+}
+
+function driverLines(k: KernelVersion): Shown[] {
+  const p = k.driver;
+  return [
+    [
+      `nvme: max_hw_sectors ${p.nvmeClampsToOptMappingSize ? "capped at dma_opt_mapping_size()" : "not capped at dma_opt_mapping_size()"}, max_segments ${p.nvmeMaxSegsFromSectors ? "from max_hw_sectors" : "127"}; sd: ${p.sdCapsAtOptSectors ? "max_sectors capped at opt_sectors" : "no opt_sectors cap"}`,
+      p.source,
+    ],
+    [
+      `deferred probe timeout ${p.deferredProbeTimeoutS === 0 ? "off" : `${p.deferredProbeTimeoutS} s`}, pending line ${p.pendingLineHasReason ? "with" : "without"} reason`,
+      p.timeoutSource,
+    ],
+  ];
+}
 
 export function registerKernels(program: Command): void {
   program
     .command("kernels")
-    .description("list the kernel profiles and the switches that differ between them")
+    .description("list the kernel profiles and the switches that differ between them, layer by layer")
     .action(() =>
       runCommand(async () => {
         const lines: string[] = [];
         for (const name of PROFILE_NAMES) {
-          const p = PROFILES[name];
-          lines.push(`${name}: ${p.title}`);
-          const show: [string, string][] = [
-            ["magazineSize", `IOVA_MAG_SIZE ${p.magazineSize}`],
-            [
-              "depotMax",
-              p.depotMax === Number.POSITIVE_INFINITY
-                ? "depot: unbounded list"
-                : `depot: ${p.depotMax} magazines per class, overflow frees to the tree`,
-            ],
-            ["depotTrimWork", p.depotTrimWork ? "depot trim work every 100 ms" : "no depot trim work"],
-            ["depotDrainOrder", `depot drains ${p.depotDrainOrder}`],
-            [
-              "flushDrainsDepot",
-              p.flushDrainsDepot ? "flushes drain the depot" : "flushes leave the depot (no free_global_cached_iovas)",
-            ],
-            [
-              "retryAboveCachedNode",
-              p.retryAboveCachedNode ? "failed search retries above the cached node" : "no retry above the cached node",
-            ],
-            ["roundUpIn", `power-of-two round-up in ${p.roundUpIn}`],
-            ["sacFirst", `SAC-first: ${p.sacFirst}`],
-            ["flushQueueIn", `flush queue in ${p.flushQueueIn}`],
-            ["groupTypeRules", `group type writes: ${p.groupTypeRules}`],
+          const k = kernelVersion(name);
+          lines.push(`${name}: ${k.iova.title}`);
+          const layers: [string, Shown[]][] = [
+            ["iova (iova/profile.ts)", iovaLines(k)],
+            ["iommu (iommu/policy.ts)", iommuLines(k)],
+            ["dma (dma/policy.ts)", dmaLines(k)],
+            ["driver (driver/policy.ts)", driverLines(k)],
           ];
-          for (const [key, text] of show) {
-            const src = p.sources[key];
-            lines.push(`  ${text}${src ? `  [${src}]` : ""}`);
+          for (const [layer, shown] of layers) {
+            lines.push(`  ${layer}:`);
+            for (const [text, src] of shown) lines.push(`    ${text}${src ? `  [${src}]` : ""}`);
           }
           lines.push("");
         }

@@ -15,6 +15,7 @@ import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineO
 import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
+import { memparse } from "../stdx/kstr.ts";
 import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
 import { TraceFacts } from "../trace/facts.ts";
 import { readTraceInto } from "../trace/node-source.ts";
@@ -55,13 +56,13 @@ function positiveInt(flag: string, v: string | undefined, max = 4096): number | 
   return Number(v);
 }
 
-/** Bytes with an optional K/M/G suffix (memparse). */
+/** Bytes as the kernel's `memparse()` reads them: decimal, 0x hex or 0 octal, then K/M/G/T/P/E. */
 function bytes(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const m = /^([0-9]+)([KMG]?)$/i.exec(v);
-  if (!m) throw new InputError(`${flag}: expected bytes such as 131072 or 128K, found ${JSON.stringify(v)}`);
-  const mult = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as "" | "K" | "M" | "G"];
-  const n = Number(m[1]) * mult;
+  const parsed = memparse(v);
+  if (parsed === null)
+    throw new InputError(`${flag}: expected bytes such as 131072, 128K or 0x20000, found ${JSON.stringify(v)}`);
+  const n = parsed < 2n ** 53n ? Number(parsed) : Number.POSITIVE_INFINITY;
   // Byte counts are exact integers in the model: 2^53 (8 PiB) is far past any aperture.
   if (!Number.isSafeInteger(n)) throw new InputError(`${flag}: expected bytes below 2^53, found ${JSON.stringify(v)}`);
   return n;

@@ -5,11 +5,12 @@
  * map/unmap paths of pages and scatter-gather lists, and the strict or
  * flush-queue free. Rules: docs/kernel-rules.md §2 (DMA-1 to DMA-6).
  *
- * Profiles: `roundUpIn` "iommu_dma_alloc_iova" (5.10, 5.15) rounds cacheable
- * sizes up here instead of in `alloc_iova_fast` (VER-3); `sacFirst` is
- * "every-allocation" (6.1 and older, VER-4) or "until-first-failure" (the
- * sticky `pci_32bit_workaround` of 6.4+, DMA-3.3); `hasDmaFqType` false
- * (5.10) means a lazy domain is type DMA with a flush queue.
+ * Profiles: the allocator's `roundUpIn` "iommu_dma_alloc_iova" (5.10, 5.15)
+ * rounds cacheable sizes up here instead of in `alloc_iova_fast` (VER-3);
+ * this layer's `sacFirst` (`dma/policy.ts`) is "every-allocation" (6.1 and
+ * older, VER-4) or "until-first-failure" (the sticky `pci_32bit_workaround`
+ * of 6.4+, DMA-3.3); the IOMMU core's `hasDmaFqType` false (5.10) means a
+ * lazy domain is type DMA with a flush queue.
  *
  * Addresses are plain numbers (every IOVA and physical address here is below
  * 2^53); DMA masks and limits are bigints, reduced to pfns once per call.
@@ -25,8 +26,16 @@ import { assert } from "../stdx/assert.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import { FlushQueue, type FlushQueueSnapshot } from "./flush-queue.ts";
 import { fqTimerPolicyFor } from "./fq-timer-policy.ts";
+import { DMA_POLICY, type DmaPolicy } from "./policy.ts";
 
 const DMA_BIT_MASK_32 = 0xffff_ffffn;
+
+/** A device's effective DMA limit for a domain (DMA-3.1). */
+interface DmaLimit {
+  readonly limit: bigint;
+  /** Above DMA_BIT_MASK(32): try a 32-bit (SAC) address first (DMA-3.2). */
+  readonly above32: boolean;
+}
 
 export interface HostBridge {
   /** sysfs name, e.g. `pci0000:00`. */
@@ -136,12 +145,15 @@ export interface MappedSg {
 export class IommuDma {
   readonly config: DmaConfig;
   private readonly iommu: IommuCore;
+  /** dma-iommu's own switches for the profile. */
+  readonly policy: DmaPolicy;
   /** Every live cookie, in creation order, for the clock. */
   readonly cookies: IommuDmaCookie[] = [];
 
   constructor(config: DmaConfig, iommu: IommuCore) {
     this.config = config;
     this.iommu = iommu;
+    this.policy = DMA_POLICY[config.profile.name];
     iommu.setHooks({ setupDmaOps: (dev, domain) => this.setupDmaOps(dev, domain) });
   }
 
@@ -172,7 +184,7 @@ export class IommuDma {
     const cookie = new IommuDmaCookie(iovad, this.config.cpus, this.config.hz);
     // DMA-1.5 step 3-4: a flush queue for DMA-FQ (or a lazy 5.10 DMA domain),
     // silently downgraded to DMA without deferred-flush support.
-    const wantsFq = domain.type === "DMA-FQ" || (!this.config.profile.hasDmaFqType && !this.iommu.strict);
+    const wantsFq = domain.type === "DMA-FQ" || (!this.iommu.policy.hasDmaFqType && !this.iommu.strict);
     if (wantsFq) {
       if (this.config.deferredFlush) cookie.initFq();
       else if (domain.type === "DMA-FQ") domain.type = "DMA";
@@ -242,12 +254,12 @@ export class IommuDma {
     const shift = iovad.iovaShift;
     let iovaLen = sizeBytes / iovad.granule;
     assert(Number.isInteger(iovaLen) && iovaLen > 0, "iommu_dma_alloc_iova of an unaligned size");
-    if (this.config.profile.roundUpIn === "iommu_dma_alloc_iova") iovaLen = iovad.roundUpCacheable(iovaLen);
-    const limit = this.effectiveLimit(dev, domain, dmaLimit);
-    if (this.lastAbove32 && dev.pci32bitWorkaround) {
+    iovaLen = iovad.roundUpForDmaApi(iovaLen);
+    const { limit, above32 } = this.effectiveLimit(dev, domain, dmaLimit);
+    if (above32 && dev.pci32bitWorkaround) {
       const pfn = iovad.allocIovaFast(cpu, iovaLen, 2 ** (32 - shift) - 1, false);
       if (pfn !== 0) return pfn * iovad.granule;
-      if (this.config.profile.sacFirst === "until-first-failure") {
+      if (this.policy.sacFirst === "until-first-failure") {
         dev.pci32bitWorkaround = false;
         this.config.log(`${devPrefix(dev)}: Using ${bitsPer(limit)}-bit DMA addresses`);
       }
@@ -262,13 +274,15 @@ export class IommuDma {
   private lastDev: Device | null = null;
   private lastDomain: IommuDomain | null = null;
   private lastDmaLimit = -1n;
-  private lastLimit = -1n;
-  private lastAbove32 = false;
+  private lastLimit: DmaLimit = { limit: -1n, above32: false };
   private lastShift = -1;
   private lastLimitPfn = 0;
 
-  /** The device's mask clipped by its bus limit and the domain's aperture (DMA-3.1). */
-  private effectiveLimit(dev: Device, domain: IommuDomain, dmaLimit: bigint): bigint {
+  /**
+   * The device's mask clipped by its bus limit and the domain's aperture
+   * (DMA-3.1), and whether it is above 32 bits (the SAC-first attempt, DMA-3.2).
+   */
+  private effectiveLimit(dev: Device, domain: IommuDomain, dmaLimit: bigint): DmaLimit {
     if (dev === this.lastDev && domain === this.lastDomain && dmaLimit === this.lastDmaLimit) return this.lastLimit;
     let limit = dmaLimit;
     if (dev.busDmaLimit !== 0n && (limit === 0n || dev.busDmaLimit < limit)) limit = dev.busDmaLimit;
@@ -276,14 +290,13 @@ export class IommuDma {
     this.lastDev = dev;
     this.lastDomain = domain;
     this.lastDmaLimit = dmaLimit;
-    this.lastLimit = limit;
-    this.lastAbove32 = limit > DMA_BIT_MASK_32;
+    this.lastLimit = { limit, above32: limit > DMA_BIT_MASK_32 };
     this.lastShift = -1;
-    return limit;
+    return this.lastLimit;
   }
 
   private limitPfn(limit: bigint, shift: number): number {
-    if (limit !== this.lastLimit || shift !== this.lastShift) {
+    if (limit !== this.lastLimit.limit || shift !== this.lastShift) {
       this.lastShift = shift;
       this.lastLimitPfn = Number(limit >> BigInt(shift));
     }

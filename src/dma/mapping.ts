@@ -8,7 +8,7 @@
 import type { IommuCore } from "../iommu/core.ts";
 import type { Device } from "../iommu/device.ts";
 import { rangeCovers } from "../iommu/range-policy.ts";
-import type { Errno } from "../iommu/types.ts";
+import type { Errno } from "../stdx/errno.ts";
 import type { IommuDma } from "./iommu-dma.ts";
 
 export const SIZE_MAX = (1n << 64n) - 1n;

@@ -15,9 +15,9 @@ import type { IommuDma } from "../dma/iommu-dma.ts";
 import type { DmaMapping } from "../dma/mapping.ts";
 import type { IommuCore } from "../iommu/core.ts";
 import type { Device } from "../iommu/device.ts";
-import { sysfsStreq } from "../iommu/kstr.ts";
-import { type Errno, fail, OK, type Outcome } from "../iommu/types.ts";
 import { assert } from "../stdx/assert.ts";
+import { type Errno, fail, OK, type Outcome } from "../stdx/errno.ts";
+import { sysfsStreq } from "../stdx/kstr.ts";
 
 /** What a driver model sees while it probes or is removed. */
 export interface ProbeContext {

@@ -6,8 +6,8 @@
  */
 
 import type { Device } from "../iommu/device.ts";
-import { kstrtoull } from "../iommu/kstr.ts";
 import type { ProfileName } from "../iova/profile.ts";
+import { kstrtoull } from "../stdx/kstr.ts";
 import type { DriverModel, ProbeContext } from "./core.ts";
 import { DRIVER_POLICY } from "./policy.ts";
 

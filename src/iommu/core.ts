@@ -4,7 +4,7 @@
  * `/sys/kernel/iommu_groups/<id>/`. Rule numbers: docs/kernel-rules.md §3
  * (R-GRP-*), docs/configurable-range.md §2-4.
  *
- * Profiles: `groupTypeRules` picks the store rules: "single-device-ebusy"
+ * Profiles (`iommu/policy.ts`): `groupTypeRules` picks the store rules: "single-device-ebusy"
  * (R-GRP-OLD, 6.1 and older: one device only, -EBUSY while bound, with the
  * kernel's log lines) or "owner-eperm" (R-GRP-4.2, newest: -EPERM while any
  * driver owns the group, silent). `hasDmaFqType` says whether "DMA-FQ" is a
@@ -17,13 +17,14 @@
 
 import type { KernelProfile } from "../iova/profile.ts";
 import { assert } from "../stdx/assert.ts";
+import { fail, OK, type Outcome } from "../stdx/errno.ts";
+import { kstrtoull, sysfsStreq } from "../stdx/kstr.ts";
 import type { Device } from "./device.ts";
 import { IommuDomain } from "./domain.ts";
 import { IommuGroup } from "./group.ts";
-import { kstrtoull, sysfsStreq } from "./kstr.ts";
-import { IOMMU_LOG_POLICY } from "./policy.ts";
+import { IOMMU_POLICY, type IommuPolicy } from "./policy.ts";
 import { chooseRange, type RangeChoice, rangeBytesBuildable } from "./range-policy.ts";
-import { type DomainType, domainTypeStr, fail, isDmaType, OK, type Outcome } from "./types.ts";
+import { type DomainType, domainTypeStr, isDmaType } from "./types.ts";
 
 export interface IommuHooks {
   /** Models `iommu_setup_dma_ops(dev)` for a device of a group (DMA-2). */
@@ -52,6 +53,8 @@ export interface IommuConfig {
 export class IommuCore {
   readonly config: IommuConfig;
   readonly profile: KernelProfile;
+  /** The IOMMU core's own switches for the profile. */
+  readonly policy: IommuPolicy;
   /** Groups by id (the IDA hands out the lowest free id). */
   readonly groups = new Map<number, IommuGroup>();
   /** `iommu_def_domain_type` after `iommu_subsys_init()` (R-GRP-2.3). */
@@ -67,11 +70,12 @@ export class IommuCore {
   constructor(config: IommuConfig) {
     this.config = config;
     this.profile = config.profile;
+    this.policy = IOMMU_POLICY[config.profile.name];
     let t: DomainType;
     if (config.passthroughCmdline !== null) t = config.passthroughCmdline ? "identity" : "DMA";
     else t = config.configPassthrough ? "identity" : "DMA";
     // R-GRP-2.3 step 2: lazy makes the default DMA-FQ where the type exists.
-    if (t !== "identity" && !config.strict && this.profile.hasDmaFqType) t = "DMA-FQ";
+    if (t !== "identity" && !config.strict && this.policy.hasDmaFqType) t = "DMA-FQ";
     this.defaultType = t;
     this.strict = config.strict;
   }
@@ -88,7 +92,7 @@ export class IommuCore {
 
   /** Models the log lines of `iommu_subsys_init()` (R-GRP-2.3 step 3). */
   logSubsysInit(): void {
-    const pol = IOMMU_LOG_POLICY[this.profile.name];
+    const pol = this.policy;
     const viaCmd = this.config.passthroughCmdline !== null ? "(set via kernel command line)" : "";
     const sep = pol.defaultTypeTrailingSpace ? " " : viaCmd ? " " : "";
     this.config.log(`iommu: Default domain type: ${domainTypeStr(this.defaultType)}${sep}${viaCmd}`);
@@ -269,7 +273,7 @@ export class IommuCore {
   /** Parses a `type` write as `sysfs_streq` does (R-GRP-4.2 step 3). */
   private parseType(buf: string): DomainType | "auto" | null {
     const names: (DomainType | "auto")[] = ["identity", "DMA", "auto"];
-    if (this.profile.hasDmaFqType) names.push("DMA-FQ");
+    if (this.policy.hasDmaFqType) names.push("DMA-FQ");
     for (const n of names) if (sysfsStreq(buf, n)) return n;
     return null;
   }
@@ -280,7 +284,7 @@ export class IommuCore {
    * step 6 (no owner). `liveFqUpgrade` is the one write allowed while bound.
    */
   private storeRestrictions(group: IommuGroup, liveFqUpgrade: boolean): Outcome {
-    if (this.profile.groupTypeRules === "single-device-ebusy") {
+    if (this.policy.groupTypeRules === "single-device-ebusy") {
       if (group.devices.length !== 1) {
         this.config.log("iommu: Cannot change default domain: Group has more than one device");
         return fail("EINVAL");
@@ -302,7 +306,7 @@ export class IommuCore {
     if (req === null) return fail("EINVAL");
     const cur = group.defaultDomain;
     const liveFq = req === "DMA-FQ" && cur.type === "DMA";
-    if (this.profile.groupTypeRules === "owner-eperm") {
+    if (this.policy.groupTypeRules === "owner-eperm") {
       // Newest kernels take the live DMA -> DMA-FQ path before the owner check.
       if (liveFq) return this.liveFqUpgrade(group);
       const r = this.storeRestrictions(group, false);

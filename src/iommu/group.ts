@@ -4,6 +4,7 @@
  * counter, and the two range values iovalab adds (docs/configurable-range.md §2).
  */
 
+import { hex16 } from "../stdx/hex.ts";
 import type { Device } from "./device.ts";
 import type { IommuDomain } from "./domain.ts";
 import { RESV_TYPE_ORDER, type ResvRegion, type ResvType } from "./types.ts";
@@ -62,8 +63,4 @@ export class IommuGroup {
       .map((r) => `${hex16(r.start)} ${hex16(r.end)} ${r.type === "sw-msi" ? "msi" : r.type}\n`)
       .join("");
   }
-}
-
-function hex16(x: number): string {
-  return `0x${x.toString(16).padStart(16, "0")}`;
 }

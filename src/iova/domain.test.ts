@@ -147,7 +147,7 @@ for (const name of PROFILE_NAMES) {
               }
               case "fast": {
                 // On 5.x the round-up is dma-iommu's, before alloc_iova_fast (VER-3).
-                const size = profile.roundUpIn === "iommu_dma_alloc_iova" ? real.roundUpCacheable(op.size) : op.size;
+                const size = real.roundUpForDmaApi(op.size);
                 const a: number = both((d) => d.allocIovaFast(cpu % cpus, size, op.limit, op.flush));
                 assert.equal(a, naive.allocFast(cpu % cpus, op.size, op.limit, op.flush));
                 if (a !== 0) fast.push([a, op.size]);
@@ -297,7 +297,7 @@ for (const name of PROFILE_NAMES) {
             const out: string[] = [];
             for (const op of ops) {
               if (op.t === "fast") {
-                const size = profile.roundUpIn === "iommu_dma_alloc_iova" ? d.roundUpCacheable(op.size) : op.size;
+                const size = d.roundUpForDmaApi(op.size);
                 const a = d.allocIovaFast(cpu, size, op.limit, op.flush);
                 out.push(`a${a}`);
                 if (a !== 0) live.push([a, op.size]);

@@ -83,6 +83,17 @@ export interface IovaDomainSnapshot {
 /** Extra room in a snapshot's magazine array (see `IovaDomain.snapshot`). */
 const MAGS_SLACK = 512;
 
+/**
+ * What one pass of the backwards search found: the new pfn (or -1), the
+ * rb_prev steps it took, and the node it stopped at (the new node goes just
+ * below it; NIL when the pass failed).
+ */
+interface SearchPass {
+  readonly pfn: number;
+  readonly steps: number;
+  readonly stop: number;
+}
+
 export class IovaDomain {
   /** The magazine array of the last recycled snapshot, for the next one (see `recycle`). */
   private spareMags: Float64Array | null = null;
@@ -234,14 +245,14 @@ export class IovaDomain {
         this.search === "walk"
           ? this.walkPass(start, size, limit, low, align)
           : this.gapPass(start, size, limit, low, align);
-      steps += this.passSteps;
-      if (pass >= 0) {
+      steps += pass.steps;
+      if (pass.pfn >= 0) {
         stats.walkSteps += steps;
         // The kernel starts the insert's descent at the last node walked; the
         // slot is the same as from the root (rbtree.ts).
-        const n = t.newNode(pass, pass + size - 1);
+        const n = t.newNode(pass.pfn, pass.pfn + size - 1);
         if (this.search === "walk") t.insert(n);
-        else t.insertBefore(n, this.passStop);
+        else t.insertBefore(n, pass.stop);
         this.insertUpdate(n);
         stats.treeAllocs++;
         return n;
@@ -259,34 +270,29 @@ export class IovaDomain {
     }
   }
 
-  /** rb_prev steps of the last pass. */
-  private passSteps = 0;
-  /** The node the last successful pass stopped at: the new node goes just below it. */
-  private passStop = NIL;
-
   /**
    * One pass of the kernel's backwards walk (the `retry:` loop of IOVA-2.2),
    * step by step: the reference implementation. Returns the new pfn, or -1.
    */
-  private walkPass(curr: number, size: number, limit: number, low: number, align: number): number {
+  private walkPass(curr: number, size: number, limit: number, low: number, align: number): SearchPass {
     const t = this.tree;
     const pfnLo = t.pfnLo;
     const stopsAtLow = this.profile.walkStopsAtLowBound;
     let high = limit;
     let newPfn = 0;
     let steps = 0;
+    let stop = NIL;
     for (;;) {
       const lo = pfnLo[curr];
       if (lo < high) high = lo;
       newPfn = this.candidate(high, size, align);
-      this.passStop = curr;
+      stop = curr;
       curr = t.prev(curr);
       steps++;
       if (curr === NIL || newPfn > t.hi(curr)) break;
       if (stopsAtLow && newPfn < low) break;
     }
-    this.passSteps = steps;
-    return high >= size && newPfn >= low ? newPfn : -1;
+    return high >= size && newPfn >= low ? { pfn: newPfn, steps, stop } : { pfn: -1, steps, stop: NIL };
   }
 
   /** The candidate pfn below a top of `high`: `(high - size) & align_mask`, or WRAPPED. */
@@ -309,7 +315,7 @@ export class IovaDomain {
    * for size-aligned requests the key is exact, so no node is looked at one
    * by one. Steps are rank differences, never walked.
    */
-  private gapPass(start: number, size: number, limit: number, low: number, align: number): number {
+  private gapPass(start: number, size: number, limit: number, low: number, align: number): SearchPass {
     const t = this.tree;
     const stopsAtLow = this.profile.walkStopsAtLowBound;
     const startRank = t.rank(start);
@@ -320,14 +326,12 @@ export class IovaDomain {
       if (cand === WRAPPED || (stopsAtLow && cand < low)) {
         // The first step already stops: wrapped (clears any predecessor) or
         // below the low bound.
-        this.passSteps = 1;
-        return -1;
+        return { pfn: -1, steps: 1, stop: NIL };
       }
       const p = t.prev(u);
       if (p === NIL || cand > t.hi(p)) {
-        this.passSteps = startRank - t.rank(u) + 1;
-        this.passStop = u;
-        return cand >= low ? cand : -1;
+        const steps = startRank - t.rank(u) + 1;
+        return cand >= low ? { pfn: cand, steps, stop: u } : { pfn: -1, steps, stop: NIL };
       }
       x = p;
     }
@@ -348,15 +352,13 @@ export class IovaDomain {
       // predecessor itself.
       const k = key[y];
       if (k === Number.POSITIVE_INFINITY || (align > 1 && k < F32_EXACT) || cand > t.hi(t.prev(y))) {
-        this.passSteps = startRank - t.rank(y) + 1;
-        this.passStop = y;
-        return cand >= low ? cand : -1;
+        const steps = startRank - t.rank(y) + 1;
+        return cand >= low ? { pfn: cand, steps, stop: y } : { pfn: -1, steps, stop: NIL };
       }
       // A near-miss the filter let through. Keep looking below.
     }
     // No fit above z: the walk stops at z (candidate below low, or wrapped).
-    this.passSteps = startRank - t.rank(z) + 1;
-    return -1;
+    return { pfn: -1, steps: startRank - t.rank(z) + 1, stop: NIL };
   }
 
   /**
@@ -424,6 +426,17 @@ export class IovaDomain {
     // roundUpBelow is at most 2^19, so the 32-bit shift is exact here.
     if (size >= this.roundUpBelow) return size;
     return size <= 1 ? 1 : 1 << (32 - Math.clz32(size - 1));
+  }
+
+  /**
+   * The size a DMA-API allocation hands `alloc_iova_fast()`: rounded up
+   * first where the profile does that in dma-iommu's `iommu_dma_alloc_iova()`
+   * (5.10, 5.15), unchanged where `alloc_iova_fast()` rounds it itself (VER-3).
+   * Either way the allocation gets the same rounded size; this is the one
+   * place that says so, for every caller that models the DMA API.
+   */
+  roundUpForDmaApi(size: number): number {
+    return this.profile.roundUpIn === "iommu_dma_alloc_iova" ? this.roundUpCacheable(size) : size;
   }
 
   /**

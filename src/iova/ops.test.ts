@@ -5,12 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
-import { OpsRunner } from "./ops.ts";
+import { quickSkip } from "../../test/helpers/quick.ts";
+import { OpsRunner, runOps } from "./ops.ts";
 
 const FIX = join(import.meta.dirname, "..", "..", "test", "fixtures", "conformance", "mainline");
 
@@ -42,4 +43,95 @@ test("a last line without a newline still runs", () => {
   const runner = new OpsRunner("t.iovaops");
   runner.feed(new TextEncoder().encode("domain granule=4096 start_pfn=1 cpus=1\nalloc 1 1048575 0"));
   assert.equal(Buffer.from(runner.finish().output).toString(), "1048575\n");
+});
+
+/**
+ * The same script with every decimal operand written in hex: no line of it
+ * fits the byte-level fast path, so every operation goes through the general
+ * parser. Both forms must print the same, so the two paths cannot drift.
+ */
+function slowForm(script: string): string {
+  return script
+    .split("\n")
+    .map((line, i) => {
+      if (i === 0 || line.startsWith("#") || line.startsWith("domain")) return line;
+      return line
+        .split(" ")
+        .map((t) => (/^[0-9]+$/.test(t) ? `0x${BigInt(t).toString(16)}` : t))
+        .join(" ");
+    })
+    .join("\n");
+}
+
+function outputs(name: string, script: string): [string, string] {
+  const r = runOps(name, script);
+  return [Buffer.from(r.output).toString("latin1"), Buffer.from(r.walks).toString("latin1")];
+}
+
+const CONFORMANCE = join(import.meta.dirname, "..", "..", "test", "fixtures", "conformance");
+
+// 12 s here: npm test runs it; the quick tier keeps the random scripts below.
+test("every public vector through the general parser alone gives the kernel's output and walks", {
+  skip: quickSkip("every public vector a second time"),
+}, () => {
+  let vectors = 0;
+  for (const kernel of readdirSync(CONFORMANCE)) {
+    const dir = join(CONFORMANCE, kernel);
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(".iovaops.gz"))) {
+      const name = f.slice(0, -".iovaops.gz".length);
+      const script = gunzipSync(readFileSync(join(dir, f))).toString("latin1");
+      const slow = slowForm(script);
+      assert.notEqual(slow, script, `${kernel}/${name}: the slow form differs from the script`);
+      const [out, walks] = outputs(f, slow);
+      assert.equal(
+        out,
+        gunzipSync(readFileSync(join(dir, `${name}.expected.gz`))).toString("latin1"),
+        `${kernel}/${name}`,
+      );
+      assert.equal(
+        walks,
+        gunzipSync(readFileSync(join(dir, `${name}.walks.gz`))).toString("latin1"),
+        `${kernel}/${name}`,
+      );
+      vectors++;
+    }
+  }
+  assert.ok(vectors >= 120, `${vectors} vectors`);
+});
+
+test("random scripts: the fast path and the general parser print the same output and walks", () => {
+  const op = fc.oneof(
+    fc.tuple(fc.constant("alloc"), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 1200 }), fc.boolean()),
+    fc.tuple(
+      fc.constant("alloc_fast"),
+      fc.integer({ min: 1, max: 300 }),
+      fc.integer({ min: 0, max: 5000 }),
+      fc.boolean(),
+    ),
+    fc.tuple(fc.constant("free"), fc.integer({ min: 0, max: 1200 })),
+    fc.tuple(fc.constant("free_fast"), fc.integer({ min: 0, max: 1200 }), fc.integer({ min: 1, max: 300 })),
+    fc.tuple(fc.constant("cpu"), fc.integer({ min: 0, max: 3 })),
+  );
+  let completed = 0;
+  fc.assert(
+    fc.property(fc.constantFrom("mainline", "6.1", "5.15", "5.10"), fc.array(op, { maxLength: 400 }), (kernel, ops) => {
+      const lines = [`domain granule=4096 start_pfn=1 cpus=4 rcache_orders=4 kernel=${kernel}`];
+      for (const o of ops) lines.push(o.map((x) => (typeof x === "boolean" ? (x ? 1 : 0) : x)).join(" "));
+      const script = `${lines.join("\n")}\n`;
+      const run = (text: string): [string, string] | string => {
+        try {
+          return outputs("t.iovaops", text);
+        } catch (e) {
+          // Bad input fails the same way on both paths, up to how the operand was written.
+          return (e as Error).message.replace(/, found .*/s, "");
+        }
+      };
+      const fast = run(script);
+      if (typeof fast !== "string") completed++;
+      assert.deepEqual(run(slowForm(script)), fast);
+    }),
+    { numRuns: 200, seed: 19 },
+  );
+  // Most scripts run to the end (a failing one still compares its error).
+  assert.ok(completed > 150, `${completed} of 200 scripts ran to the end`);
 });

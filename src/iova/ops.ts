@@ -171,26 +171,16 @@ export class OpsRunner {
     const len = w - start;
     this.cur = w;
     const c0 = buf[start];
-    const stats = d.stats;
     if (len === 10 && c0 === 97 && buf[start + 5] === 95 && buf[start + 6] === 102) {
       // alloc_fast <size> <limit_pfn> <flush>
       if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1) || !this.fastNum(buf, end, 2)) return false;
       if (this.cur !== end || this.a0 < 1) return false;
-      let size = this.a0;
-      if (d.profile.roundUpIn === "iommu_dma_alloc_iova") size = d.roundUpCacheable(size);
-      const searches = stats.treeSearches;
-      const steps = stats.walkSteps;
-      this.out.num(d.allocIovaFast(this.cpu, size, this.a1, this.a2 !== 0));
-      this.out.byte(NEWLINE);
-      if (stats.treeSearches !== searches) {
-        this.walks.num(stats.walkSteps - steps);
-        this.walks.byte(NEWLINE);
-      }
+      this.allocFast(d, this.a0, this.a1, this.a2 !== 0);
     } else if (len === 9 && c0 === 102 && buf[start + 5] === 102) {
       // free_fast <pfn> <size>
       if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1)) return false;
       if (this.cur !== end || this.a1 < 1) return false;
-      d.freeIovaFast(this.cpu, this.a0, this.a1);
+      this.freeFast(d, this.a0, this.a1);
     } else if (len === 3 && c0 === 99 && buf[start + 1] === 112 && buf[start + 2] === 117) {
       // cpu <n>
       if (!this.fastNum(buf, end, 0) || this.cur !== end || this.a0 >= d.cpus) return false;
@@ -199,20 +189,11 @@ export class OpsRunner {
       // alloc <size> <limit_pfn> <aligned>
       if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1) || !this.fastNum(buf, end, 2)) return false;
       if (this.cur !== end || this.a0 < 1) return false;
-      const searches = stats.treeSearches;
-      const steps = stats.walkSteps;
-      const pfn = d.allocIova(this.a0, this.a1, this.a2 !== 0);
-      if (pfn < 0) this.out.text("fail");
-      else this.out.num(pfn);
-      this.out.byte(NEWLINE);
-      if (stats.treeSearches !== searches) {
-        this.walks.num(stats.walkSteps - steps);
-        this.walks.byte(NEWLINE);
-      }
+      this.alloc(d, this.a0, this.a1, this.a2 !== 0);
     } else if (len === 4 && c0 === 102 && buf[start + 1] === 114) {
       // free <pfn>
       if (!this.fastNum(buf, end, 0) || this.cur !== end) return false;
-      d.freeIova(this.a0);
+      this.free(d, this.a0);
     } else {
       return false;
     }
@@ -373,45 +354,70 @@ export class OpsRunner {
     return this.num(tokens, i, "a flag (0 or 1)") !== 0;
   }
 
-  private runOp(d: IovaDomain, tokens: string[]): void {
+  // The hot operations, once: both the byte-level fast path and the general
+  // parser call these with the operands they read, so the two paths differ
+  // only in how they parse a line, never in what an operation does or prints.
+
+  private alloc(d: IovaDomain, size: number, limitPfn: number, aligned: boolean): void {
     const stats = d.stats;
+    const searches = stats.treeSearches;
+    const steps = stats.walkSteps;
+    const pfn = d.allocIova(size, limitPfn, aligned);
+    if (pfn < 0) this.out.text("fail");
+    else this.out.num(pfn);
+    this.out.byte(NEWLINE);
+    if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
+  }
+
+  private allocFast(d: IovaDomain, size: number, limitPfn: number, flush: boolean): void {
+    const stats = d.stats;
+    const searches = stats.treeSearches;
+    const steps = stats.walkSteps;
+    // The op means what a DMA-API allocation does: on kernels that round
+    // cacheable sizes in dma-iommu, that round-up comes first (VER-3).
+    this.out.num(d.allocIovaFast(this.cpu, d.roundUpForDmaApi(size), limitPfn, flush));
+    this.out.byte(NEWLINE);
+    if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
+  }
+
+  private free(d: IovaDomain, pfn: number): void {
+    d.freeIova(pfn);
+  }
+
+  private freeFast(d: IovaDomain, pfn: number, size: number): void {
+    d.freeIovaFast(this.cpu, pfn, size);
+  }
+
+  private walkLine(steps: number): void {
+    this.walks.num(steps);
+    this.walks.byte(NEWLINE);
+  }
+
+  private runOp(d: IovaDomain, tokens: string[]): void {
     switch (tokens[0]) {
       case "alloc": {
         this.arity(tokens, 3, "alloc <size> <limit_pfn> <aligned>");
         const size = this.size(tokens, 1);
         const limit = this.num(tokens, 2, "a limit pfn");
-        const aligned = this.flag(tokens, 3);
-        const searches = stats.treeSearches;
-        const steps = stats.walkSteps;
-        const pfn = d.allocIova(size, limit, aligned);
-        this.out.line(pfn < 0 ? "fail" : String(pfn));
-        if (stats.treeSearches !== searches) this.walks.line(String(stats.walkSteps - steps));
+        this.alloc(d, size, limit, this.flag(tokens, 3));
         return;
       }
       case "alloc_fast": {
         this.arity(tokens, 3, "alloc_fast <size> <limit_pfn> <flush>");
-        let size = this.size(tokens, 1);
+        const size = this.size(tokens, 1);
         const limit = this.num(tokens, 2, "a limit pfn");
-        const flush = this.flag(tokens, 3);
-        // The op means what a DMA-API allocation does: on kernels that round
-        // cacheable sizes in dma-iommu, that round-up comes first (VER-3).
-        if (d.profile.roundUpIn === "iommu_dma_alloc_iova") size = d.roundUpCacheable(size);
-        const searches = stats.treeSearches;
-        const steps = stats.walkSteps;
-        const pfn = d.allocIovaFast(this.cpu, size, limit, flush);
-        this.out.line(String(pfn));
-        if (stats.treeSearches !== searches) this.walks.line(String(stats.walkSteps - steps));
+        this.allocFast(d, size, limit, this.flag(tokens, 3));
         return;
       }
       case "free": {
         this.arity(tokens, 1, "free <pfn>");
-        d.freeIova(this.num(tokens, 1, "a pfn"));
+        this.free(d, this.num(tokens, 1, "a pfn"));
         return;
       }
       case "free_fast": {
         this.arity(tokens, 2, "free_fast <pfn> <size>");
         const pfn = this.num(tokens, 1, "a pfn");
-        d.freeIovaFast(this.cpu, pfn, this.size(tokens, 2));
+        this.freeFast(d, pfn, this.size(tokens, 2));
         return;
       }
       case "reserve": {

@@ -1,8 +1,11 @@
 /**
- * Kernel profiles: each kernel version's allocator as one named, documented
- * set of switches. The allocator reads these switches and nothing else about
- * versions, so a difference between kernels is a line here, not an `if` on a
- * version string somewhere in the code.
+ * Kernel profiles: each kernel version's IOVA allocator (drivers/iommu/iova.c)
+ * as one named, documented set of switches. The allocator reads these switches
+ * and nothing else about versions, so a difference between kernels is a line
+ * here, not an `if` on a version string somewhere in the code. The layers
+ * above keep their own per-version switches beside their code, keyed by the
+ * same profile names: `iommu/policy.ts`, `dma/policy.ts`, `driver/policy.ts`;
+ * `machine/profile.ts` puts them together.
  *
  * Sources: `test/fixtures/conformance/<version>/README.md` ("Differences from ...",
  * function by function) and `docs/kernel-rules.md` §7 (VER-*). Each switch
@@ -53,17 +56,6 @@ export interface KernelProfile {
    * round-up on every profile.
    */
   readonly roundUpIn: "alloc_iova_fast" | "iommu_dma_alloc_iova";
-  /**
-   * dma-iommu's 32-bit-first (SAC) attempt: on every allocation (VER-4), or
-   * until the device's first failure (`pci_32bit_workaround`, 6.4+).
-   */
-  readonly sacFirst: "every-allocation" | "until-first-failure";
-  /** Where the flush queue lives (VER-5). */
-  readonly flushQueueIn: "iova.c" | "dma-iommu.c";
-  /** Rules of writing a group's `type` in sysfs (R-GRP-OLD vs R-GRP-4). */
-  readonly groupTypeRules: "single-device-ebusy" | "owner-eperm";
-  /** The `DMA-FQ` default domain type string exists (5.15+). */
-  readonly hasDmaFqType: boolean;
   /** Where each switch's value comes from. */
   readonly sources: Readonly<Record<string, string>>;
 }
@@ -80,10 +72,6 @@ const MAINLINE: KernelProfile = {
   retryAboveCachedNode: true,
   walkStopsAtLowBound: true,
   roundUpIn: "alloc_iova_fast",
-  sacFirst: "until-first-failure",
-  flushQueueIn: "dma-iommu.c",
-  groupTypeRules: "owner-eperm",
-  hasDmaFqType: true,
   sources: {
     magazineSize: "docs/kernel-rules.md §1.1 IOVA_MAG_SIZE 127",
     depotMax: "docs/kernel-rules.md §1.9 IOVA-6.6: unbounded linked-list depot",
@@ -91,8 +79,6 @@ const MAINLINE: KernelProfile = {
     depotDrainOrder: "test/fixtures/conformance/6.1/README.md difference 5: mainline pops the list head",
     retryAboveCachedNode: "docs/kernel-rules.md §1.5 IOVA-2.2 step 5",
     roundUpIn: "docs/kernel-rules.md §1.8 IOVA-5.1",
-    sacFirst: "docs/kernel-rules.md §2.3 DMA-3.3 (pci_32bit_workaround, 6.4+)",
-    groupTypeRules: "docs/kernel-rules.md §3.4 R-GRP-4",
   },
 };
 
@@ -108,18 +94,12 @@ const V6_1: KernelProfile = {
   retryAboveCachedNode: true,
   walkStopsAtLowBound: true,
   roundUpIn: "alloc_iova_fast",
-  sacFirst: "every-allocation",
-  flushQueueIn: "dma-iommu.c",
-  groupTypeRules: "single-device-ebusy",
-  hasDmaFqType: true,
   sources: {
     magazineSize: "test/fixtures/conformance/6.1/README.md: IOVA_MAG_SIZE is 127 in both",
     depotMax: "test/fixtures/conformance/6.1/README.md difference 1: MAX_GLOBAL_MAGS 32",
     depotOverflowFreesToTree: "test/fixtures/conformance/6.1/README.md difference 2",
     depotTrimWork: "test/fixtures/conformance/6.1/README.md difference 3: no iova_depot_work_func",
     depotDrainOrder: "test/fixtures/conformance/6.1/README.md difference 5: depot[0] first",
-    sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)",
-    groupTypeRules: "docs/kernel-rules.md §3.5 R-GRP-OLD",
   },
 };
 
@@ -135,17 +115,11 @@ const V5_15: KernelProfile = {
   retryAboveCachedNode: true,
   walkStopsAtLowBound: true,
   roundUpIn: "iommu_dma_alloc_iova",
-  sacFirst: "every-allocation",
-  flushQueueIn: "iova.c",
-  groupTypeRules: "single-device-ebusy",
-  hasDmaFqType: true,
   sources: {
     magazineSize: "test/fixtures/conformance/5.15/README.md, differences from 6.1, 1: IOVA_MAG_SIZE 128",
     depotMax: "test/fixtures/conformance/5.15/README.md: MAX_GLOBAL_MAGS 32, same as 6.1",
     depotDrainOrder: "test/fixtures/conformance/5.15/README.md: free_global_cached_iovas (depot[0] first)",
     roundUpIn: "test/fixtures/conformance/5.15/README.md, differences from 6.1, 2; docs/kernel-rules.md VER-3",
-    flushQueueIn: "test/fixtures/conformance/5.15/README.md, differences from 6.1, 3; docs/kernel-rules.md VER-5",
-    groupTypeRules: "docs/kernel-rules.md §3.5 R-GRP-OLD",
   },
 };
 
@@ -161,10 +135,6 @@ const V5_10: KernelProfile = {
   retryAboveCachedNode: false,
   walkStopsAtLowBound: false,
   roundUpIn: "iommu_dma_alloc_iova",
-  sacFirst: "every-allocation",
-  flushQueueIn: "iova.c",
-  groupTypeRules: "single-device-ebusy",
-  hasDmaFqType: false,
   sources: {
     magazineSize: "test/fixtures/conformance/5.10/README.md, differences from 5.15, 5: IOVA_MAG_SIZE 128",
     flushDrainsDepot:
@@ -173,8 +143,6 @@ const V5_10: KernelProfile = {
     walkStopsAtLowBound:
       "test/fixtures/conformance/5.10/README.md, differences from 5.15, 1: one walk; 5.10's loop condition is `curr && new_pfn <= curr->pfn_hi`",
     roundUpIn: "test/fixtures/conformance/5.10/README.md: round-up in dma-iommu (harness-compensated)",
-    hasDmaFqType: "docs/kernel-rules.md §7 VER-7; issue 7: 5.10 has no DMA-FQ string",
-    groupTypeRules: "docs/kernel-rules.md §3.5 R-GRP-OLD",
   },
 };
 

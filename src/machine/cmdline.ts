@@ -7,7 +7,7 @@
  * malformed early option is reported the kernel's way and ignored.
  */
 
-import { kstrtobool, memparse } from "../iommu/kstr.ts";
+import { kstrtobool, memparse } from "../stdx/kstr.ts";
 
 export interface Cmdline {
   readonly text: string;

@@ -19,8 +19,8 @@
  * log timestamps advance; nothing else depends on anything but the input.
  */
 
-import type { Errno } from "../iommu/types.ts";
 import { DURATION_EXPECTED, isDurationMs } from "../stdx/duration.ts";
+import type { Errno } from "../stdx/errno.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import type { Kernel } from "./kernel.ts";
 

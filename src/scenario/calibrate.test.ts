@@ -14,37 +14,66 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Piscina } from "piscina";
+import { quickSkip } from "../../test/helpers/quick.ts";
 import { CALIBRATION_RUNS, CALIBRATION_TOLERANCE, calibrationScenario, figuresOf, PUBLISHED } from "./calibrate.ts";
 import type { RunResult } from "./run.ts";
 import { scenarioToData } from "./scenario.ts";
 import type { SweepTask } from "./sweep.ts";
 
 const s = calibrationScenario();
-const pool = new Piscina({
-  filename: new URL("./sweep-worker.ts", import.meta.url).href,
-  maxThreads: 2,
-  minThreads: 2,
-});
-const runs: RunResult[] = await Promise.all(
-  CALIBRATION_RUNS.map((r) => {
-    const task: SweepTask = { id: r.name, point: {}, run: r.name, scenario: scenarioToData(s) };
-    return pool.run(task) as Promise<RunResult>;
-  }),
-);
-await pool.destroy();
-const figures = figuresOf(runs);
-const run = (name: string) => runs.find((r) => r.name === name) as RunResult;
+/** The quick tier (`npm run test:quick`) leaves out the 75 s of simulation. */
+const skip = quickSkip("75 s of simulation");
+
+// The three runs, started by the first test that needs them, never at import.
+let started: Promise<RunResult[]> | null = null;
+function calibrationRuns(): Promise<RunResult[]> {
+  started ??= (async () => {
+    const pool = new Piscina({
+      filename: new URL("./sweep-worker.ts", import.meta.url).href,
+      maxThreads: 2,
+      minThreads: 2,
+    });
+    try {
+      return await Promise.all(
+        CALIBRATION_RUNS.map((r) => {
+          const task: SweepTask = { id: r.name, point: {}, run: r.name, scenario: scenarioToData(s) };
+          return pool.run(task) as Promise<RunResult>;
+        }),
+      );
+    } finally {
+      await pool.destroy();
+    }
+  })();
+  return started;
+}
+
+async function calibrated(): Promise<{
+  runs: RunResult[];
+  figures: ReturnType<typeof figuresOf>;
+  run: (name: string) => RunResult;
+}> {
+  const runs = await calibrationRuns();
+  return {
+    runs,
+    figures: figuresOf(runs),
+    run: (name: string) => runs.find((r) => r.name === name) as RunResult,
+  };
+}
 
 function within(actual: number, published: number): boolean {
   return Math.abs(actual / published - 1) <= CALIBRATION_TOLERANCE;
 }
 
-test("fitted: lazy with the default range is about 1800K IOPS (±15%)", (t) => {
+test("fitted: lazy with the default range is about 1800K IOPS (±15%)", { skip }, async (t) => {
+  const { figures } = await calibrated();
   t.diagnostic(`calibration figures: ${JSON.stringify(figures)}`);
   assert.ok(within(figures.lazyDefault, PUBLISHED.lazyDefault), `${figures.lazyDefault} IOPS`);
 });
 
-test("fitted: strict with the default range is about 1200K IOPS (±15%), through the rbtree lock", () => {
+test("fitted: strict with the default range is about 1200K IOPS (±15%), through the rbtree lock", {
+  skip,
+}, async () => {
+  const { figures, run } = await calibrated();
   assert.ok(within(figures.strictDefault, PUBLISHED.strictDefault), `${figures.strictDefault} IOPS`);
   // The mechanism: long walks under the one rbtree lock, which is then busy nearly all the time.
   const r = run("default-strict");
@@ -52,12 +81,16 @@ test("fitted: strict with the default range is about 1200K IOPS (±15%), through
   assert.ok(r.rbtreeLockBusyShare > 0.9, `rbtree lock busy ${r.rbtreeLockBusyShare}`);
 });
 
-test("predicted: strict with a range covering every mapping is about 1800K IOPS on its own (±15%)", () => {
+test("predicted: strict with a range covering every mapping is about 1800K IOPS on its own (±15%)", {
+  skip,
+}, async () => {
+  const { figures, run } = await calibrated();
   assert.ok(within(figures.strictFullRange, PUBLISHED.strictFullRange), `${figures.strictFullRange} IOPS`);
   assert.ok(run("driver-strict").walkStepsPerTreeAlloc < 100);
 });
 
-test("no per-scenario factor: one cost table, the runs differ only in mode and range", () => {
+test("no per-scenario factor: one cost table, the runs differ only in mode and range", { skip }, async () => {
+  const { runs } = await calibrated();
   assert.deepEqual(s.cost, {});
   assert.deepEqual(
     runs.map((r) => [r.mode, r.rangeSource, r.rcacheOrders]),

@@ -12,9 +12,9 @@ import type { DriverCore } from "../driver/core.ts";
 import type { IommuCore } from "../iommu/core.ts";
 import type { Device } from "../iommu/device.ts";
 import type { IommuGroup } from "../iommu/group.ts";
-import { kstrtoull } from "../iommu/kstr.ts";
-import { IOMMU_LOG_POLICY } from "../iommu/policy.ts";
-import { fail, isDmaType, OK } from "../iommu/types.ts";
+import { isDmaType } from "../iommu/types.ts";
+import { fail, OK } from "../stdx/errno.ts";
+import { kstrtoull } from "../stdx/kstr.ts";
 import { dir, file, link, SysFs, type SysNode } from "./tree.ts";
 
 export interface KernelParts {
@@ -35,7 +35,7 @@ export function buildSysfs(k: KernelParts): SysFs {
         ["reserved_regions", file(0o444, () => g.reservedRegionsText())],
         [
           "type",
-          IOMMU_LOG_POLICY[k.iommu.profile.name].typeWritable
+          k.iommu.policy.typeWritable
             ? file(
                 0o644,
                 () => k.iommu.showType(g),

@@ -10,7 +10,7 @@
  * (EACCES); a missing directory on the way is ENOENT.
  */
 
-import { type Errno, fail, type Outcome } from "../iommu/types.ts";
+import { type Errno, fail, type Outcome } from "../stdx/errno.ts";
 
 export type SysNode = SysDir | SysFile | SysLink;
 

@@ -21,7 +21,7 @@ export function runChurn(domain: IovaDomain, steps: Iterable<ChurnStep>, limitPf
     const granules = Math.ceil(step.bytes / domain.granule);
     if (step.kind === "map") {
       mappings++;
-      const size = domain.profile.roundUpIn === "iommu_dma_alloc_iova" ? domain.roundUpCacheable(granules) : granules;
+      const size = domain.roundUpForDmaApi(granules);
       const pfn = domain.allocIovaFast(step.cpu, size, limitPfn, true);
       if (pfn === 0) failures++;
       else pfnOf.set(step.id, pfn);

@@ -13,11 +13,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
+import { quickSkip } from "../helpers/quick.ts";
 import { runProperty } from "./harness.ts";
 import { PROPERTIES } from "./properties.ts";
 
 // The properties and the command lines run side by side, each property in its own worker.
-describe("fuzz", { concurrency: true }, () => {
+describe("fuzz", { concurrency: true, skip: quickSkip("fuzzing in workers and processes") }, () => {
   for (const name of Object.keys(PROPERTIES)) {
     test(`${name} inputs are accepted or refused as FILE:LINE: expected ..., found ...`, () => runProperty(name));
   }

@@ -14,6 +14,7 @@ import { Replayer, traceMachineOf } from "../../src/replay/replay.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { quickSkip } from "../helpers/quick.ts";
 import { traceOracle } from "./trace-oracle.ts";
 
 const FIXTURE = new URL("../fixtures/traces/linux-6.1-strict-4k-head600.txt.gz", import.meta.url).pathname;
@@ -114,7 +115,9 @@ test("--range compares the baseline with a wider rcache range (1 MiB of 4 KiB pa
 });
 
 test("the full strict 6.1 trace replays with every IOVA (71,365 map events)", {
-  skip: existsSync(FULL) ? false : `${FULL} is absent: the public kernel traces live in ../shared`,
+  skip:
+    quickSkip("a full-length kernel trace") ||
+    (existsSync(FULL) ? false : `${FULL} is absent: the public kernel traces live in ../shared`),
 }, () => {
   const out = iovalab(["replay", FULL, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--emit-iovas"]);
   assert.equal(out.status, 0, out.stderr);

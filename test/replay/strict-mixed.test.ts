@@ -19,6 +19,7 @@ import { readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { type DmaCall, Reconstructor, reconstruct } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { quickSkip } from "../helpers/quick.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
 const SHARED = new URL("../../../shared/kernel-more/", import.meta.url).pathname;
@@ -249,7 +250,9 @@ for (const [file, kernel, maps] of [
 ] as const) {
   const path = SHARED + file;
   test(`the full ${file} replays with every IOVA the kernel chose (${kernel} profile)`, {
-    skip: existsSync(path) ? false : `${path} is absent: the full public kernel traces live in ../shared`,
+    skip:
+      quickSkip("a full-length kernel trace") ||
+      (existsSync(path) ? false : `${path} is absent: the full public kernel traces live in ../shared`),
   }, () => {
     const out = iovalab([
       "replay",
@@ -277,7 +280,9 @@ for (const [file, kernel, maps] of [
 }
 
 test("the full 6.1 strict mixed trace: the allocations the trace's order misplaces are the ones its CPUs' order explains", {
-  skip: existsSync(`${SHARED}trace-6.1-strict-mixed.txt.gz`) ? false : "../shared is absent",
+  skip:
+    quickSkip("a full-length kernel trace") ||
+    (existsSync(`${SHARED}trace-6.1-strict-mixed.txt.gz`) ? false : "../shared is absent"),
 }, async () => {
   assert.ok(MACHINE);
   const path = `${SHARED}trace-6.1-strict-mixed.txt.gz`;

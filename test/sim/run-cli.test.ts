@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { quickSkip } from "../helpers/quick.ts";
 
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 
@@ -17,7 +18,9 @@ function iovalab(args: string[]) {
   return spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
 }
 
-test("iovalab run --json: byte-identical for one seed; report, PNG and Perfetto files written", () => {
+test("iovalab run --json: byte-identical for one seed; report, PNG and Perfetto files written", {
+  skip: quickSkip("simulations run end to end"),
+}, () => {
   const dir = mkdtempSync(join(tmpdir(), "iovalab-run-"));
   const args = [
     "run",
@@ -76,7 +79,9 @@ test("iovalab run with bad input: exit status 2 and one line naming the problem"
   assert.match(big.stderr, /^iovalab: --duration: expected positive milliseconds from 0 to 86400000 \(24 h\)/);
 });
 
-test("iovalab sweep appends each result; a rerun resumes and runs only what is missing", () => {
+test("iovalab sweep appends each result; a rerun resumes and runs only what is missing", {
+  skip: quickSkip("simulations run end to end"),
+}, () => {
   const dir = mkdtempSync(join(tmpdir(), "iovalab-sweep-"));
   const f = join(dir, "s.yaml");
   writeFileSync(

@@ -1,0 +1,39 @@
+/**
+ * What dma-iommu (drivers/iommu/dma-iommu.c) does differently per kernel
+ * profile, keyed by profile name, each switch with its source. The
+ * allocator's switches are in `iova/profile.ts` (including where the
+ * power-of-two round-up happens, VER-3, which moved between the two files);
+ * the IOMMU core's, such as whether the DMA-FQ type exists, in `iommu/policy.ts`.
+ */
+
+import type { ProfileName } from "../iova/profile.ts";
+
+export interface DmaPolicy {
+  /**
+   * The 32-bit-first (SAC) attempt of `iommu_dma_alloc_iova()`: on every
+   * allocation (VER-4), or until the device's first failure
+   * (`pci_32bit_workaround`, 6.4+, DMA-3.3).
+   */
+  readonly sacFirst: "every-allocation" | "until-first-failure";
+  /** Where each switch's value comes from. */
+  readonly sources: Readonly<Partial<Record<keyof Omit<DmaPolicy, "sources">, string>>>;
+}
+
+export const DMA_POLICY: Readonly<Record<ProfileName, DmaPolicy>> = {
+  mainline: {
+    sacFirst: "until-first-failure",
+    sources: { sacFirst: "docs/kernel-rules.md §2.3 DMA-3.3 (pci_32bit_workaround, 6.4+)" },
+  },
+  "6.1": {
+    sacFirst: "every-allocation",
+    sources: { sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)" },
+  },
+  "5.15": {
+    sacFirst: "every-allocation",
+    sources: { sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)" },
+  },
+  "5.10": {
+    sacFirst: "every-allocation",
+    sources: { sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)" },
+  },
+};
