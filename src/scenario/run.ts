@@ -157,7 +157,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   let runner: Workload;
   if (s.workload.kind === "network") {
     const nic = nicDevice(k);
-    seam = new KernelDmaSeam(engine, k, nic, cost);
+    seam = new KernelDmaSeam(engine, k, nic, cost, cpus);
     net = networkRun(s, s.workload, engine, cpus, cost, seam);
     runner = net;
   } else if (s.workload.kind === "trace") {
@@ -166,7 +166,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
         `${s.name}: workload.file: expected the trace's calls from the caller (the CLI reads ${quote(s.workload.file)}), found none`,
       );
     }
-    seam = new KernelDmaSeam(engine, k, traceDevice(k, s.workload), cost);
+    seam = new KernelDmaSeam(engine, k, traceDevice(k, s.workload), cost, cpus);
     trace = new TraceRun({
       engine,
       cpus,
@@ -180,7 +180,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
     const dev = device(k);
     assert(ql !== undefined, "the HBA's probe set its queue limits");
     const limits: QueueLimits = { ...HISI_SAS_V3_LIMITS, maxSectors: ql.maxSectorsKb * 2, maxSegments: ql.maxSegments };
-    seam = new KernelDmaSeam(engine, k, dev, cost);
+    seam = new KernelDmaSeam(engine, k, dev, cost, cpus);
     fio = fioRun(s, engine, cpus, cost, seam, limits);
     runner = fio;
   }
