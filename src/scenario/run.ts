@@ -14,6 +14,7 @@ import { defaultReplayDevice } from "../replay/replay.ts";
 import { type CostModel, defaultCostModel, withOverrides } from "../sim/cost.ts";
 import { Cpu } from "../sim/cpu.ts";
 import { Engine } from "../sim/engine.ts";
+import { type LockClassStats, lockClassStats } from "../sim/lock.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
@@ -60,6 +61,8 @@ export interface RunResult {
   cmdqBusyShare: number;
   ioLatencyNs: { p50: number; p99: number };
   liveIovas: number;
+  /** Per lock class, over every lock of the class, as `/proc/lock_stat` gives them (measured window only). */
+  lockStats: { rbtree: LockClassStats; depot: LockClassStats };
 }
 
 export interface RunOptions {
@@ -477,6 +480,7 @@ function collect(
     cmdqBusyShare: round(iq.busyNs / windowNs, 6),
     ioLatencyNs: { p50: fio.ioLatencyNs.quantile(0.5), p99: fio.ioLatencyNs.quantile(0.99) },
     liveIovas: iovad.liveIovas,
+    lockStats: { rbtree: lockClassStats([seam.treeLock]), depot: lockClassStats(seam.depotLocks) },
   };
 }
 
