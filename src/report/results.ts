@@ -88,6 +88,22 @@ export function comparisonTable(r: ScenarioReport): string {
     formatPercent(x.rbtreeLockBusyShare),
     formatPercent(x.cmdqBusyShare),
   ]);
+  // As /proc/lock_stat gives them: one line per lock class, its locks summed (the depot's over its size classes).
+  const lockHeader = ["run", "lock class", "acquisitions", "contentions", "wait max", "wait total", "hold avg"];
+  const lockRows = r.runs.flatMap((x) =>
+    (["rbtree", "depot"] as const).map((cls) => {
+      const l = x.lockStats[cls];
+      return [
+        x.name,
+        cls,
+        String(l.acquisitions),
+        String(l.contentions),
+        `${l.waitNsMax} ns`,
+        `${l.waitNsTotal} ns`,
+        `${l.holdNsAvg.toFixed(2)} ns`,
+      ];
+    }),
+  );
   return [
     `scenario ${r.scenario} on ${r.machine} (kernel ${r.kernel}), seed ${r.seed}: each run simulates ${r.simulatedMsPerRun} ms after ${r.warmupMsPerRun} ms of warm-up`,
     "",
@@ -95,5 +111,7 @@ export function comparisonTable(r: ScenarioReport): string {
     "rcache hit rate by size class (allocations of that class that the caches served; - = none made)",
     formatTable(classHeader, classRows),
     formatTable(extraHeader, extraRows),
+    "lock statistics per lock class, as /proc/lock_stat gives them (waits are those of contended acquisitions)",
+    formatTable(lockHeader, lockRows),
   ].join("\n");
 }

@@ -56,6 +56,22 @@ test("same seed, byte-identical JSON; with a random workload another seed gives 
     "simulatedMs",
   ]);
   assert.deepEqual(Object.keys(JSON.parse(a)).slice(0, 3), ["scenario", "seed", "runs"]);
+  // lock_stat's figures per lock class, in every run; the lazy run with the default range takes the rbtree lock.
+  const runs = JSON.parse(a).runs;
+  assert.ok(runs.find((x: { name: string }) => x.name === "default-lazy").lockStats.rbtree.acquisitions > 0);
+  for (const run of runs) {
+    assert.deepEqual(Object.keys(run.lockStats), ["rbtree", "depot"]);
+    for (const cls of ["rbtree", "depot"]) {
+      const l = run.lockStats[cls];
+      assert.deepEqual(Object.keys(l), ["acquisitions", "contentions", "waitNsMax", "waitNsTotal", "holdNsAvg"]);
+      assert.ok(l.contentions <= l.acquisitions && l.waitNsMax <= l.waitNsTotal, `${run.name} ${cls}`);
+      assert.equal(l.contentions === 0, l.waitNsTotal === 0, `${run.name} ${cls}: waits only when contended`);
+    }
+    // Every rbtree hold is a tree allocation or a free (200 ns of work at least); every depot hold one depot op (40 ns).
+    const { rbtree, depot } = run.lockStats;
+    assert.ok(rbtree.acquisitions === 0 || rbtree.holdNsAvg >= 200, `${run.name}: ${JSON.stringify(rbtree)}`);
+    assert.ok(depot.acquisitions === 0 || depot.holdNsAvg >= 40, `${run.name}: ${JSON.stringify(depot)}`);
+  }
 });
 
 test("the range reaches the domain the way each run sets it", () => {

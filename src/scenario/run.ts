@@ -14,6 +14,7 @@ import { defaultReplayDevice } from "../replay/replay.ts";
 import { type CostModel, defaultCostModel, withOverrides } from "../sim/cost.ts";
 import { Cpu } from "../sim/cpu.ts";
 import { Engine } from "../sim/engine.ts";
+import { type LockClassStats, lockClassStats } from "../sim/lock.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
@@ -60,6 +61,8 @@ export interface RunResult {
   cmdqBusyShare: number;
   ioLatencyNs: { p50: number; p99: number };
   liveIovas: number;
+  /** Per lock class, over every lock of the class, as `/proc/lock_stat` gives them (measured window only). */
+  lockStats: { rbtree: LockClassStats; depot: LockClassStats };
 }
 
 export interface RunOptions {
@@ -157,7 +160,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   let runner: Workload;
   if (s.workload.kind === "network") {
     const nic = nicDevice(k);
-    seam = new KernelDmaSeam(engine, k, nic, cost);
+    seam = new KernelDmaSeam(engine, k, nic, cost, cpus);
     net = networkRun(s, s.workload, engine, cpus, cost, seam);
     runner = net;
   } else if (s.workload.kind === "trace") {
@@ -166,7 +169,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
         `${s.name}: workload.file: expected the trace's calls from the caller (the CLI reads ${quote(s.workload.file)}), found none`,
       );
     }
-    seam = new KernelDmaSeam(engine, k, traceDevice(k, s.workload), cost);
+    seam = new KernelDmaSeam(engine, k, traceDevice(k, s.workload), cost, cpus);
     trace = new TraceRun({
       engine,
       cpus,
@@ -180,7 +183,7 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
     const dev = device(k);
     assert(ql !== undefined, "the HBA's probe set its queue limits");
     const limits: QueueLimits = { ...HISI_SAS_V3_LIMITS, maxSectors: ql.maxSectorsKb * 2, maxSegments: ql.maxSegments };
-    seam = new KernelDmaSeam(engine, k, dev, cost);
+    seam = new KernelDmaSeam(engine, k, dev, cost, cpus);
     fio = fioRun(s, engine, cpus, cost, seam, limits);
     runner = fio;
   }
@@ -477,6 +480,7 @@ function collect(
     cmdqBusyShare: round(iq.busyNs / windowNs, 6),
     ioLatencyNs: { p50: fio.ioLatencyNs.quantile(0.5), p99: fio.ioLatencyNs.quantile(0.99) },
     liveIovas: iovad.liveIovas,
+    lockStats: { rbtree: lockClassStats([seam.treeLock]), depot: lockClassStats(seam.depotLocks) },
   };
 }
 

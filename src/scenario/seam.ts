@@ -18,8 +18,12 @@
  * The flush queue's 10 ms timer fires inside `Kernel.advanceTo()`, called
  * before every DMA call: its flush occupies the command queue (no CPU spins
  * for it), and the IOVAs it frees go to the timer CPU's rcache as in the
- * kernel (S-5) without charging that CPU — a few µs per 10 ms, noted in
- * docs/cost-model.md.
+ * kernel (S-5). What those frees did to the shared structures — depot lock
+ * holds, magazines, tree frees under the rbtree lock — is counted by the same
+ * diff and charged as an interrupt (`fq_flush_timeout()` runs in the timer
+ * softirq) on the CPU that ran the callback, at the instant the seam learns
+ * of it. The frees of the `queue_iova()` path (entries already flushed, and a
+ * full ring's flush) happen inside the unmap and are in its own diff.
  */
 
 import type { IommuDmaCookie, MappedSg, SgEntry } from "../dma/iommu-dma.ts";
@@ -30,7 +34,7 @@ import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import type { Engine } from "../sim/engine.ts";
 import { SpinLock } from "../sim/lock.ts";
-import type { Script } from "../sim/script.ts";
+import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
 import type { DmaSeam } from "../workload/fio-run.ts";
@@ -52,6 +56,8 @@ export interface SeamStats {
   syncs: number;
   flushAlls: number;
   timerFlushes: number;
+  /** Of `treeFrees`: those done by the flush-queue timer's callback. */
+  timerTreeFrees: number;
 }
 
 function emptyStats(classes: number): SeamStats {
@@ -68,6 +74,7 @@ function emptyStats(classes: number): SeamStats {
     syncs: 0,
     flushAlls: 0,
     timerFlushes: 0,
+    timerTreeFrees: 0,
   };
 }
 
@@ -131,6 +138,10 @@ export class KernelDmaSeam implements DmaSeam {
   // One record per kind, cleared before each call: no allocation per DMA call.
   private readonly mapRec = emptyKernelOpRecord("map");
   private readonly unmapRec = emptyKernelOpRecord("unmap");
+  /** The timer callback's frees: charged like an unmap's IOVA part, with no page or queue work. */
+  private readonly timerRec = emptyKernelOpRecord("unmap");
+  /** The simulated CPUs by id: where a flush-queue timer's callback is charged. */
+  private readonly cpus: readonly Cpu[];
   private readonly snap = { searches: 0, allocs: 0, steps: 0, frees: 0, mags: 0 };
   /** Kernel time minus engine time: what a fast-forward (fast-forward.ts) moved the kernel's clock ahead by. */
   kernelOffsetNs = 0;
@@ -140,8 +151,9 @@ export class KernelDmaSeam implements DmaSeam {
   onOp: ((cpu: Cpu, kind: "map" | "unmap", pages: number, path: "rcache" | "tree", steps: number) => void) | null =
     null;
 
-  constructor(engine: Engine, kernel: Kernel, dev: Device, cost: CostModel) {
+  constructor(engine: Engine, kernel: Kernel, dev: Device, cost: CostModel, cpus: readonly Cpu[] = []) {
     this.engine = engine;
+    this.cpus = cpus;
     this.kernel = kernel;
     this.dev = dev;
     this.cost = cost;
@@ -176,12 +188,29 @@ export class KernelDmaSeam implements DmaSeam {
   /** The kernel's clock follows the engine's; a flush-queue timer due by now fires first. */
   private advance(): void {
     const fq = this.cookie.fq;
-    const before = fq === null ? 0 : fq.flushes;
+    if (fq === null) {
+      this.kernel.advanceTo(this.kernelTimeNs);
+      return;
+    }
+    const before = fq.flushes;
+    // Where an armed timer's callback will run, asked before it fires (the policy reads the facts of now).
+    const timerCpu = fq.timerArmed ? fq.policy.expiryCpu(fq.timerCpu, fq.facts) : -1;
+    const snap = this.snapshot();
     this.kernel.advanceTo(this.kernelTimeNs);
-    if (fq !== null && fq.flushes > before) {
+    if (fq.flushes > before) {
       const n = fq.flushes - before;
       this.stats.timerFlushes += n;
       this.iq.submit(n * this.cost.iotlbFlushAllNs.ns);
+      const rec = clearRecord(this.timerRec);
+      const frees0 = this.stats.treeFrees;
+      this.diff(rec, snap);
+      this.stats.timerTreeFrees += this.stats.treeFrees - frees0;
+      const cpu = this.cpus[timerCpu];
+      if (cpu !== undefined && (rec.depotLocks.length > 0 || rec.treeFrees > 0 || rec.magazineAllocs > 0)) {
+        const script = new Script();
+        chargeKernelOp(script, this.cost, rec);
+        cpu.raiseIrq(new ScriptTask("fq_flush_timeout", script));
+      }
     }
   }
 

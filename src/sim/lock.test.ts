@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Cpu } from "./cpu.ts";
 import { Engine, Priority } from "./engine.ts";
-import { SpinLock } from "./lock.ts";
+import { lockClassStats, SpinLock } from "./lock.ts";
 import { Script, ScriptTask } from "./script.ts";
 import { SerialResource } from "./serial.ts";
 
@@ -30,8 +30,54 @@ test("three CPUs contending one FIFO spinlock: waits worked out by hand", () => 
       [80, 160, 0],
     ],
   );
-  assert.deepEqual(lock.stats(), { acquisitions: 3, contended: 2, waitNs: 260, holdNs: 150, waitersMax: 2 });
+  assert.deepEqual(lock.stats(), {
+    acquisitions: 3,
+    contended: 2,
+    waitNs: 260,
+    holdNs: 150,
+    waitersMax: 2,
+    waitNsMax: 160,
+  });
   assert.equal(lock.holder, null);
+  // As lock_stat prints the class: cpu2's 160 ns is the longest wait; 150 ns held over 3 acquisitions.
+  assert.deepEqual(lockClassStats([lock]), {
+    acquisitions: 3,
+    contentions: 2,
+    waitNsMax: 160,
+    waitNsTotal: 260,
+    holdNsAvg: 50,
+  });
+});
+
+test("lock-class statistics sum a class's locks: counts and totals add, the max is the largest, the average is over all", () => {
+  // Lock A: cpu0 holds 10..110, cpu1 asks at 0 and is handed it at 110+5 = 115, holds to 135.
+  //   2 acquisitions, 1 contended, wait 115, hold 100+20 = 120.
+  // Lock B: cpu2 alone, holds 10..40 (30 ns), no wait.
+  // Class: 3 acquisitions, 1 contention, max 115, total 115, hold (120+30)/3 = 50.
+  const e = new Engine({ seed: 7, checkEveryEvents: 1 });
+  const a = new SpinLock(e, "A", { acquireNs: 10, handoffNs: 5 });
+  const b = new SpinLock(e, "B", { acquireNs: 10, handoffNs: 5 });
+  const cpus = [new Cpu(e, 0), new Cpu(e, 1), new Cpu(e, 2)];
+  cpus[0].enqueue(new ScriptTask("t0", new Script().lock(a).compute(100).unlock(a)));
+  cpus[1].enqueue(new ScriptTask("t1", new Script().lock(a).compute(20).unlock(a)));
+  cpus[2].enqueue(new ScriptTask("t2", new Script().lock(b).compute(30).unlock(b)));
+  e.run();
+  assert.deepEqual(lockClassStats([a, b]), {
+    acquisitions: 3,
+    contentions: 1,
+    waitNsMax: 115,
+    waitNsTotal: 115,
+    holdNsAvg: 50,
+  });
+  // Two decimals: 100 ns over 3 acquisitions.
+  const c = new SpinLock(e, "C", { acquireNs: 0, handoffNs: 0 });
+  c.acquisitions = 3;
+  c.holdNs = 100;
+  assert.equal(lockClassStats([c]).holdNsAvg, 33.33);
+  assert.deepEqual(lockClassStats([]), { acquisitions: 0, contentions: 0, waitNsMax: 0, waitNsTotal: 0, holdNsAvg: 0 });
+  // A reset starts the max afresh.
+  a.resetStats();
+  assert.equal(a.stats().waitNsMax, 0);
 });
 
 test("a random-order lock serves every waiter exactly once, reproducibly from the seed", () => {
