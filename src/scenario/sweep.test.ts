@@ -46,7 +46,7 @@ test("an unknown --over key lists the keys a sweep can set", () => {
     () => planSweep(seedScenario(), [parseOver("disk.queueDepth=16,32")], "s"),
     (e: unknown) =>
       e instanceof InputError &&
-      /^--over disk\.queueDepth: expected one of name, machine, kernel, seed, durationMs, warmupMs, disks\.count, /.test(
+      /^--over disk\.queueDepth: expected one of name, machine, kernel, seed, durationMs, warmupMs, fastForward, disks\.count, /.test(
         e.message,
       ) &&
       e.message.includes("disks.queueDepth, ") &&

@@ -71,7 +71,7 @@ test("iovalab run with bad input: exit status 2 and one line naming the problem"
   assert.equal(d.status, 2);
   assert.equal(
     d.stderr,
-    'iovalab: --duration: expected positive milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, found "soon"\n',
+    'iovalab: --duration: expected positive milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, or with a unit such as 500ms, 10s, 30min or 2h, found "soon"\n',
   );
   // One limit however the duration is given: a flag of 1e30 ms is refused as the YAML field is.
   const big = iovalab(["run", "--duration", "1e30"]);
