@@ -7,6 +7,7 @@
  */
 
 import type { Command } from "commander";
+import type { ProfileName } from "../iova/profile.ts";
 import type { MachineDesc } from "../machine/index.ts";
 import { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../replay/advise.ts";
 import { Replayer, traceMachineOf } from "../replay/replay.ts";
@@ -19,10 +20,12 @@ import { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
+import { parseKernelOption } from "./ops.ts";
 import { DEFAULTS_WINDOW, replayDefaults } from "./replay-defaults.ts";
 
 interface AdviseOpts {
   machine?: string;
+  kernel?: string;
   json?: boolean;
   duration?: string;
 }
@@ -33,6 +36,7 @@ export function registerAdvise(program: Command): void {
     .description("recommend each IOMMU group's rcache range for a trace or a scenario")
     .argument("<input>", "a kernel DMA trace (as for replay) or a scenario YAML file (.yaml/.yml)")
     .option("--machine <machine>", "trace: a built-in machine name or a description file (default: from the trace)")
+    .option("--kernel <profile>", "trace: kernel profile (default: what the trace shows, else the machine's)")
     .option(
       "--duration <ms>",
       "scenario: simulated milliseconds measured per candidate (default: the scenario's, at most 20)",
@@ -46,7 +50,9 @@ export function registerAdvise(program: Command): void {
           groups = await adviseScenario(input, opts.duration);
         } else {
           const machine = opts.machine === undefined ? undefined : loadMachineOption(opts.machine);
-          groups = [await adviseTrace(input, input === "-" ? "<stdin>" : input, machine)];
+          groups = [
+            await adviseTrace(input, input === "-" ? "<stdin>" : input, machine, parseKernelOption(opts.kernel)),
+          ];
         }
         await writeStdout(opts.json ? `${JSON.stringify({ groups }, null, 2)}\n` : adviceText(groups));
       }),
@@ -55,8 +61,9 @@ export function registerAdvise(program: Command): void {
 
 /** One group's advice as text: a table of the candidates, then the recommendation. */
 export function adviceText(groups: readonly GroupAdvice[]): string {
-  const out: string[] = [];
+  const blocks: string[] = [];
   for (const g of groups) {
+    const out: string[] = [];
     const base = g.candidates[0];
     out.push(`${g.group} (${g.devices.join(", ")}): range now ${formatBytes(g.currentBytes)}`);
     const rows = g.candidates.map((c: AdviceCandidate) => [
@@ -85,9 +92,9 @@ export function adviceText(groups: readonly GroupAdvice[]): string {
       ).trimEnd(),
     );
     out.push(`recommendation: ${g.reason}`);
-    out.push("");
+    blocks.push(out.join("\n"));
   }
-  return out.join("\n");
+  return `${blocks.join("\n\n")}\n`;
 }
 
 /**
@@ -95,7 +102,12 @@ export function adviceText(groups: readonly GroupAdvice[]): string {
  * reconstructed calls: the machine's own range first, then one more size
  * class each up to 4 MiB.
  */
-export async function adviseTrace(trace: string, file: string, machine: MachineDesc | undefined): Promise<GroupAdvice> {
+export async function adviseTrace(
+  trace: string,
+  file: string,
+  machine: MachineDesc | undefined,
+  kernel?: ProfileName,
+): Promise<GroupAdvice> {
   const reader = new TraceReader({ file });
   const facts = new TraceFacts();
   const waiting: TraceEvent[] = [];
@@ -107,7 +119,7 @@ export async function adviseTrace(trace: string, file: string, machine: MachineD
     const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, {
       machine,
       device: undefined,
-      kernel: undefined,
+      kernel,
       captured: undefined,
     });
     for (const n of d.notes) process.stderr.write(`iovalab advise: ${n}\n`);
