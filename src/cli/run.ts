@@ -85,7 +85,7 @@ export function registerRun(program: Command): void {
         if (opts.json) await writeStdout(json);
         else
           await writeStdout(
-            `${table}\nwrote ${join(opts.out, "report.html")}, report.png and report.json there${opts.perfetto ? `, and ${opts.perfetto}` : ""}\n`,
+            `${report.verdict.join("\n")}\n\n${table}\nwrote ${join(opts.out, "report.html")}, report.png and report.json there${opts.perfetto ? `, and ${opts.perfetto}` : ""}\n`,
           );
       }),
     );
