@@ -39,11 +39,8 @@ export async function adviseScenario(file: string, duration: string | undefined)
         const g = ctx.kernel.groupOf(ctx.seam.dev);
         group = `group${g?.id ?? "?"}`;
         devices = g ? g.devices.map((d) => d.name) : [ctx.seam.dev.name];
-        finish = () => {
-          let lockWaitNs = 0;
-          for (const c of ctx.cpus) lockWaitNs += c.stats().lockWaitNs;
-          return candidateOf(ctx.seam.cookie.iovad, lockWaitNs);
-        };
+        // The measured window's wait on iova_rbtree_lock (its statistics restart after the warm-up).
+        finish = () => candidateOf(ctx.seam.cookie.iovad, ctx.seam.treeLock.stats().waitNs);
       },
     });
     if (finish !== null) got = (finish as () => AdviceCandidate)();

@@ -84,7 +84,7 @@ export function adviceText(groups: readonly GroupAdvice[]): string {
           "tree allocs",
           "allocs avoided",
           "walk steps avoided",
-          "lock wait avoided ns",
+          "rbtree lock wait avoided ns",
           "IOVA space cached",
           "magazines",
         ],

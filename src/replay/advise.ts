@@ -15,7 +15,7 @@ export interface AdviceCandidate {
   rcacheOrders: number;
   treeAllocs: number;
   walkSteps: number;
-  /** rbtree lock wait (ns) over the run; null for a trace replay (no timing). */
+  /** Wait on iova_rbtree_lock (ns) over the measured window; null for a trace replay (no timing). */
   lockWaitNs: number | null;
   /** IOVA space held in the rcaches (per-CPU and depot magazines) at the end. */
   cachedIovaBytes: number;
@@ -82,20 +82,15 @@ export function recommend(
     return {
       bytes: base.bytes,
       reason:
-        `keep ${fmt(base.bytes)}: no larger range avoids any tree allocation ` +
-        `(${base.treeAllocs} at ${fmt(base.bytes)}, ${last.treeAllocs} at ${fmt(last.bytes)})`,
+        `keep ${fmt(base.bytes)}: the largest candidate, ${fmt(last.bytes)}, avoids none of its ` +
+        `${base.treeAllocs} tree allocations (${last.treeAllocs} there), so it already avoids all a larger range would`,
     };
   }
   const need = ADVICE_SHARE * best;
   const pick = cands.find((c) => base.treeAllocs - c.treeAllocs >= need) ?? last;
   const avoided = base.treeAllocs - pick.treeAllocs;
+  // best > 0, so the current range (avoiding none) is never the pick.
   const share = `${((100 * avoided) / best).toFixed(1)}%`;
-  if (pick === base) {
-    return {
-      bytes: base.bytes,
-      reason: `keep ${fmt(base.bytes)}: it already avoids ${share} of what ${fmt(last.bytes)} avoids`,
-    };
-  }
   return {
     bytes: pick.bytes,
     reason:
