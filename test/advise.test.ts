@@ -142,6 +142,16 @@ test("advise: bad input exits 2 with a message", () => {
   assert.match(r.stderr, /bad\.yaml/);
 });
 
+test("advise: a trace with no DMA map events exits 2 and says so", () => {
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-advise-"));
+  const file = join(dir, "none.txt");
+  writeFileSync(file, "garbage line\n");
+  const r = iovalab(["advise", file]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /none\.txt: expected DMA map events of 0000:00:01\.0 to advise on, found none/);
+});
+
 const full = [join(SHARED, "kernel/trace-strict-4k.txt.gz"), join(SHARED, "kernel/trace-lazy-mixed.txt.gz")];
 for (const f of full) {
   test(

@@ -13,6 +13,7 @@ import { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, r
 import { Replayer, traceMachineOf } from "../replay/replay.ts";
 import { formatBytes, formatTable } from "../report/table.ts";
 import { assert } from "../stdx/assert.ts";
+import { InputError } from "../stdx/errors.ts";
 import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
 import { TraceFacts } from "../trace/facts.ts";
 import { readTraceInto } from "../trace/node-source.ts";
@@ -160,6 +161,18 @@ export async function adviseTrace(
   assert(rc !== null, "the replays started");
   (rc as Reconstructor).end();
   const results = replayers.map((r) => r.end());
+  const bad = reader.stats.malformed;
+  if (bad > 0) {
+    process.stderr.write(
+      `iovalab advise: warning: ${file}: ${bad} malformed trace line${bad === 1 ? "" : "s"} skipped:\n` +
+        reader.diagnostics
+          .slice(0, 5)
+          .map((d) => `  ${d}\n`)
+          .join(""),
+    );
+  }
+  if (results[0].allocations === 0)
+    throw new InputError(`${file}: expected DMA map events of ${results[0].device} to advise on, found none`);
   const candidates = results.map((r) => candidateOf(r.iovad, null));
   const rec = recommend(candidates, formatBytes);
   return {
