@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   kernels: async () => (await import("./kernels.ts")).registerKernels,
   shell: async () => (await import("./shell.ts")).registerShell,
   replay: async () => (await import("./replay.ts")).registerReplay,
+  advise: async () => (await import("./advise.ts")).registerAdvise,
   run: async () => (await import("./run.ts")).registerRun,
   sweep: async () => (await import("./sweep.ts")).registerSweep,
   explore: async () => (await import("./explore.ts")).registerExplore,

@@ -85,7 +85,7 @@ export function registerRun(program: Command): void {
         if (opts.json) await writeStdout(json);
         else
           await writeStdout(
-            `${table}\nwrote ${join(opts.out, "report.html")}, report.png and report.json there${opts.perfetto ? `, and ${opts.perfetto}` : ""}\n`,
+            `${report.verdict.join("\n")}\n\n${table}\nwrote ${join(opts.out, "report.html")}, report.png and report.json there${opts.perfetto ? `, and ${opts.perfetto}` : ""}\n`,
           );
       }),
     );
@@ -128,7 +128,7 @@ function applyCliOverrides(s: Scenario, o: RunOpts): void {
  * and reconstructed here, so the model reads no files; only the replayed
  * device's domain is kept.
  */
-async function readTraceCalls(s: Scenario, scenarioFile: string | undefined): Promise<DmaCall[] | undefined> {
+export async function readTraceCalls(s: Scenario, scenarioFile: string | undefined): Promise<DmaCall[] | undefined> {
   const w = s.workload;
   if (w.kind !== "trace") return undefined;
   const machine = builtinMachine(s.machine);

@@ -104,6 +104,8 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
 </head>
 <body>
 <h1>iovalab: ${esc(r.scenario)}</h1>
+<h2>Verdict</h2>
+${r.verdict.map((v) => `<p>${esc(v)}</p>`).join("\n")}
 <p>${esc(r.machine)}, kernel ${esc(r.kernel)}, seed ${r.seed}. Each run simulates ${r.simulatedMsPerRun} ms of the
 workload after ${r.warmupMsPerRun} ms of warm-up (excluded from every figure). Same seed, same bytes.
 The figure as a picture: <a href="${esc(pngName)}">${esc(pngName)}</a>.</p>

@@ -4,31 +4,48 @@
  */
 
 import type { RunResult } from "../scenario/run.ts";
+import type { Scenario } from "../scenario/scenario.ts";
 import { formatBytes, formatPercent, formatTable } from "./table.ts";
+import { verdict } from "./verdict.ts";
+
+/** One run as the report carries it: its figures and the kernel it ran. */
+export type ReportRun = RunResult & { kernel: string };
 
 export interface ScenarioReport {
   scenario: string;
   seed: number;
-  runs: RunResult[];
+  runs: ReportRun[];
   // After the fixed keys: what each run simulated, and the machine's set-up.
   simulatedMsPerRun: number;
   warmupMsPerRun: number;
   kernel: string;
   machine: string;
+  /** The answer in words with its figures and mechanism (`verdict.ts`). */
+  verdict: string[];
 }
 
 export function makeReport(
-  scenario: { name: string; seed: number; durationMs: number; warmupMs: number; kernel: string; machine: string },
+  scenario: Pick<
+    Scenario,
+    "name" | "seed" | "durationMs" | "warmupMs" | "kernel" | "machine" | "workload" | "hba" | "disks"
+  >,
   runs: RunResult[],
 ): ScenarioReport {
   return {
     scenario: scenario.name,
     seed: scenario.seed,
-    runs,
+    runs: runs.map((r) => ({ ...r, kernel: scenario.kernel })),
     simulatedMsPerRun: scenario.durationMs,
     warmupMsPerRun: scenario.warmupMs,
     kernel: scenario.kernel,
     machine: scenario.machine,
+    verdict: verdict(runs, {
+      kernel: scenario.kernel,
+      workload: scenario.workload.kind,
+      hbaLinkBytesPerSec: scenario.hba.linkBytesPerSec,
+      diskCount: scenario.disks.count,
+      diskIopsMax: scenario.disks.iopsMax,
+    }),
   };
 }
 

@@ -11,7 +11,7 @@ export function formatTable(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n") + "\n";
 }
 
-/** Bytes as KiB/MiB/GiB with one decimal. */
+/** Bytes as KiB/MiB/GiB with one decimal, none where it is 0: `4 KiB`, `2.6 GiB`. */
 export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = bytes;
@@ -20,7 +20,7 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     u++;
   }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+  return u === 0 ? `${v} B` : `${v.toFixed(1).replace(/\.0$/, "")} ${units[u]}`;
 }
 
 export function formatPercent(fraction: number): string {

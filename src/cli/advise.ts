@@ -1,0 +1,186 @@
+/**
+ * `iovalab advise TRACE|SCENARIO.yaml`: which rcache range to give an IOMMU
+ * group. A trace is replayed (as `iovalab replay`, defaults from the trace)
+ * once per candidate range on the same calls; a scenario's workload runs once
+ * per candidate range (its first run's mode, the range on the command line).
+ * The candidates and the rule are `replay/advise.ts`.
+ */
+
+import type { Command } from "commander";
+import type { ProfileName } from "../iova/profile.ts";
+import type { MachineDesc } from "../machine/index.ts";
+import { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../replay/advise.ts";
+import { Replayer, traceMachineOf } from "../replay/replay.ts";
+import { formatBytes, formatTable } from "../report/table.ts";
+import { assert } from "../stdx/assert.ts";
+import { InputError } from "../stdx/errors.ts";
+import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
+import { TraceFacts } from "../trace/facts.ts";
+import { readTraceInto } from "../trace/node-source.ts";
+import { TraceReader } from "../trace/reader.ts";
+import { Reconstructor } from "../trace/reconstruct.ts";
+import { runCommand, writeStdout } from "./io.ts";
+import { loadMachineOption } from "./machine-option.ts";
+import { parseKernelOption } from "./ops.ts";
+import { DEFAULTS_WINDOW, replayDefaults } from "./replay-defaults.ts";
+
+interface AdviseOpts {
+  machine?: string;
+  kernel?: string;
+  json?: boolean;
+  duration?: string;
+}
+
+export function registerAdvise(program: Command): void {
+  program
+    .command("advise")
+    .description("recommend each IOMMU group's rcache range for a trace or a scenario")
+    .argument("<input>", "a kernel DMA trace (as for replay) or a scenario YAML file (.yaml/.yml)")
+    .option("--machine <machine>", "trace: a built-in machine name or a description file (default: from the trace)")
+    .option("--kernel <profile>", "trace: kernel profile (default: what the trace shows, else the machine's)")
+    .option(
+      "--duration <ms>",
+      "scenario: simulated milliseconds measured per candidate (default: the scenario's, at most 20)",
+    )
+    .option("--json", "print the advice as JSON")
+    .action((input: string, opts: AdviseOpts) =>
+      runCommand(async () => {
+        let groups: GroupAdvice[];
+        if (/\.ya?ml$/i.test(input)) {
+          const { adviseScenario } = await import("./advise-scenario.ts");
+          groups = await adviseScenario(input, opts.duration);
+        } else {
+          const machine = opts.machine === undefined ? undefined : loadMachineOption(opts.machine);
+          groups = [
+            await adviseTrace(input, input === "-" ? "<stdin>" : input, machine, parseKernelOption(opts.kernel)),
+          ];
+        }
+        await writeStdout(opts.json ? `${JSON.stringify({ groups }, null, 2)}\n` : adviceText(groups));
+      }),
+    );
+}
+
+/** One group's advice as text: a table of the candidates, then the recommendation. */
+export function adviceText(groups: readonly GroupAdvice[]): string {
+  const blocks: string[] = [];
+  for (const g of groups) {
+    const out: string[] = [];
+    const base = g.candidates[0];
+    out.push(`${g.group} (${g.devices.join(", ")}): range now ${formatBytes(g.currentBytes)}`);
+    const rows = g.candidates.map((c: AdviceCandidate) => [
+      c === base ? `${formatBytes(c.bytes)} (now)` : formatBytes(c.bytes),
+      String(c.rcacheOrders),
+      String(c.treeAllocs),
+      String(base.treeAllocs - c.treeAllocs),
+      String(base.walkSteps - c.walkSteps),
+      c.lockWaitNs === null || base.lockWaitNs === null ? "-" : String(base.lockWaitNs - c.lockWaitNs),
+      formatBytes(c.cachedIovaBytes),
+      formatBytes(c.magazineBytes),
+    ]);
+    out.push(
+      formatTable(
+        [
+          "range",
+          "classes",
+          "tree allocs",
+          "allocs avoided",
+          "walk steps avoided",
+          "rbtree lock wait avoided ns",
+          "IOVA space cached",
+          "magazines",
+        ],
+        rows,
+      ).trimEnd(),
+    );
+    out.push(`recommendation: ${g.reason}`);
+    blocks.push(out.join("\n"));
+  }
+  return `${blocks.join("\n\n")}\n`;
+}
+
+/**
+ * Replays the trace once per candidate range, side by side on the same
+ * reconstructed calls: the machine's own range first, then one more size
+ * class each up to 4 MiB.
+ */
+export async function adviseTrace(
+  trace: string,
+  file: string,
+  machine: MachineDesc | undefined,
+  kernel?: ProfileName,
+): Promise<GroupAdvice> {
+  const reader = new TraceReader({ file });
+  const facts = new TraceFacts();
+  const waiting: TraceEvent[] = [];
+  let feed: ((e: TraceEvent) => void) | null = null;
+  let replayers: Replayer[] = [];
+  let rc: Reconstructor | null = null;
+  let devices: string[] = [];
+  const start = (): ((e: TraceEvent) => void) => {
+    const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, {
+      machine,
+      device: undefined,
+      kernel,
+      captured: undefined,
+    });
+    for (const n of d.notes) process.stderr.write(`iovalab advise: ${n}\n`);
+    const make = (rangeBytes: number | undefined) =>
+      new Replayer({ machine: d.machine, kernel: d.kernel, device: d.device, strict: d.captured, rangeBytes });
+    const base = make(undefined);
+    const group = d.machine.devices.find((x) => x.bdf === d.device)?.group;
+    devices = d.machine.devices.filter((x) => x.group === group).map((x) => x.bdf);
+    if (devices.length === 0) devices = [d.device];
+    // The current range's classes, from a replay of nothing on the same boot.
+    const { rcacheOrders, granule } = make(undefined).end().iovad;
+    const others = candidateRanges(rcacheOrders, granule).map((b) => make(b));
+    // As replay's what-ifs: other ranges keep the trace's order of the calls.
+    for (const r of others) r.keepTraceOrder();
+    replayers = [base, ...others];
+    const rec = new Reconstructor({ machine: traceMachineOf(d.machine, d.device), file }, (c) => {
+      for (const r of replayers) r.push(c);
+    });
+    rc = rec;
+    const f = (e: TraceEvent) => {
+      if (isKernelWorkEvent(e)) for (const r of replayers) r.pushWork(e);
+      else rec.push(e);
+    };
+    for (const e of waiting) f(e);
+    waiting.length = 0;
+    return f;
+  };
+  await readTraceInto(trace, reader, (e) => {
+    if (feed !== null) {
+      feed(e);
+      return;
+    }
+    facts.observe(e);
+    waiting.push(e);
+    if (waiting.length >= DEFAULTS_WINDOW) feed = start();
+  });
+  if (feed === null) feed = start();
+  assert(rc !== null, "the replays started");
+  (rc as Reconstructor).end();
+  const results = replayers.map((r) => r.end());
+  const bad = reader.stats.malformed;
+  if (bad > 0) {
+    process.stderr.write(
+      `iovalab advise: warning: ${file}: ${bad} malformed trace line${bad === 1 ? "" : "s"} skipped:\n` +
+        reader.diagnostics
+          .slice(0, 5)
+          .map((d) => `  ${d}\n`)
+          .join(""),
+    );
+  }
+  if (results[0].allocations === 0)
+    throw new InputError(`${file}: expected DMA map events of ${results[0].device} to advise on, found none`);
+  const candidates = results.map((r) => candidateOf(r.iovad, null));
+  const rec = recommend(candidates, formatBytes);
+  return {
+    group: results[0].domain,
+    devices,
+    currentBytes: candidates[0].bytes,
+    recommendedBytes: rec.bytes,
+    reason: rec.reason,
+    candidates,
+  };
+}
