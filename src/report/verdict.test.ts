@@ -3,6 +3,8 @@ import { test } from "node:test";
 import type { RunResult } from "../scenario/run.ts";
 import { verdict } from "./verdict.ts";
 
+const NO_LOCK = { acquisitions: 0, contentions: 0, waitNsMax: 0, waitNsTotal: 0, holdNsAvg: 0 };
+
 /** A run's figures with only what each case sets differing. */
 function run(over: Partial<RunResult>): RunResult {
   return {
@@ -32,6 +34,7 @@ function run(over: Partial<RunResult>): RunResult {
     cmdqBusyShare: 0,
     ioLatencyNs: { p50: 1, p99: 1 },
     liveIovas: 0,
+    lockStats: { rbtree: NO_LOCK, depot: NO_LOCK },
     ...over,
   };
 }
