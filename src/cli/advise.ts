@@ -15,14 +15,13 @@ import { formatBytes, formatTable } from "../report/table.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
-import { TraceFacts } from "../trace/facts.ts";
-import { readTraceInto } from "../trace/node-source.ts";
+import type { TraceFacts } from "../trace/facts.ts";
 import { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
-import { DEFAULTS_WINDOW, replayDefaults } from "./replay-defaults.ts";
+import { readTraceWithFacts, replayDefaults } from "./replay-defaults.ts";
 
 interface AdviseOpts {
   machine?: string;
@@ -110,13 +109,10 @@ export async function adviseTrace(
   kernel?: ProfileName,
 ): Promise<GroupAdvice> {
   const reader = new TraceReader({ file });
-  const facts = new TraceFacts();
-  const waiting: TraceEvent[] = [];
-  let feed: ((e: TraceEvent) => void) | null = null;
   let replayers: Replayer[] = [];
   let rc: Reconstructor | null = null;
   let devices: string[] = [];
-  const start = (): ((e: TraceEvent) => void) => {
+  const start = (facts: TraceFacts): ((e: TraceEvent) => void) => {
     const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, {
       machine,
       device: undefined,
@@ -144,20 +140,9 @@ export async function adviseTrace(
       if (isKernelWorkEvent(e)) for (const r of replayers) r.pushWork(e);
       else rec.push(e);
     };
-    for (const e of waiting) f(e);
-    waiting.length = 0;
     return f;
   };
-  await readTraceInto(trace, reader, (e) => {
-    if (feed !== null) {
-      feed(e);
-      return;
-    }
-    facts.observe(e);
-    waiting.push(e);
-    if (waiting.length >= DEFAULTS_WINDOW) feed = start();
-  });
-  if (feed === null) feed = start();
+  await readTraceWithFacts(trace, reader, start);
   assert(rc !== null, "the replays started");
   (rc as Reconstructor).end();
   const results = replayers.map((r) => r.end());

@@ -11,10 +11,45 @@ import { builtinMachine, type MachineDesc } from "../machine/index.ts";
 import { validateMachine } from "../machine/schema.ts";
 import { defaultReplayDevice } from "../replay/replay.ts";
 import { assert } from "../stdx/assert.ts";
-import type { TraceFacts } from "../trace/facts.ts";
+import type { TraceEvent } from "../trace/events.ts";
+import { TraceFacts } from "../trace/facts.ts";
+import { readTraceInto } from "../trace/node-source.ts";
+import type { TraceReader } from "../trace/reader.ts";
 
 /** Events looked at before the replay starts (held in memory meanwhile). */
 export const DEFAULTS_WINDOW = 16384;
+
+/**
+ * Reads `trace` into `reader`, holding its first events (up to
+ * DEFAULTS_WINDOW) until they show what the trace is; `start` then sets the
+ * replay up from those facts and returns where every event goes, the held
+ * ones first.
+ */
+export async function readTraceWithFacts(
+  trace: string,
+  reader: TraceReader,
+  start: (facts: TraceFacts) => (e: TraceEvent) => void,
+): Promise<void> {
+  const facts = new TraceFacts();
+  const waiting: TraceEvent[] = [];
+  let feed: ((e: TraceEvent) => void) | null = null;
+  const begin = (): ((e: TraceEvent) => void) => {
+    const f = start(facts);
+    for (const e of waiting) f(e);
+    waiting.length = 0;
+    return f;
+  };
+  await readTraceInto(trace, reader, (e) => {
+    if (feed !== null) {
+      feed(e);
+      return;
+    }
+    facts.observe(e);
+    waiting.push(e);
+    if (waiting.length >= DEFAULTS_WINDOW) feed = begin();
+  });
+  if (feed === null) begin();
+}
 
 /** The shape a machine built from a trace takes what the trace cannot show from. */
 const TEMPLATE = "qemu-q35-nvme";

@@ -17,14 +17,13 @@ import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 import { memparse } from "../stdx/kstr.ts";
 import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
-import { TraceFacts } from "../trace/facts.ts";
-import { readTraceInto } from "../trace/node-source.ts";
+import type { TraceFacts } from "../trace/facts.ts";
 import { TraceReader } from "../trace/reader.ts";
 import { Reconstructor } from "../trace/reconstruct.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
-import { DEFAULTS_WINDOW, replayDefaults } from "./replay-defaults.ts";
+import { readTraceWithFacts, replayDefaults } from "./replay-defaults.ts";
 
 export interface ReplayCliOptions {
   machine?: string;
@@ -406,18 +405,13 @@ async function replayTrace(
   let iommuEvents = 0;
   let flagless = 0;
   const reader = new TraceReader({ file, strictInput: opts.strictInput });
-  // The first events say what the trace is (kernel, capture mode, devices):
-  // they wait here until the replay is set up from them.
-  const facts = new TraceFacts();
-  const waiting: TraceEvent[] = [];
-  let feed: ((e: TraceEvent) => void) | null = null;
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
   let sameKind: string[] = [];
   let baseline: Replayer | null = null;
   let rc: Reconstructor | null = null;
   let machineName = "";
-  const start = (): ((e: TraceEvent) => void) => {
+  const start = (facts: TraceFacts): ((e: TraceEvent) => void) => {
     const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, flags);
     for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
     notes.push(...d.notes);
@@ -508,20 +502,9 @@ async function replayTrace(
       } else rec.push(e);
       if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
     };
-    for (const e of waiting) f(e);
-    waiting.length = 0;
     return f;
   };
-  await readTraceInto(trace, reader, (e) => {
-    if (feed !== null) {
-      feed(e);
-      return;
-    }
-    facts.observe(e);
-    waiting.push(e);
-    if (waiting.length >= DEFAULTS_WINDOW) feed = start();
-  });
-  if (feed === null) feed = start();
+  await readTraceWithFacts(trace, reader, start);
   assert(replayer !== null && rc !== null, "the replay started");
   const rp = replayer as Replayer;
   const rcn = rc as Reconstructor;

@@ -42,6 +42,11 @@ export interface TraceLineHead {
   shape: LineShape;
 }
 
+/** A blank `TraceLineHead`, for a scan to fill. */
+export function newLineHead(): TraceLineHead {
+  return { comm: "", pid: 0, cpu: 0, flags: "", timestampNs: 0, system: "", event: "", body: "", shape: "ftrace" };
+}
+
 /** `ftrace`: `TASK-PID` (the kernel's text and both trace-cmd reports); `perf`: `COMM PID`. */
 export type LineShape = "ftrace" | "perf";
 
@@ -304,17 +309,7 @@ export class LineScan {
   head(text: string): TraceLineHead {
     return this.fill(
       text,
-      {
-        comm: "",
-        pid: 0,
-        cpu: 0,
-        flags: "",
-        timestampNs: 0,
-        system: "",
-        event: "",
-        body: "",
-        shape: "ftrace",
-      },
+      newLineHead(),
       this.systemStart < 0 ? "" : text.slice(this.systemStart, this.nameStart - 1),
       text.slice(this.nameStart, this.nameEnd),
     );

@@ -13,7 +13,15 @@
 import { InputError, quote } from "../stdx/errors.ts";
 import type { DatRecord } from "./dat.ts";
 import { DecodeError, decodeEvent, isKnownEvent, type TraceEvent } from "./events.ts";
-import { LineScan, nonEventLine, SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER, type TraceLineHead } from "./line.ts";
+import {
+  LineScan,
+  newLineHead,
+  nonEventLine,
+  SCAN_BAD_TIMESTAMP,
+  SCAN_EVENT,
+  SCAN_OTHER,
+  type TraceLineHead,
+} from "./line.ts";
 import { FAILED_TO_PARSE } from "./unparsed.ts";
 
 const FQ_FUNCTION = "function=fq_flush_timeout";
@@ -100,17 +108,7 @@ export class TraceReader {
   private overlong = false;
   private readonly scan = new LineScan();
   /** The columns of the line being decoded (the decoders copy what they keep). */
-  private readonly head: TraceLineHead = {
-    comm: "",
-    pid: 0,
-    cpu: 0,
-    flags: "",
-    timestampNs: 0,
-    system: "",
-    event: "",
-    body: "",
-    shape: "ftrace",
-  };
+  private readonly head: TraceLineHead = newLineHead();
   private lastTimestampNs = -1;
 
   constructor(options: TraceReaderOptions) {
