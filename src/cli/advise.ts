@@ -113,7 +113,7 @@ export async function adviseTrace(
   let rc: Reconstructor | null = null;
   let devices: string[] = [];
   const start = (facts: TraceFacts): ((e: TraceEvent) => void) => {
-    const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, {
+    const d = replayDefaults(facts, reader.stats, {
       machine,
       device: undefined,
       kernel,

@@ -14,7 +14,7 @@ import { assert } from "../stdx/assert.ts";
 import type { TraceEvent } from "../trace/events.ts";
 import { TraceFacts } from "../trace/facts.ts";
 import { readTraceInto } from "../trace/node-source.ts";
-import type { TraceReader } from "../trace/reader.ts";
+import type { TraceReader, TraceReaderStats } from "../trace/reader.ts";
 
 /** Events looked at before the replay starts (held in memory meanwhile). */
 export const DEFAULTS_WINDOW = 16384;
@@ -78,7 +78,11 @@ export interface ReplayFlags {
  * identity map; device identities the template knows are kept, others become
  * NVMe-class functions (their driver is a module: nothing maps at boot).
  */
-export function machineFromTrace(facts: TraceFacts, groups: ReadonlyMap<string, string>): MachineDesc | null {
+export function machineFromTrace(
+  facts: TraceFacts,
+  stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached">,
+): MachineDesc | null {
+  const groups = stats.deviceGroups;
   const template = builtinMachine(TEMPLATE);
   assert(template !== null, "the template machine is built in");
   const bdfs = [...new Set([...groups.keys(), ...facts.devices.keys()])];
@@ -106,20 +110,35 @@ export function machineFromTrace(facts: TraceFacts, groups: ReadonlyMap<string, 
     };
   });
   type Dev = (typeof devices)[number];
-  if (facts.directMaps.length > 0) {
-    // The identity maps belong to a group the dma:* events never name (q35: the LPC bridge's ISA region).
+  // A direct map belongs to the group whose devices attach next (the kernel
+  // makes a group's direct mappings just before it attaches them to the
+  // default domain: q35's LPC bridge and its 0-16 MiB ISA region); a trace
+  // without attach events puts them on a group of their own.
+  const orphans: Region[] = [];
+  for (const r of facts.directMaps) {
+    const region: Region = { start: r.start, end: r.end - 1, type: "direct-relaxable" };
+    let owner: string | null = null;
+    let at = Number.POSITIVE_INFINITY;
+    for (const [bdf, n] of stats.deviceAttached) {
+      if (n >= r.event && n < at && devices.some((d) => d.bdf === bdf)) {
+        owner = bdf;
+        at = n;
+      }
+    }
+    const dev = owner === null ? undefined : devices.find((d) => d.bdf === owner);
+    if (dev !== undefined) dev.reservedRegions = [region, ...dev.reservedRegions];
+    else orphans.push(region);
+  }
+  if (orphans.length > 0) {
     while (used.has(String(next))) next++;
     const direct: Dev = {
-      bdf: "0000:00:1f.0",
+      bdf: devices.some((d) => d.bdf === "0000:00:1f.0") ? "0000:00:1f.7" : "0000:00:1f.0",
       vendor: 0x8086,
       device: 0x2918,
       class: 0x060100,
       group: String(next),
       dmaMaskBits: 32,
-      reservedRegions: [
-        ...facts.directMaps.map((r): Region => ({ start: r.start, end: r.end - 1, type: "direct-relaxable" })),
-        msi,
-      ],
+      reservedRegions: [...orphans, msi],
     };
     devices.push(direct);
   }
@@ -136,8 +155,7 @@ export function machineFromTrace(facts: TraceFacts, groups: ReadonlyMap<string, 
 
 export function replayDefaults(
   facts: TraceFacts,
-  fqTimerEvents: number,
-  groups: ReadonlyMap<string, string>,
+  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached">,
   flags: ReplayFlags,
 ): ReplayDefaults {
   const notes: string[] = [];
@@ -155,7 +173,7 @@ export function replayDefaults(
   }
   // Capture mode.
   let captured = flags.captured;
-  const traceCapture = facts.capture(fqTimerEvents);
+  const traceCapture = facts.capture(stats.fqTimerEvents);
   if (traceCapture !== null) {
     const traceStrict = traceCapture.mode === "strict";
     if (captured === undefined) {
@@ -171,7 +189,7 @@ export function replayDefaults(
   let machine = flags.machine;
   let device = flags.device;
   if (machine === undefined) {
-    const built = machineFromTrace(facts, groups);
+    const built = machineFromTrace(facts, stats);
     if (built !== null) {
       machine = built;
       notes.push(

@@ -412,7 +412,7 @@ async function replayTrace(
   let rc: Reconstructor | null = null;
   let machineName = "";
   const start = (facts: TraceFacts): ((e: TraceEvent) => void) => {
-    const d = replayDefaults(facts, reader.stats.fqTimerEvents, reader.stats.deviceGroups, flags);
+    const d = replayDefaults(facts, reader.stats, flags);
     for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
     notes.push(...d.notes);
     machineName = d.machine.name;

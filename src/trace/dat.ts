@@ -328,6 +328,7 @@ const FORMATTERS: Record<string, Formatter> = {
     return `IOMMU: iova=${hex16(iova)} - ${hex16(iova + size)} size=${size} unmapped_size=${r.big("unmapped_size")}`;
   },
   add_device_to_group: (r) => `IOMMU: groupID=${r.num("gid")} device=${r.string("device")}`,
+  attach_device_to_domain: (r) => `IOMMU: device=${r.string("device")}`,
   // include/trace/events/timer.h
   timer_start: (r, syms) => {
     const flags = r.num("flags");

@@ -39,7 +39,7 @@ export class TraceFacts {
   /** Highest byte of any mapping seen. */
   maxIova = 0;
   /** Boot-time identity maps (iova = paddr, 1 MiB or more). */
-  readonly directMaps: { start: number; end: number }[] = [];
+  readonly directMaps: { start: number; end: number /** Events before it and it. */; event: number }[] = [];
   /** Maps that followed an unmap on their CPU, and of these the ones at the unmapped IOVA. */
   reusePairs = 0;
   reuseSame = 0;
@@ -52,7 +52,7 @@ export class TraceFacts {
       case "iommu_map": {
         if (e.iova + e.size > this.maxIova) this.maxIova = e.iova + e.size;
         if (e.iova === e.paddr && e.size >= DIRECT_MIN_BYTES)
-          this.directMaps.push({ start: e.iova, end: e.iova + e.size });
+          this.directMaps.push({ start: e.iova, end: e.iova + e.size, event: this.events });
         const u = this.lastUnmap[e.cpu];
         if (u !== undefined && u >= 0) {
           this.reusePairs++;

@@ -26,6 +26,9 @@ import { FAILED_TO_PARSE } from "./unparsed.ts";
 
 const FQ_FUNCTION = "function=fq_flush_timeout";
 const GROUP = /groupID=(\d+) device=(\S+)/;
+const ATTACH = /device=(\S+)/;
+/** Devices whose first attach is remembered. */
+const MAX_ATTACHED = 4096;
 
 export interface TraceReaderOptions {
   /** The name used in messages (`trace.txt:12: ...`). */
@@ -63,6 +66,13 @@ export interface TraceReaderStats {
   fqTimerEvents: number;
   /** IOMMU groups of devices, from `iommu:add_device_to_group` (`groupID=N device=BDF`). */
   deviceGroups: Map<string, string>;
+  /**
+   * Each device's first `iommu:attach_device_to_domain`, as the number of
+   * events decoded before it: a group's boot-time direct mappings are made
+   * just before its devices attach to the default domain, so they tell a
+   * direct map's group (`cli/replay-defaults.ts`).
+   */
+  deviceAttached: Map<string, number>;
 }
 
 /** A timer event of the dma-iommu flush queue's timer (`function=fq_flush_timeout` in `text[start, end)`). */
@@ -100,6 +110,7 @@ export class TraceReader {
     unparsedLines: 0,
     fqTimerEvents: 0,
     deviceGroups: new Map(),
+    deviceAttached: new Map(),
   };
   /** `FILE:LINE: ...` messages: malformed lines and lost-event markers, the first `maxDiagnostics`. */
   readonly diagnostics: string[] = [];
@@ -162,6 +173,7 @@ export class TraceReader {
       this.stats.fqTimerEvents++;
     }
     if (name === "add_device_to_group") this.deviceGroup(text.slice(scan.bodyStart, scan.bodyEnd));
+    else if (name === "attach_device_to_domain") this.deviceAttach(text.slice(scan.bodyStart, scan.bodyEnd));
     if (!this.known(system, name)) return null;
     return this.decoded(lineNo, scan.fill(text, this.head, system, name), unparsed);
   }
@@ -177,6 +189,7 @@ export class TraceReader {
       this.stats.fqTimerEvents++;
     }
     if (r.event === "add_device_to_group") this.deviceGroup(r.body);
+    else if (r.event === "attach_device_to_domain") this.deviceAttach(r.body);
     // As `trace-cmd report` prints it: the event name alone (the names do not
     // collide) and the time in microseconds, rounded as libtraceevent rounds
     // it, so that a trace.dat replays exactly as its report does.
@@ -188,6 +201,13 @@ export class TraceReader {
   private deviceGroup(body: string): void {
     const m = GROUP.exec(body);
     if (m !== null) this.stats.deviceGroups.set(m[2], m[1]);
+  }
+
+  private deviceAttach(body: string): void {
+    const m = ATTACH.exec(body);
+    const seen = this.stats.deviceAttached;
+    // Only the first attach counts; the cap keeps a long trace's memory constant.
+    if (m !== null && !seen.has(m[1]) && seen.size < MAX_ATTACHED) seen.set(m[1], this.stats.eventsTotal);
   }
 
   /** Whether the event is one `events.ts` decodes; others are counted by name. */

@@ -11,12 +11,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
+import { machineFromTrace } from "../../src/cli/replay-defaults.ts";
 import { TraceFacts } from "../../src/trace/facts.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
 const H612 = `${FIXTURES}linux-6.12-lazy-mixed-head600.txt.gz`;
+const T612 = `${FIXTURES}linux-6.12-lazy-timers-head8000.txt.gz`;
 const LAZY61 = `${FIXTURES}linux-6.1-lazy-mixed-head1100.txt.gz`;
 const STRICT61 = `${FIXTURES}linux-6.1-strict-4k-head600.txt.gz`;
 const MIDLIFE61 = `${FIXTURES}linux-6.1-midlife-lazy-report-l-head400.txt.gz`;
@@ -50,8 +52,9 @@ test("the facts a trace shows: dma:* events, flush-queue timers, immediate IOVA 
   const a = facts(H612);
   assert.equal(a.f.kernel(), "mainline");
   assert.equal(a.f.busiestDevice(), "0000:00:01.0");
-  // The boot-time 16 MiB identity map of group 3 (the trace's first map line).
-  assert.deepEqual(a.f.directMaps, [{ start: 0, end: 0x100_0000 }]);
+  // The boot-time 16 MiB identity map of group 3 (the trace's first map line,
+  // its tenth decoded event).
+  assert.deepEqual(a.f.directMaps, [{ start: 0, end: 0x100_0000, event: 1 }]);
   const lazy = facts(LAZY61);
   assert.equal(lazy.f.kernel(), null);
   assert.deepEqual([lazy.f.reusePairs, lazy.f.reuseSame], reuseFromText(LAZY61));
@@ -71,6 +74,33 @@ test("a 6.12 trace without --machine or --kernel: the mainline profile on a mach
   assert.match(r.stderr, /kernel from the trace: .*dma:\* events.*mainline profile/);
   assert.match(r.stderr, /no --machine: replaying on a machine built from the trace/);
   assert.match(r.stdout, /\nmachine: from-trace, kernel mainline, /);
+});
+
+test("without --machine, the boot-time identity map goes to the group whose devices attach next, not to the replayed device", () => {
+  // Lines 13-25 of the trace: the groups, then 00:00.0, 00:01.0 and 00:02.0
+  // attach, the 0-16 MiB identity map is made, and 00:1f.x attach: the map is
+  // group 3's. Replayed on group 1 it would hold 16 MiB of the NVMe's space.
+  const text = gunzipSync(readFileSync(T612)).toString();
+  const { reader } = readTraceText(text, { file: T612 });
+  assert.deepEqual(
+    [...reader.stats.deviceAttached.keys()],
+    ["0000:00:00.0", "0000:00:01.0", "0000:00:02.0", "0000:00:1f.0", "0000:00:1f.2", "0000:00:1f.3"],
+  );
+  const f = facts(T612).f;
+  const m = machineFromTrace(f, reader.stats);
+  assert.ok(m !== null);
+  const direct = m.devices.filter((d) => d.reservedRegions.some((r) => r.type === "direct-relaxable"));
+  assert.deepEqual(
+    direct.map((d) => [d.bdf, d.group]),
+    [["0000:00:1f.0", "3"]],
+  );
+  // The replay on it is the replay on the machine the trace came from.
+  const built = iovalab(["replay", T612]);
+  const named = iovalab(["replay", T612, "--machine", "qemu-q35-nvme"]);
+  const matches = (out: string) => /\nexact IOVA matches: .*\n/.exec(out)?.[0];
+  assert.ok(matches(named.stdout) !== undefined);
+  assert.equal(matches(built.stdout), matches(named.stdout));
+  assert.match(built.stdout, /\nlearning phase: none /);
 });
 
 test("--kernel against a 6.12 trace: the flag wins, with a warning", () => {
