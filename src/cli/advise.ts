@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import type { ProfileName } from "../iova/profile.ts";
 import type { MachineDesc } from "../machine/index.ts";
 import { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../replay/advise.ts";
+import { replayDefaults } from "../replay/defaults.ts";
 import { Replayer, traceMachineOf } from "../replay/replay.ts";
 import { formatBytes, formatTable } from "../report/table.ts";
 import { assert } from "../stdx/assert.ts";
@@ -21,7 +22,7 @@ import { Reconstructor } from "../trace/reconstruct.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
-import { readTraceWithFacts, replayDefaults } from "./replay-defaults.ts";
+import { readTraceWithFacts } from "./replay-defaults.ts";
 
 interface AdviseOpts {
   machine?: string;

@@ -5,12 +5,13 @@
  * the booted machine and prints a summary, or with --emit-iovas one line per
  * map event of the replayed domain. Kernel, capture mode and, without
  * --machine, the machine itself default to what the trace shows
- * (`replay-defaults.ts`).
+ * (`replay/defaults.ts`).
  */
 
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
 import { CAPTURE_HELP } from "../replay/capture.ts";
+import { replayDefaults } from "../replay/defaults.ts";
 import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineOf } from "../replay/replay.ts";
 import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
@@ -23,7 +24,7 @@ import { Reconstructor } from "../trace/reconstruct.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
-import { readTraceWithFacts, replayDefaults } from "./replay-defaults.ts";
+import { readTraceWithFacts } from "./replay-defaults.ts";
 
 export interface ReplayCliOptions {
   machine?: string;
@@ -385,7 +386,7 @@ export function replayJobMachine(name: string | undefined): { machine?: string; 
  * returns its summary; with --emit-iovas, the IOVA lines (most of them
  * already written as they came). Without `machine`, the machine is built
  * from the trace; kernel and capture mode default to what the trace shows
- * (`replay-defaults.ts`), each such choice said on stderr.
+ * (`replay/defaults.ts`), each such choice said on stderr.
  */
 async function replayTrace(
   trace: string,

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { machineFromTrace } from "../../src/cli/replay-defaults.ts";
+import { machineFromTrace } from "../../src/replay/defaults.ts";
 import { TraceFacts } from "../../src/trace/facts.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";

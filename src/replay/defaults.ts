@@ -1,0 +1,178 @@
+/**
+ * The defaults a replay takes from its trace (issue 13 part 3): what the
+ * trace shows (`trace/facts.ts`) overrides the machine description's
+ * defaults; an explicit `--kernel` or `--captured` wins over the trace, with a
+ * warning when they disagree; without `--machine`, a minimal machine built
+ * from the trace. Every choice made here comes back as a note for the user.
+ * No Node APIs: the explorer's page takes the same defaults.
+ */
+
+import type { ProfileName } from "../iova/profile.ts";
+import { builtinMachine, type MachineDesc } from "../machine/index.ts";
+import { validateMachine } from "../machine/schema.ts";
+import { assert } from "../stdx/assert.ts";
+import type { TraceFacts } from "../trace/facts.ts";
+import type { TraceReaderStats } from "../trace/reader.ts";
+import { defaultReplayDevice } from "./machine.ts";
+
+/** Events looked at before the replay starts (held in memory meanwhile). */
+export const DEFAULTS_WINDOW = 16384;
+
+/** The shape a machine built from a trace takes what the trace cannot show from. */
+const TEMPLATE = "qemu-q35-nvme";
+
+export interface ReplayDefaults {
+  machine: MachineDesc;
+  device: string;
+  kernel: ProfileName | undefined;
+  /** `iommu.strict` of the capture: true strict, false lazy, undefined the machine's command line. */
+  captured: boolean | undefined;
+  /** Lines for stderr: what came from the trace, and flags that contradict it. */
+  notes: string[];
+}
+
+export interface ReplayFlags {
+  machine: MachineDesc | undefined;
+  device: string | undefined;
+  kernel: ProfileName | undefined;
+  captured: boolean | undefined;
+}
+
+/**
+ * A machine of one IOMMU group per device the trace shows (its
+ * `add_device_to_group` group where it has one), the template's IOMMU, CPUs
+ * as many as the trace uses, and a direct reserved region for each boot-time
+ * identity map; device identities the template knows are kept, others become
+ * NVMe-class functions (their driver is a module: nothing maps at boot).
+ */
+export function machineFromTrace(
+  facts: TraceFacts,
+  stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached">,
+): MachineDesc | null {
+  const groups = stats.deviceGroups;
+  const template = builtinMachine(TEMPLATE);
+  assert(template !== null, "the template machine is built in");
+  const bdfs = [...new Set([...groups.keys(), ...facts.devices.keys()])];
+  if (bdfs.length === 0) return null;
+  type Region = { start: number; end: number; type: "msi" | "direct-relaxable" };
+  const msi: Region = { start: 0xfee0_0000, end: 0xfeef_ffff, type: "msi" };
+  let next = 0;
+  const used = new Set(groups.values());
+  const devices = bdfs.map((bdf) => {
+    let group = groups.get(bdf);
+    if (group === undefined) {
+      while (used.has(String(next))) next++;
+      group = String(next);
+      used.add(group);
+    }
+    const known = template.devices.find((d) => d.bdf === bdf);
+    return {
+      bdf,
+      vendor: known?.vendor ?? 0x1b36,
+      device: known?.device ?? 0x0010,
+      class: known?.class ?? 0x010802,
+      group,
+      dmaMaskBits: known?.dmaMaskBits ?? 64,
+      reservedRegions: [msi],
+    };
+  });
+  type Dev = (typeof devices)[number];
+  // A direct map belongs to the group whose devices attach next (the kernel
+  // makes a group's direct mappings just before it attaches them to the
+  // default domain: q35's LPC bridge and its 0-16 MiB ISA region); a trace
+  // without attach events puts them on a group of their own.
+  const orphans: Region[] = [];
+  for (const r of facts.directMaps) {
+    const region: Region = { start: r.start, end: r.end - 1, type: "direct-relaxable" };
+    let owner: string | null = null;
+    let at = Number.POSITIVE_INFINITY;
+    for (const [bdf, n] of stats.deviceAttached) {
+      if (n >= r.event && n < at && devices.some((d) => d.bdf === bdf)) {
+        owner = bdf;
+        at = n;
+      }
+    }
+    const dev = owner === null ? undefined : devices.find((d) => d.bdf === owner);
+    if (dev !== undefined) dev.reservedRegions = [region, ...dev.reservedRegions];
+    else orphans.push(region);
+  }
+  if (orphans.length > 0) {
+    while (used.has(String(next))) next++;
+    const direct: Dev = {
+      bdf: devices.some((d) => d.bdf === "0000:00:1f.0") ? "0000:00:1f.7" : "0000:00:1f.0",
+      vendor: 0x8086,
+      device: 0x2918,
+      class: 0x060100,
+      group: String(next),
+      dmaMaskBits: 32,
+      reservedRegions: [...orphans, msi],
+    };
+    devices.push(direct);
+  }
+  const raw = {
+    ...template,
+    name: "from-trace",
+    description: `built from the trace: ${bdfs.join(", ")}`,
+    cpus: Math.max(1, facts.maxCpu + 1),
+    devices: devices.filter((d, i) => devices.findIndex((x) => x.bdf === d.bdf) === i),
+    iommu: { ...template.iommu, addressWidth: facts.maxIova > 2 ** 39 ? 48 : template.iommu.addressWidth },
+  };
+  return validateMachine(raw, "<machine built from the trace>");
+}
+
+export function replayDefaults(
+  facts: TraceFacts,
+  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached">,
+  flags: ReplayFlags,
+): ReplayDefaults {
+  const notes: string[] = [];
+  // Kernel: dma:* events exist from 6.12 on.
+  let kernel = flags.kernel;
+  const traceKernel = facts.kernel();
+  if (traceKernel !== null) {
+    const why = `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`;
+    if (kernel === undefined) {
+      kernel = traceKernel;
+      notes.push(`kernel from the trace: ${why}`);
+    } else if (kernel !== traceKernel) {
+      notes.push(`warning: --kernel ${kernel} replays what ${why}; replaying with ${kernel} as asked`);
+    }
+  }
+  // Capture mode.
+  let captured = flags.captured;
+  const traceCapture = facts.capture(stats.fqTimerEvents);
+  if (traceCapture !== null) {
+    const traceStrict = traceCapture.mode === "strict";
+    if (captured === undefined) {
+      captured = traceStrict;
+      notes.push(`captured ${traceCapture.mode} (from the trace: ${traceCapture.why})`);
+    } else if (captured !== traceStrict) {
+      notes.push(
+        `warning: --captured ${captured ? "strict" : "lazy"}, but the trace looks ${traceCapture.mode}: ${traceCapture.why}; replaying as --captured says`,
+      );
+    }
+  }
+  // Machine and device.
+  let machine = flags.machine;
+  let device = flags.device;
+  if (machine === undefined) {
+    const built = machineFromTrace(facts, stats);
+    if (built !== null) {
+      machine = built;
+      notes.push(
+        `no --machine: replaying on a machine built from the trace (${built.devices.length} devices in ${new Set(built.devices.map((d) => d.group)).size} groups, ${built.cpus} CPUs, the ${TEMPLATE} IOMMU and MSI window)`,
+      );
+    } else {
+      const fallback = builtinMachine(TEMPLATE);
+      assert(fallback !== null, "the template machine is built in");
+      machine = fallback;
+      notes.push(
+        `no --machine and no device in the trace (no dma:* events): replaying on the built-in ${TEMPLATE} machine`,
+      );
+    }
+    device ??= facts.busiestDevice() ?? undefined;
+    if (device !== undefined && !machine.devices.some((d) => d.bdf === device)) device = undefined;
+  }
+  device ??= defaultReplayDevice(machine);
+  return { machine, device, kernel, captured, notes };
+}
