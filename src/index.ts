@@ -22,6 +22,7 @@ export {
 export { maxCachedBytes, rcacheOrdersForBytes } from "./iova/range.ts";
 export { IovaStats } from "./iova/stats.ts";
 export * from "./machine/index.ts";
+export { DEFAULTS_WINDOW, replayDefaults } from "./replay/defaults.ts";
 export {
   defaultReplayDevice,
   type Mismatch,
@@ -34,4 +35,13 @@ export { type RunContext, runCmdline, runOne } from "./scenario/run.ts";
 export { parseScenarioYaml, type RunSpec, type Scenario, seedScenario } from "./scenario/scenario.ts";
 export { InputError } from "./stdx/errors.ts";
 export { Prng } from "./stdx/prng.ts";
-export { type DmaCall, Reconstructor, readTraceText, TraceReader } from "./trace/index.ts";
+export {
+  type DmaCall,
+  isKernelWorkEvent,
+  type KernelWorkEvent,
+  Reconstructor,
+  readTraceText,
+  type TraceEvent,
+  TraceFacts,
+  TraceReader,
+} from "./trace/index.ts";

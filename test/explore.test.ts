@@ -39,6 +39,7 @@ const ROOT = join(import.meta.dirname, "..");
 const TRACES = join(import.meta.dirname, "fixtures", "traces");
 const SHOTS = join(ROOT, "out", "explore-test");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
+const TIMERS = "linux-6.12-lazy-timers-head8000.txt.gz";
 
 if (!HAVE_CHROMIUM && process.env.CI === "true") {
   test("chromium is installed for the browser tests", () => {
@@ -72,8 +73,10 @@ interface Counts {
  * entries as the replay's `queuedIn` reads them, the cookie's live
  * mappings), not by the page's code.
  */
-function libraryCounts(opts: ReplayOptions, calls: DmaCall[], n: number): Counts {
+/** What the library's Replayer holds after `n` calls; a what-if keeps the trace's order of calls, as `replay` does. */
+function libraryCounts(opts: ReplayOptions, calls: DmaCall[], n: number, whatIf = false): Counts {
   const r = new Replayer(opts);
+  if (whatIf) r.keepTraceOrder();
   for (let i = 0; i < n; i++) r.push(calls[i]);
   const cookie = r.kernel.dma.cookieOf(r.dev);
   assert.ok(cookie);
@@ -245,7 +248,7 @@ describe("iovalab explore in chromium", {
       await page.waitForSelector(`[data-testid="lane-1"][data-pos="${at + 1}"]`, { timeout: 60_000 });
       assert.deepEqual(
         await pageCounts(page, 1),
-        libraryCounts({ ...base, strict, rangeBytes: 262144 }, calls, at + 1),
+        libraryCounts({ ...base, strict, rangeBytes: 262144 }, calls, at + 1, true),
       );
       assert.match((await page.textContent('[data-testid="lane-1"] h2')) ?? "", /what-if: 6\.1, \w+, range 256 KiB/);
       await page.click('[data-testid="zoom-used"]');
@@ -270,12 +273,10 @@ describe("iovalab explore in chromium", {
     await page.close();
   });
 
-  test("served on 127.0.0.1 at the printed address", async () => {
-    const child = spawn(
-      process.execPath,
-      [MAIN, "explore", join(TRACES, "linux-6.1-strict-4k-head600.txt.gz"), "--machine", "qemu-q35-nvme"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+  test("served on 127.0.0.1 at the printed address; a lazy trace with no flags replays as `replay` does", async () => {
+    const child = spawn(process.execPath, [MAIN, "explore", join(TRACES, TIMERS)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = "";
@@ -287,7 +288,14 @@ describe("iovalab explore in chromium", {
         child.on("exit", (code) => reject(new Error(`explore exited with ${code} before printing its address`)));
       });
       const page = await open(url);
-      assert.match((await page.textContent("h1")) ?? "", /linux-6\.1-strict-4k-head600\.txt\.gz/);
+      assert.match((await page.textContent("h1")) ?? "", /linux-6\.12-lazy-timers-head8000\.txt\.gz/);
+      // Kernel, mode and machine from the trace, and its timer events among the calls.
+      const summary = (await page.textContent('[data-testid="lane-0"] .summary')) ?? "";
+      const cli = iovalab(["replay", join(TRACES, TIMERS), "--json"]);
+      const total = JSON.parse(cli.stdout).total as { allocations: number; exact: number };
+      assert.match(summary, new RegExp(`IOVAs as recorded: ${total.exact}/${total.allocations} allocations`));
+      assert.match(summary, /mainline, lazy/);
+      await page.screenshot({ path: join(SHOTS, "lazy-timers-served.png"), fullPage: true });
       await page.close();
     } finally {
       child.kill();
@@ -296,9 +304,9 @@ describe("iovalab explore in chromium", {
 });
 
 test("explore: bad input is refused with exit status 2 before any page is built", () => {
-  const noMachine = iovalab(["explore", join(TRACES, "linux-6.1-strict-4k-head600.txt.gz")]);
-  assert.equal(noMachine.status, 2);
-  assert.match(noMachine.stderr, /--machine: expected the traced machine, found none/);
+  const badCapture = iovalab(["explore", join(TRACES, "linux-6.1-strict-4k-head600.txt.gz"), "--captured", "fast"]);
+  assert.equal(badCapture.status, 2);
+  assert.match(badCapture.stderr, /--captured: expected strict or lazy, found "fast"/);
   const badDevice = iovalab([
     "explore",
     join(TRACES, "linux-6.1-strict-4k-head600.txt.gz"),

@@ -51,7 +51,6 @@ export function exploreInput(input: string | undefined, opts: ExploreCliOptions)
     }
     return { kind: "scenario", name: input ?? "the seed scenario", yaml, kernel, machine: opts.machine };
   }
-  if (opts.machine === undefined) throw new InputError("--machine: expected the traced machine, found none");
   if (opts.captured !== undefined && opts.captured !== "strict" && opts.captured !== "lazy") {
     throw new InputError(`--captured: expected strict or lazy, found ${JSON.stringify(opts.captured)}`);
   }
@@ -62,7 +61,7 @@ export function exploreInput(input: string | undefined, opts: ExploreCliOptions)
   return {
     kind: "trace",
     name: name.split("/").at(-1) ?? name,
-    machine: machineRef(opts.machine, opts.device),
+    machine: opts.machine === undefined ? undefined : machineRef(opts.machine, opts.device),
     kernel,
     captured: opts.captured as "strict" | "lazy" | undefined,
     device: opts.device,
@@ -90,10 +89,19 @@ export function registerExplore(program: Command): void {
   program
     .command("explore")
     .description("watch the allocator in a browser: the address space, the caches over time, a replay call by call")
-    .argument("[input]", "a kernel trace (with --machine) or a scenario .yaml; default: the seed scenario")
-    .option("--machine <machine>", "a trace's machine: a built-in name or a description file")
-    .option("--kernel <profile>", "kernel profile (default: the machine's or the scenario's)")
-    .option("--captured <mode>", "strict or lazy: how the trace was captured (default: the machine's command line)")
+    .argument("[input]", "a kernel trace or a scenario .yaml; default: the seed scenario")
+    .option(
+      "--machine <machine>",
+      "a trace's machine: a built-in name or a description file (default: built from the trace)",
+    )
+    .option(
+      "--kernel <profile>",
+      "kernel profile (default: what the trace shows, else the machine's or the scenario's)",
+    )
+    .option(
+      "--captured <mode>",
+      "strict or lazy: how the trace was captured (default: what the trace shows, else the machine's command line)",
+    )
     .option("--device <bdf>", "the device whose domain to replay (default: the first with a DMA driver)")
     .option("--port <n>", "port on 127.0.0.1 (default: a free one)")
     .option("--out <dir>", "write the page to DIR/index.html (works from file://) instead of serving it")

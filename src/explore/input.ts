@@ -14,9 +14,10 @@ export interface TraceInput {
   kind: "trace";
   /** The file name shown in the page and in trace-line references. */
   name: string;
-  machine: MachineRef;
+  /** The traced machine; none: the machine the trace implies. */
+  machine?: MachineRef;
   kernel?: ProfileName;
-  /** How the trace was captured; default: the machine's command line. */
+  /** How the trace was captured; default: what the trace shows, else the machine's command line. */
   captured?: "strict" | "lazy";
   device?: string;
   /** The trace file's bytes, base64; gzip'd or plain. */

@@ -3,8 +3,10 @@
  * after any call, and what the page draws of it there (`LaneView`): every
  * IOVA of the domain's tree with where it is (live, in a CPU's magazines, in
  * the depot, in the flush queue, reserved), the cached nodes, each CPU's
- * magazines and the depots. Going back replays from the start: the model
- * keeps no history, and a replay of 100K calls takes about a second.
+ * magazines and the depots. A trace's flush-queue timer and depot work
+ * events are replayed among the calls where the trace read them. Going back
+ * replays from the start: the model keeps no history, and a replay of 100K
+ * calls takes about a second.
  *
  * `analyse` replays the whole list once for the series over time (magazine
  * fill per CPU and class, depot depth, tree allocations, walk steps) and for
@@ -101,15 +103,53 @@ function iovadOf(r: Replayer): IovaDomain {
   return cookie.iovad;
 }
 
+/**
+ * A lane's replay from its first call: the calls in order, each after the
+ * trace's timer and workqueue events read before it.
+ */
+class LaneReplay {
+  readonly r: Replayer;
+  private readonly spec: LaneSpec;
+  private work = 0;
+  pos = 0;
+
+  constructor(spec: LaneSpec, emitIova?: (text: string) => void) {
+    this.spec = spec;
+    this.r = new Replayer(emitIova === undefined ? spec.replay : { ...spec.replay, emitIova });
+    if (spec.keepTraceOrder) this.r.keepTraceOrder();
+  }
+
+  /** Makes the next call, after the work events that came before it. */
+  next(): void {
+    const w = this.spec.work;
+    while (this.work < w.length && w[this.work].at <= this.pos) this.r.pushWork(w[this.work++].event);
+    this.r.push(this.spec.calls[this.pos++]);
+  }
+
+  end(): ReplayResult {
+    const w = this.spec.work;
+    while (this.work < w.length) this.r.pushWork(w[this.work++].event);
+    return this.r.end();
+  }
+}
+
 export class Lane {
   readonly spec: LaneSpec;
-  private r: Replayer;
-  pos = 0;
+  private replay: LaneReplay;
   private lastWalk: LaneView["lastWalk"] = null;
 
   constructor(spec: LaneSpec) {
     this.spec = spec;
-    this.r = new Replayer(spec.replay);
+    this.replay = new LaneReplay(spec);
+  }
+
+  /** Calls replayed. */
+  get pos(): number {
+    return this.replay.pos;
+  }
+
+  private get r(): Replayer {
+    return this.replay.r;
   }
 
   get calls(): DmaCall[] {
@@ -120,12 +160,11 @@ export class Lane {
   seek(n: number): void {
     const target = Math.max(0, Math.min(n, this.calls.length));
     if (target < this.pos) {
-      this.r = new Replayer(this.spec.replay);
-      this.pos = 0;
+      this.replay = new LaneReplay(this.spec);
       this.lastWalk = null;
     }
     if (this.pos === target) return;
-    for (; this.pos < target - 1; this.pos++) this.r.push(this.calls[this.pos]);
+    while (this.pos < target - 1) this.replay.next();
     // The last call alone, to see whether it walked the tree and from where.
     const d = iovadOf(this.r);
     const searches = d.stats.treeSearches;
@@ -133,7 +172,7 @@ export class Lane {
     const limit = (n: number) => (n === d.anchor ? d.dma32bitPfn : d.tree.pfnLo[n]);
     const from32 = limit(d.cached32Node);
     const from = d.cachedNode === d.anchor ? Number.POSITIVE_INFINITY : d.tree.pfnLo[d.cachedNode];
-    this.r.push(this.calls[this.pos++]);
+    this.replay.next();
     if (d.stats.treeSearches === searches) {
       this.lastWalk = null;
       return;
@@ -241,7 +280,8 @@ function pct(n: number, d: number): string {
 /** Replays the whole lane once: the series over time, the mismatches and a summary. */
 export function analyse(spec: LaneSpec, maxSamples: number, onProgress?: (f: number) => void): LaneInfo {
   const emitted: string[] = [];
-  const r = new Replayer({ ...spec.replay, emitIova: (t) => emitted.push(t) });
+  const lr = new LaneReplay(spec, (t) => emitted.push(t));
+  const r = lr.r;
   const d0 = iovadOf(r);
   const cpus = d0.cpus;
   const classes = d0.rcacheOrders;
@@ -261,7 +301,7 @@ export function analyse(spec: LaneSpec, maxSamples: number, onProgress?: (f: num
   let pos = 0;
   for (let k = 0; k < samples; k++) {
     const end = Math.round(((k + 1) * calls.length) / samples);
-    for (; pos < end; pos++) r.push(calls[pos]);
+    for (; pos < end; pos++) lr.next();
     const d = iovadOf(r);
     series.pos[k] = pos;
     series.timeNs[k] = r.kernel.nowNs;
@@ -281,7 +321,7 @@ export function analyse(spec: LaneSpec, maxSamples: number, onProgress?: (f: num
     series.live[k] = r.kernel.dma.cookieOf(r.dev)?.mapped.size ?? 0;
     if (onProgress && k % 16 === 0) onProgress(k / samples);
   }
-  const res: ReplayResult = r.end();
+  const res: ReplayResult = lr.end();
   // The emitted IOVAs come one per map event of the domain, in line order: match them with the calls'.
   const events: { line: number; call: number; iova: number }[] = [];
   calls.forEach((c, i) => {

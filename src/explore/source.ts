@@ -9,9 +9,11 @@
 
 import {
   builtinMachine,
+  DEFAULTS_WINDOW,
   type DmaCall,
-  defaultReplayDevice,
   InputError,
+  isKernelWorkEvent,
+  type KernelWorkEvent,
   type MachineDesc,
   type ProfileName,
   parseMachine,
@@ -20,14 +22,17 @@ import {
   Replayer,
   type ReplayOptions,
   type RunSpec,
-  readTraceText,
+  replayDefaults,
   runCmdline,
   runOne,
   type Scenario,
   seedScenario,
+  type TraceEvent,
+  TraceFacts,
+  TraceReader,
   traceMachineOf,
 } from "../index.ts";
-import type { ScenarioInput, TraceInput } from "./input.ts";
+import type { MachineRef, ScenarioInput, TraceInput } from "./input.ts";
 
 /** The settings a what-if changes. */
 export interface Settings {
@@ -37,12 +42,22 @@ export interface Settings {
   rangeBytes: number;
 }
 
+/** A kernel work event of a trace and its place among the calls. */
+export interface LaneWork {
+  at: number;
+  event: KernelWorkEvent;
+}
+
 /** One list of calls and how to replay it. */
 export interface LaneSpec {
   label: string;
   settings: Settings;
   calls: DmaCall[];
   replay: Omit<ReplayOptions, "emitIova">;
+  /** A trace's flush-queue timer and depot work events, each with the number of calls made before it. */
+  work: readonly LaneWork[];
+  /** Replay the calls in the trace's order (a what-if: its IOVAs are not the trace's to order by). */
+  keepTraceOrder: boolean;
   /** The trace lines (or the simulated call's description) of call `i`. */
   lines(i: number): string[];
 }
@@ -57,7 +72,7 @@ export interface Source {
   lane(settings: Settings, label: string, onProgress?: (f: number) => void): LaneSpec;
 }
 
-function machineOf(ref: TraceInput["machine"]): MachineDesc {
+function machineOf(ref: MachineRef): MachineDesc {
   if ("builtin" in ref) {
     const m = builtinMachine(ref.builtin);
     if (!m) throw new InputError(`--machine: expected a built-in machine, found ${JSON.stringify(ref.builtin)}`);
@@ -70,26 +85,52 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** A trace: its text is read once; every lane replays the same calls. */
+/**
+ * A trace: its text is read once; every lane replays the same calls. The
+ * kernel, capture mode and (without a machine) the machine come from the
+ * trace as `iovalab replay` takes them (`replay/defaults.ts`), and its
+ * flush-queue timer and depot work events go to every lane where they fall
+ * among the calls, so a lazy trace with timer events replays as exactly in
+ * the page as on the command line.
+ */
 export function traceSource(input: TraceInput, text: string): Source {
-  const machine = machineOf(input.machine);
-  const device = input.device ?? defaultReplayDevice(machine);
-  const { events, reader } = readTraceText(text, { file: input.name });
+  const reader = new TraceReader({ file: input.name });
+  const facts = new TraceFacts();
+  const events: TraceEvent[] = [];
+  reader.push(text, (e) => {
+    if (events.length < DEFAULTS_WINDOW) facts.observe(e);
+    events.push(e);
+  });
+  reader.end((e) => events.push(e));
+  const d = replayDefaults(facts, reader.stats, {
+    machine: input.machine === undefined ? undefined : machineOf(input.machine),
+    device: input.device,
+    kernel: input.kernel,
+    captured: input.captured === undefined ? undefined : input.captured === "strict",
+  });
+  const { machine, device } = d;
   const calls: DmaCall[] = [];
+  const work: LaneWork[] = [];
   const rc = new Reconstructor({ machine: traceMachineOf(machine, device), file: input.name }, (c) => calls.push(c));
-  for (const e of events) rc.push(e);
+  // Each work event goes after the calls rebuilt before it was read: the order the command line hands them over.
+  for (const e of events) {
+    if (isKernelWorkEvent(e)) work.push({ at: calls.length, event: e });
+    else rc.push(e);
+  }
   rc.end();
   const textLines = text.split("\n");
-  const s = reader.stats;
+  const st = reader.stats;
   const notes = [
-    `${input.name}: ${s.lines} lines, ${s.eventsTotal} DMA events, ${s.malformed} malformed lines`,
-    `${calls.length} calls rebuilt (${rc.stats.directEvents} direct-mapping events and ${rc.stats.untranslated} untranslated calls left out)`,
+    `${input.name}: ${st.lines} lines, ${st.eventsTotal} DMA events, ${st.malformed} malformed lines`,
+    `${calls.length} calls rebuilt (${rc.stats.directEvents} direct-mapping events and ${rc.stats.untranslated} untranslated calls left out), ${work.length} timer and workqueue events`,
+    ...d.notes,
   ];
-  const captured = input.captured === undefined ? undefined : input.captured === "strict";
-  const probe: ReplayOptions = { machine, kernel: input.kernel, device, strict: captured };
+  const probe: ReplayOptions = { machine, kernel: d.kernel, device, strict: d.captured };
   // The baseline's settings as the booted machine has them (its kernel and its command line's mode).
   const booted = new Replayer(probe).kernel;
   const baseline: Settings = { kernel: booted.profile.name, strict: booted.iommu.strict, rangeBytes: 0 };
+  const same = (a: Settings) =>
+    a.kernel === baseline.kernel && a.strict === baseline.strict && a.rangeBytes === baseline.rangeBytes;
   return {
     kind: "trace",
     name: input.name,
@@ -101,6 +142,9 @@ export function traceSource(input: TraceInput, text: string): Source {
         label,
         settings,
         calls,
+        work,
+        // A what-if's IOVAs are not the trace's to fit the CPUs' order to (as on the command line).
+        keepTraceOrder: !same(settings),
         replay: {
           ...probe,
           kernel: settings.kernel,
@@ -239,6 +283,8 @@ function simulate(
     label,
     settings,
     calls,
+    work: [],
+    keepTraceOrder: false,
     // The sysfs route writes the range after boot; the replay's machine has it from the start.
     replay: {
       machine,
