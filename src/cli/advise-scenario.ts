@@ -7,12 +7,19 @@
  * --duration says otherwise: enough for the rcaches to settle at fio depths.
  */
 
-import { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../replay/advise.ts";
-import { formatBytes } from "../report/table.ts";
-import { runOne } from "../scenario/run.ts";
-import { parseScenarioYaml, type RunSpec } from "../scenario/scenario.ts";
-import { parseDurationMs } from "../stdx/duration.ts";
-import { InputError } from "../stdx/errors.ts";
+import {
+  type AdviceCandidate,
+  candidateOf,
+  candidateRanges,
+  formatBytes,
+  type GroupAdvice,
+  InputError,
+  parseDurationMs,
+  parseScenarioYaml,
+  type RunSpec,
+  recommend,
+  runOne,
+} from "../index.ts";
 import { readText } from "./io.ts";
 import { readTraceCalls } from "./run.ts";
 

@@ -7,18 +7,27 @@
  */
 
 import type { Command } from "commander";
-import type { ProfileName } from "../iova/profile.ts";
-import type { MachineDesc } from "../machine/index.ts";
-import { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../replay/advise.ts";
-import { replayDefaults } from "../replay/defaults.ts";
-import { Replayer, traceMachineOf } from "../replay/replay.ts";
-import { formatBytes, formatTable } from "../report/table.ts";
-import { assert } from "../stdx/assert.ts";
-import { InputError } from "../stdx/errors.ts";
-import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
-import type { TraceFacts } from "../trace/facts.ts";
-import { TraceReader } from "../trace/reader.ts";
-import { Reconstructor } from "../trace/reconstruct.ts";
+import {
+  type AdviceCandidate,
+  assert,
+  candidateOf,
+  candidateRanges,
+  formatBytes,
+  formatTable,
+  type GroupAdvice,
+  InputError,
+  isKernelWorkEvent,
+  type MachineDesc,
+  type ProfileName,
+  Reconstructor,
+  Replayer,
+  recommend,
+  replayDefaults,
+  type TraceEvent,
+  type TraceFacts,
+  TraceReader,
+  traceMachineOf,
+} from "../index.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";

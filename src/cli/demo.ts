@@ -5,13 +5,18 @@
  */
 
 import type { Command } from "commander";
-import { IovaDomain } from "../iova/domain.ts";
-import { getProfile } from "../iova/profile.ts";
-import { maxCachedBytes, rcacheOrdersForBytes } from "../iova/range.ts";
-import { formatBytes, formatPercent, formatTable } from "../report/table.ts";
-import { InputError } from "../stdx/errors.ts";
-import { churn } from "../workload/churn.ts";
-import { runChurn } from "../workload/churn-run.ts";
+import {
+  churn,
+  formatBytes,
+  formatPercent,
+  formatTable,
+  getProfile,
+  InputError,
+  IovaDomain,
+  maxCachedBytes,
+  rcacheOrdersForBytes,
+  runChurn,
+} from "../index.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 

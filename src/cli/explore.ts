@@ -11,11 +11,15 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Command } from "commander";
 import { type ExploreInput, inputScript, type MachineRef } from "../explore/input.ts";
-import { builtinMachine, parseMachine } from "../machine/index.ts";
-import { defaultReplayDevice, traceMachineOf } from "../replay/replay.ts";
-import { parseScenarioYaml } from "../scenario/scenario.ts";
-import { InputError } from "../stdx/errors.ts";
-import { readInputBytes } from "../stdx/node-input.ts";
+import {
+  builtinMachine,
+  defaultReplayDevice,
+  InputError,
+  parseMachine,
+  parseScenarioYaml,
+  traceMachineOf,
+} from "../index.ts";
+import { readInputBytes } from "../node.ts";
 import { explorePageHtml } from "./explore-build.ts";
 import { checkOutput, ensureDir, inputName, readText, runCommand, writeOutput } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";

@@ -31,8 +31,8 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { InputError } from "../stdx/errors.ts";
-import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../stdx/node-input.ts";
+import { InputError } from "../index.ts";
+import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node.ts";
 
 /** Reads a whole text input (`-` is stdin, gzip read decompressed), up to a size limit. */
 export function readText(path: string): string {

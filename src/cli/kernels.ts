@@ -4,8 +4,7 @@
  */
 
 import type { Command } from "commander";
-import { PROFILE_NAMES } from "../iova/profile.ts";
-import { type KernelVersion, kernelVersion } from "../machine/profile.ts";
+import { type KernelVersion, kernelVersion, PROFILE_NAMES } from "../index.ts";
 import { runCommand, writeStdout } from "./io.ts";
 
 /** One printed switch: its text and where its value comes from, if recorded. */

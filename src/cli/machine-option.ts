@@ -5,8 +5,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { BUILTIN_MACHINES, builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
-import { InputError, quote } from "../stdx/errors.ts";
+import { BUILTIN_MACHINES, builtinMachine, InputError, type MachineDesc, parseMachine, quote } from "../index.ts";
 import { readText } from "./io.ts";
 
 export function loadMachineOption(name: string): MachineDesc {

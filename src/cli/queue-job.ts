@@ -5,18 +5,15 @@
  * survive the trip between threads.
  */
 
-import { InputError, quote } from "../stdx/errors.ts";
+import { InputError, quote } from "../index.ts";
 import type { JobData, JobReply } from "./queue.ts";
 
 export default async function runJob(data: JobData): Promise<JobReply> {
   try {
     switch (data?.kind) {
       case "sweep": {
-        const [{ default: runTask }, { sweepLine }] = await Promise.all([
-          import("../scenario/sweep-worker.ts"),
-          import("../scenario/sweep.ts"),
-        ]);
-        return { ok: true, text: sweepLine(data.task, runTask(data.task)) };
+        const { runSweepTask, sweepLine } = await import("../index.ts");
+        return { ok: true, text: sweepLine(data.task, runSweepTask(data.task)) };
       }
       case "replay": {
         const { replayJobText } = await import("./replay.ts");

@@ -24,8 +24,7 @@ import { resolve } from "node:path";
 import { Queue, QueueEvents, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { Piscina } from "piscina";
-import type { SweepTask } from "../scenario/sweep.ts";
-import { InputError, quote } from "../stdx/errors.ts";
+import { InputError, quote, type SweepTask } from "../index.ts";
 import { onInterrupt, writeStdout } from "./io.ts";
 import type { ReplayCliOptions, ReplayJob } from "./replay.ts";
 

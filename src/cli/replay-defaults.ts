@@ -4,11 +4,8 @@
  * machine, kernel and mode).
  */
 
-import { DEFAULTS_WINDOW } from "../replay/defaults.ts";
-import type { TraceEvent } from "../trace/events.ts";
-import { TraceFacts } from "../trace/facts.ts";
-import { readTraceInto } from "../trace/node-source.ts";
-import type { TraceReader } from "../trace/reader.ts";
+import { DEFAULTS_WINDOW, type TraceEvent, TraceFacts, type TraceReader } from "../index.ts";
+import { readTraceInto } from "../node.ts";
 
 /**
  * Reads `trace` into `reader`, holding its first events (up to

@@ -9,18 +9,29 @@
  */
 
 import type { Command } from "commander";
-import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
-import { CAPTURE_HELP } from "../replay/capture.ts";
-import { replayDefaults } from "../replay/defaults.ts";
-import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineOf } from "../replay/replay.ts";
-import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
-import { assert } from "../stdx/assert.ts";
-import { InputError } from "../stdx/errors.ts";
-import { memparse } from "../stdx/kstr.ts";
-import { isKernelWorkEvent, type TraceEvent } from "../trace/events.ts";
-import type { TraceFacts } from "../trace/facts.ts";
-import { TraceReader } from "../trace/reader.ts";
-import { Reconstructor } from "../trace/reconstruct.ts";
+import {
+  assert,
+  builtinMachine,
+  CAPTURE_HELP,
+  devicesTable,
+  dmaDevices,
+  InputError,
+  isKernelWorkEvent,
+  type MachineDesc,
+  memparse,
+  parseMachine,
+  Reconstructor,
+  Replayer,
+  type ReplayResult,
+  replayDefaults,
+  sameKindDevices,
+  summaryJson,
+  type TraceEvent,
+  type TraceFacts,
+  TraceReader,
+  traceLacks,
+  traceMachineOf,
+} from "../index.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";

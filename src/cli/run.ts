@@ -9,18 +9,29 @@
 import { dirname, join, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { builtinMachine } from "../machine/builtins.ts";
-import { defaultReplayDevice, traceMachineOf } from "../replay/replay.ts";
-import { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
-import { writePerfetto } from "../report/perfetto.ts";
-import { svgToPng } from "../report/png.ts";
-import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
-import { type RunResult, runOne } from "../scenario/run.ts";
-import { parseScenarioYaml, type Scenario, seedScenario } from "../scenario/scenario.ts";
-import { parseDurationMs } from "../stdx/duration.ts";
-import { InputError, quote } from "../stdx/errors.ts";
-import { readTraceFile } from "../trace/node-source.ts";
-import { type DmaCall, Reconstructor } from "../trace/reconstruct.ts";
+import {
+  builtinMachine,
+  comparisonTable,
+  type DmaCall,
+  defaultReplayDevice,
+  InputError,
+  makeReport,
+  parseDurationMs,
+  parseScenarioYaml,
+  quote,
+  Reconstructor,
+  type RunResult,
+  renderSvg,
+  reportFigure,
+  reportHtml,
+  reportJson,
+  runOne,
+  type Scenario,
+  seedScenario,
+  traceMachineOf,
+  writePerfetto,
+} from "../index.ts";
+import { readTraceFile, svgToPng } from "../node.ts";
 import { checkOutput, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 

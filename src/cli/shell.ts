@@ -7,9 +7,7 @@
 
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { isProfileName } from "../iova/profile.ts";
-import { BUILTIN_MACHINES, bootMachine, Shell } from "../machine/index.ts";
-import { InputError } from "../stdx/errors.ts";
+import { BUILTIN_MACHINES, bootMachine, InputError, isProfileName, Shell } from "../index.ts";
 import { runCommand } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 

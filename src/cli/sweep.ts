@@ -12,14 +12,21 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Piscina } from "piscina";
-import { renderSvg } from "../report/html.ts";
-import { svgToPng } from "../report/png.ts";
-import { formatTable } from "../report/table.ts";
-import type { RunResult } from "../scenario/run.ts";
-import { parseScenarioYaml } from "../scenario/scenario.ts";
-import { parseOver, planSweep, readSweepLines, type SweepLine, sweepFigure, sweepLine } from "../scenario/sweep.ts";
-import { InputError, quote } from "../stdx/errors.ts";
-import { readInputText } from "../stdx/node-input.ts";
+import {
+  formatTable,
+  InputError,
+  parseOver,
+  parseScenarioYaml,
+  planSweep,
+  quote,
+  type RunResult,
+  readSweepLines,
+  renderSvg,
+  type SweepLine,
+  sweepFigure,
+  sweepLine,
+} from "../index.ts";
+import { readInputText, svgToPng } from "../node.ts";
 import { checkOutput, onInterrupt, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 
 interface SweepOpts {

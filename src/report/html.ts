@@ -5,8 +5,7 @@
  * same figure as one SVG is what the PNG adapter (png.ts) rasterises.
  */
 
-import * as vega from "vega";
-import * as vl from "vega-lite";
+import type * as vl from "vega-lite";
 import type { ScenarioReport } from "./results.ts";
 
 type Spec = Record<string, unknown>;
@@ -77,9 +76,14 @@ export function reportFigure(r: ScenarioReport): Spec {
   };
 }
 
-/** Renders a vega-lite spec to SVG text (headless, deterministic). */
+/**
+ * Renders a vega-lite spec to SVG text (headless, deterministic). Vega is
+ * loaded here, on first use: importing the library (every command of the
+ * command line does) costs a replay no plotting code.
+ */
 export async function renderSvg(spec: Spec): Promise<string> {
-  const compiled = vl.compile(spec as unknown as vl.TopLevelSpec).spec;
+  const [vega, vegaLite] = await Promise.all([import("vega"), import("vega-lite")]);
+  const compiled = vegaLite.compile(spec as unknown as vl.TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: "none" });
   const svg = await view.toSVG();
   view.finalize();

@@ -1,0 +1,9 @@
+/**
+ * The library's Node face: the thin adapters that use Node APIs (reading
+ * trace files and inputs, rendering PNGs), for the command line and other
+ * Node programs. Everything else is in src/index.ts, which also runs in a
+ * browser page.
+ */
+export { svgToPng } from "./report/png.ts";
+export { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "./stdx/node-input.ts";
+export { readTraceFile, readTraceInto } from "./trace/node-source.ts";
