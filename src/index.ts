@@ -59,6 +59,7 @@ export { default as runSweepTask } from "./scenario/sweep-worker.ts";
 export { assert } from "./stdx/assert.ts";
 export { parseDurationMs } from "./stdx/duration.ts";
 export { InputError, quote } from "./stdx/errors.ts";
+export { hex16 } from "./stdx/hex.ts";
 export { memparse } from "./stdx/kstr.ts";
 export { Prng } from "./stdx/prng.ts";
 export {

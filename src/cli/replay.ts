@@ -15,6 +15,7 @@ import {
   CAPTURE_HELP,
   devicesTable,
   dmaDevices,
+  hex16,
   InputError,
   isKernelWorkEvent,
   type MachineDesc,
@@ -81,10 +82,6 @@ function bytes(flag: string, v: string | undefined): number | undefined {
 
 function pct(n: number, d: number): string {
   return d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`;
-}
-
-function hex16(n: number): string {
-  return `0x${n.toString(16).padStart(16, "0")}`;
 }
 
 /** The timer and workqueue events the reader decodes for the replay's flush placement. */

@@ -14,7 +14,7 @@
  */
 
 import type { DmaCall, IovaDomain, Mismatch, ReplayResult } from "../index.ts";
-import { Replayer } from "../index.ts";
+import { hex16, Replayer } from "../index.ts";
 import type { LaneSpec, Settings } from "./source.ts";
 
 /** What an IOVA of the tree is, by the `kind` column of `LaneView.spans`. */
@@ -270,8 +270,6 @@ export class Lane {
     };
   }
 }
-
-const hex16 = (n: number) => `0x${n.toString(16).padStart(16, "0")}`;
 
 function pct(n: number, d: number): string {
   return d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`;

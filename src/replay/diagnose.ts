@@ -5,6 +5,7 @@
  */
 
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
+import { hex16 } from "../stdx/hex.ts";
 import { queuedIn } from "./follow.ts";
 
 /**
@@ -35,10 +36,6 @@ export interface Mismatch {
   state: string;
   /** Where the model held the trace's IOVA. */
   cause: MismatchCause;
-}
-
-export function hex16(n: number): string {
-  return `0x${n.toString(16).padStart(16, "0")}`;
 }
 
 /** Where `cookie`'s model holds `iova`, the trace's IOVA of an allocation on `cpu` the model placed at `modelAddr`, just after it. */

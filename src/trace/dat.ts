@@ -31,6 +31,7 @@
  * a random-access view, never whole).
  */
 
+import { hex16 } from "../stdx/hex.ts";
 import { dmaAttrsText, dmaDirectionName } from "./unparsed.ts";
 
 /** A random-access view of the file. */
@@ -285,10 +286,6 @@ class RecordView {
 
 /** Prints an event's text from its record, as the kernel's TP_printk does. */
 type Formatter = (r: RecordView, syms: Kallsyms) => string;
-
-function hex16(v: bigint): string {
-  return `0x${v.toString(16).padStart(16, "0")}`;
-}
 
 function arrayText(xs: number[]): string {
   return `{${xs.map((x) => `0x${x.toString(16)}`).join(",")}}`;

@@ -17,7 +17,7 @@ import type { TraceLineHead } from "./line.ts";
 const PREFIX = "IOMMU: iova=0x";
 
 /** 16 hex digits at `at` below 2^52 (the first three zero), or -1. */
-function hex16(s: string, at: number): number {
+function parseHex16At(s: string, at: number): number {
   if (s.charCodeAt(at) !== 48 || s.charCodeAt(at + 1) !== 48 || s.charCodeAt(at + 2) !== 48) return -1;
   let n = 0;
   for (let i = at + 3; i < at + 16; i++) {
@@ -46,13 +46,13 @@ function dec(s: string, at: number, end: number): number {
 export function fastIommuEvent(line: number, head: TraceLineHead): IommuMapEvent | IommuUnmapEvent | null {
   const b = head.body;
   if (b.length < 62 || !b.startsWith(PREFIX)) return null;
-  const iova = hex16(b, 14);
+  const iova = parseHex16At(b, 14);
   if (iova < 0 || !b.startsWith(" - 0x", 30)) return null;
-  const end = hex16(b, 35);
+  const end = parseHex16At(b, 35);
   if (end < 0) return null;
   if (head.event === "map") {
     if (!b.startsWith(" paddr=0x", 51)) return null;
-    const paddr = hex16(b, 60);
+    const paddr = parseHex16At(b, 60);
     if (paddr < 0 || !b.startsWith(" size=", 76)) return null;
     const size = dec(b, 82, b.length);
     if (size < 0 || end !== iova + size) return null;

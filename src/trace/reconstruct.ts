@@ -27,6 +27,7 @@
  */
 
 import { assert } from "../stdx/assert.ts";
+import { hex16 } from "../stdx/hex.ts";
 import { PfnMap } from "../stdx/pfnmap.ts";
 import type {
   DmaAllocEvent,
@@ -285,10 +286,6 @@ function inInterrupt(flags: string): boolean {
   const c = flags.charCodeAt(2);
   // h H s S z Z (S is not printed today, kept for symmetry).
   return c === 104 || c === 72 || c === 115 || c === 83 || c === 122 || c === 90;
-}
-
-function hex16(n: number): string {
-  return `0x${n.toString(16).padStart(16, "0")}`;
 }
 
 export class Reconstructor {
