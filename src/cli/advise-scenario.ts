@@ -7,19 +7,9 @@
  * --duration says otherwise: enough for the rcaches to settle at fio depths.
  */
 
-import {
-  type AdviceCandidate,
-  candidateOf,
-  candidateRanges,
-  formatBytes,
-  type GroupAdvice,
-  InputError,
-  parseDurationMs,
-  parseScenarioYaml,
-  type RunSpec,
-  recommend,
-  runOne,
-} from "../index.ts";
+import { InputError, parseDurationMs } from "../face/allocator.ts";
+import { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../face/kernel.ts";
+import { formatBytes, parseScenarioYaml, type RunSpec, runOne } from "../face/simulation.ts";
 import { readText } from "./io.ts";
 import { readTraceCalls } from "./run.ts";
 

@@ -7,18 +7,14 @@
  */
 
 import type { Command } from "commander";
+import { assert, InputError, type ProfileName } from "../face/allocator.ts";
 import {
   type AdviceCandidate,
-  assert,
   candidateOf,
   candidateRanges,
-  formatBytes,
-  formatTable,
   type GroupAdvice,
-  InputError,
   isKernelWorkEvent,
   type MachineDesc,
-  type ProfileName,
   Reconstructor,
   Replayer,
   recommend,
@@ -27,7 +23,8 @@ import {
   type TraceFacts,
   TraceReader,
   traceMachineOf,
-} from "../index.ts";
+} from "../face/kernel.ts";
+import { formatBytes, formatTable } from "../face/simulation.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";

@@ -5,7 +5,7 @@
  */
 
 import type { Command } from "commander";
-import { COLLECT_SCRIPT } from "../index.ts";
+import { COLLECT_SCRIPT } from "../face/kernel.ts";
 import { runCommand, writeOutput, writeStdout } from "./io.ts";
 
 export function registerCollect(program: Command): void {

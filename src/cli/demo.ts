@@ -5,18 +5,8 @@
  */
 
 import type { Command } from "commander";
-import {
-  churn,
-  formatBytes,
-  formatPercent,
-  formatTable,
-  getProfile,
-  InputError,
-  IovaDomain,
-  maxCachedBytes,
-  rcacheOrdersForBytes,
-  runChurn,
-} from "../index.ts";
+import { getProfile, InputError, IovaDomain, maxCachedBytes, rcacheOrdersForBytes } from "../face/allocator.ts";
+import { churn, formatBytes, formatPercent, formatTable, runChurn } from "../face/simulation.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 

@@ -11,14 +11,9 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Command } from "commander";
 import { type ExploreInput, inputScript, type MachineRef } from "../explore/input.ts";
-import {
-  builtinMachine,
-  defaultReplayDevice,
-  InputError,
-  parseMachine,
-  parseScenarioYaml,
-  traceMachineOf,
-} from "../index.ts";
+import { InputError } from "../face/allocator.ts";
+import { builtinMachine, defaultReplayDevice, parseMachine, traceMachineOf } from "../face/kernel.ts";
+import { parseScenarioYaml } from "../face/simulation.ts";
 import { readInputBytes } from "../node.ts";
 import { explorePageHtml } from "./explore-build.ts";
 import { checkOutput, ensureDir, inputName, readText, runCommand, writeOutput } from "./io.ts";

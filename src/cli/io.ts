@@ -31,7 +31,7 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { InputError } from "../index.ts";
+import { InputError } from "../face/allocator.ts";
 import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node.ts";
 
 /** Reads a whole text input (`-` is stdin, gzip read decompressed), up to a size limit. */

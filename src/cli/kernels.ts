@@ -4,7 +4,8 @@
  */
 
 import type { Command } from "commander";
-import { type KernelVersion, kernelVersion, PROFILE_NAMES } from "../index.ts";
+import { PROFILE_NAMES } from "../face/allocator.ts";
+import { type KernelVersion, kernelVersion } from "../face/kernel.ts";
 import { runCommand, writeStdout } from "./io.ts";
 
 /** One printed switch: its text and where its value comes from, if recorded. */

@@ -5,7 +5,8 @@
  */
 
 import { existsSync } from "node:fs";
-import { BUILTIN_MACHINES, builtinMachine, InputError, type MachineDesc, parseMachine, quote } from "../index.ts";
+import { InputError, quote } from "../face/allocator.ts";
+import { BUILTIN_MACHINES, builtinMachine, type MachineDesc, parseMachine } from "../face/kernel.ts";
 import { readText } from "./io.ts";
 
 export function loadMachineOption(name: string): MachineDesc {

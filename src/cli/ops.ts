@@ -1,7 +1,7 @@
 /** `iovalab ops FILE`: runs an `.iovaops` script and prints exactly its output. */
 
 import type { Command } from "commander";
-import { InputError, isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../index.ts";
+import { InputError, isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../face/allocator.ts";
 import { checkOutput, readChunks, runCommand, writeOutput, writeStdout } from "./io.ts";
 
 export function parseKernelOption(value: string | undefined): ProfileName | undefined {

@@ -5,14 +5,14 @@
  * survive the trip between threads.
  */
 
-import { InputError, quote } from "../index.ts";
+import { InputError, quote } from "../face/allocator.ts";
 import type { JobData, JobReply } from "./queue.ts";
 
 export default async function runJob(data: JobData): Promise<JobReply> {
   try {
     switch (data?.kind) {
       case "sweep": {
-        const { runSweepTask, sweepLine } = await import("../index.ts");
+        const { runSweepTask, sweepLine } = await import("../face/simulation.ts");
         return { ok: true, text: sweepLine(data.task, runSweepTask(data.task)) };
       }
       case "replay": {

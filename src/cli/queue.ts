@@ -24,7 +24,8 @@ import { resolve } from "node:path";
 import { Queue, QueueEvents, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { Piscina } from "piscina";
-import { InputError, quote, type SweepTask } from "../index.ts";
+import { InputError, quote } from "../face/allocator.ts";
+import type { SweepTask } from "../face/simulation.ts";
 import { onInterrupt, writeStdout } from "./io.ts";
 import type { ReplayCliOptions, ReplayJob } from "./replay.ts";
 

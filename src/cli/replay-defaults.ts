@@ -4,7 +4,7 @@
  * machine, kernel and mode).
  */
 
-import { DEFAULTS_WINDOW, type TraceEvent, TraceFacts, type TraceReader } from "../index.ts";
+import { DEFAULTS_WINDOW, type TraceEvent, TraceFacts, type TraceReader } from "../face/kernel.ts";
 import { readTraceInto } from "../node.ts";
 
 /**

@@ -9,17 +9,14 @@
  */
 
 import type { Command } from "commander";
+import { assert, hex16, InputError, memparse } from "../face/allocator.ts";
 import {
-  assert,
   builtinMachine,
   CAPTURE_HELP,
   devicesTable,
   dmaDevices,
-  hex16,
-  InputError,
   isKernelWorkEvent,
   type MachineDesc,
-  memparse,
   parseMachine,
   Reconstructor,
   Replayer,
@@ -32,7 +29,7 @@ import {
   TraceReader,
   traceLacks,
   traceMachineOf,
-} from "../index.ts";
+} from "../face/kernel.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";

@@ -9,17 +9,12 @@
 import { dirname, join, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
+import { InputError, parseDurationMs, quote } from "../face/allocator.ts";
+import { builtinMachine, type DmaCall, defaultReplayDevice, Reconstructor, traceMachineOf } from "../face/kernel.ts";
 import {
-  builtinMachine,
   comparisonTable,
-  type DmaCall,
-  defaultReplayDevice,
-  InputError,
   makeReport,
-  parseDurationMs,
   parseScenarioYaml,
-  quote,
-  Reconstructor,
   type RunResult,
   renderSvg,
   reportFigure,
@@ -28,9 +23,8 @@ import {
   runOne,
   type Scenario,
   seedScenario,
-  traceMachineOf,
   writePerfetto,
-} from "../index.ts";
+} from "../face/simulation.ts";
 import { readTraceFile, svgToPng } from "../node.ts";
 import { checkOutput, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";

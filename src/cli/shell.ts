@@ -7,7 +7,8 @@
 
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { BUILTIN_MACHINES, bootMachine, InputError, isProfileName, Shell } from "../index.ts";
+import { InputError, isProfileName } from "../face/allocator.ts";
+import { BUILTIN_MACHINES, bootMachine, Shell } from "../face/kernel.ts";
 import { runCommand } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 

@@ -12,20 +12,19 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Piscina } from "piscina";
+import { InputError, quote } from "../face/allocator.ts";
 import {
   formatTable,
-  InputError,
   parseOver,
   parseScenarioYaml,
   planSweep,
-  quote,
   type RunResult,
   readSweepLines,
   renderSvg,
   type SweepLine,
   sweepFigure,
   sweepLine,
-} from "../index.ts";
+} from "../face/simulation.ts";
 import { readInputText, svgToPng } from "../node.ts";
 import { checkOutput, onInterrupt, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 

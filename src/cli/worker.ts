@@ -6,7 +6,7 @@
 
 import { availableParallelism } from "node:os";
 import type { Command } from "commander";
-import { InputError, quote } from "../index.ts";
+import { InputError, quote } from "../face/allocator.ts";
 import { runCommand } from "./io.ts";
 
 interface WorkerOpts {

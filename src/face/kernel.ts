@@ -1,0 +1,35 @@
+/**
+ * The kernel's face: machines and their boot, the DMA API, sysfs, the
+ * driver core, kernel traces and their replay.
+ * One part of the library's face (src/index.ts is all of them): a command
+ * imports only the part it needs, so it loads only that much of the model.
+ */
+
+export { COLLECT_SCRIPT } from "../machine/collect-script.ts";
+export { importSnapshot, parseSnapshot } from "../machine/import.ts";
+export * from "../machine/index.ts";
+export { type KernelVersion, kernelVersion } from "../machine/profile.ts";
+export { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../replay/advise.ts";
+export { CAPTURE_HELP } from "../replay/capture.ts";
+export { DEFAULTS_WINDOW, replayDefaults } from "../replay/defaults.ts";
+export {
+  defaultReplayDevice,
+  dmaDevices,
+  type Mismatch,
+  Replayer,
+  type ReplayOptions,
+  type ReplayResult,
+  sameKindDevices,
+  traceMachineOf,
+} from "../replay/replay.ts";
+export { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
+export {
+  type DmaCall,
+  isKernelWorkEvent,
+  type KernelWorkEvent,
+  Reconstructor,
+  readTraceText,
+  type TraceEvent,
+  TraceFacts,
+  TraceReader,
+} from "../trace/index.ts";
