@@ -5,11 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { iovalab } from "./helpers/iovalab.ts";
+import { sharedSkip } from "./helpers/quick.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const SHARED = join(ROOT, "../shared");
@@ -154,9 +155,7 @@ test("advise: a trace with no DMA map events exits 2 and says so", () => {
 
 const full = [join(SHARED, "kernel/trace-strict-4k.txt.gz"), join(SHARED, "kernel/trace-lazy-mixed.txt.gz")];
 for (const f of full) {
-  test(
-    `advise the full public trace ${f.slice(SHARED.length + 1)}`,
-    { skip: !existsSync(f) && "no public traces" },
-    () => check(advise(f), false),
+  test(`advise the full public trace ${f.slice(SHARED.length + 1)}`, { skip: sharedSkip(f) }, () =>
+    check(advise(f), false),
   );
 }

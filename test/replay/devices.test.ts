@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
@@ -15,6 +15,7 @@ import { traceMachineOf } from "../../src/replay/replay.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { type DmaCall, Reconstructor } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { sharedSkip } from "../helpers/quick.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
 const FULL = new URL("../../../shared/kernel-more/trace-6.12-two-nvme-strict.txt.gz", import.meta.url).pathname;
@@ -89,7 +90,7 @@ test("a 6.1 trace without dma:* events on a two-NVMe machine: the devices cannot
   assert.equal(j.total.exact, j.total.allocations);
 });
 
-const skip = existsSync(FULL) ? false : `${FULL} is absent: the full traces live in ../shared beside the repository`;
+const skip = sharedSkip(FULL);
 test("full two-NVMe trace, with and without --machine: both devices' IOVAs all exact", { skip }, () => {
   for (const args of [["--machine", "qemu-q35-two-nvme"], []]) {
     const out = iovalab(["replay", FULL, ...args, "--json"]);

@@ -18,6 +18,7 @@ import { Prng } from "../../src/stdx/prng.ts";
 import type { DmaCall } from "../../src/trace/reconstruct.ts";
 import { dmaCall } from "../helpers/dma-call.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { quickSkip } from "../helpers/quick.ts";
 import { requiredFlushes } from "./trace-oracle.ts";
 
 const MACHINE = builtinMachine("qemu-q35-nvme");
@@ -87,7 +88,9 @@ function replay(calls: DmaCall[], inferFlushes: boolean, unseenFlushes = false, 
 }
 
 for (const seed of [7, 2]) {
-  test(`flushes placed from the trace reproduce a run whose timers ran late on random CPUs (seed ${seed})`, () => {
+  test(`flushes placed from the trace reproduce a run whose timers ran late on random CPUs (seed ${seed})`, {
+    skip: seed === 2 ? quickSkip("a second seed's 6,000-call run") : false,
+  }, () => {
     const lateness: number[] = [];
     const calls = recordedRun(seed, 6000, lateness);
     const allocations = calls.filter((c) => c.kind === "map").length;

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import type { ProfileName } from "../../src/iova/profile.ts";
@@ -18,6 +18,7 @@ import { readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { sharedSkip } from "../helpers/quick.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
 const SHARED = new URL("../../../shared/kernel-more/", import.meta.url).pathname;
@@ -144,7 +145,7 @@ test("replay --json of a lazy trace without timer events warns what that costs; 
 
 for (const file of ["trace-6.1-midlife-lazy.txt.gz", "trace-6.12-midlife-lazy.txt.gz"]) {
   const path = SHARED + file;
-  const skip = existsSync(path) ? false : `${path} is absent: the full traces live in ../shared beside the repository`;
+  const skip = sharedSkip(path);
   test(`full ${file}: starts mid-life; the learning phase covers at most 10% of its allocations`, {
     skip,
   }, async () => {

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import type { ProfileName } from "../../src/iova/profile.ts";
@@ -19,6 +19,7 @@ import { isKernelWorkEvent } from "../../src/trace/events.ts";
 import { readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
+import { sharedSkip } from "../helpers/quick.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
 const SHARED = new URL("../../../shared/kernel-timers/", import.meta.url).pathname;
@@ -142,7 +143,7 @@ const FULL: { file: string; kernel: ProfileName }[] = [
 
 for (const x of FULL) {
   const path = SHARED + x.file;
-  const skip = existsSync(path) ? false : `${path} is absent: the full traces live in ../shared beside the repository`;
+  const skip = sharedSkip(path);
   test(`full ${x.file}: at least 99% of allocations and of map events exact`, { skip }, async () => {
     const { r } = await replayFile(path, x.kernel);
     assert.equal(r.flushSource, "timer-events");
@@ -161,7 +162,7 @@ for (const x of FULL) {
 }
 
 const FULL612 = SHARED + "trace-6.12-lazy-timers.txt.gz";
-const skip612 = existsSync(FULL612) ? false : `${FULL612} is absent`;
+const skip612 = sharedSkip(FULL612);
 
 test("6.12 line 38462: another CPU's unmap inside a flush frees its own queue first", { skip: skip612 }, async () => {
   // Line 38453: CPU 0's flush begins; CPU 1 unmaps at 38455 (+220 us) before CPU 0's loop reaches CPU 1's queue,

@@ -23,6 +23,7 @@ import { nodeDecompress, readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText, TraceReader } from "../../src/trace/reader.ts";
 import { reconstruct } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { quickSkip } from "../helpers/quick.ts";
 import { type DatTestRecord, payload, writeTraceDat } from "../helpers/trace-dat.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
@@ -523,7 +524,7 @@ const FULL: FullFile[] = [
 const haveShared = existsSync(`${SHARED}kernel-more/README.md`) && existsSync(`${SHARED}kernel-timers/README.md`);
 
 test("full tool outputs and traces of ../shared: 0 malformed lines, the READMEs' counts", {
-  skip: !haveShared && `${SHARED} is not present`,
+  skip: haveShared ? quickSkip("the full files of ../shared") : `${SHARED} is not present`,
 }, async () => {
   for (const f of FULL) {
     const reader = await readTraceFile(`${SHARED}${f.path}`, () => {}, { strictInput: true });
@@ -537,7 +538,7 @@ test("full tool outputs and traces of ../shared: 0 malformed lines, the READMEs'
 });
 
 test("trace-6.1-midlife-lazy.dat decodes to the very events of its trace-cmd report -l", {
-  skip: !haveShared && `${SHARED} is not present`,
+  skip: haveShared ? quickSkip("the full files of ../shared") : `${SHARED} is not present`,
 }, async () => {
   const fromDat: TraceEvent[] = [];
   const fromText: TraceEvent[] = [];
