@@ -422,17 +422,21 @@ async function replayTrace(
     for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
     notes.push(...d.notes);
     machineName = d.machine.name;
-    const r = new Replayer({
+    // What every replay of this trace shares; each differs in device, mode, range or kernel.
+    const common = {
       machine: d.machine,
       kernel: d.kernel,
       cpus: positiveInt("--cpus", opts.cpus),
-      device: d.device,
       strict: opts.strict ? true : opts.lazy ? false : d.captured,
       rangeBytes: bytes("--range", opts.range),
       inferFlushes: opts.inferFlushes,
       flushHistories: positiveInt("--flush-histories", opts.flushHistories),
       unseenFlushes: opts.unseenFlushes,
       resync: opts.resync,
+    };
+    const r = new Replayer({
+      ...common,
+      device: d.device,
       emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
     });
     replayer = r;
@@ -442,36 +446,19 @@ async function replayTrace(
       opts.device === undefined && !opts.emitIovas
         ? dmaDevices(d.machine)
             .filter((x) => x !== d.device)
-            .map(
-              (x) =>
-                new Replayer({
-                  machine: d.machine,
-                  kernel: d.kernel,
-                  cpus: positiveInt("--cpus", opts.cpus),
-                  device: x,
-                  strict: opts.strict ? true : opts.lazy ? false : d.captured,
-                  rangeBytes: bytes("--range", opts.range),
-                  inferFlushes: opts.inferFlushes,
-                  flushHistories: positiveInt("--flush-histories", opts.flushHistories),
-                  unseenFlushes: opts.unseenFlushes,
-                  resync: opts.resync,
-                }),
-            )
+            .map((x) => new Replayer({ ...common, device: x }))
         : [];
     // A what-if (another range, mode or kernel) also replays the baseline,
     // the trace as captured, on the same calls.
     let base: Replayer | null = null;
     if (!opts.emitIovas && (opts.range !== undefined || opts.strict || opts.lazy || capturedKernel !== undefined)) {
+      // The trace as captured: its kernel and mode, the default range.
       base = new Replayer({
-        machine: d.machine,
-        kernel: capturedKernel ?? d.kernel,
-        cpus: positiveInt("--cpus", opts.cpus),
+        ...common,
         device: d.device,
+        kernel: capturedKernel ?? d.kernel,
         strict: d.captured,
-        inferFlushes: opts.inferFlushes,
-        flushHistories: positiveInt("--flush-histories", opts.flushHistories),
-        unseenFlushes: opts.unseenFlushes,
-        resync: opts.resync,
+        rangeBytes: undefined,
       });
       if (
         opts.range === undefined &&
