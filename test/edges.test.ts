@@ -278,7 +278,7 @@ test("the command line: --version, required options marked, a closed stdout ends
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
   assert.equal(iovalab(["--version"]).stdout, `${pkg.version}\n`);
   assert.match(iovalab(["sweep", "--help"]).stdout, /--over <key=v1,v2,\.\.\.>[\s\S]*\(required\)/);
-  const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
+  const main = new URL("../bin/iovalab.js", import.meta.url).pathname;
   const fixture = new URL("fixtures/conformance/mainline/network-io-mix.iovaops.gz", import.meta.url).pathname;
   const piped = spawnSync("bash", ["-c", `'${process.execPath}' '${main}' ops '${fixture}' | head -1`], {
     encoding: "utf8",
@@ -301,7 +301,7 @@ test("the command line: --version, required options marked, a closed stdout ends
 });
 
 test("shell on a terminal: a banner, a prompt, help and exit", { skip: !existsSync("/usr/bin/script") }, () => {
-  const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
+  const main = new URL("../bin/iovalab.js", import.meta.url).pathname;
   const r = spawnSync("script", ["-qec", `'${process.execPath}' '${main}' shell`, "/dev/null"], {
     input: "help\ndma-info 0000:00:01.0\nexit 3\n",
     encoding: "utf8",

@@ -38,7 +38,7 @@ const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ROOT = join(import.meta.dirname, "..");
 const TRACES = join(import.meta.dirname, "fixtures", "traces");
 const SHOTS = join(ROOT, "out", "explore-test");
-const MAIN = join(ROOT, "src", "cli", "main.ts");
+const MAIN = join(ROOT, "bin", "iovalab.js");
 const TIMERS = "linux-6.12-lazy-timers-head8000.txt.gz";
 
 if (!HAVE_CHROMIUM && process.env.CI === "true") {

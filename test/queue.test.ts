@@ -20,7 +20,7 @@ import { assertInputError } from "./helpers/input-error.ts";
 import { iovalab } from "./helpers/iovalab.ts";
 import { quickSkip } from "./helpers/quick.ts";
 
-const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../bin/iovalab.js", import.meta.url).pathname;
 const TRACES = new URL("fixtures/traces/", import.meta.url).pathname;
 const HAVE_REDIS = spawnSync("redis-server", ["--version"]).status === 0;
 const IN_CI = (process.env.CI ?? "") !== "" && process.env.CI !== "false" && process.env.CI !== "0";

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const MAIN = join(ROOT, "src/cli/main.ts");
+const MAIN = join(ROOT, "bin/iovalab.js");
 
 interface Example {
   line: number;

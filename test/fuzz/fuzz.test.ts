@@ -27,7 +27,7 @@ describe("fuzz", { concurrency: true, skip: quickSkip("fuzzing in workers and pr
 
 // ---- the command line, as processes ----
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../bin/iovalab.js", import.meta.url).pathname;
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 const SAMPLES = new URL("../../samples/", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "iovalab-fuzz-"));

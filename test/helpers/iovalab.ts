@@ -1,8 +1,8 @@
-/** Test helper: runs the `iovalab` command (src/cli/main.ts) as a person would, and returns what it printed. */
+/** Test helper: runs the `iovalab` command (bin/iovalab.js, with its compile cache) as a person would, and returns what it printed. */
 
 import { spawnSync } from "node:child_process";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../bin/iovalab.js", import.meta.url).pathname;
 
 export function iovalab(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [MAIN, ...args], { input, encoding: "utf8", maxBuffer: 1 << 28 });

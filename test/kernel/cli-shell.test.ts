@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../bin/iovalab.js", import.meta.url).pathname;
 
 function shell(args: string[], input: string) {
   return spawnSync(process.execPath, [MAIN, "shell", ...args], { input, encoding: "utf8" });

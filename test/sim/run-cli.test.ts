@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { quickSkip } from "../helpers/quick.ts";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../bin/iovalab.js", import.meta.url).pathname;
 
 function iovalab(args: string[]) {
   return spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
