@@ -17,6 +17,8 @@
  *    decompression alone (bench/replay.ts).
  * 6. Replay speed, the model side (bench/replay-model.ts): reconstruction and
  *    replay of real traces as lines per second against decompression.
+ * 7. The explorer in chromium (bench/explore.ts): frames per second while
+ *    playing a real lazy trace, and a step back.
  *
  * `--quick` runs each vector once. Results go to stdout; bench/RESULTS.md
  * records them with the machine and the date.
@@ -33,6 +35,7 @@ import { bootMachine } from "../src/machine/index.ts";
 import { runOne } from "../src/scenario/run.ts";
 import { seedScenario } from "../src/scenario/scenario.ts";
 import { compile, execute } from "./compile.ts";
+import { benchExplore } from "./explore.ts";
 import { benchReplay } from "./replay.ts";
 import { benchReplayModel } from "./replay-model.ts";
 
@@ -219,3 +222,6 @@ if (!existsSync(PERF)) {
 await benchReplay(ROOT, RUNS, say);
 // Replay speed, the model side: reconstruction and replay against decompression (bench/replay-model.ts).
 await benchReplayModel(ROOT, RUNS, say);
+// The explorer in chromium: frames per second while playing, a step back (bench/explore.ts).
+say("\n## explorer (chromium, wall clock)\n");
+for (const l of await benchExplore()) say(l);
