@@ -15,13 +15,24 @@ import { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
 import { writePerfetto } from "../report/perfetto.ts";
 import { svgToPng } from "../report/png.ts";
 import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
-import { type RunResult, runOne } from "../scenario/run.ts";
+import {
+  defaultFioJob,
+  hasRunSettings,
+  overrideRuns,
+  parseMode,
+  parseRangeVia,
+  type RunSettings,
+} from "../scenario/overrides.ts";
+import { machineOf, type RunResult, runOne } from "../scenario/run.ts";
 import { parseScenarioYaml, type Scenario, seedScenario } from "../scenario/scenario.ts";
+import { reportSetup } from "../scenario/storage.ts";
 import { parseDurationMs } from "../stdx/duration.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import { memparse } from "../stdx/kstr.ts";
 import { readTraceFile } from "../trace/node-source.ts";
 import { type DmaCall, Reconstructor } from "../trace/reconstruct.ts";
 import { checkOutput, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
+import { loadMachineOption, resolveScenarioMachine } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
 
 interface RunOpts {
@@ -37,6 +48,11 @@ interface RunOpts {
   perfettoRun?: string;
   checkEvery?: string;
   progress: boolean;
+  machine?: string;
+  fio?: string;
+  mode?: string;
+  range?: string;
+  rangeVia?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -57,6 +73,14 @@ export function registerRun(program: Command): void {
       "--fast-forward",
       "age the warm-up on the kernel model alone, at allocator speed (an approximation: see docs/cost-model.md)",
     )
+    .option("--machine <name|file>", "the machine: a built-in name or a description file (overrides the scenario's)")
+    .option("--fio <jobfile>", "the fio job file (overrides the scenario's); filename= picks the disks")
+    .option("--mode <mode>", "strict, lazy or passthrough (sets every run's)")
+    .option(
+      "--range <bytes>",
+      "the rcache range in bytes, 131072 or 512K (sets every run's; via the kernel command line)",
+    )
+    .option("--range-via <way>", "how --range is set: cmdline (iommu.max_opt_dma_size=), sysfs or driver")
     .option("--runs <names>", "only these runs, comma-separated")
     .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
     .option("--perfetto-run <name>", "the run to trace (default: the first)")
@@ -64,14 +88,23 @@ export function registerRun(program: Command): void {
     .option("--no-progress", "no progress output on stderr")
     .action((file: string | undefined, opts: RunOpts) =>
       runCommand(async () => {
-        const s = file === undefined ? seedScenario() : parseScenarioYaml(readText(file), file);
+        const settings = runSettings(opts);
+        const setting = hasRunSettings(settings) || opts.machine !== undefined || opts.fio !== undefined;
+        // No file and no setting: the main job, the built-in seed scenario.
+        const s =
+          file !== undefined
+            ? resolveScenarioMachine(parseScenarioYaml(readText(file), file), file)
+            : setting
+              ? oneRunScenario(opts)
+              : seedScenario();
+        applySettingOverrides(s, opts, settings);
         applyCliOverrides(s, opts);
         // Directories first: a bad path fails before minutes of simulation, not after.
         const outSet = prepareOutputSet(opts.out);
         if (opts.perfetto !== undefined) checkOutput(opts.perfetto);
         const traceCalls = await readTraceCalls(s, file);
         const runs = await runScenario(s, opts, traceCalls);
-        const report = makeReport(s, runs);
+        const report = makeReport({ ...s, ...reportSetup(s, machineOf(s)) }, runs);
         const json = reportJson(report);
         const table = comparisonTable(report);
         const figure = reportFigure(report);
@@ -97,6 +130,46 @@ function nonNegative(name: string, v: string, integer: boolean): number {
     throw new InputError(`${name}: expected a non-negative ${integer ? "integer" : "number"}, found ${quote(v)}`);
   }
   return n;
+}
+
+function runSettings(o: RunOpts): RunSettings {
+  const out: RunSettings = {};
+  if (o.mode !== undefined) out.mode = parseMode("--mode", o.mode);
+  if (o.range !== undefined) {
+    const n = memparse(o.range.trim());
+    if (n === null || n <= 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new InputError(`--range: expected bytes such as 131072 or 512K, found ${quote(o.range)}`);
+    }
+    out.range = Number(n);
+  }
+  if (o.rangeVia !== undefined) out.rangeVia = parseRangeVia("--range-via", o.rangeVia);
+  return out;
+}
+
+/** `iovalab run` with setting flags and no scenario: one run of those settings on the seed's set-up. */
+function oneRunScenario(o: RunOpts): Scenario {
+  const s = seedScenario();
+  s.name = "run";
+  s.runs = [{ name: "default-strict", mode: "strict", range: "default", bytes: null }];
+  if (o.machine !== undefined) {
+    setMachine(s, o.machine);
+    // The seed's job names the seed's 128 CPUs: another machine gets it on its own CPUs.
+    if (s.machine !== "hisi-sas-128") s.fio = defaultFioJob(machineOf(s).cpus);
+  }
+  return s;
+}
+
+function setMachine(s: Scenario, name: string): void {
+  const desc = loadMachineOption(name);
+  s.machine = builtinMachine(name) === null ? name : desc.name;
+  s.machineDesc = builtinMachine(name) === null ? desc : null;
+}
+
+/** The flags that set the machine, the job and the runs' settings, over any scenario. */
+function applySettingOverrides(s: Scenario, o: RunOpts, settings: RunSettings): void {
+  if (o.machine !== undefined) setMachine(s, o.machine);
+  if (o.fio !== undefined) s.fio = readText(o.fio);
+  if (hasRunSettings(settings)) s.runs = overrideRuns(s.runs, settings);
 }
 
 function applyCliOverrides(s: Scenario, o: RunOpts): void {
@@ -131,8 +204,7 @@ function applyCliOverrides(s: Scenario, o: RunOpts): void {
 export async function readTraceCalls(s: Scenario, scenarioFile: string | undefined): Promise<DmaCall[] | undefined> {
   const w = s.workload;
   if (w.kind !== "trace") return undefined;
-  const machine = builtinMachine(s.machine);
-  if (machine === null) throw new InputError(`machine: expected a built-in machine, found ${quote(s.machine)}`);
+  const machine = machineOf(s);
   const device = w.device ?? defaultReplayDevice(machine);
   const path = scenarioFile === undefined ? w.file : resolve(dirname(scenarioFile), w.file);
   const tm = traceMachineOf(machine, device);

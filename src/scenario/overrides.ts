@@ -70,3 +70,24 @@ export function parseRangeVia(where: string, v: string): RangeVia {
   }
   return v as RangeVia;
 }
+
+/**
+ * The seed's fio job on a machine of `cpus` CPUs (4 KiB sequential reads
+ * at iodepth 128, one thread per CPU, each on its own CPU), the job a run
+ * with `--machine` and no `--fio` drives; the disks are taken in turn.
+ */
+export function defaultFioJob(cpus: number): string {
+  return `; The seed's job on every CPU of the machine: one thread per CPU, thread i on CPU i.
+[global]
+rw=read
+bs=4k
+iodepth=128
+direct=1
+ioengine=libaio
+cpus_allowed=0-${cpus - 1}
+time_based
+runtime=3600
+[seq-read]
+numjobs=${cpus}
+`;
+}

@@ -460,11 +460,15 @@ function traceDevice(k: Kernel, w: TraceWorkload) {
   return dev;
 }
 
-/** The machine's first network controller (PCI class 0x02), bound and behind a DMA domain. */
+/** The machine's first network controller (PCI class 0x02), bound (behind a DMA domain, or identity in passthrough). */
 function nicDevice(k: Kernel) {
   const desc = k.machine.devices.find((d) => d.class >>> 16 === 0x02);
   const dev = desc === undefined ? undefined : k.device(desc.bdf);
-  if (dev === undefined || !dev.bound || k.dma.cookieOf(dev) === null) {
+  if (
+    dev === undefined ||
+    !dev.bound ||
+    (k.dma.cookieOf(dev) === null && k.groupOf(dev)?.defaultDomain?.type !== "identity")
+  ) {
     throw new InputError(
       `machine ${k.machine.name}: expected a bound network device using dma-iommu for a network workload, found ${desc === undefined ? "none" : `${desc.bdf} without one`}`,
     );

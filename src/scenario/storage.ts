@@ -22,6 +22,7 @@ import type { QueueLimits as ProbeLimits } from "../driver/drivers.ts";
 import type { Device } from "../iommu/device.ts";
 import { queueLimits } from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
+import type { MachineDesc } from "../machine/schema.ts";
 import type { DiskParams } from "../sim/device.ts";
 import { HISI_SAS_V3_LIMITS, NVME_QEMU_LIMITS, type QueueLimits } from "../workload/block.ts";
 import type { Scenario } from "./scenario.ts";
@@ -97,15 +98,7 @@ export function storageControllers(k: Kernel, s: Scenario): StorageController[] 
         probe,
       });
     } else {
-      const nv = desc.nvme ?? {
-        mdts: 7,
-        ioQueues: 64,
-        queueDepth: 1024,
-        iopsMax: 700_000,
-        bandwidthBytesPerSec: 3.5e9,
-        latencyNs: 80_000,
-        linkBytesPerSec: 3.938e9,
-      };
+      const nv = desc.nvme ?? NVME_DEFAULTS;
       const cpus = k.cpus;
       const queues = Math.min(cpus, nv.ioQueues);
       const tags = nv.queueDepth - 1;
@@ -145,3 +138,40 @@ function diskLetters(i: number): string {
   }
   return s;
 }
+
+/**
+ * The set-up the report's ceilings read (`hba`, `disks`), for a machine
+ * whose storage is NVMe: its controllers' links summed, their count and
+ * media figures, from the description (the scenario's own `hba` and
+ * `disks` describe a SAS HBA and stay as they are otherwise).
+ */
+export function reportSetup(s: Scenario, machine: MachineDesc): Pick<Scenario, "hba" | "disks"> {
+  const nvme = machine.devices.filter((d) => d.class === 0x010802 && machine.drivers.some((x) => x.model === "nvme"));
+  const sas = machine.drivers.some((x) => x.model === "hisi_sas_v3_hw");
+  if (sas || nvme.length === 0 || s.workload.kind !== "fio") return { hba: s.hba, disks: s.disks };
+  const nv = nvme.map((d) => d.nvme ?? NVME_DEFAULTS);
+  return {
+    hba: {
+      canQueue: nv.reduce((n, x) => n + (x.queueDepth - 1) * Math.min(machine.cpus, x.ioQueues), 0),
+      linkBytesPerSec: nv.reduce((n, x) => n + x.linkBytesPerSec, 0),
+    },
+    disks: {
+      count: nv.length,
+      iopsMax: nv[0].iopsMax,
+      bandwidthBytesPerSec: nv[0].bandwidthBytesPerSec,
+      latencyNs: nv[0].latencyNs,
+      queueDepth: nv[0].queueDepth - 1,
+    },
+  };
+}
+
+/** An NVMe controller without an `nvme` block: the description's defaults (QEMU's MDTS and queues). */
+const NVME_DEFAULTS = {
+  mdts: 7,
+  ioQueues: 64,
+  queueDepth: 1024,
+  iopsMax: 700_000,
+  bandwidthBytesPerSec: 3.5e9,
+  latencyNs: 80_000,
+  linkBytesPerSec: 3.938e9,
+};

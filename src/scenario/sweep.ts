@@ -143,6 +143,8 @@ export function planSweep(
         continue;
       }
       if (k === "range") {
+        // A passthrough point has no range to set.
+        if (point.mode === "passthrough") continue;
         const runs = data.runs as Scenario["runs"];
         data.runs = overrideRuns(runs, { range: rangeBytes(v, `${where} at ${label}`), rangeVia: opts.rangeVia });
         continue;
