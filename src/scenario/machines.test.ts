@@ -182,6 +182,16 @@ test("sweep: mode= and range= set every run, machine= takes a description, a wro
   );
 });
 
+test("each IOMMU kind's wait: VT-d's wait descriptor is what a strict unmap on a VT-d machine spins on", () => {
+  const fio = job(2);
+  const wait = (cost: Record<string, number>) =>
+    runOne(scenario({ machine: "qemu-q35-nvme", fio, cost }), RUN("strict")).syncWaitShare;
+  const base = wait({});
+  // SMMUv3's CMD_SYNC figure does not reach a VT-d machine; its own wait does.
+  assert.equal(wait({ iotlbSyncNs: 20_000 }), base);
+  assert.ok(wait({ vtdWaitDescriptorNs: 20_000 }) > base * 2, `${base}`);
+});
+
 /** The runs a machine is checked with: strict and lazy with the range set each way, and passthrough. */
 function runsFor(storage: boolean): RunSpec[] {
   const runs = [RUN("strict"), RUN("lazy"), RUN("strict", "cmdline", 524288), RUN("lazy", "cmdline", 524288)];

@@ -168,7 +168,7 @@ export function bootForRun(s: Scenario, run: RunSpec): Kernel {
 
 /** Runs one run of a scenario to the end and returns its figures. */
 export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
-  const cost: CostModel = withOverrides(defaultCostModel(), s.cost, "cost");
+  const cost = iommuKindCost(withOverrides(defaultCostModel(), s.cost, "cost"), machineOf(s).iommu.kind);
   const k = bootForRun(s, run);
   const storage = storageControllers(k, s);
   // The engine starts where the kernel's boot left its clock, on a whole millisecond.
@@ -254,6 +254,24 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
   assert(measuring && engine.nowNs === endEngineNs, "the run ends at its end");
   k.advanceTo(seam === undefined ? engine.nowNs : seam.kernelTimeNs);
   return collect(s, run, k, figures(fio, net, trace), seams, cpus, storage[0]?.probe.maxSectorsKb ?? 0);
+}
+
+/**
+ * The wait a strict unmap (and a flush-queue flush) spins on, by the IOMMU
+ * kind: every kind queues an invalidation command and then a command whose
+ * completion the CPU waits for — SMMUv3's CMD_SYNC (`iotlbSyncNs`), VT-d's
+ * wait descriptor (`vtdWaitDescriptorNs`), AMD-Vi's COMPLETION_WAIT
+ * (`amdCompletionWaitNs`); the charge (sim/charge.ts) reads `iotlbSyncNs`.
+ */
+export function iommuKindCost(cost: CostModel, kind: MachineDesc["iommu"]["kind"]): CostModel {
+  switch (kind) {
+    case "arm-smmu-v3":
+      return cost;
+    case "intel-vtd":
+      return { ...cost, iotlbSyncNs: cost.vtdWaitDescriptorNs };
+    case "amd-vi":
+      return { ...cost, iotlbSyncNs: cost.amdCompletionWaitNs };
+  }
 }
 
 /** Timed before the first recording: fio threads, queues and caches settle. */
