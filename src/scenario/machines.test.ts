@@ -16,6 +16,7 @@ import { type FakeTree, writeTree } from "../../test/helpers/fake-sysfs.ts";
 import { COLLECT_SCRIPT } from "../machine/collect-script.ts";
 import { importSnapshot, parseSnapshot } from "../machine/import.ts";
 import { BUILTIN_MACHINES, builtinMachine, parseMachine } from "../machine/index.ts";
+import { lockClassStats } from "../sim/lock.ts";
 import { InputError } from "../stdx/errors.ts";
 import { overrideRuns } from "./overrides.ts";
 import { bootForRun, type RunContext, runCmdline, runOne } from "./run.ts";
@@ -190,6 +191,25 @@ test("each IOMMU kind's wait: VT-d's wait descriptor is what a strict unmap on a
   // SMMUv3's CMD_SYNC figure does not reach a VT-d machine; its own wait does.
   assert.equal(wait({ iotlbSyncNs: 20_000 }), base);
   assert.ok(wait({ vtdWaitDescriptorNs: 20_000 }) > base * 2, `${base}`);
+});
+
+test("VT-d and AMD-Vi write their queue under a per-unit lock, taken by every strict unmap; SMMUv3 under none", () => {
+  const locks = (machine: string) => {
+    let ctx: RunContext | null = null;
+    const r = runOne(scenario({ machine, fio: job(2), disks: { count: 2 } }), RUN("strict"), {
+      observe: (c) => (ctx = c),
+    });
+    const c = ctx as RunContext | null;
+    assert.ok(c !== null);
+    const lock = c.seams.iqLock;
+    return { name: lock?.name ?? null, taken: lock === null ? 0 : lockClassStats([lock]).acquisitions, r };
+  };
+  const vtd = locks("qemu-q35-nvme");
+  assert.equal(vtd.name, "qi->q_lock");
+  // One hold per strict unmap of the measured window (unmaps lag maps by the I/Os in flight).
+  assert.ok(vtd.taken > 0 && Math.abs(vtd.taken - vtd.r.mapsPerSec * 1e-3) <= 40, `${vtd.taken} holds`);
+  assert.equal(locks("epyc-nvme").name, "iommu->lock");
+  assert.equal(locks("hisi-sas-128").name, null);
 });
 
 /** The runs a machine is checked with: strict and lazy with the range set each way, and passthrough. */

@@ -15,6 +15,7 @@ import type { Kernel } from "../machine/kernel.ts";
 import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import type { Engine } from "../sim/engine.ts";
+import { SpinLock } from "../sim/lock.ts";
 import type { Script } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
@@ -26,6 +27,8 @@ export class SeamSet implements DmaSeam {
   readonly seams: KernelDmaSeam[] = [];
   /** One per IOMMU unit. */
   readonly iqs: SerialResource[] = [];
+  /** The unit's queue lock (VT-d, AMD-Vi), null for SMMUv3. */
+  readonly iqLock: SpinLock | null;
   /** Maps and unmaps of devices behind identity domains (dma-direct). */
   directMaps = 0;
   directUnmaps = 0;
@@ -37,6 +40,13 @@ export class SeamSet implements DmaSeam {
     this.kernel = kernel;
     // The machine description has one IOMMU unit; every translated group sits behind it.
     const iq = new SerialResource(engine, iqName(kernel));
+    // VT-d writes its queue under qi->q_lock, AMD-Vi under iommu->lock (docs/iommu-invalidation.md).
+    const lockName = iqLockName(kernel);
+    const iqLock =
+      lockName === null
+        ? null
+        : new SpinLock(engine, lockName, { acquireNs: cost.lockAcquireNs.ns, handoffNs: cost.lockHandoffNs.ns });
+    this.iqLock = iqLock;
     const byCookie = new Map<unknown, KernelDmaSeam>();
     for (const dev of devices) {
       const cookie = kernel.dma.cookieOf(dev);
@@ -55,6 +65,7 @@ export class SeamSet implements DmaSeam {
     if (this.seams.length > 0) this.iqs.push(iq);
     for (const seam of this.seams) {
       seam.deviceOf = (i) => devices[i];
+      seam.iqLock = iqLock;
       if (this.seams.length > 1) seam.advanceAll = () => this.advanceAll();
     }
   }
@@ -90,11 +101,24 @@ export class SeamSet implements DmaSeam {
       for (const l of s.depotLocks) l.resetStats();
     }
     for (const q of this.iqs) q.resetStats();
+    this.iqLock?.resetStats();
   }
 
   /** The kernel's clock: the engine's (a run of several domains is never fast-forwarded). */
   get kernelTimeNs(): number {
     return this.seams.length > 0 ? this.seams[0].kernelTimeNs : Number.NaN;
+  }
+}
+
+/** The lock writers of the invalidation queue take, by IOMMU kind (none: SMMUv3's queue is lock-free). */
+function iqLockName(k: Kernel): string | null {
+  switch (k.machine.iommu.kind) {
+    case "arm-smmu-v3":
+      return null;
+    case "intel-vtd":
+      return "qi->q_lock";
+    case "amd-vi":
+      return "iommu->lock";
   }
 }
 

@@ -90,6 +90,7 @@ function clearRecord(rec: KernelOpRecord): KernelOpRecord {
   rec.pagesMapped = 0;
   rec.pagesUnmapped = 0;
   rec.iq = null;
+  rec.iqLock = null;
   rec.invalidations = 0;
   rec.syncs = 0;
   rec.flushQueueOps = 0;
@@ -132,6 +133,8 @@ export class KernelDmaSeam implements DmaSeam {
   readonly depotLocks: SpinLock[];
   /** The IOMMU unit's invalidation queue (SMMUv3 command queue, VT-d QI, AMD-Vi command buffer): TLBIs, syncs, flushes. */
   readonly iq: SerialResource;
+  /** The software lock writers of `iq` take (VT-d, AMD-Vi), shared by every domain behind the unit; null for SMMUv3. */
+  iqLock: SpinLock | null = null;
   stats: SeamStats;
   private readonly engine: Engine;
   private readonly cost: CostModel;
@@ -365,6 +368,7 @@ export class KernelDmaSeam implements DmaSeam {
     for (const l of segments) pages += Math.ceil(l / 4096);
     rec.pagesUnmapped = pages;
     rec.iq = this.iq;
+    rec.iqLock = this.iqLock;
     if (this.strict) {
       rec.invalidations = 1;
       rec.syncs = 1;
