@@ -153,8 +153,11 @@ function oneRunScenario(o: RunOpts): Scenario {
   s.runs = [{ name: "default-strict", mode: "strict", range: "default", bytes: null }];
   if (o.machine !== undefined) {
     setMachine(s, o.machine);
-    // The seed's job names the seed's 128 CPUs: another machine gets it on its own CPUs.
-    if (s.machine !== "hisi-sas-128") s.fio = defaultFioJob(machineOf(s).cpus);
+    const m = machineOf(s);
+    // The machine's own kernel (--kernel overrides it); the seed's job names the seed's 128 CPUs,
+    // so another machine gets it on its own CPUs.
+    s.kernel = m.kernel as Scenario["kernel"];
+    if (s.machine !== "hisi-sas-128") s.fio = defaultFioJob(m.cpus);
   }
   return s;
 }
