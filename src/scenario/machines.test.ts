@@ -215,7 +215,9 @@ test("VT-d and AMD-Vi write their queue under a per-unit lock, taken by every st
 /** The runs a machine is checked with: strict and lazy with the range set each way, and passthrough. */
 function runsFor(storage: boolean): RunSpec[] {
   const runs = [RUN("strict"), RUN("lazy"), RUN("strict", "cmdline", 524288), RUN("lazy", "cmdline", 524288)];
-  if (storage) runs.push(RUN("strict", "sysfs", 524288), RUN("lazy", "driver"));
+  runs.push(RUN("strict", "sysfs", 524288));
+  // The driver's own request is a storage driver's (hisi_sas_v3_hw, nvme); a NIC driver makes none.
+  if (storage) runs.push(RUN("lazy", "driver"));
   runs.push(RUN("passthrough"));
   return runs;
 }

@@ -120,6 +120,13 @@ export function runCmdline(s: Scenario, run: RunSpec): string {
   return words.join(" ");
 }
 
+/** The devices whose groups a run's sysfs route sets: the storage controllers, the NIC, or the trace's device. */
+function workloadDevices(k: Kernel, s: Scenario) {
+  if (s.workload.kind === "fio") return storageControllers(k, s).map((c) => c.dev);
+  if (s.workload.kind === "network") return [nicDevice(k)];
+  return [traceDevice(k, s.workload)];
+}
+
 /** The scenario's machine: its inline description (from a file), or the built-in it names. */
 export function machineOf(s: Scenario): MachineDesc {
   if (s.machineDesc !== null) return s.machineDesc;
@@ -145,8 +152,8 @@ export function bootForRun(s: Scenario, run: RunSpec): Kernel {
     // again (docs/configurable-range.md); the group's range applies to its next domain.
     const lines: string[] = [];
     const done = new Set<number>();
-    for (const c of storageControllers(k, s)) {
-      const group = k.groupOf(c.dev);
+    for (const dev of workloadDevices(k, s)) {
+      const group = k.groupOf(dev);
       if (group === null || done.has(group.id)) continue;
       done.add(group.id);
       const bound = group.devices.filter((d) => d.bound && d.driver !== null);
@@ -156,7 +163,7 @@ export function bootForRun(s: Scenario, run: RunSpec): Kernel {
     }
     if (lines.length === 0) {
       throw new InputError(
-        `run ${run.name}: range sysfs: expected a storage device on machine ${k.machine.name}, found none`,
+        `run ${run.name}: range sysfs: expected a device of the ${s.workload.kind} workload on machine ${k.machine.name}, found none`,
       );
     }
     const r = new Shell(k).runScript(lines.join("\n"));

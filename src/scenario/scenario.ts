@@ -376,9 +376,9 @@ function checkScenario(
   }
   if (kind !== "fio") {
     s.runs.forEach((r, i) => {
-      if (r.range === "driver" || r.range === "sysfs") {
+      if (r.range === "driver") {
         throw new InputError(
-          `${at(["runs", i, "range"])}: runs.${i}.range: expected default or cmdline with a ${kind} workload (driver and sysfs set the HBA's range), found ${r.range}`,
+          `${at(["runs", i, "range"])}: runs.${i}.range: expected default, cmdline or sysfs with a ${kind} workload (driver sets a storage driver's range), found ${r.range}`,
         );
       }
     });

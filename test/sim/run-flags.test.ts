@@ -24,11 +24,13 @@ function runs(stdout: string): { name: string; mode: string; rangeSource: string
     .runs;
 }
 
-test("run SCENARIO --mode/--range overrides the scenario's runs", () => {
+test("run SCENARIO --mode/--range overrides the scenario's runs; its machine file is read beside it", () => {
   const yaml = join(dir, "s.yaml");
+  // The scenario names a machine file beside it.
+  writeFileSync(join(dir, "q35.json"), JSON.stringify(builtinMachine("qemu-q35-nvme")));
   writeFileSync(
     yaml,
-    `name: s\nmachine: qemu-q35-nvme\nkernel: mainline\nfio: |\n${FIO.trimEnd().replace(/^/gm, "  ")}\nruns:\n  - { name: a, mode: strict, range: default }\n  - { name: b, mode: lazy, range: default }\n`,
+    `name: s\nmachine: q35.json\nkernel: mainline\nfio: |\n${FIO.trimEnd().replace(/^/gm, "  ")}\nruns:\n  - { name: a, mode: strict, range: default }\n  - { name: b, mode: lazy, range: default }\n`,
   );
   const r = iovalab(["run", yaml, "--range", "256K", "--out", join(dir, "o1"), ...SHORT]);
   assert.equal(r.status, 0, r.stderr);
