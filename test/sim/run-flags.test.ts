@@ -97,3 +97,15 @@ test("bad settings exit 2 naming the flag", () => {
     assert.match(r.stderr, re);
   }
 });
+
+test("replay takes --mode for its what-if, as run does", () => {
+  const trace = new URL("../fixtures/traces/linux-6.1-strict-4k-head600.txt.gz", import.meta.url).pathname;
+  const byMode = iovalab(["replay", trace, "--mode", "lazy"]);
+  const byFlag = iovalab(["replay", trace, "--lazy"]);
+  assert.equal(byMode.status, 0, byMode.stderr);
+  assert.equal(byMode.stdout, byFlag.stdout);
+  assert.match(byMode.stdout, /what if/);
+  const bad = iovalab(["replay", trace, "--mode", "passthrough"]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--mode: expected strict or lazy, found "passthrough"/);
+});
