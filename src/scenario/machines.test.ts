@@ -85,6 +85,20 @@ test("fio's filename= picks the controller: one NVMe of two, or both with their 
   );
 });
 
+test("SAS disks by the names sd gives them: filename=/dev/sdc drives the third disk alone, on the HBA's shared tags", () => {
+  const s = scenario({ machine: "hisi-sas-128", kernel: "6.1", fio: job(4, "/dev/sdc"), disks: { count: 4 } });
+  let ctx: RunContext | null = null;
+  const r = runOne(s, RUN("strict"), { observe: (c) => (ctx = c) });
+  const c = ctx as RunContext | null;
+  assert.ok(c !== null && c.fio !== null);
+  assert.ok(r.iops > 0);
+  // All four disks of the HBA are simulated (they share its tags and link); only sdc has work.
+  assert.deepEqual(
+    c.fio.disks.map((d) => d.completed > 0),
+    [false, false, true, false],
+  );
+});
+
 test("NVMe queues: one per group of CPUs, the interrupt on the queue's first CPU, its own tags", () => {
   const s = scenario({ machine: "arm-2s-nvme8" });
   const k = bootForRun(s, RUN("strict"));
