@@ -1,11 +1,14 @@
 /**
- * One run of a scenario: boot the machine with the run's IOMMU mode and
- * range source (set exactly as a user would: the driver parameter, the
- * command line, or sysfs while the HBA is unbound), wire the fio job to the
- * simulated CPUs, disks and HBA, route every map/unmap through the kernel
- * model (seam.ts), run the warm-up, reset the figures, run the measured
- * window, and read the figures off. No Node APIs: runs in worker threads and
- * browsers alike.
+ * One run of a scenario on any machine: boot it with the run's IOMMU mode
+ * (strict, lazy, or passthrough: identity domains) and range source (set
+ * exactly as a user would: each storage driver's module parameter, the
+ * command line, or sysfs while the workload's devices are unbound), wire the
+ * workload to the simulated CPUs and devices (fio on every storage
+ * controller its jobs name, storage.ts; a NIC's rings; a trace), route every
+ * map/unmap through the kernel model (one seam per IOMMU group,
+ * seam-set.ts), run the warm-up, reset the figures, run the measured window,
+ * and read the figures off, summed over the domains. No Node APIs: runs in
+ * worker threads and browsers alike.
  */
 
 import { RANGE_REQUEST_PARAMS } from "../driver/drivers.ts";

@@ -1,9 +1,11 @@
 /**
  * fio jobs running on the simulated machine: fio threads on their CPUs, the
  * blk-mq block layer (block.ts) in time, SCSI budgets and host tags, disks
- * behind an HBA (sim/device.ts), interrupts on the submitting CPU, and the
- * DMA map/unmap of every request through an injected seam, so the DMA layer
- * can be plugged in without this file knowing IOVAs.
+ * behind their controllers (sim/device.ts: a SAS HBA's shared tags, or an
+ * NVMe controller's queue per CPU group with tags of its own), interrupts on
+ * the submitting CPU or the queue's CPU, and the DMA map/unmap of every
+ * request through an injected seam, so the DMA layer can be plugged in
+ * without this file knowing IOVAs.
  *
  * The kernel path modelled per I/O (Linux 6.1, `none` scheduler):
  *  1. the fio thread issues one I/O (`io_submit`, libaio): fio and bio costs;
