@@ -86,10 +86,7 @@ test("bad settings exit 2 naming the flag", () => {
     [["--mode", "fast"], /^iovalab: --mode: expected one of strict, lazy, passthrough, found "fast"\n$/],
     [["--range", "lots"], /^iovalab: --range: expected bytes such as 131072 or 512K, found "lots"\n$/],
     [["--range-via", "cmdline"], /^iovalab: --range-via: expected --range BYTES with range-via cmdline, found none\n$/],
-    [
-      ["--machine", "vax"],
-      /^iovalab: --machine: expected a built-in machine \(.*\) or a description file, found "vax"\n$/,
-    ],
+    [/^iovalab: --machine: expected a built-in machine \(.*\) or a description file, found "vax"\n$/],
   ];
   for (const [args, re] of cases) {
     const r = iovalab(["run", ...args, ...out, "--no-progress"]);
