@@ -5,8 +5,10 @@
  */
 
 import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { InputError, quote } from "../face/allocator.ts";
 import { BUILTIN_MACHINES, builtinMachine, type MachineDesc, parseMachine } from "../face/kernel.ts";
+import type { Scenario } from "../face/simulation.ts";
 import { readText } from "./io.ts";
 
 export function loadMachineOption(name: string): MachineDesc {
@@ -18,4 +20,20 @@ export function loadMachineOption(name: string): MachineDesc {
     );
   }
   return parseMachine(readText(name), name);
+}
+
+/**
+ * A machine file a scenario names (`machine: my-server.yaml`), read relative
+ * to the scenario file, into the scenario's `machineDesc`.
+ */
+export function resolveScenarioMachine(s: Scenario, scenarioFile: string): Scenario {
+  if (s.machineDesc !== null || builtinMachine(s.machine) !== null) return s;
+  const path = resolve(dirname(scenarioFile), s.machine);
+  s.machineDesc = parseMachine(readText(path), s.machine);
+  return s;
+}
+
+/** A sweep's `machine=` value: null for a built-in, else the file's description (relative to the working directory). */
+export function sweepMachine(name: string): MachineDesc | null {
+  return builtinMachine(name) === null ? loadMachineOption(name) : null;
 }

@@ -46,6 +46,8 @@ export interface ReplayCliOptions {
   range?: string;
   strict?: boolean;
   lazy?: boolean;
+  /** `--mode strict|lazy`: the run flags' spelling of --strict / --lazy. */
+  mode?: string;
   captured?: string;
   capturedKernel?: string;
   inferFlushes?: boolean;
@@ -281,6 +283,7 @@ export function registerReplay(program: Command): void {
     .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
     .option("--lazy", "what if: the flush queue (iommu.strict=0); compared with the baseline")
+    .option("--mode <mode>", "what if: strict or lazy, as `iovalab run --mode` (the same as --strict or --lazy)")
     .option(
       "--captured <mode>",
       "strict or lazy: how the trace was captured (default: what the trace shows, else the machine's command line)",
@@ -337,6 +340,16 @@ function nonNegativeInt(flag: string, v: string): number {
 }
 
 function checkReplayOptions(opts: ReplayCliOptions): void {
+  if (opts.mode !== undefined) {
+    if (opts.mode !== "strict" && opts.mode !== "lazy") {
+      // A replay follows a trace of a translated domain: passthrough has no IOVAs to replay.
+      throw new InputError(`--mode: expected strict or lazy, found ${JSON.stringify(opts.mode)}`);
+    }
+    if (opts.strict || opts.lazy) throw new InputError("--mode and --strict/--lazy: expected one, found both");
+    if (opts.mode === "strict") opts.strict = true;
+    else opts.lazy = true;
+    opts.mode = undefined;
+  }
   if (opts.strict && opts.lazy) throw new InputError("--strict and --lazy: expected at most one, found both");
   if (opts.captured !== undefined && opts.captured !== "strict" && opts.captured !== "lazy") {
     throw new InputError(`--captured: expected strict or lazy, found ${JSON.stringify(opts.captured)}`);

@@ -9,17 +9,25 @@
 import { dirname, join, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { InputError, parseDurationMs, quote } from "../face/allocator.ts";
+import { InputError, memparse, parseDurationMs, quote } from "../face/allocator.ts";
 import { builtinMachine, type DmaCall, defaultReplayDevice, Reconstructor, traceMachineOf } from "../face/kernel.ts";
 import {
   comparisonTable,
+  defaultFioJob,
+  hasRunSettings,
+  machineOf,
   makeReport,
+  overrideRuns,
+  parseMode,
+  parseRangeVia,
   parseScenarioYaml,
   type RunResult,
+  type RunSettings,
   renderSvg,
   reportFigure,
   reportHtml,
   reportJson,
+  reportSetup,
   runOne,
   type Scenario,
   seedScenario,
@@ -27,6 +35,7 @@ import {
 } from "../face/simulation.ts";
 import { readTraceFile, svgToPng } from "../node.ts";
 import { checkOutput, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
+import { loadMachineOption, resolveScenarioMachine } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
 
 interface RunOpts {
@@ -42,6 +51,11 @@ interface RunOpts {
   perfettoRun?: string;
   checkEvery?: string;
   progress: boolean;
+  machine?: string;
+  fio?: string;
+  mode?: string;
+  range?: string;
+  rangeVia?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -62,6 +76,14 @@ export function registerRun(program: Command): void {
       "--fast-forward",
       "age the warm-up on the kernel model alone, at allocator speed (an approximation: see docs/cost-model.md)",
     )
+    .option("--machine <name|file>", "the machine: a built-in name or a description file (overrides the scenario's)")
+    .option("--fio <jobfile>", "the fio job file (overrides the scenario's); filename= picks the disks")
+    .option("--mode <mode>", "strict, lazy or passthrough (sets every run's)")
+    .option(
+      "--range <bytes>",
+      "the rcache range in bytes, 131072 or 512K (sets every run's; via the kernel command line)",
+    )
+    .option("--range-via <way>", "how --range is set: cmdline (iommu.max_opt_dma_size=), sysfs or driver")
     .option("--runs <names>", "only these runs, comma-separated")
     .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
     .option("--perfetto-run <name>", "the run to trace (default: the first)")
@@ -69,14 +91,23 @@ export function registerRun(program: Command): void {
     .option("--no-progress", "no progress output on stderr")
     .action((file: string | undefined, opts: RunOpts) =>
       runCommand(async () => {
-        const s = file === undefined ? seedScenario() : parseScenarioYaml(readText(file), file);
+        const settings = runSettings(opts);
+        const setting = hasRunSettings(settings) || opts.machine !== undefined || opts.fio !== undefined;
+        // No file and no setting: the main job, the built-in seed scenario.
+        const s =
+          file !== undefined
+            ? resolveScenarioMachine(parseScenarioYaml(readText(file), file), file)
+            : setting
+              ? oneRunScenario(opts)
+              : seedScenario();
+        applySettingOverrides(s, opts, settings);
         applyCliOverrides(s, opts);
         // Directories first: a bad path fails before minutes of simulation, not after.
         const outSet = prepareOutputSet(opts.out);
         if (opts.perfetto !== undefined) checkOutput(opts.perfetto);
         const traceCalls = await readTraceCalls(s, file);
         const runs = await runScenario(s, opts, traceCalls);
-        const report = makeReport(s, runs);
+        const report = makeReport({ ...s, ...reportSetup(s, machineOf(s)) }, runs);
         const json = reportJson(report);
         const table = comparisonTable(report);
         const figure = reportFigure(report);
@@ -102,6 +133,49 @@ function nonNegative(name: string, v: string, integer: boolean): number {
     throw new InputError(`${name}: expected a non-negative ${integer ? "integer" : "number"}, found ${quote(v)}`);
   }
   return n;
+}
+
+function runSettings(o: RunOpts): RunSettings {
+  const out: RunSettings = {};
+  if (o.mode !== undefined) out.mode = parseMode("--mode", o.mode);
+  if (o.range !== undefined) {
+    const n = memparse(o.range.trim());
+    if (n === null || n <= 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new InputError(`--range: expected bytes such as 131072 or 512K, found ${quote(o.range)}`);
+    }
+    out.range = Number(n);
+  }
+  if (o.rangeVia !== undefined) out.rangeVia = parseRangeVia("--range-via", o.rangeVia);
+  return out;
+}
+
+/** `iovalab run` with setting flags and no scenario: one run of those settings on the seed's set-up. */
+function oneRunScenario(o: RunOpts): Scenario {
+  const s = seedScenario();
+  s.name = "run";
+  s.runs = [{ name: "default-strict", mode: "strict", range: "default", bytes: null }];
+  if (o.machine !== undefined) {
+    setMachine(s, o.machine);
+    const m = machineOf(s);
+    // The machine's own kernel (--kernel overrides it); the seed's job names the seed's 128 CPUs,
+    // so another machine gets it on its own CPUs.
+    s.kernel = m.kernel as Scenario["kernel"];
+    if (s.machine !== "hisi-sas-128") s.fio = defaultFioJob(m.cpus);
+  }
+  return s;
+}
+
+function setMachine(s: Scenario, name: string): void {
+  const desc = loadMachineOption(name);
+  s.machine = builtinMachine(name) === null ? name : desc.name;
+  s.machineDesc = builtinMachine(name) === null ? desc : null;
+}
+
+/** The flags that set the machine, the job and the runs' settings, over any scenario. */
+function applySettingOverrides(s: Scenario, o: RunOpts, settings: RunSettings): void {
+  if (o.machine !== undefined) setMachine(s, o.machine);
+  if (o.fio !== undefined) s.fio = readText(o.fio);
+  if (hasRunSettings(settings)) s.runs = overrideRuns(s.runs, settings);
 }
 
 function applyCliOverrides(s: Scenario, o: RunOpts): void {
@@ -136,8 +210,7 @@ function applyCliOverrides(s: Scenario, o: RunOpts): void {
 export async function readTraceCalls(s: Scenario, scenarioFile: string | undefined): Promise<DmaCall[] | undefined> {
   const w = s.workload;
   if (w.kind !== "trace") return undefined;
-  const machine = builtinMachine(s.machine);
-  if (machine === null) throw new InputError(`machine: expected a built-in machine, found ${quote(s.machine)}`);
+  const machine = machineOf(s);
   const device = w.device ?? defaultReplayDevice(machine);
   const path = scenarioFile === undefined ? w.file : resolve(dirname(scenarioFile), w.file);
   const tm = traceMachineOf(machine, device);

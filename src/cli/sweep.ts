@@ -16,6 +16,7 @@ import { InputError, quote } from "../face/allocator.ts";
 import {
   formatTable,
   parseOver,
+  parseRangeVia,
   parseScenarioYaml,
   planSweep,
   type RunResult,
@@ -27,6 +28,7 @@ import {
 } from "../face/simulation.ts";
 import { readInputText, svgToPng } from "../node.ts";
 import { checkOutput, onInterrupt, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
+import { resolveScenarioMachine, sweepMachine } from "./machine-option.ts";
 
 interface SweepOpts {
   over: string[];
@@ -36,6 +38,7 @@ interface SweepOpts {
   queue?: string;
   retries?: string;
   progress: boolean;
+  rangeVia?: string;
 }
 
 export function registerSweep(program: Command): void {
@@ -46,6 +49,10 @@ export function registerSweep(program: Command): void {
     )
     .argument("<scenario>", "scenario YAML file")
     .requiredOption("--over <key=v1,v2,...>", "a key of the scenario and its values (repeatable: a grid)", collect)
+    .option(
+      "--range-via <way>",
+      "how range= values are set: cmdline (iommu.max_opt_dma_size=, default), sysfs or driver",
+    )
     .option("--out <dir>", "directory for sweep.html and sweep.png", "out")
     .option("--results <file>", "results file, JSON lines (default: <out>/sweep.jsonl); a rerun resumes it")
     .option("--workers <n>", "worker threads of the local pool (default: the CPUs available)")
@@ -57,15 +64,20 @@ export function registerSweep(program: Command): void {
     .option("--no-progress", "no progress lines on stderr")
     .addHelpText(
       "after",
-      "\nWith --queue, each point's job carries its scenario, so workers need no shared files; results are\n" +
+      "\nKeys: any scalar of the scenario (disks.queueDepth, kernel, machine: a built-in or a description file,\n" +
+        "cost.NAME), and mode=strict,lazy,passthrough or range=BYTES,... for every run.\n" +
+        "\nWith --queue, each point's job carries its scenario, so workers need no shared files; results are\n" +
         "written here, by this command, exactly as a local sweep writes them. Stopping it leaves the queued\n" +
         "points running on the workers; a rerun collects them.\n",
     )
     .action((file: string, opts: SweepOpts) =>
       runCommand(async () => {
-        const base = parseScenarioYaml(readText(file), file);
+        const base = resolveScenarioMachine(parseScenarioYaml(readText(file), file), file);
         const axes = opts.over.map(parseOver);
-        const tasks = planSweep(base, axes, file);
+        const tasks = planSweep(base, axes, file, {
+          resolveMachine: sweepMachine,
+          ...(opts.rangeVia === undefined ? {} : { rangeVia: parseRangeVia("--range-via", opts.rangeVia) }),
+        });
         const outSet = prepareOutputSet(opts.out);
         const resultsFile = opts.results ?? join(opts.out, "sweep.jsonl");
         checkOutput(resultsFile);

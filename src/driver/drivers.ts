@@ -40,6 +40,26 @@ export interface NvmeController {
   readonly cpus: number;
 }
 
+/**
+ * How a storage driver of this model is asked for its IOVA range at probe
+ * (`dma_set_max_opt_size()`, configurable-range.md §4): the module parameter,
+ * the value that turns the request off, and whether it takes a byte count
+ * (hisi_sas_v3_hw: `max_opt_dma_size=BYTES`, on by default) or is a switch
+ * (nvme: `dma_opt_max_transfer=1` asks for its maximum transfer, off by default).
+ */
+export interface RangeRequestParam {
+  readonly param: string;
+  readonly off: string;
+  readonly takesBytes: boolean;
+  /** The value that turns it on with the driver's own size (null: the module's default already does). */
+  readonly on: string | null;
+}
+
+export const RANGE_REQUEST_PARAMS: Readonly<Record<string, RangeRequestParam>> = {
+  hisi_sas_v3_hw: { param: "max_opt_dma_size", off: "0", takesBytes: true, on: null },
+  nvme: { param: "dma_opt_max_transfer", off: "0", takesBytes: false, on: "1" },
+};
+
 /** QEMU's emulated NVMe (hw/nvme: mdts=7, max_ioqpairs=64), the controller of the captured traces. */
 export const QEMU_NVME: Omit<NvmeController, "cpus"> = { mdts: 7, ioQueues: 64 };
 

@@ -38,7 +38,8 @@ export const DRIVER_POLICY: Readonly<Record<ProfileName, DriverPolicy>> = {
     sdCapsAtOptSectors: true,
     deferredProbeTimeoutS: 10,
     pendingLineHasReason: true,
-    source: "docs/reference-machines.md: 6.12 nvme/host/pci.c caps at dma_opt_mapping_size(); max_hw_sectors_kb=128",
+    source:
+      "commit 3710e2b056cb 'nvme-pci: clamp max_hw_sectors based on DMA optimized limitation' (v6.4; AUTOSEL for 6.3 stable) replaced dma_max_mapping_size() by dma_opt_mapping_size() in nvme_pci_alloc_dev(); docs/reference-machines.md: 6.12 max_hw_sectors_kb=128",
     timeoutSource:
       "dd.c: 'static int driver_deferred_probe_timeout = 10' under CONFIG_MODULES (context of the Feb 2026 patch making it CONFIG_DRIVER_DEFERRED_PROBE_TIMEOUT, default 10 with modules); the reason in the pending line is from memory of dd.c, not verified",
   },
@@ -49,7 +50,7 @@ export const DRIVER_POLICY: Readonly<Record<ProfileName, DriverPolicy>> = {
     deferredProbeTimeoutS: 10,
     pendingLineHasReason: false,
     source:
-      "docs/reference-machines.md: 6.1 NVMe max_hw_sectors_kb=512 (only dma_max_mapping_size applies), max_segments=127; sd opt_sectors cap since v6.0 (R-MAP-3)",
+      "docs/reference-machines.md: 6.1 NVMe max_hw_sectors_kb=512 (only dma_max_mapping_size applies: the cap came in v6.4, commit 3710e2b056cb, and was not backported to 6.1), max_segments=127; sd opt_sectors cap since v6.0 (R-MAP-3)",
     timeoutSource:
       "dd.c of the 5.19 era: 'static int driver_deferred_probe_timeout = 10' under CONFIG_MODULES (patch context in the index); assumed unchanged in 6.1, not verified on 6.1.192",
   },

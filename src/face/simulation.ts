@@ -8,8 +8,17 @@ export { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
 export { writePerfetto } from "../report/perfetto.ts";
 export { comparisonTable, makeReport, reportJson } from "../report/results.ts";
 export { formatBytes, formatPercent, formatTable } from "../report/table.ts";
-export { type RunContext, type RunResult, runCmdline, runOne } from "../scenario/run.ts";
+export {
+  defaultFioJob,
+  hasRunSettings,
+  overrideRuns,
+  parseMode,
+  parseRangeVia,
+  type RunSettings,
+} from "../scenario/overrides.ts";
+export { machineOf, type RunContext, type RunResult, runCmdline, runOne } from "../scenario/run.ts";
 export { parseScenarioYaml, type RunSpec, type Scenario, seedScenario } from "../scenario/scenario.ts";
+export { reportSetup } from "../scenario/storage.ts";
 export {
   parseOver,
   planSweep,

@@ -66,6 +66,20 @@ const deviceSchema = z.strictObject({
       mdts: z.number().int().min(0).max(20).default(7),
       /** I/O queue pairs the controller grants (Set Features, Number of Queues). */
       ioQueues: z.number().int().min(1).max(65535).default(64),
+      /**
+       * Entries of each I/O queue: nvme-pci's io_queue_depth (1024) capped at
+       * CAP.MQES + 1; one is kept free, so a queue has one tag fewer.
+       */
+      queueDepth: z.number().int().min(2).max(65536).default(1024),
+      /**
+       * What the media sustains, the run's disk model. Defaults: a PCIe 3.0 x4
+       * data-centre SSD (700K random-read IOPS, 3.5 GB/s, 80 us), assumed.
+       */
+      iopsMax: z.number().positive().default(700_000),
+      bandwidthBytesPerSec: z.number().positive().default(3.5e9),
+      latencyNs: z.number().int().nonnegative().default(80_000),
+      /** The controller's PCIe link: default PCIe 3.0 x4, 8 GT/s x 4 lanes x 128/130 / 8 bits. */
+      linkBytesPerSec: z.number().positive().default(3.938e9),
     })
     .optional(),
   /** A network port: its queues (ethtool's combined channels) and link speed. */

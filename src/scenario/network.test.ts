@@ -43,8 +43,8 @@ test("bad network workloads name the file, the key path and what was expected", 
     /^s\.yaml:1: workload: expected an RX refill batch between 1 and the ring size, found 32$/,
   );
   fails(
-    "workload: { kind: network }\nruns:\n  - { name: s, mode: strict, range: sysfs, bytes: 4096 }\n",
-    /^s\.yaml:3: runs\.0\.range: expected default or cmdline with a network workload .*, found sysfs$/,
+    "workload: { kind: network }\nruns:\n  - { name: s, mode: strict, range: driver }\n",
+    /^s\.yaml:3: runs\.0\.range: expected default, cmdline or sysfs with a network workload .*, found driver$/,
   );
 });
 

@@ -1,14 +1,18 @@
 /**
- * One run of a scenario: boot the machine with the run's IOMMU mode and
- * range source (set exactly as a user would: the driver parameter, the
- * command line, or sysfs while the HBA is unbound), wire the fio job to the
- * simulated CPUs, disks and HBA, route every map/unmap through the kernel
- * model (seam.ts), run the warm-up, reset the figures, run the measured
- * window, and read the figures off. No Node APIs: runs in worker threads and
- * browsers alike.
+ * One run of a scenario on any machine: boot it with the run's IOMMU mode
+ * (strict, lazy, or passthrough: identity domains) and range source (set
+ * exactly as a user would: each storage driver's module parameter, the
+ * command line, or sysfs while the workload's devices are unbound), wire the
+ * workload to the simulated CPUs and devices (fio on every storage
+ * controller its jobs name, storage.ts; a NIC's rings; a trace), route every
+ * map/unmap through the kernel model (one seam per IOMMU group,
+ * seam-set.ts), run the warm-up, reset the figures, run the measured window,
+ * and read the figures off, summed over the domains. No Node APIs: runs in
+ * worker threads and browsers alike.
  */
 
-import { bootMachine, queueLimits, Shell } from "../machine/index.ts";
+import { RANGE_REQUEST_PARAMS } from "../driver/drivers.ts";
+import { BUILTIN_MACHINES, bootMachine, builtinMachine, type MachineDesc, Shell } from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { defaultReplayDevice } from "../replay/replay.ts";
 import { type CostModel, defaultCostModel, withOverrides } from "../sim/cost.ts";
@@ -18,23 +22,23 @@ import { type LockClassStats, lockClassStats } from "../sim/lock.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
-import { HISI_SAS_V3_LIMITS, type QueueLimits } from "../workload/block.ts";
 import { expandJobs, parseFioJobFile } from "../workload/fio.ts";
-import { FioRun } from "../workload/fio-run.ts";
+import { type FioController, FioRun } from "../workload/fio-run.ts";
 import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
 import { DmaCallRecorder } from "./dma-record.ts";
 import { fastForward, findCycle } from "./fast-forward.ts";
 import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
-import { KernelDmaSeam } from "./seam.ts";
+import { type KernelDmaSeam, REPORT_CLASSES, type SeamStats } from "./seam.ts";
+import { SeamSet } from "./seam-set.ts";
+import { type StorageController, storageControllers } from "./storage.ts";
 
 const MS = 1_000_000;
-const HBA_BDF = "0000:74:02.0";
 
 /** The figures of one run, keys in the order of `iovalab run --json` (issue 5 item 4). */
 export interface RunResult {
   name: string;
-  mode: "strict" | "lazy";
+  mode: "strict" | "lazy" | "passthrough";
   rangeSource: "default" | "cmdline" | "driver" | "sysfs";
   rcacheOrders: number;
   iops: number;
@@ -79,7 +83,10 @@ export interface RunOptions {
 export interface RunContext {
   engine: Engine;
   kernel: Kernel;
+  /** The first device's DMA domain (a passthrough run has none, and no observer). */
   seam: KernelDmaSeam;
+  /** Every domain the run drives. */
+  seams: SeamSet;
   cpus: Cpu[];
   /** The workload's runner: fio jobs, or a NIC's rings. */
   fio: FioRun | null;
@@ -94,74 +101,101 @@ export interface RunContext {
  * (written after boot, see `bootForRun`), its range.
  */
 export function runCmdline(s: Scenario, run: RunSpec): string {
-  const words = [`iommu.strict=${run.mode === "strict" ? 1 : 0}`];
-  switch (run.range) {
-    case "default":
-      words.push("hisi_sas_v3_hw.max_opt_dma_size=0");
-      break;
-    case "driver":
-      if (run.bytes !== null) words.push(`hisi_sas_v3_hw.max_opt_dma_size=${run.bytes}`);
-      break;
-    case "cmdline":
-      words.push("hisi_sas_v3_hw.max_opt_dma_size=0", `iommu.max_opt_dma_size=${run.bytes}`);
-      break;
-    case "sysfs":
-      words.push("hisi_sas_v3_hw.max_opt_dma_size=0");
-      break;
+  const machine = machineOf(s);
+  // Passthrough: identity default domains, no IOVA allocator, so no range to set.
+  const words = [run.mode === "passthrough" ? "iommu.passthrough=1" : `iommu.strict=${run.mode === "strict" ? 1 : 0}`];
+  // Each storage driver's range request (its module parameter): on for a driver run, off otherwise.
+  for (const d of machine.drivers) {
+    const p = RANGE_REQUEST_PARAMS[d.model];
+    if (p === undefined) continue;
+    if (run.range !== "driver" || run.mode === "passthrough") words.push(`${d.name}.${p.param}=${p.off}`);
+    else if (run.bytes !== null) {
+      if (!p.takesBytes) {
+        throw new InputError(
+          `run ${run.name}: bytes: expected none with range driver on ${d.name} (its ${p.param} asks for the controller's maximum transfer), found ${run.bytes}`,
+        );
+      }
+      words.push(`${d.name}.${p.param}=${run.bytes}`);
+    } else if (p.on !== null) words.push(`${d.name}.${p.param}=${p.on}`);
   }
+  if (run.range === "cmdline") words.push(`iommu.max_opt_dma_size=${run.bytes}`);
   if (s.cmdline !== "") words.push(s.cmdline);
   return words.join(" ");
 }
 
+/** The devices whose groups a run's sysfs route sets: the storage controllers, the NIC, or the trace's device. */
+function workloadDevices(k: Kernel, s: Scenario) {
+  if (s.workload.kind === "fio") return storageControllers(k, s).map((c) => c.dev);
+  if (s.workload.kind === "network") return [nicDevice(k)];
+  return [traceDevice(k, s.workload)];
+}
+
+/** The scenario's machine: its inline description (from a file), or the built-in it names. */
+export function machineOf(s: Scenario): MachineDesc {
+  if (s.machineDesc !== null) return s.machineDesc;
+  const m = builtinMachine(s.machine);
+  if (m === null) {
+    throw new InputError(
+      `${s.name}: machine: expected a built-in machine (${BUILTIN_MACHINES.join(", ")}) or a description file read by the caller, found ${quote(s.machine)}`,
+    );
+  }
+  return m;
+}
+
 /** Boots the machine for one run and sets its range the way the run says. */
 export function bootForRun(s: Scenario, run: RunSpec): Kernel {
-  const k = bootMachine(s.machine, { kernel: s.kernel, cmdline: runCmdline(s, run) });
-  if (run.range === "sysfs") {
-    // The seed's sysfs route: unbind the HBA, write the group's file, bind again (docs/configurable-range.md).
-    const group = k.groupOf(device(k))?.id;
-    assert(group !== undefined, "the HBA has a group");
-    const r = new Shell(k).runScript(
-      [
-        `echo ${HBA_BDF} > /sys/bus/pci/drivers/hisi_sas_v3_hw/unbind`,
-        `echo ${run.bytes} > /sys/kernel/iommu_groups/${group}/max_opt_dma_size`,
-        `echo ${HBA_BDF} > /sys/bus/pci/drivers/hisi_sas_v3_hw/bind`,
-      ].join("\n"),
+  if (run.mode === "passthrough" && run.range !== "default") {
+    throw new InputError(
+      `run ${run.name}: range: expected default with mode passthrough (an identity domain has no IOVA allocator, so no range), found ${run.range}`,
     );
+  }
+  const k = bootMachine(machineOf(s), { kernel: s.kernel, cmdline: runCmdline(s, run) });
+  if (run.range === "sysfs") {
+    // The sysfs route: unbind every device of each storage group, write the group's file, bind
+    // again (docs/configurable-range.md); the group's range applies to its next domain.
+    const lines: string[] = [];
+    const done = new Set<number>();
+    for (const dev of workloadDevices(k, s)) {
+      const group = k.groupOf(dev);
+      if (group === null || done.has(group.id)) continue;
+      done.add(group.id);
+      const bound = group.devices.filter((d) => d.bound && d.driver !== null);
+      for (const d of bound) lines.push(`echo ${d.name} > /sys/bus/pci/drivers/${d.driver}/unbind`);
+      lines.push(`echo ${run.bytes} > /sys/kernel/iommu_groups/${group.id}/max_opt_dma_size`);
+      for (const d of bound) lines.push(`echo ${d.name} > /sys/bus/pci/drivers/${d.driver}/bind`);
+    }
+    if (lines.length === 0) {
+      throw new InputError(
+        `run ${run.name}: range sysfs: expected a device of the ${s.workload.kind} workload on machine ${k.machine.name}, found none`,
+      );
+    }
+    const r = new Shell(k).runScript(lines.join("\n"));
     if (r.stderr !== "")
       throw new InputError(`run ${run.name}: setting the range through sysfs failed: ${r.stderr.trim()}`);
   }
   return k;
 }
 
-function device(k: Kernel) {
-  const dev = k.device(HBA_BDF);
-  if (dev === undefined || !dev.bound)
-    throw new InputError(`machine ${k.machine.name}: expected a bound hisi_sas HBA at ${HBA_BDF}`);
-  return dev;
-}
-
 /** Runs one run of a scenario to the end and returns its figures. */
 export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
-  const cost: CostModel = withOverrides(defaultCostModel(), s.cost, "cost");
+  const cost = iommuKindCost(withOverrides(defaultCostModel(), s.cost, "cost"), machineOf(s).iommu.kind);
   const k = bootForRun(s, run);
-  // The HBA's limits where the machine has one (a trace's machine may not).
-  const hba = k.device(HBA_BDF);
-  const ql = hba?.bound ? queueLimits.get(hba) : undefined;
+  const storage = storageControllers(k, s);
   // The engine starts where the kernel's boot left its clock, on a whole millisecond.
   const engine = new Engine({ seed: s.seed, checkEveryEvents: opts.checkEveryEvents ?? 0 });
   const startNs = Math.ceil(k.nowNs / MS) * MS;
   engine.nowNs = startNs;
   k.advanceTo(startNs);
   const cpus = Array.from({ length: k.cpus }, (_, i) => new Cpu(engine, i));
-  let seam: KernelDmaSeam;
+  let seams: SeamSet;
   let fio: FioRun | null = null;
   let net: NetworkRun | null = null;
   let trace: TraceRun | null = null;
   let runner: Workload;
   if (s.workload.kind === "network") {
     const nic = nicDevice(k);
-    seam = new KernelDmaSeam(engine, k, nic, cost, cpus);
-    net = networkRun(s, s.workload, engine, cpus, cost, seam);
+    seams = new SeamSet(engine, k, [nic], cost, cpus);
+    net = networkRun(s, s.workload, engine, cpus, cost, seams);
     runner = net;
   } else if (s.workload.kind === "trace") {
     if (opts.traceCalls === undefined) {
@@ -169,34 +203,45 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
         `${s.name}: workload.file: expected the trace's calls from the caller (the CLI reads ${quote(s.workload.file)}), found none`,
       );
     }
-    seam = new KernelDmaSeam(engine, k, traceDevice(k, s.workload), cost, cpus);
+    seams = new SeamSet(engine, k, [traceDevice(k, s.workload)], cost, cpus);
     trace = new TraceRun({
       engine,
       cpus,
       calls: opts.traceCalls,
       timeScale: s.workload.timeScale,
-      dma: seam,
+      dma: seams,
       device: 0,
     });
     runner = trace;
   } else {
-    const dev = device(k);
-    assert(ql !== undefined, "the HBA's probe set its queue limits");
-    const limits: QueueLimits = { ...HISI_SAS_V3_LIMITS, maxSectors: ql.maxSectorsKb * 2, maxSegments: ql.maxSegments };
-    seam = new KernelDmaSeam(engine, k, dev, cost, cpus);
-    fio = fioRun(s, engine, cpus, cost, seam, limits);
+    const made = fioRun(s, k, storage, engine, cpus, cost);
+    fio = made.run;
+    seams = made.seams;
     runner = fio;
   }
+  const seam = seams.seams[0] as KernelDmaSeam | undefined;
   engine.register({ name: "workload", verifyInvariants: () => runner.verifyInvariants() });
   engine.register({ name: "kernel", verifyInvariants: () => k.verifyInvariants() });
   const warmupEndNs = startNs + Math.round(s.warmupMs * MS);
   const endNs = warmupEndNs + Math.round(s.durationMs * MS);
-  opts.observe?.({ engine, kernel: k, seam, cpus, fio, net, startNs, warmupEndNs, endNs });
+  if (opts.observe !== undefined) {
+    if (seam === undefined) {
+      throw new InputError(
+        `run ${run.name}: expected a DMA domain to observe, found only identity domains (passthrough)`,
+      );
+    }
+    opts.observe({ engine, kernel: k, seam, seams, cpus, fio, net, startNs, warmupEndNs, endNs });
+  }
   const slices = 50;
   let measuring = false;
   let from = startNs;
   let fastForwardedNs = 0;
   if (fastForwards(s)) {
+    if (seam === undefined || seams.seams.length !== 1) {
+      throw new InputError(
+        `${s.name}: fastForward: expected a run on one DMA domain, found ${seams.seams.length} (run ${run.name})`,
+      );
+    }
     fastForwardedNs = ageFast(engine, seam, startNs, warmupEndNs, (done) =>
       opts.onProgress?.((done - startNs) / (endNs - startNs)),
     );
@@ -210,15 +255,33 @@ export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunRes
     const t = from + Math.round(step * i);
     if (!measuring && t >= warmupEndEngineNs) {
       engine.run(warmupEndEngineNs);
-      resetAll(runner, seam, cpus);
+      resetAll(runner, seams, cpus);
       measuring = true;
     }
     engine.run(t);
     opts.onProgress?.((fastForwardedNs + t - startNs) / (endNs - startNs));
   }
   assert(measuring && engine.nowNs === endEngineNs, "the run ends at its end");
-  k.advanceTo(seam.kernelTimeNs);
-  return collect(s, run, k, figures(fio, net, trace), seam, cpus, ql?.maxSectorsKb ?? 0);
+  k.advanceTo(seam === undefined ? engine.nowNs : seam.kernelTimeNs);
+  return collect(s, run, k, figures(fio, net, trace), seams, cpus, storage[0]?.probe.maxSectorsKb ?? 0);
+}
+
+/**
+ * The wait a strict unmap (and a flush-queue flush) spins on, by the IOMMU
+ * kind: every kind queues an invalidation command and then a command whose
+ * completion the CPU waits for — SMMUv3's CMD_SYNC (`iotlbSyncNs`), VT-d's
+ * wait descriptor (`vtdWaitDescriptorNs`), AMD-Vi's COMPLETION_WAIT
+ * (`amdCompletionWaitNs`); the charge (sim/charge.ts) reads `iotlbSyncNs`.
+ */
+export function iommuKindCost(cost: CostModel, kind: MachineDesc["iommu"]["kind"]): CostModel {
+  switch (kind) {
+    case "arm-smmu-v3":
+      return cost;
+    case "intel-vtd":
+      return { ...cost, iotlbSyncNs: cost.vtdWaitDescriptorNs };
+    case "amd-vi":
+      return { ...cost, iotlbSyncNs: cost.amdCompletionWaitNs };
+  }
 }
 
 /** Timed before the first recording: fio threads, queues and caches settle. */
@@ -316,37 +379,75 @@ function figures(fio: FioRun | null, net: NetworkRun | null, trace: TraceRun | n
   };
 }
 
+/**
+ * The fio job on the machine's storage: each job instance reads the disk
+ * its `filename=` names (several, `:`-separated: instance i takes the
+ * i-th, round robin), or, without one, disk (i + 7 x job) over all disks.
+ * Only the controllers some instance drives are simulated.
+ */
 function fioRun(
   s: Scenario,
+  k: Kernel,
+  storage: readonly StorageController[],
   engine: Engine,
   cpus: Cpu[],
   cost: CostModel,
-  seam: KernelDmaSeam,
-  limits: QueueLimits,
-): FioRun {
-  const { jobs } = parseFioJobFile(s.fio, `${s.name}.fio`);
+): { run: FioRun; seams: SeamSet } {
+  const where = `${s.name}.fio`;
+  const { jobs } = parseFioJobFile(s.fio, where);
   const instances = expandJobs(jobs, cpus.length);
-  const group = s.cpusPerCompletionQueue;
-  return new FioRun({
-    engine,
-    cpus,
-    instances,
-    diskOf: (inst) => (inst.index + jobs.indexOf(inst.job) * 7) % s.disks.count,
-    disks: s.disks.count,
-    diskParams: {
-      iopsMax: s.disks.iopsMax,
-      bandwidthBytesPerSec: s.disks.bandwidthBytesPerSec,
-      latencyNs: s.disks.latencyNs,
-      queueDepth: s.disks.queueDepth,
-    },
-    diskBytes: 2 ** 40,
-    limits,
-    hostTags: s.hba.canQueue,
-    hbaLinkBytesPerSec: s.hba.linkBytesPerSec,
-    cost,
-    dma: seam,
-    completionCpu: s.completion === "managed-affinity" ? (c) => cpus[c.id - (c.id % group)] : undefined,
+  const all = storage.flatMap((c) => c.diskNames.map((name) => ({ name, ctrl: c })));
+  if (all.length === 0) {
+    throw new InputError(
+      `machine ${k.machine.name}: expected a bound storage device (nvme, hisi_sas_v3_hw) with disks for a fio workload, found none`,
+    );
+  }
+  // Each instance's disk, as an index into `all`.
+  const want = instances.map((inst) => {
+    const f = inst.job.filename;
+    if (f === null) return (inst.index + jobs.indexOf(inst.job) * 7) % all.length;
+    const names = f.split(":").filter((x) => x !== "");
+    const name = names[inst.index % names.length];
+    const i = all.findIndex((d) => d.name === name);
+    if (i < 0) {
+      throw new InputError(
+        `${where}: [${inst.job.name}]: filename: expected a disk of machine ${k.machine.name} (${all.map((d) => d.name).join(", ")}), found ${quote(name)}`,
+      );
+    }
+    return i;
   });
+  // The controllers driven, in bus order, with all their disks (a SAS HBA's disks share its tags).
+  const used = storage.filter((c) => want.some((i) => all[i].ctrl === c));
+  const order = used.flatMap((c) => c.diskNames.map((name) => all.findIndex((d) => d.name === name)));
+  const diskIndex = new Map(order.map((a, i) => [a, i]));
+  const controllers: FioController[] = used.map((c) => ({
+    name: used.length === 1 ? "hba0" : c.dev.name,
+    disks: c.diskNames.length,
+    diskParams: c.diskParams,
+    limits: c.limits,
+    tags: c.tags,
+    hctxs: c.hctxs,
+    ...(c.hctxOf === null ? {} : { hctxOf: c.hctxOf }),
+    linkBytesPerSec: c.linkBytesPerSec,
+    ...(c.completionCpu === null
+      ? {}
+      : { completionCpu: (d: Cpu, q: number) => cpus[(c.completionCpu as (a: number, b: number) => number)(d.id, q)] }),
+  }));
+  const devices = used.flatMap((c) => c.diskNames.map(() => c.dev));
+  const seams = new SeamSet(engine, k, devices, cost, cpus);
+  return {
+    seams,
+    run: new FioRun({
+      engine,
+      cpus,
+      instances,
+      diskOf: (inst) => diskIndex.get(want[instances.indexOf(inst)]) as number,
+      diskBytes: 2 ** 40,
+      controllers,
+      cost,
+      dma: seams,
+    }),
+  };
 }
 
 /** The queue pairs spread evenly over the CPUs: queue q on CPU q * (cpus / queues), rounded down. */
@@ -356,7 +457,7 @@ function networkRun(
   engine: Engine,
   cpus: Cpu[],
   cost: CostModel,
-  seam: KernelDmaSeam,
+  seam: SeamSet,
 ): NetworkRun {
   if (w.queues > cpus.length) {
     throw new InputError(`${s.name}: workload.queues: expected at most the ${cpus.length} CPUs, found ${w.queues}`);
@@ -387,11 +488,15 @@ function traceDevice(k: Kernel, w: TraceWorkload) {
   return dev;
 }
 
-/** The machine's first network controller (PCI class 0x02), bound and behind a DMA domain. */
+/** The machine's first network controller (PCI class 0x02), bound (behind a DMA domain, or identity in passthrough). */
 function nicDevice(k: Kernel) {
   const desc = k.machine.devices.find((d) => d.class >>> 16 === 0x02);
   const dev = desc === undefined ? undefined : k.device(desc.bdf);
-  if (dev === undefined || !dev.bound || k.dma.cookieOf(dev) === null) {
+  if (
+    dev === undefined ||
+    !dev.bound ||
+    (k.dma.cookieOf(dev) === null && k.groupOf(dev)?.defaultDomain?.type !== "identity")
+  ) {
     throw new InputError(
       `machine ${k.machine.name}: expected a bound network device using dma-iommu for a network workload, found ${desc === undefined ? "none" : `${desc.bdf} without one`}`,
     );
@@ -399,12 +504,9 @@ function nicDevice(k: Kernel) {
   return dev;
 }
 
-function resetAll(fio: Workload, seam: KernelDmaSeam, cpus: Cpu[]): void {
+function resetAll(fio: Workload, seams: SeamSet, cpus: Cpu[]): void {
   fio.resetStats();
-  seam.resetStats();
-  seam.treeLock.resetStats();
-  for (const l of seam.depotLocks) l.resetStats();
-  seam.iq.resetStats();
+  seams.resetStats();
   for (const c of cpus) c.resetStats();
 }
 
@@ -413,12 +515,12 @@ function collect(
   run: RunSpec,
   k: Kernel,
   fio: WorkloadFigures,
-  seam: KernelDmaSeam,
+  set: SeamSet,
   cpus: Cpu[],
   maxSectorsKb: number,
 ): RunResult {
   const seconds = s.durationMs / 1000;
-  const st = seam.stats;
+  const st = sumStats(set);
   let busy = 0;
   let lockWait = 0;
   let syncWait = 0;
@@ -430,8 +532,9 @@ function collect(
     syncWait += cs.syncWaitNs;
     elapsed += cs.elapsedNs;
   }
-  const iovad = seam.cookie.iovad;
-  const orders = iovad.rcacheOrders;
+  const domains = set.seams.map((x) => x.cookie.iovad);
+  // Passthrough: no domain, no range; with several domains, the widest range's classes.
+  const orders = domains.reduce((n, d) => Math.max(n, d.rcacheOrders), 0);
   // Classes reported: every class of the range, and every class a mapping was made in.
   let classes = orders;
   for (let c = 0; c < st.allocsByClass.length; c++) if (st.allocsByClass[c] > 0) classes = Math.max(classes, c + 1);
@@ -447,16 +550,25 @@ function collect(
   const cachedByClass: number[] = [];
   const magByClass: number[] = [];
   for (let c = 0; c < orders; c++) {
-    cachedByClass.push(iovad.cachedIovaBytes(c));
-    magByClass.push(iovad.magazineMemoryBytes(c));
+    let cached = 0;
+    let mag = 0;
+    for (const d of domains) {
+      if (c >= d.rcacheOrders) continue;
+      cached += d.cachedIovaBytes(c);
+      mag += d.magazineMemoryBytes(c);
+    }
+    cachedByClass.push(cached);
+    magByClass.push(mag);
   }
-  const treeLock = seam.treeLock.stats();
-  const iq = seam.iq.stats();
+  let treeHoldNs = 0;
+  for (const x of set.seams) treeHoldNs += x.treeLock.stats().holdNs;
+  let iqBusyNs = 0;
+  for (const q of set.iqs) iqBusyNs += q.stats().busyNs;
   const windowNs = s.durationMs * MS;
   return {
     name: run.name,
     mode: run.mode,
-    rangeSource: rangeSourceOf(k, seam.dev, run),
+    rangeSource: set.seams.length === 0 ? run.range : rangeSourceOf(k, set.seams[0].dev, run),
     rcacheOrders: orders,
     iops: Math.round(fio.ios / seconds),
     mapLatencyNs: { p50: fio.mapLatencyNs.quantile(0.5), p99: fio.mapLatencyNs.quantile(0.99) },
@@ -476,12 +588,54 @@ function collect(
     mapsPerSec: Math.round(st.maps / seconds),
     syncWaitShare: round(elapsed === 0 ? 0 : syncWait / elapsed, 6),
     busyShare: round(elapsed === 0 ? 0 : busy / elapsed, 6),
-    rbtreeLockBusyShare: round(treeLock.holdNs / windowNs, 6),
-    cmdqBusyShare: round(iq.busyNs / windowNs, 6),
+    rbtreeLockBusyShare: round(treeHoldNs / windowNs, 6),
+    cmdqBusyShare: round(iqBusyNs / windowNs, 6),
     ioLatencyNs: { p50: fio.ioLatencyNs.quantile(0.5), p99: fio.ioLatencyNs.quantile(0.99) },
-    liveIovas: iovad.liveIovas,
-    lockStats: { rbtree: lockClassStats([seam.treeLock]), depot: lockClassStats(seam.depotLocks) },
+    liveIovas: domains.reduce((n, d) => n + d.liveIovas, 0),
+    lockStats: {
+      rbtree: lockClassStats(set.seams.map((x) => x.treeLock)),
+      depot: lockClassStats(set.seams.flatMap((x) => x.depotLocks)),
+    },
   };
+}
+
+/** The seams' counters summed over every domain (a passthrough run's maps go straight to the device). */
+function sumStats(set: SeamSet): SeamStats {
+  if (set.seams.length === 1) return set.seams[0].stats;
+  const out: SeamStats = {
+    maps: set.directMaps,
+    unmaps: set.directUnmaps,
+    allocsByClass: new Array(REPORT_CLASSES).fill(0),
+    hitsByClass: new Array(REPORT_CLASSES).fill(0),
+    treeAllocs: 0,
+    walkSteps: 0,
+    treeFrees: 0,
+    depotLockHolds: 0,
+    invalidations: 0,
+    syncs: 0,
+    flushAlls: 0,
+    timerFlushes: 0,
+    timerTreeFrees: 0,
+  };
+  for (const x of set.seams) {
+    const st = x.stats;
+    for (let c = 0; c < REPORT_CLASSES; c++) {
+      out.allocsByClass[c] += st.allocsByClass[c];
+      out.hitsByClass[c] += st.hitsByClass[c];
+    }
+    out.maps += st.maps;
+    out.unmaps += st.unmaps;
+    out.treeAllocs += st.treeAllocs;
+    out.walkSteps += st.walkSteps;
+    out.treeFrees += st.treeFrees;
+    out.depotLockHolds += st.depotLockHolds;
+    out.invalidations += st.invalidations;
+    out.syncs += st.syncs;
+    out.flushAlls += st.flushAlls;
+    out.timerFlushes += st.timerFlushes;
+    out.timerTreeFrees += st.timerTreeFrees;
+  }
+  return out;
 }
 
 /** Where the live domain's range came from, as the kernel model records it. */

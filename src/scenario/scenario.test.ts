@@ -35,7 +35,7 @@ test("bad inputs name the file, the line, the key path and what was expected", (
   );
   fails(
     "machine: pdp-11\n",
-    /^s\.yaml:1: machine: expected one of qemu-q35-nvme, qemu-q35-two-nvme, hisi-sas-128, arm-2s-nvme8, epyc-nvme, xeon-100g, found "pdp-11"$/,
+    /^s\.yaml:1: machine: expected a built-in machine \(qemu-q35-nvme, qemu-q35-two-nvme, hisi-sas-128, arm-2s-nvme8, epyc-nvme, xeon-100g\) or a description file \(\.yaml, \.yml, \.json\), found "pdp-11"$/,
   );
   fails(
     "runs:\n  - { name: a, mode: strict, range: sysfs }\n",

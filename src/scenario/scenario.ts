@@ -13,6 +13,7 @@ import { z } from "zod";
 import { PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
 import { BUILTIN_MACHINES } from "../machine/builtins.ts";
 import { parseCmdline } from "../machine/cmdline.ts";
+import { type MachineDesc, validateMachine } from "../machine/schema.ts";
 import { COST_PARAM_NAMES } from "../sim/cost.ts";
 import { DEVICE_PRESETS, type DiskParams } from "../sim/device.ts";
 import { MAX_DURATION_MS } from "../stdx/duration.ts";
@@ -29,7 +30,9 @@ import {
 } from "../workload/network.ts";
 
 export type RangeSource = "default" | "cmdline" | "driver" | "sysfs";
-export type IommuMode = "strict" | "lazy";
+/** strict, lazy (a flush queue), or passthrough (identity default domains: no IOVA allocator, no range). */
+export type IommuMode = "strict" | "lazy" | "passthrough";
+export const IOMMU_MODES: readonly IommuMode[] = ["strict", "lazy", "passthrough"];
 /** The longest warm-up a scenario may ask for: 24 simulated hours (fast-forwarded). */
 
 export interface RunSpec {
@@ -103,7 +106,13 @@ const NETWORK_KEYS = Object.keys(NETWORK_WORKLOAD_DEFAULTS).filter((k) => k !== 
 
 export interface Scenario {
   name: string;
+  /** A built-in machine's name, or the description file's name as written. */
   machine: string;
+  /**
+   * The machine's description when `machine` names a file: the caller (the
+   * CLI) reads and parses it, the model reads no files. null for a built-in.
+   */
+  machineDesc: MachineDesc | null;
   kernel: ProfileName;
   seed: number;
   /** Simulated time measured, after the warm-up (ms). */
@@ -165,6 +174,7 @@ export function seedScenario(): Scenario {
   return {
     name: "seed",
     machine: "hisi-sas-128",
+    machineDesc: null,
     kernel: "6.1",
     seed: 1,
     // 500 ms measured after 1 s of warm-up (the caches age: what they hold still grows after
@@ -191,7 +201,7 @@ const posInt = z.number().int().positive();
 const runSchema = z
   .object({
     name: z.string().min(1),
-    mode: z.enum(["strict", "lazy"]),
+    mode: z.enum(["strict", "lazy", "passthrough"]),
     range: z.enum(["default", "cmdline", "driver", "sysfs"]),
     bytes: posInt.nullable().optional(),
   })
@@ -200,7 +210,9 @@ const runSchema = z
 const scenarioSchema = z
   .object({
     name: z.string().min(1).optional(),
-    machine: z.enum(BUILTIN_MACHINES as [string, ...string[]]).optional(),
+    machine: z.string().min(1).optional(),
+    /** The description of a machine file, as the caller read it (sweeps ship it to workers). */
+    machineDesc: z.record(z.string(), z.unknown()).nullable().optional(),
     kernel: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]).optional(),
     seed: z.number().int().nonnegative().optional(),
     durationMs: z.number().positive().max(MAX_DURATION_MS).optional(),
@@ -288,6 +300,10 @@ export function applyInput(input: ScenarioInput): Scenario {
       fio: input.fio,
       cmdline: input.cmdline,
     }),
+    machineDesc:
+      input.machineDesc === undefined || input.machineDesc === null
+        ? null
+        : validateMachine(input.machineDesc, `<machine ${input.machine ?? s.machine}>`),
     disks: { ...s.disks, ...stripUndefined(input.disks ?? {}) },
     hba: { ...s.hba, ...stripUndefined(input.hba ?? {}) },
     cost: { ...s.cost, ...(input.cost ?? {}) },
@@ -360,9 +376,9 @@ function checkScenario(
   }
   if (kind !== "fio") {
     s.runs.forEach((r, i) => {
-      if (r.range === "driver" || r.range === "sysfs") {
+      if (r.range === "driver") {
         throw new InputError(
-          `${at(["runs", i, "range"])}: runs.${i}.range: expected default or cmdline with a ${kind} workload (driver and sysfs set the HBA's range), found ${r.range}`,
+          `${at(["runs", i, "range"])}: runs.${i}.range: expected default, cmdline or sysfs with a ${kind} workload (driver sets a storage driver's range), found ${r.range}`,
         );
       }
     });
@@ -384,7 +400,19 @@ function checkScenario(
   // A run simulates the device's IOVA allocator: an identity default domain has none (direct DMA).
   if (parseCmdline(s.cmdline).passthrough === true) {
     throw new InputError(
-      `${at(["cmdline"])}: cmdline: expected a translated default domain (a run simulates the DMA domain's IOVA allocator), found ${quote(s.cmdline)}, which makes every default domain identity (direct DMA, nothing to simulate); iovalab shell boots it`,
+      `${at(["cmdline"])}: cmdline: expected no iommu.passthrough (a run's mode sets it), found ${quote(s.cmdline)}; use runs with mode: passthrough`,
+    );
+  }
+  s.runs.forEach((r, i) => {
+    if (r.mode === "passthrough" && r.range !== "default") {
+      throw new InputError(
+        `${at(["runs", i, "range"])}: runs.${i}.range: expected default with mode passthrough (an identity domain has no IOVA allocator, so no range), found ${r.range}`,
+      );
+    }
+  });
+  if (s.machineDesc === null && !BUILTIN_MACHINES.includes(s.machine) && !/\.(ya?ml|json)$/.test(s.machine)) {
+    throw new InputError(
+      `${at(["machine"])}: machine: expected a built-in machine (${BUILTIN_MACHINES.join(", ")}) or a description file (.yaml, .yml, .json), found ${quote(s.machine)}`,
     );
   }
   for (const key of ["durationMs", "warmupMs"] as const) {

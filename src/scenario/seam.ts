@@ -90,6 +90,7 @@ function clearRecord(rec: KernelOpRecord): KernelOpRecord {
   rec.pagesMapped = 0;
   rec.pagesUnmapped = 0;
   rec.iq = null;
+  rec.iqLock = null;
   rec.invalidations = 0;
   rec.syncs = 0;
   rec.flushQueueOps = 0;
@@ -115,12 +116,25 @@ export const REPORT_CLASSES = 12;
 
 export class KernelDmaSeam implements DmaSeam {
   readonly kernel: Kernel;
+  /** The device whose domain this is (the first, when its group has several). */
   readonly dev: Device;
+  /**
+   * The device of a call's `device` index (several devices of one group share
+   * the domain); default: `dev` for every index.
+   */
+  deviceOf: ((device: number) => Device) | null = null;
+  /**
+   * Set by a `SeamSet`: moves the kernel's clock once for every domain, so
+   * each sees the flush-queue timers that fire on the way.
+   */
+  advanceAll: (() => void) | null = null;
   readonly cookie: IommuDmaCookie;
   readonly treeLock: SpinLock;
   readonly depotLocks: SpinLock[];
-  /** The SMMU's command queue: TLBIs, CMD_SYNCs, flush-queue flushes. */
+  /** The IOMMU unit's invalidation queue (SMMUv3 command queue, VT-d QI, AMD-Vi command buffer): TLBIs, syncs, flushes. */
   readonly iq: SerialResource;
+  /** The software lock writers of `iq` take (VT-d, AMD-Vi), shared by every domain behind the unit; null for SMMUv3. */
+  iqLock: SpinLock | null = null;
   stats: SeamStats;
   private readonly engine: Engine;
   private readonly cost: CostModel;
@@ -151,7 +165,14 @@ export class KernelDmaSeam implements DmaSeam {
   onOp: ((cpu: Cpu, kind: "map" | "unmap", pages: number, path: "rcache" | "tree", steps: number) => void) | null =
     null;
 
-  constructor(engine: Engine, kernel: Kernel, dev: Device, cost: CostModel, cpus: readonly Cpu[] = []) {
+  constructor(
+    engine: Engine,
+    kernel: Kernel,
+    dev: Device,
+    cost: CostModel,
+    cpus: readonly Cpu[] = [],
+    iq: SerialResource | null = null,
+  ) {
     this.engine = engine;
     this.cpus = cpus;
     this.kernel = kernel;
@@ -167,7 +188,7 @@ export class KernelDmaSeam implements DmaSeam {
     this.treeLock = new SpinLock(engine, "iova_rbtree_lock", lockOpts);
     this.depotLocks = [];
     for (let c = 0; c < this.k; c++) this.depotLocks.push(new SpinLock(engine, `rcache${c}.lock`, lockOpts));
-    this.iq = new SerialResource(engine, "smmu-cmdq");
+    this.iq = iq ?? new SerialResource(engine, "smmu-cmdq");
     this.hits0 = new Float64Array(this.k);
     this.misses0 = new Float64Array(this.k);
     this.pushes0 = new Float64Array(this.k);
@@ -187,16 +208,34 @@ export class KernelDmaSeam implements DmaSeam {
 
   /** The kernel's clock follows the engine's; a flush-queue timer due by now fires first. */
   private advance(): void {
-    const fq = this.cookie.fq;
-    if (fq === null) {
-      this.kernel.advanceTo(this.kernelTimeNs);
+    if (this.advanceAll !== null) {
+      this.advanceAll();
       return;
     }
-    const before = fq.flushes;
-    // Where an armed timer's callback will run, asked before it fires (the policy reads the facts of now).
-    const timerCpu = fq.timerArmed ? fq.policy.expiryCpu(fq.timerCpu, fq.facts) : -1;
-    const snap = this.snapshot();
+    this.prepareAdvance();
     this.kernel.advanceTo(this.kernelTimeNs);
+    this.finishAdvance();
+  }
+
+  private readonly pending = { flushes: 0, timerCpu: -1 };
+
+  /** @internal Before the kernel's clock moves: the flush queue's state and the counters. */
+  prepareAdvance(): void {
+    const fq = this.cookie.fq;
+    if (fq === null) return;
+    this.pending.flushes = fq.flushes;
+    // Where an armed timer's callback will run, asked before it fires (the policy reads the facts of now).
+    this.pending.timerCpu = fq.timerArmed ? fq.policy.expiryCpu(fq.timerCpu, fq.facts) : -1;
+    this.snapshot();
+  }
+
+  /** @internal After it moved: the timer flushes that fired, charged where their callback ran. */
+  finishAdvance(): void {
+    const fq = this.cookie.fq;
+    if (fq === null) return;
+    const before = this.pending.flushes;
+    const timerCpu = this.pending.timerCpu;
+    const snap = this.snap;
     if (fq.flushes > before) {
       const n = fq.flushes - before;
       this.stats.timerFlushes += n;
@@ -289,10 +328,10 @@ export class KernelDmaSeam implements DmaSeam {
     this.mapped.set(requestId, m);
   }
 
-  map(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
+  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
     const snap = this.snapshot();
-    const m = this.kernel.dma.mapSg(this.dev, cpu.id, this.sgList(segments));
+    const m = this.kernel.dma.mapSg(this.device(device), cpu.id, this.sgList(segments));
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
     this.mapped.set(requestId, m);
     if (this.recorder !== null) {
@@ -311,7 +350,7 @@ export class KernelDmaSeam implements DmaSeam {
     this.onOp?.(cpu, "map", iovaPages, hits > 0 ? "rcache" : "tree", rec.treeAllocWalkSteps[0] ?? 0);
   }
 
-  unmap(cpu: Cpu, _device: number, segments: readonly number[], requestId: number, out: Script): void {
+  unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
     this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, 0);
     const m = this.mapped.get(requestId);
@@ -320,7 +359,7 @@ export class KernelDmaSeam implements DmaSeam {
     const fq = this.cookie.fq;
     const flushes0 = fq === null ? 0 : fq.flushes;
     const snap = this.snapshot();
-    assert(this.kernel.dma.unmapSg(this.dev, cpu.id, m), "dma_unmap_sg of a live mapping failed");
+    assert(this.kernel.dma.unmapSg(this.device(device), cpu.id, m), "dma_unmap_sg of a live mapping failed");
     const rec = clearRecord(this.unmapRec);
     this.diff(rec, snap);
     // The per-call frees into the rcache are magazine ops the counters above do not see.
@@ -329,6 +368,7 @@ export class KernelDmaSeam implements DmaSeam {
     for (const l of segments) pages += Math.ceil(l / 4096);
     rec.pagesUnmapped = pages;
     rec.iq = this.iq;
+    rec.iqLock = this.iqLock;
     if (this.strict) {
       rec.invalidations = 1;
       rec.syncs = 1;
@@ -342,6 +382,10 @@ export class KernelDmaSeam implements DmaSeam {
     this.stats.unmaps++;
     chargeKernelOp(out, this.cost, rec);
     this.onOp?.(cpu, "unmap", this.iovaPages(pages), rec.treeFrees > 0 ? "tree" : "rcache", 0);
+  }
+
+  private device(i: number): Device {
+    return this.deviceOf === null ? this.dev : this.deviceOf(i);
   }
 
   /** The IOVA size of a mapping of `pages` pages: rounded up to a power of two below the range's top. */

@@ -7,8 +7,11 @@
  * files and the worker pool.
  */
 
+import type { MachineDesc } from "../machine/schema.ts";
 import { COST_PARAM_NAMES } from "../sim/cost.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import { memparse } from "../stdx/kstr.ts";
+import { overrideRuns, parseMode, type RangeVia } from "./overrides.ts";
 import type { RunResult } from "./run.ts";
 import { type Scenario, scenarioToData, setPath, validateScenarioData } from "./scenario.ts";
 
@@ -70,9 +73,31 @@ export function sweepKeys(base: Scenario): string[] {
     }
     keys.push(path);
   };
-  walk(scenarioToData(base), "");
+  const { machineDesc: _desc, ...data } = scenarioToData(base);
+  walk(data, "");
   for (const c of COST_PARAM_NAMES) if (!keys.includes(`cost.${c}`)) keys.push(`cost.${c}`);
+  // Settings of every run, as `iovalab run`'s flags set them (overrides.ts).
+  keys.push(...RUN_KEYS);
   return keys;
+}
+
+/** `--over mode=strict,lazy,passthrough` and `--over range=BYTES,...`: every run's mode or range. */
+const RUN_KEYS = ["mode", "range"] as const;
+
+export interface SweepOptions {
+  /** A machine file's description (`--over machine=a.yaml,b.yaml`); null for a built-in name. */
+  resolveMachine?: (name: string) => MachineDesc | null;
+  /** How `range=` values are set (default: the kernel command line). */
+  rangeVia?: RangeVia;
+}
+
+/** A `range=` value in bytes: a number, or memparse's 128K / 0x20000. */
+function rangeBytes(v: number | string, where: string): number {
+  const n = typeof v === "number" ? BigInt(Number.isSafeInteger(v) ? v : -1) : memparse(v);
+  if (n === null || n <= 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new InputError(`${where}: range: expected bytes such as 131072 or 512K, found ${quote(String(v))}`);
+  }
+  return Number(n);
 }
 
 /** The value `v` takes at a key whose current value is `current`: a string key keeps the text. */
@@ -82,7 +107,12 @@ function typedValue(current: unknown, v: number | string): number | string {
 }
 
 /** Every task of the grid, points in the order of the axes (last axis fastest), runs within a point. */
-export function planSweep(base: Scenario, axes: readonly SweepAxis[], where: string): SweepTask[] {
+export function planSweep(
+  base: Scenario,
+  axes: readonly SweepAxis[],
+  where: string,
+  opts: SweepOptions = {},
+): SweepTask[] {
   if (axes.length === 0) throw new InputError("sweep: expected at least one --over key=v1,v2,...");
   const baseData = scenarioToData(base);
   const valid = sweepKeys(base);
@@ -102,15 +132,28 @@ export function planSweep(base: Scenario, axes: readonly SweepAxis[], where: str
   const tasks: SweepTask[] = [];
   for (const point of points) {
     const data = scenarioToData(base);
-    // A value takes the type of the key it replaces: `kernel=5.10,5.15` are names, not numbers.
-    for (const [k, v] of Object.entries(point)) {
-      const typed = typedValue(valueAt(data, k), v);
-      point[k] = typed;
-      setPath(data, k, typed);
-    }
     const label = Object.entries(point)
       .map(([k, v]) => `${k}=${v}`)
       .join(",");
+    // A value takes the type of the key it replaces: `kernel=5.10,5.15` are names, not numbers.
+    for (const [k, v] of Object.entries(point)) {
+      if (k === "mode") {
+        const runs = data.runs as Scenario["runs"];
+        data.runs = overrideRuns(runs, { mode: parseMode(`${where} at ${label}: mode`, String(v)) });
+        continue;
+      }
+      if (k === "range") {
+        // A passthrough point has no range to set.
+        if (point.mode === "passthrough") continue;
+        const runs = data.runs as Scenario["runs"];
+        data.runs = overrideRuns(runs, { range: rangeBytes(v, `${where} at ${label}`), rangeVia: opts.rangeVia });
+        continue;
+      }
+      const typed = typedValue(valueAt(data, k), v);
+      point[k] = typed;
+      setPath(data, k, typed);
+      if (k === "machine") data.machineDesc = opts.resolveMachine?.(String(typed)) ?? null;
+    }
     const s = validateScenarioData(data, `${where} at ${label}`);
     for (const r of s.runs) {
       tasks.push({ id: `${label}|${r.name}`, point, run: r.name, scenario: scenarioToData(s) });

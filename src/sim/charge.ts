@@ -41,6 +41,12 @@ export interface KernelOpRecord {
   pagesUnmapped: number;
   /** The IOMMU's invalidation queue. */
   iq: SerialResource | null;
+  /**
+   * The software lock in front of the queue, taken to write the commands
+   * (VT-d's `qi->q_lock`, AMD-Vi's `iommu->lock`); null where writers need
+   * none (SMMUv3's lock-free command queue).
+   */
+  iqLock: SpinLock | null;
   /** TLBI commands queued, and syncs waited for (strict mode). */
   invalidations: number;
   syncs: number;
@@ -62,6 +68,7 @@ export function emptyKernelOpRecord(kind: "map" | "unmap"): KernelOpRecord {
     pagesMapped: 0,
     pagesUnmapped: 0,
     iq: null,
+    iqLock: null,
     invalidations: 0,
     syncs: 0,
     flushQueueOps: 0,
@@ -85,6 +92,11 @@ export function chargeKernelOp(out: Script, cost: CostModel, rec: KernelOpRecord
   const latencyNs = rec.syncs > 0 || rec.flushAlls > 0 ? cost.iotlbSyncNs.ns : 0;
   if (iqNs + latencyNs > 0) {
     assert(rec.iq !== null, "invalidations without an invalidation queue");
+    if (rec.iqLock !== null) {
+      // The commands are written under the unit's lock; the wait is outside it.
+      out.lock(rec.iqLock);
+      out.unlock(rec.iqLock);
+    }
     out.sync(rec.iq, iqNs, latencyNs);
   }
   chargeIova(out, cost, rec);

@@ -42,6 +42,8 @@ export const COST_PARAM_NAMES = [
   "pageUnmapNs",
   "iotlbInvalidateNs",
   "iotlbSyncNs",
+  "vtdWaitDescriptorNs",
+  "amdCompletionWaitNs",
   "iotlbFlushAllNs",
   "flushQueueOpNs",
   // block layer, driver, interrupts, fio
@@ -141,6 +143,20 @@ export function defaultCostModel(): CostModel {
       per: "CMD_SYNC",
       source: "free: SMMUv3 CMD_SYNC completion as seen by the spinning CPU; calibrated on strict vs lazy",
       free: true,
+    },
+    vtdWaitDescriptorNs: {
+      ns: 2000,
+      per: "VT-d wait descriptor",
+      source:
+        "assumed equal to iotlbSyncNs: qi_submit_sync() queues the invalidation descriptor and a wait descriptor whose status write the CPU spins on (VT-d spec 6.5.2.8); no public measurement of its latency was found",
+      free: false,
+    },
+    amdCompletionWaitNs: {
+      ns: 2000,
+      per: "AMD-Vi COMPLETION_WAIT",
+      source:
+        "assumed equal to iotlbSyncNs: iommu_completion_wait() queues COMPLETION_WAIT after INVALIDATE_IOMMU_PAGES and spins on its store to a semaphore (AMD IOMMU spec, Command Buffer); no public measurement of its latency was found",
+      free: false,
     },
     iotlbFlushAllNs: {
       ns: 3000,

@@ -1,9 +1,11 @@
 /**
  * fio jobs running on the simulated machine: fio threads on their CPUs, the
  * blk-mq block layer (block.ts) in time, SCSI budgets and host tags, disks
- * behind an HBA (sim/device.ts), interrupts on the submitting CPU, and the
- * DMA map/unmap of every request through an injected seam, so the DMA layer
- * can be plugged in without this file knowing IOVAs.
+ * behind their controllers (sim/device.ts: a SAS HBA's shared tags, or an
+ * NVMe controller's queue per CPU group with tags of its own), interrupts on
+ * the submitting CPU or the queue's CPU, and the DMA map/unmap of every
+ * request through an injected seam, so the DMA layer can be plugged in
+ * without this file knowing IOVAs.
  *
  * The kernel path modelled per I/O (Linux 6.1, `none` scheduler):
  *  1. the fio thread issues one I/O (`io_submit`, libaio): fio and bio costs;
@@ -54,19 +56,44 @@ export function pageTableOnlySeam(cost: CostModel): DmaSeam {
   };
 }
 
+/**
+ * A storage controller and the disks behind it, as the block layer sees
+ * them: a SAS HBA (its `can_queue` tags shared by every disk: host_tagset;
+ * one dispatch list per disk; the SCSI budget per disk), or an NVMe
+ * controller (one hardware queue per group of CPUs, each with its own tags
+ * and dispatch list; the completion interrupt of a queue on its CPUs).
+ */
+export interface FioController {
+  name: string;
+  /** Disks (SAS disks, NVMe namespaces) behind it; they take the next indices. */
+  disks: number;
+  diskParams: DiskParams;
+  limits: QueueLimits;
+  /** Tags: shared by all its disks, or per hardware queue when `hctxOf` is given. */
+  tags: number;
+  /** The hardware queue of a CPU's software queue (blk_mq_map_queues); absent: one shared set. */
+  hctxOf?: (cpu: number) => number;
+  hctxs: number;
+  linkBytesPerSec: number;
+  /** The CPU whose interrupt completes a request of hardware queue `hctx` dispatched on `dispatchCpu`. */
+  completionCpu?: (dispatchCpu: Cpu, hctx: number) => Cpu;
+}
+
 export interface FioRunOptions {
   engine: Engine;
   cpus: readonly Cpu[];
   instances: readonly FioJobInstance[];
   /** Which disk each instance reads (an index into `disks`). */
   diskOf: (instance: FioJobInstance) => number;
-  disks: number;
-  diskParams: DiskParams;
   diskBytes: number;
-  limits: QueueLimits;
+  /** The controllers, in disk order; without them, one HBA from the fields below. */
+  controllers?: readonly FioController[];
+  disks?: number;
+  diskParams?: DiskParams;
+  limits?: QueueLimits;
   /** Host tags (`can_queue`), shared by all disks. */
-  hostTags: number;
-  hbaLinkBytesPerSec: number;
+  hostTags?: number;
+  hbaLinkBytesPerSec?: number;
   cost: CostModel;
   dma: DmaSeam;
   /**
@@ -78,6 +105,23 @@ export interface FioRunOptions {
    * another CPU than the one that allocated it.
    */
   completionCpu?: (dispatchCpu: Cpu, disk: number) => Cpu;
+}
+
+/** The one HBA of the options' single-controller form. */
+function legacyController(o: FioRunOptions): FioController {
+  assert(
+    o.disks !== undefined && o.diskParams !== undefined && o.limits !== undefined && o.hostTags !== undefined,
+    "a run without controllers names its disks, limits and host tags",
+  );
+  return {
+    name: "hba0",
+    disks: o.disks,
+    diskParams: o.diskParams,
+    limits: o.limits,
+    tags: o.hostTags,
+    hctxs: 1,
+    linkBytesPerSec: o.hbaLinkBytesPerSec ?? Number.POSITIVE_INFINITY,
+  };
 }
 
 export interface FioRunStats {
@@ -97,6 +141,9 @@ interface Thread {
   inst: FioJobInstance;
   cpu: Cpu;
   disk: number;
+  /** Its tag set and dispatch list (fixed: a thread stays on its CPU and disk). */
+  pool: number;
+  dq: number;
   stream: FioStream;
   inFlight: number;
   /** Asleep for a host tag. */
@@ -116,6 +163,10 @@ export interface Rq {
   rq: BlockRequest;
   id: number;
   disk: number;
+  /** Tag set, dispatch list and hardware queue of the request. */
+  pool: number;
+  dq: number;
+  hctx: number;
   cpu: Cpu;
   bytes: number;
   mapStartNs: number;
@@ -128,11 +179,24 @@ export class FioRun {
   private readonly threads: Thread[] = [];
   /** ctx queues: [cpu * disks + disk]. */
   private readonly ctx: (BlockQueue | null)[];
-  /** Per disk, the CPUs whose queue for it has waiting requests, in arrival order. */
+  /** Per dispatch list, the CPUs whose queue for its disk has waiting requests, in arrival order. */
   private readonly busyCtx: number[][];
   private readonly simDisks: Disk<Rq>[];
-  private tagsFree: number;
-  private readonly tagWaiters: Thread[] = [];
+  private readonly diskCount: number;
+  /** Per disk: its controller, first dispatch list and limits. */
+  private readonly diskCtrl: number[] = [];
+  private readonly diskDq: number[] = [];
+  private readonly diskLimits: QueueLimits[] = [];
+  /** Per dispatch list: its disk. */
+  private readonly dqDisk: number[] = [];
+  private readonly controllers: readonly FioController[];
+  /** Per controller: its first tag set. */
+  private readonly ctrlPool: number[] = [];
+  /** Free tags and sleeping threads per tag set. */
+  private readonly tagsFree: number[] = [];
+  private readonly tagsTotal: number[] = [];
+  private readonly tagWaiters: Thread[][] = [];
+  private readonly legacyComplete: ((dispatchCpu: Cpu, disk: number) => Cpu) | undefined;
   private nextRqId = 0;
   /** bio tag -> thread and issue time. */
   private readonly bioThread: Thread[] = [];
@@ -155,17 +219,45 @@ export class FioRun {
   constructor(o: FioRunOptions) {
     this.o = o;
     this.startNs = o.engine.nowNs;
-    assert(o.hostTags > 0, "host tags");
-    this.tagsFree = o.hostTags;
-    this.ctx = new Array(o.cpus.length * o.disks).fill(null);
-    this.busyCtx = Array.from({ length: o.disks }, () => []);
-    const hba = new Hba(o.engine, "hba0", { canQueue: o.hostTags, linkBytesPerSec: o.hbaLinkBytesPerSec });
+    this.controllers = o.controllers ?? [legacyController(o)];
+    this.legacyComplete = o.controllers === undefined ? o.completionCpu : undefined;
     this.simDisks = [];
-    for (let d = 0; d < o.disks; d++) {
-      const disk = new SimDisk<Rq>(o.engine, `sd${d}`, o.diskParams, hba);
-      disk.sink = { onComplete: (r) => this.onDiskComplete(r) };
-      this.simDisks.push(disk);
-    }
+    let disk = 0;
+    this.busyCtx = [];
+    this.controllers.forEach((c, ci) => {
+      assert(c.tags > 0 && c.hctxs > 0, "tags and hardware queues");
+      this.ctrlPool.push(this.tagsFree.length);
+      for (let q = 0; q < (c.hctxOf === undefined ? 1 : c.hctxs); q++) {
+        this.tagsFree.push(c.tags);
+        this.tagsTotal.push(c.tags);
+        this.tagWaiters.push([]);
+      }
+      // A controller's host link and, for a SAS HBA, its can_queue over all disks (an NVMe
+      // controller's tags are per queue, so its device-wide bound is all queues' tags).
+      const hba = new Hba(o.engine, c.name, {
+        canQueue: c.hctxOf === undefined ? c.tags : c.tags * c.hctxs,
+        linkBytesPerSec: c.linkBytesPerSec,
+      });
+      for (let d = 0; d < c.disks; d++, disk++) {
+        const sd = new SimDisk<Rq>(
+          o.engine,
+          this.controllers.length === 1 ? `sd${d}` : `${c.name}.${d}`,
+          c.diskParams,
+          hba,
+        );
+        sd.sink = { onComplete: (r) => this.onDiskComplete(r) };
+        this.simDisks.push(sd);
+        this.diskCtrl.push(ci);
+        this.diskLimits.push(c.limits);
+        this.diskDq.push(this.busyCtx.length);
+        for (let q = 0; q < (c.hctxOf === undefined ? 1 : c.hctxs); q++) {
+          this.busyCtx.push([]);
+          this.dqDisk.push(disk);
+        }
+      }
+    });
+    this.diskCount = disk;
+    this.ctx = new Array(o.cpus.length * this.diskCount).fill(null);
     this.stats = {
       ios: 0,
       bytes: 0,
@@ -218,14 +310,17 @@ export class FioRun {
     const prng = o.engine.prng.derive();
     for (const inst of o.instances) {
       const disk = o.diskOf(inst);
-      assert(disk >= 0 && disk < o.disks, "instance placed on a missing disk");
+      assert(disk >= 0 && disk < this.diskCount, "instance placed on a missing disk");
       assert(inst.cpu < o.cpus.length, "instance placed on a missing CPU");
       const id = this.threads.length;
       const loopScript = new Script().hook(this.hooks.loop, id);
+      const hctx = this.hctxOf(disk, inst.cpu);
       this.threads.push({
         inst,
         cpu: o.cpus[inst.cpu],
         disk,
+        pool: this.ctrlPool[this.diskCtrl[disk]] + hctx,
+        dq: this.diskDq[disk] + hctx,
         stream: new FioStream(inst, prng.derive(), o.diskBytes),
         inFlight: 0,
         blocked: false,
@@ -242,6 +337,15 @@ export class FioRun {
   /** The simulated disks, in order (observers read their queues). */
   get disks(): readonly Disk<Rq>[] {
     return this.simDisks;
+  }
+
+  /** The hardware queue of CPU `cpu`'s software queue for `disk` (0 where the tags are shared). */
+  private hctxOf(disk: number, cpu: number): number {
+    const c = this.controllers[this.diskCtrl[disk]];
+    if (c.hctxOf === undefined) return 0;
+    const q = c.hctxOf(cpu);
+    assert(q >= 0 && q < c.hctxs, "a CPU mapped to a missing hardware queue");
+    return q;
   }
 
   /** Starts the statistics afresh (end of warm-up). */
@@ -263,10 +367,14 @@ export class FioRun {
       assert(t.blocked === t.pendingPieces.length > 0, "a sleeping thread holds its bio");
       unplaced += t.pendingPieces.length;
     }
-    assert(this.tagsFree >= 0 && this.tagsFree <= this.o.hostTags, "host tags out of range");
+    let tagged = 0;
+    this.tagsFree.forEach((free, p) => {
+      assert(free >= 0 && free <= this.tagsTotal[p], "host tags out of range");
+      tagged += this.tagsTotal[p] - free;
+    });
     for (const q of this.ctx) if (q !== null) q.verifyInvariants();
     // Every tag holds a request of at least one placed piece; merged pieces share one.
-    assert(this.piecesInFlight - unplaced >= this.o.hostTags - this.tagsFree, "more tagged requests than pieces");
+    assert(this.piecesInFlight - unplaced >= tagged, "more tagged requests than pieces");
   }
 
   /** fio stops issuing once ramp_time + runtime have passed since the run began (time_based or not). */
@@ -308,10 +416,10 @@ export class FioRun {
   }
 
   private ctxQueue(cpu: number, disk: number): BlockQueue {
-    const i = cpu * this.o.disks + disk;
+    const i = cpu * this.diskCount + disk;
     let q = this.ctx[i];
     if (q === null) {
-      q = new BlockQueue(this.o.limits);
+      q = new BlockQueue(this.diskLimits[disk]);
       this.ctx[i] = q;
     }
     return q;
@@ -335,9 +443,9 @@ export class FioRun {
     out.compute(this.placePieces(t, q) * this.o.cost.blockMergeNs.ns);
     if (t.blocked) {
       this.stats.tagWaits++;
-      this.tagWaiters.push(t);
+      this.tagWaiters[t.pool].push(t);
     }
-    out.hook(this.hooks.dispatch, t.disk);
+    out.hook(this.hooks.dispatch, t.dq);
   }
 
   /**
@@ -351,9 +459,9 @@ export class FioRun {
       const p = t.pendingPieces[0];
       if (q.merge(p)) {
         merges++;
-      } else if (this.tagsFree > 0) {
-        this.tagsFree--;
-        if (q.waitingRequests === 0) this.busyCtx[t.disk].push(t.cpu.id);
+      } else if (this.tagsFree[t.pool] > 0) {
+        this.tagsFree[t.pool]--;
+        if (q.waitingRequests === 0) this.busyCtx[t.dq].push(t.cpu.id);
         q.add(p);
       } else {
         t.blocked = true;
@@ -365,19 +473,22 @@ export class FioRun {
     return merges;
   }
 
-  /** Step 3: dispatch one request if the disk has budget, then come back for the next. */
-  private runQueue(cpu: Cpu, disk: number, out: Script): void {
+  /** Step 3: dispatch one request of dispatch list `dq` if its disk has budget, then come back for the next. */
+  private runQueue(cpu: Cpu, dq: number, out: Script): void {
+    const disk = this.dqDisk[dq];
     const d = this.simDisks[disk];
-    const busy = this.busyCtx[disk];
+    const busy = this.busyCtx[dq];
     if (busy.length === 0 || !d.canAccept()) return;
     const c = busy[0];
-    const q = this.ctx[c * this.o.disks + disk] as BlockQueue;
+    const q = this.ctx[c * this.diskCount + disk] as BlockQueue;
     const rq = q.dispatch() as BlockRequest;
     busy.shift();
     // Round robin over the CPU queues with work (blk_mq_flush_busy_ctxs).
     if (q.waitingRequests > 0) busy.push(c);
     const id = this.nextRqId++;
-    this.rqById.set(id, { rq, id, disk, cpu, bytes: rq.bytes, mapStartNs: this.o.engine.nowNs });
+    const hctx = this.hctxOf(disk, c);
+    const pool = this.ctrlPool[this.diskCtrl[disk]] + hctx;
+    this.rqById.set(id, { rq, id, disk, pool, dq, hctx, cpu, bytes: rq.bytes, mapStartNs: this.o.engine.nowNs });
     this.stats.requests++;
     this.stats.requestBytesMean += (rq.bytes - this.stats.requestBytesMean) / this.stats.requests;
     if (rq.bytes > this.stats.requestBytesMax) this.stats.requestBytesMax = rq.bytes;
@@ -387,7 +498,7 @@ export class FioRun {
     out.hook(this.hooks.map, id);
     out.hook(this.hooks.mapped, id);
     out.compute(this.o.cost.driverSubmitNs.ns);
-    out.hook(this.hooks.dispatch, disk);
+    out.hook(this.hooks.dispatch, dq);
   }
 
   /** Step 4: the interrupt, on the CPU that dispatched. */
@@ -403,7 +514,13 @@ export class FioRun {
       .hook(this.hooks.irqDone, r.id);
     irq.task.reset(irq.script);
     this.irqByRq.set(r.id, irq);
-    const irqCpu = this.o.completionCpu === undefined ? r.cpu : this.o.completionCpu(r.cpu, r.disk);
+    const complete = this.controllers[this.diskCtrl[r.disk]].completionCpu;
+    const irqCpu =
+      this.legacyComplete !== undefined
+        ? this.legacyComplete(r.cpu, r.disk)
+        : complete === undefined
+          ? r.cpu
+          : complete(r.cpu, r.hctx);
     irqCpu.raiseIrq(irq.task);
   }
 
@@ -424,14 +541,15 @@ export class FioRun {
       this.wakeThread(t);
     }
     this.stats.bytes += r.bytes;
-    this.tagsFree++;
+    this.tagsFree[r.pool]++;
     // Sleepers get the freed tag in order; one whose pieces merged leaves it to the next.
-    while (this.tagsFree > 0 && this.tagWaiters.length > 0) {
-      const waiter = this.tagWaiters.shift() as Thread;
+    const waiters = this.tagWaiters[r.pool];
+    while (this.tagsFree[r.pool] > 0 && waiters.length > 0) {
+      const waiter = waiters.shift() as Thread;
       this.wakeForTag(waiter);
-      if (waiter.disk !== r.disk) out.hook(this.hooks.dispatch, waiter.disk);
+      if (waiter.dq !== r.dq) out.hook(this.hooks.dispatch, waiter.dq);
     }
-    out.hook(this.hooks.dispatch, r.disk);
+    out.hook(this.hooks.dispatch, r.dq);
   }
 
   /**
@@ -442,7 +560,7 @@ export class FioRun {
   private wakeForTag(t: Thread): void {
     assert(t.blocked && t.pendingPieces.length > 0, "tag waiter without a bio");
     this.placePieces(t, this.ctxQueue(t.cpu.id, t.disk));
-    if (t.blocked) this.tagWaiters.unshift(t);
+    if (t.blocked) this.tagWaiters[t.pool].unshift(t);
     else this.wakeThread(t);
   }
 }

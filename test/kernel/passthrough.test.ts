@@ -103,13 +103,14 @@ test("a group's type written identity: the domain's IOVAs are gone, DMA is direc
   k.verifyInvariants();
 });
 
-test("a run with iommu.passthrough=1 is an input error naming the command line, not an internal one", () => {
+test("a scenario's cmdline with iommu.passthrough=1 is an input error pointing to mode: passthrough, not an internal one", () => {
   const data = { ...JSON.parse(JSON.stringify(seedScenario())), cmdline: "iommu.passthrough=1" };
   assert.throws(
     () => validateScenarioData(data, "pt-run.yaml"),
     (e: unknown) =>
       e instanceof InputError &&
-      e.message.startsWith("pt-run.yaml: cmdline: expected a translated default domain") &&
+      e.message.startsWith("pt-run.yaml: cmdline: expected no iommu.passthrough (a run's mode sets it)") &&
+      e.message.includes("mode: passthrough") &&
       e.message.includes('found "iommu.passthrough=1"'),
   );
   // A later word turns it off again, as the kernel reads the command line.

@@ -1,0 +1,177 @@
+/**
+ * The storage a fio run can drive on a booted machine: every bound device
+ * whose driver is a block storage model, with what the block layer and the
+ * run's devices need of it, read from the kernel model (the queue limits
+ * its probe set) and the machine description (the controller's data):
+ *
+ * - a SAS HBA (hisi_sas_v3_hw): its disks (`/dev/sda`...), `can_queue` tags
+ *   shared by them (host_tagset), its host link, completion queues with
+ *   managed affinity (a request completes on the first CPU of the
+ *   dispatching CPU's group); the HBA's and disks' figures are the
+ *   scenario's `hba`, `disks`, `completion` and `cpusPerCompletionQueue`;
+ * - an NVMe controller (nvme): one namespace (`/dev/nvmeNn1`), one I/O queue
+ *   per group of CPUs (min(CPUs, queues granted), CPUs spread evenly in
+ *   order, as blk_mq_map_queues over managed vectors does), each with its
+ *   own tags (queue entries - 1), its interrupt on the first CPU of its
+ *   group (the submitting CPU's own when there is a queue per CPU),
+ *   max_hw_sectors from probe (MDTS, and on 6.4+ `dma_opt_mapping_size()`),
+ *   the media's and link's figures from the description's `nvme` block.
+ */
+
+import type { QueueLimits as ProbeLimits } from "../driver/drivers.ts";
+import type { Device } from "../iommu/device.ts";
+import { queueLimits } from "../machine/index.ts";
+import type { Kernel } from "../machine/kernel.ts";
+import type { MachineDesc } from "../machine/schema.ts";
+import type { DiskParams } from "../sim/device.ts";
+import { HISI_SAS_V3_LIMITS, NVME_QEMU_LIMITS, type QueueLimits } from "../workload/block.ts";
+import type { Scenario } from "./scenario.ts";
+
+export type StorageKind = "sas" | "nvme";
+
+export interface StorageController {
+  dev: Device;
+  kind: StorageKind;
+  /** The driver's name in the machine description (its module parameters' prefix). */
+  driver: string;
+  /** The block devices behind it, as fio's `filename=` names them. */
+  diskNames: string[];
+  diskParams: DiskParams;
+  /** SAS: `can_queue`, shared by its disks; NVMe: tags of each I/O queue. */
+  tags: number;
+  /** NVMe: I/O queues; SAS: 1 (its tags are one set). */
+  hctxs: number;
+  /** NVMe: the queue of a CPU; null for a SAS HBA. */
+  hctxOf: ((cpu: number) => number) | null;
+  /** The CPU whose interrupt completes a request of queue `hctx` dispatched on `cpu`; null: the dispatching CPU. */
+  completionCpu: ((cpu: number, hctx: number) => number) | null;
+  linkBytesPerSec: number;
+  limits: QueueLimits;
+  probe: ProbeLimits;
+}
+
+/** The driver models that put block devices on the machine. */
+const STORAGE_MODELS: Readonly<Record<string, StorageKind>> = { hisi_sas_v3_hw: "sas", nvme: "nvme" };
+
+/** The kind of block storage a device's bound driver gives, or null. */
+export function storageKindOf(k: Kernel, dev: Device): StorageKind | null {
+  if (!dev.bound || dev.driver === null) return null;
+  const model = k.machine.drivers.find((d) => d.name === dev.driver)?.model;
+  return model === undefined ? null : (STORAGE_MODELS[model] ?? null);
+}
+
+/** Every storage controller of the booted machine, in bus order, with its disks named as the kernel names them. */
+export function storageControllers(k: Kernel, s: Scenario): StorageController[] {
+  const out: StorageController[] = [];
+  let sd = 0;
+  for (const desc of k.machine.devices) {
+    const dev = k.device(desc.bdf);
+    if (dev === undefined) continue;
+    const kind = storageKindOf(k, dev);
+    const probe = queueLimits.get(dev);
+    if (kind === null || probe === undefined) continue;
+    const driver = dev.driver as string;
+    if (kind === "sas") {
+      const disks = k.machine.drivers.find((d) => d.name === driver)?.disks ?? 0;
+      // The scenario's disk count when it has one of its own (the seed's 12 equal the description's).
+      const count = Math.max(0, s.disks.count);
+      const names: string[] = [];
+      for (let i = 0; i < (disks > 0 ? count : 0); i++) names.push(`/dev/sd${diskLetters(sd++)}`);
+      const group = s.cpusPerCompletionQueue;
+      out.push({
+        dev,
+        kind,
+        driver,
+        diskNames: names,
+        diskParams: {
+          iopsMax: s.disks.iopsMax,
+          bandwidthBytesPerSec: s.disks.bandwidthBytesPerSec,
+          latencyNs: s.disks.latencyNs,
+          queueDepth: s.disks.queueDepth,
+        },
+        tags: s.hba.canQueue,
+        hctxs: 1,
+        hctxOf: null,
+        completionCpu: s.completion === "managed-affinity" ? (c) => c - (c % group) : null,
+        linkBytesPerSec: s.hba.linkBytesPerSec,
+        limits: { ...HISI_SAS_V3_LIMITS, maxSectors: probe.maxSectorsKb * 2, maxSegments: probe.maxSegments },
+        probe,
+      });
+    } else {
+      const nv = desc.nvme ?? NVME_DEFAULTS;
+      const cpus = k.cpus;
+      const queues = Math.min(cpus, nv.ioQueues);
+      const tags = nv.queueDepth - 1;
+      out.push({
+        dev,
+        kind,
+        driver,
+        diskNames: [`/dev/${dev.instance ?? "nvme"}n1`],
+        diskParams: {
+          iopsMax: nv.iopsMax,
+          bandwidthBytesPerSec: nv.bandwidthBytesPerSec,
+          latencyNs: nv.latencyNs,
+          queueDepth: tags * queues,
+        },
+        tags,
+        hctxs: queues,
+        hctxOf: (c) => Math.floor((c * queues) / cpus),
+        // The first CPU of the queue's group: the smallest c with floor(c * queues / cpus) = hctx.
+        completionCpu: (_c, q) => Math.ceil((q * cpus) / queues),
+        linkBytesPerSec: nv.linkBytesPerSec,
+        limits: { ...NVME_QEMU_LIMITS, maxSectors: probe.maxSectorsKb * 2, maxSegments: probe.maxSegments },
+        probe,
+      });
+    }
+  }
+  return out;
+}
+
+/** sd's disk names: a..z, aa, ... */
+function diskLetters(i: number): string {
+  let s = "";
+  let n = i + 1;
+  while (n > 0) {
+    n--;
+    s = String.fromCharCode(97 + (n % 26)) + s;
+    n = Math.floor(n / 26);
+  }
+  return s;
+}
+
+/**
+ * The set-up the report's ceilings read (`hba`, `disks`), for a machine
+ * whose storage is NVMe: its controllers' links summed, their count and
+ * media figures, from the description (the scenario's own `hba` and
+ * `disks` describe a SAS HBA and stay as they are otherwise).
+ */
+export function reportSetup(s: Scenario, machine: MachineDesc): Pick<Scenario, "hba" | "disks"> {
+  const nvme = machine.devices.filter((d) => d.class === 0x010802 && machine.drivers.some((x) => x.model === "nvme"));
+  const sas = machine.drivers.some((x) => x.model === "hisi_sas_v3_hw");
+  if (sas || nvme.length === 0 || s.workload.kind !== "fio") return { hba: s.hba, disks: s.disks };
+  const nv = nvme.map((d) => d.nvme ?? NVME_DEFAULTS);
+  return {
+    hba: {
+      canQueue: nv.reduce((n, x) => n + (x.queueDepth - 1) * Math.min(machine.cpus, x.ioQueues), 0),
+      linkBytesPerSec: nv.reduce((n, x) => n + x.linkBytesPerSec, 0),
+    },
+    disks: {
+      count: nv.length,
+      iopsMax: nv[0].iopsMax,
+      bandwidthBytesPerSec: nv[0].bandwidthBytesPerSec,
+      latencyNs: nv[0].latencyNs,
+      queueDepth: nv[0].queueDepth - 1,
+    },
+  };
+}
+
+/** An NVMe controller without an `nvme` block: the description's defaults (QEMU's MDTS and queues). */
+const NVME_DEFAULTS = {
+  mdts: 7,
+  ioQueues: 64,
+  queueDepth: 1024,
+  iopsMax: 700_000,
+  bandwidthBytesPerSec: 3.5e9,
+  latencyNs: 80_000,
+  linkBytesPerSec: 3.938e9,
+};
