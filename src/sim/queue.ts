@@ -25,7 +25,12 @@ export class EventQueue {
   private sequence: Float64Array;
   private arg: Float64Array;
   private handler: (EventHandler | null)[];
+  // The heap proper: slot numbers, with each one's order key beside it, so a sift compares
+  // neighbouring numbers instead of chasing slots. The key is timeNs * 8 + priority (exact
+  // below 2^50 ns, about 13 days); the sequence breaks ties between equal keys.
   private heap: Int32Array;
+  private heapKey: Float64Array;
+  private heapSeq: Float64Array;
   private freeSlots: Int32Array;
   private freeCount = 0;
   private slotCount = 0;
@@ -40,24 +45,29 @@ export class EventQueue {
     this.arg = new Float64Array(initialCapacity);
     this.handler = new Array(initialCapacity).fill(null);
     this.heap = new Int32Array(initialCapacity);
+    this.heapKey = new Float64Array(initialCapacity);
+    this.heapSeq = new Float64Array(initialCapacity);
     this.freeSlots = new Int32Array(initialCapacity);
   }
 
   push(timeNs: number, priority: number, handler: EventHandler, arg: number): void {
+    if (!(timeNs <= MAX_TIME_NS && priority >= 0 && priority < 8)) {
+      assert(false, "event time beyond 2^50 ns or priority outside 0..7");
+    }
     const slot = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.newSlot();
+    const seq = this.nextSequence++;
     this.timeNs[slot] = timeNs;
     this.priority[slot] = priority;
-    this.sequence[slot] = this.nextSequence++;
+    this.sequence[slot] = seq;
     this.arg[slot] = arg;
     this.handler[slot] = handler;
-    if (this.size === this.heap.length) this.heap = grow(this.heap);
-    this.heap[this.size] = slot;
-    this.siftUp(this.size++);
+    if (this.size === this.heap.length) this.growHeap();
+    this.siftUp(this.size++, slot, timeNs * 8 + priority, seq);
   }
 
   /** Time of the earliest event; the queue must not be empty. */
   peekTimeNs(): number {
-    assert(this.size > 0, "peek at an empty event queue");
+    if (this.size === 0) assert(false, "peek at an empty event queue");
     return this.timeNs[this.heap[0]];
   }
 
@@ -66,13 +76,10 @@ export class EventQueue {
    * accessors below before the next push (the slot is reused after that).
    */
   popSlot(): number {
-    assert(this.size > 0, "pop from an empty event queue");
+    if (this.size === 0) assert(false, "pop from an empty event queue");
     const top = this.heap[0];
-    const last = this.heap[--this.size];
-    if (this.size > 0) {
-      this.heap[0] = last;
-      this.siftDown(0);
-    }
+    const n = --this.size;
+    if (n > 0) this.siftDown(this.heap[n], this.heapKey[n], this.heapSeq[n]);
     this.freeSlots[this.freeCount++] = top;
     return top;
   }
@@ -100,6 +107,13 @@ export class EventQueue {
   /** Full walk: the heap property holds at every node and every live slot is distinct. */
   verifyInvariants(): void {
     assert(this.size + this.freeCount === this.slotCount, "event queue slot accounting");
+    for (let i = 0; i < this.size; i++) {
+      const slot = this.heap[i];
+      assert(
+        this.heapKey[i] === this.timeNs[slot] * 8 + this.priority[slot] && this.heapSeq[i] === this.sequence[slot],
+        `event heap key stale at ${i}`,
+      );
+    }
     for (let i = 1; i < this.size; i++) {
       const parent = (i - 1) >> 1;
       assert(!this.less(this.heap[i], this.heap[parent]), `event heap order broken at ${i}`);
@@ -129,6 +143,14 @@ export class EventQueue {
     return this.slotCount++;
   }
 
+  private growHeap(): void {
+    const n = this.heap.length * 2;
+    this.heap = grow(this.heap);
+    this.heapKey = growF64(this.heapKey, n);
+    this.heapSeq = growF64(this.heapSeq, n);
+  }
+
+  /** The order of two slots, from their own fields (for the invariant check). */
   private less(a: number, b: number): boolean {
     const ta = this.timeNs[a];
     const tb = this.timeNs[b];
@@ -139,33 +161,59 @@ export class EventQueue {
     return this.sequence[a] < this.sequence[b];
   }
 
-  private siftUp(i: number): void {
+  /** Places (slot, key, seq) at hole `i` or above it. */
+  private siftUp(i: number, slot: number, key: number, seq: number): void {
     const heap = this.heap;
-    const slot = heap[i];
+    const hk = this.heapKey;
+    const hs = this.heapSeq;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.less(slot, heap[parent])) break;
+      const pk = hk[parent];
+      if (pk < key || (pk === key && hs[parent] < seq)) break;
       heap[i] = heap[parent];
+      hk[i] = pk;
+      hs[i] = hs[parent];
       i = parent;
     }
     heap[i] = slot;
+    hk[i] = key;
+    hs[i] = seq;
   }
 
-  private siftDown(i: number): void {
+  /** Places (slot, key, seq) at the root's hole or below it (the heap holds `size` entries). */
+  private siftDown(slot: number, key: number, seq: number): void {
     const heap = this.heap;
+    const hk = this.heapKey;
+    const hs = this.heapSeq;
     const n = this.size;
-    const slot = heap[i];
+    let i = 0;
     for (;;) {
       let child = 2 * i + 1;
       if (child >= n) break;
-      if (child + 1 < n && this.less(heap[child + 1], heap[child])) child++;
-      if (!this.less(heap[child], slot)) break;
+      let ck = hk[child];
+      let cs = hs[child];
+      if (child + 1 < n) {
+        const rk = hk[child + 1];
+        if (rk < ck || (rk === ck && hs[child + 1] < cs)) {
+          child++;
+          ck = rk;
+          cs = hs[child];
+        }
+      }
+      if (key < ck || (key === ck && seq < cs)) break;
       heap[i] = heap[child];
+      hk[i] = ck;
+      hs[i] = cs;
       i = child;
     }
     heap[i] = slot;
+    hk[i] = key;
+    hs[i] = seq;
   }
 }
+
+/** Latest event time the heap key keeps exact: timeNs * 8 + priority stays below 2^53. */
+const MAX_TIME_NS = 2 ** 50;
 
 function grow(a: Int32Array): Int32Array {
   const b = new Int32Array(a.length * 2);

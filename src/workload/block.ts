@@ -309,6 +309,12 @@ export class BlockQueue {
 
   private newRequest(bio: Bio): BlockRequest {
     this.stats.requests++;
-    return { offset: bio.offset, bytes: bio.bytes, write: bio.write, segments: [...bio.segments], bioTags: [bio.tag] };
+    return {
+      offset: bio.offset,
+      bytes: bio.bytes,
+      write: bio.write,
+      segments: bio.segments.slice(),
+      bioTags: [bio.tag],
+    };
   }
 }
