@@ -104,6 +104,16 @@ export function bioForBuffer(tag: number, offset: number, bytes: number, write: 
   return { tag, offset, bytes, write, segments };
 }
 
+/**
+ * Returns a completed request to `free`, the pool a caller's queues were
+ * made with; the caller must hold no reference to it afterwards.
+ */
+export function recycleRequest(free: BlockRequest[], rq: BlockRequest): void {
+  rq.segments.length = 0;
+  rq.bioTags.length = 0;
+  free.push(rq);
+}
+
 export interface BlockStats {
   bios: number;
   /** Bios split because they exceeded the limits (each split counts once per extra piece). */
@@ -130,10 +140,13 @@ export class BlockQueue {
   private readonly waiting: BlockRequest[] = [];
   private head = 0;
   private plug: BlockRequest[] | null = null;
+  /** Finished requests to reuse (`recycleRequest`), shared by a caller's queues; null: allocate each. */
+  private readonly free: BlockRequest[] | null;
 
-  constructor(limits: QueueLimits) {
+  constructor(limits: QueueLimits, free: BlockRequest[] | null = null) {
     checkLimits(limits, "queue limits");
     this.limits = limits;
+    this.free = free;
   }
 
   get waitingRequests(): number {
@@ -309,12 +322,23 @@ export class BlockQueue {
 
   private newRequest(bio: Bio): BlockRequest {
     this.stats.requests++;
-    return {
-      offset: bio.offset,
-      bytes: bio.bytes,
-      write: bio.write,
-      segments: bio.segments.slice(),
-      bioTags: [bio.tag],
-    };
+    const rq = this.free?.pop();
+    if (rq === undefined) {
+      return {
+        offset: bio.offset,
+        bytes: bio.bytes,
+        write: bio.write,
+        segments: bio.segments.slice(),
+        bioTags: [bio.tag],
+      };
+    }
+    // A request that lives across a whole I/O would otherwise survive young-generation
+    // collections and be copied and promoted: reusing finished ones keeps the collector idle.
+    rq.offset = bio.offset;
+    rq.bytes = bio.bytes;
+    rq.write = bio.write;
+    for (const s of bio.segments) rq.segments.push(s);
+    rq.bioTags.push(bio.tag);
+    return rq;
   }
 }

@@ -33,7 +33,7 @@ import type { Engine } from "../sim/engine.ts";
 import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
-import { type Bio, BlockQueue, type BlockRequest, bioForBuffer, type QueueLimits } from "./block.ts";
+import { type Bio, BlockQueue, type BlockRequest, bioForBuffer, type QueueLimits, recycleRequest } from "./block.ts";
 import { type FioJobInstance, FioStream } from "./fio.ts";
 
 /**
@@ -170,6 +170,13 @@ export interface Rq {
   cpu: Cpu;
   bytes: number;
   mapStartNs: number;
+  /** The completion interrupt's task while it runs. */
+  irq: IrqWork | null;
+}
+
+interface IrqWork {
+  task: ScriptTask;
+  script: Script;
 }
 
 /** Wires the jobs to the machine; call `engine.run()` afterwards, `resetStats()` at the end of warm-up. */
@@ -213,8 +220,10 @@ export class FioRun {
     Hook
   >;
   /** Interrupt tasks and their scripts, reused. */
-  private readonly irqPool: { task: ScriptTask; script: Script }[] = [];
-  private readonly irqByRq = new Map<number, { task: ScriptTask; script: Script }>();
+  private readonly irqPool: IrqWork[] = [];
+  /** Finished requests and block requests, reused (no allocation per I/O once warm). */
+  private readonly rqPool: Rq[] = [];
+  private readonly blockRqPool: BlockRequest[] = [];
 
   constructor(o: FioRunOptions) {
     this.o = o;
@@ -302,8 +311,12 @@ export class FioRun {
         name: "irq-done",
         // The task's last step: it exits before any other event runs, so it can be reused.
         run: (_cpu, id) => {
-          this.irqPool.push(this.irqByRq.get(id) as { task: ScriptTask; script: Script });
-          this.irqByRq.delete(id);
+          const r = this.rqById.get(id) as Rq;
+          this.rqById.delete(id);
+          this.irqPool.push(r.irq as IrqWork);
+          r.irq = null;
+          recycleRequest(this.blockRqPool, r.rq);
+          this.rqPool.push(r);
         },
       },
     };
@@ -419,7 +432,7 @@ export class FioRun {
     const i = cpu * this.diskCount + disk;
     let q = this.ctx[i];
     if (q === null) {
-      q = new BlockQueue(this.diskLimits[disk]);
+      q = new BlockQueue(this.diskLimits[disk], this.blockRqPool);
       this.ctx[i] = q;
     }
     return q;
@@ -488,7 +501,32 @@ export class FioRun {
     const id = this.nextRqId++;
     const hctx = this.hctxOf(disk, c);
     const pool = this.ctrlPool[this.diskCtrl[disk]] + hctx;
-    this.rqById.set(id, { rq, id, disk, pool, dq, hctx, cpu, bytes: rq.bytes, mapStartNs: this.o.engine.nowNs });
+    const r = this.rqPool.pop();
+    if (r === undefined) {
+      this.rqById.set(id, {
+        rq,
+        id,
+        disk,
+        pool,
+        dq,
+        hctx,
+        cpu,
+        bytes: rq.bytes,
+        mapStartNs: this.o.engine.nowNs,
+        irq: null,
+      });
+    } else {
+      r.rq = rq;
+      r.id = id;
+      r.disk = disk;
+      r.pool = pool;
+      r.dq = dq;
+      r.hctx = hctx;
+      r.cpu = cpu;
+      r.bytes = rq.bytes;
+      r.mapStartNs = this.o.engine.nowNs;
+      this.rqById.set(id, r);
+    }
     this.stats.requests++;
     this.stats.requestBytesMean += (rq.bytes - this.stats.requestBytesMean) / this.stats.requests;
     if (rq.bytes > this.stats.requestBytesMax) this.stats.requestBytesMax = rq.bytes;
@@ -513,7 +551,7 @@ export class FioRun {
       .hook(this.hooks.complete, r.id)
       .hook(this.hooks.irqDone, r.id);
     irq.task.reset(irq.script);
-    this.irqByRq.set(r.id, irq);
+    r.irq = irq;
     const complete = this.controllers[this.diskCtrl[r.disk]].completionCpu;
     const irqCpu =
       this.legacyComplete !== undefined
@@ -526,7 +564,6 @@ export class FioRun {
 
   private complete(id: number, out: Script): void {
     const r = this.rqById.get(id) as Rq;
-    this.rqById.delete(id);
     const now = this.o.engine.nowNs;
     for (const tag of r.rq.bioTags) {
       this.piecesInFlight--;
