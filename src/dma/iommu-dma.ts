@@ -271,6 +271,8 @@ export class IommuDma {
   // The last limit worked out, as a pfn too: BigInt arithmetic costs more
   // than the rest of a cache-hit map, and a device maps under the same mask
   // into the same domain every time, so it is redone only when one changes.
+  private readonly sgOff: number[] = [];
+  private readonly sgIovaLen: number[] = [];
   private lastDev: Device | null = null;
   private lastDomain: IommuDomain | null = null;
   private lastDmaLimit = -1n;
@@ -366,8 +368,11 @@ export class IommuDma {
     const domain = this.domainOf(dev)!;
     const g = cookie.iovad.granule;
     const boundary = dev.segBoundaryMask + 1;
-    const off: number[] = [];
-    const iovaLenOf: number[] = [];
+    // Per-entry scratch, reused across calls (the call does not nest).
+    const off = this.sgOff;
+    const iovaLenOf = this.sgIovaLen;
+    off.length = 0;
+    iovaLenOf.length = 0;
     let iovaLen = 0;
     for (let i = 0; i < sg.length; i++) {
       const sOff = sg[i].phys % g;

@@ -310,11 +310,12 @@ export class KernelDmaSeam implements DmaSeam {
 
   /** The SG list of a request: each 4 KiB bio has its own page, page-aligned, physically apart (no offset, DMA-5.1). */
   sgList(segments: readonly number[]): SgEntry[] {
-    return segments.map((length) => {
-      const phys = 0x10_0000_0000 + (this.nextPhysPage % 0x100_0000) * 4096;
+    const sg: SgEntry[] = [];
+    for (const length of segments) {
+      sg.push({ phys: 0x10_0000_0000 + (this.nextPhysPage % 0x100_0000) * 4096, length });
       this.nextPhysPage += Math.ceil(length / 4096) + 1;
-      return { phys, length };
-    });
+    }
+    return sg;
   }
 
   /** The mapping a live request holds (a fast-forward swaps in the one it made last). */
