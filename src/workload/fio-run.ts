@@ -161,7 +161,10 @@ interface Thread {
 
 export interface Rq {
   rq: BlockRequest;
+  /** Unique over the run: the DMA layer's key for the request's mapping. */
   id: number;
+  /** Fixed for the record's life (records are reused): what its hooks carry. */
+  readonly slot: number;
   disk: number;
   /** Tag set, dispatch list and hardware queue of the request. */
   pool: number;
@@ -214,7 +217,8 @@ export class FioRun {
   /** Pieces issued and not completed, over all threads. */
   private piecesInFlight = 0;
   private readonly startNs: number;
-  private readonly rqById = new Map<number, Rq>();
+  /** Requests by their slot, the number their hooks carry; a finished request's slot is reused. */
+  private readonly rqBySlot: Rq[] = [];
   private readonly hooks: Record<
     "loop" | "submit" | "dispatch" | "map" | "mapped" | "unmap" | "complete" | "irqDone",
     Hook
@@ -285,34 +289,33 @@ export class FioRun {
         // dma_map_sg at the instant the CPU reaches it (after the request set-up), so the DMA
         // layer decides in simulated-time order and the map latency is the map's alone.
         name: "dma_map",
-        run: (cpu, id, out) => {
-          const r = this.rqById.get(id) as Rq;
+        run: (cpu, slot, out) => {
+          const r = this.rqBySlot[slot];
           r.mapStartNs = o.engine.nowNs;
           o.dma.map(cpu, r.disk, r.rq.segments, r.id, out);
         },
       },
       mapped: {
         name: "mapped",
-        run: (_cpu, id) => {
-          const r = this.rqById.get(id) as Rq;
+        run: (_cpu, slot) => {
+          const r = this.rqBySlot[slot];
           this.stats.mapLatencyNs.record(o.engine.nowNs - r.mapStartNs);
           this.simDisks[r.disk].submitReserved(r);
         },
       },
       unmap: {
         name: "unmap",
-        run: (cpu, id, out) => {
-          const r = this.rqById.get(id) as Rq;
+        run: (cpu, slot, out) => {
+          const r = this.rqBySlot[slot];
           o.dma.unmap(cpu, r.disk, r.rq.segments, r.id, out);
         },
       },
-      complete: { name: "complete", run: (_cpu, id, out) => this.complete(id, out) },
+      complete: { name: "complete", run: (_cpu, slot, out) => this.complete(this.rqBySlot[slot], out) },
       irqDone: {
         name: "irq-done",
         // The task's last step: it exits before any other event runs, so it can be reused.
-        run: (_cpu, id) => {
-          const r = this.rqById.get(id) as Rq;
-          this.rqById.delete(id);
+        run: (_cpu, slot) => {
+          const r = this.rqBySlot[slot];
           this.irqPool.push(r.irq as IrqWork);
           r.irq = null;
           recycleRequest(this.blockRqPool, r.rq);
@@ -501,11 +504,12 @@ export class FioRun {
     const id = this.nextRqId++;
     const hctx = this.hctxOf(disk, c);
     const pool = this.ctrlPool[this.diskCtrl[disk]] + hctx;
-    const r = this.rqPool.pop();
+    let r = this.rqPool.pop();
     if (r === undefined) {
-      this.rqById.set(id, {
+      r = {
         rq,
         id,
+        slot: this.rqBySlot.length,
         disk,
         pool,
         dq,
@@ -514,7 +518,8 @@ export class FioRun {
         bytes: rq.bytes,
         mapStartNs: this.o.engine.nowNs,
         irq: null,
-      });
+      };
+      this.rqBySlot.push(r);
     } else {
       r.rq = rq;
       r.id = id;
@@ -525,7 +530,6 @@ export class FioRun {
       r.cpu = cpu;
       r.bytes = rq.bytes;
       r.mapStartNs = this.o.engine.nowNs;
-      this.rqById.set(id, r);
     }
     this.stats.requests++;
     this.stats.requestBytesMean += (rq.bytes - this.stats.requestBytesMean) / this.stats.requests;
@@ -533,8 +537,8 @@ export class FioRun {
     // The budget is taken now (the disk's queue depth); the request reaches the disk once mapped.
     d.reserve();
     out.compute(this.o.cost.blockRequestNs.ns);
-    out.hook(this.hooks.map, id);
-    out.hook(this.hooks.mapped, id);
+    out.hook(this.hooks.map, r.slot);
+    out.hook(this.hooks.mapped, r.slot);
     out.compute(this.o.cost.driverSubmitNs.ns);
     out.hook(this.hooks.dispatch, dq);
   }
@@ -546,10 +550,10 @@ export class FioRun {
     irq.script
       .clear()
       .compute(c.irqNs.ns + c.driverCompleteNs.ns)
-      .hook(this.hooks.unmap, r.id)
+      .hook(this.hooks.unmap, r.slot)
       .compute(c.blockCompleteNs.ns * r.rq.bioTags.length)
-      .hook(this.hooks.complete, r.id)
-      .hook(this.hooks.irqDone, r.id);
+      .hook(this.hooks.complete, r.slot)
+      .hook(this.hooks.irqDone, r.slot);
     irq.task.reset(irq.script);
     r.irq = irq;
     const complete = this.controllers[this.diskCtrl[r.disk]].completionCpu;
@@ -562,8 +566,7 @@ export class FioRun {
     irqCpu.raiseIrq(irq.task);
   }
 
-  private complete(id: number, out: Script): void {
-    const r = this.rqById.get(id) as Rq;
+  private complete(r: Rq, out: Script): void {
     const now = this.o.engine.nowNs;
     for (const tag of r.rq.bioTags) {
       this.piecesInFlight--;
