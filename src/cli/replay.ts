@@ -11,7 +11,10 @@
 import type { Command } from "commander";
 import { builtinMachine, type MachineDesc, parseMachine } from "../machine/index.ts";
 import { CAPTURE_HELP } from "../replay/capture.ts";
+import type { LiveMapping } from "../replay/live-at-start.ts";
 import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineOf } from "../replay/replay.ts";
+import { LearningWindow } from "../replay/start-search.ts";
+import type { StartState } from "../replay/start-state.ts";
 import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
@@ -404,6 +407,33 @@ async function replayTrace(
   const notes: string[] = [];
   let iommuEvents = 0;
   let flagless = 0;
+  // A trace that starts mid-life is read twice (`start-search.ts`): first to find the caches' fill levels at its
+  // start from its first allocations, and how many allocations it has; then replayed from that state. Not stdin.
+  let learned: { start: StartState; allocations: number; live: LiveMapping[] } | null = null;
+  if (trace !== "-") {
+    const first = new TraceReader({ file, strictInput: opts.strictInput });
+    let window: LearningWindow | null = null;
+    await readTraceWithFacts(trace, first, (facts) => {
+      const d = replayDefaults(facts, first.stats, flags);
+      const w = new LearningWindow(
+        {
+          machine: d.machine,
+          kernel: d.kernel,
+          cpus: positiveInt("--cpus", opts.cpus),
+          device: d.device,
+          strict: d.captured,
+        },
+        { machine: traceMachineOf(d.machine, d.device), file },
+      );
+      window = w;
+      return (e) => w.push(e);
+    });
+    const w = window as LearningWindow | null;
+    if (w) {
+      const allocations = w.end();
+      if (w.midLife) learned = { start: w.search(allocations), allocations, live: w.live };
+    }
+  }
   const reader = new TraceReader({ file, strictInput: opts.strictInput });
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
@@ -428,6 +458,9 @@ async function replayTrace(
       unseenFlushes: opts.unseenFlushes,
       resync: opts.resync,
       emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
+      start: learned?.start,
+      traceAllocations: learned?.allocations,
+      live: learned?.live,
     });
     replayer = r;
     sameKind = sameKindDevices(d.machine, d.device);
