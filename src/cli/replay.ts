@@ -14,7 +14,7 @@ import { CAPTURE_HELP } from "../replay/capture.ts";
 import type { LiveMapping } from "../replay/live-at-start.ts";
 import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineOf } from "../replay/replay.ts";
 import { LearningWindow } from "../replay/start-search.ts";
-import type { StartState } from "../replay/start-state.ts";
+import { emptyStartState, type StartState } from "../replay/start-state.ts";
 import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
@@ -45,6 +45,7 @@ export interface ReplayCliOptions {
   flushHistories?: string;
   unseenFlushes?: boolean;
   resync?: boolean;
+  searchStart?: boolean;
 }
 
 function loadMachine(name: string): MachineDesc {
@@ -299,6 +300,11 @@ export function registerReplay(program: Command): void {
       "after each IOVA placed unlike the trace, continue from the trace's placement: each match is then a decision made from the kernel's state",
     )
     .option(
+      "--search-start",
+      "a trace that starts mid-life: find how full each CPU's magazines and the depot were when it began by " +
+        "replaying its learning phase under each fill level (slower; a short phase can mislead it)",
+    )
+    .option(
       "--unseen-flushes",
       "with --infer-flushes: also try a flush the trace cannot show (nothing it freed reused in time) before each one it does",
     )
@@ -407,12 +413,15 @@ async function replayTrace(
   const notes: string[] = [];
   let iommuEvents = 0;
   let flagless = 0;
-  // A trace that starts mid-life is read twice (`start-search.ts`): first to find the caches' fill levels at its
-  // start from its first allocations, and how many allocations it has; then replayed from that state. Not stdin.
+  // A trace that starts mid-life is read twice (`start-search.ts`): first for the mappings live at its start, how
+  // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
+  // fill levels at its start; then it is replayed from that state. Not stdin.
   let learned: { start: StartState; allocations: number; live: LiveMapping[] } | null = null;
   if (trace !== "-") {
     const first = new TraceReader({ file, strictInput: opts.strictInput });
     let window: LearningWindow | null = null;
+    // A trace from boot has nothing to learn: the first reading stops at its first allocation.
+    const stop = new Error("the first reading has what it needs");
     await readTraceWithFacts(trace, first, (facts) => {
       const d = replayDefaults(facts, first.stats, flags);
       const w = new LearningWindow(
@@ -424,14 +433,25 @@ async function replayTrace(
           strict: d.captured,
         },
         { machine: traceMachineOf(d.machine, d.device), file },
+        opts.searchStart === true,
       );
       window = w;
-      return (e) => w.push(e);
+      return (e) => {
+        w.push(e);
+        if (w.done) throw stop;
+      };
+    }).catch((err: unknown) => {
+      if (err !== stop) throw err;
     });
     const w = window as LearningWindow | null;
     if (w) {
       const allocations = w.end();
-      if (w.midLife) learned = { start: w.search(allocations), allocations, live: w.live };
+      if (w.midLife)
+        learned = {
+          start: opts.searchStart ? w.search(allocations) : emptyStartState(0, 0),
+          allocations,
+          live: w.live,
+        };
     }
   }
   const reader = new TraceReader({ file, strictInput: opts.strictInput });

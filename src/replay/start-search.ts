@@ -29,30 +29,38 @@ const TAIL_EVENTS = 4096;
 /** Hypotheses replayed at most: the search's time bound (each replays the whole phase). */
 const MAX_TRIALS = 240;
 /** Events kept at most, whatever the phase does (the first reading's memory bound). */
-const MAX_WINDOW_EVENTS = 400_000;
+const MAX_WINDOW_EVENTS = 200_000;
 
 /**
- * The first reading: takes every event of the trace (`push`), keeps those of
- * the learning phase, and counts the replayed domain's allocations.
+ * The first reading: takes every event of the trace (`push`), finds the
+ * mappings live at its start among the learning phase's events, keeps those
+ * events for `search` (with `keepEvents`), and counts the replayed domain's
+ * allocations.
  */
 export class LearningWindow {
   readonly events: TraceEvent[] = [];
   private readonly opts: ReplayOptions;
+  private readonly keepEvents: boolean;
   private readonly rec: Reconstructor;
   private readonly rcOpts: ReconstructOptions;
+  /** Replays the window from an empty start, to see where the learning phase ends. */
   private probe: Replayer | null;
-  private domain: string;
+  private readonly domain: string;
+  /** Events of the window so far. */
+  private seen = 0;
+  /** `seen` when the probe's phase ended (-1: not yet). */
   private tail = -1;
-  /** The probe's first allocation showed a trace from boot: nothing more to read. */
-  private fromBoot = false;
+  /** Null until the probe's first allocation says whether the trace starts mid-life. */
+  private mid: boolean | null = null;
   /** Allocations of the domain inside the window, by size class. */
   readonly classes = new Map<number, number>();
   private readonly sizeClass: (bytes: number) => number;
   /** Unmaps of mappings live at the start, among the window's events. */
   private readonly liveFinder: LiveAtStart;
 
-  constructor(opts: ReplayOptions, rcOpts: ReconstructOptions) {
+  constructor(opts: ReplayOptions, rcOpts: ReconstructOptions, keepEvents = true) {
     this.opts = { ...opts, emitIova: undefined, start: undefined, traceAllocations: undefined, live: undefined };
+    this.keepEvents = keepEvents;
     this.rcOpts = rcOpts;
     const probe = new Replayer(this.opts);
     this.probe = probe;
@@ -71,51 +79,58 @@ export class LearningWindow {
     });
   }
 
-  /** Whether the rest of the trace is of no use to the search (a trace from boot). */
+  /** Whether the rest of the trace is of no use (a trace from boot: nothing to learn, no count needed). */
   get done(): boolean {
-    return this.fromBoot;
+    return this.mid === false;
   }
 
   /** Takes the next event of the trace. */
   push(e: TraceEvent): void {
-    if (this.fromBoot) return;
+    if (this.mid === false) return;
     const p = this.probe;
-    if (p !== null) {
-      this.events.push(e);
-      this.liveFinder.push(e);
-      if (isKernelWorkEvent(e)) p.pushWork(e);
-      else this.rec.push(e);
-      if (this.tail < 0 && !p.learningRunning) {
-        this.tail = this.events.length;
-        if (!p.learningStarted) {
-          this.fromBoot = true;
-          this.probe = null;
-          this.events.length = 0;
-          return;
-        }
-      }
-      if (
-        (this.tail >= 0 && this.events.length >= this.tail + TAIL_EVENTS) ||
-        this.events.length >= MAX_WINDOW_EVENTS
-      ) {
-        this.probe = null;
-        // A trace from boot has nothing to learn.
-        if (!p.end().learning.midLife) this.events.length = 0;
-      }
+    if (p === null) {
+      // After the window: only the count of allocations.
+      if (!isKernelWorkEvent(e)) this.rec.push(e);
       return;
     }
-    if (!isKernelWorkEvent(e)) this.rec.push(e);
+    this.seen++;
+    if (this.keepEvents) this.events.push(e);
+    this.liveFinder.push(e);
+    if (isKernelWorkEvent(e)) p.pushWork(e);
+    else this.rec.push(e);
+    if (this.mid === null && p.learningStarted) this.mid = true;
+    if (this.tail < 0 && !p.learningRunning) {
+      this.tail = this.seen;
+      if (!p.learningStarted) {
+        this.fromBoot();
+        return;
+      }
+    }
+    if ((this.tail >= 0 && this.seen >= this.tail + TAIL_EVENTS) || this.seen >= MAX_WINDOW_EVENTS) this.closeWindow();
+  }
+
+  private fromBoot(): void {
+    this.mid = false;
+    this.probe = null;
+    this.events.length = 0;
+  }
+
+  private closeWindow(): void {
+    const p = this.probe;
+    this.probe = null;
+    if (p !== null && !p.end().learning.midLife) this.fromBoot();
   }
 
   /** After the last event: the domain's allocations in the whole trace (0 for a trace from boot: not needed). */
   end(): number {
-    if (this.fromBoot) return 0;
-    if (this.probe !== null) {
-      const p = this.probe;
-      this.probe = null;
-      this.rec.end();
-      if (!p.end().learning.midLife) this.events.length = 0;
-    } else this.rec.end();
+    if (this.mid === false) return 0;
+    const p = this.probe;
+    this.probe = null;
+    this.rec.end();
+    if (p !== null && !p.end().learning.midLife) {
+      this.fromBoot();
+      return 0;
+    }
     return this.rec.stats.allocations.get(this.domain) ?? 0;
   }
 
@@ -126,7 +141,7 @@ export class LearningWindow {
 
   /** Whether the trace starts mid-life (known after `end`). */
   get midLife(): boolean {
-    return this.events.length > 0;
+    return this.mid === true;
   }
 
   /**
@@ -140,7 +155,7 @@ export class LearningWindow {
     const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
     const orders = iovad?.rcacheOrders ?? 0;
     let best = emptyStartState(orders, cpus);
-    if (!this.midLife || !iovad) return best;
+    if (!this.midLife || !iovad || this.events.length === 0) return best;
     const cap = iovad.profile.magazineSize;
     const depotCap = Math.min(iovad.profile.depotMax, 32);
     let trials = 0;
