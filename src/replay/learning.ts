@@ -9,8 +9,10 @@
  * allocation of the phase is counted as learned, not as matched.
  *
  * A trace starts mid-life when its domain's first allocation is not where
- * a fresh domain puts its first one while that IOVA is free in the model:
- * only an allocator used before the trace explains it. The phase ends by a
+ * a fresh domain puts its first one while that IOVA is free in the model
+ * (only an allocator used before the trace explains it), or when it unmaps
+ * mappings it never made (a cut whose first allocation lands where a fresh
+ * domain's would). The phase ends by a
  * rule that never looks at whether the model agrees with the trace: once
  * every CPU has made `TURNOVER` times as many allocations as its loaded and
  * previous magazines hold (2 x IOVA_MAG_SIZE): by then what its own pair held
@@ -89,12 +91,14 @@ export class LearningPhase {
 
   /**
    * The first allocation's outcome: `matched` the model's fresh domain gave
-   * the trace's IOVA; `freeInModel` the trace's IOVA was free in the model.
-   * Returns whether it belongs to the phase.
+   * the trace's IOVA; `freeInModel` the trace's IOVA was free in the model;
+   * `proven` the trace shows mappings live before it began
+   * (`live-at-start.ts`), whatever its first allocation looks like. Returns
+   * whether it belongs to the phase.
    */
-  first(matched: boolean, freeInModel: boolean, timestampNs: number): boolean {
+  first(matched: boolean, freeInModel: boolean, timestampNs: number, proven = false): boolean {
     if (this.phase !== 0) return this.phase === 1;
-    this.phase = !matched && freeInModel ? 1 : 2;
+    this.phase = proven || (!matched && freeInModel) ? 1 : 2;
     this.stats.midLife = this.phase === 1;
     this.firstNs = timestampNs;
     return this.phase === 1;

@@ -297,7 +297,7 @@ export class Replayer {
         : new LearningPhase(
             this.cpus,
             this.iovad.profile.magazineSize,
-            opts.traceAllocations === undefined ? undefined : learningCap(opts.traceAllocations),
+            opts.traceAllocations ? learningCap(opts.traceAllocations) : undefined,
           );
     const inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
     const fq = this.kernel.dma.cookieOf(dev)?.fq ?? null;
@@ -435,7 +435,7 @@ export class Replayer {
       this.opts.resync === true || (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false);
     this.applier.adoptUnknown = learn?.stats.midLife === true;
     const o = this.applier.apply(c, describe, wantState);
-    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs);
+    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
     return o;
   }
 

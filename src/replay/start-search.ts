@@ -28,6 +28,11 @@ import { copyStartState, emptyStartState, type StartState } from "./start-state.
 const TAIL_EVENTS = 4096;
 /** Hypotheses replayed at most: the search's time bound (each replays the whole phase). */
 const MAX_TRIALS = 240;
+/**
+ * Events after a first allocation that looks like a fresh domain's in which an
+ * unmap of a mapping the trace never made still proves a mid-life start.
+ */
+const LIVE_EVENTS = 16384;
 /** Events kept at most, whatever the phase does (the first reading's memory bound). */
 const MAX_WINDOW_EVENTS = 200_000;
 
@@ -89,8 +94,15 @@ export class LearningWindow {
     if (this.mid === false) return;
     const p = this.probe;
     if (p === null) {
-      // After the window: only the count of allocations.
+      // After the window: the count of allocations, and (while the start is in doubt) the unmaps that prove it.
       if (!isKernelWorkEvent(e)) this.rec.push(e);
+      if (this.mid === null) {
+        this.seen++;
+        if (this.keepEvents) this.events.push(e);
+        this.liveFinder.push(e);
+        if (this.liveFinder.found.length > 0) this.mid = true;
+        else if (this.seen >= this.tail + LIVE_EVENTS) this.fromBoot();
+      }
       return;
     }
     this.seen++;
@@ -98,11 +110,12 @@ export class LearningWindow {
     this.liveFinder.push(e);
     if (isKernelWorkEvent(e)) p.pushWork(e);
     else this.rec.push(e);
-    if (this.mid === null && p.learningStarted) this.mid = true;
+    if (this.mid === null && (p.learningStarted || this.liveFinder.found.length > 0)) this.mid = true;
     if (this.tail < 0 && !p.learningRunning) {
       this.tail = this.seen;
-      if (!p.learningStarted) {
-        this.fromBoot();
+      // The first allocation looked like a fresh domain's: a little further, an unmap may still prove otherwise.
+      if (this.mid === null) {
+        this.probe = null;
         return;
       }
     }
@@ -116,18 +129,16 @@ export class LearningWindow {
   }
 
   private closeWindow(): void {
-    const p = this.probe;
     this.probe = null;
-    if (p !== null && !p.end().learning.midLife) this.fromBoot();
+    if (this.mid !== true) this.fromBoot();
   }
 
   /** After the last event: the domain's allocations in the whole trace (0 for a trace from boot: not needed). */
   end(): number {
     if (this.mid === false) return 0;
-    const p = this.probe;
     this.probe = null;
     this.rec.end();
-    if (p !== null && !p.end().learning.midLife) {
+    if (this.mid !== true) {
       this.fromBoot();
       return 0;
     }
