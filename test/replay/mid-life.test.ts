@@ -261,9 +261,9 @@ test("a mid-life trace's first allocations pop the placeholders: each takes the 
   r.iovad.verifyInvariants();
 });
 
-for (const [file, kernel] of [
-  ["../kernel-timers/trace-6.12-lazy-timers.txt.gz", "mainline"],
-  ["../kernel-timers/trace-6.1-lazy-timers.txt.gz", "6.1"],
+for (const [file, kernel, floor] of [
+  ["../kernel-timers/trace-6.12-lazy-timers.txt.gz", "mainline", 0.16],
+  ["../kernel-timers/trace-6.1-lazy-timers.txt.gz", "6.1", 0.09],
 ] as const) {
   const path = SHARED + file;
   const skip = existsSync(path) ? false : `${path} is absent: the full traces live in ../shared beside the repository`;
@@ -272,14 +272,23 @@ for (const [file, kernel] of [
   }, () => {
     const text = gunzipSync(readFileSync(path)).toString("utf8");
     const lines = text.split("\n");
-    const mid = cut(text, Math.floor(lines.length / 2));
+    const at = Math.floor(lines.length / 2);
+    const mid = cut(text, at);
     const { r, w } = replayTwice(mid, kernel, false);
     assert.equal(r.learning.midLife, true);
+    // The truth from the full trace: the mappings live at the cut line.
+    const live = new Map<number, number>();
+    for (const e of events(lines.slice(0, at - 1).join("\n"))) {
+      if (e.type === "iommu_map") live.set(e.iova, e.size);
+      else if (e.type === "iommu_unmap") live.delete(e.iova);
+    }
     assert.ok(w.live.length > 0);
+    for (const m of w.live) assert.equal(live.get(m.iova), m.sizeBytes, `0x${m.iova.toString(16)}`);
     assert.ok(r.learning.allocations <= learningCap(r.allocations));
-    // The cut's own iova= fields are the full trace's; its replay from boot is exact (full-traces.test.ts).
-    // Measured: 6.12 15.8%, 6.1 8.8% of the allocations after the phase (see the report in learning.ts).
-    assert.ok(r.exactAfterLearning > 0);
+    // The cut's own iova= fields are the full trace's (whose replay from boot is exact: full-traces.test.ts).
+    // Measured 2026-12-04: 6.12 16.6%, 6.1 9.8% of the allocations after the phase (README, "Traces that start
+    // mid-life": a magazine one entry off stays off); the floor guards against losing more.
+    assert.ok(r.exactAfterLearning / r.afterLearning >= floor, `${r.exactAfterLearning}/${r.afterLearning}`);
   });
 }
 
