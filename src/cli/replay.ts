@@ -14,7 +14,7 @@ import { CAPTURE_HELP } from "../replay/capture.ts";
 import type { LiveMapping } from "../replay/live-at-start.ts";
 import { dmaDevices, Replayer, type ReplayResult, sameKindDevices, traceMachineOf } from "../replay/replay.ts";
 import { LearningWindow } from "../replay/start-search.ts";
-import { emptyStartState, type StartState } from "../replay/start-state.ts";
+import { describeStartState, emptyStartState, type StartState } from "../replay/start-state.ts";
 import { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
@@ -446,12 +446,12 @@ async function replayTrace(
     const w = window as LearningWindow | null;
     if (w) {
       const allocations = w.end();
-      if (w.midLife)
-        learned = {
-          start: opts.searchStart ? w.search(allocations) : emptyStartState(0, 0),
-          allocations,
-          live: w.live,
-        };
+      if (w.midLife) {
+        const start = opts.searchStart ? w.search(allocations) : emptyStartState(0, 0);
+        if (opts.searchStart)
+          process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
+        learned = { start, allocations, live: w.live };
+      }
     }
   }
   const reader = new TraceReader({ file, strictInput: opts.strictInput });

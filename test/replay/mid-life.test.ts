@@ -345,3 +345,16 @@ test("unmaps of mappings the trace never made prove a mid-life start even where 
   assert.equal(fresh.first(true, false, 0, false), false);
   assert.equal(fresh.stats.midLife, false);
 });
+
+test("replay --search-start: says the fill levels it found at the trace's start; the same output twice", () => {
+  const f = new URL("linux-6.12-midlife-lazy-report-l-head600.txt.gz", FIXTURES).pathname;
+  const args = ["replay", f, "--machine", "qemu-q35-nvme", "--search-start", "--json"];
+  const a = iovalab(args);
+  assert.equal(a.status, 0, a.stderr);
+  assert.match(a.stderr, /--search-start: at the trace's start: (empty|\d+p: cpu0 \d+\+\d+)/);
+  const j = JSON.parse(a.stdout);
+  assert.ok(j.total.learned > 0 && j.total.learned <= learningCap(j.total.allocations));
+  const b = iovalab(args);
+  assert.equal(b.stdout, a.stdout);
+  assert.equal(b.stderr, a.stderr);
+});
