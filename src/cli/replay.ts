@@ -13,15 +13,20 @@ import { assert, hex16, InputError, memparse } from "../face/allocator.ts";
 import {
   builtinMachine,
   CAPTURE_HELP,
+  describeStartState,
   devicesTable,
   dmaDevices,
+  emptyStartState,
   isKernelWorkEvent,
+  LearningWindow,
+  type LiveMapping,
   type MachineDesc,
   parseMachine,
   Reconstructor,
   Replayer,
   type ReplayResult,
   replayDefaults,
+  type StartState,
   sameKindDevices,
   summaryJson,
   type TraceEvent,
@@ -54,6 +59,7 @@ export interface ReplayCliOptions {
   flushHistories?: string;
   unseenFlushes?: boolean;
   resync?: boolean;
+  searchStart?: boolean;
 }
 
 function loadMachine(name: string): MachineDesc {
@@ -305,6 +311,11 @@ export function registerReplay(program: Command): void {
       "after each IOVA placed unlike the trace, continue from the trace's placement: each match is then a decision made from the kernel's state",
     )
     .option(
+      "--search-start",
+      "a trace that starts mid-life: find how full each CPU's magazines and the depot were when it began by " +
+        "replaying its learning phase under each fill level (slower; a short phase can mislead it)",
+    )
+    .option(
       "--unseen-flushes",
       "with --infer-flushes: also try a flush the trace cannot show (nothing it freed reused in time) before each one it does",
     )
@@ -423,6 +434,47 @@ async function replayTrace(
   const notes: string[] = [];
   let iommuEvents = 0;
   let flagless = 0;
+  // A trace that starts mid-life is read twice (`start-search.ts`): first for the mappings live at its start, how
+  // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
+  // fill levels at its start; then it is replayed from that state. Not stdin.
+  let learned: { start: StartState; allocations: number; live: LiveMapping[] } | null = null;
+  if (trace !== "-") {
+    const first = new TraceReader({ file, strictInput: opts.strictInput });
+    let window: LearningWindow | null = null;
+    // A trace from boot has nothing to learn: the first reading stops at its first allocation.
+    const stop = new Error("the first reading has what it needs");
+    await readTraceWithFacts(trace, first, (facts) => {
+      const d = replayDefaults(facts, first.stats, flags);
+      const w = new LearningWindow(
+        {
+          machine: d.machine,
+          kernel: d.kernel,
+          cpus: positiveInt("--cpus", opts.cpus),
+          device: d.device,
+          strict: d.captured,
+        },
+        { machine: traceMachineOf(d.machine, d.device), file },
+        opts.searchStart === true,
+      );
+      window = w;
+      return (e) => {
+        w.push(e);
+        if (w.done) throw stop;
+      };
+    }).catch((err: unknown) => {
+      if (err !== stop) throw err;
+    });
+    const w = window as LearningWindow | null;
+    if (w) {
+      const allocations = w.end();
+      if (w.midLife) {
+        const start = opts.searchStart ? w.search(allocations) : emptyStartState(0, 0);
+        if (opts.searchStart)
+          process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
+        learned = { start, allocations, live: w.live };
+      }
+    }
+  }
   const reader = new TraceReader({ file, strictInput: opts.strictInput });
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
@@ -451,6 +503,9 @@ async function replayTrace(
       ...common,
       device: d.device,
       emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
+      start: learned?.start,
+      traceAllocations: learned?.allocations,
+      live: learned?.live,
     });
     replayer = r;
     sameKind = sameKindDevices(d.machine, d.device);

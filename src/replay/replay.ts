@@ -44,14 +44,16 @@ import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
 import { queuedLate } from "./follow.ts";
 import { IrqReorder } from "./irq-reorder.ts";
-import { LearningPhase, type LearningStats } from "./learning.ts";
+import { LearningPhase, type LearningStats, learningCap } from "./learning.ts";
+import { type LiveMapping, premappedUnmap, seedLive } from "./live-at-start.ts";
 import { defaultReplayDevice } from "./machine.ts";
+import { type StartState, seedPlaceholders } from "./start-state.ts";
 import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
 
 export type { Outcome } from "./apply.ts";
 export type { Mismatch, MismatchCause } from "./diagnose.ts";
 export { DEFAULT_FLUSH_HISTORIES, type FlushInference } from "./flush-inference.ts";
-export { type LearningStats, MAX_LEARNED } from "./learning.ts";
+export { LEARNING_SHARE, type LearningStats, learningCap, TURNOVER } from "./learning.ts";
 export { defaultReplayDevice, dmaDevices, sameKindDevices, traceMachineOf } from "./machine.ts";
 export type { IrqInFlush, OtherCpuInFlush, TimerFlushStats } from "./timer-flushes.ts";
 
@@ -108,6 +110,18 @@ export interface ReplayOptions {
   resync?: boolean;
   /** Learn the caches of a trace that starts mid-life from its first allocations (`learning.ts`); default true. */
   learning?: boolean;
+  /**
+   * During the learning phase, an allocation placed elsewhere than the trace
+   * takes the trace's IOVA (default true). The start-state search turns it
+   * off, so a wrong hypothesis shows in every allocation after its mistake.
+   */
+  learningAdopts?: boolean;
+  /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
+  start?: StartState;
+  /** Allocations of the replayed domain in the whole trace: the learning phase covers at most a tenth of them (`learning.ts`). */
+  traceAllocations?: number;
+  /** Mappings live when the trace starts, found from their unmaps (`live-at-start.ts`): mapped from the start. */
+  live?: readonly LiveMapping[];
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
 }
@@ -205,6 +219,9 @@ export class Replayer {
   private inference: FlushPlacement | null = null;
   /** The trace's timer and work events, for a lazy replay. */
   private readonly timers: TimerFlushes | null = null;
+  /** Unmaps of mappings live at the start (`live-at-start.ts`), in line order; `liveNext` the next to replay. */
+  private readonly liveUnmaps: DmaCall[] = [];
+  private liveNext = 0;
   /** A mismatched map and the calls after it, held (see `allocatedSecond`). */
   private swap: { before: ReplayCheckpoint; events: number; calls: DmaCall[]; outs: Outcome[] } | null = null;
 
@@ -267,7 +284,22 @@ export class Replayer {
       this.release(c),
     );
     this.applier = new CallApplier(this.kernel, dev, opts.resync === true);
-    this.learn = opts.learning === false ? null : new LearningPhase(this.cpus, this.iovad.profile.magazineSize);
+    if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
+    const cookie = this.cookie;
+    for (const m of opts.live ?? []) {
+      if (!cookie || (m.device !== undefined && m.device !== device) || !seedLive(cookie, m)) continue;
+      const c = premappedUnmap(m, this.liveUnmaps.length, this.domain);
+      this.applier.adoptLive(c.allocation, m.iova);
+      this.liveUnmaps.push(c);
+    }
+    this.learn =
+      opts.learning === false
+        ? null
+        : new LearningPhase(
+            this.cpus,
+            this.iovad.profile.magazineSize,
+            opts.traceAllocations ? learningCap(opts.traceAllocations) : undefined,
+          );
     const inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
     const fq = this.kernel.dma.cookieOf(dev)?.fq ?? null;
     if (fq) {
@@ -343,6 +375,16 @@ export class Replayer {
     return this.kernel.dma.cookieOf(this.dev);
   }
 
+  /** Whether the trace was found to start mid-life (its first allocation seen). */
+  get learningStarted(): boolean {
+    return this.learn?.stats.midLife === true;
+  }
+
+  /** Whether the learning phase may still be running: the first allocation not yet seen, or learning. */
+  get learningRunning(): boolean {
+    return this.learn !== null && (this.learn.undecided || this.learn.learning);
+  }
+
   private get iovad(): IovaDomain {
     const cookie = this.cookie;
     if (!cookie) throw new InputError(`${this.r.device} lost its DMA domain during the replay`);
@@ -390,10 +432,11 @@ export class Replayer {
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
-    this.applier.adopt = this.opts.resync === true || (c.kind === "map" && learn?.adopting === true);
+    this.applier.adopt =
+      this.opts.resync === true || (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false);
     this.applier.adoptUnknown = learn?.stats.midLife === true;
     const o = this.applier.apply(c, describe, wantState);
-    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs);
+    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
     return o;
   }
 
@@ -443,8 +486,15 @@ export class Replayer {
 
   /** Takes the next call of the trace, in trace order; calls of other domains are ignored. */
   push(c: DmaCall): void {
+    this.releaseLive(c.line);
     if (c.domain !== this.domain) return;
     this.reorder.push(c);
+  }
+
+  /** Replays the unmaps of mappings live at the start traced before `line` (the reconstruction drops them). */
+  private releaseLive(line: number): void {
+    const u = this.liveUnmaps;
+    while (this.liveNext < u.length && u[this.liveNext].line < line) this.reorder.push(u[this.liveNext++]);
   }
 
   /**
@@ -555,7 +605,12 @@ export class Replayer {
     if (learn) {
       learn.next(c.line, c.timestampNs);
       learned = learn.learning;
-      if (learned) learn.count(c.cpu, o.resync === 1);
+      if (learned)
+        learn.count(
+          c.cpu,
+          o.resync === 1 || o.learned === true,
+          addr === c.iova || o.learned === true || o.treeUnknown === true,
+        );
     }
     this.r.allocations++;
     if (!learned) {
@@ -617,6 +672,7 @@ export class Replayer {
   }
 
   end(): ReplayResult {
+    this.releaseLive(Number.POSITIVE_INFINITY);
     this.reorder.drain(true);
     if (this.cpuOrder !== null) {
       this.cpuOrder.end();
@@ -628,7 +684,14 @@ export class Replayer {
     this.r.reordered = this.reorder.reordered;
     this.flushEmit(Number.POSITIVE_INFINITY);
     this.learn?.end(this.lastNs - Math.max(0, this.clockOffsetNs));
-    const learning = this.learn?.stats ?? { midLife: false, allocations: 0, adopted: 0, durationNs: 0, endLine: 0 };
+    const learning = this.learn?.stats ?? {
+      midLife: false,
+      allocations: 0,
+      adopted: 0,
+      agreed: 0,
+      durationNs: 0,
+      endLine: 0,
+    };
     return { ...this.r, clockOffsetNs: Math.max(0, this.clockOffsetNs), iovad: this.iovad, learning };
   }
 }

@@ -281,7 +281,7 @@ interface CpuState {
 }
 
 /** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
-function inInterrupt(flags: string): boolean {
+export function inInterrupt(flags: string): boolean {
   if (flags.length < 4) return false;
   const c = flags.charCodeAt(2);
   // h H s S z Z (S is not printed today, kept for symmetry).
