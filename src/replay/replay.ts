@@ -89,6 +89,12 @@ export interface ReplayOptions {
   otherCpuInFlush?: OtherCpuInFlush;
   /** Place the phases of a flush with calls inside by trial when the default leaves misses (see `timer-flushes.ts`); default true. */
   phaseTrials?: boolean;
+  /**
+   * Leave open whether an unmap traced just before a flush was queued after
+   * it began until the trace reuses its IOVA (see `late-queue.ts`); default
+   * true. False keeps the flush's own choice.
+   */
+  lateQueueWatch?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -436,7 +442,7 @@ export class Replayer {
    * each result as it comes).
    */
   private undecidedLateQueue(state: ReplayCheckpoint, unmap: DmaCall, late: boolean): void {
-    if (this.watch !== null || this.rerunning || !this.logging) return;
+    if (this.watch !== null || this.rerunning || !this.logging || this.opts.lateQueueWatch === false) return;
     const learn = this.learn;
     if (learn && (learn.undecided || learn.learning)) return;
     this.watch = new LateQueueWatch(state, state.log, unmap, unmap.cpu % this.cpus, late);

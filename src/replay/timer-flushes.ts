@@ -155,7 +155,7 @@ interface PhaseSegment {
   lateCalls: DmaCall[];
   /** No trial: a map after it was already replayed before the flush (see `Replayer.allocatedBeforeFlush`). */
   fixed: boolean;
-  /** Bits of `late` the trace proves (see `lateByEvidence`). */
+  /** Bits of `late` the trace's `timer_start` points to (see `lateByEvidence`). */
   forced: number;
   /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
   done: number[];
@@ -542,9 +542,12 @@ export class TimerFlushes {
   /**
    * A `timer_start` on `cpu` whose last call was an unmap traced before the
    * held flush's entry: that unmap's `queue_iova()` armed the timer again,
-   * so it ran after the flush cleared `fq_timer_on`, and its IOVA waits for
-   * the next flush (the CPU traced the unmap, then stalled). The held calls
-   * are replayed so.
+   * so its test of `fq_timer_on` came after the flush cleared it (the CPU
+   * traced the unmap, then stalled). Most likely its read of the start
+   * count, a few instructions earlier, did too, and its IOVA waits for the
+   * next flush: the held calls are replayed so. It is not proof (the read
+   * comes first, under the queue lock; see `late-queue.ts`): the trials may
+   * go against it, after the placements that agree with it.
    */
   private lateByEvidence(cpu: number): void {
     const g = this.seg;
