@@ -594,7 +594,12 @@ export class Replayer {
     }
     const timers = this.timers;
     const sw = this.swap;
-    if (sw && timers && (sw.events !== timers.eventsRun || c.timestampNs - sw.calls[0].timestampNs > SWAP_NS)) {
+    if (
+      sw &&
+      timers &&
+      (sw.events !== timers.eventsRun ||
+        (c.timestampNs - sw.calls[0].timestampNs > SWAP_NS && !this.someCpuSilent(sw.calls, c)))
+    ) {
       this.allocatedSecond(null);
     }
     // Two CPUs' allocations interact only through shared state; their rcache pops commute, so only maps
@@ -619,6 +624,24 @@ export class Replayer {
     if (!timers?.hold(c, o.ok, o)) this.finalize(c, o);
   }
 
+  /**
+   * Whether a CPU other than the first of `calls` made no call outside an
+   * interrupt among them and `c` (a map of its own allowed: that is the one
+   * tried): its next map may have allocated before the first (it stalled
+   * between its allocation and its map event, as a vCPU the host does not
+   * run does; interrupts may still come in between).
+   */
+  private someCpuSilent(calls: readonly DmaCall[], c: DmaCall): boolean {
+    const first = calls[0].cpu % this.cpus;
+    for (let k = 0; k < this.cpus; k++) {
+      if (k === first) continue;
+      let silent = !(c.cpu % this.cpus === k && !c.irq && c.kind !== "map");
+      for (let i = 1; silent && i < calls.length; i++) if (calls[i].cpu % this.cpus === k && !calls[i].irq) silent = false;
+      if (silent) return true;
+    }
+    return false;
+  }
+
   /** Whether map `c`'s IOVA size is beyond every rcache class: it always comes from the tree. */
   private treeOnly(c: DmaCall): boolean {
     const iovad = this.iovad;
@@ -629,10 +652,12 @@ export class Replayer {
    * A map event is traced after its allocation, so two CPUs' allocations a
    * few microseconds apart may be traced in the other order (an interrupt
    * between the later-traced one's `alloc_iova_fast()` and its
-   * `iommu_map()`). A map placed unlike the trace is held with the calls
-   * after it; when another CPU's map traced within `SWAP_NS` follows, with no
-   * timer or work event in between, that map is tried first, and kept
-   * first if that gives more of the trace's IOVAs. `b` null: none came.
+   * `iommu_map()`, or a CPU the host did not run for a while). A map placed
+   * unlike the trace is held with the calls after it; when another CPU's map
+   * follows, traced within `SWAP_NS` or from a CPU that made no call but in
+   * interrupts since before the held map (`someCpuSilent`), with no timer or
+   * work event in between, that map is tried first, and kept first if that
+   * gives more of the trace's IOVAs. `b` null: none came.
    */
   private allocatedSecond(b: DmaCall | null): void {
     const sw = this.swap as NonNullable<Replayer["swap"]>;
