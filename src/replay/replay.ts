@@ -636,7 +636,8 @@ export class Replayer {
     for (let k = 0; k < this.cpus; k++) {
       if (k === first) continue;
       let silent = !(c.cpu % this.cpus === k && !c.irq && c.kind !== "map");
-      for (let i = 1; silent && i < calls.length; i++) if (calls[i].cpu % this.cpus === k && !calls[i].irq) silent = false;
+      for (let i = 1; silent && i < calls.length; i++)
+        if (calls[i].cpu % this.cpus === k && !calls[i].irq) silent = false;
       if (silent) return true;
     }
     return false;
