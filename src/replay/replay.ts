@@ -397,6 +397,8 @@ export class Replayer {
   private run(op: ReplayOp): Outcome | null {
     let out: Outcome | null = null;
     const fq = this.fq as FlushQueue;
+    // Only a held flush or choice can need the history: from a flush's entry to its settling, and while a choice waits.
+    const log = this.logging && (this.watch !== null || this.timers?.holding === true);
     switch (op.k) {
       case "apply": {
         this.kernel.advanceTo(op.atNs);
@@ -404,7 +406,7 @@ export class Replayer {
         this.applier.adopt = op.adopt;
         this.applier.adoptUnknown = op.adoptUnknown;
         out = this.applier.apply(op.c, op.describe, op.wantState);
-        if (this.logging) op = { ...op, ok: out.ok };
+        if (log) op = { ...op, ok: out.ok };
         break;
       }
       case "clock":
@@ -430,7 +432,7 @@ export class Replayer {
         this.iovad.runDepotWork(op.c);
         break;
     }
-    if (this.logging) this.opLog = { op, prev: this.opLog };
+    if (log) this.opLog = { op, prev: this.opLog };
     return out;
   }
 
