@@ -544,10 +544,12 @@ async function replayTrace(
       for (const o of others) o.keepTraceOrder();
     }
     baseline = base;
+    // Indexed loops over a constant: these run per call and per event (an iterator each was 15 MB of garbage on a 400,000-line trace).
+    const rest = others;
     const rec = new Reconstructor({ machine: traceMachineOf(d.machine, d.device), file }, (c) => {
       r.push(c);
       base?.push(c);
-      for (const o of others) o.push(c);
+      for (let i = 0; i < rest.length; i++) rest[i].push(c);
     });
     rc = rec;
     const f = (e: TraceEvent) => {
@@ -560,7 +562,7 @@ async function replayTrace(
       if (isKernelWorkEvent(e)) {
         r.pushWork(e);
         base?.pushWork(e);
-        for (const o of others) o.pushWork(e);
+        for (let i = 0; i < rest.length; i++) rest[i].pushWork(e);
       } else rec.push(e);
       if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
     };
