@@ -230,6 +230,8 @@ export class Replayer {
   private inference: FlushPlacement | null = null;
   /** The trace's timer and work events, for a lazy replay. */
   private readonly timers: TimerFlushes | null = null;
+  /** A call of this domain has been pushed. */
+  private sawCall = false;
   /** Unmaps of mappings live at the start (`live-at-start.ts`), in line order; `liveNext` the next to replay. */
   private readonly liveUnmaps: DmaCall[] = [];
   private liveNext = 0;
@@ -620,7 +622,24 @@ export class Replayer {
   push(c: DmaCall): void {
     this.releaseLive(c.line);
     if (c.domain !== this.domain) return;
+    this.sawCall = true;
     this.reorder.push(c);
+  }
+
+  /** Timer and work events taken and not yet run (see `advanceTo`). */
+  get heldWork(): number {
+    return this.timers?.held ?? 0;
+  }
+
+  /**
+   * Told that every call still to come is traced on or after `line`: a
+   * replay whose domain has had no call yet (another device, idle in the
+   * trace) runs the timer and work events before it now, instead of holding
+   * them to the end, so its memory stays constant in the trace's length.
+   * One with calls runs them as its calls come.
+   */
+  advanceTo(line: number): void {
+    if (!this.sawCall && this.liveNext >= this.liveUnmaps.length) this.timers?.runBefore(line, null);
   }
 
   /** Replays the unmaps of mappings live at the start traced before `line` (the reconstruction drops them). */

@@ -250,6 +250,11 @@ export class TimerFlushes {
     this.otherCpuInFlush = otherCpuInFlush;
   }
 
+  /** Timer and work events taken and not yet run. */
+  get held(): number {
+    return this.pending.length - this.head;
+  }
+
   /** Whether the trace has shown a flush-queue timer event yet. */
   get active(): boolean {
     return this.timerPlaced;
