@@ -8,6 +8,7 @@
  * browsers alike.
  */
 
+import { maxCachedBytes } from "../iova/range.ts";
 import { bootMachine, queueLimits, Shell } from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { defaultReplayDevice } from "../replay/replay.ts";
@@ -25,11 +26,18 @@ import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
 import { DmaCallRecorder } from "./dma-record.ts";
 import { fastForward, findCycle } from "./fast-forward.ts";
-import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
+import {
+  type NetworkWorkload,
+  PACKET_MIXES,
+  type RunSpec,
+  type Scenario,
+  scenarioOfRun,
+  type TraceWorkload,
+} from "./scenario.ts";
 import { KernelDmaSeam } from "./seam.ts";
 
 const MS = 1_000_000;
-const HBA_BDF = "0000:74:02.0";
+export const HBA_BDF = "0000:74:02.0";
 
 /** The figures of one run, keys in the order of `iovalab run --json` (issue 5 item 4). */
 export interface RunResult {
@@ -63,6 +71,14 @@ export interface RunResult {
   liveIovas: number;
   /** Per lock class, over every lock of the class, as `/proc/lock_stat` gives them (measured window only). */
   lockStats: { rbtree: LockClassStats; depot: LockClassStats };
+  /** The range in bytes: the largest size the rcaches hold (granule << (rcacheOrders - 1)). */
+  rangeBytes: number;
+  /** The IOVA space the device's mappings may use: its DMA mask clipped by the domain's aperture, in bytes. */
+  iovaSpaceBytes: number;
+  /** Of `cachedIovaBytes`, what lies in the 32-bit window (below 4 GiB), which SAC-first allocations search first. */
+  cachedIovaBytesBelow4G: number;
+  /** The most magazine memory the caches can hold (two magazines per CPU and a full depot per class); null where the depot has no cap (6.12 on). */
+  magazineBytesMax: number | null;
 }
 
 export interface RunOptions {
@@ -115,7 +131,7 @@ export function runCmdline(s: Scenario, run: RunSpec): string {
 
 /** Boots the machine for one run and sets its range the way the run says. */
 export function bootForRun(s: Scenario, run: RunSpec): Kernel {
-  const k = bootMachine(s.machine, { kernel: s.kernel, cmdline: runCmdline(s, run) });
+  const k = bootMachine(s.machine, { kernel: run.kernel ?? s.kernel, cmdline: runCmdline(s, run) });
   if (run.range === "sysfs") {
     // The seed's sysfs route: unbind the HBA, write the group's file, bind again (docs/configurable-range.md).
     const group = k.groupOf(device(k))?.id;
@@ -140,16 +156,25 @@ function device(k: Kernel) {
   return dev;
 }
 
+/** The instant a run's workload starts: the first whole second after the kernel's clock. */
+export function workloadStartNs(k: Kernel): number {
+  return (Math.floor(k.nowNs / SECOND) + 1) * SECOND;
+}
+
+const SECOND = 1000 * MS;
+
 /** Runs one run of a scenario to the end and returns its figures. */
-export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
+export function runOne(scenario: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
+  const s = scenarioOfRun(scenario, run);
   const cost: CostModel = withOverrides(defaultCostModel(), s.cost, "cost");
   const k = bootForRun(s, run);
   // The HBA's limits where the machine has one (a trace's machine may not).
   const hba = k.device(HBA_BDF);
   const ql = hba?.bound ? queueLimits.get(hba) : undefined;
-  // The engine starts where the kernel's boot left its clock, on a whole millisecond.
+  // The workload starts at the first whole second after the boot and the range's set-up
+  // (the sysfs route takes a few ms more than the others): every route starts at the same instant.
   const engine = new Engine({ seed: s.seed, checkEveryEvents: opts.checkEveryEvents ?? 0 });
-  const startNs = Math.ceil(k.nowNs / MS) * MS;
+  const startNs = workloadStartNs(k);
   engine.nowNs = startNs;
   k.advanceTo(startNs);
   const cpus = Array.from({ length: k.cpus }, (_, i) => new Cpu(engine, i));
@@ -481,11 +506,44 @@ function collect(
     ioLatencyNs: { p50: fio.ioLatencyNs.quantile(0.5), p99: fio.ioLatencyNs.quantile(0.99) },
     liveIovas: iovad.liveIovas,
     lockStats: { rbtree: lockClassStats([seam.treeLock]), depot: lockClassStats(seam.depotLocks) },
+    rangeBytes: maxCachedBytes(orders, iovad.granule),
+    iovaSpaceBytes: iovaSpaceBytes(k, seam.dev),
+    cachedIovaBytesBelow4G: cachedBelow(iovad, 2 ** 32),
+    magazineBytesMax: Number.isFinite(iovad.profile.depotMax)
+      ? orders * (2 * iovad.cpus + iovad.profile.depotMax) * iovad.magazineBytes
+      : null,
   };
 }
 
+/** The device's DMA limit clipped by its domain's aperture (DMA-3.1), plus one: the bytes of IOVA space it can use. */
+function iovaSpaceBytes(k: Kernel, dev: KernelDmaSeam["dev"]): number {
+  let limit = (1n << BigInt(dev.dmaMaskBits)) - 1n;
+  if (dev.busDmaLimit !== 0n && dev.busDmaLimit < limit) limit = dev.busDmaLimit;
+  const domain = k.groupOf(dev)?.defaultDomain;
+  if (domain?.forceAperture && domain.apertureEnd < limit) limit = domain.apertureEnd;
+  return Number(limit + 1n);
+}
+
+/** IOVA space held in the rcaches (per-CPU magazines and depot) that ends at or below `endBytes`. */
+function cachedBelow(iovad: KernelDmaSeam["cookie"]["iovad"], endBytes: number): number {
+  const endPfn = endBytes / iovad.granule;
+  let bytes = 0;
+  iovad.rcaches.forEach((r, c) => {
+    const pages = 2 ** c;
+    const count = (m: { size: number; pfns: Float64Array }) => {
+      for (let i = 0; i < m.size; i++) if (m.pfns[i] + pages <= endPfn) bytes += pages * iovad.granule;
+    };
+    for (const cr of r.cpuRcaches) {
+      count(cr.loaded);
+      count(cr.prev);
+    }
+    for (const m of r.depot) count(m);
+  });
+  return bytes;
+}
+
 /** Where the live domain's range came from, as the kernel model records it. */
-function rangeSourceOf(k: Kernel, dev: KernelDmaSeam["dev"], run: RunSpec): RunResult["rangeSource"] {
+export function rangeSourceOf(k: Kernel, dev: KernelDmaSeam["dev"], run: RunSpec): RunResult["rangeSource"] {
   const g = k.groupOf(dev);
   const src = g?.defaultDomain?.range.source;
   if (src === "default" || src === "cmdline" || src === "driver" || src === "sysfs") return src;

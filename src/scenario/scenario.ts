@@ -38,6 +38,10 @@ export interface RunSpec {
   range: RangeSource;
   /** The range in bytes for cmdline/sysfs, or the driver's request for driver (null: its default). */
   bytes: number | null;
+  /** This run's kernel profile, warm-up and measured window where they differ from the scenario's (the main job runs two kernels, each aged its own way). */
+  kernel?: ProfileName;
+  warmupMs?: number;
+  durationMs?: number;
 }
 
 /** The packet-size mixes a network workload can name (workload/network.ts). */
@@ -194,6 +198,9 @@ const runSchema = z
     mode: z.enum(["strict", "lazy"]),
     range: z.enum(["default", "cmdline", "driver", "sysfs"]),
     bytes: posInt.nullable().optional(),
+    kernel: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]).optional(),
+    warmupMs: z.number().nonnegative().max(MAX_DURATION_MS).optional(),
+    durationMs: z.number().positive().max(MAX_DURATION_MS).optional(),
   })
   .strict();
 
@@ -291,7 +298,14 @@ export function applyInput(input: ScenarioInput): Scenario {
     disks: { ...s.disks, ...stripUndefined(input.disks ?? {}) },
     hba: { ...s.hba, ...stripUndefined(input.hba ?? {}) },
     cost: { ...s.cost, ...(input.cost ?? {}) },
-    runs: input.runs?.map((r) => ({ name: r.name, mode: r.mode, range: r.range, bytes: r.bytes ?? null })) ?? runs,
+    runs:
+      input.runs?.map((r) => ({
+        name: r.name,
+        mode: r.mode,
+        range: r.range,
+        bytes: r.bytes ?? null,
+        ...stripUndefined({ kernel: r.kernel, warmupMs: r.warmupMs, durationMs: r.durationMs }),
+      })) ?? runs,
   };
 }
 
@@ -393,7 +407,26 @@ function checkScenario(
         `${at([key])}: ${key}: expected milliseconds in whole nanoseconds, found ${quote(String(s[key]))}`,
       );
     }
+    s.runs.forEach((r, i) => {
+      const v = r[key];
+      if (v !== undefined && !Number.isInteger(v * 1e6)) {
+        throw new InputError(
+          `${at(["runs", i, key])}: runs.${i}.${key}: expected milliseconds in whole nanoseconds, found ${quote(String(v))}`,
+        );
+      }
+    });
   }
+}
+
+/** The scenario one run sees: its own kernel, warm-up and measured window where it names them. */
+export function scenarioOfRun(s: Scenario, run: RunSpec): Scenario {
+  if (run.kernel === undefined && run.warmupMs === undefined && run.durationMs === undefined) return s;
+  return {
+    ...s,
+    kernel: run.kernel ?? s.kernel,
+    warmupMs: run.warmupMs ?? s.warmupMs,
+    durationMs: run.durationMs ?? s.durationMs,
+  };
 }
 
 /** Parses a scenario YAML file's text. */
