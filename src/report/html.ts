@@ -324,6 +324,20 @@ function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
+/** What each run simulates: its measured window after its warm-up, per kernel where the kernels' differ. */
+export function timingText(r: ScenarioReport): string {
+  const kernels = new Set(r.runs.map((x) => x.kernel)).size;
+  const parts = [
+    ...new Set(
+      r.runs.map(
+        (x) =>
+          `${x.simulatedMs} ms of the workload after ${x.warmupMs} ms of warm-up${kernels > 1 ? ` (${x.kernel})` : ""}`,
+      ),
+    ),
+  ];
+  return parts.join("; ");
+}
+
 /** The self-contained HTML page. */
 export function reportHtml(r: ScenarioReport, svg: string, table: string, json: string, pngName: string): string {
   return `<!doctype html>
@@ -334,14 +348,15 @@ export function reportHtml(r: ScenarioReport, svg: string, table: string, json: 
 <style>
 body { font-family: "DejaVu Sans", sans-serif; margin: 2em; max-width: 72em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+svg { max-width: 100%; height: auto; }
 </style>
 </head>
 <body>
 <h1>iovalab: ${esc(r.scenario)}</h1>
 <h2>Verdict</h2>
 ${r.verdict.map((v) => `<p>${esc(v)}</p>`).join("\n")}
-<p>${esc(r.machine)}, kernel ${esc(r.kernel)}, seed ${r.seed}. Each run simulates ${r.simulatedMsPerRun} ms of the
-workload after ${r.warmupMsPerRun} ms of warm-up (excluded from every figure). Same seed, same bytes.
+<p>${esc(r.machine)}, kernel ${esc(r.kernel)}, seed ${r.seed}. Each run simulates ${esc(timingText(r))} (the warm-up is
+excluded from every figure). Same seed, same bytes.
 The figure as a picture: <a href="${esc(pngName)}">${esc(pngName)}</a>.</p>
 <h2>Comparison</h2>
 <pre>${esc(table)}</pre>
