@@ -58,12 +58,13 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
       : null;
   bar?.start(total, 0, { run: `${sims.length} simulations on ${workers} threads` });
   const pool = new Piscina({
-    filename: new URL("../scenario/sweep-worker.ts", import.meta.url).href,
+    filename: new URL("../scenario/run-worker.ts", import.meta.url).href,
     maxThreads: workers,
     minThreads: workers,
   });
   const results = new Map<string, RunResult>();
   let doneMs = 0;
+  let cpuTotalMs = 0;
   try {
     // Longest first, so the last to start is a short one (ties: the scenario's order).
     const order = sims.map((_x, i) => i).sort((a, b) => sims[b].ms - sims[a].ms || a - b);
@@ -75,7 +76,8 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
         const first = sim.runs[0].spec;
         const task: SweepTask = { id: first.name, point: {}, run: first.name, scenario: data };
         const tRun = performance.now();
-        const r = (await pool.run(task)) as RunResult;
+        const { result: r, cpuMs } = (await pool.run(task)) as { result: RunResult; cpuMs: number };
+        cpuTotalMs += cpuMs;
         for (const m of sim.runs) results.set(m.spec.name, { ...r, name: m.spec.name, rangeSource: m.rangeSource });
         doneMs += sim.ms;
         const names = sim.runs.map((m) => m.spec.name).join(" = ");
@@ -83,7 +85,7 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
         else if (o.progress) {
           const sr = scenarioOfRun(s, first);
           process.stderr.write(
-            `${names}: ${sr.durationMs} ms simulated after ${sr.warmupMs} ms warm-up, ${((performance.now() - tRun) / 1000).toFixed(1)} s\n`,
+            `${names}: ${sr.durationMs} ms simulated after ${sr.warmupMs} ms warm-up, ${((performance.now() - tRun) / 1000).toFixed(1)} s (${(cpuMs / 1000).toFixed(1)} s of CPU)\n`,
           );
         }
       }
@@ -95,7 +97,7 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
   }
   if (o.progress) {
     process.stderr.write(
-      `${s.runs.length} runs (${sims.length} distinct simulations, ${workers} threads) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+      `${s.runs.length} runs (${sims.length} distinct simulations, ${workers} threads) in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(cpuTotalMs / 1000).toFixed(1)} s of CPU in the simulations\n`,
     );
   }
   return s.runs.map((r) => results.get(r.name) as RunResult);
