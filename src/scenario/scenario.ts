@@ -3,7 +3,8 @@
  * the seed, and the runs to compare (IOMMU mode and where the rcache range
  * comes from). The built-in `seed` scenario is the main job (issue 5 item
  * 4): hisi-sas-128 on 6.1, the fio job of the published figures, 12 SAS
- * SSDs, three range sources × strict/lazy.
+ * SSDs, three range sources × strict/lazy. Scenario files lay their keys
+ * over it; `iovalab run` without a file runs the main job (main-job.ts).
  *
  * Scenario files are YAML validated here (zod); every error names the file,
  * the line when it can, the key path and what was expected.
@@ -172,7 +173,7 @@ export function seedScenario(): Scenario {
     kernel: "6.1",
     seed: 1,
     // 500 ms measured after 1 s of warm-up (the caches age: what they hold still grows after
-    // 200 ms); the six runs take about 25 s on a 2-core machine (docs/cost-model.md, "Run length").
+    // 200 ms); the six runs take about 25 s on a 2-core machine. The main job (main-job.ts) ages its 5.15 runs 8 s.
     durationMs: 500,
     warmupMs: 1000,
     fastForward: false,
