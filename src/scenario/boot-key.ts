@@ -12,7 +12,7 @@
  * IOVA tree with its shape, cached nodes, every magazine and depot, pending
  * trim work, counters, clock, flush queue and live mappings, which is what
  * `Kernel.checkpoint()` restores) with the domain's fixed parameters, every
- * device's masks, SAC flag and binding, and the HBA's queue limits. What is
+ * device's masks, SAC flag, binding and block queue limits. What is
  * left out (the kernel log, module parameters, where the range came from)
  * is read by nothing after the boot but the label of the run's range source,
  * which each run keeps as its own.
@@ -20,13 +20,12 @@
 
 import { queueLimits } from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
-import { assert } from "../stdx/assert.ts";
 import { bootForRun, HBA_BDF, type RunResult, rangeSourceOf, workloadStartNs } from "./run.ts";
 import { type RunSpec, type Scenario, scenarioOfRun } from "./scenario.ts";
 
 /**
- * The key of one run of `s` (a fio workload: the HBA's domain) and the range
- * source its boot recorded. Boots the run's machine: some tens of ms.
+ * The key of one run of `s` and the range source its boot recorded (the
+ * HBA's, on the seed's machine). Boots the run's machine: some tens of ms.
  */
 export function bootKey(s: Scenario, run: RunSpec): { key: string; rangeSource: RunResult["rangeSource"] } {
   const sr = scenarioOfRun(s, run);
@@ -37,10 +36,10 @@ export function bootKey(s: Scenario, run: RunSpec): { key: string; rangeSource: 
   k.advanceTo(startNs);
   const parts: string[] = [JSON.stringify(rest), run.mode, String(startNs)];
   parts.push(kernelState(k));
+  // Where the range came from, as the workload's device records it: the HBA on the seed's machine.
   const hba = k.device(HBA_BDF);
-  assert(hba !== undefined && s.workload.kind === "fio", "a key is a fio run's, on the HBA");
-  parts.push(JSON.stringify(queueLimits.get(hba) ?? null));
-  return { key: parts.join("\n"), rangeSource: rangeSourceOf(k, hba, run) };
+  const rangeSource = hba?.bound ? rangeSourceOf(k, hba, run) : run.range;
+  return { key: parts.join("\n"), rangeSource };
 }
 
 function kernelState(k: Kernel): string {
@@ -66,8 +65,9 @@ function kernelState(k: Kernel): string {
   }
   for (const g of k.iommu.groups.values()) {
     for (const dev of g.devices) {
+      // Its block queue limits too, where a driver set them: they shape the requests a workload makes.
       out.push(
-        `${g.id} ${dev.name} ${dev.bound} ${dev.pci32bitWorkaround} ${String(dev.dmaMask)} ${String(dev.coherentDmaMask)}`,
+        `${g.id} ${dev.name} ${dev.bound} ${dev.pci32bitWorkaround} ${String(dev.dmaMask)} ${String(dev.coherentDmaMask)} ${JSON.stringify(queueLimits.get(dev) ?? null)}`,
       );
     }
   }
