@@ -111,7 +111,7 @@ export function verdict(runs: readonly VerdictRun[], setup: VerdictSetup): strin
     const rangeText =
       one === null
         ? "a larger range"
-        : `the range to ${formatBytes(one.rangeBytes)} (${one.rcacheOrders} size classes, set through ${routes.join(" or ")}: the same domain, the same figures)`;
+        : `the range to ${formatBytes(one.rangeBytes)} (${one.rcacheOrders} size classes, set through ${routes.join(" or ")}${routes.length > 1 ? ": the same domain, the same figures" : ""})`;
     kernelsOf(runs).forEach((k, i) => {
       const kp = ps.filter((p) => p.kernel === k);
       if (kp.length === 0) return;
