@@ -338,6 +338,13 @@ export function timingText(r: ScenarioReport): string {
   return parts.join("; ");
 }
 
+/** The verdict's paragraphs; its answers (the leading sentences per kernel, "On ...") stand out. */
+function verdictHtml(lines: readonly string[]): string {
+  let answers = 0;
+  while (answers < lines.length && lines[answers].startsWith("On ") && answers < lines.length - 1) answers++;
+  return lines.map((v, i) => `<p${i < answers ? ' class="answer"' : ""}>${esc(v)}</p>`).join("\n");
+}
+
 /** The self-contained HTML page. */
 export function reportHtml(r: ScenarioReport, svg: string, table: string, json: string, pngName: string): string {
   return `<!doctype html>
@@ -349,12 +356,13 @@ export function reportHtml(r: ScenarioReport, svg: string, table: string, json: 
 body { font-family: "DejaVu Sans", sans-serif; margin: 2em; max-width: 72em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
 svg { max-width: 100%; height: auto; }
+p.answer { font-size: 1.1em; background: #f3f6fa; border-left: 4px solid #4c78a8; padding: 0.5em 0.8em; }
 </style>
 </head>
 <body>
 <h1>iovalab: ${esc(r.scenario)}</h1>
 <h2>Verdict</h2>
-${r.verdict.map((v) => `<p>${esc(v)}</p>`).join("\n")}
+${verdictHtml(r.verdict)}
 <p>${esc(r.machine)}, kernel ${esc(r.kernel)}, seed ${r.seed}. Each run simulates ${esc(timingText(r))} (the warm-up is
 excluded from every figure). Same seed, same bytes.
 The figure as a picture: <a href="${esc(pngName)}">${esc(pngName)}</a>.</p>
