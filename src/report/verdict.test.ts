@@ -140,6 +140,7 @@ test("verdict: IOVA space against the domain's real size, and what of it sits in
         cachedIovaBytes: 10 * 2 ** 30,
         cachedIovaBytesBelow4G: 2 ** 32 - 2 ** 20,
         magazineBytes: 2 * 2 ** 20,
+        magazineBytesMax: 2.25 * 2 ** 20,
       }),
     ],
     { ...setup, workload: "network" },
@@ -148,7 +149,7 @@ test("verdict: IOVA space against the domain's real size, and what of it sits in
   assert.equal(
     cost,
     "On 5.15 the caches hold at most 10 GiB of IOVA space (big), 0.0% of the 256 TiB (48-bit) its device's domain can address; " +
-      "4 GiB of it, 100.0% of the 4 GiB 32-bit window that allocations try first, and 2 MiB of magazine memory " +
+      "4 GiB of it, 100.0% of the 4 GiB 32-bit window that allocations try first, and 2 MiB of magazine memory of the 2.3 MiB its caches can take " +
       "(strict: 10 GiB with 512 KiB against 2.4 GiB with the default range, 2 MiB of magazines against 1.5 MiB).",
   );
   assert.ok(!v.some((s) => /HBA link/.test(s)), "no HBA sentences for a network workload");

@@ -252,6 +252,7 @@ function costs(runs: readonly VerdictRun[], ps: readonly Pair[]): string[] {
         `${formatPercent(held.cachedIovaBytes / space)} of the ${spaceText} its device's domain can address; ` +
         `${formatBytes(held.cachedIovaBytesBelow4G)} of it, ${formatPercent(held.cachedIovaBytesBelow4G / WINDOW_32BIT)} of the 4 GiB 32-bit window ` +
         `that allocations try first, and ${formatBytes(held.magazineBytes)} of magazine memory` +
+        (held.magazineBytesMax === null ? "" : ` of the ${formatBytes(held.magazineBytesMax)} its caches can take`) +
         (parts.length > 0 ? ` (${parts.join("; ")}).` : "."),
     );
   }
