@@ -1,6 +1,8 @@
 /**
  * `iovalab advise SCENARIO.yaml`: the scenario's workload run once per
- * candidate range, in its first run's mode: the default range, then one more
+ * candidate range, in its first run's mode (and kernel), and every IOMMU
+ * group whose domain maps during the run advised from those runs' figures:
+ * the default range, then one more
  * size class each (`iommu.max_opt_dma_size=` on the command line) up to
  * 4 MiB. Each candidate is a full simulation, so the measured window is the
  * scenario's but at most 20 ms and the warm-up at most 10 ms unless

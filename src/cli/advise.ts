@@ -1,6 +1,6 @@
 /**
- * `iovalab advise TRACE|SCENARIO.yaml`: which rcache range to give an IOMMU
- * group. A trace is replayed (as `iovalab replay`, defaults from the trace)
+ * `iovalab advise TRACE|SCENARIO.yaml`: which rcache range to give each IOMMU
+ * group that maps. A trace is replayed (as `iovalab replay`, defaults from the trace)
  * once per candidate range on the same calls; a scenario's workload runs once
  * per candidate range (its first run's mode, the range on the command line).
  * The candidates and the rule are `replay/advise.ts`.

@@ -1,9 +1,11 @@
 /**
  * `iovalab run [SCENARIO.yaml]`: the main job. Without a file it runs the
- * built-in seed scenario (hisi-sas-128 on 6.1, the fio job of the published
- * figures, 12 SAS SSDs; default range, range via sysfs, range via the driver
- * API, each strict and lazy), prints the comparison table (or the JSON with
- * --json), and writes report.json, report.html and report.png to --out.
+ * built-in main job (scenario/main-job.ts: hisi-sas-128, the fio job of the
+ * published figures, 12 SAS SSDs, on 5.15 aged 8 s and on 6.1; default
+ * range, range via sysfs, range via the driver API, each strict and lazy),
+ * prints the verdict and the comparison table (or the JSON with --json), and
+ * writes report.json, report.html and report.png to --out. fio runs go to
+ * worker threads (run-pool.ts).
  */
 
 import { dirname, join, resolve } from "node:path";
