@@ -52,7 +52,13 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
   const bar =
     o.progress && process.stderr.isTTY === true
       ? new cliProgress.SingleBar(
-          { format: "{bar} {percentage}% | {run} | {duration_formatted}", stream: process.stderr, hideCursor: true },
+          {
+            format: "{bar} {percentage}% | {run} | {duration_formatted}",
+            stream: process.stderr,
+            hideCursor: true,
+            // Redrawn every tick, so the time runs on while a simulation is under way.
+            forceRedraw: true,
+          },
           cliProgress.Presets.shades_classic,
         )
       : null;
