@@ -133,6 +133,44 @@ test("advise scenarios/seed-short.yaml: shape, the rule, lock wait measured", ()
   check(advise(join(ROOT, "scenarios/seed-short.yaml")), true);
 });
 
+test("advise the seed scenario: the HBA's group only, the one whose domain maps (the NIC's stays idle)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-advise-"));
+  const file = join(dir, "seed.yaml");
+  writeFileSync(file, "name: seed\n");
+  const groups = advise(file);
+  check(groups, true);
+  assert.deepEqual(
+    groups.map((g) => [g.group, g.devices]),
+    [["group0", ["0000:74:02.0"]]],
+  );
+});
+
+/** Two NVMe controllers, each its own group and domain: one advice per group, each from its own device's maps. */
+function checkTwoNvme(groups: Group[]): void {
+  check(groups, false);
+  assert.deepEqual(
+    groups.map((g) => g.devices),
+    [["0000:00:01.0"], ["0000:00:02.0"]],
+  );
+  assert.notEqual(groups[0].group, groups[1].group);
+  // Different devices, different traffic: their figures are their own.
+  assert.notDeepEqual(groups[0].candidates[0], groups[1].candidates[0]);
+}
+
+test("advise the two-NVMe trace's cut: one advice per IOMMU group", () => {
+  checkTwoNvme(advise(join(ROOT, "test/fixtures/traces/linux-6.12-two-nvme-strict-head761.txt.gz")));
+});
+
+const twoNvme = join(SHARED, "kernel-more/trace-6.12-two-nvme-strict.txt.gz");
+test("advise the whole two-NVMe trace: each group's advice", {
+  skip: sharedSkip(twoNvme),
+}, () => {
+  const groups = advise(twoNvme);
+  checkTwoNvme(groups);
+  // 6.12's nvme caps requests at 128 KiB (dma_opt_mapping_size): a larger range avoids no tree allocation.
+  for (const g of groups) assert.equal(g.recommendedBytes, g.currentBytes);
+});
+
 test("advise: bad input exits 2 with a message", () => {
   const dir = mkdtempSync(join(tmpdir(), "iovalab-advise-"));
   const bad = join(dir, "bad.yaml");

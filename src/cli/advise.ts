@@ -1,6 +1,6 @@
 /**
- * `iovalab advise TRACE|SCENARIO.yaml`: which rcache range to give an IOMMU
- * group. A trace is replayed (as `iovalab replay`, defaults from the trace)
+ * `iovalab advise TRACE|SCENARIO.yaml`: which rcache range to give each IOMMU
+ * group that maps. A trace is replayed (as `iovalab replay`, defaults from the trace)
  * once per candidate range on the same calls; a scenario's workload runs once
  * per candidate range (its first run's mode, the range on the command line).
  * The candidates and the rule are `replay/advise.ts`.
@@ -12,7 +12,9 @@ import {
   type AdviceCandidate,
   candidateOf,
   candidateRanges,
+  dmaDevices,
   type GroupAdvice,
+  groupNumber,
   isKernelWorkEvent,
   type MachineDesc,
   Reconstructor,
@@ -57,9 +59,7 @@ export function registerAdvise(program: Command): void {
           groups = await adviseScenario(input, opts.duration);
         } else {
           const machine = opts.machine === undefined ? undefined : loadMachineOption(opts.machine);
-          groups = [
-            await adviseTrace(input, input === "-" ? "<stdin>" : input, machine, parseKernelOption(opts.kernel)),
-          ];
+          groups = await adviseTrace(input, input === "-" ? "<stdin>" : input, machine, parseKernelOption(opts.kernel));
         }
         await writeStdout(opts.json ? `${JSON.stringify({ groups }, null, 2)}\n` : adviceText(groups));
       }),
@@ -105,20 +105,22 @@ export function adviceText(groups: readonly GroupAdvice[]): string {
 }
 
 /**
- * Replays the trace once per candidate range, side by side on the same
- * reconstructed calls: the machine's own range first, then one more size
- * class each up to 4 MiB.
+ * Replays the trace once per candidate range and IOMMU group, side by side on
+ * the same reconstructed calls: for every group whose devices a DMA driver
+ * binds, its range now first, then one more size class each up to 4 MiB.
+ * Groups the trace makes no DMA map in are left out.
  */
 export async function adviseTrace(
   trace: string,
   file: string,
   machine: MachineDesc | undefined,
   kernel?: ProfileName,
-): Promise<GroupAdvice> {
+): Promise<GroupAdvice[]> {
   const reader = new TraceReader({ file });
-  let replayers: Replayer[] = [];
+  /** Per group: the devices, then the replay under the current range and under each candidate. */
+  let groups: { devices: string[]; replayers: Replayer[] }[] = [];
   let rc: Reconstructor | null = null;
-  let devices: string[] = [];
+  let primary = "";
   const start = (facts: TraceFacts): ((e: TraceEvent) => void) => {
     const d = replayDefaults(facts, reader.stats, {
       machine,
@@ -127,24 +129,32 @@ export async function adviseTrace(
       captured: undefined,
     });
     for (const n of d.notes) process.stderr.write(`iovalab advise: ${n}\n`);
-    const make = (rangeBytes: number | undefined) =>
-      new Replayer({ machine: d.machine, kernel: d.kernel, device: d.device, strict: d.captured, rangeBytes });
-    const base = make(undefined);
-    const group = d.machine.devices.find((x) => x.bdf === d.device)?.group;
-    devices = d.machine.devices.filter((x) => x.group === group).map((x) => x.bdf);
-    if (devices.length === 0) devices = [d.device];
-    // The current range's classes, from a replay of nothing on the same boot.
-    const { rcacheOrders, granule } = make(undefined).end().iovad;
-    const others = candidateRanges(rcacheOrders, granule).map((b) => make(b));
-    // As replay's what-ifs: other ranges keep the trace's order of the calls.
-    for (const r of others) r.keepTraceOrder();
-    replayers = [base, ...others];
+    primary = d.device;
+    const make = (device: string, rangeBytes: number | undefined) =>
+      new Replayer({ machine: d.machine, kernel: d.kernel, device, strict: d.captured, rangeBytes });
+    // One replayed device per group (the group's devices share its domain): the replayed device's first.
+    const seen = new Set<string | undefined>();
+    const devices = [d.device, ...dmaDevices(d.machine).filter((x) => x !== d.device)];
+    groups = [];
+    for (const dev of devices) {
+      const group = d.machine.devices.find((x) => x.bdf === dev)?.group;
+      if (group !== undefined && seen.has(group)) continue;
+      seen.add(group);
+      const members = d.machine.devices.filter((x) => x.group !== undefined && x.group === group).map((x) => x.bdf);
+      // The current range's classes, from a replay of nothing on the same boot.
+      const { rcacheOrders, granule } = make(dev, undefined).end().iovad;
+      const others = candidateRanges(rcacheOrders, granule).map((b) => make(dev, b));
+      // As replay's what-ifs: other ranges keep the trace's order of the calls.
+      for (const r of others) r.keepTraceOrder();
+      groups.push({ devices: members.length > 0 ? members : [dev], replayers: [make(dev, undefined), ...others] });
+    }
+    const all = groups.flatMap((g) => g.replayers);
     const rec = new Reconstructor({ machine: traceMachineOf(d.machine, d.device), file }, (c) => {
-      for (const r of replayers) r.push(c);
+      for (const r of all) r.push(c);
     });
     rc = rec;
     const f = (e: TraceEvent) => {
-      if (isKernelWorkEvent(e)) for (const r of replayers) r.pushWork(e);
+      if (isKernelWorkEvent(e)) for (const r of all) r.pushWork(e);
       else rec.push(e);
     };
     return f;
@@ -152,7 +162,6 @@ export async function adviseTrace(
   await readTraceWithFacts(trace, reader, start);
   assert(rc !== null, "the replays started");
   (rc as Reconstructor).end();
-  const results = replayers.map((r) => r.end());
   const bad = reader.stats.malformed;
   if (bad > 0) {
     process.stderr.write(
@@ -163,16 +172,21 @@ export async function adviseTrace(
           .join(""),
     );
   }
-  if (results[0].allocations === 0)
-    throw new InputError(`${file}: expected DMA map events of ${results[0].device} to advise on, found none`);
-  const candidates = results.map((r) => candidateOf(r.iovad, null));
-  const rec = recommend(candidates, formatBytes);
-  return {
-    group: results[0].domain,
-    devices,
-    currentBytes: candidates[0].bytes,
-    recommendedBytes: rec.bytes,
-    reason: rec.reason,
-    candidates,
-  };
+  const out: GroupAdvice[] = [];
+  for (const g of groups) {
+    const results = g.replayers.map((r) => r.end());
+    if (results[0].allocations === 0) continue;
+    const candidates = results.map((r) => candidateOf(r.iovad, null));
+    const rec = recommend(candidates, formatBytes);
+    out.push({
+      group: results[0].domain,
+      devices: g.devices,
+      currentBytes: candidates[0].bytes,
+      recommendedBytes: rec.bytes,
+      reason: rec.reason,
+      candidates,
+    });
+  }
+  if (out.length === 0) throw new InputError(`${file}: expected DMA map events of ${primary} to advise on, found none`);
+  return out.sort((a, b) => groupNumber(a.group) - groupNumber(b.group));
 }

@@ -1,9 +1,11 @@
 /**
  * `iovalab run [SCENARIO.yaml]`: the main job. Without a file it runs the
- * built-in seed scenario (hisi-sas-128 on 6.1, the fio job of the published
- * figures, 12 SAS SSDs; default range, range via sysfs, range via the driver
- * API, each strict and lazy), prints the comparison table (or the JSON with
- * --json), and writes report.json, report.html and report.png to --out.
+ * built-in main job (scenario/main-job.ts: hisi-sas-128, the fio job of the
+ * published figures, 12 SAS SSDs, on 5.15 aged 8 s and on 6.1; default
+ * range, range via sysfs, range via the driver API, each strict and lazy),
+ * prints the verdict and the comparison table (or the JSON with --json), and
+ * writes report.json, report.html and report.png to --out. fio runs go to
+ * worker threads (run-pool.ts).
  */
 
 import { dirname, join, resolve } from "node:path";
@@ -15,7 +17,9 @@ import {
   comparisonTable,
   defaultFioJob,
   hasRunSettings,
+  MAIN_JOB_KERNEL_NOTES,
   machineOf,
+  mainJobScenario,
   makeReport,
   overrideRuns,
   parseMode,
@@ -37,6 +41,7 @@ import { readTraceFile, svgToPng } from "../node.ts";
 import { checkOutput, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 import { loadMachineOption, resolveScenarioMachine } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
+import { runPooled } from "./run-pool.ts";
 
 interface RunOpts {
   json?: boolean;
@@ -50,6 +55,7 @@ interface RunOpts {
   perfetto?: string;
   perfettoRun?: string;
   checkEvery?: string;
+  workers?: string;
   progress: boolean;
   machine?: string;
   fio?: string;
@@ -61,12 +67,17 @@ interface RunOpts {
 export function registerRun(program: Command): void {
   program
     .command("run")
-    .description("run a scenario (default: the seed's six runs on hisi-sas-128) and write its report")
-    .argument("[scenario]", "scenario YAML file (default: the built-in seed scenario)")
+    .description(
+      "run a scenario (default: the main job, the seed's job on hisi-sas-128 under 5.15 aged and 6.1) and write its report",
+    )
+    .argument("[scenario]", "scenario YAML file (default: the built-in main job)")
     .option("--json", "print the results as JSON on stdout instead of the table")
     .option("--out <dir>", "directory for report.json, report.html, report.png", "out")
     .option("--seed <n>", "seed (overrides the scenario's)")
-    .option("--kernel <profile>", "kernel profile: mainline, 6.1, 5.15 or 5.10 (overrides the scenario's)")
+    .option(
+      "--kernel <profile>",
+      "kernel profile: mainline, 6.1, 5.15 or 5.10 (overrides the scenario's; where runs name their kernels, only those runs)",
+    )
     .option("--duration <ms>", "simulated milliseconds measured per run (overrides the scenario's)")
     .option(
       "--warmup <duration>",
@@ -88,18 +99,19 @@ export function registerRun(program: Command): void {
     .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
     .option("--perfetto-run <name>", "the run to trace (default: the first)")
     .option("--check-every <n>", "check every invariant every n events (slow)", "0")
+    .option("--workers <n>", "worker threads for the runs (default: one per core)")
     .option("--no-progress", "no progress output on stderr")
     .action((file: string | undefined, opts: RunOpts) =>
       runCommand(async () => {
         const settings = runSettings(opts);
         const setting = hasRunSettings(settings) || opts.machine !== undefined || opts.fio !== undefined;
-        // No file and no setting: the main job, the built-in seed scenario.
+        // No file and no setting: the main job (scenario/main-job.ts).
         const s =
           file !== undefined
             ? resolveScenarioMachine(parseScenarioYaml(readText(file), file), file)
             : setting
               ? oneRunScenario(opts)
-              : seedScenario();
+              : mainJobScenario();
         applySettingOverrides(s, opts, settings);
         applyCliOverrides(s, opts);
         // Directories first: a bad path fails before minutes of simulation, not after.
@@ -107,7 +119,11 @@ export function registerRun(program: Command): void {
         if (opts.perfetto !== undefined) checkOutput(opts.perfetto);
         const traceCalls = await readTraceCalls(s, file);
         const runs = await runScenario(s, opts, traceCalls);
-        const report = makeReport({ ...s, ...reportSetup(s, machineOf(s)) }, runs);
+        const report = makeReport(
+          { ...s, ...reportSetup(s, machineOf(s)) },
+          runs,
+          file === undefined && !setting ? MAIN_JOB_KERNEL_NOTES : undefined,
+        );
         const json = reportJson(report);
         const table = comparisonTable(report);
         const figure = reportFigure(report);
@@ -181,9 +197,24 @@ function applySettingOverrides(s: Scenario, o: RunOpts, settings: RunSettings): 
 function applyCliOverrides(s: Scenario, o: RunOpts): void {
   if (o.seed !== undefined) s.seed = nonNegative("--seed", o.seed, true);
   const kernel = parseKernelOption(o.kernel);
-  if (kernel !== undefined) s.kernel = kernel;
-  if (o.duration !== undefined) s.durationMs = parseDurationMs("--duration", o.duration, true);
-  if (o.warmup !== undefined) s.warmupMs = parseDurationMs("--warmup", o.warmup);
+  if (kernel !== undefined) {
+    // Runs that name their kernel (the main job's): --kernel picks theirs.
+    const named = [...new Set(s.runs.flatMap((r) => (r.kernel === undefined ? [] : [r.kernel])))];
+    if (named.length > 0) {
+      if (!named.includes(kernel))
+        throw new InputError(`--kernel: expected one of the runs' kernels ${named.join(", ")}, found ${quote(kernel)}`);
+      s.runs = s.runs.filter((r) => r.kernel === kernel);
+    }
+    s.kernel = kernel;
+  }
+  if (o.duration !== undefined) {
+    s.durationMs = parseDurationMs("--duration", o.duration, true);
+    for (const r of s.runs) delete r.durationMs;
+  }
+  if (o.warmup !== undefined) {
+    s.warmupMs = parseDurationMs("--warmup", o.warmup);
+    for (const r of s.runs) delete r.warmupMs;
+  }
   if (o.fastForward) s.fastForward = true;
   if (o.runs !== undefined) {
     const want = o.runs.split(",").map((x) => x.trim());
@@ -225,6 +256,11 @@ export async function readTraceCalls(s: Scenario, scenarioFile: string | undefin
 
 async function runScenario(s: Scenario, o: RunOpts, traceCalls?: DmaCall[]): Promise<RunResult[]> {
   const checkEveryEvents = nonNegative("--check-every", o.checkEvery ?? "0", true);
+  const workers = o.workers === undefined ? undefined : nonNegative("--workers", o.workers, true);
+  if (workers === 0) throw new InputError("--workers: expected a positive integer, found 0");
+  // fio runs go to worker threads; a timeline or invariant checks watch a run in this thread.
+  if (s.workload.kind === "fio" && o.perfetto === undefined && checkEveryEvents === 0 && s.runs.length > 1)
+    return runPooled(s, { workers, progress: o.progress });
   const tty = process.stderr.isTTY === true;
   const bar =
     o.progress && tty
@@ -253,7 +289,7 @@ async function runScenario(s: Scenario, o: RunOpts, traceCalls?: DmaCall[]): Pro
       await writeOutput(o.perfetto, (trace as ReturnType<typeof writePerfetto>).finish());
     if (bar === null && o.progress) {
       process.stderr.write(
-        `run ${i + 1}/${s.runs.length} ${run.name}: ${s.durationMs} ms simulated after ${s.warmupMs} ms warm-up, ` +
+        `run ${i + 1}/${s.runs.length} ${run.name}: ${run.durationMs ?? s.durationMs} ms simulated after ${run.warmupMs ?? s.warmupMs} ms warm-up, ` +
           `${((performance.now() - tRun) / 1000).toFixed(1)} s\n`,
       );
     }

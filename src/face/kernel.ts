@@ -9,9 +9,17 @@ export { COLLECT_SCRIPT } from "../machine/collect-script.ts";
 export { importSnapshot, parseSnapshot } from "../machine/import.ts";
 export * from "../machine/index.ts";
 export { type KernelVersion, kernelVersion } from "../machine/profile.ts";
-export { type AdviceCandidate, candidateOf, candidateRanges, type GroupAdvice, recommend } from "../replay/advise.ts";
+export {
+  type AdviceCandidate,
+  candidateOf,
+  candidateRanges,
+  type GroupAdvice,
+  groupNumber,
+  recommend,
+} from "../replay/advise.ts";
 export { CAPTURE_HELP } from "../replay/capture.ts";
 export { DEFAULTS_WINDOW, replayDefaults } from "../replay/defaults.ts";
+export type { LiveMapping } from "../replay/live-at-start.ts";
 export {
   defaultReplayDevice,
   dmaDevices,
@@ -22,6 +30,8 @@ export {
   sameKindDevices,
   traceMachineOf,
 } from "../replay/replay.ts";
+export { LearningWindow } from "../replay/start-search.ts";
+export { describeStartState, emptyStartState, type StartState } from "../replay/start-state.ts";
 export { devicesTable, summaryJson, traceLacks } from "../replay/summary-json.ts";
 export {
   type DmaCall,

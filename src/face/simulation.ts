@@ -8,6 +8,8 @@ export { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
 export { writePerfetto } from "../report/perfetto.ts";
 export { comparisonTable, makeReport, reportJson } from "../report/results.ts";
 export { formatBytes, formatPercent, formatTable } from "../report/table.ts";
+export { bootKey } from "../scenario/boot-key.ts";
+export { MAIN_JOB_KERNEL_NOTES, mainJobScenario } from "../scenario/main-job.ts";
 export {
   defaultFioJob,
   hasRunSettings,
@@ -17,7 +19,14 @@ export {
   type RunSettings,
 } from "../scenario/overrides.ts";
 export { machineOf, type RunContext, type RunResult, runCmdline, runOne } from "../scenario/run.ts";
-export { parseScenarioYaml, type RunSpec, type Scenario, seedScenario } from "../scenario/scenario.ts";
+export {
+  parseScenarioYaml,
+  type RunSpec,
+  type Scenario,
+  scenarioOfRun,
+  scenarioToData,
+  seedScenario,
+} from "../scenario/scenario.ts";
 export { reportSetup } from "../scenario/storage.ts";
 export {
   parseOver,

@@ -81,7 +81,7 @@ export interface IovaDomainSnapshot {
 }
 
 /** Extra room in a snapshot's magazine array (see `IovaDomain.snapshot`). */
-const MAGS_SLACK = 512;
+const MAGS_SLACK = 64;
 
 /**
  * What one pass of the backwards search found: the new pfn (or -1), the
@@ -674,7 +674,7 @@ export class IovaDomain {
     let mags = this.spareMags;
     this.spareMags = null;
     // With room to spare, so a recycled array still fits when the caches hold a few more pfns.
-    if (mags === null || mags.length < n) mags = new Float64Array(n + MAGS_SLACK);
+    if (mags === null || mags.length < n) mags = new Float64Array(n + (n >> 3) + MAGS_SLACK);
     let o = 0;
     const put = (m: Magazine) => {
       mags[o++] = m.size;

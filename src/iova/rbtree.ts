@@ -112,6 +112,8 @@ export function fitThreshold(size: number, align: number): number {
 /** Bytes a node takes in a snapshot: float64 `pfnLo` and seven 4-byte fields. */
 const SNAPSHOT_BYTES_PER_NODE = 8 + 7 * 4;
 const NO_BIG_HI: readonly (readonly [number, number])[] = [];
+/** Room for this many more nodes in a fresh snapshot buffer (see `snapshot`). */
+const SNAPSHOT_SLACK_NODES = 32;
 /** Recycled snapshot buffers kept for reuse. */
 const SPARE_SNAPSHOTS = 4;
 
@@ -174,9 +176,11 @@ export class IovaTree {
     const n = this.used;
     const need = n * SNAPSHOT_BYTES_PER_NODE;
     let nodes = this.spare.pop();
-    // Sized for the arrays' capacity, so a recycled buffer still fits after the tree grows a little.
+    // Sized for the nodes in use and an eighth more, so a recycled buffer still fits after the tree
+    // grows a little; not for the arrays' capacity: most snapshots are never recycled, and a fresh
+    // zero-filled buffer of a mostly empty tree's capacity cost more than the copy.
     if (nodes === undefined || nodes.byteLength < need)
-      nodes = new ArrayBuffer(this.capacity * SNAPSHOT_BYTES_PER_NODE);
+      nodes = new ArrayBuffer((n + (n >> 3) + SNAPSHOT_SLACK_NODES) * SNAPSHOT_BYTES_PER_NODE);
     new Float64Array(nodes, 0, n).set(this.pfnLo.subarray(0, n));
     let o = 8 * n;
     new Uint32Array(nodes, o, n).set(this.hiOffset.subarray(0, n));

@@ -98,3 +98,9 @@ export function recommend(
       `${fmt(last.bytes)} avoids) for ${fmt(pick.cachedIovaBytes)} of IOVA space and ${fmt(pick.magazineBytes)} of magazines held in the caches`,
   };
 }
+
+/** The number of a group's name (`group12` → 12), to list groups in order. */
+export function groupNumber(name: string): number {
+  const m = /(\d+)$/.exec(name);
+  return m === null ? Number.POSITIVE_INFINITY : Number(m[1]);
+}

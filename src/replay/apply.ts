@@ -15,6 +15,7 @@ import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { resync } from "./resync.ts";
+import { takePlaceholder } from "./start-state.ts";
 
 /** A replayed call's result, kept until no later decision can change it. */
 export interface Outcome {
@@ -30,8 +31,10 @@ export interface Outcome {
   state: string | null;
   /** For a mismatch: where the model held the trace's IOVA (see `MismatchCause`). */
   cause: MismatchCause | null;
-  /** The trace's IOVA came from a cache filled before the trace (`CallApplier.adoptUnknown`) and was adopted. */
+  /** The trace's IOVA came from a cache filled before the trace (`CallApplier.adoptUnknown`, a placeholder) and was adopted. */
   learned?: boolean;
+  /** The model went to its tree while the trace's IOVA was free in the model: the kernel's IOVA is one the model cannot know. */
+  treeUnknown?: boolean;
   /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
   resync: number;
 }
@@ -55,6 +58,8 @@ export class CallApplier {
    * it from a cache filled before the trace began (`learning.ts`).
    */
   adoptUnknown = false;
+  /** pfns below this are placeholders of a start state (`start-state.ts`); 0: none. */
+  placeholderTop = 0;
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -114,13 +119,27 @@ export class CallApplier {
       out.addr = addr;
       if (addr === c.iova) return out;
       out.ok = false;
+      const g = cookie?.iovad.granule ?? 1;
+      if (
+        addr !== null &&
+        cookie &&
+        addr / g < this.placeholderTop &&
+        takePlaceholder(cookie, addr / g, c.iova, c.sizeBytes / g)
+      ) {
+        // The kernel's cache held an IOVA the trace never showed before: the model could not know it.
+        this.modelAddr.set(c.allocation, c.iova);
+        out.learned = true;
+        return out;
+      }
       if (describe) {
         out.cause = causeOf(cookie, c.iova, c.cpu, addr);
         out.state = wantState ? stateAround(cookie, c.iova, this.kernel.nowNs) : null;
       }
       const fromTree = cookie !== null && cookie.iovad.stats.treeAllocs !== treeAllocs;
-      const unknown =
-        this.adoptUnknown && fromTree && addr !== null && cookie.iovad.findIova(c.iova / cookie.iovad.granule) === null;
+      const treeUnknown =
+        fromTree && addr !== null && cookie !== null && cookie.iovad.findIova(c.iova / cookie.iovad.granule) === null;
+      if (treeUnknown) out.treeUnknown = true;
+      const unknown = this.adoptUnknown && treeUnknown;
       if ((this.adopt || unknown) && addr !== null && cookie) {
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
         if (unknown && !this.adopt) out.learned = r?.done === true;
@@ -179,6 +198,11 @@ export class CallApplier {
     }
     this.splitAllocs.set(c.allocation, pieces);
     return c.iova;
+  }
+
+  /** A mapping live when the trace starts (`live-at-start.ts`): its unmap, call `allocation`, frees `addr`. */
+  adoptLive(allocation: number, addr: number): void {
+    this.modelAddr.set(allocation, addr);
   }
 
   save(): ApplierState {

@@ -18,6 +18,8 @@
  * - `timer-flushes.ts`: lazy traces with timer events: each flush where the
  *   trace's `timer_expire_entry` puts it, each depot trim where its
  *   workqueue events do;
+ * - `late-queue.ts`: an unmap traced just before such a flush whose
+ *   `queue_iova()` may have run after it began, decided by later IOVAs;
  * - `flush-inference.ts`: lazy traces without them (`inferFlushes`):
  *   flushes placed where reused IOVAs prove one ran;
  * - `machine.ts`: the reconstruction's view of a machine description.
@@ -44,14 +46,17 @@ import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
 import { queuedLate } from "./follow.ts";
 import { IrqReorder } from "./irq-reorder.ts";
-import { LearningPhase, type LearningStats } from "./learning.ts";
+import { LateQueueWatch, missesOf, type OpLog, type ReplayOp } from "./late-queue.ts";
+import { LearningPhase, type LearningStats, learningCap } from "./learning.ts";
+import { type LiveMapping, premappedUnmap, seedLive } from "./live-at-start.ts";
 import { defaultReplayDevice } from "./machine.ts";
+import { type StartState, seedPlaceholders } from "./start-state.ts";
 import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
 
 export type { Outcome } from "./apply.ts";
 export type { Mismatch, MismatchCause } from "./diagnose.ts";
 export { DEFAULT_FLUSH_HISTORIES, type FlushInference } from "./flush-inference.ts";
-export { type LearningStats, MAX_LEARNED } from "./learning.ts";
+export { LEARNING_SHARE, type LearningStats, learningCap, TURNOVER } from "./learning.ts";
 export { defaultReplayDevice, dmaDevices, sameKindDevices, traceMachineOf } from "./machine.ts";
 export type { IrqInFlush, OtherCpuInFlush, TimerFlushStats } from "./timer-flushes.ts";
 
@@ -87,6 +92,12 @@ export interface ReplayOptions {
   otherCpuInFlush?: OtherCpuInFlush;
   /** Place the phases of a flush with calls inside by trial when the default leaves misses (see `timer-flushes.ts`); default true. */
   phaseTrials?: boolean;
+  /**
+   * Leave open whether an unmap traced just before a flush was queued after
+   * it began until the trace reuses its IOVA (see `late-queue.ts`); default
+   * true. False keeps the flush's own choice.
+   */
+  lateQueueWatch?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -108,6 +119,18 @@ export interface ReplayOptions {
   resync?: boolean;
   /** Learn the caches of a trace that starts mid-life from its first allocations (`learning.ts`); default true. */
   learning?: boolean;
+  /**
+   * During the learning phase, an allocation placed elsewhere than the trace
+   * takes the trace's IOVA (default true). The start-state search turns it
+   * off, so a wrong hypothesis shows in every allocation after its mistake.
+   */
+  learningAdopts?: boolean;
+  /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
+  start?: StartState;
+  /** Allocations of the replayed domain in the whole trace: the learning phase covers at most a tenth of them (`learning.ts`). */
+  traceAllocations?: number;
+  /** Mappings live when the trace starts, found from their unmaps (`live-at-start.ts`): mapped from the start. */
+  live?: readonly LiveMapping[];
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
 }
@@ -178,6 +201,8 @@ interface ReplayCheckpoint {
   kernel: KernelCheckpoint;
   applier: ApplierState;
   lastNs: number;
+  /** What the replay did to the model up to here (see `late-queue.ts`). */
+  log: OpLog | null;
 }
 
 export class Replayer {
@@ -205,6 +230,18 @@ export class Replayer {
   private inference: FlushPlacement | null = null;
   /** The trace's timer and work events, for a lazy replay. */
   private readonly timers: TimerFlushes | null = null;
+  /** A call of this domain has been pushed. */
+  private sawCall = false;
+  /** Unmaps of mappings live at the start (`live-at-start.ts`), in line order; `liveNext` the next to replay. */
+  private readonly liveUnmaps: DmaCall[] = [];
+  private liveNext = 0;
+  /** The log of what the replay does to the model, kept while flushes come from timer events (`late-queue.ts`). */
+  private opLog: OpLog | null = null;
+  private logging = false;
+  /** A flush's undecided late queue and the results held until later calls decide it. */
+  private watch: LateQueueWatch | null = null;
+  /** The log is being run again: results go to the watch's comparison, not to the counts. */
+  private rerunning = false;
   /** A mismatched map and the calls after it, held (see `allocatedSecond`). */
   private swap: { before: ReplayCheckpoint; events: number; calls: DmaCall[]; outs: Outcome[] } | null = null;
 
@@ -267,7 +304,22 @@ export class Replayer {
       this.release(c),
     );
     this.applier = new CallApplier(this.kernel, dev, opts.resync === true);
-    this.learn = opts.learning === false ? null : new LearningPhase(this.cpus, this.iovad.profile.magazineSize);
+    if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
+    const cookie = this.cookie;
+    for (const m of opts.live ?? []) {
+      if (!cookie || (m.device !== undefined && m.device !== device) || !seedLive(cookie, m)) continue;
+      const c = premappedUnmap(m, this.liveUnmaps.length, this.domain);
+      this.applier.adoptLive(c.allocation, m.iova);
+      this.liveUnmaps.push(c);
+    }
+    this.learn =
+      opts.learning === false
+        ? null
+        : new LearningPhase(
+            this.cpus,
+            this.iovad.profile.magazineSize,
+            opts.traceAllocations ? learningCap(opts.traceAllocations) : undefined,
+          );
     const inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
     const fq = this.kernel.dma.cookieOf(dev)?.fq ?? null;
     if (fq) {
@@ -288,7 +340,12 @@ export class Replayer {
           restore: (st) => this.restore(st as ReplayCheckpoint),
           apply: (c) => this.applyAt(c, true, this.r.firstMismatch === null),
           finalize: (c, o) => this.finalize(c, o as Outcome),
-          queuedLate: (cpu) => queuedLate(fq, cpu),
+          queuedLate: (cpu) => this.run({ k: "late", cpu }),
+          expireBegin: () => this.run({ k: "begin" }),
+          expireIotlbDone: () => this.run({ k: "iotlb" }),
+          expireDrain: (ring, cpu) => this.run({ k: "drain", ring, cpu }),
+          runDepotWork: (c) => this.run({ k: "depot", c }),
+          undecidedLateQueue: (st, unmap, late) => this.undecidedLateQueue(st as ReplayCheckpoint, unmap, late),
         },
         opts.irqInFlush ?? "after-drains",
         opts.otherCpuInFlush ?? "own-ring-first",
@@ -343,6 +400,16 @@ export class Replayer {
     return this.kernel.dma.cookieOf(this.dev);
   }
 
+  /** Whether the trace was found to start mid-life (its first allocation seen). */
+  get learningStarted(): boolean {
+    return this.learn?.stats.midLife === true;
+  }
+
+  /** Whether the learning phase may still be running: the first allocation not yet seen, or learning. */
+  get learningRunning(): boolean {
+    return this.learn !== null && (this.learn.undecided || this.learn.learning);
+  }
+
   private get iovad(): IovaDomain {
     const cookie = this.cookie;
     if (!cookie) throw new InputError(`${this.r.device} lost its DMA domain during the replay`);
@@ -365,9 +432,107 @@ export class Replayer {
 
   /** Moves the model's clock to a trace timestamp (a timer or work event's). */
   private advanceClock(ts: number): void {
-    const t = this.shifted(ts);
-    this.kernel.advanceTo(t);
-    this.lastNs = t;
+    this.run({ k: "clock", atNs: this.shifted(ts) });
+  }
+
+  /**
+   * Does `op` to the model and logs it (see `late-queue.ts`); an `apply`
+   * replays its call as logged and returns its outcome.
+   */
+  private run(op: ReplayOp): Outcome | null {
+    let out: Outcome | null = null;
+    const fq = this.fq as FlushQueue;
+    // Only a held flush or choice can need the history: from a flush's entry to its settling, and while a choice waits.
+    const log = this.logging && (this.watch !== null || this.timers?.holding === true);
+    switch (op.k) {
+      case "apply": {
+        this.kernel.advanceTo(op.atNs);
+        this.lastNs = op.atNs;
+        this.applier.adopt = op.adopt;
+        this.applier.adoptUnknown = op.adoptUnknown;
+        out = this.applier.apply(op.c, op.describe, op.wantState);
+        if (log) op = { ...op, ok: out.ok };
+        break;
+      }
+      case "clock":
+        this.kernel.advanceTo(op.atNs);
+        this.lastNs = op.atNs;
+        break;
+      case "begin":
+        fq.expireBegin();
+        break;
+      case "iotlb":
+        fq.expireIotlbDone();
+        break;
+      case "drain":
+        fq.expireDrain(op.ring, op.cpu);
+        break;
+      case "expire":
+        fq.expire(op.cpu);
+        break;
+      case "late":
+        queuedLate(fq, op.cpu);
+        break;
+      case "depot":
+        this.iovad.runDepotWork(op.c);
+        break;
+    }
+    if (log) this.opLog = { op, prev: this.opLog };
+    return out;
+  }
+
+  /**
+   * A settled flush left open whether another CPU's last unmap before it was
+   * queued after it began (`late-queue.ts`): the results are held from here
+   * until the trace reuses that IOVA. One such question at a time, and none
+   * while a mid-life trace's caches are being learned (the learning counts
+   * each result as it comes).
+   */
+  private undecidedLateQueue(state: ReplayCheckpoint, unmap: DmaCall, late: boolean): void {
+    if (this.watch !== null || this.rerunning || !this.logging || this.opts.lateQueueWatch === false) return;
+    const learn = this.learn;
+    if (learn && (learn.undecided || learn.learning)) return;
+    this.watch = new LateQueueWatch(state, state.log, unmap, unmap.cpu % this.cpus, late);
+    if (this.r.timerFlushes) this.r.timerFlushes.lateWatched++;
+  }
+
+  /**
+   * Makes the held choice (`late-queue.ts`) once it is due (or `force`d, at
+   * the end), where no call is held elsewhere: the log since the flush is run
+   * again with the other choice, and the run that placed more of the trace's
+   * IOVAs is kept; then the held results are counted.
+   */
+  private settleWatch(force: boolean): void {
+    const w = this.watch;
+    if (w === null) {
+      // Nothing needs the history before here.
+      if (!this.timers?.holding && this.swap === null) this.opLog = null;
+      return;
+    }
+    if (!(force || w.due) || this.timers?.holding || this.swap !== null) return;
+    this.watch = null;
+    const ops = w.turned(this.opLog);
+    const misses = ops === null ? 0 : missesOf(ops);
+    let outs: Map<DmaCall, Outcome> | null = null;
+    if (ops !== null && misses > 0) {
+      const asReplayed = this.save();
+      this.restore(w.state as ReplayCheckpoint);
+      this.rerunning = true;
+      const tried = new Map<DmaCall, Outcome>();
+      let n = 0;
+      for (const op of ops) {
+        const o = this.run(op);
+        if (o === null) continue;
+        tried.set((op as { c: DmaCall }).c, o);
+        if (!o.ok && ++n >= misses) break;
+      }
+      this.rerunning = false;
+      if (n < misses) {
+        outs = tried;
+        if (this.r.timerFlushes) this.r.timerFlushes.lateTurned++;
+      } else this.restore(asReplayed);
+    }
+    for (const h of w.held) this.count(h.c, (outs?.get(h.c) ?? h.o) as Outcome);
   }
 
   private virtualNs(c: DmaCall): number {
@@ -382,18 +547,29 @@ export class Replayer {
   private applyAt(c: DmaCall, describe: boolean, wantState: boolean): Outcome {
     const moved = this.reorder.applyAtNs;
     const t = this.shifted(this.orderAtNs ?? (moved.size === 0 ? c.timestampNs : (moved.get(c) ?? c.timestampNs)));
-    this.kernel.advanceTo(t);
-    this.lastNs = t;
-    this.inference?.fireBefore(c, t);
+    if (this.inference) {
+      this.kernel.advanceTo(t);
+      this.lastNs = t;
+      this.inference.fireBefore(c, t);
+    }
     const learn = this.learn;
     const first = learn?.undecided === true && c.kind === "map";
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
-    this.applier.adopt = this.opts.resync === true || (c.kind === "map" && learn?.adopting === true);
-    this.applier.adoptUnknown = learn?.stats.midLife === true;
-    const o = this.applier.apply(c, describe, wantState);
-    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs);
+    const o = this.run({
+      k: "apply",
+      c,
+      atNs: t,
+      describe,
+      wantState,
+      adopt:
+        this.opts.resync === true ||
+        (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false),
+      adoptUnknown: learn?.stats.midLife === true,
+      ok: false,
+    }) as Outcome;
+    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
     return o;
   }
 
@@ -407,6 +583,7 @@ export class Replayer {
       this.inference = null;
     }
     this.r.flushSource = "timer-events";
+    this.logging = true;
   }
 
   /**
@@ -427,7 +604,7 @@ export class Replayer {
     this.restore(f.state as ReplayCheckpoint);
     const o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (o.ok) {
-      (this.fq as FlushQueue).expire(f.cpu);
+      this.run({ k: "expire", cpu: f.cpu });
       this.timers.fix();
       this.r.flushReorders++;
       return o;
@@ -443,8 +620,32 @@ export class Replayer {
 
   /** Takes the next call of the trace, in trace order; calls of other domains are ignored. */
   push(c: DmaCall): void {
+    this.releaseLive(c.line);
     if (c.domain !== this.domain) return;
+    this.sawCall = true;
     this.reorder.push(c);
+  }
+
+  /** Timer and work events taken and not yet run (see `advanceTo`). */
+  get heldWork(): number {
+    return this.timers?.held ?? 0;
+  }
+
+  /**
+   * Told that every call still to come is traced on or after `line`: a
+   * replay whose domain has had no call yet (another device, idle in the
+   * trace) runs the timer and work events before it now, instead of holding
+   * them to the end, so its memory stays constant in the trace's length.
+   * One with calls runs them as its calls come.
+   */
+  advanceTo(line: number): void {
+    if (!this.sawCall && this.liveNext >= this.liveUnmaps.length) this.timers?.runBefore(line, null);
+  }
+
+  /** Replays the unmaps of mappings live at the start traced before `line` (the reconstruction drops them). */
+  private releaseLive(line: number): void {
+    const u = this.liveUnmaps;
+    while (this.liveNext < u.length && u[this.liveNext].line < line) this.reorder.push(u[this.liveNext++]);
   }
 
   /**
@@ -458,6 +659,7 @@ export class Replayer {
       this.cpuOrder.push(c);
       return;
     }
+    if (this.logging) this.settleWatch(false);
     this.timers?.runBefore(c.line, c);
     if (this.inference) {
       this.inference.take(c);
@@ -465,7 +667,12 @@ export class Replayer {
     }
     const timers = this.timers;
     const sw = this.swap;
-    if (sw && timers && (sw.events !== timers.eventsRun || c.timestampNs - sw.calls[0].timestampNs > SWAP_NS)) {
+    if (
+      sw &&
+      timers &&
+      (sw.events !== timers.eventsRun ||
+        (c.timestampNs - sw.calls[0].timestampNs > SWAP_NS && !this.someCpuSilent(sw.calls, c)))
+    ) {
       this.allocatedSecond(null);
     }
     // Two CPUs' allocations interact only through shared state; their rcache pops commute, so only maps
@@ -490,6 +697,25 @@ export class Replayer {
     if (!timers?.hold(c, o.ok, o)) this.finalize(c, o);
   }
 
+  /**
+   * Whether a CPU other than the first of `calls` made no call outside an
+   * interrupt among them and `c` (a map of its own allowed: that is the one
+   * tried): its next map may have allocated before the first (it stalled
+   * between its allocation and its map event, as a vCPU the host does not
+   * run does; interrupts may still come in between).
+   */
+  private someCpuSilent(calls: readonly DmaCall[], c: DmaCall): boolean {
+    const first = calls[0].cpu % this.cpus;
+    for (let k = 0; k < this.cpus; k++) {
+      if (k === first) continue;
+      let silent = !(c.cpu % this.cpus === k && !c.irq && c.kind !== "map");
+      for (let i = 1; silent && i < calls.length; i++)
+        if (calls[i].cpu % this.cpus === k && !calls[i].irq) silent = false;
+      if (silent) return true;
+    }
+    return false;
+  }
+
   /** Whether map `c`'s IOVA size is beyond every rcache class: it always comes from the tree. */
   private treeOnly(c: DmaCall): boolean {
     const iovad = this.iovad;
@@ -500,10 +726,12 @@ export class Replayer {
    * A map event is traced after its allocation, so two CPUs' allocations a
    * few microseconds apart may be traced in the other order (an interrupt
    * between the later-traced one's `alloc_iova_fast()` and its
-   * `iommu_map()`). A map placed unlike the trace is held with the calls
-   * after it; when another CPU's map traced within `SWAP_NS` follows, with no
-   * timer or work event in between, that map is tried first, and kept
-   * first if that gives more of the trace's IOVAs. `b` null: none came.
+   * `iommu_map()`, or a CPU the host did not run for a while). A map placed
+   * unlike the trace is held with the calls after it; when another CPU's map
+   * follows, traced within `SWAP_NS` or from a CPU that made no call but in
+   * interrupts since before the held map (`someCpuSilent`), with no timer or
+   * work event in between, that map is tried first, and kept first if that
+   * gives more of the trace's IOVAs. `b` null: none came.
    */
   private allocatedSecond(b: DmaCall | null): void {
     const sw = this.swap as NonNullable<Replayer["swap"]>;
@@ -531,17 +759,24 @@ export class Replayer {
   }
 
   private save(): ReplayCheckpoint {
-    return { kernel: this.kernel.checkpoint(), applier: this.applier.save(), lastNs: this.lastNs };
+    return { kernel: this.kernel.checkpoint(), applier: this.applier.save(), lastNs: this.lastNs, log: this.opLog };
   }
 
   private restore(cp: ReplayCheckpoint): void {
     this.kernel.restore(cp.kernel);
     this.applier.restore(cp.applier);
     this.lastNs = cp.lastNs;
+    this.opLog = cp.log;
+  }
+
+  /** Takes a call's result once the replay's own decisions are made; a held late queue holds it further. */
+  private finalize(c: DmaCall, o: Outcome): void {
+    if (this.watch !== null) this.watch.hold(c, o);
+    else this.count(c, o);
   }
 
   /** Counts a call whose result no later decision can change, and emits its IOVAs. */
-  private finalize(c: DmaCall, o: Outcome): void {
+  private count(c: DmaCall, o: Outcome): void {
     if (this.reorder.applyAtNs.size !== 0) this.reorder.applyAtNs.delete(c);
     if (c.kind === "unmap") {
       this.r.frees++;
@@ -555,7 +790,12 @@ export class Replayer {
     if (learn) {
       learn.next(c.line, c.timestampNs);
       learned = learn.learning;
-      if (learned) learn.count(c.cpu, o.resync === 1);
+      if (learned)
+        learn.count(
+          c.cpu,
+          o.resync === 1 || o.learned === true,
+          addr === c.iova || o.learned === true || o.treeUnknown === true,
+        );
     }
     this.r.allocations++;
     if (!learned) {
@@ -617,6 +857,7 @@ export class Replayer {
   }
 
   end(): ReplayResult {
+    this.releaseLive(Number.POSITIVE_INFINITY);
     this.reorder.drain(true);
     if (this.cpuOrder !== null) {
       this.cpuOrder.end();
@@ -624,11 +865,19 @@ export class Replayer {
     }
     if (this.swap) this.allocatedSecond(null);
     this.timers?.end();
+    if (this.logging) this.settleWatch(true);
     this.inference?.end();
     this.r.reordered = this.reorder.reordered;
     this.flushEmit(Number.POSITIVE_INFINITY);
     this.learn?.end(this.lastNs - Math.max(0, this.clockOffsetNs));
-    const learning = this.learn?.stats ?? { midLife: false, allocations: 0, adopted: 0, durationNs: 0, endLine: 0 };
+    const learning = this.learn?.stats ?? {
+      midLife: false,
+      allocations: 0,
+      adopted: 0,
+      agreed: 0,
+      durationNs: 0,
+      endLine: 0,
+    };
     return { ...this.r, clockOffsetNs: Math.max(0, this.clockOffsetNs), iovad: this.iovad, learning };
   }
 }

@@ -70,6 +70,9 @@ export interface TimerFlushStats {
   phaseSkipped: number;
   /** Unmaps traced before a flush's entry whose `queue_iova()` the trace shows ran after it began. */
   lateQueues: number;
+  /** Unmaps traced before a flush's entry left open until their IOVA's reuse (`late-queue.ts`), and those replayed the other way. */
+  lateWatched: number;
+  lateTurned: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -92,6 +95,8 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     phaseMoved: 0,
     phaseSkipped: 0,
     lateQueues: 0,
+    lateWatched: 0,
+    lateTurned: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
@@ -124,6 +129,18 @@ export interface TimerFlushHost {
    * next flush. Not a kernel operation.
    */
   queuedLate(cpu: number): void;
+  /** The phases of `fq_flush_timeout()` on the model's flush queue (`FlushQueue.expireBegin` and the rest). */
+  expireBegin(): void;
+  expireIotlbDone(): void;
+  expireDrain(ring: number, cpu: number): void;
+  /** The depot trim work of size class `c` (`IovaDomain.runDepotWork`). */
+  runDepotWork(c: number): void;
+  /**
+   * The flush just settled, begun from `state`, left open whether `unmap`
+   * (another CPU's last call before the entry) was queued after it began;
+   * `late`: what it was replayed as. Later calls may tell (see `late-queue.ts`).
+   */
+  undecidedLateQueue(state: unknown, unmap: DmaCall, late: boolean): void;
 }
 
 /**
@@ -134,9 +151,11 @@ interface PhaseSegment {
   cpu: number;
   /** Other CPUs whose last call before the entry was an unmap: it may have queued after the flush began. */
   late: number[];
+  /** Those unmaps, as `late`. */
+  lateCalls: DmaCall[];
   /** No trial: a map after it was already replayed before the flush (see `Replayer.allocatedBeforeFlush`). */
   fixed: boolean;
-  /** Bits of `late` the trace proves (see `lateByEvidence`). */
+  /** Bits of `late` the trace's `timer_start` points to (see `lateByEvidence`). */
   forced: number;
   /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
   done: number[];
@@ -219,6 +238,7 @@ export class TimerFlushes {
   /** The CPU and kind of the last replayed call per CPU, to bind the timer to the unmap that armed it. */
   private readonly lastCall: ("map" | "unmap" | null)[] = [];
   private readonly lastCallLine: number[] = [];
+  private readonly lastUnmap: (DmaCall | null)[] = [];
 
   /** Place a flush's phases by trial when the default leaves misses (see `settle`). */
   private readonly phaseTrials: boolean;
@@ -228,6 +248,11 @@ export class TimerFlushes {
     this.phaseTrials = phaseTrials;
     this.irqInFlush = irqInFlush;
     this.otherCpuInFlush = otherCpuInFlush;
+  }
+
+  /** Timer and work events taken and not yet run. */
+  get held(): number {
+    return this.pending.length - this.head;
   }
 
   /** Whether the trace has shown a flush-queue timer event yet. */
@@ -308,6 +333,7 @@ export class TimerFlushes {
     this.clean = null;
     this.lastCallLine[c.cpu % this.host.cpus] = c.line;
     this.lastCall[c.cpu % this.host.cpus] = c.kind;
+    if (c.kind === "unmap") this.lastUnmap[c.cpu % this.host.cpus] = c;
   }
 
   /**
@@ -358,10 +384,16 @@ export class TimerFlushes {
         this.host.advanceTo(e.timestampNs);
         this.clean = { cpu, state: this.host.save(), closed: false };
         const late: number[] = [];
-        for (let k = 0; k < this.host.cpus; k++) if (k !== cpu && this.lastCall[k] === "unmap") late.push(k);
+        const lateCalls: DmaCall[] = [];
+        for (let k = 0; k < this.host.cpus; k++) {
+          if (k === cpu || this.lastCall[k] !== "unmap") continue;
+          late.push(k);
+          lateCalls.push(this.lastUnmap[k] as DmaCall);
+        }
         this.seg = {
           cpu,
           late,
+          lateCalls,
           fixed: false,
           forced: 0,
           done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
@@ -407,7 +439,7 @@ export class TimerFlushes {
         if (c < 0) return;
         const iovad = this.host.iovad;
         const trims = iovad.stats.depotTrims[c];
-        iovad.runDepotWork(c);
+        this.host.runDepotWork(c);
         this.stats.depotWorks++;
         if (iovad.stats.depotTrims[c] > trims) this.stats.depotTrims++;
         return;
@@ -419,11 +451,11 @@ export class TimerFlushes {
   private start(o: OpenFlush): void {
     if (!o.begun) {
       o.begun = true;
-      this.host.fq.expireBegin();
+      this.host.expireBegin();
     }
     if (o.started) return;
     o.started = true;
-    this.host.fq.expireIotlbDone();
+    this.host.expireIotlbDone();
     if (this.seg?.cpu === o.cpu) this.seg.done[0] = this.seg.calls.length;
   }
 
@@ -431,7 +463,7 @@ export class TimerFlushes {
   private drainThrough(o: OpenFlush, ring: number): void {
     this.start(o);
     for (; o.next <= ring; o.next++) {
-      this.host.fq.expireDrain(o.next, o.cpu);
+      this.host.expireDrain(o.next, o.cpu);
       if (this.seg?.cpu === o.cpu) this.seg.done[1 + o.next] = this.seg.calls.length;
     }
   }
@@ -493,17 +525,16 @@ export class TimerFlushes {
     limit: number,
   ): { misses: number; outs: unknown[] } {
     const host = this.host;
-    const fq = host.fq;
     host.restore(g.state);
-    fq.expireBegin();
+    host.expireBegin();
     for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
     const outs: unknown[] = [];
     let misses = 0;
     for (let i = 0; i <= g.calls.length && misses <= limit; i++) {
       for (let k = 0; k < p.length; k++) {
         if (p[k] !== i) continue;
-        if (k === 0) fq.expireIotlbDone();
-        else fq.expireDrain(k - 1, g.cpu);
+        if (k === 0) host.expireIotlbDone();
+        else host.expireDrain(k - 1, g.cpu);
       }
       if (i === g.calls.length) break;
       const o = host.apply(g.calls[i]);
@@ -516,9 +547,12 @@ export class TimerFlushes {
   /**
    * A `timer_start` on `cpu` whose last call was an unmap traced before the
    * held flush's entry: that unmap's `queue_iova()` armed the timer again,
-   * so it ran after the flush cleared `fq_timer_on`, and its IOVA waits for
-   * the next flush (the CPU traced the unmap, then stalled). The held calls
-   * are replayed so.
+   * so its test of `fq_timer_on` came after the flush cleared it (the CPU
+   * traced the unmap, then stalled). Most likely its read of the start
+   * count, a few instructions earlier, did too, and its IOVA waits for the
+   * next flush: the held calls are replayed so. It is not proof (the read
+   * comes first, under the queue lock; see `late-queue.ts`): the trials may
+   * go against it, after the placements that agree with it.
    */
   private lateByEvidence(cpu: number): void {
     const g = this.seg;
@@ -571,6 +605,8 @@ export class TimerFlushes {
     this.seg = null;
     const host = this.host;
     let outcomes = g.outcomes;
+    // Which of the `late` CPUs' last unmaps the replay has queued after the flush began.
+    let chosenMask = g.forced;
     // A phase falls between two runs of calls (one CPU's calls in a row, one interrupt's unmaps), or at the exit.
     const places: number[] = [];
     for (let i = 0; i < g.exitAt; i++) {
@@ -597,6 +633,7 @@ export class TimerFlushes {
             best = r.misses;
             bestState = host.save();
             outcomes = r.outs;
+            chosenMask = lateMask;
           }
         };
         const place = (k: number, from: number) => {
@@ -610,14 +647,21 @@ export class TimerFlushes {
           }
         };
         const defaultState = host.save();
-        for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
-          if ((lateMask & g.forced) === g.forced) place(0, 0);
+        // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
+        for (const agrees of [true, false])
+          for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
+            if (((lateMask & g.forced) === g.forced) === agrees) place(0, 0);
         if (bestState !== null) {
           this.stats.phaseMoved++;
           host.restore(bestState);
-        } else host.restore(defaultState);
+        } else {
+          host.restore(defaultState);
+          chosenMask = g.forced;
+        }
       }
     }
+    // What the calls so far cannot tell is left to later ones (one CPU's at a time: the first).
+    if (!g.fixed && g.late.length > 0) host.undecidedLateQueue(g.state, g.lateCalls[0], (chosenMask & 1) !== 0);
     for (let i = 0; i < g.calls.length; i++) host.finalize(g.calls[i], outcomes[i]);
   }
 

@@ -22,30 +22,41 @@ export interface ScenarioReport {
   machine: string;
   /** The answer in words with its figures and mechanism (`verdict.ts`). */
   verdict: string[];
+  /** What the runs drive, and the HBA link's bytes/s (the IOPS ceiling of a fio job). */
+  workload: "fio" | "network" | "trace";
+  hbaLinkBytesPerSec: number;
 }
 
 export function makeReport(
   scenario: Pick<
     Scenario,
-    "name" | "seed" | "durationMs" | "warmupMs" | "kernel" | "machine" | "workload" | "hba" | "disks"
+    "name" | "seed" | "durationMs" | "warmupMs" | "kernel" | "machine" | "workload" | "hba" | "disks" | "runs"
   >,
   runs: RunResult[],
+  kernelNotes?: Readonly<Record<string, string>>,
 ): ScenarioReport {
+  // Each run's kernel: its own where it names one (the main job runs two), else the scenario's.
+  const kernelOf = (r: RunResult) => scenario.runs.find((x) => x.name === r.name)?.kernel ?? scenario.kernel;
+  const withKernel = runs.map((r) => ({ ...r, kernel: kernelOf(r) }));
+  const kernels = [...new Set(withKernel.map((r) => r.kernel))];
   return {
     scenario: scenario.name,
     seed: scenario.seed,
-    runs: runs.map((r) => ({ ...r, kernel: scenario.kernel })),
-    simulatedMsPerRun: scenario.durationMs,
-    warmupMsPerRun: scenario.warmupMs,
-    kernel: scenario.kernel,
+    runs: withKernel,
+    // The first run's (each run carries its own simulatedMs and warmupMs).
+    simulatedMsPerRun: runs[0]?.simulatedMs ?? scenario.durationMs,
+    warmupMsPerRun: runs[0]?.warmupMs ?? scenario.warmupMs,
+    kernel: kernels.length === 0 ? scenario.kernel : kernels.join(", "),
     machine: scenario.machine,
-    verdict: verdict(runs, {
-      kernel: scenario.kernel,
+    verdict: verdict(withKernel, {
       workload: scenario.workload.kind,
       hbaLinkBytesPerSec: scenario.hba.linkBytesPerSec,
       diskCount: scenario.disks.count,
       diskIopsMax: scenario.disks.iopsMax,
+      kernelNotes,
     }),
+    workload: scenario.workload.kind,
+    hbaLinkBytesPerSec: scenario.hba.linkBytesPerSec,
   };
 }
 
@@ -60,9 +71,11 @@ function k(n: number): string {
 
 /** The comparison table for the terminal. */
 export function comparisonTable(r: ScenarioReport): string {
+  const kernels = new Set(r.runs.map((x) => x.kernel)).size;
   const header = [
     "run",
-    "K",
+    "range",
+    "classes",
     "IOPS",
     "map p50",
     "map p99",
@@ -75,6 +88,7 @@ export function comparisonTable(r: ScenarioReport): string {
   ];
   const rows = r.runs.map((x) => [
     x.name,
+    formatBytes(x.rangeBytes),
     String(x.rcacheOrders),
     k(x.iops),
     `${x.mapLatencyNs.p50} ns`,
@@ -95,12 +109,26 @@ export function comparisonTable(r: ScenarioReport): string {
       return v === undefined || v === null ? "-" : formatPercent(v);
     }),
   ]);
-  const extraHeader = ["run", "max_sectors", "mean request", "maps/s", "sync wait", "rbtree lock busy", "cmdq busy"];
+  const extraHeader = [
+    "run",
+    "max_sectors",
+    "mean request",
+    "maps/s",
+    "I/O p50",
+    "I/O p99",
+    "CPU busy",
+    "sync wait",
+    "rbtree lock busy",
+    "cmdq busy",
+  ];
   const extraRows = r.runs.map((x) => [
     x.name,
     `${x.maxSectorsKb} KiB`,
     formatBytes(x.requestBytesMean),
     k(x.mapsPerSec),
+    `${x.ioLatencyNs.p50} ns`,
+    `${x.ioLatencyNs.p99} ns`,
+    formatPercent(x.busyShare),
     formatPercent(x.syncWaitShare),
     formatPercent(x.rbtreeLockBusyShare),
     formatPercent(x.cmdqBusyShare),
@@ -121,8 +149,14 @@ export function comparisonTable(r: ScenarioReport): string {
       ];
     }),
   );
+  // Each kernel's runs with their measured window and warm-up (the main job ages its two kernels differently).
+  const timing = [
+    ...new Set(
+      r.runs.map((x) => `${x.simulatedMs} ms after ${x.warmupMs} ms of warm-up${kernels > 1 ? ` (${x.kernel})` : ""}`),
+    ),
+  ];
   return [
-    `scenario ${r.scenario} on ${r.machine} (kernel ${r.kernel}), seed ${r.seed}: each run simulates ${r.simulatedMsPerRun} ms after ${r.warmupMsPerRun} ms of warm-up`,
+    `scenario ${r.scenario} on ${r.machine} (kernel ${r.kernel}), seed ${r.seed}: each run simulates ${timing.join("; ")}`,
     "",
     formatTable(header, rows),
     "rcache hit rate by size class (allocations of that class that the caches served; - = none made)",

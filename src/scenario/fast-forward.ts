@@ -8,7 +8,9 @@
  * kernel model alone: every `dma_map_sg()` and `dma_unmap_sg()` on the CPU
  * that made it, with the request's SG list, at its recorded time shifted by
  * whole cycles, so the flush-queue timers, the depot work and every other
- * piece of the kernel's clock fire as in the timed run. Nothing is charged:
+ * piece of the kernel's clock fire as in the timed run; where each timer
+ * runs, the kernel profile's timer policy decides from whether each call's
+ * CPU was idle when the timed run made it (`idle-facts.ts`). Nothing is charged:
  * no CPU time, no lock, no invalidation queue (their figures are reset at the
  * end of the warm-up anyway).
  *
@@ -28,6 +30,7 @@
 import { assert } from "../stdx/assert.ts";
 import type { Prng } from "../stdx/prng.ts";
 import { DMA_MAP, type DmaCallRecorder } from "./dma-record.ts";
+import { RecordedIdleFacts } from "./idle-facts.ts";
 import { iovaSpan, type KernelDmaSeam } from "./seam.ts";
 
 /** One cycle of a recorded stream, its requests numbered 0..slots-1. */
@@ -148,6 +151,11 @@ export function fastForward(
     iova[cycle.carriedIn[j]] = a;
     bytes[cycle.carriedIn[j]] = n;
   }
+  // No engine runs meanwhile: the timer policy reads whether each call's CPU was idle when the timed run made it.
+  const fq = seam.cookie.fq;
+  const timedFacts = fq?.facts;
+  const facts = new RecordedIdleFacts(kernel.cpus);
+  if (fq) fq.facts = facts;
   const base = seam.kernelOffsetNs;
   for (let k = 1; k <= cycles; k++) {
     const shift = base + k * cycle.spanNs;
@@ -156,6 +164,7 @@ export function fastForward(
       kernel.advanceTo(rec.timeNs[r] + shift);
       const s = cycle.slot[i];
       const cpu = rec.cpu[r];
+      facts.call(cpu, rec.idle[r] === 1);
       if (rec.kind[r] === DMA_MAP) {
         // dma_map_sg and dma_map_page take the same path through iommu_dma_alloc_iova (DMA-5.2, 5.5).
         const n = lengths[prng.below(lengths.length)];
@@ -175,6 +184,7 @@ export function fastForward(
   }
   seam.kernelOffsetNs = base + cycles * cycle.spanNs;
   kernel.advanceTo(seam.kernelTimeNs);
+  if (fq && timedFacts) fq.facts = timedFacts;
   // The timed run's live requests now hold the last cycle's mappings; their unmap
   // (dma_unmap_sg: from the first segment to the end of the last) frees exactly that span.
   for (let j = 0; j < cycle.carriedOut.length; j++) {

@@ -12,6 +12,7 @@
  */
 
 import { RANGE_REQUEST_PARAMS } from "../driver/drivers.ts";
+import { maxCachedBytes } from "../iova/range.ts";
 import { BUILTIN_MACHINES, bootMachine, builtinMachine, type MachineDesc, Shell } from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { defaultReplayDevice } from "../replay/replay.ts";
@@ -28,7 +29,14 @@ import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
 import { DmaCallRecorder } from "./dma-record.ts";
 import { fastForward, findCycle } from "./fast-forward.ts";
-import { type NetworkWorkload, PACKET_MIXES, type RunSpec, type Scenario, type TraceWorkload } from "./scenario.ts";
+import {
+  type NetworkWorkload,
+  PACKET_MIXES,
+  type RunSpec,
+  type Scenario,
+  scenarioOfRun,
+  type TraceWorkload,
+} from "./scenario.ts";
 import { type KernelDmaSeam, REPORT_CLASSES, type SeamStats } from "./seam.ts";
 import { SeamSet } from "./seam-set.ts";
 import { type StorageController, storageControllers } from "./storage.ts";
@@ -67,6 +75,14 @@ export interface RunResult {
   liveIovas: number;
   /** Per lock class, over every lock of the class, as `/proc/lock_stat` gives them (measured window only). */
   lockStats: { rbtree: LockClassStats; depot: LockClassStats };
+  /** The range in bytes: the largest size the rcaches hold (granule << (rcacheOrders - 1)). */
+  rangeBytes: number;
+  /** The IOVA space the device's mappings may use: its DMA mask clipped by the domain's aperture, in bytes. */
+  iovaSpaceBytes: number;
+  /** Of `cachedIovaBytes`, what lies in the 32-bit window (below 4 GiB), which SAC-first allocations search first. */
+  cachedIovaBytesBelow4G: number;
+  /** The most magazine memory the caches can hold (two magazines per CPU and a full depot per class); null where the depot has no cap (6.12 on). */
+  magazineBytesMax: number | null;
 }
 
 export interface RunOptions {
@@ -124,7 +140,7 @@ export function runCmdline(s: Scenario, run: RunSpec): string {
 }
 
 /** The devices whose groups a run's sysfs route sets: the storage controllers, the NIC, or the trace's device. */
-function workloadDevices(k: Kernel, s: Scenario) {
+export function workloadDevices(k: Kernel, s: Scenario) {
   if (s.workload.kind === "fio") return storageControllers(k, s).map((c) => c.dev);
   if (s.workload.kind === "network") return [nicDevice(k)];
   return [traceDevice(k, s.workload)];
@@ -149,7 +165,7 @@ export function bootForRun(s: Scenario, run: RunSpec): Kernel {
       `run ${run.name}: range: expected default with mode passthrough (an identity domain has no IOVA allocator, so no range), found ${run.range}`,
     );
   }
-  const k = bootMachine(machineOf(s), { kernel: s.kernel, cmdline: runCmdline(s, run) });
+  const k = bootMachine(machineOf(s), { kernel: run.kernel ?? s.kernel, cmdline: runCmdline(s, run) });
   if (run.range === "sysfs") {
     // The sysfs route: unbind every device of each storage group, write the group's file, bind
     // again (docs/configurable-range.md); the group's range applies to its next domain.
@@ -176,14 +192,23 @@ export function bootForRun(s: Scenario, run: RunSpec): Kernel {
   return k;
 }
 
+/** The instant a run's workload starts: the first whole second after the kernel's clock. */
+export function workloadStartNs(k: Kernel): number {
+  return (Math.floor(k.nowNs / SECOND) + 1) * SECOND;
+}
+
+const SECOND = 1000 * MS;
+
 /** Runs one run of a scenario to the end and returns its figures. */
-export function runOne(s: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
+export function runOne(scenario: Scenario, run: RunSpec, opts: RunOptions = {}): RunResult {
+  const s = scenarioOfRun(scenario, run);
   const cost = iommuKindCost(withOverrides(defaultCostModel(), s.cost, "cost"), machineOf(s).iommu.kind);
   const k = bootForRun(s, run);
   const storage = storageControllers(k, s);
-  // The engine starts where the kernel's boot left its clock, on a whole millisecond.
+  // The workload starts at the first whole second after the boot and the range's set-up
+  // (the sysfs route takes a few ms more than the others): every route starts at the same instant.
   const engine = new Engine({ seed: s.seed, checkEveryEvents: opts.checkEveryEvents ?? 0 });
-  const startNs = Math.ceil(k.nowNs / MS) * MS;
+  const startNs = workloadStartNs(k);
   engine.nowNs = startNs;
   k.advanceTo(startNs);
   const cpus = Array.from({ length: k.cpus }, (_, i) => new Cpu(engine, i));
@@ -596,6 +621,14 @@ function collect(
       rbtree: lockClassStats(set.seams.map((x) => x.treeLock)),
       depot: lockClassStats(set.seams.flatMap((x) => x.depotLocks)),
     },
+    // The range and the space its caches hold, over every domain (passthrough: none).
+    rangeBytes: domains.length === 0 ? 0 : maxCachedBytes(orders, domains[0].granule),
+    iovaSpaceBytes: set.seams.length === 0 ? 0 : iovaSpaceBytes(k, set.seams[0].dev),
+    cachedIovaBytesBelow4G: domains.reduce((n, d) => n + cachedBelow(d, 2 ** 32), 0),
+    magazineBytesMax:
+      domains.length > 0 && domains.every((d) => Number.isFinite(d.profile.depotMax))
+        ? domains.reduce((n, d) => n + d.rcacheOrders * (2 * d.cpus + d.profile.depotMax) * d.magazineBytes, 0)
+        : null,
   };
 }
 
@@ -638,8 +671,35 @@ function sumStats(set: SeamSet): SeamStats {
   return out;
 }
 
+/** The device's DMA limit clipped by its domain's aperture (DMA-3.1), plus one: the bytes of IOVA space it can use. */
+function iovaSpaceBytes(k: Kernel, dev: KernelDmaSeam["dev"]): number {
+  let limit = (1n << BigInt(dev.dmaMaskBits)) - 1n;
+  if (dev.busDmaLimit !== 0n && dev.busDmaLimit < limit) limit = dev.busDmaLimit;
+  const domain = k.groupOf(dev)?.defaultDomain;
+  if (domain?.forceAperture && domain.apertureEnd < limit) limit = domain.apertureEnd;
+  return Number(limit + 1n);
+}
+
+/** IOVA space held in the rcaches (per-CPU magazines and depot) that ends at or below `endBytes`. */
+function cachedBelow(iovad: KernelDmaSeam["cookie"]["iovad"], endBytes: number): number {
+  const endPfn = endBytes / iovad.granule;
+  let bytes = 0;
+  iovad.rcaches.forEach((r, c) => {
+    const pages = 2 ** c;
+    const count = (m: { size: number; pfns: Float64Array }) => {
+      for (let i = 0; i < m.size; i++) if (m.pfns[i] + pages <= endPfn) bytes += pages * iovad.granule;
+    };
+    for (const cr of r.cpuRcaches) {
+      count(cr.loaded);
+      count(cr.prev);
+    }
+    for (const m of r.depot) count(m);
+  });
+  return bytes;
+}
+
 /** Where the live domain's range came from, as the kernel model records it. */
-function rangeSourceOf(k: Kernel, dev: KernelDmaSeam["dev"], run: RunSpec): RunResult["rangeSource"] {
+export function rangeSourceOf(k: Kernel, dev: KernelDmaSeam["dev"], run: RunSpec): RunResult["rangeSource"] {
   const g = k.groupOf(dev);
   const src = g?.defaultDomain?.range.source;
   if (src === "default" || src === "cmdline" || src === "driver" || src === "sysfs") return src;

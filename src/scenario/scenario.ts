@@ -3,7 +3,8 @@
  * the seed, and the runs to compare (IOMMU mode and where the rcache range
  * comes from). The built-in `seed` scenario is the main job (issue 5 item
  * 4): hisi-sas-128 on 6.1, the fio job of the published figures, 12 SAS
- * SSDs, three range sources × strict/lazy.
+ * SSDs, three range sources × strict/lazy. Scenario files lay their keys
+ * over it; `iovalab run` without a file runs the main job (main-job.ts).
  *
  * Scenario files are YAML validated here (zod); every error names the file,
  * the line when it can, the key path and what was expected.
@@ -41,6 +42,10 @@ export interface RunSpec {
   range: RangeSource;
   /** The range in bytes for cmdline/sysfs, or the driver's request for driver (null: its default). */
   bytes: number | null;
+  /** This run's kernel profile, warm-up and measured window where they differ from the scenario's (the main job runs two kernels, each aged its own way). */
+  kernel?: ProfileName;
+  warmupMs?: number;
+  durationMs?: number;
 }
 
 /** The packet-size mixes a network workload can name (workload/network.ts). */
@@ -178,7 +183,7 @@ export function seedScenario(): Scenario {
     kernel: "6.1",
     seed: 1,
     // 500 ms measured after 1 s of warm-up (the caches age: what they hold still grows after
-    // 200 ms); the six runs take about 25 s on a 2-core machine (docs/cost-model.md, "Run length").
+    // 200 ms); the six runs take about 25 s on a 2-core machine. The main job (main-job.ts) ages its 5.15 runs 8 s.
     durationMs: 500,
     warmupMs: 1000,
     fastForward: false,
@@ -204,6 +209,9 @@ const runSchema = z
     mode: z.enum(["strict", "lazy", "passthrough"]),
     range: z.enum(["default", "cmdline", "driver", "sysfs"]),
     bytes: posInt.nullable().optional(),
+    kernel: z.enum(PROFILE_NAMES as [ProfileName, ...ProfileName[]]).optional(),
+    warmupMs: z.number().nonnegative().max(MAX_DURATION_MS).optional(),
+    durationMs: z.number().positive().max(MAX_DURATION_MS).optional(),
   })
   .strict();
 
@@ -307,7 +315,14 @@ export function applyInput(input: ScenarioInput): Scenario {
     disks: { ...s.disks, ...stripUndefined(input.disks ?? {}) },
     hba: { ...s.hba, ...stripUndefined(input.hba ?? {}) },
     cost: { ...s.cost, ...(input.cost ?? {}) },
-    runs: input.runs?.map((r) => ({ name: r.name, mode: r.mode, range: r.range, bytes: r.bytes ?? null })) ?? runs,
+    runs:
+      input.runs?.map((r) => ({
+        name: r.name,
+        mode: r.mode,
+        range: r.range,
+        bytes: r.bytes ?? null,
+        ...stripUndefined({ kernel: r.kernel, warmupMs: r.warmupMs, durationMs: r.durationMs }),
+      })) ?? runs,
   };
 }
 
@@ -421,7 +436,26 @@ function checkScenario(
         `${at([key])}: ${key}: expected milliseconds in whole nanoseconds, found ${quote(String(s[key]))}`,
       );
     }
+    s.runs.forEach((r, i) => {
+      const v = r[key];
+      if (v !== undefined && !Number.isInteger(v * 1e6)) {
+        throw new InputError(
+          `${at(["runs", i, key])}: runs.${i}.${key}: expected milliseconds in whole nanoseconds, found ${quote(String(v))}`,
+        );
+      }
+    });
   }
+}
+
+/** The scenario one run sees: its own kernel, warm-up and measured window where it names them. */
+export function scenarioOfRun(s: Scenario, run: RunSpec): Scenario {
+  if (run.kernel === undefined && run.warmupMs === undefined && run.durationMs === undefined) return s;
+  return {
+    ...s,
+    kernel: run.kernel ?? s.kernel,
+    warmupMs: run.warmupMs ?? s.warmupMs,
+    durationMs: run.durationMs ?? s.durationMs,
+  };
 }
 
 /** Parses a scenario YAML file's text. */

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { defaultCostModel } from "../sim/cost.ts";
 import { Cpu } from "../sim/cpu.ts";
 import { Engine } from "../sim/engine.ts";
-import { Script } from "../sim/script.ts";
+import { Script, ScriptTask } from "../sim/script.ts";
 import { CALIBRATION_RUNS, calibrationScenario } from "./calibrate.ts";
 import { bootForRun } from "./run.ts";
 import { KernelDmaSeam } from "./seam.ts";
@@ -32,22 +32,68 @@ test("a lazy flush-queue timer that frees into the tree charges the rbtree lock 
   for (let id = 1; id <= 20; id++) seam.unmap(cpus[3], 0, big, id, out);
   assert.equal(seam.stats.treeFrees, 0);
   assert.equal(seam.stats.timerFlushes, 0);
-  // 20 ms later CPU 5 maps a page: the timer fired meanwhile (seen by this call), on CPU 3.
-  engine.nowNs += 20 * MS;
-  seam.map(cpus[5], 0, [4096], 100, new Script());
+  // Nothing charged yet: the scripts above are never run; the timer's work will be CPU 3's interrupt.
+  assert.equal(seam.treeLock.acquisitions, 0);
+  const due = (seam.cookie.fq?.nextExpiryNs ?? 0) - seam.kernelOffsetNs;
+  // The engine runs on: the timer's expiry event fires it on CPU 3 (no CPU is busy, so it stays there).
+  engine.run(engine.nowNs + 20 * MS);
   assert.equal(seam.stats.timerFlushes, 1);
   assert.equal(seam.stats.timerTreeFrees, 20);
   assert.equal(seam.stats.treeFrees, 20);
-  // Nothing charged yet: the scripts above were never run; the timer's work is CPU 3's interrupt.
-  assert.equal(seam.treeLock.acquisitions, 0);
-  const t0 = engine.nowNs;
-  engine.run();
-  // 20 holds of the rbtree lock, each a tree free, uncontended, on CPU 3 at the instant the timer was seen.
+  // 20 holds of the rbtree lock, each a tree free, uncontended, on CPU 3 from the timer's expiry on.
   assert.equal(seam.treeLock.acquisitions, 20);
   assert.equal(seam.treeLock.contended, 0);
   assert.equal(seam.treeLock.holdNs, 20 * cost.treeFreeNs.ns);
   const busy3 = cpus[3].stats().busyNs;
   assert.ok(busy3 >= 20 * (cost.treeFreeNs.ns + cost.lockAcquireNs.ns), `CPU 3 busy ${busy3} ns`);
   assert.equal(cpus[5].stats().busyNs, 0);
-  assert.ok(engine.nowNs >= t0 + 20 * cost.treeFreeNs.ns);
+  assert.ok(due > 0 && engine.nowNs > due);
+});
+
+/**
+ * One lazy 4 KiB map and unmap on CPU 3 of the seed's machine under `kernel`,
+ * with CPU 2 computing for 30 ms and CPU 3 either idle (`cpu3Busy` 0) or
+ * computing for `cpu3Busy` ns when it unmaps. Returns the CPU whose timer
+ * base took the timer, and whose rcache the timer's flush freed the IOVA
+ * into, once the engine has run past the expiry.
+ */
+function timerPlacement(kernel: "6.1" | "mainline", cpu3Busy: number): { base: number; freedOn: number } {
+  const s = { ...calibrationScenario(), kernel };
+  const run = CALIBRATION_RUNS.find((r) => r.mode === "lazy");
+  assert.ok(run !== undefined);
+  const k = bootForRun(s, run);
+  const engine = new Engine({ seed: 1, checkEveryEvents: 1 });
+  engine.nowNs = Math.ceil(k.nowNs / MS) * MS;
+  const cpus = Array.from({ length: k.cpus }, (_, i) => new Cpu(engine, i));
+  const dev = k.device("0000:74:02.0");
+  assert.ok(dev !== undefined);
+  const seam = new KernelDmaSeam(engine, k, dev, defaultCostModel(), cpus);
+  const fq = seam.cookie.fq;
+  assert.ok(fq !== null);
+  cpus[2].enqueue(new ScriptTask("busy", new Script().compute(30 * MS)));
+  if (cpu3Busy > 0) cpus[3].enqueue(new ScriptTask("busy", new Script().compute(cpu3Busy)));
+  engine.run(engine.nowNs + 1000);
+  assert.equal(cpus[3].runsIdleTask, cpu3Busy === 0);
+  seam.map(cpus[3], 0, [4096], 1, new Script());
+  const pfn = (seam.mappingOf(1)?.segments[0].dmaAddr ?? 0) / 4096;
+  seam.unmap(cpus[3], 0, [4096], 1, new Script());
+  assert.ok(fq.timerArmed);
+  const base = fq.timerCpu;
+  // The engine event at the expiry runs the callback; nothing else calls the seam.
+  engine.run(engine.nowNs + 20 * MS);
+  assert.equal(fq.timerArmed, false);
+  assert.equal(seam.stats.timerFlushes, 1);
+  return { base, freedOn: seam.cookie.iovad.cachedOn(pfn) };
+}
+
+test("the flush-queue timer runs where the kernel profile's policy puts it, from the engine's idle CPUs", () => {
+  // CPU 3 unmaps from an interrupt on its idle loop while CPU 2 is busy. 6.1's mod_timer() asks
+  // get_nohz_timer_target(): the timer goes to busy CPU 2's base and runs there. Mainline enqueues it on
+  // CPU 3's own base; CPU 3 is still idle at expiry, so busy CPU 2 expires it (timer migration).
+  assert.deepEqual(timerPlacement("6.1", 0), { base: 2, freedOn: 2 });
+  assert.deepEqual(timerPlacement("mainline", 0), { base: 3, freedOn: 2 });
+  // CPU 3 unmaps while busy (1 ms of work left), then goes idle. 6.1 keeps the timer on CPU 3's base and
+  // wakes idle CPU 3 to run it; mainline's busy CPU 2 expires idle CPU 3's timer.
+  assert.deepEqual(timerPlacement("6.1", 2 * MS), { base: 3, freedOn: 3 });
+  assert.deepEqual(timerPlacement("mainline", 2 * MS), { base: 3, freedOn: 2 });
 });

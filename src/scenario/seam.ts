@@ -16,14 +16,19 @@
  * the flush.
  *
  * The flush queue's 10 ms timer fires inside `Kernel.advanceTo()`, called
- * before every DMA call: its flush occupies the command queue (no CPU spins
- * for it), and the IOVAs it frees go to the timer CPU's rcache as in the
- * kernel (S-5). What those frees did to the shared structures — depot lock
- * holds, magazines, tree frees under the rbtree lock — is counted by the same
- * diff and charged as an interrupt (`fq_flush_timeout()` runs in the timer
- * softirq) on the CPU that ran the callback, at the instant the seam learns
- * of it. The frees of the `queue_iova()` path (entries already flushed, and a
- * full ring's flush) happen inside the unmap and are in its own diff.
+ * before every DMA call and by an engine event at the timer's expiry: its
+ * flush occupies the command queue (no CPU spins for it), and the IOVAs it
+ * frees go to the timer CPU's rcache as in the kernel (S-5). Which CPU that
+ * is, the kernel profile's timer policy (dma/fq-timer-policy.ts) decides from
+ * the engine's CPUs (idle-facts.ts): whether the unmapping CPU is idle when
+ * `queue_iova()` arms the timer (6.1 moves it off an idle CPU), and whether
+ * its CPU is idle at expiry (6.9+ lets a busy CPU expire it). What those
+ * frees did to the shared structures — depot lock holds, magazines, tree
+ * frees under the rbtree lock — is counted by the same diff and charged as an
+ * interrupt (`fq_flush_timeout()` runs in the timer softirq) on the CPU that
+ * ran the callback, at its expiry. The frees of the `queue_iova()` path
+ * (entries already flushed, and a full ring's flush) happen inside the unmap
+ * and are in its own diff.
  */
 
 import type { IommuDmaCookie, MappedSg, SgEntry } from "../dma/iommu-dma.ts";
@@ -32,13 +37,14 @@ import type { Kernel } from "../machine/kernel.ts";
 import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
 import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
-import type { Engine } from "../sim/engine.ts";
+import { type Engine, Priority } from "../sim/engine.ts";
 import { SpinLock } from "../sim/lock.ts";
 import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
 import type { DmaSeam } from "../workload/fio-run.ts";
 import { DMA_MAP, DMA_UNMAP, type DmaCallRecorder } from "./dma-record.ts";
+import { simulatedIdleFacts } from "./idle-facts.ts";
 
 /** Counters of the seam since the last reset (the figures of a run). */
 export interface SeamStats {
@@ -164,6 +170,9 @@ export class KernelDmaSeam implements DmaSeam {
   /** Called with (cpu, kind, iovaPages, treeSteps) after each DMA call, e.g. by the Perfetto writer. */
   onOp: ((cpu: Cpu, kind: "map" | "unmap", pages: number, path: "rcache" | "tree", steps: number) => void) | null =
     null;
+  /** The engine event that runs an armed flush-queue timer at its expiry, and its engine time (-1: none queued). */
+  private readonly timerEvent = { name: "fq_timer", onEvent: () => this.onTimerEvent() };
+  private timerEventNs = -1;
 
   constructor(
     engine: Engine,
@@ -195,6 +204,8 @@ export class KernelDmaSeam implements DmaSeam {
     this.pops0 = new Float64Array(this.k);
     this.overflows0 = new Float64Array(this.k);
     this.stats = emptyStats(REPORT_CLASSES);
+    // The timer policy reads the engine's CPUs: which are idle when it is armed and when it expires.
+    if (cookie.fq !== null && cpus.length > 0) cookie.fq.facts = simulatedIdleFacts(cpus);
   }
 
   resetStats(): void {
@@ -251,6 +262,29 @@ export class KernelDmaSeam implements DmaSeam {
         cpu.raiseIrq(new ScriptTask("fq_flush_timeout", script));
       }
     }
+    this.scheduleTimer();
+  }
+
+  /**
+   * Queues the engine event for an armed timer's expiry (the kernel's clock
+   * is ahead of the engine's by `kernelOffsetNs`), unless one at or before
+   * it is queued already (it queues the next when it runs).
+   */
+  private scheduleTimer(): void {
+    const fq = this.cookie.fq;
+    if (fq === null || this.cpus.length === 0) return;
+    const due = fq.nextExpiryNs;
+    if (due === Number.POSITIVE_INFINITY) return;
+    const at = Math.max(this.engine.nowNs, due - this.kernelOffsetNs);
+    if (this.timerEventNs >= 0 && this.timerEventNs <= at) return;
+    this.timerEventNs = at;
+    this.engine.at(at, Priority.timer, this.timerEvent);
+  }
+
+  /** The timer's expiry: it runs now, where the policy says from the CPUs' state of now. */
+  private onTimerEvent(): void {
+    this.timerEventNs = -1;
+    this.advance();
   }
 
   private snapshot(): { searches: number; allocs: number; steps: number; frees: number; mags: number } {
@@ -336,7 +370,8 @@ export class KernelDmaSeam implements DmaSeam {
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
     this.mapped.set(requestId, m);
     if (this.recorder !== null) {
-      this.recorder.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, iovaSpan(m, this.cookie.iovad.granule)[1]);
+      const bytes = iovaSpan(m, this.cookie.iovad.granule)[1];
+      this.recorder.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, bytes, cpu.runsIdleTask);
     }
     const rec = clearRecord(this.mapRec);
     const hits = this.diff(rec, snap);
@@ -353,7 +388,7 @@ export class KernelDmaSeam implements DmaSeam {
 
   unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
-    this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, 0);
+    this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, 0, cpu.runsIdleTask);
     const m = this.mapped.get(requestId);
     assert(m !== undefined, "unmap of a request never mapped");
     this.mapped.delete(requestId);
@@ -381,6 +416,7 @@ export class KernelDmaSeam implements DmaSeam {
       this.stats.flushAlls += rec.flushAlls;
     }
     this.stats.unmaps++;
+    this.scheduleTimer();
     chargeKernelOp(out, this.cost, rec);
     this.onOp?.(cpu, "unmap", this.iovaPages(pages), rec.treeFrees > 0 ? "tree" : "rcache", 0);
   }

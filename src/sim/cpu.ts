@@ -156,6 +156,17 @@ export class Cpu implements Checked {
     return this.current === null && this.waiting === W_NONE;
   }
 
+  /**
+   * Whether the CPU runs only its idle task: no ordinary task running,
+   * preempted or queued, an interrupt on top of the idle loop allowed (the
+   * kernel's `idle_cpu()` seen from inside that interrupt).
+   */
+  get runsIdleTask(): boolean {
+    if (this.runQueue.size > 0) return false;
+    if (this.current === null) return true;
+    return this.currentIsIrq && this.preempted === null;
+  }
+
   get queuedTasks(): number {
     return this.runQueue.size + this.irqQueue.size;
   }

@@ -23,6 +23,7 @@
  * not fit rather than round them.
  */
 
+import { fastDmaEvent } from "./dma-fast.ts";
 import { fastIommuEvent } from "./iommu-fast.ts";
 import type { TraceLineHead } from "./line.ts";
 import { decodeUnparsed, FAILED_TO_PARSE } from "./unparsed.ts";
@@ -233,12 +234,39 @@ export function isKnownEvent(system: string, event: string): boolean {
   return system === "" || system === (SYSTEMS.get(event) ?? "dma");
 }
 
+/**
+ * The event of the most common lines (`iommu:map`/`unmap`, `dma_map_page`/
+ * `dma_unmap_page` and their class) whose text is `text[b, end)`, read in
+ * place in one pass, or null for any other text: `decodeEvent` then gives
+ * the same event (or the error) the long way. The reader passes the whole
+ * chunk a line is in, so these lines cut no body string.
+ */
+export function fastEvent(line: number, head: TraceLineHead, text: string, b: number, end: number): TraceEvent | null {
+  switch (head.event) {
+    case "map":
+    case "unmap":
+      return fastIommuEvent(line, head, text, b, end);
+    case "dma_map_page":
+    case "dma_map_phys":
+    case "dma_map_resource":
+      return fastDmaEvent(line, head, true, text, b, end);
+    case "dma_unmap_page":
+    case "dma_unmap_phys":
+    case "dma_unmap_resource":
+      return fastDmaEvent(line, head, false, text, b, end);
+  }
+  return null;
+}
+
 /** Decodes a known event (see `isKnownEvent`); throws `DecodeError` on malformed text. */
 export function decodeEvent(line: number, head: TraceLineHead): TraceEvent {
-  if (head.event === "map" || head.event === "unmap") {
-    const fast = fastIommuEvent(line, head);
-    if (fast !== null) return fast;
-  }
+  const fast = fastEvent(line, head, head.body, 0, head.body.length);
+  if (fast !== null) return fast;
+  return decodeEventFields(line, head);
+}
+
+/** `decodeEvent` without the one-pass readings (`fastEvent`): the reference they must agree with. */
+export function decodeEventFields(line: number, head: TraceLineHead): TraceEvent {
   const decoder = DECODERS.get(head.event);
   if (decoder === undefined) throw new DecodeError("a known event", head.event);
   const h: EventHead = {

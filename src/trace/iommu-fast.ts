@@ -43,19 +43,29 @@ function dec(s: string, at: number, end: number): number {
   return n;
 }
 
-export function fastIommuEvent(line: number, head: TraceLineHead): IommuMapEvent | IommuUnmapEvent | null {
-  const b = head.body;
-  if (b.length < 62 || !b.startsWith(PREFIX)) return null;
-  const iova = parseHex16At(b, 14);
-  if (iova < 0 || !b.startsWith(" - 0x", 30)) return null;
-  const end = parseHex16At(b, 35);
-  if (end < 0) return null;
+/**
+ * The map or unmap event (by `head.event`) whose text is `text[b, end)`,
+ * read in place (the reader passes the whole chunk the line is in, so no
+ * body string is cut), or null.
+ */
+export function fastIommuEvent(
+  line: number,
+  head: TraceLineHead,
+  text: string,
+  b: number,
+  end: number,
+): IommuMapEvent | IommuUnmapEvent | null {
+  if (end - b < 62 || !text.startsWith(PREFIX, b)) return null;
+  const iova = parseHex16At(text, b + 14);
+  if (iova < 0 || !text.startsWith(" - 0x", b + 30)) return null;
+  const iovaEnd = parseHex16At(text, b + 35);
+  if (iovaEnd < 0) return null;
   if (head.event === "map") {
-    if (!b.startsWith(" paddr=0x", 51)) return null;
-    const paddr = parseHex16At(b, 60);
-    if (paddr < 0 || !b.startsWith(" size=", 76)) return null;
-    const size = dec(b, 82, b.length);
-    if (size < 0 || end !== iova + size) return null;
+    if (!text.startsWith(" paddr=0x", b + 51)) return null;
+    const paddr = parseHex16At(text, b + 60);
+    if (paddr < 0 || !text.startsWith(" size=", b + 76)) return null;
+    const size = dec(text, b + 82, end);
+    if (size < 0 || iovaEnd !== iova + size) return null;
     return {
       line,
       comm: head.comm,
@@ -70,12 +80,12 @@ export function fastIommuEvent(line: number, head: TraceLineHead): IommuMapEvent
       size,
     };
   }
-  if (!b.startsWith(" size=", 51)) return null;
-  const sp = b.indexOf(" ", 57);
-  if (sp < 0 || !b.startsWith(" unmapped_size=", sp)) return null;
-  const size = dec(b, 57, sp);
-  const unmappedSize = dec(b, sp + 15, b.length);
-  if (size < 0 || unmappedSize < 0 || end !== iova + size) return null;
+  if (!text.startsWith(" size=", b + 51)) return null;
+  const sp = text.indexOf(" ", b + 57);
+  if (sp < 0 || sp >= end || !text.startsWith(" unmapped_size=", sp)) return null;
+  const size = dec(text, b + 57, sp);
+  const unmappedSize = dec(text, sp + 15, end);
+  if (size < 0 || unmappedSize < 0 || iovaEnd !== iova + size) return null;
   return {
     line,
     comm: head.comm,

@@ -317,6 +317,16 @@ export class LineScan {
 
   /** Fills `h` (reused line after line by the reader) with the last `SCAN_EVENT` line's columns; `system` and `event` already cut. */
   fill(text: string, h: TraceLineHead, system: string, event: string): TraceLineHead {
+    this.fillColumns(text, h, system, event);
+    h.body = text.slice(this.bodyStart, this.bodyEnd);
+    return h;
+  }
+
+  /**
+   * `fill` but for the body, left "": the reader reads the commonest events
+   * from `text[bodyStart, bodyEnd)` in place and cuts the body only for the others.
+   */
+  fillColumns(text: string, h: TraceLineHead, system: string, event: string): TraceLineHead {
     h.comm = this.intern(text, this.commStart, this.commEnd);
     h.pid = this.pid;
     h.cpu = this.cpu;
@@ -324,15 +334,21 @@ export class LineScan {
     h.timestampNs = this.timestampNs;
     h.system = system;
     h.event = event;
-    h.body = text.slice(this.bodyStart, this.bodyEnd);
+    h.body = "";
     h.shape = this.shape;
     return h;
   }
 
+  /** The last `SCAN_EVENT` line's event name (`text[nameStart, nameEnd)`), a string shared with earlier lines. */
+  eventName(text: string): string {
+    return this.intern(text, this.nameStart, this.nameEnd);
+  }
+
   /**
    * `text[start, end)` as a string shared with earlier lines that had the
-   * same characters: task names and flags repeat on nearly every line, and
-   * one string each spares the collector a copy per line.
+   * same characters: task names, flags and event names repeat on nearly
+   * every line, and one string each spares the collector a copy per line
+   * (and the maps keyed by event name a hash).
    */
   private intern(text: string, start: number, end: number): string {
     if (end - start > 32) return text.slice(start, end);

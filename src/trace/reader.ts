@@ -12,7 +12,7 @@
 
 import { InputError, quote } from "../stdx/errors.ts";
 import type { DatRecord } from "./dat.ts";
-import { DecodeError, decodeEvent, isKnownEvent, type TraceEvent } from "./events.ts";
+import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import {
   LineScan,
   newLineHead,
@@ -166,7 +166,7 @@ export class TraceReader {
     }
     this.stats.shapes[scan.shape]++;
     const system = scan.systemStart < 0 ? "" : text.slice(scan.systemStart, scan.nameStart - 1);
-    const name = text.slice(scan.nameStart, scan.nameEnd);
+    const name = scan.eventName(text);
     const unparsed = text.startsWith(FAILED_TO_PARSE, scan.bodyStart);
     if (unparsed) this.stats.unparsedLines++;
     if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, scan.bodyStart, scan.bodyEnd)) {
@@ -175,7 +175,13 @@ export class TraceReader {
     if (name === "add_device_to_group") this.deviceGroup(text.slice(scan.bodyStart, scan.bodyEnd));
     else if (name === "attach_device_to_domain") this.deviceAttach(text.slice(scan.bodyStart, scan.bodyEnd));
     if (!this.known(system, name)) return null;
-    return this.decoded(lineNo, scan.fill(text, this.head, system, name), unparsed);
+    const head = scan.fillColumns(text, this.head, system, name);
+    if (!unparsed) {
+      const fast = fastEvent(lineNo, head, text, scan.bodyStart, scan.bodyEnd);
+      if (fast !== null) return this.counted(fast);
+    }
+    head.body = text.slice(scan.bodyStart, scan.bodyEnd);
+    return this.decoded(lineNo, head, unparsed);
   }
 
   /**
@@ -231,6 +237,11 @@ export class TraceReader {
       this.malformed(lineNo, `${head.event}: ${e.expected}`, e.found);
       return null;
     }
+    return this.counted(event);
+  }
+
+  /** Counts a decoded event. */
+  private counted(event: TraceEvent): TraceEvent {
     if (event.timestampNs < this.lastTimestampNs) this.stats.timestampBackwards++;
     this.lastTimestampNs = event.timestampNs;
     this.stats.events.set(event.name, (this.stats.events.get(event.name) ?? 0) + 1);

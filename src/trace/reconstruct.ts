@@ -197,6 +197,8 @@ class Allocation {
 
 interface Slot {
   seq: number;
+  /** The line of the event that opened it: the calls it emits are traced on or after it. */
+  line: number;
   /** "none": a map event absorbed into an allocation whose slot is another. */
   kind: "map" | "unmap" | "none";
   closed: boolean;
@@ -281,7 +283,7 @@ interface CpuState {
 }
 
 /** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
-function inInterrupt(flags: string): boolean {
+export function inInterrupt(flags: string): boolean {
   if (flags.length < 4) return false;
   const c = flags.charCodeAt(2);
   // h H s S z Z (S is not printed today, kept for symmetry).
@@ -326,6 +328,7 @@ export class Reconstructor {
   private queue: Slot[] = [];
   private head = 0;
   private seq = 0;
+  private lastLine = 0;
   private ended = false;
 
   constructor(options: ReconstructOptions, sink: CallSink) {
@@ -347,8 +350,18 @@ export class Reconstructor {
   }
 
   /** Takes the next event in trace order; calls whose grouping is decided go to the sink. */
+  /**
+   * Every call still to be emitted is traced on or after this line: the
+   * first held slot's, or past the last event read. A replay that holds
+   * timer events for calls still to come may run those before it.
+   */
+  horizonLine(): number {
+    return this.head < this.queue.length ? this.queue[this.head].line : this.lastLine + 1;
+  }
+
   push(e: TraceEvent): void {
     assert(!this.ended, "push after end");
+    this.lastLine = e.line;
     // Timer and work events belong to no DMA call (the replay reads them).
     if (isKernelWorkEvent(e)) return;
     const cpu = this.cpu(e.cpu);
@@ -478,7 +491,15 @@ export class Reconstructor {
         }
       }
     }
-    const slot: Slot = { seq: this.seq, kind: "map", closed: false, frag: null, alloc: null, unmap: null };
+    const slot: Slot = {
+      seq: this.seq,
+      line: e.line,
+      kind: "map",
+      closed: false,
+      frag: null,
+      alloc: null,
+      unmap: null,
+    };
     const f = new Fragment(e, slot);
     slot.frag = f;
     const prev = cpu.lastMap;
@@ -692,7 +713,15 @@ export class Reconstructor {
       lines,
       inferred: false,
     };
-    const slot: Slot = { seq: this.seq, kind: "unmap", closed: hint !== null, frag: null, alloc: a, unmap: call };
+    const slot: Slot = {
+      seq: this.seq,
+      line: call.line,
+      kind: "unmap",
+      closed: hint !== null,
+      frag: null,
+      alloc: a,
+      unmap: call,
+    };
     if (hint === null) cpu.pendingUnmap = slot;
     this.enqueue(slot);
   }

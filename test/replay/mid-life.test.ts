@@ -12,8 +12,12 @@ import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import type { ProfileName } from "../../src/iova/profile.ts";
 import { builtinMachine } from "../../src/machine/index.ts";
-import { MAX_LEARNED, Replayer, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
-import { isKernelWorkEvent } from "../../src/trace/events.ts";
+import { LearningPhase } from "../../src/replay/learning.ts";
+import { LiveAtStart } from "../../src/replay/live-at-start.ts";
+import { learningCap, Replayer, type ReplayResult, TURNOVER, traceMachineOf } from "../../src/replay/replay.ts";
+import { LearningWindow } from "../../src/replay/start-search.ts";
+import { emptyStartState, isEmptyStartState, type StartState } from "../../src/replay/start-state.ts";
+import { isKernelWorkEvent, type TraceEvent } from "../../src/trace/events.ts";
 import { readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
@@ -28,21 +32,43 @@ function fixture(name: string): string {
   return gunzipSync(readFileSync(new URL(name, FIXTURES))).toString("utf8");
 }
 
-function replayer(kernel: ProfileName) {
+const RC_OPTS = { machine: traceMachineOf(MACHINE as NonNullable<typeof MACHINE>, "0000:00:01.0") };
+
+function replayer(kernel: ProfileName, more: Partial<ConstructorParameters<typeof Replayer>[0]> = {}) {
   assert.ok(MACHINE);
-  const rp = new Replayer({ machine: MACHINE, kernel, strict: false });
-  const rc = new Reconstructor({ machine: traceMachineOf(MACHINE, "0000:00:01.0") }, (c) => rp.push(c));
+  const rp = new Replayer({ machine: MACHINE, kernel, strict: false, ...more });
+  const rc = new Reconstructor(RC_OPTS, (c) => rp.push(c));
   return { rp, rc };
 }
 
-function replayText(text: string, kernel: ProfileName): ReplayResult {
-  const { rp, rc } = replayer(kernel);
-  for (const e of readTraceText(text, { file: "t", strictInput: true }).events) {
+function replayEvents(events: TraceEvent[], kernel: ProfileName, more = {}): ReplayResult {
+  const { rp, rc } = replayer(kernel, more);
+  for (const e of events) {
     if (isKernelWorkEvent(e)) rp.pushWork(e);
     else rc.push(e);
   }
   rc.end();
   return rp.end();
+}
+
+function events(text: string): TraceEvent[] {
+  return readTraceText(text, { file: "t", strictInput: true }).events;
+}
+
+function replayText(text: string, kernel: ProfileName): ReplayResult {
+  return replayEvents(events(text), kernel);
+}
+
+/** The two readings of `replay` (`start-search.ts`): the window, then the replay from what it found. */
+function replayTwice(text: string, kernel: ProfileName, search: boolean) {
+  assert.ok(MACHINE);
+  const evs = events(text);
+  const w = new LearningWindow({ machine: MACHINE, kernel, strict: false }, RC_OPTS);
+  for (const e of evs) w.push(e);
+  const allocations = w.end();
+  const start: StartState | undefined = search ? w.search(allocations) : undefined;
+  const r = replayEvents(evs, kernel, { start, live: w.live, traceAllocations: allocations });
+  return { r, w, allocations, start };
 }
 
 /** The trace from event line `from` on (1-based, the comment header kept): a capture started mid-life. */
@@ -69,8 +95,9 @@ test("a from-boot trace cut at line 4000 starts mid-life: its first map is not a
   assert.ok(first && first[1] !== "0x00000000fffff000", first?.[1]);
   const r = replayText(text, "mainline");
   assert.equal(r.learning.midLife, true);
-  // The phase ends by its own rule: each CPU made 2 x IOVA_MAG_SIZE (127 on 6.12) allocations, or MAX_LEARNED.
-  assert.ok(r.learning.allocations >= 2 * 127 && r.learning.allocations <= MAX_LEARNED, String(r.learning.allocations));
+  // The phase ends by its own rule: each CPU made TURNOVER x 2 x IOVA_MAG_SIZE (127 on 6.12) allocations (the
+  // length of the trace unknown here, no tenth caps it).
+  assert.ok(r.learning.allocations >= TURNOVER * 2 * 127, String(r.learning.allocations));
   assert.ok(r.learning.adopted > 0 && r.learning.adopted <= r.learning.allocations);
   assert.ok(r.learning.endLine > 0 && r.learning.durationNs > 0);
   assert.equal(r.afterLearning + r.learning.allocations, r.allocations);
@@ -159,3 +186,176 @@ for (const file of ["trace-6.1-midlife-lazy.txt.gz", "trace-6.12-midlife-lazy.tx
     assert.ok(r.learning.allocations <= r.allocations * 0.1, `${r.learning.allocations}/${r.allocations}`);
   });
 }
+
+test("a from-boot trace cut at line 4000: the unmaps of mappings made before the cut are the mappings live at its start", () => {
+  const full = fixture(FROM_BOOT);
+  const text = cut(full, 4000);
+  const finder = new LiveAtStart(4096);
+  for (const e of events(text)) finder.push(e);
+  assert.ok(finder.found.length > 0);
+  // The truth from the full trace: the mappings its first 3999 lines leave live.
+  const live = new Map<number, number>();
+  for (const e of events(full)) {
+    if (e.line >= 4000) break;
+    if (e.type === "iommu_map") live.set(e.iova, e.size);
+    else if (e.type === "iommu_unmap") live.delete(e.iova);
+  }
+  for (const m of finder.found)
+    assert.ok(live.has(m.iova), `0x${m.iova.toString(16)} (cut line ${m.line}) was not live at the cut`);
+  // Every one the cut unmaps is found (a direct map of the boot excepted: the cut has none).
+  const unmappedInCut = new Set<number>();
+  const mappedInCut = new Set<number>();
+  for (const e of events(text)) {
+    if (e.type === "iommu_map") mappedInCut.add(e.iova);
+    else if (e.type === "iommu_unmap" && !mappedInCut.has(e.iova) && live.has(e.iova)) unmappedInCut.add(e.iova);
+  }
+  assert.deepEqual(new Set(finder.found.map((m) => m.iova)), unmappedInCut);
+});
+
+test("the replay of a cut starts with its live mappings mapped and replays their unmaps; the phase covers at most a tenth", () => {
+  const text = cut(fixture(FROM_BOOT), 4000);
+  const { r, w, allocations } = replayTwice(text, "mainline", false);
+  assert.equal(r.allocations, allocations);
+  assert.ok(w.live.length > 0);
+  const without = replayText(text, "mainline");
+  // The reconstruction drops an unmap of a page it never saw mapped; the replay frees those from its start state.
+  assert.equal(r.frees, without.frees + w.live.length);
+  assert.equal(r.refusedUnmaps, 0);
+  assert.ok(r.learning.allocations <= learningCap(r.allocations), `${r.learning.allocations}/${r.allocations}`);
+  assert.equal(r.learning.allocations + r.afterLearning, r.allocations);
+});
+
+test("start state: placeholders fill the magazines as it says, at the bottom of the domain; the allocator's invariants hold", () => {
+  assert.ok(MACHINE);
+  const start = emptyStartState(6, 2);
+  start.classes[0] = { loaded: [3, 127], prev: [127, 0], depot: 1 };
+  start.classes[2] = { loaded: [0, 5], prev: [0, 0], depot: 0 };
+  const rp = new Replayer({ machine: MACHINE, kernel: "6.1", strict: false, start });
+  const iovad = rp.kernel.dma.cookieOf(rp.dev)?.iovad;
+  assert.ok(iovad);
+  iovad.verifyInvariants();
+  const r0 = iovad.rcaches[0];
+  assert.deepEqual(
+    r0.cpuRcaches.map((c) => [c.loaded.size, c.prev.size]),
+    [
+      [3, 127],
+      [127, 0],
+    ],
+  );
+  assert.equal(r0.depot.length, 1);
+  assert.equal(iovad.rcaches[2].cpuRcaches[1].loaded.size, 5);
+  // Below every IOVA a top-down tree allocation of the trace reaches.
+  assert.ok(r0.cpuRcaches[0].loaded.pfns[0] < 0x1000);
+  assert.ok(isEmptyStartState(emptyStartState(6, 2)));
+});
+
+test("a mid-life trace's first allocations pop the placeholders: each takes the trace's IOVA and counts as learned", () => {
+  const text = fixture("linux-6.12-midlife-lazy-report-l-head600.txt.gz");
+  const start = emptyStartState(6, 2);
+  start.classes[0] = { loaded: [127, 127], prev: [127, 127], depot: 0 };
+  const r = replayEvents(events(text), "mainline", { start });
+  assert.equal(r.learning.midLife, true);
+  // Every allocation of this head is 4 KiB and pops an IOVA cached before the trace or one it freed itself.
+  assert.ok(r.learning.adopted > 0);
+  assert.equal(r.failures, 0);
+  assert.equal(r.refusedUnmaps, 0);
+  r.iovad.verifyInvariants();
+});
+
+for (const [file, kernel, floor] of [
+  ["../kernel-timers/trace-6.12-lazy-timers.txt.gz", "mainline", 0.16],
+  ["../kernel-timers/trace-6.1-lazy-timers.txt.gz", "6.1", 0.09],
+] as const) {
+  const path = SHARED + file;
+  const skip = sharedSkip(path);
+  test(`full ${file} cut in the middle: replayed from what its first allocations show, compared with the full trace`, {
+    skip,
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const lines = text.split("\n");
+    const at = Math.floor(lines.length / 2);
+    const mid = cut(text, at);
+    const { r, w } = replayTwice(mid, kernel, false);
+    assert.equal(r.learning.midLife, true);
+    // The truth from the full trace: the mappings live at the cut line.
+    const live = new Map<number, number>();
+    for (const e of events(lines.slice(0, at - 1).join("\n"))) {
+      if (e.type === "iommu_map") live.set(e.iova, e.size);
+      else if (e.type === "iommu_unmap") live.delete(e.iova);
+    }
+    assert.ok(w.live.length > 0);
+    for (const m of w.live) assert.equal(live.get(m.iova), m.sizeBytes, `0x${m.iova.toString(16)}`);
+    assert.ok(r.learning.allocations <= learningCap(r.allocations));
+    // The cut's own iova= fields are the full trace's (whose replay from boot is exact: full-traces.test.ts).
+    // Measured 2026-12-04: 6.12 16.6%, 6.1 9.8% of the allocations after the phase (README, "Traces that start
+    // mid-life": a magazine one entry off stays off); the floor guards against losing more.
+    assert.ok(r.exactAfterLearning / r.afterLearning >= floor, `${r.exactAfterLearning}/${r.afterLearning}`);
+  });
+}
+
+const STRICT_CUT = "linux-6.12-strict-mixed-lines26254-29253.txt.gz";
+
+test("a strict 6.12 trace cut at line 26254: replayed from the mappings its unmaps prove live, 95% after the phase", () => {
+  const text = fixture(STRICT_CUT);
+  assert.ok(MACHINE);
+  const evs = events(text);
+  const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: true }, RC_OPTS, false);
+  for (const e of evs) w.push(e);
+  const allocations = w.end();
+  assert.equal(w.midLife, true);
+  // Its lines 14-26 and 73-87 (26255-26267 and 26314-26328 of the full trace) unmap fifteen mappings it never
+  // shows being made.
+  assert.equal(w.live.length, 15);
+  assert.deepEqual(
+    w.live.slice(0, 3).map((m) => [m.line, m.iova.toString(16), m.sizeBytes]),
+    [
+      [14, "ff128000", 32768],
+      [16, "ff2a0000", 131072],
+      [18, "ffc7e000", 8192],
+    ],
+  );
+  const r = replayEvents(evs, "mainline", { strict: true, live: w.live, traceAllocations: allocations });
+  assert.equal(r.refusedUnmaps, 0);
+  assert.equal(r.frees, replayEvents(evs, "mainline", { strict: true }).frees + 15);
+  assert.ok(r.learning.allocations <= learningCap(allocations));
+  // Measured: 628 of the 657 allocations after the 72 learned are exact (95.6%).
+  assert.ok(r.exactAfterLearning / r.afterLearning >= 0.95, `${r.exactAfterLearning}/${r.afterLearning}`);
+});
+
+test("the cut's live mappings are the full trace's: mapped before line 26254 and not unmapped by then", {
+  skip: sharedSkip(`${SHARED}trace-6.12-strict-mixed.txt.gz`),
+}, () => {
+  assert.ok(MACHINE);
+  const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: true }, RC_OPTS, false);
+  for (const e of events(fixture(STRICT_CUT))) w.push(e);
+  w.end();
+  const full = gunzipSync(readFileSync(`${SHARED}trace-6.12-strict-mixed.txt.gz`)).toString("utf8");
+  const live = new Map<number, number>();
+  for (const e of events(full.split("\n").slice(0, 26253).join("\n"))) {
+    if (e.type === "iommu_map") live.set(e.iova, e.size);
+    else if (e.type === "iommu_unmap") live.delete(e.iova);
+  }
+  for (const m of w.live) assert.equal(live.get(m.iova), m.sizeBytes, `0x${m.iova.toString(16)}`);
+});
+
+test("unmaps of mappings the trace never made prove a mid-life start even where the first allocation looks fresh", () => {
+  const phase = new LearningPhase(2, 127);
+  assert.equal(phase.first(true, false, 0, true), true);
+  assert.equal(phase.stats.midLife, true);
+  const fresh = new LearningPhase(2, 127);
+  assert.equal(fresh.first(true, false, 0, false), false);
+  assert.equal(fresh.stats.midLife, false);
+});
+
+test("replay --search-start: says the fill levels it found at the trace's start; the same output twice", () => {
+  const f = new URL("linux-6.12-midlife-lazy-report-l-head600.txt.gz", FIXTURES).pathname;
+  const args = ["replay", f, "--machine", "qemu-q35-nvme", "--search-start", "--json"];
+  const a = iovalab(args);
+  assert.equal(a.status, 0, a.stderr);
+  assert.match(a.stderr, /--search-start: at the trace's start: (empty|\d+p: cpu0 \d+\+\d+)/);
+  const j = JSON.parse(a.stdout);
+  assert.ok(j.total.learned > 0 && j.total.learned <= learningCap(j.total.allocations));
+  const b = iovalab(args);
+  assert.equal(b.stdout, a.stdout);
+  assert.equal(b.stderr, a.stderr);
+});

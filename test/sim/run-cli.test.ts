@@ -30,7 +30,7 @@ test("iovalab run --json: byte-identical for one seed; report, PNG and Perfetto 
     "--warmup",
     "1",
     "--runs",
-    "default-strict,driver-lazy",
+    "6.1-default-strict,6.1-sysfs-lazy,6.1-driver-lazy",
     "--out",
     dir,
   ];
@@ -38,13 +38,23 @@ test("iovalab run --json: byte-identical for one seed; report, PNG and Perfetto 
   assert.equal(a.status, 0, a.stderr);
   const b = iovalab(args);
   assert.equal(b.status, 0, b.stderr);
+  // The traced runs ran one by one in this process, the untraced ones on worker threads, the
+  // sysfs and driver routes as one simulation there: the same bytes.
   assert.equal(a.stdout, b.stdout, "a traced run has the figures of the untraced one");
   const j = JSON.parse(a.stdout);
-  assert.equal(j.scenario, "seed");
+  assert.equal(j.scenario, "main-job");
   assert.equal(typeof j.seed, "number");
   assert.deepEqual(
-    j.runs.map((r: { name: string }) => r.name),
-    ["default-strict", "driver-lazy"],
+    j.runs.map((r: { name: string; kernel: string }) => [r.name, r.kernel]),
+    [
+      ["6.1-default-strict", "6.1"],
+      ["6.1-sysfs-lazy", "6.1"],
+      ["6.1-driver-lazy", "6.1"],
+    ],
+  );
+  assert.deepEqual(
+    j.runs.map((r: { rangeSource: string }) => r.rangeSource),
+    ["default", "sysfs", "driver"],
   );
   assert.equal(readFileSync(join(dir, "report.json"), "utf8"), a.stdout);
   const png = readFileSync(join(dir, "report.png"));

@@ -1,0 +1,115 @@
+/**
+ * `iovalab run` on worker threads: the scenario's runs as tasks on a piscina
+ * pool (one thread per core by default), each distinct simulation once.
+ * Runs whose booted state is the same (`scenario/boot-key.ts`: the sysfs and
+ * the driver routes to the same range) are one simulation; each keeps its own
+ * name and range source. Results come back in the scenario's order whatever
+ * finishes first, so the output is the same bytes as a run in one thread.
+ */
+
+import { availableParallelism } from "node:os";
+import cliProgress from "cli-progress";
+import { Piscina } from "piscina";
+import {
+  bootKey,
+  type RunResult,
+  type RunSpec,
+  type Scenario,
+  type SweepTask,
+  scenarioOfRun,
+  scenarioToData,
+} from "../face/simulation.ts";
+
+export interface PoolOptions {
+  workers?: number;
+  progress: boolean;
+}
+
+/** One simulation and the runs that share it (the first is the one simulated). */
+interface Sim {
+  runs: { spec: RunSpec; rangeSource: RunResult["rangeSource"] }[];
+  /** Simulated ms, warm-up included: the order of dispatch, longest first. */
+  ms: number;
+}
+
+/** Groups the runs by the state they start from, in the scenario's order. */
+export function planSims(s: Scenario): Sim[] {
+  const byKey = new Map<string, Sim>();
+  for (const spec of s.runs) {
+    const { key, rangeSource } = bootKey(s, spec);
+    const sr = scenarioOfRun(s, spec);
+    let sim = byKey.get(key);
+    if (sim === undefined) {
+      sim = { runs: [], ms: sr.warmupMs + sr.durationMs };
+      byKey.set(key, sim);
+    }
+    sim.runs.push({ spec, rangeSource });
+  }
+  return [...byKey.values()];
+}
+
+export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[]> {
+  const t0 = performance.now();
+  const sims = planSims(s);
+  const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), sims.length));
+  const data = scenarioToData(s);
+  const total = sims.reduce((a, x) => a + x.ms, 0);
+  const bar =
+    o.progress && process.stderr.isTTY === true
+      ? new cliProgress.SingleBar(
+          {
+            format: "{bar} {percentage}% | {run} | {duration_formatted}",
+            stream: process.stderr,
+            hideCursor: true,
+            // Redrawn every tick, so the time runs on while a simulation is under way.
+            forceRedraw: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  bar?.start(total, 0, { run: `${sims.length} simulations on ${workers} threads` });
+  const pool = new Piscina({
+    filename: new URL("../scenario/run-worker.ts", import.meta.url).href,
+    maxThreads: workers,
+    minThreads: workers,
+  });
+  const results = new Map<string, RunResult>();
+  let doneMs = 0;
+  let cpuTotalMs = 0;
+  try {
+    // Longest first, so the last to start is a short one (ties: the scenario's order).
+    const order = sims.map((_x, i) => i).sort((a, b) => sims[b].ms - sims[a].ms || a - b);
+    // Each lane takes the next simulation when its last one ends: the order is ours, not the pool's.
+    let next = 0;
+    const lane = async () => {
+      while (next < order.length) {
+        const sim = sims[order[next++]];
+        const first = sim.runs[0].spec;
+        const task: SweepTask = { id: first.name, point: {}, run: first.name, scenario: data };
+        const tRun = performance.now();
+        const { result: r, cpuMs } = (await pool.run(task)) as { result: RunResult; cpuMs: number };
+        cpuTotalMs += cpuMs;
+        for (const m of sim.runs) results.set(m.spec.name, { ...r, name: m.spec.name, rangeSource: m.rangeSource });
+        doneMs += sim.ms;
+        const names = sim.runs.map((m) => m.spec.name).join(" = ");
+        if (bar !== null) bar.update(doneMs, { run: names });
+        else if (o.progress) {
+          const sr = scenarioOfRun(s, first);
+          process.stderr.write(
+            `${names}: ${sr.durationMs} ms simulated after ${sr.warmupMs} ms warm-up, ${((performance.now() - tRun) / 1000).toFixed(1)} s (${(cpuMs / 1000).toFixed(1)} s of CPU)\n`,
+          );
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: workers }, lane));
+  } finally {
+    bar?.stop();
+    await pool.destroy();
+  }
+  if (o.progress) {
+    process.stderr.write(
+      `${s.runs.length} runs (${sims.length} distinct simulations, ${workers} threads) in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(cpuTotalMs / 1000).toFixed(1)} s of CPU in the simulations\n`,
+    );
+  }
+  return s.runs.map((r) => results.get(r.name) as RunResult);
+}

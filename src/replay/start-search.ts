@@ -1,0 +1,241 @@
+/**
+ * Finding the start state (`start-state.ts`) of a trace that starts
+ * mid-life, for Linux 6.1 and 6.12 alike: how full each CPU's loaded and
+ * previous magazine was, per size class, and how many magazines the depot
+ * held. The trace cannot show them; its first allocations can. Each
+ * hypothesis is replayed over the learning phase (`learning.ts`), and the
+ * one under which the model most often hands out what the kernel did wins:
+ * the trace's own IOVA, or an IOVA cached before the trace where the model
+ * pops a placeholder (or misses alike). A wrong fill level shows there: a
+ * CPU that runs out of cached IOVAs, swaps magazines or pushes one to the
+ * depot at another allocation than the kernel's hands out other IOVAs.
+ *
+ * The trace is read twice. The first reading (`LearningWindow`) keeps the
+ * events up to the end of the learning phase (a bounded number: the phase
+ * ends once every CPU has turned its caches over) and counts the domain's
+ * allocations; the search replays those events only; the second reading is
+ * the replay, from the state found.
+ */
+
+import type { TraceEvent } from "../trace/events.ts";
+import { isKernelWorkEvent } from "../trace/events.ts";
+import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
+import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
+import { Replayer, type ReplayOptions } from "./replay.ts";
+import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
+
+/** Events kept after the probe's learning phase ended, so every hypothesis's phase ends inside the window. */
+const TAIL_EVENTS = 4096;
+/** Hypotheses replayed at most: the search's time bound (each replays the whole phase). */
+const MAX_TRIALS = 240;
+/**
+ * Events after a first allocation that looks like a fresh domain's in which an
+ * unmap of a mapping the trace never made still proves a mid-life start.
+ */
+const LIVE_EVENTS = 16384;
+/** Events kept at most, whatever the phase does (the first reading's memory bound). */
+const MAX_WINDOW_EVENTS = 200_000;
+
+/**
+ * The first reading: takes every event of the trace (`push`), finds the
+ * mappings live at its start among the learning phase's events, keeps those
+ * events for `search` (with `keepEvents`), and counts the replayed domain's
+ * allocations.
+ */
+export class LearningWindow {
+  readonly events: TraceEvent[] = [];
+  private readonly opts: ReplayOptions;
+  private readonly keepEvents: boolean;
+  private readonly rec: Reconstructor;
+  private readonly rcOpts: ReconstructOptions;
+  /** Replays the window from an empty start, to see where the learning phase ends. */
+  private probe: Replayer | null;
+  private readonly domain: string;
+  /** Events of the window so far. */
+  private seen = 0;
+  /** `seen` when the probe's phase ended (-1: not yet). */
+  private tail = -1;
+  /** Null until the probe's first allocation says whether the trace starts mid-life. */
+  private mid: boolean | null = null;
+  /** Allocations of the domain inside the window, by size class. */
+  readonly classes = new Map<number, number>();
+  private readonly sizeClass: (bytes: number) => number;
+  /** Unmaps of mappings live at the start, among the window's events. */
+  private readonly liveFinder: LiveAtStart;
+
+  constructor(opts: ReplayOptions, rcOpts: ReconstructOptions, keepEvents = true) {
+    this.opts = { ...opts, emitIova: undefined, start: undefined, traceAllocations: undefined, live: undefined };
+    this.keepEvents = keepEvents;
+    this.rcOpts = rcOpts;
+    const probe = new Replayer(this.opts);
+    this.probe = probe;
+    this.domain = probe.domain;
+    const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
+    this.sizeClass = (bytes) => (iovad ? iovad.sizeClass(Math.ceil(bytes / iovad.granule)) : 0);
+    this.liveFinder = new LiveAtStart(iovad?.granule ?? 4096);
+    this.rec = new Reconstructor(rcOpts, (c) => {
+      const p = this.probe;
+      if (p === null) return;
+      if (c.kind === "map" && c.domain === this.domain) {
+        const k = this.sizeClass(c.sizeBytes);
+        this.classes.set(k, (this.classes.get(k) ?? 0) + 1);
+      }
+      p.push(c);
+    });
+  }
+
+  /** Whether the rest of the trace is of no use (a trace from boot: nothing to learn, no count needed). */
+  get done(): boolean {
+    return this.mid === false;
+  }
+
+  /** Takes the next event of the trace. */
+  push(e: TraceEvent): void {
+    if (this.mid === false) return;
+    const p = this.probe;
+    if (p === null) {
+      // After the window: the count of allocations, and (while the start is in doubt) the unmaps that prove it.
+      if (!isKernelWorkEvent(e)) this.rec.push(e);
+      if (this.mid === null) {
+        this.seen++;
+        if (this.keepEvents) this.events.push(e);
+        this.liveFinder.push(e);
+        if (this.liveFinder.found.length > 0) this.mid = true;
+        else if (this.seen >= this.tail + LIVE_EVENTS) this.fromBoot();
+      }
+      return;
+    }
+    this.seen++;
+    if (this.keepEvents) this.events.push(e);
+    this.liveFinder.push(e);
+    if (isKernelWorkEvent(e)) p.pushWork(e);
+    else this.rec.push(e);
+    if (this.mid === null && (p.learningStarted || this.liveFinder.found.length > 0)) this.mid = true;
+    if (this.tail < 0 && !p.learningRunning) {
+      this.tail = this.seen;
+      // The first allocation looked like a fresh domain's: a little further, an unmap may still prove otherwise.
+      if (this.mid === null) {
+        this.probe = null;
+        return;
+      }
+    }
+    if ((this.tail >= 0 && this.seen >= this.tail + TAIL_EVENTS) || this.seen >= MAX_WINDOW_EVENTS) this.closeWindow();
+  }
+
+  private fromBoot(): void {
+    this.mid = false;
+    this.probe = null;
+    this.events.length = 0;
+  }
+
+  private closeWindow(): void {
+    this.probe = null;
+    if (this.mid !== true) this.fromBoot();
+  }
+
+  /** After the last event: the domain's allocations in the whole trace (0 for a trace from boot: not needed). */
+  end(): number {
+    if (this.mid === false) return 0;
+    this.probe = null;
+    this.rec.end();
+    if (this.mid !== true) {
+      this.fromBoot();
+      return 0;
+    }
+    return this.rec.stats.allocations.get(this.domain) ?? 0;
+  }
+
+  /** The mappings live at the start that the window's unmaps show (none for a trace from boot). */
+  get live(): LiveMapping[] {
+    return this.midLife ? this.liveFinder.found : [];
+  }
+
+  /** Whether the trace starts mid-life (known after `end`). */
+  get midLife(): boolean {
+    return this.mid === true;
+  }
+
+  /**
+   * The start state under which the replay of the window agrees most with
+   * the trace (see the file comment); the empty state for a trace from boot.
+   * `traceAllocations` from `end()`.
+   */
+  search(traceAllocations: number): StartState {
+    const probe = new Replayer(this.opts);
+    const cpus = probe.kernel.cpus;
+    const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
+    const orders = iovad?.rcacheOrders ?? 0;
+    let best = emptyStartState(orders, cpus);
+    if (!this.midLife || !iovad || this.events.length === 0) return best;
+    const cap = iovad.profile.magazineSize;
+    const depotCap = Math.min(iovad.profile.depotMax, 32);
+    let trials = 0;
+    const score = (s: StartState): number => {
+      trials++;
+      const rp = new Replayer({ ...this.opts, start: s, traceAllocations, live: this.live, learningAdopts: false });
+      const rec = new Reconstructor(this.rcOpts, (c) => rp.push(c));
+      for (const e of this.events) {
+        if (isKernelWorkEvent(e)) rp.pushWork(e);
+        else rec.push(e);
+      }
+      return rp.end().learning.agreed;
+    };
+    let bestScore = score(best);
+    const sum = (s: StartState): number =>
+      s.classes.reduce(
+        (a, c) => a + c.depot * cap + c.loaded.reduce((x, y) => x + y, 0) + c.prev.reduce((x, y) => x + y, 0),
+        0,
+      );
+    type Knob = { get: (s: StartState) => number; set: (s: StartState, v: number) => void; max: number };
+    const knobs: Knob[] = [];
+    // A class the window allocates less than a magazine's worth of cannot show where its magazines were full.
+    const searched = [...this.classes].filter(([k, n]) => k < orders && n >= cap).map(([k]) => k);
+    for (const k of searched.sort((a, b) => a - b)) {
+      // First what a CPU's pair holds in all, the previous magazine full before the loaded one holds any (a
+      // CPU that freed last swapped its full loaded magazine there); then the depot; then each magazine alone.
+      for (let cpu = 0; cpu < cpus; cpu++) {
+        knobs.push({
+          get: (s) => s.classes[k].loaded[cpu] + s.classes[k].prev[cpu],
+          set: (s, v) => {
+            s.classes[k].prev[cpu] = Math.min(v, cap);
+            s.classes[k].loaded[cpu] = v - Math.min(v, cap);
+          },
+          max: 2 * cap,
+        });
+      }
+      knobs.push({ get: (s) => s.classes[k].depot, set: (s, v) => (s.classes[k].depot = v), max: depotCap });
+      for (let cpu = 0; cpu < cpus; cpu++) {
+        knobs.push({ get: (s) => s.classes[k].loaded[cpu], set: (s, v) => (s.classes[k].loaded[cpu] = v), max: cap });
+        knobs.push({ get: (s) => s.classes[k].prev[cpu], set: (s, v) => (s.classes[k].prev[cpu] = v), max: cap });
+      }
+    }
+    // Coordinate search, coarse to fine; a value replaces the current one only when it scores strictly more, so
+    // of equal hypotheses the one with fewer placeholders stays.
+    for (let round = 0; round < 2 && trials < MAX_TRIALS; round++) {
+      let moved = false;
+      for (const knob of knobs) {
+        if (trials >= MAX_TRIALS) break;
+        for (const step of [16, 4, 1]) {
+          const at = knob.get(best);
+          const lo = step === 16 ? 0 : Math.max(0, at - 3 * step);
+          const hi = step === 16 ? knob.max : Math.min(knob.max, at + 3 * step);
+          const values: number[] = [];
+          for (let v = lo; v <= hi; v += step) if (v !== at) values.push(v);
+          if (step === 16 && values[values.length - 1] !== knob.max && knob.max !== at) values.push(knob.max);
+          for (const v of values) {
+            const s = copyStartState(best);
+            knob.set(s, v);
+            const sc = score(s);
+            if (sc > bestScore || (sc === bestScore && sum(s) < sum(best))) {
+              if (sc > bestScore) moved = true;
+              best = s;
+              bestScore = sc;
+            }
+          }
+        }
+      }
+      if (!moved) break;
+    }
+    return best;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The rcache state a replay starts from when its trace starts mid-life
+ * (Linux 6.1 and 6.12 alike): how many IOVAs each CPU's loaded and previous
+ * magazines held, per size class, and how many full magazines the depot
+ * held. Nothing in a trace names those IOVAs before they are handed out, so
+ * the model's magazines are filled with placeholders: IOVAs of the right
+ * size at the bottom of the domain, where no top-down tree allocation
+ * reaches. A placeholder keeps the fill levels the kernel had, so the
+ * model's magazine swaps, depot pushes and depot pops happen when the
+ * kernel's did; when the model hands one out, the kernel handed out an IOVA
+ * it had cached before the trace, and the replay adopts the trace's IOVA in
+ * its place (`takePlaceholder`).
+ *
+ * Replay-only: none of this is kernel behaviour; it works through the
+ * domain's public state, as `follow.ts` does.
+ */
+
+import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
+import type { IovaDomain } from "../iova/domain.ts";
+import { Magazine } from "../iova/magazine.ts";
+import { NIL } from "../iova/rbtree.ts";
+
+/** One size class's fill levels at the start of the trace. */
+export interface ClassFill {
+  /** Per CPU: entries in the loaded magazine. */
+  loaded: number[];
+  /** Per CPU: entries in the previous magazine. */
+  prev: number[];
+  /** Full magazines in the depot. */
+  depot: number;
+}
+
+/** Fill levels by size class (index = class); a class left out starts empty. */
+export interface StartState {
+  classes: ClassFill[];
+}
+
+/** The empty start state: every magazine empty, as after boot. */
+export function emptyStartState(classes: number, cpus: number): StartState {
+  const out: StartState = { classes: [] };
+  for (let c = 0; c < classes; c++)
+    out.classes.push({ loaded: new Array(cpus).fill(0), prev: new Array(cpus).fill(0), depot: 0 });
+  return out;
+}
+
+/** A deep copy of `s`. */
+export function copyStartState(s: StartState): StartState {
+  return { classes: s.classes.map((c) => ({ loaded: [...c.loaded], prev: [...c.prev], depot: c.depot })) };
+}
+
+/** Whether `s` holds no placeholder at all. */
+export function isEmptyStartState(s: StartState): boolean {
+  return s.classes.every((c) => c.depot === 0 && c.loaded.every((x) => x === 0) && c.prev.every((x) => x === 0));
+}
+
+/** A short text of the fill levels, e.g. `1p: cpu0 128+101 cpu1 128+109 depot 0`. */
+export function describeStartState(s: StartState): string {
+  const parts: string[] = [];
+  s.classes.forEach((c, k) => {
+    if (c.depot === 0 && c.loaded.every((x) => x === 0) && c.prev.every((x) => x === 0)) return;
+    const cpus = c.loaded.map((l, cpu) => `cpu${cpu} ${l}+${c.prev[cpu]}`).join(" ");
+    parts.push(`${2 ** k}p: ${cpus} depot ${c.depot}`);
+  });
+  return parts.length === 0 ? "empty" : parts.join("; ");
+}
+
+/**
+ * Fills `iovad`'s magazines as `s` says with placeholder IOVAs, each a tree
+ * node of its class's size at the bottom of the domain, and returns the
+ * pfn below which every placeholder lies (the domain's start pfn: none). The
+ * cached nodes do not move: the kernel's tree already held what its caches
+ * held. No allocation of a replay reaches that low (the tree hands out IOVAs
+ * top-down), so a pfn below the bound is a placeholder for the whole replay,
+ * checkpoints included.
+ */
+export function seedPlaceholders(iovad: IovaDomain, s: StartState): number {
+  const t = iovad.tree;
+  let next = iovad.startPfn;
+  const place = (pages: number): number => {
+    for (;;) {
+      const pfn = Math.ceil(next / pages) * pages;
+      const above = t.lowestAtOrAbove(pfn);
+      const clash = t.findContaining(pfn) !== NIL || (above !== NIL && t.pfnLo[above] <= pfn + pages - 1);
+      if (!clash) {
+        const n = t.newNode(pfn, pfn + pages - 1);
+        t.insert(n);
+        next = pfn + pages;
+        return pfn;
+      }
+      next = pfn + pages;
+    }
+  };
+  const cap = iovad.profile.magazineSize;
+  for (let c = 0; c < Math.min(s.classes.length, iovad.rcacheOrders); c++) {
+    const fill = s.classes[c];
+    const rcache = iovad.rcaches[c];
+    const pages = 2 ** c;
+    const fillMag = (m: Magazine, n: number) => {
+      const k = Math.min(n, cap - m.size);
+      for (let i = 0; i < k; i++) {
+        m.push(place(pages));
+        iovad.stats.cachedPfns[c]++;
+      }
+    };
+    for (let cpu = 0; cpu < iovad.cpus; cpu++) {
+      fillMag(rcache.cpuRcaches[cpu].loaded, fill.loaded[cpu] ?? 0);
+      fillMag(rcache.cpuRcaches[cpu].prev, fill.prev[cpu] ?? 0);
+    }
+    for (let d = 0; d < Math.min(fill.depot, iovad.profile.depotMax); d++) {
+      const m = new Magazine(cap);
+      fillMag(m, cap);
+      rcache.depot.push(m);
+      iovad.stats.magazinesLive[c]++;
+      iovad.stats.magazinesAllocated++;
+    }
+  }
+  return next;
+}
+
+/**
+ * The model handed out placeholder `pfn` where the kernel handed out
+ * `traceIova` (`len` pages), an IOVA free in the model: the kernel's cache held that
+ * IOVA. The placeholder's node goes, the trace's IOVA becomes a node and
+ * the mapping's address, and neither cached node moves (a cache hit never
+ * touches the tree). False, with nothing changed, when the trace's IOVA is
+ * not free in the model.
+ */
+export function takePlaceholder(cookie: IommuDmaCookie, pfn: number, traceIova: number, len: number): boolean {
+  const iovad = cookie.iovad;
+  const t = iovad.tree;
+  const n = t.findContaining(pfn);
+  if (n === NIL || t.pfnLo[n] !== pfn) return false;
+  const pages = t.hi(n) - pfn + 1;
+  const y = traceIova / iovad.granule;
+  if (t.findContaining(y) !== NIL) return false;
+  const above = t.lowestAtOrAbove(y);
+  if (above !== NIL && t.pfnLo[above] <= y + pages - 1) return false;
+  // The cached nodes cannot point at a placeholder: no tree allocation or free ever touched one.
+  t.erase(n);
+  t.freeNode(n);
+  const m = t.newNode(y, y + pages - 1);
+  t.insert(m);
+  const live = cookie.mapped.get(pfn);
+  cookie.mapped.delete(pfn);
+  cookie.mapped.set(y, live ?? len);
+  return true;
+}
