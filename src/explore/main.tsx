@@ -382,6 +382,9 @@ function App() {
     let views0 = stats.views;
     let t0 = performance.now();
     const tick = () => {
+      // Paused, but this effect's cleanup (run after the next paint) has not cancelled the frame yet:
+      // no step past the position the pause showed.
+      if (!playingRef.current) return;
       stats.frames++;
       frames++;
       const p = pending.current;
