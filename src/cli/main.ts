@@ -47,7 +47,13 @@ program
   });
 
 const wanted = process.argv[2];
-const names = wanted !== undefined && Object.hasOwn(COMMANDS, wanted) ? [wanted] : Object.keys(COMMANDS);
+// `--version` needs no command; a command's name loads only that command; anything else (help) loads all.
+const names =
+  wanted === "-V" || wanted === "--version"
+    ? []
+    : wanted !== undefined && Object.hasOwn(COMMANDS, wanted)
+      ? [wanted]
+      : Object.keys(COMMANDS);
 for (const name of names) (await COMMANDS[name]())(program);
 // Required options say so in --help.
 for (const command of program.commands) {
