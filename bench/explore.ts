@@ -19,22 +19,12 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import type { PageStats as Stats } from "../src/explore/main.tsx";
 
 const ROOT = join(import.meta.dirname, "..");
 const CHROMIUM = "/usr/bin/chromium";
 const FULL = join(ROOT, "..", "shared", "kernel-timers", "trace-6.12-lazy-timers.txt.gz");
 const SAMPLE = join(ROOT, "samples", "trace-6.12-lazy-timers.txt.gz");
-
-interface Stats {
-  ready: boolean;
-  frames: number;
-  views: number;
-  workerMs: number;
-  renderMs: number;
-  pos: number;
-  idle: boolean;
-  error: string | null;
-}
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);

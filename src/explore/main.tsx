@@ -27,7 +27,7 @@ import ExploreWorker from "./worker.ts?worker&inline";
 import "./style.css";
 
 /** What the page exposes for tests and measurements. */
-interface PageStats {
+export interface PageStats {
   ready: boolean;
   /** Animation frames while playing, views drawn, and the worker's time for them. */
   frames: number;

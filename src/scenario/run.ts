@@ -37,7 +37,7 @@ import {
   scenarioOfRun,
   type TraceWorkload,
 } from "./scenario.ts";
-import { type KernelDmaSeam, REPORT_CLASSES, type SeamStats } from "./seam.ts";
+import { emptyStats, type KernelDmaSeam, REPORT_CLASSES, type SeamStats } from "./seam.ts";
 import { SeamSet } from "./seam-set.ts";
 import { type StorageController, storageControllers } from "./storage.ts";
 
@@ -635,21 +635,9 @@ function collect(
 /** The seams' counters summed over every domain (a passthrough run's maps go straight to the device). */
 function sumStats(set: SeamSet): SeamStats {
   if (set.seams.length === 1) return set.seams[0].stats;
-  const out: SeamStats = {
-    maps: set.directMaps,
-    unmaps: set.directUnmaps,
-    allocsByClass: new Array(REPORT_CLASSES).fill(0),
-    hitsByClass: new Array(REPORT_CLASSES).fill(0),
-    treeAllocs: 0,
-    walkSteps: 0,
-    treeFrees: 0,
-    depotLockHolds: 0,
-    invalidations: 0,
-    syncs: 0,
-    flushAlls: 0,
-    timerFlushes: 0,
-    timerTreeFrees: 0,
-  };
+  const out = emptyStats(REPORT_CLASSES);
+  out.maps = set.directMaps;
+  out.unmaps = set.directUnmaps;
   for (const x of set.seams) {
     const st = x.stats;
     for (let c = 0; c < REPORT_CLASSES; c++) {

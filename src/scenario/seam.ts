@@ -66,7 +66,7 @@ export interface SeamStats {
   timerTreeFrees: number;
 }
 
-function emptyStats(classes: number): SeamStats {
+export function emptyStats(classes: number): SeamStats {
   return {
     maps: 0,
     unmaps: 0,

@@ -16,6 +16,7 @@
  */
 
 import type { DmaMapEvent, DmaUnmapEvent } from "./events.ts";
+import { dec } from "./iommu-fast.ts";
 import type { TraceLineHead } from "./line.ts";
 
 const SP = 32;
@@ -68,18 +69,6 @@ function hexWord(text: string, at: number, e: number): number {
   return n;
 }
 
-/** A decimal value of 1 to 15 digits from `at` to `e`, or -1. */
-function decWord(text: string, at: number, e: number): number {
-  if (e <= at || e - at > 15) return -1;
-  let n = 0;
-  for (let i = at; i < e; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return -1;
-    n = n * 10 + (c - 48);
-  }
-  return n;
-}
-
 /**
  * The dma_map (`map` true) or dma_unmap event of class-name `head.event`
  * whose text is `text[b, end)`, read in place, or null.
@@ -104,7 +93,7 @@ export function fastDmaEvent(
   const sizeAt = addrEnd + 6;
   const sizeEnd = wordEnd(text, sizeAt, end);
   if (dmaAddr < 0 || sizeEnd < 0 || sizeEnd === end) return null;
-  const size = decWord(text, sizeAt, sizeEnd);
+  const size = dec(text, sizeAt, sizeEnd);
   if (size < 0) return null;
   let at = sizeEnd;
   let physAddr: number | undefined;

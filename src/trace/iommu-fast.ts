@@ -31,8 +31,8 @@ function parseHex16At(s: string, at: number): number {
   return n;
 }
 
-/** A decimal of 1 to 15 digits from `at` to `end`, or -1. */
-function dec(s: string, at: number, end: number): number {
+/** A decimal of 1 to 15 digits from `at` to `end`, or -1 (the one-pass readers share it). */
+export function dec(s: string, at: number, end: number): number {
   if (end <= at || end - at > 15) return -1;
   let n = 0;
   for (let i = at; i < end; i++) {
