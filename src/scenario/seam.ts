@@ -88,10 +88,11 @@ export function emptyStats(classes: number): SeamStats {
 function clearRecord(rec: KernelOpRecord): KernelOpRecord {
   rec.magazineOps = 0;
   rec.magazineAllocs = 0;
-  rec.depotLocks.length = 0;
-  rec.depotOps.length = 0;
+  // Truncating an empty array is not free (it resets its storage): most calls touch no depot and no tree.
+  if (rec.depotLocks.length !== 0) rec.depotLocks.length = 0;
+  if (rec.depotOps.length !== 0) rec.depotOps.length = 0;
   rec.treeLock = null;
-  rec.treeAllocWalkSteps.length = 0;
+  if (rec.treeAllocWalkSteps.length !== 0) rec.treeAllocWalkSteps.length = 0;
   rec.treeFrees = 0;
   rec.pagesMapped = 0;
   rec.pagesUnmapped = 0;
@@ -343,14 +344,27 @@ export class KernelDmaSeam implements DmaSeam {
   }
 
   /** The SG list of a request: each 4 KiB bio has its own page, page-aligned, physically apart (no offset, DMA-5.1). */
-  sgList(segments: readonly number[]): SgEntry[] {
-    const sg: SgEntry[] = [];
-    for (const length of segments) {
-      sg.push({ phys: 0x10_0000_0000 + (this.nextPhysPage % 0x100_0000) * 4096, length });
+  sgList(segments: readonly number[]): readonly SgEntry[] {
+    // One scratch list per length, refilled in place: `mapSg` reads the list and keeps none of it.
+    const n = segments.length;
+    let sg = this.sgScratch[n];
+    if (sg === undefined) {
+      sg = [];
+      for (let i = 0; i < n; i++) sg.push({ phys: 0, length: 0 });
+      this.sgScratch[n] = sg;
+    }
+    for (let i = 0; i < n; i++) {
+      const length = segments[i];
+      const e = sg[i];
+      e.phys = 0x10_0000_0000 + (this.nextPhysPage % 0x100_0000) * 4096;
+      e.length = length;
       this.nextPhysPage += Math.ceil(length / 4096) + 1;
     }
     return sg;
   }
+
+  /** `sgList`'s scratch lists, by length. */
+  private readonly sgScratch: { phys: number; length: number }[][] = [];
 
   /** The mapping a live request holds (a fast-forward swaps in the one it made last). */
   mappingOf(requestId: number): MappedSg | undefined {

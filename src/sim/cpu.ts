@@ -14,7 +14,7 @@
  */
 
 import { assert } from "../stdx/assert.ts";
-import type { Checked, Engine } from "./engine.ts";
+import type { Checked, Engine, EventHandler } from "./engine.ts";
 import { Priority } from "./engine.ts";
 import { Fifo } from "./fifo.ts";
 import type { SpinLock } from "./lock.ts";
@@ -54,7 +54,7 @@ export interface CpuStats {
   irqs: number;
 }
 
-export class Cpu implements Checked {
+export class Cpu implements Checked, EventHandler {
   readonly name: string;
   busyNs = 0;
   lockWaitNs = 0;
@@ -79,7 +79,6 @@ export class Cpu implements Checked {
   private actionResource: SerialResource | null = null;
   /** The lock this CPU is spinning on, for invariant checks. */
   spinningOn: SpinLock | null = null;
-  private readonly handler: { name: string; onEvent: (arg: number) => void };
 
   readonly engine: Engine;
   readonly id: number;
@@ -88,8 +87,6 @@ export class Cpu implements Checked {
     this.engine = engine;
     this.id = id;
     this.name = `cpu${id}`;
-    // One bound handler per CPU, made once: no closure per event.
-    this.handler = { name: this.name, onEvent: () => this.wake() };
     engine.register(this);
   }
 
@@ -174,7 +171,7 @@ export class Cpu implements Checked {
   /** Called by a lock at hand-off: the lock is this CPU's from `grantNs` on. */
   grantLock(grantNs: number): void {
     assert(this.waiting === W_LOCK_WAIT, "lock granted to a CPU that is not waiting for one");
-    this.engine.at(grantNs, Priority.lock, this.handler);
+    this.engine.at(grantNs, Priority.lock, this);
   }
 
   stats(): CpuStats {
@@ -226,12 +223,12 @@ export class Cpu implements Checked {
   private kickIfIdle(): void {
     if (this.current === null && this.waiting === W_NONE) {
       this.waiting = W_KICK;
-      this.engine.at(this.engine.nowNs, Priority.cpu, this.handler);
+      this.engine.at(this.engine.nowNs, Priority.cpu, this);
     }
   }
 
   /** The CPU's one event fired: close the accounting of what it waited for, then go on. */
-  private wake(): void {
+  onEvent(): void {
     const now = this.engine.nowNs;
     const spent = now - Math.max(this.waitStartNs, this.statsSinceNs);
     switch (this.waiting) {
@@ -289,7 +286,7 @@ export class Cpu implements Checked {
           if (this.actionNs === 0) continue;
           this.waiting = W_COMPUTE;
           this.waitStartNs = engine.nowNs;
-          engine.at(engine.nowNs + this.actionNs, Priority.cpu, this.handler);
+          engine.at(engine.nowNs + this.actionNs, Priority.cpu, this);
           return;
         case A_LOCK: {
           const lock = this.actionLock as SpinLock;
@@ -299,7 +296,7 @@ export class Cpu implements Checked {
             this.locksHeld++;
             if (lock.acquireNs === 0) continue;
             this.waiting = W_LOCK_ACQUIRE;
-            engine.at(engine.nowNs + lock.acquireNs, Priority.cpu, this.handler);
+            engine.at(engine.nowNs + lock.acquireNs, Priority.cpu, this);
           } else {
             // Counted as held from the request on: the hand-off makes it ours without another step.
             this.locksHeld++;
@@ -322,7 +319,7 @@ export class Cpu implements Checked {
           if (doneNs === engine.nowNs) continue;
           this.waiting = W_SYNC;
           this.waitStartNs = engine.nowNs;
-          engine.at(doneNs, Priority.cpu, this.handler);
+          engine.at(doneNs, Priority.cpu, this);
           return;
         }
         case A_POST: {

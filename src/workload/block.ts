@@ -109,8 +109,8 @@ export function bioForBuffer(tag: number, offset: number, bytes: number, write: 
  * made with; the caller must hold no reference to it afterwards.
  */
 export function recycleRequest(free: BlockRequest[], rq: BlockRequest): void {
-  rq.segments.length = 0;
-  rq.bioTags.length = 0;
+  // Its arrays keep their contents until reuse overwrites them: truncating an array to 0
+  // gives its storage back, and the next request would allocate it again.
   free.push(rq);
 }
 
@@ -290,9 +290,15 @@ export class BlockQueue {
 
   /** `blk_bio_list_merge()`: newest first, at most MERGE_SCAN_MAX requests checked. */
   private tryListMerge(bio: Bio): boolean {
-    const stop = Math.max(this.head, this.waiting.length - MERGE_SCAN_MAX);
-    for (let i = this.waiting.length - 1; i >= stop; i--) {
-      const rq = this.waiting[i];
+    const waiting = this.waiting;
+    const stop = Math.max(this.head, waiting.length - MERGE_SCAN_MAX);
+    const start = bio.offset;
+    const end = bio.offset + bio.bytes;
+    for (let i = waiting.length - 1; i >= stop; i--) {
+      const rq = waiting[i];
+      // Only a request that ends where the bio starts, or starts where it ends, can take it: the
+      // cheap test first (a random workload checks eight neighbours per bio and merges none).
+      if (rq.offset + rq.bytes !== start && rq.offset !== end) continue;
       if (this.tryMerge(rq, bio)) {
         if (rq.offset === bio.offset) this.stats.frontMerges++;
         else this.stats.backMerges++;
@@ -337,8 +343,13 @@ export class BlockQueue {
     rq.offset = bio.offset;
     rq.bytes = bio.bytes;
     rq.write = bio.write;
-    for (const s of bio.segments) rq.segments.push(s);
-    rq.bioTags.push(bio.tag);
+    // Overwritten in place, the length set only when it changes (see recycleRequest).
+    const segs = rq.segments;
+    const n = bio.segments.length;
+    for (let i = 0; i < n; i++) segs[i] = bio.segments[i];
+    if (segs.length !== n) segs.length = n;
+    rq.bioTags[0] = bio.tag;
+    if (rq.bioTags.length !== 1) rq.bioTags.length = 1;
     return rq;
   }
 }
