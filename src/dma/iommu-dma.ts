@@ -368,11 +368,10 @@ export class IommuDma {
     const domain = this.domainOf(dev)!;
     const g = cookie.iovad.granule;
     const boundary = dev.segBoundaryMask + 1;
-    // Per-entry scratch, reused across calls (the call does not nest).
+    // Per-entry scratch, reused across calls (the call does not nest). Written by index and never
+    // truncated: only the first sg.length entries are read, and truncating frees the storage.
     const off = this.sgOff;
     const iovaLenOf = this.sgIovaLen;
-    off.length = 0;
-    iovaLenOf.length = 0;
     let iovaLen = 0;
     for (let i = 0; i < sg.length; i++) {
       const sOff = sg[i].phys % g;
@@ -383,8 +382,8 @@ export class IommuDma {
         iovaLenOf[i - 1] += pad;
         iovaLen += pad;
       }
-      off.push(sOff);
-      iovaLenOf.push(sLen);
+      off[i] = sOff;
+      iovaLenOf[i] = sLen;
       iovaLen += sLen;
     }
     if (iovaLen === 0) return { nents: 0, segments: [] };

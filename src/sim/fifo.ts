@@ -24,6 +24,14 @@ export class Fifo<T> {
     this.size++;
   }
 
+  /** Puts an item back at the head (it leaves next). */
+  unshift(item: T): void {
+    if (this.size === this.items.length) this.grow();
+    this.head = (this.head - 1) & (this.items.length - 1);
+    this.items[this.head] = item;
+    this.size++;
+  }
+
   shift(): T {
     assert(this.size > 0, "shift from an empty fifo");
     const item = this.items[this.head] as T;

@@ -30,6 +30,7 @@ import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import { type Disk, type DiskParams, Hba, Disk as SimDisk } from "../sim/device.ts";
 import type { Engine } from "../sim/engine.ts";
+import { Fifo } from "../sim/fifo.ts";
 import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
@@ -156,7 +157,7 @@ interface Thread {
   /** The thread's task, reused: it is queued only while `running` is false. */
   task: ScriptTask;
   /** Pieces of a split bio still to be queued; the first waits for a host tag while the thread sleeps. */
-  pendingPieces: Bio[];
+  pendingPieces: Fifo<Bio>;
 }
 
 export interface Rq {
@@ -190,7 +191,7 @@ export class FioRun {
   /** ctx queues: [cpu * disks + disk]. */
   private readonly ctx: (BlockQueue | null)[];
   /** Per dispatch list, the CPUs whose queue for its disk has waiting requests, in arrival order. */
-  private readonly busyCtx: number[][];
+  private readonly busyCtx: Fifo<number>[];
   private readonly simDisks: Disk<Rq>[];
   private readonly diskCount: number;
   /** Per disk: its controller, first dispatch list and limits. */
@@ -205,7 +206,7 @@ export class FioRun {
   /** Free tags and sleeping threads per tag set. */
   private readonly tagsFree: number[] = [];
   private readonly tagsTotal: number[] = [];
-  private readonly tagWaiters: Thread[][] = [];
+  private readonly tagWaiters: Fifo<Thread>[] = [];
   private readonly legacyComplete: ((dispatchCpu: Cpu, disk: number) => Cpu) | undefined;
   private nextRqId = 0;
   /** bio tag -> thread and issue time. */
@@ -243,7 +244,7 @@ export class FioRun {
       for (let q = 0; q < (c.hctxOf === undefined ? 1 : c.hctxs); q++) {
         this.tagsFree.push(c.tags);
         this.tagsTotal.push(c.tags);
-        this.tagWaiters.push([]);
+        this.tagWaiters.push(new Fifo<Thread>(4));
       }
       // A controller's host link and, for a SAS HBA, its can_queue over all disks (an NVMe
       // controller's tags are per queue, so its device-wide bound is all queues' tags).
@@ -264,7 +265,7 @@ export class FioRun {
         this.diskLimits.push(c.limits);
         this.diskDq.push(this.busyCtx.length);
         for (let q = 0; q < (c.hctxOf === undefined ? 1 : c.hctxs); q++) {
-          this.busyCtx.push([]);
+          this.busyCtx.push(new Fifo<number>(4));
           this.dqDisk.push(disk);
         }
       }
@@ -344,7 +345,7 @@ export class FioRun {
         pendingReaps: 0,
         loopScript,
         task: new ScriptTask("fio", loopScript),
-        pendingPieces: [],
+        pendingPieces: new Fifo<Bio>(2),
       });
     }
     for (const t of this.threads) this.wakeThread(t);
@@ -380,8 +381,8 @@ export class FioRun {
     let unplaced = 0;
     for (const t of this.threads) {
       assert(t.inFlight <= t.inst.job.iodepth, "thread over its iodepth");
-      assert(t.blocked === t.pendingPieces.length > 0, "a sleeping thread holds its bio");
-      unplaced += t.pendingPieces.length;
+      assert(t.blocked === t.pendingPieces.size > 0, "a sleeping thread holds its bio");
+      unplaced += t.pendingPieces.size;
     }
     let tagged = 0;
     this.tagsFree.forEach((free, p) => {
@@ -471,8 +472,8 @@ export class FioRun {
    */
   private placePieces(t: Thread, q: BlockQueue): number {
     let merges = 0;
-    while (t.pendingPieces.length > 0) {
-      const p = t.pendingPieces[0];
+    while (t.pendingPieces.size > 0) {
+      const p = t.pendingPieces.peek();
       if (q.merge(p)) {
         merges++;
       } else if (this.tagsFree[t.pool] > 0) {
@@ -494,8 +495,8 @@ export class FioRun {
     const disk = this.dqDisk[dq];
     const d = this.simDisks[disk];
     const busy = this.busyCtx[dq];
-    if (busy.length === 0 || !d.canAccept()) return;
-    const c = busy[0];
+    if (busy.size === 0 || !d.canAccept()) return;
+    const c = busy.peek();
     const q = this.ctx[c * this.diskCount + disk] as BlockQueue;
     const rq = q.dispatch() as BlockRequest;
     busy.shift();
@@ -584,8 +585,8 @@ export class FioRun {
     this.tagsFree[r.pool]++;
     // Sleepers get the freed tag in order; one whose pieces merged leaves it to the next.
     const waiters = this.tagWaiters[r.pool];
-    while (this.tagsFree[r.pool] > 0 && waiters.length > 0) {
-      const waiter = waiters.shift() as Thread;
+    while (this.tagsFree[r.pool] > 0 && waiters.size > 0) {
+      const waiter = waiters.shift();
       this.wakeForTag(waiter);
       if (waiter.dq !== r.dq) out.hook(this.hooks.dispatch, waiter.dq);
     }
@@ -598,7 +599,7 @@ export class FioRun {
    * place at the head of the line.
    */
   private wakeForTag(t: Thread): void {
-    assert(t.blocked && t.pendingPieces.length > 0, "tag waiter without a bio");
+    assert(t.blocked && t.pendingPieces.size > 0, "tag waiter without a bio");
     this.placePieces(t, this.ctxQueue(t.cpu.id, t.disk));
     if (t.blocked) this.tagWaiters[t.pool].unshift(t);
     else this.wakeThread(t);
