@@ -118,6 +118,12 @@ export function iovaSpan(m: MappedSg, granule: number): [number, number] {
   return [start, Math.ceil((last.dmaAddr + last.length - start) / granule) * granule];
 }
 
+/** A live mapping kept as its span: one segment from the first address to the end of the last. */
+class SpanMapping implements MappedSg {
+  readonly nents = 1;
+  readonly segments = [{ dmaAddr: 0, length: 0 }];
+}
+
 /** Size classes reported: enough for any mapping of the seed's HBA (2^20 pages would be 4 GiB). */
 export const REPORT_CLASSES = 12;
 
@@ -366,6 +372,26 @@ export class KernelDmaSeam implements DmaSeam {
   /** `sgList`'s scratch lists, by length. */
   private readonly sgScratch: { phys: number; length: number }[][] = [];
 
+  /**
+   * Keeps a live request's mapping until its unmap. An SG list mapped as one IOVA is kept as
+   * that span, in a pooled record: `dma_unmap_sg()` frees exactly the span (DMA-5.7), and a
+   * mapping that lives a whole I/O would otherwise outlive young-generation collections.
+   */
+  private keep(requestId: number, m: MappedSg): void {
+    if (m.perEntry === true) {
+      this.mapped.set(requestId, m);
+      return;
+    }
+    const first = m.segments[0];
+    const last = m.segments[m.segments.length - 1];
+    const span = this.spanPool.pop() ?? new SpanMapping();
+    span.segments[0].dmaAddr = first.dmaAddr;
+    span.segments[0].length = last.dmaAddr + last.length - first.dmaAddr;
+    this.mapped.set(requestId, span);
+  }
+
+  private readonly spanPool: SpanMapping[] = [];
+
   /** The mapping a live request holds (a fast-forward swaps in the one it made last). */
   mappingOf(requestId: number): MappedSg | undefined {
     return this.mapped.get(requestId);
@@ -382,7 +408,7 @@ export class KernelDmaSeam implements DmaSeam {
     const snap = this.snapshot();
     const m = this.kernel.dma.mapSg(this.device(device), cpu.id, this.sgList(segments));
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
-    this.mapped.set(requestId, m);
+    this.keep(requestId, m);
     if (this.recorder !== null) {
       const bytes = iovaSpan(m, this.cookie.iovad.granule)[1];
       this.recorder.record(DMA_MAP, cpu.id, requestId, this.engine.nowNs, bytes, cpu.runsIdleTask);
@@ -410,6 +436,7 @@ export class KernelDmaSeam implements DmaSeam {
     const flushes0 = fq === null ? 0 : fq.flushes;
     const snap = this.snapshot();
     assert(this.kernel.dma.unmapSg(this.device(device), cpu.id, m), "dma_unmap_sg of a live mapping failed");
+    if (m instanceof SpanMapping) this.spanPool.push(m);
     const rec = clearRecord(this.unmapRec);
     this.diff(rec, snap);
     // The per-call frees into the rcache are magazine ops the counters above do not see.

@@ -105,6 +105,23 @@ export function bioForBuffer(tag: number, offset: number, bytes: number, write: 
 }
 
 /**
+ * `bioForBuffer` into a bio that is no longer used (its segments array rewritten in
+ * place): a caller that reuses placed bios allocates none per I/O.
+ */
+export function refillBio(bio: Bio, tag: number, offset: number, bytes: number, write: boolean, pageBytes = 4096): Bio {
+  assert(Number.isSafeInteger(bytes) && bytes > 0, "bio size must be a positive integer");
+  bio.tag = tag;
+  bio.offset = offset;
+  bio.bytes = bytes;
+  bio.write = write;
+  const segs = bio.segments;
+  let n = 0;
+  for (let left = bytes; left > 0; left -= pageBytes) segs[n++] = Math.min(left, pageBytes);
+  if (segs.length !== n) segs.length = n;
+  return bio;
+}
+
+/**
  * Returns a completed request to `free`, the pool a caller's queues were
  * made with; the caller must hold no reference to it afterwards.
  */

@@ -34,7 +34,15 @@ import { Fifo } from "../sim/fifo.ts";
 import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
-import { type Bio, BlockQueue, type BlockRequest, bioForBuffer, type QueueLimits, recycleRequest } from "./block.ts";
+import {
+  type Bio,
+  BlockQueue,
+  type BlockRequest,
+  bioForBuffer,
+  type QueueLimits,
+  recycleRequest,
+  refillBio,
+} from "./block.ts";
 import { type FioJobInstance, FioStream } from "./fio.ts";
 
 /**
@@ -229,6 +237,7 @@ export class FioRun {
   /** Finished requests and block requests, reused (no allocation per I/O once warm). */
   private readonly rqPool: Rq[] = [];
   private readonly blockRqPool: BlockRequest[] = [];
+  private readonly bioPool: Bio[] = [];
 
   constructor(o: FioRunOptions) {
     this.o = o;
@@ -452,7 +461,12 @@ export class FioRun {
     const q = this.ctxQueue(cpu.id, t.disk);
     // A bio over the queue limits is split; each piece is merged or takes its own tag, and the
     // I/O completes when its last piece does.
-    const pieces = q.split(bioForBuffer(tag, io.offset, io.bytes, io.write));
+    const spare = this.bioPool.pop();
+    const bio =
+      spare === undefined
+        ? bioForBuffer(tag, io.offset, io.bytes, io.write)
+        : refillBio(spare, tag, io.offset, io.bytes, io.write);
+    const pieces = q.split(bio);
     q.countBio(pieces.length);
     this.bioPiecesLeft[tag] = pieces.length;
     this.piecesInFlight += pieces.length;
@@ -484,7 +498,8 @@ export class FioRun {
         t.blocked = true;
         return merges;
       }
-      t.pendingPieces.shift();
+      // Placed: a merge or a new request copied what it needed, so the piece is free for the next bio.
+      this.bioPool.push(t.pendingPieces.shift());
     }
     t.blocked = false;
     return merges;
