@@ -20,8 +20,8 @@
  * 7. The explorer in chromium (bench/explore.ts): frames per second while
  *    playing a real lazy trace, and a step back.
  *
- * `--quick` runs each vector once. Results go to stdout; bench/RESULTS.md
- * records them with the machine and the date.
+ * `--quick` runs each vector once; `--sim` runs only parts 3 and 4. Results
+ * go to stdout; bench/RESULTS.md records them with the machine and the date.
  */
 
 import { spawnSync } from "node:child_process";
@@ -42,6 +42,8 @@ import { benchReplayModel } from "./replay-model.ts";
 const ROOT = join(import.meta.dirname, "..");
 const PERF = join(ROOT, "..", "shared", "conformance", "perf");
 const RUNS = process.argv.includes("--quick") ? 1 : 5;
+/** `--sim`: only the kernel model's map+unmap line and the simulation's table (parts 3 and 4). */
+const SIM_ONLY = process.argv.includes("--sim");
 
 /** C figures from ../shared/conformance/README.md (gcc 12 -O2, median of 5), ns per op. */
 const C_NS: Record<string, { process: number; exec: number }> = {
@@ -83,7 +85,9 @@ say(
     .join(" ")}, ${RUNS} run(s) each`,
 );
 
-if (!existsSync(PERF)) {
+if (SIM_ONLY) {
+  // Parts 1 and 2 left out.
+} else if (!existsSync(PERF)) {
   say(`perf vectors: skipped (${PERF} is not beside the repository)`);
 } else {
   const dir = mkdtempSync(join(tmpdir(), "iovalab-bench-"));
@@ -140,7 +144,7 @@ if (!existsSync(PERF)) {
 }
 
 // Bytes per live IOVA: 1M IOVAs allocated one by one (alloc_iova, size 1, 48-bit limit).
-{
+if (!SIM_ONLY) {
   const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 1 });
   const N = 1_000_000;
   for (let i = 0; i < N; i++) d.allocIova(1, 2 ** 36 - 1, true);
@@ -157,6 +161,8 @@ if (!existsSync(PERF)) {
 }
 
 // Simulated dma_map_page + dma_unmap_page through the whole DMA stack, rcache-hit path.
+/** ns per map+unmap pair of the kernel model alone, for the simulation's table below. */
+let kernelPairNs = Number.NaN;
 {
   const k = bootMachine("qemu-q35-nvme", { kernel: "mainline" });
   const nvme = k.device("0000:00:01.0");
@@ -174,6 +180,7 @@ if (!existsSync(PERF)) {
   const res = await run({ format: "quiet" } as never);
   const stats = (res as { benchmarks: { runs: { stats?: { avg: number } }[] }[] }).benchmarks[0]?.runs[0]?.stats;
   if (stats) {
+    kernelPairNs = stats.avg;
     const perSec = 1e9 / stats.avg;
     say("");
     say(
@@ -185,11 +192,15 @@ if (!existsSync(PERF)) {
 // The whole simulation: fio on hisi-sas-128 (6.1, default range), 128 jobs at iodepth 128, the
 // engine, block layer, disks and the kernel model together. Simulated 4 KiB I/Os (each one map,
 // one unmap and the device for randread) per second of CPU time and of wall time, median of RUNS.
-// CPU time is this process's (one thread): on a shared machine it is the figure to compare.
+// CPU time is this process's (one thread): on a shared machine it is the figure to compare. The
+// first run of a job also pays the JIT's warm-up; "warm" is the median of the runs after it, the
+// rate a long run (the main job's) goes at. Engine events per I/O show what the engine schedules.
 {
   say("");
-  say("| simulated job | mode | simulated ms | I/Os | I/Os per CPU s | I/Os per wall s |");
-  say("|---|---|---|---|---|---|");
+  say(
+    "| simulated job | mode | simulated ms | I/Os | engine events per I/O | I/Os per CPU s | I/Os per wall s | warm I/Os per CPU s | warm CPU ns per I/O | of it, the kernel model alone |",
+  );
+  say("|---|---|---|---|---|---|---|---|---|---|");
   const jobs = [
     { name: "randread 4k", rw: "randread", mode: "strict" as const, ms: 50 },
     { name: "randread 4k", rw: "randread", mode: "lazy" as const, ms: 50 },
@@ -204,24 +215,37 @@ if (!existsSync(PERF)) {
     const cpuS: number[] = [];
     const wallS: number[] = [];
     let ios = 0;
-    for (let i = 0; i < RUNS; i++) {
+    let events = 0;
+    for (let i = 0; i < Math.max(RUNS, 2); i++) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      const r = runOne(s, run);
+      let engine: { eventsRun: number } | null = null;
+      const r = runOne(s, run, {
+        observe: (o) => {
+          engine = o.engine;
+        },
+      });
       wallS.push((performance.now() - t0) / 1000);
       const c = process.cpuUsage(c0);
       cpuS.push((c.user + c.system) / 1e6);
       ios = (r.iops * j.ms) / 1000;
+      events = (engine as { eventsRun: number } | null)?.eventsRun ?? 0;
     }
+    const warmCpuS = median(cpuS.slice(1));
+    const nsPerIo = (warmCpuS * 1e9) / ios;
+    // randread: one map+unmap pair per I/O; the sequential job's merged requests map several I/Os at once.
+    const pairsPerIo = j.rw === "randread" ? 1 : Number.NaN;
     say(
-      `| ${j.name} | ${j.mode} | ${j.ms} | ${ios} | ${Math.round(ios / median(cpuS))} | ${Math.round(ios / median(wallS))} |`,
+      `| ${j.name} | ${j.mode} | ${j.ms} | ${ios} | ${(events / ios).toFixed(2)} | ${Math.round(ios / median(cpuS))} | ${Math.round(ios / median(wallS))} | ${Math.round(ios / warmCpuS)} | ${Math.round(nsPerIo)} | ${Number.isNaN(pairsPerIo) ? "-" : `${Math.round(kernelPairNs * pairsPerIo)} ns (hit path)`} |`,
     );
   }
 }
 
-await benchReplay(ROOT, RUNS, say);
-// Replay speed, the model side: reconstruction and replay against decompression (bench/replay-model.ts).
-await benchReplayModel(ROOT, RUNS, say);
-// The explorer in chromium: frames per second while playing, a step back (bench/explore.ts).
-say("\n## explorer (chromium, wall clock)\n");
-for (const l of await benchExplore()) say(l);
+if (!SIM_ONLY) {
+  await benchReplay(ROOT, RUNS, say);
+  // Replay speed, the model side: reconstruction and replay against decompression (bench/replay-model.ts).
+  await benchReplayModel(ROOT, RUNS, say);
+  // The explorer in chromium: frames per second while playing, a step back (bench/explore.ts).
+  say("\n## explorer (chromium, wall clock)\n");
+  for (const l of await benchExplore()) say(l);
+}
