@@ -44,6 +44,14 @@ export interface ApplierState {
   modelAddr: PfnMapSnapshot;
   split: Map<number, { addr: number; bytes: number }[]>;
   busyCpu: number;
+  ringFull: RingFullFlush | null;
+}
+
+/** The last `fq_flush_iotlb()` an unmap ran because its CPU's queue was full (see `CallApplier.ringFull`). */
+interface RingFullFlush {
+  cpu: number;
+  /** `fq_flush_finish_cnt` after it. */
+  finish: number;
 }
 
 export class CallApplier {
@@ -70,6 +78,17 @@ export class CallApplier {
   private idleCpu = -1;
   /** The busy CPU before the current call. */
   private prevBusyCpu = -1;
+  /**
+   * An unmap whose queue was full flushed the IOTLB inside its `queue_iova()`
+   * (DMA-4.4 step 2): `fq_flush_finish_cnt` rises only once that IOTLB flush
+   * is done, some time after the unmap's trace line, and before that CPU's
+   * next traced call (it was busy in the flush until then). Another CPU's
+   * unmap traced in between is taken to have run its own `fq_ring_free()`
+   * before the count rose: it frees none of its entries the flush covers
+   * (the 6.1 mid-life trace's lines 25911-25918 and 30019-30031 show it:
+   * the other CPU's queue stays whole until the next timer flush).
+   */
+  private ringFull: RingFullFlush | null = null;
   /**
    * What the trace tells the flush-queue timer policy: an idle-task call
    * marks its CPU idle; the busy CPU is the last other task's.
@@ -108,6 +127,7 @@ export class CallApplier {
     };
     const cookie = this.cookie;
     if (c.kind === "map") {
+      if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
@@ -164,7 +184,14 @@ export class CallApplier {
     const fq = cookie?.fq ?? null;
     const moves = fq?.timerMoves ?? 0;
     this.idleCpu = c.pid === 0 ? cpu : -1;
+    const rf = this.ringFull;
+    const before = fq !== null && rf !== null && rf.cpu !== cpu && fq.flushFinishCnt === rf.finish;
+    const flushes = fq?.flushes ?? 0;
+    if (before && fq) fq.flushFinishCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
+    if (before && fq) fq.flushFinishCnt++;
+    if (fq !== null && fq.flushes !== flushes) this.ringFull = { cpu, finish: fq.flushFinishCnt };
+    else if (rf !== null && rf.cpu === cpu) this.ringFull = null;
     this.idleCpu = -1;
     out.timerMoved = fq !== null && fq.timerMoves > moves;
     return out;
@@ -206,12 +233,18 @@ export class CallApplier {
   }
 
   save(): ApplierState {
-    return { modelAddr: this.modelAddr.snapshot(), split: new Map(this.splitAllocs), busyCpu: this.busyCpu };
+    return {
+      modelAddr: this.modelAddr.snapshot(),
+      split: new Map(this.splitAllocs),
+      busyCpu: this.busyCpu,
+      ringFull: this.ringFull,
+    };
   }
 
   restore(s: ApplierState): void {
     this.modelAddr.restore(s.modelAddr);
     this.splitAllocs = new Map(s.split);
     this.busyCpu = s.busyCpu;
+    this.ringFull = s.ringFull;
   }
 }

@@ -681,7 +681,15 @@ export class Replayer {
       timers?.active && c.kind === "map" && !this.swap && !timers.holding && this.treeOnly(c) ? this.save() : null;
     let o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (!o.ok) o = this.allocatedBeforeFlush(c, o);
+    // The same with other CPUs' calls inside the flush: replayed after it, as held.
+    const early = !o.ok && timers !== null && this.swap === null ? timers.allocatedBefore(c, 1) : null;
     timers?.afterCall(c);
+    if (early !== null) {
+      if (before) this.kernel.recycle(before.kernel);
+      this.r.flushReorders++;
+      this.finalize(c, early as Outcome);
+      return;
+    }
     if (this.swap) {
       this.swap.calls.push(c);
       this.swap.outs.push(o);

@@ -345,6 +345,42 @@ export class TimerFlushes {
     return f?.closed && f.cpu === c.cpu % this.host.cpus ? f : null;
   }
 
+  /**
+   * Map `c`, traced after the held flush's exit on the CPU that ran it, with
+   * no call of that CPU since the entry but other CPUs' calls: the timer's
+   * softirq ran on the way out of an interrupt that came between the map's
+   * IOVA allocation and its trace line, as in `flushBefore`, while the other
+   * CPU went on. `c` is replayed before the flush, then the flush and the
+   * held calls as placed; kept when that places more of the trace's IOVAs
+   * (`c`'s own counted), else the state is put back. Returns `c`'s result,
+   * or null.
+   */
+  allocatedBefore(c: DmaCall, misses: number): { ok: boolean } | null {
+    const g = this.seg;
+    const cpu = c.cpu % this.host.cpus;
+    if (g === null || g.fixed || g.cpu !== cpu || c.kind !== "map" || c.irq || g.exitAt < 0) return null;
+    if (g.done.some((d) => d < 0) || g.calls.some((x) => x.cpu % this.host.cpus === cpu)) return null;
+    const host = this.host;
+    const after = host.save();
+    const state = g.state;
+    host.restore(state);
+    const o = host.apply(c);
+    if (!o.ok) {
+      host.restore(after);
+      return null;
+    }
+    g.state = host.save();
+    const r = this.replaySegment(g, g.done, g.forced, misses + g.misses - 1);
+    if (r.misses >= misses + g.misses) {
+      g.state = state;
+      host.restore(after);
+      return null;
+    }
+    g.outcomes = r.outs;
+    g.misses = r.misses;
+    return o;
+  }
+
   /** Timer and work events run so far. */
   eventsRun = 0;
 
