@@ -644,12 +644,22 @@ export class TimerFlushes {
     // Which of the `late` CPUs' last unmaps the replay has queued after the flush began.
     let chosenMask = g.forced;
     // A phase falls between two runs of calls (one CPU's calls in a row, one interrupt's unmaps), or at the exit.
-    const places: number[] = [];
-    for (let i = 0; i < g.exitAt; i++) {
-      const a = g.calls[i - 1];
-      const b = g.calls[i];
-      if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq) places.push(i);
-    }
+    // Another CPU runs beside the flush, so a drain may also end between two of its calls in a row (the 6.1
+    // mid-life trace's line 80238: CPU 1 takes a magazine the drain pushed to the depot right after its previous
+    // map went to the tree); those places are tried too while the trials stay within their bound.
+    const cpus = this.host.cpus;
+    const placesOf = (fine: boolean): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < g.exitAt; i++) {
+        const a = g.calls[i - 1];
+        const b = g.calls[i];
+        if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq || (fine && b.cpu % cpus !== g.cpu))
+          out.push(i);
+      }
+      return out;
+    };
+    let places = placesOf(true);
+    if (places.length + 1 > PHASE_MAX_RUNS + 1) places = placesOf(false);
     places.push(g.exitAt);
     if (this.phaseTrials && g.misses > 0 && !g.fixed && (g.exitAt > 0 || g.late.length > 0)) {
       if (places.length > PHASE_MAX_RUNS + 1) this.stats.phaseSkipped++;
