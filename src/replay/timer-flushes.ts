@@ -559,14 +559,19 @@ export class TimerFlushes {
     p: number[],
     lateMask: number,
     limit: number,
+    beginAt = 0,
   ): { misses: number; outs: unknown[] } {
     const host = this.host;
     host.restore(g.state);
-    host.expireBegin();
-    for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
+    const begin = () => {
+      host.expireBegin();
+      for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
+    };
+    if (beginAt === 0) begin();
     const outs: unknown[] = [];
     let misses = 0;
     for (let i = 0; i <= g.calls.length && misses <= limit; i++) {
+      if (i === beginAt && i > 0) begin();
       for (let k = 0; k < p.length; k++) {
         if (p[k] !== i) continue;
         if (k === 0) host.expireIotlbDone();
@@ -673,8 +678,13 @@ export class TimerFlushes {
         const p = new Array<number>(rings + 1).fill(0);
         // Which of the `late` CPUs' last unmaps queued after the flush began (bit i: late[i]).
         let lateMask = 0;
+        // Where the callback's first statements ran: before every call inside, or, when the flushing CPU's
+        // interrupt unmaps come first, after them (the interrupt came between the timer_expire_entry line
+        // and fq_flush_iotlb()'s start count: its IOVAs are freed by this flush; the 6.12 mid-life trace's
+        // line 610362).
+        let beginAt = 0;
         const tryPlaces = () => {
-          const r = this.replaySegment(g, p, lateMask, best - 1);
+          const r = this.replaySegment(g, p, lateMask, best - 1, beginAt);
           if (r.misses < best) {
             best = r.misses;
             bestState = host.save();
@@ -694,9 +704,17 @@ export class TimerFlushes {
         };
         const defaultState = host.save();
         // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
-        for (const agrees of [true, false])
-          for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
-            if (((lateMask & g.forced) === g.forced) === agrees) place(0, 0);
+        const first = g.calls[0];
+        const begins =
+          places.length > 1 && first !== undefined && first.kind === "unmap" && first.irq && first.cpu % cpus === g.cpu
+            ? [0, 1]
+            : [0];
+        for (const b of begins) {
+          beginAt = places[b];
+          for (const agrees of [true, false])
+            for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
+              if (((lateMask & g.forced) === g.forced) === agrees) place(0, b);
+        }
         if (bestState !== null) {
           this.stats.phaseMoved++;
           host.restore(bestState);
