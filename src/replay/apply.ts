@@ -47,9 +47,21 @@ export interface ApplierState {
   ringFull: RingFullFlush | null;
 }
 
+/**
+ * How long an IOTLB flush inside `queue_iova()` lasts at most, for the rule of
+ * `CallApplier.ringFull`, ns. Measured on the 6.1 mid-life trace: another CPU's
+ * unmaps 13 us (lines 25911-25918) and 31 us (lines 30019-30031) after the
+ * flushing unmap still read the old finish count, one 145 us after it (line
+ * 90397) the new one; the median fq_flush_timeout() run (the same IOTLB flush
+ * plus the ring drains), entry to exit, is 126 us there and 102 us on 6.12.
+ */
+export const RING_FULL_FLUSH_NS = 100_000;
+
 /** The last `fq_flush_iotlb()` an unmap ran because its CPU's queue was full (see `CallApplier.ringFull`). */
 interface RingFullFlush {
   cpu: number;
+  /** The unmap's trace timestamp, ns. */
+  ns: number;
   /** `fq_flush_finish_cnt` after it. */
   finish: number;
 }
@@ -185,12 +197,17 @@ export class CallApplier {
     const moves = fq?.timerMoves ?? 0;
     this.idleCpu = c.pid === 0 ? cpu : -1;
     const rf = this.ringFull;
-    const before = fq !== null && rf !== null && rf.cpu !== cpu && fq.flushFinishCnt === rf.finish;
+    const before =
+      fq !== null &&
+      rf !== null &&
+      rf.cpu !== cpu &&
+      fq.flushFinishCnt === rf.finish &&
+      c.timestampNs - rf.ns <= RING_FULL_FLUSH_NS;
     const flushes = fq?.flushes ?? 0;
     if (before && fq) fq.flushFinishCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
     if (before && fq) fq.flushFinishCnt++;
-    if (fq !== null && fq.flushes !== flushes) this.ringFull = { cpu, finish: fq.flushFinishCnt };
+    if (fq !== null && fq.flushes !== flushes) this.ringFull = { cpu, ns: c.timestampNs, finish: fq.flushFinishCnt };
     else if (rf !== null && rf.cpu === cpu) this.ringFull = null;
     this.idleCpu = -1;
     out.timerMoved = fq !== null && fq.timerMoves > moves;
