@@ -44,6 +44,26 @@ export interface ApplierState {
   modelAddr: PfnMapSnapshot;
   split: Map<number, { addr: number; bytes: number }[]>;
   busyCpu: number;
+  ringFull: RingFullFlush | null;
+}
+
+/**
+ * How long an IOTLB flush inside `queue_iova()` lasts at most, for the rule of
+ * `CallApplier.ringFull`, ns. Measured on the 6.1 mid-life trace: another CPU's
+ * unmaps 13 us (lines 25911-25918) and 31 us (lines 30019-30031) after the
+ * flushing unmap still read the old finish count, one 145 us after it (line
+ * 90397) the new one; the median fq_flush_timeout() run (the same IOTLB flush
+ * plus the ring drains), entry to exit, is 126 us there and 102 us on 6.12.
+ */
+export const RING_FULL_FLUSH_NS = 100_000;
+
+/** The last `fq_flush_iotlb()` an unmap ran because its CPU's queue was full (see `CallApplier.ringFull`). */
+interface RingFullFlush {
+  cpu: number;
+  /** The unmap's trace timestamp, ns. */
+  ns: number;
+  /** `fq_flush_finish_cnt` after it. */
+  finish: number;
 }
 
 export class CallApplier {
@@ -70,6 +90,17 @@ export class CallApplier {
   private idleCpu = -1;
   /** The busy CPU before the current call. */
   private prevBusyCpu = -1;
+  /**
+   * An unmap whose queue was full flushed the IOTLB inside its `queue_iova()`
+   * (DMA-4.4 step 2): `fq_flush_finish_cnt` rises only once that IOTLB flush
+   * is done, some time after the unmap's trace line, and before that CPU's
+   * next traced call (it was busy in the flush until then). Another CPU's
+   * unmap traced in between is taken to have run its own `fq_ring_free()`
+   * before the count rose: it frees none of its entries the flush covers
+   * (the 6.1 mid-life trace's lines 25911-25918 and 30019-30031 show it:
+   * the other CPU's queue stays whole until the next timer flush).
+   */
+  private ringFull: RingFullFlush | null = null;
   /**
    * What the trace tells the flush-queue timer policy: an idle-task call
    * marks its CPU idle; the busy CPU is the last other task's.
@@ -108,6 +139,7 @@ export class CallApplier {
     };
     const cookie = this.cookie;
     if (c.kind === "map") {
+      if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
@@ -164,7 +196,19 @@ export class CallApplier {
     const fq = cookie?.fq ?? null;
     const moves = fq?.timerMoves ?? 0;
     this.idleCpu = c.pid === 0 ? cpu : -1;
+    const rf = this.ringFull;
+    const before =
+      fq !== null &&
+      rf !== null &&
+      rf.cpu !== cpu &&
+      fq.flushFinishCnt === rf.finish &&
+      c.timestampNs - rf.ns <= RING_FULL_FLUSH_NS;
+    const flushes = fq?.flushes ?? 0;
+    if (before && fq) fq.flushFinishCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
+    if (before && fq) fq.flushFinishCnt++;
+    if (fq !== null && fq.flushes !== flushes) this.ringFull = { cpu, ns: c.timestampNs, finish: fq.flushFinishCnt };
+    else if (rf !== null && rf.cpu === cpu) this.ringFull = null;
     this.idleCpu = -1;
     out.timerMoved = fq !== null && fq.timerMoves > moves;
     return out;
@@ -206,12 +250,18 @@ export class CallApplier {
   }
 
   save(): ApplierState {
-    return { modelAddr: this.modelAddr.snapshot(), split: new Map(this.splitAllocs), busyCpu: this.busyCpu };
+    return {
+      modelAddr: this.modelAddr.snapshot(),
+      split: new Map(this.splitAllocs),
+      busyCpu: this.busyCpu,
+      ringFull: this.ringFull,
+    };
   }
 
   restore(s: ApplierState): void {
     this.modelAddr.restore(s.modelAddr);
     this.splitAllocs = new Map(s.split);
     this.busyCpu = s.busyCpu;
+    this.ringFull = s.ringFull;
   }
 }

@@ -520,8 +520,20 @@ export class Replayer {
       this.rerunning = true;
       const tried = new Map<DmaCall, Outcome>();
       let n = 0;
-      for (const op of ops) {
-        const o = this.run(op);
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        const next = ops[i + 1];
+        // A map replayed before the flush it was traced after (`allocatedBeforeFlush`) was so because the other
+        // history left its IOVA in the rcache: in this one it may come after the flush, as traced.
+        const early = op.k === "apply" && op.c.kind === "map" && next?.k === "expire";
+        const cp = early ? this.save() : null;
+        let o = this.run(op);
+        if (cp !== null && o !== null && !o.ok) {
+          this.restore(cp);
+          this.run(next);
+          o = this.run(op);
+          i++;
+        } else if (cp !== null) this.kernel.recycle(cp.kernel);
         if (o === null) continue;
         tried.set((op as { c: DmaCall }).c, o);
         if (!o.ok && ++n >= misses) break;
@@ -681,7 +693,15 @@ export class Replayer {
       timers?.active && c.kind === "map" && !this.swap && !timers.holding && this.treeOnly(c) ? this.save() : null;
     let o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (!o.ok) o = this.allocatedBeforeFlush(c, o);
+    // The same with other CPUs' calls inside the flush: replayed after it, as held.
+    const early = !o.ok && timers !== null && this.swap === null ? timers.allocatedBefore(c, 1) : null;
     timers?.afterCall(c);
+    if (early !== null) {
+      if (before) this.kernel.recycle(before.kernel);
+      this.r.flushReorders++;
+      this.finalize(c, early as Outcome);
+      return;
+    }
     if (this.swap) {
       this.swap.calls.push(c);
       this.swap.outs.push(o);

@@ -345,6 +345,42 @@ export class TimerFlushes {
     return f?.closed && f.cpu === c.cpu % this.host.cpus ? f : null;
   }
 
+  /**
+   * Map `c`, traced after the held flush's exit on the CPU that ran it, with
+   * no call of that CPU since the entry but other CPUs' calls: the timer's
+   * softirq ran on the way out of an interrupt that came between the map's
+   * IOVA allocation and its trace line, as in `flushBefore`, while the other
+   * CPU went on. `c` is replayed before the flush, then the flush and the
+   * held calls as placed; kept when that places more of the trace's IOVAs
+   * (`c`'s own counted), else the state is put back. Returns `c`'s result,
+   * or null.
+   */
+  allocatedBefore(c: DmaCall, misses: number): { ok: boolean } | null {
+    const g = this.seg;
+    const cpu = c.cpu % this.host.cpus;
+    if (g === null || g.fixed || g.cpu !== cpu || c.kind !== "map" || c.irq || g.exitAt < 0) return null;
+    if (g.done.some((d) => d < 0) || g.calls.some((x) => x.cpu % this.host.cpus === cpu)) return null;
+    const host = this.host;
+    const after = host.save();
+    const state = g.state;
+    host.restore(state);
+    const o = host.apply(c);
+    if (!o.ok) {
+      host.restore(after);
+      return null;
+    }
+    g.state = host.save();
+    const r = this.replaySegment(g, g.done, g.forced, misses + g.misses - 1);
+    if (r.misses >= misses + g.misses) {
+      g.state = state;
+      host.restore(after);
+      return null;
+    }
+    g.outcomes = r.outs;
+    g.misses = r.misses;
+    return o;
+  }
+
   /** Timer and work events run so far. */
   eventsRun = 0;
 
@@ -523,14 +559,19 @@ export class TimerFlushes {
     p: number[],
     lateMask: number,
     limit: number,
+    beginAt = 0,
   ): { misses: number; outs: unknown[] } {
     const host = this.host;
     host.restore(g.state);
-    host.expireBegin();
-    for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
+    const begin = () => {
+      host.expireBegin();
+      for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
+    };
+    if (beginAt === 0) begin();
     const outs: unknown[] = [];
     let misses = 0;
     for (let i = 0; i <= g.calls.length && misses <= limit; i++) {
+      if (i === beginAt && i > 0) begin();
       for (let k = 0; k < p.length; k++) {
         if (p[k] !== i) continue;
         if (k === 0) host.expireIotlbDone();
@@ -608,12 +649,22 @@ export class TimerFlushes {
     // Which of the `late` CPUs' last unmaps the replay has queued after the flush began.
     let chosenMask = g.forced;
     // A phase falls between two runs of calls (one CPU's calls in a row, one interrupt's unmaps), or at the exit.
-    const places: number[] = [];
-    for (let i = 0; i < g.exitAt; i++) {
-      const a = g.calls[i - 1];
-      const b = g.calls[i];
-      if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq) places.push(i);
-    }
+    // Another CPU runs beside the flush, so a drain may also end between two of its calls in a row (the 6.1
+    // mid-life trace's line 80238: CPU 1 takes a magazine the drain pushed to the depot right after its previous
+    // map went to the tree); those places are tried too while the trials stay within their bound.
+    const cpus = this.host.cpus;
+    const placesOf = (fine: boolean): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < g.exitAt; i++) {
+        const a = g.calls[i - 1];
+        const b = g.calls[i];
+        if (i === 0 || a.cpu !== b.cpu || a.kind !== b.kind || a.irq !== b.irq || (fine && b.cpu % cpus !== g.cpu))
+          out.push(i);
+      }
+      return out;
+    };
+    let places = placesOf(true);
+    if (places.length + 1 > PHASE_MAX_RUNS + 1) places = placesOf(false);
     places.push(g.exitAt);
     if (this.phaseTrials && g.misses > 0 && !g.fixed && (g.exitAt > 0 || g.late.length > 0)) {
       if (places.length > PHASE_MAX_RUNS + 1) this.stats.phaseSkipped++;
@@ -627,8 +678,13 @@ export class TimerFlushes {
         const p = new Array<number>(rings + 1).fill(0);
         // Which of the `late` CPUs' last unmaps queued after the flush began (bit i: late[i]).
         let lateMask = 0;
+        // Where the callback's first statements ran: before every call inside, or, when the flushing CPU's
+        // interrupt unmaps come first, after them (the interrupt came between the timer_expire_entry line
+        // and fq_flush_iotlb()'s start count: its IOVAs are freed by this flush; the 6.12 mid-life trace's
+        // line 610362).
+        let beginAt = 0;
         const tryPlaces = () => {
-          const r = this.replaySegment(g, p, lateMask, best - 1);
+          const r = this.replaySegment(g, p, lateMask, best - 1, beginAt);
           if (r.misses < best) {
             best = r.misses;
             bestState = host.save();
@@ -648,9 +704,17 @@ export class TimerFlushes {
         };
         const defaultState = host.save();
         // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
-        for (const agrees of [true, false])
-          for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
-            if (((lateMask & g.forced) === g.forced) === agrees) place(0, 0);
+        const first = g.calls[0];
+        const begins =
+          places.length > 1 && first !== undefined && first.kind === "unmap" && first.irq && first.cpu % cpus === g.cpu
+            ? [0, 1]
+            : [0];
+        for (const b of begins) {
+          beginAt = places[b];
+          for (const agrees of [true, false])
+            for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
+              if (((lateMask & g.forced) === g.forced) === agrees) place(0, b);
+        }
         if (bestState !== null) {
           this.stats.phaseMoved++;
           host.restore(bestState);

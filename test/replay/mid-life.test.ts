@@ -184,6 +184,14 @@ for (const file of ["trace-6.1-midlife-lazy.txt.gz", "trace-6.12-midlife-lazy.tx
     assert.equal(r.flushSource, "timer-events");
     assert.equal(r.learning.midLife, true);
     assert.ok(r.learning.allocations <= r.allocations * 0.1, `${r.learning.allocations}/${r.allocations}`);
+    // Measured 2026-12-04 after the causes pinned below (ring-full flushes beside the other CPU's unmaps, a map
+    // allocated before a flush with the other CPU's calls inside, drains between two of the other CPU's calls,
+    // late-queue re-runs, an interrupt's unmap before the callback's first statements): 6.1 22.15% (first
+    // mismatch line 85961), 6.12 192702 of 192705 (the 3 others from caches filled before the trace, adopted)
+    // after the phase. The floors guard against losing that; the goal is 95%.
+    const [floor, line] = file.includes("6.12") ? [0.999, 665000] : [0.22, 85000];
+    assert.ok(r.exactAfterLearning / r.afterLearning >= floor, `${r.exactAfterLearning}/${r.afterLearning}`);
+    assert.ok(r.firstMismatch === null || r.firstMismatch.line > line, String(r.firstMismatch?.line));
   });
 }
 
@@ -358,4 +366,77 @@ test("replay --search-start: says the fill levels it found at the trace's start;
   const b = iovalab(args);
   assert.equal(b.stdout, a.stdout);
   assert.equal(b.stderr, a.stderr);
+});
+
+/** The IOVAs of `kind` events on `cpu` between lines `from` and `to` (exclusive), in trace order. */
+function iovasOn(evs: readonly TraceEvent[], kind: "iommu_map" | "iommu_unmap", cpu: number, from: number, to: number) {
+  const out: string[] = [];
+  for (const e of evs)
+    if (e.line > from && e.line < to && e.cpu === cpu && (e.type === "iommu_map" || e.type === "iommu_unmap"))
+      if (e.type === kind) out.push(e.iova.toString(16));
+  return out;
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  const skip = sharedSkip(path);
+  // The first mismatch after the learning phase (line 26664), down to its cause, from the trace's own lines.
+  test("6.1 mid-life line 26664: CPU 0's magazines after the flush at line 26638 as the trace's allocations show them", {
+    skip,
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const lines = text.split("\n");
+    // Lines 25000-27100 (1-based numbers kept: the slice is read with its own numbering, offset added back).
+    const OFF = 24999;
+    const evs = events(lines.slice(OFF, 27100).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // Two fq_flush_timeout runs: on CPU 1 at line 25919, on CPU 0 at line 26638; none between.
+    assert.deepEqual(
+      [at(25919)?.type, at(25919)?.cpu, at(26638)?.type, at(26638)?.cpu],
+      ["timer_expire_entry", 1, "timer_expire_entry", 0],
+    );
+    const ring0 = iovasOn(evs, "iommu_unmap", 0, 25919, 26638);
+    const ring1 = iovasOn(evs, "iommu_unmap", 1, 25919, 26638);
+    assert.deepEqual([ring0.length, ring1.length], [217, 140]);
+    // The second flush frees CPU 0's queue, then CPU 1's, into CPU 0's rcache (6.1 fq_flush_timeout). CPU 0 then
+    // allocates the last 23 of CPU 1's, newest first: its loaded magazine held those 23 alone.
+    const cpu0 = iovasOn(evs, "iommu_map", 0, 26638, 27100);
+    assert.deepEqual(cpu0.slice(0, 23), ring1.slice(-23).reverse());
+    assert.equal(cpu0[23], "ff2fb000");
+    // Then its previous magazine, full, topped by CPU 0's 80th unmap after the first flush: the 80 newest first,
+    // then the 47 IOVAs CPU 0 held before (allocated at lines 26961-27056 in the order the replay's loaded
+    // magazine held them). 47 + 80 = 127 = IOVA_MAG_SIZE: the replay's fill level of CPU 0 was right.
+    assert.deepEqual(cpu0.slice(23, 103), ring0.slice(0, 80).reverse());
+    // The IOVA CPU 0 unmapped at line 25911 is not in it. That unmap found CPU 0's queue full (255 entries):
+    // its queue_iova() flushed the IOTLB and freed the queue into CPU 0's rcache (CPU 0 allocates be23e000,
+    // fef5c000, be97e000 right after, newest first), then queued fecfa000. CPU 1's unmaps traced while that
+    // IOTLB flush ran (lines 25912-25918, before CPU 0's next call) still read the old finish count: CPU 1's
+    // queue stays whole until the timer flush at line 25919 frees fecfa000, then all of CPU 1's queue, into
+    // CPU 1's rcache. CPU 1 allocates fecfa000 at line 27019, right after the oldest of that queue
+    // (fef5e000, unmapped at line 25057, the unmap that armed the timer at line 25061).
+    const u = at(25911);
+    assert.ok(u?.type === "iommu_unmap" && u.cpu === 0);
+    assert.equal(u.iova.toString(16), "fecfa000");
+    assert.ok(!cpu0.slice(0, 103).includes("fecfa000"));
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 25919, 25931), ["be23e000", "fef5c000", "be97e000"]);
+    assert.deepEqual(iovasOn(evs, "iommu_unmap", 0, 25905, 25912), ["be97e000", "fef5c000", "be23e000", "fecfa000"]);
+    assert.deepEqual(iovasOn(evs, "iommu_map", 1, 27017, 27020), ["fef5e000", "fecfa000"]);
+    assert.equal(iovasOn(evs, "iommu_unmap", 1, 25056, 25058)[0], "fef5e000");
+  });
+}
+
+test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did", {
+  skip: sharedSkip(`${SHARED}trace-6.1-midlife-lazy.txt.gz`),
+}, async () => {
+  const { rp, rc } = replayer("6.1");
+  await readTraceFile(
+    `${SHARED}trace-6.1-midlife-lazy.txt.gz`,
+    (e) => (isKernelWorkEvent(e) ? rp.pushWork(e) : rc.push(e)),
+    {
+      strictInput: true,
+    },
+  );
+  rc.end();
+  const r = rp.end();
+  assert.ok(r.firstMismatch === null || r.firstMismatch.line > 30075, String(r.firstMismatch?.line));
 });
