@@ -762,12 +762,37 @@ export class IovaTree {
     // child that replaced z, so refreshing it first and then the path covers
     // every changed subtree; the fixup's rotations then keep the aggregates
     // (each rotation recomputes its two nodes).
-    if (succ !== NIL) {
-      this.setFitKey(succ, pred);
-      this.pull(succ);
-    }
-    this.propagate(changedFrom);
+    if (succ !== NIL) this.setFitKey(succ, pred);
+    // The successor is on the path up from changedFrom except when it is the
+    // lone right child that took z's place: then it sits below, refreshed here.
+    const succBelow = succ !== NIL && zl === NIL && zr !== NIL;
+    if (succBelow) this.pull(succ);
+    // A successor moved into z's place starts from that place's old maximum,
+    // so that the walk up compares each node with what it held before.
+    else if (zl !== NIL && zr !== NIL) this.subtreeFitKeyMax[succ] = this.subtreeFitKeyMax[z];
+    this.propagateErase(changedFrom, succBelow ? NIL : succ);
     if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
+  }
+
+  /**
+   * `propagate` after an erase from `a` up: every ancestor holds one node
+   * fewer, but the key maxima change only up to `succ` (on the path, or NIL)
+   * and then up to the first node whose maximum comes out the same; above it
+   * only the counts move.
+   */
+  private propagateErase(a: number, succ: number): void {
+    const kmax = this.subtreeFitKeyMax;
+    let pastSucc = succ === NIL;
+    while (a !== NIL) {
+      const before = kmax[a];
+      this.pull(a);
+      const same = kmax[a] === before;
+      if (a === succ) pastSucc = true;
+      a = this.parent(a);
+      if (pastSucc && same) break;
+    }
+    const count = this.subtreeCount;
+    for (; a !== NIL; a = this.parent(a)) count[a]--;
   }
 
   /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */
