@@ -82,8 +82,7 @@ function floorLog2(x: number): number {
 
 /** Rounds x up to a multiple of the power of two a (division by a power of two is exact). */
 function alignUp(x: number, a: number): number {
-  const down = Math.floor(x / a) * a;
-  return down === x ? x : down + a;
+  return Math.ceil(x / a) * a;
 }
 
 /**
@@ -255,7 +254,8 @@ export class IovaTree {
     const off = hi - this.pfnLo[n];
     if (off < HI_IN_MAP) {
       this.hiOffset[n] = off;
-      this.bigHi.delete(n);
+      // (Map calls cost even on an empty map; huge nodes are rare.)
+      if (this.bigHi.size !== 0) this.bigHi.delete(n);
     } else {
       this.hiOffset[n] = HI_IN_MAP;
       this.bigHi.set(n, hi);
@@ -320,7 +320,7 @@ export class IovaTree {
   /** Returns an unlinked node's index to the free list (`free_iova_mem`). */
   freeNode(n: number): void {
     this.pfnLo[n] = Number.NaN;
-    this.bigHi.delete(n);
+    if (this.bigHi.size !== 0) this.bigHi.delete(n);
     this.left[n] = this.freeHead;
     this.freeHead = n;
   }
