@@ -4,12 +4,78 @@ import type { Command } from "commander";
 import { InputError, isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../face/allocator.ts";
 import { checkOutput, readChunks, runCommand, writeOutput, writeStdout } from "./io.ts";
 
+interface OpsCliOptions {
+  walks?: string;
+  kernel?: string;
+  verify?: boolean;
+  search: string;
+}
+
 export function parseKernelOption(value: string | undefined): ProfileName | undefined {
   if (value === undefined) return undefined;
   if (!isProfileName(value)) {
     throw new InputError(`--kernel: expected one of ${PROFILE_NAMES.join(", ")}, found ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+function runOpsCommand(file: string, opts: OpsCliOptions): Promise<void> {
+  return runCommand(async () => {
+    const kernel = parseKernelOption(opts.kernel);
+    if (opts.search !== "augmented" && opts.search !== "walk") {
+      throw new InputError(`--search: expected augmented or walk, found ${JSON.stringify(opts.search)}`);
+    }
+    if (opts.walks !== undefined) checkOutput(opts.walks);
+    const runner = new OpsRunner(file === "-" ? "<stdin>" : file, {
+      kernel,
+      verify: opts.verify,
+      search: opts.search,
+    });
+    await readChunks(file, (chunk) => runner.feed(chunk));
+    const result = runner.finish();
+    if (opts.walks !== undefined) await writeOutput(opts.walks, result.walksParts);
+    for (const part of result.outputParts) await writeStdout(part);
+  });
+}
+
+/**
+ * The arguments after `ops` when they are of the plain forms (one script,
+ * `--walks F`, `--kernel K`, `--search S`, `--verify`, each at most once and
+ * no value that looks like an option), or null for anything else. A plain
+ * command line runs without loading the option parser (a good part of the
+ * start-up of a short script); everything else, help and usage errors
+ * included, goes through `registerOps` and means the same.
+ */
+export function plainOpsArgs(args: readonly string[]): { file: string; opts: OpsCliOptions } | null {
+  let file: string | undefined;
+  const opts: OpsCliOptions = { search: "augmented" };
+  const seen = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "-" || !a.startsWith("-")) {
+      if (file !== undefined) return null;
+      file = a;
+      continue;
+    }
+    if (seen.has(a)) return null;
+    seen.add(a);
+    if (a === "--verify") {
+      opts.verify = true;
+      continue;
+    }
+    if (a !== "--walks" && a !== "--kernel" && a !== "--search") return null;
+    const v = args[++i];
+    if (v === undefined || (v.startsWith("-") && v !== "-")) return null;
+    if (a === "--walks") opts.walks = v;
+    else if (a === "--kernel") opts.kernel = v;
+    else opts.search = v;
+  }
+  return file === undefined ? null : { file, opts };
+}
+
+/** Runs `iovalab ops` from plain arguments (see `plainOpsArgs`). */
+export function runPlainOps(plain: { file: string; opts: OpsCliOptions }): Promise<void> {
+  return runOpsCommand(plain.file, plain.opts);
 }
 
 export function registerOps(program: Command): void {
@@ -21,22 +87,5 @@ export function registerOps(program: Command): void {
     .option("--kernel <profile>", `profile for a header without kernel= (${PROFILE_NAMES.join(", ")})`)
     .option("--verify", "check the allocator's invariants after every operation (slow)")
     .option("--search <how>", "tree search: augmented (O(log n), default) or walk (the kernel's own walk)", "augmented")
-    .action((file: string, opts: { walks?: string; kernel?: string; verify?: boolean; search: string }) =>
-      runCommand(async () => {
-        const kernel = parseKernelOption(opts.kernel);
-        if (opts.search !== "augmented" && opts.search !== "walk") {
-          throw new InputError(`--search: expected augmented or walk, found ${JSON.stringify(opts.search)}`);
-        }
-        if (opts.walks !== undefined) checkOutput(opts.walks);
-        const runner = new OpsRunner(file === "-" ? "<stdin>" : file, {
-          kernel,
-          verify: opts.verify,
-          search: opts.search,
-        });
-        await readChunks(file, (chunk) => runner.feed(chunk));
-        const result = runner.finish();
-        if (opts.walks !== undefined) await writeOutput(opts.walks, result.walksParts);
-        for (const part of result.outputParts) await writeStdout(part);
-      }),
-    );
+    .action((file: string, opts: OpsCliOptions) => runOpsCommand(file, opts));
 }

@@ -26,7 +26,7 @@ import { assert } from "../stdx/assert.ts";
 import { flsLong, isPowerOfTwo } from "../stdx/bits.ts";
 import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
 import { getProfile, type KernelProfile } from "./profile.ts";
-import { fitThreshold, IovaTree, type IovaTreeSnapshot, NIL } from "./rbtree.ts";
+import { fitThreshold, IovaTree, type IovaTreeSnapshot, NIL, POW2 } from "./rbtree.ts";
 import { IovaStats, type IovaStatsSnapshot } from "./stats.ts";
 
 /** The anchor's pfn (ULONG_MAX), stored as 2^64; see the file header. */
@@ -234,7 +234,7 @@ export class IovaDomain {
       stats.treeFailures++;
       return NIL;
     }
-    const align = sizeAligned ? 2 ** flsLong(size - 1) : 1;
+    const align = sizeAligned ? POW2[flsLong(size - 1)] : 1;
     const t = this.tree;
     let start = this.getCachedNode(limit);
     const retryPfn = t.hi(start);

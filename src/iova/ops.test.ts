@@ -135,3 +135,29 @@ test("random scripts: the fast path and the general parser print the same output
   // Most scripts run to the end (a failing one still compares its error).
   assert.ok(completed > 150, `${completed} of 200 scripts ran to the end`);
 });
+
+test("an operation name is read whole: a misspelt one is an error, not its look-alike", () => {
+  for (const name of ["alloc_fxst", "alloc_fas_", "free_fist", "cpx", "allac", "frey"]) {
+    const args = name.startsWith("alloc") ? " 1 1048575 1" : name.startsWith("cpu") || name === "cpx" ? " 0" : " 5 1";
+    assert.throws(
+      () => runOps("t.iovaops", `domain granule=4096 start_pfn=1 cpus=1\n${name}${args}\n`),
+      new RegExp(`t\\.iovaops:2: expected an operation .*found "${name}"`),
+      name,
+    );
+  }
+});
+
+test("lines cut mid-operand, mid-name and before their newline by the chunks still run whole", () => {
+  const script = new TextEncoder().encode(
+    "domain granule=4096 start_pfn=1 cpus=2\nalloc_fast 3 1048575 1\ncpu 1\nalloc 5 1048575 0\nfree_fast 1048572 4\nfree 1048570",
+  );
+  const whole = Buffer.from(runOps("t.iovaops", script).output).toString();
+  // By hand: alloc_fast rounds 3 up to 4 (mainline) and takes the top four pfns; the unaligned 5 go just below.
+  assert.equal(whole, "1048572\n1048567\n");
+  for (let cut = 1; cut < script.length; cut++) {
+    const runner = new OpsRunner("t.iovaops");
+    runner.feed(script.subarray(0, cut));
+    runner.feed(script.subarray(cut));
+    assert.equal(Buffer.from(runner.finish().output).toString(), whole, `cut at ${cut}`);
+  }
+});

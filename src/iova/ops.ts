@@ -54,6 +54,32 @@ export interface OpsResult {
   domain: IovaDomain;
 }
 
+// The operations the scanner reads itself, and how many operands each takes.
+const OP_OTHER = 0;
+const OP_ALLOC_FAST = 1;
+const OP_FREE_FAST = 2;
+const OP_CPU = 3;
+const OP_ALLOC = 4;
+const OP_FREE = 5;
+const OP_NAMES = ["", "alloc_fast", "free_fast", "cpu", "alloc", "free"];
+const OP_ARGS = new Uint8Array([0, 3, 2, 1, 3, 1]);
+const OP_BYTES = OP_NAMES.map((name) => Uint8Array.from(name, (ch) => ch.charCodeAt(0)));
+
+/** Which of the scanner's operations `buf[start, start + len)` names (OP_OTHER for any other word). */
+function opKind(buf: Uint8Array, start: number, len: number): number {
+  let k = OP_OTHER;
+  const c0 = buf[start];
+  if (len === 10 && c0 === 97) k = OP_ALLOC_FAST;
+  else if (len === 9 && c0 === 102) k = OP_FREE_FAST;
+  else if (len === 3 && c0 === 99) k = OP_CPU;
+  else if (len === 5 && c0 === 97) k = OP_ALLOC;
+  else if (len === 4 && c0 === 102) k = OP_FREE;
+  else return OP_OTHER;
+  const name = OP_BYTES[k];
+  for (let i = 1; i < len; i++) if (buf[start + i] !== name[i]) return OP_OTHER;
+  return k;
+}
+
 const DEC = /^[0-9]+$/;
 const HEX = /^0x[0-9a-fA-F]+$/;
 
@@ -88,34 +114,34 @@ export class OpsRunner {
    * general parser with the same result.
    */
   feed(chunk: Uint8Array): void {
-    const n = chunk.length;
+    // One array type for the scanner (a Node Buffer is a subclass with
+    // another map; mixing the two would make the hot loop polymorphic).
+    const buf = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    const n = buf.length;
     let pos = 0;
     if (this.carry !== null) {
-      const nl = chunk.indexOf(NEWLINE);
+      const nl = buf.indexOf(NEWLINE);
       const take = nl < 0 ? n : nl;
-      const joined = new Uint8Array(this.carry.length + take);
+      const joined = new Uint8Array(this.carry.length + take + 1);
       joined.set(this.carry);
-      joined.set(chunk.subarray(0, take), this.carry.length);
+      joined.set(buf.subarray(0, take), this.carry.length);
       if (nl < 0) {
-        this.carry = joined;
-        if (joined.length > MAX_OPS_LINE) this.lineTooLong();
-        return;
-      }
-      this.carry = null;
-      this.oneLine(joined, 0, joined.length);
-      pos = nl + 1;
-    }
-    while (pos < n) {
-      const end = chunk.indexOf(NEWLINE, pos);
-      if (end < 0) {
-        // A copy: the caller may reuse the chunk's memory (and a Node Buffer's
-        // slice() is a view, not a copy).
-        this.carry = new Uint8Array(chunk.subarray(pos));
+        this.carry = joined.subarray(0, joined.length - 1);
         if (this.carry.length > MAX_OPS_LINE) this.lineTooLong();
         return;
       }
-      this.oneLine(chunk, pos, end);
-      pos = end + 1;
+      this.carry = null;
+      // The joined line keeps its newline, as the scanner expects.
+      joined[joined.length - 1] = NEWLINE;
+      this.scan(joined, 0, joined.length);
+      pos = nl + 1;
+    }
+    pos = this.scan(buf, pos, n);
+    if (pos < n) {
+      // A copy: the caller may reuse the chunk's memory (and a Node Buffer's
+      // slice() is a view, not a copy).
+      this.carry = buf.slice(pos);
+      if (this.carry.length > MAX_OPS_LINE) this.lineTooLong();
     }
   }
 
@@ -125,81 +151,110 @@ export class OpsRunner {
     return this.fail(`a line of at most ${MAX_OPS_LINE} bytes`, "a longer line");
   }
 
+  /** A line without its newline (the last line of a script), through the general parser. */
   private oneLine(buf: Uint8Array, start: number, end: number): void {
-    this.lineNo++;
-    if (this.domain === null || !this.fastLine(this.domain, buf, start, end)) {
-      this.lineBody(LATIN1.decode(buf.subarray(start, end)));
-    }
+    const line = new Uint8Array(end - start + 1);
+    line.set(buf.subarray(start, end));
+    line[end - start] = NEWLINE;
+    this.scan(line, 0, line.length);
   }
-
-  // Operands parsed by the fast path, and where its cursor is.
-  private a0 = 0;
-  private a1 = 0;
-  private a2 = 0;
-  private cur = 0;
 
   /**
-   * Reads a space and a plain decimal operand of at most 15 digits (so below
-   * 2^53) at the cursor into `a{i}`; false if the bytes are of another shape.
+   * Runs every whole line of `buf[pos, n)` and returns where the first line
+   * without its newline starts (n when there is none). One pass over the bytes:
+   * the operation's name and its operands are read where they stand, and a
+   * line of any other shape (or before the header) is handed whole to the
+   * general parser.
    */
-  private fastNum(buf: Uint8Array, end: number, i: number): boolean {
-    let p = this.cur;
-    if (p >= end || buf[p] !== SPACE) return false;
-    p++;
-    const start = p;
-    let v = 0;
-    while (p < end) {
-      const c = buf[p] - 48;
-      if (c < 0 || c > 9) break;
-      v = v * 10 + c;
-      p++;
+  private scan(buf: Uint8Array, pos: number, n: number): number {
+    let d = this.domain;
+    const verify = this.options.verify === true;
+    while (pos < n) {
+      const start = pos;
+      let p = pos;
+      let kind = OP_OTHER;
+      let nargs = 0;
+      if (d !== null) {
+        // The operation's name: up to the first space or newline.
+        while (p < n && buf[p] !== SPACE && buf[p] !== NEWLINE) p++;
+        if (p >= n) return start;
+        kind = opKind(buf, start, p - start);
+        nargs = OP_ARGS[kind];
+      }
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let ok = kind !== OP_OTHER;
+      // Operands: a space and 1 to 15 decimal digits each (so below 2^53).
+      for (let i = 0; ok && i < nargs; i++) {
+        if (buf[p] !== SPACE) {
+          ok = false;
+          break;
+        }
+        p++;
+        const first = p;
+        let v = 0;
+        let c = 0;
+        while (p < n && (c = buf[p] - 48) >= 0 && c <= 9) {
+          v = v * 10 + c;
+          p++;
+        }
+        if (p >= n) return start;
+        if (p === first || p - first > 15) ok = false;
+        else if (i === 0) a0 = v;
+        else if (i === 1) a1 = v;
+        else a2 = v;
+      }
+      if (ok && buf[p] === NEWLINE) {
+        this.lineNo++;
+        pos = p + 1;
+        switch (kind) {
+          case OP_ALLOC_FAST:
+            if (a0 < 1) break;
+            this.allocFast(d as IovaDomain, a0, a1, a2 !== 0);
+            this.ops++;
+            if (verify) (d as IovaDomain).verifyInvariants();
+            continue;
+          case OP_FREE_FAST:
+            if (a1 < 1) break;
+            this.freeFast(d as IovaDomain, a0, a1);
+            this.ops++;
+            if (verify) (d as IovaDomain).verifyInvariants();
+            continue;
+          case OP_CPU:
+            if (a0 >= (d as IovaDomain).cpus) break;
+            this.cpu = a0;
+            this.ops++;
+            if (verify) (d as IovaDomain).verifyInvariants();
+            continue;
+          case OP_ALLOC:
+            if (a0 < 1) break;
+            this.alloc(d as IovaDomain, a0, a1, a2 !== 0);
+            this.ops++;
+            if (verify) (d as IovaDomain).verifyInvariants();
+            continue;
+          default:
+            // OP_FREE
+            this.free(d as IovaDomain, a0);
+            this.ops++;
+            if (verify) (d as IovaDomain).verifyInvariants();
+            continue;
+        }
+        // An operand out of range: the general parser says why.
+        this.lineBody(LATIN1.decode(buf.subarray(start, p)));
+        continue;
+      }
+      // Another shape: the whole line to the general parser.
+      const end = buf.indexOf(NEWLINE, p);
+      if (end < 0) return start;
+      this.lineNo++;
+      pos = end + 1;
+      if (end > start) {
+        this.lineBody(LATIN1.decode(buf.subarray(start, end)));
+        d = this.domain;
+      }
     }
-    if (p === start || p - start > 15) return false;
-    if (p < end && buf[p] !== SPACE) return false;
-    this.cur = p;
-    if (i === 0) this.a0 = v;
-    else if (i === 1) this.a1 = v;
-    else this.a2 = v;
-    return true;
-  }
-
-  /** The fast path of `feed`; false (having changed nothing) to fall back. */
-  private fastLine(d: IovaDomain, buf: Uint8Array, start: number, end: number): boolean {
-    if (start === end) return true;
-    let w = start;
-    while (w < end && buf[w] !== SPACE) w++;
-    const len = w - start;
-    this.cur = w;
-    const c0 = buf[start];
-    if (len === 10 && c0 === 97 && buf[start + 5] === 95 && buf[start + 6] === 102) {
-      // alloc_fast <size> <limit_pfn> <flush>
-      if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1) || !this.fastNum(buf, end, 2)) return false;
-      if (this.cur !== end || this.a0 < 1) return false;
-      this.allocFast(d, this.a0, this.a1, this.a2 !== 0);
-    } else if (len === 9 && c0 === 102 && buf[start + 5] === 102) {
-      // free_fast <pfn> <size>
-      if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1)) return false;
-      if (this.cur !== end || this.a1 < 1) return false;
-      this.freeFast(d, this.a0, this.a1);
-    } else if (len === 3 && c0 === 99 && buf[start + 1] === 112 && buf[start + 2] === 117) {
-      // cpu <n>
-      if (!this.fastNum(buf, end, 0) || this.cur !== end || this.a0 >= d.cpus) return false;
-      this.cpu = this.a0;
-    } else if (len === 5 && c0 === 97 && buf[start + 4] === 99) {
-      // alloc <size> <limit_pfn> <aligned>
-      if (!this.fastNum(buf, end, 0) || !this.fastNum(buf, end, 1) || !this.fastNum(buf, end, 2)) return false;
-      if (this.cur !== end || this.a0 < 1) return false;
-      this.alloc(d, this.a0, this.a1, this.a2 !== 0);
-    } else if (len === 4 && c0 === 102 && buf[start + 1] === 114) {
-      // free <pfn>
-      if (!this.fastNum(buf, end, 0) || this.cur !== end) return false;
-      this.free(d, this.a0);
-    } else {
-      return false;
-    }
-    this.ops++;
-    if (this.options.verify) d.verifyInvariants();
-    return true;
+    return n;
   }
 
   private lineBody(text: string): void {

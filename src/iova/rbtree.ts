@@ -44,6 +44,9 @@ const INITIAL_CAPACITY = 1024;
 /** `pfnHi - pfnLo` too large for the uint32 offset: look in the side map. */
 const HI_IN_MAP = 0xffff_ffff;
 
+/** POW2[k] = 2^k for k from 0 to 66: exact, and no call to Math.pow on the hot path. */
+export const POW2 = Float64Array.from({ length: 67 }, (_, k) => 2 ** k);
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -63,7 +66,7 @@ export function alignedRoom(from: number, to: number): number {
   const g = to - from;
   if (g < 1) return -1;
   const k = floorLog2(g);
-  const block = 2 ** k;
+  const block = POW2[k];
   return alignUp(from, block) + block <= to ? k : k - 1;
 }
 
@@ -71,16 +74,15 @@ export function alignedRoom(from: number, to: number): number {
 function floorLog2(x: number): number {
   if (x < 0x8000_0000) return 31 - Math.clz32(x);
   let k = Math.floor(Math.log2(x));
-  if (2 ** k > x)
+  if (POW2[k] > x)
     k--; // log2 rounding near powers of two
-  else if (2 ** (k + 1) <= x) k++;
+  else if (POW2[k + 1] <= x) k++;
   return k;
 }
 
 /** Rounds x up to a multiple of the power of two a (division by a power of two is exact). */
 function alignUp(x: number, a: number): number {
-  const down = Math.floor(x / a) * a;
-  return down === x ? x : down + a;
+  return Math.ceil(x / a) * a;
 }
 
 /**
@@ -97,7 +99,7 @@ function alignUp(x: number, a: number): number {
 export function fitKey(from: number, to: number): number {
   const k = alignedRoom(from, to);
   if (k < 0) return 0;
-  const block = 2 ** (k + 1);
+  const block = POW2[k + 1];
   const part = to - alignUp(from, block);
   return block + Math.max(0, Math.min(part, block - 1));
 }
@@ -252,7 +254,8 @@ export class IovaTree {
     const off = hi - this.pfnLo[n];
     if (off < HI_IN_MAP) {
       this.hiOffset[n] = off;
-      this.bigHi.delete(n);
+      // (Map calls cost even on an empty map; huge nodes are rare.)
+      if (this.bigHi.size !== 0) this.bigHi.delete(n);
     } else {
       this.hiOffset[n] = HI_IN_MAP;
       this.bigHi.set(n, hi);
@@ -317,7 +320,7 @@ export class IovaTree {
   /** Returns an unlinked node's index to the free list (`free_iova_mem`). */
   freeNode(n: number): void {
     this.pfnLo[n] = Number.NaN;
-    this.bigHi.delete(n);
+    if (this.bigHi.size !== 0) this.bigHi.delete(n);
     this.left[n] = this.freeHead;
     this.freeHead = n;
   }
@@ -587,8 +590,30 @@ export class IovaTree {
     this.subtreeFitKeyMax[n] = this.fitKeyBelow[n];
     this.subtreeCount[n] = 1;
     if (succ !== NIL) this.setFitKey(succ, n);
-    this.propagate(this.parent(n));
+    this.propagateInsert(this.parent(n), succ);
     this.insertFixup(n);
+  }
+
+  /**
+   * `propagate` after linking a leaf below `a` whose successor `succ` (an
+   * ancestor of the leaf, or NIL) had its key lowered: every ancestor holds
+   * one more node, but the key maxima change only up to `succ` and then up to
+   * the first ancestor whose maximum comes out the same; above it only the
+   * counts move.
+   */
+  private propagateInsert(a: number, succ: number): void {
+    const kmax = this.subtreeFitKeyMax;
+    let pastSucc = succ === NIL;
+    while (a !== NIL) {
+      const before = kmax[a];
+      this.pull(a);
+      const same = kmax[a] === before;
+      if (a === succ) pastSucc = true;
+      a = this.parent(a);
+      if (pastSucc && same) break;
+    }
+    const count = this.subtreeCount;
+    for (; a !== NIL; a = this.parent(a)) count[a]++;
   }
 
   private insertFixup(z: number): void {
@@ -737,12 +762,37 @@ export class IovaTree {
     // child that replaced z, so refreshing it first and then the path covers
     // every changed subtree; the fixup's rotations then keep the aggregates
     // (each rotation recomputes its two nodes).
-    if (succ !== NIL) {
-      this.setFitKey(succ, pred);
-      this.pull(succ);
-    }
-    this.propagate(changedFrom);
+    if (succ !== NIL) this.setFitKey(succ, pred);
+    // The successor is on the path up from changedFrom except when it is the
+    // lone right child that took z's place: then it sits below, refreshed here.
+    const succBelow = succ !== NIL && zl === NIL && zr !== NIL;
+    if (succBelow) this.pull(succ);
+    // A successor moved into z's place starts from that place's old maximum,
+    // so that the walk up compares each node with what it held before.
+    else if (zl !== NIL && zr !== NIL) this.subtreeFitKeyMax[succ] = this.subtreeFitKeyMax[z];
+    this.propagateErase(changedFrom, succBelow ? NIL : succ);
     if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
+  }
+
+  /**
+   * `propagate` after an erase from `a` up: every ancestor holds one node
+   * fewer, but the key maxima change only up to `succ` (on the path, or NIL)
+   * and then up to the first node whose maximum comes out the same; above it
+   * only the counts move.
+   */
+  private propagateErase(a: number, succ: number): void {
+    const kmax = this.subtreeFitKeyMax;
+    let pastSucc = succ === NIL;
+    while (a !== NIL) {
+      const before = kmax[a];
+      this.pull(a);
+      const same = kmax[a] === before;
+      if (a === succ) pastSucc = true;
+      a = this.parent(a);
+      if (pastSucc && same) break;
+    }
+    const count = this.subtreeCount;
+    for (; a !== NIL; a = this.parent(a)) count[a]--;
   }
 
   /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */
