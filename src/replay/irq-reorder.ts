@@ -42,6 +42,11 @@ export class IrqReorder {
 
   /** Takes the next call in trace order. */
   push(c: DmaCall): void {
+    // Disabled (lazy replays), nothing ever waits: the call goes out at once, as `drain` would send it.
+    if (!this.enabled && this.queue.length === 0) {
+      this.release(c);
+      return;
+    }
     this.queue.push(c);
     this.drain(false);
   }

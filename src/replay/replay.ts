@@ -338,6 +338,10 @@ export class Replayer {
           onFirstTimerEvent: () => this.useTimerEvents(),
           save: () => this.save(),
           restore: (st) => this.restore(st as ReplayCheckpoint),
+          // A held late-queue choice restores its flush's state later: that one is kept.
+          recycle: (st) => {
+            if (this.watch?.state !== st) this.kernel.recycle((st as ReplayCheckpoint).kernel);
+          },
           apply: (c) => this.applyAt(c, true, this.r.firstMismatch === null),
           finalize: (c, o) => this.finalize(c, o as Outcome),
           queuedLate: (cpu) => this.run({ k: "late", cpu }),

@@ -119,6 +119,12 @@ export interface TimerFlushHost {
   /** A copy of the replay's state, taken before each flush (see `flushBefore`). */
   save(): unknown;
   restore(state: unknown): void;
+  /**
+   * Takes back a state `save` gave that this class will not restore again:
+   * the host reuses its buffers for the next one unless something of its own
+   * still holds it (a held late-queue choice).
+   */
+  recycle?(state: unknown): void;
   /** Replays one call; its result, `ok` false for an allocation placed elsewhere than the trace, is counted later by `finalize`. */
   apply(c: DmaCall): { ok: boolean };
   /** Counts a call's result once no phase choice can change it. */
@@ -231,6 +237,12 @@ export class TimerFlushes {
   private depotSeen = false;
   /** See `flushBefore`. */
   private clean: CleanFlush | null = null;
+  /**
+   * The state saved at the last flush entry: once the next entry comes its
+   * flush is settled, so it is handed back to the host (one buffer set per
+   * flush instead of a fresh one).
+   */
+  private lastSaved: unknown = null;
   /** See `settle`. */
   private seg: PhaseSegment | null = null;
   /** The trace turned out to have no workqueue events: the model's clock runs the trims. */
@@ -418,7 +430,9 @@ export class TimerFlushes {
         if (e.timer !== this.timer) return;
         this.placeTimer();
         this.host.advanceTo(e.timestampNs);
-        this.clean = { cpu, state: this.host.save(), closed: false };
+        if (this.lastSaved !== null) this.host.recycle?.(this.lastSaved);
+        this.lastSaved = this.host.save();
+        this.clean = { cpu, state: this.lastSaved, closed: false };
         const late: number[] = [];
         const lateCalls: DmaCall[] = [];
         for (let k = 0; k < this.host.cpus; k++) {

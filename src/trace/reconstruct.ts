@@ -527,7 +527,7 @@ export class Reconstructor {
     while (pos < end) {
       const pg = this.page(pos);
       let f = this.unclaimed.get(pg);
-      if (cpu >= 0 && (f === undefined || f.e.cpu !== cpu)) f = this.shadowed.get(pg) ?? f;
+      if (cpu >= 0 && (f === undefined || f.e.cpu !== cpu) && this.shadowed.size > 0) f = this.shadowed.get(pg) ?? f;
       if (f === undefined || f.e.iova !== pos) break;
       if (cpu >= 0 && f.e.cpu !== cpu) break;
       out.push(f);
@@ -591,11 +591,14 @@ export class Reconstructor {
   /** Makes one allocation of consecutive map events; its call takes the first event's place in the queue. */
   private claim(run: Fragment[], domain: DomainState, inferred: boolean): Allocation {
     const a = new Allocation(domain, run, inferred);
+    // Shadowed map events are rare (two domains' IOVAs in flight at once): no look-up while there are none.
+    const shadowed = this.shadowed.size > 0 ? this.shadowed : null;
     for (let i = 0; i < run.length; i++) {
       const f = run[i];
       f.alloc = a;
-      if (this.unclaimed.get(this.page(f.e.iova)) === f) this.unclaimed.delete(this.page(f.e.iova));
-      if (this.shadowed.get(this.page(f.e.iova)) === f) this.shadowed.delete(this.page(f.e.iova));
+      const pg = this.page(f.e.iova);
+      if (this.unclaimed.get(pg) === f) this.unclaimed.delete(pg);
+      if (shadowed !== null && shadowed.get(pg) === f) shadowed.delete(pg);
       f.slot.closed = true;
       f.slot.kind = i === 0 ? "map" : "none";
       f.slot.alloc = i === 0 ? a : null;
@@ -626,8 +629,9 @@ export class Reconstructor {
       );
       this.forget(overlap);
     }
-    domain.live.set(this.page(a.iova), a);
-    domain.freed.delete(this.page(a.iova));
+    const first = this.page(a.iova);
+    domain.live.set(first, a);
+    if (domain.freed.size > 0) domain.freed.delete(first);
     return a;
   }
 
@@ -655,7 +659,9 @@ export class Reconstructor {
     cpu.preUnmap = null;
     const p = this.page(e.iova);
     const end = e.iova + e.size;
-    for (const d of this.domainList) {
+    const domains = this.domainList;
+    for (let i = 0; i < domains.length; i++) {
+      const d = domains[i];
       if (d.directLive.size > 0 && d.directLive.get(p) === end) {
         d.directLive.delete(p);
         this.stats.directEvents++;
@@ -732,8 +738,9 @@ export class Reconstructor {
       if (a !== undefined) return a;
     }
     let any: Allocation | undefined;
-    for (const d of this.domainList) {
-      const a = d.live.get(p);
+    const domains = this.domainList;
+    for (let i = 0; i < domains.length; i++) {
+      const a = domains[i].live.get(p);
       if (a === undefined) continue;
       if (a.end - a.iova === end - a.iova) return a;
       any ??= a;
