@@ -19,7 +19,15 @@
  * GAR-1.3): 128 CPUs, SMMUv3 with a 4 KiB granule and 48-bit input
  * addresses, a hisi_sas v3 HBA at 0000:74:02.0 alone in its group with 12
  * SAS SSDs behind it (built in: it holds the root file system), GICv3 ITS
- * MSIs through the SMMU's software-managed MSI window, strict mode.
+ * MSIs through the SMMU's software-managed MSI window, strict mode. The
+ * HBA's `sas` figures (docs/cost-model.md, "Device and machine parameters"):
+ * `can_queue` 4096 (HISI_SAS_MAX_COMMANDS, host tags shared by the disks),
+ * 16 completion queues with managed interrupt affinity (hisi_sas v3's CQ
+ * vectors; 8 CPUs each on 128 CPUs), the host link 7.4e9 B/s (fitted: the
+ * published lazy figure, 1.8M x 4 KiB, is the link's ceiling), and 12G SAS
+ * SSDs (one SAS-3 lane, 12 Gb/s with 8b/10b: 1.2 GB/s raw, 1.1e9 usable;
+ * 200K random-read IOPS and 80 us, estimates; SCSI queue depth 32, chosen:
+ * 16 and 64 change nothing).
  *
  * `arm-2s-nvme8`, `epyc-nvme` and `xeon-100g` are common server set-ups
  * built from public figures; each number's source is beside it, and what
@@ -171,6 +179,12 @@ const HISI_SAS_128 = {
       group: "sas",
       dmaMaskBits: 64,
       usesMsi: true,
+      sas: {
+        canQueue: 4096,
+        linkBytesPerSec: 7.4e9,
+        completionQueues: 16,
+        disk: { iopsMax: 200_000, bandwidthBytesPerSec: 1.1e9, latencyNs: 80_000, queueDepth: 32 },
+      },
       reservedRegions: [{ start: 0x800_0000, end: 0x80f_ffff, type: "sw-msi" }],
     },
     {
@@ -242,6 +256,10 @@ const NVME_BUILTIN = { name: "nvme", model: "nvme", module: false, match: [{ cla
  * FEAT_VAX). Each socket has its own PCIe segment (pci0000:00, pci0001:00)
  * and its NUMA node; each SSD sits on its own root port, so it is alone
  * in its group. MSIs: GICv3 ITS through the SMMU's software MSI window.
+ * IOMMU units: one SMMUv3 per socket, each with its own command queue, the
+ * socket's four SSDs behind it (Altra puts an SMMU in front of each socket's
+ * PCIe root complexes; the units' names, which /sys/class/iommu derives
+ * from their MMIO bases, are assumed).
  * Host bridge windows: not published for the board; none are reserved
  * (assumed: the 64-bit windows of Altra lie above the IOVAs a run uses).
  */
@@ -261,6 +279,7 @@ const ARM_2S_NVME8 = {
     granule: 4096,
     addressWidth: 48,
     deferredFlush: true,
+    units: ["smmu3.0x0000100010000000", "smmu3.0x0000500010000000"],
   },
   hostBridges: [
     { name: "pci0000:00", windows: [], dmaRanges: [] },
@@ -274,6 +293,7 @@ const ARM_2S_NVME8 = {
     dmaMaskBits: 64,
     usesMsi: true,
     numaNode: i < 4 ? 0 : 1,
+    iommuUnit: i < 4 ? "smmu3.0x0000100010000000" : "smmu3.0x0000500010000000",
     reservedRegions: [SW_MSI_ARM],
   })),
   drivers: [NVME_BUILTIN],

@@ -5,6 +5,7 @@
 
 import type { RunResult } from "../scenario/run.ts";
 import type { Scenario } from "../scenario/scenario.ts";
+import type { ReportSetup } from "../scenario/storage.ts";
 import { formatBytes, formatPercent, formatTable } from "./table.ts";
 import { verdict } from "./verdict.ts";
 
@@ -28,10 +29,8 @@ export interface ScenarioReport {
 }
 
 export function makeReport(
-  scenario: Pick<
-    Scenario,
-    "name" | "seed" | "durationMs" | "warmupMs" | "kernel" | "machine" | "workload" | "hba" | "disks" | "runs"
-  >,
+  scenario: Pick<Scenario, "name" | "seed" | "durationMs" | "warmupMs" | "kernel" | "machine" | "workload" | "runs"> &
+    ReportSetup,
   runs: RunResult[],
   kernelNotes?: Readonly<Record<string, string>>,
 ): ScenarioReport {
