@@ -6,7 +6,7 @@
 import type { RunResult } from "../scenario/run.ts";
 import type { Scenario } from "../scenario/scenario.ts";
 import type { ReportSetup } from "../scenario/storage.ts";
-import { formatBytes, formatPercent, formatTable } from "./table.ts";
+import { formatBytes, formatNs, formatPercent, formatTable } from "./table.ts";
 import { verdict } from "./verdict.ts";
 
 /** One run as the report carries it: its figures and the kernel it ran. */
@@ -52,6 +52,8 @@ export function makeReport(
       hbaLinkBytesPerSec: scenario.hba.linkBytesPerSec,
       diskCount: scenario.disks.count,
       diskIopsMax: scenario.disks.iopsMax,
+      storage: scenario.storage,
+      diskBandwidthBytesPerSec: scenario.disks.bandwidthBytesPerSec,
       kernelNotes,
     }),
     workload: scenario.workload.kind,
@@ -90,8 +92,8 @@ export function comparisonTable(r: ScenarioReport): string {
     formatBytes(x.rangeBytes),
     String(x.rcacheOrders),
     k(x.iops),
-    `${x.mapLatencyNs.p50} ns`,
-    `${x.mapLatencyNs.p99} ns`,
+    formatNs(x.mapLatencyNs.p50),
+    formatNs(x.mapLatencyNs.p99),
     k(x.treeAllocsPerSec),
     x.walkStepsPerTreeAlloc.toFixed(1),
     formatPercent(x.lockWaitShare),
@@ -125,8 +127,8 @@ export function comparisonTable(r: ScenarioReport): string {
     `${x.maxSectorsKb} KiB`,
     formatBytes(x.requestBytesMean),
     k(x.mapsPerSec),
-    `${x.ioLatencyNs.p50} ns`,
-    `${x.ioLatencyNs.p99} ns`,
+    formatNs(x.ioLatencyNs.p50),
+    formatNs(x.ioLatencyNs.p99),
     formatPercent(x.busyShare),
     formatPercent(x.syncWaitShare),
     formatPercent(x.rbtreeLockBusyShare),
@@ -142,9 +144,9 @@ export function comparisonTable(r: ScenarioReport): string {
         cls,
         String(l.acquisitions),
         String(l.contentions),
-        `${l.waitNsMax} ns`,
-        `${l.waitNsTotal} ns`,
-        `${l.holdNsAvg.toFixed(2)} ns`,
+        formatNs(l.waitNsMax),
+        formatNs(l.waitNsTotal),
+        formatNs(l.holdNsAvg),
       ];
     }),
   );

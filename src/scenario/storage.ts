@@ -26,6 +26,7 @@ import type { Kernel } from "../machine/kernel.ts";
 import type { DeviceDesc, MachineDesc } from "../machine/schema.ts";
 import type { DiskParams } from "../sim/device.ts";
 import { HISI_SAS_V3_LIMITS, NVME_QEMU_LIMITS, type QueueLimits } from "../workload/block.ts";
+import { parseFioJobFile } from "../workload/fio.ts";
 import type { Scenario } from "./scenario.ts";
 
 export type StorageKind = "sas" | "nvme";
@@ -181,12 +182,15 @@ export function sasSetup(s: Scenario, machine: MachineDesc, desc: DeviceDesc | n
 export interface ReportSetup {
   hba: { canQueue: number; linkBytesPerSec: number };
   disks: DiskParams & { count: number };
+  /** The device kind behind them, whose real bottleneck the verdict names (a SAS HBA's host link, NVMe SSDs' PCIe links). */
+  storage: StorageKind;
 }
 
 /**
  * The set-up the report's ceilings read (`hba`, `disks`): a SAS HBA's figures
  * (the machine's first, `sasSetup`), or for a machine whose storage is NVMe
- * its controllers' links summed, their count and media figures. A machine
+ * the links summed, the count and the media figures of the SSDs the job
+ * drives. A machine
  * with neither (a network or trace run) reads the SAS defaults, which no
  * ceiling of those workloads uses.
  */
@@ -205,12 +209,17 @@ export function reportSetup(s: Scenario, machine: MachineDesc): ReportSetup {
           ) ?? null);
     const sas = sasSetup(s, machine, desc, sasDriver?.name ?? null);
     return {
+      storage: "sas",
       hba: sas.hba,
       disks: { ...sas.disks, count: sasDriver === undefined ? (s.disks.count ?? SAS_DEFAULT_DISKS) : sas.disks.count },
     };
   }
-  const nv = nvme.map((d) => d.nvme ?? NVME_DEFAULTS);
+  // The SSDs the job drives: those its filename= lines name (nvmeN, numbered in bus order as probe
+  // numbers them), or every one when a job names none.
+  const driven = drivenNvme(s.fio, nvme.length);
+  const nv = nvme.filter((_, i) => driven.has(i)).map((d) => d.nvme ?? NVME_DEFAULTS);
   return {
+    storage: "nvme",
     hba: {
       canQueue: nv.reduce((n, x) => n + (x.queueDepth - 1) * Math.min(machine.cpus, x.ioQueues), 0),
       linkBytesPerSec: nv.reduce((n, x) => n + x.linkBytesPerSec, 0),
@@ -223,6 +232,27 @@ export function reportSetup(s: Scenario, machine: MachineDesc): ReportSetup {
       queueDepth: nv[0].queueDepth - 1,
     },
   };
+}
+
+/** Indices (bus order) of the NVMe namespaces the fio job reads; all of them when a job has no filename=. */
+function drivenNvme(fio: string, count: number): Set<number> {
+  const all = new Set(Array.from({ length: count }, (_, i) => i));
+  let jobs: ReturnType<typeof parseFioJobFile>["jobs"];
+  try {
+    jobs = parseFioJobFile(fio, "fio", { unknownOptions: "warn" }).jobs;
+  } catch {
+    // A bad job file fails the run itself, with its message; the report is never reached.
+    return all;
+  }
+  const out = new Set<number>();
+  for (const j of jobs) {
+    if (j.filename === null) return all;
+    for (const name of j.filename.split(":")) {
+      const m = /^\/dev\/nvme(\d+)n1$/.exec(name);
+      if (m !== null && Number(m[1]) < count) out.add(Number(m[1]));
+    }
+  }
+  return out.size === 0 ? all : out;
 }
 
 /** A SAS HBA without a `sas` block: the schema's defaults (hisi_sas v3's). */

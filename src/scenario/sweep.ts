@@ -232,12 +232,13 @@ export function sweepFigure(lines: readonly SweepLine[], axes: readonly SweepAxi
       .join(",");
     const row: Record<string, unknown> = { x: l.point[x], series: others === "" ? l.run : `${l.run} ${others}` };
     for (const m of SWEEP_METRICS) row[m] = l.result[m];
-    row.mapP99 = l.result.mapLatencyNs.p99;
+    // In µs, as a person reads it (the sweep's JSON keeps ns).
+    row.mapP99 = l.result.mapLatencyNs.p99 / 1000;
     return row;
   });
   const numeric = axes[0].values.every((v) => typeof v === "number");
   const charts = [...SWEEP_METRICS, "mapP99"].map((m) => ({
-    title: m === "mapP99" ? "map latency p99 (ns)" : m,
+    title: m === "mapP99" ? "map latency p99 (µs)" : m,
     width: 320,
     height: 160,
     data: { values: rows },
