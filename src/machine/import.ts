@@ -326,6 +326,19 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
         const speed = Number((net.speed ?? "").trim());
         d.nic = { rxQueues: net.rxQueues, txQueues: net.txQueues, ...(speed > 0 ? { speedMbps: speed } : {}) };
       }
+      if (p.driver === "hisi_sas_v3_hw") {
+        // A SAS HBA: nothing of its tags, host link, completion queues or disks' media is in the
+        // snapshot; hisi_sas v3's figures (the schema's defaults) are written for the user to edit.
+        d.sas = {
+          canQueue: 4096,
+          linkBytesPerSec: 7.4e9,
+          completionQueues: 16,
+          disk: { iopsMax: 200_000, bandwidthBytesPerSec: 1.1e9, latencyNs: 80_000, queueDepth: 32 },
+        };
+        why.push(
+          "sas: hisi_sas v3's can_queue 4096, 16 completion queues, a 7.4e9 B/s host link and 12G SAS SSDs (200K IOPS, 1.1e9 B/s, 80 us, queue depth 32); none is in the snapshot",
+        );
+      }
       if (p.driver) {
         const list = drivers.get(p.driver) ?? [];
         list.push({ vendor, device });
