@@ -305,28 +305,45 @@ const MSI_X86_RANGE = { start: 0xfee0_0000, end: 0xfeef_ffff, type: "msi" } as c
 /**
  * An AMD EPYC server with NVMe SSDs behind AMD-Vi: one EPYC 9654 (Genoa,
  * 96 cores, 192 threads: AMD product page), 4 x Intel P4510, each on its
- * own root port and group, NUMA node 0 (NPS1, the BIOS default). AMD-Vi:
- * 4 KiB granule (AMD_IOMMU_PGSIZES: 4 KiB smallest); the v1 page table's
- * aperture is the whole 64-bit space (dma_max_address(): ~0ULL for v1,
- * drivers/iommu/amd/iommu.c). Reserved regions of every device
+ * own root port and group, NUMA node 0 (NPS1, the BIOS default). The SoC's
+ * I/O die has four PCIe root complexes, each with its own IOMMU (Linux
+ * finds one AMD-Vi unit per root complex, at 00:00.2, 40:00.2, 80:00.2
+ * and c0:00.2 of a socket, /sys/class/iommu/ivhd0..3): each is a host
+ * bridge here (pci0000:00, :40, :80, :c0) with its IOMMU unit, and the
+ * four SSDs are spread one per root complex (assumed: the usual cabling of
+ * a 4-bay U.2 backplane), so each has its own command buffer and
+ * iommu->lock. AMD-Vi: 4 KiB granule (AMD_IOMMU_PGSIZES: 4 KiB smallest);
+ * the v1 page table's aperture is the whole 64-bit space (dma_max_address():
+ * ~0ULL for v1, drivers/iommu/amd/iommu.c). Reserved regions of every device
  * (amd_iommu_get_resv_regions): MSI_RANGE 0xfee00000-0xfeefffff (msi) and
  * HT_RANGE 0xfd00000000-0xffffffffff (reserved: HyperTransport).
  * Host bridge windows: not published; the 32-bit window
- * 0xc0000000-0xfebfffff is assumed (a common ACPI _CRS value, as QEMU's).
+ * 0xc0000000-0xfebfffff of the first root complex is assumed (a common ACPI
+ * _CRS value, as QEMU's), the others none.
  */
+const EPYC_RC = ["00", "40", "80", "c0"] as const;
 const EPYC_NVME = {
   name: "epyc-nvme",
-  description: "AMD EPYC 9654 (96 cores, 192 threads), AMD-Vi, 4 x Intel P4510 NVMe",
+  description: "AMD EPYC 9654 (96 cores, 192 threads), AMD-Vi (an IOMMU per root complex), 4 x Intel P4510 NVMe",
   kernel: "mainline",
   cpus: 192,
   hz: 250,
   pageSize: 4096,
   cmdline: "",
   config: { defaultPassthrough: false, defaultDmaStrict: false },
-  iommu: { kind: "amd-vi", name: "ivhd0", granule: 4096, addressWidth: 64, deferredFlush: true },
-  hostBridges: [
-    { name: "pci0000:00", windows: [{ type: "mem", start: 0xc000_0000, end: 0xfebf_ffff }], dmaRanges: [] },
-  ],
+  iommu: {
+    kind: "amd-vi",
+    name: "ivhd0",
+    granule: 4096,
+    addressWidth: 64,
+    deferredFlush: true,
+    units: ["ivhd0", "ivhd1", "ivhd2", "ivhd3"],
+  },
+  hostBridges: EPYC_RC.map((b, i) => ({
+    name: `pci0000:${b}`,
+    windows: i === 0 ? [{ type: "mem", start: 0xc000_0000, end: 0xfebf_ffff }] : [],
+    dmaRanges: [],
+  })),
   devices: [
     // The root complex itself (00:00.0, AMD 1022:14a4 Genoa root complex, class 0x060000) in its own group.
     {
@@ -334,16 +351,20 @@ const EPYC_NVME = {
       vendor: 0x1022,
       device: 0x14a4,
       class: 0x060000,
+      hostBridge: "pci0000:00",
       group: "rc",
       dmaMaskBits: 32,
+      iommuUnit: "ivhd0",
       reservedRegions: [MSI_X86_RANGE, { start: 0xfd_0000_0000, end: 0xff_ffff_ffff, type: "reserved" }],
     },
-    ...[0, 1, 2, 3].map((i) => ({
-      bdf: `0000:0${i + 1}:00.0`,
+    ...EPYC_RC.map((b, i) => ({
+      bdf: `0000:${(Number.parseInt(b, 16) + 1).toString(16).padStart(2, "0")}:00.0`,
       ...P4510,
+      hostBridge: `pci0000:${b}`,
       group: `nvme${i}`,
       dmaMaskBits: 64,
       numaNode: 0,
+      iommuUnit: `ivhd${i}`,
       reservedRegions: [MSI_X86_RANGE, { start: 0xfd_0000_0000, end: 0xff_ffff_ffff, type: "reserved" }],
     })),
   ],
