@@ -190,9 +190,8 @@ export interface ReportSetup {
  * The set-up the report's ceilings read (`hba`, `disks`): a SAS HBA's figures
  * (the machine's first, `sasSetup`), or for a machine whose storage is NVMe
  * the links summed, the count and the media figures of the SSDs the job
- * drives. A machine
- * with neither (a network or trace run) reads the SAS defaults, which no
- * ceiling of those workloads uses.
+ * drives. A machine with neither (a network or trace run) reads the SAS
+ * defaults, which no ceiling of those workloads uses.
  */
 export function reportSetup(s: Scenario, machine: MachineDesc): ReportSetup {
   const nvme = machine.devices.filter((d) => d.class === 0x010802 && machine.drivers.some((x) => x.model === "nvme"));
@@ -211,7 +210,7 @@ export function reportSetup(s: Scenario, machine: MachineDesc): ReportSetup {
     return {
       storage: "sas",
       hba: sas.hba,
-      disks: { ...sas.disks, count: sasDriver === undefined ? (s.disks.count ?? SAS_DEFAULT_DISKS) : sas.disks.count },
+      disks: sas.disks,
     };
   }
   // The SSDs the job drives: those its filename= lines name (nvmeN, numbered in bus order as probe
