@@ -176,7 +176,7 @@ test("/sys/module and /boot/config-RELEASE: built in or module, HZ and the IOMMU
  * SMMUv3, 64 KiB pages, two PCIe segments, a hisi_sas HBA and an NVMe SSD
  * with 8 hardware queues on a 6.1 kernel, lazy.
  */
-function armTree(): FakeTree {
+function armTree(twoUnits = false): FakeTree {
   const files: Record<string, string> = {};
   const links: Record<string, string> = {};
   const dev = (
@@ -199,12 +199,12 @@ function armTree(): FakeTree {
     links[`sys/kernel/iommu_groups/${group}/devices/${bdf}`] = `../../../../devices/${root}/${bdf}`;
     files[`sys/kernel/iommu_groups/${group}/type`] = "DMA-FQ\n";
     files[`sys/kernel/iommu_groups/${group}/reserved_regions`] = "0x0000000008000000 0x00000000080fffff msi\n";
-    links[`sys/devices/platform/arm-smmu-v3.0.auto/iommu/smmu3.0x0000000140000000/devices/${bdf}`] =
-      `../../../../../${root}/${bdf}`;
+    const smmu = twoUnits && root === "pci0001:00" ? SECOND_SMMU : FIRST_SMMU;
+    links[`sys/devices/platform/${smmu.platform}/iommu/${smmu.name}/devices/${bdf}`] = `../../../../../${root}/${bdf}`;
     return dir;
   };
-  links["sys/class/iommu/smmu3.0x0000000140000000"] =
-    "../../devices/platform/arm-smmu-v3.0.auto/iommu/smmu3.0x0000000140000000";
+  for (const u of twoUnits ? [FIRST_SMMU, SECOND_SMMU] : [FIRST_SMMU])
+    links[`sys/class/iommu/${u.name}`] = `../../devices/platform/${u.platform}/iommu/${u.name}`;
   dev("0000:74:02.0", "pci0000:74", 0, ["0x19e5", "0xa230", "0x010700"], "hisi_sas_v3_hw", 0);
   const nvme = dev("0001:01:00.0", "pci0001:00", 1, ["0x8086", "0x0a54", "0x010802"], "nvme", 1);
   const disk = `${nvme}/nvme/nvme0/nvme0n1`;
@@ -232,6 +232,9 @@ test("an arm64 tree (made up): SMMUv3's granule is the page size, its MSI window
     ["pci0000:74", "pci0001:00"],
   );
   const sas = k.device("0000:74:02.0")!;
+  // The HBA's run figures are not in /sys: hisi_sas v3's, written out and marked assumed.
+  assert.equal(k.machine.devices[0].sas?.canQueue, 4096);
+  assert.ok(assumptions.some((a) => a.startsWith("0000:74:02.0: sas: hisi_sas v3's can_queue 4096")));
   assert.equal(sas.resvRegions[0].type, "sw-msi");
   assert.equal(sas.usesMsi, true);
   assert.equal(sas.bound, true);
@@ -310,4 +313,19 @@ test("iovalab collect prints the script; machine import reads it back; bad snaps
     () => importSnapshot(parseSnapshot(JSON.stringify(none), "s.json"), "s.json"),
     (e: unknown) => e instanceof InputError && /iommus: expected an IOMMU/.test(e.message),
   );
+});
+
+const FIRST_SMMU = { name: "smmu3.0x0000000140000000", platform: "arm-smmu-v3.0.auto" };
+/** Made up: a second SMMU in front of the second PCIe segment, as on two-socket Arm servers. */
+const SECOND_SMMU = { name: "smmu3.0x0000200140000000", platform: "arm-smmu-v3.1.auto" };
+
+test("an arm64 tree with an SMMU per PCIe segment (made up): import keeps both units and who sits behind which", () => {
+  const { k } = importAndCompare(armTree(true), "arm2");
+  assert.deepEqual(k.machine.iommu.units, [FIRST_SMMU.name, SECOND_SMMU.name]);
+  assert.equal(k.machine.devices.find((d) => d.bdf === "0000:74:02.0")?.iommuUnit, FIRST_SMMU.name);
+  assert.equal(k.machine.devices.find((d) => d.bdf === "0001:01:00.0")?.iommuUnit, SECOND_SMMU.name);
+  // One unit: no units list, nothing to say per device.
+  const one = importAndCompare(armTree(), "arm1").k.machine;
+  assert.equal(one.iommu.units, undefined);
+  assert.ok(one.devices.every((d) => d.iommuUnit === undefined));
 });

@@ -26,7 +26,7 @@ import {
   TraceReader,
   traceMachineOf,
 } from "../face/kernel.ts";
-import { formatBytes, formatTable } from "../face/simulation.ts";
+import { formatBytes, formatNs, formatTable } from "../face/simulation.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
@@ -79,7 +79,7 @@ export function adviceText(groups: readonly GroupAdvice[]): string {
       String(c.treeAllocs),
       String(base.treeAllocs - c.treeAllocs),
       String(base.walkSteps - c.walkSteps),
-      c.lockWaitNs === null || base.lockWaitNs === null ? "-" : String(base.lockWaitNs - c.lockWaitNs),
+      c.lockWaitNs === null || base.lockWaitNs === null ? "-" : formatNs(base.lockWaitNs - c.lockWaitNs),
       formatBytes(c.cachedIovaBytes),
       formatBytes(c.magazineBytes),
     ]);
@@ -91,7 +91,7 @@ export function adviceText(groups: readonly GroupAdvice[]): string {
           "tree allocs",
           "allocs avoided",
           "walk steps avoided",
-          "rbtree lock wait avoided ns",
+          "rbtree lock wait avoided",
           "IOVA space cached",
           "magazines",
         ],

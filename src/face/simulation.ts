@@ -7,7 +7,7 @@
 export { renderSvg, reportFigure, reportHtml } from "../report/html.ts";
 export { writePerfetto } from "../report/perfetto.ts";
 export { comparisonTable, makeReport, reportJson } from "../report/results.ts";
-export { formatBytes, formatPercent, formatTable } from "../report/table.ts";
+export { formatBytes, formatNs, formatPercent, formatTable } from "../report/table.ts";
 export { bootKey } from "../scenario/boot-key.ts";
 export { MAIN_JOB_KERNEL_NOTES, mainJobScenario } from "../scenario/main-job.ts";
 export {

@@ -19,7 +19,15 @@
  * GAR-1.3): 128 CPUs, SMMUv3 with a 4 KiB granule and 48-bit input
  * addresses, a hisi_sas v3 HBA at 0000:74:02.0 alone in its group with 12
  * SAS SSDs behind it (built in: it holds the root file system), GICv3 ITS
- * MSIs through the SMMU's software-managed MSI window, strict mode.
+ * MSIs through the SMMU's software-managed MSI window, strict mode. The
+ * HBA's `sas` figures (docs/cost-model.md, "Device and machine parameters"):
+ * `can_queue` 4096 (HISI_SAS_MAX_COMMANDS, host tags shared by the disks),
+ * 16 completion queues with managed interrupt affinity (hisi_sas v3's CQ
+ * vectors; 8 CPUs each on 128 CPUs), the host link 7.4e9 B/s (fitted: the
+ * published lazy figure, 1.8M x 4 KiB, is the link's ceiling), and 12G SAS
+ * SSDs (one SAS-3 lane, 12 Gb/s with 8b/10b: 1.2 GB/s raw, 1.1e9 usable;
+ * 200K random-read IOPS and 80 us, estimates; SCSI queue depth 32, chosen:
+ * 16 and 64 change nothing).
  *
  * `arm-2s-nvme8`, `epyc-nvme` and `xeon-100g` are common server set-ups
  * built from public figures; each number's source is beside it, and what
@@ -171,6 +179,12 @@ const HISI_SAS_128 = {
       group: "sas",
       dmaMaskBits: 64,
       usesMsi: true,
+      sas: {
+        canQueue: 4096,
+        linkBytesPerSec: 7.4e9,
+        completionQueues: 16,
+        disk: { iopsMax: 200_000, bandwidthBytesPerSec: 1.1e9, latencyNs: 80_000, queueDepth: 32 },
+      },
       reservedRegions: [{ start: 0x800_0000, end: 0x80f_ffff, type: "sw-msi" }],
     },
     {
@@ -242,6 +256,10 @@ const NVME_BUILTIN = { name: "nvme", model: "nvme", module: false, match: [{ cla
  * FEAT_VAX). Each socket has its own PCIe segment (pci0000:00, pci0001:00)
  * and its NUMA node; each SSD sits on its own root port, so it is alone
  * in its group. MSIs: GICv3 ITS through the SMMU's software MSI window.
+ * IOMMU units: one SMMUv3 per socket, each with its own command queue, the
+ * socket's four SSDs behind it (Altra puts an SMMU in front of each socket's
+ * PCIe root complexes; the units' names, which /sys/class/iommu derives
+ * from their MMIO bases, are assumed).
  * Host bridge windows: not published for the board; none are reserved
  * (assumed: the 64-bit windows of Altra lie above the IOVAs a run uses).
  */
@@ -261,6 +279,7 @@ const ARM_2S_NVME8 = {
     granule: 4096,
     addressWidth: 48,
     deferredFlush: true,
+    units: ["smmu3.0x0000100010000000", "smmu3.0x0000500010000000"],
   },
   hostBridges: [
     { name: "pci0000:00", windows: [], dmaRanges: [] },
@@ -274,6 +293,7 @@ const ARM_2S_NVME8 = {
     dmaMaskBits: 64,
     usesMsi: true,
     numaNode: i < 4 ? 0 : 1,
+    iommuUnit: i < 4 ? "smmu3.0x0000100010000000" : "smmu3.0x0000500010000000",
     reservedRegions: [SW_MSI_ARM],
   })),
   drivers: [NVME_BUILTIN],
@@ -285,28 +305,45 @@ const MSI_X86_RANGE = { start: 0xfee0_0000, end: 0xfeef_ffff, type: "msi" } as c
 /**
  * An AMD EPYC server with NVMe SSDs behind AMD-Vi: one EPYC 9654 (Genoa,
  * 96 cores, 192 threads: AMD product page), 4 x Intel P4510, each on its
- * own root port and group, NUMA node 0 (NPS1, the BIOS default). AMD-Vi:
- * 4 KiB granule (AMD_IOMMU_PGSIZES: 4 KiB smallest); the v1 page table's
- * aperture is the whole 64-bit space (dma_max_address(): ~0ULL for v1,
- * drivers/iommu/amd/iommu.c). Reserved regions of every device
+ * own root port and group, NUMA node 0 (NPS1, the BIOS default). The SoC's
+ * I/O die has four PCIe root complexes, each with its own IOMMU (Linux
+ * finds one AMD-Vi unit per root complex, at 00:00.2, 40:00.2, 80:00.2
+ * and c0:00.2 of a socket, /sys/class/iommu/ivhd0..3): each is a host
+ * bridge here (pci0000:00, :40, :80, :c0) with its IOMMU unit, and the
+ * four SSDs are spread one per root complex (assumed: the usual cabling of
+ * a 4-bay U.2 backplane), so each has its own command buffer and
+ * iommu->lock. AMD-Vi: 4 KiB granule (AMD_IOMMU_PGSIZES: 4 KiB smallest);
+ * the v1 page table's aperture is the whole 64-bit space (dma_max_address():
+ * ~0ULL for v1, drivers/iommu/amd/iommu.c). Reserved regions of every device
  * (amd_iommu_get_resv_regions): MSI_RANGE 0xfee00000-0xfeefffff (msi) and
  * HT_RANGE 0xfd00000000-0xffffffffff (reserved: HyperTransport).
  * Host bridge windows: not published; the 32-bit window
- * 0xc0000000-0xfebfffff is assumed (a common ACPI _CRS value, as QEMU's).
+ * 0xc0000000-0xfebfffff of the first root complex is assumed (a common ACPI
+ * _CRS value, as QEMU's), the others none.
  */
+const EPYC_RC = ["00", "40", "80", "c0"] as const;
 const EPYC_NVME = {
   name: "epyc-nvme",
-  description: "AMD EPYC 9654 (96 cores, 192 threads), AMD-Vi, 4 x Intel P4510 NVMe",
+  description: "AMD EPYC 9654 (96 cores, 192 threads), AMD-Vi (an IOMMU per root complex), 4 x Intel P4510 NVMe",
   kernel: "mainline",
   cpus: 192,
   hz: 250,
   pageSize: 4096,
   cmdline: "",
   config: { defaultPassthrough: false, defaultDmaStrict: false },
-  iommu: { kind: "amd-vi", name: "ivhd0", granule: 4096, addressWidth: 64, deferredFlush: true },
-  hostBridges: [
-    { name: "pci0000:00", windows: [{ type: "mem", start: 0xc000_0000, end: 0xfebf_ffff }], dmaRanges: [] },
-  ],
+  iommu: {
+    kind: "amd-vi",
+    name: "ivhd0",
+    granule: 4096,
+    addressWidth: 64,
+    deferredFlush: true,
+    units: ["ivhd0", "ivhd1", "ivhd2", "ivhd3"],
+  },
+  hostBridges: EPYC_RC.map((b, i) => ({
+    name: `pci0000:${b}`,
+    windows: i === 0 ? [{ type: "mem", start: 0xc000_0000, end: 0xfebf_ffff }] : [],
+    dmaRanges: [],
+  })),
   devices: [
     // The root complex itself (00:00.0, AMD 1022:14a4 Genoa root complex, class 0x060000) in its own group.
     {
@@ -314,16 +351,20 @@ const EPYC_NVME = {
       vendor: 0x1022,
       device: 0x14a4,
       class: 0x060000,
+      hostBridge: "pci0000:00",
       group: "rc",
       dmaMaskBits: 32,
+      iommuUnit: "ivhd0",
       reservedRegions: [MSI_X86_RANGE, { start: 0xfd_0000_0000, end: 0xff_ffff_ffff, type: "reserved" }],
     },
-    ...[0, 1, 2, 3].map((i) => ({
-      bdf: `0000:0${i + 1}:00.0`,
+    ...EPYC_RC.map((b, i) => ({
+      bdf: `0000:${(Number.parseInt(b, 16) + 1).toString(16).padStart(2, "0")}:00.0`,
       ...P4510,
+      hostBridge: `pci0000:${b}`,
       group: `nvme${i}`,
       dmaMaskBits: 64,
       numaNode: 0,
+      iommuUnit: `ivhd${i}`,
       reservedRegions: [MSI_X86_RANGE, { start: 0xfd_0000_0000, end: 0xff_ffff_ffff, type: "reserved" }],
     })),
   ],

@@ -141,13 +141,15 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
     say("hz", "HZ=250 (no CONFIG_HZ: /boot/config-RELEASE was not readable)");
   }
 
-  // The IOMMU: the first unit; its kind from its name.
+  // The IOMMU: the first unit's kind; every unit of that kind kept, with the devices it lists.
   const unit = snap.iommus.find((u) => u.kind !== "unknown");
   if (!unit) throw new InputError(`${name}: iommus: expected an IOMMU under /sys/class/iommu, found none`);
   const kind = unit.kind as "intel-vtd" | "amd-vi" | "arm-smmu-v3";
-  if (snap.iommus.filter((u) => u.kind !== "unknown").length > 1) {
-    note(`one IOMMU (${unit.name}) stands for all ${snap.iommus.length} units: the model has one`);
-  }
+  const units = snap.iommus.filter((u) => u.kind === kind);
+  const others = snap.iommus.filter((u) => u.kind !== kind).map((u) => u.name);
+  if (others.length > 0) note(`IOMMU units not of kind ${kind} left out: ${others.join(", ")}`);
+  const unitOfBdf = new Map<string, string>();
+  for (const u of units) for (const d of u.devices) if (!unitOfBdf.has(d)) unitOfBdf.set(d, u.name);
   const granule = kind === "arm-smmu-v3" ? pageSize : 4096;
   let addressWidth = 48;
   let cachingMode = false;
@@ -304,6 +306,11 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
           "identityDefault: the group reads identity under a translated default (IOMMU driver's choice, or a run-time type write)",
         );
       }
+      if (units.length > 1) {
+        const u = unitOfBdf.get(bdf);
+        d.iommuUnit = u ?? unit.name;
+        if (u === undefined) why.push(`iommuUnit ${unit.name} (no unit lists the device)`);
+      }
       if (kind === "arm-smmu-v3" && regions.some((r) => r.type === "msi")) d.usesMsi = true;
       d.reservedRegions = regions.map((r) => ({
         ...r,
@@ -318,6 +325,19 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
       if (net && net.rxQueues > 0 && net.txQueues > 0) {
         const speed = Number((net.speed ?? "").trim());
         d.nic = { rxQueues: net.rxQueues, txQueues: net.txQueues, ...(speed > 0 ? { speedMbps: speed } : {}) };
+      }
+      if (p.driver === "hisi_sas_v3_hw") {
+        // A SAS HBA: nothing of its tags, host link, completion queues or disks' media is in the
+        // snapshot; hisi_sas v3's figures (the schema's defaults) are written for the user to edit.
+        d.sas = {
+          canQueue: 4096,
+          linkBytesPerSec: 7.4e9,
+          completionQueues: 16,
+          disk: { iopsMax: 200_000, bandwidthBytesPerSec: 1.1e9, latencyNs: 80_000, queueDepth: 32 },
+        };
+        why.push(
+          "sas: hisi_sas v3's can_queue 4096, 16 completion queues, a 7.4e9 B/s host link and 12G SAS SSDs (200K IOPS, 1.1e9 B/s, 80 us, queue depth 32); none is in the snapshot",
+        );
       }
       if (p.driver) {
         const list = drivers.get(p.driver) ?? [];
@@ -371,6 +391,7 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
       addressWidth,
       deferredFlush: true,
       ...(kind === "intel-vtd" ? { cachingMode } : {}),
+      ...(units.length > 1 ? { units: units.map((u) => u.name) } : {}),
     },
     hostBridges: [...bridges.entries()].map(([n, windows]) => ({ name: n, windows, dmaRanges: [] })),
     devices,

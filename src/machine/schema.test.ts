@@ -67,3 +67,29 @@ test("errors name the file, the line, the path, what was expected and what was f
     'm.yaml:7: devices[0].hostBridge: expected one of pci0000:00, found "pci0000:01"',
   );
 });
+
+test("IOMMU units: named once each, a device's unit one of them; a SAS block takes hisi_sas v3's defaults", () => {
+  const units = GOOD.replace("addressWidth: 39 }", "addressWidth: 39, units: [dmar0, dmar1, dmar0] }");
+  assert.equal(errorOf(units), 'm.yaml:4: iommu.units[2]: expected a unique unit name, found "dmar0" twice');
+  const two = GOOD.replace("addressWidth: 39 }", "addressWidth: 39, units: [dmar0, dmar1] }");
+  assert.equal(
+    parseMachine(two.replace("group: a }", "group: a, iommuUnit: dmar1 }"), "m.yaml").devices[0].iommuUnit,
+    "dmar1",
+  );
+  assert.equal(
+    errorOf(two.replace("group: a }", "group: a, iommuUnit: dmar2 }")),
+    'm.yaml:7: devices[0].iommuUnit: expected one of iommu.units (dmar0, dmar1), found "dmar2"',
+  );
+  // Without units, the one unit is iommu.name.
+  assert.equal(
+    errorOf(GOOD.replace("group: a }", "group: a, iommuUnit: dmar1 }")),
+    'm.yaml:7: devices[0].iommuUnit: expected one of iommu.units (dmar0), found "dmar1"',
+  );
+  const sas = parseMachine(GOOD.replace("group: a }", "group: a, sas: { canQueue: 64 } }"), "m.yaml").devices[0].sas;
+  assert.deepEqual(sas, {
+    canQueue: 64,
+    linkBytesPerSec: 7.4e9,
+    completionQueues: 16,
+    disk: { iopsMax: 200_000, bandwidthBytesPerSec: 1.1e9, latencyNs: 80_000, queueDepth: 32 },
+  });
+});

@@ -55,6 +55,11 @@ const deviceSchema = z.strictObject({
    * group gets identity whatever the global default (untrusted still wins).
    */
   identityDefault: z.boolean().default(false),
+  /**
+   * The IOMMU unit the device sits behind (one of `iommu.units`; default:
+   * the first). Each unit has its own invalidation queue and queue lock.
+   */
+  iommuUnit: z.string().min(1).optional(),
   /** An NVMe controller: what nvme-pci reads from it at probe. */
   nvme: z
     .strictObject({
@@ -80,6 +85,33 @@ const deviceSchema = z.strictObject({
       latencyNs: z.number().int().nonnegative().default(80_000),
       /** The controller's PCIe link: default PCIe 3.0 x4, 8 GT/s x 4 lanes x 128/130 / 8 bits. */
       linkBytesPerSec: z.number().positive().default(3.938e9),
+    })
+    .optional(),
+  /**
+   * A SAS HBA: what the block layer and the run's HBA model need of it.
+   * Defaults: hisi_sas v3's (the seed's machine, docs/cost-model.md).
+   */
+  sas: z
+    .strictObject({
+      /** Host tags shared by every disk behind it (`shost->can_queue`, host_tagset). */
+      canQueue: z.number().int().min(1).max(65536).default(4096),
+      /** The host link every transfer crosses after its disk, bytes/s. */
+      linkBytesPerSec: z.number().positive().default(7.4e9),
+      /**
+       * Completion queues with managed interrupt affinity: the CPUs are split
+       * evenly over them in order, a request completes on the first CPU of its
+       * dispatching CPU's share. 0: on the dispatching CPU.
+       */
+      completionQueues: z.number().int().min(0).max(4096).default(16),
+      /** Each disk behind it: media figures and its SCSI queue depth (budget). */
+      disk: z
+        .strictObject({
+          iopsMax: z.number().positive().default(200_000),
+          bandwidthBytesPerSec: z.number().positive().default(1.1e9),
+          latencyNs: z.number().int().nonnegative().default(80_000),
+          queueDepth: z.number().int().min(1).max(65536).default(32),
+        })
+        .default({ iopsMax: 200_000, bandwidthBytesPerSec: 1.1e9, latencyNs: 80_000, queueDepth: 32 }),
     })
     .optional(),
   /** A network port: its queues (ethtool's combined channels) and link speed. */
@@ -134,6 +166,12 @@ export const machineSchema = z.strictObject({
     deferredFlush: z.boolean().default(true),
     /** VT-d Caching Mode: the driver forces strict (`iommu_set_dma_strict`). */
     cachingMode: z.boolean().default(false),
+    /**
+     * The IOMMU units, as /sys/class/iommu names them (e.g. an SMMU per
+     * socket), all of `kind`; each has its own invalidation queue and queue
+     * lock. Default: one unit, `name`.
+     */
+    units: z.array(z.string().min(1)).min(1).optional(),
   }),
   hostBridges: z
     .array(
@@ -222,6 +260,11 @@ function checkMachine(m: MachineDesc, at: (path: readonly PropertyKey[]) => stri
         `${at(["devices", i, "hostBridge"])}: expected one of ${[...bridges].join(", ")}, found "${d.hostBridge}"`,
       );
     }
+    if (d.iommuUnit !== undefined && !iommuUnits(m).includes(d.iommuUnit)) {
+      throw new InputError(
+        `${at(["devices", i, "iommuUnit"])}: expected one of iommu.units (${iommuUnits(m).join(", ")}), found "${d.iommuUnit}"`,
+      );
+    }
     d.reservedRegions.forEach((r, j) => {
       if (r.end < r.start) {
         throw new InputError(
@@ -229,6 +272,11 @@ function checkMachine(m: MachineDesc, at: (path: readonly PropertyKey[]) => stri
         );
       }
     });
+  });
+  const units = m.iommu.units ?? [];
+  units.forEach((u, i) => {
+    if (units.indexOf(u) !== i)
+      throw new InputError(`${at(["iommu", "units", i])}: expected a unique unit name, found "${u}" twice`);
   });
   const names = new Set<string>();
   m.drivers.forEach((d, i) => {
@@ -242,4 +290,14 @@ function checkMachine(m: MachineDesc, at: (path: readonly PropertyKey[]) => stri
       `${at(["iommu", "granule"])}: expected at most pageSize ${m.pageSize}, found ${m.iommu.granule}`,
     );
   }
+}
+
+/** The machine's IOMMU units: `iommu.units`, or the one unit `iommu.name`. */
+export function iommuUnits(m: MachineDesc): readonly string[] {
+  return m.iommu.units ?? [m.iommu.name];
+}
+
+/** The unit a device sits behind: its `iommuUnit`, or the first unit. */
+export function iommuUnitOf(m: MachineDesc, bdf: string): string {
+  return m.devices.find((d) => d.bdf === bdf)?.iommuUnit ?? iommuUnits(m)[0];
 }

@@ -127,3 +127,27 @@ test("report: the SVG renders, the page says each kernel's age, the table has th
   assert.match(table, /^sysfs-strict +512 KiB +8 /m);
   assert.match(table, /I\/O p50 +I\/O p99 +CPU busy/);
 });
+
+test("the run table prints times as a person reads them: ns, µs, ms, s (report.json keeps ns)", () => {
+  const slow = {
+    ...report,
+    runs: report.runs.map((x, i) => ({
+      ...x,
+      mapLatencyNs: { p50: 983, p99: 3_777 },
+      ioLatencyNs: { p50: 3_777_397, p99: 1_250_000_000 },
+      lockStats: {
+        rbtree: { ...NO_LOCK, waitNsMax: 53_000, waitNsTotal: 9_210_000, holdNsAvg: 212.57 },
+        depot: NO_LOCK,
+      },
+      name: `r${i}`,
+    })),
+  };
+  const table = comparisonTable(slow);
+  assert.match(table, /^r0 .* 983 ns +3\.8 µs /m);
+  assert.match(table, /^r0 .* 3\.78 ms +1\.25 s /m);
+  assert.match(table, /^r0 +rbtree +0 +0 +53\.0 µs +9\.21 ms +212\.6 ns$/m);
+  assert.ok(!/\d{4,} ns/.test(table), table);
+  // The figure's latency charts are in µs too.
+  const fig = JSON.stringify(reportFigure(slow));
+  assert.ok(fig.includes('"title":"µs"') && !fig.includes('"title":"ns"'));
+});

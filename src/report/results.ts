@@ -5,7 +5,8 @@
 
 import type { RunResult } from "../scenario/run.ts";
 import type { Scenario } from "../scenario/scenario.ts";
-import { formatBytes, formatPercent, formatTable } from "./table.ts";
+import type { ReportSetup } from "../scenario/storage.ts";
+import { formatBytes, formatNs, formatPercent, formatTable } from "./table.ts";
 import { verdict } from "./verdict.ts";
 
 /** One run as the report carries it: its figures and the kernel it ran. */
@@ -28,10 +29,8 @@ export interface ScenarioReport {
 }
 
 export function makeReport(
-  scenario: Pick<
-    Scenario,
-    "name" | "seed" | "durationMs" | "warmupMs" | "kernel" | "machine" | "workload" | "hba" | "disks" | "runs"
-  >,
+  scenario: Pick<Scenario, "name" | "seed" | "durationMs" | "warmupMs" | "kernel" | "machine" | "workload" | "runs"> &
+    ReportSetup,
   runs: RunResult[],
   kernelNotes?: Readonly<Record<string, string>>,
 ): ScenarioReport {
@@ -53,6 +52,8 @@ export function makeReport(
       hbaLinkBytesPerSec: scenario.hba.linkBytesPerSec,
       diskCount: scenario.disks.count,
       diskIopsMax: scenario.disks.iopsMax,
+      storage: scenario.storage,
+      diskBandwidthBytesPerSec: scenario.disks.bandwidthBytesPerSec,
       kernelNotes,
     }),
     workload: scenario.workload.kind,
@@ -91,8 +92,8 @@ export function comparisonTable(r: ScenarioReport): string {
     formatBytes(x.rangeBytes),
     String(x.rcacheOrders),
     k(x.iops),
-    `${x.mapLatencyNs.p50} ns`,
-    `${x.mapLatencyNs.p99} ns`,
+    formatNs(x.mapLatencyNs.p50),
+    formatNs(x.mapLatencyNs.p99),
     k(x.treeAllocsPerSec),
     x.walkStepsPerTreeAlloc.toFixed(1),
     formatPercent(x.lockWaitShare),
@@ -126,8 +127,8 @@ export function comparisonTable(r: ScenarioReport): string {
     `${x.maxSectorsKb} KiB`,
     formatBytes(x.requestBytesMean),
     k(x.mapsPerSec),
-    `${x.ioLatencyNs.p50} ns`,
-    `${x.ioLatencyNs.p99} ns`,
+    formatNs(x.ioLatencyNs.p50),
+    formatNs(x.ioLatencyNs.p99),
     formatPercent(x.busyShare),
     formatPercent(x.syncWaitShare),
     formatPercent(x.rbtreeLockBusyShare),
@@ -143,9 +144,9 @@ export function comparisonTable(r: ScenarioReport): string {
         cls,
         String(l.acquisitions),
         String(l.contentions),
-        `${l.waitNsMax} ns`,
-        `${l.waitNsTotal} ns`,
-        `${l.holdNsAvg.toFixed(2)} ns`,
+        formatNs(l.waitNsMax),
+        formatNs(l.waitNsTotal),
+        formatNs(l.holdNsAvg),
       ];
     }),
   );

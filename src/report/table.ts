@@ -13,7 +13,7 @@ export function formatTable(header: string[], rows: string[][]): string {
 
 /** Bytes as KiB/MiB/GiB with one decimal, none where it is 0: `4 KiB`, `2.6 GiB`. */
 export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
   let v = bytes;
   let u = 0;
   while (v >= 1024 && u < units.length - 1) {
@@ -21,6 +21,18 @@ export function formatBytes(bytes: number): string {
     u++;
   }
   return u === 0 ? `${v} B` : `${v.toFixed(1).replace(/\.0$/, "")} ${units[u]}`;
+}
+
+/**
+ * A time in ns as a person reads it: `850 ns`, `3.8 µs`, `3.78 ms`, `1.25 s`
+ * (a fraction of a ns, as an average hold, keeps one decimal). JSON keeps ns.
+ */
+export function formatNs(ns: number): string {
+  if (ns < 0) return `-${formatNs(-ns)}`;
+  if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
+  return Number.isInteger(ns) ? `${ns} ns` : `${ns.toFixed(1)} ns`;
 }
 
 export function formatPercent(fraction: number): string {

@@ -163,3 +163,44 @@ test("verdict: the busiest run against the HBA link and the disks", () => {
       "1 of the 2 runs sit at the link's ceiling, where no range can raise IOPS further.",
   );
 });
+
+test("verdict on NVMe: the bottleneck is the SSDs' PCIe links, their media, their IOPS or the jobs' iodepth, never an HBA", () => {
+  // 4 SSDs: 4 GB/s links each (16 GB/s), 3 GB/s media each (12 GB/s, below the links: a ceiling of its own).
+  const nvme = {
+    workload: "fio" as const,
+    storage: "nvme" as const,
+    hbaLinkBytesPerSec: 16e9,
+    diskCount: 4,
+    diskIopsMax: 500_000,
+    diskBandwidthBytesPerSec: 3e9,
+  };
+  const says = (over: Partial<VerdictRun>) => {
+    const v = verdict([run({ name: "d", ...over }), run({ name: "r", ...raised, ...over })], nvme).join("\n");
+    assert.ok(!/HBA/.test(v), v);
+    return v;
+  };
+  // 90K requests/s of 128 KiB: 11.8 GB/s, 98% of the media's 12 GB/s (74% of the links).
+  assert.match(says({ mapsPerSec: 90_000 }), /which sits at the SSDs' media bandwidth/);
+  assert.match(
+    says({ mapsPerSec: 90_000 }),
+    /73\.7% of the SSDs' PCIe links' 14\.9 GiB\/s and 98\.3% of the SSDs' media bandwidth, 11\.2 GiB\/s, in 90\.0K requests\/s, 4\.5% of the 4 SSDs' 2\.00M IOPS/,
+  );
+  // 4 KiB reads: 1.95M requests/s is 97.5% of the SSDs' 2M IOPS.
+  assert.match(says({ mapsPerSec: 1_950_000, requestBytesMean: 4096 }), /which sits at the SSDs' IOPS ceiling/);
+  // With media as fast as the links, the links are the ceiling.
+  const links = verdict([run({ mapsPerSec: 120_000 }), run({ ...raised, mapsPerSec: 120_000 })], {
+    ...nvme,
+    diskBandwidthBytesPerSec: 5e9,
+  }).join("\n");
+  assert.match(links, /which sits at the SSDs' PCIe links' ceiling/);
+  // Idle CPUs below every ceiling: the jobs' iodepth, not the CPUs.
+  assert.match(says({ mapsPerSec: 10_000, busyShare: 0.02 }), /the jobs' iodepth limits it, not the CPUs \(2\.0% busy/);
+  assert.match(says({ mapsPerSec: 10_000, busyShare: 0.9 }), /: the CPUs limit it \(90\.0% busy/);
+  // One SSD: singular words.
+  const one = verdict([run({ mapsPerSec: 30_000 }), run({ ...raised, mapsPerSec: 30_000 })], {
+    ...nvme,
+    diskCount: 1,
+    hbaLinkBytesPerSec: 4e9,
+  }).join("\n");
+  assert.match(one, /which sits at the SSD's PCIe link's ceiling|which sits at the SSD's media bandwidth/);
+});

@@ -6,14 +6,15 @@
  *
  * Per kernel and mode, the best run with a raised range is set against the
  * default range's run: first the answer (the IOPS gained), then why (the
- * tree path and its lock, the request cap sd applies from 6.0, the HBA
- * link's ceiling), then the cost (IOVA space held by the caches against
+ * tree path and its lock, the request cap sd applies from 6.0, the
+ * storage's own ceiling: a SAS HBA's host link, or NVMe SSDs' PCIe links
+ * and media), then the cost (IOVA space held by the caches against
  * what the device's domain can address and against the 32-bit window, and
  * the magazines' memory).
  */
 
 import type { RunResult } from "../scenario/run.ts";
-import { formatBytes, formatPercent } from "./table.ts";
+import { formatBytes, formatNs, formatPercent } from "./table.ts";
 
 /** A run as the verdict reads it: its figures and the kernel profile it ran. */
 export type VerdictRun = RunResult & { kernel: string };
@@ -22,9 +23,14 @@ export type VerdictRun = RunResult & { kernel: string };
 export interface VerdictSetup {
   /** fio on the HBA's disks, or a NIC's rings / a trace (no HBA link to compare with). */
   workload: "fio" | "network" | "trace";
+  /** The storage's host link: a SAS HBA's, or the NVMe controllers' PCIe links summed. */
   hbaLinkBytesPerSec: number;
   diskCount: number;
   diskIopsMax: number;
+  /** The device kind (default: a SAS HBA), whose bottleneck the verdict names. */
+  storage?: "sas" | "nvme";
+  /** What each disk's media sustains (a ceiling of its own where the disks' sum is below the link). */
+  diskBandwidthBytesPerSec?: number;
   /** What a kernel stands for, said after its name (the main job: 5.15 stands for 5.13). */
   kernelNotes?: Readonly<Record<string, string>>;
 }
@@ -33,6 +39,8 @@ export interface VerdictSetup {
 const WINDOW_32BIT = 2 ** 32;
 /** A run at or above this share of a ceiling sits at it. */
 const AT_CEILING = 0.95;
+/** CPUs at least this busy are what limits a run below its device ceilings. */
+const CPU_BOUND = 0.5;
 /** A change in IOPS under this share is no change. */
 const SAME_IOPS = 0.05;
 
@@ -49,10 +57,6 @@ function signed(fraction: number): string {
 /** `8000` → `8 s`, `500` → `500 ms`. */
 export function durationText(ms: number): string {
   return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`;
-}
-
-function nsText(ns: number): string {
-  return ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns} ns`;
 }
 
 /** The comparison of one kernel and mode: the default range's run and the best raised one. */
@@ -171,9 +175,9 @@ function mechanism(p: Pair, setup: VerdictSetup): string {
       `${head}: with the default ${formatBytes(def.rangeBytes)} range, requests (up to ${def.maxSectorsKb} KiB, ${formatBytes(def.requestBytesMean)} on average) ` +
       `are larger than the caches hold, so ${iopsText(def.treeAllocsPerSec)} allocations/s go to the rbtree, each walking ` +
       `${def.walkStepsPerTreeAlloc.toFixed(0)} rb_prev steps under iova_rbtree_lock, which is busy ${formatPercent(def.rbtreeLockBusyShare)} of the time: ` +
-      `the CPUs spend ${formatPercent(def.lockWaitShare)} of their time spinning on it and dma_map_sg's p99 is ${nsText(def.mapLatencyNs.p99)}. ` +
+      `the CPUs spend ${formatPercent(def.lockWaitShare)} of their time spinning on it and dma_map_sg's p99 is ${formatNs(def.mapLatencyNs.p99)}. ` +
       `With ${formatBytes(best.rangeBytes)}, ${iopsText(best.treeAllocsPerSec)} tree allocations/s of ${best.walkStepsPerTreeAlloc.toFixed(1)} steps, ` +
-      `the lock ${formatPercent(best.rbtreeLockBusyShare)} busy, map p99 ${nsText(best.mapLatencyNs.p99)}, and the run ${limitOf(best, setup)}.`
+      `the lock ${formatPercent(best.rbtreeLockBusyShare)} busy, map p99 ${formatNs(best.mapLatencyNs.p99)}, and the run ${limitOf(best, setup)}.`
     );
   }
   if (capped && best.maxSectorsKb > def.maxSectorsKb) {
@@ -199,33 +203,90 @@ function mechanism(p: Pair, setup: VerdictSetup): string {
   );
 }
 
-/** What one run moves across the HBA link, and the share of its ceiling. */
+/** What one run moves across the storage's link, and the share of its ceiling. */
 function linkShare(r: VerdictRun, setup: VerdictSetup): number {
   return (r.mapsPerSec * r.requestBytesMean) / setup.hbaLinkBytesPerSec;
+}
+
+/** The words for the storage's ceilings: a SAS HBA's host link and disks, or NVMe SSDs' PCIe links and media. */
+function words(setup: VerdictSetup) {
+  if (setup.storage !== "nvme") return { link: "the HBA link", disks: "disks", media: "the disks' media" };
+  const many = setup.diskCount > 1;
+  return {
+    link: many ? "the SSDs' PCIe links" : "the SSD's PCIe link",
+    disks: many ? "SSDs" : "SSD",
+    media: many ? "the SSDs' media" : "the SSD's media",
+  };
+}
+
+/** English possessive: "the HBA link's", "the SSDs' PCIe links'". */
+function poss(noun: string): string {
+  return noun.endsWith("s") ? `${noun}'` : `${noun}'s`;
+}
+
+/** The disks' media bandwidth summed, or null where unknown or above the link (the link binds first). */
+function mediaBytesPerSec(setup: VerdictSetup): number | null {
+  if (setup.diskBandwidthBytesPerSec === undefined) return null;
+  const sum = setup.diskCount * setup.diskBandwidthBytesPerSec;
+  return sum < setup.hbaLinkBytesPerSec ? sum : null;
+}
+
+/** The share of the media's bandwidth one run uses (0 where the link binds first). */
+function mediaShare(r: VerdictRun, setup: VerdictSetup): number {
+  const media = mediaBytesPerSec(setup);
+  return media === null ? 0 : (r.mapsPerSec * r.requestBytesMean) / media;
 }
 
 /** What limits one run: a ceiling it sits at, or its CPUs. */
 function limitOf(r: VerdictRun, setup: VerdictSetup): string {
   if (setup.workload !== "fio") return `runs at ${iopsText(r.iops)} IOPS`;
-  if (linkShare(r, setup) >= AT_CEILING) return "sits at the HBA link's ceiling";
-  if (r.mapsPerSec / (setup.diskCount * setup.diskIopsMax) >= AT_CEILING) return "sits at the disks' IOPS ceiling";
+  const w = words(setup);
+  if (linkShare(r, setup) >= AT_CEILING) return `sits at ${poss(w.link)} ceiling`;
+  if (mediaShare(r, setup) >= AT_CEILING) return `sits at ${w.media} bandwidth`;
+  if (r.mapsPerSec / (setup.diskCount * setup.diskIopsMax) >= AT_CEILING) return `sits at the ${w.disks}' IOPS ceiling`;
+  if (setup.storage !== "nvme") {
+    return (
+      `is below both the link's and the disks' ceilings (${formatPercent(linkShare(r, setup))} of the link): the CPUs limit it ` +
+      `(${formatPercent(r.busyShare)} busy, ${formatPercent(r.lockWaitShare)} spinning on locks)`
+    );
+  }
+  // Below every device ceiling: busy CPUs limit it, or else the jobs' I/O depth does (Little's law).
+  const who = r.busyShare >= CPU_BOUND ? "the CPUs limit it" : "the jobs' iodepth limits it, not the CPUs";
   return (
-    `is below both the link's and the disks' ceilings (${formatPercent(linkShare(r, setup))} of the link): the CPUs limit it ` +
+    `is below the ${w.disks}' ceilings (${formatPercent(linkShare(r, setup))} of ${w.link}, ` +
+    `${formatPercent(r.mapsPerSec / (setup.diskCount * setup.diskIopsMax))} of their IOPS): ${who} ` +
     `(${formatPercent(r.busyShare)} busy, ${formatPercent(r.lockWaitShare)} spinning on locks)`
   );
 }
 
-/** The busiest run against the HBA link and the disks. */
+/** The busiest run against the storage's link (and media) and the disks. */
 function ceiling(runs: readonly VerdictRun[], setup: VerdictSetup): string {
   const moved = (r: VerdictRun) => r.mapsPerSec * r.requestBytesMean;
   const top = runs.reduce((a, b) => (moved(b) > moved(a) ? b : a));
   const diskIops = setup.diskCount * setup.diskIopsMax;
-  const at = runs.filter((r) => linkShare(r, setup) >= AT_CEILING).length;
+  const w = words(setup);
+  if (setup.storage !== "nvme") {
+    const at = runs.filter((r) => linkShare(r, setup) >= AT_CEILING).length;
+    return (
+      `The busiest run, ${top.name}, moves ${formatBytes(moved(top))}/s, ${formatPercent(linkShare(top, setup))} of the HBA link's ` +
+      `${formatBytes(setup.hbaLinkBytesPerSec)}/s, in ${iopsText(top.mapsPerSec)} requests/s, ${formatPercent(top.mapsPerSec / diskIops)} ` +
+      `of the ${setup.diskCount} disks' ${iopsText(diskIops)} commands/s; ${at} of the ${runs.length} runs sit at the link's ceiling, ` +
+      "where no range can raise IOPS further."
+    );
+  }
+  const media = mediaBytesPerSec(setup);
+  const at = runs.filter(
+    (r) =>
+      linkShare(r, setup) >= AT_CEILING || mediaShare(r, setup) >= AT_CEILING || r.mapsPerSec / diskIops >= AT_CEILING,
+  ).length;
   return (
-    `The busiest run, ${top.name}, moves ${formatBytes(moved(top))}/s, ${formatPercent(linkShare(top, setup))} of the HBA link's ` +
-    `${formatBytes(setup.hbaLinkBytesPerSec)}/s, in ${iopsText(top.mapsPerSec)} requests/s, ${formatPercent(top.mapsPerSec / diskIops)} ` +
-    `of the ${setup.diskCount} disks' ${iopsText(diskIops)} commands/s; ${at} of the ${runs.length} runs sit at the link's ceiling, ` +
-    "where no range can raise IOPS further."
+    `The busiest run, ${top.name}, moves ${formatBytes(moved(top))}/s, ${formatPercent(linkShare(top, setup))} of ${poss(w.link)} ` +
+    `${formatBytes(setup.hbaLinkBytesPerSec)}/s` +
+    (media === null
+      ? ""
+      : ` and ${formatPercent(mediaShare(top, setup))} of ${w.media} bandwidth, ${formatBytes(media)}/s`) +
+    `, in ${iopsText(top.mapsPerSec)} requests/s, ${formatPercent(top.mapsPerSec / diskIops)} of the ${setup.diskCount} ${w.disks}' ` +
+    `${iopsText(diskIops)} IOPS; ${at} of the ${runs.length} runs sit at one of these ceilings, where no range can raise IOPS further.`
   );
 }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { assertInputError } from "../../test/helpers/input-error.ts";
 import { makeReport, reportJson } from "../report/results.ts";
-import { runOne } from "./run.ts";
+import { machineOf, runOne } from "./run.ts";
 import {
   NETWORK_WORKLOAD_DEFAULTS,
   parseScenarioYaml,
@@ -10,6 +10,7 @@ import {
   scenarioToData,
   validateScenarioData,
 } from "./scenario.ts";
+import { reportSetup } from "./storage.ts";
 
 function fails(yaml: string, message: RegExp): void {
   assertInputError(() => parseScenarioYaml(yaml, "s.yaml"), message);
@@ -60,7 +61,7 @@ test("network runs: same seed, byte-identical JSON; another seed draws other pac
   const json = (s: Scenario) =>
     reportJson(
       makeReport(
-        s,
+        { ...s, ...reportSetup(s, machineOf(s)) },
         s.runs.map((r) => runOne(s, r, { checkEveryEvents: 500 })),
       ),
     );

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { makeReport, reportJson } from "../report/results.ts";
-import { runOne } from "./run.ts";
+import { machineOf, runOne } from "./run.ts";
 import { type Scenario, seedScenario } from "./scenario.ts";
+import { reportSetup } from "./storage.ts";
 
 function short(ms: number, warmupMs: number): Scenario {
   const s = seedScenario();
@@ -17,7 +18,7 @@ test("same seed, byte-identical JSON; with a random workload another seed gives 
   const json = (sc: Scenario, seed: number) =>
     reportJson(
       makeReport(
-        { ...sc, seed },
+        { ...sc, seed, ...reportSetup(sc, machineOf(sc)) },
         sc.runs.map((r) => runOne({ ...sc, seed }, r)),
       ),
     );

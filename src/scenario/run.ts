@@ -405,9 +405,10 @@ function figures(fio: FioRun | null, net: NetworkRun | null, trace: TraceRun | n
 }
 
 /**
- * The fio job on the machine's storage: each job instance reads the disk
- * its `filename=` names (several, `:`-separated: instance i takes the
- * i-th, round robin), or, without one, disk (i + 7 x job) over all disks.
+ * The fio job on the machine's storage: each job instance reads the disks
+ * its `filename=` names (several, `:`-separated: the instance opens them all
+ * and switches between them per I/O, round robin by default, as fio's
+ * `file_service_type`), or, without one, disk (i + 7 x job) over all disks.
  * Only the controllers some instance drives are simulated.
  */
 function fioRun(
@@ -427,22 +428,23 @@ function fioRun(
       `machine ${k.machine.name}: expected a bound storage device (nvme, hisi_sas_v3_hw) with disks for a fio workload, found none`,
     );
   }
-  // Each instance's disk, as an index into `all`.
+  // Each instance's disks, as indices into `all`.
   const want = instances.map((inst) => {
     const f = inst.job.filename;
-    if (f === null) return (inst.index + jobs.indexOf(inst.job) * 7) % all.length;
+    if (f === null) return [(inst.index + jobs.indexOf(inst.job) * 7) % all.length];
     const names = f.split(":").filter((x) => x !== "");
-    const name = names[inst.index % names.length];
-    const i = all.findIndex((d) => d.name === name);
-    if (i < 0) {
-      throw new InputError(
-        `${where}: [${inst.job.name}]: filename: expected a disk of machine ${k.machine.name} (${all.map((d) => d.name).join(", ")}), found ${quote(name)}`,
-      );
-    }
-    return i;
+    return names.map((name) => {
+      const i = all.findIndex((d) => d.name === name);
+      if (i < 0) {
+        throw new InputError(
+          `${where}: [${inst.job.name}]: filename: expected a disk of machine ${k.machine.name} (${all.map((d) => d.name).join(", ")}), found ${quote(name)}`,
+        );
+      }
+      return i;
+    });
   });
   // The controllers driven, in bus order, with all their disks (a SAS HBA's disks share its tags).
-  const used = storage.filter((c) => want.some((i) => all[i].ctrl === c));
+  const used = storage.filter((c) => want.some((files) => files.some((i) => all[i].ctrl === c)));
   const order = used.flatMap((c) => c.diskNames.map((name) => all.findIndex((d) => d.name === name)));
   const diskIndex = new Map(order.map((a, i) => [a, i]));
   const controllers: FioController[] = used.map((c) => ({
@@ -466,7 +468,8 @@ function fioRun(
       engine,
       cpus,
       instances,
-      diskOf: (inst) => diskIndex.get(want[instances.indexOf(inst)]) as number,
+      diskOf: (inst) => diskIndex.get(want[instances.indexOf(inst)][0]) as number,
+      filesOf: (inst) => want[instances.indexOf(inst)].map((i) => diskIndex.get(i) as number),
       diskBytes: 2 ** 40,
       controllers,
       cost,

@@ -16,7 +16,7 @@ import { BUILTIN_MACHINES } from "../machine/builtins.ts";
 import { parseCmdline } from "../machine/cmdline.ts";
 import { type MachineDesc, validateMachine } from "../machine/schema.ts";
 import { COST_PARAM_NAMES } from "../sim/cost.ts";
-import { DEVICE_PRESETS, type DiskParams } from "../sim/device.ts";
+import type { DiskParams } from "../sim/device.ts";
 import { MAX_DURATION_MS } from "../stdx/duration.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import { describeIssue, foundText, issueLinePath, loadYaml } from "../stdx/yaml.ts";
@@ -130,12 +130,17 @@ export interface Scenario {
    * approximation that ages more slowly than time (docs/cost-model.md), so off unless asked for.
    */
   fastForward: boolean;
-  disks: DiskParams & { count: number };
-  hba: { canQueue: number; linkBytesPerSec: number };
-  /** Which CPU takes a request's completion interrupt: the dispatching CPU, or hisi_sas v3's managed affinity. */
-  completion: "dispatch-cpu" | "managed-affinity";
-  /** CPUs per completion queue under managed affinity (hisi_sas v3: 16 queues over 128 CPUs). */
-  cpusPerCompletionQueue: number;
+  /**
+   * What-ifs over a SAS HBA's disks: each key set replaces the machine
+   * description's figure (the device's `sas.disk`, the driver's `disks`).
+   */
+  disks: Partial<DiskParams & { count: number }>;
+  /** What-ifs over a SAS HBA's `sas.canQueue` and `sas.linkBytesPerSec`. */
+  hba: Partial<{ canQueue: number; linkBytesPerSec: number }>;
+  /** What-if: which CPU takes a request's completion interrupt (default: the HBA's `sas.completionQueues`). */
+  completion?: "dispatch-cpu" | "managed-affinity";
+  /** What-if: CPUs per completion queue under managed affinity (default: the CPUs over `sas.completionQueues`). */
+  cpusPerCompletionQueue?: number;
   workload: Workload;
   /** The fio job file (workload kind fio). */
   fio: string;
@@ -187,11 +192,9 @@ export function seedScenario(): Scenario {
     durationMs: 500,
     warmupMs: 1000,
     fastForward: false,
-    disks: { count: 12, ...DEVICE_PRESETS.sasSsd12g, queueDepth: 32 },
-    hba: { canQueue: 4096, linkBytesPerSec: 7.4e9 },
-    // hisi_sas v3: managed interrupt affinity, 16 completion queues over 128 CPUs.
-    completion: "managed-affinity",
-    cpusPerCompletionQueue: 8,
+    // The HBA, its disks and its completion queues are the machine's (hisi-sas-128's `sas` block).
+    disks: {},
+    hba: {},
     workload: { kind: "fio" },
     fio: SEED_FIO,
     cmdline: "",

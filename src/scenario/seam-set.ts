@@ -1,8 +1,9 @@
 /**
  * Every device a run drives, each through its own DMA domain: one
  * `KernelDmaSeam` per IOMMU group (its IOVA domain, rbtree lock and depot
- * locks), one invalidation queue per IOMMU unit, and one clock for all of
- * them, so a flush-queue timer that fires while another domain's call moves
+ * locks), one invalidation queue and queue lock per IOMMU unit (the
+ * description's `iommu.units`, each device behind its `iommuUnit`), and one
+ * clock for all of them, so a flush-queue timer that fires while another domain's call moves
  * the clock is charged to its own domain. A device whose group has an
  * identity domain (passthrough: `iommu.passthrough=1`, or `type` written
  * `identity`) maps through dma-direct: no IOVA, no page table, no
@@ -12,6 +13,7 @@
 
 import type { Device } from "../iommu/device.ts";
 import type { Kernel } from "../machine/kernel.ts";
+import { iommuUnitOf } from "../machine/schema.ts";
 import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import type { Engine } from "../sim/engine.ts";
@@ -25,10 +27,10 @@ import { KernelDmaSeam } from "./seam.ts";
 export class SeamSet implements DmaSeam {
   /** One per DMA domain, in the order of the devices that first use them. */
   readonly seams: KernelDmaSeam[] = [];
-  /** One per IOMMU unit. */
+  /** One per IOMMU unit a translated device of the run sits behind, in the order first used. */
   readonly iqs: SerialResource[] = [];
-  /** The unit's queue lock (VT-d, AMD-Vi), null for SMMUv3. */
-  readonly iqLock: SpinLock | null;
+  /** Each of those units' queue lock (VT-d, AMD-Vi); empty for SMMUv3. */
+  readonly iqLocks: SpinLock[] = [];
   /** Maps and unmaps of devices behind identity domains (dma-direct). */
   directMaps = 0;
   directUnmaps = 0;
@@ -38,15 +40,32 @@ export class SeamSet implements DmaSeam {
   /** `devices[i]` is the device of call index i (a disk's controller). */
   constructor(engine: Engine, kernel: Kernel, devices: readonly Device[], cost: CostModel, cpus: readonly Cpu[]) {
     this.kernel = kernel;
-    // The machine description has one IOMMU unit; every translated group sits behind it.
-    const iq = new SerialResource(engine, iqName(kernel));
     // VT-d writes its queue under qi->q_lock, AMD-Vi under iommu->lock (docs/iommu-invalidation.md).
     const lockName = iqLockName(kernel);
-    const iqLock =
-      lockName === null
-        ? null
-        : new SpinLock(engine, lockName, { acquireNs: cost.lockAcquireNs.ns, handoffNs: cost.lockHandoffNs.ns });
-    this.iqLock = iqLock;
+    const units = new Map<string, { iq: SerialResource; lock: SpinLock | null }>();
+    const unitOf = (dev: Device) => {
+      const name = iommuUnitOf(kernel.machine, dev.name);
+      let u = units.get(name);
+      if (u === undefined) {
+        // One unit keeps the queue's name of old (its figures' key); several are told apart by the unit's name.
+        const many = (kernel.machine.iommu.units?.length ?? 1) > 1;
+        const iq = new SerialResource(engine, many ? `${iqName(kernel)}:${name}` : iqName(kernel));
+        const lock =
+          lockName === null
+            ? null
+            : new SpinLock(engine, many ? `${lockName}:${name}` : lockName, {
+                acquireNs: cost.lockAcquireNs.ns,
+                handoffNs: cost.lockHandoffNs.ns,
+              });
+        u = { iq, lock };
+        units.set(name, u);
+        this.iqs.push(iq);
+        if (lock !== null) this.iqLocks.push(lock);
+      }
+      return u;
+    };
+    // AMD-Vi waits for its COMPLETION_WAIT inside iommu->lock (docs/cost-model.md, "Each IOMMU kind").
+    const waitUnderLock = kernel.machine.iommu.kind === "amd-vi";
     const byCookie = new Map<unknown, KernelDmaSeam>();
     for (const dev of devices) {
       const cookie = kernel.dma.cookieOf(dev);
@@ -56,16 +75,18 @@ export class SeamSet implements DmaSeam {
       }
       let seam = byCookie.get(cookie);
       if (seam === undefined) {
-        seam = new KernelDmaSeam(engine, kernel, dev, cost, cpus, iq);
+        // A group's devices sit behind one unit: its first device's.
+        const unit = unitOf(dev);
+        seam = new KernelDmaSeam(engine, kernel, dev, cost, cpus, unit.iq);
+        seam.iqLock = unit.lock;
+        seam.waitUnderIqLock = waitUnderLock;
         byCookie.set(cookie, seam);
         this.seams.push(seam);
       }
       this.seamOf.push(seam);
     }
-    if (this.seams.length > 0) this.iqs.push(iq);
     for (const seam of this.seams) {
       seam.deviceOf = (i) => devices[i];
-      seam.iqLock = iqLock;
       if (this.seams.length > 1) seam.advanceAll = () => this.advanceAll();
     }
   }
@@ -101,7 +122,12 @@ export class SeamSet implements DmaSeam {
       for (const l of s.depotLocks) l.resetStats();
     }
     for (const q of this.iqs) q.resetStats();
-    this.iqLock?.resetStats();
+    for (const l of this.iqLocks) l.resetStats();
+  }
+
+  /** The first unit's queue lock (the only one on a one-unit machine); null for SMMUv3 or a passthrough run. */
+  get iqLock(): SpinLock | null {
+    return this.iqLocks[0] ?? null;
   }
 
   /** The kernel's clock: the engine's (a run of several domains is never fast-forwarded). */

@@ -98,6 +98,7 @@ function clearRecord(rec: KernelOpRecord): KernelOpRecord {
   rec.pagesUnmapped = 0;
   rec.iq = null;
   rec.iqLock = null;
+  rec.waitUnderIqLock = false;
   rec.invalidations = 0;
   rec.syncs = 0;
   rec.flushQueueOps = 0;
@@ -148,6 +149,8 @@ export class KernelDmaSeam implements DmaSeam {
   readonly iq: SerialResource;
   /** The software lock writers of `iq` take (VT-d, AMD-Vi), shared by every domain behind the unit; null for SMMUv3. */
   iqLock: SpinLock | null = null;
+  /** The sync is waited for with `iqLock` held (AMD-Vi's wait_on_sem() inside iommu->lock). */
+  waitUnderIqLock = false;
   stats: SeamStats;
   private readonly engine: Engine;
   private readonly cost: CostModel;
@@ -446,6 +449,7 @@ export class KernelDmaSeam implements DmaSeam {
     rec.pagesUnmapped = pages;
     rec.iq = this.iq;
     rec.iqLock = this.iqLock;
+    rec.waitUnderIqLock = this.waitUnderIqLock;
     if (this.strict) {
       rec.invalidations = 1;
       rec.syncs = 1;

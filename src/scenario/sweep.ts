@@ -76,10 +76,25 @@ export function sweepKeys(base: Scenario): string[] {
   const { machineDesc: _desc, ...data } = scenarioToData(base);
   walk(data, "");
   for (const c of COST_PARAM_NAMES) if (!keys.includes(`cost.${c}`)) keys.push(`cost.${c}`);
+  // The what-ifs over a SAS HBA's figures (the machine's unless set).
+  for (const k of WHAT_IF_KEYS) if (!keys.includes(k)) keys.push(k);
   // Settings of every run, as `iovalab run`'s flags set them (overrides.ts).
   keys.push(...RUN_KEYS);
   return keys;
 }
+
+/** A scenario's what-ifs over the machine's SAS HBA, settable whether or not the scenario sets them. */
+const WHAT_IF_KEYS = [
+  "disks.count",
+  "disks.iopsMax",
+  "disks.bandwidthBytesPerSec",
+  "disks.latencyNs",
+  "disks.queueDepth",
+  "hba.canQueue",
+  "hba.linkBytesPerSec",
+  "completion",
+  "cpusPerCompletionQueue",
+] as const;
 
 /** `--over mode=strict,lazy,passthrough` and `--over range=BYTES,...`: every run's mode or range. */
 const RUN_KEYS = ["mode", "range"] as const;
@@ -217,12 +232,13 @@ export function sweepFigure(lines: readonly SweepLine[], axes: readonly SweepAxi
       .join(",");
     const row: Record<string, unknown> = { x: l.point[x], series: others === "" ? l.run : `${l.run} ${others}` };
     for (const m of SWEEP_METRICS) row[m] = l.result[m];
-    row.mapP99 = l.result.mapLatencyNs.p99;
+    // In µs, as a person reads it (the sweep's JSON keeps ns).
+    row.mapP99 = l.result.mapLatencyNs.p99 / 1000;
     return row;
   });
   const numeric = axes[0].values.every((v) => typeof v === "number");
   const charts = [...SWEEP_METRICS, "mapP99"].map((m) => ({
-    title: m === "mapP99" ? "map latency p99 (ns)" : m,
+    title: m === "mapP99" ? "map latency p99 (µs)" : m,
     width: 320,
     height: 160,
     data: { values: rows },

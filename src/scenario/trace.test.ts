@@ -4,8 +4,9 @@ import { dmaCall } from "../../test/helpers/dma-call.ts";
 import { makeReport, reportJson } from "../report/results.ts";
 import { InputError } from "../stdx/errors.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
-import { runOne } from "./run.ts";
+import { machineOf, runOne } from "./run.ts";
 import { parseScenarioYaml, type Scenario } from "./scenario.ts";
+import { reportSetup } from "./storage.ts";
 
 function call(kind: "map" | "unmap", allocation: number, timestampNs: number, irq: boolean): DmaCall {
   return dmaCall({ kind, allocation, cpu: 0, timestampNs, irq });
@@ -58,7 +59,7 @@ test("a trace run by hand: 99 maps counted in 2 ms of 4 KiB; same seed, byte-ide
   const json = () =>
     reportJson(
       makeReport(
-        s,
+        { ...s, ...reportSetup(s, machineOf(s)) },
         s.runs.map((r) => runOne(s, r, { traceCalls: calls(), checkEveryEvents: 100 })),
       ),
     );

@@ -47,6 +47,13 @@ export interface KernelOpRecord {
    * none (SMMUv3's lock-free command queue).
    */
   iqLock: SpinLock | null;
+  /**
+   * The CPU waits for the sync with `iqLock` held: AMD-Vi's
+   * iommu_completion_wait() calls wait_on_sem() inside iommu->lock (until
+   * "iommu/amd: move wait_on_sem() out of spinlock", d2a0cac, which no
+   * modelled kernel has), so the unit's waits go one at a time.
+   */
+  waitUnderIqLock: boolean;
   /** TLBI commands queued, and syncs waited for (strict mode). */
   invalidations: number;
   syncs: number;
@@ -69,6 +76,7 @@ export function emptyKernelOpRecord(kind: "map" | "unmap"): KernelOpRecord {
     pagesUnmapped: 0,
     iq: null,
     iqLock: null,
+    waitUnderIqLock: false,
     invalidations: 0,
     syncs: 0,
     flushQueueOps: 0,
@@ -92,12 +100,19 @@ export function chargeKernelOp(out: Script, cost: CostModel, rec: KernelOpRecord
   const latencyNs = rec.syncs > 0 || rec.flushAlls > 0 ? cost.iotlbSyncNs.ns : 0;
   if (iqNs + latencyNs > 0) {
     assert(rec.iq !== null, "invalidations without an invalidation queue");
-    if (rec.iqLock !== null) {
-      // The commands are written under the unit's lock; the wait is outside it.
+    if (rec.iqLock !== null && rec.waitUnderIqLock) {
+      // AMD-Vi: commands written and their completion waited for under the unit's lock.
       out.lock(rec.iqLock);
+      out.sync(rec.iq, iqNs, latencyNs);
       out.unlock(rec.iqLock);
+    } else {
+      if (rec.iqLock !== null) {
+        // VT-d: the commands are written under the unit's lock; the wait polls with it dropped.
+        out.lock(rec.iqLock);
+        out.unlock(rec.iqLock);
+      }
+      out.sync(rec.iq, iqNs, latencyNs);
     }
-    out.sync(rec.iq, iqNs, latencyNs);
   }
   chargeIova(out, cost, rec);
 }

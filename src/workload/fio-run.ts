@@ -34,6 +34,7 @@ import { Fifo } from "../sim/fifo.ts";
 import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
+import type { Prng } from "../stdx/prng.ts";
 import {
   type Bio,
   BlockQueue,
@@ -94,6 +95,12 @@ export interface FioRunOptions {
   instances: readonly FioJobInstance[];
   /** Which disk each instance reads (an index into `disks`). */
   diskOf: (instance: FioJobInstance) => number;
+  /**
+   * The disks of an instance whose job names several files (`filename=a:b`),
+   * in the job's order: the thread switches between them per I/O as the
+   * job's `file_service_type` says. Default: `[diskOf(instance)]`.
+   */
+  filesOf?: (instance: FioJobInstance) => readonly number[];
   diskBytes: number;
   /** The controllers, in disk order; without them, one HBA from the fields below. */
   controllers?: readonly FioController[];
@@ -149,11 +156,21 @@ export interface FioRunStats {
 interface Thread {
   inst: FioJobInstance;
   cpu: Cpu;
+  /** The disk of its current file; with one file, fixed. */
   disk: number;
-  /** Its tag set and dispatch list (fixed: a thread stays on its CPU and disk). */
+  /** Its tag set and dispatch list (a thread stays on its CPU; they change with its file). */
   pool: number;
   dq: number;
+  /** The current file's I/O stream. */
   stream: FioStream;
+  /** Its files' disks and streams (one each; fio keeps each file's own position). */
+  files: readonly number[];
+  streams: readonly FioStream[];
+  /** The current file, and the I/Os left before the next switch. */
+  file: number;
+  fileIosLeft: number;
+  /** Picks the file for `file_service_type=random`; null otherwise. */
+  filePrng: Prng | null;
   inFlight: number;
   /** Asleep for a host tag. */
   blocked: boolean;
@@ -335,19 +352,29 @@ export class FioRun {
     };
     const prng = o.engine.prng.derive();
     for (const inst of o.instances) {
-      const disk = o.diskOf(inst);
-      assert(disk >= 0 && disk < this.diskCount, "instance placed on a missing disk");
+      const files = o.filesOf?.(inst) ?? [o.diskOf(inst)];
+      assert(files.length > 0, "an instance without a file");
+      for (const d of files) assert(d >= 0 && d < this.diskCount, "instance placed on a missing disk");
       assert(inst.cpu < o.cpus.length, "instance placed on a missing CPU");
+      const disk = files[0];
       const id = this.threads.length;
       const loopScript = new Script().hook(this.hooks.loop, id);
       const hctx = this.hctxOf(disk, inst.cpu);
+      // One stream per file, drawn in file order (a one-file thread draws exactly as before).
+      const streams = files.map(() => new FioStream(inst, prng.derive(), o.diskBytes, files.length));
+      const random = files.length > 1 && inst.job.fileService.kind === "random";
       this.threads.push({
         inst,
         cpu: o.cpus[inst.cpu],
         disk,
         pool: this.ctrlPool[this.diskCtrl[disk]] + hctx,
         dq: this.diskDq[disk] + hctx,
-        stream: new FioStream(inst, prng.derive(), o.diskBytes),
+        stream: streams[0],
+        files,
+        streams,
+        file: 0,
+        fileIosLeft: inst.job.fileService.ios,
+        filePrng: random ? prng.derive() : null,
         inFlight: 0,
         blocked: false,
         running: false,
@@ -403,6 +430,13 @@ export class FioRun {
     assert(this.piecesInFlight - unplaced >= tagged, "more tagged requests than pieces");
   }
 
+  /** Every file's byte budget used up (one file: its stream's). */
+  private threadDone(t: Thread): boolean {
+    if (t.files.length === 1) return t.stream.done;
+    for (const st of t.streams) if (!st.done) return false;
+    return true;
+  }
+
   /** fio stops issuing once ramp_time + runtime have passed since the run began (time_based or not). */
   private pastRuntime(t: Thread): boolean {
     const job = t.inst.job;
@@ -431,7 +465,7 @@ export class FioRun {
       t.pendingReaps = 0;
       return;
     }
-    if (t.blocked || t.stream.done || t.inFlight >= t.inst.job.iodepth || this.pastRuntime(t)) {
+    if (t.blocked || this.threadDone(t) || t.inFlight >= t.inst.job.iodepth || this.pastRuntime(t)) {
       t.running = false;
       return;
     }
@@ -451,8 +485,30 @@ export class FioRun {
     return q;
   }
 
+  /**
+   * The file of the thread's next I/O (fio's get_next_file): after
+   * `file_service_type`'s N I/Os on a file, the next one round robin, or one
+   * at random; the thread's tag set and dispatch list follow the file's disk.
+   */
+  private nextFile(t: Thread): void {
+    if (t.files.length === 1) return;
+    if (t.fileIosLeft > 0) {
+      t.fileIosLeft--;
+      return;
+    }
+    t.fileIosLeft = t.inst.job.fileService.ios - 1;
+    t.file = t.filePrng === null ? (t.file + 1) % t.files.length : t.filePrng.below(t.files.length);
+    const disk = t.files[t.file];
+    const hctx = this.hctxOf(disk, t.cpu.id);
+    t.disk = disk;
+    t.pool = this.ctrlPool[this.diskCtrl[disk]] + hctx;
+    t.dq = this.diskDq[disk] + hctx;
+    t.stream = t.streams[t.file];
+  }
+
   /** Step 2: merge or allocate; then run the queue. */
   private submitBio(cpu: Cpu, t: Thread, out: Script): void {
+    this.nextFile(t);
     const io = t.stream.next();
     const tag = this.freeBioTags.length > 0 ? (this.freeBioTags.pop() as number) : this.bioThread.length;
     this.bioThread[tag] = t;

@@ -194,3 +194,33 @@ test("a random stream stays block-aligned inside its region; bssplit follows its
   // 75% expected; 3 standard deviations of a binomial(20000, 0.75) is about 0.9%.
   assert.ok(Math.abs(small / n - 0.75) < 0.01, `share of 4k ${small / n}`);
 });
+
+test("file_service_type: roundrobin by default, switching after each I/O; :N switches after N; sequential is refused", () => {
+  const parse = (opt: string) => parseFioJobFile(`[j]\nfilename=/dev/sda:/dev/sdb\nsize=1m\n${opt}`, "f.fio").jobs[0];
+  // fio's HOWTO, file_service_type: "roundrobin: Round robin over opened files. This is the default."
+  assert.deepEqual(parse("").fileService, { kind: "roundrobin", ios: 1 });
+  assert.deepEqual(parse("file_service_type=roundrobin:8\n").fileService, { kind: "roundrobin", ios: 8 });
+  assert.deepEqual(parse("file_service_type=random\n").fileService, { kind: "random", ios: 1 });
+  assert.throws(
+    () => parse("file_service_type=sequential\n"),
+    (e: unknown) =>
+      e instanceof InputError &&
+      e.message ===
+        'f.fio:4: file_service_type: expected roundrobin or random, with an optional :N of I/Os per switch (sequential and the skewed kinds are not modelled), found "sequential"',
+  );
+});
+
+test("a job of several files divides size and io_size between them, each file read from its own position", () => {
+  const [job] = parseFioJobFile("[s]\nbs=4k\nsize=32k\nio_size=16k\nfilename=/dev/sda:/dev/sdb\n", "s.fio").jobs;
+  const files = [0, 1].map(() => new FioStream({ job, index: 0, cpu: 0 }, new Prng(1), 1 << 30, 2));
+  const offs = files.map((s) => {
+    const o: number[] = [];
+    while (!s.done) o.push(s.next().offset);
+    return o;
+  });
+  // Each file 16 KiB of region and 8 KiB of budget: two 4 KiB reads from its own start.
+  assert.deepEqual(offs, [
+    [0, 4096],
+    [0, 4096],
+  ]);
+});

@@ -5,7 +5,7 @@
  *
  * Supported options: rw, rwmixread, bs, bssplit, iodepth, numjobs,
  * cpus_allowed, cpus_allowed_policy, size, io_size (io_limit), runtime,
- * ramp_time, time_based, direct, ioengine, filename, name, group_reporting.
+ * ramp_time, time_based, direct, ioengine, filename, file_service_type, name, group_reporting.
  * An option fio has but iovalab does not model is reported as
  * `FILE:LINE: unknown fio option "x"`, as an error or in the warning list, as
  * the caller decides: never ignored silently. Bad values raise
@@ -51,6 +51,12 @@ export interface FioJob {
   direct: boolean;
   ioengine: string;
   filename: string | null;
+  /**
+   * How a thread of several files (`filename=a:b`) picks the file of its next
+   * I/O: fio's `file_service_type`, default `roundrobin`, switching after
+   * `ios` I/Os (the `:N` suffix, default 1).
+   */
+  fileService: { kind: "roundrobin" | "random"; ios: number };
   groupReporting: boolean;
 }
 
@@ -96,6 +102,7 @@ function defaults(name: string, line: number): FioJob {
     direct: false,
     ioengine: "psync",
     filename: null,
+    fileService: { kind: "roundrobin", ios: 1 },
     groupReporting: false,
   };
 }
@@ -257,6 +264,17 @@ function setOption(job: FioJob, key: string, raw: string | null, where: string):
     case "filename":
       job.filename = need(raw, key, where, "a file or device name");
       return true;
+    case "file_service_type": {
+      const v = need(raw, key, where, "roundrobin or random, with an optional :N");
+      const m = /^(roundrobin|random)(?::([0-9]+))?$/.exec(v);
+      if (m === null || (m[2] !== undefined && Number(m[2]) < 1)) {
+        throw new InputError(
+          `${where}: file_service_type: expected roundrobin or random, with an optional :N of I/Os per switch (sequential and the skewed kinds are not modelled), found ${quote(v)}`,
+        );
+      }
+      job.fileService = { kind: m[1] as "roundrobin" | "random", ios: m[2] === undefined ? 1 : Number(m[2]) };
+      return true;
+    }
     case "name":
       job.name = need(raw, key, where, "a job name");
       return true;
@@ -439,11 +457,18 @@ export class FioStream {
   issued = 0;
   bytesIssued = 0;
 
-  /** `regionBytes` stands for `size` when the job has none (a whole device). */
-  constructor(instance: FioJobInstance, prng: Prng, deviceBytes: number) {
+  private readonly files: number;
+
+  /**
+   * `regionBytes` stands for `size` when the job has none (a whole device).
+   * One of `files` files of the job (`filename=a:b`): fio divides `size`
+   * (and `io_size`) between them; a device without `size` is read whole.
+   */
+  constructor(instance: FioJobInstance, prng: Prng, deviceBytes: number, files = 1) {
     this.job = instance.job;
     this.prng = prng;
-    this.regionBytes = this.job.sizeBytes ?? deviceBytes;
+    this.files = files;
+    this.regionBytes = this.job.sizeBytes === null ? deviceBytes : Math.floor(this.job.sizeBytes / files);
     this.baseOffset = instance.index * this.regionBytes;
     const sizes = this.job.bssplit === null ? [this.job.bs] : this.job.bssplit.map((s) => s.bytes);
     this.alignBytes = Math.min(...sizes);
@@ -452,7 +477,7 @@ export class FioStream {
   /** True when the job's byte budget (io_size, else size) is used up; time-based jobs never finish here. */
   get done(): boolean {
     if (this.job.timeBased) return false;
-    const budget = this.job.ioSizeBytes ?? this.regionBytes;
+    const budget = this.job.ioSizeBytes === null ? this.regionBytes : Math.floor(this.job.ioSizeBytes / this.files);
     return this.bytesIssued >= budget;
   }
 
