@@ -150,6 +150,8 @@ test("kernels lists every profile with its sources", () => {
   assert.match(r.stdout, /no DMA-FQ type/);
   assert.match(r.stdout, /SAC-first: until-first-failure/);
   assert.match(r.stdout, /SAC-first: every-allocation/);
+  assert.match(r.stdout, /flush-queue timer: tmigr/);
+  assert.match(r.stdout, /flush-queue timer: nohz-target/);
 });
 
 test("--kernel is checked the same way by every command that boots a kernel", () => {
