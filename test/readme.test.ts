@@ -59,8 +59,10 @@ symlinkSync(join(ROOT, "test"), join(scratch, "test"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 for (const ex of examples()) {
-  // Writing the explorer's page builds it (tens of seconds after any change to the model).
-  const skip = /iovalab explore .*--out /.test(ex.script) && quickSkip("the explorer page's build");
+  // Writing the explorer's page builds it (tens of seconds after any change to the model); `run --duration` simulates.
+  const skip =
+    (/iovalab explore .*--out /.test(ex.script) && quickSkip("the explorer page's build")) ||
+    (/iovalab run .*--duration /.test(ex.script) && quickSkip("simulated runs"));
   test(`README.md:${ex.line}: ${ex.script.split("\n")[0]}`, { skip }, () => {
     // `npx iovalab` is the command of this repository; stderr shows where a terminal shows it.
     const prelude = `exec 2>&1\nnpx() { shift; '${process.execPath}' '${MAIN}' "$@"; }\n`;
