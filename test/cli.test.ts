@@ -156,7 +156,8 @@ test("kernels lists every profile with its sources", () => {
 
 test("--kernel is checked the same way by every command that boots a kernel", () => {
   for (const cmd of [["run", "--runs", "default-strict"], ["shell"], ["demo"]]) {
-    const r = iovalab([...cmd, "--kernel", "4.4"], "");
+    // The shell reads its commands from stdin: an empty one.
+    const r = iovalab([...cmd, "--kernel", "4.4"], cmd[0] === "shell" ? "" : undefined);
     assert.equal(r.status, 2, `${cmd[0]}: ${r.stderr}`);
     assert.match(r.stderr, /--kernel: expected .*found "4\.4"/, cmd[0]);
   }
