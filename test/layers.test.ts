@@ -91,3 +91,16 @@ test("layers import only downwards, and the model uses no Node APIs", () => {
   }
   assert.deepEqual(problems, []);
 });
+
+test("nothing branches on a kernel profile's name: each version's behaviour is a switch in its layer's table", () => {
+  const branch =
+    /(?:===|!==)\s*"(?:mainline|6\.1|5\.15|5\.10)"|"(?:mainline|6\.1|5\.15|5\.10)"\s*(?:===|!==)|case\s+"(?:mainline|6\.1|5\.15|5\.10)"/;
+  const problems: string[] = [];
+  for (const file of files(SRC)) {
+    const lines = readFileSync(file, "utf8").split("\n");
+    lines.forEach((line, i) => {
+      if (branch.test(line)) problems.push(`${relative(SRC, file)}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(problems, []);
+});

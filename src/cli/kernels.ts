@@ -57,7 +57,10 @@ function iommuLines(k: KernelVersion): Shown[] {
 }
 
 function dmaLines(k: KernelVersion): Shown[] {
-  return [[`SAC-first: ${k.dma.sacFirst}`, k.dma.sources.sacFirst]];
+  return [
+    [`SAC-first: ${k.dma.sacFirst}`, k.dma.sources.sacFirst],
+    [`flush-queue timer: ${k.dma.fqTimer}`, k.dma.sources.fqTimer],
+  ];
 }
 
 function driverLines(k: KernelVersion): Shown[] {

@@ -27,6 +27,7 @@
  */
 
 import type { ProfileName } from "../iova/profile.ts";
+import { DMA_POLICY } from "./policy.ts";
 
 export type FqTimerPolicyName = "nominal" | "nohz-target" | "tmigr" | "external";
 
@@ -100,7 +101,7 @@ export function external(inner: FqTimerPolicy): FqTimerPolicy {
   };
 }
 
-/** The kernel's own placement for a profile: nohz-target up to 6.8, timer migration from 6.9 (mainline). */
+/** The kernel's own placement for a profile (`DmaPolicy.fqTimer`): nohz-target up to 6.8, timer migration from 6.9. */
 export function fqTimerPolicyFor(profile: ProfileName): FqTimerPolicy {
-  return profile === "mainline" ? TMIGR : NOHZ_TARGET;
+  return DMA_POLICY[profile].fqTimer === "tmigr" ? TMIGR : NOHZ_TARGET;
 }

@@ -15,6 +15,13 @@ export interface DmaPolicy {
    * (`pci_32bit_workaround`, 6.4+, DMA-3.3).
    */
   readonly sacFirst: "every-allocation" | "until-first-failure";
+  /**
+   * Where the kernel itself places the flush-queue timer (`fq_timer`): off an
+   * idle arming CPU onto a busy one up to 6.8 ("nohz-target"), or on the
+   * arming CPU with remote expiry from 6.9 ("tmigr"). `fq-timer-policy.ts`
+   * models both.
+   */
+  readonly fqTimer: "nohz-target" | "tmigr";
   /** Where each switch's value comes from. */
   readonly sources: Readonly<Partial<Record<keyof Omit<DmaPolicy, "sources">, string>>>;
 }
@@ -22,18 +29,34 @@ export interface DmaPolicy {
 export const DMA_POLICY: Readonly<Record<ProfileName, DmaPolicy>> = {
   mainline: {
     sacFirst: "until-first-failure",
-    sources: { sacFirst: "docs/kernel-rules.md §2.3 DMA-3.3 (pci_32bit_workaround, 6.4+)" },
+    fqTimer: "tmigr",
+    sources: {
+      sacFirst: "docs/kernel-rules.md §2.3 DMA-3.3 (pci_32bit_workaround, 6.4+)",
+      fqTimer: "kernel/time/timer_migration.c (6.9+): the timer stays on the arming CPU, a busy CPU expires it",
+    },
   },
   "6.1": {
     sacFirst: "every-allocation",
-    sources: { sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)" },
+    fqTimer: "nohz-target",
+    sources: {
+      sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)",
+      fqTimer: "kernel/time/timer.c up to 6.8: get_target_base() asks get_nohz_timer_target()",
+    },
   },
   "5.15": {
     sacFirst: "every-allocation",
-    sources: { sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)" },
+    fqTimer: "nohz-target",
+    sources: {
+      sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)",
+      fqTimer: "kernel/time/timer.c up to 6.8: get_target_base() asks get_nohz_timer_target()",
+    },
   },
   "5.10": {
     sacFirst: "every-allocation",
-    sources: { sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)" },
+    fqTimer: "nohz-target",
+    sources: {
+      sacFirst: "docs/kernel-rules.md §7 VER-4 (no sticky flag before 6.4)",
+      fqTimer: "kernel/time/timer.c up to 6.8: get_target_base() asks get_nohz_timer_target()",
+    },
   },
 };

@@ -18,6 +18,9 @@
 
 import { stringify } from "yaml";
 import { z } from "zod";
+import { DRIVER_POLICY } from "../driver/policy.ts";
+import { IOMMU_POLICY } from "../iommu/policy.ts";
+import { PROFILE_NAMES, type ProfileName } from "../iova/profile.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import { parseCmdline } from "./cmdline.ts";
 import { validateMachine } from "./schema.ts";
@@ -85,11 +88,12 @@ export function parseSnapshot(text: string, file: string): Snapshot {
 }
 
 /** The kernel profile closest to a release string, and whether it is only assumed. */
-function profileOf(release: string | null): { kernel: string; exact: boolean } {
+function profileOf(release: string | null): { kernel: ProfileName; exact: boolean } {
   const m = /^(\d+)\.(\d+)/.exec(release ?? "");
   if (!m) return { kernel: "mainline", exact: false };
   const v = `${m[1]}.${m[2]}`;
-  if (v === "6.1" || v === "5.15" || v === "5.10") return { kernel: v, exact: true };
+  // A release with a profile of its own ("mainline" is no release number).
+  if ((PROFILE_NAMES as readonly string[]).includes(v)) return { kernel: v as ProfileName, exact: true };
   // The mainline profile is the 6.12 kernel's behaviour.
   return { kernel: "mainline", exact: v === "6.12" };
 }
@@ -198,7 +202,7 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
   const defaultIdentity = passthrough === null ? defaultPassthrough : passthrough;
   // The translated type groups boot with: DMA-FQ when lazy (where the type exists), DMA when strict.
   const strict = cachingMode || (parsed.strict ?? defaultDmaStrict);
-  const bootTranslated = strict || prof.kernel === "5.10" ? "DMA" : "DMA-FQ";
+  const bootTranslated = strict || !IOMMU_POLICY[prof.kernel].hasDmaFqType ? "DMA" : "DMA-FQ";
 
   // Host bridges and their windows (top-level "PCI Bus" lines of /proc/iomem).
   const pciByBdf = new Map(snap.pci.map((p) => [p.bdf, p]));
@@ -228,7 +232,7 @@ export function importSnapshot(snap: Snapshot, name: string): ImportResult {
     const kb = Number(b.queue.max_hw_sectors_kb ?? "");
     let mdts = 5;
     // max_hw_sectors_kb = min(4096, MDTS[, dma_opt_mapping_size on 6.2+]): MDTS shows below the caps.
-    const optCap = prof.kernel === "mainline" ? 128 : 4096;
+    const optCap = DRIVER_POLICY[prof.kernel].nvmeClampsToOptMappingSize ? 128 : 4096;
     if (Number.isInteger(kb) && kb > 0 && kb < optCap && (kb & (kb - 1)) === 0 && kb >= 4) mdts = Math.log2(kb / 4);
     else
       why.push(

@@ -8,14 +8,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { hex16 } from "../stdx/hex.ts";
 import { DecodeError, decodeEvent } from "./events.ts";
 import type { TraceLineHead } from "./line.ts";
 
 function head(event: string, body: string): TraceLineHead {
   return { comm: "fio", pid: 7, cpu: 1, flags: "d.h1.", timestampNs: 5, system: "", event, body, shape: "ftrace" };
 }
-
-const hex16 = (n: number) => `0x${n.toString(16).padStart(16, "0")}`;
 
 test("fast-check: map and unmap text printed from values decodes to those values", () => {
   fc.assert(

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { hex16 } from "../stdx/hex.ts";
 import type { TraceMachine } from "./machine.ts";
 import { readTraceText } from "./reader.ts";
 import { type DmaCall, type ReconstructOptions, reconstruct } from "./reconstruct.ts";
@@ -21,9 +22,6 @@ const MACHINE: TraceMachine = {
 
 let clockUs = 1_000_000;
 
-function hex16(n: number): string {
-  return `0x${n.toString(16).padStart(16, "0")}`;
-}
 function ts(): string {
   clockUs += 10;
   return `${Math.floor(clockUs / 1e6)}.${String(clockUs % 1e6).padStart(6, "0")}`;

@@ -5,18 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { iovalab } from "../helpers/iovalab.ts";
 import { quickSkip } from "../helpers/quick.ts";
-
-const MAIN = new URL("../../bin/iovalab.js", import.meta.url).pathname;
-
-function iovalab(args: string[]) {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
-}
 
 test("iovalab run --json: byte-identical for one seed; report, PNG and Perfetto files written", {
   skip: quickSkip("simulations run end to end"),
