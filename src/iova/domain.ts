@@ -23,7 +23,7 @@
  */
 
 import { assert } from "../stdx/assert.ts";
-import { flsLong, isPowerOfTwo } from "../stdx/bits.ts";
+import { flsLong, isPowerOfTwo, orderBase2Small } from "../stdx/bits.ts";
 import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
 import { getProfile, type KernelProfile } from "./profile.ts";
 import { fitThreshold, IovaTree, type IovaTreeSnapshot, NIL, POW2 } from "./rbtree.ts";
@@ -425,7 +425,7 @@ export class IovaDomain {
   roundUpCacheable(size: number): number {
     // roundUpBelow is at most 2^19, so the 32-bit shift is exact here.
     if (size >= this.roundUpBelow) return size;
-    return size <= 1 ? 1 : 1 << (32 - Math.clz32(size - 1));
+    return 1 << orderBase2Small(size);
   }
 
   /**
@@ -445,7 +445,7 @@ export class IovaDomain {
    */
   sizeClass(size: number): number {
     if (size > 1 << MAX_RCACHE_ORDERS) return this.rcacheOrders;
-    const c = size <= 1 ? 0 : 32 - Math.clz32(size - 1);
+    const c = orderBase2Small(size);
     return Math.min(c, this.rcacheOrders);
   }
 

@@ -14,6 +14,7 @@
  */
 
 import { DEFAULT_RCACHE_ORDERS } from "../iova/domain.ts";
+import { orderBase2Small } from "../stdx/bits.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 
 /** How long calls wait for the interrupted CPU's next call (TCG guests show maps 3 ms after the interrupt). */
@@ -131,6 +132,6 @@ export class IrqReorder {
 
 /** The rcache size class (`order_base_2`) of an allocation of `pages` in the captured kernel, or -1 for uncached sizes. */
 function capturedSizeClass(pages: number): number {
-  const c = pages <= 1 ? 0 : 32 - Math.clz32(pages - 1);
+  const c = orderBase2Small(pages);
   return c < DEFAULT_RCACHE_ORDERS ? c : -1;
 }

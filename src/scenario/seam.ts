@@ -42,6 +42,7 @@ import { SpinLock } from "../sim/lock.ts";
 import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
+import { orderBase2Small } from "../stdx/bits.ts";
 import type { DmaSeam } from "../workload/fio-run.ts";
 import { DMA_MAP, DMA_UNMAP, type DmaCallRecorder } from "./dma-record.ts";
 import { simulatedIdleFacts } from "./idle-facts.ts";
@@ -422,7 +423,7 @@ export class KernelDmaSeam implements DmaSeam {
     for (const l of segments) pages += Math.ceil(l / 4096);
     rec.pagesMapped = pages;
     const iovaPages = this.iovaPages(pages);
-    const c = Math.min(iovaPages <= 1 ? 0 : 32 - Math.clz32(iovaPages - 1), REPORT_CLASSES - 1);
+    const c = Math.min(orderBase2Small(iovaPages), REPORT_CLASSES - 1);
     this.stats.allocsByClass[c]++;
     this.stats.maps++;
     chargeKernelOp(out, this.cost, rec);

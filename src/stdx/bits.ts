@@ -16,6 +16,15 @@ export function orderBase2(n: number): number {
   return n <= 1 ? 0 : flsLong(n - 1);
 }
 
+/**
+ * `order_base_2(n)` for 0 <= n <= 2^31, the sizes of the rcache classes and
+ * the hot paths that ask for one: one count of leading zeros, no branch on
+ * the 32-bit boundary.
+ */
+export function orderBase2Small(n: number): number {
+  return n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+}
+
 /** `roundup_pow_of_two(n)` for n >= 1. */
 export function roundupPowOfTwo(n: number): number {
   return 2 ** orderBase2(n);
