@@ -207,6 +207,10 @@ export class CallApplier {
     if (before && fq) fq.flushFinishCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
     if (before && fq) fq.flushFinishCnt++;
+    // This unmap's queue was full too, while the other CPU's flush was still running: that CPU reads the
+    // start count for its new entry only after its flush, so it reads this flush's (6.1 mid-life lines
+    // 125993 and 126017: CPU 1's entry 0xb93ff000 stays queued until the timer flush at line 126046).
+    if (before && fq !== null && rf !== null && fq.flushes !== flushes) fq.rereadLastCounter(rf.cpu);
     if (fq !== null && fq.flushes !== flushes) this.ringFull = { cpu, ns: c.timestampNs, finish: fq.flushFinishCnt };
     else if (rf !== null && rf.cpu === cpu) this.ringFull = null;
     this.idleCpu = -1;
