@@ -451,6 +451,8 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   const at = (line: number) => emitted[mapLines.indexOf(line)];
   assert.equal(emitted.length, mapLines.length);
   assert.deepEqual([at(126048), at(126100)], ["0x00000000bfb72000", "0x00000000b93ff000"]);
+  // An unmap in the same microsecond as another CPU's flushing unmap (see the test of lines 129247-129397).
+  assert.deepEqual([at(129397), at(129400)], ["0x00000000b93c7000", "0x00000000b936a000"]);
 });
 
 {
@@ -489,5 +491,46 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
     assert.equal(iovasOn(evs, "iommu_map", 1, 126046, 126100)[0], "bfb72000");
     assert.ok(!iovasOn(evs, "iommu_map", 1, 125993, 126100).includes("b93ff000"));
     assert.deepEqual(iovasOn(evs, "iommu_map", 0, 126099, 126101), ["b93ff000"]);
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 129247-129397: an unmap in the same microsecond as another CPU's flushing unmap reads the start count from before that flush", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 128199;
+    const evs = events(text.split("\n").slice(OFF, 129500).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // The timer flush on CPU 0 at line 128299 emptied both queues; the next is at line 129487.
+    assert.deepEqual(
+      evs.filter((e) => e.line > 128299 && e.line < 129487 && e.type === "timer_expire_entry"),
+      [],
+    );
+    // CPU 1's 256th unmap since then (line 129248, 0xb9400000) found its ring full and flushed; CPU 1's next call
+    // is 266 us later and maps 0xfefff000, its unmap before: the ring-full flush freed its queue into its rcache.
+    const u1 = iovasOn(evs, "iommu_unmap", 1, 128299, 129249);
+    assert.deepEqual([u1.length, u1[255], u1[254]], [256, "b9400000", "fefff000"]);
+    assert.equal(iovasOn(evs, "iommu_map", 1, 129249, 129487)[0], "fefff000");
+    // CPU 0's unmaps at lines 129247 (0xb936a000), 129249 (0xb93c7000, the same microsecond as CPU 1's) and 129250
+    // (0xb93f3000, 2 us later).
+    assert.deepEqual(
+      [129247, 129248, 129249, 129250].map((l) => [at(l)?.cpu, at(l)?.timestampNs]),
+      [
+        [0, 34846846000],
+        [1, 34846847000],
+        [0, 34846847000],
+        [0, 34846849000],
+      ],
+    );
+    // CPU 0 later pops 0xb93c7000, then the IOVAs it unmapped before it, newest first: a fq_ring_free() on CPU 0
+    // freed its queue up to 0xb93c7000 and stopped at 0xb93f3000. So 0xb93c7000's entry read the start count from
+    // before CPU 1's flush (which that flush's finish count covers), 0xb93f3000's the one it raised.
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 128299, 129250);
+    const m0 = iovasOn(evs, "iommu_map", 0, 129396, 129487);
+    assert.deepEqual(m0.slice(0, 8), u0.slice(-8).reverse());
+    assert.equal(m0[0], "b93c7000");
+    assert.ok(!m0.includes("b93f3000"));
   });
 }
