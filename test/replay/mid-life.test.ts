@@ -534,3 +534,36 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
     assert.ok(!m0.includes("b93f3000"));
   });
 }
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  // The first cascade left open (line 132859), as the trace shows it; the replay does not yet reproduce it.
+  test("6.1 mid-life lines 131171-133010: overlapping ring-full flushes push their depot magazines in the order the later allocations show", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 131099;
+    const evs = events(text.split("\n").slice(OFF, 133010).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // After the timer flush at line 131171 both CPUs unmap 256 times: CPU 0's 256th at line 132191 (34.897144),
+    // CPU 1's at line 132203 (34.897162, inside CPU 0's flush); both resume 1 us apart (34.897274 / 34.897275).
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 131171, 132192);
+    const u1 = iovasOn(evs, "iommu_unmap", 1, 131171, 132204);
+    assert.deepEqual([u0.length, u1.length], [256, 256]);
+    assert.deepEqual(
+      [at(132191)?.timestampNs, at(132203)?.timestampNs, at(132204)?.timestampNs, at(132205)?.timestampNs],
+      [34897144000, 34897162000, 34897274000, 34897275000],
+    );
+    // Each ring free crosses a magazine boundary: CPU 0's magazine topped by its 207th entry (b937d000) goes to the
+    // depot, and CPU 1's topped by its 204th (b93de000).
+    assert.deepEqual([u0[206], u1[203]], ["b937d000", "b93de000"]);
+    // CPU 1, its own magazines empty, pops CPU 0's (line 132859: b937d000 and the entries before it, newest first);
+    // CPU 0 pops CPU 1's later (line 132999). The 6.1 depot is a stack, so CPU 1's push came first, then CPU 0's,
+    // though CPU 0's flush began 18 us earlier: consistent with the two ring frees running side by side after both
+    // flushes ended, CPU 1's boundary (entry 204) coming before CPU 0's (entry 207); at lines 125993/126017, where
+    // the second CPU resumed 27 us after the first, the first CPU's push came first. The replay frees CPU 0's ring
+    // whole at its unmap and so pushes CPU 0's magazine first: the cascade from line 132859.
+    assert.deepEqual(iovasOn(evs, "iommu_map", 1, 132858, 132868), u0.slice(202, 207).reverse());
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 132998, 133007), u1.slice(200, 204).reverse());
+  });
+}
