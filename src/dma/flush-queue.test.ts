@@ -66,3 +66,28 @@ test("external: the timer never expires by the clock; expire() runs it on the CP
   assert.equal(d.cachedOn(a), 1);
   assert.equal(fq.queued(1), 1);
 });
+
+test("rereadLastCounter: a ring-full entry that reads another CPU's later flush waits for the flush after that one", () => {
+  const { d, fq, pfn } = setup();
+  // CPU 1 fills its ring (255 usable entries); its 256th unmap flushes, frees them, and queues `last`.
+  for (let i = 0; i < 255; i++) fq.queue(1, pfn(), 1, 0);
+  const last = pfn();
+  fq.queue(1, last, 1, 0);
+  assert.equal(fq.queued(1), 1);
+  // CPU 0's ring fills too and flushes while CPU 1's flush still runs: CPU 1 reads that flush's start count.
+  for (let i = 0; i < 256; i++) fq.queue(0, pfn(), 1, 0);
+  fq.rereadLastCounter(1);
+  // CPU 1's next queue_iova() after both flushes finished: `last` is not covered by a finished flush.
+  fq.queue(1, pfn(), 1, 0);
+  assert.equal(fq.queued(1), 2);
+  assert.equal(d.cachedOn(last), -1);
+  // Without the re-read it would have been freed there, into CPU 1's rcache.
+  const { d: d2, fq: fq2, pfn: pfn2 } = setup();
+  for (let i = 0; i < 255; i++) fq2.queue(1, pfn2(), 1, 0);
+  const last2 = pfn2();
+  fq2.queue(1, last2, 1, 0);
+  for (let i = 0; i < 256; i++) fq2.queue(0, pfn2(), 1, 0);
+  fq2.queue(1, pfn2(), 1, 0);
+  assert.equal(fq2.queued(1), 1);
+  assert.equal(d2.cachedOn(last2), 1);
+});

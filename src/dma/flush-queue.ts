@@ -119,6 +119,19 @@ export class FlushQueue {
     }
   }
 
+  /**
+   * The entry `cpu` queued last reads `fq_flush_start_cnt` again, now: its
+   * `queue_iova()` flushed the IOTLB because the ring was full (DMA-4.4 step
+   * 3) and reads the count only once that flush is done (step 4), so a flush
+   * another CPU began meanwhile counts for it; that entry then waits for the
+   * flush after that one. For a caller that knows the flushes overlapped.
+   */
+  rereadLastCounter(cpu: number): void {
+    const r = this.rings[cpu];
+    assert(r.head !== r.tail, "no queued entry to re-read the start count for");
+    r.counter[(r.tail - 1) & MASK] = this.flushStartCnt;
+  }
+
   /** When the model's clock fires the timer: its nominal expiry, or never (not armed, or placed from outside). */
   get nextExpiryNs(): number {
     return this.timerArmed && this.policy.selfExpiring ? this.timerDueNs : Number.POSITIVE_INFINITY;

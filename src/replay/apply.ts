@@ -203,10 +203,21 @@ export class CallApplier {
       rf.cpu !== cpu &&
       fq.flushFinishCnt === rf.finish &&
       c.timestampNs - rf.ns <= RING_FULL_FLUSH_NS;
+    // Traced in the same microsecond as the flushing unmap (the text's resolution: which ran first is unknown), and
+    // that unmap raises fq_flush_start_cnt only after its own trace line: this unmap's entry reads the count from
+    // before that flush, so the flush covers it (6.1 mid-life line 129249, 0xb93c7000: CPU 0 frees it with the
+    // entries before it, and not the one traced 2 us later, at its next fq_ring_free()).
+    const sameUs = before && c.timestampNs - (rf as RingFullFlush).ns < 1_000;
     const flushes = fq?.flushes ?? 0;
     if (before && fq) fq.flushFinishCnt--;
+    if (sameUs && fq) fq.flushStartCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
+    if (sameUs && fq) fq.flushStartCnt++;
     if (before && fq) fq.flushFinishCnt++;
+    // This unmap's queue was full too, while the other CPU's flush was still running: that CPU reads the
+    // start count for its new entry only after its flush, so it reads this flush's (6.1 mid-life lines
+    // 125993 and 126017: CPU 1's entry 0xb93ff000 stays queued until the timer flush at line 126046).
+    if (before && fq !== null && rf !== null && fq.flushes !== flushes) fq.rereadLastCounter(rf.cpu);
     if (fq !== null && fq.flushes !== flushes) this.ringFull = { cpu, ns: c.timestampNs, finish: fq.flushFinishCnt };
     else if (rf !== null && rf.cpu === cpu) this.ringFull = null;
     this.idleCpu = -1;

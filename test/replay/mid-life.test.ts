@@ -186,10 +186,10 @@ for (const file of ["trace-6.1-midlife-lazy.txt.gz", "trace-6.12-midlife-lazy.tx
     assert.ok(r.learning.allocations <= r.allocations * 0.1, `${r.learning.allocations}/${r.allocations}`);
     // Measured 2026-12-04 after the causes pinned below (ring-full flushes beside the other CPU's unmaps, a map
     // allocated before a flush with the other CPU's calls inside, drains between two of the other CPU's calls,
-    // late-queue re-runs, an interrupt's unmap before the callback's first statements): 6.1 22.15% (first
-    // mismatch line 85961), 6.12 192702 of 192705 (the 3 others from caches filled before the trace, adopted)
-    // after the phase. The floors guard against losing that; the goal is 95%.
-    const [floor, line] = file.includes("6.12") ? [0.999, 665000] : [0.22, 85000];
+    // late-queue re-runs, an interrupt's unmap before the callback's first statements, two CPUs' overlapping
+    // ring-full flushes): 6.1 25.15% (first mismatch line 85961, adopted; the cascade from line 132859), 6.12
+    // 192702 of 192705 (the 3 others from caches filled before the trace, adopted) after the phase. The floors guard against losing that; the goal is 95%.
+    const [floor, line] = file.includes("6.12") ? [0.999, 665000] : [0.25, 85000];
     assert.ok(r.exactAfterLearning / r.afterLearning >= floor, `${r.exactAfterLearning}/${r.afterLearning}`);
     assert.ok(r.firstMismatch === null || r.firstMismatch.line > line, String(r.firstMismatch?.line));
   });
@@ -425,13 +425,19 @@ function iovasOn(evs: readonly TraceEvent[], kind: "iommu_map" | "iommu_unmap", 
   });
 }
 
-test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did", {
+test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048", {
   skip: sharedSkip(`${SHARED}trace-6.1-midlife-lazy.txt.gz`),
 }, async () => {
-  const { rp, rc } = replayer("6.1");
+  const emitted: string[] = [];
+  const mapLines: number[] = [];
+  const { rp, rc } = replayer("6.1", { emitIova: (t: string) => emitted.push(t) });
   await readTraceFile(
     `${SHARED}trace-6.1-midlife-lazy.txt.gz`,
-    (e) => (isKernelWorkEvent(e) ? rp.pushWork(e) : rc.push(e)),
+    (e) => {
+      if (e.type === "iommu_map") mapLines.push(e.line);
+      if (isKernelWorkEvent(e)) rp.pushWork(e);
+      else rc.push(e);
+    },
     {
       strictInput: true,
     },
@@ -439,4 +445,125 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   rc.end();
   const r = rp.end();
   assert.ok(r.firstMismatch === null || r.firstMismatch.line > 30075, String(r.firstMismatch?.line));
+  // Overlapping ring-full flushes (see the test of lines 124963-126100): CPU 1's first map after the timer flush
+  // at line 126046 pops bfb72000, its last IOVA freed by its own ring-full flush; b93ff000, queued by that flush's
+  // unmap, stays queued until the timer flush moves it to CPU 0, which maps it at line 126100.
+  const at = (line: number) => emitted[mapLines.indexOf(line)];
+  assert.equal(emitted.length, mapLines.length);
+  assert.deepEqual([at(126048), at(126100)], ["0x00000000bfb72000", "0x00000000b93ff000"]);
+  // An unmap in the same microsecond as another CPU's flushing unmap (see the test of lines 129247-129397).
+  assert.deepEqual([at(129397), at(129400)], ["0x00000000b93c7000", "0x00000000b936a000"]);
 });
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 124963-126100: two CPUs' ring-full flushes overlap; the first CPU's new entry reads the second's start count", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 124899;
+    const evs = events(text.split("\n").slice(OFF, 126200).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // Timer flushes on CPU 1 at line 124963 and on CPU 0 at line 126046; none between: both queues start empty.
+    assert.deepEqual(
+      [at(124963)?.type, at(124963)?.cpu, at(126046)?.type, at(126046)?.cpu],
+      ["timer_expire_entry", 1, "timer_expire_entry", 0],
+    );
+    assert.deepEqual(
+      evs.filter((e) => e.line > 124963 && e.line < 126046 && e.type === "timer_expire_entry"),
+      [],
+    );
+    // 256 unmaps on each CPU up to its 256th: the 256th finds the ring full (255 usable entries) and flushes.
+    const u1 = iovasOn(evs, "iommu_unmap", 1, 124963, 125994);
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 124963, 126018);
+    assert.deepEqual([u1.length, u1[255], u0.length, u0[255]], [256, "b93ff000", 256, "bf57e000"]);
+    // Both flushes show as gaps in their CPU's interrupt unmaps (1-2 us apart otherwise): CPU 1 from line 125993
+    // (34.785467) to its next call at 34.785574, CPU 0 from line 126017 (34.785507) to 34.785601. CPU 0's began
+    // while CPU 1's ran, so CPU 1's queue_iova() read the start count CPU 0's flush had raised for b93ff000.
+    const ts = (line: number) => at(line)?.timestampNs ?? 0;
+    const next = (line: number, cpu: number) => evs.find((e) => e.line > line && e.cpu === cpu)?.timestampNs ?? 0;
+    assert.ok(ts(126017) > ts(125993) && ts(126017) < next(125993, 1));
+    assert.ok(next(125993, 1) - ts(125993) > 100_000 && next(126017, 0) - ts(126017) > 90_000);
+    // So CPU 1's next queue_iova() (line 126008, after CPU 0's flush finished) did not free b93ff000: CPU 1's first
+    // map after the timer flush pops bfb72000, the newest its own ring-full flush freed, and the timer flush at
+    // line 126046 frees b93ff000 with the rest of CPU 1's queue into CPU 0's rcache (CPU 0 maps it at line 126100).
+    assert.equal(u1[254], "bfb72000");
+    assert.equal(iovasOn(evs, "iommu_map", 1, 126046, 126100)[0], "bfb72000");
+    assert.ok(!iovasOn(evs, "iommu_map", 1, 125993, 126100).includes("b93ff000"));
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 126099, 126101), ["b93ff000"]);
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 129247-129397: an unmap in the same microsecond as another CPU's flushing unmap reads the start count from before that flush", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 128199;
+    const evs = events(text.split("\n").slice(OFF, 129500).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // The timer flush on CPU 0 at line 128299 emptied both queues; the next is at line 129487.
+    assert.deepEqual(
+      evs.filter((e) => e.line > 128299 && e.line < 129487 && e.type === "timer_expire_entry"),
+      [],
+    );
+    // CPU 1's 256th unmap since then (line 129248, 0xb9400000) found its ring full and flushed; CPU 1's next call
+    // is 266 us later and maps 0xfefff000, its unmap before: the ring-full flush freed its queue into its rcache.
+    const u1 = iovasOn(evs, "iommu_unmap", 1, 128299, 129249);
+    assert.deepEqual([u1.length, u1[255], u1[254]], [256, "b9400000", "fefff000"]);
+    assert.equal(iovasOn(evs, "iommu_map", 1, 129249, 129487)[0], "fefff000");
+    // CPU 0's unmaps at lines 129247 (0xb936a000), 129249 (0xb93c7000, the same microsecond as CPU 1's) and 129250
+    // (0xb93f3000, 2 us later).
+    assert.deepEqual(
+      [129247, 129248, 129249, 129250].map((l) => [at(l)?.cpu, at(l)?.timestampNs]),
+      [
+        [0, 34846846000],
+        [1, 34846847000],
+        [0, 34846847000],
+        [0, 34846849000],
+      ],
+    );
+    // CPU 0 later pops 0xb93c7000, then the IOVAs it unmapped before it, newest first: a fq_ring_free() on CPU 0
+    // freed its queue up to 0xb93c7000 and stopped at 0xb93f3000. So 0xb93c7000's entry read the start count from
+    // before CPU 1's flush (which that flush's finish count covers), 0xb93f3000's the one it raised.
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 128299, 129250);
+    const m0 = iovasOn(evs, "iommu_map", 0, 129396, 129487);
+    assert.deepEqual(m0.slice(0, 8), u0.slice(-8).reverse());
+    assert.equal(m0[0], "b93c7000");
+    assert.ok(!m0.includes("b93f3000"));
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  // The first cascade left open (line 132859), as the trace shows it; the replay does not yet reproduce it.
+  test("6.1 mid-life lines 131171-133010: overlapping ring-full flushes push their depot magazines in the order the later allocations show", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 131099;
+    const evs = events(text.split("\n").slice(OFF, 133010).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // After the timer flush at line 131171 both CPUs unmap 256 times: CPU 0's 256th at line 132191 (34.897144),
+    // CPU 1's at line 132203 (34.897162, inside CPU 0's flush); both resume 1 us apart (34.897274 / 34.897275).
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 131171, 132192);
+    const u1 = iovasOn(evs, "iommu_unmap", 1, 131171, 132204);
+    assert.deepEqual([u0.length, u1.length], [256, 256]);
+    assert.deepEqual(
+      [at(132191)?.timestampNs, at(132203)?.timestampNs, at(132204)?.timestampNs, at(132205)?.timestampNs],
+      [34897144000, 34897162000, 34897274000, 34897275000],
+    );
+    // Each ring free crosses a magazine boundary: CPU 0's magazine topped by its 207th entry (b937d000) goes to the
+    // depot, and CPU 1's topped by its 204th (b93de000).
+    assert.deepEqual([u0[206], u1[203]], ["b937d000", "b93de000"]);
+    // CPU 1, its own magazines empty, pops CPU 0's (line 132859: b937d000 and the entries before it, newest first);
+    // CPU 0 pops CPU 1's later (line 132999). The 6.1 depot is a stack, so CPU 1's push came first, then CPU 0's,
+    // though CPU 0's flush began 18 us earlier: consistent with the two ring frees running side by side after both
+    // flushes ended, CPU 1's boundary (entry 204) coming before CPU 0's (entry 207); at lines 125993/126017, where
+    // the second CPU resumed 27 us after the first, the first CPU's push came first. The replay frees CPU 0's ring
+    // whole at its unmap and so pushes CPU 0's magazine first: the cascade from line 132859.
+    assert.deepEqual(iovasOn(evs, "iommu_map", 1, 132858, 132868), u0.slice(202, 207).reverse());
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 132998, 133007), u1.slice(200, 204).reverse());
+  });
+}
