@@ -48,21 +48,22 @@ function small(warmupMs: number, durationMs: number, fastForward: boolean): Scen
 
 test("a warm-up too short to fast-forward runs in time: the same figures as without", () => {
   const run = calibrationScenario().runs[0];
-  // Under 600 ms: 300 ms to settle, a recording, four recordings' worth to skip, a last one in time.
-  const a = runOne(small(590, 5, false), run);
-  const b = runOne(small(590, 5, true), run);
+  // Under 2.3 s: 2 s for the workload to settle at the least (settle.ts), a recording, four
+  // recordings' worth to skip, a last one in time.
+  const a = runOne(small(2290, 5, false), run);
+  const b = runOne(small(2290, 5, true), run);
   assert.deepEqual(b, a);
 });
 
 test("fast-forward: the kernel's clock moves ahead, every invariant holds, the timed requests unmap what the last cycle mapped", () => {
-  const s = small(1000, 20, true);
+  const s = small(4000, 20, true);
   let ctx: RunContext | null = null;
   const r = runOne(s, s.runs[0], { observe: (c) => void (ctx = c), checkEveryEvents: 5000 });
   const c = ctx as RunContext | null;
   assert.ok(c !== null);
   // The kernel is at the run's end; the engine behind it by what was skipped (most of the warm-up).
   assert.equal(c.seam.kernelTimeNs, c.endNs);
-  assert.ok(c.seam.kernelOffsetNs >= 400e6, `skipped ${c.seam.kernelOffsetNs} ns`);
+  assert.ok(c.seam.kernelOffsetNs >= 1000e6, `skipped ${c.seam.kernelOffsetNs} ns`);
   assert.equal(c.engine.nowNs, c.endNs - c.seam.kernelOffsetNs);
   c.kernel.verifyInvariants();
   // The stream goes on after the fast-forward: maps and IOPS as the job makes them.

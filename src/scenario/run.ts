@@ -29,6 +29,7 @@ import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
 import { DmaCallRecorder } from "./dma-record.ts";
 import { fastForward, findCycle } from "./fast-forward.ts";
+import { SEED_SETTLE_RULE, StreamMix } from "./settle.ts";
 import {
   type NetworkWorkload,
   PACKET_MIXES,
@@ -309,8 +310,10 @@ export function iommuKindCost(cost: CostModel, kind: MachineDesc["iommu"]["kind"
   }
 }
 
-/** Timed before the first recording: fio threads, queues and caches settle. */
-const FF_SETTLE_NS = 300 * MS;
+/** The workload settles in time, window by window, until its stream of maps is steady (settle.ts)... */
+const FF_SETTLE_WINDOW_NS = 250 * MS;
+/** ...but for no longer than this: a stream that never settles is repeated as it is by then. */
+const FF_SETTLE_MAX_NS = 10_000 * MS;
 /** Each stretch of the stream recorded in time for a fast-forward to repeat. */
 const FF_RECORD_NS = 50 * MS;
 /** Each fast-forward covers at least this many recorded stretches... */
@@ -344,8 +347,18 @@ function ageFast(
   onProgress: (kernelNs: number) => void,
 ): number {
   // Too short to gain: the warm-up runs in time.
-  if (warmupEndNs - startNs < FF_SETTLE_NS + (FF_MIN_RATIO + 2) * FF_RECORD_NS) return 0;
-  engine.run(startNs + FF_SETTLE_NS);
+  const room = (FF_MIN_RATIO + 2) * FF_RECORD_NS;
+  if (warmupEndNs - startNs < SEED_SETTLE_RULE.minWindows * FF_SETTLE_WINDOW_NS + room) return 0;
+  // The workload's own start-up runs in time: a recording made before its stream settles
+  // would age the machine as a young workload does, however long it is repeated.
+  const mix = new StreamMix(REPORT_CLASSES);
+  const counts0 = new Float64Array(REPORT_CLASSES);
+  const settleEndNs = Math.min(startNs + FF_SETTLE_MAX_NS, warmupEndNs - room);
+  while (engine.nowNs + FF_SETTLE_WINDOW_NS <= settleEndNs && !mix.settled(SEED_SETTLE_RULE)) {
+    counts0.set(seam.stats.allocsByClass);
+    engine.run(engine.nowNs + FF_SETTLE_WINDOW_NS);
+    mix.push(seam.stats.allocsByClass.map((n, c) => n - counts0[c]));
+  }
   // Only a fast-forwarded run draws these numbers: a timed one stays as it was.
   const prng = engine.prng.derive();
   // Each turn needs room for its recording, one cycle at least, and a last stretch in time.
