@@ -29,7 +29,6 @@ import { NetworkRun } from "../workload/network-run.ts";
 import { TraceRun } from "../workload/trace-run.ts";
 import { DmaCallRecorder } from "./dma-record.ts";
 import { fastForward, findCycle } from "./fast-forward.ts";
-import { SEED_SETTLE_RULE, StreamMix } from "./settle.ts";
 import {
   type NetworkWorkload,
   PACKET_MIXES,
@@ -40,6 +39,7 @@ import {
 } from "./scenario.ts";
 import { emptyStats, type KernelDmaSeam, REPORT_CLASSES, type SeamStats } from "./seam.ts";
 import { SeamSet } from "./seam-set.ts";
+import { SEED_SETTLE_RULE, StreamMix } from "./settle.ts";
 import { type StorageController, storageControllers } from "./storage.ts";
 
 const MS = 1_000_000;
@@ -322,16 +322,18 @@ const FF_MIN_RATIO = 4;
 const FF_AGE_SHARE = 0.25;
 /**
  * Whether the warm-up is fast-forwarded: only when the scenario asks
- * (`fastForward: true`, `--fast-forward`), as it ages the allocator more
- * slowly than time does (docs/cost-model.md, "Ageing fast-forward"); never
- * for a trace workload (a trace is not a stream to repeat).
+ * (`fastForward: true`, `--fast-forward`): a timed warm-up is exact, a
+ * fast-forwarded one agrees with it within the noise of its seeds
+ * (docs/cost-model.md, "Ageing fast-forward"); never for a trace workload
+ * (a trace is not a stream to repeat).
  */
 function fastForwards(s: Scenario): boolean {
   return s.fastForward && s.workload.kind !== "trace";
 }
 
 /**
- * Ages the machine to `warmupEndNs` (kernel time) by turns: a stretch in
+ * Ages the machine to `warmupEndNs` (kernel time): the workload settles in
+ * time (settle.ts), then turns: a stretch in
  * time, recorded, then a fast-forward repeating it on the kernel model alone
  * (fast-forward.ts) for a quarter of the age reached (at least four
  * stretches), so that what the ageing changes in the stream (request sizes as
