@@ -316,6 +316,8 @@ const FF_SETTLE_WINDOW_NS = 250 * MS;
 const FF_SETTLE_MAX_NS = 10_000 * MS;
 /** Each stretch of the stream recorded in time for a fast-forward to repeat. */
 const FF_RECORD_NS = 50 * MS;
+/** A recording with no cycle goes on for at most this many stretches in all. */
+const FF_RECORD_MAX = 8;
 /** Each fast-forward covers at least this many recorded stretches... */
 const FF_MIN_RATIO = 4;
 /** ...or this share of the age reached so far, whichever is more. */
@@ -368,10 +370,20 @@ function ageFast(
     const rec = new DmaCallRecorder();
     seam.recorder = rec;
     engine.run(engine.nowNs + FF_RECORD_NS);
+    let cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
+    // No stretch of it starts and ends with as many live mappings (the count drifted): record
+    // on. Giving up here aged the rest of the warm-up in time — most of an hour.
+    for (
+      let more = 1;
+      cycle === null && more < FF_RECORD_MAX && warmupEndNs - seam.kernelTimeNs >= 3 * FF_RECORD_NS;
+      more++
+    ) {
+      engine.run(engine.nowNs + FF_RECORD_NS);
+      cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
+    }
     seam.recorder = null;
     const left = warmupEndNs - seam.kernelTimeNs;
-    const cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
-    if (cycle === null) break;
+    if (cycle === null) continue;
     const wantNs = Math.max(FF_MIN_RATIO * cycle.spanNs, FF_AGE_SHARE * (seam.kernelTimeNs - startNs));
     // Whole cycles, leaving at least one recorded stretch to the end in time.
     const cycles = Math.floor(Math.min(wantNs, left - FF_RECORD_NS) / cycle.spanNs);
