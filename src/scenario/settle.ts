@@ -6,8 +6,8 @@
  * the kernel ages far beyond it, so the stream it repeats must be the one an
  * old machine sees. The workload has its own start-up, independent of the
  * kernel: the seed's job (128 fio threads reading sequentially through one
- * HBA) starts in lock-step, mostly 128 KiB and larger merged requests, and
- * only after about a second do the threads drift apart; between 1 and 4 s
+ * HBA) starts with mostly 128 KiB and larger merged requests, and only
+ * after about a second does the mix start to move; between 1 and 4 s
  * of simulated time the share of maps below 128 KiB grows from under 3% to
  * about a third, and then stays there (docs/cost-model.md, "Ageing
  * fast-forward"). The same drift shows with the range raised (tree walks of
@@ -18,8 +18,8 @@
  * The test: the mix of map sizes (maps per IOVA size class) over the last
  * `spanWindows` windows is within `maxDistance` (total variation distance)
  * of the mix over as many windows `lagWindows` earlier, once at least
- * `minWindows` windows have run — the minimum keeps the quiet lock-step
- * phase, whose mix does not move yet, from passing for a settled stream.
+ * `minWindows` windows have run — the minimum keeps the quiet start-up,
+ * whose mix does not move yet, from passing for a settled stream.
  */
 
 import { assert } from "../stdx/assert.ts";
