@@ -85,7 +85,7 @@ export function registerRun(program: Command): void {
     )
     .option(
       "--fast-forward",
-      "age the warm-up on the kernel model alone, at allocator speed (an approximation: see docs/cost-model.md)",
+      "age the warm-up on the kernel model alone, at allocator speed (within the noise of its seeds of a timed warm-up: see docs/cost-model.md)",
     )
     .option("--machine <name|file>", "the machine: a built-in name or a description file (overrides the scenario's)")
     .option("--fio <jobfile>", "the fio job file (overrides the scenario's); filename= picks the disks")

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { quickSkip } from "../../test/helpers/quick.ts";
 import { calibrationScenario } from "./calibrate.ts";
 import { DMA_MAP, DMA_UNMAP, DmaCallRecorder } from "./dma-record.ts";
 import { findCycle } from "./fast-forward.ts";
-import { type RunContext, runOne } from "./run.ts";
+import { type RunContext, type RunResult, runOne } from "./run.ts";
 import type { Scenario } from "./scenario.ts";
 
 test("findCycle: the earliest call with as many live mappings as at the end, carried requests paired in order", () => {
@@ -48,53 +49,70 @@ function small(warmupMs: number, durationMs: number, fastForward: boolean): Scen
 
 test("a warm-up too short to fast-forward runs in time: the same figures as without", () => {
   const run = calibrationScenario().runs[0];
-  // Under 600 ms: 300 ms to settle, a recording, four recordings' worth to skip, a last one in time.
-  const a = runOne(small(590, 5, false), run);
-  const b = runOne(small(590, 5, true), run);
+  // Under 2.3 s: 2 s for the workload to settle at the least (settle.ts), a recording, four
+  // recordings' worth to skip, a last one in time.
+  const a = runOne(small(2290, 5, false), run);
+  const b = runOne(small(2290, 5, true), run);
   assert.deepEqual(b, a);
 });
 
 test("fast-forward: the kernel's clock moves ahead, every invariant holds, the timed requests unmap what the last cycle mapped", () => {
-  const s = small(1000, 20, true);
+  const s = small(4000, 20, true);
   let ctx: RunContext | null = null;
   const r = runOne(s, s.runs[0], { observe: (c) => void (ctx = c), checkEveryEvents: 5000 });
   const c = ctx as RunContext | null;
   assert.ok(c !== null);
   // The kernel is at the run's end; the engine behind it by what was skipped (most of the warm-up).
   assert.equal(c.seam.kernelTimeNs, c.endNs);
-  assert.ok(c.seam.kernelOffsetNs >= 400e6, `skipped ${c.seam.kernelOffsetNs} ns`);
+  assert.ok(c.seam.kernelOffsetNs >= 1000e6, `skipped ${c.seam.kernelOffsetNs} ns`);
   assert.equal(c.engine.nowNs, c.endNs - c.seam.kernelOffsetNs);
   c.kernel.verifyInvariants();
   // The stream goes on after the fast-forward: maps and IOPS as the job makes them.
   assert.ok(r.mapsPerSec > 100 && r.iops > 10_000, `${r.mapsPerSec} maps/s, ${r.iops} IOPS`);
 });
 
+/** Two-sided 99% quantiles of Student's t by degrees of freedom (1..4). */
+const T_995 = [Number.NaN, 63.657, 9.925, 5.841, 4.604];
+
 /**
- * The agreement the fast-forward should have with the timed run (issue 15
- * item 3): the same figures after the same age. It does not yet — it ages the
- * caches about three times more slowly (docs/cost-model.md, "Ageing
- * fast-forward") — so the test is a todo, reported without failing the suite,
- * and slow: set IOVALAB_VALIDATE=1 to run it.
+ * The agreement of issue 15 item 3: after the same age, the fast-forwarded
+ * machine gives the timed run's figures within the noise of different seeds.
+ * The timed run draws no random number (sequential reads, FIFO locks, fixed
+ * device times: every seed gives the same bytes), so the noise is the
+ * fast-forward's own, measured here over three seeds: the timed figure must
+ * lie in the 99% prediction interval of one more fast-forwarded run
+ * (mean ± t(0.995, n−1) · sd · √(1 + 1/n)). 10 s is the age at which the timed
+ * run has crowded the 32-bit window (walks of thousands of steps, a third of
+ * the IOPS lost); a fast-forward that under-ages the caches gives the young
+ * regime's figures there (1.81M IOPS, walks of tens of steps), many standard
+ * deviations away.
  */
-test("fast-forward agrees with the timed run after 1 s of age (strict, default range, 5.15)", {
-  todo: "the fast-forward under-ages the caches",
-  skip: process.env.IOVALAB_VALIDATE !== "1",
-}, () => {
+test("fast-forward agrees with the timed run after 10 s of age (strict, default range, 5.15)", {
+  skip: quickSkip("about 90 s of simulation"),
+}, (t) => {
   const run = calibrationScenario().runs[0];
-  const timed = runOne(calibration(1000, 100, false), run);
-  const fast = runOne(calibration(1000, 100, true), run);
-  const near = (a: number, b: number, rel: number) => Math.abs(a - b) <= rel * Math.max(a, b);
-  assert.ok(near(fast.iops, timed.iops, 0.05), `IOPS ${fast.iops} vs ${timed.iops}`);
-  assert.ok(
-    Math.abs(fast.cacheHitRate - timed.cacheHitRate) <= 0.05,
-    `hit rate ${fast.cacheHitRate} vs ${timed.cacheHitRate}`,
-  );
-  assert.ok(
-    near(fast.cachedIovaBytes, timed.cachedIovaBytes, 0.25),
-    `cached ${fast.cachedIovaBytes} vs ${timed.cachedIovaBytes}`,
-  );
-  assert.ok(
-    near(fast.walkStepsPerTreeAlloc, timed.walkStepsPerTreeAlloc, 0.25),
-    `walk ${fast.walkStepsPerTreeAlloc} vs ${timed.walkStepsPerTreeAlloc}`,
-  );
+  const timed = runOne(calibration(10_000, 500, false), run);
+  const seeds = [1, 2, 3];
+  const fast = seeds.map((seed) => runOne({ ...calibration(10_000, 500, true), seed }, run));
+  // The crowded regime, not the young one: what the comparison is about.
+  assert.ok(timed.walkStepsPerTreeAlloc > 1000, `timed walk ${timed.walkStepsPerTreeAlloc}`);
+  const n = seeds.length;
+  const figures: [string, (r: RunResult) => number][] = [
+    ["IOPS", (r) => r.iops],
+    ["walk steps per tree allocation", (r) => r.walkStepsPerTreeAlloc],
+    ["tree allocations per second", (r) => r.treeAllocsPerSec],
+    ["cache hit rate", (r) => r.cacheHitRate],
+    ["cached IOVA bytes", (r) => r.cachedIovaBytes],
+  ];
+  for (const [name, of] of figures) {
+    const xs = fast.map(of);
+    const mean = xs.reduce((a, b) => a + b, 0) / n;
+    const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
+    const half = T_995[n - 1] * sd * Math.sqrt(1 + 1 / n);
+    t.diagnostic(`${name}: timed ${of(timed)}; fast-forwarded ${xs.join(", ")}; ±${half.toPrecision(3)}`);
+    assert.ok(
+      Math.abs(of(timed) - mean) <= half,
+      `${name}: timed ${of(timed)}, fast-forwarded ${xs.join(", ")} (mean ${mean.toFixed(1)} ± ${half.toFixed(1)})`,
+    );
+  }
 });

@@ -2,7 +2,9 @@
  * Ageing fast-forward: a machine ages by simulated hours at the kernel
  * model's own speed, without the timed engine.
  *
- * The timed run records the stream of DMA calls it makes through the seam
+ * The workload first settles in time (settle.ts: a recording made before
+ * its stream is steady would age the machine as a young workload does). The
+ * timed run then records the stream of DMA calls it makes through the seam
  * (dma-record.ts) for a while. A stretch of that stream which starts and ends
  * with as many live mappings (a cycle) is then issued again and again on the
  * kernel model alone: every `dma_map_sg()` and `dma_unmap_sg()` on the CPU
@@ -22,9 +24,9 @@
  * mappings the last cycle made, and the kernel's clock stays ahead of the
  * engine's by the cycles run (`KernelDmaSeam.kernelOffsetNs`).
  *
- * docs/cost-model.md ("Ageing fast-forward") has the validation: on spans
- * the timed run can still do, the fast-forwarded state gives the same figures
- * within the noise of other seeds.
+ * docs/cost-model.md ("Ageing fast-forward") has the validation: after 10 s
+ * of age, the timed run's figures lie within the noise of the fast-forward's
+ * seeds (fast-forward.test.ts).
  */
 
 import { assert } from "../stdx/assert.ts";

@@ -39,6 +39,7 @@ import {
 } from "./scenario.ts";
 import { emptyStats, type KernelDmaSeam, REPORT_CLASSES, type SeamStats } from "./seam.ts";
 import { SeamSet } from "./seam-set.ts";
+import { SEED_SETTLE_RULE, StreamMix } from "./settle.ts";
 import { type StorageController, storageControllers } from "./storage.ts";
 
 const MS = 1_000_000;
@@ -309,26 +310,32 @@ export function iommuKindCost(cost: CostModel, kind: MachineDesc["iommu"]["kind"
   }
 }
 
-/** Timed before the first recording: fio threads, queues and caches settle. */
-const FF_SETTLE_NS = 300 * MS;
+/** The workload settles in time, window by window, until its stream of maps is steady (settle.ts)... */
+const FF_SETTLE_WINDOW_NS = 250 * MS;
+/** ...but for no longer than this: a stream that never settles is repeated as it is by then. */
+const FF_SETTLE_MAX_NS = 10_000 * MS;
 /** Each stretch of the stream recorded in time for a fast-forward to repeat. */
 const FF_RECORD_NS = 50 * MS;
+/** A recording with no cycle goes on for at most this many stretches in all. */
+const FF_RECORD_MAX = 8;
 /** Each fast-forward covers at least this many recorded stretches... */
 const FF_MIN_RATIO = 4;
 /** ...or this share of the age reached so far, whichever is more. */
 const FF_AGE_SHARE = 0.25;
 /**
  * Whether the warm-up is fast-forwarded: only when the scenario asks
- * (`fastForward: true`, `--fast-forward`), as it ages the allocator more
- * slowly than time does (docs/cost-model.md, "Ageing fast-forward"); never
- * for a trace workload (a trace is not a stream to repeat).
+ * (`fastForward: true`, `--fast-forward`): a timed warm-up is exact, a
+ * fast-forwarded one agrees with it within the noise of its seeds
+ * (docs/cost-model.md, "Ageing fast-forward"); never for a trace workload
+ * (a trace is not a stream to repeat).
  */
 function fastForwards(s: Scenario): boolean {
   return s.fastForward && s.workload.kind !== "trace";
 }
 
 /**
- * Ages the machine to `warmupEndNs` (kernel time) by turns: a stretch in
+ * Ages the machine to `warmupEndNs` (kernel time): the workload settles in
+ * time (settle.ts), then turns: a stretch in
  * time, recorded, then a fast-forward repeating it on the kernel model alone
  * (fast-forward.ts) for a quarter of the age reached (at least four
  * stretches), so that what the ageing changes in the stream (request sizes as
@@ -344,8 +351,18 @@ function ageFast(
   onProgress: (kernelNs: number) => void,
 ): number {
   // Too short to gain: the warm-up runs in time.
-  if (warmupEndNs - startNs < FF_SETTLE_NS + (FF_MIN_RATIO + 2) * FF_RECORD_NS) return 0;
-  engine.run(startNs + FF_SETTLE_NS);
+  const room = (FF_MIN_RATIO + 2) * FF_RECORD_NS;
+  if (warmupEndNs - startNs < SEED_SETTLE_RULE.minWindows * FF_SETTLE_WINDOW_NS + room) return 0;
+  // The workload's own start-up runs in time: a recording made before its stream settles
+  // would age the machine as a young workload does, however long it is repeated.
+  const mix = new StreamMix(REPORT_CLASSES);
+  const counts0 = new Float64Array(REPORT_CLASSES);
+  const settleEndNs = Math.min(startNs + FF_SETTLE_MAX_NS, warmupEndNs - room);
+  while (engine.nowNs + FF_SETTLE_WINDOW_NS <= settleEndNs && !mix.settled(SEED_SETTLE_RULE)) {
+    counts0.set(seam.stats.allocsByClass);
+    engine.run(engine.nowNs + FF_SETTLE_WINDOW_NS);
+    mix.push(seam.stats.allocsByClass.map((n, c) => n - counts0[c]));
+  }
   // Only a fast-forwarded run draws these numbers: a timed one stays as it was.
   const prng = engine.prng.derive();
   // Each turn needs room for its recording, one cycle at least, and a last stretch in time.
@@ -353,10 +370,20 @@ function ageFast(
     const rec = new DmaCallRecorder();
     seam.recorder = rec;
     engine.run(engine.nowNs + FF_RECORD_NS);
+    let cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
+    // No stretch of it starts and ends with as many live mappings (the count drifted): record
+    // on. Giving up here aged the rest of the warm-up in time — most of an hour.
+    for (
+      let more = 1;
+      cycle === null && more < FF_RECORD_MAX && warmupEndNs - seam.kernelTimeNs >= 3 * FF_RECORD_NS;
+      more++
+    ) {
+      engine.run(engine.nowNs + FF_RECORD_NS);
+      cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
+    }
     seam.recorder = null;
     const left = warmupEndNs - seam.kernelTimeNs;
-    const cycle = findCycle(rec, engine.nowNs, seam.live, FF_RECORD_NS / 2);
-    if (cycle === null) break;
+    if (cycle === null) continue;
     const wantNs = Math.max(FF_MIN_RATIO * cycle.spanNs, FF_AGE_SHARE * (seam.kernelTimeNs - startNs));
     // Whole cycles, leaving at least one recorded stretch to the end in time.
     const cycles = Math.floor(Math.min(wantNs, left - FF_RECORD_NS) / cycle.spanNs);

@@ -127,7 +127,9 @@ export interface Scenario {
   /**
    * Whether the warm-up is fast-forwarded (scenario/fast-forward.ts: the DMA
    * stream repeated on the kernel model alone, at allocator speed). An
-   * approximation that ages more slowly than time (docs/cost-model.md), so off unless asked for.
+   * approximation: after the workload settles in time, it draws each map's
+   * size, so its figures agree with a timed warm-up's within the noise of
+   * its seeds (docs/cost-model.md), not byte for byte; off unless asked for.
    */
   fastForward: boolean;
   /**
