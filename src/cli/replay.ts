@@ -21,7 +21,6 @@ import {
   LearningWindow,
   type LiveMapping,
   type MachineDesc,
-  parseMachine,
   Reconstructor,
   Replayer,
   type ReplayResult,
@@ -36,7 +35,6 @@ import {
   traceMachineOf,
 } from "../face/kernel.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
-import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
 import { readTraceWithFacts } from "./replay-defaults.ts";
 
@@ -62,8 +60,18 @@ export interface ReplayCliOptions {
   searchStart?: boolean;
 }
 
-function loadMachine(name: string): MachineDesc {
-  return loadMachineOption(name);
+/**
+ * `--machine`: a built-in as it is; a file through `machine-option.ts`,
+ * loaded only then, with the YAML reader and the validator (a tenth of a
+ * second of start-up that a replay on a built-in machine does without).
+ */
+async function loadMachine(name: string): Promise<MachineDesc> {
+  return builtinMachine(name) ?? (await import("./machine-option.ts")).loadMachineOption(name);
+}
+
+/** A machine file's text validated; the validator loaded on demand, as in `loadMachine`. */
+async function parseMachine(text: string, file: string): Promise<MachineDesc> {
+  return (await import("../face/machine-file.ts")).parseMachine(text, file);
 }
 
 function positiveInt(flag: string, v: string | undefined, max = 4096): number | undefined {
@@ -339,7 +347,7 @@ export function registerReplay(program: Command): void {
           return;
         }
         if (retries !== undefined) throw new InputError("--retries: expected with --queue, found it alone");
-        const machine = options.machine === undefined ? undefined : loadMachine(options.machine);
+        const machine = options.machine === undefined ? undefined : await loadMachine(options.machine);
         for (const trace of traces)
           await writeStdout(await replayTrace(trace, trace === "-" ? "<stdin>" : trace, machine, options));
       }),
@@ -389,11 +397,11 @@ export interface ReplayJob {
 }
 
 /** The summary of one trace of a batch, as `iovalab replay` prints it for that trace. */
-export function replayJobText(job: ReplayJob): Promise<string> {
+export async function replayJobText(job: ReplayJob): Promise<string> {
   checkReplayOptions(job.options);
   if (job.machine === undefined) return replayTrace(job.path, job.file, undefined, job.options);
   const machine =
-    job.machineText === undefined ? builtinMachine(job.machine) : parseMachine(job.machineText, job.machine);
+    job.machineText === undefined ? builtinMachine(job.machine) : await parseMachine(job.machineText, job.machine);
   if (machine === null)
     throw new InputError(`--machine: expected a built-in machine or a file, found ${JSON.stringify(job.machine)}`);
   return replayTrace(job.path, job.file, machine, job.options);
@@ -403,11 +411,11 @@ export function replayJobText(job: ReplayJob): Promise<string> {
  * The machine of a batch as a job carries it: a built-in's name, or a
  * description file's text; nothing without --machine (built from each trace).
  */
-export function replayJobMachine(name: string | undefined): { machine?: string; machineText?: string } {
+export async function replayJobMachine(name: string | undefined): Promise<{ machine?: string; machineText?: string }> {
   if (name === undefined) return {};
   if (builtinMachine(name)) return { machine: name };
   const text = readText(name);
-  parseMachine(text, name);
+  await parseMachine(text, name);
   return { machine: name, machineText: text };
 }
 

@@ -6,7 +6,6 @@
  */
 
 export { COLLECT_SCRIPT } from "../machine/collect-script.ts";
-export { importSnapshot, parseSnapshot } from "../machine/import.ts";
 export * from "../machine/index.ts";
 export { type KernelVersion, kernelVersion } from "../machine/profile.ts";
 export {
