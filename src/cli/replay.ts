@@ -22,6 +22,7 @@ import {
   type LiveMapping,
   type MachineDesc,
   Reconstructor,
+  type ReplayDefaults,
   Replayer,
   type ReplayResult,
   replayDefaults,
@@ -92,6 +93,9 @@ function bytes(flag: string, v: string | undefined): number | undefined {
   if (!Number.isSafeInteger(n)) throw new InputError(`${flag}: expected bytes below 2^53, found ${JSON.stringify(v)}`);
   return n;
 }
+
+/** Events the first reading of a trace from boot holds to replay without reading it again (beyond, it is read twice). */
+const HELD_EVENTS = 65536;
 
 function pct(n: number, d: number): string {
   return d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`;
@@ -446,54 +450,17 @@ async function replayTrace(
   let flagless = 0;
   // A trace that starts mid-life is read twice (`start-search.ts`): first for the mappings live at its start, how
   // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
-  // fill levels at its start; then it is replayed from that state. Not stdin.
+  // fill levels at its start; then it is replayed from that state. Not stdin. A trace from boot has nothing to
+  // learn: the first reading holds its events until its first allocation shows that, and goes on as the replay.
   let learned: { start: StartState; allocations: number; live: LiveMapping[] } | null = null;
-  if (trace !== "-") {
-    const first = new TraceReader({ file, strictInput: opts.strictInput });
-    let window: LearningWindow | null = null;
-    // A trace from boot has nothing to learn: the first reading stops at its first allocation.
-    const stop = new Error("the first reading has what it needs");
-    await readTraceWithFacts(trace, first, (facts) => {
-      const d = replayDefaults(facts, first.stats, flags);
-      const w = new LearningWindow(
-        {
-          machine: d.machine,
-          kernel: d.kernel,
-          cpus: positiveInt("--cpus", opts.cpus),
-          device: d.device,
-          strict: d.captured,
-        },
-        { machine: traceMachineOf(d.machine, d.device), file },
-        opts.searchStart === true,
-      );
-      window = w;
-      return (e) => {
-        w.push(e);
-        if (w.done) throw stop;
-      };
-    }).catch((err: unknown) => {
-      if (err !== stop) throw err;
-    });
-    const w = window as LearningWindow | null;
-    if (w) {
-      const allocations = w.end();
-      if (w.midLife) {
-        const start = opts.searchStart ? w.search(allocations) : emptyStartState(0, 0);
-        if (opts.searchStart)
-          process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
-        learned = { start, allocations, live: w.live };
-      }
-    }
-  }
-  const reader = new TraceReader({ file, strictInput: opts.strictInput });
+  let reader = new TraceReader({ file, strictInput: opts.strictInput });
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
   let sameKind: string[] = [];
   let baseline: Replayer | null = null;
   let rc: Reconstructor | null = null;
   let machineName = "";
-  const start = (facts: TraceFacts): ((e: TraceEvent) => void) => {
-    const d = replayDefaults(facts, reader.stats, flags);
+  const begin = (d: ReplayDefaults): ((e: TraceEvent) => void) => {
     for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
     notes.push(...d.notes);
     machineName = d.machine.name;
@@ -582,7 +549,71 @@ async function replayTrace(
     };
     return f;
   };
-  await readTraceWithFacts(trace, reader, start);
+  const start = (facts: TraceFacts): ((e: TraceEvent) => void) => begin(replayDefaults(facts, reader.stats, flags));
+  let replayed = false;
+  if (trace !== "-") {
+    const first = reader;
+    let window: LearningWindow | null = null;
+    // The events read while the window decides, and the replay's defaults as they were when it began (the second
+    // reading's would be taken at the same line); null once too many are held: the trace is then read again.
+    let held: TraceEvent[] | null = [];
+    let later: ReplayDefaults | null = null;
+    let feed: ((e: TraceEvent) => void) | null = null;
+    const stop = new Error("the first reading has what it needs");
+    await readTraceWithFacts(trace, first, (facts) => {
+      const d = replayDefaults(facts, first.stats, flags);
+      later = replayDefaults(facts, first.stats, flags);
+      const w = new LearningWindow(
+        {
+          machine: d.machine,
+          kernel: d.kernel,
+          cpus: positiveInt("--cpus", opts.cpus),
+          device: d.device,
+          strict: d.captured,
+        },
+        { machine: traceMachineOf(d.machine, d.device), file },
+        opts.searchStart === true,
+      );
+      window = w;
+      return (e) => {
+        if (feed !== null) {
+          feed(e);
+          return;
+        }
+        w.push(e);
+        if (held !== null) {
+          held.push(e);
+          if (held.length > HELD_EVENTS) held = null;
+        }
+        if (!w.done) return;
+        if (held === null) throw stop;
+        feed = begin(later as ReplayDefaults);
+        for (const x of held) feed(x);
+        held = null;
+      };
+    }).catch((err: unknown) => {
+      if (err !== stop) throw err;
+    });
+    const w = window as LearningWindow | null;
+    if (feed !== null) {
+      replayed = true;
+    } else if (w) {
+      const allocations = w.end();
+      if (w.midLife) {
+        const start = opts.searchStart ? w.search(allocations) : emptyStartState(0, 0);
+        if (opts.searchStart)
+          process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
+        learned = { start, allocations, live: w.live };
+      } else if (held !== null) {
+        // The trace ended before the window could decide, all of it held: from boot, replayed from what was read.
+        const f = begin(later as unknown as ReplayDefaults);
+        for (const x of held as TraceEvent[]) f(x);
+        replayed = true;
+      }
+    }
+    if (!replayed) reader = new TraceReader({ file, strictInput: opts.strictInput });
+  }
+  if (!replayed) await readTraceWithFacts(trace, reader, start);
   assert(replayer !== null && rc !== null, "the replay started");
   const rp = replayer as Replayer;
   const rcn = rc as Reconstructor;

@@ -17,7 +17,7 @@ export {
   recommend,
 } from "../replay/advise.ts";
 export { CAPTURE_HELP } from "../replay/capture.ts";
-export { DEFAULTS_WINDOW, replayDefaults } from "../replay/defaults.ts";
+export { DEFAULTS_WINDOW, type ReplayDefaults, replayDefaults } from "../replay/defaults.ts";
 export type { LiveMapping } from "../replay/live-at-start.ts";
 export {
   defaultReplayDevice,
