@@ -6,4 +6,5 @@
 
 export * from "./face/allocator.ts";
 export * from "./face/kernel.ts";
+export * from "./face/machine-file.ts";
 export * from "./face/simulation.ts";

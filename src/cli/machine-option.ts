@@ -7,7 +7,8 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { InputError, quote } from "../face/allocator.ts";
-import { BUILTIN_MACHINES, builtinMachine, type MachineDesc, parseMachine } from "../face/kernel.ts";
+import { BUILTIN_MACHINES, builtinMachine, type MachineDesc } from "../face/kernel.ts";
+import { parseMachine } from "../face/machine-file.ts";
 import type { Scenario } from "../face/simulation.ts";
 import { readText } from "./io.ts";
 

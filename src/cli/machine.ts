@@ -5,7 +5,7 @@
  */
 
 import type { Command } from "commander";
-import { importSnapshot, parseSnapshot } from "../face/kernel.ts";
+import { importSnapshot, parseSnapshot } from "../face/machine-file.ts";
 import { readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 
 export function registerMachine(program: Command): void {

@@ -374,7 +374,7 @@ export async function replayBatchOnQueue(
 ): Promise<void> {
   parseQueueUrl(url);
   const { replayJobMachine } = await import("./replay.ts");
-  const machine = replayJobMachine(options.machine);
+  const machine = await replayJobMachine(options.machine);
   const subs: Submission<number>[] = traces.map((file, i) => {
     if (file === "-") throw new InputError("--queue: expected trace files, found - (stdin cannot go to workers)");
     const path = resolve(file);

@@ -21,8 +21,8 @@ import {
   LearningWindow,
   type LiveMapping,
   type MachineDesc,
-  parseMachine,
   Reconstructor,
+  type ReplayDefaults,
   Replayer,
   type ReplayResult,
   replayDefaults,
@@ -36,7 +36,6 @@ import {
   traceMachineOf,
 } from "../face/kernel.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
-import { loadMachineOption } from "./machine-option.ts";
 import { parseKernelOption } from "./ops.ts";
 import { readTraceWithFacts } from "./replay-defaults.ts";
 
@@ -62,8 +61,18 @@ export interface ReplayCliOptions {
   searchStart?: boolean;
 }
 
-function loadMachine(name: string): MachineDesc {
-  return loadMachineOption(name);
+/**
+ * `--machine`: a built-in as it is; a file through `machine-option.ts`,
+ * loaded only then, with the YAML reader and the validator (a tenth of a
+ * second of start-up that a replay on a built-in machine does without).
+ */
+async function loadMachine(name: string): Promise<MachineDesc> {
+  return builtinMachine(name) ?? (await import("./machine-option.ts")).loadMachineOption(name);
+}
+
+/** A machine file's text validated; the validator loaded on demand, as in `loadMachine`. */
+async function parseMachine(text: string, file: string): Promise<MachineDesc> {
+  return (await import("../face/machine-file.ts")).parseMachine(text, file);
 }
 
 function positiveInt(flag: string, v: string | undefined, max = 4096): number | undefined {
@@ -84,6 +93,9 @@ function bytes(flag: string, v: string | undefined): number | undefined {
   if (!Number.isSafeInteger(n)) throw new InputError(`${flag}: expected bytes below 2^53, found ${JSON.stringify(v)}`);
   return n;
 }
+
+/** Events the first reading of a trace from boot holds to replay without reading it again (beyond, it is read twice). */
+const HELD_EVENTS = 65536;
 
 function pct(n: number, d: number): string {
   return d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`;
@@ -339,7 +351,7 @@ export function registerReplay(program: Command): void {
           return;
         }
         if (retries !== undefined) throw new InputError("--retries: expected with --queue, found it alone");
-        const machine = options.machine === undefined ? undefined : loadMachine(options.machine);
+        const machine = options.machine === undefined ? undefined : await loadMachine(options.machine);
         for (const trace of traces)
           await writeStdout(await replayTrace(trace, trace === "-" ? "<stdin>" : trace, machine, options));
       }),
@@ -389,11 +401,11 @@ export interface ReplayJob {
 }
 
 /** The summary of one trace of a batch, as `iovalab replay` prints it for that trace. */
-export function replayJobText(job: ReplayJob): Promise<string> {
+export async function replayJobText(job: ReplayJob): Promise<string> {
   checkReplayOptions(job.options);
   if (job.machine === undefined) return replayTrace(job.path, job.file, undefined, job.options);
   const machine =
-    job.machineText === undefined ? builtinMachine(job.machine) : parseMachine(job.machineText, job.machine);
+    job.machineText === undefined ? builtinMachine(job.machine) : await parseMachine(job.machineText, job.machine);
   if (machine === null)
     throw new InputError(`--machine: expected a built-in machine or a file, found ${JSON.stringify(job.machine)}`);
   return replayTrace(job.path, job.file, machine, job.options);
@@ -403,11 +415,11 @@ export function replayJobText(job: ReplayJob): Promise<string> {
  * The machine of a batch as a job carries it: a built-in's name, or a
  * description file's text; nothing without --machine (built from each trace).
  */
-export function replayJobMachine(name: string | undefined): { machine?: string; machineText?: string } {
+export async function replayJobMachine(name: string | undefined): Promise<{ machine?: string; machineText?: string }> {
   if (name === undefined) return {};
   if (builtinMachine(name)) return { machine: name };
   const text = readText(name);
-  parseMachine(text, name);
+  await parseMachine(text, name);
   return { machine: name, machineText: text };
 }
 
@@ -438,54 +450,17 @@ async function replayTrace(
   let flagless = 0;
   // A trace that starts mid-life is read twice (`start-search.ts`): first for the mappings live at its start, how
   // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
-  // fill levels at its start; then it is replayed from that state. Not stdin.
+  // fill levels at its start; then it is replayed from that state. Not stdin. A trace from boot has nothing to
+  // learn: the first reading holds its events until its first allocation shows that, and goes on as the replay.
   let learned: { start: StartState; allocations: number; live: LiveMapping[] } | null = null;
-  if (trace !== "-") {
-    const first = new TraceReader({ file, strictInput: opts.strictInput });
-    let window: LearningWindow | null = null;
-    // A trace from boot has nothing to learn: the first reading stops at its first allocation.
-    const stop = new Error("the first reading has what it needs");
-    await readTraceWithFacts(trace, first, (facts) => {
-      const d = replayDefaults(facts, first.stats, flags);
-      const w = new LearningWindow(
-        {
-          machine: d.machine,
-          kernel: d.kernel,
-          cpus: positiveInt("--cpus", opts.cpus),
-          device: d.device,
-          strict: d.captured,
-        },
-        { machine: traceMachineOf(d.machine, d.device), file },
-        opts.searchStart === true,
-      );
-      window = w;
-      return (e) => {
-        w.push(e);
-        if (w.done) throw stop;
-      };
-    }).catch((err: unknown) => {
-      if (err !== stop) throw err;
-    });
-    const w = window as LearningWindow | null;
-    if (w) {
-      const allocations = w.end();
-      if (w.midLife) {
-        const start = opts.searchStart ? w.search(allocations) : emptyStartState(0, 0);
-        if (opts.searchStart)
-          process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
-        learned = { start, allocations, live: w.live };
-      }
-    }
-  }
-  const reader = new TraceReader({ file, strictInput: opts.strictInput });
+  let reader = new TraceReader({ file, strictInput: opts.strictInput });
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
   let sameKind: string[] = [];
   let baseline: Replayer | null = null;
   let rc: Reconstructor | null = null;
   let machineName = "";
-  const start = (facts: TraceFacts): ((e: TraceEvent) => void) => {
-    const d = replayDefaults(facts, reader.stats, flags);
+  const begin = (d: ReplayDefaults): ((e: TraceEvent) => void) => {
     for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
     notes.push(...d.notes);
     machineName = d.machine.name;
@@ -574,7 +549,71 @@ async function replayTrace(
     };
     return f;
   };
-  await readTraceWithFacts(trace, reader, start);
+  const start = (facts: TraceFacts): ((e: TraceEvent) => void) => begin(replayDefaults(facts, reader.stats, flags));
+  let replayed = false;
+  if (trace !== "-") {
+    const first = reader;
+    let window: LearningWindow | null = null;
+    // The events read while the window decides, and the replay's defaults as they were when it began (the second
+    // reading's would be taken at the same line); null once too many are held: the trace is then read again.
+    let held: TraceEvent[] | null = [];
+    let later: ReplayDefaults | null = null;
+    let feed: ((e: TraceEvent) => void) | null = null;
+    const stop = new Error("the first reading has what it needs");
+    await readTraceWithFacts(trace, first, (facts) => {
+      const d = replayDefaults(facts, first.stats, flags);
+      later = replayDefaults(facts, first.stats, flags);
+      const w = new LearningWindow(
+        {
+          machine: d.machine,
+          kernel: d.kernel,
+          cpus: positiveInt("--cpus", opts.cpus),
+          device: d.device,
+          strict: d.captured,
+        },
+        { machine: traceMachineOf(d.machine, d.device), file },
+        opts.searchStart === true,
+      );
+      window = w;
+      return (e) => {
+        if (feed !== null) {
+          feed(e);
+          return;
+        }
+        w.push(e);
+        if (held !== null) {
+          held.push(e);
+          if (held.length > HELD_EVENTS) held = null;
+        }
+        if (!w.done) return;
+        if (held === null) throw stop;
+        feed = begin(later as ReplayDefaults);
+        for (const x of held) feed(x);
+        held = null;
+      };
+    }).catch((err: unknown) => {
+      if (err !== stop) throw err;
+    });
+    const w = window as LearningWindow | null;
+    if (feed !== null) {
+      replayed = true;
+    } else if (w) {
+      const allocations = w.end();
+      if (w.midLife) {
+        const start = opts.searchStart ? w.search(allocations) : emptyStartState(0, 0);
+        if (opts.searchStart)
+          process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
+        learned = { start, allocations, live: w.live };
+      } else if (held !== null) {
+        // The trace ended before the window could decide, all of it held: from boot, replayed from what was read.
+        const f = begin(later as unknown as ReplayDefaults);
+        for (const x of held as TraceEvent[]) f(x);
+        replayed = true;
+      }
+    }
+    if (!replayed) reader = new TraceReader({ file, strictInput: opts.strictInput });
+  }
+  if (!replayed) await readTraceWithFacts(trace, reader, start);
   assert(replayer !== null && rc !== null, "the replay started");
   const rp = replayer as Replayer;
   const rcn = rc as Reconstructor;

@@ -6,7 +6,6 @@
  */
 
 export { COLLECT_SCRIPT } from "../machine/collect-script.ts";
-export { importSnapshot, parseSnapshot } from "../machine/import.ts";
 export * from "../machine/index.ts";
 export { type KernelVersion, kernelVersion } from "../machine/profile.ts";
 export {
@@ -18,7 +17,7 @@ export {
   recommend,
 } from "../replay/advise.ts";
 export { CAPTURE_HELP } from "../replay/capture.ts";
-export { DEFAULTS_WINDOW, replayDefaults } from "../replay/defaults.ts";
+export { DEFAULTS_WINDOW, type ReplayDefaults, replayDefaults } from "../replay/defaults.ts";
 export type { LiveMapping } from "../replay/live-at-start.ts";
 export {
   defaultReplayDevice,

@@ -5,7 +5,7 @@
  * ```ts
  * import { bootMachine } from "./src/machine/index.ts";
  *
- * // A built-in machine by name (or a MachineDesc from parseMachine()), a
+ * // A built-in machine by name (or a MachineDesc from schema.ts's parseMachine()), a
  * // kernel profile and extra command-line words (later words win).
  * const k = bootMachine("qemu-q35-nvme", { kernel: "6.1", cmdline: "iommu.strict=0" });
  * const nvme = k.device("0000:00:01.0")!;        // find a device by BDF
@@ -42,7 +42,7 @@ export { type QueueLimits, queueLimits } from "../driver/drivers.ts";
 export { BUILTIN_MACHINES, builtinMachine } from "./builtins.ts";
 export { type Cmdline, parseCmdline } from "./cmdline.ts";
 export { type BootOptions, type DomainRangeCost, formatTs, Kernel, type LogLine } from "./kernel.ts";
-export { type MachineDesc, parseMachine } from "./schema.ts";
+export type { MachineDesc } from "./schema.ts";
 export { Shell, type ShellResult } from "./shell.ts";
 
 /** Boots a built-in machine by name, or a parsed description. */

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { queueLimits } from "../driver/drivers.ts";
-import { bootMachine, parseMachine, Shell } from "./index.ts";
+import { bootMachine, Shell } from "./index.ts";
+import { parseMachine } from "./schema.ts";
 
 test("the server built-ins boot: every device in its group, drivers bound, groups' type and regions", () => {
   const want = {

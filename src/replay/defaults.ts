@@ -8,8 +8,9 @@
  */
 
 import type { ProfileName } from "../iova/profile.ts";
+import { DEVICE_TEMPLATE } from "../machine/builtin-descs.ts";
+import { checkMachine, pathText } from "../machine/check.ts";
 import { builtinMachine, type MachineDesc } from "../machine/index.ts";
-import { validateMachine } from "../machine/schema.ts";
 import { assert } from "../stdx/assert.ts";
 import type { TraceFacts } from "../trace/facts.ts";
 import type { TraceReaderStats } from "../trace/reader.ts";
@@ -46,6 +47,15 @@ export interface ReplayFlags {
  * NVMe-class functions (their driver is a module: nothing maps at boot).
  */
 export function machineFromTrace(
+  facts: TraceFacts,
+  stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached">,
+): MachineDesc | null {
+  const raw = traceMachineSource(facts, stats);
+  return raw === null ? null : completeTraceMachine(raw);
+}
+
+/** The machine `machineFromTrace` builds, before the schema's defaults: what validating it as a file would read. */
+export function traceMachineSource(
   facts: TraceFacts,
   stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached">,
 ): MachineDesc | null {
@@ -117,7 +127,22 @@ export function machineFromTrace(
     devices: devices.filter((d, i) => devices.findIndex((x) => x.bdf === d.bdf) === i),
     iommu: { ...template.iommu, addressWidth: facts.maxIova > 2 ** 39 ? 48 : template.iommu.addressWidth },
   };
-  return validateMachine(raw, "<machine built from the trace>");
+  return raw as MachineDesc;
+}
+
+/**
+ * The built machine as validating it would make it, without loading the
+ * validator (a replay's start-up): its template is a validated built-in,
+ * so only its devices lack the schema's defaults, and the device template
+ * holds them in the schema's key order. The cross-field checks run as for a
+ * file; the shapes hold by construction (a test compares with the schema).
+ */
+export function completeTraceMachine(raw: MachineDesc): MachineDesc {
+  const m = JSON.parse(JSON.stringify(raw)) as MachineDesc;
+  m.devices = m.devices.map((d) => Object.assign(structuredClone(DEVICE_TEMPLATE), d));
+  // A description given as an object is one line of JSON: every error is on line 1.
+  checkMachine(m, (path) => `<machine built from the trace>:1: ${pathText(path)}`);
+  return m;
 }
 
 export function replayDefaults(

@@ -12,8 +12,8 @@
  */
 
 import type { Device } from "../iommu/device.ts";
+import { iommuUnitOf } from "../machine/check.ts";
 import type { Kernel } from "../machine/kernel.ts";
-import { iommuUnitOf } from "../machine/schema.ts";
 import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import type { Engine } from "../sim/engine.ts";

@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bootMachine, parseMachine, Shell } from "../../src/machine/index.ts";
+import { bootMachine, Shell } from "../../src/machine/index.ts";
+import { parseMachine } from "../../src/machine/schema.ts";
 
 function machine(hbaModule: boolean, nicModule: boolean): string {
   return `

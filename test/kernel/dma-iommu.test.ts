@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { bootMachine, parseMachine } from "../../src/machine/index.ts";
+import { bootMachine } from "../../src/machine/index.ts";
+import { parseMachine } from "../../src/machine/schema.ts";
 
 function reservesOf(fixture: string): [number, number][] {
   const text = readFileSync(new URL(`fixtures/${fixture}`, import.meta.url), "utf8");

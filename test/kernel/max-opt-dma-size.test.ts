@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bootMachine, parseMachine, Shell } from "../../src/machine/index.ts";
+import { bootMachine, Shell } from "../../src/machine/index.ts";
+import { parseMachine } from "../../src/machine/schema.ts";
 
 const G = (id: number) => `/sys/kernel/iommu_groups/${id}/max_opt_dma_size`;
 

@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bootMachine, parseMachine, Shell } from "../../src/machine/index.ts";
+import { bootMachine, Shell } from "../../src/machine/index.ts";
+import { parseMachine } from "../../src/machine/schema.ts";
 import { seedScenario, validateScenarioData } from "../../src/scenario/scenario.ts";
 import { InputError } from "../../src/stdx/errors.ts";
 

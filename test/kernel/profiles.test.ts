@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bootMachine, parseMachine, Shell } from "../../src/machine/index.ts";
+import { bootMachine, Shell } from "../../src/machine/index.ts";
+import { parseMachine } from "../../src/machine/schema.ts";
 
 test("5.10: no DMA-FQ type; a lazy domain reads DMA and still queues frees", () => {
   const k = bootMachine("qemu-q35-nvme", { kernel: "5.10", cmdline: "iommu.strict=0" });

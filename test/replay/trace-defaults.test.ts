@@ -8,10 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { machineFromTrace } from "../../src/replay/defaults.ts";
+import { validateMachine } from "../../src/machine/schema.ts";
+import { machineFromTrace, traceMachineSource } from "../../src/replay/defaults.ts";
 import { TraceFacts } from "../../src/trace/facts.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
@@ -131,4 +132,24 @@ test("no --machine and no device in the trace: the built-in q35 shape, said so; 
   assert.match(r.stderr, /captured strict/);
   const named = iovalab(["replay", STRICT61, "--machine", "qemu-q35-nvme"]);
   assert.equal(r.stdout, named.stdout);
+});
+
+test("the machine built from a trace is, key for key and in order, what validating it as a file makes of it", () => {
+  // It is completed without the validator (a replay's start-up loads none); the schema is the reference.
+  let built = 0;
+  for (const name of readdirSync(FIXTURES).filter((n) => n.endsWith(".txt.gz"))) {
+    const path = `${FIXTURES}${name}`;
+    const f = new TraceFacts();
+    const { events, reader } = readTraceText(gunzipSync(readFileSync(path)).toString(), { file: path });
+    for (const e of events) f.observe(e);
+    const m = machineFromTrace(f, reader.stats);
+    const raw = traceMachineSource(f, reader.stats);
+    if (raw === null) {
+      assert.equal(m, null, name);
+      continue;
+    }
+    built++;
+    assert.equal(JSON.stringify(m), JSON.stringify(validateMachine(raw, "<machine built from the trace>")), name);
+  }
+  assert.ok(built >= 10, `machines built from ${built} fixtures`);
 });
