@@ -40,8 +40,9 @@ import { InputError } from "../stdx/errors.ts";
 import { hex16 } from "../stdx/hex.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
-import { type ApplierState, CallApplier, type Outcome } from "./apply.ts";
+import { type ApplierState, CallApplier, type DepotTurn, type Outcome } from "./apply.ts";
 import { CpuOrder } from "./cpu-order.ts";
+import { DepotOrderWatch } from "./depot-order.ts";
 import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
 import { queuedLate } from "./follow.ts";
@@ -98,6 +99,8 @@ export interface ReplayOptions {
    * true. False keeps the flush's own choice.
    */
   lateQueueWatch?: boolean;
+  /** Two overlapping ring-full flushes' depot pushes left open until later IOVAs tell their order (`depot-order.ts`); default on. */
+  depotOrderWatch?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -239,7 +242,7 @@ export class Replayer {
   private opLog: OpLog | null = null;
   private logging = false;
   /** A flush's undecided late queue and the results held until later calls decide it. */
-  private watch: LateQueueWatch | null = null;
+  private watch: LateQueueWatch | DepotOrderWatch | null = null;
   /** The log is being run again: results go to the watch's comparison, not to the counts. */
   private rerunning = false;
   /** A mismatched map and the calls after it, held (see `allocatedSecond`). */
@@ -480,6 +483,9 @@ export class Replayer {
       case "depot":
         this.iovad.runDepotWork(op.c);
         break;
+      case "turnDepot":
+        for (const t of op.turns) this.iovad.turnDepot(t.c, t.from, t.mid, t.to);
+        break;
     }
     if (log) this.opLog = { op, prev: this.opLog };
     return out;
@@ -498,6 +504,22 @@ export class Replayer {
     if (learn && (learn.undecided || learn.learning)) return;
     this.watch = new LateQueueWatch(state, state.log, unmap, unmap.cpu % this.cpus, late);
     if (this.r.timerFlushes) this.r.timerFlushes.lateWatched++;
+  }
+
+  /**
+   * Two overlapping ring-full flushes left open which ring free's depot
+   * pushes came first (`depot-order.ts`): the results are held from here
+   * until the trace reuses IOVAs of both. Only where nothing else is held
+   * (a held flush or swap may restore a state before this one).
+   */
+  private undecidedDepotOrder(turns: DepotTurn[]): void {
+    if (this.watch !== null || this.rerunning || !this.logging || this.opts.depotOrderWatch === false) return;
+    if (this.timers?.holding || this.swap !== null) return;
+    const learn = this.learn;
+    if (learn && (learn.undecided || learn.learning)) return;
+    const state = this.save();
+    this.watch = new DepotOrderWatch(state, state.log, turns, this.iovad);
+    if (this.r.timerFlushes) this.r.timerFlushes.depotWatched++;
   }
 
   /**
@@ -545,7 +567,10 @@ export class Replayer {
       this.rerunning = false;
       if (n < misses) {
         outs = tried;
-        if (this.r.timerFlushes) this.r.timerFlushes.lateTurned++;
+        if (this.r.timerFlushes) {
+          if (w instanceof DepotOrderWatch) this.r.timerFlushes.depotTurned++;
+          else this.r.timerFlushes.lateTurned++;
+        }
       } else this.restore(asReplayed);
     }
     for (const h of w.held) this.count(h.c, (outs?.get(h.c) ?? h.o) as Outcome);
@@ -586,6 +611,7 @@ export class Replayer {
       ok: false,
     }) as Outcome;
     if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
+    if (o.depotTurn !== undefined) this.undecidedDepotOrder(o.depotTurn);
     return o;
   }
 

@@ -73,6 +73,9 @@ export interface TimerFlushStats {
   /** Unmaps traced before a flush's entry left open until their IOVA's reuse (`late-queue.ts`), and those replayed the other way. */
   lateWatched: number;
   lateTurned: number;
+  /** Overlapping ring-full flushes whose depot order was left open until later IOVAs (`depot-order.ts`), and those turned. */
+  depotWatched: number;
+  depotTurned: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -97,6 +100,8 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     lateQueues: 0,
     lateWatched: 0,
     lateTurned: 0,
+    depotWatched: 0,
+    depotTurned: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
