@@ -20,6 +20,8 @@
  *   workqueue events do;
  * - `late-queue.ts`: an unmap traced just before such a flush whose
  *   `queue_iova()` may have run after it began, decided by later IOVAs;
+ * - `depot-order.ts`: two CPUs' overlapping ring-full flushes, whose
+ *   depot pushes' order is decided by later IOVAs the same way;
  * - `flush-inference.ts`: lazy traces without them (`inferFlushes`):
  *   flushes placed where reused IOVAs prove one ran;
  * - `machine.ts`: the reconstruction's view of a machine description.
