@@ -136,6 +136,12 @@ export class CallApplier {
    */
   private ringFull: RingFullFlush | null = null;
   /**
+   * The next unmap's entry reads the start count from before the other
+   * CPU's ring-full flush, though traced a microsecond after its unmap: the
+   * replay's other choice (`count-read.ts`).
+   */
+  oldCount = false;
+  /**
    * What the trace tells the flush-queue timer policy: an idle-task call
    * marks its CPU idle; the busy CPU is the last other task's.
    */
@@ -241,7 +247,8 @@ export class CallApplier {
     // that unmap raises fq_flush_start_cnt only after its own trace line: this unmap's entry reads the count from
     // before that flush, so the flush covers it (6.1 mid-life line 129249, 0xb93c7000: CPU 0 frees it with the
     // entries before it, and not the one traced 2 us later, at its next fq_ring_free()).
-    const sameUs = before && c.timestampNs - (rf as RingFullFlush).ns < 1_000;
+    const sameUs = before && (c.timestampNs - (rf as RingFullFlush).ns < 1_000 || this.oldCount);
+    this.oldCount = false;
     const flushes = fq?.flushes ?? 0;
     // A queue that may be full: the depot before its ring free, for a later overlapping one (`depotTurn`).
     const iovad = cookie?.iovad ?? null;
@@ -274,6 +281,19 @@ export class CallApplier {
     this.idleCpu = -1;
     out.timerMoved = fq !== null && fq.timerMoves > moves;
     return out;
+  }
+
+  /**
+   * Whether unmap `c`, traced the microsecond after another CPU's ring-full
+   * unmap whose IOTLB flush still runs, may have read the start count from
+   * before that flush or after it (`count-read.ts`).
+   */
+  countOpen(c: DmaCall): boolean {
+    const rf = this.ringFull;
+    const fq = this.cookie?.fq ?? null;
+    if (c.kind !== "unmap" || rf === null || fq === null || rf.cpu === c.cpu % this.cpus) return false;
+    const d = c.timestampNs - rf.ns;
+    return fq.flushFinishCnt === rf.finish && d >= 1_000 && d < 2_000 && this.modelAddr.get(c.allocation) !== undefined;
   }
 
   /**

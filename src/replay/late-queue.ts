@@ -46,6 +46,8 @@ export type ReplayOp =
       adopt: boolean;
       adoptUnknown: boolean;
       ok: boolean;
+      /** The unmap's entry reads the start count from before another CPU's flush (`count-read.ts`). */
+      oldCount?: boolean;
     }
   | { k: "clock"; atNs: number }
   | { k: "begin" }

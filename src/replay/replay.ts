@@ -22,6 +22,8 @@
  *   `queue_iova()` may have run after it began, decided by later IOVAs;
  * - `depot-order.ts`: two CPUs' overlapping ring-full flushes, whose
  *   depot pushes' order is decided by later IOVAs the same way;
+ * - `count-read.ts`: an unmap a microsecond after another CPU's ring-full
+ *   unmap, whose start count read is decided by later IOVAs the same way;
  * - `flush-inference.ts`: lazy traces without them (`inferFlushes`):
  *   flushes placed where reused IOVAs prove one ran;
  * - `machine.ts`: the reconstruction's view of a machine description.
@@ -43,6 +45,7 @@ import { hex16 } from "../stdx/hex.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { type ApplierState, CallApplier, type DepotTurn, type Outcome } from "./apply.ts";
+import { CountReadWatch } from "./count-read.ts";
 import { CpuOrder } from "./cpu-order.ts";
 import { DepotOrderWatch } from "./depot-order.ts";
 import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
@@ -244,7 +247,7 @@ export class Replayer {
   private opLog: OpLog | null = null;
   private logging = false;
   /** A flush's undecided late queue and the results held until later calls decide it. */
-  private watch: LateQueueWatch | DepotOrderWatch | null = null;
+  private watch: LateQueueWatch | DepotOrderWatch | CountReadWatch | null = null;
   /** The log is being run again: results go to the watch's comparison, not to the counts. */
   private rerunning = false;
   /** A mismatched map and the calls after it, held (see `allocatedSecond`). */
@@ -459,6 +462,7 @@ export class Replayer {
         this.lastNs = op.atNs;
         this.applier.adopt = op.adopt;
         this.applier.adoptUnknown = op.adoptUnknown;
+        this.applier.oldCount = op.oldCount === true;
         out = this.applier.apply(op.c, op.describe, op.wantState);
         if (log) op = { ...op, ok: out.ok };
         break;
@@ -509,16 +513,25 @@ export class Replayer {
   }
 
   /**
+   * Whether a choice may be left open here (`depot-order.ts`,
+   * `count-read.ts`): none open, not re-running, and nothing else held (a
+   * held flush or swap may restore a state before this one).
+   */
+  private watchable(): boolean {
+    if (this.watch !== null || this.rerunning || !this.logging || this.opts.depotOrderWatch === false) return false;
+    if (this.timers?.holding || this.swap !== null) return false;
+    const learn = this.learn;
+    return !(learn && (learn.undecided || learn.learning));
+  }
+
+  /**
    * Two overlapping ring-full flushes left open which ring free's depot
    * pushes came first (`depot-order.ts`): the results are held from here
    * until the trace reuses IOVAs of both. Only where nothing else is held
    * (a held flush or swap may restore a state before this one).
    */
   private undecidedDepotOrder(turns: DepotTurn[]): void {
-    if (this.watch !== null || this.rerunning || !this.logging || this.opts.depotOrderWatch === false) return;
-    if (this.timers?.holding || this.swap !== null) return;
-    const learn = this.learn;
-    if (learn && (learn.undecided || learn.learning)) return;
+    if (!this.watchable()) return;
     const state = this.save();
     this.watch = new DepotOrderWatch(state, state.log, turns, this.iovad);
     if (this.r.timerFlushes) this.r.timerFlushes.depotWatched++;
@@ -571,6 +584,7 @@ export class Replayer {
         outs = tried;
         if (this.r.timerFlushes) {
           if (w instanceof DepotOrderWatch) this.r.timerFlushes.depotTurned++;
+          else if (w instanceof CountReadWatch) this.r.timerFlushes.countTurned++;
           else this.r.timerFlushes.lateTurned++;
         }
       } else this.restore(asReplayed);
@@ -600,6 +614,11 @@ export class Replayer {
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
+    if (c.kind === "unmap" && this.watchable() && this.applier.countOpen(c)) {
+      const state = this.save();
+      this.watch = new CountReadWatch(state, state.log, c);
+      if (this.r.timerFlushes) this.r.timerFlushes.countWatched++;
+    }
     const o = this.run({
       k: "apply",
       c,

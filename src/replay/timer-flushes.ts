@@ -76,6 +76,9 @@ export interface TimerFlushStats {
   /** Overlapping ring-full flushes whose depot order was left open until later IOVAs (`depot-order.ts`), and those turned. */
   depotWatched: number;
   depotTurned: number;
+  /** Unmaps a microsecond after another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */
+  countWatched: number;
+  countTurned: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -102,6 +105,8 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     lateTurned: 0,
     depotWatched: 0,
     depotTurned: 0,
+    countWatched: 0,
+    countTurned: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
