@@ -518,7 +518,7 @@ export class Replayer {
    * held flush or swap may restore a state before this one).
    */
   private watchable(): boolean {
-    if (this.watch !== null || this.rerunning || !this.logging || this.opts.depotOrderWatch === false) return false;
+    if (this.watch !== null || this.rerunning || !this.logging) return false;
     if (this.timers?.holding || this.swap !== null) return false;
     const learn = this.learn;
     return !(learn && (learn.undecided || learn.learning));
@@ -531,7 +531,7 @@ export class Replayer {
    * (a held flush or swap may restore a state before this one).
    */
   private undecidedDepotOrder(turns: DepotTurn[]): void {
-    if (!this.watchable()) return;
+    if (this.opts.depotOrderWatch === false || !this.watchable()) return;
     const state = this.save();
     this.watch = new DepotOrderWatch(state, state.log, turns, this.iovad);
     if (this.r.timerFlushes) this.r.timerFlushes.depotWatched++;
