@@ -175,8 +175,9 @@ interface PhaseSegment {
   forced: number;
   /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
   done: number[];
-  /** The entry's line. */
+  /** The entry's line and timestamp. */
   line: number;
+  entryNs: number;
   /** The state just before the flush's entry. */
   state: unknown;
   calls: DmaCall[];
@@ -186,8 +187,19 @@ interface PhaseSegment {
   exitAt: number;
 }
 
-/** Calls after a flush's exit whose IOVAs score the placement of its phases. */
-const PHASE_SCORE_CALLS = 32;
+/**
+ * Calls after a flush's exit whose IOVAs score the placement of its phases:
+ * far enough for the flushed IOVAs' first reuse (6.1 mid-life: the flush at
+ * line 142441 shows in the 34th call after its exit, line 142478).
+ */
+const PHASE_SCORE_CALLS = 48;
+/**
+ * How soon after `timer_expire_entry` another CPU's unmap may still have
+ * read the start count before the callback raised it, ns: the entry event
+ * comes before the callback's first statements (6.1 mid-life line 142442,
+ * traced 1 us after the entry at line 142441, is freed by that flush).
+ */
+const BEGIN_NS = 2_000;
 /** Flushes with more runs of calls inside than this keep the default placement (the trials grow as the cube). */
 const PHASE_MAX_RUNS = 8;
 
@@ -458,6 +470,7 @@ export class TimerFlushes {
           forced: 0,
           done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
           line: e.line,
+          entryNs: e.timestampNs,
           state: this.clean.state,
           calls: [],
           outcomes: [],
@@ -734,7 +747,10 @@ export class TimerFlushes {
       // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
       const first = g.calls[0];
       const begins =
-        places.length > 1 && first !== undefined && first.kind === "unmap" && first.irq && first.cpu % cpus === g.cpu
+        places.length > 1 &&
+        first !== undefined &&
+        first.kind === "unmap" &&
+        (first.cpu % cpus === g.cpu ? first.irq : first.timestampNs - g.entryNs < BEGIN_NS)
           ? [0, 1]
           : [0];
       for (const b of begins) {
