@@ -371,3 +371,26 @@ test("a recycled snapshot's buffers serve the next snapshot, which restores exac
   for (let i = 260; i < 300; i++) step(i);
   d.verifyInvariants();
 });
+
+test("turnDepot: two CPUs' depot pushes as if the second's had come first; the depot's top is then the first's", () => {
+  const profile = { ...getProfile("6.1"), magazineSize: 3 };
+  const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 3, profile });
+  const pfns = Array.from({ length: 14 }, () => d.allocIovaFast(0, 1, 0x3fffff, false));
+  // Seven frees on a CPU: the loaded magazine fills, swaps with the empty prev, fills again, then goes to the depot.
+  for (const p of pfns.slice(0, 7)) d.freeIovaFast(0, p, 1);
+  const before = d.depotTurnover;
+  const mid = d.depotLengths()[0];
+  for (const p of pfns.slice(7)) d.freeIovaFast(1, p, 1);
+  const to = d.depotLengths()[0];
+  assert.deepEqual([mid, to, d.depotTurnover], [1, 2, before]);
+  const top = (i: number) => {
+    const m = d.rcaches[0].depot[i];
+    return m.pfns[m.size - 1];
+  };
+  assert.deepEqual([top(0), top(1)], [pfns[5], pfns[12]]);
+  d.turnDepot(0, 0, mid, to);
+  assert.deepEqual([top(0), top(1)], [pfns[12], pfns[5]]);
+  // CPU 2, its magazines empty, pops the depot's top: the first CPU's magazine, newest first.
+  assert.equal(d.allocIovaFast(2, 1, 0x3fffff, false), pfns[5]);
+  assert.equal(d.depotTurnover, before + 1);
+});

@@ -507,6 +507,30 @@ export class IovaDomain {
     return pfn;
   }
 
+  /** Magazines in each size class's depot, oldest push first. */
+  depotLengths(): number[] {
+    return this.rcaches.map((r) => r.depot.length);
+  }
+
+  /** Depot pops and overflows so far, all size classes: a depot only pushed to since has kept its order. */
+  get depotTurnover(): number {
+    let n = 0;
+    for (let c = 0; c < this.rcaches.length; c++) n += this.stats.depotPops[c] + this.stats.depotOverflows[c];
+    return n;
+  }
+
+  /**
+   * Size class `c`'s depot as if the pushes `[mid, to)` had come before
+   * `[from, mid)`: two CPUs' frees that ran side by side, replayed the other
+   * way round (the replay's open choice; nothing popped in between).
+   */
+  turnDepot(c: number, from: number, mid: number, to: number): void {
+    const d = this.rcaches[c].depot;
+    assert(from <= mid && mid <= to && to <= d.length, "depot turn outside the depot");
+    const turned = [...d.slice(mid, to), ...d.slice(from, mid)];
+    for (let i = 0; i < turned.length; i++) d[from + i] = turned[i];
+  }
+
   private depotPop(rcache: Rcache): Magazine {
     const mag = rcache.depot.pop();
     assert(mag !== undefined, "depot pop from an empty depot");

@@ -37,6 +37,20 @@ export interface Outcome {
   treeUnknown?: boolean;
   /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
   resync: number;
+  /**
+   * An unmap whose full queue flushed while another CPU's ring-full flush
+   * still ran: the two ring frees' depot pushes, which the replay made
+   * first-CPU first, may have come the other way (see `depot-order.ts`).
+   */
+  depotTurn?: DepotTurn[];
+}
+
+/** One size class's depot pushes of two overlapping ring frees: `[from, mid)` the first's, `[mid, to)` the second's. */
+export interface DepotTurn {
+  c: number;
+  from: number;
+  mid: number;
+  to: number;
 }
 
 /** The applier's own state, for checkpoints. */
@@ -57,6 +71,22 @@ export interface ApplierState {
  */
 export const RING_FULL_FLUSH_NS = 100_000;
 
+/**
+ * The size classes where both overlapping ring frees pushed magazines, the
+ * second's right after the first's (nothing popped between: `turnover`
+ * checked by the caller); undefined when no class has both.
+ */
+function depotTurnOf(first: RingFullFlush, before: number[], after: number[]): DepotTurn[] | undefined {
+  const turns: DepotTurn[] = [];
+  for (let c = 0; c < after.length; c++) {
+    const from = first.depotBefore[c];
+    const mid = first.depotAfter[c];
+    if (before[c] !== mid) return undefined;
+    if (mid > from && after[c] > mid) turns.push({ c, from, mid, to: after[c] });
+  }
+  return turns.length > 0 ? turns : undefined;
+}
+
 /** The last `fq_flush_iotlb()` an unmap ran because its CPU's queue was full (see `CallApplier.ringFull`). */
 interface RingFullFlush {
   cpu: number;
@@ -64,6 +94,10 @@ interface RingFullFlush {
   ns: number;
   /** `fq_flush_finish_cnt` after it. */
   finish: number;
+  /** Each size class's depot length before and after its unmap, and the depot's pops and overflows after it. */
+  depotBefore: number[];
+  depotAfter: number[];
+  turnover: number;
 }
 
 export class CallApplier {
@@ -101,6 +135,12 @@ export class CallApplier {
    * the other CPU's queue stays whole until the next timer flush).
    */
   private ringFull: RingFullFlush | null = null;
+  /**
+   * The next unmap's entry reads the start count from before the other
+   * CPU's ring-full flush, though traced a microsecond after its unmap: the
+   * replay's other choice (`count-read.ts`).
+   */
+  oldCount = false;
   /**
    * What the trace tells the flush-queue timer policy: an idle-task call
    * marks its CPU idle; the busy CPU is the last other task's.
@@ -207,8 +247,13 @@ export class CallApplier {
     // that unmap raises fq_flush_start_cnt only after its own trace line: this unmap's entry reads the count from
     // before that flush, so the flush covers it (6.1 mid-life line 129249, 0xb93c7000: CPU 0 frees it with the
     // entries before it, and not the one traced 2 us later, at its next fq_ring_free()).
-    const sameUs = before && c.timestampNs - (rf as RingFullFlush).ns < 1_000;
+    const sameUs = before && (c.timestampNs - (rf as RingFullFlush).ns < 1_000 || this.oldCount);
+    this.oldCount = false;
     const flushes = fq?.flushes ?? 0;
+    // A queue that may be full: the depot before its ring free, for a later overlapping one (`depotTurn`).
+    const iovad = cookie?.iovad ?? null;
+    const depotBefore = fq !== null && iovad !== null && fq.queued(cpu) >= 254 ? iovad.depotLengths() : null;
+    const turnover = iovad?.depotTurnover ?? 0;
     if (before && fq) fq.flushFinishCnt--;
     if (sameUs && fq) fq.flushStartCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
@@ -217,12 +262,38 @@ export class CallApplier {
     // This unmap's queue was full too, while the other CPU's flush was still running: that CPU reads the
     // start count for its new entry only after its flush, so it reads this flush's (6.1 mid-life lines
     // 125993 and 126017: CPU 1's entry 0xb93ff000 stays queued until the timer flush at line 126046).
-    if (before && fq !== null && rf !== null && fq.flushes !== flushes) fq.rereadLastCounter(rf.cpu);
-    if (fq !== null && fq.flushes !== flushes) this.ringFull = { cpu, ns: c.timestampNs, finish: fq.flushFinishCnt };
-    else if (rf !== null && rf.cpu === cpu) this.ringFull = null;
+    if (before && fq !== null && rf !== null && fq.flushes !== flushes) {
+      fq.rereadLastCounter(rf.cpu);
+      if (depotBefore !== null && iovad !== null && rf.turnover === turnover && iovad.depotTurnover === turnover) {
+        out.depotTurn = depotTurnOf(rf, depotBefore, iovad.depotLengths());
+      }
+    }
+    if (fq !== null && fq.flushes !== flushes) {
+      this.ringFull = {
+        cpu,
+        ns: c.timestampNs,
+        finish: fq.flushFinishCnt,
+        depotBefore: depotBefore ?? [],
+        depotAfter: iovad?.depotLengths() ?? [],
+        turnover: iovad?.depotTurnover ?? -1,
+      };
+    } else if (rf !== null && rf.cpu === cpu) this.ringFull = null;
     this.idleCpu = -1;
     out.timerMoved = fq !== null && fq.timerMoves > moves;
     return out;
+  }
+
+  /**
+   * Whether unmap `c`, traced the microsecond after another CPU's ring-full
+   * unmap whose IOTLB flush still runs, may have read the start count from
+   * before that flush or after it (`count-read.ts`).
+   */
+  countOpen(c: DmaCall): boolean {
+    const rf = this.ringFull;
+    const fq = this.cookie?.fq ?? null;
+    if (c.kind !== "unmap" || rf === null || fq === null || rf.cpu === c.cpu % this.cpus) return false;
+    const d = c.timestampNs - rf.ns;
+    return fq.flushFinishCnt === rf.finish && d >= 1_000 && d < 2_000 && this.modelAddr.get(c.allocation) !== undefined;
   }
 
   /**

@@ -33,6 +33,7 @@
  */
 
 import type { DmaCall } from "../trace/reconstruct.ts";
+import type { DepotTurn } from "./apply.ts";
 
 /** One thing the replay did to the model, as a re-run repeats it. */
 export type ReplayOp =
@@ -45,6 +46,8 @@ export type ReplayOp =
       adopt: boolean;
       adoptUnknown: boolean;
       ok: boolean;
+      /** The unmap's entry reads the start count from before another CPU's flush (`count-read.ts`). */
+      oldCount?: boolean;
     }
   | { k: "clock"; atNs: number }
   | { k: "begin" }
@@ -52,7 +55,8 @@ export type ReplayOp =
   | { k: "drain"; ring: number; cpu: number }
   | { k: "expire"; cpu: number }
   | { k: "late"; cpu: number }
-  | { k: "depot"; c: number };
+  | { k: "depot"; c: number }
+  | { k: "turnDepot"; turns: readonly DepotTurn[] };
 
 /** A persistent list of operations, newest first. */
 export interface OpLog {

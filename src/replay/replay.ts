@@ -20,6 +20,10 @@
  *   workqueue events do;
  * - `late-queue.ts`: an unmap traced just before such a flush whose
  *   `queue_iova()` may have run after it began, decided by later IOVAs;
+ * - `depot-order.ts`: two CPUs' overlapping ring-full flushes, whose
+ *   depot pushes' order is decided by later IOVAs the same way;
+ * - `count-read.ts`: an unmap a microsecond after another CPU's ring-full
+ *   unmap, whose start count read is decided by later IOVAs the same way;
  * - `flush-inference.ts`: lazy traces without them (`inferFlushes`):
  *   flushes placed where reused IOVAs prove one ran;
  * - `machine.ts`: the reconstruction's view of a machine description.
@@ -40,8 +44,10 @@ import { InputError } from "../stdx/errors.ts";
 import { hex16 } from "../stdx/hex.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
-import { type ApplierState, CallApplier, type Outcome } from "./apply.ts";
+import { type ApplierState, CallApplier, type DepotTurn, type Outcome } from "./apply.ts";
+import { CountReadWatch } from "./count-read.ts";
 import { CpuOrder } from "./cpu-order.ts";
+import { DepotOrderWatch } from "./depot-order.ts";
 import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
 import { queuedLate } from "./follow.ts";
@@ -98,6 +104,8 @@ export interface ReplayOptions {
    * true. False keeps the flush's own choice.
    */
   lateQueueWatch?: boolean;
+  /** Two overlapping ring-full flushes' depot pushes left open until later IOVAs tell their order (`depot-order.ts`); default on. */
+  depotOrderWatch?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -239,7 +247,7 @@ export class Replayer {
   private opLog: OpLog | null = null;
   private logging = false;
   /** A flush's undecided late queue and the results held until later calls decide it. */
-  private watch: LateQueueWatch | null = null;
+  private watch: LateQueueWatch | DepotOrderWatch | CountReadWatch | null = null;
   /** The log is being run again: results go to the watch's comparison, not to the counts. */
   private rerunning = false;
   /** A mismatched map and the calls after it, held (see `allocatedSecond`). */
@@ -454,6 +462,7 @@ export class Replayer {
         this.lastNs = op.atNs;
         this.applier.adopt = op.adopt;
         this.applier.adoptUnknown = op.adoptUnknown;
+        this.applier.oldCount = op.oldCount === true;
         out = this.applier.apply(op.c, op.describe, op.wantState);
         if (log) op = { ...op, ok: out.ok };
         break;
@@ -480,6 +489,9 @@ export class Replayer {
       case "depot":
         this.iovad.runDepotWork(op.c);
         break;
+      case "turnDepot":
+        for (const t of op.turns) this.iovad.turnDepot(t.c, t.from, t.mid, t.to);
+        break;
     }
     if (log) this.opLog = { op, prev: this.opLog };
     return out;
@@ -498,6 +510,31 @@ export class Replayer {
     if (learn && (learn.undecided || learn.learning)) return;
     this.watch = new LateQueueWatch(state, state.log, unmap, unmap.cpu % this.cpus, late);
     if (this.r.timerFlushes) this.r.timerFlushes.lateWatched++;
+  }
+
+  /**
+   * Whether a choice may be left open here (`depot-order.ts`,
+   * `count-read.ts`): none open, not re-running, and nothing else held (a
+   * held flush or swap may restore a state before this one).
+   */
+  private watchable(): boolean {
+    if (this.watch !== null || this.rerunning || !this.logging) return false;
+    if (this.timers?.holding || this.swap !== null) return false;
+    const learn = this.learn;
+    return !(learn && (learn.undecided || learn.learning));
+  }
+
+  /**
+   * Two overlapping ring-full flushes left open which ring free's depot
+   * pushes came first (`depot-order.ts`): the results are held from here
+   * until the trace reuses IOVAs of both. Only where nothing else is held
+   * (a held flush or swap may restore a state before this one).
+   */
+  private undecidedDepotOrder(turns: DepotTurn[]): void {
+    if (this.opts.depotOrderWatch === false || !this.watchable()) return;
+    const state = this.save();
+    this.watch = new DepotOrderWatch(state, state.log, turns, this.iovad);
+    if (this.r.timerFlushes) this.r.timerFlushes.depotWatched++;
   }
 
   /**
@@ -545,7 +582,11 @@ export class Replayer {
       this.rerunning = false;
       if (n < misses) {
         outs = tried;
-        if (this.r.timerFlushes) this.r.timerFlushes.lateTurned++;
+        if (this.r.timerFlushes) {
+          if (w instanceof DepotOrderWatch) this.r.timerFlushes.depotTurned++;
+          else if (w instanceof CountReadWatch) this.r.timerFlushes.countTurned++;
+          else this.r.timerFlushes.lateTurned++;
+        }
       } else this.restore(asReplayed);
     }
     for (const h of w.held) this.count(h.c, (outs?.get(h.c) ?? h.o) as Outcome);
@@ -573,6 +614,11 @@ export class Replayer {
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
+    if (c.kind === "unmap" && this.watchable() && this.applier.countOpen(c)) {
+      const state = this.save();
+      this.watch = new CountReadWatch(state, state.log, c);
+      if (this.r.timerFlushes) this.r.timerFlushes.countWatched++;
+    }
     const o = this.run({
       k: "apply",
       c,
@@ -586,6 +632,7 @@ export class Replayer {
       ok: false,
     }) as Outcome;
     if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
+    if (o.depotTurn !== undefined) this.undecidedDepotOrder(o.depotTurn);
     return o;
   }
 

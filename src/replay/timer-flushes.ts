@@ -66,13 +66,19 @@ export interface TimerFlushStats {
   /** Flushes with calls inside whose phases were tried at other places, and those where another place gave more of the trace's IOVAs. */
   phaseTrials: number;
   phaseMoved: number;
-  /** Flushes with more runs of calls inside than the trials take. */
+  /** Flushes with more runs of calls inside than the trials take: only their first runs are tried. */
   phaseSkipped: number;
   /** Unmaps traced before a flush's entry whose `queue_iova()` the trace shows ran after it began. */
   lateQueues: number;
   /** Unmaps traced before a flush's entry left open until their IOVA's reuse (`late-queue.ts`), and those replayed the other way. */
   lateWatched: number;
   lateTurned: number;
+  /** Overlapping ring-full flushes whose depot order was left open until later IOVAs (`depot-order.ts`), and those turned. */
+  depotWatched: number;
+  depotTurned: number;
+  /** Unmaps a microsecond after another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */
+  countWatched: number;
+  countTurned: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -97,6 +103,10 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     lateQueues: 0,
     lateWatched: 0,
     lateTurned: 0,
+    depotWatched: 0,
+    depotTurned: 0,
+    countWatched: 0,
+    countTurned: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
@@ -165,8 +175,9 @@ interface PhaseSegment {
   forced: number;
   /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
   done: number[];
-  /** The entry's line. */
+  /** The entry's line and timestamp. */
   line: number;
+  entryNs: number;
   /** The state just before the flush's entry. */
   state: unknown;
   calls: DmaCall[];
@@ -176,8 +187,19 @@ interface PhaseSegment {
   exitAt: number;
 }
 
-/** Calls after a flush's exit whose IOVAs score the placement of its phases. */
-const PHASE_SCORE_CALLS = 32;
+/**
+ * Calls after a flush's exit whose IOVAs score the placement of its phases:
+ * far enough for the flushed IOVAs' first reuse (6.1 mid-life: the flush at
+ * line 142441 shows in the 34th call after its exit, line 142478).
+ */
+const PHASE_SCORE_CALLS = 48;
+/**
+ * How soon after `timer_expire_entry` another CPU's unmap may still have
+ * read the start count before the callback raised it, ns: the entry event
+ * comes before the callback's first statements (6.1 mid-life line 142442,
+ * traced 1 us after the entry at line 142441, is freed by that flush).
+ */
+const BEGIN_NS = 2_000;
 /** Flushes with more runs of calls inside than this keep the default placement (the trials grow as the cube). */
 const PHASE_MAX_RUNS = 8;
 
@@ -448,6 +470,7 @@ export class TimerFlushes {
           forced: 0,
           done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
           line: e.line,
+          entryNs: e.timestampNs,
           state: this.clean.state,
           calls: [],
           outcomes: [],
@@ -679,63 +702,69 @@ export class TimerFlushes {
     };
     let places = placesOf(true);
     if (places.length + 1 > PHASE_MAX_RUNS + 1) places = placesOf(false);
+    // Too many runs (two CPUs' interrupts alternating inside the flush): only the first are tried. The IOTLB flush
+    // and the drains come first in the callback, so they fall early among the calls (6.1 mid-life line 133048: both
+    // drains ran before the first interrupt's unmap, 141 us after the entry, among 65 alternating runs).
+    const truncated = places.length > PHASE_MAX_RUNS;
+    if (truncated) places = places.slice(0, PHASE_MAX_RUNS);
     places.push(g.exitAt);
     if (this.phaseTrials && g.misses > 0 && !g.fixed && (g.exitAt > 0 || g.late.length > 0)) {
-      if (places.length > PHASE_MAX_RUNS + 1) this.stats.phaseSkipped++;
-      else {
-        this.stats.phaseTrials++;
-        const fq = host.fq;
-        let best = g.misses;
-        let bestState: unknown = null;
-        const rings = fq.cpus;
-        // p[0]: where the IOTLB flush finished; p[1 + r]: where queue r was drained; each before call p[k] (p[k] = exitAt: at the exit).
-        const p = new Array<number>(rings + 1).fill(0);
-        // Which of the `late` CPUs' last unmaps queued after the flush began (bit i: late[i]).
-        let lateMask = 0;
-        // Where the callback's first statements ran: before every call inside, or, when the flushing CPU's
-        // interrupt unmaps come first, after them (the interrupt came between the timer_expire_entry line
-        // and fq_flush_iotlb()'s start count: its IOVAs are freed by this flush; the 6.12 mid-life trace's
-        // line 610362).
-        let beginAt = 0;
-        const tryPlaces = () => {
-          const r = this.replaySegment(g, p, lateMask, best - 1, beginAt);
-          if (r.misses < best) {
-            best = r.misses;
-            bestState = host.save();
-            outcomes = r.outs;
-            chosenMask = lateMask;
-          }
-        };
-        const place = (k: number, from: number) => {
-          if (k > rings) {
-            tryPlaces();
-            return;
-          }
-          for (let at = from; at < places.length; at++) {
-            p[k] = places[at];
-            place(k + 1, at);
-          }
-        };
-        const defaultState = host.save();
-        // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
-        const first = g.calls[0];
-        const begins =
-          places.length > 1 && first !== undefined && first.kind === "unmap" && first.irq && first.cpu % cpus === g.cpu
-            ? [0, 1]
-            : [0];
-        for (const b of begins) {
-          beginAt = places[b];
-          for (const agrees of [true, false])
-            for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
-              if (((lateMask & g.forced) === g.forced) === agrees) place(0, b);
+      if (truncated) this.stats.phaseSkipped++;
+      this.stats.phaseTrials++;
+      const fq = host.fq;
+      let best = g.misses;
+      let bestState: unknown = null;
+      const rings = fq.cpus;
+      // p[0]: where the IOTLB flush finished; p[1 + r]: where queue r was drained; each before call p[k] (p[k] = exitAt: at the exit).
+      const p = new Array<number>(rings + 1).fill(0);
+      // Which of the `late` CPUs' last unmaps queued after the flush began (bit i: late[i]).
+      let lateMask = 0;
+      // Where the callback's first statements ran: before every call inside, or, when the flushing CPU's
+      // interrupt unmaps come first, after them (the interrupt came between the timer_expire_entry line
+      // and fq_flush_iotlb()'s start count: its IOVAs are freed by this flush; the 6.12 mid-life trace's
+      // line 610362).
+      let beginAt = 0;
+      const tryPlaces = () => {
+        const r = this.replaySegment(g, p, lateMask, best - 1, beginAt);
+        if (r.misses < best) {
+          best = r.misses;
+          bestState = host.save();
+          outcomes = r.outs;
+          chosenMask = lateMask;
         }
-        if (bestState !== null) {
-          this.stats.phaseMoved++;
-          host.restore(bestState);
-        } else {
-          host.restore(defaultState);
-          chosenMask = g.forced;
+      };
+      const place = (k: number, from: number) => {
+        if (k > rings) {
+          tryPlaces();
+          return;
         }
+        for (let at = from; at < places.length; at++) {
+          p[k] = places[at];
+          place(k + 1, at);
+        }
+      };
+      const defaultState = host.save();
+      // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
+      const first = g.calls[0];
+      const begins =
+        places.length > 1 &&
+        first !== undefined &&
+        first.kind === "unmap" &&
+        (first.cpu % cpus === g.cpu ? first.irq : first.timestampNs - g.entryNs < BEGIN_NS)
+          ? [0, 1]
+          : [0];
+      for (const b of begins) {
+        beginAt = places[b];
+        for (const agrees of [true, false])
+          for (lateMask = 0; lateMask < 1 << g.late.length; lateMask++)
+            if (((lateMask & g.forced) === g.forced) === agrees) place(0, b);
+      }
+      if (bestState !== null) {
+        this.stats.phaseMoved++;
+        host.restore(bestState);
+      } else {
+        host.restore(defaultState);
+        chosenMask = g.forced;
       }
     }
     // What the calls so far cannot tell is left to later ones (one CPU's at a time: the first).
