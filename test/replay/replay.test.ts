@@ -16,7 +16,7 @@ import { Replayer, traceMachineOf } from "../../src/replay/replay.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
-import { quickSkip } from "../helpers/quick.ts";
+import { quickSkip, sharedSkip } from "../helpers/quick.ts";
 import { traceOracle } from "./trace-oracle.ts";
 
 const FIXTURE = new URL("../fixtures/traces/linux-6.1-strict-4k-head600.txt.gz", import.meta.url).pathname;
@@ -189,8 +189,9 @@ test("a trace from boot longer than the defaults window replays from its one rea
   // Past DEFAULTS_WINDOW events the window decides while the file is still being read, and the replay goes on
   // from the held events in the same reading: the first 30,000 lines of the 6.12 lazy-timers capture.
   const full = new URL("../../../shared/kernel-timers/trace-6.12-lazy-timers.txt.gz", import.meta.url).pathname;
-  if (!existsSync(full)) {
-    t.skip("../shared/kernel-timers is absent");
+  const skip = sharedSkip(full, "a 30,000-line cut of a ../shared trace");
+  if (skip) {
+    t.skip(skip);
     return;
   }
   const text = `${gunzipSync(readFileSync(full)).toString().split("\n").slice(0, 30_000).join("\n")}\n`;
