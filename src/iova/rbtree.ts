@@ -590,18 +590,18 @@ export class IovaTree {
     this.subtreeFitKeyMax[n] = this.fitKeyBelow[n];
     this.subtreeCount[n] = 1;
     if (succ !== NIL) this.setFitKey(succ, n);
-    this.propagateInsert(this.parent(n), succ);
+    this.propagateCount(this.parent(n), succ, 1);
     this.insertFixup(n);
   }
 
   /**
-   * `propagate` after linking a leaf below `a` whose successor `succ` (an
-   * ancestor of the leaf, or NIL) had its key lowered: every ancestor holds
-   * one more node, but the key maxima change only up to `succ` and then up to
-   * the first ancestor whose maximum comes out the same; above it only the
-   * counts move.
+   * `propagate` after linking a leaf below `a` (`delta` 1) or erasing a node
+   * from `a` up (`delta` -1): every ancestor holds one node more or fewer, but
+   * the key maxima change only up to `succ` (the successor whose key changed:
+   * an ancestor on the path, or NIL) and then up to the first node whose
+   * maximum comes out the same; above it only the counts move.
    */
-  private propagateInsert(a: number, succ: number): void {
+  private propagateCount(a: number, succ: number, delta: 1 | -1): void {
     const kmax = this.subtreeFitKeyMax;
     let pastSucc = succ === NIL;
     while (a !== NIL) {
@@ -613,7 +613,7 @@ export class IovaTree {
       if (pastSucc && same) break;
     }
     const count = this.subtreeCount;
-    for (; a !== NIL; a = this.parent(a)) count[a]++;
+    for (; a !== NIL; a = this.parent(a)) count[a] += delta;
   }
 
   private insertFixup(z: number): void {
@@ -770,29 +770,8 @@ export class IovaTree {
     // A successor moved into z's place starts from that place's old maximum,
     // so that the walk up compares each node with what it held before.
     else if (zl !== NIL && zr !== NIL) this.subtreeFitKeyMax[succ] = this.subtreeFitKeyMax[z];
-    this.propagateErase(changedFrom, succBelow ? NIL : succ);
+    this.propagateCount(changedFrom, succBelow ? NIL : succ, -1);
     if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
-  }
-
-  /**
-   * `propagate` after an erase from `a` up: every ancestor holds one node
-   * fewer, but the key maxima change only up to `succ` (on the path, or NIL)
-   * and then up to the first node whose maximum comes out the same; above it
-   * only the counts move.
-   */
-  private propagateErase(a: number, succ: number): void {
-    const kmax = this.subtreeFitKeyMax;
-    let pastSucc = succ === NIL;
-    while (a !== NIL) {
-      const before = kmax[a];
-      this.pull(a);
-      const same = kmax[a] === before;
-      if (a === succ) pastSucc = true;
-      a = this.parent(a);
-      if (pastSucc && same) break;
-    }
-    const count = this.subtreeCount;
-    for (; a !== NIL; a = this.parent(a)) count[a]--;
   }
 
   /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */

@@ -24,7 +24,7 @@
  */
 
 import type { DmaCall } from "../trace/reconstruct.ts";
-import { type OpLog, type ReplayOp, WATCH_CALLS } from "./late-queue.ts";
+import { type OpLog, opsSince, type ReplayOp, WATCH_CALLS } from "./late-queue.ts";
 
 /** A held choice: the state before the unmap, the unmap, the calls since. */
 export class CountReadWatch {
@@ -55,11 +55,8 @@ export class CountReadWatch {
 
   /** The operations since `base`, oldest first, the unmap's reading the old count. Null when `head` does not descend from `base`. */
   turned(head: OpLog | null): ReplayOp[] | null {
-    const ops: ReplayOp[] = [];
-    for (let n = head; n !== this.base; n = n.prev) {
-      if (n === null) return null;
-      ops.push(n.op);
-    }
+    const ops = opsSince(head, this.base);
+    if (ops === null) return null;
     ops.reverse();
     const first = ops[0];
     if (first?.k !== "apply" || first.c !== this.unmap) return null;

@@ -28,7 +28,7 @@
 import type { IovaDomain } from "../iova/domain.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import type { DepotTurn } from "./apply.ts";
-import { type OpLog, type ReplayOp, WATCH_CALLS } from "./late-queue.ts";
+import { type OpLog, opsSince, type ReplayOp, WATCH_CALLS } from "./late-queue.ts";
 
 /** A held choice: the state after the second unmap, the depot pushes to turn, the calls since. */
 export class DepotOrderWatch {
@@ -73,11 +73,8 @@ export class DepotOrderWatch {
 
   /** The operations since `base`, oldest first, after the depot turned. Null when `head` does not descend from `base`. */
   turned(head: OpLog | null): ReplayOp[] | null {
-    const ops: ReplayOp[] = [];
-    for (let n = head; n !== this.base; n = n.prev) {
-      if (n === null) return null;
-      ops.push(n.op);
-    }
+    const ops = opsSince(head, this.base);
+    if (ops === null) return null;
     ops.push({ k: "turnDepot", turns: this.turns });
     ops.reverse();
     return ops;

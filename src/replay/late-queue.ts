@@ -64,6 +64,16 @@ export interface OpLog {
   readonly prev: OpLog | null;
 }
 
+/** The operations logged after `base` up to `head`, newest first; null when `head` does not descend from `base`. */
+export function opsSince(head: OpLog | null, base: OpLog | null): ReplayOp[] | null {
+  const ops: ReplayOp[] = [];
+  for (let n = head; n !== base; n = n.prev) {
+    if (n === null) return null;
+    ops.push(n.op);
+  }
+  return ops;
+}
+
 /** Calls held at most before the choice is made without the IOVA's reuse. */
 export const WATCH_CALLS = 8192;
 
@@ -108,11 +118,8 @@ export class LateQueueWatch {
    * removed. Null when `head` does not descend from `base`.
    */
   turned(head: OpLog | null): ReplayOp[] | null {
-    const ops: ReplayOp[] = [];
-    for (let n = head; n !== this.base; n = n.prev) {
-      if (n === null) return null;
-      ops.push(n.op);
-    }
+    const ops = opsSince(head, this.base);
+    if (ops === null) return null;
     ops.reverse();
     const b = ops.findIndex((op) => op.k === "begin");
     if (b < 0) return null;
