@@ -215,8 +215,8 @@ export function plainDriver(name: string): DriverModel {
   return { name, probe: () => 0, remove: () => {} };
 }
 
-/** sd's disk names: sda..sdz, sdaa, ... */
-function diskLetters(i: number): string {
+/** The letters of sd's disk names (sda..sdz, sdaa, ...): the boot log's and fio's `filename=` alike. */
+export function diskLetters(i: number): string {
   let s = "";
   let n = i + 1;
   while (n > 0) {

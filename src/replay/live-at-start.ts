@@ -18,19 +18,15 @@ import { NIL } from "../iova/rbtree.ts";
 import type { TraceEvent } from "../trace/events.ts";
 import { type DmaCall, inInterrupt } from "../trace/reconstruct.ts";
 
-/** What an unmap of a mapping live at the start showed. */
-export interface LiveMapping {
-  iova: number;
-  sizeBytes: number;
-  cpu: number;
-  irq: boolean;
-  pid: number;
-  comm: string;
-  timestampNs: number;
-  line: number;
-  /** The device of the `dma_unmap_*` event right after it on its CPU, when the trace has one. */
-  device: string | undefined;
-}
+/**
+ * What an unmap of a mapping live at the start showed: the fields of the unmap
+ * call it becomes (`device` is that of the `dma_unmap_*` event right after it
+ * on its CPU, when the trace has one).
+ */
+export type LiveMapping = Pick<
+  DmaCall,
+  "iova" | "sizeBytes" | "cpu" | "irq" | "pid" | "comm" | "timestampNs" | "line" | "device"
+>;
 
 /** Allocation numbers of the replayed unmaps of live mappings start here, above any trace's own. */
 export const PREMAPPED_ALLOCATION = 2 ** 40;

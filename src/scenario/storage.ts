@@ -19,7 +19,7 @@
  *   the media's and link's figures from the description's `nvme` block.
  */
 
-import type { QueueLimits as ProbeLimits } from "../driver/drivers.ts";
+import { diskLetters, type QueueLimits as ProbeLimits } from "../driver/drivers.ts";
 import type { Device } from "../iommu/device.ts";
 import { queueLimits } from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
@@ -133,18 +133,6 @@ export function storageControllers(k: Kernel, s: Scenario): StorageController[] 
     }
   }
   return out;
-}
-
-/** sd's disk names: a..z, aa, ... */
-function diskLetters(i: number): string {
-  let s = "";
-  let n = i + 1;
-  while (n > 0) {
-    n--;
-    s = String.fromCharCode(97 + (n % 26)) + s;
-    n = Math.floor(n / 26);
-  }
-  return s;
 }
 
 /** A SAS HBA's figures as a run uses them: the device's `sas` block (or its defaults) under the scenario's what-ifs. */
