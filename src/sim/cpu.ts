@@ -164,6 +164,14 @@ export class Cpu implements Checked, EventHandler {
     return this.currentIsIrq && this.preempted === null;
   }
 
+  /**
+   * Whether an interrupt may preempt the running task at its next step
+   * boundary: not inside an interrupt, not with a spinlock held.
+   */
+  get preemptible(): boolean {
+    return !this.currentIsIrq && this.locksHeld === 0;
+  }
+
   get queuedTasks(): number {
     return this.runQueue.size + this.irqQueue.size;
   }

@@ -118,3 +118,26 @@ test("a hook that ends its script with itself runs as a loop, not as nesting", (
   assert.equal(rounds, 100);
   assert.equal(e.nowNs, 300);
 });
+
+test("computes that follow across a hook's end are one event inside an interrupt, one each in a task", () => {
+  // compute 100, hook (writes compute 30), compute 300, hook: the same script as a task and as an interrupt.
+  const runAs = (irq: boolean): { events: number; hookAtNs: number[] } => {
+    const e = new Engine({ seed: 1 });
+    const cpu = new Cpu(e, 0);
+    const hookAtNs: number[] = [];
+    const h: Hook = { name: "h", run: (_c, _a, out) => void out.compute(30) };
+    const mark: Hook = { name: "mark", run: () => void hookAtNs.push(e.nowNs) };
+    const t = new ScriptTask("t", new Script().compute(100).hook(h).compute(300).hook(mark));
+    if (irq) cpu.raiseIrq(t);
+    else cpu.enqueue(t);
+    e.run();
+    return { events: e.eventsRun, hookAtNs };
+  };
+  const task = runAs(false);
+  const irq = runAs(true);
+  // The same instants either way; the interrupt, which nothing preempts, runs 30 + 300 as one.
+  assert.deepEqual(task.hookAtNs, [430]);
+  assert.deepEqual(irq.hookAtNs, [430]);
+  assert.equal(task.events, 4); // the kick, the ends of 100, 30 and 300
+  assert.equal(irq.events, 3); // the kick, the ends of 100 and 30 + 300
+});

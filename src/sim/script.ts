@@ -169,6 +169,27 @@ export class ScriptTask implements Task {
     this.depth = 1;
   }
 
+  /**
+   * Takes the computes that follow the one being started, across the ends of
+   * hook frames, up to the next action of another kind; returns their sum.
+   */
+  private foldComputes(): number {
+    let ns = 0;
+    for (;;) {
+      const d = this.depth - 1;
+      const s = this.frames[d];
+      const pc = this.pcs[d];
+      if (pc === s.length) {
+        if (d === 0) return ns;
+        this.depth--;
+        continue;
+      }
+      if (s.opAt(pc) !== OP_COMPUTE) return ns;
+      ns += s.numAt(pc);
+      this.pcs[d] = pc + 1;
+    }
+  }
+
   step(cpu: Cpu): void {
     for (;;) {
       const d = this.depth - 1;
@@ -186,7 +207,9 @@ export class ScriptTask implements Task {
       const op = s.opAt(pc);
       switch (op) {
         case OP_COMPUTE:
-          cpu.compute(s.numAt(pc));
+          // Where nothing can preempt the task between two computes (an interrupt, or a spinlock
+          // held), they are one stretch of busy time: one event instead of one per compute.
+          cpu.compute(cpu.preemptible ? s.numAt(pc) : s.numAt(pc) + this.foldComputes());
           return;
         case OP_LOCK:
           cpu.lock(s.refAt(pc) as SpinLock);
