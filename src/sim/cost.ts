@@ -43,6 +43,7 @@ export const COST_PARAM_NAMES = [
   "iotlbInvalidateNs",
   "iotlbSyncNs",
   "vtdWaitDescriptorNs",
+  "vtdFaultCheckNs",
   "amdCompletionWaitNs",
   "iotlbFlushAllNs",
   "flushQueueOpNs",
@@ -149,6 +150,13 @@ export function defaultCostModel(): CostModel {
       per: "VT-d wait descriptor",
       source:
         "derived: Malka, Amit, Ben-Yehuda, Tsafrir, rIOMMU (ASPLOS 2015), Table 1: the IOTLB invalidation of a strict unmap (page-selective descriptor + wait descriptor, qi_submit_sync) costs 2,127-2,135 cycles on VT-d; 2,127 cycles at an assumed 3.0 GHz = 709 ns",
+      free: false,
+    },
+    vtdFaultCheckNs: {
+      ns: 150,
+      per: "VT-d poll",
+      source:
+        "estimate: qi_submit_sync() checks the fault status between two polls of its wait descriptor with qi->q_lock held (qi_check_fault: one uncached readl of DMAR_FSTS_REG, a register of the socket's own IOMMU), taken as about one DRAM access; no public measurement of that read was found",
       free: false,
     },
     amdCompletionWaitNs: {
