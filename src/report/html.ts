@@ -67,7 +67,7 @@ export function reportFigure(r: ScenarioReport): Spec {
     title: string,
     subtitle: string,
     key: string,
-    f: (x: Run) => number,
+    f: (x: Run) => number | null,
     y: Spec,
     legend = false,
     layers: Spec[] = [],
@@ -107,17 +107,24 @@ export function reportFigure(r: ScenarioReport): Spec {
       },
     ],
   });
-  const latency = (title: string, f: (x: Run) => { p50: number; p99: number }) =>
-    bars(
+  const latency = (title: string, f: (x: Run) => { p50: number; p99: number } | null) => {
+    // A run with no sample (the stage never ran in the window) has no bar, and the subtitle names it.
+    const none = r.runs.filter((x) => f(x) === null).map((x) => x.name);
+    const q = (x: Run, k: "p50" | "p99") => {
+      const v = f(x);
+      return v === null ? null : Math.max(1, v[k]) / 1000;
+    };
+    return bars(
       title,
-      "bars: p99; black ticks: p50; log scale",
+      `bars: p99; black ticks: p50; log scale${none.length === 0 ? "" : `; none measured in ${none.join(", ")}`}`,
       "p99",
       // In µs, as a person reads latencies (report.json keeps ns); 1 ns at least on the log scale.
-      (x) => Math.max(1, f(x).p99) / 1000,
+      (x) => q(x, "p99"),
       { title: "µs", scale: { type: "log" } },
       false,
-      [{ ...tick("p50"), data: { values: r.runs.map((x) => row(x, { p50: Math.max(1, f(x).p50) / 1000 })) } }],
+      [{ ...tick("p50"), data: { values: r.runs.map((x) => row(x, { p50: q(x, "p50") })) } }],
     );
+  };
   const link = r.hbaLinkBytesPerSec;
   const charts: Spec[] = [
     bars(
@@ -163,7 +170,10 @@ export function reportFigure(r: ScenarioReport): Spec {
       },
     ),
     latency("dma_map_sg latency", (x) => x.mapLatencyNs),
-    latency("I/O latency (fio, submit to completion)", (x) => x.ioLatencyNs),
+    latency(
+      r.workload === "network" ? "TX latency (sender to the wire)" : "I/O latency (fio, submit to completion)",
+      (x) => x.ioLatencyNs,
+    ),
     bars(
       "rbtree allocations per second",
       "allocations the rcaches could not serve",
