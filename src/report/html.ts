@@ -22,7 +22,8 @@ const FONT = "DejaVu Sans";
 export const RANGE_COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#eeca3b", "#ff9da6"];
 const CPU_STATES = [
   { key: "busy", label: "busy", colour: "#72b7b2" },
-  { key: "lock", label: "spinning on IOVA locks", colour: "#e45756" },
+  // The IOVA locks, and on VT-d and AMD-Vi the invalidation queue's lock too.
+  { key: "lock", label: "spinning on locks", colour: "#e45756" },
   { key: "sync", label: "waiting for IOTLB syncs", colour: "#79706e" },
 ] as const;
 const LIMIT_COLOUR = "#222222";
@@ -128,7 +129,7 @@ export function reportFigure(r: ScenarioReport): Spec {
   const link = r.hbaLinkBytesPerSec;
   const charts: Spec[] = [
     bars(
-      r.workload === "fio" ? "IOPS (4 KiB reads)" : "IOPS",
+      r.workload === "fio" ? "IOPS (4 KiB reads)" : r.workload === "network" ? "packets per second" : "IOPS",
       "colour: each run's rcache range, in every chart",
       "iops",
       (x) => x.iops,
@@ -136,6 +137,17 @@ export function reportFigure(r: ScenarioReport): Spec {
       true,
       link > 0 && r.workload === "fio" ? [rule(link / 4096, "HBA link ceiling")] : [],
     ),
+    ...(r.workload === "network"
+      ? [
+          bars(
+            "packets dropped per second",
+            "received ones the NIC had no posted buffer for, and ones to send that found the ring or the sender full",
+            "dropped",
+            (x) => (x.network === undefined ? 0 : x.network.rxDroppedPerSec + x.network.txDroppedPerSec),
+            { title: "packets/s" },
+          ),
+        ]
+      : []),
     chart(
       "CPU time, all CPUs",
       "the rest of each bar's 100% is idle",

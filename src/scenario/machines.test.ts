@@ -21,7 +21,7 @@ import { defaultCostModel } from "../sim/cost.ts";
 import { lockClassStats } from "../sim/lock.ts";
 import { InputError } from "../stdx/errors.ts";
 import { overrideRuns } from "./overrides.ts";
-import { bootForRun, type RunContext, runCmdline, runOne } from "./run.ts";
+import { bootForRun, type RunContext, type RunResult, runCmdline, runOne } from "./run.ts";
 import { applyInput, type RunSpec, type Scenario, type ScenarioInput } from "./scenario.ts";
 import { storageControllers } from "./storage.ts";
 import { planSweep } from "./sweep.ts";
@@ -244,6 +244,23 @@ function runsFor(storage: boolean): RunSpec[] {
   return runs;
 }
 
+/** No figure of a run is NaN or infinite, its maps have a latency, and a network run carries packets both ways. */
+function assertSane(r: RunResult, label: string): void {
+  const walk = (v: unknown, path: string): void => {
+    if (typeof v === "number") assert.ok(Number.isFinite(v), `${label}: ${path} is ${v}`);
+    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) walk(v[i], `${path}[${i}]`);
+    else if (v !== null && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
+  };
+  walk(r, "run");
+  assert.ok(
+    r.mapLatencyNs !== null && r.mapLatencyNs.p50 > 0,
+    `${label}: map latency ${JSON.stringify(r.mapLatencyNs)}`,
+  );
+  if (r.network !== undefined) {
+    assert.ok(r.network.rxPacketsPerSec > 0 && r.network.txPacketsPerSec > 0, `${label}: ${JSON.stringify(r.network)}`);
+  }
+}
+
 for (const name of BUILTIN_MACHINES) {
   test(`built-in ${name} runs strict, lazy (range by each way) and passthrough`, () => {
     const desc = builtinMachine(name);
@@ -258,6 +275,7 @@ for (const name of BUILTIN_MACHINES) {
     for (const run of runsFor(storage)) {
       const r = runOne(s, run);
       assert.ok(r.iops > 0, `${name} ${run.name}: ${r.iops}`);
+      assertSane(r, `${name} ${run.name}`);
       if (run.mode === "passthrough") assert.equal(r.rcacheOrders, 0);
       else assert.ok(r.rcacheOrders >= 6, `${name} ${run.name}: K=${r.rcacheOrders}`);
       if (run.range === "cmdline" || run.range === "sysfs") assert.equal(r.rangeSource, run.range);
@@ -291,6 +309,7 @@ test("a machine imported from a snapshot runs strict, lazy and passthrough", (t)
   for (const run of runsFor(true)) {
     const r = runOne(s, run);
     assert.ok(r.iops > 0, `${run.name}: ${r.iops}`);
+    assertSane(r, `snapshot ${run.name}`);
   }
 });
 

@@ -7,8 +7,8 @@
  * the clock is charged to its own domain. A device whose group has an
  * identity domain (passthrough: `iommu.passthrough=1`, or `type` written
  * `identity`) maps through dma-direct: no IOVA, no page table, no
- * invalidation, nothing charged — what the IOMMU costs at all is the
- * difference from a translated run.
+ * invalidation, only dma-direct's own work per segment (`directMapNs`) —
+ * what the IOMMU costs at all is the difference from a translated run.
  */
 
 import type { Device } from "../iommu/device.ts";
@@ -39,10 +39,13 @@ export class SeamSet implements DmaSeam {
   directUnmaps = 0;
   private readonly seamOf: (KernelDmaSeam | null)[] = [];
   private readonly kernel: Kernel;
+  /** dma-direct's work per segment of a passthrough map or unmap. */
+  private readonly directNs: number;
 
   /** `devices[i]` is the device of call index i (a disk's controller). */
   constructor(engine: Engine, kernel: Kernel, devices: readonly Device[], cost: CostModel, cpus: readonly Cpu[]) {
     this.kernel = kernel;
+    this.directNs = cost.directMapNs.ns;
     // VT-d writes its queue under qi->q_lock, AMD-Vi under iommu->lock (docs/iommu-invalidation.md).
     const lockName = iqLockName(kernel);
     const units = new Map<string, { iq: SerialResource; lock: SpinLock | null; poll: PolledQueueWait | null }>();
@@ -110,15 +113,19 @@ export class SeamSet implements DmaSeam {
   map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     const seam = this.seamOf[device];
     assert(seam !== undefined, "a call of a device the run does not drive");
-    if (seam === null) this.directMaps++;
-    else seam.map(cpu, device, segments, requestId, out);
+    if (seam === null) {
+      this.directMaps++;
+      out.compute(segments.length * this.directNs);
+    } else seam.map(cpu, device, segments, requestId, out);
   }
 
   unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     const seam = this.seamOf[device];
     assert(seam !== undefined, "a call of a device the run does not drive");
-    if (seam === null) this.directUnmaps++;
-    else seam.unmap(cpu, device, segments, requestId, out);
+    if (seam === null) {
+      this.directUnmaps++;
+      out.compute(segments.length * this.directNs);
+    } else seam.unmap(cpu, device, segments, requestId, out);
   }
 
   resetStats(): void {

@@ -46,6 +46,7 @@ export const COST_PARAM_NAMES = [
   "vtdFaultCheckNs",
   "amdCompletionWaitNs",
   "iotlbFlushAllNs",
+  "directMapNs",
   "flushQueueOpNs",
   // block layer, driver, interrupts, fio
   "fioSubmitNs",
@@ -170,6 +171,13 @@ export function defaultCostModel(): CostModel {
       ns: 3000,
       per: "flush-queue flush",
       source: "estimate: CMD_TLBI_NH_ASID for the domain plus CMD_SYNC (lazy mode, once per flush)",
+      free: false,
+    },
+    directMapNs: {
+      ns: 20,
+      per: "segment (passthrough)",
+      source:
+        "estimate: dma_direct_map_sg()/unmap_sg() per entry behind an identity domain: phys_to_dma, the swiotlb and coherence checks, the entry's DMA address and length stores; no IOVA, page table or invalidation",
       free: false,
     },
     flushQueueOpNs: {

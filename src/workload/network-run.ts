@@ -146,6 +146,7 @@ export class NetworkRun implements EventHandler {
   private readonly ops: NetDmaOp[] = [];
   private readonly hooks: Record<
     | "fill"
+    | "mapped"
     | "netRxAction"
     | "ksoftirqd"
     | "sender"
@@ -195,6 +196,7 @@ export class NetworkRun implements EventHandler {
       sendNext: { name: "net_send_next", run: (_cpu, q, out) => this.sendNext(q, out) },
       poll: { name: "napi_poll", run: (cpu, q, out) => this.poll(cpu, q, out) },
       pollEnd: { name: "napi_poll_end", run: (cpu, q, out) => this.pollEnd(cpu, q, out) },
+      mapped: { name: "net_tx_mapped", run: (_cpu, qi) => this.mappedAll(qi) },
       txMap: { name: "net_tx_map", run: (cpu, arg, out) => this.txMap(cpu, arg, out) },
       doorbell: { name: "net_doorbell", run: (_cpu, arg) => this.doorbell(arg) },
       done: {
@@ -468,17 +470,21 @@ export class NetworkRun implements EventHandler {
     if (!q.mapped) return;
     q.tx.send(arg % SIZE_BITS, this.ops, this.newId);
     this.issue(cpu, out);
+    out.hook(this.hooks.mapped, Math.floor(arg / SIZE_BITS));
+  }
+
+  /** The packet's last map is done: its map latency (the driver's own submit work comes after). */
+  private mappedAll(qi: number): void {
+    this.stats.mapLatencyNs.record(this.o.engine.nowNs - this.queues[qi].mapStartNs);
   }
 
   private doorbell(arg: number): void {
     const qi = Math.floor(arg / SIZE_BITS);
     const q = this.queues[qi];
-    const now = this.o.engine.nowNs;
     if (!q.mapped) {
       this.stats.txDropped++;
       return;
     }
-    this.stats.mapLatencyNs.record(now - q.mapStartNs);
     q.onWire++;
     // One small object per frame: the NIC keeps it until the frame leaves.
     this.nic.transmit({ bytes: arg % SIZE_BITS, queue: qi, startNs: q.mapStartNs });
