@@ -150,7 +150,7 @@ export function defaultCostModel(): CostModel {
       ns: 709,
       per: "VT-d wait descriptor",
       source:
-        "derived: Malka, Amit, Ben-Yehuda, Tsafrir, rIOMMU (ASPLOS 2015), Table 1: the IOTLB invalidation of a strict unmap (page-selective descriptor + wait descriptor, qi_submit_sync) costs 2,127-2,135 cycles on VT-d; 2,127 cycles at an assumed 3.0 GHz = 709 ns",
+        "derived, second-hand: Malka, Amit, Ben-Yehuda, Tsafrir, rIOMMU (ASPLOS 2015), Table 1, as a survey quotes it (the paper itself could not be read): the IOTLB invalidation of a strict unmap (page-selective descriptor + wait descriptor, qi_submit_sync) costs 2,127-2,135 cycles on VT-d; 2,127 cycles at an assumed 3.0 GHz = 709 ns",
       free: false,
     },
     vtdFaultCheckNs: {

@@ -18,14 +18,17 @@
  *    `NAPI_POLL_WEIGHT` received packets: unmap their buffers and, once
  *    `rxRefillBatch` descriptors are empty, map fresh buffers for all of them
  *    (`alloc_rx_buffers`). `net_rx_action` polls again while work is left
- *    and its budget (`NETDEV_BUDGET` packets, `NETDEV_BUDGET_NS`) lasts; past it, the rest is left to the CPU's
- *    ksoftirqd, an ordinary thread that takes its turn among the senders
- *    (so an overloaded CPU shares its time between the stack and the
- *    senders instead of running interrupts forever).
- *  - TX: a sender on the queue's CPU maps the packet's head and page
- *    fragments, rings the doorbell; the NIC puts frames on the wire in order
- *    at line rate (sim/device.ts); a full ring drops the packet (the stack
- *    would requeue it: a drop keeps the offered load fixed). Frames done
+ *    and its budget (`NETDEV_BUDGET` packets, `NETDEV_BUDGET_NS`) lasts;
+ *    past it, the rest is left to the CPU's ksoftirqd, a thread that polls
+ *    for a slice (`SCHED_SLICE_NS`) and then queues behind the sender (so
+ *    an overloaded CPU shares its time between the stack and the sender
+ *    instead of running interrupts forever).
+ *  - TX: the queue's sender thread sends its backlog packet by packet, a
+ *    slice at a time: it maps the packet's head and page fragments and
+ *    rings the doorbell; the NIC puts frames on the wire in order at line
+ *    rate (sim/device.ts). A full ring, or a sender a ring's worth of
+ *    packets behind, drops the packet (the stack would requeue it or the
+ *    application block: a drop keeps the offered load fixed). Frames done
  *    raise the interrupt once `txCleanBatch` of them wait, or the queue's
  *    last frame in flight has left (interrupt moderation on idle).
  * Packets arrive at a fixed rate per queue; size and direction come from the
