@@ -134,19 +134,23 @@ export function comparisonTable(r: ScenarioReport): string {
     formatPercent(x.rbtreeLockBusyShare),
     formatPercent(x.cmdqBusyShare),
   ]);
-  // As /proc/lock_stat gives them: one line per lock class, its locks summed (the depot's over its size classes).
+  // As /proc/lock_stat gives them: one line per lock class, its locks summed (the depot's over its size
+  // classes; the invalidation queue's over the IOMMU units, where the kind has such a lock).
   const lockHeader = ["run", "lock class", "acquisitions", "contentions", "wait max", "wait total", "hold avg"];
   const lockRows = r.runs.flatMap((x) =>
-    (["rbtree", "depot"] as const).map((cls) => {
+    (["rbtree", "depot", "invalidationQueue"] as const).flatMap((cls) => {
       const l = x.lockStats[cls];
+      if (l === undefined) return [];
       return [
-        x.name,
-        cls,
-        String(l.acquisitions),
-        String(l.contentions),
-        formatNs(l.waitNsMax),
-        formatNs(l.waitNsTotal),
-        formatNs(l.holdNsAvg),
+        [
+          x.name,
+          cls === "invalidationQueue" ? "inv. queue" : cls,
+          String(l.acquisitions),
+          String(l.contentions),
+          formatNs(l.waitNsMax),
+          formatNs(l.waitNsTotal),
+          formatNs(l.holdNsAvg),
+        ],
       ];
     }),
   );

@@ -88,7 +88,12 @@ export interface RunResult {
   ioLatencyNs: LatencyQuantiles;
   liveIovas: number;
   /** Per lock class, over every lock of the class, as `/proc/lock_stat` gives them (measured window only). */
-  lockStats: { rbtree: LockClassStats; depot: LockClassStats };
+  lockStats: {
+    rbtree: LockClassStats;
+    depot: LockClassStats;
+    /** The invalidation queue's lock (VT-d's qi->q_lock, AMD-Vi's iommu->lock), over every unit; absent where there is none (SMMUv3, passthrough). */
+    invalidationQueue?: LockClassStats;
+  };
   /** The range in bytes: the largest size the rcaches hold (granule << (rcacheOrders - 1)). */
   rangeBytes: number;
   /** The IOVA space the device's mappings may use: its DMA mask clipped by the domain's aperture, in bytes. */
@@ -684,6 +689,7 @@ function collect(
     lockStats: {
       rbtree: lockClassStats(set.seams.map((x) => x.treeLock)),
       depot: lockClassStats(set.seams.flatMap((x) => x.depotLocks)),
+      ...(set.iqLocks.length === 0 ? {} : { invalidationQueue: lockClassStats(set.iqLocks) }),
     },
     // The range and the space its caches hold, over every domain (passthrough: none).
     rangeBytes: domains.length === 0 ? 0 : maxCachedBytes(orders, domains[0].granule),
