@@ -133,7 +133,7 @@ export function reportFigure(r: ScenarioReport): Spec {
       "colour: each run's rcache range, in every chart",
       "iops",
       (x) => x.iops,
-      { title: "IOPS" },
+      { title: r.workload === "network" ? "packets/s" : "IOPS" },
       true,
       link > 0 && r.workload === "fio" ? [rule(link / 4096, "HBA link ceiling")] : [],
     ),
