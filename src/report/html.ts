@@ -22,7 +22,8 @@ const FONT = "DejaVu Sans";
 export const RANGE_COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#eeca3b", "#ff9da6"];
 const CPU_STATES = [
   { key: "busy", label: "busy", colour: "#72b7b2" },
-  { key: "lock", label: "spinning on IOVA locks", colour: "#e45756" },
+  // The IOVA locks, and on VT-d and AMD-Vi the invalidation queue's lock too.
+  { key: "lock", label: "spinning on locks", colour: "#e45756" },
   { key: "sync", label: "waiting for IOTLB syncs", colour: "#79706e" },
 ] as const;
 const LIMIT_COLOUR = "#222222";
@@ -67,7 +68,7 @@ export function reportFigure(r: ScenarioReport): Spec {
     title: string,
     subtitle: string,
     key: string,
-    f: (x: Run) => number,
+    f: (x: Run) => number | null,
     y: Spec,
     legend = false,
     layers: Spec[] = [],
@@ -107,28 +108,46 @@ export function reportFigure(r: ScenarioReport): Spec {
       },
     ],
   });
-  const latency = (title: string, f: (x: Run) => { p50: number; p99: number }) =>
-    bars(
+  const latency = (title: string, f: (x: Run) => { p50: number; p99: number } | null) => {
+    // A run with no sample (the stage never ran in the window) has no bar, and the subtitle names it.
+    const none = r.runs.filter((x) => f(x) === null).map((x) => x.name);
+    const q = (x: Run, k: "p50" | "p99") => {
+      const v = f(x);
+      return v === null ? null : Math.max(1, v[k]) / 1000;
+    };
+    return bars(
       title,
-      "bars: p99; black ticks: p50; log scale",
+      `bars: p99; black ticks: p50; log scale${none.length === 0 ? "" : `; none measured in ${none.join(", ")}`}`,
       "p99",
       // In µs, as a person reads latencies (report.json keeps ns); 1 ns at least on the log scale.
-      (x) => Math.max(1, f(x).p99) / 1000,
+      (x) => q(x, "p99"),
       { title: "µs", scale: { type: "log" } },
       false,
-      [{ ...tick("p50"), data: { values: r.runs.map((x) => row(x, { p50: Math.max(1, f(x).p50) / 1000 })) } }],
+      [{ ...tick("p50"), data: { values: r.runs.map((x) => row(x, { p50: q(x, "p50") })) } }],
     );
+  };
   const link = r.hbaLinkBytesPerSec;
   const charts: Spec[] = [
     bars(
-      r.workload === "fio" ? "IOPS (4 KiB reads)" : "IOPS",
+      r.workload === "fio" ? "IOPS (4 KiB reads)" : r.workload === "network" ? "packets per second" : "IOPS",
       "colour: each run's rcache range, in every chart",
       "iops",
       (x) => x.iops,
-      { title: "IOPS" },
+      { title: r.workload === "network" ? "packets/s" : "IOPS" },
       true,
       link > 0 && r.workload === "fio" ? [rule(link / 4096, "HBA link ceiling")] : [],
     ),
+    ...(r.workload === "network"
+      ? [
+          bars(
+            "packets dropped per second",
+            "received ones the NIC had no posted buffer for, and ones to send that found the ring or the sender full",
+            "dropped",
+            (x) => (x.network === undefined ? 0 : x.network.rxDroppedPerSec + x.network.txDroppedPerSec),
+            { title: "packets/s" },
+          ),
+        ]
+      : []),
     chart(
       "CPU time, all CPUs",
       "the rest of each bar's 100% is idle",
@@ -163,7 +182,10 @@ export function reportFigure(r: ScenarioReport): Spec {
       },
     ),
     latency("dma_map_sg latency", (x) => x.mapLatencyNs),
-    latency("I/O latency (fio, submit to completion)", (x) => x.ioLatencyNs),
+    latency(
+      r.workload === "network" ? "TX latency (sender to the wire)" : "I/O latency (fio, submit to completion)",
+      (x) => x.ioLatencyNs,
+    ),
     bars(
       "rbtree allocations per second",
       "allocations the rcaches could not serve",

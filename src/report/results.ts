@@ -6,7 +6,7 @@
 import type { RunResult } from "../scenario/run.ts";
 import type { Scenario } from "../scenario/scenario.ts";
 import type { ReportSetup } from "../scenario/storage.ts";
-import { formatBytes, formatNs, formatPercent, formatTable } from "./table.ts";
+import { formatBytes, formatLatency, formatNs, formatPercent, formatTable } from "./table.ts";
 import { verdict } from "./verdict.ts";
 
 /** One run as the report carries it: its figures and the kernel it ran. */
@@ -92,8 +92,8 @@ export function comparisonTable(r: ScenarioReport): string {
     formatBytes(x.rangeBytes),
     String(x.rcacheOrders),
     k(x.iops),
-    formatNs(x.mapLatencyNs.p50),
-    formatNs(x.mapLatencyNs.p99),
+    formatLatency(x.mapLatencyNs, "p50"),
+    formatLatency(x.mapLatencyNs, "p99"),
     k(x.treeAllocsPerSec),
     x.walkStepsPerTreeAlloc.toFixed(1),
     formatPercent(x.lockWaitShare),
@@ -127,29 +127,40 @@ export function comparisonTable(r: ScenarioReport): string {
     `${x.maxSectorsKb} KiB`,
     formatBytes(x.requestBytesMean),
     k(x.mapsPerSec),
-    formatNs(x.ioLatencyNs.p50),
-    formatNs(x.ioLatencyNs.p99),
+    formatLatency(x.ioLatencyNs, "p50"),
+    formatLatency(x.ioLatencyNs, "p99"),
     formatPercent(x.busyShare),
     formatPercent(x.syncWaitShare),
     formatPercent(x.rbtreeLockBusyShare),
     formatPercent(x.cmdqBusyShare),
   ]);
-  // As /proc/lock_stat gives them: one line per lock class, its locks summed (the depot's over its size classes).
+  // As /proc/lock_stat gives them: one line per lock class, its locks summed (the depot's over its size
+  // classes; the invalidation queue's over the IOMMU units, where the kind has such a lock).
   const lockHeader = ["run", "lock class", "acquisitions", "contentions", "wait max", "wait total", "hold avg"];
   const lockRows = r.runs.flatMap((x) =>
-    (["rbtree", "depot"] as const).map((cls) => {
+    (["rbtree", "depot", "invalidationQueue"] as const).flatMap((cls) => {
       const l = x.lockStats[cls];
+      if (l === undefined) return [];
       return [
-        x.name,
-        cls,
-        String(l.acquisitions),
-        String(l.contentions),
-        formatNs(l.waitNsMax),
-        formatNs(l.waitNsTotal),
-        formatNs(l.holdNsAvg),
+        [
+          x.name,
+          cls === "invalidationQueue" ? "inv. queue" : cls,
+          String(l.acquisitions),
+          String(l.contentions),
+          formatNs(l.waitNsMax),
+          formatNs(l.waitNsTotal),
+          formatNs(l.holdNsAvg),
+        ],
       ];
     }),
   );
+  // A network run's packets: what the NIC and the sender dropped shows an overloaded stage.
+  const netRuns = r.runs.filter((x) => x.network !== undefined);
+  const netHeader = ["run", "RX packets/s", "TX packets/s", "RX dropped/s", "TX dropped/s"];
+  const netRows = netRuns.map((x) => {
+    const n = x.network as NonNullable<typeof x.network>;
+    return [x.name, k(n.rxPacketsPerSec), k(n.txPacketsPerSec), k(n.rxDroppedPerSec), k(n.txDroppedPerSec)];
+  });
   // Each kernel's runs with their measured window and warm-up (the main job ages its two kernels differently).
   const timing = [
     ...new Set(
@@ -165,5 +176,11 @@ export function comparisonTable(r: ScenarioReport): string {
     formatTable(extraHeader, extraRows),
     "lock statistics per lock class, as /proc/lock_stat gives them (waits are those of contended acquisitions)",
     formatTable(lockHeader, lockRows),
+    ...(netRuns.length === 0
+      ? []
+      : [
+          "network packets, carried and dropped (RX: the NIC found too few posted buffers; TX: the ring or the sender was full)",
+          formatTable(netHeader, netRows),
+        ]),
   ].join("\n");
 }

@@ -35,6 +35,11 @@ export function formatNs(ns: number): string {
   return Number.isInteger(ns) ? `${ns} ns` : `${ns.toFixed(1)} ns`;
 }
 
+/** One quantile of a latency, or "none" where nothing of the kind ran in the measured window. */
+export function formatLatency(q: { p50: number; p99: number } | null, which: "p50" | "p99"): string {
+  return q === null ? "none" : formatNs(q[which]);
+}
+
 export function formatPercent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
 }

@@ -14,7 +14,7 @@
  */
 
 import type { RunResult } from "../scenario/run.ts";
-import { formatBytes, formatNs, formatPercent } from "./table.ts";
+import { formatBytes, formatLatency, formatPercent } from "./table.ts";
 
 /** A run as the verdict reads it: its figures and the kernel profile it ran. */
 export type VerdictRun = RunResult & { kernel: string };
@@ -175,9 +175,9 @@ function mechanism(p: Pair, setup: VerdictSetup): string {
       `${head}: with the default ${formatBytes(def.rangeBytes)} range, requests (up to ${def.maxSectorsKb} KiB, ${formatBytes(def.requestBytesMean)} on average) ` +
       `are larger than the caches hold, so ${iopsText(def.treeAllocsPerSec)} allocations/s go to the rbtree, each walking ` +
       `${def.walkStepsPerTreeAlloc.toFixed(0)} rb_prev steps under iova_rbtree_lock, which is busy ${formatPercent(def.rbtreeLockBusyShare)} of the time: ` +
-      `the CPUs spend ${formatPercent(def.lockWaitShare)} of their time spinning on it and dma_map_sg's p99 is ${formatNs(def.mapLatencyNs.p99)}. ` +
+      `the CPUs spend ${formatPercent(def.lockWaitShare)} of their time spinning on it and dma_map_sg's p99 is ${formatLatency(def.mapLatencyNs, "p99")}. ` +
       `With ${formatBytes(best.rangeBytes)}, ${iopsText(best.treeAllocsPerSec)} tree allocations/s of ${best.walkStepsPerTreeAlloc.toFixed(1)} steps, ` +
-      `the lock ${formatPercent(best.rbtreeLockBusyShare)} busy, map p99 ${formatNs(best.mapLatencyNs.p99)}, and the run ${limitOf(best, setup)}.`
+      `the lock ${formatPercent(best.rbtreeLockBusyShare)} busy, map p99 ${formatLatency(best.mapLatencyNs, "p99")}, and the run ${limitOf(best, setup)}.`
     );
   }
   if (capped && best.maxSectorsKb > def.maxSectorsKb) {
@@ -239,7 +239,11 @@ function mediaShare(r: VerdictRun, setup: VerdictSetup): number {
 
 /** What limits one run: a ceiling it sits at, or its CPUs. */
 function limitOf(r: VerdictRun, setup: VerdictSetup): string {
-  if (setup.workload !== "fio") return `runs at ${iopsText(r.iops)} IOPS`;
+  if (setup.workload !== "fio") {
+    const n = r.network;
+    if (n === undefined || n.rxDroppedPerSec + n.txDroppedPerSec === 0) return `runs at ${iopsText(r.iops)} IOPS`;
+    return `runs at ${iopsText(r.iops)} packets/s, dropping ${iopsText(n.rxDroppedPerSec)} received and ${iopsText(n.txDroppedPerSec)} sent packets/s`;
+  }
   const w = words(setup);
   if (linkShare(r, setup) >= AT_CEILING) return `sits at ${poss(w.link)} ceiling`;
   if (mediaShare(r, setup) >= AT_CEILING) return `sits at ${w.media} bandwidth`;

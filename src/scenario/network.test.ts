@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { assertInputError } from "../../test/helpers/input-error.ts";
-import { makeReport, reportJson } from "../report/results.ts";
+import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
 import { machineOf, runOne } from "./run.ts";
 import {
   NETWORK_WORKLOAD_DEFAULTS,
@@ -84,4 +84,31 @@ test("network run by hand: full frames at 4 x 100K packets/s", () => {
   assert.ok(Math.abs(r.mapsPerSec / r.iops - 1.5) < 0.1, `maps per packet ${r.mapsPerSec / r.iops}`);
   // Single pages only: every allocation is of class 0.
   assert.equal(r.cacheHitRateByClass.slice(1).filter((x) => x !== null).length, 0);
+});
+
+test("a network run's JSON and table carry its packets and drops; a stage that never ran has no latency, not 0", () => {
+  // Every packet received: the sender never maps, so there is no TX map or TX latency to give.
+  const s = parseScenarioYaml(
+    "seed: 1\ndurationMs: 2\nwarmupMs: 1\nworkload: { kind: network, mix: imix, rxPerMille: 1000, queues: 2, packetsPerSecPerQueue: 100000 }\nruns:\n  - { name: lazy, mode: lazy, range: default }\n",
+    "rx.yaml",
+  );
+  const r = runOne(s, s.runs[0]);
+  assert.equal(r.mapLatencyNs, null);
+  assert.equal(r.ioLatencyNs, null);
+  assert.ok(r.network !== undefined);
+  // 2 queues x 100K packets/s, all received and none dropped, give or take the window's edges.
+  assert.ok(Math.abs(r.network.rxPacketsPerSec - 200_000) <= 2000, JSON.stringify(r.network));
+  assert.deepEqual([r.network.txPacketsPerSec, r.network.rxDroppedPerSec, r.network.txDroppedPerSec], [0, 0, 0]);
+  const report = makeReport({ ...s, ...reportSetup(s, machineOf(s)) }, [r]);
+  const json = JSON.parse(reportJson(report)).runs[0];
+  assert.equal(json.mapLatencyNs, null);
+  assert.deepEqual(Object.keys(json.network), [
+    "rxPacketsPerSec",
+    "txPacketsPerSec",
+    "rxDroppedPerSec",
+    "txDroppedPerSec",
+  ]);
+  const table = comparisonTable(report);
+  assert.match(table, /^lazy .* none {3,}none /m);
+  assert.match(table, /^network packets, carried and dropped/m);
 });

@@ -44,6 +44,19 @@ import { type StorageController, storageControllers } from "./storage.ts";
 
 const MS = 1_000_000;
 
+/** A latency's quantiles in ns; null when nothing of the kind happened in the measured window (a stage that never ran). */
+export type LatencyQuantiles = { p50: number; p99: number } | null;
+
+/** A network run's packets per second, carried and dropped (measured window). */
+export interface NetworkFigures {
+  rxPacketsPerSec: number;
+  txPacketsPerSec: number;
+  /** Received packets the NIC dropped: the driver had too few RX buffers posted. */
+  rxDroppedPerSec: number;
+  /** Packets to send that were dropped: the TX ring full, or the sender a ring's worth behind. */
+  txDroppedPerSec: number;
+}
+
 /** The figures of one run, keys in the order of `iovalab run --json` (issue 5 item 4). */
 export interface RunResult {
   name: string;
@@ -51,7 +64,7 @@ export interface RunResult {
   rangeSource: "default" | "cmdline" | "driver" | "sysfs";
   rcacheOrders: number;
   iops: number;
-  mapLatencyNs: { p50: number; p99: number };
+  mapLatencyNs: LatencyQuantiles;
   treeAllocsPerSec: number;
   walkStepsPerTreeAlloc: number;
   lockWaitShare: number;
@@ -72,10 +85,15 @@ export interface RunResult {
   busyShare: number;
   rbtreeLockBusyShare: number;
   cmdqBusyShare: number;
-  ioLatencyNs: { p50: number; p99: number };
+  ioLatencyNs: LatencyQuantiles;
   liveIovas: number;
   /** Per lock class, over every lock of the class, as `/proc/lock_stat` gives them (measured window only). */
-  lockStats: { rbtree: LockClassStats; depot: LockClassStats };
+  lockStats: {
+    rbtree: LockClassStats;
+    depot: LockClassStats;
+    /** The invalidation queue's lock (VT-d's qi->q_lock, AMD-Vi's iommu->lock), over every unit; absent where there is none (SMMUv3, passthrough). */
+    invalidationQueue?: LockClassStats;
+  };
   /** The range in bytes: the largest size the rcaches hold (granule << (rcacheOrders - 1)). */
   rangeBytes: number;
   /** The IOVA space the device's mappings may use: its DMA mask clipped by the domain's aperture, in bytes. */
@@ -84,6 +102,8 @@ export interface RunResult {
   cachedIovaBytesBelow4G: number;
   /** The most magazine memory the caches can hold (two magazines per CPU and a full depot per class); null where the depot has no cap (6.12 on). */
   magazineBytesMax: number | null;
+  /** A network run's packets, carried and dropped (absent for fio and trace runs). */
+  network?: NetworkFigures;
 }
 
 export interface RunOptions {
@@ -404,8 +424,26 @@ interface WorkloadFigures {
   /** I/Os or packets. */
   ios: number;
   requestBytesMean: number;
-  mapLatencyNs: { quantile(q: number): number };
-  ioLatencyNs: { quantile(q: number): number };
+  mapLatencyNs: Histogram;
+  ioLatencyNs: Histogram;
+  network?: NetworkCounts;
+}
+
+interface Histogram {
+  readonly count: number;
+  quantile(q: number): number;
+}
+
+interface NetworkCounts {
+  rxPackets: number;
+  txPackets: number;
+  rxDropped: number;
+  txDropped: number;
+}
+
+/** p50 and p99 of a histogram, or null if it has no sample. */
+function quantiles(h: Histogram): LatencyQuantiles {
+  return h.count === 0 ? null : { p50: h.quantile(0.5), p99: h.quantile(0.99) };
 }
 
 function figures(fio: FioRun | null, net: NetworkRun | null, trace: TraceRun | null): WorkloadFigures {
@@ -428,6 +466,7 @@ function figures(fio: FioRun | null, net: NetworkRun | null, trace: TraceRun | n
     requestBytesMean: packets === 0 ? 0 : st.bytes / packets,
     mapLatencyNs: st.mapLatencyNs,
     ioLatencyNs: st.txLatencyNs,
+    network: st,
   };
 }
 
@@ -626,7 +665,7 @@ function collect(
     rangeSource: set.seams.length === 0 ? run.range : rangeSourceOf(k, set.seams[0].dev, run),
     rcacheOrders: orders,
     iops: Math.round(fio.ios / seconds),
-    mapLatencyNs: { p50: fio.mapLatencyNs.quantile(0.5), p99: fio.mapLatencyNs.quantile(0.99) },
+    mapLatencyNs: quantiles(fio.mapLatencyNs),
     treeAllocsPerSec: Math.round(st.treeAllocs / seconds),
     walkStepsPerTreeAlloc: st.treeAllocs === 0 ? 0 : round(st.walkSteps / st.treeAllocs, 2),
     lockWaitShare: round(elapsed === 0 ? 0 : lockWait / elapsed, 6),
@@ -645,11 +684,12 @@ function collect(
     busyShare: round(elapsed === 0 ? 0 : busy / elapsed, 6),
     rbtreeLockBusyShare: round(treeHoldNs / windowNs, 6),
     cmdqBusyShare: round(iqBusyNs / windowNs, 6),
-    ioLatencyNs: { p50: fio.ioLatencyNs.quantile(0.5), p99: fio.ioLatencyNs.quantile(0.99) },
+    ioLatencyNs: quantiles(fio.ioLatencyNs),
     liveIovas: domains.reduce((n, d) => n + d.liveIovas, 0),
     lockStats: {
       rbtree: lockClassStats(set.seams.map((x) => x.treeLock)),
       depot: lockClassStats(set.seams.flatMap((x) => x.depotLocks)),
+      ...(set.iqLocks.length === 0 ? {} : { invalidationQueue: lockClassStats(set.iqLocks) }),
     },
     // The range and the space its caches hold, over every domain (passthrough: none).
     rangeBytes: domains.length === 0 ? 0 : maxCachedBytes(orders, domains[0].granule),
@@ -659,6 +699,16 @@ function collect(
       domains.length > 0 && domains.every((d) => Number.isFinite(d.profile.depotMax))
         ? domains.reduce((n, d) => n + d.rcacheOrders * (2 * d.cpus + d.profile.depotMax) * d.magazineBytes, 0)
         : null,
+    ...(fio.network === undefined
+      ? {}
+      : {
+          network: {
+            rxPacketsPerSec: Math.round(fio.network.rxPackets / seconds),
+            txPacketsPerSec: Math.round(fio.network.txPackets / seconds),
+            rxDroppedPerSec: Math.round(fio.network.rxDropped / seconds),
+            txDroppedPerSec: Math.round(fio.network.txDropped / seconds),
+          },
+        }),
   };
 }
 

@@ -7,8 +7,8 @@
  * the clock is charged to its own domain. A device whose group has an
  * identity domain (passthrough: `iommu.passthrough=1`, or `type` written
  * `identity`) maps through dma-direct: no IOVA, no page table, no
- * invalidation, nothing charged — what the IOMMU costs at all is the
- * difference from a translated run.
+ * invalidation, only dma-direct's own work per segment (`directMapNs`) —
+ * what the IOMMU costs at all is the difference from a translated run.
  */
 
 import type { Device } from "../iommu/device.ts";
@@ -18,6 +18,7 @@ import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import type { Engine } from "../sim/engine.ts";
 import { SpinLock } from "../sim/lock.ts";
+import { PolledQueueWait } from "../sim/qi-poll.ts";
 import type { Script } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
@@ -31,18 +32,25 @@ export class SeamSet implements DmaSeam {
   readonly iqs: SerialResource[] = [];
   /** Each of those units' queue lock (VT-d, AMD-Vi); empty for SMMUv3. */
   readonly iqLocks: SpinLock[] = [];
+  /** Each VT-d unit's polled wait under its queue lock (qi_submit_sync); empty on other kinds. */
+  readonly iqPolls: PolledQueueWait[] = [];
   /** Maps and unmaps of devices behind identity domains (dma-direct). */
   directMaps = 0;
   directUnmaps = 0;
   private readonly seamOf: (KernelDmaSeam | null)[] = [];
   private readonly kernel: Kernel;
+  /** dma-direct's work per segment of a passthrough map or unmap. */
+  private readonly directNs: number;
 
   /** `devices[i]` is the device of call index i (a disk's controller). */
   constructor(engine: Engine, kernel: Kernel, devices: readonly Device[], cost: CostModel, cpus: readonly Cpu[]) {
     this.kernel = kernel;
+    this.directNs = cost.directMapNs.ns;
     // VT-d writes its queue under qi->q_lock, AMD-Vi under iommu->lock (docs/iommu-invalidation.md).
     const lockName = iqLockName(kernel);
-    const units = new Map<string, { iq: SerialResource; lock: SpinLock | null }>();
+    const units = new Map<string, { iq: SerialResource; lock: SpinLock | null; poll: PolledQueueWait | null }>();
+    // VT-d polls its wait descriptor under qi->q_lock, re-taking it between polls (sim/qi-poll.ts).
+    const polled = kernel.machine.iommu.kind === "intel-vtd";
     const unitOf = (dev: Device) => {
       const name = iommuUnitOf(kernel.machine, dev.name);
       let u = units.get(name);
@@ -57,10 +65,12 @@ export class SeamSet implements DmaSeam {
                 acquireNs: cost.lockAcquireNs.ns,
                 handoffNs: cost.lockHandoffNs.ns,
               });
-        u = { iq, lock };
+        const poll = polled && lock !== null ? new PolledQueueWait(engine, lock, iq, cost.vtdFaultCheckNs.ns) : null;
+        u = { iq, lock, poll };
         units.set(name, u);
         this.iqs.push(iq);
         if (lock !== null) this.iqLocks.push(lock);
+        if (poll !== null) this.iqPolls.push(poll);
       }
       return u;
     };
@@ -80,6 +90,7 @@ export class SeamSet implements DmaSeam {
         seam = new KernelDmaSeam(engine, kernel, dev, cost, cpus, unit.iq);
         seam.iqLock = unit.lock;
         seam.waitUnderIqLock = waitUnderLock;
+        seam.iqPoll = unit.poll;
         byCookie.set(cookie, seam);
         this.seams.push(seam);
       }
@@ -102,15 +113,19 @@ export class SeamSet implements DmaSeam {
   map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     const seam = this.seamOf[device];
     assert(seam !== undefined, "a call of a device the run does not drive");
-    if (seam === null) this.directMaps++;
-    else seam.map(cpu, device, segments, requestId, out);
+    if (seam === null) {
+      this.directMaps++;
+      out.compute(segments.length * this.directNs);
+    } else seam.map(cpu, device, segments, requestId, out);
   }
 
   unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     const seam = this.seamOf[device];
     assert(seam !== undefined, "a call of a device the run does not drive");
-    if (seam === null) this.directUnmaps++;
-    else seam.unmap(cpu, device, segments, requestId, out);
+    if (seam === null) {
+      this.directUnmaps++;
+      out.compute(segments.length * this.directNs);
+    } else seam.unmap(cpu, device, segments, requestId, out);
   }
 
   resetStats(): void {
@@ -123,6 +138,7 @@ export class SeamSet implements DmaSeam {
     }
     for (const q of this.iqs) q.resetStats();
     for (const l of this.iqLocks) l.resetStats();
+    for (const p of this.iqPolls) p.resetStats();
   }
 
   /** The first unit's queue lock (the only one on a one-unit machine); null for SMMUv3 or a passthrough run. */

@@ -39,6 +39,7 @@ import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import { type Engine, Priority } from "../sim/engine.ts";
 import { SpinLock } from "../sim/lock.ts";
+import type { PolledQueueWait } from "../sim/qi-poll.ts";
 import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
@@ -100,6 +101,7 @@ function clearRecord(rec: KernelOpRecord): KernelOpRecord {
   rec.iq = null;
   rec.iqLock = null;
   rec.waitUnderIqLock = false;
+  rec.iqPoll = null;
   rec.invalidations = 0;
   rec.syncs = 0;
   rec.flushQueueOps = 0;
@@ -152,6 +154,8 @@ export class KernelDmaSeam implements DmaSeam {
   iqLock: SpinLock | null = null;
   /** The sync is waited for with `iqLock` held (AMD-Vi's wait_on_sem() inside iommu->lock). */
   waitUnderIqLock = false;
+  /** VT-d: the unit's polled wait under `iqLock` (qi_submit_sync), shared by every domain behind the unit. */
+  iqPoll: PolledQueueWait | null = null;
   stats: SeamStats;
   private readonly engine: Engine;
   private readonly cost: CostModel;
@@ -451,6 +455,7 @@ export class KernelDmaSeam implements DmaSeam {
     rec.iq = this.iq;
     rec.iqLock = this.iqLock;
     rec.waitUnderIqLock = this.waitUnderIqLock;
+    rec.iqPoll = this.iqPoll;
     if (this.strict) {
       rec.invalidations = 1;
       rec.syncs = 1;

@@ -233,7 +233,7 @@ export function sweepFigure(lines: readonly SweepLine[], axes: readonly SweepAxi
     const row: Record<string, unknown> = { x: l.point[x], series: others === "" ? l.run : `${l.run} ${others}` };
     for (const m of SWEEP_METRICS) row[m] = l.result[m];
     // In µs, as a person reads it (the sweep's JSON keeps ns).
-    row.mapP99 = l.result.mapLatencyNs.p99 / 1000;
+    row.mapP99 = l.result.mapLatencyNs === null ? null : l.result.mapLatencyNs.p99 / 1000;
     return row;
   });
   const numeric = axes[0].values.every((v) => typeof v === "number");

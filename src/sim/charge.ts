@@ -19,6 +19,7 @@
 import { assert } from "../stdx/assert.ts";
 import type { CostModel } from "./cost.ts";
 import type { SpinLock } from "./lock.ts";
+import type { PolledQueueWait } from "./qi-poll.ts";
 import type { Script } from "./script.ts";
 import type { SerialResource } from "./serial.ts";
 
@@ -54,6 +55,12 @@ export interface KernelOpRecord {
    * modelled kernel has), so the unit's waits go one at a time.
    */
   waitUnderIqLock: boolean;
+  /**
+   * The commands are written under `iqLock` and their completion polled with
+   * it re-taken between polls (VT-d's qi_submit_sync(), qi-poll.ts); null
+   * where the wait is not polled under a lock.
+   */
+  iqPoll: PolledQueueWait | null;
   /** TLBI commands queued, and syncs waited for (strict mode). */
   invalidations: number;
   syncs: number;
@@ -77,6 +84,7 @@ export function emptyKernelOpRecord(kind: "map" | "unmap"): KernelOpRecord {
     iq: null,
     iqLock: null,
     waitUnderIqLock: false,
+    iqPoll: null,
     invalidations: 0,
     syncs: 0,
     flushQueueOps: 0,
@@ -100,17 +108,18 @@ export function chargeKernelOp(out: Script, cost: CostModel, rec: KernelOpRecord
   const latencyNs = rec.syncs > 0 || rec.flushAlls > 0 ? cost.iotlbSyncNs.ns : 0;
   if (iqNs + latencyNs > 0) {
     assert(rec.iq !== null, "invalidations without an invalidation queue");
-    if (rec.iqLock !== null && rec.waitUnderIqLock) {
+    if (rec.iqPoll !== null) {
+      // VT-d: written and polled under qi->q_lock, dropped and re-taken between polls.
+      assert(rec.iqPoll.iq === rec.iq, "the polled queue is the record's");
+      rec.iqPoll.charge(out, iqNs, latencyNs);
+    } else if (rec.iqLock !== null && rec.waitUnderIqLock) {
       // AMD-Vi: commands written and their completion waited for under the unit's lock.
       out.lock(rec.iqLock);
       out.sync(rec.iq, iqNs, latencyNs);
       out.unlock(rec.iqLock);
     } else {
-      if (rec.iqLock !== null) {
-        // VT-d: the commands are written under the unit's lock; the wait polls with it dropped.
-        out.lock(rec.iqLock);
-        out.unlock(rec.iqLock);
-      }
+      // SMMUv3: a lock-free command queue; the CPU spins on its CMD_SYNC outside any lock.
+      assert(rec.iqLock === null, "a queue lock without a way to wait under it");
       out.sync(rec.iq, iqNs, latencyNs);
     }
   }

@@ -43,8 +43,10 @@ export const COST_PARAM_NAMES = [
   "iotlbInvalidateNs",
   "iotlbSyncNs",
   "vtdWaitDescriptorNs",
+  "vtdFaultCheckNs",
   "amdCompletionWaitNs",
   "iotlbFlushAllNs",
+  "directMapNs",
   "flushQueueOpNs",
   // block layer, driver, interrupts, fio
   "fioSubmitNs",
@@ -148,7 +150,14 @@ export function defaultCostModel(): CostModel {
       ns: 709,
       per: "VT-d wait descriptor",
       source:
-        "derived: Malka, Amit, Ben-Yehuda, Tsafrir, rIOMMU (ASPLOS 2015), Table 1: the IOTLB invalidation of a strict unmap (page-selective descriptor + wait descriptor, qi_submit_sync) costs 2,127-2,135 cycles on VT-d; 2,127 cycles at an assumed 3.0 GHz = 709 ns",
+        "derived, second-hand: Malka, Amit, Ben-Yehuda, Tsafrir, rIOMMU (ASPLOS 2015), Table 1, as a survey quotes it (the paper itself could not be read): the IOTLB invalidation of a strict unmap (page-selective descriptor + wait descriptor, qi_submit_sync) costs 2,127-2,135 cycles on VT-d; 2,127 cycles at an assumed 3.0 GHz = 709 ns",
+      free: false,
+    },
+    vtdFaultCheckNs: {
+      ns: 150,
+      per: "VT-d poll",
+      source:
+        "estimate: qi_submit_sync() checks the fault status between two polls of its wait descriptor with qi->q_lock held (qi_check_fault: one uncached readl of DMAR_FSTS_REG, a register of the socket's own IOMMU), taken as about one DRAM access; no public measurement of that read was found",
       free: false,
     },
     amdCompletionWaitNs: {
@@ -162,6 +171,13 @@ export function defaultCostModel(): CostModel {
       ns: 3000,
       per: "flush-queue flush",
       source: "estimate: CMD_TLBI_NH_ASID for the domain plus CMD_SYNC (lazy mode, once per flush)",
+      free: false,
+    },
+    directMapNs: {
+      ns: 20,
+      per: "segment (passthrough)",
+      source:
+        "estimate: dma_direct_map_sg()/unmap_sg() per entry behind an identity domain: phys_to_dma, the swiotlb and coherence checks, the entry's DMA address and length stores; no IOVA, page table or invalidation",
       free: false,
     },
     flushQueueOpNs: {
