@@ -42,7 +42,7 @@ export { type QueueLimits, queueLimits } from "../driver/drivers.ts";
 export { BUILTIN_MACHINES, builtinMachine } from "./builtins.ts";
 export { type Cmdline, parseCmdline } from "./cmdline.ts";
 export { type BootOptions, type DomainRangeCost, formatTs, Kernel, type LogLine } from "./kernel.ts";
-export type { MachineDesc } from "./schema.ts";
+export type { DeviceDesc, MachineDesc } from "./schema.ts";
 export { Shell, type ShellResult } from "./shell.ts";
 
 /** Boots a built-in machine by name, or a parsed description. */

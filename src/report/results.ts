@@ -124,7 +124,8 @@ export function comparisonTable(r: ScenarioReport): string {
   ];
   const extraRows = r.runs.map((x) => [
     x.name,
-    `${x.maxSectorsKb} KiB`,
+    // A NIC has no block queue: max_sectors means nothing there.
+    x.network === undefined ? `${x.maxSectorsKb} KiB` : "-",
     formatBytes(x.requestBytesMean),
     k(x.mapsPerSec),
     formatLatency(x.ioLatencyNs, "p50"),

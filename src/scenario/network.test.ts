@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { assertInputError } from "../../test/helpers/input-error.ts";
 import { comparisonTable, makeReport, reportJson } from "../report/results.ts";
-import { machineOf, runOne } from "./run.ts";
+import { machineOf, networkPort, runOne } from "./run.ts";
 import {
   NETWORK_WORKLOAD_DEFAULTS,
+  NIC_FALLBACK,
   parseScenarioYaml,
   type Scenario,
   scenarioToData,
@@ -111,4 +112,19 @@ test("a network run's JSON and table carry its packets and drops; a stage that n
   const table = comparisonTable(report);
   assert.match(table, /^lazy .* none {3,}none /m);
   assert.match(table, /^network packets, carried and dropped/m);
+});
+
+test("a network run drives the port's own queues and speed unless the scenario sets them", () => {
+  const unset = { queues: null, lineRateBitsPerSec: null };
+  // xeon-100g's port: 80 combined channels and 100 Gb/s, on a machine of 96 CPUs, then of 64.
+  const nic = { rxQueues: 80, txQueues: 80, speedMbps: 100_000 };
+  assert.deepEqual(networkPort(unset, nic, 96), { queues: 80, lineRateBitsPerSec: 100e9 });
+  assert.deepEqual(networkPort(unset, nic, 64), { queues: 64, lineRateBitsPerSec: 100e9 });
+  assert.deepEqual(networkPort(unset, { rxQueues: 8, txQueues: 4 }, 64), { queues: 4, lineRateBitsPerSec: 25e9 });
+  // A description that says nothing of the port: the fallback (the seed's hns3 port as its scenario runs it).
+  assert.deepEqual(networkPort(unset, undefined, 128), NIC_FALLBACK);
+  assert.deepEqual(networkPort({ queues: 2, lineRateBitsPerSec: 10e9 }, nic, 96), {
+    queues: 2,
+    lineRateBitsPerSec: 10e9,
+  });
 });

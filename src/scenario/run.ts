@@ -13,7 +13,14 @@
 
 import { RANGE_REQUEST_PARAMS } from "../driver/drivers.ts";
 import { maxCachedBytes } from "../iova/range.ts";
-import { BUILTIN_MACHINES, bootMachine, builtinMachine, type MachineDesc, Shell } from "../machine/index.ts";
+import {
+  BUILTIN_MACHINES,
+  bootMachine,
+  builtinMachine,
+  type DeviceDesc,
+  type MachineDesc,
+  Shell,
+} from "../machine/index.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { defaultReplayDevice } from "../replay/replay.ts";
 import { type CostModel, defaultCostModel, withOverrides } from "../sim/cost.ts";
@@ -31,6 +38,7 @@ import { DmaCallRecorder } from "./dma-record.ts";
 import { fastForward, findCycle } from "./fast-forward.ts";
 import {
   type NetworkWorkload,
+  NIC_FALLBACK,
   PACKET_MIXES,
   type RunSpec,
   type Scenario,
@@ -241,7 +249,8 @@ export function runOne(scenario: Scenario, run: RunSpec, opts: RunOptions = {}):
   if (s.workload.kind === "network") {
     const nic = nicDevice(k);
     seams = new SeamSet(engine, k, [nic], cost, cpus);
-    net = networkRun(s, s.workload, engine, cpus, cost, seams);
+    const port = networkPort(s.workload, k.machine.devices.find((d) => d.bdf === nic.name)?.nic, k.cpus);
+    net = networkRun(s, s.workload, port, engine, cpus, cost, seams);
     runner = net;
   } else if (s.workload.kind === "trace") {
     if (opts.traceCalls === undefined) {
@@ -544,20 +553,43 @@ function fioRun(
   };
 }
 
-/** The queue pairs spread evenly over the CPUs: queue q on CPU q * (cpus / queues), rounded down. */
+/**
+ * The queue pairs and line rate a network run drives: the scenario's where
+ * it sets them, else the port's own as its machine description gives them (a
+ * driver sets up as many combined channels as the port has queue pairs, but
+ * no more than the CPUs), else NIC_FALLBACK's.
+ */
+export function networkPort(
+  w: Pick<NetworkWorkload, "queues" | "lineRateBitsPerSec">,
+  nic: DeviceDesc["nic"],
+  cpus: number,
+): { queues: number; lineRateBitsPerSec: number } {
+  return {
+    queues: w.queues ?? (nic === undefined ? NIC_FALLBACK.queues : Math.min(nic.rxQueues, nic.txQueues, cpus)),
+    lineRateBitsPerSec:
+      w.lineRateBitsPerSec ?? (nic?.speedMbps === undefined ? NIC_FALLBACK.lineRateBitsPerSec : nic.speedMbps * 1e6),
+  };
+}
+
+/**
+ * The queue pairs spread evenly over the CPUs: queue q on CPU q * (cpus / queues), rounded down.
+ * `port`: the queues and line rate `networkPort` chose.
+ */
 function networkRun(
   s: Scenario,
   w: NetworkWorkload,
+  port: { queues: number; lineRateBitsPerSec: number },
   engine: Engine,
   cpus: Cpu[],
   cost: CostModel,
   seam: SeamSet,
 ): NetworkRun {
-  if (w.queues > cpus.length) {
-    throw new InputError(`${s.name}: workload.queues: expected at most the ${cpus.length} CPUs, found ${w.queues}`);
+  const { queues, lineRateBitsPerSec } = port;
+  if (queues > cpus.length) {
+    throw new InputError(`${s.name}: workload.queues: expected at most the ${cpus.length} CPUs, found ${queues}`);
   }
-  const queueCpus = Array.from({ length: w.queues }, (_, q) => cpus[Math.floor((q * cpus.length) / w.queues)]);
-  const { kind: _kind, queues: _q, packetsPerSecPerQueue, lineRateBitsPerSec, mix, ...rings } = w;
+  const queueCpus = Array.from({ length: queues }, (_, q) => cpus[Math.floor((q * cpus.length) / queues)]);
+  const { kind: _kind, queues: _q, lineRateBitsPerSec: _l, packetsPerSecPerQueue, mix, ...rings } = w;
   return new NetworkRun({
     engine,
     cpus: queueCpus,

@@ -68,11 +68,22 @@ export interface NetworkWorkload
   kind: "network";
   /** A packet mix by name (PACKET_MIXES). */
   mix: string;
-  /** Queue pairs, spread evenly over the CPUs. */
-  queues: number;
+  /**
+   * Queue pairs, spread evenly over the CPUs. null: the NIC's own (its
+   * description's `nic` block: the fewer of its RX and TX queues, at most
+   * one per CPU), or NIC_FALLBACK's when the description has none.
+   */
+  queues: number | null;
   packetsPerSecPerQueue: number;
-  lineRateBitsPerSec: number;
+  /** null: the NIC's `speedMbps`, or NIC_FALLBACK's when the description gives none. */
+  lineRateBitsPerSec: number | null;
 }
+
+/**
+ * A port whose machine description says nothing of its queues or speed: the
+ * seed machine's hns3 25GbE port as the seed's network scenario runs it.
+ */
+export const NIC_FALLBACK = { queues: 16, lineRateBitsPerSec: 25e9 } as const;
 
 /**
  * A kernel trace's DMA calls replayed in time (workload/trace-run.ts). The
@@ -91,7 +102,7 @@ export interface TraceWorkload {
 /** What the run drives: the fio job (`fio`), a network workload, or a kernel trace. */
 export type Workload = { kind: "fio" } | NetworkWorkload | TraceWorkload;
 
-/** A 25GbE port (hns3 on the seed's machine) with 16 queue pairs, IMIX, half received. */
+/** The NIC's own queues and speed (NIC_FALLBACK without them), IMIX, half received. */
 export const NETWORK_WORKLOAD_DEFAULTS: NetworkWorkload = {
   kind: "network",
   mix: "imix",
@@ -102,9 +113,9 @@ export const NETWORK_WORKLOAD_DEFAULTS: NetworkWorkload = {
   txRingSize: NETWORK_DEFAULTS.txRingSize,
   txHeadBytes: NETWORK_DEFAULTS.txHeadBytes,
   txCleanBatch: NETWORK_DEFAULTS.txCleanBatch,
-  queues: 16,
+  queues: null,
   packetsPerSecPerQueue: 200_000,
-  lineRateBitsPerSec: 25e9,
+  lineRateBitsPerSec: null,
 };
 
 const NETWORK_KEYS = Object.keys(NETWORK_WORKLOAD_DEFAULTS).filter((k) => k !== "kind");
@@ -261,9 +272,9 @@ const scenarioSchema = z
         txRingSize: posInt.optional(),
         txHeadBytes: posInt.optional(),
         txCleanBatch: posInt.optional(),
-        queues: posInt.optional(),
+        queues: posInt.nullable().optional(),
         packetsPerSecPerQueue: z.number().positive().max(1e9).optional(),
-        lineRateBitsPerSec: z.number().positive().optional(),
+        lineRateBitsPerSec: z.number().positive().nullable().optional(),
       })
       .strict()
       .optional(),
