@@ -62,14 +62,24 @@ export interface ApplierState {
 }
 
 /**
- * How long an IOTLB flush inside `queue_iova()` lasts at most, for the rule of
- * `CallApplier.ringFull`, ns. Measured on the 6.1 mid-life trace: another CPU's
- * unmaps 13 us (lines 25911-25918) and 31 us (lines 30019-30031) after the
- * flushing unmap still read the old finish count, one 145 us after it (line
- * 90397) the new one; the median fq_flush_timeout() run (the same IOTLB flush
- * plus the ring drains), entry to exit, is 126 us there and 102 us on 6.12.
+ * How long after its unmap's trace line a ring-full flush raises
+ * `fq_flush_finish_cnt`, for the rule of `CallApplier.ringFull`, ns.
+ * `queue_iova()` on a full queue runs `fq_flush_iotlb()` (start count up,
+ * IOTLB flush, finish count up) and only then frees the 255 queued entries,
+ * so the count rises well before that CPU's next traced call. The 6.1
+ * mid-life trace bounds it from both sides in 7 cases: another CPU's unmaps
+ * still read the old finish count 13 us (line 25911), 31 us (30019), 40 us
+ * (125993, whose other CPU's own ring-full flush at line 126017 shows it),
+ * 52 us (65258) and 56 us (78506) after the flushing unmap, and read the new
+ * one by 70 us (148789: CPU 0's 256th unmap since the last timer flush,
+ * line 148812, did not flush, a ring free had freed its queue's old entries)
+ * and at 145 us (90397). So it
+ * lies in (56, 70] us; this is the middle. The trace's timer flushes agree:
+ * over 684 `fq_flush_timeout()` runs with no call inside, entry to exit
+ * lasts about 84 us plus 0.18 us per entry drained, so a full ring's 255
+ * frees take about 46 us of the 94-119 us those flushing CPUs were away.
  */
-export const RING_FULL_FLUSH_NS = 100_000;
+export const RING_FULL_FLUSH_NS = 63_000;
 
 /**
  * The size classes where both overlapping ring frees pushed magazines, the

@@ -426,7 +426,7 @@ function iovasOn(evs: readonly TraceEvent[], kind: "iommu_map" | "iommu_unmap", 
   });
 }
 
-test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859", {
+test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844", {
   skip: sharedSkip(`${SHARED}trace-6.1-midlife-lazy.txt.gz`),
 }, async () => {
   const emitted: string[] = [];
@@ -474,7 +474,10 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   assert.ok((r.timerFlushes?.countTurned ?? 0) >= 1);
   // Another CPU's unmap 1 us after a timer flush's entry (see the test of lines 142440-142480): placed by trial.
   assert.equal(at(142478), "0x00000000b93e3000");
-  assert.ok(exactUpTo(126000, 148844));
+  // A ring-full flush whose IOTLB flush ended within 70 us (see the test of lines 147772-148920): CPU 1 pops CPU 0's
+  // queue, drained by the timer flush at line 148827, down to b93cd000 at line 148844.
+  assert.equal(at(148844), "0x00000000b93cd000");
+  assert.ok(exactUpTo(126000, 177818));
 });
 
 {
@@ -658,6 +661,54 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
     const m0 = iovasOn(evs, "iommu_map", 0, 134097, 134110);
     assert.deepEqual(m0.slice(0, 4), u0.slice(0, 4).reverse());
     assert.ok(!m0.includes("bf13e000"));
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 147772-148920: another CPU's unmaps 70 us after a ring-full unmap read the finish count it raised", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 147699;
+    const evs = events(text.split("\n").slice(OFF, 148920).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // Timer flushes on CPU 0 at line 147772 and on CPU 1 at line 148827; none between: both queues start empty.
+    assert.deepEqual(
+      [at(147772)?.type, at(147772)?.cpu, at(148827)?.type, at(148827)?.cpu],
+      ["timer_expire_entry", 0, "timer_expire_entry", 1],
+    );
+    assert.deepEqual(
+      evs.filter((e) => e.line > 147772 && e.line < 148827 && e.type === "timer_expire_entry"),
+      [],
+    );
+    // CPU 1's 256th unmap since (line 148789, b93ae000, 35.191580) finds its queue full and flushes; CPU 1's next
+    // call comes 116 us later. CPU 0 unmaps 23 times in between (lines 148790-148812, 1 to 70 us after), its 234th
+    // to 256th since the flush: with none of its queue freed, the 256th (line 148812, b93d1000) finds it full.
+    const u1 = iovasOn(evs, "iommu_unmap", 1, 147772, 148790);
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 147772, 148813);
+    assert.deepEqual([u1.length, u1[255], u0.length, u0[255]], [256, "b93ae000", 256, "b93d1000"]);
+    const ts = (line: number) => at(line)?.timestampNs ?? 0;
+    assert.deepEqual(
+      [ts(148790) - ts(148789), ts(148812) - ts(148789), ts(148813) - ts(148789)],
+      [1_000, 70_000, 116_000],
+    );
+    // After the timer flush CPU 1 pops, newest first: its own 5 unmaps after the flushing one, b93ae000 (queued by
+    // the flushing unmap with the start count it raised), then CPU 0's 8 + 23 unmaps since line 148790, then
+    // (after its own interrupt's unmaps) the rest of its queue before b93ae000. So the timer flush drained CPU 0's
+    // queue holding only those 31 (CPU 0's 233 older entries had been freed into CPU 0's rcache, which CPU 0 pops
+    // from line 148861: its unmaps at lines 148699, 148698, ...), and CPU 1's holding b93ae000 and the 5 after;
+    // the ring-full flush had freed CPU 1's 255 before into CPU 1's rcache. CPU 0's 23 entries all read the start
+    // count CPU 1's flush raised, and a ring free of CPU 0's by its 256th unmap (line 148812, 70 us after the
+    // flushing unmap) read the finish count it raised, so that unmap did not flush: the IOTLB flush had ended.
+    const m1 = iovasOn(evs, "iommu_map", 1, 148827, 148920);
+    const own = iovasOn(evs, "iommu_unmap", 1, 148812, 148818);
+    const cpu0 = iovasOn(evs, "iommu_unmap", 0, 148789, 148826);
+    assert.deepEqual([own.length, cpu0.length], [5, 31]);
+    assert.deepEqual(m1.slice(0, 5 + 1 + 31), [...own.slice().reverse(), "b93ae000", ...cpu0.slice().reverse()]);
+    assert.deepEqual(m1.slice(37), u1.slice(248, 255).reverse());
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 148827, 148900).slice(0, 2), ["ffb79000", "b9397000"]);
+    assert.deepEqual(iovasOn(evs, "iommu_unmap", 0, 148697, 148700), ["b9397000", "ffb79000"]);
   });
 }
 
