@@ -178,7 +178,9 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
         `${r.swapped} pairs of two CPUs' tree allocations replayed in the other order; ${tf.depotWatched} overlapping ring-full ` +
         `flushes whose depot pushes were left open until their IOVAs' reuse, ${tf.depotTurned} of them then replayed second CPU first; ` +
         `${tf.countWatched} unmaps a microsecond after another CPU's ring-full unmap left open until their IOVA's reuse, ` +
-        `${tf.countTurned} of them then replayed reading the start count from before that flush`,
+        `${tf.countTurned} of them then replayed reading the start count from before that flush; ` +
+        `${tf.countBeforeWatched} unmaps just before another CPU's ring-full unmap left open until their IOVA's reuse, ` +
+        `${tf.countBeforeTurned} of them then replayed reading the start count that flush raised`,
     );
     out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
     if (tf.depotWorks > 0)

@@ -59,6 +59,7 @@ export interface ApplierState {
   split: Map<number, { addr: number; bytes: number }[]>;
   busyCpu: number;
   ringFull: RingFullFlush | null;
+  lastCall: (DmaCall | null)[];
 }
 
 /**
@@ -152,6 +153,14 @@ export class CallApplier {
    */
   oldCount = false;
   /**
+   * This unmap's ring-full flush raised the start count before `newCountOf`'s
+   * last unmap, traced just before this one, read it (-1: none): that entry
+   * waits for the flush after this one (`count-read.ts`).
+   */
+  newCountOf = -1;
+  /** Each CPU's last call, for `countOpenBefore`. */
+  private lastCall: (DmaCall | null)[] = [];
+  /**
    * What the trace tells the flush-queue timer policy: an idle-task call
    * marks its CPU idle; the busy CPU is the last other task's.
    */
@@ -188,6 +197,7 @@ export class CallApplier {
       resync: 0,
     };
     const cookie = this.cookie;
+    this.lastCall[cpu] = c;
     if (c.kind === "map") {
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
@@ -259,6 +269,8 @@ export class CallApplier {
     // entries before it, and not the one traced 2 us later, at its next fq_ring_free()).
     const sameUs = before && (c.timestampNs - (rf as RingFullFlush).ns < 1_000 || this.oldCount);
     this.oldCount = false;
+    const newCountOf = this.newCountOf;
+    this.newCountOf = -1;
     const flushes = fq?.flushes ?? 0;
     // A queue that may be full: the depot before its ring free, for a later overlapping one (`depotTurn`).
     const iovad = cookie?.iovad ?? null;
@@ -277,6 +289,9 @@ export class CallApplier {
       if (depotBefore !== null && iovad !== null && rf.turnover === turnover && iovad.depotTurnover === turnover) {
         out.depotTurn = depotTurnOf(rf, depotBefore, iovad.depotLengths());
       }
+    }
+    if (fq !== null && fq.flushes !== flushes && newCountOf >= 0 && fq.queued(newCountOf) > 0) {
+      fq.rereadLastCounter(newCountOf);
     }
     if (fq !== null && fq.flushes !== flushes) {
       this.ringFull = {
@@ -304,6 +319,52 @@ export class CallApplier {
     if (c.kind !== "unmap" || rf === null || fq === null || rf.cpu === c.cpu % this.cpus) return false;
     const d = c.timestampNs - rf.ns;
     return fq.flushFinishCnt === rf.finish && d >= 1_000 && d < 2_000 && this.modelAddr.get(c.allocation) !== undefined;
+  }
+
+  /**
+   * The other CPU whose last call, traced before unmap `c`, was an unmap
+   * still queued, when `c` may find its own queue full and flush: that
+   * CPU's `queue_iova()` reads the start count after its trace line, and if
+   * it stalled there (its next call is traced after `c`, as the trace's
+   * order already shows) the flush may have raised the count first
+   * (`count-read.ts`); -1: none.
+   */
+  countOpenBefore(c: DmaCall): number {
+    const fq = this.cookie?.fq ?? null;
+    const cpu = c.cpu % this.cpus;
+    if (c.kind !== "unmap" || fq === null) return -1;
+    if (fq.queued(cpu) < 255 || this.modelAddr.get(c.allocation) === undefined) return -1;
+    let other = -1;
+    for (let k = 0; k < this.cpus; k++) {
+      const u = this.lastCall[k];
+      if (k === cpu || !u || u.kind !== "unmap" || fq.queued(k) === 0) continue;
+      if (other < 0 || u.line > (this.lastCall[other] as DmaCall).line) other = k;
+    }
+    return other;
+  }
+
+  /**
+   * Whether unmap `c` may find its queue full while another CPU's ring-full
+   * flush still runs (the overlap `depotTurn` reports).
+   */
+  overlapOpen(c: DmaCall): boolean {
+    const rf = this.ringFull;
+    const fq = this.cookie?.fq ?? null;
+    const cpu = c.cpu % this.cpus;
+    return (
+      c.kind === "unmap" &&
+      rf !== null &&
+      fq !== null &&
+      rf.cpu !== cpu &&
+      fq.flushFinishCnt === rf.finish &&
+      c.timestampNs - rf.ns <= RING_FULL_FLUSH_NS &&
+      fq.queued(cpu) >= 254
+    );
+  }
+
+  /** The last call of `cpu` (model CPU). */
+  lastCallOf(cpu: number): DmaCall | null {
+    return this.lastCall[cpu] ?? null;
   }
 
   /**
@@ -347,6 +408,7 @@ export class CallApplier {
       split: new Map(this.splitAllocs),
       busyCpu: this.busyCpu,
       ringFull: this.ringFull,
+      lastCall: this.lastCall.slice(),
     };
   }
 
@@ -355,5 +417,6 @@ export class CallApplier {
     this.splitAllocs = new Map(s.split);
     this.busyCpu = s.busyCpu;
     this.ringFull = s.ringFull;
+    this.lastCall = s.lastCall.slice();
   }
 }

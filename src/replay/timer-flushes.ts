@@ -79,6 +79,9 @@ export interface TimerFlushStats {
   /** Unmaps a microsecond after another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */
   countWatched: number;
   countTurned: number;
+  /** Unmaps just before another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */
+  countBeforeWatched: number;
+  countBeforeTurned: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -107,6 +110,8 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     depotTurned: 0,
     countWatched: 0,
     countTurned: 0,
+    countBeforeWatched: 0,
+    countBeforeTurned: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
@@ -145,6 +150,8 @@ export interface TimerFlushHost {
    * next flush. Not a kernel operation.
    */
   queuedLate(cpu: number): void;
+  /** A flush's entry is about to be run (its state saved): the host may settle a held choice first. */
+  beforeEntry?(): void;
   /** The phases of `fq_flush_timeout()` on the model's flush queue (`FlushQueue.expireBegin` and the rest). */
   expireBegin(): void;
   expireIotlbDone(): void;
@@ -451,6 +458,7 @@ export class TimerFlushes {
         if (this.timer === null) this.timer = e.timer;
         if (e.timer !== this.timer) return;
         this.placeTimer();
+        this.host.beforeEntry?.();
         this.host.advanceTo(e.timestampNs);
         if (this.lastSaved !== null) this.host.recycle?.(this.lastSaved);
         this.lastSaved = this.host.save();

@@ -426,7 +426,7 @@ function iovasOn(evs: readonly TraceEvent[], kind: "iommu_map" | "iommu_unmap", 
   });
 }
 
-test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844", {
+test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844; ba1c7000 at line 177818", {
   skip: sharedSkip(`${SHARED}trace-6.1-midlife-lazy.txt.gz`),
 }, async () => {
   const emitted: string[] = [];
@@ -477,7 +477,11 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   // A ring-full flush whose IOTLB flush ended within 70 us (see the test of lines 147772-148920): CPU 1 pops CPU 0's
   // queue, drained by the timer flush at line 148827, down to b93cd000 at line 148844.
   assert.equal(at(148844), "0x00000000b93cd000");
-  assert.ok(exactUpTo(126000, 177818));
+  // An unmap 3 us before another CPU's ring-full unmap, left open and then read as the new count by the later IOVAs
+  // (see the test of lines 176933-178760): CPU 0 pops ba1c7000 at line 177818.
+  assert.equal(at(177818), "0x00000000ba1c7000");
+  assert.ok((r.timerFlushes?.countBeforeTurned ?? 0) >= 1);
+  assert.ok(exactUpTo(126000, 198027));
 });
 
 {
@@ -709,6 +713,50 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
     assert.deepEqual(m1.slice(37), u1.slice(248, 255).reverse());
     assert.deepEqual(iovasOn(evs, "iommu_map", 0, 148827, 148900).slice(0, 2), ["ffb79000", "b9397000"]);
     assert.deepEqual(iovasOn(evs, "iommu_unmap", 0, 148697, 148700), ["b9397000", "ffb79000"]);
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 176933-178760: an unmap traced 3 us before another CPU's ring-full unmap read the start count that flush raised", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 176899;
+    const evs = events(text.split("\n").slice(OFF, 178760).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // Timer flushes on CPU 0 at line 176933 and on CPU 1 at line 177931; none between.
+    assert.deepEqual(
+      [at(176933)?.type, at(176933)?.cpu, at(177931)?.type, at(177931)?.cpu],
+      ["timer_expire_entry", 0, "timer_expire_entry", 1],
+    );
+    assert.deepEqual(
+      evs.filter((e) => e.line > 176933 && e.line < 177931 && e.type === "timer_expire_entry"),
+      [],
+    );
+    // CPU 1's 256th unmap since (line 177700, ffffc000) finds its queue full and flushes. CPU 0's first unmap of an
+    // interrupt, baff3000 (line 177697), is traced 3 us before it; CPU 0's next call comes 9 us after that one, its
+    // later unmaps 3 us apart.
+    const u1 = iovasOn(evs, "iommu_unmap", 1, 176933, 177701);
+    assert.deepEqual([u1.length, u1[255]], [256, "ffffc000"]);
+    const ts = (line: number) => at(line)?.timestampNs ?? 0;
+    assert.deepEqual([at(177697)?.cpu, at(177701)?.cpu], [0, 0]);
+    assert.deepEqual(
+      [ts(177700) - ts(177697), ts(177701) - ts(177697), ts(177702) - ts(177701)],
+      [3_000, 9_000, 3_000],
+    );
+    assert.deepEqual(iovasOn(evs, "iommu_unmap", 0, 177676, 177701), ["baff3000"]);
+    // CPU 0 unmaps nothing else until line 177775, long after that flush ended; its ring free there freed its queue
+    // up to ba1c7000 (its unmap before baff3000, line 177624), which CPU 0 pops first at line 177818, then the ones
+    // before, newest first. baff3000 stayed queued: its entry read the start count CPU 1's flush had raised, so the
+    // timer flush at line 177931 frees it, into CPU 1's rcache (CPU 1 maps it at line 178754).
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 177500, 177697);
+    assert.equal(u0[u0.length - 1], "ba1c7000");
+    assert.deepEqual(iovasOn(evs, "iommu_unmap", 0, 177717, 177775), []);
+    const m0 = iovasOn(evs, "iommu_map", 0, 177775, 177830);
+    assert.deepEqual(m0.slice(0, 3), u0.slice(-3).reverse());
+    assert.ok(!iovasOn(evs, "iommu_map", 0, 177697, 178760).includes("baff3000"));
+    assert.deepEqual(iovasOn(evs, "iommu_map", 1, 178753, 178755), ["baff3000"]);
   });
 }
 
