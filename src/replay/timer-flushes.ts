@@ -70,6 +70,8 @@ export interface TimerFlushStats {
   phaseSkipped: number;
   /** Unmaps traced before a flush's entry whose `queue_iova()` the trace shows ran after it began. */
   lateQueues: number;
+  /** Flushes whose callback began after another CPU's unmaps inside them, as that CPU's `timer_start` shows. */
+  beginsByEvidence: number;
   /** Unmaps traced before a flush's entry left open until their IOVA's reuse (`late-queue.ts`), and those replayed the other way. */
   lateWatched: number;
   lateTurned: number;
@@ -104,6 +106,7 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     phaseMoved: 0,
     phaseSkipped: 0,
     lateQueues: 0,
+    beginsByEvidence: 0,
     lateWatched: 0,
     lateTurned: 0,
     depotWatched: 0,
@@ -180,6 +183,8 @@ interface PhaseSegment {
   fixed: boolean;
   /** Bits of `late` the trace's `timer_start` points to (see `lateByEvidence`). */
   forced: number;
+  /** The held call before which the callback began, as another CPU's `timer_start` inside it shows (see `beginByEvidence`); 0: the default. */
+  beginAt: number;
   /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
   done: number[];
   /** The entry's line and timestamp. */
@@ -411,7 +416,7 @@ export class TimerFlushes {
       return null;
     }
     g.state = host.save();
-    const r = this.replaySegment(g, g.done, g.forced, misses + g.misses - 1);
+    const r = this.replaySegment(g, g.done, g.forced, misses + g.misses - 1, g.beginAt);
     if (r.misses >= misses + g.misses) {
       g.state = state;
       host.restore(after);
@@ -448,6 +453,7 @@ export class TimerFlushes {
         if (e.timer !== this.timer) return;
         this.placeTimer();
         this.lateByEvidence(cpu);
+        this.beginByEvidence(cpu);
         this.stats.starts++;
         if (fq.timerArmed && e.baseCpu >= 0 && fq.timerCpu === e.baseCpu % this.host.cpus)
           this.stats.startsOnPolicyCpu++;
@@ -476,6 +482,7 @@ export class TimerFlushes {
           lateCalls,
           fixed: false,
           forced: 0,
+          beginAt: 0,
           done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
           line: e.line,
           entryNs: e.timestampNs,
@@ -646,10 +653,39 @@ export class TimerFlushes {
     const i = g.late.indexOf(cpu);
     if (i < 0 || g.forced & (1 << i) || this.lastCall[cpu] !== "unmap" || this.lastCallLine[cpu] > g.line) return;
     g.forced |= 1 << i;
-    const r = this.replaySegment(g, g.done, g.forced, Number.POSITIVE_INFINITY);
+    const r = this.replaySegment(g, g.done, g.forced, Number.POSITIVE_INFINITY, g.beginAt);
     g.outcomes = r.outs;
     g.misses = r.misses;
     this.stats.lateQueues++;
+  }
+
+  /**
+   * A `timer_start` on `cpu`, another CPU than the flush's, whose last call
+   * is an unmap traced inside the held flush: that unmap's `queue_iova()`
+   * found `fq_timer_on` cleared, so the callback had begun; each unmap of
+   * that CPU inside the flush before it found the timer still on, so its
+   * read of the start count, which comes before that test, came before the
+   * callback cleared `fq_timer_on` and then raised the count: those entries
+   * hold the old count, and the flush frees them (6.1 mid-life line 197855:
+   * CPU 0's unmaps at lines 197851-197853, 0 to 3 us after the entry, were
+   * drained with CPU 0's queue into CPU 1's rcache; the arming one at line
+   * 197854 read the new count, as `lateByEvidence` takes it). The callback's
+   * begin, and so its IOTLB flush and drains, are placed no earlier than the
+   * arming unmap, and the trials keep them there.
+   */
+  private beginByEvidence(cpu: number): void {
+    const g = this.seg;
+    if (g === null || cpu === g.cpu || g.fixed || this.lastCall[cpu] !== "unmap") return;
+    if (this.lastCallLine[cpu] <= g.line) return;
+    const k = g.calls.indexOf(this.lastUnmap[cpu] as DmaCall);
+    if (k <= g.beginAt || (g.exitAt >= 0 && k >= g.exitAt)) return;
+    g.beginAt = k;
+    const p = g.done.map((x) => (x < 0 ? x : Math.max(x, k)));
+    const r = this.replaySegment(g, p, g.forced, Number.POSITIVE_INFINITY, k);
+    g.done = p;
+    g.outcomes = r.outs;
+    g.misses = r.misses;
+    this.stats.beginsByEvidence++;
   }
 
   /** A map of the held flush was replayed before it: its phases stay where they are. */
@@ -710,6 +746,8 @@ export class TimerFlushes {
     };
     let places = placesOf(true);
     if (places.length + 1 > PHASE_MAX_RUNS + 1) places = placesOf(false);
+    // A begin the trace's timer_start shows (`beginByEvidence`): the phases fall from there on.
+    if (g.beginAt > 0) places = [g.beginAt, ...places.filter((x) => x > g.beginAt)];
     // Too many runs (two CPUs' interrupts alternating inside the flush): only the first are tried. The IOTLB flush
     // and the drains come first in the callback, so they fall early among the calls (6.1 mid-life line 133048: both
     // drains ran before the first interrupt's unmap, 141 us after the entry, among 65 alternating runs).
@@ -755,12 +793,14 @@ export class TimerFlushes {
       // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
       const first = g.calls[0];
       const begins =
-        places.length > 1 &&
-        first !== undefined &&
-        first.kind === "unmap" &&
-        (first.cpu % cpus === g.cpu ? first.irq : first.timestampNs - g.entryNs < BEGIN_NS)
-          ? [0, 1]
-          : [0];
+        g.beginAt > 0
+          ? [0]
+          : places.length > 1 &&
+              first !== undefined &&
+              first.kind === "unmap" &&
+              (first.cpu % cpus === g.cpu ? first.irq : first.timestampNs - g.entryNs < BEGIN_NS)
+            ? [0, 1]
+            : [0];
       for (const b of begins) {
         beginAt = places[b];
         for (const agrees of [true, false])

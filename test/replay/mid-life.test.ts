@@ -426,7 +426,7 @@ function iovasOn(evs: readonly TraceEvent[], kind: "iommu_map" | "iommu_unmap", 
   });
 }
 
-test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844; ba1c7000 at line 177818", {
+test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844; ba1c7000 at line 177818; bf47e000 at line 198571", {
   skip: sharedSkip(`${SHARED}trace-6.1-midlife-lazy.txt.gz`),
 }, async () => {
   const emitted: string[] = [];
@@ -481,7 +481,11 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   // (see the test of lines 176933-178760): CPU 0 pops ba1c7000 at line 177818.
   assert.equal(at(177818), "0x00000000ba1c7000");
   assert.ok((r.timerFlushes?.countBeforeTurned ?? 0) >= 1);
-  assert.ok(exactUpTo(126000, 198027));
+  // A timer flush whose callback began after another CPU's unmaps inside it (see the test of lines 197850-198580):
+  // CPU 0 pops bf47e000 at line 198571, drained by that flush.
+  assert.equal(at(198571), "0x00000000bf47e000");
+  assert.ok((r.timerFlushes?.beginsByEvidence ?? 0) >= 1);
+  assert.ok(exactUpTo(126000, 216945));
 });
 
 {
@@ -757,6 +761,42 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
     assert.deepEqual(m0.slice(0, 3), u0.slice(-3).reverse());
     assert.ok(!iovasOn(evs, "iommu_map", 0, 177697, 178760).includes("baff3000"));
     assert.deepEqual(iovasOn(evs, "iommu_map", 1, 178753, 178755), ["baff3000"]);
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 197850-198580: another CPU's unmaps inside a timer flush before the one that re-armed the timer read the old start count", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 197799;
+    const evs = events(text.split("\n").slice(OFF, 198600).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // The timer flush on CPU 1: entry at line 197850, exit at line 197865. Inside it CPU 0's interrupt unmaps
+    // b941d000, b9423000, bf47e000, b93c3000 (lines 197851-197854, 0 to 5 us after the entry), then CPU 0's
+    // timer_start (line 197855): the queue_iova() of b93c3000 found fq_timer_on cleared, those before it did not.
+    assert.deepEqual(
+      [197850, 197855, 197865].map((l) => [at(l)?.type, at(l)?.cpu]),
+      [
+        ["timer_expire_entry", 1],
+        ["timer_start", 0],
+        ["timer_expire_exit", 1],
+      ],
+    );
+    const inside = iovasOn(evs, "iommu_unmap", 0, 197850, 197855);
+    assert.deepEqual(inside, ["b941d000", "b9423000", "bf47e000", "b93c3000"]);
+    // fq_flush_timeout() clears fq_timer_on and then raises the start count; queue_iova() reads the count into the
+    // entry and then tests fq_timer_on. So the three that found the timer on read the old count, and the flush
+    // freed them with the rest of CPU 0's queue: CPU 0 pops them later, newest first, right before its unmaps
+    // traced before the entry (lines 197849, 197848). b93c3000 waited for the next flush (CPU 1 maps it at line
+    // 199025, with b93d6000, CPU 0's next unmap inside the flush).
+    const before = iovasOn(evs, "iommu_unmap", 0, 197845, 197850);
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 198570, 198581), [
+      ...inside.slice(0, 3).reverse(),
+      ...before.slice(-2).reverse(),
+    ]);
+    assert.ok(!iovasOn(evs, "iommu_map", 0, 197850, 198600).includes("b93c3000"));
   });
 }
 
