@@ -668,10 +668,13 @@ export class TimerFlushes {
    * callback cleared `fq_timer_on` and then raised the count: those entries
    * hold the old count, and the flush frees them (6.1 mid-life line 197855:
    * CPU 0's unmaps at lines 197851-197853, 0 to 3 us after the entry, were
-   * drained with CPU 0's queue into CPU 1's rcache; the arming one at line
-   * 197854 read the new count, as `lateByEvidence` takes it). The callback's
-   * begin, and so its IOTLB flush and drains, are placed no earlier than the
-   * arming unmap, and the trials keep them there.
+   * drained with CPU 0's queue into CPU 1's rcache). The arming unmap itself
+   * read the count before or after (the callback's two statements fall
+   * between its read and its test either way): at line 197854 the new one,
+   * as `lateByEvidence` takes it, at line 216938 the old one (CPU 0 pops it
+   * first after the flush at line 216934). The callback's begin, and so its
+   * IOTLB flush and drains, are placed right before the arming unmap, and
+   * the trials try it right after it too.
    */
   private beginByEvidence(cpu: number): void {
     const g = this.seg;
@@ -746,8 +749,10 @@ export class TimerFlushes {
     };
     let places = placesOf(true);
     if (places.length + 1 > PHASE_MAX_RUNS + 1) places = placesOf(false);
-    // A begin the trace's timer_start shows (`beginByEvidence`): the phases fall from there on.
-    if (g.beginAt > 0) places = [g.beginAt, ...places.filter((x) => x > g.beginAt)];
+    // A begin the trace's timer_start shows (`beginByEvidence`): the phases fall from there on, the begin before
+    // the arming unmap or right after it.
+    const k = g.beginAt;
+    if (k > 0) places = [k, ...(k + 1 < g.exitAt ? [k + 1] : []), ...places.filter((x) => x > k + 1)];
     // Too many runs (two CPUs' interrupts alternating inside the flush): only the first are tried. The IOTLB flush
     // and the drains come first in the callback, so they fall early among the calls (6.1 mid-life line 133048: both
     // drains ran before the first interrupt's unmap, 141 us after the entry, among 65 alternating runs).
@@ -794,7 +799,7 @@ export class TimerFlushes {
       const first = g.calls[0];
       const begins =
         g.beginAt > 0
-          ? [0]
+          ? [0, 1]
           : places.length > 1 &&
               first !== undefined &&
               first.kind === "unmap" &&

@@ -426,7 +426,7 @@ function iovasOn(evs: readonly TraceEvent[], kind: "iommu_map" | "iommu_unmap", 
   });
 }
 
-test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844; ba1c7000 at line 177818; bf47e000 at line 198571", {
+test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844; ba1c7000 at line 177818; bf47e000 at line 198571; b945f000 at line 216945", {
   skip: sharedSkip(`${SHARED}trace-6.1-midlife-lazy.txt.gz`),
 }, async () => {
   const emitted: string[] = [];
@@ -485,7 +485,10 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   // CPU 0 pops bf47e000 at line 198571, drained by that flush.
   assert.equal(at(198571), "0x00000000bf47e000");
   assert.ok((r.timerFlushes?.beginsByEvidence ?? 0) >= 1);
-  assert.ok(exactUpTo(126000, 216945));
+  // The arming unmap inside a flush read the old count there (see the test of lines 216934-216960): CPU 0 pops it
+  // first after the exit, at line 216945.
+  assert.equal(at(216945), "0x00000000b945f000");
+  assert.ok(exactUpTo(126000, 227447));
 });
 
 {
@@ -797,6 +800,39 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
       ...before.slice(-2).reverse(),
     ]);
     assert.ok(!iovasOn(evs, "iommu_map", 0, 197850, 198600).includes("b93c3000"));
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 216934-216960: the unmap that re-armed the timer inside a flush may still have read the old start count", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 216899;
+    const evs = events(text.split("\n").slice(OFF, 216960).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // The timer flush on CPU 0: entry at line 216934, exit at line 216943. Inside it CPU 1's interrupt unmaps
+    // b9385000, bee7d000, fef5d000, b945f000 (lines 216935-216938), then CPU 1's timer_start (line 216939).
+    assert.deepEqual(
+      [216934, 216939, 216943].map((l) => [at(l)?.type, at(l)?.cpu]),
+      [
+        ["timer_expire_entry", 0],
+        ["timer_start", 1],
+        ["timer_expire_exit", 0],
+      ],
+    );
+    const inside = iovasOn(evs, "iommu_unmap", 1, 216934, 216939);
+    assert.deepEqual(inside, ["b9385000", "bee7d000", "fef5d000", "b945f000"]);
+    // CPU 0's first maps after the exit pop all four, newest first, then CPU 1's unmaps before the entry: the flush
+    // drained b945f000 too. Its queue_iova() read the start count before the callback raised it and tested
+    // fq_timer_on after the callback cleared it; at line 197854 the arming unmap read the new count instead (see
+    // the test of lines 197850-198580), so the replay tries the begin on both sides of the arming unmap.
+    const before = iovasOn(evs, "iommu_unmap", 1, 216925, 216934);
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 216943, 216951), [
+      ...inside.slice().reverse(),
+      ...before.slice(-2).reverse(),
+    ]);
   });
 }
 
