@@ -147,11 +147,12 @@ export class CallApplier {
    */
   private ringFull: RingFullFlush | null = null;
   /**
-   * The next unmap's entry reads the start count from before the other
-   * CPU's ring-full flush, though traced a microsecond after its unmap: the
-   * replay's other choice (`count-read.ts`).
+   * Whether the next unmap's entry reads the start count from before the
+   * other CPU's ring-full flush (true) or the one it raised (false), against
+   * the rule of its timing (undefined: the rule): the replay's other choice
+   * (`count-read.ts`).
    */
-  oldCount = false;
+  oldCount: boolean | undefined = undefined;
   /**
    * This unmap's ring-full flush raised the start count before `newCountOf`'s
    * last unmap, traced just before this one, read it (-1: none): that entry
@@ -266,9 +267,10 @@ export class CallApplier {
     // Traced in the same microsecond as the flushing unmap (the text's resolution: which ran first is unknown), and
     // that unmap raises fq_flush_start_cnt only after its own trace line: this unmap's entry reads the count from
     // before that flush, so the flush covers it (6.1 mid-life line 129249, 0xb93c7000: CPU 0 frees it with the
-    // entries before it, and not the one traced 2 us later, at its next fq_ring_free()).
-    const sameUs = before && (c.timestampNs - (rf as RingFullFlush).ns < 1_000 || this.oldCount);
-    this.oldCount = false;
+    // entries before it, and not the one traced 2 us later, at its next fq_ring_free()); by default, for the new
+    // count is possible too (line 227306): `count-read.ts` leaves it open and `oldCount` says what was chosen.
+    const sameUs = before && (this.oldCount ?? c.timestampNs - (rf as RingFullFlush).ns < 1_000);
+    this.oldCount = undefined;
     const newCountOf = this.newCountOf;
     this.newCountOf = -1;
     const flushes = fq?.flushes ?? 0;
@@ -318,7 +320,7 @@ export class CallApplier {
     const fq = this.cookie?.fq ?? null;
     if (c.kind !== "unmap" || rf === null || fq === null || rf.cpu === c.cpu % this.cpus) return false;
     const d = c.timestampNs - rf.ns;
-    return fq.flushFinishCnt === rf.finish && d >= 1_000 && d < 2_000 && this.modelAddr.get(c.allocation) !== undefined;
+    return fq.flushFinishCnt === rf.finish && d >= 0 && d < 2_000 && this.modelAddr.get(c.allocation) !== undefined;
   }
 
   /**
@@ -360,6 +362,11 @@ export class CallApplier {
       c.timestampNs - rf.ns <= RING_FULL_FLUSH_NS &&
       fq.queued(cpu) >= 254
     );
+  }
+
+  /** The trace timestamp of the last ring-full flushing unmap still running, ns (-1: none). */
+  get ringFullNs(): number {
+    return this.ringFull?.ns ?? -1;
   }
 
   /** The last call of `cpu` (model CPU). */

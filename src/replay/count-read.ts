@@ -8,9 +8,12 @@
  * is full raises the count in `fq_flush_iotlb()`, also after its event. The
  * text's timestamps have a microsecond's resolution, and the two gaps from
  * event to count are of the same few hundred nanoseconds, so an unmap traced
- * in the same microsecond reads the old count (`apply.ts`, 6.1 mid-life line
- * 129249) and one two microseconds later the new one (line 129250); one
- * traced a microsecond later may have read either (6.1 mid-life line 133960,
+ * in the same microsecond reads the old count by default (`apply.ts`, 6.1
+ * mid-life line 129249) but may have read the new one (line 227306,
+ * b93d4000, the same microsecond as CPU 0's flushing unmap at line 227305:
+ * CPU 1's next ring free stops at it), and one two microseconds later reads
+ * the new one (line 129250); one traced a microsecond later may have read
+ * either (6.1 mid-life line 133960,
  * bfdf7000, a microsecond after CPU 1's flushing unmap at line 133959: CPU 0
  * frees it at its next ring free and maps it at line 134098; reading the old
  * count everywhere loses more than it gains).
@@ -23,12 +26,13 @@
  * free frees its queue up to the entry before it, and the next timer flush
  * frees baff3000). That choice is left open at every ring-full unmap whose
  * other CPU's last call was an unmap still queued (64 in that trace), and
- * gives way to the choices the kernel's own overlapping flushes leave: the
+ * gives way (as the same microsecond's does) to the choices the kernel's
+ * own overlapping flushes leave: the
  * depot order (`depot-order.ts`), a count read after the flush, and a timer
  * flush's phases, before which it is made with the calls seen so far.
  *
- * So, as for a late queue (`late-queue.ts`), the replay takes the new count
- * (after) or the old one (before), logs what it does to the model from the
+ * So, as for a late queue (`late-queue.ts`), the replay takes the count its
+ * timing gives, logs what it does to the model from the
  * state before the unmap (the flushing one, for the before side), and holds
  * the calls' results; when the trace maps that IOVA again, or the model does
  * (for the before side: its ring free freed the entry, which tells as much),
@@ -55,12 +59,32 @@ export class CountReadWatch {
   readonly held: { c: DmaCall; o: unknown }[] = [];
   private reused = false;
 
-  constructor(state: unknown, base: OpLog | null, turn: DmaCall, unmap: DmaCall = turn, newCountOf = -1) {
+  /** The flushing unmap's trace timestamp, ns. */
+  private readonly flushNs: number;
+
+  constructor(
+    state: unknown,
+    base: OpLog | null,
+    turn: DmaCall,
+    flushNs: number,
+    unmap: DmaCall = turn,
+    newCountOf = -1,
+  ) {
     this.state = state;
+    this.flushNs = flushNs;
     this.base = base;
     this.turn = turn;
     this.unmap = unmap;
     this.newCountOf = newCountOf;
+  }
+
+  /**
+   * Whether this choice gives way to the ones the kernel's overlapping
+   * flushes leave (made early, with the calls seen so far, when one comes):
+   * the before side and the same microsecond, both added after the others.
+   */
+  get yields(): boolean {
+    return this.newCountOf >= 0 || this.turn.timestampNs - this.flushNs < 1_000;
   }
 
   hold(c: DmaCall, o: unknown): void {
@@ -85,7 +109,12 @@ export class CountReadWatch {
     ops.reverse();
     const first = ops[0];
     if (first?.k !== "apply" || first.c !== this.turn) return null;
-    ops[0] = this.newCountOf >= 0 ? { ...first, newCountOf: this.newCountOf } : { ...first, oldCount: true };
+    // Turned: the before side reads the count the flush raised; after it, the same microsecond (read as the old
+    // count by the rule) the new one, a later microsecond the old one.
+    ops[0] =
+      this.newCountOf >= 0
+        ? { ...first, newCountOf: this.newCountOf }
+        : { ...first, oldCount: this.turn.timestampNs - this.flushNs >= 1_000 };
     return ops;
   }
 }

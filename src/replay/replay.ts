@@ -356,7 +356,7 @@ export class Replayer {
           expireBegin: () => this.run({ k: "begin" }),
           // A timer flush's own choices come first: a count read left open before it is made now.
           beforeEntry: () => {
-            if (this.countBeforeOpen()) this.settleWatch(true);
+            if (this.watchYields()) this.settleWatch(true);
           },
           expireIotlbDone: () => this.run({ k: "iotlb" }),
           expireDrain: (ring, cpu) => this.run({ k: "drain", ring, cpu }),
@@ -466,7 +466,7 @@ export class Replayer {
         this.lastNs = op.atNs;
         this.applier.adopt = op.adopt;
         this.applier.adoptUnknown = op.adoptUnknown;
-        this.applier.oldCount = op.oldCount === true;
+        this.applier.oldCount = op.oldCount;
         this.applier.newCountOf = op.newCountOf ?? -1;
         out = this.applier.apply(op.c, op.describe, op.wantState);
         if (log) op = { ...op, ok: out.ok };
@@ -517,9 +517,9 @@ export class Replayer {
     if (this.r.timerFlushes) this.r.timerFlushes.lateWatched++;
   }
 
-  /** Whether the held choice is a count read just before a ring-full flush (`count-read.ts`). */
-  private countBeforeOpen(): boolean {
-    return this.watch instanceof CountReadWatch && this.watch.newCountOf >= 0;
+  /** Whether the held choice is a count read that gives way to others (`CountReadWatch.yields`). */
+  private watchYields(): boolean {
+    return this.watch instanceof CountReadWatch && this.watch.yields;
   }
 
   /**
@@ -631,14 +631,14 @@ export class Replayer {
     if (c.kind === "unmap" && this.watchable()) {
       if (this.applier.countOpen(c)) {
         const state = this.save();
-        this.watch = new CountReadWatch(state, state.log, c);
+        this.watch = new CountReadWatch(state, state.log, c, this.applier.ringFullNs);
         if (this.r.timerFlushes) this.r.timerFlushes.countWatched++;
       } else {
         const other = this.applier.countOpenBefore(c);
         const u = other >= 0 ? this.applier.lastCallOf(other) : null;
         if (u !== null) {
           const state = this.save();
-          opened = new CountReadWatch(state, state.log, c, u, other);
+          opened = new CountReadWatch(state, state.log, c, c.timestampNs, u, other);
           this.watch = opened;
         }
       }
@@ -758,7 +758,7 @@ export class Replayer {
     }
     if (this.logging) this.settleWatch(false);
     // A count read just before a ring-full flush gives way to the choices the kernel's overlapping flushes leave.
-    if (this.countBeforeOpen() && (this.applier.countOpen(c) || this.applier.overlapOpen(c))) this.settleWatch(true);
+    if (this.watchYields() && (this.applier.countOpen(c) || this.applier.overlapOpen(c))) this.settleWatch(true);
     this.timers?.runBefore(c.line, c);
     if (this.inference) {
       this.inference.take(c);

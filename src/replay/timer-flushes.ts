@@ -78,7 +78,7 @@ export interface TimerFlushStats {
   /** Overlapping ring-full flushes whose depot order was left open until later IOVAs (`depot-order.ts`), and those turned. */
   depotWatched: number;
   depotTurned: number;
-  /** Unmaps a microsecond after another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */
+  /** Unmaps in the microsecond of another CPU's ring-full unmap or the next left open until their IOVA's reuse (`count-read.ts`), and those turned. */
   countWatched: number;
   countTurned: number;
   /** Unmaps just before another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */

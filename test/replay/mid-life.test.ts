@@ -187,10 +187,12 @@ for (const file of ["trace-6.1-midlife-lazy.txt.gz", "trace-6.12-midlife-lazy.tx
     // Measured 2026-12-04 after the causes pinned below (ring-full flushes beside the other CPU's unmaps, a map
     // allocated before a flush with the other CPU's calls inside, drains between two of the other CPU's calls,
     // late-queue re-runs, an interrupt's unmap before the callback's first statements, two CPUs' overlapping
-    // ring-full flushes, their depot pushes' order left open until the later IOVAs): 6.1 28.17% (first mismatch line
-    // 85961, adopted; the cascade from line 148844), 6.12
+    // ring-full flushes, their depot pushes' order left open until the later IOVAs; then the ring-full flush's
+    // finish count 63 us after its unmap, the count read of an unmap just before or in the same microsecond as a
+    // flushing unmap left open, a timer flush's begin from another CPU's timer_start inside it): 6.1 86.45% (first
+    // mismatch line 85961, adopted; the first cascade from line 238106), 6.12
     // 192702 of 192705 (the 3 others from caches filled before the trace, adopted) after the phase. The floors guard against losing that; the goal is 95%.
-    const [floor, line] = file.includes("6.12") ? [0.999, 665000] : [0.28, 85000];
+    const [floor, line] = file.includes("6.12") ? [0.999, 665000] : [0.86, 85000];
     assert.ok(r.exactAfterLearning / r.afterLearning >= floor, `${r.exactAfterLearning}/${r.afterLearning}`);
     assert.ok(r.firstMismatch === null || r.firstMismatch.line > line, String(r.firstMismatch?.line));
   });
@@ -426,7 +428,7 @@ function iovasOn(evs: readonly TraceEvent[], kind: "iommu_map" | "iommu_unmap", 
   });
 }
 
-test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844; ba1c7000 at line 177818; bf47e000 at line 198571; b945f000 at line 216945", {
+test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at line 28257, as the kernel did; bfb72000 at line 126048; b937d000 at line 132859; b93cd000 at line 148844; ba1c7000 at line 177818; bf47e000 at line 198571; b945f000 at line 216945; b9409000 at line 227447", {
   skip: sharedSkip(`${SHARED}trace-6.1-midlife-lazy.txt.gz`),
 }, async () => {
   const emitted: string[] = [];
@@ -488,7 +490,10 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   // The arming unmap inside a flush read the old count there (see the test of lines 216934-216960): CPU 0 pops it
   // first after the exit, at line 216945.
   assert.equal(at(216945), "0x00000000b945f000");
-  assert.ok(exactUpTo(126000, 227447));
+  // An unmap in the same microsecond as another CPU's flushing unmap, left open and read as the new count by the
+  // later IOVAs (see the test of lines 226429-227900): CPU 1 pops b9409000 at line 227447.
+  assert.equal(at(227447), "0x00000000b9409000");
+  assert.ok(exactUpTo(126000, 238106));
 });
 
 {
@@ -833,6 +838,39 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
       ...inside.slice().reverse(),
       ...before.slice(-2).reverse(),
     ]);
+  });
+}
+
+{
+  const path = `${SHARED}trace-6.1-midlife-lazy.txt.gz`;
+  test("6.1 mid-life lines 226429-227900: an unmap in the same microsecond as another CPU's flushing unmap read the start count that flush raised", {
+    skip: sharedSkip(path),
+  }, () => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const OFF = 226399;
+    const evs = events(text.split("\n").slice(OFF, 227900).join("\n")).map((e) => ({ ...e, line: e.line + OFF }));
+    const at = (line: number) => evs.find((e) => e.line === line);
+    // Timer flushes on CPU 0 at lines 226429 and 227659; none between. CPU 0's 256th unmap since (line 227305,
+    // b9410000) finds its queue full and flushes; CPU 1 unmaps bf676000, b9409000 (lines 227301, 227303: 5 and 2 us
+    // before) and b93d4000 (line 227306, the same microsecond).
+    assert.deepEqual([at(226429)?.type, at(227659)?.type], ["timer_expire_entry", "timer_expire_entry"]);
+    assert.deepEqual(
+      evs.filter((e) => e.line > 226429 && e.line < 227659 && e.type === "timer_expire_entry"),
+      [],
+    );
+    const u0 = iovasOn(evs, "iommu_unmap", 0, 226429, 227306);
+    assert.deepEqual([u0.length, u0[255]], [256, "b9410000"]);
+    const ts = (line: number) => at(line)?.timestampNs ?? 0;
+    assert.deepEqual(iovasOn(evs, "iommu_unmap", 1, 227300, 227307), ["bf676000", "b9409000", "b93d4000"]);
+    assert.equal(ts(227306), ts(227305));
+    // CPU 1's ring free after that flush freed its queue through b9409000 and stopped at b93d4000: CPU 1 pops
+    // b9409000 and bf676000, newest first (lines 227447, 227450), and b93d4000 waits for the timer flush at line
+    // 227659, which frees it into CPU 0's rcache (CPU 0 maps it at line 227897). At line 129249 an unmap in the same
+    // microsecond read the old count (see the test of lines 129247-129397): the replay leaves it open.
+    const m1 = iovasOn(evs, "iommu_map", 1, 227306, 227451);
+    assert.deepEqual(m1.slice(-2), ["b9409000", "bf676000"]);
+    assert.ok(!iovasOn(evs, "iommu_map", 1, 227306, 227659).includes("b93d4000"));
+    assert.deepEqual(iovasOn(evs, "iommu_map", 0, 227896, 227898), ["b93d4000"]);
   });
 }
 
