@@ -209,7 +209,9 @@ const PHASE_SCORE_CALLS = 48;
  * How soon after `timer_expire_entry` another CPU's unmap may still have
  * read the start count before the callback raised it, ns: the entry event
  * comes before the callback's first statements (6.1 mid-life line 142442,
- * traced 1 us after the entry at line 142441, is freed by that flush).
+ * traced 1 us after the entry at line 142441, is freed by that flush; lines
+ * 238103 and 238104, 0 and 1 us after the entry at line 238102, both are).
+ * Every such leading unmap of another CPU may come before the begin.
  */
 const BEGIN_NS = 2_000;
 /** Flushes with more runs of calls inside than this keep the default placement (the trials grow as the cube). */
@@ -797,15 +799,26 @@ export class TimerFlushes {
       const defaultState = host.save();
       // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
       const first = g.calls[0];
+      // Another CPU's unmaps traced within BEGIN_NS of the entry may all have read the start count first (6.1
+      // mid-life line 238102: CPU 1's two unmaps 0 and 1 us after the entry are freed by that flush).
+      let early = 0;
+      while (
+        early < g.exitAt &&
+        g.calls[early].kind === "unmap" &&
+        g.calls[early].cpu % cpus !== g.cpu &&
+        g.calls[early].timestampNs - g.entryNs < BEGIN_NS
+      )
+        early++;
       const begins =
         g.beginAt > 0
           ? [0, 1]
           : places.length > 1 &&
               first !== undefined &&
               first.kind === "unmap" &&
-              (first.cpu % cpus === g.cpu ? first.irq : first.timestampNs - g.entryNs < BEGIN_NS)
+              first.cpu % cpus === g.cpu &&
+              first.irq
             ? [0, 1]
-            : [0];
+            : places.flatMap((x, b) => (x <= early ? [b] : []));
       for (const b of begins) {
         beginAt = places[b];
         for (const agrees of [true, false])
