@@ -173,12 +173,14 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     out.push(
       `  phases of flushes with calls inside placed by trial: ${tf.phaseTrials} tried, ${tf.phaseMoved} moved from the default, ` +
         `${tf.phaseSkipped} with too many runs of calls inside, tried at their first runs only; ${tf.lateQueues} unmaps traced before a flush whose queue_iova() ` +
-        `the next timer_start shows ran after it began; ${tf.lateWatched} unmaps before a flush left open until their ` +
+        `the next timer_start shows ran after it began; ${tf.beginsByEvidence} flushes whose callback began after another CPU's unmaps inside them, as that CPU's timer_start shows; ${tf.lateWatched} unmaps before a flush left open until their ` +
         `IOVA's reuse, ${tf.lateTurned} of them then replayed queued the other way; ${r.flushReorders} maps traced after a flush that allocated before it; ` +
         `${r.swapped} pairs of two CPUs' tree allocations replayed in the other order; ${tf.depotWatched} overlapping ring-full ` +
         `flushes whose depot pushes were left open until their IOVAs' reuse, ${tf.depotTurned} of them then replayed second CPU first; ` +
-        `${tf.countWatched} unmaps a microsecond after another CPU's ring-full unmap left open until their IOVA's reuse, ` +
-        `${tf.countTurned} of them then replayed reading the start count from before that flush`,
+        `${tf.countWatched} unmaps in the microsecond of another CPU's ring-full unmap or the next left open until their IOVA's reuse, ` +
+        `${tf.countTurned} of them then replayed reading the other start count than their timing gives; ` +
+        `${tf.countBeforeWatched} unmaps just before another CPU's ring-full unmap left open until their IOVA's reuse, ` +
+        `${tf.countBeforeTurned} of them then replayed reading the start count that flush raised`,
     );
     out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
     if (tf.depotWorks > 0)

@@ -59,17 +59,28 @@ export interface ApplierState {
   split: Map<number, { addr: number; bytes: number }[]>;
   busyCpu: number;
   ringFull: RingFullFlush | null;
+  lastCall: (DmaCall | null)[];
 }
 
 /**
- * How long an IOTLB flush inside `queue_iova()` lasts at most, for the rule of
- * `CallApplier.ringFull`, ns. Measured on the 6.1 mid-life trace: another CPU's
- * unmaps 13 us (lines 25911-25918) and 31 us (lines 30019-30031) after the
- * flushing unmap still read the old finish count, one 145 us after it (line
- * 90397) the new one; the median fq_flush_timeout() run (the same IOTLB flush
- * plus the ring drains), entry to exit, is 126 us there and 102 us on 6.12.
+ * How long after its unmap's trace line a ring-full flush raises
+ * `fq_flush_finish_cnt`, for the rule of `CallApplier.ringFull`, ns.
+ * `queue_iova()` on a full queue runs `fq_flush_iotlb()` (start count up,
+ * IOTLB flush, finish count up) and only then frees the 255 queued entries,
+ * so the count rises well before that CPU's next traced call. The 6.1
+ * mid-life trace bounds it from both sides in 7 cases: another CPU's unmaps
+ * still read the old finish count 13 us (line 25911), 31 us (30019), 40 us
+ * (125993, whose other CPU's own ring-full flush at line 126017 shows it),
+ * 52 us (65258) and 56 us (78506) after the flushing unmap, and read the new
+ * one by 70 us (148789: CPU 0's 256th unmap since the last timer flush,
+ * line 148812, did not flush, a ring free had freed its queue's old entries)
+ * and at 145 us (90397). So it
+ * lies in (56, 70] us; this is the middle. The trace's timer flushes agree:
+ * over 684 `fq_flush_timeout()` runs with no call inside, entry to exit
+ * lasts about 84 us plus 0.18 us per entry drained, so a full ring's 255
+ * frees take about 46 us of the 94-119 us those flushing CPUs were away.
  */
-export const RING_FULL_FLUSH_NS = 100_000;
+export const RING_FULL_FLUSH_NS = 63_000;
 
 /**
  * The size classes where both overlapping ring frees pushed magazines, the
@@ -136,11 +147,20 @@ export class CallApplier {
    */
   private ringFull: RingFullFlush | null = null;
   /**
-   * The next unmap's entry reads the start count from before the other
-   * CPU's ring-full flush, though traced a microsecond after its unmap: the
-   * replay's other choice (`count-read.ts`).
+   * Whether the next unmap's entry reads the start count from before the
+   * other CPU's ring-full flush (true) or the one it raised (false), against
+   * the rule of its timing (undefined: the rule): the replay's other choice
+   * (`count-read.ts`).
    */
-  oldCount = false;
+  oldCount: boolean | undefined = undefined;
+  /**
+   * This unmap's ring-full flush raised the start count before `newCountOf`'s
+   * last unmap, traced just before this one, read it (-1: none): that entry
+   * waits for the flush after this one (`count-read.ts`).
+   */
+  newCountOf = -1;
+  /** Each CPU's last call, for `countOpenBefore`. */
+  private lastCall: (DmaCall | null)[] = [];
   /**
    * What the trace tells the flush-queue timer policy: an idle-task call
    * marks its CPU idle; the busy CPU is the last other task's.
@@ -178,6 +198,7 @@ export class CallApplier {
       resync: 0,
     };
     const cookie = this.cookie;
+    this.lastCall[cpu] = c;
     if (c.kind === "map") {
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
@@ -246,9 +267,12 @@ export class CallApplier {
     // Traced in the same microsecond as the flushing unmap (the text's resolution: which ran first is unknown), and
     // that unmap raises fq_flush_start_cnt only after its own trace line: this unmap's entry reads the count from
     // before that flush, so the flush covers it (6.1 mid-life line 129249, 0xb93c7000: CPU 0 frees it with the
-    // entries before it, and not the one traced 2 us later, at its next fq_ring_free()).
-    const sameUs = before && (c.timestampNs - (rf as RingFullFlush).ns < 1_000 || this.oldCount);
-    this.oldCount = false;
+    // entries before it, and not the one traced 2 us later, at its next fq_ring_free()); by default, for the new
+    // count is possible too (line 227306): `count-read.ts` leaves it open and `oldCount` says what was chosen.
+    const sameUs = before && (this.oldCount ?? c.timestampNs - (rf as RingFullFlush).ns < 1_000);
+    this.oldCount = undefined;
+    const newCountOf = this.newCountOf;
+    this.newCountOf = -1;
     const flushes = fq?.flushes ?? 0;
     // A queue that may be full: the depot before its ring free, for a later overlapping one (`depotTurn`).
     const iovad = cookie?.iovad ?? null;
@@ -267,6 +291,9 @@ export class CallApplier {
       if (depotBefore !== null && iovad !== null && rf.turnover === turnover && iovad.depotTurnover === turnover) {
         out.depotTurn = depotTurnOf(rf, depotBefore, iovad.depotLengths());
       }
+    }
+    if (fq !== null && fq.flushes !== flushes && newCountOf >= 0 && fq.queued(newCountOf) > 0) {
+      fq.rereadLastCounter(newCountOf);
     }
     if (fq !== null && fq.flushes !== flushes) {
       this.ringFull = {
@@ -293,7 +320,58 @@ export class CallApplier {
     const fq = this.cookie?.fq ?? null;
     if (c.kind !== "unmap" || rf === null || fq === null || rf.cpu === c.cpu % this.cpus) return false;
     const d = c.timestampNs - rf.ns;
-    return fq.flushFinishCnt === rf.finish && d >= 1_000 && d < 2_000 && this.modelAddr.get(c.allocation) !== undefined;
+    return fq.flushFinishCnt === rf.finish && d >= 0 && d < 2_000 && this.modelAddr.get(c.allocation) !== undefined;
+  }
+
+  /**
+   * The other CPU whose last call, traced before unmap `c`, was an unmap
+   * still queued, when `c` may find its own queue full and flush: that
+   * CPU's `queue_iova()` reads the start count after its trace line, and if
+   * it stalled there (its next call is traced after `c`, as the trace's
+   * order already shows) the flush may have raised the count first
+   * (`count-read.ts`); -1: none.
+   */
+  countOpenBefore(c: DmaCall): number {
+    const fq = this.cookie?.fq ?? null;
+    const cpu = c.cpu % this.cpus;
+    if (c.kind !== "unmap" || fq === null) return -1;
+    if (fq.queued(cpu) < 255 || this.modelAddr.get(c.allocation) === undefined) return -1;
+    let other = -1;
+    for (let k = 0; k < this.cpus; k++) {
+      const u = this.lastCall[k];
+      if (k === cpu || !u || u.kind !== "unmap" || fq.queued(k) === 0) continue;
+      if (other < 0 || u.line > (this.lastCall[other] as DmaCall).line) other = k;
+    }
+    return other;
+  }
+
+  /**
+   * Whether unmap `c` may find its queue full while another CPU's ring-full
+   * flush still runs (the overlap `depotTurn` reports).
+   */
+  overlapOpen(c: DmaCall): boolean {
+    const rf = this.ringFull;
+    const fq = this.cookie?.fq ?? null;
+    const cpu = c.cpu % this.cpus;
+    return (
+      c.kind === "unmap" &&
+      rf !== null &&
+      fq !== null &&
+      rf.cpu !== cpu &&
+      fq.flushFinishCnt === rf.finish &&
+      c.timestampNs - rf.ns <= RING_FULL_FLUSH_NS &&
+      fq.queued(cpu) >= 254
+    );
+  }
+
+  /** The trace timestamp of the last ring-full flushing unmap still running, ns (-1: none). */
+  get ringFullNs(): number {
+    return this.ringFull?.ns ?? -1;
+  }
+
+  /** The last call of `cpu` (model CPU). */
+  lastCallOf(cpu: number): DmaCall | null {
+    return this.lastCall[cpu] ?? null;
   }
 
   /**
@@ -337,6 +415,7 @@ export class CallApplier {
       split: new Map(this.splitAllocs),
       busyCpu: this.busyCpu,
       ringFull: this.ringFull,
+      lastCall: this.lastCall.slice(),
     };
   }
 
@@ -345,5 +424,6 @@ export class CallApplier {
     this.splitAllocs = new Map(s.split);
     this.busyCpu = s.busyCpu;
     this.ringFull = s.ringFull;
+    this.lastCall = s.lastCall.slice();
   }
 }

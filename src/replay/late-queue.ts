@@ -48,6 +48,8 @@ export type ReplayOp =
       ok: boolean;
       /** The unmap's entry reads the start count from before another CPU's flush (`count-read.ts`). */
       oldCount?: boolean;
+      /** Its ring-full flush raised the start count before this CPU's last entry read it (`count-read.ts`). */
+      newCountOf?: number;
     }
   | { k: "clock"; atNs: number }
   | { k: "begin" }

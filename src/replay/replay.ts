@@ -22,8 +22,8 @@
  *   `queue_iova()` may have run after it began, decided by later IOVAs;
  * - `depot-order.ts`: two CPUs' overlapping ring-full flushes, whose
  *   depot pushes' order is decided by later IOVAs the same way;
- * - `count-read.ts`: an unmap a microsecond after another CPU's ring-full
- *   unmap, whose start count read is decided by later IOVAs the same way;
+ * - `count-read.ts`: an unmap next to another CPU's ring-full unmap, whose
+ *   start count read is decided by later IOVAs the same way;
  * - `flush-inference.ts`: lazy traces without them (`inferFlushes`):
  *   flushes placed where reused IOVAs prove one ran;
  * - `machine.ts`: the reconstruction's view of a machine description.
@@ -354,6 +354,10 @@ export class Replayer {
           finalize: (c, o) => this.finalize(c, o as Outcome),
           queuedLate: (cpu) => this.run({ k: "late", cpu }),
           expireBegin: () => this.run({ k: "begin" }),
+          // A timer flush's own choices come first: a count read left open before it is made now.
+          beforeEntry: () => {
+            if (this.watchYields()) this.settleWatch(true);
+          },
           expireIotlbDone: () => this.run({ k: "iotlb" }),
           expireDrain: (ring, cpu) => this.run({ k: "drain", ring, cpu }),
           runDepotWork: (c) => this.run({ k: "depot", c }),
@@ -462,7 +466,8 @@ export class Replayer {
         this.lastNs = op.atNs;
         this.applier.adopt = op.adopt;
         this.applier.adoptUnknown = op.adoptUnknown;
-        this.applier.oldCount = op.oldCount === true;
+        this.applier.oldCount = op.oldCount;
+        this.applier.newCountOf = op.newCountOf ?? -1;
         out = this.applier.apply(op.c, op.describe, op.wantState);
         if (log) op = { ...op, ok: out.ok };
         break;
@@ -510,6 +515,11 @@ export class Replayer {
     if (learn && (learn.undecided || learn.learning)) return;
     this.watch = new LateQueueWatch(state, state.log, unmap, unmap.cpu % this.cpus, late);
     if (this.r.timerFlushes) this.r.timerFlushes.lateWatched++;
+  }
+
+  /** Whether the held choice is a count read that gives way to others (`CountReadWatch.yields`). */
+  private watchYields(): boolean {
+    return this.watch instanceof CountReadWatch && this.watch.yields;
   }
 
   /**
@@ -584,6 +594,7 @@ export class Replayer {
         outs = tried;
         if (this.r.timerFlushes) {
           if (w instanceof DepotOrderWatch) this.r.timerFlushes.depotTurned++;
+          else if (w instanceof CountReadWatch && w.newCountOf >= 0) this.r.timerFlushes.countBeforeTurned++;
           else if (w instanceof CountReadWatch) this.r.timerFlushes.countTurned++;
           else this.r.timerFlushes.lateTurned++;
         }
@@ -614,10 +625,23 @@ export class Replayer {
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
-    if (c.kind === "unmap" && this.watchable() && this.applier.countOpen(c)) {
-      const state = this.save();
-      this.watch = new CountReadWatch(state, state.log, c);
-      if (this.r.timerFlushes) this.r.timerFlushes.countWatched++;
+    let opened: CountReadWatch | null = null;
+    const fq = this.fq;
+    const flushes = fq?.flushes ?? 0;
+    if (c.kind === "unmap" && this.watchable()) {
+      if (this.applier.countOpen(c)) {
+        const state = this.save();
+        this.watch = new CountReadWatch(state, state.log, c, this.applier.ringFullNs);
+        if (this.r.timerFlushes) this.r.timerFlushes.countWatched++;
+      } else {
+        const other = this.applier.countOpenBefore(c);
+        const u = other >= 0 ? this.applier.lastCallOf(other) : null;
+        if (u !== null) {
+          const state = this.save();
+          opened = new CountReadWatch(state, state.log, c, c.timestampNs, u, other);
+          this.watch = opened;
+        }
+      }
     }
     const o = this.run({
       k: "apply",
@@ -631,6 +655,16 @@ export class Replayer {
       adoptUnknown: learn?.stats.midLife === true,
       ok: false,
     }) as Outcome;
+    if (opened !== null) {
+      // Left open only where this unmap did flush its full queue, and not over the depot order of two overlapping
+      // ring-full flushes (`depot-order.ts`), which is left open instead.
+      if (fq !== null && fq.flushes !== flushes && o.depotTurn === undefined) {
+        if (this.r.timerFlushes) this.r.timerFlushes.countBeforeWatched++;
+      } else {
+        this.watch = null;
+        this.kernel.recycle((opened.state as ReplayCheckpoint).kernel);
+      }
+    }
     if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
     if (o.depotTurn !== undefined) this.undecidedDepotOrder(o.depotTurn);
     return o;
@@ -723,6 +757,8 @@ export class Replayer {
       return;
     }
     if (this.logging) this.settleWatch(false);
+    // A count read just before a ring-full flush gives way to the choices the kernel's overlapping flushes leave.
+    if (this.watchYields() && (this.applier.countOpen(c) || this.applier.overlapOpen(c))) this.settleWatch(true);
     this.timers?.runBefore(c.line, c);
     if (this.inference) {
       this.inference.take(c);

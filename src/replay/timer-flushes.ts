@@ -70,15 +70,20 @@ export interface TimerFlushStats {
   phaseSkipped: number;
   /** Unmaps traced before a flush's entry whose `queue_iova()` the trace shows ran after it began. */
   lateQueues: number;
+  /** Flushes whose callback began after another CPU's unmaps inside them, as that CPU's `timer_start` shows. */
+  beginsByEvidence: number;
   /** Unmaps traced before a flush's entry left open until their IOVA's reuse (`late-queue.ts`), and those replayed the other way. */
   lateWatched: number;
   lateTurned: number;
   /** Overlapping ring-full flushes whose depot order was left open until later IOVAs (`depot-order.ts`), and those turned. */
   depotWatched: number;
   depotTurned: number;
-  /** Unmaps a microsecond after another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */
+  /** Unmaps in the microsecond of another CPU's ring-full unmap or the next left open until their IOVA's reuse (`count-read.ts`), and those turned. */
   countWatched: number;
   countTurned: number;
+  /** Unmaps just before another CPU's ring-full unmap left open until their IOVA's reuse (`count-read.ts`), and those turned. */
+  countBeforeWatched: number;
+  countBeforeTurned: number;
   /** Unmaps on the flushing CPU between an expiry's entry and exit (an interrupt inside the flush). */
   irqUnmapsInFlush: number;
   /** Other CPUs' calls between an expiry's entry and exit. */
@@ -101,12 +106,15 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     phaseMoved: 0,
     phaseSkipped: 0,
     lateQueues: 0,
+    beginsByEvidence: 0,
     lateWatched: 0,
     lateTurned: 0,
     depotWatched: 0,
     depotTurned: 0,
     countWatched: 0,
     countTurned: 0,
+    countBeforeWatched: 0,
+    countBeforeTurned: 0,
     irqUnmapsInFlush: 0,
     otherCpuCallsInFlush: 0,
     depotWorks: 0,
@@ -145,6 +153,8 @@ export interface TimerFlushHost {
    * next flush. Not a kernel operation.
    */
   queuedLate(cpu: number): void;
+  /** A flush's entry is about to be run (its state saved): the host may settle a held choice first. */
+  beforeEntry?(): void;
   /** The phases of `fq_flush_timeout()` on the model's flush queue (`FlushQueue.expireBegin` and the rest). */
   expireBegin(): void;
   expireIotlbDone(): void;
@@ -173,6 +183,8 @@ interface PhaseSegment {
   fixed: boolean;
   /** Bits of `late` the trace's `timer_start` points to (see `lateByEvidence`). */
   forced: number;
+  /** The held call before which the callback began, as another CPU's `timer_start` inside it shows (see `beginByEvidence`); 0: the default. */
+  beginAt: number;
   /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
   done: number[];
   /** The entry's line and timestamp. */
@@ -197,7 +209,9 @@ const PHASE_SCORE_CALLS = 48;
  * How soon after `timer_expire_entry` another CPU's unmap may still have
  * read the start count before the callback raised it, ns: the entry event
  * comes before the callback's first statements (6.1 mid-life line 142442,
- * traced 1 us after the entry at line 142441, is freed by that flush).
+ * traced 1 us after the entry at line 142441, is freed by that flush; lines
+ * 238103 and 238104, 0 and 1 us after the entry at line 238102, both are).
+ * Every such leading unmap of another CPU may come before the begin.
  */
 const BEGIN_NS = 2_000;
 /** Flushes with more runs of calls inside than this keep the default placement (the trials grow as the cube). */
@@ -404,7 +418,7 @@ export class TimerFlushes {
       return null;
     }
     g.state = host.save();
-    const r = this.replaySegment(g, g.done, g.forced, misses + g.misses - 1);
+    const r = this.replaySegment(g, g.done, g.forced, misses + g.misses - 1, g.beginAt);
     if (r.misses >= misses + g.misses) {
       g.state = state;
       host.restore(after);
@@ -441,6 +455,7 @@ export class TimerFlushes {
         if (e.timer !== this.timer) return;
         this.placeTimer();
         this.lateByEvidence(cpu);
+        this.beginByEvidence(cpu);
         this.stats.starts++;
         if (fq.timerArmed && e.baseCpu >= 0 && fq.timerCpu === e.baseCpu % this.host.cpus)
           this.stats.startsOnPolicyCpu++;
@@ -451,6 +466,7 @@ export class TimerFlushes {
         if (this.timer === null) this.timer = e.timer;
         if (e.timer !== this.timer) return;
         this.placeTimer();
+        this.host.beforeEntry?.();
         this.host.advanceTo(e.timestampNs);
         if (this.lastSaved !== null) this.host.recycle?.(this.lastSaved);
         this.lastSaved = this.host.save();
@@ -468,6 +484,7 @@ export class TimerFlushes {
           lateCalls,
           fixed: false,
           forced: 0,
+          beginAt: 0,
           done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
           line: e.line,
           entryNs: e.timestampNs,
@@ -638,10 +655,42 @@ export class TimerFlushes {
     const i = g.late.indexOf(cpu);
     if (i < 0 || g.forced & (1 << i) || this.lastCall[cpu] !== "unmap" || this.lastCallLine[cpu] > g.line) return;
     g.forced |= 1 << i;
-    const r = this.replaySegment(g, g.done, g.forced, Number.POSITIVE_INFINITY);
+    const r = this.replaySegment(g, g.done, g.forced, Number.POSITIVE_INFINITY, g.beginAt);
     g.outcomes = r.outs;
     g.misses = r.misses;
     this.stats.lateQueues++;
+  }
+
+  /**
+   * A `timer_start` on `cpu`, another CPU than the flush's, whose last call
+   * is an unmap traced inside the held flush: that unmap's `queue_iova()`
+   * found `fq_timer_on` cleared, so the callback had begun; each unmap of
+   * that CPU inside the flush before it found the timer still on, so its
+   * read of the start count, which comes before that test, came before the
+   * callback cleared `fq_timer_on` and then raised the count: those entries
+   * hold the old count, and the flush frees them (6.1 mid-life line 197855:
+   * CPU 0's unmaps at lines 197851-197853, 0 to 3 us after the entry, were
+   * drained with CPU 0's queue into CPU 1's rcache). The arming unmap itself
+   * read the count before or after (the callback's two statements fall
+   * between its read and its test either way): at line 197854 the new one,
+   * as `lateByEvidence` takes it, at line 216938 the old one (CPU 0 pops it
+   * first after the flush at line 216934). The callback's begin, and so its
+   * IOTLB flush and drains, are placed right before the arming unmap, and
+   * the trials try it right after it too.
+   */
+  private beginByEvidence(cpu: number): void {
+    const g = this.seg;
+    if (g === null || cpu === g.cpu || g.fixed || this.lastCall[cpu] !== "unmap") return;
+    if (this.lastCallLine[cpu] <= g.line) return;
+    const k = g.calls.indexOf(this.lastUnmap[cpu] as DmaCall);
+    if (k <= g.beginAt || (g.exitAt >= 0 && k >= g.exitAt)) return;
+    g.beginAt = k;
+    const p = g.done.map((x) => (x < 0 ? x : Math.max(x, k)));
+    const r = this.replaySegment(g, p, g.forced, Number.POSITIVE_INFINITY, k);
+    g.done = p;
+    g.outcomes = r.outs;
+    g.misses = r.misses;
+    this.stats.beginsByEvidence++;
   }
 
   /** A map of the held flush was replayed before it: its phases stay where they are. */
@@ -702,6 +751,10 @@ export class TimerFlushes {
     };
     let places = placesOf(true);
     if (places.length + 1 > PHASE_MAX_RUNS + 1) places = placesOf(false);
+    // A begin the trace's timer_start shows (`beginByEvidence`): the phases fall from there on, the begin before
+    // the arming unmap or right after it.
+    const k = g.beginAt;
+    if (k > 0) places = [k, ...(k + 1 < g.exitAt ? [k + 1] : []), ...places.filter((x) => x > k + 1)];
     // Too many runs (two CPUs' interrupts alternating inside the flush): only the first are tried. The IOTLB flush
     // and the drains come first in the callback, so they fall early among the calls (6.1 mid-life line 133048: both
     // drains ran before the first interrupt's unmap, 141 us after the entry, among 65 alternating runs).
@@ -746,13 +799,26 @@ export class TimerFlushes {
       const defaultState = host.save();
       // The masks the trace's timer_start agrees with first (see `lateByEvidence`), then the others.
       const first = g.calls[0];
+      // Another CPU's unmaps traced within BEGIN_NS of the entry may all have read the start count first (6.1
+      // mid-life line 238102: CPU 1's two unmaps 0 and 1 us after the entry are freed by that flush).
+      let early = 0;
+      while (
+        early < g.exitAt &&
+        g.calls[early].kind === "unmap" &&
+        g.calls[early].cpu % cpus !== g.cpu &&
+        g.calls[early].timestampNs - g.entryNs < BEGIN_NS
+      )
+        early++;
       const begins =
-        places.length > 1 &&
-        first !== undefined &&
-        first.kind === "unmap" &&
-        (first.cpu % cpus === g.cpu ? first.irq : first.timestampNs - g.entryNs < BEGIN_NS)
+        g.beginAt > 0
           ? [0, 1]
-          : [0];
+          : places.length > 1 &&
+              first !== undefined &&
+              first.kind === "unmap" &&
+              first.cpu % cpus === g.cpu &&
+              first.irq
+            ? [0, 1]
+            : places.flatMap((x, b) => (x <= early ? [b] : []));
       for (const b of begins) {
         beginAt = places[b];
         for (const agrees of [true, false])
