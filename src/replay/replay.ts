@@ -614,6 +614,7 @@ export class Replayer {
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
+    this.applier.proveHidden = learn?.adopting === true && this.opts.learningAdopts !== false;
     if (c.kind === "unmap" && this.watchable() && this.applier.countOpen(c)) {
       const state = this.save();
       this.watch = new CountReadWatch(state, state.log, c);
