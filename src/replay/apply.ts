@@ -14,7 +14,7 @@ import type { Kernel } from "../machine/index.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
-import { HiddenSpace, type HiddenSpans } from "./hidden-space.ts";
+import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { resync } from "./resync.ts";
 import { takePlaceholder } from "./start-state.ts";
 
@@ -60,8 +60,7 @@ export interface ApplierState {
   split: Map<number, { addr: number; bytes: number }[]>;
   busyCpu: number;
   ringFull: RingFullFlush | null;
-  hidden: HiddenSpans;
-  treeStart: number;
+  hidden: HiddenState;
 }
 
 /**
@@ -119,10 +118,8 @@ export class CallApplier {
   placeholderTop = 0;
   /** Space taken before a mid-life trace began that its allocations prove (`hidden-space.ts`). */
   readonly hidden = new HiddenSpace();
-  /** A tree allocation placed below the model's slot proves hidden space (the learning phase: `hidden-space.ts`). */
+  /** The learning phase: a tree allocation the kernel placed below the model's slot proves hidden space. */
   proveHidden = false;
-  /** The first pfn of the last tree allocation the trace confirmed: a walk from it starts where the kernel's did. */
-  private treeStart = -1;
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -190,9 +187,7 @@ export class CallApplier {
     if (c.kind === "map") {
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
-      // The node a 32-bit tree walk starts from (`hidden-space.ts`).
-      const start = cookie ? cookie.iovad.cached32Node : -1;
-      const startLo = cookie ? cookie.iovad.tree.pfnLo[start] : -1;
+      if (cookie) this.hidden.walkFrom(cookie);
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
         c.inferred && c.pieces > 1
@@ -202,7 +197,7 @@ export class CallApplier {
       if (c.pid !== 0) this.busyCpu = cpu;
       out.addr = addr;
       if (addr === c.iova) {
-        if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.treeStart = addr / cookie.iovad.granule;
+        if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.hidden.confirmed(addr / cookie.iovad.granule);
         return out;
       }
       out.ok = false;
@@ -223,20 +218,19 @@ export class CallApplier {
         out.state = wantState ? stateAround(cookie, c.iova, this.kernel.nowNs) : null;
       }
       const fromTree = cookie !== null && cookie.iovad.stats.treeAllocs !== treeAllocs;
+      const follows = (this.adopt || this.adoptUnknown) && addr !== null && cookie !== null;
+      if (follows && fromTree) this.hidden.beforeFollow(cookie, c.iova, c.sizeBytes);
+      if (follows && this.hidden.follow(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree)) {
+        // An IOVA of the hidden space (`hidden-space.ts`): cached before the trace, or a tree allocation there.
+        this.modelAddr.set(c.allocation, c.iova);
+        if (this.adopt) out.resync = 1;
+        else out.learned = true;
+        return out;
+      }
       const treeUnknown =
         fromTree && addr !== null && cookie !== null && cookie.iovad.findIova(c.iova / cookie.iovad.granule) === null;
       if (treeUnknown) out.treeUnknown = true;
       const unknown = this.adoptUnknown && treeUnknown;
-      if (
-        (this.adopt || this.adoptUnknown) &&
-        addr !== null &&
-        cookie &&
-        this.takeHidden(cookie, c, cpu, addr, fromTree)
-      ) {
-        if (!this.adopt) out.learned = true;
-        else out.resync = 1;
-        return out;
-      }
       if ((this.adopt || unknown) && addr !== null && cookie) {
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
         if (unknown && !this.adopt) out.learned = r?.done === true;
@@ -244,24 +238,7 @@ export class CallApplier {
           this.modelAddr.set(c.allocation, r.addr);
           if (this.adopt) out.resync = r.done ? 1 : -1;
         }
-        const iovad = cookie.iovad;
-        const g = iovad.granule;
-        // Above the node the walk starts from, the kernel's IOVA cannot be a tree allocation: a cache hit, which
-        // leaves the cached node where it was.
-        if (r?.done && c.iova / g > startLo && iovad.tree.pfnLo[start] === startLo) iovad.cached32Node = start;
-        // The kernel's walk passed the model's slot: the space between was taken (`hidden-space.ts`).
-        const pages = iovad.roundUpCacheable(Math.ceil(c.sizeBytes / g));
-        // Only a size no rcache holds is surely a tree allocation (a smaller one may be a cache hit of an IOVA
-        // cached before the trace), and only a walk from a node the trace placed started where the kernel's did.
-        if (r?.done && fromTree && iovad.sizeClass(pages) >= iovad.rcacheOrders) {
-          if (this.proveHidden && c.iova < addr) {
-            // From a node the trace placed, the walk passed every slot down to the kernel's IOVA; from another, it
-            // started at a node at or above the IOVA's end, with no slot between: the nearest such is a node there.
-            const to = startLo === this.treeStart ? addr / g + pages - 1 : c.iova / g + pages;
-            this.hidden.occupy(cookie, c.iova / g + pages, to);
-          }
-          this.treeStart = c.iova / g;
-        }
+        if (r?.done && fromTree) this.hidden.followed(cookie, c.iova, c.sizeBytes, addr, this.proveHidden);
       }
       return out;
     }
@@ -369,32 +346,6 @@ export class CallApplier {
     return c.iova;
   }
 
-  /**
-   * The kernel's IOVA of map `c` lies in hidden space: an IOVA cached before
-   * the trace. The model's allocation at `addr` goes back where it came from
-   * and the trace's IOVA leaves the hidden space as the mapping.
-   */
-  private takeHidden(cookie: IommuDmaCookie, c: DmaCall, cpu: number, addr: number, fromTree: boolean): boolean {
-    const iovad = cookie.iovad;
-    const g = iovad.granule;
-    const node = iovad.findIova(addr / g);
-    if (!node) return false;
-    const pages = node[1] - node[0] + 1;
-    if (!this.hidden.covers(cookie, c.iova / g, pages)) return false;
-    cookie.mapped.delete(addr / g);
-    if (fromTree) iovad.freeIova(addr / g);
-    else iovad.freeIovaFast(cpu, addr / g, pages);
-    const mine = this.hidden.take(cookie, c.iova / g, pages);
-    // A size no rcache holds came from the tree: the span was partly free, and the cached node moves to it.
-    if (iovad.sizeClass(pages) >= iovad.rcacheOrders) {
-      iovad.insertUpdate(mine);
-      this.treeStart = c.iova / g;
-    }
-    cookie.mapped.set(c.iova / g, Math.ceil(c.sizeBytes / g));
-    this.modelAddr.set(c.allocation, c.iova);
-    return true;
-  }
-
   /** A mapping live when the trace starts (`live-at-start.ts`): its unmap, call `allocation`, frees `addr`. */
   adoptLive(allocation: number, addr: number): void {
     this.modelAddr.set(allocation, addr);
@@ -406,8 +357,7 @@ export class CallApplier {
       split: new Map(this.splitAllocs),
       busyCpu: this.busyCpu,
       ringFull: this.ringFull,
-      hidden: this.hidden.spans,
-      treeStart: this.treeStart,
+      hidden: this.hidden.save(),
     };
   }
 
@@ -416,7 +366,6 @@ export class CallApplier {
     this.splitAllocs = new Map(s.split);
     this.busyCpu = s.busyCpu;
     this.ringFull = s.ringFull;
-    this.hidden.spans = s.hidden;
-    this.treeStart = s.treeStart;
+    this.hidden.restore(s.hidden);
   }
 }
