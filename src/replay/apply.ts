@@ -14,6 +14,7 @@ import type { Kernel } from "../machine/index.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
+import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { resync } from "./resync.ts";
 import { takePlaceholder } from "./start-state.ts";
 
@@ -60,6 +61,7 @@ export interface ApplierState {
   busyCpu: number;
   ringFull: RingFullFlush | null;
   lastCall: (DmaCall | null)[];
+  hidden: HiddenState;
 }
 
 /**
@@ -125,6 +127,10 @@ export class CallApplier {
   adoptUnknown = false;
   /** pfns below this are placeholders of a start state (`start-state.ts`); 0: none. */
   placeholderTop = 0;
+  /** Space taken before a mid-life trace began that its allocations prove (`hidden-space.ts`). */
+  readonly hidden = new HiddenSpace();
+  /** The learning phase: a tree allocation the kernel placed below the model's slot proves hidden space. */
+  proveHidden = false;
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -202,6 +208,7 @@ export class CallApplier {
     if (c.kind === "map") {
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
+      if (cookie) this.hidden.walkFrom(cookie);
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
         c.inferred && c.pieces > 1
@@ -210,7 +217,10 @@ export class CallApplier {
       if (addr !== null) this.modelAddr.set(c.allocation, addr);
       if (c.pid !== 0) this.busyCpu = cpu;
       out.addr = addr;
-      if (addr === c.iova) return out;
+      if (addr === c.iova) {
+        if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.hidden.confirmed(addr / cookie.iovad.granule);
+        return out;
+      }
       out.ok = false;
       const g = cookie?.iovad.granule ?? 1;
       if (
@@ -229,6 +239,15 @@ export class CallApplier {
         out.state = wantState ? stateAround(cookie, c.iova, this.kernel.nowNs) : null;
       }
       const fromTree = cookie !== null && cookie.iovad.stats.treeAllocs !== treeAllocs;
+      const follows = (this.adopt || this.adoptUnknown) && addr !== null && cookie !== null;
+      if (follows && fromTree) this.hidden.beforeFollow(cookie, c.iova, c.sizeBytes);
+      if (follows && this.hidden.follow(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree)) {
+        // An IOVA of the hidden space (`hidden-space.ts`): cached before the trace, or a tree allocation there.
+        this.modelAddr.set(c.allocation, c.iova);
+        if (this.adopt) out.resync = 1;
+        else out.learned = true;
+        return out;
+      }
       const treeUnknown =
         fromTree && addr !== null && cookie !== null && cookie.iovad.findIova(c.iova / cookie.iovad.granule) === null;
       if (treeUnknown) out.treeUnknown = true;
@@ -240,6 +259,7 @@ export class CallApplier {
           this.modelAddr.set(c.allocation, r.addr);
           if (this.adopt) out.resync = r.done ? 1 : -1;
         }
+        if (r?.done && fromTree) this.hidden.followed(cookie, c.iova, c.sizeBytes, addr, this.proveHidden);
       }
       return out;
     }
@@ -416,6 +436,7 @@ export class CallApplier {
       busyCpu: this.busyCpu,
       ringFull: this.ringFull,
       lastCall: this.lastCall.slice(),
+      hidden: this.hidden.save(),
     };
   }
 
@@ -425,5 +446,6 @@ export class CallApplier {
     this.busyCpu = s.busyCpu;
     this.ringFull = s.ringFull;
     this.lastCall = s.lastCall.slice();
+    this.hidden.restore(s.hidden);
   }
 }

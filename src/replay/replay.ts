@@ -133,6 +133,12 @@ export interface ReplayOptions {
    * off, so a wrong hypothesis shows in every allocation after its mistake.
    */
   learningAdopts?: boolean;
+  /**
+   * During the learning phase, a tree-only allocation the kernel placed below
+   * the model's slot proves the slots between taken before the trace
+   * (`hidden-space.ts`); default true.
+   */
+  hiddenSpace?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
   /** Allocations of the replayed domain in the whole trace: the learning phase covers at most a tenth of them (`learning.ts`). */
@@ -625,6 +631,8 @@ export class Replayer {
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
+    this.applier.proveHidden =
+      learn?.adopting === true && this.opts.learningAdopts !== false && this.opts.hiddenSpace !== false;
     let opened: CountReadWatch | null = null;
     const fq = this.fq;
     const flushes = fq?.flushes ?? 0;
