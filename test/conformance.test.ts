@@ -29,6 +29,16 @@ function gz(path: string): string {
   return gunzipSync(readFileSync(path)).toString("utf8");
 }
 
+/** A vector's script, expected output and walks, read once for both searches' tests. */
+let held: { dir: string; name: string; script: string; expected: string; walks: string } | null = null;
+function vector(dir: string, name: string): { script: string; expected: string; walks: string } {
+  if (held === null || held.dir !== dir || held.name !== name) {
+    const at = (ext: string) => gz(join(dir, `${name}.${ext}.gz`));
+    held = { dir, name, script: at("iovaops"), expected: at("expected"), walks: at("walks") };
+  }
+  return held;
+}
+
 for (const kernel of KERNELS) {
   const dir = join(FIXTURES, kernel);
   const names = readdirSync(dir)
@@ -44,15 +54,13 @@ for (const kernel of KERNELS) {
   for (const name of names) {
     for (const search of ["augmented", "walk"] as const) {
       test(`${kernel}/${name} (${search} search): output and walks are the kernel's, byte for byte`, () => {
-        const script = gz(join(dir, `${name}.iovaops.gz`));
+        const { script, expected, walks } = vector(dir, name);
         const ops = script.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length - 1;
         const result = runOps(`${name}.iovaops`, script, {
           search,
           verify: search === "augmented" && ops <= VERIFY_MAX_OPS,
         });
         assert.equal(result.header.kernel, kernel);
-        const expected = gz(join(dir, `${name}.expected.gz`));
-        const walks = gz(join(dir, `${name}.walks.gz`));
         const output = Buffer.from(result.output).toString("latin1");
         const walked = Buffer.from(result.walks).toString("latin1");
         if (output !== expected) assert.fail(firstDifference("output", output, expected));

@@ -743,8 +743,7 @@ export class IovaDomain {
     let o = 0;
     const take = (m: Magazine) => {
       const size = mags[o++];
-      m.pfns.set(mags.subarray(o, o + size));
-      m.size = size;
+      m.refill(mags.subarray(o, o + size));
       o += size;
     };
     const cap = this.profile.magazineSize;

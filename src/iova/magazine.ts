@@ -8,21 +8,27 @@
 
 import { assert } from "../stdx/assert.ts";
 
+/** The slots of a magazine that never held a pfn. */
+const NO_SLOTS = new Float64Array(0);
+
 export class Magazine {
   size = 0;
-  readonly pfns: Float64Array;
+  readonly capacity: number;
+  /**
+   * The slots, `capacity` of them from the first push on. The kernel
+   * allocates every CPU's pair at domain init; here a magazine's storage
+   * waits for its first pfn, since most CPUs' magazines of a many-CPU
+   * machine never hold one, and a domain of 192 CPUs has thousands.
+   */
+  pfns: Float64Array = NO_SLOTS;
 
   constructor(capacity: number) {
-    this.pfns = new Float64Array(capacity);
-  }
-
-  get capacity(): number {
-    return this.pfns.length;
+    this.capacity = capacity;
   }
 
   /** `iova_magazine_full()` (IOVA-6.2). */
   isFull(): boolean {
-    return this.size === this.pfns.length;
+    return this.size === this.capacity;
   }
 
   /** `iova_magazine_empty()` (IOVA-6.2). */
@@ -32,8 +38,17 @@ export class Magazine {
 
   /** `iova_magazine_push()` (IOVA-6.3). */
   push(pfn: number): void {
-    assert(this.size < this.pfns.length, "magazine push into a full magazine");
+    assert(this.size < this.capacity, "magazine push into a full magazine");
+    if (this.pfns.length === 0) this.pfns = new Float64Array(this.capacity);
     this.pfns[this.size++] = pfn;
+  }
+
+  /** Makes the magazine hold `pfns`, in that slot order (a snapshot's restore). */
+  refill(pfns: Float64Array): void {
+    assert(pfns.length <= this.capacity, "magazine refill beyond its capacity");
+    if (pfns.length > 0 && this.pfns.length === 0) this.pfns = new Float64Array(this.capacity);
+    this.pfns.set(pfns);
+    this.size = pfns.length;
   }
 
   /** The slot holding `pfn`, or -1 (reports and replay resyncs only). */

@@ -62,10 +62,11 @@ export function stateAround(cookie: IommuDmaCookie | null, iova: number, nowNs: 
   if (!cookie) return "no DMA domain";
   const g = cookie.iovad.granule;
   const near: string[] = [];
-  for (const [pfn, pages] of cookie.mapped) {
+  // A replay's order search asks this of every map it tries that misses: no per-entry allocation.
+  cookie.mapped.forEach((pfn, pages) => {
     const a = pfn * g;
     if (a + pages * g > iova - 0x10000 && a < iova + 0x10000) near.push(`${hex16(a)}+${pages * g}`);
-  }
+  });
   near.sort();
   const s = cookie.iovad.stats;
   return (

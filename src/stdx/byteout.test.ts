@@ -22,3 +22,21 @@ test("numbers print as String() prints them, below 2^53", () => {
     assert.equal(Buffer.from(o.bytes()).toString("latin1"), `${n}x\n`);
   }
 });
+
+test("output across chunks, past the largest chunk size, reads back whole, in order", () => {
+  // Numbers, lines longer than the first chunks, and one line longer than the largest chunk.
+  const o = new ByteOut();
+  const want: string[] = [];
+  for (let i = 0; i < 40_000; i++) {
+    const n = (i * 2_654_435_761) % 2 ** 53;
+    const s = i === 20_000 ? "y".repeat(3 << 19) : i % 100 === 0 ? "x".repeat(3000 + i / 100) : "";
+    o.num(n);
+    o.line(s);
+    want.push(`${n}${s}\n`);
+  }
+  const text = want.join("");
+  assert.ok(text.length > 3 << 20, "spans several of the largest chunks");
+  assert.equal(o.length, text.length);
+  assert.equal(Buffer.from(o.bytes()).toString("latin1"), text);
+  assert.equal(Buffer.concat(o.parts()).toString("latin1"), text);
+});

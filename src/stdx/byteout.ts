@@ -7,14 +7,19 @@
 export const NEWLINE = 10;
 export const SPACE = 32;
 
-/** Output is kept in chunks of this many bytes. */
+/**
+ * Output is kept in chunks of up to this many bytes; the first is small and
+ * each next one twice the last, so a short output (a test's, a small
+ * script's) costs no megabyte of zeroed memory.
+ */
 const CHUNK = 1 << 20;
+const FIRST_CHUNK = 1 << 12;
 
 export class ByteOut {
   /** Filled chunks, in order; the output is these and then `buf[0..pos)`. */
   private readonly full: Uint8Array[] = [];
   private fullBytes = 0;
-  private buf = new Uint8Array(CHUNK);
+  private buf = new Uint8Array(FIRST_CHUNK);
   private pos = 0;
 
   /**
@@ -26,7 +31,7 @@ export class ByteOut {
     if (this.pos + n <= this.buf.length) return;
     this.full.push(this.buf.subarray(0, this.pos));
     this.fullBytes += this.pos;
-    this.buf = new Uint8Array(Math.max(CHUNK, n));
+    this.buf = new Uint8Array(Math.max(Math.min(CHUNK, 2 * this.buf.length), n));
     this.pos = 0;
   }
 

@@ -29,6 +29,11 @@ test("PfnMap behaves as a Map under random sets and deletes", () => {
           [...m].sort((a, b) => a[0] - b[0]),
           [...ref].sort((a, b) => a[0] - b[0]),
         );
+        const each: [number, number][] = [];
+        m.forEach((k, v) => {
+          each.push([k, v]);
+        });
+        assert.deepEqual(each, [...m], "forEach visits what the iterator does, in its order");
       },
     ),
     { numRuns: 300, seed: 5 },

@@ -138,6 +138,12 @@ export class PfnMap {
     for (let i = 0; i < oldKeys.length; i++) if (oldKeys[i] !== EMPTY) this.set(oldKeys[i], oldValues[i]);
   }
 
+  /** Calls `fn` on each entry, in slot order: iteration without the iterator's per-entry arrays. */
+  forEach(fn: (key: number, value: number) => void): void {
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) fn(keys[i], this.values[i]);
+  }
+
   *[Symbol.iterator](): IterableIterator<[number, number]> {
     for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== EMPTY) yield [this.keys[i], this.values[i]];
   }
