@@ -13,6 +13,7 @@
 import { InputError, quote } from "../stdx/errors.ts";
 import type { DatRecord } from "./dat.ts";
 import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
+import { asciiWord, fastBytesEvent, fastName } from "./fast-bytes.ts";
 import {
   LineScan,
   newLineHead,
@@ -22,6 +23,7 @@ import {
   SCAN_OTHER,
   type TraceLineHead,
 } from "./line.ts";
+import { ByteLineScan } from "./line-bytes.ts";
 import { FAILED_TO_PARSE } from "./unparsed.ts";
 
 const FQ_FUNCTION = "function=fq_flush_timeout";
@@ -86,6 +88,15 @@ function isFqTimer(text: string, start: number, end: number): boolean {
 export type EventSink = (event: TraceEvent) => void;
 
 /**
+ * Lines longer than this many bytes are read as text (a real event line is a
+ * few hundred bytes; the text reader applies the line limit).
+ */
+const MAX_BYTE_LINE = 4096;
+
+/** Decodes the lines the byte reading leaves to the text reading, as Node decodes a file's UTF-8 (a BOM kept). */
+const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
  * The longest line read (characters). Real trace lines are a few hundred
  * characters; a longer one (a binary file, a runaway line) is malformed,
  * and is skipped to its end without being held.
@@ -118,6 +129,7 @@ export class TraceReader {
   /** Inside a line longer than MAX_TRACE_LINE: its characters are dropped up to its newline. */
   private overlong = false;
   private readonly scan = new LineScan();
+  private readonly byteScan = new ByteLineScan();
   /** The columns of the line being decoded (the decoders copy what they keep). */
   private readonly head: TraceLineHead = newLineHead();
   private lastTimestampNs = -1;
@@ -247,6 +259,60 @@ export class TraceReader {
     this.stats.events.set(event.name, (this.stats.events.get(event.name) ?? 0) + 1);
     this.stats.eventsTotal++;
     return event;
+  }
+
+  /**
+   * Reads a chunk of the trace's bytes (UTF-8) that starts at a line's start
+   * (or goes on with the text `push` left waiting). The commonest event lines
+   * are read from the bytes (`fast-bytes.ts`); any other line is decoded and
+   * read as text, so the events, counts and messages are those `push` gives
+   * for the same text. A line cut at the chunk's end waits for the next chunk.
+   */
+  pushBytes(chunk: Uint8Array, sink: EventSink): void {
+    if (this.partial !== "" || this.overlong) {
+      this.push(UTF8.decode(chunk), sink);
+      return;
+    }
+    const start = this.byteLines(chunk, sink);
+    if (start < chunk.length) this.push(UTF8.decode(chunk.subarray(start)), sink);
+  }
+
+  /** The whole lines of a byte chunk; returns where the rest begins (see `lines` for why a method of its own). */
+  private byteLines(chunk: Uint8Array, sink: EventSink): number {
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    while (nl >= 0) {
+      const ev = this.byteLine(chunk, start, nl);
+      if (ev !== null) sink(ev);
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    return start;
+  }
+
+  /** Reads the line `b[start, end)` (without its newline): from the bytes where `fast-bytes.ts` takes it, else as text. */
+  private byteLine(b: Uint8Array, start: number, end: number): TraceEvent | null {
+    let e = end;
+    if (e > start && b[e - 1] === 13) e--;
+    const scan = this.byteScan;
+    if (e - start <= MAX_BYTE_LINE && scan.scan(b, start, e) === SCAN_EVENT && scan.systemStart < 0) {
+      const which = fastName(b, scan.nameStart, scan.nameEnd);
+      if (which >= 0) {
+        const comm = asciiWord(b, scan.commStart, scan.commEnd);
+        const flags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
+        if (comm !== null && flags !== null) {
+          const ev = fastBytesEvent(this.stats.lines + 1, which, scan, b, comm, flags);
+          if (ev !== null) {
+            this.stats.lines++;
+            if (scan.ftrace) this.stats.shapes.ftrace++;
+            else this.stats.shapes.perf++;
+            return this.counted(ev);
+          }
+        }
+      }
+    }
+    const text = UTF8.decode(b.subarray(start, end));
+    return this.lineAt(text, 0, text.length);
   }
 
   /** Reads a chunk of text; a line cut at the chunk's end waits for the next chunk. */
