@@ -179,20 +179,28 @@ export class TraceReader {
     this.stats.shapes[scan.shape]++;
     const system = scan.systemStart < 0 ? "" : text.slice(scan.systemStart, scan.nameStart - 1);
     const name = scan.eventName(text);
-    const unparsed = text.startsWith(FAILED_TO_PARSE, scan.bodyStart);
+    return this.event(lineNo, scan.fillColumns(text, this.head, system, name), text, scan.bodyStart, scan.bodyEnd);
+  }
+
+  /**
+   * The event of an event line whose columns are in `head` (the body left
+   * "") and whose text is `text[bs, be)`: counted, skipped or decoded.
+   */
+  private event(lineNo: number, head: TraceLineHead, text: string, bs: number, be: number): TraceEvent | null {
+    const name = head.event;
+    const unparsed = text.startsWith(FAILED_TO_PARSE, bs);
     if (unparsed) this.stats.unparsedLines++;
-    if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, scan.bodyStart, scan.bodyEnd)) {
+    if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, bs, be)) {
       this.stats.fqTimerEvents++;
     }
-    if (name === "add_device_to_group") this.deviceGroup(text.slice(scan.bodyStart, scan.bodyEnd));
-    else if (name === "attach_device_to_domain") this.deviceAttach(text.slice(scan.bodyStart, scan.bodyEnd));
-    if (!this.known(system, name)) return null;
-    const head = scan.fillColumns(text, this.head, system, name);
+    if (name === "add_device_to_group") this.deviceGroup(text.slice(bs, be));
+    else if (name === "attach_device_to_domain") this.deviceAttach(text.slice(bs, be));
+    if (!this.known(head.system, name)) return null;
     if (!unparsed) {
-      const fast = fastEvent(lineNo, head, text, scan.bodyStart, scan.bodyEnd);
+      const fast = fastEvent(lineNo, head, text, bs, be);
       if (fast !== null) return this.counted(fast);
     }
-    head.body = text.slice(scan.bodyStart, scan.bodyEnd);
+    head.body = be - bs === text.length ? text : text.slice(bs, be);
     return this.decoded(lineNo, head, unparsed);
   }
 
@@ -295,12 +303,12 @@ export class TraceReader {
     let e = end;
     if (e > start && b[e - 1] === 13) e--;
     const scan = this.byteScan;
-    if (e - start <= MAX_BYTE_LINE && scan.scan(b, start, e) === SCAN_EVENT && scan.systemStart < 0) {
-      const which = fastName(b, scan.nameStart, scan.nameEnd);
-      if (which >= 0) {
-        const comm = asciiWord(b, scan.commStart, scan.commEnd);
-        const flags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
-        if (comm !== null && flags !== null) {
+    if (e - start <= MAX_BYTE_LINE && scan.scan(b, start, e) === SCAN_EVENT) {
+      const comm = asciiWord(b, scan.commStart, scan.commEnd);
+      const flags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
+      if (comm !== null && flags !== null) {
+        const which = scan.systemStart < 0 ? fastName(b, scan.nameStart, scan.nameEnd) : -1;
+        if (which >= 0) {
           const ev = fastBytesEvent(this.stats.lines + 1, which, scan, b, comm, flags);
           if (ev !== null) {
             this.stats.lines++;
@@ -308,6 +316,26 @@ export class TraceReader {
             else this.stats.shapes.perf++;
             return this.counted(ev);
           }
+        }
+        // Any other event line: its columns from the bytes, its body decoded (the line scan of text is not needed).
+        const name = asciiWord(b, scan.nameStart, scan.nameEnd);
+        const system = scan.systemStart < 0 ? "" : asciiWord(b, scan.systemStart, scan.nameStart - 1);
+        if (name !== null && system !== null) {
+          const lineNo = ++this.stats.lines;
+          if (scan.ftrace) this.stats.shapes.ftrace++;
+          else this.stats.shapes.perf++;
+          const h = this.head;
+          h.comm = comm;
+          h.pid = scan.pid;
+          h.cpu = scan.cpu;
+          h.flags = flags;
+          h.timestampNs = scan.timestampNs;
+          h.system = system;
+          h.event = name;
+          h.body = "";
+          h.shape = scan.ftrace ? "ftrace" : "perf";
+          const body = UTF8.decode(b.subarray(scan.bodyStart, scan.bodyEnd));
+          return this.event(lineNo, h, body, 0, body.length);
         }
       }
     }
