@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import fc from "fast-check";
 import { DecodeError, decodeEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { parseLine } from "./line.ts";
 
@@ -255,4 +256,72 @@ test("real timer and workqueue events of the flush-queue timer and the depot tri
     decodeError(`${P} timer_start: timer=0000000055346996 function=fq_flush_timeout expires=1 cpu=1`).expected,
     /timeout/,
   );
+});
+
+test("dma_map_sg lists and counts of any length and spelling read as the numbers they print; broken items name the field", () => {
+  // Items as the kernel's %llx arrays print them and as a hand-edited trace might: 0x or 0X or none, leading zeros, upper case.
+  const item = fc
+    .record({
+      n: fc.nat({ max: 2 ** 52 - 1 }),
+      prefix: fc.constantFrom("0x", "0X", ""),
+      zeros: fc.nat(3),
+      upper: fc.boolean(),
+    })
+    .map(({ n, prefix, zeros, upper }) => {
+      const hex = "0".repeat(zeros) + n.toString(16);
+      return { n, text: prefix + (upper ? hex.toUpperCase() : hex) };
+    });
+  fc.assert(
+    fc.property(
+      fc.array(item, { minLength: 1, maxLength: 40 }),
+      fc.array(item, { minLength: 1, maxLength: 3 }),
+      fc.nat({ max: 10 ** 12 }),
+      (phys, dma, full) => {
+        const list = (xs: { text: string }[]) => `{${xs.map((x) => x.text).join(",")}}`;
+        const sizes = dma.map(() => ({ text: "0x1000" }));
+        const e = decode(
+          `${P} dma_map_sg: 0000:01:00.0 dir=TO_DEVICE nents=${phys.length}/${full} ents=${dma.length}/0${dma.length} dma_addrs=${list(dma)} sizes=${list(sizes)} phys_addrs=${list(phys)} attrs=`,
+        );
+        assert.ok(e.type === "dma_map_sg");
+        assert.deepEqual(
+          e.physAddrs,
+          phys.map((x) => x.n),
+        );
+        assert.deepEqual(
+          e.dmaAddrs,
+          dma.map((x) => x.n),
+        );
+        assert.equal(e.nents, full);
+        assert.equal(e.ents, dma.length);
+      },
+    ),
+  );
+  for (const [bad, found] of [
+    ["{0x1000,,0x2000}", "phys_addrs="],
+    ["{0x1000,0xzz}", "phys_addrs=0xzz"],
+    ["{0x}", "phys_addrs=0x"],
+    ["{0x1000,}", "phys_addrs="],
+  ]) {
+    const e = decodeError(
+      `${P} dma_map_sg: 0000:01:00.0 dir=TO_DEVICE dma_addrs={0x1000} sizes={0x1000} phys_addrs=${bad} attrs=`,
+    );
+    assert.match(e.expected, /"phys_addrs=" a hexadecimal number/);
+    assert.equal(e.found, found);
+  }
+  // 14 significant digits still below 2^53 are read exactly; above it, refused.
+  const big = decode(
+    `${P} dma_map_sg: 0000:01:00.0 dir=TO_DEVICE dma_addrs={0x1000} sizes={0x1000} phys_addrs={0x1fffffffffffff} attrs=`,
+  );
+  assert.ok(big.type === "dma_map_sg");
+  assert.deepEqual(big.physAddrs, [2 ** 53 - 1]);
+  assert.match(
+    decodeError(
+      `${P} dma_map_sg: 0000:01:00.0 dir=TO_DEVICE dma_addrs={0x1000} sizes={0x1000} phys_addrs={0x20000000000000} attrs=`,
+    ).expected,
+    /below 2\^53/,
+  );
+  const counts = decodeError(
+    `${P} dma_map_sg: 0000:01:00.0 dir=TO_DEVICE nents=4/x ents=1/1 dma_addrs={0x1000} sizes={0x1000} phys_addrs={0x1} attrs=`,
+  );
+  assert.equal(counts.found, "nents=4/x");
 });

@@ -399,6 +399,8 @@ class Fields {
       throw new DecodeError(`"${key}={0x...,...}"`, `${key}=${v}`);
     }
     if (v.length === 2) return [];
+    const inPlace = hexList(v);
+    if (inPlace !== null) return inPlace;
     const parts = v.slice(1, -1).split(",");
     const out = new Array<number>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parseHex(key, parts[i]);
@@ -408,6 +410,8 @@ class Fields {
   /** `shown/full` counts of the later `dma_map_sg` format; the full count is the one that matters. */
   pair(key: string): number {
     const v = this.raw(key, "N/N");
+    const full = fullCount(v);
+    if (full >= 0) return full;
     const m = PAIR.exec(v);
     if (m === null) throw new DecodeError(`"${key}=<shown>/<full>"`, `${key}=${v}`);
     return Number(m[2]);
@@ -447,6 +451,52 @@ function hexAt(body: string, at: number): number {
   return i === first ? -1 : n;
 }
 const PAIR = /^(\d+)\/(\d+)$/;
+
+/**
+ * The numbers of `{0x...,...}` (`v`, braces included) read in place, or null
+ * where any item is not plainly hexadecimal with at most 13 significant
+ * digits: `Fields.array` then reads the list item by item, with its errors.
+ * A scatter-gather event lists up to a few hundred addresses.
+ */
+function hexList(v: string): number[] | null {
+  const out: number[] = [];
+  const end = v.length - 1;
+  let i = 1;
+  for (;;) {
+    let comma = v.indexOf(",", i);
+    if (comma < 0 || comma > end) comma = end;
+    let k = i;
+    if (comma - k > 2 && v.charCodeAt(k) === 48 && (v.charCodeAt(k + 1) | 32) === 120) k += 2;
+    while (k < comma - 1 && v.charCodeAt(k) === 48) k++;
+    if (k === comma || comma - k > 13) return null;
+    let n = 0;
+    for (; k < comma; k++) {
+      const d = hexDigit(v.charCodeAt(k));
+      if (d < 0) return null;
+      n = n * 16 + d;
+    }
+    out.push(n);
+    if (comma === end) return out;
+    i = comma + 1;
+  }
+}
+
+/** B of `A/B`, both 1 to 15 digits, or -1 (`Fields.pair` then reads it with its errors). */
+function fullCount(v: string): number {
+  const slash = v.indexOf("/");
+  if (slash < 1 || slash > 15 || v.length - slash - 1 < 1 || v.length - slash - 1 > 15) return -1;
+  for (let i = 0; i < slash; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+  }
+  let n = 0;
+  for (let i = slash + 1; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
 
 function hexDigit(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;

@@ -68,6 +68,17 @@ function readDat(path: string, file: RandomAccessInput, reader: TraceReader, sin
  * the reader's line limit takes over.
  */
 export async function* traceChunks(path: string): AsyncGenerator<string> {
+  for await (const c of traceByteChunks(path))
+    yield typeof c === "string" ? c : Buffer.from(c.buffer, c.byteOffset, c.length).toString("utf8");
+}
+
+/**
+ * `traceChunks` before decoding: the chunks that start at a line's start,
+ * as bytes (valid until the next one is asked for), for the reader to read
+ * in place (`TraceReader.pushBytes`); the pieces of an overlong line, which
+ * may split a character, come decoded as a stream, as text.
+ */
+export async function* traceByteChunks(path: string): AsyncGenerator<Uint8Array | string> {
   // The bytes after a chunk's last newline: joined with the next chunk's first
   // line (a small copy), never with the whole chunk.
   let carry: Buffer | null = null;
@@ -94,7 +105,7 @@ export async function* traceChunks(path: string): AsyncGenerator<string> {
           carry = Buffer.concat([carry, chunk]);
           continue;
         }
-        yield Buffer.concat([carry, chunk.subarray(0, end)]).toString("utf8");
+        yield Buffer.concat([carry, chunk.subarray(0, end)]);
       } else {
         if (carry !== null) yield decoder.decode(carry, { stream: true });
         const text = decoder.decode(chunk.subarray(0, end), { stream: true });
@@ -114,9 +125,9 @@ export async function* traceChunks(path: string): AsyncGenerator<string> {
       continue;
     }
     if (last + 1 < chunk.length) carry = Buffer.from(chunk.subarray(last + 1));
-    yield chunk.toString("utf8", from, last + 1);
+    yield chunk.subarray(from, last + 1);
   }
-  if (carry !== null && carry.length > 0) yield carry.toString("utf8");
+  if (carry !== null && carry.length > 0) yield carry;
   if (inLongLine) {
     const rest = decoder.decode();
     if (rest !== "") yield rest;
@@ -154,6 +165,9 @@ export async function readTraceInto(
       file.close();
     }
   }
-  for await (const chunk of traceChunks(path)) reader.push(chunk, sink);
+  for await (const chunk of traceByteChunks(path)) {
+    if (typeof chunk === "string") reader.push(chunk, sink);
+    else reader.pushBytes(chunk, sink);
+  }
   reader.end(sink);
 }

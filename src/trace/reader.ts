@@ -13,6 +13,7 @@
 import { InputError, quote } from "../stdx/errors.ts";
 import type { DatRecord } from "./dat.ts";
 import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
+import { asciiWord, fastBytesEvent, fastName } from "./fast-bytes.ts";
 import {
   LineScan,
   newLineHead,
@@ -22,6 +23,7 @@ import {
   SCAN_OTHER,
   type TraceLineHead,
 } from "./line.ts";
+import { ByteLineScan } from "./line-bytes.ts";
 import { FAILED_TO_PARSE } from "./unparsed.ts";
 
 const FQ_FUNCTION = "function=fq_flush_timeout";
@@ -86,6 +88,15 @@ function isFqTimer(text: string, start: number, end: number): boolean {
 export type EventSink = (event: TraceEvent) => void;
 
 /**
+ * Lines longer than this many bytes are read as text (a real event line is a
+ * few hundred bytes; the text reader applies the line limit).
+ */
+const MAX_BYTE_LINE = 4096;
+
+/** Decodes the lines the byte reading leaves to the text reading, as Node decodes a file's UTF-8 (a BOM kept). */
+const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
  * The longest line read (characters). Real trace lines are a few hundred
  * characters; a longer one (a binary file, a runaway line) is malformed,
  * and is skipped to its end without being held.
@@ -118,6 +129,7 @@ export class TraceReader {
   /** Inside a line longer than MAX_TRACE_LINE: its characters are dropped up to its newline. */
   private overlong = false;
   private readonly scan = new LineScan();
+  private readonly byteScan = new ByteLineScan();
   /** The columns of the line being decoded (the decoders copy what they keep). */
   private readonly head: TraceLineHead = newLineHead();
   private lastTimestampNs = -1;
@@ -167,20 +179,28 @@ export class TraceReader {
     this.stats.shapes[scan.shape]++;
     const system = scan.systemStart < 0 ? "" : text.slice(scan.systemStart, scan.nameStart - 1);
     const name = scan.eventName(text);
-    const unparsed = text.startsWith(FAILED_TO_PARSE, scan.bodyStart);
+    return this.event(lineNo, scan.fillColumns(text, this.head, system, name), text, scan.bodyStart, scan.bodyEnd);
+  }
+
+  /**
+   * The event of an event line whose columns are in `head` (the body left
+   * "") and whose text is `text[bs, be)`: counted, skipped or decoded.
+   */
+  private event(lineNo: number, head: TraceLineHead, text: string, bs: number, be: number): TraceEvent | null {
+    const name = head.event;
+    const unparsed = text.startsWith(FAILED_TO_PARSE, bs);
     if (unparsed) this.stats.unparsedLines++;
-    if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, scan.bodyStart, scan.bodyEnd)) {
+    if ((name === "timer_start" || name === "timer_expire_entry") && isFqTimer(text, bs, be)) {
       this.stats.fqTimerEvents++;
     }
-    if (name === "add_device_to_group") this.deviceGroup(text.slice(scan.bodyStart, scan.bodyEnd));
-    else if (name === "attach_device_to_domain") this.deviceAttach(text.slice(scan.bodyStart, scan.bodyEnd));
-    if (!this.known(system, name)) return null;
-    const head = scan.fillColumns(text, this.head, system, name);
+    if (name === "add_device_to_group") this.deviceGroup(text.slice(bs, be));
+    else if (name === "attach_device_to_domain") this.deviceAttach(text.slice(bs, be));
+    if (!this.known(head.system, name)) return null;
     if (!unparsed) {
-      const fast = fastEvent(lineNo, head, text, scan.bodyStart, scan.bodyEnd);
+      const fast = fastEvent(lineNo, head, text, bs, be);
       if (fast !== null) return this.counted(fast);
     }
-    head.body = text.slice(scan.bodyStart, scan.bodyEnd);
+    head.body = be - bs === text.length ? text : text.slice(bs, be);
     return this.decoded(lineNo, head, unparsed);
   }
 
@@ -247,6 +267,80 @@ export class TraceReader {
     this.stats.events.set(event.name, (this.stats.events.get(event.name) ?? 0) + 1);
     this.stats.eventsTotal++;
     return event;
+  }
+
+  /**
+   * Reads a chunk of the trace's bytes (UTF-8) that starts at a line's start
+   * (or goes on with the text `push` left waiting). The commonest event lines
+   * are read from the bytes (`fast-bytes.ts`); any other line is decoded and
+   * read as text, so the events, counts and messages are those `push` gives
+   * for the same text. A line cut at the chunk's end waits for the next chunk.
+   */
+  pushBytes(chunk: Uint8Array, sink: EventSink): void {
+    if (this.partial !== "" || this.overlong) {
+      this.push(UTF8.decode(chunk), sink);
+      return;
+    }
+    const start = this.byteLines(chunk, sink);
+    if (start < chunk.length) this.push(UTF8.decode(chunk.subarray(start)), sink);
+  }
+
+  /** The whole lines of a byte chunk; returns where the rest begins (see `lines` for why a method of its own). */
+  private byteLines(chunk: Uint8Array, sink: EventSink): number {
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    while (nl >= 0) {
+      const ev = this.byteLine(chunk, start, nl);
+      if (ev !== null) sink(ev);
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    return start;
+  }
+
+  /** Reads the line `b[start, end)` (without its newline): from the bytes where `fast-bytes.ts` takes it, else as text. */
+  private byteLine(b: Uint8Array, start: number, end: number): TraceEvent | null {
+    let e = end;
+    if (e > start && b[e - 1] === 13) e--;
+    const scan = this.byteScan;
+    if (e - start <= MAX_BYTE_LINE && scan.scan(b, start, e) === SCAN_EVENT) {
+      const comm = asciiWord(b, scan.commStart, scan.commEnd);
+      const flags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
+      if (comm !== null && flags !== null) {
+        const which = scan.systemStart < 0 ? fastName(b, scan.nameStart, scan.nameEnd) : -1;
+        if (which >= 0) {
+          const ev = fastBytesEvent(this.stats.lines + 1, which, scan, b, comm, flags);
+          if (ev !== null) {
+            this.stats.lines++;
+            if (scan.ftrace) this.stats.shapes.ftrace++;
+            else this.stats.shapes.perf++;
+            return this.counted(ev);
+          }
+        }
+        // Any other event line: its columns from the bytes, its body decoded (the line scan of text is not needed).
+        const name = asciiWord(b, scan.nameStart, scan.nameEnd);
+        const system = scan.systemStart < 0 ? "" : asciiWord(b, scan.systemStart, scan.nameStart - 1);
+        if (name !== null && system !== null) {
+          const lineNo = ++this.stats.lines;
+          if (scan.ftrace) this.stats.shapes.ftrace++;
+          else this.stats.shapes.perf++;
+          const h = this.head;
+          h.comm = comm;
+          h.pid = scan.pid;
+          h.cpu = scan.cpu;
+          h.flags = flags;
+          h.timestampNs = scan.timestampNs;
+          h.system = system;
+          h.event = name;
+          h.body = "";
+          h.shape = scan.ftrace ? "ftrace" : "perf";
+          const body = UTF8.decode(b.subarray(scan.bodyStart, scan.bodyEnd));
+          return this.event(lineNo, h, body, 0, body.length);
+        }
+      }
+    }
+    const text = UTF8.decode(b.subarray(start, end));
+    return this.lineAt(text, 0, text.length);
   }
 
   /** Reads a chunk of text; a line cut at the chunk's end waits for the next chunk. */

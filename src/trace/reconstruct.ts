@@ -175,14 +175,16 @@ class Allocation {
   number = 0;
   /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
   id = -1;
-  constructor(domain: DomainState, frags: Fragment[], inferred: boolean) {
+  /** `frags[0, n)`; `dmaLine` is the line of the `dma:*` event that named it, or -1. */
+  constructor(domain: DomainState, frags: Fragment[], n: number, inferred: boolean, dmaLine: number) {
     this.domain = domain;
     this.iova = frags[0].e.iova;
-    this.end = frags[frags.length - 1].end;
+    this.end = frags[n - 1].end;
     this.first = frags[0].e;
-    this.pieces = frags.length;
-    const n = frags.length;
-    this.lines = new Array<number>(n);
+    this.pieces = n;
+    // Sized once: a line pushed later would copy the array into a larger one.
+    this.lines = new Array<number>(dmaLine < 0 ? n : n + 1);
+    if (dmaLine >= 0) this.lines[n] = dmaLine;
     this.mapLines = new Array<number>(n);
     this.mapOffsets = new Array<number>(n);
     for (let i = 0; i < n; i++) {
@@ -325,6 +327,9 @@ export class Reconstructor {
    */
   private readonly shadowed = new Map<number, Fragment>();
   private readonly cpus: CpuState[] = [];
+  /** The map events of the allocation being decided (`runFrom`, `claimInferred`): one array reused, its length in `runLength`. */
+  private readonly run: Fragment[] = [];
+  private runLength = 0;
   private queue: Slot[] = [];
   private head = 0;
   private seq = 0;
@@ -520,9 +525,16 @@ export class Reconstructor {
     this.enqueue(slot);
   }
 
-  /** The unclaimed map events that continue each other from `start`, up to `end` at most. */
-  private runFrom(start: number, end: number, cpu: number): Fragment[] {
-    const out: Fragment[] = [];
+  /** Adds `f` to the run being decided. */
+  private runAdd(f: Fragment): void {
+    if (this.runLength < this.run.length) this.run[this.runLength] = f;
+    else this.run.push(f);
+    this.runLength++;
+  }
+
+  /** The unclaimed map events that continue each other from `start`, up to `end` at most, into `run`; returns how many. */
+  private runFrom(start: number, end: number, cpu: number): number {
+    this.runLength = 0;
     let pos = start;
     while (pos < end) {
       const pg = this.page(pos);
@@ -530,10 +542,10 @@ export class Reconstructor {
       if (cpu >= 0 && (f === undefined || f.e.cpu !== cpu) && this.shadowed.size > 0) f = this.shadowed.get(pg) ?? f;
       if (f === undefined || f.e.iova !== pos) break;
       if (cpu >= 0 && f.e.cpu !== cpu) break;
-      out.push(f);
+      this.runAdd(f);
       pos = f.end;
     }
-    return out;
+    return this.runLength;
   }
 
   private onDmaMap(e: DmaMapEvent | DmaAllocEvent | DmaMapSgEvent): void {
@@ -556,17 +568,16 @@ export class Reconstructor {
     }
     start -= start % this.granule;
     if (end !== Number.POSITIVE_INFINITY) end = Math.ceil(end / this.granule) * this.granule;
-    const run = this.runFrom(start, end, e.cpu);
-    const covered = run.length > 0 ? run[run.length - 1].end : start;
-    if (run.length === 0 || (end !== Number.POSITIVE_INFINITY && covered !== end)) {
+    const n = this.runFrom(start, end, e.cpu);
+    const covered = n > 0 ? this.run[n - 1].end : start;
+    if (n === 0 || (end !== Number.POSITIVE_INFINITY && covered !== end)) {
       // No map events behind it: an identity (or IOMMU-less) device, or a buffer inside a mapping already made.
       this.stats.untranslated++;
       return;
     }
-    const a = this.claim(run, this.domainOfDevice(e.device), false);
+    const a = this.claim(n, this.domainOfDevice(e.device), false, e.line);
     a.device = e.device;
     a.api = e.name;
-    a.lines.push(e.line);
     if (e.type === "dma_map_sg") {
       a.dmaAddr = e.dmaAddrs[0];
       a.requestedBytes = e.sizes.reduce((s, x) => s + x, 0);
@@ -578,22 +589,28 @@ export class Reconstructor {
 
   private claimInferred(f: Fragment): Allocation {
     while (f.prev !== null && f.prev.alloc === null) f = f.prev;
-    const run: Fragment[] = [f];
+    const start = f.e.iova;
+    this.runLength = 0;
+    this.runAdd(f);
     while (f.next !== null && f.next.alloc === null) {
       f = f.next;
-      run.push(f);
+      this.runAdd(f);
     }
-    const a = this.claim(run, this.domainOfRange(run[0].e.iova, f.end), true);
+    const a = this.claim(this.runLength, this.domainOfRange(start, f.end), true, -1);
     this.stats.inferred++;
     return a;
   }
 
-  /** Makes one allocation of consecutive map events; its call takes the first event's place in the queue. */
-  private claim(run: Fragment[], domain: DomainState, inferred: boolean): Allocation {
-    const a = new Allocation(domain, run, inferred);
+  /**
+   * Makes one allocation of the `n` consecutive map events in `run`; its call takes the first event's place in
+   * the queue. `dmaLine`: the line of the `dma:*` event that named it, or -1.
+   */
+  private claim(n: number, domain: DomainState, inferred: boolean, dmaLine: number): Allocation {
+    const run = this.run;
+    const a = new Allocation(domain, run, n, inferred, dmaLine);
     // Shadowed map events are rare (two domains' IOVAs in flight at once): no look-up while there are none.
     const shadowed = this.shadowed.size > 0 ? this.shadowed : null;
-    for (let i = 0; i < run.length; i++) {
+    for (let i = 0; i < n; i++) {
       const f = run[i];
       f.alloc = a;
       const pg = this.page(f.e.iova);
@@ -604,7 +621,7 @@ export class Reconstructor {
       f.slot.alloc = i === 0 ? a : null;
       f.slot.frag = null;
     }
-    const last = run[run.length - 1];
+    const last = run[n - 1];
     if (last.next !== null && last.next.alloc === null) last.next.prev = null;
     last.next = null;
     if (run[0].prev !== null) run[0].prev.next = null;
@@ -671,9 +688,9 @@ export class Reconstructor {
     const hinted = hint !== null ? this.domainOfDevice(hint.device) : null;
     let a = this.liveAt(p, end, hinted);
     if (a === undefined) {
-      const run = this.runFrom(e.iova, end, -1);
-      if (run.length > 0) {
-        a = this.claim(run, hinted ?? this.domainOfRange(e.iova, end), false);
+      const n = this.runFrom(e.iova, end, -1);
+      if (n > 0) {
+        a = this.claim(n, hinted ?? this.domainOfRange(e.iova, end), false, -1);
       } else {
         // Unmap of the middle of an unclaimed mapping: decide that mapping, then judge the unmap against it.
         const inside = this.unclaimedContaining(e.iova);
@@ -821,7 +838,12 @@ export class Reconstructor {
     }
     s.unmap.device = e.device;
     s.unmap.api = e.name;
-    s.unmap.lines.push(e.line);
+    // A new array of the exact length: a push would copy the old into a larger one.
+    const old = s.unmap.lines;
+    const lines = new Array<number>(old.length + 1);
+    for (let i = 0; i < old.length; i++) lines[i] = old[i];
+    lines[old.length] = e.line;
+    s.unmap.lines = lines;
     s.closed = true;
     if (a.requestedBytes !== undefined && a.dmaAddr === e.dmaAddr && a.requestedBytes !== e.size) {
       this.finding(

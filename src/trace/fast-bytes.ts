@@ -1,0 +1,316 @@
+/**
+ * The commonest event lines read straight from the trace's bytes: the
+ * `iommu:map` / `iommu:unmap` text of `iommu-fast.ts` and the `dma_map_*` /
+ * `dma_unmap_*` text of `dma-fast.ts` (6.12 to mainline), by the same steps
+ * on bytes instead of characters, with the line's columns from
+ * `line-bytes.ts`. The only strings made are the interned words an event
+ * keeps (task, flags, device, direction, attrs), and only from ASCII bytes:
+ * a line with any other byte there, or one these readings do not take, gives
+ * null, and the reader reads it as text (`reader.ts`), which gives the same
+ * event or says what is wrong with it.
+ */
+
+import type { DmaMapEvent, DmaUnmapEvent, IommuMapEvent, IommuUnmapEvent } from "./events.ts";
+import type { ByteLineScan } from "./line-bytes.ts";
+
+const SP = 32;
+const EQ = 61;
+
+/** The events read here, by the kind `fastKind` gives. */
+export const FAST_NONE = 0;
+const FAST_MAP = 1;
+const FAST_UNMAP = 2;
+const FAST_DMA_MAP = 3;
+const FAST_DMA_UNMAP = 4;
+
+function ascii(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** The names of the events read here, and the kind of each. */
+const NAMES: { bytes: Uint8Array; name: string; kind: number }[] = [
+  ["map", FAST_MAP],
+  ["unmap", FAST_UNMAP],
+  ["dma_map_page", FAST_DMA_MAP],
+  ["dma_map_phys", FAST_DMA_MAP],
+  ["dma_map_resource", FAST_DMA_MAP],
+  ["dma_unmap_page", FAST_DMA_UNMAP],
+  ["dma_unmap_phys", FAST_DMA_UNMAP],
+  ["dma_unmap_resource", FAST_DMA_UNMAP],
+].map(([name, kind]) => ({ bytes: ascii(name as string), name: name as string, kind: kind as number }));
+
+const IOMMU_PREFIX = ascii("IOMMU: iova=0x");
+const DASH_0X = ascii(" - 0x");
+const PADDR = ascii(" paddr=0x");
+const SIZE = ascii(" size=");
+const UNMAPPED_SIZE = ascii(" unmapped_size=");
+const DIR = ascii(" dir=");
+const DMA_ADDR = ascii(" dma_addr=");
+const PHYS_ADDR = ascii(" phys_addr=");
+const ATTRS = ascii(" attrs=");
+
+/** Whether `b` holds `p` from `at` (bytes past the array's end match nothing). */
+function startsWith(b: Uint8Array, at: number, p: Uint8Array): boolean {
+  if (at < 0 || at + p.length > b.length) return false;
+  for (let i = 0; i < p.length; i++) if (b[at + i] !== p[i]) return false;
+  return true;
+}
+
+/** The index in NAMES of the event named `b[s, e)`, or -1. */
+export function fastName(b: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  for (let k = 0; k < NAMES.length; k++) {
+    const w = NAMES[k].bytes;
+    if (w.length === n && startsWith(b, s, w)) return k;
+  }
+  return -1;
+}
+
+/** Slots of the interned words (direct-mapped: a collision makes a new string). */
+const SLOTS = 1024;
+const interned: (string | undefined)[] = new Array(SLOTS);
+
+/**
+ * `b[s, e)` as a string shared with earlier lines that had the same bytes,
+ * or null when a byte is not ASCII (the text reader then decodes the line).
+ */
+export function asciiWord(b: Uint8Array, s: number, e: number): string | null {
+  if (s === e) return "";
+  let h = e - s;
+  for (let i = s; i < e; i++) {
+    const c = b[i];
+    if (c > 127) return null;
+    h = (Math.imul(h, 31) + c) | 0;
+  }
+  const slot = h & (SLOTS - 1);
+  const hit = interned[slot];
+  if (hit !== undefined && hit.length === e - s) {
+    let same = true;
+    for (let i = 0; i < e - s; i++) {
+      if (hit.charCodeAt(i) !== b[s + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit;
+  }
+  let w = "";
+  // Short words, one character at a time: cheaper than a decoder call for a few bytes.
+  for (let i = s; i < e; i++) w += String.fromCharCode(b[i]);
+  interned[slot] = w;
+  return w;
+}
+
+/** 16 hex digits at `at` below 2^52 (the first three zero), or -1 (`iommu-fast.ts`). */
+function hex16At(b: Uint8Array, at: number): number {
+  if (b[at] !== 48 || b[at + 1] !== 48 || b[at + 2] !== 48) return -1;
+  let n = 0;
+  for (let i = at + 3; i < at + 16; i++) {
+    const c = b[i];
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 97 && c <= 102) d = c - 87;
+    else return -1;
+    n = n * 16 + d;
+  }
+  return n;
+}
+
+/** A decimal of 1 to 15 digits from `at` to `end`, or -1. */
+function dec(b: Uint8Array, at: number, end: number): number {
+  if (end <= at || end - at > 15) return -1;
+  let n = 0;
+  for (let i = at; i < end; i++) {
+    const c = b[i];
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
+/** A hexadecimal value from `at` to `e` (optional 0x, below 2^52), or -1 (`dma-fast.ts`). */
+function hexWord(b: Uint8Array, at: number, e: number): number {
+  let i = at;
+  if (e - i > 2 && b[i] === 48 && (b[i + 1] | 32) === 120) i += 2;
+  while (i < e - 1 && b[i] === 48) i++;
+  if (i === e || e - i > 13) return -1;
+  let n = 0;
+  for (; i < e; i++) {
+    const c = b[i];
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 97 && c <= 102) d = c - 87;
+    else if (c >= 65 && c <= 70) d = c - 55;
+    else return -1;
+    n = n * 16 + d;
+  }
+  return n;
+}
+
+/** The end of the word at `at` (the next space or `end`), or -1 when it holds `=`. */
+function wordEnd(b: Uint8Array, at: number, end: number): number {
+  let i = at;
+  for (; i < end; i++) {
+    const c = b[i];
+    if (c === SP) return i;
+    if (c === EQ) return -1;
+  }
+  return i;
+}
+
+/**
+ * The event of the line whose columns `scan` holds (event `NAMES[which]`),
+ * numbered `line`, read from `b`; null when the text reader must read it.
+ */
+export function fastBytesEvent(
+  line: number,
+  which: number,
+  scan: ByteLineScan,
+  b: Uint8Array,
+  comm: string,
+  flags: string,
+): IommuMapEvent | IommuUnmapEvent | DmaMapEvent | DmaUnmapEvent | null {
+  const kind = NAMES[which].kind;
+  const name = NAMES[which].name;
+  if (kind === FAST_MAP || kind === FAST_UNMAP)
+    return iommuEvent(line, kind === FAST_MAP, name, scan, b, comm, flags, scan.bodyStart, scan.bodyEnd);
+  return dmaEvent(line, kind === FAST_DMA_MAP, name, scan, b, comm, flags, scan.bodyStart, scan.bodyEnd);
+}
+
+function iommuEvent(
+  line: number,
+  map: boolean,
+  name: string,
+  scan: ByteLineScan,
+  b: Uint8Array,
+  comm: string,
+  flags: string,
+  s: number,
+  end: number,
+): IommuMapEvent | IommuUnmapEvent | null {
+  if (end - s < 62 || !startsWith(b, s, IOMMU_PREFIX)) return null;
+  const iova = hex16At(b, s + 14);
+  if (iova < 0 || !startsWith(b, s + 30, DASH_0X)) return null;
+  const iovaEnd = hex16At(b, s + 35);
+  if (iovaEnd < 0) return null;
+  if (map) {
+    if (!startsWith(b, s + 51, PADDR)) return null;
+    const paddr = hex16At(b, s + 60);
+    if (paddr < 0 || !startsWith(b, s + 76, SIZE)) return null;
+    const size = dec(b, s + 82, end);
+    if (size < 0 || iovaEnd !== iova + size) return null;
+    return {
+      line,
+      comm,
+      pid: scan.pid,
+      cpu: scan.cpu,
+      timestampNs: scan.timestampNs,
+      name,
+      flags,
+      type: "iommu_map",
+      iova,
+      paddr,
+      size,
+    };
+  }
+  if (!startsWith(b, s + 51, SIZE)) return null;
+  const sp = b.indexOf(SP, s + 57);
+  if (sp < 0 || sp >= end || !startsWith(b, sp, UNMAPPED_SIZE)) return null;
+  const size = dec(b, s + 57, sp);
+  const unmappedSize = dec(b, sp + 15, end);
+  if (size < 0 || unmappedSize < 0 || iovaEnd !== iova + size) return null;
+  return {
+    line,
+    comm,
+    pid: scan.pid,
+    cpu: scan.cpu,
+    timestampNs: scan.timestampNs,
+    name,
+    flags,
+    type: "iommu_unmap",
+    iova,
+    size,
+    unmappedSize,
+  };
+}
+
+function dmaEvent(
+  line: number,
+  map: boolean,
+  name: string,
+  scan: ByteLineScan,
+  b: Uint8Array,
+  comm: string,
+  flags: string,
+  s: number,
+  end: number,
+): DmaMapEvent | DmaUnmapEvent | null {
+  const devEnd = wordEnd(b, s, end);
+  if (devEnd <= s || devEnd === end || !startsWith(b, devEnd, DIR)) return null;
+  const dirAt = devEnd + 5;
+  const dirEnd = wordEnd(b, dirAt, end);
+  if (dirEnd < 0 || dirEnd === end || !startsWith(b, dirEnd, DMA_ADDR)) return null;
+  const addrAt = dirEnd + 10;
+  const addrEnd = wordEnd(b, addrAt, end);
+  if (addrEnd < 0 || addrEnd === end || !startsWith(b, addrEnd, SIZE)) return null;
+  const dmaAddr = hexWord(b, addrAt, addrEnd);
+  const sizeAt = addrEnd + 6;
+  const sizeEnd = wordEnd(b, sizeAt, end);
+  if (dmaAddr < 0 || sizeEnd < 0 || sizeEnd === end) return null;
+  const size = dec(b, sizeAt, sizeEnd);
+  if (size < 0) return null;
+  let at = sizeEnd;
+  let physAddr: number | undefined;
+  if (map && startsWith(b, at, PHYS_ADDR)) {
+    const physAt = at + 11;
+    const physEnd = wordEnd(b, physAt, end);
+    if (physEnd < 0) return null;
+    physAddr = hexWord(b, physAt, physEnd);
+    if (physAddr < 0) return null;
+    at = physEnd;
+  }
+  if (map && physAddr === undefined) return null;
+  if (at === end || !startsWith(b, at, ATTRS)) return null;
+  const attrsAt = at + 7;
+  const attrsEnd = wordEnd(b, attrsAt, end);
+  if (attrsEnd !== end) return null;
+  const device = asciiWord(b, s, devEnd);
+  const dir = asciiWord(b, dirAt, dirEnd);
+  const attrs = asciiWord(b, attrsAt, attrsEnd);
+  if (device === null || dir === null || attrs === null) return null;
+  if (map) {
+    return {
+      line,
+      comm,
+      pid: scan.pid,
+      cpu: scan.cpu,
+      timestampNs: scan.timestampNs,
+      name,
+      flags,
+      type: "dma_map",
+      device,
+      dir,
+      dmaAddr,
+      size,
+      physAddr,
+      attrs,
+    };
+  }
+  return {
+    line,
+    comm,
+    pid: scan.pid,
+    cpu: scan.cpu,
+    timestampNs: scan.timestampNs,
+    name,
+    flags,
+    type: "dma_unmap",
+    device,
+    dir,
+    dmaAddr,
+    size,
+    attrs,
+  };
+}
