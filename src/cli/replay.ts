@@ -110,7 +110,17 @@ const WORK_EVENTS = new Set([
   "workqueue_execute_end",
 ]);
 
-function summary(file: string, reader: TraceReader, rc: Reconstructor, r: ReplayResult, machine: string): string {
+function summary(
+  file: string,
+  reader: TraceReader,
+  rc: Reconstructor,
+  results: readonly ReplayResult[],
+  machine: string,
+): string {
+  const r = results[0];
+  // Several devices' domains: the headline counts them all; the lines after it are the first device's.
+  const several = results.length > 1;
+  const sum = (f: (x: ReplayResult) => number) => results.reduce((a, x) => a + f(x), 0);
   const s = reader.stats;
   const out: string[] = [];
   const dma = [...s.events].filter(([k]) => !WORK_EVENTS.has(k));
@@ -125,17 +135,24 @@ function summary(file: string, reader: TraceReader, rc: Reconstructor, r: Replay
     out.push(`  warning: the ring buffer lost ${s.lostEvents} events; the replay cannot be exact past them`);
   for (const d of reader.diagnostics.slice(0, 5)) out.push(`  ${d}`);
   out.push(
-    `machine: ${machine}, kernel ${r.kernel}, ${r.strict ? "strict" : "lazy (flush queue)"}, device ${r.device} (${r.domain})` +
+    `machine: ${machine}, kernel ${r.kernel}, ${r.strict ? "strict" : "lazy (flush queue)"}, ` +
+      `${several ? "devices" : "device"} ${results.map((x) => `${x.device} (${x.domain})`).join(", ")}` +
       (r.clockOffsetNs > 0 ? `, trace clock shifted by ${r.clockOffsetNs} ns past the model's boot` : ""),
   );
+  const allocations = sum((x) => x.allocations);
+  const mapEvents = sum((x) => x.mapEvents);
+  const exact = sum((x) => x.exact);
+  const exactMapEvents = sum((x) => x.exactMapEvents);
   out.push(
-    `replayed: ${r.allocations} allocations (${r.mapEvents} map events), ${r.frees} frees; ` +
+    `replayed${several ? ", all devices" : ""}: ${allocations} allocations (${mapEvents} map events), ${sum((x) => x.frees)} frees; ` +
       `${rc.stats.directEvents} direct-mapping events and ${rc.stats.untranslated} untranslated dma calls left out`,
   );
   out.push(
-    `exact IOVA matches: ${r.exact}/${r.allocations} allocations (${pct(r.exact, r.allocations)}), ` +
-      `${r.exactMapEvents}/${r.mapEvents} map events (${pct(r.exactMapEvents, r.mapEvents)})`,
+    `exact IOVA matches${several ? ", all devices" : ""}: ${exact}/${allocations} allocations (${pct(exact, allocations)}), ` +
+      `${exactMapEvents}/${mapEvents} map events (${pct(exactMapEvents, mapEvents)})`,
   );
+  if (several)
+    out.push(`the lines below, to the table of devices, are of ${r.device} (${r.domain}), the first one replayed`);
   out.push(learningLine(r));
   if (r.resyncs + r.resyncFailures > 0) {
     out.push(
@@ -651,7 +668,7 @@ async function replayTrace(
     const json = summaryJson(file, results, { malformed: st.malformed, unparsed: st.unparsedLines }, warnings);
     return `${JSON.stringify(json)}\n`;
   }
-  let text = summary(file, reader, rcn, result, machineName);
+  let text = summary(file, reader, rcn, results, machineName);
   if (results.length > 1) text += devicesTable(results);
   for (const l of lacks) text += `warning: ${l}\n`;
   if (bl) text += comparison(bl.end(), result);
