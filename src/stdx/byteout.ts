@@ -9,12 +9,30 @@ export const SPACE = 32;
 
 /** Output is kept in chunks of this many bytes. */
 const CHUNK = 1 << 20;
+/**
+ * The first chunk is small, so that its successor is made within the first
+ * few hundred lines, while the code is still interpreted: code optimized
+ * later has then seen a chunk change (V8 treats a field never written again
+ * as a constant, and undoes every function that relied on that when it is).
+ */
+const FIRST_CHUNK = 1 << 12;
+
+/**
+ * An empty list of chunks whose elements are already of the kind chunks
+ * are: an empty array literal changes kind at its first push, and code
+ * optimized on what that push saw would be undone at the next one.
+ */
+function emptyChunkList(): Uint8Array[] {
+  const list = [new Uint8Array(0)];
+  list.length = 0;
+  return list;
+}
 
 export class ByteOut {
   /** Filled chunks, in order; the output is these and then `buf[0..pos)`. */
-  private readonly full: Uint8Array[] = [];
+  private readonly full: Uint8Array[] = emptyChunkList();
   private fullBytes = 0;
-  private buf = new Uint8Array(CHUNK);
+  private buf = new Uint8Array(FIRST_CHUNK);
   private pos = 0;
 
   /**
@@ -50,16 +68,15 @@ export class ByteOut {
   /** A non-negative integer below 2^53 in decimal. */
   num(n: number): void {
     this.ensure(16);
-    if (n < 100_000_000) {
-      this.pos = writeSmall(this.buf, this.pos, n | 0);
-      return;
-    }
-    // Two int32-safe parts: the high digits, then eight low digits padded.
-    const high = Math.floor(n / 100_000_000);
-    const low = (n - high * 100_000_000) | 0;
-    const p = high < 100_000_000 ? writeSmall(this.buf, this.pos, high) : writeBig(this.buf, this.pos, high);
-    writePadded8(this.buf, p, low);
-    this.pos = p + 8;
+    this.pos = writeNum(this.buf, this.pos, n);
+  }
+
+  /** A line of one number: `num(n)` and "\n" with one room check. */
+  numLine(n: number): void {
+    this.ensure(17);
+    const p = writeNum(this.buf, this.pos, n);
+    this.buf[p] = NEWLINE;
+    this.pos = p + 1;
   }
 
   get length(): number {
@@ -113,9 +130,12 @@ function digits8(x: number): number {
 function writeSmall(buf: Uint8Array, p: number, x: number): number {
   const end = p + digits8(x);
   let q = end;
+  // Quotients as truncated int32 divisions by constants (a multiply, not a
+  // division), the remainder by a multiply and a subtraction.
   while (x >= 100) {
-    const r = x % 100;
-    x = (x / 100) | 0;
+    const y = (x / 100) | 0;
+    const r = x - y * 100;
+    x = y;
     buf[--q] = PAIRS[2 * r + 1];
     buf[--q] = PAIRS[2 * r];
   }
@@ -128,12 +148,31 @@ function writeSmall(buf: Uint8Array, p: number, x: number): number {
 
 /** Writes exactly eight digits of x (0 <= x < 10^8), zero-padded, at p. */
 function writePadded8(buf: Uint8Array, p: number, x: number): void {
-  for (let q = p + 8; q > p; ) {
-    const r = x % 100;
-    x = (x / 100) | 0;
-    buf[--q] = PAIRS[2 * r + 1];
-    buf[--q] = PAIRS[2 * r];
-  }
+  const hi = (x / 10000) | 0;
+  const lo = x - hi * 10000;
+  const a = (hi / 100) | 0;
+  const b = hi - a * 100;
+  const c = (lo / 100) | 0;
+  const d = lo - c * 100;
+  buf[p] = PAIRS[2 * a];
+  buf[p + 1] = PAIRS[2 * a + 1];
+  buf[p + 2] = PAIRS[2 * b];
+  buf[p + 3] = PAIRS[2 * b + 1];
+  buf[p + 4] = PAIRS[2 * c];
+  buf[p + 5] = PAIRS[2 * c + 1];
+  buf[p + 6] = PAIRS[2 * d];
+  buf[p + 7] = PAIRS[2 * d + 1];
+}
+
+/** Writes n (0 <= n < 2^53) at p; returns the position after it. */
+function writeNum(buf: Uint8Array, p: number, n: number): number {
+  if (n < 100_000_000) return writeSmall(buf, p, n | 0);
+  // Two int32-safe parts: the high digits, then eight low digits padded.
+  const high = Math.floor(n / 100_000_000);
+  const low = (n - high * 100_000_000) | 0;
+  const q = high < 100_000_000 ? writeSmall(buf, p, high | 0) : writeBig(buf, p, high);
+  writePadded8(buf, q, low);
+  return q + 8;
 }
 
 /** Writes x (10^8 <= x < 2^53 / 10^8) at p; returns the position after it. */
