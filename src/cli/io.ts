@@ -32,7 +32,7 @@ import {
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { InputError } from "../face/allocator.ts";
-import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node.ts";
+import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node-input.ts";
 
 /** Reads a whole text input (`-` is stdin, gzip read decompressed), up to a size limit. */
 export function readText(path: string): string {

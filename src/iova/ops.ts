@@ -208,8 +208,11 @@ export class OpsRunner {
    * at that line's newline at the latest.
    */
   private scan(buf: Uint8Array, pos: number, n: number): number {
-    const end = buf.lastIndexOf(NEWLINE, n - 1) + 1;
-    if (end <= pos) return pos;
+    // A loop, not lastIndexOf: the builtin is a runtime call, costlier than
+    // the few bytes it looks at.
+    let end = n;
+    while (end > pos && buf[end - 1] !== NEWLINE) end--;
+    if (end === pos) return pos;
     let d = this.domain;
     const verify = this.options.verify === true;
     while (pos < end) {
@@ -238,7 +241,7 @@ export class OpsRunner {
         let c = buf[p] - 48;
         let lead = 0;
         while (c >= 0 && c <= 9 && p - first < 9) {
-          lead = lead * 10 + c;
+          lead = (lead * 10 + c) | 0;
           c = buf[++p] - 48;
         }
         let v = lead;
@@ -246,7 +249,7 @@ export class OpsRunner {
           const mid = p;
           let rest = 0;
           while (c >= 0 && c <= 9 && p - mid < 7) {
-            rest = rest * 10 + c;
+            rest = (rest * 10 + c) | 0;
             c = buf[++p] - 48;
           }
           v = lead * POW10[p - mid] + rest;
