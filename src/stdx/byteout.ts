@@ -126,12 +126,42 @@ function digits8(x: number): number {
                 : 8;
 }
 
-/** Writes x (0 <= x < 10^8) at p; returns the position after it. */
-function writeSmall(buf: Uint8Array, p: number, x: number): number {
-  const end = p + digits8(x);
+/**
+ * Writes n (0 <= n < 2^53) at p and returns the position after it, from the
+ * right in pairs of digits. Above 10^8 the number is two int32 parts (n < 2^53
+ * keeps the high one below 10^8): the eight low digits, zero-padded, and the
+ * rest. Quotients are truncated int32 divisions by constants (a multiply, not
+ * a division), remainders a multiply and a subtraction. One function, so the
+ * hot callers can take it in whole.
+ */
+function writeNum(buf: Uint8Array, p: number, n: number): number {
+  let x = 0;
+  let low = -1;
+  if (n < 100_000_000) x = n | 0;
+  else {
+    const high = Math.floor(n / 100_000_000);
+    low = (n - high * 100_000_000) | 0;
+    x = high | 0;
+  }
+  const end = p + digits8(x) + (low < 0 ? 0 : 8);
   let q = end;
-  // Quotients as truncated int32 divisions by constants (a multiply, not a
-  // division), the remainder by a multiply and a subtraction.
+  if (low >= 0) {
+    const hi = (low / 10000) | 0;
+    const lo = low - hi * 10000;
+    const a = (hi / 100) | 0;
+    const b = hi - a * 100;
+    const c = (lo / 100) | 0;
+    const d = lo - c * 100;
+    buf[q - 8] = PAIRS[2 * a];
+    buf[q - 7] = PAIRS[2 * a + 1];
+    buf[q - 6] = PAIRS[2 * b];
+    buf[q - 5] = PAIRS[2 * b + 1];
+    buf[q - 4] = PAIRS[2 * c];
+    buf[q - 3] = PAIRS[2 * c + 1];
+    buf[q - 2] = PAIRS[2 * d];
+    buf[q - 1] = PAIRS[2 * d + 1];
+    q -= 8;
+  }
   while (x >= 100) {
     const y = (x / 100) | 0;
     const r = x - y * 100;
@@ -144,41 +174,4 @@ function writeSmall(buf: Uint8Array, p: number, x: number): number {
     buf[--q] = PAIRS[2 * x];
   } else buf[--q] = 48 + x;
   return end;
-}
-
-/** Writes exactly eight digits of x (0 <= x < 10^8), zero-padded, at p. */
-function writePadded8(buf: Uint8Array, p: number, x: number): void {
-  const hi = (x / 10000) | 0;
-  const lo = x - hi * 10000;
-  const a = (hi / 100) | 0;
-  const b = hi - a * 100;
-  const c = (lo / 100) | 0;
-  const d = lo - c * 100;
-  buf[p] = PAIRS[2 * a];
-  buf[p + 1] = PAIRS[2 * a + 1];
-  buf[p + 2] = PAIRS[2 * b];
-  buf[p + 3] = PAIRS[2 * b + 1];
-  buf[p + 4] = PAIRS[2 * c];
-  buf[p + 5] = PAIRS[2 * c + 1];
-  buf[p + 6] = PAIRS[2 * d];
-  buf[p + 7] = PAIRS[2 * d + 1];
-}
-
-/** Writes n (0 <= n < 2^53) at p; returns the position after it. */
-function writeNum(buf: Uint8Array, p: number, n: number): number {
-  if (n < 100_000_000) return writeSmall(buf, p, n | 0);
-  // Two int32-safe parts: the high digits, then eight low digits padded.
-  const high = Math.floor(n / 100_000_000);
-  const low = (n - high * 100_000_000) | 0;
-  const q = high < 100_000_000 ? writeSmall(buf, p, high | 0) : writeBig(buf, p, high);
-  writePadded8(buf, q, low);
-  return q + 8;
-}
-
-/** Writes x (10^8 <= x < 2^53 / 10^8) at p; returns the position after it. */
-function writeBig(buf: Uint8Array, p: number, x: number): number {
-  const high = Math.floor(x / 100_000_000);
-  const q = writeSmall(buf, p, high);
-  writePadded8(buf, q, (x - high * 100_000_000) | 0);
-  return q + 8;
 }
