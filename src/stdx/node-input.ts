@@ -19,9 +19,12 @@
  * Errors are `InputError`s: bad input, exit status 2, never an internal error.
  */
 
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { InputError } from "./errors.ts";
+
+// node:fs through getBuiltinModule: an ESM import of it builds its whole
+// namespace, whose fs.promises getter loads the promise API and readline.
+const { closeSync, createReadStream, fstatSync, openSync, readSync } = process.getBuiltinModule("node:fs");
 
 // Modules only some inputs need (a terminal, a pipe, gzip), loaded when one
 // does: each costs every command's start-up time otherwise (`tty` brings in
