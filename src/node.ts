@@ -4,6 +4,7 @@
  * Node programs. Everything else is in src/index.ts, which also runs in a
  * browser page.
  */
+
+export { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "./node-input.ts";
 export { svgToPng } from "./report/png.ts";
-export { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "./stdx/node-input.ts";
 export { readTraceFile, readTraceInto } from "./trace/node-source.ts";

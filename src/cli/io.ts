@@ -15,7 +15,14 @@
  * exits 130 without a stack.
  */
 
-import {
+import { dirname, join, resolve } from "node:path";
+import { InputError } from "../face/allocator.ts";
+import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node-input.ts";
+
+// node:fs through getBuiltinModule: an ESM import of it builds its whole
+// namespace, whose fs.promises getter loads the promise API and readline,
+// part of the start-up time of every command.
+const {
   chmodSync,
   closeSync,
   constants,
@@ -29,10 +36,7 @@ import {
   rmSync,
   statSync,
   writeSync,
-} from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { InputError } from "../face/allocator.ts";
-import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node.ts";
+} = process.getBuiltinModule("node:fs");
 
 /** Reads a whole text input (`-` is stdin, gzip read decompressed), up to a size limit. */
 export function readText(path: string): string {

@@ -83,17 +83,6 @@ export interface IovaDomainSnapshot {
 /** Extra room in a snapshot's magazine array (see `IovaDomain.snapshot`). */
 const MAGS_SLACK = 64;
 
-/**
- * What one pass of the backwards search found: the new pfn (or -1), the
- * rb_prev steps it took, and the node it stopped at (the new node goes just
- * below it; NIL when the pass failed).
- */
-interface SearchPass {
-  readonly pfn: number;
-  readonly steps: number;
-  readonly stop: number;
-}
-
 export class IovaDomain {
   /** The magazine array of the last recycled snapshot, for the next one (see `recycle`). */
   private spareMags: Float64Array | null = null;
@@ -241,18 +230,18 @@ export class IovaDomain {
     let low = this.startPfn;
     let steps = 0;
     for (;;) {
-      const pass =
+      const pfn =
         this.search === "walk"
           ? this.walkPass(start, size, limit, low, align)
           : this.gapPass(start, size, limit, low, align);
-      steps += pass.steps;
-      if (pass.pfn >= 0) {
+      steps += this.passSteps;
+      if (pfn >= 0) {
         stats.walkSteps += steps;
         // The kernel starts the insert's descent at the last node walked; the
         // slot is the same as from the root (rbtree.ts).
-        const n = t.newNode(pass.pfn, pass.pfn + size - 1);
+        const n = t.newNode(pfn, pfn + size - 1);
         if (this.search === "walk") t.insert(n);
-        else t.insertBefore(n, pass.stop);
+        else t.insertBefore(n, this.passStop);
         this.insertUpdate(n);
         stats.treeAllocs++;
         return n;
@@ -272,9 +261,10 @@ export class IovaDomain {
 
   /**
    * One pass of the kernel's backwards walk (the `retry:` loop of IOVA-2.2),
-   * step by step: the reference implementation. Returns the new pfn, or -1.
+   * step by step: the reference implementation. Returns the new pfn, or -1
+   * (see `passResult`).
    */
-  private walkPass(curr: number, size: number, limit: number, low: number, align: number): SearchPass {
+  private walkPass(curr: number, size: number, limit: number, low: number, align: number): number {
     const t = this.tree;
     const pfnLo = t.pfnLo;
     const stopsAtLow = this.profile.walkStopsAtLowBound;
@@ -292,7 +282,25 @@ export class IovaDomain {
       if (curr === NIL || newPfn > t.hi(curr)) break;
       if (stopsAtLow && newPfn < low) break;
     }
-    return high >= size && newPfn >= low ? { pfn: newPfn, steps, stop } : { pfn: -1, steps, stop: NIL };
+    return high >= size && newPfn >= low ? this.passResult(newPfn, steps, stop) : this.passResult(-1, steps, NIL);
+  }
+
+  /**
+   * What one pass of the backwards search found besides its pfn: the rb_prev
+   * steps it took, and the node it stopped at (the new node goes just below
+   * it; NIL when the pass failed). Fields rather than a result object: a
+   * pass's pfn is a small integer when it fails and a float64 when it finds
+   * one above 2^31, and an object literal holding both changes shape, which
+   * undoes every optimized caller.
+   */
+  private passSteps = 0;
+  private passStop = NIL;
+
+  /** Ends a search pass: `pfn` (or -1), with its steps and stop node kept for the caller. */
+  private passResult(pfn: number, steps: number, stop: number): number {
+    this.passSteps = steps;
+    this.passStop = stop;
+    return pfn;
   }
 
   /** The candidate pfn below a top of `high`: `(high - size) & align_mask`, or WRAPPED. */
@@ -315,7 +323,7 @@ export class IovaDomain {
    * for size-aligned requests the key is exact, so no node is looked at one
    * by one. Steps are rank differences, never walked.
    */
-  private gapPass(start: number, size: number, limit: number, low: number, align: number): SearchPass {
+  private gapPass(start: number, size: number, limit: number, low: number, align: number): number {
     const t = this.tree;
     const stopsAtLow = this.profile.walkStopsAtLowBound;
     const startRank = t.rank(start);
@@ -326,12 +334,12 @@ export class IovaDomain {
       if (cand === WRAPPED || (stopsAtLow && cand < low)) {
         // The first step already stops: wrapped (clears any predecessor) or
         // below the low bound.
-        return { pfn: -1, steps: 1, stop: NIL };
+        return this.passResult(-1, 1, NIL);
       }
       const p = t.prev(u);
       if (p === NIL || cand > t.hi(p)) {
         const steps = startRank - t.rank(u) + 1;
-        return cand >= low ? { pfn: cand, steps, stop: u } : { pfn: -1, steps, stop: NIL };
+        return cand >= low ? this.passResult(cand, steps, u) : this.passResult(-1, steps, NIL);
       }
       x = p;
     }
@@ -353,12 +361,12 @@ export class IovaDomain {
       const k = key[y];
       if (k === Number.POSITIVE_INFINITY || (align > 1 && k < F32_EXACT) || cand > t.hi(t.prev(y))) {
         const steps = startRank - t.rank(y) + 1;
-        return cand >= low ? { pfn: cand, steps, stop: y } : { pfn: -1, steps, stop: NIL };
+        return cand >= low ? this.passResult(cand, steps, y) : this.passResult(-1, steps, NIL);
       }
       // A near-miss the filter let through. Keep looking below.
     }
     // No fit above z: the walk stops at z (candidate below low, or wrapped).
-    return { pfn: -1, steps: startRank - t.rank(z) + 1, stop: NIL };
+    return this.passResult(-1, startRank - t.rank(z) + 1, NIL);
   }
 
   /**

@@ -161,3 +161,54 @@ test("lines cut mid-operand, mid-name and before their newline by the chunks sti
     assert.equal(Buffer.from(runner.finish().output).toString(), whole, `cut at ${cut}`);
   }
 });
+
+test("operands of 1 to 17 digits, leading zeros included, read alike on the fast path and the general parser", () => {
+  // The scanner sums a number's first nine digits as an int32 and the rest
+  // apart: every length around that cut, up to 2^53 and past 15 digits
+  // (which only the general parser reads).
+  const digits = fc
+    .tuple(fc.integer({ min: 1, max: 17 }), fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }))
+    .map(([len, v]) => v.toString().padStart(len, "0"));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 64 }), digits, digits), { maxLength: 60 }), (ops) => {
+      const lines = ["domain granule=4096 start_pfn=1 cpus=2"];
+      for (const [size, limit, pfn] of ops) {
+        lines.push(`alloc_fast ${size} ${limit} 0`, `free ${pfn}`, `alloc ${size} ${limit} 1`);
+      }
+      const script = `${lines.join("\n")}\n`;
+      const run = (text: string): [string, string] | string => {
+        try {
+          return outputs("t.iovaops", text);
+        } catch (e) {
+          return (e as Error).message.replace(/, found .*/s, "");
+        }
+      };
+      assert.deepEqual(run(slowForm(script)), run(script));
+    }),
+    { numRuns: 100, seed: 23 },
+  );
+});
+
+test("lines longer than the scanner's window, in one chunk and cut by chunks, run as short ones do", () => {
+  const long = `# ${"x".repeat(9000)}`;
+  const script = new TextEncoder().encode(
+    [
+      "domain granule=4096 start_pfn=1 cpus=2",
+      long,
+      "alloc_fast 3 1048575 1",
+      long,
+      `alloc 5 ${"0".repeat(9000)}1048575 0`,
+      long,
+      "free_fast 1048572 4",
+      "",
+    ].join("\n"),
+  );
+  const whole = Buffer.from(runOps("t.iovaops", script).output).toString();
+  assert.equal(whole, "1048572\n1048567\n");
+  for (const cut of [1, 4095, 4096, 4097, 9001, 9050, 18100, script.length - 3]) {
+    const runner = new OpsRunner("t.iovaops");
+    runner.feed(script.subarray(0, cut));
+    runner.feed(script.subarray(cut));
+    assert.equal(Buffer.from(runner.finish().output).toString(), whole, `cut at ${cut}`);
+  }
+});

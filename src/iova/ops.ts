@@ -15,6 +15,14 @@ import { InputError, quote } from "../stdx/errors.ts";
 import { ANCHOR_PFN, IovaDomain, MAX_RCACHE_ORDERS, type TreeSearch } from "./domain.ts";
 import { getProfile, isProfileName, PROFILE_NAMES, type ProfileName } from "./profile.ts";
 
+/**
+ * The scanner reads a chunk in windows of this many bytes (about 160 lines),
+ * each in a call of its own. A call that loops over a whole chunk (40,000
+ * lines) gets its loop compiled on the fly, and then the function compiled
+ * again for the next call: twice the compile work of one short function.
+ */
+const SCAN_WINDOW = 1 << 12;
+const NO_CARRY = new Uint8Array(0);
 /** Numbers at or above this are kept as BigInt (only `reserve` and `find` accept them). */
 const SAFE_LIMIT = 2 ** 53;
 /** The longest line read; a script's lines are tens of bytes. */
@@ -63,21 +71,33 @@ const OP_ALLOC = 4;
 const OP_FREE = 5;
 const OP_NAMES = ["", "alloc_fast", "free_fast", "cpu", "alloc", "free"];
 const OP_ARGS = new Uint8Array([0, 3, 2, 1, 3, 1]);
+const OP_LEN = Uint8Array.from(OP_NAMES, (name) => name.length);
 const OP_BYTES = OP_NAMES.map((name) => Uint8Array.from(name, (ch) => ch.charCodeAt(0)));
+/** What turns `alloc` and `free` into their fast forms, with the space after the name. */
+const FAST_SUFFIX = Uint8Array.from("_fast ", (ch) => ch.charCodeAt(0));
+/** Powers of ten by exponent, for joining a number's digit groups. */
+const POW10 = Float64Array.from({ length: 16 }, (_, i) => 10 ** i);
 
-/** Which of the scanner's operations `buf[start, start + len)` names (OP_OTHER for any other word). */
-function opKind(buf: Uint8Array, start: number, len: number): number {
-  let k = OP_OTHER;
-  const c0 = buf[start];
-  if (len === 10 && c0 === 97) k = OP_ALLOC_FAST;
-  else if (len === 9 && c0 === 102) k = OP_FREE_FAST;
-  else if (len === 3 && c0 === 99) k = OP_CPU;
-  else if (len === 5 && c0 === 97) k = OP_ALLOC;
-  else if (len === 4 && c0 === 102) k = OP_FREE;
+/**
+ * Which of the scanner's operations the line at `s` starts with, followed
+ * by a space (OP_OTHER for anything else). Every byte is compared in order
+ * and the first difference ends the search, so it never reads past the
+ * line's newline (no operation name holds one).
+ */
+function opAt(buf: Uint8Array, s: number): number {
+  const c0 = buf[s];
+  let k: number;
+  if (c0 === 97) k = OP_ALLOC;
+  else if (c0 === 102) k = OP_FREE;
+  else if (c0 === 99) k = OP_CPU;
   else return OP_OTHER;
   const name = OP_BYTES[k];
-  for (let i = 1; i < len; i++) if (buf[start + i] !== name[i]) return OP_OTHER;
-  return k;
+  const len = name.length;
+  for (let i = 1; i < len; i++) if (buf[s + i] !== name[i]) return OP_OTHER;
+  if (buf[s + len] === SPACE) return k;
+  if (k === OP_CPU) return OP_OTHER;
+  for (let i = 0; i < FAST_SUFFIX.length; i++) if (buf[s + len + i] !== FAST_SUFFIX[i]) return OP_OTHER;
+  return k === OP_ALLOC ? OP_ALLOC_FAST : OP_FREE_FAST;
 }
 
 const DEC = /^[0-9]+$/;
@@ -103,8 +123,14 @@ export class OpsRunner {
     this.options = options;
   }
 
-  /** The start of a line cut by the end of the last chunk. */
-  private carry: Uint8Array | null = null;
+  /**
+   * The start of a line cut by the end of the last chunk (empty: none). An
+   * empty array rather than null, and written by every `feed`: V8 treats a
+   * field that changes kind, or is written for the first time after being
+   * set, as a change of the object's shape, and would undo the optimized
+   * scanner when the first chunk ends.
+   */
+  private carry: Uint8Array = NO_CARRY;
 
   /**
    * Runs the next chunk of the script's bytes (a chunk may end mid-line; the
@@ -119,24 +145,37 @@ export class OpsRunner {
     const buf = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
     const n = buf.length;
     let pos = 0;
-    if (this.carry !== null) {
+    // Taken on every call (so the field is written from the first chunk on:
+    // see `carry`).
+    const carried = this.carry;
+    this.carry = NO_CARRY;
+    if (carried.length > 0) {
       const nl = buf.indexOf(NEWLINE);
       const take = nl < 0 ? n : nl;
-      const joined = new Uint8Array(this.carry.length + take + 1);
-      joined.set(this.carry);
-      joined.set(buf.subarray(0, take), this.carry.length);
+      const joined = new Uint8Array(carried.length + take + 1);
+      joined.set(carried);
+      joined.set(buf.subarray(0, take), carried.length);
       if (nl < 0) {
         this.carry = joined.subarray(0, joined.length - 1);
         if (this.carry.length > MAX_OPS_LINE) this.lineTooLong();
         return;
       }
-      this.carry = null;
       // The joined line keeps its newline, as the scanner expects.
       joined[joined.length - 1] = NEWLINE;
       this.scan(joined, 0, joined.length);
       pos = nl + 1;
     }
-    pos = this.scan(buf, pos, n);
+    // In windows of SCAN_WINDOW bytes: see SCAN_WINDOW.
+    while (pos < n) {
+      const lim = n - pos > SCAN_WINDOW ? pos + SCAN_WINDOW : n;
+      const next = this.scan(buf, pos, lim);
+      if (next === pos) {
+        // No whole line in the window: a longer line, or the chunk's cut one.
+        if (lim < n) pos = this.scan(buf, pos, n);
+        break;
+      }
+      pos = next;
+    }
     if (pos < n) {
       // A copy: the caller may reuse the chunk's memory (and a Node Buffer's
       // slice() is a view, not a copy).
@@ -164,97 +203,111 @@ export class OpsRunner {
    * without its newline starts (n when there is none). One pass over the bytes:
    * the operation's name and its operands are read where they stand, and a
    * line of any other shape (or before the header) is handed whole to the
-   * general parser.
+   * general parser. Only lines up to the last newline are read, so no loop
+   * over a line's bytes needs a check for the end of the buffer: each stops
+   * at that line's newline at the latest.
    */
   private scan(buf: Uint8Array, pos: number, n: number): number {
+    // A loop, not lastIndexOf: the builtin is a runtime call, costlier than
+    // the few bytes it looks at.
+    let end = n;
+    while (end > pos && buf[end - 1] !== NEWLINE) end--;
+    if (end === pos) return pos;
     let d = this.domain;
     const verify = this.options.verify === true;
-    while (pos < n) {
+    while (pos < end) {
       const start = pos;
-      let p = pos;
-      let kind = OP_OTHER;
-      let nargs = 0;
-      if (d !== null) {
-        // The operation's name: up to the first space or newline.
-        while (p < n && buf[p] !== SPACE && buf[p] !== NEWLINE) p++;
-        if (p >= n) return start;
-        kind = opKind(buf, start, p - start);
-        nargs = OP_ARGS[kind];
+      const kind = d === null ? OP_OTHER : opAt(buf, start);
+      if (kind === OP_OTHER) {
+        pos = this.otherLine(buf, start);
+        d = this.domain;
+        continue;
       }
+      const nargs = OP_ARGS[kind];
+      let p = start + OP_LEN[kind];
       let a0 = 0;
       let a1 = 0;
       let a2 = 0;
-      let ok = kind !== OP_OTHER;
+      let ok = true;
       // Operands: a space and 1 to 15 decimal digits each (so below 2^53).
-      for (let i = 0; ok && i < nargs; i++) {
+      // The first nine digits are summed as an int32 (a short dependency
+      // chain), any more as a second group joined in float64, exactly.
+      for (let i = 0; i < nargs; i++) {
         if (buf[p] !== SPACE) {
           ok = false;
           break;
         }
-        p++;
-        const first = p;
-        let v = 0;
-        let c = 0;
-        while (p < n && (c = buf[p] - 48) >= 0 && c <= 9) {
-          v = v * 10 + c;
-          p++;
+        const first = ++p;
+        let c = buf[p] - 48;
+        let lead = 0;
+        while (c >= 0 && c <= 9 && p - first < 9) {
+          lead = (lead * 10 + c) | 0;
+          c = buf[++p] - 48;
         }
-        if (p >= n) return start;
-        if (p === first || p - first > 15) ok = false;
-        else if (i === 0) a0 = v;
+        let v = lead;
+        if (c >= 0 && c <= 9) {
+          const mid = p;
+          let rest = 0;
+          while (c >= 0 && c <= 9 && p - mid < 7) {
+            rest = (rest * 10 + c) | 0;
+            c = buf[++p] - 48;
+          }
+          v = lead * POW10[p - mid] + rest;
+        }
+        if (p === first || p - first > 15) {
+          ok = false;
+          break;
+        }
+        if (i === 0) a0 = v;
         else if (i === 1) a1 = v;
         else a2 = v;
       }
-      if (ok && buf[p] === NEWLINE) {
-        this.lineNo++;
-        pos = p + 1;
-        switch (kind) {
-          case OP_ALLOC_FAST:
-            if (a0 < 1) break;
-            this.allocFast(d as IovaDomain, a0, a1, a2 !== 0);
-            this.ops++;
-            if (verify) (d as IovaDomain).verifyInvariants();
-            continue;
-          case OP_FREE_FAST:
-            if (a1 < 1) break;
-            this.freeFast(d as IovaDomain, a0, a1);
-            this.ops++;
-            if (verify) (d as IovaDomain).verifyInvariants();
-            continue;
-          case OP_CPU:
-            if (a0 >= (d as IovaDomain).cpus) break;
-            this.cpu = a0;
-            this.ops++;
-            if (verify) (d as IovaDomain).verifyInvariants();
-            continue;
-          case OP_ALLOC:
-            if (a0 < 1) break;
-            this.alloc(d as IovaDomain, a0, a1, a2 !== 0);
-            this.ops++;
-            if (verify) (d as IovaDomain).verifyInvariants();
-            continue;
-          default:
-            // OP_FREE
-            this.free(d as IovaDomain, a0);
-            this.ops++;
-            if (verify) (d as IovaDomain).verifyInvariants();
-            continue;
-        }
+      if (!ok || buf[p] !== NEWLINE) {
+        // Another shape: the whole line to the general parser.
+        pos = this.otherLine(buf, start);
+        continue;
+      }
+      pos = p + 1;
+      let done = true;
+      this.lineNo++;
+      switch (kind) {
+        case OP_ALLOC_FAST:
+          if (a0 < 1) done = false;
+          else this.allocFast(d as IovaDomain, a0, a1, a2 !== 0);
+          break;
+        case OP_FREE_FAST:
+          if (a1 < 1) done = false;
+          else this.freeFast(d as IovaDomain, a0, a1);
+          break;
+        case OP_CPU:
+          if (a0 >= (d as IovaDomain).cpus) done = false;
+          else this.cpu = a0;
+          break;
+        case OP_ALLOC:
+          if (a0 < 1) done = false;
+          else this.alloc(d as IovaDomain, a0, a1, a2 !== 0);
+          break;
+        default:
+          // OP_FREE
+          this.free(d as IovaDomain, a0);
+      }
+      if (!done) {
         // An operand out of range: the general parser says why.
         this.lineBody(LATIN1.decode(buf.subarray(start, p)));
         continue;
       }
-      // Another shape: the whole line to the general parser.
-      const end = buf.indexOf(NEWLINE, p);
-      if (end < 0) return start;
-      this.lineNo++;
-      pos = end + 1;
-      if (end > start) {
-        this.lineBody(LATIN1.decode(buf.subarray(start, end)));
-        d = this.domain;
-      }
+      this.ops++;
+      if (verify) (d as IovaDomain).verifyInvariants();
     }
-    return n;
+    return end;
+  }
+
+  /** The line at `start` (it has its newline) through the general parser; returns where the next starts. */
+  private otherLine(buf: Uint8Array, start: number): number {
+    const nl = buf.indexOf(NEWLINE, start);
+    this.lineNo++;
+    if (nl > start) this.lineBody(LATIN1.decode(buf.subarray(start, nl)));
+    return nl + 1;
   }
 
   private lineBody(text: string): void {
@@ -274,10 +327,10 @@ export class OpsRunner {
 
   /** Ends the script and hands back everything it printed. */
   finish(): OpsResult {
-    if (this.carry !== null) {
+    if (this.carry.length > 0) {
       // The last line had no newline.
       const last = this.carry;
-      this.carry = null;
+      this.carry = NO_CARRY;
       this.oneLine(last, 0, last.length);
     }
     if (this.header === null || this.domain === null) {
@@ -418,9 +471,8 @@ export class OpsRunner {
     const searches = stats.treeSearches;
     const steps = stats.walkSteps;
     const pfn = d.allocIova(size, limitPfn, aligned);
-    if (pfn < 0) this.out.text("fail");
-    else this.out.num(pfn);
-    this.out.byte(NEWLINE);
+    if (pfn < 0) this.out.line("fail");
+    else this.out.numLine(pfn);
     if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
   }
 
@@ -430,8 +482,7 @@ export class OpsRunner {
     const steps = stats.walkSteps;
     // The op means what a DMA-API allocation does: on kernels that round
     // cacheable sizes in dma-iommu, that round-up comes first (VER-3).
-    this.out.num(d.allocIovaFast(this.cpu, d.roundUpForDmaApi(size), limitPfn, flush));
-    this.out.byte(NEWLINE);
+    this.out.numLine(d.allocIovaFast(this.cpu, d.roundUpForDmaApi(size), limitPfn, flush));
     if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
   }
 
@@ -444,8 +495,7 @@ export class OpsRunner {
   }
 
   private walkLine(steps: number): void {
-    this.walks.num(steps);
-    this.walks.byte(NEWLINE);
+    this.walks.numLine(steps);
   }
 
   private runOp(d: IovaDomain, tokens: string[]): void {

@@ -15,11 +15,26 @@ test("numbers print as String() prints them, below 2^53", () => {
     ),
     { numRuns: 2000, seed: 3 },
   );
-  for (const n of [0, 9, 10, 999_999_999, 1_000_000_000, 1_000_000_001, 2 ** 53 - 1]) {
+  for (const n of [
+    0,
+    9,
+    10,
+    99,
+    100,
+    99_999_999,
+    100_000_000,
+    100_000_001,
+    999_999_999,
+    1_000_000_000,
+    1_000_000_001,
+    10 ** 15,
+    2 ** 53 - 1,
+  ]) {
     const o = new ByteOut();
     o.num(n);
     o.line("x");
-    assert.equal(Buffer.from(o.bytes()).toString("latin1"), `${n}x\n`);
+    o.numLine(n);
+    assert.equal(Buffer.from(o.bytes()).toString("latin1"), `${n}x\n${n}\n`);
   }
 });
 
@@ -39,4 +54,24 @@ test("output across chunks, past the largest chunk size, reads back whole, in or
   assert.equal(o.length, text.length);
   assert.equal(Buffer.from(o.bytes()).toString("latin1"), text);
   assert.equal(Buffer.concat(o.parts()).toString("latin1"), text);
+});
+
+test("output across chunk changes (a small first chunk, then 1 MiB ones) is the whole text, in bytes() and in parts()", () => {
+  const o = new ByteOut();
+  const expected: string[] = [];
+  for (let i = 0; i < 200_000; i++) {
+    const n = i * 7_919_000_013 + 5;
+    o.numLine(n);
+    expected.push(`${n}\n`);
+    if (i % 1000 === 0) {
+      o.line("fail");
+      expected.push("fail\n");
+    }
+  }
+  const text = expected.join("");
+  assert.ok(text.length > 2 << 20, "the output spans several chunks");
+  assert.equal(o.length, text.length);
+  assert.equal(Buffer.from(o.bytes()).toString("latin1"), text);
+  assert.equal(Buffer.concat(o.parts()).toString("latin1"), text);
+  assert.ok(o.parts().length > 2);
 });

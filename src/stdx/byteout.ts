@@ -13,11 +13,28 @@ export const SPACE = 32;
  * script's) costs no megabyte of zeroed memory.
  */
 const CHUNK = 1 << 20;
+/**
+ * The first chunk is small, so that its successor is made within the first
+ * few hundred lines, while the code is still interpreted: code optimized
+ * later has then seen a chunk change (V8 treats a field never written again
+ * as a constant, and undoes every function that relied on that when it is).
+ */
 const FIRST_CHUNK = 1 << 12;
+
+/**
+ * An empty list of chunks whose elements are already of the kind chunks
+ * are: an empty array literal changes kind at its first push, and code
+ * optimized on what that push saw would be undone at the next one.
+ */
+function emptyChunkList(): Uint8Array[] {
+  const list = [new Uint8Array(0)];
+  list.length = 0;
+  return list;
+}
 
 export class ByteOut {
   /** Filled chunks, in order; the output is these and then `buf[0..pos)`. */
-  private readonly full: Uint8Array[] = [];
+  private readonly full: Uint8Array[] = emptyChunkList();
   private fullBytes = 0;
   private buf = new Uint8Array(FIRST_CHUNK);
   private pos = 0;
@@ -55,16 +72,15 @@ export class ByteOut {
   /** A non-negative integer below 2^53 in decimal. */
   num(n: number): void {
     this.ensure(16);
-    if (n < 100_000_000) {
-      this.pos = writeSmall(this.buf, this.pos, n | 0);
-      return;
-    }
-    // Two int32-safe parts: the high digits, then eight low digits padded.
-    const high = Math.floor(n / 100_000_000);
-    const low = (n - high * 100_000_000) | 0;
-    const p = high < 100_000_000 ? writeSmall(this.buf, this.pos, high) : writeBig(this.buf, this.pos, high);
-    writePadded8(this.buf, p, low);
-    this.pos = p + 8;
+    this.pos = writeNum(this.buf, this.pos, n);
+  }
+
+  /** A line of one number: `num(n)` and "\n" with one room check. */
+  numLine(n: number): void {
+    this.ensure(17);
+    const p = writeNum(this.buf, this.pos, n);
+    this.buf[p] = NEWLINE;
+    this.pos = p + 1;
   }
 
   get length(): number {
@@ -114,13 +130,46 @@ function digits8(x: number): number {
                 : 8;
 }
 
-/** Writes x (0 <= x < 10^8) at p; returns the position after it. */
-function writeSmall(buf: Uint8Array, p: number, x: number): number {
-  const end = p + digits8(x);
+/**
+ * Writes n (0 <= n < 2^53) at p and returns the position after it, from the
+ * right in pairs of digits. Above 10^8 the number is two int32 parts (n < 2^53
+ * keeps the high one below 10^8): the eight low digits, zero-padded, and the
+ * rest. Quotients are truncated int32 divisions by constants (a multiply, not
+ * a division), remainders a multiply and a subtraction. One function, so the
+ * hot callers can take it in whole.
+ */
+function writeNum(buf: Uint8Array, p: number, n: number): number {
+  let x = 0;
+  let low = -1;
+  if (n < 100_000_000) x = n | 0;
+  else {
+    const high = Math.floor(n / 100_000_000);
+    low = (n - high * 100_000_000) | 0;
+    x = high | 0;
+  }
+  const end = p + digits8(x) + (low < 0 ? 0 : 8);
   let q = end;
+  if (low >= 0) {
+    const hi = (low / 10000) | 0;
+    const lo = low - hi * 10000;
+    const a = (hi / 100) | 0;
+    const b = hi - a * 100;
+    const c = (lo / 100) | 0;
+    const d = lo - c * 100;
+    buf[q - 8] = PAIRS[2 * a];
+    buf[q - 7] = PAIRS[2 * a + 1];
+    buf[q - 6] = PAIRS[2 * b];
+    buf[q - 5] = PAIRS[2 * b + 1];
+    buf[q - 4] = PAIRS[2 * c];
+    buf[q - 3] = PAIRS[2 * c + 1];
+    buf[q - 2] = PAIRS[2 * d];
+    buf[q - 1] = PAIRS[2 * d + 1];
+    q -= 8;
+  }
   while (x >= 100) {
-    const r = x % 100;
-    x = (x / 100) | 0;
+    const y = (x / 100) | 0;
+    const r = x - y * 100;
+    x = y;
     buf[--q] = PAIRS[2 * r + 1];
     buf[--q] = PAIRS[2 * r];
   }
@@ -129,22 +178,4 @@ function writeSmall(buf: Uint8Array, p: number, x: number): number {
     buf[--q] = PAIRS[2 * x];
   } else buf[--q] = 48 + x;
   return end;
-}
-
-/** Writes exactly eight digits of x (0 <= x < 10^8), zero-padded, at p. */
-function writePadded8(buf: Uint8Array, p: number, x: number): void {
-  for (let q = p + 8; q > p; ) {
-    const r = x % 100;
-    x = (x / 100) | 0;
-    buf[--q] = PAIRS[2 * r + 1];
-    buf[--q] = PAIRS[2 * r];
-  }
-}
-
-/** Writes x (10^8 <= x < 2^53 / 10^8) at p; returns the position after it. */
-function writeBig(buf: Uint8Array, p: number, x: number): number {
-  const high = Math.floor(x / 100_000_000);
-  const q = writeSmall(buf, p, high);
-  writePadded8(buf, q, (x - high * 100_000_000) | 0);
-  return q + 8;
 }

@@ -19,11 +19,19 @@
  * Errors are `InputError`s: bad input, exit status 2, never an internal error.
  */
 
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
-import { Readable } from "node:stream";
-import { isatty } from "node:tty";
-import { createGunzip, gunzipSync } from "node:zlib";
+import type { Readable } from "node:stream";
 import { InputError } from "./errors.ts";
+
+// node:fs through getBuiltinModule: an ESM import of it builds its whole
+// namespace, whose fs.promises getter loads the promise API and readline.
+const { closeSync, createReadStream, fstatSync, openSync, readSync } = process.getBuiltinModule("node:fs");
+
+// Modules only some inputs need (a terminal, a pipe, gzip), loaded when one
+// does: each costs every command's start-up time otherwise (`tty` brings in
+// the network modules).
+const tty = () => process.getBuiltinModule("node:tty");
+const stream = () => process.getBuiltinModule("node:stream");
+const zlib = () => process.getBuiltinModule("node:zlib");
 
 /** The largest file read whole: YAML scenarios and machine descriptions are kilobytes. */
 export const MAX_WHOLE_INPUT_BYTES = 16 << 20;
@@ -101,7 +109,7 @@ function openInput(path: string): OpenInput {
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new InputError(`${name}: expected a file, found a directory`);
-    if ((st.isCharacterDevice() && !isatty(fd)) || st.isBlockDevice()) {
+    if ((st.isCharacterDevice() && !tty().isatty(fd)) || st.isBlockDevice()) {
       throw new InputError(`${name}: expected a file, found a device`);
     }
     return { fd, regular: st.isFile(), size: st.size };
@@ -158,7 +166,7 @@ export function readInputBytes(path: string, maxBytes = MAX_WHOLE_INPUT_BYTES): 
   const data = Buffer.concat(parts, total);
   if (!isGzipMagic(data)) return data;
   try {
-    return gunzipSync(data, { maxOutputLength: maxBytes });
+    return zlib().gunzipSync(data, { maxOutputLength: maxBytes });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(name, maxBytes);
     throw new InputError(`${name}: expected gzip data, found a corrupt or cut stream`);
@@ -295,8 +303,8 @@ async function* gunzipStream(name: string, first: Buffer, rest: AsyncIterator<Bu
       yield r.value;
     }
   }
-  const source = Readable.from(compressed(), { objectMode: false });
-  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+  const source = stream().Readable.from(compressed(), { objectMode: false });
+  const gunzip = zlib().createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   source.on("error", (e) => gunzip.destroy(e));
   source.pipe(gunzip);
   try {
