@@ -99,7 +99,10 @@ export function registerRun(program: Command): void {
     .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
     .option("--perfetto-run <name>", "the run to trace (default: the first)")
     .option("--check-every <n>", "check every invariant every n events (slow)", "0")
-    .option("--workers <n>", "worker threads for the runs (default: one per core)")
+    .option(
+      "--workers <n>",
+      "worker threads for the runs (default: one per core; none for 100 simulated ms in all or less)",
+    )
     .option("--no-progress", "no progress output on stderr")
     .action((file: string | undefined, opts: RunOpts) =>
       runCommand(async () => {
