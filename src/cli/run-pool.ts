@@ -11,8 +11,6 @@
  */
 
 import { availableParallelism } from "node:os";
-import cliProgress from "cli-progress";
-import { Piscina } from "piscina";
 import {
   bootKey,
   type RunResult,
@@ -71,8 +69,10 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
   const threads = o.workers ?? (total <= SHORT_MS ? 1 : availableParallelism());
   const workers = Math.max(1, Math.min(threads, sims.length));
   const data = scenarioToData(s);
+  // The bar's module is loaded only when a bar is drawn, piscina's only when threads run.
+  const cliProgress = o.progress && process.stderr.isTTY === true ? (await import("cli-progress")).default : null;
   const bar =
-    o.progress && process.stderr.isTTY === true
+    cliProgress !== null
       ? new cliProgress.SingleBar(
           {
             format: "{bar} {percentage}% | {run} | {duration_formatted}",
@@ -89,7 +89,7 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
   const pool =
     workers === 1
       ? null
-      : new Piscina({
+      : new (await import("piscina")).Piscina({
           filename: new URL("../scenario/run-worker.ts", import.meta.url).href,
           maxThreads: workers,
           minThreads: workers,

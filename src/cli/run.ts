@@ -9,7 +9,6 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { InputError, memparse, parseDurationMs, quote } from "../face/allocator.ts";
 import { builtinMachine, type DmaCall, defaultReplayDevice, Reconstructor, traceMachineOf } from "../face/kernel.ts";
@@ -265,8 +264,10 @@ async function runScenario(s: Scenario, o: RunOpts, traceCalls?: DmaCall[]): Pro
   if (s.workload.kind === "fio" && o.perfetto === undefined && checkEveryEvents === 0 && s.runs.length > 1)
     return runPooled(s, { workers, progress: o.progress });
   const tty = process.stderr.isTTY === true;
+  // The bar's module is loaded only when a bar is drawn, the pool's only when a pool runs.
+  const cliProgress = o.progress && tty ? (await import("cli-progress")).default : null;
   const bar =
-    o.progress && tty
+    cliProgress !== null
       ? new cliProgress.SingleBar(
           { format: "{bar} {percentage}% | {run} | {duration_formatted}", stream: process.stderr, hideCursor: true },
           cliProgress.Presets.shades_classic,
