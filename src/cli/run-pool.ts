@@ -5,20 +5,30 @@
  * the driver routes to the same range) are one simulation; each keeps its own
  * name and range source. Results come back in the scenario's order whatever
  * finishes first, so the output is the same bytes as a run in one thread.
+ * With one thread to use (one distinct simulation, `--workers 1`, one core,
+ * or a short scenario and no `--workers`) the simulations run in this thread, as the same tasks: a pool's thread
+ * would load the whole model again (about 0.4 s of CPU) to run them.
  */
 
 import { availableParallelism } from "node:os";
-import cliProgress from "cli-progress";
-import { Piscina } from "piscina";
 import {
   bootKey,
   type RunResult,
   type RunSpec,
+  runSweepTask,
   type Scenario,
   type SweepTask,
   scenarioOfRun,
   scenarioToData,
 } from "../face/simulation.ts";
+
+/**
+ * Simulated ms (warm-ups included, all simulations together) up to which a scenario runs in
+ * one thread by default. The heaviest built-in machine's job (hisi-sas-128, 128 fio threads)
+ * costs about 6 ms of CPU per simulated ms once warm: 100 ms is about 0.6 s, about what one
+ * more thread costs to start.
+ */
+const SHORT_MS = 100;
 
 export interface PoolOptions {
   workers?: number;
@@ -51,11 +61,18 @@ export function planSims(s: Scenario): Sim[] {
 export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[]> {
   const t0 = performance.now();
   const sims = planSims(s);
-  const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), sims.length));
-  const data = scenarioToData(s);
   const total = sims.reduce((a, x) => a + x.ms, 0);
+  // Unless threads are asked for, a short scenario runs in this thread: a pool's thread pays
+  // about 0.5 s of CPU to load the model and warm it up, more than the whole of such a
+  // scenario's simulations (seed-short's two of 30 ms: 0.70x the CPU and 0.81x the wall of
+  // two threads, whole process, on 2 cores).
+  const threads = o.workers ?? (total <= SHORT_MS ? 1 : availableParallelism());
+  const workers = Math.max(1, Math.min(threads, sims.length));
+  const data = scenarioToData(s);
+  // The bar's module is loaded only when a bar is drawn, piscina's only when threads run.
+  const cliProgress = o.progress && process.stderr.isTTY === true ? (await import("cli-progress")).default : null;
   const bar =
-    o.progress && process.stderr.isTTY === true
+    cliProgress !== null
       ? new cliProgress.SingleBar(
           {
             format: "{bar} {percentage}% | {run} | {duration_formatted}",
@@ -68,11 +85,22 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
         )
       : null;
   bar?.start(total, 0, { run: `${sims.length} simulations on ${workers} threads` });
-  const pool = new Piscina({
-    filename: new URL("../scenario/run-worker.ts", import.meta.url).href,
-    maxThreads: workers,
-    minThreads: workers,
-  });
+  // One thread: this one, running the task as a pool's thread would (the same data, validated again).
+  const pool =
+    workers === 1
+      ? null
+      : new (await import("piscina")).Piscina({
+          filename: new URL("../scenario/run-worker.ts", import.meta.url).href,
+          maxThreads: workers,
+          minThreads: workers,
+        });
+  const runTask = async (task: SweepTask): Promise<{ result: RunResult; cpuMs: number }> => {
+    if (pool !== null) return (await pool.run(task)) as { result: RunResult; cpuMs: number };
+    const t0 = process.threadCpuUsage();
+    const result = runSweepTask(task);
+    const t1 = process.threadCpuUsage();
+    return { result, cpuMs: (t1.user - t0.user + t1.system - t0.system) / 1000 };
+  };
   const results = new Map<string, RunResult>();
   let doneMs = 0;
   let cpuTotalMs = 0;
@@ -87,7 +115,7 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
         const first = sim.runs[0].spec;
         const task: SweepTask = { id: first.name, point: {}, run: first.name, scenario: data };
         const tRun = performance.now();
-        const { result: r, cpuMs } = (await pool.run(task)) as { result: RunResult; cpuMs: number };
+        const { result: r, cpuMs } = await runTask(task);
         cpuTotalMs += cpuMs;
         for (const m of sim.runs) results.set(m.spec.name, { ...r, name: m.spec.name, rangeSource: m.rangeSource });
         doneMs += sim.ms;
@@ -104,11 +132,11 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
     await Promise.all(Array.from({ length: workers }, lane));
   } finally {
     bar?.stop();
-    await pool.destroy();
+    await pool?.destroy();
   }
   if (o.progress) {
     process.stderr.write(
-      `${s.runs.length} runs (${sims.length} distinct simulations, ${workers} threads) in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(cpuTotalMs / 1000).toFixed(1)} s of CPU in the simulations\n`,
+      `${s.runs.length} runs (${sims.length} distinct simulations, ${workers} thread${workers === 1 ? "" : "s"}) in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(cpuTotalMs / 1000).toFixed(1)} s of CPU in the simulations\n`,
     );
   }
   return s.runs.map((r) => results.get(r.name) as RunResult);

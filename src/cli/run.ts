@@ -9,7 +9,6 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { InputError, memparse, parseDurationMs, quote } from "../face/allocator.ts";
 import { builtinMachine, type DmaCall, defaultReplayDevice, Reconstructor, traceMachineOf } from "../face/kernel.ts";
@@ -99,7 +98,10 @@ export function registerRun(program: Command): void {
     .option("--perfetto <file>", "write a Chrome trace-event timeline of one run (see --perfetto-run)")
     .option("--perfetto-run <name>", "the run to trace (default: the first)")
     .option("--check-every <n>", "check every invariant every n events (slow)", "0")
-    .option("--workers <n>", "worker threads for the runs (default: one per core)")
+    .option(
+      "--workers <n>",
+      "worker threads for the runs (default: one per core; none for 100 simulated ms in all or less)",
+    )
     .option("--no-progress", "no progress output on stderr")
     .action((file: string | undefined, opts: RunOpts) =>
       runCommand(async () => {
@@ -262,8 +264,10 @@ async function runScenario(s: Scenario, o: RunOpts, traceCalls?: DmaCall[]): Pro
   if (s.workload.kind === "fio" && o.perfetto === undefined && checkEveryEvents === 0 && s.runs.length > 1)
     return runPooled(s, { workers, progress: o.progress });
   const tty = process.stderr.isTTY === true;
+  // The bar's module is loaded only when a bar is drawn, the pool's only when a pool runs.
+  const cliProgress = o.progress && tty ? (await import("cli-progress")).default : null;
   const bar =
-    o.progress && tty
+    cliProgress !== null
       ? new cliProgress.SingleBar(
           { format: "{bar} {percentage}% | {run} | {duration_formatted}", stream: process.stderr, hideCursor: true },
           cliProgress.Presets.shades_classic,
