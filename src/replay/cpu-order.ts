@@ -124,8 +124,12 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
   /** Set when the replay stopped searching, and why. */
   stopped: OrderSearchStop | null = null;
 
-  constructor(host: OrderHost<S, O>) {
+  /** Whether the search stops where it cannot succeed (`FAILED_RUN`, the budget); without, only after `SEARCHES`. */
+  private readonly stops: boolean;
+
+  constructor(host: OrderHost<S, O>, stops = true) {
     this.host = host;
+    this.stops = stops;
   }
 
   push(c: DmaCall): void {
@@ -170,13 +174,15 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
   private searching(c: DmaCall): boolean {
     if (this.stopped !== null) return false;
     const reason =
-      this.failedRun >= FAILED_RUN
-        ? "failed-run"
-        : this.failed >= SEARCHES
-          ? "failed-searches"
-          : this.spent > BUDGET_PER_CALL * this.taken + BUDGET_BASE
-            ? "budget"
-            : null;
+      this.failed >= SEARCHES
+        ? "failed-searches"
+        : !this.stops
+          ? null
+          : this.failedRun >= FAILED_RUN
+            ? "failed-run"
+            : this.spent > BUDGET_PER_CALL * this.taken + BUDGET_BASE
+              ? "budget"
+              : null;
     if (reason === null) return true;
     this.stopped = {
       reason,

@@ -88,6 +88,12 @@ export interface ReplayOptions {
    */
   cpuOrder?: boolean;
   /**
+   * That search stops where it cannot succeed (see `CpuOrder`); false: it
+   * goes on to the trace's end (up to its 256 failed searches), to compare
+   * what stopping changes. Default true.
+   */
+  cpuOrderStops?: boolean;
+  /**
    * Move a flush-queue timer armed by the idle task to the last busy CPU
    * (the timer policy "nohz-target" of `dma/fq-timer-policy.ts`) or not
    * ("nominal"); default: the kernel profile's own policy.
@@ -403,17 +409,20 @@ export class Replayer {
     // Without a flush queue (strict) no timer or flush decision holds calls back: the
     // calls' final order is the one CpuOrder settles.
     if ((opts.cpuOrder ?? this.kernel.iommu.config.strict) && fq === null) {
-      this.cpuOrder = new CpuOrder<ReplayCheckpoint, Outcome>({
-        apply: (c, atNs, describe) => {
-          this.orderAtNs = atNs;
-          const o = this.applyAt(c, describe, describe && this.r.firstMismatch === null);
-          this.orderAtNs = undefined;
-          return o;
+      this.cpuOrder = new CpuOrder<ReplayCheckpoint, Outcome>(
+        {
+          apply: (c, atNs, describe) => {
+            this.orderAtNs = atNs;
+            const o = this.applyAt(c, describe, describe && this.r.firstMismatch === null);
+            this.orderAtNs = undefined;
+            return o;
+          },
+          save: () => this.save(),
+          restore: (s) => this.restore(s),
+          finalize: (c, o) => this.finalize(c, o),
         },
-        save: () => this.save(),
-        restore: (s) => this.restore(s),
-        finalize: (c, o) => this.finalize(c, o),
-      });
+        opts.cpuOrderStops ?? true,
+      );
     }
   }
 
