@@ -39,7 +39,9 @@
  * (plus one such run's worth): the cost stays in proportion to the trace.
  * Each trial replays from the first call it may move (the calls before are
  * replayed once per search), undescribed; a search that finds none puts
- * back the state it started from.
+ * back the state it started from rather than replaying the window again: in
+ * a mid-life trace's learning phase a call replayed again is placed under
+ * the phase's current adoption, not the one it was first placed under.
  */
 
 import type { DmaCall } from "../trace/reconstruct.ts";
