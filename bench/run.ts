@@ -19,6 +19,8 @@
  *    replay of real traces as lines per second against decompression.
  * 7. The explorer in chromium (bench/explore.ts): frames per second while
  *    playing a real lazy trace, and a step back.
+ * 8. The strict replay's order search on a lazy head replayed as strict
+ *    (bench/order-search.ts), stopping and searching to the end.
  *
  * `--quick` runs each vector once; `--allocator` runs part 1 only, `--sim` parts 3
  * and 4. Results go to stdout; bench/RESULTS.md records them with the machine and
@@ -40,6 +42,7 @@ import { Engine } from "../src/sim/engine.ts";
 import { type Hook, Script, ScriptTask } from "../src/sim/script.ts";
 import { compile, execute } from "./compile.ts";
 import { benchExplore } from "./explore.ts";
+import { benchOrderSearch } from "./order-search.ts";
 import { benchReplay } from "./replay.ts";
 import { benchReplayModel } from "./replay-model.ts";
 
@@ -299,6 +302,8 @@ if (!SIM_ONLY) {
   await benchReplay(ROOT, RUNS, say);
   // Replay speed, the model side: reconstruction and replay against decompression (bench/replay-model.ts).
   await benchReplayModel(ROOT, RUNS, say);
+  // The strict replay's order search on a lazy head replayed as strict (bench/order-search.ts).
+  benchOrderSearch(ROOT, RUNS, say);
   // The explorer in chromium: frames per second while playing, a step back (bench/explore.ts).
   say("\n## explorer (chromium, wall clock)\n");
   for (const l of await benchExplore()) say(l);

@@ -21,6 +21,7 @@ import {
   LearningWindow,
   type LiveMapping,
   type MachineDesc,
+  orderSearchStops,
   Reconstructor,
   type ReplayDefaults,
   Replayer,
@@ -654,6 +655,7 @@ async function replayTrace(
             .join(""),
       );
     }
+    for (const w of orderSearchStops(file, [result])) process.stderr.write(`iovalab: warning: ${w}\n`);
     return lines.length > 0 ? lines.join("\n") + "\n" : "";
   }
   const results = [result, ...others.map((o) => o.end()).filter((x) => x.allocations > 0)];
@@ -662,6 +664,7 @@ async function replayTrace(
     lacks.push(
       `the trace has no dma:* events: its map and unmap events name no device, so ${[result.device, ...sameKind].join(" and ")} cannot be told apart and are replayed as one (${result.device}'s domain)`,
     );
+  lacks.push(...orderSearchStops(file, results));
   if (opts.json) {
     const st = reader.stats;
     const warnings = [...notes.filter((n) => n.startsWith("warning: ")), ...lacks];

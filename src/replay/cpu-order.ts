@@ -26,14 +26,34 @@
  * The nearest one that gives the map the kernel's IOVA and changes no
  * allocation replayed since is kept. Decisions are final once a call leaves
  * the window (`WINDOW` calls); the IOVAs reported are still the model's own.
+ *
+ * A search costs up to `TRIES` replays of the calls it may reorder, so it is
+ * kept to where it can succeed. In a replay of the trace's own mode and
+ * kernel from boot every search found its order (12 of 12 on the 6.1
+ * strict-mixed capture, none needed on 6.12's): a search that finds none
+ * says the model and the trace differ in more than the order, and the IOVAs
+ * after it are placed from a state that already differs. So the replay stops
+ * searching after `FAILED_RUN` searches in a row found none (a lazy trace
+ * replayed as strict, another kernel, a trace cut from the middle of one),
+ * or once its trials have replayed `BUDGET_PER_CALL` calls per call taken
+ * (plus one such run's worth): the cost stays in proportion to the trace.
+ * Each trial replays from the first call it may move (the calls before are
+ * replayed once per search), undescribed; a search that finds none puts
+ * back the state it started from rather than replaying the window again: in
+ * a mid-life trace's learning phase a call replayed again is placed under
+ * the phase's current adoption, not the one it was first placed under.
  */
 
 import type { DmaCall } from "../trace/reconstruct.ts";
 
 /** What the order search needs from the replay. */
 export interface OrderHost<S, O extends { addr: number | null | undefined }> {
-  /** Replays one call, at `atNs` (virtual trace time) when given, and returns its outcome. */
-  apply(c: DmaCall, atNs: number | undefined): O;
+  /**
+   * Replays one call, at `atNs` (virtual trace time) when given, and returns
+   * its outcome; `describe`: diagnose a mismatch (a trial's outcomes are
+   * thrown away unless it succeeds, and then replayed again described).
+   */
+  apply(c: DmaCall, atNs: number | undefined, describe: boolean): O;
   save(): S;
   restore(s: S): void;
   /** Takes a call whose place no later decision can change, in its final order. */
@@ -45,11 +65,40 @@ const REACH = 64;
 const WINDOW = 128;
 /**
  * Orders tried for one map (the nearest; the traced machines needed at most
- * 57), and searches that may find none before the replay stops searching:
- * past that, the model and the trace differ in more than the order.
+ * 57), and searches in all that may find none before the replay stops
+ * searching: past that, the model and the trace differ in more than the order.
  */
 const TRIES = 128;
-const SEARCHES = 256;
+export const SEARCHES = 256;
+/** Searches in a row that found no order, after which the replay stops searching. */
+export const FAILED_RUN = 16;
+/**
+ * Calls the trials may replay per call taken, beyond what one run of
+ * `FAILED_RUN` full searches replays (`BUDGET_BASE`). The traced machines'
+ * strict replays used under 1 per call (33,663 for the 6.1 strict-mixed
+ * capture's 39,790 calls); lazy heads replayed as strict about 230 to 760
+ * before stopping after a run of failures.
+ */
+export const BUDGET_PER_CALL = 64;
+const BUDGET_BASE = FAILED_RUN * TRIES * 2 * REACH;
+
+/**
+ * Where and why the replay stopped searching for CPU orders: `failed-run`,
+ * `FAILED_RUN` searches in a row found none; `failed-searches`, `SEARCHES`
+ * found none in all; `budget`, the trials replayed `BUDGET_PER_CALL` calls
+ * per call taken.
+ */
+export interface OrderSearchStop {
+  reason: "failed-run" | "failed-searches" | "budget";
+  /** The trace line of the map placed unlike the kernel that was not searched, the first one. */
+  line: number;
+  /** Searches done, and those that found no order. */
+  searches: number;
+  failed: number;
+  /** Calls replayed in trials, and calls taken. */
+  trialCalls: number;
+  calls: number;
+}
 
 export class CpuOrder<S, O extends { addr: number | null | undefined }> {
   private readonly host: OrderHost<S, O>;
@@ -65,15 +114,28 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
   private readonly atNs = new Map<DmaCall, number>();
   /** Calls replayed in another order than the trace's. */
   moves = 0;
-  /** Orders replayed in trials, and searches that found none. */
+  /** Searches (maps placed unlike the kernel), orders replayed in trials, and searches that found none. */
+  searches = 0;
   trials = 0;
   failed = 0;
+  /** Calls taken, and calls replayed in trials. */
+  private taken = 0;
+  private spent = 0;
+  /** Searches in a row that found none. */
+  private failedRun = 0;
+  /** Set when the replay stopped searching, and why. */
+  stopped: OrderSearchStop | null = null;
 
-  constructor(host: OrderHost<S, O>) {
+  /** Whether the search stops where it cannot succeed (`FAILED_RUN`, the budget); without, only after `SEARCHES`. */
+  private readonly stops: boolean;
+
+  constructor(host: OrderHost<S, O>, stops = true) {
     this.host = host;
+    this.stops = stops;
   }
 
   push(c: DmaCall): void {
+    this.taken++;
     this.ahead.push(c);
     while (this.ahead.length > REACH) this.step();
   }
@@ -94,9 +156,9 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
     const c = this.ahead.shift() as DmaCall;
     if (this.base === null) this.base = this.host.save();
     this.calls.push(c);
-    this.outs.push(this.host.apply(c, this.atNs.get(c)));
+    this.outs.push(this.host.apply(c, this.atNs.get(c), true));
     if (this.calls.length === WINDOW) this.mid = this.host.save();
-    if (c.kind === "map" && this.outs[this.outs.length - 1].addr !== c.iova && this.failed < SEARCHES) {
+    if (c.kind === "map" && this.outs[this.outs.length - 1].addr !== c.iova && this.searching(c)) {
       this.reorder(this.calls.length - 1);
     }
     if (this.calls.length >= 2 * WINDOW) {
@@ -106,28 +168,73 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
       this.base = this.mid;
       this.mid = null;
       if (this.calls.length === WINDOW) this.mid = this.host.save();
-      else this.replay(this.calls, null);
+      else this.replay(this.calls);
     }
   }
 
-  /**
-   * Replays `order` from `base` (saving `mid` on the way); with `keep`, stops
-   * at the first map whose address differs from `keep`'s and returns null.
-   */
-  private replay(order: DmaCall[], keep: Map<DmaCall, number | null | undefined> | null): O[] | null {
+  /** Whether the replay still searches for map `c`'s order: see the header for when it stops. */
+  private searching(c: DmaCall): boolean {
+    if (this.stopped !== null) return false;
+    const reason =
+      this.failed >= SEARCHES
+        ? "failed-searches"
+        : !this.stops
+          ? null
+          : this.failedRun >= FAILED_RUN
+            ? "failed-run"
+            : this.spent > BUDGET_PER_CALL * this.taken + BUDGET_BASE
+              ? "budget"
+              : null;
+    if (reason === null) return true;
+    this.stopped = {
+      reason,
+      line: c.line,
+      searches: this.searches,
+      failed: this.failed,
+      trialCalls: this.spent,
+      calls: this.taken,
+    };
+    return false;
+  }
+
+  /** Replays `order` from `base` (saving `mid` on the way), each call described. */
+  private replay(order: DmaCall[]): O[] {
     this.host.restore(this.base as S);
     const outs: O[] = [];
     for (let i = 0; i < order.length; i++) {
       if (i === WINDOW) this.mid = this.host.save();
       const c = order[i];
-      const o = this.host.apply(c, this.atNs.get(c));
+      outs.push(this.host.apply(c, this.atNs.get(c), true));
+    }
+    if (order.length === WINDOW) this.mid = this.host.save();
+    return outs;
+  }
+
+  /**
+   * Replays `order[from..]` from the state before `order[from]`; with
+   * `keep`, undescribed and stopping at the first map whose address differs
+   * from `keep`'s (null then); without, described and saving `mid` on the way.
+   */
+  private replayFrom(
+    order: DmaCall[],
+    from: number,
+    at: S,
+    keep: Map<DmaCall, number | null | undefined> | null,
+  ): O[] | null {
+    this.host.restore(at);
+    const outs: O[] = [];
+    for (let i = from; i < order.length; i++) {
+      if (keep === null && i === WINDOW) this.mid = this.host.save();
+      const c = order[i];
+      const o = this.host.apply(c, this.atNs.get(c), keep === null);
+      this.spent++;
       if (keep !== null && c.kind === "map") {
         const want = keep.has(c) ? keep.get(c) : c.iova;
         if (o.addr !== want) return null;
       }
       outs.push(o);
     }
-    if (order.length === WINDOW) this.mid = this.host.save();
+    if (keep === null && order.length === WINDOW) this.mid = this.host.save();
     return outs;
   }
 
@@ -170,28 +277,42 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
       }
     }
     candidates.sort((a, b) => a.dist - b.dist);
-    const keep = new Map<DmaCall, number | null | undefined>();
-    for (let i = 0; i < h; i++) keep.set(this.calls[i], this.outs[i].addr);
+    this.searches++;
     if (candidates.length > TRIES) candidates.length = TRIES;
+    if (candidates.length === 0) {
+      this.failed++;
+      this.failedRun++;
+      return;
+    }
+    const keep = new Map<DmaCall, number | null | undefined>();
+    for (let i = lo; i < h; i++) keep.set(this.calls[i], this.outs[i].addr);
+    // Every order tried keeps the calls before `lo` as they are: replay them once, and each trial from there.
+    const asReplayed = this.host.save();
+    const mid = this.mid;
+    this.host.restore(this.base as S);
+    for (let i = 0; i < lo; i++) this.host.apply(this.calls[i], this.atNs.get(this.calls[i]), false);
+    this.spent += lo;
+    const atLo = this.host.save();
     for (const cand of candidates) {
       const had = this.atNs.get(cand.moved);
       if (cand.atNs !== undefined) this.atNs.set(cand.moved, cand.atNs);
       this.trials++;
-      const outs = this.replay(cand.order, keep);
-      if (outs !== null) {
+      if (this.replayFrom(cand.order, lo, atLo, keep) !== null) {
         const from = this.ahead.indexOf(cand.moved);
         if (from >= 0) this.ahead.splice(from, 1);
+        this.outs = [...this.outs.slice(0, lo), ...(this.replayFrom(cand.order, lo, atLo, null) as O[])];
         this.calls = cand.order;
-        this.outs = outs;
         this.moves++;
+        this.failedRun = 0;
         return;
       }
       if (had === undefined) this.atNs.delete(cand.moved);
       else this.atNs.set(cand.moved, had);
     }
     this.failed++;
+    this.failedRun++;
     // None: the trace's order stays, and so does the state it left.
-    const outs = this.replay(this.calls, null) as O[];
-    this.outs = outs;
+    this.host.restore(asReplayed);
+    this.mid = mid;
   }
 }

@@ -46,7 +46,7 @@ import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { type ApplierState, CallApplier, type DepotTurn, type Outcome } from "./apply.ts";
 import { CountReadWatch } from "./count-read.ts";
-import { CpuOrder } from "./cpu-order.ts";
+import { CpuOrder, type OrderSearchStop } from "./cpu-order.ts";
 import { DepotOrderWatch } from "./depot-order.ts";
 import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
@@ -60,6 +60,7 @@ import { type StartState, seedPlaceholders } from "./start-state.ts";
 import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
 
 export type { Outcome } from "./apply.ts";
+export type { OrderSearchStop } from "./cpu-order.ts";
 export type { Mismatch, MismatchCause } from "./diagnose.ts";
 export { DEFAULT_FLUSH_HISTORIES, type FlushInference } from "./flush-inference.ts";
 export { LEARNING_SHARE, type LearningStats, learningCap, TURNOVER } from "./learning.ts";
@@ -86,6 +87,12 @@ export interface ReplayOptions {
    * `CpuOrder`); default: in strict replays.
    */
   cpuOrder?: boolean;
+  /**
+   * That search stops where it cannot succeed (see `CpuOrder`); false: it
+   * goes on to the trace's end (up to its 256 failed searches), to compare
+   * what stopping changes. Default true.
+   */
+  cpuOrderStops?: boolean;
   /**
    * Move a flush-queue timer armed by the idle task to the last busy CPU
    * (the timer policy "nohz-target" of `dma/fq-timer-policy.ts`) or not
@@ -175,6 +182,11 @@ export interface ReplayResult {
   reordered: number;
   /** Strict: calls replayed across another CPU's, where the kernel's IOVAs show that order (see `CpuOrder`). */
   cpuOrderMoves: number;
+  /**
+   * Strict: where and why the replay stopped searching for those orders
+   * before the trace's end (see `CpuOrder`), or null when it did not.
+   */
+  cpuOrderStopped: OrderSearchStop | null;
   /** Flush-queue timers armed from an idle CPU and moved to the busy CPU (see `apply`). */
   timerMoves: number;
   /** Maps traced right after a flush on their CPU that allocated before it (see `Replayer.allocatedBeforeFlush`). */
@@ -299,6 +311,7 @@ export class Replayer {
       refusedUnmaps: 0,
       reordered: 0,
       cpuOrderMoves: 0,
+      cpuOrderStopped: null,
       timerMoves: 0,
       flushReorders: 0,
       swapped: 0,
@@ -396,17 +409,20 @@ export class Replayer {
     // Without a flush queue (strict) no timer or flush decision holds calls back: the
     // calls' final order is the one CpuOrder settles.
     if ((opts.cpuOrder ?? this.kernel.iommu.config.strict) && fq === null) {
-      this.cpuOrder = new CpuOrder<ReplayCheckpoint, Outcome>({
-        apply: (c, atNs) => {
-          this.orderAtNs = atNs;
-          const o = this.applyAt(c, true, this.r.firstMismatch === null);
-          this.orderAtNs = undefined;
-          return o;
+      this.cpuOrder = new CpuOrder<ReplayCheckpoint, Outcome>(
+        {
+          apply: (c, atNs, describe) => {
+            this.orderAtNs = atNs;
+            const o = this.applyAt(c, describe, describe && this.r.firstMismatch === null);
+            this.orderAtNs = undefined;
+            return o;
+          },
+          save: () => this.save(),
+          restore: (s) => this.restore(s),
+          finalize: (c, o) => this.finalize(c, o),
         },
-        save: () => this.save(),
-        restore: (s) => this.restore(s),
-        finalize: (c, o) => this.finalize(c, o),
-      });
+        opts.cpuOrderStops ?? true,
+      );
     }
   }
 
@@ -977,6 +993,7 @@ export class Replayer {
     if (this.cpuOrder !== null) {
       this.cpuOrder.end();
       this.r.cpuOrderMoves = this.cpuOrder.moves;
+      this.r.cpuOrderStopped = this.cpuOrder.stopped;
     }
     if (this.swap) this.allocatedSecond(null);
     this.timers?.end();

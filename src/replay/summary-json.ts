@@ -4,6 +4,7 @@
  * `--help` give). Plain data: the CLI prints it.
  */
 
+import { FAILED_RUN, SEARCHES } from "./cpu-order.ts";
 import type { ReplayResult } from "./replay.ts";
 
 export interface DeviceFigures {
@@ -104,6 +105,31 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
       "the trace has no flags column (irq-info): which calls ran in interrupt context is unknown, so maps that allocated " +
         "before an interrupt's unmaps traced before them are replayed as traced and may take other IOVAs " +
         "(trace-cmd report -l or the kernel's own trace file have it)",
+    );
+  }
+  return out;
+}
+
+/**
+ * Where a strict replay stopped searching for the order of two CPUs' calls
+ * (`cpu-order.ts`), and why: each replayed domain's, at `file`'s line.
+ */
+export function orderSearchStops(file: string, results: readonly ReplayResult[]): string[] {
+  const out: string[] = [];
+  for (const r of results) {
+    const s = r.cpuOrderStopped;
+    if (s === null) continue;
+    const why =
+      s.reason === "failed-run"
+        ? `${FAILED_RUN} searches in a row found no order that gives the kernel's IOVA`
+        : s.reason === "failed-searches"
+          ? `${SEARCHES} searches found no order that gives the kernel's IOVA`
+          : `its trials had replayed ${s.trialCalls} calls for the ${s.calls} taken, the bound`;
+    out.push(
+      `${results.length > 1 ? `${r.device}: ` : ""}the replay stopped searching for the order of two CPUs' calls at ` +
+        `${file}:${s.line}, after ${s.searches} searches (${s.failed} found none): ${why}; ` +
+        "the model and the trace differ there in more than that order (a trace captured in another mode, see --captured, " +
+        "or on another kernel, or one that starts mid-life), and the maps after it are replayed in the trace's order",
     );
   }
   return out;

@@ -23,7 +23,7 @@ import { QUICK } from "../helpers/quick.ts";
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
 const H612 = `${FIXTURES}linux-6.12-lazy-mixed-head600.txt.gz`;
 // Its lazy capture shows too few reuse pairs to tell, so it replays strict and the replay searches call orders at
-// every miss (seconds); the strict two-NVMe head is a 6.12 trace the defaults read the same way, and replays exact.
+// its misses until a run of them fails; the strict two-NVMe head is a 6.12 trace the defaults read the same way, and replays exact.
 const TWO612 = `${FIXTURES}linux-6.12-two-nvme-strict-head761.txt.gz`;
 const T612 = `${FIXTURES}linux-6.12-lazy-timers-head8000.txt.gz`;
 const LAZY61 = `${FIXTURES}linux-6.1-lazy-mixed-head1100.txt.gz`;
@@ -123,7 +123,7 @@ test("a lazy trace on a machine whose command line is strict replays lazy; --cap
   assert.match(r.stderr, /captured lazy \(from the trace: \d+ of \d+ allocations/);
   assert.match(r.stdout, /kernel 6\.1, lazy \(flush queue\)/);
   // A lazy trace replayed strict misses at nearly every map, and the replay searches call orders at each miss
-  // (seconds for the 1,100 lines). The quick tier asks it of the mid-life head's first 60 lines (lazy by the
+  // until a run of them fails (test/replay/order-search.test.ts). The quick tier asks it of the mid-life head's first 60 lines (lazy by the
   // flush-queue timer event at line 43, 9 maps): the same warning and mode from another of the trace's signs.
   const cut = join(mkdtempSync(join(tmpdir(), "iovalab-defaults-")), "midlife-head60.txt");
   writeFileSync(cut, `${gunzipSync(readFileSync(MIDLIFE61)).toString().split("\n").slice(0, 60).join("\n")}\n`);
