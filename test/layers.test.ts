@@ -89,6 +89,10 @@ test("layers import only downwards, and the model uses no Node APIs", () => {
       const target = relative(SRC, join(file, "..", spec)).split("/")[0];
       if (target !== layer && !allowed.includes(target)) problems.push(`${rel}: ${layer} imports ${target} (${spec})`);
     }
+    // A Node module reached without an import (process.getBuiltinModule, require) is a Node API all the same.
+    for (const m of text.matchAll(/\b(?:getBuiltinModule|require)\s*\(\s*["']([^"']+)["']/g)) {
+      if (layer !== "cli" && !NODE_ADAPTERS.has(rel)) problems.push(`${rel}: loads ${m[1]}`);
+    }
   }
   assert.deepEqual(problems, []);
 });
