@@ -68,6 +68,18 @@ function outputs(name: string, script: string): [string, string] {
   return [Buffer.from(r.output).toString("latin1"), Buffer.from(r.walks).toString("latin1")];
 }
 
+/**
+ * A script's output and walks, or its error without the operand as written:
+ * bad input fails the same way on both paths, up to how the operand was spelt.
+ */
+function outputsOrError(script: string): [string, string] | string {
+  try {
+    return outputs("t.iovaops", script);
+  } catch (e) {
+    return (e as Error).message.replace(/, found .*/s, "");
+  }
+}
+
 const CONFORMANCE = join(import.meta.dirname, "..", "..", "test", "fixtures", "conformance");
 
 // 12 s here: npm test runs it; the quick tier keeps the random scripts below.
@@ -118,17 +130,9 @@ test("random scripts: the fast path and the general parser print the same output
       const lines = [`domain granule=4096 start_pfn=1 cpus=4 rcache_orders=4 kernel=${kernel}`];
       for (const o of ops) lines.push(o.map((x) => (typeof x === "boolean" ? (x ? 1 : 0) : x)).join(" "));
       const script = `${lines.join("\n")}\n`;
-      const run = (text: string): [string, string] | string => {
-        try {
-          return outputs("t.iovaops", text);
-        } catch (e) {
-          // Bad input fails the same way on both paths, up to how the operand was written.
-          return (e as Error).message.replace(/, found .*/s, "");
-        }
-      };
-      const fast = run(script);
+      const fast = outputsOrError(script);
       if (typeof fast !== "string") completed++;
-      assert.deepEqual(run(slowForm(script)), fast);
+      assert.deepEqual(outputsOrError(slowForm(script)), fast);
     }),
     { numRuns: 200, seed: 19 },
   );
@@ -176,14 +180,7 @@ test("operands of 1 to 17 digits, leading zeros included, read alike on the fast
         lines.push(`alloc_fast ${size} ${limit} 0`, `free ${pfn}`, `alloc ${size} ${limit} 1`);
       }
       const script = `${lines.join("\n")}\n`;
-      const run = (text: string): [string, string] | string => {
-        try {
-          return outputs("t.iovaops", text);
-        } catch (e) {
-          return (e as Error).message.replace(/, found .*/s, "");
-        }
-      };
-      assert.deepEqual(run(slowForm(script)), run(script));
+      assert.deepEqual(outputsOrError(slowForm(script)), outputsOrError(script));
     }),
     { numRuns: 100, seed: 23 },
   );

@@ -10,31 +10,18 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import type { ProfileName } from "../../src/iova/profile.ts";
-import { builtinMachine } from "../../src/machine/index.ts";
 import { CpuOrder, FAILED_RUN, type OrderHost } from "../../src/replay/cpu-order.ts";
-import { Replayer, type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
-import { readTraceText } from "../../src/trace/reader.ts";
-import { type DmaCall, Reconstructor } from "../../src/trace/reconstruct.ts";
+import type { DmaCall } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { replayStrict } from "../helpers/strict-replay.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
-const MACHINE = builtinMachine("qemu-q35-nvme");
 
 function fixture(name: string): string {
   return gunzipSync(readFileSync(new URL(name, FIXTURES))).toString("utf8");
 }
 
-function replay(text: string, kernel: ProfileName, opts: Partial<ReplayOptions> = {}) {
-  assert.ok(MACHINE);
-  const emitted: string[] = [];
-  const rp = new Replayer({ machine: MACHINE, kernel, strict: true, emitIova: (t) => emitted.push(t), ...opts });
-  const rc = new Reconstructor({ machine: traceMachineOf(MACHINE, "0000:00:01.0") }, (c) => rp.push(c));
-  const { events } = readTraceText(text, { file: "t", strictInput: true });
-  for (const e of events) rc.push(e);
-  rc.end();
-  return { result: rp.end(), emitted };
-}
+const replay = replayStrict;
 
 test("a 6.12 lazy head replayed as strict: the order search stops after a run of failed searches, and no IOVA changes", () => {
   // The head's lazy frees are reused from the flush queue's order, which no order of two CPUs' calls gives.

@@ -10,16 +10,15 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import type { ProfileName } from "../../src/iova/profile.ts";
-import { builtinMachine } from "../../src/machine/index.ts";
 import { CpuOrder } from "../../src/replay/cpu-order.ts";
-import { Replayer, type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
+import { Replayer, traceMachineOf } from "../../src/replay/replay.ts";
 import { Q35_NVME_TRACE_MACHINE } from "../../src/trace/machine.ts";
 import { readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { type DmaCall, Reconstructor, reconstruct } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 import { quickSkip } from "../helpers/quick.ts";
+import { MACHINE, replayStrict } from "../helpers/strict-replay.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
 const SHARED = new URL("../../../shared/kernel-more/", import.meta.url).pathname;
@@ -38,18 +37,7 @@ function traceMaps(text: string): { line: number; iova: string }[] {
   return out;
 }
 
-const MACHINE = builtinMachine("qemu-q35-nvme");
-
-function replay(text: string, kernel: ProfileName, opts: Partial<ReplayOptions> = {}) {
-  assert.ok(MACHINE);
-  const emitted: string[] = [];
-  const rp = new Replayer({ machine: MACHINE, kernel, strict: true, emitIova: (t) => emitted.push(t), ...opts });
-  const rc = new Reconstructor({ machine: traceMachineOf(MACHINE, "0000:00:01.0") }, (c) => rp.push(c));
-  const { events } = readTraceText(text, { file: "t", strictInput: true });
-  for (const e of events) rc.push(e);
-  rc.end();
-  return { result: rp.end(), emitted };
-}
+const replay = replayStrict;
 
 /** The trace lines of the map events the replay placed elsewhere than the kernel. */
 function mismatchedLines(text: string, emitted: string[]): number[] {
