@@ -42,21 +42,17 @@
  */
 
 import type { DmaCall } from "../trace/reconstruct.ts";
-import { type OpLog, opsSince, type ReplayOp, WATCH_CALLS } from "./late-queue.ts";
+import { HeldChoice } from "./held-choice.ts";
+import { type OpLog, opsSince, type ReplayOp } from "./late-queue.ts";
 
 /** A held choice: the state before the unmap, the unmap, the calls since. */
-export class CountReadWatch {
-  readonly state: unknown;
-  /** The log's head in `state`. */
-  readonly base: OpLog | null;
+export class CountReadWatch extends HeldChoice {
   /** The unmap whose replay the choice turns (the first operation since `base`). */
   private readonly turn: DmaCall;
   /** The unmap whose entry's count is in question: `turn` itself, or (`newCountOf` >= 0) the other CPU's before it. */
   private readonly unmap: DmaCall;
   /** -1: `turn` reads the old count when turned; else the CPU whose last entry reads the flush's new count. */
   readonly newCountOf: number;
-  /** Results counted once the choice is made, in order. */
-  readonly held: { c: DmaCall; o: unknown }[] = [];
   private reused = false;
 
   /** The flushing unmap's trace timestamp, ns. */
@@ -70,9 +66,8 @@ export class CountReadWatch {
     unmap: DmaCall = turn,
     newCountOf = -1,
   ) {
-    this.state = state;
+    super(state, base);
     this.flushNs = flushNs;
-    this.base = base;
     this.turn = turn;
     this.unmap = unmap;
     this.newCountOf = newCountOf;
@@ -87,8 +82,7 @@ export class CountReadWatch {
     return this.newCountOf >= 0 || this.turn.timestampNs - this.flushNs < 1_000;
   }
 
-  hold(c: DmaCall, o: unknown): void {
-    this.held.push({ c, o });
+  protected saw(c: DmaCall, o: unknown): void {
     const u = this.unmap;
     if (c.kind !== "map") return;
     if (c.iova < u.iova + u.sizeBytes && c.iova + c.sizeBytes > u.iova) this.reused = true;
@@ -97,9 +91,8 @@ export class CountReadWatch {
     else if (this.newCountOf >= 0 && (o as { addr?: number | null }).addr === u.iova) this.reused = true;
   }
 
-  /** Whether the choice is due (the IOVA reused, or the calls too many to hold). */
-  get due(): boolean {
-    return this.reused || this.held.length >= WATCH_CALLS;
+  protected decided(): boolean {
+    return this.reused;
   }
 
   /** The operations since `base`, oldest first, the count read the other way. Null when `head` does not descend from `base`. */

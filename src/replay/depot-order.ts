@@ -28,25 +28,20 @@
 import type { IovaDomain } from "../iova/domain.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import type { DepotTurn } from "./apply.ts";
-import { type OpLog, opsSince, type ReplayOp, WATCH_CALLS } from "./late-queue.ts";
+import { HeldChoice } from "./held-choice.ts";
+import { type OpLog, opsSince, type ReplayOp } from "./late-queue.ts";
 
 /** A held choice: the state after the second unmap, the depot pushes to turn, the calls since. */
-export class DepotOrderWatch {
-  readonly state: unknown;
-  /** The log's head in `state`. */
-  readonly base: OpLog | null;
+export class DepotOrderWatch extends HeldChoice {
   readonly turns: DepotTurn[];
   /** The DMA addresses each ring free pushed: the first CPU's, the second's. */
   private readonly first = new Set<number>();
   private readonly second = new Set<number>();
   private reusedFirst = false;
   private reusedSecond = false;
-  /** Results counted once the choice is made, in order. */
-  readonly held: { c: DmaCall; o: unknown }[] = [];
 
   constructor(state: unknown, base: OpLog | null, turns: DepotTurn[], iovad: IovaDomain) {
-    this.state = state;
-    this.base = base;
+    super(state, base);
     this.turns = turns;
     const g = iovad.granule;
     for (const t of turns) {
@@ -59,16 +54,15 @@ export class DepotOrderWatch {
     }
   }
 
-  hold(c: DmaCall, o: unknown): void {
-    this.held.push({ c, o });
+  protected saw(c: DmaCall): void {
     if (c.kind !== "map") return;
     if (this.first.has(c.iova)) this.reusedFirst = true;
     if (this.second.has(c.iova)) this.reusedSecond = true;
   }
 
-  /** Whether the choice is due (an IOVA of each side reused, or the calls too many to hold). */
-  get due(): boolean {
-    return (this.reusedFirst && this.reusedSecond) || this.held.length >= WATCH_CALLS;
+  /** Decided once an IOVA of each side is reused. */
+  protected decided(): boolean {
+    return this.reusedFirst && this.reusedSecond;
   }
 
   /** The operations since `base`, oldest first, after the depot turned. Null when `head` does not descend from `base`. */

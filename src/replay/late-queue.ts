@@ -34,6 +34,7 @@
 
 import type { DmaCall } from "../trace/reconstruct.ts";
 import type { DepotTurn } from "./apply.ts";
+import { HeldChoice } from "./held-choice.ts";
 
 /** One thing the replay did to the model, as a re-run repeats it. */
 export type ReplayOp =
@@ -76,42 +77,31 @@ export function opsSince(head: OpLog | null, base: OpLog | null): ReplayOp[] | n
   return ops;
 }
 
-/** Calls held at most before the choice is made without the IOVA's reuse. */
-export const WATCH_CALLS = 8192;
-
 /** A held choice: the state before the flush, the unmap in question, the calls since. */
-export class LateQueueWatch {
-  readonly state: unknown;
-  /** The log's head in `state`. */
-  readonly base: OpLog | null;
+export class LateQueueWatch extends HeldChoice {
   /** The CPU of the unmap, and whether the replay queued it late. */
   readonly cpu: number;
   readonly late: boolean;
   /** The unmapped IOVA, in the trace's addresses. */
   private readonly lo: number;
   private readonly hi: number;
-  /** Results counted once the choice is made, in order. */
-  readonly held: { c: DmaCall; o: unknown }[] = [];
   /** The trace has mapped the IOVA again. */
-  reused = false;
+  private reused = false;
 
   constructor(state: unknown, base: OpLog | null, unmap: DmaCall, cpu: number, late: boolean) {
-    this.state = state;
-    this.base = base;
+    super(state, base);
     this.cpu = cpu;
     this.late = late;
     this.lo = unmap.iova;
     this.hi = unmap.iova + unmap.sizeBytes;
   }
 
-  hold(c: DmaCall, o: unknown): void {
-    this.held.push({ c, o });
+  protected saw(c: DmaCall): void {
     if (c.kind === "map" && c.iova < this.hi && c.iova + c.sizeBytes > this.lo) this.reused = true;
   }
 
-  /** Whether the choice is due (the IOVA reused, or the calls too many to hold). */
-  get due(): boolean {
-    return this.reused || this.held.length >= WATCH_CALLS;
+  protected decided(): boolean {
+    return this.reused;
   }
 
   /**
