@@ -30,6 +30,7 @@ import {
   type StartState,
   sameKindDevices,
   summaryJson,
+  sumOver,
   type TraceEvent,
   type TraceFacts,
   TraceReader,
@@ -121,7 +122,7 @@ function summary(
   const r = results[0];
   // Several devices' domains: the headline counts them all; the lines after it are the first device's.
   const several = results.length > 1;
-  const sum = (f: (x: ReplayResult) => number) => results.reduce((a, x) => a + f(x), 0);
+  const sum = (f: (x: ReplayResult) => number) => sumOver(results, f);
   const s = reader.stats;
   const out: string[] = [];
   const dma = [...s.events].filter(([k]) => !WORK_EVENTS.has(k));

@@ -31,7 +31,7 @@ export {
 } from "../replay/replay.ts";
 export { LearningWindow } from "../replay/start-search.ts";
 export { describeStartState, emptyStartState, type StartState } from "../replay/start-state.ts";
-export { devicesTable, orderSearchStops, summaryJson, traceLacks } from "../replay/summary-json.ts";
+export { devicesTable, orderSearchStops, summaryJson, sumOver, traceLacks } from "../replay/summary-json.ts";
 export {
   type DmaCall,
   isKernelWorkEvent,

@@ -31,6 +31,13 @@ export interface ReplaySummaryJson {
   total: { allocations: number; exact: number; learned: number; exactAfterLearning: number | null };
 }
 
+/** A figure summed over the devices replayed. */
+export function sumOver(results: readonly ReplayResult[], f: (r: ReplayResult) => number): number {
+  let n = 0;
+  for (const r of results) n += f(r);
+  return n;
+}
+
 /** The fraction `n / d`; null when there is nothing to count. */
 function fraction(n: number, d: number): number | null {
   return d === 0 ? null : n / d;
@@ -61,18 +68,11 @@ export function summaryJson(
   warnings: string[],
 ): ReplaySummaryJson {
   const first = results[0];
-  let allocations = 0;
-  let exact = 0;
-  let learned = 0;
-  let after = 0;
-  let exactAfter = 0;
-  for (const r of results) {
-    allocations += r.allocations;
-    exact += r.exact;
-    learned += r.learning.allocations;
-    after += r.afterLearning;
-    exactAfter += r.exactAfterLearning;
-  }
+  const allocations = sumOver(results, (r) => r.allocations);
+  const exact = sumOver(results, (r) => r.exact);
+  const learned = sumOver(results, (r) => r.learning.allocations);
+  const after = sumOver(results, (r) => r.afterLearning);
+  const exactAfter = sumOver(results, (r) => r.exactAfterLearning);
   return {
     trace,
     kernel: first.kernel,
@@ -139,15 +139,13 @@ export function orderSearchStops(file: string, results: readonly ReplayResult[])
 export function devicesTable(results: readonly ReplayResult[]): string {
   const pct = (n: number, d: number) => (d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`);
   const out = ["devices replayed, each in its own domain:"];
-  let a = 0;
-  let x = 0;
   for (const r of results) {
     out.push(
       `  ${r.device} (${r.domain}): ${r.exact}/${r.allocations} allocations exact (${pct(r.exact, r.allocations)})`,
     );
-    a += r.allocations;
-    x += r.exact;
   }
+  const a = sumOver(results, (r) => r.allocations);
+  const x = sumOver(results, (r) => r.exact);
   out.push(`  total: ${x}/${a} allocations exact (${pct(x, a)})`);
   return `${out.join("\n")}\n`;
 }
