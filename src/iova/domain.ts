@@ -464,8 +464,30 @@ export class IovaDomain {
    */
   allocIovaFast(cpu: number, size: number, limitPfn: number, flush: boolean): number {
     if (this.profile.roundUpIn === "alloc_iova_fast") size = this.roundUpCacheable(size);
-    const pfn = this.rcacheGet(cpu, size, limitPfn + 1);
-    if (pfn !== 0) return pfn;
+    // The magazine is chosen in a call of its own and popped here: a pfn
+    // above 2^31 is a float64, and one handed back through a call the
+    // compiler does not inline is a heap allocation per operation.
+    const c = this.sizeClass(size);
+    const mag = this.rcacheGetMagazine(cpu, c);
+    if (mag !== null) {
+      const pfn = mag.pop(limitPfn + 1 - size);
+      if (pfn !== 0) {
+        this.stats.rcacheHits[c]++;
+        this.stats.cachedPfns[c]--;
+        return pfn;
+      }
+    }
+    return this.allocIovaFastMiss(size, c, limitPfn, flush);
+  }
+
+  /**
+   * `alloc_iova_fast()` after an rcache miss (or for a size no class holds):
+   * the tree, and with `flush` the flush-everything-and-retry-once. Apart
+   * from the hit path, so that the hit path is small enough for the compiler
+   * to take into its callers whole.
+   */
+  private allocIovaFastMiss(size: number, c: number, limitPfn: number, flush: boolean): number {
+    if (c < this.rcacheOrders) this.stats.rcacheMisses[c]++;
     for (;;) {
       const n = this.allocAndInsertRange(size, limitPfn + 1, true);
       if (n !== NIL) return this.tree.pfnLo[n];
@@ -478,41 +500,56 @@ export class IovaDomain {
 
   /** Models `free_iova_fast()` (IOVA-5.6): the rcache, else the tree. */
   freeIovaFast(cpu: number, pfn: number, size: number): void {
-    if (!this.rcacheInsert(cpu, pfn, size)) this.freeIova(pfn);
-  }
-
-  /** Models `iova_rcache_get()` / `__iova_rcache_get()` (IOVA-6.5); `limit` exclusive. */
-  private rcacheGet(cpu: number, size: number, limit: number): number {
+    // As in allocIovaFast: the pfn goes into the magazine here, not through a call.
     const c = this.sizeClass(size);
     if (c >= this.rcacheOrders) {
+      this.freeIova(pfn);
+      return;
+    }
+    this.rcacheInsertMagazine(cpu, c).push(pfn);
+    this.stats.cachedPfns[c]++;
+    if (this.overflowMagazine !== null) this.freeOverflowMagazine(c);
+  }
+
+  /**
+   * 6.1 and older: the full magazine the depot had no room for goes back to
+   * the tree once the pfn is in the new one (VER-1).
+   */
+  private freeOverflowMagazine(c: number): void {
+    const overflow = this.overflowMagazine;
+    assert(overflow !== null, "no overflow magazine to free");
+    this.overflowMagazine = null;
+    this.magazineFreePfns(overflow, c);
+    this.stats.magazinesLive[c]--;
+  }
+
+  /**
+   * Models `iova_rcache_get()` / `__iova_rcache_get()` (IOVA-6.5) up to the
+   * pop: the loaded magazine of `cpu` in size class `c` once the swaps and
+   * the depot have had their say, or null when it stays empty (or no class
+   * holds the size: counted here). The caller pops it with its limit.
+   */
+  private rcacheGetMagazine(cpu: number, c: number): Magazine | null {
+    if (c >= this.rcacheOrders) {
       this.stats.uncacheableAllocs++;
-      return 0;
+      return null;
     }
     const rcache = this.rcaches[c];
     const cpuRcache = rcache.cpuRcaches[cpu];
-    let hasPfn = false;
-    if (!cpuRcache.loaded.isEmpty()) {
-      hasPfn = true;
-    } else if (!cpuRcache.prev.isEmpty()) {
+    if (!cpuRcache.loaded.isEmpty()) return cpuRcache.loaded;
+    if (!cpuRcache.prev.isEmpty()) {
       cpuRcache.swap();
-      hasPfn = true;
-    } else if (rcache.depot.length > 0) {
+      return cpuRcache.loaded;
+    }
+    if (rcache.depot.length > 0) {
       // The empty loaded magazine is freed and the depot's top replaces it,
       // even if no pfn in it fits the limit (conformance README, note 6).
       cpuRcache.loaded = this.depotPop(rcache);
       this.stats.magazinesLive[c]--;
       this.stats.depotPops[c]++;
-      hasPfn = true;
+      return cpuRcache.loaded;
     }
-    let pfn = 0;
-    if (hasPfn) pfn = cpuRcache.loaded.pop(limit - size);
-    if (pfn !== 0) {
-      this.stats.rcacheHits[c]++;
-      this.stats.cachedPfns[c]--;
-    } else {
-      this.stats.rcacheMisses[c]++;
-    }
-    return pfn;
+    return null;
   }
 
   /** Magazines in each size class's depot, oldest push first. */
@@ -545,41 +582,40 @@ export class IovaDomain {
     return mag;
   }
 
-  /** Models `iova_rcache_insert()` / `__iova_rcache_insert()` (IOVA-6.6, VER-1). */
-  private rcacheInsert(cpu: number, pfn: number, size: number): boolean {
-    const c = this.sizeClass(size);
-    if (c >= this.rcacheOrders) return false;
+  /**
+   * Set by `rcacheInsertMagazine` on 6.1 and older when the depot was full:
+   * the full magazine to free to the tree once the pfn is pushed (VER-1).
+   */
+  private overflowMagazine: Magazine | null = null;
+
+  /**
+   * Models `iova_rcache_insert()` / `__iova_rcache_insert()` (IOVA-6.6,
+   * VER-1) up to the push, for a cacheable size class `c`: the magazine of
+   * `cpu` with room for the pfn, after the swap or the depot push that makes
+   * room. The caller pushes the pfn.
+   */
+  private rcacheInsertMagazine(cpu: number, c: number): Magazine {
     const rcache = this.rcaches[c];
     const cpuRcache = rcache.cpuRcaches[cpu];
-    const stats = this.stats;
-    let magToFree: Magazine | null = null;
-    if (!cpuRcache.loaded.isFull()) {
-      // push below
-    } else if (!cpuRcache.prev.isFull()) {
+    if (!cpuRcache.loaded.isFull()) return cpuRcache.loaded;
+    if (!cpuRcache.prev.isFull()) {
       cpuRcache.swap();
+      return cpuRcache.loaded;
+    }
+    const stats = this.stats;
+    const fresh = new Magazine(this.profile.magazineSize);
+    stats.magazinesAllocated++;
+    stats.magazinesLive[c]++;
+    if (this.profile.depotOverflowFreesToTree && rcache.depot.length >= this.profile.depotMax) {
+      this.overflowMagazine = cpuRcache.loaded;
+      stats.depotOverflows[c]++;
     } else {
-      const fresh = new Magazine(this.profile.magazineSize);
-      stats.magazinesAllocated++;
-      stats.magazinesLive[c]++;
-      if (this.profile.depotOverflowFreesToTree && rcache.depot.length >= this.profile.depotMax) {
-        // 6.1 and older: the depot is full, so the full loaded magazine goes
-        // back to the tree once the pfn is in the new one (VER-1).
-        magToFree = cpuRcache.loaded;
-        stats.depotOverflows[c]++;
-      } else {
-        rcache.depot.push(cpuRcache.loaded);
-        stats.depotPushes[c]++;
-        if (this.profile.depotTrimWork) this.scheduleDepotWork(rcache);
-      }
-      cpuRcache.loaded = fresh;
+      rcache.depot.push(cpuRcache.loaded);
+      stats.depotPushes[c]++;
+      if (this.profile.depotTrimWork) this.scheduleDepotWork(rcache);
     }
-    cpuRcache.loaded.push(pfn);
-    stats.cachedPfns[c]++;
-    if (magToFree !== null) {
-      this.magazineFreePfns(magToFree, c);
-      stats.magazinesLive[c]--;
-    }
-    return true;
+    cpuRcache.loaded = fresh;
+    return fresh;
   }
 
   /** `schedule_delayed_work()`: a pending item keeps its due time. */

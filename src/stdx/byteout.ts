@@ -72,13 +72,16 @@ export class ByteOut {
   /** A non-negative integer below 2^53 in decimal. */
   num(n: number): void {
     this.ensure(16);
-    this.pos = writeNum(this.buf, this.pos, n);
+    // Split into two int32s here (see writeNum).
+    const high = n < E8 ? n : Math.floor(n / E8);
+    this.pos = writeNum(this.buf, this.pos, high | 0, n < E8 ? -1 : (n - high * E8) | 0);
   }
 
   /** A line of one number: `num(n)` and "\n" with one room check. */
   numLine(n: number): void {
     this.ensure(17);
-    const p = writeNum(this.buf, this.pos, n);
+    const high = n < E8 ? n : Math.floor(n / E8);
+    const p = writeNum(this.buf, this.pos, high | 0, n < E8 ? -1 : (n - high * E8) | 0);
     this.buf[p] = NEWLINE;
     this.pos = p + 1;
   }
@@ -104,6 +107,9 @@ export class ByteOut {
     return all;
   }
 }
+
+/** 10^8: numbers are written as two parts below it. */
+const E8 = 100_000_000;
 
 /** "00" to "99", two ASCII digits per entry: halves the divisions. */
 const PAIRS = new Uint8Array(200);
@@ -131,22 +137,17 @@ function digits8(x: number): number {
 }
 
 /**
- * Writes n (0 <= n < 2^53) at p and returns the position after it, from the
- * right in pairs of digits. Above 10^8 the number is two int32 parts (n < 2^53
- * keeps the high one below 10^8): the eight low digits, zero-padded, and the
- * rest. Quotients are truncated int32 divisions by constants (a multiply, not
- * a division), remainders a multiply and a subtraction. One function, so the
- * hot callers can take it in whole.
+ * Writes a number n (0 <= n < 2^53) given as two int32s, `high` = n / 10^8
+ * and `low` = n mod 10^8, or `high` = n and `low` = -1 below 10^8 (n < 2^53
+ * keeps `high` below 10^8), at p and returns the position after it, from the
+ * right in pairs of digits. The callers split n: a float64 handed to a call
+ * the compiler does not inline is a heap allocation per number, and n is
+ * one above 2^31. Quotients are truncated int32 divisions by
+ * constants (a multiply, not a division), remainders a multiply and a
+ * subtraction.
  */
-function writeNum(buf: Uint8Array, p: number, n: number): number {
-  let x = 0;
-  let low = -1;
-  if (n < 100_000_000) x = n | 0;
-  else {
-    const high = Math.floor(n / 100_000_000);
-    low = (n - high * 100_000_000) | 0;
-    x = high | 0;
-  }
+function writeNum(buf: Uint8Array, p: number, high: number, low: number): number {
+  let x = high;
   const end = p + digits8(x) + (low < 0 ? 0 : 8);
   let q = end;
   if (low >= 0) {
