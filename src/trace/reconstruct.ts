@@ -43,6 +43,7 @@ import type {
 import { isKernelWorkEvent } from "./events.ts";
 import { FreedPages } from "./freed-pages.ts";
 import type { TraceDomainSpec, TraceMachine } from "./machine.ts";
+import { PageOwners } from "./page-owners.ts";
 
 /** One reconstructed DMA-API call on one IOVA allocation. */
 export interface DmaCall {
@@ -222,12 +223,8 @@ class DomainState {
   readonly spec: TraceDomainSpec | null;
   /** Live allocations: first page -> `id` in `byId` (a live allocation always has one). */
   readonly live = new PfnMap(256);
-  /**
-   * Every live page -> the `id` of its allocation in `byId`, for overlap and
-   * inside-a-mapping checks: a typed-array table, as one entry is set and
-   * deleted per mapped page of every call.
-   */
-  readonly pages = new PfnMap(1024);
+  /** Every live page -> the `id` of its allocation in `byId`, for overlap and inside-a-mapping checks. */
+  readonly pages = new PageOwners();
   /** Allocations with pages in `pages`, by `id`; free ids in `freeIds`. */
   readonly byId: (Rec | null)[] = [];
   private readonly freeIds: number[] = [];
@@ -243,7 +240,7 @@ class DomainState {
   /** The allocation holding page `p`, if live. */
   pageOwner(p: number): Rec | undefined {
     const id = this.pages.get(p);
-    return id === undefined ? undefined : (this.byId[id] as Rec);
+    return id < 0 ? undefined : (this.byId[id] as Rec);
   }
 
   /** The live allocation whose first page is `p`. */
@@ -708,16 +705,9 @@ export class Reconstructor {
     last.next = null;
     if (a.prev !== null) a.prev.next = null;
     a.prev = null;
-    let overlap: Rec | undefined;
     const id = domain.track(a);
-    const pages = domain.pages;
-    for (let p = this.page(a.iova), endPage = this.page(a.end); p < endPage; p++) {
-      if (overlap === undefined) {
-        const o = pages.get(p);
-        if (o !== undefined) overlap = domain.byId[o] as Rec;
-      }
-      pages.set(p, id);
-    }
+    const o = domain.pages.claim(this.page(a.iova), this.page(a.end), id);
+    const overlap = o < 0 ? undefined : (domain.byId[o] as Rec);
     if (overlap !== undefined) {
       this.finding(
         "map-overlap",
@@ -738,7 +728,7 @@ export class Reconstructor {
   private remember(a: Rec): void {
     const d = a.domain as DomainState;
     const id = d.track(a);
-    for (let p = this.page(a.iova); p < this.page(a.end); p++) d.pages.set(p, id);
+    d.pages.claim(this.page(a.iova), this.page(a.end), id);
     d.live.set(this.page(a.iova), id);
   }
 
@@ -749,8 +739,7 @@ export class Reconstructor {
     // A live allocation is tracked: one without an id is in no live set.
     if (a.id < 0) return;
     if (d.live.get(first) === a.id) d.live.delete(first);
-    const pages = d.pages;
-    for (let p = first, endPage = this.page(a.end); p < endPage; p++) if (pages.get(p) === a.id) pages.delete(p);
+    d.pages.release(first, this.page(a.end), a.id);
     d.untrack(a);
   }
 
