@@ -36,6 +36,7 @@ import type {
   DmaMapSgEvent,
   DmaUnmapEvent,
   DmaUnmapSgEvent,
+  EventHead,
   IommuMapEvent,
   IommuUnmapEvent,
   TraceEvent,
@@ -147,19 +148,15 @@ const ONE_PIECE_OFFSETS: number[] = [0];
 const FREED_MEMORY = 1 << 20;
 const NO_RANGES: readonly { start: number; end: number }[] = [];
 
-/** `Rec.kind`: the queue place of a map event that heads its allocation (or is still undecided). */
+/** `Rec.kind`: a map event that heads its allocation (or is still undecided). */
 const MAP = 0;
-/** `Rec.kind`: the queue place of an unmap call. */
-const UNMAP = 1;
 /** `Rec.kind`: a map event absorbed into an allocation that another record heads. */
 const ABSORBED = 2;
 
 /**
- * One record per map or unmap event, in one shape for every kind (the
- * queue's loops stay monomorphic): its place in the look-ahead queue; for
- * a map event, the piece of mapping it made and, once grouped, the
- * allocation, which its first map event's record carries; for an unmap,
- * the call it emits.
+ * One record per map event: its place in the look-ahead queue, the piece
+ * of mapping it made and, once grouped, the allocation, which its first
+ * map event's record carries.
  */
 class Rec {
   /** Events pushed before it: the look-ahead window counts from it. */
@@ -169,11 +166,10 @@ class Rec {
   kind: number;
   /** Its grouping is decided: it may leave the queue. */
   closed: boolean;
-  /** The map event, or null for an unmap. */
-  readonly e: IommuMapEvent | null;
+  readonly e: IommuMapEvent;
   /** End of the map event's IOVA range. */
   readonly fragEnd: number;
-  /** The allocation (its head record) this map event went into, once decided; for an unmap, the allocation it frees. */
+  /** The allocation (its head record) this map event went into, once decided. */
   alloc: Rec | null = null;
   /** The next map event on this CPU and task when it continued this one's IOVAs. */
   next: Rec | null = null;
@@ -182,8 +178,6 @@ class Rec {
   uid = -1;
   /** When its page entered `unclaimed`: the order a Map's iteration would give. */
   serial = 0;
-  /** The unmap's call. */
-  unmap: DmaCall | null;
 
   // The allocation, on its head record.
   domain: DomainState | null = null;
@@ -202,21 +196,96 @@ class Rec {
   /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
   id = -1;
 
-  constructor(seq: number, line: number, kind: number, e: IommuMapEvent | null, unmap: DmaCall | null) {
+  constructor(seq: number, e: IommuMapEvent) {
     this.seq = seq;
-    this.line = line;
-    this.kind = kind;
+    this.line = e.line;
+    this.kind = MAP;
     this.closed = false;
     this.e = e;
-    this.fragEnd = e === null ? 0 : e.iova + e.size;
-    this.unmap = unmap;
+    this.fragEnd = e.iova + e.size;
   }
 }
 
-/** The head record's map event (an allocation always has one). */
-function firstOf(a: Rec): IommuMapEvent {
-  return a.e as IommuMapEvent;
+/**
+ * A call as the reconstruction hands it on: one class for maps and unmaps,
+ * so the replay reads one shape. An unmap is its own place in the
+ * look-ahead queue (one object per unmap event), its `lines` made when it
+ * leaves the queue, once the events around it that belong to it are known.
+ */
+class TraceCall implements DmaCall {
+  readonly kind: "map" | "unmap";
+  allocation: number;
+  domain: string;
+  device: string | undefined;
+  api: string | undefined;
+  readonly iova: number;
+  readonly sizeBytes: number;
+  readonly requestedBytes: number | undefined;
+  readonly dmaAddr: number | undefined;
+  readonly pieces: number;
+  readonly mapLines: number[];
+  readonly mapOffsets: number[];
+  readonly cpu: number;
+  readonly irq: boolean;
+  readonly pid: number;
+  readonly comm: string;
+  readonly timestampNs: number;
+  readonly line: number;
+  lines: number[];
+  readonly inferred: boolean;
+  // An unmap's place in the queue.
+  readonly seq: number;
+  closed: boolean;
+  /** The allocation an unmap frees, until it leaves the queue. */
+  alloc: Rec | null;
+  /** The line of the `dma_unmap_sg`/`dma_free` before an unmap and of the `dma_unmap_*` after it, or -1. */
+  readonly hintLine: number;
+  dmaLine = -1;
+
+  /**
+   * A map of allocation `a` (`e` its first map event), or an unmap of it
+   * (`e` the unmap event, `hintLine` its `dma_unmap_sg`/`dma_free`'s line).
+   */
+  constructor(
+    kind: "map" | "unmap",
+    seq: number,
+    a: Rec,
+    e: EventHead,
+    sizeBytes: number,
+    domain: string,
+    device: string | undefined,
+    api: string | undefined,
+    hintLine: number,
+  ) {
+    const map = kind === "map";
+    this.kind = kind;
+    this.allocation = map ? a.number : 0;
+    this.domain = domain;
+    this.device = device;
+    this.api = api;
+    this.iova = a.iova;
+    this.sizeBytes = sizeBytes;
+    this.requestedBytes = map ? a.requestedBytes : undefined;
+    this.dmaAddr = map ? a.dmaAddr : undefined;
+    this.pieces = map ? a.pieces : 0;
+    this.mapLines = map ? a.mapLines : NO_MAP_LINES;
+    this.mapOffsets = map ? a.mapOffsets : NO_MAP_LINES;
+    this.cpu = e.cpu;
+    this.irq = inInterrupt(e.flags);
+    this.pid = e.pid;
+    this.comm = e.comm;
+    this.timestampNs = e.timestampNs;
+    this.line = e.line;
+    this.lines = map ? sortLines(a.lines) : NO_MAP_LINES;
+    this.inferred = map ? a.inferred : false;
+    this.seq = seq;
+    this.closed = map || hintLine >= 0;
+    this.alloc = map ? null : a;
+    this.hintLine = hintLine;
+  }
 }
+
+type QueueEntry = Rec | TraceCall;
 
 class DomainState {
   readonly name: string;
@@ -293,7 +362,7 @@ interface CpuState {
   /** `dma_unmap_sg` / `dma_free` waiting for the unmap that follows it. */
   preUnmap: DmaUnmapSgEvent | DmaFreeEvent | null;
   /** An unmap call waiting for the `dma_unmap_*` that follows it. */
-  pendingUnmap: Rec | null;
+  pendingUnmap: TraceCall | null;
 }
 
 /** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
@@ -346,7 +415,7 @@ export class Reconstructor {
   /** The map events of the allocation being decided (`runFrom`, `claimInferred`): one array reused, its length in `runLength`. */
   private readonly run: Rec[] = [];
   private runLength = 0;
-  private queue: Rec[] = [];
+  private queue: QueueEntry[] = [];
   private head = 0;
   private seq = 0;
   private lastLine = 0;
@@ -550,9 +619,9 @@ export class Reconstructor {
         }
       }
     }
-    const f = new Rec(this.seq, e.line, MAP, e, null);
+    const f = new Rec(this.seq, e);
     const prev = cpu.lastMap;
-    if (prev !== null && prev.alloc === null && prev.fragEnd === e.iova && (prev.e as IommuMapEvent).pid === e.pid) {
+    if (prev !== null && prev.alloc === null && prev.fragEnd === e.iova && prev.e.pid === e.pid) {
       prev.next = f;
       f.prev = prev;
     }
@@ -562,7 +631,7 @@ export class Reconstructor {
     // Two live map events at one IOVA: the older must have been another allocation; decide it now,
     // unless another CPU mapped it (another domain's, its dma event still to come on its CPU).
     if (older !== undefined) {
-      if ((older.e as IommuMapEvent).cpu !== e.cpu && !this.shadowed.has(p)) this.shadowed.set(p, older);
+      if (older.e.cpu !== e.cpu && !this.shadowed.has(p)) this.shadowed.set(p, older);
       else this.claimInferred(older);
     }
     this.setUnclaimed(p, f);
@@ -583,10 +652,9 @@ export class Reconstructor {
     while (pos < end) {
       const pg = this.page(pos);
       let f = this.unclaimedAt(pg);
-      if (cpu >= 0 && (f === undefined || (f.e as IommuMapEvent).cpu !== cpu) && this.shadowed.size > 0)
-        f = this.shadowed.get(pg) ?? f;
+      if (cpu >= 0 && (f === undefined || f.e.cpu !== cpu) && this.shadowed.size > 0) f = this.shadowed.get(pg) ?? f;
       if (f === undefined) break;
-      const fe = f.e as IommuMapEvent;
+      const fe = f.e;
       if (fe.iova !== pos) break;
       if (cpu >= 0 && fe.cpu !== cpu) break;
       this.runAdd(f);
@@ -638,7 +706,7 @@ export class Reconstructor {
 
   private claimInferred(f: Rec): Rec {
     while (f.prev !== null && f.prev.alloc === null) f = f.prev;
-    const start = (f.e as IommuMapEvent).iova;
+    const start = f.e.iova;
     this.runLength = 0;
     this.runAdd(f);
     while (f.next !== null && f.next.alloc === null) {
@@ -657,7 +725,7 @@ export class Reconstructor {
   private claim(n: number, domain: DomainState, inferred: boolean, dmaLine: number): Rec {
     const run = this.run;
     const a = run[0];
-    const first = a.e as IommuMapEvent;
+    const first = a.e;
     a.domain = domain;
     a.iova = first.iova;
     a.end = run[n - 1].fragEnd;
@@ -675,7 +743,7 @@ export class Reconstructor {
       const mapLines = new Array<number>(n);
       const mapOffsets = new Array<number>(n);
       for (let i = 0; i < n; i++) {
-        const e = run[i].e as IommuMapEvent;
+        const e = run[i].e;
         lines[i] = e.line;
         mapLines[i] = e.line;
         mapOffsets[i] = e.iova - a.iova;
@@ -690,11 +758,11 @@ export class Reconstructor {
       const f = run[i];
       f.alloc = a;
       if (f.uid >= 0) {
-        const pg = this.page((f.e as IommuMapEvent).iova);
+        const pg = this.page(f.e.iova);
         if (this.unclaimed.get(pg) === f.uid) this.deleteUnclaimed(pg, f);
       }
       if (shadowed !== null) {
-        const pg = this.page((f.e as IommuMapEvent).iova);
+        const pg = this.page(f.e.iova);
         if (shadowed.get(pg) === f) shadowed.delete(pg);
       }
       f.closed = true;
@@ -785,32 +853,17 @@ export class Reconstructor {
     this.forget(a);
     const domain = a.domain as DomainState;
     domain.freed.set(p, e.line);
-    const lines = hint !== null ? [hint.line, e.line] : [e.line];
-    const call: DmaCall = {
-      kind: "unmap",
-      allocation: 0,
-      domain: domain.name,
-      device: hint?.device ?? a.device,
-      api: hint?.name,
-      iova: a.iova,
-      sizeBytes: e.size,
-      requestedBytes: undefined,
-      dmaAddr: undefined,
-      pieces: 0,
-      mapLines: NO_MAP_LINES,
-      mapOffsets: NO_MAP_LINES,
-      cpu: e.cpu,
-      irq: inInterrupt(e.flags),
-      pid: e.pid,
-      comm: e.comm,
-      timestampNs: e.timestampNs,
-      line: e.line,
-      lines,
-      inferred: false,
-    };
-    const s = new Rec(this.seq, e.line, UNMAP, null, call);
-    s.closed = hint !== null;
-    s.alloc = a;
+    const s = new TraceCall(
+      "unmap",
+      this.seq,
+      a,
+      e,
+      e.size,
+      domain.name,
+      hint?.device ?? a.device,
+      hint?.name,
+      hint !== null ? hint.line : -1,
+    );
     if (hint === null) cpu.pendingUnmap = s;
     this.enqueue(s);
   }
@@ -839,7 +892,7 @@ export class Reconstructor {
     for (let i = 0; i < recs.length; i++) {
       const f = recs[i];
       if (f === null) continue;
-      const fe = f.e as IommuMapEvent;
+      const fe = f.e;
       if (fe.iova <= addr && addr < f.fragEnd && (found === undefined || f.serial < found.serial)) found = f;
     }
     return found;
@@ -880,7 +933,7 @@ export class Reconstructor {
   private onDmaUnmap(e: DmaUnmapEvent, cpu: CpuState): void {
     const s = cpu.pendingUnmap;
     cpu.pendingUnmap = null;
-    if (s === null || s.alloc === null || s.unmap === null) {
+    if (s === null || s.alloc === null) {
       this.stats.untranslated++;
       return;
     }
@@ -894,9 +947,9 @@ export class Reconstructor {
         this.remember(a);
         this.forget(b);
         (a.domain as DomainState).freed.delete(this.page(a.iova));
-        own.freed.set(this.page(b.iova), s.unmap.line);
+        own.freed.set(this.page(b.iova), s.line);
         s.alloc = b;
-        s.unmap.domain = own.name;
+        s.domain = own.name;
         a = b;
       }
     }
@@ -905,14 +958,9 @@ export class Reconstructor {
       this.stats.untranslated++;
       return;
     }
-    s.unmap.device = e.device;
-    s.unmap.api = e.name;
-    // A new array of the exact length: a push would copy the old into a larger one.
-    const old = s.unmap.lines;
-    const lines = new Array<number>(old.length + 1);
-    for (let i = 0; i < old.length; i++) lines[i] = old[i];
-    lines[old.length] = e.line;
-    s.unmap.lines = lines;
+    s.device = e.device;
+    s.api = e.name;
+    s.dmaLine = e.line;
     s.closed = true;
     if (a.requestedBytes !== undefined && a.dmaAddr === e.dmaAddr && a.requestedBytes !== e.size) {
       this.finding(
@@ -925,7 +973,7 @@ export class Reconstructor {
     }
   }
 
-  private enqueue(r: Rec): void {
+  private enqueue(r: QueueEntry): void {
     this.queue.push(r);
     const waiting = this.queue.length - this.head;
     if (waiting > this.stats.windowMax) this.stats.windowMax = waiting;
@@ -938,17 +986,16 @@ export class Reconstructor {
       const s = q[this.head];
       if (!s.closed) {
         if (!all && this.seq - s.seq < this.window) break;
-        if (s.kind === MAP && s.alloc === null) this.claimInferred(s);
-        if (s.kind === UNMAP && s.unmap !== null) {
+        if (s instanceof TraceCall) {
           // Its dma_unmap_* partner is overdue: later ones no longer attach to it.
-          const c = this.cpus[s.unmap.cpu];
+          const c = this.cpus[s.cpu];
           if (c.pendingUnmap === s) c.pendingUnmap = null;
-        }
+        } else if (s.kind === MAP && s.alloc === null) this.claimInferred(s);
         s.closed = true;
       }
       this.head++;
-      if (s.kind === MAP) this.emitMap(s);
-      else if (s.kind === UNMAP) this.emitUnmap(s);
+      if (s instanceof TraceCall) this.emitUnmap(s);
+      else if (s.kind === MAP) this.emitMap(s);
     }
     if (this.head > 4096 && this.head * 2 > q.length) {
       this.queue = q.slice(this.head);
@@ -962,41 +1009,25 @@ export class Reconstructor {
     a.number = domain.nextNumber++;
     const d = domain.name;
     this.stats.allocations.set(d, (this.stats.allocations.get(d) ?? 0) + 1);
-    const first = firstOf(a);
-    this.sink({
-      kind: "map",
-      allocation: a.number,
-      domain: d,
-      device: a.device,
-      api: a.api,
-      iova: a.iova,
-      sizeBytes: a.end - a.iova,
-      requestedBytes: a.requestedBytes,
-      dmaAddr: a.dmaAddr,
-      pieces: a.pieces,
-      mapLines: a.mapLines,
-      mapOffsets: a.mapOffsets,
-      cpu: first.cpu,
-      irq: inInterrupt(first.flags),
-      pid: first.pid,
-      comm: first.comm,
-      timestampNs: first.timestampNs,
-      line: first.line,
-      lines: sortLines(a.lines),
-      inferred: a.inferred,
-    });
+    this.sink(new TraceCall("map", 0, a, a.e, a.end - a.iova, d, a.device, a.api, -1));
   }
 
-  private emitUnmap(s: Rec): void {
+  private emitUnmap(s: TraceCall): void {
     const a = s.alloc;
-    const call = s.unmap;
-    assert(a !== null && call !== null, "unmap record without call");
+    assert(a !== null, "unmap call without allocation");
     assert(a.number > 0, "unmap emitted before its map");
-    call.allocation = a.number;
-    sortLines(call.lines);
+    s.allocation = a.number;
+    const lines = new Array<number>(1 + (s.hintLine >= 0 ? 1 : 0) + (s.dmaLine >= 0 ? 1 : 0));
+    let n = 0;
+    if (s.hintLine >= 0) lines[n++] = s.hintLine;
+    lines[n++] = s.line;
+    if (s.dmaLine >= 0) lines[n++] = s.dmaLine;
+    s.lines = sortLines(lines);
+    // The replay may hold the call long after: it keeps no record of the reconstruction alive.
+    s.alloc = null;
     const d = (a.domain as DomainState).name;
     this.stats.frees.set(d, (this.stats.frees.get(d) ?? 0) + 1);
-    this.sink(call);
+    this.sink(s);
   }
 
   private finding(kind: FindingKind, line: number, a: Rec, related: number[], what: string): void {
