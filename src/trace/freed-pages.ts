@@ -16,12 +16,12 @@ import { PfnMap } from "../stdx/pfnmap.ts";
 export class FreedPages {
   private readonly limit: number;
   /** Page -> the line of its unmap. */
-  private readonly lines = new PfnMap(1024);
+  private readonly lines = new PfnMap(64);
   /** Page -> the serial of its insertion, which its entry in `order` carries too. */
-  private readonly serials = new PfnMap(1024);
+  private readonly serials = new PfnMap(64);
   /** Insertions oldest first, from `head`: pages and their serials; an entry whose serial is stale was deleted. */
-  private orderPages = new Float64Array(1024);
-  private orderSerials = new Float64Array(1024);
+  private orderPages = new Float64Array(64);
+  private orderSerials = new Float64Array(64);
   private head = 0;
   private tail = 0;
   private serial = 0;
