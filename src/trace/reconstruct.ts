@@ -233,14 +233,14 @@ class TraceCall implements DmaCall {
   readonly line: number;
   lines: number[];
   readonly inferred: boolean;
-  // An unmap's place in the queue.
-  readonly seq: number;
-  closed: boolean;
+  // An unmap's place in the queue, private: a call handed on has the fields of a `DmaCall` and no more.
+  readonly #seq: number;
+  #closed: boolean;
   /** The allocation an unmap frees, until it leaves the queue. */
-  alloc: Rec | null;
+  #alloc: Rec | null;
   /** The line of the `dma_unmap_sg`/`dma_free` before an unmap and of the `dma_unmap_*` after it, or -1. */
-  readonly hintLine: number;
-  dmaLine = -1;
+  readonly #hintLine: number;
+  #dmaLine = -1;
 
   /**
    * A map of allocation `a` (`e` its first map event), or an unmap of it
@@ -278,10 +278,42 @@ class TraceCall implements DmaCall {
     this.line = e.line;
     this.lines = map ? sortLines(a.lines) : NO_MAP_LINES;
     this.inferred = map ? a.inferred : false;
-    this.seq = seq;
-    this.closed = map || hintLine >= 0;
-    this.alloc = map ? null : a;
-    this.hintLine = hintLine;
+    this.#seq = seq;
+    this.#closed = map || hintLine >= 0;
+    this.#alloc = map ? null : a;
+    this.#hintLine = hintLine;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  set closed(v: boolean) {
+    this.#closed = v;
+  }
+
+  get alloc(): Rec | null {
+    return this.#alloc;
+  }
+
+  set alloc(a: Rec | null) {
+    this.#alloc = a;
+  }
+
+  get hintLine(): number {
+    return this.#hintLine;
+  }
+
+  get dmaLine(): number {
+    return this.#dmaLine;
+  }
+
+  set dmaLine(line: number) {
+    this.#dmaLine = line;
   }
 }
 
