@@ -36,12 +36,15 @@ import type {
   DmaMapSgEvent,
   DmaUnmapEvent,
   DmaUnmapSgEvent,
+  EventHead,
   IommuMapEvent,
   IommuUnmapEvent,
   TraceEvent,
 } from "./events.ts";
 import { isKernelWorkEvent } from "./events.ts";
+import { FreedPages } from "./freed-pages.ts";
 import type { TraceDomainSpec, TraceMachine } from "./machine.ts";
+import { PageOwners } from "./page-owners.ts";
 
 /** One reconstructed DMA-API call on one IOVA allocation. */
 export interface DmaCall {
@@ -140,92 +143,195 @@ export type CallSink = (call: DmaCall) => void;
 const DEFAULT_LOOK_AHEAD = 16384;
 /** An unmap's `mapLines` and `mapOffsets`: one shared empty array (never written). */
 const NO_MAP_LINES: number[] = [];
+/** The `mapOffsets` of every one-piece mapping (never written). */
+const ONE_PIECE_OFFSETS: number[] = [0];
 const FREED_MEMORY = 1 << 20;
 const NO_RANGES: readonly { start: number; end: number }[] = [];
 
-class Fragment {
-  readonly e: IommuMapEvent;
-  readonly end: number;
-  slot: Slot;
-  alloc: Allocation | null = null;
-  /** The next map event on this CPU and task when it continued this one's IOVAs. */
-  next: Fragment | null = null;
-  prev: Fragment | null = null;
-  constructor(e: IommuMapEvent, slot: Slot) {
-    this.e = e;
-    this.end = e.iova + e.size;
-    this.slot = slot;
-  }
-}
+/** `Rec.kind`: a map event that heads its allocation (or is still undecided). */
+const MAP = 0;
+/** `Rec.kind`: a map event absorbed into an allocation that another record heads. */
+const ABSORBED = 2;
 
-class Allocation {
-  readonly domain: DomainState;
-  readonly iova: number;
-  readonly end: number;
-  readonly first: IommuMapEvent;
-  readonly pieces: number;
-  readonly lines: number[];
-  readonly mapLines: number[];
-  readonly mapOffsets: number[];
-  readonly inferred: boolean;
-  device: string | undefined;
-  api: string | undefined;
-  requestedBytes: number | undefined;
-  dmaAddr: number | undefined;
+/**
+ * One record per map event: its place in the look-ahead queue, the piece
+ * of mapping it made and, once grouped, the allocation, which its first
+ * map event's record carries.
+ */
+class Rec {
+  /** Events pushed before it: the look-ahead window counts from it. */
+  readonly seq: number;
+  /** The line of its event: the calls it emits are traced on or after it. */
+  readonly line: number;
+  kind: number;
+  /** Its grouping is decided: it may leave the queue. */
+  closed: boolean;
+  readonly e: IommuMapEvent;
+  /** End of the map event's IOVA range. */
+  readonly fragEnd: number;
+  /** The allocation (its head record) this map event went into, once decided. */
+  alloc: Rec | null = null;
+  /** The next map event on this CPU and task when it continued this one's IOVAs. */
+  next: Rec | null = null;
+  prev: Rec | null = null;
+  /** Index in `Reconstructor.unclaimedRecs` while the map event is there, else -1. */
+  uid = -1;
+  /** When its page entered `unclaimed`: the order a Map's iteration would give. */
+  serial = 0;
+
+  // The allocation, on its head record.
+  domain: DomainState | null = null;
+  iova = 0;
+  end = 0;
+  pieces = 0;
+  lines: number[] = NO_MAP_LINES;
+  mapLines: number[] = NO_MAP_LINES;
+  mapOffsets: number[] = NO_MAP_LINES;
+  inferred = false;
+  device: string | undefined = undefined;
+  api: string | undefined = undefined;
+  requestedBytes: number | undefined = undefined;
+  dmaAddr: number | undefined = undefined;
   number = 0;
   /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
   id = -1;
-  /** `frags[0, n)`; `dmaLine` is the line of the `dma:*` event that named it, or -1. */
-  constructor(domain: DomainState, frags: Fragment[], n: number, inferred: boolean, dmaLine: number) {
-    this.domain = domain;
-    this.iova = frags[0].e.iova;
-    this.end = frags[n - 1].end;
-    this.first = frags[0].e;
-    this.pieces = n;
-    // Sized once: a line pushed later would copy the array into a larger one.
-    this.lines = new Array<number>(dmaLine < 0 ? n : n + 1);
-    if (dmaLine >= 0) this.lines[n] = dmaLine;
-    this.mapLines = new Array<number>(n);
-    this.mapOffsets = new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      const e = frags[i].e;
-      this.lines[i] = e.line;
-      this.mapLines[i] = e.line;
-      this.mapOffsets[i] = e.iova - this.iova;
-    }
-    this.inferred = inferred;
+
+  constructor(seq: number, e: IommuMapEvent) {
+    this.seq = seq;
+    this.line = e.line;
+    this.kind = MAP;
+    this.closed = false;
+    this.e = e;
+    this.fragEnd = e.iova + e.size;
   }
 }
 
-interface Slot {
-  seq: number;
-  /** The line of the event that opened it: the calls it emits are traced on or after it. */
-  line: number;
-  /** "none": a map event absorbed into an allocation whose slot is another. */
-  kind: "map" | "unmap" | "none";
-  closed: boolean;
-  frag: Fragment | null;
-  alloc: Allocation | null;
-  unmap: DmaCall | null;
+/**
+ * A call as the reconstruction hands it on: one class for maps and unmaps,
+ * so the replay reads one shape. An unmap is its own place in the
+ * look-ahead queue (one object per unmap event), its `lines` made when it
+ * leaves the queue, once the events around it that belong to it are known.
+ */
+class TraceCall implements DmaCall {
+  readonly kind: "map" | "unmap";
+  allocation: number;
+  domain: string;
+  device: string | undefined;
+  api: string | undefined;
+  readonly iova: number;
+  readonly sizeBytes: number;
+  readonly requestedBytes: number | undefined;
+  readonly dmaAddr: number | undefined;
+  readonly pieces: number;
+  readonly mapLines: number[];
+  readonly mapOffsets: number[];
+  readonly cpu: number;
+  readonly irq: boolean;
+  readonly pid: number;
+  readonly comm: string;
+  readonly timestampNs: number;
+  readonly line: number;
+  lines: number[];
+  readonly inferred: boolean;
+  // An unmap's place in the queue, private: a call handed on has the fields of a `DmaCall` and no more.
+  readonly #seq: number;
+  #closed: boolean;
+  /** The allocation an unmap frees, until it leaves the queue. */
+  #alloc: Rec | null;
+  /** The line of the `dma_unmap_sg`/`dma_free` before an unmap and of the `dma_unmap_*` after it, or -1. */
+  readonly #hintLine: number;
+  #dmaLine = -1;
+
+  /**
+   * A map of allocation `a` (`e` its first map event), or an unmap of it
+   * (`e` the unmap event, `hintLine` its `dma_unmap_sg`/`dma_free`'s line).
+   */
+  constructor(
+    kind: "map" | "unmap",
+    seq: number,
+    a: Rec,
+    e: EventHead,
+    sizeBytes: number,
+    domain: string,
+    device: string | undefined,
+    api: string | undefined,
+    hintLine: number,
+  ) {
+    const map = kind === "map";
+    this.kind = kind;
+    this.allocation = map ? a.number : 0;
+    this.domain = domain;
+    this.device = device;
+    this.api = api;
+    this.iova = a.iova;
+    this.sizeBytes = sizeBytes;
+    this.requestedBytes = map ? a.requestedBytes : undefined;
+    this.dmaAddr = map ? a.dmaAddr : undefined;
+    this.pieces = map ? a.pieces : 0;
+    this.mapLines = map ? a.mapLines : NO_MAP_LINES;
+    this.mapOffsets = map ? a.mapOffsets : NO_MAP_LINES;
+    this.cpu = e.cpu;
+    this.irq = inInterrupt(e.flags);
+    this.pid = e.pid;
+    this.comm = e.comm;
+    this.timestampNs = e.timestampNs;
+    this.line = e.line;
+    this.lines = map ? sortLines(a.lines) : NO_MAP_LINES;
+    this.inferred = map ? a.inferred : false;
+    this.#seq = seq;
+    this.#closed = map || hintLine >= 0;
+    this.#alloc = map ? null : a;
+    this.#hintLine = hintLine;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  set closed(v: boolean) {
+    this.#closed = v;
+  }
+
+  get alloc(): Rec | null {
+    return this.#alloc;
+  }
+
+  set alloc(a: Rec | null) {
+    this.#alloc = a;
+  }
+
+  get hintLine(): number {
+    return this.#hintLine;
+  }
+
+  get dmaLine(): number {
+    return this.#dmaLine;
+  }
+
+  set dmaLine(line: number) {
+    this.#dmaLine = line;
+  }
 }
+
+type QueueEntry = Rec | TraceCall;
 
 class DomainState {
   readonly name: string;
   readonly spec: TraceDomainSpec | null;
-  /** Live allocations by first page. */
-  readonly live = new Map<number, Allocation>();
-  /**
-   * Every live page -> the `id` of its allocation in `byId`, for overlap and
-   * inside-a-mapping checks: a typed-array table, as one entry is set and
-   * deleted per mapped page of every call.
-   */
-  readonly pages = new PfnMap(1024);
+  /** Live allocations: first page -> `id` in `byId` (a live allocation always has one). */
+  readonly live = new PfnMap(256);
+  /** Every live page -> the `id` of its allocation in `byId`, for overlap and inside-a-mapping checks. */
+  readonly pages = new PageOwners();
   /** Allocations with pages in `pages`, by `id`; free ids in `freeIds`. */
-  readonly byId: (Allocation | null)[] = [];
+  readonly byId: (Rec | null)[] = [];
   private readonly freeIds: number[] = [];
   readonly directLive = new Map<number, number>();
   /** Recently freed first pages -> the unmap's line, to tell a double unmap from a never-mapped address. */
-  readonly freed = new Map<number, number>();
+  readonly freed = new FreedPages(FREED_MEMORY);
   nextNumber = 1;
   constructor(name: string, spec: TraceDomainSpec | null) {
     this.name = name;
@@ -233,13 +339,20 @@ class DomainState {
   }
 
   /** The allocation holding page `p`, if live. */
-  pageOwner(p: number): Allocation | undefined {
+  pageOwner(p: number): Rec | undefined {
     const id = this.pages.get(p);
-    return id === undefined ? undefined : (this.byId[id] as Allocation);
+    return id < 0 ? undefined : (this.byId[id] as Rec);
+  }
+
+  /** The live allocation whose first page is `p`. */
+  liveAt(p: number): Rec | undefined {
+    if (this.live.size === 0) return undefined;
+    const id = this.live.get(p);
+    return id === undefined ? undefined : (this.byId[id] as Rec);
   }
 
   /** Gives `a` an id for `pages`. */
-  track(a: Allocation): number {
+  track(a: Rec): number {
     if (a.id < 0) {
       const id = this.freeIds.pop();
       if (id === undefined) {
@@ -254,7 +367,7 @@ class DomainState {
   }
 
   /** Drops `a`'s id once no page names it. */
-  untrack(a: Allocation): void {
+  untrack(a: Rec): void {
     if (a.id < 0) return;
     this.byId[a.id] = null;
     this.freeIds.push(a.id);
@@ -277,11 +390,11 @@ function sortLines(xs: number[]): number[] {
 }
 
 interface CpuState {
-  lastMap: Fragment | null;
+  lastMap: Rec | null;
   /** `dma_unmap_sg` / `dma_free` waiting for the unmap that follows it. */
   preUnmap: DmaUnmapSgEvent | DmaFreeEvent | null;
   /** An unmap call waiting for the `dma_unmap_*` that follows it. */
-  pendingUnmap: Slot | null;
+  pendingUnmap: TraceCall | null;
 }
 
 /** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
@@ -319,18 +432,22 @@ export class Reconstructor {
   /** Every domain's boot-time direct mappings, flattened. */
   private readonly directRanges: { domain: string; start: number; end: number }[] = [];
   private readonly byDevice = new Map<string, DomainState>();
-  private readonly unclaimed = new Map<number, Fragment>();
+  /** Map events not yet grouped: first page -> `uid` in `unclaimedRecs` (typed arrays: one set and delete per map event). */
+  private readonly unclaimed = new PfnMap(1024);
+  private readonly unclaimedRecs: (Rec | null)[] = [];
+  private readonly freeUids: number[] = [];
+  private unclaimedSerial = 0;
   /**
    * An unclaimed map event displaced from `unclaimed` by another CPU's at the
    * same IOVA: two devices' domains hand out the same IOVAs, and each CPU's
    * `dma_map_*` event, which follows its map, says whose each one is.
    */
-  private readonly shadowed = new Map<number, Fragment>();
+  private readonly shadowed = new Map<number, Rec>();
   private readonly cpus: CpuState[] = [];
   /** The map events of the allocation being decided (`runFrom`, `claimInferred`): one array reused, its length in `runLength`. */
-  private readonly run: Fragment[] = [];
+  private readonly run: Rec[] = [];
   private runLength = 0;
-  private queue: Slot[] = [];
+  private queue: QueueEntry[] = [];
   private head = 0;
   private seq = 0;
   private lastLine = 0;
@@ -354,16 +471,16 @@ export class Reconstructor {
     }
   }
 
-  /** Takes the next event in trace order; calls whose grouping is decided go to the sink. */
   /**
    * Every call still to be emitted is traced on or after this line: the
-   * first held slot's, or past the last event read. A replay that holds
+   * first held record's, or past the last event read. A replay that holds
    * timer events for calls still to come may run those before it.
    */
   horizonLine(): number {
     return this.head < this.queue.length ? this.queue[this.head].line : this.lastLine + 1;
   }
 
+  /** Takes the next event in trace order; calls whose grouping is decided go to the sink. */
   push(e: TraceEvent): void {
     assert(!this.ended, "push after end");
     this.lastLine = e.line;
@@ -429,13 +546,16 @@ export class Reconstructor {
     }
     this.drain(true);
     this.ended = true;
-    const live: Allocation[] = [];
-    for (const d of this.domains.values()) for (const a of d.live.values()) live.push(a);
-    live.sort((a, b) => a.first.line - b.first.line);
+    const live: Rec[] = [];
+    for (const d of this.domains.values())
+      d.live.forEach((_p, id) => {
+        live.push(d.byId[id] as Rec);
+      });
+    live.sort((a, b) => a.line - b.line);
     for (const a of live) {
       this.finding(
         "live-at-end",
-        a.first.line,
+        a.line,
         a,
         a.lines.slice(1),
         `mapping still live at the end of the trace [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [mapped with ${a.api ?? "iommu:map"}]`,
@@ -486,6 +606,41 @@ export class Reconstructor {
     return Math.floor(addr / this.granule);
   }
 
+  /** The unclaimed map event at page `p`. */
+  private unclaimedAt(p: number): Rec | undefined {
+    const uid = this.unclaimed.get(p);
+    return uid === undefined ? undefined : (this.unclaimedRecs[uid] as Rec);
+  }
+
+  /** Puts `f` at page `p` of `unclaimed`, in the place of the one there (a Map's `set`). */
+  private setUnclaimed(p: number, f: Rec): void {
+    const uid = this.unclaimed.get(p);
+    if (uid !== undefined) {
+      const old = this.unclaimedRecs[uid] as Rec;
+      old.uid = -1;
+      f.serial = old.serial;
+      f.uid = uid;
+      this.unclaimedRecs[uid] = f;
+      return;
+    }
+    let id = this.freeUids.pop();
+    if (id === undefined) {
+      id = this.unclaimedRecs.length;
+      this.unclaimedRecs.push(f);
+    } else this.unclaimedRecs[id] = f;
+    f.uid = id;
+    f.serial = ++this.unclaimedSerial;
+    this.unclaimed.set(p, id);
+  }
+
+  /** Takes `f`, which is there, off page `p` of `unclaimed`. */
+  private deleteUnclaimed(p: number, f: Rec): void {
+    this.unclaimed.delete(p);
+    this.unclaimedRecs[f.uid] = null;
+    this.freeUids.push(f.uid);
+    f.uid = -1;
+  }
+
   private onMap(e: IommuMapEvent, cpu: CpuState): void {
     if (e.paddr === e.iova) {
       for (const r of this.directRanges) {
@@ -496,37 +651,27 @@ export class Reconstructor {
         }
       }
     }
-    const slot: Slot = {
-      seq: this.seq,
-      line: e.line,
-      kind: "map",
-      closed: false,
-      frag: null,
-      alloc: null,
-      unmap: null,
-    };
-    const f = new Fragment(e, slot);
-    slot.frag = f;
+    const f = new Rec(this.seq, e);
     const prev = cpu.lastMap;
-    if (prev !== null && prev.alloc === null && prev.end === e.iova && prev.e.pid === e.pid) {
+    if (prev !== null && prev.alloc === null && prev.fragEnd === e.iova && prev.e.pid === e.pid) {
       prev.next = f;
       f.prev = prev;
     }
     cpu.lastMap = f;
     const p = this.page(e.iova);
-    const older = this.unclaimed.get(p);
+    const older = this.unclaimedAt(p);
     // Two live map events at one IOVA: the older must have been another allocation; decide it now,
     // unless another CPU mapped it (another domain's, its dma event still to come on its CPU).
     if (older !== undefined) {
       if (older.e.cpu !== e.cpu && !this.shadowed.has(p)) this.shadowed.set(p, older);
       else this.claimInferred(older);
     }
-    this.unclaimed.set(p, f);
-    this.enqueue(slot);
+    this.setUnclaimed(p, f);
+    this.enqueue(f);
   }
 
   /** Adds `f` to the run being decided. */
-  private runAdd(f: Fragment): void {
+  private runAdd(f: Rec): void {
     if (this.runLength < this.run.length) this.run[this.runLength] = f;
     else this.run.push(f);
     this.runLength++;
@@ -538,12 +683,14 @@ export class Reconstructor {
     let pos = start;
     while (pos < end) {
       const pg = this.page(pos);
-      let f = this.unclaimed.get(pg);
+      let f = this.unclaimedAt(pg);
       if (cpu >= 0 && (f === undefined || f.e.cpu !== cpu) && this.shadowed.size > 0) f = this.shadowed.get(pg) ?? f;
-      if (f === undefined || f.e.iova !== pos) break;
-      if (cpu >= 0 && f.e.cpu !== cpu) break;
+      if (f === undefined) break;
+      const fe = f.e;
+      if (fe.iova !== pos) break;
+      if (cpu >= 0 && fe.cpu !== cpu) break;
       this.runAdd(f);
-      pos = f.end;
+      pos = f.fragEnd;
     }
     return this.runLength;
   }
@@ -569,7 +716,7 @@ export class Reconstructor {
     start -= start % this.granule;
     if (end !== Number.POSITIVE_INFINITY) end = Math.ceil(end / this.granule) * this.granule;
     const n = this.runFrom(start, end, e.cpu);
-    const covered = n > 0 ? this.run[n - 1].end : start;
+    const covered = n > 0 ? this.run[n - 1].fragEnd : start;
     if (n === 0 || (end !== Number.POSITIVE_INFINITY && covered !== end)) {
       // No map events behind it: an identity (or IOMMU-less) device, or a buffer inside a mapping already made.
       this.stats.untranslated++;
@@ -580,14 +727,16 @@ export class Reconstructor {
     a.api = e.name;
     if (e.type === "dma_map_sg") {
       a.dmaAddr = e.dmaAddrs[0];
-      a.requestedBytes = e.sizes.reduce((s, x) => s + x, 0);
+      let sum = 0;
+      for (let i = 0; i < e.sizes.length; i++) sum += e.sizes[i];
+      a.requestedBytes = sum;
     } else {
       a.dmaAddr = e.dmaAddr;
       a.requestedBytes = e.size;
     }
   }
 
-  private claimInferred(f: Fragment): Allocation {
+  private claimInferred(f: Rec): Rec {
     while (f.prev !== null && f.prev.alloc === null) f = f.prev;
     const start = f.e.iova;
     this.runLength = 0;
@@ -596,78 +745,101 @@ export class Reconstructor {
       f = f.next;
       this.runAdd(f);
     }
-    const a = this.claim(this.runLength, this.domainOfRange(start, f.end), true, -1);
+    const a = this.claim(this.runLength, this.domainOfRange(start, f.fragEnd), true, -1);
     this.stats.inferred++;
     return a;
   }
 
   /**
-   * Makes one allocation of the `n` consecutive map events in `run`; its call takes the first event's place in
-   * the queue. `dmaLine`: the line of the `dma:*` event that named it, or -1.
+   * Makes one allocation of the `n` consecutive map events in `run`, headed by the first one's record,
+   * which keeps its place in the queue. `dmaLine`: the line of the `dma:*` event that named it, or -1.
    */
-  private claim(n: number, domain: DomainState, inferred: boolean, dmaLine: number): Allocation {
+  private claim(n: number, domain: DomainState, inferred: boolean, dmaLine: number): Rec {
     const run = this.run;
-    const a = new Allocation(domain, run, n, inferred, dmaLine);
+    const a = run[0];
+    const first = a.e;
+    a.domain = domain;
+    a.iova = first.iova;
+    a.end = run[n - 1].fragEnd;
+    a.pieces = n;
+    a.inferred = inferred;
+    if (n === 1) {
+      // One piece: `lines` is `mapLines` unless a dma event adds its line (sorting one line changes nothing).
+      a.mapLines = [first.line];
+      a.lines = dmaLine < 0 ? a.mapLines : [first.line, dmaLine];
+      a.mapOffsets = ONE_PIECE_OFFSETS;
+    } else {
+      // Sized once: a line pushed later would copy the array into a larger one.
+      const lines = new Array<number>(dmaLine < 0 ? n : n + 1);
+      if (dmaLine >= 0) lines[n] = dmaLine;
+      const mapLines = new Array<number>(n);
+      const mapOffsets = new Array<number>(n);
+      for (let i = 0; i < n; i++) {
+        const e = run[i].e;
+        lines[i] = e.line;
+        mapLines[i] = e.line;
+        mapOffsets[i] = e.iova - a.iova;
+      }
+      a.lines = lines;
+      a.mapLines = mapLines;
+      a.mapOffsets = mapOffsets;
+    }
     // Shadowed map events are rare (two domains' IOVAs in flight at once): no look-up while there are none.
     const shadowed = this.shadowed.size > 0 ? this.shadowed : null;
     for (let i = 0; i < n; i++) {
       const f = run[i];
       f.alloc = a;
-      const pg = this.page(f.e.iova);
-      if (this.unclaimed.get(pg) === f) this.unclaimed.delete(pg);
-      if (shadowed !== null && shadowed.get(pg) === f) shadowed.delete(pg);
-      f.slot.closed = true;
-      f.slot.kind = i === 0 ? "map" : "none";
-      f.slot.alloc = i === 0 ? a : null;
-      f.slot.frag = null;
+      if (f.uid >= 0) {
+        const pg = this.page(f.e.iova);
+        if (this.unclaimed.get(pg) === f.uid) this.deleteUnclaimed(pg, f);
+      }
+      if (shadowed !== null) {
+        const pg = this.page(f.e.iova);
+        if (shadowed.get(pg) === f) shadowed.delete(pg);
+      }
+      f.closed = true;
+      f.kind = i === 0 ? MAP : ABSORBED;
     }
     const last = run[n - 1];
     if (last.next !== null && last.next.alloc === null) last.next.prev = null;
     last.next = null;
-    if (run[0].prev !== null) run[0].prev.next = null;
-    run[0].prev = null;
-    let overlap: Allocation | undefined;
+    if (a.prev !== null) a.prev.next = null;
+    a.prev = null;
     const id = domain.track(a);
-    const pages = domain.pages;
-    for (let p = this.page(a.iova), endPage = this.page(a.end); p < endPage; p++) {
-      if (overlap === undefined) {
-        const o = pages.get(p);
-        if (o !== undefined) overlap = domain.byId[o] as Allocation;
-      }
-      pages.set(p, id);
-    }
+    const o = domain.pages.claim(this.page(a.iova), this.page(a.end), id);
+    const overlap = o < 0 ? undefined : (domain.byId[o] as Rec);
     if (overlap !== undefined) {
       this.finding(
         "map-overlap",
-        a.first.line,
+        a.line,
         a,
-        [overlap.first.line],
-        `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(overlap.iova)}, line ${overlap.first.line}]`,
+        [overlap.line],
+        `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(overlap.iova)}, line ${overlap.line}]`,
       );
       this.forget(overlap);
     }
-    const first = this.page(a.iova);
-    domain.live.set(first, a);
-    if (domain.freed.size > 0) domain.freed.delete(first);
+    const firstPage = this.page(a.iova);
+    domain.live.set(firstPage, id);
+    domain.freed.delete(firstPage);
     return a;
   }
 
   /** Puts an allocation dropped by `forget` back into its domain's live set. */
-  private remember(a: Allocation): void {
-    const d = a.domain;
+  private remember(a: Rec): void {
+    const d = a.domain as DomainState;
     const id = d.track(a);
-    for (let p = this.page(a.iova); p < this.page(a.end); p++) d.pages.set(p, id);
-    d.live.set(this.page(a.iova), a);
+    d.pages.claim(this.page(a.iova), this.page(a.end), id);
+    d.live.set(this.page(a.iova), id);
   }
 
   /** Drops an allocation from its domain's live set (unmap, or overwritten by an overlapping map). */
-  private forget(a: Allocation): void {
-    const d = a.domain;
+  private forget(a: Rec): void {
+    const d = a.domain as DomainState;
     const first = this.page(a.iova);
-    if (d.live.get(first) === a) d.live.delete(first);
+    // A live allocation is tracked: one without an id is in no live set.
     if (a.id < 0) return;
-    const pages = d.pages;
-    for (let p = first, endPage = this.page(a.end); p < endPage; p++) if (pages.get(p) === a.id) pages.delete(p);
+    if (d.live.get(first) === a.id) d.live.delete(first);
+    d.pages.release(first, this.page(a.end), a.id);
     d.untrack(a);
   }
 
@@ -711,53 +883,32 @@ export class Reconstructor {
       );
     }
     this.forget(a);
-    a.domain.freed.set(p, e.line);
-    if (a.domain.freed.size > FREED_MEMORY) a.domain.freed.delete(a.domain.freed.keys().next().value as number);
-    const lines = hint !== null ? [hint.line, e.line] : [e.line];
-    const call: DmaCall = {
-      kind: "unmap",
-      allocation: 0,
-      domain: a.domain.name,
-      device: hint?.device ?? a.device,
-      api: hint?.name,
-      iova: a.iova,
-      sizeBytes: e.size,
-      requestedBytes: undefined,
-      dmaAddr: undefined,
-      pieces: 0,
-      mapLines: NO_MAP_LINES,
-      mapOffsets: NO_MAP_LINES,
-      cpu: e.cpu,
-      irq: inInterrupt(e.flags),
-      pid: e.pid,
-      comm: e.comm,
-      timestampNs: e.timestampNs,
-      line: e.line,
-      lines,
-      inferred: false,
-    };
-    const slot: Slot = {
-      seq: this.seq,
-      line: call.line,
-      kind: "unmap",
-      closed: hint !== null,
-      frag: null,
-      alloc: a,
-      unmap: call,
-    };
-    if (hint === null) cpu.pendingUnmap = slot;
-    this.enqueue(slot);
+    const domain = a.domain as DomainState;
+    domain.freed.set(p, e.line);
+    const s = new TraceCall(
+      "unmap",
+      this.seq,
+      a,
+      e,
+      e.size,
+      domain.name,
+      hint?.device ?? a.device,
+      hint?.name,
+      hint !== null ? hint.line : -1,
+    );
+    if (hint === null) cpu.pendingUnmap = s;
+    this.enqueue(s);
   }
 
-  private liveAt(p: number, end: number, hinted: DomainState | null): Allocation | undefined {
+  private liveAt(p: number, end: number, hinted: DomainState | null): Rec | undefined {
     if (hinted !== null) {
-      const a = hinted.live.get(p);
+      const a = hinted.liveAt(p);
       if (a !== undefined) return a;
     }
-    let any: Allocation | undefined;
+    let any: Rec | undefined;
     const domains = this.domainList;
     for (let i = 0; i < domains.length; i++) {
-      const a = domains[i].live.get(p);
+      const a = domains[i].liveAt(p);
       if (a === undefined) continue;
       if (a.end - a.iova === end - a.iova) return a;
       any ??= a;
@@ -765,18 +916,21 @@ export class Reconstructor {
     return any;
   }
 
-  private unclaimedContaining(addr: number): Fragment | undefined {
-    // Map events are at most a few hundred pages; look back from the page for one that spans addr.
-    for (const f of this.unclaimed.values()) if (f.e.iova <= addr && addr < f.end) return f;
-    return undefined;
+  /** The unclaimed map event spanning `addr` that entered `unclaimed` first. */
+  private unclaimedContaining(addr: number): Rec | undefined {
+    // Map events are at most a few hundred pages; look at every unclaimed one.
+    let found: Rec | undefined;
+    const recs = this.unclaimedRecs;
+    for (let i = 0; i < recs.length; i++) {
+      const f = recs[i];
+      if (f === null) continue;
+      const fe = f.e;
+      if (fe.iova <= addr && addr < f.fragEnd && (found === undefined || f.serial < found.serial)) found = f;
+    }
+    return found;
   }
 
-  private badUnmap(
-    e: IommuUnmapEvent,
-    d: DomainState,
-    device: string | undefined,
-    inside: Allocation | undefined,
-  ): void {
+  private badUnmap(e: IommuUnmapEvent, d: DomainState, device: string | undefined, inside: Rec | undefined): void {
     const p = this.page(e.iova);
     const freedLine = d.freed.get(p);
     const where = `[device address=${hex16(e.iova)}] [size=${e.size} bytes]`;
@@ -795,7 +949,7 @@ export class Reconstructor {
     }
     const container = inside ?? d.pageOwner(p);
     const extra =
-      container !== undefined ? ` [inside the mapping at ${hex16(container.iova)}, line ${container.first.line}]` : "";
+      container !== undefined ? ` [inside the mapping at ${hex16(container.iova)}, line ${container.line}]` : "";
     this.findingRaw(
       "unmap-never-mapped",
       e.line,
@@ -803,7 +957,7 @@ export class Reconstructor {
       device,
       e.iova,
       e.size,
-      container !== undefined ? [container.first.line] : [],
+      container !== undefined ? [container.line] : [],
       `device driver tries to free DMA memory it has not allocated ${where}${extra}`,
     );
   }
@@ -811,7 +965,7 @@ export class Reconstructor {
   private onDmaUnmap(e: DmaUnmapEvent, cpu: CpuState): void {
     const s = cpu.pendingUnmap;
     cpu.pendingUnmap = null;
-    if (s === null || s.alloc === null || s.unmap === null) {
+    if (s === null || s.alloc === null) {
       this.stats.untranslated++;
       return;
     }
@@ -820,14 +974,14 @@ export class Reconstructor {
     if (own !== a.domain) {
       // Two devices' domains hand out the same IOVAs: an unmap traced before its dma_unmap_page was taken
       // from the first domain holding its IOVA; the device this event names says whose it was.
-      const b = own.live.get(this.page(a.iova));
+      const b = own.liveAt(this.page(a.iova));
       if (b !== undefined && b.iova === a.iova && b.end === a.end) {
         this.remember(a);
         this.forget(b);
-        a.domain.freed.delete(this.page(a.iova));
-        own.freed.set(this.page(b.iova), s.unmap.line);
+        (a.domain as DomainState).freed.delete(this.page(a.iova));
+        own.freed.set(this.page(b.iova), s.line);
         s.alloc = b;
-        s.unmap.domain = own.name;
+        s.domain = own.name;
         a = b;
       }
     }
@@ -836,14 +990,9 @@ export class Reconstructor {
       this.stats.untranslated++;
       return;
     }
-    s.unmap.device = e.device;
-    s.unmap.api = e.name;
-    // A new array of the exact length: a push would copy the old into a larger one.
-    const old = s.unmap.lines;
-    const lines = new Array<number>(old.length + 1);
-    for (let i = 0; i < old.length; i++) lines[i] = old[i];
-    lines[old.length] = e.line;
-    s.unmap.lines = lines;
+    s.device = e.device;
+    s.api = e.name;
+    s.dmaLine = e.line;
     s.closed = true;
     if (a.requestedBytes !== undefined && a.dmaAddr === e.dmaAddr && a.requestedBytes !== e.size) {
       this.finding(
@@ -856,8 +1005,8 @@ export class Reconstructor {
     }
   }
 
-  private enqueue(slot: Slot): void {
-    this.queue.push(slot);
+  private enqueue(r: QueueEntry): void {
+    this.queue.push(r);
     const waiting = this.queue.length - this.head;
     if (waiting > this.stats.windowMax) this.stats.windowMax = waiting;
   }
@@ -869,17 +1018,16 @@ export class Reconstructor {
       const s = q[this.head];
       if (!s.closed) {
         if (!all && this.seq - s.seq < this.window) break;
-        if (s.kind === "map" && s.frag !== null) this.claimInferred(s.frag);
-        if (s.kind === "unmap" && s.unmap !== null) {
+        if (s instanceof TraceCall) {
           // Its dma_unmap_* partner is overdue: later ones no longer attach to it.
-          const c = this.cpus[s.unmap.cpu];
+          const c = this.cpus[s.cpu];
           if (c.pendingUnmap === s) c.pendingUnmap = null;
-        }
+        } else if (s.kind === MAP && s.alloc === null) this.claimInferred(s);
         s.closed = true;
       }
       this.head++;
-      if (s.kind === "map") this.emitMap(s);
-      else if (s.kind === "unmap") this.emitUnmap(s);
+      if (s instanceof TraceCall) this.emitUnmap(s);
+      else if (s.kind === MAP) this.emitMap(s);
     }
     if (this.head > 4096 && this.head * 2 > q.length) {
       this.queue = q.slice(this.head);
@@ -887,50 +1035,35 @@ export class Reconstructor {
     }
   }
 
-  private emitMap(s: Slot): void {
-    const a = s.alloc;
-    assert(a !== null, "map slot without allocation");
-    a.number = a.domain.nextNumber++;
-    const d = a.domain.name;
+  private emitMap(a: Rec): void {
+    assert(a.alloc === a, "map record without allocation");
+    const domain = a.domain as DomainState;
+    a.number = domain.nextNumber++;
+    const d = domain.name;
     this.stats.allocations.set(d, (this.stats.allocations.get(d) ?? 0) + 1);
-    this.sink({
-      kind: "map",
-      allocation: a.number,
-      domain: d,
-      device: a.device,
-      api: a.api,
-      iova: a.iova,
-      sizeBytes: a.end - a.iova,
-      requestedBytes: a.requestedBytes,
-      dmaAddr: a.dmaAddr,
-      pieces: a.pieces,
-      mapLines: a.mapLines,
-      mapOffsets: a.mapOffsets,
-      cpu: a.first.cpu,
-      irq: inInterrupt(a.first.flags),
-      pid: a.first.pid,
-      comm: a.first.comm,
-      timestampNs: a.first.timestampNs,
-      line: a.first.line,
-      lines: sortLines(a.lines),
-      inferred: a.inferred,
-    });
+    this.sink(new TraceCall("map", 0, a, a.e, a.end - a.iova, d, a.device, a.api, -1));
   }
 
-  private emitUnmap(s: Slot): void {
+  private emitUnmap(s: TraceCall): void {
     const a = s.alloc;
-    const call = s.unmap;
-    assert(a !== null && call !== null, "unmap slot without call");
+    assert(a !== null, "unmap call without allocation");
     assert(a.number > 0, "unmap emitted before its map");
-    call.allocation = a.number;
-    sortLines(call.lines);
-    const d = a.domain.name;
+    s.allocation = a.number;
+    const lines = new Array<number>(1 + (s.hintLine >= 0 ? 1 : 0) + (s.dmaLine >= 0 ? 1 : 0));
+    let n = 0;
+    if (s.hintLine >= 0) lines[n++] = s.hintLine;
+    lines[n++] = s.line;
+    if (s.dmaLine >= 0) lines[n++] = s.dmaLine;
+    s.lines = sortLines(lines);
+    // The replay may hold the call long after: it keeps no record of the reconstruction alive.
+    s.alloc = null;
+    const d = (a.domain as DomainState).name;
     this.stats.frees.set(d, (this.stats.frees.get(d) ?? 0) + 1);
-    this.sink(call);
+    this.sink(s);
   }
 
-  private finding(kind: FindingKind, line: number, a: Allocation, related: number[], what: string): void {
-    this.findingRaw(kind, line, a.domain.name, a.device, a.iova, a.end - a.iova, related, what);
+  private finding(kind: FindingKind, line: number, a: Rec, related: number[], what: string): void {
+    this.findingRaw(kind, line, (a.domain as DomainState).name, a.device, a.iova, a.end - a.iova, related, what);
   }
 
   private findingRaw(

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { PageOwners } from "./page-owners.ts";
+
+test("PageOwners behaves as a page-by-page Map under random claims and releases, across leaves", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom("claim", "release", "get"),
+          // Pages near a leaf boundary (4096) and far up (a 64-bit IOVA's pfn).
+          fc.constantFrom(0, 4090, 2 ** 40 - 3),
+          fc.integer({ min: 0, max: 12 }),
+          fc.integer({ min: 0, max: 20 }),
+          fc.integer({ min: 0, max: 5 }),
+        ),
+        { maxLength: 300 },
+      ),
+      (ops) => {
+        const t = new PageOwners();
+        const ref = new Map<number, number>();
+        for (const [op, base, off, len, id] of ops) {
+          const from = base + off;
+          const to = from + len;
+          if (op === "claim") {
+            let first = -1;
+            for (let p = from; p < to; p++) {
+              const was = ref.get(p);
+              if (first < 0 && was !== undefined) first = was;
+              ref.set(p, id);
+            }
+            assert.equal(t.claim(from, to, id), first);
+          } else if (op === "release") {
+            t.release(from, to, id);
+            for (let p = from; p < to; p++) if (ref.get(p) === id) ref.delete(p);
+          } else assert.equal(t.get(from), ref.get(from) ?? -1);
+        }
+        for (const [p, id] of ref) assert.equal(t.get(p), id, `page ${p}`);
+        for (const base of [0, 4090, 2 ** 40 - 3])
+          for (let p = base; p < base + 40; p++) assert.equal(t.get(p), ref.get(p) ?? -1, `page ${p}`);
+      },
+    ),
+    { numRuns: 300, seed: 7 },
+  );
+});
