@@ -50,7 +50,8 @@ export class Script {
   }
 
   clear(): this {
-    for (let i = 0; i < this.n; i++) this.ref[i] = null;
+    // The references left past the length (hooks, locks, queues) live as long as the run anyway:
+    // clearing them would cost a write per action on every reuse.
     this.n = 0;
     return this;
   }
