@@ -31,7 +31,7 @@
  * and are in its own diff.
  */
 
-import type { IommuDmaCookie, MappedSg, SgEntry } from "../dma/iommu-dma.ts";
+import type { IommuDmaCookie, MappedSg, MappedSgBuffer, SgEntry } from "../dma/iommu-dma.ts";
 import type { Device } from "../iommu/device.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
@@ -44,6 +44,7 @@ import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
 import { orderBase2Small } from "../stdx/bits.ts";
+import { PfnMap } from "../stdx/pfnmap.ts";
 import type { DmaSeam } from "../workload/fio-run.ts";
 import { DMA_MAP, DMA_UNMAP, type DmaCallRecorder } from "./dma-record.ts";
 import { simulatedIdleFacts } from "./idle-facts.ts";
@@ -154,12 +155,15 @@ export class KernelDmaSeam implements DmaSeam {
   private readonly engine: Engine;
   private readonly cost: CostModel;
   /**
-   * Live requests: request id -> slot of `spanAddr`/`spanBytes`. An SG list mapped as one IOVA
+   * Live requests: request id -> slot of `spanAddr`/`spanBytes` (a `PfnMap`: a JS Map that
+   * sets and deletes an entry per I/O rehashes and allocates). An SG list mapped as one IOVA
    * is kept as that span (`dma_unmap_sg()` frees exactly it, DMA-5.7), in typed arrays: a
    * mapping lives a whole I/O, and as an object it would outlive young-generation collections
    * and cost the unmap three dependent loads (record, segment list, segment).
    */
-  private readonly mapped = new Map<number, number>();
+  private readonly mapped = new PfnMap(1024);
+  /** `mapSg`'s result, refilled by each map: `keep()` copies what it keeps (a per-entry list is its own). */
+  private readonly mapBuffer: MappedSgBuffer = { nents: 0, segments: [] };
   private spanAddr = new Float64Array(256);
   /** The span's bytes, or -1: the slot holds a per-entry mapping in `perEntry`. */
   private spanBytes = new Float64Array(256);
@@ -388,6 +392,7 @@ export class KernelDmaSeam implements DmaSeam {
 
   /** Keeps a live request's mapping until its unmap: its span, or the mapping itself if per entry. */
   private keep(requestId: number, m: MappedSg): void {
+    assert(Number.isSafeInteger(requestId) && requestId >= 0, "a request id is a non-negative integer");
     this.mapped.set(requestId, this.store(this.freeSlots.pop() ?? this.newSlot(), m));
   }
 
@@ -438,7 +443,7 @@ export class KernelDmaSeam implements DmaSeam {
   map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
     const snap = this.snapshot();
-    const m = this.kernel.dma.mapSg(this.device(device), cpu.id, this.sgList(segments));
+    const m = this.kernel.dma.mapSg(this.device(device), cpu.id, this.sgList(segments), this.mapBuffer);
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
     this.keep(requestId, m);
     if (this.recorder !== null) {

@@ -157,6 +157,8 @@ export class BlockQueue {
   private readonly waiting: BlockRequest[] = [];
   private head = 0;
   private plug: BlockRequest[] | null = null;
+  /** `split`'s result for a bio within the limits, reused. */
+  private readonly onePiece: Bio[] = [];
   /** Finished requests to reuse (`recycleRequest`), shared by a caller's queues; null: allocate each. */
   private readonly free: BlockRequest[] | null;
 
@@ -245,14 +247,20 @@ export class BlockQueue {
     assert(rq.bioTags.length >= 1, "request without bios");
   }
 
-  /** `bio_split_to_limits()`: pieces within max_sectors and max_segments, cut at segment boundaries. */
-  split(bio: Bio): Bio[] {
+  /**
+   * `bio_split_to_limits()`: pieces within max_sectors and max_segments, cut at segment
+   * boundaries. A bio within every limit (the common case) goes through as it is, in a
+   * one-piece list the queue reuses: read it before the next split.
+   */
+  split(bio: Bio): readonly Bio[] {
     const maxBytes = this.limits.maxSectors * SECTOR_BYTES;
-    // The common case (a bio within every limit) goes through as it is.
     if (bio.bytes <= maxBytes && bio.segments.length <= this.limits.maxSegments) {
       let fits = true;
       for (const seg of bio.segments) if (seg > this.limits.maxSegmentBytes) fits = false;
-      if (fits) return [bio];
+      if (fits) {
+        this.onePiece[0] = bio;
+        return this.onePiece;
+      }
     }
     const segs: number[] = [];
     // A segment over max_segment_size is cut into several SG entries.
