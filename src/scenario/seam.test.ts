@@ -115,12 +115,12 @@ test("a live request keeps its span, or an untrusted device's per-entry list, un
   const before = live();
   // Three requests at once, of 1, 3 and 8 pages: each one IOVA, freed as its span.
   const sizes = [[4096], [4096, 4096, 4096], Array.from({ length: 8 }, () => 4096)];
-  sizes.forEach((segs, i) => seam.map(cpus[1], 0, segs, 100 + i, out));
+  for (const [i, segs] of sizes.entries()) seam.map(cpus[1], 0, segs, 100 + i, out);
   assert.equal(seam.live, 3);
   assert.equal(live(), before + 3);
   const m = seam.mappingOf(101);
   assert.ok(m !== undefined && m.nents === 1 && m.segments[0].length === 3 * 4096);
-  sizes.forEach((segs, i) => seam.unmap(cpus[2], 0, segs, 100 + i, out));
+  for (const [i, segs] of sizes.entries()) seam.unmap(cpus[2], 0, segs, 100 + i, out);
   assert.equal(seam.live, 0);
   assert.equal(live(), before);
   // Untrusted (DMA-5.5's swiotlb path): one IOVA per entry, kept as the list and unmapped entry by entry.
