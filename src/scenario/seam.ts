@@ -162,6 +162,8 @@ export class KernelDmaSeam implements DmaSeam {
    * and cost the unmap three dependent loads (record, segment list, segment).
    */
   private readonly mapped = new PfnMap(1024);
+  /** The span `dma_unmap_sg()` is handed, refilled by each unmap (the model keeps none of it). */
+  private readonly unmapSpan = { nents: 1, segments: [{ dmaAddr: 0, length: 0 }] };
   /** `mapSg`'s result, refilled by each map: `keep()` copies what it keeps (a per-entry list is its own). */
   private readonly mapBuffer: MappedSgBuffer = { nents: 0, segments: [] };
   private spanAddr = new Float64Array(256);
@@ -474,18 +476,17 @@ export class KernelDmaSeam implements DmaSeam {
     const flushes0 = fq === null ? 0 : fq.flushes;
     const snap = this.snapshot();
     const bytes = this.spanBytes[slot];
-    const dev = this.device(device);
+    let m: MappedSg;
     if (bytes < 0) {
-      const m = this.perEntry[slot] as MappedSg;
+      m = this.perEntry[slot] as MappedSg;
       this.perEntry[slot] = null;
-      assert(this.kernel.dma.unmapSg(dev, cpu.id, m), "dma_unmap_sg of a live mapping failed");
     } else {
-      // dma_unmap_sg() of a list mapped as one IOVA: one unmap of its span (DMA-5.7).
-      assert(
-        this.kernel.dma.unmapPhys(dev, cpu.id, this.spanAddr[slot], bytes),
-        "dma_unmap_sg of a live mapping failed",
-      );
+      // A list mapped as one IOVA is unmapped as its span (DMA-5.7), handed over in a reused record.
+      m = this.unmapSpan;
+      this.unmapSpan.segments[0].dmaAddr = this.spanAddr[slot];
+      this.unmapSpan.segments[0].length = bytes;
     }
+    assert(this.kernel.dma.unmapSg(this.device(device), cpu.id, m), "dma_unmap_sg of a live mapping failed");
     const rec = clearRecord(this.unmapRec);
     this.diff(rec, snap);
     // The per-call frees into the rcache are magazine ops the counters above do not see.
