@@ -142,6 +142,15 @@ export interface MappedSg {
   readonly perEntry?: boolean;
 }
 
+/**
+ * A `MappedSg` its caller reuses (`mapSg`'s `into`): refilled in place by the
+ * next call, so a caller that copies what it keeps allocates nothing per map.
+ */
+export interface MappedSgBuffer {
+  nents: number;
+  readonly segments: { dmaAddr: number; length: number }[];
+}
+
 export class IommuDma {
   readonly config: DmaConfig;
   private readonly iommu: IommuCore;
@@ -359,9 +368,11 @@ export class IommuDma {
   /**
    * Models `iommu_dma_map_sg()` and `__finalise_sg()` (DMA-5.5, 5.6): one
    * IOVA for the whole list, padded at segment boundaries, output segments
-   * merged. Direct devices map each entry at its physical address.
+   * merged. Direct devices map each entry at its physical address. With
+   * `into`, the IOMMU path's result is `into`, refilled (valid until its next
+   * use); the other paths return a list of their own.
    */
-  mapSg(dev: Device, cpu: number, sg: readonly SgEntry[]): MappedSg {
+  mapSg(dev: Device, cpu: number, sg: readonly SgEntry[], into: MappedSgBuffer | null = null): MappedSg {
     const cookie = this.cookieOf(dev);
     if (!cookie) return { nents: sg.length, segments: sg.map((s) => ({ dmaAddr: s.phys, length: s.length })) };
     if (dev.untrusted) return this.mapSgPerEntry(dev, cpu, sg);
@@ -390,7 +401,10 @@ export class IommuDma {
     const iova = this.allocIova(dev, domain, cookie, iovaLen, dev.dmaMask, cpu);
     if (iova === 0) return { nents: 0, segments: [] };
     cookie.mapped.set(iova / g, iovaLen / g);
-    const out: { dmaAddr: number; length: number }[] = [];
+    // Into the caller's buffer, its segment records overwritten by index (the length set only
+    // when it changes: truncating frees the storage), or into fresh ones.
+    const out = into === null ? [] : into.segments;
+    let n = 0;
     let dmaAddr = iova;
     let curLen = 0;
     for (let i = 0; i < sg.length; i++) {
@@ -398,15 +412,22 @@ export class IommuDma {
       const sOff = off[i];
       if (curLen !== 0 && sOff === 0 && dmaAddr % boundary !== 0 && dev.maxSegSize - curLen >= sLength) {
         curLen += sLength;
-        out[out.length - 1].length = curLen;
+        out[n - 1].length = curLen;
       } else {
-        out.push({ dmaAddr: dmaAddr + sOff, length: sLength });
+        if (n < out.length) {
+          out[n].dmaAddr = dmaAddr + sOff;
+          out[n].length = sLength;
+        } else out.push({ dmaAddr: dmaAddr + sOff, length: sLength });
+        n++;
         curLen = sLength;
       }
       dmaAddr += iovaLenOf[i];
       if (sLength + sOff < iovaLenOf[i]) curLen = 0;
     }
-    return { nents: out.length, segments: out };
+    if (out.length !== n) out.length = n;
+    if (into === null) return { nents: n, segments: out };
+    into.nents = n;
+    return into;
   }
 
   /**

@@ -258,8 +258,8 @@ function simulate(
           inferred: false,
         });
       };
-      dma.mapSg = (d, cpu, sg) => {
-        const m = mapSg(d, cpu, sg);
+      dma.mapSg = (d, cpu, sg, into) => {
+        const m = mapSg(d, cpu, sg, into);
         if (d === dev && m.nents > 0 && !m.perEntry) {
           const pfn = Math.floor(m.segments[0].dmaAddr / g);
           const pages = ctx.seam.cookie.mapped.get(pfn) ?? 0;

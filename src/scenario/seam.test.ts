@@ -97,3 +97,41 @@ test("the flush-queue timer runs where the kernel profile's policy puts it, from
   assert.deepEqual(timerPlacement("6.1", 2 * MS), { base: 3, freedOn: 3 });
   assert.deepEqual(timerPlacement("mainline", 2 * MS), { base: 3, freedOn: 2 });
 });
+
+test("a live request keeps its span, or an untrusted device's per-entry list, until its unmap frees exactly that", () => {
+  const s = calibrationScenario();
+  const run = CALIBRATION_RUNS.find((r) => r.mode === "strict");
+  assert.ok(run !== undefined);
+  const k = bootForRun(s, run);
+  const engine = new Engine({ seed: 1 });
+  engine.nowNs = Math.ceil(k.nowNs / MS) * MS;
+  const cpus = Array.from({ length: k.cpus }, (_, i) => new Cpu(engine, i));
+  const dev = k.device("0000:74:02.0");
+  assert.ok(dev !== undefined);
+  const seam = new KernelDmaSeam(engine, k, dev, defaultCostModel(), cpus);
+  const out = new Script();
+  // The domain's live mappings (pfn -> pages): what dma_unmap must find and remove.
+  const live = () => seam.cookie.mapped.size;
+  const before = live();
+  // Three requests at once, of 1, 3 and 8 pages: each one IOVA, freed as its span.
+  const sizes = [[4096], [4096, 4096, 4096], Array.from({ length: 8 }, () => 4096)];
+  for (const [i, segs] of sizes.entries()) seam.map(cpus[1], 0, segs, 100 + i, out);
+  assert.equal(seam.live, 3);
+  assert.equal(live(), before + 3);
+  const m = seam.mappingOf(101);
+  assert.ok(m !== undefined && m.nents === 1 && m.segments[0].length === 3 * 4096);
+  for (const [i, segs] of sizes.entries()) seam.unmap(cpus[2], 0, segs, 100 + i, out);
+  assert.equal(seam.live, 0);
+  assert.equal(live(), before);
+  // Untrusted (DMA-5.5's swiotlb path): one IOVA per entry, kept as the list and unmapped entry by entry.
+  (dev as { untrusted: boolean }).untrusted = true;
+  seam.map(cpus[1], 0, [4096, 4096, 4096], 200, out);
+  assert.equal(live(), before + 3);
+  assert.equal(seam.mappingOf(200)?.perEntry, true);
+  seam.map(cpus[1], 0, [4096], 201, out);
+  seam.unmap(cpus[1], 0, [4096, 4096, 4096], 200, out);
+  assert.equal(live(), before + 1);
+  seam.unmap(cpus[1], 0, [4096], 201, out);
+  assert.equal(live(), before);
+  assert.equal(seam.live, 0);
+});

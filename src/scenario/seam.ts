@@ -31,7 +31,7 @@
  * and are in its own diff.
  */
 
-import type { IommuDmaCookie, MappedSg, SgEntry } from "../dma/iommu-dma.ts";
+import type { IommuDmaCookie, MappedSg, MappedSgBuffer, SgEntry } from "../dma/iommu-dma.ts";
 import type { Device } from "../iommu/device.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
@@ -44,6 +44,7 @@ import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
 import { assert } from "../stdx/assert.ts";
 import { orderBase2Small } from "../stdx/bits.ts";
+import { PfnMap } from "../stdx/pfnmap.ts";
 import type { DmaSeam } from "../workload/fio-run.ts";
 import { DMA_MAP, DMA_UNMAP, type DmaCallRecorder } from "./dma-record.ts";
 import { simulatedIdleFacts } from "./idle-facts.ts";
@@ -122,12 +123,6 @@ export function iovaSpan(m: MappedSg, granule: number): [number, number] {
   return [start, Math.ceil((last.dmaAddr + last.length - start) / granule) * granule];
 }
 
-/** A live mapping kept as its span: one segment from the first address to the end of the last. */
-class SpanMapping implements MappedSg {
-  readonly nents = 1;
-  readonly segments = [{ dmaAddr: 0, length: 0 }];
-}
-
 /** Size classes reported: enough for any mapping of the seed's HBA (2^20 pages would be 4 GiB). */
 export const REPORT_CLASSES = 12;
 
@@ -159,7 +154,24 @@ export class KernelDmaSeam implements DmaSeam {
   stats: SeamStats;
   private readonly engine: Engine;
   private readonly cost: CostModel;
-  private readonly mapped = new Map<number, MappedSg>();
+  /**
+   * Live requests: request id -> slot of `spanAddr`/`spanBytes` (a `PfnMap`: a JS Map that
+   * sets and deletes an entry per I/O rehashes and allocates). An SG list mapped as one IOVA
+   * is kept as that span (`dma_unmap_sg()` frees exactly it, DMA-5.7), in typed arrays: a
+   * mapping lives a whole I/O, and as an object it would outlive young-generation collections
+   * and cost the unmap three dependent loads (record, segment list, segment).
+   */
+  private readonly mapped = new PfnMap(1024);
+  /** The span `dma_unmap_sg()` is handed, refilled by each unmap (the model keeps none of it). */
+  private readonly unmapSpan = { nents: 1, segments: [{ dmaAddr: 0, length: 0 }] };
+  /** `mapSg`'s result, refilled by each map: `keep()` copies what it keeps (a per-entry list is its own). */
+  private readonly mapBuffer: MappedSgBuffer = { nents: 0, segments: [] };
+  private spanAddr = new Float64Array(256);
+  /** The span's bytes, or -1: the slot holds a per-entry mapping in `perEntry`. */
+  private spanBytes = new Float64Array(256);
+  private readonly perEntry: (MappedSg | null)[] = [];
+  private readonly freeSlots: number[] = [];
+  private slotCount = 0;
   private nextPhysPage = 0;
   private readonly strict: boolean;
   private readonly k: number;
@@ -380,41 +392,60 @@ export class KernelDmaSeam implements DmaSeam {
   /** `sgList`'s scratch lists, by length. */
   private readonly sgScratch: { phys: number; length: number }[][] = [];
 
-  /**
-   * Keeps a live request's mapping until its unmap. An SG list mapped as one IOVA is kept as
-   * that span, in a pooled record: `dma_unmap_sg()` frees exactly the span (DMA-5.7), and a
-   * mapping that lives a whole I/O would otherwise outlive young-generation collections.
-   */
+  /** Keeps a live request's mapping until its unmap: its span, or the mapping itself if per entry. */
   private keep(requestId: number, m: MappedSg): void {
+    assert(Number.isSafeInteger(requestId) && requestId >= 0, "a request id is a non-negative integer");
+    this.mapped.set(requestId, this.store(this.freeSlots.pop() ?? this.newSlot(), m));
+  }
+
+  private store(slot: number, m: MappedSg): number {
     if (m.perEntry === true) {
-      this.mapped.set(requestId, m);
-      return;
+      this.spanBytes[slot] = -1;
+      this.perEntry[slot] = m;
+      return slot;
     }
     const first = m.segments[0];
     const last = m.segments[m.segments.length - 1];
-    const span = this.spanPool.pop() ?? new SpanMapping();
-    span.segments[0].dmaAddr = first.dmaAddr;
-    span.segments[0].length = last.dmaAddr + last.length - first.dmaAddr;
-    this.mapped.set(requestId, span);
+    this.spanAddr[slot] = first.dmaAddr;
+    this.spanBytes[slot] = last.dmaAddr + last.length - first.dmaAddr;
+    return slot;
   }
 
-  private readonly spanPool: SpanMapping[] = [];
+  private newSlot(): number {
+    const slot = this.slotCount++;
+    if (slot === this.spanAddr.length) {
+      const addr = new Float64Array(slot * 2);
+      addr.set(this.spanAddr);
+      this.spanAddr = addr;
+      const bytes = new Float64Array(slot * 2);
+      bytes.set(this.spanBytes);
+      this.spanBytes = bytes;
+    }
+    this.perEntry.push(null);
+    return slot;
+  }
 
   /** The mapping a live request holds (a fast-forward swaps in the one it made last). */
   mappingOf(requestId: number): MappedSg | undefined {
-    return this.mapped.get(requestId);
+    const slot = this.mapped.get(requestId);
+    if (slot === undefined) return undefined;
+    const bytes = this.spanBytes[slot];
+    if (bytes < 0) return this.perEntry[slot] as MappedSg;
+    return { nents: 1, segments: [{ dmaAddr: this.spanAddr[slot], length: bytes }] };
   }
 
   /** @internal fast-forward.ts: the live request now holds `m`. */
   setMapping(requestId: number, m: MappedSg): void {
-    assert(this.mapped.has(requestId), "a fast-forward rebinds only live requests");
-    this.mapped.set(requestId, m);
+    const slot = this.mapped.get(requestId);
+    assert(slot !== undefined, "a fast-forward rebinds only live requests");
+    this.perEntry[slot] = null;
+    this.store(slot, m);
   }
 
   map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
     const snap = this.snapshot();
-    const m = this.kernel.dma.mapSg(this.device(device), cpu.id, this.sgList(segments));
+    const m = this.kernel.dma.mapSg(this.device(device), cpu.id, this.sgList(segments), this.mapBuffer);
     assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
     this.keep(requestId, m);
     if (this.recorder !== null) {
@@ -437,14 +468,25 @@ export class KernelDmaSeam implements DmaSeam {
   unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
     this.advance();
     this.recorder?.record(DMA_UNMAP, cpu.id, requestId, this.engine.nowNs, 0, cpu.runsIdleTask);
-    const m = this.mapped.get(requestId);
-    assert(m !== undefined, "unmap of a request never mapped");
+    const slot = this.mapped.get(requestId);
+    assert(slot !== undefined, "unmap of a request never mapped");
     this.mapped.delete(requestId);
+    this.freeSlots.push(slot);
     const fq = this.cookie.fq;
     const flushes0 = fq === null ? 0 : fq.flushes;
     const snap = this.snapshot();
+    const bytes = this.spanBytes[slot];
+    let m: MappedSg;
+    if (bytes < 0) {
+      m = this.perEntry[slot] as MappedSg;
+      this.perEntry[slot] = null;
+    } else {
+      // A list mapped as one IOVA is unmapped as its span (DMA-5.7), handed over in a reused record.
+      m = this.unmapSpan;
+      this.unmapSpan.segments[0].dmaAddr = this.spanAddr[slot];
+      this.unmapSpan.segments[0].length = bytes;
+    }
     assert(this.kernel.dma.unmapSg(this.device(device), cpu.id, m), "dma_unmap_sg of a live mapping failed");
-    if (m instanceof SpanMapping) this.spanPool.push(m);
     const rec = clearRecord(this.unmapRec);
     this.diff(rec, snap);
     // The per-call frees into the rcache are magazine ops the counters above do not see.

@@ -83,6 +83,52 @@ test("the event queue pops in (time, priority, sequence) order under random load
   assert.deepEqual(popped, oracle);
 });
 
+test("events for the current instant keep the (time, priority, sequence) order", () => {
+  // As the engine uses the queue: time only moves forward, and many events are for the instant
+  // of the one being run (kicks, grants), sometimes hundreds at once, interleaved with events
+  // scheduled earlier for that instant.
+  const rng = new Prng(7);
+  const q = new EventQueue(4);
+  const h: EventHandler = { name: "x", onEvent: () => {} };
+  const pending: [number, number, number][] = [];
+  const popped: number[] = [];
+  const oracle: number[] = [];
+  let now = 0;
+  let seq = 0;
+  const push = (t: number, p: number) => {
+    q.push(t, p, h, seq);
+    pending.push([t, p, seq++]);
+  };
+  for (let i = 0; i < 20; i++) push(rng.below(100), rng.below(4));
+  for (let round = 0; round < 20000 && q.size > 0; round++) {
+    const slot = q.popSlot();
+    now = q.slotTimeNs(slot);
+    popped.push(q.slotArg(slot));
+    pending.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+    oracle.push((pending.shift() as [number, number, number])[2]);
+    const burst = rng.below(10) === 0 ? 150 : rng.below(3);
+    for (let k = 0; k < burst; k++) push(now + (rng.below(2) === 0 ? 0 : rng.below(200)), rng.below(4));
+    if (round % 101 === 0) q.verifyInvariants();
+    if (q.size > 3000) break;
+  }
+  assert.deepEqual(popped, oracle);
+});
+
+test("an event for now ties with an older one of the same time and priority: the older runs first", () => {
+  // A CPU's compute that ends now (scheduled long ago) and a CPU kicked now: the same time and
+  // priority, and the sequence decides (a queue that keeps events for now apart must too).
+  const q = new EventQueue(4);
+  const h: EventHandler = { name: "x", onEvent: () => {} };
+  q.push(3, 2, h, 0);
+  q.push(2, 2, h, 1);
+  q.push(5, 2, h, 2);
+  const order = [q.slotArg(q.popSlot()), q.slotArg(q.popSlot())];
+  q.push(5, 2, h, 3); // now = 3: ties with 2, the earliest pending
+  q.verifyInvariants();
+  while (q.size > 0) order.push(q.slotArg(q.popSlot()));
+  assert.deepEqual(order, [1, 0, 2, 3]);
+});
+
 test("time must be an integer and never in the past", () => {
   const e = new Engine({ seed: 1 });
   const h: EventHandler = { name: "x", onEvent: () => {} };

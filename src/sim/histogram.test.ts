@@ -49,3 +49,24 @@ test("bucket boundaries: exact below 2048, then each bucket's lowest value maps 
     assert.ok(v - lo <= v / 1024, `bucket too wide at ${v}`);
   }
 });
+
+test("exact percentiles sort only the bucket they land in: the same as sorting every sample", () => {
+  const rng = new Prng(21);
+  for (let round = 0; round < 20; round++) {
+    const h = new LatencyHistogram();
+    const values: number[] = [];
+    const n = 1 + rng.below(3000);
+    // Small values (their own buckets), values that share wide buckets, and a long tail.
+    for (let i = 0; i < n; i++) {
+      const kind = rng.below(3);
+      const v = kind === 0 ? rng.below(2048) : kind === 1 ? 5000 + rng.below(40) : rng.below(1 << 24);
+      values.push(v);
+      h.record(v);
+    }
+    const sorted = [...values].sort((a, b) => a - b);
+    for (const q of [0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1]) {
+      assert.equal(h.quantile(q), sorted[Math.ceil(q * n) - 1], `round ${round} n ${n} q ${q}`);
+    }
+    h.verifyInvariants();
+  }
+});

@@ -2,9 +2,11 @@
  * Latency histograms over integer nanoseconds. Every sample goes into
  * log-linear buckets in the style of HdrHistogram: values below 2^SUB_BITS are
  * exact, above that each power of two is split into 2^(SUB_BITS-1) buckets, so a
- * bucket's width is under 1/1024 of its value. Up to `exactLimit` samples are
- * also kept raw, and percentiles of runs that small are exact (nearest rank);
- * larger runs report the bucket's lowest value.
+ * bucket's width is under 1/1024 of its value. In runs of up to `exactLimit`
+ * samples, percentiles are exact (nearest rank): the samples of the wider
+ * buckets (2048 ns and more) are also kept raw, and a percentile that lands in
+ * one sorts only that bucket's samples, not the whole run. Larger runs report
+ * the bucket's lowest value.
  */
 
 import { assert } from "../stdx/assert.ts";
@@ -42,10 +44,9 @@ export class LatencyHistogram {
   minNs = Number.POSITIVE_INFINITY;
   maxNs = 0;
   private readonly counts = new Float64Array(BUCKETS);
+  /** The samples of 2048 ns and more among the first `exactLimit` (smaller ones are their own bucket). */
   private raw: Float64Array;
   private rawCount = 0;
-  /** The raw samples sorted, kept until the next sample (p50 and p99 of a run sort once). */
-  private sorted: Float64Array | null = null;
 
   readonly exactLimit: number;
 
@@ -62,8 +63,7 @@ export class LatencyHistogram {
     this.sumNs += ns;
     if (ns < this.minNs) this.minNs = ns;
     if (ns > this.maxNs) this.maxNs = ns;
-    if (this.count <= this.exactLimit) {
-      this.sorted = null;
+    if (ns >= SUB_COUNT && this.count <= this.exactLimit) {
       if (this.rawCount === this.raw.length) {
         const bigger = new Float64Array(Math.min(this.exactLimit, this.raw.length * 2));
         bigger.set(this.raw);
@@ -83,16 +83,32 @@ export class LatencyHistogram {
     assert(q > 0 && q <= 1, "quantile must be in (0, 1]");
     if (this.count === 0) return 0;
     const rank = Math.ceil(q * this.count);
-    if (this.exact) {
-      this.sorted ??= this.raw.slice(0, this.rawCount).sort();
-      return this.sorted[rank - 1];
-    }
     let seen = 0;
     for (let b = 0; b < BUCKETS; b++) {
-      seen += this.counts[b];
-      if (seen >= rank) return Math.max(lowestOf(b), this.minNs);
+      const n = this.counts[b];
+      if (seen + n < rank) {
+        seen += n;
+        continue;
+      }
+      // Below 2048 a bucket holds one value; a wider one, exact, is its own raw samples' (rank - seen)th.
+      if (b < SUB_COUNT || !this.exact) return Math.max(lowestOf(b), this.minNs);
+      return this.nthInBucket(b, rank - seen);
     }
     return this.maxNs;
+  }
+
+  /** The `nth` smallest (1-based) of the raw samples in bucket `b`. */
+  private nthInBucket(b: number, nth: number): number {
+    const lo = lowestOf(b);
+    const hi = lowestOf(b + 1);
+    const inBucket = new Float64Array(this.counts[b]);
+    let k = 0;
+    for (let i = 0; i < this.rawCount; i++) {
+      const v = this.raw[i];
+      if (v >= lo && v < hi) inBucket[k++] = v;
+    }
+    assert(k === inBucket.length, "raw samples and bucket counts disagree");
+    return inBucket.sort()[nth - 1];
   }
 
   meanNs(): number {
@@ -106,14 +122,16 @@ export class LatencyHistogram {
     this.minNs = Number.POSITIVE_INFINITY;
     this.maxNs = 0;
     this.rawCount = 0;
-    this.sorted = null;
   }
 
   verifyInvariants(): void {
     let total = 0;
     for (let b = 0; b < BUCKETS; b++) total += this.counts[b];
     assert(total === this.count, "histogram bucket counts do not add up");
-    assert(this.rawCount === Math.min(this.count, this.exactLimit), "histogram raw sample count");
+    let wide = 0;
+    for (let b = SUB_COUNT; b < BUCKETS; b++) wide += this.counts[b];
+    if (this.exact) assert(this.rawCount === wide, "histogram raw sample count");
+    else assert(this.rawCount <= wide, "histogram raw sample count");
   }
 }
 

@@ -50,7 +50,8 @@ export class Script {
   }
 
   clear(): this {
-    for (let i = 0; i < this.n; i++) this.ref[i] = null;
+    // The references left past the length (hooks, locks, queues) live as long as the run anyway:
+    // clearing them would cost a write per action on every reuse.
     this.n = 0;
     return this;
   }
@@ -238,7 +239,8 @@ export class ScriptTask implements Task {
             hook.run(cpu, arg, out);
             continue;
           }
-          assert(this.depth < HOOK_DEPTH_MAX, `${this.name}: hooks nested too deep`);
+          // Guarded: the template message would otherwise be built on every hook.
+          if (this.depth >= HOOK_DEPTH_MAX) assert(false, `${this.name}: hooks nested too deep`);
           // Hook output scripts are made on first use and reused by later hooks at the same depth.
           if (this.frames.length === this.depth) this.frames.push(new Script());
           const out = this.frames[this.depth].clear();

@@ -35,7 +35,10 @@ export class SerialResource implements Checked {
 
   /** Queues `serviceNs` of work now; returns the time it completes. */
   submit(serviceNs: number): number {
-    assert(Number.isSafeInteger(serviceNs) && serviceNs >= 0, `${this.name}: service time must be an integer ns`);
+    // Guarded: a message built from a template would be built on every call (a strict unmap's sync).
+    if (!(Number.isSafeInteger(serviceNs) && serviceNs >= 0)) {
+      assert(false, `${this.name}: service time must be an integer ns`);
+    }
     const now = this.engine.nowNs;
     const start = Math.max(this.busyUntilNs, now);
     this.queueWaitNs += start - now;

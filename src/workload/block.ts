@@ -155,8 +155,16 @@ export class BlockQueue {
   };
   /** Requests waiting for a tag, oldest first (the software queue). */
   private readonly waiting: BlockRequest[] = [];
+  /**
+   * Each waiting request's first and end byte, beside it: the merge scan reads these numbers,
+   * side by side, instead of up to eight request records last touched long ago.
+   */
+  private readonly waitingStart: number[] = [];
+  private readonly waitingEnd: number[] = [];
   private head = 0;
   private plug: BlockRequest[] | null = null;
+  /** `split`'s result for a bio within the limits, reused. */
+  private readonly onePiece: Bio[] = [];
   /** Finished requests to reuse (`recycleRequest`), shared by a caller's queues; null: allocate each. */
   private readonly free: BlockRequest[] | null;
 
@@ -179,7 +187,7 @@ export class BlockQueue {
   /** `blk_finish_plug()`: the plugged requests join the software queue, in order. */
   finishPlug(): void {
     assert(this.plug !== null, "finish a plug that was not started");
-    for (const rq of this.plug) this.waiting.push(rq);
+    for (const rq of this.plug) this.enqueue(rq);
     this.plug = null;
   }
 
@@ -209,7 +217,7 @@ export class BlockQueue {
   /** Queues one piece as a new request (the caller got a tag for it) and returns it. */
   add(piece: Bio): BlockRequest {
     const rq = this.newRequest(piece);
-    this.waiting.push(rq);
+    this.enqueue(rq);
     return rq;
   }
 
@@ -226,6 +234,8 @@ export class BlockQueue {
     // Compact now and then so the array does not grow without bound.
     if (this.head > 1024 && this.head * 2 > this.waiting.length) {
       this.waiting.splice(0, this.head);
+      this.waitingStart.splice(0, this.head);
+      this.waitingEnd.splice(0, this.head);
       this.head = 0;
     }
     this.stats.dispatched++;
@@ -233,7 +243,11 @@ export class BlockQueue {
   }
 
   verifyInvariants(): void {
-    for (let i = this.head; i < this.waiting.length; i++) this.checkRequest(this.waiting[i]);
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const rq = this.waiting[i];
+      this.checkRequest(rq);
+      assert(this.waitingStart[i] === rq.offset && this.waitingEnd[i] === rq.offset + rq.bytes, "waiting span stale");
+    }
     if (this.plug !== null) for (const rq of this.plug) this.checkRequest(rq);
   }
 
@@ -245,14 +259,20 @@ export class BlockQueue {
     assert(rq.bioTags.length >= 1, "request without bios");
   }
 
-  /** `bio_split_to_limits()`: pieces within max_sectors and max_segments, cut at segment boundaries. */
-  split(bio: Bio): Bio[] {
+  /**
+   * `bio_split_to_limits()`: pieces within max_sectors and max_segments, cut at segment
+   * boundaries. A bio within every limit (the common case) goes through as it is, in a
+   * one-piece list the queue reuses: read it before the next split.
+   */
+  split(bio: Bio): readonly Bio[] {
     const maxBytes = this.limits.maxSectors * SECTOR_BYTES;
-    // The common case (a bio within every limit) goes through as it is.
     if (bio.bytes <= maxBytes && bio.segments.length <= this.limits.maxSegments) {
       let fits = true;
       for (const seg of bio.segments) if (seg > this.limits.maxSegmentBytes) fits = false;
-      if (fits) return [bio];
+      if (fits) {
+        this.onePiece[0] = bio;
+        return this.onePiece;
+      }
     }
     const segs: number[] = [];
     // A segment over max_segment_size is cut into several SG entries.
@@ -302,27 +322,37 @@ export class BlockQueue {
       this.plug.push(this.newRequest(bio));
       return;
     }
-    if (!this.tryListMerge(bio)) this.waiting.push(this.newRequest(bio));
+    if (!this.tryListMerge(bio)) this.enqueue(this.newRequest(bio));
   }
 
   /** `blk_bio_list_merge()`: newest first, at most MERGE_SCAN_MAX requests checked. */
   private tryListMerge(bio: Bio): boolean {
-    const waiting = this.waiting;
-    const stop = Math.max(this.head, waiting.length - MERGE_SCAN_MAX);
+    const starts = this.waitingStart;
+    const ends = this.waitingEnd;
+    const stop = Math.max(this.head, starts.length - MERGE_SCAN_MAX);
     const start = bio.offset;
     const end = bio.offset + bio.bytes;
-    for (let i = waiting.length - 1; i >= stop; i--) {
-      const rq = waiting[i];
+    for (let i = starts.length - 1; i >= stop; i--) {
       // Only a request that ends where the bio starts, or starts where it ends, can take it: the
       // cheap test first (a random workload checks eight neighbours per bio and merges none).
-      if (rq.offset + rq.bytes !== start && rq.offset !== end) continue;
+      if (ends[i] !== start && starts[i] !== end) continue;
+      const rq = this.waiting[i];
       if (this.tryMerge(rq, bio)) {
         if (rq.offset === bio.offset) this.stats.frontMerges++;
         else this.stats.backMerges++;
+        starts[i] = rq.offset;
+        ends[i] = rq.offset + rq.bytes;
         return true;
       }
     }
     return false;
+  }
+
+  /** Appends a request to the software queue. */
+  private enqueue(rq: BlockRequest): void {
+    this.waiting.push(rq);
+    this.waitingStart.push(rq.offset);
+    this.waitingEnd.push(rq.offset + rq.bytes);
   }
 
   private tryMerge(rq: BlockRequest, bio: Bio): boolean {

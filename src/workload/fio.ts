@@ -508,8 +508,15 @@ export class FioStream {
     }
     this.issued++;
     this.bytesIssued += bytes;
-    return { offset: this.baseOffset + offset, bytes, write };
+    const io = this.io;
+    io.offset = this.baseOffset + offset;
+    io.bytes = bytes;
+    io.write = write;
+    return io;
   }
+
+  /** `next()`'s result, refilled by each call (no allocation per I/O): read it before the next. */
+  private readonly io: FioIo = { offset: 0, bytes: 0, write: false };
 
   private pickSize(): number {
     const split = this.job.bssplit;
