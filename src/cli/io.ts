@@ -55,7 +55,8 @@ export async function readChunks(path: string, sink: (chunk: Uint8Array) => void
 
 export { inputName };
 
-type OutputData = string | Uint8Array | readonly Uint8Array[];
+/** Text, bytes, or pieces of bytes written in order (each may be reused once the next is taken). */
+type OutputData = string | Uint8Array | Iterable<Uint8Array>;
 
 function cannotWrite(path: string, e: unknown): InputError {
   return e instanceof InputError ? e : new InputError(`${path}: cannot write: ${errnoText(e)}`);

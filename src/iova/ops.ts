@@ -55,9 +55,12 @@ export interface OpsResult {
   output: Uint8Array;
   /** The `.walks` lines, each ending in "\n" (ASCII). */
   walks: Uint8Array;
-  /** `output` as the chunks it was written in (no copy), for writing out. */
-  outputParts: Uint8Array[];
-  walksParts: Uint8Array[];
+  /**
+   * `output` in pieces, for writing out: made one at a time in one reused
+   * buffer, so each is valid until the next is taken (write it first).
+   */
+  outputParts: Iterable<Uint8Array>;
+  walksParts: Iterable<Uint8Array>;
   ops: number;
   domain: IovaDomain;
 }
@@ -349,8 +352,8 @@ export class OpsRunner {
       get walks() {
         return walks.bytes();
       },
-      outputParts: out.parts(),
-      walksParts: walks.parts(),
+      outputParts: { [Symbol.iterator]: () => out.chunks() },
+      walksParts: { [Symbol.iterator]: () => walks.chunks() },
       ops: this.ops,
       domain: this.domain,
     };

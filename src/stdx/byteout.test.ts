@@ -75,3 +75,48 @@ test("output across chunk changes (a small first chunk, then 1 MiB ones) is the 
   assert.equal(Buffer.concat(o.parts()).toString("latin1"), text);
   assert.ok(o.parts().length > 2);
 });
+
+test("number lines held as differences read back exactly: both sides of the two-byte range, down, 0 and 2^53 - 1", () => {
+  const o = new ByteOut();
+  const want: string[] = [];
+  let n = 68_719_476_735;
+  const steps = [0, 1, -1, 8191, -8192, 8192, -8193, 16_383, -16_384, 2 ** 40, -(2 ** 40), 7, -7];
+  for (let i = 0; i < 50_000; i++) {
+    n = Math.min(2 ** 53 - 1, Math.max(0, n + steps[i % steps.length] * (1 + (i % 3))));
+    if (i === 1000) n = 0;
+    if (i === 2000) n = 2 ** 53 - 1;
+    o.numLine(n);
+    want.push(`${n}\n`);
+  }
+  const text = want.join("");
+  assert.equal(Buffer.from(o.bytes()).toString("latin1"), text);
+  assert.equal(o.length, text.length);
+});
+
+test("bytes above 0x7F are held as themselves, between number lines", () => {
+  const o = new ByteOut();
+  o.numLine(5);
+  o.text("\u00e9\u00ff\u0080x");
+  o.byte(0xc0);
+  o.numLine(6);
+  o.byte(0x1ff);
+  assert.deepEqual([...o.bytes()], [53, 10, 0xe9, 0xff, 0x80, 120, 0xc0, 54, 10, 0xff]);
+});
+
+test("chunks() hands out the output in pieces of one reused buffer, each whole when taken", () => {
+  const o = new ByteOut();
+  const want: string[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    o.numLine(1_000_000_000 + (i % 977) * 3);
+    want.push(`${1_000_000_000 + (i % 977) * 3}\n`);
+  }
+  const seen: string[] = [];
+  let buffers = new Set<ArrayBufferLike>();
+  for (const part of o.chunks()) {
+    seen.push(Buffer.from(part).toString("latin1"));
+    buffers = buffers.add(part.buffer);
+  }
+  assert.ok(seen.length > 2, "several pieces");
+  assert.equal(buffers.size, 1, "one buffer, reused");
+  assert.equal(seen.join(""), want.join(""));
+});

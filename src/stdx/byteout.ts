@@ -1,15 +1,17 @@
 /**
- * A growable ASCII output buffer: numbers and short strings written as bytes,
- * so that millions of output lines cost no string building. Used where output
- * volume matters (the conformance runner prints ~2M lines for a perf vector).
+ * A growable ASCII output, held until it is handed out: numbers and short
+ * strings written as bytes, so that millions of output lines cost no string
+ * building, and number lines held compactly (see below), so that holding
+ * costs few pages. Used where output volume matters (the conformance runner
+ * prints ~2M lines for a perf vector).
  */
 
 export const NEWLINE = 10;
 export const SPACE = 32;
 
 /**
- * Output is kept in chunks of up to this many bytes; the first is small and
- * each next one twice the last, so a short output (a test's, a small
+ * Held output is kept in chunks of up to this many bytes; the first is small
+ * and each next one twice the last, so a short output (a test's, a small
  * script's) costs no megabyte of zeroed memory.
  */
 const CHUNK = 1 << 20;
@@ -20,6 +22,24 @@ const CHUNK = 1 << 20;
  * as a constant, and undoes every function that relied on that when it is).
  */
 const FIRST_CHUNK = 1 << 12;
+/** The text is handed out in pieces of this many bytes, one reused buffer (see `chunks`). */
+const OUT_CHUNK = 1 << 18;
+
+// How the output is held. Every page of held memory is a page fault when it
+// is first written, and on a virtual machine a fault costs tens of
+// microseconds: holding a perf vector's 11.7 MB of decimal lines costs more
+// system time than all of the script's reading. So a line of one number
+// (`numLine`, nearly all of the output) is held as its difference from the
+// previous such number, two bytes when that is small, and the decimal text
+// is made only when the output is handed out. Held bytes:
+//   0x00-0x7F            the byte itself (the output is ASCII);
+//   0x80-0xBF, 1 byte    a number line: 14 bits of (difference + DELTA_BIAS);
+//   0xC0, 7 bytes        a number line: the number, 21 + 32 bits, big-endian;
+//   0xFF, 1 byte         that byte itself (a byte above 0x7F).
+const DELTA_BIAS = 1 << 13;
+const TAG_FULL = 0xc0;
+const TAG_BYTE = 0xff;
+const TWO_32 = 2 ** 32;
 
 /**
  * An empty list of chunks whose elements are already of the kind chunks
@@ -33,34 +53,40 @@ function emptyChunkList(): Uint8Array[] {
 }
 
 export class ByteOut {
-  /** Filled chunks, in order; the output is these and then `buf[0..pos)`. */
+  /** Filled chunks of held bytes, in order; the output is these and then `buf[0..pos)`. */
   private readonly full: Uint8Array[] = emptyChunkList();
-  private fullBytes = 0;
   private buf = new Uint8Array(FIRST_CHUNK);
   private pos = 0;
+  /** The number of the last `numLine` (0 before the first), which the next is held against. */
+  private prev = 0;
 
   /**
-   * Room for `n` more bytes in the current chunk. Output grows by whole new
-   * chunks, never by copying what was written: growing one large buffer by
-   * doubling cost more than formatting the numbers.
+   * Room for `n` more held bytes in the current chunk. Output grows by whole
+   * new chunks, never by copying what was written: growing one large buffer
+   * by doubling cost more than formatting the numbers.
    */
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     this.full.push(this.buf.subarray(0, this.pos));
-    this.fullBytes += this.pos;
     this.buf = new Uint8Array(Math.max(Math.min(CHUNK, 2 * this.buf.length), n));
     this.pos = 0;
   }
 
   byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
+    this.ensure(2);
+    const v = b & 0xff;
+    if (v >= 0x80) this.buf[this.pos++] = TAG_BYTE;
+    this.buf[this.pos++] = v;
   }
 
-  /** An ASCII string. */
+  /** A string of bytes (each character's low 8 bits; the output is ASCII). */
   text(s: string): void {
-    this.ensure(s.length);
-    for (let i = 0; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i);
+    this.ensure(2 * s.length);
+    for (let i = 0; i < s.length; i++) {
+      const v = s.charCodeAt(i) & 0xff;
+      if (v >= 0x80) this.buf[this.pos++] = TAG_BYTE;
+      this.buf[this.pos++] = v;
+    }
   }
 
   /** A line: the ASCII string and "\n". */
@@ -69,7 +95,7 @@ export class ByteOut {
     this.byte(NEWLINE);
   }
 
-  /** A non-negative integer below 2^53 in decimal. */
+  /** A non-negative integer below 2^53 in decimal (held as its digits). */
   num(n: number): void {
     this.ensure(16);
     // Split into two int32s here (see writeNum).
@@ -77,35 +103,130 @@ export class ByteOut {
     this.pos = writeNum(this.buf, this.pos, high | 0, n < E8 ? -1 : (n - high * E8) | 0);
   }
 
-  /** A line of one number: `num(n)` and "\n" with one room check. */
+  /** A line of one number below 2^53: `num(n)` and "\n", held as described above. */
   numLine(n: number): void {
-    this.ensure(17);
-    const high = n < E8 ? n : Math.floor(n / E8);
-    const p = writeNum(this.buf, this.pos, high | 0, n < E8 ? -1 : (n - high * E8) | 0);
-    this.buf[p] = NEWLINE;
-    this.pos = p + 1;
+    this.ensure(8);
+    const d = n - this.prev;
+    this.prev = n;
+    const buf = this.buf;
+    const p = this.pos;
+    if (d >= -DELTA_BIAS && d < DELTA_BIAS) {
+      const e = (d + DELTA_BIAS) | 0;
+      buf[p] = 0x80 | (e >> 8);
+      buf[p + 1] = e;
+      this.pos = p + 2;
+      return;
+    }
+    const hi = Math.floor(n / TWO_32);
+    const lo = n - hi * TWO_32;
+    buf[p] = TAG_FULL;
+    buf[p + 1] = hi >> 16;
+    buf[p + 2] = hi >> 8;
+    buf[p + 3] = hi;
+    buf[p + 4] = lo / 16777216;
+    buf[p + 5] = lo / 65536;
+    buf[p + 6] = lo / 256;
+    buf[p + 7] = lo;
+    this.pos = p + 8;
   }
 
+  /** The output's length in bytes (made by reading the held bytes: for tests). */
   get length(): number {
-    return this.fullBytes + this.pos;
+    let n = 0;
+    for (const part of this.chunks()) n += part.length;
+    return n;
   }
 
-  /** The output as its chunks, in order (views; write them before writing more). */
+  /**
+   * The output as pieces in order, made one at a time in one reused buffer:
+   * each piece is valid until the next is asked for (write it before that).
+   */
+  *chunks(): Generator<Uint8Array, void, undefined> {
+    const out = new Uint8Array(OUT_CHUNK);
+    // [0] the previous number line's number, [1] the bytes in `out`.
+    const state = new Float64Array(2);
+    const held = [...this.full, this.buf.subarray(0, this.pos)];
+    for (const src of held) {
+      let i = 0;
+      while (i < src.length) {
+        i = decode(src, i, out, state);
+        if (state[1] > OUT_CHUNK - MAX_ITEM) {
+          yield out.subarray(0, state[1]);
+          state[1] = 0;
+        }
+      }
+    }
+    if (state[1] > 0) yield out.subarray(0, state[1]);
+  }
+
+  /** The output as its pieces, in order, each a copy. */
   parts(): Uint8Array[] {
-    return [...this.full, this.buf.subarray(0, this.pos)];
+    const list: Uint8Array[] = [];
+    for (const part of this.chunks()) list.push(part.slice());
+    return list;
   }
 
-  /** The output as one array (a copy when it spans chunks). */
+  /** The output as one array. */
   bytes(): Uint8Array {
-    if (this.full.length === 0) return this.buf.subarray(0, this.pos);
-    const all = new Uint8Array(this.length);
+    const parts = this.parts();
+    if (parts.length === 1) return parts[0];
+    let total = 0;
+    for (const part of parts) total += part.length;
+    const all = new Uint8Array(total);
     let at = 0;
-    for (const part of this.parts()) {
+    for (const part of parts) {
       all.set(part, at);
       at += part.length;
     }
     return all;
   }
+}
+
+/** The most bytes one held item decodes to: 16 digits and a newline. */
+const MAX_ITEM = 17;
+
+/**
+ * Decodes held bytes from `src[i..]` into `out` at `state[1]` until the
+ * chunk ends or `out` has less than MAX_ITEM bytes of room; returns where
+ * it stopped. `state[0]` is the previous number line's number. An item is
+ * never split across held chunks (`ensure` keeps each whole).
+ */
+function decode(src: Uint8Array, i: number, out: Uint8Array, state: Float64Array): number {
+  let prev = state[0];
+  let o = state[1];
+  const end = src.length;
+  const limit = OUT_CHUNK - MAX_ITEM;
+  while (i < end && o <= limit) {
+    const b = src[i];
+    if (b < 0x80) {
+      out[o++] = b;
+      i++;
+      continue;
+    }
+    if (b === TAG_BYTE) {
+      out[o++] = src[i + 1];
+      i += 2;
+      continue;
+    }
+    let n: number;
+    if (b < TAG_FULL) {
+      // The difference first: prev + the biased value can pass 2^53 and round.
+      n = prev + ((((b & 0x3f) << 8) | src[i + 1]) - DELTA_BIAS);
+      i += 2;
+    } else {
+      const hi = (src[i + 1] << 16) | (src[i + 2] << 8) | src[i + 3];
+      const lo = src[i + 4] * 16777216 + ((src[i + 5] << 16) | (src[i + 6] << 8) | src[i + 7]);
+      n = hi * TWO_32 + lo;
+      i += 8;
+    }
+    prev = n;
+    const high = n < E8 ? n : Math.floor(n / E8);
+    o = writeNum(out, o, high | 0, n < E8 ? -1 : (n - high * E8) | 0);
+    out[o++] = NEWLINE;
+  }
+  state[0] = prev;
+  state[1] = o;
+  return i;
 }
 
 /** 10^8: numbers are written as two parts below it. */
