@@ -769,6 +769,21 @@ export class IovaDomain {
     };
   }
 
+  /** Whether moving the clock would run nothing: no size class has depot-trim work pending. */
+  get idle(): boolean {
+    for (const r of this.rcaches) if (r.workPending) return false;
+    return true;
+  }
+
+  /**
+   * Sets the clock back on an idle domain, for a checkpoint that did not copy
+   * it: with no work pending, `advanceTo` since the checkpoint moved nothing else.
+   */
+  rewindIdle(nowNs: number): void {
+    assert(this.idle, "clock rewound over pending depot work");
+    this.nowNs = nowNs;
+  }
+
   /** Takes back a snapshot that will never be restored (see `IovaTree.recycle`). */
   recycle(s: IovaDomainSnapshot): void {
     this.tree.recycle(s.tree);
