@@ -98,6 +98,15 @@ export class IommuDmaCookie implements DmaCookie {
     return true;
   }
 
+  /**
+   * Whether the domain changes only by its own mappings and unmappings: no
+   * flush-queue timer armed and no depot work pending, so the clock moving
+   * on runs nothing in it.
+   */
+  get quiet(): boolean {
+    return (this.fq === null || !this.fq.timerArmed) && this.iovad.idle;
+  }
+
   /** A copy of the domain's DMA state: IOVA domain, flush queue, live mappings. */
   snapshot(): CookieSnapshot {
     return { iovad: this.iovad.snapshot(), fq: this.fq?.snapshot() ?? null, mapped: this.mapped.snapshot() };

@@ -744,17 +744,12 @@ export class IovaDomain {
     // With room to spare, so a recycled array still fits when the caches hold a few more pfns.
     if (mags === null || mags.length < n) mags = new Float64Array(n + (n >> 3) + MAGS_SLACK);
     let o = 0;
-    const put = (m: Magazine) => {
-      mags[o++] = m.size;
-      mags.set(m.pfns.subarray(0, m.size), o);
-      o += m.size;
-    };
     for (const r of this.rcaches) {
       for (const cr of r.cpuRcaches) {
-        put(cr.loaded);
-        put(cr.prev);
+        o = cr.loaded.packInto(mags, o);
+        o = cr.prev.packInto(mags, o);
       }
-      for (const m of r.depot) put(m);
+      for (const m of r.depot) o = m.packInto(mags, o);
     }
     return {
       tree: this.tree.snapshot(),
@@ -767,6 +762,21 @@ export class IovaDomain {
       depotSizes: this.rcaches.map((r) => r.depot.length),
       work: this.rcaches.map((r) => [r.workPending ? 1 : 0, r.workDueNs]),
     };
+  }
+
+  /** Whether moving the clock would run nothing: no size class has depot-trim work pending. */
+  get idle(): boolean {
+    for (const r of this.rcaches) if (r.workPending) return false;
+    return true;
+  }
+
+  /**
+   * Sets the clock back on an idle domain, for a checkpoint that did not copy
+   * it: with no work pending, `advanceTo` since the checkpoint moved nothing else.
+   */
+  rewindIdle(nowNs: number): void {
+    assert(this.idle, "clock rewound over pending depot work");
+    this.nowNs = nowNs;
   }
 
   /** Takes back a snapshot that will never be restored (see `IovaTree.recycle`). */
@@ -787,7 +797,7 @@ export class IovaDomain {
     let o = 0;
     const take = (m: Magazine) => {
       const size = mags[o++];
-      m.refill(mags.subarray(o, o + size));
+      m.refillFrom(mags, o, size);
       o += size;
     };
     const cap = this.profile.magazineSize;

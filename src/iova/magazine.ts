@@ -43,12 +43,25 @@ export class Magazine {
     this.pfns[this.size++] = pfn;
   }
 
-  /** Makes the magazine hold `pfns`, in that slot order (a snapshot's restore). */
-  refill(pfns: Float64Array): void {
-    assert(pfns.length <= this.capacity, "magazine refill beyond its capacity");
-    if (pfns.length > 0 && this.pfns.length === 0) this.pfns = new Float64Array(this.capacity);
-    this.pfns.set(pfns);
-    this.size = pfns.length;
+  /**
+   * Makes the magazine hold `n` pfns of `src` from index `at`, in that slot
+   * order (a snapshot's restore reads its packed array in place, no view per magazine).
+   */
+  refillFrom(src: Float64Array, at: number, n: number): void {
+    assert(n <= this.capacity, "magazine refill beyond its capacity");
+    if (n > 0 && this.pfns.length === 0) this.pfns = new Float64Array(this.capacity);
+    const pfns = this.pfns;
+    for (let i = 0; i < n; i++) pfns[i] = src[at + i];
+    this.size = n;
+  }
+
+  /** Writes the size then the held pfns into `dst` from index `at`; returns the index after them. */
+  packInto(dst: Float64Array, at: number): number {
+    const n = this.size;
+    dst[at++] = n;
+    const pfns = this.pfns;
+    for (let i = 0; i < n; i++) dst[at + i] = pfns[i];
+    return at + n;
   }
 
   /** The slot holding `pfn`, or -1 (reports and replay resyncs only). */

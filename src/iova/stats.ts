@@ -3,15 +3,23 @@
  * already run (no extra walks): what the cost model and the reports need.
  * Per-class arrays are indexed by size class (order_base_2 of the size).
  */
-/** Every counter of an `IovaStats`, by field name. */
-export type IovaStatsSnapshot = Readonly<Record<string, number | Float64Array>>;
-
-let keysOfStats: string[] | null = null;
-
-/** The counters' field names, in declaration order (every instance has the same). */
-function statKeys(s: IovaStats): string[] {
-  keysOfStats ??= Object.keys(s);
-  return keysOfStats;
+/** Every counter of an `IovaStats`, in its declaration order. */
+export interface IovaStatsSnapshot {
+  readonly treeSearches: number;
+  readonly treeAllocs: number;
+  readonly treeFailures: number;
+  readonly treeFrees: number;
+  readonly walkSteps: number;
+  readonly uncacheableAllocs: number;
+  readonly magazinesAllocated: number;
+  readonly rcacheHits: Float64Array;
+  readonly rcacheMisses: Float64Array;
+  readonly depotPushes: Float64Array;
+  readonly depotPops: Float64Array;
+  readonly depotTrims: Float64Array;
+  readonly depotOverflows: Float64Array;
+  readonly cachedPfns: Float64Array;
+  readonly magazinesLive: Float64Array;
 }
 
 export class IovaStats {
@@ -52,24 +60,46 @@ export class IovaStats {
     this.magazinesLive = new Float64Array(classes);
   }
 
-  /** A copy of every counter, for `IovaDomain.snapshot()`. */
+  /**
+   * A copy of every counter, for `IovaDomain.snapshot()`: field by field,
+   * since the replay takes one per checkpoint (a keyed copy stays generic).
+   */
   snapshot(): IovaStatsSnapshot {
-    const self = this as unknown as Record<string, number | Float64Array>;
-    const out: Record<string, number | Float64Array> = {};
-    for (const k of statKeys(this)) {
-      const v = self[k];
-      out[k] = v instanceof Float64Array ? v.slice() : v;
-    }
-    return out;
+    return {
+      treeSearches: this.treeSearches,
+      treeAllocs: this.treeAllocs,
+      treeFailures: this.treeFailures,
+      treeFrees: this.treeFrees,
+      walkSteps: this.walkSteps,
+      uncacheableAllocs: this.uncacheableAllocs,
+      magazinesAllocated: this.magazinesAllocated,
+      rcacheHits: this.rcacheHits.slice(),
+      rcacheMisses: this.rcacheMisses.slice(),
+      depotPushes: this.depotPushes.slice(),
+      depotPops: this.depotPops.slice(),
+      depotTrims: this.depotTrims.slice(),
+      depotOverflows: this.depotOverflows.slice(),
+      cachedPfns: this.cachedPfns.slice(),
+      magazinesLive: this.magazinesLive.slice(),
+    };
   }
 
   restore(s: IovaStatsSnapshot): void {
-    const self = this as unknown as Record<string, number | Float64Array>;
-    for (const [k, v] of Object.entries(s)) {
-      const own = self[k];
-      if (own instanceof Float64Array) own.set(v as Float64Array);
-      else self[k] = v;
-    }
+    this.treeSearches = s.treeSearches;
+    this.treeAllocs = s.treeAllocs;
+    this.treeFailures = s.treeFailures;
+    this.treeFrees = s.treeFrees;
+    this.walkSteps = s.walkSteps;
+    this.uncacheableAllocs = s.uncacheableAllocs;
+    this.magazinesAllocated = s.magazinesAllocated;
+    this.rcacheHits.set(s.rcacheHits);
+    this.rcacheMisses.set(s.rcacheMisses);
+    this.depotPushes.set(s.depotPushes);
+    this.depotPops.set(s.depotPops);
+    this.depotTrims.set(s.depotTrims);
+    this.depotOverflows.set(s.depotOverflows);
+    this.cachedPfns.set(s.cachedPfns);
+    this.magazinesLive.set(s.magazinesLive);
   }
 
   get rcacheHitsTotal(): number {

@@ -67,7 +67,12 @@ export interface DomainRangeCost {
 /** What `Kernel.checkpoint()` copies out. */
 export interface KernelCheckpoint {
   readonly nowNs: number;
-  readonly cookies: readonly { readonly cookie: IommuDmaCookie; readonly state: CookieSnapshot }[];
+  /** Every live domain in `dma.cookies` order; `state` null: a quiet domain not copied, only its clock. */
+  readonly cookies: readonly {
+    readonly cookie: IommuDmaCookie;
+    readonly state: CookieSnapshot | null;
+    readonly iovaNowNs: number;
+  }[];
   readonly sac: readonly { readonly dev: Device; readonly flag: boolean }[];
 }
 
@@ -280,25 +285,32 @@ export class Kernel {
   }
 
   /**
-   * A checkpoint of the DMA state that a replay changes: the clock, every
-   * live DMA domain (IOVA allocator, flush queue, mappings) and each device's
-   * SAC flag. No probe, sysfs write or domain change may happen between the
-   * checkpoint and its `restore()`; the replay's timer inference only maps
-   * and unmaps in between.
+   * A checkpoint of the DMA state that a replay changes: the clock, the live
+   * DMA domains (IOVA allocator, flush queue, mappings) and each device's SAC
+   * flag. No probe, sysfs write or domain change may happen between the
+   * checkpoint and its `restore()`, and only the domains in `written` may be
+   * mapped or unmapped (the replay's timer inference maps and unmaps one
+   * device). Any other domain that is quiet (no timer armed, no depot work
+   * pending) can then change only its clock, so only that is kept; one that
+   * is not quiet is copied whole like the written ones.
    */
-  checkpoint(): KernelCheckpoint {
-    return {
-      nowNs: this.nowNs,
-      cookies: this.dma.cookies.map((c) => ({ cookie: c, state: c.snapshot() })),
-      sac: [...this.iommu.groups.values()].flatMap((g) =>
-        g.devices.map((d) => ({ dev: d, flag: d.pci32bitWorkaround })),
-      ),
-    };
+  checkpoint(written: readonly IommuDmaCookie[] = this.dma.cookies): KernelCheckpoint {
+    const live = this.dma.cookies;
+    const cookies = new Array<KernelCheckpoint["cookies"][number]>(live.length);
+    for (let i = 0; i < live.length; i++) {
+      const c = live[i];
+      const copy = written.includes(c) || !c.quiet;
+      cookies[i] = { cookie: c, state: copy ? c.snapshot() : null, iovaNowNs: c.iovad.nowNs };
+    }
+    const sac: { dev: Device; flag: boolean }[] = [];
+    for (const g of this.iommu.groups.values())
+      for (const d of g.devices) sac.push({ dev: d, flag: d.pci32bitWorkaround });
+    return { nowNs: this.nowNs, cookies, sac };
   }
 
   /** Takes back a checkpoint that will never be restored: its buffers serve later checkpoints. */
   recycle(cp: KernelCheckpoint): void {
-    for (const c of cp.cookies) c.cookie.recycle(c.state);
+    for (const c of cp.cookies) if (c.state !== null) c.cookie.recycle(c.state);
   }
 
   /** Puts back a checkpoint; the clock may go back. */
@@ -308,7 +320,10 @@ export class Kernel {
       "kernel restored across a domain change",
     );
     this.nowNs = cp.nowNs;
-    for (const { cookie, state } of cp.cookies) cookie.restore(state);
+    for (const { cookie, state, iovaNowNs } of cp.cookies) {
+      if (state !== null) cookie.restore(state);
+      else cookie.iovad.rewindIdle(iovaNowNs);
+    }
     for (const { dev, flag } of cp.sac) dev.pci32bitWorkaround = flag;
   }
 

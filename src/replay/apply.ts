@@ -405,10 +405,12 @@ export class CallApplier {
   private mapGuessed(c: DmaCall, cpu: number): number | null {
     const dma = this.kernel.dma;
     const dmaAlloc = c.api === "dma_alloc";
-    const before = this.kernel.checkpoint();
+    const own = dma.cookieOf(this.dev);
+    const written = own ? [own] : [];
+    const before = this.kernel.checkpoint(written);
     const whole = dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, dmaAlloc);
     if (whole === c.iova) return whole;
-    const asWhole = this.kernel.checkpoint();
+    const asWhole = this.kernel.checkpoint(written);
     this.kernel.restore(before);
     const pieces: { addr: number; bytes: number }[] = [];
     for (let i = 0; i < c.pieces; i++) {

@@ -890,7 +890,13 @@ export class Replayer {
   }
 
   private save(): ReplayCheckpoint {
-    return { kernel: this.kernel.checkpoint(), applier: this.applier.save(), lastNs: this.lastNs, log: this.opLog };
+    const own = this.cookie;
+    return {
+      kernel: this.kernel.checkpoint(own ? [own] : []),
+      applier: this.applier.save(),
+      lastNs: this.lastNs,
+      log: this.opLog,
+    };
   }
 
   private restore(cp: ReplayCheckpoint): void {
