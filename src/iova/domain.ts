@@ -321,12 +321,11 @@ export class IovaDomain {
    * difference. Below the limit the stop is the highest node whose fit key
    * (rbtree.ts) admits the request, unless the low bound is crossed first;
    * for size-aligned requests the key is exact, so no node is looked at one
-   * by one. Steps are rank differences, never walked.
+   * by one. Steps are rank differences (`span`), never walked.
    */
   private gapPass(start: number, size: number, limit: number, low: number, align: number): number {
     const t = this.tree;
     const stopsAtLow = this.profile.walkStopsAtLowBound;
-    const startRank = t.rank(start);
     let x = start;
     if (t.pfnLo[start] >= limit) {
       const cand = this.candidate(limit, size, align);
@@ -338,7 +337,7 @@ export class IovaDomain {
       }
       const p = t.prev(u);
       if (p === NIL || cand > t.hi(p)) {
-        const steps = startRank - t.rank(u) + 1;
+        const steps = t.span(u, start);
         return cand >= low ? this.passResult(cand, steps, u) : this.passResult(-1, steps, NIL);
       }
       x = p;
@@ -347,26 +346,30 @@ export class IovaDomain {
     // when its pfnLo is below `loThreshold`.
     const alignedLow = low % align === 0 ? low : low - (low % align) + align;
     const loThreshold = stopsAtLow ? alignedLow + size : size;
-    // The highest node at or below x that stops the walk by the low bound.
-    const z = t.highestBelow(Math.min(loThreshold, t.pfnLo[x] + 1));
     const key = t.fitKeyBelow;
     const keyThreshold = fitThreshold(size, align);
     for (let y = t.prevWithKey(x, keyThreshold, false); y !== NIL; y = t.prevWithKey(y, keyThreshold, true)) {
       const lo = t.pfnLo[y];
-      if (z !== NIL && lo < loThreshold) break;
+      // y is at or below x, so a pfnLo below the threshold means a node that
+      // stops the walk by the low bound exists (at or above y): the walk
+      // stops there, not at y.
+      if (lo < loThreshold) break;
       const cand = this.candidate(lo, size, align);
       // The key decides an aligned request exactly while float32 holds it
       // exactly; otherwise (unaligned, or huge gaps) check against the
       // predecessor itself.
       const k = key[y];
       if (k === Number.POSITIVE_INFINITY || (align > 1 && k < F32_EXACT) || cand > t.hi(t.prev(y))) {
-        const steps = startRank - t.rank(y) + 1;
+        const steps = t.span(y, start);
         return cand >= low ? this.passResult(cand, steps, y) : this.passResult(-1, steps, NIL);
       }
       // A near-miss the filter let through. Keep looking below.
     }
-    // No fit above z: the walk stops at z (candidate below low, or wrapped).
-    return this.passResult(-1, startRank - t.rank(z) + 1, NIL);
+    // No fit above z, the highest node at or below x that stops the walk by
+    // the low bound: the walk stops at z (candidate below low, or wrapped).
+    // Found only here, as a fit found above it needs no z.
+    const z = t.highestBelow(Math.min(loThreshold, t.pfnLo[x] + 1));
+    return this.passResult(-1, t.span(z, start), NIL);
   }
 
   /**

@@ -442,6 +442,15 @@ export class IovaTree {
   }
 
   /**
+   * Nodes from `low` to `high` inclusive in address order (`low` at or below
+   * `high`): a walk's rb_prev steps. A walk that stops where it starts (over
+   * a quarter of ageing's tree searches) needs no rank at all.
+   */
+  span(low: number, high: number): number {
+    return low === high ? 1 : this.rank(high) - this.rank(low) + 1;
+  }
+
+  /**
    * The highest node at or below `start` (strictly below with `strict`) whose
    * fit key is at least `threshold`, or NIL. O(log n).
    */
