@@ -167,17 +167,17 @@ export class IovaDomain {
   }
 
   /** Models `__cached_rbnode_delete_update()` (IOVA-1.4.3); runs before the unlink. */
-  private deleteUpdate(f: number): void {
+  private deleteUpdate(f: number, succ: number): void {
     const t = this.tree;
     const lo = t.pfnLo[f];
     const c32 = this.cached32Node;
     // Asymmetric on purpose: the 32-bit node also moves when a lower node at or
     // above it goes, the 64-bit node only by pfn_lo (docs/kernel-rules.md S-2).
     if (f === c32 || (t.hi(f) < this.dma32bitPfn && lo >= t.pfnLo[c32])) {
-      this.cached32Node = t.next(f);
+      this.cached32Node = succ;
     }
     if (lo < this.dma32bitPfn) this.max32AllocSize = this.dma32bitPfn;
-    if (lo >= t.pfnLo[this.cachedNode]) this.cachedNode = t.next(f);
+    if (lo >= t.pfnLo[this.cachedNode]) this.cachedNode = succ;
   }
 
   /**
@@ -384,8 +384,11 @@ export class IovaDomain {
   /** Models `remove_iova()` + `free_iova_mem()`: delete update, unlink, free. */
   private removeNode(n: number): void {
     assert(n !== this.anchor, "the anchor is never freed");
-    this.deleteUpdate(n);
-    this.tree.erase(n);
+    // rb_next(n), found once: the cached nodes move to it, and the erase
+    // refreshes its fit key.
+    const succ = this.tree.next(n);
+    this.deleteUpdate(n, succ);
+    this.tree.erase(n, succ);
     this.tree.freeNode(n);
     this.stats.treeFrees++;
   }

@@ -46,6 +46,30 @@ test("random inserts and erases keep order and red-black invariants", () => {
   );
 });
 
+test("span counts the nodes from low to high as the sorted order does, for every pair", () => {
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 300 }), { maxLength: 120 }), fc.nat(), (keys, drop) => {
+      const t = new IovaTree(4);
+      const nodes: number[] = [];
+      for (const k of keys) {
+        const n = t.newNode(k, k);
+        t.insert(n);
+        nodes.push(n);
+      }
+      // Erase some so the shape is not only an insert order's.
+      for (let i = 0; i < nodes.length; i += 3 + (drop % 4)) {
+        t.erase(nodes[i]);
+        t.freeNode(nodes[i]);
+      }
+      const inOrder: number[] = [];
+      for (let n = t.first(); n !== NIL; n = t.next(n)) inOrder.push(n);
+      for (let i = 0; i < inOrder.length; i++) {
+        for (let j = i; j < inOrder.length; j++) assert.equal(t.span(inOrder[i], inOrder[j]), j - i + 1);
+      }
+    }),
+  );
+});
+
 test("inserting 1..7 in order gives the kernel's shape (worked by hand)", () => {
   // rb_insert_color on ascending keys: after 1,2,3 the root is 2; 4 recolours;
   // 5 rotates at 3; 6 recolours 5's parent chain; 7 rotates at 5.

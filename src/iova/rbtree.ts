@@ -447,7 +447,48 @@ export class IovaTree {
    * a quarter of ageing's tree searches) needs no rank at all.
    */
   span(low: number, high: number): number {
-    return low === high ? 1 : this.rank(high) - this.rank(low) + 1;
+    if (low === high) return 1;
+    // Two ranks taken within a subtree holding both nodes differ as their
+    // ranks in the whole tree do, so neither climb need go to the root: climb
+    // from `low` until the subtree climbed out of is known to hold `high` (the
+    // node above it, entered from the left, is at or above `high`), then from
+    // `high` up to that subtree's top. A walk's two ends are near each other,
+    // so both climbs are short.
+    const count = this.subtreeCount;
+    const left = this.left;
+    const right = this.right;
+    const highLo = this.pfnLo[high];
+    let n = low;
+    let l = left[n];
+    let r = l === NIL ? 0 : count[l];
+    for (;;) {
+      const p = this.parent(n);
+      if (p === NIL) break;
+      if (n === right[p]) {
+        l = left[p];
+        r += 1 + (l === NIL ? 0 : count[l]);
+      } else if (this.pfnLo[p] >= highLo) {
+        // `p` is above every node of n's subtree, `low` is in it, so `high`
+        // is `p` or in n's subtree.
+        if (p === high) return count[n] - r + 1;
+        break;
+      }
+      n = p;
+    }
+    // `high` is in the subtree of `n`: its rank there.
+    const top = n;
+    n = high;
+    l = left[n];
+    let h = l === NIL ? 0 : count[l];
+    while (n !== top) {
+      const p = this.parent(n);
+      if (n === right[p]) {
+        l = left[p];
+        h += 1 + (l === NIL ? 0 : count[l]);
+      }
+      n = p;
+    }
+    return h - r + 1;
   }
 
   /**
@@ -712,11 +753,11 @@ export class IovaTree {
   /**
    * Models `rb_erase()`: unlinks `z` (the node itself stays allocated; the
    * caller frees it). With two children the in-order successor takes `z`'s
-   * place and colour, as the kernel does.
+   * place and colour, as the kernel does. `succ` is `z`'s successor, for a
+   * caller that already has it.
    */
-  erase(z: number): void {
+  erase(z: number, succ: number = this.next(z)): void {
     // The node above z gets z's predecessor as its own once z is gone.
-    const succ = this.next(z);
     const pred = this.prev(z);
     const zl = this.left[z];
     const zr = this.right[z];
