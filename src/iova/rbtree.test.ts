@@ -70,6 +70,41 @@ test("span counts the nodes from low to high as the sorted order does, for every
   );
 });
 
+test("findContaining finds what a scan of the nodes finds, through erases, snapshots and restores", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 200 })), { maxLength: 300 }),
+      (steps) => {
+        const t = new IovaTree(4);
+        let live: number[] = [];
+        let saved: { snap: ReturnType<IovaTree["snapshot"]>; live: number[] } | null = null;
+        const expect = (pfn: number): number => live.find((n) => t.pfnLo[n] <= pfn && pfn <= t.hi(n)) ?? NIL;
+        for (const [what, v] of steps) {
+          const pfn = v * 4;
+          if (what === 0 && expect(pfn) === NIL && expect(pfn + 1) === NIL) {
+            const n = t.newNode(pfn, pfn + 1);
+            t.insert(n);
+            live.push(n);
+          } else if (what === 1 && live.length > 0) {
+            const n = live[v % live.length];
+            // Erased and not yet freed: no longer in the tree.
+            t.erase(n);
+            live = live.filter((m) => m !== n);
+            assert.equal(t.findContaining(t.pfnLo[n]), NIL);
+            t.freeNode(n);
+          } else if (what === 2) {
+            saved = { snap: t.snapshot(), live: [...live] };
+          } else if (what === 3 && saved !== null) {
+            t.restore(saved.snap);
+            live = [...saved.live];
+          }
+          for (let p = 0; p <= 805; p += 1 + (v % 3)) assert.equal(t.findContaining(p), expect(p));
+        }
+      },
+    ),
+  );
+});
+
 test("inserting 1..7 in order gives the kernel's shape (worked by hand)", () => {
   // rb_insert_color on ascending keys: after 1,2,3 the root is 2; 4 recolours;
   // 5 rotates at 3; 6 recolours 5's parent chain; 7 rotates at 5.
