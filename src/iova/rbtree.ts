@@ -110,11 +110,6 @@ export function fitThreshold(size: number, align: number): number {
   return size < 2 ? 2 : 2 ** Math.floor(Math.log2(size));
 }
 
-/** Bits of the hint's slot index for `capacity` nodes: twice as many slots, at least 16. */
-function hintBits(capacity: number): number {
-  return Math.max(4, 33 - Math.clz32(capacity - 1));
-}
-
 /** The state `IovaTree.snapshot()` copies out. */
 /** Bytes a node takes in a snapshot: float64 `pfnLo` and seven 4-byte fields. */
 const SNAPSHOT_BYTES_PER_NODE = 8 + 7 * 4;
@@ -162,15 +157,6 @@ export class IovaTree {
   /** Buffers of recycled snapshots. */
   private readonly spare: ArrayBuffer[] = [];
   private used = 0;
-  /**
-   * A hint, not tree state: the node last given each pfnLo, by a hash of the
-   * pfn (NIL: none). `findContaining` trusts an entry only when that node is
-   * in use and still starts at the pfn; nodes never overlap, so it is then
-   * the node the descent would find. Most frees name a node's first pfn, and
-   * the descent from the root is a cache miss per level on a large tree.
-   */
-  private hint: Int32Array;
-  private hintShift: number;
 
   constructor(capacity = INITIAL_CAPACITY) {
     this.pfnLo = new Float64Array(capacity);
@@ -181,13 +167,6 @@ export class IovaTree {
     this.subtreeCount = new Int32Array(capacity);
     this.fitKeyBelow = new Float32Array(capacity);
     this.subtreeFitKeyMax = new Float32Array(capacity);
-    this.hintShift = 32 - hintBits(capacity);
-    this.hint = new Int32Array(2 ** hintBits(capacity)).fill(NIL);
-  }
-
-  /** The hint's slot for `pfn`: a multiplicative hash of its low 32 bits. */
-  private hintSlot(pfn: number): number {
-    return Math.imul(pfn | 0, 0x9e37_79b1) >>> this.hintShift;
   }
 
   /**
@@ -330,7 +309,6 @@ export class IovaTree {
       n = this.used++;
     }
     this.pfnLo[n] = pfnLo;
-    this.hint[this.hintSlot(pfnLo)] = n;
     this.setHi(n, pfnHi);
     this.left[n] = NIL;
     this.right[n] = NIL;
@@ -361,12 +339,6 @@ export class IovaTree {
     this.subtreeCount = grow(this.subtreeCount, new Int32Array(cap));
     this.fitKeyBelow = grow(this.fitKeyBelow, new Float32Array(cap));
     this.subtreeFitKeyMax = grow(this.subtreeFitKeyMax, new Float32Array(cap));
-    this.hintShift = 32 - hintBits(cap);
-    this.hint = new Int32Array(2 ** hintBits(cap)).fill(NIL);
-    for (let n = 0; n < this.used; n++) {
-      const lo = this.pfnLo[n];
-      if (!Number.isNaN(lo)) this.hint[this.hintSlot(lo)] = n; // freed slots hold NaN
-    }
   }
 
   /** `rb_first()`. */
@@ -417,8 +389,6 @@ export class IovaTree {
 
   /** Models `private_find_iova()`: the node containing `pfn`, or NIL. */
   findContaining(pfn: number): number {
-    const h = this.hint[this.hintSlot(pfn)];
-    if (h !== NIL && h < this.used && this.pfnLo[h] === pfn) return h;
     let n = this.root;
     while (n !== NIL) {
       if (pfn < this.pfnLo[n]) n = this.left[n];
@@ -787,9 +757,6 @@ export class IovaTree {
    * caller that already has it.
    */
   erase(z: number, succ: number = this.next(z)): void {
-    // An erased node may stay allocated for a while; the hint must not find it.
-    const slot = this.hintSlot(this.pfnLo[z]);
-    if (this.hint[slot] === z) this.hint[slot] = NIL;
     // The node above z gets z's predecessor as its own once z is gone.
     const pred = this.prev(z);
     const zl = this.left[z];
