@@ -112,13 +112,16 @@ export function fitThreshold(size: number, align: number): number {
 
 /**
  * A node's fields, interleaved: node `n` is the 32-bit words
- * `[n * STRIDE, (n + 1) * STRIDE)` of one buffer, seen through four views
- * (float64, int32, uint32, float32). A descent or a climb reads a node's
- * pfnLo, links, count and keys together, so one node is one or two cache
- * lines rather than one line in each of eight arrays. `pfnLo` is the float64
- * at words 0-1 (index `n * HALF` of the float64 view), so STRIDE is even.
+ * `[n * STRIDE, (n + 1) * STRIDE)` of one buffer, seen through three views
+ * (float64, int32, float32). A descent or a climb reads a node's pfnLo,
+ * links, count and keys together, so one node is one or two cache lines
+ * rather than one line in each of eight arrays. `pfnLo` is the float64 at
+ * words 0-1 (index `n * HALF` of the float64 view), so STRIDE is even; at
+ * 32 bytes, the ninth field (`pfn_hi`'s offset, read only where a search
+ * has reached a node at or below its pfn) lives in an array of its own,
+ * which keeps a node at 36 bytes rather than 40.
  */
-const STRIDE = 10;
+const STRIDE = 8;
 const HALF = STRIDE / 2;
 /** Word offsets within a node. */
 const LEFT = 2;
@@ -127,14 +130,14 @@ const RIGHT = 3;
 const PARENT = 4;
 /** Nodes in the node's subtree, itself included. */
 const COUNT = 5;
-/** `pfn_hi - pfn_lo`, or HI_IN_MAP (uint32). */
-const HI = 6;
 /** The node's fit key of the space below it, rounded up to float32 (+Infinity: the lowest node). */
-const KEY = 7;
+const KEY = 6;
 /** The largest KEY in the node's subtree (float32). */
-const KMAX = 8;
-/** Bytes of one node. */
+const KMAX = 7;
+/** Bytes of one node in the node buffer; `hiOffset` holds 4 more. */
 const NODE_BYTES = STRIDE * 4;
+/** Bytes of one node in all. */
+const BYTES_PER_NODE = NODE_BYTES + 4;
 
 const NO_BIG_HI: readonly (readonly [number, number])[] = [];
 /** Room for this many more nodes in a fresh snapshot buffer (see `snapshot`). */
@@ -145,9 +148,9 @@ const SPARE_SNAPSHOTS = 4;
 /** The state `IovaTree.snapshot()` copies out. */
 export interface IovaTreeSnapshot {
   /**
-   * The first `used` nodes, a byte copy of the node buffer: one backing
-   * store per snapshot, as the replay takes one before every allocation it
-   * may try again.
+   * The first `used` nodes, a byte copy of the node buffer followed by
+   * their `hiOffset` words: one backing store per snapshot, as the replay
+   * takes one before every allocation it may try again.
    */
   readonly nodes: ArrayBuffer;
   readonly bigHi: readonly (readonly [number, number])[];
@@ -161,8 +164,9 @@ export class IovaTree {
   /** The node buffer's views (replaced together when it grows). */
   private f64: Float64Array;
   private i32: Int32Array;
-  private u32: Uint32Array;
   private f32: Float32Array;
+  /** `pfn_hi - pfn_lo` of each node, or HI_IN_MAP. */
+  private hiOffset: Uint32Array;
   private readonly bigHi = new Map<number, number>();
   root = NIL;
   /** Nodes in the tree, the anchor included. */
@@ -176,8 +180,8 @@ export class IovaTree {
     const buf = new ArrayBuffer(capacity * NODE_BYTES);
     this.f64 = new Float64Array(buf);
     this.i32 = new Int32Array(buf);
-    this.u32 = new Uint32Array(buf);
     this.f32 = new Float32Array(buf);
+    this.hiOffset = new Uint32Array(capacity);
   }
 
   /** `struct iova.pfn_lo` of node `n`. */
@@ -207,14 +211,15 @@ export class IovaTree {
    */
   snapshot(): IovaTreeSnapshot {
     const n = this.used;
-    const need = n * NODE_BYTES;
+    const need = n * BYTES_PER_NODE;
     let nodes = this.spare.pop();
     // Sized for the nodes in use and an eighth more, so a recycled buffer still fits after the tree
     // grows a little; not for the buffer's capacity: most snapshots are never recycled, and a fresh
     // zero-filled buffer of a mostly empty tree's capacity cost more than the copy.
     if (nodes === undefined || nodes.byteLength < need)
-      nodes = new ArrayBuffer((n + (n >> 3) + SNAPSHOT_SLACK_NODES) * NODE_BYTES);
+      nodes = new ArrayBuffer((n + (n >> 3) + SNAPSHOT_SLACK_NODES) * BYTES_PER_NODE);
     new Int32Array(nodes, 0, n * STRIDE).set(this.i32.subarray(0, n * STRIDE));
+    new Uint32Array(nodes, n * NODE_BYTES, n).set(this.hiOffset.subarray(0, n));
     return {
       nodes,
       bigHi: this.bigHi.size === 0 ? NO_BIG_HI : [...this.bigHi],
@@ -237,6 +242,7 @@ export class IovaTree {
   restore(s: IovaTreeSnapshot): void {
     while (this.capacity < s.used) this.grow();
     this.i32.set(new Int32Array(s.nodes, 0, s.used * STRIDE));
+    this.hiOffset.set(new Uint32Array(s.nodes, s.used * NODE_BYTES, s.used));
     this.bigHi.clear();
     for (const [k, v] of s.bigHi) this.bigHi.set(k, v);
     this.root = s.root;
@@ -247,18 +253,18 @@ export class IovaTree {
 
   /** `struct iova.pfn_hi` of node `n` (inclusive). */
   hi(n: number): number {
-    const off = this.u32[n * STRIDE + HI];
+    const off = this.hiOffset[n];
     return off === HI_IN_MAP ? (this.bigHi.get(n) as number) : this.f64[n * HALF] + off;
   }
 
   private setHi(n: number, hi: number): void {
     const off = hi - this.f64[n * HALF];
     if (off < HI_IN_MAP) {
-      this.u32[n * STRIDE + HI] = off;
+      this.hiOffset[n] = off;
       // (Map calls cost even on an empty map; huge nodes are rare.)
       if (this.bigHi.size !== 0) this.bigHi.delete(n);
     } else {
-      this.u32[n * STRIDE + HI] = HI_IN_MAP;
+      this.hiOffset[n] = HI_IN_MAP;
       this.bigHi.set(n, hi);
     }
   }
@@ -269,7 +275,7 @@ export class IovaTree {
 
   /** Bytes held by the node buffer and the side map (for the bytes-per-IOVA figure). */
   get bytesHeld(): number {
-    return this.capacity * NODE_BYTES + this.bigHi.size * 16;
+    return this.capacity * BYTES_PER_NODE + this.bigHi.size * 16;
   }
 
   parent(n: number): number {
@@ -327,13 +333,16 @@ export class IovaTree {
   }
 
   private grow(): void {
-    const buf = new ArrayBuffer(this.capacity * 2 * NODE_BYTES);
+    const cap = this.capacity * 2;
+    const buf = new ArrayBuffer(cap * NODE_BYTES);
     const i32 = new Int32Array(buf);
     i32.set(this.i32);
     this.f64 = new Float64Array(buf);
     this.i32 = i32;
-    this.u32 = new Uint32Array(buf);
     this.f32 = new Float32Array(buf);
+    const hiOffset = new Uint32Array(cap);
+    hiOffset.set(this.hiOffset);
+    this.hiOffset = hiOffset;
   }
 
   /** `rb_first()`. */
