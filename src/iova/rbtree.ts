@@ -669,7 +669,14 @@ export class IovaTree {
     for (; a !== NIL; a = this.parent(a)) w[a * STRIDE + COUNT] += delta;
   }
 
+  /**
+   * `rb_insert_color()`. The kernel writes each case twice, once per side;
+   * here a side is a word offset: `d` is the side of `p` under `g` (0 left,
+   * 1 right), so `LEFT + d` is that side and `RIGHT - d` the other. One copy
+   * of the cases is half the code for the compiler to optimize.
+   */
   private insertFixup(z: number): void {
+    const w = this.i32;
     for (;;) {
       const p = this.parent(z);
       if (p === NIL) {
@@ -678,26 +685,8 @@ export class IovaTree {
       }
       if (this.isBlack(p)) return;
       const g = this.parent(p); // p is red, so it is not the root
-      if (p === this.i32[g * STRIDE + LEFT]) {
-        const u = this.i32[g * STRIDE + RIGHT];
-        if (this.isRed(u)) {
-          this.setBlack(p);
-          this.setBlack(u);
-          this.setRed(g);
-          z = g;
-          continue;
-        }
-        let q = p;
-        if (z === this.i32[p * STRIDE + RIGHT]) {
-          this.rotateLeft(p);
-          q = z;
-        }
-        this.setBlack(q);
-        this.setRed(g);
-        this.rotateRight(g);
-        return;
-      }
-      const u = this.i32[g * STRIDE + LEFT];
+      const d = w[g * STRIDE + LEFT] === p ? 0 : 1;
+      const u = w[g * STRIDE + RIGHT - d];
       if (this.isRed(u)) {
         this.setBlack(p);
         this.setBlack(u);
@@ -706,13 +695,13 @@ export class IovaTree {
         continue;
       }
       let q = p;
-      if (z === this.i32[p * STRIDE + LEFT]) {
-        this.rotateRight(p);
+      if (z === w[p * STRIDE + RIGHT - d]) {
+        this.rotate(p, d);
         q = z;
       }
       this.setBlack(q);
       this.setRed(g);
-      this.rotateLeft(g);
+      this.rotate(g, 1 - d);
       return;
     }
   }
@@ -723,31 +712,22 @@ export class IovaTree {
     else this.i32[p * STRIDE + RIGHT] = newChild;
   }
 
-  /** Left rotation at `x` (its right child takes its place). */
-  rotateLeft(x: number): void {
-    const y = this.i32[x * STRIDE + RIGHT];
-    const b = this.i32[y * STRIDE + LEFT];
+  /**
+   * A rotation at `x`: with `d` 0 a left rotation (its right child takes its
+   * place), with `d` 1 a right rotation (its left child does).
+   */
+  private rotate(x: number, d: number): void {
+    const w = this.i32;
+    const near = LEFT + d;
+    const far = RIGHT - d;
+    const y = w[x * STRIDE + far];
+    const b = w[y * STRIDE + near];
     const p = this.parent(x);
-    this.i32[x * STRIDE + RIGHT] = b;
+    w[x * STRIDE + far] = b;
     if (b !== NIL) this.setParent(b, x);
     this.replaceChild(p, x, y);
     this.setParent(y, p);
-    this.i32[y * STRIDE + LEFT] = x;
-    this.setParent(x, y);
-    this.pull(x);
-    this.pull(y);
-  }
-
-  /** Right rotation at `x` (its left child takes its place). */
-  rotateRight(x: number): void {
-    const y = this.i32[x * STRIDE + LEFT];
-    const b = this.i32[y * STRIDE + RIGHT];
-    const p = this.parent(x);
-    this.i32[x * STRIDE + LEFT] = b;
-    if (b !== NIL) this.setParent(b, x);
-    this.replaceChild(p, x, y);
-    this.setParent(y, p);
-    this.i32[y * STRIDE + RIGHT] = x;
+    w[y * STRIDE + near] = x;
     this.setParent(x, y);
     this.pull(x);
     this.pull(y);
@@ -827,54 +807,28 @@ export class IovaTree {
     if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
   }
 
-  /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */
+  /**
+   * Rebalancing after removing a black leaf below `parent`
+   * (`____rb_erase_color`), its two mirrored halves as one: `d` is the side
+   * of `node` under `parent` (0 left, 1 right), as in `insertFixup`.
+   */
   private eraseFixup(parent: number): void {
+    const w = this.i32;
     let node = NIL;
     for (;;) {
-      let sibling = this.i32[parent * STRIDE + RIGHT];
-      if (node !== sibling) {
-        if (this.isRed(sibling)) {
-          this.setBlack(sibling);
-          this.setRed(parent);
-          this.rotateLeft(parent);
-          sibling = this.i32[parent * STRIDE + RIGHT];
-        }
-        let far = this.i32[sibling * STRIDE + RIGHT];
-        if (this.isBlack(far)) {
-          const near = this.i32[sibling * STRIDE + LEFT];
-          if (this.isBlack(near)) {
-            this.setRed(sibling);
-            if (this.isRed(parent)) {
-              this.setBlack(parent);
-              return;
-            }
-            node = parent;
-            parent = this.parent(node);
-            if (parent === NIL) return;
-            continue;
-          }
-          this.setBlack(near);
-          this.setRed(sibling);
-          this.rotateRight(sibling);
-          far = sibling;
-          sibling = near;
-        }
-        this.setColorOf(sibling, parent);
-        this.setBlack(parent);
-        this.setBlack(far);
-        this.rotateLeft(parent);
-        return;
-      }
-      sibling = this.i32[parent * STRIDE + LEFT];
+      let sibling = w[parent * STRIDE + RIGHT];
+      // node is the left child unless it is the right one (both may be NIL: then the right).
+      const d = node !== sibling ? 0 : 1;
+      if (d === 1) sibling = w[parent * STRIDE + LEFT];
       if (this.isRed(sibling)) {
         this.setBlack(sibling);
         this.setRed(parent);
-        this.rotateRight(parent);
-        sibling = this.i32[parent * STRIDE + LEFT];
+        this.rotate(parent, d);
+        sibling = w[parent * STRIDE + RIGHT - d];
       }
-      let far = this.i32[sibling * STRIDE + LEFT];
+      let far = w[sibling * STRIDE + RIGHT - d];
       if (this.isBlack(far)) {
-        const near = this.i32[sibling * STRIDE + RIGHT];
+        const near = w[sibling * STRIDE + LEFT + d];
         if (this.isBlack(near)) {
           this.setRed(sibling);
           if (this.isRed(parent)) {
@@ -888,14 +842,14 @@ export class IovaTree {
         }
         this.setBlack(near);
         this.setRed(sibling);
-        this.rotateLeft(sibling);
+        this.rotate(sibling, 1 - d);
         far = sibling;
         sibling = near;
       }
       this.setColorOf(sibling, parent);
       this.setBlack(parent);
       this.setBlack(far);
-      this.rotateRight(parent);
+      this.rotate(parent, d);
       return;
     }
   }
