@@ -14,8 +14,8 @@
  * the same choice of the in-order successor when erasing a node with two
  * children.
  *
- * Storage is a struct of arrays (house style: typed arrays in hot paths):
- * float64 `pfnLo` (exact below 2^53; the anchor's ULONG_MAX is stored as 2^64,
+ * Storage is typed arrays (house style: typed arrays in hot paths), each
+ * node's fields interleaved in one buffer (see STRIDE): float64 `pfnLo` (exact below 2^53; the anchor's ULONG_MAX is stored as 2^64,
  * which compares above every real pfn), `pfnHi` kept as a uint32 offset from
  * `pfnLo` (a node of 2^32 granules or more, only ever a huge reservation,
  * keeps its `pfnHi` in a side map), int32 links, with the colour packed into
