@@ -75,7 +75,7 @@ console.log(
       nodes,
       nodesBelow4G: below32,
       live: c.seam.live,
-      cached32NodePfn: tree.pfnLo[iovad.cached32Node],
+      cached32NodePfn: tree.pfnLo(iovad.cached32Node),
       max32AllocSize: iovad.max32AllocSize,
       treeAllocs: st.treeAllocs,
       treeSearches: st.treeSearches,

@@ -169,20 +169,20 @@ export class Lane {
     const d = iovadOf(this.r);
     const searches = d.stats.treeSearches;
     const steps = d.stats.walkSteps;
-    const limit = (n: number) => (n === d.anchor ? d.dma32bitPfn : d.tree.pfnLo[n]);
+    const limit = (n: number) => (n === d.anchor ? d.dma32bitPfn : d.tree.pfnLo(n));
     const from32 = limit(d.cached32Node);
-    const from = d.cachedNode === d.anchor ? Number.POSITIVE_INFINITY : d.tree.pfnLo[d.cachedNode];
+    const from = d.cachedNode === d.anchor ? Number.POSITIVE_INFINITY : d.tree.pfnLo(d.cachedNode);
     this.replay.next();
     if (d.stats.treeSearches === searches) {
       this.lastWalk = null;
       return;
     }
     // A new node becomes the cached node of its side of the 32-bit boundary.
-    const to32 = d.cached32Node !== d.anchor ? d.tree.pfnLo[d.cached32Node] : -1;
+    const to32 = d.cached32Node !== d.anchor ? d.tree.pfnLo(d.cached32Node) : -1;
     const below = to32 >= 0 && to32 !== from32;
     this.lastWalk = {
       fromPfn: below ? from32 : from,
-      toPfn: below ? to32 : d.cachedNode === d.anchor ? -1 : d.tree.pfnLo[d.cachedNode],
+      toPfn: below ? to32 : d.cachedNode === d.anchor ? -1 : d.tree.pfnLo(d.cachedNode),
       steps: d.stats.walkSteps - steps,
     };
   }
@@ -253,8 +253,8 @@ export class Lane {
       startPfn: d.startPfn,
       dma32Pfn: d.dma32bitPfn,
       limitPfn,
-      cachedPfn: d.cachedNode === d.anchor ? -1 : t.pfnLo[d.cachedNode],
-      cached32Pfn: d.cached32Node === d.anchor ? -1 : t.pfnLo[d.cached32Node],
+      cachedPfn: d.cachedNode === d.anchor ? -1 : t.pfnLo(d.cachedNode),
+      cached32Pfn: d.cached32Node === d.anchor ? -1 : t.pfnLo(d.cached32Node),
       spans,
       counts,
       cpus: d.cpus,

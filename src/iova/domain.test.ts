@@ -224,8 +224,8 @@ for (const name of PROFILE_NAMES) {
             real.forEachIova((lo, hi) => tree.push(`${lo} ${hi}`));
             assert.deepEqual(tree, naive.dump());
             assert.equal(real.max32AllocSize, naive.max32);
-            assert.equal(real.tree.pfnLo[real.cachedNode], naive.cached.lo);
-            assert.equal(real.tree.pfnLo[real.cached32Node], naive.cached32.lo);
+            assert.equal(real.tree.pfnLo(real.cachedNode), naive.cached.lo);
+            assert.equal(real.tree.pfnLo(real.cached32Node), naive.cached32.lo);
           }
           const s = real.stats;
           for (let c = 0; c < k; c++) {

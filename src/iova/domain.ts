@@ -107,8 +107,20 @@ export class IovaDomain {
   readonly rcaches: Rcache[];
   readonly stats: IovaStats;
   readonly search: TreeSearch;
-  /** Virtual time in nanoseconds; only `advanceTo` moves it. */
-  nowNs = 0;
+  /**
+   * Virtual time in nanoseconds; only `advanceTo` moves it. Held in a
+   * float64 cell, not a field: a number field that starts as a small integer
+   * and later holds a time past 2^31 ns (2.1 s) changes the domain's shape
+   * mid-run, which throws away the optimized code of every caller (the whole
+   * scanner of an `.iovaops` script among them).
+   */
+  private readonly clock = new Float64Array(1);
+  get nowNs(): number {
+    return this.clock[0];
+  }
+  set nowNs(ns: number) {
+    this.clock[0] = ns;
+  }
   /**
    * The depot trim work runs only where `runDepotWork()` is called (a replay
    * that reads from the trace when the workqueue ran it), never by the clock.
@@ -169,15 +181,15 @@ export class IovaDomain {
   /** Models `__cached_rbnode_delete_update()` (IOVA-1.4.3); runs before the unlink. */
   private deleteUpdate(f: number, succ: number): void {
     const t = this.tree;
-    const lo = t.pfnLo[f];
+    const lo = t.pfnLo(f);
     const c32 = this.cached32Node;
     // Asymmetric on purpose: the 32-bit node also moves when a lower node at or
     // above it goes, the 64-bit node only by pfn_lo (docs/kernel-rules.md S-2).
-    if (f === c32 || (t.hi(f) < this.dma32bitPfn && lo >= t.pfnLo[c32])) {
+    if (f === c32 || (t.hi(f) < this.dma32bitPfn && lo >= t.pfnLo(c32))) {
       this.cached32Node = succ;
     }
     if (lo < this.dma32bitPfn) this.max32AllocSize = this.dma32bitPfn;
-    if (lo >= t.pfnLo[this.cachedNode]) this.cachedNode = succ;
+    if (lo >= t.pfnLo(this.cachedNode)) this.cachedNode = succ;
   }
 
   /**
@@ -189,19 +201,19 @@ export class IovaDomain {
     if (limit > this.dma32bitPfn) return this.anchor;
     const t = this.tree;
     let node = t.root;
-    while (t.hi(node) < limit) node = t.right[node];
+    while (t.hi(node) < limit) node = t.right(node);
     for (;;) {
-      let l = t.left[node];
-      while (l !== NIL && t.pfnLo[l] >= limit) {
+      let l = t.left(node);
+      while (l !== NIL && t.pfnLo(l) >= limit) {
         node = l;
-        l = t.left[node];
+        l = t.left(node);
       }
       if (l === NIL) return node;
       let next = l;
       let jumped = false;
-      while (t.right[next] !== NIL) {
-        next = t.right[next];
-        if (t.pfnLo[next] >= limit) {
+      while (t.right(next) !== NIL) {
+        next = t.right(next);
+        if (t.pfnLo(next) >= limit) {
           node = next;
           jumped = true;
           break;
@@ -266,14 +278,13 @@ export class IovaDomain {
    */
   private walkPass(curr: number, size: number, limit: number, low: number, align: number): number {
     const t = this.tree;
-    const pfnLo = t.pfnLo;
     const stopsAtLow = this.profile.walkStopsAtLowBound;
     let high = limit;
     let newPfn = 0;
     let steps = 0;
     let stop = NIL;
     for (;;) {
-      const lo = pfnLo[curr];
+      const lo = t.pfnLo(curr);
       if (lo < high) high = lo;
       newPfn = this.candidate(high, size, align);
       stop = curr;
@@ -327,7 +338,7 @@ export class IovaDomain {
     const t = this.tree;
     const stopsAtLow = this.profile.walkStopsAtLowBound;
     let x = start;
-    if (t.pfnLo[start] >= limit) {
+    if (t.pfnLo(start) >= limit) {
       const cand = this.candidate(limit, size, align);
       const u = t.lowestAtOrAbove(limit);
       if (cand === WRAPPED || (stopsAtLow && cand < low)) {
@@ -346,10 +357,9 @@ export class IovaDomain {
     // when its pfnLo is below `loThreshold`.
     const alignedLow = low % align === 0 ? low : low - (low % align) + align;
     const loThreshold = stopsAtLow ? alignedLow + size : size;
-    const key = t.fitKeyBelow;
     const keyThreshold = fitThreshold(size, align);
     for (let y = t.prevWithKey(x, keyThreshold, false); y !== NIL; y = t.prevWithKey(y, keyThreshold, true)) {
-      const lo = t.pfnLo[y];
+      const lo = t.pfnLo(y);
       // y is at or below x, so a pfnLo below the threshold means a node that
       // stops the walk by the low bound exists (at or above y): the walk
       // stops there, not at y.
@@ -358,7 +368,7 @@ export class IovaDomain {
       // The key decides an aligned request exactly while float32 holds it
       // exactly; otherwise (unaligned, or huge gaps) check against the
       // predecessor itself.
-      const k = key[y];
+      const k = t.fitKeyBelow(y);
       if (k === Number.POSITIVE_INFINITY || (align > 1 && k < F32_EXACT) || cand > t.hi(t.prev(y))) {
         const steps = t.span(y, start);
         return cand >= low ? this.passResult(cand, steps, y) : this.passResult(-1, steps, NIL);
@@ -368,7 +378,7 @@ export class IovaDomain {
     // No fit above z, the highest node at or below x that stops the walk by
     // the low bound: the walk stops at z (candidate below low, or wrapped).
     // Found only here, as a fit found above it needs no z.
-    const z = t.highestBelow(Math.min(loThreshold, t.pfnLo[x] + 1));
+    const z = t.highestBelow(Math.min(loThreshold, t.pfnLo(x) + 1));
     return this.passResult(-1, t.span(z, start), NIL);
   }
 
@@ -378,7 +388,7 @@ export class IovaDomain {
    */
   allocIova(size: number, limitPfn: number, sizeAligned: boolean): number {
     const n = this.allocAndInsertRange(size, limitPfn + 1, sizeAligned);
-    return n === NIL ? -1 : this.tree.pfnLo[n];
+    return n === NIL ? -1 : this.tree.pfnLo(n);
   }
 
   /** Models `remove_iova()` + `free_iova_mem()`: delete update, unlink, free. */
@@ -396,7 +406,7 @@ export class IovaDomain {
   /** Models `find_iova()` (IOVA-3.1): [pfnLo, pfnHi] of the containing node, or null. */
   findIova(pfn: number): [number, number] | null {
     const n = this.tree.findContaining(pfn);
-    return n === NIL ? null : [this.tree.pfnLo[n], this.tree.hi(n)];
+    return n === NIL ? null : [this.tree.pfnLo(n), this.tree.hi(n)];
   }
 
   /** Models `free_iova()` (IOVA-3.2): nothing happens for a pfn in no node. */
@@ -419,10 +429,10 @@ export class IovaDomain {
     let overlapped = false;
     for (let n = t.first(); n !== NIL; n = t.next(n)) {
       const nHi = t.hi(n);
-      if (lo <= nHi && hi >= t.pfnLo[n]) {
-        if (lo < t.pfnLo[n]) t.lowerPfnLo(n, lo);
+      if (lo <= nHi && hi >= t.pfnLo(n)) {
+        if (lo < t.pfnLo(n)) t.lowerPfnLo(n, lo);
         if (hi > nHi) lo = nHi + 1;
-        if (lo >= t.pfnLo[n] && hi <= nHi) return true;
+        if (lo >= t.pfnLo(n) && hi <= nHi) return true;
         overlapped = true;
       } else if (overlapped) {
         break;
@@ -496,7 +506,7 @@ export class IovaDomain {
     if (c < this.rcacheOrders) this.stats.rcacheMisses[c]++;
     for (;;) {
       const n = this.allocAndInsertRange(size, limitPfn + 1, true);
-      if (n !== NIL) return this.tree.pfnLo[n];
+      if (n !== NIL) return this.tree.pfnLo(n);
       if (!flush) return 0;
       flush = false;
       for (let c = 0; c < this.cpus; c++) this.freeCpuCachedIovas(c);
@@ -852,7 +862,7 @@ export class IovaDomain {
   forEachIova(fn: (pfnLo: number, pfnHi: number) => void): void {
     const t = this.tree;
     for (let n = t.first(); n !== NIL; n = t.next(n)) {
-      if (n !== this.anchor) fn(t.pfnLo[n], t.hi(n));
+      if (n !== this.anchor) fn(t.pfnLo(n), t.hi(n));
     }
   }
 
@@ -877,7 +887,7 @@ export class IovaDomain {
     assert(t.last() === this.anchor, "the anchor is not the greatest node");
     for (const cached of [this.cachedNode, this.cached32Node]) {
       assert(cached !== NIL, "a cached node is NIL");
-      assert(t.findContaining(t.pfnLo[cached]) === cached, "a cached node is not in the tree");
+      assert(t.findContaining(t.pfnLo(cached)) === cached, "a cached node is not in the tree");
     }
     for (let c = 0; c < this.rcacheOrders; c++) {
       const rcache = this.rcaches[c];

@@ -203,29 +203,50 @@ export class OpsRunner {
 
   /**
    * Runs every whole line of `buf[pos, n)` and returns where the first line
-   * without its newline starts (n when there is none). One pass over the bytes:
-   * the operation's name and its operands are read where they stand, and a
-   * line of any other shape (or before the header) is handed whole to the
-   * general parser. Only lines up to the last newline are read, so no loop
-   * over a line's bytes needs a check for the end of the buffer: each stops
-   * at that line's newline at the latest.
+   * without its newline starts (n when there is none): the scanner, and the
+   * general parser for each line the scanner leaves to it.
    */
   private scan(buf: Uint8Array, pos: number, n: number): number {
+    for (;;) {
+      pos = this.scanRun(buf, pos, n);
+      // The scanner stopped at a line it leaves to the general parser, or
+      // after the last whole line (then no newline follows before n).
+      let nl = pos;
+      while (nl < n && buf[nl] !== NEWLINE) nl++;
+      if (nl === n) return pos;
+      pos = this.otherLine(buf, pos);
+    }
+  }
+
+  /**
+   * The scanner: runs whole lines of `buf[pos, n)` from `pos` until a line of
+   * another shape (or any line before the header) and returns where that
+   * line starts, or, when every whole line ran, where the first line without
+   * its newline starts (n when there is none). One pass over the bytes: the
+   * operation's name and its operands are read where they stand. Only lines
+   * up to the last newline are read, so no loop over a line's bytes needs a
+   * check for the end of the buffer: each stops at that line's newline at
+   * the latest.
+   *
+   * The lines of another shape are run by the caller, not here: they are
+   * rare once the header is read (a vector's `advance` lines), so code here
+   * that ran them would have no type feedback when this loop is optimized,
+   * and reaching it would throw the optimized loop away. Returning a value
+   * at hand needs no feedback (an arithmetic marker would).
+   */
+  private scanRun(buf: Uint8Array, pos: number, n: number): number {
     // A loop, not lastIndexOf: the builtin is a runtime call, costlier than
     // the few bytes it looks at.
     let end = n;
     while (end > pos && buf[end - 1] !== NEWLINE) end--;
     if (end === pos) return pos;
-    let d = this.domain;
+    const d = this.domain;
+    if (d === null) return pos;
     const verify = this.options.verify === true;
     while (pos < end) {
       const start = pos;
-      const kind = d === null ? OP_OTHER : opAt(buf, start);
-      if (kind === OP_OTHER) {
-        pos = this.otherLine(buf, start);
-        d = this.domain;
-        continue;
-      }
+      const kind = opAt(buf, start);
+      if (kind === OP_OTHER) return start;
       const nargs = OP_ARGS[kind];
       let p = start + OP_LEN[kind];
       let a0 = 0;
@@ -265,34 +286,31 @@ export class OpsRunner {
         else if (i === 1) a1 = v;
         else a2 = v;
       }
-      if (!ok || buf[p] !== NEWLINE) {
-        // Another shape: the whole line to the general parser.
-        pos = this.otherLine(buf, start);
-        continue;
-      }
+      // Another shape: the whole line to the general parser.
+      if (!ok || buf[p] !== NEWLINE) return start;
       pos = p + 1;
       let done = true;
       this.lineNo++;
       switch (kind) {
         case OP_ALLOC_FAST:
           if (a0 < 1) done = false;
-          else this.allocFast(d as IovaDomain, a0, a1, a2 !== 0);
+          else this.allocFast(d, a0, a1, a2 !== 0);
           break;
         case OP_FREE_FAST:
           if (a1 < 1) done = false;
-          else this.freeFast(d as IovaDomain, a0, a1);
+          else this.freeFast(d, a0, a1);
           break;
         case OP_CPU:
-          if (a0 >= (d as IovaDomain).cpus) done = false;
+          if (a0 >= d.cpus) done = false;
           else this.cpu = a0;
           break;
         case OP_ALLOC:
           if (a0 < 1) done = false;
-          else this.alloc(d as IovaDomain, a0, a1, a2 !== 0);
+          else this.alloc(d, a0, a1, a2 !== 0);
           break;
         default:
           // OP_FREE
-          this.free(d as IovaDomain, a0);
+          this.free(d, a0);
       }
       if (!done) {
         // An operand out of range: the general parser says why.
@@ -300,7 +318,7 @@ export class OpsRunner {
         continue;
       }
       this.ops++;
-      if (verify) (d as IovaDomain).verifyInvariants();
+      if (verify) d.verifyInvariants();
     }
     return end;
   }

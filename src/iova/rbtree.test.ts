@@ -34,10 +34,10 @@ test("random inserts and erases keep order and red-black invariants", () => {
           }
           t.verifyInvariants();
           const walked: number[] = [];
-          for (let n = t.first(); n !== NIL; n = t.next(n)) walked.push(t.pfnLo[n]);
+          for (let n = t.first(); n !== NIL; n = t.next(n)) walked.push(t.pfnLo(n));
           assert.deepEqual(walked, model);
           const back: number[] = [];
-          for (let n = t.last(); n !== NIL; n = t.prev(n)) back.push(t.pfnLo[n]);
+          for (let n = t.last(); n !== NIL; n = t.prev(n)) back.push(t.pfnLo(n));
           assert.deepEqual(back.reverse(), model);
         }
       },
@@ -78,7 +78,7 @@ test("findContaining finds what a scan of the nodes finds, through erases, snaps
         const t = new IovaTree(4);
         let live: number[] = [];
         let saved: { snap: ReturnType<IovaTree["snapshot"]>; live: number[] } | null = null;
-        const expect = (pfn: number): number => live.find((n) => t.pfnLo[n] <= pfn && pfn <= t.hi(n)) ?? NIL;
+        const expect = (pfn: number): number => live.find((n) => t.pfnLo(n) <= pfn && pfn <= t.hi(n)) ?? NIL;
         for (const [what, v] of steps) {
           const pfn = v * 4;
           if (what === 0 && expect(pfn) === NIL && expect(pfn + 1) === NIL) {
@@ -90,7 +90,7 @@ test("findContaining finds what a scan of the nodes finds, through erases, snaps
             // Erased and not yet freed: no longer in the tree.
             t.erase(n);
             live = live.filter((m) => m !== n);
-            assert.equal(t.findContaining(t.pfnLo[n]), NIL);
+            assert.equal(t.findContaining(t.pfnLo(n)), NIL);
             t.freeNode(n);
           } else if (what === 2) {
             saved = { snap: t.snapshot(), live: [...live] };
@@ -116,11 +116,11 @@ test("inserting 1..7 in order gives the kernel's shape (worked by hand)", () => 
     n[k] = t.newNode(k, k);
     t.insert(n[k]);
   }
-  const key = (x: number) => (x === NIL ? 0 : t.pfnLo[x]);
+  const key = (x: number) => (x === NIL ? 0 : t.pfnLo(x));
   assert.equal(key(t.root), 2);
-  assert.deepEqual([key(t.left[n[2]]), key(t.right[n[2]])], [1, 4]);
-  assert.deepEqual([key(t.left[n[4]]), key(t.right[n[4]])], [3, 6]);
-  assert.deepEqual([key(t.left[n[6]]), key(t.right[n[6]])], [5, 7]);
+  assert.deepEqual([key(t.left(n[2])), key(t.right(n[2]))], [1, 4]);
+  assert.deepEqual([key(t.left(n[4])), key(t.right(n[4]))], [3, 6]);
+  assert.deepEqual([key(t.left(n[6])), key(t.right(n[6]))], [5, 7]);
   assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((k) => (t.isRed(n[k]) ? "r" : "b")).join(""), "bbbrrbr");
 });
 

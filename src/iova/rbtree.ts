@@ -14,8 +14,8 @@
  * the same choice of the in-order successor when erasing a node with two
  * children.
  *
- * Storage is a struct of arrays (house style: typed arrays in hot paths):
- * float64 `pfnLo` (exact below 2^53; the anchor's ULONG_MAX is stored as 2^64,
+ * Storage is typed arrays (house style: typed arrays in hot paths), each
+ * node's fields interleaved in one buffer (see STRIDE): float64 `pfnLo` (exact below 2^53; the anchor's ULONG_MAX is stored as 2^64,
  * which compares above every real pfn), `pfnHi` kept as a uint32 offset from
  * `pfnLo` (a node of 2^32 granules or more, only ever a huge reservation,
  * keeps its `pfnHi` in a side map), int32 links, with the colour packed into
@@ -110,21 +110,47 @@ export function fitThreshold(size: number, align: number): number {
   return size < 2 ? 2 : 2 ** Math.floor(Math.log2(size));
 }
 
-/** The state `IovaTree.snapshot()` copies out. */
-/** Bytes a node takes in a snapshot: float64 `pfnLo` and seven 4-byte fields. */
-const SNAPSHOT_BYTES_PER_NODE = 8 + 7 * 4;
+/**
+ * A node's fields, interleaved: node `n` is the 32-bit words
+ * `[n * STRIDE, (n + 1) * STRIDE)` of one buffer, seen through three views
+ * (float64, int32, float32). A descent or a climb reads a node's pfnLo,
+ * links, count and keys together, so one node is one or two cache lines
+ * rather than one line in each of eight arrays. `pfnLo` is the float64 at
+ * words 0-1 (index `n * HALF` of the float64 view), so STRIDE is even; at
+ * 32 bytes, the ninth field (`pfn_hi`'s offset, read only where a search
+ * has reached a node at or below its pfn) lives in an array of its own,
+ * which keeps a node at 36 bytes rather than 40.
+ */
+const STRIDE = 8;
+const HALF = STRIDE / 2;
+/** Word offsets within a node. */
+const LEFT = 2;
+const RIGHT = 3;
+/** (parent + 1) * 2 + colour, colour 1 = black; 0 = root-less red. */
+const PARENT = 4;
+/** Nodes in the node's subtree, itself included. */
+const COUNT = 5;
+/** The node's fit key of the space below it, rounded up to float32 (+Infinity: the lowest node). */
+const KEY = 6;
+/** The largest KEY in the node's subtree (float32). */
+const KMAX = 7;
+/** Bytes of one node in the node buffer; `hiOffset` holds 4 more. */
+const NODE_BYTES = STRIDE * 4;
+/** Bytes of one node in all. */
+const BYTES_PER_NODE = NODE_BYTES + 4;
+
 const NO_BIG_HI: readonly (readonly [number, number])[] = [];
 /** Room for this many more nodes in a fresh snapshot buffer (see `snapshot`). */
 const SNAPSHOT_SLACK_NODES = 32;
 /** Recycled snapshot buffers kept for reuse. */
 const SPARE_SNAPSHOTS = 4;
 
+/** The state `IovaTree.snapshot()` copies out. */
 export interface IovaTreeSnapshot {
   /**
-   * The first `used` slots of every node array, packed into one buffer
-   * (`pfnLo` as float64, then the seven 4-byte arrays in field order): one
-   * backing store per snapshot, not eight, as the replay takes one before
-   * every allocation it may try again.
+   * The first `used` nodes, a byte copy of the node buffer followed by
+   * their `hiOffset` words: one backing store per snapshot, as the replay
+   * takes one before every allocation it may try again.
    */
   readonly nodes: ArrayBuffer;
   readonly bigHi: readonly (readonly [number, number])[];
@@ -135,21 +161,13 @@ export interface IovaTreeSnapshot {
 }
 
 export class IovaTree {
-  /** Lowest pfn of each node (`struct iova.pfn_lo`). */
-  pfnLo: Float64Array;
+  /** The node buffer's views (replaced together when it grows). */
+  private f64: Float64Array;
+  private i32: Int32Array;
+  private f32: Float32Array;
   /** `pfn_hi - pfn_lo` of each node, or HI_IN_MAP. */
-  hiOffset: Uint32Array;
+  private hiOffset: Uint32Array;
   private readonly bigHi = new Map<number, number>();
-  left: Int32Array;
-  right: Int32Array;
-  /** (parent + 1) * 2 + colour, colour 1 = black; 0 = root-less red. */
-  parentColor: Int32Array;
-  /** Nodes in each node's subtree, itself included. */
-  subtreeCount: Int32Array;
-  /** Each node's fit key of the space below it, rounded up to float32 (+Infinity: the lowest node). */
-  fitKeyBelow: Float32Array;
-  /** The largest `fitKeyBelow` in each node's subtree. */
-  subtreeFitKeyMax: Float32Array;
   root = NIL;
   /** Nodes in the tree, the anchor included. */
   count = 0;
@@ -159,14 +177,31 @@ export class IovaTree {
   private used = 0;
 
   constructor(capacity = INITIAL_CAPACITY) {
-    this.pfnLo = new Float64Array(capacity);
+    const buf = new ArrayBuffer(capacity * NODE_BYTES);
+    this.f64 = new Float64Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.f32 = new Float32Array(buf);
     this.hiOffset = new Uint32Array(capacity);
-    this.left = new Int32Array(capacity);
-    this.right = new Int32Array(capacity);
-    this.parentColor = new Int32Array(capacity);
-    this.subtreeCount = new Int32Array(capacity);
-    this.fitKeyBelow = new Float32Array(capacity);
-    this.subtreeFitKeyMax = new Float32Array(capacity);
+  }
+
+  /** `struct iova.pfn_lo` of node `n`. */
+  pfnLo(n: number): number {
+    return this.f64[n * HALF];
+  }
+
+  /** The left child of `n`, or NIL. */
+  left(n: number): number {
+    return this.i32[n * STRIDE + LEFT];
+  }
+
+  /** The right child of `n`, or NIL. */
+  right(n: number): number {
+    return this.i32[n * STRIDE + RIGHT];
+  }
+
+  /** Node `n`'s fit key of the free space below it (float32, rounded up; +Infinity for the lowest node). */
+  fitKeyBelow(n: number): number {
+    return this.f32[n * STRIDE + KEY];
   }
 
   /**
@@ -176,28 +211,15 @@ export class IovaTree {
    */
   snapshot(): IovaTreeSnapshot {
     const n = this.used;
-    const need = n * SNAPSHOT_BYTES_PER_NODE;
+    const need = n * BYTES_PER_NODE;
     let nodes = this.spare.pop();
     // Sized for the nodes in use and an eighth more, so a recycled buffer still fits after the tree
-    // grows a little; not for the arrays' capacity: most snapshots are never recycled, and a fresh
+    // grows a little; not for the buffer's capacity: most snapshots are never recycled, and a fresh
     // zero-filled buffer of a mostly empty tree's capacity cost more than the copy.
     if (nodes === undefined || nodes.byteLength < need)
-      nodes = new ArrayBuffer((n + (n >> 3) + SNAPSHOT_SLACK_NODES) * SNAPSHOT_BYTES_PER_NODE);
-    new Float64Array(nodes, 0, n).set(this.pfnLo.subarray(0, n));
-    let o = 8 * n;
-    new Uint32Array(nodes, o, n).set(this.hiOffset.subarray(0, n));
-    o += 4 * n;
-    new Int32Array(nodes, o, n).set(this.left.subarray(0, n));
-    o += 4 * n;
-    new Int32Array(nodes, o, n).set(this.right.subarray(0, n));
-    o += 4 * n;
-    new Int32Array(nodes, o, n).set(this.parentColor.subarray(0, n));
-    o += 4 * n;
-    new Int32Array(nodes, o, n).set(this.subtreeCount.subarray(0, n));
-    o += 4 * n;
-    new Float32Array(nodes, o, n).set(this.fitKeyBelow.subarray(0, n));
-    o += 4 * n;
-    new Float32Array(nodes, o, n).set(this.subtreeFitKeyMax.subarray(0, n));
+      nodes = new ArrayBuffer((n + (n >> 3) + SNAPSHOT_SLACK_NODES) * BYTES_PER_NODE);
+    new Int32Array(nodes, 0, n * STRIDE).set(this.i32.subarray(0, n * STRIDE));
+    new Uint32Array(nodes, n * NODE_BYTES, n).set(this.hiOffset.subarray(0, n));
     return {
       nodes,
       bigHi: this.bigHi.size === 0 ? NO_BIG_HI : [...this.bigHi],
@@ -219,23 +241,8 @@ export class IovaTree {
 
   restore(s: IovaTreeSnapshot): void {
     while (this.capacity < s.used) this.grow();
-    const n = s.used;
-    const nodes = s.nodes;
-    this.pfnLo.set(new Float64Array(nodes, 0, n));
-    let o = 8 * n;
-    this.hiOffset.set(new Uint32Array(nodes, o, n));
-    o += 4 * n;
-    this.left.set(new Int32Array(nodes, o, n));
-    o += 4 * n;
-    this.right.set(new Int32Array(nodes, o, n));
-    o += 4 * n;
-    this.parentColor.set(new Int32Array(nodes, o, n));
-    o += 4 * n;
-    this.subtreeCount.set(new Int32Array(nodes, o, n));
-    o += 4 * n;
-    this.fitKeyBelow.set(new Float32Array(nodes, o, n));
-    o += 4 * n;
-    this.subtreeFitKeyMax.set(new Float32Array(nodes, o, n));
+    this.i32.set(new Int32Array(s.nodes, 0, s.used * STRIDE));
+    this.hiOffset.set(new Uint32Array(s.nodes, s.used * NODE_BYTES, s.used));
     this.bigHi.clear();
     for (const [k, v] of s.bigHi) this.bigHi.set(k, v);
     this.root = s.root;
@@ -247,11 +254,11 @@ export class IovaTree {
   /** `struct iova.pfn_hi` of node `n` (inclusive). */
   hi(n: number): number {
     const off = this.hiOffset[n];
-    return off === HI_IN_MAP ? (this.bigHi.get(n) as number) : this.pfnLo[n] + off;
+    return off === HI_IN_MAP ? (this.bigHi.get(n) as number) : this.f64[n * HALF] + off;
   }
 
   private setHi(n: number, hi: number): void {
-    const off = hi - this.pfnLo[n];
+    const off = hi - this.f64[n * HALF];
     if (off < HI_IN_MAP) {
       this.hiOffset[n] = off;
       // (Map calls cost even on an empty map; huge nodes are rare.)
@@ -263,89 +270,86 @@ export class IovaTree {
   }
 
   get capacity(): number {
-    return this.pfnLo.length;
+    return this.f64.length / HALF;
   }
 
-  /** Bytes held by the node arrays and the side map (for the bytes-per-IOVA figure). */
+  /** Bytes held by the node buffer and the side map (for the bytes-per-IOVA figure). */
   get bytesHeld(): number {
-    return this.capacity * (8 + 4 + 4 + 4 + 4 + 4 + 4 + 4) + this.bigHi.size * 16;
+    return this.capacity * BYTES_PER_NODE + this.bigHi.size * 16;
   }
 
   parent(n: number): number {
-    return (this.parentColor[n] >> 1) - 1;
+    return (this.i32[n * STRIDE + PARENT] >> 1) - 1;
   }
 
   isBlack(n: number): boolean {
-    return n === NIL || (this.parentColor[n] & 1) === 1;
+    return n === NIL || (this.i32[n * STRIDE + PARENT] & 1) === 1;
   }
 
   isRed(n: number): boolean {
-    return n !== NIL && (this.parentColor[n] & 1) === 0;
+    return n !== NIL && (this.i32[n * STRIDE + PARENT] & 1) === 0;
   }
 
   private setParent(n: number, p: number): void {
-    this.parentColor[n] = ((p + 1) << 1) | (this.parentColor[n] & 1);
+    this.i32[n * STRIDE + PARENT] = ((p + 1) << 1) | (this.i32[n * STRIDE + PARENT] & 1);
   }
 
   private setBlack(n: number): void {
-    this.parentColor[n] |= 1;
+    this.i32[n * STRIDE + PARENT] |= 1;
   }
 
   private setRed(n: number): void {
-    this.parentColor[n] &= ~1;
+    this.i32[n * STRIDE + PARENT] &= ~1;
   }
 
   private setColorOf(n: number, from: number): void {
-    this.parentColor[n] = (this.parentColor[n] & ~1) | (this.parentColor[from] & 1);
+    this.i32[n * STRIDE + PARENT] = (this.i32[n * STRIDE + PARENT] & ~1) | (this.i32[from * STRIDE + PARENT] & 1);
   }
 
   /** A fresh unlinked node `[pfnLo, pfnHi]` (`alloc_iova_mem`). */
   newNode(pfnLo: number, pfnHi: number): number {
     let n = this.freeHead;
     if (n !== NIL) {
-      this.freeHead = this.left[n];
+      this.freeHead = this.i32[n * STRIDE + LEFT];
     } else {
       if (this.used === this.capacity) this.grow();
       n = this.used++;
     }
-    this.pfnLo[n] = pfnLo;
+    this.f64[n * HALF] = pfnLo;
     this.setHi(n, pfnHi);
-    this.left[n] = NIL;
-    this.right[n] = NIL;
-    this.parentColor[n] = 0;
-    this.subtreeCount[n] = 1;
+    this.i32[n * STRIDE + LEFT] = NIL;
+    this.i32[n * STRIDE + RIGHT] = NIL;
+    this.i32[n * STRIDE + PARENT] = 0;
+    this.i32[n * STRIDE + COUNT] = 1;
     return n;
   }
 
   /** Returns an unlinked node's index to the free list (`free_iova_mem`). */
   freeNode(n: number): void {
-    this.pfnLo[n] = Number.NaN;
+    this.f64[n * HALF] = Number.NaN;
     if (this.bigHi.size !== 0) this.bigHi.delete(n);
-    this.left[n] = this.freeHead;
+    this.i32[n * STRIDE + LEFT] = this.freeHead;
     this.freeHead = n;
   }
 
   private grow(): void {
     const cap = this.capacity * 2;
-    const grow = <T extends Float64Array | Float32Array | Int32Array | Uint32Array>(a: T, b: T): T => {
-      b.set(a as never);
-      return b;
-    };
-    this.pfnLo = grow(this.pfnLo, new Float64Array(cap));
-    this.hiOffset = grow(this.hiOffset, new Uint32Array(cap));
-    this.left = grow(this.left, new Int32Array(cap));
-    this.right = grow(this.right, new Int32Array(cap));
-    this.parentColor = grow(this.parentColor, new Int32Array(cap));
-    this.subtreeCount = grow(this.subtreeCount, new Int32Array(cap));
-    this.fitKeyBelow = grow(this.fitKeyBelow, new Float32Array(cap));
-    this.subtreeFitKeyMax = grow(this.subtreeFitKeyMax, new Float32Array(cap));
+    const buf = new ArrayBuffer(cap * NODE_BYTES);
+    const i32 = new Int32Array(buf);
+    i32.set(this.i32);
+    this.f64 = new Float64Array(buf);
+    this.i32 = i32;
+    this.f32 = new Float32Array(buf);
+    const hiOffset = new Uint32Array(cap);
+    hiOffset.set(this.hiOffset);
+    this.hiOffset = hiOffset;
   }
 
   /** `rb_first()`. */
   first(): number {
     let n = this.root;
     if (n === NIL) return NIL;
-    while (this.left[n] !== NIL) n = this.left[n];
+    while (this.i32[n * STRIDE + LEFT] !== NIL) n = this.i32[n * STRIDE + LEFT];
     return n;
   }
 
@@ -353,19 +357,19 @@ export class IovaTree {
   last(): number {
     let n = this.root;
     if (n === NIL) return NIL;
-    while (this.right[n] !== NIL) n = this.right[n];
+    while (this.i32[n * STRIDE + RIGHT] !== NIL) n = this.i32[n * STRIDE + RIGHT];
     return n;
   }
 
   /** `rb_next()`: the in-order successor, or NIL. */
   next(n: number): number {
-    let r = this.right[n];
+    let r = this.i32[n * STRIDE + RIGHT];
     if (r !== NIL) {
-      while (this.left[r] !== NIL) r = this.left[r];
+      while (this.i32[r * STRIDE + LEFT] !== NIL) r = this.i32[r * STRIDE + LEFT];
       return r;
     }
     let p = this.parent(n);
-    while (p !== NIL && n === this.right[p]) {
+    while (p !== NIL && n === this.i32[p * STRIDE + RIGHT]) {
       n = p;
       p = this.parent(p);
     }
@@ -374,13 +378,13 @@ export class IovaTree {
 
   /** `rb_prev()`: the in-order predecessor, or NIL. */
   prev(n: number): number {
-    let l = this.left[n];
+    let l = this.i32[n * STRIDE + LEFT];
     if (l !== NIL) {
-      while (this.right[l] !== NIL) l = this.right[l];
+      while (this.i32[l * STRIDE + RIGHT] !== NIL) l = this.i32[l * STRIDE + RIGHT];
       return l;
     }
     let p = this.parent(n);
-    while (p !== NIL && n === this.left[p]) {
+    while (p !== NIL && n === this.i32[p * STRIDE + LEFT]) {
       n = p;
       p = this.parent(p);
     }
@@ -391,8 +395,8 @@ export class IovaTree {
   findContaining(pfn: number): number {
     let n = this.root;
     while (n !== NIL) {
-      if (pfn < this.pfnLo[n]) n = this.left[n];
-      else if (pfn > this.hi(n)) n = this.right[n];
+      if (pfn < this.f64[n * HALF]) n = this.i32[n * STRIDE + LEFT];
+      else if (pfn > this.hi(n)) n = this.i32[n * STRIDE + RIGHT];
       else return n;
     }
     return NIL;
@@ -403,10 +407,10 @@ export class IovaTree {
     let n = this.root;
     let best = NIL;
     while (n !== NIL) {
-      if (this.pfnLo[n] >= pfn) {
+      if (this.f64[n * HALF] >= pfn) {
         best = n;
-        n = this.left[n];
-      } else n = this.right[n];
+        n = this.i32[n * STRIDE + LEFT];
+      } else n = this.i32[n * STRIDE + RIGHT];
     }
     return best;
   }
@@ -416,24 +420,24 @@ export class IovaTree {
     let n = this.root;
     let best = NIL;
     while (n !== NIL) {
-      if (this.pfnLo[n] < pfn) {
+      if (this.f64[n * HALF] < pfn) {
         best = n;
-        n = this.right[n];
-      } else n = this.left[n];
+        n = this.i32[n * STRIDE + RIGHT];
+      } else n = this.i32[n * STRIDE + LEFT];
     }
     return best;
   }
 
   /** Nodes before `n` in address order (O(log n) from the subtree counts). */
   rank(n: number): number {
-    const count = this.subtreeCount;
-    let l = this.left[n];
-    let r = l === NIL ? 0 : count[l];
+    const w = this.i32;
+    let l = w[n * STRIDE + LEFT];
+    let r = l === NIL ? 0 : w[l * STRIDE + COUNT];
     let p = this.parent(n);
     while (p !== NIL) {
-      if (n === this.right[p]) {
-        l = this.left[p];
-        r += 1 + (l === NIL ? 0 : count[l]);
+      if (n === w[p * STRIDE + RIGHT]) {
+        l = w[p * STRIDE + LEFT];
+        r += 1 + (l === NIL ? 0 : w[l * STRIDE + COUNT]);
       }
       n = p;
       p = this.parent(p);
@@ -454,23 +458,21 @@ export class IovaTree {
     // node above it, entered from the left, is at or above `high`), then from
     // `high` up to that subtree's top. A walk's two ends are near each other,
     // so both climbs are short.
-    const count = this.subtreeCount;
-    const left = this.left;
-    const right = this.right;
-    const highLo = this.pfnLo[high];
+    const w = this.i32;
+    const highLo = this.f64[high * HALF];
     let n = low;
-    let l = left[n];
-    let r = l === NIL ? 0 : count[l];
+    let l = w[n * STRIDE + LEFT];
+    let r = l === NIL ? 0 : w[l * STRIDE + COUNT];
     for (;;) {
       const p = this.parent(n);
       if (p === NIL) break;
-      if (n === right[p]) {
-        l = left[p];
-        r += 1 + (l === NIL ? 0 : count[l]);
-      } else if (this.pfnLo[p] >= highLo) {
+      if (n === w[p * STRIDE + RIGHT]) {
+        l = w[p * STRIDE + LEFT];
+        r += 1 + (l === NIL ? 0 : w[l * STRIDE + COUNT]);
+      } else if (this.f64[p * HALF] >= highLo) {
         // `p` is above every node of n's subtree, `low` is in it, so `high`
         // is `p` or in n's subtree.
-        if (p === high) return count[n] - r + 1;
+        if (p === high) return w[n * STRIDE + COUNT] - r + 1;
         break;
       }
       n = p;
@@ -478,13 +480,13 @@ export class IovaTree {
     // `high` is in the subtree of `n`: its rank there.
     const top = n;
     n = high;
-    l = left[n];
-    let h = l === NIL ? 0 : count[l];
+    l = w[n * STRIDE + LEFT];
+    let h = l === NIL ? 0 : w[l * STRIDE + COUNT];
     while (n !== top) {
       const p = this.parent(n);
-      if (n === right[p]) {
-        l = left[p];
-        h += 1 + (l === NIL ? 0 : count[l]);
+      if (n === w[p * STRIDE + RIGHT]) {
+        l = w[p * STRIDE + LEFT];
+        h += 1 + (l === NIL ? 0 : w[l * STRIDE + COUNT]);
       }
       n = p;
     }
@@ -496,56 +498,56 @@ export class IovaTree {
    * fit key is at least `threshold`, or NIL. O(log n).
    */
   prevWithKey(start: number, threshold: number, strict: boolean): number {
-    const key = this.fitKeyBelow;
-    const kmax = this.subtreeFitKeyMax;
+    const w = this.i32;
+    const f = this.f32;
     let n = start;
-    if (!strict && key[n] >= threshold) return n;
-    let l = this.left[n];
-    if (l !== NIL && kmax[l] >= threshold) return this.rightmostWithKey(l, threshold);
+    if (!strict && f[n * STRIDE + KEY] >= threshold) return n;
+    let l = w[n * STRIDE + LEFT];
+    if (l !== NIL && f[l * STRIDE + KMAX] >= threshold) return this.rightmostWithKey(l, threshold);
     for (;;) {
       const p = this.parent(n);
       if (p === NIL) return NIL;
-      if (n === this.right[p]) {
-        if (key[p] >= threshold) return p;
-        l = this.left[p];
-        if (l !== NIL && kmax[l] >= threshold) return this.rightmostWithKey(l, threshold);
+      if (n === w[p * STRIDE + RIGHT]) {
+        if (f[p * STRIDE + KEY] >= threshold) return p;
+        l = w[p * STRIDE + LEFT];
+        if (l !== NIL && f[l * STRIDE + KMAX] >= threshold) return this.rightmostWithKey(l, threshold);
       }
       n = p;
     }
   }
 
   private rightmostWithKey(t: number, threshold: number): number {
-    const key = this.fitKeyBelow;
-    const kmax = this.subtreeFitKeyMax;
+    const w = this.i32;
+    const f = this.f32;
     for (;;) {
-      const r = this.right[t];
-      if (r !== NIL && kmax[r] >= threshold) {
+      const r = w[t * STRIDE + RIGHT];
+      if (r !== NIL && f[r * STRIDE + KMAX] >= threshold) {
         t = r;
         continue;
       }
-      if (key[t] >= threshold) return t;
-      t = this.left[t];
+      if (f[t * STRIDE + KEY] >= threshold) return t;
+      t = w[t * STRIDE + LEFT];
     }
   }
 
   /** Recomputes node `n`'s aggregates from its children (the augment callback). */
   private pull(n: number): void {
-    const l = this.left[n];
-    const r = this.right[n];
+    const l = this.i32[n * STRIDE + LEFT];
+    const r = this.i32[n * STRIDE + RIGHT];
     let c = 1;
-    let k = this.fitKeyBelow[n];
+    let k = this.f32[n * STRIDE + KEY];
     if (l !== NIL) {
-      c += this.subtreeCount[l];
-      const kl = this.subtreeFitKeyMax[l];
+      c += this.i32[l * STRIDE + COUNT];
+      const kl = this.f32[l * STRIDE + KMAX];
       if (kl > k) k = kl;
     }
     if (r !== NIL) {
-      c += this.subtreeCount[r];
-      const kr = this.subtreeFitKeyMax[r];
+      c += this.i32[r * STRIDE + COUNT];
+      const kr = this.f32[r * STRIDE + KMAX];
       if (kr > k) k = kr;
     }
-    this.subtreeCount[n] = c;
-    this.subtreeFitKeyMax[n] = k;
+    this.i32[n * STRIDE + COUNT] = c;
+    this.f32[n * STRIDE + KMAX] = k;
   }
 
   private propagate(n: number): void {
@@ -557,7 +559,8 @@ export class IovaTree {
 
   /** Sets node `n`'s fit key from its predecessor `p` (NIL: lowest node). */
   private setFitKey(n: number, p: number): void {
-    this.fitKeyBelow[n] = p === NIL ? Number.POSITIVE_INFINITY : roundUpF32(fitKey(this.hi(p) + 1, this.pfnLo[n]));
+    this.f32[n * STRIDE + KEY] =
+      p === NIL ? Number.POSITIVE_INFINITY : roundUpF32(fitKey(this.hi(p) + 1, this.f64[n * HALF]));
   }
 
   /**
@@ -566,7 +569,7 @@ export class IovaTree {
    */
   lowerPfnLo(n: number, pfnLo: number): void {
     const hi = this.hi(n);
-    this.pfnLo[n] = pfnLo;
+    this.f64[n * HALF] = pfnLo;
     this.setHi(n, hi);
     this.setFitKey(n, this.prev(n));
     this.propagate(n);
@@ -579,21 +582,21 @@ export class IovaTree {
    * unique empty link between the in-order neighbours).
    */
   insert(n: number): void {
-    const key = this.pfnLo[n];
+    const key = this.f64[n * HALF];
     let p = NIL;
     let cur = this.root;
     let goLeft = false;
     while (cur !== NIL) {
       p = cur;
-      const k = this.pfnLo[cur];
+      const k = this.f64[cur * HALF];
       assert(key !== k, "iova tree: duplicate pfn_lo on insert");
       goLeft = key < k;
-      cur = goLeft ? this.left[cur] : this.right[cur];
+      cur = goLeft ? this.i32[cur * STRIDE + LEFT] : this.i32[cur * STRIDE + RIGHT];
     }
-    this.parentColor[n] = (p + 1) << 1; // red, parent p
+    this.i32[n * STRIDE + PARENT] = (p + 1) << 1; // red, parent p
     if (p === NIL) this.root = n;
-    else if (goLeft) this.left[p] = n;
-    else this.right[p] = n;
+    else if (goLeft) this.i32[p * STRIDE + LEFT] = n;
+    else this.i32[p * STRIDE + RIGHT] = n;
     this.count++;
     this.linked(n, this.prev(n), this.next(n));
   }
@@ -604,18 +607,18 @@ export class IovaTree {
    * without a descent from the root.
    */
   insertBefore(n: number, succ: number): void {
-    let p = this.left[succ];
+    let p = this.i32[succ * STRIDE + LEFT];
     let pred: number;
     if (p === NIL) {
-      this.left[succ] = n;
+      this.i32[succ * STRIDE + LEFT] = n;
       p = succ;
       pred = this.prevByClimb(succ);
     } else {
-      while (this.right[p] !== NIL) p = this.right[p];
-      this.right[p] = n;
+      while (this.i32[p * STRIDE + RIGHT] !== NIL) p = this.i32[p * STRIDE + RIGHT];
+      this.i32[p * STRIDE + RIGHT] = n;
       pred = p;
     }
-    this.parentColor[n] = (p + 1) << 1; // red, parent p
+    this.i32[n * STRIDE + PARENT] = (p + 1) << 1; // red, parent p
     this.count++;
     this.linked(n, pred, succ);
   }
@@ -623,7 +626,7 @@ export class IovaTree {
   /** The predecessor of a node with no left child: the nearest ancestor it is right of. */
   private prevByClimb(n: number): number {
     let p = this.parent(n);
-    while (p !== NIL && n === this.left[p]) {
+    while (p !== NIL && n === this.i32[p * STRIDE + LEFT]) {
       n = p;
       p = this.parent(p);
     }
@@ -637,8 +640,8 @@ export class IovaTree {
    */
   private linked(n: number, pred: number, succ: number): void {
     this.setFitKey(n, pred);
-    this.subtreeFitKeyMax[n] = this.fitKeyBelow[n];
-    this.subtreeCount[n] = 1;
+    this.f32[n * STRIDE + KMAX] = this.f32[n * STRIDE + KEY];
+    this.i32[n * STRIDE + COUNT] = 1;
     if (succ !== NIL) this.setFitKey(succ, n);
     this.propagateCount(this.parent(n), succ, 1);
     this.insertFixup(n);
@@ -652,21 +655,28 @@ export class IovaTree {
    * maximum comes out the same; above it only the counts move.
    */
   private propagateCount(a: number, succ: number, delta: 1 | -1): void {
-    const kmax = this.subtreeFitKeyMax;
+    const f = this.f32;
     let pastSucc = succ === NIL;
     while (a !== NIL) {
-      const before = kmax[a];
+      const before = f[a * STRIDE + KMAX];
       this.pull(a);
-      const same = kmax[a] === before;
+      const same = f[a * STRIDE + KMAX] === before;
       if (a === succ) pastSucc = true;
       a = this.parent(a);
       if (pastSucc && same) break;
     }
-    const count = this.subtreeCount;
-    for (; a !== NIL; a = this.parent(a)) count[a] += delta;
+    const w = this.i32;
+    for (; a !== NIL; a = this.parent(a)) w[a * STRIDE + COUNT] += delta;
   }
 
+  /**
+   * `rb_insert_color()`. The kernel writes each case twice, once per side;
+   * here a side is a word offset: `d` is the side of `p` under `g` (0 left,
+   * 1 right), so `LEFT + d` is that side and `RIGHT - d` the other. One copy
+   * of the cases is half the code for the compiler to optimize.
+   */
   private insertFixup(z: number): void {
+    const w = this.i32;
     for (;;) {
       const p = this.parent(z);
       if (p === NIL) {
@@ -675,26 +685,8 @@ export class IovaTree {
       }
       if (this.isBlack(p)) return;
       const g = this.parent(p); // p is red, so it is not the root
-      if (p === this.left[g]) {
-        const u = this.right[g];
-        if (this.isRed(u)) {
-          this.setBlack(p);
-          this.setBlack(u);
-          this.setRed(g);
-          z = g;
-          continue;
-        }
-        let q = p;
-        if (z === this.right[p]) {
-          this.rotateLeft(p);
-          q = z;
-        }
-        this.setBlack(q);
-        this.setRed(g);
-        this.rotateRight(g);
-        return;
-      }
-      const u = this.left[g];
+      const d = w[g * STRIDE + LEFT] === p ? 0 : 1;
+      const u = w[g * STRIDE + RIGHT - d];
       if (this.isRed(u)) {
         this.setBlack(p);
         this.setBlack(u);
@@ -703,48 +695,39 @@ export class IovaTree {
         continue;
       }
       let q = p;
-      if (z === this.left[p]) {
-        this.rotateRight(p);
+      if (z === w[p * STRIDE + RIGHT - d]) {
+        this.rotate(p, d);
         q = z;
       }
       this.setBlack(q);
       this.setRed(g);
-      this.rotateLeft(g);
+      this.rotate(g, 1 - d);
       return;
     }
   }
 
   private replaceChild(p: number, oldChild: number, newChild: number): void {
     if (p === NIL) this.root = newChild;
-    else if (this.left[p] === oldChild) this.left[p] = newChild;
-    else this.right[p] = newChild;
+    else if (this.i32[p * STRIDE + LEFT] === oldChild) this.i32[p * STRIDE + LEFT] = newChild;
+    else this.i32[p * STRIDE + RIGHT] = newChild;
   }
 
-  /** Left rotation at `x` (its right child takes its place). */
-  rotateLeft(x: number): void {
-    const y = this.right[x];
-    const b = this.left[y];
+  /**
+   * A rotation at `x`: with `d` 0 a left rotation (its right child takes its
+   * place), with `d` 1 a right rotation (its left child does).
+   */
+  private rotate(x: number, d: number): void {
+    const w = this.i32;
+    const near = LEFT + d;
+    const far = RIGHT - d;
+    const y = w[x * STRIDE + far];
+    const b = w[y * STRIDE + near];
     const p = this.parent(x);
-    this.right[x] = b;
+    w[x * STRIDE + far] = b;
     if (b !== NIL) this.setParent(b, x);
     this.replaceChild(p, x, y);
     this.setParent(y, p);
-    this.left[y] = x;
-    this.setParent(x, y);
-    this.pull(x);
-    this.pull(y);
-  }
-
-  /** Right rotation at `x` (its left child takes its place). */
-  rotateRight(x: number): void {
-    const y = this.left[x];
-    const b = this.right[y];
-    const p = this.parent(x);
-    this.left[x] = b;
-    if (b !== NIL) this.setParent(b, x);
-    this.replaceChild(p, x, y);
-    this.setParent(y, p);
-    this.right[y] = x;
+    w[y * STRIDE + near] = x;
     this.setParent(x, y);
     this.pull(x);
     this.pull(y);
@@ -759,8 +742,8 @@ export class IovaTree {
   erase(z: number, succ: number = this.next(z)): void {
     // The node above z gets z's predecessor as its own once z is gone.
     const pred = this.prev(z);
-    const zl = this.left[z];
-    const zr = this.right[z];
+    const zl = this.i32[z * STRIDE + LEFT];
+    const zr = this.i32[z * STRIDE + RIGHT];
     const zp = this.parent(z);
     let rebalanceParent = NIL;
     let needFix = false;
@@ -771,7 +754,7 @@ export class IovaTree {
       if (child !== NIL) {
         // The lone child is red under a black node: it takes z's place and
         // colour, which restores the black height with no rebalancing.
-        this.parentColor[child] = this.parentColor[z];
+        this.i32[child * STRIDE + PARENT] = this.i32[z * STRIDE + PARENT];
       } else if (this.isBlack(z)) {
         needFix = true;
         rebalanceParent = zp;
@@ -780,27 +763,27 @@ export class IovaTree {
       let s = zr;
       let sp: number;
       let child2: number;
-      if (this.left[s] === NIL) {
+      if (this.i32[s * STRIDE + LEFT] === NIL) {
         sp = s;
-        child2 = this.right[s];
+        child2 = this.i32[s * STRIDE + RIGHT];
       } else {
         do {
           sp = s;
-          s = this.left[s];
-        } while (this.left[s] !== NIL);
-        child2 = this.right[s];
-        this.left[sp] = child2;
-        this.right[s] = zr;
+          s = this.i32[s * STRIDE + LEFT];
+        } while (this.i32[s * STRIDE + LEFT] !== NIL);
+        child2 = this.i32[s * STRIDE + RIGHT];
+        this.i32[sp * STRIDE + LEFT] = child2;
+        this.i32[s * STRIDE + RIGHT] = zr;
         this.setParent(zr, s);
       }
-      this.left[s] = zl;
+      this.i32[s * STRIDE + LEFT] = zl;
       this.setParent(zl, s);
       this.replaceChild(zp, z, s);
       const sWasBlack = this.isBlack(s);
-      this.parentColor[s] = this.parentColor[z];
+      this.i32[s * STRIDE + PARENT] = this.i32[z * STRIDE + PARENT];
       changedFrom = sp;
       if (child2 !== NIL) {
-        this.parentColor[child2] = ((sp + 1) << 1) | 1;
+        this.i32[child2 * STRIDE + PARENT] = ((sp + 1) << 1) | 1;
       } else if (sWasBlack) {
         needFix = true;
         rebalanceParent = sp;
@@ -819,59 +802,33 @@ export class IovaTree {
     if (succBelow) this.pull(succ);
     // A successor moved into z's place starts from that place's old maximum,
     // so that the walk up compares each node with what it held before.
-    else if (zl !== NIL && zr !== NIL) this.subtreeFitKeyMax[succ] = this.subtreeFitKeyMax[z];
+    else if (zl !== NIL && zr !== NIL) this.f32[succ * STRIDE + KMAX] = this.f32[z * STRIDE + KMAX];
     this.propagateCount(changedFrom, succBelow ? NIL : succ, -1);
     if (needFix && rebalanceParent !== NIL) this.eraseFixup(rebalanceParent);
   }
 
-  /** Rebalancing after removing a black leaf below `parent` (`____rb_erase_color`). */
+  /**
+   * Rebalancing after removing a black leaf below `parent`
+   * (`____rb_erase_color`), its two mirrored halves as one: `d` is the side
+   * of `node` under `parent` (0 left, 1 right), as in `insertFixup`.
+   */
   private eraseFixup(parent: number): void {
+    const w = this.i32;
     let node = NIL;
     for (;;) {
-      let sibling = this.right[parent];
-      if (node !== sibling) {
-        if (this.isRed(sibling)) {
-          this.setBlack(sibling);
-          this.setRed(parent);
-          this.rotateLeft(parent);
-          sibling = this.right[parent];
-        }
-        let far = this.right[sibling];
-        if (this.isBlack(far)) {
-          const near = this.left[sibling];
-          if (this.isBlack(near)) {
-            this.setRed(sibling);
-            if (this.isRed(parent)) {
-              this.setBlack(parent);
-              return;
-            }
-            node = parent;
-            parent = this.parent(node);
-            if (parent === NIL) return;
-            continue;
-          }
-          this.setBlack(near);
-          this.setRed(sibling);
-          this.rotateRight(sibling);
-          far = sibling;
-          sibling = near;
-        }
-        this.setColorOf(sibling, parent);
-        this.setBlack(parent);
-        this.setBlack(far);
-        this.rotateLeft(parent);
-        return;
-      }
-      sibling = this.left[parent];
+      let sibling = w[parent * STRIDE + RIGHT];
+      // node is the left child unless it is the right one (both may be NIL: then the right).
+      const d = node !== sibling ? 0 : 1;
+      if (d === 1) sibling = w[parent * STRIDE + LEFT];
       if (this.isRed(sibling)) {
         this.setBlack(sibling);
         this.setRed(parent);
-        this.rotateRight(parent);
-        sibling = this.left[parent];
+        this.rotate(parent, d);
+        sibling = w[parent * STRIDE + RIGHT - d];
       }
-      let far = this.left[sibling];
+      let far = w[sibling * STRIDE + RIGHT - d];
       if (this.isBlack(far)) {
-        const near = this.right[sibling];
+        const near = w[sibling * STRIDE + LEFT + d];
         if (this.isBlack(near)) {
           this.setRed(sibling);
           if (this.isRed(parent)) {
@@ -885,14 +842,14 @@ export class IovaTree {
         }
         this.setBlack(near);
         this.setRed(sibling);
-        this.rotateLeft(sibling);
+        this.rotate(sibling, 1 - d);
         far = sibling;
         sibling = near;
       }
       this.setColorOf(sibling, parent);
       this.setBlack(parent);
       this.setBlack(far);
-      this.rotateRight(parent);
+      this.rotate(parent, d);
       return;
     }
   }
@@ -913,33 +870,33 @@ export class IovaTree {
     let lastHi = -1;
     const blackHeight = (n: number): number => {
       if (n === NIL) return 1;
-      const l = this.left[n];
-      const r = this.right[n];
+      const l = this.i32[n * STRIDE + LEFT];
+      const r = this.i32[n * STRIDE + RIGHT];
       if (l !== NIL) assert(this.parent(l) === n, "iova tree: bad parent link");
       if (r !== NIL) assert(this.parent(r) === n, "iova tree: bad parent link");
       if (this.isRed(n)) {
         assert(this.isBlack(l) && this.isBlack(r), "iova tree: red node with red child");
       }
       const hl = blackHeight(l);
-      assert(this.pfnLo[n] <= this.hi(n), "iova tree: pfn_lo above pfn_hi");
-      assert(this.pfnLo[n] > lastHi, "iova tree: nodes out of order or overlapping");
-      const wantKey = seen === 0 ? Number.POSITIVE_INFINITY : roundUpF32(fitKey(lastHi + 1, this.pfnLo[n]));
-      assert(this.fitKeyBelow[n] === wantKey, "iova tree: stale fit key");
+      assert(this.f64[n * HALF] <= this.hi(n), "iova tree: pfn_lo above pfn_hi");
+      assert(this.f64[n * HALF] > lastHi, "iova tree: nodes out of order or overlapping");
+      const wantKey = seen === 0 ? Number.POSITIVE_INFINITY : roundUpF32(fitKey(lastHi + 1, this.f64[n * HALF]));
+      assert(this.f32[n * STRIDE + KEY] === wantKey, "iova tree: stale fit key");
       lastHi = this.hi(n);
       seen++;
       const hr = blackHeight(r);
       let c = 1;
-      let k = this.fitKeyBelow[n];
+      let k = this.f32[n * STRIDE + KEY];
       if (l !== NIL) {
-        c += this.subtreeCount[l];
-        k = Math.max(k, this.subtreeFitKeyMax[l]);
+        c += this.i32[l * STRIDE + COUNT];
+        k = Math.max(k, this.f32[l * STRIDE + KMAX]);
       }
       if (r !== NIL) {
-        c += this.subtreeCount[r];
-        k = Math.max(k, this.subtreeFitKeyMax[r]);
+        c += this.i32[r * STRIDE + COUNT];
+        k = Math.max(k, this.f32[r * STRIDE + KMAX]);
       }
-      assert(this.subtreeCount[n] === c, "iova tree: stale subtree count");
-      assert(this.subtreeFitKeyMax[n] === k, "iova tree: stale subtree fit key");
+      assert(this.i32[n * STRIDE + COUNT] === c, "iova tree: stale subtree count");
+      assert(this.f32[n * STRIDE + KMAX] === k, "iova tree: stale subtree fit key");
       assert(hl === hr, "iova tree: unequal black heights");
       return hl + (this.isBlack(n) ? 1 : 0);
     };

@@ -390,8 +390,8 @@ export class FlushPlacement {
     }
     mix(iovad.stats.treeAllocs);
     mix(iovad.stats.treeFrees);
-    mix(iovad.tree.pfnLo[iovad.cachedNode]);
-    mix(iovad.tree.pfnLo[iovad.cached32Node]);
+    mix(iovad.tree.pfnLo(iovad.cachedNode));
+    mix(iovad.tree.pfnLo(iovad.cached32Node));
     const fq = cookie.fq;
     if (fq) {
       mix(fq.flushes);

@@ -56,7 +56,7 @@ test("claimIova() takes a cached IOVA out of its CPU magazine, or free space as 
   // Free space becomes a node, and the 32-bit cached node moves to it as after an allocation.
   assert.equal(claimIova(d, 0x80000, 4), true);
   assert.deepEqual(d.findIova(0x80002), [0x80000, 0x80003]);
-  assert.equal(d.tree.pfnLo[d.cached32Node], 0x80000);
+  assert.equal(d.tree.pfnLo(d.cached32Node), 0x80000);
   // Overlapping a node: refused, nothing changed.
   assert.equal(claimIova(d, 0x7fffe, 4), false);
   assert.equal(d.findIova(0x7fffe), null);

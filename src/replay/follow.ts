@@ -23,7 +23,7 @@ export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolea
   const t = iovad.tree;
   const n = t.findContaining(pfn);
   if (n !== NIL) {
-    if (t.pfnLo[n] !== pfn || t.hi(n) !== pfn + pages - 1) return false;
+    if (t.pfnLo(n) !== pfn || t.hi(n) !== pfn + pages - 1) return false;
     const c = iovad.sizeClass(pages);
     if (c >= iovad.rcacheOrders) return false;
     for (const cr of iovad.rcaches[c].cpuRcaches) {
@@ -38,7 +38,7 @@ export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolea
     return false;
   }
   const above = t.lowestAtOrAbove(pfn);
-  if (above !== NIL && t.pfnLo[above] <= pfn + pages - 1) return false;
+  if (above !== NIL && t.pfnLo(above) <= pfn + pages - 1) return false;
   const m = t.newNode(pfn, pfn + pages - 1);
   t.insert(m);
   iovad.insertUpdate(m);

@@ -55,7 +55,7 @@ test("take: an IOVA inside a span leaves it as its own node; the span's rest sta
   iovad.cached32Node = t.findContaining(0x1040);
   assert.equal(h.take(cookie, 0x1000, 4), NIL);
   const m = h.take(cookie, 0x1050, 4);
-  assert.deepEqual([t.pfnLo[m], t.hi(m)], [0x1050, 0x1053]);
+  assert.deepEqual([t.pfnLo(m), t.hi(m)], [0x1050, 0x1053]);
   assert.deepEqual(
     [...h.spans].sort((a, b) => a[0] - b[0]),
     [
@@ -63,7 +63,7 @@ test("take: an IOVA inside a span leaves it as its own node; the span's rest sta
       [0x1054, 0x1072],
     ],
   );
-  assert.equal(t.pfnLo[iovad.cached32Node], 0x1040);
+  assert.equal(t.pfnLo(iovad.cached32Node), 0x1040);
   iovad.verifyInvariants();
 });
 
@@ -75,7 +75,7 @@ test("release: spans a tree allocation overlaps, and nothing else, are dropped w
   assert.equal(h.release(cookie, 0x1008, 0x40), false);
   assert.equal(h.release(cookie, 0x1030, 0x20), true);
   assert.equal(h.spans.size, 0);
-  assert.equal(t.pfnLo[iovad.cached32Node], 0x1080);
+  assert.equal(t.pfnLo(iovad.cached32Node), 0x1080);
   assert.deepEqual(nodes(iovad), [
     [0x1000, 0x100f],
     [0x1080, 0x108f],

@@ -67,7 +67,7 @@ export class HiddenSpace {
 
   /** Before an allocation: notes the node its walk starts from. */
   walkFrom(cookie: IommuDmaCookie): void {
-    this.startLo = cookie.iovad.tree.pfnLo[cookie.iovad.cached32Node];
+    this.startLo = cookie.iovad.tree.pfnLo(cookie.iovad.cached32Node);
   }
 
   /** The model's tree allocation at `pfn` was the kernel's: the kernel's cached node is that node. */
@@ -126,7 +126,7 @@ export class HiddenSpace {
         continue;
       }
       const above = t.lowestAtOrAbove(p);
-      const end = above === NIL ? toPfn : Math.min(toPfn, t.pfnLo[above] - 1);
+      const end = above === NIL ? toPfn : Math.min(toPfn, t.pfnLo(above) - 1);
       const lo = Math.ceil(p / align) * align;
       const hi = Math.floor((end + 1 - size) / align) * align;
       if (hi >= lo) {
@@ -153,8 +153,8 @@ export class HiddenSpace {
     const hit: number[] = [];
     let n = t.findContaining(pfn);
     if (n === NIL) n = t.lowestAtOrAbove(pfn);
-    for (; n !== NIL && t.pfnLo[n] <= pfn + pages - 1; n = t.next(n)) {
-      if (this.state.spans.get(t.pfnLo[n]) !== t.hi(n)) return false;
+    for (; n !== NIL && t.pfnLo(n) <= pfn + pages - 1; n = t.next(n)) {
+      if (this.state.spans.get(t.pfnLo(n)) !== t.hi(n)) return false;
       hit.push(n);
     }
     if (hit.length === 0) return false;
@@ -165,7 +165,7 @@ export class HiddenSpace {
     for (const h of hit) {
       if (iovad.cached32Node === h) iovad.cached32Node = after;
       if (iovad.cachedNode === h) iovad.cachedNode = after;
-      spans.delete(t.pfnLo[h]);
+      spans.delete(t.pfnLo(h));
       t.erase(h);
       t.freeNode(h);
     }
@@ -179,7 +179,7 @@ export class HiddenSpace {
     if (this.state.spans.size === 0) return false;
     const t = cookie.iovad.tree;
     const n = t.findContaining(pfn);
-    return n !== NIL && this.state.spans.get(t.pfnLo[n]) === t.hi(n) && pfn + pages - 1 <= t.hi(n);
+    return n !== NIL && this.state.spans.get(t.pfnLo(n)) === t.hi(n) && pfn + pages - 1 <= t.hi(n);
   }
 
   /**
@@ -194,7 +194,7 @@ export class HiddenSpace {
     const iovad = cookie.iovad;
     const t = iovad.tree;
     const n = t.findContaining(pfn);
-    const lo = t.pfnLo[n];
+    const lo = t.pfnLo(n);
     const hi = t.hi(n);
     const was32 = iovad.cached32Node === n;
     const was64 = iovad.cachedNode === n;

@@ -106,7 +106,7 @@ export function seedLive(cookie: IommuDmaCookie, m: LiveMapping): boolean {
   const t = iovad.tree;
   if (t.findContaining(pfn) !== NIL) return false;
   const above = t.lowestAtOrAbove(pfn);
-  if (above !== NIL && t.pfnLo[above] <= pfn + size - 1) return false;
+  if (above !== NIL && t.pfnLo(above) <= pfn + size - 1) return false;
   const n = t.newNode(pfn, pfn + size - 1);
   t.insert(n);
   cookie.mapped.set(pfn, pages);

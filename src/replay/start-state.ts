@@ -80,7 +80,7 @@ export function seedPlaceholders(iovad: IovaDomain, s: StartState): number {
     for (;;) {
       const pfn = Math.ceil(next / pages) * pages;
       const above = t.lowestAtOrAbove(pfn);
-      const clash = t.findContaining(pfn) !== NIL || (above !== NIL && t.pfnLo[above] <= pfn + pages - 1);
+      const clash = t.findContaining(pfn) !== NIL || (above !== NIL && t.pfnLo(above) <= pfn + pages - 1);
       if (!clash) {
         const n = t.newNode(pfn, pfn + pages - 1);
         t.insert(n);
@@ -129,12 +129,12 @@ export function takePlaceholder(cookie: IommuDmaCookie, pfn: number, traceIova: 
   const iovad = cookie.iovad;
   const t = iovad.tree;
   const n = t.findContaining(pfn);
-  if (n === NIL || t.pfnLo[n] !== pfn) return false;
+  if (n === NIL || t.pfnLo(n) !== pfn) return false;
   const pages = t.hi(n) - pfn + 1;
   const y = traceIova / iovad.granule;
   if (t.findContaining(y) !== NIL) return false;
   const above = t.lowestAtOrAbove(y);
-  if (above !== NIL && t.pfnLo[above] <= y + pages - 1) return false;
+  if (above !== NIL && t.pfnLo(above) <= y + pages - 1) return false;
   // The cached nodes cannot point at a placeholder: no tree allocation or free ever touched one.
   t.erase(n);
   t.freeNode(n);

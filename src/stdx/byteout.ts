@@ -196,7 +196,13 @@ function decode(src: Uint8Array, i: number, out: Uint8Array, state: Float64Array
   let o = state[1];
   const end = src.length;
   const limit = OUT_CHUNK - MAX_ITEM;
-  while (i < end && o <= limit) {
+  for (;;) {
+    // Kept up to date at every item rather than stored once after the loop:
+    // the first call is optimized in its loop, and a store it has not yet
+    // run has no type feedback, so reaching it would undo that code.
+    state[0] = prev;
+    state[1] = o;
+    if (i >= end || o > limit) return i;
     const b = src[i];
     if (b < 0x80) {
       out[o++] = b;
@@ -224,9 +230,6 @@ function decode(src: Uint8Array, i: number, out: Uint8Array, state: Float64Array
     o = writeNum(out, o, high | 0, n < E8 ? -1 : (n - high * E8) | 0);
     out[o++] = NEWLINE;
   }
-  state[0] = prev;
-  state[1] = o;
-  return i;
 }
 
 /** 10^8: numbers are written as two parts below it. */
@@ -295,9 +298,12 @@ function writeNum(buf: Uint8Array, p: number, high: number, low: number): number
     buf[--q] = PAIRS[2 * r + 1];
     buf[--q] = PAIRS[2 * r];
   }
-  if (x >= 10) {
-    buf[--q] = PAIRS[2 * x + 1];
-    buf[--q] = PAIRS[2 * x];
-  } else buf[--q] = 48 + x;
+  // The last one or two digits (x < 100), without a branch that stores: a
+  // store on a branch the data seldom takes has no type feedback when the
+  // caller is optimized, and reaching it throws the optimized code away. A
+  // one-digit x writes its digit twice in the same place.
+  const wide = x >= 10 ? 1 : 0;
+  buf[q - 1] = PAIRS[2 * x + 1];
+  buf[q - 1 - wide] = PAIRS[2 * x + 1 - wide];
   return end;
 }
