@@ -11,7 +11,7 @@
  */
 
 import type { DmaMapEvent, DmaUnmapEvent, IommuMapEvent, IommuUnmapEvent } from "./events.ts";
-import type { ByteLineScan } from "./line-bytes.ts";
+import { type ByteLineScan, viewFor } from "./line-bytes.ts";
 
 const SP = 32;
 const EQ = 61;
@@ -23,14 +23,23 @@ const FAST_UNMAP = 2;
 const FAST_DMA_MAP = 3;
 const FAST_DMA_UNMAP = 4;
 
-function ascii(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+/** ASCII text to match, as its bytes and as the big-endian 32-bit words of its whole groups of four. */
+interface Pattern {
+  bytes: Uint8Array;
+  words: Uint32Array;
+}
+
+function ascii(s: string): Pattern {
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  const words = new Uint32Array(s.length >> 2);
+  const v = new DataView(bytes.buffer);
+  for (let k = 0; k < words.length; k++) words[k] = v.getUint32(4 * k);
+  return { bytes, words };
 }
 
 /** The names of the events read here, and the kind of each. */
-const NAMES: { bytes: Uint8Array; name: string; kind: number }[] = [
+const NAMES: { pattern: Pattern; name: string; kind: number }[] = [
   ["map", FAST_MAP],
   ["unmap", FAST_UNMAP],
   ["dma_map_page", FAST_DMA_MAP],
@@ -39,7 +48,7 @@ const NAMES: { bytes: Uint8Array; name: string; kind: number }[] = [
   ["dma_unmap_page", FAST_DMA_UNMAP],
   ["dma_unmap_phys", FAST_DMA_UNMAP],
   ["dma_unmap_resource", FAST_DMA_UNMAP],
-].map(([name, kind]) => ({ bytes: ascii(name as string), name: name as string, kind: kind as number }));
+].map(([name, kind]) => ({ pattern: ascii(name as string), name: name as string, kind: kind as number }));
 
 const IOMMU_PREFIX = ascii("IOMMU: iova=0x");
 const DASH_0X = ascii(" - 0x");
@@ -52,9 +61,15 @@ const PHYS_ADDR = ascii(" phys_addr=");
 const ATTRS = ascii(" attrs=");
 
 /** Whether `b` holds `p` from `at` (bytes past the array's end match nothing). */
-function startsWith(b: Uint8Array, at: number, p: Uint8Array): boolean {
-  if (at < 0 || at + p.length > b.length) return false;
-  for (let i = 0; i < p.length; i++) if (b[at + i] !== p[i]) return false;
+function startsWith(b: Uint8Array, at: number, p: Pattern): boolean {
+  const n = p.bytes.length;
+  if (at < 0 || at + n > b.length) return false;
+  const v = viewFor(b);
+  const words = p.words;
+  let i = 0;
+  for (let k = 0; k < words.length; k++, i += 4) if (v.getUint32(at + i) !== words[k]) return false;
+  const bytes = p.bytes;
+  for (; i < n; i++) if (b[at + i] !== bytes[i]) return false;
   return true;
 }
 
@@ -62,8 +77,8 @@ function startsWith(b: Uint8Array, at: number, p: Uint8Array): boolean {
 export function fastName(b: Uint8Array, s: number, e: number): number {
   const n = e - s;
   for (let k = 0; k < NAMES.length; k++) {
-    const w = NAMES[k].bytes;
-    if (w.length === n && startsWith(b, s, w)) return k;
+    const w = NAMES[k].pattern;
+    if (w.bytes.length === n && startsWith(b, s, w)) return k;
   }
   return -1;
 }
@@ -103,16 +118,56 @@ export function asciiWord(b: Uint8Array, s: number, e: number): string | null {
   return w;
 }
 
+/** Each byte's value as a lower-case hex digit, else -1 (one load per digit instead of three ranges). */
+const HEX_LOWER = new Int8Array(256).fill(-1);
+/** ... and as a hex digit of either case. */
+const HEX_ANY = new Int8Array(256).fill(-1);
+for (let c = 48; c <= 57; c++) HEX_LOWER[c] = HEX_ANY[c] = c - 48;
+for (let c = 97; c <= 102; c++) HEX_LOWER[c] = HEX_ANY[c] = c - 87;
+for (let c = 65; c <= 70; c++) HEX_ANY[c] = c - 55;
+
+/**
+ * The word last read at one place of a dma line (the device, the
+ * direction): nearly every line repeats it, and comparing its bytes is
+ * cheaper than finding the word's end and hashing it.
+ */
+class LastWord {
+  readonly bytes = new Uint8Array(MAX_LAST_WORD);
+  length = 0;
+  word = "";
+}
+
+const MAX_LAST_WORD = 64;
+const lastDevice = new LastWord();
+const lastDir = new LastWord();
+
+/**
+ * Whether `b` holds `w`'s word at `at`, then a space before `end`. Its
+ * bytes hold no space and no `=`, so `wordEnd` would stop at that space.
+ */
+function sameWord(b: Uint8Array, at: number, end: number, w: LastWord): boolean {
+  const n = w.length;
+  if (n === 0 || at + n >= end || b[at + n] !== SP) return false;
+  const bytes = w.bytes;
+  for (let i = 0; i < n; i++) if (b[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** `b[s, e)` (a word `wordEnd` found, made into `word`) as `w`'s word. */
+function keepWord(w: LastWord, b: Uint8Array, s: number, e: number, word: string): void {
+  if (e - s > MAX_LAST_WORD) return;
+  w.bytes.set(b.subarray(s, e));
+  w.length = e - s;
+  w.word = word;
+}
+
 /** 16 hex digits at `at` below 2^52 (the first three zero), or -1 (`iommu-fast.ts`). */
 function hex16At(b: Uint8Array, at: number): number {
   if (b[at] !== 48 || b[at + 1] !== 48 || b[at + 2] !== 48) return -1;
   let n = 0;
   for (let i = at + 3; i < at + 16; i++) {
-    const c = b[i];
-    let d: number;
-    if (c >= 48 && c <= 57) d = c - 48;
-    else if (c >= 97 && c <= 102) d = c - 87;
-    else return -1;
+    const d = HEX_LOWER[b[i]];
+    if (d < 0) return -1;
     n = n * 16 + d;
   }
   return n;
@@ -138,12 +193,8 @@ function hexWord(b: Uint8Array, at: number, e: number): number {
   if (i === e || e - i > 13) return -1;
   let n = 0;
   for (; i < e; i++) {
-    const c = b[i];
-    let d: number;
-    if (c >= 48 && c <= 57) d = c - 48;
-    else if (c >= 97 && c <= 102) d = c - 87;
-    else if (c >= 65 && c <= 70) d = c - 55;
-    else return -1;
+    const d = HEX_ANY[b[i]];
+    if (d < 0) return -1;
     n = n * 16 + d;
   }
   return n;
@@ -247,10 +298,20 @@ function dmaEvent(
   s: number,
   end: number,
 ): DmaMapEvent | DmaUnmapEvent | null {
-  const devEnd = wordEnd(b, s, end);
+  let device: string | null = null;
+  let devEnd: number;
+  if (sameWord(b, s, end, lastDevice)) {
+    device = lastDevice.word;
+    devEnd = s + lastDevice.length;
+  } else devEnd = wordEnd(b, s, end);
   if (devEnd <= s || devEnd === end || !startsWith(b, devEnd, DIR)) return null;
   const dirAt = devEnd + 5;
-  const dirEnd = wordEnd(b, dirAt, end);
+  let dir: string | null = null;
+  let dirEnd: number;
+  if (sameWord(b, dirAt, end, lastDir)) {
+    dir = lastDir.word;
+    dirEnd = dirAt + lastDir.length;
+  } else dirEnd = wordEnd(b, dirAt, end);
   if (dirEnd < 0 || dirEnd === end || !startsWith(b, dirEnd, DMA_ADDR)) return null;
   const addrAt = dirEnd + 10;
   const addrEnd = wordEnd(b, addrAt, end);
@@ -276,10 +337,18 @@ function dmaEvent(
   const attrsAt = at + 7;
   const attrsEnd = wordEnd(b, attrsAt, end);
   if (attrsEnd !== end) return null;
-  const device = asciiWord(b, s, devEnd);
-  const dir = asciiWord(b, dirAt, dirEnd);
   const attrs = asciiWord(b, attrsAt, attrsEnd);
-  if (device === null || dir === null || attrs === null) return null;
+  if (attrs === null) return null;
+  if (device === null) {
+    device = asciiWord(b, s, devEnd);
+    if (device === null) return null;
+    keepWord(lastDevice, b, s, devEnd, device);
+  }
+  if (dir === null) {
+    dir = asciiWord(b, dirAt, dirEnd);
+    if (dir === null) return null;
+    keepWord(lastDir, b, dirAt, dirEnd, dir);
+  }
   if (map) {
     return {
       line,

@@ -29,6 +29,21 @@ const LBRACKET = 91;
 const RBRACKET = 93;
 const LPAREN = 40;
 const RPAREN = 41;
+/** The longest head (the bytes before the timestamp) kept for the next line; real ones are under 60. */
+const MAX_HEAD = 128;
+
+/** A view of the chunk being read, for reading four bytes at once; remade when the chunk changes. */
+let viewOf: Uint8Array | null = null;
+let view: DataView = new DataView(new ArrayBuffer(0));
+
+/** A view of `b`'s bytes (the one made for the last chunk while the chunk is the same). */
+export function viewFor(b: Uint8Array): DataView {
+  if (viewOf !== b) {
+    viewOf = b;
+    view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  return view;
+}
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -55,18 +70,149 @@ export class ByteLineScan {
   bodyEnd = 0;
   /** `TASK-PID` (true) or perf's `COMM PID` (false). */
   ftrace = true;
+  /** Where the timestamp starts. */
+  tsStart = 0;
+
+  /**
+   * Whether the columns before the timestamp (task, pid, CPU, flags) are
+   * those of the previous event line scanned: its bytes up to the
+   * timestamp were the same, so the reader may keep the strings it made
+   * of them. Consecutive lines are mostly one task's on one CPU.
+   */
+  repeat = false;
+  /** The previous event line's bytes before its timestamp (`headLength` of them; -1: none kept). */
+  private readonly head = new Uint8Array(MAX_HEAD);
+  private readonly headView = new DataView(this.head.buffer);
+  private headLength = -1;
+  /** Its columns, relative to its start. */
+  private headCommStart = 0;
+  private headCommEnd = 0;
+  private headFlagsStart = 0;
+  private headFlagsEnd = 0;
+  private headPid = 0;
+  private headCpu = 0;
+  private headFtrace = true;
 
   /** Scans `b[start, end)` (one line, without its newline); returns `SCAN_EVENT`, `SCAN_OTHER` or `SCAN_BAD_TIMESTAMP`. */
   scan(b: Uint8Array, start: number, end: number): number {
+    const h = this.headLength;
+    if (h > 0 && end - start > h && this.sameHead(b, start, h) && this.scanAfterHead(b, start, end, start + h)) {
+      this.repeat = true;
+      return SCAN_EVENT;
+    }
+    this.repeat = false;
     let c = b.indexOf(COLON, start);
     while (c >= 0 && c < end) {
       if (c + 1 === end || isSpace(b[c + 1])) {
         const r = this.scanAt(b, start, end, c);
+        if (r === SCAN_EVENT) this.keepHead(b, start);
         if (r !== SCAN_OTHER) return r;
       }
       c = b.indexOf(COLON, c + 1);
     }
     return SCAN_OTHER;
+  }
+
+  private sameHead(b: Uint8Array, start: number, h: number): boolean {
+    const v = viewFor(b);
+    const hv = this.headView;
+    let i = 0;
+    for (; i + 4 <= h; i += 4) if (v.getUint32(start + i) !== hv.getUint32(i)) return false;
+    const head = this.head;
+    for (; i < h; i++) if (b[start + i] !== head[i]) return false;
+    return true;
+  }
+
+  /**
+   * Keeps the bytes before the timestamp of the event line just scanned
+   * (`tsStart`), when a line that starts with them is sure to scan to the
+   * same columns: none of them is a colon before a blank, so the first
+   * colon `scan` tries in such a line is its timestamp's, and `scanAt`'s
+   * walk back from it reads only these bytes.
+   */
+  private keepHead(b: Uint8Array, start: number): void {
+    const h = this.tsStart - start;
+    this.headLength = -1;
+    if (h > MAX_HEAD) return;
+    for (let i = start; i + 1 < this.tsStart; i++) if (b[i] === COLON && isSpace(b[i + 1])) return;
+    this.head.set(b.subarray(start, this.tsStart));
+    this.headLength = h;
+    this.headCommStart = this.commStart - start;
+    this.headCommEnd = this.commEnd - start;
+    this.headFlagsStart = this.flagsStart - start;
+    this.headFlagsEnd = this.flagsEnd - start;
+    this.headPid = this.pid;
+    this.headCpu = this.cpu;
+    this.headFtrace = this.ftrace;
+  }
+
+  /**
+   * The rest of a line that starts with the kept head: its timestamp at
+   * `ts` (`SEC.FRACTION:` then a blank or the end) and what follows, as
+   * `scanAt` reads them. False for anything else (a long or missing
+   * timestamp, no event name): the full scan then says what the line is.
+   */
+  private scanAfterHead(b: Uint8Array, start: number, end: number, ts: number): boolean {
+    let i = ts;
+    let sec = 0;
+    while (i < end && isDigit(b[i])) sec = sec * 10 + b[i++] - 48;
+    const secDigits = i - ts;
+    if (secDigits === 0 || secDigits > 16 || i === end || b[i] !== DOT) return false;
+    const dot = i++;
+    let frac = 0;
+    while (i < end && isDigit(b[i])) frac = frac * 10 + b[i++] - 48;
+    const fracDigits = i - dot - 1;
+    if (fracDigits === 0 || fracDigits > 9 || i === end || b[i] !== COLON) return false;
+    const colon = i;
+    if (colon + 1 < end && !isSpace(b[colon + 1])) return false;
+    if (sec > MAX_SECONDS) return false;
+    const ns = sec * NS_PER_S + frac * POW10[9 - fracDigits];
+    if (!Number.isSafeInteger(ns)) return false;
+    if (!this.scanName(b, colon, end, this.headFtrace)) return false;
+    this.commStart = start + this.headCommStart;
+    this.commEnd = start + this.headCommEnd;
+    this.flagsStart = start + this.headFlagsStart;
+    this.flagsEnd = start + this.headFlagsEnd;
+    this.pid = this.headPid;
+    this.cpu = this.headCpu;
+    this.ftrace = this.headFtrace;
+    this.tsStart = ts;
+    this.timestampNs = ns;
+    return true;
+  }
+
+  /** The event name after the timestamp's colon and where the body starts (`scanAt`'s last steps); false when there is none. */
+  private scanName(b: Uint8Array, colon: number, end: number, ftrace: boolean): boolean {
+    let n = colon + 1;
+    while (n < end && isSpace(b[n])) n++;
+    if (n === end) return false;
+    let nameEnd = wordEnd(b, n, end);
+    if (b[nameEnd - 1] !== COLON) {
+      if (ftrace) return false;
+      n = nameEnd;
+      while (n < end && isSpace(b[n])) n++;
+      if (n === end) return false;
+      nameEnd = wordEnd(b, n, end);
+      if (b[nameEnd - 1] !== COLON) return false;
+    }
+    nameEnd--;
+    let systemStart = -1;
+    for (let k = n; k < nameEnd; k++) {
+      if (b[k] === COLON) {
+        systemStart = n;
+        n = k + 1;
+        break;
+      }
+    }
+    if (n === nameEnd) return false;
+    let body = nameEnd + 1;
+    while (body < end && isSpace(b[body])) body++;
+    this.systemStart = systemStart;
+    this.nameStart = n;
+    this.nameEnd = nameEnd;
+    this.bodyStart = body;
+    this.bodyEnd = end;
+    return true;
   }
 
   /** The line's columns if the colon at `colon` ends its timestamp (`LineScan.scanAt`, step for step). */
@@ -153,42 +299,15 @@ export class ByteLineScan {
     while (cs < i && isSpace(b[cs])) cs++;
     let ce = i;
     if (!ftrace) while (ce > cs && isSpace(b[ce - 1])) ce--;
-    let n = colon + 1;
-    while (n < end && isSpace(b[n])) n++;
-    if (n === end) return SCAN_OTHER;
-    let nameEnd = wordEnd(b, n, end);
-    if (b[nameEnd - 1] !== COLON) {
-      if (ftrace) return SCAN_OTHER;
-      n = nameEnd;
-      while (n < end && isSpace(b[n])) n++;
-      if (n === end) return SCAN_OTHER;
-      nameEnd = wordEnd(b, n, end);
-      if (b[nameEnd - 1] !== COLON) return SCAN_OTHER;
-    }
-    nameEnd--;
-    let systemStart = -1;
-    for (let k = n; k < nameEnd; k++) {
-      if (b[k] === COLON) {
-        systemStart = n;
-        n = k + 1;
-        break;
-      }
-    }
-    if (n === nameEnd) return SCAN_OTHER;
-    let body = nameEnd + 1;
-    while (body < end && isSpace(b[body])) body++;
+    if (!this.scanName(b, colon, end, ftrace)) return SCAN_OTHER;
     this.commStart = cs;
     this.commEnd = ce;
     this.pid = pid;
     this.cpu = cpu;
     this.flagsStart = flagsStart;
     this.flagsEnd = flagsEnd;
-    this.systemStart = systemStart;
-    this.nameStart = n;
-    this.nameEnd = nameEnd;
-    this.bodyStart = body;
-    this.bodyEnd = end;
     this.ftrace = ftrace;
+    this.tsStart = tsStart;
     if (fracDigits > 9 || secDigits > 16) return SCAN_BAD_TIMESTAMP;
     let sec = 0;
     for (let k = tsStart; k < dot; k++) sec = sec * 10 + b[k] - 48;

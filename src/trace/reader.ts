@@ -130,6 +130,9 @@ export class TraceReader {
   private overlong = false;
   private readonly scan = new LineScan();
   private readonly byteScan = new ByteLineScan();
+  /** The task and flags of the last event line `byteScan` read (null: not ASCII). */
+  private byteComm: string | null = "";
+  private byteFlags: string | null = "";
   /** The columns of the line being decoded (the decoders copy what they keep). */
   private readonly head: TraceLineHead = newLineHead();
   private lastTimestampNs = -1;
@@ -304,8 +307,13 @@ export class TraceReader {
     if (e > start && b[e - 1] === 13) e--;
     const scan = this.byteScan;
     if (e - start <= MAX_BYTE_LINE && scan.scan(b, start, e) === SCAN_EVENT) {
-      const comm = asciiWord(b, scan.commStart, scan.commEnd);
-      const flags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
+      // The task and flags words of a line that starts as the previous event line did are that line's.
+      if (!scan.repeat) {
+        this.byteComm = asciiWord(b, scan.commStart, scan.commEnd);
+        this.byteFlags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
+      }
+      const comm = this.byteComm;
+      const flags = this.byteFlags;
       if (comm !== null && flags !== null) {
         const which = scan.systemStart < 0 ? fastName(b, scan.nameStart, scan.nameEnd) : -1;
         if (which >= 0) {
