@@ -50,9 +50,48 @@ const NAMES: { pattern: Pattern; name: string; kind: number }[] = [
   ["dma_unmap_resource", FAST_DMA_UNMAP],
 ].map(([name, kind]) => ({ pattern: ascii(name as string), name: name as string, kind: kind as number }));
 
-const IOMMU_PREFIX = ascii("IOMMU: iova=0x");
-const DASH_0X = ascii(" - 0x");
-const PADDR = ascii(" paddr=0x");
+/**
+ * The fixed text of a fixed-width line (`#` marks a byte it does not fix,
+ * a hex digit here), as the 32-bit words that cover each run of fixed
+ * bytes (the last word of a run may overlap the one before it): one
+ * comparison per four bytes.
+ */
+interface Template {
+  length: number;
+  at: Int32Array;
+  words: Uint32Array;
+}
+
+function template(t: string): Template {
+  const bytes = ascii(t).bytes;
+  const v = new DataView(bytes.buffer);
+  const at: number[] = [];
+  for (let i = 0; i < t.length; ) {
+    if (t[i] === "#") {
+      i++;
+      continue;
+    }
+    let e = i;
+    while (e < t.length && t[e] !== "#") e++;
+    // Every run of these templates is at least four bytes.
+    for (let k = i; k < e; k += 4) at.push(Math.min(k, e - 4));
+    i = e;
+  }
+  return { length: t.length, at: Int32Array.from(at), words: Uint32Array.from(at, (k) => v.getUint32(k)) };
+}
+
+/** Whether `b` (viewed as `v`) holds `t`'s fixed bytes from `s`, all before `end`. */
+function fits(v: DataView, s: number, end: number, t: Template): boolean {
+  if (end - s < t.length) return false;
+  const at = t.at;
+  const words = t.words;
+  for (let k = 0; k < at.length; k++) if (v.getUint32(s + at[k]) !== words[k]) return false;
+  return true;
+}
+
+const HEX16 = "################";
+const IOMMU_MAP = template(`IOMMU: iova=0x${HEX16} - 0x${HEX16} paddr=0x${HEX16} size=`);
+const IOMMU_UNMAP = template(`IOMMU: iova=0x${HEX16} - 0x${HEX16} size=`);
 const SIZE = ascii(" size=");
 const UNMAPPED_SIZE = ascii(" unmapped_size=");
 const DIR = ascii(" dir=");
@@ -71,6 +110,14 @@ function startsWith(b: Uint8Array, at: number, p: Pattern): boolean {
   const bytes = p.bytes;
   for (; i < n; i++) if (b[at + i] !== bytes[i]) return false;
   return true;
+}
+
+/** How many names `fastName` knows. */
+export const FAST_EVENT_NAMES = NAMES.length;
+
+/** The name of index `which` of `fastName`. */
+export function fastEventName(which: number): string {
+  return NAMES[which].name;
 }
 
 /** The index in NAMES of the event named `b[s, e)`, or -1. */
@@ -241,15 +288,14 @@ function iommuEvent(
   s: number,
   end: number,
 ): IommuMapEvent | IommuUnmapEvent | null {
-  if (end - s < 62 || !startsWith(b, s, IOMMU_PREFIX)) return null;
+  // A line too short for its template has no decimal size after it, and is null whichever check says so first.
+  if (end - s < 62 || !fits(viewFor(b), s, end, map ? IOMMU_MAP : IOMMU_UNMAP)) return null;
   const iova = hex16At(b, s + 14);
-  if (iova < 0 || !startsWith(b, s + 30, DASH_0X)) return null;
   const iovaEnd = hex16At(b, s + 35);
-  if (iovaEnd < 0) return null;
+  if (iova < 0 || iovaEnd < 0) return null;
   if (map) {
-    if (!startsWith(b, s + 51, PADDR)) return null;
     const paddr = hex16At(b, s + 60);
-    if (paddr < 0 || !startsWith(b, s + 76, SIZE)) return null;
+    if (paddr < 0) return null;
     const size = dec(b, s + 82, end);
     if (size < 0 || iovaEnd !== iova + size) return null;
     return {
@@ -266,9 +312,10 @@ function iommuEvent(
       size,
     };
   }
-  if (!startsWith(b, s + 51, SIZE)) return null;
-  const sp = b.indexOf(SP, s + 57);
-  if (sp < 0 || sp >= end || !startsWith(b, sp, UNMAPPED_SIZE)) return null;
+  // The size's end: a loop, as a call out to `indexOf` costs more than these few digits.
+  let sp = s + 57;
+  while (sp < end && b[sp] !== SP) sp++;
+  if (sp === end || !startsWith(b, sp, UNMAPPED_SIZE)) return null;
   const size = dec(b, s + 57, sp);
   const unmappedSize = dec(b, sp + 15, end);
   if (size < 0 || unmappedSize < 0 || iovaEnd !== iova + size) return null;
