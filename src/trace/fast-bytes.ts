@@ -174,38 +174,61 @@ for (let c = 97; c <= 102; c++) HEX_LOWER[c] = HEX_ANY[c] = c - 87;
 for (let c = 65; c <= 70; c++) HEX_ANY[c] = c - 55;
 
 /**
- * The word last read at one place of a dma line (the device, the
- * direction): nearly every line repeats it, and comparing its bytes is
- * cheaper than finding the word's end and hashing it.
+ * The start of the last dma line read, `DEVICE dir=DIR dma_addr=`, with
+ * its device and direction: nearly every line repeats it, and comparing
+ * its bytes (four at a time) is cheaper than finding its words' ends and
+ * hashing them.
  */
-class LastWord {
-  readonly bytes = new Uint8Array(MAX_LAST_WORD);
+class DmaHead {
+  readonly bytes = new Uint8Array(MAX_DMA_HEAD);
+  readonly view = new DataView(this.bytes.buffer);
+  /** 0: none kept. */
   length = 0;
-  word = "";
+  /** Where the device and the direction end, from the start. */
+  devEnd = 0;
+  dirEnd = 0;
+  device = "";
+  dir = "";
 }
 
-const MAX_LAST_WORD = 64;
-const lastDevice = new LastWord();
-const lastDir = new LastWord();
+const MAX_DMA_HEAD = 128;
+const lastDmaHead = new DmaHead();
 
 /**
- * Whether `b` holds `w`'s word at `at`, then a space before `end`. Its
- * bytes hold no space and no `=`, so `wordEnd` would stop at that space.
+ * Whether `b` holds `h`'s bytes at `at`, before `end`. They were a line's
+ * checked start: the same bytes give the same words and checks.
  */
-function sameWord(b: Uint8Array, at: number, end: number, w: LastWord): boolean {
-  const n = w.length;
-  if (n === 0 || at + n >= end || b[at + n] !== SP) return false;
-  const bytes = w.bytes;
-  for (let i = 0; i < n; i++) if (b[at + i] !== bytes[i]) return false;
+function sameDmaHead(b: Uint8Array, at: number, end: number, h: DmaHead): boolean {
+  const n = h.length;
+  if (n === 0 || at + n >= end) return false;
+  const v = viewFor(b);
+  const hv = h.view;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (v.getUint32(at + i) !== hv.getUint32(i)) return false;
+  const bytes = h.bytes;
+  for (; i < n; i++) if (b[at + i] !== bytes[i]) return false;
   return true;
 }
 
-/** `b[s, e)` (a word `wordEnd` found, made into `word`) as `w`'s word. */
-function keepWord(w: LastWord, b: Uint8Array, s: number, e: number, word: string): void {
-  if (e - s > MAX_LAST_WORD) return;
-  w.bytes.set(b.subarray(s, e));
-  w.length = e - s;
-  w.word = word;
+/** Keeps `b[s, addrAt)`, a dma line's start whose words were read as `device` and `dir`. */
+function keepDmaHead(
+  b: Uint8Array,
+  s: number,
+  addrAt: number,
+  devEnd: number,
+  dirEnd: number,
+  device: string,
+  dir: string,
+): void {
+  const h = lastDmaHead;
+  h.length = 0;
+  if (addrAt - s > MAX_DMA_HEAD) return;
+  for (let i = s; i < addrAt; i++) h.bytes[i - s] = b[i];
+  h.length = addrAt - s;
+  h.devEnd = devEnd - s;
+  h.dirEnd = dirEnd - s;
+  h.device = device;
+  h.dir = dir;
 }
 
 /** 16 hex digits at `at` below 2^52 (the first three zero), or -1 (`iommu-fast.ts`). */
@@ -346,20 +369,21 @@ function dmaEvent(
   end: number,
 ): DmaMapEvent | DmaUnmapEvent | null {
   let device: string | null = null;
-  let devEnd: number;
-  if (sameWord(b, s, end, lastDevice)) {
-    device = lastDevice.word;
-    devEnd = s + lastDevice.length;
-  } else devEnd = wordEnd(b, s, end);
-  if (devEnd <= s || devEnd === end || !startsWith(b, devEnd, DIR)) return null;
-  const dirAt = devEnd + 5;
   let dir: string | null = null;
+  let devEnd: number;
   let dirEnd: number;
-  if (sameWord(b, dirAt, end, lastDir)) {
-    dir = lastDir.word;
-    dirEnd = dirAt + lastDir.length;
-  } else dirEnd = wordEnd(b, dirAt, end);
-  if (dirEnd < 0 || dirEnd === end || !startsWith(b, dirEnd, DMA_ADDR)) return null;
+  if (sameDmaHead(b, s, end, lastDmaHead)) {
+    device = lastDmaHead.device;
+    dir = lastDmaHead.dir;
+    devEnd = s + lastDmaHead.devEnd;
+    dirEnd = s + lastDmaHead.dirEnd;
+  } else {
+    devEnd = wordEnd(b, s, end);
+    if (devEnd <= s || devEnd === end || !startsWith(b, devEnd, DIR)) return null;
+    dirEnd = wordEnd(b, devEnd + 5, end);
+    if (dirEnd < 0 || dirEnd === end || !startsWith(b, dirEnd, DMA_ADDR)) return null;
+  }
+  const dirAt = devEnd + 5;
   const addrAt = dirEnd + 10;
   const addrEnd = wordEnd(b, addrAt, end);
   if (addrEnd < 0 || addrEnd === end || !startsWith(b, addrEnd, SIZE)) return null;
@@ -386,15 +410,11 @@ function dmaEvent(
   if (attrsEnd !== end) return null;
   const attrs = asciiWord(b, attrsAt, attrsEnd);
   if (attrs === null) return null;
-  if (device === null) {
+  if (device === null || dir === null) {
     device = asciiWord(b, s, devEnd);
-    if (device === null) return null;
-    keepWord(lastDevice, b, s, devEnd, device);
-  }
-  if (dir === null) {
     dir = asciiWord(b, dirAt, dirEnd);
-    if (dir === null) return null;
-    keepWord(lastDir, b, dirAt, dirEnd, dir);
+    if (device === null || dir === null) return null;
+    keepDmaHead(b, s, addrAt, devEnd, dirEnd, device, dir);
   }
   if (map) {
     return {
