@@ -259,3 +259,51 @@ test("a line's counts by event name keep the order names were first read, fast o
   );
   sameReading(text);
 });
+
+test("dma lines with odd address and size words read the same from bytes as from text", () => {
+  // The byte reading finds a word's end while it reads the value: these
+  // words end, or fail, where the text reading's word and value rules say.
+  const words = [
+    "0",
+    "00",
+    "0x",
+    "0X1F",
+    "0x0",
+    "0xg",
+    "0x 1",
+    "00g",
+    "ff=",
+    "fffffffffffff",
+    "1fffffffffffff",
+    "20000000000000",
+    "ffffffffffffff",
+    "000000000000000001",
+    "A0",
+    "é1",
+    "",
+  ];
+  const sizes = ["4096", "0", "1234567890123456", "40=96", "4o96", "", "4096 "];
+  const lines: string[] = [];
+  for (const w of words) {
+    for (const z of sizes.slice(0, 3)) {
+      lines.push(
+        `fio-300 [000] ..... 6.000005: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=${w} size=${z} phys_addr=${w} attrs=`,
+      );
+      lines.push(
+        `fio-300 [000] ..... 6.000006: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=${w} size=${z} attrs=`,
+      );
+    }
+  }
+  for (const z of sizes) {
+    lines.push(
+      `fio-300 [000] ..... 6.000007: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffffd000 size=${z} attrs=`,
+    );
+    lines.push(
+      `fio-300 [000] ..... 6.000008: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffffd000 size=${z} phys_addr=a0de000`,
+    );
+    lines.push(
+      `fio-300 [000] ..... 6.000009: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffffd000 size=${z} phys_addr=a0de000 attrs=`,
+    );
+  }
+  sameReading(`${lines.join("\n")}\n`);
+});

@@ -255,18 +255,45 @@ function dec(b: Uint8Array, at: number, end: number): number {
   return n;
 }
 
-/** A hexadecimal value from `at` to `e` (optional 0x, below 2^52), or -1 (`dma-fast.ts`). */
-function hexWord(b: Uint8Array, at: number, e: number): number {
+/** Where the last `hexWordTo` or `decTo` word ended (at its space). */
+let stop = 0;
+
+/**
+ * A hexadecimal word at `at` as `dma-fast.ts` reads it (optional 0x, below
+ * 2^52) and its end, in one pass instead of finding the end first: the
+ * value when the word is such a value and a space before `end` ends it
+ * (`stop`), else -1. Any other word (one holding `=`, a byte no hex digit,
+ * none, too many digits, or one that runs to `end`) makes the line null
+ * either way.
+ */
+function hexWordTo(b: Uint8Array, at: number, end: number): number {
   let i = at;
-  if (e - i > 2 && b[i] === 48 && (b[i + 1] | 32) === 120) i += 2;
-  while (i < e - 1 && b[i] === 48) i++;
-  if (i === e || e - i > 13) return -1;
+  // A word that is "0x" alone is no value whether its "0x" is skipped or not.
+  if (b[i] === 48 && (b[i + 1] | 32) === 120) i += 2;
+  while (b[i] === 48 && i + 1 < end && HEX_ANY[b[i + 1]] >= 0) i++;
+  const first = i;
   let n = 0;
-  for (; i < e; i++) {
+  for (; i < end; i++) {
     const d = HEX_ANY[b[i]];
-    if (d < 0) return -1;
+    if (d < 0) break;
     n = n * 16 + d;
   }
+  if (i === first || i - first > 13 || i === end || b[i] !== SP) return -1;
+  stop = i;
+  return n;
+}
+
+/** A decimal word of 1 to 15 digits at `at` and its end, in one pass, as `hexWordTo`. */
+function decTo(b: Uint8Array, at: number, end: number): number {
+  let i = at;
+  let n = 0;
+  for (; i < end; i++) {
+    const c = b[i];
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  if (i === at || i - at > 15 || i === end || b[i] !== SP) return -1;
+  stop = i;
   return n;
 }
 
@@ -385,23 +412,17 @@ function dmaEvent(
   }
   const dirAt = devEnd + 5;
   const addrAt = dirEnd + 10;
-  const addrEnd = wordEnd(b, addrAt, end);
-  if (addrEnd < 0 || addrEnd === end || !startsWith(b, addrEnd, SIZE)) return null;
-  const dmaAddr = hexWord(b, addrAt, addrEnd);
-  const sizeAt = addrEnd + 6;
-  const sizeEnd = wordEnd(b, sizeAt, end);
-  if (dmaAddr < 0 || sizeEnd < 0 || sizeEnd === end) return null;
-  const size = dec(b, sizeAt, sizeEnd);
+  const dmaAddr = hexWordTo(b, addrAt, end);
+  if (dmaAddr < 0 || !startsWith(b, stop, SIZE)) return null;
+  const size = decTo(b, stop + 6, end);
   if (size < 0) return null;
-  let at = sizeEnd;
+  let at = stop;
   let physAddr: number | undefined;
   if (map && startsWith(b, at, PHYS_ADDR)) {
-    const physAt = at + 11;
-    const physEnd = wordEnd(b, physAt, end);
-    if (physEnd < 0) return null;
-    physAddr = hexWord(b, physAt, physEnd);
+    // A phys_addr that runs to the line's end leaves no attrs=: null either way.
+    physAddr = hexWordTo(b, at + 11, end);
     if (physAddr < 0) return null;
-    at = physEnd;
+    at = stop;
   }
   if (map && physAddr === undefined) return null;
   if (at === end || !startsWith(b, at, ATTRS)) return null;
