@@ -14,8 +14,9 @@
  *
  * Consecutive lines are mostly one task's on one CPU (87% of a 6.12 lazy
  * trace's event lines start with the bytes the event line before them
- * started with, up to the timestamp): the scan keeps those bytes and their
- * columns, and of a line that starts with them reads only the rest.
+ * started with, up to the timestamp, and 91% with those of one of the last
+ * two such heads): the scan keeps the last two heads and their columns, and
+ * of a line that starts with one of them reads only the rest.
  */
 
 import { SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER } from "./line.ts";
@@ -58,6 +59,27 @@ function isSpace(c: number): boolean {
   return c === SP || c === TAB;
 }
 
+/**
+ * The bytes before an event line's timestamp, their columns (from the
+ * line's start), and the task and flags strings the reader made of them.
+ */
+export class LineHead {
+  readonly bytes = new Uint8Array(MAX_HEAD);
+  readonly view = new DataView(this.bytes.buffer);
+  /** -1: none kept. */
+  length = -1;
+  commStart = 0;
+  commEnd = 0;
+  flagsStart = 0;
+  flagsEnd = 0;
+  pid = 0;
+  cpu = 0;
+  ftrace = true;
+  /** Set by the reader (null: not ASCII, or not made yet). */
+  comm: string | null = null;
+  flags: string | null = null;
+}
+
 /** The columns of one event line as byte offsets; one instance is reused for every line. */
 export class ByteLineScan {
   commStart = 0;
@@ -80,29 +102,30 @@ export class ByteLineScan {
 
   /**
    * Whether the columns before the timestamp (task, pid, CPU, flags) are
-   * those of the previous event line scanned: its bytes up to the
-   * timestamp were the same, so the reader may keep the strings it made
-   * of them. Consecutive lines are mostly one task's on one CPU.
+   * those of an earlier event line (`head`): its bytes up to the timestamp
+   * were the same, so the reader may keep the strings it made of them.
    */
   repeat = false;
-  /** The previous event line's bytes before its timestamp (`headLength` of them; -1: none kept). */
-  private readonly head = new Uint8Array(MAX_HEAD);
-  private readonly headView = new DataView(this.head.buffer);
-  private headLength = -1;
-  /** Its columns, relative to its start. */
-  private headCommStart = 0;
-  private headCommEnd = 0;
-  private headFlagsStart = 0;
-  private headFlagsEnd = 0;
-  private headPid = 0;
-  private headCpu = 0;
-  private headFtrace = true;
+  /** The kept head the line starts with, or the one its head was just kept as (null: not kept). */
+  head: LineHead | null = null;
+  /** The two heads kept: the last one matched or kept, and the one before it. */
+  private recent = new LineHead();
+  private older = new LineHead();
 
   /** Scans `b[start, end)` (one line, without its newline); returns `SCAN_EVENT`, `SCAN_OTHER` or `SCAN_BAD_TIMESTAMP`. */
   scan(b: Uint8Array, start: number, end: number): number {
-    const h = this.headLength;
-    if (h > 0 && end - start > h && this.sameHead(b, start, h) && this.scanAfterHead(b, start, end, start + h)) {
+    const recent = this.recent;
+    if (this.fromHead(b, start, end, recent)) {
       this.repeat = true;
+      this.head = recent;
+      return SCAN_EVENT;
+    }
+    const older = this.older;
+    if (this.fromHead(b, start, end, older)) {
+      this.recent = older;
+      this.older = recent;
+      this.repeat = true;
+      this.head = older;
       return SCAN_EVENT;
     }
     this.repeat = false;
@@ -110,7 +133,14 @@ export class ByteLineScan {
     while (c >= 0 && c < end) {
       if (c + 1 === end || isSpace(b[c + 1])) {
         const r = this.scanAt(b, start, end, c);
-        if (r === SCAN_EVENT) this.keepHead(b, start);
+        if (r === SCAN_EVENT) {
+          // Kept in place of the older head.
+          if (this.keepHead(b, start, older)) {
+            this.recent = older;
+            this.older = recent;
+            this.head = older;
+          } else this.head = null;
+        }
         if (r !== SCAN_OTHER) return r;
       }
       c = b.indexOf(COLON, c + 1);
@@ -118,37 +148,43 @@ export class ByteLineScan {
     return SCAN_OTHER;
   }
 
-  private sameHead(b: Uint8Array, start: number, h: number): boolean {
+  /** Whether the line starts with `h`'s bytes and the rest reads after them (`scanAfterHead`). */
+  private fromHead(b: Uint8Array, start: number, end: number, h: LineHead): boolean {
+    const n = h.length;
+    if (n <= 0 || end - start <= n) return false;
     const v = viewFor(b);
-    const hv = this.headView;
+    const hv = h.view;
     let i = 0;
-    for (; i + 4 <= h; i += 4) if (v.getUint32(start + i) !== hv.getUint32(i)) return false;
-    const head = this.head;
-    for (; i < h; i++) if (b[start + i] !== head[i]) return false;
-    return true;
+    for (; i + 4 <= n; i += 4) if (v.getUint32(start + i) !== hv.getUint32(i)) return false;
+    const bytes = h.bytes;
+    for (; i < n; i++) if (b[start + i] !== bytes[i]) return false;
+    return this.scanAfterHead(b, start, end, start + n, h);
   }
 
   /**
    * Keeps the bytes before the timestamp of the event line just scanned
-   * (`tsStart`), when a line that starts with them is sure to scan to the
-   * same columns: none of them is a colon before a blank, so the first
+   * (`tsStart`) in `h`, when a line that starts with them is sure to scan to
+   * the same columns: none of them is a colon before a blank, so the first
    * colon `scan` tries in such a line is its timestamp's, and `scanAt`'s
-   * walk back from it reads only these bytes.
+   * walk back from it reads only these bytes. False when not kept.
    */
-  private keepHead(b: Uint8Array, start: number): void {
-    const h = this.tsStart - start;
-    this.headLength = -1;
-    if (h > MAX_HEAD) return;
-    for (let i = start; i + 1 < this.tsStart; i++) if (b[i] === COLON && isSpace(b[i + 1])) return;
-    this.head.set(b.subarray(start, this.tsStart));
-    this.headLength = h;
-    this.headCommStart = this.commStart - start;
-    this.headCommEnd = this.commEnd - start;
-    this.headFlagsStart = this.flagsStart - start;
-    this.headFlagsEnd = this.flagsEnd - start;
-    this.headPid = this.pid;
-    this.headCpu = this.cpu;
-    this.headFtrace = this.ftrace;
+  private keepHead(b: Uint8Array, start: number, h: LineHead): boolean {
+    const n = this.tsStart - start;
+    h.length = -1;
+    if (n > MAX_HEAD) return false;
+    for (let i = start; i + 1 < this.tsStart; i++) if (b[i] === COLON && isSpace(b[i + 1])) return false;
+    for (let i = 0; i < n; i++) h.bytes[i] = b[start + i];
+    h.length = n;
+    h.commStart = this.commStart - start;
+    h.commEnd = this.commEnd - start;
+    h.flagsStart = this.flagsStart - start;
+    h.flagsEnd = this.flagsEnd - start;
+    h.pid = this.pid;
+    h.cpu = this.cpu;
+    h.ftrace = this.ftrace;
+    h.comm = null;
+    h.flags = null;
+    return true;
   }
 
   /**
@@ -157,7 +193,7 @@ export class ByteLineScan {
    * `scanAt` reads them. False for anything else (a long or missing
    * timestamp, no event name): the full scan then says what the line is.
    */
-  private scanAfterHead(b: Uint8Array, start: number, end: number, ts: number): boolean {
+  private scanAfterHead(b: Uint8Array, start: number, end: number, ts: number, h: LineHead): boolean {
     let i = ts;
     let sec = 0;
     while (i < end && isDigit(b[i])) sec = sec * 10 + b[i++] - 48;
@@ -173,14 +209,14 @@ export class ByteLineScan {
     if (sec > MAX_SECONDS) return false;
     const ns = sec * NS_PER_S + frac * POW10[9 - fracDigits];
     if (!Number.isSafeInteger(ns)) return false;
-    if (!this.scanName(b, colon, end, this.headFtrace)) return false;
-    this.commStart = start + this.headCommStart;
-    this.commEnd = start + this.headCommEnd;
-    this.flagsStart = start + this.headFlagsStart;
-    this.flagsEnd = start + this.headFlagsEnd;
-    this.pid = this.headPid;
-    this.cpu = this.headCpu;
-    this.ftrace = this.headFtrace;
+    if (!this.scanName(b, colon, end, h.ftrace)) return false;
+    this.commStart = start + h.commStart;
+    this.commEnd = start + h.commEnd;
+    this.flagsStart = start + h.flagsStart;
+    this.flagsEnd = start + h.flagsEnd;
+    this.pid = h.pid;
+    this.cpu = h.cpu;
+    this.ftrace = h.ftrace;
     this.tsStart = ts;
     this.timestampNs = ns;
     return true;

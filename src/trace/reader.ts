@@ -152,9 +152,6 @@ export class TraceReader {
   private overlong = false;
   private readonly scan = new LineScan();
   private readonly byteScan = new ByteLineScan();
-  /** The task and flags of the last event line `byteScan` read (null: not ASCII). */
-  private byteComm: string | null = "";
-  private byteFlags: string | null = "";
   /** The columns of the line being decoded (the decoders copy what they keep). */
   private readonly head: TraceLineHead = newLineHead();
   private lastTimestampNs = -1;
@@ -342,13 +339,21 @@ export class TraceReader {
     if (e > start && b[e - 1] === 13) e--;
     const scan = this.byteScan;
     if (e - start <= MAX_BYTE_LINE && scan.scan(b, start, e) === SCAN_EVENT) {
-      // The task and flags words of a line that starts as the previous event line did are that line's.
-      if (!scan.repeat) {
-        this.byteComm = asciiWord(b, scan.commStart, scan.commEnd);
-        this.byteFlags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
+      // The task and flags words of a line that starts as a kept head are the head's.
+      const head = scan.head;
+      let comm: string | null;
+      let flags: string | null;
+      if (scan.repeat && head !== null) {
+        comm = head.comm;
+        flags = head.flags;
+      } else {
+        comm = asciiWord(b, scan.commStart, scan.commEnd);
+        flags = asciiWord(b, scan.flagsStart, scan.flagsEnd);
+        if (head !== null) {
+          head.comm = comm;
+          head.flags = flags;
+        }
       }
-      const comm = this.byteComm;
-      const flags = this.byteFlags;
       if (comm !== null && flags !== null) {
         const which = scan.systemStart < 0 ? fastName(b, scan.nameStart, scan.nameEnd) : -1;
         if (which >= 0) {
