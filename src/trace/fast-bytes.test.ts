@@ -181,3 +181,129 @@ test("interned words are compared byte for byte: two words of one slot each come
   }
   assert.equal(asciiWord(bytes("é"), 0, 1), null);
 });
+
+test("lines that start as the event line before them did read the same from bytes as from text", () => {
+  // The byte scan keeps an event line's head (what precedes its timestamp)
+  // and reads only the rest of a next line that starts with the same bytes:
+  // here runs of lines share heads, some of them with colons in the task
+  // name, and their rest is mutated (long, short or broken timestamps,
+  // other separators, no event name).
+  const parts = TEMPLATES.map((s) => /^(.*?\s)(\d+\.\d+:.*)$/.exec(s)).filter((m) => m !== null);
+  const heads = [
+    ...parts.map((m) => m[1]),
+    "  a: 1.5: b-7     [000] .....    ",
+    "x:y-12 [001] d.h1. ",
+    "fio 300 [001] ",
+  ];
+  const rests = [
+    ...parts.map((m) => m[2]),
+    "6.1234567891: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
+    "12345678901234567.5: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096",
+    "6.5:map: x 7.5: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
+    "6.5: : 7.25: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096",
+    "9007199.254740993: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
+    "6.5:",
+    ".5: map: x",
+  ];
+  const line = fc
+    .record({
+      head: fc.nat(heads.length - 1),
+      rest: fc.nat(rests.length - 1),
+      edits: fc.array(fc.record({ at: fc.nat(40), noise: fc.nat(NOISE.length - 1), del: fc.boolean() }), {
+        maxLength: 2,
+      }),
+    })
+    .map(({ head, rest, edits }) => {
+      let s = rests[rest];
+      for (const e of edits) {
+        const at = Math.min(e.at, s.length);
+        s = s.slice(0, at) + NOISE[e.noise] + s.slice(e.del ? at + 1 : at);
+      }
+      return heads[head] + s;
+    });
+  // Runs of one head: each line is repeated with a few others' rests.
+  const run = fc.tuple(line, fc.array(fc.nat(rests.length - 1), { maxLength: 4 })).map(([first, more]) => {
+    const head = heads.find((h) => first.startsWith(h)) ?? "";
+    return [first, ...more.map((r) => head + rests[r])];
+  });
+  fc.assert(
+    fc.property(
+      fc.array(run, { minLength: 1, maxLength: 6 }),
+      fc.array(fc.nat(3000), { maxLength: 2 }),
+      (runs, cuts) => {
+        sameReading(`${runs.flat().join("\n")}\n`, cuts);
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
+
+test("a line's counts by event name keep the order names were first read, fast or not", () => {
+  // An unmap read from the bytes, then a map line the byte reading leaves to
+  // the text reader (upper-case hex), then both read from the bytes: `unmap`
+  // keeps its place before `map`, and each count is whole.
+  const text = [
+    "fio-300 [001] ..... 6.000001: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096",
+    "fio-300 [001] ..... 6.000002: map: IOMMU: iova=0x00000000FFFFF000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
+    "fio-300 [001] ..... 6.000003: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096",
+    "fio-300 [001] ..... 6.000004: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096",
+    "",
+  ].join("\n");
+  const { reader } = readBytes(Buffer.from(text));
+  assert.deepEqual(
+    [...reader.stats.events],
+    [
+      ["unmap", 2],
+      ["map", 2],
+    ],
+  );
+  sameReading(text);
+});
+
+test("dma lines with odd address and size words read the same from bytes as from text", () => {
+  // The byte reading finds a word's end while it reads the value: these
+  // words end, or fail, where the text reading's word and value rules say.
+  const words = [
+    "0",
+    "00",
+    "0x",
+    "0X1F",
+    "0x0",
+    "0xg",
+    "0x 1",
+    "00g",
+    "ff=",
+    "fffffffffffff",
+    "1fffffffffffff",
+    "20000000000000",
+    "ffffffffffffff",
+    "000000000000000001",
+    "A0",
+    "é1",
+    "",
+  ];
+  const sizes = ["4096", "0", "1234567890123456", "40=96", "4o96", "", "4096 "];
+  const lines: string[] = [];
+  for (const w of words) {
+    for (const z of sizes.slice(0, 3)) {
+      lines.push(
+        `fio-300 [000] ..... 6.000005: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=${w} size=${z} phys_addr=${w} attrs=`,
+      );
+      lines.push(
+        `fio-300 [000] ..... 6.000006: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=${w} size=${z} attrs=`,
+      );
+    }
+  }
+  for (const z of sizes) {
+    lines.push(
+      `fio-300 [000] ..... 6.000007: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffffd000 size=${z} attrs=`,
+    );
+    lines.push(
+      `fio-300 [000] ..... 6.000008: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffffd000 size=${z} phys_addr=a0de000`,
+    );
+    lines.push(
+      `fio-300 [000] ..... 6.000009: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffffd000 size=${z} phys_addr=a0de000 attrs=`,
+    );
+  }
+  sameReading(`${lines.join("\n")}\n`);
+});

@@ -11,7 +11,7 @@
  */
 
 import type { DmaMapEvent, DmaUnmapEvent, IommuMapEvent, IommuUnmapEvent } from "./events.ts";
-import type { ByteLineScan } from "./line-bytes.ts";
+import { type ByteLineScan, viewFor } from "./line-bytes.ts";
 
 const SP = 32;
 const EQ = 61;
@@ -23,14 +23,23 @@ const FAST_UNMAP = 2;
 const FAST_DMA_MAP = 3;
 const FAST_DMA_UNMAP = 4;
 
-function ascii(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+/** ASCII text to match, as its bytes and as the big-endian 32-bit words of its whole groups of four. */
+interface Pattern {
+  bytes: Uint8Array;
+  words: Uint32Array;
+}
+
+function ascii(s: string): Pattern {
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  const words = new Uint32Array(s.length >> 2);
+  const v = new DataView(bytes.buffer);
+  for (let k = 0; k < words.length; k++) words[k] = v.getUint32(4 * k);
+  return { bytes, words };
 }
 
 /** The names of the events read here, and the kind of each. */
-const NAMES: { bytes: Uint8Array; name: string; kind: number }[] = [
+const NAMES: { pattern: Pattern; name: string; kind: number }[] = [
   ["map", FAST_MAP],
   ["unmap", FAST_UNMAP],
   ["dma_map_page", FAST_DMA_MAP],
@@ -39,11 +48,50 @@ const NAMES: { bytes: Uint8Array; name: string; kind: number }[] = [
   ["dma_unmap_page", FAST_DMA_UNMAP],
   ["dma_unmap_phys", FAST_DMA_UNMAP],
   ["dma_unmap_resource", FAST_DMA_UNMAP],
-].map(([name, kind]) => ({ bytes: ascii(name as string), name: name as string, kind: kind as number }));
+].map(([name, kind]) => ({ pattern: ascii(name as string), name: name as string, kind: kind as number }));
 
-const IOMMU_PREFIX = ascii("IOMMU: iova=0x");
-const DASH_0X = ascii(" - 0x");
-const PADDR = ascii(" paddr=0x");
+/**
+ * The fixed text of a fixed-width line (`#` marks a byte it does not fix,
+ * a hex digit here), as the 32-bit words that cover each run of fixed
+ * bytes (the last word of a run may overlap the one before it): one
+ * comparison per four bytes.
+ */
+interface Template {
+  length: number;
+  at: Int32Array;
+  words: Uint32Array;
+}
+
+function template(t: string): Template {
+  const bytes = ascii(t).bytes;
+  const v = new DataView(bytes.buffer);
+  const at: number[] = [];
+  for (let i = 0; i < t.length; ) {
+    if (t[i] === "#") {
+      i++;
+      continue;
+    }
+    let e = i;
+    while (e < t.length && t[e] !== "#") e++;
+    // Every run of these templates is at least four bytes.
+    for (let k = i; k < e; k += 4) at.push(Math.min(k, e - 4));
+    i = e;
+  }
+  return { length: t.length, at: Int32Array.from(at), words: Uint32Array.from(at, (k) => v.getUint32(k)) };
+}
+
+/** Whether `b` (viewed as `v`) holds `t`'s fixed bytes from `s`, all before `end`. */
+function fits(v: DataView, s: number, end: number, t: Template): boolean {
+  if (end - s < t.length) return false;
+  const at = t.at;
+  const words = t.words;
+  for (let k = 0; k < at.length; k++) if (v.getUint32(s + at[k]) !== words[k]) return false;
+  return true;
+}
+
+const HEX16 = "################";
+const IOMMU_MAP = template(`IOMMU: iova=0x${HEX16} - 0x${HEX16} paddr=0x${HEX16} size=`);
+const IOMMU_UNMAP = template(`IOMMU: iova=0x${HEX16} - 0x${HEX16} size=`);
 const SIZE = ascii(" size=");
 const UNMAPPED_SIZE = ascii(" unmapped_size=");
 const DIR = ascii(" dir=");
@@ -52,18 +100,32 @@ const PHYS_ADDR = ascii(" phys_addr=");
 const ATTRS = ascii(" attrs=");
 
 /** Whether `b` holds `p` from `at` (bytes past the array's end match nothing). */
-function startsWith(b: Uint8Array, at: number, p: Uint8Array): boolean {
-  if (at < 0 || at + p.length > b.length) return false;
-  for (let i = 0; i < p.length; i++) if (b[at + i] !== p[i]) return false;
+function startsWith(b: Uint8Array, at: number, p: Pattern): boolean {
+  const n = p.bytes.length;
+  if (at < 0 || at + n > b.length) return false;
+  const v = viewFor(b);
+  const words = p.words;
+  let i = 0;
+  for (let k = 0; k < words.length; k++, i += 4) if (v.getUint32(at + i) !== words[k]) return false;
+  const bytes = p.bytes;
+  for (; i < n; i++) if (b[at + i] !== bytes[i]) return false;
   return true;
+}
+
+/** How many names `fastName` knows. */
+export const FAST_EVENT_NAMES = NAMES.length;
+
+/** The name of index `which` of `fastName`. */
+export function fastEventName(which: number): string {
+  return NAMES[which].name;
 }
 
 /** The index in NAMES of the event named `b[s, e)`, or -1. */
 export function fastName(b: Uint8Array, s: number, e: number): number {
   const n = e - s;
   for (let k = 0; k < NAMES.length; k++) {
-    const w = NAMES[k].bytes;
-    if (w.length === n && startsWith(b, s, w)) return k;
+    const w = NAMES[k].pattern;
+    if (w.bytes.length === n && startsWith(b, s, w)) return k;
   }
   return -1;
 }
@@ -103,16 +165,79 @@ export function asciiWord(b: Uint8Array, s: number, e: number): string | null {
   return w;
 }
 
+/** Each byte's value as a lower-case hex digit, else -1 (one load per digit instead of three ranges). */
+const HEX_LOWER = new Int8Array(256).fill(-1);
+/** ... and as a hex digit of either case. */
+const HEX_ANY = new Int8Array(256).fill(-1);
+for (let c = 48; c <= 57; c++) HEX_LOWER[c] = HEX_ANY[c] = c - 48;
+for (let c = 97; c <= 102; c++) HEX_LOWER[c] = HEX_ANY[c] = c - 87;
+for (let c = 65; c <= 70; c++) HEX_ANY[c] = c - 55;
+
+/**
+ * The start of the last dma line read, `DEVICE dir=DIR dma_addr=`, with
+ * its device and direction: nearly every line repeats it, and comparing
+ * its bytes (four at a time) is cheaper than finding its words' ends and
+ * hashing them.
+ */
+class DmaHead {
+  readonly bytes = new Uint8Array(MAX_DMA_HEAD);
+  readonly view = new DataView(this.bytes.buffer);
+  /** 0: none kept. */
+  length = 0;
+  /** Where the device and the direction end, from the start. */
+  devEnd = 0;
+  dirEnd = 0;
+  device = "";
+  dir = "";
+}
+
+const MAX_DMA_HEAD = 128;
+const lastDmaHead = new DmaHead();
+
+/**
+ * Whether `b` holds `h`'s bytes at `at`, before `end`. They were a line's
+ * checked start: the same bytes give the same words and checks.
+ */
+function sameDmaHead(b: Uint8Array, at: number, end: number, h: DmaHead): boolean {
+  const n = h.length;
+  if (n === 0 || at + n >= end) return false;
+  const v = viewFor(b);
+  const hv = h.view;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (v.getUint32(at + i) !== hv.getUint32(i)) return false;
+  const bytes = h.bytes;
+  for (; i < n; i++) if (b[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** Keeps `b[s, addrAt)`, a dma line's start whose words were read as `device` and `dir`. */
+function keepDmaHead(
+  b: Uint8Array,
+  s: number,
+  addrAt: number,
+  devEnd: number,
+  dirEnd: number,
+  device: string,
+  dir: string,
+): void {
+  const h = lastDmaHead;
+  h.length = 0;
+  if (addrAt - s > MAX_DMA_HEAD) return;
+  for (let i = s; i < addrAt; i++) h.bytes[i - s] = b[i];
+  h.length = addrAt - s;
+  h.devEnd = devEnd - s;
+  h.dirEnd = dirEnd - s;
+  h.device = device;
+  h.dir = dir;
+}
+
 /** 16 hex digits at `at` below 2^52 (the first three zero), or -1 (`iommu-fast.ts`). */
 function hex16At(b: Uint8Array, at: number): number {
   if (b[at] !== 48 || b[at + 1] !== 48 || b[at + 2] !== 48) return -1;
   let n = 0;
   for (let i = at + 3; i < at + 16; i++) {
-    const c = b[i];
-    let d: number;
-    if (c >= 48 && c <= 57) d = c - 48;
-    else if (c >= 97 && c <= 102) d = c - 87;
-    else return -1;
+    const d = HEX_LOWER[b[i]];
+    if (d < 0) return -1;
     n = n * 16 + d;
   }
   return n;
@@ -130,22 +255,45 @@ function dec(b: Uint8Array, at: number, end: number): number {
   return n;
 }
 
-/** A hexadecimal value from `at` to `e` (optional 0x, below 2^52), or -1 (`dma-fast.ts`). */
-function hexWord(b: Uint8Array, at: number, e: number): number {
+/** Where the last `hexWordTo` or `decTo` word ended (at its space). */
+let stop = 0;
+
+/**
+ * A hexadecimal word at `at` as `dma-fast.ts` reads it (optional 0x, below
+ * 2^52) and its end, in one pass instead of finding the end first: the
+ * value when the word is such a value and a space before `end` ends it
+ * (`stop`), else -1. Any other word (one holding `=`, a byte no hex digit,
+ * none, too many digits, or one that runs to `end`) makes the line null
+ * either way.
+ */
+function hexWordTo(b: Uint8Array, at: number, end: number): number {
   let i = at;
-  if (e - i > 2 && b[i] === 48 && (b[i + 1] | 32) === 120) i += 2;
-  while (i < e - 1 && b[i] === 48) i++;
-  if (i === e || e - i > 13) return -1;
+  // A word that is "0x" alone is no value whether its "0x" is skipped or not.
+  if (b[i] === 48 && (b[i + 1] | 32) === 120) i += 2;
+  while (b[i] === 48 && i + 1 < end && HEX_ANY[b[i + 1]] >= 0) i++;
+  const first = i;
   let n = 0;
-  for (; i < e; i++) {
-    const c = b[i];
-    let d: number;
-    if (c >= 48 && c <= 57) d = c - 48;
-    else if (c >= 97 && c <= 102) d = c - 87;
-    else if (c >= 65 && c <= 70) d = c - 55;
-    else return -1;
+  for (; i < end; i++) {
+    const d = HEX_ANY[b[i]];
+    if (d < 0) break;
     n = n * 16 + d;
   }
+  if (i === first || i - first > 13 || i === end || b[i] !== SP) return -1;
+  stop = i;
+  return n;
+}
+
+/** A decimal word of 1 to 15 digits at `at` and its end, in one pass, as `hexWordTo`. */
+function decTo(b: Uint8Array, at: number, end: number): number {
+  let i = at;
+  let n = 0;
+  for (; i < end; i++) {
+    const c = b[i];
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  if (i === at || i - at > 15 || i === end || b[i] !== SP) return -1;
+  stop = i;
   return n;
 }
 
@@ -190,15 +338,14 @@ function iommuEvent(
   s: number,
   end: number,
 ): IommuMapEvent | IommuUnmapEvent | null {
-  if (end - s < 62 || !startsWith(b, s, IOMMU_PREFIX)) return null;
+  // A line too short for its template has no decimal size after it, and is null whichever check says so first.
+  if (end - s < 62 || !fits(viewFor(b), s, end, map ? IOMMU_MAP : IOMMU_UNMAP)) return null;
   const iova = hex16At(b, s + 14);
-  if (iova < 0 || !startsWith(b, s + 30, DASH_0X)) return null;
   const iovaEnd = hex16At(b, s + 35);
-  if (iovaEnd < 0) return null;
+  if (iova < 0 || iovaEnd < 0) return null;
   if (map) {
-    if (!startsWith(b, s + 51, PADDR)) return null;
     const paddr = hex16At(b, s + 60);
-    if (paddr < 0 || !startsWith(b, s + 76, SIZE)) return null;
+    if (paddr < 0) return null;
     const size = dec(b, s + 82, end);
     if (size < 0 || iovaEnd !== iova + size) return null;
     return {
@@ -215,9 +362,10 @@ function iommuEvent(
       size,
     };
   }
-  if (!startsWith(b, s + 51, SIZE)) return null;
-  const sp = b.indexOf(SP, s + 57);
-  if (sp < 0 || sp >= end || !startsWith(b, sp, UNMAPPED_SIZE)) return null;
+  // The size's end: a loop, as a call out to `indexOf` costs more than these few digits.
+  let sp = s + 57;
+  while (sp < end && b[sp] !== SP) sp++;
+  if (sp === end || !startsWith(b, sp, UNMAPPED_SIZE)) return null;
   const size = dec(b, s + 57, sp);
   const unmappedSize = dec(b, sp + 15, end);
   if (size < 0 || unmappedSize < 0 || iovaEnd !== iova + size) return null;
@@ -247,39 +395,48 @@ function dmaEvent(
   s: number,
   end: number,
 ): DmaMapEvent | DmaUnmapEvent | null {
-  const devEnd = wordEnd(b, s, end);
-  if (devEnd <= s || devEnd === end || !startsWith(b, devEnd, DIR)) return null;
+  let device: string | null = null;
+  let dir: string | null = null;
+  let devEnd: number;
+  let dirEnd: number;
+  if (sameDmaHead(b, s, end, lastDmaHead)) {
+    device = lastDmaHead.device;
+    dir = lastDmaHead.dir;
+    devEnd = s + lastDmaHead.devEnd;
+    dirEnd = s + lastDmaHead.dirEnd;
+  } else {
+    devEnd = wordEnd(b, s, end);
+    if (devEnd <= s || devEnd === end || !startsWith(b, devEnd, DIR)) return null;
+    dirEnd = wordEnd(b, devEnd + 5, end);
+    if (dirEnd < 0 || dirEnd === end || !startsWith(b, dirEnd, DMA_ADDR)) return null;
+  }
   const dirAt = devEnd + 5;
-  const dirEnd = wordEnd(b, dirAt, end);
-  if (dirEnd < 0 || dirEnd === end || !startsWith(b, dirEnd, DMA_ADDR)) return null;
   const addrAt = dirEnd + 10;
-  const addrEnd = wordEnd(b, addrAt, end);
-  if (addrEnd < 0 || addrEnd === end || !startsWith(b, addrEnd, SIZE)) return null;
-  const dmaAddr = hexWord(b, addrAt, addrEnd);
-  const sizeAt = addrEnd + 6;
-  const sizeEnd = wordEnd(b, sizeAt, end);
-  if (dmaAddr < 0 || sizeEnd < 0 || sizeEnd === end) return null;
-  const size = dec(b, sizeAt, sizeEnd);
+  const dmaAddr = hexWordTo(b, addrAt, end);
+  if (dmaAddr < 0 || !startsWith(b, stop, SIZE)) return null;
+  const size = decTo(b, stop + 6, end);
   if (size < 0) return null;
-  let at = sizeEnd;
+  let at = stop;
   let physAddr: number | undefined;
   if (map && startsWith(b, at, PHYS_ADDR)) {
-    const physAt = at + 11;
-    const physEnd = wordEnd(b, physAt, end);
-    if (physEnd < 0) return null;
-    physAddr = hexWord(b, physAt, physEnd);
+    // A phys_addr that runs to the line's end leaves no attrs=: null either way.
+    physAddr = hexWordTo(b, at + 11, end);
     if (physAddr < 0) return null;
-    at = physEnd;
+    at = stop;
   }
   if (map && physAddr === undefined) return null;
   if (at === end || !startsWith(b, at, ATTRS)) return null;
   const attrsAt = at + 7;
   const attrsEnd = wordEnd(b, attrsAt, end);
   if (attrsEnd !== end) return null;
-  const device = asciiWord(b, s, devEnd);
-  const dir = asciiWord(b, dirAt, dirEnd);
   const attrs = asciiWord(b, attrsAt, attrsEnd);
-  if (device === null || dir === null || attrs === null) return null;
+  if (attrs === null) return null;
+  if (device === null || dir === null) {
+    device = asciiWord(b, s, devEnd);
+    dir = asciiWord(b, dirAt, dirEnd);
+    if (device === null || dir === null) return null;
+    keepDmaHead(b, s, addrAt, devEnd, dirEnd, device, dir);
+  }
   if (map) {
     return {
       line,
