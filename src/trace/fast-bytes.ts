@@ -11,7 +11,7 @@
  */
 
 import type { DmaMapEvent, DmaUnmapEvent, IommuMapEvent, IommuUnmapEvent } from "./events.ts";
-import { type ByteLineScan, viewFor } from "./line-bytes.ts";
+import { type ByteLineScan, heldAt, viewFor } from "./line-bytes.ts";
 
 const SP = 32;
 const EQ = 61;
@@ -200,14 +200,7 @@ const lastDmaHead = new DmaHead();
  */
 function sameDmaHead(b: Uint8Array, at: number, end: number, h: DmaHead): boolean {
   const n = h.length;
-  if (n === 0 || at + n >= end) return false;
-  const v = viewFor(b);
-  const hv = h.view;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) if (v.getUint32(at + i) !== hv.getUint32(i)) return false;
-  const bytes = h.bytes;
-  for (; i < n; i++) if (b[at + i] !== bytes[i]) return false;
-  return true;
+  return n !== 0 && at + n < end && heldAt(b, at, h, n);
 }
 
 /** Keeps `b[s, addrAt)`, a dma line's start whose words were read as `device` and `dir`. */

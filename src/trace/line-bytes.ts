@@ -51,6 +51,21 @@ export function viewFor(b: Uint8Array): DataView {
   return view;
 }
 
+/**
+ * Whether `b` holds, at `at`, the first `n` bytes of `held` (whose `view`
+ * is over its `bytes`): four bytes a comparison, then the rest one by one.
+ * The caller checks that `b` has `n` bytes from `at`.
+ */
+export function heldAt(b: Uint8Array, at: number, held: { bytes: Uint8Array; view: DataView }, n: number): boolean {
+  const v = viewFor(b);
+  const hv = held.view;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (v.getUint32(at + i) !== hv.getUint32(i)) return false;
+  const bytes = held.bytes;
+  for (; i < n; i++) if (b[at + i] !== bytes[i]) return false;
+  return true;
+}
+
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
@@ -151,13 +166,7 @@ export class ByteLineScan {
   /** Whether the line starts with `h`'s bytes and the rest reads after them (`scanAfterHead`). */
   private fromHead(b: Uint8Array, start: number, end: number, h: LineHead): boolean {
     const n = h.length;
-    if (n <= 0 || end - start <= n) return false;
-    const v = viewFor(b);
-    const hv = h.view;
-    let i = 0;
-    for (; i + 4 <= n; i += 4) if (v.getUint32(start + i) !== hv.getUint32(i)) return false;
-    const bytes = h.bytes;
-    for (; i < n; i++) if (b[start + i] !== bytes[i]) return false;
+    if (n <= 0 || end - start <= n || !heldAt(b, start, h, n)) return false;
     return this.scanAfterHead(b, start, end, start + n, h);
   }
 
