@@ -120,6 +120,13 @@ export class OpsRunner {
   private ops = 0;
   private readonly out = new ByteOut();
   private readonly walks = new ByteOut();
+  /**
+   * The operands of `alloc_fast` and `free_fast`, handed to `allocFast` and
+   * `freeFast` here rather than as arguments: a pfn or limit above 2^31 is
+   * a float64, and one passed to a call the compiler does not inline is a
+   * heap allocation per operation (two of them a line on a perf vector).
+   */
+  private readonly operands = new Float64Array(3);
 
   constructor(file: string, options: OpsOptions = {}) {
     this.file = file;
@@ -243,6 +250,7 @@ export class OpsRunner {
     const d = this.domain;
     if (d === null) return pos;
     const verify = this.options.verify === true;
+    const operands = this.operands;
     while (pos < end) {
       const start = pos;
       const kind = opAt(buf, start);
@@ -294,11 +302,20 @@ export class OpsRunner {
       switch (kind) {
         case OP_ALLOC_FAST:
           if (a0 < 1) done = false;
-          else this.allocFast(d, a0, a1, a2 !== 0);
+          else {
+            operands[0] = a0;
+            operands[1] = a1;
+            operands[2] = a2;
+            this.allocFast(d);
+          }
           break;
         case OP_FREE_FAST:
           if (a1 < 1) done = false;
-          else this.freeFast(d, a0, a1);
+          else {
+            operands[0] = a0;
+            operands[1] = a1;
+            this.freeFast(d);
+          }
           break;
         case OP_CPU:
           if (a0 >= d.cpus) done = false;
@@ -497,7 +514,11 @@ export class OpsRunner {
     if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
   }
 
-  private allocFast(d: IovaDomain, size: number, limitPfn: number, flush: boolean): void {
+  private allocFast(d: IovaDomain): void {
+    const operands = this.operands;
+    const size = operands[0];
+    const limitPfn = operands[1];
+    const flush = operands[2] !== 0;
     const stats = d.stats;
     const searches = stats.treeSearches;
     const steps = stats.walkSteps;
@@ -511,8 +532,9 @@ export class OpsRunner {
     d.freeIova(pfn);
   }
 
-  private freeFast(d: IovaDomain, pfn: number, size: number): void {
-    d.freeIovaFast(this.cpu, pfn, size);
+  private freeFast(d: IovaDomain): void {
+    const operands = this.operands;
+    d.freeIovaFast(this.cpu, operands[0], operands[1]);
   }
 
   private walkLine(steps: number): void {
@@ -532,7 +554,11 @@ export class OpsRunner {
         this.arity(tokens, 3, "alloc_fast <size> <limit_pfn> <flush>");
         const size = this.size(tokens, 1);
         const limit = this.num(tokens, 2, "a limit pfn");
-        this.allocFast(d, size, limit, this.flag(tokens, 3));
+        const flush = this.flag(tokens, 3) ? 1 : 0;
+        this.operands[0] = size;
+        this.operands[1] = limit;
+        this.operands[2] = flush;
+        this.allocFast(d);
         return;
       }
       case "free": {
@@ -543,7 +569,9 @@ export class OpsRunner {
       case "free_fast": {
         this.arity(tokens, 2, "free_fast <pfn> <size>");
         const pfn = this.num(tokens, 1, "a pfn");
-        this.freeFast(d, pfn, this.size(tokens, 2));
+        this.operands[0] = pfn;
+        this.operands[1] = this.size(tokens, 2);
+        this.freeFast(d);
         return;
       }
       case "reserve": {
