@@ -121,8 +121,8 @@ export class OpsRunner {
   private readonly out = new ByteOut();
   private readonly walks = new ByteOut();
   /**
-   * The operands of `alloc_fast` and `free_fast`, handed to `allocFast` and
-   * `freeFast` here rather than as arguments: a pfn or limit above 2^31 is
+   * The operands of `alloc_fast` (limit, size, flush) and `free_fast` (pfn,
+   * size), handed to `allocFast` and `freeFast` here rather than as arguments: a pfn or limit above 2^31 is
    * a float64, and one passed to a call the compiler does not inline is a
    * heap allocation per operation (two of them a line on a perf vector).
    */
@@ -303,8 +303,8 @@ export class OpsRunner {
         case OP_ALLOC_FAST:
           if (a0 < 1) done = false;
           else {
-            operands[0] = a0;
-            operands[1] = a1;
+            operands[0] = a1;
+            operands[1] = a0;
             operands[2] = a2;
             this.allocFast(d);
           }
@@ -515,16 +515,17 @@ export class OpsRunner {
   }
 
   private allocFast(d: IovaDomain): void {
+    // [0] the limit pfn, then the pfn allocated (see allocIovaFastIo).
     const operands = this.operands;
-    const size = operands[0];
-    const limitPfn = operands[1];
+    const size = operands[1];
     const flush = operands[2] !== 0;
     const stats = d.stats;
     const searches = stats.treeSearches;
     const steps = stats.walkSteps;
     // The op means what a DMA-API allocation does: on kernels that round
     // cacheable sizes in dma-iommu, that round-up comes first (VER-3).
-    this.out.numLine(d.allocIovaFast(this.cpu, d.roundUpForDmaApi(size), limitPfn, flush));
+    d.allocIovaFastIo(this.cpu, d.roundUpForDmaApi(size), flush, operands);
+    this.out.numLine(operands[0]);
     if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
   }
 
@@ -555,8 +556,8 @@ export class OpsRunner {
         const size = this.size(tokens, 1);
         const limit = this.num(tokens, 2, "a limit pfn");
         const flush = this.flag(tokens, 3) ? 1 : 0;
-        this.operands[0] = size;
-        this.operands[1] = limit;
+        this.operands[0] = limit;
+        this.operands[1] = size;
         this.operands[2] = flush;
         this.allocFast(d);
         return;

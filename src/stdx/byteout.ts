@@ -60,7 +60,8 @@ export class ByteOut {
   /**
    * [0]: the number of the last `numLine` (0 before the first), which the
    * next is held against. A typed array's element, not a field: a float64
-   * field was a new heap number at every store in the optimized callers.
+   * field was a new heap number at every store in the optimized callers,
+   * as is a float64 handed to a call not inlined.
    */
   private readonly prev = new Float64Array(1);
 
@@ -113,15 +114,24 @@ export class ByteOut {
     const prev = this.prev;
     const d = n - prev[0];
     prev[0] = n;
+    if (d >= -DELTA_BIAS && d < DELTA_BIAS) {
+      const p = this.pos;
+      const e = (d + DELTA_BIAS) | 0;
+      this.buf[p] = 0x80 | (e >> 8);
+      this.buf[p + 1] = e;
+      this.pos = p + 2;
+    } else this.fullNumLine();
+  }
+
+  /**
+   * `numLine` of a number too far from the last: the number itself (in
+   * `prev[0]`, not an argument: see `prev`). Apart, so that `numLine` is
+   * small enough for the compiler to take into its callers.
+   */
+  private fullNumLine(): void {
+    const n = this.prev[0];
     const buf = this.buf;
     const p = this.pos;
-    if (d >= -DELTA_BIAS && d < DELTA_BIAS) {
-      const e = (d + DELTA_BIAS) | 0;
-      buf[p] = 0x80 | (e >> 8);
-      buf[p + 1] = e;
-      this.pos = p + 2;
-      return;
-    }
     const hi = Math.floor(n / TWO_32);
     const lo = n - hi * TWO_32;
     buf[p] = TAG_FULL;
