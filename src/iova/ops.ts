@@ -9,6 +9,7 @@
  * once the whole script ran.
  */
 
+import { assert } from "../stdx/assert.ts";
 import { ULONG_MAX_DECIMAL } from "../stdx/bits.ts";
 import { ByteOut, NEWLINE, SPACE } from "../stdx/byteout.ts";
 import { InputError, quote } from "../stdx/errors.ts";
@@ -75,9 +76,6 @@ const OP_FREE = 5;
 const OP_NAMES = ["", "alloc_fast", "free_fast", "cpu", "alloc", "free"];
 const OP_ARGS = new Uint8Array([0, 3, 2, 1, 3, 1]);
 const OP_LEN = Uint8Array.from(OP_NAMES, (name) => name.length);
-const OP_BYTES = OP_NAMES.map((name) => Uint8Array.from(name, (ch) => ch.charCodeAt(0)));
-/** What turns `alloc` and `free` into their fast forms, with the space after the name. */
-const FAST_SUFFIX = Uint8Array.from("_fast ", (ch) => ch.charCodeAt(0));
 /** Powers of ten by exponent, for joining a number's digit groups. */
 const POW10 = Float64Array.from({ length: 16 }, (_, i) => 10 ** i);
 
@@ -85,22 +83,46 @@ const POW10 = Float64Array.from({ length: 16 }, (_, i) => 10 ** i);
  * Which of the scanner's operations the line at `s` starts with, followed
  * by a space (OP_OTHER for anything else). Every byte is compared in order
  * and the first difference ends the search, so it never reads past the
- * line's newline (no operation name holds one).
+ * line's newline (no operation name holds one). Written out byte by byte,
+ * not as a loop over the names: this runs once a line.
  */
 function opAt(buf: Uint8Array, s: number): number {
   const c0 = buf[s];
-  let k: number;
-  if (c0 === 97) k = OP_ALLOC;
-  else if (c0 === 102) k = OP_FREE;
-  else if (c0 === 99) k = OP_CPU;
-  else return OP_OTHER;
-  const name = OP_BYTES[k];
-  const len = name.length;
-  for (let i = 1; i < len; i++) if (buf[s + i] !== name[i]) return OP_OTHER;
-  if (buf[s + len] === SPACE) return k;
-  if (k === OP_CPU) return OP_OTHER;
-  for (let i = 0; i < FAST_SUFFIX.length; i++) if (buf[s + len + i] !== FAST_SUFFIX[i]) return OP_OTHER;
-  return k === OP_ALLOC ? OP_ALLOC_FAST : OP_FREE_FAST;
+  if (c0 === 97) {
+    // "alloc"
+    if (buf[s + 1] !== 108 || buf[s + 2] !== 108 || buf[s + 3] !== 111 || buf[s + 4] !== 99) return OP_OTHER;
+    if (buf[s + 5] === SPACE) return OP_ALLOC;
+    return fastSuffixAt(buf, s + 5) ? OP_ALLOC_FAST : OP_OTHER;
+  }
+  if (c0 === 102) {
+    // "free"
+    if (buf[s + 1] !== 114 || buf[s + 2] !== 101 || buf[s + 3] !== 101) return OP_OTHER;
+    if (buf[s + 4] === SPACE) return OP_FREE;
+    return fastSuffixAt(buf, s + 4) ? OP_FREE_FAST : OP_OTHER;
+  }
+  // "cpu"
+  if (c0 === 99 && buf[s + 1] === 112 && buf[s + 2] === 117 && buf[s + 3] === SPACE) return OP_CPU;
+  return OP_OTHER;
+}
+
+/** Whether "_fast " stands at `p` (compared in order, as in `opAt`). */
+function fastSuffixAt(buf: Uint8Array, p: number): boolean {
+  return (
+    buf[p] === 95 &&
+    buf[p + 1] === 102 &&
+    buf[p + 2] === 97 &&
+    buf[p + 3] === 115 &&
+    buf[p + 4] === 116 &&
+    buf[p + 5] === SPACE
+  );
+}
+
+// The names written out in `opAt` are checked against OP_NAMES once, at
+// load: a byte wrong there would send every such line to the general
+// parser, with the same output, and no test would see it.
+for (let k = 1; k < OP_NAMES.length; k++) {
+  const line = Uint8Array.from(`${OP_NAMES[k]} 1\n`, (ch) => ch.charCodeAt(0));
+  assert(opAt(line, 0) === k, `opAt does not read ${OP_NAMES[k]}`);
 }
 
 const DEC = /^[0-9]+$/;
