@@ -299,18 +299,23 @@ export class OpsRunner {
           ok = false;
           break;
         }
+        // A digit is `c >>> 0 <= 9` (one unsigned comparison: a byte below
+        // "0" wraps to a large number). Never past the buffer, where c would
+        // be NaN and NaN >>> 0 a digit: the line's newline stops it first.
         const first = ++p;
+        const leadEnd = first + 9;
         let c = buf[p] - 48;
         let lead = 0;
-        while (c >= 0 && c <= 9 && p - first < 9) {
+        while (c >>> 0 <= 9 && p < leadEnd) {
           lead = (lead * 10 + c) | 0;
           c = buf[++p] - 48;
         }
         let v = lead;
-        if (c >= 0 && c <= 9) {
+        if (c >>> 0 <= 9) {
           const mid = p;
+          const restEnd = mid + 7;
           let rest = 0;
-          while (c >= 0 && c <= 9 && p - mid < 7) {
+          while (c >>> 0 <= 9 && p < restEnd) {
             rest = (rest * 10 + c) | 0;
             c = buf[++p] - 48;
           }
