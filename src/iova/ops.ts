@@ -273,18 +273,10 @@ export class OpsRunner {
     if (d === null) return pos;
     const verify = this.options.verify === true;
     const operands = this.operands;
-    // The line and operation counts in locals, stored back wherever this
-    // returns or the general parser runs (which reads and counts them).
-    let lineNo = this.lineNo;
-    let ops = this.ops;
     while (pos < end) {
       const start = pos;
       const kind = opAt(buf, start);
-      if (kind === OP_OTHER) {
-        this.lineNo = lineNo;
-        this.ops = ops;
-        return start;
-      }
+      if (kind === OP_OTHER) return start;
       const nargs = OP_ARGS[kind];
       let p = start + OP_LEN[kind];
       let a0 = 0;
@@ -330,14 +322,10 @@ export class OpsRunner {
         else a2 = v;
       }
       // Another shape: the whole line to the general parser.
-      if (!ok || buf[p] !== NEWLINE) {
-        this.lineNo = lineNo;
-        this.ops = ops;
-        return start;
-      }
+      if (!ok || buf[p] !== NEWLINE) return start;
       pos = p + 1;
       let done = true;
-      lineNo++;
+      this.lineNo++;
       switch (kind) {
         case OP_ALLOC_FAST:
           if (a0 < 1) done = false;
@@ -370,17 +358,12 @@ export class OpsRunner {
       }
       if (!done) {
         // An operand out of range: the general parser says why.
-        this.lineNo = lineNo;
-        this.ops = ops;
         this.lineBody(LATIN1.decode(buf.subarray(start, p)));
-        ops = this.ops;
         continue;
       }
-      ops++;
+      this.ops++;
       if (verify) d.verifyInvariants();
     }
-    this.lineNo = lineNo;
-    this.ops = ops;
     return end;
   }
 
