@@ -317,9 +317,11 @@ export class OpsRunner {
           ok = false;
           break;
         }
-        if (i === 0) a0 = v;
-        else if (i === 1) a1 = v;
-        else a2 = v;
+        // Shifted in from the right: the last operand ends in a2, so a line
+        // of n operands has them in the last n of a0, a1, a2 (no branch on i).
+        a0 = a1;
+        a1 = a2;
+        a2 = v;
       }
       // Another shape: the whole line to the general parser.
       if (!ok || buf[p] !== NEWLINE) return start;
@@ -337,16 +339,16 @@ export class OpsRunner {
           }
           break;
         case OP_FREE_FAST:
-          if (a1 < 1) done = false;
+          if (a2 < 1) done = false;
           else {
-            operands[0] = a0;
-            operands[1] = a1;
+            operands[0] = a1;
+            operands[1] = a2;
             this.freeFast(d);
           }
           break;
         case OP_CPU:
-          if (a0 >= d.cpus) done = false;
-          else this.cpu = a0;
+          if (a2 >= d.cpus) done = false;
+          else this.cpu = a2;
           break;
         case OP_ALLOC:
           if (a0 < 1) done = false;
@@ -354,7 +356,7 @@ export class OpsRunner {
           break;
         default:
           // OP_FREE
-          this.free(d, a0);
+          this.free(d, a2);
       }
       if (!done) {
         // An operand out of range: the general parser says why.
