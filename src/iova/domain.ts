@@ -479,6 +479,23 @@ export class IovaDomain {
    * flush-everything-and-retry-once. Returns the pfn, or 0 for failure.
    */
   allocIovaFast(cpu: number, size: number, limitPfn: number, flush: boolean): number {
+    const io = this.fastIo;
+    io[0] = limitPfn;
+    this.allocIovaFastIo(cpu, size, flush, io);
+    return io[0];
+  }
+
+  /** The cell `allocIovaFast` hands its limit and result through. */
+  private readonly fastIo = new Float64Array(1);
+
+  /**
+   * `allocIovaFast` with the limit pfn read from `io[0]` and the pfn (or 0)
+   * written back there. A limit or pfn above 2^31 is a float64, and one
+   * handed through a call the compiler does not inline is a heap
+   * allocation: through the cell none is, inlined or not (the `.iovaops`
+   * runner calls this from a loop too large to take it in).
+   */
+  allocIovaFastIo(cpu: number, size: number, flush: boolean, io: Float64Array): void {
     if (this.profile.roundUpIn === "alloc_iova_fast") size = this.roundUpCacheable(size);
     // The magazine is chosen in a call of its own and popped here: a pfn
     // above 2^31 is a float64, and one handed back through a call the
@@ -486,14 +503,15 @@ export class IovaDomain {
     const c = this.sizeClass(size);
     const mag = this.rcacheGetMagazine(cpu, c);
     if (mag !== null) {
-      const pfn = mag.pop(limitPfn + 1 - size);
+      const pfn = mag.pop(io[0] + 1 - size);
       if (pfn !== 0) {
         this.stats.rcacheHits[c]++;
         this.stats.cachedPfns[c]--;
-        return pfn;
+        io[0] = pfn;
+        return;
       }
     }
-    return this.allocIovaFastMiss(size, c, limitPfn, flush);
+    io[0] = this.allocIovaFastMiss(size, c, io[0], flush);
   }
 
   /**

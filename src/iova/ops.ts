@@ -9,6 +9,7 @@
  * once the whole script ran.
  */
 
+import { assert } from "../stdx/assert.ts";
 import { ULONG_MAX_DECIMAL } from "../stdx/bits.ts";
 import { ByteOut, NEWLINE, SPACE } from "../stdx/byteout.ts";
 import { InputError, quote } from "../stdx/errors.ts";
@@ -75,9 +76,6 @@ const OP_FREE = 5;
 const OP_NAMES = ["", "alloc_fast", "free_fast", "cpu", "alloc", "free"];
 const OP_ARGS = new Uint8Array([0, 3, 2, 1, 3, 1]);
 const OP_LEN = Uint8Array.from(OP_NAMES, (name) => name.length);
-const OP_BYTES = OP_NAMES.map((name) => Uint8Array.from(name, (ch) => ch.charCodeAt(0)));
-/** What turns `alloc` and `free` into their fast forms, with the space after the name. */
-const FAST_SUFFIX = Uint8Array.from("_fast ", (ch) => ch.charCodeAt(0));
 /** Powers of ten by exponent, for joining a number's digit groups. */
 const POW10 = Float64Array.from({ length: 16 }, (_, i) => 10 ** i);
 
@@ -85,22 +83,46 @@ const POW10 = Float64Array.from({ length: 16 }, (_, i) => 10 ** i);
  * Which of the scanner's operations the line at `s` starts with, followed
  * by a space (OP_OTHER for anything else). Every byte is compared in order
  * and the first difference ends the search, so it never reads past the
- * line's newline (no operation name holds one).
+ * line's newline (no operation name holds one). Written out byte by byte,
+ * not as a loop over the names: this runs once a line.
  */
 function opAt(buf: Uint8Array, s: number): number {
   const c0 = buf[s];
-  let k: number;
-  if (c0 === 97) k = OP_ALLOC;
-  else if (c0 === 102) k = OP_FREE;
-  else if (c0 === 99) k = OP_CPU;
-  else return OP_OTHER;
-  const name = OP_BYTES[k];
-  const len = name.length;
-  for (let i = 1; i < len; i++) if (buf[s + i] !== name[i]) return OP_OTHER;
-  if (buf[s + len] === SPACE) return k;
-  if (k === OP_CPU) return OP_OTHER;
-  for (let i = 0; i < FAST_SUFFIX.length; i++) if (buf[s + len + i] !== FAST_SUFFIX[i]) return OP_OTHER;
-  return k === OP_ALLOC ? OP_ALLOC_FAST : OP_FREE_FAST;
+  if (c0 === 97) {
+    // "alloc"
+    if (buf[s + 1] !== 108 || buf[s + 2] !== 108 || buf[s + 3] !== 111 || buf[s + 4] !== 99) return OP_OTHER;
+    if (buf[s + 5] === SPACE) return OP_ALLOC;
+    return fastSuffixAt(buf, s + 5) ? OP_ALLOC_FAST : OP_OTHER;
+  }
+  if (c0 === 102) {
+    // "free"
+    if (buf[s + 1] !== 114 || buf[s + 2] !== 101 || buf[s + 3] !== 101) return OP_OTHER;
+    if (buf[s + 4] === SPACE) return OP_FREE;
+    return fastSuffixAt(buf, s + 4) ? OP_FREE_FAST : OP_OTHER;
+  }
+  // "cpu"
+  if (c0 === 99 && buf[s + 1] === 112 && buf[s + 2] === 117 && buf[s + 3] === SPACE) return OP_CPU;
+  return OP_OTHER;
+}
+
+/** Whether "_fast " stands at `p` (compared in order, as in `opAt`). */
+function fastSuffixAt(buf: Uint8Array, p: number): boolean {
+  return (
+    buf[p] === 95 &&
+    buf[p + 1] === 102 &&
+    buf[p + 2] === 97 &&
+    buf[p + 3] === 115 &&
+    buf[p + 4] === 116 &&
+    buf[p + 5] === SPACE
+  );
+}
+
+// The names written out in `opAt` are checked against OP_NAMES once, at
+// load: a byte wrong there would send every such line to the general
+// parser, with the same output, and no test would see it.
+for (let k = 1; k < OP_NAMES.length; k++) {
+  const line = Uint8Array.from(`${OP_NAMES[k]} 1\n`, (ch) => ch.charCodeAt(0));
+  assert(opAt(line, 0) === k, `opAt does not read ${OP_NAMES[k]}`);
 }
 
 const DEC = /^[0-9]+$/;
@@ -120,6 +142,13 @@ export class OpsRunner {
   private ops = 0;
   private readonly out = new ByteOut();
   private readonly walks = new ByteOut();
+  /**
+   * The operands of `alloc_fast` (limit, size, flush) and `free_fast` (pfn,
+   * size), handed to `allocFast` and `freeFast` here rather than as arguments: a pfn or limit above 2^31 is
+   * a float64, and one passed to a call the compiler does not inline is a
+   * heap allocation per operation (two of them a line on a perf vector).
+   */
+  private readonly operands = new Float64Array(3);
 
   constructor(file: string, options: OpsOptions = {}) {
     this.file = file;
@@ -243,6 +272,7 @@ export class OpsRunner {
     const d = this.domain;
     if (d === null) return pos;
     const verify = this.options.verify === true;
+    const operands = this.operands;
     while (pos < end) {
       const start = pos;
       const kind = opAt(buf, start);
@@ -261,18 +291,23 @@ export class OpsRunner {
           ok = false;
           break;
         }
+        // A digit is `c >>> 0 <= 9` (one unsigned comparison: a byte below
+        // "0" wraps to a large number). Never past the buffer, where c would
+        // be NaN and NaN >>> 0 a digit: the line's newline stops it first.
         const first = ++p;
+        const leadEnd = first + 9;
         let c = buf[p] - 48;
         let lead = 0;
-        while (c >= 0 && c <= 9 && p - first < 9) {
+        while (c >>> 0 <= 9 && p < leadEnd) {
           lead = (lead * 10 + c) | 0;
           c = buf[++p] - 48;
         }
         let v = lead;
-        if (c >= 0 && c <= 9) {
+        if (c >>> 0 <= 9) {
           const mid = p;
+          const restEnd = mid + 7;
           let rest = 0;
-          while (c >= 0 && c <= 9 && p - mid < 7) {
+          while (c >>> 0 <= 9 && p < restEnd) {
             rest = (rest * 10 + c) | 0;
             c = buf[++p] - 48;
           }
@@ -282,9 +317,11 @@ export class OpsRunner {
           ok = false;
           break;
         }
-        if (i === 0) a0 = v;
-        else if (i === 1) a1 = v;
-        else a2 = v;
+        // Shifted in from the right: the last operand ends in a2, so a line
+        // of n operands has them in the last n of a0, a1, a2 (no branch on i).
+        a0 = a1;
+        a1 = a2;
+        a2 = v;
       }
       // Another shape: the whole line to the general parser.
       if (!ok || buf[p] !== NEWLINE) return start;
@@ -294,15 +331,24 @@ export class OpsRunner {
       switch (kind) {
         case OP_ALLOC_FAST:
           if (a0 < 1) done = false;
-          else this.allocFast(d, a0, a1, a2 !== 0);
+          else {
+            operands[0] = a1;
+            operands[1] = a0;
+            operands[2] = a2;
+            this.allocFast(d);
+          }
           break;
         case OP_FREE_FAST:
-          if (a1 < 1) done = false;
-          else this.freeFast(d, a0, a1);
+          if (a2 < 1) done = false;
+          else {
+            operands[0] = a1;
+            operands[1] = a2;
+            this.freeFast(d);
+          }
           break;
         case OP_CPU:
-          if (a0 >= d.cpus) done = false;
-          else this.cpu = a0;
+          if (a2 >= d.cpus) done = false;
+          else this.cpu = a2;
           break;
         case OP_ALLOC:
           if (a0 < 1) done = false;
@@ -310,7 +356,7 @@ export class OpsRunner {
           break;
         default:
           // OP_FREE
-          this.free(d, a0);
+          this.free(d, a2);
       }
       if (!done) {
         // An operand out of range: the general parser says why.
@@ -497,13 +543,18 @@ export class OpsRunner {
     if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
   }
 
-  private allocFast(d: IovaDomain, size: number, limitPfn: number, flush: boolean): void {
+  private allocFast(d: IovaDomain): void {
+    // [0] the limit pfn, then the pfn allocated (see allocIovaFastIo).
+    const operands = this.operands;
+    const size = operands[1];
+    const flush = operands[2] !== 0;
     const stats = d.stats;
     const searches = stats.treeSearches;
     const steps = stats.walkSteps;
     // The op means what a DMA-API allocation does: on kernels that round
     // cacheable sizes in dma-iommu, that round-up comes first (VER-3).
-    this.out.numLine(d.allocIovaFast(this.cpu, d.roundUpForDmaApi(size), limitPfn, flush));
+    d.allocIovaFastIo(this.cpu, d.roundUpForDmaApi(size), flush, operands);
+    this.out.numLine(operands[0]);
     if (stats.treeSearches !== searches) this.walkLine(stats.walkSteps - steps);
   }
 
@@ -511,8 +562,9 @@ export class OpsRunner {
     d.freeIova(pfn);
   }
 
-  private freeFast(d: IovaDomain, pfn: number, size: number): void {
-    d.freeIovaFast(this.cpu, pfn, size);
+  private freeFast(d: IovaDomain): void {
+    const operands = this.operands;
+    d.freeIovaFast(this.cpu, operands[0], operands[1]);
   }
 
   private walkLine(steps: number): void {
@@ -532,7 +584,11 @@ export class OpsRunner {
         this.arity(tokens, 3, "alloc_fast <size> <limit_pfn> <flush>");
         const size = this.size(tokens, 1);
         const limit = this.num(tokens, 2, "a limit pfn");
-        this.allocFast(d, size, limit, this.flag(tokens, 3));
+        const flush = this.flag(tokens, 3) ? 1 : 0;
+        this.operands[0] = limit;
+        this.operands[1] = size;
+        this.operands[2] = flush;
+        this.allocFast(d);
         return;
       }
       case "free": {
@@ -543,7 +599,9 @@ export class OpsRunner {
       case "free_fast": {
         this.arity(tokens, 2, "free_fast <pfn> <size>");
         const pfn = this.num(tokens, 1, "a pfn");
-        this.freeFast(d, pfn, this.size(tokens, 2));
+        this.operands[0] = pfn;
+        this.operands[1] = this.size(tokens, 2);
+        this.freeFast(d);
         return;
       }
       case "reserve": {

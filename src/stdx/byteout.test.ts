@@ -93,6 +93,29 @@ test("number lines held as differences read back exactly: both sides of the two-
   assert.equal(o.length, text.length);
 });
 
+test("number lines held as differences carry across multiples of 10^8 both ways, down to 0 and up to 2^53 - 1", () => {
+  // The decoder adds a difference to n mod 10^8 and carries into n / 10^8:
+  // walk small steps back and forth across such boundaries, across the one
+  // where n / 10^8 becomes 0 (fewer digits), and just below 2^53.
+  const o = new ByteOut();
+  const want: string[] = [];
+  const starts = [100_000_000 - 20, 300_000_000 + 20, 2 ** 53 - 1 - 30_000];
+  for (const start of starts) {
+    let n = start;
+    for (let i = 0; i < 200; i++) {
+      const step = (i % 5) * (i < 100 ? 7 : -7) + (i % 2 === 0 ? -3 : 3);
+      n = Math.min(2 ** 53 - 1, Math.max(0, n + step * 37));
+      o.numLine(n);
+      want.push(`${n}\n`);
+    }
+  }
+  for (const n of [100_000_000, 99_999_999, 100_000_000, 200_000_000 - 1, 200_000_000, 0, 8191, 100_000_000 + 8000]) {
+    o.numLine(n);
+    want.push(`${n}\n`);
+  }
+  assert.equal(Buffer.from(o.bytes()).toString("latin1"), want.join(""));
+});
+
 test("bytes above 0x7F are held as themselves, between number lines", () => {
   const o = new ByteOut();
   o.numLine(5);

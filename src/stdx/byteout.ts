@@ -57,8 +57,13 @@ export class ByteOut {
   private readonly full: Uint8Array[] = emptyChunkList();
   private buf = new Uint8Array(FIRST_CHUNK);
   private pos = 0;
-  /** The number of the last `numLine` (0 before the first), which the next is held against. */
-  private prev = 0;
+  /**
+   * [0]: the number of the last `numLine` (0 before the first), which the
+   * next is held against. A typed array's element, not a field: a float64
+   * field was a new heap number at every store in the optimized callers,
+   * as is a float64 handed to a call not inlined.
+   */
+  private readonly prev = new Float64Array(1);
 
   /**
    * Room for `n` more held bytes in the current chunk. Output grows by whole
@@ -106,17 +111,27 @@ export class ByteOut {
   /** A line of one number below 2^53: `num(n)` and "\n", held as described above. */
   numLine(n: number): void {
     this.ensure(8);
-    const d = n - this.prev;
-    this.prev = n;
+    const prev = this.prev;
+    const d = n - prev[0];
+    prev[0] = n;
+    if (d >= -DELTA_BIAS && d < DELTA_BIAS) {
+      const p = this.pos;
+      const e = (d + DELTA_BIAS) | 0;
+      this.buf[p] = 0x80 | (e >> 8);
+      this.buf[p + 1] = e;
+      this.pos = p + 2;
+    } else this.fullNumLine();
+  }
+
+  /**
+   * `numLine` of a number too far from the last: the number itself (in
+   * `prev[0]`, not an argument: see `prev`). Apart, so that `numLine` is
+   * small enough for the compiler to take into its callers.
+   */
+  private fullNumLine(): void {
+    const n = this.prev[0];
     const buf = this.buf;
     const p = this.pos;
-    if (d >= -DELTA_BIAS && d < DELTA_BIAS) {
-      const e = (d + DELTA_BIAS) | 0;
-      buf[p] = 0x80 | (e >> 8);
-      buf[p + 1] = e;
-      this.pos = p + 2;
-      return;
-    }
     const hi = Math.floor(n / TWO_32);
     const lo = n - hi * TWO_32;
     buf[p] = TAG_FULL;
@@ -143,20 +158,20 @@ export class ByteOut {
    */
   *chunks(): Generator<Uint8Array, void, undefined> {
     const out = new Uint8Array(OUT_CHUNK);
-    // [0] the previous number line's number, [1] the bytes in `out`.
-    const state = new Float64Array(2);
+    // [0, 1] the previous number line's number (see `decode`), [2] the bytes in `out`.
+    const state = new Int32Array(3);
     const held = [...this.full, this.buf.subarray(0, this.pos)];
     for (const src of held) {
       let i = 0;
       while (i < src.length) {
         i = decode(src, i, out, state);
-        if (state[1] > OUT_CHUNK - MAX_ITEM) {
-          yield out.subarray(0, state[1]);
-          state[1] = 0;
+        if (state[2] > OUT_CHUNK - MAX_ITEM) {
+          yield out.subarray(0, state[2]);
+          state[2] = 0;
         }
       }
     }
-    if (state[1] > 0) yield out.subarray(0, state[1]);
+    if (state[2] > 0) yield out.subarray(0, state[2]);
   }
 
   /** The output as its pieces, in order, each a copy. */
@@ -186,22 +201,30 @@ export class ByteOut {
 const MAX_ITEM = 17;
 
 /**
- * Decodes held bytes from `src[i..]` into `out` at `state[1]` until the
+ * Decodes held bytes from `src[i..]` into `out` at `state[2]` until the
  * chunk ends or `out` has less than MAX_ITEM bytes of room; returns where
- * it stopped. `state[0]` is the previous number line's number. An item is
- * never split across held chunks (`ensure` keeps each whole).
+ * it stopped. The previous number line's number n is `state[0]` * 10^8 +
+ * `state[1]` (n / 10^8 and n mod 10^8). An item is never split across held
+ * chunks (`ensure` keeps each whole).
+ *
+ * The number is carried as those two int32 parts, a difference added to the
+ * low part with a carry, never as one float64: a float64 this loop carries
+ * was a heap allocation per line once the loop had been optimized on the
+ * stack, and the parts are what `writeNum` takes anyway.
  */
-function decode(src: Uint8Array, i: number, out: Uint8Array, state: Float64Array): number {
-  let prev = state[0];
-  let o = state[1];
+function decode(src: Uint8Array, i: number, out: Uint8Array, state: Int32Array): number {
+  let high = state[0];
+  let low = state[1];
+  let o = state[2];
   const end = src.length;
   const limit = OUT_CHUNK - MAX_ITEM;
   for (;;) {
     // Kept up to date at every item rather than stored once after the loop:
     // the first call is optimized in its loop, and a store it has not yet
     // run has no type feedback, so reaching it would undo that code.
-    state[0] = prev;
-    state[1] = o;
+    state[0] = high;
+    state[1] = low;
+    state[2] = o;
     if (i >= end || o > limit) return i;
     const b = src[i];
     if (b < 0x80) {
@@ -214,20 +237,22 @@ function decode(src: Uint8Array, i: number, out: Uint8Array, state: Float64Array
       i += 2;
       continue;
     }
-    let n: number;
     if (b < TAG_FULL) {
-      // The difference first: prev + the biased value can pass 2^53 and round.
-      n = prev + ((((b & 0x3f) << 8) | src[i + 1]) - DELTA_BIAS);
+      // |difference| < 2^13 < 10^8: at most one carry either way.
+      low += (((b & 0x3f) << 8) | src[i + 1]) - DELTA_BIAS;
+      const carry = low >= E8 ? 1 : low < 0 ? -1 : 0;
+      low -= carry * E8;
+      high += carry;
       i += 2;
     } else {
       const hi = (src[i + 1] << 16) | (src[i + 2] << 8) | src[i + 3];
       const lo = src[i + 4] * 16777216 + ((src[i + 5] << 16) | (src[i + 6] << 8) | src[i + 7]);
-      n = hi * TWO_32 + lo;
+      const n = hi * TWO_32 + lo;
+      high = Math.floor(n / E8) | 0;
+      low = (n - high * E8) | 0;
       i += 8;
     }
-    prev = n;
-    const high = n < E8 ? n : Math.floor(n / E8);
-    o = writeNum(out, o, high | 0, n < E8 ? -1 : (n - high * E8) | 0);
+    o = high === 0 ? writeNum(out, o, low, -1) : writeNum(out, o, high, low);
     out[o++] = NEWLINE;
   }
 }
