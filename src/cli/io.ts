@@ -16,7 +16,7 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import { InputError } from "../face/allocator.ts";
+import { InputError } from "../face/errors.ts";
 import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node-input.ts";
 
 // node:fs through getBuiltinModule: an ESM import of it builds its whole

@@ -1,7 +1,8 @@
 /** `iovalab ops FILE`: runs an `.iovaops` script and prints exactly its output. */
 
 import type { Command } from "commander";
-import { InputError, isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../face/allocator.ts";
+import { InputError } from "../face/errors.ts";
+import { isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../face/ops.ts";
 import { checkOutput, readChunks, runCommand, writeOutput, writeStdoutSync } from "./io.ts";
 
 interface OpsCliOptions {
