@@ -16,7 +16,7 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import { InputError } from "../face/allocator.ts";
+import { InputError } from "../face/errors.ts";
 import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node-input.ts";
 
 // node:fs through getBuiltinModule: an ESM import of it builds its whole
@@ -265,6 +265,7 @@ function alive(pid: number): boolean {
 
 /** Writes to stdout and resolves once it is flushed (large outputs to pipes). */
 export function writeStdout(text: string | Uint8Array): Promise<void> {
+  guardStdout();
   return new Promise((resolve) => {
     process.stdout.write(text, (err) => {
       // A closed stdout ends the command quietly (the 'error' handler of
@@ -275,15 +276,48 @@ export function writeStdout(text: string | Uint8Array): Promise<void> {
 }
 
 /**
+ * Writes bytes to stdout (fd 1) at once, without `process.stdout`: making
+ * that stream on a pipe loads Node's network modules, a good part of the
+ * start-up of a short command. Ends the process as `guardStdout` does on a
+ * closed or failing stdout; waits and retries while a non-blocking stdout
+ * is full. Nothing else may have stdout writes in flight (`writeStdout`
+ * resolves only once its write is done, so awaited writes are).
+ */
+export function writeStdoutSync(data: Uint8Array): void {
+  let at = 0;
+  while (at < data.length) {
+    try {
+      at += writeSync(1, data, at, data.length - at);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        continue;
+      }
+      stdoutFailed(e as NodeJS.ErrnoException);
+    }
+  }
+}
+
+/** A closed stdout ends the command quietly, with its status so far; any other failure is an error. */
+function stdoutFailed(e: NodeJS.ErrnoException): never {
+  if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") process.exit(process.exitCode ?? 0);
+  process.stderr.write(`iovalab: cannot write to stdout: ${errnoText(e)}\n`);
+  process.exit(1);
+}
+
+let stdoutGuarded = false;
+
+/**
  * The one way to end on a closed stdout (`iovalab ... | head -1`): quietly,
- * with status 0, as the Unix tools do. Installed once by main.ts.
+ * with status 0, as the Unix tools do. Installed by main.ts for every command
+ * but the plain `ops` one (which writes with `writeStdoutSync`), and by
+ * `writeStdout` at its first use; once.
  */
 export function guardStdout(): void {
-  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") process.exit(process.exitCode ?? 0);
-    process.stderr.write(`iovalab: cannot write to stdout: ${errnoText(e)}\n`);
-    process.exit(1);
-  });
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on("error", stdoutFailed);
 }
 
 let interrupted = false;

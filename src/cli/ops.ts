@@ -1,8 +1,9 @@
 /** `iovalab ops FILE`: runs an `.iovaops` script and prints exactly its output. */
 
 import type { Command } from "commander";
-import { InputError, isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../face/allocator.ts";
-import { checkOutput, readChunks, runCommand, writeOutput, writeStdout } from "./io.ts";
+import { InputError } from "../face/errors.ts";
+import { isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../face/ops.ts";
+import { checkOutput, readChunks, runCommand, writeOutput, writeStdoutSync } from "./io.ts";
 
 interface OpsCliOptions {
   walks?: string;
@@ -34,7 +35,7 @@ function runOpsCommand(file: string, opts: OpsCliOptions): Promise<void> {
     await readChunks(file, (chunk) => runner.feed(chunk));
     const result = runner.finish();
     if (opts.walks !== undefined) await writeOutput(opts.walks, result.walksParts);
-    for (const part of result.outputParts) await writeStdout(part);
+    for (const part of result.outputParts) writeStdoutSync(part);
   });
 }
 
