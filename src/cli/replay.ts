@@ -99,6 +99,8 @@ function bytes(flag: string, v: string | undefined): number | undefined {
 
 /** Events the first reading of a trace from boot holds to replay without reading it again (beyond, it is read twice). */
 const HELD_EVENTS = 65536;
+/** IOVA lines a replay in a mid-life trace's first reading holds until they are sure (beyond, it is read again). */
+const HELD_LINES = 1 << 18;
 
 function pct(n: number, d: number): string {
   return d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`;
@@ -477,14 +479,36 @@ async function replayTrace(
   // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
   // fill levels at its start; then it is replayed from that state. Not stdin. A trace from boot has nothing to
   // learn: the first reading holds its events until its first allocation shows that, and goes on as the replay.
-  // Without --search-start or --emit-iovas, a mid-life trace's replay starts in the first reading too, from the
-  // held events, once its window is over; its phase is not capped then, and the trace is read again (as above)
-  // only where the count at its end says the cap was due (`capAgrees`).
+  // Without --search-start, a mid-life trace's replay starts in the first reading too, from the held events, once
+  // its window is over; its phase is not capped then, and the trace is read again (as above) only where the count
+  // at its end says the cap was due (`capAgrees`). Its IOVA lines are held until the phase is over and a tenth of
+  // the allocations so far covers it (then the cap cannot be due).
   let learned: { start: StartState; allocations: number | undefined; live: LiveMapping[] } | null = null;
   // The replay runs in the first reading of a mid-life trace (see above).
   let oneReading = false;
   // The notes of the replay's defaults were printed by a replay that the second reading replaces.
   let notesPrinted = false;
+  // In one reading: the IOVA lines are sure (written as they come), or were dropped (the trace is read again).
+  let linesSure = false;
+  let reread = false;
+  /** Whether the IOVA lines so far may be written (see `oneReading`); drops them beyond HELD_LINES. */
+  const linesMayGo = (r: Replayer, rec: Reconstructor): boolean => {
+    if (!oneReading || linesSure) return true;
+    if (reread) {
+      // Dropped once: the second reading writes them all.
+      lines.length = 0;
+      return false;
+    }
+    if (!r.learningRunning && capAgrees(rec.stats.allocations.get(r.domain) ?? 0, r.learnedAllocations)) {
+      linesSure = true;
+      return true;
+    }
+    if (lines.length >= HELD_LINES) {
+      lines.length = 0;
+      reread = true;
+    }
+    return false;
+  };
   let reader = new TraceReader({ file, strictInput: opts.strictInput });
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
@@ -578,7 +602,7 @@ async function replayTrace(
         const h = rec.horizonLine();
         for (let i = 0; i < rest.length; i++) rest[i].advanceTo(h);
       }
-      if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
+      if (lines.length >= 65536 && linesMayGo(r, rec)) void writeStdout(lines.splice(0).join("\n") + "\n");
     };
     return f;
   };
@@ -620,7 +644,7 @@ async function replayTrace(
         }
         if (w.done) {
           if (held === null) throw stop;
-        } else if (!(w.closedMidLife && held !== null && !opts.searchStart && !opts.emitIovas)) return;
+        } else if (!(w.closedMidLife && held !== null && !opts.searchStart)) return;
         else {
           learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
           oneReading = true;
@@ -658,11 +682,14 @@ async function replayTrace(
   rcn.end();
   let result = rp.end();
   const allocations = rcn.stats.allocations.get(rp.domain) ?? 0;
-  if (oneReading && learned !== null && !capAgrees(allocations, result.learning.allocations)) {
-    // The phase ran past the tenth of the trace's allocations it may cover: the trace is read again, as a
-    // mid-life trace's first reading would have had it, and that replay's results are the ones given.
+  if (oneReading && learned !== null && (reread || !capAgrees(allocations, result.learning.allocations))) {
+    // The phase ran past the tenth of the trace's allocations it may cover (or the IOVA lines held while that was
+    // open were too many): the trace is read again, as a mid-life trace's first reading would have had it, and
+    // that replay's results are the ones given.
     learned = { ...learned, allocations };
+    oneReading = false;
     notesPrinted = true;
+    lines.length = 0;
     iommuEvents = 0;
     events = 0;
     flagless = 0;

@@ -443,6 +443,11 @@ export class Replayer {
     return this.learn?.stats.midLife === true;
   }
 
+  /** The allocations the learning phase has counted so far (`LearningStats.allocations`). */
+  get learnedAllocations(): number {
+    return this.learn?.stats.allocations ?? 0;
+  }
+
   /** Whether the learning phase may still be running: the first allocation not yet seen, or learning. */
   get learningRunning(): boolean {
     return this.learn !== null && (this.learn.undecided || this.learn.learning);

@@ -290,7 +290,7 @@ test("the phase without a cap ends where the cap of a trace of N allocations end
   assert.ok(agreed > 20 && differed > 20, `${agreed} / ${differed}`);
 });
 
-test("replay of a mid-life cut whose phase runs past a tenth of its allocations: read again, the two readings' figures", () => {
+test("replay of a mid-life cut whose phase runs past a tenth of its allocations: read again, the two readings' figures and IOVA lines", () => {
   // Cut at line 1000, the window (the phase and 4096 events after it) is over before the trace ends: the replay
   // starts in the first reading.
   const text = cut(fixture(FROM_BOOT), 1000);
@@ -308,6 +308,16 @@ test("replay of a mid-life cut whose phase runs past a tenth of its allocations:
     assert.deepEqual(jsonFigures(out.stdout), figures(r));
     // Its defaults are said once, though two replays began.
     assert.equal(out.stderr.split("captured lazy").length, 2, out.stderr);
+    // Its IOVA lines: those of the replay with the cap.
+    const lines: string[] = [];
+    replayEvents(events(text), "mainline", {
+      live: w.live,
+      traceAllocations: allocations,
+      emitIova: (t: string) => lines.push(t),
+    });
+    const emitted = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--emit-iovas"]);
+    assert.equal(emitted.status, 0, emitted.stderr);
+    assert.equal(emitted.stdout, `${lines.join("\n")}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -315,17 +325,19 @@ test("replay of a mid-life cut whose phase runs past a tenth of its allocations:
 
 {
   const path = SHARED + "trace-6.12-midlife-lazy.txt.gz";
-  test("full trace-6.12-midlife-lazy: replayed in one reading (its phase well within a tenth), the two readings' figures", {
+  test("full trace-6.12-midlife-lazy: replayed in one reading (its phase well within a tenth), the two readings' figures and IOVA lines", {
     skip: sharedSkip(path),
   }, async () => {
     assert.ok(MACHINE);
     const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: false }, RC_OPTS);
     await readTraceFile(path, (e) => w.push(e));
     const allocations = w.end();
+    const lines: string[] = [];
     const { rp, rc } = replayer("mainline", {
       start: emptyStartState(0, 0),
       live: w.live,
       traceAllocations: allocations,
+      emitIova: (t: string) => lines.push(t),
     });
     await readTraceFile(path, (e) => (isKernelWorkEvent(e) ? rp.pushWork(e) : rc.push(e)));
     rc.end();
@@ -334,6 +346,10 @@ test("replay of a mid-life cut whose phase runs past a tenth of its allocations:
     const out = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--json"]);
     assert.equal(out.status, 0, out.stderr);
     assert.deepEqual(jsonFigures(out.stdout), figures(r));
+    // The IOVA lines too, written as they come once the phase is over and a tenth of the allocations so far covers it.
+    const emitted = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--emit-iovas"]);
+    assert.equal(emitted.status, 0, emitted.stderr);
+    assert.ok(emitted.stdout === `${lines.join("\n")}\n`, "the IOVA lines differ");
   });
 }
 
