@@ -482,7 +482,8 @@ async function replayTrace(
   // Without --search-start, a mid-life trace's replay starts in the first reading too, from the held events, once
   // its window is over; its phase is not capped then, and the trace is read again (as above) only where the count
   // at its end says the cap was due (`capAgrees`). Its IOVA lines are held until the phase is over and a tenth of
-  // the allocations so far covers it (then the cap cannot be due).
+  // the allocations so far covers it (then the cap cannot be due). With --strict-input the trace is read twice as
+  // before: the first reading stops at a bad line before the replay has said or written anything.
   let learned: { start: StartState; allocations: number | undefined; live: LiveMapping[] } | null = null;
   // The replay runs in the first reading of a mid-life trace (see above).
   let oneReading = false;
@@ -644,7 +645,7 @@ async function replayTrace(
         }
         if (w.done) {
           if (held === null) throw stop;
-        } else if (!(w.closedMidLife && held !== null && !opts.searchStart)) return;
+        } else if (!(w.closedMidLife && held !== null && !opts.searchStart && !opts.strictInput)) return;
         else {
           learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
           oneReading = true;
