@@ -97,7 +97,10 @@ function bytes(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** Events the first reading of a trace from boot holds to replay without reading it again (beyond, it is read twice). */
+/**
+ * Events the first reading holds to replay without reading the trace again: a trace from boot's, or a mid-life
+ * one's up to the end of its window (beyond, it is read twice).
+ */
 const HELD_EVENTS = 65536;
 /** IOVA lines a replay in a mid-life trace's first reading holds until they are sure (beyond, it is read again). */
 const HELD_LINES = 1 << 18;

@@ -14,10 +14,10 @@
  * events up to the end of the learning phase (a bounded number: the phase
  * ends once every CPU has turned its caches over) and counts the domain's
  * allocations; the search replays those events only; the second reading is
- * the replay, from the state found. Without the search, the replay starts
- * as soon as the window is over, in the same reading, with the phase not
- * capped, and only where the cap turns out to have been due (`capAgrees`)
- * is the trace read again.
+ * the replay, from the state found. Without the search (and without
+ * `--strict-input`), the replay starts as soon as the window is over, in
+ * the same reading, with the phase not capped, and only where the cap turns
+ * out to have been due (`capAgrees`) is the trace read again.
  */
 
 import type { TraceEvent } from "../trace/events.ts";
