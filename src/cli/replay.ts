@@ -13,6 +13,7 @@ import { assert, hex16, InputError, memparse } from "../face/allocator.ts";
 import {
   builtinMachine,
   CAPTURE_HELP,
+  capAgrees,
   describeStartState,
   devicesTable,
   dmaDevices,
@@ -96,8 +97,13 @@ function bytes(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** Events the first reading of a trace from boot holds to replay without reading it again (beyond, it is read twice). */
+/**
+ * Events the first reading holds to replay without reading the trace again: a trace from boot's, or a mid-life
+ * one's up to the end of its window (beyond, it is read twice).
+ */
 const HELD_EVENTS = 65536;
+/** IOVA lines a replay in a mid-life trace's first reading holds until they are sure (beyond, it is read again). */
+const HELD_LINES = 1 << 18;
 
 function pct(n: number, d: number): string {
   return d === 0 ? "-" : `${((100 * n) / d).toFixed(2)}%`;
@@ -476,7 +482,37 @@ async function replayTrace(
   // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
   // fill levels at its start; then it is replayed from that state. Not stdin. A trace from boot has nothing to
   // learn: the first reading holds its events until its first allocation shows that, and goes on as the replay.
-  let learned: { start: StartState; allocations: number; live: LiveMapping[] } | null = null;
+  // Without --search-start, a mid-life trace's replay starts in the first reading too, from the held events, once
+  // its window is over; its phase is not capped then, and the trace is read again (as above) only where the count
+  // at its end says the cap was due (`capAgrees`). Its IOVA lines are held until the phase is over and a tenth of
+  // the allocations so far covers it (then the cap cannot be due). With --strict-input the trace is read twice as
+  // before: the first reading stops at a bad line before the replay has said or written anything.
+  let learned: { start: StartState; allocations: number | undefined; live: LiveMapping[] } | null = null;
+  // The replay runs in the first reading of a mid-life trace (see above).
+  let oneReading = false;
+  // The notes of the replay's defaults were printed by a replay that the second reading replaces.
+  let notesPrinted = false;
+  // In one reading: the IOVA lines are sure (written as they come), or were dropped (the trace is read again).
+  let linesSure = false;
+  let reread = false;
+  /** Whether the IOVA lines so far may be written (see `oneReading`); drops them beyond HELD_LINES. */
+  const linesMayGo = (r: Replayer, rec: Reconstructor): boolean => {
+    if (!oneReading || linesSure) return true;
+    if (reread) {
+      // Dropped once: the second reading writes them all.
+      lines.length = 0;
+      return false;
+    }
+    if (!r.learningRunning && capAgrees(rec.stats.allocations.get(r.domain) ?? 0, r.learnedAllocations)) {
+      linesSure = true;
+      return true;
+    }
+    if (lines.length >= HELD_LINES) {
+      lines.length = 0;
+      reread = true;
+    }
+    return false;
+  };
   let reader = new TraceReader({ file, strictInput: opts.strictInput });
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
@@ -485,7 +521,8 @@ async function replayTrace(
   let rc: Reconstructor | null = null;
   let machineName = "";
   const begin = (d: ReplayDefaults): ((e: TraceEvent) => void) => {
-    for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
+    if (!notesPrinted) for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
+    notes.length = 0;
     notes.push(...d.notes);
     machineName = d.machine.name;
     // What every replay of this trace shares; each differs in device, mode, range or kernel.
@@ -569,7 +606,7 @@ async function replayTrace(
         const h = rec.horizonLine();
         for (let i = 0; i < rest.length; i++) rest[i].advanceTo(h);
       }
-      if (lines.length >= 65536) void writeStdout(lines.splice(0).join("\n") + "\n");
+      if (lines.length >= 65536 && linesMayGo(r, rec)) void writeStdout(lines.splice(0).join("\n") + "\n");
     };
     return f;
   };
@@ -609,8 +646,13 @@ async function replayTrace(
           held.push(e);
           if (held.length > HELD_EVENTS) held = null;
         }
-        if (!w.done) return;
-        if (held === null) throw stop;
+        if (w.done) {
+          if (held === null) throw stop;
+        } else if (!(w.closedMidLife && held !== null && !opts.searchStart && !opts.strictInput)) return;
+        else {
+          learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
+          oneReading = true;
+        }
         feed = begin(later as ReplayDefaults);
         for (const x of held) feed(x);
         held = null;
@@ -639,11 +681,30 @@ async function replayTrace(
   }
   if (!replayed) await readTraceWithFacts(trace, reader, start);
   assert(replayer !== null && rc !== null, "the replay started");
-  const rp = replayer as Replayer;
-  const rcn = rc as Reconstructor;
-  const bl = baseline as Replayer | null;
+  let rp = replayer as Replayer;
+  let rcn = rc as Reconstructor;
   rcn.end();
-  const result = rp.end();
+  let result = rp.end();
+  const allocations = rcn.stats.allocations.get(rp.domain) ?? 0;
+  if (oneReading && learned !== null && (reread || !capAgrees(allocations, result.learning.allocations))) {
+    // The phase ran past the tenth of the trace's allocations it may cover (or the IOVA lines held while that was
+    // open were too many): the trace is read again, as a mid-life trace's first reading would have had it, and
+    // that replay's results are the ones given.
+    learned = { ...learned, allocations };
+    oneReading = false;
+    notesPrinted = true;
+    lines.length = 0;
+    iommuEvents = 0;
+    events = 0;
+    flagless = 0;
+    reader = new TraceReader({ file, strictInput: opts.strictInput });
+    await readTraceWithFacts(trace, reader, start);
+    rp = replayer as Replayer;
+    rcn = rc as Reconstructor;
+    rcn.end();
+    result = rp.end();
+  }
+  const bl = baseline as Replayer | null;
   if (opts.emitIovas) {
     // stdout carries only IOVAs; what the summary would say of skipped lines goes to stderr.
     const bad = reader.stats.malformed;

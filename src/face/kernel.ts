@@ -18,6 +18,7 @@ export {
 } from "../replay/advise.ts";
 export { CAPTURE_HELP } from "../replay/capture.ts";
 export { DEFAULTS_WINDOW, type ReplayDefaults, replayDefaults } from "../replay/defaults.ts";
+export { capAgrees } from "../replay/learning.ts";
 export type { LiveMapping } from "../replay/live-at-start.ts";
 export {
   defaultReplayDevice,

@@ -33,6 +33,18 @@ export function learningCap(allocations: number): number {
   return Math.floor(allocations * LEARNING_SHARE);
 }
 
+/**
+ * Whether a phase replayed before the trace's length was known (no cap)
+ * gave what the cap of a trace of `traceAllocations` allocations gives: it
+ * ended by its own rule having counted `learned` allocations, at most the
+ * cap, or it ran on with no more than that. The phase counts one allocation
+ * between two of its `next` tests, so the cap ends it no earlier. A trace of
+ * no allocations has no cap (`ReplayOptions.traceAllocations`).
+ */
+export function capAgrees(traceAllocations: number, learned: number): boolean {
+  return traceAllocations === 0 || learningCap(traceAllocations) >= learned;
+}
+
 export interface LearningStats {
   /** The trace started mid-life (its first allocation proves an allocator used before it). */
   midLife: boolean;

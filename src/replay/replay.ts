@@ -443,6 +443,11 @@ export class Replayer {
     return this.learn?.stats.midLife === true;
   }
 
+  /** The allocations the learning phase has counted so far (`LearningStats.allocations`). */
+  get learnedAllocations(): number {
+    return this.learn?.stats.allocations ?? 0;
+  }
+
   /** Whether the learning phase may still be running: the first allocation not yet seen, or learning. */
   get learningRunning(): boolean {
     return this.learn !== null && (this.learn.undecided || this.learn.learning);
@@ -479,7 +484,6 @@ export class Replayer {
    */
   private run(op: ReplayOp): Outcome | null {
     let out: Outcome | null = null;
-    const fq = this.fq as FlushQueue;
     // Only a held flush or choice can need the history: from a flush's entry to its settling, and while a choice waits.
     const log = this.logging && (this.watch !== null || this.timers?.holding === true);
     switch (op.k) {
@@ -499,19 +503,19 @@ export class Replayer {
         this.lastNs = op.atNs;
         break;
       case "begin":
-        fq.expireBegin();
+        (this.fq as FlushQueue).expireBegin();
         break;
       case "iotlb":
-        fq.expireIotlbDone();
+        (this.fq as FlushQueue).expireIotlbDone();
         break;
       case "drain":
-        fq.expireDrain(op.ring, op.cpu);
+        (this.fq as FlushQueue).expireDrain(op.ring, op.cpu);
         break;
       case "expire":
-        fq.expire(op.cpu);
+        (this.fq as FlushQueue).expire(op.cpu);
         break;
       case "late":
-        queuedLate(fq, op.cpu);
+        queuedLate(this.fq as FlushQueue, op.cpu);
         break;
       case "depot":
         this.iovad.runDepotWork(op.c);
@@ -650,8 +654,9 @@ export class Replayer {
     this.applier.proveHidden =
       learn?.adopting === true && this.opts.learningAdopts !== false && this.opts.hiddenSpace !== false;
     let opened: CountReadWatch | null = null;
-    const fq = this.fq;
-    const flushes = fq?.flushes ?? 0;
+    // The flush count before the call, read only where a watch is opened (the domain's look-up is per call).
+    let fq: FlushQueue | null = null;
+    let flushes = 0;
     if (c.kind === "unmap" && this.watchable()) {
       if (this.applier.countOpen(c)) {
         const state = this.save();
@@ -664,6 +669,8 @@ export class Replayer {
           const state = this.save();
           opened = new CountReadWatch(state, state.log, c, c.timestampNs, u, other);
           this.watch = opened;
+          fq = this.fq;
+          flushes = fq?.flushes ?? 0;
         }
       }
     }

@@ -14,7 +14,10 @@
  * events up to the end of the learning phase (a bounded number: the phase
  * ends once every CPU has turned its caches over) and counts the domain's
  * allocations; the search replays those events only; the second reading is
- * the replay, from the state found.
+ * the replay, from the state found. Without the search (and without
+ * `--strict-input`), the replay starts as soon as the window is over, in
+ * the same reading, with the phase not capped, and only where the cap turns
+ * out to have been due (`capAgrees`) is the trace read again.
  */
 
 import type { TraceEvent } from "../trace/events.ts";
@@ -82,6 +85,15 @@ export class LearningWindow {
       }
       p.push(c);
     });
+  }
+
+  /**
+   * Whether the window is over and the trace starts mid-life: the mappings
+   * live at its start are known (`live`); only the count of its allocations
+   * still needs the rest of the trace.
+   */
+  get closedMidLife(): boolean {
+    return this.probe === null && this.mid === true;
   }
 
   /** Whether the rest of the trace is of no use (a trace from boot: nothing to learn, no count needed). */

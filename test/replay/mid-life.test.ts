@@ -7,12 +7,14 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import type { ProfileName } from "../../src/iova/profile.ts";
 import { builtinMachine } from "../../src/machine/index.ts";
-import { LearningPhase } from "../../src/replay/learning.ts";
+import { capAgrees, LearningPhase } from "../../src/replay/learning.ts";
 import { LiveAtStart } from "../../src/replay/live-at-start.ts";
 import { learningCap, Replayer, type ReplayResult, TURNOVER, traceMachineOf } from "../../src/replay/replay.ts";
 import { LearningWindow } from "../../src/replay/start-search.ts";
@@ -236,6 +238,120 @@ test("the replay of a cut starts with its live mappings mapped and replays their
   assert.ok(r.learning.allocations <= learningCap(r.allocations), `${r.learning.allocations}/${r.allocations}`);
   assert.equal(r.learning.allocations + r.afterLearning, r.allocations);
 });
+
+/** The figures of `replay FILE --json` for the replayed device that depend on the learning phase. */
+function jsonFigures(stdout: string) {
+  const d = JSON.parse(stdout).devices[0];
+  return { allocations: d.allocations, exact: d.exact, learned: d.learned, exactAfterLearning: d.exactAfterLearning };
+}
+
+function figures(r: ReplayResult) {
+  return {
+    allocations: r.allocations,
+    exact: r.exact,
+    learned: r.learning.allocations,
+    exactAfterLearning: r.afterLearning === 0 ? 1 : r.exactAfterLearning / r.afterLearning,
+  };
+}
+
+test("the phase without a cap ends where the cap of a trace of N allocations ends it exactly when capAgrees(N, its count)", () => {
+  // Allocations on 2 CPUs in runs of random lengths; IOVA_MAG_SIZE 6 (the phase ends after 12 per CPU).
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  let agreed = 0;
+  let differed = 0;
+  for (let trial = 0; trial < 300; trial++) {
+    const total = 1 + rand(400);
+    const cpus: number[] = [];
+    // Some traces keep one CPU nearly silent: the phase then runs long or to the end.
+    const skew = rand(3) === 0 ? 40 : 2;
+    for (let i = 0; i < total; i++) cpus.push(rand(skew) === 0 ? 1 : 0);
+    const run = (cap: number | undefined) => {
+      const p = new LearningPhase(2, 6, cap);
+      p.first(false, true, 0);
+      for (let i = 0; i < total; i++) {
+        p.next(i + 1, i);
+        if (p.learning) p.count(cpus[i], false, false);
+      }
+      p.end(total);
+      return p.stats;
+    };
+    const uncapped = run(undefined);
+    const capped = run(total ? learningCap(total) : undefined);
+    const same = JSON.stringify(uncapped) === JSON.stringify(capped);
+    assert.equal(same, capAgrees(total, uncapped.allocations), `trial ${trial}: ${total} allocations`);
+    if (same) agreed++;
+    else differed++;
+  }
+  // Both sides of the rule are tried.
+  assert.ok(agreed > 20 && differed > 20, `${agreed} / ${differed}`);
+});
+
+test("replay of a mid-life cut whose phase runs past a tenth of its allocations: read again, the two readings' figures and IOVA lines", () => {
+  // Cut at line 1000, the window (the phase and 4096 events after it) is over before the trace ends: the replay
+  // starts in the first reading.
+  const text = cut(fixture(FROM_BOOT), 1000);
+  const { r, w, allocations } = replayTwice(text, "mainline", false);
+  // The cap is due: the phase of that replay, not capped, covers more.
+  const uncapped = replayEvents(events(text), "mainline", { live: w.live });
+  assert.ok(!capAgrees(allocations, uncapped.learning.allocations), `${uncapped.learning.allocations}/${allocations}`);
+  assert.notDeepEqual(figures(uncapped), figures(r));
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-midlife-"));
+  try {
+    const path = join(dir, "cut1000.txt");
+    writeFileSync(path, text);
+    const out = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--json"]);
+    assert.equal(out.status, 0, out.stderr);
+    assert.deepEqual(jsonFigures(out.stdout), figures(r));
+    // Its defaults are said once, though two replays began.
+    assert.equal(out.stderr.split("captured lazy").length, 2, out.stderr);
+    // Its IOVA lines: those of the replay with the cap.
+    const lines: string[] = [];
+    replayEvents(events(text), "mainline", {
+      live: w.live,
+      traceAllocations: allocations,
+      emitIova: (t: string) => lines.push(t),
+    });
+    const emitted = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--emit-iovas"]);
+    assert.equal(emitted.status, 0, emitted.stderr);
+    assert.equal(emitted.stdout, `${lines.join("\n")}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+{
+  const path = SHARED + "trace-6.12-midlife-lazy.txt.gz";
+  test("full trace-6.12-midlife-lazy: replayed in one reading (its phase well within a tenth), the two readings' figures and IOVA lines", {
+    skip: sharedSkip(path),
+  }, async () => {
+    assert.ok(MACHINE);
+    const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: false }, RC_OPTS);
+    await readTraceFile(path, (e) => w.push(e));
+    const allocations = w.end();
+    const lines: string[] = [];
+    const { rp, rc } = replayer("mainline", {
+      start: emptyStartState(0, 0),
+      live: w.live,
+      traceAllocations: allocations,
+      emitIova: (t: string) => lines.push(t),
+    });
+    await readTraceFile(path, (e) => (isKernelWorkEvent(e) ? rp.pushWork(e) : rc.push(e)));
+    rc.end();
+    const r = rp.end();
+    assert.ok(capAgrees(allocations, r.learning.allocations));
+    const out = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--json"]);
+    assert.equal(out.status, 0, out.stderr);
+    assert.deepEqual(jsonFigures(out.stdout), figures(r));
+    // The IOVA lines too, written as they come once the phase is over and a tenth of the allocations so far covers it.
+    const emitted = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--emit-iovas"]);
+    assert.equal(emitted.status, 0, emitted.stderr);
+    assert.ok(emitted.stdout === `${lines.join("\n")}\n`, "the IOVA lines differ");
+  });
+}
 
 test("start state: placeholders fill the magazines as it says, at the bottom of the domain; the allocator's invariants hold", () => {
   assert.ok(MACHINE);
