@@ -7,6 +7,7 @@
 // only an entry that needs no stripping itself lets a warm start skip loading
 // the TypeScript stripper at all (about 0.1 s of every run).
 import module from "node:module";
+import { currentBundle } from "./bundle-stamp.js";
 
 const cache = module.enableCompileCache?.();
 // Worker threads (the runs and sweep points on a pool) start without the cache
@@ -14,4 +15,8 @@ const cache = module.enableCompileCache?.();
 // (about 0.4 s of CPU a thread). They inherit the environment when created.
 if (cache?.directory !== undefined && process.env.NODE_COMPILE_CACHE === undefined)
   process.env.NODE_COMPILE_CACHE = cache.directory;
-await import("../src/cli/main.ts");
+// The bundle (npm run build; npm install builds it) loads a few modules where
+// the sources are over a hundred, each costing Node's loader its lookups. It
+// runs only when built from exactly the sources there are (bin/bundle-stamp.js);
+// after any edit the sources run, as they are.
+await import(currentBundle() ?? "../src/cli/main.ts");
