@@ -71,6 +71,12 @@ export async function buildBundle(root = ROOT, outDir = join(root, "dist", "bund
 }
 
 if (import.meta.main) {
-  await buildBundle();
+  try {
+    await buildBundle();
+  } catch {
+    // esbuild has printed each error with its file and line.
+    process.stderr.write("iovalab build: failed; the command runs from the sources (any bundle there was is kept)\n");
+    process.exit(1);
+  }
   process.stdout.write(`built ${readdirSync(join(ROOT, "dist", "bundle")).length - 1} modules into dist/bundle\n`);
 }
