@@ -3,7 +3,7 @@
  * command line and the worker threads' entries as a few ES modules, with the
  * npm packages left to node_modules. `npm install` runs it (the `prepare`
  * script), and `npm run build` by hand. bin/iovalab.js runs the bundle only
- * while bin/bundle-stamp.js finds the sources unchanged since this build.
+ * while the sources are unchanged since this build (its `sourceListing`).
  *
  * The bundle is written to a temporary folder, stamped, then renamed into
  * place, so a reader sees the old bundle, none, or the whole new one.
@@ -12,7 +12,7 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, version } from "esbuild";
-import { ROOT, STAMP_FILE, sourceListing } from "../bin/bundle-stamp.js";
+import { BUNDLE, ROOT, STAMP, sourceListing } from "../bin/iovalab.js";
 
 /**
  * The entries: the command, and the modules that the command starts worker
@@ -26,7 +26,7 @@ const ENTRIES = [
   "src/cli/queue-job.ts",
 ];
 
-export async function buildBundle(root = ROOT, outDir = join(root, "dist", "bundle")): Promise<void> {
+export async function buildBundle(root = ROOT, outDir = join(root, BUNDLE)): Promise<void> {
   // Listed before building: a file edited while esbuild reads it makes the
   // stamp disagree with the sources, and the bundle is not used.
   const listing = sourceListing(root);
@@ -52,7 +52,7 @@ export async function buildBundle(root = ROOT, outDir = join(root, "dist", "bund
       chunkNames: "chunk-[hash]",
       logLevel: "warning",
     });
-    writeFileSync(join(tmp, STAMP_FILE), `iovalab bundle, esbuild ${version}\n${listing}`);
+    writeFileSync(join(tmp, STAMP), `iovalab bundle, esbuild ${version}\n${listing}`);
     // Renamed into place: the old bundle aside first (a folder cannot be
     // renamed over a folder that has files), then removed.
     const old = `${outDir}.old-${process.pid}`;
@@ -78,5 +78,5 @@ if (import.meta.main) {
     process.stderr.write("iovalab build: failed; the command runs from the sources (any bundle there was is kept)\n");
     process.exit(1);
   }
-  process.stdout.write(`built ${readdirSync(join(ROOT, "dist", "bundle")).length - 1} modules into dist/bundle\n`);
+  process.stdout.write(`built ${readdirSync(join(ROOT, BUNDLE)).length - 1} modules into dist/bundle\n`);
 }
