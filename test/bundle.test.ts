@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { workerEntry } from "../src/cli/worker-entry.ts";
+import { quickSkip } from "./helpers/quick.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const copy = mkdtempSync(join(tmpdir(), "iovalab-bundle-"));
@@ -70,6 +71,30 @@ test("the current bundle runs and prints what the sources print", () => {
     assert.ok(s.stdout.length + s.stderr.length > 0, args.join(" "));
     assert.deepEqual(b, { ...s, bundled: true }, args.join(" "));
   }
+});
+
+test("a sweep from the bundle starts the bundled worker threads and writes what the sources' sweep writes", {
+  skip: quickSkip("two sweeps on worker threads"),
+}, () => {
+  const scenario = join(ROOT, "scenarios", "seed-short.yaml");
+  // The same folder for both (the output names it), emptied first (a sweep resumes its results).
+  const out = join(copy, "sweep");
+  const sweep = (env: Record<string, string>) => {
+    rmSync(out, { recursive: true, force: true });
+    const r = iovalab(
+      ["sweep", scenario, "--over", "disks.queueDepth=16,32", "--workers", "2", "--no-progress", "--out", out],
+      env,
+    );
+    // Lines in the order the threads finished them: compared as a set.
+    return { ...r, results: readFileSync(join(out, "sweep.jsonl"), "utf8").trim().split("\n").sort() };
+  };
+  const b = sweep({});
+  const s = sweep({ IOVALAB_NO_BUNDLE: "1" });
+  assert.ok(b.bundled && !s.bundled);
+  assert.equal(b.status, 0, b.stderr);
+  // Two points, each with the scenario's two runs.
+  assert.equal(b.results.length, 4);
+  assert.deepEqual({ ...b, bundled: false }, s);
 });
 
 test("an added, then removed, source file: the sources run, then the bundle again", () => {
