@@ -28,6 +28,7 @@ import { InputError, quote } from "../face/allocator.ts";
 import type { SweepTask } from "../face/simulation.ts";
 import { onInterrupt, writeStdout } from "./io.ts";
 import type { ReplayCliOptions, ReplayJob } from "./replay.ts";
+import { workerEntry } from "./worker-entry.ts";
 
 /** The one queue every submitter and worker of a Redis shares; jobs of different grids never collide (ids are hashes). */
 const QUEUE_NAME = "iovalab";
@@ -313,7 +314,7 @@ export async function serveQueue(url: string, opts: { concurrency: number; lockM
   const name = `${hostname()}:${process.pid}`;
   const log = (line: string) => process.stderr.write(`${name}: ${line}\n`);
   const pool = new Piscina({
-    filename: new URL("./queue-job.ts", import.meta.url).href,
+    filename: workerEntry(import.meta.url, "./queue-job.ts"),
     minThreads: opts.concurrency,
     maxThreads: opts.concurrency,
   });

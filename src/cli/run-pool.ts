@@ -21,6 +21,7 @@ import {
   scenarioOfRun,
   scenarioToData,
 } from "../face/simulation.ts";
+import { workerEntry } from "./worker-entry.ts";
 
 /**
  * Simulated ms (warm-ups included, all simulations together) up to which a scenario runs in
@@ -90,7 +91,7 @@ export async function runPooled(s: Scenario, o: PoolOptions): Promise<RunResult[
     workers === 1
       ? null
       : new (await import("piscina")).Piscina({
-          filename: new URL("../scenario/run-worker.ts", import.meta.url).href,
+          filename: workerEntry(import.meta.url, "../scenario/run-worker.ts"),
           maxThreads: workers,
           minThreads: workers,
         });

@@ -29,6 +29,7 @@ import {
 import { readInputText, svgToPng } from "../node.ts";
 import { checkOutput, onInterrupt, prepareOutputSet, readText, runCommand, writeOutput, writeStdout } from "./io.ts";
 import { resolveScenarioMachine, sweepMachine } from "./machine-option.ts";
+import { workerEntry } from "./worker-entry.ts";
 
 interface SweepOpts {
   over: string[];
@@ -126,7 +127,7 @@ export function registerSweep(program: Command): void {
           }
         } else if (todo.length > 0) {
           const pool = new Piscina({
-            filename: new URL("../scenario/sweep-worker.ts", import.meta.url).href,
+            filename: workerEntry(import.meta.url, "../scenario/sweep-worker.ts"),
             maxThreads: workers,
             minThreads: Math.min(workers, todo.length),
           });
