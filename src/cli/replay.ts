@@ -9,7 +9,7 @@
  */
 
 import type { Command } from "commander";
-import { assert, hex16, InputError, memparse } from "../face/allocator.ts";
+import { assert, HexLines, hex16, InputError, memparse } from "../face/allocator.ts";
 import {
   builtinMachine,
   CAPTURE_HELP,
@@ -433,12 +433,17 @@ export interface ReplayJob {
 /** The summary of one trace of a batch, as `iovalab replay` prints it for that trace. */
 export async function replayJobText(job: ReplayJob): Promise<string> {
   checkReplayOptions(job.options);
-  if (job.machine === undefined) return replayTrace(job.path, job.file, undefined, job.options);
+  if (job.machine === undefined) return asText(await replayTrace(job.path, job.file, undefined, job.options));
   const machine =
     job.machineText === undefined ? builtinMachine(job.machine) : await parseMachine(job.machineText, job.machine);
   if (machine === null)
     throw new InputError(`--machine: expected a built-in machine or a file, found ${JSON.stringify(job.machine)}`);
-  return replayTrace(job.path, job.file, machine, job.options);
+  return asText(await replayTrace(job.path, job.file, machine, job.options));
+}
+
+/** A replay's output as text (the IOVA lines of --emit-iovas come as ASCII bytes). */
+function asText(out: string | Uint8Array): string {
+  return typeof out === "string" ? out : Buffer.from(out).toString("latin1");
 }
 
 /**
@@ -465,7 +470,7 @@ async function replayTrace(
   file: string,
   machine: MachineDesc | undefined,
   opts: ReplayCliOptions,
-): Promise<string> {
+): Promise<string | Uint8Array> {
   const flags = {
     machine,
     device: opts.device,
@@ -473,7 +478,7 @@ async function replayTrace(
     captured: opts.captured === undefined ? undefined : opts.captured === "strict",
   };
   const capturedKernel = parseKernelOption(opts.capturedKernel);
-  const lines: string[] = [];
+  const lines = new HexLines();
   const notes: string[] = [];
   let iommuEvents = 0;
   let events = 0;
@@ -500,15 +505,15 @@ async function replayTrace(
     if (!oneReading || linesSure) return true;
     if (reread) {
       // Dropped once: the second reading writes them all.
-      lines.length = 0;
+      lines.clear();
       return false;
     }
     if (!r.learningRunning && capAgrees(rec.stats.allocations.get(r.domain) ?? 0, r.learnedAllocations)) {
       linesSure = true;
       return true;
     }
-    if (lines.length >= HELD_LINES) {
-      lines.length = 0;
+    if (lines.count >= HELD_LINES) {
+      lines.clear();
       reread = true;
     }
     return false;
@@ -540,7 +545,7 @@ async function replayTrace(
     const r = new Replayer({
       ...common,
       device: d.device,
-      emitIova: opts.emitIovas ? (text) => lines.push(text) : undefined,
+      emitLines: opts.emitIovas ? lines : undefined,
       start: learned?.start,
       traceAllocations: learned?.allocations,
       live: learned?.live,
@@ -606,7 +611,7 @@ async function replayTrace(
         const h = rec.horizonLine();
         for (let i = 0; i < rest.length; i++) rest[i].advanceTo(h);
       }
-      if (lines.length >= 65536 && linesMayGo(r, rec)) void writeStdout(lines.splice(0).join("\n") + "\n");
+      if (lines.count >= 65536 && linesMayGo(r, rec)) void writeStdout(lines.take());
     };
     return f;
   };
@@ -693,7 +698,7 @@ async function replayTrace(
     learned = { ...learned, allocations };
     oneReading = false;
     notesPrinted = true;
-    lines.length = 0;
+    lines.clear();
     iommuEvents = 0;
     events = 0;
     flagless = 0;
@@ -718,7 +723,7 @@ async function replayTrace(
       );
     }
     for (const w of orderSearchStops(file, [result])) process.stderr.write(`iovalab: warning: ${w}\n`);
-    return lines.length > 0 ? lines.join("\n") + "\n" : "";
+    return lines.take();
   }
   const results = [result, ...others.map((o) => o.end()).filter((x) => x.allocations > 0)];
   const lacks = traceLacks(result, flagless, iommuEvents);

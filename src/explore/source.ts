@@ -53,7 +53,7 @@ export interface LaneSpec {
   label: string;
   settings: Settings;
   calls: DmaCall[];
-  replay: Omit<ReplayOptions, "emitIova">;
+  replay: Omit<ReplayOptions, "emitIova" | "emitLines">;
   /** A trace's flush-queue timer and depot work events, each with the number of calls made before it. */
   work: readonly LaneWork[];
   /** Replay the calls in the trace's order (a what-if: its IOVAs are not the trace's to order by). */

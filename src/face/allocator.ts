@@ -20,6 +20,7 @@ export { IovaStats } from "../iova/stats.ts";
 export { assert } from "../stdx/assert.ts";
 export { parseDurationMs } from "../stdx/duration.ts";
 export { hex16 } from "../stdx/hex.ts";
+export { HexLines } from "../stdx/hex-lines.ts";
 export { memparse } from "../stdx/kstr.ts";
 export { Prng } from "../stdx/prng.ts";
 export * from "./errors.ts";

@@ -42,6 +42,7 @@ import type { KernelCheckpoint } from "../machine/kernel.ts";
 import type { MachineDesc } from "../machine/schema.ts";
 import { InputError } from "../stdx/errors.ts";
 import { hex16 } from "../stdx/hex.ts";
+import type { HexLines } from "../stdx/hex-lines.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { type ApplierState, CallApplier, type DepotTurn, type Outcome } from "./apply.ts";
@@ -154,6 +155,8 @@ export interface ReplayOptions {
   live?: readonly LiveMapping[];
   /** Receives one line per `iommu:map` event of the replayed domain, in trace order: the model's IOVA or `fail`. */
   emitIova?: (text: string) => void;
+  /** The same lines written as bytes (`HexLines`), for output that may be long; instead of `emitIova`. */
+  emitLines?: HexLines;
 }
 
 /**
@@ -246,8 +249,13 @@ export class Replayer {
   private orderAtNs: number | undefined = undefined;
   private clockOffsetNs = -1;
   private lastNs = 0;
-  /** (line, text) of emitted IOVAs not yet written, so pieces of interleaved allocations come out in line order. */
-  private pendingEmit: { line: number; text: string }[] = [];
+  /**
+   * Emitted IOVAs not yet written (-1: fail) and their map lines, from `pendingHead` on, kept in line order (a
+   * line after the equal ones): pieces of interleaved allocations come out in line order.
+   */
+  private pendingLines: number[] = [];
+  private pendingIovas: number[] = [];
+  private pendingHead = 0;
   private readonly r: Omit<ReplayResult, "iovad" | "clockOffsetNs" | "learning">;
   private readonly learn: LearningPhase | null;
   /** The flush-queue timer's placement by the kernel profile (or `idleTimerMoves`). */
@@ -982,22 +990,51 @@ export class Replayer {
 
   /** Emits a map call's IOVAs (`ReplayOptions.emitIova`), in line order. */
   private emit(c: DmaCall, addr: number | null): void {
-    if (this.opts.emitIova) {
-      this.flushEmit(c.line);
-      for (let i = 0; i < c.mapLines.length; i++) {
-        const text = addr === null ? "fail" : hex16(addr + c.mapOffsets[i]);
-        this.pendingEmit.push({ line: c.mapLines[i], text });
+    if (this.opts.emitIova === undefined && this.opts.emitLines === undefined) return;
+    this.flushEmit(c.line);
+    const lines = this.pendingLines;
+    const iovas = this.pendingIovas;
+    for (let i = 0; i < c.mapLines.length; i++) {
+      const line = c.mapLines[i];
+      const iova = addr === null ? -1 : addr + c.mapOffsets[i];
+      // Nearly always after the last: the calls come in about line order.
+      let at = lines.length;
+      while (at > this.pendingHead && lines[at - 1] > line) at--;
+      if (at === lines.length) {
+        lines.push(line);
+        iovas.push(iova);
+      } else {
+        lines.splice(at, 0, line);
+        iovas.splice(at, 0, iova);
       }
     }
   }
 
+  /** Writes the pending IOVAs of map lines before `line`. */
   private flushEmit(line: number): void {
+    const lines = this.pendingLines;
+    const iovas = this.pendingIovas;
+    let h = this.pendingHead;
+    if (h === lines.length) return;
+    const out = this.opts.emitLines;
     const emit = this.opts.emitIova;
-    if (!emit || this.pendingEmit.length === 0) return;
-    const ready = this.pendingEmit.filter((p) => p.line < line).sort((a, b) => a.line - b.line);
-    if (ready.length === 0) return;
-    this.pendingEmit = this.pendingEmit.filter((p) => p.line >= line);
-    for (const p of ready) emit(p.text);
+    for (; h < lines.length && lines[h] < line; h++) {
+      const iova = iovas[h];
+      if (out !== undefined) {
+        if (iova < 0) out.line("fail");
+        else out.hex(iova);
+      } else if (emit !== undefined) emit(iova < 0 ? "fail" : hex16(iova));
+    }
+    if (h === lines.length) {
+      lines.length = 0;
+      iovas.length = 0;
+      h = 0;
+    } else if (h >= 4096) {
+      lines.splice(0, h);
+      iovas.splice(0, h);
+      h = 0;
+    }
+    this.pendingHead = h;
   }
 
   end(): ReplayResult {

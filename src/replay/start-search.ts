@@ -67,7 +67,14 @@ export class LearningWindow {
   private readonly liveFinder: LiveAtStart;
 
   constructor(opts: ReplayOptions, rcOpts: ReconstructOptions, keepEvents = true) {
-    this.opts = { ...opts, emitIova: undefined, start: undefined, traceAllocations: undefined, live: undefined };
+    this.opts = {
+      ...opts,
+      emitIova: undefined,
+      emitLines: undefined,
+      start: undefined,
+      traceAllocations: undefined,
+      live: undefined,
+    };
     this.keepEvents = keepEvents;
     this.rcOpts = rcOpts;
     const probe = new Replayer(this.opts);
