@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { InputError } from "../face/errors.ts";
 import { isProfileName, OpsRunner, PROFILE_NAMES, type ProfileName } from "../face/ops.ts";
-import { checkOutput, readChunks, runCommand, writeOutput, writeStdoutSync } from "./io.ts";
+import { checkOutput, readChunks, runCommand, writeOutput, writeStdout, writeStdoutSync } from "./io.ts";
 
 interface OpsCliOptions {
   walks?: string;
@@ -20,7 +20,18 @@ export function parseKernelOption(value: string | undefined): ProfileName | unde
   return value;
 }
 
-function runOpsCommand(file: string, opts: OpsCliOptions): Promise<void> {
+/**
+ * Runs the script and writes its output with `write`: the plain command
+ * writes to fd 1 itself (`writeStdoutSync`: it never makes `process.stdout`);
+ * through the option parser, `process.stdout` exists already and is the
+ * stream to write to (a caller running the command line in process, such
+ * as the test suite's quick tier, captures it).
+ */
+function runOpsCommand(
+  file: string,
+  opts: OpsCliOptions,
+  write: (part: Uint8Array) => void | Promise<void>,
+): Promise<void> {
   return runCommand(async () => {
     const kernel = parseKernelOption(opts.kernel);
     if (opts.search !== "augmented" && opts.search !== "walk") {
@@ -35,7 +46,7 @@ function runOpsCommand(file: string, opts: OpsCliOptions): Promise<void> {
     await readChunks(file, (chunk) => runner.feed(chunk));
     const result = runner.finish();
     if (opts.walks !== undefined) await writeOutput(opts.walks, result.walksParts);
-    for (const part of result.outputParts) writeStdoutSync(part);
+    for (const part of result.outputParts) await write(part);
   });
 }
 
@@ -76,7 +87,7 @@ export function plainOpsArgs(args: readonly string[]): { file: string; opts: Ops
 
 /** Runs `iovalab ops` from plain arguments (see `plainOpsArgs`). */
 export function runPlainOps(plain: { file: string; opts: OpsCliOptions }): Promise<void> {
-  return runOpsCommand(plain.file, plain.opts);
+  return runOpsCommand(plain.file, plain.opts, writeStdoutSync);
 }
 
 export function registerOps(program: Command): void {
@@ -88,5 +99,5 @@ export function registerOps(program: Command): void {
     .option("--kernel <profile>", `profile for a header without kernel= (${PROFILE_NAMES.join(", ")})`)
     .option("--verify", "check the allocator's invariants after every operation (slow)")
     .option("--search <how>", "tree search: augmented (O(log n), default) or walk (the kernel's own walk)", "augmented")
-    .action((file: string, opts: OpsCliOptions) => runOpsCommand(file, opts));
+    .action((file: string, opts: OpsCliOptions) => runOpsCommand(file, opts, writeStdout));
 }
