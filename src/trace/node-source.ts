@@ -44,11 +44,14 @@ export const nodeDecompress: Decompress = (algorithm, data, size) => {
 /** Reads a trace.dat record by record into `reader`. */
 function readDat(path: string, file: RandomAccessInput, reader: TraceReader, sink: (event: TraceEvent) => void): void {
   try {
-    const dat = new TraceDat(file, nodeDecompress);
-    for (const r of dat.records()) {
-      const ev = reader.record(r);
-      if (ev !== null) sink(ev);
-    }
+    new TraceDat(file, nodeDecompress).readInto({
+      nextLine: () => reader.nextLine(),
+      event: (e) => sink(reader.recordEvent(e)),
+      record: (r) => {
+        const ev = reader.record(r);
+        if (ev !== null) sink(ev);
+      },
+    });
   } catch (e) {
     if (e instanceof DatError) throw new InputError(`${path}: ${e.message}`);
     const code = (e as NodeJS.ErrnoException).code;
