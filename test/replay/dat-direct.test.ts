@@ -384,3 +384,102 @@ test("trace.dat: %ps names a function by the last kallsyms line of its address, 
     "0xffffffffa5a2c1f1",
   ]);
 });
+
+/** Everything a route gives for `bytes`: its events, the reader's counts and messages, and the error it stopped at. */
+function routeOutcome(bytes: Uint8Array, direct: boolean): unknown {
+  const reader = new TraceReader({ file: "t.dat" });
+  const events: TraceEvent[] = [];
+  let error = "";
+  try {
+    const dat = new TraceDat(bytesSource(bytes), nodeDecompress);
+    if (direct) {
+      dat.readInto({
+        nextLine: () => reader.nextLine(),
+        event: (e) => events.push(reader.recordEvent(e)),
+        record: (r) => {
+          const e = reader.record(r);
+          if (e !== null) events.push(e);
+        },
+      });
+    } else {
+      for (const r of dat.records()) {
+        const e = reader.record(r);
+        if (e !== null) events.push(e);
+      }
+    }
+  } catch (e) {
+    error = `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  const s = reader.stats;
+  return {
+    events,
+    error,
+    diagnostics: reader.diagnostics,
+    stats: JSON.stringify(s, (_k, v) => (v instanceof Map ? [...v] : v)),
+  };
+}
+
+test("fast-check: a corrupted trace.dat gives the same events, counts and error both ways", () => {
+  const records: DatTestRecord[] = [];
+  for (let i = 0; i < 60; i++) {
+    const kind = i % 4;
+    records.push({
+      ...head,
+      cpu: i % 2,
+      timestampNs: 3_000_000_000 + i * 700_000,
+      event: ["iommu-map", "iommu-unmap", "timer-timer_start", "dma-dma_map_page"][kind],
+      payload:
+        kind === 3
+          ? laidOut(
+              56,
+              [
+                [16, 0x1234000n, 8],
+                [24, 0xfff00000n + BigInt(i) * 4096n, 8],
+                [32, 4096n, 8],
+                [40, 2n, 4],
+                [48, 0n, 8],
+              ],
+              [[8, cstring("0000:00:01.0")]],
+            )
+          : kind === 2
+            ? laidOut(
+                44,
+                [
+                  [8, 0xff22527a46f436a0n, 8],
+                  [16, FUNCTIONS[0], 8],
+                  [24, 4294899904n, 8],
+                  [32, 4294899901n, 8],
+                  [40, 1n << 22n, 4],
+                ],
+                [],
+              )
+            : laidOut(
+                32,
+                [
+                  [8, 0xbfc86000n + BigInt(i) * 4096n, 8],
+                  [16, 0x969b000n, 8],
+                  [24, 4096n, 8],
+                ],
+                [],
+              ),
+    });
+  }
+  const good = writeTraceDat({ records, cpus: 2, compress: true, kallsyms: KALLSYMS, cmdlines: "7 fio\n" });
+  const plain = writeTraceDat({ records, cpus: 2, compress: false, kallsyms: KALLSYMS, cmdlines: "" });
+  assert.deepEqual(routeOutcome(good, true), routeOutcome(good, false));
+  fc.assert(
+    fc.property(
+      fc.boolean(),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
+      fc.nat(),
+      (zst, edits, cutAt) => {
+        const bytes = (zst ? good : plain).slice();
+        // Most edits in the CPU data (the file's second half), where the records are.
+        for (const [at, v] of edits) bytes[(at % 2 === 0 ? bytes.length >> 1 : 0) + (at % (bytes.length >> 1))] = v;
+        const cut = bytes.subarray(0, Math.max(12, bytes.length - (cutAt % 64)));
+        assert.deepEqual(routeOutcome(cut, true), routeOutcome(cut, false));
+      },
+    ),
+    { numRuns: 400, seed: 401 },
+  );
+});
