@@ -20,15 +20,22 @@
  * - records of all CPUs merged by timestamp (ties to the lower CPU), as
  *   `trace-cmd report` shows them.
  *
- * Each record gives the common columns (pid, CPU, the latency flags as
- * libtraceevent prints them, nanoseconds) and, for the events iovalab
- * decodes (iommu map/unmap, dma:*, the flush-queue timer and the depot
- * work), the event text the kernel's TP_printk prints, built from the
- * record's fields by name; other events carry only their name. The text
- * reader then takes them exactly as text lines (`TraceReader.record`).
+ * `readInto` (the replay's reading) decodes the events the replay uses
+ * (iommu map/unmap, dma map/unmap of pages and scatterlists, the timer
+ * events) straight from their fields into the reader's events
+ * (`dat-events.ts`), with no text in between. Any other record, and one of
+ * those whose text the reader would read otherwise, gives the common columns
+ * (pid, CPU, the latency flags as libtraceevent prints them, nanoseconds)
+ * and, for the events iovalab decodes or takes facts from (the rest of
+ * dma:*, the depot work, the IOMMU groups), the event text the kernel's
+ * TP_printk prints, built from the record's fields by name; other events
+ * carry only their name. The text reader then takes them exactly as text
+ * lines (`TraceReader.record`). `records()` gives every record that way:
+ * the route the direct decoding must agree with.
  *
  * Memory: one decompressed chunk per CPU (the file is read through `read`,
- * a random-access view, never whole).
+ * a random-access view, never whole), and the kallsyms section's bytes,
+ * looked up only for the addresses `%ps` prints.
  */
 
 import { hex16 } from "../stdx/hex.ts";
