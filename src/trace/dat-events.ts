@@ -4,17 +4,19 @@
  * (`events.ts`), with no text in between: `iommu:map` / `unmap`
  * (include/trace/events/iommu.h, 6.1 to mainline), `dma_map_page` /
  * `dma_unmap_page` and their classes, `dma_map_sg` / `dma_unmap_sg`
- * (include/trace/events/dma.h, 6.12 and later) and the timer events of the
- * flush-queue timer (include/trace/events/timer.h).
+ * (include/trace/events/dma.h, 6.12 and later), `dma_alloc` / `dma_free`
+ * and their `_pages` names, the timer events of the flush-queue timer
+ * (include/trace/events/timer.h) and the workqueue's execute events of the
+ * IOVA depot's work (include/trace/events/workqueue.h).
  *
  * Each decoder gives exactly the event the text route gives (`dat.ts`
  * prints the kernel's TP_printk text, `events.ts` reads it back). Where
  * that route would read a value otherwise or not at all (2^53 or more, a
  * negative count, a device or symbol name with a space or `=`, a field
  * outside its record), the decoder gives null and the record takes the
- * text route, whose event or message is then the one it always was. Other
- * known events (`dma_alloc`, `dma_free`, the workqueue's) are rare and take
- * that route too.
+ * text route, whose event or message is then the one it always was, as do
+ * the known events `dat.ts` prints no text for (`dma_alloc_sgt`, the
+ * `dma_sync_*` ones).
  */
 
 import type { EventHead, TraceEvent } from "./events.ts";
@@ -455,6 +457,66 @@ function dmaUnmapSg(fields: Fields): DirectDecoder | null {
   };
 }
 
+function dmaAlloc(fields: Fields, name: string): DirectDecoder | null {
+  const p = pick(fields, ["@device", "dir", "dma_addr", "size", "virt_addr", "attrs"]);
+  if (p === null) return null;
+  const [fDev, fDir, fAddr, fSize, , fAttrs] = p.fs;
+  const end = p.end;
+  return (r, h) => {
+    if (!inside(r, end)) return null;
+    const device = deviceName(r, fDev);
+    const dmaAddr = unsigned(r, fAddr);
+    const size = count(r, fSize);
+    if (device === null || dmaAddr < 0 || size < 0) return null;
+    return {
+      line: h.line,
+      comm: h.comm,
+      pid: h.pid,
+      cpu: h.cpu,
+      timestampNs: h.timestampNs,
+      name,
+      flags: h.flags,
+      type: "dma_alloc",
+      device,
+      dir: dmaDirectionName(num(r, fDir)),
+      dmaAddr,
+      size,
+      // The text `dat.ts` prints has `flags=` empty (the gfp names are not printed).
+      gfp: "",
+      attrs: dmaAttrsText(num(r, fAttrs)),
+    };
+  };
+}
+
+function dmaFree(fields: Fields, name: string): DirectDecoder | null {
+  const p = pick(fields, ["@device", "dir", "dma_addr", "size", "virt_addr", "attrs"]);
+  if (p === null) return null;
+  const [fDev, fDir, fAddr, fSize, fVirt] = p.fs;
+  const end = p.end;
+  return (r, h) => {
+    if (!inside(r, end)) return null;
+    const device = deviceName(r, fDev);
+    const dmaAddr = unsigned(r, fAddr);
+    const size = count(r, fSize);
+    if (device === null || dmaAddr < 0 || size < 0 || !halves(r, fVirt, HALVES)) return null;
+    return {
+      line: h.line,
+      comm: h.comm,
+      pid: h.pid,
+      cpu: h.cpu,
+      timestampNs: h.timestampNs,
+      name,
+      flags: h.flags,
+      type: "dma_free",
+      device,
+      dir: dmaDirectionName(num(r, fDir)),
+      dmaAddr,
+      size,
+      nullCpuAddr: HALVES[0] === 0 && HALVES[1] === 0,
+    };
+  };
+}
+
 /** include/linux/timer.h: TIMER_CPUMASK (the `cpu=` timer_start prints). */
 const TIMER_CPUMASK = 0x0003ffff;
 
@@ -546,6 +608,33 @@ function timerExpireExit(fields: Fields): DirectDecoder | null {
   };
 }
 
+function workqueueExecute(fields: Fields, phase: "start" | "end"): DirectDecoder | null {
+  const p = pick(fields, ["work", "function"]);
+  if (p === null) return null;
+  const [fWork, fFunction] = p.fs;
+  const end = p.end;
+  const name = `workqueue_execute_${phase}`;
+  return (r, h, syms) => {
+    if (!inside(r, end)) return null;
+    const work = pointer(r, fWork);
+    const fn = symbol(r, fFunction, syms);
+    if (work === null || fn === null) return null;
+    return {
+      line: h.line,
+      comm: h.comm,
+      pid: h.pid,
+      cpu: h.cpu,
+      timestampNs: h.timestampNs,
+      name,
+      flags: h.flags,
+      type: "workqueue_execute",
+      phase,
+      work,
+      function: fn,
+    };
+  };
+}
+
 /**
  * The direct decoder of an event's format, or null where its records take
  * the text route (another event, or a format that lacks a field the text
@@ -571,12 +660,22 @@ export function directDecoder(system: string, name: string, fields: Fields): Dir
           return dmaMapSg(fields);
         case "dma_unmap_sg":
           return dmaUnmapSg(fields);
+        case "dma_alloc":
+        case "dma_alloc_pages":
+          return dmaAlloc(fields, name);
+        case "dma_free":
+        case "dma_free_pages":
+          return dmaFree(fields, name);
       }
       return null;
     case "timer":
       if (name === "timer_start") return timerStart(fields);
       if (name === "timer_expire_entry") return timerExpireEntry(fields);
       if (name === "timer_expire_exit") return timerExpireExit(fields);
+      return null;
+    case "workqueue":
+      if (name === "workqueue_execute_start") return workqueueExecute(fields, "start");
+      if (name === "workqueue_execute_end") return workqueueExecute(fields, "end");
       return null;
   }
   return null;

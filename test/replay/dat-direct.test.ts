@@ -4,7 +4,8 @@
  * the same fields (`dat.ts`'s formatters) and read back by the text reader.
  * Both routes run in lockstep over the same file and must give the same
  * events (every field, the line numbers included) and the same counts and
- * messages; fast-check draws field values on both sides of every limit of
+ * messages (iommu, dma page, scatterlist, alloc and free, timer and
+ * workqueue events); fast-check draws field values on both sides of every limit of
  * the text reading (2^52, 10^15, 2^53, 2^64, negative counts, device and
  * symbol names with spaces, `=`, brackets or bytes past ASCII).
  */
@@ -166,7 +167,51 @@ const fn = fc.oneof({ weight: 3, arbitrary: fc.constant(FUNCTIONS[0]) }, fc.cons
 
 const head = { flags: 0, preemptCount: 0, pid: 7 };
 
+const virt = fc.oneof(fc.constantFrom(0n, 1n << 32n, 1n << 63n, 0xffff888100000000n), value);
+
 const record = fc.oneof(
+  fc.tuple(fc.boolean(), value, fn).map(([start, work, f]) => ({
+    event: start ? "workqueue-workqueue_execute_start" : "workqueue-workqueue_execute_end",
+    payload: laidOut(
+      24,
+      [
+        [8, work, 8],
+        [16, f, 8],
+      ],
+      [],
+    ),
+  })),
+  fc
+    .tuple(device, virt, value, value, value, fc.bigInt({ min: 0n, max: 5n }), value)
+    .map(([d, v, dma, size, gfp, dir, attrs]) => ({
+      event: "dma-dma_alloc",
+      payload: laidOut(
+        56,
+        [
+          [16, v, 8],
+          [24, dma, 8],
+          [32, size, 8],
+          [40, gfp, 4],
+          [44, dir, 4],
+          [48, attrs, 8],
+        ],
+        [[8, cstring(d)]],
+      ),
+    })),
+  fc.tuple(device, virt, value, value, fc.bigInt({ min: 0n, max: 5n }), value).map(([d, v, dma, size, dir, attrs]) => ({
+    event: "dma-dma_free",
+    payload: laidOut(
+      56,
+      [
+        [16, v, 8],
+        [24, dma, 8],
+        [32, size, 8],
+        [40, dir, 4],
+        [48, attrs, 8],
+      ],
+      [[8, cstring(d)]],
+    ),
+  })),
   fc.tuple(value, value, value).map(([iova, paddr, size]) => ({
     event: "iommu-map",
     payload: laidOut(
@@ -316,7 +361,7 @@ test("trace.dat decoded from its fields: the events, counts and messages of its 
       direct += c.direct;
       viaText += c.events - c.direct;
     }),
-    { numRuns: 300, seed: 11 },
+    { numRuns: 400, seed: 11 },
   );
   // Both routes were taken: values the text reads back as they are, and values it reads otherwise or rejects.
   assert.ok(direct > 1000, `${direct} events decoded from their fields`);
@@ -481,5 +526,28 @@ test("fast-check: a corrupted trace.dat gives the same events, counts and error 
       },
     ),
     { numRuns: 400, seed: 401 },
+  );
+});
+
+test("fast-check: records cut short give the same events and error both ways (a field outside its record)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(record, fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, fc.nat(24))), {
+        minLength: 1,
+        maxLength: 12,
+      }),
+      (specs) => {
+        const records: DatTestRecord[] = specs.map(([s, cut], i) => ({
+          ...head,
+          cpu: 0,
+          timestampNs: 1_000_000_000 + i * 1000,
+          event: s.event,
+          payload: s.payload.subarray(0, Math.max(0, s.payload.length - cut)),
+        }));
+        const bytes = writeTraceDat({ records, cpus: 1, compress: false, kallsyms: KALLSYMS, cmdlines: "" });
+        assert.deepEqual(routeOutcome(bytes, true), routeOutcome(bytes, false));
+      },
+    ),
+    { numRuns: 300, seed: 12 },
   );
 });
