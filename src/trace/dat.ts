@@ -495,8 +495,9 @@ class CpuStream {
   private readonly file: TraceDat;
   private chunks: { offset: number; zsize: number; size: number }[] = [];
   private nextChunk = 0;
-  private data: Uint8Array = new Uint8Array(0);
-  private dv: DataView = new DataView(new ArrayBuffer(0));
+  /** The decompressed chunk the current record is in, and a view of it (read, not replaced, by the merge). */
+  data: Uint8Array = new Uint8Array(0);
+  dv: DataView = new DataView(new ArrayBuffer(0));
   private pageStart = 0;
   private pos = 0;
   private pageEnd = 0;
@@ -826,14 +827,18 @@ export class TraceDat {
     let reading = true;
     try {
       const streams = this.streams();
+      // The formats by event id (ids are below 2^16): an array look-up per record.
+      const byId: (EventFormat | undefined)[] = new Array(1 << 16);
+      for (const [id, fmt] of this.events) if (id < 1 << 16) byId[id] = fmt;
       for (;;) {
         let best: CpuStream | null = null;
         for (const s of streams) if (s.ready && (best === null || s.recTs < best.recTs)) best = s;
         if (best === null) return;
-        const { b, dv } = best.view();
+        const b = best.data;
+        const dv = best.dv;
         const at = best.recStart;
         const type = dv.getUint16(at, this.le);
-        const fmt = this.events.get(type);
+        const fmt = byId[type];
         const pid = dv.getInt32(at + 4, this.le);
         const comm = pid === 0 ? "<idle>" : (this.cmdlines.get(pid) ?? "<...>");
         const flags = this.latency(dv.getUint8(at + 2), dv.getUint8(at + 3));
