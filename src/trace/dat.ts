@@ -20,18 +20,34 @@
  * - records of all CPUs merged by timestamp (ties to the lower CPU), as
  *   `trace-cmd report` shows them.
  *
- * Each record gives the common columns (pid, CPU, the latency flags as
- * libtraceevent prints them, nanoseconds) and, for the events iovalab
- * decodes (iommu map/unmap, dma:*, the flush-queue timer and the depot
- * work), the event text the kernel's TP_printk prints, built from the
- * record's fields by name; other events carry only their name. The text
- * reader then takes them exactly as text lines (`TraceReader.record`).
+ * `readInto` (the replay's reading) decodes the events the replay uses
+ * (iommu map/unmap, dma map/unmap of pages and scatterlists, the timer
+ * events) straight from their fields into the reader's events
+ * (`dat-events.ts`), with no text in between. Any other record, and one of
+ * those whose text the reader would read otherwise, gives the common columns
+ * (pid, CPU, the latency flags as libtraceevent prints them, nanoseconds)
+ * and, for the events iovalab decodes or takes facts from (the rest of
+ * dma:*, the depot work, the IOMMU groups), the event text the kernel's
+ * TP_printk prints, built from the record's fields by name; other events
+ * carry only their name. The text reader then takes them exactly as text
+ * lines (`TraceReader.record`). `records()` gives every record that way:
+ * the route the direct decoding must agree with.
  *
  * Memory: one decompressed chunk per CPU (the file is read through `read`,
- * a random-access view, never whole).
+ * a random-access view, never whole), and the kallsyms section's bytes,
+ * looked up only for the addresses `%ps` prints.
  */
 
 import { hex16 } from "../stdx/hex.ts";
+import {
+  type DirectDecoder,
+  directDecoder,
+  type FieldFormat,
+  pointerText,
+  type RecordBytes,
+  type SymbolNames,
+} from "./dat-events.ts";
+import type { EventHead, TraceEvent } from "./events.ts";
 import { dmaAttrsText, dmaDirectionName } from "./unparsed.ts";
 
 /** A random-access view of the file. */
@@ -153,17 +169,6 @@ function latin1(b: Uint8Array, from: number, to: number): string {
   return s;
 }
 
-/** One field of an event's format file. */
-interface FieldFormat {
-  offset: number;
-  size: number;
-  signed: boolean;
-  /** `__data_loc` strings and dynamic arrays: the field holds (length << 16 | offset). */
-  dataLoc: boolean;
-  /** Array fields (`char comm[16]`, `__u8 saddr[4]`). */
-  array: boolean;
-}
-
 /** One event's format file, as far as decoding needs it. */
 interface EventFormat {
   id: number;
@@ -171,6 +176,8 @@ interface EventFormat {
   name: string;
   fields: Map<string, FieldFormat>;
   formatter: Formatter | null;
+  /** Decodes the event straight from its fields (`dat-events.ts`), where the replay uses it. */
+  direct: DirectDecoder | null;
 }
 
 const FIELD = /^\s*field:(.*?);\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);/;
@@ -195,7 +202,7 @@ function parseFormat(system: string, text: string): EventFormat | null {
       array,
     });
   }
-  return { id: Number(id[1]), system, name: name[1], fields, formatter: null };
+  return { id: Number(id[1]), system, name: name[1], fields, formatter: null, direct: null };
 }
 
 /** Reads one record's fields by name. */
@@ -377,26 +384,108 @@ FORMATTERS.dma_map_sg = (r) => {
 };
 FORMATTERS.dma_unmap_sg = (r) => `${dmaHead(r)} phys_addrs=${arrayText(r.array("addrs", 8))} attrs=${dmaAttrs(r)}`;
 
-/** /proc/kallsyms as stored in the file: `%ps` prints the name of the symbol at that address. */
-class Kallsyms {
-  private readonly byAddr = new Map<bigint, string>();
-  constructor(text: string) {
-    for (const line of text.split("\n")) {
-      const sp = line.indexOf(" ");
-      if (sp <= 0) continue;
-      const sp2 = line.indexOf(" ", sp + 1);
-      if (sp2 < 0) continue;
-      let name = line.slice(sp2 + 1);
-      const tab = name.indexOf("\t");
-      if (tab >= 0) name = name.slice(0, tab);
-      const addr = line.slice(0, sp);
-      // A damaged symbol table line names no address: skip it (a name it would give prints as the address).
-      if (!/^[0-9a-fA-F]{1,16}$/.test(addr)) continue;
-      this.byAddr.set(BigInt(`0x${addr}`), name);
-    }
+/**
+ * /proc/kallsyms as stored in the file: `%ps` prints the name of the symbol
+ * at that address. A trace asks for few addresses (the timer and work
+ * functions), so the table is not built: the first look-up notes each line's
+ * address (two 32-bit halves) and where its name is, and each address asked
+ * for is looked up once, its name then kept.
+ */
+class Kallsyms implements SymbolNames {
+  private readonly text: Uint8Array;
+  private indexed = false;
+  private count = 0;
+  private hi = new Uint32Array(0);
+  private lo = new Uint32Array(0);
+  private nameStart = new Uint32Array(0);
+  private nameEnd = new Uint32Array(0);
+  /** Names looked up, by the address's high half then low half. */
+  private readonly names = new Map<number, Map<number, string>>();
+
+  constructor(text: Uint8Array) {
+    this.text = text;
   }
+
   name(addr: bigint): string {
-    return this.byAddr.get(addr) ?? `0x${addr.toString(16)}`;
+    return this.nameOf(Number(addr >> 32n), Number(addr & 0xffffffffn));
+  }
+
+  nameOf(hi: number, lo: number): string {
+    let byLo = this.names.get(hi);
+    if (byLo === undefined) {
+      byLo = new Map();
+      this.names.set(hi, byLo);
+    }
+    let name = byLo.get(lo);
+    if (name === undefined) {
+      name = this.lookup(hi, lo);
+      byLo.set(lo, name);
+    }
+    return name;
+  }
+
+  /** The name of the last line with that address (a later line replaces an earlier), or the address in hex. */
+  private lookup(hi: number, lo: number): string {
+    if (!this.indexed) this.index();
+    for (let i = this.count - 1; i >= 0; i--) {
+      if (this.lo[i] === lo && this.hi[i] === hi) return latin1(this.text, this.nameStart[i], this.nameEnd[i]);
+    }
+    return pointerText(hi, lo);
+  }
+
+  /**
+   * Notes each line `ADDRESS TYPE NAME[\tMODULE]`: the address 1 to 16
+   * hexadecimal digits before the first space (a damaged line names no
+   * address and is skipped), the name after the second space up to a tab.
+   */
+  private index(): void {
+    this.indexed = true;
+    const t = this.text;
+    let lines = 1;
+    for (let i = 0; i < t.length; i++) if (t[i] === 10) lines++;
+    this.hi = new Uint32Array(lines);
+    this.lo = new Uint32Array(lines);
+    this.nameStart = new Uint32Array(lines);
+    this.nameEnd = new Uint32Array(lines);
+    let n = 0;
+    let ls = 0;
+    while (ls <= t.length) {
+      let le = t.indexOf(10, ls);
+      if (le < 0) le = t.length;
+      // The spaces are looked for within the line only (a search past its end would make the pass quadratic).
+      let sp = ls;
+      while (sp < le && t[sp] !== 32) sp++;
+      if (sp > ls && sp < le && sp - ls <= 16) {
+        let sp2 = sp + 1;
+        while (sp2 < le && t[sp2] !== 32) sp2++;
+        if (sp2 < le) {
+          let hi = 0;
+          let lo = 0;
+          let ok = true;
+          for (let i = ls; i < sp; i++) {
+            const c = t[i];
+            const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+            if (d < 0) {
+              ok = false;
+              break;
+            }
+            hi = hi * 16 + (lo >>> 28);
+            lo = ((lo << 4) | d) >>> 0;
+          }
+          if (ok) {
+            let ne = sp2 + 1;
+            while (ne < le && t[ne] !== 9) ne++;
+            this.hi[n] = hi;
+            this.lo[n] = lo;
+            this.nameStart[n] = sp2 + 1;
+            this.nameEnd[n] = ne;
+            n++;
+          }
+        }
+      }
+      ls = le + 1;
+    }
+    this.count = n;
   }
 }
 
@@ -406,8 +495,9 @@ class CpuStream {
   private readonly file: TraceDat;
   private chunks: { offset: number; zsize: number; size: number }[] = [];
   private nextChunk = 0;
-  private data: Uint8Array = new Uint8Array(0);
-  private dv: DataView = new DataView(new ArrayBuffer(0));
+  /** The decompressed chunk the current record is in, and a view of it (read, not replaced, by the merge). */
+  data: Uint8Array = new Uint8Array(0);
+  dv: DataView = new DataView(new ArrayBuffer(0));
   private pageStart = 0;
   private pos = 0;
   private pageEnd = 0;
@@ -556,7 +646,7 @@ export class TraceDat {
   readonly cmdlines = new Map<number, string>();
   /** The UNAME, TRACECLOCK and VERSION options, where present. */
   readonly info = new Map<string, string>();
-  private kallsyms = new Kallsyms("");
+  private kallsyms = new Kallsyms(new Uint8Array(0));
   private cpus: { cpu: number; offset: number; size: number }[] = [];
 
   constructor(src: DatSource, decompress: Decompress) {
@@ -642,7 +732,9 @@ export class TraceDat {
           break;
         case OPT_KALLSYMS: {
           const s = this.section(data.u64("the kallsyms offset"), OPT_KALLSYMS);
-          this.kallsyms = new Kallsyms(s.text(s.u32("the kallsyms size"), "kallsyms"));
+          const n = s.u32("the kallsyms size");
+          s.need(n, "kallsyms");
+          this.kallsyms = new Kallsyms(s.b.subarray(s.pos, s.pos + n));
           break;
         }
         case OPT_CMDLINES: {
@@ -697,6 +789,7 @@ export class TraceDat {
           system === "iommu" || system === "dma" || system === "timer" || system === "workqueue"
             ? (FORMATTERS[fmt.name] ?? null)
             : null;
+        fmt.direct = fmt.formatter === null ? null : directDecoder(system, fmt.name, fmt.fields);
         this.events.set(fmt.id, fmt);
       }
     }
@@ -712,11 +805,118 @@ export class TraceDat {
     }
   }
 
-  private *merged(): Generator<DatRecord> {
-    const streams = this.cpus
+  /**
+   * Every record of every CPU in time order, as `records()` gives them, into
+   * `into`: the events the replay uses decoded straight from their fields
+   * (`dat-events.ts`), the same events the reader makes of their text; any
+   * other record, or one whose text the reader would read otherwise, as its
+   * text columns. The reader's own errors pass through as they are.
+   */
+  readInto(into: DatInto): void {
+    const view = new RecordView();
+    view.le = this.le;
+    const bytes: RecordBytes = {
+      b: new Uint8Array(0),
+      dv: new DataView(new ArrayBuffer(0)),
+      start: 0,
+      length: 0,
+      le: this.le,
+    };
+    const head: EventHead = { line: 0, comm: "", pid: 0, cpu: 0, timestampNs: 0, name: "", flags: "" };
+    // A RangeError of a read past a block's end is a DatError; one of the reader's is its own.
+    let reading = true;
+    try {
+      const streams = this.streams();
+      // The formats by event id (ids are below 2^16): an array look-up per record.
+      const byId: (EventFormat | undefined)[] = new Array(1 << 16);
+      for (const [id, fmt] of this.events) if (id < 1 << 16) byId[id] = fmt;
+      for (;;) {
+        let best: CpuStream | null = null;
+        for (const s of streams) if (s.ready && (best === null || s.recTs < best.recTs)) best = s;
+        if (best === null) return;
+        const b = best.data;
+        const dv = best.dv;
+        const at = best.recStart;
+        const type = dv.getUint16(at, this.le);
+        const fmt = byId[type];
+        const pid = dv.getInt32(at + 4, this.le);
+        const comm = pid === 0 ? "<idle>" : (this.cmdlines.get(pid) ?? "<...>");
+        const flags = this.latency(dv.getUint8(at + 2), dv.getUint8(at + 3));
+        if (fmt !== undefined && fmt.direct !== null) {
+          bytes.b = b;
+          bytes.dv = dv;
+          bytes.start = at;
+          bytes.length = best.recLength;
+          head.line = into.nextLine();
+          head.comm = comm;
+          head.pid = pid;
+          head.cpu = best.cpu;
+          head.timestampNs = reportTimestampNs(best.recTs);
+          head.name = fmt.name;
+          head.flags = flags;
+          const ev = fmt.direct(bytes, head, this.kallsyms);
+          if (ev !== null) {
+            reading = false;
+            into.event(ev);
+            reading = true;
+            best.advance();
+            continue;
+          }
+        }
+        let body = "";
+        if (fmt?.formatter) {
+          view.b = b;
+          view.dv = dv;
+          view.start = at;
+          view.length = best.recLength;
+          view.fmt = fmt;
+          body = fmt.formatter(view, this.kallsyms);
+        }
+        const r: DatRecord = {
+          comm,
+          pid,
+          cpu: best.cpu,
+          flags,
+          timestampNs: best.recTs,
+          system: fmt?.system ?? "",
+          event: fmt?.name ?? `unknown_event_${type}`,
+          body,
+        };
+        reading = false;
+        into.record(r);
+        reading = true;
+        best.advance();
+      }
+    } catch (e) {
+      if (reading && e instanceof RangeError)
+        throw new DatError(`expected data inside its block, found a read past its end (${e.message})`);
+      throw e;
+    }
+  }
+
+  /** The latency columns of a record's flags and preempt count, each text made once. */
+  private latency(flags: number, pc: number): string {
+    const k = (flags << 8) | pc;
+    let t = this.latencyTexts[k];
+    if (t === undefined) {
+      t = latencyFlags(flags, pc);
+      this.latencyTexts[k] = t;
+    }
+    return t;
+  }
+
+  private readonly latencyTexts: (string | undefined)[] = new Array(1 << 16);
+
+  /** A stream per CPU, by CPU number (ties in time go to the lower CPU). */
+  private streams(): CpuStream[] {
+    return this.cpus
       .slice()
       .sort((a, b) => a.cpu - b.cpu)
       .map((c) => new CpuStream(this, c.cpu, c.offset, c.size));
+  }
+
+  private *merged(): Generator<DatRecord> {
+    const streams = this.streams();
     const view = new RecordView();
     view.le = this.le;
     for (;;) {
@@ -752,6 +952,25 @@ export class TraceDat {
       best.advance();
     }
   }
+}
+
+/**
+ * A record's time as `trace-cmd report` prints it: in microseconds, rounded
+ * as libtraceevent rounds it, so that a trace.dat replays exactly as its
+ * report does.
+ */
+export function reportTimestampNs(ns: number): number {
+  return Math.floor((ns + 500) / 1000) * 1000;
+}
+
+/** Where `TraceDat.readInto` puts the records: the reader's side. */
+export interface DatInto {
+  /** The line number the next record gets (records are numbered as lines). */
+  nextLine(): number;
+  /** A record decoded straight from its fields, numbered `nextLine()`. */
+  event(e: TraceEvent): void;
+  /** Any other record, as its text columns. */
+  record(r: DatRecord): void;
 }
 
 /** The latency columns as libtraceevent prints them: irqs-off, need-resched, hard/softirq, preempt depth, migrate-disable. */

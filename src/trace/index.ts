@@ -8,6 +8,7 @@
 export {
   bytesSource,
   DatError,
+  type DatInto,
   type DatRecord,
   type DatSource,
   type Decompress,

@@ -10,8 +10,9 @@
  * `maxDiagnostics` messages, counts the rest and goes on.
  */
 
+import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
-import type { DatRecord } from "./dat.ts";
+import { type DatRecord, reportTimestampNs } from "./dat.ts";
 import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { asciiWord, FAST_EVENT_NAMES, fastBytesEvent, fastEventName, fastName } from "./fast-bytes.ts";
 import {
@@ -26,7 +27,8 @@ import {
 import { ByteLineScan } from "./line-bytes.ts";
 import { FAILED_TO_PARSE } from "./unparsed.ts";
 
-const FQ_FUNCTION = "function=fq_flush_timeout";
+const FQ_NAME = "fq_flush_timeout";
+const FQ_FUNCTION = `function=${FQ_NAME}`;
 const GROUP = /groupID=(\d+) device=(\S+)/;
 const ATTACH = /device=(\S+)/;
 /** Devices whose first attach is remembered. */
@@ -239,11 +241,30 @@ export class TraceReader {
     if (r.event === "add_device_to_group") this.deviceGroup(r.body);
     else if (r.event === "attach_device_to_domain") this.deviceAttach(r.body);
     // As `trace-cmd report` prints it: the event name alone (the names do not
-    // collide) and the time in microseconds, rounded as libtraceevent rounds
-    // it, so that a trace.dat replays exactly as its report does.
+    // collide) and the time in microseconds (`reportTimestampNs`).
     if (!this.known("", r.event)) return null;
-    const timestampNs = Math.floor((r.timestampNs + 500) / 1000) * 1000;
+    const timestampNs = reportTimestampNs(r.timestampNs);
     return this.decoded(lineNo, { ...r, timestampNs, system: "", shape: "ftrace" }, false);
+  }
+
+  /** The number the next line or record gets. */
+  nextLine(): number {
+    return this.counts.lines + 1;
+  }
+
+  /**
+   * Counts a record of a binary trace that `dat-events.ts` decoded straight
+   * from its fields (numbered `nextLine()`): as `record` counts the text of
+   * the same record, whose event it is.
+   */
+  recordEvent(event: TraceEvent): TraceEvent {
+    assert(event.line === this.counts.lines + 1, "a decoded record numbered as the next line");
+    this.counts.lines++;
+    this.counts.shapes.dat++;
+    if ((event.type === "timer_start" || event.type === "timer_expire_entry") && event.function === FQ_NAME) {
+      this.counts.fqTimerEvents++;
+    }
+    return this.counted(event);
   }
 
   private deviceGroup(body: string): void {
