@@ -214,6 +214,16 @@ class RecordView {
   le = true;
   fmt!: EventFormat;
 
+  /** The event text of the record at `start` (`length` bytes) as `fmt`'s formatter prints it, the view pointed at it. */
+  print(b: Uint8Array, dv: DataView, start: number, length: number, fmt: EventFormat, kallsyms: Kallsyms): string {
+    this.b = b;
+    this.dv = dv;
+    this.start = start;
+    this.length = length;
+    this.fmt = fmt;
+    return (fmt.formatter as Formatter)(this, kallsyms);
+  }
+
   private field(name: string): FieldFormat {
     const f = this.fmt.fields.get(name);
     if (f === undefined) throw new DatError(`expected a field "${name}" in the format of ${this.fmt.name}`);
@@ -863,15 +873,7 @@ export class TraceDat {
             continue;
           }
         }
-        let body = "";
-        if (fmt?.formatter) {
-          view.b = b;
-          view.dv = dv;
-          view.start = at;
-          view.length = best.recLength;
-          view.fmt = fmt;
-          body = fmt.formatter(view, this.kallsyms);
-        }
+        const body = fmt?.formatter ? view.print(b, dv, at, best.recLength, fmt, this.kallsyms) : "";
         const r: DatRecord = {
           comm,
           pid,
@@ -930,15 +932,7 @@ export class TraceDat {
       const flags = dv.getUint8(at + 2);
       const pc = dv.getUint8(at + 3);
       const pid = dv.getInt32(at + 4, this.le);
-      let body = "";
-      if (fmt?.formatter) {
-        view.b = b;
-        view.dv = dv;
-        view.start = at;
-        view.length = best.recLength;
-        view.fmt = fmt;
-        body = fmt.formatter(view, this.kallsyms);
-      }
+      const body = fmt?.formatter ? view.print(b, dv, at, best.recLength, fmt, this.kallsyms) : "";
       yield {
         comm: pid === 0 ? "<idle>" : (this.cmdlines.get(pid) ?? "<...>"),
         pid,
