@@ -541,6 +541,7 @@ async function replayTrace(
       flushHistories: positiveInt("--flush-histories", opts.flushHistories),
       unseenFlushes: opts.unseenFlushes,
       resync: opts.resync,
+      timerEvents: d.timerEvents,
     };
     const r = new Replayer({
       ...common,
@@ -636,6 +637,7 @@ async function replayTrace(
           cpus: positiveInt("--cpus", opts.cpus),
           device: d.device,
           strict: d.captured,
+          timerEvents: d.timerEvents,
         },
         { machine: traceMachineOf(d.machine, d.device), file },
         opts.searchStart === true,

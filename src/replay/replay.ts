@@ -149,6 +149,14 @@ export interface ReplayOptions {
   hiddenSpace?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
+  /**
+   * The trace shows flush-queue timer events (`fq_flush_timeout`). In a
+   * trace that starts mid-life the timer may have been armed before the
+   * trace began, at a time it cannot show, so the model's own timer never
+   * fires there: the flushes run where the trace's timer events put them
+   * from the start (a trace from boot is replayed as without it).
+   */
+  timerEvents?: boolean;
   /** Allocations of the replayed domain in the whole trace: the learning phase covers at most a tenth of them (`learning.ts`). */
   traceAllocations?: number;
   /** Mappings live when the trace starts, found from their unmaps (`live-at-start.ts`): mapped from the start. */
@@ -414,6 +422,8 @@ export class Replayer {
       );
       this.r.flushInference = this.inference.stats;
     }
+    // Unmaps of mappings live at the start prove a mid-life trace before its first allocation.
+    if (this.liveUnmaps.length > 0) this.timerArmedBefore();
     // Without a flush queue (strict) no timer or flush decision holds calls back: the
     // calls' final order is the one CpuOrder settles.
     if ((opts.cpuOrder ?? this.kernel.iommu.config.strict) && fq === null) {
@@ -704,9 +714,22 @@ export class Replayer {
         this.kernel.recycle((opened.state as ReplayCheckpoint).kernel);
       }
     }
-    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
+    if (first && learn) {
+      learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
+      if (learn.stats.midLife) this.timerArmedBefore();
+    }
     if (o.depotTurn !== undefined) this.undecidedDepotOrder(o.depotTurn);
     return o;
+  }
+
+  /**
+   * A trace that starts mid-life and shows timer events: the timer runs only
+   * where they put it (`ReplayOptions.timerEvents`), from the start.
+   */
+  private timerArmedBefore(): void {
+    const fq = this.fq;
+    if (!this.opts.timerEvents || fq === null || this.inference !== null || fq.policy.name === "external") return;
+    fq.policy = external(this.timerPolicy);
   }
 
   /**
