@@ -133,6 +133,8 @@ export class CallApplier {
   readonly hidden = new HiddenSpace();
   /** The learning phase: a tree allocation the kernel placed below the model's slot proves hidden space. */
   proveHidden = false;
+  /** After the learning phase, allocations that show where the kernel's magazines were cut cut the model's (`magazine-cut.ts`). */
+  magazineCuts = true;
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -276,7 +278,13 @@ export class CallApplier {
           if (this.adopt) out.resync = r.done ? 1 : -1;
         }
         if (r?.done && fromTree) this.hidden.followed(cookie, c.iova, c.sizeBytes, addr, this.proveHidden);
-      } else if (pb !== null && addr !== null && cookie && this.magazineCut(cookie, cpu, pb, addr / g, c, fromTree)) {
+      } else if (
+        this.magazineCuts &&
+        pb !== null &&
+        addr !== null &&
+        cookie &&
+        this.magazineCut(cookie, cpu, pb, addr / g, c, fromTree)
+      ) {
         this.modelAddr.set(c.allocation, c.iova);
         out.learned = true;
       }

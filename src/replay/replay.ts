@@ -147,6 +147,12 @@ export interface ReplayOptions {
    * (`hidden-space.ts`); default true.
    */
   hiddenSpace?: boolean;
+  /**
+   * After the learning phase of a mid-life trace, an allocation that shows
+   * where the kernel's magazines were cut cuts the model's the same way
+   * (`magazine-cut.ts`); default true.
+   */
+  magazineCuts?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
   /**
@@ -347,6 +353,7 @@ export class Replayer {
       this.release(c),
     );
     this.applier = new CallApplier(this.kernel, dev, opts.resync === true);
+    this.applier.magazineCuts = opts.magazineCuts !== false;
     if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
     const cookie = this.cookie;
     for (const m of opts.live ?? []) {
