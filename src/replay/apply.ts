@@ -16,7 +16,7 @@ import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove } from "./magazine-cut.ts";
-import { adoptPreTraceHit, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
+import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
 
@@ -135,6 +135,8 @@ export class CallApplier {
   proveHidden = false;
   /** After the learning phase, allocations that show where the kernel's magazines were cut cut the model's (`magazine-cut.ts`). */
   magazineCuts = true;
+  /** The magazines the allocation being applied may pop (`pre-trace-hit.ts`), filled per allocation. */
+  private readonly before = emptyPairBefore();
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -214,7 +216,8 @@ export class CallApplier {
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       if (cookie) this.hidden.walkFrom(cookie);
       // A mid-life trace: the magazines the allocation may pop, to take the model's hit back (`pre-trace-hit.ts`).
-      const pb = this.adoptUnknown && cookie ? pairBefore(cookie.iovad, cpu, c.sizeBytes) : null;
+      const pb =
+        this.adoptUnknown && cookie && pairBefore(cookie.iovad, cpu, c.sizeBytes, this.before) ? this.before : null;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
         c.inferred && c.pieces > 1

@@ -11,7 +11,7 @@ import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
 import { crossCut, crossCutFrom, cutAbove } from "./magazine-cut.ts";
-import { adoptPreTraceHit, pairBefore } from "./pre-trace-hit.ts";
+import { adoptPreTraceHit, emptyPairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { placePlaceholder } from "./start-state.ts";
 
 const LIMIT = 0xfffff;
@@ -90,8 +90,8 @@ test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, 
   assert.equal(a.iovad.allocIovaFast(0, 1, LIMIT, false), a.pfns[127]);
   assert.deepEqual([cr.loaded.size, cr.prev.size], [0, 127]);
   const prev = cr.prev;
-  const pb = pairBefore(a.iovad, 0, 4096);
-  assert.ok(pb);
+  const pb = emptyPairBefore();
+  assert.ok(pairBefore(a.iovad, 0, 4096, pb));
   const x = a.iovad.allocIovaFast(0, 1, LIMIT, false);
   assert.equal(x, a.pfns[126]);
   a.cookie.mapped.set(x, 1);
@@ -110,8 +110,8 @@ test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, 
   for (let i = 0; i < 128; i++) b.iovad.allocIovaFast(0, 1, LIMIT, false);
   const rc = b.iovad.rcaches[0];
   assert.deepEqual([rc.cpuRcaches[0].loaded.size, rc.cpuRcaches[0].prev.size, rc.depot.length], [0, 0, 1]);
-  const pb2 = pairBefore(b.iovad, 0, 4096);
-  assert.ok(pb2);
+  const pb2 = emptyPairBefore();
+  assert.ok(pairBefore(b.iovad, 0, 4096, pb2));
   const y = b.iovad.allocIovaFast(0, 1, LIMIT, false);
   assert.equal(rc.depot.length, 0);
   b.cookie.mapped.set(y, 1);

@@ -21,17 +21,26 @@ import { NIL } from "../iova/rbtree.ts";
 
 /** One CPU's magazines of one size class before an allocation, to take its hit back. */
 export interface PairBefore {
+  /** The size class (-1: no class holds the size). */
   c: number;
-  loaded: Magazine;
-  prev: Magazine;
+  loaded: Magazine | null;
+  prev: Magazine | null;
 }
 
-/** `cpu`'s magazines of the class of `bytes` in `iovad` now (null: no class holds that size). */
-export function pairBefore(iovad: IovaDomain, cpu: number, bytes: number): PairBefore | null {
+/** A `PairBefore` to fill per allocation (`pairBefore`), so that no allocation of the replay makes one. */
+export function emptyPairBefore(): PairBefore {
+  return { c: -1, loaded: null, prev: null };
+}
+
+/** Fills `out` with `cpu`'s magazines of the class of `bytes` in `iovad` now; false when no class holds that size. */
+export function pairBefore(iovad: IovaDomain, cpu: number, bytes: number, out: PairBefore): boolean {
   const c = iovad.sizeClass(iovad.roundUpCacheable(Math.ceil(bytes / iovad.granule)));
-  if (c >= iovad.rcacheOrders) return null;
+  out.c = c < iovad.rcacheOrders ? c : -1;
+  if (out.c < 0) return false;
   const cr = iovad.rcaches[c].cpuRcaches[cpu];
-  return { c, loaded: cr.loaded, prev: cr.prev };
+  out.loaded = cr.loaded;
+  out.prev = cr.prev;
+  return true;
 }
 
 /**
@@ -49,6 +58,7 @@ export function adoptPreTraceHit(
   len: number,
 ): boolean {
   const iovad = cookie.iovad;
+  if (before.c < 0) return false;
   const t = iovad.tree;
   const n = t.findContaining(pfn);
   if (n === NIL || t.pfnLo(n) !== pfn) return false;
@@ -64,7 +74,7 @@ export function adoptPreTraceHit(
   iovad.stats.cachedPfns[before.c]++;
   if (cr.loaded !== before.loaded) {
     if (cr.loaded === before.prev) cr.swap();
-    else {
+    else if (before.loaded !== null) {
       // The depot's magazine goes back on top; the loaded one, empty, was only freed.
       rcache.depot.push(cr.loaded);
       cr.loaded = before.loaded;
