@@ -67,9 +67,10 @@ export function cutAbove(iovad: IovaDomain, cpu: number, c: number, popped: numb
   const cr = rcache.cpuRcaches[cpu];
   // A prev neither empty nor full is no state the kernel reaches: no cut of it is the kernel's.
   if (cr.prev.size !== 0 && cr.prev.size !== cap) return false;
+  // The one place in the freed order (prev, loaded, then `popped`) with a magazine's worth after it.
+  const k = cr.prev.size + cr.loaded.size - cap;
+  if (k < 0 || (k < cr.prev.size ? cr.prev.pfns[k] : cr.loaded.pfns[k - cr.prev.size]) !== pfn) return false;
   const held = freedOrder(cr.prev, cr.loaded, popped);
-  const k = held.indexOf(pfn);
-  if (k < 0 || held.length - 1 - k !== cap) return false;
   if (iovad.profile.depotOverflowFreesToTree && rcache.depot.length >= iovad.profile.depotMax) return false;
   rcache.depot.push(magazineOf(cap, held.slice(k + 1)));
   iovad.stats.magazinesLive[c]++;
@@ -87,11 +88,12 @@ export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: num
   if (!cprs[cpu].loaded.isEmpty() || !cprs[cpu].prev.isEmpty()) return -1;
   for (let b = 0; b < cprs.length; b++) {
     if (b === cpu) continue;
-    const held = freedOrder(cprs[b].prev, cprs[b].loaded, null);
-    const k = held.indexOf(pfn);
+    const { prev, loaded } = cprs[b];
+    const i = prev.indexOf(pfn);
+    const k = i >= 0 ? i : loaded.indexOf(pfn) < 0 ? -1 : prev.size + loaded.indexOf(pfn);
     if (k < 0) continue;
     // The IOVAs freed after it fit its loaded magazine, the ones before its magazine its prev.
-    return held.length - 1 - k <= cap && k - (cap - 1) <= cap ? b : -1;
+    return prev.size + loaded.size - 1 - k <= cap && k - (cap - 1) <= cap ? b : -1;
   }
   return -1;
 }
