@@ -36,6 +36,8 @@ export interface Outcome {
   cause: MismatchCause | null;
   /** The trace's IOVA came from a cache filled before the trace (`CallApplier.adoptUnknown`, a placeholder) and was adopted. */
   learned?: boolean;
+  /** Of those, one adopted where it showed how the kernel's magazines were cut (`magazine-cut.ts`). */
+  cut?: boolean;
   /** The model went to its tree while the trace's IOVA was free in the model: the kernel's IOVA is one the model cannot know. */
   treeUnknown?: boolean;
   /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
@@ -290,6 +292,7 @@ export class CallApplier {
       ) {
         this.modelAddr.set(c.allocation, c.iova);
         out.learned = true;
+        out.cut = true;
       }
       return out;
     }

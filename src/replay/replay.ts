@@ -231,6 +231,8 @@ export interface ReplayResult {
   exactAfterLearning: number;
   /** Allocations after the phase that the kernel took from a cache filled before the trace: adopted, not exact. */
   adoptedAfterLearning: number;
+  /** Of those, the ones that showed where the kernel's magazines were cut (`magazine-cut.ts`). */
+  cutsAfterLearning: number;
   iovad: IovaDomain;
 }
 
@@ -347,6 +349,7 @@ export class Replayer {
       afterLearning: 0,
       exactAfterLearning: 0,
       adoptedAfterLearning: 0,
+      cutsAfterLearning: 0,
     };
     // The interrupted-allocation evidence holds where frees reach the rcache at once: strict.
     this.reorder = new IrqReorder(opts.irqReorder ?? this.kernel.iommu.config.strict, this.iovad.granule, (c) =>
@@ -996,6 +999,7 @@ export class Replayer {
       return;
     }
     if (o.learned) this.r.adoptedAfterLearning++;
+    if (o.cut) this.r.cutsAfterLearning++;
     if (o.resync === 1) this.r.resyncs++;
     else if (o.resync === -1) this.r.resyncFailures++;
     if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);
