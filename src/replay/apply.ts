@@ -218,8 +218,7 @@ export class CallApplier {
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       if (cookie) this.hidden.walkFrom(cookie);
       // A mid-life trace: the magazines the allocation may pop, to take the model's hit back (`pre-trace-hit.ts`).
-      const pb =
-        this.adoptUnknown && cookie && pairBefore(cookie.iovad, cpu, c.sizeBytes, this.before) ? this.before : null;
+      const pb = this.adoptUnknown ? this.pairBefore(cpu, c.sizeBytes) : null;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
         c.inferred && c.pieces > 1
@@ -262,18 +261,7 @@ export class CallApplier {
       const freeInModel = addr !== null && cookie !== null && cookie.iovad.findIova(c.iova / g) === null;
       const treeUnknown = fromTree && freeInModel;
       if (treeUnknown) out.treeUnknown = true;
-      if (
-        pb !== null &&
-        !fromTree &&
-        freeInModel &&
-        adoptPreTraceHit(cookie as IommuDmaCookie, cpu, pb, (addr as number) / g, c.iova, c.sizeBytes / g)
-      ) {
-        // The kernel's cache held an IOVA from before the trace where the model's held one of its own.
-        this.modelAddr.set(c.allocation, c.iova);
-        if (this.adopt) out.resync = 1;
-        else out.learned = true;
-        return out;
-      }
+      if (pb !== null && !fromTree && freeInModel && this.preTraceHit(pb, c, cpu, addr as number, out)) return out;
       const unknown = this.adoptUnknown && treeUnknown;
       if ((this.adopt || unknown) && addr !== null && cookie) {
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
@@ -457,6 +445,27 @@ export class CallApplier {
     }
     this.splitAllocs.set(c.allocation, pieces);
     return c.iova;
+  }
+
+  /** The magazines the allocation of `bytes` on `cpu` may pop, before it (`pre-trace-hit.ts`); null: no class holds it. */
+  private pairBefore(cpu: number, bytes: number): PairBefore | null {
+    const cookie = this.cookie;
+    return cookie && pairBefore(cookie.iovad, cpu, bytes, this.before) ? this.before : null;
+  }
+
+  /**
+   * The kernel's cache held an IOVA from before the trace where the model's
+   * held one of its own (`pre-trace-hit.ts`): the allocation placed at
+   * `addr` takes the trace's IOVA; false when it cannot.
+   */
+  private preTraceHit(pb: PairBefore, c: DmaCall, cpu: number, addr: number, out: Outcome): boolean {
+    const cookie = this.cookie as IommuDmaCookie;
+    const g = cookie.iovad.granule;
+    if (!adoptPreTraceHit(cookie, cpu, pb, addr / g, c.iova, c.sizeBytes / g)) return false;
+    this.modelAddr.set(c.allocation, c.iova);
+    if (this.adopt) out.resync = 1;
+    else out.learned = true;
+    return true;
   }
 
   /**
