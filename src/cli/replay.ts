@@ -253,7 +253,10 @@ function learningLine(r: ReplayResult): string {
     `learning phase: the trace starts mid-life; its first ${l.allocations} allocations (${(l.durationNs / 1e6).toFixed(3)} ms` +
     `${l.endLine > 0 ? `, up to line ${l.endLine}` : ", the whole trace"}) learned the caches, ${l.adopted} of them adopting the trace's IOVA; ` +
     `exact after it: ${r.exactAfterLearning}/${r.afterLearning} (${pct(r.exactAfterLearning, r.afterLearning)}); ` +
-    `${r.adoptedAfterLearning} after it taken from a cache filled before the trace (adopted, not exact)`
+    (r.cutsAfterLearning === 0
+      ? `${r.adoptedAfterLearning} after it taken from a cache filled before the trace (adopted, not exact)`
+      : `${r.adoptedAfterLearning - r.cutsAfterLearning} after it taken from a cache filled before the trace and ` +
+        `${r.cutsAfterLearning} showing where the kernel's magazines were cut (adopted, not exact)`)
   );
 }
 
@@ -541,6 +544,7 @@ async function replayTrace(
       flushHistories: positiveInt("--flush-histories", opts.flushHistories),
       unseenFlushes: opts.unseenFlushes,
       resync: opts.resync,
+      timerEvents: d.timerEvents,
     };
     const r = new Replayer({
       ...common,
@@ -636,6 +640,7 @@ async function replayTrace(
           cpus: positiveInt("--cpus", opts.cpus),
           device: d.device,
           strict: d.captured,
+          timerEvents: d.timerEvents,
         },
         { machine: traceMachineOf(d.machine, d.device), file },
         opts.searchStart === true,

@@ -15,8 +15,10 @@ import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
+import { crossCut, crossCutFrom, cutAbove } from "./magazine-cut.ts";
+import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { resync } from "./resync.ts";
-import { takePlaceholder } from "./start-state.ts";
+import { placePlaceholder, takePlaceholder } from "./start-state.ts";
 
 /** A replayed call's result, kept until no later decision can change it. */
 export interface Outcome {
@@ -34,6 +36,8 @@ export interface Outcome {
   cause: MismatchCause | null;
   /** The trace's IOVA came from a cache filled before the trace (`CallApplier.adoptUnknown`, a placeholder) and was adopted. */
   learned?: boolean;
+  /** Of those, one adopted where it showed how the kernel's magazines were cut (`magazine-cut.ts`). */
+  cut?: boolean;
   /** The model went to its tree while the trace's IOVA was free in the model: the kernel's IOVA is one the model cannot know. */
   treeUnknown?: boolean;
   /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
@@ -131,6 +135,10 @@ export class CallApplier {
   readonly hidden = new HiddenSpace();
   /** The learning phase: a tree allocation the kernel placed below the model's slot proves hidden space. */
   proveHidden = false;
+  /** After the learning phase, allocations that show where the kernel's magazines were cut cut the model's (`magazine-cut.ts`). */
+  magazineCuts = true;
+  /** The magazines the allocation being applied may pop (`pre-trace-hit.ts`), filled per allocation. */
+  private readonly before = emptyPairBefore();
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
@@ -209,6 +217,8 @@ export class CallApplier {
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       if (cookie) this.hidden.walkFrom(cookie);
+      // A mid-life trace: the magazines the allocation may pop, to take the model's hit back (`pre-trace-hit.ts`).
+      const pb = this.adoptUnknown ? this.pairBefore(cpu, c.sizeBytes) : null;
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
         c.inferred && c.pieces > 1
@@ -248,9 +258,10 @@ export class CallApplier {
         else out.learned = true;
         return out;
       }
-      const treeUnknown =
-        fromTree && addr !== null && cookie !== null && cookie.iovad.findIova(c.iova / cookie.iovad.granule) === null;
+      const freeInModel = addr !== null && cookie !== null && cookie.iovad.findIova(c.iova / g) === null;
+      const treeUnknown = fromTree && freeInModel;
       if (treeUnknown) out.treeUnknown = true;
+      if (pb !== null && !fromTree && freeInModel && this.preTraceHit(pb, c, cpu, addr as number, out)) return out;
       const unknown = this.adoptUnknown && treeUnknown;
       if ((this.adopt || unknown) && addr !== null && cookie) {
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
@@ -260,6 +271,16 @@ export class CallApplier {
           if (this.adopt) out.resync = r.done ? 1 : -1;
         }
         if (r?.done && fromTree) this.hidden.followed(cookie, c.iova, c.sizeBytes, addr, this.proveHidden);
+      } else if (
+        this.magazineCuts &&
+        pb !== null &&
+        addr !== null &&
+        cookie &&
+        this.magazineCut(cookie, cpu, pb, addr / g, c, fromTree)
+      ) {
+        this.modelAddr.set(c.allocation, c.iova);
+        out.learned = true;
+        out.cut = true;
       }
       return out;
     }
@@ -424,6 +445,70 @@ export class CallApplier {
     }
     this.splitAllocs.set(c.allocation, pieces);
     return c.iova;
+  }
+
+  /** The magazines the allocation of `bytes` on `cpu` may pop, before it (`pre-trace-hit.ts`); null: no class holds it. */
+  private pairBefore(cpu: number, bytes: number): PairBefore | null {
+    const cookie = this.cookie;
+    return cookie && pairBefore(cookie.iovad, cpu, bytes, this.before) ? this.before : null;
+  }
+
+  /**
+   * The kernel's cache held an IOVA from before the trace where the model's
+   * held one of its own (`pre-trace-hit.ts`): the allocation placed at
+   * `addr` takes the trace's IOVA; false when it cannot.
+   */
+  private preTraceHit(pb: PairBefore, c: DmaCall, cpu: number, addr: number, out: Outcome): boolean {
+    const cookie = this.cookie as IommuDmaCookie;
+    const g = cookie.iovad.granule;
+    if (!adoptPreTraceHit(cookie, cpu, pb, addr / g, c.iova, c.sizeBytes / g)) return false;
+    this.modelAddr.set(c.allocation, c.iova);
+    if (this.adopt) out.resync = 1;
+    else out.learned = true;
+    return true;
+  }
+
+  /**
+   * After the learning phase of a mid-life trace, an allocation the model
+   * placed at `pfn` (from its tree when `fromTree`) where the kernel's IOVA
+   * shows where the kernel's magazines were cut (`magazine-cut.ts`): the
+   * model's magazines are cut the same way and the allocation takes the
+   * trace's IOVA. False, with nothing changed, when it does not show that.
+   */
+  private magazineCut(
+    cookie: IommuDmaCookie,
+    cpu: number,
+    pb: PairBefore,
+    pfn: number,
+    c: DmaCall,
+    fromTree: boolean,
+  ): boolean {
+    const iovad = cookie.iovad;
+    const y = c.iova / iovad.granule;
+    if (cookie.mapped.has(y)) return false;
+    const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+    if (!fromTree) {
+      // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
+      if (cr.loaded !== pb.loaded || !cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+    } else {
+      const from = crossCutFrom(iovad, cpu, pb.c, y);
+      if (from < 0) return false;
+      // The model's tree allocation is taken back; the kernel's came from the depot.
+      iovad.freeIova(pfn);
+      crossCut(iovad, cpu, from, pb.c, y, (pages) => this.placeholder(pages));
+    }
+    const len = cookie.mapped.get(pfn) ?? Math.ceil(c.sizeBytes / iovad.granule);
+    cookie.mapped.delete(pfn);
+    cookie.mapped.set(y, len);
+    return true;
+  }
+
+  /** A new placeholder of `pages` pages (`start-state.ts`), below `placeholderTop` from then on. */
+  private placeholder(pages: number): number {
+    const iovad = (this.cookie as IommuDmaCookie).iovad;
+    const pfn = placePlaceholder(iovad, pages, Math.max(this.placeholderTop, iovad.startPfn));
+    this.placeholderTop = Math.max(this.placeholderTop, pfn + pages);
+    return pfn;
   }
 
   /** A mapping live when the trace starts (`live-at-start.ts`): its unmap, call `allocation`, frees `addr`. */

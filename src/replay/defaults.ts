@@ -30,6 +30,8 @@ export interface ReplayDefaults {
   captured: boolean | undefined;
   /** Lines for stderr: what came from the trace, and flags that contradict it. */
   notes: string[];
+  /** The trace shows flush-queue timer events (`ReplayOptions.timerEvents`). */
+  timerEvents: boolean;
 }
 
 export interface ReplayFlags {
@@ -199,5 +201,5 @@ export function replayDefaults(
     if (device !== undefined && !machine.devices.some((d) => d.bdf === device)) device = undefined;
   }
   device ??= defaultReplayDevice(machine);
-  return { machine, device, kernel, captured, notes };
+  return { machine, device, kernel, captured, notes, timerEvents: stats.fqTimerEvents > 0 };
 }

@@ -147,8 +147,22 @@ export interface ReplayOptions {
    * (`hidden-space.ts`); default true.
    */
   hiddenSpace?: boolean;
+  /**
+   * After the learning phase of a mid-life trace, an allocation that shows
+   * where the kernel's magazines were cut cuts the model's the same way
+   * (`magazine-cut.ts`); default true.
+   */
+  magazineCuts?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
+  /**
+   * The trace shows flush-queue timer events (`fq_flush_timeout`). In a
+   * trace that starts mid-life the timer may have been armed before the
+   * trace began, at a time it cannot show, so the model's own timer never
+   * fires there: the flushes run where the trace's timer events put them
+   * from the start (a trace from boot is replayed as without it).
+   */
+  timerEvents?: boolean;
   /** Allocations of the replayed domain in the whole trace: the learning phase covers at most a tenth of them (`learning.ts`). */
   traceAllocations?: number;
   /** Mappings live when the trace starts, found from their unmaps (`live-at-start.ts`): mapped from the start. */
@@ -217,6 +231,8 @@ export interface ReplayResult {
   exactAfterLearning: number;
   /** Allocations after the phase that the kernel took from a cache filled before the trace: adopted, not exact. */
   adoptedAfterLearning: number;
+  /** Of those, the ones that showed where the kernel's magazines were cut (`magazine-cut.ts`). */
+  cutsAfterLearning: number;
   iovad: IovaDomain;
 }
 
@@ -333,12 +349,14 @@ export class Replayer {
       afterLearning: 0,
       exactAfterLearning: 0,
       adoptedAfterLearning: 0,
+      cutsAfterLearning: 0,
     };
     // The interrupted-allocation evidence holds where frees reach the rcache at once: strict.
     this.reorder = new IrqReorder(opts.irqReorder ?? this.kernel.iommu.config.strict, this.iovad.granule, (c) =>
       this.release(c),
     );
     this.applier = new CallApplier(this.kernel, dev, opts.resync === true);
+    this.applier.magazineCuts = opts.magazineCuts !== false;
     if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
     const cookie = this.cookie;
     for (const m of opts.live ?? []) {
@@ -414,6 +432,8 @@ export class Replayer {
       );
       this.r.flushInference = this.inference.stats;
     }
+    // Unmaps of mappings live at the start prove a mid-life trace before its first allocation.
+    if (this.liveUnmaps.length > 0) this.timerArmedBefore();
     // Without a flush queue (strict) no timer or flush decision holds calls back: the
     // calls' final order is the one CpuOrder settles.
     if ((opts.cpuOrder ?? this.kernel.iommu.config.strict) && fq === null) {
@@ -704,9 +724,22 @@ export class Replayer {
         this.kernel.recycle((opened.state as ReplayCheckpoint).kernel);
       }
     }
-    if (first && learn) learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
+    if (first && learn) {
+      learn.first(o.addr === c.iova, freeInModel, c.timestampNs, this.liveUnmaps.length > 0);
+      if (learn.stats.midLife) this.timerArmedBefore();
+    }
     if (o.depotTurn !== undefined) this.undecidedDepotOrder(o.depotTurn);
     return o;
+  }
+
+  /**
+   * A trace that starts mid-life and shows timer events: the timer runs only
+   * where they put it (`ReplayOptions.timerEvents`), from the start.
+   */
+  private timerArmedBefore(): void {
+    const fq = this.fq;
+    if (!this.opts.timerEvents || fq === null || this.inference !== null || fq.policy.name === "external") return;
+    fq.policy = external(this.timerPolicy);
   }
 
   /**
@@ -966,6 +999,7 @@ export class Replayer {
       return;
     }
     if (o.learned) this.r.adoptedAfterLearning++;
+    if (o.cut) this.r.cutsAfterLearning++;
     if (o.resync === 1) this.r.resyncs++;
     else if (o.resync === -1) this.r.resyncFailures++;
     if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);

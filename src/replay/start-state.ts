@@ -74,21 +74,11 @@ export function describeStartState(s: StartState): string {
  * checkpoints included.
  */
 export function seedPlaceholders(iovad: IovaDomain, s: StartState): number {
-  const t = iovad.tree;
   let next = iovad.startPfn;
   const place = (pages: number): number => {
-    for (;;) {
-      const pfn = Math.ceil(next / pages) * pages;
-      const above = t.lowestAtOrAbove(pfn);
-      const clash = t.findContaining(pfn) !== NIL || (above !== NIL && t.pfnLo(above) <= pfn + pages - 1);
-      if (!clash) {
-        const n = t.newNode(pfn, pfn + pages - 1);
-        t.insert(n);
-        next = pfn + pages;
-        return pfn;
-      }
-      next = pfn + pages;
-    }
+    const pfn = placePlaceholder(iovad, pages, next);
+    next = pfn + pages;
+    return pfn;
   };
   const cap = iovad.profile.magazineSize;
   for (let c = 0; c < Math.min(s.classes.length, iovad.rcacheOrders); c++) {
@@ -115,6 +105,26 @@ export function seedPlaceholders(iovad: IovaDomain, s: StartState): number {
     }
   }
   return next;
+}
+
+/**
+ * A placeholder of `pages` pages (a power of two): a tree node at the first
+ * free size-aligned slot at or above `from`, at the bottom of the domain.
+ * Returns its pfn; the cached nodes do not move (see `seedPlaceholders`).
+ */
+export function placePlaceholder(iovad: IovaDomain, pages: number, from: number): number {
+  const t = iovad.tree;
+  let next = from;
+  for (;;) {
+    const pfn = Math.ceil(next / pages) * pages;
+    const above = t.lowestAtOrAbove(pfn);
+    const clash = t.findContaining(pfn) !== NIL || (above !== NIL && t.pfnLo(above) <= pfn + pages - 1);
+    if (!clash) {
+      t.insert(t.newNode(pfn, pfn + pages - 1));
+      return pfn;
+    }
+    next = pfn + pages;
+  }
 }
 
 /**

@@ -1114,10 +1114,97 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
     // too; without it, they take them.
     assert.deepEqual([on.at(1722), on.at(1732)], ["0x00000000ba480000", "0x00000000ba280000"]);
     assert.deepEqual([off.at(1722), off.at(1732)], ["0x00000000ba500000", "0x00000000ba300000"]);
-    // Measured 2026-12-05: 5421/20501 after the phase (26.44%), 5412 without the proofs (26.40%).
-    assert.ok(
-      on.r.exactAfterLearning > off.r.exactAfterLearning,
-      `${on.r.exactAfterLearning}/${off.r.exactAfterLearning}`,
+    // Measured 2026-12-05: 5421/20501 after the phase (26.44%), 5412 without the proofs (26.40%). Since the
+    // magazine cuts and pre-trace hits (`magazine-cut.ts`, `pre-trace-hit.ts`), 19146 (93.39%) and 19247
+    // without the proofs: the cut replays nearly whole either way, and which of two nearly whole replays misses
+    // more after its first difference is no measure of the proofs, whose own lines are pinned above.
+    for (const x of [on, off])
+      assert.ok(x.r.exactAfterLearning / x.r.afterLearning >= 0.93, `${x.r.exactAfterLearning}/${x.r.afterLearning}`);
+  });
+}
+
+{
+  const path = `${SHARED}../kernel-timers/trace-6.12-lazy-timers.txt.gz`;
+  /** The 6.12 lazy trace from `pct`% of its lines on, replayed as `replay` does (the window, then the replay). */
+  const cutAt = (pct: number) => {
+    const text = gunzipSync(readFileSync(path)).toString("utf8");
+    const lines = text.split("\n");
+    const evs = events(cut(text, Math.floor(lines.length * (pct / 100))));
+    const mapLines = evs.filter((e) => e.type === "iommu_map").map((e) => e.line);
+    const run = (more: { timerEvents?: boolean; magazineCuts?: boolean }) => {
+      assert.ok(MACHINE);
+      const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: false, ...more }, RC_OPTS, false);
+      for (const e of evs) w.push(e);
+      const allocations = w.end();
+      const emitted: string[] = [];
+      const r = replayEvents(evs, "mainline", {
+        live: w.live,
+        traceAllocations: allocations,
+        emitIova: (t: string) => emitted.push(t),
+        ...more,
+      });
+      assert.equal(emitted.length, mapLines.length);
+      return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
+    };
+    const mapAt = (line: number) => {
+      const e = evs.find((x) => x.line === line && x.type === "iommu_map");
+      return e && e.type === "iommu_map" ? [e.cpu, e.iova.toString(16), e.size] : null;
+    };
+    return { evs, mapLines, run, mapAt };
+  };
+
+  test("6.12 lazy timers cut at 25%: the flush-queue timer was armed before the trace, so only its events flush", {
+    skip: sharedSkip(path),
+  }, () => {
+    const { evs, run, mapAt } = cutAt(25);
+    // CPU 1 unmaps 0xbf100000 at cut line 66 (a mapping from before the cut); the trace's first fq_flush_timeout
+    // runs at line 215, 9.3 ms later; the kernel hands 0xbf100000 out again at line 3325.
+    const unmap = evs.find((e) => e.line === 66);
+    assert.ok(unmap && unmap.type === "iommu_unmap" && unmap.iova === 0xbf100000 && unmap.cpu === 1);
+    const firstExpiry = evs.find((e) => e.type === "timer_expire_entry" && e.function === "fq_flush_timeout");
+    assert.equal(firstExpiry?.line, 215);
+    assert.deepEqual(mapAt(3325), [0, "bf100000", 131072]);
+    const withEvents = run({ timerEvents: true });
+    const ownTimer = run({ timerEvents: false });
+    // The model's own timer, armed by the first unmap, flushes before line 215: 0xbf100000 reaches CPU 0's
+    // magazine in another order than the kernel's flush at line 215 put it, and line 3325 gets another IOVA.
+    assert.equal(withEvents.at(3325), "0x00000000bf100000");
+    assert.equal(ownTimer.at(3325), "0x00000000be780000");
+    // Measured 2026-12-05: 70739/71455 after the phase (98.998%), 70442 with the model's own timer.
+    const rate = (x: ReplayResult) => x.exactAfterLearning / x.afterLearning;
+    assert.ok(rate(withEvents.r) >= 0.989, `${withEvents.r.exactAfterLearning}/${withEvents.r.afterLearning}`);
+    assert.ok(withEvents.r.exactAfterLearning > ownTimer.r.exactAfterLearning);
+  });
+
+  test("6.12 lazy timers cut at 75%: CPU 0's maps at lines 5061 and 8949 show where the kernel's magazines were cut", {
+    skip: sharedSkip(path),
+  }, () => {
+    const { mapLines, run, mapAt } = cutAt(75);
+    assert.deepEqual(mapAt(5061), [0, "bdef9000", 4096]);
+    assert.deepEqual(mapAt(8949), [0, "be3e0000", 131072]);
+    const cuts = run({ timerEvents: true });
+    const none = run({ timerEvents: true, magazineCuts: false });
+    assert.equal(cuts.r.learning.endLine, 2143);
+    const traceAt = new Map(
+      cutAt(75)
+        .evs.filter((e) => e.type === "iommu_map")
+        .map((e) => [e.line, `0x${(e as { iova: number }).iova.toString(16).padStart(16, "0")}`]),
     );
+    const exactBetween = (x: typeof cuts, a: number, b: number) =>
+      mapLines.filter((l) => l > a && l < b && x.at(l) === traceAt.get(l)).length;
+    const between = mapLines.filter((l) => l > 5061 && l < 5145).length;
+    // Line 5061: the model holds 0xbdef9000 on CPU 0 with one magazine's worth freed after it, the kernel hands it
+    // out: that magazine went to the depot. Cut so, the model hands out the kernel's IOVAs up to line 5145 (an IOVA
+    // cached before the trace, adopted); without, from line 5071 on it hands out others.
+    assert.equal(cuts.at(5061), "0x00000000bfa1e000");
+    assert.equal(exactBetween(cuts, 5061, 5145), between);
+    assert.notEqual(none.at(5071), traceAt.get(5071));
+    // Line 8949: CPU 0's magazines are empty (the model goes to its tree), CPU 1's hold 0xbe3e0000: CPU 1's full
+    // loaded magazine went to the depot and CPU 0 took it. Cut so, the next 200 maps are the kernel's.
+    const next200 = mapLines.filter((l) => l > 8949).slice(0, 200);
+    assert.equal(exactBetween(cuts, 8949, next200[199] + 1), 200);
+    // Measured 2026-12-05: 22674/23597 after the phase (96.09%); without the cuts 4870 (20.64%).
+    assert.ok(cuts.r.exactAfterLearning / cuts.r.afterLearning >= 0.96, String(cuts.r.exactAfterLearning));
+    assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.25, String(none.r.exactAfterLearning));
   });
 }

@@ -1,0 +1,88 @@
+/**
+ * A cache hit of an IOVA cached before the trace began (Linux 6.1 and 6.12
+ * alike), in a trace that starts mid-life: the kernel handed out from its
+ * rcache an IOVA the model holds nowhere (free in its tree), while the
+ * model's own rcache had one to give. Nothing in the trace could tell the
+ * model that IOVA, so the allocation adopts it (counted as learned, never
+ * as exact), and the model's hit is taken back whole: its IOVA goes back on
+ * top of its magazine, and a magazine swapped in from `prev` or popped from
+ * the depot for it goes back too, for the kernel's loaded magazine had an
+ * IOVA to give. A cache hit never touches the tree, so the adopted IOVA's
+ * node goes in with no cached node moving.
+ *
+ * Replay-only: it works through the domain's public state, as `follow.ts`
+ * does.
+ */
+
+import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
+import type { IovaDomain } from "../iova/domain.ts";
+import type { Magazine } from "../iova/magazine.ts";
+import { NIL } from "../iova/rbtree.ts";
+
+/** One CPU's magazines of one size class before an allocation, to take its hit back. */
+export interface PairBefore {
+  /** The size class (-1: no class holds the size). */
+  c: number;
+  loaded: Magazine | null;
+  prev: Magazine | null;
+}
+
+/** A `PairBefore` to fill per allocation (`pairBefore`), so that no allocation of the replay makes one. */
+export function emptyPairBefore(): PairBefore {
+  return { c: -1, loaded: null, prev: null };
+}
+
+/** Fills `out` with `cpu`'s magazines of the class of `bytes` in `iovad` now; false when no class holds that size. */
+export function pairBefore(iovad: IovaDomain, cpu: number, bytes: number, out: PairBefore): boolean {
+  const c = iovad.sizeClass(iovad.roundUpCacheable(Math.ceil(bytes / iovad.granule)));
+  out.c = c < iovad.rcacheOrders ? c : -1;
+  if (out.c < 0) return false;
+  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  out.loaded = cr.loaded;
+  out.prev = cr.prev;
+  return true;
+}
+
+/**
+ * The model's rcache hit `pfn` on `cpu` (its magazines before it:
+ * `before`) is taken back and the trace's IOVA `traceIova` (`len` pages),
+ * free in the model, becomes the mapping. False, with nothing changed,
+ * when that IOVA's space is not free or the hit is not the model's last.
+ */
+export function adoptPreTraceHit(
+  cookie: IommuDmaCookie,
+  cpu: number,
+  before: PairBefore,
+  pfn: number,
+  traceIova: number,
+  len: number,
+): boolean {
+  const iovad = cookie.iovad;
+  if (before.c < 0) return false;
+  const t = iovad.tree;
+  const n = t.findContaining(pfn);
+  if (n === NIL || t.pfnLo(n) !== pfn) return false;
+  const pages = t.hi(n) - pfn + 1;
+  const y = traceIova / iovad.granule;
+  if (t.findContaining(y) !== NIL) return false;
+  const above = t.lowestAtOrAbove(y);
+  if (above !== NIL && t.pfnLo(above) <= y + pages - 1) return false;
+  const rcache = iovad.rcaches[before.c];
+  const cr = rcache.cpuRcaches[cpu];
+  if (cr.loaded.isFull()) return false;
+  cr.loaded.push(pfn);
+  iovad.stats.cachedPfns[before.c]++;
+  if (cr.loaded !== before.loaded) {
+    if (cr.loaded === before.prev) cr.swap();
+    else if (before.loaded !== null) {
+      // The depot's magazine goes back on top; the loaded one, empty, was only freed.
+      rcache.depot.push(cr.loaded);
+      cr.loaded = before.loaded;
+      iovad.stats.magazinesLive[before.c]++;
+    }
+  }
+  t.insert(t.newNode(y, y + pages - 1));
+  cookie.mapped.delete(pfn);
+  cookie.mapped.set(y, len);
+  return true;
+}
