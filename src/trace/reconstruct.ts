@@ -188,7 +188,8 @@ class Rec {
   manyLines: number[] | null = null;
   /** The line of the `dma:*` event that named the allocation, or -1. */
   dmaLine = -1;
-  mapLines: number[] = NO_MAP_LINES;
+  /** Each map event's line, in IOVA order, of an allocation of several pieces; null for one piece (its own line). */
+  manyMapLines: number[] | null = null;
   mapOffsets: number[] = NO_MAP_LINES;
   inferred = false;
   device: string | undefined = undefined;
@@ -216,7 +217,7 @@ class Rec {
    */
   get lines(): number[] {
     if (this.manyLines !== null) return this.manyLines;
-    return this.dmaLine < 0 ? this.mapLines : [this.line, this.dmaLine];
+    return this.dmaLine < 0 ? [this.line] : [this.line, this.dmaLine];
   }
 }
 
@@ -237,7 +238,6 @@ class TraceCall implements DmaCall {
   readonly requestedBytes: number | undefined;
   readonly dmaAddr: number | undefined;
   readonly pieces: number;
-  readonly mapLines: number[];
   readonly mapOffsets: number[];
   readonly cpu: number;
   readonly irq: boolean;
@@ -256,6 +256,8 @@ class TraceCall implements DmaCall {
   #dmaLine = -1;
   /** A map's lines when it has several pieces (sorted once); else null, and `lines` makes them when asked for. */
   readonly #lines: number[] | null;
+  /** A map's map event lines when it has several pieces; null for one piece (`mapLines` makes them when asked for). */
+  readonly #mapLines: number[] | null;
 
   /**
    * A map of allocation `a` (`e` its first map event), or an unmap of it
@@ -283,7 +285,7 @@ class TraceCall implements DmaCall {
     this.requestedBytes = map ? a.requestedBytes : undefined;
     this.dmaAddr = map ? a.dmaAddr : undefined;
     this.pieces = map ? a.pieces : 0;
-    this.mapLines = map ? a.mapLines : NO_MAP_LINES;
+    this.#mapLines = map ? a.manyMapLines : NO_MAP_LINES;
     this.mapOffsets = map ? a.mapOffsets : NO_MAP_LINES;
     this.cpu = e.cpu;
     this.irq = inInterrupt(e.flags);
@@ -324,6 +326,11 @@ class TraceCall implements DmaCall {
     return this.#hintLine;
   }
 
+  /** Map only: each map event's line, in IOVA order (a one-piece map's is its own line, made when asked for). */
+  get mapLines(): number[] {
+    return this.#mapLines ?? [this.line];
+  }
+
   /**
    * Every trace line of the call, ascending: a map's map events and its
    * `dma:*` event; an unmap's `dma_unmap_sg`/`dma_free`, its unmap and its
@@ -332,7 +339,7 @@ class TraceCall implements DmaCall {
    */
   get lines(): number[] {
     if (this.#lines !== null) return this.#lines;
-    if (this.kind === "map") return this.#dmaLine < 0 ? this.mapLines : [this.line, this.#dmaLine];
+    if (this.kind === "map") return this.#dmaLine < 0 ? [this.line] : [this.line, this.#dmaLine];
     const lines = new Array<number>(1 + (this.#hintLine >= 0 ? 1 : 0) + (this.#dmaLine >= 0 ? 1 : 0));
     let n = 0;
     if (this.#hintLine >= 0) lines[n++] = this.#hintLine;
@@ -798,8 +805,8 @@ export class Reconstructor {
     a.inferred = inferred;
     a.dmaLine = dmaLine;
     if (n === 1) {
-      // One piece: `lines` is `mapLines` unless a dma event adds its line (sorting one line changes nothing).
-      a.mapLines = [first.line];
+      // One piece: its lines are made when asked for (`Rec.lines`).
+      a.manyMapLines = null;
       a.manyLines = null;
       a.mapOffsets = ONE_PIECE_OFFSETS;
     } else {
@@ -815,7 +822,7 @@ export class Reconstructor {
         mapOffsets[i] = e.iova - a.iova;
       }
       a.manyLines = lines;
-      a.mapLines = mapLines;
+      a.manyMapLines = mapLines;
       a.mapOffsets = mapOffsets;
     }
     // Shadowed map events are rare (two domains' IOVAs in flight at once): no look-up while there are none.
