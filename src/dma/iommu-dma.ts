@@ -247,12 +247,12 @@ export class IommuDma {
 
   /** The live cookie of the device's default domain, or null for direct DMA. */
   cookieOf(dev: Device): IommuDmaCookie | null {
-    if (dev !== this.namedDev || this.iommu.domainEpoch !== this.namedEpoch) this.name(dev);
+    if (dev !== this.namedDev || this.iommu.domainEpoch !== this.namedEpoch) this.lookUp(dev);
     return this.namedCookie;
   }
 
   domainOf(dev: Device): IommuDomain | null {
-    if (dev !== this.namedDev || this.iommu.domainEpoch !== this.namedEpoch) this.name(dev);
+    if (dev !== this.namedDev || this.iommu.domainEpoch !== this.namedEpoch) this.lookUp(dev);
     return this.namedDomain;
   }
 
@@ -264,7 +264,7 @@ export class IommuDma {
   private namedCookie: IommuDmaCookie | null = null;
 
   /** Looks `dev`'s domain and cookie up (for `cookieOf` and `domainOf`), and keeps them while the epoch holds. */
-  private name(dev: Device): void {
+  private lookUp(dev: Device): void {
     const domain = this.iommu.groupOf(dev)?.defaultDomain ?? null;
     this.namedDev = dev;
     this.namedEpoch = this.iommu.domainEpoch;
