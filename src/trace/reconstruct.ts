@@ -167,6 +167,8 @@ class Rec {
   /** Its grouping is decided: it may leave the queue. */
   closed: boolean;
   readonly e: IommuMapEvent;
+  /** End of the map event's IOVA range. */
+  readonly fragEnd: number;
   /** The allocation (its head record) this map event went into, once decided. */
   alloc: Rec | null = null;
   /** The next map event on this CPU and task when it continued this one's IOVAs. */
@@ -204,11 +206,7 @@ class Rec {
     this.kind = MAP;
     this.closed = false;
     this.e = e;
-  }
-
-  /** End of the map event's IOVA range (read from the event: a field of its own would be one more heap number a map event). */
-  get fragEnd(): number {
-    return this.e.iova + this.e.size;
+    this.fragEnd = e.iova + e.size;
   }
 
   /**
