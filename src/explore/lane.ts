@@ -324,8 +324,9 @@ export function analyse(spec: LaneSpec, maxSamples: number, onProgress?: (f: num
   const events: { line: number; call: number; iova: number }[] = [];
   calls.forEach((c, i) => {
     if (c.kind !== "map") return;
-    for (let j = 0; j < c.mapLines.length; j++)
-      events.push({ line: c.mapLines[j], call: i, iova: c.iova + c.mapOffsets[j] });
+    const mapLines = c.mapLines;
+    for (let j = 0; j < mapLines.length; j++)
+      events.push({ line: mapLines[j], call: i, iova: c.iova + c.mapOffsets[j] });
   });
   events.sort((a, b) => a.line - b.line);
   const bad = new Set<number>();

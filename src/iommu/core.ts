@@ -61,6 +61,13 @@ export class IommuCore {
   defaultType: DomainType;
   /** `iommu_dma_strict`; `setDmaStrict()` may turn it on after boot-time init. */
   strict: boolean;
+  /**
+   * Counts the changes to what names a device's DMA domain: a device's group
+   * (its IOMMU probe), a group's default domain, a domain's DMA cookie or a
+   * device's DMA ops. Whoever keeps an answer drawn from them keeps this
+   * count with it: the answer holds while the count is the same.
+   */
+  domainEpoch = 0;
   private hooks: IommuHooks | null = null;
   private domainSerial = 0;
   /** Group ids in the order the IOMMU probe first saw them (R-GRP-3.8). */
@@ -122,6 +129,7 @@ export class IommuCore {
     }
     group.devices.push(dev);
     dev.groupId = group.id;
+    this.domainEpoch++;
     this.config.log(`pci ${dev.name}: Adding to iommu group ${group.id}`);
     // A device hot-added into a group with a domain reuses it (R-GRP-3.8, DMA-1.4).
     if (group.defaultDomain) this.hooks?.setupDmaOps(dev, group.defaultDomain);
@@ -195,6 +203,7 @@ export class IommuCore {
     }
     group.defaultDomain = domain;
     group.domain = domain;
+    this.domainEpoch++;
     if (old) this.freeDomain(old);
     return OK;
   }
@@ -203,6 +212,7 @@ export class IommuCore {
   private freeDomain(domain: IommuDomain): void {
     domain.cookie?.teardown();
     domain.cookie = null;
+    this.domainEpoch++;
     domain.dead = true;
   }
 

@@ -1028,8 +1028,10 @@ export class Replayer {
     this.flushEmit(c.line);
     const lines = this.pendingLines;
     const iovas = this.pendingIovas;
-    for (let i = 0; i < c.mapLines.length; i++) {
-      const line = c.mapLines[i];
+    // Read once: a reconstructed call makes a one-piece map's lines when asked for.
+    const mapLines = c.mapLines;
+    for (let i = 0; i < mapLines.length; i++) {
+      const line = mapLines[i];
       const iova = addr === null ? -1 : addr + c.mapOffsets[i];
       // Nearly always after the last: the calls come in about line order.
       let at = lines.length;

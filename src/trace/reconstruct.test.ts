@@ -221,6 +221,12 @@ test("findings: unmap of an address never mapped, double unmap, size mismatch (I
       ["live-at-end", 13],
     ],
   );
+  // The other lines of each: the first unmap, the map (with its dma_map_page) whose size differs, the mapping an
+  // unmap falls inside or a map overlaps, and a live mapping's lines after its first (its dma_map_page).
+  assert.deepEqual(
+    r.findings.map((f) => f.relatedLines),
+    [[], [3], [5], [7, 8], [11], [11], [14]],
+  );
   const m = r.findings.map((f) => f.message);
   assert.equal(
     m[0],

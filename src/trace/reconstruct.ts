@@ -184,8 +184,12 @@ class Rec {
   iova = 0;
   end = 0;
   pieces = 0;
-  lines: number[] = NO_MAP_LINES;
-  mapLines: number[] = NO_MAP_LINES;
+  /** Every line of an allocation of several pieces (`lines`); null for one piece, whose lines are made when asked for. */
+  manyLines: number[] | null = null;
+  /** The line of the `dma:*` event that named the allocation, or -1. */
+  dmaLine = -1;
+  /** Each map event's line, in IOVA order, of an allocation of several pieces; null for one piece (its own line). */
+  manyMapLines: number[] | null = null;
   mapOffsets: number[] = NO_MAP_LINES;
   inferred = false;
   device: string | undefined = undefined;
@@ -204,13 +208,24 @@ class Rec {
     this.e = e;
     this.fragEnd = e.iova + e.size;
   }
+
+  /**
+   * Every trace line of the allocation: its map events' and its `dma:*`
+   * event's. Nearly every allocation has one piece, and its lines are only
+   * read for a finding or by a caller that asks for them: those are made
+   * when asked for (a dma event follows its map events, so they are in order).
+   */
+  get lines(): number[] {
+    if (this.manyLines !== null) return this.manyLines;
+    return this.dmaLine < 0 ? [this.line] : [this.line, this.dmaLine];
+  }
 }
 
 /**
  * A call as the reconstruction hands it on: one class for maps and unmaps,
  * so the replay reads one shape. An unmap is its own place in the
- * look-ahead queue (one object per unmap event), its `lines` made when it
- * leaves the queue, once the events around it that belong to it are known.
+ * look-ahead queue (one object per unmap event); its `lines` are those of
+ * the events around it that belong to it, known once it leaves the queue.
  */
 class TraceCall implements DmaCall {
   readonly kind: "map" | "unmap";
@@ -223,7 +238,6 @@ class TraceCall implements DmaCall {
   readonly requestedBytes: number | undefined;
   readonly dmaAddr: number | undefined;
   readonly pieces: number;
-  readonly mapLines: number[];
   readonly mapOffsets: number[];
   readonly cpu: number;
   readonly irq: boolean;
@@ -231,7 +245,6 @@ class TraceCall implements DmaCall {
   readonly comm: string;
   readonly timestampNs: number;
   readonly line: number;
-  lines: number[];
   readonly inferred: boolean;
   // An unmap's place in the queue, private: a call handed on has the fields of a `DmaCall` and no more.
   readonly #seq: number;
@@ -241,6 +254,10 @@ class TraceCall implements DmaCall {
   /** The line of the `dma_unmap_sg`/`dma_free` before an unmap and of the `dma_unmap_*` after it, or -1. */
   readonly #hintLine: number;
   #dmaLine = -1;
+  /** A map's lines when it has several pieces (sorted once); else null, and `lines` makes them when asked for. */
+  readonly #lines: number[] | null;
+  /** A map's map event lines when it has several pieces; null for one piece (`mapLines` makes them when asked for). */
+  readonly #mapLines: number[] | null;
 
   /**
    * A map of allocation `a` (`e` its first map event), or an unmap of it
@@ -268,7 +285,7 @@ class TraceCall implements DmaCall {
     this.requestedBytes = map ? a.requestedBytes : undefined;
     this.dmaAddr = map ? a.dmaAddr : undefined;
     this.pieces = map ? a.pieces : 0;
-    this.mapLines = map ? a.mapLines : NO_MAP_LINES;
+    this.#mapLines = map ? a.manyMapLines : NO_MAP_LINES;
     this.mapOffsets = map ? a.mapOffsets : NO_MAP_LINES;
     this.cpu = e.cpu;
     this.irq = inInterrupt(e.flags);
@@ -276,7 +293,8 @@ class TraceCall implements DmaCall {
     this.comm = e.comm;
     this.timestampNs = e.timestampNs;
     this.line = e.line;
-    this.lines = map ? sortLines(a.lines) : NO_MAP_LINES;
+    this.#lines = map && a.manyLines !== null ? sortLines(a.manyLines) : null;
+    if (map) this.#dmaLine = a.dmaLine;
     this.inferred = map ? a.inferred : false;
     this.#seq = seq;
     this.#closed = map || hintLine >= 0;
@@ -306,6 +324,28 @@ class TraceCall implements DmaCall {
 
   get hintLine(): number {
     return this.#hintLine;
+  }
+
+  /** Map only: each map event's line, in IOVA order (a one-piece map's is its own line, made when asked for). */
+  get mapLines(): number[] {
+    return this.#mapLines ?? [this.line];
+  }
+
+  /**
+   * Every trace line of the call, ascending: a map's map events and its
+   * `dma:*` event; an unmap's `dma_unmap_sg`/`dma_free`, its unmap and its
+   * `dma_unmap_*` (known once it has left the queue). Made when asked for:
+   * the replay never reads them.
+   */
+  get lines(): number[] {
+    if (this.#lines !== null) return this.#lines;
+    if (this.kind === "map") return this.#dmaLine < 0 ? [this.line] : [this.line, this.#dmaLine];
+    const lines = new Array<number>(1 + (this.#hintLine >= 0 ? 1 : 0) + (this.#dmaLine >= 0 ? 1 : 0));
+    let n = 0;
+    if (this.#hintLine >= 0) lines[n++] = this.#hintLine;
+    lines[n++] = this.line;
+    if (this.#dmaLine >= 0) lines[n++] = this.#dmaLine;
+    return sortLines(lines);
   }
 
   get dmaLine(): number {
@@ -763,10 +803,11 @@ export class Reconstructor {
     a.end = run[n - 1].fragEnd;
     a.pieces = n;
     a.inferred = inferred;
+    a.dmaLine = dmaLine;
     if (n === 1) {
-      // One piece: `lines` is `mapLines` unless a dma event adds its line (sorting one line changes nothing).
-      a.mapLines = [first.line];
-      a.lines = dmaLine < 0 ? a.mapLines : [first.line, dmaLine];
+      // One piece: its lines are made when asked for (`Rec.lines`).
+      a.manyMapLines = null;
+      a.manyLines = null;
       a.mapOffsets = ONE_PIECE_OFFSETS;
     } else {
       // Sized once: a line pushed later would copy the array into a larger one.
@@ -780,8 +821,8 @@ export class Reconstructor {
         mapLines[i] = e.line;
         mapOffsets[i] = e.iova - a.iova;
       }
-      a.lines = lines;
-      a.mapLines = mapLines;
+      a.manyLines = lines;
+      a.manyMapLines = mapLines;
       a.mapOffsets = mapOffsets;
     }
     // Shadowed map events are rare (two domains' IOVAs in flight at once): no look-up while there are none.
@@ -1049,12 +1090,6 @@ export class Reconstructor {
     assert(a !== null, "unmap call without allocation");
     assert(a.number > 0, "unmap emitted before its map");
     s.allocation = a.number;
-    const lines = new Array<number>(1 + (s.hintLine >= 0 ? 1 : 0) + (s.dmaLine >= 0 ? 1 : 0));
-    let n = 0;
-    if (s.hintLine >= 0) lines[n++] = s.hintLine;
-    lines[n++] = s.line;
-    if (s.dmaLine >= 0) lines[n++] = s.dmaLine;
-    s.lines = sortLines(lines);
     // The replay may hold the call long after: it keeps no record of the reconstruction alive.
     s.alloc = null;
     const d = (a.domain as DomainState).name;

@@ -104,6 +104,36 @@ test("a group's type written identity: the domain's IOVAs are gone, DMA is direc
   k.verifyInvariants();
 });
 
+test("each type write gives the device the cookie of its domain then, asked for as a map asks (the answer kept is redone)", () => {
+  const k = bootMachine(machine("mainline", "iommu.strict=1"));
+  const sh = new Shell(k);
+  const free = k.device("0000:00:02.0")!;
+  const sas = k.device("0000:00:01.0")!;
+  const first = k.dma.cookieOf(free)!;
+  const firstDomain = k.dma.domainOf(free)!;
+  assert.equal(first.fq, null);
+  assert.notEqual(k.dma.mapPhys(free, 0, 0x1234_5000, 4096), 0x1234_5000);
+  // DMA to DMA-FQ is upgraded in place: the same domain and cookie, with a flush queue now.
+  assert.equal(sh.runLine("echo DMA-FQ > /sys/kernel/iommu_groups/1/type", 1).status, 0);
+  assert.equal(k.dma.cookieOf(free), first);
+  assert.notEqual(first.fq, null);
+  assert.equal(sh.runLine("echo identity > /sys/kernel/iommu_groups/1/type", 2).status, 0);
+  assert.equal(k.dma.cookieOf(free), null);
+  assert.ok(first.dead);
+  assert.equal(k.dma.domainOf(free)!.type, "identity");
+  assert.equal(k.dma.mapPhys(free, 0, 0x1234_5000, 4096), 0x1234_5000);
+  assert.equal(sh.runLine("echo DMA > /sys/kernel/iommu_groups/1/type", 3).status, 0);
+  const second = k.dma.cookieOf(free)!;
+  assert.ok(second !== first && !second.dead && second.fq === null);
+  assert.notEqual(k.dma.domainOf(free), firstDomain);
+  assert.equal(k.dma.domainOf(free)!.cookie, second);
+  // Another device asked in between, then this one again: each its own.
+  assert.notEqual(k.dma.cookieOf(sas), second);
+  const a = k.dma.mapPhys(free, 0, 0x1234_5000, 4096)!;
+  assert.notEqual(second.iovad.findIova(a / 4096), null);
+  k.verifyInvariants();
+});
+
 test("a scenario's cmdline with iommu.passthrough=1 is an input error pointing to mode: passthrough, not an internal one", () => {
   const data = { ...JSON.parse(JSON.stringify(seedScenario())), cmdline: "iommu.passthrough=1" };
   assert.throws(
