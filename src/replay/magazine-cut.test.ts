@@ -10,6 +10,7 @@ import { test } from "node:test";
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
+import { claimIova } from "./follow.ts";
 import { crossCut, crossCutFrom, cutAbove } from "./magazine-cut.ts";
 import { adoptPreTraceHit, emptyPairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { placePlaceholder } from "./start-state.ts";
@@ -81,6 +82,31 @@ test("crossCut: the other CPU's loaded magazine, the kernel's IOVA on top, went 
   );
   iovad.verifyInvariants();
   assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[139]);
+});
+
+test("crossCut: this CPU had already popped the magazine's top (the learning phase took those IOVAs from the other CPU's)", () => {
+  // 150 frees on CPU 1; CPU 0 then handed out the 31 freed after the 61st (the kernel popped them off the top of
+  // the magazine CPU 1 pushed), which the model took out of CPU 1's magazines.
+  const { iovad, pfns, placeholder } = freedOn(1, 150);
+  for (let i = 91; i > 60; i--) assert.ok(claimIova(iovad, pfns[i], 1));
+  // 58 freed after it still held: its magazine fits them only with the 31 popped above it.
+  assert.equal(crossCutFrom(iovad, 0, 0, pfns[60], 31), 1);
+  assert.equal(crossCutFrom(iovad, 0, 0, pfns[60], 127), -1, "no magazine had that many slots above it");
+  crossCut(iovad, 0, 1, 0, pfns[60], placeholder, 31);
+  const [own, other] = iovad.rcaches[0].cpuRcaches;
+  // The magazine: 35 IOVAs from before the trace (placeholders), the 60 freed before it, it, and the 31 popped.
+  assert.equal(own.loaded.size, 95);
+  assert.deepEqual(held(own.loaded).slice(35), pfns.slice(0, 60));
+  assert.ok(
+    held(own.loaded)
+      .slice(0, 35)
+      .every((p) => p < Math.min(...pfns)),
+  );
+  // CPU 1 keeps those freed after the 31 as its loaded magazine; nothing it freed before the magazine.
+  assert.deepEqual(held(other.loaded), pfns.slice(92));
+  assert.equal(other.prev.size, 0);
+  iovad.verifyInvariants();
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[59]);
 });
 
 test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, a depot magazine popped) and the trace's IOVA is mapped", () => {

@@ -26,7 +26,11 @@
  *   reaches another only through the depot: the other CPU's loaded
  *   magazine, full with the IOVA on top, went to the depot, and this CPU,
  *   its magazines empty too, took it. The IOVAs freed after it are that
- *   CPU's loaded magazine; the ones before it, its full `prev`.
+ *   CPU's loaded magazine; the ones before it, its full `prev`. Where this
+ *   CPU had already handed out IOVAs the model held in the other CPU's
+ *   magazines (the learning phase took them from there), those were the
+ *   magazine's top, popped before the IOVA: the magazine had that many
+ *   slots above it.
  *
  * Where the model's own IOVAs do not fill a magazine the kernel's held
  * IOVAs from before the trace: placeholders (`start-state.ts`) take their
@@ -81,8 +85,21 @@ export function cutAbove(iovad: IovaDomain, cpu: number, c: number, popped: numb
   return true;
 }
 
-/** The CPU other than `cpu` whose magazines of class `c` hold `pfn`, when `cpu`'s are empty (-1: none). */
-export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: number): number {
+/** The CPU other than `cpu` whose magazines of class `c` hold `pfn` now (-1: none). */
+export function holderOf(iovad: IovaDomain, cpu: number, c: number, pfn: number): number {
+  const cprs = iovad.rcaches[c].cpuRcaches;
+  for (let b = 0; b < cprs.length; b++) {
+    if (b !== cpu && (cprs[b].loaded.indexOf(pfn) >= 0 || cprs[b].prev.indexOf(pfn) >= 0)) return b;
+  }
+  return -1;
+}
+
+/**
+ * The CPU other than `cpu` whose magazines of class `c` hold `pfn`, when
+ * `cpu`'s are empty (-1: none). `popped`: IOVAs `cpu` already took from
+ * the top of the magazine that CPU pushed (`crossCut`).
+ */
+export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: number, popped = 0): number {
   const cap = iovad.profile.magazineSize;
   const cprs = iovad.rcaches[c].cpuRcaches;
   if (!cprs[cpu].loaded.isEmpty() || !cprs[cpu].prev.isEmpty()) return -1;
@@ -93,7 +110,7 @@ export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: num
     const k = i >= 0 ? i : loaded.indexOf(pfn) < 0 ? -1 : prev.size + loaded.indexOf(pfn);
     if (k < 0) continue;
     // The IOVAs freed after it fit its loaded magazine, the ones before its magazine its prev.
-    return prev.size + loaded.size - 1 - k <= cap && k - (cap - 1) <= cap ? b : -1;
+    return popped < cap && prev.size + loaded.size - 1 - k <= cap && k - (cap - 1 - popped) <= cap ? b : -1;
   }
   return -1;
 }
@@ -105,7 +122,10 @@ export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: num
  * before it where those do not fill it); `from` keeps the IOVAs it freed
  * after `pfn` as its loaded magazine and the ones before the magazine as
  * its full `prev` (placeholders below them), or an empty one.
- * `placeholder` makes a placeholder of `pages` pages.
+ * `popped` IOVAs above `pfn` in that magazine `cpu` had already handed out
+ * (none left in the model: it took them from `from`'s magazines), so
+ * `pfn`'s slot is that many below the top. `placeholder` makes a
+ * placeholder of `pages` pages.
  */
 export function crossCut(
   iovad: IovaDomain,
@@ -114,17 +134,19 @@ export function crossCut(
   c: number,
   pfn: number,
   placeholder: (pages: number) => number,
+  popped = 0,
 ): void {
   const cap = iovad.profile.magazineSize;
   const own = iovad.rcaches[c].cpuRcaches[cpu];
   const other = iovad.rcaches[c].cpuRcaches[from];
   const held = freedOrder(other.prev, other.loaded, null);
   const k = held.indexOf(pfn);
-  const lo = Math.max(0, k - (cap - 1));
+  const below = cap - 1 - popped;
+  const lo = Math.max(0, k - below);
   const pad = (n: number) => Array.from({ length: n }, () => placeholder(2 ** c));
-  own.loaded = magazineOf(cap, [...pad(cap - 1 - (k - lo)), ...held.slice(lo, k)]);
-  const below = held.slice(0, lo);
+  own.loaded = magazineOf(cap, [...pad(below - (k - lo)), ...held.slice(lo, k)]);
+  const before = held.slice(0, lo);
   other.loaded = magazineOf(cap, held.slice(k + 1));
-  other.prev = magazineOf(cap, below.length === 0 ? [] : [...pad(cap - below.length), ...below]);
+  other.prev = magazineOf(cap, before.length === 0 ? [] : [...pad(cap - before.length), ...before]);
   iovad.stats.cachedPfns[c] += own.loaded.size + other.loaded.size + other.prev.size - held.length;
 }
