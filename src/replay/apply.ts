@@ -15,7 +15,7 @@ import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
-import { crossCut, crossCutFrom, cutAbove, holderOf } from "./magazine-cut.ts";
+import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf } from "./magazine-cut.ts";
 import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
@@ -504,7 +504,15 @@ export class CallApplier {
     const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
     if (!fromTree) {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
-      if (cr.loaded !== pb.loaded || !cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+      if (cr.loaded === pb.loaded) {
+        if (!cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+      } else {
+        // A depot pop: the model's magazines of this CPU were empty (no `prev` to swap in).
+        if (pb.loaded === null || !pb.loaded.isEmpty() || pb.prev === null || !pb.prev.isEmpty()) return false;
+        const from = depotCutFrom(iovad, cpu, pb.c, pfn, y);
+        if (from < 0) return false;
+        depotCut(iovad, cpu, from, pb.c, pfn, y, (pages) => this.placeholder(pages));
+      }
     } else {
       const i = cpu * iovad.rcacheOrders + pb.c;
       const popped = i < this.claims.length ? this.claims[i] : 0;

@@ -11,7 +11,7 @@ import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
 import { claimIova } from "./follow.ts";
-import { crossCut, crossCutFrom, cutAbove } from "./magazine-cut.ts";
+import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom } from "./magazine-cut.ts";
 import { adoptPreTraceHit, emptyPairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { placePlaceholder } from "./start-state.ts";
 
@@ -107,6 +107,35 @@ test("crossCut: this CPU had already popped the magazine's top (the learning pha
   assert.equal(other.prev.size, 0);
   iovad.verifyInvariants();
   assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[59]);
+});
+
+test("depotCut: the kernel's IOVA lies below the top of the depot magazine the model popped: its pusher cut its magazines earlier", () => {
+  // 261 frees on CPU 1: prev holds the first 127, the depot the next 127, loaded the last 7.
+  const { iovad, pfns, placeholder } = freedOn(1, 261);
+  const [own, other] = iovad.rcaches[0].cpuRcaches;
+  assert.deepEqual([other.prev.size, iovad.rcaches[0].depot.length, other.loaded.size], [127, 1, 7]);
+  // CPU 0, its magazines empty, pops the depot: the model hands out the 254th freed, the kernel the 235th.
+  const popped = iovad.allocIovaFast(0, 1, LIMIT, false);
+  assert.equal(popped, pfns[253]);
+  assert.equal(own.loaded.size, 126);
+  assert.equal(depotCutFrom(iovad, 0, 0, popped, pfns[234]), 1);
+  assert.equal(depotCutFrom(iovad, 0, 0, popped, popped), -1, "the top: nothing to cut");
+  assert.equal(depotCutFrom(iovad, 1, 0, popped, pfns[234]), -1, "a CPU whose loaded magazine is not the popped one");
+  depotCut(iovad, 0, 1, 0, popped, pfns[234], placeholder);
+  const [a, b] = iovad.rcaches[0].cpuRcaches;
+  // The kernel's magazine: the top 19 of CPU 1's prev, then the depot magazine's IOVAs below the one handed out.
+  assert.deepEqual(held(a.loaded), [...pfns.slice(108, 127), ...pfns.slice(127, 234)]);
+  // CPU 1: the 19 above it below its own loaded ones; its prev, 19 placeholders below the rest.
+  assert.deepEqual(held(b.loaded), pfns.slice(235, 261));
+  assert.deepEqual(held(b.prev).slice(19), pfns.slice(0, 108));
+  assert.ok(
+    held(b.prev)
+      .slice(0, 19)
+      .every((p) => p < Math.min(...pfns)),
+  );
+  iovad.verifyInvariants();
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[233]);
+  assert.equal(iovad.allocIovaFast(1, 1, LIMIT, false), pfns[260]);
 });
 
 test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, a depot magazine popped) and the trace's IOVA is mapped", () => {

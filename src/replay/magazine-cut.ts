@@ -32,6 +32,13 @@
  *   magazine's top, popped before the IOVA: the magazine had that many
  *   slots above it.
  *
+ * - `depotCut`: the model's magazines of that CPU were empty, it popped the
+ *   depot's top magazine, and the kernel's IOVA lies in it with others
+ *   above. The kernel's depot magazine, full, ended with that IOVA: the CPU
+ *   that pushed it cut its magazines that many frees earlier. Its full
+ *   `prev` (older than the pushed magazine) gave up its top IOVAs to the
+ *   kernel's pushed magazine, and the IOVAs above went to its loaded one.
+ *
  * Where the model's own IOVAs do not fill a magazine the kernel's held
  * IOVAs from before the trace: placeholders (`start-state.ts`) take their
  * slots. Replay-only: it works through the domain's public state, as
@@ -149,4 +156,66 @@ export function crossCut(
   other.loaded = magazineOf(cap, held.slice(k + 1));
   other.prev = magazineOf(cap, before.length === 0 ? [] : [...pad(cap - before.length), ...before]);
   iovad.stats.cachedPfns[c] += own.loaded.size + other.loaded.size + other.prev.size - held.length;
+}
+
+/**
+ * The CPU other than `cpu` that pushed the depot magazine `cpu`'s loaded
+ * one now is (the model popped it for `popped`) when the kernel handed out
+ * `pfn` from it (`depotCut`), or -1. The kernel pushes a loaded magazine
+ * on the depot only once its `prev` is full, so the pusher is the one CPU
+ * whose `prev` is full and whose loaded magazine has room for the IOVAs
+ * above `pfn`.
+ */
+export function depotCutFrom(iovad: IovaDomain, cpu: number, c: number, popped: number, pfn: number): number {
+  const cap = iovad.profile.magazineSize;
+  const cprs = iovad.rcaches[c].cpuRcaches;
+  const own = cprs[cpu].loaded;
+  // The popped magazine was full, and `pfn` lies below its top.
+  if (own.size !== cap - 1 || !cprs[cpu].prev.isEmpty() || popped === pfn) return -1;
+  const k = own.indexOf(pfn);
+  if (k < 0) return -1;
+  const above = own.size - k;
+  let from = -1;
+  for (let b = 0; b < cprs.length; b++) {
+    if (b === cpu || cprs[b].prev.size !== cap || cprs[b].loaded.size + above > cap) continue;
+    if (from >= 0) return -1;
+    from = b;
+  }
+  return from;
+}
+
+/**
+ * The kernel handed out `pfn` on `cpu` from the depot magazine `from`
+ * pushed (`depotCutFrom`), where the model popped `popped`, that
+ * magazine's top: `from` cut its magazines as many frees earlier as lay
+ * above `pfn`. Those IOVAs go below `from`'s loaded ones, the top ones of
+ * its `prev` below `cpu`'s (the kernel's pushed magazine), and `prev` takes
+ * as many placeholders at its bottom (IOVAs from before the trace);
+ * `pfn` is taken out. `placeholder` makes a placeholder of `pages` pages.
+ */
+export function depotCut(
+  iovad: IovaDomain,
+  cpu: number,
+  from: number,
+  c: number,
+  popped: number,
+  pfn: number,
+  placeholder: (pages: number) => number,
+): void {
+  const cap = iovad.profile.magazineSize;
+  const own = iovad.rcaches[c].cpuRcaches[cpu];
+  const other = iovad.rcaches[c].cpuRcaches[from];
+  const mag = [...own.loaded.pfns.subarray(0, own.loaded.size), popped];
+  const k = mag.indexOf(pfn);
+  const above = mag.length - 1 - k;
+  const prev = Array.from(other.prev.pfns.subarray(0, other.prev.size));
+  const pad = Array.from({ length: above }, () => placeholder(2 ** c));
+  other.loaded = magazineOf(cap, [
+    ...mag.slice(k + 1),
+    ...Array.from(other.loaded.pfns.subarray(0, other.loaded.size)),
+  ]);
+  own.loaded = magazineOf(cap, [...prev.slice(cap - above), ...mag.slice(0, k)]);
+  other.prev = magazineOf(cap, [...pad, ...prev.slice(0, cap - above)]);
+  // `popped` is cached again, `pfn` handed out, and the placeholders are new.
+  iovad.stats.cachedPfns[c] += above;
 }
