@@ -15,7 +15,7 @@ import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
-import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf } from "./magazine-cut.ts";
+import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
 import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
@@ -506,6 +506,9 @@ export class CallApplier {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
       if (cr.loaded === pb.loaded) {
         if (!cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+      } else if (cr.loaded === pb.prev) {
+        // A swap: the model's loaded magazine was empty, its prev full.
+        if (!unpush(iovad, cpu, pb.c, pfn, y)) return false;
       } else {
         // A depot pop: the model's magazines of this CPU were empty (no `prev` to swap in).
         if (pb.loaded === null || !pb.loaded.isEmpty() || pb.prev === null || !pb.prev.isEmpty()) return false;

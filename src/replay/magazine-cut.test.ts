@@ -11,7 +11,7 @@ import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
 import { claimIova } from "./follow.ts";
-import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom } from "./magazine-cut.ts";
+import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, unpush } from "./magazine-cut.ts";
 import { adoptPreTraceHit, emptyPairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { placePlaceholder } from "./start-state.ts";
 
@@ -136,6 +136,26 @@ test("depotCut: the kernel's IOVA lies below the top of the depot magazine the m
   iovad.verifyInvariants();
   assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[233]);
   assert.equal(iovad.allocIovaFast(1, 1, LIMIT, false), pfns[260]);
+});
+
+test("unpush: the kernel pops the top of the depot magazine the model pushed: the model's swap is taken back, that magazine loaded again", () => {
+  // 255 frees on CPU 0: prev holds the first 127, the depot the next 127 (loaded filled and was pushed), loaded
+  // the last, handed out again.
+  const { iovad, pfns } = freedOn(0, 255);
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[254]);
+  const cr = iovad.rcaches[0].cpuRcaches[0];
+  assert.deepEqual([cr.prev.size, iovad.rcaches[0].depot.length, cr.loaded.size], [127, 1, 0]);
+  // The model swaps prev in and pops the 127th freed; the kernel hands out the last freed, the depot magazine's top.
+  const popped = iovad.allocIovaFast(0, 1, LIMIT, false);
+  assert.equal(popped, pfns[126]);
+  assert.equal(unpush(iovad, 0, 0, popped, pfns[252]), false, "not the depot magazine's top");
+  assert.equal(unpush(iovad, 0, 0, popped, pfns[253]), true);
+  const now = iovad.rcaches[0].cpuRcaches[0];
+  assert.deepEqual(held(now.loaded), pfns.slice(127, 253));
+  assert.deepEqual(held(now.prev), pfns.slice(0, 127));
+  assert.equal(iovad.rcaches[0].depot.length, 0);
+  iovad.verifyInvariants();
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[252]);
 });
 
 test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, a depot magazine popped) and the trace's IOVA is mapped", () => {

@@ -38,6 +38,11 @@
  *   that pushed it cut its magazines that many frees earlier. Its full
  *   `prev` (older than the pushed magazine) gave up its top IOVAs to the
  *   kernel's pushed magazine, and the IOVAs above went to its loaded one.
+ * - `unpush`: the model's loaded magazine of that CPU was empty and it
+ *   swapped its full `prev` in, and the kernel's IOVA is the top of the
+ *   depot's top magazine. The kernel's CPU still had that magazine loaded:
+ *   it never filled, for its magazines were cut later than the model's, so
+ *   it was never pushed. It comes back from the depot as the loaded one.
  *
  * Where the model's own IOVAs do not fill a magazine the kernel's held
  * IOVAs from before the trace: placeholders (`start-state.ts`) take their
@@ -218,4 +223,28 @@ export function depotCut(
   other.prev = magazineOf(cap, [...pad, ...prev.slice(0, cap - above)]);
   // `popped` is cached again, `pfn` handed out, and the placeholders are new.
   iovad.stats.cachedPfns[c] += above;
+}
+
+/**
+ * The model swapped `cpu`'s full `prev` in for its empty loaded magazine of
+ * class `c` and popped `popped`, where the kernel handed out `pfn`, the top
+ * of the depot's top magazine (`unpush`): the swap is taken back and that
+ * magazine, `pfn` popped, becomes the loaded one. False, with nothing
+ * changed, in any other case.
+ */
+export function unpush(iovad: IovaDomain, cpu: number, c: number, popped: number, pfn: number): boolean {
+  const cap = iovad.profile.magazineSize;
+  const rcache = iovad.rcaches[c];
+  const cr = rcache.cpuRcaches[cpu];
+  const top = rcache.depot.length > 0 ? rcache.depot[rcache.depot.length - 1] : null;
+  if (top === null || top.size !== cap || top.pfns[cap - 1] !== pfn) return false;
+  if (!cr.prev.isEmpty() || cr.loaded.size !== cap - 1) return false;
+  cr.loaded.push(popped);
+  cr.swap();
+  rcache.depot.pop();
+  top.removeAt(cap - 1);
+  cr.loaded = top;
+  // The empty loaded magazine is gone, as after a depot pop; `popped` is cached again and `pfn` handed out.
+  iovad.stats.magazinesLive[c]--;
+  return true;
 }
