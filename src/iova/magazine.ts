@@ -78,6 +78,18 @@ export class Magazine {
   }
 
   /**
+   * Removes slot `i`, the entries above it moving down one (replay resyncs
+   * only): the others stay in the order they were freed, as in a kernel
+   * magazine that never held it there.
+   */
+  removeKeepingOrder(i: number): number {
+    const pfn = this.pfns[i];
+    this.pfns.copyWithin(i, i + 1, this.size);
+    this.size--;
+    return pfn;
+  }
+
+  /**
    * Models `iova_magazine_pop()` (IOVA-6.4, S-4): the highest slot whose pfn
    * is at most `limitPfn`; the last entry fills the hole, so the order is not
    * LIFO once a limit skips the top. Returns 0 (the kernel's miss) when no

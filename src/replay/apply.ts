@@ -15,7 +15,7 @@ import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
-import { crossCut, crossCutFrom, cutAbove } from "./magazine-cut.ts";
+import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
 import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
@@ -66,6 +66,8 @@ export interface ApplierState {
   ringFull: RingFullFlush | null;
   lastCall: (DmaCall | null)[];
   hidden: HiddenState;
+  claimFrom: Int32Array;
+  claims: Int32Array;
 }
 
 /**
@@ -137,6 +139,15 @@ export class CallApplier {
   proveHidden = false;
   /** After the learning phase, allocations that show where the kernel's magazines were cut cut the model's (`magazine-cut.ts`). */
   magazineCuts = true;
+  /**
+   * Per CPU and size class (index `cpu * rcacheOrders + c`): the other CPU
+   * whose magazines the learning phase took this CPU's last IOVAs from, one
+   * after another, while the model's own magazines of that CPU had none
+   * (-1: none), and how many: in the kernel that CPU popped them off the
+   * top of a magazine the other CPU had pushed on the depot (`crossCut`).
+   */
+  private claimFrom = new Int32Array(0);
+  private claims = new Int32Array(0);
   /** The magazines the allocation being applied may pop (`pre-trace-hit.ts`), filled per allocation. */
   private readonly before = emptyPairBefore();
   /** Model DMA address of each live allocation, by allocation number. */
@@ -229,6 +240,7 @@ export class CallApplier {
       out.addr = addr;
       if (addr === c.iova) {
         if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.hidden.confirmed(addr / cookie.iovad.granule);
+        if (pb !== null && cookie) this.claimed(cookie, cpu, pb.c, -1);
         return out;
       }
       out.ok = false;
@@ -264,7 +276,10 @@ export class CallApplier {
       if (pb !== null && !fromTree && freeInModel && this.preTraceHit(pb, c, cpu, addr as number, out)) return out;
       const unknown = this.adoptUnknown && treeUnknown;
       if ((this.adopt || unknown) && addr !== null && cookie) {
+        // The model had nothing of its own (a tree allocation) and holds the kernel's IOVA in another CPU's magazine.
+        const holder = pb !== null && fromTree ? holderOf(cookie.iovad, cpu, pb.c, c.iova / g) : -1;
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
+        if (pb !== null) this.claimed(cookie, cpu, pb.c, r?.done === true ? holder : -1);
         if (unknown && !this.adopt) out.learned = r?.done === true;
         if (r) {
           this.modelAddr.set(c.allocation, r.addr);
@@ -489,18 +504,56 @@ export class CallApplier {
     const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
     if (!fromTree) {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
-      if (cr.loaded !== pb.loaded || !cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+      if (cr.loaded === pb.loaded) {
+        if (!cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+      } else if (cr.loaded === pb.prev) {
+        // A swap: the model's loaded magazine was empty, its prev full.
+        if (!unpush(iovad, cpu, pb.c, pfn, y)) return false;
+      } else {
+        // A depot pop: the model's magazines of this CPU were empty (no `prev` to swap in).
+        if (pb.loaded === null || !pb.loaded.isEmpty() || pb.prev === null || !pb.prev.isEmpty()) return false;
+        const from = depotCutFrom(iovad, cpu, pb.c, pfn, y);
+        if (from < 0) return false;
+        depotCut(iovad, cpu, from, pb.c, pfn, y, (pages) => this.placeholder(pages));
+      }
     } else {
-      const from = crossCutFrom(iovad, cpu, pb.c, y);
+      const i = cpu * iovad.rcacheOrders + pb.c;
+      const popped = i < this.claims.length ? this.claims[i] : 0;
+      let from = popped > 0 ? crossCutFrom(iovad, cpu, pb.c, y, popped) : -1;
+      // Taken from the magazine of the CPU the phase took this CPU's last IOVAs from: they were its top.
+      const above = from >= 0 && from === this.claimFrom[i] ? popped : 0;
+      if (above === 0) from = crossCutFrom(iovad, cpu, pb.c, y);
       if (from < 0) return false;
       // The model's tree allocation is taken back; the kernel's came from the depot.
       iovad.freeIova(pfn);
-      crossCut(iovad, cpu, from, pb.c, y, (pages) => this.placeholder(pages));
+      crossCut(iovad, cpu, from, pb.c, y, (pages) => this.placeholder(pages), above);
+      this.claimed(cookie, cpu, pb.c, -1);
     }
     const len = cookie.mapped.get(pfn) ?? Math.ceil(c.sizeBytes / iovad.granule);
     cookie.mapped.delete(pfn);
     cookie.mapped.set(y, len);
     return true;
+  }
+
+  /**
+   * An allocation of class `c` on `cpu` took the kernel's IOVA from CPU
+   * `holder`'s magazines while the model's own had none (-1: it did not):
+   * counts it among the run of such takes from that CPU, or ends the run.
+   */
+  private claimed(cookie: IommuDmaCookie, cpu: number, c: number, holder: number): void {
+    const iovad = cookie.iovad;
+    const n = iovad.cpus * iovad.rcacheOrders;
+    if (this.claims.length !== n) {
+      if (holder < 0) return;
+      this.claims = new Int32Array(n);
+      this.claimFrom = new Int32Array(n).fill(-1);
+    }
+    const i = cpu * iovad.rcacheOrders + c;
+    if (holder >= 0 && this.claimFrom[i] === holder) this.claims[i]++;
+    else {
+      this.claimFrom[i] = holder;
+      this.claims[i] = holder >= 0 ? 1 : 0;
+    }
   }
 
   /** A new placeholder of `pages` pages (`start-state.ts`), below `placeholderTop` from then on. */
@@ -524,6 +577,8 @@ export class CallApplier {
       ringFull: this.ringFull,
       lastCall: this.lastCall.slice(),
       hidden: this.hidden.save(),
+      claimFrom: this.claimFrom.slice(),
+      claims: this.claims.slice(),
     };
   }
 
@@ -534,5 +589,7 @@ export class CallApplier {
     this.ringFull = s.ringFull;
     this.lastCall = s.lastCall.slice();
     this.hidden.restore(s.hidden);
+    this.claimFrom = s.claimFrom.slice();
+    this.claims = s.claims.slice();
   }
 }

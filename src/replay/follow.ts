@@ -30,7 +30,9 @@ export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolea
       for (const m of [cr.loaded, cr.prev]) {
         const i = m.indexOf(pfn);
         if (i < 0) continue;
-        m.removeAt(i);
+        // The kernel's magazine holds the others in the order they were freed: where the model held this IOVA
+        // is not where the kernel did, and the cuts of `magazine-cut.ts` read that order.
+        m.removeKeepingOrder(i);
         iovad.stats.cachedPfns[c]--;
         return true;
       }

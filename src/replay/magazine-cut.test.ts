@@ -10,7 +10,8 @@ import { test } from "node:test";
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
-import { crossCut, crossCutFrom, cutAbove } from "./magazine-cut.ts";
+import { claimIova } from "./follow.ts";
+import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, unpush } from "./magazine-cut.ts";
 import { adoptPreTraceHit, emptyPairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { placePlaceholder } from "./start-state.ts";
 
@@ -81,6 +82,80 @@ test("crossCut: the other CPU's loaded magazine, the kernel's IOVA on top, went 
   );
   iovad.verifyInvariants();
   assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[139]);
+});
+
+test("crossCut: this CPU had already popped the magazine's top (the learning phase took those IOVAs from the other CPU's)", () => {
+  // 150 frees on CPU 1; CPU 0 then handed out the 31 freed after the 61st (the kernel popped them off the top of
+  // the magazine CPU 1 pushed), which the model took out of CPU 1's magazines.
+  const { iovad, pfns, placeholder } = freedOn(1, 150);
+  for (let i = 91; i > 60; i--) assert.ok(claimIova(iovad, pfns[i], 1));
+  // 58 freed after it still held: its magazine fits them only with the 31 popped above it.
+  assert.equal(crossCutFrom(iovad, 0, 0, pfns[60], 31), 1);
+  assert.equal(crossCutFrom(iovad, 0, 0, pfns[60], 127), -1, "no magazine had that many slots above it");
+  crossCut(iovad, 0, 1, 0, pfns[60], placeholder, 31);
+  const [own, other] = iovad.rcaches[0].cpuRcaches;
+  // The magazine: 35 IOVAs from before the trace (placeholders), the 60 freed before it, it, and the 31 popped.
+  assert.equal(own.loaded.size, 95);
+  assert.deepEqual(held(own.loaded).slice(35), pfns.slice(0, 60));
+  assert.ok(
+    held(own.loaded)
+      .slice(0, 35)
+      .every((p) => p < Math.min(...pfns)),
+  );
+  // CPU 1 keeps those freed after the 31 as its loaded magazine; nothing it freed before the magazine.
+  assert.deepEqual(held(other.loaded), pfns.slice(92));
+  assert.equal(other.prev.size, 0);
+  iovad.verifyInvariants();
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[59]);
+});
+
+test("depotCut: the kernel's IOVA lies below the top of the depot magazine the model popped: its pusher cut its magazines earlier", () => {
+  // 261 frees on CPU 1: prev holds the first 127, the depot the next 127, loaded the last 7.
+  const { iovad, pfns, placeholder } = freedOn(1, 261);
+  const [own, other] = iovad.rcaches[0].cpuRcaches;
+  assert.deepEqual([other.prev.size, iovad.rcaches[0].depot.length, other.loaded.size], [127, 1, 7]);
+  // CPU 0, its magazines empty, pops the depot: the model hands out the 254th freed, the kernel the 235th.
+  const popped = iovad.allocIovaFast(0, 1, LIMIT, false);
+  assert.equal(popped, pfns[253]);
+  assert.equal(own.loaded.size, 126);
+  assert.equal(depotCutFrom(iovad, 0, 0, popped, pfns[234]), 1);
+  assert.equal(depotCutFrom(iovad, 0, 0, popped, popped), -1, "the top: nothing to cut");
+  assert.equal(depotCutFrom(iovad, 1, 0, popped, pfns[234]), -1, "a CPU whose loaded magazine is not the popped one");
+  depotCut(iovad, 0, 1, 0, popped, pfns[234], placeholder);
+  const [a, b] = iovad.rcaches[0].cpuRcaches;
+  // The kernel's magazine: the top 19 of CPU 1's prev, then the depot magazine's IOVAs below the one handed out.
+  assert.deepEqual(held(a.loaded), [...pfns.slice(108, 127), ...pfns.slice(127, 234)]);
+  // CPU 1: the 19 above it below its own loaded ones; its prev, 19 placeholders below the rest.
+  assert.deepEqual(held(b.loaded), pfns.slice(235, 261));
+  assert.deepEqual(held(b.prev).slice(19), pfns.slice(0, 108));
+  assert.ok(
+    held(b.prev)
+      .slice(0, 19)
+      .every((p) => p < Math.min(...pfns)),
+  );
+  iovad.verifyInvariants();
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[233]);
+  assert.equal(iovad.allocIovaFast(1, 1, LIMIT, false), pfns[260]);
+});
+
+test("unpush: the kernel pops the top of the depot magazine the model pushed: the model's swap is taken back, that magazine loaded again", () => {
+  // 255 frees on CPU 0: prev holds the first 127, the depot the next 127 (loaded filled and was pushed), loaded
+  // the last, handed out again.
+  const { iovad, pfns } = freedOn(0, 255);
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[254]);
+  const cr = iovad.rcaches[0].cpuRcaches[0];
+  assert.deepEqual([cr.prev.size, iovad.rcaches[0].depot.length, cr.loaded.size], [127, 1, 0]);
+  // The model swaps prev in and pops the 127th freed; the kernel hands out the last freed, the depot magazine's top.
+  const popped = iovad.allocIovaFast(0, 1, LIMIT, false);
+  assert.equal(popped, pfns[126]);
+  assert.equal(unpush(iovad, 0, 0, popped, pfns[252]), false, "not the depot magazine's top");
+  assert.equal(unpush(iovad, 0, 0, popped, pfns[253]), true);
+  const now = iovad.rcaches[0].cpuRcaches[0];
+  assert.deepEqual(held(now.loaded), pfns.slice(127, 253));
+  assert.deepEqual(held(now.prev), pfns.slice(0, 127));
+  assert.equal(iovad.rcaches[0].depot.length, 0);
+  iovad.verifyInvariants();
+  assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[252]);
 });
 
 test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, a depot magazine popped) and the trace's IOVA is mapped", () => {
