@@ -17,7 +17,7 @@
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
-import { NIL } from "../iova/rbtree.ts";
+import { pagesFreeAt } from "./start-state.ts";
 
 /** One CPU's magazines of one size class before an allocation, to take its hit back. */
 export interface PairBefore {
@@ -60,13 +60,9 @@ export function adoptPreTraceHit(
   const iovad = cookie.iovad;
   if (before.c < 0) return false;
   const t = iovad.tree;
-  const n = t.findContaining(pfn);
-  if (n === NIL || t.pfnLo(n) !== pfn) return false;
-  const pages = t.hi(n) - pfn + 1;
+  const pages = pagesFreeAt(iovad, pfn, traceIova);
+  if (pages < 0) return false;
   const y = traceIova / iovad.granule;
-  if (t.findContaining(y) !== NIL) return false;
-  const above = t.lowestAtOrAbove(y);
-  if (above !== NIL && t.pfnLo(above) <= y + pages - 1) return false;
   const rcache = iovad.rcaches[before.c];
   const cr = rcache.cpuRcaches[cpu];
   if (cr.loaded.isFull()) return false;

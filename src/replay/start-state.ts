@@ -128,6 +128,24 @@ export function placePlaceholder(iovad: IovaDomain, pages: number, from: number)
 }
 
 /**
+ * The pages of the node that starts at `pfn`, when the trace's IOVA
+ * `traceIova` has that many pages free in the tree; -1 when no node starts
+ * at `pfn` or that space is not free. Both adoptions of a cache hit the
+ * model could not know (a placeholder, `pre-trace-hit.ts`) swap the one
+ * node for the other in place.
+ */
+export function pagesFreeAt(iovad: IovaDomain, pfn: number, traceIova: number): number {
+  const t = iovad.tree;
+  const n = t.findContaining(pfn);
+  if (n === NIL || t.pfnLo(n) !== pfn) return -1;
+  const pages = t.hi(n) - pfn + 1;
+  const y = traceIova / iovad.granule;
+  if (t.findContaining(y) !== NIL) return -1;
+  const above = t.lowestAtOrAbove(y);
+  return above !== NIL && t.pfnLo(above) <= y + pages - 1 ? -1 : pages;
+}
+
+/**
  * The model handed out placeholder `pfn` where the kernel handed out
  * `traceIova` (`len` pages), an IOVA free in the model: the kernel's cache held that
  * IOVA. The placeholder's node goes, the trace's IOVA becomes a node and
@@ -138,13 +156,10 @@ export function placePlaceholder(iovad: IovaDomain, pages: number, from: number)
 export function takePlaceholder(cookie: IommuDmaCookie, pfn: number, traceIova: number, len: number): boolean {
   const iovad = cookie.iovad;
   const t = iovad.tree;
+  const pages = pagesFreeAt(iovad, pfn, traceIova);
+  if (pages < 0) return false;
   const n = t.findContaining(pfn);
-  if (n === NIL || t.pfnLo(n) !== pfn) return false;
-  const pages = t.hi(n) - pfn + 1;
   const y = traceIova / iovad.granule;
-  if (t.findContaining(y) !== NIL) return false;
-  const above = t.lowestAtOrAbove(y);
-  if (above !== NIL && t.pfnLo(above) <= y + pages - 1) return false;
   // The cached nodes cannot point at a placeholder: no tree allocation or free ever touched one.
   t.erase(n);
   t.freeNode(n);
