@@ -1060,36 +1060,47 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   });
 }
 
+/**
+ * A lazy trace from `pct`% of its lines on (`at`, the first line kept), replayed as `replay` does (the window,
+ * then the replay) with `more` options; `at(line)` is the model's IOVA of a map line, `traceAt` the trace's.
+ */
+function lazyCut(path: string, kernel: "6.1" | "mainline", pct: number) {
+  const text = gunzipSync(readFileSync(path)).toString("utf8");
+  const at = Math.floor(text.split("\n").length * (pct / 100));
+  const evs = events(cut(text, at));
+  const maps = evs.filter((e) => e.type === "iommu_map");
+  const mapLines = maps.map((e) => e.line);
+  const traceAt = new Map(maps.map((e) => [e.line, `0x${e.iova.toString(16).padStart(16, "0")}`]));
+  const run = (more: { timerEvents?: boolean; magazineCuts?: boolean }) => {
+    assert.ok(MACHINE);
+    const w = new LearningWindow({ machine: MACHINE, kernel, strict: false, ...more }, RC_OPTS, false);
+    for (const e of evs) w.push(e);
+    const allocations = w.end();
+    const emitted: string[] = [];
+    const r = replayEvents(evs, kernel, {
+      live: w.live,
+      traceAllocations: allocations,
+      emitIova: (t: string) => emitted.push(t),
+      ...more,
+    });
+    assert.equal(emitted.length, mapLines.length);
+    return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
+  };
+  const mapAt = (line: number) => {
+    const e = maps.find((x) => x.line === line);
+    return e ? [e.cpu, e.iova.toString(16), e.size] : null;
+  };
+  return { at, evs, mapLines, traceAt, run, mapAt };
+}
+
 {
   const path = `${SHARED}../kernel-timers/trace-6.1-lazy-timers.txt.gz`;
   test("6.1 lazy timers cut at 30% (line 67532): CPU 0's map at line 13150 is the top of the magazine the model pushed on the depot", {
     skip: sharedSkip(path),
   }, () => {
-    const text = gunzipSync(readFileSync(path)).toString("utf8");
-    const at = Math.floor(text.split("\n").length * 0.3);
+    const { at, evs, mapLines, traceAt, run: runWith } = lazyCut(path, "6.1", 30);
     assert.equal(at, 67532);
-    const evs = events(cut(text, at));
-    const mapLines = evs.filter((e) => e.type === "iommu_map").map((e) => e.line);
-    const traceAt = new Map(
-      evs
-        .filter((e) => e.type === "iommu_map")
-        .map((e) => [e.line, `0x${(e as { iova: number }).iova.toString(16).padStart(16, "0")}`]),
-    );
-    const run = (magazineCuts: boolean) => {
-      assert.ok(MACHINE);
-      const w = new LearningWindow({ machine: MACHINE, kernel: "6.1", strict: false, magazineCuts }, RC_OPTS, false);
-      for (const e of evs) w.push(e);
-      const allocations = w.end();
-      const emitted: string[] = [];
-      const r = replayEvents(evs, "6.1", {
-        live: w.live,
-        traceAllocations: allocations,
-        emitIova: (t: string) => emitted.push(t),
-        magazineCuts,
-      });
-      assert.equal(emitted.length, mapLines.length);
-      return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
-    };
+    const run = (magazineCuts: boolean) => runWith({ magazineCuts });
     const cuts = run(true);
     const none = run(false);
     const exactBetween = (x: typeof cuts, a: number, b: number) =>
@@ -1123,35 +1134,9 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   test("6.1 lazy timers cut at 60% (line 135064): CPU 0's map at line 7167 shows CPU 1 pushed its magazine 19 frees before the model did", {
     skip: sharedSkip(path),
   }, () => {
-    const text = gunzipSync(readFileSync(path)).toString("utf8");
-    const at = Math.floor(text.split("\n").length * 0.6);
+    const { at, mapLines, traceAt, run: runWith, mapAt } = lazyCut(path, "6.1", 60);
     assert.equal(at, 135064);
-    const evs = events(cut(text, at));
-    const mapLines = evs.filter((e) => e.type === "iommu_map").map((e) => e.line);
-    const traceAt = new Map(
-      evs
-        .filter((e) => e.type === "iommu_map")
-        .map((e) => [e.line, `0x${(e as { iova: number }).iova.toString(16).padStart(16, "0")}`]),
-    );
-    const mapAt = (line: number) => {
-      const e = evs.find((x) => x.line === line && x.type === "iommu_map");
-      return e && e.type === "iommu_map" ? [e.cpu, e.iova.toString(16), e.size] : null;
-    };
-    const run = (magazineCuts: boolean) => {
-      assert.ok(MACHINE);
-      const w = new LearningWindow({ machine: MACHINE, kernel: "6.1", strict: false, magazineCuts }, RC_OPTS, false);
-      for (const e of evs) w.push(e);
-      const allocations = w.end();
-      const emitted: string[] = [];
-      const r = replayEvents(evs, "6.1", {
-        live: w.live,
-        traceAllocations: allocations,
-        emitIova: (t: string) => emitted.push(t),
-        magazineCuts,
-      });
-      assert.equal(emitted.length, mapLines.length);
-      return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
-    };
+    const run = (magazineCuts: boolean) => runWith({ magazineCuts });
     // CPU 0 maps 0xbf1df000 at line 7167; CPU 1 then maps 0xffcdc000 at line 7226, 0xff437000 at 7240 and
     // 0xffa0b000 at 7242, and CPU 0 0xbee7b000 at 7229 and 0xbeefe000 at 7237.
     assert.deepEqual([7167, 7226, 7240, 7242, 7229, 7237].map(mapAt), [
@@ -1250,33 +1235,7 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
 
 {
   const path = `${SHARED}../kernel-timers/trace-6.12-lazy-timers.txt.gz`;
-  /** The 6.12 lazy trace from `pct`% of its lines on, replayed as `replay` does (the window, then the replay). */
-  const cutAt = (pct: number) => {
-    const text = gunzipSync(readFileSync(path)).toString("utf8");
-    const lines = text.split("\n");
-    const evs = events(cut(text, Math.floor(lines.length * (pct / 100))));
-    const mapLines = evs.filter((e) => e.type === "iommu_map").map((e) => e.line);
-    const run = (more: { timerEvents?: boolean; magazineCuts?: boolean }) => {
-      assert.ok(MACHINE);
-      const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: false, ...more }, RC_OPTS, false);
-      for (const e of evs) w.push(e);
-      const allocations = w.end();
-      const emitted: string[] = [];
-      const r = replayEvents(evs, "mainline", {
-        live: w.live,
-        traceAllocations: allocations,
-        emitIova: (t: string) => emitted.push(t),
-        ...more,
-      });
-      assert.equal(emitted.length, mapLines.length);
-      return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
-    };
-    const mapAt = (line: number) => {
-      const e = evs.find((x) => x.line === line && x.type === "iommu_map");
-      return e && e.type === "iommu_map" ? [e.cpu, e.iova.toString(16), e.size] : null;
-    };
-    return { evs, mapLines, run, mapAt };
-  };
+  const cutAt = (pct: number) => lazyCut(path, "mainline", pct);
 
   test("6.12 lazy timers cut at 25%: the flush-queue timer was armed before the trace, so only its events flush", {
     skip: sharedSkip(path),
@@ -1304,17 +1263,12 @@ test("6.1 mid-life: the replay hands out ff2fb000 at line 26664 and ffeee000 at 
   test("6.12 lazy timers cut at 75%: CPU 0's maps at lines 5061 and 8949 show where the kernel's magazines were cut", {
     skip: sharedSkip(path),
   }, () => {
-    const { mapLines, run, mapAt } = cutAt(75);
+    const { mapLines, traceAt, run, mapAt } = cutAt(75);
     assert.deepEqual(mapAt(5061), [0, "bdef9000", 4096]);
     assert.deepEqual(mapAt(8949), [0, "be3e0000", 131072]);
     const cuts = run({ timerEvents: true });
     const none = run({ timerEvents: true, magazineCuts: false });
     assert.equal(cuts.r.learning.endLine, 2143);
-    const traceAt = new Map(
-      cutAt(75)
-        .evs.filter((e) => e.type === "iommu_map")
-        .map((e) => [e.line, `0x${(e as { iova: number }).iova.toString(16).padStart(16, "0")}`]),
-    );
     const exactBetween = (x: typeof cuts, a: number, b: number) =>
       mapLines.filter((l) => l > a && l < b && x.at(l) === traceAt.get(l)).length;
     const between = mapLines.filter((l) => l > 5061 && l < 5145).length;
