@@ -97,3 +97,36 @@ test("follow: the kernel's IOVA in a span becomes the mapping, the model's alloc
   h.restore(before);
   assert.deepEqual([...h.spans], [[0x1040, 0x1072]]);
 });
+
+test("widen: an IOVA that overlaps a span and free space beside it grows the span to hold it; anything else of the model stops it", () => {
+  const { iovad, t, cookie, h } = setup();
+  // A 51-page slot aligned to 64 pages never holds pfns 0x1073-0x107f: the walk proved nothing of them.
+  h.occupy(cookie, 0x1010, 0x107f, 51, 64);
+  iovad.cached32Node = t.findContaining(0x1040);
+  // Reaching into the node at 0x1080 the trace placed: not the span's.
+  assert.equal(h.widen(cookie, 0x1070, 0x20), false);
+  // Free space alone: no span to grow.
+  assert.equal(h.widen(cookie, 0x1010, 0x10), false);
+  assert.deepEqual([...h.spans], [[0x1040, 0x1072]]);
+  assert.equal(h.widen(cookie, 0x1060, 0x20), true);
+  assert.deepEqual([...h.spans], [[0x1040, 0x107f]]);
+  assert.equal(t.pfnLo(iovad.cached32Node), 0x1040);
+  assert.equal(t.hi(iovad.cached32Node), 0x107f);
+  // Now inside one span, the IOVA leaves it as its own node.
+  const m = h.take(cookie, 0x1060, 0x20);
+  assert.deepEqual([t.pfnLo(m), t.hi(m)], [0x1060, 0x107f]);
+  assert.deepEqual([...h.spans], [[0x1040, 0x105f]]);
+  iovad.verifyInvariants();
+});
+
+test("follow: the kernel's IOVA reaching past a span into free space is followed, the span widened to hold it", () => {
+  const { iovad, cookie, h } = setup();
+  h.occupy(cookie, 0x1010, 0x107f, 51, 64);
+  const addr = iovad.allocIova(0x20, 0xfffff, true) * 4096;
+  (cookie.mapped as unknown as Map<number, number>).set(addr / 4096, 0x1a);
+  assert.equal(h.follow(cookie, 0x1060 * 4096, 0x1a * 4096, 0, addr, true), true);
+  assert.equal(iovad.findIova(addr / 4096), null);
+  assert.deepEqual(iovad.findIova(0x1060), [0x1060, 0x107f]);
+  assert.deepEqual([...h.spans], [[0x1040, 0x105f]]);
+  iovad.verifyInvariants();
+});

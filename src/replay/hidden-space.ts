@@ -183,6 +183,49 @@ export class HiddenSpace {
   }
 
   /**
+   * The kernel handed out `pages` pages at `pfn` that overlap spans, the rest
+   * of them free in the model: a span is the slot the walk that proved it
+   * could not use, and what the kernel held there may reach past it into
+   * pfns no such slot contains (a 63-page slot aligned to 64 pages never
+   * tests the 64th page, where a 32-page IOVA cached before the trace may
+   * end). The spans grow into one that holds the IOVA. False, with nothing
+   * changed, when no span overlaps it or anything else of the model does.
+   */
+  widen(cookie: IommuDmaCookie, pfn: number, pages: number): boolean {
+    if (this.state.spans.size === 0) return false;
+    const iovad = cookie.iovad;
+    const t = iovad.tree;
+    const last = pfn + pages - 1;
+    const hit: number[] = [];
+    let n = t.findContaining(pfn);
+    if (n === NIL) n = t.lowestAtOrAbove(pfn);
+    for (; n !== NIL && t.pfnLo(n) <= last; n = t.next(n)) {
+      if (this.state.spans.get(t.pfnLo(n)) !== t.hi(n)) return false;
+      hit.push(n);
+    }
+    if (hit.length === 0) return false;
+    const lo = Math.min(pfn, t.pfnLo(hit[0]));
+    const hi = Math.max(last, t.hi(hit[hit.length - 1]));
+    const spans = new Map(this.state.spans);
+    let cached32 = false;
+    let cached = false;
+    for (const h of hit) {
+      cached32 ||= iovad.cached32Node === h;
+      cached ||= iovad.cachedNode === h;
+      spans.delete(t.pfnLo(h));
+      t.erase(h);
+      t.freeNode(h);
+    }
+    const m = t.newNode(lo, hi);
+    t.insert(m);
+    if (cached32) iovad.cached32Node = m;
+    if (cached) iovad.cachedNode = m;
+    spans.set(lo, hi);
+    this.state = { ...this.state, spans };
+    return true;
+  }
+
+  /**
    * The kernel handed out `pages` pages at `pfn` while the model holds them
    * as hidden space: they leave their span as a node of their own, the
    * span's rest stays hidden, and a cached node on the span stays on its
@@ -240,7 +283,7 @@ export class HiddenSpace {
     const node = iovad.findIova(addr / g);
     if (!node) return false;
     const pages = node[1] - node[0] + 1;
-    if (!this.covers(cookie, iova / g, pages)) return false;
+    if (!this.covers(cookie, iova / g, pages) && !this.widen(cookie, iova / g, pages)) return false;
     cookie.mapped.delete(addr / g);
     if (fromTree) iovad.freeIova(addr / g);
     else iovad.freeIovaFast(cpu, addr / g, pages);
