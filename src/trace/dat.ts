@@ -90,6 +90,7 @@ export interface DatRecord {
   pid: number;
   cpu: number;
   flags: string;
+  /** Nanoseconds; on a trace past 2^52 ns, rounded to the microsecond as `trace-cmd report` prints it (`TraceDat.relativeNs`). */
   timestampNs: number;
   system: string;
   event: string;
@@ -566,7 +567,7 @@ class CpuStream {
       }
       const at = this.pageStart;
       this.pageStart += ps;
-      this.ts = Number(this.dv.getBigUint64(at, this.file.le));
+      this.ts = this.file.relativeNs(this.dv.getBigUint64(at, this.file.le));
       const commit =
         this.file.commitSize === 8
           ? Number(this.dv.getBigUint64(at + 8, this.file.le) & 0x7ffffffn)
@@ -608,8 +609,12 @@ class CpuStream {
           this.pos = this.pageEnd;
           continue;
         }
-        const ext = this.dv.getUint32(p, le) * 2 ** 27 + delta;
-        this.ts = typeLen === 31 ? ext : this.ts + ext;
+        const high = this.dv.getUint32(p, le);
+        // An absolute time stamp is the whole clock (up to 59 bits): relative to the file's base.
+        this.ts =
+          typeLen === 31
+            ? this.file.relativeNs((BigInt(high) << 27n) | BigInt(delta))
+            : this.ts + high * 2 ** 27 + delta;
         this.pos = p + 4;
         continue;
       }
@@ -658,6 +663,35 @@ export class TraceDat {
   readonly info = new Map<string, string>();
   private kallsyms = new Kallsyms(new Uint8Array(0));
   private cpus: { cpu: number; offset: number; size: number }[] = [];
+  /**
+   * Whole seconds of nanoseconds taken off every record's time while it is
+   * merged, set by the first page read: 0 unless that page's time is 2^52 ns
+   * or more (a machine up for 52 days or longer), where the nanoseconds would
+   * soon pass what a double holds exactly. A record's time is given back as
+   * this base plus its microseconds (`recordNs`), exact below 2^56 ns.
+   */
+  private tsBase = -1n;
+  private tsBaseNs = 0;
+
+  /** A page's (or an absolute time stamp's) nanoseconds, relative to `tsBase`. */
+  relativeNs(ns: bigint): number {
+    if (this.tsBase < 0n) {
+      this.tsBase = ns >= 1n << 52n ? ns - (ns % 1_000_000_000n) : 0n;
+      this.tsBaseNs = Number(this.tsBase);
+    }
+    return Number(ns - this.tsBase);
+  }
+
+  /** A record's time as `trace-cmd report` prints it (`reportTimestampNs`), from its time relative to `tsBase`. */
+  private reportNs(rel: number): number {
+    // The base is whole seconds, so rounding the part past it rounds the whole alike.
+    return this.tsBaseNs + reportTimestampNs(rel);
+  }
+
+  /** A record's nanoseconds for `DatRecord`: exact, or past the base rounded as `reportNs` (all a double holds there). */
+  private recordNs(rel: number): number {
+    return this.tsBase <= 0n ? rel : this.reportNs(rel);
+  }
 
   constructor(src: DatSource, decompress: Decompress) {
     this.src = src;
@@ -861,7 +895,7 @@ export class TraceDat {
           head.comm = comm;
           head.pid = pid;
           head.cpu = best.cpu;
-          head.timestampNs = reportTimestampNs(best.recTs);
+          head.timestampNs = this.reportNs(best.recTs);
           head.name = fmt.name;
           head.flags = flags;
           const ev = fmt.direct(bytes, head, this.kallsyms);
@@ -879,7 +913,7 @@ export class TraceDat {
           pid,
           cpu: best.cpu,
           flags,
-          timestampNs: best.recTs,
+          timestampNs: this.recordNs(best.recTs),
           system: fmt?.system ?? "",
           event: fmt?.name ?? `unknown_event_${type}`,
           body,
@@ -938,7 +972,7 @@ export class TraceDat {
         pid,
         cpu: best.cpu,
         flags: latencyFlags(flags, pc),
-        timestampNs: best.recTs,
+        timestampNs: this.recordNs(best.recTs),
         system: fmt?.system ?? "",
         event: fmt?.name ?? `unknown_event_${type}`,
         body,

@@ -19,11 +19,7 @@
  * of a line that starts with one of them reads only the rest.
  */
 
-import { SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER } from "./line.ts";
-
-const NS_PER_S = 1_000_000_000;
-const MAX_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / NS_PER_S);
-const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+import { exactNs, SCAN_BAD_TIMESTAMP, SCAN_EVENT, SCAN_OTHER } from "./line.ts";
 
 const SP = 32;
 const TAB = 9;
@@ -215,9 +211,8 @@ export class ByteLineScan {
     if (fracDigits === 0 || fracDigits > 9 || i === end || b[i] !== COLON) return false;
     const colon = i;
     if (colon + 1 < end && !isSpace(b[colon + 1])) return false;
-    if (sec > MAX_SECONDS) return false;
-    const ns = sec * NS_PER_S + frac * POW10[9 - fracDigits];
-    if (!Number.isSafeInteger(ns)) return false;
+    const ns = exactNs(sec, frac, fracDigits);
+    if (ns < 0) return false;
     if (!this.scanName(b, colon, end, h.ftrace)) return false;
     this.commStart = start + h.commStart;
     this.commEnd = start + h.commEnd;
@@ -363,9 +358,8 @@ export class ByteLineScan {
     for (let k = tsStart; k < dot; k++) sec = sec * 10 + b[k] - 48;
     let frac = 0;
     for (let k = dot + 1; k < colon; k++) frac = frac * 10 + b[k] - 48;
-    if (sec > MAX_SECONDS) return SCAN_BAD_TIMESTAMP;
-    const ns = sec * NS_PER_S + frac * POW10[9 - fracDigits];
-    if (!Number.isSafeInteger(ns)) return SCAN_BAD_TIMESTAMP;
+    const ns = exactNs(sec, frac, fracDigits);
+    if (ns < 0) return SCAN_BAD_TIMESTAMP;
     this.timestampNs = ns;
     return SCAN_EVENT;
   }

@@ -69,23 +69,46 @@ const DROPPED = /^\s*CPU:\s*(\d+)\s+\[(\d+) EVENTS DROPPED\]\s*$/;
 const PREAMBLE = /^(?:version = \d+|cpus=\d+|CPU \d+ is empty|trace-cmd: .*|\s*#.*)$/;
 
 const NS_PER_S = 1_000_000_000;
-const MAX_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / NS_PER_S);
 const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+
+/**
+ * Where a timestamp with d fraction digits stops being exact in a double, in
+ * nanoseconds: 2^(62 - d). A fraction of d digits makes the count a multiple
+ * of 10^(9-d), so of 2^(9-d), and a double holds every such multiple below
+ * 2^(53 + 9 - d). With microseconds, as ftrace and `trace-cmd report` print
+ * them, that is 2^56 ns (834 days of uptime); with nanoseconds (`report -t`,
+ * `perf script --ns`) 2^53 ns (104 days). Below it the sum of the two exact
+ * terms is exact too (a correctly rounded result that is representable).
+ */
+const EXACT_BELOW = POW10.map((_, d) => 2 ** (62 - d));
+
+/** What a line whose timestamp `exactNs` refuses was expected to have. */
+export const EXACT_TIMESTAMP =
+  "a timestamp SEC.FRACTION a double holds exactly (below 2^56 ns with microseconds, 2^53 ns with nanoseconds)";
+
+/**
+ * Exact nanoseconds of a timestamp's seconds and fraction digits (`frac` has
+ * `fracDigits` digits), or -1 where they do not fit (see `EXACT_BELOW`). A
+ * machine up for months prints timestamps past 2^53 ns; in microseconds they
+ * are still exact.
+ */
+export function exactNs(sec: number, frac: number, fracDigits: number): number {
+  if (fracDigits < 1 || fracDigits > 9) return -1;
+  // Monotonic rounding: a product or sum that truly reaches the limit rounds to at least it.
+  const ns = sec * NS_PER_S + frac * POW10[9 - fracDigits];
+  return ns < EXACT_BELOW[fracDigits] ? ns : -1;
+}
 
 /** Exact nanoseconds from the printed seconds and fraction digits, or -1 when they do not fit. */
 export function timestampToNs(seconds: string, fraction: string): number {
-  if (fraction.length > 9) return -1;
-  const s = Number(seconds);
-  if (s > MAX_SECONDS) return -1;
-  const ns = s * NS_PER_S + Number(fraction) * POW10[9 - fraction.length];
-  return Number.isSafeInteger(ns) ? ns : -1;
+  return exactNs(Number(seconds), Number(fraction), fraction.length);
 }
 
 /** `LineScan.scan` found an event line; its columns are in the scan's fields. */
 export const SCAN_EVENT = 0;
 /** Not an event line (a comment, a preamble, a lost-events marker, or garbage). */
 export const SCAN_OTHER = 1;
-/** An event line whose timestamp does not fit in 2^53 ns or has more than 9 fraction digits. */
+/** An event line whose timestamp a double does not hold exactly (`exactNs`) or has more than 9 fraction digits. */
 export const SCAN_BAD_TIMESTAMP = 2;
 
 /** Slots of the task-name and flags cache (a direct-mapped table: a collision just makes a new string). */
@@ -280,9 +303,8 @@ export class LineScan {
     for (let k = tsStart; k < dot; k++) sec = sec * 10 + text.charCodeAt(k) - 48;
     let frac = 0;
     for (let k = dot + 1; k < colon; k++) frac = frac * 10 + text.charCodeAt(k) - 48;
-    if (sec > MAX_SECONDS) return SCAN_BAD_TIMESTAMP;
-    const ns = sec * NS_PER_S + frac * POW10[9 - fracDigits];
-    if (!Number.isSafeInteger(ns)) return SCAN_BAD_TIMESTAMP;
+    const ns = exactNs(sec, frac, fracDigits);
+    if (ns < 0) return SCAN_BAD_TIMESTAMP;
     this.timestampNs = ns;
     return SCAN_EVENT;
   }
@@ -393,7 +415,7 @@ export function parseLine(text: string): TraceLineHead | NonEventLine | LineErro
   const r = scratch.scan(text, 0, text.length);
   if (r === SCAN_EVENT) return scratch.head(text);
   if (r === SCAN_BAD_TIMESTAMP) {
-    return { kind: "error", expected: "a timestamp SEC.FRACTION below 2^53 ns", found: scratch.timestampText(text) };
+    return { kind: "error", expected: EXACT_TIMESTAMP, found: scratch.timestampText(text) };
   }
   return nonEventLine(text);
 }

@@ -16,6 +16,7 @@ import { type DatRecord, reportTimestampNs } from "./dat.ts";
 import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { asciiWord, FAST_EVENT_NAMES, fastBytesEvent, fastEventName, fastName } from "./fast-bytes.ts";
 import {
+  EXACT_TIMESTAMP,
   LineScan,
   newLineHead,
   nonEventLine,
@@ -181,7 +182,7 @@ export class TraceReader {
     const r = start === end ? SCAN_OTHER : scan.scan(text, start, end);
     if (r !== SCAN_EVENT) {
       if (r === SCAN_BAD_TIMESTAMP) {
-        this.malformed(lineNo, "a timestamp SEC.FRACTION below 2^53 ns", scan.timestampText(text));
+        this.malformed(lineNo, EXACT_TIMESTAMP, scan.timestampText(text));
         return null;
       }
       const other = nonEventLine(text.slice(start, end));
