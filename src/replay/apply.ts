@@ -16,6 +16,7 @@ import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
+import { dropPlaceholders, onlyPlaceholders } from "./placeholder-drop.ts";
 import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
@@ -502,7 +503,17 @@ export class CallApplier {
     const y = c.iova / iovad.granule;
     if (cookie.mapped.has(y)) return false;
     const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
-    if (!fromTree) {
+    // The model popped a placeholder and holds the kernel's IOVA on another CPU: the kernel's magazines were empty.
+    const own = cr.loaded === pb.loaded || cr.loaded === pb.prev;
+    const dropFrom =
+      !fromTree && pfn < this.placeholderTop && own && onlyPlaceholders(iovad, cpu, pb.c, this.placeholderTop)
+        ? crossCutFrom(iovad, cpu, pb.c, y, 0, true)
+        : -1;
+    if (dropFrom >= 0) {
+      dropPlaceholders(cookie, cpu, pb.c, pfn);
+      crossCut(iovad, cpu, dropFrom, pb.c, y, (pages) => this.placeholder(pages));
+      this.claimed(cookie, cpu, pb.c, -1);
+    } else if (!fromTree) {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
       if (cr.loaded === pb.loaded) {
         if (!cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
