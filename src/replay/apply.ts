@@ -506,7 +506,11 @@ export class CallApplier {
     // The model popped a placeholder and holds the kernel's IOVA on another CPU: the kernel's magazines were empty.
     const own = cr.loaded === pb.loaded || cr.loaded === pb.prev;
     const dropFrom =
-      !fromTree && pfn < this.placeholderTop && own && onlyPlaceholders(iovad, cpu, pb.c, this.placeholderTop)
+      !fromTree &&
+      pfn < this.placeholderTop &&
+      own &&
+      iovad.rcaches[pb.c].depot.length === 0 &&
+      onlyPlaceholders(iovad, cpu, pb.c, this.placeholderTop)
         ? crossCutFrom(iovad, cpu, pb.c, y, 0, true)
         : -1;
     if (dropFrom >= 0) {
