@@ -18,6 +18,7 @@ import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
 import { dropPlaceholders, onlyPlaceholders } from "./placeholder-drop.ts";
 import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
+import { PushEvidence, type PushEvidenceState, pushBeforeHit } from "./pushed-before-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
 
@@ -69,6 +70,7 @@ export interface ApplierState {
   hidden: HiddenState;
   claimFrom: Int32Array;
   claims: Int32Array;
+  evidence: PushEvidenceState;
 }
 
 /**
@@ -149,6 +151,10 @@ export class CallApplier {
    */
   private claimFrom = new Int32Array(0);
   private claims = new Int32Array(0);
+  /** A mid-life trace: what shows the kernel's loaded magazine went to the depot (`pushed-before-hit.ts`). */
+  private readonly evidence = new PushEvidence();
+  /** The model's IOVA of this CPU and class's last allocation's pre-trace hit (`PushEvidence.take`), -1 none. */
+  private lastHit = -1;
   /** The magazines the allocation being applied may pop (`pre-trace-hit.ts`), filled per allocation. */
   private readonly before = emptyPairBefore();
   /** Model DMA address of each live allocation, by allocation number. */
@@ -231,6 +237,7 @@ export class CallApplier {
       if (cookie) this.hidden.walkFrom(cookie);
       // A mid-life trace: the magazines the allocation may pop, to take the model's hit back (`pre-trace-hit.ts`).
       const pb = this.adoptUnknown ? this.pairBefore(cpu, c.sizeBytes) : null;
+      if (pb !== null && cookie) this.lastHit = this.evidence.take(cpu, pb.c, cookie.iovad.rcacheOrders);
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
         c.inferred && c.pieces > 1
@@ -338,6 +345,9 @@ export class CallApplier {
     if (before && fq) fq.flushFinishCnt--;
     if (sameUs && fq) fq.flushStartCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
+    else if (this.adoptUnknown && fq !== null && iovad !== null) {
+      this.evidence.queued(cpu, this.cpus, addr / iovad.granule, fq.flushFinishCnt);
+    }
     if (sameUs && fq) fq.flushStartCnt++;
     if (before && fq) fq.flushFinishCnt++;
     // This unmap's queue was full too, while the other CPU's flush was still running: that CPU reads the
@@ -477,7 +487,27 @@ export class CallApplier {
   private preTraceHit(pb: PairBefore, c: DmaCall, cpu: number, addr: number, out: Outcome): boolean {
     const cookie = this.cookie as IommuDmaCookie;
     const g = cookie.iovad.granule;
-    if (!adoptPreTraceHit(cookie, cpu, pb, addr / g, c.iova, c.sizeBytes / g)) return false;
+    const pfn = addr / g;
+    const iovad = cookie.iovad;
+    const loaded = iovad.rcaches[pb.c].cpuRcaches[cpu].loaded;
+    // A hit of the model's own IOVA, freed in the trace after every entry from before it, popped with no swap.
+    const own =
+      !this.adopt &&
+      this.magazineCuts &&
+      pfn >= this.placeholderTop &&
+      loaded === pb.loaded &&
+      !this.evidence.isEarly(pfn);
+    const again = own && this.lastHit === pfn && this.evidence.lastFill === loaded.size + 1;
+    const place = (pages: number) => this.placeholder(pages);
+    if (again && pushBeforeHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, 2, place)) {
+      // The kernel's loaded magazine, the model's IOVAs in it, had gone to the depot (`pushed-before-hit.ts`).
+      this.modelAddr.set(c.allocation, c.iova);
+      out.learned = true;
+      out.cut = true;
+      return true;
+    }
+    if (!adoptPreTraceHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g)) return false;
+    if (own && !again) this.evidence.hit(cpu, pb.c, iovad.rcacheOrders, pfn, loaded.size);
     this.modelAddr.set(c.allocation, c.iova);
     if (this.adopt) out.resync = 1;
     else out.learned = true;
@@ -594,6 +624,7 @@ export class CallApplier {
       hidden: this.hidden.save(),
       claimFrom: this.claimFrom.slice(),
       claims: this.claims.slice(),
+      evidence: this.evidence.save(),
     };
   }
 
@@ -606,5 +637,6 @@ export class CallApplier {
     this.hidden.restore(s.hidden);
     this.claimFrom = s.claimFrom.slice();
     this.claims = s.claims.slice();
+    this.evidence.restore(s.evidence);
   }
 }
