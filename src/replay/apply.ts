@@ -17,7 +17,14 @@ import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
 import { dropPlaceholders, onlyPlaceholders } from "./placeholder-drop.ts";
-import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
+import {
+  adoptPreTraceHit,
+  emptyPairBefore,
+  type PairBefore,
+  pairBefore,
+  unpopDepot,
+  unrefill,
+} from "./pre-trace-hit.ts";
 import { PushEvidence, type PushEvidenceState, pushBeforeHit } from "./pushed-before-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
@@ -151,6 +158,8 @@ export class CallApplier {
    */
   private claimFrom = new Int32Array(0);
   private claims = new Int32Array(0);
+  /** The address a magazine cut left the allocation at (`magazineCut`): the trace's IOVA, or a placeholder. */
+  private cutAt = 0;
   /** A mid-life trace: what shows the kernel's loaded magazine went to the depot (`pushed-before-hit.ts`). */
   private readonly evidence = new PushEvidence();
   /** The model's IOVA of this CPU and class's last allocation's pre-trace hit (`PushEvidence.take`), -1 none. */
@@ -245,6 +254,7 @@ export class CallApplier {
           : this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
       if (addr !== null) this.modelAddr.set(c.allocation, addr);
       if (c.pid !== 0) this.busyCpu = cpu;
+      if (pb !== null && cookie) this.depotPopped(cookie, cpu, pb);
       out.addr = addr;
       if (addr === c.iova) {
         if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.hidden.confirmed(addr / cookie.iovad.granule);
@@ -273,6 +283,7 @@ export class CallApplier {
       if (follows && fromTree) this.hidden.beforeFollow(cookie, c.iova, c.sizeBytes);
       if (follows && this.hidden.follow(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree)) {
         // An IOVA of the hidden space (`hidden-space.ts`): cached before the trace, or a tree allocation there.
+        if (pb !== null && !fromTree) unrefill(cookie.iovad, cpu, pb);
         this.modelAddr.set(c.allocation, c.iova);
         if (this.adopt) out.resync = 1;
         else out.learned = true;
@@ -301,7 +312,7 @@ export class CallApplier {
         cookie &&
         this.magazineCut(cookie, cpu, pb, addr / g, c, fromTree)
       ) {
-        this.modelAddr.set(c.allocation, c.iova);
+        this.modelAddr.set(c.allocation, this.cutAt);
         out.learned = true;
         out.cut = true;
       }
@@ -496,8 +507,14 @@ export class CallApplier {
       this.magazineCuts &&
       pfn >= this.placeholderTop &&
       loaded === pb.loaded &&
-      !this.evidence.isEarly(pfn);
-    const again = own && this.lastHit === pfn && this.evidence.lastFill === loaded.size + 1;
+      !this.evidence.isEarly(pfn) &&
+      !this.evidence.fromDepot(cpu, pb.c, iovad.rcacheOrders, loaded);
+    // Nor is it one where the kernel's magazines were only empty: its tree (or the depot) gave that IOVA.
+    const again =
+      own &&
+      this.lastHit === pfn &&
+      this.evidence.lastFill === loaded.size + 1 &&
+      this.emptyWouldGive(cpu, pb.c, c) !== c.iova;
     const place = (pages: number) => this.placeholder(pages);
     if (again && pushBeforeHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, 2, place)) {
       // The kernel's loaded magazine, the model's IOVAs in it, had gone to the depot (`pushed-before-hit.ts`).
@@ -512,6 +529,38 @@ export class CallApplier {
     if (this.adopt) out.resync = 1;
     else out.learned = true;
     return true;
+  }
+
+  /**
+   * The address the model would give allocation `c` on `cpu` now with that
+   * CPU's magazines of class `cls` empty (the depot's top magazine, else the
+   * tree); nothing changes.
+   */
+  private emptyWouldGive(cpu: number, cls: number, c: DmaCall): number | null {
+    const cookie = this.cookie as IommuDmaCookie;
+    const rcache = cookie.iovad.rcaches[cls];
+    const cr = rcache.cpuRcaches[cpu];
+    // The restore refills the magazines it finds in place: these must be the ones found.
+    const { loaded, prev } = cr;
+    const depot = rcache.depot.slice();
+    const cp = this.kernel.checkpoint([cookie]);
+    loaded.size = 0;
+    prev.size = 0;
+    const addr = this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
+    cr.loaded = loaded;
+    cr.prev = prev;
+    rcache.depot.length = 0;
+    for (const m of depot) rcache.depot.push(m);
+    this.kernel.restore(cp);
+    return addr;
+  }
+
+  /** The allocation just made on `cpu` (its magazines before it: `pb`) popped the depot: `PushEvidence.popped`. */
+  private depotPopped(cookie: IommuDmaCookie, cpu: number, pb: PairBefore): void {
+    const iovad = cookie.iovad;
+    const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+    if (cr.loaded === pb.loaded || cr.loaded === pb.prev || cr.loaded.size === 0) return;
+    this.evidence.popped(cpu, pb.c, iovad.rcacheOrders, cr.loaded.pfns[0]);
   }
 
   /**
@@ -532,6 +581,7 @@ export class CallApplier {
     const iovad = cookie.iovad;
     const y = c.iova / iovad.granule;
     if (cookie.mapped.has(y)) return false;
+    let at = y;
     const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
     // The model popped a placeholder and holds the kernel's IOVA on another CPU: the kernel's magazines were empty.
     const own = cr.loaded === pb.loaded || cr.loaded === pb.prev;
@@ -558,8 +608,11 @@ export class CallApplier {
         // A depot pop: the model's magazines of this CPU were empty (no `prev` to swap in).
         if (pb.loaded === null || !pb.loaded.isEmpty() || pb.prev === null || !pb.prev.isEmpty()) return false;
         const from = depotCutFrom(iovad, cpu, pb.c, pfn, y);
-        if (from < 0) return false;
-        depotCut(iovad, cpu, from, pb.c, pfn, y, (pages) => this.placeholder(pages));
+        if (from >= 0) depotCut(iovad, cpu, from, pb.c, pfn, y, (pages) => this.placeholder(pages));
+        else if (iovad.findIova(y) !== null && unpopDepot(iovad, cpu, pb, pfn, c.iova)) {
+          // The kernel's CPU had an IOVA from before the trace the model cannot place: a placeholder stands for it.
+          at = this.placeholder(2 ** pb.c);
+        } else return false;
       }
     } else {
       const i = cpu * iovad.rcacheOrders + pb.c;
@@ -576,7 +629,8 @@ export class CallApplier {
     }
     const len = cookie.mapped.get(pfn) ?? Math.ceil(c.sizeBytes / iovad.granule);
     cookie.mapped.delete(pfn);
-    cookie.mapped.set(y, len);
+    cookie.mapped.set(at, len);
+    this.cutAt = at * iovad.granule;
     return true;
   }
 

@@ -112,7 +112,12 @@ export class PushEvidence {
   private drained = false;
   private ringsFreed: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   private early = new Set<number>();
-  /** Per `cpu * classes + c`: the model's IOVA of the last allocation's pre-trace hit, then its loaded magazine's fill; -1 none. */
+  /**
+   * Per `cpu * classes + c`, three slots: the model's IOVA of the last
+   * allocation's pre-trace hit and its loaded magazine's fill then (-1:
+   * none), and the bottom IOVA of the magazine it last popped from the
+   * depot (-1: none).
+   */
   private hits: Float64Array<ArrayBuffer> = new Float64Array(0);
   /** The arrays and the set are shared with a saved state: copied before they change. */
   private shared = false;
@@ -150,7 +155,7 @@ export class PushEvidence {
    * `lastFill`.
    */
   take(cpu: number, c: number, classes: number): number {
-    const i = 2 * (cpu * classes + c);
+    const i = 3 * (cpu * classes + c);
     if (i >= this.hits.length || this.hits[i] < 0) return -1;
     this.own();
     const pfn = this.hits[i];
@@ -164,15 +169,36 @@ export class PushEvidence {
 
   /** The allocation on `cpu` of class `c` was a pre-trace hit of the model's own `pfn`, not early, from a loaded magazine of `fill`. */
   hit(cpu: number, c: number, classes: number, pfn: number, fill: number): void {
-    const i = 2 * (cpu * classes + c);
+    const i = this.slot(cpu, c, classes);
+    this.hits[i] = pfn;
+    this.hits[i + 1] = fill;
+  }
+
+  /**
+   * The model's `cpu` popped a magazine of class `c` from the depot, `bottom`
+   * its bottom IOVA: until it runs empty its loaded magazine holds IOVAs
+   * another CPU (or the depot's past) freed, not its own (`fromDepot`).
+   */
+  popped(cpu: number, c: number, classes: number, bottom: number): void {
+    this.hits[this.slot(cpu, c, classes) + 2] = bottom;
+  }
+
+  /** Whether `loaded`, `cpu`'s of class `c`, is the magazine it last popped from the depot (its bottom still there). */
+  fromDepot(cpu: number, c: number, classes: number, loaded: Magazine): boolean {
+    const i = 3 * (cpu * classes + c) + 2;
+    return i < this.hits.length && loaded.size > 0 && loaded.pfns[0] === this.hits[i];
+  }
+
+  /** Slot `cpu * classes + c`'s index in `hits`, the array owned and long enough. */
+  private slot(cpu: number, c: number, classes: number): number {
+    const i = 3 * (cpu * classes + c);
     this.own();
-    if (this.hits.length < i + 2) {
-      const h = new Float64Array(Math.max(i + 2, 2 * this.hits.length)).fill(-1);
+    if (this.hits.length < i + 3) {
+      const h = new Float64Array(Math.max(i + 3, 2 * this.hits.length)).fill(-1);
       h.set(this.hits);
       this.hits = h;
     }
-    this.hits[i] = pfn;
-    this.hits[i + 1] = fill;
+    return i;
   }
 
   save(): PushEvidenceState {
