@@ -10,6 +10,7 @@
 import type { CpuIdleFacts } from "../dma/fq-timer-policy.ts";
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import type { Device } from "../iommu/device.ts";
+import type { Magazine } from "../iova/magazine.ts";
 import type { Kernel } from "../machine/index.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
@@ -297,7 +298,18 @@ export class CallApplier {
       if ((this.adopt || unknown) && addr !== null && cookie) {
         // The model had nothing of its own (a tree allocation) and holds the kernel's IOVA in another CPU's magazine.
         const holder = pb !== null && fromTree ? holderOf(cookie.iovad, cpu, pb.c, c.iova / g) : -1;
+        const run =
+          pb !== null && !fromTree && freeInModel
+            ? this.hitRun(addr / g, cookie.iovad.rcaches[pb.c].cpuRcaches[cpu].loaded, pb)
+            : 0;
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
+        // The learning phase's hits of an IOVA from before the trace count towards `hitRun` too.
+        if (run > 0 && r?.done === true && addr / g >= this.placeholderTop) {
+          const loaded = cookie.iovad.rcaches[(pb as PairBefore).c].cpuRcaches[cpu].loaded;
+          if (loaded.size > 0 && loaded.pfns[loaded.size - 1] === addr / g) {
+            this.evidence.hit(cpu, (pb as PairBefore).c, cookie.iovad.rcacheOrders, addr / g, loaded.size, run);
+          }
+        }
         if (pb !== null) this.claimed(cookie, cpu, pb.c, r?.done === true ? holder : -1);
         if (unknown && !this.adopt) out.learned = r?.done === true;
         if (r) {
@@ -510,13 +522,10 @@ export class CallApplier {
       !this.evidence.isEarly(pfn) &&
       !this.evidence.fromDepot(cpu, pb.c, iovad.rcacheOrders, loaded);
     // Nor is it one where the kernel's magazines were only empty: its tree (or the depot) gave that IOVA.
-    const again =
-      own &&
-      this.lastHit === pfn &&
-      this.evidence.lastFill === loaded.size + 1 &&
-      this.emptyWouldGive(cpu, pb.c, c) !== c.iova;
+    const run = this.hitRun(pfn, loaded, pb);
+    const again = own && run > 1 && this.emptyWouldGive(cpu, pb.c, c) !== c.iova;
     const place = (pages: number) => this.placeholder(pages);
-    if (again && pushBeforeHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, 2, place)) {
+    if (again && pushBeforeHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, run, place)) {
       // The kernel's loaded magazine, the model's IOVAs in it, had gone to the depot (`pushed-before-hit.ts`).
       this.modelAddr.set(c.allocation, c.iova);
       out.learned = true;
@@ -524,7 +533,8 @@ export class CallApplier {
       return true;
     }
     if (!adoptPreTraceHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g)) return false;
-    if (own && !again) this.evidence.hit(cpu, pb.c, iovad.rcacheOrders, pfn, loaded.size);
+    if (pfn >= this.placeholderTop && loaded === pb.loaded)
+      this.evidence.hit(cpu, pb.c, iovad.rcacheOrders, pfn, loaded.size, run);
     this.modelAddr.set(c.allocation, c.iova);
     if (this.adopt) out.resync = 1;
     else out.learned = true;
@@ -553,6 +563,16 @@ export class CallApplier {
     for (const m of depot) rcache.depot.push(m);
     this.kernel.restore(cp);
     return addr;
+  }
+
+  /**
+   * How many allocations in a row, this one included, handed out IOVAs from
+   * before the trace where the model popped its own `pfn` from `loaded`,
+   * its loaded magazine as it was (`pb`), and took it back (`PushEvidence`).
+   */
+  private hitRun(pfn: number, loaded: Magazine, pb: PairBefore): number {
+    if (loaded !== pb.loaded) return 0;
+    return this.lastHit === pfn && this.evidence.lastFill === loaded.size + 1 ? this.evidence.lastRun + 1 : 1;
   }
 
   /** The allocation just made on `cpu` (its magazines before it: `pb`) popped the depot: `PushEvidence.popped`. */
@@ -608,10 +628,16 @@ export class CallApplier {
         // A depot pop: the model's magazines of this CPU were empty (no `prev` to swap in).
         if (pb.loaded === null || !pb.loaded.isEmpty() || pb.prev === null || !pb.prev.isEmpty()) return false;
         const from = depotCutFrom(iovad, cpu, pb.c, pfn, y);
+        const node = from < 0 ? iovad.findIova(y) : null;
+        // Held inside another IOVA of the model's, or in another CPU's magazines (`crossCut`).
+        const inside = node !== null && node[0] !== y;
+        const other = node !== null && !inside ? crossCutFrom(iovad, cpu, pb.c, y, 0, true) : -1;
         if (from >= 0) depotCut(iovad, cpu, from, pb.c, pfn, y, (pages) => this.placeholder(pages));
-        else if (iovad.findIova(y) !== null && unpopDepot(iovad, cpu, pb, pfn, c.iova)) {
-          // The kernel's CPU had an IOVA from before the trace the model cannot place: a placeholder stands for it.
-          at = this.placeholder(2 ** pb.c);
+        else if ((inside || other >= 0) && unpopDepot(iovad, cpu, pb, pfn, c.iova)) {
+          // The kernel's CPU took another CPU's magazine, or had an IOVA from before the trace the model cannot
+          // place: a placeholder stands for it.
+          if (other >= 0) crossCut(iovad, cpu, other, pb.c, y, (pages) => this.placeholder(pages));
+          else at = this.placeholder(2 ** pb.c);
         } else return false;
       }
     } else {

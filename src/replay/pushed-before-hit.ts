@@ -66,7 +66,8 @@ export function pushBeforeHit(
   const cap = iovad.profile.magazineSize;
   const rcache = iovad.rcaches[c];
   const cr = rcache.cpuRcaches[cpu];
-  if (cr.loaded !== before.loaded || !cr.prev.isEmpty()) return false;
+  // A full `prev` hands out no more than a magazine's worth.
+  if (cr.loaded !== before.loaded || !cr.prev.isEmpty() || handed > cap) return false;
   if (iovad.profile.depotOverflowFreesToTree && rcache.depot.length >= iovad.profile.depotMax) return false;
   const pages = pagesFreeAt(iovad, pfn, traceIova);
   if (pages < 0) return false;
@@ -113,10 +114,10 @@ export class PushEvidence {
   private ringsFreed: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   private early = new Set<number>();
   /**
-   * Per `cpu * classes + c`, three slots: the model's IOVA of the last
-   * allocation's pre-trace hit and its loaded magazine's fill then (-1:
-   * none), and the bottom IOVA of the magazine it last popped from the
-   * depot (-1: none).
+   * Per `cpu * classes + c`, four slots: the model's IOVA of the last
+   * allocation's pre-trace hit, its loaded magazine's fill then (-1: none)
+   * and how many such hits of that IOVA came in a row, and the bottom IOVA
+   * of the magazine it last popped from the depot (-1: none).
    */
   private hits: Float64Array<ArrayBuffer> = new Float64Array(0);
   /** The arrays and the set are shared with a saved state: copied before they change. */
@@ -155,23 +156,30 @@ export class PushEvidence {
    * `lastFill`.
    */
   take(cpu: number, c: number, classes: number): number {
-    const i = 3 * (cpu * classes + c);
+    const i = 4 * (cpu * classes + c);
     if (i >= this.hits.length || this.hits[i] < 0) return -1;
     this.own();
     const pfn = this.hits[i];
     this.lastFill = this.hits[i + 1];
+    this.lastRun = this.hits[i + 2];
     this.hits[i] = -1;
     return pfn;
   }
 
-  /** The fill `take` found. */
+  /** The fill and the run `take` found. */
   lastFill = -1;
+  lastRun = 0;
 
-  /** The allocation on `cpu` of class `c` was a pre-trace hit of the model's own `pfn`, not early, from a loaded magazine of `fill`. */
-  hit(cpu: number, c: number, classes: number, pfn: number, fill: number): void {
+  /**
+   * The allocation on `cpu` of class `c` handed out an IOVA from before the
+   * trace where the model popped its own `pfn` and took it back on top of
+   * its loaded magazine (now of `fill`), the `run`th in a row.
+   */
+  hit(cpu: number, c: number, classes: number, pfn: number, fill: number, run: number): void {
     const i = this.slot(cpu, c, classes);
     this.hits[i] = pfn;
     this.hits[i + 1] = fill;
+    this.hits[i + 2] = run;
   }
 
   /**
@@ -180,21 +188,21 @@ export class PushEvidence {
    * another CPU (or the depot's past) freed, not its own (`fromDepot`).
    */
   popped(cpu: number, c: number, classes: number, bottom: number): void {
-    this.hits[this.slot(cpu, c, classes) + 2] = bottom;
+    this.hits[this.slot(cpu, c, classes) + 3] = bottom;
   }
 
   /** Whether `loaded`, `cpu`'s of class `c`, is the magazine it last popped from the depot (its bottom still there). */
   fromDepot(cpu: number, c: number, classes: number, loaded: Magazine): boolean {
-    const i = 3 * (cpu * classes + c) + 2;
+    const i = 4 * (cpu * classes + c) + 3;
     return i < this.hits.length && loaded.size > 0 && loaded.pfns[0] === this.hits[i];
   }
 
   /** Slot `cpu * classes + c`'s index in `hits`, the array owned and long enough. */
   private slot(cpu: number, c: number, classes: number): number {
-    const i = 3 * (cpu * classes + c);
+    const i = 4 * (cpu * classes + c);
     this.own();
-    if (this.hits.length < i + 3) {
-      const h = new Float64Array(Math.max(i + 3, 2 * this.hits.length)).fill(-1);
+    if (this.hits.length < i + 4) {
+      const h = new Float64Array(Math.max(i + 4, 2 * this.hits.length)).fill(-1);
       h.set(this.hits);
       this.hits = h;
     }
