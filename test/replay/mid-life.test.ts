@@ -1168,6 +1168,85 @@ function lazyCut(path: string, kernel: "6.1" | "mainline", pct: number) {
     assert.ok(cuts.r.exactAfterLearning / cuts.r.afterLearning >= 0.96, String(cuts.r.exactAfterLearning));
     assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.35, String(none.r.exactAfterLearning));
   });
+
+  test("6.1 lazy timers cut at 12% (line 27012): CPU 1 takes the magazine CPU 0 pushed, where the model had guessed IOVAs from before the trace", {
+    skip: sharedSkip(path),
+  }, () => {
+    const { at, evs, mapLines, traceAt, run: runWith, mapAt } = lazyCut(path, "6.1", 12);
+    assert.equal(at, 27012);
+    const run = (magazineCuts: boolean) => runWith({ magazineCuts });
+    // Line 14307: CPU 1 maps 0xbecae000, which CPU 0's timer flush at line 13040 freed (unmapped at 13037); CPU 1
+    // then maps 0xff53e000, 0xffffd000 and 0xbee7b000, freed on CPU 0 before it.
+    assert.deepEqual([14307, 14309, 14315, 14318].map(mapAt), [
+      [1, "becae000", 4096],
+      [1, "ff53e000", 4096],
+      [1, "ffffd000", 4096],
+      [1, "bee7b000", 4096],
+    ]);
+    const unmap = evs.find((e) => e.type === "iommu_unmap" && e.iova === 0xbecae000 && e.line > 13000);
+    assert.equal(unmap?.line, 13037);
+    const cuts = run(true);
+    const none = run(false);
+    assert.equal(cuts.r.learning.endLine, 1386);
+    // At line 2157 an earlier cut (`crossCut`) gave CPU 1 the magazine CPU 0 had pushed, padded with placeholders
+    // as if full: the kernel's held fewer. At line 14307 the model's CPU 1 holds only placeholders, and CPU 0
+    // holds 0xbecae000 on top of its loaded magazine: an IOVA freed on CPU 0 reaches CPU 1 only through the
+    // depot, which CPU 1 pops only with both its magazines empty. So the placeholders go and CPU 0's magazine,
+    // 0xbecae000 on top, becomes CPU 1's (adopted, not exact); the IOVAs below it follow as the kernel's.
+    for (const l of [14309, 14315, 14318]) {
+      assert.equal(cuts.at(l), traceAt.get(l), `line ${l}`);
+      assert.notEqual(none.at(l), traceAt.get(l), `line ${l} without the cuts`);
+    }
+    const exactBetween = (x: typeof cuts, a: number, b: number) =>
+      mapLines.filter((l) => l > a && l < b && x.at(l) === traceAt.get(l)).length;
+    assert.equal(mapLines.filter((l) => l > 14307 && l < 15000).length, 400);
+    // All 400 maps up to line 15000 are the kernel's (235 without the cuts).
+    assert.equal(exactBetween(cuts, 14307, 15000), 400);
+    assert.ok(exactBetween(none, 14307, 15000) < 300, String(exactBetween(none, 14307, 15000)));
+    // Measured 2026-12-05: 75739/80068 after the phase (94.59%); 44547 (55.64%) before the placeholders went,
+    // 20381 without any magazine cut.
+    assert.ok(cuts.r.exactAfterLearning / cuts.r.afterLearning >= 0.94, String(cuts.r.exactAfterLearning));
+    assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.3, String(none.r.exactAfterLearning));
+  });
+
+  test("6.1 lazy timers cut at 27% (line 60779): CPU 1's hits of IOVAs from before the trace show its loaded magazine went to the depot", {
+    skip: sharedSkip(path),
+  }, () => {
+    const { at, evs, traceAt, run: runWith, mapAt } = lazyCut(path, "6.1", 27);
+    assert.equal(at, 60779);
+    const run = (magazineCuts: boolean) => runWith({ magazineCuts });
+    // CPU 1 unmaps 0xbf12c000 at line 1686 and its timer flush at line 1691 frees it; at lines 1701 and 1704 CPU 1
+    // maps 0xbfb3e000 and 0xbfc7d000, which the trace never showed before (cached before it). CPU 0 maps
+    // 0xbf12c000 at line 4202, then 0xbe45a000, 0xbef7b000 and 0xbe73c000.
+    assert.deepEqual([1701, 1704, 4202, 4207, 4208, 4209].map(mapAt), [
+      [1, "bfb3e000", 4096],
+      [1, "bfc7d000", 4096],
+      [0, "bf12c000", 4096],
+      [0, "be45a000", 4096],
+      [0, "bef7b000", 4096],
+      [0, "be73c000", 4096],
+    ]);
+    const seen = (iova: number, before: number) =>
+      evs.some((e) => e.line < before && (e.type === "iommu_map" || e.type === "iommu_unmap") && e.iova === iova);
+    assert.ok(!seen(0xbfb3e000, 1701) && !seen(0xbfc7d000, 1704));
+    const unmap = evs.find((e) => e.type === "iommu_unmap" && e.iova === 0xbf12c000 && e.line > 1600);
+    assert.deepEqual([unmap?.line, unmap?.cpu], [1686, 1]);
+    const cuts = run(true);
+    const none = run(false);
+    assert.equal(cuts.r.learning.endLine, 1340);
+    // The model's CPU 1 pops 0xbf12c000, its own last free, twice where the kernel hands out IOVAs from before the
+    // trace: frees go on top of the loaded magazine, so the kernel's had left with 0xbf12c000 on top (a free when
+    // it and prev were full pushes it on the depot) and its full prev was swapped in. Cut so, CPU 0, its
+    // magazines empty, pops that magazine at line 4202 as the kernel did: 0xbf12c000 and the IOVAs below it.
+    for (const l of [4202, 4207, 4208, 4209]) {
+      assert.equal(cuts.at(l), traceAt.get(l), `line ${l}`);
+      assert.notEqual(none.at(l), traceAt.get(l), `line ${l} without the cuts`);
+    }
+    // Measured 2026-12-05: 66073/67145 after the phase (98.40%); 38312 (57.06%) before this cut (`pushBeforeHit`),
+    // 10682 without any magazine cut.
+    assert.ok(cuts.r.exactAfterLearning / cuts.r.afterLearning >= 0.98, String(cuts.r.exactAfterLearning));
+    assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.2, String(none.r.exactAfterLearning));
+  });
 }
 
 {
