@@ -17,7 +17,7 @@ import type { DmaCall } from "../trace/reconstruct.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
-import { dropPlaceholders, onlyPlaceholders } from "./placeholder-drop.ts";
+import { depotTop, dropPlaceholders, onlyPlaceholders, popDepot } from "./placeholder-drop.ts";
 import {
   adoptPreTraceHit,
   emptyPairBefore,
@@ -605,18 +605,18 @@ export class CallApplier {
     const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
     // The model popped a placeholder and holds the kernel's IOVA on another CPU: the kernel's magazines were empty.
     const own = cr.loaded === pb.loaded || cr.loaded === pb.prev;
-    const dropFrom =
-      !fromTree &&
-      pfn < this.placeholderTop &&
-      own &&
-      iovad.rcaches[pb.c].depot.length === 0 &&
-      onlyPlaceholders(iovad, cpu, pb.c, this.placeholderTop)
-        ? crossCutFrom(iovad, cpu, pb.c, y, 0, true)
-        : -1;
+    const guessed =
+      !fromTree && pfn < this.placeholderTop && own && onlyPlaceholders(iovad, cpu, pb.c, this.placeholderTop);
+    const depot = iovad.rcaches[pb.c].depot.length;
+    const dropFrom = guessed && depot === 0 ? crossCutFrom(iovad, cpu, pb.c, y, 0, true) : -1;
     if (dropFrom >= 0) {
       dropPlaceholders(cookie, cpu, pb.c, pfn);
       crossCut(iovad, cpu, dropFrom, pb.c, y, (pages) => this.placeholder(pages));
       this.claimed(cookie, cpu, pb.c, -1);
+    } else if (guessed && depotTop(iovad, pb.c, y)) {
+      // The kernel's magazines were empty and it popped the depot: the model's do as well.
+      dropPlaceholders(cookie, cpu, pb.c, pfn);
+      popDepot(iovad, cpu, pb.c, y);
     } else if (!fromTree) {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
       if (cr.loaded === pb.loaded) {

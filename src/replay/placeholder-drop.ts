@@ -13,7 +13,9 @@
  * another CPU's magazines, while the model's magazines of `cpu` hold only
  * placeholders (it popped one), the kernel's magazines of `cpu` were empty:
  * the placeholders go (their tree nodes too), and the other CPU's magazine
- * went to the depot as `crossCut` reads it.
+ * went to the depot as `crossCut` reads it. Where the kernel's IOVA is the
+ * top of the depot's top magazine, the placeholders go the same way and
+ * that CPU pops it (`popDepot`).
  *
  * Replay-only: it works through the domain's public state, as `follow.ts`
  * does.
@@ -58,4 +60,30 @@ export function dropPlaceholders(cookie: IommuDmaCookie, cpu: number, c: number,
   empty(cr.prev);
   dropNode(iovad, popped);
   cookie.mapped.delete(popped);
+}
+
+/**
+ * The kernel's `cpu`, its magazines of class `c` empty (`dropPlaceholders`
+ * done), popped the depot's top magazine, whose top is `pfn`: that magazine
+ * becomes its loaded one, `pfn` handed out. False, with nothing changed,
+ * when `pfn` is not that top.
+ */
+export function popDepot(iovad: IovaDomain, cpu: number, c: number, pfn: number): boolean {
+  const rcache = iovad.rcaches[c];
+  const top = rcache.depot.length > 0 ? rcache.depot[rcache.depot.length - 1] : null;
+  if (top === null || top.size === 0 || top.pfns[top.size - 1] !== pfn) return false;
+  rcache.depot.pop();
+  top.size--;
+  rcache.cpuRcaches[cpu].loaded = top;
+  // The empty loaded magazine is freed, as `__iova_rcache_get()` does; `pfn` leaves the cache.
+  iovad.stats.magazinesLive[c]--;
+  iovad.stats.cachedPfns[c]--;
+  return true;
+}
+
+/** Whether `pfn` is the top of class `c`'s depot's top magazine. */
+export function depotTop(iovad: IovaDomain, c: number, pfn: number): boolean {
+  const d = iovad.rcaches[c].depot;
+  const top = d.length > 0 ? d[d.length - 1] : null;
+  return top !== null && top.size > 0 && top.pfns[top.size - 1] === pfn;
 }
