@@ -120,21 +120,27 @@ export class PushEvidence {
    * of the magazine it last popped from the depot (-1: none).
    */
   private hits: Float64Array<ArrayBuffer> = new Float64Array(0);
-  /** The arrays and the set are shared with a saved state: copied before they change. */
-  private shared = false;
+  /** Each of them shared with a saved state: copied before it changes (the set only when it does). */
+  private sharedDrain = false;
+  private sharedHits = false;
 
-  private own(): void {
-    if (!this.shared) return;
-    this.shared = false;
+  private ownDrain(): void {
+    if (!this.sharedDrain) return;
+    this.sharedDrain = false;
     this.ringsFreed = this.ringsFreed.slice();
     this.early = new Set(this.early);
+  }
+
+  private ownHits(): void {
+    if (!this.sharedHits) return;
+    this.sharedHits = false;
     this.hits = this.hits.slice();
   }
 
   /** `cpu` of `cpus` queued `pfn` with `fq_flush_finish_cnt` at `finishCnt` after its ring free. */
   queued(cpu: number, cpus: number, pfn: number, finishCnt: number): void {
     if (this.drained && !this.early.has(pfn)) return;
-    this.own();
+    this.ownDrain();
     if (!this.drained && finishCnt > 0) {
       if (this.ringsFreed.length !== cpus) this.ringsFreed = new Uint8Array(cpus);
       this.ringsFreed[cpu] = 1;
@@ -158,7 +164,7 @@ export class PushEvidence {
   take(cpu: number, c: number, classes: number): number {
     const i = 4 * (cpu * classes + c);
     if (i >= this.hits.length || this.hits[i] < 0) return -1;
-    this.own();
+    this.ownHits();
     const pfn = this.hits[i];
     this.lastFill = this.hits[i + 1];
     this.lastRun = this.hits[i + 2];
@@ -200,7 +206,7 @@ export class PushEvidence {
   /** Slot `cpu * classes + c`'s index in `hits`, the array owned and long enough. */
   private slot(cpu: number, c: number, classes: number): number {
     const i = 4 * (cpu * classes + c);
-    this.own();
+    this.ownHits();
     if (this.hits.length < i + 4) {
       const h = new Float64Array(Math.max(i + 4, 2 * this.hits.length)).fill(-1);
       h.set(this.hits);
@@ -210,7 +216,8 @@ export class PushEvidence {
   }
 
   save(): PushEvidenceState {
-    this.shared = true;
+    this.sharedDrain = true;
+    this.sharedHits = true;
     return { drained: this.drained, ringsFreed: this.ringsFreed, early: this.early, hits: this.hits };
   }
 
@@ -219,6 +226,7 @@ export class PushEvidence {
     this.ringsFreed = s.ringsFreed;
     this.early = s.early;
     this.hits = s.hits;
-    this.shared = true;
+    this.sharedDrain = true;
+    this.sharedHits = true;
   }
 }
