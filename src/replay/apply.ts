@@ -14,6 +14,7 @@ import type { Magazine } from "../iova/magazine.ts";
 import type { Kernel } from "../machine/index.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { cutBack } from "./cut-back.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
@@ -623,7 +624,14 @@ export class CallApplier {
         if (!cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
       } else if (cr.loaded === pb.prev) {
         // A swap: the model's loaded magazine was empty, its prev full.
-        if (!unpush(iovad, cpu, pb.c, pfn, y)) return false;
+        const place = (pages: number) => this.placeholder(pages);
+        const early = (p: number) => this.evidence.isEarly(p);
+        if (
+          !unpush(iovad, cpu, pb.c, pfn, y) &&
+          !cutBack(iovad, cpu, pb.c, pfn, y, this.placeholderTop, early, place)
+        ) {
+          return false;
+        }
       } else {
         // A depot pop: the model's magazines of this CPU were empty (no `prev` to swap in).
         if (pb.loaded === null || !pb.loaded.isEmpty() || pb.prev === null || !pb.prev.isEmpty()) return false;

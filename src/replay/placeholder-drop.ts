@@ -34,7 +34,7 @@ export function onlyPlaceholders(iovad: IovaDomain, cpu: number, c: number, top:
 }
 
 /** Takes the placeholder node at `pfn` out of the tree (no cached node points at one: no walk ever reached it). */
-function dropNode(iovad: IovaDomain, pfn: number): void {
+export function dropNode(iovad: IovaDomain, pfn: number): void {
   const t = iovad.tree;
   const n = t.findContaining(pfn);
   if (n === NIL) return;
