@@ -15,6 +15,7 @@ import type { Kernel } from "../machine/index.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { cutBack } from "./cut-back.ts";
+import { depotShift } from "./depot-shift.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
@@ -621,7 +622,7 @@ export class CallApplier {
     } else if (!fromTree) {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
       if (cr.loaded === pb.loaded) {
-        if (!cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+        if (!cutAbove(iovad, cpu, pb.c, pfn, y) && !depotShift(iovad, cpu, pb.c, pfn, y)) return false;
       } else if (cr.loaded === pb.prev) {
         // A swap: the model's loaded magazine was empty, its prev full.
         const place = (pages: number) => this.placeholder(pages);
