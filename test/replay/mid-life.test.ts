@@ -1293,6 +1293,46 @@ function lazyCut(path: string, kernel: "6.1" | "mainline", pct: number) {
     assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.5, String(none.r.exactAfterLearning));
   });
 
+  test("6.1 lazy timers cut at 65% (line 146320): CPU 0's prev shows it pushed its loaded magazine ten frees after the model did", {
+    skip: sharedSkip(path),
+  }, () => {
+    const { at, mapLines, traceAt, run: runWith, mapAt } = lazyCut(path, "6.1", 65);
+    assert.equal(at, 146320);
+    const run = (magazineCuts: boolean) => runWith({ magazineCuts, timerEvents: true });
+    // CPU 0 maps 0xbe873000 at line 4205, then 0xbe53f000, 0xbfcff000, 0xbecad000 and 0xfecbb000.
+    const lines = [4205, 4207, 4211, 4223, 4225];
+    assert.deepEqual(lines.map(mapAt), [
+      [0, "be873000", 4096],
+      [0, "be53f000", 4096],
+      [0, "bfcff000", 4096],
+      [0, "becad000", 4096],
+      [0, "fecbb000", 4096],
+    ]);
+    const cuts = run(true);
+    const none = run(false);
+    assert.equal(cuts.r.learning.endLine, 1334);
+    // At line 4205 the model's CPU 0 holds ten IOVAs in its loaded magazine, a full prev, and the depot's top
+    // magazine it pushed ten frees earlier than the kernel did: 0xbe873000 is tenth from that magazine's bottom,
+    // so one magazine's worth lies above it (117 there, the ten loaded). The kernel pushed those, its loaded
+    // magazine emptied and its full prev, topped by 0xbe873000, came in: cut so, CPU 0 hands out the IOVAs below
+    // 0xbe873000 as the kernel did.
+    for (const l of lines.slice(1)) {
+      assert.equal(cuts.at(l), traceAt.get(l), `line ${l}`);
+      assert.notEqual(none.at(l), traceAt.get(l), `line ${l} without the cuts`);
+    }
+    const exactBetween = (x: typeof cuts, a: number, b: number) =>
+      mapLines.filter((l) => l > a && l < b && x.at(l) === traceAt.get(l)).length;
+    // 332 of the 415 maps up to line 5000 are the kernel's (the others mostly IOVAs cached before the trace), 164
+    // without the cuts.
+    assert.equal(mapLines.filter((l) => l > 4205 && l < 5000).length, 415);
+    assert.ok(exactBetween(cuts, 4205, 5000) >= 330, String(exactBetween(cuts, 4205, 5000)));
+    assert.ok(exactBetween(none, 4205, 5000) < 250, String(exactBetween(none, 4205, 5000)));
+    // Measured 2026-12-05: 29091/30116 after the phase (96.60%); 17254 (57.29%) before this cut (`depotShift`),
+    // 10893 without any magazine cut.
+    assert.ok(cuts.r.exactAfterLearning / cuts.r.afterLearning >= 0.96, String(cuts.r.exactAfterLearning));
+    assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.4, String(none.r.exactAfterLearning));
+  });
+
   test("6.1 lazy timers cut at 27% (line 60779): CPU 1's hits of IOVAs from before the trace show its loaded magazine went to the depot", {
     skip: sharedSkip(path),
   }, () => {
