@@ -13,8 +13,10 @@
  * the IOVA it hands out topped its full `prev`, now swapped in (its loaded
  * one empty). The model is cut so: the depot's top magazine takes the
  * IOVAs above the kernel's, the loaded magazine the `prev` that ends with
- * it, `prev` empty. The IOVAs freed before that `prev` began, which no
- * magazine of the kernel's CPU holds, go back to the tree.
+ * it, `prev` empty. The IOVAs freed before that `prev` began are in no
+ * magazine of the kernel's CPU, and where they are the trace does not
+ * show: the model frees them to its tree (a replay choice, not a kernel
+ * step).
  *
  * Replay-only: it works through the domain's public state, as `follow.ts`
  * does.
