@@ -10,13 +10,25 @@
 import type { CpuIdleFacts } from "../dma/fq-timer-policy.ts";
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import type { Device } from "../iommu/device.ts";
+import type { Magazine } from "../iova/magazine.ts";
 import type { Kernel } from "../machine/index.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { cutBack } from "./cut-back.ts";
+import { depotShift } from "./depot-shift.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
-import { adoptPreTraceHit, emptyPairBefore, type PairBefore, pairBefore } from "./pre-trace-hit.ts";
+import { depotTop, dropPlaceholders, onlyPlaceholders, popDepot } from "./placeholder-drop.ts";
+import {
+  adoptPreTraceHit,
+  emptyPairBefore,
+  type PairBefore,
+  pairBefore,
+  unpopDepot,
+  unrefill,
+} from "./pre-trace-hit.ts";
+import { PushEvidence, type PushEvidenceState, pushBeforeHit } from "./pushed-before-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
 
@@ -68,6 +80,7 @@ export interface ApplierState {
   hidden: HiddenState;
   claimFrom: Int32Array;
   claims: Int32Array;
+  evidence: PushEvidenceState;
 }
 
 /**
@@ -148,6 +161,12 @@ export class CallApplier {
    */
   private claimFrom = new Int32Array(0);
   private claims = new Int32Array(0);
+  /** The address a magazine cut left the allocation at (`magazineCut`): the trace's IOVA, or a placeholder. */
+  private cutAt = 0;
+  /** A mid-life trace: what shows the kernel's loaded magazine went to the depot (`pushed-before-hit.ts`). */
+  private readonly evidence = new PushEvidence();
+  /** The model's IOVA of this CPU and class's last allocation's pre-trace hit (`PushEvidence.take`), -1 none. */
+  private lastHit = -1;
   /** The magazines the allocation being applied may pop (`pre-trace-hit.ts`), filled per allocation. */
   private readonly before = emptyPairBefore();
   /** Model DMA address of each live allocation, by allocation number. */
@@ -230,6 +249,7 @@ export class CallApplier {
       if (cookie) this.hidden.walkFrom(cookie);
       // A mid-life trace: the magazines the allocation may pop, to take the model's hit back (`pre-trace-hit.ts`).
       const pb = this.adoptUnknown ? this.pairBefore(cpu, c.sizeBytes) : null;
+      if (pb !== null && cookie) this.lastHit = this.evidence.take(cpu, pb.c, cookie.iovad.rcacheOrders);
       // Offset 0 and the page-aligned length: the IOVA size dma-iommu computes from the real offset and size.
       const addr =
         c.inferred && c.pieces > 1
@@ -237,6 +257,7 @@ export class CallApplier {
           : this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
       if (addr !== null) this.modelAddr.set(c.allocation, addr);
       if (c.pid !== 0) this.busyCpu = cpu;
+      if (pb !== null && cookie) this.depotPopped(cookie, cpu, pb);
       out.addr = addr;
       if (addr === c.iova) {
         if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.hidden.confirmed(addr / cookie.iovad.granule);
@@ -265,6 +286,7 @@ export class CallApplier {
       if (follows && fromTree) this.hidden.beforeFollow(cookie, c.iova, c.sizeBytes);
       if (follows && this.hidden.follow(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree)) {
         // An IOVA of the hidden space (`hidden-space.ts`): cached before the trace, or a tree allocation there.
+        if (pb !== null && !fromTree) unrefill(cookie.iovad, cpu, pb);
         this.modelAddr.set(c.allocation, c.iova);
         if (this.adopt) out.resync = 1;
         else out.learned = true;
@@ -278,7 +300,18 @@ export class CallApplier {
       if ((this.adopt || unknown) && addr !== null && cookie) {
         // The model had nothing of its own (a tree allocation) and holds the kernel's IOVA in another CPU's magazine.
         const holder = pb !== null && fromTree ? holderOf(cookie.iovad, cpu, pb.c, c.iova / g) : -1;
+        const run =
+          pb !== null && !fromTree && freeInModel
+            ? this.hitRun(addr / g, cookie.iovad.rcaches[pb.c].cpuRcaches[cpu].loaded, pb)
+            : 0;
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
+        // The learning phase's hits of an IOVA from before the trace count towards `hitRun` too.
+        if (run > 0 && r?.done === true && addr / g >= this.placeholderTop) {
+          const loaded = cookie.iovad.rcaches[(pb as PairBefore).c].cpuRcaches[cpu].loaded;
+          if (loaded.size > 0 && loaded.pfns[loaded.size - 1] === addr / g) {
+            this.evidence.hit(cpu, (pb as PairBefore).c, cookie.iovad.rcacheOrders, addr / g, loaded.size, run);
+          }
+        }
         if (pb !== null) this.claimed(cookie, cpu, pb.c, r?.done === true ? holder : -1);
         if (unknown && !this.adopt) out.learned = r?.done === true;
         if (r) {
@@ -293,7 +326,7 @@ export class CallApplier {
         cookie &&
         this.magazineCut(cookie, cpu, pb, addr / g, c, fromTree)
       ) {
-        this.modelAddr.set(c.allocation, c.iova);
+        this.modelAddr.set(c.allocation, this.cutAt);
         out.learned = true;
         out.cut = true;
       }
@@ -337,6 +370,9 @@ export class CallApplier {
     if (before && fq) fq.flushFinishCnt--;
     if (sameUs && fq) fq.flushStartCnt--;
     if (!this.kernel.dma.unmapPhys(this.dev, cpu, addr, c.sizeBytes)) out.refused = true;
+    else if (this.adoptUnknown && fq !== null && iovad !== null) {
+      this.evidence.queued(cpu, this.cpus, addr / iovad.granule, fq.flushFinishCnt);
+    }
     if (sameUs && fq) fq.flushStartCnt++;
     if (before && fq) fq.flushFinishCnt++;
     // This unmap's queue was full too, while the other CPU's flush was still running: that CPU reads the
@@ -476,11 +512,77 @@ export class CallApplier {
   private preTraceHit(pb: PairBefore, c: DmaCall, cpu: number, addr: number, out: Outcome): boolean {
     const cookie = this.cookie as IommuDmaCookie;
     const g = cookie.iovad.granule;
-    if (!adoptPreTraceHit(cookie, cpu, pb, addr / g, c.iova, c.sizeBytes / g)) return false;
+    const pfn = addr / g;
+    const iovad = cookie.iovad;
+    const loaded = iovad.rcaches[pb.c].cpuRcaches[cpu].loaded;
+    // A hit of the model's own IOVA, freed in the trace after every entry from before it, popped with no swap.
+    const own =
+      !this.adopt &&
+      this.magazineCuts &&
+      pfn >= this.placeholderTop &&
+      loaded === pb.loaded &&
+      !this.evidence.isEarly(pfn) &&
+      !this.evidence.fromDepot(cpu, pb.c, iovad.rcacheOrders, loaded);
+    // Nor is it one where the kernel's magazines were only empty: its tree (or the depot) gave that IOVA.
+    const run = this.hitRun(pfn, loaded, pb);
+    const again = own && run > 1 && this.emptyWouldGive(cpu, pb.c, c) !== c.iova;
+    const place = (pages: number) => this.placeholder(pages);
+    if (again && pushBeforeHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, run, place)) {
+      // The kernel's loaded magazine, the model's IOVAs in it, had gone to the depot (`pushed-before-hit.ts`).
+      this.modelAddr.set(c.allocation, c.iova);
+      out.learned = true;
+      out.cut = true;
+      return true;
+    }
+    if (!adoptPreTraceHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g)) return false;
+    if (pfn >= this.placeholderTop && loaded === pb.loaded)
+      this.evidence.hit(cpu, pb.c, iovad.rcacheOrders, pfn, loaded.size, run);
     this.modelAddr.set(c.allocation, c.iova);
     if (this.adopt) out.resync = 1;
     else out.learned = true;
     return true;
+  }
+
+  /**
+   * The address the model would give allocation `c` on `cpu` now with that
+   * CPU's magazines of class `cls` empty (the depot's top magazine, else the
+   * tree); nothing changes.
+   */
+  private emptyWouldGive(cpu: number, cls: number, c: DmaCall): number | null {
+    const cookie = this.cookie as IommuDmaCookie;
+    const rcache = cookie.iovad.rcaches[cls];
+    const cr = rcache.cpuRcaches[cpu];
+    // The restore refills the magazines it finds in place: these must be the ones found.
+    const { loaded, prev } = cr;
+    const depot = rcache.depot.slice();
+    const cp = this.kernel.checkpoint([cookie]);
+    loaded.size = 0;
+    prev.size = 0;
+    const addr = this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
+    cr.loaded = loaded;
+    cr.prev = prev;
+    rcache.depot.length = 0;
+    for (const m of depot) rcache.depot.push(m);
+    this.kernel.restore(cp);
+    return addr;
+  }
+
+  /**
+   * How many allocations in a row, this one included, handed out IOVAs from
+   * before the trace where the model popped its own `pfn` from `loaded`,
+   * its loaded magazine as it was (`pb`), and took it back (`PushEvidence`).
+   */
+  private hitRun(pfn: number, loaded: Magazine, pb: PairBefore): number {
+    if (loaded !== pb.loaded) return 0;
+    return this.lastHit === pfn && this.evidence.lastFill === loaded.size + 1 ? this.evidence.lastRun + 1 : 1;
+  }
+
+  /** The allocation just made on `cpu` (its magazines before it: `pb`) popped the depot: `PushEvidence.popped`. */
+  private depotPopped(cookie: IommuDmaCookie, cpu: number, pb: PairBefore): void {
+    const iovad = cookie.iovad;
+    const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+    if (cr.loaded === pb.loaded || cr.loaded === pb.prev || cr.loaded.size === 0) return;
+    this.evidence.popped(cpu, pb.c, iovad.rcacheOrders, cr.loaded.pfns[0]);
   }
 
   /**
@@ -501,20 +603,51 @@ export class CallApplier {
     const iovad = cookie.iovad;
     const y = c.iova / iovad.granule;
     if (cookie.mapped.has(y)) return false;
+    let at = y;
     const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
-    if (!fromTree) {
+    // The model popped a placeholder and holds the kernel's IOVA on another CPU: the kernel's magazines were empty.
+    const own = cr.loaded === pb.loaded || cr.loaded === pb.prev;
+    const guessed =
+      !fromTree && pfn < this.placeholderTop && own && onlyPlaceholders(iovad, cpu, pb.c, this.placeholderTop);
+    const depot = iovad.rcaches[pb.c].depot.length;
+    const dropFrom = guessed && depot === 0 ? crossCutFrom(iovad, cpu, pb.c, y, 0, true) : -1;
+    if (dropFrom >= 0) {
+      dropPlaceholders(cookie, cpu, pb.c, pfn);
+      crossCut(iovad, cpu, dropFrom, pb.c, y, (pages) => this.placeholder(pages));
+      this.claimed(cookie, cpu, pb.c, -1);
+    } else if (guessed && depotTop(iovad, pb.c, y)) {
+      // The kernel's magazines were empty and it popped the depot: the model's do as well.
+      dropPlaceholders(cookie, cpu, pb.c, pfn);
+      popDepot(iovad, cpu, pb.c, y);
+    } else if (!fromTree) {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
       if (cr.loaded === pb.loaded) {
-        if (!cutAbove(iovad, cpu, pb.c, pfn, y)) return false;
+        if (!cutAbove(iovad, cpu, pb.c, pfn, y) && !depotShift(iovad, cpu, pb.c, pfn, y)) return false;
       } else if (cr.loaded === pb.prev) {
         // A swap: the model's loaded magazine was empty, its prev full.
-        if (!unpush(iovad, cpu, pb.c, pfn, y)) return false;
+        const place = (pages: number) => this.placeholder(pages);
+        const early = (p: number) => this.evidence.isEarly(p);
+        if (
+          !unpush(iovad, cpu, pb.c, pfn, y) &&
+          !cutBack(iovad, cpu, pb.c, pfn, y, this.placeholderTop, early, place)
+        ) {
+          return false;
+        }
       } else {
         // A depot pop: the model's magazines of this CPU were empty (no `prev` to swap in).
         if (pb.loaded === null || !pb.loaded.isEmpty() || pb.prev === null || !pb.prev.isEmpty()) return false;
         const from = depotCutFrom(iovad, cpu, pb.c, pfn, y);
-        if (from < 0) return false;
-        depotCut(iovad, cpu, from, pb.c, pfn, y, (pages) => this.placeholder(pages));
+        const node = from < 0 ? iovad.findIova(y) : null;
+        // Held inside another IOVA of the model's, or in another CPU's magazines (`crossCut`).
+        const inside = node !== null && node[0] !== y;
+        const other = node !== null && !inside ? crossCutFrom(iovad, cpu, pb.c, y, 0, true) : -1;
+        if (from >= 0) depotCut(iovad, cpu, from, pb.c, pfn, y, (pages) => this.placeholder(pages));
+        else if ((inside || other >= 0) && unpopDepot(iovad, cpu, pb, pfn, c.iova)) {
+          // The kernel's CPU took another CPU's magazine, or had an IOVA from before the trace the model cannot
+          // place: a placeholder stands for it.
+          if (other >= 0) crossCut(iovad, cpu, other, pb.c, y, (pages) => this.placeholder(pages));
+          else at = this.placeholder(2 ** pb.c);
+        } else return false;
       }
     } else {
       const i = cpu * iovad.rcacheOrders + pb.c;
@@ -531,7 +664,8 @@ export class CallApplier {
     }
     const len = cookie.mapped.get(pfn) ?? Math.ceil(c.sizeBytes / iovad.granule);
     cookie.mapped.delete(pfn);
-    cookie.mapped.set(y, len);
+    cookie.mapped.set(at, len);
+    this.cutAt = at * iovad.granule;
     return true;
   }
 
@@ -579,6 +713,7 @@ export class CallApplier {
       hidden: this.hidden.save(),
       claimFrom: this.claimFrom.slice(),
       claims: this.claims.slice(),
+      evidence: this.evidence.save(),
     };
   }
 
@@ -591,5 +726,6 @@ export class CallApplier {
     this.hidden.restore(s.hidden);
     this.claimFrom = s.claimFrom.slice();
     this.claims = s.claims.slice();
+    this.evidence.restore(s.evidence);
   }
 }

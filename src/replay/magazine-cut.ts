@@ -109,12 +109,13 @@ export function holderOf(iovad: IovaDomain, cpu: number, c: number, pfn: number)
 /**
  * The CPU other than `cpu` whose magazines of class `c` hold `pfn`, when
  * `cpu`'s are empty (-1: none). `popped`: IOVAs `cpu` already took from
- * the top of the magazine that CPU pushed (`crossCut`).
+ * the top of the magazine that CPU pushed (`crossCut`). `held`: `cpu`'s
+ * magazines hold only placeholders, which go (`placeholder-drop.ts`).
  */
-export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: number, popped = 0): number {
+export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: number, popped = 0, held = false): number {
   const cap = iovad.profile.magazineSize;
   const cprs = iovad.rcaches[c].cpuRcaches;
-  if (!cprs[cpu].loaded.isEmpty() || !cprs[cpu].prev.isEmpty()) return -1;
+  if (!held && (!cprs[cpu].loaded.isEmpty() || !cprs[cpu].prev.isEmpty())) return -1;
   for (let b = 0; b < cprs.length; b++) {
     if (b === cpu) continue;
     const { prev, loaded } = cprs[b];

@@ -82,3 +82,53 @@ export function adoptPreTraceHit(
   cookie.mapped.set(y, len);
   return true;
 }
+
+/**
+ * The model's hit on `cpu` (its magazines before it: `before`) went back on
+ * top of the magazine it swapped in from `prev` or popped from the depot,
+ * where the kernel's cache gave an IOVA of its own (a hidden span's, as
+ * `hidden-space.ts` follows it): that magazine goes back where it came
+ * from, for the kernel's loaded magazine had an IOVA to give.
+ */
+export function unrefill(iovad: IovaDomain, cpu: number, before: PairBefore): void {
+  if (before.c < 0) return;
+  const rcache = iovad.rcaches[before.c];
+  const cr = rcache.cpuRcaches[cpu];
+  if (cr.loaded === before.loaded || before.loaded === null || !before.loaded.isEmpty()) return;
+  if (cr.loaded === before.prev) cr.swap();
+  else if (cr.loaded.isFull()) {
+    rcache.depot.push(cr.loaded);
+    cr.loaded = before.loaded;
+    iovad.stats.magazinesLive[before.c]++;
+  }
+}
+
+/**
+ * The model's `cpu`, its magazines empty (`before`), popped the depot's top
+ * magazine and handed out `pfn`, where the kernel handed out an IOVA that
+ * magazine does not hold and the model cannot place (held inside another):
+ * a CPU that pops the depot hands out that magazine's top, so the kernel's
+ * did not pop it; it had an IOVA of its own, cached before the trace. The
+ * magazine goes back on the depot whole, `pfn` on top; the caller stands
+ * the allocation on a placeholder. False, with nothing changed, otherwise.
+ */
+export function unpopDepot(
+  iovad: IovaDomain,
+  cpu: number,
+  before: PairBefore,
+  pfn: number,
+  traceIova: number,
+): boolean {
+  if (before.c < 0 || before.loaded === null || !before.loaded.isEmpty()) return false;
+  if (before.prev === null || !before.prev.isEmpty()) return false;
+  const rcache = iovad.rcaches[before.c];
+  const cr = rcache.cpuRcaches[cpu];
+  const y = traceIova / iovad.granule;
+  if (cr.loaded === before.loaded || cr.loaded.isFull() || cr.loaded.indexOf(y) >= 0 || pfn === y) return false;
+  cr.loaded.push(pfn);
+  iovad.stats.cachedPfns[before.c]++;
+  rcache.depot.push(cr.loaded);
+  cr.loaded = before.loaded;
+  iovad.stats.magazinesLive[before.c]++;
+  return true;
+}
