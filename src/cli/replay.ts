@@ -488,13 +488,22 @@ async function replayTrace(
   let flagless = 0;
   // A trace that starts mid-life is read twice (`start-search.ts`): first for the mappings live at its start, how
   // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
-  // fill levels at its start; then it is replayed from that state. Not stdin. A trace from boot has nothing to
+  // fill levels at its start; then it is replayed from that state. A trace from boot has nothing to
   // learn: the first reading holds its events until its first allocation shows that, and goes on as the replay.
   // Without --search-start, a mid-life trace's replay starts in the first reading too, from the held events, once
   // its window is over; its phase is not capped then, and the trace is read again (as above) only where the count
   // at its end says the cap was due (`capAgrees`). Its IOVA lines are held until the phase is over and a tenth of
   // the allocations so far covers it (then the cap cannot be due). With --strict-input the trace is read twice as
-  // before: the first reading stops at a bad line before the replay has said or written anything.
+  // before: the first reading stops at a bad line before the replay has said or written anything. Stdin cannot be
+  // read again: its first reading holds its events as a file's does, so the replay starts from what the window
+  // proved, the same as a file's; where a file would be read again, stdin's replay starts from the held events
+  // (all of the trace, or the first HELD_EVENTS, the window's proofs so far), and where a file's replay would be
+  // replaced by a second reading, stdin's is replaced by a replay of its kept events (while they are all kept).
+  const rereadable = trace !== "-";
+  /** Stdin: every event so far, while they are at most HELD_EVENTS (null beyond: then never replayed again). */
+  let kept: TraceEvent[] | null = rereadable ? null : [];
+  /** The replay's defaults as they were when the first reading's replay began. */
+  let later: ReplayDefaults | null = null;
   let learned: { start: StartState; allocations: number | undefined; live: LiveMapping[] } | null = null;
   // The replay runs in the first reading of a mid-life trace (see above).
   let oneReading = false;
@@ -505,7 +514,7 @@ async function replayTrace(
   let reread = false;
   /** Whether the IOVA lines so far may be written (see `oneReading`); drops them beyond HELD_LINES. */
   const linesMayGo = (r: Replayer, rec: Reconstructor): boolean => {
-    if (!oneReading || linesSure) return true;
+    if (!oneReading || linesSure || (!rereadable && kept === null)) return true;
     if (reread) {
       // Dropped once: the second reading writes them all.
       lines.clear();
@@ -621,13 +630,12 @@ async function replayTrace(
   };
   const start = (facts: TraceFacts): ((e: TraceEvent) => void) => begin(replayDefaults(facts, reader.stats, flags));
   let replayed = false;
-  if (trace !== "-") {
+  {
     const first = reader;
     let window: LearningWindow | null = null;
     // The events read while the window decides, and the replay's defaults as they were when it began (the second
     // reading's would be taken at the same line); null once too many are held: the trace is then read again.
     let held: TraceEvent[] | null = [];
-    let later: ReplayDefaults | null = null;
     let feed: ((e: TraceEvent) => void) | null = null;
     const stop = new Error("the first reading has what it needs");
     await readTraceWithFacts(trace, first, (facts) => {
@@ -647,6 +655,10 @@ async function replayTrace(
       );
       window = w;
       return (e) => {
+        if (kept !== null) {
+          kept.push(e);
+          if (kept.length > HELD_EVENTS) kept = null;
+        }
         if (feed !== null) {
           feed(e);
           return;
@@ -654,7 +666,18 @@ async function replayTrace(
         w.push(e);
         if (held !== null) {
           held.push(e);
-          if (held.length > HELD_EVENTS) held = null;
+          if (held.length > HELD_EVENTS) {
+            if (rereadable) held = null;
+            else {
+              // Stdin, the window still open: the replay starts here, from what the window has proved so far.
+              if (w.midLife) learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
+              oneReading = learned !== null;
+              feed = begin(later as ReplayDefaults);
+              for (const x of held) feed(x);
+              held = null;
+              return;
+            }
+          }
         }
         if (w.done) {
           if (held === null) throw stop;
@@ -680,6 +703,12 @@ async function replayTrace(
         if (opts.searchStart)
           process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
         learned = { start, allocations, live: w.live };
+        if (!rereadable) {
+          // Stdin, all of it held (a longer one started at HELD_EVENTS): replayed from the held events.
+          const f = begin(later as unknown as ReplayDefaults);
+          for (const x of held as unknown as TraceEvent[]) f(x);
+          replayed = true;
+        }
       } else if (held !== null) {
         // The trace ended before the window could decide, all of it held: from boot, replayed from what was read.
         const f = begin(later as unknown as ReplayDefaults);
@@ -696,7 +725,12 @@ async function replayTrace(
   rcn.end();
   let result = rp.end();
   const allocations = rcn.stats.allocations.get(rp.domain) ?? 0;
-  if (oneReading && learned !== null && (reread || !capAgrees(allocations, result.learning.allocations))) {
+  if (
+    (rereadable || kept !== null) &&
+    oneReading &&
+    learned !== null &&
+    (reread || !capAgrees(allocations, result.learning.allocations))
+  ) {
     // The phase ran past the tenth of the trace's allocations it may cover (or the IOVA lines held while that was
     // open were too many): the trace is read again, as a mid-life trace's first reading would have had it, and
     // that replay's results are the ones given.
@@ -707,8 +741,14 @@ async function replayTrace(
     iommuEvents = 0;
     events = 0;
     flagless = 0;
-    reader = new TraceReader({ file, strictInput: opts.strictInput });
-    await readTraceWithFacts(trace, reader, start);
+    if (rereadable) {
+      reader = new TraceReader({ file, strictInput: opts.strictInput });
+      await readTraceWithFacts(trace, reader, start);
+    } else {
+      // Stdin: its events, all kept, replayed again from the defaults its first replay began with.
+      const f = begin(later as unknown as ReplayDefaults);
+      for (const x of kept as unknown as TraceEvent[]) f(x);
+    }
     rp = replayer as Replayer;
     rcn = rc as Reconstructor;
     rcn.end();

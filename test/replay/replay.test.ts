@@ -185,6 +185,47 @@ test("a trace from boot replays from its one reading of a file as from stdin, wh
   }
 });
 
+test("a trace that starts mid-life replays from stdin as from its file: the same window, proofs and phase", (t) => {
+  // stdin cannot be read twice, so it holds its first events as a file's first reading does: a short trace
+  // (all of it held; a file is read again) and a cut whose window closes early (one reading) give the same IOVAs.
+  const texts: [string, string][] = [];
+  for (const name of [
+    "linux-6.1-midlife-lazy-report-l-head400.txt.gz",
+    "linux-6.12-midlife-lazy-report-l-head600.txt.gz",
+    "linux-6.1-midlife-lazy-report-l-head6450.txt.gz",
+  ]) {
+    texts.push([name, gunzipSync(readFileSync(new URL(`../fixtures/traces/${name}`, import.meta.url))).toString()]);
+  }
+  // The 6.12 lazy-timers capture from 67% of its lines on, its comment header kept (a mid-life cut).
+  const full = new URL("../../../shared/kernel-timers/trace-6.12-lazy-timers.txt.gz", import.meta.url).pathname;
+  const skip = sharedSkip(full, "a cut of a ../shared trace");
+  if (skip) t.diagnostic(skip);
+  else {
+    const lines = gunzipSync(readFileSync(full)).toString().split("\n");
+    const from = Math.floor((lines.length * 67) / 100) - 1;
+    const cut = [...lines.slice(0, 12).filter((l) => l.startsWith("#")), ...lines.slice(from)].join("\n");
+    texts.push(["6.12 lazy-timers from 67%", cut]);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-replay-"));
+  for (const [name, text] of texts) {
+    const path = join(dir, "trace.txt");
+    writeFileSync(path, text);
+    for (const flags of [
+      ["--machine", "qemu-q35-nvme", "--json"],
+      ["--machine", "qemu-q35-nvme", "--emit-iovas"],
+    ]) {
+      const file = iovalab(["replay", path, ...flags]);
+      const stdin = iovalab(["replay", "-", ...flags], text);
+      assert.equal(file.status, 0, `${name}: ${file.stderr}`);
+      assert.ok(file.stdout.length > 100, name);
+      if (flags.includes("--json")) assert.match(file.stdout, /"learned":[1-9]/, `${name} starts mid-life`);
+      assert.equal(stdin.stdout.replaceAll("<stdin>", path), file.stdout, `${name} ${flags.join(" ")}`);
+      assert.equal(stdin.stderr.replaceAll("<stdin>", path), file.stderr, `${name} ${flags.join(" ")}`);
+    }
+  }
+  rmSync(dir, { recursive: true });
+});
+
 test("a trace from boot longer than the defaults window replays from its one reading as from stdin", (t) => {
   // Past DEFAULTS_WINDOW events the window decides while the file is still being read, and the replay goes on
   // from the held events in the same reading: the first 30,000 lines of the 6.12 lazy-timers capture.
