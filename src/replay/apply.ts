@@ -285,7 +285,7 @@ export class CallApplier {
     if (this.pending !== null) this.settle(cookie);
     if (c.kind === "map") {
       // Only a trace that starts mid-life reads what it has shown; the first map decides that.
-      this.pending = c;
+      this.pending = this.adoptUnknown || !this.mapSeen ? c : null;
       this.pendingShown = this.adoptUnknown || !this.mapSeen;
       this.mapSeen = true;
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
@@ -382,9 +382,10 @@ export class CallApplier {
     if (c.pid !== 0) this.busyCpu = cpu;
     if (addr === undefined) return out;
     this.modelAddr.delete(c.allocation);
-    if (cookie) {
+    // Only a trace that starts mid-life (decided at its first map) reads them: a trace from boot skips the cost.
+    if (cookie && (this.adoptUnknown || !this.mapSeen)) {
       const g = cookie.iovad.granule;
-      if (this.adoptUnknown || !this.mapSeen) this.shown.shown(c.iova / g);
+      this.shown.shown(c.iova / g);
       this.takenWhole.freed(addr / g);
       this.hitOver.freed(addr / g);
       this.stray.freed(Math.floor(c.iova / g), addr / g);

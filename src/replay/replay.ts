@@ -741,7 +741,7 @@ export class Replayer {
         this.opts.resync === true ||
         (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false),
       adoptUnknown: learn?.stats.midLife === true,
-      afterFlush: this.timers?.mayPrecedeFlush(c) === true,
+      afterFlush: learn?.stats.midLife === true && this.timers?.mayPrecedeFlush(c) === true,
       ok: false,
     }) as Outcome;
     if (opened !== null) {
