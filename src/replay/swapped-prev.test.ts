@@ -11,7 +11,7 @@ import { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
 import { emptyPairBefore, pairBefore } from "./pre-trace-hit.ts";
 import { placePlaceholder } from "./start-state.ts";
-import { StrayFrees, swapInFullPrev, TakenWhole } from "./swapped-prev.ts";
+import { HitOver, StrayFrees, swapInFullPrev, TakenWhole } from "./swapped-prev.ts";
 
 const LIMIT = 0xfffff;
 
@@ -118,4 +118,20 @@ test("TakenWhole and StrayFrees: IOVAs the model took with a depot magazine, and
   assert.equal(stray.has(0x500), false);
   stray.restore(saved);
   assert.ok(stray.has(0x500), "a checkpoint keeps its own set");
+});
+
+test("HitOver: the IOVAs a CPU held at a taken-back hit, until freed; a checkpoint keeps its own set", () => {
+  // 5 frees on CPU 0: its loaded magazine holds them.
+  const { iovad, pfns } = freed(5);
+  const cr = iovad.rcaches[0].cpuRcaches[0];
+  const over = new HitOver();
+  over.hit(cr.loaded, cr.prev);
+  for (const p of pfns) assert.ok(over.has(p));
+  assert.equal(over.has(0x80000), false);
+  const saved = over.save();
+  over.freed(pfns[0]);
+  assert.equal(over.has(pfns[0]), false);
+  assert.ok(over.has(pfns[1]));
+  over.restore(saved);
+  assert.ok(over.has(pfns[0]), "a checkpoint keeps its own set");
 });
