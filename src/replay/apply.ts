@@ -19,7 +19,6 @@ import { depotShift } from "./depot-shift.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
-import { placeholdersNeverHeld } from "./placeholder-cut.ts";
 import { depotTop, dropPlaceholders, onlyPlaceholders, popDepot } from "./placeholder-drop.ts";
 import {
   adoptPreTraceHit,
@@ -188,8 +187,6 @@ export class CallApplier {
   swappedPrev = true;
   /** With it, not over IOVAs an earlier taken-back hit showed off the top of the kernel's magazine (`HitOver`). */
   hitOverGuard = true;
-  /** With them, a placeholder popped may show the CPU held none (`placeholder-cut.ts`). */
-  placeholdersNeverHeld = true;
   /**
    * Per CPU and size class (index `cpu * rcacheOrders + c`): the other CPU
    * whose magazines the learning phase took this CPU's last IOVAs from, one
@@ -712,14 +709,7 @@ export class CallApplier {
     } else if (!fromTree) {
       // Only a pop of the loaded magazine as it was (no swap, no depot) leaves the order of the CPU's frees whole.
       if (cr.loaded === pb.loaded) {
-        const place = (pages: number) => this.placeholder(pages);
-        if (
-          !cutAbove(iovad, cpu, pb.c, pfn, y) &&
-          !depotShift(iovad, cpu, pb.c, pfn, y) &&
-          !(this.placeholdersNeverHeld && placeholdersNeverHeld(iovad, cpu, pb.c, pfn, y, this.placeholderTop, place))
-        ) {
-          return false;
-        }
+        if (!cutAbove(iovad, cpu, pb.c, pfn, y) && !depotShift(iovad, cpu, pb.c, pfn, y)) return false;
       } else if (cr.loaded === pb.prev) {
         // A swap: the model's loaded magazine was empty, its prev full.
         const place = (pages: number) => this.placeholder(pages);

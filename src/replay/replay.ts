@@ -165,12 +165,6 @@ export interface ReplayOptions {
    * default true.
    */
   swappedPrevHitOver?: boolean;
-  /**
-   * With the magazine cuts, a placeholder popped where the kernel handed
-   * out an IOVA another CPU's magazines hold shows the CPU held no
-   * placeholders (`placeholder-cut.ts`); default true.
-   */
-  placeholdersNeverHeld?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
   /**
@@ -377,7 +371,6 @@ export class Replayer {
     this.applier.magazineCuts = opts.magazineCuts !== false;
     this.applier.swappedPrev = opts.swappedPrev !== false;
     this.applier.hitOverGuard = opts.swappedPrevHitOver !== false;
-    this.applier.placeholdersNeverHeld = opts.placeholdersNeverHeld !== false;
     this.applier.heldOpen = (addr) => this.watch?.leavesOpen(addr) === true;
     if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
     const cookie = this.cookie;
