@@ -28,9 +28,11 @@ import {
   unpopDepot,
   unrefill,
 } from "./pre-trace-hit.ts";
+import { PreTraceQueue, type PreTraceQueueState } from "./pre-trace-queue.ts";
 import { PushEvidence, type PushEvidenceState, pushBeforeHit } from "./pushed-before-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
+import { HitOver, StrayFrees, swapInFullPrev, TakenWhole, TraceShown } from "./swapped-prev.ts";
 
 /** A replayed call's result, kept until no later decision can change it. */
 export interface Outcome {
@@ -78,6 +80,13 @@ export interface ApplierState {
   ringFull: RingFullFlush | null;
   lastCall: (DmaCall | null)[];
   hidden: HiddenState;
+  preTraceQueue: PreTraceQueueState;
+  takenWhole: Set<number>;
+  hitOver: Set<number>;
+  stray: Set<number>;
+  shown: Set<number>;
+  pending: DmaCall | null;
+  pendingShown: boolean;
   claimFrom: Int32Array;
   claims: Int32Array;
   evidence: PushEvidenceState;
@@ -148,10 +157,36 @@ export class CallApplier {
   placeholderTop = 0;
   /** Space taken before a mid-life trace began that its allocations prove (`hidden-space.ts`). */
   readonly hidden = new HiddenSpace();
+  /**
+   * The map being applied may have allocated before the flush traced just
+   * before it on its CPU: what that flush freed may lie above its IOVA.
+   */
+  afterFlush = false;
+  /** Whether a choice the replay holds open leaves open where the IOVA at a DMA address went when freed. */
+  heldOpen: (addr: number) => boolean = () => false;
+  /** The flush-queue entries queued before the trace, until every ring has freed them (`pre-trace-queue.ts`). */
+  readonly preTraceQueue = new PreTraceQueue();
+  /** The cached IOVAs the model took with a magazine whole (`swapped-prev.ts`). */
+  private readonly takenWhole = new TakenWhole();
+  /** The IOVAs a CPU held where an earlier hit of an IOVA from before the trace was taken back (`swapped-prev.ts`). */
+  private readonly hitOver = new HitOver();
+  /** IOVAs the trace freed from allocations the model placed elsewhere (`swapped-prev.ts`). */
+  private readonly stray = new StrayFrees();
+  /** The IOVAs the trace has shown so far (`swapped-prev.ts`). */
+  private readonly shown = new TraceShown();
+  /** A map has been applied (the first decides whether the trace starts mid-life). */
+  private mapSeen = false;
+  /** The last map, its result not yet noted (`settle`), and whether to note its IOVA as shown. */
+  private pending: DmaCall | null = null;
+  private pendingShown = false;
   /** The learning phase: a tree allocation the kernel placed below the model's slot proves hidden space. */
   proveHidden = false;
   /** After the learning phase, allocations that show where the kernel's magazines were cut cut the model's (`magazine-cut.ts`). */
   magazineCuts = true;
+  /** With them, a hit of an IOVA cached before the trace may show the kernel's full prev swapped in (`swapped-prev.ts`). */
+  swappedPrev = true;
+  /** With it, not over IOVAs an earlier taken-back hit showed off the top of the kernel's magazine (`HitOver`). */
+  hitOverGuard = true;
   /**
    * Per CPU and size class (index `cpu * rcacheOrders + c`): the other CPU
    * whose magazines the learning phase took this CPU's last IOVAs from, one
@@ -243,7 +278,13 @@ export class CallApplier {
     };
     const cookie = this.cookie;
     this.lastCall[cpu] = c;
+    // The last map's result, for the rules that read what the trace has shown and holds (`swapped-prev.ts`).
+    if (this.pending !== null) this.settle(cookie);
     if (c.kind === "map") {
+      // Only a trace that starts mid-life reads what it has shown; the first map decides that.
+      this.pending = this.adoptUnknown || !this.mapSeen ? c : null;
+      this.pendingShown = this.adoptUnknown || !this.mapSeen;
+      this.mapSeen = true;
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       if (cookie) this.hidden.walkFrom(cookie);
@@ -258,6 +299,7 @@ export class CallApplier {
       if (addr !== null) this.modelAddr.set(c.allocation, addr);
       if (c.pid !== 0) this.busyCpu = cpu;
       if (pb !== null && cookie) this.depotPopped(cookie, cpu, pb);
+      if (pb !== null && cookie !== null) this.takenWhole.allocated(cookie, cpu, pb);
       out.addr = addr;
       if (addr === c.iova) {
         if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.hidden.confirmed(addr / cookie.iovad.granule);
@@ -337,6 +379,16 @@ export class CallApplier {
     if (c.pid !== 0) this.busyCpu = cpu;
     if (addr === undefined) return out;
     this.modelAddr.delete(c.allocation);
+    // Only a trace that starts mid-life (decided at its first map) reads them: a trace from boot skips the cost.
+    if (cookie && (this.adoptUnknown || !this.mapSeen)) {
+      const g = cookie.iovad.granule;
+      this.shown.shown(c.iova / g);
+      this.takenWhole.freed(addr / g);
+      this.hitOver.freed(addr / g);
+      this.stray.freed(Math.floor(c.iova / g), addr / g);
+      // Before the first map decides whether the trace starts mid-life too: its first unmaps are the earliest.
+      this.preTraceQueue.unmap(this.cpus, cpu, addr / g, cookie.fq?.flushFinishCnt ?? null);
+    }
     const split = this.splitAllocs.get(c.allocation);
     if (split) {
       this.splitAllocs.delete(c.allocation);
@@ -400,6 +452,17 @@ export class CallApplier {
     this.idleCpu = -1;
     out.timerMoved = fq !== null && fq.timerMoves > moves;
     return out;
+  }
+
+  /** Notes what the last map shows: the trace's IOVA shown, and held where the model's allocation is not. */
+  private settle(cookie: IommuDmaCookie | null): void {
+    const c = this.pending as DmaCall;
+    this.pending = null;
+    if (!cookie) return;
+    const g = cookie.iovad.granule;
+    if (this.pendingShown) this.shown.shown(c.iova / g);
+    const at = this.modelAddr.get(c.allocation);
+    this.stray.mapped(c.iova / g, at === undefined ? -1 : at / g);
   }
 
   /**
@@ -534,9 +597,33 @@ export class CallApplier {
       out.cut = true;
       return true;
     }
-    if (!adoptPreTraceHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g)) return false;
-    if (pfn >= this.placeholderTop && loaded === pb.loaded)
-      this.evidence.hit(cpu, pb.c, iovad.rcacheOrders, pfn, loaded.size, run);
+    // A hit off a loaded magazine with `prev` empty shows the kernel's full prev swapped in (`swapped-prev.ts`)
+    // where the hit's IOVA is surely the last its CPU's rcache took, as the kernel's: not a map that may have
+    // allocated before the flush traced before it, nor an IOVA whose queueing a held choice leaves open, one the
+    // model took with a depot magazine, one the trace holds or freed from an allocation placed elsewhere, or one
+    // freed while entries queued before the trace may still be freed on top of it; and the kernel's IOVA is one
+    // the trace never showed (not one the model lost track of).
+    if (
+      this.magazineCuts &&
+      this.swappedPrev &&
+      !this.afterFlush &&
+      !this.heldOpen(addr) &&
+      !this.takenWhole.has(pfn) &&
+      !this.hitOver.has(pfn) &&
+      !this.stray.has(pfn) &&
+      this.preTraceQueue.freedSince(pfn) &&
+      !this.shown.has(c.iova / g) &&
+      swapInFullPrev(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, place)
+    ) {
+      out.cut = true;
+    } else {
+      if (!adoptPreTraceHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g)) return false;
+      // The model's IOVAs of that CPU were not on top of the kernel's loaded magazine (`HitOver`).
+      const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+      if (this.hitOverGuard) this.hitOver.hit(cr.loaded, cr.prev);
+      if (pfn >= this.placeholderTop && loaded === pb.loaded)
+        this.evidence.hit(cpu, pb.c, iovad.rcacheOrders, pfn, loaded.size, run);
+    }
     this.modelAddr.set(c.allocation, c.iova);
     if (this.adopt) out.resync = 1;
     else out.learned = true;
@@ -713,6 +800,13 @@ export class CallApplier {
       hidden: this.hidden.save(),
       claimFrom: this.claimFrom.slice(),
       claims: this.claims.slice(),
+      preTraceQueue: this.preTraceQueue.save(),
+      takenWhole: this.takenWhole.save(),
+      hitOver: this.hitOver.save(),
+      stray: this.stray.save(),
+      shown: this.shown.save(),
+      pending: this.pending,
+      pendingShown: this.pendingShown,
       evidence: this.evidence.save(),
     };
   }
@@ -727,5 +821,12 @@ export class CallApplier {
     this.claimFrom = s.claimFrom.slice();
     this.claims = s.claims.slice();
     this.evidence.restore(s.evidence);
+    this.preTraceQueue.restore(s.preTraceQueue);
+    this.takenWhole.restore(s.takenWhole);
+    this.hitOver.restore(s.hitOver);
+    this.stray.restore(s.stray);
+    this.shown.restore(s.shown);
+    this.pending = s.pending;
+    this.pendingShown = s.pendingShown;
   }
 }

@@ -95,6 +95,10 @@ export class CountReadWatch extends HeldChoice {
     return this.reused;
   }
 
+  override leavesOpen(addr: number): boolean {
+    return addr >= this.unmap.iova && addr < this.unmap.iova + this.unmap.sizeBytes;
+  }
+
   /** The operations since `base`, oldest first, the count read the other way. Null when `head` does not descend from `base`. */
   turned(head: OpLog | null): ReplayOp[] | null {
     const ops = opsSince(head, this.base);

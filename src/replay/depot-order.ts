@@ -54,6 +54,10 @@ export class DepotOrderWatch extends HeldChoice {
     }
   }
 
+  override leavesOpen(addr: number): boolean {
+    return this.first.has(addr) || this.second.has(addr);
+  }
+
   protected saw(c: DmaCall): void {
     if (c.kind !== "map") return;
     if (this.first.has(c.iova)) this.reusedFirst = true;

@@ -35,6 +35,11 @@ export abstract class HeldChoice {
     return this.decided() || this.held.length >= WATCH_CALLS;
   }
 
+  /** Whether the choice leaves open where the IOVA at DMA address `addr` went when freed. */
+  leavesOpen(_addr: number): boolean {
+    return false;
+  }
+
   /** Notes what a held call shows of the reuse the choice waits for. */
   protected abstract saw(c: DmaCall, o: unknown): void;
 

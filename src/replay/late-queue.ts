@@ -46,6 +46,8 @@ export type ReplayOp =
       wantState: boolean;
       adopt: boolean;
       adoptUnknown: boolean;
+      /** A map that may have allocated before the flush traced just before it on its CPU (`swapped-prev.ts`). */
+      afterFlush?: boolean;
       ok: boolean;
       /** The unmap's entry reads the start count from before another CPU's flush (`count-read.ts`). */
       oldCount?: boolean;
@@ -98,6 +100,10 @@ export class LateQueueWatch extends HeldChoice {
 
   protected saw(c: DmaCall): void {
     if (c.kind === "map" && c.iova < this.hi && c.iova + c.sizeBytes > this.lo) this.reused = true;
+  }
+
+  override leavesOpen(addr: number): boolean {
+    return addr >= this.lo && addr < this.hi;
   }
 
   protected decided(): boolean {

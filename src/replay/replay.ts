@@ -153,6 +153,18 @@ export interface ReplayOptions {
    * (`magazine-cut.ts`); default true.
    */
   magazineCuts?: boolean;
+  /**
+   * With the magazine cuts, a hit of an IOVA cached before the trace off a
+   * loaded magazine whose `prev` is empty shows the kernel's full `prev`
+   * swapped in (`swapped-prev.ts`); default true.
+   */
+  swappedPrev?: boolean;
+  /**
+   * With it, not over the IOVAs a CPU held where an earlier hit of an IOVA
+   * from before the trace was taken back (`swapped-prev.ts`'s `HitOver`);
+   * default true.
+   */
+  swappedPrevHitOver?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
   /**
@@ -357,6 +369,9 @@ export class Replayer {
     );
     this.applier = new CallApplier(this.kernel, dev, opts.resync === true);
     this.applier.magazineCuts = opts.magazineCuts !== false;
+    this.applier.swappedPrev = opts.swappedPrev !== false;
+    this.applier.hitOverGuard = opts.swappedPrevHitOver !== false;
+    this.applier.heldOpen = (addr) => this.watch?.leavesOpen(addr) === true;
     if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
     const cookie = this.cookie;
     for (const m of opts.live ?? []) {
@@ -520,6 +535,7 @@ export class Replayer {
         this.lastNs = op.atNs;
         this.applier.adopt = op.adopt;
         this.applier.adoptUnknown = op.adoptUnknown;
+        this.applier.afterFlush = op.afterFlush === true;
         this.applier.oldCount = op.oldCount;
         this.applier.newCountOf = op.newCountOf ?? -1;
         out = this.applier.apply(op.c, op.describe, op.wantState);
@@ -536,12 +552,18 @@ export class Replayer {
       case "iotlb":
         (this.fq as FlushQueue).expireIotlbDone();
         break;
-      case "drain":
-        (this.fq as FlushQueue).expireDrain(op.ring, op.cpu);
+      case "drain": {
+        const fq = this.fq as FlushQueue;
+        fq.expireDrain(op.ring, op.cpu);
+        this.applier.preTraceQueue.ring(fq.cpus, op.ring, fq.flushFinishCnt);
         break;
-      case "expire":
-        (this.fq as FlushQueue).expire(op.cpu);
+      }
+      case "expire": {
+        const fq = this.fq as FlushQueue;
+        fq.expire(op.cpu);
+        for (let r = 0; r < fq.cpus; r++) this.applier.preTraceQueue.ring(fq.cpus, r, fq.flushFinishCnt);
         break;
+      }
       case "late":
         queuedLate(this.fq as FlushQueue, op.cpu);
         break;
@@ -712,6 +734,7 @@ export class Replayer {
         this.opts.resync === true ||
         (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false),
       adoptUnknown: learn?.stats.midLife === true,
+      afterFlush: learn?.stats.midLife === true && this.timers?.mayPrecedeFlush(c) === true,
       ok: false,
     }) as Outcome;
     if (opened !== null) {

@@ -394,6 +394,18 @@ export class TimerFlushes {
   }
 
   /**
+   * Whether map `c` may have allocated before the flush traced just before
+   * it on its CPU (`flushBefore`, `allocatedBefore`): what that flush freed
+   * into the CPU's rcache may have come after the allocation.
+   */
+  mayPrecedeFlush(c: DmaCall): boolean {
+    if (c.kind !== "map" || c.irq) return false;
+    if (this.flushBefore(c) !== null) return true;
+    const g = this.seg;
+    return g !== null && !g.fixed && g.cpu === c.cpu % this.host.cpus && g.exitAt >= 0;
+  }
+
+  /**
    * Map `c`, traced after the held flush's exit on the CPU that ran it, with
    * no call of that CPU since the entry but other CPUs' calls: the timer's
    * softirq ran on the way out of an interrupt that came between the map's

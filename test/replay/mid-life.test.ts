@@ -1071,7 +1071,12 @@ function lazyCut(path: string, kernel: "6.1" | "mainline", pct: number) {
   const maps = evs.filter((e) => e.type === "iommu_map");
   const mapLines = maps.map((e) => e.line);
   const traceAt = new Map(maps.map((e) => [e.line, `0x${e.iova.toString(16).padStart(16, "0")}`]));
-  const run = (more: { timerEvents?: boolean; magazineCuts?: boolean }) => {
+  const run = (more: {
+    timerEvents?: boolean;
+    magazineCuts?: boolean;
+    swappedPrev?: boolean;
+    swappedPrevHitOver?: boolean;
+  }) => {
     assert.ok(MACHINE);
     const w = new LearningWindow({ machine: MACHINE, kernel, strict: false, ...more }, RC_OPTS, false);
     for (const e of evs) w.push(e);
@@ -1208,6 +1213,33 @@ function lazyCut(path: string, kernel: "6.1" | "mainline", pct: number) {
     // magazine cut.
     assert.ok(cuts.r.exactAfterLearning / cuts.r.afterLearning >= 0.99, String(cuts.r.exactAfterLearning));
     assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.3, String(none.r.exactAfterLearning));
+    // Line 968: CPU 0 maps 0xff6bf000, never shown before (cached before the trace), where the model pops
+    // 0xbf05e000; line 1082: CPU 0 maps 0xbe24d000, never shown before either, where the model, the earlier hit
+    // taken back, pops 0xbf1fb000 from under 0xbf05e000 (both freed on CPU 1, at lines 771 and 909, and put in
+    // CPU 0's magazine by the timer flush at line 925).
+    assert.deepEqual([968, 1082].map(mapAt), [
+      [0, "ff6bf000", 4096],
+      [0, "be24d000", 4096],
+    ]);
+    const seen = (iova: number, before: number) =>
+      evs.some((e) => e.line < before && (e.type === "iommu_map" || e.type === "iommu_unmap") && e.iova === iova);
+    assert.ok(!seen(0xff6bf000, 968) && !seen(0xbe24d000, 1082));
+    const freedOn = (iova: number) => evs.find((e) => e.type === "iommu_unmap" && e.iova === iova && e.line > 700);
+    assert.deepEqual(
+      [freedOn(0xbf1fb000), freedOn(0xbf05e000)].map((e) => [e?.line, e?.cpu]),
+      [
+        [771, 1],
+        [909, 1],
+      ],
+    );
+    // The hit at line 968 showed the kernel's loaded magazine topped by an IOVA from before the trace while the
+    // model's CPU 0 held 0xbf1fb000: it was not on top of the kernel's, so the hit at line 1082 shows no full
+    // prev swapped in (`HitOver`). Swapped in there, the model's CPU 0 goes on with placeholders the kernel's
+    // never held, and the maps from line 14309 on (see above) are others.
+    const over = runWith({ swappedPrevHitOver: false });
+    for (const l of [14309, 14315, 14318]) assert.notEqual(over.at(l), traceAt.get(l), `line ${l} without HitOver`);
+    // Measured 2026-12-05: 49383 (61.68%) without it.
+    assert.ok(over.r.exactAfterLearning / over.r.afterLearning < 0.7, String(over.r.exactAfterLearning));
   });
 
   test("6.1 lazy timers cut at 47% (line 105800): CPU 0 pops the depot's top magazine where the model had guessed IOVAs from before the trace", {
@@ -1461,6 +1493,40 @@ function lazyCut(path: string, kernel: "6.1" | "mainline", pct: number) {
     const rate = (x: ReplayResult) => x.exactAfterLearning / x.afterLearning;
     assert.ok(rate(withEvents.r) >= 0.989, `${withEvents.r.exactAfterLearning}/${withEvents.r.afterLearning}`);
     assert.ok(withEvents.r.exactAfterLearning > ownTimer.r.exactAfterLearning);
+  });
+
+  test("6.12 lazy timers cut at 38% (line 151795): CPU 1's hit at line 2056 shows its full prev swapped in; CPU 0 takes the magazine pushed at line 2244", {
+    skip: sharedSkip(path),
+  }, () => {
+    const { at, evs, traceAt, run, mapAt } = cutAt(38);
+    assert.equal(at, 151795);
+    // CPU 0 unmaps 0xbef2e000 at line 1127; CPU 1's timer flush at line 1258 frees it into CPU 1's magazine. At line
+    // 2056 CPU 1 maps 0xffffc000, which the trace never showed before (cached before it); at line 2244 CPU 0 maps
+    // 0xbef2e000.
+    assert.deepEqual([2056, 2244].map(mapAt), [
+      [1, "ffffc000", 4096],
+      [0, "bef2e000", 4096],
+    ]);
+    const unmap = evs.find((e) => e.type === "iommu_unmap" && e.iova === 0xbef2e000);
+    assert.deepEqual([unmap?.line, unmap?.cpu], [1127, 0]);
+    const flush = evs.find(
+      (e) => e.type === "timer_expire_entry" && e.function === "fq_flush_timeout" && e.line > 1127,
+    );
+    assert.deepEqual([flush?.line, flush?.cpu], [1258, 1]);
+    assert.ok(!evs.some((e) => e.line < 2056 && e.type === "iommu_map" && e.iova === 0xffffc000));
+    const swapped = run({ timerEvents: true });
+    const none = run({ timerEvents: true, swappedPrev: false });
+    assert.equal(swapped.r.learning.endLine, 2793);
+    // Line 2056: the model's CPU 1 pops 0xbef2e000, the last IOVA its magazines took, off its loaded magazine,
+    // its prev empty; the kernel hands out an IOVA from before the trace. Frees go on top of the loaded magazine,
+    // so the kernel's had left with 0xbef2e000 in it: swapped to an empty prev it would come back with
+    // 0xbef2e000 on top, so it went to the depot (prev full) and the full prev, IOVAs from before the trace, was
+    // swapped in. Cut so, CPU 0 pops that magazine at line 2244 as the kernel did.
+    assert.equal(swapped.at(2244), traceAt.get(2244));
+    assert.notEqual(none.at(2244), traceAt.get(2244));
+    // Measured 2026-12-05: 58239/58967 after the phase (98.77%); 37510 (63.61%) without it.
+    assert.ok(swapped.r.exactAfterLearning / swapped.r.afterLearning >= 0.98, String(swapped.r.exactAfterLearning));
+    assert.ok(none.r.exactAfterLearning / none.r.afterLearning < 0.7, String(none.r.exactAfterLearning));
   });
 
   test("6.12 lazy timers cut at 75%: CPU 0's maps at lines 5061 and 8949 show where the kernel's magazines were cut", {
