@@ -12,6 +12,8 @@
  * Replay-only: it watches the model's flush queue, as `apply.ts` drives it.
  */
 
+import { CheckpointPfns } from "./checkpoint-pfns.ts";
+
 export interface PreTraceQueueState {
   drained: Uint8Array;
   all: boolean;
@@ -23,21 +25,15 @@ export class PreTraceQueue {
   private drained = new Uint8Array(0);
   private all = false;
   /** pfns freed while some ring was not drained, and not freed again since. */
-  private early = new Set<number>();
-  /** `early` is a checkpoint's too: copied before it changes. */
-  private shared = false;
+  private readonly early = new CheckpointPfns();
 
   /** An unmap on `cpu` frees `pfn` (a queue with `finish` finished flushes, `cpus` rings; null: no queue). */
   unmap(cpus: number, cpu: number, pfn: number, finish: number | null): void {
     if (finish === null) return;
     // `queue_iova()` frees its ring's flushed entries first.
     this.ring(cpus, cpu, finish);
-    if (this.all === this.early.has(pfn)) {
-      if (this.shared) this.early = new Set(this.early);
-      this.shared = false;
-      if (this.all) this.early.delete(pfn);
-      else this.early.add(pfn);
-    }
+    if (this.all) this.early.delete(pfn);
+    else this.early.add(pfn);
   }
 
   /** `cpu`'s ring has been freed, with `finish` finished flushes. */
@@ -54,14 +50,12 @@ export class PreTraceQueue {
   }
 
   save(): PreTraceQueueState {
-    this.shared = true;
-    return { drained: this.drained.slice(), all: this.all, early: this.early };
+    return { drained: this.drained.slice(), all: this.all, early: this.early.save() };
   }
 
   restore(s: PreTraceQueueState): void {
     this.drained = s.drained.slice();
     this.all = s.all;
-    this.early = s.early;
-    this.shared = true;
+    this.early.restore(s.early);
   }
 }

@@ -37,6 +37,7 @@
 
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { Magazine } from "../iova/magazine.ts";
+import { CheckpointPfns } from "./checkpoint-pfns.ts";
 import type { PairBefore } from "./pre-trace-hit.ts";
 import { pagesFreeAt } from "./start-state.ts";
 
@@ -112,7 +113,7 @@ export interface PushEvidenceState {
 export class PushEvidence {
   private drained = false;
   private ringsFreed: Uint8Array<ArrayBuffer> = new Uint8Array(0);
-  private early = new Set<number>();
+  private readonly early = new CheckpointPfns();
   /**
    * Per `cpu * classes + c`, four slots: the model's IOVA of the last
    * allocation's pre-trace hit, its loaded magazine's fill then (-1: none)
@@ -120,7 +121,7 @@ export class PushEvidence {
    * of the magazine it last popped from the depot (-1: none).
    */
   private hits: Float64Array<ArrayBuffer> = new Float64Array(0);
-  /** Each of them shared with a saved state: copied before it changes (the set only when it does). */
+  /** The rings' array and the hits, shared with a saved state: copied before they change (`early` keeps its own). */
   private sharedDrain = false;
   private sharedHits = false;
 
@@ -128,7 +129,6 @@ export class PushEvidence {
     if (!this.sharedDrain) return;
     this.sharedDrain = false;
     this.ringsFreed = this.ringsFreed.slice();
-    this.early = new Set(this.early);
   }
 
   private ownHits(): void {
@@ -218,13 +218,13 @@ export class PushEvidence {
   save(): PushEvidenceState {
     this.sharedDrain = true;
     this.sharedHits = true;
-    return { drained: this.drained, ringsFreed: this.ringsFreed, early: this.early, hits: this.hits };
+    return { drained: this.drained, ringsFreed: this.ringsFreed, early: this.early.save(), hits: this.hits };
   }
 
   restore(s: PushEvidenceState): void {
     this.drained = s.drained;
     this.ringsFreed = s.ringsFreed;
-    this.early = s.early;
+    this.early.restore(s.early);
     this.hits = s.hits;
     this.sharedDrain = true;
     this.sharedHits = true;

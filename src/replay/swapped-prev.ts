@@ -24,9 +24,10 @@
  */
 
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
-import { Magazine } from "../iova/magazine.ts";
+import type { Magazine } from "../iova/magazine.ts";
+import { CheckpointPfns } from "./checkpoint-pfns.ts";
 import type { PairBefore } from "./pre-trace-hit.ts";
-import { pagesFreeAt } from "./start-state.ts";
+import { pushBeforeHit } from "./pushed-before-hit.ts";
 
 /**
  * The model popped `top` off `cpu`'s loaded magazine of class `before.c`
@@ -56,30 +57,8 @@ export function swapInFullPrev(
   // Full with `top`, it was the kernel's loaded one too, and the kernel would have handed out `top`: the model's
   // magazines are off otherwise than in their cut (a depot magazine it popped where the kernel did not).
   if (cr.loaded.size + 1 >= iovad.profile.magazineSize) return false;
-  if (iovad.profile.depotOverflowFreesToTree && rcache.depot.length >= iovad.profile.depotMax) return false;
-  const pages = pagesFreeAt(iovad, top, traceIova);
-  if (pages < 0) return false;
-  const cap = iovad.profile.magazineSize;
-  const size = 2 ** before.c;
-  const full = new Magazine(cap);
-  for (let i = cr.loaded.size + 1; i < cap; i++) full.push(placeholder(size));
-  for (let i = 0; i < cr.loaded.size; i++) full.push(cr.loaded.pfns[i]);
-  full.push(top);
-  const loaded = new Magazine(cap);
-  for (let i = 0; i < cap - 1; i++) loaded.push(placeholder(size));
-  // `top` is cached again, and the placeholders are new.
-  iovad.stats.cachedPfns[before.c] += full.size + loaded.size - cr.loaded.size;
-  rcache.depot.push(full);
-  iovad.stats.magazinesLive[before.c]++;
-  iovad.stats.magazinesAllocated++;
-  cr.loaded = loaded;
-  // A cache hit never touches the tree: the trace's IOVA's node goes in with no cached node moving.
-  const y = traceIova / iovad.granule;
-  const t = iovad.tree;
-  t.insert(t.newNode(y, y + pages - 1));
-  cookie.mapped.delete(top);
-  cookie.mapped.set(y, len);
-  return true;
+  // The same cut as a push shown by hits in a row (`pushed-before-hit.ts`), one IOVA of the `prev` handed out.
+  return pushBeforeHit(cookie, cpu, before, top, traceIova, len, 1, placeholder);
 }
 
 /**
@@ -91,44 +70,18 @@ export function swapInFullPrev(
  * model had popped the depot where the kernel had not: that is no sign of
  * the kernel's `prev` swapped in.
  */
-export class TakenWhole {
-  private pfns = new Set<number>();
-  /** `pfns` is a checkpoint's too: copied before it changes. */
-  private shared = false;
-
-  private own(): Set<number> {
-    if (this.shared) this.pfns = new Set(this.pfns);
-    this.shared = false;
-    return this.pfns;
-  }
-
+export class TakenWhole extends CheckpointPfns {
   /** After an allocation on `cpu` of class `before.c` (its magazines before it: `before`): notes a depot pop. */
   allocated(cookie: IommuDmaCookie, cpu: number, before: PairBefore): void {
     if (before.c < 0) return;
     const loaded = cookie.iovad.rcaches[before.c].cpuRcaches[cpu].loaded;
     if (loaded === before.loaded || loaded === before.prev || loaded.size === 0) return;
-    const pfns = this.own();
-    for (let k = 0; k < loaded.size; k++) pfns.add(loaded.pfns[k]);
+    for (let k = 0; k < loaded.size; k++) this.add(loaded.pfns[k]);
   }
 
   /** The IOVA at `pfn` is freed (its next caching is its CPU's own). */
   freed(pfn: number): void {
-    if (this.pfns.has(pfn)) this.own().delete(pfn);
-  }
-
-  /** Whether the IOVA at `pfn`, cached, came with a whole magazine. */
-  has(pfn: number): boolean {
-    return this.pfns.has(pfn);
-  }
-
-  save(): Set<number> {
-    this.shared = true;
-    return this.pfns;
-  }
-
-  restore(s: Set<number>): void {
-    this.pfns = s;
-    this.shared = true;
+    this.delete(pfn);
   }
 }
 
@@ -144,37 +97,15 @@ export class TakenWhole {
  * hit shows no full `prev` swapped in: the magazines had already parted
  * from the model's at the earlier hit.
  */
-export class HitOver {
-  private pfns = new Set<number>();
-  private shared = false;
-
+export class HitOver extends CheckpointPfns {
   /** A hit of an IOVA from before the trace was taken back with `loaded` and `prev` the CPU's magazines. */
   hit(loaded: Magazine, prev: Magazine): void {
-    if (this.shared) this.pfns = new Set(this.pfns);
-    this.shared = false;
-    for (const m of [loaded, prev]) for (let i = 0; i < m.size; i++) this.pfns.add(m.pfns[i]);
+    for (const m of [loaded, prev]) for (let i = 0; i < m.size; i++) this.add(m.pfns[i]);
   }
 
   /** The IOVA at `pfn` is freed (its next caching is its CPU's own). */
   freed(pfn: number): void {
-    if (!this.pfns.has(pfn)) return;
-    if (this.shared) this.pfns = new Set(this.pfns);
-    this.shared = false;
-    this.pfns.delete(pfn);
-  }
-
-  has(pfn: number): boolean {
-    return this.pfns.has(pfn);
-  }
-
-  save(): Set<number> {
-    this.shared = true;
-    return this.pfns;
-  }
-
-  restore(s: Set<number>): void {
-    this.pfns = s;
-    this.shared = true;
+    this.delete(pfn);
   }
 }
 
@@ -185,66 +116,22 @@ export class HitOver {
  * not where the kernel's is. Until the trace frees one from an allocation
  * the model placed there too.
  */
-export class StrayFrees {
-  private pfns = new Set<number>();
-  private shared = false;
-
+export class StrayFrees extends CheckpointPfns {
   /** The trace maps the IOVA at `tracePfn` for an allocation the model placed at `modelPfn` (-1: failed). */
   mapped(tracePfn: number, modelPfn: number): void {
-    if (tracePfn !== modelPfn && !this.pfns.has(tracePfn)) {
-      if (this.shared) this.pfns = new Set(this.pfns);
-      this.shared = false;
-      this.pfns.add(tracePfn);
-    }
+    if (tracePfn !== modelPfn) this.add(tracePfn);
   }
 
   /** The trace frees the IOVA at `tracePfn` from an allocation the model placed at `modelPfn`. */
   freed(tracePfn: number, modelPfn: number): void {
-    if ((tracePfn !== modelPfn) === this.pfns.has(tracePfn)) return;
-    if (this.shared) this.pfns = new Set(this.pfns);
-    this.shared = false;
-    if (tracePfn !== modelPfn) this.pfns.add(tracePfn);
-    else this.pfns.delete(tracePfn);
-  }
-
-  has(pfn: number): boolean {
-    return this.pfns.has(pfn);
-  }
-
-  save(): Set<number> {
-    this.shared = true;
-    return this.pfns;
-  }
-
-  restore(s: Set<number>): void {
-    this.pfns = s;
-    this.shared = true;
+    if (tracePfn !== modelPfn) this.add(tracePfn);
+    else this.delete(tracePfn);
   }
 }
 
 /** The IOVAs the trace has mapped or unmapped so far: an IOVA free in the model but among them is no IOVA from before the trace. */
-export class TraceShown {
-  private pfns = new Set<number>();
-  private shared = false;
-
+export class TraceShown extends CheckpointPfns {
   shown(pfn: number): void {
-    if (this.pfns.has(pfn)) return;
-    if (this.shared) this.pfns = new Set(this.pfns);
-    this.shared = false;
-    this.pfns.add(pfn);
-  }
-
-  has(pfn: number): boolean {
-    return this.pfns.has(pfn);
-  }
-
-  save(): Set<number> {
-    this.shared = true;
-    return this.pfns;
-  }
-
-  restore(s: Set<number>): void {
-    this.pfns = s;
-    this.shared = true;
+    this.add(pfn);
   }
 }
