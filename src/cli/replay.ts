@@ -244,6 +244,11 @@ function summary(
   return `${out.join("\n")}\n`;
 }
 
+/** The allocations after the learning phase but those whose IOVA was cached before the trace began. */
+function knowable(r: ReplayResult): number {
+  return r.afterLearning - r.adoptedAfterLearning;
+}
+
 /** The learning phase of a trace that starts mid-life, and the match rate after it. */
 function learningLine(r: ReplayResult): string {
   const l = r.learning;
@@ -256,7 +261,9 @@ function learningLine(r: ReplayResult): string {
     (r.cutsAfterLearning === 0
       ? `${r.adoptedAfterLearning} after it taken from a cache filled before the trace (adopted, not exact)`
       : `${r.adoptedAfterLearning - r.cutsAfterLearning} after it taken from a cache filled before the trace and ` +
-        `${r.cutsAfterLearning} showing where the kernel's magazines were cut (adopted, not exact)`)
+        `${r.cutsAfterLearning} showing where the kernel's magazines were cut (adopted, not exact)`) +
+    // Those IOVAs were cached before the trace began: no replay can know them, so the rest is what it could get right.
+    `; of the ${knowable(r)} the trace could show, ${r.exactAfterLearning} exact (${pct(r.exactAfterLearning, knowable(r))})`
   );
 }
 

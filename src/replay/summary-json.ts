@@ -17,6 +17,12 @@ export interface DeviceFigures {
   learningMs: number;
   /** Null when the learning phase covered every allocation: nothing after it to measure. */
   exactAfterLearning: number | null;
+  /**
+   * The same, of the allocations after the phase whose IOVA the trace could
+   * show: those taken from a cache filled before the trace (adopted) left out,
+   * as no replay can know them. Null when there are none.
+   */
+  exactOfKnowable: number | null;
 }
 
 export interface ReplaySummaryJson {
@@ -28,7 +34,13 @@ export interface ReplaySummaryJson {
   unparsedLines: number;
   warnings: string[];
   devices: DeviceFigures[];
-  total: { allocations: number; exact: number; learned: number; exactAfterLearning: number | null };
+  total: {
+    allocations: number;
+    exact: number;
+    learned: number;
+    exactAfterLearning: number | null;
+    exactOfKnowable: number | null;
+  };
 }
 
 /** A figure summed over the devices replayed. */
@@ -58,6 +70,7 @@ export function deviceFigures(r: ReplayResult): DeviceFigures {
     learned: r.learning.allocations,
     learningMs: r.learning.durationNs / 1e6,
     exactAfterLearning: fraction(r.exactAfterLearning, r.afterLearning),
+    exactOfKnowable: fraction(r.exactAfterLearning, r.afterLearning - r.adoptedAfterLearning),
   };
 }
 
@@ -73,6 +86,7 @@ export function summaryJson(
   const learned = sumOver(results, (r) => r.learning.allocations);
   const after = sumOver(results, (r) => r.afterLearning);
   const exactAfter = sumOver(results, (r) => r.exactAfterLearning);
+  const adopted = sumOver(results, (r) => r.adoptedAfterLearning);
   return {
     trace,
     kernel: first.kernel,
@@ -82,7 +96,13 @@ export function summaryJson(
     unparsedLines: lines.unparsed,
     warnings,
     devices: results.map(deviceFigures),
-    total: { allocations, exact, learned, exactAfterLearning: fraction(exactAfter, after) },
+    total: {
+      allocations,
+      exact,
+      learned,
+      exactAfterLearning: fraction(exactAfter, after),
+      exactOfKnowable: fraction(exactAfter, after - adopted),
+    },
   };
 }
 

@@ -242,7 +242,13 @@ test("the replay of a cut starts with its live mappings mapped and replays their
 /** The figures of `replay FILE --json` for the replayed device that depend on the learning phase. */
 function jsonFigures(stdout: string) {
   const d = JSON.parse(stdout).devices[0];
-  return { allocations: d.allocations, exact: d.exact, learned: d.learned, exactAfterLearning: d.exactAfterLearning };
+  return {
+    allocations: d.allocations,
+    exact: d.exact,
+    learned: d.learned,
+    exactAfterLearning: d.exactAfterLearning,
+    exactOfKnowable: d.exactOfKnowable,
+  };
 }
 
 function figures(r: ReplayResult) {
@@ -251,6 +257,11 @@ function figures(r: ReplayResult) {
     exact: r.exact,
     learned: r.learning.allocations,
     exactAfterLearning: r.afterLearning === 0 ? 1 : r.exactAfterLearning / r.afterLearning,
+    // Those taken from caches filled before the trace left out.
+    exactOfKnowable:
+      r.afterLearning === r.adoptedAfterLearning
+        ? null
+        : r.exactAfterLearning / (r.afterLearning - r.adoptedAfterLearning),
   };
 }
 
@@ -306,6 +317,11 @@ test("replay of a mid-life cut whose phase runs past a tenth of its allocations:
     const out = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--json"]);
     assert.equal(out.status, 0, out.stderr);
     assert.deepEqual(jsonFigures(out.stdout), figures(r));
+    // Allocations after the phase took IOVAs cached before the trace: the rate of what it could show leaves them out.
+    assert.ok(r.adoptedAfterLearning > 0);
+    const knowable = r.afterLearning - r.adoptedAfterLearning;
+    const summary = iovalab(["replay", path, "--machine", "qemu-q35-nvme"]).stdout;
+    assert.match(summary, new RegExp(`; of the ${knowable} the trace could show, ${r.exactAfterLearning} exact \\(`));
     // Its defaults are said once, though two replays began.
     assert.equal(out.stderr.split("captured lazy").length, 2, out.stderr);
     // Its IOVA lines: those of the replay with the cap.
