@@ -72,6 +72,11 @@ export function pushBeforeHit(
   if (iovad.profile.depotOverflowFreesToTree && rcache.depot.length >= iovad.profile.depotMax) return false;
   const pages = pagesFreeAt(iovad, pfn, traceIova);
   if (pages < 0) return false;
+  // The trace's IOVA is mapped first: the placeholders below take the lowest free slots, and once enough
+  // of them have been made those reach any free IOVA, this one too.
+  const y = traceIova / iovad.granule;
+  const t = iovad.tree;
+  t.insert(t.newNode(y, y + pages - 1));
   const held = [...cr.loaded.pfns.subarray(0, cr.loaded.size), pfn];
   const pushed = new Magazine(cap);
   for (let i = held.length; i < cap; i++) pushed.push(placeholder(2 ** c));
@@ -84,9 +89,6 @@ export function pushBeforeHit(
   cr.loaded = loaded;
   // `pfn` is cached again; the placeholders are new.
   iovad.stats.cachedPfns[c] += cap - held.length + cap - handed + 1;
-  const y = traceIova / iovad.granule;
-  const t = iovad.tree;
-  t.insert(t.newNode(y, y + pages - 1));
   cookie.mapped.delete(pfn);
   cookie.mapped.set(y, len);
   return true;

@@ -66,6 +66,31 @@ test("swapInFullPrev: the model's loaded magazine, placeholders below, goes on t
   assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[39]);
 });
 
+test("swapInFullPrev: the trace's IOVA among the free slots the placeholders take is mapped, no placeholder there", () => {
+  // Seen in a strict two-NVMe trace cut at 33% of its lines: by then the placeholders had reached the IOVAs the
+  // trace uses, and one took the very IOVA the kernel handed out, between the check that it was free and its mapping
+  // ("iova tree: duplicate pfn_lo on insert"). Here the kernel's IOVA is pfn 100, which the 100th placeholder takes
+  // when nothing holds it.
+  const { iovad, pfns, cookie, placeholder, placeholders } = freed(40);
+  const pb = emptyPairBefore();
+  assert.ok(pairBefore(iovad, 0, 4096, pb));
+  const top = iovad.allocIovaFast(0, 1, LIMIT, false);
+  assert.equal(top, pfns[39]);
+  cookie.mapped.set(top, 1);
+  const y = 100;
+  assert.equal(swapInFullPrev(cookie, 0, pb, top, y * 4096, 1, placeholder), true);
+  assert.deepEqual([...cookie.mapped], [[y, 1]]);
+  assert.ok(iovad.findIova(y));
+  assert.equal(placeholders.length, 87 + 126);
+  assert.ok(!placeholders.includes(y));
+  // The placeholders took the lowest free slots but the trace's IOVA.
+  assert.deepEqual(
+    placeholders,
+    Array.from({ length: 87 + 126 }, (_, i) => (i < y - 1 ? i + 1 : i + 2)),
+  );
+  iovad.verifyInvariants();
+});
+
 test("swapInFullPrev: not a pop of a loaded magazine as it was with prev empty, nor a magazine full with its top", () => {
   const y = 0x80000 * 4096;
   // Prev full: the kernel's would have held the model's IOVAs.
