@@ -25,12 +25,15 @@ export class LiveTails {
   private readonly lo: number[] = [];
   private readonly end: number[] = [];
   private readonly unmapLine: number[] = [];
+  /** The last of those unmaps' lines: no map after it is a tail (most of a trace's maps). */
+  private lastUnmapLine = 0;
 
   /** Notes live mapping `m`, seeded in the model (`seedLive`). */
   add(m: LiveMapping): void {
     this.lo.push(m.iova);
     this.end.push(m.iova + m.sizeBytes);
     this.unmapLine.push(m.line);
+    this.lastUnmapLine = Math.max(this.lastUnmapLine, m.line);
   }
 
   /**
@@ -39,7 +42,7 @@ export class LiveTails {
    * trace began inside of.
    */
   covers(c: DmaCall): boolean {
-    if (c.kind !== "map") return false;
+    if (c.kind !== "map" || c.line >= this.lastUnmapLine) return false;
     for (let i = 0; i < this.lo.length; i++) {
       if (c.line < this.unmapLine[i] && this.lo[i] < c.iova && c.iova + c.sizeBytes <= this.end[i]) return true;
     }
