@@ -18,6 +18,7 @@ import { cutBack } from "./cut-back.ts";
 import { depotShift } from "./depot-shift.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
+import { LiveTails } from "./live-tail.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
 import { depotTop, dropPlaceholders, onlyPlaceholders, popDepot } from "./placeholder-drop.ts";
 import {
@@ -157,6 +158,8 @@ export class CallApplier {
   placeholderTop = 0;
   /** Space taken before a mid-life trace began that its allocations prove (`hidden-space.ts`). */
   readonly hidden = new HiddenSpace();
+  /** The mappings live at the start, whose last segments the trace may begin with (`live-tail.ts`). */
+  readonly liveTails = new LiveTails();
   /**
    * The map being applied may have allocated before the flush traced just
    * before it on its CPU: what that flush freed may lie above its IOVA.
@@ -285,6 +288,12 @@ export class CallApplier {
       this.pending = this.adoptUnknown || !this.mapSeen ? c : null;
       this.pendingShown = this.adoptUnknown || !this.mapSeen;
       this.mapSeen = true;
+      if (this.liveTails.covers(c)) {
+        // Allocated before the trace, with the live range that holds it: nothing to allocate, nothing learned.
+        out.addr = c.iova;
+        out.learned = true;
+        return out;
+      }
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       if (cookie) this.hidden.walkFrom(cookie);

@@ -165,6 +165,12 @@ export interface ReplayOptions {
    * default true.
    */
   swappedPrevHitOver?: boolean;
+  /**
+   * A map inside a mapping live at the start, before its unmap, is that
+   * mapping's last segments, allocated before the trace (`live-tail.ts`):
+   * nothing to allocate; default true.
+   */
+  liveTails?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
   /**
@@ -376,6 +382,7 @@ export class Replayer {
     const cookie = this.cookie;
     for (const m of opts.live ?? []) {
       if (!cookie || (m.device !== undefined && m.device !== device) || !seedLive(cookie, m)) continue;
+      if (opts.liveTails !== false) this.applier.liveTails.add(m);
       const c = premappedUnmap(m, this.liveUnmaps.length, this.domain);
       this.applier.adoptLive(c.allocation, m.iova);
       this.liveUnmaps.push(c);
