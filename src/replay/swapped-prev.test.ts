@@ -35,14 +35,19 @@ function freed(n: number) {
 
 const held = (m: Magazine) => Array.from(m.pfns.subarray(0, m.size));
 
-test("swapInFullPrev: the model's loaded magazine, placeholders below, goes on the depot and placeholders fill the loaded one", () => {
-  // 40 frees on CPU 0: its loaded magazine holds them, prev empty.
-  const { iovad, pfns, cookie, placeholder, placeholders } = freed(40);
+/** 40 frees on CPU 0 (its loaded magazine holds them, prev empty), then the pop of its last, mapped. */
+function poppedTop() {
+  const d = freed(40);
   const pb = emptyPairBefore();
-  assert.ok(pairBefore(iovad, 0, 4096, pb));
-  const top = iovad.allocIovaFast(0, 1, LIMIT, false);
-  assert.equal(top, pfns[39]);
-  cookie.mapped.set(top, 1);
+  assert.ok(pairBefore(d.iovad, 0, 4096, pb));
+  const top = d.iovad.allocIovaFast(0, 1, LIMIT, false);
+  assert.equal(top, d.pfns[39]);
+  d.cookie.mapped.set(top, 1);
+  return { ...d, pb, top };
+}
+
+test("swapInFullPrev: the model's loaded magazine, placeholders below, goes on the depot and placeholders fill the loaded one", () => {
+  const { iovad, pfns, cookie, placeholder, placeholders, pb, top } = poppedTop();
   // The kernel handed out 0x80000, an IOVA the model holds nowhere.
   const y = 0x80000;
   assert.equal(swapInFullPrev(cookie, 0, pb, top, y * 4096, 1, placeholder), true);
@@ -71,12 +76,7 @@ test("swapInFullPrev: the trace's IOVA among the free slots the placeholders tak
   // trace uses, and one took the very IOVA the kernel handed out, between the check that it was free and its mapping
   // ("iova tree: duplicate pfn_lo on insert"). Here the kernel's IOVA is pfn 100, which the 100th placeholder takes
   // when nothing holds it.
-  const { iovad, pfns, cookie, placeholder, placeholders } = freed(40);
-  const pb = emptyPairBefore();
-  assert.ok(pairBefore(iovad, 0, 4096, pb));
-  const top = iovad.allocIovaFast(0, 1, LIMIT, false);
-  assert.equal(top, pfns[39]);
-  cookie.mapped.set(top, 1);
+  const { iovad, cookie, placeholder, placeholders, pb, top } = poppedTop();
   const y = 100;
   assert.equal(swapInFullPrev(cookie, 0, pb, top, y * 4096, 1, placeholder), true);
   assert.deepEqual([...cookie.mapped], [[y, 1]]);
