@@ -30,6 +30,7 @@ import {
   unrefill,
 } from "./pre-trace-hit.ts";
 import { PreTraceQueue, type PreTraceQueueState } from "./pre-trace-queue.ts";
+import { inPrev } from "./prev-taken.ts";
 import { PushEvidence, type PushEvidenceState, pushBeforeHit } from "./pushed-before-hit.ts";
 import { resync } from "./resync.ts";
 import { placePlaceholder, takePlaceholder } from "./start-state.ts";
@@ -190,6 +191,8 @@ export class CallApplier {
   swappedPrev = true;
   /** With it, not over IOVAs an earlier taken-back hit showed off the top of the kernel's magazine (`HitOver`). */
   hitOverGuard = true;
+  /** A `prev` the learning phase took IOVAs out of: its takes count as hits, its IOVAs go with a push (`prev-taken.ts`). */
+  prevTaken = true;
   /**
    * Per CPU and size class (index `cpu * rcacheOrders + c`): the other CPU
    * whose magazines the learning phase took this CPU's last IOVAs from, one
@@ -352,7 +355,7 @@ export class CallApplier {
         // The model had nothing of its own (a tree allocation) and holds the kernel's IOVA in another CPU's magazine.
         const holder = pb !== null && fromTree ? holderOf(cookie.iovad, cpu, pb.c, c.iova / g) : -1;
         const run =
-          pb !== null && !fromTree && freeInModel
+          pb !== null && !fromTree && (freeInModel || (this.prevTaken && inPrev(cookie.iovad, cpu, pb.c, c.iova / g)))
             ? this.hitRun(addr / g, cookie.iovad.rcaches[pb.c].cpuRcaches[cpu].loaded, pb)
             : 0;
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
@@ -599,7 +602,7 @@ export class CallApplier {
     const run = this.hitRun(pfn, loaded, pb);
     const again = own && run > 1 && this.emptyWouldGive(cpu, pb.c, c) !== c.iova;
     const place = (pages: number) => this.placeholder(pages);
-    if (again && pushBeforeHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, run, place)) {
+    if (again && pushBeforeHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g, run, place, this.prevTaken)) {
       // The kernel's loaded magazine, the model's IOVAs in it, had gone to the depot (`pushed-before-hit.ts`).
       this.modelAddr.set(c.allocation, c.iova);
       out.learned = true;

@@ -39,11 +39,13 @@ import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { Magazine } from "../iova/magazine.ts";
 import { CheckpointPfns } from "./checkpoint-pfns.ts";
 import type { PairBefore } from "./pre-trace-hit.ts";
+import { heldOnCpu } from "./prev-taken.ts";
 import { pagesFreeAt } from "./start-state.ts";
 
 /**
  * The model popped `pfn`, an IOVA of its own, from `cpu`'s loaded magazine
- * (`before`: as it was, `prev` empty) where the kernel handed out
+ * (`before`: as it was, `prev` empty, or with `partialPrev` neither empty
+ * nor full, its IOVAs below the loaded ones) where the kernel handed out
  * `traceIova` (`len` pages), free in the model, the `handed`th IOVA from
  * its `prev` swapped in. Pushes `pfn` and the IOVAs below it on the depot
  * in a full magazine (placeholders below them), makes a full `prev` of
@@ -60,6 +62,7 @@ export function pushBeforeHit(
   len: number,
   handed: number,
   placeholder: (pages: number) => number,
+  partialPrev = false,
 ): boolean {
   const iovad = cookie.iovad;
   const c = before.c;
@@ -68,7 +71,10 @@ export function pushBeforeHit(
   const rcache = iovad.rcaches[c];
   const cr = rcache.cpuRcaches[cpu];
   // A full `prev` hands out no more than a magazine's worth.
-  if (cr.loaded !== before.loaded || !cr.prev.isEmpty() || handed > cap) return false;
+  if (cr.loaded !== before.loaded || handed > cap) return false;
+  // `prev` empty, or with `partialPrev` one the learning phase took IOVAs out of (`prev-taken.ts`).
+  const held = heldOnCpu(cr, cap, pfn, partialPrev);
+  if (held === null) return false;
   if (iovad.profile.depotOverflowFreesToTree && rcache.depot.length >= iovad.profile.depotMax) return false;
   const pages = pagesFreeAt(iovad, pfn, traceIova);
   if (pages < 0) return false;
@@ -77,7 +83,7 @@ export function pushBeforeHit(
   const y = traceIova / iovad.granule;
   const t = iovad.tree;
   t.insert(t.newNode(y, y + pages - 1));
-  const held = [...cr.loaded.pfns.subarray(0, cr.loaded.size), pfn];
+  cr.prev.size = 0;
   const pushed = new Magazine(cap);
   for (let i = held.length; i < cap; i++) pushed.push(placeholder(2 ** c));
   for (const p of held) pushed.push(p);

@@ -171,6 +171,12 @@ export interface ReplayOptions {
    * nothing to allocate; default true.
    */
   liveTails?: boolean;
+  /**
+   * A `prev` the learning phase took IOVAs out of: those takes count in the
+   * hits that show a loaded magazine pushed before them, and its IOVAs go
+   * to the depot with that magazine (`prev-taken.ts`); default true.
+   */
+  prevTaken?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
   /**
@@ -377,6 +383,7 @@ export class Replayer {
     this.applier.magazineCuts = opts.magazineCuts !== false;
     this.applier.swappedPrev = opts.swappedPrev !== false;
     this.applier.hitOverGuard = opts.swappedPrevHitOver !== false;
+    this.applier.prevTaken = opts.prevTaken !== false;
     this.applier.heldOpen = (addr) => this.watch?.leavesOpen(addr) === true;
     if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
     const cookie = this.cookie;
