@@ -21,6 +21,7 @@ import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { LiveTails } from "./live-tail.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
 import { depotTop, dropPlaceholders, onlyPlaceholders, popDepot } from "./placeholder-drop.ts";
+import { takeSlot } from "./placeholder-slot.ts";
 import {
   adoptPreTraceHit,
   emptyPairBefore,
@@ -149,6 +150,8 @@ export class CallApplier {
   private readonly cpus: number;
   /** Adopt the trace's IOVA after a mismatch (`--resync`, or a learning phase: `learning.ts`). */
   adopt: boolean;
+  /** `--resync`: every allocation adopts, so only without it does `adopt` mean the learning phase. */
+  private readonly resyncOn: boolean;
   /**
    * Adopt the trace's IOVA where the model's caches had nothing to give (it
    * went to the tree) while that IOVA is free in the model: the kernel took
@@ -187,6 +190,10 @@ export class CallApplier {
   proveHidden = false;
   /** After the learning phase, allocations that show where the kernel's magazines were cut cut the model's (`magazine-cut.ts`). */
   magazineCuts = true;
+  /** With them, in the learning phase too: another CPU's magazine taken while this CPU's are empty (`crossCut`). */
+  phaseCrossCuts = true;
+  /** A hit of an IOVA from before the trace above an early-freed IOVA of the model's takes a placeholder's slot (`placeholder-slot.ts`). */
+  placeholderSlots = true;
   /** With them, a hit of an IOVA cached before the trace may show the kernel's full prev swapped in (`swapped-prev.ts`). */
   swappedPrev = true;
   /** With it, not over IOVAs an earlier taken-back hit showed off the top of the kernel's magazine (`HitOver`). */
@@ -260,6 +267,7 @@ export class CallApplier {
     this.dev = dev;
     this.cpus = kernel.cpus;
     this.adopt = resyncOn;
+    this.resyncOn = resyncOn;
   }
 
   private get cookie(): IommuDmaCookie | null {
@@ -351,6 +359,25 @@ export class CallApplier {
       if (treeUnknown) out.treeUnknown = true;
       if (pb !== null && !fromTree && freeInModel && this.preTraceHit(pb, c, cpu, addr as number, out)) return out;
       const unknown = this.adoptUnknown && treeUnknown;
+      // The learning phase (its adoption, not `--resync`'s): this CPU, its magazines empty, took another CPU's
+      // magazine from the depot as after the phase, where adopting would only take the IOVA out of that magazine.
+      if (
+        this.adopt &&
+        !this.resyncOn &&
+        this.magazineCuts &&
+        this.phaseCrossCuts &&
+        pb !== null &&
+        fromTree &&
+        !freeInModel &&
+        addr !== null &&
+        cookie &&
+        this.magazineCut(cookie, cpu, pb, addr / g, c, true)
+      ) {
+        this.modelAddr.set(c.allocation, this.cutAt);
+        out.learned = true;
+        out.cut = true;
+        return out;
+      }
       if ((this.adopt || unknown) && addr !== null && cookie) {
         // The model had nothing of its own (a tree allocation) and holds the kernel's IOVA in another CPU's magazine.
         const holder = pb !== null && fromTree ? holderOf(cookie.iovad, cpu, pb.c, c.iova / g) : -1;
@@ -632,6 +659,16 @@ export class CallApplier {
       if (!adoptPreTraceHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g)) return false;
       // The model's IOVAs of that CPU were not on top of the kernel's loaded magazine (`HitOver`).
       const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+      // Above an IOVA freed while entries from before the trace could be freed after it: a placeholder's slot.
+      if (
+        this.placeholderSlots &&
+        loaded === pb.loaded &&
+        cr.loaded === loaded &&
+        !this.preTraceQueue.freedSince(pfn) &&
+        !this.shown.has(c.iova / g)
+      ) {
+        takeSlot(iovad, pb.c, loaded, this.placeholderTop);
+      }
       if (this.hitOverGuard) this.hitOver.hit(cr.loaded, cr.prev);
       if (pfn >= this.placeholderTop && loaded === pb.loaded)
         this.evidence.hit(cpu, pb.c, iovad.rcacheOrders, pfn, loaded.size, run);

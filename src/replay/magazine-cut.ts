@@ -30,7 +30,9 @@
  *   CPU had already handed out IOVAs the model held in the other CPU's
  *   magazines (the learning phase took them from there), those were the
  *   magazine's top, popped before the IOVA: the magazine had that many
- *   slots above it.
+ *   slots above it. The learning phase cuts so too (`apply.ts`): adopting
+ *   the IOVA out of the other CPU's magazine would leave the rest of the
+ *   pushed magazine there, under that CPU's later frees.
  *
  * - `depotCut`: the model's magazines of that CPU were empty, it popped the
  *   depot's top magazine, and the kernel's IOVA lies in it with others

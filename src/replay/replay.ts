@@ -177,6 +177,20 @@ export interface ReplayOptions {
    * to the depot with that magazine (`prev-taken.ts`); default true.
    */
   prevTaken?: boolean;
+  /**
+   * In the learning phase too, an allocation on a CPU whose magazines are
+   * empty of an IOVA another CPU's magazines hold cuts that CPU's magazine
+   * as after it (`magazine-cut.ts`'s `crossCut`), instead of taking the IOVA
+   * out of it; default true.
+   */
+  phaseCrossCuts?: boolean;
+  /**
+   * A hit of an IOVA from before the trace above an IOVA of the model's
+   * freed while flush queues could still hold entries from before the
+   * trace takes a placeholder of that magazine (`placeholder-slot.ts`);
+   * default true.
+   */
+  placeholderSlots?: boolean;
   /** The fill levels of the rcaches when the trace starts (`start-state.ts`); default: empty, as after boot. */
   start?: StartState;
   /**
@@ -384,6 +398,8 @@ export class Replayer {
     this.applier.swappedPrev = opts.swappedPrev !== false;
     this.applier.hitOverGuard = opts.swappedPrevHitOver !== false;
     this.applier.prevTaken = opts.prevTaken !== false;
+    this.applier.phaseCrossCuts = opts.phaseCrossCuts !== false;
+    this.applier.placeholderSlots = opts.placeholderSlots !== false;
     this.applier.heldOpen = (addr) => this.watch?.leavesOpen(addr) === true;
     if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
     const cookie = this.cookie;
