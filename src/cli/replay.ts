@@ -572,12 +572,13 @@ async function replayTrace(
     });
     replayer = r;
     sameKind = sameKindDevices(d.machine, d.device);
-    // Without --device, every other device a DMA driver binds is replayed too, each in its own domain.
+    // Without --device, every other device a DMA driver binds is replayed too, each in its own domain (from the
+    // mappings live at the start that its own unmaps prove, as the first device's).
     others =
       opts.device === undefined && !opts.emitIovas
         ? dmaDevices(d.machine)
             .filter((x) => x !== d.device)
-            .map((x) => new Replayer({ ...common, device: x }))
+            .map((x) => new Replayer({ ...common, device: x, live: learned?.live }))
         : [];
     // A what-if (another range, mode or kernel) also replays the baseline,
     // the trace as captured, on the same calls.

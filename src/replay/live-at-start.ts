@@ -15,7 +15,7 @@
 
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
 import { NIL } from "../iova/rbtree.ts";
-import type { TraceEvent } from "../trace/events.ts";
+import type { IommuUnmapEvent, TraceEvent } from "../trace/events.ts";
 import { type DmaCall, inInterrupt } from "../trace/reconstruct.ts";
 
 /**
@@ -31,14 +31,51 @@ export type LiveMapping = Pick<
 /** Allocation numbers of the replayed unmaps of live mappings start here, above any trace's own. */
 export const PREMAPPED_ALLOCATION = 2 ** 40;
 
-/** Finds the unmaps of mappings live before the first event it is given. */
+/** A map event the finder holds: its first page, its end address and its device (undefined: not named). */
+interface MapSeen {
+  p: number;
+  end: number;
+  device: string | undefined;
+}
+
+/** A CPU's events whose device the `dma:*` event next to them names, not yet named. */
+interface Unnamed {
+  /** Map events before their `dma_map_*`/`dma_alloc` (several for a scatter-gather list). */
+  maps: MapSeen[];
+  /** An unmap before its `dma_unmap_page`. */
+  unmap: IommuUnmapEvent | null;
+  /** The device of a `dma_unmap_sg`/`dma_free`, which comes before its unmap; null: none. */
+  hint: string | null;
+}
+
+/** Whether a mapping of device `a` can be the one an unmap of device `b` frees (undefined: not named, either). */
+function sameDevice(a: string | undefined, b: string | undefined): boolean {
+  return a === undefined || b === undefined || a === b;
+}
+
+/**
+ * Finds the unmaps of mappings live before the first event it is given.
+ * Where the trace has `dma:*` events, map and unmap events carry no device
+ * but several devices' domains hand out the same IOVAs: each event is
+ * judged once the `dma:*` event next to it on its CPU names its device
+ * (`dma_map_*`/`dma_alloc` and `dma_unmap_page` follow theirs,
+ * `dma_unmap_sg`/`dma_free` come before), so one device's unmap of an IOVA
+ * another device mapped in the trace is still an unmap of a mapping live at
+ * the start. Before the first `dma:*` event, and in a trace without them,
+ * an unmap is judged at once, after the maps before it, none of them named.
+ */
 export class LiveAtStart {
-  /** Mappings the trace made and has not unmapped: first page -> end address. */
-  private readonly mapped = new Map<number, number>();
-  /** First pages an unmap of the trace freed, mapped by the trace or not. */
-  private readonly freed = new Set<number>();
-  /** Per CPU: the last mapping found, waiting for the `dma_unmap_*` event that names its device. */
+  /** Mappings the trace made and has not unmapped, by first page. */
+  private readonly mapped = new Map<number, MapSeen[]>();
+  /** First pages an unmap of the trace freed, mapped by the trace or not, and the devices of those unmaps. */
+  private readonly freed = new Map<number, (string | undefined)[]>();
+  /** Per CPU: the events waiting for the `dma:*` event that names their device. */
+  private readonly unnamed = new Map<number, Unnamed>();
+  /** Per CPU: a mapping found by an unmap judged before its device was named, for the `dma:*` event after it. */
   private readonly awaiting = new Map<number, LiveMapping>();
+  /** The trace has shown a `dma:*` map or unmap event: events wait for theirs from then on. */
+  private named = false;
+  /** In line order. */
   readonly found: LiveMapping[] = [];
   private readonly granule: number;
 
@@ -47,27 +84,96 @@ export class LiveAtStart {
   }
 
   push(e: TraceEvent): void {
-    if (e.type === "iommu_map") {
-      const p = Math.floor(e.iova / this.granule);
-      this.mapped.set(p, e.iova + e.size);
-      this.freed.delete(p);
-      return;
-    }
-    if (e.type === "dma_unmap" || e.type === "dma_unmap_sg") {
-      const m = this.awaiting.get(e.cpu);
-      if (m) {
-        m.device = e.device;
-        this.awaiting.delete(e.cpu);
+    switch (e.type) {
+      case "iommu_map": {
+        this.cpu(e.cpu).maps.push({ p: Math.floor(e.iova / this.granule), end: e.iova + e.size, device: undefined });
+        return;
       }
-      return;
+      case "iommu_unmap": {
+        if (!this.named) {
+          // No dma:* event yet (none in a trace without them): the maps so far are judged unnamed, then this unmap.
+          for (const u of this.unnamed.values()) {
+            for (const m of u.maps) this.mapSeen(m);
+            u.maps.length = 0;
+          }
+          this.unmapSeen(e, undefined);
+          return;
+        }
+        const u = this.cpu(e.cpu);
+        if (u.unmap !== null) this.unmapSeen(u.unmap, undefined);
+        u.unmap = null;
+        if (u.hint !== null) this.unmapSeen(e, u.hint);
+        else u.unmap = e;
+        u.hint = null;
+        return;
+      }
+      case "dma_map":
+      case "dma_map_sg":
+      case "dma_alloc": {
+        this.named = true;
+        const u = this.cpu(e.cpu);
+        for (const m of u.maps) this.mapSeen({ ...m, device: e.device });
+        u.maps.length = 0;
+        return;
+      }
+      case "dma_unmap": {
+        this.named = true;
+        this.name(e.cpu, e.device);
+        const u = this.cpu(e.cpu);
+        if (u.unmap !== null) this.unmapSeen(u.unmap, e.device);
+        u.unmap = null;
+        return;
+      }
+      case "dma_unmap_sg":
+      case "dma_free": {
+        this.named = true;
+        this.name(e.cpu, e.device);
+        const u = this.cpu(e.cpu);
+        // An unmap with no dma_unmap_page after it: the device this event names is the best guess at its own.
+        if (u.unmap !== null) this.unmapSeen(u.unmap, e.device);
+        u.unmap = null;
+        u.hint = e.device;
+        return;
+      }
     }
-    if (e.type !== "iommu_unmap") return;
+  }
+
+  /** Names the device of the mapping `cpu`'s last unmap judged without one found, if any. */
+  private name(cpu: number, device: string): void {
+    const m = this.awaiting.get(cpu);
+    if (m === undefined) return;
+    m.device = device;
+    this.awaiting.delete(cpu);
+  }
+
+  private cpu(cpu: number): Unnamed {
+    let u = this.unnamed.get(cpu);
+    if (u === undefined) {
+      u = { maps: [], unmap: null, hint: null };
+      this.unnamed.set(cpu, u);
+    }
+    return u;
+  }
+
+  private mapSeen(m: MapSeen): void {
+    const f = this.freed.get(m.p);
+    if (f !== undefined) {
+      const rest = f.filter((d) => !sameDevice(d, m.device));
+      if (rest.length > 0) this.freed.set(m.p, rest);
+      else this.freed.delete(m.p);
+    }
+    const list = (this.mapped.get(m.p) ?? []).filter((x) => x.device !== m.device);
+    list.push(m);
+    this.mapped.set(m.p, list);
+  }
+
+  private unmapSeen(e: IommuUnmapEvent, device: string | undefined): void {
     const p = Math.floor(e.iova / this.granule);
-    if (this.mapped.delete(p) || this.freed.has(p) || this.inside(e.iova)) {
-      this.freed.add(p);
-      return;
-    }
-    this.freed.add(p);
+    const known = this.takeMapped(p, device) || this.wasFreed(p, device) || this.inside(e.iova, device);
+    const f = this.freed.get(p);
+    if (f === undefined) this.freed.set(p, [device]);
+    else if (!f.includes(device)) f.push(device);
+    if (known) return;
     const m: LiveMapping = {
       iova: e.iova,
       sizeBytes: e.size,
@@ -77,15 +183,47 @@ export class LiveAtStart {
       comm: e.comm,
       timestampNs: e.timestampNs,
       line: e.line,
-      device: undefined,
+      device,
     };
-    this.found.push(m);
-    this.awaiting.set(e.cpu, m);
+    // Named after a later event, an unmap may be judged after one traced below it.
+    let i = this.found.length;
+    while (i > 0 && this.found[i - 1].line > m.line) i--;
+    this.found.splice(i, 0, m);
+    if (device === undefined) this.awaiting.set(e.cpu, m);
+  }
+
+  /** Takes the trace's mapping at first page `p` that an unmap of `device` frees, if there is one. */
+  private takeMapped(p: number, device: string | undefined): boolean {
+    const list = this.mapped.get(p);
+    const k = list === undefined ? -1 : list.findIndex((x) => sameDevice(x.device, device));
+    if (list !== undefined && k >= 0) {
+      list.splice(k, 1);
+      if (list.length === 0) this.mapped.delete(p);
+      return true;
+    }
+    // A map event still waiting for its device's name.
+    for (const u of this.unnamed.values()) {
+      const j = u.maps.findIndex((x) => x.p === p);
+      if (j >= 0) {
+        u.maps.splice(j, 1);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private wasFreed(p: number, device: string | undefined): boolean {
+    return this.freed.get(p)?.some((d) => sameDevice(d, device)) === true;
   }
 
   /** Whether `addr` lies inside a mapping the trace made (a partial unmap of it, not a mapping from before). */
-  private inside(addr: number): boolean {
-    for (const [p, end] of this.mapped) if (p * this.granule <= addr && addr < end) return true;
+  private inside(addr: number, device: string | undefined): boolean {
+    for (const list of this.mapped.values()) {
+      for (const x of list) if (sameDevice(x.device, device) && x.p * this.granule <= addr && addr < x.end) return true;
+    }
+    for (const u of this.unnamed.values()) {
+      for (const x of u.maps) if (x.p * this.granule <= addr && addr < x.end) return true;
+    }
     return false;
   }
 }

@@ -254,6 +254,8 @@ class TraceCall implements DmaCall {
   /** The line of the `dma_unmap_sg`/`dma_free` before an unmap and of the `dma_unmap_*` after it, or -1. */
   readonly #hintLine: number;
   #dmaLine = -1;
+  /** An unmap that turned out to free no mapping of the trace (`onDmaUnmap`): never handed on. */
+  #dropped = false;
   /** A map's lines when it has several pieces (sorted once); else null, and `lines` makes them when asked for. */
   readonly #lines: number[] | null;
   /** A map's map event lines when it has several pieces; null for one piece (`mapLines` makes them when asked for). */
@@ -320,6 +322,14 @@ class TraceCall implements DmaCall {
 
   set alloc(a: Rec | null) {
     this.#alloc = a;
+  }
+
+  get dropped(): boolean {
+    return this.#dropped;
+  }
+
+  set dropped(v: boolean) {
+    this.#dropped = v;
   }
 
   get hintLine(): number {
@@ -1024,6 +1034,27 @@ export class Reconstructor {
         s.alloc = b;
         s.domain = own.name;
         a = b;
+      } else if (b === undefined) {
+        // The named device's domain holds no mapping there: the unmap frees none of the trace's (in a capture
+        // started mid-life, one made before it), and the other domain's mapping at that IOVA stays live.
+        this.remember(a);
+        (a.domain as DomainState).freed.delete(this.page(a.iova));
+        s.alloc = null;
+        s.closed = true;
+        s.dropped = true;
+        const freedLine = own.freed.get(this.page(s.iova));
+        const where = `[device address=${hex16(s.iova)}] [size=${s.sizeBytes} bytes]`;
+        this.findingRaw(
+          freedLine !== undefined ? "double-unmap" : "unmap-never-mapped",
+          s.line,
+          own.name,
+          e.device,
+          s.iova,
+          s.sizeBytes,
+          freedLine !== undefined ? [freedLine] : [],
+          `device driver tries to free DMA memory it has not allocated ${where}${freedLine !== undefined ? ` [already unmapped at line ${freedLine}]` : ""}`,
+        );
+        return;
       }
     }
     if (e.dmaAddr < a.iova || e.dmaAddr >= a.end) {
@@ -1067,8 +1098,9 @@ export class Reconstructor {
         s.closed = true;
       }
       this.head++;
-      if (s instanceof TraceCall) this.emitUnmap(s);
-      else if (s.kind === MAP) this.emitMap(s);
+      if (s instanceof TraceCall) {
+        if (!s.dropped) this.emitUnmap(s);
+      } else if (s.kind === MAP) this.emitMap(s);
     }
     if (this.head > 4096 && this.head * 2 > q.length) {
       this.queue = q.slice(this.head);
