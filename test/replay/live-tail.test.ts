@@ -13,9 +13,10 @@ import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
 import { Replayer, type ReplayOptions, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
 import { LearningWindow } from "../../src/replay/start-search.ts";
-import { isKernelWorkEvent, type TraceEvent } from "../../src/trace/events.ts";
+import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
+import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
 
 const MACHINE = builtinMachine("qemu-q35-nvme");
@@ -44,12 +45,7 @@ function replay(evs: TraceEvent[], more: Partial<ReplayOptions>): { r: ReplayRes
     ...more,
   });
   const rc = new Reconstructor(RC_OPTS, (c) => rp.push(c));
-  for (const e of evs) {
-    if (isKernelWorkEvent(e)) rp.pushWork(e);
-    else rc.push(e);
-  }
-  rc.end();
-  return { r: rp.end(), emitted };
+  return { r: feedEvents(evs, rp, rc), emitted };
 }
 
 // The cut's lines 13-19 (the call's last six segments and its dma_map_sg event), 155-156 (its unmap) and 268-269

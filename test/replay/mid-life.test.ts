@@ -23,6 +23,7 @@ import { isKernelWorkEvent, type TraceEvent } from "../../src/trace/events.ts";
 import { readTraceFile } from "../../src/trace/node-source.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
+import { feedEvents } from "../helpers/feed-events.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 import { sharedSkip } from "../helpers/quick.ts";
 
@@ -45,12 +46,7 @@ function replayer(kernel: ProfileName, more: Partial<ConstructorParameters<typeo
 
 function replayEvents(events: TraceEvent[], kernel: ProfileName, more = {}): ReplayResult {
   const { rp, rc } = replayer(kernel, more);
-  for (const e of events) {
-    if (isKernelWorkEvent(e)) rp.pushWork(e);
-    else rc.push(e);
-  }
-  rc.end();
-  return rp.end();
+  return feedEvents(events, rp, rc);
 }
 
 function events(text: string): TraceEvent[] {

@@ -13,9 +13,10 @@ import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
 import { Replayer, type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
 import { LearningWindow } from "../../src/replay/start-search.ts";
-import { isKernelWorkEvent, type TraceEvent } from "../../src/trace/events.ts";
+import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
+import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
 
 const FULL = new URL("../../../shared/kernel-timers/trace-6.12-lazy-timers.txt.gz", import.meta.url).pathname;
@@ -58,12 +59,7 @@ test("6.12 lazy timers cut at 67% (line 267638): a depot pop in the phase, and I
       ...more,
     });
     const rc = new Reconstructor(rcOpts, (c) => rp.push(c));
-    for (const e of evs) {
-      if (isKernelWorkEvent(e)) rp.pushWork(e);
-      else rc.push(e);
-    }
-    rc.end();
-    const r = rp.end();
+    const r = feedEvents(evs, rp, rc);
     assert.equal(emitted.length, mapLines.length);
     return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
   };

@@ -15,9 +15,10 @@ import { builtinMachine } from "../../src/machine/index.ts";
 import { heldOnCpu } from "../../src/replay/prev-taken.ts";
 import { Replayer, type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
 import { LearningWindow } from "../../src/replay/start-search.ts";
-import { isKernelWorkEvent, type TraceEvent } from "../../src/trace/events.ts";
+import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
+import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
 
 const LIMIT = 0xfffff;
@@ -90,12 +91,7 @@ test("heldOnCpu: the loaded IOVAs with prev empty; a part-full prev's below them
         ...more,
       });
       const rc = new Reconstructor(rcOpts, (c) => rp.push(c));
-      for (const e of evs) {
-        if (isKernelWorkEvent(e)) rp.pushWork(e);
-        else rc.push(e);
-      }
-      rc.end();
-      const r = rp.end();
+      const r = feedEvents(evs, rp, rc);
       assert.equal(emitted.length, mapLines.length);
       return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
     };
