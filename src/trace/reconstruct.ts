@@ -115,6 +115,12 @@ export interface ReconstructOptions {
   lookAheadEvents?: number;
   /** Findings kept in `findings` (default 1000); `findingCounts` is always exact. */
   maxFindings?: number;
+  /**
+   * The lines of unmaps that free mappings made before a mid-life trace
+   * began (the replay proves them: `replay/live-at-start.ts`): the mapping
+   * is not in the trace, and the driver did map it, so no finding.
+   */
+  madeBeforeTrace?: ReadonlySet<number>;
 }
 
 export interface ReconstructStats {
@@ -136,6 +142,8 @@ export interface ReconstructStats {
   cutAtEnd: number;
   /** Largest number of calls waiting in the look-ahead window. */
   windowMax: number;
+  /** Unmaps of mappings made before the trace began (`madeBeforeTrace`), which are no finding. */
+  beforeTraceUnmaps: number;
 }
 
 export type CallSink = (call: DmaCall) => void;
@@ -466,6 +474,7 @@ export class Reconstructor {
     failedCalls: 0,
     cutAtEnd: 0,
     windowMax: 0,
+    beforeTraceUnmaps: 0,
   };
   readonly findings: Finding[] = [];
   readonly findingCounts = new Map<FindingKind, number>();
@@ -475,6 +484,7 @@ export class Reconstructor {
   private readonly granule: number;
   private readonly window: number;
   private readonly maxFindings: number;
+  private readonly madeBeforeTrace: ReadonlySet<number> | undefined;
   private readonly sink: CallSink;
   private readonly domains = new Map<string, DomainState>();
   /** `domains` as an array, for the per-event loops (no iterator per event). */
@@ -509,6 +519,7 @@ export class Reconstructor {
     this.granule = options.machine.granule ?? 4096;
     this.window = options.lookAheadEvents ?? DEFAULT_LOOK_AHEAD;
     this.maxFindings = options.maxFindings ?? 1000;
+    this.madeBeforeTrace = options.madeBeforeTrace;
     this.sink = sink;
     assert(this.window >= 1, "lookAheadEvents must be at least 1");
     for (const spec of options.machine.domains) {
@@ -1143,6 +1154,10 @@ export class Reconstructor {
     relatedLines: number[],
     what: string,
   ): void {
+    if (kind === "unmap-never-mapped" && this.madeBeforeTrace?.has(line) === true) {
+      this.stats.beforeTraceUnmaps++;
+      return;
+    }
     this.findingCounts.set(kind, (this.findingCounts.get(kind) ?? 0) + 1);
     if (this.findings.length >= this.maxFindings) return;
     const who = device ?? domain;

@@ -335,6 +335,46 @@ test("replay of a mid-life cut whose phase runs past a tenth of its allocations:
   }
 });
 
+test("a mid-life cut's unmaps of mappings made before it are no DMA-API finding: counted apart in the summary", () => {
+  const text = cut(fixture(FROM_BOOT), 1000);
+  const evs = events(text);
+  assert.ok(MACHINE);
+  const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: false }, RC_OPTS);
+  for (const e of evs) w.push(e);
+  w.end();
+  const liveLines = w.live.map((m) => m.line);
+  // Read alone, the reconstruction takes each of those unmaps for one of memory never mapped.
+  const plain = new Reconstructor(RC_OPTS, () => {});
+  for (const e of evs) plain.push(e);
+  plain.end();
+  const never = plain.findings.filter((f) => f.kind === "unmap-never-mapped").map((f) => f.line);
+  assert.ok(never.length > 0);
+  assert.deepEqual(never, liveLines);
+  // Told the lines the window proved, it reports none of them and counts them apart; every other finding stays.
+  const told = new Reconstructor({ ...RC_OPTS, madeBeforeTrace: new Set(liveLines) }, () => {});
+  for (const e of evs) told.push(e);
+  told.end();
+  assert.equal(told.stats.beforeTraceUnmaps, never.length);
+  assert.deepEqual(
+    told.findings.map((f) => [f.kind, f.line]),
+    plain.findings.filter((f) => f.kind !== "unmap-never-mapped").map((f) => [f.kind, f.line]),
+  );
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-midlife-"));
+  try {
+    const path = join(dir, "cut1000.txt");
+    writeFileSync(path, text);
+    const out = iovalab(["replay", path, "--machine", "qemu-q35-nvme"]);
+    assert.equal(out.status, 0, out.stderr);
+    assert.match(
+      out.stdout,
+      new RegExp(`; not counted: ${never.length} unmaps of mappings made before the trace began`),
+    );
+    assert.doesNotMatch(out.stdout, /unmap-never-mapped|tries to free DMA memory it has not allocated/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 {
   const path = SHARED + "trace-6.12-midlife-lazy.txt.gz";
   test("full trace-6.12-midlife-lazy: replayed in one reading (its phase well within a tenth), the two readings' figures and IOVA lines", {
