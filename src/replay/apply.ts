@@ -373,10 +373,7 @@ export class CallApplier {
         cookie &&
         this.magazineCut(cookie, cpu, pb, addr / g, c, true)
       ) {
-        this.modelAddr.set(c.allocation, this.cutAt);
-        out.learned = true;
-        out.cut = true;
-        return out;
+        return this.cutMade(c, out);
       }
       if ((this.adopt || unknown) && addr !== null && cookie) {
         // The model had nothing of its own (a tree allocation) and holds the kernel's IOVA in another CPU's magazine.
@@ -407,9 +404,7 @@ export class CallApplier {
         cookie &&
         this.magazineCut(cookie, cpu, pb, addr / g, c, fromTree)
       ) {
-        this.modelAddr.set(c.allocation, this.cutAt);
-        out.learned = true;
-        out.cut = true;
+        return this.cutMade(c, out);
       }
       return out;
     }
@@ -824,6 +819,14 @@ export class CallApplier {
       this.claimFrom[i] = holder;
       this.claims[i] = holder >= 0 ? 1 : 0;
     }
+  }
+
+  /** Map `c` handed out the IOVA a magazine cut (`magazineCut`) left at `cutAt`: adopted, showing the kernel's cut. */
+  private cutMade(c: DmaCall, out: Outcome): Outcome {
+    this.modelAddr.set(c.allocation, this.cutAt);
+    out.learned = true;
+    out.cut = true;
+    return out;
   }
 
   /** A new placeholder of `pages` pages (`start-state.ts`), below `placeholderTop` from then on. */

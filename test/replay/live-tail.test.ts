@@ -11,13 +11,11 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
-import { Replayer, type ReplayOptions, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
+import { type ReplayOptions, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
-import { Reconstructor } from "../../src/trace/reconstruct.ts";
-import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
+import { windowReplay } from "../helpers/window-replay.ts";
 
 const MACHINE = builtinMachine("qemu-q35-nvme");
 const RC_OPTS = { machine: traceMachineOf(MACHINE as NonNullable<typeof MACHINE>, "0000:00:01.0") };
@@ -30,22 +28,12 @@ function events(text: string): TraceEvent[] {
 /** Both readings of `replay`: the live mappings and the allocations first, then the replay; each map event's IOVA. */
 function replay(evs: TraceEvent[], more: Partial<ReplayOptions>): { r: ReplayResult; emitted: string[] } {
   assert.ok(MACHINE);
-  const w = new LearningWindow({ machine: MACHINE, kernel: "mainline", strict: false }, RC_OPTS, false);
-  for (const e of evs) w.push(e);
-  const allocations = w.end();
-  const emitted: string[] = [];
-  const rp = new Replayer({
+  return windowReplay(evs, {
     machine: MACHINE,
     kernel: "mainline",
-    strict: false,
-    live: w.live,
-    traceAllocations: allocations,
-    timerEvents: true,
-    emitIova: (t) => emitted.push(t),
-    ...more,
+    rcOpts: RC_OPTS,
+    replay: { timerEvents: true, ...more },
   });
-  const rc = new Reconstructor(RC_OPTS, (c) => rp.push(c));
-  return { r: feedEvents(evs, rp, rc), emitted };
 }
 
 // The cut's lines 13-19 (the call's last six segments and its dma_map_sg event), 155-156 (its unmap) and 268-269

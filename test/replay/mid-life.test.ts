@@ -26,6 +26,7 @@ import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { feedEvents } from "../helpers/feed-events.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 import { sharedSkip } from "../helpers/quick.ts";
+import { cutFrom } from "../helpers/window-replay.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
 const SHARED = new URL("../../../shared/kernel-more/", import.meta.url).pathname;
@@ -71,8 +72,7 @@ function replayTwice(text: string, kernel: ProfileName, search: boolean) {
 
 /** The trace from event line `from` on (1-based, the comment header kept): a capture started mid-life. */
 function cut(text: string, from: number): string {
-  const lines = text.split("\n");
-  return [...lines.filter((l, i) => i < from - 1 && l.startsWith("#")), ...lines.slice(from - 1)].join("\n");
+  return cutFrom(text, from);
 }
 
 const FROM_BOOT = "linux-6.12-lazy-timers-head8000.txt.gz";
@@ -1677,9 +1677,8 @@ function lazyCut(path: string, kernel: "6.1" | "mainline", pct: number) {
   test("the two-NVMe strict trace cut at 33% of its lines replays (it crashed: a placeholder took the kernel's IOVA)", {
     skip: sharedSkip(path),
   }, () => {
-    const lines = gunzipSync(readFileSync(path)).toString("utf8").split("\n");
-    const at = Math.floor((lines.length * 33) / 100);
-    const text = [...lines.slice(0, 12).filter((l) => l.startsWith("#")), ...lines.slice(at - 1)].join("\n");
+    const full = gunzipSync(readFileSync(path)).toString("utf8");
+    const text = cutFrom(full, Math.floor((full.split("\n").length * 33) / 100));
     const dir = mkdtempSync(join(tmpdir(), "iovalab-two-nvme-"));
     try {
       const f = join(dir, "cut33.txt");

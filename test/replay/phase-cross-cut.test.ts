@@ -11,13 +11,11 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
-import { Replayer, type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
+import { type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
-import { Reconstructor } from "../../src/trace/reconstruct.ts";
-import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
+import { cutFrom, windowReplay } from "../helpers/window-replay.ts";
 
 const FULL = new URL("../../../shared/kernel-timers/trace-6.12-lazy-timers.txt.gz", import.meta.url).pathname;
 
@@ -32,7 +30,7 @@ test("6.12 lazy timers cut at 67% (line 267638): a depot pop in the phase, and I
   const at = Math.floor(((lines.length - 1) * 67) / 100);
   assert.equal(at, 267638);
   // The comment header kept: cut line L is full line L + 267625.
-  const mid = [...lines.filter((l, i) => i < at - 1 && l.startsWith("#")), ...lines.slice(at - 1)].join("\n");
+  const mid = cutFrom(lines.join("\n"), at);
   const evs: TraceEvent[] = readTraceText(mid, { file: "t", strictInput: true }).events;
   const maps = evs.filter((e) => e.type === "iommu_map");
   const mapLines = maps.map((e) => e.line);
@@ -44,22 +42,12 @@ test("6.12 lazy timers cut at 67% (line 267638): a depot pop in the phase, and I
   const seen = (iova: number, before: number) =>
     evs.some((e) => e.line < before && (e.type === "iommu_map" || e.type === "iommu_unmap") && e.iova === iova);
   const run = (more: Partial<ReplayOptions>) => {
-    const w = new LearningWindow({ machine, kernel: "mainline", strict: false }, rcOpts, false);
-    for (const e of evs) w.push(e);
-    const allocations = w.end();
-    const emitted: string[] = [];
-    const rp = new Replayer({
+    const { r, emitted } = windowReplay(evs, {
       machine,
       kernel: "mainline",
-      strict: false,
-      live: w.live,
-      traceAllocations: allocations,
-      timerEvents: true,
-      emitIova: (t: string) => emitted.push(t),
-      ...more,
+      rcOpts,
+      replay: { timerEvents: true, ...more },
     });
-    const rc = new Reconstructor(rcOpts, (c) => rp.push(c));
-    const r = feedEvents(evs, rp, rc);
     assert.equal(emitted.length, mapLines.length);
     return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
   };

@@ -13,13 +13,11 @@ import { gunzipSync } from "node:zlib";
 import { IovaDomain } from "../../src/iova/domain.ts";
 import { builtinMachine } from "../../src/machine/index.ts";
 import { heldOnCpu } from "../../src/replay/prev-taken.ts";
-import { Replayer, type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
+import { traceMachineOf } from "../../src/replay/replay.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
-import { Reconstructor } from "../../src/trace/reconstruct.ts";
-import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
+import { cutFrom, windowReplay } from "../helpers/window-replay.ts";
 
 const LIMIT = 0xfffff;
 
@@ -64,7 +62,7 @@ test("heldOnCpu: the loaded IOVAs with prev empty; a part-full prev's below them
     const at = Math.floor(lines.length * 0.61);
     assert.equal(at, 137315);
     // The comment header kept: cut line L is full line L + 137302.
-    const mid = [...lines.filter((l, i) => i < at - 1 && l.startsWith("#")), ...lines.slice(at - 1)].join("\n");
+    const mid = cutFrom(text, at);
     const evs: TraceEvent[] = readTraceText(mid, { file: "t", strictInput: true }).events;
     const maps = evs.filter((e) => e.type === "iommu_map");
     const mapLines = maps.map((e) => e.line);
@@ -76,22 +74,12 @@ test("heldOnCpu: the loaded IOVAs with prev empty; a part-full prev's below them
     const seen = (iova: number, before: number) =>
       evs.some((e) => e.line < before && (e.type === "iommu_map" || e.type === "iommu_unmap") && e.iova === iova);
     const run = (prevTaken: boolean) => {
-      const more: Partial<ReplayOptions> = { timerEvents: true, prevTaken };
-      const w = new LearningWindow({ machine, kernel: "6.1", strict: false, ...more }, rcOpts, false);
-      for (const e of evs) w.push(e);
-      const allocations = w.end();
-      const emitted: string[] = [];
-      const rp = new Replayer({
+      const { r, emitted } = windowReplay(evs, {
         machine,
         kernel: "6.1",
-        strict: false,
-        live: w.live,
-        traceAllocations: allocations,
-        emitIova: (t: string) => emitted.push(t),
-        ...more,
+        rcOpts,
+        window: { timerEvents: true, prevTaken },
       });
-      const rc = new Reconstructor(rcOpts, (c) => rp.push(c));
-      const r = feedEvents(evs, rp, rc);
       assert.equal(emitted.length, mapLines.length);
       return { r, at: (line: number) => emitted[mapLines.indexOf(line)] };
     };

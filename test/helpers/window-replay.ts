@@ -1,0 +1,50 @@
+/**
+ * Both readings of `iovalab replay` on a trace's events, in process: the
+ * learning window first (the mappings live at the start, the allocations),
+ * then the replay from what it found, with the model's IOVA of each map
+ * event. And the cut a mid-life test replays: a trace from one line on.
+ */
+
+import type { ProfileName } from "../../src/iova/profile.ts";
+import type { MachineDesc } from "../../src/machine/index.ts";
+import { Replayer, type ReplayOptions, type ReplayResult } from "../../src/replay/replay.ts";
+import { LearningWindow } from "../../src/replay/start-search.ts";
+import type { TraceEvent } from "../../src/trace/events.ts";
+import { type ReconstructOptions, Reconstructor } from "../../src/trace/reconstruct.ts";
+import { feedEvents } from "./feed-events.ts";
+
+/** The trace `text` from line `from` on (1-based), the comment lines before it kept: a capture started mid-life. */
+export function cutFrom(text: string, from: number): string {
+  const lines = text.split("\n");
+  return [...lines.filter((l, i) => i < from - 1 && l.startsWith("#")), ...lines.slice(from - 1)].join("\n");
+}
+
+export interface WindowReplay {
+  machine: MachineDesc;
+  kernel: ProfileName;
+  rcOpts: ReconstructOptions;
+  /** Options of the window, beyond machine, kernel and lazy. */
+  window?: Partial<ReplayOptions>;
+  /** Options of the replay, beyond those and what the window found. */
+  replay?: Partial<ReplayOptions>;
+}
+
+/** The replay's result and the model's IOVA of each map event, in trace order. */
+export function windowReplay(evs: readonly TraceEvent[], o: WindowReplay): { r: ReplayResult; emitted: string[] } {
+  const w = new LearningWindow({ machine: o.machine, kernel: o.kernel, strict: false, ...o.window }, o.rcOpts, false);
+  for (const e of evs) w.push(e);
+  const allocations = w.end();
+  const emitted: string[] = [];
+  const rp = new Replayer({
+    machine: o.machine,
+    kernel: o.kernel,
+    strict: false,
+    live: w.live,
+    traceAllocations: allocations,
+    emitIova: (t: string) => emitted.push(t),
+    ...o.window,
+    ...o.replay,
+  });
+  const rc = new Reconstructor(o.rcOpts, (c) => rp.push(c));
+  return { r: feedEvents(evs, rp, rc), emitted };
+}
