@@ -106,10 +106,15 @@ export function summaryJson(
   };
 }
 
+/** Allocations after the learning phase below which a mid-life replay's rate says too little to warn about. */
+const BUSY_CUT_MIN = 1000;
+
 /**
  * What the trace lacks for an exact replay, and what that costs: lazy
- * traces without the flush-queue timer events, traces without the flags
- * column (interrupt context unknown).
+ * traces without the flush-queue timer events, a lazy trace begun while
+ * the flush-queue rings held unmaps from before it (the timer armed) and
+ * replayed mostly unlike the kernel after its learning phase, traces
+ * without the flags column (interrupt context unknown).
  */
 export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: number): string[] {
   const out: string[] = [];
@@ -118,6 +123,21 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
       "the trace has no flush-queue timer events (timer:timer_start and timer:timer_expire_entry of fq_flush_timeout): " +
         "where each flush ran is inferred or taken from the model's timer, and lazy IOVAs diverge from the first flush placed " +
         "unlike the kernel's (capture them as `iovalab replay --help` shows)",
+    );
+  }
+  const knowable = r.afterLearning - r.adoptedAfterLearning;
+  if (
+    r.learning.midLife &&
+    r.timerFlushes?.armedBeforeTrace === true &&
+    knowable >= BUSY_CUT_MIN &&
+    r.exactAfterLearning < knowable / 2
+  ) {
+    out.push(
+      `the trace starts mid-life with the flush-queue timer armed (its first fq_flush_timeout event is an expiry): ` +
+        "the rings held unmaps from before the trace, which it cannot count, and they and the magazines' fill decide " +
+        `every magazine swap after the first flush; ${r.exactAfterLearning} of the ${knowable} allocations after the ` +
+        'learning phase that the trace could show are exact (README, "Where it still fails"); a capture begun before ' +
+        "the workload, or after the disk was idle for the timer's 10 ms, starts with the rings empty",
     );
   }
   if (events > 0 && eventsWithoutFlags === events) {

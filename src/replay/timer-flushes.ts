@@ -58,6 +58,12 @@ export interface TimerFlushStats {
   otherCpu: number;
   /** Of these, with no timer armed in the model. */
   unarmed: number;
+  /**
+   * The trace's first expiry of the timer came before any `timer_start` of
+   * it: the timer was armed before the trace began, by an unmap queued since
+   * the last flush began (DMA-4.4 step 5), which a flush-queue ring still held.
+   */
+  armedBeforeTrace: boolean;
   /** `timer_start`s of the flush-queue timer, and how many of their `cpu=` the model's policy chose too. */
   starts: number;
   startsOnPolicyCpu: number;
@@ -99,6 +105,7 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     expiries: 0,
     otherCpu: 0,
     unarmed: 0,
+    armedBeforeTrace: false,
     starts: 0,
     startsOnPolicyCpu: 0,
     lateJiffies: new Map(),
@@ -507,6 +514,7 @@ export class TimerFlushes {
           exitAt: -1,
         };
         const s = this.stats;
+        if (s.expiries === 0 && s.starts === 0) s.armedBeforeTrace = true;
         s.expiries++;
         if (!fq.timerArmed) s.unarmed++;
         else if (fq.timerCpu !== cpu) s.otherCpu++;
