@@ -44,13 +44,13 @@ export interface ReplayFlags {
 /**
  * A machine of one IOMMU group per device the trace shows (its
  * `add_device_to_group` group where it has one), the template's IOMMU, CPUs
- * as many as the trace uses, and a direct reserved region for each boot-time
+ * as many as its header gives or it uses, and a direct reserved region for each boot-time
  * identity map; device identities the template knows are kept, others become
  * NVMe-class functions (their driver is a module: nothing maps at boot).
  */
 export function machineFromTrace(
   facts: TraceFacts,
-  stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached">,
+  stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached" | "headerCpus">,
 ): MachineDesc | null {
   const raw = traceMachineSource(facts, stats);
   return raw === null ? null : completeTraceMachine(raw);
@@ -59,7 +59,7 @@ export function machineFromTrace(
 /** The machine `machineFromTrace` builds, before the schema's defaults: what validating it as a file would read. */
 export function traceMachineSource(
   facts: TraceFacts,
-  stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached">,
+  stats: Pick<TraceReaderStats, "deviceGroups" | "deviceAttached" | "headerCpus">,
 ): MachineDesc | null {
   const groups = stats.deviceGroups;
   const template = builtinMachine(TEMPLATE);
@@ -125,7 +125,9 @@ export function traceMachineSource(
     ...template,
     name: "from-trace",
     description: `built from the trace: ${bdfs.join(", ")}`,
-    cpus: Math.max(1, facts.maxCpu + 1),
+    // The header's count where the trace has one (`#P:N` is the kernel's num_online_cpus()): a CPU that does DMA
+    // only after the first events still has its own caches, and 6.12's depot trim compares with that count.
+    cpus: Math.max(1, facts.maxCpu + 1, stats.headerCpus ?? 0),
     devices: devices.filter((d, i) => devices.findIndex((x) => x.bdf === d.bdf) === i),
     iommu: { ...template.iommu, addressWidth: facts.maxIova > 2 ** 39 ? 48 : template.iommu.addressWidth },
   };
@@ -149,7 +151,7 @@ export function completeTraceMachine(raw: MachineDesc): MachineDesc {
 
 export function replayDefaults(
   facts: TraceFacts,
-  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached">,
+  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus">,
   flags: ReplayFlags,
 ): ReplayDefaults {
   const notes: string[] = [];

@@ -271,6 +271,12 @@ export interface ReplayResult {
   adoptedAfterLearning: number;
   /** Of those, the ones that showed where the kernel's magazines were cut (`magazine-cut.ts`). */
   cutsAfterLearning: number;
+  /**
+   * Calls of this domain on CPUs the machine lacks (a CPU number at or above
+   * its count), replayed on CPU number modulo the count, sharing that CPU's
+   * caches; and the highest such CPU (-1: none).
+   */
+  cpusLacked: { calls: number; highest: number };
   iovad: IovaDomain;
 }
 
@@ -388,6 +394,7 @@ export class Replayer {
       exactAfterLearning: 0,
       adoptedAfterLearning: 0,
       cutsAfterLearning: 0,
+      cpusLacked: { calls: 0, highest: -1 },
     };
     // The interrupted-allocation evidence holds where frees reach the rcache at once: strict.
     this.reorder = new IrqReorder(opts.irqReorder ?? this.kernel.iommu.config.strict, this.iovad.granule, (c) =>
@@ -844,6 +851,11 @@ export class Replayer {
   push(c: DmaCall): void {
     this.releaseLive(c.line);
     if (c.domain !== this.domain) return;
+    if (c.cpu >= this.cpus) {
+      const l = this.r.cpusLacked;
+      l.calls++;
+      if (c.cpu > l.highest) l.highest = c.cpu;
+    }
     this.sawCall = true;
     this.reorder.push(c);
   }

@@ -125,6 +125,15 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
         "unlike the kernel's (capture them as `iovalab replay --help` shows)",
     );
   }
+  const lacked = r.cpusLacked;
+  if (lacked.calls > 0) {
+    const n = r.iovad.cpus;
+    out.push(
+      `${lacked.calls} calls ran on CPUs the machine lacks (up to CPU ${lacked.highest}; it has ${n}): each was replayed ` +
+        `on its CPU number modulo ${n}, sharing that CPU's caches, so their IOVAs need not be the kernel's ` +
+        `(give --cpus ${lacked.highest + 1}, or a machine with as many CPUs)`,
+    );
+  }
   const knowable = r.afterLearning - r.adoptedAfterLearning;
   if (
     r.learning.midLife &&

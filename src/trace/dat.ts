@@ -943,6 +943,13 @@ export class TraceDat {
 
   private readonly latencyTexts: (string | undefined)[] = new Array(1 << 16);
 
+  /** CPUs the file holds buffers for (the highest CPU id plus one): the recording machine's, at least. */
+  get cpuCount(): number {
+    let n = 0;
+    for (const c of this.cpus) if (c.cpu + 1 > n) n = c.cpu + 1;
+    return n;
+  }
+
   /** A stream per CPU, by CPU number (ties in time go to the lower CPU). */
   private streams(): CpuStream[] {
     return this.cpus

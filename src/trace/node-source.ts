@@ -46,7 +46,9 @@ export const nodeDecompress: Decompress = (algorithm, data, size) => {
 /** Reads a trace.dat record by record into `reader`. */
 function readDat(path: string, file: RandomAccessInput, reader: TraceReader, sink: (event: TraceEvent) => void): void {
   try {
-    new TraceDat(file, nodeDecompress).readInto({
+    const dat = new TraceDat(file, nodeDecompress);
+    reader.headerCpusAre(dat.cpuCount);
+    dat.readInto({
       nextLine: () => reader.nextLine(),
       event: (e) => sink(reader.recordEvent(e)),
       record: (r) => {

@@ -44,6 +44,9 @@ export interface TraceReaderOptions {
   maxDiagnostics?: number;
 }
 
+/** A header's CPU count: the kernel trace file's `#P:N`, trace-cmd report's `cpus=N`. */
+const HEADER_CPUS = /#P:(\d+)|^cpus=(\d+)$/;
+
 export interface TraceReaderStats {
   lines: number;
   /** Decoded DMA events, by printed event name. */
@@ -54,6 +57,11 @@ export interface TraceReaderStats {
   skippedTotal: number;
   /** Header, blank and trace-cmd preamble lines. */
   comments: number;
+  /**
+   * The CPUs the trace's header gives (the kernel's `#P:N`, its
+   * `num_online_cpus()`, or trace-cmd's `cpus=N`), or 0 where it has none.
+   */
+  headerCpus: number;
   malformed: number;
   /** Events the ring buffer lost (`CPU:N [LOST M EVENTS]`); the trace is incomplete when non-zero. */
   lostEvents: number;
@@ -118,6 +126,7 @@ export class TraceReader {
     skipped: new Map(),
     skippedTotal: 0,
     comments: 0,
+    headerCpus: 0,
     malformed: 0,
     lostEvents: 0,
     timestampBackwards: 0,
@@ -188,9 +197,12 @@ export class TraceReader {
       const other = nonEventLine(text.slice(start, end));
       switch (other.kind) {
         case "blank":
+          this.counts.comments++;
+          return null;
         case "comment":
         case "preamble":
           this.counts.comments++;
+          if (this.counts.headerCpus === 0) this.headerCpus(text, start, end);
           return null;
         case "lost":
           this.counts.lostEvents += other.events;
@@ -478,6 +490,17 @@ export class TraceReader {
       const ev = this.lineAt(text, 0, text.length);
       if (ev !== null) sink(ev);
     }
+  }
+
+  /** The CPU count of a binary trace's header (`dat.ts`), as a text header's line gives it. */
+  headerCpusAre(n: number): void {
+    if (this.counts.headerCpus === 0) this.counts.headerCpus = n;
+  }
+
+  /** Reads the CPU count of a header line (`#P:N` or `cpus=N`); the first one counts. */
+  private headerCpus(text: string, start: number, end: number): void {
+    const m = HEADER_CPUS.exec(text.slice(start, end));
+    if (m !== null) this.counts.headerCpus = Number(m[1] ?? m[2]);
   }
 
   private malformed(lineNo: number, expected: string, found: string): void {
