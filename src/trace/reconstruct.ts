@@ -453,6 +453,8 @@ interface CpuState {
   preUnmap: DmaUnmapSgEvent | DmaFreeEvent | null;
   /** An unmap call waiting for the `dma_unmap_*` that follows it. */
   pendingUnmap: TraceCall | null;
+  /** `seq` of the CPU's last `dma_map_*`/`dma_alloc` event: its map events up to it have had theirs. */
+  dmaMapSeq: number;
 }
 
 /** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
@@ -512,6 +514,8 @@ export class Reconstructor {
   private seq = 0;
   private lastLine = 0;
   private ended = false;
+  /** The trace has shown a `dma_map_*`/`dma_alloc` event: map events are followed by theirs. */
+  private dmaMapSeen = false;
 
   constructor(options: ReconstructOptions, sink: CallSink) {
     this.machine = options.machine;
@@ -570,6 +574,8 @@ export class Reconstructor {
       case "dma_alloc":
       case "dma_map_sg":
         this.seq++;
+        this.dmaMapSeen = true;
+        cpu.dmaMapSeq = this.seq;
         this.onDmaMap(e);
         break;
       case "dma_unmap":
@@ -627,7 +633,7 @@ export class Reconstructor {
   private cpu(n: number): CpuState {
     let c = this.cpus[n];
     if (c === undefined) {
-      c = { lastMap: null, preUnmap: null, pendingUnmap: null };
+      c = { lastMap: null, preUnmap: null, pendingUnmap: null, dmaMapSeq: 0 };
       this.cpus[n] = c;
     }
     return c;
@@ -932,7 +938,9 @@ export class Reconstructor {
       }
     }
     if (a === undefined || a.iova !== e.iova) {
-      this.badUnmap(e, hinted ?? this.domainOfRange(e.iova, end), hint?.device, a);
+      const d = hinted ?? this.domainOfRange(e.iova, end);
+      if (a === undefined && this.madeBeforeTrace?.has(e.line) === true) this.endTails(e, d);
+      this.badUnmap(e, d, hint?.device, a);
       return;
     }
     if (a.end !== end) {
@@ -960,6 +968,60 @@ export class Reconstructor {
     );
     if (hint === null) cpu.pendingUnmap = s;
     this.enqueue(s);
+  }
+
+  /**
+   * Unmap `e` frees a mapping made before the trace (`madeBeforeTrace`):
+   * the trace's map events inside its range, past its first page, are the
+   * last segments of that mapping's call, which the trace began inside of
+   * (`iommu_dma_map_sg()` allocates one range, then maps each segment; the
+   * trace shows only the segments after its start). The kernel never hands
+   * out an IOVA inside a live mapping, so they can be no other allocation:
+   * the unmap ends them, and they are no mapping still live after it (the
+   * 6.12 lazy cut at 43% took a later map of the range's start for a map
+   * over them). Their grouping is what the look-ahead would have given
+   * them, decided now.
+   */
+  private endTails(e: IommuUnmapEvent, d: DomainState): void {
+    const lo = e.iova;
+    const end = e.iova + e.size;
+    for (;;) {
+      const f = this.tailInside(lo, end);
+      if (f === undefined) break;
+      const a = this.claimInferred(f);
+      if (a.iova > lo && a.end <= end) this.endTail(a, e.line);
+    }
+    // Segments the look-ahead grouped already (an unmap long after them).
+    for (let p = this.page(lo) + 1; p < this.page(end); p++) {
+      const a = d.pageOwner(p);
+      if (a !== undefined && a.iova > lo && a.end <= end) this.endTail(a, e.line);
+    }
+  }
+
+  /**
+   * The unclaimed map event wholly inside (`lo`, `end`) that entered
+   * `unclaimed` first. Where the trace has `dma_map_*` events, only one
+   * its CPU's `dma_map_*` event has passed over (a tail's `dma_map_sg`
+   * names a range that starts before its map events, so it claims none of
+   * them): a map event still waiting for its own, on another CPU, may be
+   * another domain's at the same IOVA.
+   */
+  private tailInside(lo: number, end: number): Rec | undefined {
+    let found: Rec | undefined;
+    const recs = this.unclaimedRecs;
+    for (let i = 0; i < recs.length; i++) {
+      const f = recs[i];
+      if (f === null || f.e.iova <= lo || f.fragEnd > end) continue;
+      if (this.dmaMapSeen && f.seq > this.cpu(f.e.cpu).dmaMapSeq) continue;
+      if (found === undefined || f.serial < found.serial) found = f;
+    }
+    return found;
+  }
+
+  /** Drops tail `a` from the live set: unmapped at `line` with the mapping it belongs to. */
+  private endTail(a: Rec, line: number): void {
+    this.forget(a);
+    (a.domain as DomainState).freed.set(this.page(a.iova), line);
   }
 
   private liveAt(p: number, end: number, hinted: DomainState | null): Rec | undefined {
