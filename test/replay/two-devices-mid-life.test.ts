@@ -123,3 +123,23 @@ test("cut at 5%, its first 6,000 lines, both devices replayed: each one's unmaps
   // replay it.
   assert.match(out.stdout, /^replayed, all devices: 1285 allocations \(2100 map events\), 1296 frees;/m);
 });
+
+test("cut at 5%, its first 6,000 lines, both devices replayed: the other device's learning phase ends by the same rule, at a tenth of its own domain's allocations", () => {
+  const f = new URL("linux-6.12-two-nvme-strict-lines6004-11991.txt.gz", FIXTURES).pathname;
+  const out = iovalab(["replay", f, "--json"]);
+  assert.equal(out.status, 0, out.stderr);
+  const devices: { device: string; allocations: number; learned: number; exactAfterLearning: number | null }[] =
+    JSON.parse(out.stdout).devices;
+  assert.deepEqual(
+    devices.map((d) => d.device),
+    ["0000:00:02.0", "0000:00:01.0"],
+  );
+  // 00:01.0's CPU 1 makes too few allocations for the turnover rule to end its phase in this short cut: the tenth
+  // of its own 637 allocations ends it (63), as 00:02.0's (64 of 648 by turnover). Without its own count the other
+  // device's phase had no cap and covered all 637, leaving nothing after it to judge.
+  const other = devices[1];
+  assert.equal(other.allocations, 637);
+  assert.equal(other.learned, 63);
+  assert.ok(other.exactAfterLearning !== null);
+  for (const d of devices) assert.ok(d.learned <= Math.floor(d.allocations / 10), `${d.device}: ${d.learned}`);
+});
