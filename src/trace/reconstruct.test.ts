@@ -409,3 +409,33 @@ for (const [name, blocks, unmapLine, mapLine] of [
     assert.deepEqual(calls({ madeBeforeTrace: before, lookAheadEvents: short }), calls({ lookAheadEvents: short }));
   });
 }
+
+test("6.12, two domains: a map event still waiting for its dma_map_page on another CPU is no segment of a call begun before the trace", () => {
+  const two: TraceMachine = {
+    domains: [
+      { name: "nvme0", devices: ["0000:00:01.0"] },
+      { name: "nvme1", devices: ["0000:00:02.0"] },
+    ],
+    defaultDomain: "nvme0",
+  };
+  const lines = [
+    map(0, 0xfff0_0000, 0x1000), // 1
+    dma(0, "dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=fff00000 size=4096 phys_addr=1000 attrs="), // 2
+    map(1, 0xffe4_1000, 0x1000), // 3: 00:02.0's, its dma_map_page at line 6
+    dma(0, "dma_unmap_sg: 0000:00:01.0 dir=FROM_DEVICE phys_addrs={0x1000,0x2000} attrs="), // 4
+    unmap(0, 0xffe4_0000, 0x20000), // 5: 00:01.0's mapping made before the trace, around line 3's IOVA
+    dma(1, "dma_map_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffe41000 size=4096 phys_addr=2000 attrs="), // 6
+    unmap(1, 0xffe4_1000, 0x1000), // 7
+    dma(1, "dma_unmap_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffe41000 size=4096 attrs="), // 8
+  ];
+  const { calls, r } = run(lines, { machine: two, madeBeforeTrace: new Set([5]) });
+  assert.deepEqual(
+    r.findings.map((f) => [f.kind, f.line]),
+    [["live-at-end", 1]],
+  );
+  assert.deepEqual(calls.map(brief), [
+    "map #1 nvme0 0xfff00000+4096 cpu0 L1,2",
+    "map #1 nvme1 0xffe41000+4096 cpu1 L3,6",
+    "unmap #1 nvme1 0xffe41000+4096 cpu1 L7,8",
+  ]);
+});
