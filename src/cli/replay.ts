@@ -17,6 +17,7 @@ import {
   describeStartState,
   devicesTable,
   dmaDevices,
+  domainOfDevice,
   emptyStartState,
   isKernelWorkEvent,
   LearningWindow,
@@ -517,7 +518,9 @@ async function replayTrace(
   let kept: TraceEvent[] | null = rereadable ? null : [];
   /** The replay's defaults as they were when the first reading's replay began. */
   let later: ReplayDefaults | null = null;
-  let learned: { start: StartState; allocations: number | undefined; live: LiveMapping[] } | null = null;
+  // `allocations`: the trace's allocations per domain (each replayed device's phase covers at most a tenth of its own).
+  let learned: { start: StartState; allocations: ReadonlyMap<string, number> | undefined; live: LiveMapping[] } | null =
+    null;
   // The replay runs in the first reading of a mid-life trace (see above).
   let oneReading = false;
   // The notes of the replay's defaults were printed by a replay that the second reading replaces.
@@ -573,7 +576,7 @@ async function replayTrace(
       device: d.device,
       emitLines: opts.emitIovas ? lines : undefined,
       start: learned?.start,
-      traceAllocations: learned?.allocations,
+      traceAllocations: learned?.allocations?.get(domainOfDevice(d.machine, d.device)),
       live: learned?.live,
     });
     replayer = r;
@@ -584,7 +587,15 @@ async function replayTrace(
       opts.device === undefined && !opts.emitIovas
         ? dmaDevices(d.machine)
             .filter((x) => x !== d.device)
-            .map((x) => new Replayer({ ...common, device: x, live: learned?.live }))
+            .map(
+              (x) =>
+                new Replayer({
+                  ...common,
+                  device: x,
+                  traceAllocations: learned?.allocations?.get(domainOfDevice(d.machine, x)),
+                  live: learned?.live,
+                }),
+            )
         : [];
     // A what-if (another range, mode or kernel) also replays the baseline,
     // the trace as captured, on the same calls.
@@ -718,7 +729,7 @@ async function replayTrace(
         const start = opts.searchStart ? w.search(allocations) : emptyStartState(0, 0);
         if (opts.searchStart)
           process.stderr.write(`iovalab replay: --search-start: at the trace's start: ${describeStartState(start)}\n`);
-        learned = { start, allocations, live: w.live };
+        learned = { start, allocations: w.allocationsByDomain, live: w.live };
         if (!rereadable) {
           // Stdin, all of it held (a longer one started at HELD_EVENTS): replayed from the held events.
           const f = begin(later as unknown as ReplayDefaults);
@@ -740,17 +751,20 @@ async function replayTrace(
   let rcn = rc as Reconstructor;
   rcn.end();
   let result = rp.end();
-  const allocations = rcn.stats.allocations.get(rp.domain) ?? 0;
+  let otherResults = others.map((o) => o.end());
+  // Each device's phase, the replayed one's and every other's, ends by the same rule, its cap its own domain's.
+  const capsAgree = (rec: Reconstructor, rs: ReplayResult[]): boolean =>
+    rs.every((x) => capAgrees(rec.stats.allocations.get(x.domain) ?? 0, x.learning.allocations));
   if (
     (rereadable || kept !== null) &&
     oneReading &&
     learned !== null &&
-    (reread || !capAgrees(allocations, result.learning.allocations))
+    (reread || !capsAgree(rcn, [result, ...otherResults]))
   ) {
     // The phase ran past the tenth of the trace's allocations it may cover (or the IOVA lines held while that was
     // open were too many): the trace is read again, as a mid-life trace's first reading would have had it, and
     // that replay's results are the ones given.
-    learned = { ...learned, allocations };
+    learned = { ...learned, allocations: new Map(rcn.stats.allocations) };
     oneReading = false;
     notesPrinted = true;
     lines.clear();
@@ -769,6 +783,7 @@ async function replayTrace(
     rcn = rc as Reconstructor;
     rcn.end();
     result = rp.end();
+    otherResults = others.map((o) => o.end());
   }
   const bl = baseline as Replayer | null;
   if (opts.emitIovas) {
@@ -786,7 +801,7 @@ async function replayTrace(
     for (const w of orderSearchStops(file, [result])) process.stderr.write(`iovalab: warning: ${w}\n`);
     return lines.take();
   }
-  const results = [result, ...others.map((o) => o.end()).filter((x) => x.allocations > 0)];
+  const results = [result, ...otherResults.filter((x) => x.allocations > 0)];
   const lacks = traceLacks(result, flagless, iommuEvents);
   if (sameKind.length > 0 && !reader.stats.events.has("dma_map_page") && !reader.stats.events.has("dma_map_sg"))
     lacks.push(

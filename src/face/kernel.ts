@@ -23,6 +23,7 @@ export type { LiveMapping } from "../replay/live-at-start.ts";
 export {
   defaultReplayDevice,
   dmaDevices,
+  domainOfDevice,
   type Mismatch,
   Replayer,
   type ReplayOptions,

@@ -32,6 +32,11 @@ export function traceMachineOf(desc: MachineDesc, device: string): TraceMachine 
   };
 }
 
+/** The trace domain of `device` (its IOMMU group's, as `traceMachineOf` names it). */
+export function domainOfDevice(desc: MachineDesc, device: string): string {
+  return `group${desc.devices.find((d) => d.bdf === device)?.group}`;
+}
+
 /** Every device a DMA driver of the machine binds, the first driver's first: each has a domain a trace can replay. */
 export function dmaDevices(desc: MachineDesc): string[] {
   const out: string[] = [];

@@ -164,6 +164,14 @@ export class LearningWindow {
     return this.rec.stats.allocations.get(this.domain) ?? 0;
   }
 
+  /**
+   * After `end`: every domain's allocations in the whole trace (another
+   * device's replay caps its phase by its own domain's, `learning.ts`).
+   */
+  get allocationsByDomain(): ReadonlyMap<string, number> {
+    return new Map(this.rec.stats.allocations);
+  }
+
   /** The mappings live at the start that the window's unmaps show (none for a trace from boot). */
   get live(): LiveMapping[] {
     return this.midLife ? this.liveFinder.found : [];

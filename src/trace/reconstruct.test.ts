@@ -316,3 +316,126 @@ test("6.1: an interrupt between two map events of one scatter-gather list leaves
   );
   assert.equal(reconstructor.findingCounts.get("size-mismatch"), undefined);
 });
+
+// The 6.12 lazy-timers capture cut at 43% of its lines (line 171768 on, the comment header kept as lines 1-12): it
+// begins inside a dma_map_sg whose range, 0xbda60000 for 0xd000 bytes, was allocated before it. Lines 13-18 are the
+// call's last six segments, 19 its dma_map_sg, 155-156 its unmap from the range's start, 16738-16739 a later map of
+// that start.
+const CUT_612_43 = [
+  [
+    13,
+    `             fio-196     [001] .....    30.890307: map: IOMMU: iova=0x00000000bda67000 - 0x00000000bda68000 paddr=0x0000000018412000 size=4096
+             fio-196     [001] .....    30.890309: map: IOMMU: iova=0x00000000bda68000 - 0x00000000bda69000 paddr=0x0000000018222000 size=4096
+             fio-196     [001] .....    30.890310: map: IOMMU: iova=0x00000000bda69000 - 0x00000000bda6a000 paddr=0x000000001821e000 size=4096
+             fio-196     [001] .....    30.890312: map: IOMMU: iova=0x00000000bda6a000 - 0x00000000bda6b000 paddr=0x0000000018216000 size=4096
+             fio-196     [001] .....    30.890314: map: IOMMU: iova=0x00000000bda6b000 - 0x00000000bda6c000 paddr=0x0000000018219000 size=4096
+             fio-196     [001] .....    30.890315: map: IOMMU: iova=0x00000000bda6c000 - 0x00000000bda6d000 paddr=0x000000001840d000 size=4096
+             fio-196     [001] .....    30.890330: dma_map_sg: 0000:00:01.0 dir=FROM_DEVICE nents=12/12 ents=1/1 dma_addrs={0xbda60000} sizes={0xd000} phys_addrs={0x18419000,0x18415000,0x18414000,0x18212000,0x18215000,0x18224000,0x18412000,0x18222000,0x1821e000,0x18216000,0x18219000,0x1840d000} attrs=NO_WARN`,
+  ],
+  [
+    155,
+    `          <idle>-0       [001] dNH1.    30.896093: dma_unmap_sg: 0000:00:01.0 dir=FROM_DEVICE phys_addrs={0x18419000,0x18415000,0x18414000,0x18212000,0x18215000,0x18224000,0x18412000,0x18222000,0x1821e000,0x18216000,0x18219000,0x1840d000} attrs=
+          <idle>-0       [001] dNH1.    30.896103: unmap: IOMMU: iova=0x00000000bda60000 - 0x00000000bda6d000 size=53248 unmapped_size=53248`,
+  ],
+  [
+    16738,
+    `             fio-197     [000] .....    31.517415: map: IOMMU: iova=0x00000000bda60000 - 0x00000000bda6a000 paddr=0x0000000019b60000 size=40960
+             fio-197     [000] .....    31.517417: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=bda60000 size=40960 phys_addr=19b60000 attrs=`,
+  ],
+] as const;
+
+// The 6.1 lazy-timers capture cut at 27% (no dma:* events): lines 13-25 are the last 13 segments of a call whose
+// range, 0xbca60000 for 73728 bytes, was allocated before the cut; line 50 unmaps it, line 7599 maps its start again.
+const CUT_61_27 = [
+  [13, Array.from({ length: 13 }, (_, i) => cut61Segment(i)).join("\n")],
+  [
+    50,
+    "          <idle>-0       [001] dNh1.    23.650784: unmap: IOMMU: iova=0x00000000bca60000 - 0x00000000bca72000 size=73728 unmapped_size=73728",
+  ],
+  [
+    7599,
+    "             fio-156     [001] .....    23.949444: map: IOMMU: iova=0x00000000bca60000 - 0x00000000bca70000 paddr=0x0000000013b08000 size=65536",
+  ],
+] as const;
+
+/** Line 13 + `i` of the 6.1 cut at 27%: one page at 0xbca65000 + `i` pages, physical pages descending from 0xe7da000. */
+function cut61Segment(i: number): string {
+  const iova = 0xbca6_5000 + i * 0x1000;
+  const us = [895, 896, 897, 898, 899, 900, 901, 902, 903, 904, 905, 907, 908][i];
+  return `             fio-155     [001] .....    23.649${us}: map: IOMMU: iova=${hex16(iova)} - ${hex16(iova + 0x1000)} paddr=${hex16(0xe7da000 - i * 0x1000)} size=4096`;
+}
+
+/** The events of `blocks` (first line number, text), numbered as in the cut. */
+function cutEvents(blocks: readonly (readonly [number, string])[]) {
+  return blocks.flatMap(([first, text]) => {
+    const { events, reader } = readTraceText(text, { file: "c.txt", strictInput: true });
+    assert.equal(reader.stats.malformed, 0);
+    for (const e of events) e.line += first - 1;
+    return events;
+  });
+}
+
+for (const [name, blocks, unmapLine, mapLine] of [
+  ["6.12 cut at 43%", CUT_612_43, 156, 16738],
+  ["6.1 cut at 27%", CUT_61_27, 50, 7599],
+] as const) {
+  test(`${name}: the segments of a call the trace began inside of end with the unmap of its range`, () => {
+    const evs = cutEvents(blocks);
+    const kinds = (o: Partial<ReconstructOptions>) =>
+      reconstruct(evs, { machine: MACHINE, file: "c.txt", ...o }).reconstructor.findings.map((f) => [f.kind, f.line]);
+    const before = new Set([unmapLine]);
+    // A look-ahead that groups the segments at the event before the unmap (what the cut's 16384 events do where
+    // the unmap comes later than that).
+    const short = evs.findIndex((e) => e.line === unmapLine) - 1;
+    // Unmapped from its start, pages no map of the trace mapped: one of the mappings made before the trace, and the
+    // segments inside it are its last ones. Grouped before that unmap or at it, they end with it: the later map of the range's start overlaps nothing.
+    const mapLive = ["live-at-end", mapLine];
+    assert.deepEqual(kinds({ madeBeforeTrace: before }), [mapLive]);
+    assert.deepEqual(kinds({ madeBeforeTrace: before, lookAheadEvents: short }), [mapLive]);
+    // Not told, the reconstruction leaves them live: a mapping that the later map overlaps (or that overlaps it,
+    // grouped at the end), as the cut at 43% reported at line 16738.
+    for (const o of [{}, { lookAheadEvents: short }]) {
+      const found = kinds(o);
+      assert.deepEqual(found[0], ["unmap-never-mapped", unmapLine]);
+      assert.ok(
+        found.some(([k]) => k === "map-overlap"),
+        JSON.stringify(found),
+      );
+    }
+    // The calls handed on are those of a reconstruction not told: the segments one map call, grouped as before.
+    const calls = (o: Partial<ReconstructOptions>) =>
+      reconstruct(evs, { machine: MACHINE, file: "c.txt", ...o }).calls.map(brief);
+    assert.deepEqual(calls({ madeBeforeTrace: before }), calls({}));
+    assert.deepEqual(calls({ madeBeforeTrace: before, lookAheadEvents: short }), calls({ lookAheadEvents: short }));
+  });
+}
+
+test("6.12, two domains: a map event still waiting for its dma_map_page on another CPU is no segment of a call begun before the trace", () => {
+  const two: TraceMachine = {
+    domains: [
+      { name: "nvme0", devices: ["0000:00:01.0"] },
+      { name: "nvme1", devices: ["0000:00:02.0"] },
+    ],
+    defaultDomain: "nvme0",
+  };
+  const lines = [
+    map(0, 0xfff0_0000, 0x1000), // 1
+    dma(0, "dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=fff00000 size=4096 phys_addr=1000 attrs="), // 2
+    map(1, 0xffe4_1000, 0x1000), // 3: 00:02.0's, its dma_map_page at line 6
+    dma(0, "dma_unmap_sg: 0000:00:01.0 dir=FROM_DEVICE phys_addrs={0x1000,0x2000} attrs="), // 4
+    unmap(0, 0xffe4_0000, 0x20000), // 5: 00:01.0's mapping made before the trace, around line 3's IOVA
+    dma(1, "dma_map_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffe41000 size=4096 phys_addr=2000 attrs="), // 6
+    unmap(1, 0xffe4_1000, 0x1000), // 7
+    dma(1, "dma_unmap_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffe41000 size=4096 attrs="), // 8
+  ];
+  const { calls, r } = run(lines, { machine: two, madeBeforeTrace: new Set([5]) });
+  assert.deepEqual(
+    r.findings.map((f) => [f.kind, f.line]),
+    [["live-at-end", 1]],
+  );
+  assert.deepEqual(calls.map(brief), [
+    "map #1 nvme0 0xfff00000+4096 cpu0 L1,2",
+    "map #1 nvme1 0xffe41000+4096 cpu1 L3,6",
+    "unmap #1 nvme1 0xffe41000+4096 cpu1 L7,8",
+  ]);
+});

@@ -264,6 +264,11 @@ class TraceCall implements DmaCall {
   #dmaLine = -1;
   /** An unmap that turned out to free no mapping of the trace (`onDmaUnmap`): never handed on. */
   #dropped = false;
+  /**
+   * An unmap whose size differs from the mapping first taken for it, to be
+   * judged once the `dma_unmap_page` after it names its device (`settleSize`).
+   */
+  sizePending = false;
   /** A map's lines when it has several pieces (sorted once); else null, and `lines` makes them when asked for. */
   readonly #lines: number[] | null;
   /** A map's map event lines when it has several pieces; null for one piece (`mapLines` makes them when asked for). */
@@ -453,6 +458,10 @@ interface CpuState {
   preUnmap: DmaUnmapSgEvent | DmaFreeEvent | null;
   /** An unmap call waiting for the `dma_unmap_*` that follows it. */
   pendingUnmap: TraceCall | null;
+  /** `seq` of the CPU's last `dma_map_*`/`dma_alloc` event: its map events up to it have had theirs. */
+  dmaMapSeq: number;
+  /** An unmap that frees no mapping of the trace, waiting for the `dma_unmap_page` that names its device. */
+  pendingBad: IommuUnmapEvent | null;
 }
 
 /** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
@@ -512,6 +521,12 @@ export class Reconstructor {
   private seq = 0;
   private lastLine = 0;
   private ended = false;
+  /**
+   * The trace has shown a `dma_map_*`/`dma_alloc` event: it has `dma:*`
+   * events, so map events are followed by theirs and unmaps without a
+   * `dma_unmap_sg`/`dma_free` before them by a `dma_unmap_page`.
+   */
+  private dmaEvents = false;
 
   constructor(options: ReconstructOptions, sink: CallSink) {
     this.machine = options.machine;
@@ -548,8 +563,10 @@ export class Reconstructor {
     // Timer and work events belong to no DMA call (the replay reads them).
     if (isKernelWorkEvent(e)) return;
     const cpu = this.cpu(e.cpu);
+    if (cpu.pendingBad !== null && e.type !== "dma_unmap") this.settleBad(cpu, undefined);
     if (cpu.pendingUnmap !== null && e.type !== "dma_unmap") {
       cpu.pendingUnmap.closed = true;
+      this.settleSize(cpu.pendingUnmap);
       cpu.pendingUnmap = null;
     }
     if (cpu.preUnmap !== null && e.type !== "iommu_unmap") {
@@ -570,6 +587,8 @@ export class Reconstructor {
       case "dma_alloc":
       case "dma_map_sg":
         this.seq++;
+        this.dmaEvents = true;
+        cpu.dmaMapSeq = this.seq;
         this.onDmaMap(e);
         break;
       case "dma_unmap":
@@ -602,7 +621,11 @@ export class Reconstructor {
       // The trace ended between a dma_unmap_sg/dma_free and its unmap.
       if (c.preUnmap !== null) this.stats.cutAtEnd++;
       c.preUnmap = null;
-      if (c.pendingUnmap !== null) c.pendingUnmap.closed = true;
+      if (c.pendingBad !== null) this.settleBad(c, undefined);
+      if (c.pendingUnmap !== null) {
+        c.pendingUnmap.closed = true;
+        this.settleSize(c.pendingUnmap);
+      }
       c.pendingUnmap = null;
     }
     this.drain(true);
@@ -627,7 +650,7 @@ export class Reconstructor {
   private cpu(n: number): CpuState {
     let c = this.cpus[n];
     if (c === undefined) {
-      c = { lastMap: null, preUnmap: null, pendingUnmap: null };
+      c = { lastMap: null, preUnmap: null, pendingUnmap: null, dmaMapSeq: 0, pendingBad: null };
       this.cpus[n] = c;
     }
     return c;
@@ -931,19 +954,20 @@ export class Reconstructor {
         if (inside !== undefined) a = this.claimInferred(inside);
       }
     }
-    if (a === undefined || a.iova !== e.iova) {
-      this.badUnmap(e, hinted ?? this.domainOfRange(e.iova, end), hint?.device, a);
+    if (a === undefined && hint === null && this.dmaEvents) {
+      // It frees no mapping of the trace: the dma_unmap_page after it names the device, whose domain judges it
+      // (another domain may have mapped or freed the same IOVA: two devices' domains hand out the same IOVAs).
+      cpu.pendingBad = e;
       return;
     }
-    if (a.end !== end) {
-      this.finding(
-        "size-mismatch",
-        e.line,
-        a,
-        a.lines,
-        `device driver frees DMA memory with different size [device address=${hex16(a.iova)}] [map size=${a.end - a.iova} bytes] [unmap size=${e.size} bytes]`,
-      );
+    if (a === undefined || a.iova !== e.iova) {
+      this.noMapping(e, hinted ?? this.domainOfRange(e.iova, end), hint?.device, a);
+      return;
     }
+    // Where a dma_unmap_page follows (no dma_unmap_sg or dma_free before), the device it names may show the unmap
+    // frees another domain's mapping at this IOVA (two devices' domains hand out the same IOVAs): judged then.
+    const sizePending = a.end !== end && hint === null && this.dmaEvents;
+    if (a.end !== end && !sizePending) this.sizeMismatch(a, e.line, e.size);
     this.forget(a);
     const domain = a.domain as DomainState;
     domain.freed.set(p, e.line);
@@ -958,15 +982,110 @@ export class Reconstructor {
       hint?.name,
       hint !== null ? hint.line : -1,
     );
+    s.sizePending = sizePending;
     if (hint === null) cpu.pendingUnmap = s;
     this.enqueue(s);
   }
 
-  private liveAt(p: number, end: number, hinted: DomainState | null): Rec | undefined {
-    if (hinted !== null) {
-      const a = hinted.liveAt(p);
-      if (a !== undefined) return a;
+  /** Unmap `e` frees no mapping of the trace in domain `d` that starts at its IOVA (`inside`: one it lies in). */
+  private noMapping(e: IommuUnmapEvent, d: DomainState, device: string | undefined, inside: Rec | undefined): void {
+    if (inside === undefined && this.madeBeforeTrace?.has(e.line) === true) this.endTails(e, d);
+    this.badUnmap(e, d, device, inside);
+  }
+
+  /**
+   * Judges `cpu`'s unmap that freed no mapping of the trace, in the domain
+   * of `device` (the `dma_unmap_page` after it), or where no event names
+   * it, in the domain its range belongs to.
+   */
+  private settleBad(cpu: CpuState, device: string | undefined): void {
+    const e = cpu.pendingBad as IommuUnmapEvent;
+    cpu.pendingBad = null;
+    this.noMapping(
+      e,
+      device !== undefined ? this.domainOfDevice(device) : this.domainOfRange(e.iova, e.iova + e.size),
+      device,
+      undefined,
+    );
+  }
+
+  /**
+   * Unmap `e` frees a mapping made before the trace (`madeBeforeTrace`):
+   * the trace's map events inside its range, past its first page, are the
+   * last segments of that mapping's call, which the trace began inside of
+   * (`iommu_dma_map_sg()` allocates one range, then maps each segment; the
+   * trace shows only the segments after its start). The kernel never hands
+   * out an IOVA inside a live mapping, so they can be no other allocation:
+   * the unmap ends them, and they are no mapping still live after it (the
+   * 6.12 lazy cut at 43% took a later map of the range's start for a map
+   * over them). Their grouping is what the look-ahead would have given
+   * them, decided now.
+   */
+  private endTails(e: IommuUnmapEvent, d: DomainState): void {
+    const lo = e.iova;
+    const end = e.iova + e.size;
+    for (;;) {
+      const f = this.tailInside(lo, end);
+      if (f === undefined) break;
+      const a = this.claimInferred(f);
+      if (a.iova > lo && a.end <= end) this.endTail(a, e.line);
     }
+    // Segments the look-ahead grouped already (an unmap long after them).
+    for (let p = this.page(lo) + 1; p < this.page(end); p++) {
+      const a = d.pageOwner(p);
+      if (a !== undefined && a.iova > lo && a.end <= end) this.endTail(a, e.line);
+    }
+  }
+
+  /**
+   * The unclaimed map event wholly inside (`lo`, `end`) that entered
+   * `unclaimed` first. Where the trace has `dma_map_*` events, only one
+   * its CPU's `dma_map_*` event has passed over (a tail's `dma_map_sg`
+   * names a range that starts before its map events, so it claims none of
+   * them): a map event still waiting for its own, on another CPU, may be
+   * another domain's at the same IOVA.
+   */
+  private tailInside(lo: number, end: number): Rec | undefined {
+    let found: Rec | undefined;
+    const recs = this.unclaimedRecs;
+    for (let i = 0; i < recs.length; i++) {
+      const f = recs[i];
+      if (f === null || f.e.iova <= lo || f.fragEnd > end) continue;
+      if (this.dmaEvents && f.seq > this.cpu(f.e.cpu).dmaMapSeq) continue;
+      if (found === undefined || f.serial < found.serial) found = f;
+    }
+    return found;
+  }
+
+  /** Drops tail `a` from the live set: unmapped at `line` with the mapping it belongs to. */
+  private endTail(a: Rec, line: number): void {
+    this.forget(a);
+    (a.domain as DomainState).freed.set(this.page(a.iova), line);
+  }
+
+  /** The DMA-API finding of an unmap of `size` bytes at line `line` that frees allocation `a` of another size. */
+  private sizeMismatch(a: Rec, line: number, size: number): void {
+    this.finding(
+      "size-mismatch",
+      line,
+      a,
+      a.lines,
+      `device driver frees DMA memory with different size [device address=${hex16(a.iova)}] [map size=${a.end - a.iova} bytes] [unmap size=${size} bytes]`,
+    );
+  }
+
+  /** Judges unmap `s`'s size against the allocation it frees, its device known (or no `dma_unmap_*` to name it). */
+  private settleSize(s: TraceCall): void {
+    if (!s.sizePending) return;
+    s.sizePending = false;
+    const a = s.alloc;
+    if (a !== null && a.end - a.iova !== s.sizeBytes) this.sizeMismatch(a, s.line, s.sizeBytes);
+  }
+
+  private liveAt(p: number, end: number, hinted: DomainState | null): Rec | undefined {
+    // The dma_unmap_sg/dma_free just before the unmap names its device: another domain's mapping at this IOVA
+    // (two devices' domains hand out the same IOVAs) is not the one it frees, whatever its size.
+    if (hinted !== null) return hinted.liveAt(p);
     let any: Rec | undefined;
     const domains = this.domainList;
     for (let i = 0; i < domains.length; i++) {
@@ -1025,6 +1144,9 @@ export class Reconstructor {
   }
 
   private onDmaUnmap(e: DmaUnmapEvent, cpu: CpuState): void {
+    const bad = cpu.pendingBad;
+    if (bad !== null)
+      this.settleBad(cpu, e.dmaAddr >= bad.iova && e.dmaAddr < bad.iova + bad.size ? e.device : undefined);
     const s = cpu.pendingUnmap;
     cpu.pendingUnmap = null;
     if (s === null || s.alloc === null) {
@@ -1053,6 +1175,7 @@ export class Reconstructor {
         s.alloc = null;
         s.closed = true;
         s.dropped = true;
+        s.sizePending = false;
         const freedLine = own.freed.get(this.page(s.iova));
         const where = `[device address=${hex16(s.iova)}] [size=${s.sizeBytes} bytes]`;
         this.findingRaw(
@@ -1068,6 +1191,7 @@ export class Reconstructor {
         return;
       }
     }
+    this.settleSize(s);
     if (e.dmaAddr < a.iova || e.dmaAddr >= a.end) {
       s.closed = true;
       this.stats.untranslated++;
@@ -1105,6 +1229,7 @@ export class Reconstructor {
           // Its dma_unmap_* partner is overdue: later ones no longer attach to it.
           const c = this.cpus[s.cpu];
           if (c.pendingUnmap === s) c.pendingUnmap = null;
+          this.settleSize(s);
         } else if (s.kind === MAP && s.alloc === null) this.claimInferred(s);
         s.closed = true;
       }

@@ -123,3 +123,142 @@ test("cut at 5%, its first 6,000 lines, both devices replayed: each one's unmaps
   // replay it.
   assert.match(out.stdout, /^replayed, all devices: 1285 allocations \(2100 map events\), 1296 frees;/m);
 });
+
+test("cut at 5%, its first 6,000 lines, both devices replayed: the other device's learning phase ends by the same rule, at a tenth of its own domain's allocations", () => {
+  const f = new URL("linux-6.12-two-nvme-strict-lines6004-11991.txt.gz", FIXTURES).pathname;
+  const out = iovalab(["replay", f, "--json"]);
+  assert.equal(out.status, 0, out.stderr);
+  const devices: { device: string; allocations: number; learned: number; exactAfterLearning: number | null }[] =
+    JSON.parse(out.stdout).devices;
+  assert.deepEqual(
+    devices.map((d) => d.device),
+    ["0000:00:02.0", "0000:00:01.0"],
+  );
+  // 00:01.0's CPU 1 makes too few allocations for the turnover rule to end its phase in this short cut: the tenth
+  // of its own 637 allocations ends it (63), as 00:02.0's (64 of 648 by turnover). Without its own count the other
+  // device's phase had no cap and covered all 637, leaving nothing after it to judge.
+  const other = devices[1];
+  assert.equal(other.allocations, 637);
+  assert.equal(other.learned, 63);
+  assert.ok(other.exactAfterLearning !== null);
+  for (const d of devices) assert.ok(d.learned <= Math.floor(d.allocations / 10), `${d.device}: ${d.learned}`);
+});
+
+/** Events of `blocks` (first line number in the cut, text), numbered as in the cut. */
+function numbered(blocks: readonly (readonly [number, string])[]): TraceEvent[] {
+  return blocks.flatMap(([first, text]) => {
+    const evs = events(text);
+    for (const e of evs) e.line += first - 1;
+    return evs;
+  });
+}
+
+/** The findings of a reconstruction of `evs`, told (or not) the lines of unmaps of mappings made before the cut. */
+function findings(evs: TraceEvent[], madeBeforeTrace?: Set<number>): (string | number)[][] {
+  assert.ok(TWO);
+  const rc = new Reconstructor({ machine: traceMachineOf(TWO, "0000:00:01.0"), madeBeforeTrace }, () => {});
+  for (const e of evs) rc.push(e);
+  rc.end();
+  return rc.findings.map((f) => [f.kind, f.line]);
+}
+
+// The cut at 33% (full trace line 39632 on, the comment header kept as lines 1-12), its lines 18-19 and 31-32:
+// 00:02.0 maps 0xffea0000 (81920 bytes) and 0xffe40000 (131072); 72-73: 00:01.0's dma_unmap_sg, then its unmap of
+// 0xffe40000 for 102400 bytes; 74-75: an unmap of 0xffea0000 for 131072 bytes, which the dma_unmap_page after it
+// says is 00:01.0's; 155-156 and 167-168: 00:02.0 unmaps its own two mappings.
+const CUT_33 = [
+  [
+    18,
+    `             fio-285     [001] .....    15.464569: map: IOMMU: iova=0x00000000ffea0000 - 0x00000000ffeb4000 paddr=0x000000001b58e000 size=81920
+             fio-285     [001] .....    15.464570: dma_map_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffea0000 size=81920 phys_addr=1b58e000 attrs=`,
+  ],
+  [
+    31,
+    `             fio-285     [001] .....    15.464695: map: IOMMU: iova=0x00000000ffe40000 - 0x00000000ffe60000 paddr=0x000000001bb8e000 size=131072
+             fio-285     [001] .....    15.464697: dma_map_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffe40000 size=131072 phys_addr=1bb8e000 attrs=`,
+  ],
+  [
+    72,
+    `          <idle>-0       [000] dNH1.    15.466934: dma_unmap_sg: 0000:00:01.0 dir=FROM_DEVICE phys_addrs={0x1bfee000,0x1b800000} attrs=
+          <idle>-0       [000] dNH1.    15.466936: unmap: IOMMU: iova=0x00000000ffe40000 - 0x00000000ffe59000 size=102400 unmapped_size=102400
+          <idle>-0       [000] dNH1.    15.466942: unmap: IOMMU: iova=0x00000000ffea0000 - 0x00000000ffec0000 size=131072 unmapped_size=131072
+          <idle>-0       [000] dNH1.    15.466946: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffea0000 size=131072 attrs=`,
+  ],
+  [
+    155,
+    `          <idle>-0       [001] d.h1.    15.469044: unmap: IOMMU: iova=0x00000000ffea0000 - 0x00000000ffeb4000 size=81920 unmapped_size=81920
+          <idle>-0       [001] d.h1.    15.469051: dma_unmap_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffea0000 size=81920 attrs=`,
+  ],
+  [
+    167,
+    `          <idle>-0       [001] d.h1.    15.469101: unmap: IOMMU: iova=0x00000000ffe40000 - 0x00000000ffe60000 size=131072 unmapped_size=131072
+          <idle>-0       [001] d.h1.    15.469108: dma_unmap_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffe40000 size=131072 attrs=`,
+  ],
+] as const;
+
+test("cut at 33%, lines 73 and 74: 00:01.0's unmaps of mappings made before the cut free nothing of 00:02.0's at those IOVAs", () => {
+  const evs = numbered(CUT_33);
+  // The dma_unmap_sg at line 72 names 00:01.0 for the unmap after it, and the dma_unmap_page at 75 names it for the
+  // unmap before: each frees a mapping of 00:01.0's made before the cut, not 00:02.0's of another size at the same
+  // IOVA (taken for it, line 73 was a size mismatch and 00:02.0's own unmap at 167 a double unmap; line 74 a size
+  // mismatch judged before its device was named). 00:02.0's two mappings end with its own unmaps.
+  assert.deepEqual(findings(evs, new Set([73, 74])), []);
+  assert.deepEqual(findings(evs), [
+    ["unmap-never-mapped", 73],
+    ["unmap-never-mapped", 74],
+  ]);
+});
+
+// The cut at 40% (full trace line 48038 on), its lines 20-21: 00:01.0 maps 0xffc00000 (131072 bytes); 29-30: an
+// unmap of 0xffc00000 for 106496 bytes, which the dma_unmap_page after it says is 00:02.0's.
+const CUT_40 = [
+  [
+    20,
+    `             fio-284     [000] .....    15.680498: map: IOMMU: iova=0x00000000ffc00000 - 0x00000000ffc20000 paddr=0x000000001af8e000 size=131072
+             fio-284     [000] .....    15.680500: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffc00000 size=131072 phys_addr=1af8e000 attrs=`,
+  ],
+  [
+    29,
+    `             fio-285     [001] d.h1.    15.681022: unmap: IOMMU: iova=0x00000000ffc00000 - 0x00000000ffc1a000 size=106496 unmapped_size=106496
+             fio-285     [001] d.h1.    15.681035: dma_unmap_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffc00000 size=106496 attrs=`,
+  ],
+] as const;
+
+test("cut at 40%, line 29: an unmap's size is judged against the mapping of the device its dma_unmap_page names", () => {
+  const evs = numbered(CUT_40);
+  // 00:02.0's unmap frees a mapping of its own made before the cut: 00:01.0's at that IOVA, of another size, stays
+  // live (to the excerpt's end) and no size mismatch is reported.
+  assert.deepEqual(findings(evs, new Set([29])), [["live-at-end", 20]]);
+  assert.deepEqual(findings(evs), [
+    ["unmap-never-mapped", 29],
+    ["live-at-end", 20],
+  ]);
+});
+
+// The cut at 5%, its lines 61-62: 00:01.0 maps 0xffca0000; 138-139: it unmaps it; 170-171: an unmap of 0xffca0000,
+// which the dma_unmap_page after it says is 00:02.0's, a mapping of its own made before the cut.
+const CUT_5 = [
+  [
+    61,
+    `             fio-284     [000] .....    14.440380: map: IOMMU: iova=0x00000000ffca0000 - 0x00000000ffcc0000 paddr=0x000000001b18e000 size=131072
+             fio-284     [000] .....    14.440382: dma_map_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffca0000 size=131072 phys_addr=1b18e000 attrs=`,
+  ],
+  [
+    138,
+    `          <idle>-0       [000] d.H1.    14.443454: unmap: IOMMU: iova=0x00000000ffca0000 - 0x00000000ffcc0000 size=131072 unmapped_size=131072
+          <idle>-0       [000] d.H1.    14.443462: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=ffca0000 size=131072 attrs=`,
+  ],
+  [
+    170,
+    `          <idle>-0       [001] dNh1.    14.443977: unmap: IOMMU: iova=0x00000000ffca0000 - 0x00000000ffcc0000 size=131072 unmapped_size=131072
+          <idle>-0       [001] dNh1.    14.443983: dma_unmap_page: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffca0000 size=131072 attrs=`,
+  ],
+] as const;
+
+test("cut at 5%, line 170: an unmap that frees no mapping of the cut is judged in the domain of the device its dma_unmap_page names", () => {
+  const evs = numbered(CUT_5);
+  // 00:01.0's unmap at line 138 freed its own mapping of 0xffca0000: judged in 00:01.0's domain (the default one)
+  // before its device was named, 00:02.0's unmap was a double unmap of it.
+  assert.deepEqual(findings(evs, new Set([170])), []);
+  assert.deepEqual(findings(evs), [["unmap-never-mapped", 170]]);
+});
