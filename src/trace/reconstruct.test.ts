@@ -410,6 +410,29 @@ for (const [name, blocks, unmapLine, mapLine] of [
   });
 }
 
+// Lines 40-43 of the same cut: two unmaps of mappings made before it, each with its dma_unmap_page after it.
+const CUT_612_43_PRE = [
+  [
+    40,
+    `          <idle>-0       [000] dNH1.    30.892004: unmap: IOMMU: iova=0x00000000bde70000 - 0x00000000bde80000 size=65536 unmapped_size=65536
+          <idle>-0       [000] dNH1.    30.892018: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=bde70000 size=65536 attrs=
+          <idle>-0       [000] dNH1.    30.892025: unmap: IOMMU: iova=0x00000000be183000 - 0x00000000be184000 size=4096 unmapped_size=4096
+          <idle>-0       [000] dNH1.    30.892027: dma_unmap_page: 0000:00:01.0 dir=FROM_DEVICE dma_addr=be183000 size=4096 attrs=`,
+  ],
+] as const;
+
+test("6.12 cut at 43%: the dma_unmap_page of an unmap of a mapping made before the trace is no untranslated call", () => {
+  const evs = cutEvents(CUT_612_43_PRE);
+  const stats = (o: Partial<ReconstructOptions>) =>
+    reconstruct(evs, { machine: MACHINE, file: "c.txt", ...o }).reconstructor.stats;
+  // Told those unmaps free mappings made before the trace: no finding, and their dma_unmap_page had an IOVA.
+  const told = stats({ madeBeforeTrace: new Set([40, 42]) });
+  assert.equal(told.beforeTraceUnmaps, 2);
+  assert.equal(told.untranslated, 0);
+  // Told one of them, the other's dma_unmap_page stays an untranslated call, as every such call was before.
+  assert.equal(stats({ madeBeforeTrace: new Set([40]) }).untranslated, 1);
+});
+
 test("6.12, two domains: a map event still waiting for its dma_map_page on another CPU is no segment of a call begun before the trace", () => {
   const two: TraceMachine = {
     domains: [

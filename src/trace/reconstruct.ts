@@ -462,6 +462,8 @@ interface CpuState {
   dmaMapSeq: number;
   /** An unmap that frees no mapping of the trace, waiting for the `dma_unmap_page` that names its device. */
   pendingBad: IommuUnmapEvent | null;
+  /** The line of the CPU's last event if it was an unmap of a mapping made before the trace (`madeBeforeTrace`), else -1. */
+  beforeTraceUnmap: number;
 }
 
 /** Hardirq/softirq/NMI marks of the flags column's third character (`d.h1.`, `..s1.`, `dNH..`). */
@@ -563,6 +565,7 @@ export class Reconstructor {
     // Timer and work events belong to no DMA call (the replay reads them).
     if (isKernelWorkEvent(e)) return;
     const cpu = this.cpu(e.cpu);
+    if (e.type !== "dma_unmap" && e.type !== "iommu_unmap") cpu.beforeTraceUnmap = -1;
     if (cpu.pendingBad !== null && e.type !== "dma_unmap") this.settleBad(cpu, undefined);
     if (cpu.pendingUnmap !== null && e.type !== "dma_unmap") {
       cpu.pendingUnmap.closed = true;
@@ -650,7 +653,7 @@ export class Reconstructor {
   private cpu(n: number): CpuState {
     let c = this.cpus[n];
     if (c === undefined) {
-      c = { lastMap: null, preUnmap: null, pendingUnmap: null, dmaMapSeq: 0, pendingBad: null };
+      c = { lastMap: null, preUnmap: null, pendingUnmap: null, dmaMapSeq: 0, pendingBad: null, beforeTraceUnmap: -1 };
       this.cpus[n] = c;
     }
     return c;
@@ -929,6 +932,7 @@ export class Reconstructor {
   }
 
   private onUnmap(e: IommuUnmapEvent, cpu: CpuState): void {
+    cpu.beforeTraceUnmap = this.madeBeforeTrace?.has(e.line) === true ? e.line : -1;
     const hint = cpu.preUnmap;
     cpu.preUnmap = null;
     const p = this.page(e.iova);
@@ -1150,6 +1154,10 @@ export class Reconstructor {
     const s = cpu.pendingUnmap;
     cpu.pendingUnmap = null;
     if (s === null || s.alloc === null) {
+      // The dma_unmap_page of an unmap of a mapping made before the trace had an IOVA, and that unmap is replayed.
+      const unmapLine = s?.line ?? bad?.line ?? cpu.beforeTraceUnmap;
+      cpu.beforeTraceUnmap = -1;
+      if (this.madeBeforeTrace?.has(unmapLine) === true) return;
       this.stats.untranslated++;
       return;
     }
