@@ -493,6 +493,7 @@ async function replayTrace(
     device: opts.device,
     kernel: parseKernelOption(opts.kernel),
     captured: opts.captured === undefined ? undefined : opts.captured === "strict",
+    cpus: positiveInt("--cpus", opts.cpus),
   };
   const capturedKernel = parseKernelOption(opts.capturedKernel);
   const lines = new HexLines();

@@ -39,6 +39,8 @@ export interface ReplayFlags {
   device: string | undefined;
   kernel: ProfileName | undefined;
   captured: boolean | undefined;
+  /** `--cpus`: the CPUs of a machine built from the trace, over what the trace shows. */
+  cpus?: number | undefined;
 }
 
 /**
@@ -187,6 +189,7 @@ export function replayDefaults(
   if (machine === undefined) {
     const built = machineFromTrace(facts, stats);
     if (built !== null) {
+      if (flags.cpus !== undefined) built.cpus = flags.cpus;
       machine = built;
       notes.push(
         `no --machine: replaying on a machine built from the trace (${built.devices.length} devices in ${new Set(built.devices.map((d) => d.group)).size} groups, ${built.cpus} CPUs, the ${TEMPLATE} IOMMU and MSI window)`,

@@ -66,6 +66,8 @@ test("a machine built from a renumbered trace has the header's CPUs and replays 
 
 test("calls on CPUs the machine lacks: replayed modulo its CPUs, and the summary says how many and what to give", () => {
   const moved = figures(renumberedPath, "--cpus", "20");
+  // --cpus sizes the machine built from the trace, and its note says so.
+  assert.match(moved.stderr, /built from the trace \(.*, 20 CPUs,/);
   const calls = /warning: (\d+) calls ran on CPUs the machine lacks \(up to CPU 42; it has 20\)/.exec(moved.stdout);
   assert.ok(calls, moved.stdout);
   assert.match(moved.stdout, /give --cpus 43, or a machine with as many CPUs/);
