@@ -29,6 +29,8 @@ import { copyStartState, emptyStartState, type StartState } from "./start-state.
 
 /** Events kept after the probe's learning phase ended, so every hypothesis's phase ends inside the window. */
 const TAIL_EVENTS = 4096;
+/** The most entries a flush-queue ring holds before `queue_iova()` flushes it (IOVA_DEFAULT_FQ_SIZE - 1). */
+const RING_ENTRIES = 255;
 /** Hypotheses replayed at most: the search's time bound (each replays the whole phase). */
 const MAX_TRIALS = 240;
 /**
@@ -195,6 +197,7 @@ export class LearningWindow {
     let best = emptyStartState(orders, cpus);
     if (!this.midLife || !iovad || this.events.length === 0) return best;
     const cap = iovad.profile.magazineSize;
+    const lazy = probe.kernel.dma.cookieOf(probe.dev)?.fq != null;
     const depotCap = Math.min(iovad.profile.depotMax, 32);
     let trials = 0;
     const score = (s: StartState): number => {
@@ -205,7 +208,8 @@ export class LearningWindow {
         if (isKernelWorkEvent(e)) rp.pushWork(e);
         else rec.push(e);
       }
-      return rp.end().learning.agreed;
+      const r = rp.end();
+      return r.learning.agreed;
     };
     let bestScore = score(best);
     const sum = (s: StartState): number =>
@@ -234,6 +238,20 @@ export class LearningWindow {
       for (let cpu = 0; cpu < cpus; cpu++) {
         knobs.push({ get: (s) => s.classes[k].loaded[cpu], set: (s, v) => (s.classes[k].loaded[cpu] = v), max: cap });
         knobs.push({ get: (s) => s.classes[k].prev[cpu], set: (s, v) => (s.classes[k].prev[cpu] = v), max: cap });
+      }
+      // Lazy mode: what each CPU's flush-queue ring held, unmapped before the trace (`pre-trace-ring.ts`).
+      if (lazy) {
+        for (let cpu = 0; cpu < cpus; cpu++) {
+          knobs.push({
+            get: (s) => s.classes[k].queued?.[cpu] ?? 0,
+            set: (s, v) => {
+              const q = s.classes[k].queued ?? new Array(cpus).fill(0);
+              q[cpu] = v;
+              s.classes[k].queued = q;
+            },
+            max: RING_ENTRIES,
+          });
+        }
       }
     }
     // Coordinate search, coarse to fine; a value replaces the current one only when it scores strictly more, so
