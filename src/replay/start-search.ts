@@ -219,6 +219,7 @@ export class LearningWindow {
       );
     type Knob = { get: (s: StartState) => number; set: (s: StartState, v: number) => void; max: number };
     const knobs: Knob[] = [];
+    const rings: Knob[] = [];
     // A class the window allocates less than a magazine's worth of cannot show where its magazines were full.
     const searched = [...this.classes].filter(([k, n]) => k < orders && n >= cap).map(([k]) => k);
     for (const k of searched.sort((a, b) => a - b)) {
@@ -239,10 +240,11 @@ export class LearningWindow {
         knobs.push({ get: (s) => s.classes[k].loaded[cpu], set: (s, v) => (s.classes[k].loaded[cpu] = v), max: cap });
         knobs.push({ get: (s) => s.classes[k].prev[cpu], set: (s, v) => (s.classes[k].prev[cpu] = v), max: cap });
       }
-      // Lazy mode: what each CPU's flush-queue ring held, unmapped before the trace (`pre-trace-ring.ts`).
+      // Lazy mode: what each CPU's flush-queue ring held, unmapped before the trace (`pre-trace-ring.ts`); after
+      // every class's magazines, so the hypotheses the search tried before stay the first it tries.
       if (lazy) {
         for (let cpu = 0; cpu < cpus; cpu++) {
-          knobs.push({
+          rings.push({
             get: (s) => s.classes[k].queued?.[cpu] ?? 0,
             set: (s, v) => {
               const q = s.classes[k].queued ?? new Array(cpus).fill(0);
@@ -254,6 +256,7 @@ export class LearningWindow {
         }
       }
     }
+    knobs.push(...rings);
     // Coordinate search, coarse to fine; a value replaces the current one only when it scores strictly more, so
     // of equal hypotheses the one with fewer placeholders stays.
     for (let round = 0; round < 2 && trials < MAX_TRIALS; round++) {
