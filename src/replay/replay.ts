@@ -532,6 +532,11 @@ export class Replayer {
     return this.learn?.stats.allocations ?? 0;
   }
 
+  /** The pfn below which every placeholder of the start state lies (`start-state.ts`, `pre-trace-ring.ts`). */
+  get placeholderTop(): number {
+    return this.applier.placeholderTop;
+  }
+
   /** Whether the learning phase may still be running: the first allocation not yet seen, or learning. */
   get learningRunning(): boolean {
     return this.learn !== null && (this.learn.undecided || this.learn.learning);

@@ -35,6 +35,11 @@ export interface ClassFill {
 /** Fill levels by size class (index = class); a class left out starts empty. */
 export interface StartState {
   classes: ClassFill[];
+  /**
+   * Every number found from where the trace's allocations pin it (`busy-start.ts`): the learning phase must not
+   * adopt the trace's IOVAs, which would break an equivalent split of the same IOVAs.
+   */
+  pinned?: boolean;
 }
 
 /** The empty start state: every magazine empty, as after boot. */
@@ -54,6 +59,7 @@ export function copyStartState(s: StartState): StartState {
       depot: c.depot,
       ...(c.queued ? { queued: [...c.queued] } : {}),
     })),
+    ...(s.pinned ? { pinned: true } : {}),
   };
 }
 
