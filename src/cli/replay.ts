@@ -577,6 +577,7 @@ async function replayTrace(
       device: d.device,
       emitLines: opts.emitIovas ? lines : undefined,
       start: learned?.start,
+      ...(learned?.start.pinned === true ? { learningAdopts: false } : {}),
       traceAllocations: learned?.allocations?.get(domainOfDevice(d.machine, d.device)),
       live: learned?.live,
     });

@@ -91,6 +91,21 @@ export class FlushQueue {
     }
   }
 
+  /**
+   * An entry `cpu`'s ring held before the model's first call: queued under
+   * the current start count, so the first flush to finish frees it. For a
+   * replay whose trace starts with the queues not empty; arms no timer.
+   */
+  seedQueued(cpu: number, pfn: number, pages: number): void {
+    const ring = this.rings[cpu];
+    assert(((ring.tail + 1) & MASK) !== ring.head, "seeded ring full");
+    const t = ring.tail;
+    ring.pfn[t] = pfn;
+    ring.pages[t] = pages;
+    ring.counter[t] = this.flushStartCnt;
+    ring.tail = (t + 1) & MASK;
+  }
+
   /** Models `fq_flush_iotlb()`: one full IOTLB flush. */
   private flushIotlb(): void {
     this.flushStartCnt++;

@@ -57,6 +57,7 @@ import { LateQueueWatch, missesOf, type OpLog, type ReplayOp } from "./late-queu
 import { LearningPhase, type LearningStats, learningCap } from "./learning.ts";
 import { type LiveMapping, premappedUnmap, seedLive } from "./live-at-start.ts";
 import { defaultReplayDevice } from "./machine.ts";
+import { seedQueued } from "./pre-trace-ring.ts";
 import { type StartState, seedPlaceholders } from "./start-state.ts";
 import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
 
@@ -408,8 +409,11 @@ export class Replayer {
     this.applier.phaseCrossCuts = opts.phaseCrossCuts !== false;
     this.applier.placeholderSlots = opts.placeholderSlots !== false;
     this.applier.heldOpen = (addr) => this.watch?.leavesOpen(addr) === true;
-    if (opts.start) this.applier.placeholderTop = seedPlaceholders(this.iovad, opts.start);
     const cookie = this.cookie;
+    if (opts.start) {
+      const top = seedPlaceholders(this.iovad, opts.start);
+      this.applier.placeholderTop = cookie ? seedQueued(cookie, opts.start, top) : top;
+    }
     for (const m of opts.live ?? []) {
       if (!cookie || (m.device !== undefined && m.device !== device) || !seedLive(cookie, m)) continue;
       if (opts.liveTails !== false) this.applier.liveTails.add(m);
@@ -526,6 +530,11 @@ export class Replayer {
   /** The allocations the learning phase has counted so far (`LearningStats.allocations`). */
   get learnedAllocations(): number {
     return this.learn?.stats.allocations ?? 0;
+  }
+
+  /** The pfn below which every placeholder of the start state lies (`start-state.ts`, `pre-trace-ring.ts`). */
+  get placeholderTop(): number {
+    return this.applier.placeholderTop;
   }
 
   /** Whether the learning phase may still be running: the first allocation not yet seen, or learning. */

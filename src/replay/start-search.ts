@@ -18,17 +18,24 @@
  * `--strict-input`), the replay starts as soon as the window is over, in
  * the same reading, with the phase not capped, and only where the cap turns
  * out to have been due (`capAgrees`) is the trace read again.
+ *
+ * In lazy mode the flush-queue rings' entries from before the trace join the
+ * numbers, and the phase's agreement no longer tells them apart: there the
+ * search is `busy-start.ts`'s, over a longer window.
  */
 
 import type { TraceEvent } from "../trace/events.ts";
 import { isKernelWorkEvent } from "../trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
+import { searchBusyStart } from "./busy-start.ts";
 import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
 
 /** Events kept after the probe's learning phase ended, so every hypothesis's phase ends inside the window. */
 const TAIL_EVENTS = 4096;
+/** The most entries a flush-queue ring holds before `queue_iova()` flushes it (IOVA_DEFAULT_FQ_SIZE - 1). */
+const RING_ENTRIES = 255;
 /** Hypotheses replayed at most: the search's time bound (each replays the whole phase). */
 const MAX_TRIALS = 240;
 /**
@@ -38,6 +45,11 @@ const MAX_TRIALS = 240;
 const LIVE_EVENTS = 16384;
 /** Events kept at most, whatever the phase does (the first reading's memory bound). */
 const MAX_WINDOW_EVENTS = 200_000;
+/**
+ * Events from the trace's start a lazy trace's search replays at least (`busy-start.ts`): about 5,000 maps of a
+ * busy disk, where a wrong ring count or fill shows at the first magazine boundaries after the first flushes.
+ */
+const BUSY_EVENTS = 10_000;
 
 /**
  * The first reading: takes every event of the trace (`push`), finds the
@@ -47,6 +59,8 @@ const MAX_WINDOW_EVENTS = 200_000;
  */
 export class LearningWindow {
   readonly events: TraceEvent[] = [];
+  /** How many of `events` the window itself holds; a lazy trace's search keeps more (`BUSY_EVENTS`). */
+  private windowEvents = 0;
   private readonly opts: ReplayOptions;
   private readonly keepEvents: boolean;
   private readonly rec: Reconstructor;
@@ -117,15 +131,15 @@ export class LearningWindow {
       if (!isKernelWorkEvent(e)) this.rec.push(e);
       if (this.mid === null) {
         this.seen++;
-        if (this.keepEvents) this.events.push(e);
+        if (this.keepEvents) this.keep(e);
         this.liveFinder.push(e);
         if (this.liveFinder.found.length > 0) this.mid = true;
         else if (this.seen >= this.tail + LIVE_EVENTS) this.fromBoot();
-      }
+      } else if (this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS) this.events.push(e);
       return;
     }
     this.seen++;
-    if (this.keepEvents) this.events.push(e);
+    if (this.keepEvents) this.keep(e);
     this.liveFinder.push(e);
     if (isKernelWorkEvent(e)) p.pushWork(e);
     else this.rec.push(e);
@@ -139,6 +153,12 @@ export class LearningWindow {
       }
     }
     if ((this.tail >= 0 && this.seen >= this.tail + TAIL_EVENTS) || this.seen >= MAX_WINDOW_EVENTS) this.closeWindow();
+  }
+
+  /** Keeps an event of the window itself. */
+  private keep(e: TraceEvent): void {
+    this.events.push(e);
+    this.windowEvents = this.events.length;
   }
 
   private fromBoot(): void {
@@ -195,17 +215,37 @@ export class LearningWindow {
     let best = emptyStartState(orders, cpus);
     if (!this.midLife || !iovad || this.events.length === 0) return best;
     const cap = iovad.profile.magazineSize;
+    const lazy = probe.kernel.dma.cookieOf(probe.dev)?.fq != null;
     const depotCap = Math.min(iovad.profile.depotMax, 32);
+    // A class the window allocates less than a magazine's worth of cannot show where its magazines were full.
+    const searched = [...this.classes].filter(([k, n]) => k < orders && n >= cap).map(([k]) => k);
+    if (lazy && searched.length > 0)
+      return searchBusyStart({
+        events: this.events,
+        opts: this.opts,
+        rcOpts: this.rcOpts,
+        live: this.live,
+        traceAllocations,
+        domain: this.domain,
+        cpus,
+        orders,
+        sizeClass: Math.min(...searched),
+        magazine: cap,
+        depotMax: depotCap,
+        ringMax: RING_ENTRIES,
+      });
+    const window = this.events.slice(0, this.windowEvents);
     let trials = 0;
     const score = (s: StartState): number => {
       trials++;
       const rp = new Replayer({ ...this.opts, start: s, traceAllocations, live: this.live, learningAdopts: false });
       const rec = new Reconstructor(this.rcOpts, (c) => rp.push(c));
-      for (const e of this.events) {
+      for (const e of window) {
         if (isKernelWorkEvent(e)) rp.pushWork(e);
         else rec.push(e);
       }
-      return rp.end().learning.agreed;
+      const r = rp.end();
+      return r.learning.agreed;
     };
     let bestScore = score(best);
     const sum = (s: StartState): number =>
@@ -215,8 +255,6 @@ export class LearningWindow {
       );
     type Knob = { get: (s: StartState) => number; set: (s: StartState, v: number) => void; max: number };
     const knobs: Knob[] = [];
-    // A class the window allocates less than a magazine's worth of cannot show where its magazines were full.
-    const searched = [...this.classes].filter(([k, n]) => k < orders && n >= cap).map(([k]) => k);
     for (const k of searched.sort((a, b) => a - b)) {
       // First what a CPU's pair holds in all, the previous magazine full before the loaded one holds any (a
       // CPU that freed last swapped its full loaded magazine there); then the depot; then each magazine alone.

@@ -28,11 +28,18 @@ export interface ClassFill {
   prev: number[];
   /** Full magazines in the depot. */
   depot: number;
+  /** Per CPU: entries of this class its flush-queue ring held, unmapped before the trace (`pre-trace-ring.ts`); absent: none. */
+  queued?: number[];
 }
 
 /** Fill levels by size class (index = class); a class left out starts empty. */
 export interface StartState {
   classes: ClassFill[];
+  /**
+   * Every number found from where the trace's allocations pin it (`busy-start.ts`): the learning phase must not
+   * adopt the trace's IOVAs, which would break an equivalent split of the same IOVAs.
+   */
+  pinned?: boolean;
 }
 
 /** The empty start state: every magazine empty, as after boot. */
@@ -45,20 +52,37 @@ export function emptyStartState(classes: number, cpus: number): StartState {
 
 /** A deep copy of `s`. */
 export function copyStartState(s: StartState): StartState {
-  return { classes: s.classes.map((c) => ({ loaded: [...c.loaded], prev: [...c.prev], depot: c.depot })) };
+  return {
+    classes: s.classes.map((c) => ({
+      loaded: [...c.loaded],
+      prev: [...c.prev],
+      depot: c.depot,
+      ...(c.queued ? { queued: [...c.queued] } : {}),
+    })),
+    ...(s.pinned ? { pinned: true } : {}),
+  };
 }
 
 /** Whether `s` holds no placeholder at all. */
 export function isEmptyStartState(s: StartState): boolean {
-  return s.classes.every((c) => c.depot === 0 && c.loaded.every((x) => x === 0) && c.prev.every((x) => x === 0));
+  return s.classes.every(
+    (c) =>
+      c.depot === 0 &&
+      c.loaded.every((x) => x === 0) &&
+      c.prev.every((x) => x === 0) &&
+      (c.queued ?? []).every((x) => x === 0),
+  );
 }
 
 /** A short text of the fill levels, e.g. `1p: cpu0 128+101 cpu1 128+109 depot 0`. */
 export function describeStartState(s: StartState): string {
   const parts: string[] = [];
   s.classes.forEach((c, k) => {
-    if (c.depot === 0 && c.loaded.every((x) => x === 0) && c.prev.every((x) => x === 0)) return;
-    const cpus = c.loaded.map((l, cpu) => `cpu${cpu} ${l}+${c.prev[cpu]}`).join(" ");
+    const q = c.queued ?? [];
+    if (c.depot === 0 && c.loaded.every((x) => x === 0) && c.prev.every((x) => x === 0) && q.every((x) => x === 0))
+      return;
+    const ring = (cpu: number) => ((q[cpu] ?? 0) > 0 ? ` (ring ${q[cpu]})` : "");
+    const cpus = c.loaded.map((l, cpu) => `cpu${cpu} ${l}+${c.prev[cpu]}${ring(cpu)}`).join(" ");
     parts.push(`${2 ** k}p: ${cpus} depot ${c.depot}`);
   });
   return parts.length === 0 ? "empty" : parts.join("; ");
