@@ -145,8 +145,9 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
       `the trace starts mid-life with the flush-queue timer armed (its first fq_flush_timeout event is an expiry): ` +
         "the rings held unmaps from before the trace, which it cannot count, and they and the magazines' fill decide " +
         `every magazine swap after the first flush; ${r.exactAfterLearning} of the ${knowable} allocations after the ` +
-        'learning phase that the trace could show are exact (README, "Where it still fails"); a capture begun before ' +
-        "the workload, or after the disk was idle for the timer's 10 ms, starts with the rings empty",
+        'learning phase that the trace could show are exact (README, "Where it still fails"); --search-start searches ' +
+        "the rings' and magazines' fill (slower), and a capture begun before the workload, or after the disk was idle " +
+        "for the timer's 10 ms, starts with the rings empty",
     );
   }
   if (events > 0 && eventsWithoutFlags === events) {
