@@ -13,12 +13,11 @@ import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
 import { Replayer, traceMachineOf } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
 import { describeStartState, emptyStartState, type StartState } from "../../src/replay/start-state.ts";
-import { isKernelWorkEvent, type TraceEvent } from "../../src/trace/events.ts";
+import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
-import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { sharedSkip } from "../helpers/quick.ts";
+import { windowReplay } from "../helpers/window-replay.ts";
 
 test("seedQueued: a ring's entries from before the trace go to the magazine at the first flush, below the trace's", () => {
   const machine = builtinMachine("qemu-q35-nvme");
@@ -64,27 +63,13 @@ test("seedQueued: a ring's entries from before the trace go to the magazine at t
       return s;
     };
     const run = (start: StartState) => {
-      const w = new LearningWindow({ machine, kernel: "mainline", strict: false, timerEvents: true }, rcOpts, false);
-      for (const e of evs) w.push(e);
-      const allocations = w.end();
-      const emitted: string[] = [];
-      const rp = new Replayer({
+      const { r, emitted } = windowReplay(evs, {
         machine,
         kernel: "mainline",
-        strict: false,
-        timerEvents: true,
-        live: w.live,
-        traceAllocations: allocations,
-        start,
-        emitIova: (t: string) => emitted.push(t),
+        rcOpts,
+        window: { timerEvents: true },
+        replay: { start },
       });
-      const rc = new Reconstructor(rcOpts, (c) => rp.push(c));
-      for (const e of evs) {
-        if (isKernelWorkEvent(e)) rp.pushWork(e);
-        else rc.push(e);
-      }
-      rc.end();
-      const r = rp.end();
       assert.equal(emitted.length, maps.length);
       return { r, at: (line: number) => emitted[maps.findIndex((e) => e.line === line)] };
     };
