@@ -116,23 +116,17 @@ export class LiveAtStart {
         u.maps.length = 0;
         return;
       }
-      case "dma_unmap": {
-        this.named = true;
-        this.name(e.cpu, e.device);
-        const u = this.cpu(e.cpu);
-        if (u.unmap !== null) this.unmapSeen(u.unmap, e.device);
-        u.unmap = null;
-        return;
-      }
+      case "dma_unmap":
       case "dma_unmap_sg":
       case "dma_free": {
         this.named = true;
         this.name(e.cpu, e.device);
         const u = this.cpu(e.cpu);
-        // An unmap with no dma_unmap_page after it: the device this event names is the best guess at its own.
+        // The unmap before it: a dma_unmap_page names its device; a dma_unmap_sg or dma_free (none after it) is the
+        // best guess at its own, and names the device of the unmap after it.
         if (u.unmap !== null) this.unmapSeen(u.unmap, e.device);
         u.unmap = null;
-        u.hint = e.device;
+        if (e.type !== "dma_unmap") u.hint = e.device;
         return;
       }
     }

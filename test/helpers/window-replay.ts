@@ -6,8 +6,8 @@
  */
 
 import type { ProfileName } from "../../src/iova/profile.ts";
-import type { MachineDesc } from "../../src/machine/index.ts";
-import { Replayer, type ReplayOptions, type ReplayResult } from "../../src/replay/replay.ts";
+import { builtinMachine, type MachineDesc } from "../../src/machine/index.ts";
+import { Replayer, type ReplayOptions, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
 import { LearningWindow } from "../../src/replay/start-search.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../../src/trace/reconstruct.ts";
@@ -17,6 +17,13 @@ import { feedEvents } from "./feed-events.ts";
 export function cutFrom(text: string, from: number): string {
   const lines = text.split("\n");
   return [...lines.filter((l, i) => i < from - 1 && l.startsWith("#")), ...lines.slice(from - 1)].join("\n");
+}
+
+/** The machine the public traces come from, and the reconstruction options of its NVMe (00:01.0). */
+export function qemuNvme(): { machine: MachineDesc; rcOpts: ReconstructOptions } {
+  const machine = builtinMachine("qemu-q35-nvme");
+  if (machine === null) throw new Error("qemu-q35-nvme is built in");
+  return { machine, rcOpts: { machine: traceMachineOf(machine, "0000:00:01.0") } };
 }
 
 export interface WindowReplay {

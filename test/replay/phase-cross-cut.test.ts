@@ -10,21 +10,18 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { builtinMachine } from "../../src/machine/index.ts";
-import { type ReplayOptions, traceMachineOf } from "../../src/replay/replay.ts";
+import type { ReplayOptions } from "../../src/replay/replay.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { cutFrom, windowReplay } from "../helpers/window-replay.ts";
+import { cutFrom, qemuNvme, windowReplay } from "../helpers/window-replay.ts";
 
 const FULL = new URL("../../../shared/kernel-timers/trace-6.12-lazy-timers.txt.gz", import.meta.url).pathname;
 
 test("6.12 lazy timers cut at 67% (line 267638): a depot pop in the phase, and IOVAs from before the trace above the trace's", {
   skip: sharedSkip(FULL),
 }, () => {
-  const machine = builtinMachine("qemu-q35-nvme");
-  assert.ok(machine);
-  const rcOpts = { machine: traceMachineOf(machine, "0000:00:01.0") };
+  const { machine, rcOpts } = qemuNvme();
   const lines = gunzipSync(readFileSync(FULL)).toString("utf8").split("\n");
   // As `tail -n +N` of `wc -l` lines: the file ends with a newline.
   const at = Math.floor(((lines.length - 1) * 67) / 100);

@@ -12,12 +12,12 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { builtinMachine } from "../../src/machine/index.ts";
-import { Replayer, traceMachineOf } from "../../src/replay/replay.ts";
+import { Replayer } from "../../src/replay/replay.ts";
 import { describeStartState, emptyStartState, type StartState } from "../../src/replay/start-state.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { windowReplay } from "../helpers/window-replay.ts";
+import { qemuNvme, windowReplay } from "../helpers/window-replay.ts";
 
 test("seedQueued: a ring's entries from before the trace go to the magazine at the first flush, below the trace's", () => {
   const machine = builtinMachine("qemu-q35-nvme");
@@ -43,9 +43,7 @@ test("seedQueued: a ring's entries from before the trace go to the magazine at t
   test("6.12 mid-life capture cut at 30%: from the kernel's state at the cut, its rings' entries make the replay exact", {
     skip: sharedSkip(path),
   }, () => {
-    const machine = builtinMachine("qemu-q35-nvme");
-    assert.ok(machine);
-    const rcOpts = { machine: traceMachineOf(machine, "0000:00:01.0") };
+    const { machine, rcOpts } = qemuNvme();
     const lines = gunzipSync(readFileSync(path)).toString("utf8").split("\n");
     const at = Math.floor((lines.length - 1) * 0.3);
     assert.equal(at, 233182);

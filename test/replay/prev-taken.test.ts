@@ -11,13 +11,11 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { IovaDomain } from "../../src/iova/domain.ts";
-import { builtinMachine } from "../../src/machine/index.ts";
 import { heldOnCpu } from "../../src/replay/prev-taken.ts";
-import { traceMachineOf } from "../../src/replay/replay.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { cutFrom, windowReplay } from "../helpers/window-replay.ts";
+import { cutFrom, qemuNvme, windowReplay } from "../helpers/window-replay.ts";
 
 const LIMIT = 0xfffff;
 
@@ -54,9 +52,7 @@ test("heldOnCpu: the loaded IOVAs with prev empty; a part-full prev's below them
   test("6.1 lazy timers cut at 61% (line 137315): CPU 1's prev, taken from in the phase, went to the depot with its loaded magazine", {
     skip: sharedSkip(path),
   }, () => {
-    const machine = builtinMachine("qemu-q35-nvme");
-    assert.ok(machine);
-    const rcOpts = { machine: traceMachineOf(machine, "0000:00:01.0") };
+    const { machine, rcOpts } = qemuNvme();
     const text = gunzipSync(readFileSync(path)).toString("utf8");
     const lines = text.split("\n");
     const at = Math.floor(lines.length * 0.61);
