@@ -23,14 +23,19 @@
  */
 
 import type { IommuDmaCookie } from "../dma/iommu-dma.ts";
-import { placePlaceholder, type StartState } from "./start-state.ts";
+import { type Placer, placingEach, type StartState } from "./start-state.ts";
 
 /**
  * Queues `s`'s ring entries on `cookie`'s flush queue as placeholders at or
  * above `from` (`placePlaceholder`), and returns the pfn below which every
  * placeholder lies. A domain with no flush queue (strict) takes none.
  */
-export function seedQueued(cookie: IommuDmaCookie, s: StartState, from: number): number {
+export function seedQueued(
+  cookie: IommuDmaCookie,
+  s: StartState,
+  from: number,
+  placer: Placer = placingEach(cookie.iovad),
+): number {
   const fq = cookie.fq;
   const iovad = cookie.iovad;
   let next = from;
@@ -40,7 +45,7 @@ export function seedQueued(cookie: IommuDmaCookie, s: StartState, from: number):
     const pages = 2 ** c;
     for (let cpu = 0; cpu < Math.min(q.length, fq.cpus); cpu++) {
       for (let i = 0; i < q[cpu]; i++) {
-        const pfn = placePlaceholder(iovad, pages, next);
+        const pfn = placer.place(pages, next);
         next = pfn + pages;
         fq.seedQueued(cpu, pfn, pages);
       }

@@ -57,6 +57,7 @@ import { LateQueueWatch, missesOf, type OpLog, type ReplayOp } from "./late-queu
 import { LearningPhase, type LearningStats, learningCap } from "./learning.ts";
 import { type LiveMapping, premappedUnmap, seedLive } from "./live-at-start.ts";
 import { defaultReplayDevice } from "./machine.ts";
+import type { PlaceholderCache } from "./placeholder-cache.ts";
 import { seedQueued } from "./pre-trace-ring.ts";
 import { type StartState, seedPlaceholders } from "./start-state.ts";
 import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
@@ -210,6 +211,16 @@ export interface ReplayOptions {
   emitIova?: (text: string) => void;
   /** The same lines written as bytes (`HexLines`), for output that may be long; instead of `emitIova`. */
   emitLines?: HexLines;
+  /** The same as numbers (-1 for `fail`), for a caller that compares them: instead of `emitIova`, without the text. */
+  emitAddress?: (iova: number) => void;
+  /**
+   * False: a mismatch's cause and the state around it are not looked for
+   * (`diagnose.ts`, a scan of every magazine a mismatch), for a search's
+   * trials, which read only the IOVAs. What is replayed is the same.
+   */
+  describeMismatches?: boolean;
+  /** Placeholders seeded by earlier replays of the same machine (a search's trials): `start`'s taken from them. */
+  placeholders?: PlaceholderCache;
 }
 
 /**
@@ -411,8 +422,9 @@ export class Replayer {
     this.applier.heldOpen = (addr) => this.watch?.leavesOpen(addr) === true;
     const cookie = this.cookie;
     if (opts.start) {
-      const top = seedPlaceholders(this.iovad, opts.start);
-      this.applier.placeholderTop = cookie ? seedQueued(cookie, opts.start, top) : top;
+      const placer = opts.placeholders?.placer(this.iovad, opts.start, cookie?.fq?.cpus ?? 0);
+      const top = seedPlaceholders(this.iovad, opts.start, placer);
+      this.applier.placeholderTop = cookie ? seedQueued(cookie, opts.start, top, placer) : top;
     }
     for (const m of opts.live ?? []) {
       if (!cookie || (m.device !== undefined && m.device !== device) || !seedLive(cookie, m)) continue;
@@ -584,7 +596,7 @@ export class Replayer {
         this.applier.afterFlush = op.afterFlush === true;
         this.applier.oldCount = op.oldCount;
         this.applier.newCountOf = op.newCountOf ?? -1;
-        out = this.applier.apply(op.c, op.describe, op.wantState);
+        out = this.applier.apply(op.c, op.describe && this.opts.describeMismatches !== false, op.wantState);
         if (log) op = { ...op, ok: out.ok };
         break;
       }
@@ -1098,7 +1110,8 @@ export class Replayer {
 
   /** Emits a map call's IOVAs (`ReplayOptions.emitIova`), in line order. */
   private emit(c: DmaCall, addr: number | null): void {
-    if (this.opts.emitIova === undefined && this.opts.emitLines === undefined) return;
+    if (this.opts.emitIova === undefined && this.opts.emitLines === undefined && this.opts.emitAddress === undefined)
+      return;
     this.flushEmit(c.line);
     const lines = this.pendingLines;
     const iovas = this.pendingIovas;
@@ -1128,12 +1141,14 @@ export class Replayer {
     if (h === lines.length) return;
     const out = this.opts.emitLines;
     const emit = this.opts.emitIova;
+    const address = this.opts.emitAddress;
     for (; h < lines.length && lines[h] < line; h++) {
       const iova = iovas[h];
       if (out !== undefined) {
         if (iova < 0) out.line("fail");
         else out.hex(iova);
-      } else if (emit !== undefined) emit(iova < 0 ? "fail" : hex16(iova));
+      } else if (address !== undefined) address(iova);
+      else if (emit !== undefined) emit(iova < 0 ? "fail" : hex16(iova));
     }
     if (h === lines.length) {
       lines.length = 0;

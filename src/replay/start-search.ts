@@ -84,6 +84,7 @@ export class LearningWindow {
     this.opts = {
       ...opts,
       emitIova: undefined,
+      emitAddress: undefined,
       emitLines: undefined,
       start: undefined,
       traceAllocations: undefined,

@@ -97,10 +97,10 @@ export function describeStartState(s: StartState): string {
  * top-down), so a pfn below the bound is a placeholder for the whole replay,
  * checkpoints included.
  */
-export function seedPlaceholders(iovad: IovaDomain, s: StartState): number {
+export function seedPlaceholders(iovad: IovaDomain, s: StartState, placer: Placer = placingEach(iovad)): number {
   let next = iovad.startPfn;
   const place = (pages: number): number => {
-    const pfn = placePlaceholder(iovad, pages, next);
+    const pfn = placer.place(pages, next);
     next = pfn + pages;
     return pfn;
   };
@@ -129,6 +129,17 @@ export function seedPlaceholders(iovad: IovaDomain, s: StartState): number {
     }
   }
   return next;
+}
+
+/** Places a start state's placeholders one after another (`seedPlaceholders`, then `seedQueued`). */
+export interface Placer {
+  /** The next placeholder of `pages` pages at or above `from`, in the tree; its pfn. */
+  place(pages: number, from: number): number;
+}
+
+/** Each placeholder inserted into the tree as it comes. */
+export function placingEach(iovad: IovaDomain): Placer {
+  return { place: (pages, from) => placePlaceholder(iovad, pages, from) };
 }
 
 /**
