@@ -22,6 +22,8 @@
  *    playing a real lazy trace, and a step back.
  * 8. The strict replay's order search on a lazy head replayed as strict
  *    (bench/order-search.ts), stopping and searching to the end.
+ * 9. `--search-start` on a busy lazy cut in the repository
+ *    (bench/busy-search.ts), whole process.
  *
  * `--quick` runs each vector once; `--allocator` runs part 1 only, `--sim` parts 3
  * and 4. Results go to stdout; bench/RESULTS.md records them with the machine and
@@ -41,6 +43,7 @@ import { seedScenario } from "../src/scenario/scenario.ts";
 import { Cpu } from "../src/sim/cpu.ts";
 import { Engine } from "../src/sim/engine.ts";
 import { type Hook, Script, ScriptTask } from "../src/sim/script.ts";
+import { benchBusySearch } from "./busy-search.ts";
 import { compile, execute } from "./compile.ts";
 import { benchExplore } from "./explore.ts";
 import { benchOrderSearch } from "./order-search.ts";
@@ -315,6 +318,8 @@ if (!SIM_ONLY) {
   await benchReplayModel(ROOT, RUNS, say);
   // The strict replay's order search on a lazy head replayed as strict (bench/order-search.ts).
   benchOrderSearch(ROOT, RUNS, say);
+  // `--search-start` on a busy lazy cut in the repository (bench/busy-search.ts): a search of thousands of replays.
+  benchBusySearch(ROOT, Math.min(RUNS, 3), say);
   // The explorer in chromium: frames per second while playing, a step back (bench/explore.ts).
   say("\n## explorer (chromium, wall clock)\n");
   for (const l of await benchExplore()) say(l);

@@ -42,7 +42,7 @@ import { emptyStartState, type StartState } from "./start-state.ts";
  * longer hides every later boundary).
  */
 const STAGES = [1, 20];
-/** Hypotheses replayed at most (each up to every CPU's last counted difference, about 3 to 15 ms on a 2-CPU cut). */
+/** Hypotheses replayed at most (each up to every CPU's last counted difference, about 2 to 20 ms on a 2-CPU cut, most about 3). */
 const MAX_TRIALS = 5000;
 /**
  * Events replayed at most over all trials: the time bound, as trials near the answer run the whole window
