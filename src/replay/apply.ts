@@ -578,19 +578,26 @@ export class CallApplier {
     const written = own ? [own] : [];
     const before = this.kernel.checkpoint(written);
     const whole = dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, dmaAlloc);
-    if (whole === c.iova) return whole;
+    // Each checkpoint here goes back for the next one's buffers once it can no longer be restored.
+    if (whole === c.iova) {
+      this.kernel.recycle(before);
+      return whole;
+    }
     const asWhole = this.kernel.checkpoint(written);
     this.kernel.restore(before);
+    this.kernel.recycle(before);
     const pieces: { addr: number; bytes: number }[] = [];
     for (let i = 0; i < c.pieces; i++) {
       const bytes = (i + 1 < c.pieces ? c.mapOffsets[i + 1] : c.sizeBytes) - c.mapOffsets[i];
       const a = dma.mapPhys(this.dev, cpu, 0, bytes, dmaAlloc);
       if (a !== c.iova + c.mapOffsets[i]) {
         this.kernel.restore(asWhole);
+        this.kernel.recycle(asWhole);
         return whole;
       }
       pieces.push({ addr: a, bytes });
     }
+    this.kernel.recycle(asWhole);
     this.splitAllocs.set(c.allocation, pieces);
     return c.iova;
   }
@@ -695,6 +702,9 @@ export class CallApplier {
     rcache.depot.length = 0;
     for (const m of depot) rcache.depot.push(m);
     this.kernel.restore(cp);
+    // Put back, the copy is never needed again: its buffers serve the next checkpoint (a fresh one each time is
+    // a fresh copy's worth of zeroed memory, and garbage, for every what-if).
+    this.kernel.recycle(cp);
     return addr;
   }
 

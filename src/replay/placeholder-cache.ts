@@ -45,7 +45,8 @@ export class PlaceholderCache {
       const f = s.classes[c];
       const cap = iovad.profile.magazineSize;
       let n = Math.min(f.depot, iovad.profile.depotMax) * cap;
-      for (let cpu = 0; cpu < iovad.cpus; cpu++) n += Math.min(f.loaded[cpu] ?? 0, cap) + Math.min(f.prev[cpu] ?? 0, cap);
+      for (let cpu = 0; cpu < iovad.cpus; cpu++)
+        n += Math.min(f.loaded[cpu] ?? 0, cap) + Math.min(f.prev[cpu] ?? 0, cap);
       for (let cpu = 0; cpu < Math.min(f.queued?.length ?? 0, queuedCpus); cpu++) n += f.queued?.[cpu] ?? 0;
       if (n === 0) continue;
       if (cls >= 0) return placingEach(iovad);

@@ -854,12 +854,14 @@ export class Replayer {
     this.restore(f.state as ReplayCheckpoint);
     const o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (o.ok) {
+      this.kernel.recycle(after.kernel);
       this.run({ k: "expire", cpu: f.cpu });
       this.timers.fix();
       this.r.flushReorders++;
       return o;
     }
     this.restore(after);
+    this.kernel.recycle(after.kernel);
     return first;
   }
 
