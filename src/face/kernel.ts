@@ -33,7 +33,15 @@ export {
 } from "../replay/replay.ts";
 export { LearningWindow } from "../replay/start-search.ts";
 export { describeStartState, emptyStartState, type StartState } from "../replay/start-state.ts";
-export { devicesTable, orderSearchStops, summaryJson, sumOver, traceLacks } from "../replay/summary-json.ts";
+export {
+  busyCutMissed,
+  devicesTable,
+  exactOfKnowable,
+  orderSearchStops,
+  summaryJson,
+  sumOver,
+  traceLacks,
+} from "../replay/summary-json.ts";
 export {
   type DmaCall,
   isKernelWorkEvent,

@@ -31,6 +31,7 @@ import { searchBusyStart } from "./busy-start.ts";
 import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
+import { TimerFlushes } from "./timer-flushes.ts";
 
 /** Events kept after the probe's learning phase ended, so every hypothesis's phase ends inside the window. */
 const TAIL_EVENTS = 4096;
@@ -62,7 +63,11 @@ export class LearningWindow {
   /** How many of `events` the window itself holds; a lazy trace's search keeps more (`BUSY_EVENTS`). */
   private windowEvents = 0;
   private readonly opts: ReplayOptions;
-  private readonly keepEvents: boolean;
+  private keepEvents: boolean;
+  /** Keep the events only while the trace may have started busy (`keepEvents` "busy"). */
+  private readonly keepIfBusy: boolean;
+  /** The first flush-queue timer event's type (`fq_flush_timeout`), null before it. */
+  private firstFqTimer: "timer_start" | "timer_expire_entry" | null = null;
   private readonly rec: Reconstructor;
   private readonly rcOpts: ReconstructOptions;
   /** Replays the window from an empty start, to see where the learning phase ends. */
@@ -80,7 +85,12 @@ export class LearningWindow {
   /** Unmaps of mappings live at the start, among the window's events. */
   private readonly liveFinder: LiveAtStart;
 
-  constructor(opts: ReplayOptions, rcOpts: ReconstructOptions, keepEvents = true) {
+  /**
+   * `keepEvents`: keep the window's events for `search`; "busy": only while
+   * the trace may have started busy (until its first flush-queue timer
+   * event, if that is a `timer_start`, shows it did not: `busyStart`).
+   */
+  constructor(opts: ReplayOptions, rcOpts: ReconstructOptions, keepEvents: boolean | "busy" = true) {
     this.opts = {
       ...opts,
       emitIova: undefined,
@@ -90,7 +100,8 @@ export class LearningWindow {
       traceAllocations: undefined,
       live: undefined,
     };
-    this.keepEvents = keepEvents;
+    this.keepEvents = keepEvents !== false;
+    this.keepIfBusy = keepEvents === "busy";
     this.rcOpts = rcOpts;
     const probe = new Replayer(this.opts);
     this.probe = probe;
@@ -123,9 +134,39 @@ export class LearningWindow {
     return this.mid === false;
   }
 
+  /**
+   * Whether the trace starts mid-life with the flush-queue timer armed: its
+   * first `fq_flush_timeout` event is an expiry, so the timer was armed
+   * before the trace and the rings held unmaps from before it (a capture
+   * begun while the disk was busy, `busy-start.ts`).
+   */
+  get busyStart(): boolean {
+    return this.mid === true && this.firstFqTimer === "timer_expire_entry";
+  }
+
+  /**
+   * Whether, the window over and the replay going on in the same reading,
+   * the search (`search`) still wants the next events: a busy start's first
+   * BUSY_EVENTS, as a reading for `--search-start` would have kept them.
+   */
+  get wantsEvents(): boolean {
+    return this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS;
+  }
+
   /** Takes the next event of the trace. */
   push(e: TraceEvent): void {
     if (this.mid === false) return;
+    if (this.firstFqTimer === null && (e.type === "timer_start" || e.type === "timer_expire_entry")) {
+      if (TimerFlushes.concerns(e)) {
+        this.firstFqTimer = e.type;
+        if (e.type === "timer_start" && this.keepIfBusy) {
+          // Begun with the timer unarmed: not a busy start, nothing for a search to keep.
+          this.keepEvents = false;
+          this.events.length = 0;
+          this.windowEvents = 0;
+        }
+      }
+    }
     const p = this.probe;
     if (p === null) {
       // After the window: the count of allocations, and (while the start is in doubt) the unmaps that prove it.

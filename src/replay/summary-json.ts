@@ -116,7 +116,28 @@ const BUSY_CUT_MIN = 1000;
  * replayed mostly unlike the kernel after its learning phase, traces
  * without the flags column (interrupt context unknown).
  */
-export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: number): string[] {
+/**
+ * A replay of a trace begun while the disk was busy that placed less than
+ * half of what the trace could show after the learning phase: mid-life, the
+ * flush-queue timer armed before the trace (its first `fq_flush_timeout`
+ * event an expiry), and at least BUSY_CUT_MIN allocations to judge by.
+ */
+export function busyCutMissed(r: ReplayResult): boolean {
+  const knowable = r.afterLearning - r.adoptedAfterLearning;
+  return (
+    r.learning.midLife &&
+    r.timerFlushes?.armedBeforeTrace === true &&
+    knowable >= BUSY_CUT_MIN &&
+    r.exactAfterLearning < knowable / 2
+  );
+}
+
+/** The share of what the trace could show after the learning phase that the replay placed (0 with none). */
+export function exactOfKnowable(r: ReplayResult): number {
+  return fraction(r.exactAfterLearning, r.afterLearning - r.adoptedAfterLearning) ?? 0;
+}
+
+export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: number, searched = false): string[] {
   const out: string[] = [];
   if (!r.strict && r.flushSource !== "timer-events") {
     out.push(
@@ -135,19 +156,17 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
     );
   }
   const knowable = r.afterLearning - r.adoptedAfterLearning;
-  if (
-    r.learning.midLife &&
-    r.timerFlushes?.armedBeforeTrace === true &&
-    knowable >= BUSY_CUT_MIN &&
-    r.exactAfterLearning < knowable / 2
-  ) {
+  if (busyCutMissed(r)) {
     out.push(
       `the trace starts mid-life with the flush-queue timer armed (its first fq_flush_timeout event is an expiry): ` +
         "the rings held unmaps from before the trace, which it cannot count, and they and the magazines' fill decide " +
         `every magazine swap after the first flush; ${r.exactAfterLearning} of the ${knowable} allocations after the ` +
-        'learning phase that the trace could show are exact (README, "Where it still fails"); --search-start searches ' +
-        "the rings' and magazines' fill (slower), and a capture begun before the workload, or after the disk was idle " +
-        "for the timer's 10 ms, starts with the rings empty",
+        'learning phase that the trace could show are exact (README, "Where it still fails"); ' +
+        (searched
+          ? "the search of the rings' and magazines' fill found no state that replays it"
+          : "--search-start searches the rings' and magazines' fill (slower)") +
+        ", and a capture begun before the workload, or after the disk was idle for the timer's 10 ms, starts with " +
+        "the rings empty",
     );
   }
   if (events > 0 && eventsWithoutFlags === events) {
