@@ -508,7 +508,7 @@ async function replayTrace(
   // A trace that starts mid-life is read twice (`start-search.ts`): first for the mappings live at its start, how
   // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
   // fill levels at its start; then it is replayed from that state (a busy start the replay from the empty start
-  // places poorly is searched after that replay, and read a third time: `busyCutMissed`). A trace from boot has nothing to
+  // places poorly is searched after that replay and read once more: `busyCutMissed`). A trace from boot has nothing to
   // learn: the first reading holds its events until its first allocation shows that, and goes on as the replay.
   // Without --search-start, a mid-life trace's replay starts in the first reading too, from the held events, once
   // its window is over; its phase is not capped then, and the trace is read again (as above) only where the count

@@ -205,19 +205,19 @@ export function searchBusyStart(b: BusySearch): StartState {
     // each EXIT_STRIDE-th event, once the items its reconstruction gave are in.
     const { items, work, looks, beforeEnd } = feed;
     let look = 0;
-    for (let k = 0; k <= beforeEnd; k++) {
-      for (; look < looks.length && looks[look] <= k; look++) {
+    for (let j = 0; j <= beforeEnd; j++) {
+      for (; look < looks.length && looks[look] <= j; look++) {
         if (ended === n) {
           replayed += (look + 1) * EXIT_STRIDE;
           return good;
         }
       }
-      if (k === beforeEnd) break;
-      if (work[k] === 1) r.pushWork(items[k] as KernelWorkEvent);
-      else r.push(items[k] as DmaCall);
+      if (j === beforeEnd) break;
+      if (work[j] === 1) r.pushWork(items[j] as KernelWorkEvent);
+      else r.push(items[j] as DmaCall);
     }
     replayed += b.events.length;
-    for (let k = beforeEnd; k < items.length; k++) r.push(items[k] as DmaCall);
+    for (let j = beforeEnd; j < items.length; j++) r.push(items[j] as DmaCall);
     r.end();
     return good;
   };
