@@ -19,22 +19,26 @@ import { isKernelWorkEvent } from "../src/trace/events.ts";
 import { readTraceFile, traceByteChunks, traceChunks } from "../src/trace/node-source.ts";
 import { Reconstructor } from "../src/trace/reconstruct.ts";
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-/** Wall and CPU (user + system of the command's processes, from bash's `times`) milliseconds of one run. */
-function timed(cmd: string): { wall: number; cpu: number } {
+/**
+ * Wall and CPU (user + system of the command's processes, from bash's `times`) milliseconds of one run, and what
+ * the command wrote to stdout.
+ */
+export function timed(cmd: string): { wall: number; cpu: number; stdout: string } {
   const t0 = performance.now();
-  const r = spawnSync("bash", ["-c", `${cmd}; times`], { encoding: "utf8" });
+  const r = spawnSync("bash", ["-c", `${cmd}; times`], { encoding: "utf8", maxBuffer: 1 << 26 });
   const wall = performance.now() - t0;
   if (r.status !== 0) throw new Error(`bench: ${cmd} failed: ${r.stderr}`);
-  // `times` prints the shell's then the children's user and system time: "0m1.234s 0m0.056s".
-  const children = r.stdout.trim().split("\n").at(-1) ?? "";
+  // `times` prints two lines, the shell's then the children's user and system time: "0m1.234s 0m0.056s".
+  const lines = r.stdout.trimEnd().split("\n");
+  const children = lines.at(-1) ?? "";
   let cpu = 0;
   for (const m of children.matchAll(/(\d+)m([\d.]+)s/g)) cpu += (Number(m[1]) * 60 + Number(m[2])) * 1000;
-  return { wall, cpu };
+  return { wall, cpu, stdout: lines.slice(0, -2).join("\n") };
 }
 
 /** CPU milliseconds (user + system) of one in-process run. */
