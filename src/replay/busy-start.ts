@@ -24,10 +24,21 @@
  * trace's in the phase and breaks an equivalent split of the same IOVAs
  * (the 6.1 mid-life capture cut at 45%: 99.88% exact without, 0.74% with).
  *
- * Deterministic: the order of trials is fixed and the search stops after a
- * fixed number of them or of events replayed, whatever the clock.
+ * The climb from the empty state can end on a local maximum: a wrong pair
+ * of numbers that explains the first boundaries (CPU 1's loaded fill where
+ * the kernel had CPU 0's ring entries, flushed into CPU 1's magazine), from
+ * which no single move or pair move of one CPU scores more. Where it does
+ * not explain enough (its caller says what is: `explainedShare`, or the
+ * replay from its state), `restarts` climbs again from random vectors and
+ * keeps only a state that explains every allocation of the window: one that
+ * explains less is no surer than the first climb's.
+ *
+ * Deterministic: the order of trials is fixed, the restarts' vectors come
+ * from a PRNG of a fixed seed, and the search stops after a fixed number of
+ * trials or of events replayed, whatever the clock.
  */
 
+import { Prng } from "../stdx/prng.ts";
 import type { KernelWorkEvent, TraceEvent } from "../trace/events.ts";
 import { isKernelWorkEvent } from "../trace/events.ts";
 import { type DmaCall, type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
@@ -53,6 +64,18 @@ const MAX_EVENTS = 12_000_000;
 const MAX_ROUNDS = 6;
 /** Events between two looks at whether every CPU's run has ended. */
 const EXIT_STRIDE = 256;
+/**
+ * Climbs from random start vectors (`BusyStartSearch.restarts`) at most. The score has many local maxima: a
+ * wrong pair of numbers that explains the first boundary blocks every single move towards the right pair, and
+ * a climb from elsewhere often ends on a state that explains the whole window.
+ */
+const RESTARTS = 8;
+/** Trials of one restart's climb at most (the climbs that explained a whole window took 600 to 1,800). */
+const RESTART_TRIALS = 2000;
+/** Events replayed at most over all restarts: their time bound (about 30 s on a 2-CPU cut). */
+const RESTART_EVENTS = 24_000_000;
+/** The restarts' PRNG seed: the same start vectors in every run. */
+const RESTART_SEED = 1;
 
 /** What the search replays and the numbers it searches, for one size class. */
 export interface BusySearch {
@@ -159,18 +182,92 @@ function stateOf(b: BusySearch, v: Numbers): StartState {
   return s;
 }
 
-/** The searched start state (see the file comment). */
-export function searchBusyStart(b: BusySearch): StartState {
-  const n = b.cpus;
-  const shown = shownMaps(b);
-  const feed = feedOf(b);
-  const placeholders = new PlaceholderCache();
-  let trials = 0;
-  let replayed = 0;
-  const spent = (): boolean => trials >= MAX_TRIALS || replayed >= MAX_EVENTS;
-  let missesPerCpu = STAGES[0];
-  const score = (v: Numbers, judge = false): number => {
-    trials++;
+/**
+ * The search of one busy start (see the file comment): the window's maps and
+ * calls, rebuilt once, and the trials replayed from them.
+ */
+export class BusyStartSearch {
+  private readonly b: BusySearch;
+  private readonly shown: Shown[];
+  private readonly feed: Feed;
+  private readonly placeholders = new PlaceholderCache();
+  /** The largest value of each number (the vector's layout: `Numbers`). */
+  private readonly max: number[];
+  private trials = 0;
+  private replayed = 0;
+  /** The budget of the climb under way: trials and events replayed up to which it may go on. */
+  private trialsUntil = MAX_TRIALS;
+  private eventsUntil = MAX_EVENTS;
+  /** Differences per CPU after which its run ends (`STAGES`). */
+  private missesPerCpu = STAGES[0];
+  private best: Numbers;
+  private bestScore = 0;
+  private moved = false;
+  /** The share of the window's allocations the first climb's state explains (after `fromEmpty`). */
+  explainedShare = 0;
+
+  constructor(b: BusySearch) {
+    this.b = b;
+    this.shown = shownMaps(b);
+    this.feed = feedOf(b);
+    const n = b.cpus;
+    this.max = [...new Array(n).fill(b.magazine), ...new Array(n).fill(1), b.depotMax, ...new Array(n).fill(b.ringMax)];
+    this.best = new Array(3 * n + 1).fill(0);
+  }
+
+  /**
+   * The climb from the empty state, stage by stage; the replay's own default (the empty start with the phase
+   * adopting) where that leaves more exact after the phase in the window (a cut the phase alone learns, the
+   * rings' entries gone by its end).
+   */
+  fromEmpty(): StartState {
+    for (const stage of STAGES) {
+      this.missesPerCpu = stage;
+      this.bestScore = this.score(this.best);
+      this.climb();
+    }
+    this.explainedShare = this.shown.length === 0 ? 1 : this.bestScore / this.shown.length;
+    this.missesPerCpu = STAGES[STAGES.length - 1];
+    const empty = new Array<number>(this.best.length).fill(0);
+    if (this.score(empty, true) > this.score(this.best, true)) return emptyStartState(this.b.orders, this.b.cpus);
+    return stateOf(this.b, this.best);
+  }
+
+  /**
+   * Climbs of the first stage from random start vectors, each in a trial budget of its own and all in one of
+   * events: the state of the first that explains every allocation of the window, or null if none does (a
+   * state that explains less is no surer than the first climb's).
+   */
+  restarts(): StartState | null {
+    const prng = new Prng(RESTART_SEED);
+    const eventsBase = this.replayed;
+    this.missesPerCpu = STAGES[0];
+    this.eventsUntil = eventsBase + RESTART_EVENTS;
+    for (let r = 0; r < RESTARTS && this.replayed < this.eventsUntil; r++) {
+      this.best = this.max.map((m) => prng.below(m + 1));
+      this.trialsUntil = this.trials + RESTART_TRIALS;
+      this.bestScore = this.score(this.best);
+      this.climb();
+      if (this.bestScore >= this.shown.length) return stateOf(this.b, this.best);
+    }
+    return null;
+  }
+
+  /** Nothing beats a state that explains the whole window: a climb ends there, or where its budget does. */
+  private spent(): boolean {
+    return this.trials >= this.trialsUntil || this.replayed >= this.eventsUntil || this.bestScore >= this.shown.length;
+  }
+
+  /**
+   * How many of the window's allocations `v` gets right before each CPU's `missesPerCpu`-th difference;
+   * `judge`: only those after the learning phase, and the empty vector as the replay's default (adopting).
+   */
+  private score(v: Numbers, judge = false): number {
+    const b = this.b;
+    const n = b.cpus;
+    const shown = this.shown;
+    const missesPerCpu = this.missesPerCpu;
+    this.trials++;
     const misses = new Array<number>(n).fill(0);
     let ended = 0;
     let good = 0;
@@ -190,25 +287,26 @@ export function searchBusyStart(b: BusySearch): StartState {
       if (ok) good++;
       else if (++misses[c] === missesPerCpu) ended++;
     };
+    const empty = judge && v.every((x) => x === 0);
     const r = new Replayer({
       ...b.opts,
-      start: judge && v.every((x) => x === 0) ? undefined : stateOf(b, v),
+      start: empty ? undefined : stateOf(b, v),
       traceAllocations: b.traceAllocations,
       live: b.live,
-      learningAdopts: judge && v.every((x) => x === 0),
+      learningAdopts: empty,
       emitAddress,
       describeMismatches: false,
-      placeholders,
+      placeholders: this.placeholders,
     });
     rp = r;
     // Whether every CPU's run has ended is looked at where it was with the events rebuilt one by one: after
     // each EXIT_STRIDE-th event, once the items its reconstruction gave are in.
-    const { items, work, looks, beforeEnd } = feed;
+    const { items, work, looks, beforeEnd } = this.feed;
     let look = 0;
     for (let j = 0; j <= beforeEnd; j++) {
       for (; look < looks.length && looks[look] <= j; look++) {
         if (ended === n) {
-          replayed += (look + 1) * EXIT_STRIDE;
+          this.replayed += (look + 1) * EXIT_STRIDE;
           return good;
         }
       }
@@ -216,52 +314,38 @@ export function searchBusyStart(b: BusySearch): StartState {
       if (work[j] === 1) r.pushWork(items[j] as KernelWorkEvent);
       else r.push(items[j] as DmaCall);
     }
-    replayed += b.events.length;
+    this.replayed += b.events.length;
     for (let j = beforeEnd; j < items.length; j++) r.push(items[j] as DmaCall);
     r.end();
     return good;
-  };
-  const max: number[] = [
-    ...new Array(n).fill(b.magazine),
-    ...new Array(n).fill(1),
-    b.depotMax,
-    ...new Array(n).fill(b.ringMax),
-  ];
-  const inRange = (v: Numbers): boolean => v.every((x, i) => x >= 0 && x <= max[i]);
-  let best: Numbers = new Array(3 * n + 1).fill(0);
-  let bestScore = 0;
-  let moved = false;
-  const tryMove = (v: Numbers): void => {
-    if (spent() || !inRange(v)) return;
-    const sc = score(v);
-    if (sc > bestScore) {
-      best = v;
-      bestScore = sc;
-      moved = true;
-    }
-  };
-  const depot = 2 * n;
-  for (const stage of STAGES) {
-    missesPerCpu = stage;
-    bestScore = score(best);
-    climb();
   }
-  // The replay's own default, the empty start with the phase adopting, where it leaves more exact after the phase
-  // (a cut the phase alone learns, the rings' entries gone by its end).
-  missesPerCpu = STAGES[STAGES.length - 1];
-  const empty = new Array<number>(best.length).fill(0);
-  if (score(empty, true) > score(best, true)) return emptyStartState(b.orders, n);
-  return stateOf(b, best);
 
-  function climb(): void {
-    for (let round = 0; round < MAX_ROUNDS && !spent() && bestScore < shown.length; round++) {
-      moved = false;
+  private inRange(v: Numbers): boolean {
+    return v.every((x, i) => x >= 0 && x <= this.max[i]);
+  }
+
+  private tryMove(v: Numbers): void {
+    if (this.spent() || !this.inRange(v)) return;
+    const sc = this.score(v);
+    if (sc > this.bestScore) {
+      this.best = v;
+      this.bestScore = sc;
+      this.moved = true;
+    }
+  }
+
+  private climb(): void {
+    const n = this.b.cpus;
+    const max = this.max;
+    const depot = 2 * n;
+    for (let round = 0; round < MAX_ROUNDS && !this.spent(); round++) {
+      this.moved = false;
       for (let i = 0; i < max.length; i++) {
         for (let x = 0; x <= max[i]; x++) {
-          if (x === best[i]) continue;
-          const v = [...best];
+          if (x === this.best[i]) continue;
+          const v = [...this.best];
           v[i] = x;
-          tryMove(v);
+          this.tryMove(v);
         }
       }
       for (let cpu = 0; cpu < n; cpu++) {
@@ -269,35 +353,35 @@ export function searchBusyStart(b: BusySearch): StartState {
         const prev = n + cpu;
         const ring = 2 * n + 1 + cpu;
         // The loaded fill against the ring: the same IOVAs first, the ring's after the first flush.
-        const b0 = [...best];
+        const b0 = [...this.best];
         for (let x = -b0[loaded]; x <= max[loaded] - b0[loaded]; x++) {
           if (x === 0) continue;
           const v = [...b0];
           v[loaded] += x;
           v[ring] -= x;
-          tryMove(v);
+          this.tryMove(v);
         }
         // The previous magazine against a depot magazine: a CPU that runs dry takes either, 127 IOVAs alike.
-        const b1 = [...best];
+        const b1 = [...this.best];
         for (const dd of [-1, 1]) {
           const v = [...b1];
           v[prev] = 1 - v[prev];
           v[depot] += dd;
-          tryMove(v);
+          this.tryMove(v);
         }
         // The loaded fill against a depot magazine.
-        const b2 = [...best];
+        const b2 = [...this.best];
         for (let x = -b2[loaded]; x <= max[loaded] - b2[loaded]; x++) {
           if (x === 0) continue;
           for (const dd of [-1, 1]) {
             const v = [...b2];
             v[loaded] += x;
             v[depot] += dd;
-            tryMove(v);
+            this.tryMove(v);
           }
         }
       }
-      if (!moved) break;
+      if (!this.moved) break;
     }
   }
 }

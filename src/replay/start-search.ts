@@ -27,7 +27,7 @@
 import type { TraceEvent } from "../trace/events.ts";
 import { isKernelWorkEvent } from "../trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
-import { searchBusyStart } from "./busy-start.ts";
+import { BusyStartSearch } from "./busy-start.ts";
 import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
@@ -84,6 +84,8 @@ export class LearningWindow {
   private readonly sizeClass: (bytes: number) => number;
   /** Unmaps of mappings live at the start, among the window's events. */
   private readonly liveFinder: LiveAtStart;
+  /** A lazy trace's search (`busy-start.ts`), kept for `searchAgain`. */
+  private busy: BusyStartSearch | null = null;
 
   /**
    * `keepEvents`: keep the window's events for `search`; "busy": only while
@@ -247,9 +249,14 @@ export class LearningWindow {
   /**
    * The start state under which the replay of the window agrees most with
    * the trace (see the file comment); the empty state for a trace from boot.
-   * `traceAllocations` from `end()`.
+   * `traceAllocations` from `end()`. `restarts`: a lazy trace's search also
+   * climbs from random starts where the first climb explains less than half
+   * of its window, and takes a state that explains all of it
+   * (`BusyStartSearch.restarts`; a climb that explains more has pinned the
+   * boundaries that decide a replay, as on every cut measured, and the
+   * restarts' time would go for nothing).
    */
-  search(traceAllocations: number): StartState {
+  search(traceAllocations: number, restarts = false): StartState {
     const probe = new Replayer(this.opts);
     const cpus = probe.kernel.cpus;
     const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
@@ -261,8 +268,8 @@ export class LearningWindow {
     const depotCap = Math.min(iovad.profile.depotMax, 32);
     // A class the window allocates less than a magazine's worth of cannot show where its magazines were full.
     const searched = [...this.classes].filter(([k, n]) => k < orders && n >= cap).map(([k]) => k);
-    if (lazy && searched.length > 0)
-      return searchBusyStart({
+    if (lazy && searched.length > 0) {
+      const busy = new BusyStartSearch({
         events: this.events,
         opts: this.opts,
         rcOpts: this.rcOpts,
@@ -276,7 +283,12 @@ export class LearningWindow {
         depotMax: depotCap,
         ringMax: RING_ENTRIES,
       });
+      this.busy = busy;
+      const found = busy.fromEmpty();
+      return (restarts && busy.explainedShare < 0.5 && busy.restarts()) || found;
+    }
     const window = this.events.slice(0, this.windowEvents);
+    this.busy = null;
     let trials = 0;
     const score = (s: StartState): number => {
       trials++;
@@ -344,5 +356,17 @@ export class LearningWindow {
       if (!moved) break;
     }
     return best;
+  }
+
+  /**
+   * After `search(…, false)` of a lazy trace: the restarts of its search, for
+   * a replay from the first climb's state that still places too little; a
+   * state that explains the whole window, or null (none does, the first
+   * climb's already did, or the trace's search was not a lazy one).
+   */
+  searchAgain(): StartState | null {
+    const busy = this.busy;
+    if (busy === null || busy.explainedShare >= 1) return null;
+    return busy.restarts();
   }
 }
