@@ -252,9 +252,9 @@ export class LearningWindow {
    * `traceAllocations` from `end()`. `restarts`: a lazy trace's search also
    * climbs from random starts where the first climb explains less than half
    * of its window, and takes a state that explains all of it
-   * (`BusyStartSearch.restarts`; a climb that explains more has pinned the
-   * boundaries that decide a replay, as on every cut measured, and the
-   * restarts' time would go for nothing).
+   * (`BusyStartSearch.restarts`; on every cut measured where the first
+   * climb explained more, its state was the one to replay, or no state of
+   * the searched numbers was, and the restarts' time went for nothing).
    */
   search(traceAllocations: number, restarts = false): StartState {
     const probe = new Replayer(this.opts);
