@@ -830,12 +830,12 @@ async function replayTrace(
     const said: string[] = [];
     let given = "the first";
     // Each replay that places more than the one kept so far is kept; otherwise the kept one's state is put back.
-    const keepBetter = async (found: StartState, what: string): Promise<void> => {
+    const keepBetter = async (found: StartState, what: string, givenAs: string): Promise<void> => {
       const was = { reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless };
       const again = await replayFrom(found);
       said.push(`${what}, ${describeStartState(found)}: ${(exactOfKnowable(again) * 100).toFixed(2)}%`);
       if (exactOfKnowable(again) > exactOfKnowable(result)) {
-        given = `that ${what === "searched" ? "" : "second "}replay`;
+        given = givenAs;
         result = again;
         otherResults = others.map((o) => o.end());
       } else {
@@ -845,10 +845,10 @@ async function replayTrace(
       }
     };
     const placedFirst = exactOfKnowable(result);
-    await keepBetter(fw.search(traceAllocations), "searched");
+    await keepBetter(fw.search(traceAllocations), "searched", "that replay");
     if (busyCutMissed(result)) {
       const other = fw.searchAgain();
-      if (other !== null) await keepBetter(other, "searched again from random starts");
+      if (other !== null) await keepBetter(other, "searched again from random starts", "that second replay");
       else said.push("searched again from random starts: no state found that explains the search's window");
     }
     process.stderr.write(
