@@ -29,9 +29,10 @@
  * the kernel had CPU 0's ring entries, flushed into CPU 1's magazine), from
  * which no single move or pair move of one CPU scores more. Where it does
  * not explain enough (its caller says what is: `explainedShare`, or the
- * replay from its state), `restarts` climbs again from random vectors and
- * keeps only a state that explains every allocation of the window: one that
- * explains less is no surer than the first climb's.
+ * replay from its state), `restarts` climbs again from that state with one
+ * CPU's numbers and the depot drawn at random, and keeps only a state that
+ * explains every allocation of the window: one that explains less is no
+ * surer than the first climb's.
  *
  * Deterministic: the order of trials is fixed, the restarts' vectors come
  * from a PRNG of a fixed seed, and the search stops after a fixed number of
@@ -65,7 +66,7 @@ const MAX_ROUNDS = 6;
 /** Events between two looks at whether every CPU's run has ended. */
 const EXIT_STRIDE = 256;
 /**
- * Climbs from random start vectors (`BusyStartSearch.restarts`) at most. The score has many local maxima: a
+ * Climbs from perturbed start vectors (`BusyStartSearch.restarts`) at most. The score has many local maxima: a
  * wrong pair of numbers that explains the first boundary blocks every single move towards the right pair, and
  * a climb from elsewhere often ends on a state that explains the whole window.
  */
@@ -234,21 +235,34 @@ export class BusyStartSearch {
   }
 
   /**
-   * Climbs of the first stage from random start vectors, each in a trial budget of its own and all in one of
-   * events: the state of the first that explains every allocation of the window, or null if none does (a
-   * state that explains less is no surer than the first climb's).
+   * Climbs of the first stage from perturbed start vectors, each in a trial budget of its own and all in one
+   * of events: the state of the first that explains every allocation of the window, or null if none does (a
+   * state that explains less is no surer than the first climb's). Each start is the anchor (the first climb's
+   * state, then the state of the restart that scored most) with one CPU's numbers (its loaded fill, `prev`
+   * and ring; the CPUs in turn) and the depot drawn again: a climb that ends on a wrong pair has often got
+   * the other CPU's numbers right, and keeping them leaves the drawn CPU's to find.
    */
   restarts(): StartState | null {
     const prng = new Prng(RESTART_SEED);
+    const n = this.b.cpus;
     const eventsBase = this.replayed;
     this.missesPerCpu = STAGES[0];
     this.eventsUntil = eventsBase + RESTART_EVENTS;
+    let anchor = this.best;
+    let anchorScore = -1;
     for (let r = 0; r < RESTARTS && this.replayed < this.eventsUntil; r++) {
-      this.best = this.max.map((m) => prng.below(m + 1));
+      const cpu = r % n;
+      const v = [...anchor];
+      for (const i of [cpu, n + cpu, 2 * n, 2 * n + 1 + cpu]) v[i] = prng.below(this.max[i] + 1);
+      this.best = v;
       this.trialsUntil = this.trials + RESTART_TRIALS;
       this.bestScore = this.score(this.best);
       this.climb();
       if (this.bestScore >= this.shown.length) return stateOf(this.b, this.best);
+      if (this.bestScore > anchorScore) {
+        anchor = this.best;
+        anchorScore = this.bestScore;
+      }
     }
     return null;
   }
