@@ -104,18 +104,18 @@ interface Shown {
   known: boolean;
 }
 
-/** The window's map lines of `domain`, in line order, as the replay emits them. */
-function shownMaps(b: BusySearch): Shown[] {
+/** The window's map lines of `domain`, in line order, as the replay emits them: from the feed's calls, before any trial. */
+function shownMaps(domain: string, feed: Feed): Shown[] {
   const ev: { line: number; map: boolean; iova: number; cpu: number }[] = [];
-  const rec = new Reconstructor(b.rcOpts, (c) => {
-    if (c.domain !== b.domain) return;
+  for (let j = 0; j < feed.items.length; j++) {
+    if (feed.work[j] === 1) continue;
+    const c = feed.items[j] as DmaCall;
+    if (c.domain !== domain) continue;
     if (c.kind === "map") {
       for (let i = 0; i < c.mapLines.length; i++)
         ev.push({ line: c.mapLines[i], map: true, iova: c.iova + c.mapOffsets[i], cpu: c.cpu });
     } else ev.push({ line: c.line, map: false, iova: c.iova, cpu: c.cpu });
-  });
-  for (const e of b.events) if (!isKernelWorkEvent(e)) rec.push(e);
-  rec.end();
+  }
   ev.sort((x, y) => x.line - y.line);
   const unmapped = new Set<number>();
   const out: Shown[] = [];
@@ -209,8 +209,8 @@ export class BusyStartSearch {
 
   constructor(b: BusySearch) {
     this.b = b;
-    this.shown = shownMaps(b);
     this.feed = feedOf(b);
+    this.shown = shownMaps(b.domain, this.feed);
     const n = b.cpus;
     this.max = [...new Array(n).fill(b.magazine), ...new Array(n).fill(1), b.depotMax, ...new Array(n).fill(b.ringMax)];
     this.best = new Array(3 * n + 1).fill(0);

@@ -288,7 +288,6 @@ export class LearningWindow {
       return (restarts && busy.explainedShare < 0.5 && busy.restarts()) || found;
     }
     const window = this.events.slice(0, this.windowEvents);
-    this.busy = null;
     let trials = 0;
     const score = (s: StartState): number => {
       trials++;
