@@ -582,6 +582,7 @@ async function replayTrace(
       unseenFlushes: opts.unseenFlushes,
       resync: opts.resync,
       timerEvents: d.timerEvents,
+      fqTimers: d.fqTimers,
     };
     const r = new Replayer({
       ...common,
@@ -691,6 +692,7 @@ async function replayTrace(
           device: d.device,
           strict: d.captured,
           timerEvents: d.timerEvents,
+          fqTimers: d.fqTimers,
         },
         { machine: traceMachineOf(d.machine, d.device), file },
         opts.searchStart === true ? true : busyAuto ? "busy" : false,

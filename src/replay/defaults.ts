@@ -32,6 +32,8 @@ export interface ReplayDefaults {
   notes: string[];
   /** The trace shows flush-queue timer events (`ReplayOptions.timerEvents`). */
   timerEvents: boolean;
+  /** The flush-queue timers the trace shows armed, by the devices whose unmaps armed them (`ReplayOptions.fqTimers`). */
+  fqTimers: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export interface ReplayFlags {
@@ -206,5 +208,13 @@ export function replayDefaults(
     if (device !== undefined && !machine.devices.some((d) => d.bdf === device)) device = undefined;
   }
   device ??= defaultReplayDevice(machine);
-  return { machine, device, kernel, captured, notes, timerEvents: stats.fqTimerEvents > 0 };
+  return {
+    machine,
+    device,
+    kernel,
+    captured,
+    notes,
+    timerEvents: stats.fqTimerEvents > 0,
+    fqTimers: facts.fqTimerDevices,
+  };
 }

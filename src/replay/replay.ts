@@ -60,7 +60,13 @@ import { defaultReplayDevice } from "./machine.ts";
 import type { PlaceholderCache } from "./placeholder-cache.ts";
 import { seedQueued } from "./pre-trace-ring.ts";
 import { type StartState, seedPlaceholders } from "./start-state.ts";
-import { type IrqInFlush, type OtherCpuInFlush, TimerFlushes, type TimerFlushStats } from "./timer-flushes.ts";
+import {
+  type IrqInFlush,
+  type OtherCpuInFlush,
+  TimerFlushes,
+  type TimerFlushStats,
+  timerOwners,
+} from "./timer-flushes.ts";
 
 export type { Outcome } from "./apply.ts";
 export type { OrderSearchStop } from "./cpu-order.ts";
@@ -203,6 +209,14 @@ export interface ReplayOptions {
    * from the start (a trace from boot is replayed as without it).
    */
   timerEvents?: boolean;
+  /**
+   * The flush-queue timers the trace shows armed, by the devices whose
+   * unmaps armed them (`TraceFacts.fqTimerDevices`). With several lazy
+   * domains each has its own timer: the replay takes its domain's from the
+   * start and never one of another domain's, where otherwise it binds the
+   * first it meets (`TimerFlushes`).
+   */
+  fqTimers?: ReadonlyMap<string, ReadonlySet<string>>;
   /** Allocations of the replayed domain in the whole trace: the learning phase covers at most a tenth of them (`learning.ts`). */
   traceAllocations?: number;
   /** Mappings live when the trace starts, found from their unmaps (`live-at-start.ts`): mapped from the start. */
@@ -479,6 +493,10 @@ export class Replayer {
         opts.irqInFlush ?? "after-drains",
         opts.otherCpuInFlush ?? "own-ring-first",
         opts.phaseTrials ?? true,
+        timerOwners(
+          opts.fqTimers,
+          opts.machine.devices.filter((d) => `group${d.group}` === this.domain).map((d) => d.bdf),
+        ),
       );
       this.r.timerFlushes = this.timers.stats;
     }

@@ -256,6 +256,34 @@ interface OpenFlush {
   next: number;
 }
 
+/** The replayed domain's flush-queue timer where the trace shows which it is, and other domains' timers. */
+export interface TimerOwners {
+  own: string | null;
+  others: ReadonlySet<string>;
+}
+
+/**
+ * From the trace's timers by the devices whose unmaps armed them
+ * (`TraceFacts.fqTimerDevices`): the one timer armed by the domain's own
+ * devices only, and those armed by other devices only. A timer armed by
+ * both (evidence that disagrees) is neither; several of the domain's own
+ * (a domain rebuilt during the trace) leave the binding to the events.
+ */
+export function timerOwners(
+  byTimer: ReadonlyMap<string, ReadonlySet<string>> | undefined,
+  devices: readonly string[],
+): TimerOwners {
+  const own: string[] = [];
+  const others = new Set<string>();
+  for (const [timer, ds] of byTimer ?? []) {
+    let mine = 0;
+    for (const d of ds) if (devices.includes(d)) mine++;
+    if (mine === ds.size) own.push(timer);
+    else if (mine === 0) others.add(timer);
+  }
+  return { own: own.length === 1 ? own[0] : null, others };
+}
+
 /** How long a depot work item may be overdue in the model, with no work event seen, before the trace is taken to have none. */
 const DEPOT_EVENTS_GRACE_NS = 1_000_000_000;
 
@@ -269,6 +297,8 @@ export class TimerFlushes {
   private head = 0;
   /** The flush-queue timer's `timer=` value, once bound to the replayed domain. */
   private timer: string | null = null;
+  /** Timers the trace shows armed by other domains' unmaps: never this domain's. */
+  private readonly othersTimers: ReadonlySet<string>;
   /** `expires=` of the last `timer_start`. */
   private lastExpires = -1;
   private readonly open: (OpenFlush | null)[] = [];
@@ -298,8 +328,16 @@ export class TimerFlushes {
   /** Place a flush's phases by trial when the default leaves misses (see `settle`). */
   private readonly phaseTrials: boolean;
 
-  constructor(host: TimerFlushHost, irqInFlush: IrqInFlush, otherCpuInFlush: OtherCpuInFlush, phaseTrials = true) {
+  constructor(
+    host: TimerFlushHost,
+    irqInFlush: IrqInFlush,
+    otherCpuInFlush: OtherCpuInFlush,
+    phaseTrials = true,
+    owners: TimerOwners = { own: null, others: new Set() },
+  ) {
     this.host = host;
+    this.timer = owners.own;
+    this.othersTimers = owners.others;
     this.phaseTrials = phaseTrials;
     this.irqInFlush = irqInFlush;
     this.otherCpuInFlush = otherCpuInFlush;
@@ -470,7 +508,8 @@ export class TimerFlushes {
       case "timer_start":
         if (e.function !== FQ_TIMER_FUNCTION) return;
         // The timer of this domain is the one armed right after its unmap on that CPU.
-        if (this.timer === null && this.lastCall[cpu] === "unmap") this.timer = e.timer;
+        if (this.timer === null && this.lastCall[cpu] === "unmap" && !this.othersTimers.has(e.timer))
+          this.timer = e.timer;
         if (e.timer !== this.timer) return;
         this.placeTimer();
         this.lateByEvidence(cpu);
@@ -482,7 +521,7 @@ export class TimerFlushes {
         return;
       case "timer_expire_entry": {
         if (e.function !== FQ_TIMER_FUNCTION) return;
-        if (this.timer === null) this.timer = e.timer;
+        if (this.timer === null && !this.othersTimers.has(e.timer)) this.timer = e.timer;
         if (e.timer !== this.timer) return;
         this.placeTimer();
         this.host.beforeEntry?.();

@@ -16,7 +16,17 @@
  *   (below 1.5 % on every lazy trace);
  * - the devices of `dma:*` events and of `add_device_to_group`, the CPUs, and
  *   boot-time identity maps (a map of 1 MiB or more with IOVA = physical
- *   address: a direct reserved region).
+ *   address: a direct reserved region);
+ * - which device's unmaps armed each flush-queue timer: every DMA domain in
+ *   lazy mode has its own (`timer=` is its hashed address), armed by
+ *   `queue_iova()` inside the unmap that finds it idle. So on one CPU a `timer_start` of
+ *   `fq_flush_timeout` comes right after that unmap's `iommu:unmap` line, and
+ *   on 6.12 the unmap's device is named by the `dma:dma_unmap_page` right
+ *   after it or the `dma:dma_unmap_sg` right before the `iommu:unmap`
+ *   (`dma_unmap_page_attrs()` traces after the unmap, `dma_unmap_sg_attrs()`
+ *   before it). A trace of several lazy domains needs this to tell their
+ *   timers apart from the start: a mid-life trace's first events may be
+ *   expiries of every domain's timer, armed before it began.
  */
 
 import type { TraceEvent } from "./events.ts";
@@ -27,6 +37,17 @@ export const REUSE_PAIRS_NEEDED = 100;
 export const LAZY_REUSE = 0.05;
 export const STRICT_REUSE = 0.1;
 const DIRECT_MIN_BYTES = 1 << 20;
+/** The flush-queue timer's callback (`timer_start`'s `function=`). */
+const FQ_TIMER = "fq_flush_timeout";
+
+/** Where one CPU's last events stand in an unmap that arms the flush-queue timer. */
+interface ArmingStep {
+  step: "none" | "sg" | "unmapped" | "armed";
+  /** The device of the `dma_unmap_sg` before the unmap, if any. */
+  device: string | null;
+  /** The timer armed, awaiting the `dma_unmap_page` that names the device. */
+  timer: string;
+}
 
 export class TraceFacts {
   events = 0;
@@ -44,10 +65,19 @@ export class TraceFacts {
   reusePairs = 0;
   reuseSame = 0;
   private readonly lastUnmap: number[] = [];
+  /**
+   * Each flush-queue timer seen armed, by the devices whose unmaps armed it
+   * (more than one only for devices that share a domain, or for evidence
+   * that disagrees: the caller judges by groups).
+   */
+  readonly fqTimerDevices = new Map<string, Set<string>>();
+  /** Per CPU, where its last events stand in the arming sequence (see the file comment). */
+  private readonly arming: ArmingStep[] = [];
 
   observe(e: TraceEvent): void {
     this.events++;
     if (e.cpu > this.maxCpu) this.maxCpu = e.cpu;
+    this.observeArming(e);
     switch (e.type) {
       case "iommu_map": {
         if (e.iova + e.size > this.maxIova) this.maxIova = e.iova + e.size;
@@ -70,6 +100,47 @@ export class TraceFacts {
           this.devices.set(e.device, (this.devices.get(e.device) ?? 0) + 1);
         }
     }
+  }
+
+  /** One step of the sequence `dma_unmap_sg`?, `iommu:unmap`, `timer_start` (fq), `dma_unmap_page`? on `e`'s CPU. */
+  private observeArming(e: TraceEvent): void {
+    let a = this.arming[e.cpu];
+    if (a === undefined) {
+      a = { step: "none", device: null, timer: "" };
+      this.arming[e.cpu] = a;
+    }
+    const step = a.step;
+    a.step = "none";
+    switch (e.type) {
+      case "dma_unmap_sg":
+        a.step = "sg";
+        a.device = e.device;
+        return;
+      case "iommu_unmap":
+        a.step = "unmapped";
+        if (step !== "sg") a.device = null;
+        return;
+      case "timer_start":
+        if (step !== "unmapped" || e.function !== FQ_TIMER) return;
+        if (a.device !== null) this.armedBy(e.timer, a.device);
+        else {
+          a.step = "armed";
+          a.timer = e.timer;
+        }
+        return;
+      case "dma_unmap":
+        if (step === "armed") this.armedBy(a.timer, e.device);
+        return;
+    }
+  }
+
+  private armedBy(timer: string, device: string): void {
+    let ds = this.fqTimerDevices.get(timer);
+    if (ds === undefined) {
+      ds = new Set();
+      this.fqTimerDevices.set(timer, ds);
+    }
+    ds.add(device);
   }
 
   /** The kernel profile the trace implies: `mainline` when it has `dma:*` events, else null (unknown). */
