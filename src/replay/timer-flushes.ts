@@ -284,6 +284,13 @@ export function timerOwners(
   return { own: own.length === 1 ? own[0] : null, others };
 }
 
+/**
+ * How much earlier than the model's due time a depot trim may run: the
+ * delay is counted in jiffies from the current one, already partly gone
+ * (one jiffy is 10 ms at the lowest HZ, 100).
+ */
+const DEPOT_WORK_EARLY_NS = 10_000_000;
+
 /** How long a depot work item may be overdue in the model, with no work event seen, before the trace is taken to have none. */
 const DEPOT_EVENTS_GRACE_NS = 1_000_000_000;
 
@@ -625,17 +632,22 @@ export class TimerFlushes {
   /**
    * The size class whose trim work a `work struct` pointer is: bound at its
    * first run to the class whose work the model has pending and due first
-   * (each rcache has its own work item), -1 when none is pending.
+   * (each rcache has its own work item), -1 when none is pending. Where
+   * other lazy domains run their own trims (`TimerOwners.others`), a work
+   * item that runs before a class's work is due is another domain's: a
+   * delayed work never runs before its timer, which is at most a jiffy short
+   * of the delay (`DEPOT_WORK_EARLY_NS`).
    */
   private classOf(work: string): number {
     const known = this.workClass.get(work);
     if (known !== undefined) return known;
     const bound = new Set(this.workClass.values());
     const iovad = this.host.iovad;
+    const dueBy = this.othersTimers.size > 0 ? iovad.nowNs + DEPOT_WORK_EARLY_NS : Number.POSITIVE_INFINITY;
     let best = -1;
     for (let c = 0; c < iovad.rcacheOrders; c++) {
       const r = iovad.rcaches[c];
-      if (bound.has(c) || !r.workPending) continue;
+      if (bound.has(c) || !r.workPending || r.workDueNs > dueBy) continue;
       if (best < 0 || r.workDueNs < iovad.rcaches[best].workDueNs) best = c;
     }
     if (best >= 0) this.workClass.set(work, best);

@@ -8,18 +8,23 @@
  *
  * Fixtures (test/fixtures/traces/README.md): lines 60361-65330 of the 6.12
  * lazy-timers capture (device 00:01.0, cut mid-life), the same capture's
- * lines as a second device 00:02.0 with a timer and work item of its own,
- * and the two interleaved as one trace.
+ * lines as a second device 00:02.0 with a timer and work items of its own,
+ * and the two interleaved as one trace (`test/helpers/two-domains.ts`); with
+ * ../shared present, the whole capture interleaved the same way.
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { timerOwners } from "../../src/replay/timer-flushes.ts";
 import { TraceFacts } from "../../src/trace/facts.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { sharedSkip } from "../helpers/quick.ts";
+import { twoDomains } from "../helpers/two-domains.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
 const TWO = "linux-6.12-lazy-timers-two-domains-lines60361-65330";
@@ -106,4 +111,39 @@ test("the two-domain trace: each domain replays as its lines replay alone (mid-l
   assert.deepEqual(byDevice(both), byDevice(alone));
   // Not a pair of empty replays: each places most of its allocations.
   for (const d of alone) assert.ok(d.allocations > 1000 && d.exact / d.allocations > 0.7, JSON.stringify(d));
+});
+
+const FULL = new URL("../../../shared/kernel-timers/trace-6.12-lazy-timers.txt.gz", import.meta.url).pathname;
+
+/** The first device's depot trims run where the trace put them (the summary's count). */
+function depotRuns(stdout: string): number {
+  const m = /depot trim work: (\d+) runs where the trace shows them/.exec(stdout);
+  assert.ok(m, "the summary counts the depot trims");
+  return Number(m[1]);
+}
+
+test("the whole 6.12 lazy-timers capture as two lazy domains: each domain all exact, and only its own depot trims run", {
+  skip: sharedSkip(FULL),
+}, () => {
+  const alone = iovalab(["replay", FULL]);
+  assert.equal(alone.status, 0, alone.stderr);
+  const two = twoDomains(gunzipSync(readFileSync(FULL)).toString("utf8"), "000000002dc3cb91");
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-two-"));
+  try {
+    const file = join(dir, "two.txt");
+    writeFileSync(file, `${[...two.header, ...two.lines].join("\n")}\n`);
+    const r = iovalab(["replay", file]);
+    assert.equal(r.status, 0, r.stderr);
+    const aloneExact = /exact IOVA matches: (\d+)\/(\d+) allocations/.exec(alone.stdout);
+    assert.ok(aloneExact);
+    for (const dev of ["0000:00:01.0", "0000:00:02.0"]) {
+      const m = new RegExp(`${dev} \\(group\\d+\\): (\\d+)/(\\d+) allocations exact`).exec(r.stdout);
+      assert.ok(m, `${dev} in the table of devices`);
+      assert.deepEqual([m[1], m[2]], [aloneExact[1], aloneExact[2]], dev);
+    }
+    // Each domain's trims at its own work items' runs: as many as the capture alone shows, not the other's too.
+    assert.equal(depotRuns(r.stdout), depotRuns(alone.stdout));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
