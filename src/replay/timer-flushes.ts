@@ -11,6 +11,12 @@
  * the calls around them, so they wait here until a call with a later line
  * is replayed (`runBefore`).
  *
+ * Each lazy domain has its own timer and work items. The replayed domain's
+ * timer is the one the trace's facts show its devices' unmaps arming
+ * (`timerOwners`), else the first armed right after one of its unmaps or
+ * the first to expire; never one that other domains' unmaps armed. A work
+ * item names no domain: it is bound by which size class's trim is due.
+ *
  * An unmap on the flushing CPU between `timer_expire_entry` and its
  * `timer_expire_exit` is an interrupt inside `fq_flush_timeout()`. That
  * callback clears `fq_timer_on`, runs `fq_flush_iotlb()` (start count up,
