@@ -5,7 +5,7 @@
  * search finds over thousands of trial replays; and the default replay of
  * the 6,000 lines from its line 158,167, whose search's first climb stalls
  * and whose replay is read a second time from that state and a third from
- * the random starts' (`BusyStartSearch.restarts`). Whole process, wall and
+ * the restarts' (`BusyStartSearch.restarts`). Whole process, wall and
  * CPU seconds (`timed` in bench/replay.ts), median of N runs, and what the
  * replay made of each trace: the exact share of what it could show must
  * stay at 100.00%.
@@ -19,7 +19,7 @@ const STALLED = "test/fixtures/traces/linux-6.1-midlife-lazy-report-l-lines15816
 
 export function benchBusySearch(root: string, runs: number, say: (s: string) => void): void {
   benchOne(root, runs, say, CUT, "--search-start", "busy-cut search");
-  benchOne(root, runs, say, STALLED, "", "busy-cut search climbing again from random starts (unasked)");
+  benchOne(root, runs, say, STALLED, "", "busy-cut search climbing again (unasked)");
 }
 
 function benchOne(root: string, runs: number, say: (s: string) => void, cut: string, flag: string, what: string): void {

@@ -811,8 +811,8 @@ async function replayTrace(
     // could show: the start state is searched (`busy-start.ts`), the trace read again from the state found, and the
     // replay that places more of what the trace could show is given. The search judges its window only: over a
     // whole trace the state it finds can do worse than the empty start. Where the best of them still places less
-    // than half, the search climbs again from random starts, and a state that explains its whole window is
-    // replayed too.
+    // than half, the search climbs again (across CPUs, then from random starts), and a state that explains its
+    // whole window is replayed too.
     const allocations = new Map(rcn.stats.allocations);
     const traceAllocations = rcn.stats.allocations.get(result.domain) ?? 0;
     const replayFrom = async (found: StartState): Promise<ReplayResult> => {
@@ -850,8 +850,8 @@ async function replayTrace(
     await keepBetter(fw.search(traceAllocations), "searched", "that replay");
     if (busyCutMissed(result)) {
       const other = fw.searchAgain();
-      if (other !== null) await keepBetter(other, "searched again from random starts", "that second replay");
-      else said.push("searched again from random starts: no state found that explains the search's window");
+      if (other !== null) await keepBetter(other, "searched again", "that second replay");
+      else said.push("searched again: no state found that explains the search's window");
     }
     process.stderr.write(
       "iovalab replay: begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry) and " +

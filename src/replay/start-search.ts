@@ -250,8 +250,9 @@ export class LearningWindow {
    * The start state under which the replay of the window agrees most with
    * the trace (see the file comment); the empty state for a trace from boot.
    * `traceAllocations` from `end()`. `restarts`: a lazy trace's search also
-   * climbs from random starts where the first climb explains less than half
-   * of its window, and takes a state that explains all of it
+   * climbs again (across CPUs, then from random starts) where the first
+   * climb explains less than half of its window, and takes a state that
+   * explains all of it
    * (`BusyStartSearch.restarts`; on every cut measured where the first
    * climb explained more, its state was the one to replay, or no state of
    * the searched numbers was, and the restarts' time went for nothing).
