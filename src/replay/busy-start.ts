@@ -261,14 +261,17 @@ export class BusyStartSearch {
     this.eventsUntil = this.replayed + RESTART_EVENTS;
     this.bestScore = this.score(this.best);
     this.climb();
-    if (this.bestScore >= this.shown.length) return stateOf(this.b, this.best);
     const crossed = this.best;
+    let found = this.bestScore >= this.shown.length ? stateOf(this.b, crossed) : null;
     this.crossMoves = false;
-    const found = this.perturbed(first);
-    if (found !== null) return found;
-    // Then the perturbed climbs again, from that state and with the cross-CPU transfers.
-    this.crossMoves = true;
-    return this.perturbed(crossed);
+    found ??= this.perturbed(first);
+    if (found === null) {
+      // Then the perturbed climbs again, from that state and with the cross-CPU transfers.
+      this.crossMoves = true;
+      found = this.perturbed(crossed);
+      this.crossMoves = false;
+    }
+    return found;
   }
 
   /** The perturbed climbs (see `restarts`) around `from`, in one budget of events of their own. */
