@@ -398,14 +398,7 @@ export class BusyStartSearch {
         const prev = n + cpu;
         const ring = 2 * n + 1 + cpu;
         // The loaded fill against the ring: the same IOVAs first, the ring's after the first flush.
-        const b0 = [...this.best];
-        for (let x = -b0[loaded]; x <= max[loaded] - b0[loaded]; x++) {
-          if (x === 0) continue;
-          const v = [...b0];
-          v[loaded] += x;
-          v[ring] -= x;
-          this.tryMove(v);
-        }
+        this.transfer(loaded, ring);
         // The previous magazine against a depot magazine: a CPU that runs dry takes either, 127 IOVAs alike.
         const b1 = [...this.best];
         for (const dd of [-1, 1]) {
@@ -443,24 +436,24 @@ export class BusyStartSearch {
    */
   private crossTransfers(): void {
     const n = this.b.cpus;
-    const max = this.max;
     const ring = (cpu: number) => 2 * n + 1 + cpu;
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
-        const pairs: [number, number][] = [];
-        if (i !== j) pairs.push([i, ring(j)]);
-        if (i < j) pairs.push([ring(i), ring(j)]);
-        for (const [a, c] of pairs) {
-          const b0 = [...this.best];
-          for (let x = -b0[a]; x <= max[a] - b0[a]; x++) {
-            if (x === 0) continue;
-            const v = [...b0];
-            v[a] += x;
-            v[c] -= x;
-            this.tryMove(v);
-          }
-        }
+        if (i !== j) this.transfer(i, ring(j));
+        if (i < j) this.transfer(ring(i), ring(j));
       }
+    }
+  }
+
+  /** Every move of some of number `c` to number `a` or back, their sum kept, from the best state before the first. */
+  private transfer(a: number, c: number): void {
+    const b0 = [...this.best];
+    for (let x = -b0[a]; x <= this.max[a] - b0[a]; x++) {
+      if (x === 0) continue;
+      const v = [...b0];
+      v[a] += x;
+      v[c] -= x;
+      this.tryMove(v);
     }
   }
 }
