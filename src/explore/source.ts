@@ -250,6 +250,7 @@ function simulate(
           mapOffsets: kind === "map" ? [0] : [],
           cpu,
           irq: false,
+          irqKnown: true,
           pid: 1,
           comm: "fio",
           timestampNs: ctx.engine.nowNs,

@@ -31,8 +31,8 @@ Capturing a trace to replay (on the machine, as root):
                     completion unmaps that interrupt its reader threads.
   -C global         a clock both CPUs share, so the two CPUs' events interleave right.
   -b 65536          64 MiB per CPU: a lost event makes every later IOVA suspect.
-  report -l         keeps the flags column (interrupt context), which the replay needs
-                    to order maps around the unmaps of interrupts.
+  report -l         keeps the flags column (interrupt context): which unmaps ran in an
+                    interrupt. Without it the replay reads that from the IOVAs.
 
   6.12+: the filter text needs the space before the closing quote: trace-cmd wraps it
   in parentheses and the kernel takes the function name up to the next space, so

@@ -45,6 +45,7 @@
  */
 
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { mayInterrupt } from "./irq-reorder.ts";
 
 /** What the order search needs from the replay. */
 export interface OrderHost<S, O extends { addr: number | null | undefined }> {
@@ -255,7 +256,7 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
         // interrupt unmaps of its own task, up to its CPU's previous call.
         for (let t = i - 1; t >= lo; t--) {
           const z = seq[t];
-          if (z.cpu === c.cpu && !(z.kind === "unmap" && z.irq && z.pid === c.pid)) break;
+          if (z.cpu === c.cpu && !(mayInterrupt(z) && z.pid === c.pid)) break;
           if (i > h && t > h) continue;
           const order =
             i <= h

@@ -9,8 +9,13 @@
  * interrupt's unmaps, but after any of them that freed part of its own
  * range, and only on that evidence (`allocatedBefore`). Calls wait here, in
  * trace order, until the interrupted CPU's next call shows which case it
- * is. The choice reads only the trace, so what-if runs replay the same
- * order. (Linux 6.1 and mainline dma-iommu.c.)
+ * is. A trace without the flags column (`trace-cmd report` without `-l`,
+ * `perf script`) does not say which unmaps an interrupt made: every unmap
+ * is then one that may have been (`mayInterrupt`), and the same evidence
+ * decides; a process-context unmap frees before its task's next map, which
+ * then takes the freed IOVA, so it never moves that map. The choice reads
+ * only the trace, so what-if runs replay the same order. (Linux 6.1 and
+ * mainline dma-iommu.c.)
  */
 
 import { DEFAULT_RCACHE_ORDERS } from "../iova/domain.ts";
@@ -57,7 +62,7 @@ export class IrqReorder {
     const q = this.queue;
     while (q.length > 0) {
       const h = q[0];
-      if (!this.enabled || h.kind !== "unmap" || !h.irq || this.resolved.has(h)) {
+      if (!this.enabled || !mayInterrupt(h) || this.resolved.has(h)) {
         q.shift();
         this.resolved.delete(h);
         this.release(h);
@@ -69,7 +74,7 @@ export class IrqReorder {
       for (let i = 0; i < q.length; i++) {
         const x = q[i];
         if (x.cpu !== h.cpu) continue;
-        if (x.kind === "unmap" && x.irq) run.push(i);
+        if (mayInterrupt(x)) run.push(i);
         else {
           j = i;
           break;
@@ -128,6 +133,19 @@ export class IrqReorder {
     for (let r = k; r < run.length; r++) if (capturedSizeClass(run[r].sizeBytes / g) === cls) return k;
     return run.length;
   }
+}
+
+/**
+ * Whether `c` is an unmap that came, or may have come, from an interrupt:
+ * the flags column says so, or the trace has none (`trace-cmd report`
+ * without `-l`, `perf script`). There the IOVAs alone decide
+ * (`allocatedBefore`): in a strict trace a process-context unmap frees onto
+ * the top of its CPU's magazine before its task's next allocation, which
+ * then takes that IOVA, so a map of the unmap's class and task that takes
+ * another allocated before the free, whichever context the unmap ran in.
+ */
+export function mayInterrupt(c: DmaCall): boolean {
+  return c.kind === "unmap" && (c.irq || !c.irqKnown);
 }
 
 /** The rcache size class (`order_base_2`) of an allocation of `pages` in the captured kernel, or -1 for uncached sizes. */

@@ -25,7 +25,7 @@ import { type DmaCall, inInterrupt } from "../trace/reconstruct.ts";
  */
 export type LiveMapping = Pick<
   DmaCall,
-  "iova" | "sizeBytes" | "cpu" | "irq" | "pid" | "comm" | "timestampNs" | "line" | "device"
+  "iova" | "sizeBytes" | "cpu" | "irq" | "irqKnown" | "pid" | "comm" | "timestampNs" | "line" | "device"
 >;
 
 /** Allocation numbers of the replayed unmaps of live mappings start here, above any trace's own. */
@@ -173,6 +173,7 @@ export class LiveAtStart {
       sizeBytes: e.size,
       cpu: e.cpu,
       irq: inInterrupt(e.flags),
+      irqKnown: e.flags !== "",
       pid: e.pid,
       comm: e.comm,
       timestampNs: e.timestampNs,
@@ -262,6 +263,7 @@ export function premappedUnmap(m: LiveMapping, k: number, domain: string): DmaCa
     mapOffsets: [],
     cpu: m.cpu,
     irq: m.irq,
+    irqKnown: m.irqKnown,
     pid: m.pid,
     comm: m.comm,
     timestampNs: m.timestampNs,

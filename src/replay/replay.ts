@@ -52,7 +52,7 @@ import { DepotOrderWatch } from "./depot-order.ts";
 import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
 import { queuedLate } from "./follow.ts";
-import { IrqReorder } from "./irq-reorder.ts";
+import { IrqReorder, mayInterrupt } from "./irq-reorder.ts";
 import { LateQueueWatch, missesOf, type OpLog, type ReplayOp } from "./late-queue.ts";
 import { LearningPhase, type LearningStats, learningCap } from "./learning.ts";
 import { type LiveMapping, premappedUnmap, seedLive } from "./live-at-start.ts";
@@ -987,15 +987,16 @@ export class Replayer {
    * interrupt among them and `c` (a map of its own allowed: that is the one
    * tried): its next map may have allocated before the first (it stalled
    * between its allocation and its map event, as a vCPU the host does not
-   * run does; interrupts may still come in between).
+   * run does; interrupts may still come in between). Without the flags
+   * column, any unmap may have been an interrupt's (`mayInterrupt`).
    */
   private someCpuSilent(calls: readonly DmaCall[], c: DmaCall): boolean {
     const first = calls[0].cpu % this.cpus;
     for (let k = 0; k < this.cpus; k++) {
       if (k === first) continue;
-      let silent = !(c.cpu % this.cpus === k && !c.irq && c.kind !== "map");
+      let silent = !(c.cpu % this.cpus === k && c.kind !== "map" && !mayInterrupt(c));
       for (let i = 1; silent && i < calls.length; i++)
-        if (calls[i].cpu % this.cpus === k && !calls[i].irq) silent = false;
+        if (calls[i].cpu % this.cpus === k && !calls[i].irq && !mayInterrupt(calls[i])) silent = false;
       if (silent) return true;
     }
     return false;

@@ -171,9 +171,10 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
   }
   if (events > 0 && eventsWithoutFlags === events) {
     out.push(
-      "the trace has no flags column (irq-info): which calls ran in interrupt context is unknown, so maps that allocated " +
-        "before an interrupt's unmaps traced before them are replayed as traced and may take other IOVAs " +
-        "(trace-cmd report -l or the kernel's own trace file have it)",
+      "the trace has no flags column (irq-info): which unmaps ran in an interrupt is read from the IOVAs instead " +
+        "(any unmap may have been an interrupt's; a map of its task and size class that took none of the IOVAs it " +
+        "freed allocated before it), and maps allocated in an interrupt are taken as a task's " +
+        "(trace-cmd report -l or the kernel's own trace file have the column)",
     );
   }
   return out;

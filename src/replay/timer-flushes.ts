@@ -42,6 +42,7 @@ import { external, type FqTimerPolicy } from "../dma/fq-timer-policy.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { mayInterrupt } from "./irq-reorder.ts";
 
 /** The timer callback whose expiries are flush-queue flushes. */
 export const FQ_TIMER_FUNCTION = "fq_flush_timeout";
@@ -889,11 +890,7 @@ export class TimerFlushes {
       const begins =
         g.beginAt > 0
           ? [0, 1]
-          : places.length > 1 &&
-              first !== undefined &&
-              first.kind === "unmap" &&
-              first.cpu % cpus === g.cpu &&
-              first.irq
+          : places.length > 1 && first !== undefined && first.cpu % cpus === g.cpu && mayInterrupt(first)
             ? [0, 1]
             : places.flatMap((x, b) => (x <= early ? [b] : []));
       for (const b of begins) {

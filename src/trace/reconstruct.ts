@@ -79,6 +79,12 @@ export interface DmaCall {
    * allocation).
    */
   irq: boolean;
+  /**
+   * The trace said whether the event ran in interrupt context. A trace without
+   * the flags column (`trace-cmd report` without `-l`, `perf script`) does not:
+   * `irq` is then false, and an unmap may still have come from an interrupt.
+   */
+  irqKnown: boolean;
   pid: number;
   comm: string;
   /** Map: the first map event's time (the IOVA is allocated just before it); unmap: the unmap event's. */
@@ -249,6 +255,7 @@ class TraceCall implements DmaCall {
   readonly mapOffsets: number[];
   readonly cpu: number;
   readonly irq: boolean;
+  readonly irqKnown: boolean;
   readonly pid: number;
   readonly comm: string;
   readonly timestampNs: number;
@@ -304,6 +311,7 @@ class TraceCall implements DmaCall {
     this.mapOffsets = map ? a.mapOffsets : NO_MAP_LINES;
     this.cpu = e.cpu;
     this.irq = inInterrupt(e.flags);
+    this.irqKnown = e.flags !== "";
     this.pid = e.pid;
     this.comm = e.comm;
     this.timestampNs = e.timestampNs;

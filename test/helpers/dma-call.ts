@@ -17,6 +17,7 @@ export function dmaCall(
     mapLines: [],
     mapOffsets: [],
     irq: false,
+    irqKnown: true,
     pid: 1,
     comm: "fio",
     line: 0,

@@ -180,7 +180,7 @@ test("trace-cmd report and perf script renderings of the same events give the sa
   const text = fixture("linux-6.12-lazy-mixed-head600.txt.gz");
   // Line numbers differ with the header lines; the interrupt context needs the flags column, which
   // `trace-cmd report` prints only with -l and `perf script` not by default.
-  const strip = (calls: DmaCall[]) => calls.map(({ line, lines, mapLines, irq, ...rest }) => rest);
+  const strip = (calls: DmaCall[]) => calls.map(({ line, lines, mapLines, irq, irqKnown, ...rest }) => rest);
   const run = (t: string, file: string) => {
     const { events, reader } = readTraceText(t, { file, strictInput: true });
     return { calls: reconstruct(events, { machine: Q35_NVME_TRACE_MACHINE, file }).calls, reader };
@@ -194,4 +194,7 @@ test("trace-cmd report and perf script renderings of the same events give the sa
   assert.deepEqual(strip(tcmd.calls), strip(ftrace.calls));
   assert.ok(ftrace.calls.some((c) => c.irq));
   assert.ok(!perf.calls.some((c) => c.irq));
+  // Without the column the replay knows that it does not know (`mayInterrupt`).
+  assert.ok(ftrace.calls.every((c) => c.irqKnown));
+  assert.ok(!perf.calls.some((c) => c.irqKnown) && !tcmd.calls.some((c) => c.irqKnown));
 });
