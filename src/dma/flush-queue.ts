@@ -63,7 +63,8 @@ export class FlushQueue {
   /** What the caller knows about idle CPUs, read by the policy. */
   facts: CpuIdleFacts = NO_IDLE_FACTS;
   readonly timeoutNs: number;
-  private readonly tickNs: number;
+  /** One jiffy (1/HZ), ns. */
+  readonly tickNs: number;
 
   constructor(iovad: IovaDomain, cpus: number, hz: number, policy: FqTimerPolicy = NOMINAL) {
     this.iovad = iovad;

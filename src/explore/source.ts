@@ -251,6 +251,7 @@ function simulate(
           cpu,
           irq: false,
           irqKnown: true,
+          reuses: 0,
           pid: 1,
           comm: "fio",
           timestampNs: ctx.engine.nowNs,

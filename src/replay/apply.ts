@@ -57,6 +57,8 @@ export interface Outcome {
   cut?: boolean;
   /** The model went to its tree while the trace's IOVA was free in the model: the kernel's IOVA is one the model cannot know. */
   treeUnknown?: boolean;
+  /** Map: it took the range of a mapping whose unmap the trace lost (`CallApplier.lostUnmap`), as it was. */
+  lost?: boolean;
   /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
   resync: number;
   /**
@@ -305,6 +307,11 @@ export class CallApplier {
         out.learned = true;
         return out;
       }
+      if (c.reuses > 0 && cookie !== null && this.lostUnmap(cookie, c, cpu)) {
+        out.addr = c.iova;
+        out.lost = true;
+        return out;
+      }
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
       if (cookie) this.hidden.walkFrom(cookie);
@@ -486,6 +493,37 @@ export class CallApplier {
     this.idleCpu = -1;
     out.timerMoved = fq !== null && fq.timerMoves > moves;
     return out;
+  }
+
+  /**
+   * Map `c` takes an IOVA range the trace still holds mapped for allocation
+   * `c.reuses`, whose unmap the trace lost. The kernel freed that range
+   * somewhere between, and the free's place is not in the trace. Where the
+   * model holds that allocation at the same range, the range passes to `c`
+   * as it is: the kernel's free put it on top of a magazine that this
+   * allocation pops, which leaves the model's caches as the kernel's (true
+   * when no magazine filled or emptied in between). Returns true then.
+   * Where the model holds it elsewhere, it is unmapped now, on `c`'s CPU,
+   * and `c` is replayed as any map.
+   */
+  private lostUnmap(cookie: IommuDmaCookie, c: DmaCall, cpu: number): boolean {
+    const old = this.modelAddr.get(c.reuses);
+    if (old === undefined) return false;
+    this.modelAddr.delete(c.reuses);
+    const g = cookie.iovad.granule;
+    if (old === c.iova && cookie.mapped.get(old / g) === c.sizeBytes / g && !this.splitAllocs.has(c.reuses)) {
+      this.modelAddr.set(c.allocation, c.iova);
+      return true;
+    }
+    const split = this.splitAllocs.get(c.reuses);
+    if (split) {
+      this.splitAllocs.delete(c.reuses);
+      for (const p of split) this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes);
+    } else {
+      const pages = cookie.mapped.get(old / g);
+      if (pages !== undefined) this.kernel.dma.unmapPhys(this.dev, cpu, old, pages * g);
+    }
+    return false;
   }
 
   /** Notes what the last map shows: the trace's IOVA shown, and held where the model's allocation is not. */

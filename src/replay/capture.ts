@@ -27,8 +27,9 @@ Capturing a trace to replay (on the machine, as root):
   timer_expire_exit the end of each flush (unfiltered: it has no function field).
   workqueue:* of iova_depot_work_func
                     (6.7+) where each depot trim ran; omit on 6.1.
-  --no-filter       without it trace-cmd drops events of its own pids, among them
-                    completion unmaps that interrupt its reader threads.
+  --no-filter       without it trace-cmd drops events of its own pids, among them the
+                    completion unmaps and flush-queue expiries of interrupts that stop
+                    its reader threads (the summary then warns: the trace lost events).
   -C global         a clock both CPUs share, so the two CPUs' events interleave right.
   -b 65536          64 MiB per CPU: a lost event makes every later IOVA suspect.
   report -l         keeps the flags column (interrupt context): which unmaps ran in an

@@ -264,6 +264,7 @@ export function premappedUnmap(m: LiveMapping, k: number, domain: string): DmaCa
     cpu: m.cpu,
     irq: m.irq,
     irqKnown: m.irqKnown,
+    reuses: 0,
     pid: m.pid,
     comm: m.comm,
     timestampNs: m.timestampNs,

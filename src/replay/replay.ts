@@ -295,6 +295,11 @@ export interface ReplayResult {
   exactAfterLearning: number;
   /** Allocations after the phase that the kernel took from a cache filled before the trace: adopted, not exact. */
   adoptedAfterLearning: number;
+  /**
+   * Maps that took the range of a mapping whose unmap the trace lost (`DmaCall.reuses`); those that took it as
+   * the model held it are adopted, never exact.
+   */
+  lostUnmaps: number;
   /** Of those, the ones that showed where the kernel's magazines were cut (`magazine-cut.ts`). */
   cutsAfterLearning: number;
   /**
@@ -419,6 +424,7 @@ export class Replayer {
       afterLearning: 0,
       exactAfterLearning: 0,
       adoptedAfterLearning: 0,
+      lostUnmaps: 0,
       cutsAfterLearning: 0,
       cpusLacked: { calls: 0, highest: -1 },
     };
@@ -489,6 +495,7 @@ export class Replayer {
           expireDrain: (ring, cpu) => this.run({ k: "drain", ring, cpu }),
           runDepotWork: (c) => this.run({ k: "depot", c }),
           undecidedLateQueue: (st, unmap, late) => this.undecidedLateQueue(st as ReplayCheckpoint, unmap, late),
+          leftOpen: (iova) => this.watch?.leavesOpen(iova) === true,
         },
         opts.irqInFlush ?? "after-drains",
         opts.otherCpuInFlush ?? "own-ring-first",
@@ -1077,6 +1084,9 @@ export class Replayer {
       return;
     }
     const addr = o.addr as number | null;
+    // The range of a mapping whose unmap the trace lost: the trace's IOVA taken as it was, not the model's decision.
+    const lost = o.lost === true;
+    const exact = addr === c.iova && !lost;
     const learn = this.learn;
     let learned = false;
     if (learn) {
@@ -1085,35 +1095,36 @@ export class Replayer {
       if (learned)
         learn.count(
           c.cpu,
-          o.resync === 1 || o.learned === true,
+          o.resync === 1 || o.learned === true || lost,
           addr === c.iova || o.learned === true || o.treeUnknown === true,
         );
     }
     this.r.allocations++;
+    if (c.reuses > 0) this.r.lostUnmaps++;
     if (!learned) {
       this.r.afterLearning++;
-      if (addr === c.iova) this.r.exactAfterLearning++;
+      if (exact) this.r.exactAfterLearning++;
     }
     this.r.mapEvents += c.pieces;
     if (addr === null) this.r.failures++;
     if (learned) {
       // The phase adopts the trace's IOVAs: nothing of it is a mismatch to explain.
-      if (addr === c.iova) {
+      if (exact) {
         this.r.exact++;
         this.r.exactMapEvents += c.pieces;
       }
       this.emit(c, addr);
       return;
     }
-    if (o.learned) this.r.adoptedAfterLearning++;
+    if (o.learned || lost) this.r.adoptedAfterLearning++;
     if (o.cut) this.r.cutsAfterLearning++;
     if (o.resync === 1) this.r.resyncs++;
     else if (o.resync === -1) this.r.resyncFailures++;
     if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);
-    if (addr === c.iova) {
+    if (exact) {
       this.r.exact++;
       this.r.exactMapEvents += c.pieces;
-    } else if (this.r.firstMismatch === null) {
+    } else if (!lost && this.r.firstMismatch === null) {
       this.r.firstMismatch = {
         allocation: c.allocation,
         line: c.line,

@@ -169,6 +169,25 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
         "the rings empty",
     );
   }
+  const lostExpiries = r.timerFlushes?.lostExpiries ?? 0;
+  if (r.lostUnmaps > 0 || lostExpiries > 0) {
+    const parts: string[] = [];
+    if (r.lostUnmaps > 0)
+      parts.push(
+        `${r.lostUnmaps} map${r.lostUnmaps === 1 ? "" : "s"} took IOVA ranges it still held mapped (their unmaps are missing; ` +
+          "a range the model held as the trace did passed to the new map as it was, adopted, not exact; several " +
+          "lost at once shift the magazines' fill, and lazy IOVAs diverge from there)",
+      );
+    if (lostExpiries > 0)
+      parts.push(
+        `${lostExpiries} flush-queue expir${lostExpiries === 1 ? "y" : "ies"} missing, shown by a timer_start with the timer ` +
+          "still armed (each run before the first map that took an IOVA only it could have freed, else at that timer_start)",
+      );
+    out.push(
+      `the trace lost events: ${parts.join("; ")}. trace-cmd record drops the events of interrupts that stop its own ` +
+        "threads unless given --no-filter (the capture command: iovalab replay --help)",
+    );
+  }
   if (events > 0 && eventsWithoutFlags === events) {
     out.push(
       "the trace has no flags column (irq-info): which unmaps ran in an interrupt is read from the IOVAs instead " +

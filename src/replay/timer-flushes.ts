@@ -42,6 +42,7 @@ import { external, type FqTimerPolicy } from "../dma/fq-timer-policy.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
+import { queuedIn } from "./follow.ts";
 import { mayInterrupt } from "./irq-reorder.ts";
 
 /** The timer callback whose expiries are flush-queue flushes. */
@@ -71,6 +72,15 @@ export interface TimerFlushStats {
    * the last flush began (DMA-4.4 step 5), which a flush-queue ring still held.
    */
   armedBeforeTrace: boolean;
+  /**
+   * `timer_start`s of the flush-queue timer after another with no expiry
+   * between, past that one's `expires=`: the kernel arms the timer only while
+   * it is not armed (DMA-4.4 step 5), and its callback clears that first
+   * (DMA-4.5), so the trace lost that expiry.
+   */
+  lostExpiries: number;
+  /** Flushes a map made the replay run early (`TimerFlushes.runBefore`) that the trace then showed at their place: the model had erred. */
+  earlyFlushesWrong: number;
   /** `timer_start`s of the flush-queue timer, and how many of their `cpu=` the model's policy chose too. */
   starts: number;
   startsOnPolicyCpu: number;
@@ -113,6 +123,8 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     otherCpu: 0,
     unarmed: 0,
     armedBeforeTrace: false,
+    lostExpiries: 0,
+    earlyFlushesWrong: 0,
     starts: 0,
     startsOnPolicyCpu: 0,
     lateJiffies: new Map(),
@@ -167,6 +179,8 @@ export interface TimerFlushHost {
    * next flush. Not a kernel operation.
    */
   queuedLate(cpu: number): void;
+  /** Whether a choice the host holds open (`late-queue.ts` and the like) decides where the IOVA at `iova` went. */
+  leftOpen?(iova: number): boolean;
   /** A flush's entry is about to be run (its state saved): the host may settle a held choice first. */
   beforeEntry?(): void;
   /** The phases of `fq_flush_timeout()` on the model's flush queue (`FlushQueue.expireBegin` and the rest). */
@@ -298,6 +312,9 @@ export function timerOwners(
  */
 const DEPOT_WORK_EARLY_NS = 10_000_000;
 
+/** The most unmaps kept between two expiries for `lostExpiry`'s evidence (a flush period holds a few hundred). */
+const UNMAPPED_SINCE_ENTRY_MAX = 65_536;
+
 /** How long a depot work item may be overdue in the model, with no work event seen, before the trace is taken to have none. */
 const DEPOT_EVENTS_GRACE_NS = 1_000_000_000;
 
@@ -315,6 +332,16 @@ export class TimerFlushes {
   private readonly othersTimers: ReadonlySet<string>;
   /** `expires=` of the last `timer_start`. */
   private lastExpires = -1;
+  /** A `timer_start` of the timer came after its last expiry (`lostExpiries`). */
+  private armedUnexpired = false;
+  /** A map showed an expiry the trace lacks and the replay ran it (`runBefore`); the next `timer_start` confirms it. */
+  private ranEarly = false;
+  /** `cpu=` of the last `timer_start` (-1: the format has none). */
+  private lastBaseCpu = -1;
+  /** The earliest trace time the timer armed last may fire: its `timer_start`, plus the timeout less one jiffy. */
+  private expiryFromNs = Number.POSITIVE_INFINITY;
+  /** The trace IOVAs of the unmaps since the last expiry (for `lostExpiry`'s first evidence). */
+  private readonly unmappedSinceEntry = new Set<number>();
   private readonly open: (OpenFlush | null)[] = [];
   /** Each work item's `work struct` pointer, bound to the size class whose trim it is. */
   private readonly workClass = new Map<string, number>();
@@ -403,6 +430,28 @@ export class TimerFlushes {
       p.splice(0, this.head);
       this.head = 0;
     }
+    if (c !== null && c.kind === "map" && this.armedUnexpired && !this.ranEarly && c.timestampNs >= this.expiryFromNs) {
+      // Unmapped since the last expiry, still queued in the model, and taken now: only a flush frees it.
+      const fq = this.host.fq;
+      const pfn = Math.floor(c.iova / this.host.iovad.granule);
+      if (
+        !this.ranEarly &&
+        this.unmappedSinceEntry.has(c.iova) &&
+        this.host.leftOpen?.(c.iova) !== true &&
+        queuedIn(fq, pfn)
+      ) {
+        // Kept only where the flush puts that IOVA where the map takes it: the top of its CPU's magazine.
+        const cpu = c.cpu % this.host.cpus;
+        this.clean = null;
+        this.settle();
+        const before = this.host.save();
+        this.flushLost(-1, cpu);
+        const kept = topOf(this.host.iovad, cpu, Math.ceil(c.sizeBytes / this.host.iovad.granule)) === pfn;
+        if (kept) this.ranEarly = true;
+        else this.host.restore(before);
+        this.host.recycle?.(before);
+      }
+    }
     if (c !== null) {
       const open = this.open;
       for (let i = 0; i < open.length; i++) {
@@ -440,7 +489,12 @@ export class TimerFlushes {
     this.clean = null;
     this.lastCallLine[c.cpu % this.host.cpus] = c.line;
     this.lastCall[c.cpu % this.host.cpus] = c.kind;
-    if (c.kind === "unmap") this.lastUnmap[c.cpu % this.host.cpus] = c;
+    if (c.kind === "unmap") {
+      this.lastUnmap[c.cpu % this.host.cpus] = c;
+      // Bounded: a domain whose timer never expires in the trace stops looking.
+      if (this.timer !== null && this.unmappedSinceEntry.size < UNMAPPED_SINCE_ENTRY_MAX)
+        this.unmappedSinceEntry.add(c.iova);
+    }
   }
 
   /**
@@ -526,8 +580,27 @@ export class TimerFlushes {
           this.timer = e.timer;
         if (e.timer !== this.timer) return;
         this.placeTimer();
-        this.lateByEvidence(cpu);
-        this.beginByEvidence(cpu);
+        if (this.armedUnexpired && e.expires - e.timeout > this.lastExpires) {
+          // An expiry the trace lost came between: this start says nothing of the flush held so far, which is
+          // settled first. A map already showed where the lost one ran (`runBefore`); else the unmap before this
+          // start on `cpu` armed the timer after it began, and it ran on the base the last start named (`cpu=`).
+          this.stats.lostExpiries++;
+          if (!this.ranEarly) {
+            this.clean = null;
+            this.settle();
+            const at = this.lastBaseCpu >= 0 ? this.lastBaseCpu % this.host.cpus : fq.timerArmed ? fq.timerCpu : cpu;
+            this.flushLost(this.lastCall[cpu] === "unmap" ? cpu : -1, at);
+          }
+        } else {
+          this.lateByEvidence(cpu);
+          this.beginByEvidence(cpu);
+        }
+        this.armedUnexpired = true;
+        this.ranEarly = false;
+        this.unmappedSinceEntry.clear();
+        this.lastBaseCpu = e.baseCpu;
+        // The jiffy of `now` began before this line: the callback runs no earlier than timeout - 1 jiffies on.
+        this.expiryFromNs = e.timestampNs + (e.timeout - 1) * fq.tickNs;
         this.stats.starts++;
         if (fq.timerArmed && e.baseCpu >= 0 && fq.timerCpu === e.baseCpu % this.host.cpus)
           this.stats.startsOnPolicyCpu++;
@@ -538,6 +611,11 @@ export class TimerFlushes {
         if (this.timer === null && !this.othersTimers.has(e.timer)) this.timer = e.timer;
         if (e.timer !== this.timer) return;
         this.placeTimer();
+        // A flush a map had run early (`runBefore`) was not the trace's: this one is, and runs as well.
+        if (this.ranEarly) this.stats.earlyFlushesWrong++;
+        this.armedUnexpired = false;
+        this.ranEarly = false;
+        this.unmappedSinceEntry.clear();
         this.host.beforeEntry?.();
         this.host.advanceTo(e.timestampNs);
         if (this.lastSaved !== null) this.host.recycle?.(this.lastSaved);
@@ -608,6 +686,33 @@ export class TimerFlushes {
         return;
       }
     }
+  }
+
+  /**
+   * The phases of an expiry the trace lost (`lostExpiries`) on the model: on
+   * CPU `at`, with the last entry of CPU `late` (-1: none) queued after it
+   * began. Two things show one. A map, past the earliest jiffy the timer
+   * could fire, takes an IOVA unmapped since the last expiry that the model
+   * still holds queued: only a flush frees such an entry (the model runs the
+   * ring-full ones itself), into the rcache of the CPU that ran it, so it ran
+   * before the map, on the map's CPU (`runBefore`), and left that IOVA on top
+   * of the map's magazine (where it does not, the model erred elsewhere, and
+   * the flush is taken back). An unmap after it would have armed the timer
+   * again, so every entry queued came before it. The next `timer_start`
+   * confirms it; an expiry the trace shows first says the model had erred
+   * (`earlyFlushesWrong`). Or a `timer_start` comes with the timer armed:
+   * the unmap before it armed the timer, so the callback began before that
+   * unmap's `queue_iova()` and after every earlier unmap of the domain, none
+   * of which armed it; it ran on the timer base the `timer_start` before it
+   * named (`cpu=`; without that field, the CPU the model's timer policy gave
+   * the timer), and maps between were replayed before it.
+   */
+  private flushLost(late: number, at: number): void {
+    const fq = this.host.fq;
+    this.host.expireBegin();
+    if (late >= 0 && fq.queued(late) > 0) this.host.queuedLate(late);
+    this.host.expireIotlbDone();
+    for (let r = 0; r < fq.cpus; r++) this.host.expireDrain(r, at);
   }
 
   /** `fq_flush_iotlb()` has finished (its start was at the entry). */
@@ -922,4 +1027,13 @@ export class TimerFlushes {
       this.open[cpu] = null;
     }
   }
+}
+
+/** The pfn the next allocation of `pages` on `cpu` takes from its rcache (the loaded magazine, or a full previous one), or -1. */
+function topOf(iovad: IovaDomain, cpu: number, pages: number): number {
+  const c = iovad.sizeClass(pages);
+  if (c >= iovad.rcacheOrders) return -1;
+  const r = iovad.rcaches[c].cpuRcaches[cpu];
+  if (r.loaded.size > 0) return r.loaded.pfns[r.loaded.size - 1];
+  return r.prev.size > 0 ? r.prev.pfns[r.prev.size - 1] : -1;
 }

@@ -93,6 +93,14 @@ export interface DmaCall {
   line: number;
   /** Every trace line of the call, ascending (a `dma_unmap_sg` or `dma_free` comes before its unmap's line). */
   lines: number[];
+  /**
+   * Map only: the allocation whose IOVA range this one overlaps while the
+   * trace still holds it mapped, or 0. The kernel never hands out an IOVA
+   * that is still allocated, so that allocation's unmap happened and the
+   * trace lost it (`trace-cmd record` without `--no-filter` drops the events
+   * of interrupts that stop its own threads).
+   */
+  reuses: number;
   /** Map only: the grouping came from the look-ahead heuristic, not from an unmap or a `dma:*` event. */
   inferred: boolean;
 }
@@ -211,6 +219,10 @@ class Rec {
   requestedBytes: number | undefined = undefined;
   dmaAddr: number | undefined = undefined;
   number = 0;
+  /** The allocation still mapped in the trace that this one's range overlaps (`DmaCall.reuses`), or null. */
+  reusesRec: Rec | null = null;
+  /** A map event on a page of an allocation the trace still held mapped, whose unmap was lost (`onMap`), until claimed. */
+  lostOf: Rec | null = null;
   /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
   id = -1;
 
@@ -256,6 +268,7 @@ class TraceCall implements DmaCall {
   readonly cpu: number;
   readonly irq: boolean;
   readonly irqKnown: boolean;
+  readonly reuses: number;
   readonly pid: number;
   readonly comm: string;
   readonly timestampNs: number;
@@ -312,6 +325,7 @@ class TraceCall implements DmaCall {
     this.cpu = e.cpu;
     this.irq = inInterrupt(e.flags);
     this.irqKnown = e.flags !== "";
+    this.reuses = map && a.reusesRec !== null ? a.reusesRec.number : 0;
     this.pid = e.pid;
     this.comm = e.comm;
     this.timestampNs = e.timestampNs;
@@ -756,10 +770,18 @@ export class Reconstructor {
     const p = this.page(e.iova);
     const older = this.unclaimedAt(p);
     // Two live map events at one IOVA: the older must have been another allocation; decide it now,
-    // unless another CPU mapped it (another domain's, its dma event still to come on its CPU).
+    // unless another CPU mapped it (another domain's, its dma event still to come on its CPU). With no dma:*
+    // events to name a domain, on one CPU the kernel handed the IOVA out again, so it was freed: the older
+    // allocation's unmap is lost (`DmaCall.reuses`). With them, another domain's dma event may still be to come.
     if (older !== undefined) {
       if (older.e.cpu !== e.cpu && !this.shadowed.has(p)) this.shadowed.set(p, older);
-      else this.claimInferred(older);
+      else {
+        const a = this.claimInferred(older);
+        if (!this.dmaEvents) {
+          this.forget(a);
+          f.lostOf = a;
+        }
+      }
     }
     this.setUnclaimed(p, f);
     this.enqueue(f);
@@ -913,6 +935,22 @@ export class Reconstructor {
         `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(overlap.iova)}, line ${overlap.line}]`,
       );
       this.forget(overlap);
+      a.reusesRec = overlap;
+    }
+    // A piece whose page an allocation the trace still held mapped had (`onMap`): that one's unmap was lost.
+    for (let i = 0; i < n; i++) {
+      const lost = run[i].lostOf;
+      if (lost === null) continue;
+      run[i].lostOf = null;
+      if (a.reusesRec !== null) continue;
+      a.reusesRec = lost;
+      this.finding(
+        "map-overlap",
+        a.line,
+        a,
+        [lost.line],
+        `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(lost.iova)}, line ${lost.line}]`,
+      );
     }
     const firstPage = this.page(a.iova);
     domain.live.set(firstPage, id);
@@ -1267,6 +1305,8 @@ export class Reconstructor {
     const d = domain.name;
     this.stats.allocations.set(d, (this.stats.allocations.get(d) ?? 0) + 1);
     this.sink(new TraceCall("map", 0, a, a.e, a.end - a.iova, d, a.device, a.api, -1));
+    // The call has the number: the record keeps no other alive.
+    a.reusesRec = null;
   }
 
   private emitUnmap(s: TraceCall): void {

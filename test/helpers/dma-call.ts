@@ -18,6 +18,7 @@ export function dmaCall(
     mapOffsets: [],
     irq: false,
     irqKnown: true,
+    reuses: 0,
     pid: 1,
     comm: "fio",
     line: 0,
