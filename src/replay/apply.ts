@@ -511,18 +511,16 @@ export class CallApplier {
     if (old === undefined) return false;
     this.modelAddr.delete(c.reuses);
     const g = cookie.iovad.granule;
-    if (old === c.iova && cookie.mapped.get(old / g) === c.sizeBytes / g && !this.splitAllocs.has(c.reuses)) {
+    const pages = cookie.mapped.get(old / g);
+    const split = this.splitAllocs.get(c.reuses);
+    if (split === undefined && old === c.iova && pages === c.sizeBytes / g) {
       this.modelAddr.set(c.allocation, c.iova);
       return true;
     }
-    const split = this.splitAllocs.get(c.reuses);
     if (split) {
       this.splitAllocs.delete(c.reuses);
       for (const p of split) this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes);
-    } else {
-      const pages = cookie.mapped.get(old / g);
-      if (pages !== undefined) this.kernel.dma.unmapPhys(this.dev, cpu, old, pages * g);
-    }
+    } else if (pages !== undefined) this.kernel.dma.unmapPhys(this.dev, cpu, old, pages * g);
     return false;
   }
 

@@ -31,10 +31,32 @@ function fixture(name: string): string {
 
 /** The lines trace-cmd's default filter keeps: none of its readers' (`cat-PID`, `exe-PID` in these captures). */
 function filtered(text: string): string {
+  return without(text, /^\s*(cat|exe)-\d+\s/);
+}
+
+/** `text` without the lines `drop` matches. */
+function without(text: string, drop: RegExp): string {
   return text
     .split("\n")
-    .filter((l) => !/^\s*(cat|exe)-\d+\s/.test(l))
+    .filter((l) => !drop.test(l))
     .join("\n");
+}
+
+/** `iovalab replay --json` of `text`, written gzip'd to a temporary file. */
+function replayedJson(text: string): {
+  warnings: string[];
+  devices: { exactOfKnowable: number }[];
+} {
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-lost-"));
+  try {
+    const f = join(dir, "trace.txt.gz");
+    writeFileSync(f, gzipSync(text));
+    const r = iovalab(["replay", f, "--json"]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function calls(text: string): { calls: DmaCall[]; findings: Finding[] } {
@@ -104,40 +126,24 @@ test("the 6.12 mid-life capture as the default filter would have recorded it: lo
   skip: existsSync(`${SHARED}${MID_612}`) ? quickSkip("the full captures of ../shared") : `${SHARED} is not present`,
 }, () => {
   const text = gunzipSync(readFileSync(`${SHARED}${MID_612}`)).toString("utf8");
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-lost-"));
-  try {
-    // Only the unmaps of trace-cmd's readers dropped (with their dma_unmap_page): the five are bridged.
-    const unmapsOnly = text
-      .split("\n")
-      .filter((l) => !/^\s*(cat|exe)-\d+\s.* (unmap|dma_unmap_page): /.test(l))
-      .join("\n");
-    const a = join(dir, "unmaps.txt.gz");
-    writeFileSync(a, gzipSync(unmapsOnly));
-    const ra = iovalab(["replay", a, "--json"]);
-    assert.equal(ra.status, 0, ra.stderr);
-    const ja = JSON.parse(ra.stdout);
-    const da = ja.devices[0];
-    assert.ok(da.exactOfKnowable > 0.9999, `${da.exactOfKnowable}`);
-    assert.ok(ja.warnings.some((w: string) => /^the trace lost events: 5 maps took IOVA ranges/.test(w)));
-    // Everything of theirs dropped: one expiry lost too, told by the timer_start after it.
-    const b = join(dir, "filtered.txt.gz");
-    writeFileSync(b, gzipSync(filtered(text)));
-    const rb = iovalab(["replay", b, "--json"]);
-    assert.equal(rb.status, 0, rb.stderr);
-    const jb = JSON.parse(rb.stdout);
-    const w = jb.warnings.find((x: string) => x.startsWith("the trace lost events"));
-    assert.match(w, /5 maps took IOVA ranges .* 1 flush-queue expiry missing/);
-    assert.match(w, /--no-filter/);
-    // The expiry (line 38642, on CPU 0, the base its timer_start named) ran before fio-273's next map on CPU 0
-    // took 0xbf2be000 from it (38644): every allocation the trace could show is exact again.
-    assert.ok(jb.devices[0].exactOfKnowable > 0.9999, `${jb.devices[0].exactOfKnowable}`);
-    // The capture itself lost nothing.
-    const rc = iovalab(["replay", `${SHARED}${MID_612}`, "--json"]);
-    assert.equal(rc.status, 0, rc.stderr);
-    assert.ok(!JSON.parse(rc.stdout).warnings.some((x: string) => x.startsWith("the trace lost events")));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // Only the unmaps of trace-cmd's readers dropped (with their dma_unmap_page): the five are bridged.
+  const ja = replayedJson(without(text, /^\s*(cat|exe)-\d+\s.* (unmap|dma_unmap_page): /));
+  const da = ja.devices[0];
+  assert.ok(da.exactOfKnowable > 0.9999, `${da.exactOfKnowable}`);
+  assert.ok(ja.warnings.some((w: string) => /^the trace lost events: 5 maps took IOVA ranges/.test(w)));
+  // Everything of theirs dropped: one expiry lost too, told by the timer_start after it.
+  const jb = replayedJson(filtered(text));
+  const w = jb.warnings.find((x: string) => x.startsWith("the trace lost events"));
+  assert.ok(w);
+  assert.match(w, /5 maps took IOVA ranges .* 1 flush-queue expiry missing/);
+  assert.match(w, /--no-filter/);
+  // The expiry (line 38642, on CPU 0, the base its timer_start named) ran before fio-273's next map on CPU 0
+  // took 0xbf2be000 from it (38644): every allocation the trace could show is exact again.
+  assert.ok(jb.devices[0].exactOfKnowable > 0.9999, `${jb.devices[0].exactOfKnowable}`);
+  // The capture itself lost nothing.
+  const rc = iovalab(["replay", `${SHARED}${MID_612}`, "--json"]);
+  assert.equal(rc.status, 0, rc.stderr);
+  assert.ok(!JSON.parse(rc.stdout).warnings.some((x: string) => x.startsWith("the trace lost events")));
 });
 
 const MID_61 = "kernel-more/trace-6.1-midlife-lazy.txt.gz";
@@ -148,27 +154,10 @@ test("the 6.1 mid-life capture without trace-cmd's readers' timer events: its th
   // Lines 15200, 16110 and 18935: expiries on CPU 1 in softirqs that stopped cat-237, exe-239 and cat-246, each on
   // the base (cpu=1) its timer_start named.
   const text = gunzipSync(readFileSync(`${SHARED}${MID_61}`)).toString("utf8");
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-lost-"));
-  try {
-    const f = join(dir, "timers.txt.gz");
-    writeFileSync(
-      f,
-      gzipSync(
-        text
-          .split("\n")
-          .filter((l) => !/^\s*(cat|exe)-\d+\s.* timer_(start|expire_entry|expire_exit): /.test(l))
-          .join("\n"),
-      ),
-    );
-    const r = iovalab(["replay", f, "--json"]);
-    assert.equal(r.status, 0, r.stderr);
-    const j = JSON.parse(r.stdout);
-    assert.match(
-      j.warnings.find((x: string) => x.startsWith("the trace lost events")),
-      /: 3 flush-queue expiries missing/,
-    );
-    assert.equal(j.devices[0].exactOfKnowable, 1);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const j = replayedJson(without(text, /^\s*(cat|exe)-\d+\s.* timer_(start|expire_entry|expire_exit): /));
+  assert.match(
+    j.warnings.find((x: string) => x.startsWith("the trace lost events")) ?? "",
+    /: 3 flush-queue expiries missing/,
+  );
+  assert.equal(j.devices[0].exactOfKnowable, 1);
 });
