@@ -252,6 +252,8 @@ function simulate(
           irq: false,
           irqKnown: true,
           reuses: 0,
+          reusesCpu: -1,
+          unmapLost: false,
           pid: 1,
           comm: "fio",
           timestampNs: ctx.engine.nowNs,

@@ -17,8 +17,10 @@ import type { DmaCall } from "../trace/reconstruct.ts";
 import { cutBack } from "./cut-back.ts";
 import { depotShift } from "./depot-shift.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
+import { liftToTop } from "./follow.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { LiveTails } from "./live-tail.ts";
+import { LostUnmaps, type LostUnmapsState } from "./lost-unmaps.ts";
 import { crossCut, crossCutFrom, cutAbove, depotCut, depotCutFrom, holderOf, unpush } from "./magazine-cut.ts";
 import { depotTop, dropPlaceholders, onlyPlaceholders, popDepot } from "./placeholder-drop.ts";
 import { takeSlot } from "./placeholder-slot.ts";
@@ -57,8 +59,15 @@ export interface Outcome {
   cut?: boolean;
   /** The model went to its tree while the trace's IOVA was free in the model: the kernel's IOVA is one the model cannot know. */
   treeUnknown?: boolean;
-  /** Map: it took the range of a mapping whose unmap the trace lost (`CallApplier.lostUnmap`), as it was. */
+  /**
+   * Map: it took the range of a mapping whose unmap the trace lost, and the
+   * trace's IOVA decided it: the range taken over as it was
+   * (`CallApplier.lostUnmap`), or that unmap queued before the flush this
+   * map showed (`TimerFlushes.lostBefore`).
+   */
   lost?: boolean;
+  /** Map: that range was lifted to the top of its magazine first (`liftToTop`): the lost unmaps came in another order. */
+  lifted?: boolean;
   /** `resync`: 1 the state was put back to the trace's, -1 it could not be, 0 no mismatch. */
   resync: number;
   /**
@@ -95,6 +104,7 @@ export interface ApplierState {
   claimFrom: Int32Array;
   claims: Int32Array;
   evidence: PushEvidenceState;
+  lostUnmaps: LostUnmapsState;
 }
 
 /**
@@ -221,6 +231,8 @@ export class CallApplier {
   private readonly before = emptyPairBefore();
   /** Model DMA address of each live allocation, by allocation number. */
   private readonly modelAddr = new PfnMap();
+  /** Unmaps the trace lost, waiting for where they most likely ran (`lost-unmaps.ts`). */
+  readonly lostUnmaps = new LostUnmaps((allocation, cpu) => this.unmapLost(allocation, cpu));
   /** Allocations replayed as one allocation per map event (see `mapGuessed`): their pieces. */
   private splitAllocs = new Map<number, { addr: number; bytes: number }[]>();
   /** The CPU of the last call made by a task other than the idle task. */
@@ -297,6 +309,10 @@ export class CallApplier {
     // The last map's result, for the rules that read what the trace has shown and holds (`swapped-prev.ts`).
     if (this.pending !== null) this.settle(cookie);
     if (c.kind === "map") {
+      // A lazy domain's flush frees a lost unmap's IOVA wherever in the flush period it ran: only its order
+      // counts, and the map order gives it. A strict one frees it at once, into the magazines the CPU pops
+      // next: that place only its reuse shows (`lostUnmap`).
+      if (c.unmapLost && cookie?.fq) this.lostUnmaps.add(c.allocation, cpu);
       // Only a trace that starts mid-life reads what it has shown; the first map decides that.
       this.pending = this.adoptUnknown || !this.mapSeen ? c : null;
       this.pendingShown = this.adoptUnknown || !this.mapSeen;
@@ -311,6 +327,11 @@ export class CallApplier {
         out.addr = c.iova;
         out.lost = true;
         return out;
+      }
+      // Its lost unmap queued by map order: the kernel's order shows here (`liftToTop`).
+      if (c.reuses > 0 && cookie?.fq) {
+        const g = cookie.iovad.granule;
+        out.lifted = liftToTop(cookie.iovad, cpu, c.iova / g, Math.ceil(c.sizeBytes / g));
       }
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
@@ -415,6 +436,7 @@ export class CallApplier {
       }
       return out;
     }
+    if (this.lostUnmaps.size > 0) this.lostUnmaps.before(cpu, c.allocation);
     const addr = this.modelAddr.get(c.allocation);
     this.prevBusyCpu = this.busyCpu;
     if (c.pid !== 0) this.busyCpu = cpu;
@@ -509,19 +531,41 @@ export class CallApplier {
   private lostUnmap(cookie: IommuDmaCookie, c: DmaCall, cpu: number): boolean {
     const old = this.modelAddr.get(c.reuses);
     if (old === undefined) return false;
-    this.modelAddr.delete(c.reuses);
-    const g = cookie.iovad.granule;
-    const pages = cookie.mapped.get(old / g);
-    const split = this.splitAllocs.get(c.reuses);
-    if (split === undefined && old === c.iova && pages === c.sizeBytes / g) {
+    const pages = cookie.mapped.get(old / cookie.iovad.granule);
+    if (!this.splitAllocs.has(c.reuses) && old === c.iova && pages === c.sizeBytes / cookie.iovad.granule) {
+      this.modelAddr.delete(c.reuses);
       this.modelAddr.set(c.allocation, c.iova);
       return true;
     }
-    if (split) {
-      this.splitAllocs.delete(c.reuses);
-      for (const p of split) this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes);
-    } else if (pages !== undefined) this.kernel.dma.unmapPhys(this.dev, cpu, old, pages * g);
+    this.unmapLost(c.reuses, cpu);
     return false;
+  }
+
+  /** Whether the model holds allocation `allocation` mapped. */
+  holds(allocation: number): boolean {
+    return this.modelAddr.get(allocation) !== undefined;
+  }
+
+  /**
+   * Unmaps allocation `allocation`, whose unmap the trace lost, on `cpu`
+   * now, at the range the model holds it (every piece of a split one). False
+   * when the model holds no such allocation.
+   */
+  unmapLost(allocation: number, cpu: number): boolean {
+    const cookie = this.cookie;
+    const old = this.modelAddr.get(allocation);
+    if (old === undefined || cookie === null) return false;
+    this.modelAddr.delete(allocation);
+    const split = this.splitAllocs.get(allocation);
+    if (split) {
+      this.splitAllocs.delete(allocation);
+      for (const p of split) this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes);
+      return true;
+    }
+    const g = cookie.iovad.granule;
+    const pages = cookie.mapped.get(old / g);
+    if (pages !== undefined) this.kernel.dma.unmapPhys(this.dev, cpu, old, pages * g);
+    return pages !== undefined;
   }
 
   /** Notes what the last map shows: the trace's IOVA shown, and held where the model's allocation is not. */
@@ -906,6 +950,7 @@ export class CallApplier {
       pending: this.pending,
       pendingShown: this.pendingShown,
       evidence: this.evidence.save(),
+      lostUnmaps: this.lostUnmaps.save(),
     };
   }
 
@@ -926,5 +971,6 @@ export class CallApplier {
     this.shown.restore(s.shown);
     this.pending = s.pending;
     this.pendingShown = s.pendingShown;
+    this.lostUnmaps.restore(s.lostUnmaps);
   }
 }

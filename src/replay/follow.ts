@@ -101,3 +101,24 @@ export function queuedLate(fq: FlushQueue, cpu: number): void {
     return e;
   });
 }
+
+/**
+ * Moves `pfn`, cached for `pages` pages in the magazine CPU `cpu` pops
+ * next, to its top, the others keeping their order; false, with nothing
+ * changed, where it is not there or already on top. For a map that takes
+ * the range of an unmap the trace lost (`lost-unmaps.ts`): the model queued
+ * that unmap by its map's order, and the kernel's own order, which a
+ * workload of mixed sizes completes otherwise, shows only as the trace's
+ * maps take those ranges back one by one, each from the top.
+ */
+export function liftToTop(iovad: IovaDomain, cpu: number, pfn: number, pages: number): boolean {
+  const c = iovad.sizeClass(pages);
+  if (c >= iovad.rcacheOrders) return false;
+  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  const m = cr.loaded.size > 0 ? cr.loaded : cr.prev;
+  const i = m.indexOf(pfn);
+  if (i < 0 || i === m.size - 1) return false;
+  m.removeKeepingOrder(i);
+  m.push(pfn);
+  return true;
+}

@@ -265,6 +265,8 @@ export function premappedUnmap(m: LiveMapping, k: number, domain: string): DmaCa
     irq: m.irq,
     irqKnown: m.irqKnown,
     reuses: 0,
+    reusesCpu: -1,
+    unmapLost: false,
     pid: m.pid,
     comm: m.comm,
     timestampNs: m.timestampNs,

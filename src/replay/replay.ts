@@ -296,10 +296,12 @@ export interface ReplayResult {
   /** Allocations after the phase that the kernel took from a cache filled before the trace: adopted, not exact. */
   adoptedAfterLearning: number;
   /**
-   * Maps that took the range of a mapping whose unmap the trace lost (`DmaCall.reuses`); those that took it as
-   * the model held it are adopted, never exact.
+   * Maps that took the range of a mapping whose unmap the trace lost (`DmaCall.reuses`); those whose IOVA
+   * decided it (`Outcome.lost`, `Outcome.lifted`) are adopted, never exact.
    */
   lostUnmaps: number;
+  /** Of those, the ones whose range the model held lower in the magazine the map popped (`liftToTop`). */
+  lostLifted: number;
   /** Of those, the ones that showed where the kernel's magazines were cut (`magazine-cut.ts`). */
   cutsAfterLearning: number;
   /**
@@ -425,6 +427,7 @@ export class Replayer {
       exactAfterLearning: 0,
       adoptedAfterLearning: 0,
       lostUnmaps: 0,
+      lostLifted: 0,
       cutsAfterLearning: 0,
       cpusLacked: { calls: 0, highest: -1 },
     };
@@ -486,6 +489,9 @@ export class Replayer {
           apply: (c) => this.applyAt(c, true, this.r.firstMismatch === null),
           finalize: (c, o) => this.finalize(c, o as Outcome),
           queuedLate: (cpu) => this.run({ k: "late", cpu }),
+          mayRewind: () => this.watch === null && this.swap === null && !this.rerunning,
+          holds: (allocation) => this.applier.holds(allocation),
+          addLost: (allocation, cpu) => this.applier.lostUnmaps.add(allocation, cpu),
           expireBegin: () => this.run({ k: "begin" }),
           // A timer flush's own choices come first: a count read left open before it is made now.
           beforeEntry: () => {
@@ -630,6 +636,7 @@ export class Replayer {
         this.lastNs = op.atNs;
         break;
       case "begin":
+        this.applier.lostUnmaps.all();
         (this.fq as FlushQueue).expireBegin();
         break;
       case "iotlb":
@@ -643,6 +650,7 @@ export class Replayer {
       }
       case "expire": {
         const fq = this.fq as FlushQueue;
+        this.applier.lostUnmaps.all();
         fq.expire(op.cpu);
         for (let r = 0; r < fq.cpus; r++) this.applier.preTraceQueue.ring(fq.cpus, r, fq.flushFinishCnt);
         break;
@@ -959,6 +967,14 @@ export class Replayer {
     ) {
       this.allocatedSecond(null);
     }
+    // A map of a range whose unmap the trace lost: that unmap queued before the flush that freed it, where the trace shows one.
+    const lost = timers !== null && c.reuses > 0 && this.swap === null ? timers.lostBefore(c) : null;
+    if (lost !== null) {
+      (lost as Outcome).lost = true;
+      timers?.afterCall(c);
+      if (!timers?.hold(c, lost.ok, lost)) this.finalize(c, lost as Outcome);
+      return;
+    }
     // Two CPUs' allocations interact only through shared state; their rcache pops commute, so only maps
     // the rcaches cannot hold (they go to the tree) are worth a checkpoint.
     const before =
@@ -1084,8 +1100,8 @@ export class Replayer {
       return;
     }
     const addr = o.addr as number | null;
-    // The range of a mapping whose unmap the trace lost: the trace's IOVA taken as it was, not the model's decision.
-    const lost = o.lost === true;
+    // The range of a mapping whose unmap the trace lost, where the trace's IOVA decided it: adopted, never exact.
+    const lost = o.lost === true || o.lifted === true;
     const exact = addr === c.iova && !lost;
     const learn = this.learn;
     let learned = false;
@@ -1101,6 +1117,7 @@ export class Replayer {
     }
     this.r.allocations++;
     if (c.reuses > 0) this.r.lostUnmaps++;
+    if (o.lifted === true) this.r.lostLifted++;
     if (!learned) {
       this.r.afterLearning++;
       if (exact) this.r.exactAfterLearning++;

@@ -174,9 +174,12 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
     const parts: string[] = [];
     if (r.lostUnmaps > 0)
       parts.push(
-        `${r.lostUnmaps} map${r.lostUnmaps === 1 ? "" : "s"} took IOVA ranges it still held mapped (their unmaps are missing; ` +
-          "a range the model held as the trace did passed to the new map as it was, adopted, not exact; several " +
-          "lost at once shift the magazines' fill, and lazy IOVAs diverge from there)",
+        `${r.lostUnmaps} map${r.lostUnmaps === 1 ? "" : "s"} took IOVA ranges it still held mapped (their unmaps are missing. ` +
+          "On a lazy domain each lost unmap is queued on the CPU that mapped it, in map order, before that CPU's " +
+          "next traced unmap of a later map or the next flush, and a map that finds its range lower in the magazine " +
+          `it pops takes it from there, adopted, not exact (${r.lostLifted}: requests completed out of order). On a ` +
+          "strict one the range passes to the new map as it was, adopted, and several lost at once shift the " +
+          "magazines' fill)",
       );
     if (lostExpiries > 0)
       parts.push(

@@ -79,6 +79,11 @@ export interface TimerFlushStats {
    * (DMA-4.5), so the trace lost that expiry.
    */
   lostExpiries: number;
+  /**
+   * Maps that took the range of a mapping whose unmap the trace lost, that
+   * unmap queued ahead of the flush that freed it (`TimerFlushes.lostBefore`).
+   */
+  lostUnmapsQueued: number;
   /** Flushes a map made the replay run early (`TimerFlushes.runBefore`) that the trace then showed at their place: the model had erred. */
   earlyFlushesWrong: number;
   /** `timer_start`s of the flush-queue timer, and how many of their `cpu=` the model's policy chose too. */
@@ -124,6 +129,7 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     unarmed: 0,
     armedBeforeTrace: false,
     lostExpiries: 0,
+    lostUnmapsQueued: 0,
     earlyFlushesWrong: 0,
     starts: 0,
     startsOnPolicyCpu: 0,
@@ -181,6 +187,12 @@ export interface TimerFlushHost {
   queuedLate(cpu: number): void;
   /** Whether a choice the host holds open (`late-queue.ts` and the like) decides where the IOVA at `iova` went. */
   leftOpen?(iova: number): boolean;
+  /** Whether the replay may go back to a held flush's state now: it holds no choice of its own open (`lostBefore`). */
+  mayRewind?(): boolean;
+  /** Whether the model holds allocation `allocation` mapped. */
+  holds?(allocation: number): boolean;
+  /** Allocation `allocation`, mapped on `cpu`, lost its unmap: queued with the others waiting (`lost-unmaps.ts`). */
+  addLost?(allocation: number, cpu: number): void;
   /** A flush's entry is about to be run (its state saved): the host may settle a held choice first. */
   beforeEntry?(): void;
   /** The phases of `fq_flush_timeout()` on the model's flush queue (`FlushQueue.expireBegin` and the rest). */
@@ -225,6 +237,8 @@ interface PhaseSegment {
   misses: number;
   /** Calls before the exit, or -1 while the flush runs. */
   exitAt: number;
+  /** The calls are held through `PHASE_SCORE_CALLS` after this one too: the last map that placed a lost unmap. */
+  holdAfter: number;
 }
 
 /**
@@ -554,6 +568,96 @@ export class TimerFlushes {
     return o;
   }
 
+  /**
+   * Map `c` takes the range of allocation `c.reuses`, whose unmap the trace
+   * lost (`DmaCall.reuses`), and the model still holds it: its unmap waits
+   * (`lost-unmaps.ts`) for a flush the trace lost as well, or the trace
+   * mapped the range again beyond the reconstruction's look-ahead, so
+   * nothing marked it before.
+   * On a lazy domain that unmap went onto a CPU's flush queue, and a flush
+   * freed it into the rcache of the CPU that ran it, where `c` popped it.
+   * That flush is the one held (`settle`), or the one run just before `c`
+   * with nothing since, or, when neither, one the trace lost as well (its
+   * timer armed and due, as `runBefore` takes it, on `c`'s CPU): the
+   * interrupt that made the lost unmaps often runs the timer's softirq on
+   * its way out, in the context the trace lost (6.1 mid-life lines
+   * 15168-15200: 32 unmaps, then the expiry, while cat-237 ran). The unmap
+   * is queued before that flush, in map order with the others waiting, and
+   * the flush and the calls held since are replayed.
+   *
+   * Kept only where `c` then takes the trace's IOVA (the trace's IOVA
+   * chooses the place, the model decides it, and `c` is not counted
+   * exact); else the state is put back and null returned: `c` is replayed
+   * as any map.
+   */
+  lostBefore(c: DmaCall): { ok: boolean } | null {
+    const host = this.host;
+    if (!this.timerPlaced || c.kind !== "map" || c.reuses <= 0 || host.addLost === undefined) return null;
+    if (host.mayRewind?.() !== true || host.holds?.(c.reuses) !== true) return null;
+    const cpus = host.cpus;
+    let g = this.seg;
+    let made: "clean" | "lost" | null = null;
+    if (g === null) {
+      const f = this.clean;
+      if (f?.closed) {
+        g = this.ranSegment(f.cpu, f.state, c);
+        made = "clean";
+      } else if (this.timer !== null && this.armedUnexpired && !this.ranEarly && c.timestampNs >= this.expiryFromNs) {
+        g = this.ranSegment(c.cpu % cpus, host.save(), c);
+        made = "lost";
+      } else return null;
+    }
+    const after = host.save();
+    const state = g.state;
+    host.restore(state);
+    host.addLost(c.reuses, (c.reusesCpu >= 0 ? c.reusesCpu : c.cpu) % cpus);
+    g.state = host.save();
+    const r = this.replaySegment(g, g.done, g.forced, Number.POSITIVE_INFINITY, g.beginAt);
+    const o = host.apply(c);
+    if (o.ok) {
+      g.outcomes = r.outs;
+      g.misses = r.misses;
+      g.holdAfter = g.calls.length + 1;
+      if (made !== null) {
+        this.seg = g;
+        this.clean = null;
+      }
+      if (made === "lost") this.ranEarly = true;
+      this.stats.lostUnmapsQueued++;
+      host.recycle?.(after);
+      return o;
+    }
+    g.state = state;
+    host.restore(after);
+    host.recycle?.(after);
+    return null;
+  }
+
+  /**
+   * A held segment for a flush run whole before map `c` from `state` (a
+   * flush just run with nothing since, or one the trace lost), for
+   * `lostBefore`: its phases all before the first call, no call inside.
+   */
+  private ranSegment(cpu: number, state: unknown, c: DmaCall): PhaseSegment {
+    return {
+      cpu,
+      late: [],
+      lateCalls: [],
+      fixed: false,
+      forced: 0,
+      beginAt: 0,
+      done: new Array<number>(this.host.fq.cpus + 1).fill(0),
+      line: c.line,
+      entryNs: c.timestampNs,
+      state,
+      calls: [],
+      outcomes: [],
+      misses: 0,
+      exitAt: 0,
+      holdAfter: 0,
+    };
+  }
+
   /** Timer and work events run so far. */
   eventsRun = 0;
 
@@ -643,6 +747,7 @@ export class TimerFlushes {
           outcomes: [],
           misses: 0,
           exitAt: -1,
+          holdAfter: 0,
         };
         const s = this.stats;
         if (s.expiries === 0 && s.starts === 0) s.armedBeforeTrace = true;
@@ -891,7 +996,7 @@ export class TimerFlushes {
     g.calls.push(c);
     g.outcomes.push(outcome);
     if (!ok) g.misses++;
-    if (g.exitAt >= 0 && g.calls.length - g.exitAt >= PHASE_SCORE_CALLS) this.settle();
+    if (g.exitAt >= 0 && g.calls.length - Math.max(g.exitAt, g.holdAfter) >= PHASE_SCORE_CALLS) this.settle();
     return true;
   }
 

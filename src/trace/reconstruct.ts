@@ -101,6 +101,14 @@ export interface DmaCall {
    * of interrupts that stop its own threads).
    */
   reuses: number;
+  /**
+   * Map only: the trace lost this allocation's unmap (a later map takes its
+   * range while the trace still holds it mapped: that map's `reuses`), known
+   * when that map comes within the reconstruction's look-ahead.
+   */
+  unmapLost: boolean;
+  /** Map only: the CPU whose map event began allocation `reuses` (its lost unmap's interrupt most likely ran there), or -1. */
+  reusesCpu: number;
   /** Map only: the grouping came from the look-ahead heuristic, not from an unmap or a `dma:*` event. */
   inferred: boolean;
 }
@@ -223,6 +231,8 @@ class Rec {
   reusesRec: Rec | null = null;
   /** A map event on a page of an allocation the trace still held mapped, whose unmap was lost (`onMap`), until claimed. */
   lostOf: Rec | null = null;
+  /** A later map took this allocation's range while the trace still held it (`DmaCall.unmapLost`). */
+  unmapLost = false;
   /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
   id = -1;
 
@@ -269,6 +279,8 @@ class TraceCall implements DmaCall {
   readonly irq: boolean;
   readonly irqKnown: boolean;
   readonly reuses: number;
+  readonly reusesCpu: number;
+  readonly unmapLost: boolean;
   readonly pid: number;
   readonly comm: string;
   readonly timestampNs: number;
@@ -326,6 +338,8 @@ class TraceCall implements DmaCall {
     this.irq = inInterrupt(e.flags);
     this.irqKnown = e.flags !== "";
     this.reuses = map && a.reusesRec !== null ? a.reusesRec.number : 0;
+    this.reusesCpu = map && a.reusesRec !== null ? a.reusesRec.e.cpu : -1;
+    this.unmapLost = map && a.unmapLost;
     this.pid = e.pid;
     this.comm = e.comm;
     this.timestampNs = e.timestampNs;
@@ -780,6 +794,7 @@ export class Reconstructor {
         if (!this.dmaEvents) {
           this.forget(a);
           f.lostOf = a;
+          a.unmapLost = true;
         }
       }
     }
@@ -904,6 +919,7 @@ export class Reconstructor {
     }
     // Shadowed map events are rare (two domains' IOVAs in flight at once): no look-up while there are none.
     const shadowed = this.shadowed.size > 0 ? this.shadowed : null;
+    let olders: Rec[] | null = null;
     for (let i = 0; i < n; i++) {
       const f = run[i];
       f.alloc = a;
@@ -913,7 +929,10 @@ export class Reconstructor {
       }
       if (shadowed !== null) {
         const pg = this.page(f.e.iova);
-        if (shadowed.get(pg) === f) shadowed.delete(pg);
+        const older = shadowed.get(pg);
+        if (older === f) shadowed.delete(pg);
+        else if (older !== undefined && !this.dmaEvents && older.alloc === null && older.seq < f.seq)
+          (olders ??= []).push(older);
       }
       f.closed = true;
       f.kind = i === 0 ? MAP : ABSORBED;
@@ -927,15 +946,10 @@ export class Reconstructor {
     const o = domain.pages.claim(this.page(a.iova), this.page(a.end), id);
     const overlap = o < 0 ? undefined : (domain.byId[o] as Rec);
     if (overlap !== undefined) {
-      this.finding(
-        "map-overlap",
-        a.line,
-        a,
-        [overlap.line],
-        `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(overlap.iova)}, line ${overlap.line}]`,
-      );
+      this.overlapFinding(a, overlap);
       this.forget(overlap);
       a.reusesRec = overlap;
+      overlap.unmapLost = true;
     }
     // A piece whose page an allocation the trace still held mapped had (`onMap`): that one's unmap was lost.
     for (let i = 0; i < n; i++) {
@@ -944,18 +958,46 @@ export class Reconstructor {
       run[i].lostOf = null;
       if (a.reusesRec !== null) continue;
       a.reusesRec = lost;
-      this.finding(
-        "map-overlap",
-        a.line,
-        a,
-        [lost.line],
-        `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(lost.iova)}, line ${lost.line}]`,
-      );
+      this.overlapFinding(a, lost);
     }
     const firstPage = this.page(a.iova);
     domain.live.set(firstPage, id);
     domain.freed.delete(firstPage);
+    if (olders !== null) for (const f of olders) this.lostAcrossCpus(a, f);
     return a;
+  }
+
+  /** A `map-overlap` finding: `a` maps a range the trace still holds mapped for `live`. */
+  private overlapFinding(a: Rec, live: Rec): void {
+    this.finding(
+      "map-overlap",
+      a.line,
+      a,
+      [live.line],
+      `map of an IOVA range still mapped [device address=${hex16(a.iova)}] [size=${a.end - a.iova} bytes] [live mapping at ${hex16(live.iova)}, line ${live.line}]`,
+    );
+  }
+
+  /**
+   * Allocation `a` was claimed while map event `older`, another CPU's on
+   * one of its pages, is still unclaimed (`shadowed`). With `dma:*` events
+   * that is two domains' IOVAs in flight at once, the other's event still to
+   * come. Without them every range of the trace falls in one domain
+   * (`domainOfRange`), so the kernel handed `older`'s range out again while
+   * the trace held it: `older`'s unmap is lost, as on one CPU (`onMap`). An
+   * unmap traced late by another CPU's clock would have claimed `older` by
+   * now: `a` is claimed at its own unmap, or a look-ahead later.
+   */
+  private lostAcrossCpus(a: Rec, older: Rec): void {
+    if (older.alloc !== null) return;
+    this.forget(a);
+    const lost = this.claimInferred(older);
+    this.forget(lost);
+    lost.unmapLost = true;
+    this.remember(a);
+    if (a.reusesRec !== null) return;
+    a.reusesRec = lost;
+    this.overlapFinding(a, lost);
   }
 
   /** Puts an allocation dropped by `forget` back into its domain's live set. */
@@ -1277,6 +1319,21 @@ export class Reconstructor {
     const q = this.queue;
     while (this.head < q.length) {
       const s = q[this.head];
+      // With dma:* events a map's grouping is decided at once. A streaming one still mapped waits as it would
+      // without them, for its unmap or the look-ahead: a later map of its range then shows its unmap lost before it
+      // goes out (`DmaCall.unmapLost`), and the replay can queue that unmap where it most likely ran
+      // (`lost-unmaps.ts`). A coherent allocation lives as long as its driver: it would hold every call behind it.
+      if (
+        !all &&
+        s.closed &&
+        this.dmaEvents &&
+        !(s instanceof TraceCall) &&
+        s.kind === MAP &&
+        s.id >= 0 &&
+        s.api?.startsWith("dma_alloc") !== true
+      ) {
+        if (this.seq - s.seq < this.window) break;
+      }
       if (!s.closed) {
         if (!all && this.seq - s.seq < this.window) break;
         if (s instanceof TraceCall) {

@@ -19,6 +19,8 @@ export function dmaCall(
     irq: false,
     irqKnown: true,
     reuses: 0,
+    reusesCpu: -1,
+    unmapLost: false,
     pid: 1,
     comm: "fio",
     line: 0,
