@@ -60,6 +60,23 @@ function replayedJson(text: string): {
   }
 }
 
+/** A full trace of `../shared`, decompressed. */
+function sharedText(name: string): string {
+  return gunzipSync(readFileSync(`${SHARED}${name}`)).toString("utf8");
+}
+
+/** The options of a test that reads full trace `name` of `../shared`: skipped without it, or in the quick tier. */
+function withShared(name: string): { skip: string | false } {
+  return {
+    skip: existsSync(`${SHARED}${name}`) ? quickSkip("the full traces of ../shared") : `${SHARED} is not present`,
+  };
+}
+
+/** The replay's warning that the trace lost events, or "". */
+function lostWarning(j: { warnings: string[] }): string {
+  return j.warnings.find((x) => x.startsWith("the trace lost events")) ?? "";
+}
+
 function calls(text: string): { calls: DmaCall[]; findings: Finding[] } {
   const { events } = readTraceText(text, { file: "t", strictInput: true });
   const r = reconstruct(events, { machine: Q35_NVME_TRACE_MACHINE, file: "t" });
@@ -209,7 +226,7 @@ test("6.1, the lines trace-cmd's default filter keeps: every allocation the trac
   // Before the lost unmaps were queued: 76.47% (each burst's ranges taken over one by one, the magazines' fill
   // shifted from the first flush on).
   assert.equal(j.devices[0].exactOfKnowable, 1);
-  const w = j.warnings.find((x: string) => x.startsWith("the trace lost events")) ?? "";
+  const w = lostWarning(j);
   assert.match(w, /: 93 maps took IOVA ranges/);
   assert.match(w, /3 flush-queue expiries missing/);
   // Unfiltered: exact as well, nothing lost.
@@ -220,50 +237,51 @@ test("6.1, the lines trace-cmd's default filter keeps: every allocation the trac
 
 const MID_612 = "kernel-more/trace-6.12-midlife-lazy.txt.gz";
 
-test("the 6.12 mid-life capture as the default filter would have recorded it: lost events counted and bridged", {
-  skip: existsSync(`${SHARED}${MID_612}`) ? quickSkip("the full captures of ../shared") : `${SHARED} is not present`,
-}, () => {
-  const text = gunzipSync(readFileSync(`${SHARED}${MID_612}`)).toString("utf8");
-  // Only the unmaps of trace-cmd's readers dropped (with their dma_unmap_page): the five are bridged.
-  const ja = replayedJson(without(text, /^\s*(cat|exe)-\d+\s.* (unmap|dma_unmap_page): /));
-  const da = ja.devices[0];
-  assert.ok(da.exactOfKnowable > 0.9999, `${da.exactOfKnowable}`);
-  assert.ok(ja.warnings.some((w: string) => /^the trace lost events: 5 maps took IOVA ranges/.test(w)));
-  // Everything of theirs dropped: one expiry lost too, told by the timer_start after it.
-  const jb = replayedJson(filtered(text));
-  const w = jb.warnings.find((x: string) => x.startsWith("the trace lost events"));
-  assert.ok(w);
-  assert.match(w, /5 maps took IOVA ranges .* 1 flush-queue expiry missing/);
-  assert.match(w, /--no-filter/);
-  // The expiry (line 38642, on CPU 0, the base its timer_start named) ran before fio-273's next map on CPU 0
-  // took 0xbf2be000 from it (38644): every allocation the trace could show is exact again.
-  assert.ok(jb.devices[0].exactOfKnowable > 0.9999, `${jb.devices[0].exactOfKnowable}`);
-  // The capture itself lost nothing.
-  const rc = iovalab(["replay", `${SHARED}${MID_612}`, "--json"]);
-  assert.equal(rc.status, 0, rc.stderr);
-  assert.ok(!JSON.parse(rc.stdout).warnings.some((x: string) => x.startsWith("the trace lost events")));
-});
+test(
+  "the 6.12 mid-life capture as the default filter would have recorded it: lost events counted and bridged",
+  withShared(MID_612),
+  () => {
+    const text = sharedText(MID_612);
+    // Only the unmaps of trace-cmd's readers dropped (with their dma_unmap_page): the five are bridged.
+    const ja = replayedJson(without(text, /^\s*(cat|exe)-\d+\s.* (unmap|dma_unmap_page): /));
+    const da = ja.devices[0];
+    assert.ok(da.exactOfKnowable > 0.9999, `${da.exactOfKnowable}`);
+    assert.ok(ja.warnings.some((w: string) => /^the trace lost events: 5 maps took IOVA ranges/.test(w)));
+    // Everything of theirs dropped: one expiry lost too, told by the timer_start after it.
+    const jb = replayedJson(filtered(text));
+    const w = lostWarning(jb);
+    assert.ok(w);
+    assert.match(w, /5 maps took IOVA ranges .* 1 flush-queue expiry missing/);
+    assert.match(w, /--no-filter/);
+    // The expiry (line 38642, on CPU 0, the base its timer_start named) ran before fio-273's next map on CPU 0
+    // took 0xbf2be000 from it (38644): every allocation the trace could show is exact again.
+    assert.ok(jb.devices[0].exactOfKnowable > 0.9999, `${jb.devices[0].exactOfKnowable}`);
+    // The capture itself lost nothing.
+    const rc = iovalab(["replay", `${SHARED}${MID_612}`, "--json"]);
+    assert.equal(rc.status, 0, rc.stderr);
+    assert.ok(!JSON.parse(rc.stdout).warnings.some((x: string) => x.startsWith("the trace lost events")));
+  },
+);
 
 const MID_61 = "kernel-more/trace-6.1-midlife-lazy.txt.gz";
 
-test("the 6.1 mid-life capture without trace-cmd's readers' timer events: its three lost expiries run where the evidence puts them", {
-  skip: existsSync(`${SHARED}${MID_61}`) ? quickSkip("the full captures of ../shared") : `${SHARED} is not present`,
-}, () => {
-  // Lines 15200, 16110 and 18935: expiries on CPU 1 in softirqs that stopped cat-237, exe-239 and cat-246, each on
-  // the base (cpu=1) its timer_start named.
-  const text = gunzipSync(readFileSync(`${SHARED}${MID_61}`)).toString("utf8");
-  const j = replayedJson(without(text, /^\s*(cat|exe)-\d+\s.* timer_(start|expire_entry|expire_exit): /));
-  assert.match(
-    j.warnings.find((x: string) => x.startsWith("the trace lost events")) ?? "",
-    /: 3 flush-queue expiries missing/,
-  );
-  assert.equal(j.devices[0].exactOfKnowable, 1);
-  // Everything of the readers' dropped: 97 unmaps in four interrupts as well. Each lost unmap is queued on the CPU
-  // that mapped it, in map order, before that CPU's traced unmap of a later map or the next flush (3.11% before).
-  const f = replayedJson(filtered(text));
-  assert.match(f.warnings.find((x: string) => x.startsWith("the trace lost events")) ?? "", /: 93 maps took IOVA/);
-  assert.equal(f.devices[0].exactOfKnowable, 1);
-});
+test(
+  "the 6.1 mid-life capture without trace-cmd's readers' timer events: its three lost expiries run where the evidence puts them",
+  withShared(MID_61),
+  () => {
+    // Lines 15200, 16110 and 18935: expiries on CPU 1 in softirqs that stopped cat-237, exe-239 and cat-246, each on
+    // the base (cpu=1) its timer_start named.
+    const text = sharedText(MID_61);
+    const j = replayedJson(without(text, /^\s*(cat|exe)-\d+\s.* timer_(start|expire_entry|expire_exit): /));
+    assert.match(lostWarning(j), /: 3 flush-queue expiries missing/);
+    assert.equal(j.devices[0].exactOfKnowable, 1);
+    // Everything of the readers' dropped: 97 unmaps in four interrupts as well. Each lost unmap is queued on the CPU
+    // that mapped it, in map order, before that CPU's traced unmap of a later map or the next flush (3.11% before).
+    const f = replayedJson(filtered(text));
+    assert.match(lostWarning(f), /: 93 maps took IOVA/);
+    assert.equal(f.devices[0].exactOfKnowable, 1);
+  },
+);
 
 /** `text` without the lines of `drop` (1-based, inclusive ranges). */
 function withoutLines(text: string, drop: readonly [number, number][]): string {
@@ -275,49 +293,53 @@ function withoutLines(text: string, drop: readonly [number, number][]): string {
 
 const TIMERS_612 = "kernel-timers/trace-6.12-lazy-timers.txt.gz";
 
-test("the 6.12 lazy-timers trace with five interrupts' unmaps removed: each lost unmap queued where the trace's order puts it", {
-  skip: existsSync(`${SHARED}${TIMERS_612}`) ? quickSkip("the full traces of ../shared") : `${SHARED} is not present`,
-}, () => {
-  // Five hardirqs' unmaps with their dma_unmap_page lines (1-based, inclusive): CPU 0 at 66604, 133130 and 332890,
-  // CPU 1 at 200004 (16 unmaps of sizes 4 KiB to 84 KiB, of fio-196's maps at 199972-200002, in their order) and
-  // 266306. With dma:* events a map goes out at once; a live one now waits for its unmap, so the reuse marks it
-  // (77.76% before).
-  const text = gunzipSync(readFileSync(`${SHARED}${TIMERS_612}`)).toString("utf8");
-  const j = replayedJson(
-    withoutLines(text, [
-      [66604, 66609],
-      [133130, 133133],
-      [200004, 200035],
-      [266306, 266311],
-      [332890, 332911],
-    ]),
-  );
-  assert.match(j.warnings.find((x: string) => x.startsWith("the trace lost events")) ?? "", /: 35 maps took IOVA/);
-  assert.equal(j.devices[0].exactOfKnowable, 1);
-});
+test(
+  "the 6.12 lazy-timers trace with five interrupts' unmaps removed: each lost unmap queued where the trace's order puts it",
+  withShared(TIMERS_612),
+  () => {
+    // Five hardirqs' unmaps with their dma_unmap_page lines (1-based, inclusive): CPU 0 at 66604, 133130 and 332890,
+    // CPU 1 at 200004 (16 unmaps of sizes 4 KiB to 84 KiB, of fio-196's maps at 199972-200002, in their order) and
+    // 266306. With dma:* events a map goes out at once; a live one now waits for its unmap, so the reuse marks it
+    // (77.76% before).
+    const text = sharedText(TIMERS_612);
+    const j = replayedJson(
+      withoutLines(text, [
+        [66604, 66609],
+        [133130, 133133],
+        [200004, 200035],
+        [266306, 266311],
+        [332890, 332911],
+      ]),
+    );
+    assert.match(lostWarning(j), /: 35 maps took IOVA/);
+    assert.equal(j.devices[0].exactOfKnowable, 1);
+  },
+);
 
 const TIMERS_61 = "kernel-timers/trace-6.1-lazy-timers.txt.gz";
 
-test("the 6.1 lazy-timers trace with five interrupts' unmaps removed: ranges freed out of map order taken from lower in the magazine", {
-  skip: existsSync(`${SHARED}${TIMERS_61}`) ? quickSkip("the full traces of ../shared") : `${SHARED} is not present`,
-}, () => {
-  // The hardirq at 37462-37477 on CPU 1 unmaps fio-155's maps of 37362-37413 (4 KiB to 88 KiB) in another order
-  // than their maps' (37389, 37411, 37412, 37413, 37410, ...): the flush frees them into CPU 0's magazines in that
-  // order, and fio-155 takes the 4 KiB ones back last freed first at 37912-37951 (fecbb000, bf09f000, ...). Queued
-  // by map order, each of those finds its range lower in the magazine (29.65% before; 97.19% queued by map order
-  // alone).
-  const text = gunzipSync(readFileSync(`${SHARED}${TIMERS_61}`)).toString("utf8");
-  const j = replayedJson(
-    withoutLines(text, [
-      [37462, 37477],
-      [75018, 75033],
-      [112560, 112562],
-      [150071, 150073],
-      [187554, 187569],
-    ]),
-  );
-  const w = j.warnings.find((x: string) => x.startsWith("the trace lost events")) ?? "";
-  assert.match(w, /: 54 maps took IOVA/);
-  assert.match(w, /\(19: requests completed out of order\)/);
-  assert.equal(j.devices[0].exactOfKnowable, 1);
-});
+test(
+  "the 6.1 lazy-timers trace with five interrupts' unmaps removed: ranges freed out of map order taken from lower in the magazine",
+  withShared(TIMERS_61),
+  () => {
+    // The hardirq at 37462-37477 on CPU 1 unmaps fio-155's maps of 37362-37413 (4 KiB to 88 KiB) in another order
+    // than their maps' (37389, 37411, 37412, 37413, 37410, ...): the flush frees them into CPU 0's magazines in that
+    // order, and fio-155 takes the 4 KiB ones back last freed first at 37912-37951 (fecbb000, bf09f000, ...). Queued
+    // by map order, each of those finds its range lower in the magazine (29.65% before; 97.19% queued by map order
+    // alone).
+    const text = sharedText(TIMERS_61);
+    const j = replayedJson(
+      withoutLines(text, [
+        [37462, 37477],
+        [75018, 75033],
+        [112560, 112562],
+        [150071, 150073],
+        [187554, 187569],
+      ]),
+    );
+    const w = lostWarning(j);
+    assert.match(w, /: 54 maps took IOVA/);
+    assert.match(w, /\(19: requests completed out of order\)/);
+    assert.equal(j.devices[0].exactOfKnowable, 1);
+  },
+);
