@@ -31,7 +31,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -124,7 +124,9 @@ if (SIM_ONLY) {
 } else if (!existsSync(PERF)) {
   say(`perf vectors: skipped (${PERF} is not beside the repository)`);
 } else {
+  // The decompressed vectors and their outputs (tens of MB) go when the part is done.
   const dir = mkdtempSync(join(tmpdir(), "iovalab-bench-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   say("");
   say(
     "| vector | ops | process ns/op | x C | x C re-measured | process CPU s | CPU s / C paired | target | exec ns/op | x C | target | exact |",

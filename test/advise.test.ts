@@ -5,12 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { iovalab } from "./helpers/iovalab.ts";
 import { sharedSkip } from "./helpers/quick.ts";
+import { tempDir } from "./helpers/temp-dir.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const SHARED = join(ROOT, "../shared");
@@ -105,7 +105,7 @@ test("advise: a hand-built strict trace of one 256 KiB buffer mapped and unmappe
     );
     t += 0.001;
   }
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-advise-"));
+  const dir = tempDir("iovalab-advise-");
   const file = join(dir, "hand.txt");
   writeFileSync(file, `${lines.join("\n")}\n`);
   const [g] = advise(file);
@@ -134,7 +134,7 @@ test("advise scenarios/seed-short.yaml: shape, the rule, lock wait measured", ()
 });
 
 test("advise the seed scenario: the HBA's group only, the one whose domain maps (the NIC's stays idle)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-advise-"));
+  const dir = tempDir("iovalab-advise-");
   const file = join(dir, "seed.yaml");
   writeFileSync(file, "name: seed\n");
   const groups = advise(file);
@@ -172,7 +172,7 @@ test("advise the whole two-NVMe trace: each group's advice", {
 });
 
 test("advise: bad input exits 2 with a message", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-advise-"));
+  const dir = tempDir("iovalab-advise-");
   const bad = join(dir, "bad.yaml");
   writeFileSync(bad, "name: x\nmachine: [\n");
   const r = iovalab(["advise", bad]);
@@ -182,7 +182,7 @@ test("advise: bad input exits 2 with a message", () => {
 });
 
 test("advise: a trace with no DMA map events exits 2 and says so", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-advise-"));
+  const dir = tempDir("iovalab-advise-");
   const file = join(dir, "none.txt");
   writeFileSync(file, "garbage line\n");
   const r = iovalab(["advise", file]);

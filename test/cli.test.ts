@@ -5,12 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { iovalab } from "./helpers/iovalab.ts";
+import { tempDir } from "./helpers/temp-dir.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const FIX = join(ROOT, "test", "fixtures", "conformance", "mainline");
@@ -20,7 +20,7 @@ function fixture(name: string): string {
 }
 
 test("ops reads a gzip'd script and writes the walks file", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-"));
+  const dir = tempDir("iovalab-");
   const walks = join(dir, "w.txt");
   const r = iovalab(["ops", join(FIX, "mixed-api.iovaops.gz"), "--walks", walks]);
   assert.equal(r.status, 0, r.stderr);
@@ -82,7 +82,7 @@ const BAD: [string, string, RegExp][] = [
 
 for (const [what, script, message] of BAD) {
   test(`bad input: ${what} stops with exit 2, a located message and no output`, () => {
-    const dir = mkdtempSync(join(tmpdir(), "iovalab-"));
+    const dir = tempDir("iovalab-");
     const file = join(dir, "bad.iovaops");
     writeFileSync(file, script);
     const walks = join(dir, "w.txt");
@@ -96,7 +96,7 @@ for (const [what, script, message] of BAD) {
 }
 
 test("--kernel that contradicts the header is an error; it applies to headers without one", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-"));
+  const dir = tempDir("iovalab-");
   const file = join(dir, "k.iovaops");
   writeFileSync(file, "domain granule=4096 start_pfn=1 cpus=1 kernel=6.1\nalloc 1 100 0\n");
   const r = iovalab(["ops", file, "--kernel", "mainline"]);
@@ -178,7 +178,7 @@ test("run --warmup takes a duration with a unit, up to 24 h; anything else exits
       '--warmup: expected milliseconds from 0 to 86400000 (24 h), in whole nanoseconds, or with a unit such as 500ms, 10s, 30min or 2h, found "0.5ns"',
     ],
   ]) {
-    const r = iovalab(["run", "--warmup", v, "--no-progress", "--out", mkdtempSync(join(tmpdir(), "iovalab-"))]);
+    const r = iovalab(["run", "--warmup", v, "--no-progress", "--out", tempDir("iovalab-")]);
     assert.equal(r.status, 2, r.stderr);
     assert.equal(r.stdout, "");
     assert.match(r.stderr, new RegExp(msg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));

@@ -2,10 +2,10 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { tempDir } from "../helpers/temp-dir.ts";
 
 const MAIN = new URL("../../bin/iovalab.js", import.meta.url).pathname;
 
@@ -36,7 +36,7 @@ test("--kernel, --cmdline and --cpus reach the boot", () => {
 });
 
 test("a machine file with an error: exit 2 and a message naming the file and the path", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-"));
+  const dir = tempDir("iovalab-");
   const file = join(dir, "bad.yaml");
   writeFileSync(file, "name: bad\ncpus: 0\n");
   const r = shell(["--machine", file], "");

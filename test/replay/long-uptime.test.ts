@@ -10,8 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -21,6 +20,7 @@ import { parseLine, timestampToNs } from "../../src/trace/line.ts";
 import { nodeDecompress } from "../../src/trace/node-source.ts";
 import { TraceReader } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 import { payload, writeTraceDat } from "../helpers/trace-dat.ts";
 
 const SAMPLES = new URL("../../samples/", import.meta.url).pathname;
@@ -78,7 +78,7 @@ for (const sample of ["trace-6.12-lazy-timers.txt.gz", "trace-6.1-lazy-mixed.txt
     // The move reached every event line and put it past 2^53 ns.
     const first = moved.split("\n").find((l) => !l.startsWith("#") && l.length > 0) ?? "";
     assert.match(first, /\s1036\d{4}\.\d{6}: /);
-    const dir = mkdtempSync(join(tmpdir(), "iovalab-uptime-"));
+    const dir = tempDir("iovalab-uptime-");
     const atBoot = join(dir, "boot.txt");
     const atDay120 = join(dir, "day120.txt");
     writeFileSync(atBoot, text);

@@ -9,8 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -24,6 +23,7 @@ import { readTraceText, TraceReader } from "../../src/trace/reader.ts";
 import { reconstruct } from "../../src/trace/reconstruct.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 import { quickSkip } from "../helpers/quick.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 import { type DatTestRecord, payload, writeTraceDat } from "../helpers/trace-dat.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
@@ -381,7 +381,7 @@ test("iovalab replay reads a trace.dat file as its text, and refuses one on stdi
     kallsyms: KALLSYMS,
     cmdlines: "234 fio\n235 fio\n",
   });
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-dat-"));
+  const dir = tempDir("iovalab-dat-");
   const dat = join(dir, "trace.dat");
   const txt = join(dir, "report.txt");
   writeFileSync(dat, bytes);

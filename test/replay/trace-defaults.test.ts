@@ -8,8 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
@@ -19,6 +18,7 @@ import { TraceFacts } from "../../src/trace/facts.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 import { QUICK } from "../helpers/quick.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
 const H612 = `${FIXTURES}linux-6.12-lazy-mixed-head600.txt.gz`;
@@ -125,7 +125,7 @@ test("a lazy trace on a machine whose command line is strict replays lazy; --cap
   // A lazy trace replayed strict misses at nearly every map, and the replay searches call orders at each miss
   // until a run of them fails (test/replay/order-search.test.ts). The quick tier asks it of the mid-life head's first 60 lines (lazy by the
   // flush-queue timer event at line 43, 9 maps): the same warning and mode from another of the trace's signs.
-  const cut = join(mkdtempSync(join(tmpdir(), "iovalab-defaults-")), "midlife-head60.txt");
+  const cut = join(tempDir("iovalab-defaults-"), "midlife-head60.txt");
   writeFileSync(cut, `${gunzipSync(readFileSync(MIDLIFE61)).toString().split("\n").slice(0, 60).join("\n")}\n`);
   const s = iovalab(["replay", QUICK ? cut : LAZY61, "--machine", "qemu-q35-nvme", "--captured", "strict"]);
   assert.equal(s.status, 0, s.stderr);

@@ -5,17 +5,17 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { iovalab } from "../helpers/iovalab.ts";
 import { quickSkip } from "../helpers/quick.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
 
 test("iovalab run --json: byte-identical for one seed; report, PNG and Perfetto files written", {
   skip: quickSkip("simulations run end to end"),
 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-run-"));
+  const dir = tempDir("iovalab-run-");
   const args = [
     "run",
     "--json",
@@ -63,7 +63,7 @@ test("iovalab run --json: byte-identical for one seed; report, PNG and Perfetto 
 });
 
 test("iovalab run with bad input: exit status 2 and one line naming the problem", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-bad-"));
+  const dir = tempDir("iovalab-bad-");
   const f = join(dir, "bad.yaml");
   writeFileSync(f, "seed: 1\nruns:\n  - { name: x, mode: strict, range: sideways }\n");
   const r = iovalab(["run", f, "--out", dir]);
@@ -87,7 +87,7 @@ test("iovalab run with bad input: exit status 2 and one line naming the problem"
 test("iovalab sweep appends each result; a rerun resumes and runs only what is missing", {
   skip: quickSkip("simulations run end to end"),
 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-sweep-"));
+  const dir = tempDir("iovalab-sweep-");
   const f = join(dir, "s.yaml");
   writeFileSync(
     f,
