@@ -323,15 +323,15 @@ export class CallApplier {
         out.learned = true;
         return out;
       }
-      if (c.reuses > 0 && cookie !== null && this.lostUnmap(cookie, c, cpu)) {
-        out.addr = c.iova;
-        out.lost = true;
-        return out;
-      }
-      // Its lost unmap queued by map order: the kernel's order shows here (`liftToTop`).
-      if (c.reuses > 0 && cookie?.fq) {
+      if (c.reuses > 0 && cookie !== null) {
+        if (this.lostUnmap(cookie, c, cpu)) {
+          out.addr = c.iova;
+          out.lost = true;
+          return out;
+        }
+        // Its lost unmap queued by map order: the kernel's order shows here (`liftToTop`).
         const g = cookie.iovad.granule;
-        out.lifted = liftToTop(cookie.iovad, cpu, c.iova / g, Math.ceil(c.sizeBytes / g));
+        if (cookie.fq) out.lifted = liftToTop(cookie.iovad, cpu, c.iova / g, Math.ceil(c.sizeBytes / g));
       }
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;

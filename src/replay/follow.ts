@@ -9,6 +9,7 @@
 
 import { type FlushQueue, IOVA_DEFAULT_FQ_SIZE } from "../dma/flush-queue.ts";
 import type { IovaDomain } from "../iova/domain.ts";
+import type { Magazine } from "../iova/magazine.ts";
 import { NIL } from "../iova/rbtree.ts";
 
 /**
@@ -112,13 +113,22 @@ export function queuedLate(fq: FlushQueue, cpu: number): void {
  * maps take those ranges back one by one, each from the top.
  */
 export function liftToTop(iovad: IovaDomain, cpu: number, pfn: number, pages: number): boolean {
-  const c = iovad.sizeClass(pages);
-  if (c >= iovad.rcacheOrders) return false;
-  const cr = iovad.rcaches[c].cpuRcaches[cpu];
-  const m = cr.loaded.size > 0 ? cr.loaded : cr.prev;
-  const i = m.indexOf(pfn);
-  if (i < 0 || i === m.size - 1) return false;
+  const m = nextMagazine(iovad, cpu, pages);
+  const i = m === null ? -1 : m.indexOf(pfn);
+  if (m === null || i < 0 || i === m.size - 1) return false;
   m.removeKeepingOrder(i);
   m.push(pfn);
   return true;
+}
+
+/**
+ * The magazine the next allocation of `pages` on `cpu` pops: the loaded
+ * one, else the previous one (swapped in when full); null for a size no
+ * rcache class holds.
+ */
+export function nextMagazine(iovad: IovaDomain, cpu: number, pages: number): Magazine | null {
+  const c = iovad.sizeClass(pages);
+  if (c >= iovad.rcacheOrders) return null;
+  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  return cr.loaded.size > 0 ? cr.loaded : cr.prev;
 }

@@ -968,7 +968,7 @@ export class Replayer {
       this.allocatedSecond(null);
     }
     // A map of a range whose unmap the trace lost: that unmap queued before the flush that freed it, where the trace shows one.
-    const lost = timers !== null && c.reuses > 0 && this.swap === null ? timers.lostBefore(c) : null;
+    const lost = timers !== null && c.reuses > 0 ? timers.lostBefore(c) : null;
     if (lost !== null) {
       (lost as Outcome).lost = true;
       timers?.afterCall(c);

@@ -42,7 +42,7 @@ import { external, type FqTimerPolicy } from "../dma/fq-timer-policy.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
-import { queuedIn } from "./follow.ts";
+import { nextMagazine, queuedIn } from "./follow.ts";
 import { mayInterrupt } from "./irq-reorder.ts";
 
 /** The timer callback whose expiries are flush-queue flushes. */
@@ -79,11 +79,6 @@ export interface TimerFlushStats {
    * (DMA-4.5), so the trace lost that expiry.
    */
   lostExpiries: number;
-  /**
-   * Maps that took the range of a mapping whose unmap the trace lost, that
-   * unmap queued ahead of the flush that freed it (`TimerFlushes.lostBefore`).
-   */
-  lostUnmapsQueued: number;
   /** Flushes a map made the replay run early (`TimerFlushes.runBefore`) that the trace then showed at their place: the model had erred. */
   earlyFlushesWrong: number;
   /** `timer_start`s of the flush-queue timer, and how many of their `cpu=` the model's policy chose too. */
@@ -129,7 +124,6 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     unarmed: 0,
     armedBeforeTrace: false,
     lostExpiries: 0,
-    lostUnmapsQueued: 0,
     earlyFlushesWrong: 0,
     starts: 0,
     startsOnPolicyCpu: 0,
@@ -444,16 +438,11 @@ export class TimerFlushes {
       p.splice(0, this.head);
       this.head = 0;
     }
-    if (c !== null && c.kind === "map" && this.armedUnexpired && !this.ranEarly && c.timestampNs >= this.expiryFromNs) {
+    if (c !== null && c.kind === "map" && this.lostExpiryDue(c)) {
       // Unmapped since the last expiry, still queued in the model, and taken now: only a flush frees it.
       const fq = this.host.fq;
       const pfn = Math.floor(c.iova / this.host.iovad.granule);
-      if (
-        !this.ranEarly &&
-        this.unmappedSinceEntry.has(c.iova) &&
-        this.host.leftOpen?.(c.iova) !== true &&
-        queuedIn(fq, pfn)
-      ) {
+      if (this.unmappedSinceEntry.has(c.iova) && this.host.leftOpen?.(c.iova) !== true && queuedIn(fq, pfn)) {
         // Kept only where the flush puts that IOVA where the map takes it: the top of its CPU's magazine.
         const cpu = c.cpu % this.host.cpus;
         this.clean = null;
@@ -474,6 +463,15 @@ export class TimerFlushes {
       }
     }
     this.checkDepotEvents();
+  }
+
+  /**
+   * Whether an expiry the trace lost may have run before call `c`: the timer
+   * was armed again after its last expiry, `c` comes past the earliest jiffy
+   * it could fire, and no lost expiry has been run for it yet.
+   */
+  private lostExpiryDue(c: DmaCall): boolean {
+    return this.armedUnexpired && !this.ranEarly && c.timestampNs >= this.expiryFromNs;
   }
 
   /** Runs the part of flush `o` that ran before call `c`, traced between its entry and exit. */
@@ -602,7 +600,7 @@ export class TimerFlushes {
       if (f?.closed) {
         g = this.ranSegment(f.cpu, f.state, c);
         made = "clean";
-      } else if (this.timer !== null && this.armedUnexpired && !this.ranEarly && c.timestampNs >= this.expiryFromNs) {
+      } else if (this.timer !== null && this.lostExpiryDue(c)) {
         g = this.ranSegment(c.cpu % cpus, host.save(), c);
         made = "lost";
       } else return null;
@@ -623,7 +621,6 @@ export class TimerFlushes {
         this.clean = null;
       }
       if (made === "lost") this.ranEarly = true;
-      this.stats.lostUnmapsQueued++;
       host.recycle?.(after);
       return o;
     }
@@ -1136,9 +1133,6 @@ export class TimerFlushes {
 
 /** The pfn the next allocation of `pages` on `cpu` takes from its rcache (the loaded magazine, or a full previous one), or -1. */
 function topOf(iovad: IovaDomain, cpu: number, pages: number): number {
-  const c = iovad.sizeClass(pages);
-  if (c >= iovad.rcacheOrders) return -1;
-  const r = iovad.rcaches[c].cpuRcaches[cpu];
-  if (r.loaded.size > 0) return r.loaded.pfns[r.loaded.size - 1];
-  return r.prev.size > 0 ? r.prev.pfns[r.prev.size - 1] : -1;
+  const m = nextMagazine(iovad, cpu, pages);
+  return m === null || m.size === 0 ? -1 : m.pfns[m.size - 1];
 }

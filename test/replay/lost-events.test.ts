@@ -283,12 +283,12 @@ test(
   },
 );
 
-/** `text` without the lines of `drop` (1-based, inclusive ranges). */
-function withoutLines(text: string, drop: readonly [number, number][]): string {
-  return text
+/** `iovalab replay --json` of full trace `name` of `../shared` without the lines of `drop` (1-based, inclusive ranges). */
+function replayedWithout(name: string, drop: readonly [number, number][]) {
+  const kept = sharedText(name)
     .split("\n")
-    .filter((_, i) => !drop.some(([a, b]) => i + 1 >= a && i + 1 <= b))
-    .join("\n");
+    .filter((_, i) => !drop.some(([a, b]) => i + 1 >= a && i + 1 <= b));
+  return replayedJson(kept.join("\n"));
 }
 
 const TIMERS_612 = "kernel-timers/trace-6.12-lazy-timers.txt.gz";
@@ -299,18 +299,15 @@ test(
   () => {
     // Five hardirqs' unmaps with their dma_unmap_page lines (1-based, inclusive): CPU 0 at 66604, 133130 and 332890,
     // CPU 1 at 200004 (16 unmaps of sizes 4 KiB to 84 KiB, of fio-196's maps at 199972-200002, in their order) and
-    // 266306. With dma:* events a map goes out at once; a live one now waits for its unmap, so the reuse marks it
+    // 266306. With dma:* events a map goes out at once; a live streaming one now waits for its unmap, so the reuse marks it
     // (77.76% before).
-    const text = sharedText(TIMERS_612);
-    const j = replayedJson(
-      withoutLines(text, [
-        [66604, 66609],
-        [133130, 133133],
-        [200004, 200035],
-        [266306, 266311],
-        [332890, 332911],
-      ]),
-    );
+    const j = replayedWithout(TIMERS_612, [
+      [66604, 66609],
+      [133130, 133133],
+      [200004, 200035],
+      [266306, 266311],
+      [332890, 332911],
+    ]);
     assert.match(lostWarning(j), /: 35 maps took IOVA/);
     assert.equal(j.devices[0].exactOfKnowable, 1);
   },
@@ -327,16 +324,13 @@ test(
     // order, and fio-155 takes the 4 KiB ones back last freed first at 37912-37951 (fecbb000, bf09f000, ...). Queued
     // by map order, each of those finds its range lower in the magazine (29.65% before; 97.19% queued by map order
     // alone).
-    const text = sharedText(TIMERS_61);
-    const j = replayedJson(
-      withoutLines(text, [
-        [37462, 37477],
-        [75018, 75033],
-        [112560, 112562],
-        [150071, 150073],
-        [187554, 187569],
-      ]),
-    );
+    const j = replayedWithout(TIMERS_61, [
+      [37462, 37477],
+      [75018, 75033],
+      [112560, 112562],
+      [150071, 150073],
+      [187554, 187569],
+    ]);
     const w = lostWarning(j);
     assert.match(w, /: 54 maps took IOVA/);
     assert.match(w, /\(19: requests completed out of order\)/);
