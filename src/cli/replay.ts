@@ -210,6 +210,11 @@ function summary(
         `${tf.countBeforeWatched} unmaps just before another CPU's ring-full unmap left open until their IOVA's reuse, ` +
         `${tf.countBeforeTurned} of them then replayed reading the start count that flush raised`,
     );
+    if (tf.lostTrials > 0)
+      out.push(
+        `  flushes with lost unmaps waiting at their entry, where the calls after them place allocations unlike the trace: ` +
+          `${tf.lostTrials} replayed freeing all and none of them, ${tf.lostMoved} kept so`,
+      );
     out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
     if (tf.depotWorks > 0)
       out.push(

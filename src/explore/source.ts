@@ -253,6 +253,7 @@ function simulate(
           irqKnown: true,
           reuses: 0,
           reusesCpu: -1,
+          lostAtNs: -1,
           unmapLost: false,
           pid: 1,
           comm: "fio",

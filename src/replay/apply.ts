@@ -17,7 +17,7 @@ import type { DmaCall } from "../trace/reconstruct.ts";
 import { cutBack } from "./cut-back.ts";
 import { depotShift } from "./depot-shift.ts";
 import { causeOf, type MismatchCause, stateAround } from "./diagnose.ts";
-import { liftToTop } from "./follow.ts";
+import { liftToTop, swapToTop } from "./follow.ts";
 import { HiddenSpace, type HiddenState } from "./hidden-space.ts";
 import { LiveTails } from "./live-tail.ts";
 import { LostUnmaps, type LostUnmapsState } from "./lost-unmaps.ts";
@@ -309,10 +309,10 @@ export class CallApplier {
     // The last map's result, for the rules that read what the trace has shown and holds (`swapped-prev.ts`).
     if (this.pending !== null) this.settle(cookie);
     if (c.kind === "map") {
-      // A lazy domain's flush frees a lost unmap's IOVA wherever in the flush period it ran: only its order
-      // counts, and the map order gives it. A strict one frees it at once, into the magazines the CPU pops
-      // next: that place only its reuse shows (`lostUnmap`).
-      if (c.unmapLost && cookie?.fq) this.lostUnmaps.add(c.allocation, cpu);
+      // A lazy domain's flush frees a lost unmap's IOVA wherever in the flush period it ran: which flush its
+      // likely time decides, and the map order gives its order (`lost-unmaps.ts`). A strict one frees it at once,
+      // into the magazines the CPU pops next: that place only its reuse shows (`lostUnmap`).
+      if (c.unmapLost && cookie?.fq) this.lostUnmaps.add(c.allocation, cpu, c.lostAtNs);
       // Only a trace that starts mid-life reads what it has shown; the first map decides that.
       this.pending = this.adoptUnknown || !this.mapSeen ? c : null;
       this.pendingShown = this.adoptUnknown || !this.mapSeen;
@@ -329,9 +329,13 @@ export class CallApplier {
           out.lost = true;
           return out;
         }
-        // Its lost unmap queued by map order: the kernel's order shows here (`liftToTop`).
+        // Its lost unmap queued by map order: the kernel's order shows here (`liftToTop`, `swapToTop`).
         const g = cookie.iovad.granule;
-        if (cookie.fq) out.lifted = liftToTop(cookie.iovad, cpu, c.iova / g, Math.ceil(c.sizeBytes / g));
+        const pages = Math.ceil(c.sizeBytes / g);
+        if (cookie.fq)
+          out.lifted =
+            liftToTop(cookie.iovad, cpu, c.iova / g, pages) ||
+            swapToTop(cookie.iovad, cpu, c.iova / g, pages, (pfn) => this.lostUnmaps.isPlaced(pfn));
       }
       if (this.ringFull !== null && this.ringFull.cpu === cpu) this.ringFull = null;
       const treeAllocs = cookie?.iovad.stats.treeAllocs ?? 0;
@@ -344,7 +348,10 @@ export class CallApplier {
         c.inferred && c.pieces > 1
           ? this.mapGuessed(c, cpu)
           : this.kernel.dma.mapPhys(this.dev, cpu, 0, c.sizeBytes, c.api === "dma_alloc");
-      if (addr !== null) this.modelAddr.set(c.allocation, addr);
+      if (addr !== null) {
+        this.modelAddr.set(c.allocation, addr);
+        if (cookie) this.lostUnmaps.taken(addr / cookie.iovad.granule);
+      }
       if (c.pid !== 0) this.busyCpu = cpu;
       if (pb !== null && cookie) this.depotPopped(cookie, cpu, pb);
       if (pb !== null && cookie !== null) this.takenWhole.allocated(cookie, cpu, pb);
@@ -436,7 +443,7 @@ export class CallApplier {
       }
       return out;
     }
-    if (this.lostUnmaps.size > 0) this.lostUnmaps.before(cpu, c.allocation);
+    if (this.lostUnmaps.size > 0) this.lostUnmaps.before(cpu, c.allocation, c.timestampNs);
     const addr = this.modelAddr.get(c.allocation);
     this.prevBusyCpu = this.busyCpu;
     if (c.pid !== 0) this.busyCpu = cpu;
@@ -531,10 +538,19 @@ export class CallApplier {
   private lostUnmap(cookie: IommuDmaCookie, c: DmaCall, cpu: number): boolean {
     const old = this.modelAddr.get(c.reuses);
     if (old === undefined) return false;
-    const pages = cookie.mapped.get(old / cookie.iovad.granule);
-    if (!this.splitAllocs.has(c.reuses) && old === c.iova && pages === c.sizeBytes / cookie.iovad.granule) {
+    const iovad = cookie.iovad;
+    const pages = cookie.mapped.get(old / iovad.granule);
+    // The same IOVA node: its pfn, and its size as `alloc_iova_fast()` rounds it (6.12 lazy-timers line 112729
+    // maps 27 pages where a lost unmap freed 32: both take a node of 32).
+    if (
+      !this.splitAllocs.has(c.reuses) &&
+      old === c.iova &&
+      pages !== undefined &&
+      iovad.roundUpCacheable(pages) === iovad.roundUpCacheable(c.sizeBytes / iovad.granule)
+    ) {
       this.modelAddr.delete(c.reuses);
       this.modelAddr.set(c.allocation, c.iova);
+      cookie.mapped.set(c.iova / iovad.granule, c.sizeBytes / iovad.granule);
       return true;
     }
     this.unmapLost(c.reuses, cpu);
@@ -557,15 +573,20 @@ export class CallApplier {
     if (old === undefined || cookie === null) return false;
     this.modelAddr.delete(allocation);
     const split = this.splitAllocs.get(allocation);
+    const g = cookie.iovad.granule;
     if (split) {
       this.splitAllocs.delete(allocation);
-      for (const p of split) this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes);
+      for (const p of split) {
+        this.kernel.dma.unmapPhys(this.dev, cpu, p.addr, p.bytes);
+        this.lostUnmaps.placed(p.addr / g);
+      }
       return true;
     }
-    const g = cookie.iovad.granule;
     const pages = cookie.mapped.get(old / g);
-    if (pages !== undefined) this.kernel.dma.unmapPhys(this.dev, cpu, old, pages * g);
-    return pages !== undefined;
+    if (pages === undefined) return false;
+    this.kernel.dma.unmapPhys(this.dev, cpu, old, pages * g);
+    this.lostUnmaps.placed(old / g);
+    return true;
   }
 
   /** Notes what the last map shows: the trace's IOVA shown, and held where the model's allocation is not. */

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { FlushQueue } from "../dma/flush-queue.ts";
 import { IovaDomain } from "../iova/domain.ts";
 import { getProfile } from "../iova/profile.ts";
-import { claimIova, queuedIn, queuedLate, takeQueued } from "./follow.ts";
+import { claimIova, queuedIn, queuedLate, swapToTop, takeQueued } from "./follow.ts";
 
 test("takeQueued() removes one queued IOVA and keeps the others' order for the flush", () => {
   const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 1 });
@@ -70,4 +70,32 @@ test("claimIova() takes a cached IOVA out of its CPU magazine, or free space as 
   const inDepot = e.rcaches[0].depot[0].pfns[0];
   assert.equal(claimIova(e, inDepot, 1), false);
   e.verifyInvariants();
+});
+
+test("swapToTop() trades two ranges of lost unmaps between the magazine a CPU pops and any other place, keeping every fill", () => {
+  const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 2 });
+  const cap = d.rcaches[0].cpuRcaches[0].loaded.capacity;
+  // CPU 1 frees enough to fill both its magazines and push one to the depot; CPU 0 frees two.
+  const pfns = Array.from({ length: 3 * cap + 2 }, () => d.allocIovaFast(0, 1, 0xfffff, false));
+  for (const pfn of pfns.slice(0, 3 * cap)) d.freeIovaFast(1, pfn, 1);
+  const [a, top] = pfns.slice(3 * cap);
+  d.freeIovaFast(0, a, 1);
+  d.freeIovaFast(0, top, 1);
+  const depot = d.rcaches[0].depot;
+  assert.equal(depot.length, 1);
+  const inDepot = depot[0].pfns[5];
+  const lost = new Set([top, inDepot]);
+  const isLost = (pfn: number) => lost.has(pfn);
+  const fills = () => [depot[0].size, ...d.rcaches[0].cpuRcaches.flatMap((c) => [c.loaded.size, c.prev.size])];
+  const before = fills();
+  // Only where both are lost ranges.
+  assert.equal(swapToTop(d, 0, depot[0].pfns[6], 1, isLost), false);
+  assert.equal(swapToTop(d, 0, a, 1, isLost), false);
+  assert.equal(swapToTop(d, 0, inDepot, 1, isLost), true);
+  const mag = d.rcaches[0].cpuRcaches[0].loaded;
+  assert.equal(mag.pfns[mag.size - 1], inDepot);
+  assert.equal(depot[0].pfns[5], top);
+  assert.deepEqual(fills(), before);
+  // Already on top: nothing to do.
+  assert.equal(swapToTop(d, 0, inDepot, 1, isLost), false);
 });

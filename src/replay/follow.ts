@@ -122,6 +122,40 @@ export function liftToTop(iovad: IovaDomain, cpu: number, pfn: number, pages: nu
 }
 
 /**
+ * Swaps `pfn`, cached for `pages` pages anywhere in its size class (any
+ * CPU's magazines, the depot), with the top of the magazine CPU `cpu`
+ * pops next, where both are ranges of unmaps the trace lost (`isLost`);
+ * false, with nothing changed, otherwise. A flush frees a burst of lost
+ * unmaps in the order their interrupt made them, which the model guessed:
+ * where the magazines filled and spilled within the burst, the kernel's
+ * order put other ranges of it in each magazine and in the depot. Both
+ * places held one of the burst, so the swap keeps every magazine's fill.
+ */
+export function swapToTop(
+  iovad: IovaDomain,
+  cpu: number,
+  pfn: number,
+  pages: number,
+  isLost: (pfn: number) => boolean,
+): boolean {
+  const m = nextMagazine(iovad, cpu, pages);
+  if (m === null || m.size === 0) return false;
+  const top = m.pfns[m.size - 1];
+  if (top === pfn || !isLost(top) || !isLost(pfn)) return false;
+  const rc = iovad.rcaches[iovad.sizeClass(pages)];
+  const swapIn = (o: Magazine): boolean => {
+    const i = o.indexOf(pfn);
+    if (i < 0) return false;
+    o.pfns[i] = top;
+    m.pfns[m.size - 1] = pfn;
+    return true;
+  };
+  for (const cr of rc.cpuRcaches) if (swapIn(cr.loaded) || swapIn(cr.prev)) return true;
+  for (const o of rc.depot) if (swapIn(o)) return true;
+  return false;
+}
+
+/**
  * The magazine the next allocation of `pages` on `cpu` pops: the loaded
  * one, else the previous one (swapped in when full); null for a size no
  * rcache class holds.

@@ -35,6 +35,7 @@
 import type { DmaCall } from "../trace/reconstruct.ts";
 import type { DepotTurn } from "./apply.ts";
 import { HeldChoice } from "./held-choice.ts";
+import type { LostAtFlush } from "./lost-unmaps.ts";
 
 /** One thing the replay did to the model, as a re-run repeats it. */
 export type ReplayOp =
@@ -55,10 +56,10 @@ export type ReplayOp =
       newCountOf?: number;
     }
   | { k: "clock"; atNs: number }
-  | { k: "begin" }
+  | { k: "begin"; lost: LostAtFlush }
   | { k: "iotlb" }
   | { k: "drain"; ring: number; cpu: number }
-  | { k: "expire"; cpu: number }
+  | { k: "expire"; cpu: number; lost: LostAtFlush }
   | { k: "late"; cpu: number }
   | { k: "depot"; c: number }
   | { k: "turnDepot"; turns: readonly DepotTurn[] };

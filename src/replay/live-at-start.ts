@@ -266,6 +266,7 @@ export function premappedUnmap(m: LiveMapping, k: number, domain: string): DmaCa
     irqKnown: m.irqKnown,
     reuses: 0,
     reusesCpu: -1,
+    lostAtNs: -1,
     unmapLost: false,
     pid: m.pid,
     comm: m.comm,

@@ -491,8 +491,10 @@ export class Replayer {
           queuedLate: (cpu) => this.run({ k: "late", cpu }),
           mayRewind: () => this.watch === null && this.swap === null && !this.rerunning,
           holds: (allocation) => this.applier.holds(allocation),
-          addLost: (allocation, cpu) => this.applier.lostUnmaps.add(allocation, cpu),
-          expireBegin: () => this.run({ k: "begin" }),
+          addLost: (allocation, cpu) => this.applier.lostUnmaps.shownBefore(allocation, cpu),
+          expireBegin: (lost) => this.run({ k: "begin", lost }),
+          lostWaiting: () => this.applier.lostUnmaps.size > 0,
+          lostWaits: (allocation) => this.applier.lostUnmaps.waits(allocation),
           // A timer flush's own choices come first: a count read left open before it is made now.
           beforeEntry: () => {
             if (this.watchYields()) this.settleWatch(true);
@@ -636,7 +638,7 @@ export class Replayer {
         this.lastNs = op.atNs;
         break;
       case "begin":
-        this.applier.lostUnmaps.all();
+        this.applier.lostUnmaps.beforeFlush(this.lastNs - Math.max(0, this.clockOffsetNs), op.lost);
         (this.fq as FlushQueue).expireBegin();
         break;
       case "iotlb":
@@ -650,7 +652,7 @@ export class Replayer {
       }
       case "expire": {
         const fq = this.fq as FlushQueue;
-        this.applier.lostUnmaps.all();
+        this.applier.lostUnmaps.beforeFlush(this.lastNs - Math.max(0, this.clockOffsetNs), op.lost);
         fq.expire(op.cpu);
         for (let r = 0; r < fq.cpus; r++) this.applier.preTraceQueue.ring(fq.cpus, r, fq.flushFinishCnt);
         break;
@@ -888,7 +890,7 @@ export class Replayer {
     const o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (o.ok) {
       this.kernel.recycle(after.kernel);
-      this.run({ k: "expire", cpu: f.cpu });
+      this.run({ k: "expire", cpu: f.cpu, lost: "likely" });
       this.timers.fix();
       this.r.flushReorders++;
       return o;

@@ -176,8 +176,10 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
       parts.push(
         `${r.lostUnmaps} map${r.lostUnmaps === 1 ? "" : "s"} took IOVA ranges it still held mapped (their unmaps are missing. ` +
           "On a lazy domain each lost unmap is queued on the CPU that mapped it, in map order, before that CPU's " +
-          "next traced unmap of a later map or the next flush, and a map that finds its range lower in the magazine " +
-          `it pops takes it from there, adopted, not exact (${r.lostLifted}: requests completed out of order). On a ` +
+          "next traced unmap of a later map or after the time its request most likely completed, or before the " +
+          "first flush after that time (all or none of them where the calls after the flush show it), and a map that finds its range " +
+          "lower in the magazine it pops, or another lost range there, takes it from there, adopted, not exact " +
+          `(${r.lostLifted}: requests completed out of order). On a ` +
           "strict one the range passes to the new map as it was, adopted, and several lost at once shift the " +
           "magazines' fill)",
       );

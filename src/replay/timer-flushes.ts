@@ -44,6 +44,7 @@ import type { KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { nextMagazine, queuedIn } from "./follow.ts";
 import { mayInterrupt } from "./irq-reorder.ts";
+import type { LostAtFlush } from "./lost-unmaps.ts";
 
 /** The timer callback whose expiries are flush-queue flushes. */
 export const FQ_TIMER_FUNCTION = "fq_flush_timeout";
@@ -89,6 +90,9 @@ export interface TimerFlushStats {
   /** Flushes with calls inside whose phases were tried at other places, and those where another place gave more of the trace's IOVAs. */
   phaseTrials: number;
   phaseMoved: number;
+  /** Flushes with lost unmaps waiting at their entry whose freeing all or none of them was tried (`lostTrials`), and of them the ones moved. */
+  lostTrials: number;
+  lostMoved: number;
   /** Flushes with more runs of calls inside than the trials take: only their first runs are tried. */
   phaseSkipped: number;
   /** Unmaps traced before a flush's entry whose `queue_iova()` the trace shows ran after it began. */
@@ -130,6 +134,8 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     lateJiffies: new Map(),
     phaseTrials: 0,
     phaseMoved: 0,
+    lostTrials: 0,
+    lostMoved: 0,
     phaseSkipped: 0,
     lateQueues: 0,
     beginsByEvidence: 0,
@@ -189,8 +195,16 @@ export interface TimerFlushHost {
   addLost?(allocation: number, cpu: number): void;
   /** A flush's entry is about to be run (its state saved): the host may settle a held choice first. */
   beforeEntry?(): void;
-  /** The phases of `fq_flush_timeout()` on the model's flush queue (`FlushQueue.expireBegin` and the rest). */
-  expireBegin(): void;
+  /** Whether lost unmaps wait to be queued (`lost-unmaps.ts`). */
+  lostWaiting?(): boolean;
+  /** Whether the lost unmap of allocation `allocation` waits to be queued. */
+  lostWaits?(allocation: number): boolean;
+  /**
+   * The phases of `fq_flush_timeout()` on the model's flush queue
+   * (`FlushQueue.expireBegin` and the rest). `lost`: which lost unmaps still
+   * waiting it frees.
+   */
+  expireBegin(lost: LostAtFlush): void;
   expireIotlbDone(): void;
   expireDrain(ring: number, cpu: number): void;
   /** The depot trim work of size class `c` (`IovaDomain.runDepotWork`). */
@@ -209,6 +223,10 @@ export interface TimerFlushHost {
  */
 interface PhaseSegment {
   cpu: number;
+  /** Which lost unmaps still waiting the flush frees: those that most likely ran before it, unless `lostTrials` chose. */
+  lost: LostAtFlush;
+  /** Lost unmaps waited at its entry: its calls are held through `LOST_SCORE_CALLS`, and `lostTrials` may choose. */
+  lostOpen: boolean;
   /** Other CPUs whose last call before the entry was an unmap: it may have queued after the flush began. */
   late: number[];
   /** Those unmaps, as `late`. */
@@ -241,6 +259,12 @@ interface PhaseSegment {
  * line 142441 shows in the 34th call after its exit, line 142478).
  */
 const PHASE_SCORE_CALLS = 48;
+/**
+ * Calls held after a flush with lost unmaps waiting (`lostTrials`): where
+ * they went shows only when the flushing CPU's magazine is popped down to
+ * them, often a hundred calls on (6.1 lazy-timers lines 72611-72758).
+ */
+const LOST_SCORE_CALLS = 512;
 /**
  * How soon after `timer_expire_entry` another CPU's unmap may still have
  * read the start count before the callback raised it, ns: the entry event
@@ -600,7 +624,9 @@ export class TimerFlushes {
       if (f?.closed) {
         g = this.ranSegment(f.cpu, f.state, c);
         made = "clean";
-      } else if (this.timer !== null && this.lostExpiryDue(c)) {
+      } else if (this.timer !== null && this.lostExpiryDue(c) && host.lostWaits?.(c.reuses) === true) {
+        // Only an unmap known lost before its reveal, still waiting for a flush, shows a flush lost with it: one
+        // the look-ahead never showed lost ran long ago, and a flush the trace has was as likely to free it.
         g = this.ranSegment(c.cpu % cpus, host.save(), c);
         made = "lost";
       } else return null;
@@ -638,6 +664,8 @@ export class TimerFlushes {
   private ranSegment(cpu: number, state: unknown, c: DmaCall): PhaseSegment {
     return {
       cpu,
+      lost: "likely",
+      lostOpen: false,
       late: [],
       lateCalls: [],
       fixed: false,
@@ -731,6 +759,8 @@ export class TimerFlushes {
         }
         this.seg = {
           cpu,
+          lost: "likely",
+          lostOpen: this.host.lostWaiting?.() === true,
           late,
           lateCalls,
           fixed: false,
@@ -768,7 +798,7 @@ export class TimerFlushes {
         if (this.clean?.cpu === cpu) this.clean.closed = true;
         if (this.seg?.cpu === cpu) {
           this.seg.exitAt = this.seg.calls.length;
-          if (this.seg.exitAt === 0 && this.seg.late.length === 0) this.settle();
+          if (this.seg.exitAt === 0 && this.seg.late.length === 0 && !this.seg.lostOpen) this.settle();
         }
         return;
       }
@@ -811,7 +841,7 @@ export class TimerFlushes {
    */
   private flushLost(late: number, at: number): void {
     const fq = this.host.fq;
-    this.host.expireBegin();
+    this.host.expireBegin("likely");
     if (late >= 0 && fq.queued(late) > 0) this.host.queuedLate(late);
     this.host.expireIotlbDone();
     for (let r = 0; r < fq.cpus; r++) this.host.expireDrain(r, at);
@@ -821,7 +851,7 @@ export class TimerFlushes {
   private start(o: OpenFlush): void {
     if (!o.begun) {
       o.begun = true;
-      this.host.expireBegin();
+      this.host.expireBegin("likely");
     }
     if (o.started) return;
     o.started = true;
@@ -903,7 +933,7 @@ export class TimerFlushes {
     const host = this.host;
     host.restore(g.state);
     const begin = () => {
-      host.expireBegin();
+      host.expireBegin(g.lost);
       for (let i = 0; i < g.late.length; i++) if (lateMask & (1 << i)) host.queuedLate(g.late[i]);
     };
     if (beginAt === 0) begin();
@@ -993,7 +1023,8 @@ export class TimerFlushes {
     g.calls.push(c);
     g.outcomes.push(outcome);
     if (!ok) g.misses++;
-    if (g.exitAt >= 0 && g.calls.length - Math.max(g.exitAt, g.holdAfter) >= PHASE_SCORE_CALLS) this.settle();
+    const score = g.lostOpen ? LOST_SCORE_CALLS : PHASE_SCORE_CALLS;
+    if (g.exitAt >= 0 && g.calls.length - Math.max(g.exitAt, g.holdAfter) >= score) this.settle();
     return true;
   }
 
@@ -1114,9 +1145,51 @@ export class TimerFlushes {
         chosenMask = g.forced;
       }
     }
+    if (g.lostOpen && !g.fixed && outcomes === g.outcomes) outcomes = this.lostTrials(g, outcomes);
     // What the calls so far cannot tell is left to later ones (one CPU's at a time: the first).
     if (!g.fixed && g.late.length > 0) host.undecidedLateQueue(g.state, g.lateCalls[0], (chosenMask & 1) !== 0);
     for (let i = 0; i < g.calls.length; i++) host.finalize(g.calls[i], outcomes[i]);
+  }
+
+  /**
+   * A flush with lost unmaps waiting at its entry (`PhaseSegment.lostOpen`),
+   * whose timing only bounds where they ran: where the calls held since place
+   * allocations unlike the trace, the flush is replayed freeing all of them
+   * and none of them, with the phases as the model places them, and the
+   * choice that gives the most of the trace's IOVAs over those calls is
+   * kept (ties: the likely ones). A magazine the flush filled shows where
+   * they went (6.1 lazy-timers line 36280: CPU 1 maps 0xbef3e000 after the
+   * flush of line 36246, not 0xbf09c000, whose interrupt came after it).
+   * Returns the calls' outcomes as kept.
+   */
+  private lostTrials(g: PhaseSegment, outcomes: unknown[]): unknown[] {
+    const host = this.host;
+    let best = g.misses;
+    if (best === 0) return outcomes;
+    const kept = host.save();
+    let bestState: unknown = null;
+    const likely = g.lost;
+    let chosen = likely;
+    for (const lost of ["all", "none"] as const) {
+      g.lost = lost;
+      const r = this.replaySegment(g, g.done, g.forced, best - 1, g.beginAt);
+      if (r.misses < best) {
+        best = r.misses;
+        if (bestState !== null) host.recycle?.(bestState);
+        bestState = host.save();
+        outcomes = r.outs;
+        chosen = lost;
+      }
+    }
+    this.stats.lostTrials++;
+    if (bestState !== null) {
+      this.stats.lostMoved++;
+      host.restore(bestState);
+      host.recycle?.(bestState);
+    } else host.restore(kept);
+    host.recycle?.(kept);
+    g.lost = bestState !== null ? chosen : likely;
+    return outcomes;
   }
 
   /** Runs what is left at the end of the trace. */

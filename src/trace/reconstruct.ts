@@ -29,6 +29,7 @@
 import { assert } from "../stdx/assert.ts";
 import { hex16 } from "../stdx/hex.ts";
 import { PfnMap } from "../stdx/pfnmap.ts";
+import { Completions } from "./completions.ts";
 import type {
   DmaAllocEvent,
   DmaFreeEvent,
@@ -109,6 +110,14 @@ export interface DmaCall {
   unmapLost: boolean;
   /** Map only: the CPU whose map event began allocation `reuses` (its lost unmap's interrupt most likely ran there), or -1. */
   reusesCpu: number;
+  /**
+   * Map only, where `unmapLost`: the trace time its lost unmap most likely
+   * ran. The device completes a CPU's requests about in their order, so it
+   * ran after the traced unmaps of earlier mappings of that CPU and domain,
+   * and before those of later ones and before the map that took its range
+   * (`completions.ts`): the middle of that interval. -1 otherwise.
+   */
+  lostAtNs: number;
   /** Map only: the grouping came from the look-ahead heuristic, not from an unmap or a `dma:*` event. */
   inferred: boolean;
 }
@@ -233,6 +242,8 @@ class Rec {
   lostOf: Rec | null = null;
   /** A later map took this allocation's range while the trace still held it (`DmaCall.unmapLost`). */
   unmapLost = false;
+  /** Where `unmapLost`: `DmaCall.lostAtNs`. */
+  lostAtNs = -1;
   /** Index in `DomainState.byId` while its pages are in `DomainState.pages`, else -1. */
   id = -1;
 
@@ -281,6 +292,7 @@ class TraceCall implements DmaCall {
   readonly reuses: number;
   readonly reusesCpu: number;
   readonly unmapLost: boolean;
+  readonly lostAtNs: number;
   readonly pid: number;
   readonly comm: string;
   readonly timestampNs: number;
@@ -340,6 +352,7 @@ class TraceCall implements DmaCall {
     this.reuses = map && a.reusesRec !== null ? a.reusesRec.number : 0;
     this.reusesCpu = map && a.reusesRec !== null ? a.reusesRec.e.cpu : -1;
     this.unmapLost = map && a.unmapLost;
+    this.lostAtNs = map && a.unmapLost ? a.lostAtNs : -1;
     this.pid = e.pid;
     this.comm = e.comm;
     this.timestampNs = e.timestampNs;
@@ -421,6 +434,8 @@ type QueueEntry = Rec | TraceCall;
 class DomainState {
   readonly name: string;
   readonly spec: TraceDomainSpec | null;
+  /** Its place in `Reconstructor.domainList`. */
+  readonly index: number;
   /** Live allocations: first page -> `id` in `byId` (a live allocation always has one). */
   readonly live = new PfnMap(256);
   /** Every live page -> the `id` of its allocation in `byId`, for overlap and inside-a-mapping checks. */
@@ -432,9 +447,10 @@ class DomainState {
   /** Recently freed first pages -> the unmap's line, to tell a double unmap from a never-mapped address. */
   readonly freed = new FreedPages(FREED_MEMORY);
   nextNumber = 1;
-  constructor(name: string, spec: TraceDomainSpec | null) {
+  constructor(name: string, spec: TraceDomainSpec | null, index: number) {
     this.name = name;
     this.spec = spec;
+    this.index = index;
   }
 
   /** The allocation holding page `p`, if live. */
@@ -557,6 +573,8 @@ export class Reconstructor {
   private queue: QueueEntry[] = [];
   private head = 0;
   private seq = 0;
+  /** The traced unmaps of the look-ahead, for `lostAtNs`. */
+  private readonly completions: Completions;
   private lastLine = 0;
   private ended = false;
   /**
@@ -575,8 +593,9 @@ export class Reconstructor {
     this.madeBeforeTrace = options.madeBeforeTrace;
     this.sink = sink;
     assert(this.window >= 1, "lookAheadEvents must be at least 1");
+    this.completions = new Completions(this.window);
     for (const spec of options.machine.domains) {
-      const d = new DomainState(spec.name, spec);
+      const d = new DomainState(spec.name, spec, this.domainList.length);
       this.domains.set(spec.name, d);
       this.domainList.push(d);
       for (const r of spec.directMappings ?? [])
@@ -698,7 +717,7 @@ export class Reconstructor {
   private domainNamed(name: string): DomainState {
     let d = this.domains.get(name);
     if (d === undefined) {
-      d = new DomainState(name, null);
+      d = new DomainState(name, null, this.domainList.length);
       this.domains.set(name, d);
       this.domainList.push(d);
     }
@@ -794,7 +813,7 @@ export class Reconstructor {
         if (!this.dmaEvents) {
           this.forget(a);
           f.lostOf = a;
-          a.unmapLost = true;
+          this.markLost(a, f);
         }
       }
     }
@@ -945,11 +964,12 @@ export class Reconstructor {
     const id = domain.track(a);
     const o = domain.pages.claim(this.page(a.iova), this.page(a.end), id);
     const overlap = o < 0 ? undefined : (domain.byId[o] as Rec);
-    if (overlap !== undefined) {
+    // A later map's allocation over this one, grouped first: this one lost its unmap (`lostToLaterMap`).
+    if (overlap !== undefined && (this.dmaEvents || overlap.seq < a.seq)) {
       this.overlapFinding(a, overlap);
       this.forget(overlap);
       a.reusesRec = overlap;
-      overlap.unmapLost = true;
+      this.markLost(overlap, a);
     }
     // A piece whose page an allocation the trace still held mapped had (`onMap`): that one's unmap was lost.
     for (let i = 0; i < n; i++) {
@@ -965,6 +985,36 @@ export class Reconstructor {
     domain.freed.delete(firstPage);
     if (olders !== null) for (const f of olders) this.lostAcrossCpus(a, f);
     return a;
+  }
+
+  /**
+   * Allocation `a`, grouped by the look-ahead heuristic (no unmap came for
+   * it), where a later map in the look-ahead took part of its range: the
+   * kernel never hands out an IOVA of a live mapping, so `a`'s unmap was
+   * lost. Without `dma:*` events a map waits for its unmap to be grouped,
+   * so that later map was grouped first, and may start inside `a` or hold
+   * `a`'s first page in its middle (6.1 lazy-timers line 17687 maps
+   * 0xbf200000-0xbf247000 over 0xbf240000, mapped at 17511, whose unmap an
+   * interrupt took with it). Looked for only here, where a mapping has
+   * outlived the look-ahead: a driver's long-lived buffers and lost unmaps.
+   */
+  private lostToLaterMap(a: Rec): void {
+    const q = this.queue;
+    for (let i = this.head + 1; i < q.length; i++) {
+      const f = q[i];
+      if (f instanceof TraceCall || f.alloc === null || f.alloc === a || f.seq < a.seq) continue;
+      if (f.e.iova >= a.end || f.fragEnd <= a.iova || f.alloc.domain !== a.domain) continue;
+      const by = f.alloc;
+      this.forget(a);
+      // Its claim took the pages `by` still holds.
+      if (by.id >= 0) this.remember(by);
+      this.markLost(a, by);
+      if (by.reusesRec === null) {
+        by.reusesRec = a;
+        this.overlapFinding(by, a);
+      }
+      return;
+    }
   }
 
   /** A `map-overlap` finding: `a` maps a range the trace still holds mapped for `live`. */
@@ -993,11 +1043,20 @@ export class Reconstructor {
     this.forget(a);
     const lost = this.claimInferred(older);
     this.forget(lost);
-    lost.unmapLost = true;
+    this.markLost(lost, a);
     this.remember(a);
     if (a.reusesRec !== null) return;
     a.reusesRec = lost;
     this.overlapFinding(a, lost);
+  }
+
+  /** The trace lost `a`'s unmap (`DmaCall.unmapLost`), as map `by` showed: when it most likely ran (`DmaCall.lostAtNs`). */
+  private markLost(a: Rec, by: Rec): void {
+    if (a.unmapLost) return;
+    a.unmapLost = true;
+    const d = a.domain as DomainState | null;
+    if (d === null) return;
+    a.lostAtNs = this.completions.lostAt(a.e.cpu, d.index, a.seq, a.e.timestampNs, by.e.timestampNs);
   }
 
   /** Puts an allocation dropped by `forget` back into its domain's live set. */
@@ -1063,6 +1122,7 @@ export class Reconstructor {
     this.forget(a);
     const domain = a.domain as DomainState;
     domain.freed.set(p, e.line);
+    this.completions.add(a.e.cpu, domain.index, a.seq, a.e.timestampNs, e.timestampNs);
     const s = new TraceCall(
       "unmap",
       this.seq,
@@ -1341,7 +1401,10 @@ export class Reconstructor {
           const c = this.cpus[s.cpu];
           if (c.pendingUnmap === s) c.pendingUnmap = null;
           this.settleSize(s);
-        } else if (s.kind === MAP && s.alloc === null) this.claimInferred(s);
+        } else if (s.kind === MAP && s.alloc === null) {
+          const a = this.claimInferred(s);
+          if (!this.dmaEvents) this.lostToLaterMap(a);
+        }
         s.closed = true;
       }
       this.head++;

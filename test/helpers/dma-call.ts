@@ -20,6 +20,7 @@ export function dmaCall(
     irqKnown: true,
     reuses: 0,
     reusesCpu: -1,
+    lostAtNs: -1,
     unmapLost: false,
     pid: 1,
     comm: "fio",
