@@ -23,7 +23,8 @@
  * the map events that followed each other on one CPU and task with
  * consecutive IOVAs. Calls come out in trace order once their grouping is
  * decided, so memory holds at most the look-ahead window plus the live
- * mappings.
+ * mappings (with `dma:*` events, a live streaming mapping holds the calls
+ * behind it for `LOST_HOLD` windows).
  */
 
 import { assert } from "../stdx/assert.ts";
@@ -180,6 +181,17 @@ export interface ReconstructStats {
 export type CallSink = (call: DmaCall) => void;
 
 const DEFAULT_LOOK_AHEAD = 16384;
+/**
+ * How many look-aheads a streaming mapping still live waits, with `dma:*`
+ * events, for its unmap or a later map of its range. A large request's
+ * range comes back slowly: of the ranges whose unmaps the 6.12
+ * lazy-timers trace lost with thirty interrupts taken out, 8 of 338 were
+ * mapped again more than one look-ahead later (at most 52,072 events),
+ * and the magazines of their size class were filled otherwise meanwhile.
+ * An NVMe request lives a few milliseconds: only lost unmaps and
+ * long-lived buffers wait so long, and the calls behind them with them.
+ */
+const LOST_HOLD = 4;
 /** An unmap's `mapLines` and `mapOffsets`: one shared empty array (never written). */
 const NO_MAP_LINES: number[] = [];
 /** The `mapOffsets` of every one-piece mapping (never written). */
@@ -593,7 +605,7 @@ export class Reconstructor {
     this.madeBeforeTrace = options.madeBeforeTrace;
     this.sink = sink;
     assert(this.window >= 1, "lookAheadEvents must be at least 1");
-    this.completions = new Completions(this.window);
+    this.completions = new Completions(this.window * LOST_HOLD);
     for (const spec of options.machine.domains) {
       const d = new DomainState(spec.name, spec, this.domainList.length);
       this.domains.set(spec.name, d);
@@ -1379,10 +1391,10 @@ export class Reconstructor {
     const q = this.queue;
     while (this.head < q.length) {
       const s = q[this.head];
-      // With dma:* events a map's grouping is decided at once. A streaming one still mapped waits as it would
-      // without them, for its unmap or the look-ahead: a later map of its range then shows its unmap lost before it
-      // goes out (`DmaCall.unmapLost`), and the replay can queue that unmap where it most likely ran
-      // (`lost-unmaps.ts`). A coherent allocation lives as long as its driver: it would hold every call behind it.
+      // With dma:* events a map's grouping is decided at once. A streaming one still mapped waits for its unmap or
+      // LOST_HOLD look-aheads: a later map of its range then shows its unmap lost before it goes out
+      // (`DmaCall.unmapLost`), and the replay can queue that unmap where it most likely ran (`lost-unmaps.ts`).
+      // A coherent allocation lives as long as its driver: it would hold every call behind it.
       if (
         !all &&
         s.closed &&
@@ -1392,7 +1404,7 @@ export class Reconstructor {
         s.id >= 0 &&
         s.api?.startsWith("dma_alloc") !== true
       ) {
-        if (this.seq - s.seq < this.window) break;
+        if (this.seq - s.seq < this.window * LOST_HOLD) break;
       }
       if (!s.closed) {
         if (!all && this.seq - s.seq < this.window) break;
