@@ -110,8 +110,9 @@ export class LostUnmaps {
   /**
    * Before the traced unmap of allocation `allocation` on `cpu` at trace
    * time `atNs`: that CPU's lost unmaps of earlier maps, and those that
-   * most likely ran before it (a large request mapped earlier may complete
-   * after a small one mapped later: 6.12 lazy-timers lines 154622-154668).
+   * most likely ran before it (a request mapped earlier may complete after
+   * one mapped later: 6.12 lazy-timers lines 154622-154668, two 64 KiB reads,
+   * the second's unmap lost before the first's traced one).
    */
   before(cpu: number, allocation: number, atNs = -1): void {
     const w = this.waiting;
