@@ -59,7 +59,7 @@ export type ReplayOp =
   | { k: "begin"; lost: LostAtFlush }
   | { k: "iotlb" }
   | { k: "drain"; ring: number; cpu: number }
-  | { k: "expire"; cpu: number; lost: LostAtFlush }
+  | { k: "expire"; cpu: number }
   | { k: "late"; cpu: number }
   | { k: "depot"; c: number }
   | { k: "turnDepot"; turns: readonly DepotTurn[] };

@@ -607,6 +607,11 @@ export class Replayer {
     return Math.max(this.lastNs, ts + this.clockOffsetNs, this.kernel.nowNs);
   }
 
+  /** The model's clock as a trace timestamp. */
+  private traceNs(): number {
+    return this.lastNs - Math.max(0, this.clockOffsetNs);
+  }
+
   /** Moves the model's clock to a trace timestamp (a timer or work event's). */
   private advanceClock(ts: number): void {
     this.run({ k: "clock", atNs: this.shifted(ts) });
@@ -638,7 +643,7 @@ export class Replayer {
         this.lastNs = op.atNs;
         break;
       case "begin":
-        this.applier.lostUnmaps.beforeFlush(this.lastNs - Math.max(0, this.clockOffsetNs), op.lost);
+        this.applier.lostUnmaps.beforeFlush(this.traceNs(), op.lost);
         (this.fq as FlushQueue).expireBegin();
         break;
       case "iotlb":
@@ -652,7 +657,7 @@ export class Replayer {
       }
       case "expire": {
         const fq = this.fq as FlushQueue;
-        this.applier.lostUnmaps.beforeFlush(this.lastNs - Math.max(0, this.clockOffsetNs), op.lost);
+        this.applier.lostUnmaps.beforeFlush(this.traceNs(), "likely");
         fq.expire(op.cpu);
         for (let r = 0; r < fq.cpus; r++) this.applier.preTraceQueue.ring(fq.cpus, r, fq.flushFinishCnt);
         break;
@@ -890,7 +895,7 @@ export class Replayer {
     const o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (o.ok) {
       this.kernel.recycle(after.kernel);
-      this.run({ k: "expire", cpu: f.cpu, lost: "likely" });
+      this.run({ k: "expire", cpu: f.cpu });
       this.timers.fix();
       this.r.flushReorders++;
       return o;
@@ -1227,7 +1232,7 @@ export class Replayer {
     this.inference?.end();
     this.r.reordered = this.reorder.reordered;
     this.flushEmit(Number.POSITIVE_INFINITY);
-    this.learn?.end(this.lastNs - Math.max(0, this.clockOffsetNs));
+    this.learn?.end(this.traceNs());
     const learning = this.learn?.stats ?? {
       midLife: false,
       allocations: 0,
