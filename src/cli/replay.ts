@@ -16,6 +16,7 @@ import {
   CAPTURE_HELP,
   capAgrees,
   describeStartState,
+  deviceCounts,
   devicesTable,
   dmaDevices,
   domainOfDevice,
@@ -30,20 +31,25 @@ import {
   type ReplayDefaults,
   Replayer,
   type ReplayResult,
+  type ReplaySummaryJson,
   replayDefaults,
+  type SpanSummary,
   type StartState,
   sameKindDevices,
+  spansJson,
+  sumCounts,
   summaryJson,
   sumOver,
   type TraceEvent,
   type TraceFacts,
   TraceReader,
+  totalFigures,
   traceLacks,
   traceMachineOf,
 } from "../face/kernel.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
-import { readTraceWithFacts } from "./replay-defaults.ts";
+import { readTraceWithFacts, type SpanLoss, type TraceSpan, WHOLE_TRACE } from "./replay-defaults.ts";
 
 export interface ReplayCliOptions {
   machine?: string;
@@ -127,6 +133,7 @@ function summary(
   rc: Reconstructor,
   results: readonly ReplayResult[],
   machine: string,
+  spanned = false,
 ): string {
   const r = results[0];
   // Several devices' domains: the headline counts them all; the lines after it are the first device's.
@@ -142,8 +149,16 @@ function summary(
   out.push(
     `trace: ${file}: ${s.lines} lines, ${count(dma)} DMA events (${list(dma)})${workText}; ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
   );
-  if (s.lostEvents > 0)
-    out.push(`  warning: the ring buffer lost ${s.lostEvents} events; the replay cannot be exact past them`);
+  if (s.losses > 0) {
+    const n = s.losses === 1 ? "in one place" : `in ${s.losses} places`;
+    const counted = s.lostEvents > 0 ? `${s.lostEvents} events ` : "events ";
+    out.push(
+      `  warning: the ring buffer lost ${counted}${n} up to here` +
+        (spanned
+          ? " (each loss after the trace's first events ends a span)"
+          : "; the replay cannot be exact past them (stdin is replayed in one span; a file in spans, one after each loss)"),
+    );
+  }
   for (const d of reader.diagnostics.slice(0, 5)) out.push(`  ${d}`);
   out.push(
     `machine: ${machine}, kernel ${r.kernel}, ${r.strict ? "strict" : "lazy (flush queue)"}, ` +
@@ -491,12 +506,14 @@ export async function replayJobMachine(name: string | undefined): Promise<{ mach
  * from the trace; kernel and capture mode default to what the trace shows
  * (`replay/defaults.ts`), each such choice said on stderr.
  */
-async function replayTrace(
+async function replaySpan(
   trace: string,
   file: string,
   machine: MachineDesc | undefined,
   opts: ReplayCliOptions,
-): Promise<string | Uint8Array> {
+  wanted: TraceSpan,
+  sayNotes: boolean,
+): Promise<SpanReplay> {
   const flags = {
     machine,
     device: opts.device,
@@ -525,6 +542,9 @@ async function replayTrace(
   // (all of the trace, or the first HELD_EVENTS, the window's proofs so far), and where a file's replay would be
   // replaced by a second reading, stdin's is replaced by a replay of its kept events (while they are all kept).
   const rereadable = trace !== "-";
+  // The lines this replay covers (`replayTrace`); stdin cannot be read again, so its replay goes on past a loss.
+  const span: TraceSpan = { ...wanted, endAtLoss: wanted.endAtLoss && rereadable };
+  let loss: SpanLoss | null = null;
   // A busy start (`LearningWindow.busyStart`) the replay from the empty start cannot place is searched unasked;
   // whether that may happen (a lazy trace with the timer's events, from a file), the first reading's window, and
   // whether the search ran.
@@ -541,7 +561,9 @@ async function replayTrace(
   // The replay runs in the first reading of a mid-life trace (see above).
   let oneReading = false;
   // The notes of the replay's defaults were printed by a replay that the second reading replaces.
-  let notesPrinted = false;
+  const from = wanted.from;
+  // Only the trace's first replay says what it chose (every span's replay chooses the same).
+  let notesPrinted = !sayNotes;
   // In one reading: the IOVA lines are sure (written as they come), or were dropped (the trace is read again).
   let linesSure = false;
   let reread = false;
@@ -684,67 +706,73 @@ async function replayTrace(
     let held: TraceEvent[] | null = [];
     let feed: ((e: TraceEvent) => void) | null = null;
     const stop = new Error("the first reading has what it needs");
-    await readTraceWithFacts(trace, first, (facts) => {
-      const d = replayDefaults(facts, first.stats, flags);
-      later = replayDefaults(facts, first.stats, flags);
-      busyAuto =
-        opts.searchStart === undefined && rereadable && !opts.emitIovas && d.captured === false && d.timerEvents;
-      const w = new LearningWindow(
-        {
-          machine: d.machine,
-          kernel: d.kernel,
-          cpus: positiveInt("--cpus", opts.cpus),
-          device: d.device,
-          strict: d.captured,
-          timerEvents: d.timerEvents,
-          fqTimers: d.fqTimers,
-        },
-        { machine: traceMachineOf(d.machine, d.device), file },
-        opts.searchStart === true ? true : busyAuto ? "busy" : false,
-      );
-      window = w;
-      firstWindow = w;
-      return (e) => {
-        if (kept !== null) {
-          kept.push(e);
-          if (kept.length > HELD_EVENTS) kept = null;
-        }
-        if (feed !== null) {
-          feed(e);
-          // The events a search of a busy start would replay, as a reading for --search-start keeps them.
-          if (busyAuto && w.wantsEvents) w.push(e);
-          return;
-        }
-        w.push(e);
-        if (held !== null) {
-          held.push(e);
-          if (held.length > HELD_EVENTS) {
-            if (rereadable) held = null;
-            else {
-              // Stdin, the window still open: the replay starts here, from what the window has proved so far.
-              if (w.midLife) learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
-              oneReading = learned !== null;
-              feed = begin(later as ReplayDefaults);
-              for (const x of held) feed(x);
-              held = null;
-              return;
+    const firstEnd = await readTraceWithFacts(
+      trace,
+      first,
+      (facts) => {
+        const d = replayDefaults(facts, first.stats, flags);
+        later = replayDefaults(facts, first.stats, flags);
+        busyAuto =
+          opts.searchStart === undefined && rereadable && !opts.emitIovas && d.captured === false && d.timerEvents;
+        const w = new LearningWindow(
+          {
+            machine: d.machine,
+            kernel: d.kernel,
+            cpus: positiveInt("--cpus", opts.cpus),
+            device: d.device,
+            strict: d.captured,
+            timerEvents: d.timerEvents,
+            fqTimers: d.fqTimers,
+          },
+          { machine: traceMachineOf(d.machine, d.device), file },
+          opts.searchStart === true ? true : busyAuto ? "busy" : false,
+        );
+        window = w;
+        firstWindow = w;
+        return (e) => {
+          if (kept !== null) {
+            kept.push(e);
+            if (kept.length > HELD_EVENTS) kept = null;
+          }
+          if (feed !== null) {
+            feed(e);
+            // The events a search of a busy start would replay, as a reading for --search-start keeps them.
+            if (busyAuto && w.wantsEvents) w.push(e);
+            return;
+          }
+          w.push(e);
+          if (held !== null) {
+            held.push(e);
+            if (held.length > HELD_EVENTS) {
+              if (rereadable) held = null;
+              else {
+                // Stdin, the window still open: the replay starts here, from what the window has proved so far.
+                if (w.midLife) learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
+                oneReading = learned !== null;
+                feed = begin(later as ReplayDefaults);
+                for (const x of held) feed(x);
+                held = null;
+                return;
+              }
             }
           }
-        }
-        if (w.done) {
-          if (held === null) throw stop;
-        } else if (!(w.closedMidLife && held !== null && !opts.searchStart && !opts.strictInput)) return;
-        else {
-          learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
-          oneReading = true;
-        }
-        feed = begin(later as ReplayDefaults);
-        for (const x of held) feed(x);
-        held = null;
-      };
-    }).catch((err: unknown) => {
+          if (w.done) {
+            if (held === null) throw stop;
+          } else if (!(w.closedMidLife && held !== null && !opts.searchStart && !opts.strictInput)) return;
+          else {
+            learned = { start: emptyStartState(0, 0), allocations: undefined, live: w.live };
+            oneReading = true;
+          }
+          feed = begin(later as ReplayDefaults);
+          for (const x of held) feed(x);
+          held = null;
+        };
+      },
+      span,
+    ).catch((err: unknown) => {
       if (err !== stop) throw err;
     });
+    if (firstEnd !== undefined) loss = firstEnd;
     const w = window as LearningWindow | null;
     if (feed !== null) {
       replayed = true;
@@ -770,7 +798,7 @@ async function replayTrace(
     }
     if (!replayed) reader = new TraceReader({ file, strictInput: opts.strictInput });
   }
-  if (!replayed) await readTraceWithFacts(trace, reader, start);
+  if (!replayed) loss = await readTraceWithFacts(trace, reader, start, span);
   assert(replayer !== null && rc !== null, "the replay started");
   let rp = replayer as Replayer;
   let rcn = rc as Reconstructor;
@@ -798,7 +826,7 @@ async function replayTrace(
     flagless = 0;
     if (rereadable) {
       reader = new TraceReader({ file, strictInput: opts.strictInput });
-      await readTraceWithFacts(trace, reader, start);
+      loss = await readTraceWithFacts(trace, reader, start, span);
     } else {
       // Stdin: its events, all kept, replayed again from the defaults its first replay began with.
       const f = begin(later as unknown as ReplayDefaults);
@@ -828,7 +856,7 @@ async function replayTrace(
       events = 0;
       flagless = 0;
       reader = new TraceReader({ file, strictInput: opts.strictInput });
-      await readTraceWithFacts(trace, reader, start);
+      loss = await readTraceWithFacts(trace, reader, start, span);
       rp = replayer as Replayer;
       rcn = rc as Reconstructor;
       rcn.end();
@@ -869,7 +897,8 @@ async function replayTrace(
   if (opts.emitIovas) {
     // stdout carries only IOVAs; what the summary would say of skipped lines goes to stderr.
     const bad = reader.stats.malformed;
-    if (bad > 0) {
+    // Every span's reading reads the lines before it too: the last one tells of them all.
+    if (bad > 0 && loss === null) {
       process.stderr.write(
         `iovalab: warning: ${file}: ${bad} malformed trace line${bad === 1 ? "" : "s"} skipped (--strict-input stops at the first):\n` +
           reader.diagnostics
@@ -879,7 +908,7 @@ async function replayTrace(
       );
     }
     for (const w of orderSearchStops(file, [result])) process.stderr.write(`iovalab: warning: ${w}\n`);
-    return lines.take();
+    return { from, loss, results: [result], output: lines.take(), warnings: [] };
   }
   const results = [result, ...otherResults.filter((x) => x.allocations > 0)];
   const lacks = traceLacks(result, flagless, iommuEvents, searched);
@@ -892,11 +921,142 @@ async function replayTrace(
     const st = reader.stats;
     const warnings = [...notes.filter((n) => n.startsWith("warning: ")), ...lacks];
     const json = summaryJson(file, results, { malformed: st.malformed, unparsed: st.unparsedLines }, warnings);
-    return `${JSON.stringify(json)}\n`;
+    return { from, loss, results, output: json, warnings };
   }
-  let text = summary(file, reader, rcn, results, machineName);
+  let text = summary(file, reader, rcn, results, machineName, loss !== null || wanted.lossesAfter > 0);
   if (results.length > 1) text += devicesTable(results);
   for (const l of lacks) text += `warning: ${l}\n`;
   if (bl) text += comparison(bl.end(), result);
+  return { from, loss, results, output: text, warnings: lacks };
+}
+
+/** One span's replay (`replaySpan`): what it covered and what `iovalab replay` prints of it alone. */
+interface SpanReplay {
+  /** It replayed the lines after this one, ... */
+  from: number;
+  /** ... up to the last event before this loss of the CPU that lost events (null: to the trace's end). */
+  loss: SpanLoss | null;
+  /** The devices replayed, the first the one the summary details. */
+  results: ReplayResult[];
+  /** The summary's text, its JSON (--json), or the IOVA lines not yet written (--emit-iovas). */
+  output: string | Uint8Array | ReplaySummaryJson;
+  /** Its warnings (--json: as the summary gives them). */
+  warnings: string[];
+}
+
+/**
+ * Replays one trace (read from `trace`, named `file` in what it prints) and
+ * returns its summary; with --emit-iovas, the IOVA lines (most of them
+ * already written as they came). Without `machine`, the machine is built
+ * from the trace; kernel and capture mode default to what the trace shows
+ * (`replay/defaults.ts`), each such choice said on stderr.
+ *
+ * Where the ring buffer lost events (an overrun), what the kernel's caches
+ * held after it is as unknown as at the start of a trace begun mid-life: the
+ * trace is replayed in spans, each from the line after a loss as a trace
+ * that starts there (its own learning phase, `learning.ts`), and the summary
+ * gives each span and all of them. Stdin is replayed in one span.
+ */
+async function replayTrace(
+  trace: string,
+  file: string,
+  machine: MachineDesc | undefined,
+  opts: ReplayCliOptions,
+): Promise<string | Uint8Array> {
+  const spans: SpanReplay[] = [];
+  let span: TraceSpan = { ...WHOLE_TRACE, endAtLoss: true };
+  for (;;) {
+    let s = await replaySpan(trace, file, machine, opts, span, spans.length === 0 && span.lossesAfter === 0);
+    const loss = s.loss;
+    if (loss === null) {
+      spans.push(s);
+      break;
+    }
+    // The events lost came after that CPU's last event before the marker. The other CPUs' calls since then met
+    // caches the lost events had changed (a flush freed the lost unmaps, say), and the replay has no way to know
+    // how: the span ends at that event, and the next one begins after the marker, where the CPU's events go on
+    // (begun at that event instead, its learning phase could end before that CPU's first allocation). The lines
+    // between are replayed by neither. The span was read up to the marker: it is replayed again to that event.
+    // The IOVA lines of --emit-iovas went out as the replay went: every map event has one, those between from the
+    // span's replay up to the marker.
+    const gap = Math.max(loss.gapAfter, span.from);
+    if (gap < loss.afterLine - 1 && !opts.emitIovas) {
+      s = await replaySpan(trace, file, machine, opts, { ...span, until: gap, endAtLoss: false }, false);
+      s.loss = loss;
+    }
+    // Each span's IOVA lines go out before the next span's.
+    if (opts.emitIovas) void writeStdout(s.output as string | Uint8Array);
+    spans.push(s);
+    span = { from: loss.afterLine, until: Number.POSITIVE_INFINITY, lossesAfter: loss.afterLine, endAtLoss: true };
+  }
+  const last = spans[spans.length - 1];
+  if (opts.emitIovas) return last.output as string | Uint8Array;
+  if (spans.length === 1) {
+    const out = last.output;
+    return typeof out === "string" || out instanceof Uint8Array ? out : `${JSON.stringify(out)}\n`;
+  }
+  if (opts.json) {
+    const json = spansJson(spans.map(spanSummary));
+    json.warnings.unshift(spansWarning(spans));
+    return `${JSON.stringify(json)}\n`;
+  }
+  return spansText(file, spans);
+}
+
+function spanSummary(s: SpanReplay): SpanSummary {
+  const loss = s.loss === null ? null : { afterLine: s.loss.afterLine, cpu: s.loss.cpu, events: s.loss.events };
+  return {
+    afterLine: s.from,
+    lastLine: s.loss === null ? null : spanEnd(s),
+    loss,
+    json: s.output as ReplaySummaryJson,
+    counts: s.results.map(deviceCounts),
+  };
+}
+
+/** The last line of a span that ends at a loss: its CPU's last event before the loss. */
+function spanEnd(s: SpanReplay): number {
+  return Math.max((s.loss as SpanLoss).gapAfter, s.from);
+}
+
+/** The loss a span ends at, as its heading says it. */
+function lossText(s: SpanReplay): string {
+  const loss = s.loss as SpanLoss;
+  return (
+    `CPU ${loss.cpu} lost ${loss.events ?? "some"} events between lines ${spanEnd(s)} and ${loss.afterLine + 1}; ` +
+    "the other CPUs' calls between them are in no span"
+  );
+}
+
+function spansWarning(spans: readonly SpanReplay[]): string {
+  const k = spans.length - 1;
+  return (
+    `the ring buffer lost events in ${k} place${k === 1 ? "" : "s"} (an overrun: the capture's buffer was too small for ` +
+    "its rate, or its reader too slow); what the kernel's caches held after a loss is unknown, so the trace is replayed in " +
+    `${spans.length} spans, each after a loss as a trace that starts there (mid-life, with a learning phase of its own)`
+  );
+}
+
+/** Each span's summary under a heading, then the figures of all of them. */
+function spansText(file: string, spans: readonly SpanReplay[]): string {
+  const n = spans.length;
+  let text = `${file}: warning: ${spansWarning(spans)}\n`;
+  for (let i = 0; i < n; i++) {
+    const s = spans[i];
+    const end = s.loss === null ? "to the trace's end" : `to line ${spanEnd(s)} (${lossText(s)})`;
+    const start = i === 0 ? "from the trace's start" : `after line ${s.from}, as a trace that starts there`;
+    text += `\nspan ${i + 1} of ${n}, ${start}, ${end}:\n${s.output as string}`;
+  }
+  const t = totalFigures(sumCounts(spans.map((s) => s.results.map(deviceCounts))));
+  const knowable = t.exactOfKnowable === null ? "" : `; of what the trace could show, ${pct1(t.exactOfKnowable)} exact`;
+  text +=
+    `\nall ${n} spans${spans[0].results.length > 1 ? ", all devices" : ""}: exact IOVA matches ${t.exact}/${t.allocations} ` +
+    `allocations (${pct(t.exact, t.allocations)}); ${t.learned} in the spans' learning phases` +
+    (t.exactAfterLearning === null ? "" : `; exact after them ${pct1(t.exactAfterLearning)}`) +
+    `${knowable}\n`;
   return text;
+}
+
+function pct1(f: number): string {
+  return `${(f * 100).toFixed(2)}%`;
 }

@@ -35,11 +35,17 @@ export { LearningWindow } from "../replay/start-search.ts";
 export { describeStartState, emptyStartState, type StartState } from "../replay/start-state.ts";
 export {
   busyCutMissed,
+  deviceCounts,
   devicesTable,
   exactOfKnowable,
   orderSearchStops,
+  type ReplaySummaryJson,
+  type SpanSummary,
+  spansJson,
+  sumCounts,
   summaryJson,
   sumOver,
+  totalFigures,
   traceLacks,
 } from "../replay/summary-json.ts";
 export {
@@ -50,5 +56,6 @@ export {
   readTraceText,
   type TraceEvent,
   TraceFacts,
+  type TraceLoss,
   TraceReader,
 } from "../trace/index.ts";

@@ -34,13 +34,81 @@ export interface ReplaySummaryJson {
   unparsedLines: number;
   warnings: string[];
   devices: DeviceFigures[];
-  total: {
-    allocations: number;
-    exact: number;
-    learned: number;
-    exactAfterLearning: number | null;
-    exactOfKnowable: number | null;
+  total: TotalFigures;
+  /**
+   * Where the ring buffer lost events, the trace is replayed in spans, each
+   * after a loss as a trace that starts there (`devices` and `total` then
+   * sum them); absent for a trace replayed whole.
+   */
+  spans?: SpanJson[];
+}
+
+export interface TotalFigures {
+  allocations: number;
+  exact: number;
+  learned: number;
+  exactAfterLearning: number | null;
+  exactOfKnowable: number | null;
+}
+
+/** One span of a trace the ring buffer lost events of. */
+export interface SpanJson {
+  /** The span replays the lines after this one (0: from the trace's start) ... */
+  afterLine: number;
+  /** ... to this one, the last event of the CPU that lost events before the loss (null: to the trace's end). */
+  lastLine: number | null;
+  /** The loss it ends at: its marker's line (a trace.dat's last record before it), its CPU and count (null: not given). */
+  loss: { afterLine: number; cpu: number; events: number | null } | null;
+  devices: DeviceFigures[];
+  total: TotalFigures;
+}
+
+/** The counts of one device's replay that its figures are made of (summed over a trace's spans). */
+export interface DeviceCounts {
+  device: string;
+  domain: string;
+  allocations: number;
+  exact: number;
+  learned: number;
+  learningNs: number;
+  afterLearning: number;
+  exactAfterLearning: number;
+  adoptedAfterLearning: number;
+}
+
+export function deviceCounts(r: ReplayResult): DeviceCounts {
+  return {
+    device: r.device,
+    domain: r.domain,
+    allocations: r.allocations,
+    exact: r.exact,
+    learned: r.learning.allocations,
+    learningNs: r.learning.durationNs,
+    afterLearning: r.afterLearning,
+    exactAfterLearning: r.exactAfterLearning,
+    adoptedAfterLearning: r.adoptedAfterLearning,
   };
+}
+
+/** Each device's counts summed over spans, in the order the devices first appear. */
+export function sumCounts(spans: readonly (readonly DeviceCounts[])[]): DeviceCounts[] {
+  const by = new Map<string, DeviceCounts>();
+  for (const span of spans)
+    for (const c of span) {
+      const t = by.get(c.device);
+      if (t === undefined) {
+        by.set(c.device, { ...c });
+        continue;
+      }
+      t.allocations += c.allocations;
+      t.exact += c.exact;
+      t.learned += c.learned;
+      t.learningNs += c.learningNs;
+      t.afterLearning += c.afterLearning;
+      t.exactAfterLearning += c.exactAfterLearning;
+      t.adoptedAfterLearning += c.adoptedAfterLearning;
+    }
+  return [...by.values()];
 }
 
 /** A figure summed over the devices replayed. */
@@ -62,15 +130,44 @@ function groupNumber(domain: string): number {
 }
 
 export function deviceFigures(r: ReplayResult): DeviceFigures {
+  return countsFigures(deviceCounts(r));
+}
+
+function countsFigures(c: DeviceCounts): DeviceFigures {
   return {
-    device: r.device,
-    group: groupNumber(r.domain),
-    allocations: r.allocations,
-    exact: r.exact,
-    learned: r.learning.allocations,
-    learningMs: r.learning.durationNs / 1e6,
-    exactAfterLearning: fraction(r.exactAfterLearning, r.afterLearning),
-    exactOfKnowable: fraction(r.exactAfterLearning, r.afterLearning - r.adoptedAfterLearning),
+    device: c.device,
+    group: groupNumber(c.domain),
+    allocations: c.allocations,
+    exact: c.exact,
+    learned: c.learned,
+    learningMs: c.learningNs / 1e6,
+    exactAfterLearning: fraction(c.exactAfterLearning, c.afterLearning),
+    exactOfKnowable: fraction(c.exactAfterLearning, c.afterLearning - c.adoptedAfterLearning),
+  };
+}
+
+/** The figures of every device together. */
+export function totalFigures(cs: readonly DeviceCounts[]): TotalFigures {
+  let allocations = 0;
+  let exact = 0;
+  let learned = 0;
+  let after = 0;
+  let exactAfter = 0;
+  let adopted = 0;
+  for (const c of cs) {
+    allocations += c.allocations;
+    exact += c.exact;
+    learned += c.learned;
+    after += c.afterLearning;
+    exactAfter += c.exactAfterLearning;
+    adopted += c.adoptedAfterLearning;
+  }
+  return {
+    allocations,
+    exact,
+    learned,
+    exactAfterLearning: fraction(exactAfter, after),
+    exactOfKnowable: fraction(exactAfter, after - adopted),
   };
 }
 
@@ -81,12 +178,6 @@ export function summaryJson(
   warnings: string[],
 ): ReplaySummaryJson {
   const first = results[0];
-  const allocations = sumOver(results, (r) => r.allocations);
-  const exact = sumOver(results, (r) => r.exact);
-  const learned = sumOver(results, (r) => r.learning.allocations);
-  const after = sumOver(results, (r) => r.afterLearning);
-  const exactAfter = sumOver(results, (r) => r.exactAfterLearning);
-  const adopted = sumOver(results, (r) => r.adoptedAfterLearning);
   return {
     trace,
     kernel: first.kernel,
@@ -96,13 +187,45 @@ export function summaryJson(
     unparsedLines: lines.unparsed,
     warnings,
     devices: results.map(deviceFigures),
-    total: {
-      allocations,
-      exact,
-      learned,
-      exactAfterLearning: fraction(exactAfter, after),
-      exactOfKnowable: fraction(exactAfter, after - adopted),
-    },
+    total: totalFigures(results.map(deviceCounts)),
+  };
+}
+
+/** One span's summary (`summaryJson` of its replay) and its devices' counts. */
+export interface SpanSummary {
+  afterLine: number;
+  lastLine: number | null;
+  loss: SpanJson["loss"];
+  json: ReplaySummaryJson;
+  counts: DeviceCounts[];
+}
+
+/**
+ * The summary of a trace replayed in spans: the first span's kernel, mode
+ * and flushes, the last one's line counts (every span's reading reads the
+ * lines before it), every span's warnings once, each device's figures
+ * summed over the spans, and each span's own.
+ */
+export function spansJson(spans: readonly SpanSummary[]): ReplaySummaryJson {
+  const first = spans[0].json;
+  const last = spans[spans.length - 1].json;
+  const warnings: string[] = [];
+  for (const s of spans) for (const w of s.json.warnings) if (!warnings.includes(w)) warnings.push(w);
+  const counts = sumCounts(spans.map((s) => s.counts));
+  return {
+    ...first,
+    malformedLines: last.malformedLines,
+    unparsedLines: last.unparsedLines,
+    warnings,
+    devices: counts.map(countsFigures),
+    total: totalFigures(counts),
+    spans: spans.map((s) => ({
+      afterLine: s.afterLine,
+      lastLine: s.lastLine,
+      loss: s.loss,
+      devices: s.json.devices,
+      total: s.json.total,
+    })),
   };
 }
 

@@ -513,8 +513,16 @@ class CpuStream {
   private pos = 0;
   private pageEnd = 0;
   private ts = 0;
+  /**
+   * Events the ring buffer lost before the page just opened (the commit
+   * word's RB_MISSED_EVENTS; the count where RB_MISSED_STORED put it after
+   * the page's data, else -1), handed to its first record; 0: none.
+   */
+  private pageMissed = 0;
   /** The current record, when `ready`. */
   ready = false;
+  /** Events lost just before the current record (as `pageMissed`). */
+  recMissed = 0;
   recTs = 0;
   recStart = 0;
   recLength = 0;
@@ -568,12 +576,26 @@ class CpuStream {
       const at = this.pageStart;
       this.pageStart += ps;
       this.ts = this.file.relativeNs(this.dv.getBigUint64(at, this.file.le));
-      const commit =
-        this.file.commitSize === 8
-          ? Number(this.dv.getBigUint64(at + 8, this.file.le) & 0x7ffffffn)
-          : this.dv.getUint32(at + 8, this.file.le) & 0x7ffffff;
+      // The commit word's low 27 bits are the data's length; bit 31 says events were lost before the page, bit
+      // 30 that their count follows the data (a long). The kernel adds the flags to a long, so on a 64-bit commit
+      // the high word may carry a sign: only the low word is read.
+      const word = this.file.le
+        ? this.dv.getUint32(at + 8, true)
+        : this.dv.getUint32(at + 8 + this.file.commitSize - 4, false);
+      const commit = word & 0x7ffffff;
       this.pos = at + this.file.pageDataOffset;
       this.pageEnd = Math.min(this.pos + commit, at + ps, this.data.length);
+      this.pageMissed = 0;
+      if ((word & 0x80000000) !== 0) {
+        const stored = this.pos + commit;
+        const size = this.file.commitSize;
+        this.pageMissed =
+          (word & 0x40000000) !== 0 && stored + size <= Math.min(at + ps, this.data.length)
+            ? size === 8
+              ? Number(this.dv.getBigUint64(stored, this.file.le))
+              : this.dv.getUint32(stored, this.file.le)
+            : -1;
+      }
       return true;
     }
   }
@@ -637,6 +659,8 @@ class CpuStream {
       this.recTs = this.ts;
       this.recStart = p;
       this.recLength = len;
+      this.recMissed = this.pageMissed;
+      this.pageMissed = 0;
       this.ready = true;
       return;
     }
@@ -878,6 +902,13 @@ export class TraceDat {
         let best: CpuStream | null = null;
         for (const s of streams) if (s.ready && (best === null || s.recTs < best.recTs)) best = s;
         if (best === null) return;
+        if (best.recMissed !== 0) {
+          const n = best.recMissed;
+          best.recMissed = 0;
+          reading = false;
+          into.lost?.(best.cpu, n > 0 ? n : null);
+          reading = true;
+        }
         const b = best.data;
         const dv = best.dv;
         const at = best.recStart;
@@ -1006,6 +1037,8 @@ export interface DatInto {
   event(e: TraceEvent): void;
   /** Any other record, as its text columns. */
   record(r: DatRecord): void;
+  /** The ring buffer lost events of `cpu` (`events`, or null where the page did not count them) before its next record. */
+  lost?(cpu: number, events: number | null): void;
 }
 
 /** The latency columns as libtraceevent prints them: irqs-off, need-resched, hard/softirq, preempt depth, migrate-disable. */

@@ -41,6 +41,7 @@ export { type IovaRange, Q35_NVME_TRACE_MACHINE, type TraceDomainSpec, type Trac
 export {
   type EventSink,
   readTraceText,
+  type TraceLoss,
   TraceReader,
   type TraceReaderOptions,
   type TraceReaderStats,

@@ -55,7 +55,7 @@ export type NonEventLine =
   | { kind: "blank" }
   | { kind: "comment" }
   | { kind: "preamble" }
-  | { kind: "lost"; cpu: number; events: number };
+  | { kind: "lost"; cpu: number; events: number | null };
 
 /** A line that is neither an event nor a known non-event line; `expected` names what was looked for. */
 export interface LineError {
@@ -65,7 +65,8 @@ export interface LineError {
 }
 
 const LOST = /^\s*CPU:\s*(\d+)\s+\[LOST (\d+) EVENTS\]\s*$/;
-const DROPPED = /^\s*CPU:\s*(\d+)\s+\[(\d+) EVENTS DROPPED\]\s*$/;
+// trace-cmd prints the count where the ring buffer's page stored it, and none where it only flagged the loss.
+const DROPPED = /^\s*CPU:\s*(\d+)\s+\[(?:(\d+) )?EVENTS DROPPED\]\s*$/;
 const PREAMBLE = /^(?:version = \d+|cpus=\d+|CPU \d+ is empty|trace-cmd: .*|\s*#.*)$/;
 
 const NS_PER_S = 1_000_000_000;
@@ -401,7 +402,7 @@ export function nonEventLine(text: string): NonEventLine | LineError {
   if (text.charCodeAt(0) === 35 /* # */) return { kind: "comment" };
   if (text.trim().length === 0) return { kind: "blank" };
   const m = LOST.exec(text) ?? DROPPED.exec(text);
-  if (m !== null) return { kind: "lost", cpu: Number(m[1]), events: Number(m[2]) };
+  if (m !== null) return { kind: "lost", cpu: Number(m[1]), events: m[2] === undefined ? null : Number(m[2]) };
   if (PREAMBLE.test(text)) return { kind: "preamble" };
   return { kind: "error", expected: EXPECTED_LINE, found: text.trim() };
 }

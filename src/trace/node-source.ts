@@ -55,6 +55,7 @@ function readDat(path: string, file: RandomAccessInput, reader: TraceReader, sin
         const ev = reader.record(r);
         if (ev !== null) sink(ev);
       },
+      lost: (cpu, events) => reader.lost({ afterLine: reader.nextLine() - 1, cpu, events }),
     });
   } catch (e) {
     if (e instanceof DatError) throw new InputError(`${path}: ${e.message}`);

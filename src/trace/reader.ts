@@ -42,6 +42,28 @@ export interface TraceReaderOptions {
   strictInput?: boolean;
   /** How many diagnostics to keep (default 100); the count is always exact. */
   maxDiagnostics?: number;
+  /**
+   * Told of each place the ring buffer lost events, as it is read (it may
+   * throw to end the reading there: `cli/replay.ts` replays the trace in
+   * spans between such places).
+   */
+  onLoss?: (loss: TraceLoss) => void;
+}
+
+/**
+ * A place where the ring buffer lost events of one CPU (an overrun: the
+ * writer lapped the reader): `CPU:N [LOST M EVENTS]` in the kernel's text,
+ * `CPU:N [M EVENTS DROPPED]` in trace-cmd's report, a page flagged
+ * `RB_MISSED_EVENTS` in a trace.dat. The marker comes before that CPU's first
+ * event after the loss; the events lost ran between that CPU's event before
+ * the marker and that one.
+ */
+export interface TraceLoss {
+  /** Every event after the loss has a line above this one (a text marker's own line). */
+  afterLine: number;
+  cpu: number;
+  /** Events lost, or null where the trace only says that some were. */
+  events: number | null;
 }
 
 /** A header's CPU count: the kernel trace file's `#P:N`, trace-cmd report's `cpus=N`. */
@@ -63,8 +85,10 @@ export interface TraceReaderStats {
    */
   headerCpus: number;
   malformed: number;
-  /** Events the ring buffer lost (`CPU:N [LOST M EVENTS]`); the trace is incomplete when non-zero. */
+  /** Events the ring buffer lost (`CPU:N [LOST M EVENTS]`), as far as the markers count them. */
   lostEvents: number;
+  /** Places where the ring buffer lost events (`TraceLoss`); the trace is incomplete when non-zero. */
+  losses: number;
   /** Lines whose timestamp is below the previous event's: the trace is not in time order there. */
   timestampBackwards: number;
   /** Event lines per rendering, to tell which reader applied. */
@@ -129,6 +153,7 @@ export class TraceReader {
     headerCpus: 0,
     malformed: 0,
     lostEvents: 0,
+    losses: 0,
     timestampBackwards: 0,
     shapes: { ftrace: 0, perf: 0, dat: 0 },
     unparsedLines: 0,
@@ -168,7 +193,11 @@ export class TraceReader {
   private readonly head: TraceLineHead = newLineHead();
   private lastTimestampNs = -1;
 
+  /** Told of each loss as it is read (`TraceReaderOptions.onLoss`); set before the reading begins. */
+  onLoss: ((loss: TraceLoss) => void) | undefined;
+
   constructor(options: TraceReaderOptions) {
+    this.onLoss = options.onLoss;
     this.file = options.file;
     this.strictInput = options.strictInput ?? false;
     this.maxDiagnostics = options.maxDiagnostics ?? 100;
@@ -205,8 +234,7 @@ export class TraceReader {
           if (this.counts.headerCpus === 0) this.headerCpus(text, start, end);
           return null;
         case "lost":
-          this.counts.lostEvents += other.events;
-          this.note(lineNo, `CPU ${other.cpu} lost ${other.events} events: the trace is incomplete from here`);
+          this.lost({ afterLine: lineNo, cpu: other.cpu, events: other.events }, lineNo);
           return null;
         case "error":
           this.malformed(lineNo, other.expected, other.found);
@@ -508,6 +536,18 @@ export class TraceReader {
     const message = `${this.file}:${lineNo}: expected ${expected}, found ${quote(found)}`;
     if (this.strictInput) throw new InputError(message);
     if (this.diagnostics.length < this.maxDiagnostics) this.diagnostics.push(message);
+  }
+
+  /**
+   * The ring buffer lost events at `loss`; the marker is at `lineNo` (a
+   * text line), or the next record is (a trace.dat page flagged so).
+   */
+  lost(loss: TraceLoss, lineNo = this.counts.lines + 1): void {
+    this.counts.losses++;
+    if (loss.events !== null) this.counts.lostEvents += loss.events;
+    const n = loss.events === null ? "some" : `${loss.events}`;
+    this.note(lineNo, `CPU ${loss.cpu} lost ${n} events: the trace is incomplete from here`);
+    this.onLoss?.(loss);
   }
 
   private note(lineNo: number, message: string): void {

@@ -22,6 +22,12 @@ export interface DatTestRecord {
   pid: number;
   /** The record's bytes after the 8 common bytes, as the format lays them out. */
   payload: Uint8Array;
+  /**
+   * The ring buffer lost events of this CPU just before this record: it
+   * starts a page whose commit word says so (RB_MISSED_EVENTS), with the
+   * count stored after the page's data (RB_MISSED_STORED), or null for none.
+   */
+  missedBefore?: number | null;
 }
 
 export interface DatTestFile {
@@ -105,9 +111,11 @@ function pages(records: DatTestRecord[], ids: Map<string, number>): Uint8Array {
   while (i < records.length) {
     const data = new Out();
     const pageTs = records[i].timestampNs;
+    const missed = records[i].missedBefore;
     let ts = pageTs;
     while (i < records.length) {
       const r = records[i];
+      if (data.length > 0 && r.missedBefore !== undefined) break;
       const len = 8 + r.payload.length;
       const padded = (len + 3) & ~3;
       let delta = r.timestampNs - ts;
@@ -135,8 +143,14 @@ function pages(records: DatTestRecord[], ids: Map<string, number>): Uint8Array {
     const page = new Uint8Array(PAGE);
     const dv = new DataView(page.buffer);
     dv.setBigUint64(0, BigInt(pageTs), true);
-    dv.setBigUint64(8, BigInt(body.length), true);
+    // The kernel adds the flags to the commit long: RB_MISSED_EVENTS is (1 << 31) as an int, so negative.
+    // As the kernel, the count only where the page has room for it after the data.
+    const stored = missed !== undefined && missed !== null && 16 + body.length + 8 <= PAGE;
+    let commit = BigInt(body.length);
+    if (missed !== undefined) commit += -(1n << 31n) + (stored ? 1n << 30n : 0n);
+    dv.setBigUint64(8, BigInt.asUintN(64, commit), true);
     page.set(body, 16);
+    if (stored) dv.setBigUint64(16 + body.length, BigInt(missed), true);
     out.bytes(page);
   }
   return out.done();
