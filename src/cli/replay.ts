@@ -12,7 +12,6 @@ import type { Command } from "commander";
 import { assert, HexLines, hex16, InputError, memparse } from "../face/allocator.ts";
 import {
   builtinMachine,
-  busyCutMissed,
   CAPTURE_HELP,
   capAgrees,
   describeStartState,
@@ -26,6 +25,7 @@ import {
   LearningWindow,
   type LiveMapping,
   type MachineDesc,
+  midLifeMissed,
   orderSearchStops,
   Reconstructor,
   type ReplayDefaults,
@@ -529,9 +529,10 @@ async function replaySpan(
   let flagless = 0;
   // A trace that starts mid-life is read twice (`start-search.ts`): first for the mappings live at its start, how
   // many allocations it has (the learning phase covers at most a tenth) and, with --search-start, the caches'
-  // fill levels at its start; then it is replayed from that state (a busy start the replay from the empty start
-  // places poorly is searched after that replay and read once more: `busyCutMissed`). A trace from boot has nothing to
-  // learn: the first reading holds its events until its first allocation shows that, and goes on as the replay.
+  // fill levels at its start; then it is replayed from that state (a lazy one the replay from the empty start
+  // places less than half of is searched after that replay and read once more: `midLifeMissed`). A trace from boot
+  // has nothing to learn: the first reading holds its events until its first allocation shows that, and goes on as
+  // the replay.
   // Without --search-start, a mid-life trace's replay starts in the first reading too, from the held events, once
   // its window is over; its phase is not capped then, and the trace is read again (as above) only where the count
   // at its end says the cap was due (`capAgrees`). Its IOVA lines are held until the phase is over and a tenth of
@@ -545,7 +546,8 @@ async function replaySpan(
   // The lines this replay covers (`replayTrace`); stdin cannot be read again, so its replay goes on past a loss.
   const span: TraceSpan = { ...wanted, endAtLoss: wanted.endAtLoss && rereadable };
   let loss: SpanLoss | null = null;
-  // A busy start (`LearningWindow.busyStart`) the replay from the empty start cannot place is searched unasked;
+  // A mid-life start the replay from the empty start cannot place is searched unasked (`midLifeMissed`; most often
+  // a busy one, `LearningWindow.busyStart`);
   // whether that may happen (a lazy trace with the timer's events, from a file), the first reading's window, and
   // whether the search ran.
   let busyAuto = false;
@@ -725,7 +727,7 @@ async function replaySpan(
             fqTimers: d.fqTimers,
           },
           { machine: traceMachineOf(d.machine, d.device), file },
-          opts.searchStart === true ? true : busyAuto ? "busy" : false,
+          opts.searchStart === true || busyAuto,
         );
         window = w;
         firstWindow = w;
@@ -839,9 +841,10 @@ async function replaySpan(
     otherResults = others.map((o) => o.end());
   }
   const fw = firstWindow as LearningWindow | null;
-  if (busyAuto && fw?.busyStart === true && busyCutMissed(result)) {
-    // Begun while the disk was busy, and the replay from the empty start placed less than half of what the trace
-    // could show: the start state is searched (`busy-start.ts`), the trace read again from the state found, and the
+  if (busyAuto && fw?.midLife === true && midLifeMissed(result)) {
+    // Begun mid-life (often while the disk was busy: the rings then held unmaps from before the trace), and the
+    // replay from the empty start placed less than half of what the trace could show: the start state is searched
+    // (`busy-start.ts`), the trace read again from the state found, and the
     // replay that places more of what the trace could show is given. The search judges its window only: over a
     // whole trace the state it finds can do worse than the empty start. Where the best of them still places less
     // than half, the search climbs again (across CPUs, then from random starts), and a state that explains its
@@ -881,13 +884,13 @@ async function replaySpan(
     };
     const placedFirst = exactOfKnowable(result);
     await keepBetter(fw.search(traceAllocations), "searched", "that replay");
-    if (busyCutMissed(result)) {
+    if (midLifeMissed(result)) {
       const other = fw.searchAgain();
       if (other !== null) await keepBetter(other, "searched again", "that second replay");
       else said.push("searched again: no state found that explains the search's window");
     }
     process.stderr.write(
-      "iovalab replay: begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry) and " +
+      `iovalab replay: ${fw.busyStart ? "begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry)" : "begun mid-life (the flush-queue timer not armed before it)"} and ` +
         `${(placedFirst * 100).toFixed(2)}% of what the trace could show placed from the empty start: ` +
         `${said.join("; ")}; ${given} given (--no-search-start skips the search)\n`,
     );

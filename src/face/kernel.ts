@@ -34,10 +34,10 @@ export {
 export { LearningWindow } from "../replay/start-search.ts";
 export { describeStartState, emptyStartState, type StartState } from "../replay/start-state.ts";
 export {
-  busyCutMissed,
   deviceCounts,
   devicesTable,
   exactOfKnowable,
+  midLifeMissed,
   orderSearchStops,
   type ReplaySummaryJson,
   type SpanSummary,

@@ -240,19 +240,23 @@ const BUSY_CUT_MIN = 1000;
  * without the flags column (interrupt context unknown).
  */
 /**
- * A replay of a trace begun while the disk was busy that placed less than
- * half of what the trace could show after the learning phase: mid-life, the
- * flush-queue timer armed before the trace (its first `fq_flush_timeout`
- * event an expiry), and at least BUSY_CUT_MIN allocations to judge by.
+ * A replay of a trace begun mid-life that placed less than half of what the
+ * trace could show after the learning phase, with at least BUSY_CUT_MIN
+ * allocations to judge by: the caches' fill at its start, which the
+ * learning phase did not recover, decides the magazine swaps after it.
+ */
+export function midLifeMissed(r: ReplayResult): boolean {
+  const knowable = r.afterLearning - r.adoptedAfterLearning;
+  return r.learning.midLife && knowable >= BUSY_CUT_MIN && r.exactAfterLearning < knowable / 2;
+}
+
+/**
+ * `midLifeMissed` of a trace begun while the disk was busy: the flush-queue
+ * timer armed before the trace (its first `fq_flush_timeout` event an
+ * expiry), so the rings held unmaps from before it too.
  */
 export function busyCutMissed(r: ReplayResult): boolean {
-  const knowable = r.afterLearning - r.adoptedAfterLearning;
-  return (
-    r.learning.midLife &&
-    r.timerFlushes?.armedBeforeTrace === true &&
-    knowable >= BUSY_CUT_MIN &&
-    r.exactAfterLearning < knowable / 2
-  );
+  return midLifeMissed(r) && r.timerFlushes?.armedBeforeTrace === true;
 }
 
 /** The share of what the trace could show after the learning phase that the replay placed (0 with none). */
@@ -290,6 +294,15 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
           : "--search-start searches the rings' and magazines' fill (slower)") +
         ", and a capture begun before the workload, or after the disk was idle for the timer's 10 ms, starts with " +
         "the rings empty",
+    );
+  } else if (midLifeMissed(r)) {
+    out.push(
+      "the trace starts mid-life and its learning phase did not recover how full the magazines were at its start, " +
+        `which decides every magazine swap after it; ${r.exactAfterLearning} of the ${knowable} allocations after the ` +
+        "learning phase that the trace could show are exact; " +
+        (searched
+          ? "the search of the magazines' fill found no state that replays it"
+          : "--search-start searches the magazines' fill (slower)"),
     );
   }
   const lostExpiries = r.timerFlushes?.lostExpiries ?? 0;
