@@ -396,9 +396,13 @@ export function registerReplay(program: Command): void {
       "--search-start",
       "a trace that starts mid-life: find how full each CPU's magazines and the depot were when it began by " +
         "replaying its learning phase under each fill level (slower; a short phase can mislead it); a lazy trace " +
-        "begun while the disk was busy that the replay from the empty start cannot place is searched without it",
+        "from a file that the replay from the empty start places less than half of (most often one begun while the " +
+        "disk was busy) is searched without it",
     )
-    .option("--no-search-start", "never search the start state, not even of a trace begun while the disk was busy")
+    .option(
+      "--no-search-start",
+      "never search the start state, not even of a lazy trace the replay from the empty start places poorly",
+    )
     .option(
       "--unseen-flushes",
       "with --infer-flushes: also try a flush the trace cannot show (nothing it freed reused in time) before each one it does",
@@ -738,7 +742,7 @@ async function replaySpan(
           }
           if (feed !== null) {
             feed(e);
-            // The events a search of a busy start would replay, as a reading for --search-start keeps them.
+            // The events a search of the start would replay, as a reading for --search-start keeps them.
             if (busyAuto && w.wantsEvents) w.push(e);
             return;
           }

@@ -31,7 +31,9 @@ Capturing a trace to replay (on the machine, as root):
                     completion unmaps and flush-queue expiries of interrupts that stop
                     its reader threads (the summary then warns: the trace lost events).
   -C global         a clock both CPUs share, so the two CPUs' events interleave right.
-  -b 65536          64 MiB per CPU: a lost event makes every later IOVA suspect.
+  -b 65536          64 MiB per CPU. An overrun loses a run of one CPU's events
+                    (CPU:N [LOST M EVENTS]): the replay then starts over after it, as a
+                    trace begun mid-life, and the calls during the loss are in no span.
   report -l         keeps the flags column (interrupt context): which unmaps ran in an
                     interrupt. Without it the replay reads that from the IOVAs.
 
