@@ -504,11 +504,11 @@ export async function replayJobMachine(name: string | undefined): Promise<{ mach
 }
 
 /**
- * Replays one trace (read from `trace`, named `file` in what it prints) and
- * returns its summary; with --emit-iovas, the IOVA lines (most of them
- * already written as they came). Without `machine`, the machine is built
- * from the trace; kernel and capture mode default to what the trace shows
- * (`replay/defaults.ts`), each such choice said on stderr.
+ * Replays the lines `wanted` covers of a trace (read from `trace`, named
+ * `file` in what it prints), as a trace of their own, and returns its
+ * summary (`replayTrace`): what the span covered, its results, and its text,
+ * JSON or IOVA lines not yet written. Only the trace's first replay says on
+ * stderr what it chose (`sayNotes`).
  */
 async function replaySpan(
   trace: string,
