@@ -915,7 +915,7 @@ async function replaySpan(
       );
     }
     for (const w of orderSearchStops(file, [result])) process.stderr.write(`iovalab: warning: ${w}\n`);
-    return { from, loss, results: [result], output: lines.take(), warnings: [] };
+    return { from, loss, results: [result], output: lines.take() };
   }
   const results = [result, ...otherResults.filter((x) => x.allocations > 0)];
   const lacks = traceLacks(result, flagless, iommuEvents, searched);
@@ -928,13 +928,13 @@ async function replaySpan(
     const st = reader.stats;
     const warnings = [...notes.filter((n) => n.startsWith("warning: ")), ...lacks];
     const json = summaryJson(file, results, { malformed: st.malformed, unparsed: st.unparsedLines }, warnings);
-    return { from, loss, results, output: json, warnings };
+    return { from, loss, results, output: json };
   }
   let text = summary(file, reader, rcn, results, machineName, loss !== null || wanted.lossesAfter > 0);
   if (results.length > 1) text += devicesTable(results);
   for (const l of lacks) text += `warning: ${l}\n`;
   if (bl) text += comparison(bl.end(), result);
-  return { from, loss, results, output: text, warnings: lacks };
+  return { from, loss, results, output: text };
 }
 
 /** One span's replay (`replaySpan`): what it covered and what `iovalab replay` prints of it alone. */
@@ -947,8 +947,6 @@ interface SpanReplay {
   results: ReplayResult[];
   /** The summary's text, its JSON (--json), or the IOVA lines not yet written (--emit-iovas). */
   output: string | Uint8Array | ReplaySummaryJson;
-  /** Its warnings (--json: as the summary gives them). */
-  warnings: string[];
 }
 
 /**

@@ -90,23 +90,25 @@ export function deviceCounts(r: ReplayResult): DeviceCounts {
   };
 }
 
+/** Adds `c`'s counts to `t`'s (its device and domain kept). */
+function addCounts(t: DeviceCounts, c: DeviceCounts): void {
+  t.allocations += c.allocations;
+  t.exact += c.exact;
+  t.learned += c.learned;
+  t.learningNs += c.learningNs;
+  t.afterLearning += c.afterLearning;
+  t.exactAfterLearning += c.exactAfterLearning;
+  t.adoptedAfterLearning += c.adoptedAfterLearning;
+}
+
 /** Each device's counts summed over spans, in the order the devices first appear. */
 export function sumCounts(spans: readonly (readonly DeviceCounts[])[]): DeviceCounts[] {
   const by = new Map<string, DeviceCounts>();
   for (const span of spans)
     for (const c of span) {
       const t = by.get(c.device);
-      if (t === undefined) {
-        by.set(c.device, { ...c });
-        continue;
-      }
-      t.allocations += c.allocations;
-      t.exact += c.exact;
-      t.learned += c.learned;
-      t.learningNs += c.learningNs;
-      t.afterLearning += c.afterLearning;
-      t.exactAfterLearning += c.exactAfterLearning;
-      t.adoptedAfterLearning += c.adoptedAfterLearning;
+      if (t === undefined) by.set(c.device, { ...c });
+      else addCounts(t, c);
     }
   return [...by.values()];
 }
@@ -148,26 +150,24 @@ function countsFigures(c: DeviceCounts): DeviceFigures {
 
 /** The figures of every device together. */
 export function totalFigures(cs: readonly DeviceCounts[]): TotalFigures {
-  let allocations = 0;
-  let exact = 0;
-  let learned = 0;
-  let after = 0;
-  let exactAfter = 0;
-  let adopted = 0;
-  for (const c of cs) {
-    allocations += c.allocations;
-    exact += c.exact;
-    learned += c.learned;
-    after += c.afterLearning;
-    exactAfter += c.exactAfterLearning;
-    adopted += c.adoptedAfterLearning;
-  }
+  const t: DeviceCounts = {
+    device: "",
+    domain: "",
+    allocations: 0,
+    exact: 0,
+    learned: 0,
+    learningNs: 0,
+    afterLearning: 0,
+    exactAfterLearning: 0,
+    adoptedAfterLearning: 0,
+  };
+  for (const c of cs) addCounts(t, c);
   return {
-    allocations,
-    exact,
-    learned,
-    exactAfterLearning: fraction(exactAfter, after),
-    exactOfKnowable: fraction(exactAfter, after - adopted),
+    allocations: t.allocations,
+    exact: t.exact,
+    learned: t.learned,
+    exactAfterLearning: fraction(t.exactAfterLearning, t.afterLearning),
+    exactOfKnowable: fraction(t.exactAfterLearning, t.afterLearning - t.adoptedAfterLearning),
   };
 }
 
