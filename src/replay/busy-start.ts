@@ -62,9 +62,19 @@ const STAGES = [1, 20];
 const MAX_TRIALS = 5000;
 /**
  * Events replayed at most over all trials: the time bound, as trials near the answer run the whole window
- * (about 40 s here).
+ * (10 to 40 s on the 2-CPU cuts measured).
  */
 const MAX_EVENTS = 12_000_000;
+/**
+ * Calls the replay's own trials replay again (`Replayer.extraApplies`), at most over the whole search, climbs
+ * and restarts together: the time bound of a search from wrong states. There every flush with calls inside
+ * misses and tries its phases at every place, a few hundred replays of its calls (the 6.1 mid-life capture cut
+ * at its line 131,236: 40 to 150 ms a hypothesis instead of about 3; counted in neither bound above, the search
+ * ran past ten minutes). A bound of its own, not a share of the events': the searches that stop at their
+ * events' or trials' bound stop where they did (the 6.12 capture cut at its line 127,273: 0.7 M of these in
+ * its 12 M events; the 6.1 capture cut at 15% of its lines, whose state is found: 8.3 M in its 5,000 trials).
+ */
+const MAX_EXTRA_APPLIES = 24_000_000;
 /** Rounds over all the numbers at most. */
 const MAX_ROUNDS = 6;
 /** Events between two looks at whether every CPU's run has ended. */
@@ -81,6 +91,23 @@ const RESTART_TRIALS = 2000;
 const RESTART_EVENTS = 24_000_000;
 /** The restarts' PRNG seed: the same start vectors in every run. */
 const RESTART_SEED = 1;
+
+/** The search's bounds (`MAX_TRIALS` and the rest): what a search may spend. */
+export interface BusyBudget {
+  trials: number;
+  events: number;
+  restartTrials: number;
+  restartEvents: number;
+  extraApplies: number;
+}
+
+export const BUSY_BUDGET: Readonly<BusyBudget> = {
+  trials: MAX_TRIALS,
+  events: MAX_EVENTS,
+  restartTrials: RESTART_TRIALS,
+  restartEvents: RESTART_EVENTS,
+  extraApplies: MAX_EXTRA_APPLIES,
+};
 
 /** What the search replays and the numbers it searches, for one size class. */
 export interface BusySearch {
@@ -99,6 +126,8 @@ export interface BusySearch {
   magazine: number;
   depotMax: number;
   ringMax: number;
+  /** Default `BUSY_BUDGET`. */
+  budget?: Readonly<BusyBudget>;
 }
 
 /** One map line of the window: the trace's IOVA, its CPU, and whether the trace unmapped that IOVA before. */
@@ -200,9 +229,12 @@ export class BusyStartSearch {
   private readonly max: number[];
   private trials = 0;
   private replayed = 0;
+  /** Calls the trials' replays replayed again so far (`MAX_EXTRA_APPLIES`). */
+  private extra = 0;
   /** The budget of the climb under way: trials and events replayed up to which it may go on. */
-  private trialsUntil = MAX_TRIALS;
-  private eventsUntil = MAX_EVENTS;
+  private readonly budget: Readonly<BusyBudget>;
+  private trialsUntil: number;
+  private eventsUntil: number;
   /** Differences per CPU after which its run ends (`STAGES`). */
   private missesPerCpu = STAGES[0];
   private best: Numbers;
@@ -215,6 +247,9 @@ export class BusyStartSearch {
 
   constructor(b: BusySearch) {
     this.b = b;
+    this.budget = b.budget ?? BUSY_BUDGET;
+    this.trialsUntil = this.budget.trials;
+    this.eventsUntil = this.budget.events;
     this.feed = feedOf(b);
     this.shown = shownMaps(b.domain, this.feed);
     const n = b.cpus;
@@ -257,8 +292,8 @@ export class BusyStartSearch {
     // The first climb's state, climbed again with the cross-CPU transfers, in a budget of its own.
     this.missesPerCpu = STAGES[0];
     this.crossMoves = true;
-    this.trialsUntil = this.trials + RESTART_TRIALS;
-    this.eventsUntil = this.replayed + RESTART_EVENTS;
+    this.trialsUntil = this.trials + this.budget.restartTrials;
+    this.eventsUntil = this.replayed + this.budget.restartEvents;
     this.bestScore = this.score(this.best);
     this.climb();
     const crossed = this.best;
@@ -278,15 +313,15 @@ export class BusyStartSearch {
   private perturbed(from: Numbers): StartState | null {
     const prng = new Prng(RESTART_SEED);
     const n = this.b.cpus;
-    this.eventsUntil = this.replayed + RESTART_EVENTS;
+    this.eventsUntil = this.replayed + this.budget.restartEvents;
     let anchor = from;
     let anchorScore = -1;
-    for (let r = 0; r < RESTARTS && this.replayed < this.eventsUntil; r++) {
+    for (let r = 0; r < RESTARTS && this.replayed < this.eventsUntil && this.extra < this.budget.extraApplies; r++) {
       const cpu = r % n;
       const v = [...anchor];
       for (const i of [cpu, n + cpu, 2 * n, 2 * n + 1 + cpu]) v[i] = prng.below(this.max[i] + 1);
       this.best = v;
-      this.trialsUntil = this.trials + RESTART_TRIALS;
+      this.trialsUntil = this.trials + this.budget.restartTrials;
       this.bestScore = this.score(this.best);
       this.climb();
       if (this.bestScore >= this.shown.length) return stateOf(this.b, this.best);
@@ -300,7 +335,12 @@ export class BusyStartSearch {
 
   /** Nothing beats a state that explains the whole window: a climb ends there, or where its budget does. */
   private spent(): boolean {
-    return this.trials >= this.trialsUntil || this.replayed >= this.eventsUntil || this.bestScore >= this.shown.length;
+    return (
+      this.trials >= this.trialsUntil ||
+      this.replayed >= this.eventsUntil ||
+      this.extra >= this.budget.extraApplies ||
+      this.bestScore >= this.shown.length
+    );
   }
 
   /**
@@ -352,6 +392,7 @@ export class BusyStartSearch {
       for (; look < looks.length && looks[look] <= j; look++) {
         if (ended === n) {
           this.replayed += (look + 1) * EXIT_STRIDE;
+          this.extra += r.extraApplies;
           return good;
         }
       }
@@ -362,6 +403,7 @@ export class BusyStartSearch {
     this.replayed += b.events.length;
     for (let j = beforeEnd; j < items.length; j++) r.push(items[j] as DmaCall);
     r.end();
+    this.extra += r.extraApplies;
     return good;
   }
 

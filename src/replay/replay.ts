@@ -369,6 +369,12 @@ export class Replayer {
   private watch: LateQueueWatch | DepotOrderWatch | CountReadWatch | null = null;
   /** The log is being run again: results go to the watch's comparison, not to the counts. */
   private rerunning = false;
+  /**
+   * Calls released for their first replay, and calls applied to the model in all: the difference is what
+   * trials (flush phases, held choices, the CPUs' order) replayed again (`extraApplies`).
+   */
+  private released = 0;
+  private applied = 0;
   /** A mismatched map and the calls after it, held (see `allocatedSecond`). */
   private swap: { before: ReplayCheckpoint; events: number; calls: DmaCall[]; outs: Outcome[] } | null = null;
 
@@ -787,6 +793,7 @@ export class Replayer {
    * placed just before it runs first.
    */
   private applyAt(c: DmaCall, describe: boolean, wantState: boolean): Outcome {
+    this.applied++;
     const moved = this.reorder.applyAtNs;
     const t = this.shifted(this.orderAtNs ?? (moved.size === 0 ? c.timestampNs : (moved.get(c) ?? c.timestampNs)));
     if (this.inference) {
@@ -923,6 +930,14 @@ export class Replayer {
     this.reorder.push(c);
   }
 
+  /**
+   * Calls applied to the model beyond one per call released so far: the work of the trials that replay held
+   * calls again. A search that replays many hypotheses counts it in its time bound (`busy-start.ts`).
+   */
+  get extraApplies(): number {
+    return Math.max(0, this.applied - this.released);
+  }
+
   /** Timer and work events taken and not yet run (see `advanceTo`). */
   get heldWork(): number {
     return this.timers?.held ?? 0;
@@ -952,6 +967,7 @@ export class Replayer {
    * around it are placed.
    */
   private release(c: DmaCall): void {
+    this.released++;
     if (this.cpuOrder !== null) {
       this.cpuOrder.push(c);
       return;

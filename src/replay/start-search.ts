@@ -27,7 +27,7 @@
 import type { TraceEvent } from "../trace/events.ts";
 import { isKernelWorkEvent } from "../trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
-import { BusyStartSearch } from "./busy-start.ts";
+import { type BusyBudget, BusyStartSearch } from "./busy-start.ts";
 import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
@@ -257,7 +257,7 @@ export class LearningWindow {
    * climb explained more, its state was the one to replay, or no state of
    * the searched numbers was, and the restarts' time went for nothing).
    */
-  search(traceAllocations: number, restarts = false): StartState {
+  search(traceAllocations: number, restarts = false, budget?: Readonly<BusyBudget>): StartState {
     const probe = new Replayer(this.opts);
     const cpus = probe.kernel.cpus;
     const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
@@ -283,6 +283,7 @@ export class LearningWindow {
         magazine: cap,
         depotMax: depotCap,
         ringMax: RING_ENTRIES,
+        budget,
       });
       this.busy = busy;
       const found = busy.fromEmpty();
