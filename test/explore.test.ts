@@ -301,6 +301,26 @@ describe("iovalab explore in chromium", {
       child.kill();
     }
   });
+
+  test("a trace that lost events: the page's warning on a line of its own, under the notes", async () => {
+    // The 6.12 lazy-timers fixture with the kernel's marker for 100 events CPU 1 lost put before its line 5,000.
+    const lines = gunzipSync(readFileSync(join(TRACES, TIMERS)))
+      .toString("utf8")
+      .split("\n");
+    const dir = mkdtempSync(join(tmpdir(), "iovalab-explore-lossy-"));
+    const lossy = join(dir, "lossy.txt");
+    writeFileSync(lossy, [...lines.slice(0, 4999), "CPU:1 [LOST 100 EVENTS]", ...lines.slice(4999)].join("\n"));
+    const html = buildPage([lossy]);
+    pages.push(html);
+    const page = await open(pathToFileURL(html).href);
+    const warnings = await page.$$eval('[data-testid="warning"]', (xs) => xs.map((x) => x.textContent ?? ""));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /^warning: the ring buffer lost 100 events in one place \(an overrun\)/);
+    assert.doesNotMatch((await page.textContent(".notes")) ?? "", /ring buffer/);
+    await page.screenshot({ path: join(SHOTS, "lossy.png"), clip: { x: 0, y: 0, width: 1500, height: 300 } });
+    await page.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 test("explore: bad input is refused with exit status 2 before any page is built", () => {

@@ -16,6 +16,7 @@ import {
   type GroupAdvice,
   groupNumber,
   isKernelWorkEvent,
+  lossWarning,
   type MachineDesc,
   Reconstructor,
   Replayer,
@@ -172,6 +173,8 @@ export async function adviseTrace(
           .join(""),
     );
   }
+  const lost = lossWarning(reader.stats);
+  if (lost !== null) process.stderr.write(`iovalab advise: warning: ${file}: ${lost}\n`);
   const out: GroupAdvice[] = [];
   for (const g of groups) {
     const results = g.replayers.map((r) => r.end());

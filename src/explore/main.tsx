@@ -504,8 +504,16 @@ function App() {
       <header>
         <h1>iovalab explore: {loaded.name}</h1>
         <div class="notes">
-          machine {loaded.machine}; {loaded.notes.join("; ")}
+          machine {loaded.machine}; {loaded.notes.filter((n) => !n.startsWith("warning: ")).join("; ")}
         </div>
+        {/* A warning (a trace that lost events) on a line of its own, not lost among the notes. */}
+        {loaded.notes
+          .filter((n) => n.startsWith("warning: "))
+          .map((n) => (
+            <div class="warning" key={n} data-testid="warning">
+              {n}
+            </div>
+          ))}
       </header>
       <div class="controls">
         <button type="button" title="start" onClick={() => goTo(0)}>

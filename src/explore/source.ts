@@ -14,6 +14,7 @@ import {
   InputError,
   isKernelWorkEvent,
   type KernelWorkEvent,
+  lossWarning,
   type MachineDesc,
   type ProfileName,
   parseMachine,
@@ -125,6 +126,8 @@ export function traceSource(input: TraceInput, text: string): Source {
     `${calls.length} calls rebuilt (${rc.stats.directEvents} direct-mapping events and ${rc.stats.untranslated} untranslated calls left out), ${work.length} timer and workqueue events`,
     ...d.notes,
   ];
+  const lost = lossWarning(st);
+  if (lost !== null) notes.push(`warning: ${lost}`);
   const probe: ReplayOptions = { machine, kernel: d.kernel, device, strict: d.captured };
   // The baseline's settings as the booted machine has them (its kernel and its command line's mode).
   const booted = new Replayer(probe).kernel;

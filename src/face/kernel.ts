@@ -52,6 +52,7 @@ export {
   type DmaCall,
   isKernelWorkEvent,
   type KernelWorkEvent,
+  lossWarning,
   Reconstructor,
   readTraceText,
   type TraceEvent,

@@ -1,0 +1,23 @@
+/**
+ * What a trace's ring-buffer losses mean to a replay that goes on past them
+ * (`iovalab advise`, the explorer's lanes): the kernel ran calls the trace
+ * does not hold, so a map it lost leaves its unmap without a mapping, and an
+ * unmap it lost leaves its mapping live in the model to the end. Such a
+ * replay still compares settings on the same calls; it is not the kernel's.
+ * (`iovalab replay` does otherwise: a file is replayed in spans, one after
+ * each loss.)
+ */
+
+import type { TraceReaderStats } from "./reader.ts";
+
+/** The warning for a trace that lost events, or null for one that lost none. */
+export function lossWarning(stats: TraceReaderStats): string | null {
+  if (stats.losses === 0) return null;
+  const where = stats.losses === 1 ? "in one place" : `in ${stats.losses} places`;
+  const counted = stats.lostEvents > 0 ? `${stats.lostEvents} events ` : "events ";
+  return (
+    `the ring buffer lost ${counted}${where} (an overrun); the calls the trace kept are replayed past the losses, ` +
+    "every setting on the same ones, but a lost map leaves its unmap without a mapping and a lost unmap leaves its " +
+    "mapping live: the figures are the trace's calls', not the kernel's (`iovalab replay` replays in spans, one after each loss)"
+  );
+}
