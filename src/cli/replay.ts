@@ -891,7 +891,7 @@ async function replaySpan(
     if (midLifeMissed(result)) {
       const other = fw.searchAgain();
       if (other !== null) await keepBetter(other, "searched again", "that second replay");
-      else said.push("searched again: no state found that explains the search's window");
+      else said.push("searched again: no state found that explains more of the search's window");
     }
     process.stderr.write(
       `iovalab replay: ${fw.busyStart ? "begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry)" : "begun mid-life (the flush-queue timer not armed before it)"} and ` +
