@@ -24,6 +24,7 @@ import {
   isKernelWorkEvent,
   LearningWindow,
   type LiveMapping,
+  lostText,
   type MachineDesc,
   midLifeMissed,
   orderSearchStops,
@@ -150,10 +151,8 @@ function summary(
     `trace: ${file}: ${s.lines} lines, ${count(dma)} DMA events (${list(dma)})${workText}; ${s.skippedTotal} other events skipped, ${s.malformed} malformed lines`,
   );
   if (s.losses > 0) {
-    const n = s.losses === 1 ? "in one place" : `in ${s.losses} places`;
-    const counted = s.lostEvents > 0 ? `${s.lostEvents} events ` : "events ";
     out.push(
-      `  warning: the ring buffer lost ${counted}${n} up to here` +
+      `  warning: the ring buffer ${lostText(s)} up to here` +
         (spanned
           ? " (each loss after the trace's first events ends a span)"
           : "; the replay cannot be exact past them (stdin is replayed in one span; a file in spans, one after each loss)"),

@@ -53,6 +53,7 @@ export {
   isKernelWorkEvent,
   type KernelWorkEvent,
   lossWarning,
+  lostText,
   Reconstructor,
   readTraceText,
   type TraceEvent,

@@ -256,6 +256,8 @@ export class LearningWindow {
    * (`BusyStartSearch.restarts`; on every cut measured where the first
    * climb explained more, its state was the one to replay, or no state of
    * the searched numbers was, and the restarts' time went for nothing).
+   * `budget`: the lazy search's bounds (`BUSY_BUDGET` unless a test sets
+   * smaller ones).
    */
   search(traceAllocations: number, restarts = false, budget?: Readonly<BusyBudget>): StartState {
     const probe = new Replayer(this.opts);

@@ -37,7 +37,7 @@ export type {
 export { isKernelWorkEvent } from "./events.ts";
 export { TraceFacts } from "./facts.ts";
 export { LineScan, type LineShape, parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
-export { lossWarning } from "./loss-warning.ts";
+export { lossWarning, lostText } from "./loss-warning.ts";
 export { type IovaRange, Q35_NVME_TRACE_MACHINE, type TraceDomainSpec, type TraceMachine } from "./machine.ts";
 export {
   type EventSink,
