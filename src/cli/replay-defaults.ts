@@ -4,7 +4,14 @@
  * machine, kernel and mode).
  */
 
-import { DEFAULTS_WINDOW, type TraceEvent, TraceFacts, type TraceLoss, type TraceReader } from "../face/kernel.ts";
+import {
+  DEFAULTS_WINDOW,
+  type TraceEvent,
+  TraceFacts,
+  type TraceLoss,
+  type TraceReader,
+  type TraceReaderState,
+} from "../face/kernel.ts";
 import { readTraceInto } from "../node.ts";
 
 /**
@@ -27,6 +34,24 @@ export interface SpanLoss extends TraceLoss {
 /** The whole trace, in one span. */
 export const WHOLE_TRACE: TraceSpan = { from: 0, until: Number.POSITIVE_INFINITY, lossesAfter: 0, endAtLoss: false };
 
+/**
+ * Where a later reading of the same trace file may begin instead of at its
+ * first line (`readTraceWithFacts` records them as it reads): a span that
+ * begins after a loss would otherwise read every line before it again, each
+ * time it is read, so a trace with many losses cost readings that grow with
+ * the square of its length.
+ */
+export class ResumePoints {
+  /** The facts of the trace's first events, and the reader as it was when they were complete. */
+  window: { facts: TraceFacts; reader: TraceReaderState } | null = null;
+  /**
+   * By the line of each loss marker read once the facts were complete: the
+   * reader after that line, the line of each CPU's last event before it,
+   * and where the next line starts in the trace's content.
+   */
+  readonly after = new Map<number, { offset: number; reader: TraceReaderState; lastLine: readonly number[] }>();
+}
+
 /** Ends a reading at a loss as at the file's end. */
 class SpanEnd extends Error {}
 const SPAN_END = new SpanEnd("the span ends at a loss");
@@ -45,8 +70,9 @@ export async function readTraceWithFacts(
   reader: TraceReader,
   start: (facts: TraceFacts) => (e: TraceEvent) => void,
   span: TraceSpan = WHOLE_TRACE,
+  points?: ResumePoints,
 ): Promise<SpanLoss | null> {
-  const facts = new TraceFacts();
+  let facts = new TraceFacts();
   const waiting: TraceEvent[] = [];
   let observed = 0;
   let feed: ((e: TraceEvent) => void) | null = null;
@@ -54,30 +80,53 @@ export async function readTraceWithFacts(
   let end: SpanLoss | null = null;
   const { from, until } = span;
   // The line of each CPU's last event.
-  const lastLine: number[] = [];
+  let lastLine: number[] = [];
   const begin = (): ((e: TraceEvent) => void) => {
     const f = start(facts);
     for (const e of waiting) f(e);
     waiting.length = 0;
     return f;
   };
+  // The facts are complete: a later reading may begin where this one passes a loss.
+  const complete = (): ((e: TraceEvent) => void) => {
+    if (points !== undefined && points.window === null) points.window = { facts, reader: reader.snapshot() };
+    return begin();
+  };
+  // A span after a loss this trace's reading passed before: its reading begins there, the facts and the reader as
+  // the lines before left them (the replay begun with the reader as it was when the facts were complete).
+  let offset = 0;
+  const resume = points?.window != null && from > 0 ? points.after.get(from) : undefined;
+  if (points?.window != null && resume !== undefined) {
+    facts = points.window.facts;
+    observed = DEFAULTS_WINDOW;
+    reader.restore(points.window.reader);
+    feed = begin();
+    reader.restore(resume.reader);
+    lastLine = [...resume.lastLine];
+    offset = resume.offset;
+  }
   // A loss before any of the span's events (the one it begins after, read again, or one at the trace's start)
   // ends nothing: the replay has not begun. One before the trace's first events have given the facts ends the
   // span there, but the reading goes on to give them (every span replays with the same).
-  if (span.endAtLoss)
+  if (span.endAtLoss || points !== undefined)
     reader.onLoss = (loss) => {
-      if (!inSpan || loss.afterLine <= span.lossesAfter || end !== null) return;
+      if (points !== undefined && feed !== null && !points.after.has(loss.afterLine)) {
+        const next = reader.offsetAfterLine();
+        if (next >= 0)
+          points.after.set(loss.afterLine, { offset: next, reader: reader.snapshot(), lastLine: [...lastLine] });
+      }
+      if (!span.endAtLoss || !inSpan || loss.afterLine <= span.lossesAfter || end !== null) return;
       end = { ...loss, gapAfter: lastLine[loss.cpu] ?? 0 };
       if (feed !== null) throw SPAN_END;
     };
   try {
-    await readTraceInto(trace, reader, (e) => {
+    const sink = (e: TraceEvent) => {
       if (end !== null || e.line > until) {
         // Past the span: only the facts still wanted.
         if (feed !== null) throw SPAN_END;
         facts.observe(e);
         if (++observed >= DEFAULTS_WINDOW) {
-          feed = begin();
+          feed = complete();
           throw SPAN_END;
         }
         return;
@@ -90,8 +139,9 @@ export async function readTraceWithFacts(
       }
       facts.observe(e);
       if (e.line > from) waiting.push(e);
-      if (++observed >= DEFAULTS_WINDOW) feed = begin();
-    });
+      if (++observed >= DEFAULTS_WINDOW) feed = complete();
+    };
+    await readTraceInto(trace, reader, sink, offset);
   } catch (err) {
     if (err !== SPAN_END) throw err;
   }

@@ -50,7 +50,7 @@ import {
 } from "../face/kernel.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
-import { readTraceWithFacts, type SpanLoss, type TraceSpan, WHOLE_TRACE } from "./replay-defaults.ts";
+import { ResumePoints, readTraceWithFacts, type SpanLoss, type TraceSpan, WHOLE_TRACE } from "./replay-defaults.ts";
 
 export interface ReplayCliOptions {
   machine?: string;
@@ -516,6 +516,7 @@ async function replaySpan(
   opts: ReplayCliOptions,
   wanted: TraceSpan,
   sayNotes: boolean,
+  points: ResumePoints,
 ): Promise<SpanReplay> {
   const flags = {
     machine,
@@ -774,6 +775,7 @@ async function replaySpan(
         };
       },
       span,
+      points,
     ).catch((err: unknown) => {
       if (err !== stop) throw err;
     });
@@ -803,7 +805,7 @@ async function replaySpan(
     }
     if (!replayed) reader = new TraceReader({ file, strictInput: opts.strictInput });
   }
-  if (!replayed) loss = await readTraceWithFacts(trace, reader, start, span);
+  if (!replayed) loss = await readTraceWithFacts(trace, reader, start, span, points);
   assert(replayer !== null && rc !== null, "the replay started");
   let rp = replayer as Replayer;
   let rcn = rc as Reconstructor;
@@ -831,7 +833,7 @@ async function replaySpan(
     flagless = 0;
     if (rereadable) {
       reader = new TraceReader({ file, strictInput: opts.strictInput });
-      loss = await readTraceWithFacts(trace, reader, start, span);
+      loss = await readTraceWithFacts(trace, reader, start, span, points);
     } else {
       // Stdin: its events, all kept, replayed again from the defaults its first replay began with.
       const f = begin(later as unknown as ReplayDefaults);
@@ -862,7 +864,7 @@ async function replaySpan(
       events = 0;
       flagless = 0;
       reader = new TraceReader({ file, strictInput: opts.strictInput });
-      loss = await readTraceWithFacts(trace, reader, start, span);
+      loss = await readTraceWithFacts(trace, reader, start, span, points);
       rp = replayer as Replayer;
       rcn = rc as Reconstructor;
       rcn.end();
@@ -969,8 +971,10 @@ async function replayTrace(
 ): Promise<string | Uint8Array> {
   const spans: SpanReplay[] = [];
   let span: TraceSpan = { ...WHOLE_TRACE, endAtLoss: true };
+  // Each span's readings begin after the loss it follows, where an earlier reading passed it.
+  const points = new ResumePoints();
   for (;;) {
-    let s = await replaySpan(trace, file, machine, opts, span, spans.length === 0 && span.lossesAfter === 0);
+    let s = await replaySpan(trace, file, machine, opts, span, spans.length === 0 && span.lossesAfter === 0, points);
     const loss = s.loss;
     if (loss === null) {
       spans.push(s);
@@ -985,7 +989,7 @@ async function replayTrace(
     // span's replay up to the marker.
     const gap = Math.max(loss.gapAfter, span.from);
     if (gap < loss.afterLine - 1 && !opts.emitIovas) {
-      s = await replaySpan(trace, file, machine, opts, { ...span, until: gap, endAtLoss: false }, false);
+      s = await replaySpan(trace, file, machine, opts, { ...span, until: gap, endAtLoss: false }, false, points);
       s.loss = loss;
     }
     // Each span's IOVA lines go out before the next span's.

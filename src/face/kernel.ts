@@ -60,4 +60,5 @@ export {
   TraceFacts,
   type TraceLoss,
   TraceReader,
+  type TraceReaderState,
 } from "../trace/index.ts";

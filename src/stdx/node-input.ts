@@ -233,7 +233,11 @@ export function openRandomAccess(path: string): RandomAccessInput | null {
  * page faults than the read). Only errors of the input itself are caught
  * here: what the consumer throws passes through untouched.
  */
-export async function* inputChunks(path: string): AsyncGenerator<Uint8Array> {
+export async function* inputChunks(path: string, from = 0): AsyncGenerator<Uint8Array> {
+  if (from > 0) {
+    yield* inputChunksFrom(path, from);
+    return;
+  }
   const name = inputName(path);
   const input = openInput(path);
   let gzip = false;
@@ -292,6 +296,44 @@ export async function* inputChunks(path: string): AsyncGenerator<Uint8Array> {
     yield* gunzipStream(name, first.value, it);
   } finally {
     if (raw !== process.stdin) raw.destroy();
+  }
+}
+
+/**
+ * `inputChunks` from byte `from` of the input's content (decompressed when
+ * it is gzip): a plain regular file is read from there; anything else is
+ * read, or decompressed, from its start and the bytes before `from` dropped
+ * (gzip has no way in but from its start).
+ */
+async function* inputChunksFrom(path: string, from: number): AsyncGenerator<Uint8Array> {
+  if (path !== "-") {
+    const input = openInput(path);
+    try {
+      const magic = Buffer.alloc(2);
+      const plain = input.regular && !(readSync(input.fd, magic, 0, 2, 0) === 2 && isGzipMagic(magic));
+      if (plain) {
+        const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+        for (let at = from; ; ) {
+          const n = readSync(input.fd, buf, 0, buf.length, at);
+          if (n === 0) return;
+          at += n;
+          yield buf.subarray(0, n);
+        }
+      }
+    } catch (e) {
+      throw new InputError(`${path}: cannot read: ${errnoText(e)}`);
+    } finally {
+      closeSync(input.fd);
+    }
+  }
+  let skip = from;
+  for await (const chunk of inputChunks(path)) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    yield skip === 0 ? chunk : chunk.subarray(skip);
+    skip = 0;
   }
 }
 

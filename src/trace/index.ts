@@ -45,6 +45,7 @@ export {
   type TraceLoss,
   TraceReader,
   type TraceReaderOptions,
+  type TraceReaderState,
   type TraceReaderStats,
 } from "./reader.ts";
 export {

@@ -15,6 +15,11 @@ import { DatError, type Decompress, isTraceDat, TraceDat } from "./dat.ts";
 import type { TraceEvent } from "./events.ts";
 import { MAX_TRACE_LINE, TraceReader, type TraceReaderOptions } from "./reader.ts";
 
+/** Where in a trace's content (decompressed) the byte chunk last yielded starts; -1 for text. */
+export interface ChunkOffset {
+  offset: number;
+}
+
 /** How many bytes of a file tell a trace.dat (its magic, `tracing`, version). */
 const DAT_HEAD_BYTES = 16;
 
@@ -86,24 +91,34 @@ export async function* traceChunks(path: string): AsyncGenerator<string> {
  * in place (`TraceReader.pushBytes`); the pieces of an overlong line, which
  * may split a character, come decoded as a stream, as text.
  */
-export async function* traceByteChunks(path: string): AsyncGenerator<Uint8Array | string> {
+export async function* traceByteChunks(
+  path: string,
+  from = 0,
+  at: ChunkOffset = { offset: -1 },
+): AsyncGenerator<Uint8Array | string> {
   // The bytes after a chunk's last newline: joined with the next chunk's first
-  // line (a small copy), never with the whole chunk.
+  // line (a small copy), never with the whole chunk; and where they start in the content.
   let carry: Buffer | null = null;
+  let carryAt = -1;
+  // Where the chunk being cut starts in the content.
+  let chunkAt = from;
   // Decodes the bytes of an overlong line, which may end inside a character;
   // a newline never lies inside one, so it holds nothing after a newline.
   const decoder = new TextDecoder("utf-8");
   let inLongLine = false;
-  let opening = true;
-  for await (const bytes of inputChunks(path)) {
+  let opening = from === 0;
+  let next = from;
+  for await (const bytes of inputChunks(path, from)) {
     const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    chunkAt = next;
+    next += chunk.length;
     if (opening && isTraceDat(chunk.subarray(0, DAT_HEAD_BYTES))) {
       throw new InputError(
         `${inputName(path)}: expected trace text, found a trace.dat (it needs random access: give its file name)`,
       );
     }
     opening = false;
-    let from = 0;
+    let cut = 0;
     if (inLongLine || carry !== null) {
       const first = chunk.indexOf(10);
       const end = first < 0 ? chunk.length : first + 1;
@@ -113,8 +128,10 @@ export async function* traceByteChunks(path: string): AsyncGenerator<Uint8Array 
           carry = Buffer.concat([carry, chunk]);
           continue;
         }
+        at.offset = carryAt;
         yield Buffer.concat([carry, chunk.subarray(0, end)]);
       } else {
+        at.offset = -1;
         if (carry !== null) yield decoder.decode(carry, { stream: true });
         const text = decoder.decode(chunk.subarray(0, end), { stream: true });
         if (text !== "") yield text;
@@ -125,16 +142,24 @@ export async function* traceByteChunks(path: string): AsyncGenerator<Uint8Array 
         }
       }
       carry = null;
-      from = end;
+      cut = end;
     }
     const last = chunk.lastIndexOf(10);
-    if (last < from) {
-      if (from < chunk.length) carry = Buffer.from(chunk.subarray(from));
+    if (last < cut) {
+      if (cut < chunk.length) {
+        carry = Buffer.from(chunk.subarray(cut));
+        carryAt = chunkAt + cut;
+      }
       continue;
     }
-    if (last + 1 < chunk.length) carry = Buffer.from(chunk.subarray(last + 1));
-    yield chunk.subarray(from, last + 1);
+    if (last + 1 < chunk.length) {
+      carry = Buffer.from(chunk.subarray(last + 1));
+      carryAt = chunkAt + last + 1;
+    }
+    at.offset = chunkAt + cut;
+    yield chunk.subarray(cut, last + 1);
   }
+  at.offset = carryAt;
   if (carry !== null && carry.length > 0) yield carry;
   if (inLongLine) {
     const rest = decoder.decode();
@@ -156,13 +181,18 @@ export async function readTraceFile(
   return reader;
 }
 
-/** Reads a trace file into a reader the caller made (to look at its counts while events stream). */
+/**
+ * Reads a trace file into a reader the caller made (to look at its counts
+ * while events stream); with `from`, its text from that byte of its content
+ * on, into a reader `restore`d to the lines before (`TraceReader.offsetAfterLine`).
+ */
 export async function readTraceInto(
   path: string,
   reader: TraceReader,
   sink: (event: TraceEvent) => void,
+  from = 0,
 ): Promise<void> {
-  const file = openRandomAccess(path);
+  const file = from > 0 ? null : openRandomAccess(path);
   if (file !== null) {
     try {
       if (isTraceDat(file.read(0, DAT_HEAD_BYTES))) {
@@ -173,9 +203,10 @@ export async function readTraceInto(
       file.close();
     }
   }
-  for await (const chunk of traceByteChunks(path)) {
+  const at: ChunkOffset = { offset: -1 };
+  for await (const chunk of traceByteChunks(path, from, at)) {
     if (typeof chunk === "string") reader.push(chunk, sink);
-    else reader.pushBytes(chunk, sink);
+    else reader.pushBytes(chunk, sink, at.offset);
   }
   reader.end(sink);
 }

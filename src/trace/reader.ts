@@ -112,6 +112,24 @@ export interface TraceReaderStats {
   deviceAttached: Map<string, number>;
 }
 
+/** What a reader has read so far (`TraceReader.snapshot`). */
+export interface TraceReaderState {
+  readonly counts: TraceReaderStats;
+  readonly diagnostics: readonly string[];
+  readonly lastTimestampNs: number;
+}
+
+function copyStats(c: TraceReaderStats): TraceReaderStats {
+  return {
+    ...c,
+    events: new Map(c.events),
+    skipped: new Map(c.skipped),
+    shapes: { ...c.shapes },
+    deviceGroups: new Map(c.deviceGroups),
+    deviceAttached: new Map(c.deviceAttached),
+  };
+}
+
 /** A timer event of the dma-iommu flush queue's timer (`function=fq_flush_timeout` in `text[start, end)`). */
 function isFqTimer(text: string, start: number, end: number): boolean {
   const at = text.indexOf(FQ_FUNCTION, start);
@@ -192,6 +210,14 @@ export class TraceReader {
   /** The columns of the line being decoded (the decoders copy what they keep). */
   private readonly head: TraceLineHead = newLineHead();
   private lastTimestampNs = -1;
+
+  /**
+   * Where the chunk `byteLines` reads starts in the trace's content (-1:
+   * unknown, as for text), and the end of the line it reads in that chunk:
+   * `offsetAfterLine` for a reading that will begin after this line.
+   */
+  private chunkOffset = -1;
+  private lineEnd = 0;
 
   /** Told of each loss as it is read (`TraceReaderOptions.onLoss`); set before the reading begins. */
   onLoss: ((loss: TraceLoss) => void) | undefined;
@@ -373,13 +399,45 @@ export class TraceReader {
    * read as text, so the events, counts and messages are those `push` gives
    * for the same text. A line cut at the chunk's end waits for the next chunk.
    */
-  pushBytes(chunk: Uint8Array, sink: EventSink): void {
+  pushBytes(chunk: Uint8Array, sink: EventSink, offset = -1): void {
     if (this.partial !== "" || this.overlong) {
       this.push(UTF8.decode(chunk), sink);
       return;
     }
+    this.chunkOffset = offset;
     const start = this.byteLines(chunk, sink);
     if (start < chunk.length) this.push(UTF8.decode(chunk.subarray(start)), sink);
+  }
+
+  /**
+   * Where the line just read ends in the trace's content (its newline
+   * included), when it came from a chunk `pushBytes` was told the offset of
+   * and no line is pending; else -1. A reading begun there with this
+   * reader's `snapshot` goes on as this one does.
+   */
+  offsetAfterLine(): number {
+    return this.chunkOffset < 0 || this.partial !== "" || this.overlong ? -1 : this.chunkOffset + this.lineEnd;
+  }
+
+  /** The reader's counts, messages and clock as they are now, for `restore` (a copy). */
+  snapshot(): TraceReaderState {
+    return { counts: copyStats(this.stats), diagnostics: [...this.diagnostics], lastTimestampNs: this.lastTimestampNs };
+  }
+
+  /**
+   * Puts back a `snapshot`, as if the lines it was taken after had just been
+   * read (the next line is numbered after them); the snapshot stays as it was.
+   */
+  restore(state: TraceReaderState): void {
+    Object.assign(this.counts, copyStats(state.counts));
+    this.fastCounts.fill(0);
+    for (let k = 0; k < FAST_EVENT_NAMES; k++) this.inEvents[k] = this.counts.events.has(fastEventName(k)) ? 1 : 0;
+    this.diagnostics.length = 0;
+    this.diagnostics.push(...state.diagnostics);
+    this.lastTimestampNs = state.lastTimestampNs;
+    this.partial = "";
+    this.overlong = false;
+    this.chunkOffset = -1;
   }
 
   /** The whole lines of a byte chunk; returns where the rest begins (see `lines` for why a method of its own). */
@@ -387,6 +445,7 @@ export class TraceReader {
     let start = 0;
     let nl = chunk.indexOf(10);
     while (nl >= 0) {
+      this.lineEnd = nl + 1;
       const ev = this.byteLine(chunk, start, nl);
       if (ev !== null) sink(ev);
       start = nl + 1;
@@ -455,6 +514,7 @@ export class TraceReader {
 
   /** Reads a chunk of text; a line cut at the chunk's end waits for the next chunk. */
   push(chunk: string, sink: EventSink): void {
+    this.chunkOffset = -1;
     const length = chunk.length;
     let start = 0;
     let nl = chunk.indexOf("\n");
