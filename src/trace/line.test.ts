@@ -102,6 +102,17 @@ test("non-event lines: header comments, blank, lost events; anything else is an 
   assert.deepEqual(parseLine("   "), { kind: "blank" });
   assert.deepEqual(parseLine("CPU:1 [LOST 4242 EVENTS]"), { kind: "lost", cpu: 1, events: 4242 });
   assert.deepEqual(parseLine("CPU:0 [17 EVENTS DROPPED]"), { kind: "lost", cpu: 0, events: 17 });
+  // perf script --show-lost-events: the lost record's sample columns, then its count.
+  assert.deepEqual(parseLine("             fio   150 [001]    18.187243: PERF_RECORD_LOST lost 42"), {
+    kind: "lost",
+    cpu: 1,
+    events: 42,
+  });
+  assert.deepEqual(parseLine("  kworker/0:1H    31/31    [000]  1.000000001: PERF_RECORD_LOST lost 7"), {
+    kind: "lost",
+    cpu: 0,
+    events: 7,
+  });
   const bad = parseLine("garbage here");
   assert.ok("kind" in bad && bad.kind === "error");
   assert.match(bad.expected, /TASK-PID \[CPU\]/);

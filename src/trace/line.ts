@@ -67,6 +67,8 @@ export interface LineError {
 const LOST = /^\s*CPU:\s*(\d+)\s+\[LOST (\d+) EVENTS\]\s*$/;
 // trace-cmd prints the count where the ring buffer's page stored it, and none where it only flagged the loss.
 const DROPPED = /^\s*CPU:\s*(\d+)\s+\[(?:(\d+) )?EVENTS DROPPED\]\s*$/;
+// `perf script --show-lost-events`: the sample columns of the lost record (its CPU's buffer), then what it lost.
+const PERF_LOST = /^(?:.*\s)?\[(\d+)\]\s+\d+\.\d+:\s+PERF_RECORD_LOST lost (\d+)\s*$/;
 const PREAMBLE = /^(?:version = \d+|cpus=\d+|CPU \d+ is empty|trace-cmd: .*|\s*#.*)$/;
 
 const NS_PER_S = 1_000_000_000;
@@ -401,7 +403,7 @@ export function nonEventLine(text: string): NonEventLine | LineError {
   if (text.length === 0) return { kind: "blank" };
   if (text.charCodeAt(0) === 35 /* # */) return { kind: "comment" };
   if (text.trim().length === 0) return { kind: "blank" };
-  const m = LOST.exec(text) ?? DROPPED.exec(text);
+  const m = LOST.exec(text) ?? DROPPED.exec(text) ?? PERF_LOST.exec(text);
   if (m !== null) return { kind: "lost", cpu: Number(m[1]), events: m[2] === undefined ? null : Number(m[2]) };
   if (PREAMBLE.test(text)) return { kind: "preamble" };
   return { kind: "error", expected: EXPECTED_LINE, found: text.trim() };

@@ -106,26 +106,29 @@ function fixture(name: string): string {
   return gunzipSync(readFileSync(new URL(name, FIXTURES))).toString("utf8");
 }
 
-test("a loss marker of the kernel or of trace-cmd, its count given or not, is a loss, not a malformed line", () => {
+test("a loss marker of the kernel, of trace-cmd or of perf, its count given or not, is a loss, not a malformed line", () => {
   const body = "          fio-1  [000] ..... 1.000001: timer_expire_exit: timer=000000001\n";
+  const perf = "             fio   150 [002]     1.000002: PERF_RECORD_LOST lost 5\n";
   const losses: TraceLoss[] = [];
   const { reader } = readTraceText(
-    `${body}CPU:1 [LOST 7 EVENTS]\n${body}CPU:0 [12 EVENTS DROPPED]\n${body}CPU:3 [EVENTS DROPPED]\n${body}`,
+    `${body}CPU:1 [LOST 7 EVENTS]\n${body}CPU:0 [12 EVENTS DROPPED]\n${body}CPU:3 [EVENTS DROPPED]\n${body}${perf}${body}`,
     { file: "t.txt", strictInput: true, onLoss: (l) => losses.push(l) },
   );
   assert.deepEqual(losses, [
     { afterLine: 2, cpu: 1, events: 7 },
     { afterLine: 4, cpu: 0, events: 12 },
     { afterLine: 6, cpu: 3, events: null },
+    { afterLine: 8, cpu: 2, events: 5 },
   ]);
   const s = reader.stats;
-  assert.equal(s.losses, 3);
-  assert.equal(s.lostEvents, 19);
+  assert.equal(s.losses, 4);
+  assert.equal(s.lostEvents, 24);
   assert.equal(s.malformed, 0);
   assert.deepEqual(reader.diagnostics, [
     "t.txt:2: CPU 1 lost 7 events: the trace is incomplete from here",
     "t.txt:4: CPU 0 lost 12 events: the trace is incomplete from here",
     "t.txt:6: CPU 3 lost some events: the trace is incomplete from here",
+    "t.txt:8: CPU 2 lost 5 events: the trace is incomplete from here",
   ]);
 });
 
