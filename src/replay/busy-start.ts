@@ -38,6 +38,13 @@
  * explains every allocation of the window: one that explains less is no
  * surer than the first climb's.
  *
+ * A window of several size classes is searched one class at a time
+ * (`LearningWindow.searchClasses`), from the state the classes before left
+ * (`BusySearch.base`), each scored on its own class's allocations only
+ * (`classAlone`): a class's magazines and depot are its own, and another
+ * class's misses would end a CPU's run before the searched class's
+ * boundaries show.
+ *
  * Deterministic: the order of trials is fixed, the restarts' vectors come
  * from a PRNG of a fixed seed, and the search stops after a fixed number of
  * trials or of events replayed, whatever the clock.
@@ -50,7 +57,7 @@ import { type DmaCall, type ReconstructOptions, Reconstructor } from "../trace/r
 import type { LiveMapping } from "./live-at-start.ts";
 import { PlaceholderCache } from "./placeholder-cache.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
-import { emptyStartState, type StartState } from "./start-state.ts";
+import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
 
 /**
  * Differences per CPU after which its run ends, by stage: first the first difference (each boundary pinned
@@ -128,6 +135,16 @@ export interface BusySearch {
   ringMax: number;
   /** Default `BUSY_BUDGET`. */
   budget?: Readonly<BusyBudget>;
+  /** The other classes' fill levels, as an earlier class's search left them (default: empty). */
+  base?: StartState;
+  /**
+   * Whether only the searched class's allocations are scored (`classes`): in a window of several classes,
+   * another class's miss (its own fill levels, still unknown) would end a CPU's run before the searched
+   * class's boundaries show.
+   */
+  classAlone?: boolean;
+  /** The size class of each `Shown` map, by the call's size (with `classAlone`). */
+  classOf?: (bytes: number) => number;
 }
 
 /** One map line of the window: the trace's IOVA, its CPU, and whether the trace unmapped that IOVA before. */
@@ -135,25 +152,28 @@ interface Shown {
   iova: number;
   cpu: number;
   known: boolean;
+  /** Its allocation's size class (-1 where the search scores every class). */
+  cls: number;
 }
 
 /** The window's map lines of `domain`, in line order, as the replay emits them: from the feed's calls, before any trial. */
-function shownMaps(domain: string, feed: Feed): Shown[] {
-  const ev: { line: number; map: boolean; iova: number; cpu: number }[] = [];
+function shownMaps(domain: string, feed: Feed, classOf?: (bytes: number) => number): Shown[] {
+  const ev: { line: number; map: boolean; iova: number; cpu: number; cls: number }[] = [];
   for (let j = 0; j < feed.items.length; j++) {
     if (feed.work[j] === 1) continue;
     const c = feed.items[j] as DmaCall;
     if (c.domain !== domain) continue;
     if (c.kind === "map") {
+      const cls = classOf === undefined ? -1 : classOf(c.sizeBytes);
       for (let i = 0; i < c.mapLines.length; i++)
-        ev.push({ line: c.mapLines[i], map: true, iova: c.iova + c.mapOffsets[i], cpu: c.cpu });
-    } else ev.push({ line: c.line, map: false, iova: c.iova, cpu: c.cpu });
+        ev.push({ line: c.mapLines[i], map: true, iova: c.iova + c.mapOffsets[i], cpu: c.cpu, cls });
+    } else ev.push({ line: c.line, map: false, iova: c.iova, cpu: c.cpu, cls: -1 });
   }
   ev.sort((x, y) => x.line - y.line);
   const unmapped = new Set<number>();
   const out: Shown[] = [];
   for (const e of ev) {
-    if (e.map) out.push({ iova: e.iova, cpu: e.cpu, known: unmapped.has(e.iova) });
+    if (e.map) out.push({ iova: e.iova, cpu: e.cpu, known: unmapped.has(e.iova), cls: e.cls });
     else unmapped.add(e.iova);
   }
   return out;
@@ -202,10 +222,10 @@ function feedOf(b: BusySearch): Feed {
  */
 type Numbers = number[];
 
-/** The start state of `v` (every other class empty). */
+/** The start state of `v` (every other class as `b.base` has it, else empty). */
 function stateOf(b: BusySearch, v: Numbers): StartState {
   const n = b.cpus;
-  const s = emptyStartState(b.orders, n);
+  const s = b.base === undefined ? emptyStartState(b.orders, n) : copyStartState(b.base);
   s.classes[b.sizeClass] = {
     loaded: v.slice(0, n),
     prev: v.slice(n, 2 * n).map((x) => x * b.magazine),
@@ -225,6 +245,8 @@ export class BusyStartSearch {
   private readonly shown: Shown[];
   private readonly feed: Feed;
   private readonly placeholders = new PlaceholderCache();
+  /** The window's maps the score counts: all of them, or the searched class's (`BusySearch.classAlone`). */
+  private readonly scored: number;
   /** The largest value of each number (the vector's layout: `Numbers`). */
   private readonly max: number[];
   private trials = 0;
@@ -256,9 +278,22 @@ export class BusyStartSearch {
     this.trialsUntil = this.budget.trials;
     this.eventsUntil = this.budget.events;
     this.feed = feedOf(b);
-    this.shown = shownMaps(b.domain, this.feed);
+    this.shown = shownMaps(b.domain, this.feed, b.classAlone ? b.classOf : undefined);
+    if (b.classAlone) {
+      let mine = 0;
+      for (const x of this.shown) if (x.cls === b.sizeClass) mine++;
+      this.scored = mine;
+    } else this.scored = this.shown.length;
     const n = b.cpus;
-    this.max = [...new Array(n).fill(b.magazine), ...new Array(n).fill(1), b.depotMax, ...new Array(n).fill(b.ringMax)];
+    // A CPU's ring holds every class's entries: what the other classes' fill levels queue is not this class's room.
+    const ringRoom = (cpu: number): number =>
+      b.ringMax - (b.base?.classes ?? []).reduce((a, c, k) => a + (k === b.sizeClass ? 0 : (c.queued?.[cpu] ?? 0)), 0);
+    this.max = [
+      ...new Array(n).fill(b.magazine),
+      ...new Array(n).fill(1),
+      b.depotMax,
+      ...Array.from({ length: n }, (_, cpu) => Math.max(0, ringRoom(cpu))),
+    ];
     this.best = new Array(3 * n + 1).fill(0);
   }
 
@@ -273,11 +308,12 @@ export class BusyStartSearch {
       this.bestScore = this.score(this.best);
       this.climb();
     }
-    this.explainedShare = this.shown.length === 0 ? 1 : this.bestScore / this.shown.length;
+    this.explainedShare = this.scored === 0 ? 1 : this.bestScore / this.scored;
     this.firstScore = this.bestScore;
     this.missesPerCpu = STAGES[STAGES.length - 1];
     const empty = new Array<number>(this.best.length).fill(0);
-    if (this.score(empty, true) > this.score(this.best, true)) return emptyStartState(this.b.orders, this.b.cpus);
+    if (this.score(empty, true) > this.score(this.best, true))
+      return this.b.base === undefined ? emptyStartState(this.b.orders, this.b.cpus) : stateOf(this.b, empty);
     return stateOf(this.b, this.best);
   }
 
@@ -305,7 +341,7 @@ export class BusyStartSearch {
     this.climb();
     this.judgeClimb();
     const crossed = this.best;
-    let found = this.bestScore >= this.shown.length ? stateOf(this.b, crossed) : null;
+    let found = this.bestScore >= this.scored ? stateOf(this.b, crossed) : null;
     this.crossMoves = false;
     found ??= this.perturbed(first);
     if (found === null) {
@@ -352,7 +388,7 @@ export class BusyStartSearch {
       this.trialsUntil = this.trials + this.budget.restartTrials;
       this.bestScore = this.score(this.best);
       this.climb();
-      if (this.bestScore >= this.shown.length) return stateOf(this.b, this.best);
+      if (this.bestScore >= this.scored) return stateOf(this.b, this.best);
       this.judgeClimb();
       if (this.bestScore > anchorScore) {
         anchor = this.best;
@@ -368,7 +404,7 @@ export class BusyStartSearch {
       this.trials >= this.trialsUntil ||
       this.replayed >= this.eventsUntil ||
       this.extra >= this.budget.extraApplies ||
-      this.bestScore >= this.shown.length
+      this.bestScore >= this.scored
     );
   }
 
@@ -392,7 +428,7 @@ export class BusyStartSearch {
       const want = shown[k++];
       if (want === undefined || rp === null) return;
       const c = want.cpu % n;
-      if (misses[c] >= missesPerCpu) return;
+      if (misses[c] >= missesPerCpu || (want.cls >= 0 && want.cls !== b.sizeClass)) return;
       if (g === 0) g = rp.kernel.dma.cookieOf(rp.dev)?.iovad.granule ?? 4096;
       // A placeholder stands for any IOVA cached before the trace: one the trace never unmapped before.
       const ok = m === want.iova || (!want.known && m >= 0 && m / g < rp.placeholderTop);
@@ -401,7 +437,7 @@ export class BusyStartSearch {
       if (ok) good++;
       else if (++misses[c] === missesPerCpu) ended++;
     };
-    const empty = judge && v.every((x) => x === 0);
+    const empty = judge && b.base === undefined && v.every((x) => x === 0);
     const r = new Replayer({
       ...b.opts,
       start: empty ? undefined : stateOf(b, v),

@@ -240,14 +240,15 @@ const BUSY_CUT_MIN = 1000;
  * without the flags column (interrupt context unknown).
  */
 /**
- * A replay of a trace begun mid-life that placed less than half of what the
- * trace could show after the learning phase, with at least BUSY_CUT_MIN
- * allocations to judge by: the caches' fill at its start, which the
- * learning phase did not recover, decides the magazine swaps after it.
+ * A replay of a trace begun mid-life that placed less than half (`share`)
+ * of what the trace could show after the learning phase, with at least
+ * BUSY_CUT_MIN allocations to judge by: the caches' fill at its start,
+ * which the learning phase did not recover, decides the magazine swaps
+ * after it.
  */
-export function midLifeMissed(r: ReplayResult): boolean {
+export function midLifeMissed(r: ReplayResult, share = 0.5): boolean {
   const knowable = r.afterLearning - r.adoptedAfterLearning;
-  return r.learning.midLife && knowable >= BUSY_CUT_MIN && r.exactAfterLearning < knowable / 2;
+  return r.learning.midLife && knowable >= BUSY_CUT_MIN && r.exactAfterLearning < knowable * share;
 }
 
 /**
