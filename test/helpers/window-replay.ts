@@ -9,7 +9,9 @@ import type { ProfileName } from "../../src/iova/profile.ts";
 import { builtinMachine, type MachineDesc } from "../../src/machine/index.ts";
 import { Replayer, type ReplayOptions, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
 import { LearningWindow } from "../../src/replay/start-search.ts";
+import type { StartState } from "../../src/replay/start-state.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
+import { readTraceFile } from "../../src/trace/node-source.ts";
 import { type ReconstructOptions, Reconstructor } from "../../src/trace/reconstruct.ts";
 import { feedEvents } from "./feed-events.ts";
 
@@ -54,4 +56,37 @@ export function windowReplay(evs: readonly TraceEvent[], o: WindowReplay): { r: 
   });
   const rc = new Reconstructor(o.rcOpts, (c) => rp.push(c));
   return { r: feedEvents(evs, rp, rc), emitted };
+}
+
+/** A lazy cut with the timer's events, read once: its learning window, and a replay of it from a start state. */
+export interface BusyCut {
+  events: TraceEvent[];
+  window: LearningWindow;
+  /** The NVMe domain's allocations in the whole cut. */
+  allocations: number;
+  /** The replay from `start` (the phase not adopting), or from the empty start as `iovalab replay` runs it (adopting). */
+  replay: (start?: StartState) => ReplayResult;
+}
+
+/** Reads the lazy cut at `path` (the NVMe of qemu-q35-nvme, kernel `kernel`, the timer's events) and its window. */
+export async function busyCut(path: string, kernel: ProfileName): Promise<BusyCut> {
+  const { machine, rcOpts } = qemuNvme();
+  const opts = { machine, kernel, strict: false, timerEvents: true };
+  const events: TraceEvent[] = [];
+  await readTraceFile(path, (e) => events.push(e));
+  const window = new LearningWindow(opts, rcOpts, true);
+  for (const e of events) window.push(e);
+  window.end();
+  const allocations = window.allocationsByDomain.get("group1") ?? 0;
+  const replay = (start?: StartState): ReplayResult => {
+    const rp = new Replayer({
+      ...opts,
+      start,
+      learningAdopts: start === undefined,
+      traceAllocations: allocations,
+      live: window.live,
+    });
+    return feedEvents(events, rp, new Reconstructor(rcOpts, (c) => rp.push(c)));
+  };
+  return { events, window, allocations, replay };
 }

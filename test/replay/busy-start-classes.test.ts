@@ -18,16 +18,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { builtinMachine } from "../../src/machine/index.ts";
-import { Replayer, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
-import { describeStartState, emptyStartState, type StartState } from "../../src/replay/start-state.ts";
+import { describeStartState, emptyStartState } from "../../src/replay/start-state.ts";
 import { exactOfKnowable } from "../../src/replay/summary-json.ts";
-import type { TraceEvent } from "../../src/trace/events.ts";
-import { readTraceFile } from "../../src/trace/node-source.ts";
-import { Reconstructor } from "../../src/trace/reconstruct.ts";
-import { feedEvents } from "../helpers/feed-events.ts";
 import { quickSkip } from "../helpers/quick.ts";
+import { busyCut } from "../helpers/window-replay.ts";
 
 const CUT = new URL("../fixtures/traces/linux-6.1-lazy-timers-lines83175-115174.txt.gz", import.meta.url).pathname;
 
@@ -35,26 +29,12 @@ const CUT = new URL("../fixtures/traces/linux-6.1-lazy-timers-lines83175-115174.
 test("a busy cut of six size classes: each class searched alone, in turn, replays every allocation the trace could show", {
   skip: quickSkip("five start-state searches"),
 }, async () => {
-  const machine = builtinMachine("qemu-q35-nvme");
-  assert.ok(machine);
-  const rcOpts = { machine: traceMachineOf(machine, "0000:00:01.0") };
-  const opts = { machine, kernel: "6.1" as const, strict: false, timerEvents: true };
-  const events: TraceEvent[] = [];
-  await readTraceFile(CUT, (e) => events.push(e));
-  const w = new LearningWindow(opts, rcOpts, true);
-  for (const e of events) w.push(e);
-  w.end();
+  const { window: w, allocations, replay } = await busyCut(CUT, "6.1");
   assert.ok(w.midLife && w.busyStart);
   assert.ok(w.searchesClasses);
-  const allocations = w.allocationsByDomain.get("group1");
-  const replay = (start: StartState | undefined): ReplayResult => {
-    const pinned = start !== undefined;
-    const rp = new Replayer({ ...opts, start, learningAdopts: !pinned, traceAllocations: allocations, live: w.live });
-    return feedEvents(events, rp, new Reconstructor(rcOpts, (c) => rp.push(c)));
-  };
   const empty = exactOfKnowable(replay(undefined));
   assert.ok(empty < 0.7, `${empty}`);
-  const found = w.search(allocations ?? 0, true);
+  const found = w.search(allocations, true);
   const text = describeStartState(found);
   // Every class the window allocates a magazine's worth of (all but 2p) has fill levels of its own.
   for (const k of ["1p", "4p", "8p", "16p", "32p"]) assert.match(text, new RegExp(`(^|; )${k}: `), text);

@@ -16,16 +16,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { builtinMachine } from "../../src/machine/index.ts";
 import type { BusyBudget } from "../../src/replay/busy-start.ts";
-import { Replayer, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
-import { describeStartState, type StartState } from "../../src/replay/start-state.ts";
+import { describeStartState } from "../../src/replay/start-state.ts";
 import { exactOfKnowable } from "../../src/replay/summary-json.ts";
-import type { TraceEvent } from "../../src/trace/events.ts";
-import { readTraceFile } from "../../src/trace/node-source.ts";
-import { Reconstructor } from "../../src/trace/reconstruct.ts";
-import { feedEvents } from "../helpers/feed-events.ts";
+import { busyCut } from "../helpers/window-replay.ts";
 
 const CUT = new URL("../fixtures/traces/linux-6.1-midlife-lazy-report-l-lines83514-95513.txt.gz", import.meta.url)
   .pathname;
@@ -40,22 +34,9 @@ const BUDGET: BusyBudget = {
 };
 
 test("a busy cut no state explains at the first stage: the restarts' best at the last stage, replayed exact", async () => {
-  const machine = builtinMachine("qemu-q35-nvme");
-  assert.ok(machine);
-  const rcOpts = { machine: traceMachineOf(machine, "0000:00:01.0") };
-  const opts = { machine, kernel: "6.1" as const, strict: false, timerEvents: true };
-  const events: TraceEvent[] = [];
-  await readTraceFile(CUT, (e) => events.push(e));
-  const w = new LearningWindow(opts, rcOpts, true);
-  for (const e of events) w.push(e);
-  w.end();
+  const { window: w, allocations, replay } = await busyCut(CUT, "6.1");
   assert.ok(w.midLife);
-  const allocations = w.allocationsByDomain.get("group1");
-  const replay = (start: StartState): ReplayResult => {
-    const rp = new Replayer({ ...opts, start, learningAdopts: false, traceAllocations: allocations, live: w.live });
-    return feedEvents(events, rp, new Reconstructor(rcOpts, (c) => rp.push(c)));
-  };
-  const first = w.search(allocations ?? 0, false, BUDGET);
+  const first = w.search(allocations, false, BUDGET);
   assert.equal(describeStartState(first), "1p: cpu0 47+0 (ring 92) cpu1 8+127 (ring 67) depot 30");
   assert.ok(exactOfKnowable(replay(first)) < 0.5);
   const again = w.searchAgain();
