@@ -41,7 +41,7 @@
  * A window of several size classes is searched one class at a time
  * (`LearningWindow.searchClasses`), from the state the classes before left
  * (`BusySearch.base`), each scored on its own class's allocations only
- * (`classAlone`): a class's magazines and depot are its own, and another
+ * (`classOf`): a class's magazines and depot are its own, and another
  * class's misses would end a CPU's run before the searched class's
  * boundaries show.
  *
@@ -138,12 +138,10 @@ export interface BusySearch {
   /** The other classes' fill levels, as an earlier class's search left them (default: empty). */
   base?: StartState;
   /**
-   * Whether only the searched class's allocations are scored (`classes`): in a window of several classes,
-   * another class's miss (its own fill levels, still unknown) would end a CPU's run before the searched
-   * class's boundaries show.
+   * The size class of an allocation of `bytes`: given, only the searched class's allocations are scored (in a
+   * window of several classes, another class's miss, its own fill levels still unknown, would end a CPU's run
+   * before the searched class's boundaries show).
    */
-  classAlone?: boolean;
-  /** The size class of each `Shown` map, by the call's size (with `classAlone`). */
   classOf?: (bytes: number) => number;
 }
 
@@ -245,7 +243,7 @@ export class BusyStartSearch {
   private readonly shown: Shown[];
   private readonly feed: Feed;
   private readonly placeholders = new PlaceholderCache();
-  /** The window's maps the score counts: all of them, or the searched class's (`BusySearch.classAlone`). */
+  /** The window's maps the score counts: all of them, or the searched class's (`BusySearch.classOf`). */
   private readonly scored: number;
   /** The largest value of each number (the vector's layout: `Numbers`). */
   private readonly max: number[];
@@ -278,8 +276,8 @@ export class BusyStartSearch {
     this.trialsUntil = this.budget.trials;
     this.eventsUntil = this.budget.events;
     this.feed = feedOf(b);
-    this.shown = shownMaps(b.domain, this.feed, b.classAlone ? b.classOf : undefined);
-    if (b.classAlone) {
+    this.shown = shownMaps(b.domain, this.feed, b.classOf);
+    if (b.classOf !== undefined) {
       let mine = 0;
       for (const x of this.shown) if (x.cls === b.sizeClass) mine++;
       this.scored = mine;

@@ -48,17 +48,16 @@ const LIVE_EVENTS = 16384;
 /** Events kept at most, whatever the phase does (the first reading's memory bound). */
 const MAX_WINDOW_EVENTS = 200_000;
 /**
- * Events from the trace's start a lazy trace's search replays at least (`busy-start.ts`): about 5,000 maps of a
- * busy disk, where a wrong ring count or fill shows at the first magazine boundaries after the first flushes.
+ * Events from the trace's start a lazy trace's search replays at least (`busy-start.ts`): about 15,000 maps of a
+ * busy disk. A wrong ring count or fill shows at the first magazine boundaries after the first flushes, but a
+ * wrong state can explain a shorter window whole: with 10,000 events, the 6.1 mid-life capture cut at its lines
+ * 11,930 and 322,126 were searched to states that placed 28.79% and 32.81% of what they could show, where the
+ * kernel's own fill levels place 100.00%, and so do the states found in 30,000 (in 23 and 25 s). A class of large
+ * IOVAs in a mixed-size window allocates a few hundred in 10,000, too few for its magazine boundaries to tell its
+ * fill levels (the 6.1 lazy-timers trace cut at its line 83,175: its 16p class's state explained its whole window
+ * of 10,000 events and placed 93.8% of the trace; 30,000 pin it).
  */
-const BUSY_EVENTS = 10_000;
-/**
- * The same where the window allocates several size classes, each searched alone (`BusyStartSearch`'s
- * `classAlone`): a class of large IOVAs allocates a few hundred of them in BUSY_EVENTS, too few for its
- * magazine boundaries to tell its fill levels (the 6.1 lazy-timers trace cut at its line 83,175: its 16p
- * class's state explained its whole window of 10,000 events and placed 93.8% of the trace; 30,000 pin it).
- */
-const BUSY_EVENTS_CLASSES = 30_000;
+const BUSY_EVENTS = 30_000;
 
 /**
  * The first reading: takes every event of the trace (`push`), finds the
@@ -160,7 +159,7 @@ export class LearningWindow {
    * BUSY_EVENTS, as a reading for `--search-start` would have kept them.
    */
   get wantsEvents(): boolean {
-    return this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS_CLASSES;
+    return this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS;
   }
 
   /** Takes the next event of the trace. */
@@ -187,7 +186,7 @@ export class LearningWindow {
         this.liveFinder.push(e);
         if (this.liveFinder.found.length > 0) this.mid = true;
         else if (this.seen >= this.tail + LIVE_EVENTS) this.fromBoot();
-      } else if (this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS_CLASSES) this.events.push(e);
+      } else if (this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS) this.events.push(e);
       return;
     }
     this.seen++;
@@ -296,7 +295,7 @@ export class LearningWindow {
     if (lazy && searched.length > 1) return this.searchClasses(searched, traceAllocations, restarts, budget);
     if (lazy && searched.length > 0) {
       const busy = new BusyStartSearch({
-        events: this.events.slice(0, Math.max(this.windowEvents, BUSY_EVENTS)),
+        events: this.events,
         opts: this.opts,
         rcOpts: this.rcOpts,
         live: this.live,
@@ -393,7 +392,7 @@ export class LearningWindow {
   /**
    * A lazy search of a window that allocates several size classes: each
    * class's fill levels in turn, smallest IOVAs first, scored on that
-   * class's allocations alone (`BusySearch.classAlone`) from the state the
+   * class's allocations alone (`BusySearch.classOf`) from the state the
    * classes before it were found in. A class's magazines and depot are its
    * own: another class's state changes only which IOVAs the tree hands out
    * where both miss, while an unknown class's misses, scored too, would end
@@ -430,7 +429,6 @@ export class LearningWindow {
         ringMax: RING_ENTRIES,
         budget,
         base: state,
-        classAlone: true,
         classOf: (bytes) => iovad.sizeClass(Math.ceil(bytes / iovad.granule)),
       });
       let found = busy.fromEmpty();
