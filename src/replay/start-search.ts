@@ -24,11 +24,10 @@
  * search is `busy-start.ts`'s, over a longer window.
  */
 
-import { assert } from "../stdx/assert.ts";
 import type { TraceEvent } from "../trace/events.ts";
 import { isKernelWorkEvent } from "../trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
-import { type BusyBudget, BusyStartSearch } from "./busy-start.ts";
+import { type BusyBudget, type BusySearch, BusyStartSearch } from "./busy-start.ts";
 import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
@@ -292,23 +291,27 @@ export class LearningWindow {
     const depotCap = Math.min(iovad.profile.depotMax, 32);
     // A class the window allocates less than a magazine's worth of cannot show where its magazines were full.
     const searched = [...this.classes].filter(([k, n]) => k < orders && n >= cap).map(([k]) => k);
-    if (lazy && searched.length > 1) return this.searchClasses(searched, traceAllocations, restarts, budget);
+    // What every class's search shares: the window, the domain and its bounds.
+    const shared: Omit<BusySearch, "sizeClass"> = {
+      events: this.events,
+      opts: this.opts,
+      rcOpts: this.rcOpts,
+      live: this.live,
+      traceAllocations,
+      domain: this.domain,
+      cpus,
+      orders,
+      magazine: cap,
+      depotMax: depotCap,
+      ringMax: RING_ENTRIES,
+      budget,
+    };
+    if (lazy && searched.length > 1) {
+      const classOf = (bytes: number) => iovad.sizeClass(Math.ceil(bytes / iovad.granule));
+      return this.searchClasses(searched, { ...shared, classOf }, restarts);
+    }
     if (lazy && searched.length > 0) {
-      const busy = new BusyStartSearch({
-        events: this.events,
-        opts: this.opts,
-        rcOpts: this.rcOpts,
-        live: this.live,
-        traceAllocations,
-        domain: this.domain,
-        cpus,
-        orders,
-        sizeClass: searched[0],
-        magazine: cap,
-        depotMax: depotCap,
-        ringMax: RING_ENTRIES,
-        budget,
-      });
+      const busy = new BusyStartSearch({ ...shared, sizeClass: searched[0] });
       this.busy = busy;
       const found = busy.fromEmpty();
       return (restarts && busy.explainedShare < 0.5 && busy.restarts()) || found;
@@ -403,34 +406,10 @@ export class LearningWindow {
    * classes in turn, 100.00%). With `restarts`, a class whose climb
    * explains less than half of its window climbs again (`restarts`).
    */
-  private searchClasses(
-    searched: number[],
-    traceAllocations: number,
-    restarts: boolean,
-    budget: Readonly<BusyBudget> | undefined,
-  ): StartState {
-    const probe = new Replayer(this.opts);
-    const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
-    assert(iovad !== undefined, "a lazy search has a domain");
+  private searchClasses(searched: number[], shared: Omit<BusySearch, "sizeClass">, restarts: boolean): StartState {
     let state: StartState | undefined;
     for (const sizeClass of [...searched].sort((a, b) => a - b)) {
-      const busy = new BusyStartSearch({
-        events: this.events,
-        opts: this.opts,
-        rcOpts: this.rcOpts,
-        live: this.live,
-        traceAllocations,
-        domain: this.domain,
-        cpus: probe.kernel.cpus,
-        orders: iovad.rcacheOrders,
-        sizeClass,
-        magazine: iovad.profile.magazineSize,
-        depotMax: Math.min(iovad.profile.depotMax, 32),
-        ringMax: RING_ENTRIES,
-        budget,
-        base: state,
-        classOf: (bytes) => iovad.sizeClass(Math.ceil(bytes / iovad.granule)),
-      });
+      const busy = new BusyStartSearch({ ...shared, sizeClass, base: state });
       let found = busy.fromEmpty();
       if (restarts && busy.explainedShare < 0.5) found = busy.restarts() ?? found;
       state = found;
