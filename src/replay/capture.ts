@@ -36,6 +36,10 @@ Capturing a trace to replay (on the machine, as root):
                     trace begun mid-life, and the calls during the loss are in no span.
   report -l         keeps the flags column (interrupt context): which unmaps ran in an
                     interrupt. Without it the replay reads that from the IOVAs.
+  perf script --show-lost-events
+                    (perf instead of trace-cmd) an overrun of perf's buffer as a line
+                    (PERF_RECORD_LOST lost N), read as a loss; without the option perf
+                    says so only on its stderr, and the trace cannot show it.
 
   6.12+: the filter text needs the space before the closing quote: trace-cmd wraps it
   in parentheses and the kernel takes the function name up to the next space, so
