@@ -13,10 +13,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { BusyBudget } from "../../src/replay/busy-start.ts";
 import { Replayer } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
-import type { TraceEvent } from "../../src/trace/events.ts";
-import { readTraceFile } from "../../src/trace/node-source.ts";
-import { qemuNvme } from "../helpers/window-replay.ts";
+import { busyCut } from "../helpers/window-replay.ts";
 
 const CUT = new URL("../fixtures/traces/linux-6.1-midlife-lazy-report-l-lines131236-143235.txt.gz", import.meta.url)
   .pathname;
@@ -31,12 +28,7 @@ const BUDGET: BusyBudget = {
 };
 
 test("the busy-start search's bound counts the calls a hypothesis's flushes replay again", async () => {
-  const { machine, rcOpts } = qemuNvme();
-  const events: TraceEvent[] = [];
-  await readTraceFile(CUT, (e) => events.push(e));
-  const w = new LearningWindow({ machine, kernel: "6.1", strict: false, timerEvents: true }, rcOpts, true);
-  for (const e of events) w.push(e);
-  const allocations = w.end();
+  const { window: w, allocations } = await busyCut(CUT, "6.1");
   assert.ok(w.midLife);
   // Every call applied to a model, first time or again, in every hypothesis the search replays.
   const proto = Replayer.prototype as unknown as { applyAt: (...a: unknown[]) => unknown };
