@@ -7,4 +7,4 @@
 
 export { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "./node-input.ts";
 export { svgToPng } from "./report/png.ts";
-export { readTraceFile, readTraceInto } from "./trace/node-source.ts";
+export { mayHoldLoss, readTraceFile, readTraceInto, spillContent } from "./trace/node-source.ts";

@@ -4,6 +4,8 @@
  * machine, kernel and mode).
  */
 
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   DEFAULTS_WINDOW,
   type TraceEvent,
@@ -12,7 +14,12 @@ import {
   type TraceReader,
   type TraceReaderState,
 } from "../face/kernel.ts";
-import { readTraceInto } from "../node.ts";
+import { mayHoldLoss, readTraceInto, spillContent } from "../node.ts";
+import { isPlainFile } from "../node-input.ts";
+import { onInterrupt } from "./io.ts";
+
+// node:fs through getBuiltinModule (an ESM import builds its whole namespace, `cli/io.ts`).
+const { mkdtempSync, rmSync } = process.getBuiltinModule("node:fs");
 
 /**
  * The lines of a trace one replay covers (`replay.ts`): those after line
@@ -50,6 +57,157 @@ export class ResumePoints {
    * and where the next line starts in the trace's content.
    */
   readonly after = new Map<number, { offset: number; reader: TraceReaderState; lastLine: readonly number[] }>();
+  /**
+   * A gzip trace's content from a resume point on, decompressed once into a
+   * file of its own (`spillAfter`): readings that begin at or after `base`
+   * read it, not the gzip from its start. `mayHoldLoss` as the copy found it.
+   */
+  spill: { path: string; base: number; mayHoldLoss: boolean; remove: () => void } | null = null;
+
+  /** Where a reading that begins at byte `offset` of the trace's content reads: file, byte in it, and its base. */
+  source(trace: string, offset: number): { path: string; from: number; base: number } {
+    const s = this.spill;
+    return s !== null && offset >= s.base
+      ? { path: s.path, from: offset - s.base, base: s.base }
+      : { path: trace, from: offset, base: 0 };
+  }
+
+  /** Removes the spill's file (the replay of every span is over). */
+  dispose(): void {
+    this.spill?.remove();
+    this.spill = null;
+  }
+}
+
+/**
+ * A gzip trace that lost events at line `from` is read again from each
+ * later loss, and each reading would decompress it from its start: its
+ * content from the resume point at `from` on is decompressed once into the
+ * OS's temporary directory instead (`ResumePoints.spill`), as many bytes as
+ * that part of the trace holds. Nothing for a plain file (read from any
+ * byte), stdin (never read again), or a loss with no resume point; where
+ * the copy cannot be written (no space left, say) the readings decompress
+ * as before.
+ */
+export async function spillAfter(trace: string, from: number, points: ResumePoints): Promise<void> {
+  const resume = points.window === null ? undefined : points.after.get(from);
+  if (resume === undefined || points.spill !== null || trace === "-" || isPlainFile(trace)) return;
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-replay-"));
+  const path = join(dir, "content");
+  // Gone however the command ends: its replay over, a closed stdout (which exits at once), or Ctrl-C.
+  const rm = () => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", rm);
+  const noInterrupt = onInterrupt("the trace's temporary copy removed", rm);
+  const remove = () => {
+    process.removeListener("exit", rm);
+    noInterrupt();
+    rm();
+  };
+  try {
+    const holds = await spillContent(trace, resume.offset, path);
+    points.spill = { path, base: resume.offset, mayHoldLoss: holds, remove };
+  } catch {
+    remove();
+  }
+}
+
+/** A loss marker a reading of the rest of a trace passed (`scanLosses`). */
+interface ScannedLoss {
+  loss: TraceLoss;
+  /** The line of each CPU's last event before the marker. */
+  lastLine: readonly number[];
+  /** The line of the last event before the marker, of any CPU (0: none). */
+  lastEvent: number;
+}
+
+/**
+ * The loss markers of a trace from one of them on, read without a replay
+ * (`scanLosses`), so that each span's replay can end where its own loss says
+ * without first replaying up to that loss to find it.
+ */
+export class LossScan {
+  private readonly losses: readonly ScannedLoss[];
+  /** The scan read every line after `from` (nothing stopped it). */
+  private readonly complete: boolean;
+  private readonly from: number;
+
+  constructor(losses: readonly ScannedLoss[], complete: boolean, from: number) {
+    this.losses = losses;
+    this.complete = complete;
+    this.from = from;
+  }
+
+  /**
+   * The loss that ends the span of the lines after `from` (with
+   * `TraceSpan.endAtLoss`: the first loss after one of its events), as that
+   * span's reading would return it; undefined where the scan cannot say.
+   */
+  endOf(from: number): SpanLoss | null | undefined {
+    if (from < this.from) return undefined;
+    for (const s of this.losses)
+      if (s.loss.afterLine > from && s.lastEvent > from) return { ...s.loss, gapAfter: s.lastLine[s.loss.cpu] ?? 0 };
+    return this.complete ? null : undefined;
+  }
+}
+
+/**
+ * Reads the rest of `trace` after the loss marker at line `from`, which an
+ * earlier reading passed, for its loss markers alone (no reconstruction, no
+ * replay), and leaves a resume point at each. `reader` is fresh, made as the
+ * replay's readers are. Read from the trace's first line where `points` has
+ * no resume point at `from` (then it records none: a point must be taken by
+ * a reading that has the trace's facts). A line the replay's reader refuses
+ * (--strict-input) ends the scan there: the spans' readings meet it as
+ * before.
+ */
+export async function scanLosses(
+  trace: string,
+  reader: TraceReader,
+  from: number,
+  points: ResumePoints,
+): Promise<LossScan> {
+  const resume = points.window === null ? undefined : points.after.get(from);
+  const losses: ScannedLoss[] = [];
+  let lastLine: number[] = [];
+  let lastEvent = 0;
+  let offset = 0;
+  if (resume !== undefined) {
+    // No marker's words after the point: no loss, and nothing to read for one.
+    const holds =
+      points.spill !== null && points.spill.base === resume.offset
+        ? points.spill.mayHoldLoss
+        : await mayHoldLoss(trace, resume.offset);
+    if (!holds) return new LossScan([], true, from);
+    reader.restore(resume.reader);
+    lastLine = [...resume.lastLine];
+    offset = resume.offset;
+  }
+  reader.onLoss = (loss) => {
+    losses.push({ loss, lastLine: [...lastLine], lastEvent });
+    if (resume !== undefined && !points.after.has(loss.afterLine)) {
+      const next = reader.offsetAfterLine();
+      if (next >= 0)
+        points.after.set(loss.afterLine, { offset: next, reader: reader.snapshot(), lastLine: [...lastLine] });
+    }
+  };
+  let complete = true;
+  try {
+    const src = points.source(trace, offset);
+    await readTraceInto(
+      src.path,
+      reader,
+      (e) => {
+        lastLine[e.cpu] = e.line;
+        lastEvent = e.line;
+      },
+      src.from,
+      src.base,
+    );
+  } catch {
+    // Whatever stopped the scan stops the span that reaches it, with its own message.
+    complete = false;
+  }
+  return new LossScan(losses, complete, resume === undefined ? 0 : from);
 }
 
 /** Ends a reading at a loss as at the file's end. */
@@ -141,7 +299,8 @@ export async function readTraceWithFacts(
       if (e.line > from) waiting.push(e);
       if (++observed >= DEFAULTS_WINDOW) feed = complete();
     };
-    await readTraceInto(trace, reader, sink, offset);
+    const src = points === undefined ? { path: trace, from: offset, base: 0 } : points.source(trace, offset);
+    await readTraceInto(src.path, reader, sink, src.from, src.base);
   } catch (err) {
     if (err !== SPAN_END) throw err;
   }

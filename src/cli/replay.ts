@@ -50,7 +50,16 @@ import {
 } from "../face/kernel.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
-import { ResumePoints, readTraceWithFacts, type SpanLoss, type TraceSpan, WHOLE_TRACE } from "./replay-defaults.ts";
+import {
+  type LossScan,
+  ResumePoints,
+  readTraceWithFacts,
+  type SpanLoss,
+  scanLosses,
+  spillAfter,
+  type TraceSpan,
+  WHOLE_TRACE,
+} from "./replay-defaults.ts";
 
 export interface ReplayCliOptions {
   machine?: string;
@@ -981,29 +990,53 @@ async function replayTrace(
   let span: TraceSpan = { ...WHOLE_TRACE, endAtLoss: true };
   // Each span's readings begin after the loss it follows, where an earlier reading passed it.
   const points = new ResumePoints();
-  for (;;) {
-    let s = await replaySpan(trace, file, machine, opts, span, spans.length === 0 && span.lossesAfter === 0, points);
-    const loss = s.loss;
-    if (loss === null) {
+  // Once a span has ended at a loss, the rest of the trace is read for its losses alone (no replay) and, gzip, its
+  // content after the loss decompressed once (`scanLosses`, `spillAfter`).
+  let scan: LossScan | null = null;
+  try {
+    for (;;) {
+      let s: SpanReplay;
+      let loss: SpanLoss | null;
+      // The loss the scan knows this span ends at: it is replayed once, up to where that loss says it ends.
+      const known = opts.emitIovas ? undefined : scan?.endOf(span.from);
+      if (known != null && Math.max(known.gapAfter, span.from) < known.afterLine - 1) {
+        const until = Math.max(known.gapAfter, span.from);
+        s = await replaySpan(trace, file, machine, opts, { ...span, until, endAtLoss: false }, false, points);
+        loss = known;
+        s.loss = loss;
+      } else {
+        s = await replaySpan(trace, file, machine, opts, span, spans.length === 0 && span.lossesAfter === 0, points);
+        loss = s.loss;
+        if (loss === null) {
+          spans.push(s);
+          break;
+        }
+        if (scan === null && trace !== "-") {
+          await spillAfter(trace, loss.afterLine, points);
+          const reader = new TraceReader({ file, strictInput: opts.strictInput });
+          if (!opts.emitIovas) scan = await scanLosses(trace, reader, loss.afterLine, points);
+        }
+        // The events lost came after that CPU's last event before the marker. The other CPUs' calls since then met
+        // caches the lost events had changed (a flush freed the lost unmaps, say), and the replay has no way to know
+        // how: the span ends at that event, and the next one begins after the marker, where the CPU's events go on
+        // (begun at that event instead, its learning phase could end before that CPU's first allocation). The lines
+        // between are replayed by neither. The span was read up to the marker: it is replayed again to that event.
+        // The IOVA lines of --emit-iovas went out as the replay went: every map event has one, those between from
+        // the span's replay up to the marker.
+        const gap = Math.max(loss.gapAfter, span.from);
+        if (gap < loss.afterLine - 1 && !opts.emitIovas) {
+          s = await replaySpan(trace, file, machine, opts, { ...span, until: gap, endAtLoss: false }, false, points);
+          s.loss = loss;
+        }
+      }
+      // Each span's IOVA lines go out before the next span's.
+      if (opts.emitIovas) void writeStdout(s.output as string | Uint8Array);
       spans.push(s);
-      break;
+      span = { from: loss.afterLine, until: Number.POSITIVE_INFINITY, lossesAfter: loss.afterLine, endAtLoss: true };
     }
-    // The events lost came after that CPU's last event before the marker. The other CPUs' calls since then met
-    // caches the lost events had changed (a flush freed the lost unmaps, say), and the replay has no way to know
-    // how: the span ends at that event, and the next one begins after the marker, where the CPU's events go on
-    // (begun at that event instead, its learning phase could end before that CPU's first allocation). The lines
-    // between are replayed by neither. The span was read up to the marker: it is replayed again to that event.
-    // The IOVA lines of --emit-iovas went out as the replay went: every map event has one, those between from the
-    // span's replay up to the marker.
-    const gap = Math.max(loss.gapAfter, span.from);
-    if (gap < loss.afterLine - 1 && !opts.emitIovas) {
-      s = await replaySpan(trace, file, machine, opts, { ...span, until: gap, endAtLoss: false }, false, points);
-      s.loss = loss;
-    }
-    // Each span's IOVA lines go out before the next span's.
-    if (opts.emitIovas) void writeStdout(s.output as string | Uint8Array);
-    spans.push(s);
-    span = { from: loss.afterLine, until: Number.POSITIVE_INFINITY, lossesAfter: loss.afterLine, endAtLoss: true };
+  } finally {
+    // A gzip trace's spilt content (`spillAfter`) goes with the replay.
+    points.dispose();
   }
   const last = spans[spans.length - 1];
   if (opts.emitIovas) return last.output as string | Uint8Array;

@@ -300,6 +300,24 @@ export async function* inputChunks(path: string, from = 0): AsyncGenerator<Uint8
 }
 
 /**
+ * Whether `path` is a regular file whose content is its bytes (not gzip):
+ * `inputChunks` from a byte past its start reads from there, where a gzip is
+ * decompressed from its start every time.
+ */
+export function isPlainFile(path: string): boolean {
+  if (path === "-") return false;
+  const input = openInput(path);
+  try {
+    const magic = Buffer.alloc(2);
+    return input.regular && !(readSync(input.fd, magic, 0, 2, 0) === 2 && isGzipMagic(magic));
+  } catch (e) {
+    throw new InputError(`${path}: cannot read: ${errnoText(e)}`);
+  } finally {
+    closeSync(input.fd);
+  }
+}
+
+/**
  * `inputChunks` from byte `from` of the input's content (decompressed when
  * it is gzip): a plain regular file is read from there; anything else is
  * read, or decompressed, from its start and the bytes before `from` dropped

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
+import { LOSS_MARKER_WORDS, parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
 
 function head(text: string): TraceLineHead {
   const h = parseLine(text);
@@ -120,6 +120,28 @@ test("non-event lines: header comments, blank, lost events; anything else is an 
   const ts = parseLine("a-1 [000] 99999999999.5: map: x");
   assert.ok("kind" in ts && ts.kind === "error");
   assert.match(ts.expected, /timestamp/);
+});
+
+test("every loss marker holds one of LOSS_MARKER_WORDS, and is no marker without it", () => {
+  const markers = [
+    "CPU:1 [LOST 4242 EVENTS]",
+    "  CPU: 3  [LOST 1 EVENTS]",
+    "CPU:0 [17 EVENTS DROPPED]",
+    "CPU:0 [EVENTS DROPPED]",
+    "             fio   150 [001]    18.187243: PERF_RECORD_LOST lost 42",
+  ];
+  for (const m of markers) {
+    const lost = parseLine(m);
+    assert.ok("kind" in lost && lost.kind === "lost", m);
+    assert.ok(
+      LOSS_MARKER_WORDS.some((w) => m.includes(w)),
+      m,
+    );
+    // Each word changed by one letter: the line is no marker (the reading ahead skips content without the words).
+    const changed = LOSS_MARKER_WORDS.reduce((t, w) => t.replaceAll(w, w.replace("O", "0")), m);
+    const other = parseLine(changed);
+    assert.ok(!("kind" in other) || other.kind !== "lost", changed);
+  }
 });
 
 test("timestamps are exact integer nanoseconds for any number of fraction digits", () => {

@@ -69,6 +69,12 @@ const LOST = /^\s*CPU:\s*(\d+)\s+\[LOST (\d+) EVENTS\]\s*$/;
 const DROPPED = /^\s*CPU:\s*(\d+)\s+\[(?:(\d+) )?EVENTS DROPPED\]\s*$/;
 // `perf script --show-lost-events`: the sample columns of the lost record (its CPU's buffer), then what it lost.
 const PERF_LOST = /^(?:.*\s)?\[(\d+)\]\s+\d+\.\d+:\s+PERF_RECORD_LOST lost (\d+)\s*$/;
+/**
+ * Words one of which every loss marker line holds (LOST, DROPPED and
+ * PERF_LOST each require one), so content without any has no loss: a
+ * reading ahead for losses may skip it (`contentHolds`).
+ */
+export const LOSS_MARKER_WORDS: readonly string[] = ["LOST", "DROPPED"];
 const PREAMBLE = /^(?:version = \d+|cpus=\d+|CPU \d+ is empty|trace-cmd: .*|\s*#.*)$/;
 
 const NS_PER_S = 1_000_000_000;

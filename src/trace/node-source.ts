@@ -13,7 +13,11 @@ import { InputError } from "../stdx/errors.ts";
 import { inputChunks, inputName, openRandomAccess, type RandomAccessInput } from "../stdx/node-input.ts";
 import { DatError, type Decompress, isTraceDat, TraceDat } from "./dat.ts";
 import type { TraceEvent } from "./events.ts";
+import { LOSS_MARKER_WORDS } from "./line.ts";
 import { MAX_TRACE_LINE, TraceReader, type TraceReaderOptions } from "./reader.ts";
+
+// node:fs through getBuiltinModule, as stdx/node-input.ts takes it (an ESM import builds its whole namespace).
+const { closeSync, openSync, writeSync } = process.getBuiltinModule("node:fs");
 
 /** Where in a trace's content (decompressed) the byte chunk last yielded starts; -1 for text. */
 export interface ChunkOffset {
@@ -168,6 +172,58 @@ export async function* traceByteChunks(
 }
 
 /**
+ * Whether the trace's content from byte `from` on holds any of `words`
+ * (ASCII), searched in its bytes, no line decoded: a file's bytes from
+ * there, a gzip's decompressed from its start. With `copy`, every chunk is
+ * handed to it, in order, and the search reads to the end.
+ */
+async function contentHolds(
+  path: string,
+  from: number,
+  words: readonly string[],
+  copy?: (chunk: Uint8Array) => void,
+): Promise<boolean> {
+  const needles = words.map((w) => Buffer.from(w, "latin1"));
+  const keep = Math.max(...needles.map((n) => n.length)) - 1;
+  let found = false;
+  // The end of the chunk before, where a word may begin and go on into the next.
+  let tail = Buffer.alloc(0);
+  for await (const bytes of inputChunks(path, from)) {
+    copy?.(bytes);
+    if (found) continue;
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    const seam = Buffer.concat([tail, chunk.subarray(0, keep)]);
+    for (const n of needles) if (seam.includes(n) || chunk.includes(n)) found = true;
+    if (found && copy === undefined) return true;
+    tail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - keep)));
+  }
+  return found;
+}
+
+/** Whether the trace's content from byte `from` on may hold a loss marker (false: it holds none). */
+export function mayHoldLoss(path: string, from: number): Promise<boolean> {
+  return contentHolds(path, from, LOSS_MARKER_WORDS);
+}
+
+/**
+ * Writes the trace's content from byte `from` on (a gzip's decompressed)
+ * to the new file `to`, and says whether it may hold a loss marker
+ * (`mayHoldLoss`). A reading of `to` (`readTraceInto` with `base` = `from`)
+ * then costs no decompression. A file that cannot be written is an error of
+ * the file system (`to` may be left in part).
+ */
+export async function spillContent(path: string, from: number, to: string): Promise<boolean> {
+  const fd = openSync(to, "wx");
+  try {
+    return await contentHolds(path, from, LOSS_MARKER_WORDS, (chunk) => {
+      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Reads a trace file event by event: `sink` sees each DMA event in trace
  * order. Returns the reader with its counts and diagnostics.
  */
@@ -185,12 +241,15 @@ export async function readTraceFile(
  * Reads a trace file into a reader the caller made (to look at its counts
  * while events stream); with `from`, its text from that byte of its content
  * on, into a reader `restore`d to the lines before (`TraceReader.offsetAfterLine`).
+ * With `base`, `path` holds a trace's content from that byte on
+ * (`spillContent`), and the reader is told where each line is in the trace's.
  */
 export async function readTraceInto(
   path: string,
   reader: TraceReader,
   sink: (event: TraceEvent) => void,
   from = 0,
+  base = 0,
 ): Promise<void> {
   const file = from > 0 ? null : openRandomAccess(path);
   if (file !== null) {
@@ -206,7 +265,7 @@ export async function readTraceInto(
   const at: ChunkOffset = { offset: -1 };
   for await (const chunk of traceByteChunks(path, from, at)) {
     if (typeof chunk === "string") reader.push(chunk, sink);
-    else reader.pushBytes(chunk, sink, at.offset);
+    else reader.pushBytes(chunk, sink, base + at.offset);
   }
   reader.end(sink);
 }
