@@ -82,6 +82,18 @@ export class FlushQueue {
     return (r.tail - r.head + IOVA_DEFAULT_FQ_SIZE) & MASK;
   }
 
+  /** The first pfn of the `k`-th entry waiting in `cpu`'s ring, oldest first (`k` below `queued(cpu)`). */
+  queuedPfn(cpu: number, k: number): number {
+    const r = this.rings[cpu];
+    return r.pfn[(r.head + k) & MASK];
+  }
+
+  /** The pages of the `k`-th entry waiting in `cpu`'s ring, oldest first (`k` below `queued(cpu)`). */
+  queuedPages(cpu: number, k: number): number {
+    const r = this.rings[cpu];
+    return r.pages[(r.head + k) & MASK];
+  }
+
   /** Models `fq_ring_free_locked()` (DMA-4.4 step 2): frees on `cpu`. */
   private ringFree(ring: FqRing, cpu: number): void {
     while (ring.head !== ring.tail) {

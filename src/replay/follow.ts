@@ -66,6 +66,8 @@ function editRings(fq: FlushQueue, edit: (cpu: number, entries: Float64Array, st
  * kernel had already freed it). False if none.
  */
 export function takeQueued(fq: FlushQueue, pfn: number): boolean {
+  // Most IOVAs a resync follows are not queued: found without a copy of the rings.
+  if (!queuedAt(fq, pfn)) return false;
   let found = false;
   editRings(fq, (_cpu, e) => {
     if (found) return e;
@@ -82,12 +84,20 @@ export function takeQueued(fq: FlushQueue, pfn: number): boolean {
   return found;
 }
 
+/** Whether an IOVA starting at `pfn` waits in any CPU's flush queue. */
+function queuedAt(fq: FlushQueue, pfn: number): boolean {
+  for (let c = 0; c < fq.cpus; c++)
+    for (let k = fq.queued(c) - 1; k >= 0; k--) if (fq.queuedPfn(c, k) === pfn) return true;
+  return false;
+}
+
 /** Whether `pfn` lies in an IOVA waiting in any CPU's flush queue (for the mismatch report). */
 export function queuedIn(fq: FlushQueue, pfn: number): boolean {
-  for (const r of fq.snapshot().rings) {
-    const e = r.entries;
-    for (let k = 0; 3 * k < e.length; k++) if (e[3 * k] <= pfn && pfn < e[3 * k] + e[3 * k + 1]) return true;
-  }
+  for (let c = 0; c < fq.cpus; c++)
+    for (let k = fq.queued(c) - 1; k >= 0; k--) {
+      const lo = fq.queuedPfn(c, k);
+      if (lo <= pfn && pfn < lo + fq.queuedPages(c, k)) return true;
+    }
   return false;
 }
 
