@@ -117,6 +117,12 @@ function spoiled(text: string): Buffer {
   return b;
 }
 
+/** The first span's reading, as the replay's first: to the first loss, leaving resume points in `points`. */
+function firstReading(path: string, points: ResumePoints, strictInput = false): Promise<SpanLoss | null> {
+  const whole: TraceSpan = { ...WHOLE_TRACE, endAtLoss: true };
+  return readTraceWithFacts(path, new TraceReader({ file: "t", strictInput }), () => () => {}, whole, points);
+}
+
 /** Writes `lines` to a file in a fresh directory and runs `f` on its path. */
 async function withTrace(lines: string[], f: (path: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "iovalab-scan-"));
@@ -168,8 +174,7 @@ test("each span's loss, read ahead, is the one its own reading ends at, after th
   await withTrace(lines, async (path) => {
     // The first span ends at the first loss, and its reading leaves a resume point there.
     const points = new ResumePoints();
-    const reader = new TraceReader({ file: "t" });
-    const first = await readTraceWithFacts(path, reader, () => () => {}, { ...WHOLE_TRACE, endAtLoss: true }, points);
+    const first = await firstReading(path, points);
     assert.equal(first?.afterLine, markers[0].line);
     assert.ok(points.after.has(markers[0].line));
     const scan = await scanLosses(path, new TraceReader({ file: "t" }), markers[0].line, points);
@@ -210,13 +215,7 @@ test("a first loss inside the facts' window: the scan reads from the first line,
   const markers = markersOf(lines);
   await withTrace(lines, async (path) => {
     const points = new ResumePoints();
-    const first = await readTraceWithFacts(
-      path,
-      new TraceReader({ file: "t" }),
-      () => () => {},
-      { ...WHOLE_TRACE, endAtLoss: true },
-      points,
-    );
+    const first = await firstReading(path, points);
     assert.equal(first?.afterLine, markers[0].line);
     // No point where the facts were not yet complete: the scan starts over, and leaves none.
     assert.equal(points.after.has(markers[0].line), false);
@@ -237,13 +236,7 @@ test("--strict-input: a bad line stops the scan, and it says nothing of the span
     // The span that reaches the bad line stops there with its message.
     await assert.rejects(endOfSpan(path, markers[4].line, true), /expected/);
     const points = new ResumePoints();
-    await readTraceWithFacts(
-      path,
-      new TraceReader({ file: "t", strictInput: true }),
-      () => () => {},
-      { ...WHOLE_TRACE, endAtLoss: true },
-      points,
-    );
+    await firstReading(path, points, true);
     const scan = await scanLosses(path, new TraceReader({ file: "t", strictInput: true }), markers[0].line, points);
     // The spans that end before it, as their readings say; none after.
     for (const from of [markers[0].line, markers[1].line, markers[2].line])
@@ -260,8 +253,7 @@ test("one loss: the scan finds no marker's words after it and reads no line ther
   const marker = markersOf(lines)[0].line;
   await withTrace(lines, async (path) => {
     const points = new ResumePoints();
-    const reader = new TraceReader({ file: "t", strictInput: true });
-    await readTraceWithFacts(path, reader, () => () => {}, { ...WHOLE_TRACE, endAtLoss: true }, points);
+    await firstReading(path, points, true);
     const offset = points.after.get(marker)?.offset ?? 0;
     assert.ok(offset > 0);
     // Every line after the point made unreadable: a strict reading of them would stop, and the scan would not say.
@@ -287,13 +279,7 @@ test("gzip: the content after the first loss is decompressed once, and every lat
     const path = `${plain}.gz`;
     writeFileSync(path, gzipSync(text));
     const points = new ResumePoints();
-    await readTraceWithFacts(
-      path,
-      new TraceReader({ file: "t" }),
-      () => () => {},
-      { ...WHOLE_TRACE, endAtLoss: true },
-      points,
-    );
+    await firstReading(path, points);
     await spillAfter(path, markers[0].line, points);
     const spill = points.spill;
     assert.ok(spill !== null);
@@ -312,13 +298,7 @@ test("gzip: the content after the first loss is decompressed once, and every lat
     assert.equal(existsSync(spill.path), false);
     // A plain file is read from any byte: nothing is spilt.
     const again = new ResumePoints();
-    await readTraceWithFacts(
-      plain,
-      new TraceReader({ file: "t" }),
-      () => () => {},
-      { ...WHOLE_TRACE, endAtLoss: true },
-      again,
-    );
+    await firstReading(plain, again);
     await spillAfter(plain, markers[0].line, again);
     assert.equal(again.spill, null);
   });
