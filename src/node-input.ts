@@ -3,4 +3,12 @@
  * face/ splits src/index.ts: a command that only reads files and stdin loads
  * neither the trace file reader nor the PNG renderer.
  */
-export { errnoText, inputChunks, inputName, isPlainFile, readInputBytes, readInputText } from "./stdx/node-input.ts";
+export {
+  errnoText,
+  inputChunks,
+  inputName,
+  isPlainFile,
+  isRereadable,
+  readInputBytes,
+  readInputText,
+} from "./stdx/node-input.ts";

@@ -48,6 +48,7 @@ import {
   traceLacks,
   traceMachineOf,
 } from "../face/kernel.ts";
+import { isRereadable } from "../node-input.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
 import {
@@ -164,7 +165,7 @@ function summary(
       `  warning: the ring buffer ${lostText(s)} up to here` +
         (spanned
           ? " (each loss after the trace's first events ends a span)"
-          : "; the replay cannot be exact past them (stdin is replayed in one span; a file in spans, one after each loss)"),
+          : "; the replay cannot be exact past them (stdin or a pipe is replayed in one span; a file in spans, one after each loss)"),
     );
   }
   for (const d of reader.diagnostics.slice(0, 5)) out.push(`  ${d}`);
@@ -555,7 +556,8 @@ async function replaySpan(
   // proved, the same as a file's; where a file would be read again, stdin's replay starts from the held events
   // (all of the trace, or the first HELD_EVENTS, the window's proofs so far), and where a file's replay would be
   // replaced by a second reading, stdin's is replaced by a replay of its kept events (while they are all kept).
-  const rereadable = trace !== "-";
+  // A regular file: a pipe named as a file gives its lines once, as stdin does.
+  const rereadable = isRereadable(trace);
   // The lines this replay covers (`replayTrace`); stdin cannot be read again, so its replay goes on past a loss.
   const span: TraceSpan = { ...wanted, endAtLoss: wanted.endAtLoss && rereadable };
   let loss: SpanLoss | null = null;
@@ -1011,7 +1013,7 @@ async function replayTrace(
           spans.push(s);
           break;
         }
-        if (scan === null && trace !== "-") {
+        if (scan === null) {
           await spillAfter(trace, loss.afterLine, points);
           const reader = new TraceReader({ file, strictInput: opts.strictInput });
           if (!opts.emitIovas) scan = await scanLosses(trace, reader, loss.afterLine, points);

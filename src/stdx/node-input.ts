@@ -300,6 +300,18 @@ export async function* inputChunks(path: string, from = 0): AsyncGenerator<Uint8
 }
 
 /**
+ * Whether `path` can be read again from its start: a regular file. Stdin,
+ * and a pipe named as a file (`/dev/stdin`, the shell's `<(zcat T.gz)`), give
+ * their bytes once.
+ */
+export function isRereadable(path: string): boolean {
+  if (path === "-") return false;
+  const input = openInput(path);
+  closeSync(input.fd);
+  return input.regular;
+}
+
+/**
  * Whether `path` is a regular file whose content is its bytes (not gzip):
  * `inputChunks` from a byte past its start reads from there, where a gzip is
  * decompressed from its start every time.

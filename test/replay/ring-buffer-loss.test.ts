@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,11 +17,12 @@ import { test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { readTraceInto } from "../../src/trace/node-source.ts";
 import { readTraceText, type TraceLoss, TraceReader } from "../../src/trace/reader.ts";
-import { iovalab } from "../helpers/iovalab.ts";
+import { iovalab, iovalabProcess } from "../helpers/iovalab.ts";
 import { quickSkip } from "../helpers/quick.ts";
 import { type DatTestRecord, writeTraceDat } from "../helpers/trace-dat.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url);
+const MAIN = new URL("../../bin/iovalab.js", import.meta.url).pathname;
 /** ../shared beside the repository (IOVALAB_SHARED names a copy elsewhere). */
 const SHARED = process.env.IOVALAB_SHARED ?? new URL("../../../shared/", import.meta.url).pathname;
 
@@ -232,6 +234,33 @@ test("the 6.1 lazy-timers head with trace-cmd's count-less marker: each span's t
   assert.ok(Number(all[3]) >= 99.9, all[0]);
   const silent = summary(o.text.replace(/^CPU:1 \[EVENTS DROPPED\]\n/m, ""));
   assert.ok((silent.total.exactOfKnowable ?? 1) < 0.7, `${silent.total.exactOfKnowable}`);
+});
+
+test("a pipe named as a file (/dev/stdin, a shell's <(...)) gives its lines once: replayed in one span, as stdin", () => {
+  const text = fixture("linux-6.12-lazy-timers-head8000.txt.gz");
+  const o = overrun(text, 1, 3001, 3300);
+  // A shell's pipe (the test runner's own stdin is a socket, which /dev/stdin cannot open).
+  const piped = withFile(o.text, (path) => {
+    const r = spawnSync(
+      "sh",
+      ["-c", 'gzip -dc "$1" | "$2" "$3" replay /dev/stdin --json', "sh", path, process.execPath, MAIN],
+      {
+        encoding: "utf8",
+        maxBuffer: 1 << 28,
+      },
+    );
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  });
+  const stdin = iovalabProcess(["replay", "-", "--json"], o.text);
+  assert.equal(piped.status, 0, piped.stderr);
+  const j = JSON.parse(piped.stdout) as Summary & { trace: string };
+  // Spans would read the pipe again after the loss, and find it empty or read on from where the first stopped.
+  assert.equal(j.spans, undefined);
+  assert.ok(j.total.allocations > 1500, `${j.total.allocations}`);
+  assert.equal(j.trace, "/dev/stdin");
+  assert.equal(piped.stdout.replace('"trace":"/dev/stdin"', '"trace":"<stdin>"'), stdin.stdout);
+  // The same lines in a file: two spans.
+  assert.equal(summary(o.text).spans?.length, 2);
 });
 
 test("--emit-iovas past a loss: one line per map event, those before the loss the trace's own", () => {
