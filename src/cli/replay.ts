@@ -730,7 +730,11 @@ async function replaySpan(
         const d = replayDefaults(facts, first.stats, flags);
         later = replayDefaults(facts, first.stats, flags);
         busyAuto =
-          opts.searchStart === undefined && rereadable && !opts.emitIovas && d.captured === false && d.timerEvents;
+          opts.searchStart === undefined &&
+          (rereadable || kept !== null) &&
+          !opts.emitIovas &&
+          d.captured === false &&
+          d.timerEvents;
         const w = new LearningWindow(
           {
             machine: d.machine,
@@ -862,7 +866,13 @@ async function replaySpan(
   // the empty state misses still places more than half (the 6.1 lazy-timers trace cut at its line 83,175: 62.04%,
   // 100.00% from the state found).
   const classes = fw?.searchesClasses === true;
-  if (busyAuto && fw?.midLife === true && midLifeMissed(result, classes ? CLASSES_SEARCH_BELOW : undefined)) {
+  // Stdin is searched too while all of it is kept: its replays from the states found replay the kept events.
+  if (
+    busyAuto &&
+    (rereadable || kept !== null) &&
+    fw?.midLife === true &&
+    midLifeMissed(result, classes ? CLASSES_SEARCH_BELOW : undefined)
+  ) {
     // Begun mid-life (often while the disk was busy: the rings then held unmaps from before the trace), and the
     // replay from the empty start placed less than half of what the trace could show: the start state is searched
     // (`busy-start.ts`), the trace read again from the state found, and the
@@ -879,8 +889,14 @@ async function replaySpan(
       iommuEvents = 0;
       events = 0;
       flagless = 0;
-      reader = new TraceReader({ file, strictInput: opts.strictInput });
-      loss = await readTraceWithFacts(trace, reader, start, span, points);
+      if (rereadable) {
+        reader = new TraceReader({ file, strictInput: opts.strictInput });
+        loss = await readTraceWithFacts(trace, reader, start, span, points);
+      } else {
+        // Stdin: its events, all kept, from the defaults its first replay began with (its reader read them all).
+        const f = begin(later as unknown as ReplayDefaults);
+        for (const x of kept as unknown as TraceEvent[]) f(x);
+      }
       rp = replayer as Replayer;
       rcn = rc as Reconstructor;
       rcn.end();

@@ -226,6 +226,22 @@ test("a trace that starts mid-life replays from stdin as from its file: the same
   rmSync(dir, { recursive: true });
 });
 
+test("a busy mid-life start from stdin is searched as from its file: the state found replayed from the kept events", {
+  skip: quickSkip("two searches of a busy start (about 10 s)"),
+}, () => {
+  // The 6.1 mid-life capture from its line 397,418: the empty start places a few per cent, the search 100%.
+  const path = new URL("../fixtures/traces/linux-6.1-midlife-lazy-report-l-lines397418-403417.txt.gz", import.meta.url)
+    .pathname;
+  const text = gunzipSync(readFileSync(path)).toString();
+  const file = iovalab(["replay", path, "--json"]);
+  const stdin = iovalab(["replay", "-", "--json"], text);
+  assert.equal(file.status, 0, file.stderr);
+  assert.match(file.stderr, /placed from the empty start: searched, .*: 100\.00%; that replay given/);
+  assert.equal(stdin.stdout.replaceAll("<stdin>", path), file.stdout);
+  assert.equal(stdin.stderr.replaceAll("<stdin>", path), file.stderr);
+  assert.equal((JSON.parse(stdin.stdout) as { total: { exactOfKnowable: number } }).total.exactOfKnowable, 1);
+});
+
 test("a trace from boot longer than the defaults window replays from its one reading as from stdin", (t) => {
   // Past DEFAULTS_WINDOW events the window decides while the file is still being read, and the replay goes on
   // from the held events in the same reading: the first 30,000 lines of the 6.12 lazy-timers capture.
