@@ -14,7 +14,7 @@ import {
   type TraceReader,
   type TraceReaderState,
 } from "../face/kernel.ts";
-import { mayHoldLoss, readTraceInto, spillContent } from "../node.ts";
+import { readTraceInto, spillContent } from "../node.ts";
 import { isPlainFile } from "../node-input.ts";
 import { onInterrupt } from "./io.ts";
 
@@ -109,105 +109,6 @@ export async function spillAfter(trace: string, from: number, points: ResumePoin
   } catch {
     remove();
   }
-}
-
-/** A loss marker a reading of the rest of a trace passed (`scanLosses`). */
-interface ScannedLoss {
-  loss: TraceLoss;
-  /** The line of each CPU's last event before the marker. */
-  lastLine: readonly number[];
-  /** The line of the last event before the marker, of any CPU (0: none). */
-  lastEvent: number;
-}
-
-/**
- * The loss markers of a trace from one of them on, read without a replay
- * (`scanLosses`), so that each span's replay can end where its own loss says
- * without first replaying up to that loss to find it.
- */
-export class LossScan {
-  private readonly losses: readonly ScannedLoss[];
-  /** The scan read every line after `from` (nothing stopped it). */
-  private readonly complete: boolean;
-  private readonly from: number;
-
-  constructor(losses: readonly ScannedLoss[], complete: boolean, from: number) {
-    this.losses = losses;
-    this.complete = complete;
-    this.from = from;
-  }
-
-  /**
-   * The loss that ends the span of the lines after `from` (with
-   * `TraceSpan.endAtLoss`: the first loss after one of its events), as that
-   * span's reading would return it; undefined where the scan cannot say.
-   */
-  endOf(from: number): SpanLoss | null | undefined {
-    if (from < this.from) return undefined;
-    for (const s of this.losses)
-      if (s.loss.afterLine > from && s.lastEvent > from) return { ...s.loss, gapAfter: s.lastLine[s.loss.cpu] ?? 0 };
-    return this.complete ? null : undefined;
-  }
-}
-
-/**
- * Reads the rest of `trace` after the loss marker at line `from`, which an
- * earlier reading passed, for its loss markers alone (no reconstruction, no
- * replay), and leaves a resume point at each. `reader` is fresh, made as the
- * replay's readers are. Read from the trace's first line where `points` has
- * no resume point at `from` (then it records none: a point must be taken by
- * a reading that has the trace's facts). A line the replay's reader refuses
- * (--strict-input) ends the scan there: the spans' readings meet it as
- * before.
- */
-export async function scanLosses(
-  trace: string,
-  reader: TraceReader,
-  from: number,
-  points: ResumePoints,
-): Promise<LossScan> {
-  const resume = points.window === null ? undefined : points.after.get(from);
-  const losses: ScannedLoss[] = [];
-  let lastLine: number[] = [];
-  let lastEvent = 0;
-  let offset = 0;
-  if (resume !== undefined) {
-    // No marker's words after the point: no loss, and nothing to read for one.
-    const holds =
-      points.spill !== null && points.spill.base === resume.offset
-        ? points.spill.mayHoldLoss
-        : await mayHoldLoss(trace, resume.offset);
-    if (!holds) return new LossScan([], true, from);
-    reader.restore(resume.reader);
-    lastLine = [...resume.lastLine];
-    offset = resume.offset;
-  }
-  reader.onLoss = (loss) => {
-    losses.push({ loss, lastLine: [...lastLine], lastEvent });
-    if (resume !== undefined && !points.after.has(loss.afterLine)) {
-      const next = reader.offsetAfterLine();
-      if (next >= 0)
-        points.after.set(loss.afterLine, { offset: next, reader: reader.snapshot(), lastLine: [...lastLine] });
-    }
-  };
-  let complete = true;
-  try {
-    const src = points.source(trace, offset);
-    await readTraceInto(
-      src.path,
-      reader,
-      (e) => {
-        lastLine[e.cpu] = e.line;
-        lastEvent = e.line;
-      },
-      src.from,
-      src.base,
-    );
-  } catch {
-    // Whatever stopped the scan stops the span that reaches it, with its own message.
-    complete = false;
-  }
-  return new LossScan(losses, complete, resume === undefined ? 0 : from);
 }
 
 /** Ends a reading at a loss as at the file's end. */

@@ -50,13 +50,12 @@ import {
 } from "../face/kernel.ts";
 import { isRereadable } from "../node-input.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
+import { type LossScan, scanLosses } from "./loss-scan.ts";
 import { parseKernelOption } from "./ops.ts";
 import {
-  type LossScan,
   ResumePoints,
   readTraceWithFacts,
   type SpanLoss,
-  scanLosses,
   spillAfter,
   type TraceSpan,
   WHOLE_TRACE,

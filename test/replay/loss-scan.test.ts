@@ -17,11 +17,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { scanLosses } from "../../src/cli/loss-scan.ts";
 import {
   ResumePoints,
   readTraceWithFacts,
   type SpanLoss,
-  scanLosses,
   spillAfter,
   type TraceSpan,
   WHOLE_TRACE,
