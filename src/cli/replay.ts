@@ -826,6 +826,17 @@ async function replaySpan(
   rcn.end();
   let result = rp.end();
   let otherResults = others.map((o) => o.end());
+  // The trace once more, into the replay `start` begins: a file read again; stdin's events, all kept, replayed from
+  // the defaults its first replay began with (its reader read them all).
+  const readAgain = async (): Promise<void> => {
+    if (rereadable) {
+      reader = new TraceReader({ file, strictInput: opts.strictInput });
+      loss = await readTraceWithFacts(trace, reader, start, span, points);
+      return;
+    }
+    const f = begin(later as unknown as ReplayDefaults);
+    for (const x of kept as unknown as TraceEvent[]) f(x);
+  };
   // Each device's phase, the replayed one's and every other's, ends by the same rule, its cap its own domain's.
   const capsAgree = (rec: Reconstructor, rs: ReplayResult[]): boolean =>
     rs.every((x) => capAgrees(rec.stats.allocations.get(x.domain) ?? 0, x.learning.allocations));
@@ -845,14 +856,7 @@ async function replaySpan(
     iommuEvents = 0;
     events = 0;
     flagless = 0;
-    if (rereadable) {
-      reader = new TraceReader({ file, strictInput: opts.strictInput });
-      loss = await readTraceWithFacts(trace, reader, start, span, points);
-    } else {
-      // Stdin: its events, all kept, replayed again from the defaults its first replay began with.
-      const f = begin(later as unknown as ReplayDefaults);
-      for (const x of kept as unknown as TraceEvent[]) f(x);
-    }
+    await readAgain();
     rp = replayer as Replayer;
     rcn = rc as Reconstructor;
     rcn.end();
@@ -888,14 +892,7 @@ async function replaySpan(
       iommuEvents = 0;
       events = 0;
       flagless = 0;
-      if (rereadable) {
-        reader = new TraceReader({ file, strictInput: opts.strictInput });
-        loss = await readTraceWithFacts(trace, reader, start, span, points);
-      } else {
-        // Stdin: its events, all kept, from the defaults its first replay began with (its reader read them all).
-        const f = begin(later as unknown as ReplayDefaults);
-        for (const x of kept as unknown as TraceEvent[]) f(x);
-      }
+      await readAgain();
       rp = replayer as Replayer;
       rcn = rc as Reconstructor;
       rcn.end();
