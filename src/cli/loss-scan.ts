@@ -64,7 +64,7 @@ export async function scanLosses(
   from: number,
   points: ResumePoints,
 ): Promise<LossScan> {
-  const resume = points.window === null ? undefined : points.after.get(from);
+  const resume = points.at(from);
   const losses: ScannedLoss[] = [];
   let lastLine: number[] = [];
   let lastEvent = 0;
@@ -82,11 +82,7 @@ export async function scanLosses(
   }
   reader.onLoss = (loss) => {
     losses.push({ loss, lastLine: [...lastLine], lastEvent });
-    if (resume !== undefined && !points.after.has(loss.afterLine)) {
-      const next = reader.offsetAfterLine();
-      if (next >= 0)
-        points.after.set(loss.afterLine, { offset: next, reader: reader.snapshot(), lastLine: [...lastLine] });
-    }
+    if (resume !== undefined) points.record(loss.afterLine, reader, lastLine);
   };
   let complete = true;
   try {

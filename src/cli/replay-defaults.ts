@@ -64,6 +64,22 @@ export class ResumePoints {
    */
   spill: { path: string; base: number; mayHoldLoss: boolean; remove: () => void } | null = null;
 
+  /**
+   * Leaves a point after the loss marker at `line`, just read by `reader`
+   * (each CPU's last event line before it in `lastLine`), unless there is
+   * one, or the reader cannot say where the next line starts.
+   */
+  record(line: number, reader: TraceReader, lastLine: readonly number[]): void {
+    if (this.after.has(line)) return;
+    const offset = reader.offsetAfterLine();
+    if (offset >= 0) this.after.set(line, { offset, reader: reader.snapshot(), lastLine: [...lastLine] });
+  }
+
+  /** The point after the loss marker at `line`, taken once the facts were complete (none before). */
+  at(line: number): { offset: number; reader: TraceReaderState; lastLine: readonly number[] } | undefined {
+    return this.window === null ? undefined : this.after.get(line);
+  }
+
   /** Where a reading that begins at byte `offset` of the trace's content reads: file, byte in it, and its base. */
   source(trace: string, offset: number): { path: string; from: number; base: number } {
     const s = this.spill;
@@ -90,7 +106,7 @@ export class ResumePoints {
  * as before.
  */
 export async function spillAfter(trace: string, from: number, points: ResumePoints): Promise<void> {
-  const resume = points.window === null ? undefined : points.after.get(from);
+  const resume = points.at(from);
   if (resume === undefined || points.spill !== null || trace === "-" || isPlainFile(trace)) return;
   const dir = mkdtempSync(join(tmpdir(), "iovalab-replay-"));
   const path = join(dir, "content");
@@ -154,11 +170,12 @@ export async function readTraceWithFacts(
   // A span after a loss this trace's reading passed before: its reading begins there, the facts and the reader as
   // the lines before left them (the replay begun with the reader as it was when the facts were complete).
   let offset = 0;
-  const resume = points?.window != null && from > 0 ? points.after.get(from) : undefined;
-  if (points?.window != null && resume !== undefined) {
-    facts = points.window.facts;
+  const resume = from > 0 ? points?.at(from) : undefined;
+  const window = points?.window ?? null;
+  if (window !== null && resume !== undefined) {
+    facts = window.facts;
     observed = DEFAULTS_WINDOW;
-    reader.restore(points.window.reader);
+    reader.restore(window.reader);
     feed = begin();
     reader.restore(resume.reader);
     lastLine = [...resume.lastLine];
@@ -169,11 +186,7 @@ export async function readTraceWithFacts(
   // span there, but the reading goes on to give them (every span replays with the same).
   if (span.endAtLoss || points !== undefined)
     reader.onLoss = (loss) => {
-      if (points !== undefined && feed !== null && !points.after.has(loss.afterLine)) {
-        const next = reader.offsetAfterLine();
-        if (next >= 0)
-          points.after.set(loss.afterLine, { offset: next, reader: reader.snapshot(), lastLine: [...lastLine] });
-      }
+      if (points !== undefined && feed !== null) points.record(loss.afterLine, reader, lastLine);
       if (!span.endAtLoss || !inSpan || loss.afterLine <= span.lossesAfter || end !== null) return;
       end = { ...loss, gapAfter: lastLine[loss.cpu] ?? 0 };
       if (feed !== null) throw SPAN_END;

@@ -1009,16 +1009,22 @@ async function replayTrace(
   let scan: LossScan | null = null;
   try {
     for (;;) {
-      let s: SpanReplay;
-      let loss: SpanLoss | null;
-      // The loss the scan knows this span ends at: it is replayed once, up to where that loss says it ends.
-      const known = opts.emitIovas ? undefined : scan?.endOf(span.from);
-      if (known != null && Math.max(known.gapAfter, span.from) < known.afterLine - 1) {
-        const until = Math.max(known.gapAfter, span.from);
-        s = await replaySpan(trace, file, machine, opts, { ...span, until, endAtLoss: false }, false, points);
-        loss = known;
-        s.loss = loss;
-      } else {
+      // The events lost came after that CPU's last event before the marker. The other CPUs' calls since then met
+      // caches the lost events had changed (a flush freed the lost unmaps, say), and the replay has no way to know
+      // how: the span ends at that event, and the next one begins after the marker, where the CPU's events go on
+      // (begun at that event instead, its learning phase could end before that CPU's first allocation). The lines
+      // between are replayed by neither. The IOVA lines of --emit-iovas went out as the replay went: every map
+      // event has one, those between from the span's replay up to the marker.
+      const gapOf = (l: SpanLoss): number | null => {
+        const gap = Math.max(l.gapAfter, span.from);
+        return gap < l.afterLine - 1 && !opts.emitIovas ? gap : null;
+      };
+      // The loss the scan knows this span ends at: the span is replayed once, up to where that loss says it ends.
+      const known = scan?.endOf(span.from);
+      let loss: SpanLoss | null = known != null && gapOf(known) !== null ? known : null;
+      let s: SpanReplay | null = null;
+      if (loss === null) {
+        // Else it is read up to its loss's marker, where that loss shows, and replayed again up to the gap.
         s = await replaySpan(trace, file, machine, opts, span, spans.length === 0 && span.lossesAfter === 0, points);
         loss = s.loss;
         if (loss === null) {
@@ -1027,21 +1033,21 @@ async function replayTrace(
         }
         if (scan === null) {
           await spillAfter(trace, loss.afterLine, points);
-          const reader = new TraceReader({ file, strictInput: opts.strictInput });
-          if (!opts.emitIovas) scan = await scanLosses(trace, reader, loss.afterLine, points);
+          // --emit-iovas replays each span once anyway (up to its marker): nothing to read ahead for.
+          if (!opts.emitIovas)
+            scan = await scanLosses(
+              trace,
+              new TraceReader({ file, strictInput: opts.strictInput }),
+              loss.afterLine,
+              points,
+            );
         }
-        // The events lost came after that CPU's last event before the marker. The other CPUs' calls since then met
-        // caches the lost events had changed (a flush freed the lost unmaps, say), and the replay has no way to know
-        // how: the span ends at that event, and the next one begins after the marker, where the CPU's events go on
-        // (begun at that event instead, its learning phase could end before that CPU's first allocation). The lines
-        // between are replayed by neither. The span was read up to the marker: it is replayed again to that event.
-        // The IOVA lines of --emit-iovas went out as the replay went: every map event has one, those between from
-        // the span's replay up to the marker.
-        const gap = Math.max(loss.gapAfter, span.from);
-        if (gap < loss.afterLine - 1 && !opts.emitIovas) {
-          s = await replaySpan(trace, file, machine, opts, { ...span, until: gap, endAtLoss: false }, false, points);
-          s.loss = loss;
-        }
+        if (gapOf(loss) !== null) s = null;
+      }
+      if (s === null) {
+        const until = gapOf(loss) as number;
+        s = await replaySpan(trace, file, machine, opts, { ...span, until, endAtLoss: false }, false, points);
+        s.loss = loss;
       }
       // Each span's IOVA lines go out before the next span's.
       if (opts.emitIovas) void writeStdout(s.output as string | Uint8Array);

@@ -84,21 +84,21 @@ export function takeQueued(fq: FlushQueue, pfn: number): boolean {
   return found;
 }
 
+/** Whether any entry waiting in a CPU's flush queue, as (first pfn, pages), passes `hit`. */
+function someQueued(fq: FlushQueue, hit: (pfn: number, pages: number) => boolean): boolean {
+  for (let c = 0; c < fq.cpus; c++)
+    for (let k = fq.queued(c) - 1; k >= 0; k--) if (hit(fq.queuedPfn(c, k), fq.queuedPages(c, k))) return true;
+  return false;
+}
+
 /** Whether an IOVA starting at `pfn` waits in any CPU's flush queue. */
 function queuedAt(fq: FlushQueue, pfn: number): boolean {
-  for (let c = 0; c < fq.cpus; c++)
-    for (let k = fq.queued(c) - 1; k >= 0; k--) if (fq.queuedPfn(c, k) === pfn) return true;
-  return false;
+  return someQueued(fq, (lo) => lo === pfn);
 }
 
 /** Whether `pfn` lies in an IOVA waiting in any CPU's flush queue (for the mismatch report). */
 export function queuedIn(fq: FlushQueue, pfn: number): boolean {
-  for (let c = 0; c < fq.cpus; c++)
-    for (let k = fq.queued(c) - 1; k >= 0; k--) {
-      const lo = fq.queuedPfn(c, k);
-      if (lo <= pfn && pfn < lo + fq.queuedPages(c, k)) return true;
-    }
-  return false;
+  return someQueued(fq, (lo, pages) => lo <= pfn && pfn < lo + pages);
 }
 
 /**

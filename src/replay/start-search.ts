@@ -24,6 +24,7 @@
  * search is `busy-start.ts`'s, over a longer window.
  */
 
+import type { IovaDomain } from "../iova/domain.ts";
 import type { TraceEvent } from "../trace/events.ts";
 import { isKernelWorkEvent } from "../trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
@@ -253,6 +254,24 @@ export class LearningWindow {
   }
 
   /**
+   * Whether a lazy search of this window searches several size classes
+   * (`searchClasses`): each class the window allocates a magazine's worth
+   * of or more.
+   */
+  get searchesClasses(): boolean {
+    const probe = new Replayer(this.opts);
+    const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
+    return iovad !== undefined && this.searchedClasses(iovad).length > 1;
+  }
+
+  /** The size classes the window allocates a magazine's worth of or more: the others cannot show where their magazines were full. */
+  private searchedClasses(iovad: IovaDomain): number[] {
+    return [...this.classes]
+      .filter(([k, n]) => k < iovad.rcacheOrders && n >= iovad.profile.magazineSize)
+      .map(([k]) => k);
+  }
+
+  /**
    * The start state under which the replay of the window agrees most with
    * the trace (see the file comment); the empty state for a trace from boot.
    * `traceAllocations` from `end()`. `restarts`: a lazy trace's search also
@@ -265,20 +284,6 @@ export class LearningWindow {
    * `budget`: the lazy search's bounds (`BUSY_BUDGET` unless a test sets
    * smaller ones).
    */
-  /**
-   * Whether a lazy search of this window searches several size classes
-   * (`searchClasses`): each class the window allocates a magazine's worth
-   * of or more.
-   */
-  get searchesClasses(): boolean {
-    const probe = new Replayer(this.opts);
-    const iovad = probe.kernel.dma.cookieOf(probe.dev)?.iovad;
-    if (!iovad) return false;
-    let n = 0;
-    for (const [k, count] of this.classes) if (k < iovad.rcacheOrders && count >= iovad.profile.magazineSize) n++;
-    return n > 1;
-  }
-
   search(traceAllocations: number, restarts = false, budget?: Readonly<BusyBudget>): StartState {
     const probe = new Replayer(this.opts);
     const cpus = probe.kernel.cpus;
@@ -289,8 +294,7 @@ export class LearningWindow {
     const cap = iovad.profile.magazineSize;
     const lazy = probe.kernel.dma.cookieOf(probe.dev)?.fq != null;
     const depotCap = Math.min(iovad.profile.depotMax, 32);
-    // A class the window allocates less than a magazine's worth of cannot show where its magazines were full.
-    const searched = [...this.classes].filter(([k, n]) => k < orders && n >= cap).map(([k]) => k);
+    const searched = this.searchedClasses(iovad);
     // What every class's search shares: the window, the domain and its bounds.
     const shared: Omit<BusySearch, "sizeClass"> = {
       events: this.events,
@@ -387,12 +391,6 @@ export class LearningWindow {
   }
 
   /**
-   * After `search(…, false)` of a lazy trace: the restarts of its search, for
-   * a replay from the first climb's state that still places too little; a
-   * state that explains the whole window, or null (none does, the first
-   * climb's already did, or the trace's search was not a lazy one).
-   */
-  /**
    * A lazy search of a window that allocates several size classes: each
    * class's fill levels in turn, smallest IOVAs first, scored on that
    * class's allocations alone (`BusySearch.classOf`) from the state the
@@ -419,6 +417,12 @@ export class LearningWindow {
     return state as StartState;
   }
 
+  /**
+   * After `search(…, false)` of a lazy trace: the restarts of its search, for
+   * a replay from the first climb's state that still places too little; a
+   * state that explains the whole window, or null (none does, the first
+   * climb's already did, or the trace's search was not a lazy one).
+   */
   searchAgain(): StartState | null {
     const busy = this.busy;
     if (busy === null || busy.explainedShare >= 1) return null;

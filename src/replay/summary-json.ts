@@ -233,13 +233,6 @@ export function spansJson(spans: readonly SpanSummary[]): ReplaySummaryJson {
 const BUSY_CUT_MIN = 1000;
 
 /**
- * What the trace lacks for an exact replay, and what that costs: lazy
- * traces without the flush-queue timer events, a lazy trace begun while
- * the flush-queue rings held unmaps from before it (the timer armed) and
- * replayed mostly unlike the kernel after its learning phase, traces
- * without the flags column (interrupt context unknown).
- */
-/**
  * A replay of a trace begun mid-life that placed less than half (`share`)
  * of what the trace could show after the learning phase, with at least
  * BUSY_CUT_MIN allocations to judge by: the caches' fill at its start,
@@ -265,6 +258,13 @@ export function exactOfKnowable(r: ReplayResult): number {
   return fraction(r.exactAfterLearning, r.afterLearning - r.adoptedAfterLearning) ?? 0;
 }
 
+/**
+ * What the trace lacks for an exact replay, and what that costs: lazy
+ * traces without the flush-queue timer events, a lazy trace begun while
+ * the flush-queue rings held unmaps from before it (the timer armed) and
+ * replayed mostly unlike the kernel after its learning phase, traces
+ * without the flags column (interrupt context unknown).
+ */
 export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: number, searched = false): string[] {
   const out: string[] = [];
   if (!r.strict && r.flushSource !== "timer-events") {
