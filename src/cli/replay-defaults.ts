@@ -4,7 +4,6 @@
  * machine, kernel and mode).
  */
 
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DEFAULTS_WINDOW,
@@ -16,10 +15,8 @@ import {
 } from "../face/kernel.ts";
 import { readTraceInto, spillContent } from "../node.ts";
 import { isPlainFile } from "../node-input.ts";
-import { onInterrupt } from "./io.ts";
-
-// node:fs through getBuiltinModule (an ESM import builds its whole namespace, `cli/io.ts`).
-const { mkdtempSync, rmSync } = process.getBuiltinModule("node:fs");
+import type { PipeCopy } from "./pipe-copy.ts";
+import { makeTempDir, type TempDir } from "./temp-dir.ts";
 
 /**
  * The lines of a trace one replay covers (`replay.ts`): those after line
@@ -63,6 +60,11 @@ export class ResumePoints {
    * read it, not the gzip from its start. `mayHoldLoss` as the copy found it.
    */
   spill: { path: string; base: number; mayHoldLoss: boolean; remove: () => void } | null = null;
+  /**
+   * A trace piped in: its first reading reads the pipe, writing its content
+   * to this copy as it goes; every later reading reads the copy.
+   */
+  pipe: PipeCopy | null = null;
 
   /**
    * Leaves a point after the loss marker at `line`, just read by `reader`
@@ -80,18 +82,31 @@ export class ResumePoints {
     return this.window === null ? undefined : this.after.get(line);
   }
 
-  /** Where a reading that begins at byte `offset` of the trace's content reads: file, byte in it, and its base. */
-  source(trace: string, offset: number): { path: string; from: number; base: number } {
+  /**
+   * Where a reading that begins at byte `offset` of the trace's content reads: file, byte in it, and its base;
+   * for a pipe's first reading, the pipe's chunks, copied as they are read.
+   */
+  source(
+    trace: string,
+    offset: number,
+  ): { path: string; from: number; base: number; chunks?: AsyncIterable<Uint8Array> } {
+    const p = this.pipe;
+    if (p !== null) {
+      if (!p.started) return { path: trace, from: 0, base: 0, chunks: p.chunks() };
+      trace = p.whole();
+    }
     const s = this.spill;
     return s !== null && offset >= s.base
       ? { path: s.path, from: offset - s.base, base: s.base }
       : { path: trace, from: offset, base: 0 };
   }
 
-  /** Removes the spill's file (the replay of every span is over). */
+  /** Removes the spill's file and the pipe's copy (the replay of every span is over). */
   dispose(): void {
     this.spill?.remove();
     this.spill = null;
+    this.pipe?.remove();
+    this.pipe = null;
   }
 }
 
@@ -101,24 +116,21 @@ export class ResumePoints {
  * content from the resume point at `from` on is decompressed once into the
  * OS's temporary directory instead (`ResumePoints.spill`), as many bytes as
  * that part of the trace holds. Nothing for a plain file (read from any
- * byte), stdin (never read again), or a loss with no resume point; where
+ * byte, a pipe's copy among them), stdin, or a loss with no resume point; where
  * the copy cannot be written (no space left, say) the readings decompress
  * as before.
  */
 export async function spillAfter(trace: string, from: number, points: ResumePoints): Promise<void> {
   const resume = points.at(from);
   if (resume === undefined || points.spill !== null || trace === "-" || isPlainFile(trace)) return;
-  const dir = mkdtempSync(join(tmpdir(), "iovalab-replay-"));
-  const path = join(dir, "content");
-  // Gone however the command ends: its replay over, a closed stdout (which exits at once), or Ctrl-C.
-  const rm = () => rmSync(dir, { recursive: true, force: true });
-  process.once("exit", rm);
-  const noInterrupt = onInterrupt("the trace's temporary copy removed", rm);
-  const remove = () => {
-    process.removeListener("exit", rm);
-    noInterrupt();
-    rm();
-  };
+  let dir: TempDir;
+  try {
+    dir = makeTempDir("replay");
+  } catch {
+    return;
+  }
+  const path = join(dir.path, "content");
+  const remove = dir.remove;
   try {
     const holds = await spillContent(trace, resume.offset, path);
     points.spill = { path, base: resume.offset, mayHoldLoss: holds, remove };
@@ -214,7 +226,7 @@ export async function readTraceWithFacts(
       if (++observed >= DEFAULTS_WINDOW) feed = complete();
     };
     const src = points === undefined ? { path: trace, from: offset, base: 0 } : points.source(trace, offset);
-    await readTraceInto(src.path, reader, sink, src.from, src.base);
+    await readTraceInto(src.path, reader, sink, src.from, src.base, src.chunks);
   } catch (err) {
     if (err !== SPAN_END) throw err;
   }

@@ -52,6 +52,7 @@ import { isRereadable } from "../node-input.ts";
 import { readText, runCommand, writeStdout } from "./io.ts";
 import { type LossScan, scanLosses } from "./loss-scan.ts";
 import { parseKernelOption } from "./ops.ts";
+import { PipeCopy } from "./pipe-copy.ts";
 import {
   ResumePoints,
   readTraceWithFacts,
@@ -164,7 +165,7 @@ function summary(
       `  warning: the ring buffer ${lostText(s)} up to here` +
         (spanned
           ? " (each loss after the trace's first events ends a span)"
-          : "; the replay cannot be exact past them (stdin or a pipe is replayed in one span; a file in spans, one after each loss)"),
+          : "; the replay cannot be exact past them (a pipe with no copy in the temporary directory is replayed in one span; a file or a copied pipe in spans, one after each loss)"),
     );
   }
   for (const d of reader.diagnostics.slice(0, 5)) out.push(`  ${d}`);
@@ -550,13 +551,16 @@ async function replaySpan(
   // its window is over; its phase is not capped then, and the trace is read again (as above) only where the count
   // at its end says the cap was due (`capAgrees`). Its IOVA lines are held until the phase is over and a tenth of
   // the allocations so far covers it (then the cap cannot be due). With --strict-input the trace is read twice as
-  // before: the first reading stops at a bad line before the replay has said or written anything. Stdin cannot be
-  // read again: its first reading holds its events as a file's does, so the replay starts from what the window
-  // proved, the same as a file's; where a file would be read again, stdin's replay starts from the held events
-  // (all of the trace, or the first HELD_EVENTS, the window's proofs so far), and where a file's replay would be
-  // replaced by a second reading, stdin's is replaced by a replay of its kept events (while they are all kept).
-  // A regular file: a pipe named as a file gives its lines once, as stdin does.
-  const rereadable = isRereadable(trace);
+  // before: the first reading stops at a bad line before the replay has said or written anything. A pipe (stdin)
+  // is read as a file is: its first reading writes its content to a copy (`PipeCopy`) that every later reading
+  // reads. Where no copy can be made it cannot be read again: its first reading holds its events as a file's does,
+  // so the replay starts from what the window proved, the same as a file's; where a file would be read again,
+  // stdin's replay starts from the held events (all of the trace, or the first HELD_EVENTS, the window's proofs so
+  // far), and where a file's replay would be replaced by a second reading, stdin's is replaced by a replay of its
+  // kept events (while they are all kept).
+  // A regular file, or a pipe whose content is copied as its first reading reads it (`PipeCopy`): a pipe named as a
+  // file gives its lines once, as stdin does.
+  const rereadable = points.pipe !== null || isRereadable(trace);
   // The lines this replay covers (`replayTrace`); stdin cannot be read again, so its replay goes on past a loss.
   const span: TraceSpan = { ...wanted, endAtLoss: wanted.endAtLoss && rereadable };
   let loss: SpanLoss | null = null;
@@ -567,7 +571,7 @@ async function replaySpan(
   let busyAuto = false;
   let firstWindow: LearningWindow | null = null;
   let searched = false;
-  /** Stdin: every event so far, while they are at most HELD_EVENTS (null beyond: then never replayed again). */
+  /** A pipe with no copy: every event so far, while they are at most HELD_EVENTS (null beyond: never replayed again). */
   let kept: TraceEvent[] | null = rereadable ? null : [];
   /** The replay's defaults as they were when the first reading's replay began. */
   let later: ReplayDefaults | null = null;
@@ -794,6 +798,8 @@ async function replaySpan(
       if (err !== stop) throw err;
     });
     if (firstEnd !== undefined) loss = firstEnd;
+    // A pipe: what the first reading left of it copied too, for the readings after it.
+    await points.pipe?.complete();
     const w = window as LearningWindow | null;
     if (feed !== null) {
       replayed = true;
@@ -992,7 +998,8 @@ interface SpanReplay {
  * held after it is as unknown as at the start of a trace begun mid-life: the
  * trace is replayed in spans, each from the line after a loss as a trace
  * that starts there (its own learning phase, `learning.ts`), and the summary
- * gives each span and all of them. Stdin is replayed in one span.
+ * gives each span and all of them. Stdin is too, from the copy its first
+ * reading writes (`PipeCopy`); where no copy can be made, in one span.
  */
 async function replayTrace(
   trace: string,
@@ -1004,6 +1011,8 @@ async function replayTrace(
   let span: TraceSpan = { ...WHOLE_TRACE, endAtLoss: true };
   // Each span's readings begin after the loss it follows, where an earlier reading passed it.
   const points = new ResumePoints();
+  // A trace piped in is copied as its first reading reads it; the spans' readings after the first read the copy.
+  points.pipe = isRereadable(trace) ? null : PipeCopy.open(trace);
   // Once a span has ended at a loss, the rest of the trace is read for its losses alone (no replay) and, gzip, its
   // content after the loss decompressed once (`scanLosses`, `spillAfter`).
   let scan: LossScan | null = null;
@@ -1031,6 +1040,8 @@ async function replayTrace(
           spans.push(s);
           break;
         }
+        // A pipe: the rest of the trace is read from its copy.
+        if (points.pipe !== null) trace = points.pipe.whole();
         if (scan === null) {
           await spillAfter(trace, loss.afterLine, points);
           // --emit-iovas replays each span once anyway (up to its marker): nothing to read ahead for.

@@ -75,6 +75,10 @@ export function errnoText(e: unknown): string {
       return "read-only file system";
     case "ENOSPC":
       return "no space left on device";
+    case "EFBIG":
+      return "file too large";
+    case "EDQUOT":
+      return "disk quota exceeded";
     case "EEXIST":
       return "it exists";
     case "EIO":

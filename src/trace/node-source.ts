@@ -99,6 +99,7 @@ export async function* traceByteChunks(
   path: string,
   from = 0,
   at: ChunkOffset = { offset: -1 },
+  source: AsyncIterable<Uint8Array> = inputChunks(path, from),
 ): AsyncGenerator<Uint8Array | string> {
   // The bytes after a chunk's last newline: joined with the next chunk's first
   // line (a small copy), never with the whole chunk; and where they start in the content.
@@ -112,7 +113,7 @@ export async function* traceByteChunks(
   let inLongLine = false;
   let opening = from === 0;
   let next = from;
-  for await (const bytes of inputChunks(path, from)) {
+  for await (const bytes of source) {
     const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     chunkAt = next;
     next += chunk.length;
@@ -243,6 +244,8 @@ export async function readTraceFile(
  * on, into a reader `restore`d to the lines before (`TraceReader.offsetAfterLine`).
  * With `base`, `path` holds a trace's content from that byte on
  * (`spillContent`), and the reader is told where each line is in the trace's.
+ * With `source`, the content's chunks come from it rather than from `path`
+ * (a pipe's, copied as they are read: `cli/pipe-copy.ts`).
  */
 export async function readTraceInto(
   path: string,
@@ -250,8 +253,9 @@ export async function readTraceInto(
   sink: (event: TraceEvent) => void,
   from = 0,
   base = 0,
+  source?: AsyncIterable<Uint8Array>,
 ): Promise<void> {
-  const file = from > 0 ? null : openRandomAccess(path);
+  const file = from > 0 || source !== undefined ? null : openRandomAccess(path);
   if (file !== null) {
     try {
       if (isTraceDat(file.read(0, DAT_HEAD_BYTES))) {
@@ -263,7 +267,7 @@ export async function readTraceInto(
     }
   }
   const at: ChunkOffset = { offset: -1 };
-  for await (const chunk of traceByteChunks(path, from, at)) {
+  for await (const chunk of traceByteChunks(path, from, at, source ?? inputChunks(path, from))) {
     if (typeof chunk === "string") reader.push(chunk, sink);
     else reader.pushBytes(chunk, sink, base + at.offset);
   }

@@ -9,8 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -236,31 +236,93 @@ test("the 6.1 lazy-timers head with trace-cmd's count-less marker: each span's t
   assert.ok((silent.total.exactOfKnowable ?? 1) < 0.7, `${silent.total.exactOfKnowable}`);
 });
 
-test("a pipe named as a file (/dev/stdin, a shell's <(...)) gives its lines once: replayed in one span, as stdin", () => {
+test("a pipe (stdin, /dev/stdin, a shell's <(...)) replays in spans as its file: later readings read its copy", (t) => {
   const text = fixture("linux-6.12-lazy-timers-head8000.txt.gz");
   const o = overrun(text, 1, 3001, 3300);
-  // A shell's pipe (the test runner's own stdin is a socket, which /dev/stdin cannot open).
-  const piped = withFile(o.text, (path) => {
-    const r = spawnSync(
-      "sh",
-      ["-c", 'gzip -dc "$1" | "$2" "$3" replay /dev/stdin --json', "sh", path, process.execPath, MAIN],
-      {
-        encoding: "utf8",
-        maxBuffer: 1 << 28,
-      },
-    );
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  // A shell's pipe (the test runner's own stdin is a socket, which /dev/stdin cannot open), and where the copy goes.
+  const tmp = mkdtempSync(join(tmpdir(), "iovalab-pipe-test-"));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  // The replay's own files there (the command's compile cache goes there too).
+  const copies = () => readdirSync(tmp).filter((f) => f.startsWith("iovalab-"));
+  const piped = (name: string, env: Record<string, string> = {}) =>
+    withFile(o.text, (path) => {
+      const r = spawnSync(
+        "sh",
+        ["-c", `gzip -dc "$1" | "$2" "$3" replay ${name} --json`, "sh", path, process.execPath, MAIN],
+        { encoding: "utf8", maxBuffer: 1 << 28, env: { ...process.env, TMPDIR: tmp, ...env } },
+      );
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    });
+  const file = withFile(o.text, (path) => {
+    const r = iovalabProcess(["replay", path, "--json"]);
+    return { ...r, stdout: r.stdout.replace(`"trace":${JSON.stringify(path)}`, '"trace":"<stdin>"') };
   });
-  const stdin = iovalabProcess(["replay", "-", "--json"], o.text);
-  assert.equal(piped.status, 0, piped.stderr);
-  const j = JSON.parse(piped.stdout) as Summary & { trace: string };
-  // Spans would read the pipe again after the loss, and find it empty or read on from where the first stopped.
+  assert.equal(file.status, 0, file.stderr);
+  assert.equal((JSON.parse(file.stdout) as Summary).spans?.length, 2);
+  for (const name of ["/dev/stdin", "-"]) {
+    const r = piped(name);
+    assert.equal(r.status, 0, r.stderr);
+    // The spans after the loss read the copy the first reading wrote (a pipe read again gives nothing, or the lines
+    // after where the first reading stopped); the copy is gone with the replay.
+    assert.equal(r.stdout.replace(`"trace":"${name}"`, '"trace":"<stdin>"'), file.stdout, name);
+    assert.equal(r.stderr, file.stderr, name);
+    assert.deepEqual(copies(), [], name);
+  }
+  // No copy can be made (TMPDIR a file): the pipe is read once, and replayed in one span.
+  writeFileSync(join(tmp, "a-file"), "");
+  const once = piped("-", { TMPDIR: join(tmp, "a-file") });
+  assert.equal(once.status, 0, once.stderr);
+  const j = JSON.parse(once.stdout) as Summary;
   assert.equal(j.spans, undefined);
   assert.ok(j.total.allocations > 1500, `${j.total.allocations}`);
-  assert.equal(j.trace, "/dev/stdin");
-  assert.equal(piped.stdout.replace('"trace":"/dev/stdin"', '"trace":"<stdin>"'), stdin.stdout);
-  // The same lines in a file: two spans.
-  assert.equal(summary(o.text).spans?.length, 2);
+  // A copy that cannot be written (here: a file-size limit, its signal ignored) stops a replay that needs it,
+  // with what to do, and leaves no file behind.
+  const limited = withFile(o.text, (path) =>
+    spawnSync(
+      "sh",
+      [
+        "-c",
+        `trap '' XFSZ; ulimit -f 200; gzip -dc "$1" | "$2" "$3" replay - --json`,
+        "sh",
+        path,
+        process.execPath,
+        MAIN,
+      ],
+      { encoding: "utf8", maxBuffer: 1 << 28, env: { ...process.env, TMPDIR: tmp } },
+    ),
+  );
+  assert.equal(limited.status, 2, limited.stderr);
+  assert.match(
+    limited.stderr,
+    /^iovalab: <stdin>: this replay reads the trace again, and a piped trace is read again from a copy, which could not be written to \S+ \(file too large\): give the trace as a file, or set TMPDIR to a directory with room for it$/m,
+  );
+  assert.equal(limited.stdout, "");
+  assert.deepEqual(copies(), []);
+});
+
+test("Ctrl-C ends a piped replay at once, and its copy goes with it", async (t) => {
+  const text = fixture("linux-6.12-lazy-timers-head8000.txt.gz");
+  const tmp = mkdtempSync(join(tmpdir(), "iovalab-pipe-test-"));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  const copies = () => readdirSync(tmp).filter((f) => f.startsWith("iovalab-"));
+  const child = spawn(process.execPath, [MAIN, "replay", "-", "--json"], {
+    env: { ...process.env, TMPDIR: tmp },
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  const ended = new Promise<string | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+  // Half the trace, the pipe left open: the replay waits for the rest with its copy begun. (What it has not read
+  // when it ends fails to be written: nothing to see.)
+  child.stdin.on("error", () => {});
+  child.stdin.write(text.slice(0, text.length >> 1));
+  const until = async (what: string, done: () => boolean) => {
+    for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(done(), what);
+  };
+  await until("the copy is made", () => copies().length === 1);
+  child.kill("SIGINT");
+  // No handler holds Ctrl-C back: the default action ends the process; then the copy is removed behind it.
+  assert.equal(await ended, "SIGINT");
+  await until("the copy is removed", () => copies().length === 0);
 });
 
 test("--emit-iovas past a loss: one line per map event, those before the loss the trace's own", () => {
