@@ -53,8 +53,9 @@ export class LossScan {
  * earlier reading passed, for its loss markers alone (no reconstruction, no
  * replay), and leaves a resume point at each. `reader` is fresh, made as the
  * replay's readers are. Read from the trace's first line where `points` has
- * no resume point at `from` (then it records none: a point must be taken by
- * a reading that has the trace's facts). A line the replay's reader refuses
+ * no resume point at `from` (a loss before the trace's facts were complete):
+ * its reader then reads the lines a span's reading does, so the points it
+ * leaves are as good. A line the replay's reader refuses
  * (--strict-input) ends the scan there: the spans' readings meet it as
  * before.
  */
@@ -70,11 +71,12 @@ export async function scanLosses(
   let lastEvent = 0;
   let offset = 0;
   if (resume !== undefined) {
-    // No marker's words after the point: no loss, and nothing to read for one.
+    // No marker's words after the point: no loss, and nothing to read for one (a trace.dat's losses are no words).
     const holds =
-      points.spill !== null && points.spill.base === resume.offset
+      resume.dat !== null ||
+      (points.spill !== null && points.spill.base === resume.offset
         ? points.spill.mayHoldLoss
-        : await mayHoldLoss(trace, resume.offset);
+        : await mayHoldLoss(trace, resume.offset));
     if (!holds) return new LossScan([], true, from);
     reader.restore(resume.reader);
     lastLine = [...resume.lastLine];
@@ -82,7 +84,7 @@ export async function scanLosses(
   }
   reader.onLoss = (loss) => {
     losses.push({ loss, lastLine: [...lastLine], lastEvent });
-    if (resume !== undefined) points.record(loss.afterLine, reader, lastLine);
+    points.record(loss.afterLine, reader, lastLine);
   };
   let complete = true;
   try {
@@ -94,8 +96,7 @@ export async function scanLosses(
         lastLine[e.cpu] = e.line;
         lastEvent = e.line;
       },
-      src.from,
-      src.base,
+      { from: src.from, base: src.base, dat: resume?.dat ?? undefined },
     );
   } catch {
     // Whatever stopped the scan stops the span that reaches it, with its own message.

@@ -6,6 +6,7 @@
 
 import { join } from "node:path";
 import {
+  type DatPosition,
   DEFAULTS_WINDOW,
   type TraceEvent,
   TraceFacts,
@@ -38,6 +39,18 @@ export interface SpanLoss extends TraceLoss {
 /** The whole trace, in one span. */
 export const WHOLE_TRACE: TraceSpan = { from: 0, until: Number.POSITIVE_INFINITY, lossesAfter: 0, endAtLoss: false };
 
+/** Where a reading may begin after a loss marker (`ResumePoints`). */
+export interface ResumePoint {
+  /** Where the next line starts in the trace's content (a text's); 0 for a trace.dat. */
+  offset: number;
+  /** A trace.dat's streams there (null for a text). */
+  dat: DatPosition | null;
+  /** The reader after the marker's line. */
+  reader: TraceReaderState;
+  /** The line of each CPU's last event before the marker. */
+  lastLine: readonly number[];
+}
+
 /**
  * Where a later reading of the same trace file may begin instead of at its
  * first line (`readTraceWithFacts` records them as it reads): a span that
@@ -53,7 +66,7 @@ export class ResumePoints {
    * reader after that line, the line of each CPU's last event before it,
    * and where the next line starts in the trace's content.
    */
-  readonly after = new Map<number, { offset: number; reader: TraceReaderState; lastLine: readonly number[] }>();
+  readonly after = new Map<number, ResumePoint>();
   /**
    * A gzip trace's content from a resume point on, decompressed once into a
    * file of its own (`spillAfter`): readings that begin at or after `base`
@@ -73,12 +86,19 @@ export class ResumePoints {
    */
   record(line: number, reader: TraceReader, lastLine: readonly number[]): void {
     if (this.after.has(line)) return;
-    const offset = reader.offsetAfterLine();
-    if (offset >= 0) this.after.set(line, { offset, reader: reader.snapshot(), lastLine: [...lastLine] });
+    const dat = reader.datPosition?.() ?? null;
+    const offset = dat === null ? reader.offsetAfterLine() : 0;
+    if (offset >= 0) this.after.set(line, { offset, dat, reader: reader.snapshot(), lastLine: [...lastLine] });
+  }
+
+  /** The line of the first loss marker with a point after it (undefined: none, or no facts yet). */
+  firstLine(): number | undefined {
+    if (this.window === null || this.after.size === 0) return undefined;
+    return Math.min(...this.after.keys());
   }
 
   /** The point after the loss marker at `line`, taken once the facts were complete (none before). */
-  at(line: number): { offset: number; reader: TraceReaderState; lastLine: readonly number[] } | undefined {
+  at(line: number): ResumePoint | undefined {
     return this.window === null ? undefined : this.after.get(line);
   }
 
@@ -182,6 +202,7 @@ export async function readTraceWithFacts(
   // A span after a loss this trace's reading passed before: its reading begins there, the facts and the reader as
   // the lines before left them (the replay begun with the reader as it was when the facts were complete).
   let offset = 0;
+  let dat: DatPosition | undefined;
   const resume = from > 0 ? points?.at(from) : undefined;
   const window = points?.window ?? null;
   if (window !== null && resume !== undefined) {
@@ -192,6 +213,7 @@ export async function readTraceWithFacts(
     reader.restore(resume.reader);
     lastLine = [...resume.lastLine];
     offset = resume.offset;
+    dat = resume.dat ?? undefined;
   }
   // A loss before any of the span's events (the one it begins after, read again, or one at the trace's start)
   // ends nothing: the replay has not begun. One before the trace's first events have given the facts ends the
@@ -226,7 +248,7 @@ export async function readTraceWithFacts(
       if (++observed >= DEFAULTS_WINDOW) feed = complete();
     };
     const src = points === undefined ? { path: trace, from: offset, base: 0 } : points.source(trace, offset);
-    await readTraceInto(src.path, reader, sink, src.from, src.base, src.chunks);
+    await readTraceInto(src.path, reader, sink, { from: src.from, base: src.base, source: src.chunks, dat });
   } catch (err) {
     if (err !== SPAN_END) throw err;
   }

@@ -965,7 +965,14 @@ async function replaySpan(
     const json = summaryJson(file, results, { malformed: st.malformed, unparsed: st.unparsedLines }, warnings);
     return { from, loss, results, output: json };
   }
-  let text = summary(file, reader, rcn, results, machineName, loss !== null || wanted.lossesAfter > 0);
+  let text = summary(
+    file,
+    reader,
+    rcn,
+    results,
+    machineName,
+    loss !== null || wanted.lossesAfter > 0 || Number.isFinite(wanted.until),
+  );
   if (results.length > 1) text += devicesTable(results);
   for (const l of lacks) text += `warning: ${l}\n`;
   if (bl) text += comparison(bl.end(), result);
@@ -1052,6 +1059,10 @@ async function replayTrace(
               loss.afterLine,
               points,
             );
+          // A first loss before the trace's facts were complete has no resume point, but the scan left one at each
+          // later marker: a gzip trace's content is decompressed once from the first of them.
+          const first = points.firstLine();
+          if (points.spill === null && first !== undefined) await spillAfter(trace, first, points);
         }
         if (gapOf(loss) !== null) s = null;
       }

@@ -49,6 +49,7 @@ export {
   traceLacks,
 } from "../replay/summary-json.ts";
 export {
+  type DatPosition,
   type DmaCall,
   isKernelWorkEvent,
   type KernelWorkEvent,

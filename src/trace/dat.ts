@@ -500,6 +500,30 @@ class Kallsyms implements SymbolNames {
   }
 }
 
+/** Where one CPU's stream is (`CpuStream.position`): the chunk it has read, the page and record in it. */
+interface CpuStreamPosition {
+  chunk: number;
+  pageStart: number;
+  pos: number;
+  pageEnd: number;
+  ts: number;
+  pageMissed: number;
+  ready: boolean;
+  recMissed: number;
+  recTs: number;
+  recStart: number;
+  recLength: number;
+}
+
+/**
+ * Where a reading of a trace.dat may begin again (`TraceDat.readInto`): every
+ * CPU's stream at its next record, as a reading left them when it told of a
+ * loss. Only the file it was taken from reads it.
+ */
+export interface DatPosition {
+  readonly streams: readonly CpuStreamPosition[];
+}
+
 /** One CPU's ring-buffer pages, chunk by chunk, event by event. */
 class CpuStream {
   readonly cpu: number;
@@ -551,6 +575,40 @@ class CpuStream {
       }
     }
     this.advance();
+  }
+
+  /** Where the stream is: its current record, unread (`readInto` takes a position when a loss is told). */
+  position(): CpuStreamPosition {
+    return {
+      chunk: this.nextChunk - 1,
+      pageStart: this.pageStart,
+      pos: this.pos,
+      pageEnd: this.pageEnd,
+      ts: this.ts,
+      pageMissed: this.pageMissed,
+      ready: this.ready,
+      recMissed: this.recMissed,
+      recTs: this.recTs,
+      recStart: this.recStart,
+      recLength: this.recLength,
+    };
+  }
+
+  /** Puts the stream where `position()` said it was: its chunk read (and decompressed) again. */
+  restore(p: CpuStreamPosition): void {
+    this.nextChunk = Math.max(p.chunk, 0);
+    if (p.chunk >= 0 && !this.loadChunk())
+      throw new DatError(`expected CPU ${this.cpu}'s chunk ${p.chunk} where a reading resumes, found none`);
+    this.pageStart = p.pageStart;
+    this.pos = p.pos;
+    this.pageEnd = p.pageEnd;
+    this.ts = p.ts;
+    this.pageMissed = p.pageMissed;
+    this.ready = p.ready;
+    this.recMissed = p.recMissed;
+    this.recTs = p.recTs;
+    this.recStart = p.recStart;
+    this.recLength = p.recLength;
   }
 
   private loadChunk(): boolean {
@@ -880,7 +938,7 @@ export class TraceDat {
    * other record, or one whose text the reader would read otherwise, as its
    * text columns. The reader's own errors pass through as they are.
    */
-  readInto(into: DatInto): void {
+  readInto(into: DatInto, from?: DatPosition): void {
     const view = new RecordView();
     view.le = this.le;
     const bytes: RecordBytes = {
@@ -895,6 +953,15 @@ export class TraceDat {
     let reading = true;
     try {
       const streams = this.streams();
+      if (from !== undefined) {
+        if (from.streams.length !== streams.length)
+          throw new DatError(
+            `expected ${from.streams.length} CPU streams where a reading resumes, found ${streams.length}`,
+          );
+        for (let i = 0; i < streams.length; i++) streams[i].restore(from.streams[i]);
+      }
+      // Where the reading is, for a later one to begin there (a loss's resume point): taken only where asked for.
+      const position = (): DatPosition => ({ streams: streams.map((s) => s.position()) });
       // The formats by event id (ids are below 2^16): an array look-up per record.
       const byId: (EventFormat | undefined)[] = new Array(1 << 16);
       for (const [id, fmt] of this.events) if (id < 1 << 16) byId[id] = fmt;
@@ -906,7 +973,7 @@ export class TraceDat {
           const n = best.recMissed;
           best.recMissed = 0;
           reading = false;
-          into.lost?.(best.cpu, n > 0 ? n : null);
+          into.lost?.(best.cpu, n > 0 ? n : null, position);
           reading = true;
         }
         const b = best.data;
@@ -1037,8 +1104,11 @@ export interface DatInto {
   event(e: TraceEvent): void;
   /** Any other record, as its text columns. */
   record(r: DatRecord): void;
-  /** The ring buffer lost events of `cpu` (`events`, or null where the page did not count them) before its next record. */
-  lost?(cpu: number, events: number | null): void;
+  /**
+   * The ring buffer lost events of `cpu` (`events`, or null where the page did not count them) before its next
+   * record; `position` says where the reading is, for a later one to begin there (`readInto`'s `from`).
+   */
+  lost?(cpu: number, events: number | null, position: () => DatPosition): void;
 }
 
 /** The latency columns as libtraceevent prints them: irqs-off, need-resched, hard/softirq, preempt depth, migrate-disable. */

@@ -9,6 +9,7 @@ export {
   bytesSource,
   DatError,
   type DatInto,
+  type DatPosition,
   type DatRecord,
   type DatSource,
   type Decompress,

@@ -11,7 +11,7 @@
 import { inflateSync, zstdDecompressSync } from "node:zlib";
 import { InputError } from "../stdx/errors.ts";
 import { inputChunks, inputName, openRandomAccess, type RandomAccessInput } from "../stdx/node-input.ts";
-import { DatError, type Decompress, isTraceDat, TraceDat } from "./dat.ts";
+import { DatError, type DatPosition, type Decompress, isTraceDat, TraceDat } from "./dat.ts";
 import type { TraceEvent } from "./events.ts";
 import { LOSS_MARKER_WORDS } from "./line.ts";
 import { MAX_TRACE_LINE, TraceReader, type TraceReaderOptions } from "./reader.ts";
@@ -52,20 +52,36 @@ export const nodeDecompress: Decompress = (algorithm, data, size) => {
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 };
 
-/** Reads a trace.dat record by record into `reader`. */
-function readDat(path: string, file: RandomAccessInput, reader: TraceReader, sink: (event: TraceEvent) => void): void {
+/** Reads a trace.dat record by record into `reader`; with `from`, from where an earlier reading was. */
+function readDat(
+  path: string,
+  file: RandomAccessInput,
+  reader: TraceReader,
+  sink: (event: TraceEvent) => void,
+  from?: DatPosition,
+): void {
   try {
     const dat = new TraceDat(file, nodeDecompress);
     reader.headerCpusAre(dat.cpuCount);
-    dat.readInto({
-      nextLine: () => reader.nextLine(),
-      event: (e) => sink(reader.recordEvent(e)),
-      record: (r) => {
-        const ev = reader.record(r);
-        if (ev !== null) sink(ev);
+    dat.readInto(
+      {
+        nextLine: () => reader.nextLine(),
+        event: (e) => sink(reader.recordEvent(e)),
+        record: (r) => {
+          const ev = reader.record(r);
+          if (ev !== null) sink(ev);
+        },
+        lost: (cpu, events, position) => {
+          reader.datPosition = position;
+          try {
+            reader.lost({ afterLine: reader.nextLine() - 1, cpu, events });
+          } finally {
+            reader.datPosition = null;
+          }
+        },
       },
-      lost: (cpu, events) => reader.lost({ afterLine: reader.nextLine() - 1, cpu, events }),
-    });
+      from,
+    );
   } catch (e) {
     if (e instanceof DatError) throw new InputError(`${path}: ${e.message}`);
     const code = (e as NodeJS.ErrnoException).code;
@@ -238,38 +254,42 @@ export async function readTraceFile(
   return reader;
 }
 
-/**
- * Reads a trace file into a reader the caller made (to look at its counts
- * while events stream); with `from`, its text from that byte of its content
- * on, into a reader `restore`d to the lines before (`TraceReader.offsetAfterLine`).
- * With `base`, `path` holds a trace's content from that byte on
- * (`spillContent`), and the reader is told where each line is in the trace's.
- * With `source`, the content's chunks come from it rather than from `path`
- * (a pipe's, copied as they are read: `cli/pipe-copy.ts`).
- */
+/** Where a reading begins (`readTraceInto`), where it is not the trace's first byte. */
+export interface ReadFrom {
+  /** A text's content from this byte on, into a reader `restore`d to the lines before (`TraceReader.offsetAfterLine`). */
+  from?: number;
+  /** `path` holds a trace's content from this byte on (`spillContent`): the reader is told where each line is in the trace's. */
+  base?: number;
+  /** The content's chunks come from here rather than from `path` (a pipe's, copied as they are read: `cli/pipe-copy.ts`). */
+  source?: AsyncIterable<Uint8Array>;
+  /** A trace.dat from where an earlier reading was (`TraceReader.datPosition`), into a reader restored likewise. */
+  dat?: DatPosition;
+}
+
+/** Reads a trace file into a reader the caller made (to look at its counts while events stream), from `at`. */
 export async function readTraceInto(
   path: string,
   reader: TraceReader,
   sink: (event: TraceEvent) => void,
-  from = 0,
-  base = 0,
-  source?: AsyncIterable<Uint8Array>,
+  at: ReadFrom = {},
 ): Promise<void> {
-  const file = from > 0 || source !== undefined ? null : openRandomAccess(path);
+  const from = at.from ?? 0;
+  const file = from > 0 || at.source !== undefined ? null : openRandomAccess(path);
   if (file !== null) {
     try {
       if (isTraceDat(file.read(0, DAT_HEAD_BYTES))) {
-        readDat(path, file, reader, sink);
+        readDat(path, file, reader, sink, at.dat);
         return;
       }
     } finally {
       file.close();
     }
   }
-  const at: ChunkOffset = { offset: -1 };
-  for await (const chunk of traceByteChunks(path, from, at, source ?? inputChunks(path, from))) {
+  const base = at.base ?? 0;
+  const chunkAt: ChunkOffset = { offset: -1 };
+  for await (const chunk of traceByteChunks(path, from, chunkAt, at.source ?? inputChunks(path, from))) {
     if (typeof chunk === "string") reader.push(chunk, sink);
-    else reader.pushBytes(chunk, sink, base + at.offset);
+    else reader.pushBytes(chunk, sink, base + chunkAt.offset);
   }
   reader.end(sink);
 }

@@ -12,7 +12,7 @@
 
 import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
-import { type DatRecord, reportTimestampNs } from "./dat.ts";
+import { type DatPosition, type DatRecord, reportTimestampNs } from "./dat.ts";
 import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { asciiWord, FAST_EVENT_NAMES, fastBytesEvent, fastEventName, fastName } from "./fast-bytes.ts";
 import {
@@ -221,6 +221,13 @@ export class TraceReader {
 
   /** Told of each loss as it is read (`TraceReaderOptions.onLoss`); set before the reading begins. */
   onLoss: ((loss: TraceLoss) => void) | undefined;
+
+  /**
+   * While a trace.dat's reading tells of a loss (`onLoss`): where that
+   * reading is, for a later one to begin there (`DatPosition`); null
+   * otherwise. A text's is `offsetAfterLine`.
+   */
+  datPosition: (() => DatPosition) | null = null;
 
   constructor(options: TraceReaderOptions) {
     this.onLoss = options.onLoss;

@@ -11,6 +11,8 @@ import { zstdCompressSync } from "node:zlib";
 
 const DIR = new URL("../fixtures/trace-dat/", import.meta.url).pathname;
 const PAGE = 4096;
+/** trace-cmd's compressed chunk: ten pages. */
+const CHUNK = 10 * PAGE;
 
 export interface DatTestRecord {
   cpu: number;
@@ -206,11 +208,15 @@ export function writeTraceDat(f: DatTestFile): Uint8Array {
       ids,
     );
     let stored: Uint8Array = raw;
-    if (f.compress && raw.length > 0) {
-      const z = zstdCompressSync(raw);
-      stored = new Out().u32(1).u32(z.length).u32(raw.length).bytes(z).done();
-    } else if (f.compress) {
-      stored = new Out().u32(0).done();
+    if (f.compress) {
+      // In chunks of ten pages, each compressed on its own, as trace-cmd writes them.
+      const out = new Out().u32(Math.ceil(raw.length / CHUNK));
+      for (let at = 0; at < raw.length; at += CHUNK) {
+        const piece = raw.subarray(at, at + CHUNK);
+        const z = zstdCompressSync(piece);
+        out.u32(z.length).u32(piece.length).bytes(z);
+      }
+      stored = out.done();
     }
     cpuData.push({ offset: start + body.length, size: stored.length });
     body.bytes(stored);

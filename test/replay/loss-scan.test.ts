@@ -209,7 +209,7 @@ test("each span's loss, read ahead, is the one its own reading ends at, after th
   });
 });
 
-test("a first loss inside the facts' window: the scan reads from the first line, and says the same", async () => {
+test("a first loss inside the facts' window: the scan reads from the first line, says the same, and leaves a point at every marker", async () => {
   let lines = overrun(fixture(), 1, 3001, 3100);
   lines = overrun(lines, 0, 17001, 17300);
   const markers = markersOf(lines);
@@ -217,13 +217,32 @@ test("a first loss inside the facts' window: the scan reads from the first line,
     const points = new ResumePoints();
     const first = await firstReading(path, points);
     assert.equal(first?.afterLine, markers[0].line);
-    // No point where the facts were not yet complete: the scan starts over, and leaves none.
+    // No point where the facts were not yet complete: the scan starts over.
     assert.equal(points.after.has(markers[0].line), false);
     const scan = await scanLosses(path, new TraceReader({ file: "t" }), markers[0].line, points);
-    assert.equal(points.after.size, 0);
     for (const from of [0, markers[0].line, markers[0].line + 500, markers[1].line])
       assert.deepEqual(scan.endOf(from), await endOfSpan(path, from), `the span after line ${from}`);
     assert.equal(scan.endOf(markers[0].line)?.afterLine, markers[1].line);
+    // Its reader read what a span's does, so it leaves a point after each marker, and a span's reading begun
+    // there gives what one from the first line gives: the same events, the same loss.
+    assert.deepEqual(
+      [...points.after.keys()],
+      markers.map((m) => m.line),
+    );
+    assert.equal(points.firstLine(), markers[0].line);
+    for (const m of markers) {
+      const span: TraceSpan = { from: m.line, until: Number.POSITIVE_INFINITY, lossesAfter: m.line, endAtLoss: true };
+      const got = (into: string[]) => () => (e: { line: number }) => {
+        into.push(JSON.stringify(e));
+      };
+      const resumed: string[] = [];
+      const whole: string[] = [];
+      const a = await readTraceWithFacts(path, new TraceReader({ file: "t" }), got(resumed), span, points);
+      const b = await readTraceWithFacts(path, new TraceReader({ file: "t" }), got(whole), span);
+      assert.deepEqual(a, b, `the span after line ${m.line}`);
+      assert.ok(resumed.length > 1000);
+      assert.deepEqual(resumed, whole, `the span after line ${m.line}`);
+    }
   });
 });
 

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
+import type { DatPosition } from "../../src/trace/dat.ts";
 import { readTraceInto } from "../../src/trace/node-source.ts";
 import { readTraceText, type TraceLoss, TraceReader } from "../../src/trace/reader.ts";
 import { iovalab, iovalabProcess } from "../helpers/iovalab.ts";
@@ -180,6 +181,56 @@ test("trace.dat: a page whose commit word flags lost events tells of them before
       "t.dat:6: CPU 1 lost some events: the trace is incomplete from here",
       "t.dat:7: CPU 0 lost 1234 events: the trace is incomplete from here",
     ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("trace.dat: a reading begun where another told of a loss reads on as that one did (the spans' resume points)", async () => {
+  // Two CPUs of 3,000 4 KiB maps each (about 27 pages, three compressed chunks of ten pages), interleaved; losses
+  // at both CPUs' first pages, inside a chunk and at a chunk's first page.
+  const records: DatTestRecord[] = [];
+  const lossAt = new Map([
+    [0, new Set([1, 700, 1130, 2260])],
+    [1, new Set([2, 1131, 2900])],
+  ]);
+  for (let i = 0; i < 3000; i++)
+    for (const cpu of [0, 1])
+      records.push({
+        ...mapRecord(cpu, 1_000_000 + i * 1000 + cpu * 500, 0xf0000000 + cpu * 0x4000000 + i * 4096),
+        ...(lossAt.get(cpu)?.has(i) ? { missedBefore: 10 + i } : {}),
+      });
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-dat-resume-"));
+  try {
+    const path = join(dir, "t.dat");
+    writeFileSync(path, writeTraceDat({ records, cpus: 2, compress: true, kallsyms: "", cmdlines: "7 fio\n" }));
+    const seen = (into: string[]) => (e: { line: number; cpu: number; timestampNs: number }) =>
+      into.push(`${e.line} ${e.cpu} ${e.timestampNs} ${JSON.stringify(e)}`);
+    const events: string[] = [];
+    const points: { at: number; dat: DatPosition; state: ReturnType<TraceReader["snapshot"]>; loss: TraceLoss }[] = [];
+    const reader = new TraceReader({ file: "t.dat" });
+    reader.onLoss = (loss) => {
+      const dat = reader.datPosition?.();
+      assert.ok(dat, "a trace.dat's reading says where it is when it tells of a loss");
+      points.push({ at: events.length, dat, state: reader.snapshot(), loss });
+    };
+    await readTraceInto(path, reader, seen(events));
+    assert.equal(events.length, 6000);
+    assert.equal(points.length, 7);
+    for (const p of points) {
+      const again: string[] = [];
+      const losses: TraceLoss[] = [];
+      const r = new TraceReader({ file: "t.dat", onLoss: (l) => losses.push(l) });
+      r.restore(p.state);
+      await readTraceInto(path, r, seen(again), { dat: p.dat });
+      assert.deepEqual(again, events.slice(p.at), `from the loss after line ${p.loss.afterLine}`);
+      // The loss told where the point was taken is not told again; every later one is.
+      assert.deepEqual(
+        losses,
+        points.slice(points.indexOf(p) + 1).map((q) => q.loss),
+      );
+      assert.deepEqual(r.snapshot(), reader.snapshot());
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
