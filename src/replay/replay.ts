@@ -1164,7 +1164,9 @@ export class Replayer {
     if (exact) {
       this.r.exact++;
       this.r.exactMapEvents += c.pieces;
-    } else if (!lost && this.r.firstMismatch === null) {
+    } else if (!lost && o.learned !== true && this.r.firstMismatch === null) {
+      // The first allocation the model placed unlike the kernel where the trace could show where: an adopted one (an
+      // IOVA cached before the trace, a magazine's cut) is counted apart, not as a mismatch to explain.
       this.r.firstMismatch = {
         allocation: c.allocation,
         line: c.line,
