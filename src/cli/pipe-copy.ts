@@ -83,9 +83,10 @@ export class PipeCopy {
   }
 
   /**
-   * Copies what the first reading left of the pipe (a reading that stopped
-   * early is read again). An error of the pipe itself (a corrupt gzip, say)
-   * is its reading's error; one of the copy is kept for `whole()`.
+   * Copies what the first reading left of the pipe (the rest of it, where
+   * that reading stopped early: the trace is then read again anyway). An
+   * error of the pipe itself (a corrupt gzip, say) is thrown as its reading
+   * would throw it; one of the copy is kept for `whole()`.
    */
   async complete(): Promise<void> {
     if (this.pipe === null) for await (const _ of this.chunks());
