@@ -14,8 +14,8 @@
  * that says so; a replay of one reading never notices.
  */
 
+import { InputError } from "../face/errors.ts";
 import { errnoText, inputChunks, inputName } from "../node.ts";
-import { InputError } from "../stdx/errors.ts";
 import { makeTempDir, type TempDir } from "./temp-dir.ts";
 
 // node:fs through getBuiltinModule (an ESM import builds its whole namespace, `cli/io.ts`).
