@@ -6,7 +6,7 @@
  */
 
 import type { TraceLoss, TraceReader } from "../face/kernel.ts";
-import { mayHoldLoss, readTraceInto } from "../node.ts";
+import { mayHoldLoss } from "../node.ts";
 import type { ResumePoints, SpanLoss } from "./replay-defaults.ts";
 
 /** A loss marker a reading of the rest of a trace passed (`scanLosses`). */
@@ -69,7 +69,6 @@ export async function scanLosses(
   const losses: ScannedLoss[] = [];
   let lastLine: number[] = [];
   let lastEvent = 0;
-  let offset = 0;
   if (resume !== undefined) {
     // No marker's words after the point: no loss, and nothing to read for one (a trace.dat's losses are no words).
     const holds =
@@ -80,7 +79,6 @@ export async function scanLosses(
     if (!holds) return new LossScan([], true, from);
     reader.restore(resume.reader);
     lastLine = [...resume.lastLine];
-    offset = resume.offset;
   }
   reader.onLoss = (loss) => {
     losses.push({ loss, lastLine: [...lastLine], lastEvent });
@@ -88,15 +86,14 @@ export async function scanLosses(
   };
   let complete = true;
   try {
-    const src = points.source(trace, offset);
-    await readTraceInto(
-      src.path,
+    await points.read(
+      trace,
       reader,
       (e) => {
         lastLine[e.cpu] = e.line;
         lastEvent = e.line;
       },
-      { from: src.from, base: src.base, dat: resume?.dat ?? undefined },
+      resume,
     );
   } catch {
     // Whatever stopped the scan stops the span that reaches it, with its own message.

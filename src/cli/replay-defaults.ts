@@ -78,6 +78,8 @@ export class ResumePoints {
    * to this copy as it goes; every later reading reads the copy.
    */
   pipe: PipeCopy | null = null;
+  /** Whether the trace can be read again: a regular file, or a pipe with a copy (`replayTrace` decides it once). */
+  rereadable = true;
 
   /**
    * Leaves a point after the loss marker at `line`, just read by `reader`
@@ -121,6 +123,17 @@ export class ResumePoints {
       : { path: trace, from: offset, base: 0 };
   }
 
+  /**
+   * Reads `trace` into `reader` from the point `resume` (its `restore`d state there is the caller's to put back),
+   * or from its first line: a pipe's first reading from the pipe, a later one from its copy, a gzip past the
+   * spill's base from the spill.
+   */
+  read(trace: string, reader: TraceReader, sink: (e: TraceEvent) => void, resume?: ResumePoint): Promise<void> {
+    const src = this.source(trace, resume?.offset ?? 0);
+    const dat = resume?.dat ?? undefined;
+    return readTraceInto(src.path, reader, sink, { from: src.from, base: src.base, source: src.chunks, dat });
+  }
+
   /** Removes the spill's file and the pipe's copy (the replay of every span is over). */
   dispose(): void {
     this.spill?.remove();
@@ -131,17 +144,18 @@ export class ResumePoints {
 }
 
 /**
- * A gzip trace that lost events at line `from` is read again from each
- * later loss, and each reading would decompress it from its start: its
- * content from the resume point at `from` on is decompressed once into the
- * OS's temporary directory instead (`ResumePoints.spill`), as many bytes as
- * that part of the trace holds. Nothing for a plain file (read from any
- * byte, a pipe's copy among them), stdin, or a loss with no resume point; where
- * the copy cannot be written (no space left, say) the readings decompress
- * as before.
+ * A gzip trace that lost events is read again from each loss after the
+ * first, and each reading would decompress it from its start: its content
+ * from the first resume point on (`ResumePoints.firstLine`) is decompressed
+ * once into the OS's temporary directory instead (`ResumePoints.spill`), as
+ * many bytes as that part of the trace holds. Nothing for a plain file (read
+ * from any byte, a pipe's copy among them), stdin, no resume point yet, or a
+ * spill made already; where the copy cannot be written (no space left, say)
+ * the readings decompress as before.
  */
-export async function spillAfter(trace: string, from: number, points: ResumePoints): Promise<void> {
-  const resume = points.at(from);
+export async function spillAfter(trace: string, points: ResumePoints): Promise<void> {
+  const first = points.firstLine();
+  const resume = first === undefined ? undefined : points.at(first);
   if (resume === undefined || points.spill !== null || trace === "-" || isPlainFile(trace)) return;
   let dir: TempDir;
   try {
@@ -201,8 +215,6 @@ export async function readTraceWithFacts(
   };
   // A span after a loss this trace's reading passed before: its reading begins there, the facts and the reader as
   // the lines before left them (the replay begun with the reader as it was when the facts were complete).
-  let offset = 0;
-  let dat: DatPosition | undefined;
   const resume = from > 0 ? points?.at(from) : undefined;
   const window = points?.window ?? null;
   if (window !== null && resume !== undefined) {
@@ -212,8 +224,6 @@ export async function readTraceWithFacts(
     feed = begin();
     reader.restore(resume.reader);
     lastLine = [...resume.lastLine];
-    offset = resume.offset;
-    dat = resume.dat ?? undefined;
   }
   // A loss before any of the span's events (the one it begins after, read again, or one at the trace's start)
   // ends nothing: the replay has not begun. One before the trace's first events have given the facts ends the
@@ -247,8 +257,7 @@ export async function readTraceWithFacts(
       if (e.line > from) waiting.push(e);
       if (++observed >= DEFAULTS_WINDOW) feed = complete();
     };
-    const src = points === undefined ? { path: trace, from: offset, base: 0 } : points.source(trace, offset);
-    await readTraceInto(src.path, reader, sink, { from: src.from, base: src.base, source: src.chunks, dat });
+    await (points === undefined ? readTraceInto(trace, reader, sink) : points.read(trace, reader, sink, resume));
   } catch (err) {
     if (err !== SPAN_END) throw err;
   }

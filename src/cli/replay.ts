@@ -560,7 +560,7 @@ async function replaySpan(
   // kept events (while they are all kept).
   // A regular file, or a pipe whose content is copied as its first reading reads it (`PipeCopy`): a pipe named as a
   // file gives its lines once, as stdin does.
-  const rereadable = points.pipe !== null || isRereadable(trace);
+  const rereadable = points.rereadable;
   // The lines this replay covers (`replayTrace`); stdin cannot be read again, so its replay goes on past a loss.
   const span: TraceSpan = { ...wanted, endAtLoss: wanted.endAtLoss && rereadable };
   let loss: SpanLoss | null = null;
@@ -1019,7 +1019,9 @@ async function replayTrace(
   // Each span's readings begin after the loss it follows, where an earlier reading passed it.
   const points = new ResumePoints();
   // A trace piped in is copied as its first reading reads it; the spans' readings after the first read the copy.
-  points.pipe = isRereadable(trace) ? null : PipeCopy.open(trace);
+  const regular = isRereadable(trace);
+  points.pipe = regular ? null : PipeCopy.open(trace);
+  points.rereadable = regular || points.pipe !== null;
   // Once a span has ended at a loss, the rest of the trace is read for its losses alone (no replay) and, gzip, its
   // content after the loss decompressed once (`scanLosses`, `spillAfter`).
   let scan: LossScan | null = null;
@@ -1050,7 +1052,7 @@ async function replayTrace(
         // A pipe: the rest of the trace is read from its copy.
         if (points.pipe !== null) trace = points.pipe.whole();
         if (scan === null) {
-          await spillAfter(trace, loss.afterLine, points);
+          await spillAfter(trace, points);
           // --emit-iovas replays each span once anyway (up to its marker): nothing to read ahead for.
           if (!opts.emitIovas)
             scan = await scanLosses(
@@ -1061,8 +1063,7 @@ async function replayTrace(
             );
           // A first loss before the trace's facts were complete has no resume point, but the scan left one at each
           // later marker: a gzip trace's content is decompressed once from the first of them.
-          const first = points.firstLine();
-          if (points.spill === null && first !== undefined) await spillAfter(trace, first, points);
+          await spillAfter(trace, points);
         }
         if (gapOf(loss) !== null) s = null;
       }
