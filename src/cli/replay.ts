@@ -242,7 +242,11 @@ function summary(
     out.push(`  expiry minus expires=, jiffies: ${late.length > 0 ? late.join(", ") : "none"}`);
     if (tf.depotWorks > 0)
       out.push(
-        `  depot trim work: ${tf.depotWorks} runs where the trace shows them, ${tf.depotTrims} returned a magazine`,
+        `  depot trim work: ${tf.depotWorks} runs where the trace shows them, ${tf.depotTrims} returned a magazine` +
+          // Only a trace that starts mid-life leaves one open (`depot-unseen.ts`).
+          (tf.trimWatched > 0
+            ? `; ${tf.trimWatched} that did not left open until later IOVAs showed whether magazines from before the trace made it trim, ${tf.trimTurned} of them then trimmed`
+            : ""),
       );
   }
   const fi = r.flushInference;

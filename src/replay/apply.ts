@@ -59,6 +59,8 @@ export interface Outcome {
   cut?: boolean;
   /** The model went to its tree while the trace's IOVA was free in the model: the kernel's IOVA is one the model cannot know. */
   treeUnknown?: boolean;
+  /** Map: the model went to its tree and placed the trace's IOVA (so the kernel's caches of that size missed too). */
+  treeExact?: boolean;
   /**
    * Map: it took the range of a mapping whose unmap the trace lost, and the
    * trace's IOVA decided it: the range taken over as it was
@@ -357,7 +359,10 @@ export class CallApplier {
       if (pb !== null && cookie !== null) this.takenWhole.allocated(cookie, cpu, pb);
       out.addr = addr;
       if (addr === c.iova) {
-        if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) this.hidden.confirmed(addr / cookie.iovad.granule);
+        if (cookie && cookie.iovad.stats.treeAllocs !== treeAllocs) {
+          this.hidden.confirmed(addr / cookie.iovad.granule);
+          out.treeExact = true;
+        }
         if (pb !== null && cookie) this.claimed(cookie, cpu, pb.c, -1);
         return out;
       }
@@ -941,7 +946,7 @@ export class CallApplier {
   }
 
   /** A new placeholder of `pages` pages (`start-state.ts`), below `placeholderTop` from then on. */
-  private placeholder(pages: number): number {
+  placeholder(pages: number): number {
     const iovad = (this.cookie as IommuDmaCookie).iovad;
     const pfn = placePlaceholder(iovad, pages, Math.max(this.placeholderTop, iovad.startPfn));
     this.placeholderTop = Math.max(this.placeholderTop, pfn + pages);

@@ -29,7 +29,7 @@ import type { IovaDomain } from "../iova/domain.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import type { DepotTurn } from "./apply.ts";
 import { HeldChoice } from "./held-choice.ts";
-import { type OpLog, opsSince, type ReplayOp } from "./late-queue.ts";
+import { type OpLog, opsAfter, type ReplayOp } from "./late-queue.ts";
 
 /** A held choice: the state after the second unmap, the depot pushes to turn, the calls since. */
 export class DepotOrderWatch extends HeldChoice {
@@ -71,10 +71,6 @@ export class DepotOrderWatch extends HeldChoice {
 
   /** The operations since `base`, oldest first, after the depot turned. Null when `head` does not descend from `base`. */
   turned(head: OpLog | null): ReplayOp[] | null {
-    const ops = opsSince(head, this.base);
-    if (ops === null) return null;
-    ops.push({ k: "turnDepot", turns: this.turns });
-    ops.reverse();
-    return ops;
+    return opsAfter({ k: "turnDepot", turns: this.turns }, head, this.base);
   }
 }

@@ -62,7 +62,9 @@ export type ReplayOp =
   | { k: "expire"; cpu: number }
   | { k: "late"; cpu: number }
   | { k: "depot"; c: number }
-  | { k: "turnDepot"; turns: readonly DepotTurn[] };
+  | { k: "turnDepot"; turns: readonly DepotTurn[] }
+  /** The depot trim a mid-life trace's magazines from before it made (`depot-unseen.ts`). */
+  | { k: "trimUnseen"; c: number };
 
 /** A persistent list of operations, newest first. */
 export interface OpLog {
@@ -78,6 +80,14 @@ export function opsSince(head: OpLog | null, base: OpLog | null): ReplayOp[] | n
     ops.push(n.op);
   }
   return ops;
+}
+
+/** `first`, then the operations logged after `base` up to `head`, oldest first; null when `head` does not descend from `base`. */
+export function opsAfter(first: ReplayOp, head: OpLog | null, base: OpLog | null): ReplayOp[] | null {
+  const ops = opsSince(head, base);
+  if (ops === null) return null;
+  ops.push(first);
+  return ops.reverse();
 }
 
 /** A held choice: the state before the flush, the unmap in question, the calls since. */

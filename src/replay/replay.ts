@@ -49,6 +49,7 @@ import { type ApplierState, CallApplier, type DepotTurn, type Outcome } from "./
 import { CountReadWatch } from "./count-read.ts";
 import { CpuOrder, type OrderSearchStop } from "./cpu-order.ts";
 import { DepotOrderWatch } from "./depot-order.ts";
+import { DepotTrimWatch, trimUnseen } from "./depot-unseen.ts";
 import { type Mismatch, type MismatchCause, stateAround } from "./diagnose.ts";
 import { DEFAULT_FLUSH_HISTORIES, type FlushInference, FlushPlacement } from "./flush-inference.ts";
 import { queuedLate } from "./follow.ts";
@@ -122,6 +123,8 @@ export interface ReplayOptions {
   lateQueueWatch?: boolean;
   /** Two overlapping ring-full flushes' depot pushes left open until later IOVAs tell their order (`depot-order.ts`); default on. */
   depotOrderWatch?: boolean;
+  /** A mid-life trace's depot trim the model did not make left open until later IOVAs tell (`depot-unseen.ts`); default on. */
+  depotTrimWatch?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -366,7 +369,12 @@ export class Replayer {
   private opLog: OpLog | null = null;
   private logging = false;
   /** A flush's undecided late queue and the results held until later calls decide it. */
-  private watch: LateQueueWatch | DepotOrderWatch | CountReadWatch | null = null;
+  private watch: LateQueueWatch | DepotOrderWatch | CountReadWatch | DepotTrimWatch | null = null;
+  /**
+   * Per size class, whether the depot is known to hold nothing from before the trace (`depot-unseen.ts`): no trim
+   * the model did not make is left open there.
+   */
+  private readonly depotBottomKnown: boolean[] = [];
   /** The log is being run again: results go to the watch's comparison, not to the counts. */
   private rerunning = false;
   /**
@@ -507,7 +515,11 @@ export class Replayer {
           },
           expireIotlbDone: () => this.run({ k: "iotlb" }),
           expireDrain: (ring, cpu) => this.run({ k: "drain", ring, cpu }),
-          runDepotWork: (c) => this.run({ k: "depot", c }),
+          runDepotWork: (c) => {
+            const n = this.iovad.rcaches[c].depot.length;
+            this.run({ k: "depot", c });
+            if (this.iovad.rcaches[c].depot.length === n) this.undecidedTrim(c);
+          },
           undecidedLateQueue: (st, unmap, late) => this.undecidedLateQueue(st as ReplayCheckpoint, unmap, late),
           leftOpen: (iova) => this.watch?.leavesOpen(iova) === true,
         },
@@ -677,6 +689,9 @@ export class Replayer {
       case "turnDepot":
         for (const t of op.turns) this.iovad.turnDepot(t.c, t.from, t.mid, t.to);
         break;
+      case "trimUnseen":
+        trimUnseen(this.iovad, op.c, (pages) => this.applier.placeholder(pages));
+        break;
     }
     if (log) this.opLog = { op, prev: this.opLog };
     return out;
@@ -686,13 +701,11 @@ export class Replayer {
    * A settled flush left open whether another CPU's last unmap before it was
    * queued after it began (`late-queue.ts`): the results are held from here
    * until the trace reuses that IOVA. One such question at a time, and none
-   * while a mid-life trace's caches are being learned (the learning counts
-   * each result as it comes).
+   * where the learning phase holds none (`phaseHolds`).
    */
   private undecidedLateQueue(state: ReplayCheckpoint, unmap: DmaCall, late: boolean): void {
     if (this.watch !== null || this.rerunning || !this.logging || this.opts.lateQueueWatch === false) return;
-    const learn = this.learn;
-    if (learn && (learn.undecided || learn.learning)) return;
+    if (!this.phaseHolds()) return;
     this.watch = new LateQueueWatch(state, state.log, unmap, unmap.cpu % this.cpus, late);
     if (this.r.timerFlushes) this.r.timerFlushes.lateWatched++;
   }
@@ -710,8 +723,26 @@ export class Replayer {
   private watchable(): boolean {
     if (this.watch !== null || this.rerunning || !this.logging) return false;
     if (this.timers?.holding || this.swap !== null) return false;
+    return this.phaseHolds();
+  }
+
+  /**
+   * Whether a choice may be held at this point of a mid-life trace's learning
+   * phase: after the phase, and inside one that replays a searched start
+   * state (`learningAdopts` off: the model places every IOVA itself, and the
+   * phase's end is counted in call order however late a held call is
+   * counted). A phase that adopts the trace's IOVAs asks, as each call is
+   * applied, whether it still adopts: a call held past the phase's end would
+   * be applied again under a stale answer. Held in a searched phase, two
+   * overlapping ring-full flushes' depot order is decided by the IOVAs reused
+   * after it (the 6.1 mid-life capture cut at its line 131,236, whose flushes
+   * at its lines 957 and 969 lie inside the phase: 0.48% of its allocations
+   * exact with the first CPU's push first, 99.25% held).
+   */
+  private phaseHolds(): boolean {
     const learn = this.learn;
-    return !(learn && (learn.undecided || learn.learning));
+    if (learn === null || !(learn.undecided || learn.learning)) return true;
+    return learn.learning && this.opts.learningAdopts === false;
   }
 
   /**
@@ -725,6 +756,35 @@ export class Replayer {
     const state = this.save();
     this.watch = new DepotOrderWatch(state, state.log, turns, this.iovad);
     if (this.r.timerFlushes) this.r.timerFlushes.depotWatched++;
+  }
+
+  /**
+   * A depot trim work that left the depot as it was, in a trace that starts
+   * mid-life: the kernel's depot may have held magazines from before the
+   * trace under the model's and trimmed (`depot-unseen.ts`). Left open where
+   * the depot has a top magazine the trim would take, and it is not known to
+   * hold nothing from before.
+   */
+  private undecidedTrim(c: number): void {
+    if (this.opts.depotTrimWatch === false || this.learn?.stats.midLife !== true || this.depotBottomKnown[c]) return;
+    const iovad = this.iovad;
+    const n = iovad.rcaches[c].depot.length;
+    if (!iovad.profile.depotTrimWork || n === 0 || n > iovad.cpus || !this.watchable()) return;
+    const state = this.save();
+    this.watch = new DepotTrimWatch(state, state.log, c, iovad);
+    if (this.r.timerFlushes) this.r.timerFlushes.trimWatched++;
+  }
+
+  /**
+   * Map `c` went to the model's tree and got the trace's IOVA: the kernel's
+   * caches of its size missed too, its depot among them, so that depot holds
+   * nothing from before the trace (`depot-unseen.ts`). (A magazine from before
+   * would have handed out an IOVA the model does not hold.)
+   */
+  private depotEmptyShown(c: DmaCall): void {
+    const iovad = this.iovad;
+    const k = iovad.sizeClass(Math.ceil(c.sizeBytes / iovad.granule));
+    if (k < iovad.rcacheOrders) this.depotBottomKnown[k] = true;
   }
 
   /**
@@ -774,12 +834,17 @@ export class Replayer {
         outs = tried;
         if (this.r.timerFlushes) {
           if (w instanceof DepotOrderWatch) this.r.timerFlushes.depotTurned++;
+          else if (w instanceof DepotTrimWatch) this.r.timerFlushes.trimTurned++;
           else if (w instanceof CountReadWatch && w.newCountOf >= 0) this.r.timerFlushes.countBeforeTurned++;
           else if (w instanceof CountReadWatch) this.r.timerFlushes.countTurned++;
           else this.r.timerFlushes.lateTurned++;
         }
       } else this.restore(asReplayed);
     }
+    // Untrimmed, every held call placed as traced and the reuse shown, with as many magazines as CPUs: the kernel's
+    // depot held no more, so nothing from before the trace.
+    if (w instanceof DepotTrimWatch && ops !== null && misses === 0 && w.shown && w.depotLength === this.iovad.cpus)
+      this.depotBottomKnown[w.c] = true;
     for (const h of w.held) this.count(h.c, (outs?.get(h.c) ?? h.o) as Outcome);
   }
 
@@ -857,6 +922,7 @@ export class Replayer {
       if (learn.stats.midLife) this.timerArmedBefore();
     }
     if (o.depotTurn !== undefined) this.undecidedDepotOrder(o.depotTurn);
+    if (o.treeExact === true && !this.rerunning && this.phaseHolds()) this.depotEmptyShown(c);
     return o;
   }
 

@@ -105,6 +105,9 @@ export interface TimerFlushStats {
   /** Overlapping ring-full flushes whose depot order was left open until later IOVAs (`depot-order.ts`), and those turned. */
   depotWatched: number;
   depotTurned: number;
+  /** Depot trim work runs of a mid-life trace that left the depot as it was, left open until later IOVAs (`depot-unseen.ts`), and those trimmed. */
+  trimWatched: number;
+  trimTurned: number;
   /** Unmaps in the microsecond of another CPU's ring-full unmap or the next left open until their IOVA's reuse (`count-read.ts`), and those turned. */
   countWatched: number;
   countTurned: number;
@@ -143,6 +146,8 @@ export function emptyTimerFlushStats(): TimerFlushStats {
     lateTurned: 0,
     depotWatched: 0,
     depotTurned: 0,
+    trimWatched: 0,
+    trimTurned: 0,
     countWatched: 0,
     countTurned: 0,
     countBeforeWatched: 0,
