@@ -40,7 +40,7 @@ test("6.12 mid-life cut at line 500,000: the kernel's depot trim at 43.1169 s, m
     strictInput: true,
   }).events.map((e) => ({ ...e, line: e.line + CUT - 1 }));
   const at = (line: number) => cut.find((e) => e.line === line);
-  // The trim work ran at 43.1169 s, on CPU 1; the next map of CPU 0 is the line 605,388 one, and it maps bb9d0000.
+  // The trim work ran at 43.1169 s (its kworker on CPU 0); 2.8 ms later CPU 0's map at line 605,388 takes bb9d0000.
   const work = cut.filter((e) => e.type === "workqueue_execute" && e.phase === "start" && e.timestampNs > 43.1e9);
   assert.deepEqual([work[0].timestampNs, work[0].cpu], [43116884000, 0]);
   const pop = at(POP);
