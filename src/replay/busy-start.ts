@@ -442,6 +442,7 @@ export class BusyStartSearch {
       traceAllocations: b.traceAllocations,
       live: b.live,
       learningAdopts: empty,
+      choicesInPhase: false,
       emitAddress,
       describeMismatches: false,
       placeholders: this.placeholders,

@@ -125,6 +125,13 @@ export interface ReplayOptions {
   depotOrderWatch?: boolean;
   /** A mid-life trace's depot trim the model did not make left open until later IOVAs tell (`depot-unseen.ts`); default on. */
   depotTrimWatch?: boolean;
+  /**
+   * A learning phase that replays a searched start state holds choices (`Replayer.phaseHolds`); default on. The
+   * start-state search's own trials turn it off: they score each IOVA as it is emitted and stop at a CPU's first
+   * differences, and a held result is emitted only once its choice is made (the 6.12 mid-life capture cut at its
+   * line 300,000 searched in 54 s with it, 28 s without, to the same state).
+   */
+  choicesInPhase?: boolean;
   /** Virtual ns added to the trace's timestamps; default: the whole jiffies that put the first call after the model's boot. */
   clockOffsetNs?: number;
   /**
@@ -742,7 +749,7 @@ export class Replayer {
   private phaseHolds(): boolean {
     const learn = this.learn;
     if (learn === null || !(learn.undecided || learn.learning)) return true;
-    return learn.learning && this.opts.learningAdopts === false;
+    return learn.learning && this.opts.learningAdopts === false && this.opts.choicesInPhase !== false;
   }
 
   /**

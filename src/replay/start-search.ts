@@ -324,7 +324,14 @@ export class LearningWindow {
     let trials = 0;
     const score = (s: StartState): number => {
       trials++;
-      const rp = new Replayer({ ...this.opts, start: s, traceAllocations, live: this.live, learningAdopts: false });
+      const rp = new Replayer({
+        ...this.opts,
+        start: s,
+        traceAllocations,
+        live: this.live,
+        learningAdopts: false,
+        choicesInPhase: false,
+      });
       const rec = new Reconstructor(this.rcOpts, (c) => rp.push(c));
       for (const e of window) {
         if (isKernelWorkEvent(e)) rp.pushWork(e);
