@@ -37,10 +37,11 @@
  */
 
 import type { IovaDomain } from "../iova/domain.ts";
-import { Magazine } from "../iova/magazine.ts";
+import type { Magazine } from "../iova/magazine.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { HeldChoice } from "./held-choice.ts";
 import { type OpLog, opsAfter, type ReplayOp } from "./late-queue.ts";
+import { placeholderMagazine } from "./start-state.ts";
 
 /** A held choice: the state after the untrimmed work, its size class, the calls since. */
 export class DepotTrimWatch extends HeldChoice {
@@ -97,14 +98,6 @@ export class DepotTrimWatch extends HeldChoice {
  */
 export function trimUnseen(iovad: IovaDomain, c: number, place: (pages: number) => number): void {
   const depot = iovad.rcaches[c].depot;
-  const cap = iovad.profile.magazineSize;
-  while (depot.length <= iovad.cpus) {
-    const m = new Magazine(cap);
-    for (let i = 0; i < cap; i++) m.push(place(2 ** c));
-    depot.unshift(m);
-    iovad.stats.cachedPfns[c] += cap;
-    iovad.stats.magazinesLive[c]++;
-    iovad.stats.magazinesAllocated++;
-  }
+  while (depot.length <= iovad.cpus) depot.unshift(placeholderMagazine(iovad, c, place));
   iovad.runDepotWork(c);
 }

@@ -120,15 +120,25 @@ export function seedPlaceholders(iovad: IovaDomain, s: StartState, placer: Place
       fillMag(rcache.cpuRcaches[cpu].loaded, fill.loaded[cpu] ?? 0);
       fillMag(rcache.cpuRcaches[cpu].prev, fill.prev[cpu] ?? 0);
     }
-    for (let d = 0; d < Math.min(fill.depot, iovad.profile.depotMax); d++) {
-      const m = new Magazine(cap);
-      fillMag(m, cap);
-      rcache.depot.push(m);
-      iovad.stats.magazinesLive[c]++;
-      iovad.stats.magazinesAllocated++;
-    }
+    for (let d = 0; d < Math.min(fill.depot, iovad.profile.depotMax); d++)
+      rcache.depot.push(placeholderMagazine(iovad, c, place));
   }
   return next;
+}
+
+/**
+ * A full magazine of size class `c` holding placeholders (`place` gives each
+ * one's pfn), counted in the domain's statistics as a live magazine, for the
+ * depot: one the kernel held before the trace.
+ */
+export function placeholderMagazine(iovad: IovaDomain, c: number, place: (pages: number) => number): Magazine {
+  const cap = iovad.profile.magazineSize;
+  const m = new Magazine(cap);
+  for (let i = 0; i < cap; i++) m.push(place(2 ** c));
+  iovad.stats.cachedPfns[c] += cap;
+  iovad.stats.magazinesLive[c]++;
+  iovad.stats.magazinesAllocated++;
+  return m;
 }
 
 /** Places a start state's placeholders one after another (`seedPlaceholders`, then `seedQueued`). */
