@@ -55,6 +55,11 @@ export interface Outcome {
   cause: MismatchCause | null;
   /** The trace's IOVA came from a cache filled before the trace (`CallApplier.adoptUnknown`, a placeholder) and was adopted. */
   learned?: boolean;
+  /**
+   * Of those, one the model handed out of a start state's placeholders (`takePlaceholder`): its caches held an
+   * IOVA from before the trace where the kernel's did, so the fill levels moved as the kernel's did.
+   */
+  placeholder?: boolean;
   /** Of those, one adopted where it showed how the kernel's magazines were cut (`magazine-cut.ts`). */
   cut?: boolean;
   /** The model went to its tree while the trace's IOVA was free in the model: the kernel's IOVA is one the model cannot know. */
@@ -377,6 +382,7 @@ export class CallApplier {
         // The kernel's cache held an IOVA the trace never showed before: the model could not know it.
         this.modelAddr.set(c.allocation, c.iova);
         out.learned = true;
+        out.placeholder = true;
         return out;
       }
       if (describe) {

@@ -64,6 +64,7 @@ import { type StartState, seedPlaceholders } from "./start-state.ts";
 import {
   type IrqInFlush,
   type OtherCpuInFlush,
+  placedBefore,
   TimerFlushes,
   type TimerFlushStats,
   timerOwners,
@@ -963,8 +964,9 @@ export class Replayer {
    * interrupted it. When the map landed elsewhere than the trace's IOVA
    * after the flush, and nothing else happened since the flush began, the
    * map is tried before the flush; that order is kept if it gives the
-   * trace's IOVA (the flush's frees then come after it), as the strict
-   * replay's interrupted allocations are (`irq-reorder.ts`).
+   * trace's IOVA, or an IOVA from before the trace where the order after
+   * the flush gave none (`placedBefore`): the flush's frees then come after
+   * it, as the strict replay's interrupted allocations are (`irq-reorder.ts`).
    */
   private allocatedBeforeFlush(c: DmaCall, first: Outcome): Outcome {
     if (c.kind !== "map" || c.irq || !this.timers) return first;
@@ -973,7 +975,7 @@ export class Replayer {
     const after = this.save();
     this.restore(f.state as ReplayCheckpoint);
     const o = this.applyAt(c, true, this.r.firstMismatch === null);
-    if (o.ok) {
+    if (placedBefore(o, first)) {
       this.kernel.recycle(after.kernel);
       this.run({ k: "expire", cpu: f.cpu });
       this.timers.fix();
@@ -1078,7 +1080,7 @@ export class Replayer {
     let o = this.applyAt(c, true, this.r.firstMismatch === null);
     if (!o.ok) o = this.allocatedBeforeFlush(c, o);
     // The same with other CPUs' calls inside the flush: replayed after it, as held.
-    const early = !o.ok && timers !== null && this.swap === null ? timers.allocatedBefore(c, 1) : null;
+    const early = !o.ok && timers !== null && this.swap === null ? timers.allocatedBefore(c, 1, o) : null;
     timers?.afterCall(c);
     if (early !== null) {
       if (before) this.kernel.recycle(before.kernel);
