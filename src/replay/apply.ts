@@ -951,6 +951,12 @@ export class CallApplier {
     return out;
   }
 
+  /** Whether a map of a mid-life trace has shown the IOVA at DMA address `addr` (as the trace's IOVA). */
+  showed(addr: number): boolean {
+    const g = this.kernel.dma.cookieOf(this.dev)?.iovad.granule;
+    return g !== undefined && this.shown.has(addr / g);
+  }
+
   /** A new placeholder of `pages` pages (`start-state.ts`), below `placeholderTop` from then on. */
   placeholder(pages: number): number {
     const iovad = (this.cookie as IommuDmaCookie).iovad;

@@ -509,6 +509,7 @@ export class Replayer {
             if (this.watch?.state !== st) this.kernel.recycle((st as ReplayCheckpoint).kernel);
           },
           apply: (c) => this.applyAt(c, true, this.r.firstMismatch === null),
+          showed: (addr) => this.applier.showed(addr),
           finalize: (c, o) => this.finalize(c, o as Outcome),
           queuedLate: (cpu) => this.run({ k: "late", cpu }),
           mayRewind: () => this.watch === null && this.swap === null && !this.rerunning,
@@ -975,7 +976,7 @@ export class Replayer {
     const after = this.save();
     this.restore(f.state as ReplayCheckpoint);
     const o = this.applyAt(c, true, this.r.firstMismatch === null);
-    if (placedBefore(o, first)) {
+    if (placedBefore(o, first, (a) => this.applier.showed(a))) {
       this.kernel.recycle(after.kernel);
       this.run({ k: "expire", cpu: f.cpu });
       this.timers.fix();

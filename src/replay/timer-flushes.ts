@@ -182,6 +182,8 @@ export interface TimerFlushHost {
   recycle?(state: unknown): void;
   /** Replays one call; its result, `ok` false for an allocation placed elsewhere than the trace, is counted later by `finalize`. */
   apply(c: DmaCall): { ok: boolean; placeholder?: boolean };
+  /** Whether the trace has shown the IOVA at DMA address `addr` (`CallApplier.showed`). */
+  showed(addr: number): boolean;
   /** Counts a call's result once no phase choice can change it. */
   finalize(c: DmaCall, outcome: unknown): void;
   /**
@@ -569,7 +571,11 @@ export class TimerFlushes {
    * (`c`'s own counted, as `placedBefore` judges it), else the state is put
    * back. Returns `c`'s result, or null.
    */
-  allocatedBefore(c: DmaCall, misses: number, first: { placeholder?: boolean }): { ok: boolean } | null {
+  allocatedBefore(
+    c: DmaCall,
+    misses: number,
+    first: { placeholder?: boolean; addr?: number | null },
+  ): { ok: boolean } | null {
     const g = this.seg;
     const cpu = c.cpu % this.host.cpus;
     if (g === null || g.fixed || g.cpu !== cpu || c.kind !== "map" || c.irq || g.exitAt < 0) return null;
@@ -579,7 +585,7 @@ export class TimerFlushes {
     const state = g.state;
     host.restore(state);
     const o = host.apply(c);
-    if (!placedBefore(o, first)) {
+    if (!placedBefore(o, first, (a) => host.showed(a))) {
       host.restore(after);
       return null;
     }
@@ -1219,15 +1225,22 @@ function topOf(iovad: IovaDomain, cpu: number, pages: number): number {
  * Whether map `o`, replayed before the flush traced just before it on its
  * CPU, agrees with the trace where `first`, replayed after it, did not: it
  * gave the trace's IOVA, or an IOVA from before the trace (a start state's
- * placeholder, `Outcome.placeholder`) where `first` gave none. The trace
- * shows which: an IOVA it never showed before came from a cache filled
- * before it, and the flush's frees (the trace's own unmaps) would have put
- * one of those on top. On the 6.1 mid-life capture cut at its line 160,000,
- * the map 5 lines after the first flush took an IOVA cached before the
- * trace, and the flush's last free came next: replayed after the flush, the
- * model followed that IOVA without taking a placeholder, and every later
- * magazine boundary of that CPU came one allocation late.
+ * placeholder, `Outcome.placeholder`) where `first` gave an IOVA the trace
+ * had shown (`showed`), as the flush's frees, the trace's own unmaps, put
+ * on top. The trace's IOVA, one it never showed, came from a cache filled
+ * before it. On the 6.1 mid-life capture cut at its line 160,000, the map
+ * traced right after the first flush on CPU 1 took an IOVA cached before
+ * the trace, and the flush's last free came next: replayed after the flush,
+ * the model followed that IOVA without taking a placeholder, and every
+ * later magazine boundary of that CPU came one allocation late. Where
+ * `first` went to the tree instead, nothing says which order it was, and a
+ * placeholder is not taken for it.
  */
-export function placedBefore(o: { ok: boolean; placeholder?: boolean }, first: { placeholder?: boolean }): boolean {
-  return o.ok || (o.placeholder === true && first.placeholder !== true);
+export function placedBefore(
+  o: { ok: boolean; placeholder?: boolean },
+  first: { placeholder?: boolean; addr?: number | null },
+  showed: (addr: number) => boolean,
+): boolean {
+  if (o.ok) return true;
+  return o.placeholder === true && first.placeholder !== true && typeof first.addr === "number" && showed(first.addr);
 }
