@@ -966,8 +966,9 @@ export class Replayer {
    * after the flush, and nothing else happened since the flush began, the
    * map is tried before the flush; that order is kept if it gives the
    * trace's IOVA, or an IOVA from before the trace where the order after
-   * the flush gave none (`placedBefore`): the flush's frees then come after
-   * it, as the strict replay's interrupted allocations are (`irq-reorder.ts`).
+   * the flush gave one the trace had shown (`placedBefore`): the flush's
+   * frees then come after it, as the strict replay's interrupted
+   * allocations are (`irq-reorder.ts`).
    */
   private allocatedBeforeFlush(c: DmaCall, first: Outcome): Outcome {
     if (c.kind !== "map" || c.irq || !this.timers) return first;
