@@ -5,6 +5,7 @@
  * event. And the cut a mid-life test replays: a trace from one line on.
  */
 
+import assert from "node:assert/strict";
 import type { ProfileName } from "../../src/iova/profile.ts";
 import { builtinMachine, type MachineDesc } from "../../src/machine/index.ts";
 import { Replayer, type ReplayOptions, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
@@ -12,6 +13,7 @@ import { LearningWindow } from "../../src/replay/start-search.ts";
 import type { StartState } from "../../src/replay/start-state.ts";
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceFile } from "../../src/trace/node-source.ts";
+import { readTraceText } from "../../src/trace/reader.ts";
 import { type ReconstructOptions, Reconstructor } from "../../src/trace/reconstruct.ts";
 import { feedEvents } from "./feed-events.ts";
 
@@ -19,6 +21,23 @@ import { feedEvents } from "./feed-events.ts";
 export function cutFrom(text: string, from: number): string {
   const lines = text.split("\n");
   return [...lines.filter((l, i) => i < from - 1 && l.startsWith("#")), ...lines.slice(from - 1)].join("\n");
+}
+
+/**
+ * The events of a trace's `count` lines from its line `from` on (1-based; `lines` the whole trace's), each
+ * numbered as in the whole trace: a capture begun at that line.
+ */
+export function cutEvents(lines: readonly string[], from: number, count: number): TraceEvent[] {
+  return readTraceText(lines.slice(from - 1, from - 1 + count).join("\n"), { file: "t", strictInput: true }).events.map(
+    (e) => ({ ...e, line: e.line + from - 1 }),
+  );
+}
+
+/** The model's IOVA of the map event at a line of `evs`, from a replay's emitted IOVAs (one per map event, in order). */
+export function mapIovaAt(evs: readonly TraceEvent[], emitted: readonly string[]): (line: number) => string {
+  const maps = evs.filter((e) => e.type === "iommu_map");
+  assert.equal(emitted.length, maps.length);
+  return (line) => emitted[maps.findIndex((e) => e.line === line)];
 }
 
 /** The machine the public traces come from, and the reconstruction options of its NVMe (00:01.0). */

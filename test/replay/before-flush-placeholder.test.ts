@@ -15,10 +15,8 @@ import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { emptyStartState, type StartState } from "../../src/replay/start-state.ts";
 import { exactOfKnowable } from "../../src/replay/summary-json.ts";
-import type { TraceEvent } from "../../src/trace/events.ts";
-import { readTraceText } from "../../src/trace/reader.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { qemuNvme, windowReplay } from "../helpers/window-replay.ts";
+import { cutEvents, mapIovaAt, qemuNvme, windowReplay } from "../helpers/window-replay.ts";
 
 const PATH = new URL("../../../shared/kernel-more/trace-6.1-midlife-lazy.txt.gz", import.meta.url).pathname;
 /** The full trace's line the cut begins at, and the lines it keeps. */
@@ -35,10 +33,7 @@ test("6.1 mid-life cut at line 160,000: the map traced after CPU 1's first flush
 }, () => {
   const { machine, rcOpts } = qemuNvme();
   const lines = gunzipSync(readFileSync(PATH)).toString("utf8").split("\n");
-  const evs: TraceEvent[] = readTraceText(lines.slice(CUT - 1, CUT - 1 + LINES).join("\n"), {
-    file: "t",
-    strictInput: true,
-  }).events.map((e) => ({ ...e, line: e.line + CUT - 1 }));
+  const evs = cutEvents(lines, CUT, LINES);
   const at = (line: number) => evs.find((e) => e.line === line);
   const hex = (x: number) => x.toString(16);
   const unmap = at(UNMAP);
@@ -53,7 +48,6 @@ test("6.1 mid-life cut at line 160,000: the map traced after CPU 1's first flush
   // The first map's IOVA appears nowhere in the cut before it: an IOVA cached before the cut.
   assert.ok(!evs.some((e) => e.line < FIRST && "iova" in e && e.iova === first.iova));
 
-  const maps = evs.filter((e) => e.type === "iommu_map");
   // The kernel's fill levels at the cut, as the whole capture's replay (from boot, exact there) has them at line
   // 160,000: CPU 0 113 IOVAs loaded and an empty prev, CPU 1 72 loaded and a full prev, two depot magazines; the rings
   // held 17 and 25 entries unmapped before the cut.
@@ -70,8 +64,7 @@ test("6.1 mid-life cut at line 160,000: the map traced after CPU 1's first flush
       window: { timerEvents: true },
       replay: { start },
     });
-    assert.equal(emitted.length, maps.length);
-    return { r, at: (line: number) => emitted[maps.findIndex((e) => e.line === line)] };
+    return { r, at: mapIovaAt(evs, emitted) };
   };
   const kernel = run(state(17));
   // The first map takes a placeholder (an IOVA at the bottom of the domain, standing for one cached before the

@@ -16,12 +16,11 @@ import { trimUnseen } from "../../src/replay/depot-unseen.ts";
 import { Replayer } from "../../src/replay/replay.ts";
 import { placePlaceholder } from "../../src/replay/start-state.ts";
 import { exactOfKnowable } from "../../src/replay/summary-json.ts";
-import { isKernelWorkEvent, type TraceEvent } from "../../src/trace/events.ts";
+import { isKernelWorkEvent } from "../../src/trace/events.ts";
 import { readTraceFile } from "../../src/trace/node-source.ts";
-import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { qemuNvme, windowReplay } from "../helpers/window-replay.ts";
+import { cutEvents, mapIovaAt, qemuNvme, windowReplay } from "../helpers/window-replay.ts";
 
 const PATH = new URL("../../../shared/kernel-more/trace-6.12-midlife-lazy.txt.gz", import.meta.url).pathname;
 /** The full trace's line the cut begins at, the line it ends before. */
@@ -35,10 +34,7 @@ test("6.12 mid-life cut at line 500,000: the kernel's depot trim at 43.1169 s, m
 }, () => {
   const { machine, rcOpts } = qemuNvme();
   const lines = gunzipSync(readFileSync(PATH)).toString("utf8").split("\n");
-  const cut: TraceEvent[] = readTraceText(lines.slice(CUT - 1, END - 1).join("\n"), {
-    file: "t",
-    strictInput: true,
-  }).events.map((e) => ({ ...e, line: e.line + CUT - 1 }));
+  const cut = cutEvents(lines, CUT, END - CUT);
   const at = (line: number) => cut.find((e) => e.line === line);
   // The trim work ran at 43.1169 s (its kworker on CPU 0); 2.8 ms later CPU 0's map at line 605,388 takes bb9d0000.
   const work = cut.filter((e) => e.type === "workqueue_execute" && e.phase === "start" && e.timestampNs > 43.1e9);
@@ -55,9 +51,7 @@ test("6.12 mid-life cut at line 500,000: the kernel's depot trim at 43.1169 s, m
       window: { timerEvents: true },
       replay: { depotTrimWatch },
     });
-    const maps = cut.filter((e) => e.type === "iommu_map");
-    assert.equal(emitted.length, maps.length);
-    return { r, iova: emitted[maps.findIndex((e) => e.line === POP)] };
+    return { r, iova: mapIovaAt(cut, emitted)(POP) };
   };
   // Untrimmed, the model's top magazine is still there: CPU 0 takes it.
   const kept = replay(false);

@@ -17,21 +17,15 @@ import { gunzipSync } from "node:zlib";
 import { Replayer } from "../../src/replay/replay.ts";
 import type { StartState } from "../../src/replay/start-state.ts";
 import { exactOfKnowable } from "../../src/replay/summary-json.ts";
-import type { TraceEvent } from "../../src/trace/events.ts";
-import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
 import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { qemuNvme, windowReplay } from "../helpers/window-replay.ts";
+import { cutEvents, mapIovaAt, qemuNvme, windowReplay } from "../helpers/window-replay.ts";
 
 const PATH = new URL("../../../shared/kernel-more/trace-6.1-midlife-lazy.txt.gz", import.meta.url).pathname;
 /** The full trace's line the cut begins at, and the lines the cut keeps. */
 const CUT = 131236;
 const CUT_LINES = 20000;
-
-function events(text: string, offset: number): TraceEvent[] {
-  return readTraceText(text, { file: "t", strictInput: true }).events.map((e) => ({ ...e, line: e.line + offset }));
-}
 
 /** Every size class's fill levels in the replay's domain as `rp` stands, as a pinned start state. */
 function fillOf(rp: Replayer): StartState {
@@ -63,7 +57,7 @@ test("6.1 mid-life cut at line 131,236: the overlapping ring-full flushes inside
     if (start === null && c.line >= CUT) start = fillOf(full);
     if (start === null) full.push(c);
   });
-  feedEvents(events(lines.slice(0, CUT + 100).join("\n"), 0), full, rc);
+  feedEvents(cutEvents(lines, 1, CUT + 100), full, rc);
   assert.ok(start !== null);
   const s = start as StartState;
   // What the search is to find there: the rings empty (the timer not armed), both CPUs' previous magazines full, two
@@ -73,7 +67,7 @@ test("6.1 mid-life cut at line 131,236: the overlapping ring-full flushes inside
     [[20, 24], [127, 127], 2, [0, 0]],
   );
 
-  const cut = events(lines.slice(CUT - 1, CUT - 1 + CUT_LINES).join("\n"), CUT - 1);
+  const cut = cutEvents(lines, CUT, CUT_LINES);
   const { r, emitted } = windowReplay(cut, {
     machine,
     kernel: "6.1",
@@ -81,9 +75,7 @@ test("6.1 mid-life cut at line 131,236: the overlapping ring-full flushes inside
     window: { timerEvents: true },
     replay: { start: s, learningAdopts: false },
   });
-  const maps = cut.filter((e) => e.type === "iommu_map");
-  const at = (line: number) => emitted[maps.findIndex((e) => e.line === line)];
-  assert.equal(emitted.length, maps.length);
+  const at = mapIovaAt(cut, emitted);
   // The flushes lie inside the phase, which ends at the full trace's line 132,346.
   assert.ok(r.learning.endLine > 132203, String(r.learning.endLine));
   assert.deepEqual([at(132859), at(132999)], ["0x00000000b937d000", "0x00000000b93de000"]);
