@@ -15,8 +15,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 // node:fs and node:child_process through getBuiltinModule (an ESM import builds its whole namespace, `cli/io.ts`).
-const { mkdtempSync, rmSync } = process.getBuiltinModule("node:fs");
+const { mkdirSync, rmSync } = process.getBuiltinModule("node:fs");
 const childProcess = () => process.getBuiltinModule("node:child_process");
+const { randomBytes } = process.getBuiltinModule("node:crypto");
 
 export interface TempDir {
   path: string;
@@ -24,12 +25,32 @@ export interface TempDir {
   remove: () => void;
 }
 
-/** Makes the directory (`iovalab-PREFIX-XXXXXX`); an error of the file system where it cannot be made. */
+/**
+ * Makes the directory (`iovalab-PREFIX-` and 12 random hex digits); an error
+ * of the file system where it cannot be made.
+ *
+ * The name is chosen, and the process that removes it started, before the
+ * directory is made: made first, a Ctrl-C in the milliseconds the start
+ * takes (a fork of this process) left it behind for good, which a Ctrl-C as
+ * soon as the directory appeared did 28 times in 30.
+ */
 export function makeTempDir(prefix: string): TempDir {
-  const path = mkdtempSync(join(tmpdir(), `iovalab-${prefix}-`));
+  let path = "";
+  for (;;) {
+    path = join(tmpdir(), `iovalab-${prefix}-${randomBytes(6).toString("hex")}`);
+    const reaper = removeWhenGone(path);
+    try {
+      // Fails where the name is taken (then another name), never follows a link: the directory is this process's.
+      mkdirSync(path, { mode: 0o700 });
+      break;
+    } catch (e) {
+      // Not ours: its remover must not remove it.
+      reaper?.kill("SIGKILL");
+      if ((e as { code?: string }).code !== "EEXIST") throw e;
+    }
+  }
   const rm = () => rmSync(path, { recursive: true, force: true });
   process.once("exit", rm);
-  removeWhenGone(path);
   return {
     path,
     remove: () => {
@@ -47,7 +68,7 @@ export function makeTempDir(prefix: string): TempDir {
  * group, does not stop it first. Where no shell can be started, the exit
  * handler alone removes the directory.
  */
-function removeWhenGone(path: string): void {
+function removeWhenGone(path: string): { kill: (signal: "SIGKILL") => boolean } | undefined {
   try {
     const reaper = childProcess().spawn("/bin/sh", ["-c", 'cat >/dev/null; rm -rf -- "$1"', "sh", path], {
       detached: true,
@@ -57,7 +78,9 @@ function removeWhenGone(path: string): void {
     reaper.unref();
     // The pipe's end: held, never written, and no reason for the event loop to wait.
     (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return reaper;
   } catch {
     // No shell: as said above.
+    return undefined;
   }
 }
