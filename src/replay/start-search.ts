@@ -58,6 +58,16 @@ const MAX_WINDOW_EVENTS = 200_000;
  * of 10,000 events and placed 93.8% of the trace; 30,000 pin it).
  */
 const BUSY_EVENTS = 30_000;
+/**
+ * Events from the trace's start the last search (`searchAgain(true)`) replays: twice the first's. A window
+ * explained whole by a wrong state is explained whole by several (the 6.12 mid-life capture cut at its line
+ * 740,000: the first climb's state and the restarts' both explain its first 30,000 events and place 98.37% and
+ * 98.40% of what the trace could show; over its whole 37,277 lines neither explains the window, the kernel's own
+ * fill levels miss only a tree allocation below space taken before the cut, and the restarts find a state that
+ * places 100.00%). Only that search pays for it: a cut the first window's restarts serve keeps its time (the
+ * 6.12 capture cut at its line 127,273: 42 s, and 157 s with its restarts over 60,000 events).
+ */
+const AGAIN_EVENTS = 2 * BUSY_EVENTS;
 
 /**
  * The first reading: takes every event of the trace (`push`), finds the
@@ -67,7 +77,7 @@ const BUSY_EVENTS = 30_000;
  */
 export class LearningWindow {
   readonly events: TraceEvent[] = [];
-  /** How many of `events` the window itself holds; a lazy trace's search keeps more (`BUSY_EVENTS`). */
+  /** How many of `events` the window itself holds; a lazy trace's search keeps more (`BUSY_EVENTS`, `AGAIN_EVENTS`). */
   private windowEvents = 0;
   private readonly opts: ReplayOptions;
   private keepEvents: boolean;
@@ -91,8 +101,11 @@ export class LearningWindow {
   private readonly sizeClass: (bytes: number) => number;
   /** Unmaps of mappings live at the start, among the window's events. */
   private readonly liveFinder: LiveAtStart;
-  /** A lazy trace's search (`busy-start.ts`), kept for `searchAgain`. */
+  /** A lazy trace's search (`busy-start.ts`), and what it was given, kept for `searchAgain`. */
   private busy: BusyStartSearch | null = null;
+  private busyGiven: BusySearch | null = null;
+  /** The search over `AGAIN_EVENTS` (`searchAgain` with `longer`), made at its first call. */
+  private longerBusy: BusyStartSearch | null = null;
 
   /**
    * `keepEvents`: keep the window's events for `search`; "busy": only while
@@ -156,10 +169,10 @@ export class LearningWindow {
   /**
    * Whether, the window over and the replay going on in the same reading,
    * the search (`search`) still wants the next events: a busy start's first
-   * BUSY_EVENTS, as a reading for `--search-start` would have kept them.
+   * AGAIN_EVENTS, as a reading for `--search-start` would have kept them.
    */
   get wantsEvents(): boolean {
-    return this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS;
+    return this.mid === true && this.keepEvents && this.events.length < AGAIN_EVENTS;
   }
 
   /** Takes the next event of the trace. */
@@ -186,7 +199,7 @@ export class LearningWindow {
         this.liveFinder.push(e);
         if (this.liveFinder.found.length > 0) this.mid = true;
         else if (this.seen >= this.tail + LIVE_EVENTS) this.fromBoot();
-      } else if (this.mid === true && this.keepEvents && this.events.length < BUSY_EVENTS) this.events.push(e);
+      } else if (this.mid === true && this.keepEvents && this.events.length < AGAIN_EVENTS) this.events.push(e);
       return;
     }
     this.seen++;
@@ -297,7 +310,7 @@ export class LearningWindow {
     const searched = this.searchedClasses(iovad);
     // What every class's search shares: the window, the domain and its bounds.
     const shared: Omit<BusySearch, "sizeClass"> = {
-      events: this.events,
+      events: this.events.length > BUSY_EVENTS ? this.events.slice(0, BUSY_EVENTS) : this.events,
       opts: this.opts,
       rcOpts: this.rcOpts,
       live: this.live,
@@ -315,7 +328,8 @@ export class LearningWindow {
       return this.searchClasses(searched, { ...shared, classOf }, restarts);
     }
     if (lazy && searched.length > 0) {
-      const busy = new BusyStartSearch({ ...shared, sizeClass: searched[0] });
+      this.busyGiven = { ...shared, sizeClass: searched[0] };
+      const busy = new BusyStartSearch(this.busyGiven);
       this.busy = busy;
       const found = busy.fromEmpty();
       return (restarts && busy.explainedShare < 0.5 && busy.restarts()) || found;
@@ -425,14 +439,28 @@ export class LearningWindow {
   }
 
   /**
-   * After `search(…, false)` of a lazy trace: the restarts of its search, for
-   * a replay from the first climb's state that still places too little; a
-   * state that explains the whole window, or null (none does, the first
-   * climb's already did, or the trace's search was not a lazy one).
+   * After `search(…, false)` of a lazy trace, for a replay from the state
+   * found so far that still misses what the trace could show: the restarts
+   * of its search from the first climb's state (`BusyStartSearch.restarts`,
+   * with `tieBreak` the climbs that break the first stage's ties); with
+   * `longer`, those of a search of a window twice as long (`AGAIN_EVENTS`).
+   * A state that explains the whole window, or the restarts' best at the
+   * last stage where that is new and better than the first climb's; else
+   * null (none, the first climb's state explains the window already, the
+   * trace is no longer than the first window, or its search was not a lazy
+   * one).
    */
-  searchAgain(): StartState | null {
-    const busy = this.busy;
-    if (busy === null || busy.explainedShare >= 1) return null;
-    return busy.restarts();
+  searchAgain(longer = false, tieBreak = false): StartState | null {
+    const first = this.busy;
+    const given = this.busyGiven;
+    if (first === null || given === null) return null;
+    if (!longer) return first.explainedShare >= 1 ? null : first.restarts(tieBreak);
+    if (this.events.length <= given.events.length) return null;
+    if (this.longerBusy === null) {
+      this.longerBusy = new BusyStartSearch({ ...given, events: this.events });
+      this.longerBusy.startAt(first);
+    }
+    const busy = this.longerBusy;
+    return busy.explainedShare >= 1 ? null : busy.restarts(tieBreak);
   }
 }
