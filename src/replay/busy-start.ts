@@ -273,7 +273,7 @@ export class BusyStartSearch {
   private tieBreak = false;
   /** The share of the window's allocations the first climb's state explains (after `fromEmpty`). */
   explainedShare = 0;
-  /** The first climb's score at the last stage, and its state (`fromEmpty`, `startAt`). */
+  /** The first climb's score at the last stage, and its state (`fromEmpty`, `over`). */
   private firstScore = 0;
   private firstBest: Numbers = [];
   /** Of the restarts' climbs, the state that scores most at the last stage, and that score (`restarts`). */
@@ -327,20 +327,26 @@ export class BusyStartSearch {
   }
 
   /**
-   * Takes the state `first` (a search of the same numbers over a shorter
-   * window, after `fromEmpty`) found in its first climb as this search's, scored as
-   * `fromEmpty` scores its own, and what it spent of the calls its trials may
-   * replay again (`MAX_EXTRA_APPLIES`, a bound of the whole search): `restarts`
-   * then climbs from it.
+   * The same search over `events` (the trace's first events, more of them than this search's), after
+   * `fromEmpty`: its first climb's state is this one's, scored as `fromEmpty` scores its own, and it goes on
+   * from what this one spent of the calls its trials may replay again (`MAX_EXTRA_APPLIES`, a bound of the
+   * whole search). `restarts` then climbs from that state.
    */
-  startAt(first: BusyStartSearch): void {
-    this.extra = first.extra;
-    this.best = [...first.firstBest];
-    this.missesPerCpu = STAGES[STAGES.length - 1];
-    this.bestScore = this.score(this.best);
-    this.explainedShare = this.scored === 0 ? 1 : this.bestScore / this.scored;
-    this.firstScore = this.bestScore;
-    this.firstBest = this.best;
+  over(events: readonly TraceEvent[]): BusyStartSearch {
+    const s = new BusyStartSearch({ ...this.b, events });
+    s.extra = this.extra;
+    s.best = [...this.firstBest];
+    s.missesPerCpu = STAGES[STAGES.length - 1];
+    s.bestScore = s.score(s.best);
+    s.explainedShare = s.scored === 0 ? 1 : s.bestScore / s.scored;
+    s.firstScore = s.bestScore;
+    s.firstBest = s.best;
+    return s;
+  }
+
+  /** How many of the trace's first events this search replays. */
+  get windowEvents(): number {
+    return this.b.events.length;
   }
 
   /**

@@ -101,9 +101,8 @@ export class LearningWindow {
   private readonly sizeClass: (bytes: number) => number;
   /** Unmaps of mappings live at the start, among the window's events. */
   private readonly liveFinder: LiveAtStart;
-  /** A lazy trace's search (`busy-start.ts`), and what it was given, kept for `searchAgain`. */
+  /** A lazy trace's search (`busy-start.ts`), kept for `searchAgain`. */
   private busy: BusyStartSearch | null = null;
-  private busyGiven: BusySearch | null = null;
   /** The search over `AGAIN_EVENTS` (`searchAgain` with `longer`), made at its first call. */
   private longerBusy: BusyStartSearch | null = null;
 
@@ -328,8 +327,7 @@ export class LearningWindow {
       return this.searchClasses(searched, { ...shared, classOf }, restarts);
     }
     if (lazy && searched.length > 0) {
-      this.busyGiven = { ...shared, sizeClass: searched[0] };
-      const busy = new BusyStartSearch(this.busyGiven);
+      const busy = new BusyStartSearch({ ...shared, sizeClass: searched[0] });
       this.busy = busy;
       const found = busy.fromEmpty();
       return (restarts && busy.explainedShare < 0.5 && busy.restarts()) || found;
@@ -452,14 +450,10 @@ export class LearningWindow {
    */
   searchAgain(longer = false, tieBreak = false): StartState | null {
     const first = this.busy;
-    const given = this.busyGiven;
-    if (first === null || given === null) return null;
+    if (first === null) return null;
     if (!longer) return first.explainedShare >= 1 ? null : first.restarts(tieBreak);
-    if (this.events.length <= given.events.length) return null;
-    if (this.longerBusy === null) {
-      this.longerBusy = new BusyStartSearch({ ...given, events: this.events });
-      this.longerBusy.startAt(first);
-    }
+    if (this.events.length <= first.windowEvents) return null;
+    this.longerBusy ??= first.over(this.events);
     const busy = this.longerBusy;
     return busy.explainedShare >= 1 ? null : busy.restarts(tieBreak);
   }

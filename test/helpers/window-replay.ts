@@ -89,10 +89,15 @@ export interface BusyCut {
 
 /** Reads the lazy cut at `path` (the NVMe of qemu-q35-nvme, kernel `kernel`, the timer's events) and its window. */
 export async function busyCut(path: string, kernel: ProfileName): Promise<BusyCut> {
-  const { machine, rcOpts } = qemuNvme();
-  const opts = { machine, kernel, strict: false, timerEvents: true };
   const events: TraceEvent[] = [];
   await readTraceFile(path, (e) => events.push(e));
+  return busyWindow(events, kernel);
+}
+
+/** `busyCut` of the lazy cut's events `events`, read already. */
+export function busyWindow(events: TraceEvent[], kernel: ProfileName): BusyCut {
+  const { machine, rcOpts } = qemuNvme();
+  const opts = { machine, kernel, strict: false, timerEvents: true };
   const window = new LearningWindow(opts, rcOpts, true);
   for (const e of events) window.push(e);
   window.end();
@@ -108,4 +113,24 @@ export async function busyCut(path: string, kernel: ProfileName): Promise<BusyCu
     return feedEvents(events, rp, new Reconstructor(rcOpts, (c) => rp.push(c)));
   };
   return { events, window, allocations, replay };
+}
+
+/**
+ * The replay of a lazy cut's events `evs` with the timer's events, from `start` (the NVMe of qemu-q35-nvme,
+ * kernel `kernel`): its result, and the model's IOVA of the map event at a line (`mapIovaAt`).
+ */
+export function timerCutRun(
+  evs: readonly TraceEvent[],
+  kernel: ProfileName,
+  start: StartState,
+): { r: ReplayResult; at: (line: number) => string } {
+  const { machine, rcOpts } = qemuNvme();
+  const { r, emitted } = windowReplay(evs, {
+    machine,
+    kernel,
+    rcOpts,
+    window: { timerEvents: true },
+    replay: { start },
+  });
+  return { r, at: mapIovaAt(evs, emitted) };
 }

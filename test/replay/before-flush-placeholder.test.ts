@@ -16,7 +16,7 @@ import { gunzipSync } from "node:zlib";
 import { emptyStartState, type StartState } from "../../src/replay/start-state.ts";
 import { exactOfKnowable } from "../../src/replay/summary-json.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { cutEvents, mapIovaAt, qemuNvme, windowReplay } from "../helpers/window-replay.ts";
+import { cutEvents, timerCutRun } from "../helpers/window-replay.ts";
 
 const PATH = new URL("../../../shared/kernel-more/trace-6.1-midlife-lazy.txt.gz", import.meta.url).pathname;
 /** The full trace's line the cut begins at, and the lines it keeps. */
@@ -31,7 +31,6 @@ const SECOND = 160577;
 test("6.1 mid-life cut at line 160,000: the map traced after CPU 1's first flush allocated before it, an IOVA cached before the cut", {
   skip: sharedSkip(PATH),
 }, () => {
-  const { machine, rcOpts } = qemuNvme();
   const lines = gunzipSync(readFileSync(PATH)).toString("utf8").split("\n");
   const evs = cutEvents(lines, CUT, LINES);
   const at = (line: number) => evs.find((e) => e.line === line);
@@ -56,16 +55,7 @@ test("6.1 mid-life cut at line 160,000: the map traced after CPU 1's first flush
     s.classes[0] = { loaded: [113, 72], prev: [0, 127], depot: 2, queued: [ring0, 25] };
     return s;
   };
-  const run = (start: StartState) => {
-    const { r, emitted } = windowReplay(evs, {
-      machine,
-      kernel: "6.1",
-      rcOpts,
-      window: { timerEvents: true },
-      replay: { start },
-    });
-    return { r, at: mapIovaAt(evs, emitted) };
-  };
+  const run = (start: StartState) => timerCutRun(evs, "6.1", start);
   const kernel = run(state(17));
   // The first map takes a placeholder (an IOVA at the bottom of the domain, standing for one cached before the
   // cut), the second the top of what the flush freed.

@@ -25,36 +25,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import type { ProfileName } from "../../src/iova/profile.ts";
-import { Replayer, type ReplayResult } from "../../src/replay/replay.ts";
-import { LearningWindow } from "../../src/replay/start-search.ts";
-import { emptyStartState, type StartState } from "../../src/replay/start-state.ts";
+import { emptyStartState } from "../../src/replay/start-state.ts";
 import { exactOfKnowable } from "../../src/replay/summary-json.ts";
-import type { TraceEvent } from "../../src/trace/events.ts";
-import { Reconstructor } from "../../src/trace/reconstruct.ts";
-import { feedEvents } from "../helpers/feed-events.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { cutEvents, qemuNvme } from "../helpers/window-replay.ts";
+import { busyWindow, cutEvents } from "../helpers/window-replay.ts";
 
 const PATH = new URL("../../../shared/kernel-more/trace-6.12-midlife-lazy.txt.gz", import.meta.url).pathname;
 const CUT = 740000;
 const PATH_61 = new URL("../../../shared/kernel-more/trace-6.1-midlife-lazy.txt.gz", import.meta.url).pathname;
 const CUT_61 = 480000;
-
-/** The learning window of `events` (a busy start's), and a replay of them from a start state. */
-function windowOf(events: readonly TraceEvent[], kernel: ProfileName) {
-  const { machine, rcOpts } = qemuNvme();
-  const opts = { machine, kernel, strict: false, timerEvents: true };
-  const window = new LearningWindow(opts, rcOpts, true);
-  for (const e of events) window.push(e);
-  const allocations = window.end();
-  assert.ok(window.busyStart);
-  const replay = (start: StartState): ReplayResult => {
-    const rp = new Replayer({ ...opts, start, traceAllocations: allocations, live: window.live });
-    return feedEvents(events, rp, new Reconstructor(rcOpts, (c) => rp.push(c)));
-  };
-  return { window, allocations, replay };
-}
 
 test("6.12 mid-life cut at line 740,000: the last search, over twice the first's window, finds a state that places all the trace could show", {
   skip: sharedSkip(PATH, "a cut of a full trace of ../shared, searched three times (about two minutes)"),
@@ -63,7 +42,8 @@ test("6.12 mid-life cut at line 740,000: the last search, over twice the first's
   const events = cutEvents(lines, CUT, lines.length - CUT + 1);
   // More than the first search's window of 30,000 events: the longer one takes all of them.
   assert.ok(events.length > 30000 && events.length < 60000, `${events.length}`);
-  const { window, allocations, replay } = windowOf(events, "mainline");
+  const { window, allocations, replay } = busyWindow(events, "mainline");
+  assert.ok(window.busyStart);
   const kernel = emptyStartState(6, 2);
   kernel.classes[0] = { loaded: [0, 101], prev: [127, 0], depot: 0, queued: [101, 90] };
   kernel.pinned = true;
@@ -87,7 +67,8 @@ test("6.1 mid-life cut at line 480,000: the restarts that break the first stage'
   skip: sharedSkip(PATH_61, "a cut of a full trace of ../shared, searched three times (about two minutes)"),
 }, () => {
   const lines = gunzipSync(readFileSync(PATH_61)).toString("utf8").split("\n");
-  const { window, allocations, replay } = windowOf(cutEvents(lines, CUT_61, 40000), "6.1");
+  const { window, allocations, replay } = busyWindow(cutEvents(lines, CUT_61, 40000), "6.1");
+  assert.ok(window.busyStart);
   const kernel = emptyStartState(6, 2);
   kernel.classes[0] = { loaded: [57, 103], prev: [0, 0], depot: 2, queued: [96, 96] };
   kernel.pinned = true;

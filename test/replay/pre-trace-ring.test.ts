@@ -17,7 +17,7 @@ import { describeStartState, emptyStartState, type StartState } from "../../src/
 import type { TraceEvent } from "../../src/trace/events.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { sharedSkip } from "../helpers/quick.ts";
-import { mapIovaAt, qemuNvme, windowReplay } from "../helpers/window-replay.ts";
+import { timerCutRun } from "../helpers/window-replay.ts";
 
 test("seedQueued: a ring's entries from before the trace go to the magazine at the first flush, below the trace's", () => {
   const machine = builtinMachine("qemu-q35-nvme");
@@ -43,7 +43,6 @@ test("seedQueued: a ring's entries from before the trace go to the magazine at t
   test("6.12 mid-life capture cut at 30%: from the kernel's state at the cut, its rings' entries make the replay exact", {
     skip: sharedSkip(path),
   }, () => {
-    const { machine, rcOpts } = qemuNvme();
     const lines = gunzipSync(readFileSync(path)).toString("utf8").split("\n");
     const at = Math.floor((lines.length - 1) * 0.3);
     assert.equal(at, 233182);
@@ -60,16 +59,7 @@ test("seedQueued: a ring's entries from before the trace go to the magazine at t
       s.classes[0] = { loaded: [25, 68], prev: [127, 0], depot: 2, ...(rings ? { queued: [47, 0] } : {}) };
       return s;
     };
-    const run = (start: StartState) => {
-      const { r, emitted } = windowReplay(evs, {
-        machine,
-        kernel: "mainline",
-        rcOpts,
-        window: { timerEvents: true },
-        replay: { start },
-      });
-      return { r, at: mapIovaAt(evs, emitted) };
-    };
+    const run = (start: StartState) => timerCutRun(evs, "mainline", start);
     const withRings = run(state(true));
     const without = run(state(false));
     assert.equal(withRings.r.learning.endLine, 2332);
