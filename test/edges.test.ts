@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
   lstatSync,
@@ -240,6 +240,26 @@ test("outputs: symlinks are written through, devices written directly, directori
     [],
     "no temporary file is left",
   );
+});
+
+test("Ctrl-C while an output is written leaves no temporary file beside it", async () => {
+  const out = mkdtempSync(join(dir, "ctrl-c-"));
+  const io = new URL("../src/cli/io.ts", import.meta.url).href;
+  // 512 MiB written in one synchronous stretch: long enough to be caught in the act.
+  const script = `import { writeOutput } from ${JSON.stringify(io)}; await writeOutput(process.argv[1], new Uint8Array(2 ** 29));`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script, join(out, "big.bin")], {
+    stdio: "ignore",
+  });
+  const ended = new Promise<string | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+  const temps = () => readdirSync(out).filter((n) => n.includes("iovalab-tmp"));
+  for (const end = Date.now() + 15_000; Date.now() < end && temps().length === 0; )
+    await new Promise((r) => setImmediate(r));
+  assert.equal(temps().length, 1, "the temporary file is being written");
+  child.kill("SIGINT");
+  assert.equal(await ended, "SIGINT");
+  // Its remover (a process of its own) removes it once the writer is gone: up to 15 s on a loaded machine.
+  for (let i = 0; i < 600 && temps().length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.deepEqual(readdirSync(out), [], "neither the output nor its temporary file");
 });
 
 test("directories: /proc paths and files in the way are clean errors, not a loop", () => {

@@ -18,6 +18,7 @@
 import { dirname, join, resolve } from "node:path";
 import { InputError } from "../face/errors.ts";
 import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node-input.ts";
+import { removeWhenGone } from "./temp-dir.ts";
 
 // node:fs through getBuiltinModule: an ESM import of it builds its whole
 // namespace, whose fs.promises getter loads the promise API and readline,
@@ -152,9 +153,16 @@ function isStdout(path: string): boolean {
   }
 }
 
-/** A temporary file beside `path`, then a rename over it. */
-function writeFileWhole(path: string, data: OutputData, mode: number | null): void {
+/**
+ * A temporary file beside `path`, then a rename over it. Ctrl-C while it is
+ * written (one synchronous stretch: no handler runs) ends the process at
+ * once, so the file's remover is started first (`removeWhenGone`) and
+ * stopped once the file is renamed; `staged`: the file is in an output
+ * set's staging directory, which the next run into that directory removes.
+ */
+function writeFileWhole(path: string, data: OutputData, mode: number | null, staged = false): void {
   const tmp = join(dirname(path), `.${process.pid}.${++tmpCount}.iovalab-tmp`);
+  const remover = staged ? undefined : removeWhenGone(tmp);
   try {
     const fd = openSync(tmp, "wx");
     try {
@@ -167,6 +175,8 @@ function writeFileWhole(path: string, data: OutputData, mode: number | null): vo
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    remover?.kill("SIGKILL");
   }
 }
 
@@ -233,7 +243,7 @@ export function prepareOutputSet(dir: string): OutputSet {
   return {
     commit(files) {
       try {
-        for (const [name, data] of files) writeFileWhole(join(staging, name), data, null);
+        for (const [name, data] of files) writeFileWhole(join(staging, name), data, null, true);
         // The renames run back to back, after every file is whole.
         for (const [name] of files) renameSync(join(staging, name), join(dir, name));
       } catch (e) {

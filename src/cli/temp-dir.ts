@@ -68,7 +68,7 @@ export function makeTempDir(prefix: string): TempDir {
  * group, does not stop it first. Where no shell can be started, the exit
  * handler alone removes the directory.
  */
-function removeWhenGone(path: string): { kill: (signal: "SIGKILL") => boolean } | undefined {
+export function removeWhenGone(path: string): { kill: (signal: "SIGKILL") => boolean } | undefined {
   try {
     const reaper = childProcess().spawn("/bin/sh", ["-c", 'cat >/dev/null; rm -rf -- "$1"', "sh", path], {
       detached: true,
