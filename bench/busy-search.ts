@@ -5,7 +5,9 @@
  * search finds over thousands of trial replays; and the default replay of
  * the 6,000 lines from its line 158,167, whose search's first climb stalls
  * and whose replay is read a second time from that state and a third from
- * the restarts' (`BusyStartSearch.restarts`). Whole process, wall and
+ * the restarts' (`BusyStartSearch.restarts`). Each with the search's
+ * trials on the default threads (`--search-threads`), then on the main
+ * thread alone. Whole process, wall and
  * CPU seconds (`timed` in bench/replay.ts), median of N runs, and what the
  * replay made of each trace: the exact share of what it could show must
  * stay at 100.00%.
@@ -18,8 +20,12 @@ const CUT = "test/fixtures/traces/linux-6.1-midlife-lazy-report-l-lines237251-24
 const STALLED = "test/fixtures/traces/linux-6.1-midlife-lazy-report-l-lines158167-164166.txt.gz";
 
 export function benchBusySearch(root: string, runs: number, say: (s: string) => void): void {
-  benchOne(root, runs, say, CUT, "--search-start", "busy-cut search");
-  benchOne(root, runs, say, STALLED, "", "busy-cut search climbing again (unasked)");
+  // The trials on the default threads, then on the main thread alone: the same state found (the same output).
+  for (const threads of ["", "--search-threads 0"]) {
+    const on = threads === "" ? "" : ", no trial threads";
+    benchOne(root, runs, say, CUT, `--search-start ${threads}`.trim(), `busy-cut search${on}`);
+    benchOne(root, runs, say, STALLED, threads, `busy-cut search climbing again (unasked)${on}`);
+  }
 }
 
 function benchOne(root: string, runs: number, say: (s: string) => void, cut: string, flag: string, what: string): void {

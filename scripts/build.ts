@@ -24,6 +24,7 @@ const ENTRIES = [
   "src/scenario/run-worker.ts",
   "src/scenario/sweep-worker.ts",
   "src/cli/queue-job.ts",
+  "src/cli/trial-worker.ts",
 ];
 
 export async function buildBundle(root = ROOT, outDir = join(root, BUNDLE)): Promise<void> {

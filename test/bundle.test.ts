@@ -140,7 +140,7 @@ test("every worker the command starts is an entry of the bundle, and found besid
         ...readFileSync(join(ROOT, "src", "cli", f), "utf8").matchAll(/workerEntry\(import\.meta\.url, "([^"]+)"\)/g),
       ].map((m) => ({ file: join(ROOT, "src", "cli", f), source: m[1] })),
     );
-  assert.equal(calls.length, 3);
+  assert.equal(calls.length, 4);
   for (const { file, source } of calls) {
     const fromSources = workerEntry(`file://${file}`, source);
     assert.ok(existsSync(new URL(fromSources)), fromSources);

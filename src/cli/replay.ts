@@ -44,6 +44,7 @@ import {
   type TraceEvent,
   type TraceFacts,
   TraceReader,
+  type TrialPool,
   totalFigures,
   traceLacks,
   traceMachineOf,
@@ -61,6 +62,7 @@ import {
   type TraceSpan,
   WHOLE_TRACE,
 } from "./replay-defaults.ts";
+import { defaultSearchThreads, TrialWorkers } from "./trial-workers.ts";
 
 export interface ReplayCliOptions {
   machine?: string;
@@ -82,6 +84,8 @@ export interface ReplayCliOptions {
   unseenFlushes?: boolean;
   resync?: boolean;
   searchStart?: boolean;
+  /** `--search-threads <n>`: threads that run the start search's trials beside the main thread. */
+  searchThreads?: string;
 }
 
 /**
@@ -417,6 +421,11 @@ export function registerReplay(program: Command): void {
       "never search the start state, not even of a lazy trace the replay from the empty start places poorly",
     )
     .option(
+      "--search-threads <n>",
+      "threads that run the start search's trials beside the main thread (default: one fewer than the processors, " +
+        "at most 3; 0: none); the state found is the same with any number",
+    )
+    .option(
       "--unseen-flushes",
       "with --infer-flushes: also try a flush the trace cannot show (nothing it freed reused in time) before each one it does",
     )
@@ -471,7 +480,17 @@ function checkReplayOptions(opts: ReplayCliOptions): void {
   parseKernelOption(opts.capturedKernel);
   positiveInt("--cpus", opts.cpus);
   positiveInt("--flush-histories", opts.flushHistories);
+  searchThreads(opts);
   bytes("--range", opts.range);
+}
+
+/** `--search-threads`, 0 to 256 (default `defaultSearchThreads`). */
+function searchThreads(opts: ReplayCliOptions): number {
+  const v = opts.searchThreads;
+  if (v === undefined) return defaultSearchThreads();
+  if (!/^[0-9]+$/.test(v) || Number(v) > 256)
+    throw new InputError(`--search-threads: expected an integer from 0 to 256, found ${JSON.stringify(v)}`);
+  return Number(v);
 }
 
 /**
@@ -531,6 +550,7 @@ async function replaySpan(
   wanted: TraceSpan,
   sayNotes: boolean,
   points: ResumePoints,
+  pool: TrialPool | undefined,
 ): Promise<SpanReplay> {
   const flags = {
     machine,
@@ -755,6 +775,7 @@ async function replaySpan(
           { machine: traceMachineOf(d.machine, d.device), file },
           opts.searchStart === true || busyAuto,
         );
+        w.pool = pool;
         window = w;
         firstWindow = w;
         return (e) => {
@@ -1044,6 +1065,9 @@ async function replayTrace(
   // Once a span has ended at a loss, the rest of the trace is read for its losses alone (no replay) and, gzip, its
   // content after the loss decompressed once (`scanLosses`, `spillAfter`).
   let scan: LossScan | null = null;
+  // Threads for the start search's trials, started at a search's first trial (none for a replay that searches none).
+  const threads = searchThreads(opts);
+  const pool = threads > 0 ? new TrialWorkers(threads) : undefined;
   try {
     for (;;) {
       // The events lost came after that CPU's last event before the marker. The other CPUs' calls since then met
@@ -1062,7 +1086,16 @@ async function replayTrace(
       let s: SpanReplay | null = null;
       if (loss === null) {
         // Else it is read up to its loss's marker, where that loss shows, and replayed again up to the gap.
-        s = await replaySpan(trace, file, machine, opts, span, spans.length === 0 && span.lossesAfter === 0, points);
+        s = await replaySpan(
+          trace,
+          file,
+          machine,
+          opts,
+          span,
+          spans.length === 0 && span.lossesAfter === 0,
+          points,
+          pool,
+        );
         loss = s.loss;
         if (loss === null) {
           spans.push(s);
@@ -1088,7 +1121,7 @@ async function replayTrace(
       }
       if (s === null) {
         const until = gapOf(loss) as number;
-        s = await replaySpan(trace, file, machine, opts, { ...span, until, endAtLoss: false }, false, points);
+        s = await replaySpan(trace, file, machine, opts, { ...span, until, endAtLoss: false }, false, points, pool);
         s.loss = loss;
       }
       // Each span's IOVA lines go out before the next span's.
@@ -1099,6 +1132,7 @@ async function replayTrace(
   } finally {
     // A gzip trace's spilt content (`spillAfter`) goes with the replay.
     points.dispose();
+    pool?.close();
   }
   const last = spans[spans.length - 1];
   if (opts.emitIovas) return last.output as string | Uint8Array;

@@ -16,6 +16,14 @@ export {
   groupNumber,
   recommend,
 } from "../replay/advise.ts";
+export {
+  BusyTrials,
+  type BusyWindow,
+  type TrialAsk,
+  type TrialPool,
+  type TrialResult,
+  trialKey,
+} from "../replay/busy-trial.ts";
 export { CAPTURE_HELP } from "../replay/capture.ts";
 export { DEFAULTS_WINDOW, type ReplayDefaults, replayDefaults } from "../replay/defaults.ts";
 export { capAgrees } from "../replay/learning.ts";

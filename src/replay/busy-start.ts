@@ -41,7 +41,7 @@
  * A window of several size classes is searched one class at a time
  * (`LearningWindow.searchClasses`), from the state the classes before left
  * (`BusySearch.base`), each scored on its own class's allocations only
- * (`classOf`): a class's magazines and depot are its own, and another
+ * (`BusyWindow.byClass`): a class's magazines and depot are its own, and another
  * class's misses would end a CPU's run before the searched class's
  * boundaries show.
  *
@@ -51,20 +51,22 @@
  */
 
 import { Prng } from "../stdx/prng.ts";
-import type { KernelWorkEvent, TraceEvent } from "../trace/events.ts";
-import { isKernelWorkEvent } from "../trace/events.ts";
-import { type DmaCall, type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
-import type { LiveMapping } from "./live-at-start.ts";
-import { PlaceholderCache } from "./placeholder-cache.ts";
-import { Replayer, type ReplayOptions } from "./replay.ts";
-import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
+import type { TraceEvent } from "../trace/events.ts";
+import {
+  BusyTrials,
+  type BusyWindow,
+  type Numbers,
+  STAGES,
+  stateOf,
+  type TrialAsk,
+  type TrialPool,
+  type TrialResult,
+  trialKey,
+} from "./busy-trial.ts";
+import { emptyStartState, type StartState } from "./start-state.ts";
 
-/**
- * Differences per CPU after which its run ends, by stage: first the first difference (each boundary pinned
- * in time order), then twenty (a miss the start state cannot help, or a pair of numbers still to move, no
- * longer hides every later boundary).
- */
-const STAGES = [1, 20];
+export type { BusyWindow, TrialPool } from "./busy-trial.ts";
+
 /** Hypotheses replayed at most (each up to every CPU's last counted difference, about 2 to 20 ms on a 2-CPU cut, most about 3). */
 const MAX_TRIALS = 5000;
 /**
@@ -84,8 +86,6 @@ const MAX_EVENTS = 12_000_000;
 const MAX_EXTRA_APPLIES = 24_000_000;
 /** Rounds over all the numbers at most. */
 const MAX_ROUNDS = 6;
-/** Events between two looks at whether every CPU's run has ended. */
-const EXIT_STRIDE = 256;
 /**
  * Climbs from perturbed start vectors (`BusyStartSearch.restarts`) at most. The score has many local maxima: a
  * wrong pair of numbers that explains the first boundary blocks every single move towards the right pair, and
@@ -116,122 +116,12 @@ export const BUSY_BUDGET: Readonly<BusyBudget> = {
   extraApplies: MAX_EXTRA_APPLIES,
 };
 
-/** What the search replays and the numbers it searches, for one size class. */
-export interface BusySearch {
-  events: readonly TraceEvent[];
-  opts: ReplayOptions;
-  rcOpts: ReconstructOptions;
-  live: LiveMapping[];
-  traceAllocations: number;
-  /** The replayed domain. */
-  domain: string;
-  cpus: number;
-  /** Size classes of the domain's rcaches, and the one searched. */
-  orders: number;
-  sizeClass: number;
-  /** Entries a magazine holds, magazines the depot holds at most, entries a ring holds at most. */
-  magazine: number;
-  depotMax: number;
-  ringMax: number;
+/** What the search replays and the numbers it searches, for one size class, its bounds, and where its trials run. */
+export interface BusySearch extends BusyWindow {
   /** Default `BUSY_BUDGET`. */
   budget?: Readonly<BusyBudget>;
-  /** The other classes' fill levels, as an earlier class's search left them (default: empty). */
-  base?: StartState;
-  /**
-   * The size class of an allocation of `bytes`: given, only the searched class's allocations are scored (in a
-   * window of several classes, another class's miss, its own fill levels still unknown, would end a CPU's run
-   * before the searched class's boundaries show).
-   */
-  classOf?: (bytes: number) => number;
-}
-
-/** One map line of the window: the trace's IOVA, its CPU, and whether the trace unmapped that IOVA before. */
-interface Shown {
-  iova: number;
-  cpu: number;
-  known: boolean;
-  /** Its allocation's size class (-1 where the search scores every class). */
-  cls: number;
-}
-
-/** The window's map lines of `domain`, in line order, as the replay emits them: from the feed's calls, before any trial. */
-function shownMaps(domain: string, feed: Feed, classOf?: (bytes: number) => number): Shown[] {
-  const ev: { line: number; map: boolean; iova: number; cpu: number; cls: number }[] = [];
-  for (let j = 0; j < feed.items.length; j++) {
-    if (feed.work[j] === 1) continue;
-    const c = feed.items[j] as DmaCall;
-    if (c.domain !== domain) continue;
-    if (c.kind === "map") {
-      const cls = classOf === undefined ? -1 : classOf(c.sizeBytes);
-      for (let i = 0; i < c.mapLines.length; i++)
-        ev.push({ line: c.mapLines[i], map: true, iova: c.iova + c.mapOffsets[i], cpu: c.cpu, cls });
-    } else ev.push({ line: c.line, map: false, iova: c.iova, cpu: c.cpu, cls: -1 });
-  }
-  ev.sort((x, y) => x.line - y.line);
-  const unmapped = new Set<number>();
-  const out: Shown[] = [];
-  for (const e of ev) {
-    if (e.map) out.push({ iova: e.iova, cpu: e.cpu, known: unmapped.has(e.iova), cls: e.cls });
-    else unmapped.add(e.iova);
-  }
-  return out;
-}
-
-/**
- * What every trial hands the replay, in the order it hands it: the window's
- * calls as the reconstruction gives them, and its timer and work events. The
- * reconstruction does not depend on the start state, so it runs once for the
- * whole search instead of once a trial (about a fifth of a trial's time).
- */
-interface Feed {
-  items: (DmaCall | KernelWorkEvent)[];
-  /** 1 where `items` holds a timer or work event. */
-  work: Uint8Array;
-  /** After each EXIT_STRIDE-th event of the window, how many items the replay has been handed. */
-  looks: number[];
-  /** Items given before the reconstruction's end (the rest are the calls it gives at its end). */
-  beforeEnd: number;
-}
-
-function feedOf(b: BusySearch): Feed {
-  const items: (DmaCall | KernelWorkEvent)[] = [];
-  const work: number[] = [];
-  const looks: number[] = [];
-  const rec = new Reconstructor(b.rcOpts, (c) => {
-    items.push(c);
-    work.push(0);
-  });
-  let i = 0;
-  for (const e of b.events) {
-    if (isKernelWorkEvent(e)) {
-      items.push(e);
-      work.push(1);
-    } else rec.push(e);
-    if (++i % EXIT_STRIDE === 0) looks.push(items.length);
-  }
-  const beforeEnd = items.length;
-  rec.end();
-  return { items, work: Uint8Array.from(work), looks, beforeEnd };
-}
-
-/**
- * The numbers of the searched class as one vector: each CPU's loaded fill,
- * each CPU's previous magazine (0 empty, 1 full), the depot, each CPU's ring.
- */
-type Numbers = number[];
-
-/** The start state of `v` (every other class as `b.base` has it, else empty). */
-function stateOf(b: BusySearch, v: Numbers): StartState {
-  const n = b.cpus;
-  const s = b.base === undefined ? emptyStartState(b.orders, n) : copyStartState(b.base);
-  s.classes[b.sizeClass] = {
-    loaded: v.slice(0, n),
-    prev: v.slice(n, 2 * n).map((x) => x * b.magazine),
-    depot: v[2 * n],
-    queued: v.slice(2 * n + 1, 3 * n + 1),
-  };
-  s.pinned = true;
-  return s;
+  /** Threads that run trials ahead of the search (default: none, each trial run when asked). */
+  pool?: TrialPool;
 }
 
 /**
@@ -240,10 +130,11 @@ function stateOf(b: BusySearch, v: Numbers): StartState {
  */
 export class BusyStartSearch {
   private readonly b: BusySearch;
-  private readonly shown: Shown[];
-  private readonly feed: Feed;
-  private readonly placeholders = new PlaceholderCache();
-  /** The window's maps the score counts: all of them, or the searched class's (`BusySearch.classOf`). */
+  /** The trials: the window rebuilt once, each replayed from it. */
+  private readonly runner: BusyTrials;
+  /** Results of the trials run so far, by `trialKey`: a trial asked again is not run again. */
+  private readonly kept = new Map<string, TrialResult>();
+  /** The window's maps the score counts: all of them, or the searched class's (`BusyWindow.byClass`). */
   private readonly scored: number;
   /** The largest value of each number (the vector's layout: `Numbers`). */
   private readonly max: number[];
@@ -285,13 +176,9 @@ export class BusyStartSearch {
     this.budget = b.budget ?? BUSY_BUDGET;
     this.trialsUntil = this.budget.trials;
     this.eventsUntil = this.budget.events;
-    this.feed = feedOf(b);
-    this.shown = shownMaps(b.domain, this.feed, b.classOf);
-    if (b.classOf !== undefined) {
-      let mine = 0;
-      for (const x of this.shown) if (x.cls === b.sizeClass) mine++;
-      this.scored = mine;
-    } else this.scored = this.shown.length;
+    const { budget: _budget, pool: _pool, ...window } = b;
+    this.runner = new BusyTrials(window);
+    this.scored = this.runner.scored;
     const n = b.cpus;
     // A CPU's ring holds every class's entries: what the other classes' fill levels queue is not this class's room.
     const ringRoom = (cpu: number): number =>
@@ -458,71 +345,46 @@ export class BusyStartSearch {
    * `judge`: only those after the learning phase, and the empty vector as the replay's default (adopting).
    */
   private score(v: Numbers, judge = false): number {
-    const b = this.b;
-    const n = b.cpus;
-    const shown = this.shown;
-    // With `tieBreak` at the first stage, each CPU's run goes on to the last stage's end, and what it agrees on
-    // after its first-stage end counts for less than one allocation in all.
-    const primary = this.missesPerCpu;
-    const last = STAGES[STAGES.length - 1];
-    const missesPerCpu = this.tieBreak && primary < last ? last : primary;
-    let beyond = 0;
     this.trials++;
-    const misses = new Array<number>(n).fill(0);
-    let ended = 0;
-    let good = 0;
-    let k = 0;
-    let rp: Replayer | null = null;
-    let g = 0;
-    const emitAddress = (m: number): void => {
-      const want = shown[k++];
-      if (want === undefined || rp === null) return;
-      const c = want.cpu % n;
-      if (misses[c] >= missesPerCpu || (want.cls >= 0 && want.cls !== b.sizeClass)) return;
-      if (g === 0) g = rp.kernel.dma.cookieOf(rp.dev)?.iovad.granule ?? 4096;
-      // A placeholder stands for any IOVA cached before the trace: one the trace never unmapped before.
-      const ok = m === want.iova || (!want.known && m >= 0 && m / g < rp.placeholderTop);
-      // Judging, only what the phase leaves to the start state counts: an adopting phase takes the trace's IOVAs.
-      if (judge && rp.learningRunning) return;
-      if (!ok) {
-        if (++misses[c] === missesPerCpu) ended++;
-      } else if (misses[c] < primary) good++;
-      else beyond++;
-    };
-    const empty = judge && b.base === undefined && v.every((x) => x === 0);
-    const r = new Replayer({
-      ...b.opts,
-      start: empty ? undefined : stateOf(b, v),
-      traceAllocations: b.traceAllocations,
-      live: b.live,
-      learningAdopts: empty,
-      choicesInPhase: false,
-      emitAddress,
-      describeMismatches: false,
-      placeholders: this.placeholders,
-    });
-    rp = r;
-    // Whether every CPU's run has ended is looked at where it was with the events rebuilt one by one: after
-    // each EXIT_STRIDE-th event, once the items its reconstruction gave are in.
-    const { items, work, looks, beforeEnd } = this.feed;
-    let look = 0;
-    for (let j = 0; j <= beforeEnd; j++) {
-      for (; look < looks.length && looks[look] <= j; look++) {
-        if (ended === n) {
-          this.replayed += (look + 1) * EXIT_STRIDE;
-          this.extra += r.extraApplies;
-          return good + beyond / (this.scored + 1);
-        }
-      }
-      if (j === beforeEnd) break;
-      if (work[j] === 1) r.pushWork(items[j] as KernelWorkEvent);
-      else r.push(items[j] as DmaCall);
+    const r = this.result(this.ask(v, judge));
+    this.replayed += r.replayed;
+    this.extra += r.extra;
+    return r.score;
+  }
+
+  /** The trial of `v` at the current stage (see `TrialAsk`). */
+  private ask(v: Numbers, judge = false): TrialAsk {
+    return { v, primary: this.missesPerCpu, tieBreak: this.tieBreak, judge };
+  }
+
+  /** The result of trial `t`: kept from an earlier ask, from the pool, or run here. */
+  private result(t: TrialAsk): TrialResult {
+    const key = trialKey(t);
+    let r = this.kept.get(key);
+    if (r !== undefined) return r;
+    r = this.b.pool?.take(t, this.local) ?? this.runner.run(t);
+    this.kept.set(key, r);
+    return r;
+  }
+
+  private readonly local = (t: TrialAsk): TrialResult => this.runner.run(t);
+
+  /**
+   * The trials the climb asks for next where no move before them scores more (each vector in range, in the
+   * order asked): the pool may run them meanwhile. Each list is exact where the climb makes it: a loop over one
+   * number's values asks the same vectors whether or not one of them moves the best (they differ from it in
+   * that number only), and a pair's moves are made from the best before the first of them.
+   */
+  private aheadOf(vs: readonly Numbers[]): void {
+    const pool = this.b.pool;
+    if (pool === undefined || this.spent()) return;
+    const asks: TrialAsk[] = [];
+    for (const v of vs) {
+      const t = this.ask(v);
+      if (this.inRange(v) && !this.kept.has(trialKey(t))) asks.push(t);
     }
-    this.replayed += b.events.length;
-    for (let j = beforeEnd; j < items.length; j++) r.push(items[j] as DmaCall);
-    r.end();
-    this.extra += r.extraApplies;
-    return good + beyond / (this.scored + 1);
+    pool.begin(this.runner.window);
+    pool.ahead(asks);
   }
 
   private inRange(v: Numbers): boolean {
@@ -546,6 +408,7 @@ export class BusyStartSearch {
     for (let round = 0; round < MAX_ROUNDS && !this.spent(); round++) {
       this.moved = false;
       for (let i = 0; i < max.length; i++) {
+        this.aheadOf(valuesOf(this.best, i, max[i]));
         for (let x = 0; x <= max[i]; x++) {
           if (x === this.best[i]) continue;
           const v = [...this.best];
@@ -560,24 +423,9 @@ export class BusyStartSearch {
         // The loaded fill against the ring: the same IOVAs first, the ring's after the first flush.
         this.transfer(loaded, ring);
         // The previous magazine against a depot magazine: a CPU that runs dry takes either, 127 IOVAs alike.
-        const b1 = [...this.best];
-        for (const dd of [-1, 1]) {
-          const v = [...b1];
-          v[prev] = 1 - v[prev];
-          v[depot] += dd;
-          this.tryMove(v);
-        }
+        this.tryAll([-1, 1].map((dd) => prevAgainstDepot(this.best, prev, depot, dd)));
         // The loaded fill against a depot magazine.
-        const b2 = [...this.best];
-        for (let x = -b2[loaded]; x <= max[loaded] - b2[loaded]; x++) {
-          if (x === 0) continue;
-          for (const dd of [-1, 1]) {
-            const v = [...b2];
-            v[loaded] += x;
-            v[depot] += dd;
-            this.tryMove(v);
-          }
-        }
+        this.tryAll(loadedAgainstDepot(this.best, loaded, depot, max[loaded]));
       }
       if (this.crossMoves) this.crossTransfers();
       if (!this.moved) break;
@@ -607,13 +455,62 @@ export class BusyStartSearch {
 
   /** Every move of some of number `c` to number `a` or back, their sum kept, from the best state before the first. */
   private transfer(a: number, c: number): void {
-    const b0 = [...this.best];
-    for (let x = -b0[a]; x <= this.max[a] - b0[a]; x++) {
-      if (x === 0) continue;
-      const v = [...b0];
-      v[a] += x;
-      v[c] -= x;
-      this.tryMove(v);
+    this.tryAll(transfersOf(this.best, a, c, this.max[a]));
+  }
+
+  /** Tries each of `vs` in turn, all made from the best before the first: the pool may run them meanwhile. */
+  private tryAll(vs: readonly Numbers[]): void {
+    this.aheadOf(vs);
+    for (const v of vs) this.tryMove(v);
+  }
+}
+
+// The vectors the climb's loops try, in their order, for `BusyStartSearch.aheadOf` (the loops build them so too).
+
+/** `best` with number `i` at each other value up to `max`. */
+function valuesOf(best: Numbers, i: number, max: number): Numbers[] {
+  const out: Numbers[] = [];
+  for (let x = 0; x <= max; x++) {
+    if (x === best[i]) continue;
+    const v = [...best];
+    v[i] = x;
+    out.push(v);
+  }
+  return out;
+}
+
+/** `b` with its previous magazine flipped and the depot moved by `dd` (a copy). */
+function prevAgainstDepot(b: Numbers, prev: number, depot: number, dd: number): Numbers {
+  const v = [...b];
+  v[prev] = 1 - v[prev];
+  v[depot] += dd;
+  return v;
+}
+
+/** `b` with its loaded fill moved by each amount up to `max` and the depot by one either way. */
+function loadedAgainstDepot(b: Numbers, loaded: number, depot: number, max: number): Numbers[] {
+  const out: Numbers[] = [];
+  for (let x = -b[loaded]; x <= max - b[loaded]; x++) {
+    if (x === 0) continue;
+    for (const dd of [-1, 1]) {
+      const v = [...b];
+      v[loaded] += x;
+      v[depot] += dd;
+      out.push(v);
     }
   }
+  return out;
+}
+
+/** `b` with some of number `c` moved to number `a` or back, up to `a`'s `max`, their sum kept. */
+function transfersOf(b: Numbers, a: number, c: number, max: number): Numbers[] {
+  const out: Numbers[] = [];
+  for (let x = -b[a]; x <= max - b[a]; x++) {
+    if (x === 0) continue;
+    const v = [...b];
+    v[a] += x;
+    v[c] -= x;
+    out.push(v);
+  }
+  return out;
 }

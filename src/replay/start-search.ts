@@ -28,7 +28,7 @@ import type { IovaDomain } from "../iova/domain.ts";
 import type { TraceEvent } from "../trace/events.ts";
 import { isKernelWorkEvent } from "../trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
-import { type BusyBudget, type BusySearch, BusyStartSearch } from "./busy-start.ts";
+import { type BusyBudget, type BusySearch, BusyStartSearch, type TrialPool } from "./busy-start.ts";
 import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
@@ -105,6 +105,8 @@ export class LearningWindow {
   private busy: BusyStartSearch | null = null;
   /** The search over `AGAIN_EVENTS` (`searchAgain` with `longer`), made at its first call. */
   private longerBusy: BusyStartSearch | null = null;
+  /** Threads that run a lazy search's trials ahead of it (`BusySearch.pool`): the same states found, sooner. */
+  pool: TrialPool | undefined;
 
   /**
    * `keepEvents`: keep the window's events for `search`; "busy": only while
@@ -321,10 +323,10 @@ export class LearningWindow {
       depotMax: depotCap,
       ringMax: RING_ENTRIES,
       budget,
+      pool: this.pool,
     };
     if (lazy && searched.length > 1) {
-      const classOf = (bytes: number) => iovad.sizeClass(Math.ceil(bytes / iovad.granule));
-      return this.searchClasses(searched, { ...shared, classOf }, restarts);
+      return this.searchClasses(searched, { ...shared, byClass: true }, restarts);
     }
     if (lazy && searched.length > 0) {
       const busy = new BusyStartSearch({ ...shared, sizeClass: searched[0] });
@@ -412,7 +414,7 @@ export class LearningWindow {
   /**
    * A lazy search of a window that allocates several size classes: each
    * class's fill levels in turn, smallest IOVAs first, scored on that
-   * class's allocations alone (`BusySearch.classOf`) from the state the
+   * class's allocations alone (`BusyWindow.byClass`) from the state the
    * classes before it were found in. A class's magazines and depot are its
    * own: another class's state changes only which IOVAs the tree hands out
    * where both miss, while an unknown class's misses, scored too, would end
