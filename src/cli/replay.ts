@@ -600,8 +600,13 @@ async function replaySpan(
   /** The replay's defaults as they were when the first reading's replay began. */
   let later: ReplayDefaults | null = null;
   // `allocations`: the trace's allocations per domain (each replayed device's phase covers at most a tenth of its own).
-  let learned: { start: StartState; allocations: ReadonlyMap<string, number> | undefined; live: LiveMapping[] } | null =
-    null;
+  // `others`: the start states found for the other devices' domains (below), by device.
+  let learned: {
+    start: StartState;
+    allocations: ReadonlyMap<string, number> | undefined;
+    live: LiveMapping[];
+    others?: ReadonlyMap<string, StartState>;
+  } | null = null;
   // The replay runs in the first reading of a mid-life trace (see above).
   let oneReading = false;
   // The notes of the replay's defaults were printed by a replay that the second reading replaces.
@@ -677,6 +682,8 @@ async function replaySpan(
                 new Replayer({
                   ...common,
                   device: x,
+                  start: learned?.others?.get(x),
+                  ...(learned?.others?.get(x)?.pinned === true ? { learningAdopts: false } : {}),
                   traceAllocations: learned?.allocations?.get(domainOfDevice(d.machine, x)),
                   live: learned?.live,
                 }),
@@ -900,6 +907,8 @@ async function replaySpan(
   // the empty state misses still places more than half (the 6.1 lazy-timers trace cut at its line 83,175: 62.04%,
   // 100.00% from the state found).
   const classes = fw?.searchesClasses === true;
+  // The replayed device's start state the replay kept (the other devices' searches below replay from it too).
+  let mainStart = learned?.start;
   // Stdin is searched too while all of it is kept: its replays from the states found replay the kept events.
   if (
     busyAuto &&
@@ -940,6 +949,7 @@ async function replaySpan(
       said.push(`${what}, ${describeStartState(found)}: ${(exactOfKnowable(again) * 100).toFixed(2)}%`);
       if (exactOfKnowable(again) > exactOfKnowable(result)) {
         given = givenAs;
+        mainStart = found;
         result = again;
         otherResults = others.map((o) => o.end());
       } else {
@@ -974,6 +984,79 @@ async function replaySpan(
         `${said.join("; ")}; ${given} given (--no-search-start skips the search)\n`,
     );
     searched = true;
+  }
+  // Every other device begun mid-life whose replay still misses (a machine of several devices: each domain has its
+  // own allocator, caches and flush queue, all of them as unknown at the start) is searched alike, over its own
+  // window of the same first events (`LearningWindow.forDevice`), and the trace read again with the state found
+  // for its domain; a device's replay is kept where it places more, and the replays of the others do not move
+  // (each domain's is its own).
+  if (busyAuto && (rereadable || kept !== null) && fw?.midLife === true && mainStart !== undefined) {
+    const allocations = new Map(rcn.stats.allocations);
+    const chosen = new Map<string, StartState>();
+    for (const first of [...otherResults]) {
+      const dev = first.device;
+      if (first.allocations === 0 || !midLifeMissed(first, CLASSES_SEARCH_BELOW)) continue;
+      const wx = fw.forDevice(dev);
+      // Below half, or below nine tenths for a window of several size classes, as the replayed device's.
+      if (wx === null || !wx.midLife || !midLifeMissed(first, wx.searchesClasses ? CLASSES_SEARCH_BELOW : undefined))
+        continue;
+      const mine = (rs: ReplayResult[]): ReplayResult => rs.find((x) => x.device === dev) as ReplayResult;
+      const said: string[] = [];
+      let given = "the first";
+      const keepBetter = async (found: StartState, what: string, givenAs: string): Promise<void> => {
+        const was = { reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless };
+        learned = {
+          start: mainStart as StartState,
+          allocations,
+          live: fw.live,
+          others: new Map([...chosen, [dev, found]]),
+        };
+        oneReading = false;
+        notesPrinted = true;
+        iommuEvents = 0;
+        events = 0;
+        flagless = 0;
+        await readAgain();
+        rp = replayer as Replayer;
+        rcn = rc as Reconstructor;
+        rcn.end();
+        const again = rp.end();
+        const againOthers = others.map((o) => o.end());
+        said.push(`${what}, ${describeStartState(found)}: ${(exactOfKnowable(mine(againOthers)) * 100).toFixed(2)}%`);
+        if (exactOfKnowable(mine(againOthers)) > exactOfKnowable(mine(otherResults))) {
+          given = givenAs;
+          chosen.set(dev, found);
+          result = again;
+          otherResults = againOthers;
+        } else {
+          ({ reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless } = was);
+          rp = replayer as Replayer;
+          rcn = rc as Reconstructor;
+        }
+      };
+      const byClass = wx.searchesClasses;
+      const placedFirst = exactOfKnowable(first);
+      await keepBetter(wx.search(allocations.get(first.domain) ?? 0, byClass), "searched", "that replay");
+      // Then, while the replay kept still misses, the same steps as the replayed device's.
+      for (const [longer, tieBreak, what, givenAs] of [
+        [false, false, "searched again", "that second replay"],
+        [false, true, "searched again, ties broken", "that search's replay"],
+        [true, false, "searched over 60,000 events", "that search's replay"],
+      ] as const) {
+        if (byClass || !midLifeMissed(mine(otherResults), 1)) break;
+        const found = wx.searchAgain(longer, tieBreak);
+        if (found !== null) await keepBetter(found, what, givenAs);
+        else
+          said.push(
+            `${what}: no state found that explains more of ${longer || tieBreak ? "its" : "the search's"} window`,
+          );
+      }
+      process.stderr.write(
+        `iovalab replay: ${dev}: ${wx.busyStart ? "begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry)" : "begun mid-life (the flush-queue timer not armed before it)"} and ` +
+          `${(placedFirst * 100).toFixed(2)}% of what the trace could show placed from the empty start: ` +
+          `${said.join("; ")}; ${given} given (--no-search-start skips the search)\n`,
+      );
+    }
   }
   const bl = baseline as Replayer | null;
   if (opts.emitIovas) {

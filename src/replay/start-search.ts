@@ -30,7 +30,7 @@ import { isKernelWorkEvent } from "../trace/events.ts";
 import { type ReconstructOptions, Reconstructor } from "../trace/reconstruct.ts";
 import { type BusyBudget, type BusySearch, BusyStartSearch, type TrialPool } from "./busy-start.ts";
 import { LiveAtStart, type LiveMapping } from "./live-at-start.ts";
-import { Replayer, type ReplayOptions } from "./replay.ts";
+import { Replayer, type ReplayOptions, traceMachineOf } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
 import { TimerFlushes } from "./timer-flushes.ts";
 
@@ -174,6 +174,26 @@ export class LearningWindow {
    */
   get wantsEvents(): boolean {
     return this.mid === true && this.keepEvents && this.events.length < AGAIN_EVENTS;
+  }
+
+  /**
+   * After `end`: the window of another device of the machine (its own
+   * domain, allocator and learning phase) over the events this one kept, to
+   * search that device's start as this one's (`search`); null where this
+   * window kept none (a trace not begun busy). A lazy search's window is the
+   * trace's first events whichever device they are of.
+   */
+  forDevice(device: string): LearningWindow | null {
+    if (this.events.length === 0) return null;
+    const w = new LearningWindow(
+      { ...this.opts, device },
+      { ...this.rcOpts, machine: traceMachineOf(this.opts.machine, device) },
+      true,
+    );
+    w.pool = this.pool;
+    for (const e of this.events) w.push(e);
+    w.end();
+    return w;
   }
 
   /** Takes the next event of the trace. */

@@ -137,3 +137,70 @@ export function twoDomains(text: string, fqTimer: string, shift = 3): TwoDomains
   }
   return { header, lines, source };
 }
+
+/**
+ * `twoDomains` without a call ever broken in two: where each device's next
+ * line is on a CPU the other device's open call holds (one device's call
+ * open on each CPU; `twoDomains` then took the earlier line and broke the
+ * other's call), the device takes its first line that is on a CPU neither
+ * holds and comes first on its own CPU, ahead of its lines that wait (on a
+ * machine the waiting CPU would have run them later). For long stretches of
+ * two busy devices, where that happens hundreds of times.
+ */
+export function twoDomainsWhole(text: string, fqTimer: string, shift = 3): TwoDomains {
+  const all = text.split("\n");
+  const header = all.filter((l) => l.startsWith("#"));
+  const streams = [parse(all.filter((l) => !l.startsWith("#")))];
+  streams.push(copyOf(streams[0], fqTimer, shift));
+  const open = streams.map(openAfter);
+  const taken = streams.map((x) => new Uint8Array(x.length));
+  const first = [0, 0];
+  /** The stream whose call is open on each CPU. */
+  const holder = new Map<number, number>();
+  const lines: string[] = [];
+  const source: ("A" | "B")[] = [];
+  let last = 0;
+  const free = (k: number, cpu: number): boolean => {
+    const h = holder.get(cpu);
+    return h === undefined || h === k;
+  };
+  /** Stream k's first line it may take now (its next one, or past lines that wait on held CPUs), or -1. */
+  const next = (k: number, ahead: boolean): number => {
+    const x = streams[k];
+    const i = first[k];
+    if (i >= x.length) return -1;
+    if (free(k, x[i].cpu) || !ahead) return free(k, x[i].cpu) ? i : -1;
+    const waiting = new Set<number>();
+    for (let j = i; j < x.length && j < i + 100_000; j++) {
+      if (taken[k][j] === 1) continue;
+      const cpu = x[j].cpu;
+      if (!waiting.has(cpu) && free(k, cpu)) return j;
+      waiting.add(cpu);
+    }
+    return -1;
+  };
+  for (;;) {
+    const ia = next(0, false);
+    const ib = next(1, false);
+    let k: number;
+    let j: number;
+    if (ia >= 0 && (ib < 0 || streams[0][ia].us <= streams[1][ib].us)) [k, j] = [0, ia];
+    else if (ib >= 0) [k, j] = [1, ib];
+    else {
+      const la = next(0, true);
+      const lb = la >= 0 ? -1 : next(1, true);
+      if (la >= 0) [k, j] = [0, la];
+      else if (lb >= 0) [k, j] = [1, lb];
+      else break;
+    }
+    const x = streams[k][j];
+    taken[k][j] = 1;
+    while (first[k] < streams[k].length && taken[k][first[k]] === 1) first[k]++;
+    if (open[k][j]) holder.set(x.cpu, k);
+    else holder.delete(x.cpu);
+    last = Math.max(x.us, last);
+    lines.push(`${x.head}${Math.floor(last / 1e6)}.${String(last % 1e6).padStart(6, "0")}: ${x.event}${x.rest}`);
+    source.push(k === 0 ? "A" : "B");
+  }
+  return { header, lines, source };
+}
