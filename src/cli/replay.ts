@@ -878,6 +878,39 @@ async function replaySpan(
   // Each device's phase, the replayed one's and every other's, ends by the same rule, its cap its own domain's.
   const capsAgree = (rec: Reconstructor, rs: ReplayResult[]): boolean =>
     rs.every((x) => capAgrees(rec.stats.allocations.get(x.domain) ?? 0, x.learning.allocations));
+  // The trace read once more, from the start states `from` gives (a search's state tried), and the replayed
+  // device's result; what a reading leaves, kept (`reading`) to be put back (`putBack`) where the one after it
+  // places less.
+  const readFrom = async (from: NonNullable<typeof learned>): Promise<ReplayResult> => {
+    learned = from;
+    oneReading = false;
+    notesPrinted = true;
+    iommuEvents = 0;
+    events = 0;
+    flagless = 0;
+    await readAgain();
+    rp = replayer as Replayer;
+    rcn = rc as Reconstructor;
+    rcn.end();
+    return rp.end();
+  };
+  const reading = () => ({
+    reader,
+    replayer,
+    rc,
+    others,
+    baseline,
+    result,
+    otherResults,
+    iommuEvents,
+    events,
+    flagless,
+  });
+  const putBack = (was: ReturnType<typeof reading>): void => {
+    ({ reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless } = was);
+    rp = replayer as Replayer;
+    rcn = rc as Reconstructor;
+  };
   if (
     (rereadable || kept !== null) &&
     oneReading &&
@@ -887,18 +920,8 @@ async function replaySpan(
     // The phase ran past the tenth of the trace's allocations it may cover (or the IOVA lines held while that was
     // open were too many): the trace is read again, as a mid-life trace's first reading would have had it, and
     // that replay's results are the ones given.
-    learned = { ...learned, allocations: new Map(rcn.stats.allocations) };
-    oneReading = false;
-    notesPrinted = true;
     lines.clear();
-    iommuEvents = 0;
-    events = 0;
-    flagless = 0;
-    await readAgain();
-    rp = replayer as Replayer;
-    rcn = rc as Reconstructor;
-    rcn.end();
-    result = rp.end();
+    result = await readFrom({ ...learned, allocations: new Map(rcn.stats.allocations) });
     otherResults = others.map((o) => o.end());
   }
   const fw = firstWindow as LearningWindow | null;
@@ -927,36 +950,19 @@ async function replaySpan(
     // as long.
     const allocations = new Map(rcn.stats.allocations);
     const traceAllocations = rcn.stats.allocations.get(result.domain) ?? 0;
-    const replayFrom = async (found: StartState): Promise<ReplayResult> => {
-      learned = { start: found, allocations, live: fw.live };
-      oneReading = false;
-      notesPrinted = true;
-      iommuEvents = 0;
-      events = 0;
-      flagless = 0;
-      await readAgain();
-      rp = replayer as Replayer;
-      rcn = rc as Reconstructor;
-      rcn.end();
-      return rp.end();
-    };
     const said: string[] = [];
     let given = "the first";
     // Each replay that places more than the one kept so far is kept; otherwise the kept one's state is put back.
     const keepBetter = async (found: StartState, what: string, givenAs: string): Promise<void> => {
-      const was = { reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless };
-      const again = await replayFrom(found);
+      const was = reading();
+      const again = await readFrom({ start: found, allocations, live: fw.live });
       said.push(`${what}, ${describeStartState(found)}: ${(exactOfKnowable(again) * 100).toFixed(2)}%`);
       if (exactOfKnowable(again) > exactOfKnowable(result)) {
         given = givenAs;
         mainStart = found;
         result = again;
         otherResults = others.map((o) => o.end());
-      } else {
-        ({ reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless } = was);
-        rp = replayer as Replayer;
-        rcn = rc as Reconstructor;
-      }
+      } else putBack(was);
     };
     const placedFirst = exactOfKnowable(result);
     await keepBetter(fw.search(traceAllocations, classes), "searched", "that replay");
@@ -1004,23 +1010,9 @@ async function replaySpan(
       const said: string[] = [];
       let given = "the first";
       const keepBetter = async (found: StartState, what: string, givenAs: string): Promise<void> => {
-        const was = { reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless };
-        learned = {
-          start: mainStart as StartState,
-          allocations,
-          live: fw.live,
-          others: new Map([...chosen, [dev, found]]),
-        };
-        oneReading = false;
-        notesPrinted = true;
-        iommuEvents = 0;
-        events = 0;
-        flagless = 0;
-        await readAgain();
-        rp = replayer as Replayer;
-        rcn = rc as Reconstructor;
-        rcn.end();
-        const again = rp.end();
+        const was = reading();
+        const starts = new Map([...chosen, [dev, found]]);
+        const again = await readFrom({ start: mainStart as StartState, allocations, live: fw.live, others: starts });
         const againOthers = others.map((o) => o.end());
         said.push(`${what}, ${describeStartState(found)}: ${(exactOfKnowable(mine(againOthers)) * 100).toFixed(2)}%`);
         if (exactOfKnowable(mine(againOthers)) > exactOfKnowable(mine(otherResults))) {
@@ -1028,11 +1020,7 @@ async function replaySpan(
           chosen.set(dev, found);
           result = again;
           otherResults = againOthers;
-        } else {
-          ({ reader, replayer, rc, others, baseline, result, otherResults, iommuEvents, events, flagless } = was);
-          rp = replayer as Replayer;
-          rcn = rc as Reconstructor;
-        }
+        } else putBack(was);
       };
       const byClass = wx.searchesClasses;
       const placedFirst = exactOfKnowable(first);
