@@ -966,29 +966,8 @@ async function replaySpan(
     };
     const placedFirst = exactOfKnowable(result);
     await keepBetter(fw.search(traceAllocations, classes), "searched", "that replay");
-    if (!classes && midLifeMissed(result, 1)) {
-      const other = fw.searchAgain();
-      if (other !== null) await keepBetter(other, "searched again", "that second replay");
-      else said.push("searched again: no state found that explains more of the search's window");
-      // Then, while the replay kept still misses: the climbs that break the first stage's ties, and the plain ones
-      // over a window twice as long (`LearningWindow.searchAgain`). Not the tie-broken ones over it too: on the 48
-      // busy cuts measured they found nothing, and took the 6.1 capture cut at its line 30,000 (which no search
-      // serves) from 144 s to 483 s with the others.
-      for (const [longer, tieBreak, what, givenAs] of [
-        [false, true, "searched again, ties broken", "that search's replay"],
-        [true, false, "searched over 60,000 events", "that search's replay"],
-      ] as const) {
-        if (!midLifeMissed(result, 1)) break;
-        const found = fw.searchAgain(longer, tieBreak);
-        if (found !== null) await keepBetter(found, what, givenAs);
-        else said.push(`${what}: no state found that explains more of its window`);
-      }
-    }
-    process.stderr.write(
-      `iovalab replay: ${fw.busyStart ? "begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry)" : "begun mid-life (the flush-queue timer not armed before it)"} and ` +
-        `${(placedFirst * 100).toFixed(2)}% of what the trace could show placed from the empty start: ` +
-        `${said.join("; ")}; ${given} given (--no-search-start skips the search)\n`,
-    );
+    if (!classes) await searchAgainWhileMissed(fw, () => midLifeMissed(result, 1), keepBetter, said);
+    process.stderr.write(searchSaid("", fw, placedFirst, said, given));
     searched = true;
   }
   // Every other device begun mid-life whose replay still misses (a machine of several devices: each domain has its
@@ -1026,24 +1005,8 @@ async function replaySpan(
       const placedFirst = exactOfKnowable(first);
       await keepBetter(wx.search(allocations.get(first.domain) ?? 0, byClass), "searched", "that replay");
       // Then, while the replay kept still misses, the same steps as the replayed device's.
-      for (const [longer, tieBreak, what, givenAs] of [
-        [false, false, "searched again", "that second replay"],
-        [false, true, "searched again, ties broken", "that search's replay"],
-        [true, false, "searched over 60,000 events", "that search's replay"],
-      ] as const) {
-        if (byClass || !midLifeMissed(mine(otherResults), 1)) break;
-        const found = wx.searchAgain(longer, tieBreak);
-        if (found !== null) await keepBetter(found, what, givenAs);
-        else
-          said.push(
-            `${what}: no state found that explains more of ${longer || tieBreak ? "its" : "the search's"} window`,
-          );
-      }
-      process.stderr.write(
-        `iovalab replay: ${dev}: ${wx.busyStart ? "begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry)" : "begun mid-life (the flush-queue timer not armed before it)"} and ` +
-          `${(placedFirst * 100).toFixed(2)}% of what the trace could show placed from the empty start: ` +
-          `${said.join("; ")}; ${given} given (--no-search-start skips the search)\n`,
-      );
+      if (!byClass) await searchAgainWhileMissed(wx, () => midLifeMissed(mine(otherResults), 1), keepBetter, said);
+      process.stderr.write(searchSaid(`${dev}: `, wx, placedFirst, said, given));
     }
   }
   const bl = baseline as Replayer | null;
@@ -1088,6 +1051,43 @@ async function replaySpan(
   for (const l of lacks) text += `warning: ${l}\n`;
   if (bl) text += comparison(bl.end(), result);
   return { from, loss, results, output: text };
+}
+
+/** The line that says what a start's searches found (`said`) and which replay was `given`, after `prefix`. */
+function searchSaid(prefix: string, w: LearningWindow, placedFirst: number, said: string[], given: string): string {
+  const begun = w.busyStart
+    ? "begun while the disk was busy (mid-life, its first fq_flush_timeout event an expiry)"
+    : "begun mid-life (the flush-queue timer not armed before it)";
+  return (
+    `iovalab replay: ${prefix}${begun} and ${(placedFirst * 100).toFixed(2)}% of what the trace could show placed ` +
+    `from the empty start: ${said.join("; ")}; ${given} given (--no-search-start skips the search)\n`
+  );
+}
+
+/**
+ * The searches of a busy start after its first (`LearningWindow.searchAgain`), in order, each only while the replay
+ * kept still misses (`missed`): the restarts; the same climbs breaking the first stage's ties; the plain ones over
+ * a window twice as long. Not the tie-broken ones over it too: on the 48 busy cuts measured they found nothing, and
+ * took the 6.1 capture cut at its line 30,000 (which no search serves) from 144 s to 483 s with the others. Each
+ * state found goes to `keepBetter`; what each step found is said in `said`.
+ */
+async function searchAgainWhileMissed(
+  w: LearningWindow,
+  missed: () => boolean,
+  keepBetter: (found: StartState, what: string, givenAs: string) => Promise<void>,
+  said: string[],
+): Promise<void> {
+  for (const [longer, tieBreak, what, givenAs] of [
+    [false, false, "searched again", "that second replay"],
+    [false, true, "searched again, ties broken", "that search's replay"],
+    [true, false, "searched over 60,000 events", "that search's replay"],
+  ] as const) {
+    if (!missed()) break;
+    const found = w.searchAgain(longer, tieBreak);
+    if (found !== null) await keepBetter(found, what, givenAs);
+    else
+      said.push(`${what}: no state found that explains more of ${longer || tieBreak ? "its" : "the search's"} window`);
+  }
 }
 
 /** The share of what a trace could show below which a mid-life lazy window of several size classes is searched. */

@@ -15,9 +15,7 @@ import type { TrialAsk, TrialResult } from "../face/kernel.ts";
 
 export const SLOTS = 512;
 
-/** Header words. */
-export const H_EPOCH = 0;
-/** Bumped (and waited on) whenever trials are queued or the threads are to stop. */
+/** Header words (word 0 unused). Bumped (and waited on) whenever trials are queued or the threads are to stop. */
 export const H_WAKE = 1;
 export const H_STOP = 2;
 /** Trials the threads have run. */

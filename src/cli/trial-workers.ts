@@ -19,7 +19,7 @@ import { availableParallelism } from "node:os";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { BusyWindow, TrialAsk, TrialPool, TrialResult } from "../face/kernel.ts";
 import { trialKey } from "../face/kernel.ts";
-import { DONE, FAILED, FREE, H_EPOCH, H_RAN, H_STOP, QUEUED, RUNNING, SLOTS, TrialSlots } from "./trial-slots.ts";
+import { DONE, FAILED, FREE, H_RAN, H_STOP, QUEUED, RUNNING, SLOTS, TrialSlots } from "./trial-slots.ts";
 import { workerEntry } from "./worker-entry.ts";
 
 /** Threads by default: one processor left to the main thread, at most 3 (each holds its own copy of the window and its replays, about 270 MB on a 2-CPU cut; past four, the readings and the loops' ends that run alone cut the gain). */
@@ -63,7 +63,6 @@ export class TrialWorkers implements TrialPool {
       );
     const slots = this.slots;
     this.epoch++;
-    Atomics.store(slots.ctl, H_EPOCH, this.epoch);
     this.drop();
     this.done.clear();
     this.byKey.clear();
