@@ -138,6 +138,8 @@ export class BusyStartSearch {
   private readonly scored: number;
   /** The largest value of each number (the vector's layout: `Numbers`). */
   private readonly max: number[];
+  /** The CPUs that map or unmap in the domain in the window (`BusyTrials.calling`), in order. */
+  private readonly callingCpus: number[];
   private trials = 0;
   private replayed = 0;
   /** Calls the trials' replays replayed again so far (`MAX_EXTRA_APPLIES`). */
@@ -183,11 +185,21 @@ export class BusyStartSearch {
     // A CPU's ring holds every class's entries: what the other classes' fill levels queue is not this class's room.
     const ringRoom = (cpu: number): number =>
       b.ringMax - (b.base?.classes ?? []).reduce((a, c, k) => a + (k === b.sizeClass ? 0 : (c.queued?.[cpu] ?? 0)), 0);
+    // Only the CPUs that map or unmap in the domain in the window are searched; every number of another is 0.
+    // Its magazines are never touched there, so their fill cannot move the score. Its ring could: the timer's
+    // flush frees every CPU's ring into the flushing CPU's magazine. But it held entries at the cut only if the
+    // CPU unmapped within the flush period before the cut and then did no DMA for the whole window; where it
+    // did, the window pins the rings' sum long before their split (`crossTransfers`), which a calling CPU's
+    // ring takes. Each number searched costs a round its ~390 trials: on a machine of many CPUs of which a
+    // few do DMA, the idle CPUs' numbers spent the search's whole budget before a calling CPU's were reached.
+    const calling = this.runner.calling;
+    this.callingCpus = Array.from({ length: n }, (_, cpu) => cpu).filter((cpu) => calling[cpu] === 1);
+    const ifCalling = (cpu: number, max: number): number => (calling[cpu] === 1 ? max : 0);
     this.max = [
-      ...new Array(n).fill(b.magazine),
-      ...new Array(n).fill(1),
+      ...Array.from({ length: n }, (_, cpu) => ifCalling(cpu, b.magazine)),
+      ...Array.from({ length: n }, (_, cpu) => ifCalling(cpu, 1)),
       b.depotMax,
-      ...Array.from({ length: n }, (_, cpu) => Math.max(0, ringRoom(cpu))),
+      ...Array.from({ length: n }, (_, cpu) => ifCalling(cpu, Math.max(0, ringRoom(cpu)))),
     ];
     this.best = new Array(3 * n + 1).fill(0);
   }
@@ -312,8 +324,10 @@ export class BusyStartSearch {
     this.eventsUntil = this.replayed + this.budget.restartEvents;
     let anchor = from;
     let anchorScore = -1;
+    // The drawn CPU is one that calls in the window: another's loaded fill and `prev` stay 0 (`max`).
+    const cpus = this.callingCpus.length > 0 ? this.callingCpus : [0];
     for (let r = 0; r < RESTARTS && this.replayed < this.eventsUntil && this.extra < this.budget.extraApplies; r++) {
-      const cpu = r % n;
+      const cpu = cpus[r % cpus.length];
       const v = [...anchor];
       for (const i of [cpu, n + cpu, 2 * n, 2 * n + 1 + cpu]) v[i] = prng.below(this.max[i] + 1);
       this.best = v;

@@ -165,6 +165,17 @@ function feedOf(b: BusyWindow): Feed {
   return { items, work: Uint8Array.from(work), looks, beforeEnd };
 }
 
+/**
+ * 1 for each of a machine's `cpus` CPUs that makes one of `calls` in `domain`
+ * (a call on a CPU past them counts for its number modulo them, as the
+ * replay runs it): the CPUs whose magazines a window touches.
+ */
+export function callingCpus(calls: readonly DmaCall[], domain: string, cpus: number): Uint8Array {
+  const calling = new Uint8Array(cpus);
+  for (const c of calls) if (c.domain === domain) calling[c.cpu % cpus] = 1;
+  return calling;
+}
+
 /** The start state of `v` (every other class as `b.base` has it, else empty). */
 export function stateOf(b: BusyWindow, v: Numbers): StartState {
   const n = b.cpus;
@@ -195,16 +206,32 @@ export class BusyTrials {
   private readonly placeholders = new PlaceholderCache();
   /** The window's maps the score counts: all of them, or the searched class's (`BusyWindow.byClass`). */
   readonly scored: number;
+  /**
+   * 1 for each CPU that maps or unmaps in the replayed domain in the window: only those CPUs' magazines are
+   * ever touched there (another CPU's ring still is, by every flush).
+   */
+  readonly calling: Uint8Array;
+  /** How many CPUs have a map the score counts: when each of their runs has ended, no later event moves it. */
+  private readonly scoringCpus: number;
 
   constructor(b: BusyWindow) {
     this.window = b;
     this.feed = feedOf(b);
     this.shown = shownMaps(b.domain, this.feed, b.byClass === true ? classOfDomain(b) : undefined);
-    if (b.byClass === true) {
-      let mine = 0;
-      for (const x of this.shown) if (x.cls === b.sizeClass) mine++;
-      this.scored = mine;
-    } else this.scored = this.shown.length;
+    const scoring = new Uint8Array(b.cpus);
+    let mine = 0;
+    for (const x of this.shown) {
+      if (b.byClass === true && x.cls !== b.sizeClass) continue;
+      mine++;
+      scoring[x.cpu % b.cpus] = 1;
+    }
+    this.scored = mine;
+    this.scoringCpus = scoring.reduce((a, x) => a + x, 0);
+    this.calling = callingCpus(
+      this.feed.items.filter((_, j) => this.feed.work[j] === 0) as DmaCall[],
+      b.domain,
+      b.cpus,
+    );
   }
 
   /**
@@ -260,7 +287,9 @@ export class BusyTrials {
     let look = 0;
     for (let j = 0; j <= beforeEnd; j++) {
       for (; look < looks.length && looks[look] <= j; look++) {
-        if (ended === n) return { score: score(), replayed: (look + 1) * EXIT_STRIDE, extra: r.extraApplies };
+        // A CPU with no map the score counts never ends its run (a machine's CPUs that do no DMA of the domain).
+        if (ended === this.scoringCpus)
+          return { score: score(), replayed: (look + 1) * EXIT_STRIDE, extra: r.extraApplies };
       }
       if (j === beforeEnd) break;
       if (work[j] === 1) r.pushWork(items[j] as KernelWorkEvent);

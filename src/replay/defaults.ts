@@ -129,13 +129,23 @@ export function traceMachineSource(
     ...template,
     name: "from-trace",
     description: `built from the trace: ${bdfs.join(", ")}`,
-    // The header's count where the trace has one (`#P:N` is the kernel's num_online_cpus()): a CPU that does DMA
-    // only after the first events still has its own caches, and 6.12's depot trim compares with that count.
-    cpus: Math.max(1, facts.maxCpu + 1, stats.headerCpus ?? 0),
+    cpus: traceCpus(facts, stats) ?? 1,
     devices: devices.filter((d, i) => devices.findIndex((x) => x.bdf === d.bdf) === i),
     iommu: { ...template.iommu, addressWidth: facts.maxIova > 2 ** 39 ? 48 : template.iommu.addressWidth },
   };
   return raw as MachineDesc;
+}
+
+/**
+ * The CPUs of the machine a trace was taken on: its header's count where it
+ * has one (`#P:N` is the kernel's num_online_cpus()), else one past the
+ * highest CPU its events name; null where it names none. A CPU that does DMA
+ * only after the first events still has its own caches, and 6.12's depot
+ * trim compares with that count.
+ */
+export function traceCpus(facts: TraceFacts, stats: Pick<TraceReaderStats, "headerCpus">): number | null {
+  const n = Math.max(facts.maxCpu + 1, stats.headerCpus ?? 0);
+  return n > 0 ? n : null;
 }
 
 /**
@@ -199,9 +209,12 @@ export function replayDefaults(
     } else {
       const fallback = builtinMachine(TEMPLATE);
       assert(fallback !== null, "the template machine is built in");
-      machine = fallback;
+      // With the trace's CPUs: the template's two would fold the trace's CPU 5 onto CPU 1, one set of caches.
+      const cpus = flags.cpus ?? traceCpus(facts, stats) ?? fallback.cpus;
+      machine = cpus === fallback.cpus ? fallback : { ...fallback, cpus };
       notes.push(
-        `no --machine and no device in the trace (no dma:* events): replaying on the built-in ${TEMPLATE} machine`,
+        `no --machine and no device in the trace (no dma:* events): replaying on the built-in ${TEMPLATE} machine` +
+          (cpus === fallback.cpus ? "" : ` with ${cpus} CPUs`),
       );
     }
     device ??= facts.busiestDevice() ?? undefined;

@@ -44,6 +44,17 @@ export class PreTraceQueue {
     this.all = this.drained.every((d) => d === 1);
   }
 
+  /**
+   * 1 for each of `cpus` rings not freed since a flush finished (that may
+   * still hold entries from before the trace); null once every ring has been.
+   */
+  undrained(cpus: number): Uint8Array | null {
+    if (this.all) return null;
+    const out = new Uint8Array(cpus).fill(1);
+    if (this.drained.length === cpus) for (let r = 0; r < cpus; r++) out[r] = 1 - this.drained[r];
+    return out;
+  }
+
   /** Whether `pfn` was freed once no ring held entries queued before the trace (or with no queue at all). */
   freedSince(pfn: number): boolean {
     return !this.early.has(pfn);

@@ -517,6 +517,7 @@ export class Replayer {
           addLost: (allocation, cpu) => this.applier.lostUnmaps.shownBefore(allocation, cpu),
           expireBegin: (lost) => this.run({ k: "begin", lost }),
           lostWaiting: () => this.applier.lostUnmaps.size > 0,
+          ringsUndrained: () => this.applier.preTraceQueue.undrained(fq.cpus),
           lostWaits: (allocation) => this.applier.lostUnmaps.waits(allocation),
           // A timer flush's own choices come first: a count read left open before it is made now.
           beforeEntry: () => {

@@ -204,6 +204,11 @@ export interface TimerFlushHost {
   beforeEntry?(): void;
   /** Whether lost unmaps wait to be queued (`lost-unmaps.ts`). */
   lostWaiting?(): boolean;
+  /**
+   * 1 for each ring that may still hold entries from before the trace, whose
+   * freeing tells the host so (`pre-trace-queue.ts`); null for none.
+   */
+  ringsUndrained?(): Uint8Array | null;
   /** Whether the lost unmap of allocation `allocation` waits to be queued. */
   lostWaits?(allocation: number): boolean;
   /**
@@ -246,6 +251,10 @@ interface PhaseSegment {
   beginAt: number;
   /** Where the replay ran each phase so far (before call `done[k]`), -1: not yet; as `p` of `settle`. */
   done: number[];
+  /** 1 for each ring empty at the entry. */
+  emptyAtEntry: Uint8Array;
+  /** The host's `ringsUndrained` at the entry. */
+  undrainedAtEntry: Uint8Array | null;
   /** The entry's line and timestamp. */
   line: number;
   entryNs: number;
@@ -683,6 +692,9 @@ export class TimerFlushes {
       forced: 0,
       beginAt: 0,
       done: new Array<number>(this.host.fq.cpus + 1).fill(0),
+      // Not the state now: no ring is taken for still (`stillRings`).
+      emptyAtEntry: new Uint8Array(this.host.fq.cpus),
+      undrainedAtEntry: null,
       line: c.line,
       entryNs: c.timestampNs,
       state,
@@ -778,6 +790,8 @@ export class TimerFlushes {
           forced: 0,
           beginAt: 0,
           done: new Array<number>(this.host.fq.cpus + 1).fill(-1),
+          emptyAtEntry: Uint8Array.from({ length: fq.cpus }, (_, r) => (fq.queued(r) === 0 ? 1 : 0)),
+          undrainedAtEntry: this.host.ringsUndrained?.() ?? null,
           line: e.line,
           entryNs: e.timestampNs,
           state: this.clean.state,
@@ -1113,9 +1127,17 @@ export class TimerFlushes {
           chosenMask = lateMask;
         }
       };
+      const still = this.stillRings(g);
       const place = (k: number, from: number) => {
         if (k > rings) {
           tryPlaces();
+          return;
+        }
+        if (k > 0 && still[k - 1] === 1) {
+          // Its drain frees nothing and tells nothing wherever it falls: at the earliest place, as the first
+          // placement of each order of the others had it.
+          p[k] = places[from];
+          place(k + 1, from);
           return;
         }
         for (let at = from; at < places.length; at++) {
@@ -1160,6 +1182,38 @@ export class TimerFlushes {
     // What the calls so far cannot tell is left to later ones (one CPU's at a time: the first).
     if (!g.fixed && g.late.length > 0) host.undecidedLateQueue(g.state, g.lateCalls[0], (chosenMask & 1) !== 0);
     for (let i = 0; i < g.calls.length; i++) host.finalize(g.calls[i], outcomes[i]);
+  }
+
+  /**
+   * 1 for each ring of the held flush whose drain changes nothing wherever
+   * the trials place it, so that they place it at the earliest place only:
+   * empty at the entry, none of the held calls an unmap of its CPU, its CPU
+   * none of the `late` ones, no lost unmaps waiting (which the entry may
+   * queue), and its drain not the one that can tell the host that no ring
+   * holds entries from before the trace any more (`ringsUndrained`): a ring
+   * already drained since a flush finished, or one of those still not drained
+   * but the highest (the rings drain in CPU order, so only the last of them
+   * may be the last to drain). On a machine of many CPUs of which a few do
+   * DMA, the idle CPUs' rings are such, and the placements tried grew as the
+   * rings' count's power: on 64 CPUs the start search's bound on calls
+   * replayed again was spent on the first flushes.
+   */
+  private stillRings(g: PhaseSegment): Uint8Array {
+    const rings = g.emptyAtEntry.length;
+    const cpus = this.host.cpus;
+    const still = g.lostOpen ? new Uint8Array(rings) : g.emptyAtEntry.slice();
+    for (const c of g.calls) if (c.kind === "unmap") still[c.cpu % cpus] = 0;
+    for (const cpu of g.late) still[cpu] = 0;
+    const undrained = g.undrainedAtEntry;
+    if (undrained !== null) {
+      for (let r = rings - 1; r >= 0; r--) {
+        if (still[r] === 1 && undrained[r] === 1) {
+          still[r] = 0;
+          break;
+        }
+      }
+    }
+    return still;
   }
 
   /**
