@@ -74,7 +74,10 @@ export function isEmptyStartState(s: StartState): boolean {
   );
 }
 
-/** A short text of the fill levels, e.g. `1p: cpu0 128+101 cpu1 128+109 depot 0`. */
+/**
+ * A short text of the fill levels, e.g. `1p: cpu0 128+101 cpu1 128+109 depot 0`,
+ * or `1p: cpu0 97+0 (ring 47) cpu1-4 0+0 cpu5 18+127 (ring 35) cpu6 0+0 cpu7 0+0 depot 31`.
+ */
 export function describeStartState(s: StartState): string {
   const parts: string[] = [];
   s.classes.forEach((c, k) => {
@@ -82,8 +85,17 @@ export function describeStartState(s: StartState): string {
     if (c.depot === 0 && c.loaded.every((x) => x === 0) && c.prev.every((x) => x === 0) && q.every((x) => x === 0))
       return;
     const ring = (cpu: number) => ((q[cpu] ?? 0) > 0 ? ` (ring ${q[cpu]})` : "");
-    const cpus = c.loaded.map((l, cpu) => `cpu${cpu} ${l}+${c.prev[cpu]}${ring(cpu)}`).join(" ");
-    parts.push(`${2 ** k}p: ${cpus} depot ${c.depot}`);
+    const each = c.loaded.map((l, cpu) => `${l}+${c.prev[cpu]}${ring(cpu)}`);
+    // A run of three or more CPUs holding nothing is one range (`cpu6-63 0+0`): a server's CPUs that do no DMA.
+    const cpus: string[] = [];
+    for (let cpu = 0; cpu < each.length; ) {
+      let end = cpu + 1;
+      if (each[cpu] === "0+0") while (end < each.length && each[end] === "0+0") end++;
+      if (end - cpu >= 3) cpus.push(`cpu${cpu}-${end - 1} 0+0`);
+      else for (let i = cpu; i < end; i++) cpus.push(`cpu${i} ${each[i]}`);
+      cpu = end;
+    }
+    parts.push(`${2 ** k}p: ${cpus.join(" ")} depot ${c.depot}`);
   });
   return parts.length === 0 ? "empty" : parts.join("; ");
 }

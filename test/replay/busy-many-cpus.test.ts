@@ -67,7 +67,10 @@ function stateFound(stderr: string): { cpus: Map<number, string>; depot: number 
   const line = /searched, 1p: (.*?) depot (\d+): /.exec(stderr);
   assert.ok(line, stderr);
   const cpus = new Map<number, string>();
-  for (const m of line[1].matchAll(/cpu(\d+) (\d+\+\d+(?: \(ring \d+\))?)/g)) cpus.set(Number(m[1]), m[2]);
+  for (const m of line[1].matchAll(/cpu(\d+)(?:-(\d+))? (\d+\+\d+(?: \(ring \d+\))?)/g)) {
+    // A run of CPUs holding nothing is one range: `cpu6-63 0+0`.
+    for (let cpu = Number(m[1]); cpu <= Number(m[2] ?? m[1]); cpu++) cpus.set(cpu, m[3]);
+  }
   return { cpus, depot: Number(line[2]) };
 }
 
@@ -100,6 +103,12 @@ test("a busy start on a machine of more CPUs than do DMA: the CPUs that do are s
     assert.match(r.stderr, new RegExp(`machine with ${cpus} CPUs\n`));
     // The state found: CPU 1's numbers on CPU 5, every other CPU's 0 (no ring named), the same depot.
     const b = stateFound(r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `cpu0 \\S+ (\\(ring \\d+\\) )?cpu1-4 0\\+0 cpu5 .* cpu6${cpus === 8 ? " 0\\+0 cpu7" : `-${cpus - 1}`} 0\\+0 depot`,
+      ),
+    );
     assert.equal(b.cpus.size, cpus);
     assert.deepEqual(b.cpus.get(0), a.cpus.get(0));
     assert.deepEqual(b.cpus.get(5), a.cpus.get(1));
