@@ -209,11 +209,10 @@ export class Lane {
       depots.push(rc.depot.length);
       for (const m of rc.depot) for (let i = 0; i < m.size; i++) where.set(m.pfns[i], SPAN_DEPOT * 65536 + c);
     }
-    if (cookie.fq) {
-      const fq = cookie.fq.snapshot();
-      fq.rings.forEach((ring, cpu) => {
-        for (let i = 0; i < ring.entries.length; i += 3) where.set(ring.entries[i], SPAN_FQ * 65536 + cpu);
-      });
+    const fq = cookie.fq;
+    if (fq) {
+      for (let cpu = 0; cpu < fq.cpus; cpu++)
+        for (let k = 0; k < fq.queued(cpu); k++) where.set(fq.queuedPfn(cpu, k), SPAN_FQ * 65536 + cpu);
     }
     const limitPfn = 2 ** r.dev.dmaMaskBits / d.granule;
     const counts: LaneCounts = { live: 0, cpu: 0, depot: 0, fq: 0, reserved: 0, holes: 0 };

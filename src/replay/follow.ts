@@ -7,7 +7,7 @@
  * operations, and these work through their public state and snapshots.
  */
 
-import { type FlushQueue, IOVA_DEFAULT_FQ_SIZE } from "../dma/flush-queue.ts";
+import type { FlushQueue } from "../dma/flush-queue.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
 import { NIL } from "../iova/rbtree.ts";
@@ -51,13 +51,26 @@ export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolea
 /** Rewrites the flush queue's queued entries through a snapshot: `edit` gets each ring's (pfn, pages, counter) triples. */
 function editRings(fq: FlushQueue, edit: (cpu: number, entries: Float64Array, startCnt: number) => Float64Array): void {
   const s = fq.snapshot();
-  const rings = s.rings.map((r, c) => {
-    const entries = edit(c, r.entries.slice(), s.flushStartCnt);
-    // Entries taken out shorten the ring at its tail.
-    const removed = (r.entries.length - entries.length) / 3;
-    return { entries, head: r.head, tail: (r.tail - removed + IOVA_DEFAULT_FQ_SIZE) % IOVA_DEFAULT_FQ_SIZE };
-  });
-  fq.restore({ ...s, rings });
+  const edited: Float64Array[] = [];
+  const counts = new Int32Array(s.counts.length);
+  let at = 0;
+  let total = 0;
+  for (let c = 0; c < s.counts.length; c++) {
+    const n = 3 * s.counts[c];
+    const entries = edit(c, s.entries.slice(at, at + n), s.flushStartCnt);
+    at += n;
+    edited.push(entries);
+    // Entries taken out shorten the ring at its tail (the restore writes them from its head).
+    counts[c] = entries.length / 3;
+    total += entries.length;
+  }
+  const entries = new Float64Array(total);
+  let o = 0;
+  for (const e of edited) {
+    entries.set(e, o);
+    o += e.length;
+  }
+  fq.restore({ ...s, entries, counts });
 }
 
 /**
