@@ -228,9 +228,8 @@ export class FlushQueue {
     const counts = new Int32Array(rings);
     let total = 0;
     for (let c = 0; c < rings; c++) {
-      const r = this.rings[c];
-      heads[c] = r.head;
-      counts[c] = (r.tail - r.head + IOVA_DEFAULT_FQ_SIZE) & MASK;
+      heads[c] = this.rings[c].head;
+      counts[c] = this.queued(c);
       total += counts[c];
     }
     const e = new Float64Array(3 * total);
