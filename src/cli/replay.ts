@@ -858,6 +858,7 @@ async function replaySpan(
     if (!replayed) reader = new TraceReader({ file, strictInput: opts.strictInput });
   }
   if (!replayed) loss = await readTraceWithFacts(trace, reader, start, span, points);
+  refuseNonTrace(file, reader);
   assert(replayer !== null && rc !== null, "the replay started");
   let rp = replayer as Replayer;
   let rcn = rc as Reconstructor;
@@ -1071,6 +1072,19 @@ function searchSaid(prefix: string, w: LearningWindow, placedFirst: number, said
  * took the 6.1 capture cut at its line 30,000 (which no search serves) from 144 s to 483 s with the others. Each
  * state found goes to `keepBetter`; what each step found is said in `said`.
  */
+/**
+ * A file of which no line is a trace event and some line is malformed is no
+ * trace (a log, a clock that counts instead of seconds, the wrong file): an
+ * input error naming its first bad line, not an empty replay.
+ */
+function refuseNonTrace(file: string, reader: TraceReader): void {
+  const s = reader.stats;
+  if (s.eventsTotal > 0 || s.skippedTotal > 0 || s.malformed === 0) return;
+  throw new InputError(
+    `${reader.diagnostics[0]} (no line of ${file} is a trace event: ${s.malformed} of its ${s.lines} lines malformed)`,
+  );
+}
+
 async function searchAgainWhileMissed(
   w: LearningWindow,
   missed: () => boolean,

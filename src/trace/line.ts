@@ -55,7 +55,16 @@ export type NonEventLine =
   | { kind: "blank" }
   | { kind: "comment" }
   | { kind: "preamble" }
-  | { kind: "lost"; cpu: number; events: number | null };
+  | { kind: "lost"; cpu: number; events: number | null }
+  /** A further line of a stack trace an event printed (` => iommu_map`, trace-cmd's `=> iommu_map (ffff...)`, a `perf script -g` frame). */
+  | { kind: "frame" }
+  /**
+   * An event line the kernel prints with no event name: the first line of a
+   * stack trace (`<stack trace>`, `<user stack trace>`) or a function
+   * tracer's call (`iommu_map <-__iommu_dma_map`); `event` is the name
+   * trace-cmd gives the same record (`kernel_stack`, `user_stack`, `function`).
+   */
+  | { kind: "unnamed"; event: string };
 
 /** A line that is neither an event nor a known non-event line; `expected` names what was looked for. */
 export interface LineError {
@@ -75,6 +84,17 @@ const PERF_LOST = /^(?:.*\s)?\[(\d+)\]\s+\d+\.\d+:\s+PERF_RECORD_LOST lost (\d+)
  * reading ahead for losses may skip it (`contentHolds`).
  */
 export const LOSS_MARKER_WORDS: readonly string[] = ["LOST", "DROPPED"];
+/**
+ * The lines after an event that a stack trace adds: the kernel's ` => SYMBOL`
+ * (`options/stacktrace`, `trace-cmd record -T`), trace-cmd report's
+ * `=> SYMBOL (ADDRESS)`, and `perf script`'s callchain frames (`perf record
+ * -g`: a tab, the address in hex padded to 16 columns, the symbol, the object).
+ */
+const FRAME = /^\s*=> \S|^ *(?: <-)?\t *[0-9a-f]+ \S/;
+/** The columns of an event line, then a body the kernel prints with no event name. */
+const UNNAMED = /\s\d+\.\d+:\s+(?:<(stack trace|user stack trace)>|\S+ <-\S+)\s*$/;
+/** The columns of an event line, with a whole number as the timestamp: a trace clock that counts. */
+const COUNTED_TIMESTAMP = /\[\d+\]\s+(?:\S+\s+)?\d+:\s+\S+:/;
 const PREAMBLE = /^(?:version = \d+|cpus=\d+|CPU \d+ is empty|trace-cmd: .*|\s*#.*)$/;
 
 const NS_PER_S = 1_000_000_000;
@@ -401,6 +421,9 @@ export class LineScan {
   }
 }
 
+const SECONDS_TIMESTAMP =
+  "a timestamp in seconds (SEC.FRACTION), as the trace clocks local, global, mono, boot and perf print it; a whole number is a clock that counts (counter, uptime, x86-tsc): record again with one of those (trace-cmd record -C mono)";
+
 const EXPECTED_LINE =
   '"TASK-PID [CPU] FLAGS SECONDS: EVENT: ...", "TASK-PID CPUFLAGS SECONDS: EVENT: ..." or "COMM PID [CPU] SECONDS: SYSTEM:EVENT: ..."';
 
@@ -412,6 +435,13 @@ export function nonEventLine(text: string): NonEventLine | LineError {
   const m = LOST.exec(text) ?? DROPPED.exec(text) ?? PERF_LOST.exec(text);
   if (m !== null) return { kind: "lost", cpu: Number(m[1]), events: m[2] === undefined ? null : Number(m[2]) };
   if (PREAMBLE.test(text)) return { kind: "preamble" };
+  if (FRAME.test(text)) return { kind: "frame" };
+  const u = UNNAMED.exec(text);
+  if (u !== null) {
+    const event = u[1] === undefined ? "function" : u[1] === "stack trace" ? "kernel_stack" : "user_stack";
+    return { kind: "unnamed", event };
+  }
+  if (COUNTED_TIMESTAMP.test(text)) return { kind: "error", expected: SECONDS_TIMESTAMP, found: text.trim() };
   return { kind: "error", expected: EXPECTED_LINE, found: text.trim() };
 }
 

@@ -77,7 +77,7 @@ export interface TraceReaderStats {
   /** Events this reader does not decode, by name (`sched_switch`, `perf:...`). */
   skipped: Map<string, number>;
   skippedTotal: number;
-  /** Header, blank and trace-cmd preamble lines. */
+  /** Header, blank and trace-cmd preamble lines, and the frames of stack traces (counted with their events as skipped). */
   comments: number;
   /**
    * The CPUs the trace's header gives (the kernel's `#P:N`, its
@@ -268,6 +268,12 @@ export class TraceReader {
           return null;
         case "lost":
           this.lost({ afterLine: lineNo, cpu: other.cpu, events: other.events }, lineNo);
+          return null;
+        case "frame":
+          this.counts.comments++;
+          return null;
+        case "unnamed":
+          this.known("", other.event);
           return null;
         case "error":
           this.malformed(lineNo, other.expected, other.found);
