@@ -48,6 +48,7 @@ import { compile, execute } from "./compile.ts";
 import { benchExplore } from "./explore.ts";
 import { benchOrderSearch } from "./order-search.ts";
 import { benchReplay } from "./replay.ts";
+import { benchReplayCpus } from "./replay-cpus.ts";
 import { benchReplayModel } from "./replay-model.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -316,6 +317,8 @@ let engineEventNs = Number.NaN;
 
 if (!SIM_ONLY) {
   await benchReplay(ROOT, RUNS, say);
+  // The same kernel run on machines of more CPUs, of which two do DMA (bench/replay-cpus.ts).
+  benchReplayCpus(ROOT, Math.min(RUNS, 3), say);
   // Replay speed, the model side: reconstruction and replay against decompression (bench/replay-model.ts).
   await benchReplayModel(ROOT, RUNS, say);
   // The strict replay's order search on a lazy head replayed as strict (bench/order-search.ts).

@@ -771,11 +771,19 @@ export class IovaDomain {
    * inference tries several histories from one point and keeps one.
    */
   snapshot(): IovaDomainSnapshot {
-    // Every magazine packed into one array: per class, each CPU's loaded
-    // then prev magazine, then the depot, each as its size and its pfns.
+    // Every magazine packed into one array: per class, the number of CPUs
+    // holding any pfn, then each of those as its number, its loaded then its
+    // prev magazine; then the depot. A magazine is its size and its pfns.
+    // Only the CPUs holding pfns are written: a server's trace has hundreds
+    // of CPUs, of which a few do DMA, and a replay takes a snapshot at every
+    // flush.
     let n = 0;
     for (const r of this.rcaches) {
-      for (const cr of r.cpuRcaches) n += 2 + cr.loaded.size + cr.prev.size;
+      n++;
+      for (const cr of r.cpuRcaches) {
+        const held = cr.loaded.size + cr.prev.size;
+        if (held > 0) n += 3 + held;
+      }
       for (const m of r.depot) n += 1 + m.size;
     }
     let mags = this.spareMags;
@@ -784,10 +792,18 @@ export class IovaDomain {
     if (mags === null || mags.length < n) mags = new Float64Array(n + (n >> 3) + MAGS_SLACK);
     let o = 0;
     for (const r of this.rcaches) {
-      for (const cr of r.cpuRcaches) {
+      const countAt = o++;
+      let holding = 0;
+      const crs = r.cpuRcaches;
+      for (let cpu = 0; cpu < crs.length; cpu++) {
+        const cr = crs[cpu];
+        if (cr.loaded.size + cr.prev.size === 0) continue;
+        holding++;
+        mags[o++] = cpu;
         o = cr.loaded.packInto(mags, o);
         o = cr.prev.packInto(mags, o);
       }
+      mags[countAt] = holding;
       for (const m of r.depot) o = m.packInto(mags, o);
     }
     return {
@@ -841,7 +857,14 @@ export class IovaDomain {
     const cap = this.profile.magazineSize;
     for (let c = 0; c < this.rcacheOrders; c++) {
       const r = this.rcaches[c];
+      // The CPUs the snapshot names hold pfns; every other one held none.
       for (const cr of r.cpuRcaches) {
+        cr.loaded.refillFrom(mags, 0, 0);
+        cr.prev.refillFrom(mags, 0, 0);
+      }
+      const holding = mags[o++];
+      for (let k = 0; k < holding; k++) {
+        const cr = r.cpuRcaches[mags[o++]];
         take(cr.loaded);
         take(cr.prev);
       }

@@ -390,7 +390,13 @@ export class TimerFlushes {
   private expiryFromNs = Number.POSITIVE_INFINITY;
   /** The trace IOVAs of the unmaps since the last expiry (for `lostExpiry`'s first evidence). */
   private readonly unmappedSinceEntry = new Set<number>();
+  /** Each CPU's flush between its entry and exit, by CPU number. */
   private readonly open: (OpenFlush | null)[] = [];
+  /**
+   * How many of `open` are flushes: each call looks at them, and a machine of
+   * hundreds of CPUs would otherwise walk them all for the one or two open.
+   */
+  private openCount = 0;
   /** Each work item's `work struct` pointer, bound to the size class whose trim it is. */
   private readonly workClass = new Map<string, number>();
   /** The flush-queue timer and the depot work run only where the events put them (from the first event on). */
@@ -495,7 +501,7 @@ export class TimerFlushes {
         this.host.recycle?.(before);
       }
     }
-    if (c !== null) {
+    if (c !== null && this.openCount > 0) {
       const open = this.open;
       for (let i = 0; i < open.length; i++) {
         const o = open[i];
@@ -712,8 +718,7 @@ export class TimerFlushes {
   /** Whether calls are held for a flush's phases, or a flush is between its entry and exit. */
   get holding(): boolean {
     if (this.seg !== null) return true;
-    for (let i = 0; i < this.open.length; i++) if (this.open[i]) return true;
-    return false;
+    return this.openCount > 0;
   }
 
   private run(e: KernelWorkEvent): void {
@@ -811,7 +816,7 @@ export class TimerFlushes {
           s.lateJiffies.set(late, (s.lateJiffies.get(late) ?? 0) + 1);
         }
         const o: OpenFlush = { timer: e.timer, cpu, begun: false, started: false, next: 0 };
-        this.open[cpu] = o;
+        this.setOpen(cpu, o);
         if (this.irqInFlush !== "before-flush") this.start(o);
         return;
       }
@@ -819,7 +824,7 @@ export class TimerFlushes {
         const o = this.open[cpu];
         if (!o || o.timer !== e.timer) return;
         this.finish(o);
-        this.open[cpu] = null;
+        this.setOpen(cpu, null);
         if (this.clean?.cpu === cpu) this.clean.closed = true;
         if (this.seg?.cpu === cpu) {
           this.seg.exitAt = this.seg.calls.length;
@@ -1264,8 +1269,14 @@ export class TimerFlushes {
     for (let cpu = 0; cpu < this.open.length; cpu++) {
       const o = this.open[cpu];
       if (o) this.finish(o);
-      this.open[cpu] = null;
+      this.setOpen(cpu, null);
     }
+  }
+
+  private setOpen(cpu: number, o: OpenFlush | null): void {
+    if (this.open[cpu]) this.openCount--;
+    this.open[cpu] = o;
+    if (o) this.openCount++;
   }
 }
 
