@@ -1117,7 +1117,9 @@ export class Replayer {
   private someCpuSilent(calls: readonly DmaCall[], c: DmaCall): boolean {
     const first = calls[0].cpu % this.cpus;
     for (let k = 0; k < this.cpus; k++) {
-      if (k === first) continue;
+      // A CPU that has made no call yet has no map to be stalled in: on a server of hundreds of CPUs, of which a
+      // few do DMA, every idle one would otherwise keep the window open until the next timer event.
+      if (k === first || this.applier.lastCallOf(k) === null) continue;
       let silent = !(c.cpu % this.cpus === k && c.kind !== "map" && !mayInterrupt(c));
       for (let i = 1; silent && i < calls.length; i++)
         if (calls[i].cpu % this.cpus === k && !calls[i].irq && !mayInterrupt(calls[i])) silent = false;
