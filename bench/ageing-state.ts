@@ -45,7 +45,7 @@ for (let k = 0; k < iovad.rcacheOrders; k++) {
   const rc = iovad.rcaches[k];
   let cpusHolding = 0;
   let cpuFull = 0;
-  for (const cr of rc.cpuRcaches) {
+  for (const cr of rc.everyCpu) {
     const n = cr.loaded.size + cr.prev.size;
     if (n > 0) cpusHolding++;
     if (cr.loaded.isFull() && cr.prev.isFull()) cpuFull++;

@@ -196,7 +196,7 @@ if (!SIM_ONLY) {
   for (let i = 0; i < N; i++) d.allocIova(1, 2 ** 36 - 1, true);
   let magazines = 0;
   for (const r of d.rcaches) {
-    for (const cr of r.cpuRcaches) magazines += cr.loaded.pfns.byteLength + cr.prev.pfns.byteLength;
+    for (const cr of r.everyCpu) magazines += cr.loaded.pfns.byteLength + cr.prev.pfns.byteLength;
     for (const m of r.depot) magazines += m.pfns.byteLength;
   }
   const bytes = d.tree.bytesHeld + magazines;

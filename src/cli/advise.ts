@@ -131,8 +131,17 @@ export async function adviseTrace(
     });
     for (const n of d.notes) process.stderr.write(`iovalab advise: ${n}\n`);
     primary = d.device;
+    // Advice reads counts, never why an IOVA differs from the trace's: under another range nearly every one does,
+    // and describing each (a scan of every CPU's magazines) was most of an advice's time.
     const make = (device: string, rangeBytes: number | undefined) =>
-      new Replayer({ machine: d.machine, kernel: d.kernel, device, strict: d.captured, rangeBytes });
+      new Replayer({
+        machine: d.machine,
+        kernel: d.kernel,
+        device,
+        strict: d.captured,
+        rangeBytes,
+        describeMismatches: false,
+      });
     // One replayed device per group (the group's devices share its domain): the replayed device's first.
     const seen = new Set<string | undefined>();
     const devices = [d.device, ...dmaDevices(d.machine).filter((x) => x !== d.device)];

@@ -20,12 +20,23 @@ import { type CpuIdleFacts, type FqTimerPolicy, NO_IDLE_FACTS, NOMINAL } from ".
 export const IOVA_DEFAULT_FQ_SIZE = 256;
 export const IOVA_DEFAULT_FQ_TIMEOUT_MS = 10;
 
+const NO_ENTRIES = new Float64Array(0);
+
 class FqRing {
-  readonly pfn = new Float64Array(IOVA_DEFAULT_FQ_SIZE);
-  readonly pages = new Float64Array(IOVA_DEFAULT_FQ_SIZE);
-  readonly counter = new Float64Array(IOVA_DEFAULT_FQ_SIZE);
+  // Made at the ring's first entry (`ready`): on a machine of hundreds of CPUs, of which a few unmap, the other
+  // rings stay empty, and a replay or an advice builds a queue for each domain it tries.
+  pfn = NO_ENTRIES;
+  pages = NO_ENTRIES;
+  counter = NO_ENTRIES;
   head = 0;
   tail = 0;
+
+  ready(): void {
+    if (this.pfn.length > 0) return;
+    this.pfn = new Float64Array(IOVA_DEFAULT_FQ_SIZE);
+    this.pages = new Float64Array(IOVA_DEFAULT_FQ_SIZE);
+    this.counter = new Float64Array(IOVA_DEFAULT_FQ_SIZE);
+  }
 }
 
 const MASK = IOVA_DEFAULT_FQ_SIZE - 1;
@@ -119,6 +130,7 @@ export class FlushQueue {
   seedQueued(cpu: number, pfn: number, pages: number): void {
     const ring = this.rings[cpu];
     assert(((ring.tail + 1) & MASK) !== ring.head, "seeded ring full");
+    ring.ready();
     const t = ring.tail;
     ring.pfn[t] = pfn;
     ring.pages[t] = pages;
@@ -141,6 +153,7 @@ export class FlushQueue {
       this.flushIotlb();
       this.ringFree(ring, cpu);
     }
+    ring.ready();
     const t = ring.tail;
     ring.pfn[t] = pfn;
     ring.pages[t] = pages;
@@ -264,6 +277,7 @@ export class FlushQueue {
       const n = s.counts[c];
       let i = s.heads[c];
       r.head = i;
+      if (n > 0) r.ready();
       for (let k = 0; k < n; k++, i = (i + 1) & MASK) {
         r.pfn[i] = e[o++];
         r.pages[i] = e[o++];

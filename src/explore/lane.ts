@@ -200,7 +200,7 @@ export class Lane {
     for (let c = 0; c < classes; c++) {
       const rc = d.rcaches[c];
       for (let cpu = 0; cpu < d.cpus; cpu++) {
-        const cr = rc.cpuRcaches[cpu];
+        const cr = rc.everyCpu[cpu];
         mags[(c * d.cpus + cpu) * 2] = cr.loaded.size;
         mags[(c * d.cpus + cpu) * 2 + 1] = cr.prev.size;
         for (const m of [cr.loaded, cr.prev])
@@ -306,7 +306,7 @@ export function analyse(spec: LaneSpec, maxSamples: number, onProgress?: (f: num
       const rc = d.rcaches[c];
       const base = k * per + c * (cpus + 1);
       for (let cpu = 0; cpu < cpus; cpu++) {
-        const cr = rc.cpuRcaches[cpu];
+        const cr = rc.everyCpu[cpu];
         series.heat[base + cpu] = cr.loaded.size + cr.prev.size;
       }
       series.heat[base + cpus] = rc.depot.length;

@@ -264,7 +264,7 @@ test("magazine pop under a limit swap-removes (T-5)", () => {
   d.freeIovaFast(0, 0x3ffffe, 1);
   // Loaded is [A, B, C]; under the 32-bit limit only B fits: C fills its slot.
   assert.equal(d.allocIovaFast(0, 1, 0xfffff, false), 0x1f);
-  const mag = d.rcaches[0].cpuRcaches[0].loaded;
+  const mag = d.rcaches[0].cpu(0).loaded;
   assert.deepEqual([...mag.pfns.subarray(0, mag.size)], [0x3fffff, 0x3ffffe]);
 });
 
@@ -276,7 +276,7 @@ test("magazine pop fills the hole with the last entry, not by shifting (IOVA-6.4
   const hi3 = d.allocIovaFast(0, 1, 0x3fffff, false);
   for (const pfn of [hi1, low, hi2, hi3]) d.freeIovaFast(0, pfn, 1);
   assert.equal(d.allocIovaFast(0, 1, 0xfffff, false), low);
-  const mag = d.rcaches[0].cpuRcaches[0].loaded;
+  const mag = d.rcaches[0].cpu(0).loaded;
   assert.deepEqual([...mag.pfns.subarray(0, mag.size)], [hi1, hi3, hi2]);
 });
 

@@ -571,7 +571,7 @@ export class IovaDomain {
       return null;
     }
     const rcache = this.rcaches[c];
-    const cpuRcache = rcache.cpuRcaches[cpu];
+    const cpuRcache = rcache.cpu(cpu);
     if (!cpuRcache.loaded.isEmpty()) return cpuRcache.loaded;
     if (!cpuRcache.prev.isEmpty()) {
       cpuRcache.swap();
@@ -632,7 +632,7 @@ export class IovaDomain {
    */
   private rcacheInsertMagazine(cpu: number, c: number): Magazine {
     const rcache = this.rcaches[c];
-    const cpuRcache = rcache.cpuRcaches[cpu];
+    const cpuRcache = rcache.cpu(cpu);
     if (!cpuRcache.loaded.isFull()) return cpuRcache.loaded;
     if (!cpuRcache.prev.isFull()) {
       cpuRcache.swap();
@@ -681,7 +681,8 @@ export class IovaDomain {
   /** Models `free_cpu_cached_iovas()` (IOVA-6.9), also the CPU-dead callback (IOVA-6.11). */
   freeCpuCachedIovas(cpu: number): void {
     for (let c = 0; c < this.rcacheOrders; c++) {
-      const cpuRcache: CpuRcache = this.rcaches[c].cpuRcaches[cpu];
+      // A look, not a use: emptying a CPU's pair leaves it unused if it was (`Rcache.used`).
+      const cpuRcache: CpuRcache = this.rcaches[c].everyCpu[cpu];
       this.magazineFreePfns(cpuRcache.loaded, c);
       this.magazineFreePfns(cpuRcache.prev, c);
     }
@@ -780,7 +781,8 @@ export class IovaDomain {
     let n = 0;
     for (const r of this.rcaches) {
       n++;
-      for (const cr of r.cpuRcaches) {
+      for (const cpu of r.used) {
+        const cr = r.everyCpu[cpu];
         const held = cr.loaded.size + cr.prev.size;
         if (held > 0) n += 3 + held;
       }
@@ -794,9 +796,8 @@ export class IovaDomain {
     for (const r of this.rcaches) {
       const countAt = o++;
       let holding = 0;
-      const crs = r.cpuRcaches;
-      for (let cpu = 0; cpu < crs.length; cpu++) {
-        const cr = crs[cpu];
+      for (const cpu of r.used) {
+        const cr = r.everyCpu[cpu];
         if (cr.loaded.size + cr.prev.size === 0) continue;
         holding++;
         mags[o++] = cpu;
@@ -857,14 +858,15 @@ export class IovaDomain {
     const cap = this.profile.magazineSize;
     for (let c = 0; c < this.rcacheOrders; c++) {
       const r = this.rcaches[c];
-      // The CPUs the snapshot names hold pfns; every other one held none.
-      for (const cr of r.cpuRcaches) {
+      // The CPUs the snapshot names hold pfns; every other one held none (only a used one can hold any now).
+      for (const cpu of r.used) {
+        const cr = r.everyCpu[cpu];
         cr.loaded.refillFrom(mags, 0, 0);
         cr.prev.refillFrom(mags, 0, 0);
       }
       const holding = mags[o++];
       for (let k = 0; k < holding; k++) {
-        const cr = r.cpuRcaches[mags[o++]];
+        const cr = r.cpu(mags[o++]);
         take(cr.loaded);
         take(cr.prev);
       }
@@ -888,7 +890,10 @@ export class IovaDomain {
    */
   cachedOn(pfn: number): number {
     for (const r of this.rcaches) {
-      for (let cpu = 0; cpu < this.cpus; cpu++) if (this.cpuMagazineOf(r.cpuRcaches[cpu], pfn)) return cpu;
+      // Only a used CPU holds pfns; the lowest that holds this one, as a walk of every CPU finds it.
+      let on = -1;
+      for (const cpu of r.used) if ((on < 0 || cpu < on) && this.cpuMagazineOf(r.everyCpu[cpu], pfn)) on = cpu;
+      if (on >= 0) return on;
       if (r.depot.some((m) => m.indexOf(pfn) >= 0)) return this.cpus;
     }
     return -1;
@@ -950,9 +955,12 @@ export class IovaDomain {
         pfns += mag.size;
         mags++;
       };
-      for (const cr of rcache.cpuRcaches) {
+      for (let cpu = 0; cpu < this.cpus; cpu++) {
+        const cr = rcache.everyCpu[cpu];
         check(cr.loaded);
         check(cr.prev);
+        // A copy of the caches walks the used CPUs only (`Rcache.used`): a pair changed without `cpu()` is lost there.
+        assert(rcache.isUsed(cpu) || cr.loaded.size + cr.prev.size === 0, `CPU ${cpu}'s pair holds pfns unused`);
       }
       assert(rcache.depot.length <= this.profile.depotMax, "depot above its capacity");
       for (const mag of rcache.depot) {

@@ -124,14 +124,41 @@ export class CpuRcache {
 export class Rcache {
   /** Full magazines; the top (most recently pushed) is the last element. */
   readonly depot: Magazine[] = [];
-  readonly cpuRcaches: CpuRcache[];
+  /**
+   * Every CPU's pair, by CPU number, to look at; a pair to change is asked
+   * for with `cpu()`, which notes the CPU as `used`.
+   */
+  readonly everyCpu: readonly CpuRcache[];
+  /**
+   * The CPUs whose pair `cpu()` has handed out, in that order: no other can
+   * hold a pfn. A copy of the caches (`IovaDomain.snapshot`) walks these
+   * only: a server has hundreds of CPUs, of which a few do DMA.
+   */
+  readonly used: number[] = [];
+  private readonly handedOut: Uint8Array;
   /** The delayed trim work is queued (mainline). */
   workPending = false;
   /** When the queued trim work is due, in virtual nanoseconds. */
   workDueNs = 0;
 
   constructor(cpus: number, capacity: number) {
-    this.cpuRcaches = [];
-    for (let c = 0; c < cpus; c++) this.cpuRcaches.push(new CpuRcache(capacity));
+    const pairs: CpuRcache[] = [];
+    for (let c = 0; c < cpus; c++) pairs.push(new CpuRcache(capacity));
+    this.everyCpu = pairs;
+    this.handedOut = new Uint8Array(cpus);
+  }
+
+  /** `cpu`'s pair, to use or change. */
+  cpu(cpu: number): CpuRcache {
+    if (this.handedOut[cpu] === 0) {
+      this.handedOut[cpu] = 1;
+      this.used.push(cpu);
+    }
+    return this.everyCpu[cpu];
+  }
+
+  /** Whether `cpu()` has handed out `cpu`'s pair. */
+  isUsed(cpu: number): boolean {
+    return this.handedOut[cpu] === 1;
   }
 }

@@ -426,12 +426,12 @@ export class CallApplier {
         const holder = pb !== null && fromTree ? holderOf(cookie.iovad, cpu, pb.c, c.iova / g) : -1;
         const run =
           pb !== null && !fromTree && (freeInModel || (this.prevTaken && inPrev(cookie.iovad, cpu, pb.c, c.iova / g)))
-            ? this.hitRun(addr / g, cookie.iovad.rcaches[pb.c].cpuRcaches[cpu].loaded, pb)
+            ? this.hitRun(addr / g, cookie.iovad.rcaches[pb.c].cpu(cpu).loaded, pb)
             : 0;
         const r = resync(cookie, c.iova, c.sizeBytes, cpu, addr, fromTree);
         // The learning phase's hits of an IOVA from before the trace count towards `hitRun` too.
         if (run > 0 && r?.done === true && addr / g >= this.placeholderTop) {
-          const loaded = cookie.iovad.rcaches[(pb as PairBefore).c].cpuRcaches[cpu].loaded;
+          const loaded = cookie.iovad.rcaches[(pb as PairBefore).c].cpu(cpu).loaded;
           if (loaded.size > 0 && loaded.pfns[loaded.size - 1] === addr / g) {
             this.evidence.hit(cpu, (pb as PairBefore).c, cookie.iovad.rcacheOrders, addr / g, loaded.size, run);
           }
@@ -730,7 +730,7 @@ export class CallApplier {
     const g = cookie.iovad.granule;
     const pfn = addr / g;
     const iovad = cookie.iovad;
-    const loaded = iovad.rcaches[pb.c].cpuRcaches[cpu].loaded;
+    const loaded = iovad.rcaches[pb.c].cpu(cpu).loaded;
     // A hit of the model's own IOVA, freed in the trace after every entry from before it, popped with no swap.
     const own =
       !this.adopt &&
@@ -772,7 +772,7 @@ export class CallApplier {
     } else {
       if (!adoptPreTraceHit(cookie, cpu, pb, pfn, c.iova, c.sizeBytes / g)) return false;
       // The model's IOVAs of that CPU were not on top of the kernel's loaded magazine (`HitOver`).
-      const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+      const cr = iovad.rcaches[pb.c].cpu(cpu);
       // Above an IOVA freed while entries from before the trace could be freed after it: a placeholder's slot.
       if (
         this.placeholderSlots &&
@@ -801,7 +801,7 @@ export class CallApplier {
   private emptyWouldGive(cpu: number, cls: number, c: DmaCall): number | null {
     const cookie = this.cookie as IommuDmaCookie;
     const rcache = cookie.iovad.rcaches[cls];
-    const cr = rcache.cpuRcaches[cpu];
+    const cr = rcache.cpu(cpu);
     // The restore refills the magazines it finds in place: these must be the ones found.
     const { loaded, prev } = cr;
     const depot = rcache.depot.slice();
@@ -833,7 +833,7 @@ export class CallApplier {
   /** The allocation just made on `cpu` (its magazines before it: `pb`) popped the depot: `PushEvidence.popped`. */
   private depotPopped(cookie: IommuDmaCookie, cpu: number, pb: PairBefore): void {
     const iovad = cookie.iovad;
-    const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+    const cr = iovad.rcaches[pb.c].cpu(cpu);
     if (cr.loaded === pb.loaded || cr.loaded === pb.prev || cr.loaded.size === 0) return;
     this.evidence.popped(cpu, pb.c, iovad.rcacheOrders, cr.loaded.pfns[0]);
   }
@@ -857,7 +857,7 @@ export class CallApplier {
     const y = c.iova / iovad.granule;
     if (cookie.mapped.has(y)) return false;
     let at = y;
-    const cr = iovad.rcaches[pb.c].cpuRcaches[cpu];
+    const cr = iovad.rcaches[pb.c].cpu(cpu);
     // The model popped a placeholder and holds the kernel's IOVA on another CPU: the kernel's magazines were empty.
     const own = cr.loaded === pb.loaded || cr.loaded === pb.prev;
     const guessed =

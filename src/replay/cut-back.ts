@@ -31,7 +31,7 @@ import { dropNode } from "./placeholder-drop.ts";
 
 /** The CPU other than `cpu` whose loaded magazine of class `c` holds `pfn` at its bottom, no higher than `depth`, or -1. */
 function bottomHolder(iovad: IovaDomain, cpu: number, c: number, pfn: number, depth: number): number {
-  const cprs = iovad.rcaches[c].cpuRcaches;
+  const cprs = iovad.rcaches[c].everyCpu;
   for (let b = 0; b < cprs.length; b++) {
     if (b === cpu) continue;
     const i = cprs[b].loaded.indexOf(pfn);
@@ -66,12 +66,12 @@ export function cutBack(
   placeholder: (pages: number) => number,
 ): boolean {
   const cap = iovad.profile.magazineSize;
-  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  const cr = iovad.rcaches[c].cpu(cpu);
   if (!cr.prev.isEmpty() || cr.loaded.size !== cap - 1 || popped < top) return false;
   const pad = placeholdersAtBottom(cr.loaded, top);
   const from = bottomHolder(iovad, cpu, c, pfn, pad);
   if (from < 0) return false;
-  const other = iovad.rcaches[c].cpuRcaches[from].loaded;
+  const other = iovad.rcaches[c].cpu(from).loaded;
   const k = other.indexOf(pfn);
   const moved = Array.from(other.pfns.subarray(0, k + 1));
   // Only IOVAs freed while entries from before the trace could still be freed after them can be misplaced so.
@@ -85,7 +85,7 @@ export function cutBack(
   const refill = new Magazine(cap);
   for (let i = 0; i <= k; i++) refill.push(placeholder(2 ** c));
   for (const p of theirs) refill.push(p);
-  iovad.rcaches[c].cpuRcaches[from].loaded = refill;
+  iovad.rcaches[c].cpu(from).loaded = refill;
   // `k + 1` placeholders went from this CPU's magazine (their nodes too) and new ones came to the other's;
   // `popped` is cached again and `pfn` handed out.
   return true;

@@ -33,7 +33,7 @@ import { Magazine } from "../iova/magazine.ts";
 export function depotShift(iovad: IovaDomain, cpu: number, c: number, popped: number, pfn: number): boolean {
   const cap = iovad.profile.magazineSize;
   const rcache = iovad.rcaches[c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   const top = rcache.depot.length > 0 ? rcache.depot[rcache.depot.length - 1] : null;
   if (top === null || top.size !== cap || cr.prev.size !== cap) return false;
   const k = top.indexOf(pfn);

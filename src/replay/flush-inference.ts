@@ -379,7 +379,7 @@ export class FlushPlacement {
     };
     const iovad = cookie.iovad;
     for (const r of iovad.rcaches) {
-      for (const cr of r.cpuRcaches) {
+      for (const cr of r.everyCpu) {
         for (const m of [cr.loaded, cr.prev]) {
           mix(m.size);
           for (let i = 0; i < m.size; i++) mix(m.pfns[i]);

@@ -22,7 +22,7 @@ test("takeQueued() removes one queued IOVA and keeps the others' order for the f
   assert.equal(fq.queued(0), 3);
   fq.timeout();
   // Freed in queue order into the magazine: the last one queued is on top.
-  const mag = d.rcaches[0].cpuRcaches[0].loaded;
+  const mag = d.rcaches[0].cpu(0).loaded;
   assert.deepEqual([...mag.pfns.subarray(0, mag.size)], [pfns[0], pfns[2], pfns[3]]);
 });
 
@@ -48,7 +48,7 @@ test("claimIova() takes a cached IOVA out of its CPU magazine, or free space as 
   d.freeIovaFast(1, b, 1);
   // Cached on CPU 1: claimed out of the magazine, the other entry kept.
   assert.equal(claimIova(d, a, 1), true);
-  const mag = d.rcaches[0].cpuRcaches[1].loaded;
+  const mag = d.rcaches[0].cpu(1).loaded;
   assert.deepEqual([...mag.pfns.subarray(0, mag.size)], [b]);
   assert.equal(d.stats.cachedPfns[0], 1);
   // A size that is not the node's, and a pfn inside a node, are refused.
@@ -74,7 +74,7 @@ test("claimIova() takes a cached IOVA out of its CPU magazine, or free space as 
 
 test("swapToTop() trades two ranges of lost unmaps between the magazine a CPU pops and any other place, keeping every fill", () => {
   const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 2 });
-  const cap = d.rcaches[0].cpuRcaches[0].loaded.capacity;
+  const cap = d.rcaches[0].cpu(0).loaded.capacity;
   // CPU 1 frees enough to fill both its magazines and push one to the depot; CPU 0 frees two.
   const pfns = Array.from({ length: 3 * cap + 2 }, () => d.allocIovaFast(0, 1, 0xfffff, false));
   for (const pfn of pfns.slice(0, 3 * cap)) d.freeIovaFast(1, pfn, 1);
@@ -86,13 +86,13 @@ test("swapToTop() trades two ranges of lost unmaps between the magazine a CPU po
   const inDepot = depot[0].pfns[5];
   const lost = new Set([top, inDepot]);
   const isLost = (pfn: number) => lost.has(pfn);
-  const fills = () => [depot[0].size, ...d.rcaches[0].cpuRcaches.flatMap((c) => [c.loaded.size, c.prev.size])];
+  const fills = () => [depot[0].size, ...d.rcaches[0].everyCpu.flatMap((c) => [c.loaded.size, c.prev.size])];
   const before = fills();
   // Only where both are lost ranges.
   assert.equal(swapToTop(d, 0, depot[0].pfns[6], 1, isLost), false);
   assert.equal(swapToTop(d, 0, a, 1, isLost), false);
   assert.equal(swapToTop(d, 0, inDepot, 1, isLost), true);
-  const mag = d.rcaches[0].cpuRcaches[0].loaded;
+  const mag = d.rcaches[0].cpu(0).loaded;
   assert.equal(mag.pfns[mag.size - 1], inDepot);
   assert.equal(depot[0].pfns[5], top);
   assert.deepEqual(fills(), before);

@@ -27,7 +27,7 @@ export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolea
     if (t.pfnLo(n) !== pfn || t.hi(n) !== pfn + pages - 1) return false;
     const c = iovad.sizeClass(pages);
     if (c >= iovad.rcacheOrders) return false;
-    for (const cr of iovad.rcaches[c].cpuRcaches) {
+    for (const cr of iovad.rcaches[c].everyCpu) {
       for (const m of [cr.loaded, cr.prev]) {
         const i = m.indexOf(pfn);
         if (i < 0) continue;
@@ -173,7 +173,7 @@ export function swapToTop(
     m.pfns[m.size - 1] = pfn;
     return true;
   };
-  for (const cr of rc.cpuRcaches) if (swapIn(cr.loaded) || swapIn(cr.prev)) return true;
+  for (const cr of rc.everyCpu) if (swapIn(cr.loaded) || swapIn(cr.prev)) return true;
   for (const o of rc.depot) if (swapIn(o)) return true;
   return false;
 }
@@ -186,6 +186,6 @@ export function swapToTop(
 export function nextMagazine(iovad: IovaDomain, cpu: number, pages: number): Magazine | null {
   const c = iovad.sizeClass(pages);
   if (c >= iovad.rcacheOrders) return null;
-  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  const cr = iovad.rcaches[c].cpu(cpu);
   return cr.loaded.size > 0 ? cr.loaded : cr.prev;
 }

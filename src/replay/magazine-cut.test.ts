@@ -38,7 +38,7 @@ const held = (m: Magazine) => Array.from(m.pfns.subarray(0, m.size));
 test("cutAbove: the kernel's IOVA one magazine below the model's top: that magazine goes on the depot, prev empties", () => {
   // 200 frees on CPU 0: loaded filled with the first 127, swapped to prev, loaded holds the other 73.
   const { iovad, pfns } = freedOn(0, 200);
-  const cr = iovad.rcaches[0].cpuRcaches[0];
+  const cr = iovad.rcaches[0].cpu(0);
   assert.deepEqual([cr.prev.size, cr.loaded.size], [127, 73]);
   // The model pops its top, the last freed; the kernel handed out the 73rd freed, 127 frees below it.
   const popped = iovad.allocIovaFast(0, 1, LIMIT, false);
@@ -51,7 +51,7 @@ test("cutAbove: the kernel's IOVA one magazine below the model's top: that magaz
   const depot = iovad.rcaches[0].depot;
   assert.equal(depot.length, 1);
   assert.deepEqual(held(depot[0]), pfns.slice(73, 200));
-  const now = iovad.rcaches[0].cpuRcaches[0];
+  const now = iovad.rcaches[0].cpu(0);
   assert.deepEqual(held(now.loaded), pfns.slice(0, 72));
   assert.equal(now.prev.size, 0);
   iovad.verifyInvariants();
@@ -66,7 +66,7 @@ test("crossCut: the other CPU's loaded magazine, the kernel's IOVA on top, went 
   assert.equal(crossCutFrom(iovad, 1, 0, pfns[140]), -1, "only for a CPU whose own magazines are empty");
   assert.equal(crossCutFrom(iovad, 0, 0, pfns[140]), 1);
   crossCut(iovad, 0, 1, 0, pfns[140], placeholder);
-  const [own, other] = iovad.rcaches[0].cpuRcaches;
+  const [own, other] = iovad.rcaches[0].everyCpu;
   // The magazine held the 126 IOVAs CPU 1 freed just before it.
   assert.deepEqual(held(own.loaded), pfns.slice(14, 140));
   assert.equal(own.prev.size, 0);
@@ -93,7 +93,7 @@ test("crossCut: this CPU had already popped the magazine's top (the learning pha
   assert.equal(crossCutFrom(iovad, 0, 0, pfns[60], 31), 1);
   assert.equal(crossCutFrom(iovad, 0, 0, pfns[60], 127), -1, "no magazine had that many slots above it");
   crossCut(iovad, 0, 1, 0, pfns[60], placeholder, 31);
-  const [own, other] = iovad.rcaches[0].cpuRcaches;
+  const [own, other] = iovad.rcaches[0].everyCpu;
   // The magazine: 35 IOVAs from before the trace (placeholders), the 60 freed before it, it, and the 31 popped.
   assert.equal(own.loaded.size, 95);
   assert.deepEqual(held(own.loaded).slice(35), pfns.slice(0, 60));
@@ -112,7 +112,7 @@ test("crossCut: this CPU had already popped the magazine's top (the learning pha
 test("depotCut: the kernel's IOVA lies below the top of the depot magazine the model popped: its pusher cut its magazines earlier", () => {
   // 261 frees on CPU 1: prev holds the first 127, the depot the next 127, loaded the last 7.
   const { iovad, pfns, placeholder } = freedOn(1, 261);
-  const [own, other] = iovad.rcaches[0].cpuRcaches;
+  const [own, other] = iovad.rcaches[0].everyCpu;
   assert.deepEqual([other.prev.size, iovad.rcaches[0].depot.length, other.loaded.size], [127, 1, 7]);
   // CPU 0, its magazines empty, pops the depot: the model hands out the 254th freed, the kernel the 235th.
   const popped = iovad.allocIovaFast(0, 1, LIMIT, false);
@@ -122,7 +122,7 @@ test("depotCut: the kernel's IOVA lies below the top of the depot magazine the m
   assert.equal(depotCutFrom(iovad, 0, 0, popped, popped), -1, "the top: nothing to cut");
   assert.equal(depotCutFrom(iovad, 1, 0, popped, pfns[234]), -1, "a CPU whose loaded magazine is not the popped one");
   depotCut(iovad, 0, 1, 0, popped, pfns[234], placeholder);
-  const [a, b] = iovad.rcaches[0].cpuRcaches;
+  const [a, b] = iovad.rcaches[0].everyCpu;
   // The kernel's magazine: the top 19 of CPU 1's prev, then the depot magazine's IOVAs below the one handed out.
   assert.deepEqual(held(a.loaded), [...pfns.slice(108, 127), ...pfns.slice(127, 234)]);
   // CPU 1: the 19 above it below its own loaded ones; its prev, 19 placeholders below the rest.
@@ -143,14 +143,14 @@ test("unpush: the kernel pops the top of the depot magazine the model pushed: th
   // the last, handed out again.
   const { iovad, pfns } = freedOn(0, 255);
   assert.equal(iovad.allocIovaFast(0, 1, LIMIT, false), pfns[254]);
-  const cr = iovad.rcaches[0].cpuRcaches[0];
+  const cr = iovad.rcaches[0].cpu(0);
   assert.deepEqual([cr.prev.size, iovad.rcaches[0].depot.length, cr.loaded.size], [127, 1, 0]);
   // The model swaps prev in and pops the 127th freed; the kernel hands out the last freed, the depot magazine's top.
   const popped = iovad.allocIovaFast(0, 1, LIMIT, false);
   assert.equal(popped, pfns[126]);
   assert.equal(unpush(iovad, 0, 0, popped, pfns[252]), false, "not the depot magazine's top");
   assert.equal(unpush(iovad, 0, 0, popped, pfns[253]), true);
-  const now = iovad.rcaches[0].cpuRcaches[0];
+  const now = iovad.rcaches[0].cpu(0);
   assert.deepEqual(held(now.loaded), pfns.slice(127, 253));
   assert.deepEqual(held(now.prev), pfns.slice(0, 127));
   assert.equal(iovad.rcaches[0].depot.length, 0);
@@ -161,7 +161,7 @@ test("unpush: the kernel pops the top of the depot magazine the model pushed: th
 test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, a depot magazine popped) and the trace's IOVA is mapped", () => {
   // 127 frees then one allocation on CPU 0 with loaded empty: the full prev is swapped in.
   const a = freedOn(0, 128);
-  const cr = a.iovad.rcaches[0].cpuRcaches[0];
+  const cr = a.iovad.rcaches[0].cpu(0);
   assert.equal(a.iovad.allocIovaFast(0, 1, LIMIT, false), a.pfns[127]);
   assert.deepEqual([cr.loaded.size, cr.prev.size], [0, 127]);
   const prev = cr.prev;
@@ -173,7 +173,7 @@ test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, 
   // An IOVA the model holds already is no pre-trace hit.
   assert.equal(adoptPreTraceHit(a.cookie, 0, pb, x, a.pfns[3] * 4096, 1), false);
   assert.equal(adoptPreTraceHit(a.cookie, 0, pb, x, 0x80000 * 4096, 1), true);
-  const now = a.iovad.rcaches[0].cpuRcaches[0];
+  const now = a.iovad.rcaches[0].cpu(0);
   assert.equal(now.loaded.size, 0);
   assert.equal(now.prev, prev);
   assert.deepEqual(held(now.prev), a.pfns.slice(0, 127));
@@ -184,13 +184,13 @@ test("adoptPreTraceHit: the model's hit is taken back whole (a prev swapped in, 
   const b = freedOn(0, 255);
   for (let i = 0; i < 128; i++) b.iovad.allocIovaFast(0, 1, LIMIT, false);
   const rc = b.iovad.rcaches[0];
-  assert.deepEqual([rc.cpuRcaches[0].loaded.size, rc.cpuRcaches[0].prev.size, rc.depot.length], [0, 0, 1]);
+  assert.deepEqual([rc.cpu(0).loaded.size, rc.cpu(0).prev.size, rc.depot.length], [0, 0, 1]);
   const pb2 = emptyPairBefore();
   assert.ok(pairBefore(b.iovad, 0, 4096, pb2));
   const y = b.iovad.allocIovaFast(0, 1, LIMIT, false);
   assert.equal(rc.depot.length, 0);
   b.cookie.mapped.set(y, 1);
   assert.equal(adoptPreTraceHit(b.cookie, 0, pb2, y, 0x80000 * 4096, 1), true);
-  assert.deepEqual([rc.cpuRcaches[0].loaded.size, rc.depot.length, rc.depot[0].size], [0, 1, 127]);
+  assert.deepEqual([rc.cpu(0).loaded.size, rc.depot.length, rc.depot[0].size], [0, 1, 127]);
   b.iovad.verifyInvariants();
 });

@@ -82,7 +82,7 @@ function magazineOf(cap: number, pfns: number[]): Magazine {
 export function cutAbove(iovad: IovaDomain, cpu: number, c: number, popped: number, pfn: number): boolean {
   const cap = iovad.profile.magazineSize;
   const rcache = iovad.rcaches[c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   // A prev neither empty nor full is no state the kernel reaches: no cut of it is the kernel's.
   if (cr.prev.size !== 0 && cr.prev.size !== cap) return false;
   // The one place in the freed order (prev, loaded, then `popped`) with a magazine's worth after it.
@@ -101,7 +101,7 @@ export function cutAbove(iovad: IovaDomain, cpu: number, c: number, popped: numb
 
 /** The CPU other than `cpu` whose magazines of class `c` hold `pfn` now (-1: none). */
 export function holderOf(iovad: IovaDomain, cpu: number, c: number, pfn: number): number {
-  const cprs = iovad.rcaches[c].cpuRcaches;
+  const cprs = iovad.rcaches[c].everyCpu;
   for (let b = 0; b < cprs.length; b++) {
     if (b !== cpu && (cprs[b].loaded.indexOf(pfn) >= 0 || cprs[b].prev.indexOf(pfn) >= 0)) return b;
   }
@@ -116,7 +116,7 @@ export function holderOf(iovad: IovaDomain, cpu: number, c: number, pfn: number)
  */
 export function crossCutFrom(iovad: IovaDomain, cpu: number, c: number, pfn: number, popped = 0, held = false): number {
   const cap = iovad.profile.magazineSize;
-  const cprs = iovad.rcaches[c].cpuRcaches;
+  const cprs = iovad.rcaches[c].everyCpu;
   if (!held && (!cprs[cpu].loaded.isEmpty() || !cprs[cpu].prev.isEmpty())) return -1;
   for (let b = 0; b < cprs.length; b++) {
     if (b === cpu) continue;
@@ -152,8 +152,8 @@ export function crossCut(
   popped = 0,
 ): void {
   const cap = iovad.profile.magazineSize;
-  const own = iovad.rcaches[c].cpuRcaches[cpu];
-  const other = iovad.rcaches[c].cpuRcaches[from];
+  const own = iovad.rcaches[c].cpu(cpu);
+  const other = iovad.rcaches[c].cpu(from);
   const held = freedOrder(other.prev, other.loaded, null);
   const k = held.indexOf(pfn);
   const below = cap - 1 - popped;
@@ -176,7 +176,7 @@ export function crossCut(
  */
 export function depotCutFrom(iovad: IovaDomain, cpu: number, c: number, popped: number, pfn: number): number {
   const cap = iovad.profile.magazineSize;
-  const cprs = iovad.rcaches[c].cpuRcaches;
+  const cprs = iovad.rcaches[c].everyCpu;
   const own = cprs[cpu].loaded;
   // The popped magazine was full, and `pfn` lies below its top.
   if (own.size !== cap - 1 || !cprs[cpu].prev.isEmpty() || popped === pfn) return -1;
@@ -211,8 +211,8 @@ export function depotCut(
   placeholder: (pages: number) => number,
 ): void {
   const cap = iovad.profile.magazineSize;
-  const own = iovad.rcaches[c].cpuRcaches[cpu];
-  const other = iovad.rcaches[c].cpuRcaches[from];
+  const own = iovad.rcaches[c].cpu(cpu);
+  const other = iovad.rcaches[c].cpu(from);
   const mag = [...own.loaded.pfns.subarray(0, own.loaded.size), popped];
   const k = mag.indexOf(pfn);
   const above = mag.length - 1 - k;
@@ -238,7 +238,7 @@ export function depotCut(
 export function unpush(iovad: IovaDomain, cpu: number, c: number, popped: number, pfn: number): boolean {
   const cap = iovad.profile.magazineSize;
   const rcache = iovad.rcaches[c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   const top = rcache.depot.length > 0 ? rcache.depot[rcache.depot.length - 1] : null;
   if (top === null || top.size !== cap || top.pfns[cap - 1] !== pfn) return false;
   if (!cr.prev.isEmpty() || cr.loaded.size !== cap - 1) return false;

@@ -39,7 +39,7 @@ function image(d: IovaDomain, top: number): unknown {
   const nodes: number[][] = [];
   for (let n = 0; n < used; n++) nodes.push([t.pfnLo(n), t.hi(n), t.left(n), t.right(n), t.fitKeyBelow(n)]);
   const mags = d.rcaches.map((r) => ({
-    cpus: r.cpuRcaches.map((cr) => [
+    cpus: r.everyCpu.map((cr) => [
       Array.from(cr.loaded.pfns.subarray(0, cr.loaded.size)),
       Array.from(cr.prev.pfns.subarray(0, cr.prev.size)),
     ]),

@@ -28,7 +28,7 @@ import { NIL } from "../iova/rbtree.ts";
 
 /** Whether every IOVA `cpu`'s magazines of class `c` hold lies below `top` (placeholders); true when they are empty. */
 export function onlyPlaceholders(iovad: IovaDomain, cpu: number, c: number, top: number): boolean {
-  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  const cr = iovad.rcaches[c].cpu(cpu);
   for (const m of [cr.loaded, cr.prev]) for (let i = 0; i < m.size; i++) if (m.pfns[i] >= top) return false;
   return true;
 }
@@ -50,7 +50,7 @@ export function dropNode(iovad: IovaDomain, pfn: number): void {
  */
 export function dropPlaceholders(cookie: IommuDmaCookie, cpu: number, c: number, popped: number): void {
   const iovad = cookie.iovad;
-  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  const cr = iovad.rcaches[c].cpu(cpu);
   const empty = (m: Magazine) => {
     for (let i = 0; i < m.size; i++) dropNode(iovad, m.pfns[i]);
     iovad.stats.cachedPfns[c] -= m.size;
@@ -74,7 +74,7 @@ export function popDepot(iovad: IovaDomain, cpu: number, c: number, pfn: number)
   if (top === null || top.size === 0 || top.pfns[top.size - 1] !== pfn) return false;
   rcache.depot.pop();
   top.size--;
-  rcache.cpuRcaches[cpu].loaded = top;
+  rcache.cpu(cpu).loaded = top;
   // The empty loaded magazine is freed, as `__iova_rcache_get()` does; `pfn` leaves the cache.
   iovad.stats.magazinesLive[c]--;
   iovad.stats.cachedPfns[c]--;

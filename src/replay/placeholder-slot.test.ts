@@ -26,7 +26,7 @@ test("takeSlot: the magazine's top placeholder goes, its tree node too; none: no
     next = ph[i] + 1;
   }
   const top = next;
-  const cr = iovad.rcaches[0].cpuRcaches[1];
+  const cr = iovad.rcaches[0].cpu(1);
   for (const p of ph) cr.loaded.push(p);
   iovad.stats.cachedPfns[0] += ph.length;
   const own: number[] = [];

@@ -37,7 +37,7 @@ export function pairBefore(iovad: IovaDomain, cpu: number, bytes: number, out: P
   const c = iovad.sizeClass(iovad.roundUpCacheable(Math.ceil(bytes / iovad.granule)));
   out.c = c < iovad.rcacheOrders ? c : -1;
   if (out.c < 0) return false;
-  const cr = iovad.rcaches[c].cpuRcaches[cpu];
+  const cr = iovad.rcaches[c].cpu(cpu);
   out.loaded = cr.loaded;
   out.prev = cr.prev;
   return true;
@@ -64,7 +64,7 @@ export function adoptPreTraceHit(
   if (pages < 0) return false;
   const y = traceIova / iovad.granule;
   const rcache = iovad.rcaches[before.c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   if (cr.loaded.isFull()) return false;
   cr.loaded.push(pfn);
   iovad.stats.cachedPfns[before.c]++;
@@ -93,7 +93,7 @@ export function adoptPreTraceHit(
 export function unrefill(iovad: IovaDomain, cpu: number, before: PairBefore): void {
   if (before.c < 0) return;
   const rcache = iovad.rcaches[before.c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   if (cr.loaded === before.loaded || before.loaded === null || !before.loaded.isEmpty()) return;
   if (cr.loaded === before.prev) cr.swap();
   else if (cr.loaded.isFull()) {
@@ -122,7 +122,7 @@ export function unpopDepot(
   if (before.c < 0 || before.loaded === null || !before.loaded.isEmpty()) return false;
   if (before.prev === null || !before.prev.isEmpty()) return false;
   const rcache = iovad.rcaches[before.c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   const y = traceIova / iovad.granule;
   if (cr.loaded === before.loaded || cr.loaded.isFull() || cr.loaded.indexOf(y) >= 0 || pfn === y) return false;
   cr.loaded.push(pfn);

@@ -42,7 +42,7 @@ import type { CpuRcache } from "../iova/magazine.ts";
 
 /** Whether `pfn` lies in `cpu`'s `prev` of class `c`: adopted from there, a hit the run counts. */
 export function inPrev(iovad: IovaDomain, cpu: number, c: number, pfn: number): boolean {
-  return iovad.rcaches[c].cpuRcaches[cpu].prev.indexOf(pfn) >= 0;
+  return iovad.rcaches[c].cpu(cpu).prev.indexOf(pfn) >= 0;
 }
 
 /**

@@ -69,7 +69,7 @@ export function pushBeforeHit(
   if (c < 0) return false;
   const cap = iovad.profile.magazineSize;
   const rcache = iovad.rcaches[c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   // A full `prev` hands out no more than a magazine's worth.
   if (cr.loaded !== before.loaded || handed > cap) return false;
   // `prev` empty, or with `partialPrev` one the learning phase took IOVAs out of (`prev-taken.ts`).

@@ -129,8 +129,12 @@ export function seedPlaceholders(iovad: IovaDomain, s: StartState, placer: Place
       }
     };
     for (let cpu = 0; cpu < iovad.cpus; cpu++) {
-      fillMag(rcache.cpuRcaches[cpu].loaded, fill.loaded[cpu] ?? 0);
-      fillMag(rcache.cpuRcaches[cpu].prev, fill.prev[cpu] ?? 0);
+      const loaded = fill.loaded[cpu] ?? 0;
+      const prev = fill.prev[cpu] ?? 0;
+      // A CPU the state gives nothing stays unused (`Rcache.used`).
+      if (loaded === 0 && prev === 0) continue;
+      fillMag(rcache.cpu(cpu).loaded, loaded);
+      fillMag(rcache.cpu(cpu).prev, prev);
     }
     for (let d = 0; d < Math.min(fill.depot, iovad.profile.depotMax); d++)
       rcache.depot.push(placeholderMagazine(iovad, c, place));

@@ -51,7 +51,7 @@ test("swapInFullPrev: the model's loaded magazine, placeholders below, goes on t
   // The kernel handed out 0x80000, an IOVA the model holds nowhere.
   const y = 0x80000;
   assert.equal(swapInFullPrev(cookie, 0, pb, top, y * 4096, 1, placeholder), true);
-  const cr = iovad.rcaches[0].cpuRcaches[0];
+  const cr = iovad.rcaches[0].cpu(0);
   const depot = iovad.rcaches[0].depot;
   // The depot's magazine: 87 placeholders (IOVAs from before the trace), then the 40 the CPU freed, its top on top.
   assert.equal(depot.length, 1);
@@ -128,7 +128,7 @@ test("TakenWhole and StrayFrees: IOVAs the model took with a depot magazine, and
   whole.allocated(cookie, 1, pb);
   // CPU 1's magazines were empty: it popped the depot's magazine (the last full one CPU 0 pushed).
   assert.ok(pfns.includes(p));
-  const loaded = held(iovad.rcaches[0].cpuRcaches[1].loaded);
+  const loaded = held(iovad.rcaches[0].cpu(1).loaded);
   assert.equal(loaded.length, 126);
   for (const q of loaded) assert.ok(whole.has(q));
   assert.equal(whole.has(pfns[pfns.length - 1]), false, "CPU 0's own loaded IOVA");
@@ -148,7 +148,7 @@ test("TakenWhole and StrayFrees: IOVAs the model took with a depot magazine, and
 test("HitOver: the IOVAs a CPU held at a taken-back hit, until freed; a checkpoint keeps its own set", () => {
   // 5 frees on CPU 0: its loaded magazine holds them.
   const { iovad, pfns } = freed(5);
-  const cr = iovad.rcaches[0].cpuRcaches[0];
+  const cr = iovad.rcaches[0].cpu(0);
   const over = new HitOver();
   over.hit(cr.loaded, cr.prev);
   for (const p of pfns) assert.ok(over.has(p));

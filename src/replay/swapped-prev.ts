@@ -51,7 +51,7 @@ export function swapInFullPrev(
   const iovad = cookie.iovad;
   if (before.c < 0 || before.prev === null || !before.prev.isEmpty()) return false;
   const rcache = iovad.rcaches[before.c];
-  const cr = rcache.cpuRcaches[cpu];
+  const cr = rcache.cpu(cpu);
   // Only a pop of the loaded magazine as it was (no swap, no depot) has `top` as its CPU's last free.
   if (cr.loaded !== before.loaded || !cr.prev.isEmpty()) return false;
   // Full with `top`, it was the kernel's loaded one too, and the kernel would have handed out `top`: the model's
@@ -74,7 +74,7 @@ export class TakenWhole extends CheckpointPfns {
   /** After an allocation on `cpu` of class `before.c` (its magazines before it: `before`): notes a depot pop. */
   allocated(cookie: IommuDmaCookie, cpu: number, before: PairBefore): void {
     if (before.c < 0) return;
-    const loaded = cookie.iovad.rcaches[before.c].cpuRcaches[cpu].loaded;
+    const loaded = cookie.iovad.rcaches[before.c].cpu(cpu).loaded;
     if (loaded === before.loaded || loaded === before.prev || loaded.size === 0) return;
     for (let k = 0; k < loaded.size; k++) this.add(loaded.pfns[k]);
   }

@@ -789,7 +789,7 @@ function cachedBelow(iovad: KernelDmaSeam["cookie"]["iovad"], endBytes: number):
     const count = (m: { size: number; pfns: Float64Array }) => {
       for (let i = 0; i < m.size; i++) if (m.pfns[i] + pages <= endPfn) bytes += pages * iovad.granule;
     };
-    for (const cr of r.cpuRcaches) {
+    for (const cr of r.everyCpu) {
       count(cr.loaded);
       count(cr.prev);
     }

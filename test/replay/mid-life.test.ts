@@ -423,16 +423,16 @@ test("start state: placeholders fill the magazines as it says, at the bottom of 
   iovad.verifyInvariants();
   const r0 = iovad.rcaches[0];
   assert.deepEqual(
-    r0.cpuRcaches.map((c) => [c.loaded.size, c.prev.size]),
+    r0.everyCpu.map((c) => [c.loaded.size, c.prev.size]),
     [
       [3, 127],
       [127, 0],
     ],
   );
   assert.equal(r0.depot.length, 1);
-  assert.equal(iovad.rcaches[2].cpuRcaches[1].loaded.size, 5);
+  assert.equal(iovad.rcaches[2].cpu(1).loaded.size, 5);
   // Below every IOVA a top-down tree allocation of the trace reaches.
-  assert.ok(r0.cpuRcaches[0].loaded.pfns[0] < 0x1000);
+  assert.ok(r0.cpu(0).loaded.pfns[0] < 0x1000);
   assert.ok(isEmptyStartState(emptyStartState(6, 2)));
 });
 

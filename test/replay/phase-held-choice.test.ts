@@ -32,11 +32,11 @@ function fillOf(rp: Replayer): StartState {
   const cookie = rp.kernel.dma.cookieOf(rp.dev);
   assert.ok(cookie?.fq);
   const fq = cookie.fq;
-  const cpus = cookie.iovad.rcaches[0].cpuRcaches.map((_, cpu) => cpu);
+  const cpus = cookie.iovad.rcaches[0].everyCpu.map((_, cpu) => cpu);
   return {
     classes: cookie.iovad.rcaches.map((rc, k) => ({
-      loaded: rc.cpuRcaches.map((c) => c.loaded.size),
-      prev: rc.cpuRcaches.map((c) => c.prev.size),
+      loaded: rc.everyCpu.map((c) => c.loaded.size),
+      prev: rc.everyCpu.map((c) => c.prev.size),
       depot: rc.depot.length,
       // Every entry of this trace is one page: the rings' entries are the 1p class's.
       queued: cpus.map((cpu) => (k === 0 ? fq.queued(cpu) : 0)),

@@ -30,7 +30,7 @@ test("seedQueued: a ring's entries from before the trace go to the magazine at t
   assert.deepEqual([cookie.fq.queued(0), cookie.fq.queued(1)], [3, 0]);
   assert.equal(describeStartState(start), "1p: cpu0 0+0 (ring 3) cpu1 0+0 depot 0");
   // No rcache holds them until a flush finishes; the timer's drain puts them in CPU 1's loaded magazine.
-  const cr = cookie.iovad.rcaches[0].cpuRcaches[1];
+  const cr = cookie.iovad.rcaches[0].cpu(1);
   assert.equal(cr.loaded.size, 0);
   cookie.fq.expire(1);
   assert.equal(cr.loaded.size, 3);

@@ -25,7 +25,7 @@ test("heldOnCpu: the loaded IOVAs with prev empty; a part-full prev's below them
   const pfns: number[] = [];
   for (let i = 0; i < 137; i++) pfns.push(iovad.allocIovaFast(0, 1, LIMIT, false));
   for (const p of pfns) iovad.freeIovaFast(0, p, 1);
-  const cr = iovad.rcaches[0].cpuRcaches[0];
+  const cr = iovad.rcaches[0].cpu(0);
   assert.deepEqual([cr.prev.size, cr.loaded.size], [127, 10]);
   const top = 0x80000;
   // A full prev is a kernel state: its IOVAs were a magazine of their own.
@@ -39,7 +39,7 @@ test("heldOnCpu: the loaded IOVAs with prev empty; a part-full prev's below them
   const more: number[] = [];
   for (let i = 0; i < 137; i++) more.push(big.allocIovaFast(0, 1, LIMIT, false));
   for (const p of more) big.freeIovaFast(0, p, 1);
-  const bc = big.rcaches[0].cpuRcaches[0];
+  const bc = big.rcaches[0].cpu(0);
   for (let i = 0; i < 10; i++) bc.prev.removeKeepingOrder(0);
   assert.equal(heldOnCpu(bc, 127, top, true), null);
   // Prev empty: the loaded IOVAs, with or without the rule.
