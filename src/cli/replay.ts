@@ -642,6 +642,8 @@ async function replaySpan(
   let rc: Reconstructor | null = null;
   let machineName = "";
   const begin = (d: ReplayDefaults): ((e: TraceEvent) => void) => {
+    // Before the notes on what the replay takes from the trace: a file without one event has none to give.
+    refuseNonTrace(file, reader);
     if (!notesPrinted) for (const n of d.notes) process.stderr.write(`iovalab replay: ${n}\n`);
     notes.length = 0;
     notes.push(...d.notes);
@@ -858,7 +860,6 @@ async function replaySpan(
     if (!replayed) reader = new TraceReader({ file, strictInput: opts.strictInput });
   }
   if (!replayed) loss = await readTraceWithFacts(trace, reader, start, span, points);
-  refuseNonTrace(file, reader);
   assert(replayer !== null && rc !== null, "the replay started");
   let rp = replayer as Replayer;
   let rcn = rc as Reconstructor;
