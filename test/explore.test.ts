@@ -321,6 +321,31 @@ describe("iovalab explore in chromium", {
     await page.close();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  test("a server's trace, 2 of 1,024 CPUs doing DMA: the cache views show those two, and say so", async () => {
+    // The first 3,000 lines of the 6.1 lazy-timers trace with CPU 1's events on CPU 1,023 of 1,024. A row per CPU
+    // left the two a pixel high among 1,022 rows that never change.
+    const text = gunzipSync(readFileSync(join(TRACES, "linux-6.1-lazy-timers-head8000.txt.gz")))
+      .toString("utf8")
+      .split("\n")
+      .slice(0, 3000)
+      .join("\n")
+      .replace("#P:2", "#P:1024")
+      .replaceAll("[001]", "[1023]")
+      .replaceAll(" cpu=1 ", " cpu=1023 ");
+    const dir = mkdtempSync(join(tmpdir(), "iovalab-explore-server-"));
+    const file = join(dir, "server.txt");
+    writeFileSync(file, text);
+    const html = buildPage([file]);
+    pages.push(html);
+    const page = await open(pathToFileURL(html).href);
+    const rows = (await page.textContent('[data-testid="heat-rows"]')) ?? "";
+    assert.match(rows, /^rows: CPUs 0, 1023 \(the 2 of 1024 whose magazines held pfns\)/);
+    const heat = await page.$eval(".heat canvas", (c) => (c as HTMLCanvasElement).height);
+    assert.ok(heat <= 60, `a heat map of 3 rows, not 1,025: ${heat} px high`);
+    await page.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 test("explore: bad input is refused with exit status 2 before any page is built", () => {

@@ -222,18 +222,57 @@ export function describeCell(v: LaneView, z: Zoom, g: MapGeometry, fx: number, f
   return out.join("\n");
 }
 
-/** Each CPU's loaded and previous magazine of class `c` as two bars, then the depot. */
-export function drawMagazines(canvas: HTMLCanvasElement, v: LaneView, c: number): void {
+const rowsOf = new WeakMap<LaneInfo, readonly number[]>();
+
+/**
+ * The CPUs the cache views draw: those whose magazines held a pfn of any
+ * class at any sample, or every CPU where none did. A server's trace names
+ * hundreds of CPUs of which a few do DMA: a row each would leave those few a
+ * pixel high among rows that never change.
+ */
+export function cpuRows(info: LaneInfo): readonly number[] {
+  const known = rowsOf.get(info);
+  if (known !== undefined) return known;
+  const s = info.series;
+  const samples = s.pos.length;
+  const per = info.classes * (info.cpus + 1);
+  const rows: number[] = [];
+  for (let cpu = 0; cpu < info.cpus; cpu++) {
+    let held = false;
+    for (let k = 0; k < samples && !held; k++)
+      for (let c = 0; c < info.classes && !held; c++) held = s.heat[k * per + c * (info.cpus + 1) + cpu] > 0;
+    if (held) rows.push(cpu);
+  }
+  const out = rows.length > 0 ? rows : Array.from({ length: info.cpus }, (_, cpu) => cpu);
+  rowsOf.set(info, out);
+  return out;
+}
+
+/** `rows` as the notes name them: runs of consecutive CPUs as ranges (`0–3, 8, 1023`). */
+export function cpuRowsText(rows: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < rows.length; ) {
+    let j = i;
+    while (j + 1 < rows.length && rows[j + 1] === rows[j] + 1) j++;
+    parts.push(j === i ? `${rows[i]}` : `${rows[i]}–${rows[j]}`);
+    i = j + 1;
+  }
+  return parts.join(", ");
+}
+
+/** The loaded and previous magazine of class `c` of each CPU of `rows` as two bars, then the depot. */
+export function drawMagazines(canvas: HTMLCanvasElement, v: LaneView, c: number, rows: readonly number[]): void {
   const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
   const w = canvas.width;
   const h = canvas.height;
   ctx.clearRect(0, 0, w, h);
-  const slots = v.cpus + 2;
+  const slots = rows.length + 2;
   const bw = Math.min(24, w / slots);
-  for (let cpu = 0; cpu < v.cpus; cpu++) {
+  for (let i = 0; i < rows.length; i++) {
+    const cpu = rows[i];
     const loaded = v.mags[(c * v.cpus + cpu) * 2];
     const prev = v.mags[(c * v.cpus + cpu) * 2 + 1];
-    const x = cpu * bw;
+    const x = i * bw;
     ctx.fillStyle = "#dde";
     ctx.fillRect(x + bw * 0.05, 0, bw * 0.9, h);
     ctx.fillStyle = "#1f77b4";
@@ -246,7 +285,7 @@ export function drawMagazines(canvas: HTMLCanvasElement, v: LaneView, c: number)
   const depth = v.depots[c] ?? 0;
   ctx.fillStyle = "#9467bd";
   const dh = Math.min(h, depth * 6);
-  ctx.fillRect(v.cpus * bw + bw * 0.5, h - dh, bw * 1.4, dh);
+  ctx.fillRect(rows.length * bw + bw * 0.5, h - dh, bw * 1.4, dh);
 }
 
 /** Magma-like ramp, 0..1. */
@@ -255,14 +294,16 @@ function ramp(t: number): [number, number, number] {
   return [Math.round(20 + 235 * Math.sqrt(x)), Math.round(10 + 200 * x * x), Math.round(60 + 100 * (1 - x) * x * 2)];
 }
 
-/** The heat map of class `c`: a column per sample, a row per CPU (magazine fill), the last row the depot. */
+/** The heat map of class `c`: a column per sample, a row per CPU of `cpuRows` (magazine fill), the last row the depot. */
 export function drawHeat(canvas: HTMLCanvasElement, info: LaneInfo, c: number): void {
   const s = info.series;
   const samples = s.pos.length;
-  const rows = info.cpus + 1;
-  const per = info.classes * (info.cpus + 1);
+  const cpus = cpuRows(info);
+  const rows = cpus.length + 1;
+  const stride = info.cpus + 1;
+  const per = info.classes * stride;
   let maxDepot = 1;
-  for (let k = 0; k < samples; k++) maxDepot = Math.max(maxDepot, s.heat[k * per + c * rows + info.cpus]);
+  for (let k = 0; k < samples; k++) maxDepot = Math.max(maxDepot, s.heat[k * per + c * stride + info.cpus]);
   scratch.width = samples;
   scratch.height = rows;
   const sctx = scratch.getContext("2d") as OffscreenCanvasRenderingContext2D;
@@ -270,8 +311,9 @@ export function drawHeat(canvas: HTMLCanvasElement, info: LaneInfo, c: number): 
   const px = img.data;
   for (let k = 0; k < samples; k++) {
     for (let r = 0; r < rows; r++) {
-      const val = s.heat[k * per + c * rows + r];
-      const rgb = r < info.cpus ? ramp(val / (2 * info.magSize)) : ramp(val / maxDepot);
+      const depot = r === cpus.length;
+      const val = s.heat[k * per + c * stride + (depot ? info.cpus : cpus[r])];
+      const rgb = depot ? ramp(val / maxDepot) : ramp(val / (2 * info.magSize));
       const o = (r * samples + k) * 4;
       px[o] = rgb[0];
       px[o + 1] = rgb[1];
@@ -284,7 +326,7 @@ export function drawHeat(canvas: HTMLCanvasElement, info: LaneInfo, c: number): 
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
   // The depot row apart from the CPUs'.
-  const y = (info.cpus / rows) * canvas.height;
+  const y = (cpus.length / rows) * canvas.height;
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, y - 1, canvas.width, 1);
 }

@@ -9,6 +9,8 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import {
+  cpuRows,
+  cpuRowsText,
   describeCell,
   drawHeat,
   drawMagazines,
@@ -200,35 +202,42 @@ function Series(props: { info: LaneInfo; pos: number }) {
   );
 }
 
+/** Which CPUs the cache views show, as their notes say it. */
+function rowsNote(rows: readonly number[], cpus: number): string {
+  if (rows.length === cpus) return `CPUs 0–${cpus - 1}`;
+  return `CPU${rows.length === 1 ? "" : "s"} ${cpuRowsText(rows)} (the ${rows.length} of ${cpus} whose magazines held pfns)`;
+}
+
 function Heat(props: { info: LaneInfo; cls: number; pos: number }) {
   const ref = useRef<HTMLCanvasElement>(null);
+  const rows = cpuRows(props.info);
   useEffect(() => {
     if (ref.current) drawHeat(ref.current, props.info, props.cls);
   }, [props.info, props.cls]);
   const x = (props.pos / Math.max(1, props.info.calls)) * 100;
   return (
     <div class="heat">
-      <canvas ref={ref} width={760} height={Math.min(260, Math.max(60, (props.info.cpus + 1) * 8))} />
+      <canvas ref={ref} width={760} height={Math.min(260, Math.max(60, (rows.length + 1) * 8))} />
       <div class="cursor" style={{ left: `${x}%` }} />
-      <div class="note">
-        rows: CPUs 0–{props.info.cpus - 1} (pfns in the loaded + previous magazine, of 2×{props.info.magSize}), last
-        row: the depot (magazines); columns: time
+      <div class="note" data-testid="heat-rows">
+        rows: {rowsNote(rows, props.info.cpus)} (pfns in the loaded + previous magazine, of 2×{props.info.magSize}),
+        last row: the depot (magazines); columns: time
       </div>
     </div>
   );
 }
 
-function Magazines(props: { view: LaneView; cls: number }) {
+function Magazines(props: { view: LaneView; cls: number; rows: readonly number[] }) {
   const ref = useRef<HTMLCanvasElement>(null);
   useLayoutEffect(() => {
-    if (ref.current) drawMagazines(ref.current, props.view, props.cls);
-  }, [props.view, props.cls]);
+    if (ref.current) drawMagazines(ref.current, props.view, props.cls, props.rows);
+  }, [props.view, props.cls, props.rows]);
   return (
     <div class="mags">
       <canvas ref={ref} width={760} height={60} />
       <div class="note">
-        each CPU: loaded magazine (top half), previous (bottom half); right: the depot (
-        {props.view.depots[props.cls] ?? 0} full magazines)
+        each of {rowsNote(props.rows, props.view.cpus)}: loaded magazine (top half), previous (bottom half); right: the
+        depot ({props.view.depots[props.cls] ?? 0} full magazines)
       </div>
     </div>
   );
@@ -267,7 +276,7 @@ function LanePanel(props: {
           <h3>
             magazines of class {props.cls} ({2 ** props.cls} pages) now
           </h3>
-          <Magazines view={v} cls={props.cls} />
+          <Magazines view={v} cls={props.cls} rows={cpuRows(props.info)} />
         </>
       )}
       <h3>caches over time, class {props.cls}</h3>
