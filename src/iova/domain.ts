@@ -571,7 +571,8 @@ export class IovaDomain {
       return null;
     }
     const rcache = this.rcaches[c];
-    const cpuRcache = rcache.cpu(cpu);
+    // A look until the depot's magazine comes: a pair that holds pfns is a used one already (`Rcache.used`).
+    const cpuRcache = rcache.everyCpu[cpu];
     if (!cpuRcache.loaded.isEmpty()) return cpuRcache.loaded;
     if (!cpuRcache.prev.isEmpty()) {
       cpuRcache.swap();
@@ -580,7 +581,7 @@ export class IovaDomain {
     if (rcache.depot.length > 0) {
       // The empty loaded magazine is freed and the depot's top replaces it,
       // even if no pfn in it fits the limit (conformance README, note 6).
-      cpuRcache.loaded = this.depotPop(rcache);
+      rcache.cpu(cpu).loaded = this.depotPop(rcache);
       this.stats.magazinesLive[c]--;
       this.stats.depotPops[c]++;
       return cpuRcache.loaded;
