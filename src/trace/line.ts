@@ -88,9 +88,11 @@ export const LOSS_MARKER_WORDS: readonly string[] = ["LOST", "DROPPED"];
  * The lines after an event that a stack trace adds: the kernel's ` => SYMBOL`
  * (`options/stacktrace`, `trace-cmd record -T`), trace-cmd report's
  * `=> SYMBOL (ADDRESS)`, and `perf script`'s callchain frames (`perf record
- * -g`: a tab, the address in hex padded to 16 columns, the symbol, the object).
+ * -g`: a tab, the address in hex padded to 16 columns, the symbol, the object;
+ * with `-F +srcline`, each frame's `FILE:LINE` on a line of its own, two
+ * spaces in).
  */
-const FRAME = /^\s*=> \S|^ *(?: <-)?\t *[0-9a-f]+ \S/;
+const FRAME = /^\s*=> \S|^ *(?: <-)?\t *[0-9a-f]+ \S|^ {2}\S+:\d+\s*$/;
 /** The columns of an event line, then a body the kernel prints with no event name. */
 const UNNAMED = /\s\d+\.\d+:\s+(?:<(stack trace|user stack trace)>|\S+ <-\S+)\s*$/;
 /** The columns of an event line, with a whole number as the timestamp: a trace clock that counts. */

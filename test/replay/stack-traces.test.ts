@@ -99,6 +99,9 @@ test("trace-cmd report's kernel_stack frames and perf script's callchains are no
     "\tffffffff8156c3a0 iommu_map+0x0 ([kernel.kallsyms])",
     "\tffffffff8156d111 __iommu_dma_map+0x81 ([kernel.kallsyms])",
     "\t    7f3c8a2b1234 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)",
+    // `perf script -F +srcline`: a frame's source line under it.
+    "\tffffffff8156e333 iommu_dma_map_page+0x4b ([kernel.kallsyms])",
+    "  drivers/iommu/dma-iommu.c:1123",
     "",
   ]);
   const b = eventsOf(perf.text);
