@@ -11,16 +11,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { cpu1Moved } from "../test/helpers/cpu-moved.ts";
 import { median, timed } from "./replay.ts";
-
-/** The trace's text with CPU 1 as CPU `cpu` and a header of `cpus` CPUs. */
-function relabelled(text: string, cpu: number, cpus: number): string {
-  const col = `[${String(cpu).padStart(3, "0")}]`;
-  return text
-    .replace(/^#(.*)#P:2$/m, `#$1#P:${cpus}`)
-    .replace(/^(.{16,40}?)\[001\]/gm, `$1${col}`)
-    .replace(/ cpu=1 /g, ` cpu=${cpu} `);
-}
 
 export function benchReplayCpus(root: string, runs: number, say: (s: string) => void): void {
   const shared = process.env.IOVALAB_SHARED ?? join(root, "..", "shared");
@@ -36,7 +28,7 @@ export function benchReplayCpus(root: string, runs: number, say: (s: string) => 
     const row: string[] = [];
     for (const cpus of [2, 64, 1024]) {
       const f = join(dir, `cpus-${cpus}.txt`);
-      writeFileSync(f, relabelled(text, cpus - 1, cpus));
+      writeFileSync(f, cpu1Moved(text, cpus - 1, cpus));
       const cmd = `"${process.execPath}" "${join(root, "bin/iovalab.js")}" replay "${f}" --json > /dev/null 2>&1`;
       const wall: number[] = [];
       for (let i = 0; i < runs; i++) wall.push(timed(cmd).wall);

@@ -30,6 +30,7 @@ import {
   traceMachineOf,
 } from "../src/index.ts";
 import { queuedIn } from "../src/replay/follow.ts";
+import { cpu1Moved } from "./helpers/cpu-moved.ts";
 import { iovalab } from "./helpers/iovalab.ts";
 import { quickSkip } from "./helpers/quick.ts";
 
@@ -325,14 +326,12 @@ describe("iovalab explore in chromium", {
   test("a server's trace, 2 of 1,024 CPUs doing DMA: the cache views show those two, and say so", async () => {
     // The first 3,000 lines of the 6.1 lazy-timers trace with CPU 1's events on CPU 1,023 of 1,024. A row per CPU
     // left the two a pixel high among 1,022 rows that never change.
-    const text = gunzipSync(readFileSync(join(TRACES, "linux-6.1-lazy-timers-head8000.txt.gz")))
+    const head = gunzipSync(readFileSync(join(TRACES, "linux-6.1-lazy-timers-head8000.txt.gz")))
       .toString("utf8")
       .split("\n")
       .slice(0, 3000)
-      .join("\n")
-      .replace("#P:2", "#P:1024")
-      .replaceAll("[001]", "[1023]")
-      .replaceAll(" cpu=1 ", " cpu=1023 ");
+      .join("\n");
+    const text = cpu1Moved(head, 1023, 1024);
     const dir = mkdtempSync(join(tmpdir(), "iovalab-explore-server-"));
     const file = join(dir, "server.txt");
     writeFileSync(file, text);

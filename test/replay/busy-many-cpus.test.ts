@@ -34,6 +34,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { gunzipSync } from "node:zlib";
+import { cpu1Moved } from "../helpers/cpu-moved.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
@@ -46,11 +47,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** `path`'s text with CPU 1's events (the CPU column and the timer's `cpu=`) on CPU `to`, written to a file. */
 function cpu1On(path: string, to: number): string {
   const text = gunzipSync(readFileSync(path)).toString("utf8");
-  const moved = text
-    // The kernel's own text: `[001]`. trace-cmd report -l: the CPU digit, then five flag characters.
-    .replaceAll("[001]", `[${String(to).padStart(3, "0")}]`)
-    .replace(/^(\s*\S+ +)1(\S{5} +\d+\.\d+: )/gm, `$1${to}$2`)
-    .replaceAll(" cpu=1 ", ` cpu=${to} `);
+  const moved = cpu1Moved(text, to);
   assert.notEqual(moved, text);
   const out = join(dir, `cpu1-on-${to}-${path.split("/").at(-1)?.replace(/\.gz$/, "")}`);
   writeFileSync(out, moved);

@@ -21,6 +21,7 @@ import { builtinMachine } from "../../src/machine/index.ts";
 import { Replayer, type ReplayResult, traceMachineOf } from "../../src/replay/replay.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { Reconstructor } from "../../src/trace/reconstruct.ts";
+import { cpu1Moved } from "../helpers/cpu-moved.ts";
 import { feedEvents } from "../helpers/feed-events.ts";
 
 const TEXT = gunzipSync(
@@ -45,7 +46,7 @@ function iovadOf(rp: Replayer) {
 }
 
 test("a trace's CPU 1 as CPU 1,023 of 1,024: the same IOVAs, and only the two CPUs that did DMA used", () => {
-  const moved = TEXT.replaceAll("[001]", "[1023]").replaceAll(" cpu=1 ", " cpu=1023 ");
+  const moved = cpu1Moved(TEXT, 1023);
   assert.notEqual(moved, TEXT);
   const two = replayOn(2, TEXT);
   const many = replayOn(1024, moved);
