@@ -63,6 +63,27 @@ for (let k = 0; k < iovad.rcacheOrders; k++) {
     depotOverflows: st.depotOverflows[k],
   });
 }
+// The cached IOVA space below 4 GiB, and what of the tree above it is neither cached nor queued: live mappings.
+let cachedBelow32Bytes = 0;
+let cachedAbove32 = 0;
+for (let k = 0; k < iovad.rcacheOrders; k++) {
+  const rc = iovad.rcaches[k];
+  const mags = [...rc.depot];
+  for (const cr of rc.everyCpu) mags.push(cr.loaded, cr.prev);
+  for (const m of mags) {
+    for (let i = 0; i < m.size; i++) {
+      if (m.pfns[i] < iovad.dma32bitPfn) cachedBelow32Bytes += 2 ** k * iovad.granule;
+      else cachedAbove32++;
+    }
+  }
+}
+let queuedAbove32 = 0;
+const fq = c.seam.cookie.fq;
+if (fq !== null) {
+  for (let cpu = 0; cpu < fq.cpus; cpu++) {
+    for (let i = 0; i < fq.queued(cpu); i++) if (fq.queuedPfn(cpu, i) >= iovad.dma32bitPfn) queuedAbove32++;
+  }
+}
 const tree = c.seam.cookie.iovad.tree;
 console.log(
   JSON.stringify(
@@ -74,6 +95,8 @@ console.log(
       kernelOffsetMs: c.seam.kernelOffsetNs / 1e6,
       nodes,
       nodesBelow4G: below32,
+      cachedBelow4GMiB: Number((cachedBelow32Bytes / 2 ** 20).toFixed(1)),
+      liveAbove4G: nodes - below32 - cachedAbove32 - queuedAbove32,
       live: c.seam.live,
       cached32NodePfn: tree.pfnLo(iovad.cached32Node),
       max32AllocSize: iovad.max32AllocSize,

@@ -31,7 +31,9 @@ test("nohz-target (up to 6.8): a timer armed on an idle CPU goes to the busy CPU
   fq.queue(1, a, 1, 0);
   assert.equal(fq.timerCpu, 0);
   assert.equal(fq.timerMoves, 1);
-  assert.equal(fq.nextExpiryNs, 12_000_000);
+  // Armed in jiffy 0: expires at jiffy 3 (10 ms at HZ=250), runs at the tick of jiffy 4, the wheel's bucket.
+  assert.equal(fq.timerDueNs, 12_000_000);
+  assert.equal(fq.nextExpiryNs, 16_000_000);
   fq.timeout();
   assert.equal(d.cachedOn(a), 0);
   // Armed on a busy CPU: stays there.

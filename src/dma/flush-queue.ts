@@ -180,9 +180,17 @@ export class FlushQueue {
     r.counter[(r.tail - 1) & MASK] = this.flushStartCnt;
   }
 
-  /** When the model's clock fires the timer: its nominal expiry, or never (not armed, or placed from outside). */
+  /**
+   * When the model's clock fires the timer: the tick after its nominal
+   * expiry, or never (not armed, or placed from outside). The timer wheel
+   * never fires early, so a timer due within 64 jiffies goes in the bucket of
+   * `expires + 1` (`calc_index()` rounds up by the level's granularity, one
+   * jiffy at level 0), and the callback runs at that tick at the soonest:
+   * every flush-queue expiry of the lazy traces of 6.1 and 6.12 had its wheel
+   * clock (`baseclk=`) one past `expires=`, and 6.12's `bucket_expiry=` says so.
+   */
   get nextExpiryNs(): number {
-    return this.timerArmed && this.policy.selfExpiring ? this.timerDueNs : Number.POSITIVE_INFINITY;
+    return this.timerArmed && this.policy.selfExpiring ? this.timerDueNs + this.tickNs : Number.POSITIVE_INFINITY;
   }
 
   /** The timer expires by the model's clock: `fq_flush_timeout()` on the CPU the policy names. */

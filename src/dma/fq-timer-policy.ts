@@ -18,8 +18,8 @@
  * Both need facts the kernel model does not have (which CPUs are idle): the
  * caller hands them in (`CpuIdleFacts`), the simulation from its scheduler
  * or a replay from the trace. With no facts no CPU is idle, and both
- * policies run the timer at its nominal expiry on the arming CPU
- * ("nominal").
+ * policies run the timer on the arming CPU, at the wheel's tick after its
+ * nominal expiry as every policy that expires by the clock ("nominal").
  *
  * A replay that knows from the trace where each expiry ran places it from
  * outside ("external"): the timer then never expires by the model's clock,
@@ -55,7 +55,7 @@ export interface FqTimerPolicy {
   readonly selfExpiring: boolean;
 }
 
-/** The timer runs where it was armed, at its nominal expiry. */
+/** The timer runs where it was armed, at the wheel's tick after its nominal expiry. */
 export const NOMINAL: FqTimerPolicy = {
   name: "nominal",
   baseCpu: (cpu) => cpu,

@@ -136,7 +136,7 @@ test("map_sg pads to the segment boundary and merges only contiguous, granule-en
   iovad.verifyInvariants();
 });
 
-test("DMA-FQ: an unmapped IOVA waits for the 10 ms timer (3 jiffies at HZ=250), then sits in the timer CPU's rcache", () => {
+test("DMA-FQ: an unmapped IOVA waits for the 10 ms timer (3 jiffies at HZ=250, run at the wheel's next tick), then sits in the timer CPU's rcache", () => {
   const k = bootMachine("qemu-q35-nvme", { kernel: "mainline", cmdline: "iommu.strict=0" });
   assert.equal(
     k.sysfs.read("/sys/kernel/iommu_groups/1/type").ok && k.iommu.groups.get(1)!.defaultDomain!.type,
@@ -148,13 +148,13 @@ test("DMA-FQ: an unmapped IOVA waits for the 10 ms timer (3 jiffies at HZ=250), 
   const a = k.dma.mapPhys(dev, 1, 0x1000, 4096)!;
   assert.ok(k.dma.unmapPhys(dev, 1, a, 4096));
   assert.equal(cookie.fq!.queued(1), 1);
-  // Armed at jiffy 1500 (6.000 s) + 3 = 6.012 s.
+  // Armed at jiffy 1500 (6.000 s): expires at 1503 (6.012 s); the timer wheel runs it at the tick of 1504 (6.016 s).
   assert.equal(cookie.fq!.timerDueNs, 6_012_000_000);
   const b = k.dma.mapPhys(dev, 1, 0x2000, 4096)!;
   assert.notEqual(b, a, "still allocated while queued (DMA-4.6)");
-  k.advanceTo(6_011_999_999);
+  k.advanceTo(6_015_999_999);
   assert.equal(cookie.fq!.queued(1), 1);
-  k.advanceTo(6_012_000_000);
+  k.advanceTo(6_016_000_000);
   assert.equal(cookie.fq!.queued(1), 0);
   assert.equal(cookie.iovad.stats.cachedPfns[0], 1);
   assert.equal(k.dma.mapPhys(dev, 0, 0x3000, 4096) === a, false, "CPU 0's rcache is empty");
