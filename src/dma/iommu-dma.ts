@@ -198,6 +198,8 @@ export class IommuDma {
       cpus: this.config.cpus,
       rcacheOrders: domain.range.orders,
       profile: this.config.profile,
+      // The kernel's clock: the depot trim's delay is whole jiffies, run at the timer wheel's tick.
+      jiffyNs: 1e9 / this.config.hz,
     });
     iovad.advanceTo(this.config.now());
     const cookie = new IommuDmaCookie(iovad, this.config.cpus, this.config.hz);
