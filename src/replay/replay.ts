@@ -321,6 +321,13 @@ export interface ReplayResult {
    * caches; and the highest such CPU (-1: none).
    */
   cpusLacked: { calls: number; highest: number };
+  /**
+   * Maps whose trace IOVA lies in a region the machine reserves in this
+   * domain (an MSI window, a reserved range), where the kernel never
+   * allocates: the trace was taken on a machine with other reserved
+   * regions. The first such map, and the region it fell in.
+   */
+  inReserved: { maps: number; first: { line: number; iova: number; start: number; end: number; type: string } | null };
   iovad: IovaDomain;
 }
 
@@ -345,6 +352,8 @@ export class Replayer {
   private readonly opts: ReplayOptions;
   private readonly cpus: number;
   private readonly jiffyNs: number;
+  /** The domain's reserved regions the kernel never allocates in (`ReplayResult.inReserved`), first and last byte. */
+  private readonly reserved: readonly { start: number; end: number; type: string }[];
   private readonly applier: CallApplier;
   private readonly reorder: IrqReorder;
   /** Strict replays as captured: the order of two CPUs' operations the trace cannot show (see `CpuOrder`). */
@@ -420,6 +429,11 @@ export class Replayer {
     this.domain = `group${opts.machine.devices.find((d) => d.bdf === device)?.group ?? group?.id}`;
     this.cpus = this.kernel.cpus;
     this.jiffyNs = NS_PER_S / opts.machine.hz;
+    const groupOf = opts.machine.devices.find((d) => d.bdf === device)?.group;
+    this.reserved = opts.machine.devices
+      .filter((d) => d.group === groupOf)
+      .flatMap((d) => d.reservedRegions)
+      .filter((x) => x.type === "msi" || x.type === "sw-msi" || x.type === "reserved");
     this.r = {
       device,
       domain: this.domain,
@@ -452,6 +466,7 @@ export class Replayer {
       lostLifted: 0,
       cutsAfterLearning: 0,
       cpusLacked: { calls: 0, highest: -1 },
+      inReserved: { maps: 0, first: null },
     };
     // The interrupted-allocation evidence holds where frees reach the rcache at once: strict.
     this.reorder = new IrqReorder(opts.irqReorder ?? this.kernel.iommu.config.strict, this.iovad.granule, (c) =>
@@ -995,6 +1010,18 @@ export class Replayer {
     if (this.timers && TimerFlushes.concerns(e)) this.timers.push(e);
   }
 
+  /** Counts a map whose trace IOVA overlaps a region the machine reserves (`ReplayResult.inReserved`). */
+  private lookInReserved(c: DmaCall): void {
+    const last = c.iova + c.sizeBytes - 1;
+    for (const x of this.reserved) {
+      if (c.iova > x.end || last < x.start) continue;
+      const seen = this.r.inReserved;
+      seen.maps++;
+      seen.first ??= { line: c.line, iova: c.iova, start: x.start, end: x.end, type: x.type };
+      return;
+    }
+  }
+
   /** Takes the next call of the trace, in trace order; calls of other domains are ignored. */
   push(c: DmaCall): void {
     this.releaseLive(c.line);
@@ -1004,6 +1031,7 @@ export class Replayer {
       l.calls++;
       if (c.cpu > l.highest) l.highest = c.cpu;
     }
+    if (c.kind === "map" && this.reserved.length > 0) this.lookInReserved(c);
     this.sawCall = true;
     this.reorder.push(c);
   }

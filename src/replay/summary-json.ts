@@ -4,6 +4,7 @@
  * `--help` give). Plain data: the CLI prints it.
  */
 
+import { hex16 } from "../stdx/hex.ts";
 import { FAILED_RUN, SEARCHES } from "./cpu-order.ts";
 import type { ReplayResult } from "./replay.ts";
 
@@ -281,6 +282,18 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
       `${lacked.calls} calls ran on CPUs the machine lacks (up to CPU ${lacked.highest}; it has ${n}): each was replayed ` +
         `on its CPU number modulo ${n}, sharing that CPU's caches, so their IOVAs need not be the kernel's ` +
         `(give --cpus ${lacked.highest + 1}, or a machine with as many CPUs)`,
+    );
+  }
+  const inReserved = r.inReserved;
+  if (inReserved.first !== null) {
+    const f = inReserved.first;
+    out.push(
+      `${inReserved.maps} map${inReserved.maps === 1 ? "" : "s"} of ${r.device} took IOVAs inside ` +
+        `${hex16(f.start)}-${hex16(f.end)} (the first at line ${f.line}: ${hex16(f.iova)}), a region the machine reserves ` +
+        `(${f.type}) and where the kernel never allocates: the trace was taken on a machine whose reserved regions ` +
+        "are not these (an Arm SMMU's MSI window, for one, is not where an x86 IOMMU's is), so the model's IOVAs part " +
+        "from the kernel's where allocations reach the region; describe the traced machine with `iovalab collect` " +
+        "and `iovalab machine import`, and give it with --machine",
     );
   }
   const knowable = r.afterLearning - r.adoptedAfterLearning;
