@@ -355,8 +355,10 @@ export function timerOwners(
 
 /**
  * How much earlier than the model's due time a depot trim may run: the
- * delay is counted in jiffies from the current one, already partly gone
- * (one jiffy is 10 ms at the lowest HZ, 100).
+ * delay is whole jiffies run at a tick, and the model's ticks need not fall
+ * where the traced kernel's did (the trace's clock shows no tick), so the
+ * kernel's may come up to a jiffy sooner (one jiffy is 10 ms at the lowest
+ * HZ, 100).
  */
 const DEPOT_WORK_EARLY_NS = 10_000_000;
 
