@@ -79,6 +79,13 @@ export class IommuDmaCookie implements DmaCookie {
    * since a freed IOVA sitting in an rcache is still in the tree.
    */
   readonly mapped = new PfnMap();
+  /**
+   * What `iova_reserve_iommu_regions()` reserved at the domain's set-up
+   * (DMA-1.6), first and last byte: the kernel keeps no list, only the tree's
+   * nodes; a replay reads it to tell a trace of another machine, whose IOVAs
+   * fall where this one never allocates.
+   */
+  readonly reserved: { start: number; end: number; what: string; identity: boolean }[] = [];
   private readonly cpus: number;
   private readonly hz: number;
   dead = false;
@@ -210,7 +217,7 @@ export class IommuDma {
       if (this.config.deferredFlush) cookie.initFq();
       else if (domain.type === "DMA-FQ") domain.type = "DMA";
     }
-    if (!this.reserveRegions(iovad, dev, shift)) return false;
+    if (!this.reserveRegions(cookie, dev, shift)) return false;
     domain.cookie = cookie;
     this.iommu.domainEpoch++;
     this.cookies.push(cookie);
@@ -218,13 +225,19 @@ export class IommuDma {
   }
 
   /** Models `iova_reserve_iommu_regions()` (DMA-1.6, DMA-1.7). */
-  private reserveRegions(iovad: IovaDomain, dev: Device, shift: number): boolean {
+  private reserveRegions(cookie: IommuDmaCookie, dev: Device, shift: number): boolean {
+    const iovad = cookie.iovad;
     const pfn = (addr: number) => Math.floor(addr / 2 ** shift);
+    // `identity`: a direct region, which the kernel also maps one to one (the trace shows those maps).
+    const reserve = (start: number, end: number, what: string, identity = false) => {
+      iovad.reserveIova(pfn(start), pfn(end));
+      cookie.reserved.push({ start, end, what, identity });
+    };
     const bridge = this.config.hostBridges.get(dev.rootName);
     if (bridge) {
       for (const w of bridge.windows) {
         if (w.type !== "mem") continue;
-        iovad.reserveIova(pfn(w.start - w.offset), pfn(w.end - w.offset));
+        reserve(w.start - w.offset, w.end - w.offset, "a memory window of the host bridge");
       }
       const ranges = [...bridge.dmaRanges].sort((a, b) => a.start - b.start);
       let start = 0;
@@ -232,17 +245,24 @@ export class IommuDma {
       for (const r of ranges) {
         end = r.start - r.offset;
         if (end < start) return false;
-        if (end > start) iovad.reserveIova(pfn(start), pfn(end));
+        // Both ends are floor-divided (DMA-1.7): the granule of the range's first byte is reserved too.
+        if (end > start) reserve(start, end, "outside the host bridge's DMA ranges");
         start = r.end - r.offset + 1;
       }
       if (ranges.length > 0) {
         // After the last range the rest of the space up to ~0 is reserved.
         iovad.reserveIova(pfn(start), iovad.maxReservablePfn);
+        cookie.reserved.push({
+          start,
+          end: (iovad.maxReservablePfn + 1) * 2 ** shift - 1,
+          what: "outside the host bridge's DMA ranges",
+          identity: false,
+        });
       }
     }
     for (const r of dev.resvRegions) {
       if (r.type === "sw-msi") continue;
-      iovad.reserveIova(pfn(r.start), pfn(r.end));
+      reserve(r.start, r.end, `the device's ${r.type} region`, r.type === "direct" || r.type === "direct-relaxable");
     }
     return true;
   }

@@ -327,7 +327,7 @@ export interface ReplayResult {
    * allocates: the trace was taken on a machine with other reserved
    * regions. The first such map, and the region it fell in.
    */
-  inReserved: { maps: number; first: { line: number; iova: number; start: number; end: number; type: string } | null };
+  inReserved: { maps: number; first: { line: number; iova: number; start: number; end: number; what: string } | null };
   iovad: IovaDomain;
 }
 
@@ -352,8 +352,8 @@ export class Replayer {
   private readonly opts: ReplayOptions;
   private readonly cpus: number;
   private readonly jiffyNs: number;
-  /** The domain's reserved regions the kernel never allocates in (`ReplayResult.inReserved`), first and last byte. */
-  private readonly reserved: readonly { start: number; end: number; type: string }[];
+  /** What the domain's set-up reserved, where the kernel never allocates (`ReplayResult.inReserved`). */
+  private readonly reserved: readonly { start: number; end: number; what: string }[];
   private readonly applier: CallApplier;
   private readonly reorder: IrqReorder;
   /** Strict replays as captured: the order of two CPUs' operations the trace cannot show (see `CpuOrder`). */
@@ -429,11 +429,8 @@ export class Replayer {
     this.domain = `group${opts.machine.devices.find((d) => d.bdf === device)?.group ?? group?.id}`;
     this.cpus = this.kernel.cpus;
     this.jiffyNs = NS_PER_S / opts.machine.hz;
-    const groupOf = opts.machine.devices.find((d) => d.bdf === device)?.group;
-    this.reserved = opts.machine.devices
-      .filter((d) => d.group === groupOf)
-      .flatMap((d) => d.reservedRegions)
-      .filter((x) => x.type === "msi" || x.type === "sw-msi" || x.type === "reserved");
+    // The domain's reserved ranges as its set-up made them; a direct region's identity maps are in the trace too.
+    this.reserved = (this.kernel.dma.cookieOf(dev) as IommuDmaCookie).reserved.filter((x) => !x.identity);
     this.r = {
       device,
       domain: this.domain,
@@ -1017,7 +1014,7 @@ export class Replayer {
       if (c.iova > x.end || last < x.start) continue;
       const seen = this.r.inReserved;
       seen.maps++;
-      seen.first ??= { line: c.line, iova: c.iova, start: x.start, end: x.end, type: x.type };
+      seen.first ??= { line: c.line, iova: c.iova, start: x.start, end: x.end, what: x.what };
       return;
     }
   }

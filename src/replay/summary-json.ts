@@ -289,8 +289,8 @@ export function traceLacks(r: ReplayResult, eventsWithoutFlags: number, events: 
     const f = inReserved.first;
     out.push(
       `${inReserved.maps} map${inReserved.maps === 1 ? "" : "s"} of ${r.device} took IOVAs inside ` +
-        `${hex16(f.start)}-${hex16(f.end)} (the first at line ${f.line}: ${hex16(f.iova)}), a region the machine reserves ` +
-        `(${f.type}) and where the kernel never allocates: the trace was taken on a machine whose reserved regions ` +
+        `${hex16(f.start)}-${hex16(f.end)} (the first at line ${f.line}: ${hex16(f.iova)}), which the machine's domain ` +
+        `reserves (${f.what}) and where the kernel never allocates: the trace was taken on a machine whose reserved regions ` +
         "are not these (an Arm SMMU's MSI window, for one, is not where an x86 IOMMU's is), so the model's IOVAs part " +
         "from the kernel's where allocations reach the region; describe the traced machine with `iovalab collect` " +
         "and `iovalab machine import`, and give it with --machine",

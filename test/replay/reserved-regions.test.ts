@@ -56,12 +56,12 @@ test("a trace whose maps fall in the machine's MSI window: the summary says the 
   );
   assert.match(
     text.stdout,
-    /^warning: 1 map of 0000:00:01\.0 took IOVAs inside 0x00000000fee00000-0x00000000feefffff \(the first at line 143: 0x00000000feee0000\), a region the machine reserves \(msi\).*iovalab collect.*--machine$/m,
+    /^warning: 1 map of 0000:00:01\.0 took IOVAs inside 0x00000000fee00000-0x00000000feefffff \(the first at line 143: 0x00000000feee0000\), which the machine's domain reserves \(the device's msi region\).*iovalab collect.*--machine$/m,
   );
   const json = JSON.parse(
     iovalab(["replay", file, "--machine", "qemu-q35-nvme", "--captured", "strict", "--json"]).stdout,
   );
-  assert.equal(json.warnings.filter((w: string) => w.includes("a region the machine reserves")).length, 1);
+  assert.equal(json.warnings.filter((w: string) => w.includes("which the machine's domain reserves")).length, 1);
 });
 
 test("a q35 trace says nothing of reserved regions: its IOVAs keep out of the window", () => {
@@ -76,5 +76,22 @@ test("a q35 trace says nothing of reserved regions: its IOVAs keep out of the wi
   assert.deepEqual(
     JSON.parse(r.stdout).warnings.filter((w: string) => w.includes("reserves")),
     [],
+  );
+});
+
+test("what the domain's set-up reserved is the DMA layer's: a map inside the q35 host bridge's memory window is named so", () => {
+  const dir = tempDir("iovalab-reserved-");
+  const file = join(dir, "window.txt");
+  const lines = armLikeTrace().split("\n").slice(0, 6);
+  // One mapping where the q35 domain reserved 0xc0000000-0xfebfffff for the bridge (DMA-1.6 step 1).
+  lines.push(
+    "             fio-196     [000] .....    10.000000: map: IOMMU: iova=0x00000000fe000000 - 0x00000000fe001000 paddr=0x0000000010000000 size=4096",
+  );
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  const r = iovalab(["replay", file, "--machine", "qemu-q35-nvme", "--captured", "strict"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^warning: 1 map of 0000:00:01\.0 took IOVAs inside 0x00000000c0000000-0x00000000febfffff \(the first at line 7: 0x00000000fe000000\), which the machine's domain reserves \(a memory window of the host bridge\)/m,
   );
 });
