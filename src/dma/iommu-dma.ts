@@ -228,11 +228,14 @@ export class IommuDma {
   private reserveRegions(cookie: IommuDmaCookie, dev: Device, shift: number): boolean {
     const iovad = cookie.iovad;
     const pfn = (addr: number) => Math.floor(addr / 2 ** shift);
-    // `identity`: a direct region, which the kernel also maps one to one (the trace shows those maps).
-    const reserve = (start: number, end: number, what: string, identity = false) => {
-      iovad.reserveIova(pfn(start), pfn(end));
-      cookie.reserved.push({ start, end, what, identity });
+    // Recorded as the tree holds it, whole granules. `identity`: a direct region, which the kernel also maps one
+    // to one (the trace shows those maps).
+    const reservePfns = (lo: number, hi: number, what: string, identity = false) => {
+      iovad.reserveIova(lo, hi);
+      cookie.reserved.push({ start: lo * 2 ** shift, end: (hi + 1) * 2 ** shift - 1, what, identity });
     };
+    const reserve = (start: number, end: number, what: string, identity = false) =>
+      reservePfns(pfn(start), pfn(end), what, identity);
     const bridge = this.config.hostBridges.get(dev.rootName);
     if (bridge) {
       for (const w of bridge.windows) {
@@ -251,13 +254,7 @@ export class IommuDma {
       }
       if (ranges.length > 0) {
         // After the last range the rest of the space up to ~0 is reserved.
-        iovad.reserveIova(pfn(start), iovad.maxReservablePfn);
-        cookie.reserved.push({
-          start,
-          end: (iovad.maxReservablePfn + 1) * 2 ** shift - 1,
-          what: "outside the host bridge's DMA ranges",
-          identity: false,
-        });
+        reservePfns(pfn(start), iovad.maxReservablePfn, "outside the host bridge's DMA ranges");
       }
     }
     for (const r of dev.resvRegions) {
