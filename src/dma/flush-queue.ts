@@ -15,6 +15,7 @@
 
 import type { IovaDomain } from "../iova/domain.ts";
 import { assert } from "../stdx/assert.ts";
+import { expiresNs, runsAtNs } from "../stdx/timer-wheel.ts";
 import { type CpuIdleFacts, type FqTimerPolicy, NO_IDLE_FACTS, NOMINAL } from "./fq-timer-policy.ts";
 
 export const IOVA_DEFAULT_FQ_SIZE = 256;
@@ -80,7 +81,8 @@ export class FlushQueue {
   policy: FqTimerPolicy;
   /** What the caller knows about idle CPUs, read by the policy. */
   facts: CpuIdleFacts = NO_IDLE_FACTS;
-  readonly timeoutNs: number;
+  /** `msecs_to_jiffies(IOVA_DEFAULT_FQ_TIMEOUT)`. */
+  readonly timeoutJiffies: number;
   /** One jiffy (1/HZ), ns. */
   readonly tickNs: number;
 
@@ -91,7 +93,7 @@ export class FlushQueue {
     this.tickNs = 1e9 / hz;
     assert(Number.isInteger(this.tickNs), "HZ must divide 1e9");
     // msecs_to_jiffies() rounds up to whole jiffies (10 ms = 3 jiffies at HZ=250).
-    this.timeoutNs = Math.ceil((IOVA_DEFAULT_FQ_TIMEOUT_MS * hz) / 1000) * this.tickNs;
+    this.timeoutJiffies = Math.ceil((IOVA_DEFAULT_FQ_TIMEOUT_MS * hz) / 1000);
   }
 
   /** Entries waiting in `cpu`'s ring. */
@@ -163,7 +165,7 @@ export class FlushQueue {
       this.timerArmed = true;
       this.timerCpu = this.policy.baseCpu(cpu, this.facts);
       if (this.timerCpu !== cpu) this.timerMoves++;
-      this.timerDueNs = Math.floor(nowNs / this.tickNs) * this.tickNs + this.timeoutNs;
+      this.timerDueNs = expiresNs(nowNs, this.timeoutJiffies, this.tickNs);
     }
   }
 
@@ -181,16 +183,16 @@ export class FlushQueue {
   }
 
   /**
-   * When the model's clock fires the timer: the tick after its nominal
-   * expiry, or never (not armed, or placed from outside). The timer wheel
-   * never fires early, so a timer due within 64 jiffies goes in the bucket of
-   * `expires + 1` (`calc_index()` rounds up by the level's granularity, one
-   * jiffy at level 0), and the callback runs at that tick at the soonest:
-   * every flush-queue expiry of the lazy traces of 6.1 and 6.12 had its wheel
-   * clock (`baseclk=`) one past `expires=`, and 6.12's `bucket_expiry=` says so.
+   * When the model's clock fires the timer: the wheel's tick after its
+   * nominal expiry (`timer-wheel.ts`), or never (not armed, or placed from
+   * outside). Every flush-queue expiry of the lazy traces of 6.1 and 6.12 had
+   * its wheel clock (`baseclk=`) one past `expires=`, and 6.12's
+   * `bucket_expiry=` says so.
    */
   get nextExpiryNs(): number {
-    return this.timerArmed && this.policy.selfExpiring ? this.timerDueNs + this.tickNs : Number.POSITIVE_INFINITY;
+    return this.timerArmed && this.policy.selfExpiring
+      ? runsAtNs(this.timerDueNs, this.tickNs)
+      : Number.POSITIVE_INFINITY;
   }
 
   /** The timer expires by the model's clock: `fq_flush_timeout()` on the CPU the policy names. */

@@ -24,6 +24,7 @@
 
 import { assert } from "../stdx/assert.ts";
 import { flsLong, isPowerOfTwo, orderBase2Small } from "../stdx/bits.ts";
+import { expiresNs, runsAtNs } from "../stdx/timer-wheel.ts";
 import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
 import { getProfile, type KernelProfile } from "./profile.ts";
 import { fitThreshold, IovaTree, type IovaTreeSnapshot, NIL, POW2 } from "./rbtree.ts";
@@ -678,16 +679,15 @@ export class IovaDomain {
   /**
    * When work scheduled now with `IOVA_DEPOT_DELAY` runs. On a kernel's
    * clock (`jiffyNs`): `schedule_delayed_work()` arms a timer for
-   * `jiffies + msecs_to_jiffies(100)`, and the timer wheel, which never
-   * fires early, runs it at the tick after that jiffy (a timer due within
-   * 64 jiffies waits in the bucket of `expires + 1`): 26 jiffies after the
-   * current one at HZ=250, 100 to 104 ms. The 6.12 traces show the same
-   * class's trims 103 ms apart at the least, never 100.
+   * `jiffies + msecs_to_jiffies(100)`, which the timer wheel runs at the tick
+   * after that jiffy (`timer-wheel.ts`): 26 jiffies after the current one at
+   * HZ=250, 100 to 104 ms. The 6.12 traces show the same class's trims
+   * 103 ms apart at the least, never 100.
    */
   private depotWorkDue(): number {
     const j = this.jiffyNs;
     if (j === 0) return this.nowNs + IOVA_DEPOT_DELAY_NS;
-    return (Math.floor(this.nowNs / j) + Math.ceil(IOVA_DEPOT_DELAY_NS / j) + 1) * j;
+    return runsAtNs(expiresNs(this.nowNs, Math.ceil(IOVA_DEPOT_DELAY_NS / j), j), j);
   }
 
   /**
