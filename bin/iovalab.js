@@ -10,6 +10,18 @@
 // the TypeScript stripper at all (about 0.1 s of every run). The staleness
 // rule lives here too (the build imports it), so checking costs no module more.
 
+// An older Node (a system's own, run as `node bin/iovalab.js`) would run none
+// of what follows: `import.meta.main` is undefined before Node 24, so the
+// command would end at once, silent, with status 0. Say so and stop first.
+if (Number(process.versions.node.split(".")[0]) < 24) {
+  process.stderr.write(
+    `iovalab: expected Node 24 or later, found ${process.version} (${process.execPath}): ` +
+      "run it as `npx iovalab ...` or `npm start` in the repository, which use the Node 24 that " +
+      "`npm install` put in node_modules/.bin, or put that directory first on PATH\n",
+  );
+  process.exit(2);
+}
+
 // Node's modules as their CommonJS objects: an ESM import of node:fs makes a
 // namespace of all its exports, whose `promises` loads the whole promise API
 // (about 2.5 MiB and 8% of a short command's CPU, measured).
