@@ -5,7 +5,14 @@
  */
 
 import type { Command } from "commander";
-import { getProfile, InputError, IovaDomain, maxCachedBytes, rcacheOrdersForBytes } from "../face/allocator.ts";
+import {
+  getProfile,
+  InputError,
+  IovaDomain,
+  maxCachedBytes,
+  NR_CPUS_MAX,
+  rcacheOrdersForBytes,
+} from "../face/allocator.ts";
 import { churn, formatBytes, formatPercent, formatTable, runChurn } from "../face/simulation.ts";
 import { runCommand, writeStdout } from "./io.ts";
 import { parseKernelOption } from "./ops.ts";
@@ -26,7 +33,7 @@ export function registerDemo(program: Command): void {
       runCommand(async () => {
         const seed = positiveInt("--seed", opts.seed, 0);
         // The machine descriptions' CPU limit; a churn of more than 100M mappings runs for hours.
-        const cpus = positiveInt("--cpus", opts.cpus, 1, 4096);
+        const cpus = positiveInt("--cpus", opts.cpus, 1, NR_CPUS_MAX);
         const mappings = positiveInt("--mappings", opts.mappings, 1, 100_000_000);
         const profile = getProfile(parseKernelOption(opts.kernel) ?? "mainline");
         const rows: string[][] = [];

@@ -9,7 +9,7 @@
  */
 
 import type { Command } from "commander";
-import { assert, HexLines, hex16, InputError, memparse } from "../face/allocator.ts";
+import { assert, HexLines, hex16, InputError, memparse, NR_CPUS_MAX } from "../face/allocator.ts";
 import {
   builtinMachine,
   CAPTURE_HELP,
@@ -478,7 +478,7 @@ function checkReplayOptions(opts: ReplayCliOptions): void {
   // The values too, so a batch on a queue stops here rather than on every worker.
   parseKernelOption(opts.kernel);
   parseKernelOption(opts.capturedKernel);
-  positiveInt("--cpus", opts.cpus);
+  positiveInt("--cpus", opts.cpus, NR_CPUS_MAX);
   positiveInt("--flush-histories", opts.flushHistories);
   searchThreads(opts);
   bytes("--range", opts.range);
@@ -557,7 +557,7 @@ async function replaySpan(
     device: opts.device,
     kernel: parseKernelOption(opts.kernel),
     captured: opts.captured === undefined ? undefined : opts.captured === "strict",
-    cpus: positiveInt("--cpus", opts.cpus),
+    cpus: positiveInt("--cpus", opts.cpus, NR_CPUS_MAX),
   };
   const capturedKernel = parseKernelOption(opts.capturedKernel);
   const lines = new HexLines();
@@ -652,7 +652,7 @@ async function replaySpan(
     const common = {
       machine: d.machine,
       kernel: d.kernel,
-      cpus: positiveInt("--cpus", opts.cpus),
+      cpus: positiveInt("--cpus", opts.cpus, NR_CPUS_MAX),
       strict: opts.strict ? true : opts.lazy ? false : d.captured,
       rangeBytes: bytes("--range", opts.range),
       inferFlushes: opts.inferFlushes,
@@ -775,7 +775,7 @@ async function replaySpan(
           {
             machine: d.machine,
             kernel: d.kernel,
-            cpus: positiveInt("--cpus", opts.cpus),
+            cpus: positiveInt("--cpus", opts.cpus, NR_CPUS_MAX),
             device: d.device,
             strict: d.captured,
             timerEvents: d.timerEvents,

@@ -7,7 +7,7 @@
 
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { InputError, isProfileName } from "../face/allocator.ts";
+import { InputError, isProfileName, NR_CPUS_MAX } from "../face/allocator.ts";
 import { BUILTIN_MACHINES, bootMachine, Shell } from "../face/kernel.ts";
 import { runCommand } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
@@ -32,9 +32,9 @@ export function registerShell(program: Command): void {
         }
         let cpus: number | undefined;
         if (opts.cpus !== undefined) {
-          if (!/^[1-9][0-9]*$/.test(opts.cpus) || Number(opts.cpus) > 4096) {
+          if (!/^[1-9][0-9]*$/.test(opts.cpus) || Number(opts.cpus) > NR_CPUS_MAX) {
             throw new InputError(
-              `--cpus: expected a number of CPUs from 1 to 4096, found ${JSON.stringify(opts.cpus)}`,
+              `--cpus: expected a number of CPUs from 1 to ${NR_CPUS_MAX}, found ${JSON.stringify(opts.cpus)}`,
             );
           }
           cpus = Number(opts.cpus);

@@ -22,6 +22,7 @@ export { parseDurationMs } from "../stdx/duration.ts";
 export { hex16 } from "../stdx/hex.ts";
 export { HexLines } from "../stdx/hex-lines.ts";
 export { memparse } from "../stdx/kstr.ts";
+export { NR_CPUS_MAX } from "../stdx/nr-cpus.ts";
 export { Prng } from "../stdx/prng.ts";
 export * from "./errors.ts";
 export * from "./ops.ts";

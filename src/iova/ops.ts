@@ -13,6 +13,7 @@ import { assert } from "../stdx/assert.ts";
 import { ULONG_MAX_DECIMAL } from "../stdx/bits.ts";
 import { ByteOut, NEWLINE, SPACE } from "../stdx/byteout.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import { NR_CPUS_MAX } from "../stdx/nr-cpus.ts";
 import { ANCHOR_PFN, IovaDomain, MAX_RCACHE_ORDERS, type TreeSearch } from "./domain.ts";
 import { getProfile, isProfileName, PROFILE_NAMES, type ProfileName } from "./profile.ts";
 
@@ -452,7 +453,7 @@ export class OpsRunner {
     }
     const startPfn = this.headerNumber("start_pfn", need("start_pfn"));
     const cpus = this.headerNumber("cpus", need("cpus"));
-    if (cpus < 1 || cpus > 8192) this.fail("cpus= from 1 to 8192", need("cpus"));
+    if (cpus < 1 || cpus > NR_CPUS_MAX) this.fail(`cpus= from 1 to ${NR_CPUS_MAX}`, need("cpus"));
     let rcacheOrders = 6;
     const k = fields.get("rcache_orders");
     if (k !== undefined) {

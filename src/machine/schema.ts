@@ -10,6 +10,7 @@ import { z } from "zod";
 import { PROFILE_NAMES } from "../iova/profile.ts";
 import { isPowerOfTwo } from "../stdx/bits.ts";
 import { InputError } from "../stdx/errors.ts";
+import { NR_CPUS_MAX } from "../stdx/nr-cpus.ts";
 import { describeIssue, issueLinePath, loadYaml } from "../stdx/yaml.ts";
 import { checkMachine, pathText } from "./check.ts";
 
@@ -146,7 +147,7 @@ export const machineSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().default(""),
   kernel: z.enum(PROFILE_NAMES as unknown as [string, ...string[]]).default("mainline"),
-  cpus: z.number().int().min(1).max(4096),
+  cpus: z.number().int().min(1).max(NR_CPUS_MAX),
   hz: z.union([z.literal(100), z.literal(250), z.literal(300), z.literal(1000)]).default(250),
   pageSize: z.number().int().refine(isPowerOfTwo, { message: "expected a power of two" }).default(4096),
   cmdline: z.string().default(""),

@@ -39,6 +39,7 @@
  */
 
 import { hex16 } from "../stdx/hex.ts";
+import { NR_CPUS_MAX } from "../stdx/nr-cpus.ts";
 import {
   type DirectDecoder,
   directDecoder,
@@ -886,6 +887,8 @@ export class TraceDat {
     const n = c.u32("the CPU count");
     for (let i = 0; i < n; i++) {
       const cpu = c.u32("a CPU id");
+      if (cpu >= NR_CPUS_MAX)
+        throw new DatError(`expected a CPU id below ${NR_CPUS_MAX} (NR_CPUS at most), found ${cpu}`);
       const offset = c.u64("a CPU's data offset");
       const sz = c.u64("a CPU's data size");
       this.cpus.push({ cpu, offset, size: sz });

@@ -108,3 +108,49 @@ test("any split of the text into chunks gives the same events", () => {
     { numRuns: 200, seed: 42 },
   );
 });
+
+test("a CPU no kernel has (NR_CPUS is 8192 at most) is a malformed line, not a machine to build", () => {
+  // Lines of the sample trace with the CPU column, the header's count and a loss marker's CPU
+  // corrupted: taken as CPUs, each would have the replay make per-CPU state for millions.
+  const map = (cpu: string, t: string) =>
+    `kworker/u4:1-25 [${cpu}] ..... ${t}: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000002efa6000 size=4096`;
+  const text = [
+    "# entries-in-buffer/entries-written: 3/3   #P:2000000000",
+    map("8191", "5.996695"),
+    map("8192", "5.996696"),
+    map("999999", "5.996697"),
+    "CPU:8192 [LOST 3 EVENTS]",
+    "CPU:8191 [LOST 3 EVENTS]",
+    "",
+  ].join("\n");
+  const expected = [
+    't.txt:1: expected a CPU count of at most 8192 (NR_CPUS at most), found "#P:2000000000"',
+    't.txt:3: expected a CPU below 8192 (NR_CPUS at most), found "CPU 8192"',
+    't.txt:4: expected a CPU below 8192 (NR_CPUS at most), found "CPU 999999"',
+    't.txt:5: expected a CPU below 8192 (NR_CPUS at most), found "CPU:8192 [LOST 3 EVENTS]"',
+    "t.txt:6: CPU 8191 lost 3 events: the trace is incomplete from here",
+  ];
+  // The same from the text and from its bytes (the reader's fast path).
+  const { events, reader } = readTraceText(text, { file: "t.txt" });
+  const bytes = new TraceReader({ file: "t.txt" });
+  const fromBytes: TraceEvent[] = [];
+  bytes.pushBytes(new TextEncoder().encode(text), (e) => fromBytes.push(e));
+  bytes.end((e) => fromBytes.push(e));
+  for (const [got, r] of [
+    [events, reader],
+    [fromBytes, bytes],
+  ] as const) {
+    assert.deepEqual(
+      got.map((e) => [e.line, e.cpu]),
+      [[2, 8191]],
+    );
+    assert.deepEqual(r.diagnostics, expected);
+    assert.equal(r.stats.malformed, 4);
+    assert.equal(r.stats.headerCpus, 0);
+    assert.equal(r.stats.losses, 1);
+  }
+  assert.throws(
+    () => readTraceText(text, { file: "t.txt", strictInput: true }),
+    (e: unknown) => e instanceof InputError && e.message === expected[0],
+  );
+});

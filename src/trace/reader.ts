@@ -12,6 +12,7 @@
 
 import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
+import { NR_CPUS_MAX } from "../stdx/nr-cpus.ts";
 import { type DatPosition, type DatRecord, reportTimestampNs } from "./dat.ts";
 import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { asciiWord, FAST_EVENT_NAMES, fastBytesEvent, fastEventName, fastName } from "./fast-bytes.ts";
@@ -264,10 +265,11 @@ export class TraceReader {
         case "comment":
         case "preamble":
           this.counts.comments++;
-          if (this.counts.headerCpus === 0) this.headerCpus(text, start, end);
+          if (this.counts.headerCpus === 0) this.headerCpus(lineNo, text, start, end);
           return null;
         case "lost":
-          this.lost({ afterLine: lineNo, cpu: other.cpu, events: other.events }, lineNo);
+          if (other.cpu < NR_CPUS_MAX) this.lost({ afterLine: lineNo, cpu: other.cpu, events: other.events }, lineNo);
+          else this.malformed(lineNo, `a CPU below ${NR_CPUS_MAX} (NR_CPUS at most)`, text.slice(start, end));
           return null;
         case "frame":
           this.counts.comments++;
@@ -344,7 +346,8 @@ export class TraceReader {
     if ((event.type === "timer_start" || event.type === "timer_expire_entry") && event.function === FQ_NAME) {
       this.counts.fqTimerEvents++;
     }
-    return this.counted(event);
+    // A trace.dat's CPUs were checked where its header lists their buffers (`dat.ts`).
+    return this.tallied(event);
   }
 
   private deviceGroup(body: string): void {
@@ -384,7 +387,8 @@ export class TraceReader {
   }
 
   /** Counts an event read from the bytes, `which` of the names `fast-bytes.ts` reads. */
-  private countedFast(event: TraceEvent, which: number): TraceEvent {
+  private countedFast(event: TraceEvent, which: number): TraceEvent | null {
+    if (event.cpu >= NR_CPUS_MAX) return this.noSuchCpu(event);
     if (event.timestampNs < this.lastTimestampNs) this.counts.timestampBackwards++;
     this.lastTimestampNs = event.timestampNs;
     if (this.inEvents[which] === 0) {
@@ -396,8 +400,22 @@ export class TraceReader {
     return event;
   }
 
-  /** Counts a decoded event. */
-  private counted(event: TraceEvent): TraceEvent {
+  /** Counts a decoded event of a text line. */
+  private counted(event: TraceEvent): TraceEvent | null {
+    return event.cpu >= NR_CPUS_MAX ? this.noSuchCpu(event) : this.tallied(event);
+  }
+
+  /**
+   * An event line whose CPU no kernel has: a corrupt line, not a machine of
+   * that many CPUs to build (its per-CPU state would exhaust memory).
+   */
+  private noSuchCpu(event: TraceEvent): null {
+    this.malformed(event.line, `a CPU below ${NR_CPUS_MAX} (NR_CPUS at most)`, `CPU ${event.cpu}`);
+    return null;
+  }
+
+  /** Counts an event. */
+  private tallied(event: TraceEvent): TraceEvent {
     if (event.timestampNs < this.lastTimestampNs) this.counts.timestampBackwards++;
     this.lastTimestampNs = event.timestampNs;
     this.counts.events.set(event.name, (this.counts.events.get(event.name) ?? 0) + 1);
@@ -599,9 +617,12 @@ export class TraceReader {
   }
 
   /** Reads the CPU count of a header line (`#P:N` or `cpus=N`); the first one counts. */
-  private headerCpus(text: string, start: number, end: number): void {
+  private headerCpus(lineNo: number, text: string, start: number, end: number): void {
     const m = HEADER_CPUS.exec(text.slice(start, end));
-    if (m !== null) this.counts.headerCpus = Number(m[1] ?? m[2]);
+    if (m === null) return;
+    const n = Number(m[1] ?? m[2]);
+    if (n <= NR_CPUS_MAX) this.counts.headerCpus = n;
+    else this.malformed(lineNo, `a CPU count of at most ${NR_CPUS_MAX} (NR_CPUS at most)`, m[0]);
   }
 
   private malformed(lineNo: number, expected: string, found: string): void {

@@ -35,6 +35,8 @@ export interface DatTestRecord {
 export interface DatTestFile {
   records: DatTestRecord[];
   cpus: number;
+  /** The CPU id the BUFFER option gives each CPU's data (records name the index); by default the index. */
+  cpuIds?: number[];
   compress: boolean;
   kallsyms: string;
   cmdlines: string;
@@ -224,7 +226,11 @@ export function writeTraceDat(f: DatTestFile): Uint8Array {
   const optionsAt = start + body.length;
   const opts = new Out();
   const buffer = new Out().u64(0).str("").str("global").u32(f.cpus);
-  for (let cpu = 0; cpu < f.cpus; cpu++) buffer.u32(cpu).u64(cpuData[cpu].offset).u64(cpuData[cpu].size);
+  for (let cpu = 0; cpu < f.cpus; cpu++)
+    buffer
+      .u32(f.cpuIds?.[cpu] ?? cpu)
+      .u64(cpuData[cpu].offset)
+      .u64(cpuData[cpu].size);
   const b = buffer.done();
   opts.u16(3).u32(b.length).bytes(b);
   for (const id of [16, 18, 19, 21])

@@ -551,3 +551,40 @@ test("fast-check: records cut short give the same events and error both ways (a 
     { numRuns: 300, seed: 12 },
   );
 });
+
+test("a trace.dat whose buffers name a CPU no kernel has (NR_CPUS is 8192 at most) is refused where its header lists them", () => {
+  const records: DatTestRecord[] = [0, 1].map((cpu, i) => ({
+    ...head,
+    cpu,
+    timestampNs: 1_000_000_000 + i * 1000,
+    event: "timer-timer_expire_entry",
+    payload: laidOut(
+      40,
+      [
+        [8, 0xff22527a46f436a0n, 8],
+        [16, 100n, 8],
+        [24, 0xffffffffa5a2c1f1n, 8],
+        [32, 100n, 8],
+      ],
+      [],
+    ),
+  }));
+  const dat = (cpuIds: number[]) =>
+    new TraceDat(
+      bytesSource(writeTraceDat({ records, cpus: 2, cpuIds, compress: true, kallsyms: KALLSYMS, cmdlines: "" })),
+      nodeDecompress,
+    );
+  // The highest CPU a kernel can have is read, its records on it.
+  const top = dat([0, 8191]);
+  assert.equal(top.cpuCount, 8192);
+  assert.deepEqual(
+    [...top.records()].map((r) => r.cpu),
+    [0, 8191],
+  );
+  // One more is a corrupt header: taken as a CPU, the replay would make per-CPU state for it.
+  assert.throws(
+    () => dat([0, 8192]),
+    (e: unknown) =>
+      e instanceof Error && /expected a CPU id below 8192 \(NR_CPUS at most\), found 8192/.test(e.message),
+  );
+});
