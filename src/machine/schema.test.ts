@@ -46,8 +46,28 @@ test("errors name the file, the line, the path, what was expected and what was f
     'm.yaml:7: devices[0].bdf: expected a PCI address such as "0000:00:01.0" (lower-case hex), found "00:01.0"',
   );
   assert.equal(
-    errorOf(GOOD.replace("granule: 4096", "granule: 3000")),
-    'm.yaml:4: iommu.granule: expected a power of two, found "3000"',
+    errorOf(GOOD.replace("granule: 4096", "granule: 12288")),
+    'm.yaml:4: iommu.granule: expected a power of two, found "12288"',
+  );
+  // Sizes no kernel or IOMMU has: each made the model fail inside (an assertion, exit 1) or,
+  // for a driver's disks, exhaust memory building them.
+  assert.equal(
+    errorOf(GOOD.replace("granule: 4096", "granule: 1")),
+    'm.yaml:4: iommu.granule: expected a number >= 4096, found "1"',
+  );
+  assert.equal(
+    errorOf(GOOD.replace("cpus: 2", "cpus: 2\npageSize: 1099511627776")),
+    'm.yaml:4: pageSize: expected a number <= 65536, found "1099511627776"',
+  );
+  assert.equal(
+    errorOf(GOOD.replace("cpus: 2", "cpus: 8193")),
+    'm.yaml:3: cpus: expected a number <= 8192, found "8193"',
+  );
+  assert.equal(
+    errorOf(
+      `${GOOD}drivers:\n  - { name: sas, model: hisi_sas_v3_hw, match: [{ vendor: 0x19e5 }], disks: 100000000 }\n`,
+    ),
+    'm.yaml:9: drivers[0].disks: expected a number <= 1024, found "100000000"',
   );
   assert.match(
     errorOf(GOOD.replace("cpus: 2", "cpus: 2\ncpu: 3")),

@@ -139,8 +139,8 @@ const driverSchema = z.strictObject({
   /** Loaded as a module after the late initcall (by the initramfs), not built in. */
   module: z.boolean().default(false),
   match: z.array(matchSchema).min(1),
-  /** Disks behind a storage HBA. */
-  disks: z.number().int().nonnegative().default(0),
+  /** Disks behind a storage HBA: at most hisi_sas's device table (HISI_SAS_MAX_DEVICES, 1024). */
+  disks: z.number().int().nonnegative().max(1024).default(0),
 });
 
 export const machineSchema = z.strictObject({
@@ -149,7 +149,14 @@ export const machineSchema = z.strictObject({
   kernel: z.enum(PROFILE_NAMES as unknown as [string, ...string[]]).default("mainline"),
   cpus: z.number().int().min(1).max(NR_CPUS_MAX),
   hz: z.union([z.literal(100), z.literal(250), z.literal(300), z.literal(1000)]).default(250),
-  pageSize: z.number().int().refine(isPowerOfTwo, { message: "expected a power of two" }).default(4096),
+  /** PAGE_SIZE: 4 KiB on x86-64, 4, 16 or 64 KiB on arm64. */
+  pageSize: z
+    .number()
+    .int()
+    .min(4096)
+    .max(65536)
+    .refine(isPowerOfTwo, { message: "expected a power of two" })
+    .default(4096),
   cmdline: z.string().default(""),
   config: z
     .object({
@@ -162,7 +169,8 @@ export const machineSchema = z.strictObject({
   iommu: z.strictObject({
     kind: z.enum(["intel-vtd", "arm-smmu-v3", "amd-vi"]),
     name: z.string(),
-    granule: z.number().int().refine(isPowerOfTwo, { message: "expected a power of two" }),
+    /** The smallest page the IOMMU maps (4 KiB; SMMUv3 also 16 or 64 KiB), at most pageSize. */
+    granule: z.number().int().min(4096).refine(isPowerOfTwo, { message: "expected a power of two" }),
     /** Input address width in bits: the aperture is [0, 2^bits - 1]. */
     addressWidth: z.number().int().min(32).max(64),
     deferredFlush: z.boolean().default(true),
