@@ -122,6 +122,39 @@ test("durations: one limit, 24 h, whichever way they are given", () => {
   );
 });
 
+test("a run's figures too large to simulate are bad input with a message, not an internal error", () => {
+  // Each made an event past the engine's 2^50 ns, or at Infinity, and ended in an assertion (exit 1).
+  const job = [
+    "name: x",
+    "machine: epyc-nvme",
+    "seed: 1",
+    "durationMs: 2",
+    "warmupMs: 0",
+    "fio: |",
+    "  [j]",
+    "  bs=4k",
+    "  rw=randread",
+    "  iodepth=16",
+    "  filename=/dev/nvme0n1",
+    "runs:",
+    "  - { name: a, mode: strict, range: default }",
+  ].join("\n");
+  const cost = join(dir, "cost.yaml");
+  writeFileSync(cost, `${job}\ncost:\n  irqNs: 4000000000000000\n`);
+  const r = iovalab(["run", cost, "--json"]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /^iovalab: expected simulated times below 2\^50 ns \(about 13 days\), found cpu\d+'s event at \d+ ns: a cost, device or workload figure is too large to simulate\n$/,
+  );
+  assert.equal(r.stdout, "");
+  // A device of less than one command or byte a second is refused where it is written.
+  assertInputError(
+    () => parseScenarioYaml("disks:\n  iopsMax: 1e-300\n", "s.yaml"),
+    /^s\.yaml:2: disks\.iopsMax: expected a number >= 1, found "1e-300"$/,
+  );
+});
+
 test(".iovaops: operands of 2^64 and above, and runaway lines, are bad input", () => {
   const run = (text: string) => {
     const r = new OpsRunner("f");

@@ -82,11 +82,11 @@ export const deviceSchema = z.strictObject({
        * What the media sustains, the run's disk model. Defaults: a PCIe 3.0 x4
        * data-centre SSD (700K random-read IOPS, 3.5 GB/s, 80 us), assumed.
        */
-      iopsMax: z.number().positive().default(700_000),
-      bandwidthBytesPerSec: z.number().positive().default(3.5e9),
+      iopsMax: z.number().min(1).default(700_000),
+      bandwidthBytesPerSec: z.number().min(1).default(3.5e9),
       latencyNs: z.number().int().nonnegative().default(80_000),
       /** The controller's PCIe link: default PCIe 3.0 x4, 8 GT/s x 4 lanes x 128/130 / 8 bits. */
-      linkBytesPerSec: z.number().positive().default(3.938e9),
+      linkBytesPerSec: z.number().min(1).default(3.938e9),
     })
     .optional(),
   /**
@@ -98,7 +98,7 @@ export const deviceSchema = z.strictObject({
       /** Host tags shared by every disk behind it (`shost->can_queue`, host_tagset). */
       canQueue: z.number().int().min(1).max(65536).default(4096),
       /** The host link every transfer crosses after its disk, bytes/s. */
-      linkBytesPerSec: z.number().positive().default(7.4e9),
+      linkBytesPerSec: z.number().min(1).default(7.4e9),
       /**
        * Completion queues with managed interrupt affinity: the CPUs are split
        * evenly over them in order, a request completes on the first CPU of its
@@ -108,8 +108,8 @@ export const deviceSchema = z.strictObject({
       /** Each disk behind it: media figures and its SCSI queue depth (budget). */
       disk: z
         .strictObject({
-          iopsMax: z.number().positive().default(200_000),
-          bandwidthBytesPerSec: z.number().positive().default(1.1e9),
+          iopsMax: z.number().min(1).default(200_000),
+          bandwidthBytesPerSec: z.number().min(1).default(1.1e9),
           latencyNs: z.number().int().nonnegative().default(80_000),
           queueDepth: z.number().int().min(1).max(65536).default(32),
         })

@@ -245,15 +245,15 @@ const scenarioSchema = z
     disks: z
       .object({
         count: posInt.max(64).optional(),
-        iopsMax: z.number().positive().optional(),
-        bandwidthBytesPerSec: z.number().positive().optional(),
+        iopsMax: z.number().min(1).optional(),
+        bandwidthBytesPerSec: z.number().min(1).optional(),
         latencyNs: z.number().int().nonnegative().optional(),
         queueDepth: posInt.optional(),
       })
       .strict()
       .optional(),
     hba: z
-      .object({ canQueue: posInt.optional(), linkBytesPerSec: z.number().positive().optional() })
+      .object({ canQueue: posInt.optional(), linkBytesPerSec: z.number().min(1).optional() })
       .strict()
       .optional(),
     completion: z.enum(["dispatch-cpu", "managed-affinity"]).optional(),

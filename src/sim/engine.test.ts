@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { InputError } from "../stdx/errors.ts";
 import { Prng } from "../stdx/prng.ts";
 import { Engine, type EventHandler, Priority } from "./engine.ts";
 import { EventQueue } from "./queue.ts";
@@ -137,6 +138,22 @@ test("time must be an integer and never in the past", () => {
   e.run();
   assert.throws(() => e.at(9, 0, h));
   assert.throws(() => e.after(-1, 0, h));
+});
+
+test("an event past 2^50 ns, or at no finite time, is bad input naming the handler (the figures that made it), not a bug", () => {
+  const e = new Engine({ seed: 1 });
+  const h: EventHandler = { name: "sd3", onEvent: () => {} };
+  e.at(2 ** 50, Priority.device, h);
+  for (const t of [2 ** 50 + 1, Number.POSITIVE_INFINITY, Number.NaN]) {
+    assert.throws(
+      () => e.at(t, Priority.device, h),
+      (err: unknown) =>
+        err instanceof InputError &&
+        err.message ===
+          `expected simulated times below 2^50 ns (about 13 days), found sd3's event at ${t} ns: a cost, device or workload figure is too large to simulate`,
+    );
+  }
+  assert.equal(e.pendingEvents, 1);
 });
 
 test("run(untilNs) stops before later events and advances the clock to untilNs", () => {

@@ -7,8 +7,9 @@
  */
 
 import { assert } from "../stdx/assert.ts";
+import { InputError } from "../stdx/errors.ts";
 import { Prng } from "../stdx/prng.ts";
-import { type EventHandler, EventQueue } from "./queue.ts";
+import { type EventHandler, EventQueue, MAX_EVENT_NS } from "./queue.ts";
 
 export type { EventHandler } from "./queue.ts";
 
@@ -65,6 +66,13 @@ export class Engine {
 
   /** Schedules `handler.onEvent(arg)` at absolute time `atNs` (integer, not in the past). */
   at(atNs: number, priority: number, handler: EventHandler, arg = 0): void {
+    // Reachable from the figures a run is given (a cost of weeks, a device of one command a
+    // second behind a deep queue), not a bug: said as one, and the run stops.
+    if (!(atNs <= MAX_EVENT_NS)) {
+      throw new InputError(
+        `expected simulated times below 2^50 ns (about 13 days), found ${handler.name}'s event at ${atNs} ns: a cost, device or workload figure is too large to simulate`,
+      );
+    }
     // One check covers both: a non-integer or a past time is a bug in the caller.
     assert(Number.isSafeInteger(atNs) && atNs >= this.nowNs, "event time must be an integer ns, not in the past");
     this.queue.push(atNs, priority, handler, arg);

@@ -51,7 +51,7 @@ export class EventQueue {
   }
 
   push(timeNs: number, priority: number, handler: EventHandler, arg: number): void {
-    if (!(timeNs <= MAX_TIME_NS && priority >= 0 && priority < 8)) {
+    if (!(timeNs <= MAX_EVENT_NS && priority >= 0 && priority < 8)) {
       assert(false, "event time beyond 2^50 ns or priority outside 0..7");
     }
     const slot = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.newSlot();
@@ -213,7 +213,7 @@ export class EventQueue {
 }
 
 /** Latest event time the heap key keeps exact: timeNs * 8 + priority stays below 2^53. */
-const MAX_TIME_NS = 2 ** 50;
+export const MAX_EVENT_NS = 2 ** 50;
 
 function grow(a: Int32Array): Int32Array {
   const b = new Int32Array(a.length * 2);
