@@ -148,6 +148,15 @@ test("a run's figures too large to simulate are bad input with a message, not an
     /^iovalab: expected simulated times below 2\^50 ns \(about 13 days\), found cpu\d+'s event at \d+ ns: a cost, device or workload figure is too large to simulate\n$/,
   );
   assert.equal(r.stdout, "");
+  // The same from a run on a worker thread (the error crosses it as a plain Error) and a sweep's point.
+  const two = join(dir, "cost-two.yaml");
+  writeFileSync(two, `${job}\n  - { name: b, mode: lazy, range: default }\ncost:\n  irqNs: 4000000000000000\n`);
+  const pooled = iovalab(["run", two, "--workers", "2", "--json"]);
+  assert.equal(pooled.status, 2, pooled.stderr);
+  assert.match(pooled.stderr, /^iovalab: [ab]: expected simulated times below 2\^50 ns/);
+  const swept = iovalab(["sweep", cost, "--over", "cost.irqNs=4000000000000000", "--out", join(dir, "sweep-big")]);
+  assert.equal(swept.status, 2, swept.stderr);
+  assert.match(swept.stderr, /\niovalab: cost\.irqNs=4000000000000000\|a: expected simulated times below 2\^50 ns/);
   // A device of less than one command or byte a second is refused where it is written.
   assertInputError(
     () => parseScenarioYaml("disks:\n  iopsMax: 1e-300\n", "s.yaml"),

@@ -16,7 +16,7 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import { InputError } from "../face/errors.ts";
+import { asInputError, InputError } from "../face/errors.ts";
 import { errnoText, inputChunks, inputName, readInputBytes, readInputText } from "../node-input.ts";
 import { removeWhenGone } from "./temp-dir.ts";
 
@@ -365,8 +365,9 @@ export async function runCommand(body: () => Promise<void> | void): Promise<void
       // The interrupt handler is stopping the command and exits with 130.
       await new Promise(() => {});
     }
-    if (e instanceof InputError) {
-      process.stderr.write(`iovalab: ${e.message}\n`);
+    const input = asInputError(e);
+    if (input !== null) {
+      process.stderr.write(`iovalab: ${input.message}\n`);
       process.exitCode = 2;
       return;
     }

@@ -5,4 +5,4 @@
  * shared file and input code loads no model to name it.
  */
 
-export { InputError, quote } from "../stdx/errors.ts";
+export { asInputError, InputError, quote } from "../stdx/errors.ts";

@@ -7,6 +7,18 @@ export class InputError extends Error {
   override name = "InputError";
 }
 
+/**
+ * `e` as the InputError it is, or was before it crossed from a worker
+ * thread: the structured clone of an error keeps its message and stack, not
+ * its class, and the stack still begins with the name it had there. Null for
+ * any other error.
+ */
+export function asInputError(e: unknown): InputError | null {
+  if (e instanceof InputError) return e;
+  if (e instanceof Error && e.stack?.startsWith(`InputError: ${e.message}`) === true) return new InputError(e.message);
+  return null;
+}
+
 /** Shows a token the way error messages quote what was found. */
 export function quote(found: string): string {
   if (found === "") return "end of line";
