@@ -39,7 +39,7 @@ import { assert } from "../stdx/assert.ts";
 /** "No node": the NULL of the kernel's rb_node pointers. */
 export const NIL = -1;
 
-const INITIAL_CAPACITY = 1024;
+const INITIAL_CAPACITY = 64;
 
 /** `pfnHi - pfnLo` too large for the uint32 offset: look in the side map. */
 const HI_IN_MAP = 0xffff_ffff;
