@@ -395,22 +395,27 @@ test("trace-6.1-midlife-lazy.dat: every record decoded from its fields gives the
   assert.equal(c.direct, c.events);
 });
 
+/** A `timer:timer_expire_entry` payload whose function is the address `fn` (the timer, now and baseclk fixed). */
+function timerExpireEntry(fn: bigint): Uint8Array {
+  return laidOut(
+    40,
+    [
+      [8, 0xff22527a46f436a0n, 8],
+      [16, 100n, 8],
+      [24, fn, 8],
+      [32, 100n, 8],
+    ],
+    [],
+  );
+}
+
 test("trace.dat: %ps names a function by the last kallsyms line of its address, any case or width, else prints the address", () => {
   const records: DatTestRecord[] = FUNCTIONS.map((f, i) => ({
     ...head,
     cpu: 0,
     timestampNs: 2_000_000_000 + i * 1000,
     event: "timer-timer_expire_entry",
-    payload: laidOut(
-      40,
-      [
-        [8, 0xff22527a46f436a0n, 8],
-        [16, 100n, 8],
-        [24, f, 8],
-        [32, 100n, 8],
-      ],
-      [],
-    ),
+    payload: timerExpireEntry(f),
   }));
   const bytes = writeTraceDat({ records, cpus: 1, compress: true, kallsyms: KALLSYMS, cmdlines: "" });
   const names = [...new TraceDat(bytesSource(bytes), nodeDecompress).records()].map(
@@ -558,16 +563,7 @@ test("a trace.dat whose buffers name a CPU no kernel has (NR_CPUS is 8192 at mos
     cpu,
     timestampNs: 1_000_000_000 + i * 1000,
     event: "timer-timer_expire_entry",
-    payload: laidOut(
-      40,
-      [
-        [8, 0xff22527a46f436a0n, 8],
-        [16, 100n, 8],
-        [24, 0xffffffffa5a2c1f1n, 8],
-        [32, 100n, 8],
-      ],
-      [],
-    ),
+    payload: timerExpireEntry(0xffffffffa5a2c1f1n),
   }));
   const dat = (cpuIds: number[]) =>
     new TraceDat(
