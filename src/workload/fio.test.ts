@@ -136,6 +136,20 @@ test("every class of bad input names the file, the line, what was expected and w
     ],
     ["[j]\nsize=2k\n", "b.fio:1: [j]: expected size= at least the block size, found 2048"],
     ["; only a comment\n[global]\nbs=4k\n", "b.fio: expected at least one job section, found none"],
+    // Sizes past what the kernel does at once, or than the simulation can hold (each was an
+    // internal error or ran out of memory).
+    [
+      "[j]\nsize=1t\nbs=16g\n",
+      "b.fio:1: [j]: expected block sizes up to 2147479552 (MAX_RW_COUNT: the kernel cuts a larger read or write short), found 17179869184",
+    ],
+    [
+      "[j]\nsize=1t\nbssplit=4k/50:3g/50\n",
+      "b.fio:1: [j]: expected block sizes up to 2147479552 (MAX_RW_COUNT: the kernel cuts a larger read or write short), found 3221225472",
+    ],
+    [
+      "[a]\nsize=1t\nbs=1g\nnumjobs=200\n[b]\nsize=1t\nbs=1g\nnumjobs=57\n",
+      "b.fio: expected numjobs x the largest block size, over the jobs, up to 274877906944 (256 GiB: the simulation holds each thread's I/O page by page), found 275951648768",
+    ],
   ];
   for (const [text, message] of cases) {
     assert.throws(
@@ -147,6 +161,11 @@ test("every class of bad input names the file, the line, what was expected and w
       },
     );
   }
+});
+
+test("the largest block size the kernel reads at once, and 256 GiB over the jobs' threads, are taken", () => {
+  assert.equal(parseFioJobFile("[j]\nsize=1t\nbs=2147479552\n", "b.fio").jobs[0].bs, 2147479552);
+  assert.equal(parseFioJobFile("[j]\nsize=1t\nbs=1g\nnumjobs=256\n", "b.fio").jobs[0].numjobs, 256);
 });
 
 test("numjobs and cpus_allowed place instances round robin over the allowed CPUs", () => {

@@ -107,6 +107,11 @@ function defaults(name: string, line: number): FioJob {
   };
 }
 
+/** The longest read or write the kernel does at once: INT_MAX rounded down to a 4 KiB page (rw_verify_area). */
+const MAX_RW_COUNT = 0x7fff_f000;
+/** The most bytes the jobs' threads may have submitted at once, at their largest block size. */
+const MAX_HELD_BYTES = 2 ** 38;
+
 /** Parses a job file. `file` names it in messages. */
 export function parseFioJobFile(text: string, file: string, opts: FioParseOptions = {}): FioJobFile {
   const unknown = opts.unknownOptions ?? "error";
@@ -158,6 +163,15 @@ export function parseFioJobFile(text: string, file: string, opts: FioParseOption
   }
   if (current !== null) jobs.push(finish(current, file));
   if (jobs.length === 0) throw new InputError(`${file}: expected at least one job section, found none`);
+  // Each thread's I/O is held page by page from its submission (a thread waiting for a tag holds
+  // all of it): past this the simulation's memory runs out, not the machine's.
+  let held = 0;
+  for (const j of jobs) held += j.numjobs * (j.bssplit === null ? j.bs : Math.max(...j.bssplit.map((b) => b.bytes)));
+  if (held > MAX_HELD_BYTES) {
+    throw new InputError(
+      `${file}: expected numjobs x the largest block size, over the jobs, up to ${MAX_HELD_BYTES} (256 GiB: the simulation holds each thread's I/O page by page), found ${held}`,
+    );
+  }
   return { jobs, warnings };
 }
 
@@ -294,6 +308,13 @@ function finish(job: FioJob, file: string): FioJob {
     throw new InputError(`${where}: [${job.name}]: expected size=, io_size=, runtime= or filename=, found none`);
   }
   const blockSizes = job.bssplit === null ? [job.bs] : job.bssplit.map((s) => s.bytes);
+  for (const b of blockSizes) {
+    if (b > MAX_RW_COUNT) {
+      throw new InputError(
+        `${where}: [${job.name}]: expected block sizes up to ${MAX_RW_COUNT} (MAX_RW_COUNT: the kernel cuts a larger read or write short), found ${b}`,
+      );
+    }
+  }
   if (job.direct) {
     for (const b of blockSizes) {
       if (b % 512 !== 0) {
