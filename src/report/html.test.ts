@@ -28,6 +28,8 @@ function run(over: Partial<ReportRun>): ReportRun {
     maxSectorsKb: 128,
     requestBytesMean: 4096,
     mapsPerSec: 1000,
+    requestsPerSec: 1000,
+    bytesPerSec: 4096000,
     syncWaitShare: 0,
     busyShare: 0.5,
     rbtreeLockBusyShare: 0,

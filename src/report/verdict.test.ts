@@ -4,9 +4,16 @@ import { type VerdictRun, verdict } from "./verdict.ts";
 
 const NO_LOCK = { acquisitions: 0, contentions: 0, waitNsMax: 0, waitNsTotal: 0, holdNsAvg: 0 };
 
-/** A run's figures with only what each case sets differing. */
+/**
+ * A run's figures with only what each case sets differing; unless a case
+ * sets them, as many requests complete as are mapped (a steady state).
+ */
 function run(over: Partial<VerdictRun>): VerdictRun {
+  const maps = over.mapsPerSec ?? 1000;
+  const bytes = over.requestBytesMean ?? 131072;
   return {
+    requestsPerSec: maps,
+    bytesPerSec: maps * bytes,
     name: "r",
     mode: "strict",
     rangeSource: "default",
@@ -203,4 +210,31 @@ test("verdict on NVMe: the bottleneck is the SSDs' PCIe links, their media, thei
     hbaLinkBytesPerSec: 4e9,
   }).join("\n");
   assert.match(one, /which sits at the SSD's PCIe link's ceiling|which sits at the SSD's media bandwidth/);
+  assert.match(one, / of the 1 SSD's 500\.0K IOPS;/);
+});
+
+test("verdict: a run whose queues still fill is measured by what completes, not by what it maps", () => {
+  // epyc-nvme's first SSD under 192 jobs at iodepth 1,024 for 30 ms: 131K tags fill in about
+  // 0.2 s, so the run mapped 3.06M requests/s of 4 KiB while the SSD completed its 634K. Taken
+  // from the maps, the verdict said the SSD moved 11.7 GiB/s, 318% of its link.
+  const ssd = {
+    workload: "fio" as const,
+    storage: "nvme" as const,
+    hbaLinkBytesPerSec: 3.938e9,
+    diskCount: 1,
+    diskIopsMax: 637_000,
+    diskBandwidthBytesPerSec: 3.2e9,
+  };
+  const filling = {
+    mapsPerSec: 3_061_367,
+    requestBytesMean: 4096,
+    requestsPerSec: 634_467,
+    bytesPerSec: 634_467 * 4096,
+  };
+  const v = verdict([run({ name: "d", ...filling }), run({ name: "r", ...raised, ...filling })], ssd).join("\n");
+  assert.match(
+    v,
+    /The busiest run, d, moves 2\.4 GiB\/s, 66\.0% of the SSD's PCIe link's 3\.7 GiB\/s and 81\.2% of the SSD's media bandwidth, 3 GiB\/s, in 634\.5K requests\/s, 99\.6% of the 1 SSD's 637\.0K IOPS;/,
+  );
+  assert.match(v, /which sits at the SSD's IOPS ceiling/);
 });

@@ -203,9 +203,13 @@ function mechanism(p: Pair, setup: VerdictSetup): string {
   );
 }
 
-/** What one run moves across the storage's link, and the share of its ceiling. */
+/**
+ * What one run moves across the storage's link, and the share of its
+ * ceiling: the requests completed, not those mapped (more while the queues
+ * fill, and no device moves more than its ceiling).
+ */
 function linkShare(r: VerdictRun, setup: VerdictSetup): number {
-  return (r.mapsPerSec * r.requestBytesMean) / setup.hbaLinkBytesPerSec;
+  return r.bytesPerSec / setup.hbaLinkBytesPerSec;
 }
 
 /** The words for the storage's ceilings: a SAS HBA's host link and disks, or NVMe SSDs' PCIe links and media. */
@@ -234,7 +238,7 @@ function mediaBytesPerSec(setup: VerdictSetup): number | null {
 /** The share of the media's bandwidth one run uses (0 where the link binds first). */
 function mediaShare(r: VerdictRun, setup: VerdictSetup): number {
   const media = mediaBytesPerSec(setup);
-  return media === null ? 0 : (r.mapsPerSec * r.requestBytesMean) / media;
+  return media === null ? 0 : r.bytesPerSec / media;
 }
 
 /** What limits one run: a ceiling it sits at, or its CPUs. */
@@ -247,7 +251,8 @@ function limitOf(r: VerdictRun, setup: VerdictSetup): string {
   const w = words(setup);
   if (linkShare(r, setup) >= AT_CEILING) return `sits at ${poss(w.link)} ceiling`;
   if (mediaShare(r, setup) >= AT_CEILING) return `sits at ${w.media} bandwidth`;
-  if (r.mapsPerSec / (setup.diskCount * setup.diskIopsMax) >= AT_CEILING) return `sits at the ${w.disks}' IOPS ceiling`;
+  if (r.requestsPerSec / (setup.diskCount * setup.diskIopsMax) >= AT_CEILING)
+    return `sits at ${poss(`the ${w.disks}`)} IOPS ceiling`;
   if (setup.storage !== "nvme") {
     return (
       `is below both the link's and the disks' ceilings (${formatPercent(linkShare(r, setup))} of the link): the CPUs limit it ` +
@@ -257,15 +262,15 @@ function limitOf(r: VerdictRun, setup: VerdictSetup): string {
   // Below every device ceiling: busy CPUs limit it, or else the jobs' I/O depth does (Little's law).
   const who = r.busyShare >= CPU_BOUND ? "the CPUs limit it" : "the jobs' iodepth limits it, not the CPUs";
   return (
-    `is below the ${w.disks}' ceilings (${formatPercent(linkShare(r, setup))} of ${w.link}, ` +
-    `${formatPercent(r.mapsPerSec / (setup.diskCount * setup.diskIopsMax))} of their IOPS): ${who} ` +
+    `is below ${poss(`the ${w.disks}`)} ceilings (${formatPercent(linkShare(r, setup))} of ${w.link}, ` +
+    `${formatPercent(r.requestsPerSec / (setup.diskCount * setup.diskIopsMax))} of their IOPS): ${who} ` +
     `(${formatPercent(r.busyShare)} busy, ${formatPercent(r.lockWaitShare)} spinning on locks)`
   );
 }
 
 /** The busiest run against the storage's link (and media) and the disks. */
 function ceiling(runs: readonly VerdictRun[], setup: VerdictSetup): string {
-  const moved = (r: VerdictRun) => r.mapsPerSec * r.requestBytesMean;
+  const moved = (r: VerdictRun) => r.bytesPerSec;
   const top = runs.reduce((a, b) => (moved(b) > moved(a) ? b : a));
   const diskIops = setup.diskCount * setup.diskIopsMax;
   const w = words(setup);
@@ -273,7 +278,7 @@ function ceiling(runs: readonly VerdictRun[], setup: VerdictSetup): string {
     const at = runs.filter((r) => linkShare(r, setup) >= AT_CEILING).length;
     return (
       `The busiest run, ${top.name}, moves ${formatBytes(moved(top))}/s, ${formatPercent(linkShare(top, setup))} of the HBA link's ` +
-      `${formatBytes(setup.hbaLinkBytesPerSec)}/s, in ${iopsText(top.mapsPerSec)} requests/s, ${formatPercent(top.mapsPerSec / diskIops)} ` +
+      `${formatBytes(setup.hbaLinkBytesPerSec)}/s, in ${iopsText(top.requestsPerSec)} requests/s, ${formatPercent(top.requestsPerSec / diskIops)} ` +
       `of the ${setup.diskCount} disks' ${iopsText(diskIops)} commands/s; ${at} of the ${runs.length} runs sit at the link's ceiling, ` +
       "where no range can raise IOPS further."
     );
@@ -281,7 +286,9 @@ function ceiling(runs: readonly VerdictRun[], setup: VerdictSetup): string {
   const media = mediaBytesPerSec(setup);
   const at = runs.filter(
     (r) =>
-      linkShare(r, setup) >= AT_CEILING || mediaShare(r, setup) >= AT_CEILING || r.mapsPerSec / diskIops >= AT_CEILING,
+      linkShare(r, setup) >= AT_CEILING ||
+      mediaShare(r, setup) >= AT_CEILING ||
+      r.requestsPerSec / diskIops >= AT_CEILING,
   ).length;
   return (
     `The busiest run, ${top.name}, moves ${formatBytes(moved(top))}/s, ${formatPercent(linkShare(top, setup))} of ${poss(w.link)} ` +
@@ -289,7 +296,7 @@ function ceiling(runs: readonly VerdictRun[], setup: VerdictSetup): string {
     (media === null
       ? ""
       : ` and ${formatPercent(mediaShare(top, setup))} of ${w.media} bandwidth, ${formatBytes(media)}/s`) +
-    `, in ${iopsText(top.mapsPerSec)} requests/s, ${formatPercent(top.mapsPerSec / diskIops)} of the ${setup.diskCount} ${w.disks}' ` +
+    `, in ${iopsText(top.requestsPerSec)} requests/s, ${formatPercent(top.requestsPerSec / diskIops)} of the ${poss(`${setup.diskCount} ${w.disks}`)} ` +
     `${iopsText(diskIops)} IOPS; ${at} of the ${runs.length} runs sit at one of these ceilings, where no range can raise IOPS further.`
   );
 }

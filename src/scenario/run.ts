@@ -89,6 +89,13 @@ export interface RunResult {
   maxSectorsKb: number;
   requestBytesMean: number;
   mapsPerSec: number;
+  /**
+   * Requests completed per second, and their bytes: below the maps while the
+   * queues fill (a run shorter than its queues take to fill maps more than
+   * the devices complete).
+   */
+  requestsPerSec: number;
+  bytesPerSec: number;
   syncWaitShare: number;
   busyShare: number;
   rbtreeLockBusyShare: number;
@@ -432,6 +439,9 @@ interface Workload {
 interface WorkloadFigures {
   /** I/Os or packets. */
   ios: number;
+  /** Requests (packets, a trace's maps) completed, and their bytes. */
+  completedRequests: number;
+  bytes: number;
   requestBytesMean: number;
   mapLatencyNs: Histogram;
   ioLatencyNs: Histogram;
@@ -462,6 +472,8 @@ function figures(fio: FioRun | null, net: NetworkRun | null, trace: TraceRun | n
     const st = trace.stats;
     return {
       ios: st.maps,
+      completedRequests: st.maps,
+      bytes: st.mapBytes,
       requestBytesMean: st.maps === 0 ? 0 : st.mapBytes / st.maps,
       mapLatencyNs: st.callLatencyNs,
       ioLatencyNs: st.callLatencyNs,
@@ -472,6 +484,8 @@ function figures(fio: FioRun | null, net: NetworkRun | null, trace: TraceRun | n
   const packets = st.rxPackets + st.txPackets;
   return {
     ios: packets,
+    completedRequests: packets,
+    bytes: st.bytes,
     requestBytesMean: packets === 0 ? 0 : st.bytes / packets,
     mapLatencyNs: st.mapLatencyNs,
     ioLatencyNs: st.txLatencyNs,
@@ -712,6 +726,8 @@ function collect(
     maxSectorsKb,
     requestBytesMean: Math.round(fio.requestBytesMean),
     mapsPerSec: Math.round(st.maps / seconds),
+    requestsPerSec: Math.round(fio.completedRequests / seconds),
+    bytesPerSec: Math.round(fio.bytes / seconds),
     syncWaitShare: round(elapsed === 0 ? 0 : syncWait / elapsed, 6),
     busyShare: round(elapsed === 0 ? 0 : busy / elapsed, 6),
     rbtreeLockBusyShare: round(treeHoldNs / windowNs, 6),

@@ -142,8 +142,12 @@ function legacyController(o: FioRunOptions): FioController {
 
 export interface FioRunStats {
   ios: number;
+  /** Bytes of the requests completed. */
   bytes: number;
+  /** Requests dispatched (each one DMA mapping). */
   requests: number;
+  /** Requests completed: fewer than dispatched while the queues fill. */
+  completedRequests: number;
   /** Mean request size in bytes (what one DMA mapping covers). */
   requestBytesMean: number;
   /** Largest request seen, bytes. */
@@ -302,6 +306,7 @@ export class FioRun {
       ios: 0,
       bytes: 0,
       requests: 0,
+      completedRequests: 0,
       requestBytesMean: 0,
       requestBytesMax: 0,
       mapLatencyNs: new LatencyHistogram(),
@@ -406,6 +411,7 @@ export class FioRun {
     this.stats.ios = 0;
     this.stats.bytes = 0;
     this.stats.requests = 0;
+    this.stats.completedRequests = 0;
     this.stats.requestBytesMean = 0;
     this.stats.requestBytesMax = 0;
     this.stats.mapLatencyNs.reset();
@@ -653,6 +659,7 @@ export class FioRun {
       this.wakeThread(t);
     }
     this.stats.bytes += r.bytes;
+    this.stats.completedRequests++;
     this.tagsFree[r.pool]++;
     // Sleepers get the freed tag in order; one whose pieces merged leaves it to the next.
     const waiters = this.tagWaiters[r.pool];
