@@ -44,6 +44,24 @@ test("bad network workloads name the file, the key path and what was expected", 
     "workload: { kind: network, rxRingSize: 16, rxRefillBatch: 32 }\n",
     /^s\.yaml:1: workload: expected an RX refill batch between 1 and the ring size, found 32$/,
   );
+  // A ring of millions ran out of memory; gigabyte buffers ran the domain out of IOVA space (an
+  // internal error).
+  fails(
+    "workload: { kind: network, rxRingSize: 100000000 }\n",
+    /^s\.yaml:1: workload: expected an RX ring of 2 to 32768 descriptors, found 100000000$/,
+  );
+  fails(
+    "workload: { kind: network, rxBufferBytes: 100000000000 }\n",
+    /^s\.yaml:1: workload: expected RX buffers of 256 to 65536 bytes, found 100000000000$/,
+  );
+  fails(
+    "workload: { kind: network, txRingSize: 40000 }\n",
+    /^s\.yaml:1: workload: expected a TX ring of 1 to 32768 descriptors, found 40000$/,
+  );
+  fails(
+    "workload: { kind: network, txHeadBytes: 70000 }\n",
+    /^s\.yaml:1: workload: expected a TX head of 1 to 65536 bytes, found 70000$/,
+  );
   fails(
     "workload: { kind: network }\nruns:\n  - { name: s, mode: strict, range: driver }\n",
     /^s\.yaml:3: runs\.0\.range: expected default, cmdline or sysfs with a network workload .*, found driver$/,

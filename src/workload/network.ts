@@ -77,6 +77,9 @@ export interface NetDmaOp {
   bytes: number;
 }
 
+/** The most descriptors a ring may have. */
+const MAX_RING = 32768;
+
 export function checkNetworkOptions(o: NetworkOptions): void {
   const bad = (what: string, found: unknown) => {
     throw new InputError(`network workload: expected ${what}, found ${JSON.stringify(found)}`);
@@ -89,9 +92,13 @@ export function checkNetworkOptions(o: NetworkOptions): void {
   }
   if (!Number.isSafeInteger(o.rxPerMille) || o.rxPerMille < 0 || o.rxPerMille > 1000)
     bad("rxPerMille 0 to 1000", o.rxPerMille);
-  if (!Number.isSafeInteger(o.rxRingSize) || o.rxRingSize < 2) bad("an RX ring of at least 2", o.rxRingSize);
-  if (!Number.isSafeInteger(o.rxBufferBytes) || o.rxBufferBytes < 256)
-    bad("RX buffers of at least 256 bytes", o.rxBufferBytes);
+  // Rings as drivers size them (ethtool -G: hns3 up to 32760 descriptors, mlx5 8192, ice 8160) and
+  // buffers a page fragment or a 64 KiB skb at most: a ring of millions made millions of buffers, and
+  // gigabyte buffers ran the domain out of IOVA space.
+  if (!Number.isSafeInteger(o.rxRingSize) || o.rxRingSize < 2 || o.rxRingSize > MAX_RING)
+    bad(`an RX ring of 2 to ${MAX_RING} descriptors`, o.rxRingSize);
+  if (!Number.isSafeInteger(o.rxBufferBytes) || o.rxBufferBytes < 256 || o.rxBufferBytes > 65536)
+    bad("RX buffers of 256 to 65536 bytes", o.rxBufferBytes);
   if (!Number.isSafeInteger(o.rxRefillBatch) || o.rxRefillBatch < 1 || o.rxRefillBatch > o.rxRingSize) {
     bad("an RX refill batch between 1 and the ring size", o.rxRefillBatch);
   }
@@ -99,8 +106,10 @@ export function checkNetworkOptions(o: NetworkOptions): void {
   if (o.rxPerMille > 0 && maxDescs + o.rxRefillBatch - 1 > o.rxRingSize) {
     bad("an RX ring that holds the largest packet plus a refill batch", o.rxRingSize);
   }
-  if (!Number.isSafeInteger(o.txRingSize) || o.txRingSize < 1) bad("a TX ring of at least 1", o.txRingSize);
-  if (!Number.isSafeInteger(o.txHeadBytes) || o.txHeadBytes < 1) bad("a TX head of at least 1 byte", o.txHeadBytes);
+  if (!Number.isSafeInteger(o.txRingSize) || o.txRingSize < 1 || o.txRingSize > MAX_RING)
+    bad(`a TX ring of 1 to ${MAX_RING} descriptors`, o.txRingSize);
+  if (!Number.isSafeInteger(o.txHeadBytes) || o.txHeadBytes < 1 || o.txHeadBytes > 65536)
+    bad("a TX head of 1 to 65536 bytes", o.txHeadBytes);
   if (!Number.isSafeInteger(o.txCleanBatch) || o.txCleanBatch < 1)
     bad("a TX clean batch of at least 1", o.txCleanBatch);
   if (!Number.isSafeInteger(o.txCompletionLag) || o.txCompletionLag < 0 || o.txCompletionLag >= o.txRingSize) {
