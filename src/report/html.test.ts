@@ -30,6 +30,7 @@ function run(over: Partial<ReportRun>): ReportRun {
     mapsPerSec: 1000,
     requestsPerSec: 1000,
     bytesPerSec: 4096000,
+    mapFailuresPerSec: 0,
     syncWaitShare: 0,
     busyShare: 0.5,
     rbtreeLockBusyShare: 0,

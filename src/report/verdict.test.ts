@@ -14,6 +14,7 @@ function run(over: Partial<VerdictRun>): VerdictRun {
   return {
     requestsPerSec: maps,
     bytesPerSec: maps * bytes,
+    mapFailuresPerSec: 0,
     name: "r",
     mode: "strict",
     rangeSource: "default",
@@ -237,4 +238,20 @@ test("verdict: a run whose queues still fill is measured by what completes, not 
     /The busiest run, d, moves 2\.4 GiB\/s, 66\.0% of the SSD's PCIe link's 3\.7 GiB\/s and 81\.2% of the SSD's media bandwidth, 3 GiB\/s, in 634\.5K requests\/s, 99\.6% of the 1 SSD's 637\.0K IOPS;/,
   );
   assert.match(v, /which sits at the SSD's IOPS ceiling/);
+});
+
+test("verdict: runs whose domain ran out of IOVA space say so last, with the worst run's failed maps", () => {
+  const v = verdict(
+    [
+      run({ name: "d", mapFailuresPerSec: 15_400, iovaSpaceBytes: 2 ** 32 }),
+      run({ name: "r", ...raised, mapFailuresPerSec: 900, iovaSpaceBytes: 2 ** 32 }),
+    ],
+    setup,
+  );
+  assert.equal(
+    v[v.length - 1],
+    "2 of the 2 runs ran their device's domain out of IOVA space: up to 15.4K DMA maps failed per second (d, a domain of 4 GiB), " +
+      "each request then going back to its queue until a completion freed space (BLK_STS_RESOURCE); a wider DMA mask or less in flight would map them.",
+  );
+  assert.ok(!verdict([run({}), run(raised)], setup).some((l) => /out of IOVA space/.test(l)));
 });

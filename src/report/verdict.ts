@@ -145,6 +145,16 @@ export function verdict(runs: readonly VerdictRun[], setup: VerdictSetup): strin
   }
   if (setup.workload === "fio") out.push(ceiling(runs, setup));
   out.push(...costs(runs, ps));
+  const failing = runs.filter((r) => r.mapFailuresPerSec > 0);
+  if (failing.length > 0) {
+    // Said last and whatever else holds: every figure above is of a domain that ran out of space.
+    const worst = failing.reduce((a, b) => (b.mapFailuresPerSec > a.mapFailuresPerSec ? b : a));
+    out.push(
+      `${failing.length} of the ${runs.length} runs ran their device's domain out of IOVA space: up to ${iopsText(worst.mapFailuresPerSec)} ` +
+        `DMA maps failed per second (${worst.name}, a domain of ${formatBytes(worst.iovaSpaceBytes)}), each request then going back to its queue ` +
+        "until a completion freed space (BLK_STS_RESOURCE); a wider DMA mask or less in flight would map them.",
+    );
+  }
   return out;
 }
 

@@ -96,6 +96,8 @@ export interface RunResult {
    */
   requestsPerSec: number;
   bytesPerSec: number;
+  /** Maps the DMA layer failed per second (the domain's IOVA space exhausted; fio requests go back to their queue). */
+  mapFailuresPerSec: number;
   syncWaitShare: number;
   busyShare: number;
   rbtreeLockBusyShare: number;
@@ -728,6 +730,7 @@ function collect(
     mapsPerSec: Math.round(st.maps / seconds),
     requestsPerSec: Math.round(fio.completedRequests / seconds),
     bytesPerSec: Math.round(fio.bytes / seconds),
+    mapFailuresPerSec: Math.round(st.mapFailures / seconds),
     syncWaitShare: round(elapsed === 0 ? 0 : syncWait / elapsed, 6),
     busyShare: round(elapsed === 0 ? 0 : busy / elapsed, 6),
     rbtreeLockBusyShare: round(treeHoldNs / windowNs, 6),
@@ -773,6 +776,7 @@ function sumStats(set: SeamSet): SeamStats {
       out.hitsByClass[c] += st.hitsByClass[c];
     }
     out.maps += st.maps;
+    out.mapFailures += st.mapFailures;
     out.unmaps += st.unmaps;
     out.treeAllocs += st.treeAllocs;
     out.walkSteps += st.walkSteps;

@@ -110,13 +110,13 @@ export class SeamSet implements DmaSeam {
     for (const s of this.seams) s.finishAdvance();
   }
 
-  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
+  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): boolean {
     const seam = this.seamOf[device];
     assert(seam !== undefined, "a call of a device the run does not drive");
-    if (seam === null) {
-      this.directMaps++;
-      out.compute(segments.length * this.directNs);
-    } else seam.map(cpu, device, segments, requestId, out);
+    if (seam !== null) return seam.map(cpu, device, segments, requestId, out);
+    this.directMaps++;
+    out.compute(segments.length * this.directNs);
+    return true;
   }
 
   unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {

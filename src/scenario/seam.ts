@@ -52,6 +52,8 @@ import { simulatedIdleFacts } from "./idle-facts.ts";
 /** Counters of the seam since the last reset (the figures of a run). */
 export interface SeamStats {
   maps: number;
+  /** Maps the DMA layer failed (the domain's IOVA space exhausted). */
+  mapFailures: number;
   unmaps: number;
   /** `alloc_iova_fast` calls by the size class of their (rounded) size; classes past the range included. */
   allocsByClass: number[];
@@ -72,6 +74,7 @@ export interface SeamStats {
 export function emptyStats(classes: number): SeamStats {
   return {
     maps: 0,
+    mapFailures: 0,
     unmaps: 0,
     allocsByClass: new Array(classes).fill(0),
     hitsByClass: new Array(classes).fill(0),
@@ -442,11 +445,19 @@ export class KernelDmaSeam implements DmaSeam {
     this.store(slot, m);
   }
 
-  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {
+  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): boolean {
     this.advance();
     const snap = this.snapshot();
     const m = this.kernel.dma.mapSg(this.device(device), cpu.id, this.sgList(segments), this.mapBuffer);
-    assert(m.nents > 0, "dma_map_sg failed: the IOVA space is exhausted");
+    if (m.nents === 0) {
+      // The domain's IOVA space is exhausted (after the allocator's flush of every cache and its
+      // retry): what the attempt did is charged, and nothing is mapped.
+      this.stats.mapFailures++;
+      const rec = clearRecord(this.mapRec);
+      this.diff(rec, snap);
+      chargeKernelOp(out, this.cost, rec);
+      return false;
+    }
     this.keep(requestId, m);
     if (this.recorder !== null) {
       const bytes = iovaSpan(m, this.cookie.iovad.granule)[1];
@@ -463,6 +474,7 @@ export class KernelDmaSeam implements DmaSeam {
     this.stats.maps++;
     chargeKernelOp(out, this.cost, rec);
     this.onOp?.(cpu, "map", iovaPages, hits > 0 ? "rcache" : "tree", rec.treeAllocWalkSteps[0] ?? 0);
+    return true;
   }
 
   unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void {

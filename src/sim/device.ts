@@ -168,6 +168,13 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
     this.reserved++;
   }
 
+  /** A reservation given back unused (the request could not be prepared, `scsi_mq_put_budget()`). */
+  unreserve(): void {
+    if (this.reserved <= 0) assert(false, `${this.name}: no reservation`);
+    this.reserved--;
+    this.pump();
+  }
+
   submitReserved(req: R): void {
     if (this.reserved <= 0) assert(false, `${this.name}: no reservation`);
     this.reserved--;

@@ -122,7 +122,7 @@ test("a job stops issuing at ramp_time + runtime and drains", () => {
     dma: {
       map: (c, d, segs, id, out) => {
         lastMapNs = engine.nowNs;
-        seam.map(c, d, segs, id, out);
+        return seam.map(c, d, segs, id, out);
       },
       unmap: seam.unmap,
     },
@@ -157,6 +157,7 @@ test("the DMA seam: long tree walks under one rbtree lock cap the machine; lock 
         rec.treeAllocWalkSteps.push(steps);
         rec.pagesMapped = segs.length;
         chargeKernelOp(out, cost, rec);
+        return true;
       },
       unmap: (_c, _d, segs, _id, out) => {
         const rec = emptyKernelOpRecord("unmap");
@@ -226,7 +227,7 @@ test("completions can be steered to another CPU: the unmap runs there", () => {
     dma: {
       map: (c, d, segs, id, out) => {
         mapCpus.add(c.id);
-        seam.map(c, d, segs, id, out);
+        return seam.map(c, d, segs, id, out);
       },
       unmap: (c, d, segs, id, out) => {
         unmapCpus.add(c.id);
@@ -239,4 +240,74 @@ test("completions can be steered to another CPU: the unmap runs there", () => {
   engine.run();
   assert.deepEqual([...mapCpus].sort(), [0, 1, 2, 3]);
   assert.deepEqual([...unmapCpus].sort(), [0, 2]);
+});
+
+test("a map the DMA layer fails sends its request back to the queue: it is mapped again and completes (BLK_STS_RESOURCE)", () => {
+  // A domain that runs out of IOVA space while `live` mappings hold more than `room` pages: the
+  // kernel's dma_map_sg fails, the driver answers BLK_STS_RESOURCE and blk-mq runs the queue again
+  // at the next completion, or after 3 ms with none in flight. Before, the run stopped at an assertion.
+  for (const room of [600, 0]) {
+    const engine = new Engine({ seed: 3, checkEveryEvents: 7 });
+    const cpus = Array.from({ length: 2 }, (_, i) => new Cpu(engine, i));
+    const { jobs } = parseFioJobFile(
+      "[global]\nrw=randread\nbs=256k\niodepth=8\ndirect=1\nioengine=libaio\ncpus_allowed=0-1\ntime_based\nruntime=1\n[r]\nnumjobs=2\n",
+      "r.fio",
+    );
+    const cost = defaultCostModel();
+    const pages = pageTableOnlySeam(cost);
+    const live = new Map<number, number>();
+    let held = 0;
+    let failed = 0;
+    let firstFailNs = -1;
+    let firstMapNs = -1;
+    let closedUntil = room === 0 ? 5_000_000 : 0;
+    const dma: DmaSeam = {
+      map: (c, d, segs, id, out) => {
+        const n = segs.length;
+        // room 0: nothing maps for the first 5 ms, nothing being in flight (the delayed run's case).
+        if (engine.nowNs < closedUntil || (room > 0 && held + n > room)) {
+          failed++;
+          if (firstFailNs < 0) firstFailNs = engine.nowNs;
+          return false;
+        }
+        if (firstMapNs < 0) firstMapNs = engine.nowNs;
+        closedUntil = 0;
+        live.set(id, n);
+        held += n;
+        return pages.map(c, d, segs, id, out);
+      },
+      unmap: (c, d, segs, id, out) => {
+        held -= live.get(id) ?? assert.fail(`unmap of ${id}, never mapped`);
+        live.delete(id);
+        pages.unmap(c, d, segs, id, out);
+      },
+    };
+    const fio = new FioRun({
+      engine,
+      cpus,
+      instances: expandJobs(jobs, 2),
+      diskOf: () => 0,
+      disks: 1,
+      diskParams: { iopsMax: 100_000, bandwidthBytesPerSec: 2e9, latencyNs: 50_000, queueDepth: 32 },
+      diskBytes: 2 ** 40,
+      limits: HISI_SAS_V3_LIMITS,
+      hostTags: 64,
+      hbaLinkBytesPerSec: 8e9,
+      cost,
+      dma,
+    });
+    engine.register({ name: "fio", verifyInvariants: () => fio.verifyInvariants() });
+    engine.run(20_000_000);
+    const s = fio.stats;
+    assert.ok(failed > 0 && s.mapFailures === failed, `${failed} maps failed, ${s.mapFailures} counted`);
+    assert.ok(s.ios > 100, `${s.ios} I/Os completed`);
+    // Every request dispatched was mapped once it got through, and no mapping is held twice.
+    assert.ok(held <= (room === 0 ? 2 ** 20 : room), `${held} pages held`);
+    if (room === 0) {
+      // With nothing in flight only the delayed runs retry: 3 ms after the first failure (still
+      // closed), then 6 ms after it, plus the request's set-up before its map.
+      const gap = firstMapNs - firstFailNs;
+      assert.ok(gap >= 6_000_000 && gap < 6_010_000, `first map ${gap} ns after the first failure`);
+    }
+  }
 });

@@ -29,11 +29,12 @@
 import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
 import { type Disk, type DiskParams, Hba, Disk as SimDisk } from "../sim/device.ts";
-import type { Engine } from "../sim/engine.ts";
+import { type Engine, Priority } from "../sim/engine.ts";
 import { Fifo } from "../sim/fifo.ts";
 import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
+import { InputError } from "../stdx/errors.ts";
 import type { Prng } from "../stdx/prng.ts";
 import {
   type Bio,
@@ -53,15 +54,31 @@ import { type FioJobInstance, FioStream } from "./fio.ts";
  * script). `device` is the disk's index.
  */
 export interface DmaSeam {
-  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void;
+  /** False where the mapping failed (the domain's IOVA space exhausted): nothing is mapped. */
+  map(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): boolean;
   unmap(cpu: Cpu, device: number, segments: readonly number[], requestId: number, out: Script): void;
+}
+
+/**
+ * A failed map of a workload that does not model the driver's answer to it:
+ * a storage request goes back to its queue (`requeue`), but a network
+ * buffer's or a trace call's failure would have the driver drop or retry in
+ * ways not modelled, so the run stops and says why.
+ */
+export function noIovaSpace(workload: string, bytes: number): InputError {
+  return new InputError(
+    `expected the device's DMA domain to map every ${workload} buffer, found a map of ${bytes} bytes failed: its IOVA space is exhausted (a narrower DMA mask than the load needs); a failed map is modelled for fio requests only`,
+  );
 }
 
 /** Page-table work only, no IOVA allocator: what a run without the DMA layer charges. */
 export function pageTableOnlySeam(cost: CostModel): DmaSeam {
   const pages = (segs: readonly number[]) => segs.reduce((n, s) => n + Math.ceil(s / 4096), 0);
   return {
-    map: (_c, _d, segs, _id, out) => void out.compute(pages(segs) * cost.pageMapNs.ns),
+    map: (_c, _d, segs, _id, out) => {
+      out.compute(pages(segs) * cost.pageMapNs.ns);
+      return true;
+    },
     unmap: (_c, _d, segs, _id, out) => void out.compute(pages(segs) * cost.pageUnmapNs.ns),
   };
 }
@@ -148,6 +165,8 @@ export interface FioRunStats {
   requests: number;
   /** Requests completed: fewer than dispatched while the queues fill. */
   completedRequests: number;
+  /** Dispatches whose DMA mapping failed (the request went back to the queue, BLK_STS_RESOURCE). */
+  mapFailures: number;
   /** Mean request size in bytes (what one DMA mapping covers). */
   requestBytesMean: number;
   /** Largest request seen, bytes. */
@@ -189,6 +208,9 @@ interface Thread {
   pendingPieces: Fifo<Bio>;
 }
 
+/** How long blk-mq waits to run a queue again after a resource shortage with nothing in flight. */
+const BLK_MQ_RESOURCE_DELAY_NS = 3_000_000;
+
 export interface Rq {
   rq: BlockRequest;
   /** Unique over the run: the DMA layer's key for the request's mapping. */
@@ -203,6 +225,8 @@ export interface Rq {
   cpu: Cpu;
   bytes: number;
   mapStartNs: number;
+  /** Whether the DMA layer mapped it at its last dispatch. */
+  mapped: boolean;
   /** The completion interrupt's task while it runs. */
   irq: IrqWork | null;
 }
@@ -221,6 +245,10 @@ export class FioRun {
   private readonly ctx: (BlockQueue | null)[];
   /** Per dispatch list, the CPUs whose queue for its disk has waiting requests, in arrival order. */
   private readonly busyCtx: Fifo<number>[];
+  /** Per dispatch list, requests whose mapping failed, dispatched again first (hctx->dispatch). */
+  private readonly requeued: Fifo<Rq>[] = [];
+  /** Per dispatch list, whether a delayed run of it is queued (blk_mq_delay_run_hw_queue). */
+  private readonly delayedRun: boolean[] = [];
   private readonly simDisks: Disk<Rq>[];
   private readonly diskCount: number;
   /** Per disk: its controller, first dispatch list and limits. */
@@ -296,6 +324,8 @@ export class FioRun {
         this.diskDq.push(this.busyCtx.length);
         for (let q = 0; q < (c.hctxOf === undefined ? 1 : c.hctxs); q++) {
           this.busyCtx.push(new Fifo<number>(4));
+          this.requeued.push(new Fifo<Rq>(2));
+          this.delayedRun.push(false);
           this.dqDisk.push(disk);
         }
       }
@@ -307,6 +337,7 @@ export class FioRun {
       bytes: 0,
       requests: 0,
       completedRequests: 0,
+      mapFailures: 0,
       requestBytesMean: 0,
       requestBytesMax: 0,
       mapLatencyNs: new LatencyHistogram(),
@@ -324,15 +355,21 @@ export class FioRun {
         run: (cpu, slot, out) => {
           const r = this.rqBySlot[slot];
           r.mapStartNs = o.engine.nowNs;
-          o.dma.map(cpu, r.disk, r.rq.segments, r.id, out);
+          r.mapped = o.dma.map(cpu, r.disk, r.rq.segments, r.id, out);
         },
       },
       mapped: {
         name: "mapped",
-        run: (_cpu, slot) => {
+        run: (_cpu, slot, out) => {
           const r = this.rqBySlot[slot];
+          if (!r.mapped) {
+            this.requeue(r);
+            return;
+          }
           this.stats.mapLatencyNs.record(o.engine.nowNs - r.mapStartNs);
           this.simDisks[r.disk].submitReserved(r);
+          out.compute(o.cost.driverSubmitNs.ns);
+          out.hook(this.hooks.dispatch, r.dq);
         },
       },
       unmap: {
@@ -412,6 +449,7 @@ export class FioRun {
     this.stats.bytes = 0;
     this.stats.requests = 0;
     this.stats.completedRequests = 0;
+    this.stats.mapFailures = 0;
     this.stats.requestBytesMean = 0;
     this.stats.requestBytesMax = 0;
     this.stats.mapLatencyNs.reset();
@@ -572,7 +610,17 @@ export class FioRun {
     const disk = this.dqDisk[dq];
     const d = this.simDisks[disk];
     const busy = this.busyCtx[dq];
-    if (busy.size === 0 || !d.canAccept()) return;
+    const back = this.requeued[dq];
+    if ((busy.size === 0 && back.size === 0) || !d.canAccept()) return;
+    if (back.size > 0) {
+      // A request whose mapping failed goes first, mapped again (a new DMA layer key).
+      const r = back.shift();
+      r.id = this.nextRqId++;
+      r.cpu = cpu;
+      r.mapStartNs = this.o.engine.nowNs;
+      this.dispatchRq(r, d, out);
+      return;
+    }
     const c = busy.peek();
     const q = this.ctx[c * this.diskCount + disk] as BlockQueue;
     const rq = q.dispatch() as BlockRequest;
@@ -595,6 +643,7 @@ export class FioRun {
         cpu,
         bytes: rq.bytes,
         mapStartNs: this.o.engine.nowNs,
+        mapped: false,
         irq: null,
       };
       this.rqBySlot.push(r);
@@ -609,6 +658,12 @@ export class FioRun {
       r.bytes = rq.bytes;
       r.mapStartNs = this.o.engine.nowNs;
     }
+    this.dispatchRq(r, d, out);
+  }
+
+  /** The request to the driver: set-up, the DMA map, then (`mapped`) the doorbell and the next dispatch. */
+  private dispatchRq(r: Rq, d: Disk<Rq>, out: Script): void {
+    const rq = r.rq;
     this.stats.requests++;
     this.stats.requestBytesMean += (rq.bytes - this.stats.requestBytesMean) / this.stats.requests;
     if (rq.bytes > this.stats.requestBytesMax) this.stats.requestBytesMax = rq.bytes;
@@ -617,8 +672,31 @@ export class FioRun {
     out.compute(this.o.cost.blockRequestNs.ns);
     out.hook(this.hooks.map, r.slot);
     out.hook(this.hooks.mapped, r.slot);
-    out.compute(this.o.cost.driverSubmitNs.ns);
-    out.hook(this.hooks.dispatch, dq);
+  }
+
+  /**
+   * A request the DMA layer could not map (BLK_STS_RESOURCE): its budget
+   * back, itself at the head of its dispatch list, and the list run again by
+   * the next completion on its disk or, with none in flight, after
+   * BLK_MQ_RESOURCE_DELAY (3 ms); this dispatch stops here.
+   */
+  private requeue(r: Rq): void {
+    const d = this.simDisks[r.disk];
+    d.unreserve();
+    this.requeued[r.dq].push(r);
+    this.stats.mapFailures++;
+    if (d.outstanding > 0 || this.delayedRun[r.dq]) return;
+    this.delayedRun[r.dq] = true;
+    const dq = r.dq;
+    const cpu = r.cpu;
+    const task = new ScriptTask("kblockd", new Script().hook(this.hooks.dispatch, dq));
+    this.o.engine.after(BLK_MQ_RESOURCE_DELAY_NS, Priority.source, {
+      name: "blk_mq_delay_run",
+      onEvent: () => {
+        this.delayedRun[dq] = false;
+        cpu.enqueue(task);
+      },
+    });
   }
 
   /** Step 4: the interrupt, on the CPU that dispatched. */

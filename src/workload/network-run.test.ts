@@ -18,6 +18,7 @@ function countingSeam() {
       assert.ok(!live.has(id), `map of live id ${id}`);
       live.set(id, segs[0]);
       seam.maps++;
+      return true;
     },
     unmap: (_c, _d, segs, id) => {
       assert.equal(live.get(id), segs[0], `unmap of ${id}`);

@@ -47,7 +47,7 @@ import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
 import type { Prng } from "../stdx/prng.ts";
-import type { DmaSeam } from "./fio-run.ts";
+import { type DmaSeam, noIovaSpace } from "./fio-run.ts";
 import { checkNetworkOptions, type NetDmaOp, type NetworkOptions, RxRing, TxRing } from "./network.ts";
 
 /** A hook's arg packs the queue and the packet size (sizes are at most 65536 < 2^17). */
@@ -396,7 +396,7 @@ export class NetworkRun implements EventHandler {
   private issue(cpu: Cpu, out: Script): void {
     for (const op of this.ops) {
       if (op.kind === "map") {
-        this.o.dma.map(cpu, this.o.device, [op.bytes], op.id, out);
+        if (!this.o.dma.map(cpu, this.o.device, [op.bytes], op.id, out)) throw noIovaSpace("network", op.bytes);
         this.stats.maps++;
       } else {
         this.o.dma.unmap(cpu, this.o.device, [op.bytes], op.id, out);

@@ -17,6 +17,7 @@ function recordingSeam(costNs: number, log: string[], engine: Engine): DmaSeam {
   const rec = (kind: string) => (cpu: Cpu, _d: number, segs: readonly number[], id: number, out: Script) => {
     log.push(`${engine.nowNs} cpu${cpu.id} ${kind}${id} ${segs[0]}`);
     out.compute(costNs);
+    return true;
   };
   return { map: rec("map"), unmap: rec("unmap") };
 }

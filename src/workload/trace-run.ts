@@ -20,7 +20,7 @@ import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
 import { assert } from "../stdx/assert.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
-import type { DmaSeam } from "./fio-run.ts";
+import { type DmaSeam, noIovaSpace } from "./fio-run.ts";
 
 export interface TraceRunOptions {
   engine: Engine;
@@ -138,7 +138,8 @@ export class TraceRun implements EventHandler {
     if (c.kind === "map") {
       assert(!this.live.has(c.allocation), "an allocation mapped twice");
       this.live.add(c.allocation);
-      this.o.dma.map(cpu, this.o.device, [c.sizeBytes], c.allocation, out);
+      if (!this.o.dma.map(cpu, this.o.device, [c.sizeBytes], c.allocation, out))
+        throw noIovaSpace("trace", c.sizeBytes);
       this.stats.maps++;
       this.stats.mapBytes += c.sizeBytes;
     } else if (this.live.delete(c.allocation)) {
