@@ -214,6 +214,14 @@ test("verdict on NVMe: the bottleneck is the SSDs' PCIe links, their media, thei
   assert.match(one, / of the 1 SSD's 500\.0K IOPS;/);
 });
 
+test("verdict: one SAS disk is one disk's", () => {
+  const v = verdict([run({ mapsPerSec: 763 }), run({ ...raised, mapsPerSec: 763 })], { ...setup, diskCount: 1 }).join(
+    "\n",
+  );
+  assert.match(v, /, 0\.1% of the 1 disk's 1\.00M commands\/s;/);
+  assert.match(v, /is below both the link's and the disk's ceilings/);
+});
+
 test("verdict: a run whose queues still fill is measured by what completes, not by what it maps", () => {
   // epyc-nvme's first SSD under 192 jobs at iodepth 1,024 for 30 ms: 131K tags fill in about
   // 0.2 s, so the run mapped 3.06M requests/s of 4 KiB while the SSD completed its 634K. Taken

@@ -224,8 +224,14 @@ function linkShare(r: VerdictRun, setup: VerdictSetup): number {
 
 /** The words for the storage's ceilings: a SAS HBA's host link and disks, or NVMe SSDs' PCIe links and media. */
 function words(setup: VerdictSetup) {
-  if (setup.storage !== "nvme") return { link: "the HBA link", disks: "disks", media: "the disks' media" };
   const many = setup.diskCount > 1;
+  if (setup.storage !== "nvme") {
+    return {
+      link: "the HBA link",
+      disks: many ? "disks" : "disk",
+      media: many ? "the disks' media" : "the disk's media",
+    };
+  }
   return {
     link: many ? "the SSDs' PCIe links" : "the SSD's PCIe link",
     disks: many ? "SSDs" : "SSD",
@@ -265,7 +271,7 @@ function limitOf(r: VerdictRun, setup: VerdictSetup): string {
     return `sits at ${poss(`the ${w.disks}`)} IOPS ceiling`;
   if (setup.storage !== "nvme") {
     return (
-      `is below both the link's and the disks' ceilings (${formatPercent(linkShare(r, setup))} of the link): the CPUs limit it ` +
+      `is below both the link's and ${poss(`the ${w.disks}`)} ceilings (${formatPercent(linkShare(r, setup))} of the link): the CPUs limit it ` +
       `(${formatPercent(r.busyShare)} busy, ${formatPercent(r.lockWaitShare)} spinning on locks)`
     );
   }
@@ -289,7 +295,7 @@ function ceiling(runs: readonly VerdictRun[], setup: VerdictSetup): string {
     return (
       `The busiest run, ${top.name}, moves ${formatBytes(moved(top))}/s, ${formatPercent(linkShare(top, setup))} of the HBA link's ` +
       `${formatBytes(setup.hbaLinkBytesPerSec)}/s, in ${iopsText(top.requestsPerSec)} requests/s, ${formatPercent(top.requestsPerSec / diskIops)} ` +
-      `of the ${setup.diskCount} disks' ${iopsText(diskIops)} commands/s; ${at} of the ${runs.length} runs sit at the link's ceiling, ` +
+      `of ${poss(`the ${setup.diskCount} ${w.disks}`)} ${iopsText(diskIops)} commands/s; ${at} of the ${runs.length} runs sit at the link's ceiling, ` +
       "where no range can raise IOPS further."
     );
   }
