@@ -18,6 +18,7 @@ import {
   isKernelWorkEvent,
   lossWarning,
   type MachineDesc,
+  machineForDevice,
   Reconstructor,
   Replayer,
   recommend,
@@ -135,7 +136,7 @@ export async function adviseTrace(
     // and describing each (a scan of every CPU's magazines) was most of an advice's time.
     const make = (device: string, rangeBytes: number | undefined) =>
       new Replayer({
-        machine: d.machine,
+        machine: machineForDevice(d.machine, device),
         kernel: d.kernel,
         device,
         strict: d.captured,

@@ -26,6 +26,7 @@ import {
   type LiveMapping,
   lostText,
   type MachineDesc,
+  machineForDevice,
   midLifeMissed,
   orderSearchStops,
   Reconstructor,
@@ -683,6 +684,7 @@ async function replaySpan(
               (x) =>
                 new Replayer({
                   ...common,
+                  machine: machineForDevice(d.machine, x),
                   device: x,
                   start: learned?.others?.get(x),
                   ...(learned?.others?.get(x)?.pinned === true ? { learningAdopts: false } : {}),

@@ -33,6 +33,7 @@ export {
   dmaDevices,
   domainOfDevice,
   type Mismatch,
+  machineForDevice,
   Replayer,
   type ReplayOptions,
   type ReplayResult,

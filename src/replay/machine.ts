@@ -68,3 +68,20 @@ export function sameKindDevices(desc: MachineDesc, device: string): string[] {
   const cls = desc.devices.find((d) => d.bdf === device)?.class;
   return dmaDevices(desc).filter((x) => x !== device && desc.devices.find((d) => d.bdf === x)?.class === cls);
 }
+
+/**
+ * The machine as one device's replay boots it: every other group that can
+ * take one gets an identity default domain (`identityDefault`, as an IOMMU
+ * driver's `def_domain_type` would ask). That replay drives only its own
+ * group's domain, and a DMA domain in every other group (its IOVA tree,
+ * magazines, flush queue) made a trace of N devices boot N^2 of them.
+ * Untrusted devices keep theirs: their group cannot be identity.
+ */
+export function machineForDevice(desc: MachineDesc, device: string): MachineDesc {
+  const group = desc.devices.find((d) => d.bdf === device)?.group;
+  if (desc.devices.every((d) => d.group === group || d.untrusted || d.identityDefault)) return desc;
+  return {
+    ...desc,
+    devices: desc.devices.map((d) => (d.group === group || d.untrusted ? d : { ...d, identityDefault: true })),
+  };
+}

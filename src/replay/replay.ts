@@ -75,7 +75,14 @@ export type { OrderSearchStop } from "./cpu-order.ts";
 export type { Mismatch, MismatchCause } from "./diagnose.ts";
 export { DEFAULT_FLUSH_HISTORIES, type FlushInference } from "./flush-inference.ts";
 export { LEARNING_SHARE, type LearningStats, learningCap, TURNOVER } from "./learning.ts";
-export { defaultReplayDevice, dmaDevices, domainOfDevice, sameKindDevices, traceMachineOf } from "./machine.ts";
+export {
+  defaultReplayDevice,
+  dmaDevices,
+  domainOfDevice,
+  machineForDevice,
+  sameKindDevices,
+  traceMachineOf,
+} from "./machine.ts";
 export type { IrqInFlush, OtherCpuInFlush, TimerFlushStats } from "./timer-flushes.ts";
 
 export interface ReplayOptions {
