@@ -106,10 +106,10 @@ export class PageOwners {
           this.leaves.set(key, l);
           this.lastKey = key;
           this.last = l;
-        } else if (first < 0 && l.used > 0) {
+        } else if (first < 0) {
+          // A held leaf has an owned page: leaves are dropped at their last.
           first = firstOwner(l);
         }
-        if (l.ids !== null && l.used === 0 && this.spare.length < SPARE_LEAVES) this.spare.push(l.ids);
         l.ids = null;
         l.whole = id + 1;
         l.used = LEAF_PAGES;
