@@ -36,6 +36,8 @@ Capturing a trace to replay (on the machine, as root):
                     trace begun mid-life, and the calls during the loss are in no span.
   report -l         keeps the flags column (interrupt context): which unmaps ran in an
                     interrupt. Without it the replay reads that from the IOVAs.
+  trace.dat itself  names the kernel it was recorded on (its uname): the replay takes
+                    that version's profile; a text trace needs --kernel unless it has dma:*.
   perf script --show-lost-events
                     (perf instead of trace-cmd) an overrun of perf's buffer as a line
                     (PERF_RECORD_LOST lost N), read as a loss; without the option perf

@@ -11,6 +11,7 @@ import type { ProfileName } from "../iova/profile.ts";
 import { DEVICE_TEMPLATE } from "../machine/builtin-descs.ts";
 import { checkMachine, pathText } from "../machine/check.ts";
 import { builtinMachine, type MachineDesc } from "../machine/index.ts";
+import { profileOfRelease, RELEASES_WITH_PROFILES, unameRelease } from "../machine/release.ts";
 import { assert } from "../stdx/assert.ts";
 import type { TraceFacts } from "../trace/facts.ts";
 import type { TraceReaderStats } from "../trace/reader.ts";
@@ -165,15 +166,20 @@ export function completeTraceMachine(raw: MachineDesc): MachineDesc {
 
 export function replayDefaults(
   facts: TraceFacts,
-  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus">,
+  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus" | "uname">,
   flags: ReplayFlags,
 ): ReplayDefaults {
   const notes: string[] = [];
-  // Kernel: dma:* events exist from 6.12 on.
+  // Kernel: the release a trace.dat names, else dma:* events (they exist from 6.12 on).
   let kernel = flags.kernel;
-  const traceKernel = facts.kernel();
+  const release = stats.uname === null ? null : unameRelease(stats.uname);
+  const releaseKernel = release === null ? null : profileOfRelease(release);
+  const traceKernel = releaseKernel ?? facts.kernel();
   if (traceKernel !== null) {
-    const why = `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`;
+    const why =
+      releaseKernel !== null
+        ? `the trace was recorded on Linux ${release} (its uname): the ${releaseKernel} profile`
+        : `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`;
     if (kernel === undefined) {
       kernel = traceKernel;
       notes.push(`kernel from the trace: ${why}`);
@@ -221,6 +227,14 @@ export function replayDefaults(
     if (device !== undefined && !machine.devices.some((d) => d.bdf === device)) device = undefined;
   }
   device ??= defaultReplayDevice(machine);
+  if (release !== null && releaseKernel === null) {
+    const used = kernel ?? machine.kernel;
+    notes.push(
+      flags.kernel !== undefined
+        ? `the trace was recorded on Linux ${release} (its uname), a version iovalab has no profile of; replaying with --kernel ${used} as asked`
+        : `warning: the trace was recorded on Linux ${release} (its uname), a version iovalab has no profile of (it has ${RELEASES_WITH_PROFILES}); replaying with the ${used} profile: --kernel names another`,
+    );
+  }
   return {
     machine,
     device,

@@ -85,6 +85,11 @@ export interface TraceReaderStats {
    * `num_online_cpus()`, or trace-cmd's `cpus=N`), or 0 where it has none.
    */
   headerCpus: number;
+  /**
+   * The recording machine's uname as a trace.dat holds it (trace-cmd's UNAME
+   * option: `SYSNAME NODENAME RELEASE MACHINE`), or null where the trace has none.
+   */
+  uname: string | null;
   malformed: number;
   /** Events the ring buffer lost (`CPU:N [LOST M EVENTS]`), as far as the markers count them. */
   lostEvents: number;
@@ -170,6 +175,7 @@ export class TraceReader {
     skippedTotal: 0,
     comments: 0,
     headerCpus: 0,
+    uname: null,
     malformed: 0,
     lostEvents: 0,
     losses: 0,
@@ -614,6 +620,11 @@ export class TraceReader {
   /** The CPU count of a binary trace's header (`dat.ts`), as a text header's line gives it. */
   headerCpusAre(n: number): void {
     if (this.counts.headerCpus === 0) this.counts.headerCpus = n;
+  }
+
+  /** The uname a binary trace's options give (`dat.ts`). */
+  unameIs(uname: string): void {
+    this.counts.uname = uname;
   }
 
   /** Reads the CPU count of a header line (`#P:N` or `cpus=N`); the first one counts. */

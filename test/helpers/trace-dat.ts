@@ -2,8 +2,9 @@
  * Builds small trace-cmd version-7 `trace.dat` files for tests
  * (trace-cmd.dat.v7(5)): a header, HEADER_INFO, EVENT_FORMATS, KALLSYMS and
  * CMDLINES sections (zstd-compressed or not), one options section with the
- * BUFFER option, and per-CPU ring-buffer pages of the given records. The
- * event formats are the real ones of test/fixtures/trace-dat/.
+ * BUFFER option (and the UNAME option where given), and per-CPU ring-buffer
+ * pages of the given records. The event formats are the real ones of
+ * test/fixtures/trace-dat/.
  */
 
 import { readFileSync } from "node:fs";
@@ -40,6 +41,8 @@ export interface DatTestFile {
   compress: boolean;
   kallsyms: string;
   cmdlines: string;
+  /** The UNAME option (`SYSNAME NODENAME RELEASE MACHINE`, as trace-cmd record writes it), or none. */
+  uname?: string;
 }
 
 class Out {
@@ -233,6 +236,10 @@ export function writeTraceDat(f: DatTestFile): Uint8Array {
       .u64(cpuData[cpu].size);
   const b = buffer.done();
   opts.u16(3).u32(b.length).bytes(b);
+  if (f.uname !== undefined) {
+    const u = new Out().str(f.uname).done();
+    opts.u16(5).u32(u.length).bytes(u);
+  }
   for (const id of [16, 18, 19, 21])
     opts
       .u16(id)

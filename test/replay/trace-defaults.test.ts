@@ -19,6 +19,7 @@ import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
 import { QUICK } from "../helpers/quick.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
+import { type DatTestRecord, payload, writeTraceDat } from "../helpers/trace-dat.ts";
 
 const FIXTURES = new URL("../fixtures/traces/", import.meta.url).pathname;
 const H612 = `${FIXTURES}linux-6.12-lazy-mixed-head600.txt.gz`;
@@ -115,6 +116,88 @@ test("--kernel against a 6.12 trace: the flag wins, with a warning", () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /warning: --kernel 6\.1 .*dma:\* events.*replaying with 6\.1 as asked/);
   assert.match(r.stdout, /\nmachine: qemu-q35-nvme, kernel 6\.1, /);
+});
+
+/**
+ * The iommu map and unmap lines of a text trace as trace.dat records (the
+ * other lines left out), in a trace.dat whose UNAME option is `uname`.
+ */
+function datOf(path: string, uname: string | undefined): Uint8Array {
+  const LINE =
+    /^\s*\S+-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+)\.(\d{6}): (map|unmap): IOMMU: iova=0x([0-9a-f]+) - 0x[0-9a-f]+ (?:paddr=0x([0-9a-f]+) )?size=(\d+)(?: unmapped_size=(\d+))?$/;
+  const records: DatTestRecord[] = [];
+  for (const line of gunzipSync(readFileSync(path)).toString().split("\n")) {
+    const m = LINE.exec(line);
+    if (m === null) continue;
+    const iova = BigInt(`0x${m[6]}`);
+    records.push({
+      cpu: Number(m[2]),
+      timestampNs: Number(m[3]) * 1e9 + Number(m[4]) * 1000,
+      event: m[5] === "map" ? "iommu-map" : "iommu-unmap",
+      pid: Number(m[1]),
+      flags: 0,
+      preemptCount: 0,
+      payload:
+        m[5] === "map"
+          ? payload([
+              [iova, 8],
+              [BigInt(`0x${m[7]}`), 8],
+              [Number(m[8]), 8],
+            ])
+          : payload([
+              [iova, 8],
+              [Number(m[8]), 8],
+              [Number(m[9]), 8],
+            ]),
+    });
+  }
+  return writeTraceDat({ records, cpus: 2, compress: true, kallsyms: "", cmdlines: "", uname });
+}
+
+test("a trace.dat's uname names its kernel: the profile of that version, or a warning where iovalab has none", () => {
+  // The 6.1 lazy head on a machine whose kernel is mainline: 6.1's depot of 32 magazines, emptied oldest first,
+  // places 41 of its 545 allocations as the kernel did (no timer events: lazy IOVAs diverge early), mainline's 28.
+  const dir = tempDir("iovalab-uname-");
+  const write = (name: string, uname: string | undefined): string => {
+    const f = join(dir, name);
+    writeFileSync(f, datOf(LAZY61, uname));
+    return f;
+  };
+  const MACHINE = ["--machine", "qemu-q35-two-nvme"];
+  const exact = (out: string) => /\nexact IOVA matches: .*\n/.exec(out)?.[0] ?? "none";
+  // The UNAME option of the public 6.1 capture, as trace-cmd record wrote it.
+  const u61 = write("u61.dat", "Linux (none) 6.1.0-56-amd64 x86_64");
+  const a = iovalab(["replay", u61, ...MACHINE]);
+  assert.equal(a.status, 0, a.stderr);
+  assert.match(
+    a.stderr,
+    /kernel from the trace: the trace was recorded on Linux 6\.1\.0-56-amd64 \(its uname\): the 6\.1 profile/,
+  );
+  assert.match(a.stdout, /\nmachine: qemu-q35-two-nvme, kernel 6\.1, /);
+  const asked = iovalab(["replay", u61, ...MACHINE, "--kernel", "6.1"]);
+  assert.equal(exact(a.stdout), exact(asked.stdout));
+  const none = iovalab(["replay", write("none.dat", undefined), ...MACHINE]);
+  assert.doesNotMatch(none.stderr, /kernel from the trace/);
+  assert.match(none.stdout, /kernel mainline, /);
+  assert.notEqual(exact(none.stdout), exact(a.stdout));
+  // A node name of two words; the release is the word before the machine.
+  const u510 = iovalab(["replay", write("u510.dat", "Linux db 01 5.10.0-28-amd64 x86_64"), ...MACHINE]);
+  assert.match(u510.stdout, /kernel 5\.10, /);
+  // A release between the profiles: replayed with the machine's, said so.
+  const u68 = iovalab(["replay", write("u68.dat", "Linux host 6.8.0-45-generic x86_64"), ...MACHINE]);
+  assert.equal(u68.status, 0, u68.stderr);
+  assert.match(
+    u68.stderr,
+    /warning: the trace was recorded on Linux 6\.8\.0-45-generic \(its uname\), a version iovalab has no profile of .*replaying with the mainline profile: --kernel names another/,
+  );
+  assert.match(u68.stdout, /kernel mainline, /);
+  // --kernel wins, with a warning.
+  const flag = iovalab(["replay", u61, ...MACHINE, "--kernel", "mainline"]);
+  assert.match(
+    flag.stderr,
+    /warning: --kernel mainline replays what the trace was recorded on Linux 6\.1\.0-56-amd64 .*replaying with mainline as asked/,
+  );
+  assert.equal(exact(flag.stdout), exact(none.stdout));
 });
 
 test("a lazy trace on a machine whose command line is strict replays lazy; --captured strict wins with a warning", () => {

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { profileOfRelease, unameRelease } from "./release.ts";
+
+test("a trace.dat's uname gives its release: the word before the machine, whatever the node name", () => {
+  // The UNAME option of the public 6.1 mid-life capture, as trace-cmd record wrote it.
+  assert.equal(unameRelease("Linux (none) 6.1.0-56-amd64 x86_64"), "6.1.0-56-amd64");
+  assert.equal(unameRelease("Linux db 01 5.15.0-91-generic x86_64"), "5.15.0-91-generic");
+  assert.equal(unameRelease("Linux host 6.12.9+bpo-amd64 aarch64\n"), "6.12.9+bpo-amd64");
+  for (const bad of ["", "Linux", "Linux host x86_64", "Linux host unknown x86_64"])
+    assert.equal(unameRelease(bad), null);
+});
+
+test("a release's profile: its own series, 6.12 and later mainline, none between", () => {
+  const cases: [string, string | null][] = [
+    ["5.10.0-28-amd64", "5.10"],
+    ["5.15.0-91-generic", "5.15"],
+    ["5.15.167", "5.15"],
+    ["6.1.0-56-amd64", "6.1"],
+    ["6.1.192", "6.1"],
+    ["6.12.9+bpo-amd64", "mainline"],
+    ["6.12.0-rc3", "mainline"],
+    ["6.18.1", "mainline"],
+    ["7.0.0", "mainline"],
+    ["6.11.5", null],
+    ["6.6.30-android15", null],
+    ["6.8.0-45-generic", null],
+    ["6.10", null],
+    ["5.16.1", null],
+    ["4.19.0-27-amd64", null],
+    ["5.1.0", null],
+    ["x", null],
+  ];
+  for (const [release, profile] of cases) assert.equal(profileOfRelease(release), profile, release);
+});
