@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { profileOfRelease, unameRelease } from "./release.ts";
+import { unameRelease } from "../trace/dat.ts";
+import { profileOfRelease } from "./release.ts";
 
 test("a trace.dat's uname gives its release: the word before the machine, whatever the node name", () => {
   // The UNAME option of the public 6.1 mid-life capture, as trace-cmd record wrote it.

@@ -1,10 +1,9 @@
 /**
  * The kernel profile of a kernel release (`uname -r`), where iovalab has one.
  *
- * A trace.dat names the kernel it was recorded on: trace-cmd writes the
- * recording machine's uname into its UNAME option as `SYSNAME NODENAME
- * RELEASE MACHINE`. The release's version (its first two numbers) picks the
- * profile whose switches are that version's: a stable series (5.10.y,
+ * A trace can name the kernel it was recorded on: a trace.dat's UNAME option
+ * (`trace/dat.ts`), `perf script --header`'s `# os release :` line. The
+ * release's version (its first two numbers) picks the profile whose switches are that version's: a stable series (5.10.y,
  * 5.15.y, 6.1.y) its own profile, and 6.12 or later the mainline profile
  * (6.12's allocator, which later kernels keep). A release between them (6.6,
  * 6.8) may differ from the profile before it in a switch the profiles
@@ -14,15 +13,6 @@
  */
 
 import type { ProfileName } from "../iova/profile.ts";
-
-/** The release word of a trace-cmd UNAME option, or null where it holds none. */
-export function unameRelease(uname: string): string | null {
-  // The node name may hold spaces (sethostname takes any bytes); the release and machine never do.
-  const words = uname.trim().split(/\s+/);
-  if (words.length < 4) return null;
-  const release = words[words.length - 2];
-  return /^\d+\.\d+/.test(release) ? release : null;
-}
 
 /** The profiles with a version of their own, by `major.minor`; mainline stands for MAINLINE_FROM and later. */
 const SERIES: ReadonlyMap<string, ProfileName> = new Map([

@@ -38,8 +38,9 @@ Capturing a trace to replay (on the machine, as root):
                     interrupt. Without it the replay reads that from the IOVAs.
   trace.dat itself  names the kernel it was recorded on (its uname): the replay takes
                     that version's profile; a text trace needs --kernel unless it has dma:*.
-  perf script --show-lost-events
-                    (perf instead of trace-cmd) an overrun of perf's buffer as a line
+  perf script --header --show-lost-events
+                    (perf instead of trace-cmd) the header names the kernel, as a
+                    trace.dat does; an overrun of perf's buffer as a line
                     (PERF_RECORD_LOST lost N), read as a loss; without the option perf
                     says so only on its stderr, and the trace cannot show it.
 

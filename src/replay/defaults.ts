@@ -11,7 +11,7 @@ import type { ProfileName } from "../iova/profile.ts";
 import { DEVICE_TEMPLATE } from "../machine/builtin-descs.ts";
 import { checkMachine, pathText } from "../machine/check.ts";
 import { builtinMachine, type MachineDesc } from "../machine/index.ts";
-import { profileOfRelease, RELEASES_WITH_PROFILES, unameRelease } from "../machine/release.ts";
+import { profileOfRelease, RELEASES_WITH_PROFILES } from "../machine/release.ts";
 import { assert } from "../stdx/assert.ts";
 import type { TraceFacts } from "../trace/facts.ts";
 import type { TraceReaderStats } from "../trace/reader.ts";
@@ -166,19 +166,19 @@ export function completeTraceMachine(raw: MachineDesc): MachineDesc {
 
 export function replayDefaults(
   facts: TraceFacts,
-  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus" | "uname">,
+  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus" | "release">,
   flags: ReplayFlags,
 ): ReplayDefaults {
   const notes: string[] = [];
-  // Kernel: the release a trace.dat names, else dma:* events (they exist from 6.12 on).
+  // Kernel: the release the trace names, else dma:* events (they exist from 6.12 on).
   let kernel = flags.kernel;
-  const release = stats.uname === null ? null : unameRelease(stats.uname);
+  const release = stats.release;
   const releaseKernel = release === null ? null : profileOfRelease(release);
   const traceKernel = releaseKernel ?? facts.kernel();
   if (traceKernel !== null) {
     const why =
       releaseKernel !== null
-        ? `the trace was recorded on Linux ${release} (its uname): the ${releaseKernel} profile`
+        ? `the trace was recorded on Linux ${release} (as the trace says): the ${releaseKernel} profile`
         : `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`;
     if (kernel === undefined) {
       kernel = traceKernel;
@@ -231,8 +231,8 @@ export function replayDefaults(
     const used = kernel ?? machine.kernel;
     notes.push(
       flags.kernel !== undefined
-        ? `the trace was recorded on Linux ${release} (its uname), a version iovalab has no profile of; replaying with --kernel ${used} as asked`
-        : `warning: the trace was recorded on Linux ${release} (its uname), a version iovalab has no profile of (it has ${RELEASES_WITH_PROFILES}); replaying with the ${used} profile: --kernel names another`,
+        ? `the trace was recorded on Linux ${release} (as the trace says), a version iovalab has no profile of; replaying with --kernel ${used} as asked`
+        : `warning: the trace was recorded on Linux ${release} (as the trace says), a version iovalab has no profile of (it has ${RELEASES_WITH_PROFILES}); replaying with the ${used} profile: --kernel names another`,
     );
   }
   return {

@@ -101,6 +101,18 @@ export interface DatRecord {
 
 const MAGIC = [0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]; // 17 08 44 "tracing"
 
+/**
+ * The release word of a UNAME option, which `trace-cmd record` writes as
+ * `SYSNAME NODENAME RELEASE MACHINE` from `uname()`; null where it holds none.
+ */
+export function unameRelease(uname: string): string | null {
+  // The node name may hold spaces (sethostname takes any bytes); the release and machine never do.
+  const words = uname.trim().split(/\s+/);
+  if (words.length < 4) return null;
+  const release = words[words.length - 2];
+  return /^\d+\.\d+/.test(release) ? release : null;
+}
+
 /** Whether the bytes start like a trace-cmd data file. */
 export function isTraceDat(head: Uint8Array): boolean {
   if (head.length < MAGIC.length) return false;
@@ -1043,6 +1055,12 @@ export class TraceDat {
   }
 
   private readonly latencyTexts: (string | undefined)[] = new Array(1 << 16);
+
+  /** The recording kernel's release (`uname -r`), from the UNAME option, or null where it has none. */
+  get release(): string | null {
+    const uname = this.info.get("uname");
+    return uname === undefined ? null : unameRelease(uname);
+  }
 
   /** CPUs the file holds buffers for (the highest CPU id plus one): the recording machine's, at least. */
   get cpuCount(): number {

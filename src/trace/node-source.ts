@@ -63,8 +63,8 @@ function readDat(
   try {
     const dat = new TraceDat(file, nodeDecompress);
     reader.headerCpusAre(dat.cpuCount);
-    const uname = dat.info.get("uname");
-    if (uname !== undefined) reader.unameIs(uname);
+    const release = dat.release;
+    if (release !== null) reader.releaseIs(release);
     dat.readInto(
       {
         nextLine: () => reader.nextLine(),

@@ -67,8 +67,11 @@ export interface TraceLoss {
   events: number | null;
 }
 
-/** A header's CPU count: the kernel trace file's `#P:N`, trace-cmd report's `cpus=N`. */
-const HEADER_CPUS = /#P:(\d+)|^cpus=(\d+)$/;
+/** A header's CPU count: the kernel trace file's `#P:N`, trace-cmd report's `cpus=N`, `perf script --header`'s `# nrcpus online : N`. */
+const HEADER_CPUS = /#P:(\d+)|^cpus=(\d+)$|^# nrcpus online : (\d+)$/;
+
+/** `perf script --header`'s line of the recording kernel's release. */
+const HEADER_RELEASE = /^# os release : (\d+\.\d+\S*)\s*$/;
 
 export interface TraceReaderStats {
   lines: number;
@@ -82,14 +85,14 @@ export interface TraceReaderStats {
   comments: number;
   /**
    * The CPUs the trace's header gives (the kernel's `#P:N`, its
-   * `num_online_cpus()`, or trace-cmd's `cpus=N`), or 0 where it has none.
+   * `num_online_cpus()`, trace-cmd's `cpus=N`, perf's `nrcpus online`), or 0 where it has none.
    */
   headerCpus: number;
   /**
-   * The recording machine's uname as a trace.dat holds it (trace-cmd's UNAME
-   * option: `SYSNAME NODENAME RELEASE MACHINE`), or null where the trace has none.
+   * The recording kernel's release (`uname -r`) where the trace names it: a
+   * trace.dat's UNAME option, `perf script --header`'s `# os release :` line.
    */
-  uname: string | null;
+  release: string | null;
   malformed: number;
   /** Events the ring buffer lost (`CPU:N [LOST M EVENTS]`), as far as the markers count them. */
   lostEvents: number;
@@ -175,7 +178,7 @@ export class TraceReader {
     skippedTotal: 0,
     comments: 0,
     headerCpus: 0,
-    uname: null,
+    release: null,
     malformed: 0,
     lostEvents: 0,
     losses: 0,
@@ -272,6 +275,7 @@ export class TraceReader {
         case "preamble":
           this.counts.comments++;
           if (this.counts.headerCpus === 0) this.headerCpus(lineNo, text, start, end);
+          if (this.counts.release === null) this.headerRelease(text, start, end);
           return null;
         case "lost":
           if (other.cpu < NR_CPUS_MAX) this.lost({ afterLine: lineNo, cpu: other.cpu, events: other.events }, lineNo);
@@ -622,18 +626,25 @@ export class TraceReader {
     if (this.counts.headerCpus === 0) this.counts.headerCpus = n;
   }
 
-  /** The uname a binary trace's options give (`dat.ts`). */
-  unameIs(uname: string): void {
-    this.counts.uname = uname;
+  /** The kernel release a binary trace's options give (`dat.ts`). */
+  releaseIs(release: string): void {
+    this.counts.release = release;
   }
 
-  /** Reads the CPU count of a header line (`#P:N` or `cpus=N`); the first one counts. */
+  /** Reads the CPU count of a header line (`#P:N`, `cpus=N`, perf's `# nrcpus online : N`); the first one counts. */
   private headerCpus(lineNo: number, text: string, start: number, end: number): void {
     const m = HEADER_CPUS.exec(text.slice(start, end));
     if (m === null) return;
-    const n = Number(m[1] ?? m[2]);
+    const n = Number(m[1] ?? m[2] ?? m[3]);
     if (n <= NR_CPUS_MAX) this.counts.headerCpus = n;
     else this.malformed(lineNo, `a CPU count of at most ${NR_CPUS_MAX} (NR_CPUS at most)`, m[0]);
+  }
+
+  /** Reads the kernel release of a header line (`# os release : 6.1.0-56-amd64`). */
+  private headerRelease(text: string, start: number, end: number): void {
+    if (text.charCodeAt(start) !== 35) return;
+    const m = HEADER_RELEASE.exec(text.slice(start, end));
+    if (m !== null) this.counts.release = m[1];
   }
 
   private malformed(lineNo: number, expected: string, found: string): void {

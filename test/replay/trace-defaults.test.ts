@@ -171,7 +171,7 @@ test("a trace.dat's uname names its kernel: the profile of that version, or a wa
   assert.equal(a.status, 0, a.stderr);
   assert.match(
     a.stderr,
-    /kernel from the trace: the trace was recorded on Linux 6\.1\.0-56-amd64 \(its uname\): the 6\.1 profile/,
+    /kernel from the trace: the trace was recorded on Linux 6\.1\.0-56-amd64 \(as the trace says\): the 6\.1 profile/,
   );
   assert.match(a.stdout, /\nmachine: qemu-q35-two-nvme, kernel 6\.1, /);
   const asked = iovalab(["replay", u61, ...MACHINE, "--kernel", "6.1"]);
@@ -188,7 +188,7 @@ test("a trace.dat's uname names its kernel: the profile of that version, or a wa
   assert.equal(u68.status, 0, u68.stderr);
   assert.match(
     u68.stderr,
-    /warning: the trace was recorded on Linux 6\.8\.0-45-generic \(its uname\), a version iovalab has no profile of .*replaying with the mainline profile: --kernel names another/,
+    /warning: the trace was recorded on Linux 6\.8\.0-45-generic \(as the trace says\), a version iovalab has no profile of .*replaying with the mainline profile: --kernel names another/,
   );
   assert.match(u68.stdout, /kernel mainline, /);
   // --kernel wins, with a warning.
@@ -198,6 +198,24 @@ test("a trace.dat's uname names its kernel: the profile of that version, or a wa
     /warning: --kernel mainline replays what the trace was recorded on Linux 6\.1\.0-56-amd64 .*replaying with mainline as asked/,
   );
   assert.equal(exact(flag.stdout), exact(none.stdout));
+});
+
+test("perf script --header names the kernel and its online CPUs: the 6.1 profile on a mainline machine", () => {
+  // The real header of the perf run (perf 6.1.192), then its first 40 events.
+  const header = readFileSync(`${FIXTURES}linux-6.1-perf-script-header.txt`, "utf8");
+  const events = gunzipSync(readFileSync(`${FIXTURES}linux-6.1-perf-script-head40.txt.gz`)).toString();
+  const { reader } = readTraceText(header + events, { file: "perf.txt" });
+  assert.equal(reader.stats.release, "6.1.0-56-amd64");
+  assert.equal(reader.stats.headerCpus, 2);
+  assert.equal(reader.stats.malformed, 0);
+  const f = join(tempDir("iovalab-perf-header-"), "perf.txt");
+  writeFileSync(f, header + events);
+  const r = iovalab(["replay", f, "--machine", "qemu-q35-two-nvme"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /kernel from the trace: the trace was recorded on Linux 6\.1\.0-56-amd64 .*the 6\.1 profile/);
+  assert.match(r.stdout, /\nmachine: qemu-q35-two-nvme, kernel 6\.1, /);
+  const bare = iovalab(["replay", `${FIXTURES}linux-6.1-perf-script-head40.txt.gz`, "--machine", "qemu-q35-two-nvme"]);
+  assert.match(bare.stdout, /\nmachine: qemu-q35-two-nvme, kernel mainline, /);
 });
 
 test("a lazy trace on a machine whose command line is strict replays lazy; --captured strict wins with a warning", () => {
