@@ -3,13 +3,14 @@
  *
  * A trace can name the kernel it was recorded on: a trace.dat's UNAME option
  * (`trace/dat.ts`), `perf script --header`'s `# os release :` line. The
- * release's version (its first two numbers) picks the profile whose switches are that version's: a stable series (5.10.y,
- * 5.15.y, 6.1.y) its own profile, and 6.12 or later the mainline profile
- * (6.12's allocator, which later kernels keep). A release between them (6.6,
- * 6.8) may differ from the profile before it in a switch the profiles
- * document (`iovalab kernels`: the depot of 6.7, the SAC rule of 6.4, the
- * timer migration of 6.9) or in one they do not, so it gets none: the
- * caller says so and replays with what it would have used.
+ * release's version (its first two numbers) picks the profile whose
+ * switches are that version's: a stable series (5.10.y, 5.15.y, 6.1.y) its
+ * own profile, and 6.12 or later the mainline profile (6.12's allocator,
+ * which later kernels keep). A release between them (6.6, 6.8) may differ
+ * from the profile before it in a switch the profiles document (`iovalab
+ * kernels`: the depot of 6.7, the SAC rule of 6.4, the timer migration of
+ * 6.9) or in one they do not, so it gets none: the caller says so and
+ * replays with what it would have used.
  */
 
 import type { ProfileName } from "../iova/profile.ts";

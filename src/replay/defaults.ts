@@ -178,7 +178,7 @@ export function replayDefaults(
   if (traceKernel !== null) {
     const why =
       releaseKernel !== null
-        ? `the trace was recorded on Linux ${release} (as the trace says): the ${releaseKernel} profile`
+        ? `the trace was recorded on Linux ${release} (the release it names): the ${releaseKernel} profile`
         : `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`;
     if (kernel === undefined) {
       kernel = traceKernel;
@@ -231,8 +231,8 @@ export function replayDefaults(
     const used = kernel ?? machine.kernel;
     notes.push(
       flags.kernel !== undefined
-        ? `the trace was recorded on Linux ${release} (as the trace says), a version iovalab has no profile of; replaying with --kernel ${used} as asked`
-        : `warning: the trace was recorded on Linux ${release} (as the trace says), a version iovalab has no profile of (it has ${RELEASES_WITH_PROFILES}); replaying with the ${used} profile: --kernel names another`,
+        ? `the trace was recorded on Linux ${release} (the release it names), a version iovalab has no profile of; replaying with --kernel ${used} as asked`
+        : `warning: the trace was recorded on Linux ${release} (the release it names), a version iovalab has no profile of (it has ${RELEASES_WITH_PROFILES}); replaying with the ${used} profile: --kernel names another`,
     );
   }
   return {

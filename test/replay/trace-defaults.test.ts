@@ -171,7 +171,7 @@ test("a trace.dat's uname names its kernel: the profile of that version, or a wa
   assert.equal(a.status, 0, a.stderr);
   assert.match(
     a.stderr,
-    /kernel from the trace: the trace was recorded on Linux 6\.1\.0-56-amd64 \(as the trace says\): the 6\.1 profile/,
+    /kernel from the trace: the trace was recorded on Linux 6\.1\.0-56-amd64 \(the release it names\): the 6\.1 profile/,
   );
   assert.match(a.stdout, /\nmachine: qemu-q35-two-nvme, kernel 6\.1, /);
   const asked = iovalab(["replay", u61, ...MACHINE, "--kernel", "6.1"]);
@@ -188,7 +188,7 @@ test("a trace.dat's uname names its kernel: the profile of that version, or a wa
   assert.equal(u68.status, 0, u68.stderr);
   assert.match(
     u68.stderr,
-    /warning: the trace was recorded on Linux 6\.8\.0-45-generic \(as the trace says\), a version iovalab has no profile of .*replaying with the mainline profile: --kernel names another/,
+    /warning: the trace was recorded on Linux 6\.8\.0-45-generic \(the release it names\), a version iovalab has no profile of .*replaying with the mainline profile: --kernel names another/,
   );
   assert.match(u68.stdout, /kernel mainline, /);
   // --kernel wins, with a warning.
