@@ -13,8 +13,11 @@
  *   hidden spans (`occupy`). Only a size no rcache holds is surely a tree
  *   allocation (a smaller IOVA may be a cache hit of one cached before the
  *   trace), and only a walk from the node of the last tree allocation the
- *   trace confirmed surely started where the kernel's did; the proof is drawn
- *   during the learning phase only (`learning.ts`).
+ *   trace confirmed surely started where the kernel's did (or, in a strict
+ *   domain, one that starts above it after it was freed: no lower than the
+ *   kernel's); the proof is drawn during the learning phase (`learning.ts`),
+ *   and in a strict domain after it too: each walk that proves is an
+ *   allocation adopted, not counted exact.
  * - A cache hit inside such space: that IOVA was cached there, its node in
  *   the tree all along. It leaves the span as the mapping (`take`), the rest
  *   of the span staying hidden; a cache hit touches neither the tree nor its
@@ -94,16 +97,35 @@ export class HiddenSpace {
 
   /**
    * The replay followed the kernel's IOVA `iova` of `sizeBytes` from the
-   * tree, where the model's walk had found `addr`: with `prove` (the
-   * learning phase), the slots the kernel's walk passed are hidden spans.
+   * tree, where the model's walk had found `addr`: with `prove`, the slots
+   * the kernel's walk passed are hidden spans, where the model's walk began
+   * as the kernel's (at the node of the last tree allocation the trace
+   * confirmed) or no lower (`startsAfterFree`).
    */
   followed(cookie: IommuDmaCookie, iova: number, sizeBytes: number, addr: number, prove: boolean): void {
     const pages = this.treeOnly(cookie, sizeBytes);
     if (pages === 0) return;
     const g = cookie.iovad.granule;
-    if (prove && iova < addr && this.startLo === this.state.treeStart)
+    if (prove && iova < addr && (this.startLo === this.state.treeStart || this.startsAfterFree(cookie)))
       this.occupy(cookie, iova / g + pages, addr / g + pages - 1, pages, roundupPowOfTwo(pages));
     this.confirmed(iova / g);
+  }
+
+  /**
+   * Whether the current walk starts above the last tree allocation the
+   * trace confirmed, that allocation since freed, in a strict domain. The
+   * free moved both cached nodes up past it (`__cached_rbnode_delete_update`
+   * takes the node after a freed one at or above the cached node), the
+   * kernel's onto its next node, which lies no higher than the model's: the
+   * kernel's tree holds what the model's does and the space hidden from it.
+   * So the kernel's walk began at or below the model's, and where it went
+   * lower than the model's slot, something the trace never showed holds the
+   * space between. A lazy domain frees through its flush queue, later and
+   * in batches: not read there.
+   */
+  private startsAfterFree(cookie: IommuDmaCookie): boolean {
+    const start = this.state.treeStart;
+    return cookie.fq === null && start >= 0 && this.startLo > start && cookie.iovad.findIova(start) === null;
   }
 
   /**

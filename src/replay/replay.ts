@@ -900,8 +900,12 @@ export class Replayer {
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
     const freeInModel = first && this.iovad.findIova(c.iova / this.iovad.granule) === null;
+    // A strict domain's tree allocations prove hidden space after the phase too: a walk that proves is an adopted
+    // allocation, and what it proves was there before the trace (`hidden-space.ts`).
     this.applier.proveHidden =
-      learn?.adopting === true && this.opts.learningAdopts !== false && this.opts.hiddenSpace !== false;
+      (learn?.adopting === true || (learn?.stats.midLife === true && this.fq === null)) &&
+      this.opts.learningAdopts !== false &&
+      this.opts.hiddenSpace !== false;
     let opened: CountReadWatch | null = null;
     // The flush count before the call, read only where a watch is opened (the domain's look-up is per call).
     let fq: FlushQueue | null = null;

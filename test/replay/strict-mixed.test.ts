@@ -300,6 +300,37 @@ test("the full 6.1 strict mixed trace: the allocations the trace's order misplac
   assert.ok(on.result.cpuOrderMoves > 0 && on.result.cpuOrderMoves <= off.bad.length);
 });
 
+test("a 6.1 strict trace cut mid-life: its tree allocations of 256 and 512 KiB walk past the space the kernel's walks proved taken", () => {
+  // Lines 29,769 to 33,768 of the full trace. Its requests above 128 KiB are
+  // no rcache's, so each is allocated in the tree and freed to it at once;
+  // the kernel's walks pass 0xffc80000 (something mapped or cached before the
+  // trace holds it) and land at 0xffc40000 or 0xffc00000. Each free moves
+  // both cached nodes past the freed IOVA, the kernel's no higher than the
+  // model's, so a walk after it that the kernel took lower than the model
+  // proves the slots between taken, during the learning phase (to line 397)
+  // and after it (`hidden-space.ts`, `startsAfterFree`). Without that proof
+  // the model took 0xffc80000 at every one of them: 161 map events after the
+  // phase placed elsewhere than the kernel, 37 with it.
+  const name = "linux-6.1-strict-mixed-lines29769-33768.txt.gz";
+  const text = fixture(name);
+  const path = new URL(name, FIXTURES).pathname;
+  const r = iovalab(["replay", path, "--machine", "qemu-q35-nvme", "--kernel", "6.1", "--emit-iovas"]);
+  assert.equal(r.status, 0, r.stderr);
+  const emitted = r.stdout.trimEnd().split("\n");
+  const want = traceMaps(text);
+  assert.equal(emitted.length, want.length);
+  const at = (line: number) => emitted[want.findIndex((m) => m.line === line)];
+  assert.deepEqual([403, 559, 987, 1057, 1980].map(at), [
+    "0x00000000ffc40000",
+    "0x00000000ffc00000",
+    "0x00000000ffc40000",
+    "0x00000000ffc00000",
+    "0x00000000ffc00000",
+  ]);
+  const missed = mismatchedLines(text, emitted).filter((l) => l > 397);
+  assert.ok(missed.length <= 37, `${missed.length} map events after the phase placed elsewhere`);
+});
+
 test("the model's iommu_dma_map_sg gives every dma_map_sg of the 6.12 head the kernel's segments and IOVA length", async () => {
   // Each dma_map_sg line lists the list's entries (phys_addrs); the map events just before it on its CPU
   // are its physically contiguous runs, one per entry here (nents=2/2), with their lengths. The kernel
