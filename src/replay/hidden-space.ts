@@ -116,12 +116,12 @@ export class HiddenSpace {
    * trace confirmed, that allocation since freed, in a strict domain. The
    * free moved both cached nodes up past it (`__cached_rbnode_delete_update`
    * takes the node after a freed one at or above the cached node), the
-   * kernel's onto its next node, which lies no higher than the model's: the
-   * kernel's tree holds what the model's does and the space hidden from it.
-   * So the kernel's walk began at or below the model's, and where it went
-   * lower than the model's slot, something the trace never showed holds the
-   * space between. A lazy domain frees through its flush queue, later and
-   * in batches: not read there.
+   * kernel's onto its next node, which lies no higher than the model's
+   * where the kernel's tree holds what the model's does and, besides, the
+   * space hidden from it. So the kernel's walk began at or below the
+   * model's, and where it went lower than the model's slot, something the
+   * trace never showed holds the space between. A lazy domain frees through
+   * its flush queue, later and in batches: not read there.
    */
   private startsAfterFree(cookie: IommuDmaCookie): boolean {
     const start = this.state.treeStart;
