@@ -596,6 +596,9 @@ export class Replayer {
           save: () => this.save(),
           restore: (s) => this.restore(s),
           finalize: (c, o) => this.finalize(c, o),
+          // The phase adopts the trace's IOVAs where the model's differ: its misses come from the state before the
+          // trace, not from the order of the CPUs' calls.
+          learning: () => this.learn?.learning === true,
         },
         opts.cpuOrderStops ?? true,
       );
