@@ -310,7 +310,8 @@ test("a 6.1 strict trace cut mid-life: its tree allocations of 256 and 512 KiB w
   // proves the slots between taken, during the learning phase (to line 397)
   // and after it (`hidden-space.ts`, `startsAfterFree`). Without that proof
   // the model took 0xffc80000 at every one of them: 161 map events after the
-  // phase placed elsewhere than the kernel, 37 with it.
+  // phase placed elsewhere than the kernel, 37 with it (35 once the order
+  // search no longer stopped inside the phase).
   const name = "linux-6.1-strict-mixed-lines29769-33768.txt.gz";
   const text = fixture(name);
   const path = new URL(name, FIXTURES).pathname;
@@ -328,7 +329,7 @@ test("a 6.1 strict trace cut mid-life: its tree allocations of 256 and 512 KiB w
     "0x00000000ffc00000",
   ]);
   const missed = mismatchedLines(text, emitted).filter((l) => l > 397);
-  assert.ok(missed.length <= 37, `${missed.length} map events after the phase placed elsewhere`);
+  assert.ok(missed.length <= 35, `${missed.length} map events after the phase placed elsewhere`);
 });
 
 test("the model's iommu_dma_map_sg gives every dma_map_sg of the 6.12 head the kernel's segments and IOVA length", async () => {
