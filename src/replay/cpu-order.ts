@@ -328,7 +328,10 @@ export class CpuOrder<S, O extends { addr: number | null | undefined }> {
     this.mid = mid;
   }
 
-  /** A search found no order: counted towards stopping, but for one made while the replay learns the trace's start state. */
+  /**
+   * A search found no order: counted towards stopping, but for one made
+   * while the replay learns the trace's start state.
+   */
   private foundNone(): void {
     this.failed++;
     if (this.host.learning?.() === true) return;

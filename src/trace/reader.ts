@@ -67,7 +67,10 @@ export interface TraceLoss {
   events: number | null;
 }
 
-/** A header's CPU count: the kernel trace file's `#P:N`, trace-cmd report's `cpus=N`, `perf script --header`'s `# nrcpus online : N`. */
+/**
+ * A header's CPU count: the kernel trace file's `#P:N`, trace-cmd report's
+ * `cpus=N`, `perf script --header`'s `# nrcpus online : N`.
+ */
 const HEADER_CPUS = /#P:(\d+)|^cpus=(\d+)$|^# nrcpus online : (\d+)$/;
 
 /** `perf script --header`'s line of the recording kernel's release. */
@@ -85,7 +88,8 @@ export interface TraceReaderStats {
   comments: number;
   /**
    * The CPUs the trace's header gives (the kernel's `#P:N`, its
-   * `num_online_cpus()`, trace-cmd's `cpus=N`, perf's `nrcpus online`), or 0 where it has none.
+   * `num_online_cpus()`, trace-cmd's `cpus=N`, perf's `nrcpus online`), or
+   * 0 where it has none.
    */
   headerCpus: number;
   /**
@@ -642,7 +646,7 @@ export class TraceReader {
 
   /** Reads the kernel release of a header line (`# os release : 6.1.0-56-amd64`). */
   private headerRelease(text: string, start: number, end: number): void {
-    if (text.charCodeAt(start) !== 35) return;
+    if (text.charCodeAt(start) !== 35 /* # */) return;
     const m = HEADER_RELEASE.exec(text.slice(start, end));
     if (m !== null) this.counts.release = m[1];
   }
