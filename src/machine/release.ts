@@ -38,4 +38,4 @@ export function profileOfRelease(release: string): ProfileName | null {
 }
 
 /** The versions `profileOfRelease` knows, for messages. */
-export const RELEASES_WITH_PROFILES = "5.10, 5.15, 6.1, and 6.12 or later (mainline)";
+export const RELEASES_WITH_PROFILES = `${[...SERIES.keys()].join(", ")}, and ${MAINLINE_FROM.join(".")} or later (mainline)`;
