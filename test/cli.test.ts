@@ -152,6 +152,13 @@ test("kernels lists every profile with its sources", () => {
   assert.match(r.stdout, /SAC-first: every-allocation/);
   assert.match(r.stdout, /flush-queue timer: tmigr/);
   assert.match(r.stdout, /flush-queue timer: nohz-target/);
+  // The versions between 6.1 and 6.12, by the profile a trace naming one replays with.
+  assert.match(r.stdout, /^ {2}6\.4 to 6\.6: the 6\.1 profile \(its allocator\); differs in the 32-bit-first try/m);
+  assert.match(
+    r.stdout,
+    /^ {2}6\.7 to 6\.8: the mainline profile \(its allocator\); differs in where the flush-queue timer runs/m,
+  );
+  assert.match(r.stdout, /^ {2}6\.9 to 6\.11: the mainline profile \(its allocator\)$/m);
 });
 
 test("--kernel is checked the same way by every command that boots a kernel", () => {

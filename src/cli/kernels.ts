@@ -5,7 +5,7 @@
 
 import type { Command } from "commander";
 import { PROFILE_NAMES } from "../face/allocator.ts";
-import { type KernelVersion, kernelVersion } from "../face/kernel.ts";
+import { type KernelVersion, kernelVersion, releaseProfile } from "../face/kernel.ts";
 import { runCommand, writeStdout } from "./io.ts";
 
 /** One printed switch: its text and where its value comes from, if recorded. */
@@ -77,6 +77,34 @@ function driverLines(k: KernelVersion): Shown[] {
   ];
 }
 
+/**
+ * The versions between 6.1 and 6.12, which have no profile of their own: the
+ * one a trace that names such a release replays with (`machine/release.ts`),
+ * runs of versions that take it alike on one line.
+ */
+function betweenLines(): string[] {
+  const lines = ["releases between the profiles (a trace's uname; machine/release.ts):"];
+  let run: { first: string; last: string; said: string } | null = null;
+  const flush = () => {
+    if (run !== null)
+      lines.push(`  ${run.first === run.last ? run.first : `${run.first} to ${run.last}`}: ${run.said}`);
+  };
+  for (let minor = 2; minor <= 11; minor++) {
+    const v = `6.${minor}`;
+    const r = releaseProfile(v);
+    if (r === null) continue;
+    const said = `the ${r.profile} profile (its allocator)${r.differs.length > 0 ? `; differs in ${r.differs.join(", and in ")}` : ""}`;
+    if (run !== null && run.said === said) run.last = v;
+    else {
+      flush();
+      run = { first: v, last: v, said };
+    }
+  }
+  flush();
+  lines.push("");
+  return lines;
+}
+
 export function registerKernels(program: Command): void {
   program
     .command("kernels")
@@ -99,6 +127,7 @@ export function registerKernels(program: Command): void {
           }
           lines.push("");
         }
+        lines.push(...betweenLines());
         await writeStdout(lines.join("\n"));
       }),
     );

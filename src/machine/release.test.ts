@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { unameRelease } from "../trace/dat.ts";
-import { profileOfRelease } from "./release.ts";
+import { profileOfRelease, releaseProfile } from "./release.ts";
 
 test("a trace.dat's uname gives its release: the word before the machine, whatever the node name", () => {
   // The UNAME option of the public 6.1 mid-life capture, as trace-cmd record wrote it.
@@ -12,7 +12,7 @@ test("a trace.dat's uname gives its release: the word before the machine, whatev
     assert.equal(unameRelease(bad), null);
 });
 
-test("a release's profile: its own series, 6.12 and later mainline, none between", () => {
+test("a release's own profile: its series, 6.12 and later mainline, none between", () => {
   const cases: [string, string | null][] = [
     ["5.10.0-28-amd64", "5.10"],
     ["5.15.0-91-generic", "5.15"],
@@ -33,4 +33,34 @@ test("a release's profile: its own series, 6.12 and later mainline, none between
     ["x", null],
   ];
   for (const [release, profile] of cases) assert.equal(profileOfRelease(release), profile, release);
+});
+
+test("a release between 6.1 and 6.12: the profile whose allocator it has, and the switches in which it differs", () => {
+  const sac = /32-bit-first/;
+  const timer = /flush-queue timer/;
+  const cases: [string, string, RegExp[]][] = [
+    // Before the depot of 6.7: 6.1's allocator; the SAC rule changed in 6.4.
+    ["6.2.16", "6.1", []],
+    ["6.3.13", "6.1", []],
+    ["6.4.0", "6.1", [sac]],
+    ["6.6.30-android15", "6.1", [sac]],
+    // From 6.7: mainline's allocator; the timer's migration came in 6.9.
+    ["6.7.12", "mainline", [timer]],
+    ["6.8.0-45-generic", "mainline", [timer]],
+    ["6.9.1", "mainline", []],
+    ["6.11.5", "mainline", []],
+  ];
+  for (const [release, profile, differs] of cases) {
+    const r = releaseProfile(release);
+    assert.ok(r !== null, release);
+    assert.equal(r.profile, profile, release);
+    assert.equal(r.own, false, release);
+    assert.equal(r.differs.length, differs.length, `${release}: ${r.differs.join("; ")}`);
+    for (const [i, re] of differs.entries()) assert.match(r.differs[i], re, release);
+  }
+  // Their own versions differ in nothing; versions before 6.1 that no series covers get none.
+  assert.deepEqual(releaseProfile("6.1.0-56-amd64"), { profile: "6.1", own: true, differs: [] });
+  assert.deepEqual(releaseProfile("6.12.9"), { profile: "mainline", own: true, differs: [] });
+  for (const r of ["6.0.19", "5.19.17", "5.16.1", "5.14.21", "5.11.0", "4.19.0-27-amd64"])
+    assert.equal(releaseProfile(r), null, r);
 });

@@ -1,16 +1,26 @@
 /**
- * The kernel profile of a kernel release (`uname -r`), where iovalab has one.
+ * The kernel profile of a kernel release (`uname -r`).
  *
  * A trace can name the kernel it was recorded on: a trace.dat's UNAME option
  * (`trace/dat.ts`), `perf script --header`'s `# os release :` line. The
  * release's version (its first two numbers) picks the profile whose
  * switches are that version's: a stable series (5.10.y, 5.15.y, 6.1.y) its
  * own profile, and 6.12 or later the mainline profile (6.12's allocator,
- * which later kernels keep). A release between them (6.6, 6.8) may differ
- * from the profile before it in a switch the profiles document (`iovalab
- * kernels`: the depot of 6.7, the SAC rule of 6.4, the timer migration of
- * 6.9) or in one they do not, so it gets none: the caller says so and
- * replays with what it would have used.
+ * which later kernels keep).
+ *
+ * A release between 6.1 and 6.12 (6.6 LTS, Ubuntu 24.04's 6.8) has no
+ * profile of its own. The profiles differ in three switches whose version
+ * the kernel rules give (`docs/kernel-rules.md` §7): the 32-bit-first rule
+ * of 6.4 (VER-4), the rcache depot of 6.7 (VER-1) and the flush-queue
+ * timer's migration of 6.9 (`dma/fq-timer-policy.ts`). Such a release gets
+ * the profile whose allocator it has, the depot deciding (before 6.7 the 6.1
+ * profile, from 6.7 mainline), and the caller is told in which of the other
+ * two switches the release differs from it. Between 6.1 and 6.12 the other
+ * layers changed too (the IOMMU core's `type` rules, nvme-pci's queue
+ * limits), but a replay takes its requests from the trace and writes no
+ * sysfs, so only these three decide its IOVAs. Releases before 6.1 that no
+ * series covers (5.11 to 5.14, 5.16 to 6.0) get none: their allocator
+ * changed at versions the rules do not pin (VER-2's magazine size).
  */
 
 import type { ProfileName } from "../iova/profile.ts";
@@ -25,17 +35,70 @@ const SERIES: ReadonlyMap<string, ProfileName> = new Map([
 /** The first version whose every switch is the mainline profile's (the dma:* trace events came with it too). */
 const MAINLINE_FROM: readonly [number, number] = [6, 12];
 
-/** The profile of `release` (`6.1.0-56-amd64`, `6.12.9`), or null where no profile is that version's. */
-export function profileOfRelease(release: string): ProfileName | null {
+/** A version as one number, major * 1000 + minor. */
+function versionOf(major: number, minor: number): number {
+  return major * 1000 + minor;
+}
+
+/**
+ * The profiles a release between 6.1 and MAINLINE_FROM can take, with the
+ * version each stands for: the switches below are compared at it.
+ */
+const BETWEEN_FROM = versionOf(6, 2);
+const BASES: readonly { profile: ProfileName; version: number }[] = [
+  { profile: "6.1", version: versionOf(6, 1) },
+  { profile: "mainline", version: versionOf(...MAINLINE_FROM) },
+];
+
+/** The depot of 6.7 (VER-1): the switch that picks the profile of a release between 6.1 and 6.12. */
+const DEPOT_FROM = versionOf(6, 7);
+
+/** The other switches that changed between 6.1 and 6.12, each from its version on, as a release's note says it. */
+const CHANGES: readonly { from: number; what: string }[] = [
+  {
+    from: versionOf(6, 4),
+    what: "the 32-bit-first try (from 6.4 a device's first failed 32-bit allocation ends it; before, every allocation tries)",
+  },
+  {
+    from: versionOf(6, 9),
+    what: "where the flush-queue timer runs (from 6.9 it stays on the arming CPU; before, an idle CPU hands it to a busy one), unless the trace's own timer events place each flush",
+  },
+];
+
+/** The profile a release replays with, and how well it fits. */
+export interface ReleaseProfile {
+  readonly profile: ProfileName;
+  /** The release is the profile's own version: its stable series, or 6.12 and later for mainline. */
+  readonly own: boolean;
+  /** For a release between two profiles, the switches in which it differs from `profile` (`CHANGES`' phrases). */
+  readonly differs: readonly string[];
+}
+
+/**
+ * The profile of `release` (`6.1.0-56-amd64`, `6.8.0-45-generic`): its own,
+ * or for a release between 6.1 and 6.12 the one whose allocator it has;
+ * null where there is neither.
+ */
+export function releaseProfile(release: string): ReleaseProfile | null {
   const m = /^(\d+)\.(\d+)/.exec(release);
   if (m === null) return null;
   const major = Number(m[1]);
   const minor = Number(m[2]);
   const series = SERIES.get(`${major}.${minor}`);
-  if (series !== undefined) return series;
-  if (major > MAINLINE_FROM[0] || (major === MAINLINE_FROM[0] && minor >= MAINLINE_FROM[1])) return "mainline";
-  return null;
+  if (series !== undefined) return { profile: series, own: true, differs: [] };
+  const v = versionOf(major, minor);
+  if (v >= versionOf(...MAINLINE_FROM)) return { profile: "mainline", own: true, differs: [] };
+  if (v < BETWEEN_FROM) return null;
+  const base = v >= DEPOT_FROM ? BASES[1] : BASES[0];
+  const differs = CHANGES.filter((c) => v >= c.from !== base.version >= c.from).map((c) => c.what);
+  return { profile: base.profile, own: false, differs };
 }
 
-/** The versions `profileOfRelease` knows, for messages. */
-export const RELEASES_WITH_PROFILES = `${[...SERIES.keys()].join(", ")}, and ${MAINLINE_FROM.join(".")} or later (mainline)`;
+/** The profile whose own version `release` is, or null (`releaseProfile` with `own`). */
+export function profileOfRelease(release: string): ProfileName | null {
+  const r = releaseProfile(release);
+  return r?.own === true ? r.profile : null;
+}
+
+/** The versions `releaseProfile` knows, for messages. */
+export const RELEASES_WITH_PROFILES = `${[...SERIES.keys()].join(", ")}, and ${MAINLINE_FROM.join(".")} or later (mainline); 6.2 to 6.11 take the profile whose allocator they have`;

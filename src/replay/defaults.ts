@@ -11,7 +11,7 @@ import type { ProfileName } from "../iova/profile.ts";
 import { DEVICE_TEMPLATE } from "../machine/builtin-descs.ts";
 import { checkMachine, pathText } from "../machine/check.ts";
 import { builtinMachine, type MachineDesc } from "../machine/index.ts";
-import { profileOfRelease, RELEASES_WITH_PROFILES } from "../machine/release.ts";
+import { RELEASES_WITH_PROFILES, releaseProfile } from "../machine/release.ts";
 import { assert } from "../stdx/assert.ts";
 import type { TraceFacts } from "../trace/facts.ts";
 import type { TraceReaderStats } from "../trace/reader.ts";
@@ -173,16 +173,24 @@ export function replayDefaults(
   // Kernel: the release the trace names, else dma:* events (they exist from 6.12 on).
   let kernel = flags.kernel;
   const release = stats.release;
-  const releaseKernel = release === null ? null : profileOfRelease(release);
+  const fromRelease = release === null ? null : releaseProfile(release);
+  const releaseKernel = fromRelease?.profile ?? null;
   const traceKernel = releaseKernel ?? facts.kernel();
   if (traceKernel !== null) {
     const why =
-      releaseKernel !== null
-        ? `the trace was recorded on Linux ${release} (the release it names): the ${releaseKernel} profile`
-        : `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`;
+      fromRelease === null
+        ? `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`
+        : fromRelease.own
+          ? `the trace was recorded on Linux ${release} (the release it names): the ${traceKernel} profile`
+          : `the trace was recorded on Linux ${release} (the release it names), a version with no profile of its own: the ${traceKernel} profile, whose IOVA allocator it has (the rcache depot ${traceKernel === "mainline" ? "of 6.7 and later" : "of 6.6 and before"})`;
     if (kernel === undefined) {
       kernel = traceKernel;
       notes.push(`kernel from the trace: ${why}`);
+      if (fromRelease !== null && fromRelease.differs.length > 0) {
+        notes.push(
+          `warning: Linux ${release} differs from the ${traceKernel} profile in ${fromRelease.differs.join(", and in ")}: IOVAs that follow from ${fromRelease.differs.length === 1 ? "it" : "them"} may differ from the kernel's`,
+        );
+      }
     } else if (kernel !== traceKernel) {
       notes.push(`warning: --kernel ${kernel} replays what ${why}; replaying with ${kernel} as asked`);
     }

@@ -154,7 +154,7 @@ function datOf(path: string, uname: string | undefined): Uint8Array {
   return writeTraceDat({ records, cpus: 2, compress: true, kallsyms: "", cmdlines: "", uname });
 }
 
-test("a trace.dat's uname names its kernel: the profile of that version, or a warning where iovalab has none", () => {
+test("a trace.dat's uname names its kernel: its version's profile, between 6.1 and 6.12 the one whose allocator it has, else a warning", () => {
   // The 6.1 lazy head on a machine whose kernel is mainline: 6.1's depot of 32 magazines, emptied oldest first,
   // places 41 of its 545 allocations as the kernel did (no timer events: lazy IOVAs diverge early), mainline's 28.
   const dir = tempDir("iovalab-uname-");
@@ -183,14 +183,33 @@ test("a trace.dat's uname names its kernel: the profile of that version, or a wa
   // A node name of two words; the release is the word before the machine.
   const u510 = iovalab(["replay", write("u510.dat", "Linux db 01 5.10.0-28-amd64 x86_64"), ...MACHINE]);
   assert.match(u510.stdout, /kernel 5\.10, /);
-  // A release between the profiles: replayed with the machine's, said so.
+  // A release between the profiles: the profile whose allocator it has, and the switch it differs in.
   const u68 = iovalab(["replay", write("u68.dat", "Linux host 6.8.0-45-generic x86_64"), ...MACHINE]);
   assert.equal(u68.status, 0, u68.stderr);
   assert.match(
     u68.stderr,
-    /warning: the trace was recorded on Linux 6\.8\.0-45-generic \(the release it names\), a version iovalab has no profile of .*replaying with the mainline profile: --kernel names another/,
+    /kernel from the trace: the trace was recorded on Linux 6\.8\.0-45-generic \(the release it names\), a version with no profile of its own: the mainline profile, whose IOVA allocator it has \(the rcache depot of 6\.7 and later\)/,
+  );
+  assert.match(
+    u68.stderr,
+    /warning: Linux 6\.8\.0-45-generic differs from the mainline profile in where the flush-queue timer runs/,
   );
   assert.match(u68.stdout, /kernel mainline, /);
+  // 6.6 has 6.1's depot: the 6.1 profile on this mainline machine, as the 6.1 uname gives.
+  const u66 = iovalab(["replay", write("u66.dat", "Linux host 6.6.30 x86_64"), ...MACHINE]);
+  assert.equal(u66.status, 0, u66.stderr);
+  assert.match(u66.stderr, /the 6\.1 profile, whose IOVA allocator it has \(the rcache depot of 6\.6 and before\)/);
+  assert.match(u66.stderr, /warning: Linux 6\.6\.30 differs from the 6\.1 profile in the 32-bit-first try/);
+  assert.match(u66.stdout, /\nmachine: qemu-q35-two-nvme, kernel 6\.1, /);
+  assert.equal(exact(u66.stdout), exact(a.stdout));
+  // A release no profile stands for: the machine's, said so.
+  const u519 = iovalab(["replay", write("u519.dat", "Linux host 5.19.17 x86_64"), ...MACHINE]);
+  assert.equal(u519.status, 0, u519.stderr);
+  assert.match(
+    u519.stderr,
+    /warning: the trace was recorded on Linux 5\.19\.17 \(the release it names\), a version iovalab has no profile of .*replaying with the mainline profile: --kernel names another/,
+  );
+  assert.match(u519.stdout, /kernel mainline, /);
   // --kernel wins, with a warning.
   const flag = iovalab(["replay", u61, ...MACHINE, "--kernel", "mainline"]);
   assert.match(
