@@ -93,7 +93,7 @@ function betweenLines(): string[] {
     const v = `6.${minor}`;
     const r = releaseProfile(v);
     if (r === null) continue;
-    const said = `the ${r.profile} profile (its allocator)${r.differs.length > 0 ? `; differs in ${r.differs.join(", and in ")}` : ""}`;
+    const said = `the ${r.profile} profile (its allocator)${r.differs.length > 0 ? `; differs in ${r.differs.map((d) => d.what).join(", and in ")}` : ""}`;
     if (run !== null && run.said === said) run.last = v;
     else {
       flush();

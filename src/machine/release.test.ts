@@ -55,8 +55,8 @@ test("a release between 6.1 and 6.12: the profile whose allocator it has, and th
     assert.ok(r !== null, release);
     assert.equal(r.profile, profile, release);
     assert.equal(r.own, false, release);
-    assert.equal(r.differs.length, differs.length, `${release}: ${r.differs.join("; ")}`);
-    for (const [i, re] of differs.entries()) assert.match(r.differs[i], re, release);
+    assert.equal(r.differs.length, differs.length, `${release}: ${r.differs.map((d) => d.what).join("; ")}`);
+    for (const [i, re] of differs.entries()) assert.match(r.differs[i].what, re, release);
   }
   // Their own versions differ in nothing; versions before 6.1 that no series covers get none.
   assert.deepEqual(releaseProfile("6.1.0-56-amd64"), { profile: "6.1", own: true, differs: [] });

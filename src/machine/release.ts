@@ -53,15 +53,25 @@ const BASES: readonly { profile: ProfileName; version: number }[] = [
 /** The depot of 6.7 (VER-1): the switch that picks the profile of a release between 6.1 and 6.12. */
 const DEPOT_FROM = versionOf(6, 7);
 
-/** The other switches that changed between 6.1 and 6.12, each from its version on, as a release's note says it. */
-const CHANGES: readonly { from: number; what: string }[] = [
+/** A switch that changed between 6.1 and 6.12, from its version on, as a note says it. */
+export interface SwitchChange {
+  readonly from: number;
+  readonly what: string;
+  /** Only where the timer runs: a trace with flush-queue timer events places each flush itself. */
+  readonly timer: boolean;
+}
+
+/** The switches other than the depot that changed between 6.1 and 6.12. */
+const CHANGES: readonly SwitchChange[] = [
   {
     from: versionOf(6, 4),
     what: "the 32-bit-first try (from 6.4 a device's first failed 32-bit allocation ends it; before, every allocation tries)",
+    timer: false,
   },
   {
     from: versionOf(6, 9),
-    what: "where the flush-queue timer runs (from 6.9 it stays on the arming CPU; before, an idle CPU hands it to a busy one), unless the trace's own timer events place each flush",
+    what: "where the flush-queue timer runs (from 6.9 it stays on the arming CPU; before, an idle CPU hands it to a busy one)",
+    timer: true,
   },
 ];
 
@@ -70,8 +80,8 @@ export interface ReleaseProfile {
   readonly profile: ProfileName;
   /** The release is the profile's own version: its stable series, or 6.12 and later for mainline. */
   readonly own: boolean;
-  /** For a release between two profiles, the switches in which it differs from `profile` (`CHANGES`' phrases). */
-  readonly differs: readonly string[];
+  /** For a release between two profiles, the switches in which it differs from `profile`. */
+  readonly differs: readonly SwitchChange[];
 }
 
 /**
@@ -90,7 +100,7 @@ export function releaseProfile(release: string): ReleaseProfile | null {
   if (v >= versionOf(...MAINLINE_FROM)) return { profile: "mainline", own: true, differs: [] };
   if (v < BETWEEN_FROM) return null;
   const base = v >= DEPOT_FROM ? BASES[1] : BASES[0];
-  const differs = CHANGES.filter((c) => v >= c.from !== base.version >= c.from).map((c) => c.what);
+  const differs = CHANGES.filter((c) => v >= c.from !== base.version >= c.from);
   return { profile: base.profile, own: false, differs };
 }
 

@@ -11,7 +11,7 @@ import type { ProfileName } from "../iova/profile.ts";
 import { DEVICE_TEMPLATE } from "../machine/builtin-descs.ts";
 import { checkMachine, pathText } from "../machine/check.ts";
 import { builtinMachine, type MachineDesc } from "../machine/index.ts";
-import { RELEASES_WITH_PROFILES, releaseProfile } from "../machine/release.ts";
+import { RELEASES_WITH_PROFILES, type ReleaseProfile, releaseProfile, type SwitchChange } from "../machine/release.ts";
 import { assert } from "../stdx/assert.ts";
 import type { TraceFacts } from "../trace/facts.ts";
 import type { TraceReaderStats } from "../trace/reader.ts";
@@ -164,31 +164,65 @@ export function completeTraceMachine(raw: MachineDesc): MachineDesc {
   return m;
 }
 
+/** The kernel a trace's events show, where they show one: the profile, why, and what a kernel they allow may differ in. */
+interface KernelShown {
+  profile: ProfileName;
+  why: string;
+  /** The kernels the events allow, for the warning (`differs` non-empty). */
+  who: string;
+  differs: readonly SwitchChange[];
+}
+
+function kernelShown(facts: TraceFacts): KernelShown | null {
+  if (facts.kernel() === null) return null;
+  if (facts.dmaEvents > 0) {
+    return {
+      profile: "mainline",
+      why: `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the mainline profile`,
+      who: "",
+      differs: [],
+    };
+  }
+  // The depot's trim work: 6.7 or later, mainline's allocator; 6.7 and 6.8 differ from it as a release of theirs would.
+  return {
+    profile: "mainline",
+    why: `the trace has runs of the rcache depot's trim work (${facts.depotWorkEvents} of iova_depot_work_func in its first ${facts.events} events), so Linux 6.7 or later: the mainline profile, whose IOVA allocator those have`,
+    who: "Linux 6.7 and 6.8",
+    differs: (releaseProfile("6.7") as ReleaseProfile).differs,
+  };
+}
+
 export function replayDefaults(
   facts: TraceFacts,
   stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus" | "release">,
   flags: ReplayFlags,
 ): ReplayDefaults {
   const notes: string[] = [];
-  // Kernel: the release the trace names, else dma:* events (they exist from 6.12 on).
+  // Kernel: the release the trace names, else what its events show (dma:* from 6.12 on, the depot's trim from 6.7).
   let kernel = flags.kernel;
   const release = stats.release;
   const fromRelease = release === null ? null : releaseProfile(release);
   const releaseKernel = fromRelease?.profile ?? null;
-  const traceKernel = releaseKernel ?? facts.kernel();
+  const said = fromRelease !== null ? null : kernelShown(facts);
+  const traceKernel = releaseKernel ?? said?.profile ?? null;
   if (traceKernel !== null) {
     const why =
       fromRelease === null
-        ? `the trace has dma:* events (${facts.dmaEvents} in its first ${facts.events}), so Linux 6.12 or later: the ${traceKernel} profile`
+        ? (said as KernelShown).why
         : fromRelease.own
           ? `the trace was recorded on Linux ${release} (the release it names): the ${traceKernel} profile`
           : `the trace was recorded on Linux ${release} (the release it names), a version with no profile of its own: the ${traceKernel} profile, whose IOVA allocator it has (the rcache depot ${traceKernel === "mainline" ? "of 6.7 and later" : "of 6.6 and before"})`;
     if (kernel === undefined) {
       kernel = traceKernel;
       notes.push(`kernel from the trace: ${why}`);
-      if (fromRelease !== null && fromRelease.differs.length > 0) {
+      // Where the timer runs is the trace's own to say when it has the flush-queue timer's events.
+      const differs = (fromRelease?.differs ?? said?.differs ?? []).filter(
+        (d) => !(d.timer && stats.fqTimerEvents > 0),
+      );
+      if (differs.length > 0) {
+        const who = fromRelease !== null ? `Linux ${release}` : (said as KernelShown).who;
         notes.push(
-          `warning: Linux ${release} differs from the ${traceKernel} profile in ${fromRelease.differs.join(", and in ")}: IOVAs that follow from ${fromRelease.differs.length === 1 ? "it" : "them"} may differ from the kernel's`,
+          `warning: ${who} ${fromRelease !== null ? "differs" : "may differ"} from the ${traceKernel} profile in ${differs.map((d) => d.what).join(", and in ")}: IOVAs that follow from ${differs.length === 1 ? "it" : "them"} may differ from the kernel's`,
         );
       }
     } else if (kernel !== traceKernel) {

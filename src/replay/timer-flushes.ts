@@ -40,16 +40,11 @@
 import type { FlushQueue } from "../dma/flush-queue.ts";
 import { external, type FqTimerPolicy } from "../dma/fq-timer-policy.ts";
 import type { IovaDomain } from "../iova/domain.ts";
-import type { KernelWorkEvent } from "../trace/events.ts";
+import { DEPOT_WORK_FUNCTION, FQ_TIMER_FUNCTION, type KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { nextMagazine, queuedIn } from "./follow.ts";
 import { mayInterrupt } from "./irq-reorder.ts";
 import type { LostAtFlush } from "./lost-unmaps.ts";
-
-/** The timer callback whose expiries are flush-queue flushes. */
-export const FQ_TIMER_FUNCTION = "fq_flush_timeout";
-/** The work function of the depot trim (6.7+ iova.c). */
-export const DEPOT_WORK_FUNCTION = "iova_depot_work_func";
 
 /**
  * Where an interrupt's unmaps on the flushing CPU, traced between

@@ -176,6 +176,11 @@ export interface WorkqueueExecuteEvent extends EventHead {
   function: string;
 }
 
+/** The flush queue's timer callback (dma-iommu's `fq_flush_timeout`), as timer events name it. */
+export const FQ_TIMER_FUNCTION = "fq_flush_timeout";
+/** The rcache depot's trim work (iova.c's `iova_depot_work_func`, 6.7 and later), as workqueue events name it. */
+export const DEPOT_WORK_FUNCTION = "iova_depot_work_func";
+
 /** The events that say when asynchronous kernel work ran: timers and work items. */
 export type KernelWorkEvent = TimerStartEvent | TimerExpireEntryEvent | TimerExpireExitEvent | WorkqueueExecuteEvent;
 

@@ -29,7 +29,7 @@
  *   expiries of every domain's timer, armed before it began.
  */
 
-import type { TraceEvent } from "./events.ts";
+import { DEPOT_WORK_FUNCTION, FQ_TIMER_FUNCTION, type TraceEvent } from "./events.ts";
 
 /** Next allocations after an unmap on the same CPU needed before the reuse rate decides strict or lazy. */
 export const REUSE_PAIRS_NEEDED = 100;
@@ -37,9 +37,6 @@ export const REUSE_PAIRS_NEEDED = 100;
 export const LAZY_REUSE = 0.05;
 export const STRICT_REUSE = 0.1;
 const DIRECT_MIN_BYTES = 1 << 20;
-/** The flush-queue timer's callback (`timer_start`'s `function=`). */
-const FQ_TIMER = "fq_flush_timeout";
-
 /** Where one CPU's last events stand in an unmap that arms the flush-queue timer. */
 interface ArmingStep {
   step: "none" | "sg" | "unmapped" | "armed";
@@ -53,6 +50,8 @@ export class TraceFacts {
   events = 0;
   /** `dma:*` events seen. */
   dmaEvents = 0;
+  /** Runs of the rcache depot's trim work seen (`workqueue_execute_start` of `iova_depot_work_func`): 6.7 or later. */
+  depotWorkEvents = 0;
   /** Devices of `dma:*` events, with their event counts, in order of appearance. */
   readonly devices = new Map<string, number>();
   /** Highest CPU number seen (-1: none). */
@@ -94,6 +93,9 @@ export class TraceFacts {
       case "iommu_unmap":
         this.lastUnmap[e.cpu] = e.iova;
         break;
+      case "workqueue_execute":
+        if (e.phase === "start" && e.function === DEPOT_WORK_FUNCTION) this.depotWorkEvents++;
+        break;
       default:
         if ("device" in e) {
           this.dmaEvents++;
@@ -121,7 +123,7 @@ export class TraceFacts {
         if (step !== "sg") a.device = null;
         return;
       case "timer_start":
-        if (step !== "unmapped" || e.function !== FQ_TIMER) return;
+        if (step !== "unmapped" || e.function !== FQ_TIMER_FUNCTION) return;
         if (a.device !== null) this.armedBy(e.timer, a.device);
         else {
           a.step = "armed";
@@ -143,9 +145,13 @@ export class TraceFacts {
     ds.add(device);
   }
 
-  /** The kernel profile the trace implies: `mainline` when it has `dma:*` events, else null (unknown). */
+  /**
+   * The kernel profile the trace implies, else null (unknown): `mainline`
+   * when it has `dma:*` events (6.12 and later) or runs of the depot's trim
+   * work (6.7 and later: mainline's allocator, `machine/release.ts`).
+   */
   kernel(): "mainline" | null {
-    return this.dmaEvents > 0 ? "mainline" : null;
+    return this.dmaEvents > 0 || this.depotWorkEvents > 0 ? "mainline" : null;
   }
 
   /**

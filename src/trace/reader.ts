@@ -14,7 +14,7 @@ import { assert } from "../stdx/assert.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import { NR_CPUS_MAX } from "../stdx/nr-cpus.ts";
 import { type DatPosition, type DatRecord, reportTimestampNs } from "./dat.ts";
-import { DecodeError, decodeEvent, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
+import { DecodeError, decodeEvent, FQ_TIMER_FUNCTION, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { asciiWord, FAST_EVENT_NAMES, fastBytesEvent, fastEventName, fastName } from "./fast-bytes.ts";
 import {
   EXACT_TIMESTAMP,
@@ -29,8 +29,7 @@ import {
 import { ByteLineScan } from "./line-bytes.ts";
 import { FAILED_TO_PARSE } from "./unparsed.ts";
 
-const FQ_NAME = "fq_flush_timeout";
-const FQ_FUNCTION = `function=${FQ_NAME}`;
+const FQ_FUNCTION = `function=${FQ_TIMER_FUNCTION}`;
 const GROUP = /groupID=(\d+) device=(\S+)/;
 const ATTACH = /device=(\S+)/;
 /** Devices whose first attach is remembered. */
@@ -357,7 +356,7 @@ export class TraceReader {
     assert(event.line === this.counts.lines + 1, "a decoded record numbered as the next line");
     this.counts.lines++;
     this.counts.shapes.dat++;
-    if ((event.type === "timer_start" || event.type === "timer_expire_entry") && event.function === FQ_NAME) {
+    if ((event.type === "timer_start" || event.type === "timer_expire_entry") && event.function === FQ_TIMER_FUNCTION) {
       this.counts.fqTimerEvents++;
     }
     // A trace.dat's CPUs were checked where its header lists their buffers (`dat.ts`).

@@ -219,6 +219,39 @@ test("a trace.dat's uname names its kernel: its version's profile, between 6.1 a
   assert.equal(exact(flag.stdout), exact(none.stdout));
 });
 
+test("runs of the rcache depot's trim work mean Linux 6.7 or later: mainline's allocator, with the 6.7 and 6.8 timer said", () => {
+  // Real lines of the 6.12 mid-life capture with its dma:* lines taken out: what a 6.7 to 6.11 kernel, which has no
+  // dma:* events, traces of the same work (the depot's trim at its line 8274).
+  const lines = gunzipSync(readFileSync(`${FIXTURES}linux-6.12-midlife-lazy-report-l-lines8270-8280.txt.gz`))
+    .toString()
+    .split("\n")
+    .filter((l) => !/ dma_(map|unmap)_page: /.test(l));
+  const f = new TraceFacts();
+  for (const e of readTraceText(lines.join("\n"), { file: "t" }).events) f.observe(e);
+  assert.equal(f.dmaEvents, 0);
+  assert.equal(f.depotWorkEvents, 1);
+  assert.equal(f.kernel(), "mainline");
+  const file = join(tempDir("iovalab-depot-work-"), "t.txt");
+  writeFileSync(file, lines.join("\n"));
+  const r = iovalab(["replay", file]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /kernel from the trace: the trace has runs of the rcache depot's trim work \(1 of iova_depot_work_func in its first \d+ events\), so Linux 6\.7 or later: the mainline profile/,
+  );
+  // No flush-queue timer events among these lines: where 6.7 and 6.8 run the timer is the model's.
+  assert.match(
+    r.stderr,
+    /warning: Linux 6\.7 and 6\.8 may differ from the mainline profile in where the flush-queue timer runs/,
+  );
+  assert.match(r.stdout, /, kernel mainline, /);
+  // Without the trim's lines nothing names the kernel: the built-in machine's profile, 6.1.
+  writeFileSync(file, lines.filter((l) => !l.includes("iova_depot_work_func")).join("\n"));
+  const none = iovalab(["replay", file]);
+  assert.doesNotMatch(none.stderr, /kernel from the trace/);
+  assert.match(none.stdout, /, kernel 6\.1, /);
+});
+
 test("perf script --header names the kernel and its online CPUs: the 6.1 profile on a mainline machine", () => {
   // The real header of the perf run (perf 6.1.192), then its first 40 events.
   const header = readFileSync(`${FIXTURES}linux-6.1-perf-script-header.txt`, "utf8");
