@@ -87,6 +87,8 @@ export interface ReplayCliOptions {
   searchStart?: boolean;
   /** `--search-threads <n>`: threads that run the start search's trials beside the main thread. */
   searchThreads?: string;
+  /** `--fq-timer-function <address>`: what the trace prints for fq_flush_timeout without the kernel's symbols. */
+  fqTimerFunction?: string;
 }
 
 /**
@@ -386,6 +388,10 @@ export function registerReplay(program: Command): void {
     .option("--json", "print the summary as one JSON object")
     .addHelpText("after", CAPTURE_HELP)
     .option("--strict-input", "stop at the first malformed trace line")
+    .option(
+      "--fq-timer-function <address>",
+      "lazy: the address the trace prints as the timer function for fq_flush_timeout, where its writer could not read the kernel's symbols (function=0xffffffff...; a warning names the likely one)",
+    )
     .option("--range <bytes>", "what if: the rcache range (iommu.max_opt_dma_size=); compared with the baseline")
     .option("--strict", "what if: strict mode (iommu.strict=1); compared with the baseline")
     .option("--lazy", "what if: the flush queue (iommu.strict=0); compared with the baseline")
@@ -462,6 +468,12 @@ function nonNegativeInt(flag: string, v: string): number {
 }
 
 function checkReplayOptions(opts: ReplayCliOptions): void {
+  const fq = opts.fqTimerFunction;
+  if (fq !== undefined && !/^0x[0-9a-f]+$/i.test(fq)) {
+    throw new InputError(
+      `--fq-timer-function: expected the address the trace prints, such as 0xffffffff81a2b3c0, found ${JSON.stringify(fq)}`,
+    );
+  }
   if (opts.mode !== undefined) {
     if (opts.mode !== "strict" && opts.mode !== "lazy") {
       // A replay follows a trace of a translated domain: passthrough has no IOVAs to replay.
@@ -635,7 +647,7 @@ async function replaySpan(
     }
     return false;
   };
-  let reader = new TraceReader({ file, strictInput: opts.strictInput });
+  let reader = new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction });
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
   let sameKind: string[] = [];
@@ -859,7 +871,8 @@ async function replaySpan(
         replayed = true;
       }
     }
-    if (!replayed) reader = new TraceReader({ file, strictInput: opts.strictInput });
+    if (!replayed)
+      reader = new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction });
   }
   if (!replayed) loss = await readTraceWithFacts(trace, reader, start, span, points);
   assert(replayer !== null && rc !== null, "the replay started");
@@ -872,7 +885,7 @@ async function replaySpan(
   // the defaults its first replay began with (its reader read them all).
   const readAgain = async (): Promise<void> => {
     if (rereadable) {
-      reader = new TraceReader({ file, strictInput: opts.strictInput });
+      reader = new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction });
       loss = await readTraceWithFacts(trace, reader, start, span, points);
       return;
     }
@@ -1197,7 +1210,7 @@ async function replayTrace(
           if (!opts.emitIovas)
             scan = await scanLosses(
               trace,
-              new TraceReader({ file, strictInput: opts.strictInput }),
+              new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction }),
               loss.afterLine,
               points,
             );

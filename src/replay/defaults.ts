@@ -229,6 +229,13 @@ export function replayDefaults(
       notes.push(`warning: --kernel ${kernel} replays what ${why}; replaying with ${kernel} as asked`);
     }
   }
+  // A lazy trace whose timer events name no function: its writer could not read the kernel's symbols.
+  const unnamed = stats.fqTimerEvents === 0 ? facts.likelyFqAddress() : null;
+  if (unnamed !== null) {
+    notes.push(
+      `warning: the trace's timer events name their functions by address, not by name (its writer, perf script or trace-cmd report, could not read the kernel's symbols): ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout; --fq-timer-function ${unnamed.address} reads it as such`,
+    );
+  }
   // Capture mode.
   let captured = flags.captured;
   const traceCapture = facts.capture(stats.fqTimerEvents);

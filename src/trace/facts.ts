@@ -46,6 +46,9 @@ interface ArmingStep {
   timer: string;
 }
 
+/** A function printed as its address (`%ps` of a symbol the writer could not name). */
+const UNRESOLVED = /^0x[0-9a-f]+$/i;
+
 export class TraceFacts {
   events = 0;
   /** `dma:*` events seen. */
@@ -70,6 +73,12 @@ export class TraceFacts {
    * that disagrees: the caller judges by groups).
    */
   readonly fqTimerDevices = new Map<string, Set<string>>();
+  /**
+   * Timer functions printed as an address (the trace's writer could not read
+   * the kernel's symbols), by the times one was armed right after an unmap
+   * on the same CPU, as `queue_iova()` arms the flush-queue timer.
+   */
+  readonly unnamedArmers = new Map<string, number>();
   /** Per CPU, where its last events stand in the arming sequence (see the file comment). */
   private readonly arming: ArmingStep[] = [];
 
@@ -104,6 +113,18 @@ export class TraceFacts {
     }
   }
 
+  /**
+   * The timer function printed as an address that was armed right after an
+   * unmap most often, and how often: the flush-queue timer's, where the
+   * trace names no function (null when none was).
+   */
+  likelyFqAddress(): { address: string; armed: number } | null {
+    let best: { address: string; armed: number } | null = null;
+    for (const [address, armed] of this.unnamedArmers)
+      if (best === null || armed > best.armed) best = { address, armed };
+    return best;
+  }
+
   /** One step of the sequence `dma_unmap_sg`?, `iommu:unmap`, `timer_start` (fq), `dma_unmap_page`? on `e`'s CPU. */
   private observeArming(e: TraceEvent): void {
     let a = this.arming[e.cpu];
@@ -123,6 +144,8 @@ export class TraceFacts {
         if (step !== "sg") a.device = null;
         return;
       case "timer_start":
+        if (step === "unmapped" && UNRESOLVED.test(e.function))
+          this.unnamedArmers.set(e.function, (this.unnamedArmers.get(e.function) ?? 0) + 1);
         if (step !== "unmapped" || e.function !== FQ_TIMER_FUNCTION) return;
         if (a.device !== null) this.armedBy(e.timer, a.device);
         else {

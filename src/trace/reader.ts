@@ -48,6 +48,13 @@ export interface TraceReaderOptions {
    * spans between such places).
    */
   onLoss?: (loss: TraceLoss) => void;
+  /**
+   * The address the trace prints for `fq_flush_timeout` where its writer
+   * could not read the kernel's symbols (`perf script` or `trace-cmd report`
+   * without them print `function=0xffffffff...`): timer events of that
+   * function are read as the flush-queue timer's.
+   */
+  fqTimerFunction?: string;
 }
 
 /**
@@ -172,6 +179,8 @@ export class TraceReader {
   readonly file: string;
   readonly strictInput: boolean;
   readonly maxDiagnostics: number;
+  /** `TraceReaderOptions.fqTimerFunction`, null without it. */
+  private readonly fqAlias: string | null;
   /** The counts as they are kept while reading: `stats` adds the fast events' counts to `events`. */
   private readonly counts: TraceReaderStats = {
     lines: 0,
@@ -247,6 +256,7 @@ export class TraceReader {
     this.file = options.file;
     this.strictInput = options.strictInput ?? false;
     this.maxDiagnostics = options.maxDiagnostics ?? 100;
+    this.fqAlias = options.fqTimerFunction?.toLowerCase() ?? null;
   }
 
   /** Reads one line (without its newline) and returns its event, or null for any other line. */
@@ -429,6 +439,15 @@ export class TraceReader {
 
   /** Counts an event. */
   private tallied(event: TraceEvent): TraceEvent {
+    if (
+      this.fqAlias !== null &&
+      (event.type === "timer_start" || event.type === "timer_expire_entry") &&
+      event.function === this.fqAlias
+    ) {
+      // Named as the kernel's symbols would have named it; counted here, as the name is where the text is read.
+      event.function = FQ_TIMER_FUNCTION;
+      this.counts.fqTimerEvents++;
+    }
     if (event.timestampNs < this.lastTimestampNs) this.counts.timestampBackwards++;
     this.lastTimestampNs = event.timestampNs;
     this.counts.events.set(event.name, (this.counts.events.get(event.name) ?? 0) + 1);

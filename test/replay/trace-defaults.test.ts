@@ -252,6 +252,42 @@ test("runs of the rcache depot's trim work mean Linux 6.7 or later: mainline's a
   assert.match(none.stdout, /, kernel 6\.1, /);
 });
 
+test("timer events that name their function by address: a warning names the likely fq_flush_timeout, the flag reads it so", () => {
+  // The repository's 6.12 lazy head as perf script or trace-cmd report print it without the kernel's symbols.
+  const ADDR = "0xffffffff81a2b3c0";
+  const text = gunzipSync(readFileSync(T612)).toString();
+  const file = join(tempDir("iovalab-unresolved-"), "t.txt");
+  writeFileSync(file, text.replaceAll("function=fq_flush_timeout", `function=${ADDR}`));
+  const exact = (out: string) => /\nexact IOVA matches: .*\n/.exec(out)?.[0] ?? "none";
+  const named = iovalab(["replay", T612]);
+  assert.equal(named.status, 0, named.stderr);
+  assert.doesNotMatch(named.stderr, /by address/);
+  const bare = iovalab(["replay", file]);
+  assert.equal(bare.status, 0, bare.stderr);
+  assert.match(
+    bare.stderr,
+    new RegExp(
+      `warning: the trace's timer events name their functions by address, .*: ${ADDR}, armed \\d+ times right after an unmap .* --fq-timer-function ${ADDR} reads it as such`,
+    ),
+  );
+  assert.match(bare.stdout, /flushes: model-timer/);
+  assert.notEqual(exact(bare.stdout), exact(named.stdout));
+  // Named by the flag: the replay the symbols would have given, upper-case digits or not.
+  for (const flag of [ADDR, ADDR.toUpperCase().replace("0X", "0x")]) {
+    const r = iovalab(["replay", file, "--fq-timer-function", flag]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /by address/);
+    assert.match(r.stdout, /flushes: timer-events/);
+    assert.equal(exact(r.stdout), exact(named.stdout));
+  }
+  const bad = iovalab(["replay", file, "--fq-timer-function", "fq_flush_timeout"]);
+  assert.equal(bad.status, 2);
+  assert.match(
+    bad.stderr,
+    /--fq-timer-function: expected the address the trace prints, such as 0x[0-9a-f]+, found "fq_flush_timeout"/,
+  );
+});
+
 test("perf script --header names the kernel and its online CPUs: the 6.1 profile on a mainline machine", () => {
   // The real header of the perf run (perf 6.1.192), then its first 40 events.
   const header = readFileSync(`${FIXTURES}linux-6.1-perf-script-header.txt`, "utf8");
