@@ -59,8 +59,10 @@ test("a release between 6.1 and 6.12: the profile whose allocator it has, and th
     for (const [i, re] of differs.entries()) assert.match(r.differs[i].what, re, release);
   }
   // Their own versions differ in nothing; versions before 6.1 that no series covers get none.
-  assert.deepEqual(releaseProfile("6.1.0-56-amd64"), { profile: "6.1", own: true, differs: [] });
-  assert.deepEqual(releaseProfile("6.12.9"), { profile: "mainline", own: true, differs: [] });
+  assert.deepEqual(releaseProfile("6.1.0-56-amd64"), { profile: "6.1", own: true, differs: [], allocator: "" });
+  assert.deepEqual(releaseProfile("6.12.9"), { profile: "mainline", own: true, differs: [], allocator: "" });
+  assert.match((releaseProfile("6.6.1") as { allocator: string }).allocator, /depot of 6\.6 and before/);
+  assert.match((releaseProfile("6.8.1") as { allocator: string }).allocator, /depot of 6\.7 and later/);
   for (const r of ["6.0.19", "5.19.17", "5.16.1", "5.14.21", "5.11.0", "4.19.0-27-amd64"])
     assert.equal(releaseProfile(r), null, r);
 });

@@ -45,9 +45,9 @@ function versionOf(major: number, minor: number): number {
  * version each stands for: the switches below are compared at it.
  */
 const BETWEEN_FROM = versionOf(6, 2);
-const BASES: readonly { profile: ProfileName; version: number }[] = [
-  { profile: "6.1", version: versionOf(6, 1) },
-  { profile: "mainline", version: versionOf(...MAINLINE_FROM) },
+const BASES: readonly { profile: ProfileName; version: number; depot: string }[] = [
+  { profile: "6.1", version: versionOf(6, 1), depot: "the rcache depot of 6.6 and before" },
+  { profile: "mainline", version: versionOf(...MAINLINE_FROM), depot: "the rcache depot of 6.7 and later" },
 ];
 
 /** The depot of 6.7 (VER-1): the switch that picks the profile of a release between 6.1 and 6.12. */
@@ -82,6 +82,8 @@ export interface ReleaseProfile {
   readonly own: boolean;
   /** For a release between two profiles, the switches in which it differs from `profile`. */
   readonly differs: readonly SwitchChange[];
+  /** For a release between two profiles, the allocator it shares with `profile`, as a note says it ("" for its own). */
+  readonly allocator: string;
 }
 
 /**
@@ -95,13 +97,13 @@ export function releaseProfile(release: string): ReleaseProfile | null {
   const major = Number(m[1]);
   const minor = Number(m[2]);
   const series = SERIES.get(`${major}.${minor}`);
-  if (series !== undefined) return { profile: series, own: true, differs: [] };
+  if (series !== undefined) return { profile: series, own: true, differs: [], allocator: "" };
   const v = versionOf(major, minor);
-  if (v >= versionOf(...MAINLINE_FROM)) return { profile: "mainline", own: true, differs: [] };
+  if (v >= versionOf(...MAINLINE_FROM)) return { profile: "mainline", own: true, differs: [], allocator: "" };
   if (v < BETWEEN_FROM) return null;
   const base = v >= DEPOT_FROM ? BASES[1] : BASES[0];
   const differs = CHANGES.filter((c) => v >= c.from !== base.version >= c.from);
-  return { profile: base.profile, own: false, differs };
+  return { profile: base.profile, own: false, differs, allocator: base.depot };
 }
 
 /** The profile whose own version `release` is, or null (`releaseProfile` with `own`). */

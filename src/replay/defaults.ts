@@ -211,7 +211,7 @@ export function replayDefaults(
         ? (said as KernelShown).why
         : fromRelease.own
           ? `the trace was recorded on Linux ${release} (the release it names): the ${traceKernel} profile`
-          : `the trace was recorded on Linux ${release} (the release it names), a version with no profile of its own: the ${traceKernel} profile, whose IOVA allocator it has (the rcache depot ${traceKernel === "mainline" ? "of 6.7 and later" : "of 6.6 and before"})`;
+          : `the trace was recorded on Linux ${release} (the release it names), a version with no profile of its own: the ${traceKernel} profile, whose IOVA allocator it has (${fromRelease.allocator})`;
     if (kernel === undefined) {
       kernel = traceKernel;
       notes.push(`kernel from the trace: ${why}`);
