@@ -178,7 +178,7 @@ function summary(
   for (const d of reader.diagnostics.slice(0, 5)) out.push(`  ${d}`);
   out.push(
     `machine: ${machine}, kernel ${r.kernel}, ${r.strict ? "strict" : "lazy (flush queue)"}, ` +
-      `${several ? "devices" : "device"} ${results.map((x) => `${x.device} (${x.domain})`).join(", ")}` +
+      `${several ? "devices" : "device"} ${results.map((x) => `${x.device} (${x.domain}${x.strict === r.strict ? "" : x.strict ? ", strict" : ", lazy"})`).join(", ")}` +
       (r.clockOffsetNs > 0 ? `, trace clock shifted by ${r.clockOffsetNs} ns past the model's boot` : ""),
   );
   const allocations = sum((x) => x.allocations);
@@ -698,6 +698,7 @@ async function replaySpan(
                   ...common,
                   machine: machineForDevice(d.machine, x),
                   device: x,
+                  strict: opts.strict ? true : opts.lazy ? false : d.capturedOf(x),
                   start: learned?.others?.get(x),
                   ...(learned?.others?.get(x)?.pinned === true ? { learningAdopts: false } : {}),
                   traceAllocations: learned?.allocations?.get(domainOfDevice(d.machine, x)),
@@ -998,6 +999,8 @@ async function replaySpan(
     for (const first of [...otherResults]) {
       const dev = first.device;
       if (first.allocations === 0 || !midLifeMissed(first, CLASSES_SEARCH_BELOW)) continue;
+      // The search of a busy start is of a lazy domain's rings: a device whose domain was captured strict has none.
+      if ((later as ReplayDefaults | null)?.capturedOf(dev) === true) continue;
       const wx = fw.forDevice(dev);
       // Below half, or below nine tenths for a window of several size classes, as the replayed device's.
       if (wx === null || !wx.midLife || !midLifeMissed(first, wx.searchesClasses ? CLASSES_SEARCH_BELOW : undefined))

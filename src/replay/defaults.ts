@@ -27,8 +27,10 @@ export interface ReplayDefaults {
   machine: MachineDesc;
   device: string;
   kernel: ProfileName | undefined;
-  /** `iommu.strict` of the capture: true strict, false lazy, undefined the machine's command line. */
+  /** `iommu.strict` of the capture: true strict, false lazy, undefined the machine's command line (the device's domain's). */
   captured: boolean | undefined;
+  /** How any device's domain was captured: the trace's mode, or the device's own where the trace tells it apart. */
+  capturedOf(device: string): boolean | undefined;
   /** Lines for stderr: what came from the trace, and flags that contradict it. */
   notes: string[];
   /** The trace shows flush-queue timer events (`ReplayOptions.timerEvents`). */
@@ -284,11 +286,25 @@ export function replayDefaults(
         : `warning: the trace was recorded on Linux ${release} (the release it names), a version iovalab has no profile of (it has ${RELEASES_WITH_PROFILES}); replaying with the ${used} profile: --kernel names another`,
     );
   }
+  // A group's type is its own (DMA strict, DMA-FQ lazy): a device whose domain the trace shows captured otherwise
+  // than the trace's mode replays as its domain was.
+  const ownMode = new Map<string, boolean>();
+  if (flags.captured === undefined) {
+    for (const d of machine.devices) {
+      const c = facts.deviceCapture(d.bdf, stats.fqTimerEvents);
+      if (c === null || (c.mode === "strict") === captured) continue;
+      ownMode.set(d.bdf, c.mode === "strict");
+      notes.push(`captured ${c.mode} for ${d.bdf}, unlike the trace's mode (from the trace: ${c.why})`);
+    }
+  }
+  const tracewide = captured;
+  const capturedOf = (bdf: string): boolean | undefined => ownMode.get(bdf) ?? tracewide;
   return {
     machine,
     device,
     kernel,
-    captured,
+    captured: capturedOf(device),
+    capturedOf,
     notes,
     timerEvents: stats.fqTimerEvents > 0,
     fqTimers: facts.fqTimerDevices,

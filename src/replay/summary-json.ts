@@ -12,6 +12,8 @@ export interface DeviceFigures {
   device: string;
   /** The IOMMU group number (sysfs `iommu_groups/N`). */
   group: number;
+  /** How the device's domain replayed: the trace's mode, or its own where the trace tells it apart (a group's `type`). */
+  mode: "strict" | "lazy";
   allocations: number;
   exact: number;
   learned: number;
@@ -68,6 +70,7 @@ export interface SpanJson {
 export interface DeviceCounts {
   device: string;
   domain: string;
+  mode: "strict" | "lazy";
   allocations: number;
   exact: number;
   learned: number;
@@ -81,6 +84,7 @@ export function deviceCounts(r: ReplayResult): DeviceCounts {
   return {
     device: r.device,
     domain: r.domain,
+    mode: r.strict ? "strict" : "lazy",
     allocations: r.allocations,
     exact: r.exact,
     learned: r.learning.allocations,
@@ -140,6 +144,7 @@ function countsFigures(c: DeviceCounts): DeviceFigures {
   return {
     device: c.device,
     group: groupNumber(c.domain),
+    mode: c.mode,
     allocations: c.allocations,
     exact: c.exact,
     learned: c.learned,
@@ -154,6 +159,7 @@ export function totalFigures(cs: readonly DeviceCounts[]): TotalFigures {
   const t: DeviceCounts = {
     device: "",
     domain: "",
+    mode: "lazy",
     allocations: 0,
     exact: 0,
     learned: 0,

@@ -46,6 +46,16 @@ interface ArmingStep {
   timer: string;
 }
 
+/**
+ * A device's unmaps that armed no flush-queue timer make its domain strict
+ * when there are this many, this far apart: a lazy domain's unmap with its
+ * timer idle arms it, and the timer is idle again at its expiry, 10 ms
+ * after it was armed and a few jiffies more (the public traces' latest
+ * expiry came 154 ms after its arming, on an emulated machine).
+ */
+const DEVICE_UNMAPS_NEEDED = 16;
+const DEVICE_UNMAPS_SPAN_NS = 500_000_000;
+
 /** A function printed as its address (`%ps` of a symbol the writer could not name). */
 const UNRESOLVED = /^0x[0-9a-f]+$/i;
 
@@ -79,6 +89,8 @@ export class TraceFacts {
    * on the same CPU, as `queue_iova()` arms the flush-queue timer.
    */
   readonly unnamedArmers = new Map<string, number>();
+  /** Unmaps by the device its `dma:*` event names (6.12 and later), with the first's and last's time, for `deviceCapture`. */
+  readonly unmapsByDevice = new Map<string, { count: number; firstNs: number; lastNs: number }>();
   /** Per CPU, where its last events stand in the arming sequence (see the file comment). */
   private readonly arming: ArmingStep[] = [];
 
@@ -142,6 +154,7 @@ export class TraceFacts {
       case "iommu_unmap":
         a.step = "unmapped";
         if (step !== "sg") a.device = null;
+        else if (a.device !== null) this.unmapOf(a.device, e.timestampNs);
         return;
       case "timer_start":
         if (step === "unmapped" && UNRESOLVED.test(e.function))
@@ -155,8 +168,40 @@ export class TraceFacts {
         return;
       case "dma_unmap":
         if (step === "armed") this.armedBy(a.timer, e.device);
+        if (step === "armed" || step === "unmapped") this.unmapOf(e.device, e.timestampNs);
         return;
     }
+  }
+
+  private unmapOf(device: string, ns: number): void {
+    const u = this.unmapsByDevice.get(device);
+    if (u === undefined) this.unmapsByDevice.set(device, { count: 1, firstNs: ns, lastNs: ns });
+    else {
+      u.count++;
+      u.lastNs = ns;
+    }
+  }
+
+  /**
+   * How `device`'s domain was captured where the trace tells it apart from
+   * the others' (a group's `type` is its own: DMA strict, DMA-FQ lazy), else
+   * null. With the flush-queue timer's events and `dma:*` events, a domain
+   * whose unmaps armed its timer is lazy; one whose unmaps armed none over a
+   * stretch in which a lazy domain's timer would have expired and been armed
+   * again many times, where another device's unmaps did arm theirs (so the
+   * trace shows arming), is strict.
+   */
+  deviceCapture(device: string, fqTimerEvents: number): { mode: "strict" | "lazy"; why: string } | null {
+    if (fqTimerEvents === 0 || this.fqTimerDevices.size === 0) return null;
+    let armed = false;
+    for (const ds of this.fqTimerDevices.values()) if (ds.has(device)) armed = true;
+    if (armed) return { mode: "lazy", why: "its unmaps armed its domain's flush-queue timer" };
+    const u = this.unmapsByDevice.get(device);
+    if (u === undefined || u.count < DEVICE_UNMAPS_NEEDED || u.lastNs - u.firstNs < DEVICE_UNMAPS_SPAN_NS) return null;
+    return {
+      mode: "strict",
+      why: `its ${u.count} unmaps over ${((u.lastNs - u.firstNs) / 1e6).toFixed(0)} ms armed no flush-queue timer, where another device's armed theirs: its group's type is DMA, not DMA-FQ`,
+    };
   }
 
   private armedBy(timer: string, device: string): void {
