@@ -294,7 +294,9 @@ export function replayDefaults(
       const c = facts.deviceCapture(d.bdf, stats.fqTimerEvents);
       if (c === null || (c.mode === "strict") === captured) continue;
       ownMode.set(d.bdf, c.mode === "strict");
-      notes.push(`captured ${c.mode} for ${d.bdf}, unlike the trace's mode (from the trace: ${c.why})`);
+      notes.push(
+        `captured ${c.mode} for ${d.bdf}${captured === undefined ? "" : ", unlike the trace's mode"} (from the trace: ${c.why})`,
+      );
     }
   }
   const tracewide = captured;

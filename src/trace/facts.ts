@@ -77,6 +77,12 @@ export class TraceFacts {
   reusePairs = 0;
   reuseSame = 0;
   private readonly lastUnmap: number[] = [];
+  /** Per CPU: the device of its last unmap, once a `dma:*` event named it (null: not yet, or none). */
+  private readonly lastUnmapDevice: (string | null)[] = [];
+  /** Per CPU: a map that followed an unmap, until its `dma:*` event names its device (`reuseByDevice`). */
+  private readonly pendingReuse: ({ same: boolean; device: string | null } | null)[] = [];
+  /** `reusePairs` and `reuseSame` of one device's domain: its unmap and the next map on the CPU both its own. */
+  readonly reuseByDevice = new Map<string, { pairs: number; same: number }>();
   /**
    * Each flush-queue timer seen armed, by the devices whose unmaps armed it
    * (more than one only for devices that share a domain, or for evidence
@@ -97,7 +103,6 @@ export class TraceFacts {
   observe(e: TraceEvent): void {
     this.events++;
     if (e.cpu > this.maxCpu) this.maxCpu = e.cpu;
-    this.observeArming(e);
     switch (e.type) {
       case "iommu_map": {
         if (e.iova + e.size > this.maxIova) this.maxIova = e.iova + e.size;
@@ -108,11 +113,14 @@ export class TraceFacts {
           this.reusePairs++;
           if (u === e.iova) this.reuseSame++;
           this.lastUnmap[e.cpu] = -1;
+          this.pendingReuse[e.cpu] = { same: u === e.iova, device: this.lastUnmapDevice[e.cpu] ?? null };
         }
         break;
       }
       case "iommu_unmap":
         this.lastUnmap[e.cpu] = e.iova;
+        this.lastUnmapDevice[e.cpu] = null;
+        this.pendingReuse[e.cpu] = null;
         break;
       case "workqueue_execute":
         if (e.phase === "start" && e.function === DEPOT_WORK_FUNCTION) this.depotWorkEvents++;
@@ -121,7 +129,24 @@ export class TraceFacts {
         if ("device" in e) {
           this.dmaEvents++;
           this.devices.set(e.device, (this.devices.get(e.device) ?? 0) + 1);
+          if (e.type === "dma_map" || e.type === "dma_map_sg" || e.type === "dma_alloc") this.mapNamed(e.cpu, e.device);
         }
+    }
+    // After the reuse counts: an unmap's device, where the event before it named it, is set for the map after it.
+    this.observeArming(e);
+  }
+
+  /** A map's `dma:*` event named its device: a reuse pair of that device's domain if the unmap before was its too. */
+  private mapNamed(cpu: number, device: string): void {
+    const p = this.pendingReuse[cpu];
+    if (p === undefined || p === null) return;
+    this.pendingReuse[cpu] = null;
+    if (p.device !== device) return;
+    const r = this.reuseByDevice.get(device);
+    if (r === undefined) this.reuseByDevice.set(device, { pairs: 1, same: p.same ? 1 : 0 });
+    else {
+      r.pairs++;
+      if (p.same) r.same++;
     }
   }
 
@@ -154,7 +179,7 @@ export class TraceFacts {
       case "iommu_unmap":
         a.step = "unmapped";
         if (step !== "sg") a.device = null;
-        else if (a.device !== null) this.unmapOf(a.device, e.timestampNs);
+        else if (a.device !== null) this.unmapOf(e.cpu, a.device, e.timestampNs);
         return;
       case "timer_start":
         if (step === "unmapped" && UNRESOLVED.test(e.function))
@@ -168,12 +193,13 @@ export class TraceFacts {
         return;
       case "dma_unmap":
         if (step === "armed") this.armedBy(a.timer, e.device);
-        if (step === "armed" || step === "unmapped") this.unmapOf(e.device, e.timestampNs);
+        if (step === "armed" || step === "unmapped") this.unmapOf(e.cpu, e.device, e.timestampNs);
         return;
     }
   }
 
-  private unmapOf(device: string, ns: number): void {
+  private unmapOf(cpu: number, device: string, ns: number): void {
+    this.lastUnmapDevice[cpu] = device;
     const u = this.unmapsByDevice.get(device);
     if (u === undefined) this.unmapsByDevice.set(device, { count: 1, firstNs: ns, lastNs: ns });
     else {
@@ -189,10 +215,13 @@ export class TraceFacts {
    * whose unmaps armed its timer is lazy; one whose unmaps armed none over a
    * stretch in which a lazy domain's timer would have expired and been armed
    * again many times, where another device's unmaps did arm theirs (so the
-   * trace shows arming), is strict.
+   * trace shows arming), is strict. Without the timer's events, `capture`'s
+   * rule of immediate reuse over the device's own unmaps and maps (with
+   * `dma:*` events, which name them).
    */
   deviceCapture(device: string, fqTimerEvents: number): { mode: "strict" | "lazy"; why: string } | null {
-    if (fqTimerEvents === 0 || this.fqTimerDevices.size === 0) return null;
+    if (fqTimerEvents === 0) return this.deviceReuse(device);
+    if (this.fqTimerDevices.size === 0) return null;
     let armed = false;
     for (const ds of this.fqTimerDevices.values()) if (ds.has(device)) armed = true;
     if (armed) return { mode: "lazy", why: "its unmaps armed its domain's flush-queue timer" };
@@ -232,6 +261,17 @@ export class TraceFacts {
     if (this.reusePairs < REUSE_PAIRS_NEEDED) return null;
     const rate = this.reuseSame / this.reusePairs;
     const how = `${this.reuseSame} of ${this.reusePairs} allocations after an unmap on their CPU took the IOVA just unmapped`;
+    if (rate <= LAZY_REUSE) return { mode: "lazy", why: `${how} (IOVAs wait for a flush)` };
+    if (rate >= STRICT_REUSE) return { mode: "strict", why: `${how} (freed at once)` };
+    return null;
+  }
+
+  /** `capture`'s rule of immediate reuse, over one device's own unmaps and the maps after them. */
+  private deviceReuse(device: string): { mode: "strict" | "lazy"; why: string } | null {
+    const r = this.reuseByDevice.get(device);
+    if (r === undefined || r.pairs < REUSE_PAIRS_NEEDED) return null;
+    const rate = r.same / r.pairs;
+    const how = `${r.same} of its ${r.pairs} allocations after its unmap on their CPU took the IOVA just unmapped`;
     if (rate <= LAZY_REUSE) return { mode: "lazy", why: `${how} (IOVAs wait for a flush)` };
     if (rate >= STRICT_REUSE) return { mode: "strict", why: `${how} (freed at once)` };
     return null;

@@ -19,11 +19,14 @@ import { gunzipSync } from "node:zlib";
 import { TraceFacts } from "../../src/trace/facts.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
+import { sharedSkip } from "../helpers/quick.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const LAZY = `${ROOT}samples/trace-6.12-lazy-timers.txt.gz`;
 const STRICT = `${ROOT}test/fixtures/traces/linux-6.12-two-nvme-strict-head761.txt.gz`;
+/** The whole two-NVMe capture, when ../shared is beside the repository: its 0000:00:02.0 maps enough to measure reuse. */
+const STRICT_FULL = new URL("../../../shared/kernel-more/trace-6.12-two-nvme-strict.txt.gz", import.meta.url).pathname;
 const STRICT_DEVICE = "0000:00:02.0";
 
 const LINE = /^(.*?\[)(\d{3})(\].*?\s)(\d+\.\d{6})(: )(\S+?): (.*)$/;
@@ -70,10 +73,21 @@ function eventsOf(text: string, device: string, cpuAdd: number, shiftS: number):
   return kept;
 }
 
-/** The lazy head with the strict device's events merged in, by time: a trace of four CPUs. */
-function mixedTrace(): string {
-  const lazy = gunzipSync(readFileSync(LAZY)).toString().split("\n");
-  const strict = eventsOf(gunzipSync(readFileSync(STRICT)).toString(), STRICT_DEVICE, 2, 10);
+/**
+ * The lazy head with the strict device's events of `strictFile` merged in, by time: a trace of four CPUs;
+ * `timers` false: the lazy head's timer and work events left out, as a capture without them has none.
+ */
+function mixedTrace(strictFile = STRICT, timers = true, strictLines = Number.POSITIVE_INFINITY): string {
+  const lazy = gunzipSync(readFileSync(LAZY))
+    .toString()
+    .split("\n")
+    .filter(
+      (l) =>
+        timers ||
+        !/ (timer_start|timer_expire_entry|timer_expire_exit|workqueue_execute_start|workqueue_execute_end): /.test(l),
+    );
+  const strictText = gunzipSync(readFileSync(strictFile)).toString().split("\n").slice(0, strictLines).join("\n");
+  const strict = eventsOf(strictText, STRICT_DEVICE, 2, 10);
   const ts = (l: string) => Number(/\s(\d+\.\d{6}): /.exec(l)?.[1] ?? -1);
   const head = lazy.filter((l) => l.startsWith("#")).map((l) => l.replace("#P:2", "#P:4"));
   const tagged = [
@@ -132,4 +146,43 @@ test("a strict group beside a lazy one: the trace's timer arming tells them apar
   assert.doesNotMatch(asked.stderr, /captured strict for/);
   const [y] = exactOf(asked.stdout, STRICT_DEVICE) as string[];
   assert.ok(Number(y) < Number(n), `${y} of ${n}`);
+});
+
+test("without the timer's events: each device's own immediate reuse tells its domain's mode", {
+  skip: sharedSkip(STRICT_FULL),
+}, () => {
+  // The strict capture's first 12,000 lines: 0000:00:02.0's events from its probe on, 13.8 s of them.
+  const text = mixedTrace(STRICT_FULL, false, 12000);
+  const f = new TraceFacts();
+  const { events, reader } = readTraceText(text, { file: "mixed" });
+  for (const e of events) f.observe(e);
+  assert.equal(reader.stats.fqTimerEvents, 0);
+  const lazy = f.reuseByDevice.get("0000:00:01.0");
+  const strict = f.reuseByDevice.get(STRICT_DEVICE);
+  assert.ok(lazy !== undefined && strict !== undefined);
+  assert.equal(f.deviceCapture("0000:00:01.0", 0)?.mode, "lazy", JSON.stringify(lazy));
+  assert.equal(f.deviceCapture(STRICT_DEVICE, 0)?.mode, "strict", JSON.stringify(strict));
+  // Each device's pairs are its own: together they are the trace's.
+  assert.ok(lazy.pairs + strict.pairs <= f.reusePairs);
+  const file = join(tempDir("iovalab-device-reuse-"), "mixed.txt");
+  writeFileSync(file, text);
+  const r = iovalab(["replay", file]);
+  assert.equal(r.status, 0, r.stderr);
+  // The two together look strict (the strict device's reuse outweighs the other's); the lazy device is its own.
+  assert.match(r.stderr, /captured strict \(from the trace: \d+ of \d+ allocations after an unmap/);
+  assert.match(
+    r.stderr,
+    /captured lazy for 0000:00:01\.0, unlike the trace's mode \(from the trace: \d+ of its \d+ allocations after its unmap/,
+  );
+  assert.doesNotMatch(r.stderr, /captured strict for/);
+  const json = JSON.parse(iovalab(["replay", file, "--json"]).stdout) as {
+    devices: { device: string; mode: string }[];
+  };
+  assert.deepEqual(
+    json.devices.map((d) => [d.device, d.mode]),
+    [
+      ["0000:00:01.0", "lazy"],
+      [STRICT_DEVICE, "strict"],
+    ],
+  );
 });
