@@ -290,10 +290,15 @@ export function replayDefaults(
   // than the trace's mode replays as its domain was.
   const ownMode = new Map<string, boolean>();
   if (flags.captured === undefined) {
-    for (const d of machine.devices) {
-      const c = facts.deviceCapture(d.bdf, stats.fqTimerEvents);
-      if (c === null || (c.mode === "strict") === captured) continue;
-      ownMode.set(d.bdf, c.mode === "strict");
+    const shown = machine.devices.map((d) => ({ d, c: facts.deviceCapture(d.bdf, stats.fqTimerEvents) }));
+    // Devices of one group share its domain, and so its mode: where the trace shows them apart, neither is said.
+    const groupModes = new Map<string, Set<string>>();
+    for (const { d, c } of shown)
+      if (c !== null) groupModes.set(d.group, (groupModes.get(d.group) ?? new Set()).add(c.mode));
+    for (const { d, c } of shown) {
+      if (c === null || (c.mode === "strict") === captured || (groupModes.get(d.group)?.size ?? 0) > 1) continue;
+      // The whole group's devices take it, the ones the trace shows nothing of too.
+      for (const x of machine.devices) if (x.group === d.group) ownMode.set(x.bdf, c.mode === "strict");
       notes.push(
         `captured ${c.mode} for ${d.bdf}${captured === undefined ? "" : ", unlike the trace's mode"} (from the trace: ${c.why})`,
       );
