@@ -22,7 +22,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync, zstdCompressSync } from "node:zlib";
 import { ensureDir, prepareOutputSet, readChunks, writeOutput } from "../src/cli/io.ts";
 import { OpsRunner } from "../src/iova/ops.ts";
 import { bootMachine, Shell } from "../src/machine/index.ts";
@@ -261,6 +261,58 @@ test("inputs: directories, devices, missing files, corrupt gzip and oversized fi
       e.message ===
       `${script}:3: expected an operation (alloc, free, reserve, find, cpu, alloc_fast, free_fast, cpu_dead, flush_all, advance, dump), found "bogus"`,
   );
+});
+
+test("inputs: zstd reads as gzip does; xz, bzip2 and lz4, which Node cannot read, are refused by name", async () => {
+  // The repository's 6.1 strict sample, its first 300 lines, plain, gzip and zstd: the same replay.
+  const text = gunzipSync(readFileSync(new URL("../samples/trace-6.1-strict-4k.txt.gz", import.meta.url)))
+    .toString()
+    .split("\n")
+    .slice(0, 300)
+    .join("\n");
+  const plain = join(dir, "s.txt");
+  writeFileSync(plain, text);
+  const zst = join(dir, "s.txt.zst");
+  writeFileSync(zst, zstdCompressSync(text));
+  const gz = join(dir, "s.txt.gz");
+  writeFileSync(gz, gzipSync(text));
+  const args = ["--machine", "qemu-q35-nvme", "--kernel", "6.1", "--json"];
+  const want = iovalab(["replay", plain, ...args]);
+  assert.equal(want.status, 0, want.stderr);
+  const exact = (out: string) => JSON.parse(out).total;
+  for (const f of [zst, gz]) {
+    const r = iovalab(["replay", f, ...args]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(exact(r.stdout), exact(want.stdout), f);
+  }
+  // From stdin too, and whole (a machine or scenario file, an .iovaops script).
+  const piped = iovalab(["replay", "-", ...args], zstdCompressSync(text));
+  assert.deepEqual(exact(piped.stdout), exact(want.stdout));
+  assert.equal(readInputText(zst), text);
+  const cut = join(dir, "cut.zst");
+  writeFileSync(cut, zstdCompressSync(text).subarray(0, 1500));
+  assertInputError(() => readInputText(cut), /cut\.zst: expected zstd data, found a corrupt or cut stream$/);
+  await assert.rejects(
+    readChunks(cut, () => {}),
+    /cut\.zst: expected zstd data, found a corrupt or cut stream/,
+  );
+  // The formats' own first bytes, then anything.
+  const heads: [string, number[]][] = [
+    ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+    ["bzip2", [0x42, 0x5a, 0x68, 0x39]],
+    ["lz4", [0x04, 0x22, 0x4d, 0x18]],
+  ];
+  for (const [name, head] of heads) {
+    const f = join(dir, `s.${name}`);
+    writeFileSync(f, Buffer.concat([Buffer.from(head), Buffer.alloc(64, 0x41)]));
+    const want = new RegExp(
+      `s\\.${name}: expected text, gzip or zstd, found ${name} data: decompress it first \\(${name} -d\\)`,
+    );
+    assertInputError(() => readInputText(f), want);
+    const r = iovalab(["replay", f]);
+    assert.equal(r.status, 2, name);
+    assert.match(r.stderr, want);
+  }
 });
 
 test("outputs: symlinks are written through, devices written directly, directories refused", async () => {

@@ -1,6 +1,6 @@
 /**
  * `iovalab replay TRACE [--machine M]`: reads a kernel trace (ftrace text,
- * trace-cmd report with or without -l, perf script, plain or gzip, streamed;
+ * trace-cmd report with or without -l, perf script, plain, gzip or zstd, streamed;
  * or trace-cmd's trace.dat), rebuilds its DMA allocations, replays them on
  * the booted machine and prints a summary, or with --emit-iovas one line per
  * map event of the replayed domain. Kernel, capture mode and, without
@@ -375,7 +375,7 @@ export function registerReplay(program: Command): void {
     .description("replay a kernel DMA trace on a machine and compare every IOVA with the kernel's")
     .argument(
       "<traces...>",
-      "the traces, each replayed on its own: /sys/kernel/tracing/trace text, trace-cmd report (-l or not) or perf script, .gz or plain, or a trace.dat; - for stdin",
+      "the traces, each replayed on its own: /sys/kernel/tracing/trace text, trace-cmd report (-l or not) or perf script, plain, .gz or .zst, or a trace.dat; - for stdin",
     )
     .option(
       "--machine <machine>",

@@ -126,8 +126,43 @@ function openInput(path: string): OpenInput {
   }
 }
 
-function isGzipMagic(b: Uint8Array): boolean {
-  return b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+/** The compressions an input is read through (Node's zlib has both). */
+type Compression = "gzip" | "zstd";
+
+/** Bytes at an input's start enough to tell its compression. */
+const MAGIC_BYTES = 6;
+
+/**
+ * The compression `b`, an input's first bytes, starts with, or null for
+ * none; one Node cannot read (xz, bzip2, lz4) is bad input, said so.
+ */
+function compressionOf(b: Uint8Array, name: string): Compression | null {
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return "gzip";
+  if (b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd) return "zstd";
+  const other =
+    b.length >= 6 && b[0] === 0xfd && b[1] === 0x37 && b[2] === 0x7a && b[3] === 0x58 && b[4] === 0x5a && b[5] === 0
+      ? "xz"
+      : b.length >= 4 && b[0] === 0x42 && b[1] === 0x5a && b[2] === 0x68 && b[3] >= 0x31 && b[3] <= 0x39
+        ? "bzip2"
+        : b.length >= 4 && b[0] === 0x04 && b[1] === 0x22 && b[2] === 0x4d && b[3] === 0x18
+          ? "lz4"
+          : null;
+  if (other !== null) {
+    throw new InputError(
+      `${name}: expected text, gzip or zstd, found ${other} data: decompress it first (${other} -d), or compress it with gzip or zstd`,
+    );
+  }
+  return null;
+}
+
+/** The first bytes of a regular file (fewer for a shorter one). */
+function magicOf(fd: number, name: string): Buffer {
+  const magic = Buffer.alloc(MAGIC_BYTES);
+  try {
+    return magic.subarray(0, readSync(fd, magic, 0, MAGIC_BYTES, 0));
+  } catch (e) {
+    throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+  }
 }
 
 /** Blocks the thread for `ms` (a non-blocking stdin with nothing to read yet). */
@@ -170,12 +205,14 @@ export function readInputBytes(path: string, maxBytes = MAX_WHOLE_INPUT_BYTES): 
     if (input.fd !== 0) closeSync(input.fd);
   }
   const data = Buffer.concat(parts, total);
-  if (!isGzipMagic(data)) return data;
+  const compression = compressionOf(data, name);
+  if (compression === null) return data;
   try {
-    return zlib().gunzipSync(data, { maxOutputLength: maxBytes });
+    const opts = { maxOutputLength: maxBytes };
+    return compression === "gzip" ? zlib().gunzipSync(data, opts) : zlib().zstdDecompressSync(data, opts);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(name, maxBytes);
-    throw new InputError(`${name}: expected gzip data, found a corrupt or cut stream`);
+    throw new InputError(`${name}: expected ${compression} data, found a corrupt or cut stream`);
   }
 }
 
@@ -244,17 +281,16 @@ export async function* inputChunks(path: string, from = 0): AsyncGenerator<Uint8
   }
   const name = inputName(path);
   const input = openInput(path);
-  let gzip = false;
+  let compressed = false;
   if (input.regular) {
-    const magic = Buffer.alloc(2);
     try {
-      gzip = readSync(input.fd, magic, 0, 2, 0) === 2 && isGzipMagic(magic);
+      compressed = compressionOf(magicOf(input.fd, name), name) !== null;
     } catch (e) {
       if (input.fd !== 0) closeSync(input.fd);
-      throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
+      throw e;
     }
   }
-  if (input.regular && !gzip) {
+  if (input.regular && !compressed) {
     try {
       const buf = Buffer.allocUnsafe(CHUNK_BYTES);
       for (;;) {
@@ -284,7 +320,8 @@ export async function* inputChunks(path: string, from = 0): AsyncGenerator<Uint8
       throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
     }
     if (first.done) return;
-    if (!isGzipMagic(first.value)) {
+    const compression = compressionOf(first.value, name);
+    if (compression === null) {
       yield first.value;
       for (;;) {
         let r: IteratorResult<Buffer>;
@@ -297,7 +334,7 @@ export async function* inputChunks(path: string, from = 0): AsyncGenerator<Uint8
         yield r.value;
       }
     }
-    yield* gunzipStream(name, first.value, it);
+    yield* decompressStream(name, compression, first.value, it);
   } finally {
     if (raw !== process.stdin) raw.destroy();
   }
@@ -316,18 +353,15 @@ export function isRereadable(path: string): boolean {
 }
 
 /**
- * Whether `path` is a regular file whose content is its bytes (not gzip):
- * `inputChunks` from a byte past its start reads from there, where a gzip is
- * decompressed from its start every time.
+ * Whether `path` is a regular file whose content is its bytes (not gzip nor
+ * zstd): `inputChunks` from a byte past its start reads from there, where a
+ * compressed one is decompressed from its start every time.
  */
 export function isPlainFile(path: string): boolean {
   if (path === "-") return false;
   const input = openInput(path);
   try {
-    const magic = Buffer.alloc(2);
-    return input.regular && !(readSync(input.fd, magic, 0, 2, 0) === 2 && isGzipMagic(magic));
-  } catch (e) {
-    throw new InputError(`${path}: cannot read: ${errnoText(e)}`);
+    return input.regular && compressionOf(magicOf(input.fd, inputName(path)), inputName(path)) === null;
   } finally {
     closeSync(input.fd);
   }
@@ -343,8 +377,7 @@ async function* inputChunksFrom(path: string, from: number): AsyncGenerator<Uint
   if (path !== "-") {
     const input = openInput(path);
     try {
-      const magic = Buffer.alloc(2);
-      const plain = input.regular && !(readSync(input.fd, magic, 0, 2, 0) === 2 && isGzipMagic(magic));
+      const plain = input.regular && compressionOf(magicOf(input.fd, inputName(path)), inputName(path)) === null;
       if (plain) {
         const buf = Buffer.allocUnsafe(CHUNK_BYTES);
         for (let at = from; ; ) {
@@ -355,6 +388,7 @@ async function* inputChunksFrom(path: string, from: number): AsyncGenerator<Uint
         }
       }
     } catch (e) {
+      if (e instanceof InputError) throw e;
       throw new InputError(`${path}: cannot read: ${errnoText(e)}`);
     } finally {
       closeSync(input.fd);
@@ -371,8 +405,13 @@ async function* inputChunksFrom(path: string, from: number): AsyncGenerator<Uint
   }
 }
 
-/** The decompressed bytes of a gzip stream whose first chunk is `first`. */
-async function* gunzipStream(name: string, first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Uint8Array> {
+/** The decompressed bytes of a gzip or zstd stream whose first chunk is `first`. */
+async function* decompressStream(
+  name: string,
+  compression: Compression,
+  first: Buffer,
+  rest: AsyncIterator<Buffer>,
+): AsyncGenerator<Uint8Array> {
   async function* compressed(): AsyncGenerator<Buffer> {
     yield first;
     for (;;) {
@@ -382,14 +421,18 @@ async function* gunzipStream(name: string, first: Buffer, rest: AsyncIterator<Bu
     }
   }
   const source = stream().Readable.from(compressed(), { objectMode: false });
-  const gunzip = zlib().createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+  const gunzip =
+    compression === "gzip"
+      ? zlib().createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })
+      : zlib().createZstdDecompress({ chunkSize: GUNZIP_CHUNK_BYTES });
   source.on("error", (e) => gunzip.destroy(e));
   source.pipe(gunzip);
   try {
     for await (const chunk of gunzip) yield chunk as Buffer;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "";
-    if (code.startsWith("Z_")) throw new InputError(`${name}: expected gzip data, found a corrupt or cut stream`);
+    if (code.startsWith("Z_") || code.startsWith("ZSTD_"))
+      throw new InputError(`${name}: expected ${compression} data, found a corrupt or cut stream`);
     throw new InputError(`${name}: cannot read: ${errnoText(e)}`);
   } finally {
     source.destroy();

@@ -23,13 +23,13 @@ export interface Run {
 }
 
 /** Runs `iovalab ARGS` as its own process, `input` on its stdin. */
-export function iovalabProcess(args: string[], input?: string): Run {
+export function iovalabProcess(args: string[], input?: string | Uint8Array): Run {
   const r = spawnSync(process.execPath, [MAIN, ...args], { input, encoding: "utf8", maxBuffer: 1 << 28 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs `iovalab ARGS`: in the quick tier in process where it can, else as a process. */
-export function iovalab(args: string[], input?: string): Run {
+export function iovalab(args: string[], input?: string | Uint8Array): Run {
   if (!QUICK || input !== undefined || !inProcessable(args)) return iovalabProcess(args, input);
   return inThread(args);
 }
