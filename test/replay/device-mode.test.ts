@@ -97,6 +97,14 @@ function mixedTrace(strictFile = STRICT, timers = true, strictLines = Number.POS
   return [...head, ...tagged.map((x) => x.l), ""].join("\n");
 }
 
+/** Each device's mode in the replay's `--json`, as [device, mode]. */
+function modesOf(file: string): string[][] {
+  const json = JSON.parse(iovalab(["replay", file, "--json"]).stdout) as {
+    devices: { device: string; mode: string }[];
+  };
+  return json.devices.map((d) => [d.device, d.mode]);
+}
+
 test("a strict group beside a lazy one: the trace's timer arming tells them apart, and each domain replays in its mode", () => {
   const text = mixedTrace();
   const f = new TraceFacts();
@@ -131,16 +139,10 @@ test("a strict group beside a lazy one: the trace's timer arming tells them apar
   assert.deepEqual(exactOf(r.stdout, STRICT_DEVICE), whole(strictAlone.stdout));
   const [x, n] = exactOf(r.stdout, STRICT_DEVICE) as string[];
   assert.equal(x, n);
-  const json = JSON.parse(iovalab(["replay", file, "--json"]).stdout) as {
-    devices: { device: string; mode: string }[];
-  };
-  assert.deepEqual(
-    json.devices.map((d) => [d.device, d.mode]),
-    [
-      ["0000:00:01.0", "lazy"],
-      [STRICT_DEVICE, "strict"],
-    ],
-  );
+  assert.deepEqual(modesOf(file), [
+    ["0000:00:01.0", "lazy"],
+    [STRICT_DEVICE, "strict"],
+  ]);
   // --captured is every domain's: the strict device then replays lazy, and misses.
   const asked = iovalab(["replay", file, "--captured", "lazy"]);
   assert.doesNotMatch(asked.stderr, /captured strict for/);
@@ -175,14 +177,8 @@ test("without the timer's events: each device's own immediate reuse tells its do
     /captured lazy for 0000:00:01\.0, unlike the trace's mode \(from the trace: \d+ of its \d+ allocations after its unmap/,
   );
   assert.doesNotMatch(r.stderr, /captured strict for/);
-  const json = JSON.parse(iovalab(["replay", file, "--json"]).stdout) as {
-    devices: { device: string; mode: string }[];
-  };
-  assert.deepEqual(
-    json.devices.map((d) => [d.device, d.mode]),
-    [
-      ["0000:00:01.0", "lazy"],
-      [STRICT_DEVICE, "strict"],
-    ],
-  );
+  assert.deepEqual(modesOf(file), [
+    ["0000:00:01.0", "lazy"],
+    [STRICT_DEVICE, "strict"],
+  ]);
 });
