@@ -153,13 +153,14 @@ export class TraceFacts {
   /**
    * The timer function printed as an address that was armed right after an
    * unmap most often, and how often: the flush-queue timer's, where the
-   * trace names no function (null when none was).
+   * trace names no function (null when none was twice).
    */
   likelyFqAddress(): { address: string; armed: number } | null {
     let best: { address: string; armed: number } | null = null;
     for (const [address, armed] of this.unnamedArmers)
       if (best === null || armed > best.armed) best = { address, armed };
-    return best;
+    // Once may be another timer armed there by chance; the flush queue's is armed again after each flush.
+    return best !== null && best.armed >= 2 ? best : null;
   }
 
   /** One step of the sequence `dma_unmap_sg`?, `iommu:unmap`, `timer_start` (fq), `dma_unmap_page`? on `e`'s CPU. */
