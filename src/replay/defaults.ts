@@ -196,7 +196,10 @@ function kernelShown(facts: TraceFacts): KernelShown | null {
 
 export function replayDefaults(
   facts: TraceFacts,
-  stats: Pick<TraceReaderStats, "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus" | "release">,
+  stats: Pick<
+    TraceReaderStats,
+    "fqTimerEvents" | "deviceGroups" | "deviceAttached" | "headerCpus" | "release" | "clock"
+  >,
   flags: ReplayFlags,
 ): ReplayDefaults {
   const notes: string[] = [];
@@ -236,6 +239,12 @@ export function replayDefaults(
   if (unnamed !== null) {
     notes.push(
       `warning: the trace's timer events name their functions by address, not by name (its writer, perf script or trace-cmd report, could not read the kernel's symbols): ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout; --fq-timer-function ${unnamed.address} reads it as such`,
+    );
+  }
+  // A per-CPU clock orders two CPUs' events by clocks that need not agree (trace-cmd record's default, `local`).
+  if (stats.clock === "local" && facts.maxCpu > 0) {
+    notes.push(
+      "warning: the trace was recorded with the local clock: each CPU stamps its events by its own, so two CPUs' events may interleave otherwise than they ran; record with -C global",
     );
   }
   // Capture mode.

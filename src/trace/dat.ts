@@ -1062,6 +1062,16 @@ export class TraceDat {
     return uname === undefined ? null : unameRelease(uname);
   }
 
+  /**
+   * The trace clock it was recorded with: the TRACECLOCK option lists the
+   * kernel's clocks with the one in use in brackets (`local [global]
+   * counter ...`); null where it has none or names none so.
+   */
+  get clock(): string | null {
+    const m = /\[([^\]\s]+)\]/.exec(this.info.get("trace_clock") ?? "");
+    return m === null ? null : m[1];
+  }
+
   /** CPUs the file holds buffers for (the highest CPU id plus one): the recording machine's, at least. */
   get cpuCount(): number {
     let n = 0;

@@ -65,6 +65,8 @@ function readDat(
     reader.headerCpusAre(dat.cpuCount);
     const release = dat.release;
     if (release !== null) reader.releaseIs(release);
+    const clock = dat.clock;
+    if (clock !== null) reader.clockIs(clock);
     dat.readInto(
       {
         nextLine: () => reader.nextLine(),

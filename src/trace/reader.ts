@@ -103,6 +103,8 @@ export interface TraceReaderStats {
    * trace.dat's UNAME option, `perf script --header`'s `# os release :` line.
    */
   release: string | null;
+  /** The trace clock a trace.dat was recorded with (its TRACECLOCK option's selected one), else null. */
+  clock: string | null;
   malformed: number;
   /** Events the ring buffer lost (`CPU:N [LOST M EVENTS]`), as far as the markers count them. */
   lostEvents: number;
@@ -191,6 +193,7 @@ export class TraceReader {
     comments: 0,
     headerCpus: 0,
     release: null,
+    clock: null,
     malformed: 0,
     lostEvents: 0,
     losses: 0,
@@ -651,6 +654,11 @@ export class TraceReader {
   /** The kernel release a binary trace's options give (`dat.ts`). */
   releaseIs(release: string): void {
     this.counts.release = release;
+  }
+
+  /** The trace clock a binary trace's options give (`dat.ts`). */
+  clockIs(clock: string): void {
+    this.counts.clock = clock;
   }
 
   /** Reads the CPU count of a header line (`#P:N`, `cpus=N`, perf's `# nrcpus online : N`); the first one counts. */

@@ -43,6 +43,8 @@ export interface DatTestFile {
   cmdlines: string;
   /** The UNAME option (`SYSNAME NODENAME RELEASE MACHINE`, as trace-cmd record writes it), or none. */
   uname?: string;
+  /** The TRACECLOCK option (the kernel's clocks, the one in use in brackets: `[local] global ...`), or none. */
+  traceClock?: string;
 }
 
 class Out {
@@ -236,6 +238,10 @@ export function writeTraceDat(f: DatTestFile): Uint8Array {
       .u64(cpuData[cpu].size);
   const b = buffer.done();
   opts.u16(3).u32(b.length).bytes(b);
+  if (f.traceClock !== undefined) {
+    const c = new Out().str(f.traceClock).done();
+    opts.u16(4).u32(c.length).bytes(c);
+  }
   if (f.uname !== undefined) {
     const u = new Out().str(f.uname).done();
     opts.u16(5).u32(u.length).bytes(u);

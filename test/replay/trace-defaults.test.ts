@@ -122,7 +122,7 @@ test("--kernel against a 6.12 trace: the flag wins, with a warning", () => {
  * The iommu map and unmap lines of a text trace as trace.dat records (the
  * other lines left out), in a trace.dat whose UNAME option is `uname`.
  */
-function datOf(path: string, uname: string | undefined): Uint8Array {
+function datOf(path: string, uname: string | undefined, traceClock?: string): Uint8Array {
   const LINE =
     /^\s*\S+-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+)\.(\d{6}): (map|unmap): IOMMU: iova=0x([0-9a-f]+) - 0x[0-9a-f]+ (?:paddr=0x([0-9a-f]+) )?size=(\d+)(?: unmapped_size=(\d+))?$/;
   const records: DatTestRecord[] = [];
@@ -151,7 +151,7 @@ function datOf(path: string, uname: string | undefined): Uint8Array {
             ]),
     });
   }
-  return writeTraceDat({ records, cpus: 2, compress: true, kallsyms: "", cmdlines: "", uname });
+  return writeTraceDat({ records, cpus: 2, compress: true, kallsyms: "", cmdlines: "", uname, traceClock });
 }
 
 test("a trace.dat's uname names its kernel: its version's profile, between 6.1 and 6.12 the one whose allocator it has, else a warning", () => {
@@ -250,6 +250,26 @@ test("runs of the rcache depot's trim work mean Linux 6.7 or later: mainline's a
   const none = iovalab(["replay", file]);
   assert.doesNotMatch(none.stderr, /kernel from the trace/);
   assert.match(none.stdout, /, kernel 6\.1, /);
+});
+
+test("a trace.dat recorded with the local clock (trace-cmd record's default) says so; with the global one it does not", () => {
+  const dir = tempDir("iovalab-clock-");
+  let n = 0;
+  const run = (clock: string | undefined) => {
+    const f = join(dir, `t${n++}.dat`);
+    writeFileSync(f, datOf(LAZY61, undefined, clock));
+    const r = iovalab(["replay", f, "--machine", "qemu-q35-nvme", "--kernel", "6.1"]);
+    assert.equal(r.status, 0, r.stderr);
+    return r;
+  };
+  const local = run("[local] global counter uptime perf mono mono_raw boot tai x86-tsc");
+  assert.match(local.stderr, /warning: the trace was recorded with the local clock: .* record with -C global/);
+  // The public 6.1 capture's option, as trace-cmd record wrote it with -C global.
+  const global = run("local [global] counter uptime perf mono mono_raw boot tai x86-tsc");
+  assert.doesNotMatch(global.stderr, /local clock/);
+  const exact = (out: string) => /\nexact IOVA matches: .*\n/.exec(out)?.[0];
+  assert.equal(exact(global.stdout), exact(local.stdout));
+  assert.doesNotMatch(run(undefined).stderr, /local clock/);
 });
 
 test("timer events that name their function by address: a warning names the likely fq_flush_timeout, the flag reads it so", () => {
