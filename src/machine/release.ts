@@ -106,11 +106,5 @@ export function releaseProfile(release: string): ReleaseProfile | null {
   return { profile: base.profile, own: false, differs, allocator: base.depot };
 }
 
-/** The profile whose own version `release` is, or null (`releaseProfile` with `own`). */
-export function profileOfRelease(release: string): ProfileName | null {
-  const r = releaseProfile(release);
-  return r?.own === true ? r.profile : null;
-}
-
 /** The versions `releaseProfile` knows, for messages. */
 export const RELEASES_WITH_PROFILES = `${[...SERIES.keys()].join(", ")}, and ${MAINLINE_FROM.join(".")} or later (mainline); 6.2 to 6.11 take the profile whose allocator they have`;

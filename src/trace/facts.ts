@@ -56,6 +56,20 @@ interface ArmingStep {
 const DEVICE_UNMAPS_NEEDED = 16;
 const DEVICE_UNMAPS_SPAN_NS = 500_000_000;
 
+/**
+ * The rule of immediate reuse: of `pairs` maps after an unmap on their CPU,
+ * `same` took the IOVA just unmapped; few (lazy: it waits for a flush) or
+ * many (strict: freed at once), said with `how`; null below
+ * REUSE_PAIRS_NEEDED pairs or between the two rates.
+ */
+function reuseVerdict(pairs: number, same: number, how: string): { mode: "strict" | "lazy"; why: string } | null {
+  if (pairs < REUSE_PAIRS_NEEDED) return null;
+  const rate = same / pairs;
+  if (rate <= LAZY_REUSE) return { mode: "lazy", why: `${how} (IOVAs wait for a flush)` };
+  if (rate >= STRICT_REUSE) return { mode: "strict", why: `${how} (freed at once)` };
+  return null;
+}
+
 /** A function printed as its address (`%ps` of a symbol the writer could not name). */
 const UNRESOLVED = /^0x[0-9a-f]+$/i;
 
@@ -259,23 +273,22 @@ export class TraceFacts {
    */
   capture(fqTimerEvents: number): { mode: "strict" | "lazy"; why: string } | null {
     if (fqTimerEvents > 0) return { mode: "lazy", why: `${fqTimerEvents} flush-queue timer events (fq_flush_timeout)` };
-    if (this.reusePairs < REUSE_PAIRS_NEEDED) return null;
-    const rate = this.reuseSame / this.reusePairs;
-    const how = `${this.reuseSame} of ${this.reusePairs} allocations after an unmap on their CPU took the IOVA just unmapped`;
-    if (rate <= LAZY_REUSE) return { mode: "lazy", why: `${how} (IOVAs wait for a flush)` };
-    if (rate >= STRICT_REUSE) return { mode: "strict", why: `${how} (freed at once)` };
-    return null;
+    return reuseVerdict(
+      this.reusePairs,
+      this.reuseSame,
+      `${this.reuseSame} of ${this.reusePairs} allocations after an unmap on their CPU took the IOVA just unmapped`,
+    );
   }
 
   /** `capture`'s rule of immediate reuse, over one device's own unmaps and the maps after them. */
   private deviceReuse(device: string): { mode: "strict" | "lazy"; why: string } | null {
     const r = this.reuseByDevice.get(device);
-    if (r === undefined || r.pairs < REUSE_PAIRS_NEEDED) return null;
-    const rate = r.same / r.pairs;
-    const how = `${r.same} of its ${r.pairs} allocations after its unmap on their CPU took the IOVA just unmapped`;
-    if (rate <= LAZY_REUSE) return { mode: "lazy", why: `${how} (IOVAs wait for a flush)` };
-    if (rate >= STRICT_REUSE) return { mode: "strict", why: `${how} (freed at once)` };
-    return null;
+    if (r === undefined) return null;
+    return reuseVerdict(
+      r.pairs,
+      r.same,
+      `${r.same} of its ${r.pairs} allocations after its unmap on their CPU took the IOVA just unmapped`,
+    );
   }
 
   /** The device with the most `dma:*` events (the one doing the traced I/O), or null. */
