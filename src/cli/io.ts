@@ -39,9 +39,9 @@ const {
   writeSync,
 } = process.getBuiltinModule("node:fs");
 
-/** Reads a whole text input (`-` is stdin, gzip read decompressed), up to a size limit. */
-export function readText(path: string): string {
-  return readInputText(path);
+/** Reads a whole text input (`-` is stdin, gzip read decompressed), up to a size limit (`maxBytes`, else the default). */
+export function readText(path: string, maxBytes?: number): string {
+  return readInputText(path, maxBytes);
 }
 
 /** Reads a whole input as bytes (`-` is stdin, gzip read decompressed), up to a size limit. */

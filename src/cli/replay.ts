@@ -14,6 +14,7 @@ import {
   builtinMachine,
   CAPTURE_HELP,
   capAgrees,
+  DEPOT_WORK_FUNCTION,
   describeStartState,
   deviceCounts,
   devicesTable,
@@ -21,7 +22,9 @@ import {
   domainOfDevice,
   emptyStartState,
   exactOfKnowable,
+  FQ_TIMER_FUNCTION,
   isKernelWorkEvent,
+  kallsymsNames,
   LearningWindow,
   type LiveMapping,
   lostText,
@@ -45,6 +48,7 @@ import {
   type TraceEvent,
   type TraceFacts,
   TraceReader,
+  type TraceReaderOptions,
   type TrialPool,
   totalFigures,
   traceLacks,
@@ -89,6 +93,8 @@ export interface ReplayCliOptions {
   searchThreads?: string;
   /** `--fq-timer-function <address>`: what the trace prints for fq_flush_timeout without the kernel's symbols. */
   fqTimerFunction?: string;
+  /** `--kallsyms <file>`: the traced boot's symbol table, which names the functions a trace prints as addresses. */
+  kallsyms?: string;
 }
 
 /**
@@ -129,6 +135,8 @@ function bytes(flag: string, v: string | undefined): number | undefined {
  * one's up to the end of its window (beyond, it is read twice).
  */
 const HELD_EVENTS = 65536;
+/** The largest symbol table `--kallsyms` reads: a distribution kernel's with its modules is some tens of MB. */
+const MAX_KALLSYMS_BYTES = 256 << 20;
 /** IOVA lines a replay in a mid-life trace's first reading holds until they are sure (beyond, it is read again). */
 const HELD_LINES = 1 << 18;
 
@@ -389,6 +397,10 @@ export function registerReplay(program: Command): void {
     .addHelpText("after", CAPTURE_HELP)
     .option("--strict-input", "stop at the first malformed trace line")
     .option(
+      "--kallsyms <file>",
+      "lazy: the symbol table of the traced boot (a copy of /proc/kallsyms made as root, or System.map), which names the timer and work functions a trace written without the kernel's symbols prints as addresses",
+    )
+    .option(
       "--fq-timer-function <address>",
       "lazy: the address the trace prints as the timer function for fq_flush_timeout, where its writer could not read the kernel's symbols (function=0xffffffff...; a warning names the likely one)",
     )
@@ -647,7 +659,8 @@ async function replaySpan(
     }
     return false;
   };
-  let reader = new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction });
+  const readerOptions = traceReaderOptions(file, opts);
+  let reader = new TraceReader(readerOptions);
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
   let sameKind: string[] = [];
@@ -872,8 +885,7 @@ async function replaySpan(
         replayed = true;
       }
     }
-    if (!replayed)
-      reader = new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction });
+    if (!replayed) reader = new TraceReader(readerOptions);
   }
   if (!replayed) loss = await readTraceWithFacts(trace, reader, start, span, points);
   assert(replayer !== null && rc !== null, "the replay started");
@@ -886,7 +898,7 @@ async function replaySpan(
   // the defaults its first replay began with (its reader read them all).
   const readAgain = async (): Promise<void> => {
     if (rereadable) {
-      reader = new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction });
+      reader = new TraceReader(readerOptions);
       loss = await readTraceWithFacts(trace, reader, start, span, points);
       return;
     }
@@ -1152,6 +1164,30 @@ interface SpanReplay {
  * gives each span and all of them. Stdin is too, from the copy its first
  * reading writes (`PipeCopy`); where no copy can be made, in one span.
  */
+/** The symbol table `--kallsyms` named last, read once for every trace and span it names functions for. */
+let kallsymsRead: { path: string; names: ReadonlyMap<string, string> } | null = null;
+
+/**
+ * How every reading of a trace reads its lines: the same malformed-line
+ * rule, and the functions it prints as addresses named the same way.
+ */
+function traceReaderOptions(file: string, opts: ReplayCliOptions): TraceReaderOptions {
+  const path = opts.kallsyms;
+  if (path !== undefined && kallsymsRead?.path !== path) {
+    const names = kallsymsNames(readText(path, MAX_KALLSYMS_BYTES), path === "-" ? "<stdin>" : path, [
+      FQ_TIMER_FUNCTION,
+      DEPOT_WORK_FUNCTION,
+    ]);
+    kallsymsRead = { path, names };
+  }
+  return {
+    file,
+    strictInput: opts.strictInput,
+    fqTimerFunction: opts.fqTimerFunction,
+    functionNames: path === undefined ? undefined : kallsymsRead?.names,
+  };
+}
+
 async function replayTrace(
   trace: string,
   file: string,
@@ -1162,6 +1198,7 @@ async function replayTrace(
   let span: TraceSpan = { ...WHOLE_TRACE, endAtLoss: true };
   // Each span's readings begin after the loss it follows, where an earlier reading passed it.
   const points = new ResumePoints();
+  const readerOptions = traceReaderOptions(file, opts);
   // A trace piped in is copied as its first reading reads it; the spans' readings after the first read the copy.
   const regular = isRereadable(trace);
   points.pipe = regular ? null : PipeCopy.open(trace);
@@ -1210,13 +1247,7 @@ async function replayTrace(
         if (scan === null) {
           await spillAfter(trace, points);
           // --emit-iovas replays each span once anyway (up to its marker): nothing to read ahead for.
-          if (!opts.emitIovas)
-            scan = await scanLosses(
-              trace,
-              new TraceReader({ file, strictInput: opts.strictInput, fqTimerFunction: opts.fqTimerFunction }),
-              loss.afterLine,
-              points,
-            );
+          if (!opts.emitIovas) scan = await scanLosses(trace, new TraceReader(readerOptions), loss.afterLine, points);
           // A first loss before the trace's facts were complete has no resume point, but the scan left one at each
           // later marker: a gzip trace's content is decompressed once from the first of them.
           await spillAfter(trace, points);

@@ -60,9 +60,12 @@ export {
 } from "../replay/summary-json.ts";
 export {
   type DatPosition,
+  DEPOT_WORK_FUNCTION,
   type DmaCall,
+  FQ_TIMER_FUNCTION,
   isKernelWorkEvent,
   type KernelWorkEvent,
+  kallsymsNames,
   lossWarning,
   lostText,
   Reconstructor,
@@ -71,5 +74,6 @@ export {
   TraceFacts,
   type TraceLoss,
   TraceReader,
+  type TraceReaderOptions,
   type TraceReaderState,
 } from "../trace/index.ts";

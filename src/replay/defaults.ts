@@ -238,7 +238,7 @@ export function replayDefaults(
   const unnamed = stats.fqTimerEvents === 0 ? facts.likelyFqAddress() : null;
   if (unnamed !== null) {
     notes.push(
-      `warning: the trace's timer events name their functions by address, not by name (its writer, perf script or trace-cmd report, could not read the kernel's symbols): ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout; --fq-timer-function ${unnamed.address} reads it as such`,
+      `warning: the trace's timer events name their functions by address, not by name (its writer, perf script or trace-cmd report, could not read the kernel's symbols): ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout; --fq-timer-function ${unnamed.address} reads it as such, and --kallsyms FILE (a copy of /proc/kallsyms the traced boot's root made) names it and the rcache depot's work`,
     );
   }
   // A per-CPU clock orders two CPUs' events by clocks that need not agree (trace-cmd record's default, `local`).

@@ -35,8 +35,9 @@ export type {
   TraceEvent,
   WorkqueueExecuteEvent,
 } from "./events.ts";
-export { isKernelWorkEvent } from "./events.ts";
+export { DEPOT_WORK_FUNCTION, FQ_TIMER_FUNCTION, isKernelWorkEvent } from "./events.ts";
 export { TraceFacts } from "./facts.ts";
+export { functionAddress, kallsymsNames } from "./kallsyms.ts";
 export { LineScan, type LineShape, parseLine, type TraceLineHead, timestampToNs } from "./line.ts";
 export { lossWarning, lostText } from "./loss-warning.ts";
 export { type IovaRange, Q35_NVME_TRACE_MACHINE, type TraceDomainSpec, type TraceMachine } from "./machine.ts";

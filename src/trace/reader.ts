@@ -16,6 +16,7 @@ import { NR_CPUS_MAX } from "../stdx/nr-cpus.ts";
 import { type DatPosition, type DatRecord, reportTimestampNs } from "./dat.ts";
 import { DecodeError, decodeEvent, FQ_TIMER_FUNCTION, fastEvent, isKnownEvent, type TraceEvent } from "./events.ts";
 import { asciiWord, FAST_EVENT_NAMES, fastBytesEvent, fastEventName, fastName } from "./fast-bytes.ts";
+import { functionAddress } from "./kallsyms.ts";
 import {
   EXACT_TIMESTAMP,
   LineScan,
@@ -55,6 +56,13 @@ export interface TraceReaderOptions {
    * function are read as the flush-queue timer's.
    */
   fqTimerFunction?: string;
+  /**
+   * Names of functions the trace prints as addresses, by address as
+   * `functionAddress` writes it (from the kernel's symbol table:
+   * `kallsyms.ts`): timer and work events of those functions are read as
+   * named (`fq_flush_timeout`, `iova_depot_work_func`).
+   */
+  functionNames?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -181,8 +189,8 @@ export class TraceReader {
   readonly file: string;
   readonly strictInput: boolean;
   readonly maxDiagnostics: number;
-  /** `TraceReaderOptions.fqTimerFunction`, null without it. */
-  private readonly fqAlias: string | null;
+  /** `TraceReaderOptions.functionNames` and `fqTimerFunction` together, null without either. */
+  private readonly functionNames: ReadonlyMap<string, string> | null;
   /** The counts as they are kept while reading: `stats` adds the fast events' counts to `events`. */
   private readonly counts: TraceReaderStats = {
     lines: 0,
@@ -259,7 +267,9 @@ export class TraceReader {
     this.file = options.file;
     this.strictInput = options.strictInput ?? false;
     this.maxDiagnostics = options.maxDiagnostics ?? 100;
-    this.fqAlias = options.fqTimerFunction?.toLowerCase() ?? null;
+    const names = new Map(options.functionNames);
+    if (options.fqTimerFunction !== undefined) names.set(functionAddress(options.fqTimerFunction), FQ_TIMER_FUNCTION);
+    this.functionNames = names.size > 0 ? names : null;
   }
 
   /** Reads one line (without its newline) and returns its event, or null for any other line. */
@@ -443,13 +453,16 @@ export class TraceReader {
   /** Counts an event. */
   private tallied(event: TraceEvent): TraceEvent {
     if (
-      this.fqAlias !== null &&
-      (event.type === "timer_start" || event.type === "timer_expire_entry") &&
-      event.function === this.fqAlias
+      this.functionNames !== null &&
+      (event.type === "timer_start" || event.type === "timer_expire_entry" || event.type === "workqueue_execute") &&
+      event.function.startsWith("0x")
     ) {
-      // Named as the kernel's symbols would have named it; counted here, as the name is where the text is read.
-      event.function = FQ_TIMER_FUNCTION;
-      this.counts.fqTimerEvents++;
+      const named = this.functionNames.get(functionAddress(event.function));
+      if (named !== undefined) {
+        // Named as the kernel's symbols would have named it; counted here, as the name is where the text is read.
+        event.function = named;
+        if (named === FQ_TIMER_FUNCTION && event.type !== "workqueue_execute") this.counts.fqTimerEvents++;
+      }
     }
     if (event.timestampNs < this.lastTimestampNs) this.counts.timestampBackwards++;
     this.lastTimestampNs = event.timestampNs;

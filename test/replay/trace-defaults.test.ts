@@ -17,7 +17,7 @@ import { machineFromTrace, traceMachineSource } from "../../src/replay/defaults.
 import { TraceFacts } from "../../src/trace/facts.ts";
 import { readTraceText } from "../../src/trace/reader.ts";
 import { iovalab } from "../helpers/iovalab.ts";
-import { QUICK } from "../helpers/quick.ts";
+import { QUICK, sharedSkip } from "../helpers/quick.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 import { type DatTestRecord, payload, writeTraceDat } from "../helpers/trace-dat.ts";
 
@@ -306,6 +306,75 @@ test("timer events that name their function by address: a warning names the like
     bad.stderr,
     /--fq-timer-function: expected the address the trace prints, such as 0x[0-9a-f]+, found "fq_flush_timeout"/,
   );
+});
+
+test("--kallsyms names the timer function a trace prints as an address, as the kernel's symbols would", () => {
+  const ADDR = "0xffffffff81a2b3c0";
+  const text = gunzipSync(readFileSync(T612)).toString();
+  const dir = tempDir("iovalab-kallsyms-");
+  const file = join(dir, "t.txt");
+  writeFileSync(file, text.replaceAll("function=fq_flush_timeout", `function=${ADDR}`));
+  // A copy of /proc/kallsyms as its root reads it: 16 digits, a module's symbols after a tab.
+  const syms = join(dir, "kallsyms");
+  writeFileSync(
+    syms,
+    "ffffffff81000000 T _text\nffffffff81a2b3c0 t fq_flush_timeout\nffffffff81a2c120 t iova_depot_work_func\nffffffffc0a01000 t nvme_irq\t[nvme]\n",
+  );
+  const exact = (out: string) => /\nexact IOVA matches: .*\n/.exec(out)?.[0] ?? "none";
+  const named = iovalab(["replay", T612]);
+  const r = iovalab(["replay", file, "--kallsyms", syms]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /by address/);
+  assert.match(r.stdout, /flushes: timer-events/);
+  assert.equal(exact(r.stdout), exact(named.stdout));
+  // Without it, the warning says what the flag does.
+  assert.match(
+    iovalab(["replay", file]).stderr,
+    /--kallsyms FILE \(a copy of \/proc\/kallsyms the traced boot's root made\)/,
+  );
+  // A copy made without root (kptr_restrict: every address zero) says so, before any replay.
+  const hidden = join(dir, "hidden");
+  writeFileSync(hidden, "0000000000000000 T _text\n0000000000000000 t fq_flush_timeout\n");
+  const h = iovalab(["replay", file, "--kallsyms", hidden]);
+  assert.equal(h.status, 2);
+  assert.match(
+    h.stderr,
+    new RegExp(
+      `${hidden}:2: expected the address of fq_flush_timeout or iova_depot_work_func, found 0000000000000000: .*as root`,
+    ),
+  );
+  assert.equal(h.stdout, "");
+  // The trace itself given as the table: its first line is no symbol.
+  const t = iovalab(["replay", file, "--kallsyms", file]);
+  assert.equal(t.status, 2);
+  assert.match(t.stderr, new RegExp(`${file}:1: expected a symbol line "ADDRESS TYPE NAME"`));
+});
+
+const FULL612 = new URL("../../../shared/kernel-timers/trace-6.12-lazy-timers.txt.gz", import.meta.url).pathname;
+
+test("the full 6.12 lazy capture with both its timer and its depot work printed as addresses: --kallsyms gives the named trace's replay", {
+  skip: sharedSkip(FULL612),
+}, () => {
+  const text = gunzipSync(readFileSync(FULL612)).toString();
+  const dir = tempDir("iovalab-kallsyms-full-");
+  const file = join(dir, "t.txt");
+  writeFileSync(
+    file,
+    text
+      .replaceAll("function=fq_flush_timeout", "function=0xffffffff81a2b3c0")
+      .replaceAll("function iova_depot_work_func", "function 0xffffffff81a2c120"),
+  );
+  const syms = join(dir, "System.map");
+  writeFileSync(syms, "ffffffff81a2b3c0 t fq_flush_timeout\nffffffff81a2c120 t iova_depot_work_func\n");
+  const named = iovalab(["replay", FULL612]);
+  assert.equal(named.status, 0, named.stderr);
+  const depot = (out: string) => /\n {2}depot trim work: .*\n/.exec(out)?.[0] ?? "none";
+  assert.match(depot(named.stdout), /48 runs where the trace shows them/);
+  // Unnamed, the trace's depot work is not seen: the model's own runs instead.
+  assert.equal(depot(iovalab(["replay", file, "--fq-timer-function", "0xffffffff81a2b3c0"]).stdout), "none");
+  const r = iovalab(["replay", file, "--kallsyms", syms]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.replaceAll(file, FULL612), named.stdout);
 });
 
 test("perf script --header names the kernel and its online CPUs: the 6.1 profile on a mainline machine", () => {
