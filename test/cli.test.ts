@@ -152,7 +152,13 @@ test("kernels lists every profile with its sources", () => {
   assert.match(r.stdout, /SAC-first: every-allocation/);
   assert.match(r.stdout, /flush-queue timer: tmigr/);
   assert.match(r.stdout, /flush-queue timer: nohz-target/);
-  // The versions between 6.1 and 6.12, by the profile a trace naming one replays with.
+  // The versions between the profiles' own, by the profile a trace naming one replays with.
+  assert.match(
+    r.stdout,
+    /^ {2}5\.11 to 5\.12: the 5\.15 profile \(its allocator\); differs in where a retried tree search starts/m,
+  );
+  assert.match(r.stdout, /^ {2}5\.13 to 5\.19: the 5\.15 profile \(its allocator\)$/m);
+  assert.match(r.stdout, /^ {2}6\.0 to 6\.3: the 6\.1 profile \(its allocator\)$/m);
   assert.match(r.stdout, /^ {2}6\.4 to 6\.6: the 6\.1 profile \(its allocator\); differs in the 32-bit-first try/m);
   assert.match(
     r.stdout,

@@ -5,7 +5,7 @@
 
 import type { Command } from "commander";
 import { PROFILE_NAMES } from "../face/allocator.ts";
-import { type KernelVersion, kernelVersion, releaseProfile } from "../face/kernel.ts";
+import { type KernelVersion, kernelVersion, releaseProfile, releasesBetween } from "../face/kernel.ts";
 import { runCommand, writeStdout } from "./io.ts";
 
 /** One printed switch: its text and where its value comes from, if recorded. */
@@ -78,7 +78,7 @@ function driverLines(k: KernelVersion): Shown[] {
 }
 
 /**
- * The versions between 6.1 and 6.12, which have no profile of their own: the
+ * The versions between the profiles' own (5.11 to 6.11), which have none: the
  * one a trace that names such a release replays with (`machine/release.ts`),
  * runs of versions that take it alike on one line.
  */
@@ -89,8 +89,7 @@ function betweenLines(): string[] {
     if (run !== null)
       lines.push(`  ${run.first === run.last ? run.first : `${run.first} to ${run.last}`}: ${run.said}`);
   };
-  for (let minor = 2; minor <= 11; minor++) {
-    const v = `6.${minor}`;
+  for (const v of releasesBetween()) {
     const r = releaseProfile(v);
     if (r === null) continue;
     const said = `the ${r.profile} profile (its allocator)${r.differs.length > 0 ? `; differs in ${r.differs.map((d) => d.what).join(", and in ")}` : ""}`;

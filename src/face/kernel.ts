@@ -8,7 +8,7 @@
 export { COLLECT_SCRIPT } from "../machine/collect-script.ts";
 export * from "../machine/index.ts";
 export { type KernelVersion, kernelVersion } from "../machine/profile.ts";
-export { releaseProfile } from "../machine/release.ts";
+export { releaseProfile, releasesBetween } from "../machine/release.ts";
 export {
   type AdviceCandidate,
   candidateOf,

@@ -1,7 +1,7 @@
 /**
  * Magazines and per-size-class rcaches: models `struct iova_magazine`,
  * `struct iova_cpu_rcache` and `struct iova_rcache` (drivers/iommu/iova.c).
- * The capacity is the profile's `IOVA_MAG_SIZE` (127 from 5.19, 128 before).
+ * The capacity is the profile's `IOVA_MAG_SIZE` (127 from 6.0, 128 before: VER-2).
  * The decisions that use them live in `domain.ts`; this file holds the data
  * and the magazine's own push/pop rules (IOVA-6.2 to 6.4).
  */

@@ -28,6 +28,7 @@ test("a release's own profile: its series, 6.12 and later mainline, none between
     ["6.8.0-45-generic", null],
     ["6.10", null],
     ["5.16.1", null],
+    ["5.19.0-50-generic", null],
     ["4.19.0-27-amd64", null],
     ["5.1.0", null],
     ["x", null],
@@ -40,11 +41,22 @@ test("a release's own profile: its series, 6.12 and later mainline, none between
   for (const [release, profile] of cases) assert.equal(own(release), profile, release);
 });
 
-test("a release between 6.1 and 6.12: the profile whose allocator it has, and the switches in which it differs", () => {
+test("a release between the profiles' own versions: the profile whose allocator it has, and the switches in which it differs", () => {
+  const restart = /retried tree search/;
   const sac = /32-bit-first/;
   const timer = /flush-queue timer/;
   const cases: [string, string, RegExp[]][] = [
-    // Before the depot of 6.7: 6.1's allocator; the SAC rule changed in 6.4.
+    // From 5.11 (the retry above the cached node, the depot's flush) to 5.19: 5.15's allocator, magazines of 128;
+    // the retry started at the top of the tree before 5.13.
+    ["5.11.0", "5.15", [restart]],
+    ["5.12.19", "5.15", [restart]],
+    ["5.13.0", "5.15", []],
+    // RHEL 9's release string (a distribution kernel may carry later changes: its version is what it says).
+    ["5.14.0-427.13.1.el9_4.x86_64", "5.15", []],
+    ["5.16.1", "5.15", []],
+    ["5.19.0-50-generic", "5.15", []],
+    // Magazines of 127 from 6.0 (merged for 6.0 in August 2022): 6.1's allocator up to the depot of 6.7.
+    ["6.0.19", "6.1", []],
     ["6.2.16", "6.1", []],
     ["6.3.13", "6.1", []],
     ["6.4.0", "6.1", [sac]],
@@ -68,6 +80,8 @@ test("a release between 6.1 and 6.12: the profile whose allocator it has, and th
   assert.deepEqual(releaseProfile("6.12.9"), { profile: "mainline", own: true, differs: [], allocator: "" });
   assert.match((releaseProfile("6.6.1") as { allocator: string }).allocator, /depot of 6\.6 and before/);
   assert.match((releaseProfile("6.8.1") as { allocator: string }).allocator, /depot of 6\.7 and later/);
-  for (const r of ["6.0.19", "5.19.17", "5.16.1", "5.14.21", "5.11.0", "4.19.0-27-amd64"])
-    assert.equal(releaseProfile(r), null, r);
+  assert.match((releaseProfile("5.19.17") as { allocator: string }).allocator, /magazines of 128/);
+  assert.match((releaseProfile("6.0.1") as { allocator: string }).allocator, /magazines of 127/);
+  // Before 5.10 no profile has the allocator.
+  for (const r of ["4.19.0-27-amd64", "5.4.0-200-generic", "5.9.16"]) assert.equal(releaseProfile(r), null, r);
 });

@@ -8,19 +8,20 @@
  * own profile, and 6.12 or later the mainline profile (6.12's allocator,
  * which later kernels keep).
  *
- * A release between 6.1 and 6.12 (6.6 LTS, Ubuntu 24.04's 6.8) has no
- * profile of its own. The profiles differ in three switches whose version
- * the kernel rules give (`docs/kernel-rules.md` §7): the 32-bit-first rule
- * of 6.4 (VER-4), the rcache depot of 6.7 (VER-1) and the flush-queue
- * timer's migration of 6.9 (`dma/fq-timer-policy.ts`). Such a release gets
- * the profile whose allocator it has, the depot deciding (before 6.7 the 6.1
- * profile, from 6.7 mainline), and the caller is told in which of the other
- * two switches the release differs from it. Between 6.1 and 6.12 the other
- * layers changed too (the IOMMU core's `type` rules, nvme-pci's queue
- * limits), but a replay takes its requests from the trace and writes no
- * sysfs, so only these three decide its IOVAs. Releases before 6.1 that no
- * series covers (5.11 to 5.14, 5.16 to 6.0) get none: their allocator
- * changed at versions the rules do not pin (VER-2's magazine size).
+ * A release between them (Ubuntu 22.04's HWE 5.19, the 6.6 LTS, Ubuntu
+ * 24.04's 6.8) has no profile of its own. It gets the profile whose IOVA
+ * allocator it has, by the versions at which the allocator changed
+ * (`docs/kernel-rules.md` §7): the retry above the cached node and the
+ * depot's flush on a failed allocation came in 5.11 (5.10's profile has
+ * neither), magazines of 127 in 6.0 (VER-2), the depot's list and trim work
+ * in 6.7 (VER-1). So 5.11 to 5.19 take the 5.15 profile, 6.0 to 6.6 the 6.1
+ * profile, 6.7 to 6.11 mainline. The caller is told in which other switch
+ * the release differs from its profile: the start of a retried tree search
+ * (5.13, VER-8), the 32-bit-first rule (6.4, VER-4), the flush-queue
+ * timer's migration (6.9, `dma/fq-timer-policy.ts`). Other layers changed
+ * too (the IOMMU core's `type` rules, nvme-pci's queue limits), but a replay
+ * takes its requests from the trace and writes no sysfs, so only these
+ * decide its IOVAs. Releases before 5.10 get none.
  */
 
 import type { ProfileName } from "../iova/profile.ts";
@@ -41,19 +42,35 @@ function versionOf(major: number, minor: number): number {
 }
 
 /**
- * The profiles a release between 6.1 and MAINLINE_FROM can take, with the
- * version each stands for: the switches below are compared at it.
+ * The releases between the profiles' own versions, as runs of versions
+ * that share one allocator: the profile that has it (whose own version the
+ * switches below are compared at), and the allocator as a note says it.
  */
-const BETWEEN_FROM = versionOf(6, 2);
-const BASES: readonly { profile: ProfileName; version: number; depot: string }[] = [
-  { profile: "6.1", version: versionOf(6, 1), depot: "the rcache depot of 6.6 and before" },
-  { profile: "mainline", version: versionOf(...MAINLINE_FROM), depot: "the rcache depot of 6.7 and later" },
+const BETWEEN: readonly { from: number; to: number; profile: ProfileName; version: number; allocator: string }[] = [
+  {
+    from: versionOf(5, 11),
+    to: versionOf(5, 19),
+    profile: "5.15",
+    version: versionOf(5, 15),
+    allocator: "the allocator of 5.11 to 5.19: the retry above the cached node, magazines of 128",
+  },
+  {
+    from: versionOf(6, 0),
+    to: versionOf(6, 6),
+    profile: "6.1",
+    version: versionOf(6, 1),
+    allocator: "the allocator of 6.0 to 6.6: magazines of 127, the rcache depot of 6.6 and before",
+  },
+  {
+    from: versionOf(6, 7),
+    to: versionOf(6, 11),
+    profile: "mainline",
+    version: versionOf(...MAINLINE_FROM),
+    allocator: "the rcache depot of 6.7 and later",
+  },
 ];
 
-/** The depot of 6.7 (VER-1): the switch that picks the profile of a release between 6.1 and 6.12. */
-const DEPOT_FROM = versionOf(6, 7);
-
-/** A switch that changed between 6.1 and 6.12, from its version on, as a note says it. */
+/** A switch that changed between 5.11 and 6.12, outside the allocator's runs, from its version on, as a note says it. */
 export interface SwitchChange {
   readonly from: number;
   readonly what: string;
@@ -61,8 +78,13 @@ export interface SwitchChange {
   readonly timer: boolean;
 }
 
-/** The switches other than the depot that changed between 6.1 and 6.12. */
+/** The switches, other than those that make the runs of BETWEEN, that changed within or across them. */
 const CHANGES: readonly SwitchChange[] = [
+  {
+    from: versionOf(5, 13),
+    what: "where a retried tree search starts (from 5.13 at the first node above its limit; before, at the top of the tree: the same IOVAs, more walk steps)",
+    timer: false,
+  },
   {
     from: versionOf(6, 4),
     what: "the 32-bit-first try (from 6.4 a device's first failed 32-bit allocation ends it; before, every allocation tries)",
@@ -88,8 +110,8 @@ export interface ReleaseProfile {
 
 /**
  * The profile of `release` (`6.1.0-56-amd64`, `6.8.0-45-generic`): its own,
- * or for a release between 6.1 and 6.12 the one whose allocator it has;
- * null where there is neither.
+ * or for a release between the profiles' own versions the one whose
+ * allocator it has; null where there is neither (before 5.10).
  */
 export function releaseProfile(release: string): ReleaseProfile | null {
   const m = /^(\d+)\.(\d+)/.exec(release);
@@ -100,11 +122,26 @@ export function releaseProfile(release: string): ReleaseProfile | null {
   if (series !== undefined) return { profile: series, own: true, differs: [], allocator: "" };
   const v = versionOf(major, minor);
   if (v >= versionOf(...MAINLINE_FROM)) return { profile: "mainline", own: true, differs: [], allocator: "" };
-  if (v < BETWEEN_FROM) return null;
-  const base = v >= DEPOT_FROM ? BASES[1] : BASES[0];
+  const base = BETWEEN.find((b) => v >= b.from && v <= b.to);
+  if (base === undefined) return null;
   const differs = CHANGES.filter((c) => v >= c.from !== base.version >= c.from);
-  return { profile: base.profile, own: false, differs, allocator: base.depot };
+  return { profile: base.profile, own: false, differs, allocator: base.allocator };
+}
+
+/** The releases between the profiles' own versions, as `major.minor`, in order (`iovalab kernels` lists them). */
+export function releasesBetween(): string[] {
+  const out: string[] = [];
+  for (const b of BETWEEN) {
+    for (let v = b.from; v <= b.to; ) {
+      const major = Math.floor(v / 1000);
+      const minor = v % 1000;
+      if (!SERIES.has(`${major}.${minor}`)) out.push(`${major}.${minor}`);
+      // 5.19 was followed by 6.0.
+      v = major === 5 && minor === 19 ? versionOf(6, 0) : v + 1;
+    }
+  }
+  return out;
 }
 
 /** The versions `releaseProfile` knows, for messages. */
-export const RELEASES_WITH_PROFILES = `${[...SERIES.keys()].join(", ")}, and ${MAINLINE_FROM.join(".")} or later (mainline); 6.2 to 6.11 take the profile whose allocator they have`;
+export const RELEASES_WITH_PROFILES = `${[...SERIES.keys()].join(", ")}, and ${MAINLINE_FROM.join(".")} or later (mainline); 5.11 to 6.11 take the profile whose allocator they have`;
