@@ -332,7 +332,7 @@ function flushSourceNote(r: ReplayResult): string {
     case "inferred":
       return "the trace has no timer events: flushes placed where reused IOVAs prove one ran; where nothing reused shows it, the place is a guess";
     case "model-timer":
-      return "the trace has no timer events: the model's timer runs at the timer wheel's first tick after its expiry, where the kernel's ran about seven times in ten (the others a jiffy or more later), and on either CPU, so IOVAs diverge from the first flush placed unlike the kernel's (--infer-flushes places them from the trace)";
+      return "the trace has no timer events: the model's timer runs at the timer wheel's first tick after its expiry, where the kernel's ran about seven times in ten (the others a jiffy or more later), and on either CPU, so IOVAs diverge from the first flush placed unlike the kernel's (--infer-flushes places them from the trace; with --resync too, each mismatch's IOVA is put back and the replay goes on from the trace's)";
     default:
       return "";
   }
