@@ -35,7 +35,16 @@ export class EventQueue {
   private freeCount = 0;
   private slotCount = 0;
   private nextSequence = 0;
+  /** Events pending. */
   size = 0;
+  /** Entries of `heap` in use, the root's hole included. */
+  private used = 0;
+  /**
+   * The root is a hole left by the last pop: the next push drops its event there and sifts it
+   * down (a handler usually schedules the next event of its component, near the front, so that
+   * sift is short), instead of the last entry sifting down from the root and the new one up.
+   */
+  private rootHole = false;
 
   constructor(initialCapacity = 1024) {
     assert(initialCapacity >= 1, "event queue capacity must be positive");
@@ -61,13 +70,20 @@ export class EventQueue {
     this.sequence[slot] = seq;
     this.arg[slot] = arg;
     this.handler[slot] = handler;
-    if (this.size === this.heap.length) this.growHeap();
-    this.siftUp(this.size++, slot, timeNs * 8 + priority, seq);
+    this.size++;
+    if (this.rootHole) {
+      this.rootHole = false;
+      this.siftDown(slot, timeNs * 8 + priority, seq);
+      return;
+    }
+    if (this.used === this.heap.length) this.growHeap();
+    this.siftUp(this.used++, slot, timeNs * 8 + priority, seq);
   }
 
   /** Time of the earliest event; the queue must not be empty. */
   peekTimeNs(): number {
     if (this.size === 0) assert(false, "peek at an empty event queue");
+    if (this.rootHole) this.fillHole();
     return this.timeNs[this.heap[0]];
   }
 
@@ -77,9 +93,10 @@ export class EventQueue {
    */
   popSlot(): number {
     if (this.size === 0) assert(false, "pop from an empty event queue");
+    if (this.rootHole) this.fillHole();
     const top = this.heap[0];
-    const n = --this.size;
-    if (n > 0) this.siftDown(this.heap[n], this.heapKey[n], this.heapSeq[n]);
+    if (--this.size > 0) this.rootHole = true;
+    else this.used = 0;
     this.freeSlots[this.freeCount++] = top;
     return top;
   }
@@ -106,6 +123,8 @@ export class EventQueue {
 
   /** Full walk: the heap property holds at every node and every live slot is distinct. */
   verifyInvariants(): void {
+    if (this.rootHole) this.fillHole();
+    assert(this.used === this.size, "event heap entries");
     assert(this.size + this.freeCount === this.slotCount, "event queue slot accounting");
     for (let i = 0; i < this.size; i++) {
       const slot = this.heap[i];
@@ -180,12 +199,19 @@ export class EventQueue {
     hs[i] = seq;
   }
 
-  /** Places (slot, key, seq) at the root's hole or below it (the heap holds `size` entries). */
+  /** Fills the root's hole with the last entry. */
+  private fillHole(): void {
+    this.rootHole = false;
+    const n = --this.used;
+    this.siftDown(this.heap[n], this.heapKey[n], this.heapSeq[n]);
+  }
+
+  /** Places (slot, key, seq) at the root's hole or below it (the heap holds `used` entries). */
   private siftDown(slot: number, key: number, seq: number): void {
     const heap = this.heap;
     const hk = this.heapKey;
     const hs = this.heapSeq;
-    const n = this.size;
+    const n = this.used;
     let i = 0;
     for (;;) {
       let child = 2 * i + 1;
