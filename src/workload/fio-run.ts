@@ -236,6 +236,38 @@ interface IrqWork {
   script: Script;
 }
 
+// The fio run's hooks, by kind.
+const H_LOOP = 0;
+const H_SUBMIT = 1;
+const H_DISPATCH = 2;
+const H_MAP = 3;
+const H_MAPPED = 4;
+const H_UNMAP = 5;
+const H_COMPLETE = 6;
+const H_IRQ_DONE = 7;
+
+/**
+ * A hook of a fio run. One class for all of them, not a closure each: a
+ * closure made anew by every run is compiled anew for every run (and the code
+ * that called the last run's is thrown away), where a method is compiled once
+ * per process.
+ */
+class FioHook implements Hook {
+  readonly name: string;
+  private readonly fio: FioRun;
+  private readonly kind: number;
+
+  constructor(fio: FioRun, name: string, kind: number) {
+    this.fio = fio;
+    this.name = name;
+    this.kind = kind;
+  }
+
+  run(cpu: Cpu, arg: number, out: Script): void {
+    this.fio.runHook(this.kind, cpu, arg, out);
+  }
+}
+
 /** Wires the jobs to the machine; call `engine.run()` afterwards, `resetStats()` at the end of warm-up. */
 export class FioRun {
   readonly stats: FioRunStats;
@@ -345,52 +377,16 @@ export class FioRun {
       tagWaits: 0,
     };
     this.hooks = {
-      loop: { name: "fio", run: (_cpu, arg, out) => this.fioLoop(arg, out) },
-      submit: { name: "submit_bio", run: (cpu, arg, out) => this.submitBio(cpu, this.threads[arg], out) },
-      dispatch: { name: "run_hw_queue", run: (cpu, disk, out) => this.runQueue(cpu, disk, out) },
-      map: {
-        // dma_map_sg at the instant the CPU reaches it (after the request set-up), so the DMA
-        // layer decides in simulated-time order and the map latency is the map's alone.
-        name: "dma_map",
-        run: (cpu, slot, out) => {
-          const r = this.rqBySlot[slot];
-          r.mapStartNs = o.engine.nowNs;
-          r.mapped = o.dma.map(cpu, r.disk, r.rq.segments, r.id, out);
-        },
-      },
-      mapped: {
-        name: "mapped",
-        run: (_cpu, slot, out) => {
-          const r = this.rqBySlot[slot];
-          if (!r.mapped) {
-            this.requeue(r);
-            return;
-          }
-          this.stats.mapLatencyNs.record(o.engine.nowNs - r.mapStartNs);
-          this.simDisks[r.disk].submitReserved(r);
-          out.compute(o.cost.driverSubmitNs.ns);
-          out.hook(this.hooks.dispatch, r.dq);
-        },
-      },
-      unmap: {
-        name: "unmap",
-        run: (cpu, slot, out) => {
-          const r = this.rqBySlot[slot];
-          o.dma.unmap(cpu, r.disk, r.rq.segments, r.id, out);
-        },
-      },
-      complete: { name: "complete", run: (_cpu, slot, out) => this.complete(this.rqBySlot[slot], out) },
-      irqDone: {
-        name: "irq-done",
-        // The task's last step: it exits before any other event runs, so it can be reused.
-        run: (_cpu, slot) => {
-          const r = this.rqBySlot[slot];
-          this.irqPool.push(r.irq as IrqWork);
-          r.irq = null;
-          recycleRequest(this.blockRqPool, r.rq);
-          this.rqPool.push(r);
-        },
-      },
+      loop: new FioHook(this, "fio", H_LOOP),
+      submit: new FioHook(this, "submit_bio", H_SUBMIT),
+      dispatch: new FioHook(this, "run_hw_queue", H_DISPATCH),
+      // dma_map_sg at the instant the CPU reaches it (after the request set-up), so the DMA
+      // layer decides in simulated-time order and the map latency is the map's alone.
+      map: new FioHook(this, "dma_map", H_MAP),
+      mapped: new FioHook(this, "mapped", H_MAPPED),
+      unmap: new FioHook(this, "unmap", H_UNMAP),
+      complete: new FioHook(this, "complete", H_COMPLETE),
+      irqDone: new FioHook(this, "irq-done", H_IRQ_DONE),
     };
     const prng = o.engine.prng.derive();
     for (const inst of o.instances) {
@@ -427,6 +423,58 @@ export class FioRun {
       });
     }
     for (const t of this.threads) this.wakeThread(t);
+  }
+
+  /** @internal What the hook of `kind` does (FioHook.run). */
+  runHook(kind: number, cpu: Cpu, arg: number, out: Script): void {
+    switch (kind) {
+      case H_LOOP:
+        this.fioLoop(arg, out);
+        return;
+      case H_SUBMIT:
+        this.submitBio(cpu, this.threads[arg], out);
+        return;
+      case H_DISPATCH:
+        this.runQueue(cpu, arg, out);
+        return;
+      case H_MAP: {
+        const r = this.rqBySlot[arg];
+        r.mapStartNs = this.o.engine.nowNs;
+        r.mapped = this.o.dma.map(cpu, r.disk, r.rq.segments, r.id, out);
+        return;
+      }
+      case H_MAPPED: {
+        const r = this.rqBySlot[arg];
+        if (!r.mapped) {
+          this.requeue(r);
+          return;
+        }
+        this.stats.mapLatencyNs.record(this.o.engine.nowNs - r.mapStartNs);
+        this.simDisks[r.disk].submitReserved(r);
+        out.compute(this.o.cost.driverSubmitNs.ns);
+        out.hook(this.hooks.dispatch, r.dq);
+        return;
+      }
+      case H_UNMAP: {
+        const r = this.rqBySlot[arg];
+        this.o.dma.unmap(cpu, r.disk, r.rq.segments, r.id, out);
+        return;
+      }
+      case H_COMPLETE:
+        this.complete(this.rqBySlot[arg], out);
+        return;
+      case H_IRQ_DONE: {
+        // The task's last step: it exits before any other event runs, so it can be reused.
+        const r = this.rqBySlot[arg];
+        this.irqPool.push(r.irq as IrqWork);
+        r.irq = null;
+        recycleRequest(this.blockRqPool, r.rq);
+        this.rqPool.push(r);
+        return;
+      }
+      default:
+        assert(false, `fio: no hook ${kind}`);
+    }
   }
 
   /** The simulated disks, in order (observers read their queues). */
