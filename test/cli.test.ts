@@ -116,7 +116,19 @@ test("--kernel that contradicts the header is an error; it applies to headers wi
   assert.notEqual(asOld.stdout, fixture("retry-from-last-node.expected.gz"));
   const badK = iovalab(["ops", "--kernel", "4.19", join(FIX, "hand-worked-basics.iovaops.gz")]);
   assert.equal(badK.status, 2);
-  assert.match(badK.stderr, /--kernel: expected one of mainline, 6\.1, 5\.15, 5\.10, found "4\.19"/);
+  assert.match(
+    badK.stderr,
+    /--kernel: expected one of mainline, 6\.1, 5\.15, 5\.10, found "4\.19": a release; `iovalab kernels` lists/,
+  );
+  // Ubuntu 24.04's release: the message says where its profile is found.
+  const rel = iovalab(["ops", "--kernel", "6.8.0-45-generic", join(FIX, "hand-worked-basics.iovaops.gz")]);
+  assert.equal(rel.status, 2);
+  assert.match(
+    rel.stderr,
+    /found "6\.8\.0-45-generic": a release; `iovalab kernels` lists the profile each release from 5\.11 to 6\.11/,
+  );
+  const word = iovalab(["ops", "--kernel", "latest", join(FIX, "hand-worked-basics.iovaops.gz")]);
+  assert.match(word.stderr, /found "latest"\n/);
 });
 
 test("a missing file is bad input, not a crash", () => {

@@ -15,7 +15,14 @@ interface OpsCliOptions {
 export function parseKernelOption(value: string | undefined): ProfileName | undefined {
   if (value === undefined) return undefined;
   if (!isProfileName(value)) {
-    throw new InputError(`--kernel: expected one of ${PROFILE_NAMES.join(", ")}, found ${JSON.stringify(value)}`);
+    // A release is not taken as its profile here: one between the profiles differs from the nearest in
+    // switches a run or a script would then follow without a word (`iovalab kernels` says which).
+    const release = /^\d+\.\d+/.test(value)
+      ? ": a release; `iovalab kernels` lists the profile each release from 5.11 to 6.11 has the allocator of, and the switches it differs in"
+      : "";
+    throw new InputError(
+      `--kernel: expected one of ${PROFILE_NAMES.join(", ")}, found ${JSON.stringify(value)}${release}`,
+    );
   }
   return value;
 }

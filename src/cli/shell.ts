@@ -7,10 +7,11 @@
 
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { InputError, isProfileName, NR_CPUS_MAX } from "../face/allocator.ts";
+import { InputError, NR_CPUS_MAX } from "../face/allocator.ts";
 import { BUILTIN_MACHINES, bootMachine, Shell } from "../face/kernel.ts";
 import { runCommand } from "./io.ts";
 import { loadMachineOption } from "./machine-option.ts";
+import { parseKernelOption } from "./ops.ts";
 
 export function registerShell(program: Command): void {
   program
@@ -27,9 +28,7 @@ export function registerShell(program: Command): void {
     .action((opts: { machine: string; kernel?: string; cmdline: string; cpus?: string }) =>
       runCommand(async () => {
         const desc = loadMachineOption(opts.machine);
-        if (opts.kernel !== undefined && !isProfileName(opts.kernel)) {
-          throw new InputError(`--kernel: expected mainline, 6.1, 5.15 or 5.10, found ${JSON.stringify(opts.kernel)}`);
-        }
+        const kernelProfile = parseKernelOption(opts.kernel);
         let cpus: number | undefined;
         if (opts.cpus !== undefined) {
           if (!/^[1-9][0-9]*$/.test(opts.cpus) || Number(opts.cpus) > NR_CPUS_MAX) {
@@ -40,7 +39,7 @@ export function registerShell(program: Command): void {
           cpus = Number(opts.cpus);
         }
         const kernel = bootMachine(desc, {
-          kernel: opts.kernel !== undefined && isProfileName(opts.kernel) ? opts.kernel : undefined,
+          kernel: kernelProfile,
           cmdline: opts.cmdline,
           cpus,
         });
