@@ -583,6 +583,7 @@ async function replaySpan(
     kernel: parseKernelOption(opts.kernel),
     captured: opts.captured === undefined ? undefined : opts.captured === "strict",
     cpus: positiveInt("--cpus", opts.cpus, NR_CPUS_MAX),
+    functionNames: traceReaderOptions(file, opts).functionNames,
   };
   const capturedKernel = parseKernelOption(opts.capturedKernel);
   const lines = new HexLines();

@@ -13,6 +13,7 @@ import { checkMachine, pathText } from "../machine/check.ts";
 import { builtinMachine, type MachineDesc } from "../machine/index.ts";
 import { RELEASES_WITH_PROFILES, type ReleaseProfile, releaseProfile, type SwitchChange } from "../machine/release.ts";
 import { assert } from "../stdx/assert.ts";
+import { FQ_TIMER_FUNCTION } from "../trace/events.ts";
 import type { TraceFacts } from "../trace/facts.ts";
 import type { TraceReaderStats } from "../trace/reader.ts";
 import { defaultReplayDevice } from "./machine.ts";
@@ -46,6 +47,8 @@ export interface ReplayFlags {
   captured: boolean | undefined;
   /** `--cpus`: the CPUs of a machine built from the trace, over what the trace shows. */
   cpus?: number | undefined;
+  /** `--kallsyms`: the functions a symbol table names, by address (`trace/kallsyms.ts`). */
+  functionNames?: ReadonlyMap<string, string> | undefined;
 }
 
 /**
@@ -236,7 +239,13 @@ export function replayDefaults(
   }
   // A lazy trace whose timer events name no function: its writer could not read the kernel's symbols.
   const unnamed = stats.fqTimerEvents === 0 ? facts.likelyFqAddress() : null;
-  if (unnamed !== null) {
+  const tableFq = [...(flags.functionNames ?? [])].find(([, name]) => name === FQ_TIMER_FUNCTION)?.[0];
+  if (unnamed !== null && tableFq !== undefined) {
+    // The address differs from the table's: a table of another boot, where KASLR put the kernel elsewhere.
+    notes.push(
+      `warning: the trace's timer events name their functions by address: ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout, which the symbol table given (--kallsyms) has at ${tableFq}: a table of another boot (the kernel's addresses move at every boot); give the traced boot's, or --fq-timer-function ${unnamed.address}`,
+    );
+  } else if (unnamed !== null) {
     notes.push(
       `warning: the trace's timer events name their functions by address, not by name (its writer, perf script or trace-cmd report, could not read the kernel's symbols): ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout; --fq-timer-function ${unnamed.address} reads it as such, and --kallsyms FILE (a copy of /proc/kallsyms the traced boot's root made) names it and the rcache depot's work`,
     );

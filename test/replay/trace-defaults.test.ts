@@ -344,6 +344,18 @@ test("--kallsyms names the timer function a trace prints as an address, as the k
     iovalab(["replay", file]).stderr,
     /--kallsyms FILE \(a copy of \/proc\/kallsyms the traced boot's root made\)/,
   );
+  // A table of another boot (KASLR: fq_flush_timeout elsewhere) names nothing the trace prints: said so.
+  const other = join(dir, "other-boot");
+  writeFileSync(other, "ffffffff81d84c90 t fq_flush_timeout\n");
+  const o = iovalab(["replay", file, "--kallsyms", other]);
+  assert.equal(o.status, 0, o.stderr);
+  assert.match(
+    o.stderr,
+    new RegExp(
+      `${ADDR}, armed \\d+ times .* which the symbol table given \\(--kallsyms\\) has at 0xffffffff81d84c90: a table of another boot`,
+    ),
+  );
+  assert.match(o.stdout, /flushes: model-timer/);
   // A copy made without root (kptr_restrict: every address zero) says so, before any replay.
   const hidden = join(dir, "hidden");
   writeFileSync(hidden, "0000000000000000 T _text\n0000000000000000 t fq_flush_timeout\n");
