@@ -76,6 +76,8 @@ export interface SwitchChange {
   readonly what: string;
   /** Only where the timer runs: a trace with flush-queue timer events places each flush itself. */
   readonly timer: boolean;
+  /** Only how long the tree walks are: the IOVAs are the same. */
+  readonly walksOnly?: boolean;
 }
 
 /** The switches, other than those that make the runs of BETWEEN, that changed within or across them. */
@@ -84,6 +86,7 @@ const CHANGES: readonly SwitchChange[] = [
     from: versionOf(5, 13),
     what: "where a retried tree search starts (from 5.13 at the first node above its limit; before, at the top of the tree: the same IOVAs, more walk steps)",
     timer: false,
+    walksOnly: true,
   },
   {
     from: versionOf(6, 4),

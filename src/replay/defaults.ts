@@ -230,7 +230,7 @@ export function replayDefaults(
       if (differs.length > 0) {
         const who = fromRelease !== null ? `Linux ${release}` : (said as KernelShown).who;
         notes.push(
-          `warning: ${who} ${fromRelease !== null ? "differs" : "may differ"} from the ${traceKernel} profile in ${differs.map((d) => d.what).join(", and in ")}: IOVAs that follow from ${differs.length === 1 ? "it" : "them"} may differ from the kernel's`,
+          `warning: ${who} ${fromRelease !== null ? "differs" : "may differ"} from the ${traceKernel} profile in ${differs.map((d) => d.what).join(", and in ")}: ${differs.every((d) => d.walksOnly === true) ? "the walk steps the summary counts may differ from the kernel's, not the IOVAs" : `IOVAs that follow from ${differs.length === 1 ? "it" : "them"} may differ from the kernel's`}`,
         );
       }
     } else if (kernel !== traceKernel) {
