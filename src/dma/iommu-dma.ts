@@ -22,6 +22,7 @@ import type { DmaCookie, IommuDomain } from "../iommu/domain.ts";
 import { isDmaType } from "../iommu/types.ts";
 import { IovaDomain, type IovaDomainSnapshot } from "../iova/domain.ts";
 import type { KernelProfile } from "../iova/profile.ts";
+import { numArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import { PfnMap, type PfnMapSnapshot } from "../stdx/pfnmap.ts";
 import { FlushQueue, type FlushQueueSnapshot } from "./flush-queue.ts";
@@ -56,8 +57,11 @@ export interface DmaConfig {
   readonly deferredFlush: boolean;
   readonly hostBridges: ReadonlyMap<string, HostBridge>;
   readonly log: (line: string) => void;
-  /** The virtual clock in ns, read at every operation. */
-  readonly now: () => number;
+  /**
+   * The virtual clock (the kernel), its `nowNs` read at every operation: a field of one long-lived
+   * object, where a function made afresh with each kernel would be a new call target each run.
+   */
+  readonly clock: { readonly nowNs: number };
 }
 
 /** The state `IommuDmaCookie.snapshot()` copies out. */
@@ -208,7 +212,7 @@ export class IommuDma {
       // The kernel's clock: the depot trim's delay is whole jiffies, run at the timer wheel's tick.
       jiffyNs: 1e9 / this.config.hz,
     });
-    iovad.advanceTo(this.config.now());
+    iovad.advanceTo(this.config.clock.nowNs);
     const cookie = new IommuDmaCookie(iovad, this.config.cpus, this.config.hz);
     // DMA-1.5 step 3-4: a flush queue for DMA-FQ (or a lazy 5.10 DMA domain),
     // silently downgraded to DMA without deferred-flush support.
@@ -325,8 +329,8 @@ export class IommuDma {
   // The last limit worked out, as a pfn too: BigInt arithmetic costs more
   // than the rest of a cache-hit map, and a device maps under the same mask
   // into the same domain every time, so it is redone only when one changes.
-  private readonly sgOff: number[] = [];
-  private readonly sgIovaLen: number[] = [];
+  private readonly sgOff: number[] = numArray();
+  private readonly sgIovaLen: number[] = numArray();
   private lastDev: Device | null = null;
   private lastDomain: IommuDomain | null = null;
   private lastDmaLimit = -1n;
@@ -365,13 +369,13 @@ export class IommuDma {
     this.sync(iovad);
     const pfn = addr / iovad.granule;
     const pages = sizeBytes / iovad.granule;
-    if (viaFq && cookie.fq) cookie.fq.queue(cpu, pfn, pages, this.config.now());
+    if (viaFq && cookie.fq) cookie.fq.queue(cpu, pfn, pages, this.config.clock.nowNs);
     else iovad.freeIovaFast(cpu, pfn, pages);
   }
 
   /** Runs the IOVA domain's own delayed work up to now (the depot trim). */
   private sync(iovad: IovaDomain): void {
-    const now = this.config.now();
+    const now = this.config.clock.nowNs;
     if (iovad.nowNs < now) iovad.advanceTo(now);
   }
 
@@ -428,6 +432,11 @@ export class IommuDma {
     // truncated: only the first sg.length entries are read, and truncating frees the storage.
     const off = this.sgOff;
     const iovaLenOf = this.sgIovaLen;
+    // Grown before the loop, which then writes within the length only.
+    while (off.length < sg.length) {
+      off.push(0);
+      iovaLenOf.push(0);
+    }
     let iovaLen = 0;
     for (let i = 0; i < sg.length; i++) {
       const sOff = sg[i].phys % g;

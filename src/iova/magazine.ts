@@ -6,6 +6,7 @@
  * and the magazine's own push/pop rules (IOVA-6.2 to 6.4).
  */
 
+import { refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 
 /** The slots of a magazine that never held a pfn. */
@@ -123,7 +124,7 @@ export class CpuRcache {
 /** One size class: the depot and every CPU's pair (`struct iova_rcache`). */
 export class Rcache {
   /** Full magazines; the top (most recently pushed) is the last element. */
-  readonly depot: Magazine[] = [];
+  readonly depot: Magazine[] = refArray();
   /**
    * Every CPU's pair, by CPU number, to look at; a pair to change is asked
    * for with `cpu()`, which notes the CPU as `used`.

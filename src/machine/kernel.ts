@@ -131,7 +131,7 @@ export class Kernel {
         deferredFlush: machine.iommu.deferredFlush,
         hostBridges: new Map(machine.hostBridges.map((b) => [b.name, b])),
         log,
-        now: () => this.nowNs,
+        clock: this,
       },
       this.iommu,
     );

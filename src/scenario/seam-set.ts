@@ -97,13 +97,13 @@ export class SeamSet implements DmaSeam {
       this.seamOf.push(seam);
     }
     for (const seam of this.seams) {
-      seam.deviceOf = (i) => devices[i];
-      if (this.seams.length > 1) seam.advanceAll = () => this.advanceAll();
+      seam.devices = devices;
+      if (this.seams.length > 1) seam.advancer = this;
     }
   }
 
-  /** The kernel's clock to the engine's, once for every domain. */
-  private advanceAll(): void {
+  /** The kernel's clock to the engine's, once for every domain (a seam's `advancer`). */
+  advanceAll(): void {
     const first = this.seams[0];
     for (const s of this.seams) s.prepareAdvance();
     this.kernel.advanceTo(first.kernelTimeNs);

@@ -37,11 +37,12 @@ import type { Kernel } from "../machine/kernel.ts";
 import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
 import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
-import { type Engine, Priority } from "../sim/engine.ts";
+import { type Engine, type EventHandler, Priority } from "../sim/engine.ts";
 import { SpinLock } from "../sim/lock.ts";
 import type { PolledQueueWait } from "../sim/qi-poll.ts";
 import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
+import { holeyRefArray, numArray, refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import { orderBase2Small } from "../stdx/bits.ts";
 import { PfnMap } from "../stdx/pfnmap.ts";
@@ -76,8 +77,8 @@ export function emptyStats(classes: number): SeamStats {
     maps: 0,
     mapFailures: 0,
     unmaps: 0,
-    allocsByClass: new Array(classes).fill(0),
-    hitsByClass: new Array(classes).fill(0),
+    allocsByClass: numArray(classes),
+    hitsByClass: numArray(classes),
     treeAllocs: 0,
     walkSteps: 0,
     treeFrees: 0,
@@ -129,20 +130,38 @@ export function iovaSpan(m: MappedSg, granule: number): [number, number] {
 /** Size classes reported: enough for any mapping of the seed's HBA (2^20 pages would be 4 GiB). */
 export const REPORT_CLASSES = 12;
 
+/**
+ * The engine event of a seam's armed flush-queue timer: a class, not a closure made with each
+ * seam, so the engine's call of it has one target for every run of a process.
+ */
+class FqTimerEvent implements EventHandler {
+  readonly name = "fq_timer";
+  private readonly seam: KernelDmaSeam;
+
+  constructor(seam: KernelDmaSeam) {
+    this.seam = seam;
+  }
+
+  onEvent(): void {
+    this.seam.onTimerEvent();
+  }
+}
+
 export class KernelDmaSeam implements DmaSeam {
   readonly kernel: Kernel;
   /** The device whose domain this is (the first, when its group has several). */
   readonly dev: Device;
   /**
-   * The device of a call's `device` index (several devices of one group share
-   * the domain); default: `dev` for every index.
+   * The device of each call's `device` index (several devices of one group share
+   * the domain); default (null): `dev` for every index.
    */
-  deviceOf: ((device: number) => Device) | null = null;
+  devices: readonly Device[] | null = null;
   /**
-   * Set by a `SeamSet`: moves the kernel's clock once for every domain, so
-   * each sees the flush-queue timers that fire on the way.
+   * Set by a `SeamSet` of several domains: it moves the kernel's clock once for
+   * every domain, so each sees the flush-queue timers that fire on the way. (An
+   * object and its method, not a function made for each run: one call target.)
    */
-  advanceAll: (() => void) | null = null;
+  advancer: { advanceAll(): void } | null = null;
   readonly cookie: IommuDmaCookie;
   readonly treeLock: SpinLock;
   readonly depotLocks: SpinLock[];
@@ -168,11 +187,11 @@ export class KernelDmaSeam implements DmaSeam {
   /** The span `dma_unmap_sg()` is handed, refilled by each unmap (the model keeps none of it). */
   private readonly unmapSpan = { nents: 1, segments: [{ dmaAddr: 0, length: 0 }] };
   /** `mapSg`'s result, refilled by each map: `keep()` copies what it keeps (a per-entry list is its own). */
-  private readonly mapBuffer: MappedSgBuffer = { nents: 0, segments: [] };
+  private readonly mapBuffer: MappedSgBuffer = { nents: 0, segments: refArray() };
   private spanAddr = new Float64Array(256);
   /** The span's bytes, or -1: the slot holds a per-entry mapping in `perEntry`. */
   private spanBytes = new Float64Array(256);
-  private readonly perEntry: (MappedSg | null)[] = [];
+  private readonly perEntry: (MappedSg | null)[] = refArray();
   private readonly freeSlots: number[] = [];
   private slotCount = 0;
   private nextPhysPage = 0;
@@ -201,7 +220,7 @@ export class KernelDmaSeam implements DmaSeam {
   onOp: ((cpu: Cpu, kind: "map" | "unmap", pages: number, path: "rcache" | "tree", steps: number) => void) | null =
     null;
   /** The engine event that runs an armed flush-queue timer at its expiry, and its engine time (-1: none queued). */
-  private readonly timerEvent = { name: "fq_timer", onEvent: () => this.onTimerEvent() };
+  private readonly timerEvent = new FqTimerEvent(this);
   private timerEventNs = -1;
 
   constructor(
@@ -249,8 +268,8 @@ export class KernelDmaSeam implements DmaSeam {
 
   /** The kernel's clock follows the engine's; a flush-queue timer due by now fires first. */
   private advance(): void {
-    if (this.advanceAll !== null) {
-      this.advanceAll();
+    if (this.advancer !== null) {
+      this.advancer.advanceAll();
       return;
     }
     this.prepareAdvance();
@@ -311,8 +330,8 @@ export class KernelDmaSeam implements DmaSeam {
     this.engine.at(at, Priority.timer, this.timerEvent);
   }
 
-  /** The timer's expiry: it runs now, where the policy says from the CPUs' state of now. */
-  private onTimerEvent(): void {
+  /** The timer's expiry (its `FqTimerEvent`): it runs now, where the policy says from the CPUs' state of now. */
+  onTimerEvent(): void {
     this.timerEventNs = -1;
     this.advance();
   }
@@ -376,9 +395,11 @@ export class KernelDmaSeam implements DmaSeam {
   sgList(segments: readonly number[]): readonly SgEntry[] {
     // One scratch list per length, refilled in place: `mapSg` reads the list and keeps none of it.
     const n = segments.length;
-    let sg = this.sgScratch[n];
+    // Looked up within the length only: a read past it would throw away code compiled in a run
+    // whose lists were all made.
+    let sg = n < this.sgScratch.length ? this.sgScratch[n] : undefined;
     if (sg === undefined) {
-      sg = [];
+      sg = refArray();
       for (let i = 0; i < n; i++) sg.push({ phys: 0, length: 0 });
       this.sgScratch[n] = sg;
     }
@@ -393,7 +414,7 @@ export class KernelDmaSeam implements DmaSeam {
   }
 
   /** `sgList`'s scratch lists, by length. */
-  private readonly sgScratch: { phys: number; length: number }[][] = [];
+  private readonly sgScratch: { phys: number; length: number }[][] = holeyRefArray();
 
   /** Keeps a live request's mapping until its unmap: its span, or the mapping itself if per entry. */
   private keep(requestId: number, m: MappedSg): void {
@@ -527,7 +548,7 @@ export class KernelDmaSeam implements DmaSeam {
   }
 
   private device(i: number): Device {
-    return this.deviceOf === null ? this.dev : this.deviceOf(i);
+    return this.devices === null ? this.dev : this.devices[i];
   }
 
   /** The IOVA size of a mapping of `pages` pages: rounded up to a power of two below the range's top. */

@@ -16,6 +16,7 @@
  *   queued IOVA freed.
  */
 
+import { refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import type { CostModel } from "./cost.ts";
 import type { SpinLock } from "./lock.ts";
@@ -74,7 +75,7 @@ export function emptyKernelOpRecord(kind: "map" | "unmap"): KernelOpRecord {
     kind,
     magazineOps: 0,
     magazineAllocs: 0,
-    depotLocks: [],
+    depotLocks: refArray(),
     depotOps: [],
     treeLock: null,
     treeAllocWalkSteps: [],

@@ -14,6 +14,7 @@
  * requests itself.
  */
 
+import { numArray, refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import type { Checked, Engine, EventHandler } from "./engine.ts";
 import { Priority } from "./engine.ts";
@@ -127,8 +128,8 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
   private readonly waitq = new Fifo<R>();
   private readonly waitSinceNs = new Fifo<number>();
   // In-flight requests by slot; the completion event carries the slot number.
-  private readonly inflight: (R | null)[] = [];
-  private readonly submittedNs: number[] = [];
+  private readonly inflight: (R | null)[] = refArray();
+  private readonly submittedNs: number[] = numArray();
   private readonly freeSlots: number[] = [];
 
   private readonly engine: Engine;

@@ -23,6 +23,7 @@
  * caller asks `dispatch()` for requests when its device has a free tag.
  */
 
+import { numArray, refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 
@@ -154,13 +155,13 @@ export class BlockQueue {
     dispatched: 0,
   };
   /** Requests waiting for a tag, oldest first (the software queue). */
-  private readonly waiting: BlockRequest[] = [];
+  private readonly waiting: BlockRequest[] = refArray();
   /**
    * Each waiting request's first and end byte, beside it: the merge scan reads these numbers,
    * side by side, instead of up to eight request records last touched long ago.
    */
-  private readonly waitingStart: number[] = [];
-  private readonly waitingEnd: number[] = [];
+  private readonly waitingStart: number[] = numArray();
+  private readonly waitingEnd: number[] = numArray();
   private head = 0;
   private plug: BlockRequest[] | null = null;
   /** `split`'s result for a bio within the limits, reused. */

@@ -28,11 +28,12 @@
 
 import type { CostModel } from "../sim/cost.ts";
 import type { Cpu } from "../sim/cpu.ts";
-import { type Disk, type DiskParams, Hba, Disk as SimDisk } from "../sim/device.ts";
+import { type CompletionSink, type Disk, type DiskParams, Hba, Disk as SimDisk } from "../sim/device.ts";
 import { type Engine, Priority } from "../sim/engine.ts";
 import { Fifo } from "../sim/fifo.ts";
 import { LatencyHistogram } from "../sim/histogram.ts";
 import { type Hook, Script, ScriptTask } from "../sim/script.ts";
+import { numArray, refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 import type { Prng } from "../stdx/prng.ts";
@@ -269,7 +270,7 @@ class FioHook implements Hook {
 }
 
 /** Wires the jobs to the machine; call `engine.run()` afterwards, `resetStats()` at the end of warm-up. */
-export class FioRun {
+export class FioRun implements CompletionSink<Rq> {
   readonly stats: FioRunStats;
   private readonly o: FioRunOptions;
   private readonly threads: Thread[] = [];
@@ -299,8 +300,8 @@ export class FioRun {
   private readonly legacyComplete: ((dispatchCpu: Cpu, disk: number) => Cpu) | undefined;
   private nextRqId = 0;
   /** bio tag -> thread and issue time. */
-  private readonly bioThread: Thread[] = [];
-  private readonly bioIssuedNs: number[] = [];
+  private readonly bioThread: Thread[] = refArray();
+  private readonly bioIssuedNs: number[] = numArray();
   private readonly freeBioTags: number[] = [];
   /** Pieces of each bio not yet completed. */
   private readonly bioPiecesLeft: number[] = [];
@@ -308,17 +309,26 @@ export class FioRun {
   private piecesInFlight = 0;
   private readonly startNs: number;
   /** Requests by their slot, the number their hooks carry; a finished request's slot is reused. */
-  private readonly rqBySlot: Rq[] = [];
+  private readonly rqBySlot: Rq[] = refArray();
   private readonly hooks: Record<
     "loop" | "submit" | "dispatch" | "map" | "mapped" | "unmap" | "complete" | "irqDone",
     Hook
   >;
   /** Interrupt tasks and their scripts, reused. */
-  private readonly irqPool: IrqWork[] = [];
+  private readonly irqPool: IrqWork[] = refArray();
   /** Finished requests and block requests, reused (no allocation per I/O once warm). */
-  private readonly rqPool: Rq[] = [];
-  private readonly blockRqPool: BlockRequest[] = [];
-  private readonly bioPool: Bio[] = [];
+  private readonly rqPool: Rq[] = refArray();
+  private readonly blockRqPool: BlockRequest[] = refArray();
+  private readonly bioPool: Bio[] = refArray();
+  /**
+   * Per controller and CPU of the run: its `hctxOf` answer, and `completionCpu`'s for a request
+   * of that hardware queue dispatched on that CPU (the pair a dispatch has but for a queue run
+   * from another CPU, which asks `completionCpu` itself). Asked of them here: they are functions
+   * of their arguments, made afresh by each run's wiring, and a function called per I/O that is
+   * new each run is compiled anew each run (and the code that called the last run's is thrown away).
+   */
+  private readonly hctxMemo: Float64Array[];
+  private readonly completionMemo: Cpu[][];
 
   constructor(o: FioRunOptions) {
     this.o = o;
@@ -349,7 +359,7 @@ export class FioRun {
           c.diskParams,
           hba,
         );
-        sd.sink = { onComplete: (r) => this.onDiskComplete(r) };
+        sd.sink = this;
         this.simDisks.push(sd);
         this.diskCtrl.push(ci);
         this.diskLimits.push(c.limits);
@@ -364,6 +374,15 @@ export class FioRun {
     });
     this.diskCount = disk;
     this.ctx = new Array(o.cpus.length * this.diskCount).fill(null);
+    this.hctxMemo = this.controllers.map((c) => {
+      const hctxOf = c.hctxOf;
+      return hctxOf === undefined ? new Float64Array(0) : Float64Array.from(o.cpus, (_, i) => hctxOf(i));
+    });
+    this.completionMemo = this.controllers.map((c, ci) => {
+      const complete = c.completionCpu;
+      const hctxOf = this.hctxMemo[ci];
+      return complete === undefined ? [] : o.cpus.map((cpu, i) => complete(cpu, hctxOf.length === 0 ? 0 : hctxOf[i]));
+    });
     this.stats = {
       ios: 0,
       bytes: 0,
@@ -484,11 +503,26 @@ export class FioRun {
 
   /** The hardware queue of CPU `cpu`'s software queue for `disk` (0 where the tags are shared). */
   private hctxOf(disk: number, cpu: number): number {
-    const c = this.controllers[this.diskCtrl[disk]];
+    const ci = this.diskCtrl[disk];
+    const c = this.controllers[ci];
     if (c.hctxOf === undefined) return 0;
-    const q = c.hctxOf(cpu);
+    const memo = this.hctxMemo[ci];
+    const q = cpu < memo.length ? memo[cpu] : c.hctxOf(cpu);
     assert(q >= 0 && q < c.hctxs, "a CPU mapped to a missing hardware queue");
     return q;
+  }
+
+  /** The CPU whose interrupt completes `r`: its controller's `completionCpu`, else the dispatch CPU. */
+  private completionCpu(r: Rq): Cpu {
+    const ci = this.diskCtrl[r.disk];
+    const complete = this.controllers[ci].completionCpu;
+    if (complete === undefined) return r.cpu;
+    const id = r.cpu.id;
+    const hctxOf = this.hctxMemo[ci];
+    if (this.o.cpus[id] === r.cpu && r.hctx === (hctxOf.length === 0 ? 0 : hctxOf[id])) {
+      return this.completionMemo[ci][id];
+    }
+    return complete(r.cpu, r.hctx);
   }
 
   /** Starts the statistics afresh (end of warm-up). */
@@ -747,8 +781,11 @@ export class FioRun {
     });
   }
 
-  /** Step 4: the interrupt, on the CPU that dispatched. */
-  private onDiskComplete(r: Rq): void {
+  /**
+   * Step 4: the interrupt, on the CPU that dispatched. Every disk's completion sink is the run
+   * itself, not a closure made with each run: one call target for every run of a process.
+   */
+  onComplete(r: Rq): void {
     const c = this.o.cost;
     const irq = this.irqPool.pop() ?? { task: new ScriptTask("irq", new Script()), script: new Script() };
     irq.script
@@ -760,13 +797,7 @@ export class FioRun {
       .hook(this.hooks.irqDone, r.slot);
     irq.task.reset(irq.script);
     r.irq = irq;
-    const complete = this.controllers[this.diskCtrl[r.disk]].completionCpu;
-    const irqCpu =
-      this.legacyComplete !== undefined
-        ? this.legacyComplete(r.cpu, r.disk)
-        : complete === undefined
-          ? r.cpu
-          : complete(r.cpu, r.hctx);
+    const irqCpu = this.legacyComplete !== undefined ? this.legacyComplete(r.cpu, r.disk) : this.completionCpu(r);
     irqCpu.raiseIrq(irq.task);
   }
 
