@@ -28,7 +28,7 @@ import { expiresNs, runsAtNs } from "../stdx/timer-wheel.ts";
 import { type CpuRcache, Magazine, Rcache } from "./magazine.ts";
 import { getProfile, type KernelProfile } from "./profile.ts";
 import { fitThreshold, IovaTree, type IovaTreeSnapshot, NIL, POW2 } from "./rbtree.ts";
-import { IovaStats, type IovaStatsSnapshot } from "./stats.ts";
+import { classBit, IovaStats, type IovaStatsSnapshot } from "./stats.ts";
 
 /** The anchor's pfn (ULONG_MAX), stored as 2^64; see the file header. */
 export const ANCHOR_PFN = 2 ** 64;
@@ -115,6 +115,15 @@ export class IovaDomain {
 
   readonly rcaches: Rcache[];
   readonly stats: IovaStats;
+  /**
+   * The classes whose rcache counters in `stats` (hits, misses, depot pushes, pops and overflows)
+   * changed since the reader last cleared this, one bit each (`classBit`); a restore sets every
+   * bit. The DMA seam reads the change of those counters around every call: with this it reads
+   * the class or two a call touched instead of every class.
+   */
+  rcacheTouched = 0;
+  /** The one reader that clears `rcacheTouched` (a second would miss what the first cleared), or null. */
+  rcacheTouchedReader: object | null = null;
   readonly search: TreeSearch;
   /**
    * Virtual time in nanoseconds; only `advanceTo` moves it. Held in a
@@ -521,6 +530,7 @@ export class IovaDomain {
       const pfn = mag.pop(io[0] + 1 - size);
       if (pfn !== 0) {
         this.stats.rcacheHits[c]++;
+        this.rcacheTouched |= classBit(c);
         this.stats.cachedPfns[c]--;
         io[0] = pfn;
         return;
@@ -536,7 +546,10 @@ export class IovaDomain {
    * to take into its callers whole.
    */
   private allocIovaFastMiss(size: number, c: number, limitPfn: number, flush: boolean): number {
-    if (c < this.rcacheOrders) this.stats.rcacheMisses[c]++;
+    if (c < this.rcacheOrders) {
+      this.stats.rcacheMisses[c]++;
+      this.rcacheTouched |= classBit(c);
+    }
     for (;;) {
       const n = this.allocAndInsertRange(size, limitPfn + 1, true);
       if (n !== NIL) return this.tree.pfnLo(n);
@@ -597,6 +610,7 @@ export class IovaDomain {
       rcache.cpu(cpu).loaded = this.depotPop(rcache);
       this.stats.magazinesLive[c]--;
       this.stats.depotPops[c]++;
+      this.rcacheTouched |= classBit(c);
       return cpuRcache.loaded;
     }
     return null;
@@ -659,9 +673,11 @@ export class IovaDomain {
     if (this.profile.depotOverflowFreesToTree && rcache.depot.length >= this.profile.depotMax) {
       this.overflowMagazine = cpuRcache.loaded;
       stats.depotOverflows[c]++;
+      this.rcacheTouched |= classBit(c);
     } else {
       rcache.depot.push(cpuRcache.loaded);
       stats.depotPushes[c]++;
+      this.rcacheTouched |= classBit(c);
       if (this.profile.depotTrimWork) this.scheduleDepotWork(rcache);
     }
     cpuRcache.loaded = fresh;
@@ -876,6 +892,7 @@ export class IovaDomain {
     this.max32AllocSize = s.max32AllocSize;
     this.nowNs = s.nowNs;
     this.stats.restore(s.stats);
+    this.rcacheTouched = -1;
     const mags = s.mags;
     let o = 0;
     const take = (m: Magazine) => {

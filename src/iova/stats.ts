@@ -111,6 +111,11 @@ export class IovaStats {
   }
 }
 
+/** Class `c`'s bit of `IovaDomain.rcacheTouched`: bit c, bit 31 for every class from 31 up. */
+export function classBit(c: number): number {
+  return 1 << Math.min(c, 31);
+}
+
 function sum(a: Float64Array): number {
   let s = 0;
   for (const x of a) s += x;

@@ -33,6 +33,7 @@
 
 import type { IommuDmaCookie, MappedSg, MappedSgBuffer, SgEntry } from "../dma/iommu-dma.ts";
 import type { Device } from "../iommu/device.ts";
+import { classBit } from "../iova/stats.ts";
 import type { Kernel } from "../machine/kernel.ts";
 import { chargeKernelOp, emptyKernelOpRecord, type KernelOpRecord } from "../sim/charge.ts";
 import type { CostModel } from "../sim/cost.ts";
@@ -204,6 +205,8 @@ export class KernelDmaSeam implements DmaSeam {
   private readonly pops0: Float64Array;
   private readonly overflows0: Float64Array;
   private readonly uncacheable = { n: 0 };
+  /** This seam reads and clears its domain's `rcacheTouched` (it is the first seam on the domain). */
+  private readsTouched = false;
   // One record per kind, cleared before each call: no allocation per DMA call.
   private readonly mapRec = emptyKernelOpRecord("map");
   private readonly unmapRec = emptyKernelOpRecord("unmap");
@@ -252,6 +255,11 @@ export class KernelDmaSeam implements DmaSeam {
     this.pushes0 = new Float64Array(this.k);
     this.pops0 = new Float64Array(this.k);
     this.overflows0 = new Float64Array(this.k);
+    if (iovad.rcacheTouchedReader === null) {
+      iovad.rcacheTouchedReader = this;
+      this.readsTouched = true;
+    }
+    this.snapshot(-1);
     this.stats = emptyStats(REPORT_CLASSES);
     // The timer policy reads the engine's CPUs: which are idle when it is armed and when it expires.
     if (cookie.fq !== null && cpus.length > 0) cookie.fq.facts = simulatedIdleFacts(cpus);
@@ -336,9 +344,21 @@ export class KernelDmaSeam implements DmaSeam {
     this.advance();
   }
 
-  private snapshot(): { searches: number; allocs: number; steps: number; frees: number; mags: number } {
+  /**
+   * Takes the counters before a call (the tree's, and each class's rcache counters where
+   * `touched` has its bit: after this, every class's copy equals its counters).
+   */
+  private snapshot(touched = this.touched()): {
+    searches: number;
+    allocs: number;
+    steps: number;
+    frees: number;
+    mags: number;
+  } {
     const s = this.cookie.iovad.stats;
+    if (this.readsTouched) this.cookie.iovad.rcacheTouched = 0;
     for (let c = 0; c < this.k; c++) {
+      if ((touched & classBit(c)) === 0) continue;
       this.hits0[c] = s.rcacheHits[c];
       this.misses0[c] = s.rcacheMisses[c];
       this.pushes0[c] = s.depotPushes[c];
@@ -355,11 +375,22 @@ export class KernelDmaSeam implements DmaSeam {
     return snap;
   }
 
+  /**
+   * The classes whose rcache counters may have changed since the last snapshot: those the domain
+   * marked (a class it did not mark has its counters as the snapshot took them, so its change
+   * is 0 and it adds nothing), or every class where this seam is not the marks' reader.
+   */
+  private touched(): number {
+    return this.readsTouched ? this.cookie.iovad.rcacheTouched : -1;
+  }
+
   /** Fills the allocator part of `rec` from the counters' change since `snap`. */
   private diff(rec: KernelOpRecord, snap: ReturnType<KernelDmaSeam["snapshot"]>): number {
     const s = this.cookie.iovad.stats;
+    const touched = this.touched();
     let hits = 0;
     for (let c = 0; c < this.k; c++) {
+      if ((touched & classBit(c)) === 0) continue;
       const dh = s.rcacheHits[c] - this.hits0[c];
       const dm = s.rcacheMisses[c] - this.misses0[c];
       hits += dh;
