@@ -35,6 +35,7 @@ import { Device } from "../iommu/device.ts";
 import type { IommuGroup } from "../iommu/group.ts";
 import { rangeBytesBuildable } from "../iommu/range-policy.ts";
 import { getProfile, type KernelProfile, type ProfileName } from "../iova/profile.ts";
+import { F64_ZERO } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import { buildSysfs } from "../sysfs/kernel-fs.ts";
 import type { SysFs } from "../sysfs/tree.ts";
@@ -95,7 +96,7 @@ export class Kernel {
   readonly sysfs: SysFs;
   readonly log: LogLine[] = [];
   /** The virtual clock, integer nanoseconds. */
-  nowNs = 0;
+  nowNs = F64_ZERO;
   private readonly instances = new Map<string, Set<number>>();
   /** Module parameters `<module>.<param>`: the command line's, then sysfs writes. */
   readonly moduleParams: Map<string, string>;

@@ -43,7 +43,7 @@ import { SpinLock } from "../sim/lock.ts";
 import type { PolledQueueWait } from "../sim/qi-poll.ts";
 import { Script, ScriptTask } from "../sim/script.ts";
 import { SerialResource } from "../sim/serial.ts";
-import { holeyRefArray, numArray, refArray } from "../stdx/arrays.ts";
+import { F64_ZERO, holeyRefArray, numArray, refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import { orderBase2Small } from "../stdx/bits.ts";
 import { PfnMap } from "../stdx/pfnmap.ts";
@@ -83,7 +83,7 @@ export function emptyStats(classes: number): SeamStats {
     treeAllocs: 0,
     walkSteps: 0,
     treeFrees: 0,
-    depotLockHolds: 0,
+    depotLockHolds: F64_ZERO,
     invalidations: 0,
     syncs: 0,
     flushAlls: 0,
@@ -186,7 +186,7 @@ export class KernelDmaSeam implements DmaSeam {
    */
   private readonly mapped = new PfnMap(1024);
   /** The span `dma_unmap_sg()` is handed, refilled by each unmap (the model keeps none of it). */
-  private readonly unmapSpan = { nents: 1, segments: [{ dmaAddr: 0, length: 0 }] };
+  private readonly unmapSpan = { nents: 1, segments: [{ dmaAddr: F64_ZERO, length: F64_ZERO }] };
   /** `mapSg`'s result, refilled by each map: `keep()` copies what it keeps (a per-entry list is its own). */
   private readonly mapBuffer: MappedSgBuffer = { nents: 0, segments: refArray() };
   private spanAddr = new Float64Array(256);
@@ -216,7 +216,7 @@ export class KernelDmaSeam implements DmaSeam {
   private readonly cpus: readonly Cpu[];
   private readonly snap = { searches: 0, allocs: 0, steps: 0, frees: 0, mags: 0 };
   /** Kernel time minus engine time: what a fast-forward (fast-forward.ts) moved the kernel's clock ahead by. */
-  kernelOffsetNs = 0;
+  kernelOffsetNs = F64_ZERO;
   /** While set, every map and unmap is appended to it (the stream a fast-forward repeats). */
   recorder: DmaCallRecorder | null = null;
   /** Called with (cpu, kind, iovaPages, treeSteps) after each DMA call, e.g. by the Perfetto writer. */
@@ -431,7 +431,7 @@ export class KernelDmaSeam implements DmaSeam {
     let sg = n < this.sgScratch.length ? this.sgScratch[n] : undefined;
     if (sg === undefined) {
       sg = refArray();
-      for (let i = 0; i < n; i++) sg.push({ phys: 0, length: 0 });
+      for (let i = 0; i < n; i++) sg.push({ phys: F64_ZERO, length: 0 });
       this.sgScratch[n] = sg;
     }
     for (let i = 0; i < n; i++) {

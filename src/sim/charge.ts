@@ -16,7 +16,7 @@
  *   queued IOVA freed.
  */
 
-import { refArray } from "../stdx/arrays.ts";
+import { F64_ZERO, refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import type { CostModel } from "./cost.ts";
 import type { SpinLock } from "./lock.ts";
@@ -73,7 +73,7 @@ export interface KernelOpRecord {
 export function emptyKernelOpRecord(kind: "map" | "unmap"): KernelOpRecord {
   return {
     kind,
-    magazineOps: 0,
+    magazineOps: F64_ZERO,
     magazineAllocs: 0,
     depotLocks: refArray(),
     depotOps: [],

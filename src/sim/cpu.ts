@@ -13,6 +13,7 @@
  * task is not preempted by another.
  */
 
+import { F64_ZERO } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import type { Checked, Engine, EventHandler } from "./engine.ts";
 import { Priority } from "./engine.ts";
@@ -56,16 +57,16 @@ export interface CpuStats {
 
 export class Cpu implements Checked, EventHandler {
   readonly name: string;
-  busyNs = 0;
-  lockWaitNs = 0;
-  syncWaitNs = 0;
+  busyNs = F64_ZERO;
+  lockWaitNs = F64_ZERO;
+  syncWaitNs = F64_ZERO;
   tasks = 0;
   irqs = 0;
-  statsSinceNs = 0;
+  statsSinceNs = F64_ZERO;
   /** Spinlocks this CPU holds (or has been handed and is about to hold). */
   locksHeld = 0;
   /** When the CPU began its current wait for a lock (read by the lock for its own accounting). */
-  waitStartNs = 0;
+  waitStartNs = F64_ZERO;
   private current: Task | null = null;
   private currentIsIrq = false;
   private preempted: Task | null = null;
@@ -73,7 +74,7 @@ export class Cpu implements Checked, EventHandler {
   private readonly irqQueue = new Fifo<Task>();
   private waiting = W_NONE;
   private action = A_NONE;
-  private actionNs = 0;
+  private actionNs = F64_ZERO;
   private actionLatencyNs = 0;
   private actionLock: SpinLock | null = null;
   private actionResource: SerialResource | null = null;

@@ -14,7 +14,7 @@
  * requests itself.
  */
 
-import { numArray, refArray } from "../stdx/arrays.ts";
+import { F64_ZERO, numArray, refArray } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import type { Checked, Engine, EventHandler } from "./engine.ts";
 import { Priority } from "./engine.ts";
@@ -76,7 +76,7 @@ export function transferNs(bytes: number, bytesPerSec: number): number {
 
 export class Hba implements Checked {
   outstanding = 0;
-  linkFreeAtNs = 0;
+  linkFreeAtNs = F64_ZERO;
   readonly disks: Disk<IoRequest>[] = [];
   private nextPump = 0;
 
@@ -119,11 +119,11 @@ export class Disk<R extends IoRequest> implements Checked, EventHandler {
   reserved = 0;
   completed = 0;
   bytes = 0;
-  responseNs = 0;
-  queueWaitNs = 0;
+  responseNs = F64_ZERO;
+  queueWaitNs = F64_ZERO;
   sink: CompletionSink<R> | null = null;
-  private cmdFreeAtNs = 0;
-  private xferFreeAtNs = 0;
+  private cmdFreeAtNs = F64_ZERO;
+  private xferFreeAtNs = F64_ZERO;
   private readonly cmdNs: number;
   private readonly waitq = new Fifo<R>();
   private readonly waitSinceNs = new Fifo<number>();
@@ -287,7 +287,7 @@ export class Nic<R extends IoRequest> implements Checked, EventHandler {
   sent = 0;
   bytesSent = 0;
   sink: ((req: R) => void) | null = null;
-  private wireFreeAtNs = 0;
+  private wireFreeAtNs = F64_ZERO;
   private readonly ring: Fifo<R> = new Fifo<R>();
 
   private readonly engine: Engine;

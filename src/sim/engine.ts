@@ -6,6 +6,7 @@
  * (CPUs, locks, devices) schedule events on it and register invariant checks.
  */
 
+import { F64_ZERO } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import { InputError } from "../stdx/errors.ts";
 import { Prng } from "../stdx/prng.ts";
@@ -43,7 +44,7 @@ export interface EngineOptions {
 
 export class Engine {
   /** Virtual time of the event being run, in integer nanoseconds. */
-  nowNs = 0;
+  nowNs = F64_ZERO;
   readonly seed: number;
   /** The run's root PRNG; components take `prng.derive()` once, at construction. */
   readonly prng: Prng;

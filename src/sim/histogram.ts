@@ -9,6 +9,7 @@
  * the bucket's lowest value.
  */
 
+import { F64_ZERO } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 
 const SUB_BITS = 11;
@@ -40,9 +41,9 @@ function lowestOf(bucket: number): number {
 
 export class LatencyHistogram {
   count = 0;
-  sumNs = 0;
+  sumNs = F64_ZERO;
   minNs = Number.POSITIVE_INFINITY;
-  maxNs = 0;
+  maxNs = F64_ZERO;
   private readonly counts = new Float64Array(BUCKETS);
   /** The samples of 2048 ns and more among the first `exactLimit` (smaller ones are their own bucket). */
   private raw: Float64Array;

@@ -9,6 +9,7 @@
  * waiter's core. Waiting time is accounted per lock and per CPU.
  */
 
+import { F64_ZERO } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import type { Prng } from "../stdx/prng.ts";
 import type { Cpu } from "./cpu.ts";
@@ -41,12 +42,12 @@ export class SpinLock implements Checked {
   acquisitions = 0;
   /** Acquisitions that had to wait. */
   contended = 0;
-  waitNs = 0;
-  holdNs = 0;
+  waitNs = F64_ZERO;
+  holdNs = F64_ZERO;
   waitersMax = 0;
-  waitNsMax = 0;
-  private heldSinceNs = 0;
-  private statsSinceNs = 0;
+  waitNsMax = F64_ZERO;
+  private heldSinceNs = F64_ZERO;
+  private statsSinceNs = F64_ZERO;
   private readonly waiters = new Fifo<Cpu>();
   private readonly prng: Prng | null;
 

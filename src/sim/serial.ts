@@ -8,6 +8,7 @@
  * is needed for the resource itself.
  */
 
+import { F64_ZERO } from "../stdx/arrays.ts";
 import { assert } from "../stdx/assert.ts";
 import type { Checked, Engine } from "./engine.ts";
 
@@ -19,10 +20,10 @@ export interface SerialStats {
 }
 
 export class SerialResource implements Checked {
-  busyUntilNs = 0;
+  busyUntilNs = F64_ZERO;
   jobs = 0;
-  busyNs = 0;
-  queueWaitNs = 0;
+  busyNs = F64_ZERO;
+  queueWaitNs = F64_ZERO;
 
   private readonly engine: Engine;
   readonly name: string;

@@ -1,5 +1,7 @@
 /**
- * Empty arrays born with the element kind they will hold. An engine keeps an
+ * Arrays and fields born with the kind of number or reference they will hold.
+ *
+ * Arrays: born with the element kind they will hold. An engine keeps an
  * array's elements as small integers, doubles or references, and `[]` starts
  * as small integers: the first reference (or time above 2^31 ns) put in it
  * changes its kind, and code compiled for the arrays of an earlier run (a
@@ -38,3 +40,12 @@ export function numArray(n = 0): number[] {
   for (let i = 0; i < n; i++) a.push(0);
   return a;
 }
+
+/**
+ * Zero as a double: a field given this first is born keeping doubles. An engine keeps a field
+ * that has only held small integers as one, and the first time or sum above 2^31 (or a double
+ * read from a Float64Array) stored there changes the layout of its object's class: code compiled
+ * for the old layout is thrown away then, and again in the next run, where every field that holds
+ * one of these objects sees a new class. The same number as `0` (`Object.is(F64_ZERO, 0)`).
+ */
+export const F64_ZERO: number = new Float64Array(1)[0];

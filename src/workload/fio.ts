@@ -18,6 +18,7 @@
  * rest equally.
  */
 
+import { F64_ZERO } from "../stdx/arrays.ts";
 import { InputError, quote } from "../stdx/errors.ts";
 import type { Prng } from "../stdx/prng.ts";
 
@@ -537,7 +538,7 @@ export class FioStream {
   }
 
   /** `next()`'s result, refilled by each call (no allocation per I/O): read it before the next. */
-  private readonly io: FioIo = { offset: 0, bytes: 0, write: false };
+  private readonly io: FioIo = { offset: F64_ZERO, bytes: 0, write: false };
 
   private pickSize(): number {
     const split = this.job.bssplit;
