@@ -193,7 +193,7 @@ export class KernelDmaSeam implements DmaSeam {
   /** The span's bytes, or -1: the slot holds a per-entry mapping in `perEntry`. */
   private spanBytes = new Float64Array(256);
   private readonly perEntry: (MappedSg | null)[] = refArray();
-  private readonly freeSlots: number[] = [];
+  private readonly freeSlots: number[] = numArray();
   private slotCount = 0;
   private nextPhysPage = 0;
   private readonly strict: boolean;
