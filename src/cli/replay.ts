@@ -577,13 +577,14 @@ async function replaySpan(
   points: ResumePoints,
   pool: TrialPool | undefined,
 ): Promise<SpanReplay> {
+  const readerOptions = traceReaderOptions(file, opts);
   const flags = {
     machine,
     device: opts.device,
     kernel: parseKernelOption(opts.kernel),
     captured: opts.captured === undefined ? undefined : opts.captured === "strict",
     cpus: positiveInt("--cpus", opts.cpus, NR_CPUS_MAX),
-    functionNames: traceReaderOptions(file, opts).functionNames,
+    functionNames: readerOptions.functionNames,
   };
   const capturedKernel = parseKernelOption(opts.capturedKernel);
   const lines = new HexLines();
@@ -660,7 +661,6 @@ async function replaySpan(
     }
     return false;
   };
-  const readerOptions = traceReaderOptions(file, opts);
   let reader = new TraceReader(readerOptions);
   let replayer: Replayer | null = null;
   let others: Replayer[] = [];
@@ -1151,20 +1151,6 @@ interface SpanReplay {
   output: string | Uint8Array | ReplaySummaryJson;
 }
 
-/**
- * Replays one trace (read from `trace`, named `file` in what it prints) and
- * returns its summary; with --emit-iovas, the IOVA lines (most of them
- * already written as they came). Without `machine`, the machine is built
- * from the trace; kernel and capture mode default to what the trace shows
- * (`replay/defaults.ts`), each such choice said on stderr.
- *
- * Where the ring buffer lost events (an overrun), what the kernel's caches
- * held after it is as unknown as at the start of a trace begun mid-life: the
- * trace is replayed in spans, each from the line after a loss as a trace
- * that starts there (its own learning phase, `learning.ts`), and the summary
- * gives each span and all of them. Stdin is too, from the copy its first
- * reading writes (`PipeCopy`); where no copy can be made, in one span.
- */
 /** The symbol table `--kallsyms` named last, read once for every trace and span it names functions for. */
 let kallsymsRead: { path: string; names: ReadonlyMap<string, string> } | null = null;
 
@@ -1189,6 +1175,20 @@ function traceReaderOptions(file: string, opts: ReplayCliOptions): TraceReaderOp
   };
 }
 
+/**
+ * Replays one trace (read from `trace`, named `file` in what it prints) and
+ * returns its summary; with --emit-iovas, the IOVA lines (most of them
+ * already written as they came). Without `machine`, the machine is built
+ * from the trace; kernel and capture mode default to what the trace shows
+ * (`replay/defaults.ts`), each such choice said on stderr.
+ *
+ * Where the ring buffer lost events (an overrun), what the kernel's caches
+ * held after it is as unknown as at the start of a trace begun mid-life: the
+ * trace is replayed in spans, each from the line after a loss as a trace
+ * that starts there (its own learning phase, `learning.ts`), and the summary
+ * gives each span and all of them. Stdin is too, from the copy its first
+ * reading writes (`PipeCopy`); where no copy can be made, in one span.
+ */
 async function replayTrace(
   trace: string,
   file: string,
