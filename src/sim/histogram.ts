@@ -21,6 +21,11 @@ const BUCKETS = SUB_COUNT + (53 - SUB_BITS + 1) * HALF;
 function bucketOf(v: number): number {
   if (v < SUB_COUNT) return v;
   // e = floor(log2 v) - (SUB_BITS - 1): how far v must be shifted to land in [HALF, SUB_COUNT).
+  if (v < 2 ** 32) {
+    // Below 2^32 (4.3 s) an unsigned shift is the same floor(v / 2^e), without a power computed per sample.
+    const e1 = 31 - Math.clz32(v) - (SUB_BITS - 1);
+    return SUB_COUNT + (e1 - 1) * HALF + ((v >>> e1) - HALF);
+  }
   let e = 0;
   let x = v;
   while (x >= 2 ** 32) {
