@@ -439,10 +439,15 @@ export class IommuDma {
     }
     let iovaLen = 0;
     for (let i = 0; i < sg.length; i++) {
-      const sOff = sg[i].phys % g;
+      // The remainders below are those of `%`, worked out without it: `%` on numbers past 2^31
+      // is a library call (fmod) per entry, floor and compare are instructions. The granule is a
+      // power of two, so floor(phys / g) * g is exact.
+      const phys = sg[i].phys;
+      const sOff = phys >= 0 ? phys - Math.floor(phys / g) * g : phys % g;
       const sLen = alignUp(sg[i].length + sOff, g);
       // Bytes to the next segment boundary; padding goes on the previous segment.
-      const pad = (boundary - (iovaLen % boundary)) % boundary;
+      const into = iovaLen < boundary ? iovaLen : iovaLen % boundary;
+      const pad = into === 0 ? 0 : boundary - into;
       if (pad !== 0 && pad < sLen - 1 && i > 0) {
         iovaLenOf[i - 1] += pad;
         iovaLen += pad;
@@ -464,7 +469,12 @@ export class IommuDma {
     for (let i = 0; i < sg.length; i++) {
       const sLength = sg[i].length;
       const sOff = off[i];
-      if (curLen !== 0 && sOff === 0 && dmaAddr % boundary !== 0 && dev.maxSegSize - curLen >= sLength) {
+      if (
+        curLen !== 0 &&
+        sOff === 0 &&
+        (dmaAddr < boundary ? dmaAddr : dmaAddr % boundary) !== 0 &&
+        dev.maxSegSize - curLen >= sLength
+      ) {
         curLen += sLength;
         out[n - 1].length = curLen;
       } else {
