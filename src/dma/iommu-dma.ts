@@ -389,7 +389,7 @@ export class IommuDma {
     if (!cookie) return phys;
     const domain = this.domainOf(dev)!;
     const g = cookie.iovad.granule;
-    const off = phys % g;
+    const off = granuleOffset(phys, g);
     const len = alignUp(size + off, g);
     const mask = coherent ? dev.coherentDmaMask : dev.dmaMask;
     const iova = this.allocIova(dev, domain, cookie, len, mask, cpu);
@@ -406,7 +406,7 @@ export class IommuDma {
     const cookie = this.cookieOf(dev);
     if (!cookie) return true;
     const g = cookie.iovad.granule;
-    const off = dmaAddr % g;
+    const off = granuleOffset(dmaAddr, g);
     const addr = dmaAddr - off;
     const len = alignUp(size + off, g);
     if (!cookie.mapped.delete(addr / g)) return false;
@@ -439,11 +439,9 @@ export class IommuDma {
     }
     let iovaLen = 0;
     for (let i = 0; i < sg.length; i++) {
-      // The remainders below are those of `%`, worked out without it: `%` on numbers past 2^31
-      // is a library call (fmod) per entry, floor and compare are instructions. The granule is a
-      // power of two, so floor(phys / g) * g is exact.
-      const phys = sg[i].phys;
-      const sOff = phys >= 0 ? phys - Math.floor(phys / g) * g : phys % g;
+      // The boundary's remainders below are those of `%` without it (see granuleOffset): a
+      // value below the boundary is its own remainder, and boundary - r is below it already.
+      const sOff = granuleOffset(sg[i].phys, g);
       const sLen = alignUp(sg[i].length + sOff, g);
       // Bytes to the next segment boundary; padding goes on the previous segment.
       const into = iovaLen < boundary ? iovaLen : iovaLen % boundary;
@@ -561,6 +559,15 @@ export class IommuDma {
   prune(): void {
     for (let i = this.cookies.length - 1; i >= 0; i--) if (this.cookies[i].dead) this.cookies.splice(i, 1);
   }
+}
+
+/**
+ * `x % g` for a granule `g` (a power of two, `init_iova_domain`): floor(x / g) * g is exact then,
+ * and floor and multiply are instructions where `%` on numbers past 2^31 (addresses) is a
+ * library call (fmod) on every map and unmap. Negative x (never an address) keeps `%`.
+ */
+function granuleOffset(x: number, g: number): number {
+  return x >= 0 ? x - Math.floor(x / g) * g : x % g;
 }
 
 function alignUp(x: number, a: number): number {

@@ -220,7 +220,10 @@ export class ScriptTask implements Task {
           return;
         case OP_SYNC: {
           const v = s.numAt(pc);
-          cpu.sync(s.refAt(pc) as SerialResource, v % 2 ** 32, Math.floor(v / 2 ** 32));
+          // The high part, then the low one as what is left: the same as v % 2^32 (exact), without
+          // `%` on a number past 2^31 (a library call, fmod) on every strict unmap's sync.
+          const latency = Math.floor(v / 2 ** 32);
+          cpu.sync(s.refAt(pc) as SerialResource, v - latency * 2 ** 32, latency);
           return;
         }
         case OP_POST:
