@@ -239,15 +239,14 @@ export function replayDefaults(
   }
   // A lazy trace whose timer events name no function: its writer could not read the kernel's symbols.
   const unnamed = stats.fqTimerEvents === 0 ? facts.likelyFqAddress() : null;
-  const tableFq = [...(flags.functionNames ?? [])].find(([, name]) => name === FQ_TIMER_FUNCTION)?.[0];
-  if (unnamed !== null && tableFq !== undefined) {
-    // The address differs from the table's: a table of another boot, where KASLR put the kernel elsewhere.
+  if (unnamed !== null) {
+    const likely = `${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout`;
+    const tableFq = [...(flags.functionNames ?? [])].find(([, name]) => name === FQ_TIMER_FUNCTION)?.[0];
     notes.push(
-      `warning: the trace's timer events name their functions by address: ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout, which the symbol table given (--kallsyms) has at ${tableFq}: a table of another boot (the kernel's addresses move at every boot); give the traced boot's, or --fq-timer-function ${unnamed.address}`,
-    );
-  } else if (unnamed !== null) {
-    notes.push(
-      `warning: the trace's timer events name their functions by address, not by name (its writer, perf script or trace-cmd report, could not read the kernel's symbols): ${unnamed.address}, armed ${unnamed.armed} time${unnamed.armed === 1 ? "" : "s"} right after an unmap on the same CPU as queue_iova() arms the flush-queue timer, is likely fq_flush_timeout; --fq-timer-function ${unnamed.address} reads it as such, and --kallsyms FILE (a copy of /proc/kallsyms the traced boot's root made) names it and the rcache depot's work`,
+      tableFq !== undefined
+        ? // The address differs from the table's: a table of another boot, where KASLR put the kernel elsewhere.
+          `warning: the trace's timer events name their functions by address: ${likely}, which the symbol table given (--kallsyms) has at ${tableFq}: a table of another boot (the kernel's addresses move at every boot); give the traced boot's, or --fq-timer-function ${unnamed.address}`
+        : `warning: the trace's timer events name their functions by address, not by name (its writer, perf script or trace-cmd report, could not read the kernel's symbols): ${likely}; --fq-timer-function ${unnamed.address} reads it as such, and --kallsyms FILE (a copy of /proc/kallsyms the traced boot's root made) names it and the rcache depot's work`,
     );
   }
   // A per-CPU clock orders two CPUs' events by clocks that need not agree (trace-cmd record's default, `local`).
