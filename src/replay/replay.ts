@@ -677,14 +677,17 @@ export class Replayer {
     const log = this.logging && (this.watch !== null || this.timers?.holding === true);
     switch (op.k) {
       case "apply": {
-        this.kernel.advanceTo(op.atNs);
-        this.lastNs = op.atNs;
-        this.applier.adopt = op.adopt;
-        this.applier.adoptUnknown = op.adoptUnknown;
-        this.applier.afterFlush = op.afterFlush === true;
-        this.applier.oldCount = op.oldCount;
-        this.applier.newCountOf = op.newCountOf ?? -1;
-        out = this.applier.apply(op.c, op.describe && this.opts.describeMismatches !== false, op.wantState);
+        out = this.applyCall(
+          op.c,
+          op.atNs,
+          op.describe,
+          op.wantState,
+          op.adopt,
+          op.adoptUnknown,
+          op.afterFlush === true,
+          op.oldCount,
+          op.newCountOf ?? -1,
+        );
         if (log) op = { ...op, ok: out.ok };
         break;
       }
@@ -727,6 +730,28 @@ export class Replayer {
     }
     if (log) this.opLog = { op, prev: this.opLog };
     return out;
+  }
+
+  /** The `apply` op of `run`: replays call `c` at `atNs` as the op's fields say. */
+  private applyCall(
+    c: DmaCall,
+    atNs: number,
+    describe: boolean,
+    wantState: boolean,
+    adopt: boolean,
+    adoptUnknown: boolean,
+    afterFlush: boolean,
+    oldCount: boolean | undefined,
+    newCountOf: number,
+  ): Outcome {
+    this.kernel.advanceTo(atNs);
+    this.lastNs = atNs;
+    this.applier.adopt = adopt;
+    this.applier.adoptUnknown = adoptUnknown;
+    this.applier.afterFlush = afterFlush;
+    this.applier.oldCount = oldCount;
+    this.applier.newCountOf = newCountOf;
+    return this.applier.apply(c, describe && this.opts.describeMismatches !== false, wantState);
   }
 
   /**
@@ -930,19 +955,17 @@ export class Replayer {
         }
       }
     }
-    const o = this.run({
-      k: "apply",
-      c,
-      atNs: t,
-      describe,
-      wantState,
-      adopt:
-        this.opts.resync === true ||
-        (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false),
-      adoptUnknown: learn?.stats.midLife === true,
-      afterFlush: learn?.stats.midLife === true && this.timers?.mayPrecedeFlush(c) === true,
-      ok: false,
-    }) as Outcome;
+    // As `run` would apply it, with the op made only where the log keeps it: this is once a call.
+    const adopt =
+      this.opts.resync === true || (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false);
+    const adoptUnknown = learn?.stats.midLife === true;
+    const afterFlush = learn?.stats.midLife === true && this.timers?.mayPrecedeFlush(c) === true;
+    const log = this.logging && (this.watch !== null || this.timers?.holding === true);
+    const o = this.applyCall(c, t, describe, wantState, adopt, adoptUnknown, afterFlush, undefined, -1);
+    if (log) {
+      const op: ReplayOp = { k: "apply", c, atNs: t, describe, wantState, adopt, adoptUnknown, afterFlush, ok: o.ok };
+      this.opLog = { op, prev: this.opLog };
+    }
     if (opened !== null) {
       // Left open only where this unmap did flush its full queue, and not over the depot order of two overlapping
       // ring-full flushes (`depot-order.ts`), which is left open instead.

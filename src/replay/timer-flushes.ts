@@ -40,6 +40,7 @@
 import type { FlushQueue } from "../dma/flush-queue.ts";
 import { external, type FqTimerPolicy } from "../dma/fq-timer-policy.ts";
 import type { IovaDomain } from "../iova/domain.ts";
+import { PfnMap } from "../stdx/pfnmap.ts";
 import { DEPOT_WORK_FUNCTION, FQ_TIMER_FUNCTION, type KernelWorkEvent } from "../trace/events.ts";
 import type { DmaCall } from "../trace/reconstruct.ts";
 import { nextMagazine, queuedIn } from "./follow.ts";
@@ -385,8 +386,11 @@ export class TimerFlushes {
   private lastBaseCpu = -1;
   /** The earliest trace time the timer armed last may fire: its `timer_start`, plus the timeout less one jiffy. */
   private expiryFromNs = Number.POSITIVE_INFINITY;
-  /** The trace IOVAs of the unmaps since the last expiry (for `lostExpiry`'s first evidence). */
-  private readonly unmappedSinceEntry = new Set<number>();
+  /**
+   * The trace IOVAs of the unmaps since the last expiry (for `lostExpiry`'s first evidence), as keys: one is added
+   * per unmap, and a typed table costs less than a Set of numbers past 2^31.
+   */
+  private readonly unmappedSinceEntry = new PfnMap();
   /** Each CPU's flush between its entry and exit, by CPU number. */
   private readonly open: (OpenFlush | null)[] = [];
   /**
@@ -548,7 +552,7 @@ export class TimerFlushes {
       this.lastUnmap[c.cpu % this.host.cpus] = c;
       // Bounded: a domain whose timer never expires in the trace stops looking.
       if (this.timer !== null && this.unmappedSinceEntry.size < UNMAPPED_SINCE_ENTRY_MAX)
-        this.unmappedSinceEntry.add(c.iova);
+        this.unmappedSinceEntry.set(c.iova, 1);
     }
   }
 

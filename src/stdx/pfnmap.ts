@@ -99,6 +99,13 @@ export class PfnMap {
     return true;
   }
 
+  /** Removes every key (a fill of the keys: no allocation, as a Set's clear and regrowth would make). */
+  clear(): void {
+    if (this.count === 0) return;
+    this.keys.fill(EMPTY);
+    this.count = 0;
+  }
+
   /** A copy of the table; `restore()` puts it back, slot order included. */
   snapshot(): PfnMapSnapshot {
     const spare = this.spare;
