@@ -124,18 +124,24 @@ export class LearningPhase {
     this.perCpu[cpu % this.perCpu.length]++;
   }
 
-  /** Called before each allocation after the first: ends the phase when its rule says so. */
+  /**
+   * Whether the next allocation is the phase's last one's successor: the phase is running and its rule, read
+   * from the allocations counted so far, ends it there. The replay applies that allocation as every one after
+   * the phase (`next` ends the phase when it is counted).
+   */
+  get ending(): boolean {
+    if (this.phase !== 1) return false;
+    if (this.stats.allocations >= this.cap) return true;
+    if (this.stats.allocations === 0) return false;
+    // The CPUs that have allocated so far: a CPU of the machine the trace never uses holds nothing up.
+    for (let c = 0; c < this.perCpu.length; c++)
+      if (this.perCpu[c] > 0 && this.perCpu[c] < this.perCpuTarget) return false;
+    return true;
+  }
+
+  /** Called before each allocation after the first is counted: ends the phase when its rule says so. */
   next(line: number, timestampNs: number): void {
-    if (this.phase !== 1) return;
-    let done = this.stats.allocations >= this.cap;
-    if (!done && this.stats.allocations === 0) return;
-    if (!done) {
-      // The CPUs that have allocated so far: a CPU of the machine the trace never uses holds nothing up.
-      done = true;
-      for (let c = 0; c < this.perCpu.length; c++)
-        if (this.perCpu[c] > 0 && this.perCpu[c] < this.perCpuTarget) done = false;
-    }
-    if (!done) return;
+    if (!this.ending) return;
     this.phase = 2;
     this.stats.endLine = line;
     this.stats.durationNs = timestampNs - this.firstNs;

@@ -924,6 +924,9 @@ export class Replayer {
       this.inference.fireBefore(c, t);
     }
     const learn = this.learn;
+    // The allocation the phase's rule ends it before is counted after the phase, so it is applied as one: the phase's
+    // adopting would count its miss as a mismatch the model made (`LearningPhase.ending`).
+    const adopting = learn?.adopting === true && !learn.ending;
     const first = learn?.undecided === true && c.kind === "map";
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
@@ -931,7 +934,7 @@ export class Replayer {
     // A strict domain's tree allocations prove hidden space after the phase too: a walk that proves is an adopted
     // allocation, and what it proves was there before the trace (`hidden-space.ts`).
     this.applier.proveHidden =
-      (learn?.adopting === true || (learn?.stats.midLife === true && this.fq === null)) &&
+      (adopting || (learn?.stats.midLife === true && this.fq === null)) &&
       this.opts.learningAdopts !== false &&
       this.opts.hiddenSpace !== false;
     let opened: CountReadWatch | null = null;
@@ -956,8 +959,7 @@ export class Replayer {
       }
     }
     // As `run` would apply it, with the op made only where the log keeps it: this is once a call.
-    const adopt =
-      this.opts.resync === true || (c.kind === "map" && learn?.adopting === true && this.opts.learningAdopts !== false);
+    const adopt = this.opts.resync === true || (c.kind === "map" && adopting && this.opts.learningAdopts !== false);
     const adoptUnknown = learn?.stats.midLife === true;
     const afterFlush = learn?.stats.midLife === true && this.timers?.mayPrecedeFlush(c) === true;
     const log = this.logging && (this.watch !== null || this.timers?.holding === true);

@@ -54,9 +54,10 @@ test("a lazy cut begun with the timer unarmed that the empty start places poorly
   assert.match(first.warnings.join("\n"), /did not recover how full the magazines were at its start/);
   const out = iovalab(["replay", UNARMED, "--json"]);
   assert.equal(out.status, 0, out.stderr);
+  // 49.20%: 49.18% while the allocation the phase ends before was replayed with its adopting (`phase-end.test.ts`).
   assert.match(
     out.stderr,
-    /begun mid-life \(the flush-queue timer not armed before it\) and 49\.18% of what the trace could show placed from the empty start: searched, [^;]*: 100\.00%; that replay given/,
+    /begun mid-life \(the flush-queue timer not armed before it\) and 49\.20% of what the trace could show placed from the empty start: searched, [^;]*: 100\.00%; that replay given/,
   );
   const j = JSON.parse(out.stdout);
   assert.equal(j.total.exactOfKnowable, 1);
