@@ -125,9 +125,8 @@ export class LearningPhase {
   }
 
   /**
-   * Whether the next allocation is the phase's last one's successor: the phase is running and its rule, read
-   * from the allocations counted so far, ends it there. The replay applies that allocation as every one after
-   * the phase (`next` ends the phase when it is counted).
+   * Whether the phase's rule, read from the allocations counted so far, ends it before the next allocation:
+   * the replay applies that allocation as one after the phase, as `next` will count it.
    */
   get ending(): boolean {
     if (this.phase !== 1) return false;

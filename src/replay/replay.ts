@@ -963,6 +963,7 @@ export class Replayer {
     const adoptUnknown = learn?.stats.midLife === true;
     const afterFlush = learn?.stats.midLife === true && this.timers?.mayPrecedeFlush(c) === true;
     const log = this.logging && (this.watch !== null || this.timers?.holding === true);
+    // No count read held open here: the old count unset, no other CPU's new count (`CountReadWatch`).
     const o = this.applyCall(c, t, describe, wantState, adopt, adoptUnknown, afterFlush, undefined, -1);
     if (log) {
       const op: ReplayOp = { k: "apply", c, atNs: t, describe, wantState, adopt, adoptUnknown, afterFlush, ok: o.ok };
