@@ -439,12 +439,10 @@ export class IommuDma {
     }
     let iovaLen = 0;
     for (let i = 0; i < sg.length; i++) {
-      // The boundary's remainders below are those of `%` without it (see granuleOffset): a
-      // value below the boundary is its own remainder, and boundary - r is below it already.
       const sOff = granuleOffset(sg[i].phys, g);
       const sLen = alignUp(sg[i].length + sOff, g);
       // Bytes to the next segment boundary; padding goes on the previous segment.
-      const into = iovaLen < boundary ? iovaLen : iovaLen % boundary;
+      const into = offsetInto(iovaLen, boundary);
       const pad = into === 0 ? 0 : boundary - into;
       if (pad !== 0 && pad < sLen - 1 && i > 0) {
         iovaLenOf[i - 1] += pad;
@@ -467,12 +465,7 @@ export class IommuDma {
     for (let i = 0; i < sg.length; i++) {
       const sLength = sg[i].length;
       const sOff = off[i];
-      if (
-        curLen !== 0 &&
-        sOff === 0 &&
-        (dmaAddr < boundary ? dmaAddr : dmaAddr % boundary) !== 0 &&
-        dev.maxSegSize - curLen >= sLength
-      ) {
+      if (curLen !== 0 && sOff === 0 && offsetInto(dmaAddr, boundary) !== 0 && dev.maxSegSize - curLen >= sLength) {
         curLen += sLength;
         out[n - 1].length = curLen;
       } else {
@@ -568,6 +561,14 @@ export class IommuDma {
  */
 function granuleOffset(x: number, g: number): number {
   return x >= 0 ? x - Math.floor(x / g) * g : x % g;
+}
+
+/**
+ * `x % boundary` for a segment boundary (any mask a machine names, so `%` where it is needed): a
+ * value below the boundary, nearly every one, is its own remainder without the library call.
+ */
+function offsetInto(x: number, boundary: number): number {
+  return x < boundary ? x : x % boundary;
 }
 
 function alignUp(x: number, a: number): number {
