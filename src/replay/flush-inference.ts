@@ -37,6 +37,8 @@ export interface InferenceHost {
   /** The replayer's state (kernel, live allocations, clock), without the inference's own. */
   save(): unknown;
   restore(state: unknown): void;
+  /** Takes back a saved state that will never be restored (its buffers serve later saves). */
+  recycle(state: unknown): void;
   /** Replays one call; `record`: describe a mismatch (`wantState`: with the model's state around it). */
   apply(c: DmaCall, record: boolean, wantState: boolean): Outcome;
   /** Counts a call's result once no placement can change it. */
@@ -323,6 +325,7 @@ export class FlushPlacement {
     }
     this.rec = rec;
     this.restore(cp);
+    this.host.recycle(cp.host);
     return found;
   }
 
@@ -486,6 +489,7 @@ export class FlushPlacement {
             totals.push(tried.misses);
             keepFewest(totals, (a, b) => a - b, this.flushHistories);
           }
+          this.host.recycle(here.host);
           if (!this.applyOk(this.calls[j])) prefix++;
         }
       }

@@ -523,10 +523,7 @@ export class Replayer {
           onFirstTimerEvent: () => this.useTimerEvents(),
           save: () => this.save(),
           restore: (st) => this.restore(st as ReplayCheckpoint),
-          // A held late-queue choice restores its flush's state later: that one is kept.
-          recycle: (st) => {
-            if (this.watch?.state !== st) this.kernel.recycle((st as ReplayCheckpoint).kernel);
-          },
+          recycle: (st) => this.recycle(st as ReplayCheckpoint),
           apply: (c) => this.applyAt(c, true, this.r.firstMismatch === null),
           showed: (addr) => this.applier.showed(addr),
           finalize: (c, o) => this.finalize(c, o as Outcome),
@@ -568,6 +565,7 @@ export class Replayer {
         {
           save: () => this.save(),
           restore: (st) => this.restore(st as ReplayCheckpoint),
+          recycle: (st) => this.recycle(st as ReplayCheckpoint),
           apply: (c, record, wantState) => this.applyAt(c, record, wantState),
           finalize: (c, o) => this.finalize(c, o),
           cookie,
@@ -1243,6 +1241,15 @@ export class Replayer {
       lastNs: this.lastNs,
       log: this.opLog,
     };
+  }
+
+  /**
+   * Takes back a checkpoint that will never be restored: its kernel buffers
+   * serve later checkpoints. A held late-queue choice restores its flush's
+   * state later: that one is kept.
+   */
+  private recycle(cp: ReplayCheckpoint): void {
+    if (this.watch?.state !== cp) this.kernel.recycle(cp.kernel);
   }
 
   private restore(cp: ReplayCheckpoint): void {

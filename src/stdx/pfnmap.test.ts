@@ -40,20 +40,43 @@ test("PfnMap behaves as a Map under random sets and deletes", () => {
   );
 });
 
-test("a recycled snapshot's arrays serve the next snapshot, which restores exactly", () => {
+test("a snapshot restores the table exactly, slot order included, across growth and shrinking", () => {
+  const m = new PfnMap();
+  for (let i = 0; i < 20; i++) m.set(i * 7, i);
+  const a = m.snapshot();
+  const want = [...m];
+  // Grown past its size, then put back: the smaller table and its slot order return.
+  for (let i = 0; i < 200; i++) m.set(10_000 + i, i);
+  m.delete(7);
+  m.restore(a);
+  assert.deepEqual([...m], want);
+  assert.equal(m.size, 20);
+  // And forward again to a larger snapshot.
+  for (let i = 0; i < 200; i++) m.set(10_000 + i, i);
+  const b = m.snapshot();
+  const big = [...m];
+  m.restore(a);
+  m.restore(b);
+  assert.deepEqual([...m], big);
+  assert.equal(m.get(10_199), 199);
+  assert.equal(m.get(7), 1);
+});
+
+test("a recycled snapshot's array serves the next snapshot, which restores exactly", () => {
   const m = new PfnMap();
   for (let i = 0; i < 20; i++) m.set(i * 7, i);
   const a = m.snapshot();
   m.recycle(a);
-  m.set(1000, 1);
+  // Fewer entries than the recycled array holds: only the snapshot's own count is restored.
+  for (let i = 0; i < 15; i++) m.delete(i * 7);
   const b = m.snapshot();
-  assert.equal(b.keys, a.keys, "the recycled keys array is reused");
+  assert.equal(b.entries, a.entries, "the recycled array is reused");
   const want = [...m];
-  m.delete(1000);
+  m.set(1000, 1);
   m.set(5, 5);
   m.restore(b);
   assert.deepEqual([...m], want);
+  assert.equal(m.size, 5);
   // A snapshot taken without recycling is a fresh copy.
-  const c = m.snapshot();
-  assert.notEqual(c.keys, b.keys);
+  assert.notEqual(m.snapshot().entries, b.entries);
 });

@@ -9,10 +9,18 @@
 
 const EMPTY = -1;
 
-/** The state `PfnMap.snapshot()` copies out. */
+/**
+ * The state `PfnMap.snapshot()` copies out: the table's size and its
+ * occupied slots as (slot, key, value) triples in slot order. A plain array
+ * of numbers, not a copy of the typed arrays: a replay's checkpoints copy
+ * tables of a few dozen entries hundreds of thousands of times, and a typed
+ * array of more than 64 bytes lives outside the heap, whose allocation and
+ * release cost several times the copy (measured: see the commit).
+ */
 export interface PfnMapSnapshot {
-  readonly keys: Float64Array;
-  readonly values: Float64Array;
+  readonly slots: number;
+  /** The triples, `count` of them (a recycled array may hold more past them). */
+  readonly entries: number[];
   readonly count: number;
 }
 
@@ -21,8 +29,8 @@ export class PfnMap {
   private values: Float64Array;
   private mask: number;
   private count = 0;
-  /** The last recycled snapshot, for the next one. */
-  private spare: PfnMapSnapshot | null = null;
+  /** The triples array of the last recycled snapshot, for the next one. */
+  private spare: number[] | null = null;
 
   constructor(capacity = 64) {
     let cap = 16;
@@ -108,30 +116,39 @@ export class PfnMap {
 
   /** A copy of the table; `restore()` puts it back, slot order included. */
   snapshot(): PfnMapSnapshot {
-    const spare = this.spare;
+    const keys = this.keys;
+    const values = this.values;
+    const entries = this.spare ?? [];
     this.spare = null;
-    if (spare !== null && spare.keys.length === this.keys.length) {
-      spare.keys.set(this.keys);
-      spare.values.set(this.values);
-      return { keys: spare.keys, values: spare.values, count: this.count };
+    let at = 0;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === EMPTY) continue;
+      entries[at++] = i;
+      entries[at++] = keys[i];
+      entries[at++] = values[i];
     }
-    return { keys: this.keys.slice(), values: this.values.slice(), count: this.count };
+    return { slots: keys.length, entries, count: this.count };
   }
 
-  /** Takes back a snapshot that will never be restored: its arrays serve the next snapshot. */
+  /** Takes back a snapshot that will never be restored: its array serves the next snapshot. */
   recycle(s: PfnMapSnapshot): void {
-    this.spare = s;
+    this.spare = s.entries;
   }
 
   restore(s: PfnMapSnapshot): void {
-    if (this.keys.length === s.keys.length) {
-      this.keys.set(s.keys);
-      this.values.set(s.values);
-    } else {
-      this.keys = s.keys.slice();
-      this.values = s.values.slice();
+    if (this.keys.length === s.slots) this.keys.fill(EMPTY);
+    else {
+      this.keys = new Float64Array(s.slots).fill(EMPTY);
+      this.values = new Float64Array(s.slots);
     }
-    this.mask = this.keys.length - 1;
+    const keys = this.keys;
+    const values = this.values;
+    const e = s.entries;
+    for (let i = 0; i < 3 * s.count; i += 3) {
+      keys[e[i]] = e[i + 1];
+      values[e[i]] = e[i + 2];
+    }
+    this.mask = s.slots - 1;
     this.count = s.count;
   }
 
