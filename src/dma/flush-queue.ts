@@ -114,6 +114,38 @@ export class FlushQueue {
     return r.pages[(r.head + k) & MASK];
   }
 
+  /** Where the entry whose first pfn is `pfn` waits in `cpu`'s ring (`k`, oldest first), or -1: one scan of the ring. */
+  queuedIndexOf(cpu: number, pfn: number): number {
+    const r = this.rings[cpu];
+    const n = (r.tail - r.head + IOVA_DEFAULT_FQ_SIZE) & MASK;
+    const pfns = r.pfn;
+    for (let k = 0, i = r.head; k < n; k++, i = (i + 1) & MASK) if (pfns[i] === pfn) return k;
+    return -1;
+  }
+
+  /** The counter (the flush start count it waits for) of the `k`-th entry waiting in `cpu`'s ring, oldest first. */
+  queuedCounter(cpu: number, k: number): number {
+    const r = this.rings[cpu];
+    return r.counter[(r.head + k) & MASK];
+  }
+
+  /**
+   * Puts `n` (pfn, pages, counter) triples of `entries` in `cpu`'s ring from
+   * its head, oldest first, in place of what it held: `restore` for one ring,
+   * so that a change to one CPU's entries copies that ring only.
+   */
+  restoreRing(cpu: number, entries: Float64Array, n: number): void {
+    const r = this.rings[cpu];
+    if (n > 0) r.ready();
+    let i = r.head;
+    for (let k = 0; k < 3 * n; k += 3, i = (i + 1) & MASK) {
+      r.pfn[i] = entries[k];
+      r.pages[i] = entries[k + 1];
+      r.counter[i] = entries[k + 2];
+    }
+    r.tail = i;
+  }
+
   /** Models `fq_ring_free_locked()` (DMA-4.4 step 2): frees on `cpu`. */
   private ringFree(ring: FqRing, cpu: number): void {
     while (ring.head !== ring.tail) {

@@ -67,7 +67,9 @@ export class Magazine {
 
   /** The slot holding `pfn`, or -1 (reports and replay resyncs only). */
   indexOf(pfn: number): number {
-    for (let i = 0; i < this.size; i++) if (this.pfns[i] === pfn) return i;
+    const pfns = this.pfns;
+    const n = this.size;
+    for (let i = 0; i < n; i++) if (pfns[i] === pfn) return i;
     return -1;
   }
 

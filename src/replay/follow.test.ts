@@ -26,6 +26,27 @@ test("takeQueued() removes one queued IOVA and keeps the others' order for the f
   assert.deepEqual([...mag.pfns.subarray(0, mag.size)], [pfns[0], pfns[2], pfns[3]]);
 });
 
+test("takeQueued() on a ring that has wrapped, on the second CPU, leaves the first CPU's ring as it was", () => {
+  const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 2 });
+  const fq = new FlushQueue(d, 2, 250);
+  const pfns = Array.from({ length: 300 }, () => d.allocIovaFast(0, 1, 0xfffff, false));
+  // 200 queued and flushed on CPU 1 move its ring's head to 200; then 100 more wrap past its end.
+  for (let i = 0; i < 200; i++) fq.queue(1, pfns[i], 1, 0);
+  fq.timeout();
+  for (let i = 200; i < 299; i++) fq.queue(1, pfns[i], 1, 0);
+  fq.queue(0, pfns[299], 1, 0);
+  const ring = (cpu: number) => Array.from({ length: fq.queued(cpu) }, (_, k) => fq.queuedPfn(cpu, k));
+  const cpu0 = ring(0);
+  const want = ring(1).filter((p) => p !== pfns[260]);
+  assert.equal(takeQueued(fq, pfns[260]), true);
+  assert.deepEqual(ring(1), want, "the others keep their order, across the ring's end");
+  assert.deepEqual(ring(0), cpu0);
+  assert.equal(ring(1).length, 98);
+  assert.equal(takeQueued(fq, pfns[299]), true);
+  assert.deepEqual(ring(0), []);
+  assert.deepEqual(ring(1), want);
+});
+
 test("queuedLate() makes the last queued IOVA wait for the next flush", () => {
   const d = new IovaDomain({ granule: 4096, startPfn: 1, cpus: 1 });
   const fq = new FlushQueue(d, 1, 250);

@@ -7,7 +7,7 @@
  * operations, and these work through their public state and snapshots.
  */
 
-import type { FlushQueue } from "../dma/flush-queue.ts";
+import { type FlushQueue, IOVA_DEFAULT_FQ_SIZE } from "../dma/flush-queue.ts";
 import type { IovaDomain } from "../iova/domain.ts";
 import type { Magazine } from "../iova/magazine.ts";
 import { NIL } from "../iova/rbtree.ts";
@@ -28,12 +28,7 @@ export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolea
     const c = iovad.sizeClass(pages);
     if (c >= iovad.rcacheOrders) return false;
     for (const cr of iovad.rcaches[c].everyCpu) {
-      for (const m of [cr.loaded, cr.prev]) {
-        const i = m.indexOf(pfn);
-        if (i < 0) continue;
-        // The kernel's magazine holds the others in the order they were freed: where the model held this IOVA
-        // is not where the kernel did, and the cuts of `magazine-cut.ts` read that order.
-        m.removeKeepingOrder(i);
+      if (takeFrom(cr.loaded, pfn) || takeFrom(cr.prev, pfn)) {
         iovad.stats.cachedPfns[c]--;
         return true;
       }
@@ -48,29 +43,35 @@ export function claimIova(iovad: IovaDomain, pfn: number, pages: number): boolea
   return true;
 }
 
-/** Rewrites the flush queue's queued entries through a snapshot: `edit` gets each ring's (pfn, pages, counter) triples. */
-function editRings(fq: FlushQueue, edit: (cpu: number, entries: Float64Array, startCnt: number) => Float64Array): void {
-  const s = fq.snapshot();
-  const edited: Float64Array[] = [];
-  const counts = new Int32Array(s.counts.length);
-  let at = 0;
-  let total = 0;
-  for (let c = 0; c < s.counts.length; c++) {
-    const n = 3 * s.counts[c];
-    const entries = edit(c, s.entries.slice(at, at + n), s.flushStartCnt);
-    at += n;
-    edited.push(entries);
-    // Entries taken out shorten the ring at its tail (the restore writes them from its head).
-    counts[c] = entries.length / 3;
-    total += entries.length;
+/** Takes `pfn` out of magazine `m` if it holds it. */
+function takeFrom(m: Magazine, pfn: number): boolean {
+  const i = m.indexOf(pfn);
+  if (i < 0) return false;
+  // The kernel's magazine holds the others in the order they were freed: where the model held this IOVA
+  // is not where the kernel did, and the cuts of `magazine-cut.ts` read that order.
+  m.removeKeepingOrder(i);
+  return true;
+}
+
+/** One ring's triples, for `editRing`: a ring holds fewer than IOVA_DEFAULT_FQ_SIZE entries. */
+const ringScratch = new Float64Array(3 * IOVA_DEFAULT_FQ_SIZE);
+
+/**
+ * Rewrites the entries queued in `cpu`'s ring: `edit` gets its `n`
+ * (pfn, pages, counter) triples, oldest first, in a scratch array, and
+ * returns how many it kept there. Only that ring is copied: a take on a
+ * machine's full rings copied every CPU's (a quarter of an inferred
+ * replay's time on a mid-life trace).
+ */
+function editRing(fq: FlushQueue, cpu: number, edit: (entries: Float64Array, n: number) => number): void {
+  const n = fq.queued(cpu);
+  const e = ringScratch;
+  for (let k = 0; k < n; k++) {
+    e[3 * k] = fq.queuedPfn(cpu, k);
+    e[3 * k + 1] = fq.queuedPages(cpu, k);
+    e[3 * k + 2] = fq.queuedCounter(cpu, k);
   }
-  const entries = new Float64Array(total);
-  let o = 0;
-  for (const e of edited) {
-    entries.set(e, o);
-    o += e.length;
-  }
-  fq.restore({ ...s, entries, counts });
+  fq.restoreRing(cpu, e, edit(e, n));
 }
 
 /**
@@ -79,22 +80,17 @@ function editRings(fq: FlushQueue, edit: (cpu: number, entries: Float64Array, st
  * kernel had already freed it). False if none.
  */
 export function takeQueued(fq: FlushQueue, pfn: number): boolean {
-  // Most IOVAs a resync follows are not queued: found without a copy of the rings.
-  if (!queuedAt(fq, pfn)) return false;
-  let found = false;
-  editRings(fq, (_cpu, e) => {
-    if (found) return e;
-    for (let k = 0; 3 * k < e.length; k++) {
-      if (e[3 * k] !== pfn) continue;
-      found = true;
-      const out = new Float64Array(e.length - 3);
-      out.set(e.subarray(0, 3 * k));
-      out.set(e.subarray(3 * k + 3), 3 * k);
-      return out;
-    }
-    return e;
-  });
-  return found;
+  for (let c = 0; c < fq.cpus; c++) {
+    const k = fq.queuedIndexOf(c, pfn);
+    if (k < 0) continue;
+    // Entries taken out shorten the ring at its tail: the later ones move up by one.
+    editRing(fq, c, (e, n) => {
+      e.copyWithin(3 * k, 3 * k + 3, 3 * n);
+      return n - 1;
+    });
+    return true;
+  }
+  return false;
 }
 
 /** Whether any entry waiting in a CPU's flush queue, as (first pfn, pages), passes `hit`. */
@@ -102,11 +98,6 @@ function someQueued(fq: FlushQueue, hit: (pfn: number, pages: number) => boolean
   for (let c = 0; c < fq.cpus; c++)
     for (let k = fq.queued(c) - 1; k >= 0; k--) if (hit(fq.queuedPfn(c, k), fq.queuedPages(c, k))) return true;
   return false;
-}
-
-/** Whether an IOVA starting at `pfn` waits in any CPU's flush queue. */
-function queuedAt(fq: FlushQueue, pfn: number): boolean {
-  return someQueued(fq, (lo) => lo === pfn);
 }
 
 /** Whether `pfn` lies in an IOVA waiting in any CPU's flush queue (for the mismatch report). */
@@ -120,9 +111,9 @@ export function queuedIn(fq: FlushQueue, pfn: number): boolean {
  * start count: its counter becomes the current start count.
  */
 export function queuedLate(fq: FlushQueue, cpu: number): void {
-  editRings(fq, (c, e, startCnt) => {
-    if (c === cpu && e.length > 0) e[e.length - 1] = startCnt;
-    return e;
+  editRing(fq, cpu, (e, n) => {
+    if (n > 0) e[3 * n - 1] = fq.flushStartCnt;
+    return n;
   });
 }
 
