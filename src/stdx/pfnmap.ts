@@ -15,7 +15,8 @@ const EMPTY = -1;
  * of numbers, not a copy of the typed arrays: a replay's checkpoints copy
  * tables of a few dozen entries hundreds of thousands of times, and a typed
  * array of more than 64 bytes lives outside the heap, whose allocation and
- * release cost several times the copy (measured: see the commit).
+ * release cost several times the copy (433,000 snapshots were 12% of an
+ * inferred replay's profile).
  */
 export interface PfnMapSnapshot {
   readonly slots: number;
