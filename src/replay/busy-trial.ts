@@ -25,6 +25,7 @@ import type { LiveMapping } from "./live-at-start.ts";
 import { PlaceholderCache } from "./placeholder-cache.ts";
 import { Replayer, type ReplayOptions } from "./replay.ts";
 import { copyStartState, emptyStartState, type StartState } from "./start-state.ts";
+import { TimerFlushes } from "./timer-flushes.ts";
 
 /**
  * Differences per CPU after which its run ends, by stage: first the first difference (each boundary pinned
@@ -198,6 +199,43 @@ function classOfDomain(b: BusyWindow): (bytes: number) => number {
   return (bytes) => iovad.sizeClass(Math.ceil(bytes / iovad.granule));
 }
 
+/**
+ * Timer periods after the first flush-queue timer expiry over which `unmapsPerPeriod` counts: the rate that
+ * filled the rings is the trace's first one, and a later one may differ tenfold (the 6.12 lazy-timers trace cut
+ * at its line 263,645: CPU 1 unmaps 0 to 6 32p IOVAs a period in its first four, 31 to 78 in the next five).
+ */
+const RATE_PERIODS = 4;
+
+/**
+ * `BusyTrials.unmapsPerPeriod`: each CPU's unmaps of the searched class (of every class where the search is
+ * not by class) in the part of a period before the window's first expiry and in the `RATE_PERIODS` after it,
+ * the most of any one of them.
+ */
+function unmapsPerPeriod(b: BusyWindow, feed: Feed, classOf?: (bytes: number) => number): number[] {
+  // By line, not by the feed's order: the reconstruction may hand a call on thousands of events after its line.
+  const expiries: number[] = [];
+  for (let j = 0; j < feed.items.length && expiries.length <= RATE_PERIODS; j++) {
+    if (feed.work[j] === 0) continue;
+    const e = feed.items[j] as KernelWorkEvent;
+    if (e.type === "timer_expire_entry" && TimerFlushes.concerns(e)) expiries.push(e.line);
+  }
+  if (expiries.length === 0) return new Array<number>(b.cpus).fill(Number.POSITIVE_INFINITY);
+  // counts[p * cpus + cpu]: the unmaps of period p (0: before the first expiry) on that CPU.
+  const counts = new Array<number>(expiries.length * b.cpus).fill(0);
+  for (let j = 0; j < feed.items.length; j++) {
+    if (feed.work[j] === 1) continue;
+    const c = feed.items[j] as DmaCall;
+    if (c.kind !== "unmap" || c.domain !== b.domain || c.line >= expiries[expiries.length - 1]) continue;
+    if (classOf !== undefined && classOf(c.sizeBytes) !== b.sizeClass) continue;
+    let p = 0;
+    while (c.line >= expiries[p]) p++;
+    counts[p * b.cpus + (c.cpu % b.cpus)]++;
+  }
+  const most = new Array<number>(b.cpus).fill(0);
+  for (let i = 0; i < counts.length; i++) most[i % b.cpus] = Math.max(most[i % b.cpus], counts[i]);
+  return most;
+}
+
 /** The trials of one search: its window's maps and calls, rebuilt once, and each trial replayed from them. */
 export class BusyTrials {
   readonly window: BusyWindow;
@@ -211,6 +249,11 @@ export class BusyTrials {
    * ever touched there (another CPU's ring still is, by every flush).
    */
   readonly calling: Uint8Array;
+  /**
+   * For each CPU, the most unmaps of the searched class it made between two flush-queue timer expiries at the
+   * window's start (`RATE_PERIODS`): Infinity where the window has no expiry.
+   */
+  readonly unmapsPerPeriod: number[];
   /** How many CPUs have a map the score counts: when each of their runs has ended, no later event moves it. */
   private readonly scoringCpus: number;
 
@@ -227,6 +270,7 @@ export class BusyTrials {
     }
     this.scored = mine;
     this.scoringCpus = scoring.reduce((a, x) => a + x, 0);
+    this.unmapsPerPeriod = unmapsPerPeriod(b, this.feed, b.byClass === true ? classOfDomain(b) : undefined);
     this.calling = callingCpus(
       this.feed.items.filter((_, j) => this.feed.work[j] === 0) as DmaCall[],
       b.domain,
