@@ -215,11 +215,10 @@ export class BusyStartSearch {
     this.callingCpus = Array.from({ length: n }, (_, cpu) => cpu).filter((cpu) => calling[cpu] === 1);
     const ifCalling = (cpu: number, max: number): number => (calling[cpu] === 1 ? max : 0);
     // A class's ring holds what its CPU unmapped of it within a timer period (`ringCap`). Only where the search is
-    // by class: a search of one class counts every class's unmaps, a bound that rarely binds, and a narrower range
-    // still moves its restarts' draws (the 6.12 mid-life capture cut at its line 740,000 and the two-device cut
+    // by class (elsewhere `unmapsPerPeriod` is Infinity): a bound on every class's unmaps rarely binds, and a
+    // narrower range still moves its restarts' draws (the 6.12 mid-life capture cut at its line 740,000 and the two-device cut
     // of test/replay/two-devices-busy.test.ts, whose searches then end on states that miss).
-    const ringBound = (cpu: number): number =>
-      b.byClass === true ? ringCap(this.runner.unmapsPerPeriod[cpu]) : Number.POSITIVE_INFINITY;
+    const ringBound = (cpu: number): number => ringCap(this.runner.unmapsPerPeriod[cpu]);
     this.max = [
       ...Array.from({ length: n }, (_, cpu) => ifCalling(cpu, b.magazine)),
       ...Array.from({ length: n }, (_, cpu) => ifCalling(cpu, 1)),

@@ -207,11 +207,11 @@ function classOfDomain(b: BusyWindow): (bytes: number) => number {
 const RATE_PERIODS = 4;
 
 /**
- * `BusyTrials.unmapsPerPeriod`: each CPU's unmaps of the searched class (of every class where the search is
- * not by class) in the part of a period before the window's first expiry and in the `RATE_PERIODS` after it,
- * the most of any one of them.
+ * `BusyTrials.unmapsPerPeriod` of a search by class: each CPU's unmaps of the searched class in the part of a
+ * period before the window's first expiry and in the `RATE_PERIODS` after it, the most of any one of them.
  */
-function unmapsPerPeriod(b: BusyWindow, feed: Feed, classOf?: (bytes: number) => number): number[] {
+function unmapsPerPeriod(b: BusyWindow, feed: Feed): number[] {
+  const classOf = classOfDomain(b);
   // By line, not by the feed's order: the reconstruction may hand a call on thousands of events after its line.
   const expiries: number[] = [];
   for (let j = 0; j < feed.items.length && expiries.length <= RATE_PERIODS; j++) {
@@ -226,7 +226,7 @@ function unmapsPerPeriod(b: BusyWindow, feed: Feed, classOf?: (bytes: number) =>
     if (feed.work[j] === 1) continue;
     const c = feed.items[j] as DmaCall;
     if (c.kind !== "unmap" || c.domain !== b.domain || c.line >= expiries[expiries.length - 1]) continue;
-    if (classOf !== undefined && classOf(c.sizeBytes) !== b.sizeClass) continue;
+    if (classOf(c.sizeBytes) !== b.sizeClass) continue;
     let p = 0;
     while (c.line >= expiries[p]) p++;
     counts[p * b.cpus + (c.cpu % b.cpus)]++;
@@ -251,7 +251,7 @@ export class BusyTrials {
   readonly calling: Uint8Array;
   /**
    * For each CPU, the most unmaps of the searched class it made between two flush-queue timer expiries at the
-   * window's start (`RATE_PERIODS`): Infinity where the window has no expiry.
+   * window's start (`RATE_PERIODS`): Infinity where the window has no expiry or the search is not by class.
    */
   readonly unmapsPerPeriod: number[];
   /** How many CPUs have a map the score counts: when each of their runs has ended, no later event moves it. */
@@ -270,7 +270,9 @@ export class BusyTrials {
     }
     this.scored = mine;
     this.scoringCpus = scoring.reduce((a, x) => a + x, 0);
-    this.unmapsPerPeriod = unmapsPerPeriod(b, this.feed, b.byClass === true ? classOfDomain(b) : undefined);
+    // Only a search by class bounds its rings by them (`ringCap`): a search of one class reads none.
+    this.unmapsPerPeriod =
+      b.byClass === true ? unmapsPerPeriod(b, this.feed) : new Array<number>(b.cpus).fill(Number.POSITIVE_INFINITY);
     this.calling = callingCpus(
       this.feed.items.filter((_, j) => this.feed.work[j] === 0) as DmaCall[],
       b.domain,
