@@ -378,6 +378,17 @@ export class Replayer {
   private pendingHead = 0;
   private readonly r: Omit<ReplayResult, "iovad" | "clockOffsetNs" | "learning">;
   private readonly learn: LearningPhase | null;
+  /**
+   * With the flush inference, the learning phase as the calls are taken, in
+   * their order: the inference counts each call only once its flushes are
+   * placed, long after it replayed it, so the phase's own count would end the
+   * phase there and every call replayed before would be applied as one of
+   * the phase's, adopting the trace's IOVA. Its rule reads only how many
+   * allocations each CPU made, so the phase ends at the same call either way.
+   */
+  private phaseAhead: LearningPhase | null = null;
+  /** The calls taken while `phaseAhead` was in the phase, until each is counted. */
+  private readonly inPhase = new Set<DmaCall>();
   /** The flush-queue timer's placement by the kernel profile (or `idleTimerMoves`). */
   private readonly timerPolicy: FqTimerPolicy;
   /** Flushes placed by inference (`inferFlushes`), until the trace shows timer events. */
@@ -560,6 +571,12 @@ export class Replayer {
       this.r.timerFlushes = this.timers.stats;
     }
     if (inferFlushes) {
+      if (this.learn !== null)
+        this.phaseAhead = new LearningPhase(
+          this.cpus,
+          this.iovad.profile.magazineSize,
+          opts.traceAllocations ? learningCap(opts.traceAllocations) : undefined,
+        );
       const cookie = this.cookie as IommuDmaCookie;
       this.inference = new FlushPlacement(
         {
@@ -924,7 +941,10 @@ export class Replayer {
     const learn = this.learn;
     // The allocation the phase's rule ends it before is counted after the phase, so it is applied as one: the phase's
     // adopting would count its miss as a mismatch the model made (`LearningPhase.ending`).
-    const adopting = learn?.adopting === true && !learn.ending;
+    const adopting =
+      this.phaseAhead === null
+        ? learn?.adopting === true && !learn.ending
+        : learn?.undecided === true || (learn?.stats.midLife === true && this.inPhase.has(c));
     const first = learn?.undecided === true && c.kind === "map";
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
@@ -1118,6 +1138,16 @@ export class Replayer {
     if (this.watchYields() && (this.applier.countOpen(c) || this.applier.overlapOpen(c))) this.settleWatch(true);
     this.timers?.runBefore(c.line, c);
     if (this.inference) {
+      const ahead = this.phaseAhead;
+      if (ahead !== null) {
+        // Counted as the phase's own count will: maps only, each after the rule is read.
+        if (ahead.undecided) ahead.first(false, true, c.timestampNs);
+        if (c.kind === "map") ahead.next(c.line, c.timestampNs);
+        if (ahead.learning) {
+          this.inPhase.add(c);
+          if (c.kind === "map") ahead.count(c.cpu, false, false);
+        }
+      }
       this.inference.take(c);
       return;
     }
@@ -1268,6 +1298,7 @@ export class Replayer {
   /** Counts a call whose result no later decision can change, and emits its IOVAs. */
   private count(c: DmaCall, o: Outcome): void {
     if (this.reorder.applyAtNs.size !== 0) this.reorder.applyAtNs.delete(c);
+    if (this.inPhase.size !== 0) this.inPhase.delete(c);
     if (c.kind === "unmap") {
       this.r.frees++;
       if (o.refused) this.r.refusedUnmaps++;

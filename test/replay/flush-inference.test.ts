@@ -9,7 +9,9 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { bootMachine, builtinMachine } from "../../src/machine/index.ts";
@@ -210,4 +212,37 @@ test("--resync: the mismatches after which the replay went on from the trace's I
   assert.equal(Number(m[1]) + Number(m[2]), allocations - exactOf(resync.stdout));
   assert.ok(exactOf(resync.stdout) >= exactOf(plain.stdout));
   assert.doesNotMatch(plain.stdout, /resynchronised/);
+});
+
+test("--infer-flushes on a trace that starts mid-life: the learning phase ends where its rule says, and nothing after it adopts the trace's IOVA", () => {
+  // The 6.1 mid-life capture's first 6,450 lines (trace-cmd report -l), its timer events taken out: a user's
+  // mid-life lazy trace that did not record them. The inference counts each call only once its flushes are
+  // placed; the phase, counted there, ended only then, and every call replayed before was applied as one of its,
+  // adopting the trace's IOVA: "resynchronised: after 115 of the mismatches" without --resync.
+  const text = gunzipSync(readFileSync(`${FIXTURES}linux-6.1-midlife-lazy-report-l-head6450.txt.gz`)).toString();
+  const stripped = text
+    .split("\n")
+    .filter((l) => !/ timer_(start|expire_entry|expire_exit): /.test(l))
+    .join("\n");
+  assert.ok(stripped.length < text.length, "the fixture has timer events to take out");
+  const dir = mkdtempSync(join(tmpdir(), "iovalab-inference-phase-"));
+  try {
+    const file = join(dir, "midlife-no-timers.txt");
+    writeFileSync(file, stripped);
+    const timer = cli([file]);
+    const placed = cli([file, "--infer-flushes"]);
+    assert.equal(placed.status, 0, placed.stderr);
+    const phase = (out: string) =>
+      /learning phase: the trace starts mid-life; its first (\d+) allocations \([^)]*up to line (\d+)\)/
+        .exec(out)
+        ?.slice(1);
+    // The same phase as the model's own timer finds: the rule reads only how many allocations each CPU made.
+    assert.deepEqual(phase(placed.stdout), phase(timer.stdout));
+    assert.ok(phase(placed.stdout), placed.stdout);
+    assert.doesNotMatch(placed.stdout, /resynchronised/);
+    // With --resync, resynchronising is what is asked for.
+    assert.match(cli([file, "--infer-flushes", "--resync"]).stdout, /resynchronised: after \d+ of the mismatches/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
