@@ -379,14 +379,17 @@ export class Replayer {
   private readonly r: Omit<ReplayResult, "iovad" | "clockOffsetNs" | "learning">;
   private readonly learn: LearningPhase | null;
   /**
-   * With the flush inference, the learning phase as the calls are taken, in
-   * their order: the inference counts each call only once its flushes are
-   * placed, long after it replayed it, so the phase's own count would end the
-   * phase there and every call replayed before would be applied as one of
-   * the phase's, adopting the trace's IOVA. Its rule reads only how many
-   * allocations each CPU made, so the phase ends at the same call either way.
+   * The learning phase as the calls are taken, in their order, which decides
+   * which calls adopt the trace's IOVA: `learn` is counted as each call's
+   * result becomes final, which a held choice (`late-queue.ts` and the other
+   * watches), a searched order of two CPUs' calls, or the flush inference
+   * (all of the trace's calls) puts off past later calls' replays; read
+   * there, the phase ended late, and calls after its end were applied as its
+   * own, adopting the trace's IOVA: the replay resynchronised without
+   * --resync. The phase's rule reads only how many allocations each CPU
+   * made, so both end at the same call.
    */
-  private phaseAhead: LearningPhase | null = null;
+  private readonly phaseAhead: LearningPhase | null;
   /** The calls taken while `phaseAhead` was in the phase, until each is counted. */
   private readonly inPhase = new Set<DmaCall>();
   /** The flush-queue timer's placement by the kernel profile (or `idleTimerMoves`). */
@@ -508,14 +511,14 @@ export class Replayer {
       this.applier.adoptLive(c.allocation, m.iova);
       this.liveUnmaps.push(c);
     }
-    this.learn =
-      opts.learning === false
-        ? null
-        : new LearningPhase(
-            this.cpus,
-            this.iovad.profile.magazineSize,
-            opts.traceAllocations ? learningCap(opts.traceAllocations) : undefined,
-          );
+    const phase = () =>
+      new LearningPhase(
+        this.cpus,
+        this.iovad.profile.magazineSize,
+        opts.traceAllocations ? learningCap(opts.traceAllocations) : undefined,
+      );
+    this.learn = opts.learning === false ? null : phase();
+    this.phaseAhead = opts.learning === false ? null : phase();
     const inferFlushes = opts.inferFlushes === true && !this.kernel.iommu.config.strict;
     const fq = this.kernel.dma.cookieOf(dev)?.fq ?? null;
     if (fq) {
@@ -571,12 +574,6 @@ export class Replayer {
       this.r.timerFlushes = this.timers.stats;
     }
     if (inferFlushes) {
-      if (this.learn !== null)
-        this.phaseAhead = new LearningPhase(
-          this.cpus,
-          this.iovad.profile.magazineSize,
-          opts.traceAllocations ? learningCap(opts.traceAllocations) : undefined,
-        );
       const cookie = this.cookie as IommuDmaCookie;
       this.inference = new FlushPlacement(
         {
@@ -939,12 +936,10 @@ export class Replayer {
       this.inference.fireBefore(c, t);
     }
     const learn = this.learn;
-    // The allocation the phase's rule ends it before is counted after the phase, so it is applied as one: the phase's
-    // adopting would count its miss as a mismatch the model made (`LearningPhase.ending`).
-    const adopting =
-      this.phaseAhead === null
-        ? learn?.adopting === true && !learn.ending
-        : learn?.undecided === true || (learn?.stats.midLife === true && this.inPhase.has(c));
+    // In the phase by the calls taken so far (`phaseAhead`): the allocation the phase's rule ends it before is
+    // counted after the phase, so it is applied as one (its adopting would count its miss as a mismatch the model
+    // made), and so is every allocation after it, however late its result is counted.
+    const adopting = learn?.undecided === true || (learn?.stats.midLife === true && this.inPhase.has(c));
     const first = learn?.undecided === true && c.kind === "map";
     // The first map decides whether the trace starts mid-life: the trace's IOVA free in the fresh domain, and not
     // where the fresh domain put it.
@@ -1129,6 +1124,16 @@ export class Replayer {
    */
   private release(c: DmaCall): void {
     this.released++;
+    const ahead = this.phaseAhead;
+    if (ahead !== null) {
+      // Counted as the phase's own count will: maps only, each after the rule is read.
+      if (ahead.undecided) ahead.first(false, true, c.timestampNs);
+      if (c.kind === "map") ahead.next(c.line, c.timestampNs);
+      if (ahead.learning) {
+        this.inPhase.add(c);
+        if (c.kind === "map") ahead.count(c.cpu, false, false);
+      }
+    }
     if (this.cpuOrder !== null) {
       this.cpuOrder.push(c);
       return;
@@ -1138,16 +1143,6 @@ export class Replayer {
     if (this.watchYields() && (this.applier.countOpen(c) || this.applier.overlapOpen(c))) this.settleWatch(true);
     this.timers?.runBefore(c.line, c);
     if (this.inference) {
-      const ahead = this.phaseAhead;
-      if (ahead !== null) {
-        // Counted as the phase's own count will: maps only, each after the rule is read.
-        if (ahead.undecided) ahead.first(false, true, c.timestampNs);
-        if (c.kind === "map") ahead.next(c.line, c.timestampNs);
-        if (ahead.learning) {
-          this.inPhase.add(c);
-          if (c.kind === "map") ahead.count(c.cpu, false, false);
-        }
-      }
       this.inference.take(c);
       return;
     }

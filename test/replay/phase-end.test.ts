@@ -53,3 +53,23 @@ test("6.12 cut at line 37990: the first allocation after the phase, from a cache
   assert.equal(json.total.exact, 19);
   assert.equal(json.total.learned, 6);
 });
+
+// The 6.1 strict mixed capture from its line 29,769: a strict cut whose calls the CPU-order search holds before it
+// counts them. The phase, read from the calls counted, ended 7 allocations late, and those, applied as the phase's,
+// took the trace's IOVAs where the model's tree had others: "resynchronised: after 7 of the mismatches" without
+// --resync, and the first of them the summary's first mismatch. Read as the calls are taken, they are tree
+// allocations of space held since before the trace, adopted as every other such allocation after the phase is.
+test("a strict mid-life cut replayed with the CPU-order search: the phase ends where its rule says, and nothing after it resynchronises", () => {
+  const cut = fileURLToPath(
+    new URL("../fixtures/traces/linux-6.1-strict-mixed-lines29769-33768.txt.gz", import.meta.url),
+  );
+  const out = iovalab(["replay", cut]);
+  assert.equal(out.status, 0, out.stderr);
+  assert.match(out.stdout, /its first 177 allocations \(11\.084 ms, up to line 397\) learned the caches/);
+  assert.doesNotMatch(out.stdout, /resynchronised/);
+  assert.match(
+    out.stdout,
+    /exact after it: 1572\/1596 \(98\.50%\); 24 after it taken from a cache filled before the trace/,
+  );
+  assert.match(out.stdout, /^first mismatch: none$/m);
+});
