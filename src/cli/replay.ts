@@ -220,10 +220,16 @@ function summary(
     );
     out.push(`  the model held the trace's IOVA: ${m.cause}; ${m.state}`);
   }
-  if (r.mismatchCauses.size > 0) {
-    const causes = [...r.mismatchCauses].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    out.push(`mismatches by where the model held the trace's IOVA: ${causes.map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  }
+  const byCause = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ");
+  if (r.mismatchCauses.size > 0)
+    out.push(`mismatches by where the model held the trace's IOVA: ${byCause(r.mismatchCauses)}`);
+  // Counted apart: an allocation adopted after the phase is no mismatch (the first mismatch line leaves them out too).
+  if (r.adoptedCauses.size > 0)
+    out.push(`adopted after the learning phase, by where the model held the trace's IOVA: ${byCause(r.adoptedCauses)}`);
   out.push(
     `reordered maps (allocated before an interrupt's unmaps): ${r.reordered}; calls replayed across another CPU's where the IOVAs show that order: ${r.cpuOrderMoves}; flush-queue timers moved off an idle CPU: ${r.timerMoves}`,
   );

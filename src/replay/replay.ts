@@ -298,6 +298,12 @@ export interface ReplayResult {
   resyncFailures: number;
   /** Every mismatch by where the model held the trace's IOVA. */
   mismatchCauses: Map<MismatchCause, number>;
+  /**
+   * The allocations after the learning phase that took the trace's IOVA as
+   * not knowable (cached or held before the trace, a lost unmap's range), by
+   * where the model held it: no mismatches, counted apart from them.
+   */
+  adoptedCauses: Map<MismatchCause, number>;
   /** Present when the replay placed its flushes from the trace. */
   flushInference: FlushInference | null;
   /** What ran the flushes (null: strict, no flush queue). */
@@ -472,6 +478,7 @@ export class Replayer {
       swapped: 0,
       firstMismatch: null,
       mismatchCauses: new Map(),
+      adoptedCauses: new Map(),
       resyncs: 0,
       resyncFailures: 0,
       flushInference: null,
@@ -1338,7 +1345,10 @@ export class Replayer {
     if (o.cut) this.r.cutsAfterLearning++;
     if (o.resync === 1) this.r.resyncs++;
     else if (o.resync === -1) this.r.resyncFailures++;
-    if (o.cause) this.r.mismatchCauses.set(o.cause, (this.r.mismatchCauses.get(o.cause) ?? 0) + 1);
+    if (o.cause) {
+      const causes = o.learned === true || lost ? this.r.adoptedCauses : this.r.mismatchCauses;
+      causes.set(o.cause, (causes.get(o.cause) ?? 0) + 1);
+    }
     if (exact) {
       this.r.exact++;
       this.r.exactMapEvents += c.pieces;

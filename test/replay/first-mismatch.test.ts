@@ -34,6 +34,12 @@ test("every allocation it could show exact, adopted ones besides: no first misma
   const adopted = /(\d+) after it taken from a cache filled before the trace/.exec(text);
   assert.ok(adopted !== null && Number(adopted[1]) > 0, text);
   assert.match(text, /^first mismatch: none$/m);
+  // Nor a table of mismatches: the adopted allocations' causes are listed apart (they were listed as mismatches).
+  assert.doesNotMatch(text, /^mismatches by where/m);
+  const causes = /^adopted after the learning phase, by where the model held the trace's IOVA: (.*)$/m.exec(text);
+  assert.ok(causes !== null, text);
+  const listed = causes[1].split(", ").reduce((n, kv) => n + Number(kv.split(" ").at(-1)), 0);
+  assert.equal(listed, Number(adopted[1]));
 });
 
 test("a first mismatch after adopted allocations names where the model held the trace's IOVA", () => {
